@@ -1,0 +1,1 @@
+"""Administration: users, system config, review of what the platform recorded."""

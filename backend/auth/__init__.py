@@ -1,0 +1,1 @@
+"""Authentication and access: users, passwords, tokens, API keys, user sessions, roles."""

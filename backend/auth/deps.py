@@ -1,0 +1,156 @@
+"""Who is calling: the bearer JWT or the `X-API-Key`, resolved to a principal with scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.auth.models import ApiKey, User
+from backend.auth.scopes import ROLE_SCOPES, Scope
+from backend.core.db import SessionDep, utcnow
+from backend.core.errors import Forbidden, Unauthorized
+from backend.core.security import TokenError, decode_jwt, digest_token
+
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token type name, not a secret
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+@dataclass(slots=True)
+class Principal:
+    """The authenticated caller: a user, and the API key used if any."""
+
+    user: User
+    scopes: frozenset[Scope]
+    api_key: ApiKey | None = None
+    allowed_connection_ids: frozenset[str] | None = None
+    """Connections an API key is restricted to; None means all of the owner's."""
+    user_session_id: str | None = None
+    token_claims: dict[str, object] = field(default_factory=dict)
+
+    def has_scope(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+    def require_connection(self, connection_id: str) -> None:
+        """Raise `Forbidden` when an API key is not allowed to touch this connection."""
+        if (
+            self.allowed_connection_ids is not None
+            and connection_id not in self.allowed_connection_ids
+        ):
+            raise Forbidden(
+                "This API key may not use this connection.",
+                details={"connection_id": connection_id},
+            )
+
+
+def _issued_before(claims: dict[str, object], instant: datetime | None) -> bool:
+    if instant is None:
+        return False
+    iat = claims.get("iat")
+    return isinstance(iat, int | float) and iat < int(instant.timestamp())
+
+
+def _principal_from_jwt(request: Request, session: Session, token: str) -> Principal:
+    settings = request.app.state.settings
+    try:
+        claims = decode_jwt(
+            token,
+            secret=settings.jwt_secret_value,
+            issuer=settings.jwt_issuer,
+            token_type=ACCESS_TOKEN_TYPE,
+        )
+    except TokenError as exc:
+        raise Unauthorized("Invalid or expired access token.") from exc
+    user = session.get(User, str(claims["sub"]))
+    if user is None or not user.is_active:
+        raise Unauthorized("Invalid or expired access token.")
+    if _issued_before(claims, user.password_changed_at):
+        raise Unauthorized("This access token was revoked; sign in again.")
+    sid = claims.get("sid")
+    return Principal(
+        user=user,
+        scopes=ROLE_SCOPES.get(user.role, frozenset()),
+        user_session_id=str(sid) if sid else None,
+        token_claims=claims,
+    )
+
+
+def _principal_from_api_key(session: Session, raw_key: str) -> Principal:
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest_token(raw_key)))
+    now = utcnow()
+    if key is None or not key.is_active or key.revoked_at is not None:
+        raise Unauthorized("Invalid or revoked API key.")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise Unauthorized("This API key has expired.")
+    owner = session.get(User, key.user_id)
+    if owner is None or not owner.is_active:
+        raise Unauthorized("Invalid or revoked API key.")
+    permissions = key.permissions or {}
+    requested = {s for s in permissions.get("scopes", []) if s in Scope.__members__.values()}
+    # A key never grants more than its owner's role holds today.
+    scopes = frozenset(Scope(s) for s in requested) & ROLE_SCOPES.get(owner.role, frozenset())
+    connection_ids = permissions.get("connection_ids")
+    return Principal(
+        user=owner,
+        scopes=scopes,
+        api_key=key,
+        allowed_connection_ids=frozenset(connection_ids) if connection_ids is not None else None,
+    )
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Principal:
+    """Raises `Unauthorized` for no, bad, expired or revoked credentials."""
+    if api_key:
+        principal = _principal_from_api_key(session, api_key)
+    elif token:
+        principal = _principal_from_jwt(request, session, token)
+    else:
+        raise Unauthorized("Sign in with a bearer token or send an X-API-Key header.")
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_current_user(principal: CurrentPrincipal) -> User:
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_scopes(*scopes: Scope) -> Callable[[Principal], Principal]:
+    """A dependency that answers 403 unless the caller holds every one of `scopes`."""
+
+    def _check(principal: CurrentPrincipal) -> Principal:
+        missing = [s.value for s in scopes if s not in principal.scopes]
+        if missing:
+            raise Forbidden(
+                "Your credentials lack the scope this needs.", details={"missing_scopes": missing}
+            )
+        return principal
+
+    return _check
+
+
+def get_admin_user(
+    principal: Annotated[Principal, Depends(require_scopes(Scope.ADMIN))],
+) -> User:
+    return principal.user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -1,0 +1,1 @@
+"""Users' database connections: encrypted credentials, dialects, introspection, execution."""

@@ -1,0 +1,20 @@
+"""The project-wide pydantic base and the page shape of every list."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class AppSchema(BaseModel):
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+
+class Page(AppSchema, Generic[T]):
+    """A page of a list: `items` and the opaque cursor of the next page (null at the end)."""
+
+    items: list[T]
+    next_cursor: str | None = None

@@ -1,0 +1,27 @@
+"""Every domain's tables, imported once so that `Base.metadata` is complete for Alembic."""
+
+from backend.admin.models import SystemConfig
+from backend.auth.models import ApiKey, RefreshToken, User, UserSession
+from backend.chat.models import ChatMessage, ChatSession
+from backend.connections.models import DatabaseConnection, DatabaseSchema
+from backend.core.db import Base
+from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
+from backend.templates.models import QueryTemplate
+
+__all__ = [
+    "ApiKey",
+    "AuditLog",
+    "Base",
+    "ChatMessage",
+    "ChatSession",
+    "DatabaseConnection",
+    "DatabaseSchema",
+    "Event",
+    "PerformanceMetric",
+    "QueryAnalytics",
+    "QueryTemplate",
+    "RefreshToken",
+    "SystemConfig",
+    "User",
+    "UserSession",
+]

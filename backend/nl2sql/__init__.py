@@ -1,0 +1,1 @@
+"""Question to SQL: the ask pipeline, the guard, the executor, charts and the engines."""

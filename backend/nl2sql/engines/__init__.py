@@ -1,0 +1,1 @@
+"""SQL generators behind one interface: the offline builtin engine and LLM providers."""

@@ -1,0 +1,1 @@
+"""What the platform records around every call: analytics, audit log, events, metrics."""

@@ -1,0 +1,1 @@
+"""Query templates: parameterised questions with verified SQL."""

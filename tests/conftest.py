@@ -1,0 +1,144 @@
+"""Shared fixtures: migrated platform databases (SQLite and PostgreSQL), settings, the app."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.orm import Session
+
+from backend.core.config import Settings
+from backend.core.migrations import upgrade_to_head
+from backend.main import create_app
+from tests.support import postgres_server
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("NLSQL_TEST_BACKENDS", "sqlite,postgresql").split(",")
+    if b.strip()
+]
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL superuser URL: the one `.ci/run` started, or a server of our own."""
+    given = os.environ.get("NLSQL_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    if postgres_server.find_pg_bin() is None:
+        if IN_CI:
+            pytest.fail("CI must run the PostgreSQL tests, but no PostgreSQL server is installed")
+        pytest.skip("no PostgreSQL server binaries here (install postgresql-15)")
+    base = Path(tempfile.mkdtemp(prefix="nlsql-pg-"))
+    try:
+        yield postgres_server.start(base)
+    finally:
+        postgres_server.stop(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _pg_database_url(admin_url: str, name: str) -> str:
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def create_pg_database(admin_url: str, *, template: str | None = None) -> str:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            clause = f" TEMPLATE {template}" if template else ""
+            conn.execute(text(f"CREATE DATABASE {name}{clause}"))
+    finally:
+        engine.dispose()
+    return _pg_database_url(admin_url, name)
+
+
+def drop_pg_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str) -> str:
+    """A PostgreSQL database at the head revision, copied for every test that needs one."""
+    url = create_pg_database(pg_admin_url)
+    upgrade_to_head(url)
+    return str(make_url(url).database)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "app_data.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def app_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh platform database at head, on each backend in NLSQL_TEST_BACKENDS."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "app_data.db"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+    elif request.param == "postgresql":
+        admin_url: str = request.getfixturevalue("pg_admin_url")
+        url = create_pg_database(admin_url, template=request.getfixturevalue("pg_template"))
+        try:
+            yield url
+        finally:
+            drop_pg_database(admin_url, url)
+    else:
+        raise ValueError(f"unknown backend {request.param}")
+
+
+@pytest.fixture
+def settings(app_db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=app_db_url,
+        jwt_secret=SecretStr("test-secret-" + "x" * 40),
+        fernet_keys=[SecretStr(Fernet.generate_key().decode())],
+        run_migrations_on_start=False,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def session(app: FastAPI) -> Iterator[Session]:
+    """A session on the same platform database the app uses (for arranging and checking)."""
+    db_session: Session = app.state.session_factory()
+    try:
+        yield db_session
+    finally:
+        db_session.close()
