@@ -1,0 +1,79 @@
+"""The generator interface every SQL engine implements: question in, SQL out.
+
+Engines import neither FastAPI nor the database session: inputs in, result out.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from backend.connections.snapshot import SchemaSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """An earlier exchange of the same chat session, oldest first."""
+
+    question: str
+    sql: str | None
+    """The SQL that answered it, or None when it failed or the engine declined."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A question known to be answered by `sql` (a query template or an earlier success)."""
+
+    question: str
+    sql: str
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    question: str
+    schema: SchemaSnapshot
+    history: list[Turn] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)
+    dialect: str = "sqlite"
+    """sqlglot dialect name of the target database."""
+    row_cap: int = 1000
+    model: str | None = None
+    repair_of: str | None = None
+    """SQL that failed before (guard or database), for engines that repair."""
+    repair_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    sql: str
+    explanation: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str | None = None
+    recognised: dict[str, object] = field(default_factory=dict)
+    """What the engine understood (tables, columns, values, intents), for explanations."""
+
+
+class GenerationError(Exception):
+    """Base of generator failures (the pipeline maps them to API errors)."""
+
+
+class QuestionNotUnderstood(GenerationError):
+    """The engine declined rather than guess; `recognised` says what it did understand."""
+
+    def __init__(self, message: str, *, recognised: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.recognised = recognised or {}
+
+
+class SqlGenerator(ABC):
+    name: str = "base"
+    """Registry name: `builtin`, `openai`, `anthropic`."""
+    supports_repair: bool = False
+    """Whether the pipeline may hand a failing SQL back for another attempt."""
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> Generation:
+        """Return SQL for the question, or raise `QuestionNotUnderstood` / `GenerationError`."""
