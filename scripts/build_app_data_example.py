@@ -1,0 +1,286 @@
+"""Regenerate app_data.db.example: a platform database at head with example rows in every table.
+
+Rows are written through the same services and recorder the app uses, so the example shows what
+the platform really stores (hashed secrets, encrypted passwords, redacted audit values).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cryptography.fernet import Fernet  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+
+from backend.admin.models import SystemConfig  # noqa: E402
+from backend.auth import service as auth_service  # noqa: E402
+from backend.auth.models import ApiKey, RefreshToken, UserSession  # noqa: E402
+from backend.chat.models import ChatMessage, ChatSession  # noqa: E402
+from backend.connections import service as connections_service  # noqa: E402
+from backend.connections.executor import execute_query, open_sqlite_read_only  # noqa: E402
+from backend.connections.introspection import introspect  # noqa: E402
+from backend.connections.models import DatabaseSchema  # noqa: E402
+from backend.core.config import Settings  # noqa: E402
+from backend.core.context import ClientContext  # noqa: E402
+from backend.core.db import create_app_engine, create_session_factory, new_uuid  # noqa: E402
+from backend.core.migrations import upgrade_to_head  # noqa: E402
+from backend.core.security import build_fernet, digest_token, encrypt_secret  # noqa: E402
+from backend.demo import DEMO_DB_PATH  # noqa: E402
+from backend.observability import recorder  # noqa: E402
+from backend.observability.event_types import AuditAction, EventType  # noqa: E402
+from backend.templates.models import QueryTemplate  # noqa: E402
+
+TARGET = ROOT / "app_data.db.example"
+CONTEXT = ClientContext(ip_address="127.0.0.1", user_agent="example-builder/1.0")
+
+
+def build(target: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "app_data.db"
+        url = f"sqlite:///{db}"
+        settings = Settings(
+            data_dir=Path(tmp),
+            database_url=url,
+            jwt_secret=SecretStr("example-only-" + "x" * 40),
+            fernet_keys=[SecretStr(Fernet.generate_key().decode())],
+            _env_file=None,  # type: ignore[call-arg]
+        )
+        upgrade_to_head(url)
+        engine = create_app_engine(url)
+        session = create_session_factory(engine)()
+        _fill(session, settings)
+        session.commit()
+        session.close()
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        engine.dispose()
+        target.write_bytes(db.read_bytes())
+
+
+def _fill(session, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC).replace(microsecond=0)
+    admin = auth_service.create_user(
+        session,
+        email="admin@example.com",
+        password="example-admin-pw",
+        full_name="Ada Admin",
+        role="admin",
+    )
+    demo = auth_service.create_user(
+        session,
+        email="demo@example.com",
+        password="demo-password-2024",
+        full_name="Demo User",
+        company="Example Shop",
+    )
+    demo.preferences = {"theme": "light", "generator": "builtin"}
+    demo.last_login = now
+    user_session = UserSession(
+        user_id=demo.id,
+        ip_address=CONTEXT.ip_address,
+        user_agent=CONTEXT.user_agent,
+        queries_count=2,
+    )
+    session.add(user_session)
+    session.flush()
+    session.add(
+        RefreshToken(
+            user_id=demo.id,
+            token_hash=digest_token("example-refresh-token"),
+            expires_at=now + timedelta(days=30),
+            family_id=new_uuid(),
+            user_session_id=user_session.id,
+            device_info={"ip_address": CONTEXT.ip_address, "user_agent": CONTEXT.user_agent},
+        )
+    )
+    session.add(
+        ApiKey(
+            user_id=demo.id,
+            key_name="reporting script",
+            key_hash=digest_token("nlsql_example"),
+            key_prefix="nlsql_example",
+            permissions={"scopes": ["chat:write", "chat:read"], "connection_ids": None},
+        )
+    )
+    connection = connections_service.ensure_sqlite_connection(
+        session, user_id=demo.id, connection_name="demo", path=str(DEMO_DB_PATH)
+    )
+    warehouse = connections_service.get_connection_by_name_or_none(
+        session, user_id=demo.id, connection_name="warehouse"
+    )
+    if warehouse is None:
+        from backend.connections.models import DatabaseConnection
+
+        warehouse = DatabaseConnection(
+            user_id=demo.id,
+            connection_name="warehouse",
+            db_type="postgresql",
+            db_host="db.internal",
+            db_port=5432,
+            db_user="analyst",
+            db_name="warehouse",
+            encrypted_db_password=encrypt_secret(
+                build_fernet([k.get_secret_value() for k in settings.fernet_keys]),
+                "example-password",
+            ),
+            options={"sslmode": "require"},
+        )
+        session.add(warehouse)
+        session.flush()
+    target = open_sqlite_read_only(DEMO_DB_PATH)
+    snapshot = introspect(target, db_type="sqlite", database_name="shop.sqlite")
+    for table in snapshot.tables:
+        session.add(
+            DatabaseSchema(
+                connection_id=connection.id,
+                database_name="shop.sqlite",
+                table_name=table.name,
+                schema_info=table.model_dump(mode="json"),
+                row_count=table.row_count,
+            )
+        )
+    chat = ChatSession(user_id=demo.id, title="Sales questions", connection_id=connection.id)
+    session.add(chat)
+    session.flush()
+    question = "How many customers are there per country?"
+    sql = "SELECT country, COUNT(*) AS customers FROM customers GROUP BY country ORDER BY 2 DESC"
+    result = execute_query(target, sql, row_cap=100)
+    target.dispose()
+    query_id = new_uuid()
+    session.add_all(
+        [
+            ChatMessage(
+                session_id=chat.id, message_type="user", content=question, sequence_number=1
+            ),
+            ChatMessage(
+                session_id=chat.id,
+                message_type="assistant",
+                sequence_number=2,
+                content="Customers counted per country, largest first.",
+                query_id=query_id,
+                sql_query=sql,
+                execution_time=result.execution_time_ms,
+                query_result={
+                    "columns": [c.name for c in result.columns],
+                    "rows": result.rows,
+                    "row_count": result.row_count,
+                    "truncated": result.truncated,
+                },
+            ),
+        ]
+    )
+    chat.message_count = 2
+    chat.last_message_at = now
+    recorder.query(
+        session,
+        query_id=query_id,
+        user_id=demo.id,
+        source="ask",
+        success=True,
+        question=question,
+        sql_query=sql,
+        execution_time_ms=result.execution_time_ms,
+        row_count=result.row_count,
+        chart_type="bar",
+        generator="builtin",
+        connection_id=connection.id,
+        chat_session_id=chat.id,
+    )
+    recorder.query(
+        session,
+        query_id=new_uuid(),
+        user_id=demo.id,
+        source="sql",
+        success=False,
+        sql_query="DELETE FROM customers",
+        error_message="only SELECT statements may run",
+        error_code="sql_refused",
+        connection_id=connection.id,
+    )
+    recorder.audit(
+        session,
+        action=AuditAction.LOGIN_SUCCEEDED,
+        user_id=demo.id,
+        context=CONTEXT,
+        resource_type="user",
+        resource_id=demo.id,
+    )
+    recorder.audit(
+        session,
+        action=AuditAction.CONNECTION_CREATED,
+        user_id=demo.id,
+        context=CONTEXT,
+        resource_type="database_connection",
+        resource_id=warehouse.id,
+        new_values={
+            "connection_name": "warehouse",
+            "db_type": "postgresql",
+            "db_password": "example-password",
+        },
+    )
+    recorder.event(
+        session,
+        event_type=EventType.SIGNED_IN,
+        user_id=demo.id,
+        context=CONTEXT,
+        user_session_id=user_session.id,
+    )
+    recorder.event(
+        session,
+        event_type=EventType.ASKED,
+        user_id=demo.id,
+        context=CONTEXT,
+        data={"query_id": query_id, "success": True},
+        user_session_id=user_session.id,
+    )
+    for name, value, unit in (
+        ("ask.generate_ms", 3.2, "ms"),
+        ("ask.execute_ms", 1.1, "ms"),
+        ("http.request_ms", 12.5, "ms"),
+    ):
+        recorder.metric(session, name=name, value=value, unit=unit, data={"route": "/ask"})
+    session.add(
+        QueryTemplate(
+            user_id=admin.id,
+            name="Revenue by country",
+            category="sales",
+            is_public=True,
+            is_verified=True,
+            connection_id=connection.id,
+            question_template="revenue in {country}",
+            sql_template=(
+                "SELECT SUM(p.amount) AS revenue FROM payments p JOIN orders o ON o.id = p.order_id"
+                " WHERE o.ship_country = :country"
+            ),
+            parameters=[{"name": "country", "type": "string"}],
+            description="Total payments for orders shipped to one country.",
+        )
+    )
+    session.add_all(
+        [
+            SystemConfig(
+                config_key="query.row_cap",
+                config_value=1000,
+                description="Most rows a query returns to the API.",
+                updated_by=admin.id,
+            ),
+            SystemConfig(
+                config_key="llm.price_table",
+                config_value={"gpt-4o-mini": {"prompt": 0.00015, "completion": 0.0006}},
+                description="USD per 1,000 tokens by model.",
+                updated_by=admin.id,
+            ),
+        ]
+    )
+    session.flush()
+
+
+if __name__ == "__main__":
+    build(TARGET)
+    print(f"wrote {TARGET}")

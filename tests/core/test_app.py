@@ -1,0 +1,139 @@
+"""The app factory through HTTP: probes, request ids and the one error shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
+from backend.core.config import Settings
+from backend.core.errors import RateLimited
+from backend.core.migrations import head_revision
+from backend.main import create_app
+
+
+def _assert_error_shape(body: dict[str, object], code: str) -> None:
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert isinstance(error, dict)
+    assert set(error) == {"code", "message", "details"}
+    assert error["code"] == code
+    assert isinstance(error["message"], str) and error["message"]
+
+
+def test_healthz_answers(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_readyz_checks_database_and_revision(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["revision"] == head_revision()
+
+
+def test_readyz_is_503_on_an_unmigrated_database(tmp_path: Path, settings: Settings) -> None:
+    empty = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}"})
+    with TestClient(create_app(empty)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    _assert_error_shape(response.json(), "service_unavailable")
+
+
+def test_server_migrates_on_start_in_the_embedded_default(
+    tmp_path: Path, settings: Settings
+) -> None:
+    fresh = settings.model_copy(
+        update={
+            "database_url": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "run_migrations_on_start": True,
+        }
+    )
+    with TestClient(create_app(fresh)) as client:
+        assert client.get("/readyz").status_code == 200
+
+
+def test_request_id_is_generated_and_echoed(client: TestClient) -> None:
+    generated = client.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-123-def"}).headers["x-request-id"]
+        == "abc-123-def"
+    )
+    injected = client.get("/healthz", headers={"X-Request-ID": "bad\tvalue with spaces"})
+    assert injected.headers["x-request-id"] != "bad\tvalue with spaces"
+
+
+def test_unknown_route_is_404_in_the_error_shape(client: TestClient) -> None:
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    _assert_error_shape(response.json(), "not_found")
+    assert "x-request-id" in response.headers
+
+
+def test_wrong_method_is_405_in_the_error_shape(client: TestClient) -> None:
+    response = client.post("/healthz")
+    assert response.status_code == 405
+    _assert_error_shape(response.json(), "method_not_allowed")
+
+
+class _Body(BaseModel):
+    name: str = Field(min_length=2)
+    password: str
+
+
+@pytest.fixture
+def probe_app(app: FastAPI) -> Iterator[TestClient]:
+    """The real app with three extra routes that raise, to exercise the one handler."""
+
+    @app.post("/_probe/validate")
+    def validate(body: _Body) -> dict[str, str]:
+        return {"name": body.name}
+
+    @app.get("/_probe/limited")
+    def limited() -> None:
+        raise RateLimited("Slow down.", retry_after_seconds=7)
+
+    @app.get("/_probe/crash")
+    def crash() -> None:
+        raise RuntimeError("boom: secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_validation_errors_use_the_shape_and_never_echo_input(probe_app: TestClient) -> None:
+    response = probe_app.post("/_probe/validate", json={"name": "x", "password": "hunter2-secret"})
+    assert response.status_code == 422
+    body = response.json()
+    _assert_error_shape(body, "validation_error")
+    assert body["error"]["details"]["errors"][0]["loc"] == ["body", "name"]
+    assert "hunter2-secret" not in response.text
+
+
+def test_malformed_json_is_422_not_500(probe_app: TestClient) -> None:
+    response = probe_app.post(
+        "/_probe/validate", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    _assert_error_shape(response.json(), "validation_error")
+
+
+def test_app_errors_carry_status_code_and_headers(probe_app: TestClient) -> None:
+    response = probe_app.get("/_probe/limited")
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    _assert_error_shape(response.json(), "rate_limited")
+    assert response.json()["error"]["details"]["retry_after_seconds"] == 7
+
+
+def test_unexpected_errors_are_a_generic_500_without_internals(probe_app: TestClient) -> None:
+    response = probe_app.get("/_probe/crash")
+    assert response.status_code == 500
+    _assert_error_shape(response.json(), "internal_error")
+    assert "secret internals" not in response.text
