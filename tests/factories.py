@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.admin.models import SystemConfig
 from backend.auth.api_keys import generate_api_key
 from backend.auth.models import ROLE_VIEWER, ApiKey, User
 from backend.auth.scopes import ROLE_SCOPES
@@ -118,3 +120,13 @@ def create_api_key(
     session.add(key)
     session.commit()
     return CreatedApiKey(id=key.id, key=secret)
+
+
+def set_system_config(session: Session, key: str, value: object) -> None:
+    """Store a `system_config` value (as an admin would through the config endpoints)."""
+    row = session.scalar(select(SystemConfig).where(SystemConfig.config_key == key))
+    if row is None:
+        session.add(SystemConfig(config_key=key, config_value=value, created_at=utcnow()))
+    else:
+        row.config_value = value
+    session.commit()
