@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.api_keys import find_api_key_or_none, get_usage_buffer
@@ -82,21 +83,30 @@ def _principal_from_jwt(request: Request, session: Session, token: str) -> Princ
         )
     except TokenError as exc:
         raise Unauthorized("Invalid or expired access token.") from exc
-    user = session.get(User, str(claims["sub"]))
-    if user is None or not user.is_active:
-        raise Unauthorized("Invalid or expired access token.")
-    if _issued_before(claims, user.password_changed_at):
-        raise Unauthorized("This access token was revoked; sign in again.")
     # Every access token belongs to a user session; logout, logout-all, a password change and
     # deactivation end sessions, which ends their access tokens on the very next request.
+    # One query loads the user and checks the session.
     sid = claims.get("sid")
-    user_session = session.get(UserSession, str(sid)) if isinstance(sid, str) else None
-    if user_session is None or user_session.user_id != user.id or not user_session.is_active:
+    row = (
+        session.execute(
+            select(User, UserSession.is_active)
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(User.id == str(claims["sub"]), UserSession.id == str(sid))
+        ).first()
+        if isinstance(sid, str)
+        else None
+    )
+    if row is None or not row[0].is_active:
+        raise Unauthorized("Invalid or expired access token.")
+    user, session_is_active = row
+    if not session_is_active:
         raise Unauthorized("This session has ended; sign in again.")
+    if _issued_before(claims, user.password_changed_at):
+        raise Unauthorized("This access token was revoked; sign in again.")
     return Principal(
         user=user,
         scopes=ROLE_SCOPES.get(user.role, frozenset()),
-        user_session_id=user_session.id,
+        user_session_id=str(sid),
         token_claims=claims,
     )
 

@@ -24,6 +24,8 @@ from backend.auth.errors import (
 from backend.auth.models import ROLE_ADMIN, ROLE_VIEWER, User, UserSession
 from backend.auth.pagination import fetch_page
 from backend.auth.passwords import ensure_password_policy
+from backend.auth.quota import add_token_usage as add_token_usage
+from backend.auth.quota import ensure_token_quota as ensure_token_quota
 from backend.auth.schemas import AdminUserUpdate, RegisterRequest, UserUpdate
 from backend.core.config import Settings
 from backend.core.context import ClientContext
@@ -222,6 +224,10 @@ def logout(
         if token is not None:
             family_id = token.family_id
             auth_tokens.revoke_family(session, token.family_id)
+            if token.user_session_id not in (None, user_session_id):
+                auth_tokens.end_user_sessions(
+                    session, user_id=user.id, user_session_id=token.user_session_id
+                )
     recorder.audit(
         session,
         action=AuditAction.LOGOUT,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from backend.admin.config_keys import get_config_value
+from backend.admin.config_keys import KNOWN_KEYS, get_config_value
 from backend.core.db import utcnow
 from backend.observability.event_types import AuditAction
 from backend.observability.models import AuditLog
@@ -37,11 +37,20 @@ class ThrottlePolicy:
     window_seconds: int
 
 
+def _positive_int(session: Session, key: str) -> int:
+    value = get_config_value(session, key)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    # A stored value of the wrong shape must not switch the protection off or answer 500.
+    default = KNOWN_KEYS[key].default
+    assert isinstance(default, int)  # noqa: S101 - the registry's defaults are integers
+    return default
+
+
 def load_policy(session: Session) -> ThrottlePolicy:
-    max_failures = get_config_value(session, "auth.login_max_failures")
-    window = get_config_value(session, "auth.login_window_seconds")
     return ThrottlePolicy(
-        max_failures=max(1, int(max_failures)), window_seconds=max(1, int(window))
+        max_failures=_positive_int(session, "auth.login_max_failures"),
+        window_seconds=_positive_int(session, "auth.login_window_seconds"),
     )
 
 

@@ -763,3 +763,46 @@ def test_a_successful_login_resets_the_email_count(proxied_client: TestClient, u
     assert attempt("10.2.0.3", DEFAULT_PASSWORD) == 200
     assert [attempt("10.2.0.4", "Wrong-pass-1"), attempt("10.2.0.5", "Wrong-pass-1")] == [401, 401]
     assert attempt("10.2.0.6", DEFAULT_PASSWORD) == 200
+
+
+def test_concurrent_use_of_one_refresh_token_lets_at_most_one_through(
+    client: TestClient, user: User
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    tokens = _tokens(client, user.email)
+
+    def exchange(_: int) -> Any:
+        return client.post(f"{API}/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(exchange, range(2)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 401], [r.text for r in responses]
+    loser = next(r for r in responses if r.status_code == 401)
+    assert _error(loser)["code"] == "refresh_token_reused"
+    winner = next(r for r in responses if r.status_code == 200).json()
+    # The exchange raced a replay, so the family is gone, the winner's pair included.
+    again = client.post(f"{API}/auth/refresh", json={"refresh_token": winner["refresh_token"]})
+    assert again.status_code == 401
+
+
+def test_logout_with_another_sessions_refresh_token_ends_that_session_too(
+    client: TestClient, user: User
+) -> None:
+    here = _tokens(client, user.email)
+    there = _tokens(client, user.email)
+    response = client.post(
+        f"{API}/auth/logout",
+        headers=bearer(here["access_token"]),
+        json={"refresh_token": there["refresh_token"]},
+    )
+    assert response.status_code == 204
+    for tokens in (here, there):
+        assert (
+            client.get(f"{API}/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
+        )
+        refresh = client.post(
+            f"{API}/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert refresh.status_code == 401

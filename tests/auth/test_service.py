@@ -134,3 +134,9 @@ def test_usage_buffers_of_two_workers_add_up(app: FastAPI, session: Session, use
     session.refresh(stored)
     assert stored.usage_count == 3
     assert stored.last_used is not None and abs((stored.last_used - late).total_seconds()) < 1e-3
+
+
+def test_a_malformed_throttle_config_falls_back_to_the_defaults(session: Session) -> None:
+    factories.set_system_config(session, "auth.login_max_failures", "lots")
+    factories.set_system_config(session, "auth.login_window_seconds", 0)
+    assert throttle.load_policy(session) == throttle.ThrottlePolicy(5, 900)
