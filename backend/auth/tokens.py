@@ -200,7 +200,8 @@ def rotate_refresh_token(
     if user is None or not user.is_active:
         raise InvalidRefreshToken()
     user_session_id = token.user_session_id
-    if user_session_id is None:
+    user_session = session.get(UserSession, user_session_id) if user_session_id else None
+    if user_session_id is None or user_session is None or not user_session.is_active:
         raise InvalidRefreshToken()
     # Claim the token atomically: of two concurrent exchanges only one updates the row;
     # the other sees zero rows and is treated as reuse.
