@@ -5,11 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from backend import health
+from backend.admin import users_router as admin_users_router
+from backend.auth import router as auth_router
 
 API_PREFIX = "/api/v1"
 
 
 def mount_routers(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth_router.router)
+    api.include_router(auth_router.api_keys_router)
+    api.include_router(admin_users_router.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from backend import __version__
 from backend.api import mount_routers
+from backend.auth.api_keys import ApiKeyUsageBuffer
 from backend.core.config import Settings, get_settings
 from backend.core.db import create_app_engine, create_session_factory
 from backend.core.errors import install_error_handlers
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.run_migrations_on_start:
             upgrade_to_head(database_url)
         yield
+        app.state.api_key_usage.flush(app.state.engine)
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_app_engine(database_url)
     app.state.session_factory = create_session_factory(app.state.engine)
+    app.state.api_key_usage = ApiKeyUsageBuffer()
 
     install_error_handlers(app)
     if settings.cors_origins:

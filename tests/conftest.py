@@ -17,9 +17,11 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
+from backend.auth.models import User
 from backend.core.config import Settings
 from backend.core.migrations import upgrade_to_head
 from backend.main import create_app
+from tests import factories
 from tests.support import postgres_server
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -142,3 +144,34 @@ def session(app: FastAPI) -> Iterator[Session]:
         yield db_session
     finally:
         db_session.close()
+
+
+# --- auth: users, tokens and keys (builders in tests/factories.py) ---
+
+
+@pytest.fixture
+def user(session: Session) -> User:
+    """A viewer whose password is `factories.DEFAULT_PASSWORD`."""
+    return factories.create_user(session, full_name="Vera Viewer")
+
+
+@pytest.fixture
+def admin(session: Session) -> User:
+    return factories.create_user(session, role="admin", full_name="Ada Admin")
+
+
+@pytest.fixture
+def auth_headers(session: Session, settings: Settings, user: User) -> dict[str, str]:
+    """Bearer headers of a signed-in session of `user`."""
+    return factories.token_headers(session, settings, user)
+
+
+@pytest.fixture
+def admin_headers(session: Session, settings: Settings, admin: User) -> dict[str, str]:
+    return factories.token_headers(session, settings, admin)
+
+
+@pytest.fixture
+def api_key(session: Session, user: User) -> factories.CreatedApiKey:
+    """An API key of `user` with every viewer scope: `.key` is the secret, `.headers` sends it."""
+    return factories.create_api_key(session, user)

@@ -12,13 +12,27 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.models import ApiKey, User
+from backend.auth.api_keys import find_api_key_or_none, get_usage_buffer
+from backend.auth.errors import SessionRequired
+from backend.auth.models import ApiKey, User, UserSession
 from backend.auth.scopes import ROLE_SCOPES, Scope
+from backend.auth.tokens import ACCESS_TOKEN_TYPE
+from backend.core.config import Settings
 from backend.core.db import SessionDep, utcnow
 from backend.core.errors import Forbidden, Unauthorized
-from backend.core.security import TokenError, decode_jwt, digest_token
+from backend.core.security import TokenError, decode_jwt
 
-ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token type name, not a secret
+__all__ = [
+    "ACCESS_TOKEN_TYPE",
+    "AdminUser",
+    "AppSettings",
+    "CurrentPrincipal",
+    "CurrentUser",
+    "Principal",
+    "SessionPrincipal",
+    "get_principal",
+    "require_scopes",
+]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -69,22 +83,36 @@ def _principal_from_jwt(request: Request, session: Session, token: str) -> Princ
         )
     except TokenError as exc:
         raise Unauthorized("Invalid or expired access token.") from exc
-    user = session.get(User, str(claims["sub"]))
-    if user is None or not user.is_active:
+    # Every access token belongs to a user session; logout, logout-all, a password change and
+    # deactivation end sessions, which ends their access tokens on the very next request.
+    # One query loads the user and checks the session.
+    sid = claims.get("sid")
+    row = (
+        session.execute(
+            select(User, UserSession.is_active)
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(User.id == str(claims["sub"]), UserSession.id == str(sid))
+        ).first()
+        if isinstance(sid, str)
+        else None
+    )
+    if row is None or not row[0].is_active:
         raise Unauthorized("Invalid or expired access token.")
+    user, session_is_active = row
+    if not session_is_active:
+        raise Unauthorized("This session has ended; sign in again.")
     if _issued_before(claims, user.password_changed_at):
         raise Unauthorized("This access token was revoked; sign in again.")
-    sid = claims.get("sid")
     return Principal(
         user=user,
         scopes=ROLE_SCOPES.get(user.role, frozenset()),
-        user_session_id=str(sid) if sid else None,
+        user_session_id=str(sid),
         token_claims=claims,
     )
 
 
-def _principal_from_api_key(session: Session, raw_key: str) -> Principal:
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest_token(raw_key)))
+def _principal_from_api_key(request: Request, session: Session, raw_key: str) -> Principal:
+    key = find_api_key_or_none(session, raw_key)
     now = utcnow()
     if key is None or not key.is_active or key.revoked_at is not None:
         raise Unauthorized("Invalid or revoked API key.")
@@ -98,6 +126,10 @@ def _principal_from_api_key(session: Session, raw_key: str) -> Principal:
     # A key never grants more than its owner's role holds today.
     scopes = frozenset(Scope(s) for s in requested) & ROLE_SCOPES.get(owner.role, frozenset())
     connection_ids = permissions.get("connection_ids")
+    # Usage is counted in memory and written in batches (see `api_keys`), not per request.
+    buffer = get_usage_buffer(request.app)
+    if buffer.record(key.id, now):
+        buffer.flush(request.app.state.engine)
     return Principal(
         user=owner,
         scopes=scopes,
@@ -114,7 +146,7 @@ def get_principal(
 ) -> Principal:
     """Raises `Unauthorized` for no, bad, expired or revoked credentials."""
     if api_key:
-        principal = _principal_from_api_key(session, api_key)
+        principal = _principal_from_api_key(request, session, api_key)
     elif token:
         principal = _principal_from_jwt(request, session, token)
     else:
@@ -124,6 +156,25 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def get_session_principal(principal: CurrentPrincipal) -> Principal:
+    """The caller signed in with a bearer token; API keys get 403 (they cannot mint keys,
+    change passwords or sign out sessions)."""
+    if principal.api_key is not None or principal.user_session_id is None:
+        raise SessionRequired()
+    return principal
+
+
+SessionPrincipal = Annotated[Principal, Depends(get_session_principal)]
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
 def get_current_user(principal: CurrentPrincipal) -> User:

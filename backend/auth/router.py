@@ -1,0 +1,219 @@
+"""HTTP endpoints of auth (/auth/...) and API keys (/api-keys)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from backend.auth import api_keys as api_keys_service
+from backend.auth import service as auth_service
+from backend.auth.deps import AppSettings, CurrentUser, SessionPrincipal
+from backend.auth.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from backend.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    ChangePasswordRequest,
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    UserRead,
+    UserUpdate,
+)
+from backend.auth.tokens import IssuedTokens, rotate_refresh_token
+from backend.core.context import ClientContextDep
+from backend.core.db import SessionDep
+from backend.core.errors import ErrorResponse
+from backend.core.schemas import Page
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+api_keys_router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+def _token_pair(issued: IssuedTokens) -> TokenPair:
+    return TokenPair(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_in=issued.expires_in,
+    )
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    summary="Create an account (when registration is open)",
+    responses=_errors(403, 409, 422),
+)
+def register(data: RegisterRequest, session: SessionDep, context: ClientContextDep) -> UserRead:
+    user = auth_service.register_user(session, data=data, context=context)
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/login",
+    summary="Sign in with email and password",
+    responses=_errors(401, 422, 429),
+)
+def login(
+    data: LoginRequest, session: SessionDep, settings: AppSettings, context: ClientContextDep
+) -> TokenPair:
+    issued = auth_service.login(
+        session, settings, email=data.email, password=data.password, context=context
+    )
+    return _token_pair(issued)
+
+
+@router.post(
+    "/token",
+    summary="Sign in with the OAuth2 password form (the docs page's Authorize button)",
+    responses=_errors(401, 422, 429),
+)
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: AppSettings,
+    context: ClientContextDep,
+) -> TokenPair:
+    issued = auth_service.login(
+        session, settings, email=form.username, password=form.password, context=context
+    )
+    return _token_pair(issued)
+
+
+@router.post(
+    "/refresh",
+    summary="Exchange a refresh token for a new pair (the old one is revoked)",
+    responses=_errors(401, 422),
+)
+def refresh(
+    data: RefreshRequest, session: SessionDep, settings: AppSettings, context: ClientContextDep
+) -> TokenPair:
+    issued = rotate_refresh_token(session, settings, raw_token=data.refresh_token, context=context)
+    return _token_pair(issued)
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="End this session and revoke its refresh tokens",
+    responses=_errors(401, 403),
+)
+def logout(
+    principal: SessionPrincipal,
+    session: SessionDep,
+    context: ClientContextDep,
+    data: LogoutRequest | None = None,
+) -> Response:
+    assert principal.user_session_id is not None  # noqa: S101 - SessionPrincipal guarantees it
+    auth_service.logout(
+        session,
+        user=principal.user,
+        user_session_id=principal.user_session_id,
+        refresh_token=data.refresh_token if data else None,
+        context=context,
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/logout-all",
+    status_code=204,
+    summary="End every session of the user and revoke every refresh token",
+    responses=_errors(401, 403),
+)
+def logout_all(
+    principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
+) -> Response:
+    auth_service.logout_all(session, user=principal.user, context=context)
+    return Response(status_code=204)
+
+
+@router.get("/me", summary="The signed-in user", responses=_errors(401))
+def read_me(user: CurrentUser) -> UserRead:
+    return UserRead.model_validate(user)
+
+
+@router.patch(
+    "/me", summary="Update name, company or preferences", responses=_errors(401, 403, 422)
+)
+def update_me(
+    data: UserUpdate, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
+) -> UserRead:
+    user = auth_service.update_profile(session, user=principal.user, data=data, context=context)
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/change-password",
+    summary="Change the password; ends every session and starts a new one",
+    responses=_errors(401, 403, 422),
+)
+def change_password(
+    data: ChangePasswordRequest,
+    principal: SessionPrincipal,
+    session: SessionDep,
+    settings: AppSettings,
+    context: ClientContextDep,
+) -> TokenPair:
+    issued = auth_service.change_password(
+        session,
+        settings,
+        user=principal.user,
+        current_password=data.current_password,
+        new_password=data.new_password,
+        context=context,
+    )
+    return _token_pair(issued)
+
+
+@api_keys_router.post(
+    "",
+    status_code=201,
+    summary="Create an API key (the secret is shown only in this answer)",
+    responses=_errors(401, 403, 422),
+)
+def create_api_key(
+    data: ApiKeyCreate, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
+) -> ApiKeyCreated:
+    key, secret = api_keys_service.create_api_key(
+        session, owner=principal.user, data=data, context=context
+    )
+    return ApiKeyCreated(**api_keys_service.api_key_read(key).model_dump(), key=secret)
+
+
+@api_keys_router.get("", summary="The caller's API keys", responses=_errors(400, 401, 403))
+def list_api_keys(
+    request: Request,
+    principal: SessionPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[ApiKeyRead]:
+    keys, next_cursor = api_keys_service.list_api_keys(
+        session, owner=principal.user, limit=limit, cursor=cursor
+    )
+    buffer = api_keys_service.get_usage_buffer(request.app)
+    return Page(
+        items=[api_keys_service.api_key_read(k, buffer) for k in keys], next_cursor=next_cursor
+    )
+
+
+@api_keys_router.delete(
+    "/{key_id}",
+    status_code=204,
+    summary="Revoke an API key (401 from its next request on)",
+    responses=_errors(401, 403, 404),
+)
+def revoke_api_key(
+    key_id: str, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
+) -> Response:
+    api_keys_service.revoke_api_key(session, owner=principal.user, key_id=key_id, context=context)
+    return Response(status_code=204)
