@@ -5,11 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from backend import health
+from backend.admin import router as admin_router
+from backend.observability import router as observability_router
 
 API_PREFIX = "/api/v1"
 
 
 def mount_routers(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX)
+    api.include_router(observability_router.router)
+    api.include_router(admin_router.router)
     app.include_router(api)
     app.include_router(health.router)
