@@ -291,9 +291,13 @@ def _group_key(
     return func.date(qa.timestamp)
 
 
-def _key_text(value: Any) -> str | None:
-    if value is None:
-        return None
+NULL_KEY = "\x00null"
+"""Stands in for a NULL group key inside pandas, where None turns into NaN and breaks joins."""
+
+
+def _key_text(value: Any) -> str:
+    if value is None or (not isinstance(value, str | date) and pd.isna(value)):
+        return NULL_KEY
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
@@ -303,6 +307,7 @@ _SUMMARY_COLUMNS = [
     "key",
     "count",
     "success_count",
+    "timed_count",
     "avg_execution_time_ms",
     "prompt_tokens",
     "completion_tokens",
@@ -332,6 +337,7 @@ def summarize_queries(
             key,
             func.count(),
             func.sum(case((qa.success.is_(True), 1), else_=0)),
+            func.count(qa.execution_time),
             func.avg(qa.execution_time),
             func.coalesce(func.sum(qa.prompt_tokens), 0),
             func.coalesce(func.sum(qa.completion_tokens), 0),
@@ -342,17 +348,15 @@ def summarize_queries(
         .group_by(key)
     ).all()
     groups = pd.DataFrame([tuple(r) for r in aggregated], columns=_SUMMARY_COLUMNS)
-    groups["key"] = groups["key"].map(_key_text).astype(object)
+    groups["key"] = [_key_text(k) for k in groups["key"]]
 
     timed = [*conditions, qa.execution_time.is_not(None)]
     if session.get_bind().dialect.name == "postgresql":
         p50 = func.percentile_cont(0.5).within_group(qa.execution_time)
         p95 = func.percentile_cont(0.95).within_group(qa.execution_time)
         per_group = session.execute(select(key, p50, p95).where(*timed).group_by(key)).all()
-        percentiles = pd.DataFrame(
-            [tuple(r) for r in per_group], columns=["key", "p50", "p95"]
-        ).astype({"key": object})
-        percentiles["key"] = percentiles["key"].map(_key_text).astype(object)
+        percentiles = pd.DataFrame([tuple(r) for r in per_group], columns=["key", "p50", "p95"])
+        percentiles["key"] = [_key_text(k) for k in percentiles["key"]]
         overall = session.execute(select(p50, p95).where(*timed)).one()
         total_p50, total_p95 = overall[0], overall[1]
     else:
@@ -360,17 +364,17 @@ def summarize_queries(
             [tuple(r) for r in session.execute(select(key, qa.execution_time).where(*timed))],
             columns=["key", "ms"],
         )
-        times["key"] = times["key"].map(_key_text).astype(object)
+        times["key"] = [_key_text(k) for k in times["key"]]
         times["ms"] = times["ms"].astype(float)
         percentiles = (
-            times.groupby("key", dropna=False)["ms"]
+            times.groupby("key")["ms"]
             .quantile([0.5, 0.95])
             .unstack()
             .rename(columns={0.5: "p50", 0.95: "p95"})
             .reset_index()
         )
         if percentiles.empty:
-            percentiles = pd.DataFrame(columns=["key", "p50", "p95"])
+            percentiles = pd.DataFrame({"key": pd.Series(dtype=str), "p50": [], "p95": []})
         total_p50 = times["ms"].quantile(0.5) if len(times) else None
         total_p95 = times["ms"].quantile(0.95) if len(times) else None
 
@@ -385,7 +389,8 @@ def summarize_queries(
     if len(groups) and groups["avg_execution_time_ms"].notna().any():
         known = groups.dropna(subset=["avg_execution_time_ms"])
         weighted_avg = float(
-            (known["avg_execution_time_ms"] * known["count"]).sum() / known["count"].sum()
+            (known["avg_execution_time_ms"] * known["timed_count"]).sum()
+            / known["timed_count"].sum()
         )
     totals = _summary_group(
         key=None,
@@ -406,7 +411,7 @@ def summarize_queries(
         totals=totals,
         groups=[
             _summary_group(
-                key=row["key"],
+                key=None if row["key"] == NULL_KEY else str(row["key"]),
                 count=int(row["count"]),
                 success_count=int(row["success_count"]),
                 p50=row.get("p50"),
