@@ -11,6 +11,29 @@ from backend.observability.recorder import HTTP_REQUEST_METRIC, MetricWriter
 UNMATCHED_ROUTE = "<unmatched>"
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's full path template, e.g. `/api/v1/connections/{id}`.
+
+    FastAPI keeps included routers nested, so the matched route knows only its own part of
+    the template (`/connections/{id}`); the static prefix in front of it is taken from the
+    request path.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not template:
+        return UNMATCHED_ROUTE
+    path = str(scope.get("path", ""))
+    regex = getattr(route, "path_regex", None)
+    if regex is None or regex.match(path):
+        return str(template)
+    cut = path.find("/", 1)
+    while cut != -1:
+        if regex.match(path[cut:]):
+            return path[:cut] + str(template)
+        cut = path.find("/", cut + 1)
+    return str(template)
+
+
 class RequestMetricsMiddleware:
     """Pure ASGI: times each HTTP request and enqueues one metric; never touches the database.
 
@@ -38,11 +61,13 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED_ROUTE
             self.writer.enqueue(
                 HTTP_REQUEST_METRIC,
                 (time.perf_counter() - start) * 1000.0,
                 unit="ms",
-                data={"route": template, "method": scope.get("method", ""), "status": status},
+                data={
+                    "route": route_template(scope),
+                    "method": scope.get("method", ""),
+                    "status": status,
+                },
             )
