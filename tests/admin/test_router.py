@@ -14,6 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
+from backend.admin.models import SystemConfig
 from backend.core.context import ClientContext
 from backend.observability import recorder
 from backend.observability.event_types import EventType
@@ -57,13 +58,22 @@ def test_put_validates_stores_and_audits_a_value(
 def test_the_config_cache_serves_reads_until_a_change(
     client: TestClient, admin: Account, app: FastAPI
 ) -> None:
+    client.put(f"{CONFIG}/retention.events_days", json={"value": 60}, headers=admin.headers)
     with app.state.session_factory() as s:
-        assert get_config_value(s, "retention.events_days") == 90
-    # Changed behind the cache's back (another process): the cached value still answers.
+        assert get_config_value(s, "retention.events_days") == 60
+        # Changed behind the cache's back (as another process would): reads stay cached ...
+        s.execute(
+            update(SystemConfig)
+            .where(SystemConfig.config_key == "retention.events_days")
+            .values(config_value=45)
+        )
+        s.commit()
+        assert get_config_value(s, "retention.events_days") == 60
+    # ... until this process changes a key, which drops the cache.
     client.put(f"{CONFIG}/retention.metrics_days", json={"value": 7}, headers=admin.headers)
     with app.state.session_factory() as s:
         assert get_config_value(s, "retention.metrics_days") == 7
-        assert get_config_value(s, "retention.events_days") == 90
+        assert get_config_value(s, "retention.events_days") == 45
 
 
 @pytest.mark.parametrize(
