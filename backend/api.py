@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from backend import health
+from backend.admin import router as admin_router
 from backend.admin import users_router as admin_users_router
 from backend.auth import router as auth_router
+from backend.observability import router as observability_router
 
 API_PREFIX = "/api/v1"
 
@@ -16,5 +18,7 @@ def mount_routers(app: FastAPI) -> None:
     api.include_router(auth_router.router)
     api.include_router(auth_router.api_keys_router)
     api.include_router(admin_users_router.router)
+    api.include_router(observability_router.router)
+    api.include_router(admin_router.router)
     app.include_router(api)
     app.include_router(health.router)

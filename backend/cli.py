@@ -160,5 +160,28 @@ API docs: {base}/docs
         serve(host=bind_host, port=bind_port)
 
 
+@app.command()
+def prune(
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per delete.")] = 5000,
+) -> None:
+    """Delete expired refresh tokens and events/metrics older than the retention config."""
+    from backend.admin import service as admin_service
+
+    settings = _settings()
+    session = _session(settings)
+    try:
+        report = admin_service.prune_expired_data(
+            session, batch_size=batch_size, after_batch=session.commit
+        )
+        session.commit()
+    finally:
+        session.close()
+    typer.echo(
+        f"pruned {report.refresh_tokens} expired refresh tokens, {report.events} events "
+        f"(before {report.events_before:%Y-%m-%d}), {report.performance_metrics} metrics "
+        f"(before {report.metrics_before:%Y-%m-%d})"
+    )
+
+
 if __name__ == "__main__":
     app()

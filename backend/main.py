@@ -18,6 +18,8 @@ from backend.core.db import create_app_engine, create_session_factory
 from backend.core.errors import install_error_handlers
 from backend.core.middleware import RequestIdMiddleware
 from backend.core.migrations import upgrade_to_head
+from backend.observability.middleware import RequestMetricsMiddleware
+from backend.observability.recorder import MetricWriter, register_metric_writer
 
 logger = logging.getLogger("nlsql")
 
@@ -35,8 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations_on_start:
             upgrade_to_head(database_url)
+        app.state.metric_writer.start()
         yield
         app.state.api_key_usage.flush(app.state.engine)
+        app.state.metric_writer.stop()
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -50,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_app_engine(database_url)
     app.state.session_factory = create_session_factory(app.state.engine)
     app.state.api_key_usage = ApiKeyUsageBuffer()
+    app.state.metric_writer = MetricWriter(app.state.session_factory)
+    register_metric_writer(app.state.engine, app.state.metric_writer)
 
     install_error_handlers(app)
     if settings.cors_origins:
@@ -62,5 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(RequestIdMiddleware)
+    if settings.record_request_metrics:
+        app.add_middleware(RequestMetricsMiddleware, writer=app.state.metric_writer)
     mount_routers(app)
     return app

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # --- recording ---
+    record_request_metrics: bool = True
+    """Time every HTTP request per route template and status (batched, off the request path)."""
+
     _split_lists = field_validator(
         "fernet_keys", "cors_origins", "sqlite_allowed_dirs", mode="before"
     )(_split_csv)

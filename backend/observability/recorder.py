@@ -1,26 +1,79 @@
 """The one writer of analytics, audit rows, events and metrics.
 
-Takes plain values, redacts secrets in one place, imports no other domain. Writes go into the
-caller's session (flushed, never committed), so a recorded row commits or rolls back with the
-work it describes.
+Takes plain values, redacts secrets in one place, imports no other domain.
+
+How to call it (every function takes the caller's session first, keyword-only after it):
+
+* ``query(session, query_id=..., user_id=..., source="ask"|"sql"|"template", success=..., ...)``
+  writes one ``query_analytics`` row; record failures too (``success=False, error_message=...``).
+* ``event(session, event_type=EventType.ASKED, user_id=..., context=..., data=...,
+  user_session_id=principal.user_session_id)`` writes one ``events`` row.
+* ``audit(session, action=AuditAction..., user_id=..., context=..., old_values=..., new_values=...,
+  success=..., error_message=...)`` appends one row to the tamper-evident audit chain.
+  Secret-looking keys in ``old_values``/``new_values`` (password, token, secret, key ...) are
+  replaced by ``"***"``. On PostgreSQL the append takes a transaction-scoped advisory lock and on
+  SQLite the database write lock, both held until the caller's transaction ends: audit as late
+  in the transaction as you can.
+* ``record_stage_timings(session, timings_ms={"generate": 12.5, "guard": 0.4, "execute": 3.1,
+  "record": 1.0}, query_id=..., source="ask")`` enqueues the ask's stage timings into the batch
+  metric writer; nothing is written on the request path. Without a running writer (CLI, bare
+  sessions) the rows are written into the session instead.
+* ``enqueue_metric(session, name=..., value=..., unit="ms", data={...})`` enqueues any metric the
+  same way; ``metric(session, ...)`` writes one row into the session right away.
+
+These writes go into the caller's session (flushed, never committed), so a recorded row commits
+or rolls back with the work it describes. Only the batched metrics are written by the
+``MetricWriter``'s own background thread, in their own transactions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.core.context import ClientContext
+from backend.core.db import utcnow
 from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
 
+logger = logging.getLogger("nlsql.recorder")
+
 REDACTED = "***"
-_SECRET_MARKERS = ("password", "secret", "token", "api_key", "apikey", "key_hash", "credential")
+_SECRET_MARKERS = (
+    "password",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "key_hash",
+    "credential",
+    "private_key",
+    "authorization",
+)
+_EXEMPT_KEYS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "token_usage"})
+
+AUDIT_CHAIN_LOCK_ID = 0x6E6C73716C  # "nlsql": the advisory lock that serialises audit appends
+
+HTTP_REQUEST_METRIC = "http_request_duration"
+ASK_STAGE_METRIC = "ask_stage_duration"
 
 
 def is_secret_key(key: str) -> bool:
     lowered = key.lower()
+    if lowered in _EXEMPT_KEYS:
+        return False
     return any(marker in lowered for marker in _SECRET_MARKERS)
 
 
@@ -36,6 +89,53 @@ def redact(values: Any) -> Any:
     return values
 
 
+def _json_safe(values: Any) -> Any:
+    """Round-trip through JSON so what we hash is exactly what the JSON column gives back."""
+    return json.loads(json.dumps(values, default=str))
+
+
+# --- the audit chain ---------------------------------------------------------------------------
+
+
+def _iso(instant: datetime) -> str:
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def audit_row_content(row: AuditLog) -> dict[str, Any]:
+    """The fields the row hash covers (everything but the hashes themselves)."""
+    return {
+        "id": row.id,
+        "user_id": row.user_id,
+        "action": row.action,
+        "resource_type": row.resource_type,
+        "resource_id": row.resource_id,
+        "old_values": row.old_values,
+        "new_values": row.new_values,
+        "ip_address": row.ip_address,
+        "user_agent": row.user_agent,
+        "timestamp": _iso(row.timestamp),
+        "success": bool(row.success),
+        "error_message": row.error_message,
+        "request_id": row.request_id,
+    }
+
+
+def compute_row_hash(content: Mapping[str, Any], prev_hash: str | None) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256()
+    digest.update((prev_hash or "").encode())
+    digest.update(b"\n")
+    digest.update(canonical.encode())
+    return digest.hexdigest()
+
+
+def _lock_audit_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK_ID)))
+
+
 def audit(
     session: Session,
     *,
@@ -49,23 +149,41 @@ def audit(
     success: bool = True,
     error_message: str | None = None,
 ) -> AuditLog:
+    """Append one row to the audit chain (flushes, does not commit).
+
+    Correct under concurrent writers: the row is inserted first and linked to its predecessor
+    only while this transaction holds the chain's write lock (PostgreSQL: an advisory
+    transaction lock; SQLite: the insert itself takes the database write lock), so no two rows
+    can ever claim the same predecessor, and ids grow in chain order.
+    """
     context = context or ClientContext()
+    _lock_audit_chain(session)
     row = AuditLog(
         user_id=user_id,
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
-        old_values=redact(dict(old_values)) if old_values is not None else None,
-        new_values=redact(dict(new_values)) if new_values is not None else None,
+        old_values=_json_safe(redact(dict(old_values))) if old_values is not None else None,
+        new_values=_json_safe(redact(dict(new_values))) if new_values is not None else None,
         ip_address=context.ip_address,
         user_agent=context.user_agent,
         request_id=context.request_id,
         success=success,
         error_message=error_message,
+        timestamp=utcnow(),
     )
     session.add(row)
     session.flush()
+    prev_hash = session.scalar(
+        select(AuditLog.row_hash).where(AuditLog.id < row.id).order_by(AuditLog.id.desc()).limit(1)
+    )
+    row.prev_hash = prev_hash
+    row.row_hash = compute_row_hash(audit_row_content(row), prev_hash)
+    session.flush()
     return row
+
+
+# --- events and analytics ----------------------------------------------------------------------
 
 
 def event(
@@ -81,7 +199,7 @@ def event(
     row = Event(
         event_type=event_type,
         user_id=user_id,
-        event_data=redact(dict(data)) if data is not None else None,
+        event_data=_json_safe(redact(dict(data))) if data is not None else None,
         ip_address=context.ip_address,
         user_agent=context.user_agent,
         session_id=user_session_id,
@@ -140,6 +258,21 @@ def query(
     return row
 
 
+def estimate_llm_cost(
+    price_table: Mapping[str, Any], *, model: str | None, prompt_tokens: int, completion_tokens: int
+) -> float | None:
+    """USD cost from the `llm.price_table` config (USD per 1,000 tokens); None if unpriced."""
+    if model is None or model not in price_table:
+        return None
+    prices = price_table[model]
+    prompt = float(prices.get("prompt", 0.0))
+    completion = float(prices.get("completion", 0.0))
+    return round((prompt_tokens * prompt + completion_tokens * completion) / 1000.0, 6)
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
 def metric(
     session: Session,
     *,
@@ -148,12 +281,247 @@ def metric(
     unit: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> PerformanceMetric:
+    """Write one metric row into the session now; prefer `enqueue_metric` on a request path."""
     row = PerformanceMetric(
         metric_name=name,
         metric_value=value,
         metric_unit=unit,
-        additional_data=dict(data) if data is not None else None,
+        additional_data=_json_safe(dict(data)) if data is not None else None,
     )
     session.add(row)
     session.flush()
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMetric:
+    name: str
+    value: float
+    unit: str | None
+    data: Mapping[str, Any] | None
+    timestamp: datetime = field(default_factory=utcnow)
+
+
+# Upper bounds (ms) of the latency histogram buckets served to Prometheus.
+LATENCY_BUCKETS_MS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+PROMETHEUS_LABELS = ("route", "method", "status", "stage", "source")
+
+
+@dataclass(slots=True)
+class Histogram:
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_MS))
+    count: int = 0
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        for i, bound in enumerate(LATENCY_BUCKETS_MS):
+            if value <= bound:
+                self.bucket_counts[i] += 1
+                break
+
+
+HistogramKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class MetricWriter:
+    """Batches metrics in memory and writes them from a background thread.
+
+    The request path only appends to a deque (no lock, no I/O). A daemon thread wakes every
+    `flush_interval_seconds` (or when a batch fills) and bulk-inserts what is pending in one
+    transaction. When more than `max_pending` metrics wait (the database is down), the oldest
+    are dropped and counted in `dropped`, so memory stays bounded.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        flush_interval_seconds: float = 1.0,
+        batch_size: int = 500,
+        max_pending: int = 100_000,
+    ) -> None:
+        self._session_factory = session_factory
+        self.flush_interval_seconds = flush_interval_seconds
+        self.batch_size = batch_size
+        self._pending: deque[PendingMetric] = deque(maxlen=max_pending)
+        self._max_pending = max_pending
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._flush_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.histograms: dict[HistogramKey, Histogram] = {}
+        self.written = 0
+        self.dropped = 0
+        self.failed_batches = 0
+
+    # -- producer side (request path) --
+
+    def enqueue(
+        self,
+        name: str,
+        value: float,
+        *,
+        unit: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        if len(self._pending) >= self._max_pending:
+            self.dropped += 1
+        self._pending.append(PendingMetric(name, value, unit, data))
+        if len(self._pending) >= self.batch_size:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # -- consumer side --
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="nlsql-metric-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, timeout_seconds: float = 5.0) -> None:
+        """Stop the thread after a last flush."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_seconds)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the writer thread must survive a bad batch
+                logger.exception("metric writer: flush failed")
+
+    def _take_batch(self) -> list[PendingMetric]:
+        batch: list[PendingMetric] = []
+        while self._pending and len(batch) < self.batch_size:
+            try:
+                batch.append(self._pending.popleft())
+            except IndexError:
+                break
+        return batch
+
+    def flush(self) -> int:
+        """Write everything pending now; returns how many rows were written."""
+        written = 0
+        with self._flush_lock:
+            while batch := self._take_batch():
+                self._observe(batch)
+                rows = [
+                    {
+                        "metric_name": m.name,
+                        "metric_value": m.value,
+                        "metric_unit": m.unit,
+                        "additional_data": _json_safe(dict(m.data)) if m.data else None,
+                        "timestamp": m.timestamp,
+                    }
+                    for m in batch
+                ]
+                try:
+                    with self._session_factory() as session, session.begin():
+                        session.execute(insert(PerformanceMetric), rows)
+                except Exception:
+                    self.failed_batches += 1
+                    self.dropped += len(rows)
+                    logger.exception("metric writer: dropped a batch of %d metrics", len(rows))
+                    continue
+                written += len(rows)
+        self.written += written
+        return written
+
+    def _observe(self, batch: Iterable[PendingMetric]) -> None:
+        for m in batch:
+            labels = tuple(
+                (label, str(m.data[label]))
+                for label in PROMETHEUS_LABELS
+                if m.data is not None and label in m.data
+            )
+            key = (m.name, labels)
+            histogram = self.histograms.get(key)
+            if histogram is None:
+                histogram = self.histograms[key] = Histogram()
+            if math.isfinite(m.value):
+                histogram.observe(m.value)
+
+
+_writers: weakref.WeakKeyDictionary[Engine, MetricWriter] = weakref.WeakKeyDictionary()
+
+
+def register_metric_writer(engine: Engine, writer: MetricWriter | None) -> None:
+    """Make `writer` the batch writer for sessions bound to `engine` (None unregisters)."""
+    if writer is None:
+        _writers.pop(engine, None)
+    else:
+        _writers[engine] = writer
+
+
+def metric_writer_for(session: Session) -> MetricWriter | None:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return _writers.get(engine)
+
+
+def enqueue_metric(
+    session: Session,
+    *,
+    name: str,
+    value: float,
+    unit: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """Queue a metric for the batch writer; without one, write it into the session now."""
+    writer = metric_writer_for(session)
+    if writer is None:
+        metric(session, name=name, value=value, unit=unit, data=data)
+    else:
+        writer.enqueue(name, value, unit=unit, data=data)
+
+
+def record_stage_timings(
+    session: Session,
+    *,
+    timings_ms: Mapping[str, float],
+    query_id: str | None = None,
+    source: str = "ask",
+) -> None:
+    """Queue one `ask_stage_duration` metric (ms) per stage: generate, guard, execute, record."""
+    for stage, value in timings_ms.items():
+        data: dict[str, Any] = {"stage": stage, "source": source}
+        if query_id is not None:
+            data["query_id"] = query_id
+        enqueue_metric(session, name=ASK_STAGE_METRIC, value=float(value), unit="ms", data=data)
+
+
+class Stopwatch:
+    """Times named stages in ms: `with watch.stage("generate"): ...`, then `watch.timings_ms`."""
+
+    def __init__(self) -> None:
+        self.timings_ms: dict[str, float] = {}
+
+    def stage(self, name: str) -> _StageTimer:
+        return _StageTimer(self, name)
+
+
+class _StageTimer:
+    def __init__(self, watch: Stopwatch, name: str) -> None:
+        self._watch = watch
+        self._name = name
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *_exc: object) -> None:
+        elapsed = (time.perf_counter() - self._start) * 1000.0
+        self._watch.timings_ms[self._name] = self._watch.timings_ms.get(self._name, 0.0) + elapsed
