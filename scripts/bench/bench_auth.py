@@ -13,6 +13,7 @@ the median added over the anonymous route, and ratios.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,13 +41,20 @@ from backend.main import create_app  # noqa: E402
 
 
 def main() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="nlsql-bench-"))
+    try:
+        run(data_dir)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run(data_dir: Path) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--database-url", default=None, help="a migrated-or-empty database")
     args = parser.parse_args()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="nlsql-bench-"))
     database_url = args.database_url or f"sqlite:///{data_dir / 'app_data.db'}"
     upgrade_to_head(database_url)
     settings = Settings(
