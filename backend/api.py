@@ -5,11 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from backend import health
+from backend.chat import router as chat_router
+from backend.nl2sql import router as nl2sql_router
 
 API_PREFIX = "/api/v1"
 
 
 def mount_routers(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX)
+    api.include_router(chat_router.router)
+    api.include_router(nl2sql_router.router)
     app.include_router(api)
     app.include_router(health.router)
