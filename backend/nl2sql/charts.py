@@ -52,6 +52,13 @@ def _is_date_text(value: Any) -> bool:
     return True
 
 
+def _is_year(value: Any) -> bool:
+    """A year as a number or as text (SQLite's strftime('%Y') answers text)."""
+    if isinstance(value, str) and len(value) == 4 and value.isdigit():
+        value = int(value)
+    return isinstance(value, int) and not isinstance(value, bool) and 1900 <= value <= 2200
+
+
 def _name_says_time(name: str) -> bool:
     lowered = name.lower()
     words = lowered.replace("-", "_").replace(" ", "_").split("_")
@@ -73,12 +80,10 @@ def classify_column(name: str, declared_type: str | None, values: Sequence[Any])
         return "temporal"
     if present and all(_is_date_text(v) for v in present):
         return "temporal"
+    if present and _name_says_time(name) and all(_is_year(v) for v in present):
+        return "temporal"
     if present and all(_is_number(v) for v in present):
-        if _name_says_identifier(name):
-            return "nominal"
-        if _name_says_time(name) and all(isinstance(v, int) and 1900 <= v <= 2200 for v in present):
-            return "temporal"  # a year number
-        return "quantitative"
+        return "nominal" if _name_says_identifier(name) else "quantitative"
     if not present and any(w in upper for w in _NUMERIC_TYPE_WORDS):
         return "quantitative"
     return "nominal"

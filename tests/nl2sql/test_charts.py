@@ -125,6 +125,8 @@ def test_duplicate_and_dotted_column_names_stay_distinct_fields() -> None:
         ("city", None, ["Paris", "Lyon"], "nominal"),
         ("is_active", None, [True, False], "nominal"),
         ("score", None, [1900, 2000], "quantitative"),
+        ("year", None, ["2021", "2022"], "temporal"),
+        ("order_year", None, [2021], "temporal"),
     ],
 )
 def test_columns_are_classified(
