@@ -44,13 +44,22 @@ def get_owned_connection(
     return connection
 
 
+def ensure_allowed_sqlite_path(raw_path: str, settings: Settings) -> Path:
+    """The resolved path; `ConnectionPathNotAllowed` outside the allowed directories.
+
+    The platform's own database is never allowed, wherever it lives.
+    """
+    path = Path(raw_path).expanduser().resolve()
+    allowed = any(path.is_relative_to(d) for d in settings.sqlite_allowed_dirs)
+    if not allowed or path == settings.app_database_path:
+        raise ConnectionPathNotAllowed()
+    return path
+
+
 def _sqlite_path(connection: DatabaseConnection, settings: Settings) -> Path:
     if connection.db_type not in SUPPORTED_DB_TYPES:
         raise UnsupportedConnection(details={"db_type": connection.db_type})
-    path = Path(connection.db_name).expanduser().resolve()
-    allowed = any(path.is_relative_to(d) for d in settings.sqlite_allowed_dirs)
-    if not allowed or path == settings.app_database_path:
-        raise ConnectionPathNotAllowed(details={"connection_id": connection.id})
+    path = ensure_allowed_sqlite_path(connection.db_name, settings)
     if not path.is_file():
         raise TargetDatabaseError(details={"reason": "the database file does not exist"})
     return path
