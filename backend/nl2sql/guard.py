@@ -397,8 +397,14 @@ def _check_tables(tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str) -> 
     default_schemas = _DEFAULT_SCHEMAS.get(dialect, set())
     read: set[str] = set()
     for table in tree.find_all(exp.Table):
-        if not isinstance(table.this, exp.Identifier):
+        if isinstance(table.this, exp.Func):
             continue  # a table function, checked with the functions
+        if not isinstance(table.this, exp.Identifier):
+            raise _refuse(
+                Rule.UNKNOWN_TABLE,
+                "Only tables of this connection's schema may be read.",
+                table=table.sql(),
+            )
         name = table.name.lower()
         schema = table.db.lower() if table.db else None
         catalog = table.catalog.lower() if table.catalog else None
