@@ -22,7 +22,7 @@ from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
 from backend.core.schemas import Page
-from backend.nl2sql import pipeline, target
+from backend.nl2sql import pipeline
 from backend.nl2sql.schemas import ResultColumnRead
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -39,15 +39,12 @@ _COMMON: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _check_connection(session: SessionDep, principal: Principal, connection_id: str) -> None:
-    principal.require_connection(connection_id)
-    target.get_owned_connection(session, user_id=principal.user.id, connection_id=connection_id)
-
-
 @router.post("/sessions", status_code=201, response_model=ChatSessionRead, responses=_COMMON)
 def create_session(data: ChatSessionCreate, session: SessionDep, principal: Writer) -> ChatSession:
     if data.connection_id is not None:
-        _check_connection(session, principal, data.connection_id)
+        pipeline.ensure_usable_connection(
+            session, principal=principal, connection_id=data.connection_id
+        )
     return service.create_chat_session(
         session, user_id=principal.user.id, title=data.title, connection_id=data.connection_id
     )
@@ -82,7 +79,9 @@ def update_session(
     if changes.get("title", "") is None:
         changes.pop("title")
     if changes.get("connection_id") is not None:
-        _check_connection(session, principal, changes["connection_id"])
+        pipeline.ensure_usable_connection(
+            session, principal=principal, connection_id=changes["connection_id"]
+        )
     return service.update_chat_session(session, chat, changes=changes)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from backend.core.schemas import AppSchema
 from backend.nl2sql.schemas import QueryResultRead
@@ -49,6 +49,15 @@ class ChatMessageRead(AppSchema):
 
 class AskRequest(AppSchema):
     question: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("the question is blank")
+        return stripped
+
     connection_id: str | None = Field(default=None, min_length=1, max_length=36)
     """Overrides the session's connection for this question only."""
     generator: str | None = Field(default=None, min_length=1, max_length=50)

@@ -117,6 +117,16 @@ def ensure_token_quota(session: Session, user: User) -> None:
     """
 
 
+def ensure_usable_connection(
+    session: Session, *, principal: Principal, connection_id: str
+) -> DatabaseConnection:
+    """The caller's connection: 403 when an API key may not use it, 404 when it is not theirs."""
+    principal.require_connection(connection_id)
+    return target.get_owned_connection(
+        session, user_id=principal.user.id, connection_id=connection_id
+    )
+
+
 def charge_tokens(session: Session, user: User, tokens: int) -> None:
     """Count an ask's LLM tokens against the user (the quota reads `users.token_usage`)."""
     if tokens > 0:
@@ -278,8 +288,7 @@ def ask(
     chosen_id = connection_id or chat.connection_id
     if chosen_id is None:
         raise NoConnectionChosen()
-    principal.require_connection(chosen_id)
-    connection = target.get_owned_connection(session, user_id=user.id, connection_id=chosen_id)
+    connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
     question = question.strip()
     name = generator_name or str(get_config_value(session, "nl2sql.default_generator"))
     history = [
@@ -437,7 +446,7 @@ def _record_ask(
             "success": success,
             "error_code": error_code,
             "row_count": run.result.row_count if run.result else None,
-            "timings_ms": run.timings.as_dict(),
+            "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
         },
     )
     charge_tokens(session, principal.user, prompt_tokens + completion_tokens)
@@ -455,8 +464,7 @@ def run_sql(
 ) -> QueryAnswer:
     """Run user-written SQL through the same guard and executor; records like an ask."""
     user = principal.user
-    principal.require_connection(connection_id)
-    connection = target.get_owned_connection(session, user_id=user.id, connection_id=connection_id)
+    connection = ensure_usable_connection(session, principal=principal, connection_id=connection_id)
     run = _Run()
     failure: Exception | None = None
     try:

@@ -77,6 +77,7 @@ def test_session_without_title_gets_a_default_and_bad_bodies_are_422(
     _error(
         client.post(SESSIONS, json={"title": ""}, headers=caller.headers), 422, "validation_error"
     )
+    _error(_ask(client, caller, created["id"], "   "), 422, "validation_error")
     bad_connection = client.post(SESSIONS, json={"connection_id": "nope"}, headers=caller.headers)
     _error(bad_connection, 404, "connection_not_found")
 
