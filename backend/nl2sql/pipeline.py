@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
@@ -231,6 +232,13 @@ def _execute(
         )
 
 
+def _recover_platform_session(session: Session, exc: Exception) -> None:
+    # Errors of users' databases arrive wrapped (TargetDatabaseError); a bare SQLAlchemy error
+    # is the platform database's, and may have aborted the transaction the record needs.
+    if isinstance(exc, SQLAlchemyError):
+        session.rollback()
+
+
 def _as_app_error(exc: Exception) -> AppError | None:
     if isinstance(exc, QuestionNotUnderstood):
         return QuestionNotUnderstoodError(exc.message, details={"recognised": exc.recognised})
@@ -322,6 +330,7 @@ def ask(
         )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         failure = exc
+        _recover_platform_session(session, exc)
 
     error = _as_app_error(failure) if failure is not None else None
     with run.timings.measure("record"):
@@ -472,6 +481,7 @@ def run_sql(
         _execute(session, run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         failure = exc
+        _recover_platform_session(session, exc)
     error = _as_app_error(failure) if failure is not None else None
     success = failure is None
     error_code = (error.code if error else "internal_error") if failure else None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, event, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.connections.errors import (
@@ -94,21 +95,28 @@ def refresh_snapshot(
         raise TargetDatabaseError(details={"reason": str(exc).splitlines()[0][:300]}) from exc
     finally:
         engine.dispose()
-    session.execute(delete(DatabaseSchema).where(DatabaseSchema.connection_id == connection.id))
     now = utcnow()
-    for table in snapshot.tables:
-        session.add(
-            DatabaseSchema(
-                connection_id=connection.id,
-                database_name=snapshot.database_name,
-                table_name=table.name,
-                schema_info=table.model_dump(mode="json"),
-                last_updated=now,
-                row_count=table.row_count,
-                table_size=table.size_bytes,
+    try:
+        # A savepoint: when a concurrent request caches the same connection first, its rows
+        # win and this request goes on with the snapshot it just read.
+        with session.begin_nested():
+            session.execute(
+                delete(DatabaseSchema).where(DatabaseSchema.connection_id == connection.id)
             )
-        )
-    session.flush()
+            session.add_all(
+                DatabaseSchema(
+                    connection_id=connection.id,
+                    database_name=snapshot.database_name,
+                    table_name=table.name,
+                    schema_info=table.model_dump(mode="json"),
+                    last_updated=now,
+                    row_count=table.row_count,
+                    table_size=table.size_bytes,
+                )
+                for table in snapshot.tables
+            )
+    except IntegrityError:
+        pass
     return snapshot
 
 

@@ -392,3 +392,40 @@ def test_concurrent_appends_get_contiguous_sequence_numbers(
     assert all(rows[i].content == rows[i + 1].content for i in range(0, len(rows), 2))
     stored = session.get(ChatSession, chat.id)
     assert stored is not None and stored.message_count == 2 * workers * rounds
+
+
+def test_concurrent_asks_over_http_keep_the_numbering_contiguous(
+    client: TestClient, session: Session, caller: Caller, stand_in: StandInGenerator
+) -> None:
+    chat = _new_session(client, caller)
+    questions = ["how many orders are there?", "customers per country", "nonsense"] * 3
+
+    with ThreadPoolExecutor(3) as pool:
+        statuses = list(
+            pool.map(lambda q: _ask(client, caller, chat["id"], q).status_code, questions)
+        )
+
+    assert sorted(statuses) == [200] * 6 + [422] * 3
+    session.expire_all()
+    rows = session.scalars(
+        select(ChatMessage)
+        .where(ChatMessage.session_id == chat["id"])
+        .order_by(ChatMessage.sequence_number)
+    ).all()
+    assert [r.sequence_number for r in rows] == list(range(1, 19))
+    assert [r.message_type for r in rows[::2]] == ["user"] * 9
+    assert all(rows[i].query_id == rows[i + 1].query_id for i in range(0, 18, 2))
+    stored = session.get(ChatSession, chat["id"])
+    assert stored is not None and stored.message_count == 18
+
+
+def test_the_contract_lists_the_chat_and_query_paths(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/api/v1/chat/sessions",
+        "/api/v1/chat/sessions/{session_id}",
+        "/api/v1/chat/sessions/{session_id}/messages",
+        "/api/v1/chat/sessions/{session_id}/ask",
+        "/api/v1/query/sql",
+    } <= set(paths)
+    assert "400" in paths["/api/v1/chat/sessions/{session_id}/ask"]["post"]["responses"]
