@@ -108,6 +108,8 @@ class _Run:
     result: QueryResult | None = None
     column_types: list[str | None] = field(default_factory=list)
     chart: Chart | None = None
+    row_cap: int = 1
+    timeout_seconds: float = 0.1
 
 
 def ensure_token_quota(session: Session, user: User) -> None:
@@ -135,12 +137,11 @@ def charge_tokens(session: Session, user: User, tokens: int) -> None:
         session.flush()
 
 
-def _row_cap(session: Session) -> int:
-    return max(1, min(100_000, int(get_config_value(session, "query.row_cap"))))
-
-
-def _timeout_seconds(session: Session) -> float:
-    return max(0.1, float(get_config_value(session, "query.statement_timeout_seconds")))
+def _load_limits(session: Session, run: _Run) -> None:
+    run.row_cap = max(1, min(100_000, int(get_config_value(session, "query.row_cap"))))
+    run.timeout_seconds = max(
+        0.1, float(get_config_value(session, "query.statement_timeout_seconds"))
+    )
 
 
 def _earlier_successes(session: Session, *, connection_id: str, user_id: str) -> list[Example]:
@@ -203,7 +204,6 @@ def _column_types(
 
 
 def _execute(
-    session: Session,
     run: _Run,
     *,
     connection: DatabaseConnection,
@@ -211,18 +211,17 @@ def _execute(
     sql: str,
     settings: Settings,
 ) -> None:
-    row_cap = _row_cap(session)
     with run.timings.measure("guard"):
         # One row beyond the cap lets the executor tell whether the result was truncated.
         run.guarded = guard_sql(
-            sql, snapshot=snapshot, dialect=connection.db_type, row_cap=row_cap + 1
+            sql, snapshot=snapshot, dialect=connection.db_type, row_cap=run.row_cap + 1
         )
     with run.timings.measure("execute"):
         run.result = target.run_on_connection(
             connection,
             run.guarded.sql,
-            row_cap=row_cap,
-            timeout_seconds=_timeout_seconds(session),
+            row_cap=run.row_cap,
+            timeout_seconds=run.timeout_seconds,
             settings=settings,
         )
         run.column_types = _column_types(run.result, snapshot, run.guarded.tables)
@@ -307,6 +306,7 @@ def ask(
     run = _Run()
     failure: Exception | None = None
     try:
+        _load_limits(session, run)
         generator = registry.get_generator(name, settings)
         snapshot = target.snapshot_for_connection(session, connection, settings=settings)
         request = GenerationRequest(
@@ -315,13 +315,12 @@ def ask(
             history=history,
             examples=_earlier_successes(session, connection_id=connection.id, user_id=user.id),
             dialect=sqlglot_dialect(connection.db_type),
-            row_cap=_row_cap(session),
+            row_cap=run.row_cap,
             model=get_config_value(session, "nl2sql.default_model"),
         )
         with run.timings.measure("generate"):
             run.generation = generator.generate(request)
         _execute(
-            session,
             run,
             connection=connection,
             snapshot=snapshot,
@@ -477,8 +476,9 @@ def run_sql(
     run = _Run()
     failure: Exception | None = None
     try:
+        _load_limits(session, run)
         snapshot = target.snapshot_for_connection(session, connection, settings=settings)
-        _execute(session, run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
+        _execute(run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         failure = exc
         _recover_platform_session(session, exc)
