@@ -7,6 +7,7 @@ fails is lost when the request's session rolls back.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -238,9 +239,17 @@ def _recover_platform_session(session: Session, exc: Exception) -> None:
         session.rollback()
 
 
+def _listed(value: object) -> object:
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
+
+
 def _as_app_error(exc: Exception) -> AppError | None:
     if isinstance(exc, QuestionNotUnderstood):
-        return QuestionNotUnderstoodError(exc.message, details={"recognised": exc.recognised})
+        # Engines may describe what they recognised with sets or tuples; the answer is JSON.
+        recognised = json.loads(json.dumps(exc.recognised, default=_listed))
+        return QuestionNotUnderstoodError(exc.message, details={"recognised": recognised})
     if isinstance(exc, GenerationError):
         return GenerationFailed(str(exc) or None)
     if isinstance(exc, AppError):

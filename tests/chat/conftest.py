@@ -81,7 +81,7 @@ class StandInGenerator(SqlGenerator):
                 model="stand-in-1",
             )
         raise QuestionNotUnderstood(
-            "I could not understand this question.", recognised={"tables": ["orders"]}
+            "I could not understand this question.", recognised={"tables": {"orders"}}
         )
 
 
