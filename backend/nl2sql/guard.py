@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from backend.connections.snapshot import SchemaSnapshot
+from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.nl2sql.errors import GuardRefused, SqlNotParseable
 
 SQLGLOT_DIALECTS = {
@@ -392,9 +392,22 @@ def _check_tree(tree: exp.Expr, *, dialect: str) -> None:
                 )
 
 
+def _schema_matches(
+    table: TableInfo, schema: str | None, *, dialect: str, snapshot: SchemaSnapshot
+) -> bool:
+    if schema is None:
+        return True
+    if dialect == "mysql":
+        return schema == snapshot.database_name.lower()
+    if table.schema_name:
+        return schema == table.schema_name.lower()
+    return schema in _DEFAULT_SCHEMAS.get(dialect, set())
+
+
 def _check_tables(tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str) -> list[str]:
-    known = {t.name.lower(): t for t in snapshot.tables}
-    default_schemas = _DEFAULT_SCHEMAS.get(dialect, set())
+    known: dict[str, list[TableInfo]] = {}
+    for info in snapshot.tables:
+        known.setdefault(info.name.lower(), []).append(info)
     read: set[str] = set()
     for table in tree.find_all(exp.Table):
         if isinstance(table.this, exp.Func):
@@ -410,14 +423,16 @@ def _check_tables(tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str) -> 
         catalog = table.catalog.lower() if table.catalog else None
         if schema is None and catalog is None and name in _visible_ctes(table):
             continue
-        info = known.get(name)
-        schema_ok = schema is None or schema in default_schemas
-        if info is not None and schema is not None and info.schema_name:
-            schema_ok = schema == info.schema_name.lower()
-        if dialect == "mysql" and schema is not None:
-            schema_ok = schema == snapshot.database_name.lower()
-        if info is not None and schema_ok and catalog is None:
-            read.add(info.name)
+        match = next(
+            (
+                info
+                for info in known.get(name, ())
+                if _schema_matches(info, schema, dialect=dialect, snapshot=snapshot)
+            ),
+            None,
+        )
+        if match is not None and catalog is None:
+            read.add(match.name)
             continue
         qualified = ".".join(p for p in (catalog, schema, name) if p)
         if (schema in _CATALOG_SCHEMAS or catalog in _CATALOG_SCHEMAS) or name.startswith(

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine
 
 from backend.connections.executor import execute_query, open_sqlite_read_only
 from backend.connections.introspection import introspect
-from backend.connections.snapshot import SchemaSnapshot
+from backend.connections.snapshot import ColumnInfo, SchemaSnapshot, TableInfo
 from backend.demo import DEMO_DB_PATH
 from backend.nl2sql.errors import GuardRefused, SqlNotParseable
 from backend.nl2sql.guard import guard_sql
@@ -529,3 +529,20 @@ def test_tables_read_are_reported(snapshot: SchemaSnapshot) -> None:
         row_cap=5,
     )
     assert guarded.tables == ["customers", "orders"]
+
+
+def test_schema_qualified_tables_match_the_snapshot_schema() -> None:
+    columns = [ColumnInfo(name="id", type="integer")]
+    snapshot = SchemaSnapshot(
+        db_type="postgresql",
+        database_name="shop",
+        tables=[
+            TableInfo(name="orders", schema_name="public", columns=columns),
+            TableInfo(name="orders", schema_name="archive", columns=columns),
+        ],
+    )
+    for sql in ("SELECT * FROM archive.orders", "SELECT * FROM public.orders", "TABLE orders"):
+        assert guard_sql(sql, snapshot=snapshot, row_cap=5).tables == ["orders"]
+    with pytest.raises(GuardRefused) as refused:
+        guard_sql("SELECT * FROM staging.orders", snapshot=snapshot, row_cap=5)
+    assert refused.value.details == {"rule": "unknown_table", "table": "staging.orders"}
