@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from backend.cli import app
 from backend.core.config import get_settings
+from backend.demo import DEMO_DB_PATH
 from tests.chat.conftest import STAND_IN, StandInGenerator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +85,19 @@ def test_ask_with_the_default_engine_in_a_subprocess(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "SELECT" in completed.stdout and "customers" in completed.stdout
+
+
+def test_ask_on_a_sqlite_file_given_with_db(
+    data_dir: Path, stand_in: StandInGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    allowed = data_dir / "allowed"
+    allowed.mkdir()
+    copy = allowed / "copy.sqlite"
+    shutil.copyfile(DEMO_DB_PATH, copy)
+    monkeypatch.setenv("NLSQL_SQLITE_ALLOWED_DIRS", str(allowed))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(
+        app, ["ask", "how many orders are there?", "--db", str(copy), "--generator", STAND_IN]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3200" in result.output

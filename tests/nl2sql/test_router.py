@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.connections.models import DatabaseConnection
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller, make_api_key_headers
 
@@ -96,3 +97,21 @@ def test_sql_needs_its_scope_and_the_callers_connection(
     assert foreign.status_code == 404
     assert foreign.json()["error"]["code"] == "connection_not_found"
     assert client.post(URL, json={"sql": "SELECT 1"}, headers=caller.headers).status_code == 422
+
+
+def test_a_connection_type_the_adapter_cannot_run_is_422_and_recorded(
+    client: TestClient, session: Session, caller: Caller
+) -> None:
+    remote = DatabaseConnection(
+        user_id=caller.user_id, connection_name="warehouse", db_type="postgresql", db_name="dw"
+    )
+    session.add(remote)
+    session.commit()
+    response = _run(client, caller, "SELECT 1", connection_id=remote.id)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "connection_type_not_supported"
+    analytics = session.scalars(
+        select(QueryAnalytics).where(QueryAnalytics.query_id == error["details"]["query_id"])
+    ).one()
+    assert (analytics.success, analytics.error_code) == (False, "connection_type_not_supported")
