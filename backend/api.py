@@ -8,6 +8,8 @@ from backend import health
 from backend.admin import router as admin_router
 from backend.admin import users_router as admin_users_router
 from backend.auth import router as auth_router
+from backend.chat import router as chat_router
+from backend.nl2sql import router as nl2sql_router
 from backend.observability import router as observability_router
 
 API_PREFIX = "/api/v1"
@@ -20,5 +22,7 @@ def mount_routers(app: FastAPI) -> None:
     api.include_router(admin_users_router.router)
     api.include_router(observability_router.router)
     api.include_router(admin_router.router)
+    api.include_router(chat_router.router)
+    api.include_router(nl2sql_router.router)
     app.include_router(api)
     app.include_router(health.router)

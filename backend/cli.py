@@ -1,10 +1,12 @@
-"""The `nlsql` command line: serve, migrate, create-admin, demo."""
+"""The `nlsql` command line: serve, migrate, create-admin, demo, ask."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.config import ConfigurationError, Settings, get_settings
@@ -19,6 +21,7 @@ app = typer.Typer(
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-2024"  # noqa: S105 - the documented demo account's password
 DEMO_CONNECTION_NAME = "demo"
+CLI_SESSION_TITLE = "Command line"
 
 
 def _settings() -> Settings:
@@ -180,6 +183,141 @@ def prune(
         f"pruned {report.refresh_tokens} expired refresh tokens, {report.events} events "
         f"(before {report.events_before:%Y-%m-%d}), {report.performance_metrics} metrics "
         f"(before {report.metrics_before:%Y-%m-%d})"
+    )
+
+
+def _ensure_demo_user(settings: Settings) -> None:
+    from backend.auth import service as auth_service
+
+    session = _session(settings)
+    try:
+        if auth_service.get_user_by_email_or_none(session, DEMO_EMAIL) is not None:
+            return
+    finally:
+        session.close()
+    _upsert_user(
+        settings, email=DEMO_EMAIL, password=DEMO_PASSWORD, full_name="Demo User", role="viewer"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    connection: Annotated[
+        str | None, typer.Option("--connection", help="Name of one of your connections.")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="A SQLite file (inside the allowed directories).")
+    ] = None,
+    email: Annotated[str, typer.Option(help="Whose connections and history to use.")] = DEMO_EMAIL,
+    generator: Annotated[
+        str | None, typer.Option(help="Generator to use (default: the configured one).")
+    ] = None,
+) -> None:
+    """Ask a question and print the SQL and the result (the demo database when nothing is given).
+
+    Questions asked here share one chat session per connection, so follow-ups work.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from backend.auth import service as auth_service
+    from backend.auth.deps import Principal
+    from backend.auth.scopes import ROLE_SCOPES
+    from backend.chat import service as chat_service
+    from backend.chat.models import ChatSession
+    from backend.connections import service as connections_service
+    from backend.core.errors import AppError
+    from backend.demo import DEMO_DB_PATH
+    from backend.demo.builder import build_demo_database
+    from backend.nl2sql import pipeline
+    from backend.nl2sql import target as target_adapter
+
+    if connection and db:
+        typer.secho("give --connection or --db, not both", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    _migrate(settings)
+    if email == DEMO_EMAIL:
+        _ensure_demo_user(settings)
+    console = Console()
+    session = _session(settings)
+    try:
+        user = auth_service.get_user_by_email_or_none(session, email)
+        if user is None or not user.is_active:
+            typer.secho(f"no active user {email}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        if connection:
+            target = connections_service.get_connection_by_name_or_none(
+                session, user_id=user.id, connection_name=connection
+            )
+            if target is None:
+                typer.secho(
+                    f"{email} has no connection {connection!r}", fg=typer.colors.RED, err=True
+                )
+                raise typer.Exit(2)
+        else:
+            try:
+                path = (
+                    target_adapter.ensure_allowed_sqlite_path(db, settings) if db else DEMO_DB_PATH
+                )
+            except AppError as exc:
+                typer.secho(f"{exc.code}: {exc.message}", fg=typer.colors.RED, err=True)
+                typer.echo("(allowed directories: NLSQL_SQLITE_ALLOWED_DIRS)", err=True)
+                raise typer.Exit(2) from exc
+            if not db and not DEMO_DB_PATH.exists():
+                build_demo_database(DEMO_DB_PATH)
+            name = DEMO_CONNECTION_NAME if not db else f"file:{path.name}"[:100]
+            target = connections_service.ensure_sqlite_connection(
+                session, user_id=user.id, connection_name=name, path=str(path)
+            )
+        chat = session.scalar(
+            select(ChatSession)
+            .where(
+                ChatSession.user_id == user.id,
+                ChatSession.connection_id == target.id,
+                ChatSession.title == CLI_SESSION_TITLE,
+                ChatSession.is_active,
+            )
+            .order_by(ChatSession.created_at.desc())
+            .limit(1)
+        ) or chat_service.create_chat_session(
+            session, user_id=user.id, title=CLI_SESSION_TITLE, connection_id=target.id
+        )
+        session.commit()
+        principal = Principal(user=user, scopes=ROLE_SCOPES.get(user.role, frozenset()))
+        try:
+            answer = pipeline.ask(
+                session,
+                principal=principal,
+                chat_session_id=chat.id,
+                question=question,
+                settings=settings,
+                generator_name=generator,
+            )
+            session.commit()
+        except AppError as exc:
+            typer.secho(f"{exc.code}: {exc.message}", fg=typer.colors.RED, err=True)
+            shown = {k: v for k, v in exc.details.items() if k not in ("query_id", "message_id")}
+            if shown:
+                typer.echo(json.dumps(shown, indent=2, default=str), err=True)
+            raise typer.Exit(1) from exc
+    finally:
+        session.close()
+
+    console.print(answer.sql, markup=False, highlight=False, soft_wrap=True)
+    if answer.explanation:
+        console.print(answer.explanation, style="dim", markup=False)
+    table = Table(*[c.name for c in answer.result.columns], show_lines=False)
+    for row in answer.result.rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)
+    more = " (truncated at the row cap)" if answer.result.truncated else ""
+    console.print(
+        f"{answer.result.row_count} row(s){more} in {answer.result.execution_time_ms:.1f} ms; "
+        f"chart: {answer.chart.chart_type}; generator: {answer.generator}",
+        style="dim",
+        markup=False,
     )
 
 

@@ -1,0 +1,201 @@
+"""Chat sessions and their messages: ownership, listing, and contiguous message numbering."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from backend.chat.errors import ChatSessionNotFound, InvalidCursor
+from backend.chat.models import ChatMessage, ChatSession
+from backend.core.db import utcnow
+
+DEFAULT_TITLE = "New chat"
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    message_type: str
+    content: str
+    query_id: str | None = None
+    sql_query: str | None = None
+    query_result: dict[str, Any] | None = None
+    execution_time_ms: float | None = None
+    error_message: str | None = None
+
+
+def _encode_cursor(*parts: object) -> str:
+    raw = json.dumps([str(p) for p in parts]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, length: int) -> list[str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursor() from exc
+    if not isinstance(parts, list) or len(parts) != length:
+        raise InvalidCursor()
+    return [str(p) for p in parts]
+
+
+def create_chat_session(
+    session: Session, *, user_id: str, title: str | None, connection_id: str | None
+) -> ChatSession:
+    """Flushes, does not commit; the caller has checked the connection is the user's."""
+    chat = ChatSession(
+        user_id=user_id, title=title or DEFAULT_TITLE, connection_id=connection_id, message_count=0
+    )
+    session.add(chat)
+    session.flush()
+    return chat
+
+
+def get_chat_session(session: Session, *, user_id: str, session_id: str) -> ChatSession:
+    """The user's active session; `ChatSessionNotFound` (404) for anyone else's or a deleted one."""
+    chat = session.get(ChatSession, session_id)
+    if chat is None or chat.user_id != user_id or not chat.is_active:
+        raise ChatSessionNotFound(details={"session_id": session_id})
+    return chat
+
+
+def _activity() -> Any:
+    return func.coalesce(ChatSession.last_message_at, ChatSession.created_at)
+
+
+def list_chat_sessions(
+    session: Session, *, user_id: str, limit: int, cursor: str | None
+) -> tuple[list[ChatSession], str | None]:
+    """The user's active sessions, newest activity first; returns (page, next cursor)."""
+    activity = _activity()
+    query = select(ChatSession).where(ChatSession.user_id == user_id, ChatSession.is_active)
+    if cursor:
+        instant_text, last_id = _decode_cursor(cursor, 2)
+        try:
+            instant = datetime.fromisoformat(instant_text)
+        except ValueError as exc:
+            raise InvalidCursor() from exc
+        if instant.tzinfo is None:
+            raise InvalidCursor()
+        query = query.where(
+            or_(activity < instant, and_(activity == instant, ChatSession.id < last_id))
+        )
+    rows = list(
+        session.scalars(query.order_by(activity.desc(), ChatSession.id.desc()).limit(limit + 1))
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode_cursor((last.last_message_at or last.created_at).isoformat(), last.id)
+    return rows, next_cursor
+
+
+def update_chat_session(
+    session: Session, chat: ChatSession, *, changes: dict[str, Any]
+) -> ChatSession:
+    for field in ("title", "connection_id"):
+        if field in changes:
+            setattr(chat, field, changes[field])
+    session.flush()
+    return chat
+
+
+def delete_chat_session(session: Session, chat: ChatSession) -> None:
+    chat.is_active = False
+    session.flush()
+
+
+def list_messages(
+    session: Session, chat: ChatSession, *, limit: int, cursor: str | None
+) -> tuple[list[ChatMessage], str | None]:
+    """Messages in conversation order; returns (page, next cursor)."""
+    query = select(ChatMessage).where(ChatMessage.session_id == chat.id)
+    if cursor:
+        (after,) = _decode_cursor(cursor, 1)
+        if not after.isdigit():
+            raise InvalidCursor()
+        query = query.where(ChatMessage.sequence_number > int(after))
+    rows = list(session.scalars(query.order_by(ChatMessage.sequence_number).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _encode_cursor(rows[-1].sequence_number)
+    return rows, next_cursor
+
+
+def recent_turns(
+    session: Session, chat: ChatSession, *, max_turns: int
+) -> list[tuple[str, str | None]]:
+    """The last `max_turns` questions of the session with the SQL that answered each (or None)."""
+    rows = list(
+        session.scalars(
+            select(ChatMessage)
+            .where(ChatMessage.session_id == chat.id)
+            .order_by(ChatMessage.sequence_number.desc())
+            .limit(max_turns * 2)
+        )
+    )
+    rows.reverse()
+    turns: list[tuple[str, str | None]] = []
+    for message in rows:
+        if message.message_type == "user":
+            turns.append((message.content, None))
+        elif turns and message.message_type == "assistant" and turns[-1][1] is None:
+            turns[-1] = (turns[-1][0], message.sql_query)
+    return turns[-max_turns:]
+
+
+def append_messages(
+    session: Session, chat: ChatSession, messages: list[NewMessage]
+) -> list[ChatMessage]:
+    """Add messages with the next sequence numbers. Flushes, does not commit.
+
+    One UPDATE both reserves the numbers and takes the row's write lock (PostgreSQL row lock,
+    SQLite's database write lock) until the transaction ends, so concurrent asks on the same
+    session get contiguous, distinct numbers and `message_count` stays equal to the highest.
+    """
+    now = utcnow()
+    count = len(messages)
+    new_count = session.execute(
+        update(ChatSession)
+        .where(ChatSession.id == chat.id)
+        .values(
+            message_count=ChatSession.message_count + count,
+            last_message_at=now,
+            updated_at=now,
+        )
+        .returning(ChatSession.message_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    set_committed_value(chat, "message_count", new_count)
+    set_committed_value(chat, "last_message_at", now)
+    set_committed_value(chat, "updated_at", now)
+    first = new_count - count + 1
+    rows = [
+        ChatMessage(
+            session_id=chat.id,
+            sequence_number=first + offset,
+            message_type=m.message_type,
+            content=m.content,
+            query_id=m.query_id,
+            sql_query=m.sql_query,
+            query_result=m.query_result,
+            execution_time=m.execution_time_ms,
+            error_message=m.error_message,
+            timestamp=now,
+        )
+        for offset, m in enumerate(messages)
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows

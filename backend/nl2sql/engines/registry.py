@@ -1,0 +1,53 @@
+"""Generators by name: `builtin` (the offline engine) and whatever else is registered."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from backend.core.config import Settings
+from backend.nl2sql.engines.base import SqlGenerator
+from backend.nl2sql.errors import UnknownGenerator
+
+GeneratorFactory = Callable[[Settings], SqlGenerator]
+
+DEFAULT_GENERATOR = "builtin"
+_BUILTIN_MODULE = "backend.nl2sql.engines.builtin"
+
+
+def _builtin(_settings: Settings) -> SqlGenerator:
+    # Imported on first use: the engine loads word lists and is not needed by every process.
+    module = importlib.import_module(_BUILTIN_MODULE)
+    generator: SqlGenerator = module.BuiltinGenerator()
+    return generator
+
+
+_FACTORIES: dict[str, GeneratorFactory] = {DEFAULT_GENERATOR: _builtin}
+
+
+def register_generator(name: str, factory: GeneratorFactory) -> None:
+    _FACTORIES[name] = factory
+
+
+def unregister_generator(name: str) -> None:
+    _FACTORIES.pop(name, None)
+
+
+def generator_names() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def get_generator(name: str, settings: Settings) -> SqlGenerator:
+    """A generator instance; `UnknownGenerator` (422) for a name nobody registered."""
+    factory = _FACTORIES.get(name)
+    if factory is None:
+        raise UnknownGenerator(details={"generator": name, "available": generator_names()})
+    try:
+        return factory(settings)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not _BUILTIN_MODULE.startswith(exc.name):
+            raise
+        raise UnknownGenerator(
+            "This generator is not installed.",
+            details={"generator": name, "available": generator_names()},
+        ) from exc

@@ -1,0 +1,515 @@
+"""The SQL guard, the security boundary: one read-only query over known tables, with a row cap.
+
+It parses with sqlglot in the target dialect and walks the whole tree; it never looks at the SQL
+text with regular expressions. What it returns is re-rendered from the parsed tree without
+comments, so the database runs exactly what the guard inspected (a comment the parser skipped
+cannot smuggle anything in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from backend.connections.snapshot import SchemaSnapshot, TableInfo
+from backend.nl2sql.errors import GuardRefused, SqlNotParseable
+
+SQLGLOT_DIALECTS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgres",
+    "postgres": "postgres",
+    "mysql": "mysql",
+    "duckdb": "duckdb",
+}
+"""Connection `db_type` (or a sqlglot name) to the sqlglot dialect the guard parses with."""
+
+MAX_SQL_LENGTH = 100_000
+
+
+class Rule:
+    """Names of the rules; a refusal's `details["rule"]` is one of these."""
+
+    EMPTY = "empty_sql"
+    TOO_LONG = "sql_too_long"
+    SINGLE_STATEMENT = "single_statement"
+    READ_ONLY_STATEMENT = "read_only_statement"
+    WRITE_IN_QUERY = "write_in_query"
+    SELECT_INTO = "select_into"
+    LOCKING_CLAUSE = "locking_clause"
+    DANGEROUS_FUNCTION = "dangerous_function"
+    TABLE_FUNCTION = "table_function"
+    CATALOG_ACCESS = "catalog_access"
+    UNKNOWN_TABLE = "unknown_table"
+    PARAMETERS = "parameters"
+    SERVER_VARIABLE = "server_variable"
+    EXECUTABLE_COMMENT = "executable_comment"
+    OPTIMIZER_HINT = "optimizer_hint"
+    PARSEABLE = "parseable_sql"
+
+
+_STATEMENT_NAMES = [
+    "Insert",
+    "Update",
+    "Delete",
+    "Merge",
+    "Create",
+    "Drop",
+    "Alter",
+    "TruncateTable",
+    "Command",
+    "Copy",
+    "Set",
+    "Pragma",
+    "Attach",
+    "Detach",
+    "Transaction",
+    "Commit",
+    "Rollback",
+    "Use",
+    "Describe",
+    "Cache",
+    "Uncache",
+    "Refresh",
+    "LoadData",
+    "Grant",
+    "Revoke",
+    "Analyze",
+    "Kill",
+    "Install",
+    "Summarize",
+    "Show",
+    "Declare",
+    "Execute",
+    "Into",
+    ").split(",
+]
+_FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = tuple(
+    getattr(exp, name) for name in _STATEMENT_NAMES if hasattr(exp, name)
+)
+"""Statements that change data, schema, session or server state, wherever they appear."""
+
+_TOP_LEVEL_QUERIES = (exp.Select, exp.SetOperation)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionDenyList:
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    def __or__(self, other: FunctionDenyList) -> FunctionDenyList:
+        return FunctionDenyList(self.names | other.names, self.prefixes + other.prefixes)
+
+    def denies(self, name: str) -> bool:
+        return name in self.names or name.startswith(self.prefixes)
+
+
+_COMMON_DENIED = FunctionDenyList(
+    names=frozenset(
+        {
+            # sleep and CPU burners
+            "sleep",
+            "pg_sleep",
+            "benchmark",
+            # file access that several engines share a name for
+            "load_file",
+            "readfile",
+            "writefile",
+            "read_file",
+            "load_extension",
+            # running a string as SQL
+            "query",
+            "query_table",
+            "query_to_xml",
+            "query_to_xml_and_xmlschema",
+            "dblink",
+        }
+    ),
+    prefixes=("pragma_", "dblink_", "http_", "lo_", "pg_sleep"),
+)
+
+DENIED_FUNCTIONS: dict[str, FunctionDenyList] = {
+    "postgres": _COMMON_DENIED
+    | FunctionDenyList(
+        names=frozenset(
+            {
+                "current_setting",
+                "set_config",
+                "nextval",
+                "setval",
+                "txid_current",
+                "table_to_xml",
+                "table_to_xmlschema",
+                "table_to_xml_and_xmlschema",
+                "schema_to_xml",
+                "database_to_xml",
+                "cursor_to_xml",
+                "copy",
+                "inet_server_addr",
+                "inet_server_port",
+                "version",
+            }
+        ),
+        # Every pg_* function: file access (pg_read_file, pg_ls_dir, pg_stat_file), signalling
+        # (pg_terminate_backend), locks (pg_advisory_lock), WAL and replication control.
+        prefixes=("pg_", "http", "lo_", "dblink"),
+    ),
+    "mysql": _COMMON_DENIED
+    | FunctionDenyList(
+        names=frozenset(
+            {
+                "get_lock",
+                "release_lock",
+                "release_all_locks",
+                "is_free_lock",
+                "is_used_lock",
+                "master_pos_wait",
+                "source_pos_wait",
+                "sys_exec",
+                "sys_eval",
+                "user",
+                "current_user",
+                "system_user",
+                "session_user",
+                "version",
+                "connection_id",
+            }
+        ),
+        prefixes=("http", "sys_"),
+    ),
+    "sqlite": _COMMON_DENIED
+    | FunctionDenyList(
+        names=frozenset({"edit", "fts3_tokenizer", "zipfile", "fsdir", "sqlar_compress"}),
+        prefixes=("sqlite_",),
+    ),
+    "duckdb": _COMMON_DENIED
+    | FunctionDenyList(
+        names=frozenset(
+            {
+                "glob",
+                "getenv",
+                "current_setting",
+                "parquet_scan",
+                "csv_scan",
+                "delta_scan",
+                "sniff_csv",
+                "install",
+                "load",
+            }
+        ),
+        # read_csv*, read_parquet, read_json*, read_text, read_blob; parquet_metadata; scans of
+        # other databases; duckdb_* catalog functions; httpfs helpers.
+        prefixes=(
+            "read_",
+            "parquet_",
+            "iceberg_",
+            "sqlite_",
+            "postgres_",
+            "mysql_",
+            "duckdb_",
+            "http",
+            "which_secret",
+        ),
+    ),
+}
+
+TABLE_FUNCTIONS_ALLOWED = frozenset(
+    {
+        "generate_series",
+        "generateseries",
+        "explodinggenerateseries",
+        "range",
+        "unnest",
+        "json_each",
+        "json_tree",
+        "json_array_elements",
+        "jsonb_array_elements",
+        "json_each_text",
+        "jsonb_each",
+        "jsonb_each_text",
+    }
+)
+"""Functions that may stand in FROM: they produce rows from their arguments, touching nothing."""
+
+_CATALOG_SCHEMAS = frozenset(
+    {"pg_catalog", "information_schema", "mysql", "sys", "performance_schema", "pg_toast"}
+)
+_CATALOG_TABLE_PREFIXES = ("sqlite_", "pg_", "duckdb_", "information_schema")
+_DEFAULT_SCHEMAS = {"sqlite": {"main"}, "duckdb": {"main"}, "postgres": {"public"}, "mysql": set()}
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedSql:
+    sql: str
+    """The accepted query, rendered in the target dialect, with the row cap applied."""
+    dialect: str
+    tables: list[str] = field(default_factory=list)
+    """Snapshot tables the query reads, sorted."""
+    limit: int = 0
+    """The LIMIT of the outermost query after the guard: the caller's, or the cap."""
+    limit_applied: bool = False
+    """Whether the guard added or lowered the outermost LIMIT."""
+
+
+def sqlglot_dialect(db_type: str) -> str:
+    try:
+        return SQLGLOT_DIALECTS[db_type.lower()]
+    except KeyError:
+        raise GuardRefused(
+            "The guard does not know this database dialect.",
+            details={"rule": "unknown_dialect", "dialect": db_type},
+        ) from None
+
+
+def _refuse(rule: str, message: str, **details: object) -> GuardRefused:
+    return GuardRefused(message, details={"rule": rule, **details})
+
+
+def _function_names(node: exp.Func) -> set[str]:
+    """Every name a function node may go by: as written (anonymous) and sqlglot's names."""
+    names = {type(node).__name__.lower()}
+    if isinstance(node, exp.Anonymous):
+        names.add(str(node.name).lower())
+    else:
+        names.add(node.sql_name().lower())
+        names.update(n.lower() for n in getattr(type(node), "_sql_names", ()))
+    return names
+
+
+def _is_relation_position(node: exp.Expr) -> bool:
+    parent = node.parent
+    return isinstance(parent, exp.Table | exp.From | exp.Join | exp.Lateral) and (
+        parent.this is node
+    )
+
+
+def _visible_ctes(table: exp.Table) -> set[str]:
+    """CTE names a table reference can resolve to, following SQL's scoping.
+
+    Inside the i-th CTE of a WITH only the earlier ones are visible (and itself when
+    RECURSIVE), so a later CTE cannot shadow a catalog table referenced in an earlier one.
+    """
+    visible: set[str] = set()
+    child: exp.Expr = table
+    parent = table.parent
+    skip_with: exp.With | None = None
+    while parent is not None:
+        if isinstance(parent, exp.With) and isinstance(child, exp.CTE):
+            ctes = list(parent.expressions)
+            position = ctes.index(child)
+            upto = position + 1 if parent.args.get("recursive") else position
+            visible.update(c.alias_or_name.lower() for c in ctes[:upto])
+            skip_with = parent
+        elif isinstance(parent, exp.Query):
+            with_clause = parent.args.get("with_") or parent.args.get("with")
+            if isinstance(with_clause, exp.With) and with_clause is not skip_with:
+                visible.update(c.alias_or_name.lower() for c in with_clause.expressions)
+        child, parent = parent, parent.parent
+    return visible
+
+
+def _check_executable_comments(sql: str, dialect: str) -> None:
+    # MySQL runs the body of /*! ... */ and optimizer hints /*+ ... */; other engines ignore
+    # them. The rendered SQL drops comments anyway, but such a comment is an attack signature.
+    if dialect != "mysql":
+        return
+    for token in sqlglot.tokenize(sql, read=dialect):
+        for comment in token.comments or ():
+            if comment.lstrip().startswith(("!", "+")):
+                raise _refuse(Rule.EXECUTABLE_COMMENT, "MySQL executable comments are not allowed.")
+
+
+def _parse_single(sql: str, dialect: str) -> exp.Expr:
+    try:
+        _check_executable_comments(sql, dialect)
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise SqlNotParseable(
+            details={"rule": Rule.PARSEABLE, "reason": reason, "dialect": dialect}
+        ) from exc
+    if len(statements) != 1:
+        raise _refuse(
+            Rule.SINGLE_STATEMENT,
+            "Exactly one statement is allowed.",
+            statement_count=len(statements),
+        )
+    return statements[0]
+
+
+def _unwrap(statement: exp.Expr) -> exp.Expr:
+    while isinstance(statement, exp.Subquery | exp.Paren) and not statement.args.get("alias"):
+        inner = statement.this
+        if not isinstance(inner, exp.Expr):
+            break
+        statement = inner
+    return statement
+
+
+def _check_tree(tree: exp.Expr, *, dialect: str) -> None:
+    denied = DENIED_FUNCTIONS[dialect]
+    for node in tree.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            kind = type(node).__name__.upper()
+            if isinstance(node, exp.Into):
+                raise _refuse(Rule.SELECT_INTO, "SELECT ... INTO writes; it is not allowed.")
+            raise _refuse(
+                Rule.WRITE_IN_QUERY,
+                f"{kind} is not allowed anywhere in a query.",
+                statement=kind,
+            )
+        if isinstance(node, exp.Select):
+            if node.args.get("into"):
+                raise _refuse(Rule.SELECT_INTO, "SELECT ... INTO writes; it is not allowed.")
+            if node.args.get("locks"):
+                raise _refuse(Rule.LOCKING_CLAUSE, "Locking clauses (FOR UPDATE/SHARE) lock rows.")
+        elif isinstance(node, exp.Lock):
+            raise _refuse(Rule.LOCKING_CLAUSE, "Locking clauses (FOR UPDATE/SHARE) lock rows.")
+        elif isinstance(node, exp.Placeholder | exp.Parameter):
+            raise _refuse(Rule.PARAMETERS, "Parameters and variables are not allowed.")
+        elif isinstance(node, exp.Hint):
+            # MySQL hints such as MAX_EXECUTION_TIME(0) would lift the statement timeout.
+            raise _refuse(Rule.OPTIMIZER_HINT, "Optimizer hints are not allowed.")
+        elif isinstance(node, exp.SessionParameter):
+            raise _refuse(Rule.SERVER_VARIABLE, "Server and session variables are not readable.")
+        elif isinstance(node, exp.Func):
+            names = _function_names(node)
+            hit = next((n for n in sorted(names) if denied.denies(n)), None)
+            if hit is not None:
+                raise _refuse(
+                    Rule.DANGEROUS_FUNCTION,
+                    f"The function {hit} is not allowed.",
+                    function=hit,
+                )
+            if _is_relation_position(node) and not names & TABLE_FUNCTIONS_ALLOWED:
+                name = next(iter(sorted(names)))
+                raise _refuse(
+                    Rule.TABLE_FUNCTION,
+                    f"The table function {name} is not allowed.",
+                    function=name,
+                )
+
+
+def _schema_matches(
+    table: TableInfo, schema: str | None, *, dialect: str, snapshot: SchemaSnapshot
+) -> bool:
+    if schema is None:
+        return True
+    if dialect == "mysql":
+        return schema == snapshot.database_name.lower()
+    if table.schema_name:
+        return schema == table.schema_name.lower()
+    return schema in _DEFAULT_SCHEMAS.get(dialect, set())
+
+
+def _check_tables(tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str) -> list[str]:
+    known: dict[str, list[TableInfo]] = {}
+    for info in snapshot.tables:
+        known.setdefault(info.name.lower(), []).append(info)
+    read: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Func):
+            continue  # a table function, checked with the functions
+        if not isinstance(table.this, exp.Identifier):
+            raise _refuse(
+                Rule.UNKNOWN_TABLE,
+                "Only tables of this connection's schema may be read.",
+                table=table.sql(),
+            )
+        name = table.name.lower()
+        schema = table.db.lower() if table.db else None
+        catalog = table.catalog.lower() if table.catalog else None
+        if schema is None and catalog is None and name in _visible_ctes(table):
+            continue
+        match = next(
+            (
+                info
+                for info in known.get(name, ())
+                if _schema_matches(info, schema, dialect=dialect, snapshot=snapshot)
+            ),
+            None,
+        )
+        if match is not None and catalog is None:
+            read.add(match.name)
+            continue
+        qualified = ".".join(p for p in (catalog, schema, name) if p)
+        if (schema in _CATALOG_SCHEMAS or catalog in _CATALOG_SCHEMAS) or name.startswith(
+            _CATALOG_TABLE_PREFIXES
+        ):
+            raise _refuse(
+                Rule.CATALOG_ACCESS,
+                f"System catalog access is not allowed: {qualified}.",
+                table=qualified,
+            )
+        raise _refuse(
+            Rule.UNKNOWN_TABLE,
+            f"The table {qualified} is not in this connection's schema.",
+            table=qualified,
+        )
+    return sorted(read)
+
+
+def _literal_int(node: exp.Expr | None) -> int | None:
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return int(str(node.this))
+        except ValueError:
+            return None
+    return None
+
+
+def _apply_row_cap(query: exp.Expr, row_cap: int) -> tuple[int, bool]:
+    """Set the outermost LIMIT to min(existing, row_cap); returns (limit, whether changed)."""
+    limit_node = query.args.get("limit")
+    fetch = limit_node if isinstance(limit_node, exp.Fetch) else None
+    current: int | None = None
+    if isinstance(limit_node, exp.Limit):
+        current = _literal_int(limit_node.expression)
+    elif fetch is not None:
+        current = _literal_int(fetch.args.get("count"))
+    if current is not None and 0 <= current <= row_cap:
+        return current, False
+    new_limit = exp.Limit(expression=exp.Literal.number(row_cap))
+    if isinstance(limit_node, exp.Limit) and limit_node.args.get("offset") is not None:
+        new_limit.set("offset", limit_node.args["offset"])
+    query.set("limit", new_limit)
+    return row_cap, True
+
+
+def guard_sql(
+    sql: str,
+    *,
+    snapshot: SchemaSnapshot,
+    dialect: str | None = None,
+    row_cap: int,
+) -> GuardedSql:
+    """Accept one read-only query over the snapshot's tables, or raise `GuardRefused`.
+
+    Unparseable SQL raises `SqlNotParseable` (both are 400s). `dialect` defaults to the
+    snapshot's `db_type`.
+    """
+    target = sqlglot_dialect(dialect or snapshot.db_type)
+    text = sql.strip() if sql else ""
+    if not text:
+        raise _refuse(Rule.EMPTY, "The SQL is empty.")
+    if len(text) > MAX_SQL_LENGTH:
+        raise _refuse(Rule.TOO_LONG, "The SQL is too long.", max_length=MAX_SQL_LENGTH)
+    statement = _unwrap(_parse_single(text, target))
+    if not isinstance(statement, _TOP_LEVEL_QUERIES):
+        kind = type(statement).__name__.upper()
+        if isinstance(statement, exp.Command):
+            kind = str(statement.this).upper()
+        raise _refuse(
+            Rule.READ_ONLY_STATEMENT,
+            f"Only SELECT, WITH and set operations are allowed, not {kind}.",
+            statement=kind,
+        )
+    _check_tree(statement, dialect=target)
+    tables = _check_tables(statement, snapshot=snapshot, dialect=target)
+    limit, changed = _apply_row_cap(statement, max(1, row_cap))
+    rendered = statement.sql(dialect=target, comments=False)
+    return GuardedSql(
+        sql=rendered, dialect=target, tables=tables, limit=limit, limit_applied=changed
+    )

@@ -1,0 +1,528 @@
+"""The ask flow: question -> generator -> guard -> read-only run -> chart -> one recording.
+
+A failure (engine declined, guard refused, database error) is recorded like a success (its
+messages, analytics row, event and timings), committed, and only then raised, so nothing that
+fails is lost when the request's session rolls back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from backend.admin.config_keys import get_config_value
+from backend.auth import service as auth_service
+from backend.auth.deps import Principal
+from backend.chat import service as chat_service
+from backend.chat.models import ChatSession
+from backend.chat.service import NewMessage
+from backend.connections.executor import QueryResult
+from backend.connections.models import DatabaseConnection
+from backend.connections.snapshot import SchemaSnapshot
+from backend.core.config import Settings
+from backend.core.context import ClientContext
+from backend.core.db import new_uuid
+from backend.core.errors import AppError
+from backend.nl2sql import target
+from backend.nl2sql.charts import Chart, suggest_chart
+from backend.nl2sql.engines import registry
+from backend.nl2sql.engines.base import (
+    Example,
+    Generation,
+    GenerationError,
+    GenerationRequest,
+    QuestionNotUnderstood,
+    Turn,
+)
+from backend.nl2sql.errors import GenerationFailed, NoConnectionChosen, QuestionNotUnderstoodError
+from backend.nl2sql.guard import GuardedSql, guard_sql, sqlglot_dialect
+from backend.observability import recorder
+from backend.observability.event_types import EventType
+from backend.observability.models import QueryAnalytics
+
+MAX_HISTORY_TURNS = 6
+MAX_EXAMPLES = 5
+STAGES = ("generate", "guard", "execute", "record")
+
+
+@dataclass(slots=True)
+class StageTimings:
+    """Milliseconds spent in each stage of one ask or SQL run."""
+
+    generate_ms: float = 0.0
+    guard_ms: float = 0.0
+    execute_ms: float = 0.0
+    record_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {stage: round(getattr(self, f"{stage}_ms"), 3) for stage in STAGES}
+
+    @contextmanager
+    def measure(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            setattr(self, f"{stage}_ms", getattr(self, f"{stage}_ms") + elapsed)
+
+
+@dataclass(slots=True)
+class QueryAnswer:
+    """A query that ran: what `POST /query/sql` answers and the core of an ask's answer."""
+
+    query_id: str
+    sql: str
+    result: QueryResult
+    column_types: list[str | None]
+    chart: Chart
+    timings: StageTimings
+
+
+@dataclass(slots=True)
+class AskAnswer(QueryAnswer):
+    message_id: int = 0
+    user_message_id: int = 0
+    explanation: str = ""
+    generator: str = ""
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(slots=True)
+class _Run:
+    """What happened so far in one run; enough to record it whether it succeeded or not."""
+
+    query_id: str = field(default_factory=new_uuid)
+    timings: StageTimings = field(default_factory=StageTimings)
+    generation: Generation | None = None
+    guarded: GuardedSql | None = None
+    result: QueryResult | None = None
+    column_types: list[str | None] = field(default_factory=list)
+    chart: Chart | None = None
+    row_cap: int = 1
+    timeout_seconds: float = 0.1
+
+
+def ensure_usable_connection(
+    session: Session, *, principal: Principal, connection_id: str
+) -> DatabaseConnection:
+    """The caller's connection: 403 when an API key may not use it, 404 when it is not theirs."""
+    principal.require_connection(connection_id)
+    return target.get_owned_connection(
+        session, user_id=principal.user.id, connection_id=connection_id
+    )
+
+
+def _load_limits(session: Session, run: _Run) -> None:
+    run.row_cap = max(1, min(100_000, int(get_config_value(session, "query.row_cap"))))
+    run.timeout_seconds = max(
+        0.1, float(get_config_value(session, "query.statement_timeout_seconds"))
+    )
+
+
+def _earlier_successes(session: Session, *, connection_id: str, user_id: str) -> list[Example]:
+    rows = session.execute(
+        select(QueryAnalytics.question, QueryAnalytics.sql_query)
+        .where(
+            QueryAnalytics.connection_id == connection_id,
+            QueryAnalytics.user_id == user_id,
+            QueryAnalytics.source == "ask",
+            QueryAnalytics.success,
+            QueryAnalytics.question.is_not(None),
+            QueryAnalytics.sql_query.is_not(None),
+        )
+        .order_by(QueryAnalytics.timestamp.desc(), QueryAnalytics.id.desc())
+        .limit(MAX_EXAMPLES * 3)
+    ).all()
+    examples: list[Example] = []
+    seen: set[str] = set()
+    for question, sql in rows:
+        key = str(question).strip().lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        examples.append(Example(question=str(question), sql=str(sql)))
+        if len(examples) == MAX_EXAMPLES:
+            break
+    return examples
+
+
+def _value_type(values: list[Any]) -> str | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if all(isinstance(v, bool) for v in present):
+        return "BOOLEAN"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return "INTEGER"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return "REAL"
+    return "TEXT"
+
+
+def _column_types(
+    result: QueryResult, snapshot: SchemaSnapshot, tables: list[str]
+) -> list[str | None]:
+    """The driver's type, else the snapshot's type of a same-named column, else the values'."""
+    declared: dict[str, str] = {}
+    for table_name in tables:
+        info = snapshot.table(table_name)
+        for known in info.columns if info else ():
+            declared.setdefault(known.name.lower(), known.type)
+    types: list[str | None] = []
+    for index, column in enumerate(result.columns):
+        types.append(
+            column.type
+            or declared.get(column.name.lower())
+            or _value_type([row[index] for row in result.rows[:50]])
+        )
+    return types
+
+
+def _execute(
+    run: _Run,
+    *,
+    connection: DatabaseConnection,
+    snapshot: SchemaSnapshot,
+    sql: str,
+    settings: Settings,
+) -> None:
+    with run.timings.measure("guard"):
+        # One row beyond the cap lets the executor tell whether the result was truncated.
+        run.guarded = guard_sql(
+            sql, snapshot=snapshot, dialect=connection.db_type, row_cap=run.row_cap + 1
+        )
+    with run.timings.measure("execute"):
+        run.result = target.run_on_connection(
+            connection,
+            run.guarded.sql,
+            row_cap=run.row_cap,
+            timeout_seconds=run.timeout_seconds,
+            settings=settings,
+        )
+        run.column_types = _column_types(run.result, snapshot, run.guarded.tables)
+        run.chart = suggest_chart(
+            [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
+            run.result.rows,
+        )
+
+
+def _recover_platform_session(session: Session, exc: Exception) -> None:
+    # Errors of users' databases arrive wrapped (TargetDatabaseError); a bare SQLAlchemy error
+    # is the platform database's, and may have aborted the transaction the record needs.
+    if isinstance(exc, SQLAlchemyError):
+        session.rollback()
+
+
+def _listed(value: object) -> object:
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def _as_app_error(exc: Exception) -> AppError | None:
+    if isinstance(exc, QuestionNotUnderstood):
+        # Engines may describe what they recognised with sets or tuples; the answer is JSON.
+        recognised = json.loads(json.dumps(exc.recognised, default=_listed))
+        return QuestionNotUnderstoodError(exc.message, details={"recognised": recognised})
+    if isinstance(exc, GenerationError):
+        return GenerationFailed(str(exc) or None)
+    if isinstance(exc, AppError):
+        return exc
+    return None
+
+
+def _record_stage_metrics(
+    session: Session, run: _Run, *, source: str, stages: tuple[str, ...]
+) -> None:
+    timings = run.timings.as_dict()
+    for stage in stages:
+        recorder.metric(
+            session,
+            name=f"{source}.{stage}_ms",
+            value=timings[stage],
+            unit="ms",
+            data={"query_id": run.query_id},
+        )
+
+
+def _result_payload(run: _Run) -> dict[str, Any] | None:
+    if run.result is None:
+        return None
+    return {
+        "columns": [
+            {"name": c.name, "type": t}
+            for c, t in zip(run.result.columns, run.column_types, strict=True)
+        ],
+        "rows": run.result.rows,
+        "row_count": run.result.row_count,
+        "truncated": run.result.truncated,
+        "chart_type": run.chart.chart_type if run.chart else None,
+    }
+
+
+def ask(
+    session: Session,
+    *,
+    principal: Principal,
+    chat_session_id: str,
+    question: str,
+    settings: Settings,
+    context: ClientContext | None = None,
+    connection_id: str | None = None,
+    generator_name: str | None = None,
+) -> AskAnswer:
+    """Answer a question in a chat session; records it, and on failure commits then raises."""
+    user = principal.user
+    auth_service.ensure_token_quota(session, user)
+    chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
+    chosen_id = connection_id or chat.connection_id
+    if chosen_id is None:
+        raise NoConnectionChosen()
+    connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
+    question = question.strip()
+    name = generator_name or str(get_config_value(session, "nl2sql.default_generator"))
+    history = [
+        Turn(question=q, sql=s)
+        for q, s in chat_service.recent_turns(session, chat, max_turns=MAX_HISTORY_TURNS)
+    ]
+
+    run = _Run()
+    failure: Exception | None = None
+    try:
+        _load_limits(session, run)
+        generator = registry.get_generator(name, settings)
+        snapshot = target.snapshot_for_connection(session, connection, settings=settings)
+        request = GenerationRequest(
+            question=question,
+            schema=snapshot,
+            history=history,
+            examples=_earlier_successes(session, connection_id=connection.id, user_id=user.id),
+            dialect=sqlglot_dialect(connection.db_type),
+            row_cap=run.row_cap,
+            model=get_config_value(session, "nl2sql.default_model"),
+        )
+        with run.timings.measure("generate"):
+            run.generation = generator.generate(request)
+        _execute(
+            run,
+            connection=connection,
+            snapshot=snapshot,
+            sql=run.generation.sql,
+            settings=settings,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
+        failure = exc
+        _recover_platform_session(session, exc)
+
+    error = _as_app_error(failure) if failure is not None else None
+    with run.timings.measure("record"):
+        messages = _record_ask(
+            session,
+            run,
+            principal=principal,
+            chat=chat,
+            connection=connection,
+            question=question,
+            generator_name=name,
+            error=error,
+            failure=failure,
+            context=context,
+        )
+    _record_stage_metrics(session, run, source="ask", stages=STAGES)
+
+    if failure is not None:
+        if error is not None:
+            error.details.setdefault("query_id", run.query_id)
+            error.details.setdefault("message_id", messages[1].id)
+        session.commit()
+        if error is not None and error is not failure:
+            raise error from failure
+        raise failure
+
+    assert run.generation is not None and run.guarded is not None  # noqa: S101
+    assert run.result is not None and run.chart is not None  # noqa: S101
+    return AskAnswer(
+        query_id=run.query_id,
+        sql=run.guarded.sql,
+        result=run.result,
+        column_types=run.column_types,
+        chart=run.chart,
+        timings=run.timings,
+        message_id=messages[1].id,
+        user_message_id=messages[0].id,
+        explanation=run.generation.explanation,
+        generator=name,
+        model=run.generation.model,
+        prompt_tokens=run.generation.prompt_tokens,
+        completion_tokens=run.generation.completion_tokens,
+    )
+
+
+def _record_ask(
+    session: Session,
+    run: _Run,
+    *,
+    principal: Principal,
+    chat: ChatSession,
+    connection: DatabaseConnection,
+    question: str,
+    generator_name: str,
+    error: AppError | None,
+    failure: Exception | None,
+    context: ClientContext | None,
+) -> list[Any]:
+    generation = run.generation
+    sql = run.guarded.sql if run.guarded else (generation.sql if generation else None)
+    success = failure is None
+    error_code = (error.code if error else "internal_error") if failure else None
+    error_message = (
+        (error.message if error else "An unexpected error occurred.") if failure else None
+    )
+    if success:
+        assistant = NewMessage(
+            message_type="assistant",
+            content=generation.explanation if generation else "",
+            query_id=run.query_id,
+            sql_query=sql,
+            query_result=_result_payload(run),
+            execution_time_ms=run.result.execution_time_ms if run.result else None,
+        )
+    else:
+        assistant = NewMessage(
+            message_type="error",
+            content=error_message or "",
+            query_id=run.query_id,
+            sql_query=sql,
+            query_result={"error_code": error_code, "details": error.details if error else {}},
+            error_message=error_message,
+        )
+    messages = chat_service.append_messages(
+        session,
+        chat,
+        [NewMessage(message_type="user", content=question, query_id=run.query_id), assistant],
+    )
+    prompt_tokens = generation.prompt_tokens if generation else 0
+    completion_tokens = generation.completion_tokens if generation else 0
+    recorder.query(
+        session,
+        query_id=run.query_id,
+        user_id=principal.user.id,
+        source="ask",
+        success=success,
+        question=question,
+        sql_query=sql,
+        execution_time_ms=run.result.execution_time_ms if run.result else None,
+        row_count=run.result.row_count if run.result else None,
+        error_message=error_message,
+        error_code=error_code,
+        chart_type=run.chart.chart_type if run.chart else None,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        llm_model=generation.model if generation else None,
+        generator=generator_name,
+        connection_id=connection.id,
+        chat_session_id=chat.id,
+    )
+    recorder.event(
+        session,
+        event_type=EventType.ASKED,
+        user_id=principal.user.id,
+        context=context,
+        user_session_id=principal.user_session_id,
+        data={
+            "query_id": run.query_id,
+            "chat_session_id": chat.id,
+            "connection_id": connection.id,
+            "generator": generator_name,
+            "success": success,
+            "error_code": error_code,
+            "row_count": run.result.row_count if run.result else None,
+            "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
+        },
+    )
+    auth_service.add_token_usage(session, principal.user.id, prompt_tokens + completion_tokens)
+    return messages
+
+
+def run_sql(
+    session: Session,
+    *,
+    principal: Principal,
+    connection_id: str,
+    sql: str,
+    settings: Settings,
+    context: ClientContext | None = None,
+) -> QueryAnswer:
+    """Run user-written SQL through the same guard and executor; records like an ask."""
+    user = principal.user
+    connection = ensure_usable_connection(session, principal=principal, connection_id=connection_id)
+    run = _Run()
+    failure: Exception | None = None
+    try:
+        _load_limits(session, run)
+        snapshot = target.snapshot_for_connection(session, connection, settings=settings)
+        _execute(run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
+        failure = exc
+        _recover_platform_session(session, exc)
+    error = _as_app_error(failure) if failure is not None else None
+    success = failure is None
+    error_code = (error.code if error else "internal_error") if failure else None
+    with run.timings.measure("record"):
+        recorder.query(
+            session,
+            query_id=run.query_id,
+            user_id=user.id,
+            source="sql",
+            success=success,
+            sql_query=run.guarded.sql if run.guarded else sql,
+            execution_time_ms=run.result.execution_time_ms if run.result else None,
+            row_count=run.result.row_count if run.result else None,
+            error_message=(error.message if error else "An unexpected error occurred.")
+            if failure
+            else None,
+            error_code=error_code,
+            chart_type=run.chart.chart_type if run.chart else None,
+            connection_id=connection.id,
+        )
+        recorder.event(
+            session,
+            event_type=EventType.SQL_RAN,
+            user_id=user.id,
+            context=context,
+            user_session_id=principal.user_session_id,
+            data={
+                "query_id": run.query_id,
+                "connection_id": connection.id,
+                "success": success,
+                "error_code": error_code,
+                "row_count": run.result.row_count if run.result else None,
+            },
+        )
+    _record_stage_metrics(session, run, source="sql", stages=("guard", "execute", "record"))
+    if failure is not None:
+        if error is not None:
+            error.details.setdefault("query_id", run.query_id)
+        session.commit()
+        raise failure
+    assert run.guarded is not None and run.result is not None  # noqa: S101
+    assert run.chart is not None  # noqa: S101
+    return QueryAnswer(
+        query_id=run.query_id,
+        sql=run.guarded.sql,
+        result=run.result,
+        column_types=run.column_types,
+        chart=run.chart,
+        timings=run.timings,
+    )

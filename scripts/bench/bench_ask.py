@@ -1,0 +1,196 @@
+"""Median time of an ask on the demo database, split into generate, guard, execute and record.
+
+Runs the same questions in-process (through `pipeline.ask`) and over HTTP (the real app through
+TestClient), on a fresh platform database in a temporary directory. Uses the `builtin` engine
+when it is installed; otherwise a fixed question->SQL stand-in, which makes `generate` near zero
+and says so in the output.
+
+    python scripts/bench/bench_ask.py [--rounds 20] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import select
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from backend.auth import service as auth_service  # noqa: E402
+from backend.auth.deps import Principal  # noqa: E402
+from backend.auth.scopes import ROLE_SCOPES  # noqa: E402
+from backend.chat import service as chat_service  # noqa: E402
+from backend.connections import service as connections_service  # noqa: E402
+from backend.core.config import Settings  # noqa: E402
+from backend.core.migrations import upgrade_to_head  # noqa: E402
+from backend.core.security import create_jwt  # noqa: E402
+from backend.demo import DEMO_DB_PATH  # noqa: E402
+from backend.main import create_app  # noqa: E402
+from backend.nl2sql import pipeline  # noqa: E402
+from backend.nl2sql.engines import registry  # noqa: E402
+from backend.nl2sql.engines.base import Generation, GenerationRequest, SqlGenerator  # noqa: E402
+from backend.observability.models import PerformanceMetric  # noqa: E402
+
+QUESTIONS = {
+    "how many orders are there?": "SELECT COUNT(*) FROM orders",
+    "revenue by country": (
+        "SELECT c.country, SUM(p.amount) AS revenue FROM payments p JOIN orders o ON "
+        "o.id = p.order_id JOIN customers c ON c.id = o.customer_id GROUP BY c.country "
+        "ORDER BY revenue DESC"
+    ),
+    "monthly revenue in 2023": (
+        "SELECT strftime('%Y-%m', paid_at) AS month, SUM(amount) AS revenue FROM payments "
+        "WHERE paid_at >= '2023-01-01' AND paid_at < '2024-01-01' GROUP BY month ORDER BY month"
+    ),
+    "top 5 products by quantity sold": (
+        "SELECT p.name, SUM(oi.quantity) AS sold FROM order_items oi JOIN products p ON "
+        "p.id = oi.product_id GROUP BY p.name ORDER BY sold DESC LIMIT 5"
+    ),
+    "products never ordered": (
+        "SELECT name FROM products WHERE id NOT IN (SELECT product_id FROM order_items)"
+    ),
+}
+STAGES = pipeline.STAGES
+
+
+class FixedGenerator(SqlGenerator):
+    name = "bench-fixed"
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        return Generation(sql=QUESTIONS[request.question], explanation="fixed")
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _report(title: str, per_stage: dict[str, list[float]], totals: list[float]) -> None:
+    print(f"\n{title} ({len(totals)} asks)")
+    for stage in STAGES:
+        print(f"  {stage:<8} median {_median(per_stage[stage]):8.3f} ms")
+    print(f"  {'total':<8} median {_median(totals):8.3f} ms (wall time of the whole ask)")
+    staged = sum(_median(per_stage[stage]) for stage in STAGES)
+    print(
+        f"  {'rest':<8} ~      {_median(totals) - staged:8.3f} ms (auth, session, snapshot, commit)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--database-url", default=None, help="platform DB (default: temp SQLite)")
+    args = parser.parse_args()
+
+    builtin = importlib.util.find_spec("backend.nl2sql.engines.builtin") is not None
+    generator_name = "builtin" if builtin else FixedGenerator.name
+    if not builtin:
+        registry.register_generator(FixedGenerator.name, lambda _s: FixedGenerator())
+    with tempfile.TemporaryDirectory(prefix="nlsql-bench-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp),
+            database_url=args.database_url or f"sqlite:///{Path(tmp) / 'app_data.db'}",
+            jwt_secret=SecretStr("bench-secret-" + "x" * 40),
+            fernet_keys=[SecretStr(Fernet.generate_key().decode())],
+            run_migrations_on_start=False,
+            _env_file=None,
+        )
+        upgrade_to_head(str(settings.database_url))
+        app = create_app(settings)
+        session = app.state.session_factory()
+        user = auth_service.create_user(
+            session,
+            email="bench@example.com",
+            password="bench-password-1",  # noqa: S106 - a throwaway local account
+            full_name="Bench",
+        )
+        connection = connections_service.ensure_sqlite_connection(
+            session, user_id=user.id, connection_name="demo", path=str(DEMO_DB_PATH)
+        )
+        chat = chat_service.create_chat_session(
+            session, user_id=user.id, title="bench", connection_id=connection.id
+        )
+        session.commit()
+        principal = Principal(user=user, scopes=ROLE_SCOPES[user.role])
+        print(f"generator: {generator_name}" + ("" if builtin else " (builtin not installed)"))
+        print(f"platform database: {settings.database_url.split('@')[-1]}")
+
+        # Warm-up: the schema snapshot is introspected and cached on the first ask.
+        pipeline.ask(
+            session,
+            principal=principal,
+            chat_session_id=chat.id,
+            question=next(iter(QUESTIONS)),
+            settings=settings,
+            generator_name=generator_name,
+        )
+        session.commit()
+
+        per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
+        totals: list[float] = []
+        for _ in range(args.rounds):
+            for question in QUESTIONS:
+                started = time.perf_counter()
+                answer = pipeline.ask(
+                    session,
+                    principal=principal,
+                    chat_session_id=chat.id,
+                    question=question,
+                    settings=settings,
+                    generator_name=generator_name,
+                )
+                session.commit()
+                totals.append((time.perf_counter() - started) * 1000)
+                for stage, value in answer.timings.as_dict().items():
+                    per_stage[stage].append(value)
+        _report("in-process, pipeline.ask (commit included in total)", per_stage, totals)
+
+        token = create_jwt(
+            subject=user.id,
+            token_type="access",  # noqa: S106 - a token type name
+            secret=settings.jwt_secret_value,
+            issuer=settings.jwt_issuer,
+            ttl=timedelta(hours=1),
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        per_stage = {s: [] for s in STAGES}
+        totals = []
+        with TestClient(app) as client:
+            for _ in range(args.rounds):
+                for question in QUESTIONS:
+                    started = time.perf_counter()
+                    response = client.post(
+                        f"/api/v1/chat/sessions/{chat.id}/ask",
+                        json={"question": question, "generator": generator_name},
+                        headers=headers,
+                    )
+                    totals.append((time.perf_counter() - started) * 1000)
+                    response.raise_for_status()
+                    # The metrics table holds only this ask's stage rows: it is emptied after each.
+                    rows = session.execute(
+                        select(PerformanceMetric.metric_name, PerformanceMetric.metric_value)
+                    ).all()
+                    session.rollback()
+                    for name, value in rows:
+                        stage = name.removeprefix("ask.").removesuffix("_ms")
+                        if stage in per_stage:
+                            per_stage[stage].append(value)
+                    session.execute(PerformanceMetric.__table__.delete())
+                    session.commit()
+        _report("over HTTP, POST /chat/sessions/{id}/ask", per_stage, totals)
+        session.close()
+        app.state.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
