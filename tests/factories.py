@@ -10,6 +10,7 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.admin.config_keys import invalidate_config_cache
 from backend.admin.models import SystemConfig
 from backend.auth.api_keys import generate_api_key
 from backend.auth.models import ROLE_VIEWER, ApiKey, User
@@ -129,4 +130,5 @@ def set_system_config(session: Session, key: str, value: object) -> None:
         session.add(SystemConfig(config_key=key, config_value=value, created_at=utcnow()))
     else:
         row.config_value = value
+    invalidate_config_cache(session)
     session.commit()
