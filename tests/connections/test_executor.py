@@ -1,0 +1,167 @@
+"""The executor on real SQLite, DuckDB, PostgreSQL and MariaDB targets: read-only at the
+connection level, row cap, timeout, JSON-safe values, streaming."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from backend.connections.errors import TargetDatabaseError, TargetDatabaseTimeout
+from backend.connections.executor import run_on_connection, stream_on_connection
+from backend.connections.models import DatabaseConnection
+from backend.core.config import Settings
+
+WRITES = [
+    "INSERT INTO customers (id, name, country) VALUES (99, 'Eve', 'Italy')",
+    "UPDATE customers SET country = 'Peru'",
+    "DELETE FROM orders",
+    "CREATE TABLE sneaky (id INTEGER)",
+]
+
+SLOW = {
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+    "SELECT count(*) FROM n",
+    "duckdb": "SELECT count(*) FROM range(100000000000) a",
+    "postgresql": "SELECT pg_sleep(30)",
+    "mysql": "SELECT SLEEP(30)",
+}
+
+
+def _run(connection: DatabaseConnection, settings: Settings, sql: str, **kw: float) -> object:
+    return run_on_connection(
+        connection,
+        sql,
+        settings=settings,
+        row_cap=int(kw.get("row_cap", 100)),
+        timeout_seconds=kw.get("timeout_seconds", 10),
+    )
+
+
+@pytest.mark.parametrize("statement", WRITES)
+def test_a_write_is_refused_by_the_database_itself(
+    target_connection: DatabaseConnection, plain_settings: Settings, statement: str
+) -> None:
+    with pytest.raises(TargetDatabaseError) as caught:
+        _run(target_connection, plain_settings, statement)
+    assert caught.value.status_code == 502
+    assert caught.value.details["kind"] == "read_only", caught.value.details
+    # Nothing changed: the rows and the tables are as the fixture made them.
+    result = run_on_connection(
+        target_connection,
+        "SELECT count(*) AS n, min(country) AS c FROM customers",
+        settings=plain_settings,
+        row_cap=10,
+        timeout_seconds=10,
+    )
+    assert result.rows == [[3, "France"]]
+    tables = run_on_connection(
+        target_connection,
+        "SELECT count(*) FROM orders",
+        settings=plain_settings,
+        row_cap=1,
+        timeout_seconds=10,
+    )
+    assert tables.rows == [[3]]
+
+
+def test_a_slow_query_is_stopped_by_the_timeout(
+    target_connection: DatabaseConnection, plain_settings: Settings
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(TargetDatabaseTimeout) as caught:
+        run_on_connection(
+            target_connection,
+            SLOW[target_connection.db_type],
+            settings=plain_settings,
+            row_cap=10,
+            timeout_seconds=1,
+        )
+    elapsed = time.monotonic() - started
+    assert caught.value.status_code == 504
+    assert caught.value.details["kind"] == "timeout"
+    assert elapsed < 6, f"took {elapsed:.1f}s"
+    # The pooled connection is usable again afterwards.
+    after = run_on_connection(
+        target_connection, "SELECT 1", settings=plain_settings, row_cap=1, timeout_seconds=5
+    )
+    assert after.rows == [[1]]
+
+
+def test_rows_are_capped_and_values_json_safe(
+    target_connection: DatabaseConnection, plain_settings: Settings
+) -> None:
+    result = run_on_connection(
+        target_connection,
+        "SELECT customers.id, name, amount FROM customers "
+        "JOIN orders ON orders.customer_id = customers.id "
+        "ORDER BY orders.id",
+        settings=plain_settings,
+        row_cap=2,
+        timeout_seconds=10,
+    )
+    assert result.truncated is True
+    assert result.row_count == 2
+    assert [c.name for c in result.columns] == ["id", "name", "amount"]
+    assert all(c.type for c in result.columns), result.columns
+    assert result.rows[0][1] == "Ann"
+    assert result.rows[0][2] == pytest.approx(10.5)
+    assert result.execution_time_ms >= 0
+
+
+def test_a_query_error_is_a_502_with_the_database_reason(
+    target_connection: DatabaseConnection, plain_settings: Settings
+) -> None:
+    with pytest.raises(TargetDatabaseError) as caught:
+        _run(target_connection, plain_settings, "SELECT no_such_column FROM customers")
+    assert caught.value.details["kind"] == "query_failed"
+    assert "no_such_column" in caught.value.details["reason"]
+
+
+def test_streaming_yields_bounded_chunks(
+    target_connection: DatabaseConnection, plain_settings: Settings
+) -> None:
+    chunks = list(
+        stream_on_connection(
+            target_connection,
+            "SELECT id, name FROM customers ORDER BY id",
+            settings=plain_settings,
+            timeout_seconds=10,
+            chunk_size=2,
+        )
+    )
+    assert [len(c.rows) for c in chunks] == [2, 1]
+    assert [c.name for c in chunks[0].columns] == ["id", "name"]
+    assert [r[1] for c in chunks for r in c.rows] == ["Ann", "Bob", "Cid"]
+
+
+def test_postgresql_values_of_many_types_are_json_safe(
+    plain_settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    from tests.connections.conftest import connection_for
+
+    connection = connection_for(
+        plain_settings, "postgresql", server=request.getfixturevalue("pg_target")
+    )
+    result = run_on_connection(
+        connection,
+        "SELECT 1.25::numeric AS d, DATE '2024-02-29' AS day, TIME '10:30' AS t, "
+        "'00000000-0000-0000-0000-000000000001'::uuid AS u, '\\x0102'::bytea AS b, "
+        "TIMESTAMPTZ '2024-01-01 12:00+00' AS ts, 'a:b %s' AS s",
+        settings=plain_settings,
+        row_cap=1,
+        timeout_seconds=10,
+    )
+    assert result.rows == [
+        [
+            1.25,
+            "2024-02-29",
+            "10:30:00",
+            "00000000-0000-0000-0000-000000000001",
+            "AQI=",
+            "2024-01-01T12:00:00+00:00",
+            "a:b %s",
+        ]
+    ]
+    types = {c.name: c.type for c in result.columns}
+    assert types["d"] == "numeric" and types["day"] == "date" and types["u"] == "uuid"
