@@ -171,6 +171,7 @@ def rotate_keys(
     Put the new key first in NLSQL_FERNET_KEYS and keep the old ones after it everywhere,
     run this, then drop the old keys: the API keeps serving throughout.
     """
+    import backend.models  # noqa: F401 - every table, so foreign keys resolve
     from backend.connections.crypto import rotate_connection_secrets
     from backend.core.db import create_app_engine, create_session_factory
     from backend.observability import recorder
