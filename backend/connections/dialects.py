@@ -286,6 +286,10 @@ class PostgreSQLDialect(Dialect):
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
             # Every transaction starts read-only, even one a query might open after COMMIT.
             "options": "-c default_transaction_read_only=on",
+            # Prepare every statement: the extended protocol takes exactly one statement, so
+            # "SET TRANSACTION READ WRITE; INSERT ..." cannot ride in on a single execute
+            # (psycopg would otherwise send it as a multi-statement simple query).
+            "prepare_threshold": 0,
             "application_name": str(target.options.get("application_name") or "nlsql"),
         }
         if "sslmode" in target.options:

@@ -19,6 +19,15 @@ WRITES = [
     "CREATE TABLE sneaky (id INTEGER)",
 ]
 
+ESCAPES = [
+    # Each tries to leave the read-only transaction before writing, in one call.
+    "SET TRANSACTION READ WRITE; INSERT INTO customers (id, name) VALUES (98, 'Mal')",
+    "COMMIT; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; COMMIT; "
+    "INSERT INTO customers (id, name) VALUES (97, 'Mal')",
+    "SET SESSION TRANSACTION READ WRITE; INSERT INTO customers (id, name) VALUES (96, 'Mal')",
+    "PRAGMA query_only = OFF; INSERT INTO customers (id, name) VALUES (95, 'Mal')",
+]
+
 SLOW = {
     "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
     "SELECT count(*) FROM n",
@@ -63,6 +72,27 @@ def test_a_write_is_refused_by_the_database_itself(
         timeout_seconds=10,
     )
     assert tables.rows == [[3]]
+
+
+@pytest.mark.parametrize("statement", ESCAPES)
+def test_several_statements_cannot_escape_read_only(
+    target_connection: DatabaseConnection, plain_settings: Settings, statement: str
+) -> None:
+    with pytest.raises(TargetDatabaseError):
+        _run(target_connection, plain_settings, statement)
+    for follow_up in ("INSERT INTO customers (id, name) VALUES (94, 'Mal')", "SELECT 1"):
+        try:  # whatever the failed call left on the pooled connection, writes stay refused
+            _run(target_connection, plain_settings, follow_up)
+        except TargetDatabaseError as exc:
+            assert follow_up.startswith("INSERT") and exc.details["kind"] == "read_only"
+    count = run_on_connection(
+        target_connection,
+        "SELECT count(*) FROM customers",
+        settings=plain_settings,
+        row_cap=1,
+        timeout_seconds=10,
+    )
+    assert count.rows == [[3]]
 
 
 def test_a_slow_query_is_stopped_by_the_timeout(
