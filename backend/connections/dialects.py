@@ -290,6 +290,11 @@ class PostgreSQLDialect(Dialect):
             # "SET TRANSACTION READ WRITE; INSERT ..." cannot ride in on a single execute
             # (psycopg would otherwise send it as a multi-statement simple query).
             "prepare_threshold": 0,
+            # A server that vanishes mid-query is noticed in about 10 s, not hours.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
             "application_name": str(target.options.get("application_name") or "nlsql"),
         }
         if "sslmode" in target.options:

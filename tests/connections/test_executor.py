@@ -4,13 +4,21 @@ connection level, row cap, timeout, JSON-safe values, streaming."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from backend.connections.errors import TargetDatabaseError, TargetDatabaseTimeout
-from backend.connections.executor import run_on_connection, stream_on_connection
+from backend.connections.executor import (
+    execute_query,
+    json_safe,
+    open_sqlite_read_only,
+    run_on_connection,
+    stream_on_connection,
+)
 from backend.connections.models import DatabaseConnection
 from backend.core.config import Settings
+from tests.connections.conftest import build_duckdb, build_sqlite, connection_for
 
 WRITES = [
     "INSERT INTO customers (id, name, country) VALUES (99, 'Eve', 'Italy')",
@@ -93,6 +101,61 @@ def test_several_statements_cannot_escape_read_only(
         timeout_seconds=10,
     )
     assert count.rows == [[3]]
+
+
+@pytest.mark.parametrize(
+    "db_type, statement",
+    [
+        ("sqlite", "ATTACH DATABASE '{outside}' AS other"),
+        ("duckdb", "SELECT * FROM read_csv('/etc/passwd')"),
+        ("duckdb", "ATTACH '{outside}' AS other"),
+        ("duckdb", "COPY customers TO '/tmp/leak.csv'"),
+        ("duckdb", "SET enable_external_access = true"),
+    ],
+)
+def test_a_file_database_cannot_reach_other_files(
+    plain_settings: Settings, db_dir: Path, tmp_path: Path, db_type: str, statement: str
+) -> None:
+    build = build_sqlite if db_type == "sqlite" else build_duckdb
+    connection = connection_for(plain_settings, db_type, path=build(db_dir / f"f.{db_type}"))
+    outside = build(tmp_path / f"outside.{db_type}")  # exists, readable, not allowed
+    with pytest.raises(TargetDatabaseError):
+        _run(connection, plain_settings, statement.format(outside=outside))
+    assert not Path("/tmp/leak.csv").exists()
+
+
+def test_execute_query_on_an_engine_keeps_working_for_the_demo_database() -> None:
+    from backend.demo import DEMO_DB_PATH
+
+    engine = open_sqlite_read_only(DEMO_DB_PATH)
+    try:
+        result = execute_query(
+            engine, "SELECT name FROM categories WHERE name LIKE '%o%' ORDER BY name", row_cap=2
+        )
+    finally:
+        engine.dispose()
+    assert result.row_count == 2 and result.truncated is True
+    assert [c.name for c in result.columns] == ["name"]
+
+
+def test_json_safe_values() -> None:
+    import datetime as dt
+    import decimal
+    import uuid
+
+    cases = [
+        (decimal.Decimal("2.50"), 2.5),
+        (decimal.Decimal("3"), 3),
+        (dt.date(2024, 2, 29), "2024-02-29"),
+        (dt.time(10, 30), "10:30:00"),
+        (dt.timedelta(minutes=1), 60.0),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        (b"\x01\x02", "AQI="),
+        (float("nan"), None),
+        (None, None),
+    ]
+    for value, expected in cases:
+        assert json_safe(value) == expected, value
 
 
 def test_a_slow_query_is_stopped_by_the_timeout(
