@@ -44,6 +44,13 @@ def store_snapshot(
     session: Session, connection: DatabaseConnection, snapshot: SchemaSnapshot
 ) -> datetime:
     """Replace the connection's cached snapshot. Flushes, does not commit."""
+    # Concurrent refreshes of one connection take turns on its row (PostgreSQL; SQLite has
+    # one writer anyway), so the second replaces the first instead of hitting the unique key.
+    session.execute(
+        select(DatabaseConnection.id)
+        .where(DatabaseConnection.id == connection.id)
+        .with_for_update()
+    )
     taken_at = utcnow()
     clear_snapshot(session, connection.id)
     if snapshot.tables:

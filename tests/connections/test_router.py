@@ -446,3 +446,24 @@ def test_changing_the_target_drops_the_cached_schema(
     client.patch(f"{URL}/{cid}", json={"db_name": str(other)}, headers=caller.headers)
     tables = client.get(f"{URL}/{cid}/schema", headers=caller.headers).json()["tables"]
     assert [t["name"] for t in tables] == ["only_table"]
+
+
+def test_concurrent_refreshes_of_one_connection_all_succeed(
+    client: TestClient, caller: Caller, session: Session, sqlite_target: Path
+) -> None:
+    cid = client.post(URL, json=_sqlite_body(sqlite_target), headers=caller.headers).json()["id"]
+    statuses: list[int] = []
+
+    def _refresh() -> None:
+        statuses.append(
+            client.post(f"{URL}/{cid}/refresh-schema", headers=caller.headers).status_code
+        )
+
+    threads = [threading.Thread(target=_refresh) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 4
+    rows = session.scalars(select(DatabaseSchema).where(DatabaseSchema.connection_id == cid))
+    assert sorted(r.table_name for r in rows) == ["customers", "orders"]
