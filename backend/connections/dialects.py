@@ -239,6 +239,9 @@ class SQLiteDialect(Dialect):
         # Checked every 1,000 virtual machine instructions: a slow query is stopped in-engine.
         raw.set_progress_handler(_past_deadline, 1000)
 
+    def finish(self, conn: Connection) -> None:
+        _driver_connection(conn).set_progress_handler(None, 0)
+
     def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
         dbapi_connection.interrupt()
 

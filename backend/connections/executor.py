@@ -17,8 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from backend.admin.config_keys import get_config_value
 from backend.connections.dialects import Dialect
 from backend.connections.errors import TargetDatabaseError
 from backend.connections.models import DatabaseConnection
@@ -27,9 +29,11 @@ from backend.connections.target import NO_PARAMETERS, read_only_connection
 from backend.core.config import Settings
 
 __all__ = [
+    "QueryLimits",
     "QueryResult",
     "ResultColumn",
     "RowChunk",
+    "configured_limits",
     "execute_query",
     "json_safe",
     "open_sqlite_read_only",
@@ -112,6 +116,27 @@ def execute_query(engine: Engine, sql: str, *, row_cap: int) -> QueryResult:
         row_count=len(rows),
         truncated=truncated,
         execution_time_ms=round(elapsed_ms, 3),
+    )
+
+
+MAX_ROW_CAP = 100_000
+MAX_TIMEOUT_SECONDS = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    row_cap: int
+    timeout_seconds: float
+
+
+def configured_limits(session: Session) -> QueryLimits:
+    """The row cap and timeout from system config (`query.row_cap`,
+    `query.statement_timeout_seconds`), clamped to sane bounds."""
+    row_cap = int(get_config_value(session, "query.row_cap"))
+    timeout_seconds = float(get_config_value(session, "query.statement_timeout_seconds"))
+    return QueryLimits(
+        row_cap=min(max(row_cap, 1), MAX_ROW_CAP),
+        timeout_seconds=min(max(timeout_seconds, 0.1), MAX_TIMEOUT_SECONDS),
     )
 
 

@@ -467,3 +467,16 @@ def test_concurrent_refreshes_of_one_connection_all_succeed(
     assert statuses == [200] * 4
     rows = session.scalars(select(DatabaseSchema).where(DatabaseSchema.connection_id == cid))
     assert sorted(r.table_name for r in rows) == ["customers", "orders"]
+
+
+def test_configured_limits_come_from_system_config(session: Session) -> None:
+    from backend.admin.models import SystemConfig
+    from backend.connections.executor import configured_limits
+
+    defaults = configured_limits(session)
+    assert (defaults.row_cap, defaults.timeout_seconds) == (1000, 15.0)
+    session.add(SystemConfig(config_key="query.row_cap", config_value=10_000_000))
+    session.add(SystemConfig(config_key="query.statement_timeout_seconds", config_value=3))
+    session.commit()
+    limits = configured_limits(session)
+    assert (limits.row_cap, limits.timeout_seconds) == (100_000, 3.0)
