@@ -321,5 +321,58 @@ def ask(
     )
 
 
+@app.command("rotate-keys")
+def rotate_keys(
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Connections re-encrypted per transaction.")
+    ] = 200,
+) -> None:
+    """Re-encrypt every stored connection password under the newest Fernet key.
+
+    Put the new key first in NLSQL_FERNET_KEYS and keep the old ones after it everywhere,
+    run this, then drop the old keys: the API keeps serving throughout.
+    """
+    import backend.models  # noqa: F401 - every table, so foreign keys resolve
+    from backend.connections.crypto import rotate_connection_secrets
+    from backend.core.db import create_app_engine, create_session_factory
+    from backend.observability import recorder
+    from backend.observability.event_types import AuditAction
+
+    settings = _settings()
+    engine = create_app_engine(str(settings.database_url))
+    factory = create_session_factory(engine)
+    try:
+        report = rotate_connection_secrets(factory, settings, batch_size=batch_size)
+        with factory() as session:
+            recorder.audit(
+                session,
+                action=AuditAction.SECRETS_ROTATED,
+                user_id=None,
+                resource_type="database_connection",
+                new_values={
+                    "rotated": report.rotated,
+                    "unreadable": report.unreadable,
+                    "batches": report.batches,
+                    "key_count": len(settings.fernet_keys),
+                },
+                success=report.unreadable == 0,
+                error_message=(
+                    f"{report.unreadable} secrets no configured key can decrypt: "
+                    + ", ".join(report.unreadable_ids[:20])
+                    if report.unreadable
+                    else None
+                ),
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"re-encrypted {report.rotated} connection secrets in {report.batches} batches"
+        + (f"; {report.unreadable} could not be decrypted" if report.unreadable else "")
+    )
+    if report.unreadable:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

@@ -1,6 +1,12 @@
 """Errors of the connections domain, including failures of users' databases."""
 
-from backend.core.errors import NotFound, UpstreamError, UpstreamTimeout, ValidationFailed
+from backend.core.errors import (
+    Conflict,
+    NotFound,
+    UpstreamError,
+    UpstreamTimeout,
+    ValidationFailed,
+)
 
 
 class ConnectionNotFound(NotFound):
@@ -23,3 +29,25 @@ class TargetDatabaseError(UpstreamError):
 class TargetDatabaseTimeout(UpstreamTimeout):
     code = "target_database_timeout"
     message = "The database did not answer within the time limit."
+
+
+class UnknownDatabaseType(ValidationFailed):
+    code = "unknown_database_type"
+    message = "Unknown database type; use sqlite, postgresql, mysql or duckdb."
+
+
+class InvalidConnectionSettings(ValidationFailed):
+    code = "invalid_connection_settings"
+    message = "These connection settings are not valid for this database type."
+
+
+class ConnectionNameTaken(Conflict):
+    code = "connection_name_taken"
+    message = "You already have a connection with this name."
+
+
+class ConnectionSecretUnreadable(Conflict):
+    """The stored password cannot be decrypted with the configured keys."""
+
+    code = "connection_secret_unreadable"
+    message = "The stored password of this connection cannot be decrypted; set it again."

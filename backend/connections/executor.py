@@ -1,4 +1,7 @@
-"""Running one read-only query on a user's database, with a row cap and JSON-safe values."""
+"""Running one read-only query on a user's database, with a row cap, a timeout and JSON-safe
+values; failures of that database become `TargetDatabaseError` (502) or
+`TargetDatabaseTimeout` (504), never with a password in them.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,37 @@ import datetime as dt
 import decimal
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from backend.admin.config_keys import get_config_value
+from backend.connections.dialects import Dialect
 from backend.connections.errors import TargetDatabaseError
+from backend.connections.models import DatabaseConnection
+from backend.connections.schema_cache import snapshot_for_connection
+from backend.connections.target import NO_PARAMETERS, read_only_connection
+from backend.core.config import Settings
+
+__all__ = [
+    "QueryLimits",
+    "QueryResult",
+    "ResultColumn",
+    "RowChunk",
+    "configured_limits",
+    "execute_query",
+    "json_safe",
+    "open_sqlite_read_only",
+    "run_on_connection",
+    "snapshot_for_connection",
+    "stream_on_connection",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +93,7 @@ def execute_query(engine: Engine, sql: str, *, row_cap: int) -> QueryResult:
     started = time.perf_counter()
     try:
         with engine.connect() as conn:
-            result = conn.execute(text(sql))
+            result = conn.exec_driver_sql(sql, execution_options=NO_PARAMETERS)
             description = result.cursor.description if result.cursor is not None else None
             names = list(result.keys())
             fetched = result.fetchmany(row_cap + 1)
@@ -92,3 +117,157 @@ def execute_query(engine: Engine, sql: str, *, row_cap: int) -> QueryResult:
         truncated=truncated,
         execution_time_ms=round(elapsed_ms, 3),
     )
+
+
+MAX_ROW_CAP = 100_000
+MAX_TIMEOUT_SECONDS = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    row_cap: int
+    timeout_seconds: float
+
+
+def configured_limits(session: Session) -> QueryLimits:
+    """The row cap and timeout from system config (`query.row_cap`,
+    `query.statement_timeout_seconds`), clamped to sane bounds."""
+    row_cap = int(get_config_value(session, "query.row_cap"))
+    timeout_seconds = float(get_config_value(session, "query.statement_timeout_seconds"))
+    return QueryLimits(
+        row_cap=min(max(row_cap, 1), MAX_ROW_CAP),
+        timeout_seconds=min(max(timeout_seconds, 0.1), MAX_TIMEOUT_SECONDS),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RowChunk:
+    """A slice of a streamed result; every chunk carries the columns."""
+
+    columns: list[ResultColumn]
+    rows: list[list[Any]]
+
+
+def _column_types(
+    conn: Connection, dialect: Dialect, description: Any, rows: list[Any]
+) -> list[str | None]:
+    types: list[str | None] = []
+    for index, column in enumerate(description or []):
+        name = dialect.describe_type(column[1], conn)
+        if name is None:
+            name = _infer_type(row[index] for row in rows)
+        types.append(name)
+    return types
+
+
+_PY_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "float"),
+    (decimal.Decimal, "decimal"),
+    (str, "text"),
+    (dt.datetime, "timestamp"),
+    (dt.date, "date"),
+    (dt.time, "time"),
+    (bytes, "bytes"),
+    (uuid.UUID, "uuid"),
+)
+
+
+def _infer_type(values: Iterator[Any]) -> str | None:
+    """A type name from the first non-null value (SQLite reports none)."""
+    for value in values:
+        if value is None:
+            continue
+        for python_type, name in _PY_TYPES:
+            if isinstance(value, python_type):
+                return name
+        return type(value).__name__
+    return None
+
+
+def run_on_connection(
+    connection: DatabaseConnection,
+    sql: str,
+    *,
+    settings: Settings,
+    row_cap: int,
+    timeout_seconds: float,
+) -> QueryResult:
+    """Run one statement read-only and fetch at most `row_cap` rows.
+
+    Raises `TargetDatabaseError` (502), `TargetDatabaseTimeout` (504), and for a file path
+    no longer allowed `ConnectionPathNotAllowed` (422).
+    """
+    started = time.perf_counter()
+    with read_only_connection(connection, settings=settings, timeout_seconds=timeout_seconds) as (
+        conn,
+        dialect,
+    ):
+        result = conn.exec_driver_sql(sql, execution_options=NO_PARAMETERS)
+        if not result.returns_rows:
+            names: list[str] = []
+            fetched: list[Any] = []
+            description = None
+        else:
+            names = list(result.keys())
+            description = result.cursor.description if result.cursor is not None else None
+            fetched = list(result.fetchmany(row_cap + 1))
+            result.close()
+        types = _column_types(conn, dialect, description, fetched[:row_cap])
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    truncated = len(fetched) > row_cap
+    rows = [[json_safe(v) for v in row] for row in fetched[:row_cap]]
+    if len(types) != len(names):
+        types = [None] * len(names)
+    return QueryResult(
+        columns=[ResultColumn(name=n, type=t) for n, t in zip(names, types, strict=True)],
+        rows=rows,
+        row_count=len(rows),
+        truncated=truncated,
+        execution_time_ms=round(elapsed_ms, 3),
+    )
+
+
+def stream_on_connection(
+    connection: DatabaseConnection,
+    sql: str,
+    *,
+    settings: Settings,
+    timeout_seconds: float,
+    chunk_size: int = 1000,
+    max_rows: int | None = None,
+) -> Iterator[RowChunk]:
+    """Yield the rows of one read-only statement in chunks of `chunk_size`, holding at most one
+    chunk in memory (server-side cursors where the driver has them). The whole stream must end
+    within `timeout_seconds`; errors as `run_on_connection`."""
+    sent = 0
+    with read_only_connection(connection, settings=settings, timeout_seconds=timeout_seconds) as (
+        conn,
+        dialect,
+    ):
+        result = conn.execution_options(
+            stream_results=True, max_row_buffer=chunk_size
+        ).exec_driver_sql(sql, execution_options=NO_PARAMETERS)
+        if not result.returns_rows:
+            return
+        names = list(result.keys())
+        description = result.cursor.description if result.cursor is not None else None
+        columns: list[ResultColumn] | None = None
+        while True:
+            size = chunk_size if max_rows is None else min(chunk_size, max_rows - sent)
+            if size <= 0:
+                break
+            batch = result.fetchmany(size)
+            if columns is None:
+                types = _column_types(conn, dialect, description, list(batch))
+                if len(types) != len(names):
+                    types = [None] * len(names)
+                columns = [ResultColumn(name=n, type=t) for n, t in zip(names, types, strict=True)]
+            if not batch:
+                if sent == 0:
+                    yield RowChunk(columns=columns, rows=[])
+                break
+            sent += len(batch)
+            yield RowChunk(columns=columns, rows=[[json_safe(v) for v in row] for row in batch])
+        result.close()

@@ -1,0 +1,495 @@
+"""What differs between the kinds of user databases, sqlglot style: a base with documented
+class attributes, a subclass per `db_type` that overrides only what differs, a registry.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+
+from backend.connections.errors import UnknownDatabaseType
+
+CONNECT_TIMEOUT_SECONDS = 5
+"""Longest a new connection to a user's database may take, TCP and authentication included."""
+
+POOL_SIZE = 2
+POOL_MAX_OVERFLOW = 3
+POOL_RECYCLE_SECONDS = 1800
+
+_SQLITE_LIMIT_ATTACHED = 7  # sqlite3.SQLITE_LIMIT_ATTACHED (constant exported from 3.11 on)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTarget:
+    """Everything needed to open one user database, the password already decrypted."""
+
+    host: str | None
+    port: int | None
+    user: str | None
+    password: str | None = field(repr=False)
+    database: str
+    """Database name, or the confined, resolved file path for SQLite and DuckDB."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """A driver option a connection may carry (never a secret)."""
+
+    type: type
+    choices: tuple[Any, ...] | None = None
+    description: str = ""
+
+
+def _driver_connection(conn: Connection) -> Any:
+    raw = conn.connection.driver_connection
+    if raw is None:  # only after the connection was invalidated
+        raise RuntimeError("the connection is closed")
+    return raw
+
+
+class Dialect:
+    """The base: behaviour is carried by class attributes, each documented below it."""
+
+    DB_TYPE: ClassVar[str] = ""
+    """The `db_type` stored on a connection."""
+
+    SQLGLOT_DIALECT: ClassVar[str] = ""
+    """The name sqlglot knows this dialect by (the guard parses in it)."""
+
+    DRIVER: ClassVar[str] = ""
+    """SQLAlchemy driver name used in the URL, e.g. `postgresql+psycopg`."""
+
+    IS_FILE_BASED: ClassVar[bool] = False
+    """The database is a file on this machine: its path is confined to the allowed dirs."""
+
+    DEFAULT_PORT: ClassVar[int | None] = None
+    """Port used when a connection names none."""
+
+    READ_ONLY_SETUP: ClassVar[tuple[str, ...]] = ()
+    """Statements run before every query so the transaction cannot write (connection level,
+    in addition to whatever the engine was opened with)."""
+
+    STATEMENT_TIMEOUT_SETUP: ClassVar[str | None] = None
+    """A statement that makes the server stop the next query after `{milliseconds}` /
+    `{seconds}`; None where the server has none (a client-side watchdog interrupts instead)."""
+
+    SERVER_VERSION_QUERY: ClassVar[str] = "SELECT version()"
+    """A query answering one row, one column: the server's version string."""
+
+    ROW_COUNT_ESTIMATE_QUERY: ClassVar[str | None] = None
+    """A catalog query answering `(table_name, row_estimate, size_bytes)` for every table
+    without scanning them; None where exact counts are cheap enough."""
+
+    TIMEOUT_GRACE_SECONDS: ClassVar[float] = 2.0
+    """How long after the timeout the client-side watchdog cancels, where the server should
+    have stopped the query itself already."""
+
+    ALLOWED_OPTIONS: ClassVar[Mapping[str, OptionSpec]] = {}
+    """Driver options a connection may set, with their types and allowed values."""
+
+    # --- opening -------------------------------------------------------------------------
+
+    def build_url(self, target: ConnectionTarget) -> URL:
+        return URL.create(
+            self.DRIVER,
+            username=target.user or None,
+            password=target.password or None,
+            host=target.host,
+            port=target.port or self.DEFAULT_PORT,
+            database=target.database,
+        )
+
+    def engine_arguments(self, target: ConnectionTarget) -> dict[str, Any]:
+        """Keyword arguments for `create_engine`: small pools and bounded waits."""
+        return {
+            "pool_size": POOL_SIZE,
+            "max_overflow": POOL_MAX_OVERFLOW,
+            "pool_timeout": CONNECT_TIMEOUT_SECONDS * 2,
+            "pool_recycle": POOL_RECYCLE_SECONDS,
+            "pool_pre_ping": True,
+        }
+
+    def create_engine(self, target: ConnectionTarget) -> Engine:
+        engine = create_engine(self.build_url(target), **self.engine_arguments(target))
+        event.listen(engine, "connect", self.on_connect)
+        return engine
+
+    def on_connect(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        """Runs once per new DBAPI connection."""
+
+    # --- running -------------------------------------------------------------------------
+
+    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
+        """Make the coming transaction read-only and time-limited."""
+        for statement in self.READ_ONLY_SETUP:
+            conn.exec_driver_sql(statement)
+        if self.STATEMENT_TIMEOUT_SETUP is not None:
+            conn.exec_driver_sql(
+                self.STATEMENT_TIMEOUT_SETUP.format(
+                    milliseconds=max(1, int(timeout_seconds * 1000)),
+                    seconds=max(0.001, round(timeout_seconds, 3)),
+                )
+            )
+
+    def finish(self, conn: Connection) -> None:
+        """Undo per-query client settings before the connection goes back to the pool."""
+
+    def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
+        """Stop the query running on `dbapi_connection`; called from a watchdog thread."""
+
+    def watchdog_delay(self, timeout_seconds: float) -> float:
+        if self.STATEMENT_TIMEOUT_SETUP is None:
+            return timeout_seconds
+        return timeout_seconds + self.TIMEOUT_GRACE_SECONDS
+
+    def describe_type(self, type_code: Any, conn: Connection) -> str | None:
+        """A readable type name for a `cursor.description` type code."""
+        return None if type_code is None else str(type_code)
+
+    # --- failures ------------------------------------------------------------------------
+
+    def classify_error(self, exc: BaseException) -> str:
+        """One of `timeout`, `connect_timeout`, `unreachable`, `authentication_failed`,
+        `unknown_database`, `read_only`, `query_failed`."""
+        text = str(exc).lower()
+        if "timeout expired" in text or "timed out" in text:
+            return "connect_timeout"
+        if any(
+            marker in text
+            for marker in (
+                "connection refused",
+                "could not translate host name",
+                "name or service not known",
+                "no route to host",
+                "network is unreachable",
+                "can't connect",
+            )
+        ):
+            return "unreachable"
+        if (
+            "password authentication failed" in text
+            or "access denied" in text
+            or ("role" in text and "does not exist" in text)
+        ):
+            return "authentication_failed"
+        if "does not exist" in text and "database" in text:
+            return "unknown_database"
+        if "read-only" in text or "read only" in text:
+            return "read_only"
+        return "query_failed"
+
+
+class SQLiteDialect(Dialect):
+    DB_TYPE = "sqlite"
+    SQLGLOT_DIALECT = "sqlite"
+    DRIVER = "sqlite+pysqlite"
+    IS_FILE_BASED = True
+    READ_ONLY_SETUP = ("PRAGMA query_only = ON",)
+    SERVER_VERSION_QUERY = "SELECT sqlite_version()"
+
+    SQLITE_BUSY_TIMEOUT_SECONDS = 5
+
+    def build_url(self, target: ConnectionTarget) -> URL:
+        return URL.create(self.DRIVER)
+
+    def create_engine(self, target: ConnectionTarget) -> Engine:
+        # The file is opened through a URI of our own making (`mode=ro`), never through a URL
+        # parsed from user input, so no query-string trick can reopen it writable.
+        uri = f"file:{quote(str(target.database))}?mode=ro"
+
+        def _open() -> sqlite3.Connection:
+            connection = sqlite3.connect(
+                uri,
+                uri=True,
+                check_same_thread=False,
+                timeout=self.SQLITE_BUSY_TIMEOUT_SECONDS,
+            )
+            connection.execute("PRAGMA query_only = ON")
+            # No ATTACH: a query could otherwise open files outside the confined directories.
+            connection.setlimit(_SQLITE_LIMIT_ATTACHED, 0)
+            return connection
+
+        return create_engine(
+            self.build_url(target),
+            creator=_open,
+            poolclass=QueuePool,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_MAX_OVERFLOW,
+            pool_timeout=CONNECT_TIMEOUT_SECONDS * 2,
+        )
+
+    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
+        super().prepare(conn, timeout_seconds=timeout_seconds)
+        raw = _driver_connection(conn)
+        deadline = time.monotonic() + timeout_seconds
+
+        def _past_deadline() -> int:
+            return 1 if time.monotonic() > deadline else 0
+
+        # Checked every 1,000 virtual machine instructions: a slow query is stopped in-engine.
+        raw.set_progress_handler(_past_deadline, 1000)
+
+    def finish(self, conn: Connection) -> None:
+        _driver_connection(conn).set_progress_handler(None, 0)
+
+    def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
+        dbapi_connection.interrupt()
+
+    def watchdog_delay(self, timeout_seconds: float) -> float:
+        return timeout_seconds + self.TIMEOUT_GRACE_SECONDS
+
+    def classify_error(self, exc: BaseException) -> str:
+        text = str(exc).lower()
+        if "interrupted" in text:
+            return "timeout"
+        if "unable to open database file" in text:
+            return "unknown_database"
+        if "readonly" in text or "read-only" in text or "query_only" in text:
+            return "read_only"
+        return super().classify_error(exc)
+
+    def describe_type(self, type_code: Any, conn: Connection) -> str | None:
+        return None
+
+
+class PostgreSQLDialect(Dialect):
+    DB_TYPE = "postgresql"
+    SQLGLOT_DIALECT = "postgres"
+    DRIVER = "postgresql+psycopg"
+    DEFAULT_PORT = 5432
+    READ_ONLY_SETUP = ("SET TRANSACTION READ ONLY",)
+    STATEMENT_TIMEOUT_SETUP = "SET LOCAL statement_timeout = {milliseconds}"
+    SERVER_VERSION_QUERY = "SHOW server_version"
+    ROW_COUNT_ESTIMATE_QUERY = (
+        "SELECT c.relname, c.reltuples::bigint, pg_total_relation_size(c.oid) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()"
+    )
+    ALLOWED_OPTIONS = {
+        "sslmode": OptionSpec(
+            str,
+            ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+            "TLS to the server",
+        ),
+        "application_name": OptionSpec(str, None, "Name shown in pg_stat_activity"),
+    }
+
+    def engine_arguments(self, target: ConnectionTarget) -> dict[str, Any]:
+        connect_args: dict[str, Any] = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            # Every transaction starts read-only, even one a query might open after COMMIT.
+            "options": "-c default_transaction_read_only=on",
+            # Prepare every statement: the extended protocol takes exactly one statement, so
+            # "SET TRANSACTION READ WRITE; INSERT ..." cannot ride in on a single execute
+            # (psycopg would otherwise send it as a multi-statement simple query).
+            "prepare_threshold": 0,
+            # A server that vanishes mid-query is noticed in about 10 s, not hours.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "application_name": str(target.options.get("application_name") or "nlsql"),
+        }
+        if "sslmode" in target.options:
+            connect_args["sslmode"] = str(target.options["sslmode"])
+        return {**super().engine_arguments(target), "connect_args": connect_args}
+
+    def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
+        dbapi_connection.cancel()
+
+    def describe_type(self, type_code: Any, conn: Connection) -> str | None:
+        if not isinstance(type_code, int):
+            return super().describe_type(type_code, conn)
+        info = _driver_connection(conn).adapters.types.get(type_code)
+        return str(info.name) if info is not None else str(type_code)
+
+    def classify_error(self, exc: BaseException) -> str:
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate == "57014":
+            return "timeout"
+        if sqlstate in ("28P01", "28000"):
+            return "authentication_failed"
+        if sqlstate == "3D000":
+            return "unknown_database"
+        if sqlstate == "25006":
+            return "read_only"
+        return super().classify_error(exc)
+
+
+class MySQLDialect(Dialect):
+    """MySQL and MariaDB through PyMySQL."""
+
+    DB_TYPE = "mysql"
+    SQLGLOT_DIALECT = "mysql"
+    DRIVER = "mysql+pymysql"
+    DEFAULT_PORT = 3306
+    READ_ONLY_SETUP = ("SET SESSION TRANSACTION READ ONLY", "START TRANSACTION READ ONLY")
+    STATEMENT_TIMEOUT_SETUP = "SET SESSION max_execution_time = {milliseconds}"
+    MARIADB_STATEMENT_TIMEOUT_SETUP = "SET SESSION max_statement_time = {seconds}"
+    """MariaDB names the same limit differently, in seconds."""
+    SERVER_VERSION_QUERY = "SELECT VERSION()"
+    ROW_COUNT_ESTIMATE_QUERY = (
+        "SELECT table_name, table_rows, data_length + index_length "
+        "FROM information_schema.tables WHERE table_schema = DATABASE()"
+    )
+    ALLOWED_OPTIONS = {
+        "ssl_disabled": OptionSpec(bool, None, "Turn TLS off"),
+        "ssl_verify_cert": OptionSpec(bool, None, "Verify the server certificate"),
+        "charset": OptionSpec(str, ("utf8mb4", "utf8", "latin1"), "Connection character set"),
+    }
+
+    def engine_arguments(self, target: ConnectionTarget) -> dict[str, Any]:
+        connect_args: dict[str, Any] = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            # Bounds the handshake with a server that accepts TCP but never answers; each
+            # query raises it for its own duration (see `prepare`).
+            "read_timeout": CONNECT_TIMEOUT_SECONDS,
+            "write_timeout": CONNECT_TIMEOUT_SECONDS,
+            "charset": str(target.options.get("charset") or "utf8mb4"),
+        }
+        for key in ("ssl_disabled", "ssl_verify_cert"):
+            if key in target.options:
+                connect_args[key] = bool(target.options[key])
+        return {**super().engine_arguments(target), "connect_args": connect_args}
+
+    def on_connect(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(self.SERVER_VERSION_QUERY)
+            version = str(cursor.fetchone()[0])
+        finally:
+            cursor.close()
+        record.info["is_mariadb"] = "mariadb" in version.lower()
+
+    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
+        raw = _driver_connection(conn)
+        # PyMySQL has no per-query timeout; its socket timeout is raised for this query only
+        # (restored in `finish`) so a dead server cannot hold the worker past the limit.
+        raw._read_timeout = timeout_seconds + self.TIMEOUT_GRACE_SECONDS * 2
+        setup = (
+            self.MARIADB_STATEMENT_TIMEOUT_SETUP
+            if conn.connection.info.get("is_mariadb")
+            else self.STATEMENT_TIMEOUT_SETUP
+        )
+        assert setup is not None  # noqa: S101 - both are set on this class
+        conn.exec_driver_sql(
+            setup.format(
+                milliseconds=max(1, int(timeout_seconds * 1000)),
+                seconds=max(0.001, round(timeout_seconds, 3)),
+            )
+        )
+        for statement in self.READ_ONLY_SETUP:
+            conn.exec_driver_sql(statement)
+
+    def finish(self, conn: Connection) -> None:
+        _driver_connection(conn)._read_timeout = CONNECT_TIMEOUT_SECONDS
+
+    def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
+        # MySQL stops a query only when asked from another connection.
+        thread_id = int(dbapi_connection.thread_id())
+        killer = engine.raw_connection()
+        try:
+            cursor = killer.cursor()
+            cursor.execute(f"KILL QUERY {thread_id}")
+            cursor.close()
+        finally:
+            killer.close()
+
+    def describe_type(self, type_code: Any, conn: Connection) -> str | None:
+        from pymysql.constants import FIELD_TYPE
+
+        names = {v: k for k, v in vars(FIELD_TYPE).items() if k.isupper()}
+        return names.get(type_code, super().describe_type(type_code, conn))
+
+    def classify_error(self, exc: BaseException) -> str:
+        args = getattr(exc, "args", ())
+        code = args[0] if args and isinstance(args[0], int) else None
+        if code in (3024, 1969, 1317):
+            return "timeout"
+        if code == 1045:
+            return "authentication_failed"
+        if code in (1049, 1044):
+            # 1044: access denied to a database, which is how MySQL answers for one that does
+            # not exist when the user may not see it.
+            return "unknown_database"
+        if code == 1792:
+            return "read_only"
+        if code == 2003:
+            return "connect_timeout" if "timed out" in str(exc).lower() else "unreachable"
+        if code == 2013:
+            return "timeout"
+        return super().classify_error(exc)
+
+
+class DuckDBDialect(Dialect):
+    DB_TYPE = "duckdb"
+    SQLGLOT_DIALECT = "duckdb"
+    DRIVER = "duckdb"
+    IS_FILE_BASED = True
+    SERVER_VERSION_QUERY = "SELECT version()"
+    ROW_COUNT_ESTIMATE_QUERY = (
+        "SELECT table_name, estimated_size, NULL FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = current_schema() "
+        "AND NOT internal AND NOT temporary"
+    )
+
+    def build_url(self, target: ConnectionTarget) -> URL:
+        return URL.create(self.DRIVER, database=str(target.database))
+
+    def engine_arguments(self, target: ConnectionTarget) -> dict[str, Any]:
+        return {
+            "pool_size": POOL_SIZE,
+            "max_overflow": POOL_MAX_OVERFLOW,
+            "pool_timeout": CONNECT_TIMEOUT_SECONDS * 2,
+            "connect_args": {
+                "read_only": True,
+                # No reading or writing other files (read_csv, COPY, ATTACH), and no query
+                # may switch that back on.
+                "config": {"enable_external_access": False, "lock_configuration": True},
+            },
+        }
+
+    def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
+        dbapi_connection.interrupt()
+
+    def classify_error(self, exc: BaseException) -> str:
+        text = str(exc).lower()
+        if "interrupt" in text:
+            return "timeout"
+        if "read-only" in text or "read only" in text:
+            return "read_only"
+        if "io error" in text or "cannot open file" in text:
+            return "unknown_database"
+        return super().classify_error(exc)
+
+
+DIALECTS: dict[str, Dialect] = {
+    d.DB_TYPE: d for d in (SQLiteDialect(), PostgreSQLDialect(), MySQLDialect(), DuckDBDialect())
+}
+
+
+def get_dialect(db_type: str) -> Dialect:
+    """The dialect of `db_type`; raises `UnknownDatabaseType`."""
+    try:
+        return DIALECTS[db_type]
+    except KeyError:
+        raise UnknownDatabaseType(details={"db_type": db_type}) from None
+
+
+def is_file_path(db_type: str) -> bool:
+    return get_dialect(db_type).IS_FILE_BASED
+
+
+def database_label(db_type: str, database: str) -> str:
+    """The database name shown in snapshots: a file's name for file databases."""
+    return Path(database).name if get_dialect(db_type).IS_FILE_BASED else database

@@ -1,0 +1,50 @@
+"""Confinement of SQLite and DuckDB file paths to the directories settings allow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backend.connections.errors import ConnectionPathNotAllowed
+from backend.core.config import Settings
+
+_APP_DB_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def _forbidden_files(settings: Settings) -> set[Path]:
+    forbidden: set[Path] = set()
+    app_db = settings.app_database_path
+    if app_db is not None:
+        forbidden |= {Path(str(app_db) + suffix) for suffix in _APP_DB_COMPANIONS}
+    if settings.secrets_file is not None:
+        forbidden.add(settings.secrets_file.expanduser().resolve())
+    return forbidden
+
+
+def confine_database_path(raw: str, settings: Settings, *, must_exist: bool = True) -> Path:
+    """The resolved path of a database file inside an allowed directory.
+
+    Symlinks are resolved before the check, so a link inside an allowed directory that points
+    outside it is refused; so are the platform's own database and secrets. Raises
+    `ConnectionPathNotAllowed` (422).
+    """
+    if not raw or "\x00" in raw:
+        raise ConnectionPathNotAllowed("Give the path of a database file.")
+    candidate = Path(raw).expanduser()
+    if not candidate.is_absolute():
+        if not settings.sqlite_allowed_dirs:
+            raise ConnectionPathNotAllowed("No directory is configured for database files.")
+        candidate = settings.sqlite_allowed_dirs[0] / candidate
+    try:
+        resolved = candidate.resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise ConnectionPathNotAllowed("This path cannot be resolved.") from exc
+    allowed_dirs = [d.resolve() for d in settings.sqlite_allowed_dirs]
+    if not any(resolved.is_relative_to(d) for d in allowed_dirs):
+        raise ConnectionPathNotAllowed(
+            details={"allowed_dirs": [str(d) for d in allowed_dirs]},
+        )
+    if resolved in _forbidden_files(settings):
+        raise ConnectionPathNotAllowed("This file belongs to the platform itself.")
+    if must_exist and not resolved.is_file():
+        raise ConnectionPathNotAllowed("No database file exists at this path.")
+    return resolved

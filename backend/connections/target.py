@@ -1,0 +1,122 @@
+"""Opening a user's database for one piece of work: read-only, time-limited, its failures
+turned into 502/504 errors that never carry a password."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.connections.dialects import CONNECT_TIMEOUT_SECONDS, Dialect, get_dialect
+from backend.connections.engines import connection_target, engine_cache
+from backend.connections.errors import TargetDatabaseError, TargetDatabaseTimeout
+from backend.connections.models import DatabaseConnection
+from backend.core.config import Settings
+
+logger = logging.getLogger("nlsql.connections")
+
+NO_PARAMETERS = {"no_parameters": True}
+"""Hand the SQL to the driver as is: no `:name` or `%s` placeholder processing."""
+
+_MESSAGES = {
+    "timeout": "The query ran past the time limit and was stopped.",
+    "connect_timeout": "The database server did not answer in time.",
+    "unreachable": "Could not reach the database server.",
+    "authentication_failed": "The database refused the user name or password.",
+    "unknown_database": "The database does not exist or cannot be opened.",
+    "read_only": "The database refused to write: connections are opened read-only.",
+    "query_failed": "The database returned an error.",
+}
+_TIMEOUT_KINDS = ("timeout", "connect_timeout")
+_MAX_REASON_LENGTH = 500
+
+
+def _scrub(message: str, secret: str | None) -> str:
+    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    if secret:
+        first_line = first_line.replace(secret, "***")
+    return first_line[:_MAX_REASON_LENGTH]
+
+
+def target_error(
+    exc: BaseException,
+    dialect: Dialect,
+    *,
+    timed_out: bool = False,
+    connecting: bool = False,
+    timeout_seconds: float | None = None,
+    secret: str | None = None,
+) -> TargetDatabaseError | TargetDatabaseTimeout:
+    """The API error for a failure of a user's database, its text cleaned of `secret`."""
+    orig = getattr(exc, "orig", None) or exc
+    kind = "timeout" if timed_out else dialect.classify_error(orig)
+    if connecting and kind == "timeout":
+        kind = "connect_timeout"
+    details: dict[str, Any] = {"kind": kind, "reason": _scrub(str(orig), secret)}
+    if kind == "timeout" and timeout_seconds is not None:
+        details["timeout_seconds"] = timeout_seconds
+    if kind == "connect_timeout":
+        details["connect_timeout_seconds"] = CONNECT_TIMEOUT_SECONDS
+    if kind in _TIMEOUT_KINDS:
+        return TargetDatabaseTimeout(_MESSAGES[kind], details=details)
+    return TargetDatabaseError(_MESSAGES.get(kind, _MESSAGES["query_failed"]), details=details)
+
+
+def _secret_of(connection: DatabaseConnection, settings: Settings) -> str | None:
+    try:
+        return connection_target(connection, settings).password
+    except Exception:  # noqa: BLE001 - only used to scrub messages; opening reports the error
+        return None
+
+
+@contextmanager
+def read_only_connection(
+    connection: DatabaseConnection, *, settings: Settings, timeout_seconds: float
+) -> Iterator[tuple[Connection, Dialect]]:
+    """A pooled connection to the user's database, inside a read-only, time-limited
+    transaction that is rolled back at the end. A watchdog stops the query past the limit
+    even if the server does not; failures become 502/504 errors."""
+    dialect = get_dialect(connection.db_type)
+    engine = engine_cache.get(connection, settings)
+    fired = threading.Event()
+    connecting = True
+    try:
+        with engine.connect() as conn:
+            connecting = False
+            dbapi_connection = conn.connection.dbapi_connection
+
+            def _stop() -> None:
+                fired.set()
+                try:
+                    dialect.cancel(dbapi_connection, engine)
+                except Exception:  # the query may have finished meanwhile
+                    logger.warning("cancelling a query on connection %s failed", connection.id)
+
+            watchdog = threading.Timer(dialect.watchdog_delay(timeout_seconds), _stop)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                dialect.prepare(conn, timeout_seconds=timeout_seconds)
+                yield conn, dialect
+            finally:
+                watchdog.cancel()
+                try:
+                    conn.rollback()
+                    dialect.finish(conn)
+                except (SQLAlchemyError, sqlite3.Error, OSError):
+                    conn.invalidate()
+    except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        raise target_error(
+            exc,
+            dialect,
+            timed_out=fired.is_set(),
+            connecting=connecting,
+            timeout_seconds=timeout_seconds,
+            secret=_secret_of(connection, settings),
+        ) from None
