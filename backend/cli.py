@@ -227,11 +227,11 @@ def ask(
     from backend.chat import service as chat_service
     from backend.chat.models import ChatSession
     from backend.connections import service as connections_service
+    from backend.connections.paths import confine_database_path
     from backend.core.errors import AppError
     from backend.demo import DEMO_DB_PATH
     from backend.demo.builder import build_demo_database
     from backend.nl2sql import pipeline
-    from backend.nl2sql import target as target_adapter
 
     if connection and db:
         typer.secho("give --connection or --db, not both", fg=typer.colors.RED, err=True)
@@ -258,9 +258,7 @@ def ask(
                 raise typer.Exit(2)
         else:
             try:
-                path = (
-                    target_adapter.ensure_allowed_sqlite_path(db, settings) if db else DEMO_DB_PATH
-                )
+                path = confine_database_path(db, settings) if db else DEMO_DB_PATH
             except AppError as exc:
                 typer.secho(f"{exc.code}: {exc.message}", fg=typer.colors.RED, err=True)
                 typer.echo("(allowed directories: NLSQL_SQLITE_ALLOWED_DIRS)", err=True)

@@ -39,8 +39,3 @@ class UnknownGenerator(ValidationFailed):
 class NoConnectionChosen(ValidationFailed):
     code = "no_connection"
     message = "Choose a connection: the session has none and the request names none."
-
-
-class UnsupportedConnection(ValidationFailed):
-    code = "connection_type_not_supported"
-    message = "Questions cannot be asked of this type of connection yet."

@@ -24,6 +24,8 @@ from backend.auth.deps import Principal
 from backend.chat import service as chat_service
 from backend.chat.models import ChatSession
 from backend.chat.service import NewMessage
+from backend.connections import executor, schema_cache
+from backend.connections import service as connections_service
 from backend.connections.executor import QueryResult
 from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
@@ -31,7 +33,6 @@ from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.db import new_uuid
 from backend.core.errors import AppError
-from backend.nl2sql import target
 from backend.nl2sql.charts import Chart, suggest_chart
 from backend.nl2sql.engines import registry
 from backend.nl2sql.engines.base import (
@@ -117,10 +118,7 @@ def ensure_usable_connection(
     session: Session, *, principal: Principal, connection_id: str
 ) -> DatabaseConnection:
     """The caller's connection: 403 when an API key may not use it, 404 when it is not theirs."""
-    principal.require_connection(connection_id)
-    return target.get_owned_connection(
-        session, user_id=principal.user.id, connection_id=connection_id
-    )
+    return connections_service.get_connection(session, principal, connection_id)
 
 
 def _load_limits(session: Session, run: _Run) -> None:
@@ -173,17 +171,24 @@ def _value_type(values: list[Any]) -> str | None:
 def _column_types(
     result: QueryResult, snapshot: SchemaSnapshot, tables: list[str]
 ) -> list[str | None]:
-    """The driver's type, else the snapshot's type of a same-named column, else the values'."""
+    """The driver's type, else the snapshot's type of a same-named column, else the values'.
+
+    SQLite reports no result types (the executor infers them from values, so a date stored as
+    text reads as text); there the declared type of a same-named column comes first.
+    """
     declared: dict[str, str] = {}
     for table_name in tables:
         info = snapshot.table(table_name)
         for known in info.columns if info else ():
             declared.setdefault(known.name.lower(), known.type)
+    declared_first = snapshot.db_type == "sqlite"
     types: list[str | None] = []
     for index, column in enumerate(result.columns):
+        from_schema = declared.get(column.name.lower())
         types.append(
-            column.type
-            or declared.get(column.name.lower())
+            (from_schema if declared_first else None)
+            or column.type
+            or from_schema
             or _value_type([row[index] for row in result.rows[:50]])
         )
     return types
@@ -203,7 +208,7 @@ def _execute(
             sql, snapshot=snapshot, dialect=connection.db_type, row_cap=run.row_cap + 1
         )
     with run.timings.measure("execute"):
-        run.result = target.run_on_connection(
+        run.result = executor.run_on_connection(
             connection,
             run.guarded.sql,
             row_cap=run.row_cap,
@@ -302,7 +307,7 @@ def ask(
     try:
         _load_limits(session, run)
         generator = registry.get_generator(name, settings)
-        snapshot = target.snapshot_for_connection(session, connection, settings=settings)
+        snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
         request = GenerationRequest(
             question=question,
             schema=snapshot,
@@ -471,7 +476,7 @@ def run_sql(
     failure: Exception | None = None
     try:
         _load_limits(session, run)
-        snapshot = target.snapshot_for_connection(session, connection, settings=settings)
+        snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
         _execute(run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         failure = exc

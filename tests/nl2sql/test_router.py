@@ -99,19 +99,25 @@ def test_sql_needs_its_scope_and_the_callers_connection(
     assert client.post(URL, json={"sql": "SELECT 1"}, headers=caller.headers).status_code == 422
 
 
-def test_a_connection_type_the_adapter_cannot_run_is_422_and_recorded(
+def test_an_unreachable_database_is_502_and_recorded(
     client: TestClient, session: Session, caller: Caller
 ) -> None:
     remote = DatabaseConnection(
-        user_id=caller.user_id, connection_name="warehouse", db_type="postgresql", db_name="dw"
+        user_id=caller.user_id,
+        connection_name="warehouse",
+        db_type="postgresql",
+        db_host="127.0.0.1",
+        db_port=1,
+        db_user="nobody",
+        db_name="dw",
     )
     session.add(remote)
     session.commit()
     response = _run(client, caller, "SELECT 1", connection_id=remote.id)
-    assert response.status_code == 422
+    assert response.status_code == 502
     error = response.json()["error"]
-    assert error["code"] == "connection_type_not_supported"
+    assert error["code"] == "target_database_error"
     analytics = session.scalars(
         select(QueryAnalytics).where(QueryAnalytics.query_id == error["details"]["query_id"])
     ).one()
-    assert (analytics.success, analytics.error_code) == (False, "connection_type_not_supported")
+    assert (analytics.success, analytics.error_code) == (False, "target_database_error")
