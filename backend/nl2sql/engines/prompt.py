@@ -296,14 +296,17 @@ def render_schema(
     Returns the text, the tables rendered in full, and how many tables were left out entirely.
     """
     ranked = rank_tables(snapshot, question)
+    rendered = [(table, render_table(table)) for table in ranked]
+    whole = sum(estimate_tokens(block) + 1 for _, block in rendered)
+    # When the schema does not fit whole, a share of the budget names the tables left out.
+    definitions_budget = token_budget if whole <= token_budget else int(token_budget * 0.7)
     blocks: list[str] = []
     chosen: list[str] = []
     rest: list[TableInfo] = []
     used = 0
-    for table in ranked:
-        block = render_table(table)
+    for table, block in rendered:
         cost = estimate_tokens(block) + 1
-        if used + cost <= token_budget:
+        if used + cost <= definitions_budget:
             blocks.append(block)
             chosen.append(_qualified(table))
             used += cost
