@@ -8,6 +8,7 @@ each; the whole prompt stays within `PROMPT_TOKEN_BUDGET`, whatever the size of 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -30,6 +31,8 @@ MAX_HISTORY_TURNS = 6
 MAX_TURN_TOKENS = 300
 MAX_SAMPLE_VALUES = 3
 MAX_SAMPLE_VALUE_CHARS = 40
+MAX_CONSECUTIVE_MISSES = 20
+"""Stop trying smaller tables after this many in a row did not fit."""
 TOP_TABLES_WITH_NEIGHBOURS = 4
 """FK neighbours of this many best-scoring tables are added right after them."""
 
@@ -151,6 +154,12 @@ def split_identifier(name: str) -> list[str]:
     return [_stem(w) for w in _WORD_RE.findall(spaced.lower())]
 
 
+@functools.lru_cache(maxsize=65536)
+def identifier_words(name: str) -> frozenset[str]:
+    """The words of an identifier, cached: the same schemas are scored on every question."""
+    return frozenset(split_identifier(name))
+
+
 def question_words(question: str) -> set[str]:
     return {_stem(w) for w in _WORD_RE.findall(question.lower()) if w not in _STOPWORDS}
 
@@ -169,12 +178,12 @@ def _value_matches(value: Any, question_lower: str, words: set[str]) -> bool:
 def score_table(table: TableInfo, words: set[str], question_lower: str) -> float:
     """How strongly the question points at `table`: name words 3, column words 1, values 2."""
     score = 0.0
-    name_words = set(split_identifier(table.name))
+    name_words = identifier_words(table.name)
     hits = name_words & words
     if hits:
         score += 3.0 * len(hits) + (2.0 if hits == name_words else 0.0)
     for column in table.columns:
-        column_words = set(split_identifier(column.name)) - {"id"}
+        column_words = identifier_words(column.name) - {"id"}
         if column_words & words:
             score += 1.0
         if column.sample_values and any(
@@ -296,22 +305,39 @@ def render_schema(
     Returns the text, the tables rendered in full, and how many tables were left out entirely.
     """
     ranked = rank_tables(snapshot, question)
-    rendered = [(table, render_table(table)) for table in ranked]
-    whole = sum(estimate_tokens(block) + 1 for _, block in rendered)
+    rendered: dict[int, str] = {}
+
+    def block_of(index: int) -> str:
+        if index not in rendered:
+            rendered[index] = render_table(ranked[index])
+        return rendered[index]
+
+    whole = 0
+    for index in range(len(ranked)):
+        whole += estimate_tokens(block_of(index)) + 1
+        if whole > token_budget:
+            break
     # When the schema does not fit whole, a share of the budget names the tables left out.
     definitions_budget = token_budget if whole <= token_budget else int(token_budget * 0.7)
     blocks: list[str] = []
     chosen: list[str] = []
     rest: list[TableInfo] = []
     used = 0
-    for table, block in rendered:
+    misses = 0
+    for index, table in enumerate(ranked):
+        if misses >= MAX_CONSECUTIVE_MISSES:
+            rest.extend(ranked[index:])
+            break
+        block = block_of(index)
         cost = estimate_tokens(block) + 1
         if used + cost <= definitions_budget:
             blocks.append(block)
             chosen.append(_qualified(table))
             used += cost
+            misses = 0
         else:
             rest.append(table)
+            misses += 1
     omitted = 0
     if rest:
         names: list[str] = []
