@@ -21,6 +21,9 @@ from backend.templates.schemas import TemplateParameter
 
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_STRING_VALUE_CHARS = 1000
+MAX_STRING_PLACEHOLDERS = 2
+MAX_MATCHED_QUESTION_CHARS = 500
+"""Longer questions are not matched against templates (they go to the generator)."""
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})
@@ -171,6 +174,7 @@ def validate_definition(
     for name in in_question:
         if name not in declared:
             problems.append(f"placeholder {{{name}}} in the question is not a declared parameter")
+    problems.extend(_matching_problems(question_template, declared))
     in_sql = sql_parameter_names(statement)
     for name in in_sql:
         if name not in declared:
@@ -180,6 +184,32 @@ def validate_definition(
             problems.append(f"parameter {name!r} is not used in the SQL as :{name}")
     if problems:
         raise TemplateInvalid(details={"errors": list(dict.fromkeys(problems))})
+
+
+def _matching_problems(
+    question_template: str, declared: Mapping[str, TemplateParameter]
+) -> list[str]:
+    """Limits that keep matching a question against this template linear in practice.
+
+    Questions are matched against everyone's public templates, so a pattern like
+    `{a} {b} {c} {d} {e}` (free-text captures next to each other) must not be able to make
+    the regex engine backtrack for seconds.
+    """
+    problems: list[str] = []
+    pieces = PLACEHOLDER_RE.split(question_template)
+    # split() alternates literal, name, literal, name, ...: literals sit at even positions.
+    for index in range(2, len(pieces) - 1, 2):
+        if not pieces[index].strip():
+            problems.append(
+                f"placeholders {{{pieces[index - 1]}}} and {{{pieces[index + 1]}}} need a word "
+                "between them"
+            )
+    text_captures = [n for n in pieces[1::2] if n in declared and declared[n].type == "string"]
+    if len(text_captures) > MAX_STRING_PLACEHOLDERS:
+        problems.append(
+            f"at most {MAX_STRING_PLACEHOLDERS} string placeholders may appear in the question"
+        )
+    return problems
 
 
 def declared_parameters(template: QueryTemplate) -> list[TemplateParameter]:
@@ -256,6 +286,8 @@ def match_template(
     verified template wins, then the most specific pattern, then the most used.
     """
     normalised = _normalise(question)
+    if len(normalised) > MAX_MATCHED_QUESTION_CHARS:
+        return None
     found: list[tuple[tuple[bool, int, int], QueryTemplate, dict[str, Any]]] = []
     for template in templates:
         compiled = _pattern(template)

@@ -102,6 +102,13 @@ def test_coerce_value_refuses(value: Any, type_: str) -> None:
         ("q", "SELECT 1; DROP TABLE customers", [], "exactly one statement"),
         ("q", "SELEC 1 FRM", [], "does not parse"),
         ("q", "SELECT * FROM t WHERE a = ?", [], "named parameters"),
+        ("{a} {b}", "SELECT :a, :b", [{"name": "a"}, {"name": "b"}], "need a word between"),
+        (
+            "{a} x {b} y {c}",
+            "SELECT :a, :b, :c",
+            [{"name": n} for n in "abc"],
+            "at most 2 string placeholders",
+        ),
     ],
 )
 def test_validate_definition_refuses(
@@ -172,3 +179,22 @@ def test_bind_parameters_lists_every_problem() -> None:
     assert error.status_code == 422
     assert sorted(e["parameter"] for e in error.details["errors"]) == ["country", "limit", "year"]
     assert "year must be an integer" in error.message
+
+
+def test_a_pathological_question_does_not_match_and_returns() -> None:
+    many = template(
+        "{a} in {b} in {c} in {n}",
+        "SELECT :a, :b, :c, :n",
+        [
+            {"name": "a"},
+            {"name": "b"},
+            {"name": "c", "type": "date"},
+            {"name": "n", "type": "integer"},
+        ],
+    )
+    assert match_template("in " * 160 + "x", [many]) is None  # backtracking stays bounded
+    assert match_template("in " * 400, [many]) is None  # longer than any question matched
+    assert match_template("p in q in 2024-01-31 in 7", [many]) == (
+        many,
+        {"a": "p", "b": "q", "c": "2024-01-31", "n": 7},
+    )
