@@ -6,11 +6,16 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.engines.anthropic import AnthropicGenerator
+from backend.nl2sql.engines.base import GenerationRequest, SqlGenerator
+from backend.nl2sql.engines.openai_compat import OpenAIGenerator
 
 
 @dataclass
@@ -154,3 +159,32 @@ def provider_server() -> Iterator[ProviderServer]:
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+API_KEY = "sk-test-4f9a2c7e1b3d5a6c8e0f2a4b6c8d0e1f"
+SQL = "SELECT country, COUNT(*) AS customers FROM customers GROUP BY country LIMIT 1000"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """How to build one provider's generator against the server, and how it replies."""
+
+    name: str
+    path: str
+    reply: Callable[..., Reply]
+    build: Callable[..., SqlGenerator]
+
+    def make(self, server: ProviderServer, **kwargs: Any) -> SqlGenerator:
+        kwargs.setdefault("timeout_seconds", 5.0)
+        kwargs.setdefault("backoff_base_seconds", 0.05)
+        return self.build(base_url=server.base_url, api_key=API_KEY, model="test-model", **kwargs)
+
+
+OPENAI = Provider("openai", "/chat/completions", openai_reply, OpenAIGenerator)
+ANTHROPIC = Provider("anthropic", "/v1/messages", anthropic_reply, AnthropicGenerator)
+
+
+def ask(
+    shop: SchemaSnapshot, question: str = "How many customers per country?", **kw: Any
+) -> GenerationRequest:
+    return GenerationRequest(question=question, schema=shop, **kw)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +12,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.core.config import Settings
 from backend.core.errors import UpstreamError, UpstreamTimeout, install_error_handlers
-from backend.demo import DEMO_DB_PATH
 from backend.nl2sql.engines.anthropic import ANTHROPIC_VERSION, AnthropicGenerator
 from backend.nl2sql.engines.base import (
     Example,
     GenerationError,
-    GenerationRequest,
-    SqlGenerator,
     Turn,
 )
 from backend.nl2sql.engines.http import parse_retry_after, scrub
@@ -33,55 +26,17 @@ from backend.nl2sql.engines.llm import build_llm_generator, estimate_cost
 from backend.nl2sql.engines.openai_compat import OpenAIGenerator
 from backend.nl2sql.errors import LlmNotConfigured, LlmProviderError, LlmReplyInvalid, LlmTimeout
 from tests.nl2sql.provider_server import (
+    API_KEY,
+    OPENAI,
+    SQL,
+    Provider,
     ProviderServer,
     Reply,
     anthropic_reply,
+    ask,
     openai_reply,
     provider_server,
 )
-
-API_KEY = "sk-test-4f9a2c7e1b3d5a6c8e0f2a4b6c8d0e1f"
-
-
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    path: str
-    reply: Callable[..., Reply]
-    build: Callable[..., SqlGenerator]
-
-    def make(self, server: ProviderServer, **kwargs: Any) -> SqlGenerator:
-        kwargs.setdefault("timeout_seconds", 5.0)
-        kwargs.setdefault("backoff_base_seconds", 0.05)
-        return self.build(base_url=server.base_url, api_key=API_KEY, model="test-model", **kwargs)
-
-
-OPENAI = Provider("openai", "/chat/completions", openai_reply, OpenAIGenerator)
-ANTHROPIC = Provider("anthropic", "/v1/messages", anthropic_reply, AnthropicGenerator)
-
-
-@pytest.fixture(params=[OPENAI, ANTHROPIC], ids=lambda p: p.name)
-def provider(request: pytest.FixtureRequest) -> Provider:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    with provider_server() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def shop() -> SchemaSnapshot:
-    engine = open_sqlite_read_only(DEMO_DB_PATH)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="shop")
-    finally:
-        engine.dispose()
-
-
-def ask(shop: SchemaSnapshot, question: str = "How many customers per country?", **kw: Any):
-    return GenerationRequest(question=question, schema=shop, **kw)
 
 
 def prompt_text(body: dict[str, Any]) -> str:
@@ -89,9 +44,6 @@ def prompt_text(body: dict[str, Any]) -> str:
     parts = [str(body.get("system", ""))]
     parts += [str(m["content"]) for m in body["messages"]]
     return "\n".join(parts)
-
-
-SQL = "SELECT country, COUNT(*) AS customers FROM customers GROUP BY country LIMIT 1000"
 
 
 def test_a_plain_reply_becomes_a_generation_with_the_providers_token_counts(
@@ -233,6 +185,7 @@ def test_a_retry_after_beyond_the_limit_fails_at_once(
         provider.make(server).generate(ask(shop))
     assert len(server.requests) == 1
     assert caught.value.details["status_code"] == 429
+    assert caught.value.details["retry_after_seconds"] == 3600
 
 
 def test_a_slow_reply_ends_in_llm_timeout_without_retrying(

@@ -159,6 +159,8 @@ def post_json(
             delay = min(policy.backoff_base_seconds * 2**attempt, policy.backoff_max_seconds)
             if retry_after is not None:
                 if retry_after > policy.max_retry_after_seconds:
+                    if isinstance(last_error, LlmProviderError):
+                        last_error.details["retry_after_seconds"] = retry_after
                     break
                 delay = max(delay, retry_after)
             logger.warning(
