@@ -16,11 +16,7 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.core.config import Settings
 from backend.core.errors import UpstreamError, UpstreamTimeout, install_error_handlers
 from backend.nl2sql.engines.anthropic import ANTHROPIC_VERSION, AnthropicGenerator
-from backend.nl2sql.engines.base import (
-    Example,
-    GenerationError,
-    Turn,
-)
+from backend.nl2sql.engines.base import Example, GenerationError, Turn
 from backend.nl2sql.engines.http import parse_retry_after, scrub
 from backend.nl2sql.engines.llm import build_llm_generator, estimate_cost
 from backend.nl2sql.engines.openai_compat import OpenAIGenerator

@@ -134,8 +134,7 @@ def post_json(
                 ) from exc
             except httpx.TransportError as exc:
                 last_error = exc
-                failure = f"{type(exc).__name__}"
-                status_code: int | None = None
+                failure = type(exc).__name__
             else:
                 status_code = response.status_code
                 if 200 <= status_code < 300:
