@@ -419,3 +419,21 @@ def test_scrub_masks_whole_and_partial_keys() -> None:
     assert API_KEY[2:10] not in scrub(text, (API_KEY,))
     assert API_KEY[-9:-1] not in scrub(text, (API_KEY,))
     assert scrub("nothing secret", (API_KEY,)) == "nothing secret"
+
+
+def test_no_log_line_carries_the_key(
+    provider: Provider,
+    server: ProviderServer,
+    shop: SchemaSnapshot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    echo = {"error": {"message": f"bad key {API_KEY}"}}
+    server.add(Reply(503, echo), Reply(503, echo), Reply(401, echo))
+    with pytest.raises(LlmProviderError):
+        provider.make(server).generate(ask(shop))
+
+    assert len(server.requests) == 3
+    assert "retrying" in caplog.text
+    assert API_KEY not in caplog.text
+    assert API_KEY[8:20] not in caplog.text
