@@ -12,6 +12,7 @@ from backend.chat import router as chat_router
 from backend.connections import router as connections_router
 from backend.nl2sql import router as nl2sql_router
 from backend.observability import router as observability_router
+from backend.templates import router as templates_router
 
 API_PREFIX = "/api/v1"
 
@@ -26,5 +27,6 @@ def mount_routers(app: FastAPI) -> None:
     api.include_router(chat_router.router)
     api.include_router(nl2sql_router.router)
     api.include_router(connections_router.router)
+    api.include_router(templates_router.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -1,8 +1,14 @@
-"""Errors of the question-to-SQL pipeline."""
+"""Errors of the nl2sql domain: guard refusals, declines, and failures of the LLM providers.
+
+LLM failures are both API errors (status and code on the class) and `GenerationError`s, so the
+pipeline catches every generator failure in one `except GenerationError` and the error handler
+still renders the right status.
+"""
 
 from __future__ import annotations
 
-from backend.core.errors import BadRequest, ValidationFailed
+from backend.core.errors import BadRequest, UpstreamError, UpstreamTimeout, ValidationFailed
+from backend.nl2sql.engines.base import GenerationError
 
 
 class GuardRefused(BadRequest):
@@ -39,3 +45,29 @@ class UnknownGenerator(ValidationFailed):
 class NoConnectionChosen(ValidationFailed):
     code = "no_connection"
     message = "Choose a connection: the session has none and the request names none."
+
+
+class LlmProviderError(UpstreamError, GenerationError):
+    """The provider refused the request, failed, or kept failing after the retries."""
+
+    code = "llm_provider_error"
+    message = "The language model provider returned an error."
+
+
+class LlmTimeout(UpstreamTimeout, GenerationError):
+    code = "llm_timeout"
+    message = "The language model provider did not answer in time."
+
+
+class LlmReplyInvalid(UpstreamError, GenerationError):
+    """The provider answered, but not with something that holds a SQL query."""
+
+    code = "llm_reply_invalid"
+    message = "The language model's reply did not contain a usable SQL query."
+
+
+class LlmNotConfigured(BadRequest, GenerationError):
+    """The chosen generator is unknown or lacks its settings (an API key)."""
+
+    code = "llm_not_configured"
+    message = "This generator is not configured on the server."

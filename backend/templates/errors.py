@@ -1,0 +1,30 @@
+"""Errors of the templates domain."""
+
+from backend.core.errors import Forbidden, NotFound, ValidationFailed
+
+
+class TemplateNotFound(NotFound):
+    code = "template_not_found"
+    message = "Template not found."
+
+
+class TemplateNotEditable(Forbidden):
+    code = "template_not_editable"
+    message = "Only the template's owner or an admin may change it."
+
+
+class VerificationForbidden(Forbidden):
+    code = "template_verification_forbidden"
+    message = "Only an admin may mark a template as verified."
+
+
+class TemplateInvalid(ValidationFailed):
+    """The template's question, SQL and parameters do not agree, or the SQL is not one SELECT."""
+
+    code = "template_invalid"
+    message = "The template is not valid."
+
+
+class TemplateParameterInvalid(ValidationFailed):
+    code = "template_parameter_invalid"
+    message = "The template parameters are not valid."

@@ -1,0 +1,101 @@
+"""HTTP routes of query templates: `/templates` CRUD (the run endpoint joins the pipeline)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from backend.core.context import ClientContextDep
+from backend.core.db import SessionDep
+from backend.core.errors import ErrorResponse
+from backend.core.schemas import Page
+from backend.templates import service
+from backend.templates.deps import TemplatesReader, TemplatesWriter
+from backend.templates.models import QueryTemplate
+from backend.templates.schemas import TemplateCreate, TemplateRead, TemplateUpdate
+
+router = APIRouter(prefix="/templates", tags=["templates"])
+
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "No or bad credentials."},
+    403: {"model": ErrorResponse, "description": "Missing scope, or not the owner."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such template, or not visible to you."}
+}
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorResponse, "description": "The template is not valid."}
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TemplateRead,
+    responses={**_AUTH_ERRORS, **_INVALID, **_NOT_FOUND},
+)
+def create_template(
+    data: TemplateCreate,
+    session: SessionDep,
+    principal: TemplatesWriter,
+    context: ClientContextDep,
+) -> QueryTemplate:
+    return service.create_template(session, principal, data, context=context)
+
+
+@router.get("", response_model=Page[TemplateRead], responses={**_AUTH_ERRORS, **_INVALID})
+def list_templates(
+    session: SessionDep,
+    principal: TemplatesReader,
+    category: str | None = None,
+    connection_id: str | None = None,
+    mine: Annotated[bool, Query(description="Only the caller's own templates.")] = False,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)] = 50,
+    cursor: str | None = None,
+) -> Page[TemplateRead]:
+    items, next_cursor = service.list_templates(
+        session,
+        principal,
+        category=category,
+        connection_id=connection_id,
+        mine=mine,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[TemplateRead](
+        items=[TemplateRead.model_validate(t) for t in items], next_cursor=next_cursor
+    )
+
+
+@router.get("/{template_id}", response_model=TemplateRead, responses={**_AUTH_ERRORS, **_NOT_FOUND})
+def get_template(
+    template_id: str, session: SessionDep, principal: TemplatesReader
+) -> QueryTemplate:
+    return service.get_template(session, principal, template_id)
+
+
+@router.patch(
+    "/{template_id}",
+    response_model=TemplateRead,
+    responses={**_AUTH_ERRORS, **_NOT_FOUND, **_INVALID},
+)
+def update_template(
+    template_id: str,
+    data: TemplateUpdate,
+    session: SessionDep,
+    principal: TemplatesWriter,
+    context: ClientContextDep,
+) -> QueryTemplate:
+    return service.update_template(session, principal, template_id, data, context=context)
+
+
+@router.delete("/{template_id}", status_code=204, responses={**_AUTH_ERRORS, **_NOT_FOUND})
+def delete_template(
+    template_id: str,
+    session: SessionDep,
+    principal: TemplatesWriter,
+    context: ClientContextDep,
+) -> Response:
+    service.delete_template(session, principal, template_id, context=context)
+    return Response(status_code=204)

@@ -1,0 +1,72 @@
+"""Request and response shapes of query templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from backend.core.schemas import AppSchema
+
+ParameterType = Literal["string", "integer", "number", "date", "boolean"]
+ParameterValue = str | int | float | bool | None
+PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+class TemplateParameter(AppSchema):
+    name: str = Field(pattern=PARAMETER_NAME_PATTERN)
+    """Appears as `{name}` in the question template and `:name` in the SQL template."""
+    type: ParameterType = "string"
+    default: ParameterValue = None
+    """Used when a run or a question gives no value; null means the value is required."""
+    description: str | None = Field(default=None, max_length=500)
+
+
+class TemplateCreate(AppSchema):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    question_template: str = Field(min_length=1, max_length=1000)
+    """E.g. `revenue in {country} in {year}`."""
+    sql_template: str = Field(min_length=1, max_length=20_000)
+    """One SELECT with named bind parameters, e.g. `... WHERE country = :country`."""
+    parameters: list[TemplateParameter] = Field(default_factory=list, max_length=20)
+    category: str | None = Field(default=None, max_length=100)
+    is_public: bool = False
+    is_verified: bool = False
+    """Only admins may set it."""
+    connection_id: str | None = None
+
+
+class TemplateUpdate(AppSchema):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    question_template: str | None = Field(default=None, min_length=1, max_length=1000)
+    sql_template: str | None = Field(default=None, min_length=1, max_length=20_000)
+    parameters: list[TemplateParameter] | None = Field(default=None, max_length=20)
+    category: str | None = Field(default=None, max_length=100)
+    is_public: bool | None = None
+    is_verified: bool | None = None
+    connection_id: str | None = None
+
+
+class TemplateRead(AppSchema):
+    id: str
+    user_id: str | None
+    name: str
+    description: str | None
+    question_template: str
+    sql_template: str
+    parameters: list[TemplateParameter]
+    category: str | None
+    is_public: bool
+    is_verified: bool
+    usage_count: int
+    connection_id: str | None
+    created_at: datetime
+    updated_at: datetime | None
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return [] if value is None else value

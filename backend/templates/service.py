@@ -1,0 +1,346 @@
+"""Query templates: the caller's own and everyone's public ones; runs bind typed parameters.
+
+Services flush, never commit. Visibility: a template is seen by its owner, by everyone when
+public, and by admins; anyone else gets 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from backend.auth.deps import Principal
+from backend.auth.scopes import Scope
+from backend.connections.errors import ConnectionNotFound
+from backend.connections.models import DatabaseConnection
+from backend.core.context import ClientContext
+from backend.core.errors import ValidationFailed
+from backend.nl2sql.engines.base import Example
+from backend.observability import recorder
+from backend.observability.event_types import AuditAction
+from backend.templates.errors import TemplateNotEditable, TemplateNotFound, VerificationForbidden
+from backend.templates.models import QueryTemplate
+from backend.templates.parameters import (
+    SQLGLOT_DIALECTS,
+    bind_parameters,
+    declared_parameters,
+    match_template,
+    validate_definition,
+)
+from backend.templates.schemas import TemplateCreate, TemplateParameter, TemplateUpdate
+
+__all__ = [
+    "bind_parameters",
+    "create_template",
+    "delete_template",
+    "get_template",
+    "list_templates",
+    "match_template",
+    "prepare_template_run",
+    "template_examples",
+    "update_template",
+    "visible_templates",
+]
+
+RESOURCE_TYPE = "query_template"
+MAX_PAGE_SIZE = 100
+_AUDITED_FIELDS = (
+    "name",
+    "description",
+    "question_template",
+    "sql_template",
+    "parameters",
+    "category",
+    "is_public",
+    "is_verified",
+    "connection_id",
+)
+_DEFINITION_FIELDS = frozenset({"question_template", "sql_template", "parameters"})
+
+
+def _is_admin(principal: Principal) -> bool:
+    return principal.has_scope(Scope.ADMIN)
+
+
+def _snapshot(template: QueryTemplate) -> dict[str, Any]:
+    return {name: getattr(template, name) for name in _AUDITED_FIELDS}
+
+
+def _connection_dialect(
+    session: Session, principal: Principal, connection_id: str | None
+) -> str | None:
+    """The sqlglot dialect of the caller's connection; raises `ConnectionNotFound` (404)."""
+    if connection_id is None:
+        return None
+    connection = session.scalar(
+        select(DatabaseConnection).where(
+            DatabaseConnection.id == connection_id,
+            DatabaseConnection.user_id == principal.user.id,
+        )
+    )
+    if connection is None:
+        raise ConnectionNotFound(details={"connection_id": connection_id})
+    principal.require_connection(connection_id)
+    return SQLGLOT_DIALECTS.get(connection.db_type)
+
+
+def _visible(principal: Principal) -> Any:
+    return or_(QueryTemplate.user_id == principal.user.id, QueryTemplate.is_public.is_(True))
+
+
+def get_template(session: Session, principal: Principal, template_id: str) -> QueryTemplate:
+    """A template the caller may see; raises `TemplateNotFound` (404) otherwise."""
+    template = session.get(QueryTemplate, template_id)
+    if template is None or not (
+        template.user_id == principal.user.id or template.is_public or _is_admin(principal)
+    ):
+        raise TemplateNotFound(details={"template_id": template_id})
+    return template
+
+
+def _get_editable(session: Session, principal: Principal, template_id: str) -> QueryTemplate:
+    template = get_template(session, principal, template_id)
+    if template.user_id != principal.user.id and not _is_admin(principal):
+        raise TemplateNotEditable(details={"template_id": template_id})
+    return template
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        offset = int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        offset = -1
+        kind = ""
+    if kind != "o" or offset < 0:
+        raise ValidationFailed("The cursor is not valid.", details={"cursor": cursor})
+    return offset
+
+
+def list_templates(
+    session: Session,
+    principal: Principal,
+    *,
+    category: str | None = None,
+    connection_id: str | None = None,
+    mine: bool = False,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[QueryTemplate], str | None]:
+    """The caller's templates and the public ones, verified and most used first."""
+    offset = _decode_cursor(cursor)
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    query = select(QueryTemplate).where(
+        QueryTemplate.user_id == principal.user.id if mine else _visible(principal)
+    )
+    if category is not None:
+        query = query.where(QueryTemplate.category == category)
+    if connection_id is not None:
+        query = query.where(QueryTemplate.connection_id == connection_id)
+    query = query.order_by(
+        QueryTemplate.is_verified.desc(),
+        QueryTemplate.usage_count.desc(),
+        QueryTemplate.created_at.desc(),
+        QueryTemplate.id,
+    )
+    rows = list(session.scalars(query.offset(offset).limit(limit + 1)))
+    next_cursor = _encode_cursor(offset + limit) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def _dump_parameters(parameters: list[TemplateParameter]) -> list[dict[str, Any]]:
+    return [p.model_dump(exclude_none=True) for p in parameters]
+
+
+def create_template(
+    session: Session,
+    principal: Principal,
+    data: TemplateCreate,
+    *,
+    context: ClientContext | None = None,
+) -> QueryTemplate:
+    """Raises `VerificationForbidden` (403), `TemplateInvalid` (422), `ConnectionNotFound`."""
+    if data.is_verified and not _is_admin(principal):
+        raise VerificationForbidden()
+    dialect = _connection_dialect(session, principal, data.connection_id)
+    validate_definition(
+        question_template=data.question_template,
+        sql_template=data.sql_template,
+        parameters=data.parameters,
+        dialect=dialect,
+    )
+    template = QueryTemplate(
+        user_id=principal.user.id,
+        name=data.name,
+        description=data.description,
+        question_template=data.question_template,
+        sql_template=data.sql_template,
+        parameters=_dump_parameters(data.parameters),
+        category=data.category,
+        is_public=data.is_public,
+        is_verified=data.is_verified,
+        usage_count=0,
+        connection_id=data.connection_id,
+    )
+    session.add(template)
+    session.flush()
+    recorder.audit(
+        session,
+        action=AuditAction.TEMPLATE_CREATED,
+        user_id=principal.user.id,
+        context=context,
+        resource_type=RESOURCE_TYPE,
+        resource_id=template.id,
+        new_values=_snapshot(template),
+    )
+    return template
+
+
+def update_template(
+    session: Session,
+    principal: Principal,
+    template_id: str,
+    data: TemplateUpdate,
+    *,
+    context: ClientContext | None = None,
+) -> QueryTemplate:
+    """Only the owner or an admin; a non-admin's change to the question, SQL or parameters of a
+    verified template withdraws the verification (an admin has to look again)."""
+    template = _get_editable(session, principal, template_id)
+    changes = data.model_dump(exclude_unset=True)
+    is_admin = _is_admin(principal)
+    if "is_verified" in changes and changes["is_verified"] != template.is_verified and not is_admin:
+        raise VerificationForbidden()
+    for required in ("name", "question_template", "sql_template", "is_public", "is_verified"):
+        if required in changes and changes[required] is None:
+            raise ValidationFailed(f"{required} cannot be null.", details={"field": required})
+    before = _snapshot(template)
+    parameters = (
+        (data.parameters or []) if "parameters" in changes else declared_parameters(template)
+    )
+    connection_id = changes.get("connection_id", template.connection_id)
+    dialect = (
+        _connection_dialect(session, principal, connection_id)
+        if "connection_id" in changes
+        else _stored_connection_dialect(session, connection_id)
+    )
+    validate_definition(
+        question_template=changes.get("question_template", template.question_template),
+        sql_template=changes.get("sql_template", template.sql_template),
+        parameters=parameters,
+        dialect=dialect,
+    )
+    if "parameters" in changes:
+        changes["parameters"] = _dump_parameters(parameters)
+    definition_changed = any(
+        name in changes and changes[name] != before[name] for name in _DEFINITION_FIELDS
+    )
+    for name, value in changes.items():
+        setattr(template, name, value)
+    if definition_changed and template.is_verified and not is_admin:
+        template.is_verified = False
+    session.flush()
+    after = _snapshot(template)
+    changed = {k for k in after if after[k] != before[k]}
+    recorder.audit(
+        session,
+        action=AuditAction.TEMPLATE_UPDATED,
+        user_id=principal.user.id,
+        context=context,
+        resource_type=RESOURCE_TYPE,
+        resource_id=template.id,
+        old_values={k: before[k] for k in sorted(changed)},
+        new_values={k: after[k] for k in sorted(changed)},
+    )
+    return template
+
+
+def _stored_connection_dialect(session: Session, connection_id: str | None) -> str | None:
+    if connection_id is None:
+        return None
+    connection = session.get(DatabaseConnection, connection_id)
+    return SQLGLOT_DIALECTS.get(connection.db_type) if connection is not None else None
+
+
+def delete_template(
+    session: Session,
+    principal: Principal,
+    template_id: str,
+    *,
+    context: ClientContext | None = None,
+) -> None:
+    template = _get_editable(session, principal, template_id)
+    before = _snapshot(template)
+    session.delete(template)
+    session.flush()
+    recorder.audit(
+        session,
+        action=AuditAction.TEMPLATE_DELETED,
+        user_id=principal.user.id,
+        context=context,
+        resource_type=RESOURCE_TYPE,
+        resource_id=template_id,
+        old_values=before,
+    )
+
+
+def prepare_template_run(
+    session: Session,
+    principal: Principal,
+    template_id: str,
+    params: Mapping[str, Any],
+) -> tuple[QueryTemplate, str, dict[str, Any]]:
+    """The template, its SQL text unchanged and the typed values to bind to it; counts the use.
+
+    Raises `TemplateNotFound` (404), `TemplateParameterInvalid` (422), `Forbidden` (403) when an
+    API key may not use the template's connection. The SQL keeps its `:name` placeholders: the
+    caller executes it with the values as bound parameters, never by formatting them in.
+    """
+    template = get_template(session, principal, template_id)
+    if template.connection_id is not None:
+        principal.require_connection(template.connection_id)
+    bound = bind_parameters(template, params)
+    record_template_use(session, template)
+    return template, template.sql_template, bound
+
+
+def record_template_use(session: Session, template: QueryTemplate) -> None:
+    """Count one use of the template (a run, or a question it answered). Flushes."""
+    template.usage_count = QueryTemplate.usage_count + 1
+    session.flush()
+    session.refresh(template, ["usage_count"])
+
+
+def visible_templates(
+    session: Session, principal: Principal, *, connection_id: str | None = None
+) -> list[QueryTemplate]:
+    """Templates a question may be matched against: visible ones for this connection or none."""
+    query = select(QueryTemplate).where(_visible(principal))
+    if connection_id is not None:
+        query = query.where(
+            or_(QueryTemplate.connection_id.is_(None), QueryTemplate.connection_id == connection_id)
+        )
+    return list(session.scalars(query.order_by(QueryTemplate.is_verified.desc())))
+
+
+def template_examples(
+    session: Session, principal: Principal, *, connection_id: str | None = None, limit: int = 4
+) -> list[Example]:
+    """Parameterless visible templates as generator examples, verified ones first."""
+    examples = [
+        Example(question=t.question_template, sql=t.sql_template, verified=bool(t.is_verified))
+        for t in visible_templates(session, principal, connection_id=connection_id)
+        if not t.parameters
+    ]
+    return examples[:limit]

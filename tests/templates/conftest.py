@@ -1,0 +1,64 @@
+"""Callers for the templates tests: users made directly, with access tokens or API keys."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.orm import Session
+
+from backend.auth import service as auth_service
+from backend.auth.deps import Principal
+from backend.auth.models import ROLE_VIEWER, ApiKey, User
+from backend.auth.scopes import ROLE_SCOPES
+from backend.core.config import Settings
+from backend.core.security import digest_token
+from tests.factories import token_headers
+
+
+@dataclass
+class Caller:
+    user: User
+    headers: dict[str, str]
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(user=self.user, scopes=ROLE_SCOPES[self.user.role])
+
+
+@pytest.fixture
+def make_caller(session: Session, settings: Settings) -> Callable[..., Caller]:
+    def make(role: str = ROLE_VIEWER) -> Caller:
+        user = auth_service.create_user(
+            session,
+            email=f"{uuid.uuid4().hex[:10]}@example.com",
+            password="a long enough password",
+            full_name="Template Tester",
+            role=role,
+        )
+        session.commit()
+        return Caller(user=user, headers=token_headers(session, settings, user))
+
+    return make
+
+
+@pytest.fixture
+def make_api_key(session: Session) -> Callable[..., dict[str, str]]:
+    def make(user: User, scopes: list[str]) -> dict[str, str]:
+        raw = "nlsql_" + secrets.token_urlsafe(24)
+        session.add(
+            ApiKey(
+                user_id=user.id,
+                key_name="test key",
+                key_hash=digest_token(raw),
+                key_prefix=raw[:12],
+                permissions={"scopes": scopes, "connection_ids": None},
+            )
+        )
+        session.commit()
+        return {"X-API-Key": raw}
+
+    return make
