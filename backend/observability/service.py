@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
@@ -303,8 +304,7 @@ def _key_text(value: Any) -> str:
     return str(value)
 
 
-_SUMMARY_COLUMNS = [
-    "key",
+_AGGREGATE_COLUMNS = [
     "count",
     "success_count",
     "timed_count",
@@ -316,6 +316,97 @@ _SUMMARY_COLUMNS = [
 ]
 
 
+def _aggregates() -> list[ColumnElement[Any]]:
+    qa = QueryAnalytics
+    return [
+        func.count(),
+        func.sum(case((qa.success.is_(True), 1), else_=0)),
+        func.count(qa.execution_time),
+        func.avg(qa.execution_time),
+        func.coalesce(func.sum(qa.prompt_tokens), 0),
+        func.coalesce(func.sum(qa.completion_tokens), 0),
+        func.coalesce(func.sum(qa.total_tokens), 0),
+        func.coalesce(func.sum(qa.llm_cost_estimate), 0.0),
+    ]
+
+
+def _frame(session: Session, stmt: Select[Any], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(r) for r in session.execute(stmt)], columns=columns)
+
+
+def _postgresql_summary(
+    session: Session, group_by: GroupBy, conditions: Sequence[ColumnElement[bool]]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Groups and the total in one scan: GROUPING SETS, with exact percentiles in SQL."""
+    qa = QueryAnalytics
+    key = _group_key(session, group_by)
+    stmt = (
+        select(
+            key,
+            func.grouping(key),
+            *_aggregates(),
+            func.percentile_cont(0.5).within_group(qa.execution_time),
+            func.percentile_cont(0.95).within_group(qa.execution_time),
+        )
+        .where(*conditions)
+        .group_by(func.grouping_sets(tuple_(key), tuple_()))
+    )
+    frame = _frame(session, stmt, ["key", "is_total", *_AGGREGATE_COLUMNS, "p50", "p95"])
+    is_total = frame["is_total"] == 1
+    groups = frame[~is_total].drop(columns="is_total").reset_index(drop=True)
+    groups["key"] = [_key_text(k) for k in groups["key"]]
+    return groups, frame[is_total].iloc[0]
+
+
+def _sqlite_summary(
+    session: Session, group_by: GroupBy, conditions: Sequence[ColumnElement[bool]]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """SQLite has no percentiles: it aggregates per group, pandas takes the percentiles of the
+    filtered execution times (two narrow columns) and sums up the total."""
+    qa = QueryAnalytics
+    key = _group_key(session, group_by).label("key")
+    groups = _frame(
+        session,
+        select(key, *_aggregates()).where(*conditions).group_by(key),
+        ["key", *_AGGREGATE_COLUMNS],
+    )
+    groups["key"] = [_key_text(k) for k in groups["key"]]
+    times = _frame(
+        session,
+        select(key, qa.execution_time).where(*conditions, qa.execution_time.is_not(None)),
+        ["key", "ms"],
+    )
+    times["key"] = times["key"].astype(object).where(times["key"].notna(), NULL_KEY)
+    times["ms"] = times["ms"].astype(float)
+    if len(times):
+        percentiles = (
+            times.groupby("key")["ms"]
+            .quantile([0.5, 0.95])
+            .unstack()
+            .rename(columns={0.5: "p50", 0.95: "p95"})
+            .reset_index()
+        )
+        percentiles["key"] = percentiles["key"].astype(object)
+        groups["key"] = groups["key"].astype(object)
+        groups = groups.merge(percentiles, on="key", how="left")
+    else:
+        groups["p50"] = groups["p95"] = None
+    timed = groups["timed_count"].sum() if len(groups) else 0
+    total = pd.Series(
+        {
+            **{c: groups[c].sum() if len(groups) else 0 for c in _AGGREGATE_COLUMNS},
+            "avg_execution_time_ms": (
+                (groups["avg_execution_time_ms"].fillna(0) * groups["timed_count"]).sum() / timed
+                if timed
+                else None
+            ),
+            "p50": times["ms"].quantile(0.5) if len(times) else None,
+            "p95": times["ms"].quantile(0.95) if len(times) else None,
+        }
+    )
+    return groups, total
+
+
 def summarize_queries(
     session: Session,
     *,
@@ -324,105 +415,27 @@ def summarize_queries(
     until: datetime,
     conditions: Sequence[ColumnElement[bool]],
 ) -> AnalyticsSummary:
-    """Counts, success rate, p50/p95 execution time, tokens and cost per group.
+    """Counts, success rate, p50/p95 execution time, tokens and cost per group and in total.
 
-    The database filters and aggregates (counts, sums, averages; on PostgreSQL the
-    percentiles too); pandas computes what SQLite cannot (percentiles over the filtered
-    execution times, two narrow columns) and assembles the groups and totals.
+    The database filters and aggregates (on PostgreSQL everything, in one scan); pandas takes
+    what SQLite cannot compute (percentiles) and assembles the groups.
     """
-    qa = QueryAnalytics
-    key = _group_key(session, group_by).label("key")
-    aggregated = session.execute(
-        select(
-            key,
-            func.count(),
-            func.sum(case((qa.success.is_(True), 1), else_=0)),
-            func.count(qa.execution_time),
-            func.avg(qa.execution_time),
-            func.coalesce(func.sum(qa.prompt_tokens), 0),
-            func.coalesce(func.sum(qa.completion_tokens), 0),
-            func.coalesce(func.sum(qa.total_tokens), 0),
-            func.coalesce(func.sum(qa.llm_cost_estimate), 0.0),
-        )
-        .where(*conditions)
-        .group_by(key)
-    ).all()
-    groups = pd.DataFrame([tuple(r) for r in aggregated], columns=_SUMMARY_COLUMNS)
-    groups["key"] = [_key_text(k) for k in groups["key"]]
-
-    timed = [*conditions, qa.execution_time.is_not(None)]
     if session.get_bind().dialect.name == "postgresql":
-        p50 = func.percentile_cont(0.5).within_group(qa.execution_time)
-        p95 = func.percentile_cont(0.95).within_group(qa.execution_time)
-        per_group = session.execute(select(key, p50, p95).where(*timed).group_by(key)).all()
-        percentiles = pd.DataFrame([tuple(r) for r in per_group], columns=["key", "p50", "p95"])
-        percentiles["key"] = [_key_text(k) for k in percentiles["key"]]
-        overall = session.execute(select(p50, p95).where(*timed)).one()
-        total_p50, total_p95 = overall[0], overall[1]
+        groups, total = _postgresql_summary(session, group_by, conditions)
     else:
-        times = pd.DataFrame(
-            [tuple(r) for r in session.execute(select(key, qa.execution_time).where(*timed))],
-            columns=["key", "ms"],
-        )
-        times["key"] = [_key_text(k) for k in times["key"]]
-        times["ms"] = times["ms"].astype(float)
-        percentiles = (
-            times.groupby("key")["ms"]
-            .quantile([0.5, 0.95])
-            .unstack()
-            .rename(columns={0.5: "p50", 0.95: "p95"})
-            .reset_index()
-        )
-        if percentiles.empty:
-            percentiles = pd.DataFrame({"key": pd.Series(dtype=str), "p50": [], "p95": []})
-        total_p50 = times["ms"].quantile(0.5) if len(times) else None
-        total_p95 = times["ms"].quantile(0.95) if len(times) else None
-
-    merged = groups.merge(percentiles, on="key", how="left") if len(groups) else groups
+        groups, total = _sqlite_summary(session, group_by, conditions)
     if group_by == "day":
-        merged = merged.sort_values("key", na_position="last")
+        groups = groups.sort_values("key")
     else:
-        merged = merged.sort_values(["count", "key"], ascending=[False, True], na_position="last")
-
-    count = int(groups["count"].sum()) if len(groups) else 0
-    weighted_avg = None
-    if len(groups) and groups["avg_execution_time_ms"].notna().any():
-        known = groups.dropna(subset=["avg_execution_time_ms"])
-        weighted_avg = float(
-            (known["avg_execution_time_ms"] * known["timed_count"]).sum()
-            / known["timed_count"].sum()
-        )
-    totals = _summary_group(
-        key=None,
-        count=count,
-        success_count=int(groups["success_count"].sum()) if len(groups) else 0,
-        p50=total_p50,
-        p95=total_p95,
-        avg=weighted_avg,
-        prompt_tokens=int(groups["prompt_tokens"].sum()) if len(groups) else 0,
-        completion_tokens=int(groups["completion_tokens"].sum()) if len(groups) else 0,
-        total_tokens=int(groups["total_tokens"].sum()) if len(groups) else 0,
-        cost=float(groups["cost_usd"].sum()) if len(groups) else 0.0,
-    )
+        groups = groups.sort_values(["count", "key"], ascending=[False, True])
     return AnalyticsSummary(
         group_by=group_by,
         since=since,
         until=until,
-        totals=totals,
+        totals=_summary_group(None, total),
         groups=[
-            _summary_group(
-                key=None if row["key"] == NULL_KEY else str(row["key"]),
-                count=int(row["count"]),
-                success_count=int(row["success_count"]),
-                p50=row.get("p50"),
-                p95=row.get("p95"),
-                avg=row["avg_execution_time_ms"],
-                prompt_tokens=int(row["prompt_tokens"]),
-                completion_tokens=int(row["completion_tokens"]),
-                total_tokens=int(row["total_tokens"]),
-                cost=float(row["cost_usd"]),
-            )
-            for row in merged.to_dict("records")
+            _summary_group(None if row["key"] == NULL_KEY else str(row["key"]), row)
+            for row in groups.to_dict("records")
         ],
     )
 
@@ -433,32 +446,22 @@ def _number_or_none(value: Any) -> float | None:
     return round(float(value), 3)
 
 
-def _summary_group(
-    *,
-    key: str | None,
-    count: int,
-    success_count: int,
-    p50: Any,
-    p95: Any,
-    avg: Any,
-    prompt_tokens: int,
-    completion_tokens: int,
-    total_tokens: int,
-    cost: float,
-) -> SummaryGroup:
+def _summary_group(key: str | None, row: Any) -> SummaryGroup:
+    count = int(row["count"] or 0)
+    success_count = int(row["success_count"] or 0)
     return SummaryGroup(
         key=key,
         count=count,
         success_count=success_count,
         failure_count=count - success_count,
         success_rate=round(success_count / count, 4) if count else None,
-        p50_execution_time_ms=_number_or_none(p50),
-        p95_execution_time_ms=_number_or_none(p95),
-        avg_execution_time_ms=_number_or_none(avg),
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        total_tokens=total_tokens,
-        cost_usd=round(cost, 6),
+        p50_execution_time_ms=_number_or_none(row["p50"]),
+        p95_execution_time_ms=_number_or_none(row["p95"]),
+        avg_execution_time_ms=_number_or_none(row["avg_execution_time_ms"]),
+        prompt_tokens=int(row["prompt_tokens"] or 0),
+        completion_tokens=int(row["completion_tokens"] or 0),
+        total_tokens=int(row["total_tokens"] or 0),
+        cost_usd=round(float(row["cost_usd"] or 0.0), 6),
     )
 
 
