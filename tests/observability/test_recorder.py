@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -300,3 +301,15 @@ def test_estimate_llm_cost_uses_the_price_table() -> None:
         recorder.estimate_llm_cost(table, model="other", prompt_tokens=1, completion_tokens=1)
         is None
     )
+
+
+def test_stopwatch_sums_repeated_stages_in_ms() -> None:
+    watch = recorder.Stopwatch()
+    for _ in range(2):
+        with watch.stage("generate"):
+            time.sleep(0.01)
+    with watch.stage("guard"):
+        pass
+    assert set(watch.timings_ms) == {"generate", "guard"}
+    assert 20.0 <= watch.timings_ms["generate"] < 1000.0
+    assert watch.timings_ms["guard"] < watch.timings_ms["generate"]
