@@ -188,11 +188,17 @@ def list_events(
     session_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in type or data")] = None,
     limit: PageSize = 50,
     cursor: str | None = None,
 ) -> Page[EventRead]:
     conditions = observability_service.event_conditions(
-        event_type=event_type, user_id=user_id, session_id=session_id, since=since, until=until
+        event_type=event_type,
+        user_id=user_id,
+        session_id=session_id,
+        since=since,
+        until=until,
+        text=q,
     )
     rows, next_cursor = observability_service.list_events(
         session, conditions=conditions, limit=limit, cursor=cursor
@@ -216,6 +222,7 @@ def export_events(
     session_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> StreamingResponse:
     filters: dict[str, Any] = {
         "event_type": event_type,
@@ -223,9 +230,15 @@ def export_events(
         "session_id": session_id,
         "since": since,
         "until": until,
+        "q": q,
     }
     conditions = observability_service.event_conditions(
-        event_type=event_type, user_id=user_id, session_id=session_id, since=since, until=until
+        event_type=event_type,
+        user_id=user_id,
+        session_id=session_id,
+        since=since,
+        until=until,
+        text=q,
     )
     observability_service.record_export(
         session,

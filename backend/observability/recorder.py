@@ -440,6 +440,14 @@ class MetricWriter:
         self.written += written
         return written
 
+    def histogram_snapshot(self) -> dict[HistogramKey, Histogram]:
+        """A consistent copy of the histograms (the writer thread keeps updating its own)."""
+        with self._flush_lock:
+            return {
+                key: Histogram(list(h.bucket_counts), h.count, h.total)
+                for key, h in self.histograms.items()
+            }
+
     def _observe(self, batch: Iterable[PendingMetric]) -> None:
         for m in batch:
             labels = tuple(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -22,6 +22,7 @@ router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 AnalyticsReader = Annotated[Principal, Depends(require_scopes(Scope.ANALYTICS_READ))]
 DEFAULT_SUMMARY_DAYS = 30
+Source = Literal["ask", "sql", "template"]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
     401: {"model": ErrorResponse},
@@ -70,7 +71,7 @@ def list_queries(
     user_id: str | None = None,
     connection_id: str | None = None,
     success: bool | None = None,
-    source: Annotated[str | None, Query(description="ask, sql or template")] = None,
+    source: Source | None = None,
     model: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -109,7 +110,7 @@ def export_queries(
     user_id: str | None = None,
     connection_id: str | None = None,
     success: bool | None = None,
-    source: str | None = None,
+    source: Source | None = None,
     model: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -164,7 +165,7 @@ def summary(
     until: Annotated[datetime | None, Query(description="Default: now")] = None,
     user_id: str | None = None,
     connection_id: str | None = None,
-    source: str | None = None,
+    source: Source | None = None,
     model: str | None = None,
 ) -> AnalyticsSummary:
     until = until or utcnow()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Select,
+    String,
     and_,
     case,
     cast,
@@ -596,9 +597,17 @@ def event_conditions(
     session_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    text: str | None = None,
 ) -> list[ColumnElement[bool]]:
     check_time_range(since, until)
     conds: list[ColumnElement[bool]] = []
+    if text:
+        conds.append(
+            or_(
+                Event.event_type.icontains(text, autoescape=True),
+                cast(Event.event_data, String).icontains(text, autoescape=True),
+            )
+        )
     if event_type is not None:
         conds.append(Event.event_type == event_type)
     if user_id is not None:
@@ -643,43 +652,77 @@ def summarize_metrics(
     until: datetime,
     metric_name: str | None = None,
 ) -> MetricsReport:
-    """count, p50, p95, p99, mean and max per metric name and label set over the window."""
+    """count, p50, p95, p99, mean and max per metric name and label set over the window.
+
+    The labels (route, method, status, stage, source) are extracted from the JSON column and
+    grouped on in SQL; PostgreSQL computes the percentiles too, for SQLite pandas takes them
+    from the grouped values.
+    """
     check_time_range(since, until)
     pm = PerformanceMetric
-    stmt = select(pm.metric_name, pm.metric_unit, pm.additional_data, pm.metric_value).where(
-        pm.timestamp >= since, pm.timestamp < until
-    )
+    conditions = [pm.timestamp >= since, pm.timestamp < until]
     if metric_name is not None:
-        stmt = stmt.where(pm.metric_name == metric_name)
-    records = []
-    for name, unit, data, value in session.execute(stmt):
-        labels = {
-            label: str(data[label])
-            for label in PROMETHEUS_LABELS
-            if isinstance(data, dict) and label in data
-        }
-        records.append((name, unit, json.dumps(labels, sort_keys=True), float(value)))
-    if not records:
-        return MetricsReport(since=since, until=until, metrics=[])
-    frame = pd.DataFrame(records, columns=["name", "unit", "labels", "value"])
-    grouped = frame.groupby(["name", "labels"], sort=True)
-    stats = grouped["value"].agg(["count", "mean", "max"])
-    quantiles = grouped["value"].quantile([0.5, 0.95, 0.99]).unstack()
-    units = grouped["unit"].first()
+        conditions.append(pm.metric_name == metric_name)
+    rows = (
+        select(
+            pm.metric_name.label("name"),
+            pm.metric_unit.label("unit"),
+            *[pm.additional_data[label].as_string().label(label) for label in PROMETHEUS_LABELS],
+            pm.metric_value.label("value"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    keys = [rows.c.name, *[rows.c[label] for label in PROMETHEUS_LABELS]]
+    key_names = ["name", *PROMETHEUS_LABELS]
+    stat_names = ["unit", "count", "mean", "max"]
+    stats = [func.max(rows.c.unit), func.count(), func.avg(rows.c.value), func.max(rows.c.value)]
+    if session.get_bind().dialect.name == "postgresql":
+        frame = _frame(
+            session,
+            select(
+                *keys,
+                *stats,
+                *[func.percentile_cont(q).within_group(rows.c.value) for q in (0.5, 0.95, 0.99)],
+            ).group_by(*keys),
+            [*key_names, *stat_names, "p50", "p95", "p99"],
+        )
+    else:
+        frame = _frame(session, select(*keys, *stats).group_by(*keys), [*key_names, *stat_names])
+        values = _frame(session, select(*keys, rows.c.value), [*key_names, "value"])
+        for name in key_names:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), "")
+            values[name] = values[name].astype(object).where(values[name].notna(), "")
+            frame[name] = frame[name].map(str)
+            values[name] = values[name].map(str)
+        if len(values):
+            quantiles = (
+                values.groupby(key_names)["value"]
+                .quantile([0.5, 0.95, 0.99])
+                .unstack()
+                .rename(columns={0.5: "p50", 0.95: "p95", 0.99: "p99"})
+                .reset_index()
+            )
+            frame = frame.merge(quantiles, on=key_names, how="left")
     metrics = [
         MetricStat(
-            metric_name=str(name),
-            labels=json.loads(str(labels)),
-            unit=None if pd.isna(units[(name, labels)]) else str(units[(name, labels)]),
-            count=int(stats.loc[(name, labels), "count"]),
-            p50=round(float(quantiles.loc[(name, labels), 0.5]), 3),
-            p95=round(float(quantiles.loc[(name, labels), 0.95]), 3),
-            p99=round(float(quantiles.loc[(name, labels), 0.99]), 3),
-            mean=round(float(stats.loc[(name, labels), "mean"]), 3),
-            max=round(float(stats.loc[(name, labels), "max"]), 3),
+            metric_name=str(row["name"]),
+            labels={
+                label: str(row[label])
+                for label in PROMETHEUS_LABELS
+                if row[label] is not None and str(row[label]) != ""
+            },
+            unit=None if row["unit"] is None or pd.isna(row["unit"]) else str(row["unit"]),
+            count=int(row["count"]),
+            p50=round(float(row["p50"]), 3),
+            p95=round(float(row["p95"]), 3),
+            p99=round(float(row["p99"]), 3),
+            mean=round(float(row["mean"]), 3),
+            max=round(float(row["max"]), 3),
         )
-        for name, labels in stats.index
+        for row in frame.to_dict("records")
     ]
+    metrics.sort(key=lambda m: (m.metric_name, sorted(m.labels.items())))
     return MetricsReport(since=since, until=until, metrics=metrics)
 
 
@@ -692,7 +735,7 @@ def prometheus_text(writer: MetricWriter) -> str:
     writer.flush()
     lines: list[str] = []
     by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], Any]]] = {}
-    for (name, labels), histogram in sorted(writer.histograms.items()):
+    for (name, labels), histogram in sorted(writer.histogram_snapshot().items()):
         by_name.setdefault(name, []).append((labels, histogram))
     for name, series in by_name.items():
         metric = f"nlsql_{name}_seconds"

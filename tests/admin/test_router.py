@@ -299,6 +299,8 @@ def test_events_are_listed_by_type_and_session_and_exported(
     url = "/api/v1/admin/events"
     asked = client.get(url, params={"event_type": "asked"}, headers=admin.headers).json()
     assert {i["user_id"] for i in asked["items"]} == {viewer.id, admin.id}
+    signed = client.get(url, params={"q": "SIGNED"}, headers=admin.headers).json()
+    assert [i["event_type"] for i in signed["items"]] == ["signed_in"]
     in_s1 = client.get(url, params={"session_id": "s1"}, headers=admin.headers).json()
     assert sorted(i["event_type"] for i in in_s1["items"]) == ["asked", "signed_in"]
     exported = client.get(
