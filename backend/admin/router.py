@@ -16,6 +16,7 @@ from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep, utcnow
 from backend.core.errors import ErrorResponse
 from backend.core.schemas import Page
+from backend.observability import prometheus, summaries
 from backend.observability import service as observability_service
 from backend.observability.schemas import (
     AuditChainReport,
@@ -275,7 +276,7 @@ def metrics(
     metric_name: str | None = None,
 ) -> MetricsReport:
     until = until or utcnow()
-    return observability_service.summarize_metrics(
+    return summaries.summarize_metrics(
         session,
         since=until - timedelta(minutes=window_minutes),
         until=until,
@@ -291,6 +292,6 @@ def metrics(
 )
 def prometheus_metrics(request: Request, _admin: AdminUser) -> PlainTextResponse:
     return PlainTextResponse(
-        observability_service.prometheus_text(request.app.state.metric_writer),
+        prometheus.prometheus_text(request.app.state.metric_writer),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )

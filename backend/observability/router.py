@@ -16,6 +16,7 @@ from backend.core.db import SessionDep, utcnow
 from backend.core.errors import ErrorResponse, Forbidden
 from backend.core.schemas import Page
 from backend.observability import service as observability_service
+from backend.observability import summaries
 from backend.observability.schemas import AnalyticsSummary, GroupBy, QueryAnalyticsRead
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -181,6 +182,6 @@ def summary(
         until=until,
         q=None,
     )
-    return observability_service.summarize_queries(
+    return summaries.summarize_queries(
         session, group_by=group_by, since=since, until=until, conditions=conditions
     )

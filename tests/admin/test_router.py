@@ -18,8 +18,8 @@ from backend.admin.models import SystemConfig
 from backend.core.context import ClientContext
 from backend.observability import recorder
 from backend.observability.event_types import EventType
+from backend.observability.metric_writer import MetricWriter
 from backend.observability.models import AuditLog, PerformanceMetric
-from backend.observability.recorder import MetricWriter
 from tests.observability.conftest import Account
 
 CONFIG = "/api/v1/admin/config"

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from backend.core.context import ClientContext
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
+from backend.observability.metric_writer import MetricWriter
 from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
-from backend.observability.recorder import MetricWriter, compute_row_hash
+from backend.observability.recorder import compute_row_hash
 from backend.observability.service import verify_audit_chain
 from tests.observability.conftest import Account
 
