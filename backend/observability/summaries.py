@@ -25,6 +25,8 @@ from backend.observability.schemas import (
 )
 from backend.observability.service import check_time_range
 
+# --- query analytics ---------------------------------------------------------------------------
+
 
 def _group_key(
     session: Session, group_by: GroupBy
@@ -213,6 +215,9 @@ def _summary_group(key: str | None, row: Any) -> SummaryGroup:
         total_tokens=int(row["total_tokens"] or 0),
         cost_usd=round(float(row["cost_usd"] or 0.0), 6),
     )
+
+
+# --- performance metrics -----------------------------------------------------------------------
 
 
 def summarize_metrics(
