@@ -115,8 +115,18 @@ def list_audit_logs(
     responses=ERRORS,
     summary="Check the audit hash chain: intact, or the first broken row",
 )
-def verify_audit_logs(session: SessionDep, _admin: AdminUser) -> AuditChainReport:
-    return observability_service.verify_audit_chain(session)
+def verify_audit_logs(
+    session: SessionDep,
+    _admin: AdminUser,
+    anchor: Annotated[
+        str | None,
+        Query(
+            pattern="^[0-9a-f]{64}$",
+            description="The `last_hash` of an earlier check; reports truncation if it is gone.",
+        ),
+    ] = None,
+) -> AuditChainReport:
+    return observability_service.verify_audit_chain(session, anchor=anchor)
 
 
 @router.get(

@@ -343,15 +343,17 @@ def audit_export_statement(conditions: Sequence[ColumnElement[bool]]) -> Select[
     return select(AuditLog).where(*conditions).order_by(AuditLog.id.desc())
 
 
-def verify_audit_chain(session: Session) -> AuditChainReport:
+def verify_audit_chain(session: Session, *, anchor: str | None = None) -> AuditChainReport:
     """Walk the chain in id order; report the first row whose hash or link does not match.
 
-    An edited row fails its own hash; a deleted row breaks the link of the row after it. (A
-    deletion of the newest rows leaves a shorter chain that still verifies; compare
-    `last_hash` with one kept elsewhere to detect it.)
+    An edited row fails its own hash; a deleted row breaks the link of the row after it.
+    Deleting the newest rows leaves a shorter chain that still links up, so a monitor keeps
+    the `last_hash` of a check and passes it back as `anchor`: if that row is gone, the
+    chain was truncated.
     """
     prev_hash: str | None = None
     checked = 0
+    anchor_seen = anchor is None
     rows = session.scalars(
         select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=EXPORT_BATCH_ROWS)
     )
@@ -370,6 +372,11 @@ def verify_audit_chain(session: Session) -> AuditChainReport:
                 intact=False, checked_rows=checked, first_broken_id=row.id, reason="row_modified"
             )
         prev_hash = row.row_hash
+        anchor_seen = anchor_seen or row.row_hash == anchor
+    if not anchor_seen:
+        return AuditChainReport(
+            intact=False, checked_rows=checked, reason="anchor_missing", last_hash=prev_hash
+        )
     return AuditChainReport(intact=True, checked_rows=checked, last_hash=prev_hash)
 
 

@@ -260,6 +260,29 @@ def test_the_chain_check_finds_a_deleted_row(
     assert (report["first_broken_id"], report["reason"]) == (ids[victim + 1], "link_broken")
 
 
+def test_the_chain_check_finds_deleted_newest_rows_through_an_anchor(
+    client: TestClient, admin: Account, app: FastAPI, session: Session
+) -> None:
+    url = "/api/v1/admin/audit-logs/verify"
+    _audit_some(app, admin.id)
+    anchor = client.get(url, headers=admin.headers).json()["last_hash"]
+    _audit_some(app, admin.id, count=1)
+    assert client.get(url, params={"anchor": anchor}, headers=admin.headers).json()["intact"]
+
+    newest = session.scalars(select(AuditLog.id).order_by(AuditLog.id.desc()).limit(2)).all()
+    session.execute(delete(AuditLog).where(AuditLog.id.in_(newest)))
+    session.commit()
+    assert client.get(url, headers=admin.headers).json()["intact"] is True  # still links up
+    report = client.get(url, params={"anchor": anchor}, headers=admin.headers).json()
+    assert (report["intact"], report["reason"], report["checked_rows"]) == (
+        False,
+        "anchor_missing",
+        4,
+    )
+    bad = client.get(url, params={"anchor": "not-a-hash"}, headers=admin.headers)
+    assert bad.status_code == 422
+
+
 def test_audit_export_is_csv_and_is_itself_audited(
     client: TestClient, admin: Account, app: FastAPI, session: Session
 ) -> None:
