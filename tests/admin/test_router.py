@@ -76,6 +76,14 @@ def test_the_config_cache_serves_reads_until_a_change(
         assert get_config_value(s, "retention.events_days") == 45
 
 
+def test_an_orm_write_of_a_config_row_refreshes_the_cache(app: FastAPI) -> None:
+    with app.state.session_factory() as s:
+        assert get_config_value(s, "auth.registration_open") is True
+        s.add(SystemConfig(config_key="auth.registration_open", config_value=False))
+        s.commit()
+        assert get_config_value(s, "auth.registration_open") is False
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
