@@ -18,8 +18,8 @@ from backend.core.db import create_app_engine, create_session_factory
 from backend.core.errors import install_error_handlers
 from backend.core.middleware import RequestIdMiddleware
 from backend.core.migrations import upgrade_to_head
+from backend.observability.metric_writer import MetricWriter, register_metric_writer
 from backend.observability.middleware import RequestMetricsMiddleware
-from backend.observability.recorder import MetricWriter, register_metric_writer
 
 logger = logging.getLogger("nlsql")
 

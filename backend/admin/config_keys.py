@@ -1,9 +1,9 @@
 """The known `system_config` keys: each with its type, default, validation and description.
 
 Unknown keys are refused; a stored value overrides the default. Values are read through an
-in-process cache (all rows of the small table at once) that is dropped whenever this process
-changes a key (`invalidate_config_cache`, called again after the commit) and expires after
-`CACHE_TTL_SECONDS`, so other processes' changes arrive within that time.
+in-process cache (all rows of the small table at once) that is dropped when this process
+commits a change to `system_config` through the ORM (and by `invalidate_config_cache`), and
+expires after `CACHE_TTL_SECONDS`, so other processes' changes arrive within that time.
 """
 
 from __future__ import annotations
@@ -194,6 +194,14 @@ def invalidate_config_cache(session: Session) -> None:
     with _cache_lock:
         _cache.pop(_engine_of(session), None)
     session.info[_DIRTY_FLAG] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _note_config_writes(session: Session, _flush_context: Any) -> None:
+    # Rows changed through the ORM anywhere (not only set_config) drop the cache on commit.
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, SystemConfig) for obj in changed):
+        session.info[_DIRTY_FLAG] = True
 
 
 @event.listens_for(Session, "after_commit")

@@ -16,6 +16,7 @@ from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep, utcnow
 from backend.core.errors import ErrorResponse
 from backend.core.schemas import Page
+from backend.observability import prometheus, summaries
 from backend.observability import service as observability_service
 from backend.observability.schemas import (
     AuditChainReport,
@@ -114,8 +115,18 @@ def list_audit_logs(
     responses=ERRORS,
     summary="Check the audit hash chain: intact, or the first broken row",
 )
-def verify_audit_logs(session: SessionDep, _admin: AdminUser) -> AuditChainReport:
-    return observability_service.verify_audit_chain(session)
+def verify_audit_logs(
+    session: SessionDep,
+    _admin: AdminUser,
+    anchor: Annotated[
+        str | None,
+        Query(
+            pattern="^[0-9a-f]{64}$",
+            description="The `last_hash` of an earlier check; reports truncation if it is gone.",
+        ),
+    ] = None,
+) -> AuditChainReport:
+    return observability_service.verify_audit_chain(session, anchor=anchor)
 
 
 @router.get(
@@ -188,11 +199,17 @@ def list_events(
     session_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in type or data")] = None,
     limit: PageSize = 50,
     cursor: str | None = None,
 ) -> Page[EventRead]:
     conditions = observability_service.event_conditions(
-        event_type=event_type, user_id=user_id, session_id=session_id, since=since, until=until
+        event_type=event_type,
+        user_id=user_id,
+        session_id=session_id,
+        since=since,
+        until=until,
+        text=q,
     )
     rows, next_cursor = observability_service.list_events(
         session, conditions=conditions, limit=limit, cursor=cursor
@@ -216,6 +233,7 @@ def export_events(
     session_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> StreamingResponse:
     filters: dict[str, Any] = {
         "event_type": event_type,
@@ -223,9 +241,15 @@ def export_events(
         "session_id": session_id,
         "since": since,
         "until": until,
+        "q": q,
     }
     conditions = observability_service.event_conditions(
-        event_type=event_type, user_id=user_id, session_id=session_id, since=since, until=until
+        event_type=event_type,
+        user_id=user_id,
+        session_id=session_id,
+        since=since,
+        until=until,
+        text=q,
     )
     observability_service.record_export(
         session,
@@ -262,7 +286,7 @@ def metrics(
     metric_name: str | None = None,
 ) -> MetricsReport:
     until = until or utcnow()
-    return observability_service.summarize_metrics(
+    return summaries.summarize_metrics(
         session,
         since=until - timedelta(minutes=window_minutes),
         until=until,
@@ -278,6 +302,6 @@ def metrics(
 )
 def prometheus_metrics(request: Request, _admin: AdminUser) -> PlainTextResponse:
     return PlainTextResponse(
-        observability_service.prometheus_text(request.app.state.metric_writer),
+        prometheus.prometheus_text(request.app.state.metric_writer),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from backend.admin.config_keys import (
@@ -76,6 +77,41 @@ def get_config(session: Session, key: str) -> ConfigRead:
     return _read(known, _stored_row(session, key), get_config_value(session, key))
 
 
+def _insert_missing_row(
+    session: Session, known: ConfigKey, value: Any, *, actor_id: str
+) -> SystemConfig:
+    """Insert the key's row unless another writer just did (no savepoint: pysqlite's are
+    unreliable), then load it; a concurrent first write is simply overwritten by ours."""
+    values = {
+        "config_key": known.key,
+        "config_value": value,
+        "description": known.description,
+        "is_sensitive": known.is_sensitive,
+        "updated_by": actor_id,
+        "created_at": utcnow(),
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(
+            postgresql_insert(SystemConfig)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["config_key"])
+        )
+    elif dialect == "sqlite":
+        session.execute(
+            sqlite_insert(SystemConfig)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["config_key"])
+        )
+    else:
+        session.add(SystemConfig(**values))
+        session.flush()
+    row = _stored_row(session, known.key)
+    if row is None:  # pragma: no cover - the row was inserted above in this transaction
+        raise RuntimeError(f"system_config row {known.key!r} vanished")
+    return row
+
+
 def set_config(
     session: Session,
     key: str,
@@ -104,21 +140,7 @@ def set_config(
     old_value = get_config_value(session, key)
     row = _stored_row(session, key)
     if row is None:
-        try:
-            with session.begin_nested():
-                row = SystemConfig(
-                    config_key=key,
-                    config_value=validated,
-                    description=known.description,
-                    is_sensitive=known.is_sensitive,
-                    updated_by=actor_id,
-                )
-                session.add(row)
-        except IntegrityError:
-            # Another admin stored the key first; overwrite theirs like a second PUT would.
-            row = _stored_row(session, key)
-            if row is None:
-                raise
+        row = _insert_missing_row(session, known, validated, actor_id=actor_id)
     if row.config_value != validated or row.updated_by != actor_id:
         row.config_value = validated
         row.updated_by = actor_id

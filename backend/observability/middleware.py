@@ -6,7 +6,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.observability.recorder import HTTP_REQUEST_METRIC, MetricWriter
+from backend.observability.metric_writer import MetricWriter
+from backend.observability.recorder import HTTP_REQUEST_METRIC
 
 UNMATCHED_ROUTE = "<unmatched>"
 

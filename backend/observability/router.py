@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -16,12 +16,14 @@ from backend.core.db import SessionDep, utcnow
 from backend.core.errors import ErrorResponse, Forbidden
 from backend.core.schemas import Page
 from backend.observability import service as observability_service
+from backend.observability import summaries
 from backend.observability.schemas import AnalyticsSummary, GroupBy, QueryAnalyticsRead
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 AnalyticsReader = Annotated[Principal, Depends(require_scopes(Scope.ANALYTICS_READ))]
 DEFAULT_SUMMARY_DAYS = 30
+Source = Literal["ask", "sql", "template"]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
     401: {"model": ErrorResponse},
@@ -70,7 +72,7 @@ def list_queries(
     user_id: str | None = None,
     connection_id: str | None = None,
     success: bool | None = None,
-    source: Annotated[str | None, Query(description="ask, sql or template")] = None,
+    source: Source | None = None,
     model: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -109,7 +111,7 @@ def export_queries(
     user_id: str | None = None,
     connection_id: str | None = None,
     success: bool | None = None,
-    source: str | None = None,
+    source: Source | None = None,
     model: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -164,7 +166,7 @@ def summary(
     until: Annotated[datetime | None, Query(description="Default: now")] = None,
     user_id: str | None = None,
     connection_id: str | None = None,
-    source: str | None = None,
+    source: Source | None = None,
     model: str | None = None,
 ) -> AnalyticsSummary:
     until = until or utcnow()
@@ -180,6 +182,6 @@ def summary(
         until=until,
         q=None,
     )
-    return observability_service.summarize_queries(
+    return summaries.summarize_queries(
         session, group_by=group_by, since=since, until=until, conditions=conditions
     )

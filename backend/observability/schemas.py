@@ -83,10 +83,12 @@ class AuditChainReport(AppSchema):
     checked_rows: int
     first_broken_id: int | None = None
     """The first row whose content or link to its predecessor does not match."""
-    reason: Literal["row_modified", "link_broken", "unhashed_row"] | None = None
+    reason: Literal["row_modified", "link_broken", "unhashed_row", "anchor_missing"] | None = None
     """row_modified: its hash does not match its content; link_broken: a row before it was
-    deleted or changed; unhashed_row: a row was written without the recorder."""
+    deleted or changed; unhashed_row: a row was written without the recorder; anchor_missing:
+    the row whose hash was given as `anchor` is gone (the newest rows were deleted)."""
     last_hash: str | None = None
+    """The newest row's hash: keep it, and pass it as `anchor` to the next check."""
 
 
 class EventRead(AppSchema):

@@ -8,19 +8,15 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import pandas as pd
 from sqlalchemy import (
     ColumnElement,
-    Date,
     Select,
+    String,
     and_,
-    case,
     cast,
-    func,
-    literal_column,
     or_,
     select,
 )
@@ -30,21 +26,13 @@ from backend.core.context import ClientContext
 from backend.core.errors import BadRequest
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
-from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
+from backend.observability.models import AuditLog, Event, QueryAnalytics
 from backend.observability.recorder import (
-    LATENCY_BUCKETS_MS,
-    PROMETHEUS_LABELS,
-    MetricWriter,
     audit_row_content,
     compute_row_hash,
 )
 from backend.observability.schemas import (
-    AnalyticsSummary,
     AuditChainReport,
-    GroupBy,
-    MetricsReport,
-    MetricStat,
-    SummaryGroup,
 )
 
 T = TypeVar("T")
@@ -275,193 +263,6 @@ def queries_export_statement(conditions: Sequence[ColumnElement[bool]]) -> Selec
     )
 
 
-def _group_key(
-    session: Session, group_by: GroupBy
-) -> ColumnElement[Any] | InstrumentedAttribute[Any]:
-    qa = QueryAnalytics
-    if group_by == "user":
-        return qa.user_id
-    if group_by == "model":
-        return qa.llm_model
-    if group_by == "connection":
-        return qa.connection_id
-    if session.get_bind().dialect.name == "postgresql":
-        # A literal (not a bound parameter), so GROUP BY matches the selected expression.
-        return cast(func.timezone(literal_column("'UTC'"), qa.timestamp), Date)
-    return func.date(qa.timestamp)
-
-
-NULL_KEY = "\x00null"
-"""Stands in for a NULL group key inside pandas, where None turns into NaN and breaks joins."""
-
-
-def _key_text(value: Any) -> str:
-    if value is None or (not isinstance(value, str | date) and pd.isna(value)):
-        return NULL_KEY
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
-_SUMMARY_COLUMNS = [
-    "key",
-    "count",
-    "success_count",
-    "timed_count",
-    "avg_execution_time_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cost_usd",
-]
-
-
-def summarize_queries(
-    session: Session,
-    *,
-    group_by: GroupBy,
-    since: datetime,
-    until: datetime,
-    conditions: Sequence[ColumnElement[bool]],
-) -> AnalyticsSummary:
-    """Counts, success rate, p50/p95 execution time, tokens and cost per group.
-
-    The database filters and aggregates (counts, sums, averages; on PostgreSQL the
-    percentiles too); pandas computes what SQLite cannot (percentiles over the filtered
-    execution times, two narrow columns) and assembles the groups and totals.
-    """
-    qa = QueryAnalytics
-    key = _group_key(session, group_by).label("key")
-    aggregated = session.execute(
-        select(
-            key,
-            func.count(),
-            func.sum(case((qa.success.is_(True), 1), else_=0)),
-            func.count(qa.execution_time),
-            func.avg(qa.execution_time),
-            func.coalesce(func.sum(qa.prompt_tokens), 0),
-            func.coalesce(func.sum(qa.completion_tokens), 0),
-            func.coalesce(func.sum(qa.total_tokens), 0),
-            func.coalesce(func.sum(qa.llm_cost_estimate), 0.0),
-        )
-        .where(*conditions)
-        .group_by(key)
-    ).all()
-    groups = pd.DataFrame([tuple(r) for r in aggregated], columns=_SUMMARY_COLUMNS)
-    groups["key"] = [_key_text(k) for k in groups["key"]]
-
-    timed = [*conditions, qa.execution_time.is_not(None)]
-    if session.get_bind().dialect.name == "postgresql":
-        p50 = func.percentile_cont(0.5).within_group(qa.execution_time)
-        p95 = func.percentile_cont(0.95).within_group(qa.execution_time)
-        per_group = session.execute(select(key, p50, p95).where(*timed).group_by(key)).all()
-        percentiles = pd.DataFrame([tuple(r) for r in per_group], columns=["key", "p50", "p95"])
-        percentiles["key"] = [_key_text(k) for k in percentiles["key"]]
-        overall = session.execute(select(p50, p95).where(*timed)).one()
-        total_p50, total_p95 = overall[0], overall[1]
-    else:
-        times = pd.DataFrame(
-            [tuple(r) for r in session.execute(select(key, qa.execution_time).where(*timed))],
-            columns=["key", "ms"],
-        )
-        times["key"] = [_key_text(k) for k in times["key"]]
-        times["ms"] = times["ms"].astype(float)
-        percentiles = (
-            times.groupby("key")["ms"]
-            .quantile([0.5, 0.95])
-            .unstack()
-            .rename(columns={0.5: "p50", 0.95: "p95"})
-            .reset_index()
-        )
-        if percentiles.empty:
-            percentiles = pd.DataFrame({"key": pd.Series(dtype=str), "p50": [], "p95": []})
-        total_p50 = times["ms"].quantile(0.5) if len(times) else None
-        total_p95 = times["ms"].quantile(0.95) if len(times) else None
-
-    merged = groups.merge(percentiles, on="key", how="left") if len(groups) else groups
-    if group_by == "day":
-        merged = merged.sort_values("key", na_position="last")
-    else:
-        merged = merged.sort_values(["count", "key"], ascending=[False, True], na_position="last")
-
-    count = int(groups["count"].sum()) if len(groups) else 0
-    weighted_avg = None
-    if len(groups) and groups["avg_execution_time_ms"].notna().any():
-        known = groups.dropna(subset=["avg_execution_time_ms"])
-        weighted_avg = float(
-            (known["avg_execution_time_ms"] * known["timed_count"]).sum()
-            / known["timed_count"].sum()
-        )
-    totals = _summary_group(
-        key=None,
-        count=count,
-        success_count=int(groups["success_count"].sum()) if len(groups) else 0,
-        p50=total_p50,
-        p95=total_p95,
-        avg=weighted_avg,
-        prompt_tokens=int(groups["prompt_tokens"].sum()) if len(groups) else 0,
-        completion_tokens=int(groups["completion_tokens"].sum()) if len(groups) else 0,
-        total_tokens=int(groups["total_tokens"].sum()) if len(groups) else 0,
-        cost=float(groups["cost_usd"].sum()) if len(groups) else 0.0,
-    )
-    return AnalyticsSummary(
-        group_by=group_by,
-        since=since,
-        until=until,
-        totals=totals,
-        groups=[
-            _summary_group(
-                key=None if row["key"] == NULL_KEY else str(row["key"]),
-                count=int(row["count"]),
-                success_count=int(row["success_count"]),
-                p50=row.get("p50"),
-                p95=row.get("p95"),
-                avg=row["avg_execution_time_ms"],
-                prompt_tokens=int(row["prompt_tokens"]),
-                completion_tokens=int(row["completion_tokens"]),
-                total_tokens=int(row["total_tokens"]),
-                cost=float(row["cost_usd"]),
-            )
-            for row in merged.to_dict("records")
-        ],
-    )
-
-
-def _number_or_none(value: Any) -> float | None:
-    if value is None or pd.isna(value):
-        return None
-    return round(float(value), 3)
-
-
-def _summary_group(
-    *,
-    key: str | None,
-    count: int,
-    success_count: int,
-    p50: Any,
-    p95: Any,
-    avg: Any,
-    prompt_tokens: int,
-    completion_tokens: int,
-    total_tokens: int,
-    cost: float,
-) -> SummaryGroup:
-    return SummaryGroup(
-        key=key,
-        count=count,
-        success_count=success_count,
-        failure_count=count - success_count,
-        success_rate=round(success_count / count, 4) if count else None,
-        p50_execution_time_ms=_number_or_none(p50),
-        p95_execution_time_ms=_number_or_none(p95),
-        avg_execution_time_ms=_number_or_none(avg),
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        total_tokens=total_tokens,
-        cost_usd=round(cost, 6),
-    )
-
-
 # --- audit log ---------------------------------------------------------------------------------
 
 AUDIT_CSV_COLUMNS = (
@@ -542,15 +343,17 @@ def audit_export_statement(conditions: Sequence[ColumnElement[bool]]) -> Select[
     return select(AuditLog).where(*conditions).order_by(AuditLog.id.desc())
 
 
-def verify_audit_chain(session: Session) -> AuditChainReport:
+def verify_audit_chain(session: Session, *, anchor: str | None = None) -> AuditChainReport:
     """Walk the chain in id order; report the first row whose hash or link does not match.
 
-    An edited row fails its own hash; a deleted row breaks the link of the row after it. (A
-    deletion of the newest rows leaves a shorter chain that still verifies; compare
-    `last_hash` with one kept elsewhere to detect it.)
+    An edited row fails its own hash; a deleted row breaks the link of the row after it.
+    Deleting the newest rows leaves a shorter chain that still links up, so a monitor keeps
+    the `last_hash` of a check and passes it back as `anchor`: if that row is gone, the
+    chain was truncated.
     """
     prev_hash: str | None = None
     checked = 0
+    anchor_seen = anchor is None
     rows = session.scalars(
         select(AuditLog).order_by(AuditLog.id).execution_options(yield_per=EXPORT_BATCH_ROWS)
     )
@@ -569,6 +372,11 @@ def verify_audit_chain(session: Session) -> AuditChainReport:
                 intact=False, checked_rows=checked, first_broken_id=row.id, reason="row_modified"
             )
         prev_hash = row.row_hash
+        anchor_seen = anchor_seen or row.row_hash == anchor
+    if not anchor_seen:
+        return AuditChainReport(
+            intact=False, checked_rows=checked, reason="anchor_missing", last_hash=prev_hash
+        )
     return AuditChainReport(intact=True, checked_rows=checked, last_hash=prev_hash)
 
 
@@ -593,9 +401,17 @@ def event_conditions(
     session_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    text: str | None = None,
 ) -> list[ColumnElement[bool]]:
     check_time_range(since, until)
     conds: list[ColumnElement[bool]] = []
+    if text:
+        conds.append(
+            or_(
+                Event.event_type.icontains(text, autoescape=True),
+                cast(Event.event_data, String).icontains(text, autoescape=True),
+            )
+        )
     if event_type is not None:
         conds.append(Event.event_type == event_type)
     if user_id is not None:
@@ -628,92 +444,3 @@ def list_events(
 
 def events_export_statement(conditions: Sequence[ColumnElement[bool]]) -> Select[Any]:
     return select(Event).where(*conditions).order_by(Event.timestamp.desc(), Event.id.desc())
-
-
-# --- performance metrics -----------------------------------------------------------------------
-
-
-def summarize_metrics(
-    session: Session,
-    *,
-    since: datetime,
-    until: datetime,
-    metric_name: str | None = None,
-) -> MetricsReport:
-    """count, p50, p95, p99, mean and max per metric name and label set over the window."""
-    check_time_range(since, until)
-    pm = PerformanceMetric
-    stmt = select(pm.metric_name, pm.metric_unit, pm.additional_data, pm.metric_value).where(
-        pm.timestamp >= since, pm.timestamp < until
-    )
-    if metric_name is not None:
-        stmt = stmt.where(pm.metric_name == metric_name)
-    records = []
-    for name, unit, data, value in session.execute(stmt):
-        labels = {
-            label: str(data[label])
-            for label in PROMETHEUS_LABELS
-            if isinstance(data, dict) and label in data
-        }
-        records.append((name, unit, json.dumps(labels, sort_keys=True), float(value)))
-    if not records:
-        return MetricsReport(since=since, until=until, metrics=[])
-    frame = pd.DataFrame(records, columns=["name", "unit", "labels", "value"])
-    grouped = frame.groupby(["name", "labels"], sort=True)
-    stats = grouped["value"].agg(["count", "mean", "max"])
-    quantiles = grouped["value"].quantile([0.5, 0.95, 0.99]).unstack()
-    units = grouped["unit"].first()
-    metrics = [
-        MetricStat(
-            metric_name=str(name),
-            labels=json.loads(str(labels)),
-            unit=None if pd.isna(units[(name, labels)]) else str(units[(name, labels)]),
-            count=int(stats.loc[(name, labels), "count"]),
-            p50=round(float(quantiles.loc[(name, labels), 0.5]), 3),
-            p95=round(float(quantiles.loc[(name, labels), 0.95]), 3),
-            p99=round(float(quantiles.loc[(name, labels), 0.99]), 3),
-            mean=round(float(stats.loc[(name, labels), "mean"]), 3),
-            max=round(float(stats.loc[(name, labels), "max"]), 3),
-        )
-        for name, labels in stats.index
-    ]
-    return MetricsReport(since=since, until=until, metrics=metrics)
-
-
-def _prometheus_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def prometheus_text(writer: MetricWriter) -> str:
-    """The writer's histograms (cumulative since the process started), in Prometheus format."""
-    writer.flush()
-    lines: list[str] = []
-    by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], Any]]] = {}
-    for (name, labels), histogram in sorted(writer.histograms.items()):
-        by_name.setdefault(name, []).append((labels, histogram))
-    for name, series in by_name.items():
-        metric = f"nlsql_{name}_seconds"
-        lines.append(f"# HELP {metric} {name.replace('_', ' ')} in seconds.")
-        lines.append(f"# TYPE {metric} histogram")
-        for labels, histogram in series:
-            base = ",".join(f'{k}="{_prometheus_label_value(v)}"' for k, v in labels)
-            prefix = base + "," if base else ""
-            cumulative = 0
-            for bound, bucket in zip(LATENCY_BUCKETS_MS, histogram.bucket_counts, strict=True):
-                cumulative += bucket
-                lines.append(f'{metric}_bucket{{{prefix}le="{bound / 1000:g}"}} {cumulative}')
-            lines.append(f'{metric}_bucket{{{prefix}le="+Inf"}} {histogram.count}')
-            braces = f"{{{base}}}" if base else ""
-            lines.append(f"{metric}_sum{braces} {histogram.total / 1000:.6f}")
-            lines.append(f"{metric}_count{braces} {histogram.count}")
-    for counter, value, help_text in (
-        ("nlsql_metrics_written_total", writer.written, "Metric rows the batch writer stored."),
-        ("nlsql_metrics_dropped_total", writer.dropped, "Metrics dropped (queue full or error)."),
-    ):
-        lines.append(f"# HELP {counter} {help_text}")
-        lines.append(f"# TYPE {counter} counter")
-        lines.append(f"{counter} {value}")
-    lines.append("# HELP nlsql_metrics_pending Metrics waiting for the batch writer.")
-    lines.append("# TYPE nlsql_metrics_pending gauge")
-    lines.append(f"nlsql_metrics_pending {writer.pending}")
-    return "\n".join(lines) + "\n"

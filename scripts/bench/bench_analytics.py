@@ -169,7 +169,8 @@ def _rows(
         model = MODELS[i % len(MODELS)]
         prompt = 0 if model == "builtin" else rng.randint(200, 2000)
         completion = 0 if model == "builtin" else rng.randint(20, 300)
-        stamp = now - timedelta(seconds=rng.random() * span)
+        # Chronological, as analytics rows arrive in production (ids grow with time).
+        stamp = now - timedelta(seconds=span * (1 - (i + rng.random()) / count))
         yield (
             str(uuid.UUID(int=rng.getrandbits(128))),
             users[i % len(users)],

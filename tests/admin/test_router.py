@@ -18,8 +18,8 @@ from backend.admin.models import SystemConfig
 from backend.core.context import ClientContext
 from backend.observability import recorder
 from backend.observability.event_types import EventType
+from backend.observability.metric_writer import MetricWriter
 from backend.observability.models import AuditLog, PerformanceMetric
-from backend.observability.recorder import MetricWriter
 from tests.observability.conftest import Account
 
 CONFIG = "/api/v1/admin/config"
@@ -80,6 +80,14 @@ def test_the_config_cache_serves_reads_until_a_change(
     with app.state.session_factory() as s:
         assert get_config_value(s, "retention.metrics_days") == 7
         assert get_config_value(s, "retention.events_days") == 45
+
+
+def test_an_orm_write_of_a_config_row_refreshes_the_cache(app: FastAPI) -> None:
+    with app.state.session_factory() as s:
+        assert get_config_value(s, "auth.registration_open") is True
+        s.add(SystemConfig(config_key="auth.registration_open", config_value=False))
+        s.commit()
+        assert get_config_value(s, "auth.registration_open") is False
 
 
 @pytest.mark.parametrize(
@@ -280,6 +288,31 @@ def test_the_chain_check_finds_a_deleted_row(
     assert (report["first_broken_id"], report["reason"]) == (ids[victim + 1], "link_broken")
 
 
+def test_the_chain_check_finds_deleted_newest_rows_through_an_anchor(
+    client: TestClient, admin_account: Account, app: FastAPI, session: Session
+) -> None:
+    url = "/api/v1/admin/audit-logs/verify"
+    _audit_some(app, admin_account.id)
+    anchor = client.get(url, headers=admin_account.headers).json()["last_hash"]
+    _audit_some(app, admin_account.id, count=1)
+    assert client.get(url, params={"anchor": anchor}, headers=admin_account.headers).json()[
+        "intact"
+    ]
+
+    newest = session.scalars(select(AuditLog.id).order_by(AuditLog.id.desc()).limit(2)).all()
+    session.execute(delete(AuditLog).where(AuditLog.id.in_(newest)))
+    session.commit()
+    assert client.get(url, headers=admin_account.headers).json()["intact"] is True  # still links up
+    report = client.get(url, params={"anchor": anchor}, headers=admin_account.headers).json()
+    assert (report["intact"], report["reason"], report["checked_rows"]) == (
+        False,
+        "anchor_missing",
+        4,
+    )
+    bad = client.get(url, params={"anchor": "not-a-hash"}, headers=admin_account.headers)
+    assert bad.status_code == 422
+
+
 def test_audit_export_is_csv_and_is_itself_audited(
     client: TestClient, admin_account: Account, app: FastAPI, session: Session
 ) -> None:
@@ -327,6 +360,8 @@ def test_events_are_listed_by_type_and_session_and_exported(
     url = "/api/v1/admin/events"
     asked = client.get(url, params={"event_type": "asked"}, headers=admin_account.headers).json()
     assert {i["user_id"] for i in asked["items"]} == {viewer_account.id, admin_account.id}
+    signed = client.get(url, params={"q": "SIGNED"}, headers=admin_account.headers).json()
+    assert [i["event_type"] for i in signed["items"]] == ["signed_in"]
     in_s1 = client.get(url, params={"session_id": "s1"}, headers=admin_account.headers).json()
     assert sorted(i["event_type"] for i in in_s1["items"]) == ["asked", "signed_in"]
     exported = client.get(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from fastapi import FastAPI
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from backend.admin import service as admin_service
+from backend.admin.models import SystemConfig
 from backend.auth.models import RefreshToken
 from backend.core.db import utcnow
 from backend.observability.models import AuditLog, Event, PerformanceMetric
@@ -115,3 +118,33 @@ def test_nlsql_prune_command(
     session.expire_all()
     assert _count(session, Event) == 2
     assert session.scalar(select(AuditLog.action)) == "maintenance.prune"
+
+
+def test_concurrent_first_writes_of_a_key_leave_one_row_and_every_change_audited(
+    app: FastAPI, admin_account: Account
+) -> None:
+    factory = app.state.session_factory
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def write(value: int) -> None:
+        try:
+            with factory() as s:
+                barrier.wait()
+                admin_service.set_config(s, "query.row_cap", value, actor_id=admin_account.id)
+                s.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(100 + i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    with factory() as s:
+        stored = s.scalars(select(SystemConfig.config_value)).all()
+        audits = s.scalars(select(AuditLog).where(AuditLog.action == "admin.config_set")).all()
+        assert verify_audit_chain(s).intact
+    assert len(stored) == 1 and stored[0] in {100, 101, 102, 103}
+    assert sorted(a.new_values["value"] for a in audits if a.new_values) == [100, 101, 102, 103]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -14,8 +15,9 @@ from sqlalchemy.orm import Session
 from backend.core.context import ClientContext
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
+from backend.observability.metric_writer import MetricWriter
 from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
-from backend.observability.recorder import MetricWriter, compute_row_hash
+from backend.observability.recorder import compute_row_hash
 from backend.observability.service import verify_audit_chain
 from tests.observability.conftest import Account
 
@@ -304,3 +306,15 @@ def test_estimate_llm_cost_uses_the_price_table() -> None:
         recorder.estimate_llm_cost(table, model="other", prompt_tokens=1, completion_tokens=1)
         is None
     )
+
+
+def test_stopwatch_sums_repeated_stages_in_ms() -> None:
+    watch = recorder.Stopwatch()
+    for _ in range(2):
+        with watch.stage("generate"):
+            time.sleep(0.01)
+    with watch.stage("guard"):
+        pass
+    assert set(watch.timings_ms) == {"generate", "guard"}
+    assert 20.0 <= watch.timings_ms["generate"] < 1000.0
+    assert watch.timings_ms["guard"] < watch.timings_ms["generate"]

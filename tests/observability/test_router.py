@@ -162,6 +162,8 @@ def test_cursor_pages_cover_every_row_once_newest_first(
         ({"limit": 201}, "validation_error"),
         ({"since": "2024-02-01T00:00:00Z", "until": "2024-01-01T00:00:00Z"}, "invalid_time_range"),
         ({"success": "maybe"}, "validation_error"),
+        ({"source": "shell"}, "validation_error"),
+        ({"since": "yesterday"}, "validation_error"),
     ],
 )
 def test_bad_list_parameters_get_a_clear_error(
