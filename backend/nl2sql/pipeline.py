@@ -250,15 +250,14 @@ def _as_app_error(exc: Exception) -> AppError | None:
 def _record_stage_metrics(
     session: Session, run: _Run, *, source: str, stages: tuple[str, ...]
 ) -> None:
+    """Queue the stage timings for the batch metric writer (off the request's transaction)."""
     timings = run.timings.as_dict()
-    for stage in stages:
-        recorder.metric(
-            session,
-            name=f"{source}.{stage}_ms",
-            value=timings[stage],
-            unit="ms",
-            data={"query_id": run.query_id},
-        )
+    recorder.record_stage_timings(
+        session,
+        timings_ms={stage: timings[stage] for stage in stages},
+        query_id=run.query_id,
+        source=source,
+    )
 
 
 def _result_payload(run: _Run) -> dict[str, Any] | None:

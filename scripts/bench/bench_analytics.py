@@ -36,6 +36,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
+from signin import bearer_headers  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 
 from backend.auth.deps import CurrentUser  # noqa: E402
@@ -45,7 +46,6 @@ from backend.core.config import Settings  # noqa: E402
 from backend.core.context import ClientContextDep  # noqa: E402
 from backend.core.db import SessionDep  # noqa: E402
 from backend.core.migrations import upgrade_to_head  # noqa: E402
-from backend.core.security import create_jwt  # noqa: E402
 from backend.demo import DEMO_DB_PATH  # noqa: E402
 from backend.main import create_app  # noqa: E402
 from backend.observability import recorder  # noqa: E402
@@ -94,17 +94,6 @@ def _settings(url: str, data_dir: Path, *, record: bool = True) -> Settings:
         record_request_metrics=record,
         _env_file=None,
     )
-
-
-def _token(user_id: str) -> dict[str, str]:
-    token = create_jwt(
-        subject=user_id,
-        token_type="access",  # noqa: S106 - a token type name
-        secret=JWT_SECRET,
-        issuer="nlsql",
-        ttl=timedelta(hours=2),
-    )
-    return {"Authorization": f"Bearer {token}"}
 
 
 @contextmanager
@@ -288,7 +277,7 @@ def bench_summary(backend: str, rows: int, days: int, repeat: int) -> None:
                     ("admin, all users, group_by=user", admin_id, {"group_by": "user"}),
                     ("one viewer's rows, group_by=day", viewer_id, {"group_by": "day"}),
                 ):
-                    headers = _token(user_id)
+                    headers = bearer_headers(_settings(url, workdir), user_id)
 
                     def call(
                         params: dict[str, str] = params, headers: dict[str, str] = headers
@@ -404,7 +393,7 @@ def bench_recording(backend: str, requests: int) -> None:
             engine = create_engine(url)
             users, _ = _seed_owners(engine)
             engine.dispose()
-            headers = _token(users[0])
+            headers = bearer_headers(_settings(url, workdir), users[0])
             apps = {mode: _ask_app(url, workdir, mode=mode) for mode in MODES}
             with ExitStack() as stack:
                 clients = {mode: stack.enter_context(TestClient(apps[mode])) for mode in MODES}

@@ -16,7 +16,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -27,6 +26,8 @@ from sqlalchemy import select
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
+from signin import bearer_headers  # noqa: E402
+
 from backend.auth import service as auth_service  # noqa: E402
 from backend.auth.deps import Principal  # noqa: E402
 from backend.auth.scopes import ROLE_SCOPES  # noqa: E402
@@ -34,7 +35,6 @@ from backend.chat import service as chat_service  # noqa: E402
 from backend.connections import service as connections_service  # noqa: E402
 from backend.core.config import Settings  # noqa: E402
 from backend.core.migrations import upgrade_to_head  # noqa: E402
-from backend.core.security import create_jwt  # noqa: E402
 from backend.demo import DEMO_DB_PATH  # noqa: E402
 from backend.main import create_app  # noqa: E402
 from backend.nl2sql import pipeline  # noqa: E402
@@ -155,14 +155,7 @@ def main() -> None:
                     per_stage[stage].append(value)
         _report("in-process, pipeline.ask (commit included in total)", per_stage, totals)
 
-        token = create_jwt(
-            subject=user.id,
-            token_type="access",  # noqa: S106 - a token type name
-            secret=settings.jwt_secret_value,
-            issuer=settings.jwt_issuer,
-            ttl=timedelta(hours=1),
-        )
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer_headers(settings, user.id)
         per_stage = {s: [] for s in STAGES}
         totals = []
         with TestClient(app) as client:
@@ -176,13 +169,16 @@ def main() -> None:
                     )
                     totals.append((time.perf_counter() - started) * 1000)
                     response.raise_for_status()
-                    # The metrics table holds only this ask's stage rows: it is emptied after each.
+                    # The metrics table holds only this ask's rows: it is emptied after each.
+                    app.state.metric_writer.flush()
                     rows = session.execute(
-                        select(PerformanceMetric.metric_name, PerformanceMetric.metric_value)
+                        select(
+                            PerformanceMetric.additional_data, PerformanceMetric.metric_value
+                        ).where(PerformanceMetric.metric_name == "ask_stage_duration")
                     ).all()
                     session.rollback()
-                    for name, value in rows:
-                        stage = name.removeprefix("ask.").removesuffix("_ms")
+                    for data, value in rows:
+                        stage = (data or {}).get("stage")
                         if stage in per_stage:
                             per_stage[stage].append(value)
                     session.execute(PerformanceMetric.__table__.delete())

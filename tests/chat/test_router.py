@@ -188,8 +188,15 @@ def test_ask_answers_with_sql_rows_chart_and_records_it(
     event = session.scalars(select(Event).where(Event.user_id == caller.user_id)).one()
     assert event.event_type == "asked"
     assert event.event_data is not None and event.event_data["query_id"] == body["query_id"]
-    stages = session.scalars(select(PerformanceMetric.metric_name)).all()
-    assert sorted(stages) == ["ask.execute_ms", "ask.generate_ms", "ask.guard_ms", "ask.record_ms"]
+    client.app.state.metric_writer.flush()  # type: ignore[attr-defined]
+    stages = session.execute(
+        select(PerformanceMetric.additional_data).where(
+            PerformanceMetric.metric_name == "ask_stage_duration"
+        )
+    ).scalars()
+    assert sorted((d["stage"], d["query_id"]) for d in stages) == [
+        (stage, body["query_id"]) for stage in ("execute", "generate", "guard", "record")
+    ]
     user = session.get(User, caller.user_id)
     assert user is not None and user.token_usage == 15
 
