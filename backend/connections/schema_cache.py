@@ -46,10 +46,13 @@ def store_snapshot(
     """Replace the connection's cached snapshot. Flushes, does not commit."""
     # Concurrent refreshes of one connection take turns on its row (PostgreSQL; SQLite has
     # one writer anyway), so the second replaces the first instead of hitting the unique key.
+    # FOR NO KEY UPDATE, not FOR UPDATE: rows that merely reference the connection (an ask's
+    # analytics row, its chat session) take KEY SHARE locks on it, and a full FOR UPDATE held
+    # across an ask would deadlock two concurrent first asks on the same chat session.
     session.execute(
         select(DatabaseConnection.id)
         .where(DatabaseConnection.id == connection.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     taken_at = utcnow()
     clear_snapshot(session, connection.id)
