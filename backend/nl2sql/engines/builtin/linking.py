@@ -216,7 +216,7 @@ def _match_table_exact(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[flo
     joined = "".join(phrase)
     exact = [t for t in index.tables.values() if t.words == phrase or "".join(t.words) == joined]
     if exact:
-        return 3.0 * len(phrase), exact
+        return 3.0 * len(phrase) + 0.6, exact
     if len(phrase) == 1:
         word = phrase[0]
         syn = SYNONYMS.get(word, ())
@@ -251,6 +251,8 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 and not (col.words[-1] == "id" and len(col.words) > 1)
             ):
                 score = 1.4 if col.words[-1] == word else 1.1
+            elif word in GENERIC_WORDS and col.words[-1] == word and word != "id":
+                score = 0.9
             elif word in SYNONYMS and any(s in col.words for s in SYNONYMS[word]):
                 rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in col.words)
                 score = 1.2 - 0.02 * rank

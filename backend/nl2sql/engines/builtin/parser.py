@@ -180,15 +180,12 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("respectively",), "unsupported", "respectively"),
     (("same",), "unsupported", "same"),
     (("more", "than", "once"), "unsupported", "repeat"),
-    (("last",), "last", ""),
-    (("past",), "last", ""),
-    (("previous",), "last", ""),
-    (("this",), "this", ""),
 ]
 _CUE_PHRASES.sort(key=lambda p: -len(p[0]))
 _TIME_UNITS = {"day": "day", "week": "week", "month": "month", "year": "year"}
 _BUCKET_LEADS = ("per", "by", "each", "every", "for", "of", "in")
-_TOP_WORDS = frozenset({"top", "first"})
+_SUBJECT_WORDS = frozenset({"name", "title", "id", "who", "which", "whose"})
+_RELATIVE_LEADS = {"last": "last", "past": "last", "previous": "last", "this": "this"}
 
 
 def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[int]]:
@@ -211,6 +208,15 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
             skip.update((i, i + 1))
             i += 2
             continue
+        if tok.lemma in _RELATIVE_LEADS:
+            pos = i + 1
+            if pos < len(tokens) and tokens[pos].kind == "number" and tok.lemma != "this":
+                pos += 1
+            if pos < len(tokens) and tokens[pos].lemma in _TIME_UNITS:
+                cues.append(Cue(_RELATIVE_LEADS[tok.lemma], i, pos + 1))
+                skip.update(range(i, pos + 1))
+                i = pos + 1
+                continue
         matched = False
         for phrase, kind, payload in _CUE_PHRASES:
             n = len(phrase)
@@ -475,15 +481,11 @@ class _Parser:
         for cue in self.cues:
             if cue.kind not in ("last", "this"):
                 continue
-            pos = cue.end
             amount = 1
-            if pos < len(self.tokens) and self.tokens[pos].kind == "number" and cue.kind == "last":
-                amount = int(float(self.tokens[pos].lemma))
-                pos += 1
-            if pos >= len(self.tokens) or self.tokens[pos].lemma not in _TIME_UNITS:
-                continue
-            unit = _TIME_UNITS[self.tokens[pos].lemma]
-            self.used_tokens.update(range(cue.start, pos + 1))
+            if self.tokens[cue.start + 1].kind == "number":
+                amount = int(float(self.tokens[cue.start + 1].lemma))
+            unit = _TIME_UNITS[self.tokens[cue.end - 1].lemma]
+            self.used_tokens.update(range(cue.start, cue.end))
             col = self._date_target(cue.start)
             if col is None:
                 raise self.decline("a time range was asked for but no date column was found")
@@ -581,8 +583,6 @@ class _Parser:
     def _agg_before(self, pos: int) -> str | None:
         for cue in self.cues:
             if cue.kind == "agg" and cue.end <= pos and self.gap(cue.end, pos) == 0:
-                if not any(c.kind == "group" for c in self.cues):
-                    return None
                 self.cues.remove(cue)
                 return cue.payload
         return None
@@ -681,7 +681,18 @@ class _Parser:
             distinct = any(
                 c.kind == "distinct" and cue.end <= c.start <= cue.end + 1 for c in self.cues
             )
+            following = self._chained_cue(cue)
+            if cue.kind == "count" and following is not None and following.kind == "count":
+                continue
             k = self.mention_after(cue.end, max_gap=1)
+            if k is None and cue.kind == "agg" and following is not None:
+                target = self._chain_target(following)
+                if target is not None and self.mentions[target].kind == "column":
+                    col = self.column_of(target)
+                    if col is not None:
+                        self.measures.append((cue.start, Measure(col, cue.payload)))
+                        self.note("aggregates", f"{cue.payload.lower()}({col.name})")
+                continue
             if cue.kind == "count":
                 if k is not None and self.mentions[k].kind == "table":
                     self._use(k)
@@ -717,6 +728,22 @@ class _Parser:
                 table = self.table_of(k) or self.intent.table
                 self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
                 self.note("aggregates", "count")
+
+    def _chained_cue(self, cue: Cue) -> Cue | None:
+        """The aggregate cue right after this one ("minimum, average and maximum age")."""
+        pos = cue.end
+        while pos < len(self.tokens) and (
+            self.tokens[pos].kind == "punct" or self.tokens[pos].lemma in ("and", "or", "the")
+        ):
+            pos += 1
+        return next((c for c in self.cues if c.start == pos and c.kind in ("agg", "count")), None)
+
+    def _chain_target(self, cue: Cue) -> int | None:
+        k = self.mention_after(cue.end, max_gap=1)
+        if k is not None:
+            return k
+        following = self._chained_cue(cue)
+        return self._chain_target(following) if following is not None else None
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         payload = cue.payload
@@ -809,10 +836,14 @@ class _Parser:
         first = next((t for t in self.tokens if t.kind == "word"), None)
         if first is not None and first.lemma in ("which", "who", "whose", "list", "show"):
             return True
+        if any(t.lemma in _SUBJECT_WORDS for t in self.tokens[:pos]):
+            return True
         if any(c.kind == "group" or c.kind == "bucket" for c in self.cues):
             return False
         for k, m in enumerate(self.mentions):
             if m.start < pos and k not in self.used and m.kind in ("column", "table"):
+                return True
+            if m.start > pos and m.kind == "table" and self.gap(pos, m.start) <= 1:
                 return True
         return False
 
@@ -849,8 +880,13 @@ class _Parser:
                 if not self.order_keys:
                     self.order_keys.append((cue.start, bucket, False))
                 self.note("grouping", f"{cue.payload} of {col.name}")
+            elif cue.kind == "by" and self._by_names_a_value(cue):
+                continue
             elif cue.kind == "group" or (
-                cue.kind == "by" and not has_rank and not self._is_order_by(cue)
+                cue.kind == "by"
+                and not has_rank
+                and not self._is_order_by(cue)
+                and (self.measures or self._mentions_numeric_before(cue.start))
             ):
                 k = self.mention_after(cue.end, max_gap=1)
                 if k is not None:
@@ -877,6 +913,24 @@ class _Parser:
                         self.note("order", col.name)
         if not self.order_keys and any(c.kind == "dir" for c in self.cues):
             self.order_by_projection = True
+
+    def _by_names_a_value(self, cue: Cue) -> bool:
+        """`managed by "Brenden"`: a value follows, so "by" is not a grouping."""
+        nxt = next((t for t in self.tokens[cue.end :] if not _is_filler(t)), None)
+        if nxt is None:
+            return False
+        if nxt.kind in ("quoted", "number", "date"):
+            return True
+        k = self.mention_after(cue.end, max_gap=0)
+        return k is not None and self.mentions[k].kind == "value"
+
+    def _mentions_numeric_before(self, pos: int) -> bool:
+        for k, m in enumerate(self.mentions):
+            if m.start < pos and k not in self.used and m.kind == "column":
+                col = self.column_of(k)
+                if col is not None and col.kind == "numeric" and not col.is_primary_key:
+                    return True
+        return False
 
     def _is_order_by(self, cue: Cue) -> bool:
         return any(c.kind in ("order", "dir") and c.end == cue.start for c in self.cues)
@@ -948,7 +1002,22 @@ class _Parser:
                 None,
             )
             col: ColumnRef | None = None
-            if m.columns and like is None:
+            adjacent = [
+                j
+                for j in (k - 1, k + 1)
+                if 0 <= j < len(self.mentions)
+                and j not in self.used
+                and self.mentions[j].kind == "column"
+                and self.gap(
+                    min(m.start, self.mentions[j].start), max(m.start, self.mentions[j].start)
+                )
+                == 0
+                and set(self.mentions[j].columns) & set(m.columns)
+            ]
+            if adjacent and like is None:
+                col = next(c for c in self.mentions[adjacent[0]].columns if c in m.columns)
+                self._use(adjacent[0])
+            elif m.columns and like is None:
                 col = self.column_of(k)
             else:
                 col = self._column_for_literal(m.start)
