@@ -210,6 +210,7 @@ def _number_text(raw: str) -> str:
 
 
 def tokenise(question: str) -> list[Token]:
+    question = re.sub(r"(?i)\bfirst and last names?\b", "first name and last name", question)
     question = re.sub(r"(?i)n['’]t\b", " not", question)
     question = re.sub(r"(?i)(\w)['’]s\b", r"\1", question)
     question = re.sub(r"(?i)(\ws)['’](\s)", r"\1\2", question)

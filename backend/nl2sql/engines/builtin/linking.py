@@ -81,6 +81,7 @@ class SchemaIndex:
         self.columns_of: dict[str, list[ColumnRef]] = {}
         self.values: dict[tuple[str, ...], list[tuple[ColumnRef, str]]] = {}
         self.max_value_words = 1
+        self.column_phrases: set[tuple[str, ...]] = set()
         self.edges: dict[str, list[tuple[str, str, str]]] = {}
         """table -> [(other table, own column, other column)]"""
         for info in snapshot.tables:
@@ -100,6 +101,9 @@ class SchemaIndex:
                         self.values.setdefault(key, []).append((c, text))
                         self.max_value_words = max(self.max_value_words, len(key))
             self.columns_of[info.name.lower()] = cols
+            for c in cols:
+                self.column_phrases.add(c.words)
+                self.column_phrases.add(_strip_prefix(c.words, ref.words))
             self.columns.extend(cols)
         for info in snapshot.tables:
             for fk in info.foreign_keys:

@@ -79,6 +79,17 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("ordered", "in"), "order", ""),
     (("in", "order", "of"), "order", ""),
     (("sorted",), "order", ""),
+    (("in", "alphabetical", "order"), "dir", "asc"),
+    (("in", "alphabetic", "order"), "dir", "asc"),
+    (("in", "descending", "order"), "dir", "desc"),
+    (("in", "ascending", "order"), "dir", "asc"),
+    (("alphabetical", "order"), "dir", "asc"),
+    (("alphabetic", "order"), "dir", "asc"),
+    (("descending", "order"), "dir", "desc"),
+    (("ascending", "order"), "dir", "asc"),
+    (("decreasing", "order"), "dir", "desc"),
+    (("increasing", "order"), "dir", "asc"),
+    (("alphabetic",), "dir", "asc"),
     (("descending",), "dir", "desc"),
     (("decreasing",), "dir", "desc"),
     (("ascending",), "dir", "asc"),
@@ -217,6 +228,9 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
                 skip.update(range(i, pos + 1))
                 i = pos + 1
                 continue
+        if _inside_column_name(tokens, i, index):
+            i += 1
+            continue
         matched = False
         for phrase, kind, payload in _CUE_PHRASES:
             n = len(phrase)
@@ -232,6 +246,19 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
         if not matched:
             i += 1
     return cues, skip
+
+
+def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:
+    """`phone number`, `room count`, `total credits`: cue words that are part of a column."""
+    if tokens[i].lemma in STOP_WORDS:
+        return False
+    for length in (2, 3):
+        for start in range(max(0, i - length + 1), i + 1):
+            window = tokens[start : start + length]
+            if len(window) == length and all(t.kind == "word" for t in window):
+                if tuple(t.lemma for t in window) in index.column_phrases:
+                    return True
+    return False
 
 
 @dataclass(slots=True)
@@ -381,6 +408,16 @@ class _Parser:
                 for t in m.tables:
                     if t.name.lower() == self.intent.table.lower():
                         return t.name
+            if len(m.tables) > 1:
+                support = {
+                    t.name: sum(
+                        1
+                        for j, other in enumerate(self.mentions)
+                        if j != k and any(c.table == t.name for c in other.columns)
+                    )
+                    for t in m.tables
+                }
+                return max(m.tables, key=lambda t: support[t.name]).name
             return m.tables[0].name
         return None
 
@@ -552,6 +589,18 @@ class _Parser:
                 self.intent.filters.append(Filter(col, ">" if op == "older" else "<", values))
                 continue
             anchor = cue.start if cue.kind == "cmp" else lits[0].index
+            if k_after is not None and self.mentions[k_after].kind == "column":
+                counted = self.column_of(k_after)
+                if (
+                    counted is not None
+                    and counted.kind == "text"
+                    and counted.table.lower() != self.intent.table.lower()
+                ):
+                    self._use(k_after)
+                    measure = Measure(None, "COUNT", count_table=counted.table)
+                    self.intent.having.append(Filter(measure, op, values))
+                    self.note("having", f"count of {counted.table} {op} {values}")
+                    continue
             if k_after is not None and self.mentions[k_after].kind == "table":
                 table = self.table_of(k_after) or ""
                 if table.lower() != self.intent.table.lower():
@@ -701,7 +750,20 @@ class _Parser:
                 elif k is not None and self.mentions[k].kind == "column":
                     col = self.column_of(k)
                     self._use(k)
-                    if distinct and col is not None:
+                    holds_count = (
+                        col is not None
+                        and col.kind == "numeric"
+                        and not col.is_primary_key
+                        and not distinct
+                        and self.tokens[cue.start].lemma in ("number", "total")
+                    )
+                    if holds_count and col is not None:
+                        # "number of hours played": the column already holds the number.
+                        if self.tokens[cue.start].lemma == "total":
+                            self.measures.append((cue.start, Measure(col, "SUM")))
+                        else:
+                            self.projection.append((cue.start, Measure(col)))
+                    elif distinct and col is not None:
                         self.measures.append((cue.start, Measure(col, "COUNT", distinct=True)))
                     else:
                         self.measures.append(
@@ -723,11 +785,33 @@ class _Parser:
                 self._use(k)
                 self.measures.append((cue.start, Measure(col, cue.payload, distinct=distinct)))
                 self.note("aggregates", f"{cue.payload.lower()}({col.name})")
+                for j in self._conjoined_columns(k):
+                    other = self.column_of(j)
+                    if other is not None and other.kind == "numeric":
+                        self._use(j)
+                        start = self.mentions[j].start
+                        self.measures.append((start, Measure(other, cue.payload)))
             elif m.kind == "table" and cue.payload == "SUM":
                 self._use(k)
                 table = self.table_of(k) or self.intent.table
                 self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
                 self.note("aggregates", "count")
+
+    def _conjoined_columns(self, k: int) -> list[int]:
+        """Column mentions joined to mention k by "and" / commas ("average X and Y")."""
+        out: list[int] = []
+        j = k + 1
+        while j < len(self.mentions) and j not in self.used:
+            between = self.tokens[self.mentions[j - 1].end : self.mentions[j].start]
+            if not between or not all(
+                t.kind == "punct" or t.lemma in ("and", "the", "its", "their") for t in between
+            ):
+                break
+            if self.mentions[j].kind != "column":
+                break
+            out.append(j)
+            j += 1
+        return out
 
     def _chained_cue(self, cue: Cue) -> Cue | None:
         """The aggregate cue right after this one ("minimum, average and maximum age")."""
@@ -1008,13 +1092,27 @@ class _Parser:
                 if 0 <= j < len(self.mentions)
                 and j not in self.used
                 and self.mentions[j].kind == "column"
-                and self.gap(
-                    min(m.start, self.mentions[j].start), max(m.start, self.mentions[j].start)
-                )
+                and self.gap(min(m.end, self.mentions[j].end), max(m.start, self.mentions[j].start))
                 == 0
                 and set(self.mentions[j].columns) & set(m.columns)
             ]
-            if adjacent and like is None:
+            previous = pending[-1][1] if pending else None
+            joined_to_previous = (
+                previous is not None
+                and isinstance(previous.column, ColumnRef)
+                and previous.column in m.columns
+                and all(
+                    t.kind == "punct" or t.lemma in ("or", "and")
+                    for t in self.tokens[self.mentions[k - 1].end : m.start]
+                )
+            )
+            if (
+                joined_to_previous
+                and previous is not None
+                and isinstance(previous.column, ColumnRef)
+            ):
+                col = previous.column
+            elif adjacent and like is None:
                 col = next(c for c in self.mentions[adjacent[0]].columns if c in m.columns)
                 self._use(adjacent[0])
             elif m.columns and like is None:
@@ -1134,6 +1232,23 @@ class _Parser:
                 raise self.decline(f"did not recognise '{tok.text}' in this database")
 
     def _projection(self) -> None:
+        covered = {i for m in self.mentions for i in range(m.start, m.end)}
+        for tok in self.tokens:
+            if tok.lemma not in ("name", "id") or tok.index in covered or self.is_cue(tok.index):
+                continue
+            if tok.index in self.used_tokens:
+                continue
+            nxt = self.mention_after(tok.index + 1, max_gap=0, kinds=("table",))
+            prev = self.mention_before(tok.index, max_gap=0, kinds=("table",))
+            pick = nxt if nxt is not None else prev
+            table = (self.table_of(pick) if pick is not None else None) or self.intent.table
+            if tok.lemma == "name":
+                labels = [Measure(c) for c in self.index.label_columns(table)]
+            else:
+                pk = self.index.table(table).primary_key
+                labels = [Measure(pk)] if pk is not None else []
+            for label in labels:
+                self.projection.append((tok.index, label))
         for k, m in enumerate(self.mentions):
             if k in self.used:
                 continue
