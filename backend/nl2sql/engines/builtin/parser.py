@@ -255,9 +255,12 @@ def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool
     for length in (2, 3):
         for start in range(max(0, i - length + 1), i + 1):
             window = tokens[start : start + length]
-            if len(window) == length and all(t.kind == "word" for t in window):
-                if tuple(t.lemma for t in window) in index.column_phrases:
-                    return True
+            if (
+                len(window) == length
+                and all(t.kind == "word" for t in window)
+                and tuple(t.lemma for t in window) in index.column_phrases
+            ):
+                return True
     return False
 
 
