@@ -33,16 +33,16 @@ def is_refinement(question: str) -> bool:
     return words[0] in _REFINEMENT_STARTS or tuple(words[:2]) in _REFINEMENT_PAIRS
 
 
-def conversation_context(history: list[Turn]) -> str | None:
-    """The question the last answered turn asked, with the refinements before it folded in."""
-    context: str | None = None
+def conversation_context(history: list[Turn]) -> list[str]:
+    """The last answered question with the follow-ups that refined it, oldest first."""
+    context: list[str] = []
     for turn in history:
         if turn.sql is None:
             continue
-        if context is not None and is_refinement(turn.question):
-            context = context + _SEPARATOR + turn.question
+        if context and is_refinement(turn.question):
+            context.append(turn.question)
         else:
-            context = turn.question
+            context = [turn.question]
     return context
 
 
@@ -53,13 +53,13 @@ class BuiltinGenerator(SqlGenerator):
         index = SchemaIndex(request.schema)
         context = conversation_context(request.history)
         question = request.question.strip()
-        if context is not None and is_refinement(question):
+        if context and is_refinement(question):
             intent = self._parse_follow_up(context, question, index)
         else:
             try:
                 intent = parse(question, index)
             except QuestionNotUnderstood:
-                if context is None:
+                if not context:
                     raise
                 intent = self._parse_follow_up(context, question, index)
         sql = render(intent, index, request.dialect)
@@ -71,6 +71,12 @@ class BuiltinGenerator(SqlGenerator):
         )
 
     @staticmethod
-    def _parse_follow_up(context: str, question: str, index: SchemaIndex) -> Intent:
-        merged = context + _SEPARATOR
-        return parse(merged + question, index, refinement_from=len(tokenise(merged)))
+    def _parse_follow_up(context: list[str], question: str, index: SchemaIndex) -> Intent:
+        """Parse earlier question + refinements as one, later parts overriding earlier ones."""
+        text = context[0]
+        cuts: list[int] = []
+        for part in [*context[1:], question]:
+            text += _SEPARATOR
+            cuts.append(len(tokenise(text)))
+            text += part
+        return parse(text, index, refinement_from=cuts)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention, SchemaIndex, link
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, link
 
 
 @dataclass(slots=True)
@@ -264,30 +264,12 @@ def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool
     return False
 
 
-@dataclass(slots=True)
-class _State:
-    tokens: list[Token]
-    cues: list[Cue]
-    mentions: list[Mention]
-    index: SchemaIndex
-    refinement_from: int | None
-    used_mentions: set[int] = field(default_factory=set)
-    used_tokens: set[int] = field(default_factory=set)
-    focus: str = ""
-    recognised: dict[str, list[str]] = field(default_factory=dict)
-
-    def note(self, key: str, value: str) -> None:
-        self.recognised.setdefault(key, [])
-        if value not in self.recognised[key]:
-            self.recognised[key].append(value)
-
-
 def _is_filler(tok: Token) -> bool:
     return tok.kind == "punct" or (tok.kind == "word" and tok.lemma in STOP_WORDS)
 
 
 class _Parser:
-    def __init__(self, question: str, index: SchemaIndex, refinement_from: int | None) -> None:
+    def __init__(self, question: str, index: SchemaIndex, refinement_from: list[int]) -> None:
         self.question = question
         self.index = index
         self.tokens = tokenise(question)
@@ -930,7 +912,13 @@ class _Parser:
         for k, m in enumerate(self.mentions):
             if m.start < pos and k not in self.used and m.kind in ("column", "table"):
                 return True
-            if m.start > pos and m.kind == "table" and self.gap(pos, m.start) <= 1:
+            if (
+                m.start > pos
+                and m.kind == "table"
+                and k > 0
+                and self.mentions[k - 1].start >= pos
+                and self.mentions[k - 1].end == m.start
+            ):
                 return True
         return False
 
@@ -1275,9 +1263,10 @@ class _Parser:
 
     def _override_with_refinement(self) -> None:
         """In "previous question + refinement", a slot the refinement fills replaces the old one."""
-        cut = self.refinement_from
-        if cut is None:
-            return
+        for cut in self.refinement_from:
+            self._override_from(cut)
+
+    def _override_from(self, cut: int) -> None:
         later = [c for c in self.cues if c.start >= cut]
         earlier = [c for c in self.cues if c.start < cut]
 
@@ -1432,9 +1421,14 @@ def _same(a: Measure, b: Measure) -> bool:
     )
 
 
-def parse(question: str, index: SchemaIndex, *, refinement_from: int | None = None) -> Intent:
-    """Read `question` into an `Intent`; raises `QuestionNotUnderstood`."""
-    parser = _Parser(question, index, refinement_from)
+def parse(question: str, index: SchemaIndex, *, refinement_from: list[int] | None = None) -> Intent:
+    """Read `question` into an `Intent`; raises `QuestionNotUnderstood`.
+
+    `refinement_from` lists token positions where follow-ups start: what a later part says
+    about a slot (a value's column, the grouping, the time range, the ranking) replaces what
+    an earlier part said.
+    """
+    parser = _Parser(question, index, refinement_from or [])
     return parser.build()
 
 
