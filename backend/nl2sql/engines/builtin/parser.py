@@ -966,8 +966,12 @@ class _Parser:
                 k = self.mention_after(cue.end, max_gap=1)
                 if k is not None:
                     self._group_key(k)
-            elif cue.kind in ("order", "by"):
-                k = self.mention_after(cue.end, max_gap=2)
+            elif cue.kind in ("order", "by") or (
+                cue.kind == "dir"
+                and cue.end < len(self.tokens)
+                and self.tokens[cue.end].lemma in ("of", "by")
+            ):
+                k = self.mention_after(cue.end, max_gap=2 if cue.kind != "dir" else 0)
                 if k is None:
                     continue
                 m = self.mentions[k]
