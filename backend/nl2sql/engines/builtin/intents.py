@@ -65,4 +65,6 @@ class Intent:
     anti_joins: list[AntiJoin] = field(default_factory=list)
     extra_tables: list[str] = field(default_factory=list)
     """Tables the question names without a role of their own: inner-joined ("who have a pet")."""
+    preferred_tables: frozenset[str] = frozenset()
+    """Lower-case names of tables the question's words point at (join paths go through them)."""
     recognised: dict[str, object] = field(default_factory=dict)

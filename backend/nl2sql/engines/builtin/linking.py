@@ -159,8 +159,14 @@ class SchemaIndex:
                 return (own or tail)[:1]
         return []
 
-    def join_path(self, start: str, goal: str) -> list[tuple[str, str, str, str]] | None:
-        """Shortest FK path as [(from table, from column, to table, to column)]."""
+    def join_path(
+        self, start: str, goal: str, *, preferred: frozenset[str] = frozenset()
+    ) -> list[tuple[str, str, str, str]] | None:
+        """Shortest FK path as [(from table, from column, to table, to column)].
+
+        Among paths of equal length, one through `preferred` tables (lower-case names of
+        tables the question names) wins.
+        """
         if start.lower() == goal.lower():
             return []
         previous: dict[str, tuple[str, str, str, str]] = {}
@@ -168,7 +174,10 @@ class SchemaIndex:
         queue = deque([start])
         while queue:
             current = queue.popleft()
-            for other, own_col, other_col in self.edges.get(current.lower(), []):
+            neighbours = sorted(
+                self.edges.get(current.lower(), []), key=lambda e: e[0].lower() not in preferred
+            )
+            for other, own_col, other_col in neighbours:
                 if other.lower() in seen:
                     continue
                 seen.add(other.lower())
@@ -194,7 +203,7 @@ def _strip_prefix(words: tuple[str, ...], prefix: tuple[str, ...]) -> tuple[str,
     return words
 
 
-def _verb_stems(word: str) -> list[str]:
+def verb_stems(word: str) -> list[str]:
     """`ordered` -> order, `purchased` -> purchase, `rented` -> rent: participles name tables."""
     stems = []
     if word.endswith("ed") and len(word) > 4:
@@ -209,7 +218,7 @@ def _verb_stems(word: str) -> list[str]:
 def _match_table(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[TableRef]]:
     score, tables = _match_table_exact(index, phrase)
     if not tables and len(phrase) == 1:
-        for stem in _verb_stems(phrase[0]):
+        for stem in verb_stems(phrase[0]):
             score, tables = _match_table_exact(index, (stem,))
             if tables:
                 return score - 0.5, tables

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, link
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, link, verb_stems
 
 
 @dataclass(slots=True)
@@ -79,6 +79,10 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("ordered", "in"), "order", ""),
     (("in", "order", "of"), "order", ""),
     (("sorted",), "order", ""),
+    (("in", "reverse", "alphabetical", "order"), "dir", "desc"),
+    (("reverse", "alphabetical", "order"), "dir", "desc"),
+    (("reverse", "alphabetical"), "dir", "desc"),
+    (("according", "to"), "order", ""),
     (("in", "alphabetical", "order"), "dir", "asc"),
     (("in", "alphabetic", "order"), "dir", "asc"),
     (("in", "descending", "order"), "dir", "desc"),
@@ -228,7 +232,9 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
                 skip.update(range(i, pos + 1))
                 i = pos + 1
                 continue
-        if _inside_column_name(tokens, i, index):
+        if _inside_column_name(tokens, i, index) or (
+            tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
+        ):
             i += 1
             continue
         matched = False
@@ -586,6 +592,24 @@ class _Parser:
                     self.intent.having.append(Filter(measure, op, values))
                     self.note("having", f"count of {counted.table} {op} {values}")
                     continue
+            counts_focus = k_after is not None and (
+                (
+                    self.mentions[k_after].kind == "table"
+                    and (self.table_of(k_after) or "").lower() == self.intent.table.lower()
+                )
+                or self.mentions[k_after].kind == "value"
+            )
+            if counts_focus and k_after is not None:
+                # "cities with more than one student", "buildings with at least 10 professors"
+                if self.mentions[k_after].kind == "table":
+                    self._use(k_after)
+                k_group = self.mention_before(anchor, max_gap=2, kinds=("column",))
+                if k_group is not None:
+                    self._group_key(k_group)
+                measure = Measure(None, "COUNT", count_table=self.intent.table)
+                self.intent.having.append(Filter(measure, op, values))
+                self.note("having", f"count {op} {values}")
+                continue
             if k_after is not None and self.mentions[k_after].kind == "table":
                 table = self.table_of(k_after) or ""
                 if table.lower() != self.intent.table.lower():
@@ -606,6 +630,12 @@ class _Parser:
             col = self.column_of(k_before)
             if col is None:
                 raise self.decline("could not tell which column a comparison applies to")
+            if col.kind == "text" and all(isinstance(v, int | float) for v in values):
+                # "buildings with more than 10": a number against a text column counts rows
+                self._group_key(k_before)
+                measure = Measure(None, "COUNT", count_table=self.intent.table)
+                self.intent.having.append(Filter(measure, op, values))
+                continue
             self._use(k_before)
             agg = self._agg_before(self.mentions[k_before].start)
             if agg is not None:
@@ -718,6 +748,21 @@ class _Parser:
             following = self._chained_cue(cue)
             if cue.kind == "count" and following is not None and following.kind == "count":
                 continue
+            if (
+                cue.kind == "agg"
+                and following is not None
+                and following.kind == "count"
+                and following.start == cue.end
+            ):
+                # "average number of rooms": an aggregate of a column that holds a count
+                self.cues.remove(following)
+                k = self.mention_after(following.end, max_gap=1, kinds=("column",))
+                col = self.column_of(k) if k is not None else None
+                if k is None or col is None or col.kind != "numeric":
+                    raise self.decline(f"'{cue.payload.lower()} number of' needs a counted column")
+                self._use(k)
+                self.measures.append((cue.start, Measure(col, cue.payload)))
+                continue
             k = self.mention_after(cue.end, max_gap=1)
             if k is None and cue.kind == "agg" and following is not None:
                 target = self._chain_target(following)
@@ -772,7 +817,12 @@ class _Parser:
                 self.note("aggregates", f"{cue.payload.lower()}({col.name})")
                 for j in self._conjoined_columns(k):
                     other = self.column_of(j)
-                    if other is not None and other.kind == "numeric":
+                    if (
+                        other is not None
+                        and other.kind == "numeric"
+                        and not other.is_primary_key
+                        and other.words[-1] not in ("id", "code")
+                    ):
                         self._use(j)
                         start = self.mentions[j].start
                         self.measures.append((start, Measure(other, cue.payload)))
@@ -1377,6 +1427,13 @@ class _Parser:
             and not any(m.distinct for m in measures)
             and not group
             and not measures
+        )
+        lemmas = {t.lemma for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS}
+        lemmas |= {stem for lemma in list(lemmas) for stem in verb_stems(lemma)}
+        intent.preferred_tables = frozenset(
+            name
+            for name, ref in self.index.tables.items()
+            if set(ref.words) & lemmas or name in {t.lower() for t in self.mentioned_tables()}
         )
         self._check_coverage()
         intent.recognised = {k: list(v) for k, v in self.recognised.items()}

@@ -17,6 +17,8 @@ _RESERVED = frozenset(k for k in Tokenizer.KEYWORDS if " " not in k) | {
     "ORDER", "GROUP", "USER", "DATE", "TIME", "YEAR", "MONTH", "DAY", "NAME", "TYPE", "LEVEL",
     "RANK", "ROLE", "POSITION", "STATUS", "VALUE", "KEY", "COUNT", "SHOW", "TABLE", "INDEX",
 }  # fmt: skip
+MAX_JOIN_HOPS = 3
+"""A table further than this from the others is more likely a linking mistake than meant."""
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BUCKET_FORMATS = {"year": "%Y", "month": "%Y-%m", "week": "%Y-%W", "day": "%Y-%m-%d"}
 
@@ -26,6 +28,7 @@ class SqlBuilder:
         self.index = index
         self.dialect = DIALECTS.get(dialect.lower(), dialect.lower())
         self.qualify = False
+        self.preferred: frozenset[str] = frozenset()
 
     def ident(self, name: str) -> exp.Identifier:
         quoted = not _SIMPLE.fullmatch(name) or name.upper() in _RESERVED
@@ -170,6 +173,7 @@ class SqlBuilder:
                 need(f.column.table)
         for t in intent.extra_tables:
             need(t)
+        self.preferred = intent.preferred_tables
         joins = self._join_plan(intent.table, needed[1:])
         self.qualify = bool(joins) or bool(intent.anti_joins)
         select_exprs: list[exp.Expr] = []
@@ -215,12 +219,17 @@ class SqlBuilder:
                 continue
             best: list[tuple[str, str, str, str]] | None = None
             for source in joined:
-                path = self.index.join_path(source, table)
+                path = self.index.join_path(source, table, preferred=self.preferred)
                 if path is not None and (best is None or len(path) < len(best)):
                     best = path
             if best is None:
                 raise QuestionNotUnderstood(
                     f"no foreign-key path joins {start} and {table}",
+                    recognised={"tables": [start, table]},
+                )
+            if len(best) > MAX_JOIN_HOPS:
+                raise QuestionNotUnderstood(
+                    f"{start} and {table} are only related through {len(best)} joins",
                     recognised={"tables": [start, table]},
                 )
             for step in best:
