@@ -303,7 +303,8 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             span = tokens[i : i + length]
             if any(t.kind != "word" or t.index in skip for t in span):
                 continue
-            if span[0].lemma in STOP_WORDS or span[-1].lemma in STOP_WORDS:
+            edge_stop = STOP_WORDS if length == 1 else _SPAN_EDGE_STOP
+            if span[0].lemma in edge_stop or span[-1].lemma in edge_stop:
                 continue
             phrase = tuple(t.lemma for t in span)
             text = " ".join(t.text for t in span)
@@ -340,6 +341,8 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
     return mentions
 
 
+_SPAN_EDGE_STOP = STOP_WORDS - {"name", "value", "detail", "record", "information", "info"}
+"""Inside a longer span these words name columns ("first name", "total value")."""
 _AMBIGUOUS_VALUE_WORDS = frozenset(
     {"name", "type", "date", "total", "average", "number", "count", "other", "all", "none"}
 )

@@ -1386,6 +1386,10 @@ class _Parser:
                         group.append(label)
                 if not projection:
                     projection = labels
+            if not group:
+                group = list(plain)
+            if not group:
+                raise self.decline("could not tell what to count or rank the rows by")
         if measures and projection and not group:
             group = [p for p in projection if p.agg is None]
         if group:
