@@ -43,13 +43,13 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("most", "frequent"), "super", "count_desc"),
     (("least", "common"), "super", "count_asc"),
     (("least", "popular"), "super", "count_asc"),
-    (("most", "number", "of"), "super", "desc"),
-    (("highest", "number", "of"), "super", "desc"),
-    (("largest", "number", "of"), "super", "desc"),
-    (("least", "number", "of"), "super", "asc"),
-    (("lowest", "number", "of"), "super", "asc"),
-    (("fewest", "number", "of"), "super", "asc"),
-    (("smallest", "number", "of"), "super", "asc"),
+    (("most", "number", "of"), "super", "n_desc"),
+    (("highest", "number", "of"), "super", "n_desc"),
+    (("largest", "number", "of"), "super", "n_desc"),
+    (("least", "number", "of"), "super", "n_asc"),
+    (("lowest", "number", "of"), "super", "n_asc"),
+    (("fewest", "number", "of"), "super", "n_asc"),
+    (("smallest", "number", "of"), "super", "n_asc"),
     (("highest",), "super", "desc"),
     (("most",), "super", "desc"),
     (("largest",), "super", "desc"),
@@ -288,6 +288,7 @@ class _Parser:
         self.recognised: dict[str, list[str]] = {}
         self.intent = Intent(table="")
         self.extra_tables: list[str] = []
+        self.table_group_projection: list[int] = []
         self.order_by_projection = False
 
     # ---------------------------------------------------------------- helpers
@@ -867,6 +868,22 @@ class _Parser:
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         payload = cue.payload
         desc = not payload.endswith("asc") and payload != "youngest"
+        agg = next(
+            (
+                c
+                for c in self.cues
+                if c.kind == "agg" and c.start >= cue.end and self.gap(cue.end, c.start) == 0
+                and all(_is_filler(t) for t in self.tokens[cue.end : c.start])
+            ),
+            None,
+        )  # fmt: skip
+        if agg is not None:
+            k = self.mention_after(agg.end, max_gap=1, kinds=("column",))
+            col = self.column_of(k) if k is not None else None
+            if k is not None and col is not None:
+                self._use(k)
+                self.cues.remove(agg)
+                return Measure(col, agg.payload), desc
         k = self.mention_after(cue.end, max_gap=1)
         m = self.mentions[k] if k is not None else None
         if payload.startswith("date"):
@@ -879,6 +896,11 @@ class _Parser:
             col = col or self.date_column([])
             return (Measure(col), desc) if col else None
         if payload.startswith("price"):
+            if m is not None and k is not None and m.kind == "column":
+                cand = self.column_of(k)
+                if cand is not None and cand.kind == "numeric":
+                    self._use(k)
+                    return Measure(cand), desc
             col = self._column_named(("price",)) or self._column_named(("cost",))
             return (Measure(col), desc) if col else None
         if payload in ("oldest", "youngest"):
@@ -893,6 +915,14 @@ class _Parser:
             if payload.startswith("count"):
                 return Measure(None, "COUNT", count_table=self.intent.table), desc
             return None
+        if payload.startswith("n_"):
+            if m.kind == "table":
+                self._use(k)
+                return Measure(None, "COUNT", count_table=self.table_of(k)), desc
+            counted = self.column_of(k)
+            if counted is not None:
+                self._use(k)
+                return Measure(None, "COUNT", count_table=counted.table), desc
         if payload.startswith("count"):
             if m.kind == "column":
                 col = self.column_of(k)
@@ -925,6 +955,11 @@ class _Parser:
                 else:
                     self.limit = self.limit or 1
                 self.top_mode = True
+                k = self.mention_after(cue.end, max_gap=0, kinds=("column",))
+                col = self.column_of(k) if k is not None else None
+                if k is not None and col is not None and col.kind == "numeric":
+                    self._use(k)
+                    self.order_keys.append((cue.start, Measure(col), True))
                 continue
             if cue.kind != "super":
                 continue
@@ -972,6 +1007,9 @@ class _Parser:
                 return True
         return False
 
+    def _counting_words(self) -> bool:
+        return any(c.kind in ("count", "agg", "super") for c in self.cues)
+
     def _group_key(self, k: int) -> None:
         m = self.mentions[k]
         self._use(k)
@@ -979,6 +1017,7 @@ class _Parser:
             table = self.table_of(k) or self.intent.table
             for measure in self.label_measures(table, key_fallback=True):
                 self.projection.append((m.start, measure))
+                self.table_group_projection.append(id(measure))
             pk = self.index.table(table).primary_key
             keys = [Measure(pk)] if pk else self.label_measures(table)
             for key in keys:
@@ -1390,6 +1429,16 @@ class _Parser:
                 group = list(plain)
             if not group:
                 raise self.decline("could not tell what to count or rank the rows by")
+        if group and not measures and not ordered_by_aggregate and not intent.having:
+            numeric = [
+                p for p in projection
+                if p.column is not None and p.column.kind == "numeric" and p.bucket is None
+                and not p.column.is_primary_key and not any(_same(p, g) for g in group)
+            ]  # fmt: skip
+            if not numeric and not any(g.bucket for g in group) and not self._counting_words():
+                keys = set(self.table_group_projection)
+                projection = [p for p in projection if id(p) not in keys]
+                group = []
         if measures and projection and not group:
             group = [p for p in projection if p.agg is None]
         if group:
