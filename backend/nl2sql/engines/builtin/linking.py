@@ -308,7 +308,7 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
                 continue
             phrase = tuple(t.lemma for t in span)
             text = " ".join(t.text for t in span)
-            value_hits = index.values.get(phrase)
+            value_hits = index.values.get(phrase) or _gender_hits(index, phrase)
             if value_hits and (length > 1 or span[0].is_capitalised or len(phrase[0]) > 3):
                 score = 3.0 * length - 0.5 + (1.5 if span[0].is_capitalised else 0.0)
                 cand = Mention(
@@ -339,6 +339,28 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
         mentions.append(best)
         i = best.end
     return mentions
+
+
+_GENDER_WORDS = {
+    "female": ("F", "female", "Female", "f", "W", "woman"),
+    "woman": ("F", "female", "Female", "f", "W", "woman"),
+    "girl": ("F", "female", "Female", "f"),
+    "male": ("M", "male", "Male", "m", "man"),
+    "man": ("M", "male", "Male", "m", "man"),
+    "boy": ("M", "male", "Male", "m"),
+}
+
+
+def _gender_hits(index: SchemaIndex, phrase: tuple[str, ...]) -> list[tuple[ColumnRef, str]]:
+    """ "female students": a gender word stands for the `F`/`female` value a column stores."""
+    if len(phrase) != 1 or phrase[0] not in _GENDER_WORDS:
+        return []
+    for form in _GENDER_WORDS[phrase[0]]:
+        hits = index.values.get((form.lower(),), [])
+        exact = [h for h in hits if h[1] == form]
+        if exact:
+            return exact
+    return []
 
 
 _SPAN_EDGE_STOP = STOP_WORDS - {"name", "value", "detail", "record", "information", "info"}

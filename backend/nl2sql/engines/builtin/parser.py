@@ -178,7 +178,7 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("word",), "skip", ""),
     (("letter",), "skip", ""),
     (("string",), "skip", ""),
-    (("substring",), "skip", ""),
+    (("substring",), "like", "contains"),
     (("named",), "named", ""),
     (("called",), "named", ""),
     (("whose", "name", "is"), "named", ""),
@@ -199,6 +199,10 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
 _CUE_PHRASES.sort(key=lambda p: -len(p[0]))
 _TIME_UNITS = {"day": "day", "week": "week", "month": "month", "year": "year"}
 _BUCKET_LEADS = ("per", "by", "each", "every", "for", "of", "in")
+_COMPARATIVE_LEADS = {
+    "more": ">", "higher": ">", "greater": ">", "larger": ">", "bigger": ">",
+    "less": "<", "lower": "<", "smaller": "<", "fewer": "<",
+}  # fmt: skip
 _SUBJECT_WORDS = frozenset({"name", "title", "id", "who", "which", "whose"})
 _RELATIVE_LEADS = {"last": "last", "past": "last", "previous": "last", "this": "this"}
 
@@ -232,6 +236,17 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
                 skip.update(range(i, pos + 1))
                 i = pos + 1
                 continue
+        if (
+            tok.lemma in _COMPARATIVE_LEADS
+            and i + 2 < len(tokens)
+            and tokens[i + 1].kind == "word"
+            and tokens[i + 2].lemma == "than"
+            and tokens[i + 1].lemma not in STOP_WORDS
+        ):
+            cues.append(Cue("cmp", i, i + 3, _COMPARATIVE_LEADS[tok.lemma]))
+            skip.update((i, i + 2))
+            i += 3
+            continue
         if _inside_column_name(tokens, i, index) or (
             tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
         ):
@@ -581,6 +596,10 @@ class _Parser:
                 self.intent.filters.append(Filter(col, ">" if op == "older" else "<", values))
                 continue
             anchor = cue.start if cue.kind == "cmp" else lits[0].index
+            if cue.end - cue.start == 3 and self.tokens[cue.end - 1].lemma == "than":
+                inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+                if inner is not None and self.mentions[inner].end <= cue.end:
+                    anchor = self.mentions[inner].end
             if k_after is not None and self.mentions[k_after].kind == "column":
                 counted = self.column_of(k_after)
                 if (
@@ -620,8 +639,14 @@ class _Parser:
                     self.note("having", f"count of {table} {op} {values}")
                     continue
             k_before = self.mention_before(anchor, max_gap=2, kinds=("column",))
-            if k_before is None and k_after is not None and self.mentions[k_after].kind == "column":
-                k_before = k_after
+            if k_after is not None and self.mentions[k_after].kind == "column":
+                after_col = self.column_of(k_after)
+                if k_before is None or (
+                    after_col is not None
+                    and after_col.kind == "numeric"
+                    and self.mentions[k_after].start == after_pos
+                ):
+                    k_before = k_after
             if k_before is None:
                 k_before = self.mention_before(anchor, max_gap=2, kinds=("table",))
                 if k_before is not None and self.mentions[k_before].columns:
@@ -664,7 +689,13 @@ class _Parser:
         )
         if agg is None or cue.payload in ("between", "before", "after", "since"):
             return False
+        k2 = self.mention_after(agg.end, max_gap=1, kinds=("column",))
         k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        if k2 is not None:
+            after = self.column_of(k2)
+            if k is not None and self.column_of(k) == after:
+                self._use(k)
+            k = k2
         if k is None:
             return False
         col = self.column_of(k)
@@ -672,9 +703,6 @@ class _Parser:
             return False
         self._use(k)
         self.cues.remove(agg)
-        k2 = self.mention_after(agg.end, max_gap=1, kinds=("column",))
-        if k2 is not None and self.column_of(k2) == col:
-            self._use(k2)
         op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
         self.intent.filters.append(Filter(col, op, [], subquery_agg=agg.payload))
         self.note("filters", f"{col.name} {op} {agg.payload.lower()}")
@@ -1090,6 +1118,15 @@ class _Parser:
         if nxt.kind in ("quoted", "number", "date"):
             return True
         k = self.mention_after(cue.end, max_gap=0)
+        if k is not None and self.mentions[k].kind == "table":
+            after = (
+                self.tokens[self.mentions[k].end]
+                if self.mentions[k].end < len(self.tokens)
+                else None
+            )
+            return after is not None and (
+                after.kind == "quoted" or after.is_capitalised or after.kind == "number"
+            )
         return k is not None and self.mentions[k].kind == "value"
 
     def _mentions_numeric_before(self, pos: int) -> bool:
@@ -1136,6 +1173,15 @@ class _Parser:
                 anti = AntiJoin(table)
                 self.intent.anti_joins.append(anti)
                 self.note("negation", f"without {table}")
+                j = self.mention_after(m.end, max_gap=2, kinds=("value",))
+                if j is not None and self.mentions[j].columns:
+                    cols = self.mentions[j].columns
+                    own = [c for c in cols if c.table.lower() == table.lower()]
+                    other = [c for c in cols if c.table.lower() != self.intent.table.lower()]
+                    pick = (own or other or [None])[0]
+                    if pick is not None:
+                        self._use(j)
+                        anti.filters.append(Filter(pick, "=", [self.mentions[j].value or ""]))
             elif m.kind == "value":
                 nxt = self.mention_after(m.end, max_gap=0, kinds=("table",))
                 col = self.column_of(k)
@@ -1185,6 +1231,8 @@ class _Parser:
                 previous is not None
                 and isinstance(previous.column, ColumnRef)
                 and previous.column in m.columns
+                and k > 0
+                and self.mentions[k - 1].kind == "value"
                 and all(
                     t.kind == "punct" or t.lemma in ("or", "and")
                     for t in self.tokens[self.mentions[k - 1].end : m.start]
@@ -1224,8 +1272,9 @@ class _Parser:
                 None,
             )
             if same is not None:
-                same.op = "in"
-                same.values.extend(flt.values)
+                if flt.values[0] not in same.values:
+                    same.op = "in"
+                    same.values.extend(flt.values)
             else:
                 merged.append(flt)
         self.intent.filters.extend(merged)
@@ -1321,6 +1370,14 @@ class _Parser:
             if tok.lemma not in ("name", "id") or tok.index in covered or self.is_cue(tok.index):
                 continue
             if tok.index in self.used_tokens:
+                continue
+            followed_by_of = (
+                tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "of"
+            )
+            if (
+                followed_by_of
+                and self.mention_after(tok.index + 1, max_gap=0, kinds=("column",)) is not None
+            ):
                 continue
             nxt = self.mention_after(tok.index + 1, max_gap=0, kinds=("table",))
             prev = self.mention_before(tok.index, max_gap=0, kinds=("table",))
