@@ -1178,8 +1178,9 @@ class _Parser:
                     cols = self.mentions[j].columns
                     own = [c for c in cols if c.table.lower() == table.lower()]
                     other = [c for c in cols if c.table.lower() != self.intent.table.lower()]
-                    pick = (own or other or [None])[0]
-                    if pick is not None:
+                    candidates = own or other
+                    if candidates:
+                        pick = candidates[0]
                         self._use(j)
                         anti.filters.append(Filter(pick, "=", [self.mentions[j].value or ""]))
             elif m.kind == "value":
