@@ -1344,6 +1344,13 @@ class _Parser:
                     self._use_token(tok)
                     self.note("filters", f"year {value}")
                     continue
+                k = self.mention_before(tok.index, max_gap=0, kinds=("table",))
+                col = self._column_for_table_number(k) if k is not None else None
+                if col is not None:
+                    self._use_token(tok)
+                    self.intent.filters.append(Filter(col, "=", [value]))
+                    self.note("filters", f"{col.name} = {value}")
+                    continue
                 raise self.decline(f"could not tell what the number {tok.text} refers to")
             if tok.kind == "date":
                 k = self.mention_before(tok.index, max_gap=1, kinds=("column",))
@@ -1354,16 +1361,59 @@ class _Parser:
                     self._use(k)
                 self.intent.filters.append(Filter(col, "=", [tok.text]))
                 self._use_token(tok)
-        for tok in self.tokens[1:]:
-            if (
-                tok.is_capitalised
-                and tok.index not in self.used_tokens
-                and not self.is_cue(tok.index)
-                and not any(m.start <= tok.index < m.end for m in self.mentions)
-                and tok.lemma not in STOP_WORDS
-                and tok.lemma not in MONTHS
-            ):
-                raise self.decline(f"did not recognise '{tok.text}' in this database")
+        pos = 1
+        while pos < len(self.tokens):
+            run = []
+            while pos < len(self.tokens) and self._is_unknown_name(self.tokens[pos]):
+                run.append(self.tokens[pos])
+                pos += 1
+            if not run:
+                pos += 1
+                continue
+            col = self._label_next_to(run[0].index, run[-1].index + 1)
+            if col is None:
+                raise self.decline(f"did not recognise '{run[0].text}' in this database")
+            text = " ".join(t.text for t in run)
+            for t in run:
+                self._use_token(t)
+            self.intent.filters.append(Filter(col, "=", [text]))
+            self.note("values", f"{col.name} = {text}")
+
+    def _column_for_table_number(self, k: int) -> ColumnRef | None:
+        """ "room 112": a column named like the table in the focus, else the table's key."""
+        table = self.table_of(k)
+        if table is None:
+            return None
+        words = self.index.table(table).words
+        for col in self.index.columns_of[self.intent.table.lower()]:
+            if col.words == words:
+                return col
+        pk = self.index.table(table).primary_key
+        if pk is not None and pk.kind == "numeric":
+            self._use(k)
+            return pk
+        return None
+
+    def _is_unknown_name(self, tok: Token) -> bool:
+        return (
+            tok.is_capitalised
+            and tok.index not in self.used_tokens
+            and not self.is_cue(tok.index)
+            and not any(m.start <= tok.index < m.end for m in self.mentions)
+            and tok.lemma not in STOP_WORDS
+            and tok.lemma not in MONTHS
+        )
+
+    def _label_next_to(self, start: int, end: int) -> ColumnRef | None:
+        """ "the Art department", "course Mobile Computing": a name beside its table."""
+        for k, m in enumerate(self.mentions):
+            if m.kind != "table":
+                continue
+            if m.start == end or m.end == start:
+                labels = self.index.label_columns(self.table_of(k) or "")
+                if len(labels) == 1:
+                    return labels[0]
+        return None
 
     def _projection(self) -> None:
         covered = {i for m in self.mentions for i in range(m.start, m.end)}
