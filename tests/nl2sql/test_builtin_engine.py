@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+import sqlalchemy
 import sqlglot
 
 from backend.connections.executor import open_sqlite_read_only
@@ -18,6 +19,7 @@ from backend.demo import DEMO_DB_PATH
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood, Turn
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 
 @pytest.fixture(scope="module")
@@ -275,3 +277,44 @@ def _dates_as_days(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         return v
 
     return [tuple(day(v) for v in r) for r in result]
+
+
+@pytest.fixture(scope="module")
+def shop_postgres(
+    shop: SchemaSnapshot, request: pytest.FixtureRequest
+) -> Iterator[sqlalchemy.Connection]:
+    """The demo data in a real PostgreSQL database (DATE/TIMESTAMP columns typed as such)."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL not among NLSQL_TEST_BACKENDS")
+    admin_url: str = request.getfixturevalue("pg_admin_url")
+    url = create_pg_database(admin_url)
+    engine = sqlalchemy.create_engine(url)
+    src = sqlite3.connect(f"file:{DEMO_DB_PATH}?mode=ro", uri=True)
+    try:
+        for table in shop.tables:
+            frame = pd.read_sql_query(f"SELECT * FROM {table.name}", src)  # noqa: S608
+            for col in table.columns:
+                if col.type.upper() in ("DATE", "TIMESTAMP"):
+                    frame[col.name] = pd.to_datetime(frame[col.name])
+            frame.to_sql(table.name, engine, index=False)
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        src.close()
+        engine.dispose()
+        drop_pg_database(admin_url, url)
+
+
+@pytest.mark.parametrize("question", DUCKDB_QUESTIONS)
+def test_postgres_rendering_gives_the_same_answer(
+    shop: SchemaSnapshot,
+    shop_db: sqlite3.Connection,
+    shop_postgres: sqlalchemy.Connection,
+    question: str,
+) -> None:
+    expected = rows(shop_db, ask(shop, question))
+    got = [
+        tuple(r)
+        for r in shop_postgres.execute(sqlalchemy.text(ask(shop, question, dialect="postgres")))
+    ]
+    assert results_match(_dates_as_days(expected), _dates_as_days(got), ordered=False)
