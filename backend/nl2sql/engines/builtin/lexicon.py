@@ -41,6 +41,7 @@ IRREGULAR = {
     "species": "species", "news": "news", "bus": "bus", "gas": "gas", "status": "status",
     "address": "address", "class": "class", "business": "business", "process": "process",
     "this": "this", "is": "is", "was": "was", "has": "has", "as": "as", "us": "us",
+    "ids": "id",
     "its": "its", "his": "his", "yes": "yes", "less": "less", "across": "across",
     "plus": "plus", "campus": "campus", "virus": "virus", "bonus": "bonus", "canvas": "canvas",
     "alias": "alias", "atlas": "atlas", "thesis": "thesis", "analysis": "analysis",

@@ -1035,6 +1035,14 @@ class _Parser:
                 return True
         return False
 
+    def _asks_for_everything(self) -> bool:
+        """ "all the customer information", "details of the order": every column."""
+        covered = {i for m in self.mentions for i in range(m.start, m.end)}
+        return any(
+            t.lemma in ("information", "info", "detail") and t.index not in covered
+            for t in self.tokens
+        )
+
     def _counting_words(self) -> bool:
         return any(c.kind in ("count", "agg", "super") for c in self.cues)
 
@@ -1562,7 +1570,7 @@ class _Parser:
             for p in projection:
                 if any(_same(p, g) for g in group) or p.agg is not None:
                     fixed.append(p)
-                elif p.column is not None and p.column.kind == "numeric":
+                elif p.column is not None and p.column.kind == "numeric" and not _is_key(p.column):
                     fixed.append(Measure(p.column, "SUM"))
                 else:
                     group.append(p)
@@ -1572,10 +1580,8 @@ class _Parser:
             if m.agg and m.column is not None and not any(_same(m, x) for x in measures):
                 measures.append(m)
         select = projection + measures
-        if not select:
+        if not select and not self._asks_for_everything():
             select = self.label_measures(intent.table) if not intent.extra_tables else []
-            if not select:
-                select = []
         intent.select = select
         intent.group_by = group
         intent.order_by = order
@@ -1631,6 +1637,10 @@ _HARMLESS = frozenset(
     kind kinds
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
+
+
+def _is_key(col: ColumnRef) -> bool:
+    return col.is_primary_key or (bool(col.words) and col.words[-1] in ("id", "code", "number"))
 
 
 def _same(a: Measure, b: Measure) -> bool:
