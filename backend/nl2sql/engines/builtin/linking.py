@@ -232,6 +232,14 @@ def _match_table_exact(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[flo
         return 3.0 * len(phrase) + 0.6, exact
     if len(phrase) == 1:
         word = phrase[0]
+        shortened = [
+            t
+            for t in index.tables.values()
+            if len(t.words) == 1 and len(t.words[0]) >= 4 and word.startswith(t.words[0])
+            and len(word) > len(t.words[0]) + 2
+        ]  # fmt: skip
+        if shortened:
+            return 1.3, shortened
         syn = SYNONYMS.get(word, ())
         by_syn = [t for t in index.tables.values() if len(t.words) == 1 and t.words[0] in syn]
         if by_syn:

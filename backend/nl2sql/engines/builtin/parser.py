@@ -78,6 +78,7 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("sorted", "in"), "order", ""),
     (("ordered", "in"), "order", ""),
     (("in", "order", "of"), "order", ""),
+    (("in", "the", "order", "of"), "order", ""),
     (("sorted",), "order", ""),
     (("in", "reverse", "alphabetical", "order"), "dir", "desc"),
     (("reverse", "alphabetical", "order"), "dir", "desc"),
@@ -319,6 +320,8 @@ class _Parser:
     def gap(self, a: int, b: int) -> int:
         """Content tokens strictly between positions a and b (filler words are free)."""
         lo, hi = min(a, b), max(a, b)
+        if any(t.kind == "punct" and t.text in "?;!" for t in self.tokens[lo:hi]):
+            return 99
         return sum(
             1
             for t in self.tokens[lo:hi]
@@ -1096,6 +1099,20 @@ class _Parser:
                 and cue.end < len(self.tokens)
                 and self.tokens[cue.end].lemma in ("of", "by")
             ):
+                counted = next(
+                    (
+                        c
+                        for c in self.cues
+                        if c.kind == "count" and c.start >= cue.end
+                        and all(_is_filler(t) for t in self.tokens[cue.end : c.start])
+                    ),
+                    None,
+                )  # fmt: skip
+                if counted is not None and cue.kind == "order":
+                    desc = self._direction(default=False)
+                    measure = Measure(None, "COUNT", count_table=self.intent.table)
+                    self.order_keys.append((cue.start, measure, desc))
+                    continue
                 k = self.mention_after(cue.end, max_gap=2 if cue.kind != "dir" else 0)
                 if k is None:
                     continue
@@ -1438,7 +1455,7 @@ class _Parser:
                 and self.mention_after(tok.index + 1, max_gap=0, kinds=("column",)) is not None
             ):
                 continue
-            nxt = self.mention_after(tok.index + 1, max_gap=0, kinds=("table",))
+            nxt = self.mention_after(tok.index + 1, max_gap=2, kinds=("table",))
             prev = self.mention_before(tok.index, max_gap=0, kinds=("table",))
             pick = nxt if nxt is not None else prev
             table = (self.table_of(pick) if pick is not None else None) or self.intent.table
