@@ -318,3 +318,37 @@ def test_postgres_rendering_gives_the_same_answer(
         for r in shop_postgres.execute(sqlalchemy.text(ask(shop, question, dialect="postgres")))
     ]
     assert results_match(_dates_as_days(expected), _dates_as_days(got), ordered=False)
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [("", "table"), ("???", "table"), ("top 0 products by unit price", "no rows")],
+)
+def test_degenerate_questions_are_declined(
+    shop: SchemaSnapshot, question: str, reason: str
+) -> None:
+    with pytest.raises(QuestionNotUnderstood, match=reason):
+        ask(shop, question)
+
+
+def test_quoted_values_are_sql_literals_not_sql(
+    shop: SchemaSnapshot, shop_db: sqlite3.Connection
+) -> None:
+    sql = ask(shop, "customers named 'x'' OR 1=1; DROP TABLE customers; --'")
+    assert len(sqlglot.parse(sql, read="sqlite")) == 1
+    assert rows(shop_db, sql) == []
+
+
+def test_a_huge_top_n_is_clamped_to_the_row_cap(shop: SchemaSnapshot) -> None:
+    request = GenerationRequest(
+        question="top 100000000000000000000 products by unit price", schema=shop, row_cap=50
+    )
+    assert BuiltinGenerator().generate(request).sql.endswith("LIMIT 50")
+
+
+def test_a_failed_follow_up_reports_the_question_itself(shop: SchemaSnapshot) -> None:
+    history = [Turn("How many customers are in France?", "SELECT 1")]
+    with pytest.raises(QuestionNotUnderstood) as caught:
+        ask(shop, "How many customers live in Atlantis?", history=history)
+    assert "Atlantis" in caught.value.message
+    assert "France" not in str(caught.value.recognised)

@@ -58,10 +58,15 @@ class BuiltinGenerator(SqlGenerator):
         else:
             try:
                 intent = parse(question, index)
-            except QuestionNotUnderstood:
+            except QuestionNotUnderstood as standalone:
                 if not context:
                     raise
-                intent = self._parse_follow_up(context, question, index)
+                try:
+                    intent = self._parse_follow_up(context, question, index)
+                except QuestionNotUnderstood:
+                    raise standalone from None
+        if intent.limit is not None:
+            intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
         return Generation(
             sql=sql,

@@ -983,6 +983,8 @@ class _Parser:
                 if nxt is not None and nxt.kind == "number":
                     self.limit = int(float(nxt.lemma))
                     self._use_token(nxt)
+                    if self.limit < 1:
+                        raise self.decline(f"'top {nxt.text}' asks for no rows")
                 else:
                     self.limit = self.limit or 1
                 self.top_mode = True
