@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -96,7 +97,11 @@ class SchemaIndex:
                 cols.append(c)
                 for sample in col.sample_values or []:
                     text = str(sample).strip()
-                    key = tuple(lemmatise(w) for w in text.lower().split())
+                    key = tuple(
+                        lemmatise(w)
+                        for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split())
+                        if w
+                    )
                     if key and len(text) <= 60:
                         self.values.setdefault(key, []).append((c, text))
                         self.max_value_words = max(self.max_value_words, len(key))
@@ -317,7 +322,14 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             phrase = tuple(t.lemma for t in span)
             text = " ".join(t.text for t in span)
             value_hits = index.values.get(phrase) or _gender_hits(index, phrase)
-            if value_hits and (length > 1 or span[0].is_capitalised or len(phrase[0]) > 3):
+            yes_no = (
+                phrase[0] in ("yes", "no", "y", "n")
+                and i > 0
+                and tokens[i - 1].lemma in ("is", "was", "are", "be")
+            )
+            if value_hits and (
+                length > 1 or span[0].is_capitalised or len(phrase[0]) >= 3 or yes_no
+            ):
                 score = 3.0 * length - 0.5 + (1.5 if span[0].is_capitalised else 0.0)
                 cand = Mention(
                     i, i + length, "value", columns=[c for c, _ in value_hits],

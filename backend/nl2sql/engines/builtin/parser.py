@@ -70,6 +70,10 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("shortest",), "super", "asc"),
     (("cheapest",), "super", "price_asc"),
     (("top",), "top", ""),
+    (("order", "the", "result", "by"), "order", ""),
+    (("sort", "the", "result", "by"), "order", ""),
+    (("order", "them", "by"), "order", ""),
+    (("sort", "them", "by"), "order", ""),
     (("sorted", "by"), "order", ""),
     (("ordered", "by"), "order", ""),
     (("order", "by"), "order", ""),
@@ -177,7 +181,8 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("ending", "with"), "like", "ends"),
     (("the", "word"), "skip", ""),
     (("word",), "skip", ""),
-    (("letter",), "skip", ""),
+    (("the", "letter"), "like", "contains"),
+    (("letter",), "like", "contains"),
     (("string",), "skip", ""),
     (("substring",), "like", "contains"),
     (("named",), "named", ""),
@@ -214,6 +219,14 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
     i = 0
     while i < len(tokens):
         tok = tokens[i]
+        if tok.kind == "punct" and tok.text in "<>=":
+            op = tok.text
+            if i + 1 < len(tokens) and tokens[i + 1].text == "=" and op in "<>":
+                op += "="
+            cues.append(Cue("cmp", i, i + len(op), op))
+            skip.update(range(i, i + len(op)))
+            i += len(op)
+            continue
         if tok.kind != "word":
             i += 1
             continue
@@ -250,6 +263,13 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
             continue
         if _inside_column_name(tokens, i, index) or (
             tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
+        ):
+            i += 1
+            continue
+        if (
+            tok.lemma in ("no", "yes")
+            and i > 0
+            and tokens[i - 1].lemma in ("is", "was", "are", "be")
         ):
             i += 1
             continue
@@ -1106,7 +1126,12 @@ class _Parser:
                         c
                         for c in self.cues
                         if c.kind == "count" and c.start >= cue.end
-                        and all(_is_filler(t) for t in self.tokens[cue.end : c.start])
+                        and all(
+                            _is_filler(t) or any(
+                                d.kind == "dir" and d.start <= t.index < d.end for d in self.cues
+                            )
+                            for t in self.tokens[cue.end : c.start]
+                        )
                     ),
                     None,
                 )  # fmt: skip
@@ -1210,25 +1235,52 @@ class _Parser:
                         pick = candidates[0]
                         self._use(j)
                         anti.filters.append(Filter(pick, "=", [self.mentions[j].value or ""]))
-            elif m.kind == "value":
+            elif m.kind in ("value", "column"):
+                if m.kind == "column":
+                    # "not living in the city HKG": the column names the value's column
+                    j = self.mention_after(m.end, max_gap=0, kinds=("value",))
+                    if j is None or not set(self.mentions[j].columns) & set(m.columns):
+                        continue
+                    self._use(k)
+                    k, m = j, self.mentions[j]
                 nxt = self.mention_after(m.end, max_gap=0, kinds=("table",))
                 col = self.column_of(k)
                 if col is None:
                     continue
                 self._use(k)
+                values: list[Literal] = [m.value or ""]
+                j = k + 1
+                while (
+                    j < len(self.mentions)
+                    and self.mentions[j].kind == "value"
+                    and col in self.mentions[j].columns
+                    and all(
+                        t.kind == "punct" or t.lemma in ("or", "and", "nor")
+                        for t in self.tokens[self.mentions[j - 1].end : self.mentions[j].start]
+                    )
+                ):
+                    self._use(j)
+                    values.append(self.mentions[j].value or "")
+                    j += 1
+                op = "in" if len(values) > 1 else "="
                 if (
                     nxt is not None
                     and (self.table_of(nxt) or "").lower() != self.intent.table.lower()
                 ):
                     self._use(nxt)
                     table = self.table_of(nxt) or col.table
-                    self.intent.anti_joins.append(
-                        AntiJoin(table, [Filter(col, "=", [m.value or ""])])
-                    )
-                    self.note("negation", f"without {table} where {col.name} = {m.value}")
+                    self.intent.anti_joins.append(AntiJoin(table, [Filter(col, op, values)]))
+                    self.note("negation", f"without {table} where {col.name} {op} {values}")
+                elif col.table.lower() != self.intent.table.lower() and self.index.are_joinable(
+                    self.intent.table, col.table
+                ):
+                    # "movies not reviewed by X": no related row with the value, not a row
+                    # related to some other value
+                    self.intent.anti_joins.append(AntiJoin(col.table, [Filter(col, op, values)]))
+                    self.note("negation", f"without {col.table} where {col.name} {op} {values}")
                 else:
-                    self.intent.filters.append(Filter(col, "!=", [m.value or ""]))
-                    self.note("filters", f"{col.name} != {m.value}")
+                    self.intent.filters.append(Filter(col, "!=" if op == "=" else "not in", values))
+                    self.note("filters", f"{col.name} not {values}")
 
     def _values(self) -> None:
         pending: list[tuple[int, Filter]] = []

@@ -144,6 +144,8 @@ class SqlBuilder:
             return exp.Between(this=lhs, low=lit(f.values[0]), high=lit(f.values[1]))
         if f.op == "in":
             return exp.In(this=lhs, expressions=[lit(v) for v in f.values])
+        if f.op == "not in":
+            return exp.Not(this=exp.In(this=lhs, expressions=[lit(v) for v in f.values]))
         if f.op == "like":
             return exp.Like(this=lhs, expression=exp.Literal.string(str(f.values[0])))
         if f.op.startswith("month") and col is not None:
