@@ -66,8 +66,8 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("earliest",), "super", "date_asc"),
     (("oldest",), "super", "oldest"),
     (("youngest",), "super", "youngest"),
-    (("longest",), "super", "desc"),
-    (("shortest",), "super", "asc"),
+    (("longest",), "super", "length_desc"),
+    (("shortest",), "super", "length_asc"),
     (("cheapest",), "super", "price_asc"),
     (("top",), "top", ""),
     (("order", "the", "result", "by"), "order", ""),
@@ -209,6 +209,14 @@ _COMPARATIVE_LEADS = {
     "more": ">", "higher": ">", "greater": ">", "larger": ">", "bigger": ">",
     "less": "<", "lower": "<", "smaller": "<", "fewer": "<",
 }  # fmt: skip
+_LENGTH_WORDS = (
+    "length", "duration", "distance", "count", "minute", "second", "millisecond", "time", "size",
+)  # fmt: skip
+"""Column words that "longest"/"shortest" rank by when no column is named."""
+_PARTICIPLES = frozenset(
+    """made written taught sold held paid bought built done given run owned played sung
+    directed produced published created managed led won hosted drawn driven""".split()  # noqa: SIM905
+)
 _SUBJECT_WORDS = frozenset({"name", "title", "id", "who", "which", "whose"})
 _RELATIVE_LEADS = {"last": "last", "past": "last", "previous": "last", "this": "this"}
 
@@ -264,6 +272,15 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
         if _inside_column_name(tokens, i, index) or (
             tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
         ):
+            i += 1
+            continue
+        if (
+            tok.lemma == "by"
+            and i > 0
+            and tokens[i - 1].kind == "word"
+            and (tokens[i - 1].lemma in _PARTICIPLES or tokens[i - 1].lemma.endswith("ed"))
+        ):
+            # "loans made by members", "songs sung by X": an agent, not a grouping
             i += 1
             continue
         if (
@@ -946,6 +963,17 @@ class _Parser:
                     self._use(k)
             col = col or self.date_column([])
             return (Measure(col), desc) if col else None
+        if payload.startswith("length"):
+            if m is not None and k is not None and m.kind == "column":
+                cand = self.column_of(k)
+                if cand is not None and cand.kind == "numeric":
+                    self._use(k)
+                    return Measure(cand), desc
+            for words in _LENGTH_WORDS:
+                col = self._column_named((words,))
+                if col is not None and col.kind == "numeric":
+                    return Measure(col), desc
+            return None
         if payload.startswith("price"):
             if m is not None and k is not None and m.kind == "column":
                 cand = self.column_of(k)
@@ -1647,9 +1675,18 @@ class _Parser:
                     group.append(p)
                     fixed.append(p)
             projection = fixed
+        pk = self.index.table(intent.table).primary_key
         for m, _desc in order:
             if m.agg and m.column is not None and not any(_same(m, x) for x in measures):
                 measures.append(m)
+            if (
+                m.agg == "COUNT"
+                and m.column is None
+                and (m.count_table or "").lower() == intent.table.lower()
+                and pk is not None
+                and any(g.column == pk for g in group)
+            ):
+                raise self.decline(f"could not tell what to rank {intent.table} by")
         select = projection + measures
         if not select and not self._asks_for_everything():
             select = self.label_measures(intent.table) if not intent.extra_tables else []
