@@ -352,3 +352,92 @@ def test_a_failed_follow_up_reports_the_question_itself(shop: SchemaSnapshot) ->
         ask(shop, "How many customers live in Atlantis?", history=history)
     assert "Atlantis" in caught.value.message
     assert "France" not in str(caught.value.recognised)
+
+
+# A schema unlike the demo's (camelCase names, other domain): the rules must carry over.
+LIBRARY_SCHEMA = """
+CREATE TABLE Authors (authorId INTEGER PRIMARY KEY, fullName TEXT, birthCountry TEXT);
+CREATE TABLE Books (bookId INTEGER PRIMARY KEY, title TEXT, genre TEXT, pageCount INTEGER,
+    authorId INTEGER REFERENCES Authors(authorId), publishedOn DATE);
+CREATE TABLE Members (memberId INTEGER PRIMARY KEY, firstName TEXT, lastName TEXT, city TEXT);
+CREATE TABLE Loans (loanId INTEGER PRIMARY KEY, bookId INTEGER REFERENCES Books(bookId),
+    memberId INTEGER REFERENCES Members(memberId), loanDate DATE, lateFee REAL);
+"""
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SchemaSnapshot, Any]]:
+    path = tmp_path_factory.mktemp("library") / "library.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(LIBRARY_SCHEMA)
+    countries, genres, cities = (
+        ["Ireland", "Japan", "Chile"],
+        ["Fantasy", "Crime"],
+        ["Cork", "Osaka"],
+    )
+    for i in range(1, 7):
+        conn.execute("INSERT INTO Authors VALUES (?, ?, ?)", (i, f"Author {i}", countries[i % 3]))
+    for i in range(1, 21):
+        conn.execute(
+            "INSERT INTO Books VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                i,
+                f"Book {i}",
+                genres[i % 2],
+                90 + 17 * i,
+                1 if i <= 6 else 2 + i % 5,
+                f"{2000 + i}-03-01",
+            ),
+        )
+    for i in range(1, 9):
+        conn.execute(
+            "INSERT INTO Members VALUES (?, ?, ?, ?)", (i, f"F{i}", f"L{i}", cities[i % 2])
+        )
+    for i in range(1, 61):
+        conn.execute(
+            "INSERT INTO Loans VALUES (?, ?, ?, ?, ?)",
+            (i, 1 + (i * 7) % 17, 1 + (i * 3) % 7, f"202{i % 3}-{1 + i % 12:02d}-15", i % 4 * 0.5),
+        )
+    conn.commit()
+    engine = open_sqlite_read_only(path)
+    snapshot = introspect(engine, db_type="sqlite", database_name="library")
+    engine.dispose()
+    yield snapshot, conn
+    conn.close()
+
+
+LIBRARY_ANSWERS = [
+    ("How many books are there per genre?",
+     "SELECT genre, COUNT(*) FROM Books GROUP BY genre"),
+    ("Which author has written the most books?",
+     "SELECT a.fullName FROM Authors a JOIN Books b ON b.authorId = a.authorId"
+     " GROUP BY a.authorId ORDER BY COUNT(*) DESC LIMIT 1"),
+    ("books never loaned",
+     "SELECT title FROM Books WHERE bookId NOT IN (SELECT bookId FROM Loans)"),
+    ("total late fees per member city",
+     "SELECT m.city, SUM(l.lateFee) FROM Loans l JOIN Members m ON m.memberId = l.memberId"
+     " GROUP BY m.city"),
+    ("average page count of fantasy books",
+     "SELECT AVG(pageCount) FROM Books WHERE genre = 'Fantasy'"),
+    ("authors born in Japan",
+     "SELECT fullName FROM Authors WHERE birthCountry = 'Japan'"),
+    ("list the 3 longest books",
+     "SELECT title FROM Books ORDER BY pageCount DESC LIMIT 3"),
+    ("how many loans were made by members from Cork?",
+     "SELECT COUNT(*) FROM Loans l JOIN Members m ON m.memberId = l.memberId"
+     " WHERE m.city = 'Cork'"),
+    ("which books were published after 2015?",
+     "SELECT title FROM Books WHERE publishedOn >= '2016-01-01'"),
+    ("monthly loans in 2022",
+     "SELECT strftime('%Y-%m', loanDate), COUNT(*) FROM Loans"
+     " WHERE loanDate >= '2022-01-01' AND loanDate < '2023-01-01' GROUP BY 1 ORDER BY 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), LIBRARY_ANSWERS, ids=[q for q, _ in LIBRARY_ANSWERS])
+def test_rules_carry_over_to_another_schema(
+    library: tuple[SchemaSnapshot, Any], question: str, gold: str
+) -> None:
+    schema, conn = library
+    sql = ask(schema, question)
+    assert results_match(rows(conn, gold), rows(conn, sql), ordered=has_top_level_order(gold)), sql
