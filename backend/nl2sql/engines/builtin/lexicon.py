@@ -68,7 +68,7 @@ ABBREVIATIONS = {
     "temp": "temperature", "pop": "population", "sal": "salary", "phone": "phone",
     "tel": "telephone", "dur": "duration", "lang": "language", "univ": "university",
     "acc": "account", "acct": "account", "bal": "balance", "std": "student",
-    "hrs": "hour", "hr": "hour", "mins": "minute", "secs": "second",
+    "apt": "apartment", "hrs": "hour", "hr": "hour", "mins": "minute", "secs": "second",
 }  # fmt: skip
 """Abbreviations common in column names, expanded before matching (not question words)."""
 

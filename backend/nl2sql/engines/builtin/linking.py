@@ -353,6 +353,17 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             and not tok.is_capitalised
         ):
             best = None
+        if (
+            best is not None
+            and best.kind != "value"
+            and best.score < 2.0
+            and mentions
+            and mentions[-1].end == best.start
+            and mentions[-1].kind == "column"
+        ):
+            # "job title", "phone number": a weak single word right after a linked one is
+            # part of the same compound noun, not a second column
+            best = None
         if best is None:
             i += 1
             continue

@@ -1088,6 +1088,12 @@ class _Parser:
                 return True
         return False
 
+    def _after_group_word(self, pos: int) -> bool:
+        return any(
+            t.lemma in ("for", "different", "each", "per", "by", "every")
+            for t in self.tokens[max(0, pos - 2) : pos]
+        )
+
     def _asks_for_everything(self) -> bool:
         """ "all the customer information", "details of the order": every column."""
         covered = {i for m in self.mentions for i in range(m.start, m.end)}
@@ -1268,6 +1274,17 @@ class _Parser:
                     # "not living in the city HKG": the column names the value's column
                     j = self.mention_after(m.end, max_gap=0, kinds=("value",))
                     if j is None or not set(self.mentions[j].columns) & set(m.columns):
+                        # "students who don't play sports": no related row at all
+                        col = self.column_of(k)
+                        if (
+                            j is None
+                            and col is not None
+                            and col.table.lower() != self.intent.table.lower()
+                            and self.index.are_joinable(self.intent.table, col.table)
+                        ):
+                            self._use(k)
+                            self.intent.anti_joins.append(AntiJoin(col.table))
+                            self.note("negation", f"without {col.table}")
                         continue
                     self._use(k)
                     k, m = j, self.mentions[j]
@@ -1655,7 +1672,28 @@ class _Parser:
                 projection = [p for p in projection if id(p) not in keys]
                 group = []
         if measures and projection and not group:
-            group = [p for p in projection if p.agg is None]
+            # implicit grouping ("types and the number of games") only by the counted rows'
+            # own columns; a column of another table only says which rows take part
+            own = {intent.table.lower()} | {t.lower() for m in measures for t in m.tables}
+            first_measure = min(pos for pos, _ in self.measures) if self.measures else 0
+            asked_before = {
+                id(m)
+                for pos, m in self.projection
+                if pos < first_measure or self._after_group_word(pos)
+            }
+            group = [
+                p for p in projection
+                if p.agg is None and p.column is not None
+                and (p.column.table.lower() in own or id(p) in asked_before)
+            ]  # fmt: skip
+            others = [p for p in projection if p.agg is None and not any(p is g for g in group)]
+            if others and not group:
+                for p in others:
+                    if p.column is not None:
+                        self.extra_tables.append(p.column.table)
+                projection = [p for p in projection if not any(p is o for o in others)]
+            elif others:
+                group.extend(others)
         if group:
             if not measures and not ordered_by_aggregate and not intent.having:
                 numeric = [
