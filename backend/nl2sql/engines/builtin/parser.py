@@ -410,10 +410,29 @@ class _Parser:
         cols = list(m.columns)
         if m.kind == "table" and not cols:
             return None
+        nearby = self.tables_near(k)
+        wanted = [*(prefer or []), *nearby, self.intent.table, *self.mentioned_tables()]
+        # A value sampled in `course.dept_name` also identifies rows of the focus table when
+        # it holds the referenced column (`department.dept_name`): filter there, not via a join.
+        if (
+            m.kind == "value"
+            and self.intent.table
+            and not any(c.table.lower() in {t.lower() for t in wanted} for c in cols)
+        ):
+            table = self.intent.table
+            for c in cols:
+                own = self.index.column(table, c.name)
+                linked = any(
+                    other.lower() == c.table.lower()
+                    and own_col.lower() == c.name.lower()
+                    and other_col.lower() == c.name.lower()
+                    for other, own_col, other_col in self.index.edges.get(table.lower(), [])
+                )
+                if own is not None and linked:
+                    return own
         if len(cols) <= 1:
             return cols[0] if cols else None
-        nearby = self.tables_near(k)
-        for table in [*(prefer or []), *nearby, self.intent.table, *self.mentioned_tables()]:
+        for table in wanted:
             hit = [c for c in cols if c.table.lower() == table.lower()]
             if hit:
                 return hit[0]
@@ -999,6 +1018,9 @@ class _Parser:
                 self._use(k)
                 return Measure(None, "COUNT", count_table=self.table_of(k)), desc
             counted = self.column_of(k)
+            if counted is not None and counted.kind == "numeric" and not _is_key(counted):
+                self._use(k)
+                return Measure(counted), desc
             if counted is not None:
                 self._use(k)
                 return Measure(None, "COUNT", count_table=counted.table), desc
@@ -1169,7 +1191,10 @@ class _Parser:
                     ),
                     None,
                 )  # fmt: skip
-                if counted is not None and cue.kind == "order":
+                if counted is not None and (
+                    cue.kind == "order"
+                    or (cue.kind == "dir" and self.tokens[cue.end].lemma == "of")
+                ):
                     desc = self._direction(default=False)
                     measure = Measure(None, "COUNT", count_table=self.intent.table)
                     self.order_keys.append((cue.start, measure, desc))
@@ -1731,8 +1756,9 @@ class _Parser:
         intent.select = select
         intent.group_by = group
         intent.order_by = order
-        if self.order_by_projection and projection:
-            intent.order_by = [(projection[0], self._direction(default=False))]
+        if self.order_by_projection and (projection or measures):
+            key = measures[0] if measures and group else projection[0]
+            intent.order_by = [(key, self._direction(default=False))]
         intent.limit = self.limit if intent.order_by else None
         intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
         intent.distinct = (
