@@ -189,6 +189,10 @@ def lemmatise(word: str) -> str:
     return w
 
 
+_SAME_WORD = {"mean": "average", "avg": "average"}
+"""Column words that are spelled differently but mean the same (`mean_temp` = average)."""
+
+
 def split_identifier(name: str) -> list[str]:
     """`customer_firstName` -> ["customer", "first", "name"], abbreviations expanded."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
@@ -201,7 +205,7 @@ def split_identifier(name: str) -> list[str]:
         if expanded and expanded != low:
             words.extend(lemmatise(x) for x in expanded.split())
         else:
-            words.append(lemmatise(low))
+            words.append(_SAME_WORD.get(low, lemmatise(low)))
     return words
 
 

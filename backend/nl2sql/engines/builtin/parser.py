@@ -521,6 +521,11 @@ class _Parser:
                     table = self.table_of(k)
                     if table:
                         return table
+        negated = {c.end for c in self.cues if c.kind == "neg"}
+        for k, m in enumerate(self.mentions):
+            after_negation = any(end <= m.start and self.gap(end, m.start) <= 1 for end in negated)
+            if m.kind == "table" and not after_negation:
+                return self.table_of(k) or ""
         for k, m in enumerate(self.mentions):
             if m.kind == "table":
                 return self.table_of(k) or ""
@@ -1070,6 +1075,18 @@ class _Parser:
             if prev is not None and prev.kind == "number" and prev.index not in self.used_tokens:
                 self.limit = int(float(prev.lemma))
                 self._use_token(prev)
+            for m in self.mentions:
+                before = self.tokens[m.start - 1] if m.start > 0 else None
+                if (
+                    m.kind == "table"
+                    and m.end <= cue.start
+                    and before is not None
+                    and before.kind == "number"
+                    and before.index not in self.used_tokens
+                    and self.limit is None
+                ):
+                    self.limit = int(float(before.lemma))
+                    self._use_token(before)
             target = self._superlative_target(cue)
             if target is None:
                 raise self.decline("could not tell what 'highest/most/least' refers to")
@@ -1458,6 +1475,24 @@ class _Parser:
                 continue
             if tok.kind == "quoted":
                 continue
+            prev_filter = self.intent.filters[-1] if self.intent.filters else None
+            if (
+                tok.kind == "number"
+                and prev_filter is not None
+                and prev_filter.op in ("=", "in")
+                and tok.index >= 2
+                and self.tokens[tok.index - 1].lemma in ("or", "and")
+                and self.tokens[tok.index - 2].kind == "number"
+                and self.tokens[tok.index - 2].index in self.used_tokens
+                and all(isinstance(v, int | float) for v in prev_filter.values)
+            ):
+                prev_filter.op = "in"
+                prev_filter.values.append(self._literal_value(tok))
+                self._use_token(tok)
+                continue
+            if tok.kind == "number" and tok.text.lower() == "one":
+                # "the youngest one": a pronoun, unless a comparison or a column claimed it
+                continue
             if tok.kind == "number":
                 value = self._literal_value(tok)
                 k = self.mention_before(tok.index, max_gap=0, kinds=("column",))
@@ -1537,6 +1572,12 @@ class _Parser:
         for col in self.index.columns_of[self.intent.table.lower()]:
             if col.words == words:
                 return col
+        for other, own_col, _ in self.index.edges.get(self.intent.table.lower(), []):
+            if other.lower() == table.lower():
+                fk = self.index.column(self.intent.table, own_col)
+                if fk is not None and fk.kind == "numeric" and not fk.is_primary_key:
+                    self._use(k)
+                    return fk
         pk = self.index.table(table).primary_key
         if pk is not None and pk.kind == "numeric":
             self._use(k)
