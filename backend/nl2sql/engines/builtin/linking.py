@@ -339,6 +339,11 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
                     best = cand
             t_score, tables = _match_table(index, phrase)
             c_score, cols = _match_columns(index, phrase)
+            own_column = [c for c in cols if any(c.table == t.name for t in tables)]
+            if tables and own_column and c_score >= t_score - 0.2 and len(phrase) > 1:
+                # "allergy types" in table Allergy_Type with column AllergyType: the values
+                # people ask about live in the column
+                t_score, cols, c_score = 0.0, own_column, t_score
             if tables and t_score >= c_score and (best is None or t_score > best.score):
                 best = Mention(i, i + length, "table", tables=tables, score=t_score, text=text)
                 best.columns = cols if c_score == t_score else []

@@ -857,6 +857,13 @@ class _Parser:
                 self.measures.append((cue.start, Measure(col, cue.payload)))
                 continue
             k = self.mention_after(cue.end, max_gap=1)
+            if (
+                k is not None
+                and following is not None
+                and following.kind == "agg"
+                and self.mentions[k].start >= following.end
+            ):
+                k = None  # "minimum, average and maximum age": the column comes after them all
             if k is None and cue.kind == "agg" and following is not None:
                 target = self._chain_target(following)
                 if target is not None and self.mentions[target].kind == "column":
