@@ -97,6 +97,18 @@ ANSWERS = [
      "SELECT MAX(salary) FROM employees"),
     ("list the 3 most recent orders",
      "SELECT * FROM orders ORDER BY order_date DESC LIMIT 3"),
+    ("Show the minimum, average and maximum salary of employees.",
+     "SELECT MIN(salary), AVG(salary), MAX(salary) FROM employees"),
+    ("How many orders have a ship country of Germany or France?",
+     "SELECT COUNT(*) FROM orders WHERE ship_country IN ('Germany', 'France')"),
+    ("customers who are not in France",
+     "SELECT first_name, last_name FROM customers WHERE country <> 'France'"),
+    ("the 3 employees with the highest salary",
+     "SELECT first_name, last_name FROM employees ORDER BY salary DESC LIMIT 3"),
+    ("number of customers per segment in descending order",
+     "SELECT segment, COUNT(*) FROM customers GROUP BY segment ORDER BY COUNT(*) DESC"),
+    ("products with a unit price above the average",
+     "SELECT name FROM products WHERE unit_price > (SELECT AVG(unit_price) FROM products)"),
 ]  # fmt: skip
 
 

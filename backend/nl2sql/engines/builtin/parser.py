@@ -926,11 +926,29 @@ class _Parser:
                         self._use(j)
                         start = self.mentions[j].start
                         self.measures.append((start, Measure(other, cue.payload)))
+            elif m.kind == "table" and self._sole_measure(self.table_of(k) or "") is not None:
+                # "average rating" where `rating` is a table with one numeric measure
+                sole = self._sole_measure(self.table_of(k) or "")
+                if sole is not None:
+                    self._use(k)
+                    self.measures.append((cue.start, Measure(sole, cue.payload)))
+                    self.note("aggregates", f"{cue.payload.lower()}({sole.name})")
             elif m.kind == "table" and cue.payload == "SUM":
                 self._use(k)
                 table = self.table_of(k) or self.intent.table
                 self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
                 self.note("aggregates", "count")
+
+    def _sole_measure(self, table: str) -> ColumnRef | None:
+        """The one numeric, non-key column of `table`, if it has exactly one."""
+        if not table:
+            return None
+        numeric = [
+            c
+            for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "numeric" and not _is_key(c) and c.words[-1:] != ("year",)
+        ]
+        return numeric[0] if len(numeric) == 1 else None
 
     def _conjoined_columns(self, k: int) -> list[int]:
         """Column mentions joined to mention k by "and" / commas ("average X and Y")."""
@@ -979,6 +997,9 @@ class _Parser:
         if agg is not None:
             k = self.mention_after(agg.end, max_gap=1, kinds=("column",))
             col = self.column_of(k) if k is not None else None
+            if k is None:
+                k = self.mention_after(agg.end, max_gap=1, kinds=("table",))
+                col = self._sole_measure(self.table_of(k) or "") if k is not None else None
             if k is not None and col is not None:
                 self._use(k)
                 self.cues.remove(agg)
