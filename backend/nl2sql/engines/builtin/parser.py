@@ -44,6 +44,8 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("least", "common"), "super", "count_asc"),
     (("least", "popular"), "super", "count_asc"),
     (("most", "number", "of"), "super", "n_desc"),
+    (("greatest", "number", "of"), "super", "n_desc"),
+    (("biggest", "number", "of"), "super", "n_desc"),
     (("highest", "number", "of"), "super", "n_desc"),
     (("largest", "number", "of"), "super", "n_desc"),
     (("least", "number", "of"), "super", "n_asc"),
@@ -711,6 +713,10 @@ class _Parser:
                     and self.mentions[k_after].start == after_pos
                 ):
                     k_before = k_after
+            if k_before is None and all(isinstance(v, int) and 1800 <= v <= 2200 for v in values):
+                # "races held between 2014 and 2017": years compare with a year or date column
+                self._date_comparison(cue, lits)
+                continue
             if k_before is None:
                 k_before = self.mention_before(anchor, max_gap=2, kinds=("table",))
                 if k_before is not None and self.mentions[k_before].columns:
@@ -1043,7 +1049,17 @@ class _Parser:
                 date = self.date_column([])
             return (Measure(date), payload == "youngest") if date else None
         if m is None or k is None:
-            if payload.startswith("count"):
+            nxt = self.tokens[cue.end] if cue.end < len(self.tokens) else None
+            counts_rows = (
+                nxt is not None
+                and nxt.kind == "word"
+                and nxt.lemma not in STOP_WORDS
+                and nxt.text.lower() != nxt.lemma
+                and payload in ("desc", "asc", "n_desc", "n_asc")
+            )
+            if payload.startswith("count") or counts_rows:
+                if counts_rows and nxt is not None:
+                    self._use_token(nxt)
                 return Measure(None, "COUNT", count_table=self.intent.table), desc
             return None
         if payload.startswith("n_"):
@@ -1582,13 +1598,28 @@ class _Parser:
             if not run:
                 pos += 1
                 continue
+            like = next(
+                (
+                    c for c in self.cues
+                    if c.kind == "like" and c.end <= run[0].index
+                    and all(_is_filler(t) for t in self.tokens[c.end : run[0].index])
+                ),
+                None,
+            )  # fmt: skip
             col = self._label_next_to(run[0].index, run[-1].index + 1)
+            if col is None or like is not None:
+                anchor = like.start if like is not None else run[0].index
+                col = self._column_for_literal(anchor) or col
             if col is None:
                 raise self.decline(f"did not recognise '{run[0].text}' in this database")
             text = " ".join(t.text for t in run)
             for t in run:
                 self._use_token(t)
-            self.intent.filters.append(Filter(col, "=", [text]))
+            if like is not None:
+                pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
+                self.intent.filters.append(Filter(col, "like", [pattern[like.payload]]))
+            else:
+                self.intent.filters.append(Filter(col, "=", [text]))
             self.note("values", f"{col.name} = {text}")
 
     def _column_for_table_number(self, k: int) -> ColumnRef | None:
