@@ -453,3 +453,9 @@ def test_rules_carry_over_to_another_schema(
     schema, conn = library
     sql = ask(schema, question)
     assert results_match(rows(conn, gold), rows(conn, sql), ordered=has_top_level_order(gold)), sql
+
+
+def test_an_order_with_only_an_aggregate_selected_does_not_crash(shop: SchemaSnapshot) -> None:
+    history = [Turn("How many customers are in France?", "SELECT 1")]
+    sql = ask(shop, "and list the information of all of them in ascending order", history=history)
+    sqlglot.parse_one(sql, read="sqlite")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from backend.nl2sql.engines.base import (
     Generation,
     GenerationRequest,
@@ -17,6 +19,8 @@ from backend.nl2sql.engines.builtin.parser import parse
 from backend.nl2sql.engines.builtin.sqlbuild import render
 
 __all__ = ["BuiltinGenerator"]
+
+logger = logging.getLogger(__name__)
 
 _REFINEMENT_STARTS = frozenset(
     {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "same", "ok"}
@@ -50,6 +54,19 @@ class BuiltinGenerator(SqlGenerator):
     name = "builtin"
 
     def generate(self, request: GenerationRequest) -> Generation:
+        try:
+            return self._generate(request)
+        except QuestionNotUnderstood:
+            raise
+        except Exception as exc:
+            # A rule that trips over an unusual question must not become a server error: the
+            # user gets a decline, the log keeps the bug.
+            logger.exception("builtin engine failed on %r", request.question)
+            raise QuestionNotUnderstood(
+                "the offline engine could not read this question", recognised={}
+            ) from exc
+
+    def _generate(self, request: GenerationRequest) -> Generation:
         index = SchemaIndex(request.schema)
         context = conversation_context(request.history)
         question = request.question.strip()

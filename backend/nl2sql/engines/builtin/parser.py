@@ -1857,7 +1857,7 @@ class _Parser:
         intent.group_by = group
         intent.order_by = order
         if self.order_by_projection and (projection or measures):
-            key = measures[0] if measures and group else projection[0]
+            key = measures[0] if measures and (group or not projection) else projection[0]
             intent.order_by = [(key, self._direction(default=False))]
         intent.limit = self.limit if intent.order_by else None
         intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
