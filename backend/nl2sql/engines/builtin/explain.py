@@ -44,6 +44,18 @@ def _filter(f: Filter) -> str:
     return f"{subject} {_OP_WORDS.get(f.op, f.op)} {values}"
 
 
+def _group_names(keys: list[Measure]) -> list[str]:
+    """Group keys as a person says them: a table's key and its labels are "each <table>"."""
+    keyed = {k.column.table for k in keys if k.column is not None and k.column.is_primary_key}
+    names: list[str] = []
+    for k in keys:
+        in_keyed = k.column is not None and k.column.table in keyed
+        name = f"row of {k.column.table}" if k.column is not None and in_keyed else _measure(k)
+        if name not in names:
+            names.append(name)
+    return names
+
+
 def explain(intent: Intent) -> str:
     parts: list[str] = []
     shown = ", ".join(_measure(m) for m in intent.select) or "all columns"
@@ -54,7 +66,7 @@ def explain(intent: Intent) -> str:
         extra = f" with {' and '.join(_filter(f) for f in anti.filters)}" if anti.filters else ""
         parts.append(f"keeping only rows with no related {anti.table}{extra}")
     if intent.group_by:
-        parts.append("for each " + ", ".join(_measure(g) for g in intent.group_by))
+        parts.append("for each " + ", ".join(_group_names(intent.group_by)))
     if intent.having:
         parts.append("keeping groups where " + " and ".join(_filter(h) for h in intent.having))
     if intent.order_by:
