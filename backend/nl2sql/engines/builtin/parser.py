@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, link, verb_stems
+from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention, SchemaIndex, link, verb_stems
 
 
 @dataclass(slots=True)
@@ -848,6 +848,13 @@ class _Parser:
             if cue.kind == "count" and following is not None and following.kind == "count":
                 continue
             if (
+                cue.kind == "count"
+                and self.tokens[cue.start].lemma == "number"
+                and cue.start > 0
+                and any(m.end == cue.start and i in self.used for i, m in enumerate(self.mentions))
+            ):
+                continue  # "total enrollment number of all colleges": part of the column
+            if (
                 cue.kind == "agg"
                 and following is not None
                 and following.kind == "count"
@@ -1435,7 +1442,10 @@ class _Parser:
                 and self.mentions[j].kind == "column"
                 and self.gap(min(m.end, self.mentions[j].end), max(m.start, self.mentions[j].start))
                 == 0
-                and set(self.mentions[j].columns) & set(m.columns)
+                and (
+                    set(self.mentions[j].columns) & set(m.columns)
+                    or self._describes_value_column(self.mentions[j], m)
+                )
             ]
             previous = pending[-1][1] if pending else None
             joined_to_previous = (
@@ -1456,7 +1466,8 @@ class _Parser:
             ):
                 col = previous.column
             elif adjacent and like is None:
-                col = next(c for c in self.mentions[adjacent[0]].columns if c in m.columns)
+                shared = [c for c in self.mentions[adjacent[0]].columns if c in m.columns]
+                col = shared[0] if shared else self.column_of(k)
                 self._use(adjacent[0])
             elif m.columns and like is None:
                 col = self.column_of(k)
@@ -1489,6 +1500,13 @@ class _Parser:
             else:
                 merged.append(flt)
         self.intent.filters.extend(merged)
+
+    def _describes_value_column(self, column_mention: Mention, value: Mention) -> bool:
+        """ "king bed" for a value of `bedType`: the noun right after names the value's column."""
+        if column_mention.start != value.end or not self._counting_words():
+            return False
+        words = {t.lemma for t in self.tokens[column_mention.start : column_mention.end]}
+        return any(words & set(c.words) for c in value.columns)
 
     def _column_for_literal(self, pos: int) -> ColumnRef | None:
         """The column a value without a stored sample belongs to: named just before it."""
