@@ -317,7 +317,10 @@ def _predict(
         generation = generator.generate(
             GenerationRequest(question=question, schema=snapshot, dialect="sqlite")
         )
-        sql = guard_for_evaluation(generation.sql, dialect="sqlite", snapshot=snapshot)
+        try:
+            sql = guard_for_evaluation(generation.sql, dialect="sqlite", snapshot=snapshot)
+        except Exception as exc:  # noqa: BLE001 - the guard's refusal, whatever its class
+            error = f"refused by the guard: {exc}"
     except QuestionNotUnderstood as exc:
         error = f"declined: {exc.message}"
     except GenerationError as exc:
