@@ -219,6 +219,7 @@ _PARTICIPLES = frozenset(
     """made written taught sold held paid bought built done given run owned played sung
     directed produced published created managed led won hosted drawn driven""".split()  # noqa: SIM905
 )
+_PLACE_WORDS = frozenset({"country", "city", "state", "location", "region", "nation", "town"})
 _SUBJECT_WORDS = frozenset({"name", "title", "id", "who", "which", "whose"})
 _RELATIVE_LEADS = {"last": "last", "past": "last", "previous": "last", "this": "this"}
 
@@ -1352,6 +1353,9 @@ class _Parser:
                 anti = AntiJoin(table)
                 self.intent.anti_joins.append(anti)
                 self.note("negation", f"without {table}")
+                t = self.mention_after(m.end, max_gap=1, kinds=("table",))
+                if t is not None and (self.table_of(t) or "").lower() != self.intent.table.lower():
+                    self._use(t)  # "didn't teach any courses": still inside the negation
                 j = self.mention_after(m.end, max_gap=2, kinds=("value",))
                 if j is not None and self.mentions[j].columns:
                     cols = self.mentions[j].columns
@@ -1607,7 +1611,9 @@ class _Parser:
                     self._use(k)
                 self.intent.filters.append(Filter(col, "=", [tok.text]))
                 self._use_token(tok)
+        self._like_words()
         pos = 1
+        previous: tuple[Token, Filter] | None = None
         while pos < len(self.tokens):
             run = []
             while pos < len(self.tokens) and self._is_unknown_name(self.tokens[pos]):
@@ -1615,6 +1621,18 @@ class _Parser:
                 pos += 1
             if not run:
                 pos += 1
+                continue
+            if previous is not None and all(
+                t.kind == "punct" or t.lemma in ("or", "and")
+                for t in self.tokens[previous[0].index + 1 : run[0].index]
+            ):
+                # "in Cuba or Argentina": the same column as the name before
+                flt = previous[1]
+                flt.op = "in"
+                flt.values.append(" ".join(t.text for t in run))
+                for t in run:
+                    self._use_token(t)
+                previous = (run[-1], flt)
                 continue
             like = next(
                 (
@@ -1628,6 +1646,9 @@ class _Parser:
             if col is None or like is not None:
                 anchor = like.start if like is not None else run[0].index
                 col = self._column_for_literal(anchor) or col
+                before = self.tokens[run[0].index - 1].lemma
+                if like is None and before in ("in", "from") and col is not None:
+                    col = self._place_column(col.table)
             if col is None:
                 raise self.decline(f"did not recognise '{run[0].text}' in this database")
             text = " ".join(t.text for t in run)
@@ -1635,10 +1656,46 @@ class _Parser:
                 self._use_token(t)
             if like is not None:
                 pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
-                self.intent.filters.append(Filter(col, "like", [pattern[like.payload]]))
+                flt = Filter(col, "like", [pattern[like.payload]])
             else:
-                self.intent.filters.append(Filter(col, "=", [text]))
+                flt = Filter(col, "=", [text])
+            self.intent.filters.append(flt)
+            previous = (run[-1], flt)
             self.note("values", f"{col.name} = {text}")
+
+    def _place_column(self, table: str) -> ColumnRef | None:
+        """ "airports in Cuba": the table's one place-like column, if it has exactly one."""
+        places = [
+            c
+            for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "text" and set(c.words) & _PLACE_WORDS
+        ]
+        return places[0] if len(places) == 1 else None
+
+    def _like_words(self) -> None:
+        """ "names that end with the letter m": an unquoted word after a pattern cue."""
+        covered = {i for m in self.mentions for i in range(m.start, m.end)}
+        for cue in self.cues:
+            if cue.kind != "like":
+                continue
+            pos = cue.end
+            while pos < len(self.tokens) and _is_filler(self.tokens[pos]):
+                pos += 1
+            if pos >= len(self.tokens):
+                continue
+            tok = self.tokens[pos]
+            if tok.kind != "word" or tok.index in covered or tok.index in self.used_tokens:
+                continue
+            if tok.is_capitalised or self.is_cue(tok.index):
+                continue
+            col = self._column_for_literal(cue.start)
+            if col is None:
+                continue
+            self._use_token(tok)
+            text = tok.text
+            pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
+            self.intent.filters.append(Filter(col, "like", [pattern[cue.payload]]))
+            self.note("values", f"{col.name} like {pattern[cue.payload]}")
 
     def _column_for_table_number(self, k: int) -> ColumnRef | None:
         """ "room 112": a column named like the table in the focus, else the table's key."""
