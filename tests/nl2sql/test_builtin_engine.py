@@ -459,3 +459,36 @@ def test_an_order_with_only_an_aggregate_selected_does_not_crash(shop: SchemaSna
     history = [Turn("How many customers are in France?", "SELECT 1")]
     sql = ask(shop, "and list the information of all of them in ascending order", history=history)
     sqlglot.parse_one(sql, read="sqlite")
+
+
+# question -> fragments of the SQL's shape (what construct the words must produce)
+SHAPES = [
+    ("products never ordered", ["NOT products.id IN (SELECT order_items.product_id"]),
+    ("customers with more than 3 orders", ["HAVING COUNT(DISTINCT orders.id) > 3"]),
+    ("customers whose last name starts with 'Mo'", ["last_name LIKE 'Mo%'"]),
+    ("customers whose email contains 'example'", ["email LIKE '%example%'"]),
+    ("how many distinct countries do customers come from", ["COUNT(DISTINCT country)"]),
+    ("products with unit price between 10 and 20", ["unit_price BETWEEN 10 AND 20"]),
+    ("employees earning more than 90000", ["salary > 90000"]),
+    ("products cheaper than 5", ["unit_price < 5"]),
+    ("products more expensive than 60", ["unit_price > 60"]),
+    ("the 2 cheapest products", ["ORDER BY unit_price", "LIMIT 2"]),
+    ("yearly revenue", ["STRFTIME('%Y', paid_at)", "GROUP BY"]),
+    ("orders this year", ["DATE('now', 'start of year')"]),
+    ("payments in the last 2 weeks", ["DATE('now', '-14 days')"]),
+    ("customers who are not in France or Germany", ["NOT country IN ('France', 'Germany')"]),
+]
+
+
+@pytest.mark.parametrize(("question", "fragments"), SHAPES, ids=[q for q, _ in SHAPES])
+def test_words_produce_the_expected_sql_shape(
+    shop: SchemaSnapshot, shop_db: sqlite3.Connection, question: str, fragments: list[str]
+) -> None:
+    try:
+        sql = ask(shop, question)
+    except QuestionNotUnderstood:
+        assert not fragments, f"declined {question!r}"
+        return
+    for fragment in fragments:
+        assert fragment in sql
+    rows(shop_db, sql)

@@ -155,6 +155,9 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("or", "below"), "postcmp", "<="),
     (("between",), "cmp", "between"),
     (("equal", "to"), "cmp", "="),
+    (("cheaper", "than"), "cmp", "cheaper"),
+    (("costlier", "than"), "cmp", "pricier"),
+    (("pricier", "than"), "cmp", "pricier"),
     (("older", "than"), "cmp", "older"),
     (("younger", "than"), "cmp", "younger"),
     (("before",), "cmp", "before"),
@@ -661,6 +664,12 @@ class _Parser:
                 if col is None:
                     raise self.decline("no age column to compare with")
                 self.intent.filters.append(Filter(col, ">" if op == "older" else "<", values))
+                continue
+            if op in ("cheaper", "pricier"):
+                col = self._column_named(("price",)) or self._column_named(("cost",))
+                if col is None:
+                    raise self.decline("no price column to compare with")
+                self.intent.filters.append(Filter(col, "<" if op == "cheaper" else ">", values))
                 continue
             anchor = cue.start if cue.kind == "cmp" else lits[0].index
             if cue.end - cue.start == 3 and self.tokens[cue.end - 1].lemma == "than":
