@@ -1624,13 +1624,30 @@ class _Parser:
         pos = 1
         previous: tuple[Token, Filter] | None = None
         while pos < len(self.tokens):
-            run = []
-            while pos < len(self.tokens) and self._is_unknown_name(self.tokens[pos]):
+            run: list[Token] = []
+            while pos < len(self.tokens) and (
+                self._is_unknown_name(self.tokens[pos])
+                or (run and self._continues_name(self.tokens[pos]))
+            ):
                 run.append(self.tokens[pos])
                 pos += 1
+            while run and not self._is_unknown_name(run[-1]):
+                pos -= 1
+                run.pop()
             if not run:
                 pos += 1
                 continue
+            nxt = self.tokens[pos] if pos < len(self.tokens) else None
+            if (
+                nxt is not None
+                and nxt.is_capitalised
+                and any(
+                    m.kind == "table" and m.start == pos and m.end == pos + 1 for m in self.mentions
+                )
+            ):
+                # "John F Kennedy International Airport": a capitalised table word ends a name
+                run.append(nxt)
+                pos += 1
             if previous is not None and all(
                 t.kind == "punct" or t.lemma in ("or", "and")
                 for t in self.tokens[previous[0].index + 1 : run[0].index]
@@ -1726,6 +1743,14 @@ class _Parser:
             self._use(k)
             return pk
         return None
+
+    def _continues_name(self, tok: Token) -> bool:
+        """Capitalised small words inside a name ("Computer Information Systems")."""
+        return (
+            tok.is_capitalised
+            and tok.index not in self.used_tokens
+            and not any(m.start <= tok.index < m.end for m in self.mentions)
+        )
 
     def _is_unknown_name(self, tok: Token) -> bool:
         return (
