@@ -492,3 +492,29 @@ def test_words_produce_the_expected_sql_shape(
     for fragment in fragments:
         assert fragment in sql
     rows(shop_db, sql)
+
+
+BREAKDOWNS = [
+    ("orders by status", "SELECT status, COUNT(*) FROM orders GROUP BY status"),
+    ("payments by method", "SELECT method, COUNT(*) FROM payments GROUP BY method"),
+    ("how many products are discontinued", "SELECT COUNT(*) FROM products WHERE discontinued = 1"),
+    ("products that are not discontinued", "SELECT name FROM products WHERE discontinued = 0"),
+    ("top 2 suppliers by number of products",
+     "SELECT s.company_name, COUNT(*) FROM suppliers s JOIN products p ON p.supplier_id = s.id"
+     " GROUP BY s.id ORDER BY COUNT(*) DESC LIMIT 2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), BREAKDOWNS, ids=[q for q, _ in BREAKDOWNS])
+def test_breakdowns_and_flags(
+    shop: SchemaSnapshot, shop_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    sql = ask(shop, question)
+    assert results_match(
+        rows(shop_db, gold), rows(shop_db, sql), ordered=has_top_level_order(gold)
+    ), sql
+
+
+def test_sorting_a_table_by_a_column_orders_rather_than_groups(shop: SchemaSnapshot) -> None:
+    sql = ask(shop, "sort the orders by order date")
+    assert "GROUP BY" not in sql and "ORDER BY order_date" in sql

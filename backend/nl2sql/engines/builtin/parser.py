@@ -223,6 +223,9 @@ _PARTICIPLES = frozenset(
     directed produced published created managed led won hosted drawn driven""".split()  # noqa: SIM905
 )
 _PLACE_WORDS = frozenset({"country", "city", "state", "location", "region", "nation", "town"})
+_ORDER_VERBS = frozenset(
+    {"sort", "sorted", "order", "ordered", "rank", "ranked", "arrange", "arranged"}
+)
 _SUBJECT_WORDS = frozenset({"name", "title", "id", "who", "which", "whose"})
 _RELATIVE_LEADS = {"last": "last", "past": "last", "previous": "last", "this": "this"}
 
@@ -299,6 +302,8 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
         matched = False
         for phrase, kind, payload in _CUE_PHRASES:
             n = len(phrase)
+            if phrase[0] in ("order", "sort") and tok.text.lower() in ("orders", "sorts"):
+                continue  # "orders by status": the noun, not the verb
             window = tokens[i : i + n]
             if len(window) == n and all(
                 t.kind == "word" and t.lemma == w for t, w in zip(window, phrase, strict=True)
@@ -348,6 +353,7 @@ class _Parser:
         self.intent = Intent(table="")
         self.extra_tables: list[str] = []
         self.table_group_projection: list[int] = []
+        self.breakdown = False
         self.order_by_projection = False
 
     # ---------------------------------------------------------------- helpers
@@ -521,7 +527,8 @@ class _Parser:
 
     def choose_focus(self) -> str:
         for cue in self.cues:
-            if cue.kind == "count":
+            ranks_by = cue.start > 0 and self.tokens[cue.start - 1].lemma in ("by", "of")
+            if cue.kind == "count" and not ranks_by:
                 k = self.mention_after(cue.end, max_gap=2, kinds=("table",))
                 if k is not None:
                     table = self.table_of(k)
@@ -580,6 +587,7 @@ class _Parser:
         self._negations()
         self._values()
         self._leftover_literals()
+        self._flag_columns()
         self._projection()
         return self._finish()
 
@@ -1245,7 +1253,11 @@ class _Parser:
                 cue.kind == "by"
                 and not has_rank
                 and not self._is_order_by(cue)
-                and (self.measures or self._mentions_numeric_before(cue.start))
+                and (
+                    self.measures
+                    or self._mentions_numeric_before(cue.start)
+                    or self._breaks_down_table(cue)
+                )
             ):
                 k = self.mention_after(cue.end, max_gap=1)
                 if k is not None:
@@ -1272,9 +1284,13 @@ class _Parser:
                 if counted is not None and (
                     cue.kind == "order"
                     or (cue.kind == "dir" and self.tokens[cue.end].lemma == "of")
+                    or (cue.kind == "by" and has_rank)
                 ):
-                    desc = self._direction(default=False)
-                    measure = Measure(None, "COUNT", count_table=self.intent.table)
+                    desc = self._direction(default=cue.kind == "by")
+                    measure = next(
+                        (m for pos, m in self.measures if pos == counted.start),
+                        Measure(None, "COUNT", count_table=self.intent.table),
+                    )
                     self.order_keys.append((cue.start, measure, desc))
                     continue
                 k = self.mention_after(cue.end, max_gap=2 if cue.kind != "dir" else 0)
@@ -1298,6 +1314,16 @@ class _Parser:
                         self.note("order", col.name)
         if not self.order_keys and any(c.kind == "dir" for c in self.cues):
             self.order_by_projection = True
+
+    def _breaks_down_table(self, cue: Cue) -> bool:
+        """ "orders by status": a table right before "by" asks for its rows counted per key."""
+        k = self.mention_before(cue.start, max_gap=0, kinds=("table",))
+        if k is None or self.mentions[k].end != cue.start:
+            return False
+        if any(t.text.lower() in _ORDER_VERBS for t in self.tokens[: cue.start]):
+            return False  # "sort orders by date"
+        self.breakdown = True
+        return True
 
     def _by_names_a_value(self, cue: Cue) -> bool:
         """`managed by "Brenden"`: a value follows, so "by" is not a grouping."""
@@ -1773,6 +1799,24 @@ class _Parser:
                     return labels[0]
         return None
 
+    def _flag_columns(self) -> None:
+        """ "products that are discontinued": a yes/no column after "is/are" is a filter."""
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.kind != "column" or m.start == 0:
+                continue
+            col = self.column_of(k)
+            if col is None or not _is_flag(col):
+                continue
+            before = [t for t in self.tokens[: m.start] if t.kind == "word"][-2:]
+            lemmas = [t.lemma for t in before]
+            if not lemmas or lemmas[-1] not in ("is", "are", "was", "were", "be", "not", "never"):
+                continue
+            negated = "not" in lemmas or "never" in lemmas
+            self._use(k)
+            value: Literal = 0 if negated else 1
+            self.intent.filters.append(Filter(col, "=", [value]))
+            self.note("filters", f"{col.name} = {'no' if negated else 'yes'}")
+
     def _projection(self) -> None:
         covered = {i for m in self.mentions for i in range(m.start, m.end)}
         for tok in self.tokens:
@@ -1901,7 +1945,12 @@ class _Parser:
                 if p.column is not None and p.column.kind == "numeric" and p.bucket is None
                 and not p.column.is_primary_key and not any(_same(p, g) for g in group)
             ]  # fmt: skip
-            if not numeric and not any(g.bucket for g in group) and not self._counting_words():
+            if (
+                not numeric
+                and not any(g.bucket for g in group)
+                and not self._counting_words()
+                and not self.breakdown
+            ):
                 keys = set(self.table_group_projection)
                 projection = [p for p in projection if id(p) not in keys]
                 group = []
@@ -2018,6 +2067,21 @@ _HARMLESS = frozenset(
     kind kinds
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
+
+
+def _is_flag(col: ColumnRef) -> bool:
+    """A yes/no column: boolean type, or an integer named like a state ("discontinued")."""
+    if col.kind == "boolean":
+        return True
+    return (
+        col.kind == "numeric"
+        and bool(col.words)
+        and (
+            col.words[0] in ("is", "has")
+            or col.words[-1].endswith("ed")
+            or col.words[-1] == "active"
+        )
+    )
 
 
 def _is_key(col: ColumnRef) -> bool:

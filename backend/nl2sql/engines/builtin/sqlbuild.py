@@ -49,6 +49,8 @@ class SqlBuilder:
         return exp.Literal.string(str(value))
 
     def typed_literal(self, col: ColumnRef, value: Literal) -> exp.Expr:
+        if col.kind == "boolean" and isinstance(value, int | float):
+            return exp.Boolean(this=bool(value))
         if col.kind == "text" and isinstance(value, int | float):
             return exp.Literal.string(str(value))
         if col.kind == "numeric" and isinstance(value, str):
