@@ -518,3 +518,11 @@ def test_breakdowns_and_flags(
 def test_sorting_a_table_by_a_column_orders_rather_than_groups(shop: SchemaSnapshot) -> None:
     sql = ask(shop, "sort the orders by order date")
     assert "GROUP BY" not in sql and "ORDER BY order_date" in sql
+
+
+def test_related_rows_named_with_their_are_shown_beside_the_main_rows(
+    shop: SchemaSnapshot, shop_db: sqlite3.Connection
+) -> None:
+    sql = ask(shop, "show products and their categories")
+    gold = "SELECT p.name, c.name FROM products p JOIN categories c ON c.id = p.category_id"
+    assert results_match(rows(shop_db, gold), rows(shop_db, sql), ordered=False), sql

@@ -1857,6 +1857,18 @@ class _Parser:
                 if table.lower() != self.intent.table.lower():
                     self.extra_tables.append(table)
                     self.note("tables", table)
+                    before = [t.lemma for t in self.tokens[max(0, m.start - 2) : m.start]]
+                    if ("their" in before or "its" in before) and not self.measures:
+                        # "products and their categories": show the related rows' names too
+                        focus_shown = any(
+                            p.column is not None and p.column.table == self.intent.table
+                            for _, p in self.projection
+                        )
+                        if not focus_shown:
+                            for label in self.label_measures(self.intent.table):
+                                self.projection.append((-1, label))
+                        for label in self.label_measures(table):
+                            self.projection.append((m.start, label))
                 self._use(k)
 
     def _describe(self, measure: Measure) -> str:

@@ -181,9 +181,16 @@ class SqlBuilder:
         joins = self._join_plan(intent.table, needed[1:])
         self.qualify = bool(joins) or bool(intent.anti_joins)
         select_exprs: list[exp.Expr] = []
+        plain_names = [m.column.name.lower() for m in intent.select if m.column and not m.agg]
         for m in intent.select:
             e = self.measure(m)
             name = self.alias(m)
+            if (
+                name is None
+                and m.column is not None
+                and plain_names.count(m.column.name.lower()) > 1
+            ):
+                name = f"{m.column.table}_{m.column.name}"  # two tables' `name` columns
             select_exprs.append(exp.alias_(e, self.ident(name)) if name else e)
         if not select_exprs:
             select_exprs = [exp.Star()] if not joins else [
