@@ -1,8 +1,9 @@
-"""The `nlsql` command line: serve, migrate, create-admin, demo, ask."""
+"""The `nlsql` command line: serve, migrate, create-admin, demo, ask, eval, rotate-keys, prune."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -370,6 +371,59 @@ def rotate_keys(
     )
     if report.unreadable:
         raise typer.Exit(1)
+
+
+@app.command("eval")
+def eval_command(
+    questions: Annotated[Path, typer.Argument(help="JSON list of {db_id, question, query?}.")],
+    db_root: Annotated[Path, typer.Option(help="Folder holding <db_id>/<db_id>.sqlite.")],
+    engine: Annotated[str, typer.Option(help="Generator to measure.")] = "builtin",
+    out: Annotated[Path | None, typer.Option(help="Write predictions JSON here.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+) -> None:
+    """Run a generator over a question set; print execution accuracy where gold SQL exists."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from backend.nl2sql import evaluation
+
+    console = Console(stderr=True)
+    try:
+        items = evaluation.load_questions(questions)[:limit]
+        generator = evaluation.get_generator(engine, _settings())
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"{engine}", total=len(items))
+            report = evaluation.evaluate(
+                items,
+                db_root=db_root,
+                generator=generator,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+    except evaluation.EvaluationInputError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    if out is not None:
+        evaluation.write_predictions(out, report.predictions)
+    summary = report.summary()
+    out_console = Console()
+    out_console.print(
+        f"questions {summary['questions']}  declined {summary['decline_rate']:.1%}  "
+        f"median {summary['median_ms']:.2f} ms/question"
+    )
+    if report.has_gold:
+        table = Table(title="execution accuracy")
+        for name in ("bucket", "n", "answered", "correct", "EX", "precision"):
+            table.add_column(name, justify="left" if name == "bucket" else "right")
+        rows = [("overall", report.overall)]
+        rows += [(f"difficulty: {k}", v) for k, v in report.by_difficulty.items()]
+        rows += [(f"db: {k}", v) for k, v in sorted(report.by_database.items())]
+        for label, t in rows:
+            table.add_row(
+                label, str(t.total), str(t.answered), str(t.correct),
+                f"{t.accuracy:.1%}", f"{t.precision:.1%}",
+            )  # fmt: skip
+        out_console.print(table)
 
 
 if __name__ == "__main__":

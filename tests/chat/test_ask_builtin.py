@@ -30,7 +30,7 @@ QUESTIONS = [
     ("Number of orders per status", "SELECT status, COUNT(*) FROM orders GROUP BY status"),
     ("What is the average unit price of products?", "SELECT AVG(unit_price) FROM products"),
     ("Top 5 products by unit price", "SELECT name FROM products ORDER BY unit_price DESC LIMIT 5"),
-    ("Customers in France", "SELECT email FROM customers WHERE country = 'France'"),
+    ("Customers in France", "SELECT first_name, last_name FROM customers WHERE country = 'France'"),
     (
         "How many orders were placed in 2023?",
         "SELECT COUNT(*) FROM orders WHERE strftime('%Y', order_date) = '2023'",

@@ -1,0 +1,104 @@
+"""`builtin`: the offline, deterministic, schema-aware question-to-SQL engine."""
+
+from __future__ import annotations
+
+import logging
+
+from backend.nl2sql.engines.base import (
+    Generation,
+    GenerationRequest,
+    QuestionNotUnderstood,
+    SqlGenerator,
+    Turn,
+)
+from backend.nl2sql.engines.builtin.explain import explain
+from backend.nl2sql.engines.builtin.intents import Intent
+from backend.nl2sql.engines.builtin.lexicon import tokenise
+from backend.nl2sql.engines.builtin.linking import SchemaIndex
+from backend.nl2sql.engines.builtin.parser import parse
+from backend.nl2sql.engines.builtin.sqlbuild import render
+
+__all__ = ["BuiltinGenerator"]
+
+logger = logging.getLogger(__name__)
+
+_REFINEMENT_STARTS = frozenset(
+    {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "same", "ok"}
+)
+_REFINEMENT_PAIRS = frozenset({("what", "about"), ("how", "about"), ("what", "if")})
+_SEPARATOR = " ; "
+
+
+def is_refinement(question: str) -> bool:
+    """Whether a question reads as a change to the previous one ("and only for 2023?")."""
+    words = [t.lemma for t in tokenise(question) if t.kind == "word"]
+    if not words:
+        return False
+    return words[0] in _REFINEMENT_STARTS or tuple(words[:2]) in _REFINEMENT_PAIRS
+
+
+def conversation_context(history: list[Turn]) -> list[str]:
+    """The last answered question with the follow-ups that refined it, oldest first."""
+    context: list[str] = []
+    for turn in history:
+        if turn.sql is None:
+            continue
+        if context and is_refinement(turn.question):
+            context.append(turn.question)
+        else:
+            context = [turn.question]
+    return context
+
+
+class BuiltinGenerator(SqlGenerator):
+    name = "builtin"
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        try:
+            return self._generate(request)
+        except QuestionNotUnderstood:
+            raise
+        except Exception as exc:
+            # A rule that trips over an unusual question must not become a server error: the
+            # user gets a decline, the log keeps the bug.
+            logger.exception("builtin engine failed on %r", request.question)
+            raise QuestionNotUnderstood(
+                "the offline engine could not read this question", recognised={}
+            ) from exc
+
+    def _generate(self, request: GenerationRequest) -> Generation:
+        index = SchemaIndex(request.schema)
+        context = conversation_context(request.history)
+        question = request.question.strip()
+        if context and is_refinement(question):
+            intent = self._parse_follow_up(context, question, index)
+        else:
+            try:
+                intent = parse(question, index)
+            except QuestionNotUnderstood as standalone:
+                if not context:
+                    raise
+                try:
+                    intent = self._parse_follow_up(context, question, index)
+                except QuestionNotUnderstood:
+                    raise standalone from None
+        if intent.limit is not None:
+            intent.limit = min(intent.limit, request.row_cap)
+        sql = render(intent, index, request.dialect)
+        return Generation(
+            sql=sql,
+            explanation=explain(intent),
+            model="builtin",
+            recognised=dict(intent.recognised),
+        )
+
+    @staticmethod
+    def _parse_follow_up(context: list[str], question: str, index: SchemaIndex) -> Intent:
+        """Parse earlier question + refinements as one, later parts overriding earlier ones."""
+        text = context[0]
+        cuts: list[int] = []
+        for part in [*context[1:], question]:
+            text += _SEPARATOR
+            cuts.append(len(tokenise(text)))
+            text += part
+        return parse(text, index, refinement_from=cuts)

@@ -1,0 +1,83 @@
+"""A short plain-English account of what the generated query does."""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+
+_AGG_WORDS = {
+    "COUNT": "number",
+    "SUM": "total",
+    "AVG": "average",
+    "MIN": "minimum",
+    "MAX": "maximum",
+}
+_OP_WORDS = {
+    "=": "is", "!=": "is not", ">": "is more than", ">=": "is at least", "<": "is less than",
+    "<=": "is at most", "in": "is one of", "like": "matches", "between": "is between",
+    "month<": "falls in a month before", "month>": "falls in a month after",
+    "month=": "falls in month",
+}  # fmt: skip
+
+
+def _measure(m: Measure) -> str:
+    if m.bucket and m.column is not None:
+        return f"{m.bucket} of {m.column.name}"
+    if m.column is None:
+        return f"number of {m.count_table or 'rows'}"
+    if m.agg is None:
+        return m.column.name
+    distinct = "distinct " if m.distinct else ""
+    return f"{_AGG_WORDS[m.agg]} of {distinct}{m.column.name}"
+
+
+def _filter(f: Filter) -> str:
+    subject = _measure(f.column) if isinstance(f.column, Measure) else f.column.name
+    if f.subquery_agg:
+        return f"{subject} {_OP_WORDS.get(f.op, f.op)} the {_AGG_WORDS[f.subquery_agg]}"
+    if f.op == "recent":
+        return f"{subject} is within the last {f.values[0]} {f.unit}(s)"
+    if f.op == "this":
+        return f"{subject} is in the current {f.unit}"
+    if f.op == "between":
+        return f"{subject} is between {f.values[0]} and {f.values[1]}"
+    values = ", ".join(str(v) for v in f.values)
+    return f"{subject} {_OP_WORDS.get(f.op, f.op)} {values}"
+
+
+def _group_names(keys: list[Measure]) -> list[str]:
+    """Group keys as a person says them: a table's key and its labels are "each <table>"."""
+    keyed = {k.column.table for k in keys if k.column is not None and k.column.is_primary_key}
+    names: list[str] = []
+    for k in keys:
+        in_keyed = k.column is not None and k.column.table in keyed
+        name = f"row of {k.column.table}" if k.column is not None and in_keyed else _measure(k)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def explain(intent: Intent) -> str:
+    parts: list[str] = []
+    shown = ", ".join(_measure(m) for m in intent.select) or "all columns"
+    parts.append(f"Shows {'distinct ' if intent.distinct else ''}{shown} from {intent.table}")
+    if intent.filters:
+        parts.append("where " + " and ".join(_filter(f) for f in intent.filters))
+    for anti in intent.anti_joins:
+        extra = f" with {' and '.join(_filter(f) for f in anti.filters)}" if anti.filters else ""
+        parts.append(f"keeping only rows with no related {anti.table}{extra}")
+    if intent.group_by:
+        parts.append("for each " + ", ".join(_group_names(intent.group_by)))
+    if intent.having:
+        parts.append("keeping groups where " + " and ".join(_filter(h) for h in intent.having))
+    if intent.order_by:
+        keys = ", ".join(
+            f"{_measure(m)} ({'highest' if desc else 'lowest'} first)"
+            for m, desc in intent.order_by
+        )
+        parts.append(f"ordered by {keys}")
+    if intent.limit:
+        parts.append(f"top {intent.limit}" if intent.limit > 1 else "only the first row")
+    joined = list(intent.extra_tables)
+    if joined:
+        parts.append("joined with " + ", ".join(joined))
+    return ", ".join(parts) + "."

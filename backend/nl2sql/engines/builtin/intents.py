@@ -1,0 +1,70 @@
+"""What a question asks for, independent of SQL text: the engine's intermediate form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from backend.nl2sql.engines.builtin.linking import ColumnRef
+
+Literal = str | int | float
+
+
+@dataclass(slots=True)
+class Measure:
+    """A selected or ordered expression: a column, an aggregate of one, or a time bucket."""
+
+    column: ColumnRef | None
+    """None with agg COUNT means COUNT(*)."""
+    agg: str | None = None
+    """COUNT, SUM, AVG, MIN or MAX."""
+    distinct: bool = False
+    bucket: str | None = None
+    """`year`, `month`, `week` or `day` for a time bucket of a date column."""
+    count_table: str | None = None
+    """For COUNT(*): the table whose rows are counted (COUNT DISTINCT its key after joins)."""
+
+    @property
+    def tables(self) -> list[str]:
+        out = [self.column.table] if self.column else []
+        if self.count_table:
+            out.append(self.count_table)
+        return out
+
+
+@dataclass(slots=True)
+class Filter:
+    column: ColumnRef | Measure
+    op: str
+    """=, !=, >, >=, <, <=, between, like, in, month<, month>, month=, recent."""
+    values: list[Literal] = field(default_factory=list)
+    unit: str | None = None
+    """For `recent`: day, week, month or year."""
+    subquery_agg: str | None = None
+    """Compare with an aggregate of the same column over its table (`above average`)."""
+
+
+@dataclass(slots=True)
+class AntiJoin:
+    """Rows of the main table with no related row in `table` (matching `filters`)."""
+
+    table: str
+    filters: list[Filter] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Intent:
+    table: str
+    select: list[Measure] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    group_by: list[Measure] = field(default_factory=list)
+    having: list[Filter] = field(default_factory=list)
+    order_by: list[tuple[Measure, bool]] = field(default_factory=list)
+    """(expression, descending)."""
+    limit: int | None = None
+    distinct: bool = False
+    anti_joins: list[AntiJoin] = field(default_factory=list)
+    extra_tables: list[str] = field(default_factory=list)
+    """Tables the question names without a role of their own: inner-joined ("who have a pet")."""
+    preferred_tables: frozenset[str] = frozenset()
+    """Lower-case names of tables the question's words point at (join paths go through them)."""
+    recognised: dict[str, object] = field(default_factory=dict)

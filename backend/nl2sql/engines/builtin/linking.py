@@ -1,0 +1,406 @@
+"""Schema linking: which tables, columns and stored values the words of a question name."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from backend.connections.snapshot import SchemaSnapshot, TableInfo
+from backend.nl2sql.engines.builtin.lexicon import (
+    STOP_WORDS,
+    SYNONYMS,
+    Token,
+    lemmatise,
+    split_identifier,
+)
+
+_NUMERIC = ("INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY", "SERIAL", "BIT")
+_DATE = ("DATE", "TIME", "YEAR")
+GENERIC_WORDS = frozenset({"id", "name", "number", "type", "code", "date", "value", "detail"})
+"""Column words too common to link a column on their own when part of a longer name."""
+LABEL_WORDS = ("name", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class TableRef:
+    name: str
+    words: tuple[str, ...]
+    info: TableInfo = field(compare=False, hash=False)
+
+    @property
+    def primary_key(self) -> ColumnRef | None:
+        pks = [c for c in self.info.columns if c.primary_key]
+        if len(pks) == 1:
+            return ColumnRef(self.name, pks[0].name, (), "numeric", True)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRef:
+    table: str
+    name: str
+    words: tuple[str, ...] = field(compare=False)
+    kind: str = field(default="text", compare=False)
+    """`numeric`, `date`, `text` or `boolean`."""
+    is_primary_key: bool = field(default=False, compare=False)
+
+
+@dataclass(slots=True)
+class Mention:
+    """A span of the question that names schema elements (the best candidates first)."""
+
+    start: int
+    end: int
+    kind: str
+    """`table`, `column` or `value`."""
+    tables: list[TableRef] = field(default_factory=list)
+    columns: list[ColumnRef] = field(default_factory=list)
+    value: str | None = None
+    score: float = 0.0
+    text: str = ""
+
+
+def _column_kind(type_name: str, words: tuple[str, ...]) -> str:
+    upper = type_name.upper()
+    if "BOOL" in upper:
+        return "boolean"
+    if any(t in upper for t in _DATE) or (words and words[-1] in ("date", "time", "timestamp")):
+        return "date"
+    if any(t in upper for t in _NUMERIC):
+        return "numeric"
+    return "text"
+
+
+class SchemaIndex:
+    """The snapshot reshaped for linking: words of every name, sample values, the FK graph."""
+
+    def __init__(self, snapshot: SchemaSnapshot) -> None:
+        self.snapshot = snapshot
+        self.tables: dict[str, TableRef] = {}
+        self.columns: list[ColumnRef] = []
+        self.columns_of: dict[str, list[ColumnRef]] = {}
+        self.values: dict[tuple[str, ...], list[tuple[ColumnRef, str]]] = {}
+        self.max_value_words = 1
+        self.column_phrases: set[tuple[str, ...]] = set()
+        self.edges: dict[str, list[tuple[str, str, str]]] = {}
+        """table -> [(other table, own column, other column)]"""
+        for info in snapshot.tables:
+            ref = TableRef(info.name, tuple(split_identifier(info.name)), info)
+            self.tables[info.name.lower()] = ref
+            cols = []
+            for col in info.columns:
+                words = tuple(split_identifier(col.name))
+                c = ColumnRef(
+                    info.name, col.name, words, _column_kind(col.type, words), col.primary_key
+                )
+                cols.append(c)
+                for sample in col.sample_values or []:
+                    text = str(sample).strip()
+                    key = tuple(
+                        lemmatise(w)
+                        for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split())
+                        if w
+                    )
+                    if key and len(text) <= 60:
+                        self.values.setdefault(key, []).append((c, text))
+                        self.max_value_words = max(self.max_value_words, len(key))
+            self.columns_of[info.name.lower()] = cols
+            for c in cols:
+                self.column_phrases.add(c.words)
+                self.column_phrases.add(_strip_prefix(c.words, ref.words))
+            self.columns.extend(cols)
+        for info in snapshot.tables:
+            for fk in info.foreign_keys:
+                other = self.tables.get(fk.referred_table.lower())
+                if other is None or not fk.columns or not fk.referred_columns:
+                    continue
+                self._add_edge(info.name, other.name, fk.columns[0], fk.referred_columns[0])
+        self._add_implicit_edges()
+
+    def _add_edge(self, a: str, b: str, col_a: str, col_b: str) -> None:
+        if a.lower() == b.lower():
+            return
+        self.edges.setdefault(a.lower(), []).append((b, col_a, col_b))
+        self.edges.setdefault(b.lower(), []).append((a, col_b, col_a))
+
+    def _add_implicit_edges(self) -> None:
+        """Tables without declared keys still join on a same-named primary key column."""
+        for table in self.tables.values():
+            pk = table.primary_key
+            if pk is None or pk.name.lower() in ("id", "rowid"):
+                continue
+            for other in self.tables.values():
+                if other.name == table.name or any(
+                    e[0].lower() == table.name.lower()
+                    for e in self.edges.get(other.name.lower(), [])
+                ):
+                    continue
+                if other.info.column(pk.name) is not None:
+                    self._add_edge(other.name, table.name, pk.name, pk.name)
+
+    def table(self, name: str) -> TableRef:
+        return self.tables[name.lower()]
+
+    def column(self, table: str, name: str) -> ColumnRef | None:
+        return next(
+            (c for c in self.columns_of[table.lower()] if c.name.lower() == name.lower()), None
+        )
+
+    def label_columns(self, table: str) -> list[ColumnRef]:
+        """The columns that name a row of `table` for a person (name, title, first+last)."""
+        cols = self.columns_of[table.lower()]
+        first = [c for c in cols if c.words[-2:] == ("first", "name")]
+        last = [c for c in cols if c.words[-2:] == ("last", "name")]
+        if first and last:
+            return [first[0], last[0]]
+        for word in LABEL_WORDS:
+            exact = [c for c in cols if c.words == (word,)]
+            if exact:
+                return exact[:1]
+            tail = [c for c in cols if c.words and c.words[-1] == word and c.kind == "text"]
+            own = [c for c in tail if c.words[:-1] == self.table(table).words]
+            if own or tail:
+                return (own or tail)[:1]
+        return []
+
+    def join_path(
+        self, start: str, goal: str, *, preferred: frozenset[str] = frozenset()
+    ) -> list[tuple[str, str, str, str]] | None:
+        """Shortest FK path as [(from table, from column, to table, to column)].
+
+        Among paths of equal length, one through `preferred` tables (lower-case names of
+        tables the question names) wins.
+        """
+        if start.lower() == goal.lower():
+            return []
+        previous: dict[str, tuple[str, str, str, str]] = {}
+        seen = {start.lower()}
+        queue = deque([start])
+        while queue:
+            current = queue.popleft()
+            neighbours = sorted(
+                self.edges.get(current.lower(), []), key=lambda e: e[0].lower() not in preferred
+            )
+            for other, own_col, other_col in neighbours:
+                if other.lower() in seen:
+                    continue
+                seen.add(other.lower())
+                previous[other.lower()] = (current, own_col, other, other_col)
+                if other.lower() == goal.lower():
+                    path = []
+                    node = other.lower()
+                    while node != start.lower():
+                        step = previous[node]
+                        path.append(step)
+                        node = step[0].lower()
+                    return list(reversed(path))
+                queue.append(other)
+        return None
+
+    def are_joinable(self, a: str, b: str) -> bool:
+        return self.join_path(a, b) is not None
+
+
+def _strip_prefix(words: tuple[str, ...], prefix: tuple[str, ...]) -> tuple[str, ...]:
+    if prefix and words[: len(prefix)] == prefix and len(words) > len(prefix):
+        return words[len(prefix) :]
+    return words
+
+
+def verb_stems(word: str) -> list[str]:
+    """`ordered` -> order, `purchased` -> purchase, `rented` -> rent: participles name tables."""
+    stems = []
+    if word.endswith("ed") and len(word) > 4:
+        stems += [word[:-2], word[:-1]]
+        if word[-3] == word[-4]:
+            stems.append(word[:-3])
+    if word.endswith("ing") and len(word) > 5:
+        stems += [word[:-3], word[:-3] + "e"]
+    return stems
+
+
+def _match_table(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[TableRef]]:
+    score, tables = _match_table_exact(index, phrase)
+    if not tables and len(phrase) == 1:
+        for stem in verb_stems(phrase[0]):
+            score, tables = _match_table_exact(index, (stem,))
+            if tables:
+                return score - 0.5, tables
+    return score, tables
+
+
+def _match_table_exact(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[TableRef]]:
+    joined = "".join(phrase)
+    exact = [t for t in index.tables.values() if t.words == phrase or "".join(t.words) == joined]
+    if exact:
+        return 3.0 * len(phrase) + 0.6, exact
+    if len(phrase) == 1:
+        word = phrase[0]
+        shortened = [
+            t
+            for t in index.tables.values()
+            if len(t.words) == 1 and len(t.words[0]) >= 4 and word.startswith(t.words[0])
+            and len(word) > len(t.words[0]) + 2
+        ]  # fmt: skip
+        if shortened:
+            return 1.3, shortened
+        syn = SYNONYMS.get(word, ())
+        by_syn = [t for t in index.tables.values() if len(t.words) == 1 and t.words[0] in syn]
+        if by_syn:
+            return 2.0, by_syn
+        tail = [t for t in index.tables.values() if len(t.words) > 1 and t.words[-1] == word]
+        if tail and word not in GENERIC_WORDS:
+            return 1.5, tail
+    return 0.0, []
+
+
+def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[ColumnRef]]:
+    joined = "".join(phrase)
+    best: list[ColumnRef] = []
+    best_score = 0.0
+    for col in index.columns:
+        table_words = index.tables[col.table.lower()].words
+        stripped = _strip_prefix(col.words, table_words)
+        score = 0.0
+        if col.words == phrase or "".join(col.words) == joined:
+            score = 3.0 * len(phrase) + 0.5
+        elif stripped == phrase or "".join(stripped) == joined:
+            score = 3.0 * len(phrase)
+        elif len(phrase) > 1 and phrase == table_words + col.words:
+            score = 3.0 * len(phrase) + 1
+        elif len(phrase) == 1:
+            word = phrase[0]
+            if (
+                word not in GENERIC_WORDS
+                and word in col.words
+                and not (col.words[-1] == "id" and len(col.words) > 1)
+            ):
+                score = 1.4 if col.words[-1] == word else 1.1
+            elif word in GENERIC_WORDS and col.words[-1] == word and word != "id":
+                score = 0.9
+            elif word in SYNONYMS and any(s in col.words for s in SYNONYMS[word]):
+                rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in col.words)
+                score = 1.2 - 0.02 * rank
+        elif len(phrase) == 2 and phrase[-1] not in GENERIC_WORDS and set(phrase) <= set(col.words):
+            score = 3.5
+        if score > best_score:
+            best, best_score = [col], score
+        elif score == best_score and score > 0:
+            best.append(col)
+    return best_score, best
+
+
+def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Mention]:
+    """Greedy longest-span linking of word tokens not already read as intent words."""
+    mentions: list[Mention] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        if i in skip or tok.kind in ("punct", "number", "date"):
+            i += 1
+            continue
+        if tok.kind == "quoted":
+            hits = index.values.get(tuple(lemmatise(w) for w in tok.lemma.split()), [])
+            mentions.append(
+                Mention(
+                    i, i + 1, "value", columns=[c for c, _ in hits],
+                    value=hits[0][1] if hits else tok.text, score=5.0, text=tok.text,
+                )
+            )  # fmt: skip
+            i += 1
+            continue
+        best: Mention | None = None
+        for length in range(min(index.max_value_words + 1, 5, n - i), 0, -1):
+            span = tokens[i : i + length]
+            if any(t.kind != "word" or t.index in skip for t in span):
+                continue
+            edge_stop = STOP_WORDS if length == 1 else _SPAN_EDGE_STOP
+            if span[0].lemma in edge_stop or span[-1].lemma in edge_stop:
+                continue
+            phrase = tuple(t.lemma for t in span)
+            text = " ".join(t.text for t in span)
+            value_hits = index.values.get(phrase) or _gender_hits(index, phrase)
+            yes_no = (
+                phrase[0] in ("yes", "no", "y", "n")
+                and i > 0
+                and tokens[i - 1].lemma in ("is", "was", "are", "be")
+            )
+            if value_hits and (
+                length > 1 or span[0].is_capitalised or len(phrase[0]) >= 3 or yes_no
+            ):
+                score = 3.0 * length - 0.5 + (1.5 if span[0].is_capitalised else 0.0)
+                cand = Mention(
+                    i, i + length, "value", columns=[c for c, _ in value_hits],
+                    value=value_hits[0][1], score=score, text=text,
+                )  # fmt: skip
+                if best is None or score > best.score:
+                    best = cand
+            t_score, tables = _match_table(index, phrase)
+            c_score, cols = _match_columns(index, phrase)
+            own_column = [c for c in cols if any(c.table == t.name for t in tables)]
+            if tables and own_column and c_score >= t_score - 0.2 and len(phrase) > 1:
+                # "allergy types" in table Allergy_Type with column AllergyType: the values
+                # people ask about live in the column
+                t_score, cols, c_score = 0.0, own_column, t_score
+            if tables and t_score >= c_score and (best is None or t_score > best.score):
+                best = Mention(i, i + length, "table", tables=tables, score=t_score, text=text)
+                best.columns = cols if c_score == t_score else []
+            elif cols and (best is None or c_score > best.score):
+                best = Mention(i, i + length, "column", columns=cols, score=c_score, text=text)
+                best.tables = tables
+        if (
+            best is not None
+            and best.kind == "value"
+            and len(best.text.split()) == 1
+            and tok.lemma in _AMBIGUOUS_VALUE_WORDS
+            and not tok.is_capitalised
+        ):
+            best = None
+        if (
+            best is not None
+            and best.kind != "value"
+            and best.score < 2.0
+            and mentions
+            and mentions[-1].end == best.start
+            and mentions[-1].kind == "column"
+        ):
+            # "job title", "phone number": a weak single word right after a linked one is
+            # part of the same compound noun, not a second column
+            best = None
+        if best is None:
+            i += 1
+            continue
+        mentions.append(best)
+        i = best.end
+    return mentions
+
+
+_GENDER_WORDS = {
+    "female": ("F", "female", "Female", "f", "W", "woman"),
+    "woman": ("F", "female", "Female", "f", "W", "woman"),
+    "girl": ("F", "female", "Female", "f"),
+    "male": ("M", "male", "Male", "m", "man"),
+    "man": ("M", "male", "Male", "m", "man"),
+    "boy": ("M", "male", "Male", "m"),
+}
+
+
+def _gender_hits(index: SchemaIndex, phrase: tuple[str, ...]) -> list[tuple[ColumnRef, str]]:
+    """ "female students": a gender word stands for the `F`/`female` value a column stores."""
+    if len(phrase) != 1 or phrase[0] not in _GENDER_WORDS:
+        return []
+    for form in _GENDER_WORDS[phrase[0]]:
+        hits = index.values.get((form.lower(),), [])
+        exact = [h for h in hits if h[1] == form]
+        if exact:
+            return exact
+    return []
+
+
+_SPAN_EDGE_STOP = STOP_WORDS - {"name", "value", "detail", "record", "information", "info"}
+"""Inside a longer span these words name columns ("first name", "total value")."""
+_AMBIGUOUS_VALUE_WORDS = frozenset(
+    {"name", "type", "date", "total", "average", "number", "count", "other", "all", "none"}
+)

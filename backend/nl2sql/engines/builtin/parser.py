@@ -1,0 +1,2125 @@
+"""From tokens and linked schema mentions to an `Intent`: the rules of the offline engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
+from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
+from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention, SchemaIndex, link, verb_stems
+
+
+@dataclass(slots=True)
+class Cue:
+    kind: str
+    start: int
+    end: int
+    payload: str = ""
+
+
+_CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
+    (("how", "many"), "count", ""),
+    (("total", "number", "of"), "count", ""),
+    (("number", "of"), "count", ""),
+    (("count", "of"), "count", ""),
+    (("count",), "count", ""),
+    (("average",), "agg", "AVG"),
+    (("mean",), "agg", "AVG"),
+    (("avg",), "agg", "AVG"),
+    (("sum", "of"), "agg", "SUM"),
+    (("sum",), "agg", "SUM"),
+    (("total",), "agg", "SUM"),
+    (("maximum",), "agg", "MAX"),
+    (("max",), "agg", "MAX"),
+    (("minimum",), "agg", "MIN"),
+    (("min",), "agg", "MIN"),
+    (("most", "recent"), "super", "date_desc"),
+    (("most", "recently"), "super", "date_desc"),
+    (("most", "expensive"), "super", "price_desc"),
+    (("least", "expensive"), "super", "price_asc"),
+    (("most", "common"), "super", "count_desc"),
+    (("most", "popular"), "super", "count_desc"),
+    (("most", "frequent"), "super", "count_desc"),
+    (("least", "common"), "super", "count_asc"),
+    (("least", "popular"), "super", "count_asc"),
+    (("most", "number", "of"), "super", "n_desc"),
+    (("greatest", "number", "of"), "super", "n_desc"),
+    (("biggest", "number", "of"), "super", "n_desc"),
+    (("highest", "number", "of"), "super", "n_desc"),
+    (("largest", "number", "of"), "super", "n_desc"),
+    (("least", "number", "of"), "super", "n_asc"),
+    (("lowest", "number", "of"), "super", "n_asc"),
+    (("fewest", "number", "of"), "super", "n_asc"),
+    (("smallest", "number", "of"), "super", "n_asc"),
+    (("highest",), "super", "desc"),
+    (("most",), "super", "desc"),
+    (("largest",), "super", "desc"),
+    (("biggest",), "super", "desc"),
+    (("greatest",), "super", "desc"),
+    (("best",), "super", "desc"),
+    (("lowest",), "super", "asc"),
+    (("least",), "super", "asc"),
+    (("smallest",), "super", "asc"),
+    (("fewest",), "super", "asc"),
+    (("worst",), "super", "asc"),
+    (("latest",), "super", "date_desc"),
+    (("newest",), "super", "date_desc"),
+    (("earliest",), "super", "date_asc"),
+    (("oldest",), "super", "oldest"),
+    (("youngest",), "super", "youngest"),
+    (("longest",), "super", "length_desc"),
+    (("shortest",), "super", "length_asc"),
+    (("cheapest",), "super", "price_asc"),
+    (("top",), "top", ""),
+    (("order", "the", "result", "by"), "order", ""),
+    (("sort", "the", "result", "by"), "order", ""),
+    (("order", "them", "by"), "order", ""),
+    (("sort", "them", "by"), "order", ""),
+    (("sorted", "by"), "order", ""),
+    (("ordered", "by"), "order", ""),
+    (("order", "by"), "order", ""),
+    (("sort", "by"), "order", ""),
+    (("ranked", "by"), "order", ""),
+    (("sorted", "in"), "order", ""),
+    (("ordered", "in"), "order", ""),
+    (("in", "order", "of"), "order", ""),
+    (("in", "the", "order", "of"), "order", ""),
+    (("sorted",), "order", ""),
+    (("in", "reverse", "alphabetical", "order"), "dir", "desc"),
+    (("reverse", "alphabetical", "order"), "dir", "desc"),
+    (("reverse", "alphabetical"), "dir", "desc"),
+    (("according", "to"), "order", ""),
+    (("in", "alphabetical", "order"), "dir", "asc"),
+    (("in", "alphabetic", "order"), "dir", "asc"),
+    (("in", "descending", "order"), "dir", "desc"),
+    (("in", "ascending", "order"), "dir", "asc"),
+    (("alphabetical", "order"), "dir", "asc"),
+    (("alphabetic", "order"), "dir", "asc"),
+    (("descending", "order"), "dir", "desc"),
+    (("ascending", "order"), "dir", "asc"),
+    (("decreasing", "order"), "dir", "desc"),
+    (("increasing", "order"), "dir", "asc"),
+    (("alphabetic",), "dir", "asc"),
+    (("descending",), "dir", "desc"),
+    (("decreasing",), "dir", "desc"),
+    (("ascending",), "dir", "asc"),
+    (("increasing",), "dir", "asc"),
+    (("alphabetical",), "dir", "asc"),
+    (("alphabetically",), "dir", "asc"),
+    (("grouped", "by"), "group", ""),
+    (("broken", "down", "by"), "group", ""),
+    (("for", "each"), "group", ""),
+    (("for", "every"), "group", ""),
+    (("in", "each"), "group", ""),
+    (("of", "each"), "group", ""),
+    (("by", "each"), "group", ""),
+    (("per",), "group", ""),
+    (("each",), "group", ""),
+    (("by",), "by", ""),
+    (("monthly",), "bucket", "month"),
+    (("yearly",), "bucket", "year"),
+    (("annual",), "bucket", "year"),
+    (("annually",), "bucket", "year"),
+    (("weekly",), "bucket", "week"),
+    (("daily",), "bucket", "day"),
+    (("more", "than"), "cmp", ">"),
+    (("greater", "than"), "cmp", ">"),
+    (("larger", "than"), "cmp", ">"),
+    (("bigger", "than"), "cmp", ">"),
+    (("higher", "than"), "cmp", ">"),
+    (("longer", "than"), "cmp", ">"),
+    (("over",), "cmp", ">"),
+    (("above",), "cmp", ">"),
+    (("exceed",), "cmp", ">"),
+    (("exceeding",), "cmp", ">"),
+    (("at", "least"), "cmp", ">="),
+    (("no", "less", "than"), "cmp", ">="),
+    (("not", "less", "than"), "cmp", ">="),
+    (("or", "more"), "postcmp", ">="),
+    (("or", "greater"), "postcmp", ">="),
+    (("or", "above"), "postcmp", ">="),
+    (("less", "than"), "cmp", "<"),
+    (("fewer", "than"), "cmp", "<"),
+    (("smaller", "than"), "cmp", "<"),
+    (("lower", "than"), "cmp", "<"),
+    (("shorter", "than"), "cmp", "<"),
+    (("below",), "cmp", "<"),
+    (("under",), "cmp", "<"),
+    (("at", "most"), "cmp", "<="),
+    (("no", "more", "than"), "cmp", "<="),
+    (("not", "more", "than"), "cmp", "<="),
+    (("up", "to"), "cmp", "<="),
+    (("or", "less"), "postcmp", "<="),
+    (("or", "fewer"), "postcmp", "<="),
+    (("or", "below"), "postcmp", "<="),
+    (("between",), "cmp", "between"),
+    (("equal", "to"), "cmp", "="),
+    (("cheaper", "than"), "cmp", "cheaper"),
+    (("costlier", "than"), "cmp", "pricier"),
+    (("pricier", "than"), "cmp", "pricier"),
+    (("older", "than"), "cmp", "older"),
+    (("younger", "than"), "cmp", "younger"),
+    (("before",), "cmp", "before"),
+    (("prior", "to"), "cmp", "before"),
+    (("earlier", "than"), "cmp", "before"),
+    (("after",), "cmp", "after"),
+    (("later", "than"), "cmp", "after"),
+    (("since",), "cmp", "since"),
+    (("never",), "neg", ""),
+    (("not",), "neg", ""),
+    (("no",), "neg", ""),
+    (("without",), "neg", ""),
+    (("none",), "neg", ""),
+    (("different",), "distinct", ""),
+    (("distinct",), "distinct", ""),
+    (("unique",), "distinct", ""),
+    (("contain",), "like", "contains"),
+    (("containing",), "like", "contains"),
+    (("include",), "like", "contains"),
+    (("including",), "like", "contains"),
+    (("start", "with"), "like", "starts"),
+    (("starting", "with"), "like", "starts"),
+    (("begin", "with"), "like", "starts"),
+    (("beginning", "with"), "like", "starts"),
+    (("end", "with"), "like", "ends"),
+    (("ending", "with"), "like", "ends"),
+    (("the", "word"), "skip", ""),
+    (("word",), "skip", ""),
+    (("the", "letter"), "like", "contains"),
+    (("letter",), "like", "contains"),
+    (("string",), "skip", ""),
+    (("substring",), "like", "contains"),
+    (("named",), "named", ""),
+    (("called",), "named", ""),
+    (("whose", "name", "is"), "named", ""),
+    (("percentage",), "unsupported", "percentage"),
+    (("percent",), "unsupported", "percentage"),
+    (("proportion",), "unsupported", "proportion"),
+    (("ratio",), "unsupported", "ratio"),
+    (("median",), "unsupported", "median"),
+    (("difference",), "unsupported", "difference"),
+    (("both",), "unsupported", "both"),
+    (("also",), "unsupported", "also"),
+    (("either",), "unsupported", "either"),
+    (("except",), "unsupported", "except"),
+    (("respectively",), "unsupported", "respectively"),
+    (("same",), "unsupported", "same"),
+    (("more", "than", "once"), "unsupported", "repeat"),
+]
+_CUE_PHRASES.sort(key=lambda p: -len(p[0]))
+_TIME_UNITS = {"day": "day", "week": "week", "month": "month", "year": "year"}
+_BUCKET_LEADS = ("per", "by", "each", "every", "for", "of", "in")
+_COMPARATIVE_LEADS = {
+    "more": ">", "higher": ">", "greater": ">", "larger": ">", "bigger": ">",
+    "less": "<", "lower": "<", "smaller": "<", "fewer": "<",
+}  # fmt: skip
+_LENGTH_WORDS = (
+    "length", "duration", "distance", "count", "minute", "second", "millisecond", "time", "size",
+)  # fmt: skip
+"""Column words that "longest"/"shortest" rank by when no column is named."""
+_PARTICIPLES = frozenset(
+    """made written taught sold held paid bought built done given run owned played sung
+    directed produced published created managed led won hosted drawn driven""".split()  # noqa: SIM905
+)
+_PLACE_WORDS = frozenset({"country", "city", "state", "location", "region", "nation", "town"})
+_ORDER_VERBS = frozenset(
+    {"sort", "sorted", "order", "ordered", "rank", "ranked", "arrange", "arranged"}
+)
+_SUBJECT_WORDS = frozenset({"name", "title", "id", "who", "which", "whose"})
+_RELATIVE_LEADS = {"last": "last", "past": "last", "previous": "last", "this": "this"}
+
+
+def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[int]]:
+    cues: list[Cue] = []
+    skip: set[int] = set()
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.kind == "punct" and tok.text in "<>=":
+            op = tok.text
+            if i + 1 < len(tokens) and tokens[i + 1].text == "=" and op in "<>":
+                op += "="
+            cues.append(Cue("cmp", i, i + len(op), op))
+            skip.update(range(i, i + len(op)))
+            i += len(op)
+            continue
+        if tok.kind != "word":
+            i += 1
+            continue
+        # "per month", "by year", "each day": a time bucket unless the schema has such a column.
+        if (
+            tok.lemma in _BUCKET_LEADS
+            and i + 1 < len(tokens)
+            and tokens[i + 1].lemma in _TIME_UNITS
+            and not any(c.words == (tokens[i + 1].lemma,) for c in index.columns)
+        ):
+            cues.append(Cue("bucket", i, i + 2, _TIME_UNITS[tokens[i + 1].lemma]))
+            skip.update((i, i + 1))
+            i += 2
+            continue
+        if tok.lemma in _RELATIVE_LEADS:
+            pos = i + 1
+            if pos < len(tokens) and tokens[pos].kind == "number" and tok.lemma != "this":
+                pos += 1
+            if pos < len(tokens) and tokens[pos].lemma in _TIME_UNITS:
+                cues.append(Cue(_RELATIVE_LEADS[tok.lemma], i, pos + 1))
+                skip.update(range(i, pos + 1))
+                i = pos + 1
+                continue
+        if (
+            tok.lemma in _COMPARATIVE_LEADS
+            and i + 2 < len(tokens)
+            and tokens[i + 1].kind == "word"
+            and tokens[i + 2].lemma == "than"
+            and tokens[i + 1].lemma not in STOP_WORDS
+        ):
+            cues.append(Cue("cmp", i, i + 3, _COMPARATIVE_LEADS[tok.lemma]))
+            skip.update((i, i + 2))
+            i += 3
+            continue
+        if _inside_column_name(tokens, i, index) or (
+            tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
+        ):
+            i += 1
+            continue
+        if (
+            tok.lemma == "by"
+            and i > 0
+            and tokens[i - 1].kind == "word"
+            and (tokens[i - 1].lemma in _PARTICIPLES or tokens[i - 1].lemma.endswith("ed"))
+        ):
+            # "loans made by members", "songs sung by X": an agent, not a grouping
+            i += 1
+            continue
+        if (
+            tok.lemma in ("no", "yes")
+            and i > 0
+            and tokens[i - 1].lemma in ("is", "was", "are", "be")
+        ):
+            i += 1
+            continue
+        matched = False
+        for phrase, kind, payload in _CUE_PHRASES:
+            n = len(phrase)
+            if phrase[0] in ("order", "sort") and tok.text.lower() in ("orders", "sorts"):
+                continue  # "orders by status": the noun, not the verb
+            window = tokens[i : i + n]
+            if len(window) == n and all(
+                t.kind == "word" and t.lemma == w for t, w in zip(window, phrase, strict=True)
+            ):
+                cues.append(Cue(kind, i, i + n, payload))
+                skip.update(range(i, i + n))
+                i += n
+                matched = True
+                break
+        if not matched:
+            i += 1
+    return cues, skip
+
+
+def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:
+    """`phone number`, `room count`, `total credits`: cue words that are part of a column."""
+    if tokens[i].lemma in STOP_WORDS:
+        return False
+    for length in (2, 3):
+        for start in range(max(0, i - length + 1), i + 1):
+            window = tokens[start : start + length]
+            if (
+                len(window) == length
+                and all(t.kind == "word" for t in window)
+                and tuple(t.lemma for t in window) in index.column_phrases
+            ):
+                return True
+    return False
+
+
+def _is_filler(tok: Token) -> bool:
+    return tok.kind == "punct" or (tok.kind == "word" and tok.lemma in STOP_WORDS)
+
+
+class _Parser:
+    def __init__(self, question: str, index: SchemaIndex, refinement_from: list[int]) -> None:
+        self.question = question
+        self.index = index
+        self.tokens = tokenise(question)
+        self.cues, skip = _scan_cues(self.tokens, index)
+        self.mentions = link(index, self.tokens, skip=skip)
+        self.refinement_from = refinement_from
+        self.used: set[int] = set()
+        """ids (positions in self.mentions) of mentions given a role."""
+        self.used_tokens: set[int] = set()
+        self.recognised: dict[str, list[str]] = {}
+        self.intent = Intent(table="")
+        self.extra_tables: list[str] = []
+        self.table_group_projection: list[int] = []
+        self.breakdown = False
+        self.order_by_projection = False
+
+    # ---------------------------------------------------------------- helpers
+
+    def note(self, key: str, value: str) -> None:
+        bucket = self.recognised.setdefault(key, [])
+        if value not in bucket:
+            bucket.append(value)
+
+    def decline(self, message: str) -> QuestionNotUnderstood:
+        return QuestionNotUnderstood(message, recognised=dict(self.recognised))
+
+    def gap(self, a: int, b: int) -> int:
+        """Content tokens strictly between positions a and b (filler words are free)."""
+        lo, hi = min(a, b), max(a, b)
+        if any(t.kind == "punct" and t.text in "?;!" for t in self.tokens[lo:hi]):
+            return 99
+        return sum(
+            1
+            for t in self.tokens[lo:hi]
+            if not _is_filler(t) and t.index not in self.used_tokens and not self.is_cue(t.index)
+        )
+
+    def is_cue(self, pos: int) -> bool:
+        return any(c.start <= pos < c.end for c in self.cues)
+
+    def mention_after(
+        self, pos: int, *, max_gap: int = 1, kinds: tuple[str, ...] = ()
+    ) -> int | None:
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.start < pos or (kinds and m.kind not in kinds):
+                continue
+            if self.gap(pos, m.start) <= max_gap and not self._crosses_cue(pos, m.start):
+                return k
+            return None
+        return None
+
+    def mention_before(
+        self, pos: int, *, max_gap: int = 1, kinds: tuple[str, ...] = ()
+    ) -> int | None:
+        for k in range(len(self.mentions) - 1, -1, -1):
+            m = self.mentions[k]
+            if k in self.used or m.end > pos or (kinds and m.kind not in kinds):
+                continue
+            if self.gap(m.end, pos) <= max_gap:
+                return k
+            return None
+        return None
+
+    def _crosses_cue(self, a: int, b: int) -> bool:
+        return any(a <= c.start < b and c.kind in ("cmp", "neg") for c in self.cues)
+
+    def literal_after(self, pos: int, max_gap: int = 1) -> Token | None:
+        for tok in self.tokens[pos:]:
+            if tok.index in self.used_tokens:
+                continue
+            if tok.kind in ("number", "date", "quoted"):
+                return tok if self.gap(pos, tok.index) <= max_gap else None
+            if tok.kind == "word" and tok.lemma in MONTHS and tok.text[:1].isupper():
+                return tok if self.gap(pos, tok.index) <= max_gap + 1 else None
+        return None
+
+    def column_of(self, k: int, *, prefer: list[str] | None = None) -> ColumnRef | None:
+        """The column a mention most plausibly names, given the tables around it."""
+        m = self.mentions[k]
+        cols = list(m.columns)
+        if m.kind == "table" and not cols:
+            return None
+        nearby = self.tables_near(k)
+        wanted = [*(prefer or []), *nearby, self.intent.table, *self.mentioned_tables()]
+        # A value sampled in `course.dept_name` also identifies rows of the focus table when
+        # it holds the referenced column (`department.dept_name`): filter there, not via a join.
+        if (
+            m.kind == "value"
+            and self.intent.table
+            and not any(c.table.lower() in {t.lower() for t in wanted} for c in cols)
+        ):
+            table = self.intent.table
+            for c in cols:
+                own = self.index.column(table, c.name)
+                linked = any(
+                    other.lower() == c.table.lower()
+                    and own_col.lower() == c.name.lower()
+                    and other_col.lower() == c.name.lower()
+                    for other, own_col, other_col in self.index.edges.get(table.lower(), [])
+                )
+                if own is not None and linked:
+                    return own
+        if len(cols) <= 1:
+            return cols[0] if cols else None
+        for table in wanted:
+            hit = [c for c in cols if c.table.lower() == table.lower()]
+            if hit:
+                return hit[0]
+        if self.intent.table:
+            joinable = [
+                (len(self.index.join_path(self.intent.table, c.table) or [0] * 99), c) for c in cols
+            ]
+            joinable.sort(key=lambda x: x[0])
+            return joinable[0][1]
+        return cols[0]
+
+    def tables_near(self, k: int) -> list[str]:
+        """Tables named right after ("name of the room") or right before ("room name")."""
+        m = self.mentions[k]
+        out: list[str] = []
+        nxt = k + 1
+        if nxt < len(self.mentions):
+            after = self.mentions[nxt]
+            between = self.tokens[m.end : after.start]
+            if after.kind == "table" and self.gap(m.end, after.start) == 0 and len(between) <= 3:
+                out.extend(t.name for t in after.tables)
+        if k > 0:
+            before = self.mentions[k - 1]
+            if before.kind == "table" and before.end == m.start:
+                out.extend(t.name for t in before.tables)
+        return out
+
+    def mentioned_tables(self) -> list[str]:
+        out: list[str] = []
+        for m in self.mentions:
+            if m.kind == "table":
+                out.extend(t.name for t in m.tables[:1] if t.name not in out)
+        return out
+
+    def table_of(self, k: int) -> str | None:
+        m = self.mentions[k]
+        if m.kind == "table" and m.tables:
+            if len(m.tables) > 1 and self.intent.table:
+                for t in m.tables:
+                    if t.name.lower() == self.intent.table.lower():
+                        return t.name
+            if len(m.tables) > 1:
+                support = {
+                    t.name: sum(
+                        1
+                        for j, other in enumerate(self.mentions)
+                        if j != k and any(c.table == t.name for c in other.columns)
+                    )
+                    for t in m.tables
+                }
+                return max(m.tables, key=lambda t: support[t.name]).name
+            return m.tables[0].name
+        return None
+
+    def label_measures(self, table: str, *, key_fallback: bool = False) -> list[Measure]:
+        labels = self.index.label_columns(table)
+        if labels:
+            return [Measure(c) for c in labels]
+        pk = self.index.table(table).primary_key
+        if pk is not None and key_fallback:
+            return [Measure(pk)]
+        return []
+
+    def date_column(self, prefer: list[str]) -> ColumnRef | None:
+        tables = [*prefer, self.intent.table, *self.mentioned_tables()]
+        for table in tables:
+            for col in self.index.columns_of.get(table.lower(), []):
+                if col.kind == "date":
+                    return col
+        return None
+
+    def year_column(self, prefer: list[str]) -> ColumnRef | None:
+        for table in [*prefer, self.intent.table, *self.mentioned_tables()]:
+            for col in self.index.columns_of.get(table.lower(), []):
+                if col.words and col.words[-1] == "year" and col.kind != "date":
+                    return col
+        return None
+
+    # ---------------------------------------------------------------- focus
+
+    def choose_focus(self) -> str:
+        for cue in self.cues:
+            ranks_by = cue.start > 0 and self.tokens[cue.start - 1].lemma in ("by", "of")
+            if cue.kind == "count" and not ranks_by:
+                k = self.mention_after(cue.end, max_gap=2, kinds=("table",))
+                if k is not None:
+                    table = self.table_of(k)
+                    if table:
+                        return table
+        negated = {c.end for c in self.cues if c.kind == "neg"}
+        for k, m in enumerate(self.mentions):
+            after_negation = any(end <= m.start and self.gap(end, m.start) <= 1 for end in negated)
+            if m.kind == "table" and not after_negation:
+                return self.table_of(k) or ""
+        for k, m in enumerate(self.mentions):
+            if m.kind == "table":
+                return self.table_of(k) or ""
+        for m in self.mentions:
+            if m.columns:
+                tables = {c.table for c in m.columns}
+                if len(tables) == 1:
+                    return m.columns[0].table
+        for m in self.mentions:
+            if m.columns:
+                return m.columns[0].table
+        return ""
+
+    # ---------------------------------------------------------------- the passes
+
+    def build(self) -> Intent:
+        for cue in self.cues:
+            if cue.kind == "unsupported":
+                raise self.decline(f"questions involving '{cue.payload}' are not supported")
+        focus = self.choose_focus()
+        if not focus:
+            raise self.decline("could not tell which table the question is about")
+        self.intent.table = focus
+        self.note("tables", focus)
+        for k, m in enumerate(self.mentions):
+            if (
+                m.kind == "table"
+                and m.columns
+                and (self.table_of(k) or "").lower() != focus.lower()
+            ):
+                own = [c for c in m.columns if c.table.lower() == focus.lower()]
+                if own:
+                    m.kind, m.columns = "column", own
+        self.measures: list[tuple[int, Measure]] = []
+        self.projection: list[tuple[int, Measure]] = []
+        self.order_keys: list[tuple[int, Measure, bool]] = []
+        self.group_keys: list[tuple[int, Measure]] = []
+        self.limit: int | None = None
+        self.top_mode = False
+        self._override_with_refinement()
+        self._relative_times()
+        self._comparisons()
+        self._counts_and_aggregates()
+        self._top_and_superlatives()
+        self._grouping_and_order()
+        self._negations()
+        self._values()
+        self._leftover_literals()
+        self._flag_columns()
+        self._projection()
+        return self._finish()
+
+    def _use(self, k: int) -> None:
+        self.used.add(k)
+        m = self.mentions[k]
+        self.used_tokens.update(range(m.start, m.end))
+
+    def _use_token(self, tok: Token) -> None:
+        self.used_tokens.add(tok.index)
+
+    def _relative_times(self) -> None:
+        for cue in self.cues:
+            if cue.kind not in ("last", "this"):
+                continue
+            amount = 1
+            if self.tokens[cue.start + 1].kind == "number":
+                amount = int(float(self.tokens[cue.start + 1].lemma))
+            unit = _TIME_UNITS[self.tokens[cue.end - 1].lemma]
+            self.used_tokens.update(range(cue.start, cue.end))
+            col = self._date_target(cue.start)
+            if col is None:
+                raise self.decline("a time range was asked for but no date column was found")
+            if cue.kind == "this":
+                self.intent.filters.append(Filter(col, "this", [], unit=unit))
+            else:
+                self.intent.filters.append(Filter(col, "recent", [amount], unit=unit))
+            self.note("filters", f"{col.name} in the last {amount} {unit}(s)")
+
+    def _date_target(self, pos: int) -> ColumnRef | None:
+        k = self.mention_before(pos, max_gap=2, kinds=("column",))
+        if k is not None:
+            col = self.column_of(k)
+            if col is not None and col.kind == "date":
+                self._use(k)
+                return col
+        prefer = [t for _, m in self.measures for t in m.tables]
+        return self.date_column(prefer)
+
+    def _literal_value(self, tok: Token) -> Literal:
+        if tok.kind == "number":
+            value = float(tok.lemma)
+            return int(value) if value == int(value) else value
+        return tok.text
+
+    def _comparisons(self) -> None:
+        for cue in self.cues:
+            if cue.kind not in ("cmp", "postcmp"):
+                continue
+            if cue.kind == "postcmp":
+                prev = self.tokens[cue.start - 1] if cue.start > 0 else None
+                if prev is None or prev.kind != "number" or prev.index in self.used_tokens:
+                    continue
+                lits = [prev]
+            else:
+                first = self.literal_after(cue.end)
+                if first is None:
+                    if self._compare_with_aggregate(cue):
+                        continue
+                    if cue.payload in ("before", "after", "since"):
+                        continue
+                    raise self.decline("a comparison has no value to compare with")
+                lits = [first]
+                if cue.payload == "between":
+                    second = self.literal_after(first.index + 1, max_gap=1)
+                    if second is None:
+                        raise self.decline("'between' needs two values")
+                    lits.append(second)
+            for tok in lits:
+                self._use_token(tok)
+            values = [self._literal_value(t) for t in lits]
+            op = cue.payload
+            after_pos = (lits[-1].index + 1) if cue.kind == "cmp" else cue.end
+            k_after = self.mention_after(after_pos, max_gap=0)
+            if op in ("before", "after", "since") or any(
+                t.kind == "date" or (t.kind == "word" and t.lemma in MONTHS) for t in lits
+            ):
+                self._date_comparison(cue, lits)
+                continue
+            if op in ("older", "younger"):
+                col = self._column_named(("age",)) or None
+                if col is None:
+                    raise self.decline("no age column to compare with")
+                self.intent.filters.append(Filter(col, ">" if op == "older" else "<", values))
+                continue
+            if op in ("cheaper", "pricier"):
+                col = self._column_named(("price",)) or self._column_named(("cost",))
+                if col is None:
+                    raise self.decline("no price column to compare with")
+                self.intent.filters.append(Filter(col, "<" if op == "cheaper" else ">", values))
+                continue
+            anchor = cue.start if cue.kind == "cmp" else lits[0].index
+            if cue.end - cue.start == 3 and self.tokens[cue.end - 1].lemma == "than":
+                inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+                if inner is not None and self.mentions[inner].end <= cue.end:
+                    anchor = self.mentions[inner].end
+            if k_after is not None and self.mentions[k_after].kind == "column":
+                counted = self.column_of(k_after)
+                if (
+                    counted is not None
+                    and counted.kind == "text"
+                    and counted.table.lower() != self.intent.table.lower()
+                ):
+                    self._use(k_after)
+                    measure = Measure(None, "COUNT", count_table=counted.table)
+                    self.intent.having.append(Filter(measure, op, values))
+                    self.note("having", f"count of {counted.table} {op} {values}")
+                    continue
+            counts_focus = k_after is not None and (
+                (
+                    self.mentions[k_after].kind == "table"
+                    and (self.table_of(k_after) or "").lower() == self.intent.table.lower()
+                )
+                or self.mentions[k_after].kind == "value"
+            )
+            if counts_focus and k_after is not None:
+                # "cities with more than one student", "buildings with at least 10 professors"
+                if self.mentions[k_after].kind == "table":
+                    self._use(k_after)
+                k_group = self.mention_before(anchor, max_gap=2, kinds=("column",))
+                if k_group is not None:
+                    self._group_key(k_group)
+                measure = Measure(None, "COUNT", count_table=self.intent.table)
+                self.intent.having.append(Filter(measure, op, values))
+                self.note("having", f"count {op} {values}")
+                continue
+            if k_after is not None and self.mentions[k_after].kind == "table":
+                table = self.table_of(k_after) or ""
+                if table.lower() != self.intent.table.lower():
+                    self._use(k_after)
+                    measure = Measure(None, "COUNT", count_table=table)
+                    self.intent.having.append(Filter(measure, op, values))
+                    self.note("having", f"count of {table} {op} {values}")
+                    continue
+            k_before = self.mention_before(anchor, max_gap=2, kinds=("column",))
+            if k_after is not None and self.mentions[k_after].kind == "column":
+                after_col = self.column_of(k_after)
+                if k_before is None or (
+                    after_col is not None
+                    and after_col.kind == "numeric"
+                    and self.mentions[k_after].start == after_pos
+                ):
+                    k_before = k_after
+            if k_before is None and all(isinstance(v, int) and 1800 <= v <= 2200 for v in values):
+                # "races held between 2014 and 2017": years compare with a year or date column
+                self._date_comparison(cue, lits)
+                continue
+            if k_before is None:
+                k_before = self.mention_before(anchor, max_gap=2, kinds=("table",))
+                if k_before is not None and self.mentions[k_before].columns:
+                    pass
+                else:
+                    raise self.decline("could not tell which column a comparison applies to")
+            col = self.column_of(k_before)
+            if col is None:
+                raise self.decline("could not tell which column a comparison applies to")
+            if col.kind == "text" and all(isinstance(v, int | float) for v in values):
+                # "buildings with more than 10": a number against a text column counts rows
+                self._group_key(k_before)
+                measure = Measure(None, "COUNT", count_table=self.intent.table)
+                self.intent.having.append(Filter(measure, op, values))
+                continue
+            self._use(k_before)
+            agg = self._agg_before(self.mentions[k_before].start)
+            if agg is not None:
+                self.intent.having.append(Filter(Measure(col, agg), op, values))
+            else:
+                self.intent.filters.append(Filter(col, op, values))
+            self.note("filters", f"{col.name} {op} {values}")
+
+    def _agg_before(self, pos: int) -> str | None:
+        for cue in self.cues:
+            if cue.kind == "agg" and cue.end <= pos and self.gap(cue.end, pos) == 0:
+                self.cues.remove(cue)
+                return cue.payload
+        return None
+
+    def _compare_with_aggregate(self, cue: Cue) -> bool:
+        """`price higher than the average` -> price > (SELECT AVG(price) ...)."""
+        agg = next(
+            (
+                c
+                for c in self.cues
+                if c.kind == "agg" and c.start >= cue.end and self.gap(cue.end, c.start) == 0
+            ),
+            None,
+        )
+        if agg is None or cue.payload in ("between", "before", "after", "since"):
+            return False
+        k2 = self.mention_after(agg.end, max_gap=1, kinds=("column",))
+        k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        if k2 is not None:
+            after = self.column_of(k2)
+            if k is not None and self.column_of(k) == after:
+                self._use(k)
+            k = k2
+        if k is None:
+            return False
+        col = self.column_of(k)
+        if col is None:
+            return False
+        self._use(k)
+        self.cues.remove(agg)
+        op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
+        self.intent.filters.append(Filter(col, op, [], subquery_agg=agg.payload))
+        self.note("filters", f"{col.name} {op} {agg.payload.lower()}")
+        return True
+
+    def _column_named(self, words: tuple[str, ...]) -> ColumnRef | None:
+        for table in [self.intent.table, *self.mentioned_tables()]:
+            for col in self.index.columns_of.get(table.lower(), []):
+                if col.words[-len(words) :] == words:
+                    return col
+        return None
+
+    def _date_comparison(self, cue: Cue, lits: list[Token]) -> None:
+        op = cue.payload
+        tok = lits[0]
+        if op in ("before", "after", "since"):
+            mapped = {"before": "<", "after": ">", "since": ">="}[op]
+        else:
+            mapped = op
+        k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        col = None
+        if k is not None:
+            cand = self.column_of(k)
+            if cand is not None and (cand.kind == "date" or cand.words[-1:] == ("year",)):
+                col = cand
+                self._use(k)
+        is_year = tok.kind == "number" and 1800 <= float(tok.lemma) <= 2200
+        if col is None and is_year:
+            col = self.year_column([]) or self.date_column([])
+        elif col is None:
+            col = self.date_column([])
+        if col is None:
+            raise self.decline("a date comparison was asked for but no date column was found")
+        if tok.kind == "word" and tok.lemma in MONTHS:
+            month = MONTHS[tok.lemma]
+            year_tok = self.tokens[tok.index + 1] if tok.index + 1 < len(self.tokens) else None
+            if year_tok is not None and year_tok.kind == "number":
+                self._use_token(year_tok)
+                year = int(float(year_tok.lemma))
+                start = f"{year:04d}-{month:02d}-01"
+                end = f"{year + (month == 12):04d}-{month % 12 + 1:02d}-01"
+                value = start if mapped in ("<", ">=") else end
+                self.intent.filters.append(Filter(col, mapped if mapped != ">" else ">=", [value]))
+            else:
+                self.intent.filters.append(Filter(col, "month" + mapped, [month]))
+        elif is_year and col.kind == "date":
+            year = int(float(tok.lemma))
+            if mapped == "<":
+                self.intent.filters.append(Filter(col, "<", [f"{year:04d}-01-01"]))
+            elif mapped == ">":
+                self.intent.filters.append(Filter(col, ">=", [f"{year + 1:04d}-01-01"]))
+            elif mapped == "between" and len(lits) == 2:
+                end_year = int(float(lits[1].lemma))
+                self.intent.filters.append(Filter(col, ">=", [f"{year:04d}-01-01"]))
+                self.intent.filters.append(Filter(col, "<", [f"{end_year + 1:04d}-01-01"]))
+            else:
+                self.intent.filters.append(Filter(col, ">=", [f"{year:04d}-01-01"]))
+        else:
+            values = [self._literal_value(t) for t in lits]
+            self.intent.filters.append(Filter(col, mapped, values))
+        self.note("filters", f"{col.name} {op} {tok.text}")
+
+    def _counts_and_aggregates(self) -> None:
+        for cue in list(self.cues):
+            if cue.kind not in ("count", "agg"):
+                continue
+            if cue not in self.cues:
+                continue
+            distinct = any(
+                c.kind == "distinct" and cue.end <= c.start <= cue.end + 1 for c in self.cues
+            )
+            following = self._chained_cue(cue)
+            if cue.kind == "count" and following is not None and following.kind == "count":
+                continue
+            if (
+                cue.kind == "count"
+                and self.tokens[cue.start].lemma == "number"
+                and cue.start > 0
+                and any(m.end == cue.start and i in self.used for i, m in enumerate(self.mentions))
+            ):
+                continue  # "total enrollment number of all colleges": part of the column
+            if (
+                cue.kind == "agg"
+                and following is not None
+                and following.kind == "count"
+                and following.start == cue.end
+            ):
+                # "average number of rooms": an aggregate of a column that holds a count
+                self.cues.remove(following)
+                k = self.mention_after(following.end, max_gap=1, kinds=("column",))
+                col = self.column_of(k) if k is not None else None
+                if k is None or col is None or col.kind != "numeric":
+                    raise self.decline(f"'{cue.payload.lower()} number of' needs a counted column")
+                self._use(k)
+                self.measures.append((cue.start, Measure(col, cue.payload)))
+                continue
+            k = self.mention_after(cue.end, max_gap=1)
+            if (
+                k is not None
+                and following is not None
+                and following.kind == "agg"
+                and self.mentions[k].start >= following.end
+            ):
+                k = None  # "minimum, average and maximum age": the column comes after them all
+            if k is None and cue.kind == "agg" and following is not None:
+                target = self._chain_target(following)
+                if target is not None and self.mentions[target].kind == "column":
+                    col = self.column_of(target)
+                    if col is not None:
+                        self.measures.append((cue.start, Measure(col, cue.payload)))
+                        self.note("aggregates", f"{cue.payload.lower()}({col.name})")
+                continue
+            if cue.kind == "count":
+                if k is not None and self.mentions[k].kind == "table":
+                    self._use(k)
+                    table = self.table_of(k) or self.intent.table
+                    self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
+                elif k is not None and self.mentions[k].kind == "column":
+                    col = self.column_of(k)
+                    self._use(k)
+                    holds_count = (
+                        col is not None
+                        and col.kind == "numeric"
+                        and not col.is_primary_key
+                        and not distinct
+                        and self.tokens[cue.start].lemma in ("number", "total")
+                    )
+                    if holds_count and col is not None:
+                        # "number of hours played": the column already holds the number.
+                        if self.tokens[cue.start].lemma == "total":
+                            self.measures.append((cue.start, Measure(col, "SUM")))
+                        else:
+                            self.projection.append((cue.start, Measure(col)))
+                    elif distinct and col is not None:
+                        self.measures.append((cue.start, Measure(col, "COUNT", distinct=True)))
+                    else:
+                        self.measures.append(
+                            (cue.start, Measure(None, "COUNT", count_table=self.intent.table))
+                        )
+                else:
+                    self.measures.append(
+                        (cue.start, Measure(None, "COUNT", count_table=self.intent.table))
+                    )
+                self.note("aggregates", "count")
+                continue
+            if k is None:
+                continue
+            m = self.mentions[k]
+            if m.kind == "column":
+                col = self.column_of(k)
+                if col is None:
+                    continue
+                self._use(k)
+                self.measures.append((cue.start, Measure(col, cue.payload, distinct=distinct)))
+                self.note("aggregates", f"{cue.payload.lower()}({col.name})")
+                for j in self._conjoined_columns(k):
+                    other = self.column_of(j)
+                    if (
+                        other is not None
+                        and other.kind == "numeric"
+                        and not other.is_primary_key
+                        and other.words[-1] not in ("id", "code")
+                    ):
+                        self._use(j)
+                        start = self.mentions[j].start
+                        self.measures.append((start, Measure(other, cue.payload)))
+            elif m.kind == "table" and self._sole_measure(self.table_of(k) or "") is not None:
+                # "average rating" where `rating` is a table with one numeric measure
+                sole = self._sole_measure(self.table_of(k) or "")
+                if sole is not None:
+                    self._use(k)
+                    self.measures.append((cue.start, Measure(sole, cue.payload)))
+                    self.note("aggregates", f"{cue.payload.lower()}({sole.name})")
+            elif m.kind == "table" and cue.payload == "SUM":
+                self._use(k)
+                table = self.table_of(k) or self.intent.table
+                self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
+                self.note("aggregates", "count")
+
+    def _sole_measure(self, table: str) -> ColumnRef | None:
+        """The one numeric, non-key column of `table`, if it has exactly one."""
+        if not table:
+            return None
+        numeric = [
+            c
+            for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "numeric" and not _is_key(c) and c.words[-1:] != ("year",)
+        ]
+        return numeric[0] if len(numeric) == 1 else None
+
+    def _conjoined_columns(self, k: int) -> list[int]:
+        """Column mentions joined to mention k by "and" / commas ("average X and Y")."""
+        out: list[int] = []
+        j = k + 1
+        while j < len(self.mentions) and j not in self.used:
+            between = self.tokens[self.mentions[j - 1].end : self.mentions[j].start]
+            if not between or not all(
+                t.kind == "punct" or t.lemma in ("and", "the", "its", "their") for t in between
+            ):
+                break
+            if self.mentions[j].kind != "column":
+                break
+            out.append(j)
+            j += 1
+        return out
+
+    def _chained_cue(self, cue: Cue) -> Cue | None:
+        """The aggregate cue right after this one ("minimum, average and maximum age")."""
+        pos = cue.end
+        while pos < len(self.tokens) and (
+            self.tokens[pos].kind == "punct" or self.tokens[pos].lemma in ("and", "or", "the")
+        ):
+            pos += 1
+        return next((c for c in self.cues if c.start == pos and c.kind in ("agg", "count")), None)
+
+    def _chain_target(self, cue: Cue) -> int | None:
+        k = self.mention_after(cue.end, max_gap=1)
+        if k is not None:
+            return k
+        following = self._chained_cue(cue)
+        return self._chain_target(following) if following is not None else None
+
+    def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
+        payload = cue.payload
+        desc = not payload.endswith("asc") and payload != "youngest"
+        agg = next(
+            (
+                c
+                for c in self.cues
+                if c.kind == "agg" and c.start >= cue.end and self.gap(cue.end, c.start) == 0
+                and all(_is_filler(t) for t in self.tokens[cue.end : c.start])
+            ),
+            None,
+        )  # fmt: skip
+        if agg is not None:
+            k = self.mention_after(agg.end, max_gap=1, kinds=("column",))
+            col = self.column_of(k) if k is not None else None
+            if k is None:
+                k = self.mention_after(agg.end, max_gap=1, kinds=("table",))
+                col = self._sole_measure(self.table_of(k) or "") if k is not None else None
+            if k is not None and col is not None:
+                self._use(k)
+                self.cues.remove(agg)
+                return Measure(col, agg.payload), desc
+        k = self.mention_after(cue.end, max_gap=1)
+        m = self.mentions[k] if k is not None else None
+        if payload.startswith("date"):
+            col = None
+            if m is not None and k is not None and m.kind == "column":
+                cand = self.column_of(k)
+                if cand is not None and cand.kind == "date":
+                    col = cand
+                    self._use(k)
+            col = col or self.date_column([])
+            return (Measure(col), desc) if col else None
+        if payload.startswith("length"):
+            if m is not None and k is not None and m.kind == "column":
+                cand = self.column_of(k)
+                if cand is not None and cand.kind == "numeric":
+                    self._use(k)
+                    return Measure(cand), desc
+            for words in _LENGTH_WORDS:
+                col = self._column_named((words,))
+                if col is not None and col.kind == "numeric":
+                    return Measure(col), desc
+            return None
+        if payload.startswith("price"):
+            if m is not None and k is not None and m.kind == "column":
+                cand = self.column_of(k)
+                if cand is not None and cand.kind == "numeric":
+                    self._use(k)
+                    return Measure(cand), desc
+            col = self._column_named(("price",)) or self._column_named(("cost",))
+            return (Measure(col), desc) if col else None
+        if payload in ("oldest", "youngest"):
+            age = self._column_named(("age",))
+            if age is not None:
+                return Measure(age), payload == "oldest"
+            date = self._column_named(("birth",)) or self._column_named(("date", "of", "birth"))
+            if date is None:
+                date = self.date_column([])
+            return (Measure(date), payload == "youngest") if date else None
+        if m is None or k is None:
+            nxt = self.tokens[cue.end] if cue.end < len(self.tokens) else None
+            counts_rows = (
+                nxt is not None
+                and nxt.kind == "word"
+                and nxt.lemma not in STOP_WORDS
+                and nxt.text.lower() != nxt.lemma
+                and payload in ("desc", "asc", "n_desc", "n_asc")
+            )
+            if payload.startswith("count") or counts_rows:
+                if counts_rows and nxt is not None:
+                    self._use_token(nxt)
+                return Measure(None, "COUNT", count_table=self.intent.table), desc
+            return None
+        if payload.startswith("n_"):
+            if m.kind == "table":
+                self._use(k)
+                return Measure(None, "COUNT", count_table=self.table_of(k)), desc
+            counted = self.column_of(k)
+            if counted is not None and counted.kind == "numeric" and not _is_key(counted):
+                self._use(k)
+                return Measure(counted), desc
+            if counted is not None:
+                self._use(k)
+                return Measure(None, "COUNT", count_table=counted.table), desc
+        if payload.startswith("count"):
+            if m.kind == "column":
+                col = self.column_of(k)
+                if col is not None:
+                    self._use(k)
+                    self.group_keys.append((m.start, Measure(col)))
+                    self.projection.append((m.start, Measure(col)))
+            elif m.kind == "table":
+                self._use(k)
+            return Measure(None, "COUNT", count_table=self.intent.table), desc
+        if m.kind == "table":
+            self._use(k)
+            table = self.table_of(k) or self.intent.table
+            return Measure(None, "COUNT", count_table=table), desc
+        if m.kind == "column":
+            col = self.column_of(k)
+            if col is None:
+                return None
+            self._use(k)
+            return Measure(col), desc
+        return None
+
+    def _top_and_superlatives(self) -> None:
+        for cue in list(self.cues):
+            if cue.kind == "top":
+                nxt = self.tokens[cue.end] if cue.end < len(self.tokens) else None
+                if nxt is not None and nxt.kind == "number":
+                    self.limit = int(float(nxt.lemma))
+                    self._use_token(nxt)
+                    if self.limit < 1:
+                        raise self.decline(f"'top {nxt.text}' asks for no rows")
+                else:
+                    self.limit = self.limit or 1
+                self.top_mode = True
+                k = self.mention_after(cue.end, max_gap=0, kinds=("column",))
+                col = self.column_of(k) if k is not None else None
+                if k is not None and col is not None and col.kind == "numeric":
+                    self._use(k)
+                    self.order_keys.append((cue.start, Measure(col), True))
+                continue
+            if cue.kind != "super":
+                continue
+            prev = self.tokens[cue.start - 1] if cue.start > 0 else None
+            if prev is not None and prev.kind == "number" and prev.index not in self.used_tokens:
+                self.limit = int(float(prev.lemma))
+                self._use_token(prev)
+            for m in self.mentions:
+                before = self.tokens[m.start - 1] if m.start > 0 else None
+                if (
+                    m.kind == "table"
+                    and m.end <= cue.start
+                    and before is not None
+                    and before.kind == "number"
+                    and before.index not in self.used_tokens
+                    and self.limit is None
+                ):
+                    self.limit = int(float(before.lemma))
+                    self._use_token(before)
+            target = self._superlative_target(cue)
+            if target is None:
+                raise self.decline("could not tell what 'highest/most/least' refers to")
+            measure, desc = target
+            self.note("order", f"{'highest' if desc else 'lowest'} {self._describe(measure)}")
+            as_aggregate = (
+                measure.agg is None
+                and measure.column is not None
+                and self.limit is None
+                and not self.top_mode
+                and not self._has_subject_before(cue.start)
+            )
+            if as_aggregate and measure.column is not None:
+                self.measures.append((cue.start, Measure(measure.column, "MAX" if desc else "MIN")))
+                continue
+            self.order_keys.append((cue.start, measure, desc))
+            self.limit = self.limit or 1
+
+    def _has_subject_before(self, pos: int) -> bool:
+        """Whether something other than the superlative is asked for ("which X", "name of")."""
+        first = next((t for t in self.tokens if t.kind == "word"), None)
+        if first is not None and first.lemma in ("which", "who", "whose", "list", "show"):
+            return True
+        if any(t.lemma in _SUBJECT_WORDS for t in self.tokens[:pos]):
+            return True
+        if any(c.kind == "group" or c.kind == "bucket" for c in self.cues):
+            return False
+        for k, m in enumerate(self.mentions):
+            if m.start < pos and k not in self.used and m.kind in ("column", "table"):
+                return True
+            if (
+                m.start > pos
+                and m.kind == "table"
+                and k > 0
+                and self.mentions[k - 1].start >= pos
+                and self.mentions[k - 1].end == m.start
+            ):
+                return True
+        return False
+
+    def _after_group_word(self, pos: int) -> bool:
+        return any(
+            t.lemma in ("for", "different", "each", "per", "by", "every")
+            for t in self.tokens[max(0, pos - 2) : pos]
+        )
+
+    def _asks_for_everything(self) -> bool:
+        """ "all the customer information", "details of the order": every column."""
+        covered = {i for m in self.mentions for i in range(m.start, m.end)}
+        return any(
+            t.lemma in ("information", "info", "detail") and t.index not in covered
+            for t in self.tokens
+        )
+
+    def _counting_words(self) -> bool:
+        return any(c.kind in ("count", "agg", "super") for c in self.cues)
+
+    def _group_key(self, k: int) -> None:
+        m = self.mentions[k]
+        self._use(k)
+        if m.kind == "table":
+            table = self.table_of(k) or self.intent.table
+            for measure in self.label_measures(table, key_fallback=True):
+                self.projection.append((m.start, measure))
+                self.table_group_projection.append(id(measure))
+            pk = self.index.table(table).primary_key
+            keys = [Measure(pk)] if pk else self.label_measures(table)
+            for key in keys:
+                self.group_keys.append((m.start, key))
+            self.note("grouping", table)
+        else:
+            col = self.column_of(k)
+            if col is not None:
+                self.group_keys.append((m.start, Measure(col)))
+                self.projection.append((m.start, Measure(col)))
+                self.note("grouping", col.name)
+
+    def _grouping_and_order(self) -> None:
+        has_rank = self.top_mode or bool(self.order_keys)
+        for cue in self.cues:
+            if cue.kind == "bucket":
+                prefer = [t for _, m in self.measures for t in m.tables]
+                col = self._date_target(cue.start) if False else self.date_column(prefer)
+                if col is None:
+                    raise self.decline("a time bucket was asked for but no date column was found")
+                bucket = Measure(col, bucket=cue.payload)
+                self.group_keys.append((cue.start, bucket))
+                self.projection.append((cue.start, bucket))
+                if not self.order_keys:
+                    self.order_keys.append((cue.start, bucket, False))
+                self.note("grouping", f"{cue.payload} of {col.name}")
+            elif cue.kind == "by" and self._by_names_a_value(cue):
+                continue
+            elif cue.kind == "group" or (
+                cue.kind == "by"
+                and not has_rank
+                and not self._is_order_by(cue)
+                and (
+                    self.measures
+                    or self._mentions_numeric_before(cue.start)
+                    or self._breaks_down_table(cue)
+                )
+            ):
+                k = self.mention_after(cue.end, max_gap=1)
+                if k is not None:
+                    self._group_key(k)
+            elif cue.kind in ("order", "by") or (
+                cue.kind == "dir"
+                and cue.end < len(self.tokens)
+                and self.tokens[cue.end].lemma in ("of", "by")
+            ):
+                counted = next(
+                    (
+                        c
+                        for c in self.cues
+                        if c.kind == "count" and c.start >= cue.end
+                        and all(
+                            _is_filler(t) or any(
+                                d.kind == "dir" and d.start <= t.index < d.end for d in self.cues
+                            )
+                            for t in self.tokens[cue.end : c.start]
+                        )
+                    ),
+                    None,
+                )  # fmt: skip
+                if counted is not None and (
+                    cue.kind == "order"
+                    or (cue.kind == "dir" and self.tokens[cue.end].lemma == "of")
+                    or (cue.kind == "by" and has_rank)
+                ):
+                    desc = self._direction(default=cue.kind == "by")
+                    measure = next(
+                        (m for pos, m in self.measures if pos == counted.start),
+                        Measure(None, "COUNT", count_table=self.intent.table),
+                    )
+                    self.order_keys.append((cue.start, measure, desc))
+                    continue
+                k = self.mention_after(cue.end, max_gap=2 if cue.kind != "dir" else 0)
+                if k is None:
+                    continue
+                m = self.mentions[k]
+                self._use(k)
+                desc = self._direction(default=cue.kind == "by" and has_rank)
+                if m.kind == "table":
+                    table = self.table_of(k) or self.intent.table
+                    self.order_keys.append(
+                        (cue.start, Measure(None, "COUNT", count_table=table), desc)
+                    )
+                else:
+                    col = self.column_of(k)
+                    if col is not None:
+                        agg = None
+                        if cue.kind == "by" and self.top_mode and col.kind == "numeric":
+                            agg = "SUM" if self._fans_out(col.table) else None
+                        self.order_keys.append((cue.start, Measure(col, agg), desc))
+                        self.note("order", col.name)
+        if not self.order_keys and any(c.kind == "dir" for c in self.cues):
+            self.order_by_projection = True
+
+    def _breaks_down_table(self, cue: Cue) -> bool:
+        """ "orders by status": a table right before "by" asks for its rows counted per key."""
+        k = self.mention_before(cue.start, max_gap=0, kinds=("table",))
+        if k is None or self.mentions[k].end != cue.start:
+            return False
+        if any(t.text.lower() in _ORDER_VERBS for t in self.tokens[: cue.start]):
+            return False  # "sort orders by date"
+        self.breakdown = True
+        return True
+
+    def _by_names_a_value(self, cue: Cue) -> bool:
+        """`managed by "Brenden"`: a value follows, so "by" is not a grouping."""
+        nxt = next((t for t in self.tokens[cue.end :] if not _is_filler(t)), None)
+        if nxt is None:
+            return False
+        if nxt.kind in ("quoted", "number", "date"):
+            return True
+        k = self.mention_after(cue.end, max_gap=0)
+        if k is not None and self.mentions[k].kind == "table":
+            after = (
+                self.tokens[self.mentions[k].end]
+                if self.mentions[k].end < len(self.tokens)
+                else None
+            )
+            return after is not None and (
+                after.kind == "quoted" or after.is_capitalised or after.kind == "number"
+            )
+        return k is not None and self.mentions[k].kind == "value"
+
+    def _mentions_numeric_before(self, pos: int) -> bool:
+        for k, m in enumerate(self.mentions):
+            if m.start < pos and k not in self.used and m.kind == "column":
+                col = self.column_of(k)
+                if col is not None and col.kind == "numeric" and not col.is_primary_key:
+                    return True
+        return False
+
+    def _is_order_by(self, cue: Cue) -> bool:
+        return any(c.kind in ("order", "dir") and c.end == cue.start for c in self.cues)
+
+    def _direction(self, *, default: bool) -> bool:
+        for cue in self.cues:
+            if cue.kind == "dir":
+                return cue.payload == "desc"
+        return default
+
+    def _fans_out(self, table: str) -> bool:
+        """Whether joining `table` to the focus repeats focus rows (a one-to-many step)."""
+        path = self.index.join_path(self.intent.table, table)
+        if not path:
+            return False
+        for from_table, from_col, _to_table, _to_col in path:
+            col = self.index.column(from_table, from_col)
+            if col is not None and col.is_primary_key:
+                return True
+        return False
+
+    def _negations(self) -> None:
+        for cue in self.cues:
+            if cue.kind != "neg":
+                continue
+            k = self.mention_after(cue.end, max_gap=2)
+            if k is None:
+                continue
+            m = self.mentions[k]
+            if m.kind == "table":
+                table = self.table_of(k) or ""
+                if table.lower() == self.intent.table.lower():
+                    continue
+                self._use(k)
+                anti = AntiJoin(table)
+                self.intent.anti_joins.append(anti)
+                self.note("negation", f"without {table}")
+                t = self.mention_after(m.end, max_gap=1, kinds=("table",))
+                if t is not None and (self.table_of(t) or "").lower() != self.intent.table.lower():
+                    self._use(t)  # "didn't teach any courses": still inside the negation
+                j = self.mention_after(m.end, max_gap=2, kinds=("value",))
+                if j is not None and self.mentions[j].columns:
+                    cols = self.mentions[j].columns
+                    own = [c for c in cols if c.table.lower() == table.lower()]
+                    other = [c for c in cols if c.table.lower() != self.intent.table.lower()]
+                    candidates = own or other
+                    if candidates:
+                        pick = candidates[0]
+                        self._use(j)
+                        anti.filters.append(Filter(pick, "=", [self.mentions[j].value or ""]))
+            elif m.kind in ("value", "column"):
+                if m.kind == "column":
+                    # "not living in the city HKG": the column names the value's column
+                    j = self.mention_after(m.end, max_gap=0, kinds=("value",))
+                    if j is None or not set(self.mentions[j].columns) & set(m.columns):
+                        # "students who don't play sports": no related row at all
+                        col = self.column_of(k)
+                        if (
+                            j is None
+                            and col is not None
+                            and col.table.lower() != self.intent.table.lower()
+                            and self.index.are_joinable(self.intent.table, col.table)
+                        ):
+                            self._use(k)
+                            self.intent.anti_joins.append(AntiJoin(col.table))
+                            self.note("negation", f"without {col.table}")
+                        continue
+                    self._use(k)
+                    k, m = j, self.mentions[j]
+                nxt = self.mention_after(m.end, max_gap=0, kinds=("table",))
+                col = self.column_of(k)
+                if col is None:
+                    continue
+                self._use(k)
+                values: list[Literal] = [m.value or ""]
+                j = k + 1
+                while (
+                    j < len(self.mentions)
+                    and self.mentions[j].kind == "value"
+                    and col in self.mentions[j].columns
+                    and all(
+                        t.kind == "punct" or t.lemma in ("or", "and", "nor")
+                        for t in self.tokens[self.mentions[j - 1].end : self.mentions[j].start]
+                    )
+                ):
+                    self._use(j)
+                    values.append(self.mentions[j].value or "")
+                    j += 1
+                op = "in" if len(values) > 1 else "="
+                if (
+                    nxt is not None
+                    and (self.table_of(nxt) or "").lower() != self.intent.table.lower()
+                ):
+                    self._use(nxt)
+                    table = self.table_of(nxt) or col.table
+                    self.intent.anti_joins.append(AntiJoin(table, [Filter(col, op, values)]))
+                    self.note("negation", f"without {table} where {col.name} {op} {values}")
+                elif col.table.lower() != self.intent.table.lower() and self.index.are_joinable(
+                    self.intent.table, col.table
+                ):
+                    # "movies not reviewed by X": no related row with the value, not a row
+                    # related to some other value
+                    self.intent.anti_joins.append(AntiJoin(col.table, [Filter(col, op, values)]))
+                    self.note("negation", f"without {col.table} where {col.name} {op} {values}")
+                else:
+                    self.intent.filters.append(Filter(col, "!=" if op == "=" else "not in", values))
+                    self.note("filters", f"{col.name} not {values}")
+
+    def _values(self) -> None:
+        pending: list[tuple[int, Filter]] = []
+        for k, m in enumerate(self.mentions):
+            if m.kind != "value" or k in self.used:
+                continue
+            like = next(
+                (
+                    c
+                    for c in self.cues
+                    if c.kind == "like" and c.end <= m.start and self.gap(c.end, m.start) == 0
+                ),
+                None,
+            )
+            col: ColumnRef | None = None
+            adjacent = [
+                j
+                for j in (k - 1, k + 1)
+                if 0 <= j < len(self.mentions)
+                and j not in self.used
+                and self.mentions[j].kind == "column"
+                and self.gap(min(m.end, self.mentions[j].end), max(m.start, self.mentions[j].start))
+                == 0
+                and (
+                    set(self.mentions[j].columns) & set(m.columns)
+                    or self._describes_value_column(self.mentions[j], m)
+                )
+            ]
+            previous = pending[-1][1] if pending else None
+            joined_to_previous = (
+                previous is not None
+                and isinstance(previous.column, ColumnRef)
+                and previous.column in m.columns
+                and k > 0
+                and self.mentions[k - 1].kind == "value"
+                and all(
+                    t.kind == "punct" or t.lemma in ("or", "and")
+                    for t in self.tokens[self.mentions[k - 1].end : m.start]
+                )
+            )
+            if (
+                joined_to_previous
+                and previous is not None
+                and isinstance(previous.column, ColumnRef)
+            ):
+                col = previous.column
+            elif adjacent and like is None:
+                shared = [c for c in self.mentions[adjacent[0]].columns if c in m.columns]
+                col = shared[0] if shared else self.column_of(k)
+                self._use(adjacent[0])
+            elif m.columns and like is None:
+                col = self.column_of(k)
+            else:
+                col = self._column_for_literal(m.start)
+            if col is None:
+                raise self.decline(f"could not tell which column '{m.text}' belongs to")
+            self._use(k)
+            value = m.value or m.text
+            if like is not None:
+                pattern = {"contains": f"%{value}%", "starts": f"{value}%", "ends": f"%{value}"}
+                pending.append((m.start, Filter(col, "like", [pattern[like.payload]])))
+            else:
+                pending.append((m.start, Filter(col, "=", [value])))
+            self.note("values", f"{col.name} = {value}")
+        merged: list[Filter] = []
+        for _, flt in pending:
+            same = next(
+                (
+                    f
+                    for f in merged
+                    if f.column == flt.column and f.op in ("=", "in") and flt.op == "="
+                ),
+                None,
+            )
+            if same is not None:
+                if flt.values[0] not in same.values:
+                    same.op = "in"
+                    same.values.extend(flt.values)
+            else:
+                merged.append(flt)
+        self.intent.filters.extend(merged)
+
+    def _describes_value_column(self, column_mention: Mention, value: Mention) -> bool:
+        """ "king bed" for a value of `bedType`: the noun right after names the value's column."""
+        if column_mention.start != value.end or not self._counting_words():
+            return False
+        words = {t.lemma for t in self.tokens[column_mention.start : column_mention.end]}
+        return any(words & set(c.words) for c in value.columns)
+
+    def _column_for_literal(self, pos: int) -> ColumnRef | None:
+        """The column a value without a stored sample belongs to: named just before it."""
+        named = any(c.kind == "named" and c.end <= pos and pos - c.end <= 1 for c in self.cues)
+        k = self.mention_before(pos, max_gap=0)
+        if k is not None:
+            m = self.mentions[k]
+            if m.kind == "column":
+                col = self.column_of(k)
+                if col is not None and col.kind == "text":
+                    self._use(k)
+                    return col
+            if m.kind == "table":
+                labels = self.index.label_columns(self.table_of(k) or "")
+                if labels:
+                    return labels[0]
+        if named:
+            k = self.mention_before(pos, max_gap=2, kinds=("table",))
+            table = (self.table_of(k) if k is not None else None) or self.intent.table
+            labels = self.index.label_columns(table)
+            if labels:
+                return labels[0]
+        return None
+
+    def _leftover_literals(self) -> None:
+        for tok in self.tokens:
+            if tok.index in self.used_tokens or self.is_cue(tok.index):
+                continue
+            if tok.kind == "quoted":
+                continue
+            prev_filter = self.intent.filters[-1] if self.intent.filters else None
+            if (
+                tok.kind == "number"
+                and prev_filter is not None
+                and prev_filter.op in ("=", "in")
+                and tok.index >= 2
+                and self.tokens[tok.index - 1].lemma in ("or", "and")
+                and self.tokens[tok.index - 2].kind == "number"
+                and self.tokens[tok.index - 2].index in self.used_tokens
+                and all(isinstance(v, int | float) for v in prev_filter.values)
+            ):
+                prev_filter.op = "in"
+                prev_filter.values.append(self._literal_value(tok))
+                self._use_token(tok)
+                continue
+            if tok.kind == "number" and tok.text.lower() == "one":
+                # "the youngest one": a pronoun, unless a comparison or a column claimed it
+                continue
+            if tok.kind == "number":
+                value = self._literal_value(tok)
+                k = self.mention_before(tok.index, max_gap=0, kinds=("column",))
+                prev = self.tokens[tok.index - 1] if tok.index > 0 else None
+                year_like = (
+                    isinstance(value, int)
+                    and 1800 <= value <= 2200
+                    and prev is not None
+                    and prev.lemma in ("in", "during", "for", "of", "from")
+                )
+                if k is not None and year_like:
+                    col = self.column_of(k)
+                    if col is None or "year" not in col.words:
+                        k = None
+                if k is not None:
+                    col = self.column_of(k)
+                    if col is not None:
+                        self._use(k)
+                        self._use_token(tok)
+                        self.intent.filters.append(Filter(col, "=", [value]))
+                        self.note("filters", f"{col.name} = {value}")
+                        continue
+                if isinstance(value, int) and 1800 <= value <= 2200:
+                    col = self.year_column([t for _, m in self.measures for t in m.tables])
+                    if col is not None:
+                        self.intent.filters.append(Filter(col, "=", [value]))
+                    else:
+                        date = self._date_target(tok.index)
+                        if date is None:
+                            raise self.decline(f"no date column for the year {value}")
+                        self.intent.filters.append(Filter(date, ">=", [f"{value:04d}-01-01"]))
+                        self.intent.filters.append(Filter(date, "<", [f"{value + 1:04d}-01-01"]))
+                    self._use_token(tok)
+                    self.note("filters", f"year {value}")
+                    continue
+                k = self.mention_before(tok.index, max_gap=0, kinds=("table",))
+                col = self._column_for_table_number(k) if k is not None else None
+                if col is not None:
+                    self._use_token(tok)
+                    self.intent.filters.append(Filter(col, "=", [value]))
+                    self.note("filters", f"{col.name} = {value}")
+                    continue
+                raise self.decline(f"could not tell what the number {tok.text} refers to")
+            if tok.kind == "date":
+                k = self.mention_before(tok.index, max_gap=1, kinds=("column",))
+                col = self.column_of(k) if k is not None else self.date_column([])
+                if col is None:
+                    raise self.decline(f"could not tell which column the date {tok.text} is for")
+                if k is not None:
+                    self._use(k)
+                self.intent.filters.append(Filter(col, "=", [tok.text]))
+                self._use_token(tok)
+        self._like_words()
+        pos = 1
+        previous: tuple[Token, Filter] | None = None
+        while pos < len(self.tokens):
+            run: list[Token] = []
+            while pos < len(self.tokens) and (
+                self._is_unknown_name(self.tokens[pos])
+                or (run and self._continues_name(self.tokens[pos]))
+            ):
+                run.append(self.tokens[pos])
+                pos += 1
+            while run and not self._is_unknown_name(run[-1]):
+                pos -= 1
+                run.pop()
+            if not run:
+                pos += 1
+                continue
+            nxt = self.tokens[pos] if pos < len(self.tokens) else None
+            if (
+                nxt is not None
+                and nxt.is_capitalised
+                and any(
+                    m.kind == "table" and m.start == pos and m.end == pos + 1 for m in self.mentions
+                )
+            ):
+                # "John F Kennedy International Airport": a capitalised table word ends a name
+                run.append(nxt)
+                pos += 1
+            if previous is not None and all(
+                t.kind == "punct" or t.lemma in ("or", "and")
+                for t in self.tokens[previous[0].index + 1 : run[0].index]
+            ):
+                # "in Cuba or Argentina": the same column as the name before
+                flt = previous[1]
+                flt.op = "in"
+                flt.values.append(" ".join(t.text for t in run))
+                for t in run:
+                    self._use_token(t)
+                previous = (run[-1], flt)
+                continue
+            like = next(
+                (
+                    c for c in self.cues
+                    if c.kind == "like" and c.end <= run[0].index
+                    and all(_is_filler(t) for t in self.tokens[c.end : run[0].index])
+                ),
+                None,
+            )  # fmt: skip
+            col = self._label_next_to(run[0].index, run[-1].index + 1)
+            if col is None or like is not None:
+                anchor = like.start if like is not None else run[0].index
+                col = self._column_for_literal(anchor) or col
+                before = self.tokens[run[0].index - 1].lemma
+                if like is None and before in ("in", "from") and col is not None:
+                    col = self._place_column(col.table)
+            if col is None:
+                raise self.decline(f"did not recognise '{run[0].text}' in this database")
+            text = " ".join(t.text for t in run)
+            for t in run:
+                self._use_token(t)
+            if like is not None:
+                pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
+                flt = Filter(col, "like", [pattern[like.payload]])
+            else:
+                flt = Filter(col, "=", [text])
+            self.intent.filters.append(flt)
+            previous = (run[-1], flt)
+            self.note("values", f"{col.name} = {text}")
+
+    def _place_column(self, table: str) -> ColumnRef | None:
+        """ "airports in Cuba": the table's one place-like column, if it has exactly one."""
+        places = [
+            c
+            for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "text" and set(c.words) & _PLACE_WORDS
+        ]
+        return places[0] if len(places) == 1 else None
+
+    def _like_words(self) -> None:
+        """ "names that end with the letter m": an unquoted word after a pattern cue."""
+        covered = {i for m in self.mentions for i in range(m.start, m.end)}
+        for cue in self.cues:
+            if cue.kind != "like":
+                continue
+            pos = cue.end
+            while pos < len(self.tokens) and _is_filler(self.tokens[pos]):
+                pos += 1
+            if pos >= len(self.tokens):
+                continue
+            tok = self.tokens[pos]
+            if tok.kind != "word" or tok.index in covered or tok.index in self.used_tokens:
+                continue
+            if tok.is_capitalised or self.is_cue(tok.index):
+                continue
+            col = self._column_for_literal(cue.start)
+            if col is None:
+                continue
+            self._use_token(tok)
+            text = tok.text
+            pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
+            self.intent.filters.append(Filter(col, "like", [pattern[cue.payload]]))
+            self.note("values", f"{col.name} like {pattern[cue.payload]}")
+
+    def _column_for_table_number(self, k: int) -> ColumnRef | None:
+        """ "room 112": a column named like the table in the focus, else the table's key."""
+        table = self.table_of(k)
+        if table is None:
+            return None
+        words = self.index.table(table).words
+        for col in self.index.columns_of[self.intent.table.lower()]:
+            if col.words == words:
+                return col
+        for other, own_col, _ in self.index.edges.get(self.intent.table.lower(), []):
+            if other.lower() == table.lower():
+                fk = self.index.column(self.intent.table, own_col)
+                if fk is not None and fk.kind == "numeric" and not fk.is_primary_key:
+                    self._use(k)
+                    return fk
+        pk = self.index.table(table).primary_key
+        if pk is not None and pk.kind == "numeric":
+            self._use(k)
+            return pk
+        return None
+
+    def _continues_name(self, tok: Token) -> bool:
+        """Capitalised small words inside a name ("Computer Information Systems")."""
+        return (
+            tok.is_capitalised
+            and tok.index not in self.used_tokens
+            and not any(m.start <= tok.index < m.end for m in self.mentions)
+        )
+
+    def _is_unknown_name(self, tok: Token) -> bool:
+        return (
+            tok.is_capitalised
+            and tok.index not in self.used_tokens
+            and not self.is_cue(tok.index)
+            and not any(m.start <= tok.index < m.end for m in self.mentions)
+            and tok.lemma not in STOP_WORDS
+            and tok.lemma not in MONTHS
+        )
+
+    def _label_next_to(self, start: int, end: int) -> ColumnRef | None:
+        """ "the Art department", "course Mobile Computing": a name beside its table."""
+        for k, m in enumerate(self.mentions):
+            if m.kind != "table":
+                continue
+            if m.start == end or m.end == start:
+                labels = self.index.label_columns(self.table_of(k) or "")
+                if len(labels) == 1:
+                    return labels[0]
+        return None
+
+    def _flag_columns(self) -> None:
+        """ "products that are discontinued": a yes/no column after "is/are" is a filter."""
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.kind != "column" or m.start == 0:
+                continue
+            col = self.column_of(k)
+            if col is None or not _is_flag(col):
+                continue
+            before = [t for t in self.tokens[: m.start] if t.kind == "word"][-2:]
+            lemmas = [t.lemma for t in before]
+            if not lemmas or lemmas[-1] not in ("is", "are", "was", "were", "be", "not", "never"):
+                continue
+            negated = "not" in lemmas or "never" in lemmas
+            self._use(k)
+            value: Literal = 0 if negated else 1
+            self.intent.filters.append(Filter(col, "=", [value]))
+            self.note("filters", f"{col.name} = {'no' if negated else 'yes'}")
+
+    def _projection(self) -> None:
+        covered = {i for m in self.mentions for i in range(m.start, m.end)}
+        for tok in self.tokens:
+            if tok.lemma not in ("name", "id") or tok.index in covered or self.is_cue(tok.index):
+                continue
+            if tok.index in self.used_tokens:
+                continue
+            followed_by_of = (
+                tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "of"
+            )
+            if (
+                followed_by_of
+                and self.mention_after(tok.index + 1, max_gap=0, kinds=("column",)) is not None
+            ):
+                continue
+            nxt = self.mention_after(tok.index + 1, max_gap=2, kinds=("table",))
+            prev = self.mention_before(tok.index, max_gap=0, kinds=("table",))
+            pick = nxt if nxt is not None else prev
+            table = (self.table_of(pick) if pick is not None else None) or self.intent.table
+            if tok.lemma == "name":
+                labels = [Measure(c) for c in self.index.label_columns(table)]
+            else:
+                pk = self.index.table(table).primary_key
+                labels = [Measure(pk)] if pk is not None else []
+            for label in labels:
+                self.projection.append((tok.index, label))
+        for k, m in enumerate(self.mentions):
+            if k in self.used:
+                continue
+            if m.kind == "column":
+                col = self.column_of(k)
+                if col is not None:
+                    self._use(k)
+                    self.projection.append((m.start, Measure(col)))
+                    self.note("columns", f"{col.table}.{col.name}")
+            elif m.kind == "table":
+                table = self.table_of(k) or ""
+                if table.lower() != self.intent.table.lower():
+                    self.extra_tables.append(table)
+                    self.note("tables", table)
+                    before = [t.lemma for t in self.tokens[max(0, m.start - 2) : m.start]]
+                    if ("their" in before or "its" in before) and not self.measures:
+                        # "products and their categories": show the related rows' names too
+                        focus_shown = any(
+                            p.column is not None and p.column.table == self.intent.table
+                            for _, p in self.projection
+                        )
+                        if not focus_shown:
+                            for label in self.label_measures(self.intent.table):
+                                self.projection.append((-1, label))
+                        for label in self.label_measures(table):
+                            self.projection.append((m.start, label))
+                self._use(k)
+
+    def _describe(self, measure: Measure) -> str:
+        if measure.column is None:
+            return f"number of {measure.count_table}"
+        return measure.column.name
+
+    def _override_with_refinement(self) -> None:
+        """In "previous question + refinement", a slot the refinement fills replaces the old one."""
+        for cut in self.refinement_from:
+            self._override_from(cut)
+
+    def _override_from(self, cut: int) -> None:
+        later = [c for c in self.cues if c.start >= cut]
+        earlier = [c for c in self.cues if c.start < cut]
+
+        def drop_cue(cue: Cue, *, with_target: bool) -> None:
+            self.cues.remove(cue)
+            self.used_tokens.update(range(cue.start, cue.end))
+            if with_target:
+                k = self.mention_after(cue.end, max_gap=1)
+                if k is not None and self.mentions[k].start < cut:
+                    self._use(k)
+
+        kinds_later = {c.kind for c in later}
+        if kinds_later & {"group", "by", "bucket"}:
+            for cue in earlier:
+                if cue.kind in ("group", "by", "bucket"):
+                    drop_cue(cue, with_target=cue.kind != "bucket")
+        if kinds_later & {"top", "super"}:
+            for cue in earlier:
+                if cue.kind in ("top", "super"):
+                    drop_cue(cue, with_target=False)
+        later_years = [
+            t for t in self.tokens[cut:] if t.kind == "number" and 1800 <= float(t.lemma) <= 2200
+        ]
+        if later_years or kinds_later & {"last", "this"}:
+            for tok in self.tokens[:cut]:
+                if tok.kind == "number" and 1800 <= float(tok.lemma) <= 2200:
+                    self.used_tokens.add(tok.index)
+            for cue in earlier:
+                if cue.kind in ("last", "this") or cue.payload in ("before", "after", "since"):
+                    drop_cue(cue, with_target=False)
+        later_values = [m for m in self.mentions if m.kind == "value" and m.start >= cut]
+        for k, m in enumerate(self.mentions):
+            if m.kind != "value" or m.start >= cut:
+                continue
+            if any(set(m.columns) & set(v.columns) for v in later_values):
+                self._use(k)
+
+    def _finish(self) -> Intent:
+        intent = self.intent
+
+        def ordered(items: list[tuple[int, Measure]]) -> list[Measure]:
+            out: list[Measure] = []
+            for _, m in sorted(items, key=lambda x: x[0]):
+                if not any(_same(m, o) for o in out):
+                    out.append(m)
+            return out
+
+        measures = ordered(self.measures)
+        group = ordered(self.group_keys)
+        projection = [m for m in ordered(self.projection) if not any(_same(m, x) for x in measures)]
+        order = [(m, desc) for _, m, desc in sorted(self.order_keys, key=lambda x: x[0])]
+        ordered_by_aggregate = any(m.agg for m, _ in order)
+        if (ordered_by_aggregate or intent.having) and not group:
+            plain = [p for p in projection if p.agg is None]
+            if plain and not intent.having:
+                group = list(plain)
+            else:
+                labels = self.label_measures(intent.table, key_fallback=True)
+                pk = self.index.table(intent.table).primary_key
+                group = [Measure(pk)] if pk else list(labels)
+                for label in labels:
+                    if not any(_same(label, g) for g in group):
+                        group.append(label)
+                if not projection:
+                    projection = labels
+            if not group:
+                group = list(plain)
+            if not group:
+                raise self.decline("could not tell what to count or rank the rows by")
+        if group and not measures and not ordered_by_aggregate and not intent.having:
+            numeric = [
+                p for p in projection
+                if p.column is not None and p.column.kind == "numeric" and p.bucket is None
+                and not p.column.is_primary_key and not any(_same(p, g) for g in group)
+            ]  # fmt: skip
+            if (
+                not numeric
+                and not any(g.bucket for g in group)
+                and not self._counting_words()
+                and not self.breakdown
+            ):
+                keys = set(self.table_group_projection)
+                projection = [p for p in projection if id(p) not in keys]
+                group = []
+        if measures and projection and not group:
+            # implicit grouping ("types and the number of games") only by the counted rows'
+            # own columns; a column of another table only says which rows take part
+            own = {intent.table.lower()} | {t.lower() for m in measures for t in m.tables}
+            first_measure = min(pos for pos, _ in self.measures) if self.measures else 0
+            asked_before = {
+                id(m)
+                for pos, m in self.projection
+                if pos < first_measure or self._after_group_word(pos)
+            }
+            group = [
+                p for p in projection
+                if p.agg is None and p.column is not None
+                and (p.column.table.lower() in own or id(p) in asked_before)
+            ]  # fmt: skip
+            others = [p for p in projection if p.agg is None and not any(p is g for g in group)]
+            if others and not group:
+                for p in others:
+                    if p.column is not None:
+                        self.extra_tables.append(p.column.table)
+                projection = [p for p in projection if not any(p is o for o in others)]
+            elif others:
+                group.extend(others)
+        if group:
+            if not measures and not ordered_by_aggregate and not intent.having:
+                numeric = [
+                    p for p in projection
+                    if p.column is not None and p.column.kind == "numeric" and p.bucket is None
+                    and not any(_same(p, g) for g in group)
+                ]  # fmt: skip
+                if not numeric:
+                    measures = [Measure(None, "COUNT", count_table=intent.table)]
+            fixed: list[Measure] = []
+            for p in projection:
+                if any(_same(p, g) for g in group) or p.agg is not None:
+                    fixed.append(p)
+                elif p.column is not None and p.column.kind == "numeric" and not _is_key(p.column):
+                    fixed.append(Measure(p.column, "SUM"))
+                else:
+                    group.append(p)
+                    fixed.append(p)
+            projection = fixed
+        pk = self.index.table(intent.table).primary_key
+        for m, _desc in order:
+            if m.agg and m.column is not None and not any(_same(m, x) for x in measures):
+                measures.append(m)
+            if (
+                m.agg == "COUNT"
+                and m.column is None
+                and (m.count_table or "").lower() == intent.table.lower()
+                and pk is not None
+                and any(g.column == pk for g in group)
+            ):
+                raise self.decline(f"could not tell what to rank {intent.table} by")
+        select = projection + measures
+        if not select and not self._asks_for_everything():
+            select = self.label_measures(intent.table) if not intent.extra_tables else []
+        intent.select = select
+        intent.group_by = group
+        intent.order_by = order
+        if self.order_by_projection and (projection or measures):
+            key = measures[0] if measures and (group or not projection) else projection[0]
+            intent.order_by = [(key, self._direction(default=False))]
+        intent.limit = self.limit if intent.order_by else None
+        intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
+        intent.distinct = (
+            any(c.kind == "distinct" for c in self.cues)
+            and not any(m.distinct for m in measures)
+            and not group
+            and not measures
+        )
+        lemmas = {t.lemma for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS}
+        lemmas |= {stem for lemma in list(lemmas) for stem in verb_stems(lemma)}
+        intent.preferred_tables = frozenset(
+            name
+            for name, ref in self.index.tables.items()
+            if set(ref.words) & lemmas or name in {t.lower() for t in self.mentioned_tables()}
+        )
+        self._check_coverage()
+        intent.recognised = {k: list(v) for k, v in self.recognised.items()}
+        return intent
+
+    def _check_coverage(self) -> None:
+        """Decline when too many content words of the question were not understood."""
+        covered: set[int] = set(self.used_tokens)
+        for m in self.mentions:
+            covered.update(range(m.start, m.end))
+        for c in self.cues:
+            covered.update(range(c.start, c.end))
+        unknown = [
+            t.text
+            for t in self.tokens
+            if t.kind == "word"
+            and t.index not in covered
+            and t.lemma not in STOP_WORDS
+            and t.lemma not in _HARMLESS
+        ]
+        content = [t for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS]
+        if unknown:
+            self.note("unknown_words", ", ".join(unknown))
+        if len(unknown) >= 2 and len(unknown) > 0.5 * max(len(content), 1):
+            raise self.decline("too many words of the question did not match this database")
+
+
+_HARMLESS = frozenset(
+    """
+    now about instead again currently ever along total placed made make belong belongs
+    belonging located live lives living work works working play plays take takes taken use
+    used using go goes went come comes like registered listed recorded stored available
+    exist exists existing there here everything anything something one ones thing things
+    kind kinds
+    """.split()  # noqa: SIM905 - a word list reads better as prose
+)
+
+
+def _is_flag(col: ColumnRef) -> bool:
+    """A yes/no column: boolean type, or an integer named like a state ("discontinued")."""
+    if col.kind == "boolean":
+        return True
+    return (
+        col.kind == "numeric"
+        and bool(col.words)
+        and (
+            col.words[0] in ("is", "has")
+            or col.words[-1].endswith("ed")
+            or col.words[-1] == "active"
+        )
+    )
+
+
+def _is_key(col: ColumnRef) -> bool:
+    return col.is_primary_key or (bool(col.words) and col.words[-1] in ("id", "code", "number"))
+
+
+def _same(a: Measure, b: Measure) -> bool:
+    return (
+        a.column == b.column
+        and a.agg == b.agg
+        and a.bucket == b.bucket
+        and a.count_table == b.count_table
+        and a.distinct == b.distinct
+    )
+
+
+def parse(question: str, index: SchemaIndex, *, refinement_from: list[int] | None = None) -> Intent:
+    """Read `question` into an `Intent`; raises `QuestionNotUnderstood`.
+
+    `refinement_from` lists token positions where follow-ups start: what a later part says
+    about a slot (a value's column, the grouping, the time range, the ranking) replaces what
+    an earlier part said.
+    """
+    parser = _Parser(question, index, refinement_from or [])
+    return parser.build()
+
+
+def token_count(text: str) -> int:
+    return len(tokenise(text))

@@ -1,0 +1,289 @@
+"""An `Intent` as SQL: sqlglot expressions, joins along foreign keys, rendered per dialect."""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+from sqlglot.tokens import Tokenizer
+
+from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+
+DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
+            "mysql": "mysql", "duckdb": "duckdb"}  # fmt: skip
+_RESERVED = frozenset(k for k in Tokenizer.KEYWORDS if " " not in k) | {
+    "ORDER", "GROUP", "USER", "DATE", "TIME", "YEAR", "MONTH", "DAY", "NAME", "TYPE", "LEVEL",
+    "RANK", "ROLE", "POSITION", "STATUS", "VALUE", "KEY", "COUNT", "SHOW", "TABLE", "INDEX",
+}  # fmt: skip
+MAX_JOIN_HOPS = 3
+"""A table further than this from the others is more likely a linking mistake than meant."""
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BUCKET_FORMATS = {"year": "%Y", "month": "%Y-%m", "week": "%Y-%W", "day": "%Y-%m-%d"}
+
+
+class SqlBuilder:
+    def __init__(self, index: SchemaIndex, dialect: str) -> None:
+        self.index = index
+        self.dialect = DIALECTS.get(dialect.lower(), dialect.lower())
+        self.qualify = False
+        self.preferred: frozenset[str] = frozenset()
+
+    def ident(self, name: str) -> exp.Identifier:
+        quoted = not _SIMPLE.fullmatch(name) or name.upper() in _RESERVED
+        if self.dialect == "postgres" and name != name.lower():
+            quoted = True
+        return exp.Identifier(this=name, quoted=quoted)
+
+    def table(self, name: str) -> exp.Table:
+        return exp.Table(this=self.ident(name))
+
+    def column(self, col: ColumnRef, *, qualify: bool | None = None) -> exp.Column:
+        q = self.qualify if qualify is None else qualify
+        return exp.Column(this=self.ident(col.name), table=self.ident(col.table) if q else None)
+
+    def literal(self, value: Literal) -> exp.Expr:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return exp.Literal.number(value)
+        return exp.Literal.string(str(value))
+
+    def typed_literal(self, col: ColumnRef, value: Literal) -> exp.Expr:
+        if col.kind == "boolean" and isinstance(value, int | float):
+            return exp.Boolean(this=bool(value))
+        if col.kind == "text" and isinstance(value, int | float):
+            return exp.Literal.string(str(value))
+        if col.kind == "numeric" and isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return exp.Literal.string(value)
+            return exp.Literal.number(int(number) if number == int(number) else number)
+        return self.literal(value)
+
+    def bucket(self, col: ColumnRef, unit: str) -> exp.Expr:
+        fmt = _BUCKET_FORMATS[unit]
+        if self.dialect == "sqlite":
+            return exp.Anonymous(
+                this="STRFTIME", expressions=[exp.Literal.string(fmt), self.column(col)]
+            )
+        return exp.TimeToStr(this=self.column(col), format=exp.Literal.string(fmt))
+
+    def month_of(self, col: ColumnRef) -> exp.Expr:
+        if self.dialect == "sqlite":
+            return exp.Cast(
+                this=exp.Anonymous(
+                    this="STRFTIME", expressions=[exp.Literal.string("%m"), self.column(col)]
+                ),
+                to=exp.DataType.build("INTEGER"),
+            )
+        return exp.Extract(this=exp.var("MONTH"), expression=self.column(col))
+
+    def days_ago(self, amount: int, unit: str) -> exp.Expr:
+        days = {"day": 1, "week": 7, "month": 30, "year": 365}[unit] * amount
+        if self.dialect == "sqlite":
+            return exp.Anonymous(
+                this="DATE",
+                expressions=[exp.Literal.string("now"), exp.Literal.string(f"-{days} days")],
+            )
+        return exp.DateSub(
+            this=exp.CurrentDate(), expression=exp.Literal.number(days), unit=exp.var("DAY")
+        )
+
+    def start_of(self, unit: str) -> exp.Expr:
+        if self.dialect == "sqlite":
+            modifier = {"year": "start of year", "month": "start of month"}.get(
+                unit, "start of day"
+            )
+            return exp.Anonymous(
+                this="DATE", expressions=[exp.Literal.string("now"), exp.Literal.string(modifier)]
+            )
+        return exp.DateTrunc(unit=exp.Literal.string(unit), this=exp.CurrentDate())  # type: ignore[no-untyped-call]
+
+    def measure(self, m: Measure) -> exp.Expr:
+        if m.bucket and m.column is not None:
+            return self.bucket(m.column, m.bucket)
+        if m.agg is None:
+            if m.column is None:
+                raise QuestionNotUnderstood("a selected item has no column")
+            return self.column(m.column)
+        if m.column is None:
+            pk = self.index.table(m.count_table).primary_key if m.count_table else None
+            if self.qualify and pk is not None and m.count_table:
+                return exp.Count(this=exp.Distinct(expressions=[self.column(pk)]))
+            return exp.Count(this=exp.Star())
+        arg: exp.Expr = self.column(m.column)
+        if m.distinct:
+            arg = exp.Distinct(expressions=[arg])
+        cls = {"COUNT": exp.Count, "SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}
+        return cls[m.agg](this=arg)
+
+    def alias(self, m: Measure) -> str | None:
+        if m.bucket:
+            return m.bucket
+        if m.agg is None:
+            return None
+        if m.column is None:
+            return "count"
+        return f"{m.agg.lower()}_{m.column.name}"
+
+    def condition(self, f: Filter, *, intent_table: str) -> exp.Expr:
+        lhs = self.measure(f.column) if isinstance(f.column, Measure) else self.column(f.column)
+        col = f.column.column if isinstance(f.column, Measure) else f.column
+        if f.subquery_agg and col is not None:
+            agg = Measure(col, f.subquery_agg)
+            saved = self.qualify
+            self.qualify = False
+            sub = exp.select(self.measure(agg)).from_(self.table(col.table))
+            self.qualify = saved
+            rhs: exp.Expr = exp.Subquery(this=sub)
+            return _compare(f.op, lhs, rhs)
+
+        def lit(v: Literal) -> exp.Expr:
+            return self.typed_literal(col, v) if col is not None else self.literal(v)
+
+        if f.op == "between":
+            return exp.Between(this=lhs, low=lit(f.values[0]), high=lit(f.values[1]))
+        if f.op == "in":
+            return exp.In(this=lhs, expressions=[lit(v) for v in f.values])
+        if f.op == "not in":
+            return exp.Not(this=exp.In(this=lhs, expressions=[lit(v) for v in f.values]))
+        if f.op == "like":
+            return exp.Like(this=lhs, expression=exp.Literal.string(str(f.values[0])))
+        if f.op.startswith("month") and col is not None:
+            return _compare(f.op[5:], self.month_of(col), exp.Literal.number(f.values[0]))
+        if f.op == "recent":
+            return exp.GTE(this=lhs, expression=self.days_ago(int(f.values[0]), f.unit or "day"))
+        if f.op == "this":
+            return exp.GTE(this=lhs, expression=self.start_of(f.unit or "year"))
+        return _compare(f.op, lhs, lit(f.values[0]))
+
+    def build(self, intent: Intent) -> exp.Select:
+        needed: list[str] = []
+
+        def need(table: str | None) -> None:
+            if table and table.lower() not in [n.lower() for n in needed]:
+                needed.append(table)
+
+        need(intent.table)
+        for m in [*intent.select, *intent.group_by, *(m for m, _ in intent.order_by)]:
+            for t in m.tables:
+                need(t)
+        for f in [*intent.filters, *intent.having]:
+            if isinstance(f.column, Measure):
+                for t in f.column.tables:
+                    need(t)
+            else:
+                need(f.column.table)
+        for t in intent.extra_tables:
+            need(t)
+        self.preferred = intent.preferred_tables
+        joins = self._join_plan(intent.table, needed[1:])
+        self.qualify = bool(joins) or bool(intent.anti_joins)
+        select_exprs: list[exp.Expr] = []
+        plain_names = [m.column.name.lower() for m in intent.select if m.column and not m.agg]
+        for m in intent.select:
+            e = self.measure(m)
+            name = self.alias(m)
+            if (
+                name is None
+                and m.column is not None
+                and plain_names.count(m.column.name.lower()) > 1
+            ):
+                name = f"{m.column.table}_{m.column.name}"  # two tables' `name` columns
+            select_exprs.append(exp.alias_(e, self.ident(name)) if name else e)
+        if not select_exprs:
+            select_exprs = [exp.Star()] if not joins else [
+                exp.Column(this=exp.Star(), table=self.ident(intent.table))
+            ]  # fmt: skip
+        query = exp.select(*select_exprs).from_(self.table(intent.table))
+        if intent.distinct:
+            query = query.distinct()
+        for from_table, from_col, to_table, to_col in joins:
+            on = exp.EQ(
+                this=exp.Column(this=self.ident(from_col), table=self.ident(from_table)),
+                expression=exp.Column(this=self.ident(to_col), table=self.ident(to_table)),
+            )
+            query = query.join(self.table(to_table), on=on)
+        conditions = [self.condition(f, intent_table=intent.table) for f in intent.filters]
+        for anti in intent.anti_joins:
+            conditions.append(self._anti_join(intent.table, anti))
+        if conditions:
+            query = query.where(exp.and_(*conditions))
+        if intent.group_by:
+            query = query.group_by(*(self.measure(g) for g in intent.group_by))
+        if intent.having:
+            query = query.having(
+                exp.and_(*(self.condition(h, intent_table=intent.table) for h in intent.having))
+            )
+        for m, desc in intent.order_by:
+            query = query.order_by(exp.Ordered(this=self.measure(m), desc=desc))
+        if intent.limit:
+            query = query.limit(intent.limit)
+        return query
+
+    def _join_plan(self, start: str, tables: list[str]) -> list[tuple[str, str, str, str]]:
+        joined = [start.lower()]
+        steps: list[tuple[str, str, str, str]] = []
+        for table in tables:
+            if table.lower() in joined:
+                continue
+            best: list[tuple[str, str, str, str]] | None = None
+            for source in joined:
+                path = self.index.join_path(source, table, preferred=self.preferred)
+                if path is not None and (best is None or len(path) < len(best)):
+                    best = path
+            if best is None:
+                raise QuestionNotUnderstood(
+                    f"no foreign-key path joins {start} and {table}",
+                    recognised={"tables": [start, table]},
+                )
+            if len(best) > MAX_JOIN_HOPS:
+                raise QuestionNotUnderstood(
+                    f"{start} and {table} are only related through {len(best)} joins",
+                    recognised={"tables": [start, table]},
+                )
+            for step in best:
+                if step[2].lower() not in joined:
+                    steps.append(step)
+                    joined.append(step[2].lower())
+        return steps
+
+    def _anti_join(self, table: str, anti: AntiJoin) -> exp.Expr:
+        path = self.index.join_path(table, anti.table)
+        if not path:
+            raise QuestionNotUnderstood(
+                f"no foreign-key path joins {table} and {anti.table}",
+                recognised={"tables": [table, anti.table]},
+            )
+        first_from, first_col, first_to, first_to_col = path[0]
+        inner_col = exp.Column(this=self.ident(first_to_col), table=self.ident(first_to))
+        sub = exp.select(inner_col).from_(self.table(first_to))
+        for from_table, from_col, to_table, to_col in path[1:]:
+            sub = sub.join(
+                self.table(to_table),
+                on=exp.EQ(
+                    this=exp.Column(this=self.ident(from_col), table=self.ident(from_table)),
+                    expression=exp.Column(this=self.ident(to_col), table=self.ident(to_table)),
+                ),
+            )
+        conds: list[exp.Expr] = [exp.Not(this=exp.Is(this=inner_col.copy(), expression=exp.Null()))]
+        saved = self.qualify
+        self.qualify = True
+        conds += [self.condition(f, intent_table=anti.table) for f in anti.filters]
+        self.qualify = saved
+        sub = sub.where(exp.and_(*conds))
+        outer = exp.Column(this=self.ident(first_col), table=self.ident(first_from))
+        return exp.Not(this=exp.In(this=outer, query=exp.Subquery(this=sub)))
+
+
+def _compare(op: str, lhs: exp.Expr, rhs: exp.Expr) -> exp.Expr:
+    classes: dict[str, type[exp.Binary]] = {
+        "=": exp.EQ, "!=": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE,
+    }  # fmt: skip
+    return classes[op](this=lhs, expression=rhs)
+
+
+def render(intent: Intent, index: SchemaIndex, dialect: str) -> str:
+    builder = SqlBuilder(index, dialect)
+    return builder.build(intent).sql(dialect=builder.dialect)

@@ -1,0 +1,347 @@
+"""`nlsql eval`: run a generator over a question set and measure execution accuracy (EX)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sqlite3
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from backend.connections.executor import open_sqlite_read_only
+from backend.connections.introspection import introspect
+from backend.connections.snapshot import SchemaSnapshot
+from backend.core.config import Settings
+from backend.nl2sql.engines import registry
+from backend.nl2sql.engines.base import (
+    GenerationError,
+    GenerationRequest,
+    QuestionNotUnderstood,
+    SqlGenerator,
+)
+from backend.nl2sql.errors import GuardRefused, UnknownGenerator
+from backend.nl2sql.guard import guard_sql
+
+QUERY_TIME_LIMIT_SECONDS = 10.0
+"""Gold and predicted queries each get this long before they count as failed."""
+EVAL_ROW_CAP = 100_000
+"""Row cap handed to the guard: high, so the cap does not cut results that gold returns whole."""
+FLOAT_DECIMALS = 6
+"""Floats are rounded to this many decimals before comparing (sum order must not matter)."""
+MAX_PERMUTED_COLUMNS = 6
+DIFFICULTIES = ("easy", "medium", "hard", "extra")
+
+
+class EvaluationInputError(ValueError):
+    """The questions file or database folder is not usable."""
+
+
+@dataclass(slots=True)
+class Prediction:
+    db_id: str
+    question: str
+    sql: str | None
+    error: str | None
+    ms: float
+
+
+@dataclass(slots=True)
+class Tally:
+    total: int = 0
+    answered: int = 0
+    correct: int = 0
+
+    def add(self, *, answered: bool, correct: bool) -> None:
+        self.total += 1
+        self.answered += answered
+        self.correct += correct
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.answered if self.answered else 0.0
+
+
+@dataclass(slots=True)
+class EvaluationReport:
+    predictions: list[Prediction]
+    overall: Tally = field(default_factory=Tally)
+    by_difficulty: dict[str, Tally] = field(default_factory=dict)
+    by_database: dict[str, Tally] = field(default_factory=dict)
+    correct: list[bool | None] = field(default_factory=list)
+    """Per question: EX verdict, or None when the question has no gold query."""
+
+    @property
+    def has_gold(self) -> bool:
+        return self.overall.total > 0
+
+    @property
+    def decline_rate(self) -> float:
+        n = len(self.predictions)
+        return sum(p.sql is None for p in self.predictions) / n if n else 0.0
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(p.ms for p in self.predictions) if self.predictions else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        def tally(t: Tally) -> dict[str, Any]:
+            return {
+                "total": t.total,
+                "answered": t.answered,
+                "correct": t.correct,
+                "accuracy": round(t.accuracy, 4),
+                "precision": round(t.precision, 4),
+            }
+
+        return {
+            "questions": len(self.predictions),
+            "decline_rate": round(self.decline_rate, 4),
+            "median_ms": round(self.median_ms, 3),
+            "overall": tally(self.overall) if self.has_gold else None,
+            "by_difficulty": {k: tally(v) for k, v in self.by_difficulty.items()},
+            "by_database": {k: tally(v) for k, v in sorted(self.by_database.items())},
+        }
+
+
+# ------------------------------------------------------------------ the guard call site
+
+
+def guard_for_evaluation(sql: str, *, dialect: str, snapshot: SchemaSnapshot) -> str:
+    """The SQL the API would run: the guard's rewrite of `sql`; raises `GuardRefused`."""
+    return guard_sql(sql, dialect=dialect, snapshot=snapshot, row_cap=EVAL_ROW_CAP).sql
+
+
+# ------------------------------------------------------------------ result comparison
+
+
+def gold_difficulty(sql: str) -> str:
+    """Bucket a gold query by its joins, aggregates, subqueries and set operations."""
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return "extra"
+    joins = len(list(tree.find_all(exp.Join)))
+    aggregates = len(list(tree.find_all(exp.AggFunc)))
+    subqueries = max(len(list(tree.find_all(exp.Select))) - 1, 0)
+    set_ops = len(list(tree.find_all(exp.Union, exp.Intersect, exp.Except)))
+    score = joins + aggregates + 2 * subqueries + 2 * set_ops
+    if score <= 1:
+        return "easy"
+    if score == 2:
+        return "medium"
+    if score <= 4:
+        return "hard"
+    return "extra"
+
+
+def has_top_level_order(sql: str) -> bool:
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return "order by" in sql.lower()
+    return tree.args.get("order") is not None
+
+
+def normalise_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if value.is_integer():
+            return int(value)
+        return round(value, FLOAT_DECIMALS)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _rows(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    return [tuple(normalise_value(v) for v in row) for row in rows]
+
+
+def results_match(
+    gold: Sequence[Sequence[Any]], predicted: Sequence[Sequence[Any]], *, ordered: bool
+) -> bool:
+    """EX: same rows (as multisets, or sequences when `ordered`), columns in any order."""
+    g, p = _rows(gold), _rows(predicted)
+    if len(g) != len(p):
+        return False
+    if not g:
+        return True
+    width = len(g[0])
+    if any(len(r) != width for r in p):
+        return False
+
+    def same(candidate: list[tuple[Any, ...]]) -> bool:
+        return candidate == g if ordered else Counter(candidate) == Counter(g)
+
+    if same(p):
+        return True
+    if width > MAX_PERMUTED_COLUMNS or width == 1:
+        return False
+    gold_columns = [Counter(r[i] for r in g) for i in range(width)]
+    pred_columns = [Counter(r[i] for r in p) for i in range(width)]
+    for perm in itertools.permutations(range(width)):
+        if any(pred_columns[j] != gold_columns[i] for i, j in enumerate(perm)):
+            continue
+        if same([tuple(r[j] for j in perm) for r in p]):
+            return True
+    return False
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    conn.text_factory = lambda b: b.decode("utf-8", errors="replace")
+    return conn
+
+
+def run_sqlite(
+    conn: sqlite3.Connection, sql: str, *, time_limit_s: float = QUERY_TIME_LIMIT_SECONDS
+) -> list[tuple[Any, ...]]:
+    """Run `sql` with a time limit; raises `sqlite3.Error` (an interrupt when it times out)."""
+    deadline = time.monotonic() + time_limit_s
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+# ------------------------------------------------------------------ the run
+
+
+def load_questions(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EvaluationInputError(f"cannot read questions from {path}: {exc}") from exc
+    if not isinstance(data, list) or not all(
+        isinstance(q, dict)
+        and isinstance(q.get("db_id"), str)
+        and isinstance(q.get("question"), str)
+        for q in data
+    ):
+        raise EvaluationInputError(
+            f"{path} must be a JSON list of objects with 'db_id' and 'question'"
+        )
+    return data
+
+
+def get_generator(name: str, settings: Settings) -> SqlGenerator:
+    """The registry's generator of that name (LLM ones read their keys from `settings`)."""
+    try:
+        return registry.get_generator(name, settings)
+    except UnknownGenerator as exc:
+        available = ", ".join(registry.generator_names())
+        raise EvaluationInputError(f"unknown engine '{name}' (available: {available})") from exc
+
+
+def evaluate(
+    questions: list[dict[str, Any]],
+    *,
+    db_root: Path,
+    generator: SqlGenerator,
+    on_progress: Callable[[int], None] | None = None,
+) -> EvaluationReport:
+    """Generate SQL for every question, guard it, and score it against gold where present."""
+    snapshots: dict[str, SchemaSnapshot] = {}
+    report = EvaluationReport(predictions=[])
+    connections: dict[str, sqlite3.Connection] = {}
+    try:
+        for item in questions:
+            db_id = item["db_id"]
+            path = db_root / db_id / f"{db_id}.sqlite"
+            if db_id not in snapshots:
+                if not path.is_file():
+                    raise EvaluationInputError(f"no database for '{db_id}' at {path}")
+                engine = open_sqlite_read_only(path)
+                try:
+                    snapshots[db_id] = introspect(engine, db_type="sqlite", database_name=db_id)
+                finally:
+                    engine.dispose()
+            prediction = _predict(generator, item["question"], db_id, snapshots[db_id])
+            report.predictions.append(prediction)
+            gold = item.get("query")
+            if isinstance(gold, str) and gold.strip():
+                if db_id not in connections:
+                    connections[db_id] = open_read_only(path)
+                correct = _score(connections[db_id], gold, prediction.sql)
+                report.correct.append(correct)
+                answered = prediction.sql is not None
+                report.overall.add(answered=answered, correct=correct)
+                report.by_difficulty.setdefault(gold_difficulty(gold), Tally()).add(
+                    answered=answered, correct=correct
+                )
+                report.by_database.setdefault(db_id, Tally()).add(
+                    answered=answered, correct=correct
+                )
+            else:
+                report.correct.append(None)
+            if on_progress is not None:
+                on_progress(1)
+    finally:
+        for conn in connections.values():
+            conn.close()
+    report.by_difficulty = {
+        d: report.by_difficulty[d] for d in DIFFICULTIES if d in report.by_difficulty
+    }
+    return report
+
+
+def _predict(
+    generator: SqlGenerator, question: str, db_id: str, snapshot: SchemaSnapshot
+) -> Prediction:
+    started = time.perf_counter()
+    sql: str | None = None
+    error: str | None = None
+    try:
+        generation = generator.generate(
+            GenerationRequest(question=question, schema=snapshot, dialect="sqlite")
+        )
+        try:
+            sql = guard_for_evaluation(generation.sql, dialect="sqlite", snapshot=snapshot)
+        except GuardRefused as exc:
+            error = f"refused by the guard: {exc}"
+    except QuestionNotUnderstood as exc:
+        error = f"declined: {exc.message}"
+    except GenerationError as exc:
+        error = f"generation failed: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a crash on one question must not end the run
+        error = f"{type(exc).__name__}: {exc}"
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return Prediction(db_id=db_id, question=question, sql=sql, error=error, ms=round(elapsed_ms, 3))
+
+
+def _score(conn: sqlite3.Connection, gold: str, predicted: str | None) -> bool:
+    if predicted is None:
+        return False
+    try:
+        gold_rows = run_sqlite(conn, gold)
+    except sqlite3.Error:
+        return False
+    try:
+        predicted_rows = run_sqlite(conn, predicted)
+    except sqlite3.Error:
+        return False
+    return results_match(gold_rows, predicted_rows, ordered=has_top_level_order(gold))
+
+
+def write_predictions(path: Path, predictions: list[Prediction]) -> None:
+    path.write_text(
+        json.dumps([asdict(p) for p in predictions], indent=1, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )

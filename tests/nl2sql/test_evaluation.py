@@ -1,0 +1,241 @@
+"""`nlsql eval`: execution accuracy, its order and tolerance rules, and the predictions file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backend.nl2sql.engines.base import (
+    Generation,
+    GenerationRequest,
+    QuestionNotUnderstood,
+    SqlGenerator,
+)
+from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.evaluation import (
+    evaluate,
+    gold_difficulty,
+    has_top_level_order,
+    load_questions,
+    results_match,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# A Spider-style database ("concert_singer"-like) and questions written the way Spider writes them.
+SINGERS = [
+    (1, "Joe Sharp", "Netherlands", 52),
+    (2, "Timbaland", "United States", 32),
+    (3, "Justin Brown", "France", 29),
+    (4, "Rose White", "France", 41),
+    (5, "John Nizinik", "France", 43),
+    (6, "Tribal King", "France", 25),
+]
+QUESTIONS = [
+    {"db_id": "singers", "question": "How many singers do we have?",
+     "query": "SELECT count(*) FROM singer"},
+    {"db_id": "singers", "question": "What is the average age of singers from France?",
+     "query": 'SELECT avg(age) FROM singer WHERE country = "France"'},
+    {"db_id": "singers", "question": "List the names of singers in descending order of age.",
+     "query": "SELECT name FROM singer ORDER BY age DESC"},
+    {"db_id": "singers", "question": "Show the country and the number of singers in each country.",
+     "query": "SELECT country, count(*) FROM singer GROUP BY country"},
+    {"db_id": "singers", "question": "What is the meaning of life?",
+     "query": "SELECT name FROM singer WHERE age > 100"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def db_root(tmp_path: Path) -> Path:
+    folder = tmp_path / "db" / "singers"
+    folder.mkdir(parents=True)
+    conn = sqlite3.connect(folder / "singers.sqlite")
+    conn.execute(
+        "CREATE TABLE singer (singer_id INTEGER PRIMARY KEY, name TEXT, country TEXT, age INT)"
+    )
+    conn.executemany("INSERT INTO singer VALUES (?, ?, ?, ?)", SINGERS)
+    conn.commit()
+    conn.close()
+    return tmp_path / "db"
+
+
+class FixedAnswers(SqlGenerator):
+    """A generator that answers from a table, to score chosen SQL against the gold."""
+
+    name = "fixed"
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        sql = self.answers.get(request.question)
+        if sql is None:
+            raise QuestionNotUnderstood("not in the table")
+        return Generation(sql=sql, explanation="")
+
+
+# gold rows, predicted rows, ordered?, same?
+MATCHES = [
+    ([(1,), (2,)], [(2,), (1,)], False, True),
+    ([(1,), (2,)], [(2,), (1,)], True, False),
+    ([(1,), (1,), (2,)], [(1,), (2,), (2,)], False, False),
+    ([(2,)], [(2.0,)], False, True),
+    ([(0.3,)], [(0.1 + 0.2,)], False, True),
+    ([(0.3,)], [(0.31,)], False, False),
+    ([("a", 1), ("b", 2)], [(1, "a"), (2, "b")], False, True),
+    ([("a", 1), ("b", 2)], [(1, "b"), (2, "a")], False, False),
+    ([("a", 1)], [("a",)], False, False),
+    ([("France",)], [("france",)], False, False),
+    ([], [], True, True),
+    ([(None,)], [(None,)], False, True),
+]
+
+
+@pytest.mark.parametrize(("gold", "predicted", "ordered", "same"), MATCHES)
+def test_results_match(
+    gold: list[tuple[object, ...]], predicted: list[tuple[object, ...]], ordered: bool, same: bool
+) -> None:
+    assert results_match(gold, predicted, ordered=ordered) is same
+
+
+@pytest.mark.parametrize(
+    ("sql", "ordered"),
+    [
+        ("SELECT name FROM singer ORDER BY age", True),
+        (
+            "SELECT name FROM singer WHERE age > (SELECT age FROM singer ORDER BY age LIMIT 1)",
+            False,
+        ),
+        ("SELECT count(*) FROM singer", False),
+    ],
+)
+def test_only_a_top_level_order_by_makes_order_matter(sql: str, ordered: bool) -> None:
+    assert has_top_level_order(sql) is ordered
+
+
+@pytest.mark.parametrize(
+    ("sql", "difficulty"),
+    [
+        ("SELECT name FROM singer", "easy"),
+        ("SELECT count(*) FROM singer", "easy"),
+        ("SELECT country, count(*) FROM singer AS s JOIN concert AS c ON 1 GROUP BY country",
+         "medium"),
+        ("SELECT name FROM singer WHERE age > (SELECT avg(age) FROM singer)", "hard"),
+        ("SELECT name FROM singer EXCEPT SELECT name FROM singer AS s JOIN concert AS c ON 1"
+         " WHERE c.year > (SELECT max(year) FROM concert)", "extra"),
+    ],
+)  # fmt: skip
+def test_gold_difficulty_counts_joins_aggregates_subqueries_and_set_operations(
+    sql: str, difficulty: str
+) -> None:
+    assert gold_difficulty(sql) == difficulty
+
+
+def test_accuracy_counts_order_only_where_gold_orders(db_root: Path) -> None:
+    answers = {
+        QUESTIONS[0]["question"]: "SELECT COUNT(singer_id) FROM singer",
+        QUESTIONS[1]["question"]: (
+            "SELECT SUM(age) * 1.0 / COUNT(*) FROM singer WHERE country = 'France'"
+        ),
+        # right rows, wrong order, and gold orders: wrong
+        QUESTIONS[2]["question"]: "SELECT name FROM singer ORDER BY age ASC",
+        # right rows in another row order and column order, gold does not order: right
+        QUESTIONS[3]["question"]: (
+            "SELECT COUNT(*), country FROM singer GROUP BY country ORDER BY 1"
+        ),
+        # fails to run: wrong
+        QUESTIONS[4]["question"]: "SELECT nope FROM singer",
+    }  # fmt: skip
+    report = evaluate(QUESTIONS, db_root=db_root, generator=FixedAnswers(answers))
+    assert report.correct == [True, True, False, True, False]
+    assert (report.overall.total, report.overall.answered, report.overall.correct) == (5, 5, 3)
+    assert report.overall.accuracy == pytest.approx(0.6)
+    assert report.by_database["singers"].correct == 3
+    assert report.by_difficulty["easy"].total == 5
+
+
+def test_declines_count_against_accuracy_but_not_precision(db_root: Path) -> None:
+    answers = {QUESTIONS[0]["question"]: "SELECT COUNT(*) FROM singer"}
+    report = evaluate(QUESTIONS, db_root=db_root, generator=FixedAnswers(answers))
+    assert report.overall.accuracy == pytest.approx(1 / 5)
+    assert report.overall.precision == pytest.approx(1.0)
+    assert report.decline_rate == pytest.approx(4 / 5)
+    assert report.predictions[1].sql is None
+    assert report.predictions[1].error is not None
+    assert report.predictions[1].error.startswith("declined:")
+
+
+def test_builtin_engine_answers_spider_style_questions(db_root: Path) -> None:
+    report = evaluate(QUESTIONS, db_root=db_root, generator=BuiltinGenerator())
+    assert report.correct == [True, True, True, True, False]
+    assert report.predictions[4].sql is None
+
+
+def test_missing_database_is_a_clear_error(tmp_path: Path) -> None:
+    from backend.nl2sql.evaluation import EvaluationInputError
+
+    with pytest.raises(EvaluationInputError, match="no database for 'singers'"):
+        evaluate(QUESTIONS, db_root=tmp_path, generator=BuiltinGenerator())
+
+
+def test_questions_file_must_be_a_list_of_questions(tmp_path: Path) -> None:
+    from backend.nl2sql.evaluation import EvaluationInputError
+
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"db_id": "x"}))
+    with pytest.raises(EvaluationInputError):
+        load_questions(path)
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.cli", "eval", *args],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_writes_predictions_in_order_and_prints_accuracy(db_root: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(QUESTIONS))
+    out = tmp_path / "predictions.json"
+    result = _run_cli(str(questions), "--db-root", str(db_root), "--out", str(out), "--limit", "5")
+    assert result.returncode == 0, result.stderr
+    predictions = json.loads(out.read_text())
+    assert [p["question"] for p in predictions] == [q["question"] for q in QUESTIONS]
+    for p in predictions:
+        assert set(p) == {"db_id", "question", "sql", "error", "ms"}
+        assert isinstance(p["ms"], float)
+    assert predictions[0]["sql"] is not None and predictions[0]["error"] is None
+    assert predictions[4]["sql"] is None and "declined" in predictions[4]["error"]
+    assert "overall" in result.stdout and "80.0%" in result.stdout
+    assert "db: singers" in result.stdout and "difficulty: easy" in result.stdout
+
+
+def test_cli_limit_and_questions_without_gold(db_root: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.json"
+    questions.write_text(
+        json.dumps([{k: v for k, v in q.items() if k != "query"} for q in QUESTIONS])
+    )
+    out = tmp_path / "predictions.json"
+    result = _run_cli(str(questions), "--db-root", str(db_root), "--out", str(out), "--limit", "2")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(out.read_text())) == 2
+    assert "execution accuracy" not in result.stdout
+
+
+def test_cli_reports_a_bad_database_folder(tmp_path: Path) -> None:
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(QUESTIONS))
+    result = _run_cli(str(questions), "--db-root", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "no database for 'singers'" in result.stderr
