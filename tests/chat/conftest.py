@@ -16,10 +16,9 @@ from sqlalchemy.orm import Session
 
 from backend.admin.models import SystemConfig
 from backend.auth import service as auth_service
-from backend.auth.models import ApiKey
+from backend.auth.models import User
 from backend.connections import service as connections_service
 from backend.core.config import Settings
-from backend.core.security import digest_token, generate_token
 from backend.demo import DEMO_DB_PATH
 from backend.nl2sql.engines import registry
 from backend.nl2sql.engines.base import (
@@ -28,7 +27,7 @@ from backend.nl2sql.engines.base import (
     QuestionNotUnderstood,
     SqlGenerator,
 )
-from tests.factories import token_headers
+from tests.factories import create_api_key, token_headers
 
 STAND_IN = "stand-in"
 
@@ -122,18 +121,9 @@ def make_caller(session: Session, settings: Settings, *, role: str = "viewer") -
 def make_api_key_headers(
     session: Session, caller: Caller, *, scopes: list[str], connection_ids: list[str] | None = None
 ) -> dict[str, str]:
-    raw = "nlsql_" + generate_token()
-    session.add(
-        ApiKey(
-            user_id=caller.user_id,
-            key_name="test key",
-            key_hash=digest_token(raw),
-            key_prefix=raw[:12],
-            permissions={"scopes": scopes, "connection_ids": connection_ids},
-        )
-    )
-    session.commit()
-    return {"X-API-Key": raw}
+    user = session.get(User, caller.user_id)
+    assert user is not None
+    return create_api_key(session, user, scopes=scopes, connection_ids=connection_ids).headers
 
 
 def set_config(session: Session, key: str, value: Any) -> None:

@@ -20,15 +20,14 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from backend.auth import service as auth_service
-from backend.auth.models import ApiKey, User
+from backend.auth.models import User
 from backend.connections.crypto import encrypt_password
 from backend.connections.engines import engine_cache
 from backend.connections.models import DatabaseConnection
 from backend.core.config import DEMO_DIR, Settings
 from backend.core.db import utcnow
-from backend.core.security import digest_token, generate_token
 from tests.conftest import IN_CI
-from tests.factories import token_headers
+from tests.factories import create_api_key, token_headers
 from tests.support import mariadb_server
 
 TARGET_PASSWORD = "Tg7-pw-" + "q9ZxR2"
@@ -83,18 +82,7 @@ def make_caller(session: Session, settings: Settings, *, email: str | None = Non
 def make_api_key(
     session: Session, user: User, *, scopes: list[str], connection_ids: list[str] | None
 ) -> dict[str, str]:
-    raw = "nlsql_" + generate_token()
-    session.add(
-        ApiKey(
-            user_id=user.id,
-            key_name="test key",
-            key_hash=digest_token(raw),
-            key_prefix=raw[:12],
-            permissions={"scopes": scopes, "connection_ids": connection_ids},
-        )
-    )
-    session.commit()
-    return {"X-API-Key": raw}
+    return create_api_key(session, user, scopes=scopes, connection_ids=connection_ids).headers
 
 
 @pytest.fixture

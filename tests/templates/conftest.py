@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,11 +11,10 @@ from sqlalchemy.orm import Session
 
 from backend.auth import service as auth_service
 from backend.auth.deps import Principal
-from backend.auth.models import ROLE_VIEWER, ApiKey, User
+from backend.auth.models import ROLE_VIEWER, User
 from backend.auth.scopes import ROLE_SCOPES
 from backend.core.config import Settings
-from backend.core.security import digest_token
-from tests.factories import token_headers
+from tests.factories import create_api_key, token_headers
 
 
 @dataclass
@@ -48,17 +46,6 @@ def make_caller(session: Session, settings: Settings) -> Callable[..., Caller]:
 @pytest.fixture
 def make_api_key(session: Session) -> Callable[..., dict[str, str]]:
     def make(user: User, scopes: list[str]) -> dict[str, str]:
-        raw = "nlsql_" + secrets.token_urlsafe(24)
-        session.add(
-            ApiKey(
-                user_id=user.id,
-                key_name="test key",
-                key_hash=digest_token(raw),
-                key_prefix=raw[:12],
-                permissions={"scopes": scopes, "connection_ids": None},
-            )
-        )
-        session.commit()
-        return {"X-API-Key": raw}
+        return create_api_key(session, user, scopes=scopes).headers
 
     return make
