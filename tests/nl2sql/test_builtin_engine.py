@@ -133,6 +133,13 @@ FOLLOW_UPS = [
      "SELECT COUNT(*) FROM customers WHERE country = 'Germany'"),
     (["How many customers are in France?", "what about Germany?"], "and only Consumer segment",
      "SELECT COUNT(*) FROM customers WHERE country = 'Germany' AND segment = 'Consumer'"),
+    (["number of customers per country"], "exclude France",
+     "SELECT country, COUNT(*) FROM customers WHERE country <> 'France' GROUP BY country"),
+    (["number of customers per country", "exclude France"], "now by segment",
+     "SELECT segment, COUNT(*) FROM customers WHERE country <> 'France' GROUP BY segment"),
+    (["How many products are there?"], "Beverages",
+     "SELECT COUNT(*) FROM products p JOIN categories c ON c.id = p.category_id"
+     " WHERE c.name = 'Beverages'"),
     (["monthly revenue in 2023"], "and for 2022?",
      "SELECT strftime('%Y-%m', paid_at), SUM(amount) FROM payments"
      " WHERE paid_at >= '2022-01-01' AND paid_at < '2023-01-01' GROUP BY 1 ORDER BY 1"),

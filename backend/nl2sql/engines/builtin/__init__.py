@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from backend.nl2sql.engines.base import (
@@ -23,8 +24,9 @@ __all__ = ["BuiltinGenerator"]
 logger = logging.getLogger(__name__)
 
 _REFINEMENT_STARTS = frozenset(
-    {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "same", "ok"}
-)
+    {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "exclude",
+     "same", "ok"}
+)  # fmt: skip
 _REFINEMENT_PAIRS = frozenset({("what", "about"), ("how", "about"), ("what", "if")})
 _SEPARATOR = " ; "
 
@@ -35,6 +37,17 @@ def is_refinement(question: str) -> bool:
     if not words:
         return False
     return words[0] in _REFINEMENT_STARTS or tuple(words[:2]) in _REFINEMENT_PAIRS
+
+
+def _is_fragment(question: str) -> bool:
+    """A short question without a question word of its own ("exclude France", "in 2023")."""
+    words = [t.lemma for t in tokenise(question) if t.kind == "word"]
+    return len(words) <= 6 and not (set(words) & _QUESTION_WORDS)
+
+
+_QUESTION_WORDS = frozenset(
+    {"what", "which", "who", "how", "list", "show", "give", "find", "count", "return", "tell"}
+)
 
 
 def conversation_context(history: list[Turn]) -> list[str]:
@@ -82,6 +95,11 @@ class BuiltinGenerator(SqlGenerator):
                     intent = self._parse_follow_up(context, question, index)
                 except QuestionNotUnderstood:
                     raise standalone from None
+            else:
+                if context and not intent.subject_named and _is_fragment(question):
+                    # "exclude France": no subject of its own, so it refines the last question
+                    with contextlib.suppress(QuestionNotUnderstood):
+                        intent = self._parse_follow_up(context, question, index)
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)

@@ -170,6 +170,9 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("not",), "neg", ""),
     (("no",), "neg", ""),
     (("without",), "neg", ""),
+    (("exclude",), "neg", ""),
+    (("excluding",), "neg", ""),
+    (("other", "than"), "neg", ""),
     (("none",), "neg", ""),
     (("different",), "distinct", ""),
     (("distinct",), "distinct", ""),
@@ -562,6 +565,7 @@ class _Parser:
         if not focus:
             raise self.decline("could not tell which table the question is about")
         self.intent.table = focus
+        self.intent.subject_named = any(m.kind == "table" for m in self.mentions)
         self.note("tables", focus)
         for k, m in enumerate(self.mentions):
             if (
