@@ -533,3 +533,13 @@ def test_related_rows_named_with_their_are_shown_beside_the_main_rows(
     sql = ask(shop, "show products and their categories")
     gold = "SELECT p.name, c.name FROM products p JOIN categories c ON c.id = p.category_id"
     assert results_match(rows(shop_db, gold), rows(shop_db, sql), ordered=False), sql
+
+
+def test_the_linking_index_is_reused_for_the_same_schema_only(shop: SchemaSnapshot) -> None:
+    from backend.nl2sql.engines.builtin import schema_index
+
+    same = SchemaSnapshot.model_validate(shop.model_dump())
+    assert schema_index(same) is schema_index(shop)
+    changed = shop.model_copy(deep=True)
+    changed.tables[0].columns[0].name = "renamed"
+    assert schema_index(changed) is not schema_index(shop)

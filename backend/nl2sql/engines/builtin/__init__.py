@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import threading
+from collections import OrderedDict
 
+from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import (
     Generation,
     GenerationRequest,
@@ -22,6 +26,7 @@ from backend.nl2sql.engines.builtin.sqlbuild import render
 __all__ = ["BuiltinGenerator"]
 
 logger = logging.getLogger(__name__)
+_INDEX_LOCK = threading.Lock()
 
 _REFINEMENT_STARTS = frozenset(
     {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "exclude",
@@ -37,6 +42,26 @@ def is_refinement(question: str) -> bool:
     if not words:
         return False
     return words[0] in _REFINEMENT_STARTS or tuple(words[:2]) in _REFINEMENT_PAIRS
+
+
+_INDEX_CACHE: OrderedDict[str, SchemaIndex] = OrderedDict()
+_INDEX_CACHE_SIZE = 32
+
+
+def schema_index(snapshot: SchemaSnapshot) -> SchemaIndex:
+    """The linking index of a snapshot, reused while the same schema keeps being asked about."""
+    key = hashlib.sha256(snapshot.model_dump_json().encode()).hexdigest()
+    with _INDEX_LOCK:
+        index = _INDEX_CACHE.get(key)
+        if index is not None:
+            _INDEX_CACHE.move_to_end(key)
+            return index
+    index = SchemaIndex(snapshot)
+    with _INDEX_LOCK:
+        _INDEX_CACHE[key] = index
+        while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
+            _INDEX_CACHE.popitem(last=False)
+    return index
 
 
 def _is_fragment(question: str) -> bool:
@@ -80,7 +105,7 @@ class BuiltinGenerator(SqlGenerator):
             ) from exc
 
     def _generate(self, request: GenerationRequest) -> Generation:
-        index = SchemaIndex(request.schema)
+        index = schema_index(request.schema)
         context = conversation_context(request.history)
         question = request.question.strip()
         if context and is_refinement(question):

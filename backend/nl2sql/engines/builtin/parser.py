@@ -221,6 +221,9 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("more", "than", "once"), "unsupported", "repeat"),
 ]
 _CUE_PHRASES.sort(key=lambda p: -len(p[0]))
+_CUES_BY_FIRST_WORD: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+for _phrase in _CUE_PHRASES:
+    _CUES_BY_FIRST_WORD.setdefault(_phrase[0][0], []).append(_phrase)
 _TIME_UNITS = {"day": "day", "week": "week", "month": "month", "year": "year"}
 _BUCKET_LEADS = ("per", "by", "each", "every", "for", "of", "in")
 _COMPARATIVE_LEADS = {
@@ -313,7 +316,7 @@ def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[
             i += 1
             continue
         matched = False
-        for phrase, kind, payload in _CUE_PHRASES:
+        for phrase, kind, payload in _CUES_BY_FIRST_WORD.get(tok.lemma, []):
             n = len(phrase)
             if phrase[0] in ("order", "sort") and tok.text.lower() in ("orders", "sorts"):
                 continue  # "orders by status": the noun, not the verb
