@@ -1,5 +1,4 @@
-"""The closed vocabulary of intent words ("how many", "top", "more than", "per") and the scan
-that finds them in a question before schema linking."""
+"""Intent words ("how many", "top", "more than", "per") and the scan that finds them."""
 
 from __future__ import annotations
 
