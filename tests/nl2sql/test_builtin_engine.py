@@ -484,6 +484,7 @@ SHAPES = [
     ("orders this year", ["DATE('now', 'start of year')"]),
     ("payments in the last 2 weeks", ["DATE('now', '-14 days')"]),
     ("customers who are not in France or Germany", ["NOT country IN ('France', 'Germany')"]),
+    ("customers without the letter a in their last name", ["NOT last_name LIKE '%a%'"]),
 ]
 
 

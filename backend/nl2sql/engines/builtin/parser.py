@@ -222,6 +222,15 @@ class _Parser:
             after_negation = any(end <= m.start and self.gap(end, m.start) <= 1 for end in negated)
             if m.kind == "table" and not after_negation:
                 return self.table_of(k) or ""
+        for m in self.mentions:
+            # only negated tables: "customer ids who don't have an account" is about customers
+            words = {t.lemma for t in self.tokens[m.start : m.end]}
+            own = [
+                c.table for c in m.columns
+                if m.kind == "column" and set(self.index.table(c.table).words) <= words
+            ]  # fmt: skip
+            if own:
+                return own[0]
         for k, m in enumerate(self.mentions):
             if m.kind == "table":
                 return self.table_of(k) or ""
@@ -1202,7 +1211,8 @@ class _Parser:
             value = m.value or m.text
             if like is not None:
                 pattern = {"contains": f"%{value}%", "starts": f"{value}%", "ends": f"%{value}"}
-                pending.append((m.start, Filter(col, "like", [pattern[like.payload]])))
+                op = "not like" if self._negated_before(like.start) else "like"
+                pending.append((m.start, Filter(col, op, [pattern[like.payload]])))
             else:
                 pending.append((m.start, Filter(col, "=", [value])))
             self.note("values", f"{col.name} = {value}")
@@ -1392,12 +1402,21 @@ class _Parser:
                 self._use_token(t)
             if like is not None:
                 pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
-                flt = Filter(col, "like", [pattern[like.payload]])
+                op = "not like" if self._negated_before(like.start) else "like"
+                flt = Filter(col, op, [pattern[like.payload]])
             else:
                 flt = Filter(col, "=", [text])
             self.intent.filters.append(flt)
             previous = (run[-1], flt)
             self.note("values", f"{col.name} = {text}")
+
+    def _negated_before(self, pos: int) -> bool:
+        """ "without the letter M", "not containing": a negation right before a pattern."""
+        return any(
+            c.kind == "neg" and c.end <= pos and pos - c.end <= 2
+            and all(_is_filler(t) for t in self.tokens[c.end : pos])
+            for c in self.cues
+        )  # fmt: skip
 
     def _place_column(self, table: str) -> ColumnRef | None:
         """ "airports in Cuba": the table's one place-like column, if it has exactly one."""
@@ -1415,22 +1434,29 @@ class _Parser:
             if cue.kind != "like":
                 continue
             pos = cue.end
-            while pos < len(self.tokens) and _is_filler(self.tokens[pos]):
+            names_a_letter = any(t.lemma == "letter" for t in self.tokens[cue.start : cue.end])
+            while not names_a_letter and pos < len(self.tokens) and _is_filler(self.tokens[pos]):
                 pos += 1
             if pos >= len(self.tokens):
                 continue
             tok = self.tokens[pos]
             if tok.kind != "word" or tok.index in covered or tok.index in self.used_tokens:
                 continue
-            if tok.is_capitalised or self.is_cue(tok.index):
+            if (tok.is_capitalised and not names_a_letter) or self.is_cue(tok.index):
                 continue
-            col = self._column_for_literal(cue.start)
+            after = self.mention_after(tok.index + 1, max_gap=0, kinds=("column",))
+            col = self.column_of(after) if after is not None else None
+            if after is not None and col is not None and col.kind == "text":
+                self._use(after)  # "the letter a in their last name"
+            else:
+                col = self._column_for_literal(cue.start)
             if col is None:
                 continue
             self._use_token(tok)
             text = tok.text
             pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
-            self.intent.filters.append(Filter(col, "like", [pattern[cue.payload]]))
+            op = "not like" if self._negated_before(cue.start) else "like"
+            self.intent.filters.append(Filter(col, op, [pattern[cue.payload]]))
             self.note("values", f"{col.name} like {pattern[cue.payload]}")
 
     def _column_for_table_number(self, k: int) -> ColumnRef | None:
@@ -1511,11 +1537,13 @@ class _Parser:
             followed_by_of = (
                 tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "of"
             )
+            nxt_word = next((t for t in self.tokens[tok.index + 2 :] if not _is_filler(t)), None)
             if (
                 followed_by_of
-                and self.mention_after(tok.index + 1, max_gap=0, kinds=("column",)) is not None
+                and nxt_word is not None
+                and any(mm.kind == "column" and mm.start == nxt_word.index for mm in self.mentions)
             ):
-                continue
+                continue  # "the names of all cities": the column itself is asked for
             nxt = self.mention_after(tok.index + 1, max_gap=2, kinds=("table",))
             prev = self.mention_before(tok.index, max_gap=0, kinds=("table",))
             pick = nxt if nxt is not None else prev
