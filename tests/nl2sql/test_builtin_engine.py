@@ -133,6 +133,13 @@ FOLLOW_UPS = [
      "SELECT COUNT(*) FROM customers WHERE country = 'Germany'"),
     (["How many customers are in France?", "what about Germany?"], "and only Consumer segment",
      "SELECT COUNT(*) FROM customers WHERE country = 'Germany' AND segment = 'Consumer'"),
+    (["number of customers per country"], "exclude France",
+     "SELECT country, COUNT(*) FROM customers WHERE country <> 'France' GROUP BY country"),
+    (["number of customers per country", "exclude France"], "now by segment",
+     "SELECT segment, COUNT(*) FROM customers WHERE country <> 'France' GROUP BY segment"),
+    (["How many products are there?"], "Beverages",
+     "SELECT COUNT(*) FROM products p JOIN categories c ON c.id = p.category_id"
+     " WHERE c.name = 'Beverages'"),
     (["monthly revenue in 2023"], "and for 2022?",
      "SELECT strftime('%Y-%m', paid_at), SUM(amount) FROM payments"
      " WHERE paid_at >= '2022-01-01' AND paid_at < '2023-01-01' GROUP BY 1 ORDER BY 1"),
@@ -477,6 +484,7 @@ SHAPES = [
     ("orders this year", ["DATE('now', 'start of year')"]),
     ("payments in the last 2 weeks", ["DATE('now', '-14 days')"]),
     ("customers who are not in France or Germany", ["NOT country IN ('France', 'Germany')"]),
+    ("customers without the letter a in their last name", ["NOT last_name LIKE '%a%'"]),
 ]
 
 
@@ -526,3 +534,13 @@ def test_related_rows_named_with_their_are_shown_beside_the_main_rows(
     sql = ask(shop, "show products and their categories")
     gold = "SELECT p.name, c.name FROM products p JOIN categories c ON c.id = p.category_id"
     assert results_match(rows(shop_db, gold), rows(shop_db, sql), ordered=False), sql
+
+
+def test_the_linking_index_is_reused_for_the_same_schema_only(shop: SchemaSnapshot) -> None:
+    from backend.nl2sql.engines.builtin import schema_index
+
+    same = SchemaSnapshot.model_validate(shop.model_dump())
+    assert schema_index(same) is schema_index(shop)
+    changed = shop.model_copy(deep=True)
+    changed.tables[0].columns[0].name = "renamed"
+    assert schema_index(changed) is not schema_index(shop)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import threading
+from collections import OrderedDict
 
+from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import (
     Generation,
     GenerationRequest,
@@ -21,10 +26,12 @@ from backend.nl2sql.engines.builtin.sqlbuild import render
 __all__ = ["BuiltinGenerator"]
 
 logger = logging.getLogger(__name__)
+_INDEX_LOCK = threading.Lock()
 
 _REFINEMENT_STARTS = frozenset(
-    {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "same", "ok"}
-)
+    {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "exclude",
+     "same", "ok"}
+)  # fmt: skip
 _REFINEMENT_PAIRS = frozenset({("what", "about"), ("how", "about"), ("what", "if")})
 _SEPARATOR = " ; "
 
@@ -35,6 +42,37 @@ def is_refinement(question: str) -> bool:
     if not words:
         return False
     return words[0] in _REFINEMENT_STARTS or tuple(words[:2]) in _REFINEMENT_PAIRS
+
+
+_INDEX_CACHE: OrderedDict[str, SchemaIndex] = OrderedDict()
+_INDEX_CACHE_SIZE = 32
+
+
+def schema_index(snapshot: SchemaSnapshot) -> SchemaIndex:
+    """The linking index of a snapshot, reused while the same schema keeps being asked about."""
+    key = hashlib.sha256(snapshot.model_dump_json().encode()).hexdigest()
+    with _INDEX_LOCK:
+        index = _INDEX_CACHE.get(key)
+        if index is not None:
+            _INDEX_CACHE.move_to_end(key)
+            return index
+    index = SchemaIndex(snapshot)
+    with _INDEX_LOCK:
+        _INDEX_CACHE[key] = index
+        while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
+            _INDEX_CACHE.popitem(last=False)
+    return index
+
+
+def _is_fragment(question: str) -> bool:
+    """A short question without a question word of its own ("exclude France", "in 2023")."""
+    words = [t.lemma for t in tokenise(question) if t.kind == "word"]
+    return len(words) <= 6 and not (set(words) & _QUESTION_WORDS)
+
+
+_QUESTION_WORDS = frozenset(
+    {"what", "which", "who", "how", "list", "show", "give", "find", "count", "return", "tell"}
+)
 
 
 def conversation_context(history: list[Turn]) -> list[str]:
@@ -67,7 +105,7 @@ class BuiltinGenerator(SqlGenerator):
             ) from exc
 
     def _generate(self, request: GenerationRequest) -> Generation:
-        index = SchemaIndex(request.schema)
+        index = schema_index(request.schema)
         context = conversation_context(request.history)
         question = request.question.strip()
         if context and is_refinement(question):
@@ -82,6 +120,11 @@ class BuiltinGenerator(SqlGenerator):
                     intent = self._parse_follow_up(context, question, index)
                 except QuestionNotUnderstood:
                     raise standalone from None
+            else:
+                if context and not intent.subject_named and _is_fragment(question):
+                    # "exclude France": no subject of its own, so it refines the last question
+                    with contextlib.suppress(QuestionNotUnderstood):
+                        intent = self._parse_follow_up(context, question, index)
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)

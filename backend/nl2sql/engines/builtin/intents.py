@@ -65,6 +65,8 @@ class Intent:
     anti_joins: list[AntiJoin] = field(default_factory=list)
     extra_tables: list[str] = field(default_factory=list)
     """Tables the question names without a role of their own: inner-joined ("who have a pet")."""
+    subject_named: bool = True
+    """Whether the question names a table, or its subject was inferred from a column/value."""
     preferred_tables: frozenset[str] = frozenset()
     """Lower-case names of tables the question's words point at (join paths go through them)."""
     recognised: dict[str, object] = field(default_factory=dict)

@@ -2,336 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin.cues import (
+    LENGTH_WORDS,
+    ORDER_VERBS,
+    PLACE_WORDS,
+    SUBJECT_WORDS,
+    TIME_UNITS,
+    Cue,
+    scan_cues,
+)
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention, SchemaIndex, link, verb_stems
-
-
-@dataclass(slots=True)
-class Cue:
-    kind: str
-    start: int
-    end: int
-    payload: str = ""
-
-
-_CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
-    (("how", "many"), "count", ""),
-    (("total", "number", "of"), "count", ""),
-    (("number", "of"), "count", ""),
-    (("count", "of"), "count", ""),
-    (("count",), "count", ""),
-    (("average",), "agg", "AVG"),
-    (("mean",), "agg", "AVG"),
-    (("avg",), "agg", "AVG"),
-    (("sum", "of"), "agg", "SUM"),
-    (("sum",), "agg", "SUM"),
-    (("total",), "agg", "SUM"),
-    (("maximum",), "agg", "MAX"),
-    (("max",), "agg", "MAX"),
-    (("minimum",), "agg", "MIN"),
-    (("min",), "agg", "MIN"),
-    (("most", "recent"), "super", "date_desc"),
-    (("most", "recently"), "super", "date_desc"),
-    (("most", "expensive"), "super", "price_desc"),
-    (("least", "expensive"), "super", "price_asc"),
-    (("most", "common"), "super", "count_desc"),
-    (("most", "popular"), "super", "count_desc"),
-    (("most", "frequent"), "super", "count_desc"),
-    (("least", "common"), "super", "count_asc"),
-    (("least", "popular"), "super", "count_asc"),
-    (("most", "number", "of"), "super", "n_desc"),
-    (("greatest", "number", "of"), "super", "n_desc"),
-    (("biggest", "number", "of"), "super", "n_desc"),
-    (("highest", "number", "of"), "super", "n_desc"),
-    (("largest", "number", "of"), "super", "n_desc"),
-    (("least", "number", "of"), "super", "n_asc"),
-    (("lowest", "number", "of"), "super", "n_asc"),
-    (("fewest", "number", "of"), "super", "n_asc"),
-    (("smallest", "number", "of"), "super", "n_asc"),
-    (("highest",), "super", "desc"),
-    (("most",), "super", "desc"),
-    (("largest",), "super", "desc"),
-    (("biggest",), "super", "desc"),
-    (("greatest",), "super", "desc"),
-    (("best",), "super", "desc"),
-    (("lowest",), "super", "asc"),
-    (("least",), "super", "asc"),
-    (("smallest",), "super", "asc"),
-    (("fewest",), "super", "asc"),
-    (("worst",), "super", "asc"),
-    (("latest",), "super", "date_desc"),
-    (("newest",), "super", "date_desc"),
-    (("earliest",), "super", "date_asc"),
-    (("oldest",), "super", "oldest"),
-    (("youngest",), "super", "youngest"),
-    (("longest",), "super", "length_desc"),
-    (("shortest",), "super", "length_asc"),
-    (("cheapest",), "super", "price_asc"),
-    (("top",), "top", ""),
-    (("order", "the", "result", "by"), "order", ""),
-    (("sort", "the", "result", "by"), "order", ""),
-    (("order", "them", "by"), "order", ""),
-    (("sort", "them", "by"), "order", ""),
-    (("sorted", "by"), "order", ""),
-    (("ordered", "by"), "order", ""),
-    (("order", "by"), "order", ""),
-    (("sort", "by"), "order", ""),
-    (("ranked", "by"), "order", ""),
-    (("sorted", "in"), "order", ""),
-    (("ordered", "in"), "order", ""),
-    (("in", "order", "of"), "order", ""),
-    (("in", "the", "order", "of"), "order", ""),
-    (("sorted",), "order", ""),
-    (("in", "reverse", "alphabetical", "order"), "dir", "desc"),
-    (("reverse", "alphabetical", "order"), "dir", "desc"),
-    (("reverse", "alphabetical"), "dir", "desc"),
-    (("according", "to"), "order", ""),
-    (("in", "alphabetical", "order"), "dir", "asc"),
-    (("in", "alphabetic", "order"), "dir", "asc"),
-    (("in", "descending", "order"), "dir", "desc"),
-    (("in", "ascending", "order"), "dir", "asc"),
-    (("alphabetical", "order"), "dir", "asc"),
-    (("alphabetic", "order"), "dir", "asc"),
-    (("descending", "order"), "dir", "desc"),
-    (("ascending", "order"), "dir", "asc"),
-    (("decreasing", "order"), "dir", "desc"),
-    (("increasing", "order"), "dir", "asc"),
-    (("alphabetic",), "dir", "asc"),
-    (("descending",), "dir", "desc"),
-    (("decreasing",), "dir", "desc"),
-    (("ascending",), "dir", "asc"),
-    (("increasing",), "dir", "asc"),
-    (("alphabetical",), "dir", "asc"),
-    (("alphabetically",), "dir", "asc"),
-    (("grouped", "by"), "group", ""),
-    (("broken", "down", "by"), "group", ""),
-    (("for", "each"), "group", ""),
-    (("for", "every"), "group", ""),
-    (("in", "each"), "group", ""),
-    (("of", "each"), "group", ""),
-    (("by", "each"), "group", ""),
-    (("per",), "group", ""),
-    (("each",), "group", ""),
-    (("by",), "by", ""),
-    (("monthly",), "bucket", "month"),
-    (("yearly",), "bucket", "year"),
-    (("annual",), "bucket", "year"),
-    (("annually",), "bucket", "year"),
-    (("weekly",), "bucket", "week"),
-    (("daily",), "bucket", "day"),
-    (("more", "than"), "cmp", ">"),
-    (("greater", "than"), "cmp", ">"),
-    (("larger", "than"), "cmp", ">"),
-    (("bigger", "than"), "cmp", ">"),
-    (("higher", "than"), "cmp", ">"),
-    (("longer", "than"), "cmp", ">"),
-    (("over",), "cmp", ">"),
-    (("above",), "cmp", ">"),
-    (("exceed",), "cmp", ">"),
-    (("exceeding",), "cmp", ">"),
-    (("at", "least"), "cmp", ">="),
-    (("no", "less", "than"), "cmp", ">="),
-    (("not", "less", "than"), "cmp", ">="),
-    (("or", "more"), "postcmp", ">="),
-    (("or", "greater"), "postcmp", ">="),
-    (("or", "above"), "postcmp", ">="),
-    (("less", "than"), "cmp", "<"),
-    (("fewer", "than"), "cmp", "<"),
-    (("smaller", "than"), "cmp", "<"),
-    (("lower", "than"), "cmp", "<"),
-    (("shorter", "than"), "cmp", "<"),
-    (("below",), "cmp", "<"),
-    (("under",), "cmp", "<"),
-    (("at", "most"), "cmp", "<="),
-    (("no", "more", "than"), "cmp", "<="),
-    (("not", "more", "than"), "cmp", "<="),
-    (("up", "to"), "cmp", "<="),
-    (("or", "less"), "postcmp", "<="),
-    (("or", "fewer"), "postcmp", "<="),
-    (("or", "below"), "postcmp", "<="),
-    (("between",), "cmp", "between"),
-    (("equal", "to"), "cmp", "="),
-    (("cheaper", "than"), "cmp", "cheaper"),
-    (("costlier", "than"), "cmp", "pricier"),
-    (("pricier", "than"), "cmp", "pricier"),
-    (("older", "than"), "cmp", "older"),
-    (("younger", "than"), "cmp", "younger"),
-    (("before",), "cmp", "before"),
-    (("prior", "to"), "cmp", "before"),
-    (("earlier", "than"), "cmp", "before"),
-    (("after",), "cmp", "after"),
-    (("later", "than"), "cmp", "after"),
-    (("since",), "cmp", "since"),
-    (("never",), "neg", ""),
-    (("not",), "neg", ""),
-    (("no",), "neg", ""),
-    (("without",), "neg", ""),
-    (("none",), "neg", ""),
-    (("different",), "distinct", ""),
-    (("distinct",), "distinct", ""),
-    (("unique",), "distinct", ""),
-    (("contain",), "like", "contains"),
-    (("containing",), "like", "contains"),
-    (("include",), "like", "contains"),
-    (("including",), "like", "contains"),
-    (("start", "with"), "like", "starts"),
-    (("starting", "with"), "like", "starts"),
-    (("begin", "with"), "like", "starts"),
-    (("beginning", "with"), "like", "starts"),
-    (("end", "with"), "like", "ends"),
-    (("ending", "with"), "like", "ends"),
-    (("the", "word"), "skip", ""),
-    (("word",), "skip", ""),
-    (("the", "letter"), "like", "contains"),
-    (("letter",), "like", "contains"),
-    (("string",), "skip", ""),
-    (("substring",), "like", "contains"),
-    (("named",), "named", ""),
-    (("called",), "named", ""),
-    (("whose", "name", "is"), "named", ""),
-    (("percentage",), "unsupported", "percentage"),
-    (("percent",), "unsupported", "percentage"),
-    (("proportion",), "unsupported", "proportion"),
-    (("ratio",), "unsupported", "ratio"),
-    (("median",), "unsupported", "median"),
-    (("difference",), "unsupported", "difference"),
-    (("both",), "unsupported", "both"),
-    (("also",), "unsupported", "also"),
-    (("either",), "unsupported", "either"),
-    (("except",), "unsupported", "except"),
-    (("respectively",), "unsupported", "respectively"),
-    (("same",), "unsupported", "same"),
-    (("more", "than", "once"), "unsupported", "repeat"),
-]
-_CUE_PHRASES.sort(key=lambda p: -len(p[0]))
-_TIME_UNITS = {"day": "day", "week": "week", "month": "month", "year": "year"}
-_BUCKET_LEADS = ("per", "by", "each", "every", "for", "of", "in")
-_COMPARATIVE_LEADS = {
-    "more": ">", "higher": ">", "greater": ">", "larger": ">", "bigger": ">",
-    "less": "<", "lower": "<", "smaller": "<", "fewer": "<",
-}  # fmt: skip
-_LENGTH_WORDS = (
-    "length", "duration", "distance", "count", "minute", "second", "millisecond", "time", "size",
-)  # fmt: skip
-"""Column words that "longest"/"shortest" rank by when no column is named."""
-_PARTICIPLES = frozenset(
-    """made written taught sold held paid bought built done given run owned played sung
-    directed produced published created managed led won hosted drawn driven""".split()  # noqa: SIM905
-)
-_PLACE_WORDS = frozenset({"country", "city", "state", "location", "region", "nation", "town"})
-_ORDER_VERBS = frozenset(
-    {"sort", "sorted", "order", "ordered", "rank", "ranked", "arrange", "arranged"}
-)
-_SUBJECT_WORDS = frozenset({"name", "title", "id", "who", "which", "whose"})
-_RELATIVE_LEADS = {"last": "last", "past": "last", "previous": "last", "this": "this"}
-
-
-def _scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[int]]:
-    cues: list[Cue] = []
-    skip: set[int] = set()
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.kind == "punct" and tok.text in "<>=":
-            op = tok.text
-            if i + 1 < len(tokens) and tokens[i + 1].text == "=" and op in "<>":
-                op += "="
-            cues.append(Cue("cmp", i, i + len(op), op))
-            skip.update(range(i, i + len(op)))
-            i += len(op)
-            continue
-        if tok.kind != "word":
-            i += 1
-            continue
-        # "per month", "by year", "each day": a time bucket unless the schema has such a column.
-        if (
-            tok.lemma in _BUCKET_LEADS
-            and i + 1 < len(tokens)
-            and tokens[i + 1].lemma in _TIME_UNITS
-            and not any(c.words == (tokens[i + 1].lemma,) for c in index.columns)
-        ):
-            cues.append(Cue("bucket", i, i + 2, _TIME_UNITS[tokens[i + 1].lemma]))
-            skip.update((i, i + 1))
-            i += 2
-            continue
-        if tok.lemma in _RELATIVE_LEADS:
-            pos = i + 1
-            if pos < len(tokens) and tokens[pos].kind == "number" and tok.lemma != "this":
-                pos += 1
-            if pos < len(tokens) and tokens[pos].lemma in _TIME_UNITS:
-                cues.append(Cue(_RELATIVE_LEADS[tok.lemma], i, pos + 1))
-                skip.update(range(i, pos + 1))
-                i = pos + 1
-                continue
-        if (
-            tok.lemma in _COMPARATIVE_LEADS
-            and i + 2 < len(tokens)
-            and tokens[i + 1].kind == "word"
-            and tokens[i + 2].lemma == "than"
-            and tokens[i + 1].lemma not in STOP_WORDS
-        ):
-            cues.append(Cue("cmp", i, i + 3, _COMPARATIVE_LEADS[tok.lemma]))
-            skip.update((i, i + 2))
-            i += 3
-            continue
-        if _inside_column_name(tokens, i, index) or (
-            tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
-        ):
-            i += 1
-            continue
-        if (
-            tok.lemma == "by"
-            and i > 0
-            and tokens[i - 1].kind == "word"
-            and (tokens[i - 1].lemma in _PARTICIPLES or tokens[i - 1].lemma.endswith("ed"))
-        ):
-            # "loans made by members", "songs sung by X": an agent, not a grouping
-            i += 1
-            continue
-        if (
-            tok.lemma in ("no", "yes")
-            and i > 0
-            and tokens[i - 1].lemma in ("is", "was", "are", "be")
-        ):
-            i += 1
-            continue
-        matched = False
-        for phrase, kind, payload in _CUE_PHRASES:
-            n = len(phrase)
-            if phrase[0] in ("order", "sort") and tok.text.lower() in ("orders", "sorts"):
-                continue  # "orders by status": the noun, not the verb
-            window = tokens[i : i + n]
-            if len(window) == n and all(
-                t.kind == "word" and t.lemma == w for t, w in zip(window, phrase, strict=True)
-            ):
-                cues.append(Cue(kind, i, i + n, payload))
-                skip.update(range(i, i + n))
-                i += n
-                matched = True
-                break
-        if not matched:
-            i += 1
-    return cues, skip
-
-
-def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:
-    """`phone number`, `room count`, `total credits`: cue words that are part of a column."""
-    if tokens[i].lemma in STOP_WORDS:
-        return False
-    for length in (2, 3):
-        for start in range(max(0, i - length + 1), i + 1):
-            window = tokens[start : start + length]
-            if (
-                len(window) == length
-                and all(t.kind == "word" for t in window)
-                and tuple(t.lemma for t in window) in index.column_phrases
-            ):
-                return True
-    return False
 
 
 def _is_filler(tok: Token) -> bool:
@@ -343,7 +26,7 @@ class _Parser:
         self.question = question
         self.index = index
         self.tokens = tokenise(question)
-        self.cues, skip = _scan_cues(self.tokens, index)
+        self.cues, skip = scan_cues(self.tokens, index)
         self.mentions = link(index, self.tokens, skip=skip)
         self.refinement_from = refinement_from
         self.used: set[int] = set()
@@ -539,6 +222,15 @@ class _Parser:
             after_negation = any(end <= m.start and self.gap(end, m.start) <= 1 for end in negated)
             if m.kind == "table" and not after_negation:
                 return self.table_of(k) or ""
+        for m in self.mentions:
+            # only negated tables: "customer ids who don't have an account" is about customers
+            words = {t.lemma for t in self.tokens[m.start : m.end]}
+            own = [
+                c.table for c in m.columns
+                if m.kind == "column" and set(self.index.table(c.table).words) <= words
+            ]  # fmt: skip
+            if own:
+                return own[0]
         for k, m in enumerate(self.mentions):
             if m.kind == "table":
                 return self.table_of(k) or ""
@@ -562,6 +254,7 @@ class _Parser:
         if not focus:
             raise self.decline("could not tell which table the question is about")
         self.intent.table = focus
+        self.intent.subject_named = any(m.kind == "table" for m in self.mentions)
         self.note("tables", focus)
         for k, m in enumerate(self.mentions):
             if (
@@ -606,7 +299,7 @@ class _Parser:
             amount = 1
             if self.tokens[cue.start + 1].kind == "number":
                 amount = int(float(self.tokens[cue.start + 1].lemma))
-            unit = _TIME_UNITS[self.tokens[cue.end - 1].lemma]
+            unit = TIME_UNITS[self.tokens[cue.end - 1].lemma]
             self.used_tokens.update(range(cue.start, cue.end))
             col = self._date_target(cue.start)
             if col is None:
@@ -1052,7 +745,7 @@ class _Parser:
                 if cand is not None and cand.kind == "numeric":
                     self._use(k)
                     return Measure(cand), desc
-            for words in _LENGTH_WORDS:
+            for words in LENGTH_WORDS:
                 col = self._column_named((words,))
                 if col is not None and col.kind == "numeric":
                     return Measure(col), desc
@@ -1179,7 +872,7 @@ class _Parser:
         first = next((t for t in self.tokens if t.kind == "word"), None)
         if first is not None and first.lemma in ("which", "who", "whose", "list", "show"):
             return True
-        if any(t.lemma in _SUBJECT_WORDS for t in self.tokens[:pos]):
+        if any(t.lemma in SUBJECT_WORDS for t in self.tokens[:pos]):
             return True
         if any(c.kind == "group" or c.kind == "bucket" for c in self.cues):
             return False
@@ -1320,7 +1013,7 @@ class _Parser:
         k = self.mention_before(cue.start, max_gap=0, kinds=("table",))
         if k is None or self.mentions[k].end != cue.start:
             return False
-        if any(t.text.lower() in _ORDER_VERBS for t in self.tokens[: cue.start]):
+        if any(t.text.lower() in ORDER_VERBS for t in self.tokens[: cue.start]):
             return False  # "sort orders by date"
         self.breakdown = True
         return True
@@ -1518,7 +1211,8 @@ class _Parser:
             value = m.value or m.text
             if like is not None:
                 pattern = {"contains": f"%{value}%", "starts": f"{value}%", "ends": f"%{value}"}
-                pending.append((m.start, Filter(col, "like", [pattern[like.payload]])))
+                op = "not like" if self._negated_before(like.start) else "like"
+                pending.append((m.start, Filter(col, op, [pattern[like.payload]])))
             else:
                 pending.append((m.start, Filter(col, "=", [value])))
             self.note("values", f"{col.name} = {value}")
@@ -1708,19 +1402,28 @@ class _Parser:
                 self._use_token(t)
             if like is not None:
                 pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
-                flt = Filter(col, "like", [pattern[like.payload]])
+                op = "not like" if self._negated_before(like.start) else "like"
+                flt = Filter(col, op, [pattern[like.payload]])
             else:
                 flt = Filter(col, "=", [text])
             self.intent.filters.append(flt)
             previous = (run[-1], flt)
             self.note("values", f"{col.name} = {text}")
 
+    def _negated_before(self, pos: int) -> bool:
+        """ "without the letter M", "not containing": a negation right before a pattern."""
+        return any(
+            c.kind == "neg" and c.end <= pos and pos - c.end <= 2
+            and all(_is_filler(t) for t in self.tokens[c.end : pos])
+            for c in self.cues
+        )  # fmt: skip
+
     def _place_column(self, table: str) -> ColumnRef | None:
         """ "airports in Cuba": the table's one place-like column, if it has exactly one."""
         places = [
             c
             for c in self.index.columns_of.get(table.lower(), [])
-            if c.kind == "text" and set(c.words) & _PLACE_WORDS
+            if c.kind == "text" and set(c.words) & PLACE_WORDS
         ]
         return places[0] if len(places) == 1 else None
 
@@ -1731,22 +1434,29 @@ class _Parser:
             if cue.kind != "like":
                 continue
             pos = cue.end
-            while pos < len(self.tokens) and _is_filler(self.tokens[pos]):
+            names_a_letter = any(t.lemma == "letter" for t in self.tokens[cue.start : cue.end])
+            while not names_a_letter and pos < len(self.tokens) and _is_filler(self.tokens[pos]):
                 pos += 1
             if pos >= len(self.tokens):
                 continue
             tok = self.tokens[pos]
             if tok.kind != "word" or tok.index in covered or tok.index in self.used_tokens:
                 continue
-            if tok.is_capitalised or self.is_cue(tok.index):
+            if (tok.is_capitalised and not names_a_letter) or self.is_cue(tok.index):
                 continue
-            col = self._column_for_literal(cue.start)
+            after = self.mention_after(tok.index + 1, max_gap=0, kinds=("column",))
+            col = self.column_of(after) if after is not None else None
+            if after is not None and col is not None and col.kind == "text":
+                self._use(after)  # "the letter a in their last name"
+            else:
+                col = self._column_for_literal(cue.start)
             if col is None:
                 continue
             self._use_token(tok)
             text = tok.text
             pattern = {"contains": f"%{text}%", "starts": f"{text}%", "ends": f"%{text}"}
-            self.intent.filters.append(Filter(col, "like", [pattern[cue.payload]]))
+            op = "not like" if self._negated_before(cue.start) else "like"
+            self.intent.filters.append(Filter(col, op, [pattern[cue.payload]]))
             self.note("values", f"{col.name} like {pattern[cue.payload]}")
 
     def _column_for_table_number(self, k: int) -> ColumnRef | None:
@@ -1827,11 +1537,13 @@ class _Parser:
             followed_by_of = (
                 tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "of"
             )
+            nxt_word = next((t for t in self.tokens[tok.index + 2 :] if not _is_filler(t)), None)
             if (
                 followed_by_of
-                and self.mention_after(tok.index + 1, max_gap=0, kinds=("column",)) is not None
+                and nxt_word is not None
+                and any(mm.kind == "column" and mm.start == nxt_word.index for mm in self.mentions)
             ):
-                continue
+                continue  # "the names of all cities": the column itself is asked for
             nxt = self.mention_after(tok.index + 1, max_gap=2, kinds=("table",))
             prev = self.mention_before(tok.index, max_gap=0, kinds=("table",))
             pick = nxt if nxt is not None else prev
@@ -2119,7 +1831,3 @@ def parse(question: str, index: SchemaIndex, *, refinement_from: list[int] | Non
     """
     parser = _Parser(question, index, refinement_from or [])
     return parser.build()
-
-
-def token_count(text: str) -> int:
-    return len(tokenise(text))

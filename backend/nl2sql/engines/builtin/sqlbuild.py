@@ -150,6 +150,8 @@ class SqlBuilder:
             return exp.Not(this=exp.In(this=lhs, expressions=[lit(v) for v in f.values]))
         if f.op == "like":
             return exp.Like(this=lhs, expression=exp.Literal.string(str(f.values[0])))
+        if f.op == "not like":
+            return exp.Not(this=exp.Like(this=lhs, expression=exp.Literal.string(str(f.values[0]))))
         if f.op.startswith("month") and col is not None:
             return _compare(f.op[5:], self.month_of(col), exp.Literal.number(f.values[0]))
         if f.op == "recent":

@@ -1,0 +1,348 @@
+"""Intent words ("how many", "top", "more than", "per") and the scan that finds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
+from backend.nl2sql.engines.builtin.linking import SchemaIndex
+
+
+@dataclass(slots=True)
+class Cue:
+    kind: str
+    start: int
+    end: int
+    payload: str = ""
+
+
+_CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
+    (("how", "many"), "count", ""),
+    (("total", "number", "of"), "count", ""),
+    (("number", "of"), "count", ""),
+    (("count", "of"), "count", ""),
+    (("count",), "count", ""),
+    (("average",), "agg", "AVG"),
+    (("mean",), "agg", "AVG"),
+    (("avg",), "agg", "AVG"),
+    (("sum", "of"), "agg", "SUM"),
+    (("sum",), "agg", "SUM"),
+    (("total",), "agg", "SUM"),
+    (("maximum",), "agg", "MAX"),
+    (("max",), "agg", "MAX"),
+    (("minimum",), "agg", "MIN"),
+    (("min",), "agg", "MIN"),
+    (("most", "recent"), "super", "date_desc"),
+    (("most", "recently"), "super", "date_desc"),
+    (("most", "expensive"), "super", "price_desc"),
+    (("least", "expensive"), "super", "price_asc"),
+    (("most", "common"), "super", "count_desc"),
+    (("most", "popular"), "super", "count_desc"),
+    (("most", "frequent"), "super", "count_desc"),
+    (("least", "common"), "super", "count_asc"),
+    (("least", "popular"), "super", "count_asc"),
+    (("most", "number", "of"), "super", "n_desc"),
+    (("greatest", "number", "of"), "super", "n_desc"),
+    (("biggest", "number", "of"), "super", "n_desc"),
+    (("highest", "number", "of"), "super", "n_desc"),
+    (("largest", "number", "of"), "super", "n_desc"),
+    (("least", "number", "of"), "super", "n_asc"),
+    (("lowest", "number", "of"), "super", "n_asc"),
+    (("fewest", "number", "of"), "super", "n_asc"),
+    (("smallest", "number", "of"), "super", "n_asc"),
+    (("highest",), "super", "desc"),
+    (("most",), "super", "desc"),
+    (("largest",), "super", "desc"),
+    (("biggest",), "super", "desc"),
+    (("greatest",), "super", "desc"),
+    (("best",), "super", "desc"),
+    (("lowest",), "super", "asc"),
+    (("least",), "super", "asc"),
+    (("smallest",), "super", "asc"),
+    (("fewest",), "super", "asc"),
+    (("worst",), "super", "asc"),
+    (("latest",), "super", "date_desc"),
+    (("newest",), "super", "date_desc"),
+    (("earliest",), "super", "date_asc"),
+    (("oldest",), "super", "oldest"),
+    (("youngest",), "super", "youngest"),
+    (("longest",), "super", "length_desc"),
+    (("shortest",), "super", "length_asc"),
+    (("cheapest",), "super", "price_asc"),
+    (("top",), "top", ""),
+    (("order", "the", "result", "by"), "order", ""),
+    (("sort", "the", "result", "by"), "order", ""),
+    (("order", "them", "by"), "order", ""),
+    (("sort", "them", "by"), "order", ""),
+    (("sorted", "by"), "order", ""),
+    (("ordered", "by"), "order", ""),
+    (("order", "by"), "order", ""),
+    (("sort", "by"), "order", ""),
+    (("ranked", "by"), "order", ""),
+    (("sorted", "in"), "order", ""),
+    (("ordered", "in"), "order", ""),
+    (("in", "order", "of"), "order", ""),
+    (("in", "the", "order", "of"), "order", ""),
+    (("sorted",), "order", ""),
+    (("from", "large", "to", "small"), "dir", "desc"),
+    (("from", "largest", "to", "smallest"), "dir", "desc"),
+    (("from", "high", "to", "low"), "dir", "desc"),
+    (("from", "highest", "to", "lowest"), "dir", "desc"),
+    (("from", "most", "to", "least"), "dir", "desc"),
+    (("from", "small", "to", "large"), "dir", "asc"),
+    (("from", "smallest", "to", "largest"), "dir", "asc"),
+    (("from", "low", "to", "high"), "dir", "asc"),
+    (("from", "lowest", "to", "highest"), "dir", "asc"),
+    (("from", "least", "to", "most"), "dir", "asc"),
+    (("in", "reverse", "alphabetical", "order"), "dir", "desc"),
+    (("reverse", "alphabetical", "order"), "dir", "desc"),
+    (("reverse", "alphabetical"), "dir", "desc"),
+    (("according", "to"), "order", ""),
+    (("in", "alphabetical", "order"), "dir", "asc"),
+    (("in", "alphabetic", "order"), "dir", "asc"),
+    (("in", "descending", "order"), "dir", "desc"),
+    (("in", "ascending", "order"), "dir", "asc"),
+    (("alphabetical", "order"), "dir", "asc"),
+    (("alphabetic", "order"), "dir", "asc"),
+    (("descending", "order"), "dir", "desc"),
+    (("ascending", "order"), "dir", "asc"),
+    (("decreasing", "order"), "dir", "desc"),
+    (("increasing", "order"), "dir", "asc"),
+    (("alphabetic",), "dir", "asc"),
+    (("descending",), "dir", "desc"),
+    (("decreasing",), "dir", "desc"),
+    (("ascending",), "dir", "asc"),
+    (("increasing",), "dir", "asc"),
+    (("alphabetical",), "dir", "asc"),
+    (("alphabetically",), "dir", "asc"),
+    (("grouped", "by"), "group", ""),
+    (("broken", "down", "by"), "group", ""),
+    (("for", "each"), "group", ""),
+    (("for", "every"), "group", ""),
+    (("in", "each"), "group", ""),
+    (("of", "each"), "group", ""),
+    (("by", "each"), "group", ""),
+    (("per",), "group", ""),
+    (("each",), "group", ""),
+    (("by",), "by", ""),
+    (("monthly",), "bucket", "month"),
+    (("yearly",), "bucket", "year"),
+    (("annual",), "bucket", "year"),
+    (("annually",), "bucket", "year"),
+    (("weekly",), "bucket", "week"),
+    (("daily",), "bucket", "day"),
+    (("more", "than"), "cmp", ">"),
+    (("greater", "than"), "cmp", ">"),
+    (("larger", "than"), "cmp", ">"),
+    (("bigger", "than"), "cmp", ">"),
+    (("higher", "than"), "cmp", ">"),
+    (("longer", "than"), "cmp", ">"),
+    (("over",), "cmp", ">"),
+    (("above",), "cmp", ">"),
+    (("exceed",), "cmp", ">"),
+    (("exceeding",), "cmp", ">"),
+    (("at", "least"), "cmp", ">="),
+    (("no", "less", "than"), "cmp", ">="),
+    (("not", "less", "than"), "cmp", ">="),
+    (("or", "more"), "postcmp", ">="),
+    (("or", "greater"), "postcmp", ">="),
+    (("or", "above"), "postcmp", ">="),
+    (("less", "than"), "cmp", "<"),
+    (("fewer", "than"), "cmp", "<"),
+    (("smaller", "than"), "cmp", "<"),
+    (("lower", "than"), "cmp", "<"),
+    (("shorter", "than"), "cmp", "<"),
+    (("below",), "cmp", "<"),
+    (("under",), "cmp", "<"),
+    (("at", "most"), "cmp", "<="),
+    (("no", "more", "than"), "cmp", "<="),
+    (("not", "more", "than"), "cmp", "<="),
+    (("up", "to"), "cmp", "<="),
+    (("or", "less"), "postcmp", "<="),
+    (("or", "fewer"), "postcmp", "<="),
+    (("or", "below"), "postcmp", "<="),
+    (("between",), "cmp", "between"),
+    (("equal", "to"), "cmp", "="),
+    (("cheaper", "than"), "cmp", "cheaper"),
+    (("costlier", "than"), "cmp", "pricier"),
+    (("pricier", "than"), "cmp", "pricier"),
+    (("older", "than"), "cmp", "older"),
+    (("younger", "than"), "cmp", "younger"),
+    (("before",), "cmp", "before"),
+    (("prior", "to"), "cmp", "before"),
+    (("earlier", "than"), "cmp", "before"),
+    (("after",), "cmp", "after"),
+    (("later", "than"), "cmp", "after"),
+    (("since",), "cmp", "since"),
+    (("never",), "neg", ""),
+    (("not",), "neg", ""),
+    (("no",), "neg", ""),
+    (("without",), "neg", ""),
+    (("exclude",), "neg", ""),
+    (("excluding",), "neg", ""),
+    (("other", "than"), "neg", ""),
+    (("none",), "neg", ""),
+    (("different",), "distinct", ""),
+    (("distinct",), "distinct", ""),
+    (("unique",), "distinct", ""),
+    (("contain",), "like", "contains"),
+    (("containing",), "like", "contains"),
+    (("include",), "like", "contains"),
+    (("including",), "like", "contains"),
+    (("start", "with"), "like", "starts"),
+    (("starting", "with"), "like", "starts"),
+    (("begin", "with"), "like", "starts"),
+    (("beginning", "with"), "like", "starts"),
+    (("end", "with"), "like", "ends"),
+    (("ending", "with"), "like", "ends"),
+    (("the", "word"), "skip", ""),
+    (("word",), "skip", ""),
+    (("the", "letter"), "like", "contains"),
+    (("letter",), "like", "contains"),
+    (("string",), "skip", ""),
+    (("substring",), "like", "contains"),
+    (("named",), "named", ""),
+    (("called",), "named", ""),
+    (("whose", "name", "is"), "named", ""),
+    (("percentage",), "unsupported", "percentage"),
+    (("percent",), "unsupported", "percentage"),
+    (("proportion",), "unsupported", "proportion"),
+    (("ratio",), "unsupported", "ratio"),
+    (("median",), "unsupported", "median"),
+    (("difference",), "unsupported", "difference"),
+    (("both",), "unsupported", "both"),
+    (("also",), "unsupported", "also"),
+    (("either",), "unsupported", "either"),
+    (("except",), "unsupported", "except"),
+    (("respectively",), "unsupported", "respectively"),
+    (("same",), "unsupported", "same"),
+    (("more", "than", "once"), "unsupported", "repeat"),
+]
+_CUE_PHRASES.sort(key=lambda p: -len(p[0]))
+_CUES_BY_FIRST_WORD: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
+for _phrase in _CUE_PHRASES:
+    _CUES_BY_FIRST_WORD.setdefault(_phrase[0][0], []).append(_phrase)
+TIME_UNITS = {"day": "day", "week": "week", "month": "month", "year": "year"}
+_BUCKET_LEADS = ("per", "by", "each", "every", "for", "of", "in")
+_COMPARATIVE_LEADS = {
+    "more": ">", "higher": ">", "greater": ">", "larger": ">", "bigger": ">",
+    "less": "<", "lower": "<", "smaller": "<", "fewer": "<",
+}  # fmt: skip
+LENGTH_WORDS = (
+    "length", "duration", "distance", "count", "minute", "second", "millisecond", "time", "size",
+)  # fmt: skip
+"""Column words that "longest"/"shortest" rank by when no column is named."""
+_PARTICIPLES = frozenset(
+    """made written taught sold held paid bought built done given run owned played sung
+    directed produced published created managed led won hosted drawn driven""".split()  # noqa: SIM905
+)
+PLACE_WORDS = frozenset({"country", "city", "state", "location", "region", "nation", "town"})
+ORDER_VERBS = frozenset(
+    {"sort", "sorted", "order", "ordered", "rank", "ranked", "arrange", "arranged"}
+)
+SUBJECT_WORDS = frozenset({"name", "title", "id", "who", "which", "whose"})
+_RELATIVE_LEADS = {"last": "last", "past": "last", "previous": "last", "this": "this"}
+
+
+def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[int]]:
+    cues: list[Cue] = []
+    skip: set[int] = set()
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.kind == "punct" and tok.text in "<>=":
+            op = tok.text
+            if i + 1 < len(tokens) and tokens[i + 1].text == "=" and op in "<>":
+                op += "="
+            cues.append(Cue("cmp", i, i + len(op), op))
+            skip.update(range(i, i + len(op)))
+            i += len(op)
+            continue
+        if tok.kind != "word":
+            i += 1
+            continue
+        # "per month", "by year", "each day": a time bucket unless the schema has such a column.
+        if (
+            tok.lemma in _BUCKET_LEADS
+            and i + 1 < len(tokens)
+            and tokens[i + 1].lemma in TIME_UNITS
+            and not any(c.words == (tokens[i + 1].lemma,) for c in index.columns)
+        ):
+            cues.append(Cue("bucket", i, i + 2, TIME_UNITS[tokens[i + 1].lemma]))
+            skip.update((i, i + 1))
+            i += 2
+            continue
+        if tok.lemma in _RELATIVE_LEADS:
+            pos = i + 1
+            if pos < len(tokens) and tokens[pos].kind == "number" and tok.lemma != "this":
+                pos += 1
+            if pos < len(tokens) and tokens[pos].lemma in TIME_UNITS:
+                cues.append(Cue(_RELATIVE_LEADS[tok.lemma], i, pos + 1))
+                skip.update(range(i, pos + 1))
+                i = pos + 1
+                continue
+        if (
+            tok.lemma in _COMPARATIVE_LEADS
+            and i + 2 < len(tokens)
+            and tokens[i + 1].kind == "word"
+            and tokens[i + 2].lemma == "than"
+            and tokens[i + 1].lemma not in STOP_WORDS
+        ):
+            cues.append(Cue("cmp", i, i + 3, _COMPARATIVE_LEADS[tok.lemma]))
+            skip.update((i, i + 2))
+            i += 3
+            continue
+        if _inside_column_name(tokens, i, index) or (
+            tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
+        ):
+            i += 1
+            continue
+        if (
+            tok.lemma == "by"
+            and i > 0
+            and tokens[i - 1].kind == "word"
+            and (tokens[i - 1].lemma in _PARTICIPLES or tokens[i - 1].lemma.endswith("ed"))
+        ):
+            # "loans made by members", "songs sung by X": an agent, not a grouping
+            i += 1
+            continue
+        if (
+            tok.lemma in ("no", "yes")
+            and i > 0
+            and tokens[i - 1].lemma in ("is", "was", "are", "be")
+        ):
+            i += 1
+            continue
+        matched = False
+        for phrase, kind, payload in _CUES_BY_FIRST_WORD.get(tok.lemma, []):
+            n = len(phrase)
+            if phrase[0] in ("order", "sort") and tok.text.lower() in ("orders", "sorts"):
+                continue  # "orders by status": the noun, not the verb
+            window = tokens[i : i + n]
+            if len(window) == n and all(
+                t.kind == "word" and t.lemma == w for t, w in zip(window, phrase, strict=True)
+            ):
+                cues.append(Cue(kind, i, i + n, payload))
+                skip.update(range(i, i + n))
+                i += n
+                matched = True
+                break
+        if not matched:
+            i += 1
+    return cues, skip
+
+
+def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:
+    """`phone number`, `room count`, `total credits`: cue words that are part of a column."""
+    if tokens[i].lemma in STOP_WORDS:
+        return False
+    for length in (2, 3):
+        for start in range(max(0, i - length + 1), i + 1):
+            window = tokens[start : start + length]
+            if (
+                len(window) == length
+                and all(t.kind == "word" for t in window)
+                and tuple(t.lemma for t in window) in index.column_phrases
+            ):
+                return True
+    return False
