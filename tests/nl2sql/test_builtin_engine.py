@@ -143,6 +143,11 @@ FOLLOW_UPS = [
     (["monthly revenue in 2023"], "and for 2022?",
      "SELECT strftime('%Y-%m', paid_at), SUM(amount) FROM payments"
      " WHERE paid_at >= '2022-01-01' AND paid_at < '2023-01-01' GROUP BY 1 ORDER BY 1"),
+    # Short, but asking for columns of their own: new questions, not refinements.
+    (["How many orders were placed in 2023?"], "Total payment amount by method",
+     "SELECT method, SUM(amount) FROM payments GROUP BY method"),
+    (["Products never ordered"], "Distinct customer segments",
+     "SELECT DISTINCT segment FROM customers"),
 ]  # fmt: skip
 
 

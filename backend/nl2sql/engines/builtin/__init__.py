@@ -19,7 +19,7 @@ from backend.nl2sql.engines.base import (
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent
 from backend.nl2sql.engines.builtin.lexicon import tokenise
-from backend.nl2sql.engines.builtin.linking import SchemaIndex
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.parser import parse
 from backend.nl2sql.engines.builtin.sqlbuild import render
 
@@ -68,6 +68,21 @@ def _is_fragment(question: str) -> bool:
     """A short question without a question word of its own ("exclude France", "in 2023")."""
     words = [t.lemma for t in tokenise(question) if t.kind == "word"]
     return len(words) <= 6 and not (set(words) & _QUESTION_WORDS)
+
+
+def _selects_a_column(intent: Intent) -> bool:
+    """Whether the question asks for columns of its own (a column, a sum, an average...).
+
+    A column that only shows the value the question filters on ("Beverages") does not count.
+    """
+    filtered = {
+        (f.column.table, f.column.name) for f in intent.filters if isinstance(f.column, ColumnRef)
+    }
+    return any(
+        m.column is not None
+        and (m.agg is not None or (m.column.table, m.column.name) not in filtered)
+        for m in intent.select
+    )
 
 
 _QUESTION_WORDS = frozenset(
@@ -121,8 +136,15 @@ class BuiltinGenerator(SqlGenerator):
                 except QuestionNotUnderstood:
                     raise standalone from None
             else:
-                if context and not intent.subject_named and _is_fragment(question):
-                    # "exclude France": no subject of its own, so it refines the last question
+                if (
+                    context
+                    and not intent.subject_named
+                    and _is_fragment(question)
+                    and not _selects_a_column(intent)
+                ):
+                    # "exclude France": no subject of its own, so it refines the last question;
+                    # "total payment amount by method" or "distinct customer segments" asks for
+                    # columns of its own: a new question
                     with contextlib.suppress(QuestionNotUnderstood):
                         intent = self._parse_follow_up(context, question, index)
         if intent.limit is not None:
