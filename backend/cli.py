@@ -1,8 +1,9 @@
-"""The `nlsql` command line: serve, migrate, create-admin, demo, ask."""
+"""The `nlsql` command line: serve, migrate, create-admin, demo, ask, openapi."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -370,6 +371,42 @@ def rotate_keys(
     )
     if report.unreadable:
         raise typer.Exit(1)
+
+
+@app.command("openapi")
+def openapi(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write it (default: frontend_contract/openapi.json)."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 when the file is not current.")
+    ] = False,
+) -> None:
+    """Write the API contract (the app's OpenAPI document) deterministically.
+
+    Built from the app itself with an in-memory database and dummy secrets: it reads no
+    settings and writes nothing but the output file. Run it after changing any endpoint or
+    schema, then `npm run generate` in frontend_contract/ to refresh the TypeScript types.
+    """
+    from backend.openapi import OPENAPI_PATH, render_openapi
+
+    target = out or OPENAPI_PATH
+    rendered = render_openapi()
+    if check:
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != rendered:
+            typer.secho(
+                f"{target} is out of date with the app; run `nlsql openapi` and commit it.",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo(f"{target} is up to date")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(rendered, encoding="utf-8")
+    typer.echo(f"wrote {target}")
 
 
 if __name__ == "__main__":
