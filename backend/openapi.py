@@ -65,16 +65,17 @@ def one_error_shape(schema: dict[str, Any]) -> dict[str, Any]:
     FastAPI documents request validation failures as `HTTPValidationError` (`{"detail": [...]}`),
     but `install_error_handlers` renders them as `{"error": {...}}` like every other error.
     """
+    components = schema.get("components", {}).get("schemas", {})
+    if "ErrorResponse" not in components:
+        return schema
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             for response in operation.get("responses", {}).values():
                 for media in response.get("content", {}).values():
                     if media.get("schema", {}).get("$ref") == _FASTAPI_422:
                         media["schema"] = {"$ref": _ERROR_REF}
-    components = schema.get("components", {}).get("schemas", {})
-    if _ERROR_REF.rsplit("/", 1)[1] in components:
-        components.pop("HTTPValidationError", None)
-        components.pop("ValidationError", None)
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
     return schema
 
 

@@ -164,14 +164,14 @@ def test_sign_in_ask_and_see_the_chart(demo_server: str, browser: Browser) -> No
     )
     with sqlite3.connect(f"file:{DEMO_DB_PATH}?mode=ro", uri=True) as db:
         reference = db.execute(REFERENCE_SQL).fetchall()
-    assert Counter(tuple(row[:2]) for row in shown) == Counter(
-        (status, str(count)) for status, count in reference
-    )
+    # Each reference column appears among the shown columns (an engine may add or reorder).
+    shown_columns = [Counter(column) for column in zip(*shown, strict=True)]
+    for index in range(2):
+        expected = Counter(str(row[index]) for row in reference)
+        assert expected in shown_columns, (expected, shown)
 
     # The chart is drawn from the answer's Vega-Lite spec: an SVG with one bar per status.
-    marks = browser.evaluate(
-        "document.querySelectorAll('#chart svg .role-mark path, #chart svg .role-mark rect').length"
-    )
+    marks = browser.evaluate("document.querySelectorAll('#chart svg .role-mark > *').length")
     assert browser.evaluate("!!document.querySelector('#chart svg, #chart canvas')")
     assert marks >= len(reference), marks
 
