@@ -158,6 +158,7 @@ Sign in and ask:
   curl -s {base}/api/v1/chat/sessions/$SESSION/ask -H "Authorization: Bearer $TOKEN" \\
       -H 'Content-Type: application/json' -d '{{"question": "top 5 customers by revenue"}}'
 API docs: {base}/docs
+Try it in a browser: {base}/
 """
     )
     if not no_serve:
