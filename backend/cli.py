@@ -1,4 +1,5 @@
-"""The `nlsql` command line: serve, migrate, create-admin, demo, ask, eval, rotate-keys, prune."""
+"""The `nlsql` command line: serve, migrate, create-admin, demo, ask, eval, rotate-keys, prune,
+openapi."""
 
 from __future__ import annotations
 
@@ -158,6 +159,7 @@ Sign in and ask:
   curl -s {base}/api/v1/chat/sessions/$SESSION/ask -H "Authorization: Bearer $TOKEN" \\
       -H 'Content-Type: application/json' -d '{{"question": "top 5 customers by revenue"}}'
 API docs: {base}/docs
+Try it in a browser: {base}/
 """
     )
     if not no_serve:
@@ -424,6 +426,42 @@ def eval_command(
                 f"{t.accuracy:.1%}", f"{t.precision:.1%}",
             )  # fmt: skip
         out_console.print(table)
+
+
+@app.command("openapi")
+def openapi(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write it (default: frontend_contract/openapi.json)."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 when the file is not current.")
+    ] = False,
+) -> None:
+    """Write the API contract (the app's OpenAPI document) deterministically.
+
+    Built from the app itself with an in-memory database and dummy secrets: it reads no
+    settings and writes nothing but the output file. Run it after changing any endpoint or
+    schema, then `npm run generate` in frontend_contract/ to refresh the TypeScript types.
+    """
+    from backend.openapi import OPENAPI_PATH, render_openapi
+
+    target = out or OPENAPI_PATH
+    rendered = render_openapi()
+    if check:
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != rendered:
+            typer.secho(
+                f"{target} is out of date with the app; run `nlsql openapi` and commit it.",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(1)
+        typer.echo(f"{target} is up to date")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(rendered, encoding="utf-8")
+    typer.echo(f"wrote {target}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from pydantic import ConfigDict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -15,17 +16,34 @@ router = APIRouter(tags=["health"])
 
 
 class Health(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "version": "0.1.0"}]}
+    )
+
     status: str
     version: str
 
 
 class Readiness(Health):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ok", "version": "0.1.0", "database": "ok", "revision": "b4187cff43f1"}
+            ]
+        }
+    )
+
     database: str
     revision: str | None
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+@router.get(
+    "/healthz",
+    summary="Liveness: the process answers",
+    responses={500: {"model": ErrorResponse, "description": "The process is broken"}},
+)
 def healthz() -> Health:
+    """Answers 200 while the process runs; it does not touch the database. For liveness probes."""
     return Health(status="ok", version=__version__)
 
 
@@ -35,6 +53,9 @@ def healthz() -> Health:
     responses={503: {"model": ErrorResponse}},
 )
 def readyz(request: Request) -> Readiness:
+    """Answers 200 when the platform database answers and its schema is at the newest migration, 503
+    otherwise. For readiness probes.
+    """
     engine = request.app.state.engine
     try:
         with engine.connect() as conn:

@@ -20,6 +20,8 @@ from backend.core.middleware import RequestIdMiddleware
 from backend.core.migrations import upgrade_to_head
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
 from backend.observability.middleware import RequestMetricsMiddleware
+from backend.openapi import install_openapi
+from backend.web import mount_web
 
 logger = logging.getLogger("nlsql")
 
@@ -71,4 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.record_request_metrics:
         app.add_middleware(RequestMetricsMiddleware, writer=app.state.metric_writer)
     mount_routers(app)
+    mount_web(app)
+    install_openapi(app)
     return app

@@ -36,7 +36,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse},
 }
 KEY_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 404: {"model": ErrorResponse}}
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+ERROR_SCHEMA_REF = "#/components/schemas/ErrorResponse"
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "CSV with a header row",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
 
 
 # --- system config -----------------------------------------------------------------------------
@@ -44,11 +50,15 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {
 
 @router.get("/config", responses=ERRORS, summary="Every known config key with its value")
 def list_config(session: SessionDep, _admin: AdminUser) -> list[ConfigRead]:
+    """Every system config key the platform knows, with its current value, default and description
+    (admins only).
+    """
     return admin_service.list_config(session)
 
 
 @router.get("/config/{key}", responses=KEY_ERRORS, summary="One config key")
 def get_config(key: str, session: SessionDep, _admin: AdminUser) -> ConfigRead:
+    """One system config key with its value (admins only); 404 for an unknown key."""
     return admin_service.get_config(session, key)
 
 
@@ -60,6 +70,7 @@ def set_config(
     admin: AdminUser,
     context: ClientContextDep,
 ) -> ConfigRead:
+    """Validates and stores a config value (admins only); the change is written to the audit log."""
     return admin_service.set_config(session, key, body.value, actor_id=admin.id, context=context)
 
 
@@ -72,6 +83,7 @@ def set_config(
 def reset_config(
     key: str, session: SessionDep, admin: AdminUser, context: ClientContextDep
 ) -> Response:
+    """Removes the stored value so the default applies again (admins only); audited."""
     admin_service.reset_config(session, key, actor_id=admin.id, context=context)
     return Response(status_code=204)
 
@@ -94,6 +106,9 @@ def list_audit_logs(
     limit: PageSize = 50,
     cursor: str | None = None,
 ) -> Page[AuditLogRead]:
+    """Audit rows (sign-ins, key and connection changes, config changes, ...), newest first,
+    filtered by user, action and time (admins only). Page with `cursor`.
+    """
     conditions = observability_service.audit_conditions(
         user_id=user_id,
         action=action,
@@ -126,6 +141,9 @@ def verify_audit_logs(
         ),
     ] = None,
 ) -> AuditChainReport:
+    """Walks the hash chain of the audit log and reports whether it is intact or the first row whose
+    hash does not match; with `anchor`, also whether rows after it were deleted (admins only).
+    """
     return observability_service.verify_audit_chain(session, anchor=anchor)
 
 
@@ -149,6 +167,7 @@ def export_audit_logs(
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> StreamingResponse:
+    """Streams the audit rows matching the same filters as the list as CSV (admins only)."""
     filters: dict[str, Any] = {
         "user_id": user_id,
         "action": action,
@@ -203,6 +222,9 @@ def list_events(
     limit: PageSize = 50,
     cursor: str | None = None,
 ) -> Page[EventRead]:
+    """Product events (asked, chart shown, exported, ...), newest first, filtered by type, user and
+    time (admins only). Page with `cursor`.
+    """
     conditions = observability_service.event_conditions(
         event_type=event_type,
         user_id=user_id,
@@ -235,6 +257,7 @@ def export_events(
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> StreamingResponse:
+    """Streams the events matching the same filters as the list as CSV (admins only)."""
     filters: dict[str, Any] = {
         "event_type": event_type,
         "user_id": user_id,
@@ -285,6 +308,9 @@ def metrics(
     until: datetime | None = None,
     metric_name: str | None = None,
 ) -> MetricsReport:
+    """Latency percentiles per metric name and labels over a time window, from the recorded metrics
+    table (admins only).
+    """
     until = until or utcnow()
     return summaries.summarize_metrics(
         session,
@@ -296,11 +322,24 @@ def metrics(
 
 @router.get(
     "/metrics/prometheus",
-    responses={**ERRORS, 200: {"content": {"text/plain": {}}}},
+    responses={
+        # Spelled out: with `model`, FastAPI would document the errors as text/plain.
+        **{
+            code: {"content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}}
+            for code in ERRORS
+        },
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+    },
     response_class=PlainTextResponse,
     summary="Latency histograms of this process in Prometheus text format",
 )
 def prometheus_metrics(request: Request, _admin: AdminUser) -> PlainTextResponse:
+    """The in-process latency histograms in the Prometheus text exposition format, for scraping
+    (admins only).
+    """
     return PlainTextResponse(
         prometheus.prometheus_text(request.app.state.metric_writer),
         media_type="text/plain; version=0.0.4; charset=utf-8",

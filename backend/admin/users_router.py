@@ -31,6 +31,7 @@ def list_users(
     role: Annotated[str | None, Query(pattern="^(viewer|admin)$")] = None,
     is_active: bool | None = None,
 ) -> Page[UserRead]:
+    """Every account, newest first (admins only). Page with `limit` and `cursor`."""
     users, next_cursor = auth_service.list_users(
         session, limit=limit, cursor=cursor, role=role, is_active=is_active
     )
@@ -49,6 +50,9 @@ def update_user(
     session: SessionDep,
     context: ClientContextDep,
 ) -> UserRead:
+    """Changes a user's role (viewer/admin) or deactivates them (admins only). Refused with 409 when
+    it would leave no active admin.
+    """
     user = auth_service.update_user_by_admin(
         session, admin=admin, user_id=user_id, data=data, context=context
     )

@@ -53,6 +53,10 @@ def _token_pair(issued: IssuedTokens) -> TokenPair:
     responses=_errors(403, 409, 422),
 )
 def register(data: RegisterRequest, session: SessionDep, context: ClientContextDep) -> UserRead:
+    """Creates a viewer account with an email, a password and a name. Refused with 403 when the
+    admin closed registration (config key `auth.registration_open`) and 409 when the email is
+    taken. Sign in afterwards with `POST /auth/login`.
+    """
     user = auth_service.register_user(session, data=data, context=context)
     return UserRead.model_validate(user)
 
@@ -65,6 +69,10 @@ def register(data: RegisterRequest, session: SessionDep, context: ClientContextD
 def login(
     data: LoginRequest, session: SessionDep, settings: AppSettings, context: ClientContextDep
 ) -> TokenPair:
+    """Checks the email and password and starts a user session: the answer holds a short-lived
+    access token (send it as `Authorization: Bearer <token>`) and a refresh token. Repeated
+    failures are throttled per account and per client (429 with `Retry-After`).
+    """
     issued = auth_service.login(
         session, settings, email=data.email, password=data.password, context=context
     )
@@ -82,6 +90,9 @@ def token(
     settings: AppSettings,
     context: ClientContextDep,
 ) -> TokenPair:
+    """The same sign-in as `POST /auth/login`, with the OAuth2 password form fields (`username` is
+    the email). Used by the interactive docs' Authorize button.
+    """
     issued = auth_service.login(
         session, settings, email=form.username, password=form.password, context=context
     )
@@ -96,6 +107,10 @@ def token(
 def refresh(
     data: RefreshRequest, session: SessionDep, settings: AppSettings, context: ClientContextDep
 ) -> TokenPair:
+    """Rotates a refresh token: the presented token is revoked and a new access/refresh pair is
+    returned. Presenting an already-used refresh token revokes its whole family (replay detection)
+    and answers 401.
+    """
     issued = rotate_refresh_token(session, settings, raw_token=data.refresh_token, context=context)
     return _token_pair(issued)
 
@@ -112,6 +127,9 @@ def logout(
     context: ClientContextDep,
     data: LogoutRequest | None = None,
 ) -> Response:
+    """Ends the user session the access token belongs to and revokes its refresh tokens. Needs a
+    signed-in user session (an API key is refused with 403).
+    """
     assert principal.user_session_id is not None  # noqa: S101 - SessionPrincipal guarantees it
     auth_service.logout(
         session,
@@ -132,12 +150,16 @@ def logout(
 def logout_all(
     principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
 ) -> Response:
+    """Ends every user session of the caller and revokes all of their refresh tokens, everywhere."""
     auth_service.logout_all(session, user=principal.user, context=context)
     return Response(status_code=204)
 
 
 @router.get("/me", summary="The signed-in user", responses=_errors(401))
 def read_me(user: CurrentUser) -> UserRead:
+    """The profile of the caller (user session or API key owner): email, name, role, token usage,
+    preferences.
+    """
     return UserRead.model_validate(user)
 
 
@@ -147,6 +169,9 @@ def read_me(user: CurrentUser) -> UserRead:
 def update_me(
     data: UserUpdate, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
 ) -> UserRead:
+    """Changes the caller's own name, company or preferences; fields left out stay as they are.
+    Needs a user session.
+    """
     user = auth_service.update_profile(session, user=principal.user, data=data, context=context)
     return UserRead.model_validate(user)
 
@@ -163,6 +188,9 @@ def change_password(
     settings: AppSettings,
     context: ClientContextDep,
 ) -> TokenPair:
+    """Checks the current password, stores the new one, ends every session of the user (all refresh
+    tokens are revoked) and returns a fresh token pair for this client.
+    """
     issued = auth_service.change_password(
         session,
         settings,
@@ -183,6 +211,10 @@ def change_password(
 def create_api_key(
     data: ApiKeyCreate, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
 ) -> ApiKeyCreated:
+    """Creates a key with the given scopes, optionally restricted to some connections and with an
+    expiry. The secret (`key`) is returned only in this answer; send it as `X-API-Key`. Needs a user
+    session.
+    """
     key, secret = api_keys_service.create_api_key(
         session, owner=principal.user, data=data, context=context
     )
@@ -197,6 +229,9 @@ def list_api_keys(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Page[ApiKeyRead]:
+    """The caller's API keys, newest first, without secrets. Page with `limit` and the `next_cursor`
+    of the previous page.
+    """
     keys, next_cursor = api_keys_service.list_api_keys(
         session, owner=principal.user, limit=limit, cursor=cursor
     )
@@ -215,5 +250,8 @@ def list_api_keys(
 def revoke_api_key(
     key_id: str, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
 ) -> Response:
+    """Revokes one of the caller's API keys; requests made with it are refused with 401 from then
+    on.
+    """
     api_keys_service.revoke_api_key(session, owner=principal.user, key_id=key_id, context=context)
     return Response(status_code=204)

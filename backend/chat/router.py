@@ -39,8 +39,17 @@ _COMMON: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/sessions", status_code=201, response_model=ChatSessionRead, responses=_COMMON)
+@router.post(
+    "/sessions",
+    summary="Start a chat session",
+    status_code=201,
+    response_model=ChatSessionRead,
+    responses=_COMMON,
+)
 def create_session(data: ChatSessionCreate, session: SessionDep, principal: Writer) -> ChatSession:
+    """Creates a conversation, optionally bound to a connection the caller may use; later questions
+    in it can refer to earlier ones.
+    """
     if data.connection_id is not None:
         pipeline.ensure_usable_connection(
             session, principal=principal, connection_id=data.connection_id
@@ -50,13 +59,21 @@ def create_session(data: ChatSessionCreate, session: SessionDep, principal: Writ
     )
 
 
-@router.get("/sessions", response_model=Page[ChatSessionRead], responses=_COMMON)
+@router.get(
+    "/sessions",
+    summary="The caller's chat sessions",
+    response_model=Page[ChatSessionRead],
+    responses=_COMMON,
+)
 def list_sessions(
     session: SessionDep,
     principal: Reader,
     limit: PageSize = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[ChatSessionRead]:
+    """The caller's chat sessions, most recently active first. Page with `limit` and the
+    `next_cursor` of the previous page (null on the last page).
+    """
     rows, next_cursor = service.list_chat_sessions(
         session, user_id=principal.user.id, limit=limit, cursor=cursor
     )
@@ -65,15 +82,27 @@ def list_sessions(
     )
 
 
-@router.get("/sessions/{session_id}", response_model=ChatSessionRead, responses=_COMMON)
+@router.get(
+    "/sessions/{session_id}",
+    summary="One chat session",
+    response_model=ChatSessionRead,
+    responses=_COMMON,
+)
 def get_session(session_id: str, session: SessionDep, principal: Reader) -> ChatSession:
+    """One of the caller's chat sessions; 404 when it does not exist or belongs to someone else."""
     return service.get_chat_session(session, user_id=principal.user.id, session_id=session_id)
 
 
-@router.patch("/sessions/{session_id}", response_model=ChatSessionRead, responses=_COMMON)
+@router.patch(
+    "/sessions/{session_id}",
+    summary="Rename a chat session or change its connection",
+    response_model=ChatSessionRead,
+    responses=_COMMON,
+)
 def update_session(
     session_id: str, data: ChatSessionUpdate, session: SessionDep, principal: Writer
 ) -> ChatSession:
+    """Changes the title or the connection of a chat session; fields left out stay as they are."""
     chat = service.get_chat_session(session, user_id=principal.user.id, session_id=session_id)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("title", "") is None:
@@ -85,15 +114,21 @@ def update_session(
     return service.update_chat_session(session, chat, changes=changes)
 
 
-@router.delete("/sessions/{session_id}", status_code=204, responses=_COMMON)
+@router.delete(
+    "/sessions/{session_id}", summary="Delete a chat session", status_code=204, responses=_COMMON
+)
 def delete_session(session_id: str, session: SessionDep, principal: Writer) -> Response:
+    """Deletes a chat session and its messages."""
     chat = service.get_chat_session(session, user_id=principal.user.id, session_id=session_id)
     service.delete_chat_session(session, chat)
     return Response(status_code=204)
 
 
 @router.get(
-    "/sessions/{session_id}/messages", response_model=Page[ChatMessageRead], responses=_COMMON
+    "/sessions/{session_id}/messages",
+    summary="Messages of a chat session (history)",
+    response_model=Page[ChatMessageRead],
+    responses=_COMMON,
 )
 def list_messages(
     session_id: str,
@@ -102,6 +137,9 @@ def list_messages(
     limit: PageSize = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[ChatMessageRead]:
+    """The questions and answers of a chat session in order, with the SQL, explanation, rows and
+    chart of each answer. Page with `limit` and `next_cursor`.
+    """
     chat = service.get_chat_session(session, user_id=principal.user.id, session_id=session_id)
     rows, next_cursor = service.list_messages(session, chat, limit=limit, cursor=cursor)
     return Page[ChatMessageRead](
@@ -111,6 +149,7 @@ def list_messages(
 
 @router.post(
     "/sessions/{session_id}/ask",
+    summary="Ask a question in plain language",
     response_model=AskResponse,
     responses={
         **_COMMON,
@@ -128,6 +167,11 @@ def ask(
     principal: Writer,
     context: ClientContextDep,
 ) -> AskResponse:
+    """Turns the question into one read-only SQL query on the session's (or the given) connection,
+    checks it with the SQL guard, runs it with a row cap and a timeout, and answers with the SQL, an
+    explanation, the rows and a Vega-Lite chart spec (render it with vega-embed). The question and
+    the answer are stored as messages of the session.
+    """
     answer = pipeline.ask(
         session,
         principal=principal,

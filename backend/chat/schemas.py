@@ -5,23 +5,52 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from backend.core.schemas import AppSchema
 from backend.nl2sql.schemas import QueryResultRead
 
 
 class ChatSessionCreate(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Revenue questions",
+                    "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+                }
+            ]
+        }
+    )
+
     title: str | None = Field(default=None, min_length=1, max_length=200)
     connection_id: str | None = Field(default=None, min_length=1, max_length=36)
 
 
 class ChatSessionUpdate(AppSchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Revenue by category"}]})
+
     title: str | None = Field(default=None, min_length=1, max_length=200)
     connection_id: str | None = Field(default=None, min_length=1, max_length=36)
 
 
 class ChatSessionRead(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "c2d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e6f",
+                    "title": "Revenue questions",
+                    "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+                    "message_count": 2,
+                    "last_message_at": "2024-05-01T12:00:00Z",
+                    "created_at": "2024-05-01T12:00:00Z",
+                    "updated_at": "2024-05-01T12:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: str
     title: str
     connection_id: str | None
@@ -32,6 +61,34 @@ class ChatSessionRead(AppSchema):
 
 
 class ChatMessageRead(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "session_id": "c2d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e6f",
+                    "sequence_number": 2,
+                    "message_type": "assistant",
+                    "content": "Revenue per category, highest first.",
+                    "query_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    "sql_query": "SELECT category, SUM(amount) AS revenue FROM sales GROUP BY 1",
+                    "query_result": {
+                        "columns": [
+                            {"name": "category", "type": "TEXT"},
+                            {"name": "revenue", "type": "REAL"},
+                        ],
+                        "rows": [["Books", 1520.5], ["Toys", 980.0]],
+                        "row_count": 2,
+                        "truncated": False,
+                    },
+                    "execution_time": 3.2,
+                    "error_message": None,
+                    "timestamp": "2024-05-01T12:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: int
     session_id: str
     sequence_number: int
@@ -48,6 +105,10 @@ class ChatMessageRead(AppSchema):
 
 
 class AskRequest(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"question": "What is the revenue per category?"}]}
+    )
+
     question: str = Field(min_length=1, max_length=2000)
 
     @field_validator("question")
@@ -65,6 +126,48 @@ class AskRequest(AppSchema):
 
 
 class AskResponse(QueryResultRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    "sql": "SELECT category, SUM(amount) AS revenue FROM sales GROUP BY 1",
+                    "columns": [
+                        {"name": "category", "type": "TEXT"},
+                        {"name": "revenue", "type": "REAL"},
+                    ],
+                    "rows": [["Books", 1520.5], ["Toys", 980.0]],
+                    "row_count": 2,
+                    "truncated": False,
+                    "execution_time_ms": 3.2,
+                    "chart": {
+                        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                        "data": {
+                            "values": [
+                                {"category": "Books", "revenue": 1520.5},
+                                {"category": "Toys", "revenue": 980.0},
+                            ]
+                        },
+                        "mark": "bar",
+                        "encoding": {
+                            "x": {"field": "category", "type": "nominal"},
+                            "y": {"field": "revenue", "type": "quantitative"},
+                        },
+                    },
+                    "chart_type": "bar",
+                    "message_id": 42,
+                    "user_message_id": 41,
+                    "explanation": "Revenue per category, highest first.",
+                    "generator": "builtin",
+                    "model": None,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "total_tokens": 0,
+                }
+            ]
+        }
+    )
+
     message_id: int
     """The assistant message."""
     user_message_id: int

@@ -42,6 +42,7 @@ _TARGET: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "",
+    summary="Add a database connection",
     status_code=status.HTTP_201_CREATED,
     response_model=ConnectionRead,
     responses={**_AUTH, **_INVALID},
@@ -53,31 +54,48 @@ def create_connection(
     settings: SettingsDep,
     context: ClientContextDep,
 ) -> ConnectionRead:
+    """Stores a connection to a PostgreSQL, MySQL/MariaDB, SQLite or DuckDB database; the password
+    is encrypted at rest and never returned. SQLite and DuckDB paths must lie inside the allowed
+    directories.
+    """
     connection = service.create_connection(
         session, owner=principal, data=data, settings=settings, context=context
     )
     return service.to_read(connection)
 
 
-@router.get("", response_model=Page[ConnectionRead], responses=_AUTH)
+@router.get(
+    "", summary="The caller's connections", response_model=Page[ConnectionRead], responses=_AUTH
+)
 def list_connections(
     session: SessionDep,
     principal: ConnectionsReader,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[ConnectionRead]:
+    """The caller's connections (an API key sees only those it is allowed), page with `limit` and
+    `next_cursor`.
+    """
     rows, next_cursor = service.list_connections(session, principal, limit=limit, cursor=cursor)
     return Page[ConnectionRead](items=[service.to_read(c) for c in rows], next_cursor=next_cursor)
 
 
-@router.get("/{connection_id}", response_model=ConnectionRead, responses=_FOUND)
+@router.get(
+    "/{connection_id}", summary="One connection", response_model=ConnectionRead, responses=_FOUND
+)
 def get_connection(
     connection_id: str, session: SessionDep, principal: ConnectionsReader
 ) -> ConnectionRead:
+    """One of the caller's connections, without its password."""
     return service.to_read(service.get_connection(session, principal, connection_id))
 
 
-@router.patch("/{connection_id}", response_model=ConnectionRead, responses={**_FOUND, **_INVALID})
+@router.patch(
+    "/{connection_id}",
+    summary="Change a connection",
+    response_model=ConnectionRead,
+    responses={**_FOUND, **_INVALID},
+)
 def update_connection(
     connection_id: str,
     data: ConnectionUpdate,
@@ -86,6 +104,9 @@ def update_connection(
     settings: SettingsDep,
     context: ClientContextDep,
 ) -> ConnectionRead:
+    """Changes the settings of a connection; a new password replaces the stored one. The cached
+    schema is dropped when the target changes.
+    """
     connection = service.update_connection(
         session,
         owner=principal,
@@ -97,13 +118,19 @@ def update_connection(
     return service.to_read(connection)
 
 
-@router.delete("/{connection_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_FOUND)
+@router.delete(
+    "/{connection_id}",
+    summary="Delete a connection",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_FOUND,
+)
 def delete_connection(
     connection_id: str,
     session: SessionDep,
     principal: ConnectionsWriter,
     context: ClientContextDep,
 ) -> Response:
+    """Deletes a connection and its cached schema."""
     service.delete_connection(
         session, owner=principal, connection_id=connection_id, context=context
     )
@@ -112,6 +139,7 @@ def delete_connection(
 
 @router.post(
     "/{connection_id}/test",
+    summary="Test a connection",
     response_model=ConnectionTestResult,
     responses={**_FOUND, **_TARGET},
 )
@@ -122,6 +150,9 @@ def test_connection(
     settings: SettingsDep,
     context: ClientContextDep,
 ) -> ConnectionTestResult:
+    """Opens the database with the stored settings and runs a trivial query; answers whether it
+    worked and how long it took.
+    """
     return service.probe_connection(
         session, owner=principal, connection_id=connection_id, settings=settings, context=context
     )
@@ -129,6 +160,7 @@ def test_connection(
 
 @router.post(
     "/{connection_id}/refresh-schema",
+    summary="Introspect the schema again",
     response_model=ConnectionSchemaRead,
     responses={**_FOUND, **_TARGET},
 )
@@ -139,6 +171,9 @@ def refresh_schema(
     settings: SettingsDep,
     context: ClientContextDep,
 ) -> ConnectionSchemaRead:
+    """Reads the tables, columns and foreign keys of the database again and caches them; questions
+    are answered against this snapshot.
+    """
     return service.refresh_schema(
         session, owner=principal, connection_id=connection_id, settings=settings, context=context
     )
@@ -146,6 +181,7 @@ def refresh_schema(
 
 @router.get(
     "/{connection_id}/schema",
+    summary="The cached schema of a connection",
     response_model=ConnectionSchemaRead,
     responses={**_FOUND, **_TARGET},
 )
@@ -155,6 +191,7 @@ def get_schema(
     principal: ConnectionsReader,
     settings: SettingsDep,
 ) -> ConnectionSchemaRead:
+    """The tables, columns and foreign keys of the database (introspected on first use, cached)."""
     return service.get_schema(
         session, owner=principal, connection_id=connection_id, settings=settings
     )

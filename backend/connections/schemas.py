@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, StringConstraints
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints
 
 from backend.connections.snapshot import TableInfo
 from backend.core.schemas import AppSchema
@@ -18,6 +18,23 @@ OptionValue = str | int | bool
 
 
 class ConnectionCreate(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "connection_name": "warehouse",
+                    "db_type": "postgresql",
+                    "db_host": "db.internal",
+                    "db_port": 5432,
+                    "db_user": "analyst",
+                    "db_password": "s3cret",
+                    "db_name": "sales",
+                    "options": {"sslmode": "require"},
+                }
+            ]
+        }
+    )
+
     connection_name: ConnectionName
     db_type: DbType
     db_host: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
@@ -34,6 +51,10 @@ class ConnectionCreate(AppSchema):
 class ConnectionUpdate(AppSchema):
     """Every field optional; a `db_password` of null removes the stored password."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"db_password": "n3w-s3cret", "is_active": True}]}
+    )
+
     connection_name: ConnectionName | None = None
     db_type: DbType | None = None
     db_host: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
@@ -49,6 +70,27 @@ class ConnectionUpdate(AppSchema):
 
 
 class ConnectionRead(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+                    "connection_name": "warehouse",
+                    "db_type": "postgresql",
+                    "db_host": "db.internal",
+                    "db_port": 5432,
+                    "db_user": "analyst",
+                    "db_name": "sales",
+                    "options": {"sslmode": "require"},
+                    "is_active": True,
+                    "has_password": True,
+                    "created_at": "2024-05-01T12:00:00Z",
+                    "updated_at": None,
+                }
+            ]
+        }
+    )
+
     id: str
     connection_name: str
     db_type: str
@@ -64,12 +106,53 @@ class ConnectionRead(AppSchema):
 
 
 class ConnectionTestResult(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"ok": True, "server_version": "PostgreSQL 15.6", "latency_ms": 4.1}]
+        }
+    )
+
     ok: bool
     server_version: str | None
     latency_ms: float
 
 
 class ConnectionSchemaRead(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+                    "db_type": "sqlite",
+                    "database_name": "shop",
+                    "last_updated": "2024-05-01T12:00:00Z",
+                    "table_count": 1,
+                    "tables": [
+                        {
+                            "name": "customers",
+                            "schema_name": None,
+                            "columns": [
+                                {
+                                    "name": "id",
+                                    "type": "INTEGER",
+                                    "nullable": False,
+                                    "primary_key": True,
+                                },
+                                {
+                                    "name": "country",
+                                    "type": "TEXT",
+                                    "sample_values": ["France", "Japan"],
+                                },
+                            ],
+                            "foreign_keys": [],
+                            "row_count": 500,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     connection_id: str
     db_type: str
     database_name: str

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("nlsql.errors")
@@ -117,6 +117,20 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     """The one error shape of the API."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": "Not found.",
+                        "details": {},
+                    }
+                }
+            ]
+        }
+    )
 
     error: ErrorBody
 

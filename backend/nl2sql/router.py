@@ -21,6 +21,7 @@ SqlRunner = Annotated[Principal, Depends(require_scopes(Scope.QUERY_SQL))]
 
 @router.post(
     "/sql",
+    summary="Run your own read-only SQL",
     response_model=QueryResultRead,
     responses={
         400: {"model": ErrorResponse, "description": "The guard refused the SQL."},
@@ -39,6 +40,9 @@ def run_sql(
     principal: SqlRunner,
     context: ClientContextDep,
 ) -> QueryResultRead:
+    """Runs SQL written by the caller through the same guard (one read-only statement), row cap,
+    timeout and recording as an ask; answers with the rows and a suggested chart.
+    """
     answer = pipeline.run_sql(
         session,
         principal=principal,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from backend.core.schemas import AppSchema
 
@@ -16,6 +16,40 @@ class ResultColumnRead(AppSchema):
 
 class QueryResultRead(AppSchema):
     """What a query answered: the SQL that ran, its rows (capped) and a chart."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "query_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    "sql": "SELECT category, SUM(amount) AS revenue FROM sales GROUP BY 1",
+                    "columns": [
+                        {"name": "category", "type": "TEXT"},
+                        {"name": "revenue", "type": "REAL"},
+                    ],
+                    "rows": [["Books", 1520.5], ["Toys", 980.0]],
+                    "row_count": 2,
+                    "truncated": False,
+                    "execution_time_ms": 3.2,
+                    "chart": {
+                        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                        "data": {
+                            "values": [
+                                {"category": "Books", "revenue": 1520.5},
+                                {"category": "Toys", "revenue": 980.0},
+                            ]
+                        },
+                        "mark": "bar",
+                        "encoding": {
+                            "x": {"field": "category", "type": "nominal"},
+                            "y": {"field": "revenue", "type": "quantitative"},
+                        },
+                    },
+                    "chart_type": "bar",
+                }
+            ]
+        }
+    )
 
     query_id: str
     sql: str
@@ -30,5 +64,16 @@ class QueryResultRead(AppSchema):
 
 
 class SqlRunRequest(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+                    "sql": "SELECT name, city FROM customers ORDER BY name LIMIT 10",
+                }
+            ]
+        }
+    )
+
     connection_id: str = Field(min_length=1, max_length=36)
     sql: str = Field(min_length=1, max_length=100_000)

@@ -80,6 +80,9 @@ def list_queries(
     limit: Annotated[int, Query(ge=1, le=observability_service.MAX_PAGE_SIZE)] = 50,
     cursor: str | None = None,
 ) -> Page[QueryAnalyticsRead]:
+    """One row per asked question or SQL run: question, SQL, status, timings, tokens, error code.
+    Users see their own rows; admins may filter by `user_id`. Page with `cursor`.
+    """
     conditions = _conditions(
         principal,
         user_id=user_id,
@@ -99,7 +102,13 @@ def list_queries(
 
 @router.get(
     "/queries/export",
-    responses={**ERRORS, 200: {"content": {"text/csv": {}}}},
+    responses={
+        **ERRORS,
+        200: {
+            "description": "CSV with a header row",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
     response_class=StreamingResponse,
     summary="Query analytics as CSV (same filters as the list, no paging)",
 )
@@ -117,6 +126,7 @@ def export_queries(
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> StreamingResponse:
+    """Streams the same rows as `GET /analytics/queries` as CSV (UTF-8, with a header row)."""
     conditions = _conditions(
         principal,
         user_id=user_id,
@@ -169,6 +179,9 @@ def summary(
     source: Source | None = None,
     model: str | None = None,
 ) -> AnalyticsSummary:
+    """Counts, success rate, latency percentiles, tokens and estimated cost over a window (default:
+    the last 30 days), optionally grouped by day, connection or generator.
+    """
     until = until or utcnow()
     since = since or until - timedelta(days=DEFAULT_SUMMARY_DAYS)
     conditions = _conditions(

@@ -31,6 +31,7 @@ _INVALID: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "",
+    summary="Create a query template",
     status_code=201,
     response_model=TemplateRead,
     responses={**_AUTH_ERRORS, **_INVALID, **_NOT_FOUND},
@@ -41,10 +42,18 @@ def create_template(
     principal: TemplatesWriter,
     context: ClientContextDep,
 ) -> QueryTemplate:
+    """Stores a parameterised SQL query with its natural-language pattern; the SQL must pass the
+    read-only guard.
+    """
     return service.create_template(session, principal, data, context=context)
 
 
-@router.get("", response_model=Page[TemplateRead], responses={**_AUTH_ERRORS, **_INVALID})
+@router.get(
+    "",
+    summary="Query templates",
+    response_model=Page[TemplateRead],
+    responses={**_AUTH_ERRORS, **_INVALID},
+)
 def list_templates(
     session: SessionDep,
     principal: TemplatesReader,
@@ -54,6 +63,9 @@ def list_templates(
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)] = 50,
     cursor: str | None = None,
 ) -> Page[TemplateRead]:
+    """Public templates and the caller's own, filtered by category or connection; page with `limit`
+    and `next_cursor`.
+    """
     items, next_cursor = service.list_templates(
         session,
         principal,
@@ -68,15 +80,22 @@ def list_templates(
     )
 
 
-@router.get("/{template_id}", response_model=TemplateRead, responses={**_AUTH_ERRORS, **_NOT_FOUND})
+@router.get(
+    "/{template_id}",
+    summary="One query template",
+    response_model=TemplateRead,
+    responses={**_AUTH_ERRORS, **_NOT_FOUND},
+)
 def get_template(
     template_id: str, session: SessionDep, principal: TemplatesReader
 ) -> QueryTemplate:
+    """One template visible to the caller (public or their own)."""
     return service.get_template(session, principal, template_id)
 
 
 @router.patch(
     "/{template_id}",
+    summary="Change a query template",
     response_model=TemplateRead,
     responses={**_AUTH_ERRORS, **_NOT_FOUND, **_INVALID},
 )
@@ -87,15 +106,22 @@ def update_template(
     principal: TemplatesWriter,
     context: ClientContextDep,
 ) -> QueryTemplate:
+    """Changes a template the caller owns; fields left out stay as they are."""
     return service.update_template(session, principal, template_id, data, context=context)
 
 
-@router.delete("/{template_id}", status_code=204, responses={**_AUTH_ERRORS, **_NOT_FOUND})
+@router.delete(
+    "/{template_id}",
+    summary="Delete a query template",
+    status_code=204,
+    responses={**_AUTH_ERRORS, **_NOT_FOUND},
+)
 def delete_template(
     template_id: str,
     session: SessionDep,
     principal: TemplatesWriter,
     context: ClientContextDep,
 ) -> Response:
+    """Deletes a template the caller owns."""
     service.delete_template(session, principal, template_id, context=context)
     return Response(status_code=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from backend.core.schemas import AppSchema
 
@@ -24,6 +24,25 @@ class TemplateParameter(AppSchema):
 
 
 class TemplateCreate(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Orders per customer",
+                    "description": "How many orders a customer placed",
+                    "question_template": "How many orders did {customer} place?",
+                    "sql_template": "SELECT COUNT(*) FROM orders WHERE customer_name = :customer",
+                    "parameters": [
+                        {"name": "customer", "type": "string", "description": "The customer's name"}
+                    ],
+                    "category": "sales",
+                    "is_public": False,
+                    "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+                }
+            ]
+        }
+    )
+
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     question_template: str = Field(min_length=1, max_length=1000)
@@ -39,6 +58,8 @@ class TemplateCreate(AppSchema):
 
 
 class TemplateUpdate(AppSchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"is_public": True}]})
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     question_template: str | None = Field(default=None, min_length=1, max_length=1000)
@@ -51,6 +72,36 @@ class TemplateUpdate(AppSchema):
 
 
 class TemplateRead(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f0c9a2e-8b1d-4c57-9e2a-6d4b1f7a0c11",
+                    "user_id": "3f0c9a2e-8b1d-4c57-9e2a-6d4b1f7a0c11",
+                    "name": "Orders per customer",
+                    "description": "How many orders a customer placed",
+                    "question_template": "How many orders did {customer} place?",
+                    "sql_template": "SELECT COUNT(*) FROM orders WHERE customer_name = :customer",
+                    "parameters": [
+                        {
+                            "name": "customer",
+                            "type": "string",
+                            "default": None,
+                            "description": "The customer's name",
+                        }
+                    ],
+                    "category": "sales",
+                    "is_public": False,
+                    "is_verified": False,
+                    "usage_count": 3,
+                    "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+                    "created_at": "2024-05-01T12:00:00Z",
+                    "updated_at": None,
+                }
+            ]
+        }
+    )
+
     id: str
     user_id: str | None
     name: str
