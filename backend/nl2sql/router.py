@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 
 from backend.auth.deps import Principal, require_scopes
 from backend.auth.scopes import Scope
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
-from backend.nl2sql import pipeline
+from backend.nl2sql import export, pipeline
 from backend.nl2sql.schemas import QueryResultRead, ResultColumnRead, SqlRunRequest
 
 router = APIRouter(prefix="/query", tags=["query"])
@@ -47,6 +48,11 @@ def run_sql(
         settings=request.app.state.settings,
         context=context,
     )
+    return query_result_read(answer)
+
+
+def query_result_read(answer: pipeline.QueryAnswer) -> QueryResultRead:
+    """The response of a query that ran (SQL, template run)."""
     return QueryResultRead(
         query_id=answer.query_id,
         sql=answer.sql,
@@ -60,4 +66,46 @@ def run_sql(
         execution_time_ms=answer.result.execution_time_ms,
         chart=answer.chart.spec,
         chart_type=answer.chart.chart_type,
+    )
+
+
+@router.get(
+    "/{query_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "Every row of the query, as CSV."},
+        400: {"model": ErrorResponse, "description": "The guard refused the recorded SQL."},
+        401: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        404: {"model": ErrorResponse, "description": "No such query of yours."},
+        409: {"model": ErrorResponse, "description": "The query failed; nothing to export."},
+        422: {"model": ErrorResponse, "description": "Unknown format."},
+        502: {"model": ErrorResponse, "description": "The database failed."},
+        504: {"model": ErrorResponse, "description": "The database timed out."},
+    },
+)
+def export_query(
+    query_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: SqlRunner,
+    context: ClientContextDep,
+    format: Annotated[Literal["csv"], Query(description="Only `csv` for now.")] = "csv",  # noqa: A002
+) -> StreamingResponse:
+    """Re-run a query you recorded and stream every row (not only the capped preview)."""
+    prepared = export.prepare_csv_export(
+        session,
+        principal=principal,
+        query_id=query_id,
+        settings=request.app.state.settings,
+        session_factory=request.app.state.session_factory,
+        context=context,
+    )
+    return StreamingResponse(
+        prepared.rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{prepared.filename}"',
+            "X-Export-Max-Rows": str(prepared.max_rows),
+        },
     )

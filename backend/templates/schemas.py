@@ -70,3 +70,10 @@ class TemplateRead(AppSchema):
     @classmethod
     def _none_is_empty(cls, value: object) -> object:
         return [] if value is None else value
+
+
+class TemplateRunRequest(AppSchema):
+    connection_id: str | None = Field(default=None, min_length=1, max_length=36)
+    """Defaults to the template's connection; required when the template has none."""
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict, max_length=20)
+    """Values bound to the SQL's `:name` parameters (never written into its text)."""
