@@ -329,10 +329,11 @@ def _as_app_error(exc: Exception) -> AppError | None:
         # Engines may describe what they recognised with sets or tuples; the answer is JSON.
         recognised = json.loads(json.dumps(exc.recognised, default=_listed))
         return QuestionNotUnderstoodError(exc.message, details={"recognised": recognised})
+    if isinstance(exc, AppError):
+        # LLM failures are API errors of their own (502, 504, ...) as well as GenerationErrors.
+        return exc
     if isinstance(exc, GenerationError):
         return GenerationFailed(str(exc) or None)
-    if isinstance(exc, AppError):
-        return exc
     return None
 
 
@@ -405,7 +406,8 @@ def ask(
         raise NoConnectionChosen()
     connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
     question = question.strip()
-    choice = choose_generator(session, user, generator_name, settings)
+    generator_settings = llm_settings(session, settings)
+    choice = choose_generator(session, user, generator_name, generator_settings)
     history = [
         Turn(question=q, sql=s)
         for q, s in chat_service.recent_turns(session, chat, max_turns=MAX_HISTORY_TURNS)
@@ -436,7 +438,7 @@ def ask(
                 params=run.params,
             )
         else:
-            generator = registry.get_generator(choice.name, llm_settings(session, settings))
+            generator = registry.get_generator(choice.name, generator_settings)
             request = GenerationRequest(
                 question=question,
                 schema=snapshot,
