@@ -34,7 +34,7 @@ from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.errors import AppError
 from backend.nl2sql.errors import ExportNotPossible, QueryNotFound
-from backend.nl2sql.guard import guard_sql, sqlglot_dialect
+from backend.nl2sql.guard import cap_limit_parameter, guard_sql, sqlglot_dialect
 from backend.nl2sql.pipeline import ensure_usable_connection
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
@@ -236,6 +236,8 @@ def prepare_csv_export(
         row_cap=max_rows,
         parameters=list(params) if params is not None else None,
     )
+    if params is not None:
+        params = cap_limit_parameter(guarded, params, max_rows)
     audited = {"format": "csv", "connection_id": connection.id, "max_rows": max_rows}
     # The stream outlives the request's session: it gets the connection row detached.
     session.expunge(connection)

@@ -8,8 +8,9 @@ cannot smuggle anything in).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -254,6 +255,9 @@ class GuardedSql:
     """Whether the guard added or lowered the outermost LIMIT."""
     parameters: list[str] = field(default_factory=list)
     """Named bind parameters (`:name`) the SQL uses, when the caller allowed them."""
+    limit_parameter: str | None = None
+    """The parameter of the outermost LIMIT (`LIMIT :top`): the guard cannot lower it, so the
+    caller binds at most the row cap to it."""
 
 
 def sqlglot_dialect(db_type: str) -> str:
@@ -522,7 +526,9 @@ def guard_sql(
         )
     _check_tree(statement, dialect=target, parameters=parameters)
     tables = _check_tables(statement, snapshot=snapshot, dialect=target)
-    if row_cap is None:
+    limit_parameter = _limit_placeholder(statement) if parameters is not None else None
+    if row_cap is None or limit_parameter is not None:
+        # A bound LIMIT (`LIMIT :top`) stays; the caller caps the value it binds to it.
         limit, changed = _literal_int(_outer_limit(statement)) or 0, False
     else:
         limit, changed = _apply_row_cap(statement, max(1, row_cap))
@@ -537,7 +543,27 @@ def guard_sql(
         limit=limit,
         limit_applied=changed,
         parameters=used,
+        limit_parameter=limit_parameter,
     )
+
+
+def cap_limit_parameter(
+    guarded: GuardedSql, params: Mapping[str, Any], row_cap: int
+) -> dict[str, Any]:
+    """`params` with the value bound to a `LIMIT :name` lowered to `row_cap`; refuses a value
+    that is not an integer (the guard could not cap it)."""
+    name = guarded.limit_parameter
+    if name is None or name not in params:
+        return dict(params)
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _refuse(Rule.PARAMETERS, "A LIMIT parameter must be an integer.", parameter=name)
+    return {**params, name: max(0, min(value, row_cap))}
+
+
+def _limit_placeholder(query: exp.Expr) -> str | None:
+    value = _outer_limit(query)
+    return value.name if isinstance(value, exp.Placeholder) and value.name else None
 
 
 def _outer_limit(query: exp.Expr) -> exp.Expr | None:

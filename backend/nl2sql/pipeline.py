@@ -54,7 +54,7 @@ from backend.nl2sql.errors import (
     NoConnectionChosen,
     QuestionNotUnderstoodError,
 )
-from backend.nl2sql.guard import GuardedSql, guard_sql, sqlglot_dialect
+from backend.nl2sql.guard import GuardedSql, cap_limit_parameter, guard_sql, sqlglot_dialect
 from backend.observability import recorder
 from backend.observability.event_types import EventType
 from backend.observability.models import QueryAnalytics
@@ -240,6 +240,8 @@ def _execute(
             row_cap=run.row_cap + 1,
             parameters=None if params is None else list(params),
         )
+    if params is not None:
+        params = cap_limit_parameter(run.guarded, params, run.row_cap + 1)
     with run.timings.measure("execute"):
         run.result = executor.run_on_connection(
             connection,
