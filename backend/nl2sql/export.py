@@ -44,7 +44,7 @@ logger = logging.getLogger("nlsql.export")
 
 CHUNK_ROWS = 2000
 RESOURCE_TYPE = "query"
-_PARAMETER_EVENTS = (EventType.TEMPLATE_RAN, EventType.ASKED)
+_RUN_EVENTS = (EventType.TEMPLATE_RAN, EventType.ASKED, EventType.SQL_RAN)
 _EVENT_WINDOW = timedelta(minutes=10)
 
 
@@ -119,43 +119,59 @@ def _csv_lines(rows: list[list[Any]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _lift_preview_cap(sql: str, *, dialect: str, preview_cap: int, max_rows: int) -> str:
-    """The recorded SQL with the preview's LIMIT (row cap + 1, added by the guard) raised to
-    `max_rows`; a smaller LIMIT the query had itself is kept."""
+def _lift_preview_cap(
+    sql: str, *, dialect: str, preview_cap: int, max_rows: int, recorded: dict[str, Any] | None
+) -> str:
+    """The recorded SQL with the preview's LIMIT lifted: back to the LIMIT the query was
+    written with (from the run's event), or to `max_rows` when it had none. Without the event
+    (pruned), a LIMIT of exactly row cap + 1 is taken for the guard's."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except SqlglotError:
         return sql  # the guard reports it
     limit = tree.args.get("limit")
-    if isinstance(limit, exp.Limit):
-        value = limit.expression
-        if (
-            isinstance(value, exp.Literal)
-            and not value.is_string
-            and str(value.this).isdigit()
-            and int(value.this) == preview_cap + 1
-        ):
-            limit.set("expression", exp.Literal.number(max_rows))
+    if not isinstance(limit, exp.Limit):
+        return sql
+    value = limit.expression
+    if not (isinstance(value, exp.Literal) and not value.is_string and str(value.this).isdigit()):
+        return sql
+    if recorded is not None and "limit_applied" in recorded:
+        if not recorded["limit_applied"]:
+            return sql
+        written = recorded.get("written_limit")
+        lifted = min(written, max_rows) if isinstance(written, int) else max_rows
+    elif int(value.this) == preview_cap + 1:
+        lifted = max_rows
+    else:
+        return sql
+    limit.set("expression", exp.Literal.number(lifted))
     return tree.sql(dialect=dialect)
 
 
-def _recorded_parameters(session: Session, row: QueryAnalytics) -> dict[str, Any] | None:
-    """The values a template run bound, from its event (they are not part of the SQL)."""
+def _recorded_event(session: Session, row: QueryAnalytics) -> dict[str, Any] | None:
+    """The data of the event recorded with the run (parameters, LIMIT), if still kept."""
     events = session.scalars(
         select(Event).where(
             Event.user_id == row.user_id,
-            Event.event_type.in_([str(e) for e in _PARAMETER_EVENTS]),
+            Event.event_type.in_([str(e) for e in _RUN_EVENTS]),
             Event.timestamp >= row.timestamp - _EVENT_WINDOW,
             Event.timestamp <= row.timestamp + _EVENT_WINDOW,
         )
     )
     for event in events:
         data = event.event_data or {}
-        if data.get("query_id") == row.query_id and isinstance(data.get("parameters"), dict):
-            values = dict(data["parameters"])
-            # A value recorded under a secret-looking name was redacted: it cannot be re-run.
-            return None if recorder.REDACTED in values.values() else values
+        if data.get("query_id") == row.query_id:
+            return dict(data)
     return None
+
+
+def _recorded_parameters(recorded: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The values a template run bound (they are not part of the SQL)."""
+    if recorded is None or not isinstance(recorded.get("parameters"), dict):
+        return None
+    values = dict(recorded["parameters"])
+    # A value recorded under a secret-looking name was redacted: it cannot be re-run.
+    return None if recorder.REDACTED in values.values() else values
 
 
 def _audit(
@@ -218,7 +234,8 @@ def prepare_csv_export(
     timeout_seconds = float(get_config_value(session, "export.timeout_seconds"))
     preview_cap = executor.configured_limits(session).row_cap
     dialect = sqlglot_dialect(connection.db_type)
-    params = _recorded_parameters(session, row) if row.source == "template" else None
+    recorded = _recorded_event(session, row)
+    params = _recorded_parameters(recorded) if row.source == "template" else None
     if row.source == "template" and params is None:
         raise ExportNotPossible(
             "The parameters of this template run are no longer on record; run the template "
@@ -227,7 +244,11 @@ def prepare_csv_export(
         )
     snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
     sql = _lift_preview_cap(
-        row.sql_query, dialect=dialect, preview_cap=preview_cap, max_rows=max_rows
+        row.sql_query,
+        dialect=dialect,
+        preview_cap=preview_cap,
+        max_rows=max_rows,
+        recorded=recorded,
     )
     guarded = guard_sql(
         sql,

@@ -255,6 +255,8 @@ class GuardedSql:
     """Whether the guard added or lowered the outermost LIMIT."""
     parameters: list[str] = field(default_factory=list)
     """Named bind parameters (`:name`) the SQL uses, when the caller allowed them."""
+    written_limit: int | None = None
+    """The outermost literal LIMIT the SQL had before the guard capped it, if any."""
     limit_parameter: str | None = None
     """The parameter of the outermost LIMIT (`LIMIT :top`): the guard cannot lower it, so the
     caller binds at most the row cap to it."""
@@ -526,6 +528,7 @@ def guard_sql(
         )
     _check_tree(statement, dialect=target, parameters=parameters)
     tables = _check_tables(statement, snapshot=snapshot, dialect=target)
+    written_limit = _literal_int(_outer_limit(statement))
     limit_parameter = _limit_placeholder(statement) if parameters is not None else None
     if row_cap is None or limit_parameter is not None:
         # A bound LIMIT (`LIMIT :top`) stays; the caller caps the value it binds to it.
@@ -544,6 +547,7 @@ def guard_sql(
         limit_applied=changed,
         parameters=used,
         limit_parameter=limit_parameter,
+        written_limit=written_limit,
     )
 
 

@@ -339,6 +339,14 @@ def _as_app_error(exc: Exception) -> AppError | None:
     return None
 
 
+def _limit_record(run: _Run) -> dict[str, Any]:
+    """What an export needs to lift the preview's cap without losing the query's own LIMIT."""
+    guarded = run.guarded
+    if guarded is None:
+        return {}
+    return {"limit_applied": guarded.limit_applied, "written_limit": guarded.written_limit}
+
+
 def _record_stage_metrics(
     session: Session, run: _Run, *, source: str, stages: tuple[str, ...]
 ) -> None:
@@ -609,6 +617,8 @@ def _record_ask(
             "fallback": choice.fallback_reason is not None and template is None,
             "template_id": template.id if template is not None else None,
             "attempts": run.attempts,
+            "parameters": run.params,
+            **_limit_record(run),
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "cost_estimate": cost,
@@ -741,6 +751,7 @@ def _run_recorded(
             "success": success,
             "error_code": error_code,
             "row_count": run.result.row_count if run.result else None,
+            **_limit_record(run),
         }
         if template is not None:
             # The bound values are kept with the run, so its export re-runs the same query.
