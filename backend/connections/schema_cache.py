@@ -46,10 +46,13 @@ def store_snapshot(
     """Replace the connection's cached snapshot. Flushes, does not commit."""
     # Concurrent refreshes of one connection take turns on its row (PostgreSQL; SQLite has
     # one writer anyway), so the second replaces the first instead of hitting the unique key.
+    # FOR NO KEY UPDATE, not FOR UPDATE: the lock lasts until the ask's transaction ends, and
+    # must not block the foreign-key checks (FOR KEY SHARE) of concurrent asks that already hold
+    # their chat session's row, or the two deadlock.
     session.execute(
         select(DatabaseConnection.id)
         .where(DatabaseConnection.id == connection.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     taken_at = utcnow()
     clear_snapshot(session, connection.id)

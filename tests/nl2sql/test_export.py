@@ -256,3 +256,14 @@ def test_a_large_export_delivers_every_row(
                 last = line.split(",")
     assert count == rows + 1
     assert last == [str(rows), f"row-{rows}", str(rows * 0.5)]
+
+
+def test_the_contract_lists_export_and_template_run(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    export = paths["/api/v1/query/{query_id}/export"]["get"]
+    assert "text/csv" in export["responses"]["200"]["content"]
+    assert {"404", "409", "422"} <= set(export["responses"])
+    run = paths["/api/v1/templates/{template_id}/run"]["post"]
+    assert run["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "QueryResultRead"
+    )
