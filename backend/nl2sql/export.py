@@ -83,6 +83,11 @@ class CsvExport:
             logger.warning("export of query %s failed mid-stream: %s", self.query_id, exc)
             raise
         finally:
+            # A client that hangs up stops the body early: end the query and free its
+            # connection now rather than whenever the generator is collected.
+            close = getattr(self.rest, "close", None)
+            if close is not None:
+                close()
             self._record_outcome(error)
 
     def _record_outcome(self, error: str | None) -> None:
