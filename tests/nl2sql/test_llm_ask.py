@@ -362,3 +362,18 @@ def test_earlier_successes_and_public_templates_become_examples(
     prompt = str(server.requests[-1].body)
     assert "how many orders are there" in prompt  # the template
     assert "customers per country" in prompt  # the earlier success on this connection
+
+
+def test_the_default_model_setting_goes_with_the_default_generator(
+    client: TestClient, session: Session, caller: Caller, server: ProviderServer
+) -> None:
+    set_config(session, "nl2sql.default_generator", "anthropic")
+    set_config(session, "nl2sql.default_model", "claude-special")
+    server.add(_reply(ANTHROPIC, GOOD_SQL), _reply(OPENAI, GOOD_SQL))
+
+    assert _ask(client, caller).status_code == 200
+    assert _ask(client, caller, generator="openai").status_code == 200
+
+    assert server.requests[0].body["model"] == "claude-special"
+    # Another generator than the default keeps its own configured model.
+    assert server.requests[1].body["model"] == "test-model"
