@@ -239,12 +239,18 @@ def _fill(session, settings: Settings) -> None:  # type: ignore[no-untyped-def]
         data={"query_id": query_id, "success": True},
         user_session_id=user_session.id,
     )
-    for name, value, unit in (
-        ("ask.generate_ms", 3.2, "ms"),
-        ("ask.execute_ms", 1.1, "ms"),
-        ("http.request_ms", 12.5, "ms"),
-    ):
-        recorder.metric(session, name=name, value=value, unit=unit, data={"route": "/ask"})
+    recorder.record_stage_timings(
+        session,
+        timings_ms={"generate": 3.2, "guard": 0.9, "execute": 1.1, "record": 2.4},
+        query_id=query_id,
+    )
+    recorder.metric(
+        session,
+        name="http_request_duration",
+        value=12.5,
+        unit="ms",
+        data={"route": "/api/v1/chat/sessions/{session_id}/ask", "method": "POST", "status": 200},
+    )
     session.add(
         QueryTemplate(
             user_id=admin.id,

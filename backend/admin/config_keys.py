@@ -144,6 +144,20 @@ KNOWN_KEYS: dict[str, ConfigKey] = {
             type_name="string|null",
         ),
         ConfigKey(
+            "export.max_rows",
+            10_000_000,
+            "Most rows one CSV export streams (1..100,000,000); the row cap does not apply.",
+            type_=_int(1, 100_000_000),
+            type_name="integer",
+        ),
+        ConfigKey(
+            "export.timeout_seconds",
+            600,
+            "Time limit of one export's query, streaming included (1..3600 seconds).",
+            type_=_int(1, 3600),
+            type_name="integer",
+        ),
+        ConfigKey(
             "retention.events_days",
             90,
             "Events older than this many days are pruned by `nlsql prune` (1..3650).",

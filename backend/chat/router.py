@@ -203,4 +203,10 @@ def ask(
         prompt_tokens=answer.prompt_tokens,
         completion_tokens=answer.completion_tokens,
         total_tokens=answer.prompt_tokens + answer.completion_tokens,
+        requested_generator=answer.requested_generator,
+        generator_note=answer.generator_note,
+        template_id=answer.template_id,
+        parameters=answer.parameters,
+        attempts=answer.attempts,
+        cost_estimate=answer.cost_estimate,
     )

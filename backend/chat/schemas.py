@@ -177,3 +177,15 @@ class AskResponse(QueryResultRead):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    requested_generator: str | None = None
+    """The generator the request, the user's preference or the system default named."""
+    generator_note: str | None = None
+    """Why `generator` differs from `requested_generator` (an LLM without an API key)."""
+    template_id: str | None = None
+    """The query template that answered (`generator` is then `template`)."""
+    parameters: dict[str, Any] | None = None
+    """The values the template's parameters were bound to."""
+    attempts: int = 1
+    """Generations it took: more than 1 after the model repaired failing SQL."""
+    cost_estimate: float | None = None
+    """USD, from the `llm.price_table` setting; null when the model is not priced."""

@@ -8,20 +8,24 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import re
+import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlglot
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
+from sqlglot import exp
 
 from backend.admin.config_keys import get_config_value
-from backend.connections.dialects import Dialect
+from backend.connections.dialects import Dialect, get_dialect
 from backend.connections.errors import TargetDatabaseError
 from backend.connections.models import DatabaseConnection
 from backend.connections.schema_cache import snapshot_for_connection
@@ -31,6 +35,7 @@ from backend.core.config import Settings
 __all__ = [
     "QueryLimits",
     "QueryResult",
+    "bind_named_parameters",
     "ResultColumn",
     "RowChunk",
     "configured_limits",
@@ -41,6 +46,9 @@ __all__ = [
     "snapshot_for_connection",
     "stream_on_connection",
 ]
+
+
+_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +194,65 @@ def _infer_type(values: Iterator[Any]) -> str | None:
     return None
 
 
+_PYFORMAT_DB_TYPES = frozenset({"postgresql", "mysql"})
+
+
+def bind_named_parameters(
+    sql: str, params: Mapping[str, Any], *, db_type: str, sqlglot_dialect: str
+) -> tuple[str, dict[str, Any]]:
+    """`sql` with its `:name` placeholders in the driver's own named style, and the values.
+
+    The statement is parsed (sqlglot), so a `:word` inside a string literal is left alone;
+    each placeholder becomes a random marker, the text is rendered, `%` is doubled where the
+    driver formats the text (pyformat), and the markers become `%(name)s` / `:name` / `$name`.
+    Values never enter the text. Raises `TargetDatabaseError` for a placeholder without a value.
+    """
+    tree = sqlglot.parse_one(sql, read=sqlglot_dialect)
+    nonce = secrets.token_hex(8)
+    used: list[str] = []
+
+    def to_marker(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Placeholder | exp.Var) and (
+            isinstance(node, exp.Placeholder) or str(node.this).startswith(":")
+        ):
+            name = str(node.name if isinstance(node, exp.Placeholder) else node.this)
+            name = name.lstrip(":")
+            if not _PARAMETER_NAME.fullmatch(name):
+                raise TargetDatabaseError(
+                    "Only named parameters (:name) can be bound.", details={"parameter": name}
+                )
+            if name not in used:
+                used.append(name)
+            return exp.Var(this=f"nlsqlp{nonce}x{name}x{nonce}")
+        return node
+
+    rendered = tree.transform(to_marker).sql(dialect=sqlglot_dialect, comments=False)
+    missing = [name for name in used if name not in params]
+    if missing:
+        raise TargetDatabaseError(
+            "A parameter of the query has no value.", details={"missing": missing}
+        )
+    if db_type in _PYFORMAT_DB_TYPES:
+        rendered = rendered.replace("%", "%%")
+        style = "%({})s"
+    elif db_type == "duckdb":
+        style = "${}"
+    else:
+        style = ":{}"
+    for name in used:
+        rendered = rendered.replace(f"nlsqlp{nonce}x{name}x{nonce}", style.format(name))
+    return rendered, {name: params[name] for name in used}
+
+
+def _execute(conn: Connection, sql: str, params: Mapping[str, Any] | None, db_type: str) -> Any:
+    if params is None:
+        return conn.exec_driver_sql(sql, execution_options=NO_PARAMETERS)
+    driver_sql, values = bind_named_parameters(
+        sql, params, db_type=db_type, sqlglot_dialect=get_dialect(db_type).SQLGLOT_DIALECT
+    )
+    return conn.exec_driver_sql(driver_sql, values)
+
+
 def run_on_connection(
     connection: DatabaseConnection,
     sql: str,
@@ -193,9 +260,11 @@ def run_on_connection(
     settings: Settings,
     row_cap: int,
     timeout_seconds: float,
+    params: Mapping[str, Any] | None = None,
 ) -> QueryResult:
     """Run one statement read-only and fetch at most `row_cap` rows.
 
+    `params` binds `:name` placeholders through the driver (see `bind_named_parameters`).
     Raises `TargetDatabaseError` (502), `TargetDatabaseTimeout` (504), and for a file path
     no longer allowed `ConnectionPathNotAllowed` (422).
     """
@@ -204,7 +273,7 @@ def run_on_connection(
         conn,
         dialect,
     ):
-        result = conn.exec_driver_sql(sql, execution_options=NO_PARAMETERS)
+        result = _execute(conn, sql, params, connection.db_type)
         if not result.returns_rows:
             names: list[str] = []
             fetched: list[Any] = []
@@ -237,6 +306,7 @@ def stream_on_connection(
     timeout_seconds: float,
     chunk_size: int = 1000,
     max_rows: int | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Iterator[RowChunk]:
     """Yield the rows of one read-only statement in chunks of `chunk_size`, holding at most one
     chunk in memory (server-side cursors where the driver has them). The whole stream must end
@@ -246,9 +316,12 @@ def stream_on_connection(
         conn,
         dialect,
     ):
-        result = conn.execution_options(
-            stream_results=True, max_row_buffer=chunk_size
-        ).exec_driver_sql(sql, execution_options=NO_PARAMETERS)
+        result = _execute(
+            conn.execution_options(stream_results=True, max_row_buffer=chunk_size),
+            sql,
+            params,
+            connection.db_type,
+        )
         if not result.returns_rows:
             return
         names = list(result.keys())

@@ -7,7 +7,14 @@ still renders the right status.
 
 from __future__ import annotations
 
-from backend.core.errors import BadRequest, UpstreamError, UpstreamTimeout, ValidationFailed
+from backend.core.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    UpstreamError,
+    UpstreamTimeout,
+    ValidationFailed,
+)
 from backend.nl2sql.engines.base import GenerationError
 
 
@@ -71,3 +78,15 @@ class LlmNotConfigured(BadRequest, GenerationError):
 
     code = "llm_not_configured"
     message = "This generator is not configured on the server."
+
+
+class QueryNotFound(NotFound):
+    code = "query_not_found"
+    message = "No recorded query with that id."
+
+
+class ExportNotPossible(Conflict):
+    """The recorded query cannot be re-run for an export (it failed, or lost its connection)."""
+
+    code = "export_not_possible"
+    message = "This query cannot be exported."

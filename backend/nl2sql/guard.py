@@ -8,7 +8,9 @@ cannot smuggle anything in).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -251,6 +253,13 @@ class GuardedSql:
     """The LIMIT of the outermost query after the guard: the caller's, or the cap."""
     limit_applied: bool = False
     """Whether the guard added or lowered the outermost LIMIT."""
+    parameters: list[str] = field(default_factory=list)
+    """Named bind parameters (`:name`) the SQL uses, when the caller allowed them."""
+    written_limit: int | None = None
+    """The outermost literal LIMIT the SQL had before the guard capped it, if any."""
+    limit_parameter: str | None = None
+    """The parameter of the outermost LIMIT (`LIMIT :top`): the guard cannot lower it, so the
+    caller binds at most the row cap to it."""
 
 
 def sqlglot_dialect(db_type: str) -> str:
@@ -348,7 +357,7 @@ def _unwrap(statement: exp.Expr) -> exp.Expr:
     return statement
 
 
-def _check_tree(tree: exp.Expr, *, dialect: str) -> None:
+def _check_tree(tree: exp.Expr, *, dialect: str, parameters: Collection[str] | None = None) -> None:
     denied = DENIED_FUNCTIONS[dialect]
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
@@ -367,6 +376,13 @@ def _check_tree(tree: exp.Expr, *, dialect: str) -> None:
                 raise _refuse(Rule.LOCKING_CLAUSE, "Locking clauses (FOR UPDATE/SHARE) lock rows.")
         elif isinstance(node, exp.Lock):
             raise _refuse(Rule.LOCKING_CLAUSE, "Locking clauses (FOR UPDATE/SHARE) lock rows.")
+        elif isinstance(node, exp.Placeholder) and parameters is not None:
+            if node.name not in parameters:
+                raise _refuse(
+                    Rule.PARAMETERS,
+                    "Only the declared named parameters (:name) are allowed.",
+                    parameter=node.name or "?",
+                )
         elif isinstance(node, exp.Placeholder | exp.Parameter):
             raise _refuse(Rule.PARAMETERS, "Parameters and variables are not allowed.")
         elif isinstance(node, exp.Hint):
@@ -483,12 +499,16 @@ def guard_sql(
     *,
     snapshot: SchemaSnapshot,
     dialect: str | None = None,
-    row_cap: int,
+    row_cap: int | None,
+    parameters: Collection[str] | None = None,
 ) -> GuardedSql:
     """Accept one read-only query over the snapshot's tables, or raise `GuardRefused`.
 
     Unparseable SQL raises `SqlNotParseable` (both are 400s). `dialect` defaults to the
-    snapshot's `db_type`.
+    snapshot's `db_type`. `row_cap=None` leaves the LIMIT as written (an export streams every
+    row). Bind parameters are refused unless `parameters` names the allowed ones (a template's
+    declared parameters, validated when it was saved); they are rendered as `:name` in every
+    dialect, for the executor to bind, never filled into the text.
     """
     target = sqlglot_dialect(dialect or snapshot.db_type)
     text = sql.strip() if sql else ""
@@ -506,10 +526,65 @@ def guard_sql(
             f"Only SELECT, WITH and set operations are allowed, not {kind}.",
             statement=kind,
         )
-    _check_tree(statement, dialect=target)
+    _check_tree(statement, dialect=target, parameters=parameters)
     tables = _check_tables(statement, snapshot=snapshot, dialect=target)
-    limit, changed = _apply_row_cap(statement, max(1, row_cap))
+    written_limit = _literal_int(_outer_limit(statement))
+    limit_parameter = _limit_placeholder(statement) if parameters is not None else None
+    if row_cap is None or limit_parameter is not None:
+        # A bound LIMIT (`LIMIT :top`) stays; the caller caps the value it binds to it.
+        limit, changed = _literal_int(_outer_limit(statement)) or 0, False
+    else:
+        limit, changed = _apply_row_cap(statement, max(1, row_cap))
+    used: list[str] = []
+    if parameters is not None:
+        statement = statement.transform(_neutral_placeholder(used))
     rendered = statement.sql(dialect=target, comments=False)
     return GuardedSql(
-        sql=rendered, dialect=target, tables=tables, limit=limit, limit_applied=changed
+        sql=rendered,
+        dialect=target,
+        tables=tables,
+        limit=limit,
+        limit_applied=changed,
+        parameters=used,
+        limit_parameter=limit_parameter,
+        written_limit=written_limit,
     )
+
+
+def cap_limit_parameter(
+    guarded: GuardedSql, params: Mapping[str, Any], row_cap: int
+) -> dict[str, Any]:
+    """`params` with the value bound to a `LIMIT :name` lowered to `row_cap`; refuses a value
+    that is not an integer (the guard could not cap it)."""
+    name = guarded.limit_parameter
+    if name is None or name not in params:
+        return dict(params)
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _refuse(Rule.PARAMETERS, "A LIMIT parameter must be an integer.", parameter=name)
+    return {**params, name: max(0, min(value, row_cap))}
+
+
+def _limit_placeholder(query: exp.Expr) -> str | None:
+    value = _outer_limit(query)
+    return value.name if isinstance(value, exp.Placeholder) and value.name else None
+
+
+def _outer_limit(query: exp.Expr) -> exp.Expr | None:
+    limit_node = query.args.get("limit")
+    if isinstance(limit_node, exp.Limit):
+        return limit_node.expression  # type: ignore[no-any-return]
+    return None
+
+
+def _neutral_placeholder(used: list[str]) -> Callable[[exp.Expr], exp.Expr]:
+    # sqlglot renders a placeholder in the dialect's driver style (`%(name)s` for postgres);
+    # the guard's output keeps `:name` everywhere and the executor converts it.
+    def replace(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Placeholder) and node.name:
+            if node.name not in used:
+                used.append(node.name)
+            return exp.Var(this=f":{node.name}")
+        return node
+
+    return replace

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,14 +26,16 @@ from backend.chat.models import ChatSession
 from backend.chat.service import NewMessage
 from backend.connections import executor, schema_cache
 from backend.connections import service as connections_service
+from backend.connections.errors import TargetDatabaseError
 from backend.connections.executor import QueryResult
 from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
 from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.db import new_uuid
-from backend.core.errors import AppError
+from backend.core.errors import AppError, ValidationFailed
 from backend.nl2sql.charts import Chart, suggest_chart
+from backend.nl2sql.choice import GeneratorChoice, choose_generator, llm_settings
 from backend.nl2sql.engines import registry
 from backend.nl2sql.engines.base import (
     Example,
@@ -41,14 +43,26 @@ from backend.nl2sql.engines.base import (
     GenerationError,
     GenerationRequest,
     QuestionNotUnderstood,
+    SqlGenerator,
     Turn,
 )
-from backend.nl2sql.errors import GenerationFailed, NoConnectionChosen, QuestionNotUnderstoodError
-from backend.nl2sql.guard import GuardedSql, guard_sql, sqlglot_dialect
+from backend.nl2sql.engines.llm import estimate_cost
+from backend.nl2sql.engines.repair import generate_with_repair
+from backend.nl2sql.errors import (
+    GenerationFailed,
+    GuardRefused,
+    NoConnectionChosen,
+    QuestionNotUnderstoodError,
+)
+from backend.nl2sql.guard import GuardedSql, cap_limit_parameter, guard_sql, sqlglot_dialect
 from backend.observability import recorder
 from backend.observability.event_types import EventType
 from backend.observability.models import QueryAnalytics
+from backend.templates import service as templates_service
+from backend.templates.models import QueryTemplate
 
+TEMPLATE_GENERATOR = "template"
+"""The `generator` of an answer that came from a query template, not from a generator."""
 MAX_HISTORY_TURNS = 6
 MAX_EXAMPLES = 5
 STAGES = ("generate", "guard", "execute", "record")
@@ -97,6 +111,14 @@ class AskAnswer(QueryAnswer):
     model: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    requested_generator: str = ""
+    generator_note: str | None = None
+    """Why another generator than the requested one answered (an LLM without an API key)."""
+    template_id: str | None = None
+    parameters: dict[str, Any] | None = None
+    attempts: int = 1
+    """Generations it took: 1, or more after repairs."""
+    cost_estimate: float | None = None
 
 
 @dataclass(slots=True)
@@ -112,6 +134,12 @@ class _Run:
     chart: Chart | None = None
     row_cap: int = 1
     timeout_seconds: float = 0.1
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    """Every generation of an ask, in order: its SQL and the error that sent it back (None for
+    the accepted one)."""
+    template: QueryTemplate | None = None
+    """The template that answered, for a template run or a question it matched."""
+    params: dict[str, Any] | None = None
 
 
 def ensure_usable_connection(
@@ -201,12 +229,19 @@ def _execute(
     snapshot: SchemaSnapshot,
     sql: str,
     settings: Settings,
+    params: Mapping[str, Any] | None = None,
 ) -> None:
     with run.timings.measure("guard"):
         # One row beyond the cap lets the executor tell whether the result was truncated.
         run.guarded = guard_sql(
-            sql, snapshot=snapshot, dialect=connection.db_type, row_cap=run.row_cap + 1
+            sql,
+            snapshot=snapshot,
+            dialect=connection.db_type,
+            row_cap=run.row_cap + 1,
+            parameters=None if params is None else list(params),
         )
+    if params is not None:
+        params = cap_limit_parameter(run.guarded, params, run.row_cap + 1)
     with run.timings.measure("execute"):
         run.result = executor.run_on_connection(
             connection,
@@ -214,12 +249,68 @@ def _execute(
             row_cap=run.row_cap,
             timeout_seconds=run.timeout_seconds,
             settings=settings,
+            params=params,
         )
         run.column_types = _column_types(run.result, snapshot, run.guarded.tables)
         run.chart = suggest_chart(
             [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
             run.result.rows,
         )
+
+
+class _Repairable(Exception):
+    """A failure the model may fix: the guard refused, or the database rejected the query."""
+
+    def __init__(self, original: AppError) -> None:
+        super().__init__(str(original))
+        self.original = original
+        self.details = original.details
+
+
+def _is_repairable(exc: Exception) -> bool:
+    if isinstance(exc, GuardRefused):
+        return True
+    # Unreachable servers and refused passwords are not the SQL's fault.
+    return isinstance(exc, TargetDatabaseError) and exc.details.get("kind") in (
+        None,
+        "query_failed",
+    )
+
+
+def _generate_and_run(
+    run: _Run,
+    generator: SqlGenerator,
+    request: GenerationRequest,
+    *,
+    connection: DatabaseConnection,
+    snapshot: SchemaSnapshot,
+    settings: Settings,
+) -> None:
+    """Generation, guard and execution, with repairs for generators that support them."""
+
+    def check(sql: str) -> None:
+        try:
+            _execute(run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
+        except AppError as exc:
+            if _is_repairable(exc):
+                raise _Repairable(exc) from exc
+            raise
+
+    started = time.perf_counter()
+    try:
+        outcome = generate_with_repair(generator, request, check, repairable=(_Repairable,))
+    finally:
+        # generate_ms is the time spent generating: the whole loop minus guard and execution.
+        run.timings.generate_ms = max(
+            0.0,
+            (time.perf_counter() - started) * 1000 - run.timings.guard_ms - run.timings.execute_ms,
+        )
+    run.generation = outcome.generation
+    run.attempts = [{"sql": f.sql, "error": f.error} for f in outcome.failures]
+    if outcome.error is not None:
+        error = outcome.error
+        raise error.original if isinstance(error, _Repairable) else error
+    run.attempts.append({"sql": outcome.generation.sql, "error": None})
 
 
 def _recover_platform_session(session: Session, exc: Exception) -> None:
@@ -240,11 +331,20 @@ def _as_app_error(exc: Exception) -> AppError | None:
         # Engines may describe what they recognised with sets or tuples; the answer is JSON.
         recognised = json.loads(json.dumps(exc.recognised, default=_listed))
         return QuestionNotUnderstoodError(exc.message, details={"recognised": recognised})
+    if isinstance(exc, AppError):
+        # LLM failures are API errors of their own (502, 504, ...) as well as GenerationErrors.
+        return exc
     if isinstance(exc, GenerationError):
         return GenerationFailed(str(exc) or None)
-    if isinstance(exc, AppError):
-        return exc
     return None
+
+
+def _limit_record(run: _Run) -> dict[str, Any]:
+    """What an export needs to lift the preview's cap without losing the query's own LIMIT."""
+    guarded = run.guarded
+    if guarded is None:
+        return {}
+    return {"limit_applied": guarded.limit_applied, "written_limit": guarded.written_limit}
 
 
 def _record_stage_metrics(
@@ -275,6 +375,21 @@ def _result_payload(run: _Run) -> dict[str, Any] | None:
     }
 
 
+def _examples(session: Session, principal: Principal, *, connection_id: str) -> list[Example]:
+    """Verified and public templates first, then the caller's earlier successes; no repeats."""
+    examples: list[Example] = []
+    seen: set[str] = set()
+    candidates = templates_service.template_examples(
+        session, principal, connection_id=connection_id, limit=MAX_EXAMPLES
+    ) + _earlier_successes(session, connection_id=connection_id, user_id=principal.user.id)
+    for example in candidates:
+        key = example.question.strip().lower()
+        if key not in seen:
+            seen.add(key)
+            examples.append(example)
+    return examples[:MAX_EXAMPLES]
+
+
 def ask(
     session: Session,
     *,
@@ -286,7 +401,12 @@ def ask(
     connection_id: str | None = None,
     generator_name: str | None = None,
 ) -> AskAnswer:
-    """Answer a question in a chat session; records it, and on failure commits then raises."""
+    """Answer a question in a chat session; records it, and on failure commits then raises.
+
+    A question that fits a visible query template is answered from the template, whatever
+    generator is configured; otherwise the chosen generator writes SQL, and one that supports
+    repair gets the guard's or the database's error back a bounded number of times.
+    """
     user = principal.user
     auth_service.ensure_token_quota(session, user)
     chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
@@ -295,7 +415,8 @@ def ask(
         raise NoConnectionChosen()
     connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
     question = question.strip()
-    name = generator_name or str(get_config_value(session, "nl2sql.default_generator"))
+    generator_settings = llm_settings(session, settings)
+    choice = choose_generator(session, user, generator_name, generator_settings)
     history = [
         Turn(question=q, sql=s)
         for q, s in chat_service.recent_turns(session, chat, max_turns=MAX_HISTORY_TURNS)
@@ -305,40 +426,61 @@ def ask(
     failure: Exception | None = None
     try:
         _load_limits(session, run)
-        generator = registry.get_generator(name, settings)
         snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
-        request = GenerationRequest(
-            question=question,
-            schema=snapshot,
-            history=history,
-            examples=_earlier_successes(session, connection_id=connection.id, user_id=user.id),
-            dialect=sqlglot_dialect(connection.db_type),
-            row_cap=run.row_cap,
-            model=get_config_value(session, "nl2sql.default_model"),
+        matched = templates_service.match_template(
+            question,
+            templates_service.visible_templates(session, principal, connection_id=connection.id),
         )
-        with run.timings.measure("generate"):
-            run.generation = generator.generate(request)
-        _execute(
-            run,
-            connection=connection,
-            snapshot=snapshot,
-            sql=run.generation.sql,
-            settings=settings,
-        )
+        if matched is not None:
+            run.template, run.params = matched
+            templates_service.record_template_use(session, run.template)
+            run.generation = Generation(
+                sql=run.template.sql_template,
+                explanation=f"Answered from the query template {run.template.name!r}.",
+            )
+            _execute(
+                run,
+                connection=connection,
+                snapshot=snapshot,
+                sql=run.template.sql_template,
+                settings=settings,
+                params=run.params,
+            )
+        else:
+            generator = registry.get_generator(choice.name, generator_settings)
+            request = GenerationRequest(
+                question=question,
+                schema=snapshot,
+                history=history,
+                examples=_examples(session, principal, connection_id=connection.id),
+                dialect=sqlglot_dialect(connection.db_type),
+                row_cap=run.row_cap,
+                model=choice.model,
+            )
+            _generate_and_run(
+                run,
+                generator,
+                request,
+                connection=connection,
+                snapshot=snapshot,
+                settings=settings,
+            )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         failure = exc
         _recover_platform_session(session, exc)
 
+    ran = TEMPLATE_GENERATOR if run.template is not None else choice.name
     error = _as_app_error(failure) if failure is not None else None
     with run.timings.measure("record"):
-        messages = _record_ask(
+        messages, cost = _record_ask(
             session,
             run,
             principal=principal,
             chat=chat,
             connection=connection,
             question=question,
-            generator_name=name,
+            choice=choice,
+            generator_name=ran,
             error=error,
             failure=failure,
             context=context,
@@ -349,6 +491,7 @@ def ask(
         if error is not None:
             error.details.setdefault("query_id", run.query_id)
             error.details.setdefault("message_id", messages[1].id)
+            error.details.setdefault("generator", ran)
         session.commit()
         if error is not None and error is not failure:
             raise error from failure
@@ -366,10 +509,16 @@ def ask(
         message_id=messages[1].id,
         user_message_id=messages[0].id,
         explanation=run.generation.explanation,
-        generator=name,
+        generator=ran,
         model=run.generation.model,
         prompt_tokens=run.generation.prompt_tokens,
         completion_tokens=run.generation.completion_tokens,
+        requested_generator=choice.requested,
+        generator_note=choice.fallback_reason if run.template is None else None,
+        template_id=run.template.id if run.template is not None else None,
+        parameters=run.params,
+        attempts=len(run.attempts) or 1,
+        cost_estimate=cost,
     )
 
 
@@ -381,11 +530,12 @@ def _record_ask(
     chat: ChatSession,
     connection: DatabaseConnection,
     question: str,
+    choice: GeneratorChoice,
     generator_name: str,
     error: AppError | None,
     failure: Exception | None,
     context: ClientContext | None,
-) -> list[Any]:
+) -> tuple[list[Any], float | None]:
     generation = run.generation
     sql = run.guarded.sql if run.guarded else (generation.sql if generation else None)
     success = failure is None
@@ -418,11 +568,22 @@ def _record_ask(
     )
     prompt_tokens = generation.prompt_tokens if generation else 0
     completion_tokens = generation.completion_tokens if generation else 0
+    cost = (
+        estimate_cost(
+            generation.model,
+            prompt_tokens,
+            completion_tokens,
+            get_config_value(session, "llm.price_table"),
+        )
+        if generation is not None and prompt_tokens + completion_tokens > 0
+        else None
+    )
+    template = run.template
     recorder.query(
         session,
         query_id=run.query_id,
         user_id=principal.user.id,
-        source="ask",
+        source="template" if template is not None else "ask",
         success=success,
         question=question,
         sql_query=sql,
@@ -434,6 +595,7 @@ def _record_ask(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         llm_model=generation.model if generation else None,
+        llm_cost_estimate=cost,
         generator=generator_name,
         connection_id=connection.id,
         chat_session_id=chat.id,
@@ -449,6 +611,16 @@ def _record_ask(
             "chat_session_id": chat.id,
             "connection_id": connection.id,
             "generator": generator_name,
+            "requested_generator": choice.requested,
+            "generator_source": choice.source,
+            "fallback": choice.fallback_reason is not None and template is None,
+            "template_id": template.id if template is not None else None,
+            "attempts": run.attempts,
+            "parameters": run.params,
+            **_limit_record(run),
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "cost_estimate": cost,
             "success": success,
             "error_code": error_code,
             "row_count": run.result.row_count if run.result else None,
@@ -456,7 +628,7 @@ def _record_ask(
         },
     )
     auth_service.add_token_usage(session, principal.user.id, prompt_tokens + completion_tokens)
-    return messages
+    return messages, cost
 
 
 def run_sql(
@@ -469,14 +641,84 @@ def run_sql(
     context: ClientContext | None = None,
 ) -> QueryAnswer:
     """Run user-written SQL through the same guard and executor; records like an ask."""
-    user = principal.user
     connection = ensure_usable_connection(session, principal=principal, connection_id=connection_id)
-    run = _Run()
+    return _run_recorded(
+        session,
+        _Run(),
+        principal=principal,
+        connection=connection,
+        sql=sql,
+        settings=settings,
+        context=context,
+    )
+
+
+def run_template(
+    session: Session,
+    *,
+    principal: Principal,
+    template_id: str,
+    parameters: Mapping[str, Any],
+    settings: Settings,
+    connection_id: str | None = None,
+    context: ClientContext | None = None,
+) -> QueryAnswer:
+    """Run a query template with its parameters bound by the driver; recorded as
+    `source="template"`. The connection is the request's, else the template's own; a template
+    bound to one connection runs only there."""
+    template, sql, bound = templates_service.prepare_template_run(
+        session, principal, template_id, parameters
+    )
+    if (
+        connection_id is not None
+        and template.connection_id is not None
+        and connection_id != template.connection_id
+    ):
+        raise ValidationFailed(
+            "This template belongs to another connection.",
+            details={"template_connection_id": template.connection_id},
+        )
+    chosen_id = connection_id or template.connection_id
+    if chosen_id is None:
+        raise NoConnectionChosen("Choose a connection: the template is not bound to one.")
+    connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
+    run = _Run(template=template, params=bound)
+    return _run_recorded(
+        session,
+        run,
+        principal=principal,
+        connection=connection,
+        sql=sql,
+        settings=settings,
+        context=context,
+    )
+
+
+def _run_recorded(
+    session: Session,
+    run: _Run,
+    *,
+    principal: Principal,
+    connection: DatabaseConnection,
+    sql: str,
+    settings: Settings,
+    context: ClientContext | None,
+) -> QueryAnswer:
+    user = principal.user
+    template = run.template
+    source = "template" if template is not None else "sql"
     failure: Exception | None = None
     try:
         _load_limits(session, run)
         snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
-        _execute(run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
+        _execute(
+            run,
+            connection=connection,
+            snapshot=snapshot,
+            sql=sql,
+            settings=settings,
+            params=run.params,
+        )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         failure = exc
         _recover_platform_session(session, exc)
@@ -488,8 +730,9 @@ def run_sql(
             session,
             query_id=run.query_id,
             user_id=user.id,
-            source="sql",
+            source=source,
             success=success,
+            question=template.name if template is not None else None,
             sql_query=run.guarded.sql if run.guarded else sql,
             execution_time_ms=run.result.execution_time_ms if run.result else None,
             row_count=run.result.row_count if run.result else None,
@@ -498,27 +741,35 @@ def run_sql(
             else None,
             error_code=error_code,
             chart_type=run.chart.chart_type if run.chart else None,
+            generator=TEMPLATE_GENERATOR if template is not None else None,
             connection_id=connection.id,
         )
+        data: dict[str, Any] = {
+            "query_id": run.query_id,
+            "connection_id": connection.id,
+            "success": success,
+            "error_code": error_code,
+            "row_count": run.result.row_count if run.result else None,
+            **_limit_record(run),
+        }
+        if template is not None:
+            # The bound values are kept with the run, so its export re-runs the same query.
+            data.update(template_id=template.id, parameters=run.params)
         recorder.event(
             session,
-            event_type=EventType.SQL_RAN,
+            event_type=EventType.TEMPLATE_RAN if template is not None else EventType.SQL_RAN,
             user_id=user.id,
             context=context,
             user_session_id=principal.user_session_id,
-            data={
-                "query_id": run.query_id,
-                "connection_id": connection.id,
-                "success": success,
-                "error_code": error_code,
-                "row_count": run.result.row_count if run.result else None,
-            },
+            data=data,
         )
-    _record_stage_metrics(session, run, source="sql", stages=("guard", "execute", "record"))
+    _record_stage_metrics(session, run, source=source, stages=("guard", "execute", "record"))
     if failure is not None:
         if error is not None:
             error.details.setdefault("query_id", run.query_id)
         session.commit()
+        if error is not None and error is not failure:
+            raise error from failure
         raise failure
     assert run.guarded is not None and run.result is not None  # noqa: S101
     assert run.chart is not None  # noqa: S101

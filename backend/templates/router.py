@@ -1,19 +1,27 @@
-"""HTTP routes of query templates: `/templates` CRUD (the run endpoint joins the pipeline)."""
+"""HTTP routes of query templates: `/templates` CRUD, and running one through the pipeline."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
 from backend.core.schemas import Page
+from backend.nl2sql import pipeline
+from backend.nl2sql.router import query_result_read
+from backend.nl2sql.schemas import QueryResultRead
 from backend.templates import service
 from backend.templates.deps import TemplatesReader, TemplatesWriter
 from backend.templates.models import QueryTemplate
-from backend.templates.schemas import TemplateCreate, TemplateRead, TemplateUpdate
+from backend.templates.schemas import (
+    TemplateCreate,
+    TemplateRead,
+    TemplateRunRequest,
+    TemplateUpdate,
+)
 
 router = APIRouter(prefix="/templates", tags=["templates"])
 
@@ -125,3 +133,37 @@ def delete_template(
     """Deletes a template the caller owns."""
     service.delete_template(session, principal, template_id, context=context)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{template_id}/run",
+    response_model=QueryResultRead,
+    responses={
+        **_AUTH_ERRORS,
+        **_NOT_FOUND,
+        400: {"model": ErrorResponse, "description": "The guard refused the template's SQL."},
+        422: {"model": ErrorResponse, "description": "Parameters or connection not valid."},
+        502: {"model": ErrorResponse, "description": "The database failed."},
+        504: {"model": ErrorResponse, "description": "The database timed out."},
+    },
+)
+def run_template(
+    template_id: str,
+    data: TemplateRunRequest,
+    request: Request,
+    session: SessionDep,
+    principal: TemplatesReader,
+    context: ClientContextDep,
+) -> QueryResultRead:
+    """Run the template with its parameters bound by the database driver; recorded like an ask
+    (`source="template"`) and counted in `usage_count`."""
+    answer = pipeline.run_template(
+        session,
+        principal=principal,
+        template_id=template_id,
+        parameters=data.parameters,
+        connection_id=data.connection_id,
+        settings=request.app.state.settings,
+        context=context,
+    )
+    return query_result_read(answer)

@@ -121,3 +121,21 @@ class TemplateRead(AppSchema):
     @classmethod
     def _none_is_empty(cls, value: object) -> object:
         return [] if value is None else value
+
+
+class TemplateRunRequest(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "connection_id": "7d7f1c8e-2b1a-4f6e-9a43-1c2b3d4e5f60",
+                    "parameters": {"country": "France", "year": 2023},
+                }
+            ]
+        }
+    )
+
+    connection_id: str | None = Field(default=None, min_length=1, max_length=36)
+    """Defaults to the template's connection; required when the template has none."""
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict, max_length=20)
+    """Values bound to the SQL's `:name` parameters (never written into its text)."""

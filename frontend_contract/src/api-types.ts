@@ -761,6 +761,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/query/{query_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export every row of a recorded query as CSV
+         * @description Re-run a query you recorded and stream every row (not only the capped preview).
+         *
+         *     Only the query's owner may export it; the recorded SQL goes through the guard again, the
+         *     preview's row cap is lifted (the query's own LIMIT is kept), and the export is audited.
+         */
+        get: operations["query-export_query"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/templates": {
         parameters: {
             query?: never;
@@ -813,6 +836,27 @@ export interface paths {
          * @description Changes a template the caller owns; fields left out stay as they are.
          */
         patch: operations["templates-update_template"];
+        trace?: never;
+    };
+    "/api/v1/templates/{template_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Template
+         * @description Run the template with its parameters bound by the database driver; recorded like an ask
+         *     (`source="template"`) and counted in `usage_count`.
+         */
+        post: operations["templates-run_template"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/healthz": {
@@ -1128,6 +1172,11 @@ export interface components {
          *     }
          */
         AskResponse: {
+            /**
+             * Attempts
+             * @default 1
+             */
+            attempts: number;
             /** Chart */
             chart?: {
                 [key: string]: unknown;
@@ -1141,16 +1190,24 @@ export interface components {
              * @default 0
              */
             completion_tokens: number;
+            /** Cost Estimate */
+            cost_estimate?: number | null;
             /** Execution Time Ms */
             execution_time_ms: number;
             /** Explanation */
             explanation: string;
             /** Generator */
             generator: string;
+            /** Generator Note */
+            generator_note?: string | null;
             /** Message Id */
             message_id: number;
             /** Model */
             model?: string | null;
+            /** Parameters */
+            parameters?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Prompt Tokens
              * @default 0
@@ -1158,12 +1215,16 @@ export interface components {
             prompt_tokens: number;
             /** Query Id */
             query_id: string;
+            /** Requested Generator */
+            requested_generator?: string | null;
             /** Row Count */
             row_count: number;
             /** Rows */
             rows: unknown[][];
             /** Sql */
             sql: string;
+            /** Template Id */
+            template_id?: string | null;
             /**
              * Total Tokens
              * @default 0
@@ -2287,6 +2348,24 @@ export interface components {
             usage_count: number;
             /** User Id */
             user_id: string | null;
+        };
+        /**
+         * TemplateRunRequest
+         * @example {
+         *       "connection_id": "7d7f1c8e-2b1a-4f6e-9a43-1c2b3d4e5f60",
+         *       "parameters": {
+         *         "country": "France",
+         *         "year": 2023
+         *       }
+         *     }
+         */
+        TemplateRunRequest: {
+            /** Connection Id */
+            connection_id?: string | null;
+            /** Parameters */
+            parameters?: {
+                [key: string]: string | number | boolean | null;
+            };
         };
         /**
          * TemplateUpdate
@@ -5076,6 +5155,103 @@ export interface operations {
             };
         };
     };
+    "query-export_query": {
+        parameters: {
+            query?: {
+                /** @description Only `csv` for now. */
+                format?: "csv";
+            };
+            header?: never;
+            path: {
+                query_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every row of the query, as CSV with a header row. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description The guard refused the recorded SQL. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such query of yours. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The query failed; nothing to export. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown format. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database timed out. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "templates-list_templates": {
         parameters: {
             query?: {
@@ -5357,6 +5533,95 @@ export interface operations {
             };
             /** @description The template is not valid. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "templates-run_template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateRunRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueryResultRead"];
+                };
+            };
+            /** @description The guard refused the template's SQL. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No or bad credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing scope, or not the owner. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such template, or not visible to you. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Parameters or connection not valid. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database timed out. */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,7 +22,21 @@ def _builtin(_settings: Settings) -> SqlGenerator:
     return generator
 
 
-_FACTORIES: dict[str, GeneratorFactory] = {DEFAULT_GENERATOR: _builtin}
+def _llm(name: str) -> GeneratorFactory:
+    def build(settings: Settings) -> SqlGenerator:
+        # Imported on use: the LLM generators import httpx, which the builtin path never needs.
+        from backend.nl2sql.engines.llm import build_llm_generator
+
+        return build_llm_generator(name, settings)
+
+    return build
+
+
+_FACTORIES: dict[str, GeneratorFactory] = {
+    DEFAULT_GENERATOR: _builtin,
+    "openai": _llm("openai"),
+    "anthropic": _llm("anthropic"),
+}
 
 
 def register_generator(name: str, factory: GeneratorFactory) -> None:

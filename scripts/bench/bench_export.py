@@ -1,0 +1,225 @@
+"""Benchmark of `GET /query/{query_id}/export?format=csv`: peak memory of the server process.
+
+Builds a SQLite target of `--rows` rows (default 1,000,000), starts the real app with uvicorn
+in a subprocess on loopback (`python -m backend.cli serve`), registers a user, adds the target
+as a connection, runs the query once through `POST /query/sql` (the capped preview that gets
+recorded), then exports it over HTTP and reads every byte. Peak RSS of the server is read from
+/proc/<pid>/status (VmHWM, the high-water mark, reset through /proc/<pid>/clear_refs before
+each export) after a baseline export of `--baseline-rows` rows and again after the big one;
+the report gives both in MB and their ratio, the CSV size, the rows received and the
+throughput.
+
+Usage: python scripts/bench/bench_export.py [--rows 1000000] [--baseline-rows 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "bench-password-123"
+
+
+def build_target(path: Path, rows: int) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, label TEXT NOT NULL, "
+            "amount REAL, happened_on TEXT, note TEXT)"
+        )
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO events SELECT i, 'event-' || i, i * 0.25, "
+            "date('2021-01-01', '+' || (i % 1400) || ' days'), "
+            "CASE WHEN i % 7 = 0 THEN NULL ELSE 'note, \"quoted\" ' || (i % 97) END FROM n",
+            (rows,),
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux: `5` into clear_refs); False where refused."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited early")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not start")
+
+
+def export(client: httpx.Client, query_id: str, headers: dict[str, str]) -> tuple[int, int, float]:
+    """Rows (lines minus the header), bytes, seconds of one streamed export."""
+    started = time.perf_counter()
+    size = lines = 0
+    with client.stream(
+        "GET", f"/api/v1/query/{query_id}/export", params={"format": "csv"}, headers=headers
+    ) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    return lines - 1, size, time.perf_counter() - started
+
+
+def recorded_query(
+    client: httpx.Client, connection_id: str, sql: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/query/sql", json={"connection_id": connection_id, "sql": sql}, headers=headers
+    )
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--baseline-rows", type=int, default=1_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="nlsql-bench-export-") as tmp:
+        root = Path(tmp)
+        targets = root / "targets"
+        targets.mkdir()
+        target = targets / "events.sqlite"
+        started = time.perf_counter()
+        build_target(target, args.rows)
+        print(
+            f"target: {args.rows:,} rows, {target.stat().st_size / 1e6:.1f} MB on disk, "
+            f"built in {time.perf_counter() - started:.1f} s"
+        )
+
+        port = free_port()
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "NLSQL_DATA_DIR": str(root),
+            "NLSQL_DATABASE_URL": f"sqlite:///{root / 'app.db'}",
+            "NLSQL_JWT_SECRET": "bench-secret-" + "x" * 40,
+            "NLSQL_FERNET_KEYS": Fernet.generate_key().decode(),
+            "NLSQL_SQLITE_ALLOWED_DIRS": str(targets),
+            "NLSQL_RUN_MIGRATIONS_ON_START": "true",
+            "NLSQL_LOG_LEVEL": "WARNING",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "backend.cli", "migrate"], env=env, check=True, cwd=REPO_ROOT
+        )
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "backend.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(base, proc)
+            with httpx.Client(base_url=base, timeout=600) as client:
+                email = "bench@example.com"
+                client.post(
+                    "/api/v1/auth/register",
+                    json={"email": email, "password": PASSWORD, "full_name": "Bench"},
+                ).raise_for_status()
+                login = client.post(
+                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+                )
+                login.raise_for_status()
+                headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+                created = client.post(
+                    "/api/v1/connections",
+                    json={"connection_name": "events", "db_type": "sqlite", "db_name": str(target)},
+                    headers=headers,
+                )
+                created.raise_for_status()
+                connection_id = created.json()["id"]
+                columns = "id, label, amount, happened_on, note"
+                small = recorded_query(
+                    client,
+                    connection_id,
+                    f"SELECT {columns} FROM events WHERE id <= {args.baseline_rows} ORDER BY id",
+                    headers,
+                )
+                big = recorded_query(
+                    client, connection_id, f"SELECT {columns} FROM events ORDER BY id", headers
+                )
+                print(f"preview: {big['row_count']:,} rows, truncated={big['truncated']}")
+
+                rss_idle_kb = status_kb(proc.pid, "VmRSS")
+                peak_reset = reset_peak(proc.pid)
+                rows, size, seconds = export(client, small["query_id"], headers)
+                if rows != args.baseline_rows:
+                    raise SystemExit(f"baseline: {rows:,} rows arrived of {args.baseline_rows:,}")
+                baseline_kb = status_kb(proc.pid, "VmHWM")
+                reset_peak(proc.pid)
+                rows, size, seconds = export(client, big["query_id"], headers)
+                if rows != args.rows:
+                    raise SystemExit(f"{rows:,} rows arrived of {args.rows:,}")
+                peak_kb = status_kb(proc.pid, "VmHWM")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    print(f"server RSS before exporting: {rss_idle_kb / 1024:.1f} MB")
+    print(
+        "peak RSS measured per export (VmHWM reset before each)"
+        if peak_reset
+        else "VmHWM could not be reset: peaks include start-up"
+    )
+    print(
+        f"peak RSS after a {args.baseline_rows:,}-row export (baseline): "
+        f"{baseline_kb / 1024:.1f} MB"
+    )
+    print(f"peak RSS after the {args.rows:,}-row export: {peak_kb / 1024:.1f} MB")
+    print(
+        f"ratio peak/baseline: {peak_kb / baseline_kb:.2f}; "
+        f"growth {(peak_kb - baseline_kb) / 1024:.1f} MB "
+        f"for {size / 1e6:.1f} MB of CSV ({args.rows:,} rows in {seconds:.1f} s, "
+        f"{args.rows / seconds:,.0f} rows/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
