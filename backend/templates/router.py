@@ -137,6 +137,7 @@ def delete_template(
 
 @router.post(
     "/{template_id}/run",
+    summary="Run a template with bound parameters",
     response_model=QueryResultRead,
     responses={
         **_AUTH_ERRORS,

@@ -848,7 +848,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Run Template
+         * Run a template with bound parameters
          * @description Run the template with its parameters bound by the database driver; recorded like an ask
          *     (`source="template"`) and counted in `usage_count`.
          */
