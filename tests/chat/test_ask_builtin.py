@@ -8,21 +8,14 @@ on its own branch) is merged.
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from collections import Counter
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from backend.demo import DEMO_DB_PATH
 from tests.chat.conftest import Caller
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("backend.nl2sql.engines.builtin") is None,
-    reason="the builtin engine is built on another branch",
-)
 
 # (question, reference SQL on the demo database)
 QUESTIONS = [

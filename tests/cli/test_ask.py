@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -68,10 +67,6 @@ def test_failures_are_clear_and_exit_non_zero(data_dir: Path, stand_in: StandInG
     assert "connection_path_not_allowed" in outside.output
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("backend.nl2sql.engines.builtin") is None,
-    reason="the builtin engine is built on another branch",
-)
 def test_ask_with_the_default_engine_in_a_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NLSQL_DATA_DIR": str(tmp_path)}
     env.pop("NLSQL_DATABASE_URL", None)

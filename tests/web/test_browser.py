@@ -2,15 +2,12 @@
 
 A real uvicorn server on loopback serves the app over a fresh embedded-default data dir in which
 `nlsql demo --no-serve` created the demo account and connection. The question goes to the
-default generator (`builtin`). Until the builtin engine is merged (it is built on its own
-branch), a stand-in is registered under that name for this test only; once the engine is
-present, the test asks the real one, and the rows are checked against a reference query either
-way.
+default generator (the offline `builtin` engine), and the rows shown are checked against a
+reference query.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sqlite3
 import subprocess
@@ -28,29 +25,12 @@ from backend.cli import DEMO_EMAIL, DEMO_PASSWORD
 from backend.core.config import Settings
 from backend.demo import DEMO_DB_PATH
 from backend.main import create_app
-from backend.nl2sql.engines import registry
-from backend.nl2sql.engines.base import Generation, GenerationRequest, SqlGenerator
 from tests.support.cdp import Browser, find_chromium
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-HAS_BUILTIN = importlib.util.find_spec("backend.nl2sql.engines.builtin") is not None
-
 QUESTION = "Number of orders per status"
 REFERENCE_SQL = "SELECT status, COUNT(*) FROM orders GROUP BY status"
-
-
-class OrdersPerStatus(SqlGenerator):
-    """Stands in for the builtin engine while it is absent: one question, one query."""
-
-    name = "builtin"
-
-    def generate(self, request: GenerationRequest) -> Generation:
-        assert request.question == QUESTION
-        return Generation(
-            sql="SELECT status, COUNT(*) AS orders FROM orders GROUP BY status ORDER BY status",
-            explanation="Orders counted per status.",
-        )
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +58,6 @@ def demo_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chromium: str) 
         capture_output=True,
         timeout=180,
     )
-    if not HAS_BUILTIN:
-        monkeypatch.setitem(registry._FACTORIES, "builtin", lambda _settings: OrdersPerStatus())
-
     app = create_app(Settings(_env_file=None, data_dir=data_dir))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
@@ -155,9 +132,6 @@ def test_sign_in_ask_and_see_the_chart(demo_server: str, browser: Browser) -> No
 
     sql = browser.evaluate("document.getElementById('sql').textContent")
     assert "orders" in sql.lower() and "status" in sql.lower(), sql
-    if not HAS_BUILTIN:
-        assert sql.startswith("SELECT status, COUNT(*) AS orders FROM orders")
-
     shown = browser.evaluate(
         "[...document.querySelectorAll('#rows tbody tr')]"
         ".map(tr => [...tr.cells].map(td => td.textContent))"

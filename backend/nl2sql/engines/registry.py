@@ -56,12 +56,4 @@ def get_generator(name: str, settings: Settings) -> SqlGenerator:
     factory = _FACTORIES.get(name)
     if factory is None:
         raise UnknownGenerator(details={"generator": name, "available": generator_names()})
-    try:
-        return factory(settings)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not _BUILTIN_MODULE.startswith(exc.name):
-            raise
-        raise UnknownGenerator(
-            "This generator is not installed.",
-            details={"generator": name, "available": generator_names()},
-        ) from exc
+    return factory(settings)
