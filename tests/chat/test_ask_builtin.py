@@ -2,20 +2,25 @@
 
 Each answer is compared with a reference query: every reference column must appear among the
 answer's columns with the same multiset of values (numbers to 2 decimals), so an engine may
-add columns or order rows differently and still be right. Skipped until the builtin engine (built
-on its own branch) is merged.
+add columns or order rows differently and still be right. Also: concurrent asks from several
+clients leave exactly one analytics row and one event per ask, failures included.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from backend.core.config import Settings
 from backend.demo import DEMO_DB_PATH
-from tests.chat.conftest import Caller
+from backend.observability.models import Event, QueryAnalytics
+from tests.chat.conftest import Caller, make_caller
 
 # (question, reference SQL on the demo database)
 QUESTIONS = [
@@ -74,3 +79,52 @@ def test_ten_questions_on_the_demo_database_get_correct_answers_with_charts(
             assert body["generator"] == "builtin"
             assert body["chart_type"] in ("kpi", "line", "bar", "scatter", "table")
             assert body["chart"]["data"]["values"]
+
+
+def test_concurrent_asks_from_several_clients_leave_one_analytics_row_each(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    callers = [make_caller(session, settings) for _ in range(3)]
+    chats = {
+        c.user_id: client.post(
+            "/api/v1/chat/sessions", json={"connection_id": c.connection_id}, headers=c.headers
+        ).json()["id"]
+        for c in callers
+    }
+    # Two answerable questions and one the engine declines, per client.
+    questions = [q for q, _ in QUESTIONS[:2]] + ["purple elephants dancing quietly"]
+    jobs = [(c, q) for c in callers for q in questions]
+
+    def ask(job: tuple[Caller, str]) -> tuple[int, str]:
+        caller, question = job
+        response = client.post(
+            f"/api/v1/chat/sessions/{chats[caller.user_id]}/ask",
+            json={"question": question},
+            headers=caller.headers,
+        )
+        body = response.json()
+        if response.status_code == 200:
+            return response.status_code, body["query_id"]
+        return response.status_code, body["error"]["details"]["query_id"]
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(ask, jobs))
+
+    assert sorted(status for status, _ in outcomes) == [200] * 6 + [422] * 3
+    query_ids = [query_id for _, query_id in outcomes]
+    assert len(set(query_ids)) == len(jobs)
+    user_ids = [c.user_id for c in callers]
+    per_query = dict(
+        session.execute(
+            select(QueryAnalytics.query_id, func.count())
+            .where(QueryAnalytics.user_id.in_(user_ids))
+            .group_by(QueryAnalytics.query_id)
+        ).all()
+    )
+    assert per_query == dict.fromkeys(query_ids, 1)
+    asked_events = session.scalars(
+        select(Event).where(Event.user_id.in_(user_ids), Event.event_type == "asked")
+    ).all()
+    assert sorted(e.event_data["query_id"] for e in asked_events if e.event_data) == sorted(
+        query_ids
+    )
