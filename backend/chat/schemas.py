@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator
 
 from backend.core.schemas import AppSchema
-from backend.nl2sql.schemas import QueryResultRead
+from backend.nl2sql.schemas import QUERY_RESULT_EXAMPLE, QueryResultRead
 
 
 class ChatSessionCreate(AppSchema):
@@ -130,31 +130,7 @@ class AskResponse(QueryResultRead):
         json_schema_extra={
             "examples": [
                 {
-                    "query_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-                    "sql": "SELECT category, SUM(amount) AS revenue FROM sales GROUP BY 1",
-                    "columns": [
-                        {"name": "category", "type": "TEXT"},
-                        {"name": "revenue", "type": "REAL"},
-                    ],
-                    "rows": [["Books", 1520.5], ["Toys", 980.0]],
-                    "row_count": 2,
-                    "truncated": False,
-                    "execution_time_ms": 3.2,
-                    "chart": {
-                        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-                        "data": {
-                            "values": [
-                                {"category": "Books", "revenue": 1520.5},
-                                {"category": "Toys", "revenue": 980.0},
-                            ]
-                        },
-                        "mark": "bar",
-                        "encoding": {
-                            "x": {"field": "category", "type": "nominal"},
-                            "y": {"field": "revenue", "type": "quantitative"},
-                        },
-                    },
-                    "chart_type": "bar",
+                    **QUERY_RESULT_EXAMPLE,
                     "message_id": 42,
                     "user_message_id": 41,
                     "explanation": "Revenue per category, highest first.",

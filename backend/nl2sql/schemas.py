@@ -14,42 +14,40 @@ class ResultColumnRead(AppSchema):
     type: str | None = None
 
 
+QUERY_RESULT_EXAMPLE: dict[str, Any] = {
+    "query_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "sql": "SELECT category, SUM(amount) AS revenue FROM sales GROUP BY 1",
+    "columns": [
+        {"name": "category", "type": "TEXT"},
+        {"name": "revenue", "type": "REAL"},
+    ],
+    "rows": [["Books", 1520.5], ["Toys", 980.0]],
+    "row_count": 2,
+    "truncated": False,
+    "execution_time_ms": 3.2,
+    "chart": {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "data": {
+            "values": [
+                {"category": "Books", "revenue": 1520.5},
+                {"category": "Toys", "revenue": 980.0},
+            ]
+        },
+        "mark": "bar",
+        "encoding": {
+            "x": {"field": "category", "type": "nominal"},
+            "y": {"field": "revenue", "type": "quantitative"},
+        },
+    },
+    "chart_type": "bar",
+}
+"""The example answer shown in the API contract (also the base of the ask's example)."""
+
+
 class QueryResultRead(AppSchema):
     """What a query answered: the SQL that ran, its rows (capped) and a chart."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "query_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-                    "sql": "SELECT category, SUM(amount) AS revenue FROM sales GROUP BY 1",
-                    "columns": [
-                        {"name": "category", "type": "TEXT"},
-                        {"name": "revenue", "type": "REAL"},
-                    ],
-                    "rows": [["Books", 1520.5], ["Toys", 980.0]],
-                    "row_count": 2,
-                    "truncated": False,
-                    "execution_time_ms": 3.2,
-                    "chart": {
-                        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-                        "data": {
-                            "values": [
-                                {"category": "Books", "revenue": 1520.5},
-                                {"category": "Toys", "revenue": 980.0},
-                            ]
-                        },
-                        "mark": "bar",
-                        "encoding": {
-                            "x": {"field": "category", "type": "nominal"},
-                            "y": {"field": "revenue", "type": "quantitative"},
-                        },
-                    },
-                    "chart_type": "bar",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [QUERY_RESULT_EXAMPLE]})
 
     query_id: str
     sql: str
