@@ -199,6 +199,30 @@ ANALYTICS_CSV_COLUMNS = (
 )
 
 
+def _filters(
+    *,
+    equal: Sequence[tuple[InstrumentedAttribute[Any], Any]],
+    timestamp: InstrumentedAttribute[datetime],
+    since: datetime | None,
+    until: datetime | None,
+    text: str | None,
+    searched: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
+) -> list[ColumnElement[bool]]:
+    """Conditions of a review list: the equality filters that were given, the half-open time
+    range `[since, until)`, and a case-insensitive substring search (wildcards taken literally)."""
+    check_time_range(since, until)
+    conds: list[ColumnElement[bool]] = [
+        column == value for column, value in equal if value is not None
+    ]
+    if since is not None:
+        conds.append(timestamp >= since)
+    if until is not None:
+        conds.append(timestamp < until)
+    if text:
+        conds.append(or_(*(column.icontains(text, autoescape=True) for column in searched)))
+    return conds
+
+
 def analytics_conditions(
     *,
     user_id: str | None = None,
@@ -210,32 +234,21 @@ def analytics_conditions(
     until: datetime | None = None,
     text: str | None = None,
 ) -> list[ColumnElement[bool]]:
-    check_time_range(since, until)
     qa = QueryAnalytics
-    conds: list[ColumnElement[bool]] = []
-    if user_id is not None:
-        conds.append(qa.user_id == user_id)
-    if connection_id is not None:
-        conds.append(qa.connection_id == connection_id)
-    if success is not None:
-        conds.append(qa.success == success)
-    if source is not None:
-        conds.append(qa.source == source)
-    if model is not None:
-        conds.append(qa.llm_model == model)
-    if since is not None:
-        conds.append(qa.timestamp >= since)
-    if until is not None:
-        conds.append(qa.timestamp < until)
-    if text:
-        conds.append(
-            or_(
-                qa.question.icontains(text, autoescape=True),
-                qa.sql_query.icontains(text, autoescape=True),
-                qa.error_message.icontains(text, autoescape=True),
-            )
-        )
-    return conds
+    return _filters(
+        equal=[
+            (qa.user_id, user_id),
+            (qa.connection_id, connection_id),
+            (qa.success, success),
+            (qa.source, source),
+            (qa.llm_model, model),
+        ],
+        timestamp=qa.timestamp,
+        since=since,
+        until=until,
+        text=text,
+        searched=[qa.question, qa.sql_query, qa.error_message],
+    )
 
 
 def list_queries(
@@ -295,31 +308,20 @@ def audit_conditions(
     until: datetime | None = None,
     text: str | None = None,
 ) -> list[ColumnElement[bool]]:
-    check_time_range(since, until)
-    conds: list[ColumnElement[bool]] = []
-    if user_id is not None:
-        conds.append(AuditLog.user_id == user_id)
-    if action is not None:
-        conds.append(AuditLog.action == action)
-    if resource_type is not None:
-        conds.append(AuditLog.resource_type == resource_type)
-    if resource_id is not None:
-        conds.append(AuditLog.resource_id == resource_id)
-    if success is not None:
-        conds.append(AuditLog.success == success)
-    if since is not None:
-        conds.append(AuditLog.timestamp >= since)
-    if until is not None:
-        conds.append(AuditLog.timestamp < until)
-    if text:
-        conds.append(
-            or_(
-                AuditLog.action.icontains(text, autoescape=True),
-                AuditLog.resource_id.icontains(text, autoescape=True),
-                AuditLog.error_message.icontains(text, autoescape=True),
-            )
-        )
-    return conds
+    return _filters(
+        equal=[
+            (AuditLog.user_id, user_id),
+            (AuditLog.action, action),
+            (AuditLog.resource_type, resource_type),
+            (AuditLog.resource_id, resource_id),
+            (AuditLog.success, success),
+        ],
+        timestamp=AuditLog.timestamp,
+        since=since,
+        until=until,
+        text=text,
+        searched=[AuditLog.action, AuditLog.resource_id, AuditLog.error_message],
+    )
 
 
 def list_audit_logs(
@@ -403,26 +405,18 @@ def event_conditions(
     until: datetime | None = None,
     text: str | None = None,
 ) -> list[ColumnElement[bool]]:
-    check_time_range(since, until)
-    conds: list[ColumnElement[bool]] = []
-    if text:
-        conds.append(
-            or_(
-                Event.event_type.icontains(text, autoescape=True),
-                cast(Event.event_data, String).icontains(text, autoescape=True),
-            )
-        )
-    if event_type is not None:
-        conds.append(Event.event_type == event_type)
-    if user_id is not None:
-        conds.append(Event.user_id == user_id)
-    if session_id is not None:
-        conds.append(Event.session_id == session_id)
-    if since is not None:
-        conds.append(Event.timestamp >= since)
-    if until is not None:
-        conds.append(Event.timestamp < until)
-    return conds
+    return _filters(
+        equal=[
+            (Event.event_type, event_type),
+            (Event.user_id, user_id),
+            (Event.session_id, session_id),
+        ],
+        timestamp=Event.timestamp,
+        since=since,
+        until=until,
+        text=text,
+        searched=[Event.event_type, cast(Event.event_data, String)],
+    )
 
 
 def list_events(
