@@ -5,8 +5,9 @@
 2. The request-path cost of recording: a stand-in ask (run a SQL query on the demo database,
    write the question and answer chat messages, then record its analytics row, event and stage
    timings, with the latency middleware on) versus the same request with recording off, and
-   with only the batched metrics on. Reported as ratios of medians. The ask pipeline is built
-   on another branch; this route does the same database work around the SQL.
+   with only the batched metrics on. Reported as ratios of medians. The route is a stand-in
+   for the ask (the pipeline has no switch to turn recording off); it does the same database
+   work around the SQL.
 
 Usage: python scripts/bench/bench_analytics.py [--rows 1000000] [--days 365] [--repeat 7]
        [--backends sqlite,postgresql] [--requests 300] [--skip-summary] [--skip-recording]

@@ -17,8 +17,6 @@ from sqlalchemy.orm import Session
 
 from backend.auth.models import User
 from backend.core.config import Settings
-from backend.nl2sql.engines import registry
-from backend.nl2sql.engines.base import Generation, GenerationRequest, SqlGenerator
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller, set_config
 from tests.nl2sql.provider_server import (
@@ -279,24 +277,13 @@ def test_preference_then_system_default_choose_the_generator(
     assert event["generator_source"] == "request"
 
 
-class _Offline(SqlGenerator):
-    """Stands in for the builtin engine (built on another branch) to observe the fallback."""
-
-    name = "builtin"
-
-    def generate(self, request: GenerationRequest) -> Generation:
-        return Generation(sql=GOOD_SQL, explanation="offline answer")
-
-
 def test_an_llm_without_an_api_key_falls_back_to_builtin_and_says_so(
     app: Any,
     client: TestClient,
     session: Session,
     caller: Caller,
     server: ProviderServer,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(registry._FACTORIES, "builtin", lambda _settings: _Offline())
     app.state.settings = app.state.settings.model_copy(update={"anthropic_api_key": None})
 
     response = _ask(client, caller, generator="anthropic")
