@@ -185,7 +185,7 @@ _OPENERS = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE,
 _CLOSERS = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE, TokenType.END})
 
 
-def _check_tokens(tokens: list[Token], dialect: str) -> None:
+def _check_tokens(tokens: list[Token], dialect: str | None) -> None:
     """Refuse MySQL executable comments and nesting deeper than `MAX_NESTING`.
 
     The parser recurses once per level of nesting, so depth is bounded before it runs.
@@ -230,7 +230,7 @@ def _tree_depth_within(tree: exp.Expr, limit: int) -> bool:
     return True
 
 
-def parse_statements(sql: str, dialect: str) -> list[exp.Expr]:
+def parse_statements(sql: str, dialect: str | None) -> list[exp.Expr]:
     """The statements of `sql` in the sqlglot `dialect`, bounded in length and depth.
 
     Raises `SqlNotParseable` (400) for text that does not parse, that nests deeper than

@@ -375,13 +375,16 @@ def _result_payload(run: _Run) -> dict[str, Any] | None:
     }
 
 
-def _examples(session: Session, principal: Principal, *, connection_id: str) -> list[Example]:
-    """Verified and public templates first, then the caller's earlier successes; no repeats."""
+def _examples(
+    session: Session, principal: Principal, *, connection: DatabaseConnection
+) -> list[Example]:
+    """Templates that apply to the connection, verified first, then the caller's earlier
+    successes on it; no repeats."""
     examples: list[Example] = []
     seen: set[str] = set()
     candidates = templates_service.template_examples(
-        session, principal, connection_id=connection_id, limit=MAX_EXAMPLES
-    ) + _earlier_successes(session, connection_id=connection_id, user_id=principal.user.id)
+        session, connection, limit=MAX_EXAMPLES
+    ) + _earlier_successes(session, connection_id=connection.id, user_id=principal.user.id)
     for example in candidates:
         key = example.question.strip().lower()
         if key not in seen:
@@ -429,7 +432,7 @@ def ask(
         snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
         matched = templates_service.match_template(
             question,
-            templates_service.visible_templates(session, principal, connection_id=connection.id),
+            templates_service.applicable_templates(session, connection),
         )
         if matched is not None:
             run.template, run.params = matched
@@ -452,7 +455,7 @@ def ask(
                 question=question,
                 schema=snapshot,
                 history=history,
-                examples=_examples(session, principal, connection_id=connection.id),
+                examples=_examples(session, principal, connection=connection),
                 dialect=sqlglot_dialect(connection.db_type),
                 row_cap=run.row_cap,
                 model=choice.model,
@@ -682,6 +685,7 @@ def run_template(
     if chosen_id is None:
         raise NoConnectionChosen("Choose a connection: the template is not bound to one.")
     connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
+    templates_service.ensure_template_applies(template, connection)
     run = _Run(template=template, params=bound)
     return _run_recorded(
         session,

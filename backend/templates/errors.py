@@ -28,3 +28,11 @@ class TemplateInvalid(ValidationFailed):
 class TemplateParameterInvalid(ValidationFailed):
     code = "template_parameter_invalid"
     message = "The template parameters are not valid."
+
+
+class TemplateNotApplicable(Forbidden):
+    """The template's SQL may not run on this connection: it is not its owner's, and the
+    template was not published (public and verified) for it."""
+
+    code = "template_not_applicable"
+    message = "This template runs only on its owner's connections."

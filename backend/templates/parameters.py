@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
 
+from backend.nl2sql.errors import GuardRefused
+from backend.nl2sql.guard import parse_statements
 from backend.templates.errors import TemplateInvalid, TemplateParameterInvalid
 from backend.templates.models import QueryTemplate
 from backend.templates.schemas import TemplateParameter
@@ -119,11 +119,12 @@ def question_placeholders(question_template: str) -> list[str]:
 def parse_select(sql_template: str, *, dialect: str | None = None) -> exp.Query:
     """The one SELECT statement of a SQL template; raises `TemplateInvalid`."""
     try:
-        statements = [s for s in sqlglot.parse(sql_template, read=dialect) if s is not None]
-    except SqlglotError as exc:
+        statements = parse_statements(sql_template, dialect)
+    except GuardRefused as exc:
+        reason = exc.details.get("reason") or exc.message
         raise TemplateInvalid(
             "The SQL template does not parse.",
-            details={"errors": [_ANSI_RE.sub("", str(exc))[:300]]},
+            details={"errors": [_ANSI_RE.sub("", str(reason))[:300]]},
         ) from exc
     if len(statements) != 1:
         raise TemplateInvalid("The SQL template must hold exactly one statement.")

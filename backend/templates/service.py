@@ -1,7 +1,9 @@
 """Query templates: the caller's own and everyone's public ones; runs bind typed parameters.
 
 Services flush, never commit. Visibility: a template is seen by its owner, by everyone when
-public, and by admins; anyone else gets 404, as if it did not exist.
+public, and by admins; anyone else gets 404, as if it did not exist. Seeing is not applying:
+which templates answer questions, serve as examples and run on a connection is decided by
+`template_applies` alone.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from backend.auth.deps import Principal
@@ -23,7 +25,12 @@ from backend.core.errors import ValidationFailed
 from backend.nl2sql.engines.base import Example
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction
-from backend.templates.errors import TemplateNotEditable, TemplateNotFound, VerificationForbidden
+from backend.templates.errors import (
+    TemplateNotApplicable,
+    TemplateNotEditable,
+    TemplateNotFound,
+    VerificationForbidden,
+)
 from backend.templates.models import QueryTemplate
 from backend.templates.parameters import (
     SQLGLOT_DIALECTS,
@@ -35,7 +42,9 @@ from backend.templates.parameters import (
 from backend.templates.schemas import TemplateCreate, TemplateParameter, TemplateUpdate
 
 __all__ = [
+    "applicable_templates",
     "bind_parameters",
+    "ensure_template_applies",
     "create_template",
     "delete_template",
     "get_template",
@@ -43,8 +52,8 @@ __all__ = [
     "match_template",
     "prepare_template_run",
     "template_examples",
+    "template_applies",
     "update_template",
-    "visible_templates",
 ]
 
 RESOURCE_TYPE = "query_template"
@@ -322,25 +331,63 @@ def record_template_use(session: Session, template: QueryTemplate) -> None:
     session.refresh(template, ["usage_count"])
 
 
-def visible_templates(
-    session: Session, principal: Principal, *, connection_id: str | None = None
-) -> list[QueryTemplate]:
-    """Templates a question may be matched against: visible ones for this connection or none."""
-    query = select(QueryTemplate).where(_visible(principal))
-    if connection_id is not None:
-        query = query.where(
-            or_(QueryTemplate.connection_id.is_(None), QueryTemplate.connection_id == connection_id)
-        )
-    return list(session.scalars(query.order_by(QueryTemplate.is_verified.desc())))
+def _applies_to(connection: DatabaseConnection) -> ColumnElement[bool]:
+    """The one rule for which templates apply to a connection (see `template_applies`)."""
+    return or_(
+        and_(
+            QueryTemplate.user_id == connection.user_id,
+            or_(
+                QueryTemplate.connection_id.is_(None),
+                QueryTemplate.connection_id == connection.id,
+            ),
+        ),
+        and_(
+            QueryTemplate.connection_id == connection.id,
+            QueryTemplate.is_public.is_(True),
+            QueryTemplate.is_verified.is_(True),
+        ),
+    )
+
+
+def template_applies(template: QueryTemplate, connection: DatabaseConnection) -> bool:
+    """Whether `template` may answer a question, be an example or run on `connection`.
+
+    A template applies to the connections of its owner (all of them when it is bound to none,
+    else the one it is bound to), and to the one connection a verified, public template was
+    published for. Another user's public template is readable, and may be copied, but its SQL
+    never runs on a connection its owner may not use, and its texts never reach a prompt built
+    for someone else's connection.
+    """
+    if template.user_id == connection.user_id:
+        return template.connection_id in (None, connection.id)
+    return (
+        template.connection_id == connection.id
+        and bool(template.is_public)
+        and bool(template.is_verified)
+    )
+
+
+def applicable_templates(session: Session, connection: DatabaseConnection) -> list[QueryTemplate]:
+    """Templates a question on `connection` may be matched against, verified ones first."""
+    query = select(QueryTemplate).where(_applies_to(connection))
+    return list(session.scalars(query.order_by(QueryTemplate.is_verified.desc(), QueryTemplate.id)))
 
 
 def template_examples(
-    session: Session, principal: Principal, *, connection_id: str | None = None, limit: int = 4
+    session: Session, connection: DatabaseConnection, *, limit: int = 4
 ) -> list[Example]:
-    """Parameterless visible templates as generator examples, verified ones first."""
+    """Parameterless templates that apply to `connection`, as generator examples."""
     examples = [
         Example(question=t.question_template, sql=t.sql_template, verified=bool(t.is_verified))
-        for t in visible_templates(session, principal, connection_id=connection_id)
+        for t in applicable_templates(session, connection)
         if not t.parameters
     ]
     return examples[:limit]
+
+
+def ensure_template_applies(template: QueryTemplate, connection: DatabaseConnection) -> None:
+    """Raises `TemplateNotApplicable` (403) unless the template may run on `connection`."""
+    if not template_applies(template, connection):
+        raise TemplateNotApplicable(
+            details={"template_id": template.id, "connection_id": connection.id}
+        )

@@ -3,6 +3,7 @@ values are bound by the driver, never pasted; runs are recorded and counted."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from backend.core.config import Settings
 from backend.observability.models import Event, QueryAnalytics
 from backend.templates.models import QueryTemplate
 from tests.chat.conftest import Caller, caller, other_caller, set_config
-from tests.nl2sql.provider_server import API_KEY, ProviderServer, provider_server
+from tests.nl2sql.provider_server import API_KEY, ProviderServer, openai_reply, provider_server
 
 __all__ = ["caller", "other_caller"]
 
@@ -180,15 +181,19 @@ def test_the_connection_is_the_templates_or_the_requests(
     )
     assert ran.status_code == 200, ran.text
 
-    # A public template runs for another user on their own connection, never on the owner's.
-    theirs = _run(
-        client,
-        other_caller,
-        unbound["id"],
-        connection_id=other_caller.connection_id,
-        parameters={"country": "Germany", "top": 1},
+    # Another user's public template is readable, but its SQL runs only on connections its
+    # owner may use: never on the other user's, and the owner's is not theirs to name.
+    _error(
+        _run(
+            client,
+            other_caller,
+            unbound["id"],
+            connection_id=other_caller.connection_id,
+            parameters={"country": "Germany", "top": 1},
+        ),
+        403,
+        "template_not_applicable",
     )
-    assert theirs.status_code == 200, theirs.text
     _error(
         _run(
             client,
@@ -271,3 +276,66 @@ def test_a_bound_limit_is_capped_by_the_row_cap(
         400,
         "sql_refused",
     )
+
+
+def test_another_users_public_template_never_answers_nor_reaches_my_prompt(
+    client: TestClient,
+    session: Session,
+    caller: Caller,
+    other_caller: Caller,
+    server: ProviderServer,
+) -> None:
+    # B publishes a template whose answer is a marker; A asks that very question.
+    planted = {
+        "name": "planted",
+        "question_template": "how many customers are there",
+        "sql_template": "SELECT 424242 AS count",
+        "is_public": True,
+    }
+    response = client.post(URL, json=planted, headers=other_caller.headers)
+    assert response.status_code == 201, response.text
+    mine = {
+        **planted,
+        "name": "mine",
+        "question_template": "list the countries",
+        "sql_template": "SELECT DISTINCT country FROM customers",
+    }
+    assert client.post(URL, json=mine, headers=caller.headers).status_code == 201
+    chat = client.post(
+        "/api/v1/chat/sessions",
+        json={"connection_id": caller.connection_id},
+        headers=caller.headers,
+    ).json()
+    ask = f"/api/v1/chat/sessions/{chat['id']}/ask"
+
+    offline = client.post(
+        ask, json={"question": "how many customers are there"}, headers=caller.headers
+    )
+    assert offline.status_code == 200, offline.text
+    assert offline.json()["generator"] != "template" and offline.json()["rows"] != [[424242]]
+
+    server.add(openai_reply("```sql\nSELECT COUNT(*) AS count FROM customers\n```"))
+    llm = client.post(
+        ask,
+        json={"question": "how many customers are there", "generator": "openai"},
+        headers=caller.headers,
+    )
+    assert llm.status_code == 200, llm.text
+    assert llm.json()["generator"] == "openai" and llm.json()["rows"] != [[424242]]
+    prompt = json.dumps(server.requests[-1].body)
+    assert "424242" not in prompt  # B's template is not an example in A's prompt
+    assert "SELECT DISTINCT country FROM customers" in prompt  # A's own template is
+
+    # B, on B's own connection, is answered by B's template.
+    theirs = client.post(
+        "/api/v1/chat/sessions",
+        json={"connection_id": other_caller.connection_id},
+        headers=other_caller.headers,
+    ).json()
+    answered = client.post(
+        f"/api/v1/chat/sessions/{theirs['id']}/ask",
+        json={"question": "how many customers are there"},
+        headers=other_caller.headers,
+    )
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["generator"] == "template" and answered.json()["rows"] == [[424242]]

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from backend.auth.deps import Principal
+from backend.connections import service as connections_service
 from backend.connections.models import DatabaseConnection
 from backend.core.errors import Forbidden
 from backend.demo import DEMO_DB_PATH
@@ -106,19 +107,33 @@ def test_runs_respect_visibility_and_api_key_connections(
         service.prepare_template_run(session, restricted, bound_id, {"country": "Peru"})
 
 
-def test_a_question_is_matched_against_visible_templates(
+def _connection(session: Session, caller: Caller, name: str = "demo") -> DatabaseConnection:
+    return connections_service.ensure_sqlite_connection(
+        session, user_id=caller.user.id, connection_name=name, path=str(DEMO_DB_PATH)
+    )
+
+
+def test_a_question_is_matched_against_the_templates_that_apply_to_the_connection(
     session: Session, make_caller: Callable[..., Caller]
 ) -> None:
     owner, other = make_caller(), make_caller()
-    customers_template(session, owner)  # private: not for `other`
+    mine = _connection(session, owner)
+    theirs = _connection(session, other)
+    customers_template(session, owner)
     public_id = customers_template(session, owner, is_public=True, name="public")
 
-    templates = service.visible_templates(session, other.principal)
-    found = service.match_template("Customers in  New Zealand?", templates)
+    found = service.match_template(
+        "Customers in  New Zealand?", service.applicable_templates(session, mine)
+    )
     assert found is not None
-    assert found[0].id == public_id
     assert found[1] == {"country": "New Zealand"}
-    assert service.match_template("orders in France", templates) is None
+    assert (
+        service.match_template("orders in France", service.applicable_templates(session, mine))
+        is None
+    )
+    # Another user's public template is visible to read, but never applies to their connection.
+    assert service.get_template(session, other.principal, public_id).id == public_id
+    assert service.applicable_templates(session, theirs) == []
 
 
 def test_parameterless_templates_become_examples(
@@ -135,7 +150,7 @@ def test_parameterless_templates_become_examples(
             sql_template="SELECT COUNT(*) FROM customers",
         ),
     )
-    examples = service.template_examples(session, caller.principal)
+    examples = service.template_examples(session, _connection(session, caller))
     assert [(e.question, e.sql) for e in examples] == [
         ("How many customers are there?", "SELECT COUNT(*) FROM customers")
     ]
