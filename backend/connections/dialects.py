@@ -160,33 +160,35 @@ class Dialect:
 
     def classify_error(self, exc: BaseException) -> str:
         """One of `timeout`, `connect_timeout`, `unreachable`, `authentication_failed`,
-        `unknown_database`, `read_only`, `query_failed`."""
-        text = str(exc).lower()
-        if "timeout expired" in text or "timed out" in text:
-            return "connect_timeout"
-        if any(
-            marker in text
-            for marker in (
-                "connection refused",
-                "could not translate host name",
-                "name or service not known",
-                "no route to host",
-                "network is unreachable",
-                "can't connect",
-            )
-        ):
-            return "unreachable"
-        if (
-            "password authentication failed" in text
-            or "access denied" in text
-            or ("role" in text and "does not exist" in text)
-        ):
-            return "authentication_failed"
-        if "does not exist" in text and "database" in text:
-            return "unknown_database"
-        if "read-only" in text or "read only" in text:
-            return "read_only"
+        `unknown_database`, `read_only`, `query_failed`.
+
+        Subclasses decide by the driver's exception type and error code (SQLSTATE, MySQL error
+        numbers, SQLite result codes), never by words in a message: a query's error text can
+        say anything ("column role does not exist"). What is not recognised is `query_failed`,
+        the SQL's own failure, which an LLM generator gets back to repair.
+        """
         return "query_failed"
+
+
+def _connection_failure_kind(message: str) -> str:
+    """The kind of a failure to connect that the driver reports as text only (libpq before a
+    session exists has no SQLSTATE). Only ever used for errors that carry no code."""
+    text = message.lower()
+    if "timeout expired" in text or "timed out" in text:
+        return "connect_timeout"
+    if "password authentication failed" in text or ("role" in text and "does not exist" in text):
+        return "authentication_failed"
+    if "database" in text and "does not exist" in text:
+        return "unknown_database"
+    return "unreachable"
+
+
+_SQLITE_KINDS = {
+    9: "timeout",  # SQLITE_INTERRUPT: the watchdog stopped the query
+    14: "unknown_database",  # SQLITE_CANTOPEN
+    26: "unknown_database",  # SQLITE_NOTADB
+    8: "read_only",  # SQLITE_READONLY (and its extended codes)
+}
 
 
 class SQLiteDialect(Dialect):
@@ -249,14 +251,11 @@ class SQLiteDialect(Dialect):
         return timeout_seconds + self.TIMEOUT_GRACE_SECONDS
 
     def classify_error(self, exc: BaseException) -> str:
-        text = str(exc).lower()
-        if "interrupted" in text:
-            return "timeout"
-        if "unable to open database file" in text:
-            return "unknown_database"
-        if "readonly" in text or "read-only" in text or "query_only" in text:
-            return "read_only"
-        return super().classify_error(exc)
+        # SQLite result codes: the primary code is the low byte of the extended one.
+        code = getattr(exc, "sqlite_errorcode", None)
+        if not isinstance(code, int):
+            return "query_failed"
+        return _SQLITE_KINDS.get(code & 0xFF, "query_failed")
 
     def describe_type(self, type_code: Any, conn: Connection) -> str | None:
         return None
@@ -314,16 +313,34 @@ class PostgreSQLDialect(Dialect):
         return str(info.name) if info is not None else str(type_code)
 
     def classify_error(self, exc: BaseException) -> str:
+        import psycopg
+
         sqlstate = getattr(exc, "sqlstate", None)
-        if sqlstate == "57014":
-            return "timeout"
-        if sqlstate in ("28P01", "28000"):
-            return "authentication_failed"
-        if sqlstate == "3D000":
-            return "unknown_database"
-        if sqlstate == "25006":
-            return "read_only"
-        return super().classify_error(exc)
+        if isinstance(sqlstate, str) and sqlstate:
+            return _PG_SQLSTATE_KINDS.get(sqlstate) or _PG_SQLSTATE_CLASS_KINDS.get(
+                sqlstate[:2], "query_failed"
+            )
+        if isinstance(exc, psycopg.errors.ConnectionTimeout):
+            return "connect_timeout"
+        if isinstance(exc, psycopg.OperationalError):
+            # No SQLSTATE: libpq failed before or outside a session (connecting, or the
+            # connection dropped); it says why only in words.
+            return _connection_failure_kind(str(exc))
+        return "query_failed"
+
+
+_PG_SQLSTATE_KINDS = {
+    "57014": "timeout",  # query_canceled (statement_timeout)
+    "3D000": "unknown_database",  # invalid_catalog_name
+    "25006": "read_only",  # read_only_sql_transaction
+    "57P01": "unreachable",  # admin_shutdown
+    "57P02": "unreachable",  # crash_shutdown
+    "57P03": "unreachable",  # cannot_connect_now
+}
+_PG_SQLSTATE_CLASS_KINDS = {
+    "28": "authentication_failed",  # invalid authorization specification
+    "08": "unreachable",  # connection exception
+}
 
 
 class MySQLDialect(Dialect):
@@ -428,7 +445,11 @@ class MySQLDialect(Dialect):
             return "connect_timeout" if "timed out" in str(exc).lower() else "unreachable"
         if code == 2013:
             return "timeout"
-        return super().classify_error(exc)
+        if code in (2002, 2005, 2006):  # no socket, unknown host, server gone
+            return "unreachable"
+        if code is None and isinstance(exc, OSError):
+            return _connection_failure_kind(str(exc))
+        return "query_failed"
 
 
 class DuckDBDialect(Dialect):
@@ -463,14 +484,17 @@ class DuckDBDialect(Dialect):
         dbapi_connection.interrupt()
 
     def classify_error(self, exc: BaseException) -> str:
-        text = str(exc).lower()
-        if "interrupt" in text:
+        import duckdb
+
+        # DuckDB has no error codes; its exception classes say what failed.
+        if isinstance(exc, duckdb.InterruptException):
             return "timeout"
-        if "read-only" in text or "read only" in text:
-            return "read_only"
-        if "io error" in text or "cannot open file" in text:
+        if isinstance(exc, duckdb.IOException):
             return "unknown_database"
-        return super().classify_error(exc)
+        if isinstance(exc, duckdb.InvalidInputException) and "read-only mode" in str(exc):
+            # The one message DuckDB gives a statement refused by a read-only database.
+            return "read_only"
+        return "query_failed"
 
 
 DIALECTS: dict[str, Dialect] = {

@@ -258,3 +258,23 @@ def test_postgresql_values_of_many_types_are_json_safe(
     ]
     types = {c.name: c.type for c in result.columns}
     assert types["d"] == "numeric" and types["day"] == "date" and types["u"] == "uuid"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT role FROM customers",  # PostgreSQL: column "role" does not exist
+        "SELECT missing_database FROM customers",
+        "SELECT role_of(1) FROM customers",  # DuckDB: function with name role_of does not exist
+        "SELECT * FROM customers WHERE name = 1 / 0 + role",
+    ],
+)
+def test_a_query_error_is_the_querys_whatever_its_text_says(
+    target_connection: DatabaseConnection, plain_settings: Settings, statement: str
+) -> None:
+    # An error of the SQL mentioning roles, databases or passwords is still the SQL's error
+    # (repairable), never a refused login or a missing database.
+    with pytest.raises(TargetDatabaseError) as caught:
+        _run(target_connection, plain_settings, statement)
+    assert caught.value.status_code == 502
+    assert caught.value.details["kind"] == "query_failed", caught.value.details
