@@ -311,6 +311,12 @@ def _check_tree(tree: exp.Expr, *, dialect: str, parameters: Collection[str] | N
             raise _refuse(Rule.OPTIMIZER_HINT, "Optimizer hints are not allowed.")
         elif isinstance(node, exp.SessionParameter):
             raise _refuse(Rule.SERVER_VARIABLE, "Server and session variables are not readable.")
+        elif isinstance(node, exp.Star) and isinstance(node.parent, exp.Binary | exp.Unary):
+            # `SELECT */ DELETE FROM t` parses as `* / "DELETE"`: no database reads it so.
+            raise SqlNotParseable(
+                "A * cannot be an operand.",
+                details={"rule": Rule.PARSEABLE, "reason": "* used as an operand"},
+            )
         elif isinstance(node, exp.DataType):
             if not is_allowed_type(node):
                 raise _refuse(

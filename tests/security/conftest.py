@@ -1,0 +1,21 @@
+"""Fixtures of the security suites: the connections tests' targets and settings."""
+
+from __future__ import annotations
+
+from tests.connections.conftest import (
+    _fresh_engine_cache,
+    db_dir,
+    mysql_admin_url,
+    mysql_target,
+    pg_target,
+    settings,
+)
+
+__all__ = [
+    "_fresh_engine_cache",
+    "db_dir",
+    "mysql_admin_url",
+    "mysql_target",
+    "pg_target",
+    "settings",
+]
