@@ -17,6 +17,8 @@ name listed there really parses as anonymous (or as an allowed class) in its dia
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlglot import exp
 
 _AGGREGATES = (
@@ -453,7 +455,7 @@ TABLE_FUNCTIONS: frozenset[type[exp.Expr] | str] = frozenset(
 (They must be allowed as functions in the dialect as well.)"""
 
 _T = exp.DataType.Type
-ALLOWED_TYPES: frozenset[exp.DataType.Type] = frozenset(
+ALLOWED_TYPES: frozenset[Any] = frozenset(
     {
         _T.BIGDECIMAL,
         _T.BIGINT,

@@ -15,7 +15,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.nl2sql.allowed_functions import (

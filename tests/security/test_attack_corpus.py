@@ -9,8 +9,6 @@ the suite the target database and the platform database's protected tables are u
 from __future__ import annotations
 
 import hashlib
-import json
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +27,6 @@ from backend.connections.models import DatabaseConnection
 from backend.core.config import Settings
 from backend.templates.models import QueryTemplate
 from tests.connections.conftest import (
-    SHOP_DDL,
     ServerTarget,
     build_duckdb,
     build_sqlite,
@@ -275,7 +272,7 @@ def test_the_attack_corpus_holds_over_http(
     assert target.checksum() == target_before
     assert _platform_digest(session) == platform_before
     with capsys.disabled():
-        print(
+        print(  # noqa: T201 - the counts are the suite's report
             f"\n[attack corpus] {target.db_type}: /query/sql {sql_path.held}/{sql_path.tried} "
             f"held, ask {ask_path.held}/{ask_path.tried} held"
         )
