@@ -12,8 +12,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
@@ -240,8 +240,10 @@ def parse_statements(sql: str, dialect: str | None) -> list[exp.Expr]:
     if len(sql) > MAX_SQL_LENGTH:
         raise _refuse(Rule.TOO_LONG, "The SQL is too long.", max_length=MAX_SQL_LENGTH)
     try:
-        _check_tokens(sqlglot.tokenize(sql, read=dialect), dialect)
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        reader = Dialect.get_or_raise(dialect)
+        tokens = reader.tokenize(sql)
+        _check_tokens(tokens, dialect)
+        statements = [s for s in reader.parser().parse(tokens, sql) if s is not None]
     except (ParseError, TokenError) as exc:
         reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise SqlNotParseable(
