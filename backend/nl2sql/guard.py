@@ -313,6 +313,12 @@ def _check_tree(tree: exp.Expr, *, dialect: str, parameters: Collection[str] | N
             raise _refuse(Rule.OPTIMIZER_HINT, "Optimizer hints are not allowed.")
         elif isinstance(node, exp.SessionParameter):
             raise _refuse(Rule.SERVER_VARIABLE, "Server and session variables are not readable.")
+        elif isinstance(node, exp.Column) and _is_session_keyword(node, dialect):
+            raise _refuse(
+                Rule.FUNCTION_NOT_ALLOWED,
+                f"{node.name} names the session here, not a column; quote it to read a column.",
+                function=node.name.lower(),
+            )
         elif isinstance(node, exp.Star) and isinstance(node.parent, exp.Binary | exp.Unary):
             # `SELECT */ DELETE FROM t` parses as `* / "DELETE"`: no database reads it so.
             raise SqlNotParseable(
@@ -334,6 +340,23 @@ def _check_tree(tree: exp.Expr, *, dialect: str, parameters: Collection[str] | N
             )
         elif isinstance(node, exp.Func):
             _check_function(node, dialect)
+
+
+_SESSION_KEYWORDS = {
+    # Bare words these engines read as functions of the session (`SELECT user` is the role).
+    "postgres": frozenset({"user", "current_role", "system_user"}),
+    "duckdb": frozenset({"user", "current_role", "current_user", "session_user"}),
+}
+
+
+def _is_session_keyword(column: exp.Column, dialect: str) -> bool:
+    identifier = column.this
+    return (
+        not column.table
+        and isinstance(identifier, exp.Identifier)
+        and not identifier.quoted
+        and identifier.name.lower() in _SESSION_KEYWORDS.get(dialect, frozenset())
+    )
 
 
 def _check_function(node: exp.Func, dialect: str) -> None:

@@ -122,6 +122,7 @@ BY_DIALECT: dict[str, list[Attack]] = {
         Attack("SELECT row_to_json(t) FROM hidden.creds t", "catalog"),
         Attack("SELECT current_setting('data_directory')", "function"),
         Attack("SELECT current_user", "function"),
+        Attack("SELECT user", "function"),
         Attack("SELECT version()", "function"),
         # files, large objects, other servers, sleeping
         Attack("SELECT pg_read_file('/etc/passwd')", "file"),
@@ -180,6 +181,7 @@ BY_DIALECT: dict[str, list[Attack]] = {
         Attack("SELECT current_setting('threads')", "function"),
         Attack("SELECT getenv('HOME')", "function"),
         Attack("SELECT version()", "function"),
+        Attack("SELECT user", "function"),
         Attack("SELECT 'abc'.upper()", "function"),
         Attack("SELECT count(*) FROM range(1000000000000)", "bomb", refused=False),
     ],
