@@ -414,7 +414,10 @@ def _check_tables(tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str) -> 
             ),
             None,
         )
-        if match is not None and catalog is None:
+        # PostgreSQL searches pg_catalog before any schema: an unqualified pg_* name reads the
+        # catalog's relation even when the connection has a table of that name.
+        shadowed = dialect == "postgres" and schema is None and name.startswith("pg_")
+        if match is not None and catalog is None and not shadowed:
             read.add(match.name)
             continue
         qualified = ".".join(p for p in (catalog, schema, name) if p)

@@ -665,3 +665,22 @@ def test_deeply_nested_sql_is_refused_without_recursion(
     finally:
         sys.setrecursionlimit(limit)
     assert refused.value.details["rule"] == "sql_too_deep"
+
+
+def test_a_table_named_like_the_postgres_catalog_is_read_only_when_qualified() -> None:
+    snapshot = SchemaSnapshot(
+        db_type="postgresql",
+        database_name="shop",
+        tables=[
+            TableInfo(
+                name="pg_authid", schema_name="public", columns=[ColumnInfo(name="id", type="int")]
+            )
+        ],
+    )
+    # Unqualified, PostgreSQL would resolve it to pg_catalog.pg_authid (searched first).
+    with pytest.raises(GuardRefused) as refused:
+        guard_sql("SELECT * FROM pg_authid", snapshot=snapshot, row_cap=5)
+    assert refused.value.details["rule"] == "catalog_access"
+    assert guard_sql("SELECT * FROM public.pg_authid", snapshot=snapshot, row_cap=5).tables == [
+        "pg_authid"
+    ]
