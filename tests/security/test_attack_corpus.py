@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,8 @@ def _server_digest(target: ServerTarget, db_type: str) -> Any:
     return digest
 
 
-def _plant_hidden_schema(target: ServerTarget) -> None:
+@contextmanager
+def _hidden_schema(target: ServerTarget) -> Iterator[None]:
     """The schema of defect 1: readable by the login, absent from the connection's snapshot."""
     engine = create_engine(target.admin_url, isolation_level="AUTOCOMMIT")
     try:
@@ -115,24 +117,26 @@ def _plant_hidden_schema(target: ServerTarget) -> None:
             conn.execute(text(f"INSERT INTO hidden.creds VALUES ('{SECRET}')"))
             conn.execute(text(f"GRANT USAGE ON SCHEMA hidden TO {target.user}"))
             conn.execute(text(f"GRANT SELECT ON hidden.creds TO {target.user}"))
+        yield
     finally:
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS hidden CASCADE"))
         engine.dispose()
 
 
 @pytest.fixture(params=DIALECTS)
-def target(request: pytest.FixtureRequest, db_dir: Path) -> Target:
+def target(request: pytest.FixtureRequest, db_dir: Path) -> Iterator[Target]:
     db_type: str = request.param
     (db_dir / "secret.txt").write_text(f"secret\n{SECRET}\n")
     if db_type in ("sqlite", "duckdb"):
         build = build_sqlite if db_type == "sqlite" else build_duckdb
         path = build(db_dir / f"shop.{db_type}")
         body = {"db_type": db_type, "db_name": str(path)}
-        return Target(db_type, body, _file_digest(path))
+        yield Target(db_type, body, _file_digest(path))
+        return
     server: ServerTarget = request.getfixturevalue(
         "pg_target" if db_type == "postgresql" else "mysql_target"
     )
-    if db_type == "postgresql":
-        _plant_hidden_schema(server)
     body = {
         "db_type": db_type,
         "db_host": server.host,
@@ -143,7 +147,10 @@ def target(request: pytest.FixtureRequest, db_dir: Path) -> Target:
     }
     if db_type == "postgresql":
         body["options"] = {"sslmode": "disable"}
-    return Target(db_type, body, _server_digest(server, db_type))
+        with _hidden_schema(server):
+            yield Target(db_type, body, _server_digest(server, db_type))
+        return
+    yield Target(db_type, body, _server_digest(server, db_type))
 
 
 def _platform_digest(session: Session) -> str:
