@@ -684,3 +684,97 @@ def test_a_table_named_like_the_postgres_catalog_is_read_only_when_qualified() -
     assert guard_sql("SELECT * FROM public.pg_authid", snapshot=snapshot, row_cap=5).tables == [
         "pg_authid"
     ]
+
+
+ANALYTICS_CALLS = {
+    "postgresql": [
+        "date_trunc('month', order_date)",
+        "EXTRACT(EPOCH FROM order_date)",
+        "date_part('dow', order_date)",
+        "to_char(order_date, 'YYYY-MM')",
+        "age(order_date)",
+        "now()",
+        "CURRENT_DATE - 30",
+        "round(shipping_cost::numeric, 2)",
+        "coalesce(status, 'none')",
+        "nullif(status, '')",
+        "greatest(1, 2)",
+        "abs(-1)",
+        "ceil(1.5)",
+        "power(2, 3)",
+        "sqrt(4)",
+        "ln(2)",
+        "lower(status)",
+        "upper(status)",
+        "length(status)",
+        "substring(status, 1, 2)",
+        "trim(status)",
+        "concat(status, 'x')",
+        "replace(status, 'a', 'b')",
+        "split_part(status, '-', 1)",
+        "CAST(order_date AS date)",
+        "order_date::timestamp",
+        "id::text",
+        "'1 day'::interval",
+    ],
+    "sqlite": [
+        "strftime('%Y-%m', order_date)",
+        "date(order_date, '+1 month')",
+        "julianday(order_date)",
+        "datetime(order_date)",
+        "substr(status, 1, 2)",
+        "ifnull(status, 'x')",
+        "iif(id > 1, 1, 0)",
+        "round(shipping_cost, 2)",
+        "instr(status, 'e')",
+        "printf('%.2f', shipping_cost)",
+        "CAST(shipping_cost AS INTEGER)",
+        "unixepoch(order_date)",
+        "total(shipping_cost)",
+    ],
+    "duckdb": [
+        "date_trunc('month', order_date)",
+        "strftime(order_date, '%Y-%m')",
+        "epoch(order_date)",
+        "year(order_date)",
+        "date_diff('day', order_date, shipped_date)",
+        "today()",
+        "round(shipping_cost, 2)",
+        "quantile_cont(shipping_cost, 0.5)",
+        "median(shipping_cost)",
+        "arg_max(id, shipping_cost)",
+        "string_agg(status, ',')",
+        "regexp_matches(status, 'e')",
+    ],
+    "mysql": [
+        "DATE_FORMAT(order_date, '%Y-%m')",
+        "YEAR(order_date)",
+        "MONTH(order_date)",
+        "DATEDIFF(shipped_date, order_date)",
+        "TIMESTAMPDIFF(DAY, order_date, shipped_date)",
+        "DATE_ADD(order_date, INTERVAL 1 DAY)",
+        "NOW()",
+        "CURDATE()",
+        "IFNULL(status, 'x')",
+        "IF(id > 1, 1, 0)",
+        "GROUP_CONCAT(status)",
+        "CONCAT(status, 'x')",
+        "ROUND(shipping_cost, 2)",
+        "DATE(order_date)",
+        "CAST(id AS CHAR)",
+        "LEFT(status, 2)",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("dialect", "call"), [(d, c) for d, calls in ANALYTICS_CALLS.items() for c in calls]
+)
+def test_functions_analytics_needs_are_allowed(
+    snapshot: SchemaSnapshot, dialect: str, call: str
+) -> None:
+    aggregate = any(
+        name in call for name in ("total(", "quantile", "median", "arg_max", "_agg", "GROUP_CONCAT")
+    )
+    sql = f"SELECT {call} FROM orders" + ("" if aggregate else " WHERE id > 0")
+    guard_sql(sql, snapshot=snapshot, dialect=dialect, row_cap=ROW_CAP)
