@@ -16,6 +16,7 @@ from backend.auth.api_keys import ApiKeyUsageBuffer
 from backend.core.config import Settings, get_settings
 from backend.core.db import create_app_engine, create_session_factory
 from backend.core.errors import install_error_handlers
+from backend.core.hygiene import InputHygieneMiddleware
 from backend.core.middleware import RequestIdMiddleware
 from backend.core.migrations import upgrade_to_head
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_metric_writer(app.state.engine, app.state.metric_writer)
 
     install_error_handlers(app)
+    app.add_middleware(InputHygieneMiddleware, max_body_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Larger request bodies are refused with 413 `payload_too_large`."""
     trusted_proxy_count: int = Field(default=0, ge=0, le=5)
     """How many reverse proxies to trust in X-Forwarded-For when recording client IPs."""
 
@@ -180,7 +182,7 @@ def _read_secrets_file(path: Path) -> dict[str, Any]:
 
 def _write_secrets_file(path: Path, data: dict[str, Any]) -> None:
     """Write the secrets file readable only by its owner (0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
