@@ -107,6 +107,13 @@ KNOWN_KEYS: dict[str, ConfigKey] = {
             type_name="object{role: integer|null}",
         ),
         ConfigKey(
+            "quota.period",
+            "month",
+            "How often token usage starts again: a UTC calendar day or month, or never.",
+            type_=Literal["day", "month", "never"],
+            type_name="enum",
+        ),
+        ConfigKey(
             "nl2sql.default_generator",
             "builtin",
             "Generator used when none is chosen: builtin, openai or anthropic.",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from backend.core.hygiene import clean_text, dumps_clean
+from backend.core.text import clean_text, dumps_clean
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
