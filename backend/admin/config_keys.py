@@ -59,6 +59,10 @@ def _int(lo: int, hi: int) -> Any:
     return Annotated[int, Field(ge=lo, le=hi, strict=True)]
 
 
+HEADER_SAFE_PATTERN = r"^[\x21-\x7e]+$"
+"""Visible ASCII without spaces: a secret that goes into an HTTP header as it is."""
+HeaderSafeSecret = Annotated[str, Field(min_length=1, max_length=500, pattern=HEADER_SAFE_PATTERN)]
+
 _QuotaPerRole = dict[Literal["viewer", "admin"], Annotated[int, Field(ge=0)] | None]
 
 KNOWN_KEYS: dict[str, ConfigKey] = {
@@ -139,16 +143,16 @@ KNOWN_KEYS: dict[str, ConfigKey] = {
             None,
             "API key for the OpenAI-compatible generator; overrides NLSQL_OPENAI_API_KEY.",
             is_sensitive=True,
-            type_=Annotated[str, Field(min_length=1, max_length=500)] | None,
-            type_name="string|null",
+            type_=HeaderSafeSecret | None,
+            type_name="string (visible ASCII)|null",
         ),
         ConfigKey(
             "llm.anthropic_api_key",
             None,
             "API key for the Anthropic generator; overrides NLSQL_ANTHROPIC_API_KEY.",
             is_sensitive=True,
-            type_=Annotated[str, Field(min_length=1, max_length=500)] | None,
-            type_name="string|null",
+            type_=HeaderSafeSecret | None,
+            type_name="string (visible ASCII)|null",
         ),
         ConfigKey(
             "export.max_rows",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,14 @@ APP_DB_FILE_NAME = "app_data.db"
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "changethis", "dev", "test"}
 _MIN_JWT_SECRET_LENGTH = 32
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def is_header_safe(secret: str) -> bool:
+    """Whether `secret` can go into an HTTP header as it is (visible ASCII, no spaces)."""
+    return _HEADER_SAFE.fullmatch(secret) is not None
 
 
 class ConfigurationError(RuntimeError):
@@ -92,6 +101,17 @@ class Settings(BaseSettings):
     _split_lists = field_validator(
         "fernet_keys", "cors_origins", "sqlite_allowed_dirs", mode="before"
     )(_split_csv)
+
+    @field_validator("openai_api_key", "anthropic_api_key")
+    @classmethod
+    def _header_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not is_header_safe(value.get_secret_value()):
+            # The value is left out of the message: it is a secret.
+            raise ValueError(
+                "an API key must be visible ASCII characters only (no spaces, line breaks, "
+                "NUL or non-ASCII): it is sent in an HTTP header"
+            )
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:
