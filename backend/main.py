@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
+from backend.admin.secrets import seal_sensitive_config
 from backend.api import mount_routers
 from backend.auth.api_keys import ApiKeyUsageBuffer
 from backend.core.config import Settings, get_settings
@@ -32,6 +34,24 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
+def _seal_sensitive_config(app: FastAPI, settings: Settings) -> None:
+    """Seal sensitive config values written in clear (before sealing existed)."""
+    try:
+        with app.state.session_factory() as session:
+            report = seal_sensitive_config(session, settings)
+            session.commit()
+    except SQLAlchemyError as exc:  # not migrated yet: `nlsql migrate` then a restart seals
+        logger.warning("could not seal sensitive system config: %s", exc)
+        return
+    if report.sealed:
+        logger.info("sealed %d sensitive system config values", report.sealed)
+    if report.unreadable:
+        logger.error(
+            "system config %s cannot be decrypted with the configured Fernet keys",
+            ", ".join(report.unreadable),
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database_url = str(settings.database_url)
@@ -40,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations_on_start:
             upgrade_to_head(database_url)
+        _seal_sensitive_config(app, settings)
         app.state.metric_writer.start()
         yield
         app.state.api_key_usage.flush(app.state.engine)

@@ -251,6 +251,18 @@ def _stored_values(session: Session) -> dict[str, Any]:
     return values
 
 
+SEALED_FIELD = "fernet"
+
+
+def is_sealed(value: Any) -> bool:
+    """Whether a stored value is a sealed secret (`{"fernet": token}`, see `admin.secrets`)."""
+    return (
+        isinstance(value, dict)
+        and list(value) == [SEALED_FIELD]
+        and isinstance(value[SEALED_FIELD], str)
+    )
+
+
 def get_config_value(session: Session, key: str) -> Any:
     """The stored value of a known key, or its default. Raises KeyError on an unknown key.
 
@@ -260,6 +272,8 @@ def get_config_value(session: Session, key: str) -> Any:
     stored = _stored_values(session)
     if key not in stored:
         return known.default
+    if known.is_sensitive and is_sealed(stored[key]):
+        return stored[key]  # opened by `backend.admin.secrets.open_secret`
     try:
         return known.validate(stored[key])
     except ValidationError:
