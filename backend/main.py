@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
-    app.state.engine = create_app_engine(database_url)
+    app.state.engine = create_app_engine(
+        database_url, lock_timeout_seconds=settings.platform_lock_timeout_seconds
+    )
     app.state.session_factory = create_session_factory(app.state.engine)
     app.state.api_key_usage = ApiKeyUsageBuffer()
     app.state.metric_writer = MetricWriter(app.state.session_factory)

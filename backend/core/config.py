@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     """Where the embedded default keeps app_data.db and the generated secrets file."""
     database_url: str | None = None
     """The platform database; defaults to SQLite `<data_dir>/app_data.db`."""
+    platform_lock_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    """Longest a request waits for a lock on the platform database before answering 503."""
     run_migrations_on_start: bool | None = None
     """Run `alembic upgrade head` when the server starts; defaults to on for SQLite."""
 

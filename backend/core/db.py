@@ -73,13 +73,19 @@ class TimestampMixin(CreatedAtMixin):
     updated_at: Mapped[datetime | None] = mapped_column(default=None, onupdate=utcnow)
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_configurer(busy_timeout_ms: int) -> Any:
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return configure
+
+
+DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
 
 
 def _clean_parameter(value: Any) -> Any:
@@ -137,22 +143,35 @@ def ensure_private_sqlite_file(url: str) -> None:
     os.chmod(path, 0o600)
 
 
-def create_app_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for the platform database (not for users' databases)."""
+def create_app_engine(
+    url: str, *, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS, **kwargs: Any
+) -> Engine:
+    """An engine for the platform database (not for users' databases).
+
+    A statement waits at most `lock_timeout_seconds` for a lock (SQLite's busy timeout,
+    PostgreSQL's `lock_timeout`); longer, and the request answers 503 `database_busy`.
+    """
     kwargs.setdefault("json_serializer", dumps_clean)
+    timeout_ms = max(1, int(lock_timeout_seconds * 1000))
     if url.startswith("sqlite"):
-        connect_args = {"check_same_thread": False, "timeout": 10}
+        connect_args: dict[str, Any] = {
+            "check_same_thread": False,
+            "timeout": lock_timeout_seconds,
+        }
         if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
             kwargs.setdefault("poolclass", StaticPool)
         else:
             ensure_private_sqlite_file(url)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
-        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "connect", _sqlite_configurer(timeout_ms))
     else:
         kwargs.setdefault("pool_pre_ping", True)
         if "poolclass" not in kwargs:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
+            kwargs.setdefault("pool_timeout", lock_timeout_seconds)
+        if make_url(url).get_backend_name() == "postgresql":
+            kwargs.setdefault("connect_args", {"options": f"-c lock_timeout={timeout_ms}"})
         engine = create_engine(url, **kwargs)
     event.listen(engine, "before_cursor_execute", _storable_parameters, retval=True)
     return engine
