@@ -9,14 +9,22 @@ text that cannot be stored is refused before it reaches a route.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from backend.core.config import Settings
+from backend.main import create_app
+from tests import factories
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 NUL = "x\x00y"
 SURROGATE = "x\ud800y"
@@ -59,9 +67,6 @@ def _type_of(spec: dict[str, Any], schema: dict[str, Any]) -> str:
 
 
 def _operations() -> list[Operation]:
-    from backend.core.config import Settings
-    from backend.main import create_app
-
     spec = create_app(Settings(_env_file=None, database_url="sqlite://")).openapi()
     operations = []
     for path, methods in sorted(spec["paths"].items()):
@@ -182,10 +187,40 @@ def _assert_not_a_server_error(response: Any) -> None:
         assert set(response.json()["error"]) == {"code", "message", "details"}
 
 
-@pytest.fixture
-def admin_client(client: TestClient, admin_headers: dict[str, str]) -> Iterator[TestClient]:
-    client.headers.update(admin_headers)
-    yield client
+@pytest.fixture(scope="module", params=BACKENDS)
+def admin_client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    """One app per platform database for the whole module, signed in as an admin: almost
+    every request here is refused before it reaches a route, so they may share it."""
+    tmp_path = tmp_path_factory.mktemp("hygiene")
+    admin_url: str | None = None
+    if request.param == "sqlite":
+        target = tmp_path / "app_data.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        url = f"sqlite:///{target}"
+    else:
+        admin_url = request.getfixturevalue("pg_admin_url")
+        url = create_pg_database(admin_url, template=request.getfixturevalue("pg_template"))
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        jwt_secret=SecretStr("test-secret-" + "x" * 40),
+        fernet_keys=[SecretStr(Fernet.generate_key().decode())],
+        run_migrations_on_start=False,
+        _env_file=None,
+    )
+    app = create_app(settings)
+    try:
+        with TestClient(app) as client:
+            with app.state.session_factory() as session:
+                admin = factories.create_user(session, role="admin")
+                client.headers.update(factories.token_headers(session, settings, admin))
+            yield client
+    finally:
+        app.state.engine.dispose()
+        if admin_url is not None:
+            drop_pg_database(admin_url, url)
 
 
 def test_the_suite_sees_every_operation_of_the_app() -> None:
@@ -290,14 +325,16 @@ def test_deep_json_is_a_422(admin_client: TestClient, op: Operation, depth: int)
 
 
 def test_nul_in_a_header_is_a_422_and_reasonable_nesting_passes(
-    admin_client: TestClient,
+    client: TestClient, auth_headers: dict[str, str]
 ) -> None:
-    response = admin_client.patch(
-        "/api/v1/auth/me", json={"preferences": {"a": {"b": {"c": [[["fine"]]]}}}}
+    response = client.patch(
+        "/api/v1/auth/me",
+        json={"preferences": {"a": {"b": {"c": [[["fine"]]]}}}},
+        headers=auth_headers,
     )
     assert response.status_code == 200, response.text
 
-    refused = admin_client.get("/api/v1/auth/me", headers={"User-Agent": "x\x00y"})
+    refused = client.get("/api/v1/auth/me", headers={**auth_headers, "User-Agent": "x\x00y"})
     _assert_refused(refused, 422, "nul_character")
 
 
