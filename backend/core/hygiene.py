@@ -8,9 +8,9 @@ answers 413 to a body larger than the configured limit. One mechanism, in front 
 so a new endpoint is covered without remembering to.
 
 Out: text that comes from elsewhere (an LLM provider, a user's database, a driver's error
-message) is stored through `clean_text`/`clean_value`, which replace what cannot be stored;
-the platform engine applies them to every statement's parameters (`core.db`), so recording an
-ask never fails on the text it records.
+message) is stored through `core.text`, which replaces what cannot be stored; the platform
+engine applies it to every statement's parameters (`core.db`), so recording an ask never fails
+on the text it records.
 """
 
 from __future__ import annotations

@@ -622,6 +622,7 @@ def _record_ask(
             **_limit_record(run),
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
+            "estimated_usage": generation.recognised.get("estimated_usage") if generation else None,
             "cost_estimate": cost,
             "success": success,
             "error_code": error_code,

@@ -111,6 +111,8 @@ def test_token_counts_a_provider_lies_about_are_estimated_not_trusted(
     assert row.total_tokens == body["prompt_tokens"] + body["completion_tokens"]
     user = session.get(User, caller.user_id)
     assert user is not None and user.token_usage == row.total_tokens
+    event = _ask_event(session, body["query_id"])
+    assert event["estimated_usage"] == ["prompt_tokens", "completion_tokens"]
     _next_ask_works(client, caller, server, provider)
 
 
