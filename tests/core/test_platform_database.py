@@ -16,11 +16,14 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
 from backend.core.db import create_app_engine
 from backend.main import create_app
+from backend.observability.models import QueryAnalytics
+from tests.chat.conftest import make_caller
 from tests.factories import DEFAULT_PASSWORD
 
 
@@ -78,6 +81,33 @@ def test_a_lock_held_beyond_the_timeout_answers_503_then_the_write_goes_through(
     assert [s["title"] for s in listed.json()["items"]] == ["t"]
     login = client.post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})
     assert login.status_code == 200, login.text
+
+
+def test_asks_and_sql_under_a_held_lock_answer_503_and_the_next_ones_are_recorded(
+    client: TestClient, session: Session, settings: Settings, app_db_url: str
+) -> None:
+    caller = make_caller(session, settings)
+    chat = client.post(
+        "/api/v1/chat/sessions",
+        json={"connection_id": caller.connection_id},
+        headers=caller.headers,
+    ).json()["id"]
+    ask = f"/api/v1/chat/sessions/{chat}/ask"
+    sql = {"connection_id": caller.connection_id, "sql": "SELECT COUNT(*) AS n FROM customers"}
+
+    with _held_lock(app_db_url):
+        _assert_busy(
+            client.post(ask, json={"question": "how many customers"}, headers=caller.headers)
+        )
+        _assert_busy(client.post("/api/v1/query/sql", json=sql, headers=caller.headers))
+
+    answered = client.post(ask, json={"question": "how many customers"}, headers=caller.headers)
+    assert answered.status_code == 200, answered.text
+    ran = client.post("/api/v1/query/sql", json=sql, headers=caller.headers)
+    assert ran.status_code == 200, ran.text
+    session.expire_all()
+    recorded = session.scalars(select(QueryAnalytics.query_id)).all()
+    assert sorted(recorded) == sorted([answered.json()["query_id"], ran.json()["query_id"]])
 
 
 def test_a_lock_released_within_the_timeout_is_waited_for(
