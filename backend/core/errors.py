@@ -129,6 +129,12 @@ _SQLITE_BUSY_CODES = frozenset({5, 6})
 # PostgreSQL: lock_not_available, serialization_failure, deadlock_detected,
 # too_many_connections, cannot_connect_now.
 _POSTGRES_BUSY_STATES = frozenset({"55P03", "40001", "40P01", "53300", "57P03"})
+_POSTGRES_BUSY_CONNECT_MESSAGES = (
+    "FATAL:  too many connections for role",
+    "FATAL:  sorry, too many clients already",
+    "FATAL:  remaining connection slots are reserved",
+    "FATAL:  the database system is starting up",
+)
 
 
 def is_database_busy(exc: BaseException) -> bool:
@@ -143,7 +149,12 @@ def is_database_busy(exc: BaseException) -> bool:
     if isinstance(sqlite_code, int):
         return (sqlite_code & 0xFF) in _SQLITE_BUSY_CODES
     sqlstate = getattr(original, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate in _POSTGRES_BUSY_STATES
+    if isinstance(sqlstate, str):
+        return sqlstate in _POSTGRES_BUSY_STATES
+    # A refused connection carries no SQLSTATE through libpq, only the server's FATAL text:
+    # these are PostgreSQL's exact words for 53300 (too many connections) and 57P03.
+    message = str(original)
+    return any(words in message for words in _POSTGRES_BUSY_CONNECT_MESSAGES)
 
 
 class ErrorBody(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +18,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
 from backend.core.db import create_app_engine
+from backend.core.errors import is_database_busy
 from backend.main import create_app
 from backend.observability.models import QueryAnalytics
 from tests.chat.conftest import make_caller
@@ -170,3 +173,29 @@ def test_an_existing_database_file_keeps_the_mode_its_operator_gave_it(tmp_path:
     create_app_engine(f"sqlite:///{database}").dispose()
 
     assert stat.S_IMODE(database.stat().st_mode) == 0o640
+
+
+def test_a_platform_database_out_of_connections_is_busy_not_broken(
+    app_db_url: str, pg_admin_url: str
+) -> None:
+    if make_url(app_db_url).get_backend_name() != "postgresql":
+        pytest.skip("connection limits are PostgreSQL's")
+    role = f"busy_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'pw' CONNECTION LIMIT 0"))
+    limited = make_url(app_db_url).set(username=role, password="pw")  # noqa: S106
+    engine = create_app_engine(limited.render_as_string(hide_password=False))
+    try:
+        with pytest.raises(OperationalError) as raised, engine.connect():
+            pass
+        assert is_database_busy(raised.value)
+        # A real error is not mistaken for a busy database.
+        with pytest.raises(ProgrammingError) as wrong, create_engine(app_db_url).connect() as c:
+            c.execute(text("SELECT * FROM no_such_table"))
+        assert not is_database_busy(wrong.value)
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
