@@ -54,6 +54,8 @@ def _recorded_failure(session: Session, response: Any, status: int, code: str) -
     "replies,status,code",
     [
         ([Reply(200, {}, delay_seconds=2.0)], 504, "llm_timeout"),
+        # Each byte arrives well within the read timeout, the whole answer far beyond it.
+        ([Reply(200, {"pad": "x" * 200}, trickle_seconds=0.02)], 504, "llm_timeout"),
         ([Reply(503, {"error": {"message": "overloaded"}})] * 3, 502, "llm_provider_error"),
         (
             [Reply(429, {"error": {"message": "slow"}}, headers={"Retry-After": "0"})] * 3,
@@ -64,7 +66,7 @@ def _recorded_failure(session: Session, response: Any, status: int, code: str) -
         ([Reply(200, b"\xff\xfe\x00garbage")], 502, "llm_reply_invalid"),
         ([Reply(200, {"content": "x" * (5 * 1024 * 1024)})], 502, "llm_reply_invalid"),
     ],
-    ids=["hanging", "5xx", "429", "truncated-json", "binary", "huge-body"],
+    ids=["hanging", "trickling", "5xx", "429", "truncated-json", "binary", "huge-body"],
 )
 def test_a_provider_fault_has_its_status_is_recorded_and_the_next_ask_works(
     client: TestClient,
