@@ -328,12 +328,14 @@ def rotate_keys(
         int, typer.Option(min=1, max=10_000, help="Connections re-encrypted per transaction.")
     ] = 200,
 ) -> None:
-    """Re-encrypt every stored connection password under the newest Fernet key.
+    """Re-encrypt every stored connection password and sensitive system config value under
+    the newest Fernet key (and seal any such value still stored in clear).
 
     Put the new key first in NLSQL_FERNET_KEYS and keep the old ones after it everywhere,
     run this, then drop the old keys: the API keeps serving throughout.
     """
     import backend.models  # noqa: F401 - every table, so foreign keys resolve
+    from backend.admin.secrets import seal_sensitive_config
     from backend.connections.crypto import rotate_connection_secrets
     from backend.core.db import create_app_engine, create_session_factory
     from backend.observability import recorder
@@ -345,6 +347,9 @@ def rotate_keys(
     try:
         report = rotate_connection_secrets(factory, settings, batch_size=batch_size)
         with factory() as session:
+            config_report = seal_sensitive_config(session, settings)
+            report.unreadable += len(config_report.unreadable)
+            report.unreadable_ids.extend(config_report.unreadable)
             recorder.audit(
                 session,
                 action=AuditAction.SECRETS_ROTATED,
@@ -354,6 +359,7 @@ def rotate_keys(
                     "rotated": report.rotated,
                     "unreadable": report.unreadable,
                     "batches": report.batches,
+                    "config_values": config_report.rotated + config_report.sealed,
                     "key_count": len(settings.fernet_keys),
                 },
                 success=report.unreadable == 0,
@@ -369,6 +375,7 @@ def rotate_keys(
         engine.dispose()
     typer.echo(
         f"re-encrypted {report.rotated} connection secrets in {report.batches} batches"
+        f" and {config_report.rotated + config_report.sealed} sensitive config values"
         + (f"; {report.unreadable} could not be decrypted" if report.unreadable else "")
     )
     if report.unreadable:

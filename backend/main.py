@@ -9,13 +9,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
+from backend.admin.secrets import seal_sensitive_config
 from backend.api import mount_routers
 from backend.auth.api_keys import ApiKeyUsageBuffer
 from backend.core.config import Settings, get_settings
 from backend.core.db import create_app_engine, create_session_factory
 from backend.core.errors import install_error_handlers
+from backend.core.hygiene import InputHygieneMiddleware
 from backend.core.middleware import RequestIdMiddleware
 from backend.core.migrations import upgrade_to_head
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
@@ -31,6 +34,24 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
+def _seal_sensitive_config(app: FastAPI, settings: Settings) -> None:
+    """Seal sensitive config values written in clear (before sealing existed)."""
+    try:
+        with app.state.session_factory() as session:
+            report = seal_sensitive_config(session, settings)
+            session.commit()
+    except SQLAlchemyError as exc:  # not migrated yet: `nlsql migrate` then a restart seals
+        logger.warning("could not seal sensitive system config: %s", exc)
+        return
+    if report.sealed:
+        logger.info("sealed %d sensitive system config values", report.sealed)
+    if report.unreadable:
+        logger.error(
+            "system config %s cannot be decrypted with the configured Fernet keys",
+            ", ".join(report.unreadable),
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     database_url = str(settings.database_url)
@@ -39,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations_on_start:
             upgrade_to_head(database_url)
+        _seal_sensitive_config(app, settings)
         app.state.metric_writer.start()
         yield
         app.state.api_key_usage.flush(app.state.engine)
@@ -53,13 +75,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
-    app.state.engine = create_app_engine(database_url)
+    app.state.engine = create_app_engine(
+        database_url, lock_timeout_seconds=settings.platform_lock_timeout_seconds
+    )
     app.state.session_factory = create_session_factory(app.state.engine)
     app.state.api_key_usage = ApiKeyUsageBuffer()
     app.state.metric_writer = MetricWriter(app.state.session_factory)
     register_metric_writer(app.state.engine, app.state.metric_writer)
 
     install_error_handlers(app)
+    app.add_middleware(InputHygieneMiddleware, max_body_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -79,13 +79,41 @@ def one_error_shape(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+_EVERY_OPERATION = {
+    "422": "The request is not valid (also: NUL or a lone surrogate in any text, a number "
+    "beyond 64 bits, JSON nested too deeply).",
+    "503": "The platform database is busy (`database_busy`); retry after `Retry-After` seconds.",
+}
+_WITH_A_BODY = {"413": "The request body is larger than the server accepts (`payload_too_large`)."}
+
+
+def middleware_responses(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document the answers every route can give before it runs (`core.hygiene`, the busy
+    platform database), in the one error shape."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            extra = dict(_EVERY_OPERATION)
+            if "requestBody" in operation:
+                extra.update(_WITH_A_BODY)
+            for status, description in extra.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
+                    },
+                )
+    return schema
+
+
 def install_openapi(app: FastAPI) -> None:
     """Make `app.openapi()` (and so /openapi.json and /docs) describe the one error shape."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = one_error_shape(original())
+            app.openapi_schema = middleware_responses(one_error_shape(original()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -59,6 +59,10 @@ def _int(lo: int, hi: int) -> Any:
     return Annotated[int, Field(ge=lo, le=hi, strict=True)]
 
 
+HEADER_SAFE_PATTERN = r"^[\x21-\x7e]+$"
+"""Visible ASCII without spaces: a secret that goes into an HTTP header as it is."""
+HeaderSafeSecret = Annotated[str, Field(min_length=1, max_length=500, pattern=HEADER_SAFE_PATTERN)]
+
 _QuotaPerRole = dict[Literal["viewer", "admin"], Annotated[int, Field(ge=0)] | None]
 
 KNOWN_KEYS: dict[str, ConfigKey] = {
@@ -107,6 +111,13 @@ KNOWN_KEYS: dict[str, ConfigKey] = {
             type_name="object{role: integer|null}",
         ),
         ConfigKey(
+            "quota.period",
+            "month",
+            "How often token usage starts again: a UTC calendar day or month, or never.",
+            type_=Literal["day", "month", "never"],
+            type_name="enum",
+        ),
+        ConfigKey(
             "nl2sql.default_generator",
             "builtin",
             "Generator used when none is chosen: builtin, openai or anthropic.",
@@ -132,16 +143,16 @@ KNOWN_KEYS: dict[str, ConfigKey] = {
             None,
             "API key for the OpenAI-compatible generator; overrides NLSQL_OPENAI_API_KEY.",
             is_sensitive=True,
-            type_=Annotated[str, Field(min_length=1, max_length=500)] | None,
-            type_name="string|null",
+            type_=HeaderSafeSecret | None,
+            type_name="string (visible ASCII)|null",
         ),
         ConfigKey(
             "llm.anthropic_api_key",
             None,
             "API key for the Anthropic generator; overrides NLSQL_ANTHROPIC_API_KEY.",
             is_sensitive=True,
-            type_=Annotated[str, Field(min_length=1, max_length=500)] | None,
-            type_name="string|null",
+            type_=HeaderSafeSecret | None,
+            type_name="string (visible ASCII)|null",
         ),
         ConfigKey(
             "export.max_rows",
@@ -240,6 +251,18 @@ def _stored_values(session: Session) -> dict[str, Any]:
     return values
 
 
+SEALED_FIELD = "fernet"
+
+
+def is_sealed(value: Any) -> bool:
+    """Whether a stored value is a sealed secret (`{"fernet": token}`, see `admin.secrets`)."""
+    return (
+        isinstance(value, dict)
+        and list(value) == [SEALED_FIELD]
+        and isinstance(value[SEALED_FIELD], str)
+    )
+
+
 def get_config_value(session: Session, key: str) -> Any:
     """The stored value of a known key, or its default. Raises KeyError on an unknown key.
 
@@ -249,6 +272,8 @@ def get_config_value(session: Session, key: str) -> Any:
     stored = _stored_values(session)
     if key not in stored:
         return known.default
+    if known.is_sensitive and is_sealed(stored[key]):
+        return stored[key]  # opened by `backend.admin.secrets.open_secret`
     try:
         return known.validate(stored[key])
     except ValidationError:

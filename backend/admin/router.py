@@ -64,6 +64,7 @@ def get_config(key: str, session: SessionDep, _admin: AdminUser) -> ConfigRead:
 
 @router.put("/config/{key}", responses=KEY_ERRORS, summary="Set a config key (validated, audited)")
 def set_config(
+    request: Request,
     key: str,
     body: ConfigWrite,
     session: SessionDep,
@@ -71,7 +72,14 @@ def set_config(
     context: ClientContextDep,
 ) -> ConfigRead:
     """Validates and stores a config value (admins only); the change is written to the audit log."""
-    return admin_service.set_config(session, key, body.value, actor_id=admin.id, context=context)
+    return admin_service.set_config(
+        session,
+        key,
+        body.value,
+        actor_id=admin.id,
+        settings=request.app.state.settings,
+        context=context,
+    )
 
 
 @router.delete(

@@ -21,7 +21,9 @@ from backend.admin.config_keys import (
 from backend.admin.errors import ConfigKeyNotFound, InvalidConfigValue
 from backend.admin.models import SystemConfig
 from backend.admin.schemas import ConfigRead, PruneReport
+from backend.admin.secrets import seal
 from backend.auth.models import RefreshToken
+from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.db import utcnow
 from backend.observability import recorder
@@ -118,9 +120,13 @@ def set_config(
     value: Any,
     *,
     actor_id: str,
+    settings: Settings | None = None,
     context: ClientContext | None = None,
 ) -> ConfigRead:
-    """Validate, store and audit a value; raises `ConfigKeyNotFound`, `InvalidConfigValue`."""
+    """Validate, store and audit a value; raises `ConfigKeyNotFound`, `InvalidConfigValue`.
+
+    A sensitive key's value is stored sealed under the Fernet keys of `settings` (required
+    for those keys)."""
     known = _known(key)
     try:
         validated = known.validate(value)
@@ -137,12 +143,17 @@ def set_config(
                 ],
             },
         ) from exc
+    stored = validated
+    if known.is_sensitive and validated is not None:
+        if settings is None:
+            raise ValueError(f"{key!r} is sensitive: pass the settings to seal it")
+        stored = seal(settings, validated)
     old_value = get_config_value(session, key)
     row = _stored_row(session, key)
     if row is None:
-        row = _insert_missing_row(session, known, validated, actor_id=actor_id)
-    if row.config_value != validated or row.updated_by != actor_id:
-        row.config_value = validated
+        row = _insert_missing_row(session, known, stored, actor_id=actor_id)
+    if row.config_value != stored or row.updated_by != actor_id:
+        row.config_value = stored
         row.updated_by = actor_id
         row.updated_at = utcnow()
     row.description = known.description

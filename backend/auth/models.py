@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, CreatedAtMixin, TimestampMixin, new_uuid, utcnow
@@ -26,7 +26,9 @@ class User(TimestampMixin, Base):
     role: Mapped[str] = mapped_column(String(20), default=ROLE_VIEWER)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login: Mapped[datetime | None] = mapped_column(default=None)
-    token_usage: Mapped[int] = mapped_column(Integer, default=0)
+    token_usage: Mapped[int] = mapped_column(BigInteger, default=0)
+    """LLM tokens used in the quota period that began at `token_period_start`."""
+    token_period_start: Mapped[datetime | None] = mapped_column(default=None)
     preferences: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
     """Access tokens issued before this instant are refused (password change, logout-all)."""
@@ -83,5 +85,5 @@ class ApiKey(CreatedAtMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used: Mapped[datetime | None] = mapped_column(default=None)
-    usage_count: Mapped[int] = mapped_column(Integer, default=0)
+    usage_count: Mapped[int] = mapped_column(BigInteger, default=0)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)

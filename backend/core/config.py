@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,14 @@ APP_DB_FILE_NAME = "app_data.db"
 
 _PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "changethis", "dev", "test"}
 _MIN_JWT_SECRET_LENGTH = 32
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+
+
+def is_header_safe(secret: str) -> bool:
+    """Whether `secret` can go into an HTTP header as it is (visible ASCII, no spaces)."""
+    return _HEADER_SAFE.fullmatch(secret) is not None
 
 
 class ConfigurationError(RuntimeError):
@@ -46,6 +55,8 @@ class Settings(BaseSettings):
     """Where the embedded default keeps app_data.db and the generated secrets file."""
     database_url: str | None = None
     """The platform database; defaults to SQLite `<data_dir>/app_data.db`."""
+    platform_lock_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    """Longest a request waits for a lock on the platform database before answering 503."""
     run_migrations_on_start: bool | None = None
     """Run `alembic upgrade head` when the server starts; defaults to on for SQLite."""
 
@@ -65,6 +76,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Larger request bodies are refused with 413 `payload_too_large`."""
     trusted_proxy_count: int = Field(default=0, ge=0, le=5)
     """How many reverse proxies to trust in X-Forwarded-For when recording client IPs."""
 
@@ -90,6 +103,17 @@ class Settings(BaseSettings):
     _split_lists = field_validator(
         "fernet_keys", "cors_origins", "sqlite_allowed_dirs", mode="before"
     )(_split_csv)
+
+    @field_validator("openai_api_key", "anthropic_api_key")
+    @classmethod
+    def _header_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not is_header_safe(value.get_secret_value()):
+            # The value is left out of the message: it is a secret.
+            raise ValueError(
+                "an API key must be visible ASCII characters only (no spaces, line breaks, "
+                "NUL or non-ASCII): it is sent in an HTTP header"
+            )
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:
@@ -180,7 +204,7 @@ def _read_secrets_file(path: Path) -> dict[str, Any]:
 
 def _write_secrets_file(path: Path, data: dict[str, Any]) -> None:
     """Write the secrets file readable only by its owner (0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

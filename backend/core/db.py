@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
+
+from backend.core.text import clean_text, dumps_clean
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,29 +73,108 @@ class TimestampMixin(CreatedAtMixin):
     updated_at: Mapped[datetime | None] = mapped_column(default=None, onupdate=utcnow)
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_configurer(busy_timeout_ms: int) -> Any:
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return configure
 
 
-def create_app_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for the platform database (not for users' databases)."""
+DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
+
+
+def _clean_parameter(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _clean_parameters(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        return {k: _clean_parameter(v) for k, v in parameters.items()}
+    if isinstance(parameters, tuple):
+        return tuple(_clean_parameter(v) for v in parameters)
+    if isinstance(parameters, list):
+        return [_clean_parameters(p) for p in parameters]
+    return parameters
+
+
+def _storable_parameters(
+    _conn: Any,
+    _cursor: Any,
+    statement: str,
+    parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> tuple[str, Any]:
+    """Every text the platform database receives is storable (see `core.hygiene`): a NUL or a
+    lone surrogate from a provider or a user's database must never fail a recording."""
+    return statement, _clean_parameters(parameters)
+
+
+def sqlite_file_path(url: str) -> Path | None:
+    """The file of a `sqlite:///` URL, or None for memory databases and other backends."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def ensure_private_sqlite_file(url: str) -> None:
+    """Create the platform's SQLite file (and its folder) readable by the owner only.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so making the file
+    0600 before SQLite first opens it keeps all three private. An existing file is left as the
+    operator made it.
+    """
+    path = sqlite_file_path(url)
+    if path is None or path.exists():
+        return
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def create_app_engine(
+    url: str, *, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS, **kwargs: Any
+) -> Engine:
+    """An engine for the platform database (not for users' databases).
+
+    A statement waits at most `lock_timeout_seconds` for a lock (SQLite's busy timeout,
+    PostgreSQL's `lock_timeout`); longer, and the request answers 503 `database_busy`.
+    """
+    kwargs.setdefault("json_serializer", dumps_clean)
+    timeout_ms = max(1, int(lock_timeout_seconds * 1000))
     if url.startswith("sqlite"):
-        connect_args = {"check_same_thread": False, "timeout": 10}
+        connect_args: dict[str, Any] = {
+            "check_same_thread": False,
+            "timeout": lock_timeout_seconds,
+        }
         if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
             kwargs.setdefault("poolclass", StaticPool)
+        else:
+            ensure_private_sqlite_file(url)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
-        event.listen(engine, "connect", _configure_sqlite)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    if "poolclass" not in kwargs:
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_configurer(timeout_ms))
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        if "poolclass" not in kwargs:
+            kwargs.setdefault("pool_size", 10)
+            kwargs.setdefault("max_overflow", 20)
+            kwargs.setdefault("pool_timeout", lock_timeout_seconds)
+        if make_url(url).get_backend_name() == "postgresql":
+            kwargs.setdefault("connect_args", {"options": f"-c lock_timeout={timeout_ms}"})
+        engine = create_engine(url, **kwargs)
+    event.listen(engine, "before_cursor_execute", _storable_parameters, retval=True)
+    return engine
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("nlsql.errors")
@@ -109,6 +111,52 @@ class ServiceUnavailable(AppError):
     message = "The service is not ready."
 
 
+class DatabaseBusy(ServiceUnavailable):
+    """The platform database is locked or out of connections for longer than we wait."""
+
+    code = "database_busy"
+    message = "The platform database is busy; try again shortly."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", str(DATABASE_BUSY_RETRY_AFTER_SECONDS))
+        self.details.setdefault("retry_after_seconds", DATABASE_BUSY_RETRY_AFTER_SECONDS)
+
+
+DATABASE_BUSY_RETRY_AFTER_SECONDS = 2
+# SQLite's SQLITE_BUSY and SQLITE_LOCKED (primary result codes).
+_SQLITE_BUSY_CODES = frozenset({5, 6})
+# PostgreSQL: lock_not_available, serialization_failure, deadlock_detected,
+# too_many_connections, cannot_connect_now.
+_POSTGRES_BUSY_STATES = frozenset({"55P03", "40001", "40P01", "53300", "57P03"})
+_POSTGRES_BUSY_CONNECT_MESSAGES = (
+    "FATAL:  too many connections for role",
+    "FATAL:  sorry, too many clients already",
+    "FATAL:  remaining connection slots are reserved",
+    "FATAL:  the database system is starting up",
+)
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """Whether `exc` means the platform database is busy (locked, contended, out of
+    connections) rather than broken: such a request may simply be tried again."""
+    if isinstance(exc, SQLAlchemyTimeoutError):
+        return True  # the connection pool stayed exhausted for its whole timeout
+    if not isinstance(exc, DBAPIError):
+        return False
+    original = exc.orig
+    sqlite_code = getattr(original, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int):
+        return (sqlite_code & 0xFF) in _SQLITE_BUSY_CODES
+    sqlstate = getattr(original, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate in _POSTGRES_BUSY_STATES
+    # A refused connection carries no SQLSTATE through libpq, only the server's FATAL text:
+    # these are PostgreSQL's exact words for 53300 (too many connections) and 57P03.
+    message = str(original)
+    return any(words in message for words in _POSTGRES_BUSY_CONNECT_MESSAGES)
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -194,6 +242,18 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error."
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, message, headers=headers)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        if is_database_busy(exc):
+            logger.warning(
+                "platform database busy on %s %s: %s", request.method, request.url.path, exc
+            )
+            busy = DatabaseBusy()
+            return error_response(
+                busy.status_code, busy.code, busy.message, busy.details, busy.headers
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

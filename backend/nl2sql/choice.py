@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
+from backend.admin.secrets import open_secret
 from backend.auth.models import User
 from backend.core.config import Settings
 from backend.nl2sql.engines import registry
@@ -36,7 +37,7 @@ def llm_settings(session: Session, settings: Settings) -> Settings:
     """`settings` with the API keys stored in system config (`llm.*_api_key`) applied."""
     updates: dict[str, Any] = {}
     for name in LLM_GENERATORS:
-        stored = get_config_value(session, f"llm.{name}_api_key")
+        stored = open_secret(session, settings, f"llm.{name}_api_key")
         if stored:
             updates[f"{name}_api_key"] = SecretStr(str(stored))
     return settings.model_copy(update=updates) if updates else settings

@@ -46,7 +46,7 @@ from backend.nl2sql.engines.base import (
     SqlGenerator,
     Turn,
 )
-from backend.nl2sql.engines.llm import estimate_cost
+from backend.nl2sql.engines.llm import LLM_GENERATORS, estimate_cost
 from backend.nl2sql.engines.repair import generate_with_repair
 from backend.nl2sql.errors import (
     GenerationFailed,
@@ -411,7 +411,6 @@ def ask(
     repair gets the guard's or the database's error back a bounded number of times.
     """
     user = principal.user
-    auth_service.ensure_token_quota(session, user)
     chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
     chosen_id = connection_id or chat.connection_id
     if chosen_id is None:
@@ -420,6 +419,9 @@ def ask(
     question = question.strip()
     generator_settings = llm_settings(session, settings)
     choice = choose_generator(session, user, generator_name, generator_settings)
+    if choice.name in LLM_GENERATORS:
+        # Only LLMs spend tokens: the offline engine is never refused by the quota.
+        auth_service.ensure_token_quota(session, user)
     history = [
         Turn(question=q, sql=s)
         for q, s in chat_service.recent_turns(session, chat, max_turns=MAX_HISTORY_TURNS)
@@ -623,6 +625,7 @@ def _record_ask(
             **_limit_record(run),
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
+            "estimated_usage": generation.recognised.get("estimated_usage") if generation else None,
             "cost_estimate": cost,
             "success": success,
             "error_code": error_code,

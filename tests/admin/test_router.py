@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
 from backend.admin.models import SystemConfig
+from backend.admin.secrets import open_secret
+from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.observability import recorder
 from backend.observability.event_types import EventType
@@ -129,7 +131,7 @@ def test_unknown_keys_are_refused(client: TestClient, admin_account: Account, me
 
 
 def test_sensitive_values_are_masked_on_read_and_in_the_audit_log(
-    client: TestClient, admin_account: Account, session: Session
+    client: TestClient, admin_account: Account, session: Session, settings: Settings
 ) -> None:
     secret = "sk-test-very-secret-value"
     response = client.put(
@@ -143,8 +145,9 @@ def test_sensitive_values_are_masked_on_read_and_in_the_audit_log(
     assert (
         secret not in client.get(f"{CONFIG}/llm.openai_api_key", headers=admin_account.headers).text
     )
-    # The stored value is the real one, for the code that needs it.
-    assert get_config_value(session, "llm.openai_api_key") == secret
+    # The stored value is sealed, and opens to the real one for the code that needs it.
+    assert get_config_value(session, "llm.openai_api_key") != secret
+    assert open_secret(session, settings, "llm.openai_api_key") == secret
     audits = client.get("/api/v1/admin/audit-logs", headers=admin_account.headers).text
     assert secret not in audits
 

@@ -25,6 +25,8 @@ class Reply:
     """A dict/list is sent as JSON, bytes/str as they are."""
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0
+    trickle_seconds: float = 0.0
+    """When set, the body is sent one byte at a time with this pause between bytes."""
 
 
 @dataclass
@@ -132,7 +134,13 @@ class ProviderServer:
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(data)
+                    if reply.trickle_seconds:
+                        for index in range(len(data)):
+                            self.wfile.write(data[index : index + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle_seconds)
+                    else:
+                        self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 

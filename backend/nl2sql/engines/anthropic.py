@@ -73,6 +73,7 @@ class AnthropicGenerator(SqlGenerator):
             completion_tokens=usage_count(usage, "output_tokens"),
             provider=self.name,
             attempts=reply.attempts,
+            completion_cap=self.max_output_tokens,
         )
 
 

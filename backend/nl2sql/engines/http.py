@@ -40,6 +40,8 @@ class RetryPolicy:
     backoff_max_seconds: float = 8.0
     max_retry_after_seconds: float = 30.0
     """A `Retry-After` longer than this is not waited for: the call fails at once."""
+    max_reply_bytes: int = 4 * 1024 * 1024
+    """A reply body larger than this is not read further: the call fails as invalid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +86,9 @@ def _mask_if_part_of(secret: str, match: re.Match[str]) -> str:
     return "***" if match.group(0) in secret else match.group(0)
 
 
-def _provider_message(response: httpx.Response, secrets: tuple[str, ...]) -> str | None:
+def _provider_message(raw: bytes, secrets: tuple[str, ...]) -> str | None:
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
         return None
     message: Any = None
@@ -126,7 +128,15 @@ def post_json(
             attempts = attempt + 1
             retry_after: float | None = None
             try:
-                response = client.post(url, json=dict(payload), headers=dict(headers))
+                status_code, response_headers, raw = _post_bounded(
+                    client,
+                    url,
+                    payload=payload,
+                    headers=headers,
+                    max_bytes=policy.max_reply_bytes,
+                    deadline=time.monotonic() + timeout_seconds,
+                    provider=provider,
+                )
             except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
                 raise LlmTimeout(
                     f"The {provider} provider did not answer within {timeout_seconds:g} s.",
@@ -136,11 +146,10 @@ def post_json(
                 last_error = exc
                 failure = type(exc).__name__
             else:
-                status_code = response.status_code
                 if 200 <= status_code < 300:
-                    return HttpReply(status_code, _decode_body(response, provider), attempts)
+                    return HttpReply(status_code, _decode_body(raw, provider), attempts)
                 failure = f"HTTP {status_code}"
-                provider_message = _provider_message(response, secrets)
+                provider_message = _provider_message(raw, secrets)
                 if not is_retryable_status(status_code):
                     raise LlmProviderError(
                         f"The {provider} provider refused the request ({failure})"
@@ -152,7 +161,7 @@ def post_json(
                     + (f": {provider_message}" if provider_message else "."),
                     details={**details, "status_code": status_code, "attempts": attempts},
                 )
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                retry_after = parse_retry_after(response_headers.get("retry-after"))
             if attempt == policy.max_retries:
                 break
             delay = min(policy.backoff_base_seconds * 2**attempt, policy.backoff_max_seconds)
@@ -185,9 +194,37 @@ def post_json(
     ) from last_error
 
 
-def _decode_body(response: httpx.Response, provider: str) -> dict[str, Any]:
+def _post_bounded(
+    client: httpx.Client,
+    url: str,
+    *,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+    max_bytes: int,
+    deadline: float,
+    provider: str,
+) -> tuple[int, httpx.Headers, bytes]:
+    """POST and read the answer, but never more than `max_bytes` of it nor past `deadline`
+    (a provider trickling bytes would otherwise never hit the per-read timeout)."""
+    with client.stream("POST", url, json=dict(payload), headers=dict(headers)) as response:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise LlmReplyInvalid(
+                    f"The {provider} provider's answer is larger than {max_bytes:,} bytes.",
+                    details={"provider": provider, "max_reply_bytes": max_bytes},
+                )
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("the answer did not arrive in time")
+            chunks.append(chunk)
+        return response.status_code, response.headers, b"".join(chunks)
+
+
+def _decode_body(raw: bytes, provider: str) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = json.loads(raw)
     except (ValueError, json.JSONDecodeError) as exc:
         raise LlmReplyInvalid(
             f"The {provider} provider answered with a body that is not JSON.",

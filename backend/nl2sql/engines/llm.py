@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backend.core.config import Settings
+from backend.core.config import Settings, is_header_safe
 from backend.nl2sql.engines.anthropic import AnthropicGenerator
 from backend.nl2sql.engines.base import SqlGenerator
 from backend.nl2sql.engines.http import DEFAULT_MAX_RETRIES
@@ -25,6 +25,14 @@ def build_llm_generator(
     """The `openai` or `anthropic` generator; raises `LlmNotConfigured` (400) for another name
     or for Anthropic without a key (an OpenAI-compatible local server may need none)."""
     timeout = settings.llm_timeout_seconds
+    secret = {"openai": settings.openai_api_key, "anthropic": settings.anthropic_api_key}.get(name)
+    if secret is not None and not is_header_safe(secret.get_secret_value()):
+        raise LlmNotConfigured(
+            f"The {name} generator's API key is not usable: it must be visible ASCII "
+            "characters only (it is sent in an HTTP header). Fix the key in the settings "
+            "or in system config.",
+            details={"generator": name},
+        )
     if name == "openai":
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         return OpenAIGenerator(

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.core.text import clean_text
 from backend.nl2sql.engines.base import Generation, GenerationRequest, SqlGenerator
 from backend.nl2sql.engines.http import DEFAULT_MAX_RETRIES, RetryPolicy, post_json
 from backend.nl2sql.engines.prompt import Prompt, build_prompt, estimate_tokens, extract_sql
 from backend.nl2sql.errors import LlmReplyInvalid
 
+COMPLETION_TOKEN_CAP = 100_000
+"""More completion tokens than any model spends on one SQL reply: a larger count is not believed."""
+PROMPT_TOKEN_SLACK = 4096
+"""Prompt tokens believed beyond 4x the prompt's own estimate (system prompts, message framing)."""
+MAX_EXPLANATION_CHARS = 20_000
+MAX_MODEL_NAME_CHARS = 100
+
 
 def usage_count(usage: Any, key: str) -> int | None:
+    """A token count the provider reported, or None when it is missing or not a count."""
     if not isinstance(usage, dict):
         return None
     value = usage.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def believable(count: int | None, cap: int) -> int | None:
+    """`count` when it is a plausible token count for this request (0..cap), else None."""
+    return count if count is not None and 0 <= count <= cap else None
 
 
 def finish_generation(
@@ -26,24 +40,39 @@ def finish_generation(
     completion_tokens: int | None,
     provider: str,
     attempts: int,
+    completion_cap: int = COMPLETION_TOKEN_CAP,
 ) -> Generation:
-    """The `Generation` of a reply; counts the provider left out are estimated from the text."""
+    """The `Generation` of a reply.
+
+    Token counts are the provider's word, and they feed quotas and costs: a count that is
+    missing, not a non-negative integer, or beyond what this request could have used (4x the
+    prompt's estimate plus slack; `completion_cap`) is replaced by an estimate from the text,
+    and the generation says which were estimated. Text from the provider is bounded.
+    """
     extracted = extract_sql(reply_text)
-    if prompt_tokens is None:
-        prompt_tokens = prompt.estimated_tokens
-    if completion_tokens is None:
-        completion_tokens = estimate_tokens(reply_text)
+    estimated = []
+    prompt_count = believable(prompt_tokens, 4 * prompt.estimated_tokens + PROMPT_TOKEN_SLACK)
+    if prompt_count is None:
+        prompt_count = prompt.estimated_tokens
+        estimated.append("prompt_tokens")
+    completion_count = believable(completion_tokens, completion_cap)
+    if completion_count is None:
+        completion_count = estimate_tokens(reply_text)
+        estimated.append("completion_tokens")
+    model = clean_text(model, MAX_MODEL_NAME_CHARS)
+    explanation = extracted.explanation or f"SQL written by {model}."
     return Generation(
         sql=extracted.sql,
-        explanation=extracted.explanation or f"SQL written by {model}.",
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
+        explanation=clean_text(explanation, MAX_EXPLANATION_CHARS),
+        prompt_tokens=prompt_count,
+        completion_tokens=completion_count,
         model=model,
         recognised={
             "tables": prompt.tables,
             "omitted_tables": prompt.omitted_tables,
             "provider": provider,
             "http_attempts": attempts,
+            "estimated_usage": estimated,
         },
     )
 
