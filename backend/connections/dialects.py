@@ -4,6 +4,7 @@ class attributes, a subclass per `db_type` that overrides only what differs, a r
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -16,7 +17,9 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
-from backend.connections.errors import UnknownDatabaseType
+from backend.connections.errors import ConnectionRefusedByPolicy, UnknownDatabaseType
+from backend.connections.network import NetworkPolicy
+from backend.connections.paths import PathConfinement
 
 CONNECT_TIMEOUT_SECONDS = 5
 """Longest a new connection to a user's database may take, TCP and authentication included."""
@@ -26,6 +29,7 @@ POOL_MAX_OVERFLOW = 3
 POOL_RECYCLE_SECONDS = 1800
 
 _SQLITE_LIMIT_ATTACHED = 7  # sqlite3.SQLITE_LIMIT_ATTACHED (constant exported from 3.11 on)
+_SQLITE_DEFAULT_MAX_LENGTH = 1_000_000_000  # SQLITE_MAX_LENGTH, the compiled-in default
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,10 @@ class ConnectionTarget:
     database: str
     """Database name, or the confined, resolved file path for SQLite and DuckDB."""
     options: Mapping[str, Any] = field(default_factory=dict)
+    policy: NetworkPolicy | None = None
+    """Checked at every new connection to a server (see `connections/network.py`)."""
+    confinement: PathConfinement | None = None
+    """Checked at every open of a database file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +130,38 @@ class Dialect:
     def create_engine(self, target: ConnectionTarget) -> Engine:
         engine = create_engine(self.build_url(target), **self.engine_arguments(target))
         event.listen(engine, "connect", self.on_connect)
+        if not self.IS_FILE_BASED and target.policy is not None:
+            policy = target.policy
+            host = target.host
+            port = target.port or self.DEFAULT_PORT or 0
+
+            def _checked_address(
+                _dialect: Any, _record: Any, _args: Any, params: dict[str, Any]
+            ) -> None:
+                if not host:
+                    # No host means a local socket: the platform's own server, perhaps.
+                    raise ConnectionRefusedByPolicy(
+                        details={"kind": "refused_by_policy", "rule": "host_required"}
+                    )
+                self.pin_address(params, policy.pick_address(host, port, target.database))
+
+            event.listen(engine, "do_connect", _checked_address)
         return engine
+
+    def pin_address(self, params: dict[str, Any], address: str) -> None:
+        """Make the driver connect to `address`, the one the network policy checked."""
+        params["host"] = address
 
     def on_connect(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         """Runs once per new DBAPI connection."""
 
     # --- running -------------------------------------------------------------------------
 
-    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
-        """Make the coming transaction read-only and time-limited."""
+    def prepare(
+        self, conn: Connection, *, timeout_seconds: float, max_value_bytes: int | None = None
+    ) -> None:
+        """Make the coming transaction read-only and time-limited (and, where the engine can,
+        refuse values larger than `max_value_bytes`)."""
         for statement in self.READ_ONLY_SETUP:
             conn.exec_driver_sql(statement)
         if self.STATEMENT_TIMEOUT_SETUP is not None:
@@ -159,8 +190,9 @@ class Dialect:
     # --- failures ------------------------------------------------------------------------
 
     def classify_error(self, exc: BaseException) -> str:
-        """One of `timeout`, `connect_timeout`, `unreachable`, `authentication_failed`,
-        `unknown_database`, `read_only`, `query_failed`."""
+        """One of `timeout`, `connect_timeout`, `unreachable`, `auth_failed`,
+        `unknown_database`, `connection_lost`, `read_only`, `result_too_large`,
+        `query_failed`."""
         text = str(exc).lower()
         if "timeout expired" in text or "timed out" in text:
             return "connect_timeout"
@@ -176,12 +208,22 @@ class Dialect:
             )
         ):
             return "unreachable"
+        if any(
+            marker in text
+            for marker in (
+                "server closed the connection unexpectedly",
+                "terminating connection due to administrator command",
+                "consuming input failed",
+                "lost connection to",
+            )
+        ):
+            return "connection_lost"
         if (
             "password authentication failed" in text
             or "access denied" in text
             or ("role" in text and "does not exist" in text)
         ):
-            return "authentication_failed"
+            return "auth_failed"
         if "does not exist" in text and "database" in text:
             return "unknown_database"
         if "read-only" in text or "read only" in text:
@@ -205,18 +247,31 @@ class SQLiteDialect(Dialect):
     def create_engine(self, target: ConnectionTarget) -> Engine:
         # The file is opened through a URI of our own making (`mode=ro`), never through a URL
         # parsed from user input, so no query-string trick can reopen it writable.
-        uri = f"file:{quote(str(target.database))}?mode=ro"
+        path = str(target.database)
+        uri = f"file:{quote(path)}?mode=ro"
+        confinement = target.confinement
 
         def _open() -> sqlite3.Connection:
+            before = confinement.check_before_open(path) if confinement else None
             connection = sqlite3.connect(
                 uri,
                 uri=True,
                 check_same_thread=False,
                 timeout=self.SQLITE_BUSY_TIMEOUT_SECONDS,
             )
-            connection.execute("PRAGMA query_only = ON")
-            # No ATTACH: a query could otherwise open files outside the confined directories.
-            connection.setlimit(_SQLITE_LIMIT_ATTACHED, 0)
+            try:
+                connection.execute("PRAGMA query_only = ON")
+                # No ATTACH: a query could otherwise open files outside the confined directories.
+                connection.setlimit(_SQLITE_LIMIT_ATTACHED, 0)
+                if confinement is not None and before is not None:
+                    # SQLite opens the file lazily and names the file it resolved to: read the
+                    # header, then check it is the file that was checked.
+                    connection.execute("PRAGMA schema_version").fetchone()
+                    opened = connection.execute("PRAGMA database_list").fetchone()[2]
+                    confinement.check_after_open(path, before, str(opened))
+            except BaseException:
+                connection.close()
+                raise
             return connection
 
         return create_engine(
@@ -228,9 +283,14 @@ class SQLiteDialect(Dialect):
             pool_timeout=CONNECT_TIMEOUT_SECONDS * 2,
         )
 
-    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
+    def prepare(
+        self, conn: Connection, *, timeout_seconds: float, max_value_bytes: int | None = None
+    ) -> None:
         super().prepare(conn, timeout_seconds=timeout_seconds)
         raw = _driver_connection(conn)
+        # The engine itself refuses to build a string or blob longer than this ("string or
+        # blob too big"), so `SELECT randomblob(1e9)` never reaches this process.
+        raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes or _SQLITE_DEFAULT_MAX_LENGTH)
         deadline = time.monotonic() + timeout_seconds
 
         def _past_deadline() -> int:
@@ -240,7 +300,9 @@ class SQLiteDialect(Dialect):
         raw.set_progress_handler(_past_deadline, 1000)
 
     def finish(self, conn: Connection) -> None:
-        _driver_connection(conn).set_progress_handler(None, 0)
+        raw = _driver_connection(conn)
+        raw.set_progress_handler(None, 0)
+        raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _SQLITE_DEFAULT_MAX_LENGTH)
 
     def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
         dbapi_connection.interrupt()
@@ -254,6 +316,8 @@ class SQLiteDialect(Dialect):
             return "timeout"
         if "unable to open database file" in text:
             return "unknown_database"
+        if "string or blob too big" in text:
+            return "result_too_large"
         if "readonly" in text or "read-only" in text or "query_only" in text:
             return "read_only"
         return super().classify_error(exc)
@@ -304,6 +368,10 @@ class PostgreSQLDialect(Dialect):
             connect_args["sslmode"] = str(target.options["sslmode"])
         return {**super().engine_arguments(target), "connect_args": connect_args}
 
+    def pin_address(self, params: dict[str, Any], address: str) -> None:
+        # libpq connects to hostaddr and keeps host for TLS verification and .pgpass.
+        params["hostaddr"] = address
+
     def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
         dbapi_connection.cancel()
 
@@ -318,7 +386,9 @@ class PostgreSQLDialect(Dialect):
         if sqlstate == "57014":
             return "timeout"
         if sqlstate in ("28P01", "28000"):
-            return "authentication_failed"
+            return "auth_failed"
+        if sqlstate in ("57P01", "57P02", "57P03"):
+            return "connection_lost"
         if sqlstate == "3D000":
             return "unknown_database"
         if sqlstate == "25006":
@@ -371,7 +441,9 @@ class MySQLDialect(Dialect):
             cursor.close()
         record.info["is_mariadb"] = "mariadb" in version.lower()
 
-    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
+    def prepare(
+        self, conn: Connection, *, timeout_seconds: float, max_value_bytes: int | None = None
+    ) -> None:
         raw = _driver_connection(conn)
         # PyMySQL has no per-query timeout; its socket timeout is raised for this query only
         # (restored in `finish`) so a dead server cannot hold the worker past the limit.
@@ -417,7 +489,7 @@ class MySQLDialect(Dialect):
         if code in (3024, 1969, 1317):
             return "timeout"
         if code == 1045:
-            return "authentication_failed"
+            return "auth_failed"
         if code in (1049, 1044):
             # 1044: access denied to a database, which is how MySQL answers for one that does
             # not exist when the user may not see it.
@@ -428,6 +500,8 @@ class MySQLDialect(Dialect):
             return "connect_timeout" if "timed out" in str(exc).lower() else "unreachable"
         if code == 2013:
             return "timeout"
+        if code == 2006:
+            return "connection_lost"
         return super().classify_error(exc)
 
 
@@ -458,6 +532,31 @@ class DuckDBDialect(Dialect):
                 "config": {"enable_external_access": False, "lock_configuration": True},
             },
         }
+
+    def create_engine(self, target: ConnectionTarget) -> Engine:
+        engine = super().create_engine(target)
+        confinement = target.confinement
+        if confinement is None:
+            return engine
+        path = str(target.database)
+        checked: dict[int, os.stat_result] = {}
+
+        def _check_before(_dialect: Any, record: Any, _args: Any, _params: Any) -> None:
+            checked[id(record)] = confinement.check_before_open(path)
+
+        def _check_after(dbapi_connection: Any, record: Any) -> None:
+            before = checked.pop(id(record), None)
+            if before is None:
+                return
+            try:
+                confinement.check_after_open(path, before, None)
+            except BaseException:
+                dbapi_connection.close()
+                raise
+
+        event.listen(engine, "do_connect", _check_before)
+        event.listen(engine, "connect", _check_after)
+        return engine
 
     def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
         dbapi_connection.interrupt()
