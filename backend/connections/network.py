@@ -64,7 +64,9 @@ def normalize_host(host: str) -> str:
         raise ValueError(f"the host is longer than {MAX_HOST_LENGTH} characters")
     for label in ascii_name.split("."):
         if not 1 <= len(label) <= _MAX_LABEL_LENGTH:
-            raise ValueError(f"each dot-separated part of the host has 1 to {_MAX_LABEL_LENGTH} characters")
+            raise ValueError(
+                f"each dot-separated part of the host has 1 to {_MAX_LABEL_LENGTH} characters"
+            )
         if label.startswith("-") or label.endswith("-"):
             raise ValueError("a part of the host starts or ends with '-'")
         if not all(ch.isalnum() or ch in "-_" for ch in label):
@@ -206,9 +208,13 @@ class NetworkPolicy:
         if port == self.own_port and _is_this_machine(address):
             raise self._refuse("platform_server")
         platform = self.platform
-        if platform is not None and port == platform.port:
-            if platform.database.lower() == database.lower() and self._is_platform_host(address):
-                raise self._refuse("platform_database")
+        if (
+            platform is not None
+            and port == platform.port
+            and platform.database.lower() == database.lower()
+            and self._is_platform_host(address)
+        ):
+            raise self._refuse("platform_database")
 
     def _is_platform_host(self, address: IpAddress) -> bool:
         platform = self.platform

@@ -75,7 +75,9 @@ class PathConfinement:
         if str(real) != path:
             raise ConnectionPathNotAllowed("The database file was replaced by a link.")
         if not any(real.is_relative_to(d) for d in self.allowed_dirs) or real in self.forbidden:
-            raise ConnectionPathNotAllowed(details={"allowed_dirs": [str(d) for d in self.allowed_dirs]})
+            raise ConnectionPathNotAllowed(
+                details={"allowed_dirs": [str(d) for d in self.allowed_dirs]}
+            )
         try:
             info = os.lstat(path)
         except OSError as exc:

@@ -57,7 +57,17 @@ def test_valid_hosts_are_normalized(host: str, normal: str) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["x\u009dy", "a b", "tab\there", "-lead.example", "a" * 64 + ".example", "a." * 127 + "a", "a..b", "x\u0000y", "\ud800"],
+    [
+        "x\u009dy",
+        "a b",
+        "tab\there",
+        "-lead.example",
+        "a" * 64 + ".example",
+        "a." * 127 + "a",
+        "a..b",
+        "x\u0000y",
+        "\ud800",
+    ],
 )
 def test_invalid_hosts_are_refused(host: str) -> None:
     with pytest.raises(ValueError):
@@ -199,7 +209,9 @@ def test_this_servers_own_port_is_refused(
 ) -> None:
     for host in ("127.0.0.1", "localhost", "::1"):
         response = client.post(
-            URL, json=_pg_body(pg_target, db_host=host, db_port=settings.port), headers=caller.headers
+            URL,
+            json=_pg_body(pg_target, db_host=host, db_port=settings.port),
+            headers=caller.headers,
         )
         assert response.status_code == 422, response.text
         assert response.json()["error"]["details"]["rule"] == "platform_server"

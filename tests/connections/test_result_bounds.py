@@ -175,7 +175,10 @@ def test_sqlite_refuses_a_value_larger_than_the_whole_result(
         assert caught.value.details["kind"] == "result_too_large"
     # The limit is per query: the next one on the same pooled connection reads it whole.
     whole = run_on_connection(
-        connection, "SELECT length(body) FROM huge", settings=plain_settings, row_cap=1,
+        connection,
+        "SELECT length(body) FROM huge",
+        settings=plain_settings,
+        row_cap=1,
         timeout_seconds=10,
     )
     assert whole.rows == [[HUGE_CHARS]]
