@@ -172,6 +172,11 @@ class Dialect:
                 )
             )
 
+    def bound_row_size(self, sql: str, max_row_bytes: int) -> str:
+        """`sql` made to fail in the database on a row larger than `max_row_bytes`, where the
+        engine can do that (so such a row never reaches this process); `sql` itself here."""
+        return sql
+
     def finish(self, conn: Connection) -> None:
         """Undo per-query client settings before the connection goes back to the pool."""
 
@@ -368,6 +373,20 @@ class PostgreSQLDialect(Dialect):
             connect_args["sslmode"] = str(target.options["sslmode"])
         return {**super().engine_arguments(target), "connect_args": connect_args}
 
+    ROW_TOO_LARGE_MARKER: ClassVar[str] = "nlsql:result_too_large"
+
+    def bound_row_size(self, sql: str, max_row_bytes: int) -> str:
+        # The row's text form is measured in the server (decompressed, unlike
+        # pg_column_size); a row over the budget makes the query fail with a cast error that
+        # carries the marker, before the row is sent. The cast depends on the row, so the
+        # planner cannot fold it into an error of every query.
+        size = "octet_length(CAST(nlsql_rows AS TEXT))"
+        return (
+            f"SELECT * FROM ({sql}) AS nlsql_rows WHERE CASE "  # noqa: S608 - guarded SQL
+            f"WHEN {size} > {int(max_row_bytes)} THEN "
+            f"CAST(concat('{self.ROW_TOO_LARGE_MARKER}:', {size}) AS INTEGER) = 0 ELSE TRUE END"
+        )
+
     def pin_address(self, params: dict[str, Any], address: str) -> None:
         # libpq connects to hostaddr and keeps host for TLS verification and .pgpass.
         params["hostaddr"] = address
@@ -383,6 +402,8 @@ class PostgreSQLDialect(Dialect):
 
     def classify_error(self, exc: BaseException) -> str:
         sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate == "22P02" and self.ROW_TOO_LARGE_MARKER in str(exc):
+            return "result_too_large"
         if sqlstate == "57014":
             return "timeout"
         if sqlstate in ("28P01", "28000"):

@@ -264,7 +264,7 @@ def _execute(conn: Connection, sql: str, params: Mapping[str, Any] | None, db_ty
 
 DEFAULT_MAX_CELL_BYTES = 262_144
 DEFAULT_MAX_RESULT_BYTES = 8 * 1024 * 1024
-_FIRST_BATCH_ROWS = 16
+_FIRST_BATCH_ROWS = 8
 _MAX_BATCH_ROWS = 256
 _CELL_OVERHEAD_BYTES = 2
 """A separator and some slack per value, so many tiny values still count."""
@@ -420,6 +420,7 @@ def run_on_connection(
     ) as (conn, dialect):
         if _streams_safely(sql, dialect):
             conn = conn.execution_options(stream_results=True, max_row_buffer=_MAX_BATCH_ROWS)
+            sql = dialect.bound_row_size(sql, budget.max_result_bytes)
         result = _execute(conn, sql, params, connection.db_type)
         if not result.returns_rows:
             names: list[str] = []

@@ -184,6 +184,43 @@ def test_sqlite_refuses_a_value_larger_than_the_whole_result(
     assert whole.rows == [[HUGE_CHARS]]
 
 
+def test_postgresql_refuses_a_row_larger_than_the_whole_result_before_sending_it(
+    plain_settings: Settings, pg_target: ServerTarget
+) -> None:
+    connection = connection_for(plain_settings, "postgresql", server=pg_target)
+    build_docs_postgresql(pg_target)
+
+    def run(sql: str) -> object:
+        return run_on_connection(
+            connection,
+            sql,
+            settings=plain_settings,
+            row_cap=10,
+            timeout_seconds=20,
+            max_result_bytes=1_000_000,
+        )
+
+    run("SELECT 1")
+    for sql in (
+        "SELECT repeat('x', 30000000) AS big",
+        "SELECT id, repeat(body, 50) AS big FROM docs ORDER BY id LIMIT 3",
+    ):
+        caught: list[QueryResultTooLarge] = []
+
+        def attempt(query: str = sql) -> None:
+            try:
+                run(query)
+            except QueryResultTooLarge as exc:
+                caught.append(exc)
+
+        peak = _peak_bytes(attempt)
+        assert caught and caught[0].details["kind"] == "result_too_large", sql
+        assert peak < 2_000_000, (sql, peak)
+    # Rows within the budget, duplicate column names and the query's order all come through.
+    result = run("SELECT id, id, body FROM docs ORDER BY id DESC LIMIT 3")
+    assert [row[:2] for row in result.rows] == [[119, 119], [118, 118], [117, 117]]
+
+
 def _peak_bytes(work: Callable[[], object]) -> int:
     tracemalloc.start()
     try:
