@@ -207,11 +207,11 @@ def test_postgresql_refuses_a_row_larger_than_the_whole_result_before_sending_it
     ):
         caught: list[QueryResultTooLarge] = []
 
-        def attempt(query: str = sql) -> None:
+        def attempt(query: str = sql, errors: list[QueryResultTooLarge] = caught) -> None:
             try:
                 run(query)
             except QueryResultTooLarge as exc:
-                caught.append(exc)
+                errors.append(exc)
 
         peak = _peak_bytes(attempt)
         assert caught and caught[0].details["kind"] == "result_too_large", sql
