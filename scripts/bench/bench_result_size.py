@@ -133,7 +133,7 @@ def main() -> None:
                     seconds = time.perf_counter() - started
                     body = response.json()
                     outcome = (
-                        f"{body['row_count']} rows, truncated_reason={body['truncated_reason']}"
+                        f"{body['row_count']} rows, truncated_reason={body.get('truncated_reason')}"
                         if response.status_code == 200
                         else f"{response.status_code} {body['error']['code']}"
                     )
