@@ -313,7 +313,13 @@ def ask(
     for row in answer.result.rows:
         table.add_row(*["" if v is None else str(v) for v in row])
     console.print(table)
-    more = " (truncated at the row cap)" if answer.result.truncated else ""
+    reasons = {
+        "row_limit": "truncated at the row cap",
+        "byte_limit": "truncated at the result's byte cap",
+        "cell_limit": "long values cut",
+    }
+    reason = answer.result.truncated_reason
+    more = f" ({reasons.get(reason or '', 'truncated')})" if answer.result.truncated else ""
     console.print(
         f"{answer.result.row_count} row(s){more} in {answer.result.execution_time_ms:.1f} ms; "
         f"chart: {answer.chart.chart_type}; generator: {answer.generator}",

@@ -83,6 +83,30 @@ KNOWN_KEYS: dict[str, ConfigKey] = {
             type_name="integer",
         ),
         ConfigKey(
+            "query.max_cell_bytes",
+            262_144,
+            "Most bytes one value of a result carries; a longer one is cut and the result "
+            "says `truncated_reason: cell_limit` (1024..16777216).",
+            type_=_int(1024, 16 * 1024 * 1024),
+            type_name="integer",
+        ),
+        ConfigKey(
+            "query.max_result_bytes",
+            8 * 1024 * 1024,
+            "Most bytes of values one result carries; fetching stops there and the result "
+            "says `truncated_reason: byte_limit` (65536..268435456).",
+            type_=_int(65_536, 256 * 1024 * 1024),
+            type_name="integer",
+        ),
+        ConfigKey(
+            "chat.preview_max_bytes",
+            65_536,
+            "Most bytes of rows an answer keeps in its chat message (the export re-runs the "
+            "query for all of them) (0..16777216).",
+            type_=_int(0, 16 * 1024 * 1024),
+            type_name="integer",
+        ),
+        ConfigKey(
             "auth.registration_open",
             True,
             "Whether anyone may register an account.",

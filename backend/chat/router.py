@@ -195,6 +195,7 @@ def ask(
         rows=answer.result.rows,
         row_count=answer.result.row_count,
         truncated=answer.result.truncated,
+        truncated_reason=answer.result.truncated_reason,
         execution_time_ms=answer.result.execution_time_ms,
         chart=answer.chart.spec,
         chart_type=answer.chart.chart_type,

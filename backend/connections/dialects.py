@@ -4,6 +4,7 @@ class attributes, a subclass per `db_type` that overrides only what differs, a r
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -16,7 +17,9 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
-from backend.connections.errors import UnknownDatabaseType
+from backend.connections.errors import ConnectionRefusedByPolicy, UnknownDatabaseType
+from backend.connections.network import NetworkPolicy
+from backend.connections.paths import PathConfinement
 
 CONNECT_TIMEOUT_SECONDS = 5
 """Longest a new connection to a user's database may take, TCP and authentication included."""
@@ -26,6 +29,7 @@ POOL_MAX_OVERFLOW = 3
 POOL_RECYCLE_SECONDS = 1800
 
 _SQLITE_LIMIT_ATTACHED = 7  # sqlite3.SQLITE_LIMIT_ATTACHED (constant exported from 3.11 on)
+_SQLITE_DEFAULT_MAX_LENGTH = 1_000_000_000  # SQLITE_MAX_LENGTH, the compiled-in default
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,10 @@ class ConnectionTarget:
     database: str
     """Database name, or the confined, resolved file path for SQLite and DuckDB."""
     options: Mapping[str, Any] = field(default_factory=dict)
+    policy: NetworkPolicy | None = None
+    """Checked at every new connection to a server (see `connections/network.py`)."""
+    confinement: PathConfinement | None = None
+    """Checked at every open of a database file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +130,38 @@ class Dialect:
     def create_engine(self, target: ConnectionTarget) -> Engine:
         engine = create_engine(self.build_url(target), **self.engine_arguments(target))
         event.listen(engine, "connect", self.on_connect)
+        if not self.IS_FILE_BASED and target.policy is not None:
+            policy = target.policy
+            host = target.host
+            port = target.port or self.DEFAULT_PORT or 0
+
+            def _checked_address(
+                _dialect: Any, _record: Any, _args: Any, params: dict[str, Any]
+            ) -> None:
+                if not host:
+                    # No host means a local socket: the platform's own server, perhaps.
+                    raise ConnectionRefusedByPolicy(
+                        details={"kind": "refused_by_policy", "rule": "host_required"}
+                    )
+                self.pin_address(params, policy.pick_address(host, port, target.database))
+
+            event.listen(engine, "do_connect", _checked_address)
         return engine
+
+    def pin_address(self, params: dict[str, Any], address: str) -> None:
+        """Make the driver connect to `address`, the one the network policy checked."""
+        params["host"] = address
 
     def on_connect(self, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         """Runs once per new DBAPI connection."""
 
     # --- running -------------------------------------------------------------------------
 
-    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
-        """Make the coming transaction read-only and time-limited."""
+    def prepare(
+        self, conn: Connection, *, timeout_seconds: float, max_value_bytes: int | None = None
+    ) -> None:
+        """Make the coming transaction read-only and time-limited (and, where the engine can,
+        refuse values larger than `max_value_bytes`)."""
         for statement in self.READ_ONLY_SETUP:
             conn.exec_driver_sql(statement)
         if self.STATEMENT_TIMEOUT_SETUP is not None:
@@ -140,6 +171,11 @@ class Dialect:
                     seconds=max(0.001, round(timeout_seconds, 3)),
                 )
             )
+
+    def bound_row_size(self, sql: str, max_row_bytes: int) -> str:
+        """`sql` made to fail in the database on a row larger than `max_row_bytes`, where the
+        engine can do that (so such a row never reaches this process); `sql` itself here."""
+        return sql
 
     def finish(self, conn: Connection) -> None:
         """Undo per-query client settings before the connection goes back to the pool."""
@@ -159,8 +195,8 @@ class Dialect:
     # --- failures ------------------------------------------------------------------------
 
     def classify_error(self, exc: BaseException) -> str:
-        """One of `timeout`, `connect_timeout`, `unreachable`, `authentication_failed`,
-        `unknown_database`, `read_only`, `query_failed`.
+        """One of `timeout`, `connect_timeout`, `unreachable`, `auth_failed`,
+        `unknown_database`, `connection_lost`, `read_only`, `result_too_large`, `query_failed`.
 
         Subclasses decide by the driver's exception type and error code (SQLSTATE, MySQL error
         numbers, SQLite result codes), never by words in a message: a query's error text can
@@ -177,9 +213,19 @@ def _connection_failure_kind(message: str) -> str:
     if "timeout expired" in text or "timed out" in text:
         return "connect_timeout"
     if "password authentication failed" in text or ("role" in text and "does not exist" in text):
-        return "authentication_failed"
+        return "auth_failed"
     if "database" in text and "does not exist" in text:
         return "unknown_database"
+    if any(
+        marker in text
+        for marker in (
+            "server closed the connection unexpectedly",
+            "terminating connection",
+            "consuming input failed",
+            "lost connection to",
+        )
+    ):
+        return "connection_lost"
     return "unreachable"
 
 
@@ -188,6 +234,7 @@ _SQLITE_KINDS = {
     14: "unknown_database",  # SQLITE_CANTOPEN
     26: "unknown_database",  # SQLITE_NOTADB
     8: "read_only",  # SQLITE_READONLY (and its extended codes)
+    18: "result_too_large",  # SQLITE_TOOBIG: a value over the result's byte budget
 }
 
 
@@ -207,18 +254,31 @@ class SQLiteDialect(Dialect):
     def create_engine(self, target: ConnectionTarget) -> Engine:
         # The file is opened through a URI of our own making (`mode=ro`), never through a URL
         # parsed from user input, so no query-string trick can reopen it writable.
-        uri = f"file:{quote(str(target.database))}?mode=ro"
+        path = str(target.database)
+        uri = f"file:{quote(path)}?mode=ro"
+        confinement = target.confinement
 
         def _open() -> sqlite3.Connection:
+            before = confinement.check_before_open(path) if confinement else None
             connection = sqlite3.connect(
                 uri,
                 uri=True,
                 check_same_thread=False,
                 timeout=self.SQLITE_BUSY_TIMEOUT_SECONDS,
             )
-            connection.execute("PRAGMA query_only = ON")
-            # No ATTACH: a query could otherwise open files outside the confined directories.
-            connection.setlimit(_SQLITE_LIMIT_ATTACHED, 0)
+            try:
+                connection.execute("PRAGMA query_only = ON")
+                # No ATTACH: a query could otherwise open files outside the confined directories.
+                connection.setlimit(_SQLITE_LIMIT_ATTACHED, 0)
+                if confinement is not None and before is not None:
+                    # SQLite opens the file lazily and names the file it resolved to: read the
+                    # header, then check it is the file that was checked.
+                    connection.execute("PRAGMA schema_version").fetchone()
+                    opened = connection.execute("PRAGMA database_list").fetchone()[2]
+                    confinement.check_after_open(path, before, str(opened))
+            except BaseException:
+                connection.close()
+                raise
             return connection
 
         return create_engine(
@@ -230,9 +290,14 @@ class SQLiteDialect(Dialect):
             pool_timeout=CONNECT_TIMEOUT_SECONDS * 2,
         )
 
-    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
+    def prepare(
+        self, conn: Connection, *, timeout_seconds: float, max_value_bytes: int | None = None
+    ) -> None:
         super().prepare(conn, timeout_seconds=timeout_seconds)
         raw = _driver_connection(conn)
+        # The engine itself refuses to build a string or blob longer than this ("string or
+        # blob too big"), so `SELECT randomblob(1e9)` never reaches this process.
+        raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes or _SQLITE_DEFAULT_MAX_LENGTH)
         deadline = time.monotonic() + timeout_seconds
 
         def _past_deadline() -> int:
@@ -242,7 +307,9 @@ class SQLiteDialect(Dialect):
         raw.set_progress_handler(_past_deadline, 1000)
 
     def finish(self, conn: Connection) -> None:
-        _driver_connection(conn).set_progress_handler(None, 0)
+        raw = _driver_connection(conn)
+        raw.set_progress_handler(None, 0)
+        raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _SQLITE_DEFAULT_MAX_LENGTH)
 
     def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
         dbapi_connection.interrupt()
@@ -303,6 +370,24 @@ class PostgreSQLDialect(Dialect):
             connect_args["sslmode"] = str(target.options["sslmode"])
         return {**super().engine_arguments(target), "connect_args": connect_args}
 
+    ROW_TOO_LARGE_MARKER: ClassVar[str] = "nlsql:result_too_large"
+
+    def bound_row_size(self, sql: str, max_row_bytes: int) -> str:
+        # The row's text form is measured in the server (decompressed, unlike
+        # pg_column_size); a row over the budget makes the query fail with a cast error that
+        # carries the marker, before the row is sent. The cast depends on the row, so the
+        # planner cannot fold it into an error of every query.
+        size = "octet_length(CAST(nlsql_rows AS TEXT))"
+        return (
+            f"SELECT * FROM ({sql}) AS nlsql_rows WHERE CASE "  # noqa: S608 - guarded SQL
+            f"WHEN {size} > {int(max_row_bytes)} THEN "
+            f"CAST(concat('{self.ROW_TOO_LARGE_MARKER}:', {size}) AS INTEGER) = 0 ELSE TRUE END"
+        )
+
+    def pin_address(self, params: dict[str, Any], address: str) -> None:
+        # libpq connects to hostaddr and keeps host for TLS verification and .pgpass.
+        params["hostaddr"] = address
+
     def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
         dbapi_connection.cancel()
 
@@ -316,6 +401,8 @@ class PostgreSQLDialect(Dialect):
         import psycopg
 
         sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate == "22P02" and self.ROW_TOO_LARGE_MARKER in str(exc):
+            return "result_too_large"
         if isinstance(sqlstate, str) and sqlstate:
             return _PG_SQLSTATE_KINDS.get(sqlstate) or _PG_SQLSTATE_CLASS_KINDS.get(
                 sqlstate[:2], "query_failed"
@@ -333,12 +420,12 @@ _PG_SQLSTATE_KINDS = {
     "57014": "timeout",  # query_canceled (statement_timeout)
     "3D000": "unknown_database",  # invalid_catalog_name
     "25006": "read_only",  # read_only_sql_transaction
-    "57P01": "unreachable",  # admin_shutdown
-    "57P02": "unreachable",  # crash_shutdown
+    "57P01": "connection_lost",  # admin_shutdown (pg_terminate_backend)
+    "57P02": "connection_lost",  # crash_shutdown
     "57P03": "unreachable",  # cannot_connect_now
 }
 _PG_SQLSTATE_CLASS_KINDS = {
-    "28": "authentication_failed",  # invalid authorization specification
+    "28": "auth_failed",  # invalid authorization specification
     "08": "unreachable",  # connection exception
 }
 
@@ -388,7 +475,9 @@ class MySQLDialect(Dialect):
             cursor.close()
         record.info["is_mariadb"] = "mariadb" in version.lower()
 
-    def prepare(self, conn: Connection, *, timeout_seconds: float) -> None:
+    def prepare(
+        self, conn: Connection, *, timeout_seconds: float, max_value_bytes: int | None = None
+    ) -> None:
         raw = _driver_connection(conn)
         # PyMySQL has no per-query timeout; its socket timeout is raised for this query only
         # (restored in `finish`) so a dead server cannot hold the worker past the limit.
@@ -434,7 +523,7 @@ class MySQLDialect(Dialect):
         if code in (3024, 1969, 1317):
             return "timeout"
         if code == 1045:
-            return "authentication_failed"
+            return "auth_failed"
         if code in (1049, 1044):
             # 1044: access denied to a database, which is how MySQL answers for one that does
             # not exist when the user may not see it.
@@ -445,7 +534,9 @@ class MySQLDialect(Dialect):
             return "connect_timeout" if "timed out" in str(exc).lower() else "unreachable"
         if code == 2013:
             return "timeout"
-        if code in (2002, 2005, 2006):  # no socket, unknown host, server gone
+        if code == 2006:  # server gone away
+            return "connection_lost"
+        if code in (2002, 2005):  # no socket, unknown host
             return "unreachable"
         if code is None and isinstance(exc, OSError):
             return _connection_failure_kind(str(exc))
@@ -479,6 +570,31 @@ class DuckDBDialect(Dialect):
                 "config": {"enable_external_access": False, "lock_configuration": True},
             },
         }
+
+    def create_engine(self, target: ConnectionTarget) -> Engine:
+        engine = super().create_engine(target)
+        confinement = target.confinement
+        if confinement is None:
+            return engine
+        path = str(target.database)
+        checked: dict[int, os.stat_result] = {}
+
+        def _check_before(_dialect: Any, record: Any, _args: Any, _params: Any) -> None:
+            checked[id(record)] = confinement.check_before_open(path)
+
+        def _check_after(dbapi_connection: Any, record: Any) -> None:
+            before = checked.pop(id(record), None)
+            if before is None:
+                return
+            try:
+                confinement.check_after_open(path, before, None)
+            except BaseException:
+                dbapi_connection.close()
+                raise
+
+        event.listen(engine, "do_connect", _check_before)
+        event.listen(engine, "connect", _check_after)
+        return engine
 
     def cancel(self, dbapi_connection: Any, engine: Engine) -> None:
         dbapi_connection.interrupt()

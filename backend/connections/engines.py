@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from backend.connections.crypto import decrypt_password
 from backend.connections.dialects import ConnectionTarget, get_dialect
 from backend.connections.models import DatabaseConnection
-from backend.connections.paths import confine_database_path
+from backend.connections.network import network_policy
+from backend.connections.paths import PathConfinement, confine_database_path
 from backend.core.config import Settings
 
 MAX_CACHED_ENGINES = 64
@@ -38,6 +39,8 @@ def connection_target(connection: DatabaseConnection, settings: Settings) -> Con
         password=password,
         database=database,
         options=dict(connection.options or {}),
+        policy=None if dialect.IS_FILE_BASED else network_policy(settings),
+        confinement=PathConfinement.from_settings(settings) if dialect.IS_FILE_BASED else None,
     )
 
 

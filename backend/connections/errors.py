@@ -19,6 +19,20 @@ class ConnectionPathNotAllowed(ValidationFailed):
     message = "This database file is outside the directories connections may use."
 
 
+class ConnectionRefusedByPolicy(ValidationFailed):
+    """The network policy does not let connections reach this host or port."""
+
+    code = "connection_refused_by_policy"
+    message = "Connections may not reach this server (see the network policy in the settings)."
+
+
+class QueryResultTooLarge(ValidationFailed):
+    """A single value of the result is larger than a whole result may be."""
+
+    code = "result_too_large"
+    message = "A value of the result is larger than a result may be; select less of it."
+
+
 class TargetDatabaseError(UpstreamError):
     """The user's database refused the query or could not be reached."""
 

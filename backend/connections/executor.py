@@ -13,9 +13,9 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlglot
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from backend.admin.config_keys import get_config_value
 from backend.connections.dialects import Dialect, get_dialect
-from backend.connections.errors import TargetDatabaseError
+from backend.connections.errors import TargetDatabaseError, TargetDatabaseTimeout
 from backend.connections.models import DatabaseConnection
 from backend.connections.schema_cache import snapshot_for_connection
 from backend.connections.target import NO_PARAMETERS, read_only_connection
@@ -35,6 +35,7 @@ from backend.core.config import Settings
 __all__ = [
     "QueryLimits",
     "QueryResult",
+    "ResultBudget",
     "bind_named_parameters",
     "ResultColumn",
     "RowChunk",
@@ -57,6 +58,11 @@ class ResultColumn:
     type: str | None
 
 
+TruncatedReason = Literal["row_limit", "byte_limit", "cell_limit"]
+"""Why a result holds less than the query answered: the row cap, the byte budget of the
+result, or (rows all there) a value cut at the byte cap of one value."""
+
+
 @dataclass(frozen=True, slots=True)
 class QueryResult:
     columns: list[ResultColumn]
@@ -64,6 +70,9 @@ class QueryResult:
     row_count: int
     truncated: bool
     execution_time_ms: float
+    truncated_reason: TruncatedReason | None = None
+    size_bytes: int = 0
+    """About how many bytes the values take as JSON."""
 
 
 def json_safe(value: Any) -> Any:
@@ -253,6 +262,131 @@ def _execute(conn: Connection, sql: str, params: Mapping[str, Any] | None, db_ty
     return conn.exec_driver_sql(driver_sql, values)
 
 
+DEFAULT_MAX_CELL_BYTES = 262_144
+DEFAULT_MAX_RESULT_BYTES = 8 * 1024 * 1024
+_FIRST_BATCH_ROWS = 8
+_MAX_BATCH_ROWS = 256
+_CELL_OVERHEAD_BYTES = 2
+"""A separator and some slack per value, so many tiny values still count."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResultBudget:
+    """How much of a result the API may hold: rows, bytes of all values, bytes of one value."""
+
+    row_cap: int
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES
+
+
+def _cut_text(text: str, max_bytes: int) -> tuple[str, int, bool]:
+    if text.isascii():
+        if len(text) <= max_bytes:
+            return text, len(text), False
+        return text[:max_bytes], max_bytes, True
+    # At most 4 bytes a character: a prefix that long always holds max_bytes of UTF-8.
+    head = text[: max_bytes + 1]
+    encoded = head.encode("utf-8", "surrogatepass")
+    if len(encoded) <= max_bytes and len(head) == len(text):
+        return text, len(encoded), False
+    cut = encoded[:max_bytes].decode("utf-8", "ignore")
+    return cut, len(cut.encode("utf-8", "surrogatepass")), True
+
+
+def bounded_value(value: Any, max_bytes: int) -> tuple[Any, int, bool]:
+    """`json_safe(value)` cut to about `max_bytes` of JSON text: (value, its size, was it cut).
+
+    Binary values are cut before they are base64-encoded, so a huge blob is never copied whole.
+    """
+    if value is None or isinstance(value, bool):
+        return value, 5, False
+    if isinstance(value, int | float | decimal.Decimal):
+        safe = json_safe(value)
+        return safe, len(str(safe)) if isinstance(value, decimal.Decimal) else 8, False
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = value if isinstance(value, bytes) else bytes(value)
+        limit = max_bytes // 4 * 3
+        cut = len(raw) > limit
+        encoded = json_safe(raw[:limit] if cut else raw)
+        return encoded, len(encoded), cut
+    safe = json_safe(value)
+    if isinstance(safe, str):
+        return _cut_text(safe, max_bytes)
+    return safe, 8, False
+
+
+def _deadline_passed(timeout_seconds: float) -> TargetDatabaseTimeout:
+    return TargetDatabaseTimeout(
+        "The query ran past the time limit and was stopped.",
+        details={"kind": "timeout", "timeout_seconds": timeout_seconds},
+    )
+
+
+@dataclass(slots=True)
+class _Collected:
+    rows: list[list[Any]] = field(default_factory=list)
+    size_bytes: int = 0
+    reason: TruncatedReason | None = None
+    cells_cut: bool = False
+    first_batch: list[Any] = field(default_factory=list)
+
+
+def _collect_rows(
+    result: Any, budget: ResultBudget, *, deadline: float, timeout_seconds: float
+) -> _Collected:
+    """Fetch rows in small batches until the row cap or the byte budget is reached.
+
+    The batch size follows the rows' sizes, so at most about one budget's worth of rows is in
+    memory beyond what is kept; the deadline is checked between batches (a driver that buffered
+    the whole result would otherwise let conversion run past the statement timeout).
+    """
+    collected = _Collected()
+    batch_rows = _FIRST_BATCH_ROWS
+    while collected.reason is None:
+        batch = result.fetchmany(max(1, min(batch_rows, budget.row_cap + 1 - len(collected.rows))))
+        if not batch:
+            break
+        if not collected.first_batch:
+            collected.first_batch = list(batch[:_FIRST_BATCH_ROWS])
+        for raw_row in batch:
+            if len(collected.rows) >= budget.row_cap:
+                collected.reason = "row_limit"
+                break
+            row: list[Any] = []
+            row_size = 0
+            for raw in raw_row:
+                value, size, cut = bounded_value(raw, budget.max_cell_bytes)
+                row.append(value)
+                row_size += size + _CELL_OVERHEAD_BYTES
+                collected.cells_cut |= cut
+            if collected.size_bytes + row_size > budget.max_result_bytes:
+                collected.reason = "byte_limit"
+                break
+            collected.rows.append(row)
+            collected.size_bytes += row_size
+        del batch
+        if time.monotonic() > deadline:
+            raise _deadline_passed(timeout_seconds)
+        average = collected.size_bytes / max(1, len(collected.rows))
+        left = budget.max_result_bytes - collected.size_bytes
+        batch_rows = int(max(1, min(_MAX_BATCH_ROWS, left // max(average, 1.0))))
+    if collected.reason is None and collected.cells_cut:
+        collected.reason = "cell_limit"
+    return collected
+
+
+def _streams_safely(sql: str, dialect: Dialect) -> bool:
+    """Whether the rows may come through a server-side cursor: always, except on PostgreSQL,
+    whose cursors (DECLARE) take only a query; anything else runs as sent, so the server
+    itself still refuses a write."""
+    if dialect.DB_TYPE != "postgresql":
+        return True
+    try:
+        return isinstance(sqlglot.parse_one(sql, read=dialect.SQLGLOT_DIALECT), exp.Query)
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return False
+
+
 def run_on_connection(
     connection: DatabaseConnection,
     sql: str,
@@ -261,39 +395,55 @@ def run_on_connection(
     row_cap: int,
     timeout_seconds: float,
     params: Mapping[str, Any] | None = None,
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+    max_cell_bytes: int = DEFAULT_MAX_CELL_BYTES,
 ) -> QueryResult:
-    """Run one statement read-only and fetch at most `row_cap` rows.
+    """Run one statement read-only and fetch at most `row_cap` rows and `max_result_bytes` of
+    values (each value cut at `max_cell_bytes`); the result says which limit cut it.
 
-    `params` binds `:name` placeholders through the driver (see `bind_named_parameters`).
-    Raises `TargetDatabaseError` (502), `TargetDatabaseTimeout` (504), and for a file path
-    no longer allowed `ConnectionPathNotAllowed` (422).
+    Rows are fetched in batches (server-side cursors where the driver has them) and the
+    timeout covers fetching as well as running. `params` binds `:name` placeholders through
+    the driver (see `bind_named_parameters`). Raises `TargetDatabaseError` (502),
+    `TargetDatabaseTimeout` (504), and for a file path no longer allowed
+    `ConnectionPathNotAllowed` (422).
     """
+    budget = ResultBudget(
+        row_cap=row_cap, max_result_bytes=max_result_bytes, max_cell_bytes=max_cell_bytes
+    )
     started = time.perf_counter()
-    with read_only_connection(connection, settings=settings, timeout_seconds=timeout_seconds) as (
-        conn,
-        dialect,
-    ):
+    deadline = time.monotonic() + timeout_seconds
+    with read_only_connection(
+        connection,
+        settings=settings,
+        timeout_seconds=timeout_seconds,
+        max_value_bytes=budget.max_result_bytes,
+    ) as (conn, dialect):
+        if _streams_safely(sql, dialect):
+            conn = conn.execution_options(stream_results=True, max_row_buffer=_MAX_BATCH_ROWS)
+            sql = dialect.bound_row_size(sql, budget.max_result_bytes)
         result = _execute(conn, sql, params, connection.db_type)
         if not result.returns_rows:
             names: list[str] = []
-            fetched: list[Any] = []
+            collected = _Collected()
             description = None
         else:
             names = list(result.keys())
             description = result.cursor.description if result.cursor is not None else None
-            fetched = list(result.fetchmany(row_cap + 1))
+            collected = _collect_rows(
+                result, budget, deadline=deadline, timeout_seconds=timeout_seconds
+            )
             result.close()
-        types = _column_types(conn, dialect, description, fetched[:row_cap])
+        types = _column_types(conn, dialect, description, collected.first_batch)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    truncated = len(fetched) > row_cap
-    rows = [[json_safe(v) for v in row] for row in fetched[:row_cap]]
     if len(types) != len(names):
         types = [None] * len(names)
     return QueryResult(
         columns=[ResultColumn(name=n, type=t) for n, t in zip(names, types, strict=True)],
-        rows=rows,
-        row_count=len(rows),
-        truncated=truncated,
+        rows=collected.rows,
+        row_count=len(collected.rows),
+        truncated=collected.reason is not None,
+        truncated_reason=collected.reason,
+        size_bytes=collected.size_bytes,
         execution_time_ms=round(elapsed_ms, 3),
     )
 

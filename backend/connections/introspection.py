@@ -470,7 +470,11 @@ def _sample_table(conn: Connection, table: _Table) -> None:
     candidates = [c for c in table.columns if _may_sample(c)]
     if not candidates:
         return
-    select_list = ", ".join(_quote(conn, c.name) for c in candidates)
+    # Values are cut in the database one character past the longest sample, so a column of
+    # large documents costs the scan no more than one of short labels.
+    select_list = ", ".join(
+        f"substr({_quote(conn, c.name)}, 1, {SAMPLE_MAX_VALUE_LENGTH + 1})" for c in candidates
+    )
     rows = conn.exec_driver_sql(
         f"SELECT {select_list} FROM {table.quoted} LIMIT {SAMPLE_SCAN_ROWS}",  # noqa: S608 - quoted catalog names
         execution_options={"no_parameters": True},

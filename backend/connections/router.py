@@ -35,6 +35,10 @@ _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorResponse, "description": "Invalid settings or file path not allowed"},
 }
 _TARGET: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": ErrorResponse,
+        "description": "The network policy refuses the server, or the file path is not allowed",
+    },
     502: {"model": ErrorResponse, "description": "The database failed or refused"},
     504: {"model": ErrorResponse, "description": "The database did not answer in time"},
 }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, SecretStr, StringConstraints
 
+from backend.connections.network import normalize_host
 from backend.connections.snapshot import TableInfo
 from backend.core.schemas import AppSchema
 
@@ -15,6 +16,39 @@ ConnectionName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
 ]
 OptionValue = str | int | bool
+
+
+def _driver_safe(value: str) -> str:
+    """Text a database driver can carry: UTF-8 encodable (no lone surrogates), no NUL."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _host(value: str) -> str:
+    return normalize_host(value) if value else value
+
+
+def _secret_driver_safe(value: SecretStr) -> SecretStr:
+    _driver_safe(value.get_secret_value())
+    return value
+
+
+DbHost = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=255), AfterValidator(_host)
+]
+"""A host name (IDNA-valid, at most 253 characters) or an IP literal; stored in ASCII form."""
+DbUser = Annotated[str, StringConstraints(max_length=255), AfterValidator(_driver_safe)]
+DbPassword = Annotated[SecretStr, Field(max_length=1024), AfterValidator(_secret_driver_safe)]
+DbName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1024),
+    AfterValidator(_driver_safe),
+]
 
 
 class ConnectionCreate(AppSchema):
@@ -37,12 +71,12 @@ class ConnectionCreate(AppSchema):
 
     connection_name: ConnectionName
     db_type: DbType
-    db_host: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    db_host: DbHost | None = None
     db_port: int | None = Field(default=None, ge=1, le=65535)
-    db_user: Annotated[str, StringConstraints(max_length=255)] | None = None
-    db_password: SecretStr | None = Field(default=None, max_length=1024)
+    db_user: DbUser | None = None
+    db_password: DbPassword | None = None
     """Write-only: stored encrypted, never returned."""
-    db_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
+    db_name: DbName
     """The database name, or for SQLite and DuckDB the file's path."""
     options: dict[str, OptionValue] | None = None
     """Driver options such as `sslmode` (PostgreSQL); never secrets."""
@@ -57,14 +91,11 @@ class ConnectionUpdate(AppSchema):
 
     connection_name: ConnectionName | None = None
     db_type: DbType | None = None
-    db_host: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    db_host: DbHost | None = None
     db_port: int | None = Field(default=None, ge=1, le=65535)
-    db_user: Annotated[str, StringConstraints(max_length=255)] | None = None
-    db_password: SecretStr | None = Field(default=None, max_length=1024)
-    db_name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
-        | None
-    ) = None
+    db_user: DbUser | None = None
+    db_password: DbPassword | None = None
+    db_name: DbName | None = None
     options: dict[str, OptionValue] | None = None
     is_active: bool | None = None
 

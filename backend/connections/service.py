@@ -26,6 +26,7 @@ from backend.connections.errors import (
     InvalidConnectionSettings,
 )
 from backend.connections.models import DatabaseConnection
+from backend.connections.network import network_policy
 from backend.connections.paths import confine_database_path
 from backend.connections.schemas import (
     ConnectionCreate,
@@ -196,6 +197,11 @@ def _validate_target(
                 f"A {dialect.DB_TYPE} connection needs db_host.", details={"fields": ["db_host"]}
             )
         connection.db_port = connection.db_port or dialect.DEFAULT_PORT
+        # Refused early where the answer does not depend on the server being up; checked
+        # again, with the addresses the name then resolves to, at every connect.
+        network_policy(settings).check_if_resolvable(
+            connection.db_host, connection.db_port or 0, connection.db_name
+        )
 
 
 def _flush_unique_name(session: Session) -> None:

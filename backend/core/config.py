@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -84,6 +85,16 @@ class Settings(BaseSettings):
     # --- user databases ---
     sqlite_allowed_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [DEMO_DIR])
     """Directories SQLite and DuckDB connection paths must stay inside."""
+    connection_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names (`db.internal`, `*.corp.example`), addresses and CIDR blocks connections to
+    database servers may reach. Empty: any host on the embedded default, none in production."""
+    connection_allowed_ports: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Ports (`5432`) and ranges (`6000-6100`) connections may use; empty: any."""
+    connection_denied_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["169.254.0.0/16", "fe80::/10"]
+    )
+    """Address blocks no connection may reach, whatever the allow-list (link-local: cloud
+    metadata services)."""
 
     # --- LLM providers (used only when chosen) ---
     openai_base_url: str = "https://api.openai.com/v1"
@@ -101,7 +112,13 @@ class Settings(BaseSettings):
     """Time every HTTP request per route template and status (batched, off the request path)."""
 
     _split_lists = field_validator(
-        "fernet_keys", "cors_origins", "sqlite_allowed_dirs", mode="before"
+        "fernet_keys",
+        "cors_origins",
+        "sqlite_allowed_dirs",
+        "connection_allowed_hosts",
+        "connection_allowed_ports",
+        "connection_denied_networks",
+        mode="before",
     )(_split_csv)
 
     @field_validator("openai_api_key", "anthropic_api_key")
@@ -114,6 +131,24 @@ class Settings(BaseSettings):
                 "NUL or non-ASCII): it is sent in an HTTP header"
             )
         return value
+
+    @field_validator("connection_allowed_ports")
+    @classmethod
+    def _check_ports(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            low, _, high = entry.strip().partition("-")
+            if not (low.isdigit() and (not high or high.isdigit())):
+                raise ValueError(f"not a port or port range: {entry!r}")
+            if not 1 <= int(low) <= int(high or low) <= 65535:
+                raise ValueError(f"not a port or port range: {entry!r}")
+        return entries
+
+    @field_validator("connection_denied_networks")
+    @classmethod
+    def _check_networks(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            ipaddress.ip_network(entry.strip(), strict=False)
+        return entries
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:

@@ -1,4 +1,9 @@
-"""Choosing a chart for a result and writing it as a Vega-Lite v5 spec with the data inline."""
+"""Choosing a chart for a result and writing it as a Vega-Lite v5 spec.
+
+The spec does not copy the rows: its data is the named data set `rows`, which a client fills
+from the answer's own `rows` (one object per row, keyed by `usermeta.row_fields`), so every
+value is carried once.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+ROWS_DATA_NAME = "rows"
+"""The name of the spec's data set: the answer's rows."""
 
 ChartType = Literal["kpi", "line", "bar", "scatter", "table"]
 FieldType = Literal["quantitative", "temporal", "nominal"]
@@ -116,7 +123,7 @@ def _encoding(field: _Field, **extra: Any) -> dict[str, Any]:
 def suggest_chart(
     columns: Sequence[tuple[str, str | None]], rows: Sequence[Sequence[Any]]
 ) -> Chart:
-    """Pick a chart for the result and return it with its Vega-Lite spec (data inline).
+    """Pick a chart for the result and return it with its Vega-Lite spec (data by name).
 
     `columns` are (name, declared type or None) pairs; `rows` are JSON-safe value lists.
     """
@@ -125,8 +132,11 @@ def suggest_chart(
         _Field(name, classify_column(name, declared, [row[i] for row in rows if i < len(row)]))
         for i, (name, (_, declared)) in enumerate(zip(names, columns, strict=True))
     ]
-    values = [dict(zip(names, row, strict=False)) for row in rows]
-    base: dict[str, Any] = {"$schema": VEGA_LITE_SCHEMA, "data": {"values": values}}
+    base: dict[str, Any] = {
+        "$schema": VEGA_LITE_SCHEMA,
+        "data": {"name": ROWS_DATA_NAME},
+        "usermeta": {"row_fields": names},
+    }
 
     measures = [f for f in fields if f.kind == "quantitative"]
     times = [f for f in fields if f.kind == "temporal"]
@@ -178,3 +188,10 @@ def _table_spec(base: dict[str, Any], names: list[str]) -> dict[str, Any]:
             "text": {"field": "__value", "type": "nominal"},
         },
     }
+
+
+def with_inline_rows(spec: dict[str, Any], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """The spec with the rows inline (`data.values`), for tools that render a spec alone."""
+    fields = spec.get("usermeta", {}).get("row_fields", [])
+    values = [dict(zip(fields, row, strict=False)) for row in rows]
+    return {**spec, "data": {"values": values}}

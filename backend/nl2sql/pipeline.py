@@ -134,6 +134,8 @@ class _Run:
     chart: Chart | None = None
     row_cap: int = 1
     timeout_seconds: float = 0.1
+    max_result_bytes: int = executor.DEFAULT_MAX_RESULT_BYTES
+    max_cell_bytes: int = executor.DEFAULT_MAX_CELL_BYTES
     attempts: list[dict[str, Any]] = field(default_factory=list)
     """Every generation of an ask, in order: its SQL and the error that sent it back (None for
     the accepted one)."""
@@ -154,6 +156,8 @@ def _load_limits(session: Session, run: _Run) -> None:
     run.timeout_seconds = max(
         0.1, float(get_config_value(session, "query.statement_timeout_seconds"))
     )
+    run.max_result_bytes = int(get_config_value(session, "query.max_result_bytes"))
+    run.max_cell_bytes = int(get_config_value(session, "query.max_cell_bytes"))
 
 
 def _earlier_successes(session: Session, *, connection_id: str, user_id: str) -> list[Example]:
@@ -250,6 +254,8 @@ def _execute(
             timeout_seconds=run.timeout_seconds,
             settings=settings,
             params=params,
+            max_result_bytes=run.max_result_bytes,
+            max_cell_bytes=run.max_cell_bytes,
         )
         run.column_types = _column_types(run.result, snapshot, run.guarded.tables)
         run.chart = suggest_chart(
@@ -360,17 +366,27 @@ def _record_stage_metrics(
     )
 
 
-def _result_payload(run: _Run) -> dict[str, Any] | None:
+def _result_payload(run: _Run, *, preview_max_bytes: int) -> dict[str, Any] | None:
+    """What the chat message keeps: the columns and a preview of the rows of at most
+    `preview_max_bytes` (the export re-runs the query for all of them)."""
     if run.result is None:
         return None
+    preview, size = [], 0
+    for row in run.result.rows:
+        size += len(json.dumps(row, ensure_ascii=False, default=str))
+        if size > preview_max_bytes:
+            break
+        preview.append(row)
     return {
         "columns": [
             {"name": c.name, "type": t}
             for c, t in zip(run.result.columns, run.column_types, strict=True)
         ],
-        "rows": run.result.rows,
+        "rows": preview,
         "row_count": run.result.row_count,
+        "preview_row_count": len(preview),
         "truncated": run.result.truncated,
+        "truncated_reason": run.result.truncated_reason,
         "chart_type": run.chart.chart_type if run.chart else None,
     }
 
@@ -554,7 +570,9 @@ def _record_ask(
             content=generation.explanation if generation else "",
             query_id=run.query_id,
             sql_query=sql,
-            query_result=_result_payload(run),
+            query_result=_result_payload(
+                run, preview_max_bytes=int(get_config_value(session, "chat.preview_max_bytes"))
+            ),
             execution_time_ms=run.result.execution_time_ms if run.result else None,
         )
     else:

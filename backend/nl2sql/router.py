@@ -67,6 +67,7 @@ def query_result_read(answer: pipeline.QueryAnswer) -> QueryResultRead:
         rows=answer.result.rows,
         row_count=answer.result.row_count,
         truncated=answer.result.truncated,
+        truncated_reason=answer.result.truncated_reason,
         execution_time_ms=answer.result.execution_time_ms,
         chart=answer.chart.spec,
         chart_type=answer.chart.chart_type,

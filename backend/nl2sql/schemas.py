@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -24,15 +24,12 @@ QUERY_RESULT_EXAMPLE: dict[str, Any] = {
     "rows": [["Books", 1520.5], ["Toys", 980.0]],
     "row_count": 2,
     "truncated": False,
+    "truncated_reason": None,
     "execution_time_ms": 3.2,
     "chart": {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "data": {
-            "values": [
-                {"category": "Books", "revenue": 1520.5},
-                {"category": "Toys", "revenue": 980.0},
-            ]
-        },
+        "data": {"name": "rows"},
+        "usermeta": {"row_fields": ["category", "revenue"]},
         "mark": "bar",
         "encoding": {
             "x": {"field": "category", "type": "nominal"},
@@ -55,9 +52,15 @@ class QueryResultRead(AppSchema):
     rows: list[list[Any]]
     row_count: int
     truncated: bool
+    truncated_reason: Literal["row_limit", "byte_limit", "cell_limit"] | None = None
+    """Why `rows` holds less than the query answered: `row_limit` (the row cap), `byte_limit`
+    (the byte budget of a result: fetching stopped), `cell_limit` (all rows, but a value was
+    cut at the byte cap of one value)."""
     execution_time_ms: float
     chart: dict[str, Any] | None = None
-    """A Vega-Lite v5 spec with the rows inline."""
+    """A Vega-Lite v5 spec whose data is the named data set `rows` (`{"data": {"name":
+    "rows"}}`): fill it with one object per row of `rows`, keyed by the names in
+    `usermeta.row_fields` (see the contract README)."""
     chart_type: str | None = None
 
 

@@ -1113,16 +1113,7 @@ export interface components {
          *       "chart": {
          *         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
          *         "data": {
-         *           "values": [
-         *             {
-         *               "category": "Books",
-         *               "revenue": 1520.5
-         *             },
-         *             {
-         *               "category": "Toys",
-         *               "revenue": 980
-         *             }
-         *           ]
+         *           "name": "rows"
          *         },
          *         "encoding": {
          *           "x": {
@@ -1134,7 +1125,13 @@ export interface components {
          *             "type": "quantitative"
          *           }
          *         },
-         *         "mark": "bar"
+         *         "mark": "bar",
+         *         "usermeta": {
+         *           "row_fields": [
+         *             "category",
+         *             "revenue"
+         *           ]
+         *         }
          *       },
          *       "chart_type": "bar",
          *       "columns": [
@@ -1232,6 +1229,8 @@ export interface components {
             total_tokens: number;
             /** Truncated */
             truncated: boolean;
+            /** Truncated Reason */
+            truncated_reason?: ("row_limit" | "byte_limit" | "cell_limit") | null;
             /** User Message Id */
             user_message_id: number;
         };
@@ -2034,16 +2033,7 @@ export interface components {
          *       "chart": {
          *         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
          *         "data": {
-         *           "values": [
-         *             {
-         *               "category": "Books",
-         *               "revenue": 1520.5
-         *             },
-         *             {
-         *               "category": "Toys",
-         *               "revenue": 980
-         *             }
-         *           ]
+         *           "name": "rows"
          *         },
          *         "encoding": {
          *           "x": {
@@ -2055,7 +2045,13 @@ export interface components {
          *             "type": "quantitative"
          *           }
          *         },
-         *         "mark": "bar"
+         *         "mark": "bar",
+         *         "usermeta": {
+         *           "row_fields": [
+         *             "category",
+         *             "revenue"
+         *           ]
+         *         }
          *       },
          *       "chart_type": "bar",
          *       "columns": [
@@ -2106,6 +2102,8 @@ export interface components {
             sql: string;
             /** Truncated */
             truncated: boolean;
+            /** Truncated Reason */
+            truncated_reason?: ("row_limit" | "byte_limit" | "cell_limit") | null;
         };
         /**
          * Readiness
@@ -5400,7 +5398,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The network policy refuses the server, or the file path is not allowed */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5485,7 +5483,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The network policy refuses the server, or the file path is not allowed */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5570,7 +5568,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The network policy refuses the server, or the file path is not allowed */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -78,7 +78,8 @@ def test_ten_questions_on_the_demo_database_get_correct_answers_with_charts(
                 assert column in got, (question, body["sql"])
             assert body["generator"] == "builtin"
             assert body["chart_type"] in ("kpi", "line", "bar", "scatter", "table")
-            assert body["chart"]["data"]["values"]
+            assert body["chart"]["data"] == {"name": "rows"}
+            assert len(body["chart"]["usermeta"]["row_fields"]) == len(body["columns"])
 
 
 def test_concurrent_asks_from_several_clients_leave_one_analytics_row_each(

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from backend.nl2sql.charts import VEGA_LITE_SCHEMA, classify_column, suggest_chart
+from backend.nl2sql.charts import (
+    VEGA_LITE_SCHEMA,
+    classify_column,
+    suggest_chart,
+    with_inline_rows,
+)
 
 Cols = list[tuple[str, str | None]]
 
@@ -95,7 +100,9 @@ def test_chart_follows_the_shape_of_the_result(
     assert chart.chart_type == chart_type
     spec = chart.spec
     assert spec["$schema"] == VEGA_LITE_SCHEMA
-    assert spec["data"]["values"] == [
+    # The spec names the answer's rows instead of copying them; inlined, they come back whole.
+    assert spec["data"] == {"name": "rows"}
+    assert with_inline_rows(spec, rows)["data"]["values"] == [
         dict(zip([c for c, _ in columns], r, strict=True)) for r in rows
     ]
     encoding = spec["encoding"]
@@ -109,7 +116,9 @@ def test_chart_follows_the_shape_of_the_result(
 
 def test_duplicate_and_dotted_column_names_stay_distinct_fields() -> None:
     chart = suggest_chart([("c.name", None), ("c.name", None), ("total", None)], [["a", "b", 1]])
-    assert chart.spec["data"]["values"] == [{"c.name": "a", "c.name_2": "b", "total": 1}]
+    assert chart.spec["usermeta"]["row_fields"] == ["c.name", "c.name_2", "total"]
+    inline = with_inline_rows(chart.spec, [["a", "b", 1]])
+    assert inline["data"]["values"] == [{"c.name": "a", "c.name_2": "b", "total": 1}]
     assert chart.spec["encoding"]["x"]["field"] == "c\\.name"
 
 

@@ -158,10 +158,31 @@
         return tr;
       }),
     );
-    $("row-count").textContent = `(${rowCount}${truncated ? ", truncated" : ""})`;
+    const reasons = {
+      row_limit: "truncated at the row cap",
+      byte_limit: "truncated at the size limit",
+      cell_limit: "long values cut",
+    };
+    const note = truncated ? `, ${reasons[truncated] || "truncated"}` : "";
+    $("row-count").textContent = `(${rowCount}${note})`;
   }
 
-  async function renderChart(spec) {
+  // The answer carries its rows once; the spec names them ("data": {"name": "rows"}) and
+  // lists in usermeta.row_fields the field name of each column.
+  function withRows(spec, rows) {
+    if (!spec.data || spec.data.name !== "rows") return spec;
+    const fields = (spec.usermeta && spec.usermeta.row_fields) || [];
+    const values = rows.map((row) => {
+      const value = {};
+      fields.forEach((field, index) => {
+        value[field] = row[index];
+      });
+      return value;
+    });
+    return { ...spec, data: { values } };
+  }
+
+  async function renderChart(spec, rows) {
     const container = $("chart");
     container.replaceChildren();
     container.removeAttribute("data-rendered");
@@ -169,7 +190,10 @@
       container.textContent = "No chart for this answer.";
       return;
     }
-    const result = await window.vegaEmbed(container, spec, { actions: false, renderer: "svg" });
+    const result = await window.vegaEmbed(container, withRows(spec, rows), {
+      actions: false,
+      renderer: "svg",
+    });
     container.dataset.rendered = result.view ? "true" : "false";
   }
 
@@ -188,10 +212,15 @@
       });
       $("explanation").textContent = answer.explanation;
       $("sql").textContent = answer.sql;
-      renderRows(answer.columns, answer.rows, answer.row_count, answer.truncated);
+      renderRows(
+        answer.columns,
+        answer.rows,
+        answer.row_count,
+        answer.truncated ? answer.truncated_reason || "truncated" : null,
+      );
       $("answer").hidden = false;
       setStatus(`${answer.row_count} rows in ${answer.execution_time_ms.toFixed(1)} ms`);
-      await renderChart(answer.chart);
+      await renderChart(answer.chart, answer.rows);
     } catch (err) {
       setStatus("");
       if (err instanceof ApiError && err.status === 404) {
