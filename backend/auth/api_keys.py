@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session
 
 from backend.auth.errors import ApiKeyNotFound, ScopesExceedRole, UnknownConnections
 from backend.auth.models import ApiKey, User
-from backend.auth.pagination import fetch_page
 from backend.auth.schemas import ApiKeyCreate, ApiKeyRead
 from backend.auth.scopes import ROLE_SCOPES
 from backend.connections.models import DatabaseConnection
 from backend.core.context import ClientContext
 from backend.core.db import utcnow
 from backend.core.errors import ValidationFailed
+from backend.core.pagination import keyset_page
 from backend.core.security import digest_token
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction
@@ -231,11 +231,12 @@ def create_api_key(
 def list_api_keys(
     session: Session, *, owner: User, limit: int, cursor: str | None
 ) -> tuple[list[ApiKey], str | None]:
-    return fetch_page(
+    return keyset_page(
         session,
         select(ApiKey).where(ApiKey.user_id == owner.id),
-        created_at=ApiKey.created_at,
-        row_id=ApiKey.id,
+        keys=[ApiKey.created_at, ApiKey.id],
+        kinds=[datetime, str],
+        key_of=lambda k: (k.created_at, k.id),
         limit=limit,
         cursor=cursor,
     )

@@ -10,7 +10,6 @@ from fastapi.security import OAuth2PasswordRequestForm
 from backend.auth import api_keys as api_keys_service
 from backend.auth import service as auth_service
 from backend.auth.deps import AppSettings, CurrentUser, SessionPrincipal
-from backend.auth.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from backend.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -28,6 +27,7 @@ from backend.auth.tokens import IssuedTokens, rotate_refresh_token
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
+from backend.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorParam
 from backend.core.schemas import Page
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -227,7 +227,7 @@ def list_api_keys(
     principal: SessionPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorParam = None,
 ) -> Page[ApiKeyRead]:
     """The caller's API keys, newest first, without secrets. Page with `limit` and the `next_cursor`
     of the previous page.
