@@ -79,13 +79,48 @@ def one_error_shape(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def document_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the statuses every API operation of a kind can answer, from one shared mapping.
+
+    Routes declare what is theirs (404, 409, 502, ...); what follows from how the platform
+    works is added here so that no operation forgets it: 503 for every API operation (a busy
+    platform database), 401/403 where credentials are needed, 422 where anything is read from
+    the request, 413 where a body is, 400 for lists (an unknown page cursor).
+    """
+    from backend.core.errors import ERROR_DESCRIPTIONS
+
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for operation in operations.values():
+            codes = {503}
+            if operation.get("security"):
+                codes |= {401, 403}
+            if operation.get("parameters") or operation.get("requestBody"):
+                codes.add(422)
+            if operation.get("requestBody"):
+                codes.add(413)
+            if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
+                codes.add(400)
+            responses = operation.setdefault("responses", {})
+            for code in sorted(codes):
+                responses.setdefault(
+                    str(code),
+                    {
+                        "description": ERROR_DESCRIPTIONS[code],
+                        "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
+                    },
+                )
+    return schema
+
+
 def install_openapi(app: FastAPI) -> None:
     """Make `app.openapi()` (and so /openapi.json and /docs) describe the one error shape."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = one_error_shape(original())
+            app.openapi_schema = document_common_errors(one_error_shape(original()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.security import OAuth2PasswordRequestForm
 
 from backend.auth import api_keys as api_keys_service
 from backend.auth import service as auth_service
@@ -17,6 +16,7 @@ from backend.auth.schemas import (
     ChangePasswordRequest,
     LoginRequest,
     LogoutRequest,
+    PasswordForm,
     RefreshRequest,
     RegisterRequest,
     TokenPair,
@@ -85,7 +85,7 @@ def login(
     responses=_errors(401, 422, 429),
 )
 def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordForm, Depends()],
     session: SessionDep,
     settings: AppSettings,
     context: ClientContextDep,

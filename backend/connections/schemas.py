@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, SecretStr, StringConstraints
 
 from backend.connections.snapshot import TableInfo
-from backend.core.schemas import AppSchema
+from backend.core.schemas import AppSchema, Omitted
 
 DbType = Literal["sqlite", "postgresql", "mysql", "duckdb"]
 ConnectionName = Annotated[
@@ -55,18 +55,18 @@ class ConnectionUpdate(AppSchema):
         json_schema_extra={"examples": [{"db_password": "n3w-s3cret", "is_active": True}]}
     )
 
-    connection_name: ConnectionName | None = None
-    db_type: DbType | None = None
+    connection_name: ConnectionName | Omitted = None
+    db_type: DbType | Omitted = None
     db_host: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
     db_port: int | None = Field(default=None, ge=1, le=65535)
     db_user: Annotated[str, StringConstraints(max_length=255)] | None = None
     db_password: SecretStr | None = Field(default=None, max_length=1024)
     db_name: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
-        | None
+        | Omitted
     ) = None
     options: dict[str, OptionValue] | None = None
-    is_active: bool | None = None
+    is_active: bool | Omitted = None
 
 
 class ConnectionRead(AppSchema):

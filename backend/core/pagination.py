@@ -27,13 +27,11 @@ KeyKind = type[str] | type[int] | type[datetime]
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_CURSOR_LENGTH = 512
-CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 
 CursorParam = Annotated[
     str | None,
     Query(
         max_length=MAX_CURSOR_LENGTH,
-        pattern=CURSOR_PATTERN,
         description="The `next_cursor` of the previous page; leave it out for the first page.",
     ),
 ]

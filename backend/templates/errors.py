@@ -1,6 +1,6 @@
 """Errors of the templates domain."""
 
-from backend.core.errors import Forbidden, NotFound, ValidationFailed
+from backend.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class TemplateNotFound(NotFound):
@@ -28,3 +28,8 @@ class TemplateInvalid(ValidationFailed):
 class TemplateParameterInvalid(ValidationFailed):
     code = "template_parameter_invalid"
     message = "The template parameters are not valid."
+
+
+class TemplateConnectionMismatch(Conflict):
+    code = "template_connection_mismatch"
+    message = "This template belongs to another connection."

@@ -144,6 +144,10 @@ def delete_template(
         **_AUTH_ERRORS,
         **_NOT_FOUND,
         400: {"model": ErrorResponse, "description": "The guard refused the template's SQL."},
+        409: {
+            "model": ErrorResponse,
+            "description": "The template is bound to another connection than the one given.",
+        },
         422: {"model": ErrorResponse, "description": "Parameters or connection not valid."},
         502: {"model": ErrorResponse, "description": "The database failed."},
         504: {"model": ErrorResponse, "description": "The database timed out."},
