@@ -85,7 +85,8 @@ def document_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
     Routes declare what is theirs (404, 409, 502, ...); what follows from how the platform
     works is added here so that no operation forgets it: 503 for every API operation (a busy
     platform database), 401/403 where credentials are needed, 422 where anything is read from
-    the request, 413 where a body is, 400 for lists (an unknown page cursor).
+    the request, 400 and 413 where a body is (not parseable, too large), 400 for lists (a page
+    cursor this API did not hand out).
     """
     from backend.core.errors import ERROR_DESCRIPTIONS
 
@@ -99,7 +100,7 @@ def document_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if operation.get("parameters") or operation.get("requestBody"):
                 codes.add(422)
             if operation.get("requestBody"):
-                codes.add(413)
+                codes |= {400, 413}
             if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
                 codes.add(400)
             responses = operation.setdefault("responses", {})

@@ -137,8 +137,8 @@ class ErrorResponse(BaseModel):
 
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "Bad input the schema cannot rule out (for example a page cursor this API did not hand "
-    "out, or a time range that ends before it starts).",
+    400: "Bad input the schema cannot rule out: a body that does not parse, a page cursor this "
+    "API did not hand out, a time range that ends before it starts.",
     401: "No credentials, or credentials that are not valid (expired, revoked, inactive user).",
     403: "The caller may not do this (role, API key scope or connection list).",
     404: "Not found, or not the caller's (another user's objects are never revealed).",

@@ -12,13 +12,15 @@ sends them through the app. Each response must pass schemathesis' checks:
 * positive data acceptance (`schema_valid_request_accepted`): a request the schema allows is
   never refused for its shape; refusals for its meaning (documented domain codes) are counted.
 
-Drawn page cursors are dropped (see `_without_cursor`). Path ids are drawn twice per caller: once set to the seeded objects (so the handlers run for
+Drawn credentials and page cursors are dropped (see `_as_caller`).
+Path ids are drawn twice per caller: once set to the seeded objects (so the handlers run for
 real) and once as drawn by hypothesis (unknown ids must answer the documented 404).
 Used by `tests/contract/test_fuzz.py` (a small budget in CI) and `scripts/fuzz.sh` (longer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections import Counter
@@ -30,6 +32,7 @@ import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
@@ -175,6 +178,7 @@ def run_fuzz(
     backend: str,
     examples: int,
     seed_value: int = 0,
+    modes: tuple[GenerationMode, ...] = (GenerationMode.POSITIVE,),
 ) -> FuzzReport:
     seeded = seed(client, session, settings)
     viewer_key = factories.create_api_key(session, seeded.viewer, name="fuzz caller")
@@ -197,17 +201,20 @@ def run_fuzz(
         aims: list[dict[str, str] | None] = [None]
         if names and all(n in known for n in names):
             aims.insert(0, {n: known[n] for n in names})
-        for caller, headers_of in callers.items():
-            for aim in aims:
-                failure = _fuzz_operation(
-                    operation, headers_of(), aim, examples, seed_value, report
-                )
-                if failure:
-                    where = "seeded ids" if aim else "drawn ids"
-                    report.failures.append(
-                        f"{operation.method.upper()} {operation.path} ({caller}, {where}): "
-                        f"{failure}"
+        for mode in modes:
+            if mode is GenerationMode.NEGATIVE and not _negatable(operation):
+                continue
+            for caller, headers_of in callers.items():
+                for aim in aims:
+                    failure = _fuzz_operation(
+                        operation, headers_of(), aim, mode, examples, seed_value, report
                     )
+                    if failure:
+                        where = "seeded ids" if aim else "drawn ids"
+                        report.failures.append(
+                            f"{operation.method.upper()} {operation.path} "
+                            f"({mode.value}, {caller}, {where}): {failure}"
+                        )
     report.seconds = time.monotonic() - started
     return report
 
@@ -216,11 +223,12 @@ def _fuzz_operation(
     operation: Any,
     headers: dict[str, str],
     path_parameters: dict[str, str] | None,
+    mode: GenerationMode,
     examples: int,
     seed_value: int,
     report: FuzzReport,
 ) -> str | None:
-    strategy = operation.as_strategy(path_parameters=path_parameters).map(_without_cursor)
+    strategy = operation.as_strategy(mode, path_parameters=path_parameters).map(_as_caller)
 
     @hypothesis.settings(
         max_examples=examples,
@@ -238,21 +246,41 @@ def _fuzz_operation(
         response = case.call(headers=headers)
         report.statuses[response.status_code] += 1
         if response.status_code in (400, 422):
-            try:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
                 report.refusals[response.json()["error"]["code"]] += 1
-            except (ValueError, KeyError, TypeError):
-                pass
         case.validate_response(response, checks=CHECKS)
         schema_valid_request_accepted(None, response, case)
 
     try:
         fuzz()
+    except hypothesis.errors.Unsatisfiable:
+        return None  # nothing of this operation could be drawn invalid in this mode
     except (Exception, BaseExceptionGroup) as exc:  # every failure is reported, the run goes on
         return str(exc).strip()[:3000]
     return None
 
 
-def _without_cursor(case: schemathesis.Case) -> schemathesis.Case:
+def _negatable(operation: Any) -> bool:
+    """Whether schemathesis can draw an invalid request: a body or a constrained query.
+
+    Path ids and header-free operations accept any string, so every negative draw would be
+    filtered out (hypothesis gives up after hundreds of tries).
+    """
+    spec = operation.definition.raw
+    if spec.get("requestBody"):
+        return True
+    return any(
+        p.get("in") == "query" and set(p.get("schema", {})) - {"title", "description", "default"}
+        for p in spec.get("parameters", [])
+    )
+
+
+def _as_caller(case: schemathesis.Case) -> schemathesis.Case:
+    # The caller's own credentials are sent: drawn ones would only ever meet the 401 path.
+    if case.headers:
+        case.headers = {
+            k: v for k, v in case.headers.items() if k.lower() not in ("authorization", "x-api-key")
+        }
     # A page cursor is opaque: only one the API handed out is valid, and any other answers the
     # documented 400 `invalid_cursor` on every list (tests/core/test_pagination.py). A drawn
     # cursor would only ever test that, so lists are fuzzed from their first page.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from schemathesis import GenerationMode
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
@@ -19,6 +19,11 @@ from tests.contract.fuzzing import run_fuzz
 
 EXAMPLES = int(os.environ.get("NLSQL_FUZZ_EXAMPLES", "4"))
 SEED = int(os.environ.get("NLSQL_FUZZ_SEED", "0"))
+MODES = tuple(
+    GenerationMode(m.strip())
+    for m in os.environ.get("NLSQL_FUZZ_MODES", "positive,negative").split(",")
+    if m.strip()
+)
 
 
 def test_every_operation_holds_its_contract_under_fuzzing(
@@ -26,9 +31,16 @@ def test_every_operation_holds_its_contract_under_fuzzing(
 ) -> None:
     backend = app_db_url.split(":", 1)[0].split("+", 1)[0]
     report = run_fuzz(
-        app, client, session, settings, backend=backend, examples=EXAMPLES, seed_value=SEED
+        app,
+        client,
+        session,
+        settings,
+        backend=backend,
+        examples=EXAMPLES,
+        seed_value=SEED,
+        modes=MODES,
     )
     print(report.summary())  # noqa: T201 - the figures scripts/fuzz.sh reports
     assert report.operations >= 50
-    assert report.cases >= report.operations * EXAMPLES
+    assert report.cases >= report.operations * EXAMPLES * len(MODES)
     assert not report.failures, "\n\n".join(report.failures)
