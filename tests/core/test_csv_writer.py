@@ -14,7 +14,7 @@ from backend.core.csv_writer import CsvChunks, csv_cell
 @pytest.mark.parametrize(
     ("value", "written"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+1+2", "'+1+2"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
@@ -39,6 +39,6 @@ def test_chunks_stream_header_and_rows_and_empty_between() -> None:
     out.write_many([["x, y", None], ["-1", 2]])
     first = out.take()
     assert out.take() == ""
-    out.write(["@z", "q\"q"])
+    out.write(["@z", 'q"q'])
     rows = list(csv.reader(io.StringIO(first + out.take())))
     assert rows == [["'=a", "b"], ["x, y", ""], ["'-1", "2"], ["'@z", 'q"q']]
