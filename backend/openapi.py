@@ -7,6 +7,7 @@ committed file with what the app produces, so the two never drift apart.
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,12 @@ def document_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
                 codes.add(400)
             responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                # A route that named a status without saying why gets the shared description.
+                if status.isdigit() and int(status) in ERROR_DESCRIPTIONS:
+                    generic = {HTTPStatus(int(status)).phrase, "Validation Error"}
+                    if response.get("description") in generic:
+                        response["description"] = ERROR_DESCRIPTIONS[int(status)]
             for code in sorted(codes):
                 responses.setdefault(
                     str(code),

@@ -26,7 +26,7 @@ from backend.auth.schemas import (
 from backend.auth.tokens import IssuedTokens, rotate_refresh_token
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
-from backend.core.errors import ErrorResponse
+from backend.core.errors import error_responses
 from backend.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorParam
 from backend.core.schemas import Page
 
@@ -35,7 +35,7 @@ api_keys_router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorResponse} for code in codes}
+    return error_responses(*codes)
 
 
 def _token_pair(issued: IssuedTokens) -> TokenPair:
