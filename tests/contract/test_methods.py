@@ -1,7 +1,7 @@
 """A method a path does not serve answers 405 with an `Allow` naming exactly the documented ones.
 
 Before, Starlette answered from the first route whose path matched, so `OPTIONS
-/api/v1/chat/sessions` said `Allow: GET` although POST is served there too.
+/api/v1/chat/sessions` said `Allow: POST` although GET is served there too.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Before, five implementations answered a bad cursor with 400 `bad_request`, 400
 `invalid_cursor`, 422 `invalid_cursor` or 422 `validation_error` depending on the list, and a
-well-formed cursor with a naive timestamp reached the database (500 on the user and API key
-lists).
+well-formed cursor with a naive timestamp reached the database (500 on the user, API key and
+connection lists).
 """
 
 from __future__ import annotations
