@@ -7,6 +7,7 @@ committed file with what the app produces, so the two never drift apart.
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,32 +80,74 @@ def one_error_shape(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-_EVERY_OPERATION = {
-    "422": "The request is not valid (also: NUL or a lone surrogate in any text, a number "
-    "beyond 64 bits, JSON nested too deeply).",
-    "503": "The platform database is busy (`database_busy`); retry after `Retry-After` seconds.",
-}
-_WITH_A_BODY = {"413": "The request body is larger than the server accepts (`payload_too_large`)."}
+def document_common_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add the statuses every API operation of a kind can answer, from one shared mapping.
 
+    Routes declare what is theirs (404, 409, 502, ...); what follows from how the platform
+    works is added here so that no operation forgets it: 503 for every API operation (a busy
+    platform database), 401/403 where credentials are needed, 422 where anything is read from
+    the request, 400 and 413 where a body is (not parseable, too large), 400 for lists (a page
+    cursor this API did not hand out).
+    """
+    from backend.core.errors import ERROR_DESCRIPTIONS
 
-def middleware_responses(schema: dict[str, Any]) -> dict[str, Any]:
-    """Document the answers every route can give before it runs (`core.hygiene`, the busy
-    platform database), in the one error shape."""
-    for operations in schema.get("paths", {}).values():
+    for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
+            # Every route answers 422 for NUL, lone surrogates, huge numbers or deep JSON
+            # (`core.hygiene` runs before it) and 503 when the platform database is busy.
+            codes = {422, 503}
+            if not path.startswith("/api/"):
+                responses = operation.setdefault("responses", {})
+                for code in sorted(codes):
+                    responses.setdefault(str(code), _error_response(ERROR_DESCRIPTIONS[code]))
+                continue
+            if operation.get("security"):
+                codes |= {401, 403}
+            if operation.get("parameters") or operation.get("requestBody"):
+                codes.add(422)
+            if operation.get("requestBody"):
+                codes |= {400, 413}
+            if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
+                codes.add(400)
             responses = operation.setdefault("responses", {})
-            extra = dict(_EVERY_OPERATION)
-            if "requestBody" in operation:
-                extra.update(_WITH_A_BODY)
-            for status, description in extra.items():
-                responses.setdefault(
-                    status,
-                    {
-                        "description": description,
-                        "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
-                    },
-                )
+            for status, response in responses.items():
+                # A route that named a status without saying why gets the shared description.
+                if status.isdigit() and int(status) in ERROR_DESCRIPTIONS:
+                    generic = {HTTPStatus(int(status)).phrase, "Validation Error"}
+                    if response.get("description") in generic:
+                        response["description"] = ERROR_DESCRIPTIONS[int(status)]
+            for code in sorted(codes):
+                responses.setdefault(str(code), _error_response(ERROR_DESCRIPTIONS[code]))
     return schema
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def bound_integers(schema: dict[str, Any]) -> dict[str, Any]:
+    """Give every integer without bounds the 64-bit range: `core.hygiene` refuses larger
+    numbers anywhere in a request, and the contract says so where it can."""
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "integer":
+                node.setdefault("minimum", _INT64[0])
+                node.setdefault("maximum", _INT64[1])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    return schema
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
+    }
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -113,7 +156,7 @@ def install_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = middleware_responses(one_error_shape(original()))
+            app.openapi_schema = bound_integers(document_common_errors(one_error_shape(original())))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -15,6 +15,7 @@ from backend.auth.scopes import Scope
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep, utcnow
 from backend.core.errors import ErrorResponse
+from backend.core.pagination import CursorParam
 from backend.core.schemas import Page
 from backend.observability import prometheus, summaries
 from backend.observability import service as observability_service
@@ -112,7 +113,7 @@ def list_audit_logs(
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: PageSize = 50,
-    cursor: str | None = None,
+    cursor: CursorParam = None,
 ) -> Page[AuditLogRead]:
     """Audit rows (sign-ins, key and connection changes, config changes, ...), newest first,
     filtered by user, action and time (admins only). Page with `cursor`.
@@ -228,7 +229,7 @@ def list_events(
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in type or data")] = None,
     limit: PageSize = 50,
-    cursor: str | None = None,
+    cursor: CursorParam = None,
 ) -> Page[EventRead]:
     """Product events (asked, chart shown, exported, ...), newest first, filtered by type, user and
     time (admins only). Page with `cursor`.

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 
 from backend.auth import service as auth_service
 from backend.auth.deps import AdminUser
-from backend.auth.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from backend.auth.schemas import AdminUserUpdate, UserRead
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
+from backend.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorParam
 from backend.core.schemas import Page
 
 router = APIRouter(prefix="/admin/users", tags=["admin"])
@@ -27,7 +27,7 @@ def list_users(
     admin: AdminUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorParam = None,
     role: Annotated[str | None, Query(pattern="^(viewer|admin)$")] = None,
     is_active: bool | None = None,
 ) -> Page[UserRead]:

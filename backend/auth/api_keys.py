@@ -21,15 +21,19 @@ from sqlalchemy import Engine, case, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from backend.auth.errors import ApiKeyNotFound, ScopesExceedRole, UnknownConnections
+from backend.auth.errors import (
+    ApiKeyNotFound,
+    ExpiryInPast,
+    ScopesExceedRole,
+    UnknownConnections,
+)
 from backend.auth.models import ApiKey, User
-from backend.auth.pagination import fetch_page
 from backend.auth.schemas import ApiKeyCreate, ApiKeyRead
 from backend.auth.scopes import ROLE_SCOPES
 from backend.connections.models import DatabaseConnection
 from backend.core.context import ClientContext
 from backend.core.db import utcnow
-from backend.core.errors import ValidationFailed
+from backend.core.pagination import keyset_page
 from backend.core.security import digest_token
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction
@@ -177,7 +181,7 @@ def create_api_key(
     """Store a new key for `owner`; returns it and its secret. Flushes.
 
     Raises `ScopesExceedRole` (403) for scopes the owner's role lacks, `UnknownConnections`
-    (422) for connection ids that are not the owner's, `ValidationFailed` for a past expiry.
+    (422) for connection ids that are not the owner's, `ExpiryInPast` (422) for a past expiry.
     """
     scopes = sorted({s.value for s in data.scopes})
     beyond = [s for s in scopes if s not in ROLE_SCOPES.get(owner.role, frozenset())]
@@ -195,9 +199,7 @@ def create_api_key(
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
         if expires_at <= utcnow():
-            raise ValidationFailed(
-                "The expiry must be in the future.", details={"field": "expires_at"}
-            )
+            raise ExpiryInPast(details={"field": "expires_at"})
     secret, visible = generate_api_key()
     key = ApiKey(
         user_id=owner.id,
@@ -231,11 +233,12 @@ def create_api_key(
 def list_api_keys(
     session: Session, *, owner: User, limit: int, cursor: str | None
 ) -> tuple[list[ApiKey], str | None]:
-    return fetch_page(
+    return keyset_page(
         session,
         select(ApiKey).where(ApiKey.user_id == owner.id),
-        created_at=ApiKey.created_at,
-        row_id=ApiKey.id,
+        keys=[ApiKey.created_at, ApiKey.id],
+        kinds=[datetime, str],
+        key_of=lambda k: (k.created_at, k.id),
         limit=limit,
         cursor=cursor,
     )

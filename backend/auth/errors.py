@@ -75,6 +75,13 @@ class UnknownConnections(ValidationFailed):
     message = "Some connection ids are not connections of yours."
 
 
+class ExpiryInPast(ValidationFailed):
+    """A rule of time the schema cannot state: an expiry that is already over."""
+
+    code = "expiry_in_past"
+    message = "The expiry must be in the future."
+
+
 class CannotChangeOwnAccess(Conflict):
     code = "cannot_change_own_access"
     message = "Admins cannot change their own role or deactivate themselves."

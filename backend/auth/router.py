@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.security import OAuth2PasswordRequestForm
 
 from backend.auth import api_keys as api_keys_service
 from backend.auth import service as auth_service
 from backend.auth.deps import AppSettings, CurrentUser, SessionPrincipal
-from backend.auth.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from backend.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -18,6 +16,7 @@ from backend.auth.schemas import (
     ChangePasswordRequest,
     LoginRequest,
     LogoutRequest,
+    PasswordForm,
     RefreshRequest,
     RegisterRequest,
     TokenPair,
@@ -27,7 +26,8 @@ from backend.auth.schemas import (
 from backend.auth.tokens import IssuedTokens, rotate_refresh_token
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
-from backend.core.errors import ErrorResponse
+from backend.core.errors import error_responses
+from backend.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorParam
 from backend.core.schemas import Page
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -35,7 +35,7 @@ api_keys_router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorResponse} for code in codes}
+    return error_responses(*codes)
 
 
 def _token_pair(issued: IssuedTokens) -> TokenPair:
@@ -85,7 +85,7 @@ def login(
     responses=_errors(401, 422, 429),
 )
 def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordForm, Depends()],
     session: SessionDep,
     settings: AppSettings,
     context: ClientContextDep,
@@ -227,7 +227,7 @@ def list_api_keys(
     principal: SessionPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: CursorParam = None,
 ) -> Page[ApiKeyRead]:
     """The caller's API keys, newest first, without secrets. Page with `limit` and the `next_cursor`
     of the previous page.

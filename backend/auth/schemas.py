@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Form
 from pydantic import ConfigDict, EmailStr, Field
+from pydantic.json_schema import WithJsonSchema
 
 from backend.auth.passwords import MAX_PASSWORD_LENGTH
 from backend.auth.scopes import Scope
-from backend.core.schemas import AppSchema
+from backend.core.schemas import AppSchema, Omitted
 
 Password = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+
+
+# The syntax email-validator accepts, as far as a JSON schema can say it: a dot in the domain, a
+# top-level domain of letters, and none of the special-use names (`localhost`, `.test`, ...) that
+# it refuses; so a client (or a fuzzer) that follows the contract is never refused.
+EMAIL_PATTERN = (
+    r"^[^@\s]+@(?!(?:[^@]*\.)?(?:arpa|invalid|local|localhost|onion|test)$)[^@\s]+\.[A-Za-z]{2,63}$"
+)
+EMAIL_JSON_SCHEMA = {
+    "type": "string",
+    "format": "email",
+    "maxLength": 255,
+    "pattern": EMAIL_PATTERN,
+}
 
 
 class RegisterRequest(AppSchema):
@@ -28,7 +44,7 @@ class RegisterRequest(AppSchema):
         }
     )
 
-    email: EmailStr = Field(max_length=255)
+    email: Annotated[EmailStr, WithJsonSchema(EMAIL_JSON_SCHEMA)] = Field(max_length=255)
     password: str = Password
     full_name: str = Field(min_length=1, max_length=100)
     company: str | None = Field(default=None, max_length=100)
@@ -43,6 +59,25 @@ class LoginRequest(AppSchema):
 
     email: str = Field(min_length=1, max_length=255)
     password: str = Password
+
+
+class PasswordForm:
+    """The OAuth2 password form (`POST /auth/token`), with the lengths `LoginRequest` has.
+
+    A form field sent empty counts as missing, so both fields say `minLength: 1` in the contract.
+    """
+
+    def __init__(
+        self,
+        username: Annotated[str, Form(min_length=1, max_length=255)],
+        password: Annotated[str, Form(min_length=1, max_length=MAX_PASSWORD_LENGTH)],
+        grant_type: Annotated[Literal["password"] | Omitted, Form()] = None,
+        scope: Annotated[str, Form(max_length=1000)] = "",
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.grant_type = grant_type
+        self.scopes = scope.split()
 
 
 class RefreshRequest(AppSchema):
@@ -138,7 +173,7 @@ class UserUpdate(AppSchema):
         }
     )
 
-    full_name: str | None = Field(default=None, min_length=1, max_length=100)
+    full_name: Annotated[str, Field(min_length=1, max_length=100)] | Omitted = None
     company: str | None = Field(default=None, max_length=100)
     preferences: dict[str, Any] | None = None
 

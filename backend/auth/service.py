@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -22,7 +23,6 @@ from backend.auth.errors import (
     WrongCurrentPassword,
 )
 from backend.auth.models import ROLE_ADMIN, ROLE_VIEWER, User, UserSession
-from backend.auth.pagination import fetch_page
 from backend.auth.passwords import ensure_password_policy
 from backend.auth.quota import add_token_usage as add_token_usage
 from backend.auth.quota import ensure_token_quota as ensure_token_quota
@@ -31,6 +31,7 @@ from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.db import utcnow
 from backend.core.errors import ValidationFailed
+from backend.core.pagination import keyset_page
 from backend.core.security import (
     DUMMY_PASSWORD_HASH,
     hash_password,
@@ -378,8 +379,14 @@ def list_users(
         statement = statement.where(User.role == role)
     if is_active is not None:
         statement = statement.where(User.is_active.is_(is_active))
-    return fetch_page(
-        session, statement, created_at=User.created_at, row_id=User.id, limit=limit, cursor=cursor
+    return keyset_page(
+        session,
+        statement,
+        keys=[User.created_at, User.id],
+        kinds=[datetime, str],
+        key_of=lambda u: (u.created_at, u.id),
+        limit=limit,
+        cursor=cursor,
     )
 
 

@@ -21,6 +21,7 @@ from backend.chat.schemas import (
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
+from backend.core.pagination import CursorParam
 from backend.core.schemas import Page
 from backend.nl2sql import pipeline
 from backend.nl2sql.schemas import ResultColumnRead
@@ -69,7 +70,7 @@ def list_sessions(
     session: SessionDep,
     principal: Reader,
     limit: PageSize = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: CursorParam = None,
 ) -> Page[ChatSessionRead]:
     """The caller's chat sessions, most recently active first. Page with `limit` and the
     `next_cursor` of the previous page (null on the last page).
@@ -135,7 +136,7 @@ def list_messages(
     session: SessionDep,
     principal: Reader,
     limit: PageSize = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: CursorParam = None,
 ) -> Page[ChatMessageRead]:
     """The questions and answers of a chat session in order, with the SQL, explanation, rows and
     chart of each answer. Page with `limit` and `next_cursor`.

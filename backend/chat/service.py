@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from backend.chat.errors import ChatSessionNotFound, InvalidCursor
+from backend.chat.errors import ChatSessionNotFound
 from backend.chat.models import ChatMessage, ChatSession
 from backend.core.db import utcnow
+from backend.core.pagination import keyset_page
 
 DEFAULT_TITLE = "New chat"
 MAX_PAGE_SIZE = 100
@@ -30,22 +28,6 @@ class NewMessage:
     query_result: dict[str, Any] | None = None
     execution_time_ms: float | None = None
     error_message: str | None = None
-
-
-def _encode_cursor(*parts: object) -> str:
-    raw = json.dumps([str(p) for p in parts]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, length: int) -> list[str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidCursor() from exc
-    if not isinstance(parts, list) or len(parts) != length:
-        raise InvalidCursor()
-    return [str(p) for p in parts]
 
 
 def create_chat_session(
@@ -78,26 +60,15 @@ def list_chat_sessions(
     """The user's active sessions, newest activity first; returns (page, next cursor)."""
     activity = _activity()
     query = select(ChatSession).where(ChatSession.user_id == user_id, ChatSession.is_active)
-    if cursor:
-        instant_text, last_id = _decode_cursor(cursor, 2)
-        try:
-            instant = datetime.fromisoformat(instant_text)
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-        if instant.tzinfo is None:
-            raise InvalidCursor()
-        query = query.where(
-            or_(activity < instant, and_(activity == instant, ChatSession.id < last_id))
-        )
-    rows = list(
-        session.scalars(query.order_by(activity.desc(), ChatSession.id.desc()).limit(limit + 1))
+    return keyset_page(
+        session,
+        query,
+        keys=[activity, ChatSession.id],
+        kinds=[datetime, str],
+        key_of=lambda c: (c.last_message_at or c.created_at, c.id),
+        limit=limit,
+        cursor=cursor,
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = _encode_cursor((last.last_message_at or last.created_at).isoformat(), last.id)
-    return rows, next_cursor
 
 
 def update_chat_session(
@@ -120,17 +91,16 @@ def list_messages(
 ) -> tuple[list[ChatMessage], str | None]:
     """Messages in conversation order; returns (page, next cursor)."""
     query = select(ChatMessage).where(ChatMessage.session_id == chat.id)
-    if cursor:
-        (after,) = _decode_cursor(cursor, 1)
-        if not after.isdigit():
-            raise InvalidCursor()
-        query = query.where(ChatMessage.sequence_number > int(after))
-    rows = list(session.scalars(query.order_by(ChatMessage.sequence_number).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1].sequence_number)
-    return rows, next_cursor
+    return keyset_page(
+        session,
+        query,
+        keys=[ChatMessage.sequence_number],
+        kinds=[int],
+        key_of=lambda m: (m.sequence_number,),
+        limit=limit,
+        cursor=cursor,
+        descending=False,
+    )
 
 
 def recent_turns(

@@ -18,6 +18,7 @@ from backend.connections.schemas import (
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
+from backend.core.pagination import CursorParam
 from backend.core.schemas import Page
 
 router = APIRouter(prefix="/connections", tags=["connections"])
@@ -75,7 +76,7 @@ def list_connections(
     session: SessionDep,
     principal: ConnectionsReader,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: CursorParam = None,
 ) -> Page[ConnectionRead]:
     """The caller's connections (an API key sees only those it is allowed), page with `limit` and
     `next_cursor`.

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, ConfigDict, Field, SecretStr, StringConstra
 
 from backend.connections.network import normalize_host
 from backend.connections.snapshot import TableInfo
-from backend.core.schemas import AppSchema
+from backend.core.schemas import AppSchema, Omitted
 
 DbType = Literal["sqlite", "postgresql", "mysql", "duckdb"]
 ConnectionName = Annotated[
@@ -38,8 +38,17 @@ def _secret_driver_safe(value: SecretStr) -> SecretStr:
     return value
 
 
+# What the contract promises to accept: ASCII host names (an IPv4 address is one too). The
+# server also takes IPv6 literals and internationalized names (stored in their IDNA form).
+_HOST_PATTERN = (
+    r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$"
+)
 DbHost = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=255), AfterValidator(_host)
+    str,
+    StringConstraints(strip_whitespace=True, max_length=255),
+    AfterValidator(_host),
+    Field(json_schema_extra={"pattern": _HOST_PATTERN, "maxLength": 253}),
 ]
 """A host name (IDNA-valid, at most 253 characters) or an IP literal; stored in ASCII form."""
 DbUser = Annotated[str, StringConstraints(max_length=255), AfterValidator(_driver_safe)]
@@ -89,15 +98,15 @@ class ConnectionUpdate(AppSchema):
         json_schema_extra={"examples": [{"db_password": "n3w-s3cret", "is_active": True}]}
     )
 
-    connection_name: ConnectionName | None = None
-    db_type: DbType | None = None
+    connection_name: ConnectionName | Omitted = None
+    db_type: DbType | Omitted = None
     db_host: DbHost | None = None
     db_port: int | None = Field(default=None, ge=1, le=65535)
     db_user: DbUser | None = None
     db_password: DbPassword | None = None
-    db_name: DbName | None = None
+    db_name: DbName | Omitted = None
     options: dict[str, OptionValue] | None = None
-    is_active: bool | None = None
+    is_active: bool | Omitted = None
 
 
 class ConnectionRead(AppSchema):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +36,7 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.connections.target import read_only_connection
 from backend.core.config import Settings
 from backend.core.context import ClientContext
-from backend.core.errors import ValidationFailed
+from backend.core.pagination import keyset_page
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
 
@@ -106,20 +103,6 @@ def get_connection(
     return connection
 
 
-def _encode_cursor(connection: DatabaseConnection) -> str:
-    raw = json.dumps([connection.created_at.isoformat(), connection.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, connection_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created_at), str(connection_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise ValidationFailed("This page cursor is not valid.") from exc
-
-
 def list_connections(
     session: Session, owner: Principal | User, *, limit: int, cursor: str | None = None
 ) -> tuple[list[DatabaseConnection], str | None]:
@@ -127,21 +110,16 @@ def list_connections(
     query = select(DatabaseConnection).where(DatabaseConnection.user_id == _user_id(owner))
     if isinstance(owner, Principal) and owner.allowed_connection_ids is not None:
         query = query.where(DatabaseConnection.id.in_(owner.allowed_connection_ids))
-    if cursor:
-        created_at, last_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                DatabaseConnection.created_at > created_at,
-                and_(DatabaseConnection.created_at == created_at, DatabaseConnection.id > last_id),
-            )
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(DatabaseConnection.created_at, DatabaseConnection.id).limit(limit + 1)
-        )
+    return keyset_page(
+        session,
+        query,
+        keys=[DatabaseConnection.created_at, DatabaseConnection.id],
+        kinds=[datetime, str],
+        key_of=lambda c: (c.created_at, c.id),
+        limit=limit,
+        cursor=cursor,
+        descending=False,
     )
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
 
 
 # --- validating ----------------------------------------------------------------------------

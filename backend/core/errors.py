@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger("nlsql.errors")
 
@@ -183,6 +184,38 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Bad input the schema cannot rule out: a body that does not parse, a page cursor this "
+    "API did not hand out, a time range that ends before it starts.",
+    401: "No credentials, or credentials that are not valid (expired, revoked, inactive user).",
+    403: "The caller may not do this (role, API key scope or connection list).",
+    404: "Not found, or not the caller's (another user's objects are never revealed).",
+    409: "Conflicts with the current state.",
+    413: "The request body is larger than the server accepts (`payload_too_large`).",
+    422: "The request is not valid: the `details` say which field and why (also: NUL or a lone "
+    "surrogate in any text, a number beyond 64 bits, JSON nested too deeply).",
+    429: "A quota or rate limit was reached; `Retry-After` says when to try again.",
+    502: "The user's database or the LLM provider failed.",
+    503: "The platform is busy or not ready (for example its database is locked); retry after "
+    "`Retry-After` seconds.",
+    504: "The user's database or the LLM provider did not answer in time.",
+}
+
+
+def error_responses(*codes: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status in the one error shape, with its shared description.
+
+    A status may get a more precise description by keyword: `error_responses(400, s400="...")`.
+    """
+    return {
+        code: {
+            "model": ErrorResponse,
+            "description": descriptions.get(f"s{code}", ERROR_DESCRIPTIONS.get(code, "Error.")),
+        }
+        for code in codes
+    }
+
+
 def error_response(
     status_code: int,
     code: str,
@@ -221,6 +254,23 @@ def _jsonable_validation_errors(exc: RequestValidationError) -> list[dict[str, A
     return cleaned
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path.
+
+    Starlette answers a method mismatch from the first route whose path matches, so its `Allow`
+    named only that route's methods when GET and POST of one path are separate routes.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -237,11 +287,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else "HTTP error."
-        headers = dict(exc.headers) if exc.headers else None
-        return error_response(exc.status_code, code, message, headers=headers)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, code, message, headers=headers or None)
 
     @app.exception_handler(SQLAlchemyError)
     async def _database_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:

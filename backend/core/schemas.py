@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import SkipJsonSchema
 
 T = TypeVar("T")
 
@@ -18,3 +19,11 @@ class Page(AppSchema, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+Omitted = SkipJsonSchema[None]
+"""For update fields that may be left out but not cleared: `name: str | Omitted = None`.
+
+The schema then lists only the real type (a client cannot send null), while the model's default
+still tells "not given" apart; the service refuses an explicit null.
+"""

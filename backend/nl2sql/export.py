@@ -12,8 +12,6 @@ own when it ends.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from backend.connections import executor, schema_cache
 from backend.connections.executor import RowChunk
 from backend.core.config import Settings
 from backend.core.context import ClientContext
+from backend.core.csv_writer import CsvChunks
 from backend.core.errors import AppError
 from backend.nl2sql.errors import ExportNotPossible, QueryNotFound
 from backend.nl2sql.guard import cap_limit_parameter, guard_sql, sqlglot_dialect
@@ -72,12 +71,15 @@ class CsvExport:
         try:
             if self.first is None:
                 return
-            yield _csv_lines([[c.name for c in self.first.columns], *self.first.rows])
+            out = CsvChunks(header=[c.name for c in self.first.columns])
+            out.write_many(self.first.rows)
+            yield out.take().encode("utf-8")
             self.rows_sent += len(self.first.rows)
             self.first = None
             for chunk in self.rest:
                 self.rows_sent += len(chunk.rows)
-                yield _csv_lines(chunk.rows)
+                out.write_many(chunk.rows)
+                yield out.take().encode("utf-8")
         except AppError as exc:
             error = exc.code
             logger.warning("export of query %s failed mid-stream: %s", self.query_id, exc)
@@ -111,17 +113,6 @@ class CsvExport:
                 session.commit()
         except Exception:  # the rows went out; a lost record must not turn into a broken body
             logger.exception("could not record the export of query %s", self.query_id)
-
-
-def _csv_text(value: Any) -> Any:
-    return "" if value is None else value
-
-
-def _csv_lines(rows: list[list[Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerows([[_csv_text(v) for v in row] for row in rows])
-    return buffer.getvalue().encode("utf-8")
 
 
 def _lift_preview_cap(

@@ -33,7 +33,7 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.db import new_uuid
-from backend.core.errors import AppError, ValidationFailed
+from backend.core.errors import AppError
 from backend.nl2sql.charts import Chart, suggest_chart
 from backend.nl2sql.choice import GeneratorChoice, choose_generator, llm_settings
 from backend.nl2sql.engines import registry
@@ -59,6 +59,7 @@ from backend.observability import recorder
 from backend.observability.event_types import EventType
 from backend.observability.models import QueryAnalytics
 from backend.templates import service as templates_service
+from backend.templates.errors import TemplateConnectionMismatch
 from backend.templates.models import QueryTemplate
 
 TEMPLATE_GENERATOR = "template"
@@ -698,10 +699,7 @@ def run_template(
         and template.connection_id is not None
         and connection_id != template.connection_id
     ):
-        raise ValidationFailed(
-            "This template belongs to another connection.",
-            details={"template_connection_id": template.connection_id},
-        )
+        raise TemplateConnectionMismatch(details={"template_connection_id": template.connection_id})
     chosen_id = connection_id or template.connection_id
     if chosen_id is None:
         raise NoConnectionChosen("Choose a connection: the template is not bound to one.")

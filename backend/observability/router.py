@@ -14,6 +14,7 @@ from backend.auth.scopes import Scope
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep, utcnow
 from backend.core.errors import ErrorResponse, Forbidden
+from backend.core.pagination import CursorParam
 from backend.core.schemas import Page
 from backend.observability import service as observability_service
 from backend.observability import summaries
@@ -78,7 +79,7 @@ def list_queries(
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in question/SQL")] = None,
     limit: Annotated[int, Query(ge=1, le=observability_service.MAX_PAGE_SIZE)] = 50,
-    cursor: str | None = None,
+    cursor: CursorParam = None,
 ) -> Page[QueryAnalyticsRead]:
     """One row per asked question or SQL run: question, SQL, status, timings, tokens, error code.
     Users see their own rows; admins may filter by `user_id`. Page with `cursor`.

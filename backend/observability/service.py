@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
-import io
-import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Select,
     String,
-    and_,
     cast,
     or_,
     select,
@@ -23,7 +17,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from backend.core.context import ClientContext
+from backend.core.csv_writer import CsvChunks
 from backend.core.errors import BadRequest
+from backend.core.pagination import keyset_page
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
 from backend.observability.models import AuditLog, Event, QueryAnalytics
@@ -40,58 +36,9 @@ MAX_PAGE_SIZE = 200
 EXPORT_BATCH_ROWS = 1000
 
 
-class InvalidCursor(BadRequest):
-    code = "invalid_cursor"
-    message = "The cursor is not valid; start again without one."
-
-
 class InvalidTimeRange(BadRequest):
     code = "invalid_time_range"
     message = "`since` must be before `until`."
-
-
-# --- keyset pagination -------------------------------------------------------------------------
-
-
-def encode_cursor(timestamp: datetime, row_id: int) -> str:
-    raw = json.dumps([timestamp.astimezone(UTC).isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Raises `InvalidCursor`."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, row_id = json.loads(raw)
-        instant = datetime.fromisoformat(stamp)
-        if instant.tzinfo is None or not isinstance(row_id, int):
-            raise ValueError(cursor)
-        return instant, row_id
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise InvalidCursor() from exc
-
-
-def _newest_first_page(
-    session: Session,
-    stmt: Select[T],
-    *,
-    timestamp: InstrumentedAttribute[datetime],
-    row_id: InstrumentedAttribute[int],
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[T], str | None]:
-    if cursor is not None:
-        after_ts, after_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(timestamp < after_ts, and_(timestamp == after_ts, row_id < after_id)))
-    rows = list(
-        session.scalars(stmt.order_by(timestamp.desc(), row_id.desc()).limit(limit + 1)).all()
-    )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(getattr(last, timestamp.key), getattr(last, row_id.key))
-    return rows, next_cursor
 
 
 def check_time_range(since: datetime | None, until: datetime | None) -> None:
@@ -100,19 +47,6 @@ def check_time_range(since: datetime | None, until: datetime | None) -> None:
 
 
 # --- CSV ---------------------------------------------------------------------------------------
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, dict | list):
-        value = json.dumps(value, sort_keys=True)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        # Spreadsheets run cells that start like formulas; a leading quote keeps them text.
-        return "'" + value
-    return value
 
 
 def stream_csv(
@@ -129,18 +63,14 @@ def stream_csv(
             return row_values(row)
         return [getattr(row, c) for c in columns]
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
+    out = CsvChunks(header=columns)
     with session_factory() as session:
         result = session.scalars(stmt.execution_options(yield_per=EXPORT_BATCH_ROWS))
         for i, row in enumerate(result, start=1):
-            writer.writerow([_csv_cell(v) for v in values_of(row)])
+            out.write(values_of(row))
             if i % EXPORT_BATCH_ROWS == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-    yield buffer.getvalue()
+                yield out.take()
+    yield out.take()
 
 
 def record_export(
@@ -258,11 +188,12 @@ def list_queries(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[QueryAnalytics], str | None]:
-    return _newest_first_page(
+    return keyset_page(
         session,
         select(QueryAnalytics).where(*conditions),
-        timestamp=QueryAnalytics.timestamp,
-        row_id=QueryAnalytics.id,
+        keys=[QueryAnalytics.timestamp, QueryAnalytics.id],
+        kinds=[datetime, int],
+        key_of=lambda r: (r.timestamp, r.id),
         limit=limit,
         cursor=cursor,
     )
@@ -331,11 +262,12 @@ def list_audit_logs(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[AuditLog], str | None]:
-    return _newest_first_page(
+    return keyset_page(
         session,
         select(AuditLog).where(*conditions),
-        timestamp=AuditLog.timestamp,
-        row_id=AuditLog.id,
+        keys=[AuditLog.timestamp, AuditLog.id],
+        kinds=[datetime, int],
+        key_of=lambda r: (r.timestamp, r.id),
         limit=limit,
         cursor=cursor,
     )
@@ -426,11 +358,12 @@ def list_events(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Event], str | None]:
-    return _newest_first_page(
+    return keyset_page(
         session,
         select(Event).where(*conditions),
-        timestamp=Event.timestamp,
-        row_id=Event.id,
+        keys=[Event.timestamp, Event.id],
+        kinds=[datetime, int],
+        key_of=lambda r: (r.timestamp, r.id),
         limit=limit,
         cursor=cursor,
     )

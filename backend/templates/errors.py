@@ -1,6 +1,6 @@
 """Errors of the templates domain."""
 
-from backend.core.errors import Forbidden, NotFound, ValidationFailed
+from backend.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class TemplateNotFound(NotFound):
@@ -36,3 +36,8 @@ class TemplateNotApplicable(Forbidden):
 
     code = "template_not_applicable"
     message = "This template runs only on its owner's connections."
+
+
+class TemplateConnectionMismatch(Conflict):
+    code = "template_connection_mismatch"
+    message = "This template belongs to another connection."

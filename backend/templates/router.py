@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
+from backend.core.pagination import CursorParam
 from backend.core.schemas import Page
 from backend.nl2sql import pipeline
 from backend.nl2sql.router import query_result_read
@@ -69,7 +70,7 @@ def list_templates(
     connection_id: str | None = None,
     mine: Annotated[bool, Query(description="Only the caller's own templates.")] = False,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)] = 50,
-    cursor: str | None = None,
+    cursor: CursorParam = None,
 ) -> Page[TemplateRead]:
     """Public templates and the caller's own, filtered by category or connection; page with `limit`
     and `next_cursor`.
@@ -143,6 +144,10 @@ def delete_template(
         **_AUTH_ERRORS,
         **_NOT_FOUND,
         400: {"model": ErrorResponse, "description": "The guard refused the template's SQL."},
+        409: {
+            "model": ErrorResponse,
+            "description": "The template is bound to another connection than the one given.",
+        },
         422: {"model": ErrorResponse, "description": "Parameters or connection not valid."},
         502: {"model": ErrorResponse, "description": "The database failed."},
         504: {"model": ErrorResponse, "description": "The database timed out."},

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from backend.core.schemas import AppSchema
+from backend.core.schemas import AppSchema, Omitted
 
 ParameterType = Literal["string", "integer", "number", "date", "boolean"]
 ParameterValue = str | int | float | bool | None
@@ -60,14 +60,14 @@ class TemplateCreate(AppSchema):
 class TemplateUpdate(AppSchema):
     model_config = ConfigDict(json_schema_extra={"examples": [{"is_public": True}]})
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Annotated[str, Field(min_length=1, max_length=200)] | Omitted = None
     description: str | None = Field(default=None, max_length=2000)
-    question_template: str | None = Field(default=None, min_length=1, max_length=1000)
-    sql_template: str | None = Field(default=None, min_length=1, max_length=20_000)
+    question_template: Annotated[str, Field(min_length=1, max_length=1000)] | Omitted = None
+    sql_template: Annotated[str, Field(min_length=1, max_length=20_000)] | Omitted = None
     parameters: list[TemplateParameter] | None = Field(default=None, max_length=20)
     category: str | None = Field(default=None, max_length=100)
-    is_public: bool | None = None
-    is_verified: bool | None = None
+    is_public: bool | Omitted = None
+    is_verified: bool | Omitted = None
     connection_id: str | None = None
 
 

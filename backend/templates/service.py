@@ -8,8 +8,6 @@ which templates answer questions, serve as examples and run on a connection is d
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +20,7 @@ from backend.connections.errors import ConnectionNotFound
 from backend.connections.models import DatabaseConnection
 from backend.core.context import ClientContext
 from backend.core.errors import ValidationFailed
+from backend.core.pagination import encode_cursor, offset_of
 from backend.nl2sql.engines.base import Example
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction
@@ -119,24 +118,6 @@ def _get_editable(session: Session, principal: Principal, template_id: str) -> Q
     return template
 
 
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        offset = int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        offset = -1
-        kind = ""
-    if kind != "o" or offset < 0:
-        raise ValidationFailed("The cursor is not valid.", details={"cursor": cursor})
-    return offset
-
-
 def list_templates(
     session: Session,
     principal: Principal,
@@ -148,7 +129,7 @@ def list_templates(
     cursor: str | None = None,
 ) -> tuple[list[QueryTemplate], str | None]:
     """The caller's templates and the public ones, verified and most used first."""
-    offset = _decode_cursor(cursor)
+    offset = offset_of(cursor)
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     query = select(QueryTemplate).where(
         QueryTemplate.user_id == principal.user.id if mine else _visible(principal)
@@ -164,7 +145,7 @@ def list_templates(
         QueryTemplate.id,
     )
     rows = list(session.scalars(query.offset(offset).limit(limit + 1)))
-    next_cursor = _encode_cursor(offset + limit) if len(rows) > limit else None
+    next_cursor = encode_cursor(offset + limit) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 

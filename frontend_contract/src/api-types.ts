@@ -1312,19 +1312,12 @@ export interface components {
         };
         /** Body_auth-token */
         "Body_auth-token": {
-            /** Client Id */
-            client_id?: string | null;
             /**
-             * Client Secret
-             * Format: password
+             * Grant Type
+             * @constant
              */
-            client_secret?: string | null;
-            /** Grant Type */
-            grant_type?: string | null;
-            /**
-             * Password
-             * Format: password
-             */
+            grant_type?: "password";
+            /** Password */
             password: string;
             /**
              * Scope
@@ -1501,6 +1494,8 @@ export interface components {
          *       "is_sensitive": false,
          *       "is_set": true,
          *       "key": "query.row_cap",
+         *       "maximum": 9223372036854776000,
+         *       "minimum": -9223372036854776000,
          *       "type": "integer",
          *       "updated_at": "2024-05-01T12:00:00Z",
          *       "updated_by": "3f0c9a2e-8b1d-4c57-9e2a-6d4b1f7a0c11",
@@ -1700,21 +1695,24 @@ export interface components {
          */
         ConnectionUpdate: {
             /** Connection Name */
-            connection_name?: string | null;
+            connection_name?: string;
             /** Db Host */
             db_host?: string | null;
             /** Db Name */
-            db_name?: string | null;
+            db_name?: string;
             /** Db Password */
             db_password?: string | null;
             /** Db Port */
             db_port?: number | null;
-            /** Db Type */
-            db_type?: ("sqlite" | "postgresql" | "mysql" | "duckdb") | null;
+            /**
+             * Db Type
+             * @enum {string}
+             */
+            db_type?: "sqlite" | "postgresql" | "mysql" | "duckdb";
             /** Db User */
             db_user?: string | null;
             /** Is Active */
-            is_active?: boolean | null;
+            is_active?: boolean;
             /** Options */
             options?: {
                 [key: string]: string | number | boolean;
@@ -2379,17 +2377,17 @@ export interface components {
             /** Description */
             description?: string | null;
             /** Is Public */
-            is_public?: boolean | null;
+            is_public?: boolean;
             /** Is Verified */
-            is_verified?: boolean | null;
+            is_verified?: boolean;
             /** Name */
-            name?: string | null;
+            name?: string;
             /** Parameters */
             parameters?: components["schemas"]["TemplateParameter"][] | null;
             /** Question Template */
-            question_template?: string | null;
+            question_template?: string;
             /** Sql Template */
-            sql_template?: string | null;
+            sql_template?: string;
         };
         /**
          * TokenPair
@@ -2471,7 +2469,7 @@ export interface components {
             /** Company */
             company?: string | null;
             /** Full Name */
-            full_name?: string | null;
+            full_name?: string;
             /** Preferences */
             preferences?: {
                 [key: string]: unknown;
@@ -2498,6 +2496,7 @@ export interface operations {
                 until?: string | null;
                 q?: string | null;
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -2515,7 +2514,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_AuditLogRead_"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2524,7 +2523,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2533,7 +2532,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2542,7 +2541,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2551,7 +2550,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2589,7 +2588,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2598,7 +2597,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2607,7 +2606,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2616,7 +2615,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2625,7 +2624,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2657,7 +2656,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditChainReport"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2666,7 +2665,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2675,7 +2674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2684,7 +2683,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2693,7 +2692,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2722,7 +2721,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConfigRead"][];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2731,7 +2730,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2740,7 +2739,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2749,7 +2748,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2758,7 +2757,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2789,7 +2788,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConfigRead"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2798,7 +2797,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2807,7 +2806,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2816,7 +2815,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2825,7 +2824,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2834,7 +2833,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +2868,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConfigRead"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2878,7 +2877,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +2886,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2896,7 +2895,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2914,7 +2913,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2923,7 +2922,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -2952,7 +2951,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2961,7 +2960,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2970,7 +2969,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2979,7 +2978,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2988,7 +2987,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2997,7 +2996,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3019,6 +3018,7 @@ export interface operations {
                 /** @description Text in type or data */
                 q?: string | null;
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -3036,7 +3036,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_EventRead_"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3045,7 +3045,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3054,7 +3054,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3063,7 +3063,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3072,7 +3072,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3108,7 +3108,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3117,7 +3117,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3126,7 +3126,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3135,7 +3135,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3144,7 +3144,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3177,7 +3177,7 @@ export interface operations {
                     "application/json": components["schemas"]["MetricsReport"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3186,7 +3186,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3195,7 +3195,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3204,7 +3204,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3213,7 +3213,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3242,7 +3242,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3251,7 +3251,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3260,7 +3260,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3269,7 +3269,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3278,7 +3278,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3293,6 +3293,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
                 role?: string | null;
                 is_active?: boolean | null;
@@ -3312,7 +3313,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_UserRead_"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3321,7 +3322,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3330,7 +3331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3339,7 +3340,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3348,7 +3349,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3383,7 +3384,16 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3392,7 +3402,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3401,7 +3411,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3410,7 +3420,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Conflict */
+            /** @description Conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3428,7 +3438,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3437,7 +3447,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3461,6 +3471,7 @@ export interface operations {
                 /** @description Text in question/SQL */
                 q?: string | null;
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -3478,7 +3489,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_QueryAnalyticsRead_"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3487,7 +3498,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3496,7 +3507,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3505,7 +3516,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3514,7 +3525,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3552,7 +3563,7 @@ export interface operations {
                     "text/csv": string;
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3561,7 +3572,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3570,7 +3581,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3579,7 +3590,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3588,7 +3599,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3627,7 +3638,7 @@ export interface operations {
                     "application/json": components["schemas"]["AnalyticsSummary"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3636,7 +3647,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3645,7 +3656,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3654,7 +3665,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3663,7 +3674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3678,6 +3689,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -3695,7 +3707,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ApiKeyRead_"];
                 };
             };
-            /** @description Bad Request */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3704,7 +3716,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3713,7 +3725,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3722,7 +3734,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3731,7 +3743,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3764,7 +3776,16 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyCreated"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3773,7 +3794,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3791,7 +3812,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3800,7 +3821,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3829,7 +3850,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3838,7 +3859,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3847,7 +3868,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3856,7 +3877,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3865,7 +3886,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3898,7 +3919,16 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3907,7 +3937,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3925,7 +3955,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3934,7 +3964,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3967,7 +3997,16 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3985,7 +4024,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3994,7 +4033,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description A quota or rate limit was reached; `Retry-After` says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4003,7 +4042,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4034,7 +4073,16 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4043,7 +4091,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4061,7 +4109,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4070,7 +4118,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4097,7 +4145,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4106,7 +4154,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4115,7 +4163,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The request is not valid (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4124,7 +4172,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4153,7 +4201,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4162,7 +4210,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The request is not valid (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4171,7 +4228,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4204,7 +4261,16 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4213,7 +4279,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4231,7 +4297,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4240,7 +4306,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4273,7 +4339,16 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4291,7 +4366,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4300,7 +4375,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4333,7 +4408,16 @@ export interface operations {
                     "application/json": components["schemas"]["UserRead"];
                 };
             };
-            /** @description Forbidden */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4342,7 +4426,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Conflict */
+            /** @description Conflicts with the current state. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4360,7 +4444,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4369,7 +4453,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4402,7 +4486,16 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4420,7 +4513,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4429,7 +4522,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description A quota or rate limit was reached; `Retry-After` says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4438,7 +4531,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4453,6 +4546,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -4470,7 +4564,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ChatSessionRead_"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4479,7 +4582,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4488,7 +4591,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4497,7 +4600,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4506,7 +4609,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4539,7 +4642,16 @@ export interface operations {
                     "application/json": components["schemas"]["ChatSessionRead"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4548,7 +4660,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4557,7 +4669,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4575,7 +4687,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4584,7 +4696,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4615,7 +4727,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatSessionRead"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4624,7 +4736,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4633,7 +4745,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4642,7 +4754,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4651,7 +4763,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4680,7 +4792,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4689,7 +4801,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4698,7 +4810,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4707,7 +4819,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4716,7 +4828,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4751,7 +4863,16 @@ export interface operations {
                     "application/json": components["schemas"]["ChatSessionRead"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4760,7 +4881,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4769,7 +4890,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4787,7 +4908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4796,7 +4917,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4840,7 +4961,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4849,7 +4970,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4858,7 +4979,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4876,7 +4997,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4885,7 +5006,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description A quota or rate limit was reached; `Retry-After` says when to try again. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4903,7 +5024,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4927,6 +5048,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -4946,7 +5068,16 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ChatMessageRead_"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4955,7 +5086,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4964,7 +5095,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4973,7 +5104,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4982,7 +5113,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4997,6 +5128,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5012,6 +5144,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_ConnectionRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description No or bad credentials */
@@ -5032,7 +5173,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5041,7 +5182,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5072,6 +5213,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConnectionRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description No or bad credentials */
@@ -5119,7 +5269,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5177,7 +5327,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5186,7 +5336,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5242,7 +5392,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5251,7 +5401,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5284,6 +5434,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConnectionRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description No or bad credentials */
@@ -5340,7 +5499,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5416,7 +5575,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5501,7 +5660,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5586,7 +5745,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5637,7 +5796,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5646,7 +5805,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5655,7 +5814,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Not Found */
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5673,7 +5832,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5691,7 +5850,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5743,7 +5902,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5752,7 +5911,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Forbidden */
+            /** @description The caller may not do this (role, API key scope or connection list). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5797,7 +5956,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5825,6 +5984,7 @@ export interface operations {
                 /** @description Only the caller's own templates. */
                 mine?: boolean;
                 limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
                 cursor?: string | null;
             };
             header?: never;
@@ -5840,6 +6000,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_TemplateRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description No or bad credentials. */
@@ -5869,7 +6038,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5900,6 +6069,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TemplateRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description No or bad credentials. */
@@ -5947,7 +6125,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6005,7 +6183,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6014,7 +6192,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6070,7 +6248,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6079,7 +6257,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6112,6 +6290,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TemplateRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description No or bad credentials. */
@@ -6159,7 +6346,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6230,6 +6417,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The template is bound to another connection than the one given. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request body is larger than the server accepts (`payload_too_large`). */
             413: {
                 headers: {
@@ -6257,7 +6453,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6295,7 +6491,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            /** @description The request is not valid (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6313,7 +6509,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The platform database is busy (`database_busy`); retry after `Retry-After` seconds. */
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -6342,7 +6538,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description The request is not valid (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
                     [name: string]: unknown;

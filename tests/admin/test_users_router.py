@@ -64,7 +64,7 @@ def test_a_bad_cursor_is_400(client: TestClient, admin_headers: dict[str, str]) 
         f"{API}/admin/users", headers=admin_headers, params={"cursor": "definitely-not"}
     )
     assert response.status_code == 400
-    assert _error(response)["code"] == "bad_request"
+    assert _error(response)["code"] == "invalid_cursor"
 
 
 def test_deactivated_user_is_locked_out_on_the_next_request(

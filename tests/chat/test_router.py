@@ -100,7 +100,7 @@ def test_sessions_list_newest_activity_first_with_cursor(
     assert rest["next_cursor"] is None
     _error(
         client.get(SESSIONS, params={"cursor": "garbage!"}, headers=caller.headers),
-        422,
+        400,
         "invalid_cursor",
     )
 

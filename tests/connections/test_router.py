@@ -104,7 +104,7 @@ def test_list_pages_with_a_cursor(client: TestClient, caller: Caller, db_dir: Pa
     ).json()
     assert [c["connection_name"] for c in first["items"] + second["items"]] == ["c0", "c1", "c2"]
     assert second["next_cursor"] is None
-    _error(client.get(URL, params={"cursor": "garbage!"}, headers=caller.headers), 422)
+    _error(client.get(URL, params={"cursor": "garbage!"}, headers=caller.headers), 400)
 
 
 def test_another_users_connection_is_not_found(

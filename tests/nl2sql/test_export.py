@@ -121,6 +121,22 @@ def test_values_are_written_as_csv_quotes_commas_and_nulls(
     assert rows == [["text", "missing", "num"], ['a, "quoted" value', "", "1.5"]]
 
 
+def test_cells_that_start_like_formulas_are_neutralised_like_the_admin_exports(
+    client: TestClient, caller: Caller
+) -> None:
+    ran = _run_sql(
+        client,
+        caller,
+        "SELECT '=1+2' AS \"=f\", '+x' AS plus, '-y' AS minus, '@z' AS at, "
+        "char(9) || 't' AS tab, -3 AS negative FROM orders LIMIT 1",
+    )
+    rows = _csv(_export(client, caller, ran["query_id"]).text)
+    assert rows == [
+        ["'=f", "plus", "minus", "at", "tab", "negative"],
+        ["'=1+2", "'+x", "'-y", "'@z", "'\tt", "-3"],
+    ]
+
+
 def test_an_empty_result_exports_its_header(client: TestClient, caller: Caller) -> None:
     ran = _run_sql(client, caller, "SELECT id, status FROM orders WHERE id < 0")
     assert _export(client, caller, ran["query_id"]).text == "id,status\r\n"

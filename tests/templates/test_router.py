@@ -246,7 +246,8 @@ def test_list_pages_with_a_cursor(client: TestClient, make_caller: Callable[...,
     assert second["next_cursor"] is None
     assert {t["id"] for t in first["items"] + second["items"]} == ids
     bad = client.get(URL, params={"cursor": "not-a-cursor"}, headers=caller.headers)
-    assert bad.status_code == 422
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_cursor"
 
 
 def test_a_connection_must_be_the_callers_own(

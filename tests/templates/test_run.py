@@ -220,8 +220,8 @@ def test_the_connection_is_the_templates_or_the_requests(
             connection_id=other_caller.connection_id,
             parameters={"country": "Germany"},
         ),
-        422,
-        "validation_error",
+        409,
+        "template_connection_mismatch",
     )
 
 
