@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from backend.auth.deps import Principal, require_scopes
+from backend.auth.deps import Principal, require_scopes, require_scopes_released
 from backend.auth.scopes import Scope
 from backend.chat import service
 from backend.chat.models import ChatSession
@@ -29,6 +29,8 @@ router = APIRouter(prefix="/chat", tags=["chat"])
 
 Reader = Annotated[Principal, Depends(require_scopes(Scope.CHAT_READ))]
 Writer = Annotated[Principal, Depends(require_scopes(Scope.CHAT_WRITE))]
+AskWriter = Annotated[Principal, Depends(require_scopes_released(Scope.CHAT_WRITE))]
+"""The asker, read in a short session closed before the ask starts (an ask holds nothing)."""
 PageSize = Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)]
 
 _COMMON: dict[int | str, dict[str, Any]] = {
@@ -159,12 +161,11 @@ def list_messages(
         504: {"model": ErrorResponse, "description": "The database timed out."},
     },
 )
-def ask(
+async def ask(
     session_id: str,
     data: AskRequest,
     request: Request,
-    session: SessionDep,
-    principal: Writer,
+    principal: AskWriter,
     context: ClientContextDep,
 ) -> AskResponse:
     """Turns the question into one read-only SQL query on the session's (or the given) connection,
@@ -172,8 +173,8 @@ def ask(
     explanation, the rows and a Vega-Lite chart spec (render it with vega-embed). The question and
     the answer are stored as messages of the session.
     """
-    answer = pipeline.ask(
-        session,
+    answer = await pipeline.ask_async(
+        request.app.state.session_factory,
         principal=principal,
         chat_session_id=session_id,
         question=data.question,
@@ -182,6 +183,10 @@ def ask(
         settings=request.app.state.settings,
         context=context,
     )
+    return ask_response(answer)
+
+
+def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
     return AskResponse(
         message_id=answer.message_id,
         user_message_id=answer.user_message_id,

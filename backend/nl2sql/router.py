@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from backend.auth.deps import Principal, require_scopes
+from backend.auth.deps import Principal, require_scopes, require_scopes_released
 from backend.auth.scopes import Scope
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
@@ -18,6 +18,8 @@ from backend.nl2sql.schemas import QueryResultRead, ResultColumnRead, SqlRunRequ
 router = APIRouter(prefix="/query", tags=["query"])
 
 SqlRunner = Annotated[Principal, Depends(require_scopes(Scope.QUERY_SQL))]
+ReleasedSqlRunner = Annotated[Principal, Depends(require_scopes_released(Scope.QUERY_SQL))]
+"""The caller, read in a short session closed before the query runs."""
 
 
 @router.post(
@@ -37,15 +39,14 @@ SqlRunner = Annotated[Principal, Depends(require_scopes(Scope.QUERY_SQL))]
 def run_sql(
     data: SqlRunRequest,
     request: Request,
-    session: SessionDep,
-    principal: SqlRunner,
+    principal: ReleasedSqlRunner,
     context: ClientContextDep,
 ) -> QueryResultRead:
     """Runs SQL written by the caller through the same guard (one read-only statement), row cap,
     timeout and recording as an ask; answers with the rows and a suggested chart.
     """
     answer = pipeline.run_sql(
-        session,
+        request.app.state.session_factory,
         principal=principal,
         connection_id=data.connection_id,
         sql=data.sql,

@@ -11,7 +11,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.auth.deps import Principal
@@ -338,9 +338,24 @@ def template_examples(
     session: Session, principal: Principal, *, connection_id: str | None = None, limit: int = 4
 ) -> list[Example]:
     """Parameterless visible templates as generator examples, verified ones first."""
+    return examples_of(visible_templates(session, principal, connection_id=connection_id), limit)
+
+
+def examples_of(templates: list[QueryTemplate], limit: int = 4) -> list[Example]:
+    """Parameterless templates of `visible_templates`' answer as examples, in its order."""
     examples = [
         Example(question=t.question_template, sql=t.sql_template, verified=bool(t.is_verified))
-        for t in visible_templates(session, principal, connection_id=connection_id)
+        for t in templates
         if not t.parameters
     ]
     return examples[:limit]
+
+
+def count_template_use(session: Session, template_id: str) -> None:
+    """Count one use of a template by id (when the loaded object is not in `session`)."""
+    session.execute(
+        update(QueryTemplate)
+        .where(QueryTemplate.id == template_id)
+        .values(usage_count=QueryTemplate.usage_count + 1)
+        .execution_options(synchronize_session=False)
+    )
