@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from backend.auth.deps import Principal, require_scopes, require_scopes_released
 from backend.auth.scopes import Scope
@@ -18,6 +20,7 @@ from backend.chat.schemas import (
     ChatSessionRead,
     ChatSessionUpdate,
 )
+from backend.chat.streaming import stream_ask
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
@@ -184,6 +187,54 @@ async def ask(
         context=context,
     )
     return ask_response(answer)
+
+
+@router.post(
+    "/sessions/{session_id}/ask/stream",
+    summary="Ask a question, streamed as Server-Sent Events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Events `understood`, `sql`, `guard`, `rows`, `chart` as each stage "
+            "happens (`sql` to `chart` again after a repair), then `done` with the answer of "
+            "a plain ask, or `error` with the one error shape. Each event's data is one line "
+            "of JSON.",
+        },
+        **_COMMON,
+    },
+)
+async def ask_stream(
+    session_id: str,
+    data: AskRequest,
+    request: Request,
+    principal: AskWriter,
+    context: ClientContextDep,
+) -> StreamingResponse:
+    """The same ask as `POST /sessions/{id}/ask`, recorded the same way, with each stage sent as
+    it happens. Failures of the ask (including an unknown session) come as an `error` event;
+    bad credentials and an invalid body are answered before the stream starts, as usual. A
+    client that disconnects stops the work, and the ask is recorded as `cancelled`.
+    """
+
+    def run(notify: pipeline.Notify) -> Awaitable[pipeline.AskAnswer]:
+        return pipeline.ask_async(
+            request.app.state.session_factory,
+            principal=principal,
+            chat_session_id=session_id,
+            question=data.question,
+            connection_id=data.connection_id,
+            generator_name=data.generator,
+            settings=request.app.state.settings,
+            context=context,
+            notify=notify,
+        )
+
+    return StreamingResponse(
+        stream_ask(run, lambda answer: ask_response(answer).model_dump(mode="json")),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def ask_response(answer: pipeline.AskAnswer) -> AskResponse:

@@ -181,7 +181,23 @@ def introspect_and_store(
     settings: Settings,
 ) -> SchemaSnapshot:
     """Introspect the connection with no platform connection open, then store the snapshot in
-    its own short transaction."""
-    snapshot = read_snapshot(connection, settings=settings)
-    store_snapshot_in_own_transaction(session_factory, connection, snapshot)
-    return snapshot
+    its own short transaction. Concurrent first uses in this process introspect once: the
+    others wait for it (holding nothing of the platform's) and take its result."""
+    with _introspection_lock(connection.id):
+        with _parsed_lock:
+            cached = _parsed.get(connection.id)
+        if cached is not None:
+            return cached.snapshot
+        snapshot = read_snapshot(connection, settings=settings)
+        store_snapshot_in_own_transaction(session_factory, connection, snapshot)
+        return snapshot
+
+
+_introspecting: dict[str, threading.Lock] = {}
+
+
+def _introspection_lock(connection_id: str) -> threading.Lock:
+    with _parsed_lock:
+        if len(_introspecting) >= SNAPSHOT_CACHE_MAX_ENTRIES:
+            _introspecting.clear()
+        return _introspecting.setdefault(connection_id, threading.Lock())

@@ -84,6 +84,11 @@ def anthropic_reply(
     )
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256
+    """Room for many asks connecting at once (the default backlog of 5 resets some)."""
+
+
 class ProviderServer:
     def __init__(self) -> None:
         self.script: deque[Reply] = deque()
@@ -136,7 +141,7 @@ class ProviderServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
