@@ -10,7 +10,6 @@ from fastapi.responses import StreamingResponse
 from backend.auth.deps import Principal, require_scopes, require_scopes_released
 from backend.auth.scopes import Scope
 from backend.core.context import ClientContextDep
-from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
 from backend.nl2sql import export, pipeline
 from backend.nl2sql.schemas import QueryResultRead, ResultColumnRead, SqlRunRequest
@@ -96,8 +95,7 @@ def query_result_read(answer: pipeline.QueryAnswer) -> QueryResultRead:
 def export_query(
     query_id: str,
     request: Request,
-    session: SessionDep,
-    principal: SqlRunner,
+    principal: ReleasedSqlRunner,
     context: ClientContextDep,
     format: Annotated[Literal["csv"], Query(description="Only `csv` for now.")] = "csv",  # noqa: A002
 ) -> StreamingResponse:
@@ -107,11 +105,10 @@ def export_query(
     preview's row cap is lifted (the query's own LIMIT is kept), and the export is audited.
     """
     prepared = export.prepare_csv_export(
-        session,
+        request.app.state.session_factory,
         principal=principal,
         query_id=query_id,
         settings=request.app.state.settings,
-        session_factory=request.app.state.session_factory,
         context=context,
     )
     return StreamingResponse(
