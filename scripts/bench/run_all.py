@@ -510,7 +510,8 @@ def platform_url(backend: str, tmp: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp / 'app_data.db'}"
         return
     given = os.environ.get("NLSQL_TEST_POSTGRES_URL")
-    base = tmp / "pg"
+    # A directory of its own: the server runs as the postgres user, who cannot enter `tmp`.
+    base = Path(tempfile.mkdtemp(prefix="nlsql-bench-pg-"))
     admin_url = given or postgres_server.start(base)
     name = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -522,6 +523,7 @@ def platform_url(backend: str, tmp: Path) -> Iterator[str]:
         admin.dispose()
         if not given:
             postgres_server.stop(base)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def run_backend(
