@@ -33,6 +33,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     received_at: float
+    client_port: int = 0
+    """The port the request came from: one port for two requests means a reused connection."""
 
 
 def openai_reply(
@@ -90,13 +92,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class ProviderServer:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.script: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -114,6 +118,7 @@ class ProviderServer:
                             {k.lower(): v for k, v in self.headers.items()},
                             body,
                             time.monotonic(),
+                            self.client_address[1],
                         )
                     )
                     reply = (
@@ -156,8 +161,9 @@ class ProviderServer:
 
 
 @contextmanager
-def provider_server() -> Iterator[ProviderServer]:
-    server = ProviderServer()
+def provider_server(*, keep_alive: bool = False) -> Iterator[ProviderServer]:
+    """A scripted provider; `keep_alive` answers HTTP/1.1 and keeps connections open."""
+    server = ProviderServer(keep_alive=keep_alive)
     server.thread.start()
     try:
         yield server

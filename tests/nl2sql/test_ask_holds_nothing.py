@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 from backend.core.config import Settings
 from backend.observability.models import QueryAnalytics
 from tests.chat.conftest import make_caller
-from tests.nl2sql.provider_server import API_KEY, OPENAI, ProviderServer
+from tests.nl2sql.provider_server import API_KEY, OPENAI, ProviderServer, provider_server
 from tests.support.live_server import live_server
 
 CONCURRENT_ASKS = 32
@@ -164,3 +165,33 @@ def test_slow_llm_asks_hold_no_connection_and_leave_sign_ins_fast(
         recorded = check.query(QueryAnalytics).filter(QueryAnalytics.user_id == caller.user_id)
         assert recorded.count() == CONCURRENT_ASKS
         assert all(row.success for row in recorded)
+
+
+@pytest.fixture
+def keep_alive_server() -> Iterator[ProviderServer]:
+    with provider_server(keep_alive=True) as running:
+        yield running
+
+
+def test_llm_asks_reuse_one_provider_connection(
+    app: FastAPI, session: Session, settings: Settings, keep_alive_server: ProviderServer
+) -> None:
+    app.state.settings = settings.model_copy(update={"openai_base_url": keep_alive_server.base_url})
+    caller = make_caller(session, settings)
+    for _ in range(3):
+        keep_alive_server.add(OPENAI.reply(GOOD_SQL, model="test-model"))
+    with TestClient(app) as client:
+        for _ in range(3):
+            chat = client.post(
+                "/api/v1/chat/sessions",
+                json={"connection_id": caller.connection_id},
+                headers=caller.headers,
+            ).json()["id"]
+            answer = client.post(
+                f"/api/v1/chat/sessions/{chat}/ask",
+                json={"question": "customers per country", "generator": "openai"},
+                headers=caller.headers,
+            )
+            assert answer.status_code == 200, answer.text
+    ports = [r.client_port for r in keep_alive_server.requests]
+    assert len(ports) == 3 and len(set(ports)) == 1, ports
