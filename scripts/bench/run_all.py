@@ -4,7 +4,8 @@
         [--workers 1,2] [--llm-delay 2.0] [--seconds 4]
 
 For each platform database (SQLite file, PostgreSQL started on loopback like the tests do) and
-each number of API worker processes (`uvicorn --workers N`, a subprocess on loopback):
+each number of API worker processes (one: `uvicorn`; more: `serve_workers.py`, N uvicorn
+processes sharing one listening socket that keeps TCP_NODELAY; subprocesses on loopback):
 
 * slow LLM: an OpenAI-compatible server on loopback answers every request after `--llm-delay`
   seconds; 8, 32 and 64 asks are sent at once. Reported: wall time, throughput as a share of
@@ -232,11 +233,18 @@ def api_server(platform: Platform, *, workers: int, llm_url: str) -> Iterator[st
         "NLSQL_OPENAI_MODEL": "bench-model",
         "NLSQL_LOG_LEVEL": "WARNING",
     }
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "backend.main:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
+    if workers == 1:
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory", "backend.main:create_app",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--no-access-log",
+        ]  # fmt: skip
+    else:
+        # Not stock `uvicorn --workers N`, whose accepted connections lack TCP_NODELAY.
+        command = [
+            sys.executable, str(Path(__file__).resolve().parent / "serve_workers.py"),
+            "--port", str(port), "--workers", str(workers),
+        ]  # fmt: skip
     process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)  # noqa: S603
     base = f"http://127.0.0.1:{port}"
     try:
@@ -578,7 +586,8 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "llm_delay_seconds": args.llm_delay,
         "offline_seconds_per_measurement": args.seconds,
-        "server": "uvicorn --workers N (a subprocess on loopback)",
+        "server": "1 worker: uvicorn; N workers: scripts/bench/serve_workers.py (N uvicorn "
+        "processes on one TCP_NODELAY socket); subprocesses on loopback",
         "results": {},
     }
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
