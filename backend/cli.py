@@ -231,6 +231,7 @@ def ask(
     from backend.chat.models import ChatSession
     from backend.connections import service as connections_service
     from backend.connections.paths import confine_database_path
+    from backend.core.db import create_session_factory
     from backend.core.errors import AppError
     from backend.demo import DEMO_DB_PATH
     from backend.demo.builder import build_demo_database
@@ -289,14 +290,13 @@ def ask(
         principal = Principal(user=user, scopes=ROLE_SCOPES.get(user.role, frozenset()))
         try:
             answer = pipeline.ask(
-                session,
+                create_session_factory(session.get_bind().engine),
                 principal=principal,
                 chat_session_id=chat.id,
                 question=question,
                 settings=settings,
                 generator_name=generator,
             )
-            session.commit()
         except AppError as exc:
             typer.secho(f"{exc.code}: {exc.message}", fg=typer.colors.RED, err=True)
             shown = {k: v for k, v in exc.details.items() if k not in ("query_id", "message_id")}

@@ -21,6 +21,7 @@ from backend.core.errors import install_error_handlers
 from backend.core.hygiene import InputHygieneMiddleware
 from backend.core.middleware import RequestIdMiddleware
 from backend.core.migrations import upgrade_to_head
+from backend.nl2sql.engines.http import close_clients as close_llm_clients
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
 from backend.observability.middleware import RequestMetricsMiddleware
 from backend.openapi import install_openapi
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         app.state.api_key_usage.flush(app.state.engine)
         app.state.metric_writer.stop()
+        await close_llm_clients()
         app.state.engine.dispose()
 
     app = FastAPI(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,9 +30,11 @@ __all__ = [
     "CurrentPrincipal",
     "CurrentUser",
     "Principal",
+    "ReleasedPrincipal",
     "SessionPrincipal",
     "get_principal",
     "require_scopes",
+    "require_scopes_released",
 ]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -138,13 +141,9 @@ def _principal_from_api_key(request: Request, session: Session, raw_key: str) ->
     )
 
 
-def get_principal(
-    request: Request,
-    session: SessionDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-    api_key: Annotated[str | None, Depends(api_key_scheme)],
+def _resolve_principal(
+    request: Request, session: Session, token: str | None, api_key: str | None
 ) -> Principal:
-    """Raises `Unauthorized` for no, bad, expired or revoked credentials."""
     if api_key:
         principal = _principal_from_api_key(request, session, api_key)
     elif token:
@@ -155,7 +154,37 @@ def get_principal(
     return principal
 
 
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Principal:
+    """Raises `Unauthorized` for no, bad, expired or revoked credentials."""
+    return _resolve_principal(request, session, token, api_key)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def _resolve_in_own_session(request: Request, token: str | None, api_key: str | None) -> Principal:
+    factory: Callable[[], Session] = request.app.state.session_factory
+    with factory() as session:
+        return _resolve_principal(request, session, token, api_key)
+
+
+async def get_released_principal(
+    request: Request,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Principal:
+    """The caller, read in a short session of its own that is closed before the endpoint runs
+    (endpoints that wait on an LLM or a user's database hold no platform connection). The
+    principal's user is detached: read it, do not write through it."""
+    return await run_in_threadpool(_resolve_in_own_session, request, token, api_key)
+
+
+ReleasedPrincipal = Annotated[Principal, Depends(get_released_principal)]
 
 
 def get_session_principal(principal: CurrentPrincipal) -> Principal:
@@ -188,11 +217,26 @@ def require_scopes(*scopes: Scope) -> Callable[[Principal], Principal]:
     """A dependency that answers 403 unless the caller holds every one of `scopes`."""
 
     def _check(principal: CurrentPrincipal) -> Principal:
-        missing = [s.value for s in scopes if s not in principal.scopes]
-        if missing:
-            raise Forbidden(
-                "Your credentials lack the scope this needs.", details={"missing_scopes": missing}
-            )
+        _ensure_scopes(principal, scopes)
+        return principal
+
+    return _check
+
+
+def _ensure_scopes(principal: Principal, scopes: tuple[Scope, ...]) -> None:
+    missing = [s.value for s in scopes if s not in principal.scopes]
+    if missing:
+        raise Forbidden(
+            "Your credentials lack the scope this needs.", details={"missing_scopes": missing}
+        )
+
+
+def require_scopes_released(*scopes: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    """`require_scopes` on `ReleasedPrincipal`: the caller's session is closed before the
+    endpoint runs. The check itself runs on the event loop (no thread hop)."""
+
+    async def _check(principal: ReleasedPrincipal) -> Principal:
+        _ensure_scopes(principal, scopes)
         return principal
 
     return _check

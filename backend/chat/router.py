@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
-from backend.auth.deps import Principal, require_scopes
+from backend.auth.deps import Principal, require_scopes, require_scopes_released
 from backend.auth.scopes import Scope
 from backend.chat import service
 from backend.chat.models import ChatSession
@@ -18,6 +20,7 @@ from backend.chat.schemas import (
     ChatSessionRead,
     ChatSessionUpdate,
 )
+from backend.chat.streaming import stream_ask
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
@@ -30,6 +33,8 @@ router = APIRouter(prefix="/chat", tags=["chat"])
 
 Reader = Annotated[Principal, Depends(require_scopes(Scope.CHAT_READ))]
 Writer = Annotated[Principal, Depends(require_scopes(Scope.CHAT_WRITE))]
+AskWriter = Annotated[Principal, Depends(require_scopes_released(Scope.CHAT_WRITE))]
+"""The asker, read in a short session closed before the ask starts (an ask holds nothing)."""
 PageSize = Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)]
 
 _COMMON: dict[int | str, dict[str, Any]] = {
@@ -160,12 +165,11 @@ def list_messages(
         504: {"model": ErrorResponse, "description": "The database timed out."},
     },
 )
-def ask(
+async def ask(
     session_id: str,
     data: AskRequest,
     request: Request,
-    session: SessionDep,
-    principal: Writer,
+    principal: AskWriter,
     context: ClientContextDep,
 ) -> AskResponse:
     """Turns the question into one read-only SQL query on the session's (or the given) connection,
@@ -173,8 +177,8 @@ def ask(
     explanation, the rows and a Vega-Lite chart spec (render it with vega-embed). The question and
     the answer are stored as messages of the session.
     """
-    answer = pipeline.ask(
-        session,
+    answer = await pipeline.ask_async(
+        request.app.state.session_factory,
         principal=principal,
         chat_session_id=session_id,
         question=data.question,
@@ -183,6 +187,58 @@ def ask(
         settings=request.app.state.settings,
         context=context,
     )
+    return ask_response(answer)
+
+
+@router.post(
+    "/sessions/{session_id}/ask/stream",
+    summary="Ask a question, streamed as Server-Sent Events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Events `understood`, `sql`, `guard`, `rows`, `chart` as each stage "
+            "happens (`sql` to `chart` again after a repair), then `done` with the answer of "
+            "a plain ask, or `error` with the one error shape. Each event's data is one line "
+            "of JSON.",
+        },
+        **_COMMON,
+    },
+)
+async def ask_stream(
+    session_id: str,
+    data: AskRequest,
+    request: Request,
+    principal: AskWriter,
+    context: ClientContextDep,
+) -> StreamingResponse:
+    """The same ask as `POST /sessions/{id}/ask`, recorded the same way, with each stage sent as
+    it happens. Failures of the ask (including an unknown session) come as an `error` event;
+    bad credentials and an invalid body are answered before the stream starts, as usual. A
+    client that disconnects stops the work, and the ask is recorded as `cancelled`.
+    """
+
+    def run(notify: pipeline.Notify) -> Awaitable[pipeline.AskAnswer]:
+        return pipeline.ask_async(
+            request.app.state.session_factory,
+            principal=principal,
+            chat_session_id=session_id,
+            question=data.question,
+            connection_id=data.connection_id,
+            generator_name=data.generator,
+            settings=request.app.state.settings,
+            context=context,
+            notify=notify,
+        )
+
+    return StreamingResponse(
+        stream_ask(run, lambda answer: ask_response(answer).model_dump(mode="json")),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
     return AskResponse(
         message_id=answer.message_id,
         user_message_id=answer.user_message_id,

@@ -1,7 +1,18 @@
-"""The schema snapshot cache in `database_schemas`: one row per table of a connection."""
+"""The schema snapshot cache in `database_schemas`: one row per table of a connection, and an
+in-process copy of the parsed snapshots in front of it.
+
+The in-process copy is dropped at once when this process stores or clears a connection's
+snapshot; a refresh made by another process is seen here within `SNAPSHOT_CACHE_TTL_SECONDS`
+(the staleness bound). The introspection of a first use runs outside any platform transaction
+and the result is stored in a short transaction of its own.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
@@ -19,10 +30,47 @@ INTROSPECTION_TIMEOUT_SECONDS = 120
 """Longest reading a database's catalog may take (a bound, not a target: see the benchmark)."""
 
 
+SNAPSHOT_CACHE_TTL_SECONDS = 30.0
+"""How long a parsed snapshot is reused in-process before `database_schemas` is read again: the
+longest a refresh made by another worker process goes unseen here."""
+SNAPSHOT_CACHE_MAX_ENTRIES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    snapshot: SchemaSnapshot
+    taken_at: datetime
+    loaded_at: float
+
+
+_parsed: dict[str, _Cached] = {}
+_parsed_lock = threading.Lock()
+
+
+def _remember(connection_id: str, snapshot: SchemaSnapshot, taken_at: datetime) -> None:
+    with _parsed_lock:
+        if len(_parsed) >= SNAPSHOT_CACHE_MAX_ENTRIES and connection_id not in _parsed:
+            _parsed.pop(next(iter(_parsed)))
+        _parsed[connection_id] = _Cached(snapshot, taken_at, time.monotonic())
+
+
+def forget_snapshot(connection_id: str) -> None:
+    """Drop this process's parsed copy (after a store or clear, or in tests)."""
+    with _parsed_lock:
+        _parsed.pop(connection_id, None)
+
+
 def load_snapshot(
     session: Session, connection: DatabaseConnection
 ) -> tuple[SchemaSnapshot, datetime] | None:
-    """The cached snapshot and when it was taken, or None if there is none."""
+    """The cached snapshot and when it was taken, or None if there is none.
+
+    Served from the in-process copy when it is younger than `SNAPSHOT_CACHE_TTL_SECONDS`.
+    """
+    with _parsed_lock:
+        cached = _parsed.get(connection.id)
+    if cached is not None and time.monotonic() - cached.loaded_at < SNAPSHOT_CACHE_TTL_SECONDS:
+        return cached.snapshot, cached.taken_at
     rows = list(
         session.scalars(
             select(DatabaseSchema)
@@ -37,7 +85,9 @@ def load_snapshot(
         database_name=rows[0].database_name,
         tables=[TableInfo.model_validate(row.schema_info) for row in rows],
     )
-    return snapshot, min(row.last_updated for row in rows)
+    taken_at = min(row.last_updated for row in rows)
+    _remember(connection.id, snapshot, taken_at)
+    return snapshot, taken_at
 
 
 def store_snapshot(
@@ -73,11 +123,13 @@ def store_snapshot(
             ],
         )
     session.flush()
+    forget_snapshot(connection.id)
     return taken_at
 
 
 def clear_snapshot(session: Session, connection_id: str) -> None:
     session.execute(delete(DatabaseSchema).where(DatabaseSchema.connection_id == connection_id))
+    forget_snapshot(connection_id)
 
 
 def read_snapshot(connection: DatabaseConnection, *, settings: Settings) -> SchemaSnapshot:
@@ -107,3 +159,45 @@ def snapshot_for_connection(
     if cached is not None:
         return cached[0]
     return refresh_schema_snapshot(session, connection, settings=settings)[0]
+
+
+def store_snapshot_in_own_transaction(
+    session_factory: Callable[[], Session],
+    connection: DatabaseConnection,
+    snapshot: SchemaSnapshot,
+) -> datetime:
+    """Store a snapshot in a short transaction of its own, committed before this returns, so
+    no lock it takes outlives the store."""
+    with session_factory() as session, session.begin():
+        taken_at = store_snapshot(session, connection, snapshot)
+    _remember(connection.id, snapshot, taken_at)
+    return taken_at
+
+
+def introspect_and_store(
+    session_factory: Callable[[], Session],
+    connection: DatabaseConnection,
+    *,
+    settings: Settings,
+) -> SchemaSnapshot:
+    """Introspect the connection with no platform connection open, then store the snapshot in
+    its own short transaction. Concurrent first uses in this process introspect once: the
+    others wait for it (holding nothing of the platform's) and take its result."""
+    with _introspection_lock(connection.id):
+        with _parsed_lock:
+            cached = _parsed.get(connection.id)
+        if cached is not None:
+            return cached.snapshot
+        snapshot = read_snapshot(connection, settings=settings)
+        store_snapshot_in_own_transaction(session_factory, connection, snapshot)
+        return snapshot
+
+
+_introspecting: dict[str, threading.Lock] = {}
+
+
+def _introspection_lock(connection_id: str) -> threading.Lock:
+    with _parsed_lock:
+        if len(_introspecting) >= SNAPSHOT_CACHE_MAX_ENTRIES:
+            _introspecting.clear()
+        return _introspecting.setdefault(connection_id, threading.Lock())

@@ -26,7 +26,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host[:45] if request.client else None
 
 
-def get_client_context(request: Request) -> ClientContext:
+async def get_client_context(request: Request) -> ClientContext:
     agent = request.headers.get("user-agent")
     return ClientContext(
         ip_address=client_ip(request),

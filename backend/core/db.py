@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -143,6 +145,65 @@ def ensure_private_sqlite_file(url: str) -> None:
     os.chmod(path, 0o600)
 
 
+_WRITE_STATEMENT = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_HOLDS_WRITE_TURN = "nlsql_holds_write_turn"
+SQLITE_WRITE_TURN_WAIT_SECONDS = 10.0
+"""Longest a writer waits for its turn in-process before it tries SQLite anyway (the same
+bound as SQLite's own busy timeout)."""
+
+
+class SqliteWriteTurns:
+    """Write transactions of one SQLite database take turns in this process on a lock.
+
+    SQLite admits one writer at a time; a second writer is told "busy" and its busy handler
+    sleeps in growing steps (up to 100 ms each), which turned concurrent asks' recording into a
+    p99 of seconds. Waiting on a lock wakes the next writer the moment the previous one
+    commits. A transaction takes its turn at its first write statement and gives it back at
+    commit or rollback (or when its connection is reset or closed). Other processes still
+    meet SQLite's busy handler.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def install(self, engine: Engine) -> None:
+        event.listen(engine, "before_cursor_execute", self._before_execute)
+        event.listen(engine, "commit", self._end)
+        event.listen(engine, "rollback", self._end)
+        event.listen(engine.pool, "reset", self._end_record)
+        event.listen(engine.pool, "close", self._end_record_closed)
+        event.listen(engine.pool, "invalidate", self._end_record_invalidated)
+
+    def _before_execute(
+        self,
+        conn: Connection,
+        _cursor: Any,
+        statement: str,
+        _parameters: Any,
+        _context: Any,
+        _executemany: bool,
+    ) -> None:
+        if _HOLDS_WRITE_TURN in conn.info or not _WRITE_STATEMENT.match(statement):
+            return
+        conn.info[_HOLDS_WRITE_TURN] = self._lock.acquire(timeout=SQLITE_WRITE_TURN_WAIT_SECONDS)
+
+    def _release(self, info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_TURN, False):
+            self._lock.release()
+
+    def _end(self, conn: Connection) -> None:
+        self._release(conn.info)
+
+    def _end_record(self, _dbapi: Any, record: Any, _reset_state: Any) -> None:
+        self._release(record.info)
+
+    def _end_record_closed(self, _dbapi: Any, record: Any) -> None:
+        self._release(record.info)
+
+    def _end_record_invalidated(self, _dbapi: Any, record: Any, _exc: Any) -> None:
+        self._release(record.info)
+
+
 def create_app_engine(
     url: str, *, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS, **kwargs: Any
 ) -> Engine:
@@ -164,6 +225,7 @@ def create_app_engine(
             ensure_private_sqlite_file(url)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_configurer(timeout_ms))
+        SqliteWriteTurns().install(engine)
     else:
         kwargs.setdefault("pool_pre_ping", True)
         if "poolclass" not in kwargs:

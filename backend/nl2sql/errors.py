@@ -8,6 +8,7 @@ still renders the right status.
 from __future__ import annotations
 
 from backend.core.errors import (
+    AppError,
     BadRequest,
     Conflict,
     NotFound,
@@ -90,3 +91,12 @@ class ExportNotPossible(Conflict):
 
     code = "export_not_possible"
     message = "This query cannot be exported."
+
+
+class AskCancelled(AppError):
+    """The client went away before the answer was ready (a streamed ask whose connection
+    closed); recorded, never sent."""
+
+    status_code = 499
+    code = "cancelled"
+    message = "The client disconnected before the answer was ready; the work was stopped."

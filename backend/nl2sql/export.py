@@ -193,54 +193,61 @@ def _audit(
 
 
 def prepare_csv_export(
-    session: Session,
+    session_factory: sessionmaker[Session],
     *,
     principal: Principal,
     query_id: str,
     settings: Settings,
-    session_factory: sessionmaker[Session],
     context: ClientContext | None = None,
 ) -> CsvExport:
     """Check ownership, guard the SQL again and start the query; audits the export.
 
-    Raises `QueryNotFound` (404) for another user's or an unknown query, `ExportNotPossible`
-    (409) for one that failed or lost its connection, and the guard's or the database's errors
-    as an ask would.
+    Reads in one short session that is closed before the query starts; the audit row is
+    written in a short transaction of its own. Raises `QueryNotFound` (404) for another
+    user's or an unknown query, `ExportNotPossible` (409) for one that failed or lost its
+    connection, and the guard's or the database's errors as an ask would.
     """
-    row = session.scalar(
-        select(QueryAnalytics).where(
-            QueryAnalytics.query_id == query_id, QueryAnalytics.user_id == principal.user.id
+    with session_factory() as session:
+        row = session.scalar(
+            select(QueryAnalytics).where(
+                QueryAnalytics.query_id == query_id, QueryAnalytics.user_id == principal.user.id
+            )
         )
-    )
-    if row is None:
-        raise QueryNotFound(details={"query_id": query_id})
-    if not row.success or not row.sql_query:
-        raise ExportNotPossible(
-            "Only a query that succeeded can be exported; this one failed.",
-            details={"query_id": query_id, "error_code": row.error_code},
+        if row is None:
+            raise QueryNotFound(details={"query_id": query_id})
+        if not row.success or not row.sql_query:
+            raise ExportNotPossible(
+                "Only a query that succeeded can be exported; this one failed.",
+                details={"query_id": query_id, "error_code": row.error_code},
+            )
+        if row.connection_id is None:
+            raise ExportNotPossible(
+                "The connection this query ran on was deleted.", details={"query_id": query_id}
+            )
+        connection = ensure_usable_connection(
+            session, principal=principal, connection_id=row.connection_id
         )
-    if row.connection_id is None:
-        raise ExportNotPossible(
-            "The connection this query ran on was deleted.", details={"query_id": query_id}
-        )
-    connection = ensure_usable_connection(
-        session, principal=principal, connection_id=row.connection_id
-    )
-    max_rows = int(get_config_value(session, "export.max_rows"))
-    timeout_seconds = float(get_config_value(session, "export.timeout_seconds"))
-    preview_cap = executor.configured_limits(session).row_cap
+        max_rows = int(get_config_value(session, "export.max_rows"))
+        timeout_seconds = float(get_config_value(session, "export.timeout_seconds"))
+        preview_cap = executor.configured_limits(session).row_cap
+        recorded = _recorded_event(session, row)
+        cached = schema_cache.load_snapshot(session, connection)
+        recorded_sql, source = row.sql_query, row.source
     dialect = sqlglot_dialect(connection.db_type)
-    recorded = _recorded_event(session, row)
-    params = _recorded_parameters(recorded) if row.source == "template" else None
-    if row.source == "template" and params is None:
+    params = _recorded_parameters(recorded) if source == "template" else None
+    if source == "template" and params is None:
         raise ExportNotPossible(
             "The parameters of this template run are no longer on record; run the template "
             "again and export that run.",
             details={"query_id": query_id},
         )
-    snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
+    snapshot = (
+        cached[0]
+        if cached is not None
+        else schema_cache.introspect_and_store(session_factory, connection, settings=settings)
+    )
     sql = _lift_preview_cap(
-        row.sql_query,
+        recorded_sql,
         dialect=dialect,
         preview_cap=preview_cap,
         max_rows=max_rows,
@@ -256,8 +263,6 @@ def prepare_csv_export(
     if params is not None:
         params = cap_limit_parameter(guarded, params, max_rows)
     audited = {"format": "csv", "connection_id": connection.id, "max_rows": max_rows}
-    # The stream outlives the request's session: it gets the connection row detached.
-    session.expunge(connection)
     stream = executor.stream_on_connection(
         connection,
         guarded.sql,
@@ -272,10 +277,13 @@ def prepare_csv_export(
     try:
         first = next(stream, None)
     except AppError as exc:
-        _audit(session, principal, query_id, audited, context, error=exc)
-        session.commit()
+        with session_factory() as session:
+            _audit(session, principal, query_id, audited, context, error=exc)
+            session.commit()
         raise
-    _audit(session, principal, query_id, audited, context, error=None)
+    with session_factory() as session:
+        _audit(session, principal, query_id, audited, context, error=None)
+        session.commit()
     return CsvExport(
         query_id=query_id,
         user_id=principal.user.id,

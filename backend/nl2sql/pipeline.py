@@ -1,21 +1,29 @@
 """The ask flow: question -> generator -> guard -> read-only run -> chart -> one recording.
 
-A failure (engine declined, guard refused, database error) is recorded like a success (its
-messages, analytics row, event and timings), committed, and only then raised, so nothing that
-fails is lost when the request's session rolls back.
+It runs in phases that hold nothing across slow work: read what the ask needs in one short
+transaction (the session is closed before anything slow starts); generate (the offline engine
+on a worker thread, an LLM awaited on the event loop) and run the SQL on the user's database
+with no platform connection checked out; record in one short write transaction. The pipeline
+opens its own sessions from the session factory; callers hand it none.
+
+A failure (engine declined, guard refused, database error, a client that went away) is recorded
+like a success (its messages, analytics row, event and timings), committed, and only then
+raised, so nothing that fails is lost.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
@@ -47,8 +55,13 @@ from backend.nl2sql.engines.base import (
     Turn,
 )
 from backend.nl2sql.engines.llm import LLM_GENERATORS, estimate_cost
-from backend.nl2sql.engines.repair import generate_with_repair
+from backend.nl2sql.engines.repair import (
+    RepairOutcome,
+    generate_with_repair,
+    generate_with_repair_async,
+)
 from backend.nl2sql.errors import (
+    AskCancelled,
     GenerationFailed,
     GuardRefused,
     NoConnectionChosen,
@@ -67,6 +80,12 @@ TEMPLATE_GENERATOR = "template"
 MAX_HISTORY_TURNS = 6
 MAX_EXAMPLES = 5
 STAGES = ("generate", "guard", "execute", "record")
+
+SessionFactory = Callable[[], Session]
+"""Opens a platform session (the app's `sessionmaker`); the pipeline opens short ones itself."""
+Notify = Callable[[str, dict[str, Any]], None]
+"""Hears each stage of an ask as it happens: `understood`, `sql`, `guard`, `rows`, `chart`.
+Called from worker threads and from the event loop alike, so it must be thread-safe."""
 
 
 @dataclass(slots=True)
@@ -137,12 +156,18 @@ class _Run:
     timeout_seconds: float = 0.1
     max_result_bytes: int = executor.DEFAULT_MAX_RESULT_BYTES
     max_cell_bytes: int = executor.DEFAULT_MAX_CELL_BYTES
+    preview_max_bytes: int = 65_536
     attempts: list[dict[str, Any]] = field(default_factory=list)
     """Every generation of an ask, in order: its SQL and the error that sent it back (None for
     the accepted one)."""
     template: QueryTemplate | None = None
     """The template that answered, for a template run or a question it matched."""
     params: dict[str, Any] | None = None
+    notify: Notify | None = None
+
+    def emit(self, stage: str, data: dict[str, Any]) -> None:
+        if self.notify is not None:
+            self.notify(stage, {"query_id": self.query_id, **data})
 
 
 def ensure_usable_connection(
@@ -159,6 +184,7 @@ def _load_limits(session: Session, run: _Run) -> None:
     )
     run.max_result_bytes = int(get_config_value(session, "query.max_result_bytes"))
     run.max_cell_bytes = int(get_config_value(session, "query.max_cell_bytes"))
+    run.preview_max_bytes = int(get_config_value(session, "chat.preview_max_bytes"))
 
 
 def _earlier_successes(session: Session, *, connection_id: str, user_id: str) -> list[Example]:
@@ -247,6 +273,7 @@ def _execute(
         )
     if params is not None:
         params = cap_limit_parameter(run.guarded, params, run.row_cap + 1)
+    run.emit("guard", {"sql": run.guarded.sql, "tables": list(run.guarded.tables)})
     with run.timings.measure("execute"):
         run.result = executor.run_on_connection(
             connection,
@@ -259,10 +286,26 @@ def _execute(
             max_cell_bytes=run.max_cell_bytes,
         )
         run.column_types = _column_types(run.result, snapshot, run.guarded.tables)
+    result = run.result
+    run.emit(
+        "rows",
+        {
+            "columns": [
+                {"name": c.name, "type": t}
+                for c, t in zip(result.columns, run.column_types, strict=True)
+            ],
+            "rows": result.rows,
+            "row_count": result.row_count,
+            "truncated": result.truncated,
+            "execution_time_ms": result.execution_time_ms,
+        },
+    )
+    with run.timings.measure("execute"):
         run.chart = suggest_chart(
-            [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
-            run.result.rows,
+            [(c.name, t) for c, t in zip(result.columns, run.column_types, strict=True)],
+            result.rows,
         )
+    run.emit("chart", {"chart": run.chart.spec, "chart_type": run.chart.chart_type})
 
 
 class _Repairable(Exception):
@@ -284,6 +327,43 @@ def _is_repairable(exc: Exception) -> bool:
     )
 
 
+def _checker(
+    run: _Run, *, connection: DatabaseConnection, snapshot: SchemaSnapshot, settings: Settings
+) -> Callable[[str], None]:
+    """Guard and run one generated SQL; failures a model may fix come out as `_Repairable`."""
+
+    def check(sql: str) -> None:
+        try:
+            _execute(run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
+        except AppError as exc:
+            if _is_repairable(exc):
+                raise _Repairable(exc) from exc
+            raise
+
+    return check
+
+
+def _take_outcome(run: _Run, outcome: RepairOutcome[None]) -> None:
+    run.generation = outcome.generation
+    run.attempts = [{"sql": f.sql, "error": f.error} for f in outcome.failures]
+    if outcome.error is not None:
+        error = outcome.error
+        raise error.original if isinstance(error, _Repairable) else error
+    run.attempts.append({"sql": outcome.generation.sql, "error": None})
+
+
+def _set_generate_ms(run: _Run, started: float) -> None:
+    # generate_ms is the time spent generating: the whole loop minus guard and execution.
+    run.timings.generate_ms = max(
+        0.0,
+        (time.perf_counter() - started) * 1000 - run.timings.guard_ms - run.timings.execute_ms,
+    )
+
+
+def _generated(run: _Run, generation: Generation) -> None:
+    run.emit("sql", {"sql": generation.sql, "explanation": generation.explanation})
+
+
 def _generate_and_run(
     run: _Run,
     generator: SqlGenerator,
@@ -294,37 +374,52 @@ def _generate_and_run(
     settings: Settings,
 ) -> None:
     """Generation, guard and execution, with repairs for generators that support them."""
+    check = _checker(run, connection=connection, snapshot=snapshot, settings=settings)
+    started = time.perf_counter()
+    try:
+        outcome = generate_with_repair(
+            generator,
+            request,
+            check,
+            repairable=(_Repairable,),
+            on_generated=partial(_generated, run),
+        )
+    finally:
+        _set_generate_ms(run, started)
+    _take_outcome(run, outcome)
 
-    def check(sql: str) -> None:
-        try:
-            _execute(run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
-        except AppError as exc:
-            if _is_repairable(exc):
-                raise _Repairable(exc) from exc
-            raise
+
+async def _generate_and_run_async(
+    run: _Run,
+    generator: SqlGenerator,
+    request: GenerationRequest,
+    *,
+    connection: DatabaseConnection,
+    snapshot: SchemaSnapshot,
+    settings: Settings,
+) -> None:
+    """`_generate_and_run` with the generator awaited (no thread waits on the LLM) and each
+    guard and execution on a worker thread."""
+    check = _checker(run, connection=connection, snapshot=snapshot, settings=settings)
+
+    async def check_on_thread(sql: str) -> None:
+        await anyio.to_thread.run_sync(check, sql)
+
+    async def generated(generation: Generation) -> None:
+        _generated(run, generation)
 
     started = time.perf_counter()
     try:
-        outcome = generate_with_repair(generator, request, check, repairable=(_Repairable,))
-    finally:
-        # generate_ms is the time spent generating: the whole loop minus guard and execution.
-        run.timings.generate_ms = max(
-            0.0,
-            (time.perf_counter() - started) * 1000 - run.timings.guard_ms - run.timings.execute_ms,
+        outcome = await generate_with_repair_async(
+            generator,
+            request,
+            check_on_thread,
+            repairable=(_Repairable,),
+            on_generated=generated,
         )
-    run.generation = outcome.generation
-    run.attempts = [{"sql": f.sql, "error": f.error} for f in outcome.failures]
-    if outcome.error is not None:
-        error = outcome.error
-        raise error.original if isinstance(error, _Repairable) else error
-    run.attempts.append({"sql": outcome.generation.sql, "error": None})
-
-
-def _recover_platform_session(session: Session, exc: Exception) -> None:
-    # Errors of users' databases arrive wrapped (TargetDatabaseError); a bare SQLAlchemy error
-    # is the platform database's, and may have aborted the transaction the record needs.
-    if isinstance(exc, SQLAlchemyError):
-        session.rollback()
+    finally:
+        _set_generate_ms(run, started)
+    _take_outcome(run, outcome)
 
 
 def _listed(value: object) -> object:
@@ -357,7 +452,8 @@ def _limit_record(run: _Run) -> dict[str, Any]:
 def _record_stage_metrics(
     session: Session, run: _Run, *, source: str, stages: tuple[str, ...]
 ) -> None:
-    """Queue the stage timings for the batch metric writer (off the request's transaction)."""
+    """Queue the stage timings for the batch metric writer (off the recording transaction);
+    without a writer they are written in `session`, which the caller commits."""
     timings = run.timings.as_dict()
     recorder.record_stage_timings(
         session,
@@ -367,15 +463,15 @@ def _record_stage_metrics(
     )
 
 
-def _result_payload(run: _Run, *, preview_max_bytes: int) -> dict[str, Any] | None:
+def _result_payload(run: _Run) -> dict[str, Any] | None:
     """What the chat message keeps: the columns and a preview of the rows of at most
-    `preview_max_bytes` (the export re-runs the query for all of them)."""
+    `run.preview_max_bytes` (the export re-runs the query for all of them)."""
     if run.result is None:
         return None
     preview, size = [], 0
     for row in run.result.rows:
         size += len(json.dumps(row, ensure_ascii=False, default=str))
-        if size > preview_max_bytes:
+        if size > run.preview_max_bytes:
             break
         preview.append(row)
     return {
@@ -393,15 +489,19 @@ def _result_payload(run: _Run, *, preview_max_bytes: int) -> dict[str, Any] | No
 
 
 def _examples(
-    session: Session, principal: Principal, *, connection: DatabaseConnection
+    session: Session,
+    principal: Principal,
+    *,
+    connection_id: str,
+    templates: list[QueryTemplate],
 ) -> list[Example]:
-    """Templates that apply to the connection, verified first, then the caller's earlier
-    successes on it; no repeats."""
+    """Templates that apply to the connection (`templates_service.applicable_templates`),
+    verified first, then the caller's earlier successes on it; no repeats."""
     examples: list[Example] = []
     seen: set[str] = set()
-    candidates = templates_service.template_examples(
-        session, connection, limit=MAX_EXAMPLES
-    ) + _earlier_successes(session, connection_id=connection.id, user_id=principal.user.id)
+    candidates = templates_service.examples_of(templates, MAX_EXAMPLES) + _earlier_successes(
+        session, connection_id=connection_id, user_id=principal.user.id
+    )
     for example in candidates:
         key = example.question.strip().lower()
         if key not in seen:
@@ -410,111 +510,188 @@ def _examples(
     return examples[:MAX_EXAMPLES]
 
 
-def ask(
-    session: Session,
+@dataclass(slots=True)
+class _AskPlan:
+    """Everything an ask read in its first phase, and what happened since."""
+
+    principal: Principal
+    chat: ChatSession
+    connection: DatabaseConnection
+    question: str
+    choice: GeneratorChoice
+    settings: Settings
+    context: ClientContext | None
+    run: _Run
+    price_table: Any = None
+    snapshot: SchemaSnapshot | None = None
+    generator: SqlGenerator | None = None
+    request: GenerationRequest | None = None
+    failure: Exception | None = None
+    """The first failure (recorded with the ask, then raised)."""
+
+    @property
+    def generator_name(self) -> str:
+        return TEMPLATE_GENERATOR if self.run.template is not None else self.choice.name
+
+    @property
+    def waits_on_network(self) -> bool:
+        return (
+            self.failure is None
+            and self.run.template is None
+            and self.generator is not None
+            and self.generator.waits_on_network
+        )
+
+
+def _read_ask(
+    session_factory: SessionFactory,
     *,
     principal: Principal,
     chat_session_id: str,
     question: str,
     settings: Settings,
-    context: ClientContext | None = None,
-    connection_id: str | None = None,
-    generator_name: str | None = None,
-) -> AskAnswer:
-    """Answer a question in a chat session; records it, and on failure commits then raises.
+    context: ClientContext | None,
+    connection_id: str | None,
+    generator_name: str | None,
+    notify: Notify | None,
+) -> _AskPlan:
+    """Phase one: one short read transaction, closed before anything slow starts.
 
-    A question that fits a visible query template is answered from the template, whatever
-    generator is configured; otherwise the chosen generator writes SQL, and one that supports
-    repair gets the guard's or the database's error back a bounded number of times.
+    Raises what makes the ask impossible (quota, unknown session or connection); a failure
+    after that is kept in the plan, to be recorded with the ask.
     """
     user = principal.user
-    chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
-    chosen_id = connection_id or chat.connection_id
-    if chosen_id is None:
-        raise NoConnectionChosen()
-    connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
     question = question.strip()
-    generator_settings = llm_settings(session, settings)
-    choice = choose_generator(session, user, generator_name, generator_settings)
-    if choice.name in LLM_GENERATORS:
-        # Only LLMs spend tokens: the offline engine is never refused by the quota.
-        auth_service.ensure_token_quota(session, user)
-    history = [
-        Turn(question=q, sql=s)
-        for q, s in chat_service.recent_turns(session, chat, max_turns=MAX_HISTORY_TURNS)
-    ]
-
-    run = _Run()
-    failure: Exception | None = None
-    try:
-        _load_limits(session, run)
-        snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
-        matched = templates_service.match_template(
-            question,
-            templates_service.applicable_templates(session, connection),
-        )
-        if matched is not None:
-            run.template, run.params = matched
-            templates_service.record_template_use(session, run.template)
-            run.generation = Generation(
-                sql=run.template.sql_template,
-                explanation=f"Answered from the query template {run.template.name!r}.",
-            )
-            _execute(
-                run,
-                connection=connection,
-                snapshot=snapshot,
-                sql=run.template.sql_template,
-                settings=settings,
-                params=run.params,
-            )
-        else:
-            generator = registry.get_generator(choice.name, generator_settings)
-            request = GenerationRequest(
-                question=question,
-                schema=snapshot,
-                history=history,
-                examples=_examples(session, principal, connection=connection),
-                dialect=sqlglot_dialect(connection.db_type),
-                row_cap=run.row_cap,
-                model=choice.model,
-            )
-            _generate_and_run(
-                run,
-                generator,
-                request,
-                connection=connection,
-                snapshot=snapshot,
-                settings=settings,
-            )
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
-        failure = exc
-        _recover_platform_session(session, exc)
-
-    ran = TEMPLATE_GENERATOR if run.template is not None else choice.name
-    error = _as_app_error(failure) if failure is not None else None
-    with run.timings.measure("record"):
-        messages, cost = _record_ask(
-            session,
-            run,
+    with session_factory() as session:
+        chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
+        chosen_id = connection_id or chat.connection_id
+        if chosen_id is None:
+            raise NoConnectionChosen()
+        connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
+        generator_settings = llm_settings(session, settings)
+        choice = choose_generator(session, user, generator_name, generator_settings)
+        if choice.name in LLM_GENERATORS:
+            # Only LLMs spend tokens: the offline engine is never refused by the quota.
+            auth_service.ensure_token_quota(session, user)
+        plan = _AskPlan(
             principal=principal,
             chat=chat,
             connection=connection,
             question=question,
             choice=choice,
-            generator_name=ran,
-            error=error,
-            failure=failure,
+            settings=settings,
             context=context,
+            run=_Run(notify=notify),
         )
-    _record_stage_metrics(session, run, source="ask", stages=STAGES)
+        run = plan.run
+        cached = None
+        examples: list[Example] = []
+        history: list[Turn] = []
+        try:
+            _load_limits(session, run)
+            plan.price_table = get_config_value(session, "llm.price_table")
+            cached = schema_cache.load_snapshot(session, connection)
+            templates = templates_service.applicable_templates(session, connection)
+            matched = templates_service.match_template(question, templates)
+            if matched is not None:
+                run.template, run.params = matched
+            else:
+                plan.generator = registry.get_generator(choice.name, generator_settings)
+                history = [
+                    Turn(question=q, sql=s)
+                    for q, s in chat_service.recent_turns(
+                        session, chat, max_turns=MAX_HISTORY_TURNS
+                    )
+                ]
+                if plan.generator.uses_examples:
+                    examples = _examples(
+                        session, principal, connection_id=connection.id, templates=templates
+                    )
+        except Exception as exc:  # noqa: BLE001 - recorded with the ask, then raised
+            plan.failure = exc
+    if plan.failure is not None:
+        return plan
+    run.emit(
+        "understood",
+        {
+            "question": question,
+            "connection_id": connection.id,
+            "generator": plan.generator_name,
+            "requested_generator": choice.requested,
+            "template_id": run.template.id if run.template is not None else None,
+        },
+    )
+    try:
+        # A first use introspects with no platform connection open, then stores the snapshot
+        # in a short transaction of its own.
+        plan.snapshot = (
+            cached[0]
+            if cached is not None
+            else schema_cache.introspect_and_store(session_factory, connection, settings=settings)
+        )
+        if plan.generator is not None:
+            plan.request = GenerationRequest(
+                question=question,
+                schema=plan.snapshot,
+                history=history,
+                examples=examples,
+                dialect=sqlglot_dialect(connection.db_type),
+                row_cap=run.row_cap,
+                model=choice.model,
+            )
+    except Exception as exc:  # noqa: BLE001 - recorded with the ask, then raised
+        plan.failure = exc
+    return plan
 
+
+def _run_blocking(plan: _AskPlan) -> None:
+    """Phase two on this thread: the template's SQL, or generate (with repairs), guard, run."""
+    run = plan.run
+    assert plan.snapshot is not None  # noqa: S101
+    if run.template is not None:
+        run.generation = Generation(
+            sql=run.template.sql_template,
+            explanation=f"Answered from the query template {run.template.name!r}.",
+        )
+        run.emit("sql", {"sql": run.generation.sql, "explanation": run.generation.explanation})
+        _execute(
+            run,
+            connection=plan.connection,
+            snapshot=plan.snapshot,
+            sql=run.template.sql_template,
+            settings=plan.settings,
+            params=run.params,
+        )
+        return
+    assert plan.generator is not None and plan.request is not None  # noqa: S101
+    _generate_and_run(
+        run,
+        plan.generator,
+        plan.request,
+        connection=plan.connection,
+        snapshot=plan.snapshot,
+        settings=plan.settings,
+    )
+
+
+def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    """Phase three: record in one short write transaction; raises the failure, if any, after
+    the commit."""
+    run, failure = plan.run, plan.failure
+    error = _as_app_error(failure) if failure is not None else None
+    with session_factory() as session:
+        with run.timings.measure("record"):
+            messages, cost = _record_ask(session, plan, error=error, failure=failure)
+            session.commit()
+        _record_stage_metrics(session, run, source="ask", stages=STAGES)
+        session.commit()
+
+    ran = plan.generator_name
     if failure is not None:
         if error is not None:
             error.details.setdefault("query_id", run.query_id)
             error.details.setdefault("message_id", messages[1].id)
             error.details.setdefault("generator", ran)
-        session.commit()
         if error is not None and error is not failure:
             raise error from failure
         raise failure
@@ -535,8 +712,8 @@ def ask(
         model=run.generation.model,
         prompt_tokens=run.generation.prompt_tokens,
         completion_tokens=run.generation.completion_tokens,
-        requested_generator=choice.requested,
-        generator_note=choice.fallback_reason if run.template is None else None,
+        requested_generator=plan.choice.requested,
+        generator_note=plan.choice.fallback_reason if run.template is None else None,
         template_id=run.template.id if run.template is not None else None,
         parameters=run.params,
         attempts=len(run.attempts) or 1,
@@ -544,20 +721,124 @@ def ask(
     )
 
 
-def _record_ask(
-    session: Session,
-    run: _Run,
+def _continue_blocking(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    if plan.failure is None:
+        try:
+            _run_blocking(plan)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
+            plan.failure = exc
+    return _finish_ask(session_factory, plan)
+
+
+def _start_ask(session_factory: SessionFactory, **kwargs: Any) -> AskAnswer | _AskPlan:
+    """Read; then, unless generating waits on the network, finish on this same thread (the
+    offline engine and templates take one thread hop in all)."""
+    plan = _read_ask(session_factory, **kwargs)
+    if plan.waits_on_network:
+        return plan
+    return _continue_blocking(session_factory, plan)
+
+
+def ask(
+    session_factory: SessionFactory,
     *,
     principal: Principal,
-    chat: ChatSession,
-    connection: DatabaseConnection,
+    chat_session_id: str,
     question: str,
-    choice: GeneratorChoice,
-    generator_name: str,
+    settings: Settings,
+    context: ClientContext | None = None,
+    connection_id: str | None = None,
+    generator_name: str | None = None,
+    notify: Notify | None = None,
+) -> AskAnswer:
+    """Answer a question in a chat session, blocking this thread throughout (the command line,
+    background work); records it, and on failure commits then raises.
+
+    A question that fits a visible query template is answered from the template, whatever
+    generator is configured; otherwise the chosen generator writes SQL, and one that supports
+    repair gets the guard's or the database's error back a bounded number of times.
+    """
+    plan = _read_ask(
+        session_factory,
+        principal=principal,
+        chat_session_id=chat_session_id,
+        question=question,
+        settings=settings,
+        context=context,
+        connection_id=connection_id,
+        generator_name=generator_name,
+        notify=notify,
+    )
+    return _continue_blocking(session_factory, plan)
+
+
+async def ask_async(
+    session_factory: SessionFactory,
+    *,
+    principal: Principal,
+    chat_session_id: str,
+    question: str,
+    settings: Settings,
+    context: ClientContext | None = None,
+    connection_id: str | None = None,
+    generator_name: str | None = None,
+    notify: Notify | None = None,
+) -> AskAnswer:
+    """`ask` for the event loop: platform reads and writes and the target query run on worker
+    threads, an LLM is awaited with no thread and no platform connection held.
+
+    Cancelled while it waits (a streaming client went away), the ask is recorded as
+    `cancelled` before the cancellation goes on.
+    """
+    started = await anyio.to_thread.run_sync(
+        partial(
+            _start_ask,
+            session_factory,
+            principal=principal,
+            chat_session_id=chat_session_id,
+            question=question,
+            settings=settings,
+            context=context,
+            connection_id=connection_id,
+            generator_name=generator_name,
+            notify=notify,
+        )
+    )
+    if isinstance(started, AskAnswer):
+        return started
+    plan = started
+    assert plan.generator is not None and plan.request is not None  # noqa: S101
+    assert plan.snapshot is not None  # noqa: S101
+    try:
+        await _generate_and_run_async(
+            plan.run,
+            plan.generator,
+            plan.request,
+            connection=plan.connection,
+            snapshot=plan.snapshot,
+            settings=plan.settings,
+        )
+    except anyio.get_cancelled_exc_class():
+        plan.failure = AskCancelled()
+        with anyio.CancelScope(shield=True):
+            with suppress(AskCancelled):
+                await anyio.to_thread.run_sync(_finish_ask, session_factory, plan)
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
+        plan.failure = exc
+    return await anyio.to_thread.run_sync(_finish_ask, session_factory, plan)
+
+
+def _record_ask(
+    session: Session,
+    plan: _AskPlan,
+    *,
     error: AppError | None,
     failure: Exception | None,
-    context: ClientContext | None,
 ) -> tuple[list[Any], float | None]:
+    run, principal, chat, connection = plan.run, plan.principal, plan.chat, plan.connection
+    question, choice, generator_name = plan.question, plan.choice, plan.generator_name
+    context = plan.context
     generation = run.generation
     sql = run.guarded.sql if run.guarded else (generation.sql if generation else None)
     success = failure is None
@@ -571,9 +852,7 @@ def _record_ask(
             content=generation.explanation if generation else "",
             query_id=run.query_id,
             sql_query=sql,
-            query_result=_result_payload(
-                run, preview_max_bytes=int(get_config_value(session, "chat.preview_max_bytes"))
-            ),
+            query_result=_result_payload(run),
             execution_time_ms=run.result.execution_time_ms if run.result else None,
         )
     else:
@@ -597,7 +876,7 @@ def _record_ask(
             generation.model,
             prompt_tokens,
             completion_tokens,
-            get_config_value(session, "llm.price_table"),
+            plan.price_table,
         )
         if generation is not None and prompt_tokens + completion_tokens > 0
         else None
@@ -653,11 +932,13 @@ def _record_ask(
         },
     )
     auth_service.add_token_usage(session, principal.user.id, prompt_tokens + completion_tokens)
+    if template is not None:
+        templates_service.count_template_use(session, template.id)
     return messages, cost
 
 
 def run_sql(
-    session: Session,
+    session_factory: SessionFactory,
     *,
     principal: Principal,
     connection_id: str,
@@ -666,9 +947,12 @@ def run_sql(
     context: ClientContext | None = None,
 ) -> QueryAnswer:
     """Run user-written SQL through the same guard and executor; records like an ask."""
-    connection = ensure_usable_connection(session, principal=principal, connection_id=connection_id)
+    with session_factory() as session:
+        connection = ensure_usable_connection(
+            session, principal=principal, connection_id=connection_id
+        )
     return _run_recorded(
-        session,
+        session_factory,
         _Run(),
         principal=principal,
         connection=connection,
@@ -679,7 +963,7 @@ def run_sql(
 
 
 def run_template(
-    session: Session,
+    session_factory: SessionFactory,
     *,
     principal: Principal,
     template_id: str,
@@ -691,23 +975,28 @@ def run_template(
     """Run a query template with its parameters bound by the driver; recorded as
     `source="template"`. The connection is the request's, else the template's own; a template
     bound to one connection runs only there."""
-    template, sql, bound = templates_service.prepare_template_run(
-        session, principal, template_id, parameters
-    )
-    if (
-        connection_id is not None
-        and template.connection_id is not None
-        and connection_id != template.connection_id
-    ):
-        raise TemplateConnectionMismatch(details={"template_connection_id": template.connection_id})
-    chosen_id = connection_id or template.connection_id
-    if chosen_id is None:
-        raise NoConnectionChosen("Choose a connection: the template is not bound to one.")
-    connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
-    templates_service.ensure_template_applies(template, connection)
+    with session_factory() as session:
+        template, sql, bound = templates_service.prepare_template_run(
+            session, principal, template_id, parameters
+        )
+        if (
+            connection_id is not None
+            and template.connection_id is not None
+            and connection_id != template.connection_id
+        ):
+            raise TemplateConnectionMismatch(
+                details={"template_connection_id": template.connection_id}
+            )
+        chosen_id = connection_id or template.connection_id
+        if chosen_id is None:
+            raise NoConnectionChosen("Choose a connection: the template is not bound to one.")
+        connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
+        templates_service.ensure_template_applies(template, connection)
+        # The use is counted in this short transaction, before the query runs.
+        session.commit()
     run = _Run(template=template, params=bound)
     return _run_recorded(
-        session,
+        session_factory,
         run,
         principal=principal,
         connection=connection,
@@ -718,7 +1007,7 @@ def run_template(
 
 
 def _run_recorded(
-    session: Session,
+    session_factory: SessionFactory,
     run: _Run,
     *,
     principal: Principal,
@@ -727,13 +1016,21 @@ def _run_recorded(
     settings: Settings,
     context: ClientContext | None,
 ) -> QueryAnswer:
+    """Read limits and the snapshot (short transaction), run with no platform connection
+    held, record in one short write transaction; on failure commit the record, then raise."""
     user = principal.user
     template = run.template
     source = "template" if template is not None else "sql"
     failure: Exception | None = None
     try:
-        _load_limits(session, run)
-        snapshot = schema_cache.snapshot_for_connection(session, connection, settings)
+        with session_factory() as session:
+            _load_limits(session, run)
+            cached = schema_cache.load_snapshot(session, connection)
+        snapshot = (
+            cached[0]
+            if cached is not None
+            else schema_cache.introspect_and_store(session_factory, connection, settings=settings)
+        )
         _execute(
             run,
             connection=connection,
@@ -744,53 +1041,54 @@ def _run_recorded(
         )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         failure = exc
-        _recover_platform_session(session, exc)
     error = _as_app_error(failure) if failure is not None else None
     success = failure is None
     error_code = (error.code if error else "internal_error") if failure else None
-    with run.timings.measure("record"):
-        recorder.query(
-            session,
-            query_id=run.query_id,
-            user_id=user.id,
-            source=source,
-            success=success,
-            question=template.name if template is not None else None,
-            sql_query=run.guarded.sql if run.guarded else sql,
-            execution_time_ms=run.result.execution_time_ms if run.result else None,
-            row_count=run.result.row_count if run.result else None,
-            error_message=(error.message if error else "An unexpected error occurred.")
-            if failure
-            else None,
-            error_code=error_code,
-            chart_type=run.chart.chart_type if run.chart else None,
-            generator=TEMPLATE_GENERATOR if template is not None else None,
-            connection_id=connection.id,
-        )
-        data: dict[str, Any] = {
-            "query_id": run.query_id,
-            "connection_id": connection.id,
-            "success": success,
-            "error_code": error_code,
-            "row_count": run.result.row_count if run.result else None,
-            **_limit_record(run),
-        }
-        if template is not None:
-            # The bound values are kept with the run, so its export re-runs the same query.
-            data.update(template_id=template.id, parameters=run.params)
-        recorder.event(
-            session,
-            event_type=EventType.TEMPLATE_RAN if template is not None else EventType.SQL_RAN,
-            user_id=user.id,
-            context=context,
-            user_session_id=principal.user_session_id,
-            data=data,
-        )
-    _record_stage_metrics(session, run, source=source, stages=("guard", "execute", "record"))
+    with session_factory() as session:
+        with run.timings.measure("record"):
+            recorder.query(
+                session,
+                query_id=run.query_id,
+                user_id=user.id,
+                source=source,
+                success=success,
+                question=template.name if template is not None else None,
+                sql_query=run.guarded.sql if run.guarded else sql,
+                execution_time_ms=run.result.execution_time_ms if run.result else None,
+                row_count=run.result.row_count if run.result else None,
+                error_message=(error.message if error else "An unexpected error occurred.")
+                if failure
+                else None,
+                error_code=error_code,
+                chart_type=run.chart.chart_type if run.chart else None,
+                generator=TEMPLATE_GENERATOR if template is not None else None,
+                connection_id=connection.id,
+            )
+            data: dict[str, Any] = {
+                "query_id": run.query_id,
+                "connection_id": connection.id,
+                "success": success,
+                "error_code": error_code,
+                "row_count": run.result.row_count if run.result else None,
+                **_limit_record(run),
+            }
+            if template is not None:
+                # The bound values are kept with the run, so its export re-runs the same query.
+                data.update(template_id=template.id, parameters=run.params)
+            recorder.event(
+                session,
+                event_type=EventType.TEMPLATE_RAN if template is not None else EventType.SQL_RAN,
+                user_id=user.id,
+                context=context,
+                user_session_id=principal.user_session_id,
+                data=data,
+            )
+            session.commit()
+        _record_stage_metrics(session, run, source=source, stages=("guard", "execute", "record"))
+        session.commit()
     if failure is not None:
         if error is not None:
             error.details.setdefault("query_id", run.query_id)
-        session.commit()
         if error is not None and error is not failure:
             raise error from failure
         raise failure

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from backend.auth.deps import Principal, require_scopes
+from backend.auth.deps import Principal, require_scopes, require_scopes_released
 from backend.auth.scopes import Scope
 from backend.core.context import ClientContextDep
-from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
 from backend.nl2sql import export, pipeline
 from backend.nl2sql.schemas import QueryResultRead, ResultColumnRead, SqlRunRequest
@@ -18,6 +17,8 @@ from backend.nl2sql.schemas import QueryResultRead, ResultColumnRead, SqlRunRequ
 router = APIRouter(prefix="/query", tags=["query"])
 
 SqlRunner = Annotated[Principal, Depends(require_scopes(Scope.QUERY_SQL))]
+ReleasedSqlRunner = Annotated[Principal, Depends(require_scopes_released(Scope.QUERY_SQL))]
+"""The caller, read in a short session closed before the query runs."""
 
 
 @router.post(
@@ -37,15 +38,14 @@ SqlRunner = Annotated[Principal, Depends(require_scopes(Scope.QUERY_SQL))]
 def run_sql(
     data: SqlRunRequest,
     request: Request,
-    session: SessionDep,
-    principal: SqlRunner,
+    principal: ReleasedSqlRunner,
     context: ClientContextDep,
 ) -> QueryResultRead:
     """Runs SQL written by the caller through the same guard (one read-only statement), row cap,
     timeout and recording as an ask; answers with the rows and a suggested chart.
     """
     answer = pipeline.run_sql(
-        session,
+        request.app.state.session_factory,
         principal=principal,
         connection_id=data.connection_id,
         sql=data.sql,
@@ -96,8 +96,7 @@ def query_result_read(answer: pipeline.QueryAnswer) -> QueryResultRead:
 def export_query(
     query_id: str,
     request: Request,
-    session: SessionDep,
-    principal: SqlRunner,
+    principal: ReleasedSqlRunner,
     context: ClientContextDep,
     format: Annotated[Literal["csv"], Query(description="Only `csv` for now.")] = "csv",  # noqa: A002
 ) -> StreamingResponse:
@@ -107,11 +106,10 @@ def export_query(
     preview's row cap is lifted (the query's own LIMIT is kept), and the export is audited.
     """
     prepared = export.prepare_csv_export(
-        session,
+        request.app.state.session_factory,
         principal=principal,
         query_id=query_id,
         settings=request.app.state.settings,
-        session_factory=request.app.state.session_factory,
         context=context,
     )
     return StreamingResponse(

@@ -15,7 +15,7 @@ from backend.nl2sql import pipeline
 from backend.nl2sql.router import query_result_read
 from backend.nl2sql.schemas import QueryResultRead
 from backend.templates import service
-from backend.templates.deps import TemplatesReader, TemplatesWriter
+from backend.templates.deps import ReleasedTemplatesReader, TemplatesReader, TemplatesWriter
 from backend.templates.models import QueryTemplate
 from backend.templates.schemas import (
     TemplateCreate,
@@ -157,14 +157,13 @@ def run_template(
     template_id: str,
     data: TemplateRunRequest,
     request: Request,
-    session: SessionDep,
-    principal: TemplatesReader,
+    principal: ReleasedTemplatesReader,
     context: ClientContextDep,
 ) -> QueryResultRead:
     """Run the template with its parameters bound by the database driver; recorded like an ask
     (`source="template"`) and counted in `usage_count`."""
     answer = pipeline.run_template(
-        session,
+        request.app.state.session_factory,
         principal=principal,
         template_id=template_id,
         parameters=data.parameters,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from backend.auth.deps import Principal
@@ -358,9 +358,14 @@ def template_examples(
     session: Session, connection: DatabaseConnection, *, limit: int = 4
 ) -> list[Example]:
     """Parameterless templates that apply to `connection`, as generator examples."""
+    return examples_of(applicable_templates(session, connection), limit)
+
+
+def examples_of(templates: list[QueryTemplate], limit: int = 4) -> list[Example]:
+    """Parameterless templates of `applicable_templates`' answer as examples, in its order."""
     examples = [
         Example(question=t.question_template, sql=t.sql_template, verified=bool(t.is_verified))
-        for t in applicable_templates(session, connection)
+        for t in templates
         if not t.parameters
     ]
     return examples[:limit]
@@ -372,3 +377,13 @@ def ensure_template_applies(template: QueryTemplate, connection: DatabaseConnect
         raise TemplateNotApplicable(
             details={"template_id": template.id, "connection_id": connection.id}
         )
+
+
+def count_template_use(session: Session, template_id: str) -> None:
+    """Count one use of a template by id (when the loaded object is not in `session`)."""
+    session.execute(
+        update(QueryTemplate)
+        .where(QueryTemplate.id == template_id)
+        .values(usage_count=QueryTemplate.usage_count + 1)
+        .execution_options(synchronize_session=False)
+    )

@@ -35,6 +35,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     received_at: float
+    client_port: int = 0
+    """The port the request came from: one port for two requests means a reused connection."""
 
 
 def openai_reply(
@@ -86,14 +88,21 @@ def anthropic_reply(
     )
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256
+    """Room for many asks connecting at once (the default backlog of 5 resets some)."""
+
+
 class ProviderServer:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False) -> None:
         self.script: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -111,6 +120,7 @@ class ProviderServer:
                             {k.lower(): v for k, v in self.headers.items()},
                             body,
                             time.monotonic(),
+                            self.client_address[1],
                         )
                     )
                     reply = (
@@ -144,7 +154,7 @@ class ProviderServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -159,8 +169,9 @@ class ProviderServer:
 
 
 @contextmanager
-def provider_server() -> Iterator[ProviderServer]:
-    server = ProviderServer()
+def provider_server(*, keep_alive: bool = False) -> Iterator[ProviderServer]:
+    """A scripted provider; `keep_alive` answers HTTP/1.1 and keeps connections open."""
+    server = ProviderServer(keep_alive=keep_alive)
     server.thread.start()
     try:
         yield server

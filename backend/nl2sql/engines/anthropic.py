@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from backend.nl2sql.engines.base import Generation, GenerationRequest, SqlGenerator
-from backend.nl2sql.engines.http import DEFAULT_MAX_RETRIES, RetryPolicy, post_json
+from backend.nl2sql.engines.http import DEFAULT_MAX_RETRIES, HttpReply, ProviderCall, RetryPolicy
 from backend.nl2sql.engines.openai_compat import finish_generation, usage_count
-from backend.nl2sql.engines.prompt import build_prompt
+from backend.nl2sql.engines.prompt import Prompt, build_prompt
 from backend.nl2sql.errors import LlmReplyInvalid
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -17,6 +17,7 @@ MAX_OUTPUT_TOKENS = 1024
 class AnthropicGenerator(SqlGenerator):
     name = "anthropic"
     supports_repair = True
+    waits_on_network = True
 
     def __init__(
         self,
@@ -41,11 +42,11 @@ class AnthropicGenerator(SqlGenerator):
     def __repr__(self) -> str:
         return f"AnthropicGenerator(base_url={self.base_url!r}, model={self.model!r})"
 
-    def generate(self, request: GenerationRequest) -> Generation:
+    def _call(self, request: GenerationRequest) -> tuple[Prompt, str, ProviderCall]:
         model = request.model or self.model
         prompt = build_prompt(request)
-        reply = post_json(
-            f"{self.base_url}/v1/messages",
+        call = ProviderCall(
+            url=f"{self.base_url}/v1/messages",
             provider=self.name,
             headers={
                 "x-api-key": self._api_key,
@@ -63,6 +64,9 @@ class AnthropicGenerator(SqlGenerator):
             policy=self.policy,
             secrets=(self._api_key,),
         )
+        return prompt, model, call
+
+    def _finish(self, prompt: Prompt, model: str, reply: HttpReply) -> Generation:
         body = reply.body
         usage = body.get("usage")
         return finish_generation(
@@ -75,6 +79,14 @@ class AnthropicGenerator(SqlGenerator):
             attempts=reply.attempts,
             completion_cap=self.max_output_tokens,
         )
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        prompt, model, call = self._call(request)
+        return self._finish(prompt, model, call.send())
+
+    async def generate_async(self, request: GenerationRequest) -> Generation:
+        prompt, model, call = self._call(request)
+        return self._finish(prompt, model, await call.send_async())
 
 
 def _text(body: dict[str, Any]) -> str:

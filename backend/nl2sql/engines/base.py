@@ -8,6 +8,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+import anyio.to_thread
+
 from backend.connections.snapshot import SchemaSnapshot
 
 
@@ -73,7 +75,17 @@ class SqlGenerator(ABC):
     """Registry name: `builtin`, `openai`, `anthropic`."""
     supports_repair: bool = False
     """Whether the pipeline may hand a failing SQL back for another attempt."""
+    waits_on_network: bool = False
+    """Whether generating waits on a remote service (an LLM): the pipeline then awaits
+    `generate_async` with nothing held, instead of running `generate` on a worker thread."""
+    uses_examples: bool = True
+    """Whether `GenerationRequest.examples` is read (the pipeline skips looking them up if not)."""
 
     @abstractmethod
     def generate(self, request: GenerationRequest) -> Generation:
         """Return SQL for the question, or raise `QuestionNotUnderstood` / `GenerationError`."""
+
+    async def generate_async(self, request: GenerationRequest) -> Generation:
+        """`generate` for callers on an event loop; generators that wait on the network override
+        it so that waiting holds no thread."""
+        return await anyio.to_thread.run_sync(self.generate, request)

@@ -9,12 +9,15 @@ never leaves this module.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import functools
 import json
 import logging
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +107,176 @@ def _provider_message(raw: bytes, secrets: tuple[str, ...]) -> str | None:
     return scrub(message.strip(), secrets)[:_PROVIDER_MESSAGE_MAX_CHARS]
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    """One provider request, sent blocking (`send`) or from an event loop (`send_async`)."""
+
+    url: str
+    provider: str
+    headers: Mapping[str, str]
+    payload: Mapping[str, Any]
+    timeout_seconds: float
+    policy: RetryPolicy
+    secrets: tuple[str, ...] = ()
+
+    def send(self) -> HttpReply:
+        return post_json(
+            self.url,
+            provider=self.provider,
+            headers=self.headers,
+            payload=self.payload,
+            timeout_seconds=self.timeout_seconds,
+            policy=self.policy,
+            secrets=self.secrets,
+        )
+
+    async def send_async(self) -> HttpReply:
+        return await post_json_async(
+            self.url,
+            provider=self.provider,
+            headers=self.headers,
+            payload=self.payload,
+            timeout_seconds=self.timeout_seconds,
+            policy=self.policy,
+            secrets=self.secrets,
+        )
+
+
+class _Attempts:
+    """The retry policy applied to one call, shared by the blocking and the async loop."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        timeout_seconds: float,
+        policy: RetryPolicy,
+        secrets: tuple[str, ...],
+    ) -> None:
+        self.provider = provider
+        self.timeout_seconds = timeout_seconds
+        self.policy = policy
+        self.secrets = secrets
+        self.details: dict[str, Any] = {"provider": provider}
+        self.last_error: Exception | None = None
+        self.attempts = 0
+        self.failure = ""
+        self.retry_after: float | None = None
+
+    def start(self, attempt: int) -> None:
+        self.attempts = attempt + 1
+        self.retry_after = None
+
+    def timed_out(self, exc: Exception) -> LlmTimeout:
+        return LlmTimeout(
+            f"The {self.provider} provider did not answer within {self.timeout_seconds:g} s.",
+            details={
+                **self.details,
+                "attempts": self.attempts,
+                "timeout_seconds": self.timeout_seconds,
+            },
+        )
+
+    def transport_failed(self, exc: httpx.TransportError) -> None:
+        self.last_error = exc
+        self.failure = type(exc).__name__
+
+    def answered(self, status_code: int, headers: httpx.Headers, raw: bytes) -> HttpReply | None:
+        """The reply of a 2xx; None when the status is worth retrying; raises on another 4xx."""
+        if 200 <= status_code < 300:
+            return HttpReply(status_code, _decode_body(raw, self.provider), self.attempts)
+        self.failure = f"HTTP {status_code}"
+        provider_message = _provider_message(raw, self.secrets)
+        details = {**self.details, "status_code": status_code, "attempts": self.attempts}
+        if not is_retryable_status(status_code):
+            raise LlmProviderError(
+                f"The {self.provider} provider refused the request ({self.failure})"
+                + (f": {provider_message}" if provider_message else "."),
+                details=details,
+            )
+        self.last_error = LlmProviderError(
+            f"The {self.provider} provider failed ({self.failure})"
+            + (f": {provider_message}" if provider_message else "."),
+            details=details,
+        )
+        self.retry_after = parse_retry_after(headers.get("retry-after"))
+        return None
+
+    def delay_before_retry(self, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or None when the call should give up."""
+        policy = self.policy
+        if attempt == policy.max_retries:
+            return None
+        delay: float = min(policy.backoff_base_seconds * 2**attempt, policy.backoff_max_seconds)
+        if self.retry_after is not None:
+            if self.retry_after > policy.max_retry_after_seconds:
+                if isinstance(self.last_error, LlmProviderError):
+                    self.last_error.details["retry_after_seconds"] = self.retry_after
+                return None
+            delay = max(delay, self.retry_after)
+        logger.warning(
+            "%s call failed (%s), attempt %d of %d; retrying in %.2f s",
+            self.provider,
+            self.failure,
+            self.attempts,
+            policy.max_retries + 1,
+            delay,
+        )
+        return delay
+
+    def final_error(self) -> Exception:
+        last_error = self.last_error
+        if isinstance(last_error, LlmProviderError):
+            last_error.details["attempts"] = self.attempts
+            return last_error
+        if isinstance(last_error, httpx.TimeoutException):
+            error: Exception = LlmTimeout(
+                f"The {self.provider} provider could not be reached within "
+                f"{self.timeout_seconds:g} s.",
+                details={
+                    **self.details,
+                    "attempts": self.attempts,
+                    "timeout_seconds": self.timeout_seconds,
+                },
+            )
+        else:
+            error = LlmProviderError(
+                f"The {self.provider} provider could not be reached ({type(last_error).__name__}).",
+                details={**self.details, "attempts": self.attempts},
+            )
+        error.__cause__ = last_error
+        return error
+
+
+_TIMEOUTS = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
+
+
+class _BoundedReply:
+    """A reply body read chunk by chunk, never more than `max_bytes` of it nor past `deadline`
+    (a provider trickling bytes would otherwise never hit the per-read timeout)."""
+
+    def __init__(self, provider: str, max_bytes: int, deadline: float) -> None:
+        self.provider = provider
+        self.max_bytes = max_bytes
+        self.deadline = deadline
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise LlmReplyInvalid(
+                f"The {self.provider} provider's answer is larger than {self.max_bytes:,} bytes.",
+                details={"provider": self.provider, "max_reply_bytes": self.max_bytes},
+            )
+        if time.monotonic() > self.deadline:
+            raise httpx.ReadTimeout("the answer did not arrive in time")
+        self.chunks.append(chunk)
+
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
 def post_json(
     url: str,
     *,
@@ -115,111 +288,130 @@ def post_json(
     secrets: tuple[str, ...] = (),
     sleep: Callable[[float], None] = time.sleep,
 ) -> HttpReply:
-    """POST `payload` and return the decoded JSON object of a 2xx answer.
+    """POST `payload` and return the decoded JSON object of a 2xx answer, blocking.
 
     Raises `LlmTimeout`, `LlmProviderError` (after the retries, or at once on another 4xx) or
     `LlmReplyInvalid` (a 2xx whose body is not a JSON object).
     """
-    details: dict[str, Any] = {"provider": provider}
-    last_error: Exception | None = None
-    attempts = 0
-    with httpx.Client(timeout=httpx.Timeout(timeout_seconds)) as client:
-        for attempt in range(policy.max_retries + 1):
-            attempts = attempt + 1
-            retry_after: float | None = None
-            try:
-                status_code, response_headers, raw = _post_bounded(
-                    client,
-                    url,
-                    payload=payload,
-                    headers=headers,
-                    max_bytes=policy.max_reply_bytes,
-                    deadline=time.monotonic() + timeout_seconds,
-                    provider=provider,
-                )
-            except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
-                raise LlmTimeout(
-                    f"The {provider} provider did not answer within {timeout_seconds:g} s.",
-                    details={**details, "attempts": attempts, "timeout_seconds": timeout_seconds},
-                ) from exc
-            except httpx.TransportError as exc:
-                last_error = exc
-                failure = type(exc).__name__
-            else:
-                if 200 <= status_code < 300:
-                    return HttpReply(status_code, _decode_body(raw, provider), attempts)
-                failure = f"HTTP {status_code}"
-                provider_message = _provider_message(raw, secrets)
-                if not is_retryable_status(status_code):
-                    raise LlmProviderError(
-                        f"The {provider} provider refused the request ({failure})"
-                        + (f": {provider_message}" if provider_message else "."),
-                        details={**details, "status_code": status_code, "attempts": attempts},
-                    )
-                last_error = LlmProviderError(
-                    f"The {provider} provider failed ({failure})"
-                    + (f": {provider_message}" if provider_message else "."),
-                    details={**details, "status_code": status_code, "attempts": attempts},
-                )
-                retry_after = parse_retry_after(response_headers.get("retry-after"))
-            if attempt == policy.max_retries:
-                break
-            delay = min(policy.backoff_base_seconds * 2**attempt, policy.backoff_max_seconds)
-            if retry_after is not None:
-                if retry_after > policy.max_retry_after_seconds:
-                    if isinstance(last_error, LlmProviderError):
-                        last_error.details["retry_after_seconds"] = retry_after
-                    break
-                delay = max(delay, retry_after)
-            logger.warning(
-                "%s call failed (%s), attempt %d of %d; retrying in %.2f s",
-                provider,
-                failure,
-                attempts,
-                policy.max_retries + 1,
-                delay,
-            )
-            sleep(delay)
-    if isinstance(last_error, LlmProviderError):
-        last_error.details["attempts"] = attempts
-        raise last_error
-    if isinstance(last_error, httpx.TimeoutException):
-        raise LlmTimeout(
-            f"The {provider} provider could not be reached within {timeout_seconds:g} s.",
-            details={**details, "attempts": attempts, "timeout_seconds": timeout_seconds},
-        ) from last_error
-    raise LlmProviderError(
-        f"The {provider} provider could not be reached ({type(last_error).__name__}).",
-        details={**details, "attempts": attempts},
-    ) from last_error
+    calls = _Attempts(
+        provider=provider, timeout_seconds=timeout_seconds, policy=policy, secrets=secrets
+    )
+    client = _blocking_client(url)
+    for attempt in range(policy.max_retries + 1):
+        calls.start(attempt)
+        try:
+            deadline = time.monotonic() + timeout_seconds
+            with client.stream(
+                "POST", url, json=dict(payload), headers=dict(headers), timeout=timeout_seconds
+            ) as response:
+                reader = _BoundedReply(provider, policy.max_reply_bytes, deadline)
+                for chunk in response.iter_bytes():
+                    reader.add(chunk)
+                answer = response.status_code, response.headers, reader.body()
+        except _TIMEOUTS as exc:
+            raise calls.timed_out(exc) from exc
+        except httpx.TransportError as exc:
+            calls.transport_failed(exc)
+        else:
+            reply = calls.answered(*answer)
+            if reply is not None:
+                return reply
+        delay = calls.delay_before_retry(attempt)
+        if delay is None:
+            break
+        sleep(delay)
+    raise calls.final_error()
 
 
-def _post_bounded(
-    client: httpx.Client,
+async def post_json_async(
     url: str,
     *,
-    payload: Mapping[str, Any],
-    headers: Mapping[str, str],
-    max_bytes: int,
-    deadline: float,
     provider: str,
-) -> tuple[int, httpx.Headers, bytes]:
-    """POST and read the answer, but never more than `max_bytes` of it nor past `deadline`
-    (a provider trickling bytes would otherwise never hit the per-read timeout)."""
-    with client.stream("POST", url, json=dict(payload), headers=dict(headers)) as response:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise LlmReplyInvalid(
-                    f"The {provider} provider's answer is larger than {max_bytes:,} bytes.",
-                    details={"provider": provider, "max_reply_bytes": max_bytes},
-                )
-            if time.monotonic() > deadline:
-                raise httpx.ReadTimeout("the answer did not arrive in time")
-            chunks.append(chunk)
-        return response.status_code, response.headers, b"".join(chunks)
+    headers: Mapping[str, str],
+    payload: Mapping[str, Any],
+    timeout_seconds: float,
+    policy: RetryPolicy,
+    secrets: tuple[str, ...] = (),
+) -> HttpReply:
+    """`post_json` without blocking: waiting holds no thread, only a pooled connection of the
+    event loop's shared client for this provider."""
+    calls = _Attempts(
+        provider=provider, timeout_seconds=timeout_seconds, policy=policy, secrets=secrets
+    )
+    client = _async_client(url)
+    for attempt in range(policy.max_retries + 1):
+        calls.start(attempt)
+        try:
+            deadline = time.monotonic() + timeout_seconds
+            async with client.stream(
+                "POST", url, json=dict(payload), headers=dict(headers), timeout=timeout_seconds
+            ) as response:
+                reader = _BoundedReply(provider, policy.max_reply_bytes, deadline)
+                async for chunk in response.aiter_bytes():
+                    reader.add(chunk)
+                answer = response.status_code, response.headers, reader.body()
+        except _TIMEOUTS as exc:
+            raise calls.timed_out(exc) from exc
+        except httpx.TransportError as exc:
+            calls.transport_failed(exc)
+        else:
+            reply = calls.answered(*answer)
+            if reply is not None:
+                return reply
+        delay = calls.delay_before_retry(attempt)
+        if delay is None:
+            break
+        await asyncio.sleep(delay)
+    raise calls.final_error()
+
+
+# Provider connections are pooled and reused: one client per provider origin (and, for the
+# async client, per event loop, since its connections belong to the loop that opened them).
+POOL_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+"""Connections to one provider: enough for every ask a worker may have waiting at once."""
+_blocking_clients: dict[str, httpx.Client] = {}
+_async_clients: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+_clients_lock = threading.Lock()
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+
+
+def _blocking_client(url: str) -> httpx.Client:
+    origin = _origin(url)
+    with _clients_lock:
+        client = _blocking_clients.get(origin)
+        if client is None or client.is_closed:
+            client = _blocking_clients[origin] = httpx.Client(limits=POOL_LIMITS)
+        return client
+
+
+def _async_client(url: str) -> httpx.AsyncClient:
+    origin = _origin(url)
+    loop = asyncio.get_running_loop()
+    with _clients_lock:
+        clients = _async_clients.setdefault(loop, {})
+        client = clients.get(origin)
+        if client is None or client.is_closed:
+            client = clients[origin] = httpx.AsyncClient(limits=POOL_LIMITS)
+        return client
+
+
+async def close_clients() -> None:
+    """Close the pooled provider connections of this event loop and the blocking ones (at app
+    shutdown)."""
+    with _clients_lock:
+        loop_clients = list(_async_clients.pop(asyncio.get_running_loop(), {}).values())
+        blocking = list(_blocking_clients.values())
+        _blocking_clients.clear()
+    for async_client in loop_clients:
+        await async_client.aclose()
+    for client in blocking:
+        client.close()
 
 
 def _decode_body(raw: bytes, provider: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from backend.core.text import clean_text
 from backend.nl2sql.engines.base import Generation, GenerationRequest, SqlGenerator
-from backend.nl2sql.engines.http import DEFAULT_MAX_RETRIES, RetryPolicy, post_json
+from backend.nl2sql.engines.http import DEFAULT_MAX_RETRIES, HttpReply, ProviderCall, RetryPolicy
 from backend.nl2sql.engines.prompt import Prompt, build_prompt, estimate_tokens, extract_sql
 from backend.nl2sql.errors import LlmReplyInvalid
 
@@ -80,6 +80,7 @@ def finish_generation(
 class OpenAIGenerator(SqlGenerator):
     name = "openai"
     supports_repair = True
+    waits_on_network = True
 
     def __init__(
         self,
@@ -102,7 +103,7 @@ class OpenAIGenerator(SqlGenerator):
     def __repr__(self) -> str:
         return f"OpenAIGenerator(base_url={self.base_url!r}, model={self.model!r})"
 
-    def generate(self, request: GenerationRequest) -> Generation:
+    def _call(self, request: GenerationRequest) -> tuple[Prompt, str, ProviderCall]:
         model = request.model or self.model
         prompt = build_prompt(request)
         messages = [{"role": "system", "content": prompt.system}]
@@ -110,8 +111,8 @@ class OpenAIGenerator(SqlGenerator):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        reply = post_json(
-            f"{self.base_url}/chat/completions",
+        call = ProviderCall(
+            url=f"{self.base_url}/chat/completions",
             provider=self.name,
             headers=headers,
             payload={"model": model, "messages": messages, "temperature": 0},
@@ -119,6 +120,9 @@ class OpenAIGenerator(SqlGenerator):
             policy=self.policy,
             secrets=(self._api_key,) if self._api_key else (),
         )
+        return prompt, model, call
+
+    def _finish(self, prompt: Prompt, model: str, reply: HttpReply) -> Generation:
         body = reply.body
         usage = body.get("usage")
         return finish_generation(
@@ -130,6 +134,14 @@ class OpenAIGenerator(SqlGenerator):
             provider=self.name,
             attempts=reply.attempts,
         )
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        prompt, model, call = self._call(request)
+        return self._finish(prompt, model, call.send())
+
+    async def generate_async(self, request: GenerationRequest) -> Generation:
+        prompt, model, call = self._call(request)
+        return self._finish(prompt, model, await call.send_async())
 
 
 def _content(body: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ Tokens of every attempt are summed, so a failed ask still records what it cost.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -54,6 +54,38 @@ def describe_error(error: Exception) -> str:
     return message[:MAX_ERROR_CHARS]
 
 
+class _RepairLoop(Generic[T]):
+    """The bookkeeping of one repair loop: the request to send next, the tokens so far."""
+
+    def __init__(
+        self, generator: SqlGenerator, request: GenerationRequest, max_repairs: int
+    ) -> None:
+        self.request = request
+        self.current = request
+        self.attempts_left = max_repairs if generator.supports_repair else 0
+        self.prompt_tokens = self.completion_tokens = 0
+        self.failures: list[FailedAttempt] = []
+
+    def generated(self, generation: Generation) -> Generation:
+        """The generation with the tokens of every attempt so far."""
+        self.prompt_tokens += generation.prompt_tokens
+        self.completion_tokens += generation.completion_tokens
+        return dataclasses.replace(
+            generation, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens
+        )
+
+    def failed(self, total: Generation, exc: Exception) -> RepairOutcome[T] | None:
+        """The outcome when no attempt is left; otherwise None, and `current` is the repair."""
+        self.failures.append(FailedAttempt(total.sql, describe_error(exc)))
+        if self.attempts_left == 0:
+            return RepairOutcome(generation=total, error=exc, failures=self.failures)
+        self.attempts_left -= 1
+        self.current = dataclasses.replace(
+            self.request, repair_of=total.sql, repair_error=self.failures[-1].error
+        )
+        return None
+
+
 def generate_with_repair(
     generator: SqlGenerator,
     request: GenerationRequest,
@@ -61,32 +93,50 @@ def generate_with_repair(
     *,
     repairable: tuple[type[Exception], ...],
     max_repairs: int = DEFAULT_MAX_REPAIRS,
+    on_generated: Callable[[Generation], None] | None = None,
 ) -> RepairOutcome[T]:
-    """Generate, check, and repair up to `max_repairs` times.
+    """Generate, check, and repair up to `max_repairs` times; `on_generated` hears of every
+    generation before it is checked.
 
     Generator errors (`GenerationError`, e.g. `LlmTimeout`) propagate at once; errors of `check`
     outside `repairable` do too. A generator that does not support repair gets one attempt.
     """
-    attempts_left = max_repairs if generator.supports_repair else 0
-    prompt_tokens = completion_tokens = 0
-    failures: list[FailedAttempt] = []
-    current = request
+    loop: _RepairLoop[T] = _RepairLoop(generator, request, max_repairs)
     while True:
-        generation = generator.generate(current)
-        prompt_tokens += generation.prompt_tokens
-        completion_tokens += generation.completion_tokens
-        total = dataclasses.replace(
-            generation, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
+        total = loop.generated(generator.generate(loop.current))
+        if on_generated is not None:
+            on_generated(total)
         try:
-            result = check(generation.sql)
+            result = check(total.sql)
         except repairable as exc:
-            failures.append(FailedAttempt(generation.sql, describe_error(exc)))
-            if attempts_left == 0:
-                return RepairOutcome(generation=total, error=exc, failures=failures)
-            attempts_left -= 1
-            current = dataclasses.replace(
-                request, repair_of=generation.sql, repair_error=failures[-1].error
-            )
+            outcome = loop.failed(total, exc)
+            if outcome is not None:
+                return outcome
             continue
-        return RepairOutcome(generation=total, result=result, failures=failures)
+        return RepairOutcome(generation=total, result=result, failures=loop.failures)
+
+
+async def generate_with_repair_async(
+    generator: SqlGenerator,
+    request: GenerationRequest,
+    check: Callable[[str], Awaitable[T]],
+    *,
+    repairable: tuple[type[Exception], ...],
+    max_repairs: int = DEFAULT_MAX_REPAIRS,
+    on_generated: Callable[[Generation], Awaitable[None]] | None = None,
+) -> RepairOutcome[T]:
+    """`generate_with_repair` on an event loop: awaits `generator.generate_async` and `check`;
+    `on_generated` hears of every generation before it is checked."""
+    loop: _RepairLoop[T] = _RepairLoop(generator, request, max_repairs)
+    while True:
+        total = loop.generated(await generator.generate_async(loop.current))
+        if on_generated is not None:
+            await on_generated(total)
+        try:
+            result = await check(total.sql)
+        except repairable as exc:
+            outcome = loop.failed(total, exc)
+            if outcome is not None:
+                return outcome
+            continue
+        return RepairOutcome(generation=total, result=result, failures=loop.failures)

@@ -105,6 +105,7 @@ def conversation_context(history: list[Turn]) -> list[str]:
 
 class BuiltinGenerator(SqlGenerator):
     name = "builtin"
+    uses_examples = False
 
     def generate(self, request: GenerationRequest) -> Generation:
         try:

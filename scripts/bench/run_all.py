@@ -1,0 +1,602 @@
+"""Every ask benchmark of issue 15 in one command; writes one results file (JSON) and prints it.
+
+    python scripts/bench/run_all.py --out bench-results.json [--backends sqlite,postgresql]
+        [--workers 1,2] [--llm-delay 2.0] [--seconds 4]
+
+For each platform database (SQLite file, PostgreSQL started on loopback like the tests do) and
+each number of API worker processes (one: `uvicorn`; more: `serve_workers.py`, N uvicorn
+processes sharing one listening socket that keeps TCP_NODELAY; subprocesses on loopback):
+
+* slow LLM: an OpenAI-compatible server on loopback answers every request after `--llm-delay`
+  seconds; 8, 32 and 64 asks are sent at once. Reported: wall time, throughput as a share of
+  the physical limit (clients / delay per second), errors, and the p99 of sign-ins
+  (`POST /auth/login`) and `GET /auth/me` sent one after another during the burst.
+* offline engine: `POST /ask` (builtin engine) throughput with 1, 8 and 32 clients for
+  `--seconds` each, as a share of a no-op endpoint (`GET /healthz`) served the same way in the
+  same run; the record stage's p99 at 32 clients (from the recorded `ask_stage_duration`
+  metrics of exactly those asks).
+* once per platform database, in this process: one client's end-to-end HTTP ask divided by
+  the in-process generate + guard + execute of the same questions.
+
+The load generator runs in this process on the same machine as the server: on a busy or small
+machine the absolute figures include its CPU; the ratios are measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy import create_engine, make_url, select, text
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from signin import bearer_headers  # noqa: E402
+
+from backend.auth import service as auth_service  # noqa: E402
+from backend.chat import service as chat_service  # noqa: E402
+from backend.connections import executor, schema_cache  # noqa: E402
+from backend.connections import service as connections_service  # noqa: E402
+from backend.connections.models import DatabaseConnection  # noqa: E402
+from backend.core.config import Settings  # noqa: E402
+from backend.core.db import create_app_engine, create_session_factory  # noqa: E402
+from backend.core.migrations import upgrade_to_head  # noqa: E402
+from backend.demo import DEMO_DB_PATH  # noqa: E402
+from backend.nl2sql.engines.base import GenerationRequest  # noqa: E402
+from backend.nl2sql.engines.builtin import BuiltinGenerator  # noqa: E402
+from backend.nl2sql.guard import guard_sql, sqlglot_dialect  # noqa: E402
+from backend.observability.models import PerformanceMetric  # noqa: E402
+from tests.support import postgres_server  # noqa: E402
+
+PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway local account
+LLM_SQL = "SELECT country, COUNT(*) AS customers FROM customers GROUP BY country"
+QUESTIONS = [
+    "How many customers are there?",
+    "Number of orders per status",
+    "What is the average unit price of products?",
+    "Top 5 products by unit price",
+    "Customers in France",
+    "How many orders were placed in 2023?",
+    "Total payment amount by method",
+    "Products never ordered",
+]
+LLM_CLIENTS = (8, 32, 64)
+OFFLINE_CLIENTS = (1, 8, 32)
+
+
+def _p(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# --- the slow LLM -------------------------------------------------------------------------
+
+
+@contextmanager
+def slow_llm(delay_seconds: float) -> Iterator[str]:
+    """An OpenAI-compatible chat-completions server that answers after `delay_seconds`."""
+    body = json.dumps(
+        {
+            "id": "bench",
+            "object": "chat.completion",
+            "model": "bench-model",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": LLM_SQL},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+        }
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(delay_seconds)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 512
+        daemon_threads = True
+
+    httpd = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+# --- the platform database and its benchmark user -----------------------------------------
+
+
+@dataclass
+class Platform:
+    backend: str
+    url: str
+    settings: Settings
+    user_id: str
+    email: str
+    connection_id: str
+
+
+def _settings(url: str, data_dir: Path, fernet_key: str, jwt_secret: str) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=url,
+        jwt_secret=SecretStr(jwt_secret),
+        fernet_keys=[SecretStr(fernet_key)],
+        run_migrations_on_start=False,
+        _env_file=None,
+    )
+
+
+def prepare_platform(backend: str, url: str, data_dir: Path) -> Platform:
+    upgrade_to_head(url)
+    settings = _settings(url, data_dir, Fernet.generate_key().decode(), "bench-" + "x" * 40)
+    engine = create_app_engine(url)
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    try:
+        with create_session_factory(engine)() as session:
+            user = auth_service.create_user(
+                session, email=email, password=PASSWORD, full_name="Bench"
+            )
+            connection = connections_service.ensure_sqlite_connection(
+                session, user_id=user.id, connection_name="demo", path=str(DEMO_DB_PATH)
+            )
+            session.commit()
+            return Platform(backend, url, settings, user.id, email, connection.id)
+    finally:
+        engine.dispose()
+
+
+def make_chats(platform: Platform, count: int) -> list[str]:
+    engine = create_app_engine(platform.url)
+    try:
+        with create_session_factory(engine)() as session:
+            ids = [
+                chat_service.create_chat_session(
+                    session,
+                    user_id=platform.user_id,
+                    title="bench",
+                    connection_id=platform.connection_id,
+                ).id
+                for _ in range(count)
+            ]
+            session.commit()
+            return ids
+    finally:
+        engine.dispose()
+
+
+# --- the API server -------------------------------------------------------------------------
+
+
+@contextmanager
+def api_server(platform: Platform, *, workers: int, llm_url: str) -> Iterator[str]:
+    port = _free_port()
+    settings = platform.settings
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NLSQL_")},
+        "PYTHONPATH": str(REPO_ROOT),
+        "NLSQL_DATABASE_URL": platform.url,
+        "NLSQL_DATA_DIR": str(settings.data_dir),
+        "NLSQL_JWT_SECRET": settings.jwt_secret_value,
+        "NLSQL_FERNET_KEYS": ",".join(k.get_secret_value() for k in settings.fernet_keys),
+        "NLSQL_RUN_MIGRATIONS_ON_START": "false",
+        "NLSQL_OPENAI_BASE_URL": llm_url,
+        "NLSQL_OPENAI_API_KEY": "sk-bench",
+        "NLSQL_OPENAI_MODEL": "bench-model",
+        "NLSQL_LOG_LEVEL": "WARNING",
+    }
+    if workers == 1:
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory", "backend.main:create_app",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--no-access-log",
+        ]  # fmt: skip
+    else:
+        # Not stock `uvicorn --workers N`, whose accepted connections lack TCP_NODELAY.
+        command = [
+            sys.executable, str(Path(__file__).resolve().parent / "serve_workers.py"),
+            "--port", str(port), "--workers", str(workers),
+        ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)  # noqa: S603
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+async def _probe_auth(
+    client: httpx.AsyncClient, platform: Platform, headers: dict[str, str], stop: asyncio.Event
+) -> dict[str, Any]:
+    """Sign-ins and GET /auth/me, one after another, until `stop`."""
+    login_ms: list[float] = []
+    me_ms: list[float] = []
+    errors = 0
+    while not stop.is_set():
+        started = time.perf_counter()
+        response = await client.post(
+            "/api/v1/auth/login", json={"email": platform.email, "password": PASSWORD}
+        )
+        login_ms.append((time.perf_counter() - started) * 1000)
+        errors += response.status_code != 200
+        started = time.perf_counter()
+        response = await client.get("/api/v1/auth/me", headers=headers)
+        me_ms.append((time.perf_counter() - started) * 1000)
+        errors += response.status_code != 200
+        await asyncio.sleep(0.05)
+    return {
+        "signin_count": len(login_ms),
+        "signin_p50_ms": _p(login_ms, 0.5),
+        "signin_p99_ms": _p(login_ms, 0.99),
+        "me_count": len(me_ms),
+        "me_p50_ms": _p(me_ms, 0.5),
+        "me_p99_ms": _p(me_ms, 0.99),
+        "probe_errors": errors,
+    }
+
+
+async def llm_burst(
+    base: str, platform: Platform, headers: dict[str, str], chats: list[str], delay: float
+) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=len(chats) + 4)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+        stop = asyncio.Event()
+        probe = asyncio.create_task(_probe_auth(client, platform, headers, stop))
+        await asyncio.sleep(0.2)
+
+        async def ask(chat_id: str) -> int:
+            response = await client.post(
+                f"/api/v1/chat/sessions/{chat_id}/ask",
+                json={"question": "customers per country", "generator": "openai"},
+                headers=headers,
+            )
+            return response.status_code
+
+        started = time.perf_counter()
+        statuses = await asyncio.gather(*(ask(c) for c in chats))
+        elapsed = time.perf_counter() - started
+        stop.set()
+        probed = await probe
+    clients = len(chats)
+    limit = clients / delay
+    return {
+        "clients": clients,
+        "wall_seconds": round(elapsed, 3),
+        "asks_per_second": round(clients / elapsed, 2),
+        "physical_limit_per_second": round(limit, 2),
+        "share_of_physical_limit": round((clients / elapsed) / limit, 3),
+        "errors": sum(1 for s in statuses if s != 200),
+        **probed,
+    }
+
+
+async def closed_loop(
+    base: str,
+    *,
+    clients: int,
+    seconds: float,
+    method: str,
+    path_for: Any,
+    body_for: Any,
+    headers: dict[str, str],
+) -> dict[str, Any]:
+    """`clients` loops sending requests back to back for `seconds`; count what completed."""
+    limits = httpx.Limits(max_connections=clients + 2)
+    latencies: list[float] = []
+    query_ids: list[str] = []
+    errors = 0
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def loop(index: int) -> None:
+            nonlocal errors
+            n = 0
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.request(
+                    method, path_for(index), json=body_for(index, n), headers=headers
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+                n += 1
+                if response.status_code != 200:
+                    errors += 1
+                elif method == "POST":
+                    query_ids.append(response.json()["query_id"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop(i) for i in range(clients)))
+        elapsed = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": _p(latencies, 0.5),
+        "p99_ms": _p(latencies, 0.99),
+        "errors": errors,
+        "query_ids": query_ids,
+    }
+
+
+def record_p99(platform: Platform, query_ids: list[str]) -> dict[str, Any]:
+    """p50/p99 of the record stage of exactly these asks, from their recorded metrics."""
+    wanted = set(query_ids)
+    engine = create_app_engine(platform.url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(PerformanceMetric.metric_value, PerformanceMetric.additional_data).where(
+                    PerformanceMetric.metric_name == "ask_stage_duration"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    values = [
+        float(value)
+        for value, data in rows
+        if data and data.get("stage") == "record" and data.get("query_id") in wanted
+    ]
+    return {
+        "record_samples": len(values),
+        "record_p50_ms": _p(values, 0.5),
+        "record_p99_ms": _p(values, 0.99),
+    }
+
+
+def offline_runs(
+    base: str, platform: Platform, headers: dict[str, str], seconds: float
+) -> dict[str, Any]:
+    chats = make_chats(platform, max(OFFLINE_CLIENTS))
+    results: dict[str, Any] = {}
+    for clients in OFFLINE_CLIENTS:
+        noop = asyncio.run(
+            closed_loop(
+                base,
+                clients=clients,
+                seconds=seconds,
+                method="GET",
+                path_for=lambda _i: "/healthz",
+                body_for=lambda _i, _n: None,
+                headers={},
+            )
+        )
+        asks = asyncio.run(
+            closed_loop(
+                base,
+                clients=clients,
+                seconds=seconds,
+                method="POST",
+                path_for=lambda i: f"/api/v1/chat/sessions/{chats[i]}/ask",
+                body_for=lambda i, n: {"question": QUESTIONS[(i + n) % len(QUESTIONS)]},
+                headers=headers,
+            )
+        )
+        query_ids = asks.pop("query_ids")
+        noop.pop("query_ids")
+        entry = {
+            "ask": asks,
+            "noop_healthz": noop,
+            "ask_share_of_noop": round(asks["per_second"] / noop["per_second"], 3),
+        }
+        if clients == max(OFFLINE_CLIENTS):
+            time.sleep(3)  # the metric writer flushes in the background
+            entry.update(record_p99(platform, query_ids))
+        results[f"clients_{clients}"] = entry
+    return results
+
+
+# --- in-process core versus one HTTP client -----------------------------------------------
+
+
+def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> dict[str, Any]:
+    """Median end-to-end HTTP ask (one client) / median in-process generate + guard + execute."""
+    engine = create_app_engine(platform.url)
+    try:
+        with create_session_factory(engine)() as session:
+            connection = session.get(DatabaseConnection, platform.connection_id)
+            assert connection is not None  # noqa: S101
+            session.expunge(connection)
+    finally:
+        engine.dispose()
+    snapshot = schema_cache.read_snapshot(connection, settings=platform.settings)
+    generator = BuiltinGenerator()
+    core_ms: list[float] = []
+    for _ in range(5):
+        for question in QUESTIONS:
+            started = time.perf_counter()
+            generation = generator.generate(
+                GenerationRequest(
+                    question=question,
+                    schema=snapshot,
+                    dialect=sqlglot_dialect(connection.db_type),
+                    row_cap=1000,
+                )
+            )
+            guarded = guard_sql(
+                generation.sql, snapshot=snapshot, dialect=connection.db_type, row_cap=1001
+            )
+            executor.run_on_connection(
+                connection,
+                guarded.sql,
+                row_cap=1000,
+                timeout_seconds=30,
+                settings=platform.settings,
+            )
+            core_ms.append((time.perf_counter() - started) * 1000)
+    (chat,) = make_chats(platform, 1)
+    http_ms: list[float] = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for _ in range(5):
+            for question in QUESTIONS:
+                started = time.perf_counter()
+                response = client.post(
+                    f"/api/v1/chat/sessions/{chat}/ask",
+                    json={"question": question},
+                    headers=headers,
+                )
+                http_ms.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+    core, end_to_end = statistics.median(core_ms), statistics.median(http_ms)
+    return {
+        "questions": len(QUESTIONS),
+        "in_process_generate_guard_execute_median_ms": round(core, 3),
+        "http_ask_median_ms": round(end_to_end, 3),
+        "ratio": round(end_to_end / core, 2),
+    }
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+@contextmanager
+def platform_url(backend: str, tmp: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'app_data.db'}"
+        return
+    given = os.environ.get("NLSQL_TEST_POSTGRES_URL")
+    # A directory of its own: the server runs as the postgres user, who cannot enter `tmp`.
+    base = Path(tempfile.mkdtemp(prefix="nlsql-bench-pg-"))
+    admin_url = given or postgres_server.start(base)
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin.dispose()
+        if not given:
+            postgres_server.stop(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_backend(
+    backend: str, workers_list: list[int], delay: float, seconds: float
+) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix=f"nlsql-bench-{backend}-"))
+    results: dict[str, Any] = {}
+    try:
+        with platform_url(backend, tmp) as url:
+            platform = prepare_platform(backend, url, tmp)
+            headers = bearer_headers(platform.settings, platform.user_id)
+            with slow_llm(delay) as llm_url:
+                for workers in workers_list:
+                    key = f"workers_{workers}"
+                    print(f"[{backend}] {workers} worker(s)", file=sys.stderr, flush=True)
+                    with api_server(platform, workers=workers, llm_url=llm_url) as base:
+                        entry: dict[str, Any] = {"llm_burst": {}}
+                        # Warm-up: the first ask introspects and caches the schema.
+                        warm = make_chats(platform, 1)[0]
+                        httpx.post(
+                            f"{base}/api/v1/chat/sessions/{warm}/ask",
+                            json={"question": QUESTIONS[0]},
+                            headers=headers,
+                            timeout=60,
+                        ).raise_for_status()
+                        for clients in LLM_CLIENTS:
+                            chats = make_chats(platform, clients)
+                            entry["llm_burst"][f"clients_{clients}"] = asyncio.run(
+                                llm_burst(base, platform, headers, chats, delay)
+                            )
+                        entry["offline"] = offline_runs(base, platform, headers, seconds)
+                        if workers == workers_list[0]:
+                            results["in_process_ratio"] = in_process_ratio(base, platform, headers)
+                        results[key] = entry
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--llm-delay", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per offline measurement")
+    args = parser.parse_args()
+    workers_list = [int(w) for w in args.workers.split(",") if w.strip()]
+    report: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu_count": os.cpu_count(),
+        "llm_delay_seconds": args.llm_delay,
+        "offline_seconds_per_measurement": args.seconds,
+        "server": "1 worker: uvicorn; N workers: scripts/bench/serve_workers.py (N uvicorn "
+        "processes on one TCP_NODELAY socket); subprocesses on loopback",
+        "results": {},
+    }
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        report["results"][backend] = run_backend(
+            backend, workers_list, args.llm_delay, args.seconds
+        )
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
