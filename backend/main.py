@@ -12,12 +12,14 @@ from fastapi.routing import APIRoute
 
 from backend import __version__
 from backend.api import mount_routers
-from backend.auth.api_keys import ApiKeyUsageBuffer
 from backend.core.config import Settings, get_settings
 from backend.core.db import create_app_engine, create_session_factory
 from backend.core.errors import install_error_handlers
 from backend.core.middleware import RequestIdMiddleware
-from backend.core.migrations import upgrade_to_head
+from backend.core.migrations import ensure_at_head, upgrade_to_head
+from backend.jobs.queue import JobRuntime
+from backend.jobs.service import build_app_for
+from backend.jobs.worker import run_jobs
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
 from backend.observability.middleware import RequestMetricsMiddleware
 from backend.openapi import install_openapi
@@ -39,9 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations_on_start:
             upgrade_to_head(database_url)
+        elif settings.production:
+            ensure_at_head(app.state.engine)
         app.state.metric_writer.start()
-        yield
-        app.state.api_key_usage.flush(app.state.engine)
+        async with run_jobs(app.state.queue, app.state.job_runtime):
+            yield
         app.state.metric_writer.stop()
         app.state.engine.dispose()
 
@@ -55,8 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_app_engine(database_url)
     app.state.session_factory = create_session_factory(app.state.engine)
-    app.state.api_key_usage = ApiKeyUsageBuffer()
     app.state.metric_writer = MetricWriter(app.state.session_factory)
+    app.state.job_runtime = JobRuntime(settings, app.state.engine, app.state.session_factory)
+    app.state.queue = build_app_for(app.state.job_runtime)
     register_metric_writer(app.state.engine, app.state.metric_writer)
 
     install_error_handlers(app)

@@ -7,7 +7,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -82,6 +82,28 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object a line (time, level, logger, message, request/user/query ids)."""
+
+    # --- processes ---
+    workers: int = Field(default=1, ge=1, le=64)
+    """HTTP worker processes of `nlsql serve` (more than one runs gunicorn with uvicorn workers)."""
+
+    # --- background jobs ---
+    jobs_in_process: bool | None = None
+    """Run queued jobs inside the API process (in-memory queue); defaults to on for SQLite.
+    Off: jobs wait in PostgreSQL (procrastinate) for `nlsql worker`."""
+    jobs_dir: Path | None = None
+    """Where job results too large for a row (exports) are written; `<data_dir>/job-results`.
+    Shared by the API and every worker (a shared volume when they run on several hosts)."""
+    jobs_concurrency: int = Field(default=4, ge=1, le=64)
+    """Jobs one worker process runs at once (each in a thread)."""
+    jobs_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    jobs_stalled_seconds: float = Field(default=30.0, gt=0)
+    """A job whose worker sent no heartbeat for this long is recovered: retried when it is
+    safe to run again (exports, schema refreshes, pruning), else marked failed (asks)."""
+    prune_cron: str = "17 3 * * *"
+    """When the scheduled retention pruning runs (cron, UTC); an empty value turns it off."""
 
     # --- recording ---
     record_request_metrics: bool = True
@@ -99,7 +121,12 @@ class Settings(BaseSettings):
         if self.secrets_file is None:
             self.secrets_file = self.data_dir / SECRETS_FILE_NAME
         if self.run_migrations_on_start is None:
-            self.run_migrations_on_start = self.is_sqlite
+            self.run_migrations_on_start = self.is_sqlite and not self.production
+        if self.jobs_in_process is None:
+            self.jobs_in_process = self.is_sqlite
+        if self.jobs_dir is None:
+            self.jobs_dir = self.data_dir / "job-results"
+        self.jobs_dir = self.jobs_dir.expanduser().resolve()
         self.sqlite_allowed_dirs = [p.expanduser().resolve() for p in self.sqlite_allowed_dirs]
         if self.production:
             self._refuse_weak_secrets()
