@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from backend import __version__
 from backend.api import mount_routers
 from backend.core.config import Settings, get_settings
-from backend.core.db import create_app_engine, create_session_factory
+from backend.core.db import create_app_engine, create_health_engine, create_session_factory
 from backend.core.errors import install_error_handlers
 from backend.core.middleware import RequestIdMiddleware
 from backend.core.migrations import ensure_at_head, upgrade_to_head
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         app.state.metric_writer.stop()
         app.state.engine.dispose()
+        app.state.health_engine.dispose()
 
     app = FastAPI(
         title="nlsql",
@@ -59,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_app_engine(database_url)
     app.state.session_factory = create_session_factory(app.state.engine)
+    # Readiness probes get connections of their own: a pool busy with slow asks is alive.
+    in_memory = ":memory:" in database_url or database_url in ("sqlite://", "sqlite:///")
+    app.state.health_engine = app.state.engine if in_memory else create_health_engine(database_url)
     app.state.metric_writer = MetricWriter(app.state.session_factory)
     app.state.job_runtime = JobRuntime(settings, app.state.engine, app.state.session_factory)
     app.state.queue = build_app_for(app.state.job_runtime)

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -92,6 +92,14 @@ def create_app_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
+
+
+def create_health_engine(url: str) -> Engine:
+    """An engine for probes: no pool (a connection per probe, never queued behind busy
+    requests) and a short connect timeout, so an unreachable database answers quickly."""
+    if url.startswith("sqlite"):
+        return create_app_engine(url, poolclass=NullPool)
+    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:

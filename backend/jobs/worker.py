@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import procrastinate
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend.core.config import Settings
 from backend.jobs import queue
@@ -32,7 +33,10 @@ async def run_jobs(queue_app: procrastinate.App, runtime: JobRuntime) -> AsyncIt
     try:
         if runs_in_process(settings):
             if queue.is_in_memory(queue_app):
-                await asyncio.to_thread(fail_orphaned_memory_jobs, runtime)
+                try:
+                    await asyncio.to_thread(fail_orphaned_memory_jobs, runtime)
+                except SQLAlchemyError:  # not migrated yet: /readyz says so
+                    logger.warning("could not check for interrupted jobs", exc_info=True)
             else:
                 tasks.append(
                     asyncio.create_task(
