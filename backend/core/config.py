@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -172,6 +173,23 @@ class Settings(BaseSettings):
 
     def _load_or_generate_secrets(self) -> None:
         assert self.secrets_file is not None  # noqa: S101 - set by _complete
+        # Processes starting together (workers, a CLI next to the server) take turns on a lock
+        # file, so exactly one generates and every one reads the same secrets.
+        self.secrets_file.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.secrets_file.with_name(self.secrets_file.name + ".lock")
+        with open(lock_path, "a") as lock:  # noqa: PTH123
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                stored = self._read_or_generate_locked()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        if self.jwt_secret is None:
+            self.jwt_secret = SecretStr(str(stored["jwt_secret"]))
+        if not self.fernet_keys:
+            self.fernet_keys = [SecretStr(str(k)) for k in stored["fernet_keys"]]
+
+    def _read_or_generate_locked(self) -> dict[str, Any]:
+        assert self.secrets_file is not None  # noqa: S101 - set by _complete
         stored = _read_secrets_file(self.secrets_file)
         changed = False
         if "jwt_secret" not in stored:
@@ -182,10 +200,7 @@ class Settings(BaseSettings):
             changed = True
         if changed:
             _write_secrets_file(self.secrets_file, stored)
-        if self.jwt_secret is None:
-            self.jwt_secret = SecretStr(str(stored["jwt_secret"]))
-        if not self.fernet_keys:
-            self.fernet_keys = [SecretStr(str(k)) for k in stored["fernet_keys"]]
+        return stored
 
     @property
     def jwt_secret_value(self) -> str:
