@@ -26,6 +26,7 @@ from backend.connections.executor import execute_query, open_sqlite_read_only  #
 from backend.connections.introspection import introspect  # noqa: E402
 from backend.connections.models import DatabaseSchema  # noqa: E402
 from backend.core.config import Settings  # noqa: E402
+from backend.jobs.models import BackgroundJob  # noqa: E402
 from backend.core.context import ClientContext  # noqa: E402
 from backend.core.db import create_app_engine, create_session_factory, new_uuid  # noqa: E402
 from backend.core.migrations import upgrade_to_head  # noqa: E402
@@ -283,6 +284,22 @@ def _fill(session, settings: Settings) -> None:  # type: ignore[no-untyped-def]
                 updated_by=admin.id,
             ),
         ]
+    )
+    session.add(
+        BackgroundJob(
+            user_id=demo.id,
+            kind="export",
+            status="succeeded",
+            params={"query_id": query_id, "format": "csv", "scopes": ["query:sql"]},
+            progress={"stage": "done"},
+            result={"query_id": query_id, "rows": 5, "bytes": 120, "filename": "query.csv"},
+            result_file="example.csv",
+            queue="memory",
+            attempts=1,
+            created_at=now,
+            started_at=now,
+            finished_at=now,
+        )
     )
     session.flush()
 

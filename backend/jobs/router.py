@@ -98,7 +98,16 @@ def get_job(job_id: str, session: SessionDep, principal: CurrentPrincipal) -> Jo
     summary="A finished job's result (an export's CSV file)",
     responses={
         200: {
-            "content": {"text/csv": {}, "application/json": {}},
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": True,
+                        "examples": [{"query_id": "…", "sql": "SELECT …", "rows": [["…"]]}],
+                    }
+                },
+            },
             "description": "The CSV file of an export; the result object of other jobs.",
         },
         **_errors(401, 404, 409),

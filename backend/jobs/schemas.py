@@ -42,7 +42,18 @@ class PruneJobCreate(AppSchema):
 
 JobCreate = Annotated[
     AskJobCreate | ExportJobCreate | SchemaRefreshJobCreate | PruneJobCreate,
-    Field(discriminator="kind"),
+    Field(
+        discriminator="kind",
+        examples=[
+            {
+                "kind": "ask",
+                "chat_session_id": "9b2f6d0e-1c3a-4e5f-8a7b-6c5d4e3f2a1b",
+                "question": "What is the revenue per category?",
+            },
+            {"kind": "export", "query_id": "5f1e2d3c-4b5a-4968-8776-655443322110"},
+            {"kind": "schema_refresh", "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"},
+        ],
+    ),
 ]
 
 
