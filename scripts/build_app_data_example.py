@@ -26,12 +26,12 @@ from backend.connections.executor import execute_query, open_sqlite_read_only  #
 from backend.connections.introspection import introspect  # noqa: E402
 from backend.connections.models import DatabaseSchema  # noqa: E402
 from backend.core.config import Settings  # noqa: E402
-from backend.jobs.models import BackgroundJob  # noqa: E402
 from backend.core.context import ClientContext  # noqa: E402
 from backend.core.db import create_app_engine, create_session_factory, new_uuid  # noqa: E402
 from backend.core.migrations import upgrade_to_head  # noqa: E402
 from backend.core.security import build_fernet, digest_token, encrypt_secret  # noqa: E402
 from backend.demo import DEMO_DB_PATH  # noqa: E402
+from backend.jobs.models import BackgroundJob  # noqa: E402
 from backend.observability import recorder  # noqa: E402
 from backend.observability.event_types import AuditAction, EventType  # noqa: E402
 from backend.templates.models import QueryTemplate  # noqa: E402
