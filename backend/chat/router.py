@@ -21,6 +21,7 @@ from backend.chat.schemas import (
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
+from backend.core.logs import annotate_log
 from backend.core.schemas import Page
 from backend.nl2sql import pipeline
 from backend.nl2sql.schemas import ResultColumnRead
@@ -187,6 +188,7 @@ def ask(
 
 def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
     """The HTTP answer of an ask (also the result of an ask run as a background job)."""
+    annotate_log(query_id=answer.query_id)
     return AskResponse(
         message_id=answer.message_id,
         user_message_id=answer.user_message_id,
