@@ -4,6 +4,7 @@ one job twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,11 +18,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
 from backend.jobs.models import BackgroundJob
+from backend.jobs.queue import QUEUE_NAME, JobRuntime
+from backend.jobs.run import _claim
+from backend.jobs.service import build_app_for
 from backend.main import create_app
 from backend.observability.models import QueryAnalytics
 from tests.chat.conftest import Caller, make_caller
@@ -260,3 +264,46 @@ def test_two_workers_never_run_one_job_twice(
         .where(QueryAnalytics.user_id == caller.user_id)
     )
     assert recorded == len(job_ids)
+
+
+def test_a_retry_safe_job_of_a_dead_worker_is_run_again_by_another(
+    settings: Settings, session: Session, caller: Caller, workers: Workers
+) -> None:
+    """A schema refresh taken by a worker that then stopped sending heartbeats (as a killed
+    one does) goes back to the queue and is completed by the next worker, on attempt 2."""
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            JOBS,
+            json={"kind": "schema_refresh", "connection_id": caller.connection_id},
+            headers=caller.headers,
+        )
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+
+    app = create_app(settings)
+    runtime = JobRuntime(settings, app.state.engine, app.state.session_factory)
+
+    async def take_and_die() -> None:
+        queue_app = build_app_for(runtime)
+        async with queue_app.open_async():
+            worker_id = await queue_app.job_manager.register_worker()
+            taken = await queue_app.job_manager.fetch_job(queues=[QUEUE_NAME], worker_id=worker_id)
+            assert taken is not None and taken.task_kwargs["job_id"] == job_id
+
+    asyncio.run(take_and_die())
+    assert _claim(runtime, job_id) is not None  # the dead worker had started it
+    with app.state.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE procrastinate.procrastinate_workers "
+                "SET last_heartbeat = now() - interval '1 hour'"
+            )
+        )
+    app.state.engine.dispose()
+
+    workers.start()
+    _wait_row(session, job_id, {"succeeded", "failed"}, timeout=40)
+    done = _row(session, job_id)
+    assert done.status == "succeeded", done.error
+    assert done.attempts == 2
+    assert done.result is not None and any(t["name"] == "customers" for t in done.result["tables"])
