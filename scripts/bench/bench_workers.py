@@ -5,12 +5,13 @@ comparison: its supervisor-bound socket lacks TCP_NODELAY, which costs ~40 ms pe
 response). Clients are threads with one keep-alive httpx connection each; the figure is
 requests per second over `--seconds`, and the ratio is against the single process.
 
-    python scripts/bench/bench_workers.py [--workers 2] [--clients 8] [--seconds 5]
+    python scripts/bench/bench_workers.py [--workers 2] [--clients 8] [--seconds 5] [--json P]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="nlsql-bench-workers-") as tmp:
@@ -116,10 +118,7 @@ def main() -> None:
         results: dict[str, tuple[float, float]] = {}
         for name, args in variants.items():
             port = _free_port()
-            if args[0].endswith("uvicorn"):
-                args = [*args, "--port", str(port)]
-            else:
-                args = [*args, "--port", str(port)]
+            args = [*args, "--port", str(port)]
             process = _start(args, env, data)
             base = f"http://127.0.0.1:{port}"
             try:
@@ -142,6 +141,28 @@ def main() -> None:
         print(
             f"  {name:<40} {rate:8.0f} req/s  median {median:7.2f} ms  "
             f"ratio to 1 process {rate / baseline:5.2f}"
+        )
+    if options.json is not None:
+        options.json.write_text(
+            json.dumps(
+                {
+                    "benchmark": "workers",
+                    "clients": options.clients,
+                    "seconds": options.seconds,
+                    "baseline": "nlsql serve (1 process)",
+                    "results": {
+                        name: {
+                            "requests_per_second": round(rate, 1),
+                            "median_ms": round(median, 3),
+                            "ratio": round(rate / baseline, 3),
+                        }
+                        for name, (rate, median) in results.items()
+                    },
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
         )
 
 
