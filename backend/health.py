@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import anyio
+import anyio.to_thread
 from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Request
 from pydantic import ConfigDict
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
@@ -71,22 +73,19 @@ def healthz() -> Health:
     summary="Readiness: the platform database answers and is at the head revision",
     responses={503: {"model": ErrorResponse}},
 )
-def readyz(request: Request) -> Readiness:
+async def readyz(request: Request) -> Readiness:
     """Answers 200 when the platform database answers and its schema is at the newest migration, 503
     otherwise; reports the job queue (jobs waiting, live workers). For readiness probes. It uses a
-    connection of its own, not the request pool, so a pool busy with slow work is not "not ready".
+    connection of its own, not the request pool, and a thread of its own, not the pool that sync
+    endpoints share, so a process busy with slow work is not "not ready".
     """
     engine = request.app.state.health_engine
     in_memory = queue.is_in_memory(request.app.state.queue)
+    stalled_seconds = request.app.state.settings.jobs_stalled_seconds
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            revision = MigrationContext.configure(conn).get_current_revision()
-            queue_state = (
-                _queue_state(conn, in_memory, request.app.state.settings.jobs_stalled_seconds)
-                if revision == head_revision()
-                else None
-            )
+        revision, queue_state = await anyio.to_thread.run_sync(
+            _probe, engine, in_memory, stalled_seconds, limiter=_probe_limiter(request)
+        )
     except SQLAlchemyError as exc:
         raise ServiceUnavailable(
             "The platform database is not reachable.", details={"reason": type(exc).__name__}
@@ -99,6 +98,25 @@ def readyz(request: Request) -> Readiness:
     return Readiness(
         status="ok", version=__version__, database="ok", revision=revision, queue=queue_state
     )
+
+
+def _probe_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The probes' own thread allowance, apart from the one sync endpoints share."""
+    limiter = getattr(request.app.state, "probe_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.probe_limiter = anyio.CapacityLimiter(4)
+    return limiter
+
+
+def _probe(
+    engine: Engine, in_memory: bool, stalled_seconds: float
+) -> tuple[str | None, QueueState | None]:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        revision = MigrationContext.configure(conn).get_current_revision()
+        if revision != head_revision():
+            return revision, None
+        return revision, _queue_state(conn, in_memory, stalled_seconds)
 
 
 def _queue_state(conn: Connection, in_memory: bool, stalled_seconds: float) -> QueueState:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -148,3 +151,34 @@ def test_production_mode_never_migrates_and_refuses_an_unmigrated_database(
         assert inspect(engine).get_table_names() == []
     finally:
         engine.dispose()
+
+
+def test_readyz_answers_while_every_request_thread_is_busy(app: FastAPI) -> None:
+    release = threading.Event()
+
+    @app.get("/_test/limit-threads")
+    async def limit_threads() -> dict[str, int]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+        return {}
+
+    @app.get("/_test/block")
+    def block() -> dict[str, int]:
+        release.wait(30)
+        return {}
+
+    with TestClient(app) as client:
+        client.get("/_test/limit-threads")
+        with ThreadPoolExecutor(2) as pool:
+            blocked = [pool.submit(client.get, "/_test/block") for _ in range(2)]
+            try:
+                time.sleep(0.5)
+                assert not any(f.done() for f in blocked)
+                started = time.perf_counter()
+                response = client.get("/readyz")
+                elapsed = time.perf_counter() - started
+                assert not any(f.done() for f in blocked)
+            finally:
+                release.set()
+            assert [f.result().status_code for f in blocked] == [200, 200]
+    assert response.status_code == 200, response.text
+    assert elapsed < 5
