@@ -965,7 +965,8 @@ export interface paths {
          * Readiness: the platform database answers and is at the head revision
          * @description Answers 200 when the platform database answers and its schema is at the newest migration, 503
          *     otherwise; reports the job queue (jobs waiting, live workers). For readiness probes. It uses a
-         *     connection of its own, not the request pool, so a pool busy with slow work is not "not ready".
+         *     connection of its own, not the request pool, and a thread of its own, not the pool that sync
+         *     endpoints share, so a process busy with slow work is not "not ready".
          */
         get: operations["health-readyz"];
         put?: never;
