@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from anyio.from_thread import run as run_in_loop
 from fastapi import APIRouter, Body, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.auth.deps import CurrentPrincipal
 from backend.auth.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -16,12 +20,15 @@ from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse, ServiceUnavailable
 from backend.core.schemas import Page
 from backend.jobs import queue, service
+from backend.jobs.models import FINISHED_STATUSES, BackgroundJob
 from backend.jobs.run import result_path
 from backend.jobs.schemas import JobCreate, JobRead
 
 logger = logging.getLogger("nlsql.jobs")
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+FOLLOW_POLL_SECONDS = 0.25
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -130,6 +137,58 @@ def get_job_result(
         filename = (job.result or {}).get("filename") or f"job-{job.id}.csv"
         return FileResponse(path, media_type="text/csv; charset=utf-8", filename=filename)
     return JSONResponse(job.result or {})
+
+
+def _read_job(session_factory: sessionmaker[Session], job_id: str) -> JobRead:
+    with session_factory() as db:
+        job = db.get(BackgroundJob, job_id)
+        assert job is not None  # noqa: S101 - rows are deleted only with their owner
+        return service.job_read(job)
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="Follow a job over Server-Sent Events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "`event: job` with the job (as `GET /jobs/{id}`) whenever its status or "
+            "progress changes, then `event: done` once it finished.",
+        },
+        **_errors(401, 404),
+    },
+)
+def follow_job(
+    job_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> StreamingResponse:
+    """Server-Sent Events instead of polling: an `event: job` (data: the job, as `GET /jobs/{id}`
+    answers it) at once and on every change of status or progress, then `event: done` when the job
+    succeeded, failed or was cancelled. Closing the stream does not cancel the job.
+    """
+    service.get_job(session, principal=principal, job_id=job_id)
+    factory: sessionmaker[Session] = request.app.state.session_factory
+
+    async def events() -> AsyncIterator[str]:
+        last = ""
+        while True:
+            read = await anyio.to_thread.run_sync(_read_job, factory, job_id)
+            payload = read.model_dump_json()
+            if payload != last:
+                last = payload
+                yield f"event: job\ndata: {payload}\n\n"
+            if read.status in FINISHED_STATUSES:
+                yield "event: done\ndata: {}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await anyio.sleep(FOLLOW_POLL_SECONDS)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.delete(

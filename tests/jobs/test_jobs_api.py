@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -151,3 +153,29 @@ def test_a_schema_refresh_job_and_cancelling_a_queued_job(
     again = client.delete(f"{JOBS}/{queued.id}", headers=caller.headers)
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "job_not_cancellable"
+
+
+def test_following_a_job_over_server_sent_events(
+    client: TestClient, caller: Caller, other_caller: Caller
+) -> None:
+    chat_id = chat_session(client, caller)
+    job = client.post(
+        JOBS,
+        json={"kind": "ask", "chat_session_id": chat_id, "question": "how many orders are there?"},
+        headers=caller.headers,
+    ).json()
+    assert client.get(f"{JOBS}/{job['id']}/events", headers=other_caller.headers).status_code == 404
+    events: list[tuple[str, str]] = []
+    with client.stream("GET", f"{JOBS}/{job['id']}/events", headers=caller.headers) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, line.removeprefix("data: ")))
+    assert events[-1] == ("done", "{}")
+    states = [json.loads(data) for name, data in events if name == "job"]
+    assert states[-1]["status"] == "succeeded" and states[-1]["result"]["rows"]
+    assert len({json.dumps(s, sort_keys=True) for s in states}) == len(states)
