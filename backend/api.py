@@ -10,6 +10,7 @@ from backend.admin import users_router as admin_users_router
 from backend.auth import router as auth_router
 from backend.chat import router as chat_router
 from backend.connections import router as connections_router
+from backend.jobs import router as jobs_router
 from backend.nl2sql import router as nl2sql_router
 from backend.observability import router as observability_router
 from backend.templates import router as templates_router
@@ -28,5 +29,6 @@ def mount_routers(app: FastAPI) -> None:
     api.include_router(nl2sql_router.router)
     api.include_router(connections_router.router)
     api.include_router(templates_router.router)
+    api.include_router(jobs_router.router)
     app.include_router(api)
     app.include_router(health.router)

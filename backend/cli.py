@@ -1,5 +1,5 @@
-"""The `nlsql` command line: serve, migrate, create-admin, demo, ask, eval, rotate-keys, prune,
-openapi."""
+"""The `nlsql` command line: serve, worker, migrate, create-admin, demo, ask, eval, rotate-keys,
+prune, openapi."""
 
 from __future__ import annotations
 
@@ -58,20 +58,65 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="HTTP worker processes (default NLSQL_WORKERS, 1)."),
+    ] = None,
 ) -> None:
-    """Run the HTTP API."""
-    import uvicorn
-
-    from backend.main import create_app
+    """Run the HTTP API (several worker processes with --workers N)."""
+    from backend.core.logs import configure_logging, logging_config
+    from backend.serving import prepare_database, serve_many, serve_one
 
     settings = _settings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=settings.trusted_proxy_count > 0,
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        prepare_database(settings)
+    except RuntimeError as exc:
+        typer.secho(f"cannot start: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    bind_host, bind_port = host or settings.host, port or settings.port
+    count = workers or settings.workers
+    log_config = logging_config(settings.log_level, settings.log_format)
+    if count == 1:
+        serve_one(settings, bind_host, bind_port, log_config)
+    else:
+        serve_many(settings, bind_host, bind_port, count, log_config)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Jobs run at once (NLSQL_JOBS_CONCURRENCY).")
+    ] = None,
+) -> None:
+    """Run background jobs from the PostgreSQL queue until SIGTERM (finishes running jobs)."""
+    from backend.core.logs import configure_logging
+    from backend.core.migrations import DatabaseNotAtHead, ensure_at_head
+    from backend.jobs.worker import run_worker
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.is_sqlite:
+        typer.secho(
+            "the embedded default (SQLite) runs jobs inside `nlsql serve`; "
+            "`nlsql worker` needs a PostgreSQL platform database",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    if concurrency is not None:
+        settings.jobs_concurrency = concurrency
+    from backend.core.db import create_app_engine
+
+    engine = create_app_engine(str(settings.database_url))
+    try:
+        ensure_at_head(engine)
+    except DatabaseNotAtHead as exc:
+        typer.secho(f"cannot start: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    run_worker(settings)
 
 
 def _upsert_user(

@@ -14,13 +14,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend import __version__
 from backend.admin.secrets import seal_sensitive_config
 from backend.api import mount_routers
-from backend.auth.api_keys import ApiKeyUsageBuffer
 from backend.core.config import Settings, get_settings
-from backend.core.db import create_app_engine, create_session_factory
+from backend.core.db import create_app_engine, create_health_engine, create_session_factory
 from backend.core.errors import install_error_handlers
 from backend.core.hygiene import InputHygieneMiddleware
 from backend.core.middleware import RequestIdMiddleware
-from backend.core.migrations import upgrade_to_head
+from backend.core.migrations import ensure_at_head, upgrade_to_head
+from backend.jobs.queue import JobRuntime
+from backend.jobs.service import build_app_for
+from backend.jobs.worker import run_jobs
 from backend.nl2sql.engines.http import close_clients as close_llm_clients
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
 from backend.observability.middleware import RequestMetricsMiddleware
@@ -61,13 +63,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations_on_start:
             upgrade_to_head(database_url)
+        elif settings.production:
+            ensure_at_head(app.state.engine)
         _seal_sensitive_config(app, settings)
         app.state.metric_writer.start()
-        yield
-        app.state.api_key_usage.flush(app.state.engine)
+        async with run_jobs(app.state.queue, app.state.job_runtime):
+            yield
         app.state.metric_writer.stop()
         await close_llm_clients()
         app.state.engine.dispose()
+        app.state.health_engine.dispose()
 
     app = FastAPI(
         title="nlsql",
@@ -81,8 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database_url, lock_timeout_seconds=settings.platform_lock_timeout_seconds
     )
     app.state.session_factory = create_session_factory(app.state.engine)
-    app.state.api_key_usage = ApiKeyUsageBuffer()
+    # Readiness probes get connections of their own: a pool busy with slow asks is alive.
+    in_memory = ":memory:" in database_url or database_url in ("sqlite://", "sqlite:///")
+    app.state.health_engine = app.state.engine if in_memory else create_health_engine(database_url)
     app.state.metric_writer = MetricWriter(app.state.session_factory)
+    app.state.job_runtime = JobRuntime(settings, app.state.engine, app.state.session_factory)
+    app.state.queue = build_app_for(app.state.job_runtime)
     register_metric_writer(app.state.engine, app.state.metric_writer)
 
     install_error_handlers(app)

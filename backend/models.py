@@ -5,12 +5,14 @@ from backend.auth.models import ApiKey, RefreshToken, User, UserSession
 from backend.chat.models import ChatMessage, ChatSession
 from backend.connections.models import DatabaseConnection, DatabaseSchema
 from backend.core.db import Base
+from backend.jobs.models import BackgroundJob
 from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
 from backend.templates.models import QueryTemplate
 
 __all__ = [
     "ApiKey",
     "AuditLog",
+    "BackgroundJob",
     "Base",
     "ChatMessage",
     "ChatSession",

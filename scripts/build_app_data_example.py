@@ -31,6 +31,7 @@ from backend.core.db import create_app_engine, create_session_factory, new_uuid 
 from backend.core.migrations import upgrade_to_head  # noqa: E402
 from backend.core.security import build_fernet, digest_token, encrypt_secret  # noqa: E402
 from backend.demo import DEMO_DB_PATH  # noqa: E402
+from backend.jobs.models import BackgroundJob  # noqa: E402
 from backend.observability import recorder  # noqa: E402
 from backend.observability.event_types import AuditAction, EventType  # noqa: E402
 from backend.templates.models import QueryTemplate  # noqa: E402
@@ -283,6 +284,22 @@ def _fill(session, settings: Settings) -> None:  # type: ignore[no-untyped-def]
                 updated_by=admin.id,
             ),
         ]
+    )
+    session.add(
+        BackgroundJob(
+            user_id=demo.id,
+            kind="export",
+            status="succeeded",
+            params={"query_id": query_id, "format": "csv", "scopes": ["query:sql"]},
+            progress={"stage": "done"},
+            result={"query_id": query_id, "rows": 5, "bytes": 120, "filename": "query.csv"},
+            result_file="example.csv",
+            queue="memory",
+            attempts=1,
+            created_at=now,
+            started_at=now,
+            finished_at=now,
+        )
     )
     session.flush()
 

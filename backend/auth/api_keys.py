@@ -1,22 +1,15 @@
-"""API keys: creation (secret shown once), listing, revocation, and buffered usage counts.
+"""API keys: creation (secret shown once), listing, revocation, and usage counts.
 
-Usage (`last_used`, `usage_count`) is counted in memory and written at most once per flush
-interval per process, in one short transaction of its own, plus once at shutdown. A request
-authenticated by a key therefore costs no extra write; increments are applied as
-`usage_count = usage_count + n` so several workers add up correctly. The price: a crash
-loses at most one interval of counts, and `GET /api-keys` adds this process's pending counts.
+Usage (`last_used`, `usage_count`) is one atomic increment in the shared database per request
+authenticated by a key, so every process and host reads the same exact count.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import threading
-import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
 from sqlalchemy import Engine, case, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -41,7 +34,6 @@ from backend.observability.event_types import AuditAction
 logger = logging.getLogger("nlsql.auth")
 
 KEY_PREFIX = "nlsql_"
-DEFAULT_FLUSH_INTERVAL_SECONDS = 30.0
 
 
 def generate_api_key() -> tuple[str, str]:
@@ -50,105 +42,39 @@ def generate_api_key() -> tuple[str, str]:
     return f"{visible}_{secrets.token_urlsafe(32)}", visible
 
 
-@dataclass(slots=True)
-class _Usage:
-    count: int
-    last_used: datetime
-
-
-class ApiKeyUsageBuffer:
-    """Per-process counts of API key use, flushed to the database every so often."""
-
-    def __init__(self, flush_interval_seconds: float = DEFAULT_FLUSH_INTERVAL_SECONDS) -> None:
-        self.flush_interval_seconds = flush_interval_seconds
-        self._lock = threading.Lock()
-        self._pending: dict[str, _Usage] = {}
-        self._last_flush = time.monotonic()
-
-    def record(self, key_id: str, used_at: datetime) -> bool:
-        """Count one use; True when the flush interval has passed and a flush is due."""
-        with self._lock:
-            usage = self._pending.get(key_id)
-            if usage is None:
-                self._pending[key_id] = _Usage(1, used_at)
-            else:
-                usage.count += 1
-                usage.last_used = max(usage.last_used, used_at)
-            return time.monotonic() - self._last_flush >= self.flush_interval_seconds
-
-    def pending(self, key_id: str) -> tuple[int, datetime | None]:
-        with self._lock:
-            usage = self._pending.get(key_id)
-            return (usage.count, usage.last_used) if usage else (0, None)
-
-    def _merge_back(self, pending: dict[str, _Usage]) -> None:
-        with self._lock:
-            for key_id, usage in pending.items():
-                current = self._pending.get(key_id)
-                if current is None:
-                    self._pending[key_id] = usage
-                else:
-                    current.count += usage.count
-                    current.last_used = max(current.last_used, usage.last_used)
-
-    def flush(self, engine: Engine) -> int:
-        """Write pending counts in one transaction of its own; returns how many keys."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            self._last_flush = time.monotonic()
-        if not pending:
-            return 0
-        try:
-            with engine.begin() as conn:
-                for key_id, usage in pending.items():
-                    conn.execute(
-                        update(ApiKey)
-                        .where(ApiKey.id == key_id)
-                        .values(
-                            usage_count=ApiKey.usage_count + usage.count,
-                            last_used=case(
-                                (
-                                    ApiKey.last_used.is_(None)
-                                    | (ApiKey.last_used < usage.last_used),
-                                    usage.last_used,
-                                ),
-                                else_=ApiKey.last_used,
-                            ),
-                        )
-                    )
-        except SQLAlchemyError:
-            logger.warning("could not write API key usage; keeping it for the next flush")
-            self._merge_back(pending)
-            return 0
-        return len(pending)
-
-
-_buffer_lock = threading.Lock()
-
-
-def get_usage_buffer(app: FastAPI) -> ApiKeyUsageBuffer:
-    """The app's usage buffer (created by `create_app`, or here on first use)."""
-    buffer = getattr(app.state, "api_key_usage", None)
-    if buffer is None:
-        with _buffer_lock:
-            buffer = getattr(app.state, "api_key_usage", None)
-            if buffer is None:
-                buffer = ApiKeyUsageBuffer()
-                app.state.api_key_usage = buffer
-    assert isinstance(buffer, ApiKeyUsageBuffer)  # noqa: S101 - only this module sets it
-    return buffer
+def record_api_key_use(engine: Engine, key_id: str, used_at: datetime) -> None:
+    """Count one use of a key: `usage_count = usage_count + 1` and `last_used` moved forward,
+    in one short transaction of its own. Exact with any number of processes (the database
+    adds), durable at once (a crash loses nothing), and independent of the request's own
+    transaction (a request that fails afterwards still counts). Losing the write itself (the
+    database briefly unavailable) is logged and does not fail the request.
+    """
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id)
+                .values(
+                    usage_count=ApiKey.usage_count + 1,
+                    last_used=case(
+                        (
+                            ApiKey.last_used.is_(None) | (ApiKey.last_used < used_at),
+                            used_at,
+                        ),
+                        else_=ApiKey.last_used,
+                    ),
+                )
+            )
+    except SQLAlchemyError:
+        logger.warning("could not count a use of API key %s", key_id, exc_info=True)
 
 
 def find_api_key_or_none(session: Session, raw_key: str) -> ApiKey | None:
     return session.scalar(select(ApiKey).where(ApiKey.key_hash == digest_token(raw_key)))
 
 
-def api_key_read(key: ApiKey, buffer: ApiKeyUsageBuffer | None = None) -> ApiKeyRead:
-    """The client's view of a key, with this process's not yet written usage added."""
-    pending_count, pending_last = buffer.pending(key.id) if buffer else (0, None)
-    last_used = key.last_used
-    if pending_last is not None and (last_used is None or pending_last > last_used):
-        last_used = pending_last
+def api_key_read(key: ApiKey) -> ApiKeyRead:
+    """The client's view of a key (never its secret)."""
     permissions = key.permissions or {}
     return ApiKeyRead(
         id=key.id,
@@ -158,8 +84,8 @@ def api_key_read(key: ApiKey, buffer: ApiKeyUsageBuffer | None = None) -> ApiKey
         connection_ids=permissions.get("connection_ids"),
         is_active=key.is_active and key.revoked_at is None,
         expires_at=key.expires_at,
-        last_used=last_used,
-        usage_count=key.usage_count + pending_count,
+        last_used=key.last_used,
+        usage_count=key.usage_count,
         created_at=key.created_at,
         revoked_at=key.revoked_at,
     )

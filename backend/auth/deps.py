@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from backend.auth.api_keys import find_api_key_or_none, get_usage_buffer
+from backend.auth.api_keys import find_api_key_or_none, record_api_key_use
 from backend.auth.errors import SessionRequired
 from backend.auth.models import ApiKey, User, UserSession
 from backend.auth.scopes import ROLE_SCOPES, Scope
@@ -21,6 +21,7 @@ from backend.auth.tokens import ACCESS_TOKEN_TYPE
 from backend.core.config import Settings
 from backend.core.db import SessionDep, utcnow
 from backend.core.errors import Forbidden, Unauthorized
+from backend.core.logs import annotate_log
 from backend.core.security import TokenError, decode_jwt
 
 __all__ = [
@@ -129,10 +130,9 @@ def _principal_from_api_key(request: Request, session: Session, raw_key: str) ->
     # A key never grants more than its owner's role holds today.
     scopes = frozenset(Scope(s) for s in requested) & ROLE_SCOPES.get(owner.role, frozenset())
     connection_ids = permissions.get("connection_ids")
-    # Usage is counted in memory and written in batches (see `api_keys`), not per request.
-    buffer = get_usage_buffer(request.app)
-    if buffer.record(key.id, now):
-        buffer.flush(request.app.state.engine)
+    # One atomic increment in the shared database: exact across processes and hosts, and
+    # committed in a transaction of its own, so a crash or a failing request loses nothing.
+    record_api_key_use(request.app.state.engine, key.id, now)
     return Principal(
         user=owner,
         scopes=scopes,
@@ -151,6 +151,7 @@ def _resolve_principal(
     else:
         raise Unauthorized("Sign in with a bearer token or send an X-API-Key header.")
     request.state.principal = principal
+    annotate_log(user_id=principal.user.id)
     return principal
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from backend.auth import api_keys as api_keys_service
 from backend.auth import service as auth_service
@@ -223,7 +223,6 @@ def create_api_key(
 
 @api_keys_router.get("", summary="The caller's API keys", responses=_errors(400, 401, 403))
 def list_api_keys(
-    request: Request,
     principal: SessionPrincipal,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -235,10 +234,7 @@ def list_api_keys(
     keys, next_cursor = api_keys_service.list_api_keys(
         session, owner=principal.user, limit=limit, cursor=cursor
     )
-    buffer = api_keys_service.get_usage_buffer(request.app)
-    return Page(
-        items=[api_keys_service.api_key_read(k, buffer) for k in keys], next_cursor=next_cursor
-    )
+    return Page(items=[api_keys_service.api_key_read(k) for k in keys], next_cursor=next_cursor)
 
 
 @api_keys_router.delete(

@@ -24,8 +24,9 @@ from backend.chat.streaming import stream_ask
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import ErrorResponse
+from backend.core.logs import annotate_log
 from backend.core.pagination import CursorParam
-from backend.core.schemas import Page
+from backend.core.schemas import SSE_EVENT_SCHEMA, Page
 from backend.nl2sql import pipeline
 from backend.nl2sql.schemas import ResultColumnRead
 
@@ -196,7 +197,7 @@ async def ask(
     response_class=StreamingResponse,
     responses={
         200: {
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
             "description": "Events `understood`, `sql`, `guard`, `rows`, `chart` as each stage "
             "happens (`sql` to `chart` again after a repair), then `done` with the answer of "
             "a plain ask, or `error` with the one error shape. Each event's data is one line "
@@ -239,6 +240,8 @@ async def ask_stream(
 
 
 def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
+    """The HTTP answer of an ask (also the result of an ask run as a background job)."""
+    annotate_log(query_id=answer.query_id)
     return AskResponse(
         message_id=answer.message_id,
         user_message_id=answer.user_message_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
@@ -9,7 +10,7 @@ import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -106,6 +107,28 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object a line (time, level, logger, message, request/user/query ids)."""
+
+    # --- processes ---
+    workers: int = Field(default=1, ge=1, le=64)
+    """HTTP worker processes of `nlsql serve` (more than one runs gunicorn with uvicorn workers)."""
+
+    # --- background jobs ---
+    jobs_in_process: bool | None = None
+    """Run queued jobs inside the API process (in-memory queue); defaults to on for SQLite.
+    Off: jobs wait in PostgreSQL (procrastinate) for `nlsql worker`."""
+    jobs_dir: Path | None = None
+    """Where job results too large for a row (exports) are written; `<data_dir>/job-results`.
+    Shared by the API and every worker (a shared volume when they run on several hosts)."""
+    jobs_concurrency: int = Field(default=4, ge=1, le=64)
+    """Jobs one worker process runs at once (each in a thread)."""
+    jobs_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    jobs_stalled_seconds: float = Field(default=30.0, gt=0)
+    """A job whose worker sent no heartbeat for this long is recovered: retried when it is
+    safe to run again (exports, schema refreshes, pruning), else marked failed (asks)."""
+    prune_cron: str = "17 3 * * *"
+    """When the scheduled retention pruning runs (cron, UTC); an empty value turns it off."""
 
     # --- recording ---
     record_request_metrics: bool = True
@@ -158,7 +181,12 @@ class Settings(BaseSettings):
         if self.secrets_file is None:
             self.secrets_file = self.data_dir / SECRETS_FILE_NAME
         if self.run_migrations_on_start is None:
-            self.run_migrations_on_start = self.is_sqlite
+            self.run_migrations_on_start = self.is_sqlite and not self.production
+        if self.jobs_in_process is None:
+            self.jobs_in_process = self.is_sqlite
+        if self.jobs_dir is None:
+            self.jobs_dir = self.data_dir / "job-results"
+        self.jobs_dir = self.jobs_dir.expanduser().resolve()
         self.sqlite_allowed_dirs = [p.expanduser().resolve() for p in self.sqlite_allowed_dirs]
         if self.production:
             self._refuse_weak_secrets()
@@ -204,6 +232,23 @@ class Settings(BaseSettings):
 
     def _load_or_generate_secrets(self) -> None:
         assert self.secrets_file is not None  # noqa: S101 - set by _complete
+        # Processes starting together (workers, a CLI next to the server) take turns on a lock
+        # file, so exactly one generates and every one reads the same secrets.
+        self.secrets_file.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.secrets_file.with_name(self.secrets_file.name + ".lock")
+        with open(lock_path, "a") as lock:  # noqa: PTH123
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                stored = self._read_or_generate_locked()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        if self.jwt_secret is None:
+            self.jwt_secret = SecretStr(str(stored["jwt_secret"]))
+        if not self.fernet_keys:
+            self.fernet_keys = [SecretStr(str(k)) for k in stored["fernet_keys"]]
+
+    def _read_or_generate_locked(self) -> dict[str, Any]:
+        assert self.secrets_file is not None  # noqa: S101 - set by _complete
         stored = _read_secrets_file(self.secrets_file)
         changed = False
         if "jwt_secret" not in stored:
@@ -214,10 +259,7 @@ class Settings(BaseSettings):
             changed = True
         if changed:
             _write_secrets_file(self.secrets_file, stored)
-        if self.jwt_secret is None:
-            self.jwt_secret = SecretStr(str(stored["jwt_secret"]))
-        if not self.fernet_keys:
-            self.fernet_keys = [SecretStr(str(k)) for k in stored["fernet_keys"]]
+        return stored
 
     @property
     def jwt_secret_value(self) -> str:

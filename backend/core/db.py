@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from backend.core.text import clean_text, dumps_clean
@@ -237,6 +237,14 @@ def create_app_engine(
         engine = create_engine(url, **kwargs)
     event.listen(engine, "before_cursor_execute", _storable_parameters, retval=True)
     return engine
+
+
+def create_health_engine(url: str) -> Engine:
+    """An engine for probes: no pool (a connection per probe, never queued behind busy
+    requests) and a short connect timeout, so an unreachable database answers quickly."""
+    if url.startswith("sqlite"):
+        return create_app_engine(url, poolclass=NullPool)
+    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:

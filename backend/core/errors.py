@@ -309,5 +309,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "An unexpected error occurred.")
+        # Starlette answers an unhandled error outside the middleware stack, so the request id
+        # is set here too: the operator finds the log line from the id the client saw.
+        request_id = getattr(request.state, "request_id", None)
+        principal = getattr(request.state, "principal", None)
+        logger.exception(
+            "unexpected error on %s %s",
+            request.method,
+            request.url.path,
+            extra={
+                "request_id": request_id,
+                "user_id": principal.user.id if principal is not None else None,
+            },
+        )
+        details = {"request_id": request_id} if request_id else {}
+        headers = {"X-Request-ID": request_id} if request_id else None
+        return error_response(
+            500, "internal_error", "An unexpected error occurred.", details, headers=headers
+        )

@@ -8,6 +8,8 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.core.logs import reset_log_context, start_log_context
+
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_INCOMING = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
@@ -36,6 +38,7 @@ class RequestIdMiddleware:
         request_id = incoming if incoming and _VALID_INCOMING.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        log_token = start_log_context(request_id=request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -47,4 +50,5 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            reset_log_context(log_token)
             request_id_var.reset(token)

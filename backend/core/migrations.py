@@ -42,3 +42,17 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+class DatabaseNotAtHead(RuntimeError):
+    """The platform database is not at the newest revision (production never migrates itself)."""
+
+
+def ensure_at_head(engine: Engine) -> None:
+    """Raise `DatabaseNotAtHead` unless the platform database is at the head revision."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise DatabaseNotAtHead(
+            f"the platform database is at revision {current or 'none'}, not at head {head}; "
+            "run `nlsql migrate` first (production mode never migrates on start)"
+        )

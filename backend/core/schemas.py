@@ -27,3 +27,16 @@ Omitted = SkipJsonSchema[None]
 The schema then lists only the real type (a client cannot send null), while the model's default
 still tells "not given" apart; the service refuses an explicit null.
 """
+
+
+SSE_EVENT_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "description": "One Server-Sent Event: its name and one line of JSON as its data.",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": {"type": "string"},
+    },
+    "required": ["data"],
+}
+"""How a `text/event-stream` answer is documented: each event, not the whole stream."""

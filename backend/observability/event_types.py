@@ -16,6 +16,8 @@ class EventType(StrEnum):
     EXPORTED = "exported"
     CONNECTION_CREATED = "connection_created"
     SCHEMA_REFRESHED = "schema_refreshed"
+    JOB_SUBMITTED = "job_submitted"
+    JOB_FINISHED = "job_finished"
 
 
 class AuditAction(StrEnum):

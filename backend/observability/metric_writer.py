@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.core.db import utcnow
 from backend.observability.models import PerformanceMetric
+from backend.observability.prometheus import PrometheusSink
 
 logger = logging.getLogger("nlsql.metric_writer")
 
@@ -42,24 +43,6 @@ class PendingMetric:
 # Upper bounds (ms) of the latency histogram buckets served to Prometheus.
 LATENCY_BUCKETS_MS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
 PROMETHEUS_LABELS = ("route", "method", "status", "stage", "source")
-
-
-@dataclass(slots=True)
-class Histogram:
-    bucket_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS_MS))
-    count: int = 0
-    total: float = 0.0
-
-    def observe(self, value: float) -> None:
-        self.count += 1
-        self.total += value
-        for i, bound in enumerate(LATENCY_BUCKETS_MS):
-            if value <= bound:
-                self.bucket_counts[i] += 1
-                break
-
-
-HistogramKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
 class MetricWriter:
@@ -88,7 +71,7 @@ class MetricWriter:
         self._stop = threading.Event()
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.histograms: dict[HistogramKey, Histogram] = {}
+        self.prometheus = PrometheusSink(LATENCY_BUCKETS_MS)
         self.written = 0
         self.dropped = 0
         self.failed_batches = 0
@@ -105,6 +88,7 @@ class MetricWriter:
     ) -> None:
         if len(self._pending) >= self._max_pending:
             self.dropped += 1
+            self.prometheus.dropped.inc()
         self._pending.append(PendingMetric(name, value, unit, data))
         if len(self._pending) >= self.batch_size:
             self._wake.set()
@@ -171,33 +155,25 @@ class MetricWriter:
                 except Exception:
                     self.failed_batches += 1
                     self.dropped += len(rows)
+                    self.prometheus.dropped.inc(len(rows))
                     logger.exception("metric writer: dropped a batch of %d metrics", len(rows))
                     continue
                 written += len(rows)
         self.written += written
+        self.prometheus.written.inc(written)
+        self.prometheus.pending.set(len(self._pending))
         return written
-
-    def histogram_snapshot(self) -> dict[HistogramKey, Histogram]:
-        """A consistent copy of the histograms (the writer thread keeps updating its own)."""
-        with self._flush_lock:
-            return {
-                key: Histogram(list(h.bucket_counts), h.count, h.total)
-                for key, h in self.histograms.items()
-            }
 
     def _observe(self, batch: Iterable[PendingMetric]) -> None:
         for m in batch:
-            labels = tuple(
-                (label, str(m.data[label]))
+            if not math.isfinite(m.value):
+                continue
+            labels = {
+                label: str(m.data[label])
                 for label in PROMETHEUS_LABELS
                 if m.data is not None and label in m.data
-            )
-            key = (m.name, labels)
-            histogram = self.histograms.get(key)
-            if histogram is None:
-                histogram = self.histograms[key] = Histogram()
-            if math.isfinite(m.value):
-                histogram.observe(m.value)
+            }
+            self.prometheus.observe(m.name, labels, m.value)
 
 
 _writers: weakref.WeakKeyDictionary[Engine, MetricWriter] = weakref.WeakKeyDictionary()

@@ -763,6 +763,103 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your jobs, newest first
+         * @description Page with `limit` and the `next_cursor` of the previous page.
+         */
+        get: operations["jobs-list_jobs"];
+        put?: never;
+        /**
+         * Submit a job: an ask, an export, a schema refresh or a pruning
+         * @description Checks the request as the direct call would (scope, ownership of the session, connection or
+         *     query), stores the job and queues it; answers 202 at once with the job (`status: queued`) and
+         *     its URL in `Location`. Poll `GET /jobs/{id}` until `status` is `succeeded` or `failed`. The job
+         *     runs in a worker process (`nlsql worker`) in production, inside the API process on the
+         *     embedded default, and is recorded like the direct call (analytics, audit, events).
+         */
+        post: operations["jobs-submit_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A job's status, progress and result
+         * @description The job's `status` (queued, running, succeeded, failed, cancelled), its `progress`, and once
+         *     it ended its `result` (an ask's answer, a schema, a pruning report, an export's summary) or its
+         *     `error` in the API's one error shape. Another user's job is 404.
+         */
+        get: operations["jobs-get_job"];
+        put?: never;
+        post?: never;
+        /**
+         * Cancel a job that has not started
+         * @description A queued job becomes `cancelled` and never runs; a running or finished one answers 409.
+         */
+        delete: operations["jobs-cancel_job"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow a job over Server-Sent Events
+         * @description Server-Sent Events instead of polling: an `event: job` (data: the job, as `GET /jobs/{id}`
+         *     answers it) at once and on every change of status or progress, then `event: done` when the job
+         *     succeeded, failed or was cancelled. Closing the stream does not cancel the job.
+         */
+        get: operations["jobs-follow_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{job_id}/result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A finished job's result (an export's CSV file)
+         * @description An export's CSV file as a download; for other kinds the same `result` object as the job.
+         *     409 while the job has not succeeded.
+         */
+        get: operations["jobs-get_job_result"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/query/sql": {
         parameters: {
             query?: never;
@@ -912,7 +1009,9 @@ export interface paths {
         /**
          * Readiness: the platform database answers and is at the head revision
          * @description Answers 200 when the platform database answers and its schema is at the newest migration, 503
-         *     otherwise. For readiness probes.
+         *     otherwise; reports the job queue (jobs waiting, live workers). For readiness probes. It uses a
+         *     connection of its own, not the request pool, and a thread of its own, not the pool that sync
+         *     endpoints share, so a process busy with slow work is not "not ready".
          */
         get: operations["health-readyz"];
         put?: never;
@@ -1115,6 +1214,28 @@ export interface components {
             scopes: string[];
             /** Usage Count */
             usage_count: number;
+        };
+        /**
+         * AskJobCreate
+         * @description An ask run in the background; its result is the ask's answer.
+         * @example {
+         *       "question": "What is the revenue per category?"
+         *     }
+         */
+        AskJobCreate: {
+            /** Chat Session Id */
+            chat_session_id: string;
+            /** Connection Id */
+            connection_id?: string | null;
+            /** Generator */
+            generator?: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "ask";
+            /** Question */
+            question: string;
         };
         /**
          * AskRequest
@@ -1808,6 +1929,25 @@ export interface components {
             /** User Id */
             user_id: string | null;
         };
+        /**
+         * ExportJobCreate
+         * @description Every row of a recorded query written to a CSV file, downloaded from the job's result.
+         */
+        ExportJobCreate: {
+            /**
+             * Format
+             * @default csv
+             * @constant
+             */
+            format: "csv";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "export";
+            /** Query Id */
+            query_id: string;
+        };
         /** ForeignKeyInfo */
         ForeignKeyInfo: {
             /** Columns */
@@ -1831,6 +1971,78 @@ export interface components {
             status: string;
             /** Version */
             version: string;
+        };
+        /** JobError */
+        JobError: {
+            /** Code */
+            code: string;
+            /**
+             * Details
+             * @default {}
+             */
+            details: {
+                [key: string]: unknown;
+            };
+            /** Message */
+            message: string;
+        };
+        /**
+         * JobRead
+         * @example {
+         *       "attempts": 1,
+         *       "created_at": "2026-12-01T12:00:00Z",
+         *       "finished_at": "2026-12-01T12:00:02Z",
+         *       "id": "3f6c2a9e-52d1-4a7e-9d0b-8c1f2e3a4b5c",
+         *       "kind": "ask",
+         *       "progress": {
+         *         "stage": "done"
+         *       },
+         *       "result": {
+         *         "query_id": "…",
+         *         "rows": [
+         *           [
+         *             "…"
+         *           ]
+         *         ],
+         *         "sql": "SELECT …"
+         *       },
+         *       "result_url": "/api/v1/jobs/3f6c2a9e-52d1-4a7e-9d0b-8c1f2e3a4b5c/result",
+         *       "started_at": "2026-12-01T12:00:00.1Z",
+         *       "status": "succeeded"
+         *     }
+         */
+        JobRead: {
+            /** Attempts */
+            attempts: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            error?: components["schemas"]["JobError"] | null;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Progress */
+            progress?: {
+                [key: string]: unknown;
+            } | null;
+            /** Result */
+            result?: {
+                [key: string]: unknown;
+            } | null;
+            /** Result Url */
+            result_url?: string | null;
+            /** Started At */
+            started_at?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
         };
         /**
          * LoginRequest
@@ -1957,6 +2169,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[JobRead] */
+        Page_JobRead_: {
+            /** Items */
+            items: components["schemas"]["JobRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[QueryAnalyticsRead] */
         Page_QueryAnalyticsRead_: {
             /** Items */
@@ -1977,6 +2196,22 @@ export interface components {
             items: components["schemas"]["UserRead"][];
             /** Next Cursor */
             next_cursor?: string | null;
+        };
+        /**
+         * PruneJobCreate
+         * @description Retention pruning now (admins; it also runs on the configured schedule).
+         */
+        PruneJobCreate: {
+            /**
+             * Batch Size
+             * @default 5000
+             */
+            batch_size: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "prune";
         };
         /**
          * QueryAnalyticsRead
@@ -2126,11 +2361,25 @@ export interface components {
             /** Truncated Reason */
             truncated_reason?: ("row_limit" | "byte_limit" | "cell_limit") | null;
         };
+        /** QueueState */
+        QueueState: {
+            /** Backend */
+            backend: string;
+            /** Queued */
+            queued: number;
+            /** Workers */
+            workers?: number | null;
+        };
         /**
          * Readiness
          * @example {
          *       "database": "ok",
-         *       "revision": "b4187cff43f1",
+         *       "queue": {
+         *         "backend": "postgres",
+         *         "queued": 0,
+         *         "workers": 2
+         *       },
+         *       "revision": "hops0001jobs",
          *       "status": "ok",
          *       "version": "0.1.0"
          *     }
@@ -2138,6 +2387,7 @@ export interface components {
         Readiness: {
             /** Database */
             database: string;
+            queue?: components["schemas"]["QueueState"] | null;
             /** Revision */
             revision: string | null;
             /** Status */
@@ -2183,6 +2433,19 @@ export interface components {
             name: string;
             /** Type */
             type?: string | null;
+        };
+        /**
+         * SchemaRefreshJobCreate
+         * @description A connection's schema introspected again (large databases take a while).
+         */
+        SchemaRefreshJobCreate: {
+            /** Connection Id */
+            connection_id: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "schema_refresh";
         };
         /**
          * Scope
@@ -5088,7 +5351,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        data: string;
+                        event?: string;
+                        id?: string;
+                    };
                 };
             };
             /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
@@ -5868,6 +6135,455 @@ export interface operations {
             };
             /** @description The database did not answer in time */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "jobs-list_jobs": {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_JobRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "jobs-submit_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AskJobCreate"] | components["schemas"]["ExportJobCreate"] | components["schemas"]["SchemaRefreshJobCreate"] | components["schemas"]["PruneJobCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "jobs-get_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "jobs-cancel_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRead"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "jobs-follow_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `event: job` with the job (as `GET /jobs/{id}`) whenever its status or progress changes, then `event: done` once it finished. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": {
+                        data: string;
+                        event?: string;
+                        id?: string;
+                    };
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "jobs-get_job_result": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The CSV file of an export; the result object of other jobs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                    "text/csv": string;
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -465,9 +466,16 @@ def test_prometheus_text_has_latency_histograms(
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert "# TYPE nlsql_http_request_duration_seconds histogram" in text
-    series = 'route="/api/v1/admin/config",method="GET",status="200"'
-    assert f"nlsql_http_request_duration_seconds_count{{{series}}} 2" in text
-    assert f'nlsql_http_request_duration_seconds_bucket{{{series},le="+Inf"}} 2' in text
+    series = {"route": "/api/v1/admin/config", "method": "GET", "status": "200"}
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    count = ("nlsql_http_request_duration_seconds_count", tuple(sorted(series.items())))
+    assert samples[count] == 2
+    inf = tuple(sorted({**series, "le": "+Inf"}.items()))
+    assert samples[("nlsql_http_request_duration_seconds_bucket", inf)] == 2
     assert (
         client.get("/api/v1/admin/metrics/prometheus", headers=viewer_account.headers).status_code
         == 403

@@ -34,6 +34,7 @@ PUBLIC_OPERATIONS = {
 }
 DOMAIN_TAGS = {
     "auth",
+    "jobs",
     "api-keys",
     "admin",
     "analytics",

@@ -14,6 +14,8 @@ from backend.core.migrations import downgrade_to_base, head_revision, upgrade_to
 from backend.models import Base
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
+PRODUCT_TABLES = {"background_jobs"}
+"""Tables the product added to the seed's (procrastinate's live in their own schema)."""
 SEED_TABLES = {
     "users",
     "refresh_tokens",
@@ -81,7 +83,7 @@ def test_upgrade_head_creates_every_seed_table_and_column(empty_db_url: str) -> 
     engine = create_engine(empty_db_url)
     try:
         inspector = inspect(engine)
-        assert set(inspector.get_table_names()) == SEED_TABLES
+        assert set(inspector.get_table_names()) == SEED_TABLES | PRODUCT_TABLES
         for table, columns in SEED_COLUMNS.items():
             present = {c["name"] for c in inspector.get_columns(table)}
             missing = set(columns.split()) - present
@@ -117,7 +119,7 @@ def test_downgrade_base_removes_every_table_and_upgrade_again_works(empty_db_url
     upgrade_to_head(empty_db_url)
     engine = create_engine(empty_db_url)
     try:
-        assert set(inspect(engine).get_table_names()) == SEED_TABLES
+        assert set(inspect(engine).get_table_names()) == SEED_TABLES | PRODUCT_TABLES
     finally:
         engine.dispose()
 
@@ -140,5 +142,19 @@ def test_indexes_cover_the_hot_queries(empty_db_url: str) -> None:
         assert ("session_id", "sequence_number") in indexed("chat_messages")
         assert ("token_hash",) in indexed("refresh_tokens")
         assert ("key_hash",) in indexed("api_keys")
+    finally:
+        engine.dispose()
+
+
+def test_the_queue_schema_lives_apart_and_goes_with_a_downgrade(empty_db_url: str) -> None:
+    if not empty_db_url.startswith("postgresql"):
+        pytest.skip("procrastinate's queue exists only on PostgreSQL")
+    upgrade_to_head(empty_db_url)
+    engine = create_engine(empty_db_url)
+    try:
+        queue_tables = set(inspect(engine).get_table_names(schema="procrastinate"))
+        assert {"procrastinate_jobs", "procrastinate_workers"} <= queue_tables
+        downgrade_to_base(empty_db_url)
+        assert "procrastinate" not in inspect(engine).get_schema_names()
     finally:
         engine.dispose()

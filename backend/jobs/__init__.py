@@ -1,0 +1,1 @@
+"""Background jobs: asks, exports, schema refreshes and scheduled pruning on procrastinate."""

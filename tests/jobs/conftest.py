@@ -1,0 +1,61 @@
+"""Callers and helpers for job tests: the demo connection, a chat session, polling a job."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from backend.core.config import Settings
+from tests.chat.conftest import Caller, make_caller
+
+JOBS = "/api/v1/jobs"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Jobs run inside the API process on both backends (PostgreSQL: the real procrastinate
+    queue with an in-process worker), with a quick heartbeat."""
+    settings.jobs_in_process = True
+    settings.jobs_heartbeat_seconds = 0.5
+    settings.jobs_stalled_seconds = 2.0
+    settings.prune_cron = ""
+    return settings
+
+
+@pytest.fixture
+def caller(session: Session, settings: Settings) -> Caller:
+    return make_caller(session, settings)
+
+
+@pytest.fixture
+def other_caller(session: Session, settings: Settings) -> Caller:
+    return make_caller(session, settings)
+
+
+def chat_session(client: TestClient, caller: Caller) -> str:
+    response = client.post(
+        "/api/v1/chat/sessions",
+        json={"title": "jobs", "connection_id": caller.connection_id},
+        headers=caller.headers,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def wait_for_job(
+    client: TestClient, headers: dict[str, str], job_id: str, timeout: float = 30.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"{JOBS}/{job_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] in ("succeeded", "failed", "cancelled"):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} did not finish: {body}")
+        time.sleep(0.05)
