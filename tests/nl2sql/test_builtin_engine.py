@@ -96,7 +96,7 @@ ANSWERS = [
     ("What is the highest salary of employees?",
      "SELECT MAX(salary) FROM employees"),
     ("list the 3 most recent orders",
-     "SELECT * FROM orders ORDER BY order_date DESC LIMIT 3"),
+     "SELECT id, order_date FROM orders ORDER BY order_date DESC LIMIT 3"),
     ("Show the minimum, average and maximum salary of employees.",
      "SELECT MIN(salary), AVG(salary), MAX(salary) FROM employees"),
     ("How many orders have a ship country of Germany or France?",

@@ -14,14 +14,16 @@ from backend.nl2sql.engines.base import (
     GenerationRequest,
     QuestionNotUnderstood,
     SqlGenerator,
+    Suggestion,
     Turn,
 )
+from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess, sql_signals
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent
 from backend.nl2sql.engines.builtin.lexicon import tokenise
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.parser import parse
-from backend.nl2sql.engines.builtin.sqlbuild import render
+from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 
 __all__ = ["BuiltinGenerator"]
 
@@ -103,6 +105,20 @@ def conversation_context(history: list[Turn]) -> list[str]:
     return context
 
 
+def sqlglot_dialect(dialect: str) -> str:
+    return DIALECTS.get(dialect.lower(), dialect.lower())
+
+
+def _alternatives(index: SchemaIndex, intent: Intent) -> list[Suggestion]:
+    """Plain questions about the tables the reading involved, for a client to offer."""
+    out: list[Suggestion] = []
+    tables = [intent.table, *intent.extra_tables]
+    for table in dict.fromkeys(t for t in tables if t):
+        words = " ".join(index.table(table).words) or table
+        out.append(Suggestion(text=f"How many {words} are there?"))
+    return out[:3]
+
+
 class BuiltinGenerator(SqlGenerator):
     name = "builtin"
 
@@ -150,11 +166,32 @@ class BuiltinGenerator(SqlGenerator):
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
+        signals = {**intent.signals, **sql_signals(sql, sqlglot_dialect(request.dialect), intent)}
+        assessment = assess(signals)
+        explanation = explain(intent)
+        if assessment.confidence < ANSWER_THRESHOLD:
+            recognised = dict(intent.recognised)
+            recognised["doubts"] = assessment.reasons
+            raise QuestionNotUnderstood(
+                "the question's reading is too uncertain to answer with: "
+                + "; ".join(assessment.reasons[:2] or ["weak evidence"]),
+                recognised=recognised,
+                suggestions=[
+                    Suggestion(
+                        text=f"Did you mean: {explanation}",
+                        sql=sql,
+                        confidence=assessment.confidence,
+                    ),
+                    *_alternatives(index, intent),
+                ],
+                confidence=assessment.confidence,
+            )
         return Generation(
             sql=sql,
-            explanation=explain(intent),
+            explanation=explanation,
             model="builtin",
             recognised=dict(intent.recognised),
+            confidence=assessment.confidence,
         )
 
     @staticmethod

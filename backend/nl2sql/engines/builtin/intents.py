@@ -70,3 +70,5 @@ class Intent:
     preferred_tables: frozenset[str] = frozenset()
     """Lower-case names of tables the question's words point at (join paths go through them)."""
     recognised: dict[str, object] = field(default_factory=dict)
+    signals: dict[str, float] = field(default_factory=dict)
+    """Evidence the reading rests on (links, leftovers, lost negations), for its confidence."""

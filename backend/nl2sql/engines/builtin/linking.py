@@ -83,6 +83,7 @@ class SchemaIndex:
         self.values: dict[tuple[str, ...], list[tuple[ColumnRef, str]]] = {}
         self.max_value_words = 1
         self.column_phrases: set[tuple[str, ...]] = set()
+        self.sampled: set[tuple[str, str]] = set()
         self.edges: dict[str, list[tuple[str, str, str]]] = {}
         """table -> [(other table, own column, other column)]"""
         for info in snapshot.tables:
@@ -95,6 +96,8 @@ class SchemaIndex:
                     info.name, col.name, words, _column_kind(col.type, words), col.primary_key
                 )
                 cols.append(c)
+                if col.sample_values:
+                    self.sampled.add((info.name.lower(), col.name.lower()))
                 for sample in col.sample_values or []:
                     text = str(sample).strip()
                     key = tuple(
@@ -138,6 +141,21 @@ class SchemaIndex:
                     continue
                 if other.info.column(pk.name) is not None:
                     self._add_edge(other.name, table.name, pk.name, pk.name)
+
+    def has_samples(self, col: ColumnRef) -> bool:
+        """Whether the snapshot sampled values of `col` (so a missing value means something)."""
+        return (col.table.lower(), col.name.lower()) in self.sampled
+
+    def misplaced_value(self, col: ColumnRef, text: str) -> bool:
+        """Whether comparing `col` with `text` is a guess: the value is not among the column's
+        sampled values, or it is stored in other columns but not this one."""
+        key = tuple(
+            lemmatise(w) for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split()) if w
+        )
+        holders = [c for c, _ in self.values.get(key, [])]
+        if col in holders:
+            return False
+        return bool(holders) or self.has_samples(col)
 
     def table(self, name: str) -> TableRef:
         return self.tables[name.lower()]

@@ -38,6 +38,9 @@ class _Parser:
         self.table_group_projection: list[int] = []
         self.breakdown = False
         self.order_by_projection = False
+        self.content_words = 0
+        self.unknown_words = 0
+        self.lost_qualifiers = 0
 
     # ---------------------------------------------------------------- helpers
 
@@ -1735,6 +1738,8 @@ class _Parser:
         select = projection + measures
         if not select and not self._asks_for_everything():
             select = self.label_measures(intent.table) if not intent.extra_tables else []
+            if not select and not intent.extra_tables:
+                select = self._identifying_columns(intent, order)
         intent.select = select
         intent.group_by = group
         intent.order_by = order
@@ -1757,8 +1762,83 @@ class _Parser:
             if set(ref.words) & lemmas or name in {t.lower() for t in self.mentioned_tables()}
         )
         self._check_coverage()
+        intent.signals = self._signals(intent)
         intent.recognised = {k: list(v) for k, v in self.recognised.items()}
         return intent
+
+    def _identifying_columns(
+        self, intent: Intent, order: list[tuple[Measure, bool]]
+    ) -> list[Measure]:
+        """Rows of a table without a name column: its key and the columns the question used
+        to pick or order them ("the 3 most recent orders"), rather than every column."""
+        pk = self.index.table(intent.table).primary_key
+        if pk is None:
+            return []
+        out = [Measure(pk)]
+        used = [m.column for m, _ in order if m.agg is None and m.bucket is None]
+        used += [f.column for f in intent.filters if isinstance(f.column, ColumnRef)]
+        for col in used:
+            if (
+                col is not None
+                and col.table.lower() == intent.table.lower()
+                and not any(m.column == col for m in out)
+            ):
+                out.append(Measure(col))
+        return out
+
+    def _signals(self, intent: Intent) -> dict[str, float]:
+        """What the confidence of this reading rests on (see `confidence.py`)."""
+        used = [self.mentions[k] for k in sorted(self.used)]
+        unused = [
+            m for k, m in enumerate(self.mentions)
+            if k not in self.used and not all(i in self.used_tokens for i in range(m.start, m.end))
+        ]  # fmt: skip
+        negated = sum(
+            1 for c in self.cues
+            if c.kind == "neg" and not (c.start > 0 and self.tokens[c.start - 1].lemma == "or")
+        )  # fmt: skip
+        negations = len(intent.anti_joins) + sum(
+            1
+            for f in [*intent.filters, *intent.having]
+            if f.op in ("!=", "not in", "not like") or (f.op == "=" and f.values == [0])
+        )
+        grouping_words = any(c.kind in ("group", "by", "bucket") for c in self.cues)
+        key_literals = sum(
+            1
+            for f in intent.filters
+            if isinstance(f.column, ColumnRef)
+            and _is_key(f.column)
+            and any(isinstance(v, int | float) for v in f.values)
+        )
+        quoted = {t.text.strip("'\"") for t in self.tokens if t.kind == "quoted"} | {
+            t.lemma for t in self.tokens if t.kind == "quoted"
+        }
+        guessed = sum(
+            1
+            for f in [*intent.filters, *(f for a in intent.anti_joins for f in a.filters)]
+            if isinstance(f.column, ColumnRef)
+            and f.op in ("=", "!=", "in", "not in")
+            and f.column.kind == "text"
+            and any(
+                isinstance(v, str) and v not in quoted and self.index.misplaced_value(f.column, v)
+                for v in f.values
+            )
+        )
+        return {
+            "content_words": float(self.content_words),
+            "unknown_words": float(self.unknown_words),
+            "weak_links": float(sum(1 for m in used if m.kind != "value" and m.score < 2.0)),
+            "strong_links": float(sum(1 for m in used if m.score >= 2.5)),
+            "links": float(len(used)),
+            "unused_mentions": float(len(unused)),
+            "lost_negation": float(max(0, negated - negations)),
+            "unasked_grouping": float(bool(intent.group_by) and not grouping_words),
+            "subject_named": float(intent.subject_named),
+            "key_literals": float(key_literals),
+            "lost_qualifiers": float(self.lost_qualifiers),
+            "guessed_values": float(guessed),
+            "asks_everything": float(self._asks_for_everything()),
+        }
 
     def _check_coverage(self) -> None:
         """Decline when too many content words of the question were not understood."""
@@ -1767,20 +1847,38 @@ class _Parser:
             covered.update(range(m.start, m.end))
         for c in self.cues:
             covered.update(range(c.start, c.end))
-        unknown = [
-            t.text
+        unknown_tokens = [
+            t
             for t in self.tokens
             if t.kind == "word"
             and t.index not in covered
             and t.lemma not in STOP_WORDS
             and t.lemma not in _HARMLESS
         ]
+        unknown = [t.text for t in unknown_tokens]
+        self.lost_qualifiers = sum(
+            1
+            for t in self.tokens
+            if t.kind == "word" and t.index not in covered and t.lemma in QUALIFIER_WORDS
+        )
         content = [t for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS]
+        self.content_words, self.unknown_words = len(content), len(unknown)
         if unknown:
             self.note("unknown_words", ", ".join(unknown))
         if len(unknown) >= 2 and len(unknown) > 0.5 * max(len(content), 1):
             raise self.decline("too many words of the question did not match this database")
 
+
+QUALIFIER_WORDS = frozenset(
+    """
+    still current currently yet already ever never active inactive open closed unpaid paid
+    outstanding overdue late early former left remaining pending unresolved resolved unassigned
+    share percentage percent proportion rate ratio fraction median days hours weeks months
+    years quarter quarterly monthly yearly annual annually weekly daily longer shorter within
+    ago since until last previous next second third both either neither except
+    """.split()  # noqa: SIM905 - a word list reads better as prose
+)
+"""Words that change what the answer is; left unexplained, the reading misses part of the ask."""
 
 _HARMLESS = frozenset(
     """
