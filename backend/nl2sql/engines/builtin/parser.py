@@ -1321,6 +1321,16 @@ class _Parser:
                         date = self._date_target(tok.index)
                         if date is None:
                             raise self.decline(f"no date column for the year {value}")
+                        month = self._month_before(tok)
+                        if month is not None:
+                            # "in February 2024": that month, not the whole year
+                            self._use_token(self.tokens[tok.index - 1])
+                            start, end = _month_range(value, month)
+                            self.intent.filters.append(Filter(date, ">=", [start]))
+                            self.intent.filters.append(Filter(date, "<", [end]))
+                            self._use_token(tok)
+                            self.note("filters", f"month {start[:7]}")
+                            continue
                         self.intent.filters.append(Filter(date, ">=", [f"{value:04d}-01-01"]))
                         self.intent.filters.append(Filter(date, "<", [f"{value + 1:04d}-01-01"]))
                     self._use_token(tok)
@@ -1766,6 +1776,17 @@ class _Parser:
         intent.recognised = {k: list(v) for k, v in self.recognised.items()}
         return intent
 
+    def _month_before(self, tok: Token) -> int | None:
+        """The month named right before a year ("May 2023"), unless something else used it."""
+        if tok.index == 0:
+            return None
+        prev = self.tokens[tok.index - 1]
+        if prev.kind != "word" or prev.index in self.used_tokens or prev.lemma not in MONTHS:
+            return None
+        if len(prev.lemma) <= 3 and not prev.text[:1].isupper():
+            return None  # "may", "mar": only as a capitalised name
+        return MONTHS[prev.lemma]
+
     def _identifying_columns(
         self, intent: Intent, order: list[tuple[Measure, bool]]
     ) -> list[Measure]:
@@ -1859,7 +1880,9 @@ class _Parser:
         self.lost_qualifiers = sum(
             1
             for t in self.tokens
-            if t.kind == "word" and t.index not in covered and t.lemma in QUALIFIER_WORDS
+            if t.kind == "word"
+            and t.index not in covered
+            and (t.lemma in QUALIFIER_WORDS or _is_superlative(t.lemma))
         )
         content = [t for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS]
         self.content_words, self.unknown_words = len(content), len(unknown)
@@ -1889,6 +1912,37 @@ _HARMLESS = frozenset(
     kind kinds
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
+
+
+def _is_superlative(word: str) -> bool:
+    """ "heaviest", "busiest", "longest": a ranking the reading must not drop silently."""
+    return (
+        len(word) > 6
+        and word.endswith("iest")
+        or (len(word) > 5 and word.endswith("est") and word[-4] == word[-5])
+        or word
+        in (
+            "highest",
+            "lowest",
+            "largest",
+            "smallest",
+            "fastest",
+            "slowest",
+            "oldest",
+            "newest",
+            "youngest",
+            "cheapest",
+            "longest",
+            "shortest",
+            "heaviest",
+        )
+    )
+
+
+def _month_range(year: int, month: int) -> tuple[str, str]:
+    """First day of the month and first day of the next, as ISO dates."""
+    end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year:04d}-{month:02d}-01", f"{end_year:04d}-{end_month:02d}-01"
 
 
 def _is_flag(col: ColumnRef) -> bool:
