@@ -37,6 +37,7 @@ _WEIGHTS: dict[str, float] = {
     "unnamed_tables": -0.5,
     "lost_qualifiers": -2.5,
     "guessed_values": -3.0,
+    "borrowed_label": -1.5,
 }
 
 
@@ -100,6 +101,7 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "unnamed_tables": signals.get("unnamed_tables", 0.0),
         "lost_qualifiers": signals.get("lost_qualifiers", 0.0),
         "guessed_values": signals.get("guessed_values", 0.0),
+        "borrowed_label": signals.get("borrowed_label", 0.0),
     }
 
 
@@ -114,6 +116,7 @@ _REASONS = {
     "unnamed_tables": "the query joins through tables the question does not mention",
     "lost_qualifiers": "a qualifier (such as 'still', 'late', 'share', 'per quarter') was not used",
     "guessed_values": "a value was not found among the column's stored values",
+    "borrowed_label": "the rows are shown by a name that seems to belong to something else",
 }
 
 

@@ -38,6 +38,10 @@ def _filter(f: Filter) -> str:
         return f"{subject} is within the last {f.values[0]} {f.unit}(s)"
     if f.op == "this":
         return f"{subject} is in the current {f.unit}"
+    if f.op == "is null":
+        return f"{subject} is empty (not recorded)"
+    if f.op == "is not null":
+        return f"{subject} is recorded"
     if f.op == "between":
         return f"{subject} is between {f.values[0]} and {f.values[1]}"
     values = ", ".join(str(v) for v in f.values)

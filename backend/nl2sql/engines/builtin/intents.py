@@ -35,7 +35,8 @@ class Measure:
 class Filter:
     column: ColumnRef | Measure
     op: str
-    """=, !=, >, >=, <, <=, between, like, in, month<, month>, month=, recent."""
+    """=, !=, >, >=, <, <=, between, like, in, month<, month>, month=, recent, is null,
+    is not null."""
     values: list[Literal] = field(default_factory=list)
     unit: str | None = None
     """For `recent`: day, week, month or year."""

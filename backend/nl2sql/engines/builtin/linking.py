@@ -44,6 +44,7 @@ class ColumnRef:
     kind: str = field(default="text", compare=False)
     """`numeric`, `date`, `text` or `boolean`."""
     is_primary_key: bool = field(default=False, compare=False)
+    nullable: bool = field(default=True, compare=False)
 
 
 @dataclass(slots=True)
@@ -93,7 +94,12 @@ class SchemaIndex:
             for col in info.columns:
                 words = tuple(split_identifier(col.name))
                 c = ColumnRef(
-                    info.name, col.name, words, _column_kind(col.type, words), col.primary_key
+                    info.name,
+                    col.name,
+                    words,
+                    _column_kind(col.type, words),
+                    col.primary_key,
+                    col.nullable and not col.primary_key,
                 )
                 cols.append(c)
                 if col.sample_values:

@@ -14,7 +14,14 @@ from backend.nl2sql.engines.builtin.cues import (
 )
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention, SchemaIndex, link, verb_stems
+from backend.nl2sql.engines.builtin.linking import (
+    GENERIC_WORDS,
+    ColumnRef,
+    Mention,
+    SchemaIndex,
+    link,
+    verb_stems,
+)
 
 
 def _is_filler(tok: Token) -> bool:
@@ -41,6 +48,7 @@ class _Parser:
         self.content_words = 0
         self.unknown_words = 0
         self.lost_qualifiers = 0
+        self.state_negations = 0
 
     # ---------------------------------------------------------------- helpers
 
@@ -280,6 +288,7 @@ class _Parser:
         self._counts_and_aggregates()
         self._top_and_superlatives()
         self._grouping_and_order()
+        self._null_states()
         self._negations()
         self._values()
         self._leftover_literals()
@@ -1068,9 +1077,130 @@ class _Parser:
                 return True
         return False
 
+    def _state_column(self, lemma: str) -> tuple[ColumnRef, bool] | None:
+        """A nullable column that records an event a word names, and whether the word denies
+        it: "churned" -> (churned_at, False), "unpaid" -> (paid_date, True), "open" ->
+        (closed_at, True). Only columns of the tables the question is about count."""
+        candidates: list[tuple[str, bool]] = [(lemma, False)]
+        if lemma.startswith("un") and len(lemma) > 5:
+            candidates.append((lemma[2:], True))
+        if lemma in _STATE_ANTONYMS:
+            candidates.append((_STATE_ANTONYMS[lemma], True))
+        tables = [self.intent.table, *self.mentioned_tables()]
+        for word, denied in candidates:
+            for table in dict.fromkeys(t.lower() for t in tables):
+                for col in self.index.columns_of.get(table, []):
+                    if (
+                        col.nullable
+                        and len(col.words) == 2
+                        and col.words[0] == word
+                        and (col.kind == "date" or col.words[1] in _EVENT_SUFFIXES)
+                    ):
+                        return col, denied
+        return None
+
+    def _null_states(self) -> None:
+        """ "haven't churned", "still unpaid", "open tickets", "not yet shipped": NULL means
+        the event has not happened (IS NULL); the bare event word means it has."""
+        for tok in self.tokens:
+            if tok.kind != "word" or tok.index in self.used_tokens:
+                continue
+            if not (tok.lemma.endswith("ed") or tok.lemma.startswith("un")
+                    or tok.lemma in _STATE_ANTONYMS or tok.lemma in _PARTICIPLES):  # fmt: skip
+                continue
+            spans = [
+                (k, m) for k, m in enumerate(self.mentions) if m.start <= tok.index < m.end
+            ]  # fmt: skip
+            if spans and (spans[0][1].end - spans[0][1].start > 1 or spans[0][0] in self.used):
+                continue  # "paid date" names the column itself
+            if spans and spans[0][1].kind == "value":
+                continue
+            found = self._state_column(tok.lemma)
+            if found is None:
+                continue
+            col, denied = found
+            before = [t for t in self.tokens[max(0, tok.index - 3) : tok.index] if t.kind == "word"]
+            if any(t.lemma in ("when", "date") for t in before):
+                continue  # "when did they churn": the date is asked for
+            neg = next(
+                (c for c in self.cues
+                 if c.kind == "neg" and c.end <= tok.index and tok.index - c.end <= 2
+                 and c.payload != "used"),
+                None,
+            )  # fmt: skip
+            if neg is not None:
+                denied = not denied
+                neg.payload = "used"
+                self.used_tokens.update(range(neg.start, neg.end))
+                self.state_negations += 1
+            for k, _ in spans:
+                self._use(k)
+            self._use_token(tok)
+            for t in before:
+                if t.lemma in ("still", "yet", "already", "ever"):
+                    self._use_token(t)
+            if tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "yet":
+                self._use_token(self.tokens[tok.index + 1])
+            op = "is null" if denied else "is not null"
+            self.intent.filters.append(Filter(col, op))
+            self.note("filters", f"{col.name} {op}")
+
+    def _missing_attribute(self, cue: Cue) -> bool:
+        """ "without a manager", "has no phone number", "no seat limit recorded": a nullable
+        column of the focus table left empty (IS NULL), when no related table is meant."""
+        words: list[Token] = []
+        for tok in self.tokens[cue.end : cue.end + 5]:
+            if tok.kind != "word" or tok.index in self.used_tokens:
+                break
+            if tok.lemma in ("a", "an", "any", "the", "have", "has", "had", "got", "their", "its"):
+                if words:
+                    break
+                continue
+            words.append(tok)
+            if len(words) == 2:
+                break
+        if not words:
+            return False
+        table = self.intent.table.lower()
+        for n in (2, 1):
+            phrase = tuple(t.lemma for t in words[:n])
+            if len(phrase) < n:
+                continue
+            for col in self.index.columns_of.get(table, []):
+                named = col.words == phrase or (
+                    col.words[:-1] == phrase and col.words[-1] in ("id", "code", "number")
+                )
+                if not named or not col.nullable or col.is_primary_key:
+                    continue
+                related = [
+                    m for m in self.mentions
+                    if m.start == words[0].index and m.kind == "table"
+                    and (self.table_of(self.mentions.index(m)) or "").lower() != table
+                    and not col.words[-1] in ("id", "code", "number")
+                ]  # fmt: skip
+                if related:
+                    return False  # "customers with no orders": rows of another table
+                taken = words[:n]
+                if n == 1 and len(words) == 2 and words[1].lemma in GENERIC_WORDS:
+                    taken = words  # "no phone number": the number is the phone
+                for k, m in enumerate(self.mentions):
+                    if taken[-1].index >= m.start >= words[0].index:
+                        self._use(k)
+                for t in taken:
+                    self._use_token(t)
+                self.used_tokens.update(range(cue.start, cue.end))
+                cue.payload = "used"
+                self.state_negations += 1
+                self.intent.filters.append(Filter(col, "is null"))
+                self.note("filters", f"{col.name} is null")
+                return True
+        return False
+
     def _negations(self) -> None:
         for cue in self.cues:
-            if cue.kind != "neg":
+            if cue.kind != "neg" or cue.payload == "used":
+                continue
+            if self._missing_attribute(cue):
                 continue
             k = self.mention_after(cue.end, max_gap=2)
             if k is None:
@@ -1818,7 +1948,7 @@ class _Parser:
             1 for c in self.cues
             if c.kind == "neg" and not (c.start > 0 and self.tokens[c.start - 1].lemma == "or")
         )  # fmt: skip
-        negations = len(intent.anti_joins) + sum(
+        negations = self.state_negations + len(intent.anti_joins) + sum(
             1
             for f in [*intent.filters, *intent.having]
             if f.op in ("!=", "not in", "not like") or (f.op == "=" and f.values == [0])
@@ -1830,6 +1960,25 @@ class _Parser:
             if isinstance(f.column, ColumnRef)
             and _is_key(f.column)
             and any(isinstance(v, int | float) for v in f.values)
+        )
+        # "which jobs": shown by `customer_name` when the table has no name of its own
+        own_words = self.index.table(intent.table).words
+        own_key = self.index.table(intent.table).primary_key
+        borrowed = own_key is not None and len(own_key.name) > 3 and any(
+            m.column is not None
+            and m.agg is None
+            and m.column.table.lower() == intent.table.lower()
+            and m.column.words[-1:] in (("name",), ("title",))
+            and len(m.column.words) > 1
+            and m.column.words[:-1] != own_words
+            and m.column.words[:-1] not in (("first",), ("last",), ("full",))
+            and not any(
+                mm.start <= t.index < mm.end
+                for mm in self.mentions
+                for t in self.tokens
+                if mm.kind == "column" and m.column in mm.columns
+            )
+            for m in intent.select
         )
         quoted = {t.text.strip("'\"") for t in self.tokens if t.kind == "quoted"} | {
             t.lemma for t in self.tokens if t.kind == "quoted"
@@ -1853,12 +2002,17 @@ class _Parser:
             "links": float(len(used)),
             "unused_mentions": float(len(unused)),
             "lost_negation": float(max(0, negated - negations)),
-            "unasked_grouping": float(bool(intent.group_by) and not grouping_words),
+            "unasked_grouping": float(
+                bool(intent.group_by)
+                and not grouping_words
+                and not any(c.kind in ("super", "top") for c in self.cues)
+            ),
             "subject_named": float(intent.subject_named),
             "key_literals": float(key_literals),
             "lost_qualifiers": float(self.lost_qualifiers),
             "guessed_values": float(guessed),
             "asks_everything": float(self._asks_for_everything()),
+            "borrowed_label": float(borrowed),
         }
 
     def _check_coverage(self) -> None:
@@ -1902,6 +2056,13 @@ QUALIFIER_WORDS = frozenset(
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
 """Words that change what the answer is; left unexplained, the reading misses part of the ask."""
+
+_STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "running": "ended",
+                   "employed": "left", "pending": "resolved", "unresolved": "resolved"}  # fmt: skip
+"""State words that mean an event column is still empty ("open" = not closed)."""
+_PARTICIPLES = frozenset({"paid", "left", "sold", "shipped", "closed", "ended", "built"})
+_EVENT_SUFFIXES = frozenset({"at", "on", "date", "time", "to", "by"})
+"""Second words of event columns: `churned_at`, `left_on`, `paid_date`, `assigned_to`."""
 
 _HARMLESS = frozenset(
     """

@@ -142,6 +142,10 @@ class SqlBuilder:
         def lit(v: Literal) -> exp.Expr:
             return self.typed_literal(col, v) if col is not None else self.literal(v)
 
+        if f.op == "is null":
+            return exp.Is(this=lhs, expression=exp.Null())
+        if f.op == "is not null":
+            return exp.Not(this=exp.Is(this=lhs, expression=exp.Null()))
         if f.op == "between":
             return exp.Between(this=lhs, low=lit(f.values[0]), high=lit(f.values[1]))
         if f.op == "in":
