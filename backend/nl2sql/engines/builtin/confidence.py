@@ -38,6 +38,10 @@ _WEIGHTS: dict[str, float] = {
     "lost_qualifiers": -2.5,
     "guessed_values": -3.0,
     "borrowed_label": -1.5,
+    "far_weak_links": -1.5,
+    "contradictions": -3.0,
+    "ranked_by_text": -1.5,
+    "summed_keys": -3.0,
 }
 
 
@@ -102,6 +106,10 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "lost_qualifiers": signals.get("lost_qualifiers", 0.0),
         "guessed_values": signals.get("guessed_values", 0.0),
         "borrowed_label": signals.get("borrowed_label", 0.0),
+        "far_weak_links": signals.get("far_weak_links", 0.0),
+        "contradictions": signals.get("contradictions", 0.0),
+        "ranked_by_text": signals.get("ranked_by_text", 0.0),
+        "summed_keys": signals.get("summed_keys", 0.0),
     }
 
 
@@ -117,6 +125,10 @@ _REASONS = {
     "lost_qualifiers": "a qualifier (such as 'still', 'late', 'share', 'per quarter') was not used",
     "guessed_values": "a value was not found among the column's stored values",
     "borrowed_label": "the rows are shown by a name that seems to belong to something else",
+    "far_weak_links": "a loosely matched word pulled in a table the question does not name",
+    "contradictions": "two conditions on the same column contradict each other",
+    "ranked_by_text": "a top list would be ranked by a text column",
+    "summed_keys": "an identifier would be added up or averaged",
 }
 
 

@@ -13,7 +13,7 @@ from backend.nl2sql.engines.builtin.cues import (
     scan_cues,
 )
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
-from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
+from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, SYNONYMS, Token, tokenise
 from backend.nl2sql.engines.builtin.linking import (
     GENERIC_WORDS,
     ColumnRef,
@@ -1902,6 +1902,11 @@ class _Parser:
             if set(ref.words) & lemmas or name in {t.lower() for t in self.mentioned_tables()}
         )
         self._check_coverage()
+        unique: list[Filter] = []
+        for f in intent.filters:
+            if not any(f == g for g in unique):
+                unique.append(f)
+        intent.filters = unique
         intent.signals = self._signals(intent)
         intent.recognised = {k: list(v) for k, v in self.recognised.items()}
         return intent
@@ -1994,7 +1999,48 @@ class _Parser:
                 for v in f.values
             )
         )
+        # a loosely matched word that pulls in a column of a table the question never names
+        named_tables = {t.lower() for t in self.mentioned_tables()} | {intent.table.lower()}
+        far_weak = 0
+        for k in self.used:
+            m = self.mentions[k]
+            if m.kind != "column" or m.score >= 2.0 or not m.columns:
+                continue
+            lemmas = {t.lemma for t in self.tokens[m.start : m.end]}
+            if lemmas & SYNONYMS.keys() and not any(lemmas & set(c.words) for c in m.columns):
+                continue  # a known synonym ("revenue" for amount) is vocabulary, not a guess
+            tables = {c.table.lower() for c in m.columns}
+            if not tables & named_tables:
+                far_weak += 1
+        filters = [f for f in intent.filters if isinstance(f.column, ColumnRef)]
+        contradictions = sum(
+            1
+            for i, a in enumerate(filters)
+            for b in filters[i + 1 :]
+            if a.column == b.column
+            and a.op in ("=", "in")
+            and b.op in ("=", "!=", "in")
+            and a.values != b.values
+        )
+        ranked_by_text = any(
+            m.agg is None and m.column is not None and m.column.kind == "text" and desc
+            for m, desc in intent.order_by
+        ) and intent.limit is not None
+        edge_columns = {
+            (t, own.lower()) for t, edges in self.index.edges.items() for _, own, _ in edges
+        }
+        summed_keys = sum(
+            1
+            for m in [*intent.select, *(m for m, _ in intent.order_by)]
+            if m.agg in ("SUM", "AVG")
+            and m.column is not None
+            and (_is_key(m.column) or (m.column.table.lower(), m.column.name.lower()) in edge_columns)
+        )
         return {
+            "far_weak_links": float(far_weak),
+            "contradictions": float(contradictions),
+            "ranked_by_text": float(ranked_by_text),
+            "summed_keys": float(summed_keys),
             "content_words": float(self.content_words),
             "unknown_words": float(self.unknown_words),
             "weak_links": float(sum(1 for m in used if m.kind != "value" and m.score < 2.0)),
