@@ -313,6 +313,9 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         ):
             i += 1
             continue
+        if tok.lemma in _BUCKET_ADJECTIVES and any(tok.lemma in c.words for c in index.columns):
+            i += 1  # "monthly price" where a column is `monthly_price`: a name, not a bucket
+            continue
         matched = False
         for phrase, kind, payload in _CUES_BY_FIRST_WORD.get(tok.lemma, []):
             n = len(phrase)
@@ -330,6 +333,9 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         if not matched:
             i += 1
     return cues, skip
+
+
+_BUCKET_ADJECTIVES = frozenset({"monthly", "yearly", "annual", "annually", "weekly", "daily"})
 
 
 def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:

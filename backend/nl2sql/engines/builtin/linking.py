@@ -62,12 +62,22 @@ class Mention:
     text: str = ""
 
 
+_EVENT_PARTICIPLES = frozenset({"paid", "left", "sent", "sold", "built", "begun", "run", "held"})
+
+
 def _column_kind(type_name: str, words: tuple[str, ...]) -> str:
     upper = type_name.upper()
     if "BOOL" in upper:
         return "boolean"
     if any(t in upper for t in _DATE) or (words and words[-1] in ("date", "time", "timestamp")):
         return "date"
+    if (
+        len(words) >= 2
+        and words[-1] in ("at", "on")
+        and (words[-2].endswith("ed") or words[-2] in _EVENT_PARTICIPLES)
+        and not any(t in upper for t in _NUMERIC)
+    ):
+        return "date"  # `created_at`, `left_on`, `paid_on`: when something happened
     if any(t in upper for t in _NUMERIC):
         return "numeric"
     return "text"
