@@ -244,3 +244,19 @@ def test_a_month_and_year_filter_the_month_not_the_whole_year(
     )
     assert "'2024-02-01'" in sql and "'2024-03-01'" in sql, sql
     assert service[1].execute(sql).fetchall() == [(2,)]
+
+
+def test_an_unnamed_date_among_several_is_declined_with_each_date_as_a_choice(
+    service: tuple[SchemaSnapshot, sqlite3.Connection],
+) -> None:
+    with pytest.raises(QuestionNotUnderstood) as caught:
+        BuiltinGenerator().generate(
+            GenerationRequest(
+                question="How many jobs were there in January 2024?", schema=service[0]
+            )
+        )
+    sqls = [s.sql for s in caught.value.suggestions if s.sql]
+    assert any("scheduled_on" in sql for sql in sqls), sqls
+    assert any("completed_on" in sql for sql in sqls), sqls
+    for sql in sqls:
+        service[1].execute(sql).fetchall()  # every offered choice runs

@@ -42,6 +42,9 @@ _WEIGHTS: dict[str, float] = {
     "contradictions": -3.0,
     "ranked_by_text": -1.5,
     "summed_keys": -3.0,
+    "type_mismatches": -3.0,
+    "lost_aggregate": -2.5,
+    "ambiguous_dates": -2.0,
 }
 
 
@@ -110,6 +113,9 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "contradictions": signals.get("contradictions", 0.0),
         "ranked_by_text": signals.get("ranked_by_text", 0.0),
         "summed_keys": signals.get("summed_keys", 0.0),
+        "type_mismatches": signals.get("type_mismatches", 0.0),
+        "lost_aggregate": signals.get("lost_aggregate", 0.0),
+        "ambiguous_dates": signals.get("ambiguous_dates", 0.0),
     }
 
 
@@ -129,6 +135,9 @@ _REASONS = {
     "contradictions": "two conditions on the same column contradict each other",
     "ranked_by_text": "a top list would be ranked by a text column",
     "summed_keys": "an identifier would be added up or averaged",
+    "type_mismatches": "a date would be compared with a plain number, or text added up",
+    "lost_aggregate": "an 'average', 'total' or similar word was not used",
+    "ambiguous_dates": "the table has several dates and the question does not say which one",
 }
 
 

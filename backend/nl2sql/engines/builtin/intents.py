@@ -72,4 +72,6 @@ class Intent:
     """Lower-case names of tables the question's words point at (join paths go through them)."""
     recognised: dict[str, object] = field(default_factory=dict)
     signals: dict[str, float] = field(default_factory=dict)
+    date_choices: list[tuple[ColumnRef, list[ColumnRef]]] = field(default_factory=list)
+    """Date columns chosen without being named, with the table's other dates (alternatives)."""
     """Evidence the reading rests on (links, leftovers, lost negations), for its confidence."""

@@ -1944,6 +1944,33 @@ class _Parser:
                 out.append(Measure(col))
         return out
 
+    def _ambiguous_dates(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
+        """Date columns the reading chose without the question naming them, in tables that
+        have other dates too ("lost in 2023": created, churned?): (chosen, alternatives)."""
+        lemmas = {t.lemma for t in self.tokens if t.kind == "word"}
+        lemmas |= {stem for lemma in list(lemmas) for stem in verb_stems(lemma)}
+        used: list[ColumnRef] = [
+            f.column for f in intent.filters
+            if isinstance(f.column, ColumnRef) and f.column.kind == "date"
+            and f.op not in ("is null", "is not null")
+        ]  # fmt: skip
+        buckets = [m.column for m in intent.group_by if m.bucket and m.column is not None]
+        out: list[tuple[ColumnRef, list[ColumnRef]]] = []
+        for col in dict.fromkeys([*used, *buckets]):
+            named = set(col.words) - {"date", "at", "on", "time", "timestamp", "day"}
+            if named & lemmas:
+                continue
+            own = self.index.table(col.table).words
+            if set(own) & named or (named & _CREATION_WORDS and col not in used):
+                continue  # `order_date` of orders; `created_at` for "per month": the row's date
+            others = [
+                c for c in self.index.columns_of.get(col.table.lower(), [])
+                if c.kind == "date" and c != col
+            ]  # fmt: skip
+            if others:
+                out.append((col, others))
+        return out
+
     def _signals(self, intent: Intent) -> dict[str, float]:
         """What the confidence of this reading rests on (see `confidence.py`)."""
         used = [self.mentions[k] for k in sorted(self.used)]
@@ -1955,10 +1982,14 @@ class _Parser:
             1 for c in self.cues
             if c.kind == "neg" and not (c.start > 0 and self.tokens[c.start - 1].lemma == "or")
         )  # fmt: skip
-        negations = self.state_negations + len(intent.anti_joins) + sum(
-            1
-            for f in [*intent.filters, *intent.having]
-            if f.op in ("!=", "not in", "not like") or (f.op == "=" and f.values == [0])
+        negations = (
+            self.state_negations
+            + len(intent.anti_joins)
+            + sum(
+                1
+                for f in [*intent.filters, *intent.having]
+                if f.op in ("!=", "not in", "not like") or (f.op == "=" and f.values == [0])
+            )
         )
         grouping_words = any(c.kind in ("group", "by", "bucket") for c in self.cues)
         key_literals = sum(
@@ -1971,21 +2002,25 @@ class _Parser:
         # "which jobs": shown by `customer_name` when the table has no name of its own
         own_words = self.index.table(intent.table).words
         own_key = self.index.table(intent.table).primary_key
-        borrowed = own_key is not None and len(own_key.name) > 3 and any(
-            m.column is not None
-            and m.agg is None
-            and m.column.table.lower() == intent.table.lower()
-            and m.column.words[-1:] in (("name",), ("title",))
-            and len(m.column.words) > 1
-            and m.column.words[:-1] != own_words
-            and m.column.words[:-1] not in (("first",), ("last",), ("full",))
-            and not any(
-                mm.start <= t.index < mm.end
-                for mm in self.mentions
-                for t in self.tokens
-                if mm.kind == "column" and m.column in mm.columns
+        borrowed = (
+            own_key is not None
+            and len(own_key.name) > 3
+            and any(
+                m.column is not None
+                and m.agg is None
+                and m.column.table.lower() == intent.table.lower()
+                and m.column.words[-1:] in (("name",), ("title",))
+                and len(m.column.words) > 1
+                and m.column.words[:-1] != own_words
+                and m.column.words[:-1] not in (("first",), ("last",), ("full",))
+                and not any(
+                    mm.start <= t.index < mm.end
+                    for mm in self.mentions
+                    for t in self.tokens
+                    if mm.kind == "column" and m.column in mm.columns
+                )
+                for m in intent.select
             )
-            for m in intent.select
         )
         quoted = {t.text.strip("'\"") for t in self.tokens if t.kind == "quoted"} | {
             t.lemma for t in self.tokens if t.kind == "quoted"
@@ -2024,10 +2059,13 @@ class _Parser:
             and b.op in ("=", "!=", "in")
             and a.values != b.values
         )
-        ranked_by_text = any(
-            m.agg is None and m.column is not None and m.column.kind == "text" and desc
-            for m, desc in intent.order_by
-        ) and intent.limit is not None
+        ranked_by_text = (
+            any(
+                m.agg is None and m.column is not None and m.column.kind == "text" and desc
+                for m, desc in intent.order_by
+            )
+            and intent.limit is not None
+        )
         edge_columns = {
             (t, own.lower()) for t, edges in self.index.edges.items() for _, own, _ in edges
         }
@@ -2036,9 +2074,36 @@ class _Parser:
             for m in [*intent.select, *(m for m, _ in intent.order_by)]
             if m.agg in ("SUM", "AVG")
             and m.column is not None
-            and (_is_key(m.column) or (m.column.table.lower(), m.column.name.lower()) in edge_columns)
+            and (
+                _is_key(m.column) or (m.column.table.lower(), m.column.name.lower()) in edge_columns
+            )
         )
+        mismatched = sum(
+            1
+            for f in filters
+            if f.column.kind == "date"
+            and f.op not in ("recent", "this", "is null", "is not null")
+            and not f.op.startswith("month")
+            and any(isinstance(v, int | float) for v in f.values)
+        ) + sum(
+            1
+            for m in [*intent.select, *(m for m, _ in intent.order_by)]
+            if m.agg in ("SUM", "AVG") and m.column is not None and m.column.kind != "numeric"
+        )
+        agg_cues = [c for c in self.cues if c.kind == "agg"]
+        aggregated = any(m.agg not in (None, "COUNT") for m in intent.select)
+        aggregated = (
+            aggregated
+            or any(isinstance(f.column, Measure) and f.column.agg for f in intent.having)
+            or any(f.subquery_agg for f in intent.filters)
+            or any(m.agg not in (None, "COUNT") for m, _ in intent.order_by)
+        )
+        lost_aggregate = bool(agg_cues) and not aggregated
+        intent.date_choices = self._ambiguous_dates(intent)
         return {
+            "type_mismatches": float(mismatched),
+            "lost_aggregate": float(lost_aggregate),
+            "ambiguous_dates": float(len(intent.date_choices)),
             "far_weak_links": float(far_weak),
             "contradictions": float(contradictions),
             "ranked_by_text": float(ranked_by_text),
@@ -2105,6 +2170,7 @@ QUALIFIER_WORDS = frozenset(
 )
 """Words that change what the answer is; left unexplained, the reading misses part of the ask."""
 
+_CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})
 _STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "running": "ended",
                    "employed": "left", "pending": "resolved", "unresolved": "resolved"}  # fmt: skip
 """State words that mean an event column is still empty ("open" = not closed)."""
