@@ -1178,7 +1178,7 @@ class _Parser:
                     m for m in self.mentions
                     if m.start == words[0].index and m.kind == "table"
                     and (self.table_of(self.mentions.index(m)) or "").lower() != table
-                    and not col.words[-1] in ("id", "code", "number")
+                    and col.words[-1] not in ("id", "code", "number")
                 ]  # fmt: skip
                 if related:
                     return False  # "customers with no orders": rows of another table
@@ -2049,7 +2049,7 @@ class _Parser:
             tables = {c.table.lower() for c in m.columns}
             if not tables & named_tables:
                 far_weak += 1
-        filters = [f for f in intent.filters if isinstance(f.column, ColumnRef)]
+        filters: list[Filter] = [f for f in intent.filters if isinstance(f.column, ColumnRef)]
         contradictions = sum(
             1
             for i, a in enumerate(filters)
@@ -2081,7 +2081,8 @@ class _Parser:
         mismatched = sum(
             1
             for f in filters
-            if f.column.kind == "date"
+            if isinstance(f.column, ColumnRef)
+            and f.column.kind == "date"
             and f.op not in ("recent", "this", "is null", "is not null")
             and not f.op.startswith("month")
             and any(isinstance(v, int | float) for v in f.values)
