@@ -4446,7 +4446,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unprocessable Entity */
+            /** @description Invalid input, or `question_not_understood`: the engine declined rather than guess. Its `details` carry `recognised` (what it understood), `suggestions` (the closest readings, best first, each `{text, sql?, confidence?}`, to offer as choices) and, when a reading was too weak, its `confidence` (0-1). */
             422: {
                 headers: {
                     [name: string]: unknown;
