@@ -20,6 +20,9 @@ _OP_WORDS = {
 
 
 def _measure(m: Measure) -> str:
+    if m.agg == "PCT":
+        met = " and ".join(_filter(f) for f in m.condition)
+        return f"percentage of {m.count_table or 'rows'} where {met}"
     if m.bucket and m.column is not None:
         return f"{m.bucket} of {m.column.name}"
     if m.column is None:

@@ -16,18 +16,23 @@ class Measure:
     column: ColumnRef | None
     """None with agg COUNT means COUNT(*)."""
     agg: str | None = None
-    """COUNT, SUM, AVG, MIN or MAX."""
+    """COUNT, SUM, AVG, MIN, MAX, or PCT (a percentage of rows, see `condition`)."""
     distinct: bool = False
     bucket: str | None = None
     """`year`, `month`, `week` or `day` for a time bucket of a date column."""
     count_table: str | None = None
-    """For COUNT(*): the table whose rows are counted (COUNT DISTINCT its key after joins)."""
+    """For COUNT(*) and PCT: the table whose rows are counted (COUNT DISTINCT its key after
+    joins)."""
+    condition: list[Filter] = field(default_factory=list)
+    """For PCT (percentage of the rows that meet these conditions, 0-100)."""
 
     @property
     def tables(self) -> list[str]:
         out = [self.column.table] if self.column else []
         if self.count_table:
             out.append(self.count_table)
+        for f in self.condition:
+            out.extend(f.column.tables if isinstance(f.column, Measure) else [f.column.table])
         return out
 
 

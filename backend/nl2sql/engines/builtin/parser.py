@@ -222,7 +222,7 @@ class _Parser:
     def choose_focus(self) -> str:
         for cue in self.cues:
             ranks_by = cue.start > 0 and self.tokens[cue.start - 1].lemma in ("by", "of")
-            if cue.kind == "count" and not ranks_by:
+            if cue.kind in ("count", "share") and not ranks_by:
                 k = self.mention_after(cue.end, max_gap=2, kinds=("table",))
                 if k is not None:
                     table = self.table_of(k)
@@ -1904,6 +1904,8 @@ class _Parser:
             if set(ref.words) & lemmas or name in {t.lower() for t in self.mentioned_tables()}
         )
         self._check_coverage()
+        if any(c.kind == "share" for c in self.cues):
+            self._as_share(intent)
         unique: list[Filter] = []
         for f in intent.filters:
             if not any(f == g for g in unique):
@@ -1912,6 +1914,30 @@ class _Parser:
         intent.signals = self._signals(intent)
         intent.recognised = {k: list(v) for k, v in self.recognised.items()}
         return intent
+
+    def _as_share(self, intent: Intent) -> None:
+        """ "What percentage of tickets were escalated?": the condition becomes the share of
+        rows that meet it; a time range stays the population ("of 2024's invoices")."""
+        if intent.anti_joins or intent.having or any(m.agg for m in intent.select):
+            raise self.decline("a share of an aggregate or of missing rows is not supported")
+        is_period = [
+            isinstance(f.column, ColumnRef)
+            and f.column.kind == "date"
+            and f.op in (">=", "<", "between", "recent", "this")
+            for f in intent.filters
+        ]
+        condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]
+        if len(condition) != 1:
+            raise self.decline("a share needs exactly one condition to measure")
+        intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
+        keys = list(intent.group_by)
+        intent.select = [
+            *keys,
+            Measure(None, "PCT", count_table=intent.table, condition=condition),
+        ]
+        intent.order_by = [(m, d) for m, d in intent.order_by if m.bucket]
+        intent.distinct = False
+        self.note("share", f"percentage where {condition[0].column}")
 
     def _month_before(self, tok: Token) -> int | None:
         """The month named right before a year ("May 2023"), unless something else used it."""

@@ -101,6 +101,16 @@ class SqlBuilder:
         return exp.DateTrunc(unit=exp.Literal.string(unit), this=exp.CurrentDate())  # type: ignore[no-untyped-call]
 
     def measure(self, m: Measure) -> exp.Expr:
+        if m.agg == "PCT":
+            # 100.0 * SUM(CASE WHEN <conditions> THEN 1 ELSE 0 END) / COUNT(*)
+            met = exp.and_(
+                *(self.condition(f, intent_table=m.count_table or "") for f in m.condition)
+            )
+            flag = exp.Case(
+                ifs=[exp.If(this=met, true=exp.Literal.number(1))], default=exp.Literal.number(0)
+            )
+            share = exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Sum(this=flag))
+            return exp.Div(this=share, expression=exp.Count(this=exp.Star()))
         if m.bucket and m.column is not None:
             return self.bucket(m.column, m.bucket)
         if m.agg is None:
@@ -123,6 +133,8 @@ class SqlBuilder:
             return m.bucket
         if m.agg is None:
             return None
+        if m.agg == "PCT":
+            return "percentage"
         if m.column is None:
             return "count"
         return f"{m.agg.lower()}_{m.column.name}"
