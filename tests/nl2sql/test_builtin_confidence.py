@@ -260,3 +260,21 @@ def test_an_unnamed_date_among_several_is_declined_with_each_date_as_a_choice(
     assert any("completed_on" in sql for sql in sqls), sqls
     for sql in sqls:
         service[1].execute(sql).fetchall()  # every offered choice runs
+
+
+def test_an_average_duration_is_the_fractional_days_between_two_dates(
+    shop: SchemaSnapshot,
+) -> None:
+    sql = (
+        BuiltinGenerator()
+        .generate(GenerationRequest(question="average number of days to ship orders", schema=shop))
+        .sql
+    )
+    conn = sqlite3.connect(f"file:{DEMO_DB_PATH}?mode=ro", uri=True)
+    try:
+        gold = "SELECT AVG(julianday(shipped_date) - julianday(order_date)) FROM orders"
+        assert results_match(
+            conn.execute(gold).fetchall(), conn.execute(sql).fetchall(), ordered=False
+        ), sql
+    finally:
+        conn.close()

@@ -23,6 +23,9 @@ def _measure(m: Measure) -> str:
     if m.agg == "PCT":
         met = " and ".join(_filter(f) for f in m.condition)
         return f"percentage of {m.count_table or 'rows'} where {met}"
+    if m.since is not None and m.column is not None:
+        span = f"{m.unit}s from {m.since.name} to {m.column.name}"
+        return f"{_AGG_WORDS[m.agg]} {span}" if m.agg else span
     if m.bucket and m.column is not None:
         return f"{m.bucket} of {m.column.name}"
     if m.column is None:

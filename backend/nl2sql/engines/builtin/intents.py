@@ -25,12 +25,17 @@ class Measure:
     joins)."""
     condition: list[Filter] = field(default_factory=list)
     """For PCT (percentage of the rows that meet these conditions, 0-100)."""
+    since: ColumnRef | None = None
+    """A duration: from this date column to `column`, in `unit`s (days unless hour/week)."""
+    unit: str = "day"
 
     @property
     def tables(self) -> list[str]:
         out = [self.column.table] if self.column else []
         if self.count_table:
             out.append(self.count_table)
+        if self.since is not None:
+            out.append(self.since.table)
         for f in self.condition:
             out.extend(f.column.tables if isinstance(f.column, Measure) else [f.column.table])
         return out

@@ -284,6 +284,7 @@ class _Parser:
         self.top_mode = False
         self._override_with_refinement()
         self._relative_times()
+        self._durations()
         self._comparisons()
         self._counts_and_aggregates()
         self._top_and_superlatives()
@@ -1915,6 +1916,94 @@ class _Parser:
         intent.recognised = {k: list(v) for k, v in self.recognised.items()}
         return intent
 
+    def _durations(self) -> None:
+        """ "took more than 30 days to close", "average days to pay", "avg hours to resolve":
+        the time between the row's start date and the date of the event the verb names."""
+        for tok in self.tokens:
+            unit = _DURATION_UNITS.get(tok.lemma)
+            if tok.kind != "word" or unit is None or tok.index in self.used_tokens:
+                continue
+            after = [t for t in self.tokens[tok.index + 1 : tok.index + 4] if t.kind == "word"]
+            verb_at = next(
+                (i for i, t in enumerate(after[:-1]) if t.lemma in ("to", "until", "before")),
+                None,
+            )
+            if verb_at is None:
+                continue
+            verb = after[verb_at + 1]
+            table = self.intent.table
+            end = self._event_column(table, verb.lemma)
+            if end is None:
+                continue
+            start = self._start_column(table, end)
+            if start is None:
+                raise self.decline(
+                    f"could not tell from which date the time to '{verb.text}' is counted"
+                )
+            span = Measure(end, since=start, unit=unit)
+            consumed = [tok, *after[: verb_at + 2]]
+            number = self.tokens[tok.index - 1] if tok.index > 0 else None
+            cmp_cue = None
+            if number is not None and number.kind == "number":
+                cmp_cue = next(
+                    (c for c in self.cues if c.kind == "cmp" and c.end == number.index), None
+                )
+            agg_cue = next(
+                (c for c in self.cues
+                 if c.kind == "agg" and c.end <= tok.index and tok.index - c.end <= 3),
+                None,
+            )  # fmt: skip
+            if cmp_cue is not None and number is not None:
+                self.cues.remove(cmp_cue)
+                self.used_tokens.update(range(cmp_cue.start, cmp_cue.end))
+                consumed.append(number)
+                op = cmp_cue.payload if cmp_cue.payload in (">", "<", ">=", "<=") else ">"
+                self.intent.filters.append(Filter(span, op, [self._literal_value(number)]))
+                self.note("filters", f"{unit}s from {start.name} to {end.name} {op} {number.text}")
+            elif agg_cue is not None and agg_cue.payload in ("AVG", "SUM", "MIN", "MAX"):
+                self.cues.remove(agg_cue)
+                self.used_tokens.update(range(agg_cue.start, agg_cue.end))
+                span.agg = agg_cue.payload
+                for c in [c for c in self.cues if c.kind == "count"]:
+                    if agg_cue.end <= c.start < tok.index:  # "average number of days"
+                        self.cues.remove(c)
+                        self.used_tokens.update(range(c.start, c.end))
+                self.measures.append((tok.index, span))
+                self.note("aggregates", f"{span.agg} {unit}s from {start.name} to {end.name}")
+            else:
+                continue
+            for t in consumed:
+                self._use_token(t)
+            for k, m in enumerate(self.mentions):
+                if any(m.start <= t.index < m.end for t in consumed):
+                    m.kind = "spent"  # read as part of the duration, not as a link
+                    self._use(k)
+
+    def _event_column(self, table: str, verb: str) -> ColumnRef | None:
+        """The date column recording when `verb` happened: close -> closed_at, pay -> paid_date."""
+        forms = {verb, verb + "ed", verb + "d", verb + verb[-1:] + "ed"}
+        forms.add(_IRREGULAR_PAST.get(verb, verb))
+        if verb.endswith("y"):
+            forms.add(verb[:-1] + "ied")
+        for col in self.index.columns_of.get(table.lower(), []):
+            if col.kind == "date" and col.words and col.words[0] in forms:
+                return col
+        return None
+
+    def _start_column(self, table: str, end: ColumnRef) -> ColumnRef | None:
+        """The date a row starts from: the table's only other date, or its creation-like one."""
+        others = [
+            c for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "date" and c != end
+        ]  # fmt: skip
+        if len(others) == 1:
+            return others[0]
+        own = set(self.index.table(table).words)
+        starts = [
+            c for c in others if c.words and (c.words[0] in _START_WORDS or own & set(c.words))
+        ]
+        return starts[0] if len(starts) == 1 else None
+
     def _as_share(self, intent: Intent) -> None:
         """ "What percentage of tickets were escalated?": the condition becomes the share of
         rows that meet it; a time range stays the population ("of 2024's invoices")."""
@@ -2115,7 +2204,10 @@ class _Parser:
         ) + sum(
             1
             for m in [*intent.select, *(m for m, _ in intent.order_by)]
-            if m.agg in ("SUM", "AVG") and m.column is not None and m.column.kind != "numeric"
+            if m.agg in ("SUM", "AVG")
+            and m.column is not None
+            and m.since is None
+            and m.column.kind != "numeric"
         )
         agg_cues = [c for c in self.cues if c.kind == "agg"]
         aggregated = any(m.agg not in (None, "COUNT") for m in intent.select)
@@ -2137,7 +2229,9 @@ class _Parser:
             "summed_keys": float(summed_keys),
             "content_words": float(self.content_words),
             "unknown_words": float(self.unknown_words),
-            "weak_links": float(sum(1 for m in used if m.kind != "value" and m.score < 2.0)),
+            "weak_links": float(
+                sum(1 for m in used if m.kind not in ("value", "spent") and m.score < 2.0)
+            ),
             "strong_links": float(sum(1 for m in used if m.score >= 2.5)),
             "links": float(len(used)),
             "unused_mentions": float(len(unused)),
@@ -2197,6 +2291,14 @@ QUALIFIER_WORDS = frozenset(
 )
 """Words that change what the answer is; left unexplained, the reading misses part of the ask."""
 
+_DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
+_IRREGULAR_PAST = {"pay": "paid", "payment": "paid", "leave": "left", "sell": "sold",
+                   "send": "sent", "resolve": "resolved", "close": "closed"}  # fmt: skip
+_START_WORDS = frozenset(
+    {"created", "opened", "issued", "issue", "start", "started", "submitted", "placed", "registered",
+     "signup", "hire", "hired", "ordered", "requested", "received", "booked"}
+)  # fmt: skip
+"""First words of date columns a row's life starts from (`opened_at`, `issue_date`)."""
 _CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})
 _STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "running": "ended",
                    "employed": "left", "pending": "resolved", "unresolved": "resolved"}  # fmt: skip
@@ -2208,7 +2310,7 @@ _EVENT_SUFFIXES = frozenset({"at", "on", "date", "time", "to", "by"})
 _HARMLESS = frozenset(
     """
     now about instead again currently ever along total placed made make belong belongs
-    belonging located live lives living work works working play plays take takes taken use
+    belonging located live lives living work works working play plays take takes taken took use
     used using go goes went come comes like registered listed recorded stored available
     exist exists existing there here everything anything something one ones thing things
     kind kinds
