@@ -45,6 +45,9 @@ _WEIGHTS: dict[str, float] = {
     "type_mismatches": -3.0,
     "lost_aggregate": -2.5,
     "ambiguous_dates": -2.0,
+    "grouped_by_value": -2.0,
+    "lost_grouping": -2.0,
+    "inferred_measures": -1.0,
 }
 
 
@@ -116,6 +119,9 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "type_mismatches": signals.get("type_mismatches", 0.0),
         "lost_aggregate": signals.get("lost_aggregate", 0.0),
         "ambiguous_dates": signals.get("ambiguous_dates", 0.0),
+        "grouped_by_value": signals.get("grouped_by_value", 0.0),
+        "lost_grouping": signals.get("lost_grouping", 0.0),
+        "inferred_measures": signals.get("inferred_measures", 0.0),
     }
 
 
@@ -138,6 +144,9 @@ _REASONS = {
     "type_mismatches": "a date would be compared with a plain number, or text added up",
     "lost_aggregate": "an 'average', 'total' or similar word was not used",
     "ambiguous_dates": "the table has several dates and the question does not say which one",
+    "grouped_by_value": "'each <value>' was read as a breakdown by that value's column",
+    "lost_grouping": "a breakdown ('each', 'per') was asked for but not used",
+    "inferred_measures": "the measure was inferred from the table, not named",
 }
 
 

@@ -49,6 +49,7 @@ class _Parser:
         self.unknown_words = 0
         self.lost_qualifiers = 0
         self.state_negations = 0
+        self.inferred_measures = 0
 
     # ---------------------------------------------------------------- helpers
 
@@ -685,7 +686,10 @@ class _Parser:
             for c in self.index.columns_of.get(table.lower(), [])
             if c.kind == "numeric" and not _is_key(c) and c.words[-1:] != ("year",)
         ]
-        return numeric[0] if len(numeric) == 1 else None
+        if len(numeric) == 1:
+            self.inferred_measures += 1  # the question named the table, not the column
+            return numeric[0]
+        return None
 
     def _conjoined_columns(self, k: int) -> list[int]:
         """Column mentions joined to mention k by "and" / commas ("average X and Y")."""
@@ -2019,7 +2023,13 @@ class _Parser:
         if len(condition) != 1:
             raise self.decline("a share needs exactly one condition to measure")
         intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
-        keys = list(intent.group_by)
+        keys = intent.group_by
+        if not keys and any(c.kind in ("group", "bucket") for c in self.cues):
+            keys = []
+            for _, m in sorted(self.group_keys, key=lambda x: x[0]):
+                if not any(_same(m, k) for k in keys):
+                    keys.append(m)
+            intent.group_by = keys
         intent.select = [
             *keys,
             Measure(None, "PCT", count_table=intent.table, condition=condition),
@@ -2219,7 +2229,23 @@ class _Parser:
         )
         lost_aggregate = bool(agg_cues) and not aggregated
         intent.date_choices = self._ambiguous_dates(intent)
+        group_cues = [c for c in self.cues if c.kind in ("group", "by")]
+        by_value = sum(
+            1
+            for c in group_cues
+            for m in self.mentions
+            if m.kind == "value" and 0 <= m.start - c.end <= 1
+            and any(g.column is not None and g.column in m.columns for g in intent.group_by)
+        )  # fmt: skip
+        lost_grouping = (
+            any(c.kind in ("group", "bucket") for c in self.cues)
+            and not intent.group_by
+            and not intent.order_by
+        )
         return {
+            "grouped_by_value": float(by_value),
+            "lost_grouping": float(lost_grouping),
+            "inferred_measures": float(self.inferred_measures > 0),
             "type_mismatches": float(mismatched),
             "lost_aggregate": float(lost_aggregate),
             "ambiguous_dates": float(len(intent.date_choices)),
