@@ -48,6 +48,7 @@ _WEIGHTS: dict[str, float] = {
     "grouped_by_value": -2.0,
     "lost_grouping": -2.0,
     "inferred_measures": -1.0,
+    "value_or_column": -2.0,
 }
 
 
@@ -122,6 +123,7 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "grouped_by_value": signals.get("grouped_by_value", 0.0),
         "lost_grouping": signals.get("lost_grouping", 0.0),
         "inferred_measures": signals.get("inferred_measures", 0.0),
+        "value_or_column": signals.get("value_or_column", 0.0),
     }
 
 
@@ -147,6 +149,7 @@ _REASONS = {
     "grouped_by_value": "'each <value>' was read as a breakdown by that value's column",
     "lost_grouping": "a breakdown ('each', 'per') was asked for but not used",
     "inferred_measures": "the measure was inferred from the table, not named",
+    "value_or_column": "a word is both a stored value here and a column of another table",
 }
 
 

@@ -318,6 +318,8 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 1.2 - 0.02 * rank
         elif len(phrase) == 2 and phrase[-1] not in GENERIC_WORDS and set(phrase) <= set(col.words):
             score = 3.5
+        elif len(phrase) == 3 and len(col.words) == 2 and phrase[1:] == col.words:
+            score = 5.8  # "company size band" -> size_band: a modifier before the column name
         if score > best_score:
             best, best_score = [col], score
         elif score == best_score and score > 0:

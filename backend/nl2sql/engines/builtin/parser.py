@@ -2242,7 +2242,18 @@ class _Parser:
             and not intent.group_by
             and not intent.order_by
         )
+        # "came in by phone": a column of another table, or the focus table's value 'phone'?
+        focus = intent.table.lower()
+        value_or_column = 0
+        for k in self.used:
+            m = self.mentions[k]
+            if m.kind != "column" or any(c.table.lower() == focus for c in m.columns):
+                continue
+            phrase = tuple(t.lemma for t in self.tokens[m.start : m.end])
+            if any(c.table.lower() == focus for c, _ in self.index.values.get(phrase, [])):
+                value_or_column += 1
         return {
+            "value_or_column": float(value_or_column),
             "grouped_by_value": float(by_value),
             "lost_grouping": float(lost_grouping),
             "inferred_measures": float(self.inferred_measures > 0),
