@@ -2332,8 +2332,8 @@ _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
 _IRREGULAR_PAST = {"pay": "paid", "payment": "paid", "leave": "left", "sell": "sold",
                    "send": "sent", "resolve": "resolved", "close": "closed"}  # fmt: skip
 _START_WORDS = frozenset(
-    {"created", "opened", "issued", "issue", "start", "started", "submitted", "placed", "registered",
-     "signup", "hire", "hired", "ordered", "requested", "received", "booked"}
+    {"created", "opened", "issued", "issue", "start", "started", "submitted", "placed",
+     "registered", "signup", "hire", "hired", "ordered", "requested", "received", "booked"}
 )  # fmt: skip
 """First words of date columns a row's life starts from (`opened_at`, `issue_date`)."""
 _CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})

@@ -79,7 +79,9 @@ class SqlBuilder:
                 expression=exp.Anonymous(this="JULIANDAY", expressions=[b]),
             )
         elif self.dialect == "mysql":
-            seconds = exp.Anonymous(this="TIMESTAMPDIFF", expressions=[exp.var("SECOND"), b, a])
+            seconds: exp.Expr = exp.Anonymous(
+                this="TIMESTAMPDIFF", expressions=[exp.var("SECOND"), b, a]
+            )
             days = exp.Div(this=seconds, expression=exp.Literal.number("86400.0"))
         else:  # postgres, duckdb: seconds of the interval between two timestamps
             interval = exp.Paren(
