@@ -409,6 +409,8 @@ def eval_command(
         evaluation.write_predictions(out, report.predictions)
     summary = report.summary()
     out_console = Console()
+    if not out_console.is_terminal:
+        out_console.width = max(out_console.width, 110)  # a log or a pipe: keep rows on one line
     out_console.print(
         f"questions {summary['questions']}  declined {summary['decline_rate']:.1%}  "
         f"p50 {summary['median_ms']:.2f} ms  p95 {summary['p95_ms']:.2f} ms/question"

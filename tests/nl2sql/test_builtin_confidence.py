@@ -280,3 +280,12 @@ def test_an_average_duration_is_the_fractional_days_between_two_dates(
         ), sql
     finally:
         conn.close()
+
+
+def test_a_breakdown_the_reading_cannot_make_is_declined_not_dropped(shop: SchemaSnapshot) -> None:
+    """The shop's employees have no department: "per department" must not vanish silently."""
+    with pytest.raises(QuestionNotUnderstood) as caught:
+        BuiltinGenerator().generate(
+            GenerationRequest(question="average salary per department", schema=shop)
+        )
+    assert caught.value.suggestions

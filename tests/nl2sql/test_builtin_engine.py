@@ -106,6 +106,8 @@ ANSWERS = [
      "SELECT 100.0 * SUM(status = 'shipped') / COUNT(*) FROM orders"),
     ("how many orders took more than 5 days to ship",
      "SELECT COUNT(*) FROM orders WHERE julianday(shipped_date) - julianday(order_date) > 5"),
+    ("customers per country",
+     "SELECT country, COUNT(*) FROM customers GROUP BY country"),
     ("employees without a manager",
      "SELECT first_name, last_name FROM employees WHERE manager_id IS NULL"),
     ("number of customers with no company name",

@@ -971,6 +971,8 @@ class _Parser:
                     or self._breaks_down_table(cue)
                 )
             ):
+                if cue.kind == "group":
+                    self._breaks_down_table(cue)  # "customers per country": rows counted per key
                 k = self.mention_after(cue.end, max_gap=1)
                 if k is not None:
                     self._group_key(k)
