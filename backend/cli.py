@@ -467,23 +467,44 @@ def eval_command(
         evaluation.write_predictions(out, report.predictions)
     summary = report.summary()
     out_console = Console()
+    if not out_console.is_terminal:
+        out_console.width = max(out_console.width, 110)  # a log or a pipe: keep rows on one line
     out_console.print(
         f"questions {summary['questions']}  declined {summary['decline_rate']:.1%}  "
-        f"median {summary['median_ms']:.2f} ms/question"
+        f"p50 {summary['median_ms']:.2f} ms  p95 {summary['p95_ms']:.2f} ms/question"
     )
     if report.has_gold:
         table = Table(title="execution accuracy")
-        for name in ("bucket", "n", "answered", "correct", "EX", "precision"):
+        for name in ("bucket", "n", "answered", "correct", "EX", "answered %", "precision"):
             table.add_column(name, justify="left" if name == "bucket" else "right")
         rows = [("overall", report.overall)]
+        rows += [(f"level: {k}", v) for k, v in report.by_level.items()]
         rows += [(f"difficulty: {k}", v) for k, v in report.by_difficulty.items()]
+        rows += [(f"tag: {k}", v) for k, v in sorted(report.by_tag.items())]
         rows += [(f"db: {k}", v) for k, v in sorted(report.by_database.items())]
         for label, t in rows:
+            answered_share = t.answered / t.total if t.total else 0.0
             table.add_row(
                 label, str(t.total), str(t.answered), str(t.correct),
-                f"{t.accuracy:.1%}", f"{t.precision:.1%}",
+                f"{t.accuracy:.1%}", f"{answered_share:.1%}", f"{t.precision:.1%}",
             )  # fmt: skip
         out_console.print(table)
+        if summary["consistency"] is not None:
+            out_console.print(
+                f"paraphrase groups {summary['paraphrase_groups']}: consistency "
+                f"{summary['consistency']:.1%} (all members answered alike), all right "
+                f"{summary['groups_all_right']:.1%}"
+            )
+        if any(p.confidence is not None for p in report.predictions):
+            curve = Table(title="if answering only at confidence >= threshold")
+            for name in ("threshold", "answered", "precision", "EX"):
+                curve.add_column(name, justify="right")
+            for point in summary["curve"]:
+                curve.add_row(
+                    f"{point['threshold']:.2f}", f"{point['answered']:.1%}",
+                    f"{point['precision']:.1%}", f"{point['accuracy']:.1%}",
+                )  # fmt: skip
+            out_console.print(curve)
 
 
 @app.command("openapi")

@@ -161,6 +161,15 @@ def list_messages(
     responses={
         **_COMMON,
         400: {"model": ErrorResponse, "description": "The guard refused the SQL."},
+        422: {
+            "model": ErrorResponse,
+            "description": (
+                "Invalid input, or `question_not_understood`: the engine declined rather than"
+                " guess. Its `details` carry `recognised` (what it understood), `suggestions`"
+                " (the closest readings, best first, each `{text, sql?, confidence?}`, to offer"
+                " as choices) and, when a reading was too weak, its `confidence` (0-1)."
+            ),
+        },
         429: {"model": ErrorResponse},
         502: {"model": ErrorResponse, "description": "The database failed."},
         504: {"model": ErrorResponse, "description": "The database timed out."},

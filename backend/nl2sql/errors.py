@@ -34,7 +34,13 @@ class SqlNotParseable(GuardRefused):
 
 
 class QuestionNotUnderstoodError(ValidationFailed):
-    """The generator declined; `details["recognised"]` says what it did understand."""
+    """The generator declined rather than guess.
+
+    `details["recognised"]` says what it did understand; `details["suggestions"]` lists the
+    closest readings, best first, as `{text, sql?, confidence?}` a client can offer as choices
+    (empty when the engine has none); `details["confidence"]` is the best reading's score when
+    it was too weak to answer with.
+    """
 
     code = "question_not_understood"
     message = "The question was not understood."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -39,6 +40,8 @@ FLOAT_DECIMALS = 6
 """Floats are rounded to this many decimals before comparing (sum order must not matter)."""
 MAX_PERMUTED_COLUMNS = 6
 DIFFICULTIES = ("easy", "medium", "hard", "extra")
+CURVE_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)
+"""Confidence cut-offs the precision/answered curve is reported at."""
 
 
 class EvaluationInputError(ValueError):
@@ -52,6 +55,10 @@ class Prediction:
     sql: str | None
     error: str | None
     ms: float
+    confidence: float | None = None
+    """The engine's confidence in its reading, answered or declined as too weak."""
+    candidate_sql: str | None = None
+    """The reading's SQL, also when the engine declined it as too weak (for the curve)."""
 
 
 @dataclass(slots=True)
@@ -80,8 +87,17 @@ class EvaluationReport:
     overall: Tally = field(default_factory=Tally)
     by_difficulty: dict[str, Tally] = field(default_factory=dict)
     by_database: dict[str, Tally] = field(default_factory=dict)
+    by_level: dict[str, Tally] = field(default_factory=dict)
+    """By the questions' own `level` field, where they carry one."""
+    by_tag: dict[str, Tally] = field(default_factory=dict)
+    """By each of the questions' `phenomena` tags, where they carry them."""
     correct: list[bool | None] = field(default_factory=list)
     """Per question: EX verdict, or None when the question has no gold query."""
+    candidate_correct: list[bool | None] = field(default_factory=list)
+    """Per question: EX verdict of the reading's SQL, declined or not (None: no reading)."""
+    groups: dict[str, list[tuple[Any, ...] | None]] = field(default_factory=dict)
+    """Paraphrase group -> each member's result (None: declined or failed)."""
+    group_right: dict[str, list[bool]] = field(default_factory=dict)
 
     @property
     def has_gold(self) -> bool:
@@ -95,6 +111,52 @@ class EvaluationReport:
     @property
     def median_ms(self) -> float:
         return statistics.median(p.ms for p in self.predictions) if self.predictions else 0.0
+
+    @property
+    def p95_ms(self) -> float:
+        times = sorted(p.ms for p in self.predictions)
+        if not times:
+            return 0.0
+        return times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
+
+    @property
+    def consistency(self) -> float | None:
+        """Share of paraphrase groups whose members all answered with one same result."""
+        if not self.groups:
+            return None
+        same = sum(
+            all(r is not None for r in results) and len(set(results)) == 1
+            for results in self.groups.values()
+        )
+        return same / len(self.groups)
+
+    @property
+    def groups_all_right(self) -> float | None:
+        if not self.group_right:
+            return None
+        return sum(all(v) for v in self.group_right.values()) / len(self.group_right)
+
+    def curve(self, thresholds: Sequence[float] = CURVE_THRESHOLDS) -> list[dict[str, Any]]:
+        """Answered share and precision if the engine answered only at confidence >= t."""
+        points: list[dict[str, Any]] = []
+        scored = [
+            (p.confidence, ok)
+            for p, ok in zip(self.predictions, self.candidate_correct, strict=True)
+            if ok is not None and p.confidence is not None
+        ]
+        total = sum(c is not None for c in self.correct)
+        for t in thresholds:
+            kept = [ok for conf, ok in scored if conf >= t]
+            right = sum(kept)
+            points.append(
+                {
+                    "threshold": t,
+                    "answered": round(len(kept) / total, 4) if total else 0.0,
+                    "precision": round(right / len(kept), 4) if kept else 0.0,
+                    "accuracy": round(right / total, 4) if total else 0.0,
+                }
+            )
+        return points
 
     def summary(self) -> dict[str, Any]:
         def tally(t: Tally) -> dict[str, Any]:
@@ -110,9 +172,18 @@ class EvaluationReport:
             "questions": len(self.predictions),
             "decline_rate": round(self.decline_rate, 4),
             "median_ms": round(self.median_ms, 3),
+            "p95_ms": round(self.p95_ms, 3),
             "overall": tally(self.overall) if self.has_gold else None,
             "by_difficulty": {k: tally(v) for k, v in self.by_difficulty.items()},
+            "by_level": {k: tally(v) for k, v in self.by_level.items()},
+            "by_tag": {k: tally(v) for k, v in sorted(self.by_tag.items())},
             "by_database": {k: tally(v) for k, v in sorted(self.by_database.items())},
+            "paraphrase_groups": len(self.groups),
+            "consistency": None if self.consistency is None else round(self.consistency, 4),
+            "groups_all_right": (
+                None if self.groups_all_right is None else round(self.groups_all_right, 4)
+            ),
+            "curve": self.curve() if self.has_gold else [],
         }
 
 
@@ -279,18 +350,44 @@ def evaluate(
             if isinstance(gold, str) and gold.strip():
                 if db_id not in connections:
                     connections[db_id] = open_read_only(path)
-                correct = _score(connections[db_id], gold, prediction.sql)
+                conn = connections[db_id]
+                ordered = has_top_level_order(gold)
+                gold_rows = _run_or_none(conn, gold)
+                predicted_rows = _run_or_none(conn, prediction.sql)
+                correct = _matches(gold_rows, predicted_rows, ordered=ordered)
                 report.correct.append(correct)
+                if prediction.candidate_sql is None:
+                    report.candidate_correct.append(None)
+                elif prediction.candidate_sql == prediction.sql:
+                    report.candidate_correct.append(correct)
+                else:
+                    candidate_rows = _run_or_none(conn, prediction.candidate_sql)
+                    report.candidate_correct.append(
+                        _matches(gold_rows, candidate_rows, ordered=ordered)
+                    )
                 answered = prediction.sql is not None
-                report.overall.add(answered=answered, correct=correct)
-                report.by_difficulty.setdefault(gold_difficulty(gold), Tally()).add(
-                    answered=answered, correct=correct
-                )
-                report.by_database.setdefault(db_id, Tally()).add(
-                    answered=answered, correct=correct
-                )
+                buckets = [
+                    report.overall,
+                    report.by_difficulty.setdefault(gold_difficulty(gold), Tally()),
+                    report.by_database.setdefault(db_id, Tally()),
+                ]
+                level = item.get("level")
+                if isinstance(level, str):
+                    buckets.append(report.by_level.setdefault(level, Tally()))
+                tags = item.get("phenomena")
+                if isinstance(tags, list):
+                    buckets += [report.by_tag.setdefault(str(t), Tally()) for t in tags]
+                for bucket in buckets:
+                    bucket.add(answered=answered, correct=correct)
+                group = item.get("group")
+                if isinstance(group, str):
+                    report.groups.setdefault(group, []).append(
+                        _result_key(predicted_rows, ordered=ordered)
+                    )
+                    report.group_right.setdefault(group, []).append(correct)
             else:
                 report.correct.append(None)
+                report.candidate_correct.append(None)
             if on_progress is not None:
                 on_progress(1)
     finally:
@@ -298,6 +395,10 @@ def evaluate(
             conn.close()
     report.by_difficulty = {
         d: report.by_difficulty[d] for d in DIFFICULTIES if d in report.by_difficulty
+    }
+    report.by_level = {
+        d: report.by_level[d]
+        for d in sorted(report.by_level, key=lambda k: (DIFFICULTIES + (k,)).index(k))
     }
     return report
 
@@ -308,36 +409,66 @@ def _predict(
     started = time.perf_counter()
     sql: str | None = None
     error: str | None = None
+    confidence: float | None = None
+    candidate: str | None = None
     try:
         generation = generator.generate(
             GenerationRequest(question=question, schema=snapshot, dialect="sqlite")
         )
+        confidence = generation.confidence
         try:
             sql = guard_for_evaluation(generation.sql, dialect="sqlite", snapshot=snapshot)
+            candidate = sql
         except GuardRefused as exc:
             error = f"refused by the guard: {exc}"
     except QuestionNotUnderstood as exc:
         error = f"declined: {exc.message}"
+        confidence = exc.confidence
+        weak = exc.suggestions[0].sql if exc.suggestions and exc.confidence is not None else None
+        if weak is not None:
+            with contextlib.suppress(GuardRefused):
+                candidate = guard_for_evaluation(weak, dialect="sqlite", snapshot=snapshot)
     except GenerationError as exc:
         error = f"generation failed: {exc}"
     except Exception as exc:  # noqa: BLE001 - a crash on one question must not end the run
         error = f"{type(exc).__name__}: {exc}"
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return Prediction(db_id=db_id, question=question, sql=sql, error=error, ms=round(elapsed_ms, 3))
+    return Prediction(
+        db_id=db_id,
+        question=question,
+        sql=sql,
+        error=error,
+        ms=round(elapsed_ms, 3),
+        confidence=confidence,
+        candidate_sql=candidate,
+    )
 
 
-def _score(conn: sqlite3.Connection, gold: str, predicted: str | None) -> bool:
-    if predicted is None:
-        return False
+def _run_or_none(conn: sqlite3.Connection, sql: str | None) -> list[tuple[Any, ...]] | None:
+    if sql is None:
+        return None
     try:
-        gold_rows = run_sqlite(conn, gold)
+        return run_sqlite(conn, sql)
     except sqlite3.Error:
+        return None
+
+
+def _matches(
+    gold: list[tuple[Any, ...]] | None, predicted: list[tuple[Any, ...]] | None, *, ordered: bool
+) -> bool:
+    if gold is None or predicted is None:
         return False
-    try:
-        predicted_rows = run_sqlite(conn, predicted)
-    except sqlite3.Error:
-        return False
-    return results_match(gold_rows, predicted_rows, ordered=has_top_level_order(gold))
+    return results_match(gold, predicted, ordered=ordered)
+
+
+def _result_key(rows: list[tuple[Any, ...]] | None, *, ordered: bool) -> tuple[Any, ...] | None:
+    """A hashable form of a result, equal for results EX would call the same (same columns)."""
+    if rows is None:
+        return None
+    normal = _rows(rows)
+    if not ordered:
+        normal = sorted(normal, key=repr)
+    return tuple(normal)
 
 
 def write_predictions(path: Path, predictions: list[Prediction]) -> None:

@@ -432,7 +432,13 @@ def _as_app_error(exc: Exception) -> AppError | None:
     if isinstance(exc, QuestionNotUnderstood):
         # Engines may describe what they recognised with sets or tuples; the answer is JSON.
         recognised = json.loads(json.dumps(exc.recognised, default=_listed))
-        return QuestionNotUnderstoodError(exc.message, details={"recognised": recognised})
+        details: dict[str, Any] = {
+            "recognised": recognised,
+            "suggestions": [s.as_dict() for s in exc.suggestions],
+        }
+        if exc.confidence is not None:
+            details["confidence"] = round(exc.confidence, 3)
+        return QuestionNotUnderstoodError(exc.message, details=details)
     if isinstance(exc, AppError):
         # LLM failures are API errors of their own (502, 504, ...) as well as GenerationErrors.
         return exc

@@ -5283,7 +5283,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            /** @description Invalid input, or `question_not_understood`: the engine declined rather than guess. Its `details` carry `recognised` (what it understood), `suggestions` (the closest readings, best first, each `{text, sql?, confidence?}`, to offer as choices) and, when a reading was too weak, its `confidence` (0-1). */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -242,6 +242,22 @@ def test_declined_question_is_422_and_still_recorded(
     assert session.scalars(select(Event.event_type)).all() == ["asked"]
 
 
+def test_a_weak_reading_is_declined_with_suggestions_to_choose_from(
+    client: TestClient, caller: Caller
+) -> None:
+    chat = _new_session(client, caller)
+    response = _ask(
+        client, caller, chat["id"], "which products have never been reviewed", generator="builtin"
+    )
+    details = _error(response, 422, "question_not_understood")["details"]
+    assert 0 <= details["confidence"] < 1
+    suggestions = details["suggestions"]
+    assert suggestions and suggestions[0]["text"].startswith("Did you mean:")
+    assert suggestions[0]["sql"].startswith("SELECT")
+    assert all(set(s) <= {"text", "sql", "confidence"} for s in suggestions)
+    assert details["recognised"]["doubts"]
+
+
 @pytest.mark.parametrize(
     ("question", "status", "code", "rule"),
     [

@@ -15,6 +15,7 @@ from backend.nl2sql.engines.base import (
     GenerationRequest,
     QuestionNotUnderstood,
     SqlGenerator,
+    Suggestion,
 )
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import (
@@ -213,12 +214,16 @@ def test_cli_writes_predictions_in_order_and_prints_accuracy(db_root: Path, tmp_
     predictions = json.loads(out.read_text())
     assert [p["question"] for p in predictions] == [q["question"] for q in QUESTIONS]
     for p in predictions:
-        assert set(p) == {"db_id", "question", "sql", "error", "ms"}
+        assert set(p) == {
+            "db_id", "question", "sql", "error", "ms", "confidence", "candidate_sql"
+        }  # fmt: skip
         assert isinstance(p["ms"], float)
     assert predictions[0]["sql"] is not None and predictions[0]["error"] is None
     assert predictions[4]["sql"] is None and "declined" in predictions[4]["error"]
     assert "overall" in result.stdout and "80.0%" in result.stdout
     assert "db: singers" in result.stdout and "difficulty: easy" in result.stdout
+    assert "p95" in result.stdout and "precision" in result.stdout
+    assert "confidence >= threshold" in result.stdout
 
 
 def test_cli_limit_and_questions_without_gold(db_root: Path, tmp_path: Path) -> None:
@@ -239,3 +244,60 @@ def test_cli_reports_a_bad_database_folder(tmp_path: Path) -> None:
     result = _run_cli(str(questions), "--db-root", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert "no database for 'singers'" in result.stderr
+
+
+class Scored(SqlGenerator):
+    """Answers from a table with a stated confidence; declines weak ones with the SQL offered."""
+
+    name = "scored"
+
+    def __init__(self, answers: dict[str, tuple[str, float]]) -> None:
+        self.answers = answers
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        sql, confidence = self.answers[request.question]
+        if confidence < 0.5:
+            raise QuestionNotUnderstood(
+                "too weak", suggestions=[Suggestion("Did you mean ...", sql)], confidence=confidence
+            )
+        return Generation(sql=sql, explanation="", confidence=confidence)
+
+
+def test_levels_tags_groups_latency_and_the_confidence_curve(db_root: Path) -> None:
+    count, france = (
+        "SELECT count(*) FROM singer",
+        "SELECT avg(age) FROM singer WHERE country = 'France'",
+    )
+    items = [
+        {"db_id": "singers", "question": "a", "query": count, "level": "easy",
+         "phenomena": ["count"], "group": "g1"},
+        {"db_id": "singers", "question": "b", "query": count, "level": "easy",
+         "phenomena": ["count"], "group": "g1"},
+        {"db_id": "singers", "question": "c", "query": france, "level": "hard",
+         "phenomena": ["aggregate", "filter"], "group": "g2"},
+        {"db_id": "singers", "question": "d", "query": france, "level": "hard",
+         "phenomena": ["aggregate"], "group": "g2"},
+    ]  # fmt: skip
+    answers = {
+        "a": (count, 0.9),
+        "b": (count, 0.8),
+        "c": (france, 0.4),  # right, but declined as too weak
+        "d": ("SELECT max(age) FROM singer", 0.7),  # answered and wrong
+    }
+    report = evaluate(items, db_root=db_root, generator=Scored(answers))
+    assert report.correct == [True, True, False, False]
+    assert report.candidate_correct == [True, True, True, False]
+    assert (report.by_level["easy"].correct, report.by_level["hard"].answered) == (2, 1)
+    assert report.by_tag["count"].precision == 1.0
+    assert report.by_tag["aggregate"].precision == 0.0
+    assert report.by_tag["filter"].answered == 0
+    assert report.consistency == pytest.approx(0.5)  # g1 alike; g2 has a decline
+    assert report.groups_all_right == pytest.approx(0.5)
+    assert report.p95_ms >= report.median_ms > 0
+    curve = {p["threshold"]: p for p in report.curve()}
+    assert curve[0.0]["answered"] == 1.0 and curve[0.0]["precision"] == pytest.approx(0.75)
+    assert curve[0.5]["answered"] == pytest.approx(0.75)
+    assert curve[0.75]["answered"] == pytest.approx(0.5) and curve[0.75]["precision"] == 1.0
+    summary = report.summary()
+    assert summary["by_level"]["easy"]["precision"] == 1.0
+    assert summary["consistency"] == 0.5 and summary["curve"]

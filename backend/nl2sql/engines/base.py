@@ -55,6 +55,27 @@ class Generation:
     model: str | None = None
     recognised: dict[str, object] = field(default_factory=dict)
     """What the engine understood (tables, columns, values, intents), for explanations."""
+    confidence: float | None = None
+    """How sure the engine is of its reading, 0-1 (None: the engine does not say)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A reading the engine offers instead of answering: a choice a client can show."""
+
+    text: str
+    """The interpretation in words, or a question the user could ask instead."""
+    sql: str | None = None
+    """The SQL that reading would run, when the engine could build it."""
+    confidence: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"text": self.text}
+        if self.sql is not None:
+            out["sql"] = self.sql
+        if self.confidence is not None:
+            out["confidence"] = round(self.confidence, 3)
+        return out
 
 
 class GenerationError(Exception):
@@ -64,10 +85,21 @@ class GenerationError(Exception):
 class QuestionNotUnderstood(GenerationError):
     """The engine declined rather than guess; `recognised` says what it did understand."""
 
-    def __init__(self, message: str, *, recognised: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        recognised: dict[str, object] | None = None,
+        suggestions: list[Suggestion] | None = None,
+        confidence: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.recognised = recognised or {}
+        self.suggestions = suggestions or []
+        """Closest readings, best first; a client may offer them as choices."""
+        self.confidence = confidence
+        """The confidence of the best reading when it was too weak to answer with."""
 
 
 class SqlGenerator(ABC):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import threading
@@ -14,14 +15,16 @@ from backend.nl2sql.engines.base import (
     GenerationRequest,
     QuestionNotUnderstood,
     SqlGenerator,
+    Suggestion,
     Turn,
 )
+from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess, sql_signals
 from backend.nl2sql.engines.builtin.explain import explain
-from backend.nl2sql.engines.builtin.intents import Intent
+from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import tokenise
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.parser import parse
-from backend.nl2sql.engines.builtin.sqlbuild import render
+from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 
 __all__ = ["BuiltinGenerator"]
 
@@ -103,6 +106,51 @@ def conversation_context(history: list[Turn]) -> list[str]:
     return context
 
 
+def sqlglot_dialect(dialect: str) -> str:
+    return DIALECTS.get(dialect.lower(), dialect.lower())
+
+
+def _date_alternatives(index: SchemaIndex, intent: Intent, dialect: str) -> list[Suggestion]:
+    """The same reading on each other date of the table, when the question named none."""
+    out: list[Suggestion] = []
+    for chosen, others in intent.date_choices:
+        for other in others:
+            variant = _with_column(intent, chosen, other)
+            with contextlib.suppress(QuestionNotUnderstood):
+                out.append(
+                    Suggestion(text=f"Or: {explain(variant)}", sql=render(variant, index, dialect))
+                )
+    return out[:4]
+
+
+def _with_column(intent: Intent, old: ColumnRef, new: ColumnRef) -> Intent:
+    """A copy of `intent` reading `new` wherever it read `old` (filters, groups, order)."""
+    variant = copy.deepcopy(intent)
+
+    def swap(measure: Measure) -> None:
+        if measure.column == old:
+            measure.column = new
+
+    for f in [*variant.filters, *variant.having]:
+        if isinstance(f.column, Measure):
+            swap(f.column)
+        elif f.column == old:
+            f.column = new
+    for m in [*variant.select, *variant.group_by, *(m for m, _ in variant.order_by)]:
+        swap(m)
+    return variant
+
+
+def _alternatives(index: SchemaIndex, intent: Intent) -> list[Suggestion]:
+    """Plain questions about the tables the reading involved, for a client to offer."""
+    out: list[Suggestion] = []
+    tables = [intent.table, *intent.extra_tables]
+    for table in dict.fromkeys(t for t in tables if t):
+        words = " ".join(index.table(table).name.replace("_", " ").split()).lower()
+        out.append(Suggestion(text=f"How many rows does {words} have?"))
+    return out[:3]
+
+
 class BuiltinGenerator(SqlGenerator):
     name = "builtin"
     uses_examples = False
@@ -151,11 +199,33 @@ class BuiltinGenerator(SqlGenerator):
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
+        signals = {**intent.signals, **sql_signals(sql, sqlglot_dialect(request.dialect), intent)}
+        assessment = assess(signals)
+        explanation = explain(intent)
+        if assessment.confidence < ANSWER_THRESHOLD:
+            recognised = dict(intent.recognised)
+            recognised["doubts"] = assessment.reasons
+            raise QuestionNotUnderstood(
+                "the question's reading is too uncertain to answer with: "
+                + "; ".join(assessment.reasons[:2] or ["weak evidence"]),
+                recognised=recognised,
+                suggestions=[
+                    Suggestion(
+                        text=f"Did you mean: {explanation}",
+                        sql=sql,
+                        confidence=assessment.confidence,
+                    ),
+                    *_date_alternatives(index, intent, request.dialect),
+                    *_alternatives(index, intent),
+                ],
+                confidence=assessment.confidence,
+            )
         return Generation(
             sql=sql,
-            explanation=explain(intent),
+            explanation=explanation,
             model="builtin",
             recognised=dict(intent.recognised),
+            confidence=assessment.confidence,
         )
 
     @staticmethod

@@ -17,6 +17,15 @@ class Cue:
 
 
 _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
+    (("what", "percentage", "of"), "share", ""),
+    (("what", "percent", "of"), "share", ""),
+    (("what", "share", "of"), "share", ""),
+    (("what", "proportion", "of"), "share", ""),
+    (("what", "fraction", "of"), "share", ""),
+    (("percentage", "of"), "share", ""),
+    (("share", "of"), "share", ""),
+    (("proportion", "of"), "share", ""),
+    (("fraction", "of"), "share", ""),
     (("how", "many"), "count", ""),
     (("total", "number", "of"), "count", ""),
     (("number", "of"), "count", ""),
@@ -313,6 +322,16 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         ):
             i += 1
             continue
+        if tok.lemma in _SHARE_WORDS or (
+            tok.lemma == "what" and i + 1 < len(tokens) and tokens[i + 1].lemma in _SHARE_WORDS
+        ):
+            word = tok.lemma if tok.lemma in _SHARE_WORDS else tokens[i + 1].lemma
+            if any(word in c.words for c in index.columns):
+                i += 1  # a column named `share` or `percentage`: its name, not a share
+                continue
+        if tok.lemma in _BUCKET_ADJECTIVES and any(tok.lemma in c.words for c in index.columns):
+            i += 1  # "monthly price" where a column is `monthly_price`: a name, not a bucket
+            continue
         matched = False
         for phrase, kind, payload in _CUES_BY_FIRST_WORD.get(tok.lemma, []):
             n = len(phrase)
@@ -330,6 +349,10 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         if not matched:
             i += 1
     return cues, skip
+
+
+_SHARE_WORDS = frozenset({"percentage", "percent", "share", "proportion", "fraction"})
+_BUCKET_ADJECTIVES = frozenset({"monthly", "yearly", "annual", "annually", "weekly", "daily"})
 
 
 def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:

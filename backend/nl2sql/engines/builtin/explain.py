@@ -20,6 +20,12 @@ _OP_WORDS = {
 
 
 def _measure(m: Measure) -> str:
+    if m.agg == "PCT":
+        met = " and ".join(_filter(f) for f in m.condition)
+        return f"percentage of {m.count_table or 'rows'} where {met}"
+    if m.since is not None and m.column is not None:
+        span = f"{m.unit}s from {m.since.name} to {m.column.name}"
+        return f"{_AGG_WORDS[m.agg]} {span}" if m.agg else span
     if m.bucket and m.column is not None:
         return f"{m.bucket} of {m.column.name}"
     if m.column is None:
@@ -38,6 +44,10 @@ def _filter(f: Filter) -> str:
         return f"{subject} is within the last {f.values[0]} {f.unit}(s)"
     if f.op == "this":
         return f"{subject} is in the current {f.unit}"
+    if f.op == "is null":
+        return f"{subject} is empty (not recorded)"
+    if f.op == "is not null":
+        return f"{subject} is recorded"
     if f.op == "between":
         return f"{subject} is between {f.values[0]} and {f.values[1]}"
     values = ", ".join(str(v) for v in f.values)

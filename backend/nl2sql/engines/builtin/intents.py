@@ -16,18 +16,28 @@ class Measure:
     column: ColumnRef | None
     """None with agg COUNT means COUNT(*)."""
     agg: str | None = None
-    """COUNT, SUM, AVG, MIN or MAX."""
+    """COUNT, SUM, AVG, MIN, MAX, or PCT (a percentage of rows, see `condition`)."""
     distinct: bool = False
     bucket: str | None = None
     """`year`, `month`, `week` or `day` for a time bucket of a date column."""
     count_table: str | None = None
-    """For COUNT(*): the table whose rows are counted (COUNT DISTINCT its key after joins)."""
+    """For COUNT(*) and PCT: the table whose rows are counted (COUNT DISTINCT its key after
+    joins)."""
+    condition: list[Filter] = field(default_factory=list)
+    """For PCT (percentage of the rows that meet these conditions, 0-100)."""
+    since: ColumnRef | None = None
+    """A duration: from this date column to `column`, in `unit`s (days unless hour/week)."""
+    unit: str = "day"
 
     @property
     def tables(self) -> list[str]:
         out = [self.column.table] if self.column else []
         if self.count_table:
             out.append(self.count_table)
+        if self.since is not None:
+            out.append(self.since.table)
+        for f in self.condition:
+            out.extend(f.column.tables if isinstance(f.column, Measure) else [f.column.table])
         return out
 
 
@@ -35,7 +45,8 @@ class Measure:
 class Filter:
     column: ColumnRef | Measure
     op: str
-    """=, !=, >, >=, <, <=, between, like, in, month<, month>, month=, recent."""
+    """=, !=, >, >=, <, <=, between, like, in, month<, month>, month=, recent, is null,
+    is not null."""
     values: list[Literal] = field(default_factory=list)
     unit: str | None = None
     """For `recent`: day, week, month or year."""
@@ -70,3 +81,7 @@ class Intent:
     preferred_tables: frozenset[str] = frozenset()
     """Lower-case names of tables the question's words point at (join paths go through them)."""
     recognised: dict[str, object] = field(default_factory=dict)
+    signals: dict[str, float] = field(default_factory=dict)
+    date_choices: list[tuple[ColumnRef, list[ColumnRef]]] = field(default_factory=list)
+    """Date columns chosen without being named, with the table's other dates (alternatives)."""
+    """Evidence the reading rests on (links, leftovers, lost negations), for its confidence."""

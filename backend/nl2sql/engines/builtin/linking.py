@@ -44,6 +44,7 @@ class ColumnRef:
     kind: str = field(default="text", compare=False)
     """`numeric`, `date`, `text` or `boolean`."""
     is_primary_key: bool = field(default=False, compare=False)
+    nullable: bool = field(default=True, compare=False)
 
 
 @dataclass(slots=True)
@@ -61,12 +62,22 @@ class Mention:
     text: str = ""
 
 
+_EVENT_PARTICIPLES = frozenset({"paid", "left", "sent", "sold", "built", "begun", "run", "held"})
+
+
 def _column_kind(type_name: str, words: tuple[str, ...]) -> str:
     upper = type_name.upper()
     if "BOOL" in upper:
         return "boolean"
     if any(t in upper for t in _DATE) or (words and words[-1] in ("date", "time", "timestamp")):
         return "date"
+    if (
+        len(words) >= 2
+        and words[-1] in ("at", "on")
+        and (words[-2].endswith("ed") or words[-2] in _EVENT_PARTICIPLES)
+        and not any(t in upper for t in _NUMERIC)
+    ):
+        return "date"  # `created_at`, `left_on`, `paid_on`: when something happened
     if any(t in upper for t in _NUMERIC):
         return "numeric"
     return "text"
@@ -83,6 +94,7 @@ class SchemaIndex:
         self.values: dict[tuple[str, ...], list[tuple[ColumnRef, str]]] = {}
         self.max_value_words = 1
         self.column_phrases: set[tuple[str, ...]] = set()
+        self.sampled: set[tuple[str, str]] = set()
         self.edges: dict[str, list[tuple[str, str, str]]] = {}
         """table -> [(other table, own column, other column)]"""
         for info in snapshot.tables:
@@ -92,9 +104,16 @@ class SchemaIndex:
             for col in info.columns:
                 words = tuple(split_identifier(col.name))
                 c = ColumnRef(
-                    info.name, col.name, words, _column_kind(col.type, words), col.primary_key
+                    info.name,
+                    col.name,
+                    words,
+                    _column_kind(col.type, words),
+                    col.primary_key,
+                    col.nullable and not col.primary_key,
                 )
                 cols.append(c)
+                if col.sample_values:
+                    self.sampled.add((info.name.lower(), col.name.lower()))
                 for sample in col.sample_values or []:
                     text = str(sample).strip()
                     key = tuple(
@@ -138,6 +157,21 @@ class SchemaIndex:
                     continue
                 if other.info.column(pk.name) is not None:
                     self._add_edge(other.name, table.name, pk.name, pk.name)
+
+    def has_samples(self, col: ColumnRef) -> bool:
+        """Whether the snapshot sampled values of `col` (so a missing value means something)."""
+        return (col.table.lower(), col.name.lower()) in self.sampled
+
+    def misplaced_value(self, col: ColumnRef, text: str) -> bool:
+        """Whether comparing `col` with `text` is a guess: the value is not among the column's
+        sampled values, or it is stored in other columns but not this one."""
+        key = tuple(
+            lemmatise(w) for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split()) if w
+        )
+        holders = [c for c, _ in self.values.get(key, [])]
+        if col in holders:
+            return False
+        return bool(holders) or self.has_samples(col)
 
     def table(self, name: str) -> TableRef:
         return self.tables[name.lower()]
@@ -284,6 +318,8 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 1.2 - 0.02 * rank
         elif len(phrase) == 2 and phrase[-1] not in GENERIC_WORDS and set(phrase) <= set(col.words):
             score = 3.5
+        elif len(phrase) == 3 and len(col.words) == 2 and phrase[1:] == col.words:
+            score = 5.8  # "company size band" -> size_band: a modifier before the column name
         if score > best_score:
             best, best_score = [col], score
         elif score == best_score and score > 0:

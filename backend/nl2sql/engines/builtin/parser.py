@@ -13,8 +13,15 @@ from backend.nl2sql.engines.builtin.cues import (
     scan_cues,
 )
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
-from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention, SchemaIndex, link, verb_stems
+from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, SYNONYMS, Token, tokenise
+from backend.nl2sql.engines.builtin.linking import (
+    GENERIC_WORDS,
+    ColumnRef,
+    Mention,
+    SchemaIndex,
+    link,
+    verb_stems,
+)
 
 
 def _is_filler(tok: Token) -> bool:
@@ -38,6 +45,11 @@ class _Parser:
         self.table_group_projection: list[int] = []
         self.breakdown = False
         self.order_by_projection = False
+        self.content_words = 0
+        self.unknown_words = 0
+        self.lost_qualifiers = 0
+        self.state_negations = 0
+        self.inferred_measures = 0
 
     # ---------------------------------------------------------------- helpers
 
@@ -211,7 +223,7 @@ class _Parser:
     def choose_focus(self) -> str:
         for cue in self.cues:
             ranks_by = cue.start > 0 and self.tokens[cue.start - 1].lemma in ("by", "of")
-            if cue.kind == "count" and not ranks_by:
+            if cue.kind in ("count", "share") and not ranks_by:
                 k = self.mention_after(cue.end, max_gap=2, kinds=("table",))
                 if k is not None:
                     table = self.table_of(k)
@@ -273,10 +285,12 @@ class _Parser:
         self.top_mode = False
         self._override_with_refinement()
         self._relative_times()
+        self._durations()
         self._comparisons()
         self._counts_and_aggregates()
         self._top_and_superlatives()
         self._grouping_and_order()
+        self._null_states()
         self._negations()
         self._values()
         self._leftover_literals()
@@ -672,7 +686,10 @@ class _Parser:
             for c in self.index.columns_of.get(table.lower(), [])
             if c.kind == "numeric" and not _is_key(c) and c.words[-1:] != ("year",)
         ]
-        return numeric[0] if len(numeric) == 1 else None
+        if len(numeric) == 1:
+            self.inferred_measures += 1  # the question named the table, not the column
+            return numeric[0]
+        return None
 
     def _conjoined_columns(self, k: int) -> list[int]:
         """Column mentions joined to mention k by "and" / commas ("average X and Y")."""
@@ -933,6 +950,8 @@ class _Parser:
                 prefer = [t for _, m in self.measures for t in m.tables]
                 col = self._date_target(cue.start) if False else self.date_column(prefer)
                 if col is None:
+                    if len(self.tokens[cue.start : cue.end]) == 1:
+                        continue  # "billed annually": an adverb, left for the coverage check
                     raise self.decline("a time bucket was asked for but no date column was found")
                 bucket = Measure(col, bucket=cue.payload)
                 self.group_keys.append((cue.start, bucket))
@@ -952,6 +971,8 @@ class _Parser:
                     or self._breaks_down_table(cue)
                 )
             ):
+                if cue.kind == "group":
+                    self._breaks_down_table(cue)  # "customers per country": rows counted per key
                 k = self.mention_after(cue.end, max_gap=1)
                 if k is not None:
                     self._group_key(k)
@@ -1065,9 +1086,130 @@ class _Parser:
                 return True
         return False
 
+    def _state_column(self, lemma: str) -> tuple[ColumnRef, bool] | None:
+        """A nullable column that records an event a word names, and whether the word denies
+        it: "churned" -> (churned_at, False), "unpaid" -> (paid_date, True), "open" ->
+        (closed_at, True). Only columns of the tables the question is about count."""
+        candidates: list[tuple[str, bool]] = [(lemma, False)]
+        if lemma.startswith("un") and len(lemma) > 5:
+            candidates.append((lemma[2:], True))
+        if lemma in _STATE_ANTONYMS:
+            candidates.append((_STATE_ANTONYMS[lemma], True))
+        tables = [self.intent.table, *self.mentioned_tables()]
+        for word, denied in candidates:
+            for table in dict.fromkeys(t.lower() for t in tables):
+                for col in self.index.columns_of.get(table, []):
+                    if (
+                        col.nullable
+                        and len(col.words) == 2
+                        and col.words[0] == word
+                        and (col.kind == "date" or col.words[1] in _EVENT_SUFFIXES)
+                    ):
+                        return col, denied
+        return None
+
+    def _null_states(self) -> None:
+        """ "haven't churned", "still unpaid", "open tickets", "not yet shipped": NULL means
+        the event has not happened (IS NULL); the bare event word means it has."""
+        for tok in self.tokens:
+            if tok.kind != "word" or tok.index in self.used_tokens:
+                continue
+            if not (tok.lemma.endswith("ed") or tok.lemma.startswith("un")
+                    or tok.lemma in _STATE_ANTONYMS or tok.lemma in _PARTICIPLES):  # fmt: skip
+                continue
+            spans = [
+                (k, m) for k, m in enumerate(self.mentions) if m.start <= tok.index < m.end
+            ]  # fmt: skip
+            if spans and (spans[0][1].end - spans[0][1].start > 1 or spans[0][0] in self.used):
+                continue  # "paid date" names the column itself
+            if spans and spans[0][1].kind == "value":
+                continue
+            found = self._state_column(tok.lemma)
+            if found is None:
+                continue
+            col, denied = found
+            before = [t for t in self.tokens[max(0, tok.index - 3) : tok.index] if t.kind == "word"]
+            if any(t.lemma in ("when", "date") for t in before):
+                continue  # "when did they churn": the date is asked for
+            neg = next(
+                (c for c in self.cues
+                 if c.kind == "neg" and c.end <= tok.index and tok.index - c.end <= 2
+                 and c.payload != "used"),
+                None,
+            )  # fmt: skip
+            if neg is not None:
+                denied = not denied
+                neg.payload = "used"
+                self.used_tokens.update(range(neg.start, neg.end))
+                self.state_negations += 1
+            for k, _ in spans:
+                self._use(k)
+            self._use_token(tok)
+            for t in before:
+                if t.lemma in ("still", "yet", "already", "ever"):
+                    self._use_token(t)
+            if tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "yet":
+                self._use_token(self.tokens[tok.index + 1])
+            op = "is null" if denied else "is not null"
+            self.intent.filters.append(Filter(col, op))
+            self.note("filters", f"{col.name} {op}")
+
+    def _missing_attribute(self, cue: Cue) -> bool:
+        """ "without a manager", "has no phone number", "no seat limit recorded": a nullable
+        column of the focus table left empty (IS NULL), when no related table is meant."""
+        words: list[Token] = []
+        for tok in self.tokens[cue.end : cue.end + 5]:
+            if tok.kind != "word" or tok.index in self.used_tokens:
+                break
+            if tok.lemma in ("a", "an", "any", "the", "have", "has", "had", "got", "their", "its"):
+                if words:
+                    break
+                continue
+            words.append(tok)
+            if len(words) == 2:
+                break
+        if not words:
+            return False
+        table = self.intent.table.lower()
+        for n in (2, 1):
+            phrase = tuple(t.lemma for t in words[:n])
+            if len(phrase) < n:
+                continue
+            for col in self.index.columns_of.get(table, []):
+                named = col.words == phrase or (
+                    col.words[:-1] == phrase and col.words[-1] in ("id", "code", "number")
+                )
+                if not named or not col.nullable or col.is_primary_key:
+                    continue
+                related = [
+                    m for m in self.mentions
+                    if m.start == words[0].index and m.kind == "table"
+                    and (self.table_of(self.mentions.index(m)) or "").lower() != table
+                    and col.words[-1] not in ("id", "code", "number")
+                ]  # fmt: skip
+                if related:
+                    return False  # "customers with no orders": rows of another table
+                taken = words[:n]
+                if n == 1 and len(words) == 2 and words[1].lemma in GENERIC_WORDS:
+                    taken = words  # "no phone number": the number is the phone
+                for k, m in enumerate(self.mentions):
+                    if taken[-1].index >= m.start >= words[0].index:
+                        self._use(k)
+                for t in taken:
+                    self._use_token(t)
+                self.used_tokens.update(range(cue.start, cue.end))
+                cue.payload = "used"
+                self.state_negations += 1
+                self.intent.filters.append(Filter(col, "is null"))
+                self.note("filters", f"{col.name} is null")
+                return True
+        return False
+
     def _negations(self) -> None:
         for cue in self.cues:
-            if cue.kind != "neg":
+            if cue.kind != "neg" or cue.payload == "used":
+                continue
+            if self._missing_attribute(cue):
                 continue
             k = self.mention_after(cue.end, max_gap=2)
             if k is None:
@@ -1318,6 +1460,16 @@ class _Parser:
                         date = self._date_target(tok.index)
                         if date is None:
                             raise self.decline(f"no date column for the year {value}")
+                        month = self._month_before(tok)
+                        if month is not None:
+                            # "in February 2024": that month, not the whole year
+                            self._use_token(self.tokens[tok.index - 1])
+                            start, end = _month_range(value, month)
+                            self.intent.filters.append(Filter(date, ">=", [start]))
+                            self.intent.filters.append(Filter(date, "<", [end]))
+                            self._use_token(tok)
+                            self.note("filters", f"month {start[:7]}")
+                            continue
                         self.intent.filters.append(Filter(date, ">=", [f"{value:04d}-01-01"]))
                         self.intent.filters.append(Filter(date, "<", [f"{value + 1:04d}-01-01"]))
                     self._use_token(tok)
@@ -1735,6 +1887,8 @@ class _Parser:
         select = projection + measures
         if not select and not self._asks_for_everything():
             select = self.label_measures(intent.table) if not intent.extra_tables else []
+            if not select and not intent.extra_tables:
+                select = self._identifying_columns(intent, order)
         intent.select = select
         intent.group_by = group
         intent.order_by = order
@@ -1757,8 +1911,382 @@ class _Parser:
             if set(ref.words) & lemmas or name in {t.lower() for t in self.mentioned_tables()}
         )
         self._check_coverage()
+        if any(c.kind == "share" for c in self.cues):
+            self._as_share(intent)
+        unique: list[Filter] = []
+        for f in intent.filters:
+            if not any(f == g for g in unique):
+                unique.append(f)
+        intent.filters = unique
+        intent.signals = self._signals(intent)
         intent.recognised = {k: list(v) for k, v in self.recognised.items()}
         return intent
+
+    def _durations(self) -> None:
+        """ "took more than 30 days to close", "average days to pay", "avg hours to resolve":
+        the time between the row's start date and the date of the event the verb names."""
+        for tok in self.tokens:
+            unit = _DURATION_UNITS.get(tok.lemma)
+            if tok.kind != "word" or unit is None or tok.index in self.used_tokens:
+                continue
+            after = [t for t in self.tokens[tok.index + 1 : tok.index + 4] if t.kind == "word"]
+            verb_at = next(
+                (i for i, t in enumerate(after[:-1]) if t.lemma in ("to", "until", "before")),
+                None,
+            )
+            if verb_at is None:
+                continue
+            verb = after[verb_at + 1]
+            table = self.intent.table
+            end = self._event_column(table, verb.lemma)
+            if end is None:
+                continue
+            start = self._start_column(table, end)
+            if start is None:
+                raise self.decline(
+                    f"could not tell from which date the time to '{verb.text}' is counted"
+                )
+            span = Measure(end, since=start, unit=unit)
+            consumed = [tok, *after[: verb_at + 2]]
+            number = self.tokens[tok.index - 1] if tok.index > 0 else None
+            cmp_cue = None
+            if number is not None and number.kind == "number":
+                cmp_cue = next(
+                    (c for c in self.cues if c.kind == "cmp" and c.end == number.index), None
+                )
+            agg_cue = next(
+                (c for c in self.cues
+                 if c.kind == "agg" and c.end <= tok.index and tok.index - c.end <= 3),
+                None,
+            )  # fmt: skip
+            if cmp_cue is not None and number is not None:
+                self.cues.remove(cmp_cue)
+                self.used_tokens.update(range(cmp_cue.start, cmp_cue.end))
+                consumed.append(number)
+                op = cmp_cue.payload if cmp_cue.payload in (">", "<", ">=", "<=") else ">"
+                self.intent.filters.append(Filter(span, op, [self._literal_value(number)]))
+                self.note("filters", f"{unit}s from {start.name} to {end.name} {op} {number.text}")
+            elif agg_cue is not None and agg_cue.payload in ("AVG", "SUM", "MIN", "MAX"):
+                self.cues.remove(agg_cue)
+                self.used_tokens.update(range(agg_cue.start, agg_cue.end))
+                span.agg = agg_cue.payload
+                for c in [c for c in self.cues if c.kind == "count"]:
+                    if agg_cue.end <= c.start < tok.index:  # "average number of days"
+                        self.cues.remove(c)
+                        self.used_tokens.update(range(c.start, c.end))
+                self.measures.append((tok.index, span))
+                self.note("aggregates", f"{span.agg} {unit}s from {start.name} to {end.name}")
+            else:
+                continue
+            for t in consumed:
+                self._use_token(t)
+            for k, m in enumerate(self.mentions):
+                if any(m.start <= t.index < m.end for t in consumed):
+                    m.kind = "spent"  # read as part of the duration, not as a link
+                    self._use(k)
+
+    def _event_column(self, table: str, verb: str) -> ColumnRef | None:
+        """The date column recording when `verb` happened: close -> closed_at, pay -> paid_date."""
+        forms = {verb, verb + "ed", verb + "d", verb + verb[-1:] + "ed"}
+        forms.add(_IRREGULAR_PAST.get(verb, verb))
+        if verb.endswith("y"):
+            forms.add(verb[:-1] + "ied")
+        for col in self.index.columns_of.get(table.lower(), []):
+            if col.kind == "date" and col.words and col.words[0] in forms:
+                return col
+        return None
+
+    def _start_column(self, table: str, end: ColumnRef) -> ColumnRef | None:
+        """The date a row starts from: the table's only other date, or its creation-like one."""
+        others = [
+            c for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "date" and c != end
+        ]  # fmt: skip
+        if len(others) == 1:
+            return others[0]
+        own = set(self.index.table(table).words)
+        starts = [
+            c for c in others if c.words and (c.words[0] in _START_WORDS or own & set(c.words))
+        ]
+        return starts[0] if len(starts) == 1 else None
+
+    def _as_share(self, intent: Intent) -> None:
+        """ "What percentage of tickets were escalated?": the condition becomes the share of
+        rows that meet it; a time range stays the population ("of 2024's invoices")."""
+        if intent.anti_joins or intent.having or any(m.agg for m in intent.select):
+            raise self.decline("a share of an aggregate or of missing rows is not supported")
+        is_period = [
+            isinstance(f.column, ColumnRef)
+            and f.column.kind == "date"
+            and f.op in (">=", "<", "between", "recent", "this")
+            for f in intent.filters
+        ]
+        condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]
+        if len(condition) != 1:
+            raise self.decline("a share needs exactly one condition to measure")
+        intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
+        keys = intent.group_by
+        if not keys and any(c.kind in ("group", "bucket") for c in self.cues):
+            keys = []
+            for _, m in sorted(self.group_keys, key=lambda x: x[0]):
+                if not any(_same(m, k) for k in keys):
+                    keys.append(m)
+            intent.group_by = keys
+        intent.select = [
+            *keys,
+            Measure(None, "PCT", count_table=intent.table, condition=condition),
+        ]
+        intent.order_by = [(m, d) for m, d in intent.order_by if m.bucket]
+        intent.distinct = False
+        self.note("share", f"percentage where {condition[0].column}")
+
+    def _month_before(self, tok: Token) -> int | None:
+        """The month named right before a year ("May 2023"), unless something else used it."""
+        if tok.index == 0:
+            return None
+        prev = self.tokens[tok.index - 1]
+        if prev.kind != "word" or prev.index in self.used_tokens or prev.lemma not in MONTHS:
+            return None
+        if len(prev.lemma) <= 3 and not prev.text[:1].isupper():
+            return None  # "may", "mar": only as a capitalised name
+        return MONTHS[prev.lemma]
+
+    def _identifying_columns(
+        self, intent: Intent, order: list[tuple[Measure, bool]]
+    ) -> list[Measure]:
+        """Rows of a table without a name column: its key and the columns the question used
+        to pick or order them ("the 3 most recent orders"), rather than every column."""
+        pk = self.index.table(intent.table).primary_key
+        if pk is None:
+            return []
+        out = [Measure(pk)]
+        used = [m.column for m, _ in order if m.agg is None and m.bucket is None]
+        used += [f.column for f in intent.filters if isinstance(f.column, ColumnRef)]
+        for col in used:
+            if (
+                col is not None
+                and col.table.lower() == intent.table.lower()
+                and not any(m.column == col for m in out)
+            ):
+                out.append(Measure(col))
+        return out
+
+    def _ambiguous_dates(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
+        """Date columns the reading chose without the question naming them, in tables that
+        have other dates too ("lost in 2023": created, churned?): (chosen, alternatives)."""
+        lemmas = {t.lemma for t in self.tokens if t.kind == "word"}
+        lemmas |= {stem for lemma in list(lemmas) for stem in verb_stems(lemma)}
+        used: list[ColumnRef] = [
+            f.column for f in intent.filters
+            if isinstance(f.column, ColumnRef) and f.column.kind == "date"
+            and f.op not in ("is null", "is not null")
+        ]  # fmt: skip
+        buckets = [m.column for m in intent.group_by if m.bucket and m.column is not None]
+        out: list[tuple[ColumnRef, list[ColumnRef]]] = []
+        for col in dict.fromkeys([*used, *buckets]):
+            named = set(col.words) - {"date", "at", "on", "time", "timestamp", "day"}
+            if named & lemmas:
+                continue
+            own = self.index.table(col.table).words
+            if set(own) & named or (named & _CREATION_WORDS and col not in used):
+                continue  # `order_date` of orders; `created_at` for "per month": the row's date
+            others = [
+                c for c in self.index.columns_of.get(col.table.lower(), [])
+                if c.kind == "date" and c != col
+            ]  # fmt: skip
+            if others:
+                out.append((col, others))
+        return out
+
+    def _signals(self, intent: Intent) -> dict[str, float]:
+        """What the confidence of this reading rests on (see `confidence.py`)."""
+        used = [self.mentions[k] for k in sorted(self.used)]
+        unused = [
+            m for k, m in enumerate(self.mentions)
+            if k not in self.used and not all(i in self.used_tokens for i in range(m.start, m.end))
+        ]  # fmt: skip
+        negated = sum(
+            1 for c in self.cues
+            if c.kind == "neg" and not (c.start > 0 and self.tokens[c.start - 1].lemma == "or")
+        )  # fmt: skip
+        negations = (
+            self.state_negations
+            + len(intent.anti_joins)
+            + sum(
+                1
+                for f in [*intent.filters, *intent.having]
+                if f.op in ("!=", "not in", "not like") or (f.op == "=" and f.values == [0])
+            )
+        )
+        grouping_words = any(c.kind in ("group", "by", "bucket") for c in self.cues)
+        key_literals = sum(
+            1
+            for f in intent.filters
+            if isinstance(f.column, ColumnRef)
+            and _is_key(f.column)
+            and any(isinstance(v, int | float) for v in f.values)
+        )
+        # "which jobs": shown by `customer_name` when the table has no name of its own
+        own_words = self.index.table(intent.table).words
+        own_key = self.index.table(intent.table).primary_key
+        borrowed = (
+            own_key is not None
+            and len(own_key.name) > 3
+            and any(
+                m.column is not None
+                and m.agg is None
+                and m.column.table.lower() == intent.table.lower()
+                and m.column.words[-1:] in (("name",), ("title",))
+                and len(m.column.words) > 1
+                and m.column.words[:-1] != own_words
+                and m.column.words[:-1] not in (("first",), ("last",), ("full",))
+                and not any(
+                    mm.start <= t.index < mm.end
+                    for mm in self.mentions
+                    for t in self.tokens
+                    if mm.kind == "column" and m.column in mm.columns
+                )
+                for m in intent.select
+            )
+        )
+        quoted = {t.text.strip("'\"") for t in self.tokens if t.kind == "quoted"} | {
+            t.lemma for t in self.tokens if t.kind == "quoted"
+        }
+        guessed = sum(
+            1
+            for f in [*intent.filters, *(f for a in intent.anti_joins for f in a.filters)]
+            if isinstance(f.column, ColumnRef)
+            and f.op in ("=", "!=", "in", "not in")
+            and f.column.kind == "text"
+            and any(
+                isinstance(v, str) and v not in quoted and self.index.misplaced_value(f.column, v)
+                for v in f.values
+            )
+        )
+        # a loosely matched word that pulls in a column of a table the question never names
+        named_tables = {t.lower() for t in self.mentioned_tables()} | {intent.table.lower()}
+        far_weak = 0
+        for k in self.used:
+            m = self.mentions[k]
+            if m.kind != "column" or m.score >= 2.0 or not m.columns:
+                continue
+            lemmas = {t.lemma for t in self.tokens[m.start : m.end]}
+            if lemmas & SYNONYMS.keys() and not any(lemmas & set(c.words) for c in m.columns):
+                continue  # a known synonym ("revenue" for amount) is vocabulary, not a guess
+            tables = {c.table.lower() for c in m.columns}
+            if not tables & named_tables:
+                far_weak += 1
+        filters: list[Filter] = [f for f in intent.filters if isinstance(f.column, ColumnRef)]
+        contradictions = sum(
+            1
+            for i, a in enumerate(filters)
+            for b in filters[i + 1 :]
+            if a.column == b.column
+            and a.op in ("=", "in")
+            and b.op in ("=", "!=", "in")
+            and a.values != b.values
+        )
+        ranked_by_text = (
+            any(
+                m.agg is None and m.column is not None and m.column.kind == "text" and desc
+                for m, desc in intent.order_by
+            )
+            and intent.limit is not None
+        )
+        edge_columns = {
+            (t, own.lower()) for t, edges in self.index.edges.items() for _, own, _ in edges
+        }
+        summed_keys = sum(
+            1
+            for m in [*intent.select, *(m for m, _ in intent.order_by)]
+            if m.agg in ("SUM", "AVG")
+            and m.column is not None
+            and (
+                _is_key(m.column) or (m.column.table.lower(), m.column.name.lower()) in edge_columns
+            )
+        )
+        mismatched = sum(
+            1
+            for f in filters
+            if isinstance(f.column, ColumnRef)
+            and f.column.kind == "date"
+            and f.op not in ("recent", "this", "is null", "is not null")
+            and not f.op.startswith("month")
+            and any(isinstance(v, int | float) for v in f.values)
+        ) + sum(
+            1
+            for m in [*intent.select, *(m for m, _ in intent.order_by)]
+            if m.agg in ("SUM", "AVG")
+            and m.column is not None
+            and m.since is None
+            and m.column.kind != "numeric"
+        )
+        agg_cues = [c for c in self.cues if c.kind == "agg"]
+        aggregated = any(m.agg not in (None, "COUNT") for m in intent.select)
+        aggregated = (
+            aggregated
+            or any(isinstance(f.column, Measure) and f.column.agg for f in intent.having)
+            or any(f.subquery_agg for f in intent.filters)
+            or any(m.agg not in (None, "COUNT") for m, _ in intent.order_by)
+        )
+        lost_aggregate = bool(agg_cues) and not aggregated
+        intent.date_choices = self._ambiguous_dates(intent)
+        group_cues = [c for c in self.cues if c.kind in ("group", "by")]
+        by_value = sum(
+            1
+            for c in group_cues
+            for m in self.mentions
+            if m.kind == "value" and 0 <= m.start - c.end <= 1
+            and any(g.column is not None and g.column in m.columns for g in intent.group_by)
+        )  # fmt: skip
+        lost_grouping = (
+            any(c.kind in ("group", "bucket") for c in self.cues)
+            and not intent.group_by
+            and not intent.order_by
+        )
+        # "came in by phone": a column of another table, or the focus table's value 'phone'?
+        focus = intent.table.lower()
+        value_or_column = 0
+        for k in self.used:
+            m = self.mentions[k]
+            if m.kind != "column" or any(c.table.lower() == focus for c in m.columns):
+                continue
+            phrase = tuple(t.lemma for t in self.tokens[m.start : m.end])
+            if any(c.table.lower() == focus for c, _ in self.index.values.get(phrase, [])):
+                value_or_column += 1
+        return {
+            "value_or_column": float(value_or_column),
+            "grouped_by_value": float(by_value),
+            "lost_grouping": float(lost_grouping),
+            "inferred_measures": float(self.inferred_measures > 0),
+            "type_mismatches": float(mismatched),
+            "lost_aggregate": float(lost_aggregate),
+            "ambiguous_dates": float(len(intent.date_choices)),
+            "far_weak_links": float(far_weak),
+            "contradictions": float(contradictions),
+            "ranked_by_text": float(ranked_by_text),
+            "summed_keys": float(summed_keys),
+            "content_words": float(self.content_words),
+            "unknown_words": float(self.unknown_words),
+            "weak_links": float(
+                sum(1 for m in used if m.kind not in ("value", "spent") and m.score < 2.0)
+            ),
+            "strong_links": float(sum(1 for m in used if m.score >= 2.5)),
+            "links": float(len(used)),
+            "unused_mentions": float(len(unused)),
+            "lost_negation": float(max(0, negated - negations)),
+            "unasked_grouping": float(
+                bool(intent.group_by)
+                and not grouping_words
+                and not any(c.kind in ("super", "top") for c in self.cues)
+            ),
+            "subject_named": float(intent.subject_named),
+            "key_literals": float(key_literals),
+            "lost_qualifiers": float(self.lost_qualifiers),
+            "guessed_values": float(guessed),
+            "asks_everything": float(self._asks_for_everything()),
+            "borrowed_label": float(borrowed),
+        }
 
     def _check_coverage(self) -> None:
         """Decline when too many content words of the question were not understood."""
@@ -1767,30 +2295,97 @@ class _Parser:
             covered.update(range(m.start, m.end))
         for c in self.cues:
             covered.update(range(c.start, c.end))
-        unknown = [
-            t.text
+        unknown_tokens = [
+            t
             for t in self.tokens
             if t.kind == "word"
             and t.index not in covered
             and t.lemma not in STOP_WORDS
             and t.lemma not in _HARMLESS
         ]
+        unknown = [t.text for t in unknown_tokens]
+        self.lost_qualifiers = sum(
+            1
+            for t in self.tokens
+            if t.kind == "word"
+            and t.index not in covered
+            and (t.lemma in QUALIFIER_WORDS or _is_superlative(t.lemma))
+        )
         content = [t for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS]
+        self.content_words, self.unknown_words = len(content), len(unknown)
         if unknown:
             self.note("unknown_words", ", ".join(unknown))
         if len(unknown) >= 2 and len(unknown) > 0.5 * max(len(content), 1):
             raise self.decline("too many words of the question did not match this database")
 
 
+QUALIFIER_WORDS = frozenset(
+    """
+    still current currently yet already ever never active inactive open closed unpaid paid
+    outstanding overdue late early former left remaining pending unresolved resolved unassigned
+    share percentage percent proportion rate ratio fraction median days hours weeks months
+    years quarter quarterly monthly yearly annual annually weekly daily longer shorter within
+    ago since until last previous next second third both either neither except
+    """.split()  # noqa: SIM905 - a word list reads better as prose
+)
+"""Words that change what the answer is; left unexplained, the reading misses part of the ask."""
+
+_DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
+_IRREGULAR_PAST = {"pay": "paid", "payment": "paid", "leave": "left", "sell": "sold",
+                   "send": "sent", "resolve": "resolved", "close": "closed"}  # fmt: skip
+_START_WORDS = frozenset(
+    {"created", "opened", "issued", "issue", "start", "started", "submitted", "placed",
+     "registered", "signup", "hire", "hired", "ordered", "requested", "received", "booked"}
+)  # fmt: skip
+"""First words of date columns a row's life starts from (`opened_at`, `issue_date`)."""
+_CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})
+_STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "running": "ended",
+                   "employed": "left", "pending": "resolved", "unresolved": "resolved"}  # fmt: skip
+"""State words that mean an event column is still empty ("open" = not closed)."""
+_PARTICIPLES = frozenset({"paid", "left", "sold", "shipped", "closed", "ended", "built"})
+_EVENT_SUFFIXES = frozenset({"at", "on", "date", "time", "to", "by"})
+"""Second words of event columns: `churned_at`, `left_on`, `paid_date`, `assigned_to`."""
+
 _HARMLESS = frozenset(
     """
     now about instead again currently ever along total placed made make belong belongs
-    belonging located live lives living work works working play plays take takes taken use
+    belonging located live lives living work works working play plays take takes taken took use
     used using go goes went come comes like registered listed recorded stored available
     exist exists existing there here everything anything something one ones thing things
     kind kinds
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
+
+
+def _is_superlative(word: str) -> bool:
+    """ "heaviest", "busiest", "longest": a ranking the reading must not drop silently."""
+    return (
+        len(word) > 6
+        and word.endswith("iest")
+        or (len(word) > 5 and word.endswith("est") and word[-4] == word[-5])
+        or word
+        in (
+            "highest",
+            "lowest",
+            "largest",
+            "smallest",
+            "fastest",
+            "slowest",
+            "oldest",
+            "newest",
+            "youngest",
+            "cheapest",
+            "longest",
+            "shortest",
+            "heaviest",
+        )
+    )
+
+
+def _month_range(year: int, month: int) -> tuple[str, str]:
+    """First day of the month and first day of the next, as ISO dates."""
+    end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year:04d}-{month:02d}-01", f"{end_year:04d}-{end_month:02d}-01"
 
 
 def _is_flag(col: ColumnRef) -> bool:

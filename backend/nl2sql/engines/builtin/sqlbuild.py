@@ -69,6 +69,35 @@ class SqlBuilder:
             )
         return exp.TimeToStr(this=self.column(col), format=exp.Literal.string(fmt))
 
+    def duration(self, start: ColumnRef, end: ColumnRef, unit: str) -> exp.Expr:
+        """`end - start` in days (fractional), or hours/weeks, in this dialect."""
+        a, b = self.column(end), self.column(start)
+        days: exp.Expr
+        if self.dialect == "sqlite":
+            days = exp.Sub(
+                this=exp.Anonymous(this="JULIANDAY", expressions=[a]),
+                expression=exp.Anonymous(this="JULIANDAY", expressions=[b]),
+            )
+        elif self.dialect == "mysql":
+            seconds: exp.Expr = exp.Anonymous(
+                this="TIMESTAMPDIFF", expressions=[exp.var("SECOND"), b, a]
+            )
+            days = exp.Div(this=seconds, expression=exp.Literal.number("86400.0"))
+        else:  # postgres, duckdb: seconds of the interval between two timestamps
+            interval = exp.Paren(
+                this=exp.Sub(
+                    this=exp.Cast(this=a, to=exp.DataType.build("TIMESTAMP")),
+                    expression=exp.Cast(this=b, to=exp.DataType.build("TIMESTAMP")),
+                )
+            )
+            seconds = exp.Extract(this=exp.var("EPOCH"), expression=interval)
+            days = exp.Div(this=seconds, expression=exp.Literal.number("86400.0"))
+        if unit == "hour":
+            return exp.Mul(this=exp.Paren(this=days), expression=exp.Literal.number(24))
+        if unit == "week":
+            return exp.Div(this=exp.Paren(this=days), expression=exp.Literal.number("7.0"))
+        return days
+
     def month_of(self, col: ColumnRef) -> exp.Expr:
         if self.dialect == "sqlite":
             return exp.Cast(
@@ -101,8 +130,24 @@ class SqlBuilder:
         return exp.DateTrunc(unit=exp.Literal.string(unit), this=exp.CurrentDate())  # type: ignore[no-untyped-call]
 
     def measure(self, m: Measure) -> exp.Expr:
+        if m.agg == "PCT":
+            # 100.0 * SUM(CASE WHEN <conditions> THEN 1 ELSE 0 END) / COUNT(*)
+            met = exp.and_(
+                *(self.condition(f, intent_table=m.count_table or "") for f in m.condition)
+            )
+            flag = exp.Case(
+                ifs=[exp.If(this=met, true=exp.Literal.number(1))], default=exp.Literal.number(0)
+            )
+            share = exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Sum(this=flag))
+            return exp.Div(this=share, expression=exp.Count(this=exp.Star()))
         if m.bucket and m.column is not None:
             return self.bucket(m.column, m.bucket)
+        if m.since is not None and m.column is not None:
+            span = self.duration(m.since, m.column, m.unit)
+            if m.agg is None:
+                return span
+            cls = {"SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}
+            return cls[m.agg](this=span)
         if m.agg is None:
             if m.column is None:
                 raise QuestionNotUnderstood("a selected item has no column")
@@ -123,6 +168,10 @@ class SqlBuilder:
             return m.bucket
         if m.agg is None:
             return None
+        if m.agg == "PCT":
+            return "percentage"
+        if m.since is not None and m.column is not None:
+            return f"{(m.agg or '').lower()}_{m.unit}s_to_{m.column.name}".lstrip("_")
         if m.column is None:
             return "count"
         return f"{m.agg.lower()}_{m.column.name}"
@@ -142,6 +191,10 @@ class SqlBuilder:
         def lit(v: Literal) -> exp.Expr:
             return self.typed_literal(col, v) if col is not None else self.literal(v)
 
+        if f.op == "is null":
+            return exp.Is(this=lhs, expression=exp.Null())
+        if f.op == "is not null":
+            return exp.Not(this=exp.Is(this=lhs, expression=exp.Null()))
         if f.op == "between":
             return exp.Between(this=lhs, low=lit(f.values[0]), high=lit(f.values[1]))
         if f.op == "in":

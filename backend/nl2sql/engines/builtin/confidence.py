@@ -1,0 +1,166 @@
+"""How sure the engine is of a reading: a score from the evidence, and the cut-off to answer.
+
+The score combines what the parser saw (how many content words of the question were linked,
+how strong the links are, words left unexplained, a negation the reading lost, a grouping
+nobody asked for, a number read as an id) with what the SQL does (tables joined that the
+question never points at, a `SELECT *`). It is a logistic function of those signals whose
+weights were fitted on the development question sets and then rounded; `ANSWER_THRESHOLD` was
+chosen from the precision/answered curve that `nlsql eval` prints. Below it the engine declines
+and offers the reading as a suggestion instead of presenting it as the answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from backend.nl2sql.engines.builtin.intents import Intent
+from backend.nl2sql.engines.builtin.linking import ColumnRef
+
+ANSWER_THRESHOLD = 0.6
+"""Readings scoring below this are offered as suggestions, not answered."""
+
+# Weights of the logistic score (fitted on the dev sets, rounded; see the module docstring).
+_BIAS = 1.5
+_WEIGHTS: dict[str, float] = {
+    "unknown_share": -2.0,
+    "weak_links": -0.5,
+    "strong_share": 0.5,
+    "unused_mentions": -0.5,
+    "lost_negation": -4.0,
+    "unasked_grouping": -0.5,
+    "subject_unnamed": -0.3,
+    "key_literals": -2.5,
+    "unnamed_tables": -0.5,
+    "lost_qualifiers": -2.5,
+    "guessed_values": -3.0,
+    "borrowed_label": -1.5,
+    "far_weak_links": -1.5,
+    "contradictions": -3.0,
+    "ranked_by_text": -1.5,
+    "summed_keys": -3.0,
+    "type_mismatches": -3.0,
+    "lost_aggregate": -2.5,
+    "ambiguous_dates": -2.0,
+    "grouped_by_value": -2.0,
+    "lost_grouping": -2.0,
+    "inferred_measures": -1.0,
+    "value_or_column": -2.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    confidence: float
+    reasons: list[str]
+    """Plain words for what lowered the score, most important first."""
+
+
+def sql_signals(sql: str, dialect: str, intent: Intent) -> dict[str, float]:
+    """Signals read from the rendered SQL: star selects, tables the question never names."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return {"star": 1.0, "unnamed_tables": 0.0, "tables": 0.0}
+    names = {t.name.lower() for t in tree.find_all(exp.Table)}
+    pointed = {t.lower() for t in intent.preferred_tables} | {intent.table.lower()}
+    pointed |= {t.lower() for t in _reading_tables(intent)}
+    star = any(
+        isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+        for e in _selected(tree)
+    )
+    return {
+        "star": float(star and not intent.signals.get("asks_everything")),
+        "unnamed_tables": float(len(names - pointed)),
+        "tables": float(len(names)),
+    }
+
+
+def _reading_tables(intent: Intent) -> set[str]:
+    """Tables that own a column the reading shows, groups, orders or filters by."""
+    measures = [*intent.select, *intent.group_by, *(m for m, _ in intent.order_by)]
+    out = {t for m in measures for t in m.tables}
+    for f in [*intent.filters, *intent.having]:
+        if isinstance(f.column, ColumnRef):
+            out.add(f.column.table)
+        else:
+            out.update(f.column.tables)
+    out.update(a.table for a in intent.anti_joins)
+    return out
+
+
+def _selected(tree: exp.Expr) -> list[exp.Expr]:
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    return list(select.expressions) if select is not None else []
+
+
+def features(signals: dict[str, float]) -> dict[str, float]:
+    content = max(signals.get("content_words", 0.0), 1.0)
+    links = max(signals.get("links", 0.0), 1.0)
+    return {
+        "unknown_share": signals.get("unknown_words", 0.0) / content,
+        "weak_links": signals.get("weak_links", 0.0),
+        "strong_share": signals.get("strong_links", 0.0) / links,
+        "unused_mentions": signals.get("unused_mentions", 0.0),
+        "lost_negation": signals.get("lost_negation", 0.0),
+        "unasked_grouping": signals.get("unasked_grouping", 0.0),
+        "subject_unnamed": 1.0 - signals.get("subject_named", 1.0),
+        "key_literals": signals.get("key_literals", 0.0),
+        "unnamed_tables": signals.get("unnamed_tables", 0.0),
+        "lost_qualifiers": signals.get("lost_qualifiers", 0.0),
+        "guessed_values": signals.get("guessed_values", 0.0),
+        "borrowed_label": signals.get("borrowed_label", 0.0),
+        "far_weak_links": signals.get("far_weak_links", 0.0),
+        "contradictions": signals.get("contradictions", 0.0),
+        "ranked_by_text": signals.get("ranked_by_text", 0.0),
+        "summed_keys": signals.get("summed_keys", 0.0),
+        "type_mismatches": signals.get("type_mismatches", 0.0),
+        "lost_aggregate": signals.get("lost_aggregate", 0.0),
+        "ambiguous_dates": signals.get("ambiguous_dates", 0.0),
+        "grouped_by_value": signals.get("grouped_by_value", 0.0),
+        "lost_grouping": signals.get("lost_grouping", 0.0),
+        "inferred_measures": signals.get("inferred_measures", 0.0),
+        "value_or_column": signals.get("value_or_column", 0.0),
+    }
+
+
+_REASONS = {
+    "unknown_share": "some words of the question matched nothing in this database",
+    "weak_links": "some words matched only loosely (a synonym or part of a name)",
+    "unused_mentions": "something the question names was given no role in the query",
+    "lost_negation": "a 'not', 'no' or 'without' could not be expressed",
+    "unasked_grouping": "the query groups rows though the question asks for no breakdown",
+    "subject_unnamed": "the question does not name what it is about",
+    "key_literals": "a number was read as an identifier",
+    "unnamed_tables": "the query joins through tables the question does not mention",
+    "lost_qualifiers": "a qualifier (such as 'still', 'late', 'share', 'per quarter') was not used",
+    "guessed_values": "a value was not found among the column's stored values",
+    "borrowed_label": "the rows are shown by a name that seems to belong to something else",
+    "far_weak_links": "a loosely matched word pulled in a table the question does not name",
+    "contradictions": "two conditions on the same column contradict each other",
+    "ranked_by_text": "a top list would be ranked by a text column",
+    "summed_keys": "an identifier would be added up or averaged",
+    "type_mismatches": "a date would be compared with a plain number, or text added up",
+    "lost_aggregate": "an 'average', 'total' or similar word was not used",
+    "ambiguous_dates": "the table has several dates and the question does not say which one",
+    "grouped_by_value": "'each <value>' was read as a breakdown by that value's column",
+    "lost_grouping": "a breakdown ('each', 'per') was asked for but not used",
+    "inferred_measures": "the measure was inferred from the table, not named",
+    "value_or_column": "a word is both a stored value here and a column of another table",
+}
+
+
+def assess(signals: dict[str, float]) -> Assessment:
+    """The confidence of a reading from its signals (parser's and SQL's together)."""
+    if signals.get("star"):
+        return Assessment(0.0, ["the reading would show every column instead of an answer"])
+    feats = features(signals)
+    z = _BIAS + sum(_WEIGHTS[k] * v for k, v in feats.items())
+    confidence = 1.0 / (1.0 + math.exp(-z))
+    penalties = sorted(
+        ((_WEIGHTS[k] * v, k) for k, v in feats.items() if _WEIGHTS[k] * v < 0), key=lambda x: x[0]
+    )
+    return Assessment(confidence, [_REASONS[k] for _, k in penalties if k in _REASONS])
