@@ -18,6 +18,7 @@ from backend.core.db import create_app_engine, create_session_factory
 from backend.core.errors import install_error_handlers
 from backend.core.middleware import RequestIdMiddleware
 from backend.core.migrations import upgrade_to_head
+from backend.mcp_server import mount_mcp
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
 from backend.observability.middleware import RequestMetricsMiddleware
 from backend.openapi import install_openapi
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.run_migrations_on_start:
             upgrade_to_head(database_url)
         app.state.metric_writer.start()
-        yield
+        async with mcp_lifespan():
+            yield
         app.state.api_key_usage.flush(app.state.engine)
         app.state.metric_writer.stop()
         app.state.engine.dispose()
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.record_request_metrics:
         app.add_middleware(RequestMetricsMiddleware, writer=app.state.metric_writer)
     mount_routers(app)
+    mcp_lifespan = mount_mcp(app)
     mount_web(app)
     install_openapi(app)
     return app

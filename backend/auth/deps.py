@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +30,10 @@ __all__ = [
     "CurrentUser",
     "Principal",
     "SessionPrincipal",
+    "ensure_scopes",
     "get_principal",
+    "principal_from_api_key",
+    "principal_from_jwt",
     "require_scopes",
 ]
 
@@ -72,8 +75,9 @@ def _issued_before(claims: dict[str, object], instant: datetime | None) -> bool:
     return isinstance(iat, int | float) and iat < int(instant.timestamp())
 
 
-def _principal_from_jwt(request: Request, session: Session, token: str) -> Principal:
-    settings = request.app.state.settings
+def principal_from_jwt(app: FastAPI, session: Session, token: str) -> Principal:
+    """The caller of a bearer access token; raises `Unauthorized` when it is not valid now."""
+    settings = app.state.settings
     try:
         claims = decode_jwt(
             token,
@@ -111,7 +115,8 @@ def _principal_from_jwt(request: Request, session: Session, token: str) -> Princ
     )
 
 
-def _principal_from_api_key(request: Request, session: Session, raw_key: str) -> Principal:
+def principal_from_api_key(app: FastAPI, session: Session, raw_key: str) -> Principal:
+    """The owner of an API key, with the key's scopes and connections; raises `Unauthorized`."""
     key = find_api_key_or_none(session, raw_key)
     now = utcnow()
     if key is None or not key.is_active or key.revoked_at is not None:
@@ -127,9 +132,9 @@ def _principal_from_api_key(request: Request, session: Session, raw_key: str) ->
     scopes = frozenset(Scope(s) for s in requested) & ROLE_SCOPES.get(owner.role, frozenset())
     connection_ids = permissions.get("connection_ids")
     # Usage is counted in memory and written in batches (see `api_keys`), not per request.
-    buffer = get_usage_buffer(request.app)
+    buffer = get_usage_buffer(app)
     if buffer.record(key.id, now):
-        buffer.flush(request.app.state.engine)
+        buffer.flush(app.state.engine)
     return Principal(
         user=owner,
         scopes=scopes,
@@ -146,9 +151,9 @@ def get_principal(
 ) -> Principal:
     """Raises `Unauthorized` for no, bad, expired or revoked credentials."""
     if api_key:
-        principal = _principal_from_api_key(request, session, api_key)
+        principal = principal_from_api_key(request.app, session, api_key)
     elif token:
-        principal = _principal_from_jwt(request, session, token)
+        principal = principal_from_jwt(request.app, session, token)
     else:
         raise Unauthorized("Sign in with a bearer token or send an X-API-Key header.")
     request.state.principal = principal
@@ -188,14 +193,19 @@ def require_scopes(*scopes: Scope) -> Callable[[Principal], Principal]:
     """A dependency that answers 403 unless the caller holds every one of `scopes`."""
 
     def _check(principal: CurrentPrincipal) -> Principal:
-        missing = [s.value for s in scopes if s not in principal.scopes]
-        if missing:
-            raise Forbidden(
-                "Your credentials lack the scope this needs.", details={"missing_scopes": missing}
-            )
+        ensure_scopes(principal, *scopes)
         return principal
 
     return _check
+
+
+def ensure_scopes(principal: Principal, *scopes: Scope) -> None:
+    """Raise `Forbidden` unless the caller holds every one of `scopes`."""
+    missing = [s.value for s in scopes if s not in principal.scopes]
+    if missing:
+        raise Forbidden(
+            "Your credentials lack the scope this needs.", details={"missing_scopes": missing}
+        )
 
 
 def get_admin_user(

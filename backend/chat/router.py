@@ -182,6 +182,11 @@ def ask(
         settings=request.app.state.settings,
         context=context,
     )
+    return ask_response(answer)
+
+
+def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
+    """The response of an ask (the HTTP endpoint and the MCP tool answer the same)."""
     return AskResponse(
         message_id=answer.message_id,
         user_message_id=answer.user_message_id,

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # --- MCP over stdio ---
+    mcp_api_key: SecretStr | None = None
+    """The API key `nlsql mcp` acts with when `--api-key` is not given."""
+
     # --- recording ---
     record_request_metrics: bool = True
     """Time every HTTP request per route template and status (batched, off the request path)."""
