@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Ask questions of your own databases in plain language.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by backend.web.docs from vendored assets instead of FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = create_app_engine(database_url)
