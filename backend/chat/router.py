@@ -181,6 +181,7 @@ def ask(
         generator_name=data.generator,
         settings=request.app.state.settings,
         context=context,
+        execute=data.execute,
     )
     return ask_response(answer)
 
@@ -201,8 +202,8 @@ def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
         row_count=answer.result.row_count,
         truncated=answer.result.truncated,
         execution_time_ms=answer.result.execution_time_ms,
-        chart=answer.chart.spec,
-        chart_type=answer.chart.chart_type,
+        chart=answer.chart.spec if answer.executed else None,
+        chart_type=answer.chart.chart_type if answer.executed else None,
         generator=answer.generator,
         model=answer.model,
         prompt_tokens=answer.prompt_tokens,
@@ -214,4 +215,6 @@ def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
         parameters=answer.parameters,
         attempts=answer.attempts,
         cost_estimate=answer.cost_estimate,
+        summary=answer.summary,
+        executed=answer.executed,
     )

@@ -143,6 +143,9 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
     server = MCPServer(
         name="nlsql",
         version=__version__,
+        # The SDK configures the root logger at this level when nothing else has; INFO would
+        # log every HTTP request of the app's clients (httpx) and each MCP session's start.
+        log_level="WARNING",
         instructions=(
             "Ask questions of the user's databases in plain language. Start with "
             "list_connections, read a connection's tables with describe_schema, then ask; "
@@ -218,7 +221,7 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
                 connection_id=connection_id,
                 settings=settings,
                 context=context,
-                **_execute_option(execute),
+                execute=execute,
             )
             return {"session_id": chat_id, **ask_response(answer).model_dump(mode="json")}
 
@@ -297,10 +300,6 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
         return tools.call(ctx, (ApiScope.TEMPLATES_READ,), work)
 
     return server
-
-
-def _execute_option(execute: bool) -> dict[str, Any]:
-    return {} if execute else {"execute": False}
 
 
 class _Endpoint:

@@ -55,12 +55,15 @@ from backend.nl2sql.errors import (
     QuestionNotUnderstoodError,
 )
 from backend.nl2sql.guard import GuardedSql, cap_limit_parameter, guard_sql, sqlglot_dialect
+from backend.nl2sql.summaries import summarize_result
 from backend.observability import recorder
 from backend.observability.event_types import EventType
 from backend.observability.models import QueryAnalytics
 from backend.templates import service as templates_service
 from backend.templates.models import QueryTemplate
 
+DRAFT_SOURCE = "draft"
+"""The analytics `source` of an ask answered with SQL only (`execute: false`), never run."""
 TEMPLATE_GENERATOR = "template"
 """The `generator` of an answer that came from a query template, not from a generator."""
 MAX_HISTORY_TURNS = 6
@@ -96,6 +99,7 @@ class QueryAnswer:
 
     query_id: str
     sql: str
+    """The SQL as the user would run it: the row cap as its LIMIT, not the cap's probe row."""
     result: QueryResult
     column_types: list[str | None]
     chart: Chart
@@ -119,6 +123,10 @@ class AskAnswer(QueryAnswer):
     attempts: int = 1
     """Generations it took: 1, or more after repairs."""
     cost_estimate: float | None = None
+    executed: bool = True
+    """False when the caller asked for the SQL only (`execute: false`): no rows, no chart."""
+    summary: str | None = None
+    """A plain-language sentence about the rows (`summaries.summarize_result`)."""
 
 
 @dataclass(slots=True)
@@ -140,6 +148,10 @@ class _Run:
     template: QueryTemplate | None = None
     """The template that answered, for a template run or a question it matched."""
     params: dict[str, Any] | None = None
+    execute: bool = True
+    """False: generate and guard only (the caller reviews the SQL and runs it later)."""
+    shown_sql: str | None = None
+    """The guarded SQL with the row cap (not the cap's probe row) as its LIMIT."""
 
 
 def ensure_usable_connection(
@@ -240,6 +252,18 @@ def _execute(
             row_cap=run.row_cap + 1,
             parameters=None if params is None else list(params),
         )
+        run.shown_sql = run.guarded.sql
+        if run.guarded.limit_applied:
+            # The probe row is the platform's business: show the SQL with the cap itself.
+            run.shown_sql = guard_sql(
+                sql,
+                snapshot=snapshot,
+                dialect=connection.db_type,
+                row_cap=run.row_cap,
+                parameters=None if params is None else list(params),
+            ).sql
+    if not run.execute:
+        return
     if params is not None:
         params = cap_limit_parameter(run.guarded, params, run.row_cap + 1)
     with run.timings.measure("execute"):
@@ -360,10 +384,27 @@ def _record_stage_metrics(
     )
 
 
+def _ask_source(run: _Run) -> str:
+    if not run.execute:
+        return DRAFT_SOURCE
+    return "template" if run.template is not None else "ask"
+
+
+def _summary(run: _Run) -> str | None:
+    if run.result is None or not run.execute:
+        return None
+    return summarize_result(
+        [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
+        run.result.rows,
+        truncated=run.result.truncated,
+    )
+
+
 def _result_payload(run: _Run) -> dict[str, Any] | None:
     if run.result is None:
         return None
     return {
+        "summary": _summary(run),
         "columns": [
             {"name": c.name, "type": t}
             for c, t in zip(run.result.columns, run.column_types, strict=True)
@@ -400,6 +441,7 @@ def ask(
     context: ClientContext | None = None,
     connection_id: str | None = None,
     generator_name: str | None = None,
+    execute: bool = True,
 ) -> AskAnswer:
     """Answer a question in a chat session; records it, and on failure commits then raises.
 
@@ -422,7 +464,7 @@ def ask(
         for q, s in chat_service.recent_turns(session, chat, max_turns=MAX_HISTORY_TURNS)
     ]
 
-    run = _Run()
+    run = _Run(execute=execute)
     failure: Exception | None = None
     try:
         _load_limits(session, run)
@@ -498,10 +540,15 @@ def ask(
         raise failure
 
     assert run.generation is not None and run.guarded is not None  # noqa: S101
+    if not run.execute:
+        run.result = QueryResult(
+            columns=[], rows=[], row_count=0, truncated=False, execution_time_ms=0.0
+        )
+        run.chart = suggest_chart([], [])
     assert run.result is not None and run.chart is not None  # noqa: S101
     return AskAnswer(
         query_id=run.query_id,
-        sql=run.guarded.sql,
+        sql=run.shown_sql or run.guarded.sql,
         result=run.result,
         column_types=run.column_types,
         chart=run.chart,
@@ -519,6 +566,8 @@ def ask(
         parameters=run.params,
         attempts=len(run.attempts) or 1,
         cost_estimate=cost,
+        executed=run.execute,
+        summary=_summary(run),
     )
 
 
@@ -538,6 +587,7 @@ def _record_ask(
 ) -> tuple[list[Any], float | None]:
     generation = run.generation
     sql = run.guarded.sql if run.guarded else (generation.sql if generation else None)
+    shown_sql = run.shown_sql or sql
     success = failure is None
     error_code = (error.code if error else "internal_error") if failure else None
     error_message = (
@@ -548,8 +598,8 @@ def _record_ask(
             message_type="assistant",
             content=generation.explanation if generation else "",
             query_id=run.query_id,
-            sql_query=sql,
-            query_result=_result_payload(run),
+            sql_query=shown_sql,
+            query_result=_result_payload(run) if run.execute else {"executed": False},
             execution_time_ms=run.result.execution_time_ms if run.result else None,
         )
     else:
@@ -583,7 +633,7 @@ def _record_ask(
         session,
         query_id=run.query_id,
         user_id=principal.user.id,
-        source="template" if template is not None else "ask",
+        source=_ask_source(run),
         success=success,
         question=question,
         sql_query=sql,
@@ -622,6 +672,7 @@ def _record_ask(
             "completion_tokens": completion_tokens,
             "cost_estimate": cost,
             "success": success,
+            "executed": run.execute,
             "error_code": error_code,
             "row_count": run.result.row_count if run.result else None,
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
@@ -775,7 +826,7 @@ def _run_recorded(
     assert run.chart is not None  # noqa: S101
     return QueryAnswer(
         query_id=run.query_id,
-        sql=run.guarded.sql,
+        sql=run.shown_sql or run.guarded.sql,
         result=run.result,
         column_types=run.column_types,
         chart=run.chart,

@@ -1102,6 +1102,11 @@ export interface components {
         AskRequest: {
             /** Connection Id */
             connection_id?: string | null;
+            /**
+             * Execute
+             * @default true
+             */
+            execute: boolean;
             /** Generator */
             generator?: string | null;
             /** Question */
@@ -1192,6 +1197,11 @@ export interface components {
             completion_tokens: number;
             /** Cost Estimate */
             cost_estimate?: number | null;
+            /**
+             * Executed
+             * @default true
+             */
+            executed: boolean;
             /** Execution Time Ms */
             execution_time_ms: number;
             /** Explanation */
@@ -1223,6 +1233,8 @@ export interface components {
             rows: unknown[][];
             /** Sql */
             sql: string;
+            /** Summary */
+            summary?: string | null;
             /** Template Id */
             template_id?: string | null;
             /**
@@ -3321,7 +3333,7 @@ export interface operations {
                 user_id?: string | null;
                 connection_id?: string | null;
                 success?: boolean | null;
-                source?: ("ask" | "sql" | "template") | null;
+                source?: ("ask" | "sql" | "template" | "draft") | null;
                 model?: string | null;
                 since?: string | null;
                 until?: string | null;
@@ -3389,7 +3401,7 @@ export interface operations {
                 user_id?: string | null;
                 connection_id?: string | null;
                 success?: boolean | null;
-                source?: ("ask" | "sql" | "template") | null;
+                source?: ("ask" | "sql" | "template" | "draft") | null;
                 model?: string | null;
                 since?: string | null;
                 until?: string | null;
@@ -3458,7 +3470,7 @@ export interface operations {
                 until?: string | null;
                 user_id?: string | null;
                 connection_id?: string | null;
-                source?: ("ask" | "sql" | "template") | null;
+                source?: ("ask" | "sql" | "template" | "draft") | null;
                 model?: string | null;
             };
             header?: never;
