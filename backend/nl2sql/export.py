@@ -228,6 +228,12 @@ def prepare_csv_export(
             "Only a query that succeeded can be exported; this one failed.",
             details={"query_id": query_id, "error_code": row.error_code},
         )
+    if row.source == "draft":
+        raise ExportNotPossible(
+            "This query was only drafted (execute: false); run it with POST /query/sql and "
+            "export that run.",
+            details={"query_id": query_id},
+        )
     if row.connection_id is None:
         raise ExportNotPossible(
             "The connection this query ran on was deleted.", details={"query_id": query_id}

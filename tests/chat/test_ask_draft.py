@@ -59,6 +59,9 @@ def test_ask_without_running_returns_the_checked_sql_and_records_a_draft(
     event = session.scalars(select(Event).where(Event.event_type == EventType.ASKED)).one()
     assert event.event_data is not None and event.event_data["executed"] is False
 
+    # A draft has no rows to export; running it later is an ordinary user-written query.
+    export = client.get(f"/api/v1/query/{draft['query_id']}/export", headers=caller.headers)
+    assert export.status_code == 409, export.text
     # Running it later is an ordinary user-written query.
     ran = client.post(
         "/api/v1/query/sql",
