@@ -47,15 +47,16 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     responses=_COMMON,
 )
 def create_session(data: ChatSessionCreate, session: SessionDep, principal: Writer) -> ChatSession:
-    """Creates a conversation, optionally bound to a connection the caller may use; later questions
-    in it can refer to earlier ones.
+    """Creates a conversation bound to a connection the caller may use (their only one when none
+    is named); later questions in it can refer to earlier ones.
     """
-    if data.connection_id is not None:
-        pipeline.ensure_usable_connection(
-            session, principal=principal, connection_id=data.connection_id
-        )
+    connection_id = data.connection_id
+    if connection_id is not None:
+        pipeline.ensure_usable_connection(session, principal=principal, connection_id=connection_id)
+    else:
+        connection_id = pipeline.only_connection_id(session, principal=principal)
     return service.create_chat_session(
-        session, user_id=principal.user.id, title=data.title, connection_id=data.connection_id
+        session, user_id=principal.user.id, title=data.title, connection_id=connection_id
     )
 
 

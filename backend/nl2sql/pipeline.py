@@ -161,6 +161,12 @@ def ensure_usable_connection(
     return connections_service.get_connection(session, principal, connection_id)
 
 
+def only_connection_id(session: Session, *, principal: Principal) -> str | None:
+    """The caller's connection when they have exactly one they may use, else None."""
+    rows, _ = connections_service.list_connections(session, principal, limit=2)
+    return rows[0].id if len(rows) == 1 else None
+
+
 def _load_limits(session: Session, run: _Run) -> None:
     run.row_cap = max(1, min(100_000, int(get_config_value(session, "query.row_cap"))))
     run.timeout_seconds = max(
@@ -454,7 +460,11 @@ def ask(
     chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
     chosen_id = connection_id or chat.connection_id
     if chosen_id is None:
-        raise NoConnectionChosen()
+        # A session without a connection asks the caller's only one, and keeps it from then on.
+        chosen_id = only_connection_id(session, principal=principal)
+        if chosen_id is None:
+            raise NoConnectionChosen()
+        chat.connection_id = chosen_id
     connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
     question = question.strip()
     generator_settings = llm_settings(session, settings)

@@ -540,8 +540,8 @@ export interface paths {
         put?: never;
         /**
          * Start a chat session
-         * @description Creates a conversation, optionally bound to a connection the caller may use; later questions
-         *     in it can refer to earlier ones.
+         * @description Creates a conversation bound to a connection the caller may use (their only one when none
+         *     is named); later questions in it can refer to earlier ones.
          */
         post: operations["chat-create_session"];
         delete?: never;

@@ -12,10 +12,12 @@ from fastapi import FastAPI
 
 
 @contextmanager
-def serve_on_loopback(app: FastAPI, *, start_timeout_seconds: float = 30) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 (a free port) with its lifespan; yields the base URL."""
+def serve_on_loopback(
+    app: FastAPI, *, port: int = 0, start_timeout_seconds: float = 30
+) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 (`port`, or a free one) with its lifespan; yields the base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
