@@ -226,6 +226,22 @@ def test_a_viewer_converses_and_an_admin_reviews(
     assert browser.evaluate(turn_states) == ["declined", "answered", "draft"]
     browser.screenshot(shots / "04-resumed.png")
 
+    # A chart spec that names the answer's rows instead of copying them gets them filled in.
+    filled = browser.evaluate(
+        "nlsqlFormat.chartSpec({data: {name: 'rows'}, mark: 'bar'},"
+        " [{name: 'status'}, {name: 'n'}], [['a', 1]]).datasets.rows"
+    )
+    assert filled == [{"status": "a", "n": 1}]
+
+    # An expired access token is refreshed once, and the request goes through.
+    browser.evaluate(
+        "(p => sessionStorage.setItem('nlsql.tokens', JSON.stringify({...p, access_token: 'x'})))"
+        "(JSON.parse(sessionStorage.getItem('nlsql.tokens')))"
+    )
+    old_refresh = browser.evaluate(
+        "JSON.parse(sessionStorage.getItem('nlsql.tokens')).refresh_token"
+    )
+
     # Keyboard: Enter in the question field asks.
     browser.evaluate("document.getElementById('question').value = ''")
     browser.type_into("#question", QUESTION)
@@ -235,6 +251,9 @@ def test_a_viewer_converses_and_an_admin_reviews(
         "document.querySelectorAll('#thread .turn').length === 4", what="the keyboard ask"
     )
     _last_turn_state(browser, "answered", "the keyboard ask's answer")
+    assert browser.evaluate(
+        "JSON.parse(sessionStorage.getItem('nlsql.tokens')).refresh_token"
+    ) not in (None, old_refresh)
 
     browser.click("#sign-out")
     browser.wait_for(_visible("#login-view"), what="the sign-in form after signing out")
