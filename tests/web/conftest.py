@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.cdp import find_chromium
+from tests.support.cdp import Browser, find_chromium
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_ROOT = REPO_ROOT / "test-artifacts"
@@ -31,3 +32,22 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     path = ARTIFACTS_ROOT / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def offline_browser() -> Iterator[Browser]:
+    """Headless Chromium at 1280x900 on which no host name resolves (only the loopback app)."""
+    browser = Browser(require_chromium(), offline=True)
+    try:
+        for domain in ("Runtime", "Network", "Page"):
+            browser.send(f"{domain}.enable")
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        yield browser
+    finally:
+        browser.close()

@@ -62,25 +62,6 @@ def demo_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         yield url
 
 
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    browser = Browser(require_chromium(), offline=True)
-    try:
-        browser.send("Runtime.enable")
-        browser.send("Network.enable")
-        browser.send("Page.enable")
-        browser.send(
-            "Emulation.setDeviceMetricsOverride",
-            width=1280,
-            height=900,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-        yield browser
-    finally:
-        browser.close()
-
-
 def _visible(selector: str) -> str:
     return f"(el => !!el && !el.hidden)(document.querySelector('{selector}'))"
 
@@ -118,8 +99,9 @@ def _console_errors(browser: Browser) -> list[str]:
 
 
 def test_a_viewer_converses_and_an_admin_reviews(
-    demo_server: str, browser: Browser, request: pytest.FixtureRequest
+    demo_server: str, offline_browser: Browser, request: pytest.FixtureRequest
 ) -> None:
+    browser = offline_browser
     shots = artifacts_dir(request)
     browser.navigate(demo_server + "/")
     assert browser.evaluate("document.title").startswith("nlsql")

@@ -17,7 +17,7 @@ from backend.web import STATIC_DIR
 from tests import factories
 from tests.support.cdp import Browser
 from tests.support.live_server import serve_on_loopback
-from tests.web.conftest import artifacts_dir, require_chromium
+from tests.web.conftest import artifacts_dir
 
 REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 DOCS_VENDORED = (
@@ -54,18 +54,6 @@ def test_docs_vendored_files_are_the_recorded_versions() -> None:
 def live_url(app: FastAPI) -> Iterator[str]:
     with serve_on_loopback(app) as url:
         yield url
-
-
-@pytest.fixture
-def offline_browser() -> Iterator[Browser]:
-    browser = Browser(require_chromium(), offline=True)
-    try:
-        browser.send("Runtime.enable")
-        browser.send("Network.enable")
-        browser.send("Page.enable")
-        yield browser
-    finally:
-        browser.close()
 
 
 def _operation_count(app: FastAPI) -> int:
