@@ -146,6 +146,19 @@ def test_http_tools_act_within_the_keys_scopes_and_connections(
             for status, count in STATUS_COUNTS.items():
                 assert shown.get(status) == count, answer["rows"]
 
+            drafted = _payload(
+                await client.call_tool(
+                    "ask",
+                    {
+                        "question": "How many orders are there?",
+                        "session_id": answer["session_id"],
+                        "execute": False,
+                    },
+                )
+            )
+            assert (drafted["executed"], drafted["rows"]) == (False, [])
+            assert drafted["session_id"] == answer["session_id"]
+
             refused = await client.call_tool(
                 "run_sql", {"connection_id": agent.connection_id, "sql": "DELETE FROM orders"}
             )
@@ -172,8 +185,13 @@ def test_http_tools_act_within_the_keys_scopes_and_connections(
 
     anyio.run(scenario)
     rows = _asks(session, agent.user)
-    # The ask, the refused SQL and the counted SQL; nothing for the calls refused by scope.
-    assert [(r.source, r.success) for r in rows] == [("ask", True), ("sql", False), ("sql", True)]
+    # The ask, the draft, the refused and the counted SQL; nothing for calls refused by scope.
+    assert [(r.source, r.success) for r in rows] == [
+        ("ask", True),
+        ("draft", True),
+        ("sql", False),
+        ("sql", True),
+    ]
 
 
 def test_an_agents_ask_is_recorded_like_the_http_ask(
