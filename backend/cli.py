@@ -1,4 +1,4 @@
-"""The `nlsql` command line: serve, worker, migrate, create-admin, demo, ask, eval, rotate-keys,
+"""The `nlsql` command line: serve, worker, mcp, migrate, create-admin, demo, ask, eval, rotate-keys,
 prune, openapi."""
 
 from __future__ import annotations
@@ -117,6 +117,38 @@ def worker(
     finally:
         engine.dispose()
     run_worker(settings)
+
+
+@app.command()
+def mcp(
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="The API key to act with (default: NLSQL_MCP_API_KEY)."),
+    ] = None,
+) -> None:
+    """Serve the MCP server over stdio for an agent, acting with one API key."""
+    import anyio
+
+    from backend.main import create_app
+    from backend.mcp_server import build_mcp_server, stdio_caller
+
+    settings = _settings()
+    key = api_key or (settings.mcp_api_key.get_secret_value() if settings.mcp_api_key else None)
+    if not key:
+        typer.secho(
+            "give an API key: --api-key or NLSQL_MCP_API_KEY", fg=typer.colors.RED, err=True
+        )
+        raise typer.Exit(2)
+    if settings.run_migrations_on_start:
+        _migrate(settings)
+    application = create_app(settings)
+    server = build_mcp_server(application, stdio_caller(key))
+    application.state.metric_writer.start()
+    try:
+        anyio.run(server.run_stdio_async)
+    finally:
+        application.state.metric_writer.stop()
+        application.state.engine.dispose()
 
 
 def _upsert_user(

@@ -23,6 +23,7 @@ from backend.core.migrations import ensure_at_head, upgrade_to_head
 from backend.jobs.queue import JobRuntime
 from backend.jobs.service import build_app_for
 from backend.jobs.worker import run_jobs
+from backend.mcp_server import mount_mcp
 from backend.nl2sql.engines.http import close_clients as close_llm_clients
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
 from backend.observability.middleware import RequestMetricsMiddleware
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ensure_at_head(app.state.engine)
         _seal_sensitive_config(app, settings)
         app.state.metric_writer.start()
-        async with run_jobs(app.state.queue, app.state.job_runtime):
+        async with mcp_lifespan(), run_jobs(app.state.queue, app.state.job_runtime):
             yield
         app.state.metric_writer.stop()
         await close_llm_clients()
@@ -80,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Ask questions of your own databases in plain language.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by backend.web.docs from vendored assets instead of FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = create_app_engine(
@@ -109,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.record_request_metrics:
         app.add_middleware(RequestMetricsMiddleware, writer=app.state.metric_writer)
     mount_routers(app)
+    mcp_lifespan = mount_mcp(app)
     mount_web(app)
     install_openapi(app)
     return app

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
@@ -33,7 +33,10 @@ __all__ = [
     "Principal",
     "ReleasedPrincipal",
     "SessionPrincipal",
+    "ensure_scopes",
     "get_principal",
+    "principal_from_api_key",
+    "principal_from_jwt",
     "require_scopes",
     "require_scopes_released",
 ]
@@ -76,8 +79,9 @@ def _issued_before(claims: dict[str, object], instant: datetime | None) -> bool:
     return isinstance(iat, int | float) and iat < int(instant.timestamp())
 
 
-def _principal_from_jwt(request: Request, session: Session, token: str) -> Principal:
-    settings = request.app.state.settings
+def principal_from_jwt(app: FastAPI, session: Session, token: str) -> Principal:
+    """The caller of a bearer access token; raises `Unauthorized` when it is not valid now."""
+    settings = app.state.settings
     try:
         claims = decode_jwt(
             token,
@@ -115,7 +119,8 @@ def _principal_from_jwt(request: Request, session: Session, token: str) -> Princ
     )
 
 
-def _principal_from_api_key(request: Request, session: Session, raw_key: str) -> Principal:
+def principal_from_api_key(app: FastAPI, session: Session, raw_key: str) -> Principal:
+    """The owner of an API key, with the key's scopes and connections; raises `Unauthorized`."""
     key = find_api_key_or_none(session, raw_key)
     now = utcnow()
     if key is None or not key.is_active or key.revoked_at is not None:
@@ -132,7 +137,7 @@ def _principal_from_api_key(request: Request, session: Session, raw_key: str) ->
     connection_ids = permissions.get("connection_ids")
     # One atomic increment in the shared database: exact across processes and hosts, and
     # committed in a transaction of its own, so a crash or a failing request loses nothing.
-    record_api_key_use(request.app.state.engine, key.id, now)
+    record_api_key_use(app.state.engine, key.id, now)
     return Principal(
         user=owner,
         scopes=scopes,
@@ -145,9 +150,9 @@ def _resolve_principal(
     request: Request, session: Session, token: str | None, api_key: str | None
 ) -> Principal:
     if api_key:
-        principal = _principal_from_api_key(request, session, api_key)
+        principal = principal_from_api_key(request.app, session, api_key)
     elif token:
-        principal = _principal_from_jwt(request, session, token)
+        principal = principal_from_jwt(request.app, session, token)
     else:
         raise Unauthorized("Sign in with a bearer token or send an X-API-Key header.")
     request.state.principal = principal
@@ -218,13 +223,14 @@ def require_scopes(*scopes: Scope) -> Callable[[Principal], Principal]:
     """A dependency that answers 403 unless the caller holds every one of `scopes`."""
 
     def _check(principal: CurrentPrincipal) -> Principal:
-        _ensure_scopes(principal, scopes)
+        ensure_scopes(principal, *scopes)
         return principal
 
     return _check
 
 
-def _ensure_scopes(principal: Principal, scopes: tuple[Scope, ...]) -> None:
+def ensure_scopes(principal: Principal, *scopes: Scope) -> None:
+    """Raise `Forbidden` unless the caller holds every one of `scopes`."""
     missing = [s.value for s in scopes if s not in principal.scopes]
     if missing:
         raise Forbidden(
@@ -237,7 +243,7 @@ def require_scopes_released(*scopes: Scope) -> Callable[[Principal], Awaitable[P
     endpoint runs. The check itself runs on the event loop (no thread hop)."""
 
     async def _check(principal: ReleasedPrincipal) -> Principal:
-        _ensure_scopes(principal, scopes)
+        ensure_scopes(principal, *scopes)
         return principal
 
     return _check

@@ -54,15 +54,16 @@ _COMMON: dict[int | str, dict[str, Any]] = {
     responses=_COMMON,
 )
 def create_session(data: ChatSessionCreate, session: SessionDep, principal: Writer) -> ChatSession:
-    """Creates a conversation, optionally bound to a connection the caller may use; later questions
-    in it can refer to earlier ones.
+    """Creates a conversation bound to a connection the caller may use (their only one when none
+    is named); later questions in it can refer to earlier ones.
     """
-    if data.connection_id is not None:
-        pipeline.ensure_usable_connection(
-            session, principal=principal, connection_id=data.connection_id
-        )
+    connection_id = data.connection_id
+    if connection_id is not None:
+        pipeline.ensure_usable_connection(session, principal=principal, connection_id=connection_id)
+    else:
+        connection_id = pipeline.only_connection_id(session, principal=principal)
     return service.create_chat_session(
-        session, user_id=principal.user.id, title=data.title, connection_id=data.connection_id
+        session, user_id=principal.user.id, title=data.title, connection_id=connection_id
     )
 
 
@@ -196,6 +197,7 @@ async def ask(
         generator_name=data.generator,
         settings=request.app.state.settings,
         context=context,
+        execute=data.execute,
     )
     return ask_response(answer)
 
@@ -249,7 +251,7 @@ async def ask_stream(
 
 
 def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
-    """The HTTP answer of an ask (also the result of an ask run as a background job)."""
+    """The HTTP answer of an ask (also the result of a background job and of the MCP tool)."""
     annotate_log(query_id=answer.query_id)
     return AskResponse(
         message_id=answer.message_id,
@@ -266,8 +268,8 @@ def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
         truncated=answer.result.truncated,
         truncated_reason=answer.result.truncated_reason,
         execution_time_ms=answer.result.execution_time_ms,
-        chart=answer.chart.spec,
-        chart_type=answer.chart.chart_type,
+        chart=answer.chart.spec if answer.executed else None,
+        chart_type=answer.chart.chart_type if answer.executed else None,
         generator=answer.generator,
         model=answer.model,
         prompt_tokens=answer.prompt_tokens,
@@ -279,4 +281,6 @@ def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
         parameters=answer.parameters,
         attempts=answer.attempts,
         cost_estimate=answer.cost_estimate,
+        summary=answer.summary,
+        executed=answer.executed,
     )

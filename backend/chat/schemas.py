@@ -123,6 +123,9 @@ class AskRequest(AppSchema):
     """Overrides the session's connection for this question only."""
     generator: str | None = Field(default=None, min_length=1, max_length=50)
     """Defaults to the `nl2sql.default_generator` setting (`builtin`)."""
+    execute: bool = True
+    """False: answer with the checked SQL and its explanation without running it (recorded with
+    `source="draft"`); run it later with `POST /query/sql`."""
 
 
 class AskResponse(QueryResultRead):
@@ -165,3 +168,7 @@ class AskResponse(QueryResultRead):
     """Generations it took: more than 1 after the model repaired failing SQL."""
     cost_estimate: float | None = None
     """USD, from the `llm.price_table` setting; null when the model is not priced."""
+    summary: str | None = None
+    """One or two plain-language sentences about the rows (highest, lowest, trend, count)."""
+    executed: bool = True
+    """False when the ask was sent with `execute: false`: no rows and no chart."""

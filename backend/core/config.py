@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     prune_cron: str = "17 3 * * *"
     """When the scheduled retention pruning runs (cron, UTC); an empty value turns it off."""
 
+    # --- MCP over stdio ---
+    mcp_api_key: SecretStr | None = None
+    """The API key `nlsql mcp` acts with when `--api-key` is not given."""
+
     # --- recording ---
     record_request_metrics: bool = True
     """Time every HTTP request per route template and status (batched, off the request path)."""

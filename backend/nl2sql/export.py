@@ -34,7 +34,7 @@ from backend.core.csv_writer import CsvChunks
 from backend.core.errors import AppError
 from backend.nl2sql.errors import ExportNotPossible, QueryNotFound
 from backend.nl2sql.guard import cap_limit_parameter, guard_sql, sqlglot_dialect
-from backend.nl2sql.pipeline import ensure_usable_connection
+from backend.nl2sql.pipeline import DRAFT_SOURCE, ensure_usable_connection
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
 from backend.observability.models import Event, QueryAnalytics
@@ -219,6 +219,12 @@ def prepare_csv_export(
             raise ExportNotPossible(
                 "Only a query that succeeded can be exported; this one failed.",
                 details={"query_id": query_id, "error_code": row.error_code},
+            )
+        if row.source == DRAFT_SOURCE:
+            raise ExportNotPossible(
+                "This query was only drafted (execute: false); run it with POST /query/sql and "
+                "export that run.",
+                details={"query_id": query_id},
             )
         if row.connection_id is None:
             raise ExportNotPossible(

@@ -68,6 +68,7 @@ from backend.nl2sql.errors import (
     QuestionNotUnderstoodError,
 )
 from backend.nl2sql.guard import GuardedSql, cap_limit_parameter, guard_sql, sqlglot_dialect
+from backend.nl2sql.summaries import summarize_result
 from backend.observability import recorder
 from backend.observability.event_types import EventType
 from backend.observability.models import QueryAnalytics
@@ -75,6 +76,8 @@ from backend.templates import service as templates_service
 from backend.templates.errors import TemplateConnectionMismatch
 from backend.templates.models import QueryTemplate
 
+DRAFT_SOURCE = "draft"
+"""The analytics `source` of an ask answered with SQL only (`execute: false`), never run."""
 TEMPLATE_GENERATOR = "template"
 """The `generator` of an answer that came from a query template, not from a generator."""
 MAX_HISTORY_TURNS = 6
@@ -116,6 +119,7 @@ class QueryAnswer:
 
     query_id: str
     sql: str
+    """The SQL as the user would run it: the row cap as its LIMIT, not the cap's probe row."""
     result: QueryResult
     column_types: list[str | None]
     chart: Chart
@@ -139,6 +143,10 @@ class AskAnswer(QueryAnswer):
     attempts: int = 1
     """Generations it took: 1, or more after repairs."""
     cost_estimate: float | None = None
+    executed: bool = True
+    """False when the caller asked for the SQL only (`execute: false`): no rows, no chart."""
+    summary: str | None = None
+    """A plain-language sentence about the rows (`summaries.summarize_result`)."""
 
 
 @dataclass(slots=True)
@@ -164,6 +172,10 @@ class _Run:
     """The template that answered, for a template run or a question it matched."""
     params: dict[str, Any] | None = None
     notify: Notify | None = None
+    execute: bool = True
+    """False: generate and guard only (the caller reviews the SQL and runs it later)."""
+    shown_sql: str | None = None
+    """The guarded SQL with the row cap (not the cap's probe row) as its LIMIT."""
 
     def emit(self, stage: str, data: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -175,6 +187,12 @@ def ensure_usable_connection(
 ) -> DatabaseConnection:
     """The caller's connection: 403 when an API key may not use it, 404 when it is not theirs."""
     return connections_service.get_connection(session, principal, connection_id)
+
+
+def only_connection_id(session: Session, *, principal: Principal) -> str | None:
+    """The caller's connection when they have exactly one they may use, else None."""
+    rows, _ = connections_service.list_connections(session, principal, limit=2)
+    return rows[0].id if len(rows) == 1 else None
 
 
 def _load_limits(session: Session, run: _Run) -> None:
@@ -271,9 +289,21 @@ def _execute(
             row_cap=run.row_cap + 1,
             parameters=None if params is None else list(params),
         )
+        run.shown_sql = run.guarded.sql
+        if run.guarded.limit_applied:
+            # The probe row is the platform's business: show the SQL with the cap itself.
+            run.shown_sql = guard_sql(
+                sql,
+                snapshot=snapshot,
+                dialect=connection.db_type,
+                row_cap=run.row_cap,
+                parameters=None if params is None else list(params),
+            ).sql
+    run.emit("guard", {"sql": run.shown_sql, "tables": list(run.guarded.tables)})
+    if not run.execute:
+        return
     if params is not None:
         params = cap_limit_parameter(run.guarded, params, run.row_cap + 1)
-    run.emit("guard", {"sql": run.guarded.sql, "tables": list(run.guarded.tables)})
     with run.timings.measure("execute"):
         run.result = executor.run_on_connection(
             connection,
@@ -469,6 +499,22 @@ def _record_stage_metrics(
     )
 
 
+def _ask_source(run: _Run) -> str:
+    if not run.execute:
+        return DRAFT_SOURCE
+    return "template" if run.template is not None else "ask"
+
+
+def _summary(run: _Run) -> str | None:
+    if run.result is None or not run.execute:
+        return None
+    return summarize_result(
+        [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
+        run.result.rows,
+        truncated=run.result.truncated,
+    )
+
+
 def _result_payload(run: _Run) -> dict[str, Any] | None:
     """What the chat message keeps: the columns and a preview of the rows of at most
     `run.preview_max_bytes` (the export re-runs the query for all of them)."""
@@ -481,6 +527,7 @@ def _result_payload(run: _Run) -> dict[str, Any] | None:
             break
         preview.append(row)
     return {
+        "summary": _summary(run),
         "columns": [
             {"name": c.name, "type": t}
             for c, t in zip(run.result.columns, run.column_types, strict=True)
@@ -560,6 +607,7 @@ def _read_ask(
     connection_id: str | None,
     generator_name: str | None,
     notify: Notify | None,
+    execute: bool = True,
 ) -> _AskPlan:
     """Phase one: one short read transaction, closed before anything slow starts.
 
@@ -572,7 +620,13 @@ def _read_ask(
         chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
         chosen_id = connection_id or chat.connection_id
         if chosen_id is None:
-            raise NoConnectionChosen()
+            # A session without a connection asks the caller's only one, and keeps it from
+            # then on (one short write, committed before anything slow starts).
+            chosen_id = only_connection_id(session, principal=principal)
+            if chosen_id is None:
+                raise NoConnectionChosen()
+            chat.connection_id = chosen_id
+            session.commit()
         connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
         generator_settings = llm_settings(session, settings)
         choice = choose_generator(session, user, generator_name, generator_settings)
@@ -587,7 +641,7 @@ def _read_ask(
             choice=choice,
             settings=settings,
             context=context,
-            run=_Run(notify=notify),
+            run=_Run(notify=notify, execute=execute),
         )
         run = plan.run
         cached = None
@@ -703,10 +757,15 @@ def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
         raise failure
 
     assert run.generation is not None and run.guarded is not None  # noqa: S101
+    if not run.execute:
+        run.result = QueryResult(
+            columns=[], rows=[], row_count=0, truncated=False, execution_time_ms=0.0
+        )
+        run.chart = suggest_chart([], [])
     assert run.result is not None and run.chart is not None  # noqa: S101
     return AskAnswer(
         query_id=run.query_id,
-        sql=run.guarded.sql,
+        sql=run.shown_sql or run.guarded.sql,
         result=run.result,
         column_types=run.column_types,
         chart=run.chart,
@@ -724,6 +783,8 @@ def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
         parameters=run.params,
         attempts=len(run.attempts) or 1,
         cost_estimate=cost,
+        executed=run.execute,
+        summary=_summary(run),
     )
 
 
@@ -756,6 +817,7 @@ def ask(
     connection_id: str | None = None,
     generator_name: str | None = None,
     notify: Notify | None = None,
+    execute: bool = True,
 ) -> AskAnswer:
     """Answer a question in a chat session, blocking this thread throughout (the command line,
     background work); records it, and on failure commits then raises.
@@ -774,6 +836,7 @@ def ask(
         connection_id=connection_id,
         generator_name=generator_name,
         notify=notify,
+        execute=execute,
     )
     return _continue_blocking(session_factory, plan)
 
@@ -789,6 +852,7 @@ async def ask_async(
     connection_id: str | None = None,
     generator_name: str | None = None,
     notify: Notify | None = None,
+    execute: bool = True,
 ) -> AskAnswer:
     """`ask` for the event loop: platform reads and writes and the target query run on worker
     threads, an LLM is awaited with no thread and no platform connection held.
@@ -808,6 +872,7 @@ async def ask_async(
             connection_id=connection_id,
             generator_name=generator_name,
             notify=notify,
+            execute=execute,
         )
     )
     if isinstance(started, AskAnswer):
@@ -847,6 +912,7 @@ def _record_ask(
     context = plan.context
     generation = run.generation
     sql = run.guarded.sql if run.guarded else (generation.sql if generation else None)
+    shown_sql = run.shown_sql or sql
     success = failure is None
     error_code = (error.code if error else "internal_error") if failure else None
     error_message = (
@@ -857,8 +923,8 @@ def _record_ask(
             message_type="assistant",
             content=generation.explanation if generation else "",
             query_id=run.query_id,
-            sql_query=sql,
-            query_result=_result_payload(run),
+            sql_query=shown_sql,
+            query_result=_result_payload(run) if run.execute else {"executed": False},
             execution_time_ms=run.result.execution_time_ms if run.result else None,
         )
     else:
@@ -892,7 +958,7 @@ def _record_ask(
         session,
         query_id=run.query_id,
         user_id=principal.user.id,
-        source="template" if template is not None else "ask",
+        source=_ask_source(run),
         success=success,
         question=question,
         sql_query=sql,
@@ -932,6 +998,7 @@ def _record_ask(
             "estimated_usage": generation.recognised.get("estimated_usage") if generation else None,
             "cost_estimate": cost,
             "success": success,
+            "executed": run.execute,
             "error_code": error_code,
             "row_count": run.result.row_count if run.result else None,
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
@@ -1102,7 +1169,7 @@ def _run_recorded(
     assert run.chart is not None  # noqa: S101
     return QueryAnswer(
         query_id=run.query_id,
-        sql=run.guarded.sql,
+        sql=run.shown_sql or run.guarded.sql,
         result=run.result,
         column_types=run.column_types,
         chart=run.chart,

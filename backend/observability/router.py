@@ -24,7 +24,7 @@ router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 AnalyticsReader = Annotated[Principal, Depends(require_scopes(Scope.ANALYTICS_READ))]
 DEFAULT_SUMMARY_DAYS = 30
-Source = Literal["ask", "sql", "template"]
+Source = Literal["ask", "sql", "template", "draft"]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
     401: {"model": ErrorResponse},

@@ -12,10 +12,13 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from backend.web.docs import mount_docs
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def mount_web(app: FastAPI) -> None:
+    mount_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -540,8 +540,8 @@ export interface paths {
         put?: never;
         /**
          * Start a chat session
-         * @description Creates a conversation, optionally bound to a connection the caller may use; later questions
-         *     in it can refer to earlier ones.
+         * @description Creates a conversation bound to a connection the caller may use (their only one when none
+         *     is named); later questions in it can refer to earlier ones.
          */
         post: operations["chat-create_session"];
         delete?: never;
@@ -1227,6 +1227,11 @@ export interface components {
             chat_session_id: string;
             /** Connection Id */
             connection_id?: string | null;
+            /**
+             * Execute
+             * @default true
+             */
+            execute: boolean;
             /** Generator */
             generator?: string | null;
             /**
@@ -1246,6 +1251,11 @@ export interface components {
         AskRequest: {
             /** Connection Id */
             connection_id?: string | null;
+            /**
+             * Execute
+             * @default true
+             */
+            execute: boolean;
             /** Generator */
             generator?: string | null;
             /** Question */
@@ -1333,6 +1343,11 @@ export interface components {
             completion_tokens: number;
             /** Cost Estimate */
             cost_estimate?: number | null;
+            /**
+             * Executed
+             * @default true
+             */
+            executed: boolean;
             /** Execution Time Ms */
             execution_time_ms: number;
             /** Explanation */
@@ -1364,6 +1379,8 @@ export interface components {
             rows: unknown[][];
             /** Sql */
             sql: string;
+            /** Summary */
+            summary?: string | null;
             /** Template Id */
             template_id?: string | null;
             /**
@@ -3750,7 +3767,7 @@ export interface operations {
                 user_id?: string | null;
                 connection_id?: string | null;
                 success?: boolean | null;
-                source?: ("ask" | "sql" | "template") | null;
+                source?: ("ask" | "sql" | "template" | "draft") | null;
                 model?: string | null;
                 since?: string | null;
                 until?: string | null;
@@ -3828,7 +3845,7 @@ export interface operations {
                 user_id?: string | null;
                 connection_id?: string | null;
                 success?: boolean | null;
-                source?: ("ask" | "sql" | "template") | null;
+                source?: ("ask" | "sql" | "template" | "draft") | null;
                 model?: string | null;
                 since?: string | null;
                 until?: string | null;
@@ -3906,7 +3923,7 @@ export interface operations {
                 until?: string | null;
                 user_id?: string | null;
                 connection_id?: string | null;
-                source?: ("ask" | "sql" | "template") | null;
+                source?: ("ask" | "sql" | "template" | "draft") | null;
                 model?: string | null;
             };
             header?: never;

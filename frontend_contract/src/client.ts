@@ -114,7 +114,8 @@ export async function example(baseUrl: string): Promise<void> {
   const connection = connections.items[0];
   if (!connection) throw new Error("no connection yet: POST /api/v1/connections first");
   const chat = await client.createSession({ title: "Try it", connection_id: connection.id });
-  const answer = await client.ask(chat.id, { question: "How many customers are there?" });
+  // execute: false would answer with the checked SQL only, to review before running it.
+  const answer = await client.ask(chat.id, { question: "How many customers are there?", execute: true });
   console.log(answer.sql, answer.columns.map((c) => c.name), answer.rows.length, answer.chart_type);
   for await (const session of client.allSessions()) console.log(session.title, session.message_count);
 }

@@ -21,7 +21,7 @@ from backend.core.config import Settings
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller, make_caller
 from tests.nl2sql.provider_server import API_KEY, OPENAI, ProviderServer, provider_server
-from tests.support.live_server import live_server
+from tests.support.live_server import serve_on_loopback
 
 SESSIONS = "/api/v1/chat/sessions"
 STAGES = ["understood", "sql", "guard", "rows", "chart", "done"]
@@ -47,7 +47,7 @@ def settings(settings: Settings, server: ProviderServer) -> Settings:
 
 @pytest.fixture
 def base_url(app: FastAPI) -> Iterator[str]:
-    with live_server(app) as url:
+    with serve_on_loopback(app) as url:
         yield url
 
 

@@ -16,6 +16,7 @@ from backend.auth.models import User
 from backend.chat import service as chat_service
 from backend.chat.models import ChatMessage, ChatSession
 from backend.chat.service import NewMessage
+from backend.connections import service as connections_service
 from backend.demo import DEMO_DB_PATH
 from backend.observability.models import Event, PerformanceMetric, QueryAnalytics
 from tests.chat.conftest import (
@@ -142,7 +143,8 @@ def test_ask_answers_with_sql_rows_chart_and_records_it(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["sql"].startswith("SELECT country, COUNT(*) AS customers FROM customers")
-    assert body["sql"].endswith("LIMIT 1001")
+    # The row cap is the LIMIT shown; the probe row the platform adds (1001) is not.
+    assert body["sql"].endswith("LIMIT 1000")
     assert [c["name"] for c in body["columns"]] == ["country", "customers"]
     assert body["columns"][0]["type"] == "TEXT"
     assert body["row_count"] == len(body["rows"]) > 1
@@ -305,13 +307,36 @@ def test_the_row_cap_truncates_and_says_so(
     chat = _new_session(client, caller)
     body = _ask(client, caller, chat["id"], "all orders").json()
     assert (body["row_count"], body["truncated"]) == (5, True)
-    assert body["sql"].endswith("LIMIT 6")
+    # The SQL shown carries the cap (5), not the probe row the executor fetched (6).
+    assert body["sql"].endswith("LIMIT 5")
+
+
+def test_a_session_without_a_connection_uses_the_callers_only_one(
+    client: TestClient, session: Session, caller: Caller, stand_in: StandInGenerator
+) -> None:
+    created = _new_session(client, caller, connection_id=None, title="First questions")
+    assert created["connection_id"] == caller.connection_id
+    # A session stored without one (before this rule) asks the only connection and keeps it.
+    older = chat_service.create_chat_session(
+        session, user_id=caller.user_id, title="older", connection_id=None
+    )
+    session.commit()
+    answered = _ask(client, caller, older.id, "how many orders are there?")
+    assert answered.status_code == 200, answered.text
+    session.expire_all()
+    assert session.get(ChatSession, older.id).connection_id == caller.connection_id  # type: ignore[union-attr]
 
 
 def test_ask_without_a_connection_or_with_unknown_generator_is_422(
-    client: TestClient, caller: Caller, stand_in: StandInGenerator
+    client: TestClient, session: Session, caller: Caller, stand_in: StandInGenerator
 ) -> None:
+    # With two connections, neither is chosen for the caller.
+    connections_service.ensure_sqlite_connection(
+        session, user_id=caller.user_id, connection_name="second", path=str(DEMO_DB_PATH)
+    )
+    session.commit()
     bare = _new_session(client, caller, connection_id=None)
+    assert bare["connection_id"] is None
     _error(_ask(client, caller, bare["id"], "how many orders are there?"), 422, "no_connection")
     # A single ask may name the connection instead.
     ok = _ask(

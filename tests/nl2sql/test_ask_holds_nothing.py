@@ -26,7 +26,7 @@ from backend.core.config import Settings
 from backend.observability.models import QueryAnalytics
 from tests.chat.conftest import make_caller
 from tests.nl2sql.provider_server import API_KEY, OPENAI, ProviderServer, provider_server
-from tests.support.live_server import live_server
+from tests.support.live_server import serve_on_loopback
 
 CONCURRENT_ASKS = 32
 LLM_DELAY_SECONDS = 6.0
@@ -51,7 +51,7 @@ def settings(settings: Settings, server: ProviderServer) -> Settings:
 
 @pytest.fixture
 def base_url(app: FastAPI) -> Iterator[str]:
-    with live_server(app) as url:
+    with serve_on_loopback(app) as url:
         yield url
 
 

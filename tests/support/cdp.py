@@ -6,6 +6,7 @@ keep the events (console, exceptions, network requests) for assertions and failu
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -35,6 +36,8 @@ LAUNCH_FLAGS = [
     "--remote-debugging-port=0",
 ]
 
+OFFLINE_FLAG = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+
 
 def find_chromium() -> str | None:
     for name in CHROMIUM_NAMES:
@@ -51,14 +54,22 @@ class CdpError(RuntimeError):
 class Browser:
     """One headless Chromium process with a fresh profile, and a session on its first page."""
 
-    def __init__(self, executable: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, executable: str, *, timeout: float = 30.0, offline: bool = False) -> None:
+        """`offline`: every host name fails to resolve, so only IP literals (the loopback
+        server) are reachable, as on a machine without internet."""
         self.timeout = timeout
         self.profile = Path(tempfile.mkdtemp(prefix="nlsql-chromium-"))
         self.events: list[dict[str, Any]] = []
         self._next_id = 0
         self._stack = ExitStack()
         self.process = subprocess.Popen(
-            [executable, *LAUNCH_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            [
+                executable,
+                *LAUNCH_FLAGS,
+                *([OFFLINE_FLAG] if offline else []),
+                f"--user-data-dir={self.profile}",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -152,6 +163,20 @@ class Browser:
         x, y = box
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def screenshot(self, path: Path) -> Path:
+        """Save a PNG of the page (the full scrollable height) to `path`."""
+        metrics = self.send("Page.getLayoutMetrics")
+        size = metrics.get("cssContentSize") or metrics["contentSize"]
+        shot = self.send(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
 
     def events_named(self, method: str) -> list[dict[str, Any]]:
         return [e["params"] for e in self.events if e.get("method") == method]

@@ -1,4 +1,4 @@
-"""The app served by a real uvicorn on loopback, in a thread of the test process."""
+"""A real uvicorn server on loopback serving an app for the length of a `with` block."""
 
 from __future__ import annotations
 
@@ -12,18 +12,20 @@ from fastapi import FastAPI
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 (a free port) with its lifespan; yields the base URL."""
+def serve_on_loopback(
+    app: FastAPI, *, port: int = 0, start_timeout_seconds: float = 30
+) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 (`port`, or a free one) with its lifespan; yields the base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_timeout_seconds
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+        time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"

@@ -17,11 +17,15 @@ def test_page_and_its_files_are_served_beside_the_api(client: TestClient) -> Non
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
-    for element in ("login-form", "connection", "question", "sql", "rows", "chart"):
+    for element in ("login-form", "connection", "question", "thread", "sessions", "admin-view"):
         assert f'id="{element}"' in html
     # Every script and stylesheet the page names is served from this app, none from a CDN.
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
-    assert {f"/static/vendor/{name}" for name in VENDORED} | {"/static/app.js"} <= set(assets)
+    assert {f"/static/vendor/{name}" for name in VENDORED} | {
+        "/static/app.js",
+        "/static/format.js",
+        "/static/admin.js",
+    } <= set(assets)
     assert "//" not in "".join(re.findall(r'src="([^"]+)"', html))
     for asset in assets:
         response = client.get(asset)

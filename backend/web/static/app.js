@@ -1,11 +1,25 @@
-// The nlsql try-it page: plain JavaScript over the public /api/v1 endpoints, no build step.
+// The nlsql page: sign in, converse with your databases, and (admins) review what was recorded.
+// Plain JavaScript over the public /api/v1 endpoints, no build step.
 "use strict";
 
 (function () {
   const API = "/api/v1";
   const store = window.sessionStorage;
   const $ = (id) => document.getElementById(id);
-  const chatSessions = new Map(); // connection id -> chat session id (this tab only)
+  const fmt = () => window.nlsqlFormat;
+  const DECLINED = "question_not_understood";
+  const state = { me: null, session: null, sessionsCursor: null };
+
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props)) {
+      if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node[key] = value;
+    }
+    node.append(...children.filter((c) => c !== null && c !== undefined));
+    return node;
+  }
 
   function tokens() {
     const raw = store.getItem("nlsql.tokens");
@@ -37,8 +51,26 @@
     }
   }
 
-  async function call(method, path, body, retry = true) {
-    const headers = { Accept: "application/json" };
+  let refreshing = null;
+
+  async function refreshTokens(pair) {
+    // One refresh at a time: a rotated refresh token may be used only once.
+    if (!refreshing) {
+      refreshing = fetch(`${API}/auth/refresh`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ refresh_token: pair.refresh_token }),
+      })
+        .then(async (response) => (response.ok ? response.json() : null))
+        .finally(() => {
+          refreshing = null;
+        });
+    }
+    return refreshing;
+  }
+
+  async function request(method, path, body, { retry = true, raw = false } = {}) {
+    const headers = { Accept: raw ? "*/*" : "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const pair = tokens();
     if (pair) headers.Authorization = `Bearer ${pair.access_token}`;
@@ -48,19 +80,16 @@
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (response.status === 401 && retry && pair && pair.refresh_token) {
-      // The access token expired: rotate the refresh token once, then try again.
-      const refreshed = await fetch(`${API}/auth/refresh`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ refresh_token: pair.refresh_token }),
-      });
-      if (refreshed.ok) {
-        saveTokens(await refreshed.json());
-        return call(method, path, body, false);
+      const renewed = await refreshTokens(pair);
+      if (renewed) {
+        saveTokens(renewed);
+        return request(method, path, body, { retry: false, raw });
       }
       saveTokens(null);
-      render();
+      await render();
+      throw new ApiError(401, { error: { message: "Your session ended; sign in again." } });
     }
+    if (raw && response.ok) return response;
     if (response.status === 204) return null;
     let payload = null;
     try {
@@ -72,15 +101,31 @@
     return payload;
   }
 
+  const call = (method, path, body) => request(method, path, body);
+
+  async function download(path, filename) {
+    const response = await request("GET", path, undefined, { raw: true });
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: filename });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  // --- signing in and out ---
+
   async function signIn(event) {
     event.preventDefault();
     showError("");
     $("sign-in").disabled = true;
     try {
-      const pair = await call("POST", "/auth/login", {
-        email: $("email").value.trim(),
-        password: $("password").value,
-      }, false);
+      const pair = await request(
+        "POST",
+        "/auth/login",
+        { email: $("email").value.trim(), password: $("password").value },
+        { retry: false },
+      );
       saveTokens(pair);
       $("password").value = "";
       await render();
@@ -94,15 +139,20 @@
   async function signOut() {
     const pair = tokens();
     try {
-      if (pair) await call("POST", "/auth/logout", { refresh_token: pair.refresh_token }, false);
+      if (pair) {
+        await request("POST", "/auth/logout", { refresh_token: pair.refresh_token }, { retry: false });
+      }
     } catch (_) {
       // Signing out locally is enough when the session is already gone.
     }
     saveTokens(null);
-    chatSessions.clear();
-    $("answer").hidden = true;
+    state.me = null;
+    state.session = null;
+    $("thread").replaceChildren();
     await render();
   }
+
+  // --- connections and conversations ---
 
   async function loadConnections() {
     const select = $("connection");
@@ -113,10 +163,10 @@
       const query = cursor ? `?limit=100&cursor=${encodeURIComponent(cursor)}` : "?limit=100";
       const page = await call("GET", `/connections${query}`);
       for (const connection of page.items) {
-        const option = document.createElement("option");
-        option.value = connection.id;
-        option.textContent = `${connection.connection_name} (${connection.db_type})`;
-        select.append(option);
+        select.append(el("option", {
+          value: connection.id,
+          textContent: `${connection.connection_name} (${connection.db_type})`,
+        }));
       }
       cursor = page.next_cursor;
     } while (cursor);
@@ -126,75 +176,271 @@
     }
   }
 
-  async function chatSessionFor(connectionId) {
-    if (!chatSessions.has(connectionId)) {
-      const created = await call("POST", "/chat/sessions", {
-        title: "Browser",
-        connection_id: connectionId,
-      });
-      chatSessions.set(connectionId, created.id);
+  async function loadSessions(more = false) {
+    const query = more && state.sessionsCursor
+      ? `?limit=20&cursor=${encodeURIComponent(state.sessionsCursor)}`
+      : "?limit=20";
+    const page = await call("GET", `/chat/sessions${query}`);
+    const list = $("sessions");
+    if (!more) list.replaceChildren();
+    for (const chat of page.items) {
+      const when = chat.last_message_at || chat.created_at;
+      const button = el(
+        "button",
+        {
+          type: "button",
+          className: "session",
+          dataset: { sessionId: chat.id },
+          onclick: () => openSession(chat).catch((err) => showError(err.message)),
+        },
+        el("span", { className: "title", textContent: chat.title }),
+        el("small", {
+          textContent: `${chat.message_count} messages · ${fmt().formatValue(when, "TIMESTAMP")}`,
+        }),
+      );
+      if (state.session && state.session.id === chat.id) button.setAttribute("aria-current", "true");
+      list.append(el("li", {}, button));
     }
-    return chatSessions.get(connectionId);
+    state.sessionsCursor = page.next_cursor;
+    $("more-sessions").hidden = !page.next_cursor;
   }
 
-  function renderRows(columns, rows, rowCount, truncated) {
-    const head = $("rows").tHead;
-    const body = $("rows").tBodies[0];
-    const headRow = document.createElement("tr");
-    for (const column of columns) {
-      const th = document.createElement("th");
-      th.textContent = column.name;
-      headRow.append(th);
+  function markCurrentSession() {
+    for (const button of document.querySelectorAll("#sessions .session")) {
+      const current = state.session && button.dataset.sessionId === state.session.id;
+      if (current) button.setAttribute("aria-current", "true");
+      else button.removeAttribute("aria-current");
     }
-    head.replaceChildren(headRow);
-    body.replaceChildren(
-      ...rows.map((row) => {
-        const tr = document.createElement("tr");
-        for (const value of row) {
-          const td = document.createElement("td");
-          td.textContent = value === null ? "NULL" : String(value);
-          tr.append(td);
-        }
-        return tr;
-      }),
+  }
+
+  function newConversation() {
+    state.session = null;
+    $("thread").replaceChildren();
+    markCurrentSession();
+    setStatus("");
+    $("question").focus();
+  }
+
+  async function openSession(chat) {
+    showError("");
+    state.session = chat;
+    markCurrentSession();
+    if (chat.connection_id) $("connection").value = chat.connection_id;
+    const thread = $("thread");
+    thread.replaceChildren();
+    const messages = [];
+    let cursor = null;
+    do {
+      const query = cursor ? `?limit=100&cursor=${encodeURIComponent(cursor)}` : "?limit=100";
+      const page = await call("GET", `/chat/sessions/${encodeURIComponent(chat.id)}/messages${query}`);
+      messages.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor);
+    let turn = null;
+    for (const message of messages) {
+      if (message.message_type === "user") {
+        turn = addTurn(message.content);
+      } else if (turn) {
+        renderStored(turn, message);
+        turn = null;
+      }
+    }
+    $("question").focus();
+  }
+
+  // --- one question and its answer ---
+
+  function addTurn(question) {
+    const body = el("div", { className: "answer-body" });
+    const turn = el(
+      "article",
+      { className: "turn", dataset: { state: "pending" } },
+      el("p", { className: "question", textContent: question }),
+      el("p", { className: "state", textContent: "Thinking…" }),
+      body,
     );
-    const reasons = {
-      row_limit: "truncated at the row cap",
-      byte_limit: "truncated at the size limit",
-      cell_limit: "long values cut",
-    };
-    const note = truncated ? `, ${reasons[truncated] || "truncated"}` : "";
-    $("row-count").textContent = `(${rowCount}${note})`;
+    turn.body = body;
+    $("thread").append(turn);
+    return turn;
   }
 
-  // The answer carries its rows once; the spec names them ("data": {"name": "rows"}) and
-  // lists in usermeta.row_fields the field name of each column.
-  function withRows(spec, rows) {
-    if (!spec.data || spec.data.name !== "rows") return spec;
-    const fields = (spec.usermeta && spec.usermeta.row_fields) || [];
-    const values = rows.map((row) => {
-      const value = {};
-      fields.forEach((field, index) => {
-        value[field] = row[index];
+  function setState(turn, name, text) {
+    turn.dataset.state = name;
+    turn.querySelector(".state").textContent = text;
+  }
+
+  function sqlBlock(sql) {
+    return el(
+      "details",
+      { className: "sql-block", open: true },
+      el("summary", { textContent: "SQL" }),
+      el("pre", { className: "sql", textContent: sql }),
+    );
+  }
+
+  function resultBlock(turn, result) {
+    const count = result.row_count;
+    const meta = [`${fmt().formatNumber(count)} row${count === 1 ? "" : "s"}`];
+    if (result.truncated) meta.push("more exist: download the CSV for all of them");
+    if (typeof result.execution_time_ms === "number") {
+      meta.push(`${fmt().formatNumber(result.execution_time_ms)} ms`);
+    }
+    const chart = el("div", { className: "chart" });
+    const actions = el("p", { className: "actions" }, el("span", { textContent: meta.join(" · ") }));
+    if (result.query_id && count > 0) {
+      actions.append(" ", el("button", {
+        type: "button",
+        className: "csv",
+        textContent: "Download CSV",
+        onclick: () => download(
+          `/query/${encodeURIComponent(result.query_id)}/export?format=csv`,
+          `nlsql-${result.query_id}.csv`,
+        ).catch((err) => showError(err.message)),
+      }));
+    }
+    turn.body.append(
+      chart,
+      el("div", { className: "table-wrap" }, fmt().table(result.columns, result.rows)),
+      actions,
+    );
+    if (result.chart) {
+      fmt().renderChart(chart, result.chart, result.columns, result.rows)
+        .catch(() => chart.replaceChildren());
+    } else {
+      chart.remove();
+    }
+  }
+
+  function renderAnswer(turn, answer) {
+    turn.body.replaceChildren();
+    if (answer.executed === false) {
+      setState(turn, "draft", "SQL only: not run yet");
+      const run = el("button", {
+        type: "button",
+        className: "run-draft",
+        textContent: "Run this SQL",
+        onclick: async () => {
+          run.disabled = true;
+          try {
+            const result = await call("POST", "/query/sql", {
+              connection_id: $("connection").value,
+              sql: answer.sql,
+            });
+            setState(turn, "answered", "Answered");
+            run.remove();
+            resultBlock(turn, result);
+          } catch (err) {
+            run.disabled = false;
+            showError(err.message);
+          }
+        },
       });
-      return value;
-    });
-    return { ...spec, data: { values } };
-  }
-
-  async function renderChart(spec, rows) {
-    const container = $("chart");
-    container.replaceChildren();
-    container.removeAttribute("data-rendered");
-    if (!spec) {
-      container.textContent = "No chart for this answer.";
+      turn.body.append(
+        el("p", { className: "explanation", textContent: answer.explanation }),
+        sqlBlock(answer.sql),
+        el("p", { className: "actions" }, run),
+      );
       return;
     }
-    const result = await window.vegaEmbed(container, withRows(spec, rows), {
-      actions: false,
-      renderer: "svg",
+    setState(turn, "answered", "Answered");
+    turn.body.append(
+      answer.summary ? el("p", { className: "summary", textContent: answer.summary }) : null,
+      el("p", { className: "explanation", textContent: answer.explanation }),
+      sqlBlock(answer.sql),
+    );
+    resultBlock(turn, answer);
+  }
+
+  function understoodText(recognised) {
+    const parts = [];
+    for (const [key, value] of Object.entries(recognised || {})) {
+      const shown = Array.isArray(value) ? value.join(", ") : typeof value === "object" && value
+        ? Object.keys(value).join(", ") : String(value);
+      if (shown) parts.push(`${key.replace(/_/g, " ")}: ${shown}`);
+    }
+    return parts.join("; ");
+  }
+
+  const tablesByConnection = new Map();
+
+  async function tableNames(connectionId) {
+    if (!tablesByConnection.has(connectionId)) {
+      const schema = await call("GET", `/connections/${encodeURIComponent(connectionId)}/schema`);
+      tablesByConnection.set(connectionId, (schema.tables || []).map((t) => t.name));
+    }
+    return tablesByConnection.get(connectionId);
+  }
+
+  /** The API's suggestions when it gives some; else questions about the tables it recognised,
+   *  else about the connection's first tables. */
+  async function suggestionsFor(details) {
+    if (Array.isArray(details.suggestions) && details.suggestions.length) {
+      return details.suggestions.map((s) => (typeof s === "string" ? s : s.question || String(s)));
+    }
+    const recognised = details.recognised || {};
+    let tables = [].concat(recognised.tables || recognised.table || []).map(String);
+    if (!tables.length && $("connection").value) {
+      tables = await tableNames($("connection").value).catch(() => []);
+    }
+    return tables.slice(0, 3).map((table) => `How many ${table} are there?`);
+  }
+
+  async function renderDecline(turn, err) {
+    setState(turn, "declined", "Not understood");
+    turn.body.replaceChildren();
+    const understood = understoodText(err.details.recognised);
+    const choices = el("div", { className: "suggestions", role: "group", ariaLabel: "Try instead" });
+    for (const suggestion of await suggestionsFor(err.details)) {
+      choices.append(el("button", {
+        type: "button",
+        className: "suggestion",
+        textContent: suggestion,
+        onclick: () => {
+          $("question").value = suggestion;
+          $("ask-form").requestSubmit();
+        },
+      }));
+    }
+    turn.body.append(
+      el("p", { className: "decline", textContent: err.message }),
+      el("p", {
+        className: "understood",
+        textContent: understood ? `What I understood: ${understood}.` : "I could not match it to your tables.",
+      }),
+      el("p", { className: "hint", textContent: "Try one of these:" }),
+      choices,
+    );
+  }
+
+  function renderFailure(turn, err) {
+    setState(turn, "failed", "Failed");
+    turn.body.replaceChildren(el("p", { className: "failure", textContent: err.message }));
+  }
+
+  function renderStored(turn, message) {
+    const result = message.query_result || {};
+    if (message.message_type === "error") {
+      const err = { message: message.content, details: result.details || {} };
+      if (result.error_code === DECLINED) renderDecline(turn, err).catch(() => renderFailure(turn, err));
+      else renderFailure(turn, err);
+      return;
+    }
+    if (result.executed === false) {
+      renderAnswer(turn, { executed: false, sql: message.sql_query, explanation: message.content });
+      return;
+    }
+    renderAnswer(turn, {
+      summary: result.summary,
+      explanation: message.content,
+      sql: message.sql_query,
+      columns: result.columns || [],
+      rows: result.rows || [],
+      row_count: result.row_count || 0,
+      truncated: result.truncated,
+      execution_time_ms: message.execution_time,
+      query_id: message.query_id,
+      chart: null,
     });
-    container.dataset.rendered = result.view ? "true" : "false";
   }
 
   async function ask(event) {
@@ -204,32 +450,44 @@
     const question = $("question").value.trim();
     if (!connectionId || !question) return;
     $("ask").disabled = true;
-    setStatus("Thinking…");
+    const turn = addTurn(question);
+    turn.scrollIntoView({ block: "nearest" });
+    $("question").value = "";
     try {
-      const sessionId = await chatSessionFor(connectionId);
-      const answer = await call("POST", `/chat/sessions/${encodeURIComponent(sessionId)}/ask`, {
-        question,
-      });
-      $("explanation").textContent = answer.explanation;
-      $("sql").textContent = answer.sql;
-      renderRows(
-        answer.columns,
-        answer.rows,
-        answer.row_count,
-        answer.truncated ? answer.truncated_reason || "truncated" : null,
-      );
-      $("answer").hidden = false;
-      setStatus(`${answer.row_count} rows in ${answer.execution_time_ms.toFixed(1)} ms`);
-      await renderChart(answer.chart, answer.rows);
-    } catch (err) {
-      setStatus("");
-      if (err instanceof ApiError && err.status === 404) {
-        // The chat session may have been deleted elsewhere: start a new one next time.
-        chatSessions.delete(connectionId);
+      if (!state.session || state.session.connection_id !== connectionId) {
+        state.session = await call("POST", "/chat/sessions", {
+          title: question.slice(0, 80),
+          connection_id: connectionId,
+        });
+        $("thread").replaceChildren(turn);
       }
-      showError(err.message);
+      const answer = await call(
+        "POST",
+        `/chat/sessions/${encodeURIComponent(state.session.id)}/ask`,
+        { question, execute: !$("draft-only").checked },
+      );
+      renderAnswer(turn, answer);
+      await loadSessions();
+    } catch (err) {
+      if (err instanceof ApiError && err.code === DECLINED) await renderDecline(turn, err);
+      else renderFailure(turn, err);
+      if (err instanceof ApiError && err.status === 404) state.session = null;
     } finally {
       $("ask").disabled = false;
+      $("question").focus();
+    }
+  }
+
+  // --- views ---
+
+  function showView(name) {
+    const admin = name === "admin" && state.me && state.me.role === "admin";
+    $("ask-view").hidden = admin;
+    $("admin-view").hidden = !admin;
+    $("tab-chat").setAttribute("aria-pressed", String(!admin));
+    $("tab-admin").setAttribute("aria-pressed", String(admin));
+    if (admin && window.nlsqlAdmin) {
+      window.nlsqlAdmin.open().catch((err) => showError(err.message));
     }
   }
 
@@ -237,21 +495,34 @@
     const signedIn = tokens() !== null;
     $("login-view").hidden = signedIn;
     $("ask-view").hidden = !signedIn;
+    $("admin-view").hidden = true;
     $("whoami").hidden = !signedIn;
+    $("tabs").hidden = !signedIn;
     if (!signedIn) return;
     try {
-      const me = await call("GET", "/auth/me");
-      $("user-email").textContent = me.email;
+      state.me = await call("GET", "/auth/me");
+      $("user-email").textContent = state.me.email;
+      $("user-role").textContent = state.me.role;
+      $("tab-admin").hidden = state.me.role !== "admin";
+      showView("chat");
       await loadConnections();
+      await loadSessions();
     } catch (err) {
       showError(err.message);
     }
   }
 
+  window.nlsql = { call, download, showError, el, ApiError };
+
   document.addEventListener("DOMContentLoaded", () => {
     $("login-form").addEventListener("submit", signIn);
     $("ask-form").addEventListener("submit", ask);
     $("sign-out").addEventListener("click", signOut);
+    $("new-chat").addEventListener("click", newConversation);
+    $("more-sessions").addEventListener("click", () => loadSessions(true));
+    $("connection").addEventListener("change", newConversation);
+    $("tab-chat").addEventListener("click", () => showView("chat"));
+    $("tab-admin").addEventListener("click", () => showView("admin"));
     render();
   });
 })();
