@@ -52,7 +52,12 @@ async def run_jobs(queue_app: procrastinate.App, runtime: JobRuntime) -> AsyncIt
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await queue_app.close_async()
+        try:
+            await queue_app.close_async()
+        except (RuntimeError, ValueError):
+            # A pool first used from another event loop (test harnesses that serve requests
+            # on loops of their own) cannot be awaited from this one; the process is ending.
+            logger.warning("the job queue's connections were not closed cleanly", exc_info=True)
 
 
 async def _work(settings: Settings, runtime: JobRuntime) -> None:
