@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 
 from backend.connections.snapshot import SchemaSnapshot
+from backend.semantic.layer import SemanticLayer
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,9 @@ class GenerationRequest:
     repair_of: str | None = None
     """SQL that failed before (guard or database), for engines that repair."""
     repair_error: str | None = None
+    semantic: SemanticLayer | None = None
+    """The connection's semantic layer (hidden tables and columns already removed from
+    `schema`), or None when the connection has none."""
 
 
 @dataclass(frozen=True, slots=True)
