@@ -285,6 +285,19 @@ EXTRACTION_CASES = [
     ("with a as (select 1) select * from a;", "with a as (select 1) select * from a", None),
     ("Explanation first.\n```python\nprint(1)\n```\n```sql\nSELECT 7\n```", "SELECT 7", None),
     ("`SELECT 8`", "SELECT 8", None),
+    # A keyword inside a comment is not where the SQL starts: the statement after it is what
+    # runs (and the guard refuses a write), never a mangled "SELECT */ DELETE ...".
+    ("/* SELECT */ DELETE FROM users", "DELETE FROM users", None),
+    ("-- SELECT\nDROP TABLE t", "DROP TABLE t", None),
+    ("```sql\n/* top */ SELECT 9\n```", "/* top */ SELECT 9", None),
+    # A semicolon inside a string literal does not end the statement.
+    (
+        "Here's it: SELECT a FROM t WHERE b = 'x;y'; It counts.",
+        "SELECT a FROM t WHERE b = 'x;y'",
+        "Here's it: It counts.",
+    ),
+    # Several statements are handed on whole (the guard refuses them), not cut to the first.
+    ("SELECT 1; DELETE FROM t", "SELECT 1; DELETE FROM t", None),
 ]
 
 
@@ -305,6 +318,8 @@ def test_extract_sql(reply: str, sql: str, explanation: str | None) -> None:
         "```\nhello there\n```",
         '{"answer": 42}',
         "I will start with the basics",
+        "/* SELECT */",
+        "Here: /* SELECT 1 */ nothing else",
     ],
 )
 def test_extract_sql_refuses_replies_without_sql(reply: str) -> None:

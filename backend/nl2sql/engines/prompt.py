@@ -490,14 +490,37 @@ def _clean_sql(text: str) -> str:
     return sql
 
 
+_COMMENT_RE = re.compile(r"--[^\n]*|/\*.*?(?:\*/|$)", re.DOTALL)
+# In SQL: string literals, quoted identifiers and comments (skipped whole), or where a statement
+# ends (a semicolon, or a blank line before prose).
+_SQL_SCAN_RE = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|(;|\n[ \t]*\n)", re.DOTALL
+)
+
+
+def _mask_comments(text: str) -> str:
+    """`text` with every SQL comment blanked (same length, so offsets still line up): a keyword
+    inside a comment (`/* SELECT */ DELETE ...`) must not be taken for where the SQL starts."""
+    return _COMMENT_RE.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def _statement_end(sql: str) -> int:
+    """Where the first statement of `sql` ends: its first semicolon or blank line that is not
+    inside a string, quoted name or comment (or the end)."""
+    for match in _SQL_SCAN_RE.finditer(sql):
+        if match.group(1) is not None:
+            return match.start()
+    return len(sql)
+
+
 def _looks_like_sql(sql: str) -> bool:
-    if not sql:
+    code = _mask_comments(sql).lstrip()
+    if not code:
         return False
-    first = sql.lstrip()[:1]
-    if first == "(":
+    if code[:1] == "(":
         return True
-    word = re.match(r"[A-Za-z]+", sql.lstrip())
-    return bool(word) and word is not None and word.group(0).lower() in _STATEMENT_WORDS
+    word = re.match(r"[A-Za-z]+", code)
+    return word is not None and word.group(0).lower() in _STATEMENT_WORDS
 
 
 def _from_json(text: str) -> ExtractedSql | None:
@@ -523,16 +546,19 @@ def _prose(text: str) -> str | None:
 
 
 def _from_prose(text: str) -> ExtractedSql | None:
-    match = _SQL_START_RE.search(text) or _SQL_MID_LINE_RE.search(text)
+    masked = _mask_comments(text)
+    match = _SQL_START_RE.search(masked) or _SQL_MID_LINE_RE.search(masked)
     if match is None:
         return None
-    tail = match.group(1)
-    end = tail.find(";")
-    if end == -1:
-        blank = re.search(r"\n\s*\n", tail)
-        end = blank.start() if blank else len(tail)
+    start = match.start(1)
+    tail = text[start:]
+    end = _statement_end(tail)
+    if tail[end : end + 1] == ";" and _looks_like_sql(tail[end + 1 :]):
+        # More statements follow: hand them all on, for the guard to refuse, rather than run
+        # the first one as if it were the whole answer.
+        end = len(tail)
     sql = _clean_sql(tail[:end])
-    explanation = _prose(text[: match.start()] + " " + tail[end:].lstrip("; \n"))
+    explanation = _prose(text[:start] + " " + tail[end:].lstrip("; \n"))
     return ExtractedSql(sql, explanation)
 
 
