@@ -25,6 +25,7 @@ from backend.nl2sql.engines.builtin.lexicon import tokenise
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.parser import parse
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
+from backend.semantic.layer import SemanticLayer
 
 __all__ = ["BuiltinGenerator"]
 
@@ -51,15 +52,17 @@ _INDEX_CACHE: OrderedDict[str, SchemaIndex] = OrderedDict()
 _INDEX_CACHE_SIZE = 32
 
 
-def schema_index(snapshot: SchemaSnapshot) -> SchemaIndex:
-    """The linking index of a snapshot, reused while the same schema keeps being asked about."""
-    key = hashlib.sha256(snapshot.model_dump_json().encode()).hexdigest()
+def schema_index(snapshot: SchemaSnapshot, semantic: SemanticLayer | None = None) -> SchemaIndex:
+    """The linking index of a snapshot (and layer), reused while the same schema keeps being
+    asked about."""
+    layer = semantic.model_dump_json() if semantic is not None else ""
+    key = hashlib.sha256((snapshot.model_dump_json() + layer).encode()).hexdigest()
     with _INDEX_LOCK:
         index = _INDEX_CACHE.get(key)
         if index is not None:
             _INDEX_CACHE.move_to_end(key)
             return index
-    index = SchemaIndex(snapshot)
+    index = SchemaIndex(snapshot, semantic)
     with _INDEX_LOCK:
         _INDEX_CACHE[key] = index
         while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
@@ -169,7 +172,7 @@ class BuiltinGenerator(SqlGenerator):
             ) from exc
 
     def _generate(self, request: GenerationRequest) -> Generation:
-        index = schema_index(request.schema)
+        index = schema_index(request.schema, request.semantic)
         context = conversation_context(request.history)
         question = request.question.strip()
         if context and is_refinement(question):

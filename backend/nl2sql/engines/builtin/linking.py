@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.nl2sql.engines.builtin.lexicon import (
@@ -13,8 +14,13 @@ from backend.nl2sql.engines.builtin.lexicon import (
     Token,
     lemmatise,
     split_identifier,
+    tokenise,
 )
+from backend.semantic.layer import SemanticLayer
 
+_T = TypeVar("_T")
+_REFERENCE_SUFFIXES = frozenset({"id", "code", "number", "key"})
+"""Last words of a column name that refer to another table's row (`no` expands to number)."""
 _NUMERIC = ("INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY", "SERIAL", "BIT")
 _DATE = ("DATE", "TIME", "YEAR")
 GENERIC_WORDS = frozenset({"id", "name", "number", "type", "code", "date", "value", "detail"})
@@ -83,11 +89,98 @@ def _column_kind(type_name: str, words: tuple[str, ...]) -> str:
     return "text"
 
 
-class SchemaIndex:
-    """The snapshot reshaped for linking: words of every name, sample values, the FK graph."""
+def phrase_words(text: str) -> tuple[str, ...]:
+    """The lemmas of a phrase as a question's tokens read them ("sign-ups" -> sign, up)."""
+    return tuple(t.lemma for t in tokenise(text) if t.kind in ("word", "number"))
 
-    def __init__(self, snapshot: SchemaSnapshot) -> None:
+
+def value_keys(text: str) -> set[tuple[str, ...]]:
+    """The word sequences a stored value may be written as in a question.
+
+    `web_shop` is "web shop", `how-to` is "how to" (hyphens split in lower-case words) or
+    "how-to", case and surrounding spaces never matter."""
+    text = text.strip()
+    keys = {
+        tuple(
+            lemmatise(w) for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split()) if w
+        )
+    }
+    spaced = re.sub(r"[_\s]+", " ", text)
+    keys.add(phrase_words(spaced))
+    keys.add(phrase_words(spaced.lower()))
+    keys.add(phrase_words(re.sub(r"[\-/]", " ", spaced.lower())))
+    return {k for k in keys if k}
+
+
+def visible_snapshot(snapshot: SchemaSnapshot, layer: SemanticLayer | None) -> SchemaSnapshot:
+    """`snapshot` without the tables and columns the layer hides (never linked nor shown)."""
+    if layer is None:
+        return snapshot
+    hidden_tables = {t.name.lower() for t in layer.tables if t.hidden}
+    hidden_columns = {
+        (t.name.lower(), c.name.lower()) for t in layer.tables for c in t.columns if c.hidden
+    }
+    if not hidden_tables and not hidden_columns:
+        return snapshot
+    tables = []
+    for info in snapshot.tables:
+        name = info.name.lower()
+        if name in hidden_tables:
+            continue
+        columns = [c for c in info.columns if (name, c.name.lower()) not in hidden_columns]
+        keep = {c.name.lower() for c in columns}
+        fks = [
+            fk
+            for fk in info.foreign_keys
+            if fk.referred_table.lower() not in hidden_tables
+            and all(c.lower() in keep for c in fk.columns)
+            and all(
+                (fk.referred_table.lower(), c.lower()) not in hidden_columns
+                for c in fk.referred_columns
+            )
+        ]
+        tables.append(info.model_copy(update={"columns": columns, "foreign_keys": fks}))
+    return snapshot.model_copy(update={"tables": tables})
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A named measure or filter of the semantic layer, as the words that name it."""
+
+    kind: str
+    """`measure` or `filter`."""
+    name: str
+    table: str
+
+
+@dataclass(slots=True)
+class DefinitionMention:
+    """A span of the question that names a layer's measure or filter."""
+
+    start: int
+    end: int
+    definition: Definition
+    score: float
+    text: str
+
+
+class SchemaIndex:
+    """The snapshot reshaped for linking: words of every name, sample values, the FK graph,
+    and, when a semantic layer is given, its synonyms, value phrases, declared joins and the
+    words of its named measures and filters (hidden tables and columns left out)."""
+
+    def __init__(self, snapshot: SchemaSnapshot, semantic: SemanticLayer | None = None) -> None:
+        snapshot = visible_snapshot(snapshot, semantic)
         self.snapshot = snapshot
+        self.semantic = semantic
+        self.table_synonyms: dict[tuple[str, ...], list[TableRef]] = {}
+        self.column_synonyms: dict[tuple[str, ...], list[ColumnRef]] = {}
+        self.definitions: dict[tuple[str, ...], list[Definition]] = {}
+        self.max_phrase_words = 1
+        self.inferred_edges: set[tuple[str, str]] = set()
+        """Lower-case (table, table) pairs joined by a name-and-type inference, both ways."""
+        self.declared_edges: set[tuple[str, str]] = set()
+        """Lower-case (table, table) pairs joined by the semantic layer's declared joins."""
         self.tables: dict[str, TableRef] = {}
         self.columns: list[ColumnRef] = []
         self.columns_of: dict[str, list[ColumnRef]] = {}
@@ -115,15 +208,11 @@ class SchemaIndex:
                 if col.sample_values:
                     self.sampled.add((info.name.lower(), col.name.lower()))
                 for sample in col.sample_values or []:
-                    text = str(sample).strip()
-                    key = tuple(
-                        lemmatise(w)
-                        for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split())
-                        if w
-                    )
-                    if key and len(text) <= 60:
-                        self.values.setdefault(key, []).append((c, text))
-                        self.max_value_words = max(self.max_value_words, len(key))
+                    text = str(sample)
+                    if len(text.strip()) > 60:
+                        continue
+                    for key in value_keys(text):
+                        self._add_value(key, c, text)
             self.columns_of[info.name.lower()] = cols
             for c in cols:
                 self.column_phrases.add(c.words)
@@ -136,6 +225,14 @@ class SchemaIndex:
                     continue
                 self._add_edge(info.name, other.name, fk.columns[0], fk.referred_columns[0])
         self._add_implicit_edges()
+        if semantic is not None:
+            self._add_layer(semantic)
+
+    def _add_value(self, key: tuple[str, ...], col: ColumnRef, stored: str) -> None:
+        hits = self.values.setdefault(key, [])
+        if (col, stored) not in hits:
+            hits.append((col, stored))
+            self.max_value_words = max(self.max_value_words, len(key))
 
     def _add_edge(self, a: str, b: str, col_a: str, col_b: str) -> None:
         if a.lower() == b.lower():
@@ -143,20 +240,127 @@ class SchemaIndex:
         self.edges.setdefault(a.lower(), []).append((b, col_a, col_b))
         self.edges.setdefault(b.lower(), []).append((a, col_b, col_a))
 
+    def _joined(self, a: str, b: str) -> bool:
+        return any(e[0].lower() == b.lower() for e in self.edges.get(a.lower(), []))
+
     def _add_implicit_edges(self) -> None:
-        """Tables without declared keys still join on a same-named primary key column."""
+        """Tables without declared keys still join where names and types say they refer:
+
+        * a column named like another table's primary key (`orders.customer_id` ->
+          `customer.customer_id`);
+        * `<table>_id`, `<table>_code`, `<table>_no`, `<table>_key` (or camelCase
+          `customerId`) -> that table's single-column key or its `code` column, when the
+          table's name is the prefix, singular or plural (`customer_id` -> `customers.id`,
+          `country_code` -> `countries.code`), and both sides are numbers or both text.
+        """
         for table in self.tables.values():
             pk = table.primary_key
             if pk is None or pk.name.lower() in ("id", "rowid"):
                 continue
             for other in self.tables.values():
-                if other.name == table.name or any(
-                    e[0].lower() == table.name.lower()
-                    for e in self.edges.get(other.name.lower(), [])
-                ):
+                if other.name == table.name or self._joined(other.name, table.name):
                     continue
                 if other.info.column(pk.name) is not None:
                     self._add_edge(other.name, table.name, pk.name, pk.name)
+                    self._mark_inferred(other.name, table.name)
+        by_words: dict[tuple[str, ...], list[TableRef]] = {}
+        for table in self.tables.values():
+            by_words.setdefault(table.words, []).append(table)
+            if len(table.words) > 1:  # `dim_customer`, `tbl_orders`: the last word names it
+                by_words.setdefault(table.words[-1:], []).append(table)
+        for table in self.tables.values():
+            for col in self.columns_of[table.name.lower()]:
+                if len(col.words) < 2 or col.words[-1] not in _REFERENCE_SUFFIXES:
+                    continue
+                stem = col.words[:-1]
+                targets = [t for t in by_words.get(stem, []) if t.name != table.name]
+                if len(targets) != 1:
+                    continue
+                target = targets[0]
+                if self._joined(table.name, target.name):
+                    continue
+                key = self._reference_key(target, col)
+                if key is not None:
+                    self._add_edge(table.name, target.name, col.name, key.name)
+                    self._mark_inferred(table.name, target.name)
+
+    def _reference_key(self, target: TableRef, col: ColumnRef) -> ColumnRef | None:
+        """The column of `target` that `col` (`<target>_id`, `<target>_code`) refers to."""
+        cols = self.columns_of[target.name.lower()]
+        suffix = col.words[-1]
+        candidates = [c for c in cols if c.is_primary_key]
+        if len(candidates) != 1 or (suffix in ("code", "key") and candidates[0].words != (suffix,)):
+            candidates = [c for c in cols if c.words in ((suffix,), (*target.words, suffix))]
+        if len(candidates) != 1:
+            return None
+        key = candidates[0]
+        numeric = {col.kind == "numeric", key.kind == "numeric"}
+        return key if len(numeric) == 1 else None
+
+    def _mark_inferred(self, a: str, b: str) -> None:
+        self.inferred_edges.update({(a.lower(), b.lower()), (b.lower(), a.lower())})
+
+    def _add_layer(self, layer: SemanticLayer) -> None:
+        """Synonyms, value phrases, declared joins and named definitions of the layer."""
+        for table_def in layer.tables:
+            table = self.tables.get(table_def.name.lower())
+            if table is None:
+                continue
+            for phrase in table_def.synonyms:
+                self._add_phrase(self.table_synonyms, phrase_words(phrase), table)
+            for col_def in table_def.columns:
+                col = self.column(table.name, col_def.name)
+                if col is None:
+                    continue
+                for phrase in col_def.synonyms:
+                    self._add_phrase(self.column_synonyms, phrase_words(phrase), col)
+                for phrase, stored in col_def.values.items():
+                    for key in value_keys(phrase):
+                        self._add_value(key, col, stored)
+        for join in layer.joins:
+            a = self.tables.get(join.from_table.lower())
+            b = self.tables.get(join.to_table.lower())
+            if a is None or b is None:
+                continue
+            if self.column(a.name, join.from_column) is None:
+                continue
+            if self.column(b.name, join.to_column) is None:
+                continue
+            if not self._joined(a.name, b.name):
+                self._add_edge(a.name, b.name, join.from_column, join.to_column)
+            self.declared_edges.update(
+                {(a.name.lower(), b.name.lower()), (b.name.lower(), a.name.lower())}
+            )
+        for measure in layer.measures:
+            definition = Definition("measure", measure.name, measure.table)
+            for phrase in (measure.name, *measure.synonyms):
+                self._add_phrase(self.definitions, phrase_words(phrase), definition)
+        for named in layer.filters:
+            definition = Definition("filter", named.name, named.table)
+            for phrase in (named.name, *named.synonyms):
+                self._add_phrase(self.definitions, phrase_words(phrase), definition)
+
+    def _add_phrase(
+        self, bucket: dict[tuple[str, ...], list[_T]], words: tuple[str, ...], item: _T
+    ) -> None:
+        if not words:
+            return
+        hits = bucket.setdefault(words, [])
+        if item not in hits:
+            hits.append(item)
+        self.max_phrase_words = max(self.max_phrase_words, len(words))
+
+    def join_origin(self, a: str, b: str) -> str | None:
+        """How tables `a` and `b` are joined directly: `declared` (a foreign key), `layer`
+        (the semantic layer's joins), `inferred` (names and types), None: not directly."""
+        pair = (a.lower(), b.lower())
+        if not self._joined(a, b):
+            return None
+        if pair in self.declared_edges:
+            return "layer"
+        if pair in self.inferred_edges:
+            return "inferred"
+        return "declared"
 
     def has_samples(self, col: ColumnRef) -> bool:
         """Whether the snapshot sampled values of `col` (so a missing value means something)."""
@@ -165,10 +369,7 @@ class SchemaIndex:
     def misplaced_value(self, col: ColumnRef, text: str) -> bool:
         """Whether comparing `col` with `text` is a guess: the value is not among the column's
         sampled values, or it is stored in other columns but not this one."""
-        key = tuple(
-            lemmatise(w) for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split()) if w
-        )
-        holders = [c for c, _ in self.values.get(key, [])]
+        holders = [c for key in value_keys(text) for c, _ in self.values.get(key, [])]
         if col in holders:
             return False
         return bool(holders) or self.has_samples(col)
@@ -269,6 +470,9 @@ def _match_table_exact(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[flo
     exact = [t for t in index.tables.values() if t.words == phrase or "".join(t.words) == joined]
     if exact:
         return 3.0 * len(phrase) + 0.6, exact
+    declared = index.table_synonyms.get(phrase)
+    if declared:
+        return 3.0 * len(phrase) + 0.4, list(declared)
     if len(phrase) == 1:
         word = phrase[0]
         shortened = [
@@ -324,6 +528,13 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
             best, best_score = [col], score
         elif score == best_score and score > 0:
             best.append(col)
+    declared = index.column_synonyms.get(phrase)
+    if declared:
+        score = 3.0 * len(phrase) + 0.4
+        if score > best_score:
+            best, best_score = list(declared), score
+        elif score == best_score:
+            best += [c for c in declared if c not in best]
     return best_score, best
 
 
@@ -348,7 +559,8 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             i += 1
             continue
         best: Mention | None = None
-        for length in range(min(index.max_value_words + 1, 5, n - i), 0, -1):
+        longest = max(index.max_value_words + 1, index.max_phrase_words)
+        for length in range(min(longest, 5, n - i), 0, -1):
             span = tokens[i : i + length]
             if any(t.kind != "word" or t.index in skip for t in span):
                 continue
