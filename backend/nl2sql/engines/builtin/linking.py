@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.nl2sql.engines.builtin.lexicon import (
+    ACRONYMS,
     STOP_WORDS,
     SYNONYMS,
     Token,
@@ -110,6 +111,19 @@ def value_keys(text: str) -> set[tuple[str, ...]]:
     keys.add(phrase_words(spaced.lower()))
     keys.add(phrase_words(re.sub(r"[\-/]", " ", spaced.lower())))
     return {k for k in keys if k}
+
+
+def acronym_phrases(words: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Other ways to write a name made of or containing an acronym: `mrr` is also "monthly
+    recurring revenue", `monthly_active_users` also "mau" (an initialism of 3+ words)."""
+    out: list[tuple[str, ...]] = []
+    for k, word in enumerate(words):
+        expansion = ACRONYMS.get(word)
+        if expansion:
+            out.append((*words[:k], *phrase_words(expansion), *words[k + 1 :]))
+    if len(words) >= 3 and all(w.isalpha() for w in words):
+        out.append(("".join(w[0] for w in words),))
+    return out
 
 
 def visible_snapshot(snapshot: SchemaSnapshot, layer: SemanticLayer | None) -> SchemaSnapshot:
@@ -218,6 +232,9 @@ class SchemaIndex:
                 self.column_phrases.add(c.words)
                 self.column_phrases.add(_strip_prefix(c.words, ref.words))
             self.columns.extend(cols)
+        for ref_col in self.columns:
+            for phrase in acronym_phrases(ref_col.words):
+                self._add_phrase(self.column_synonyms, phrase, ref_col)
         for info in snapshot.tables:
             for fk in info.foreign_keys:
                 other = self.tables.get(fk.referred_table.lower())
@@ -620,9 +637,47 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
         if best is None:
             i += 1
             continue
+        if (
+            mentions
+            and best.kind == "column"
+            and mentions[-1].kind == "column"
+            and mentions[-1].end == best.start
+            and set(best.columns) <= set(mentions[-1].columns)
+        ):
+            # "CSAT score", "MRR figure": a second word for the column just named
+            mentions[-1].end = best.end
+            mentions[-1].text += " " + best.text
+            i = best.end
+            continue
         mentions.append(best)
         i = best.end
     return mentions
+
+
+def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[DefinitionMention]:
+    """Spans of the question naming the semantic layer's measures and filters, longest first,
+    scored like table links (3 per word); no overlaps. Empty without a layer."""
+    if not index.definitions:
+        return []
+    found: list[DefinitionMention] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        hit: DefinitionMention | None = None
+        for length in range(min(index.max_phrase_words, n - i), 0, -1):
+            span = tokens[i : i + length]
+            if any(t.kind not in ("word", "number") for t in span):
+                continue
+            definitions = index.definitions.get(tuple(t.lemma for t in span))
+            if definitions:
+                text = " ".join(t.text for t in span)
+                hit = DefinitionMention(i, i + length, definitions[0], 3.0 * length, text)
+                break
+        if hit is None:
+            i += 1
+            continue
+        found.append(hit)
+        i = hit.end
+    return found
 
 
 _GENDER_WORDS = {
