@@ -22,7 +22,7 @@ from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess, 
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, inferred_join_notes
 from backend.nl2sql.engines.builtin.parser import parse
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 from backend.semantic.layer import SemanticLayer
@@ -205,6 +205,9 @@ class BuiltinGenerator(SqlGenerator):
         signals = {**intent.signals, **sql_signals(sql, sqlglot_dialect(request.dialect), intent)}
         assessment = assess(signals)
         explanation = explain(intent)
+        joins = inferred_join_notes(index, sql, sqlglot_dialect(request.dialect))
+        if joins:
+            explanation += " (" + "; ".join(joins) + ")"
         if assessment.confidence < ANSWER_THRESHOLD:
             recognised = dict(intent.recognised)
             recognised["doubts"] = assessment.reasons

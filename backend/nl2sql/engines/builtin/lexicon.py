@@ -86,7 +86,8 @@ ABBREVIATIONS = {
     "trx": "transaction", "tx": "transaction",
     "pmt": "payment", "pymt": "payment", "paymt": "payment",
     "curr": "currency", "ccy": "currency", "perc": "percent", "avail": "available",
-    "mfr": "manufacturer", "mfg": "manufacturing", "btch": "batch", "seq": "sequence",
+    "pkg": "package", "mfr": "manufacturer", "mfg": "manufacturing", "btch": "batch",
+    "seq": "sequence",
 }  # fmt: skip
 """Abbreviations common in column names, expanded before matching (not question words)."""
 

@@ -582,10 +582,18 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             if any(t.kind != "word" or t.index in skip for t in span):
                 continue
             edge_stop = STOP_WORDS if length == 1 else _SPAN_EDGE_STOP
-            if span[0].lemma in edge_stop or span[-1].lemma in edge_stop:
-                continue
             phrase = tuple(t.lemma for t in span)
             text = " ".join(t.text for t in span)
+            if span[0].lemma in edge_stop or span[-1].lemma in edge_stop:
+                # "in transit" for a stored `in_transit`: a whole stored value may start or
+                # end with a small word, a table or column name may not
+                stored = index.values.get(phrase) if length > 1 else None
+                if stored and (best is None or 3.0 * length - 0.5 > best.score):
+                    best = Mention(
+                        i, i + length, "value", columns=[c for c, _ in stored],
+                        value=stored[0][1], score=3.0 * length - 0.5, text=text,
+                    )  # fmt: skip
+                continue
             value_hits = index.values.get(phrase) or _gender_hits(index, phrase)
             yes_no = (
                 phrase[0] in ("yes", "no", "y", "n")
@@ -652,6 +660,39 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
         mentions.append(best)
         i = best.end
     return mentions
+
+
+def inferred_join_notes(index: SchemaIndex, sql: str, dialect: str) -> list[str]:
+    """Plain sentences for the joins of `sql` that no foreign key declares: inferred from
+    names and types, or taken from the semantic layer."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return []
+    notes: list[str] = []
+    for join in tree.find_all(exp.Join):
+        on = join.args.get("on")
+        if on is None:
+            continue
+        for eq in on.find_all(exp.EQ):
+            left, right = eq.this, eq.expression
+            if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+                continue
+            origin = index.join_origin(left.table, right.table)
+            if origin in ("inferred", "layer"):
+                how = (
+                    "inferred from the column names: the database declares no foreign key"
+                    if origin == "inferred"
+                    else "as the semantic layer declares"
+                )
+                pair = f"{left.sql(dialect)} = {right.sql(dialect)}"
+                note = f"{pair} joins {left.table} and {right.table}, {how}"
+                if note not in notes:
+                    notes.append(note)
+    return notes
 
 
 def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[DefinitionMention]:
