@@ -67,6 +67,8 @@ class Mention:
     value: str | None = None
     score: float = 0.0
     text: str = ""
+    pattern: str | None = None
+    """For a value written as part of what is stored (an email domain): a LIKE pattern."""
 
 
 _EVENT_PARTICIPLES = frozenset({"paid", "left", "sent", "sold", "built", "begun", "run", "held"})
@@ -643,6 +645,8 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             # part of the same compound noun, not a second column
             best = None
         if best is None:
+            best = _email_domain(index, tok)
+        if best is None:
             i += 1
             continue
         if (
@@ -719,6 +723,37 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
         found.append(hit)
         i = hit.end
     return found
+
+
+MAIL_PROVIDERS = frozenset(
+    """gmail googlemail hotmail outlook yahoo icloud aol protonmail proton gmx msn live
+    yandex zoho mail fastmail""".split()  # noqa: SIM905
+)
+"""Words that name an email provider: "Hotmail users" are rows whose email is @hotmail.*."""
+_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,}$")
+
+
+def _email_domain(index: SchemaIndex, tok: Token) -> Mention | None:
+    """A mail provider ("Hotmail") or a domain ("acme.io") next to a table with an email
+    column: rows whose email is at that domain (a LIKE pattern, not an equality)."""
+    word = tok.text.lower().lstrip("@")
+    if tok.kind != "word" or word == "mail":
+        return None
+    if word in MAIL_PROVIDERS:
+        pattern = f"%@{word}.%"
+    elif _DOMAIN.match(word) and not word.replace(".", "").isdigit():
+        pattern = f"%@{word}"
+    else:
+        return None
+    columns = [
+        c for c in index.columns if c.kind == "text" and ("email" in c.words or "mail" in c.words)
+    ]
+    if not columns:
+        return None
+    return Mention(
+        tok.index, tok.index + 1, "value", columns=columns, value=pattern.strip("%"),
+        score=2.5, text=tok.text, pattern=pattern,
+    )  # fmt: skip
 
 
 _GENDER_WORDS = {
