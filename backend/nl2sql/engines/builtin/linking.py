@@ -116,16 +116,22 @@ def value_keys(text: str) -> set[tuple[str, ...]]:
 
 
 def acronym_phrases(words: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Other ways to write a name made of or containing an acronym: `mrr` is also "monthly
-    recurring revenue", `monthly_active_users` also "mau" (an initialism of 3+ words)."""
+    """Other ways to write a name made of or containing a known acronym: `mrr` is also
+    "monthly recurring revenue", `monthly_active_users` also "mau"."""
     out: list[tuple[str, ...]] = []
     for k, word in enumerate(words):
         expansion = ACRONYMS.get(word)
         if expansion:
             out.append((*words[:k], *phrase_words(expansion), *words[k + 1 :]))
-    if len(words) >= 3 and all(w.isalpha() for w in words):
-        out.append(("".join(w[0] for w in words),))
+    for acronym, long_form in _EXPANSIONS.items():
+        n = len(long_form)
+        for k in range(len(words) - n + 1):
+            if words[k : k + n] == long_form:
+                out.append((*words[:k], acronym, *words[k + n :]))
     return out
+
+
+_EXPANSIONS = {a: tuple(lemmatise(w) for w in e.split()) for a, e in ACRONYMS.items()}
 
 
 def visible_snapshot(snapshot: SchemaSnapshot, layer: SemanticLayer | None) -> SchemaSnapshot:
@@ -726,8 +732,8 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
 
 
 MAIL_PROVIDERS = frozenset(
-    """gmail googlemail hotmail outlook yahoo icloud aol protonmail proton gmx msn live
-    yandex zoho mail fastmail""".split()  # noqa: SIM905
+    """gmail googlemail hotmail yahoo icloud aol protonmail gmx msn
+    yandex zoho fastmail""".split()  # noqa: SIM905
 )
 """Words that name an email provider: "Hotmail users" are rows whose email is @hotmail.*."""
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,}$")
