@@ -49,6 +49,7 @@ _WEIGHTS: dict[str, float] = {
     "lost_grouping": -2.0,
     "inferred_measures": -1.0,
     "value_or_column": -2.0,
+    "bare_flags": -3.0,
 }
 
 
@@ -72,11 +73,27 @@ def sql_signals(sql: str, dialect: str, intent: Intent) -> dict[str, float]:
         isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
         for e in _selected(tree)
     )
+    grouped = {(m.column.table, m.column.name) for m in intent.group_by if m.column is not None}
+    shown = [m for m in intent.select if m.agg is None and m.column is not None]
+    bare_flags = bool(shown) and all(
+        m.column is not None
+        and _is_flag_column(m.column)
+        and (m.column.table, m.column.name) not in grouped
+        for m in shown
+    )
     return {
         "star": float(star and not intent.signals.get("asks_everything")),
+        "bare_flags": float(bare_flags and len(shown) == len(intent.select)),
         "unnamed_tables": float(len(names - pointed)),
         "tables": float(len(names)),
     }
+
+
+def _is_flag_column(col: ColumnRef) -> bool:
+    """A yes/no column (`is_active`, `has_pet`, boolean): its bare 0/1 answers no "who"."""
+    return col.kind == "boolean" or (
+        col.kind == "numeric" and len(col.words) > 1 and col.words[0] in ("is", "has")
+    )
 
 
 def _reading_tables(intent: Intent) -> set[str]:
@@ -124,6 +141,7 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "lost_grouping": signals.get("lost_grouping", 0.0),
         "inferred_measures": signals.get("inferred_measures", 0.0),
         "value_or_column": signals.get("value_or_column", 0.0),
+        "bare_flags": signals.get("bare_flags", 0.0),
     }
 
 
@@ -150,6 +168,7 @@ _REASONS = {
     "lost_grouping": "a breakdown ('each', 'per') was asked for but not used",
     "inferred_measures": "the measure was inferred from the table, not named",
     "value_or_column": "a word is both a stored value here and a column of another table",
+    "bare_flags": "the answer would be bare yes/no flags, not the rows they describe",
 }
 
 
