@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.intents import Intent
+from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 
 ANSWER_THRESHOLD = 0.6
@@ -50,6 +50,7 @@ _WEIGHTS: dict[str, float] = {
     "inferred_measures": -1.0,
     "value_or_column": -2.0,
     "bare_flags": -3.0,
+    "degenerate_groups": -3.0,
 }
 
 
@@ -84,9 +85,43 @@ def sql_signals(sql: str, dialect: str, intent: Intent) -> dict[str, float]:
     return {
         "star": float(star and not intent.signals.get("asks_everything")),
         "bare_flags": float(bare_flags and len(shown) == len(intent.select)),
+        "degenerate_groups": float(degenerate_groups(intent)),
         "unnamed_tables": float(len(names - pointed)),
         "tables": float(len(names)),
     }
+
+
+def degenerate_groups(intent: Intent) -> int:
+    """Aggregates that are trivial because of how rows are grouped: an aggregate of the very
+    column grouped by (`csat, AVG(csat) ... GROUP BY csat`), or of rows of a table grouped by
+    that table's key (every group is one row: `AVG(fee) ... GROUP BY shipments.id`)."""
+    grouped = {
+        (m.column.table, m.column.name)
+        for m in intent.group_by
+        if m.column is not None and m.bucket is None
+    }
+    keyed_tables = {
+        m.column.table
+        for m in intent.group_by
+        if m.column is not None and m.column.sole_key and m.bucket is None
+    }
+    aggregates = [
+        m
+        for m in [
+            *intent.select,
+            *(m for m, _ in intent.order_by),
+            *(f.column for f in intent.having if isinstance(f.column, Measure)),
+        ]
+        if m.agg is not None and m.agg != "PCT"
+    ]
+    count = 0
+    for m in aggregates:
+        if m.column is not None:
+            if (m.column.table, m.column.name) in grouped or m.column.table in keyed_tables:
+                count += 1
+        elif m.count_table is not None and m.count_table in keyed_tables:
+            count += 1
+    return count
 
 
 def _is_flag_column(col: ColumnRef) -> bool:
@@ -142,6 +177,7 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "inferred_measures": signals.get("inferred_measures", 0.0),
         "value_or_column": signals.get("value_or_column", 0.0),
         "bare_flags": signals.get("bare_flags", 0.0),
+        "degenerate_groups": signals.get("degenerate_groups", 0.0),
     }
 
 
@@ -169,6 +205,7 @@ _REASONS = {
     "inferred_measures": "the measure was inferred from the table, not named",
     "value_or_column": "a word is both a stored value here and a column of another table",
     "bare_flags": "the answer would be bare yes/no flags, not the rows they describe",
+    "degenerate_groups": "an aggregate would be taken over groups of one row or of one value",
 }
 
 

@@ -52,6 +52,8 @@ class ColumnRef:
     """`numeric`, `date`, `text` or `boolean`."""
     is_primary_key: bool = field(default=False, compare=False)
     nullable: bool = field(default=True, compare=False)
+    sole_key: bool = field(default=False, compare=False)
+    """The table's whole primary key (not part of a composite one): one row per value."""
 
 
 @dataclass(slots=True)
@@ -216,6 +218,7 @@ class SchemaIndex:
             ref = TableRef(info.name, tuple(split_identifier(info.name)), info)
             self.tables[info.name.lower()] = ref
             cols = []
+            single_key = sum(col.primary_key for col in info.columns) == 1
             for col in info.columns:
                 words = tuple(split_identifier(col.name))
                 c = ColumnRef(
@@ -225,6 +228,7 @@ class SchemaIndex:
                     _column_kind(col.type, words),
                     col.primary_key,
                     col.nullable and not col.primary_key,
+                    col.primary_key and single_key,
                 )
                 cols.append(c)
                 if col.sample_values:
