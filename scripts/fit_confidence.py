@@ -49,7 +49,9 @@ from backend.nl2sql.evaluation import (  # noqa: E402
 NAMES = list(_WEIGHTS)
 
 
-def observe(questions: Path, db_root: Path, layer_path: Path | None, limit: int | None) -> list[Any]:
+def observe(
+    questions: Path, db_root: Path, layer_path: Path | None, limit: int | None
+) -> list[Any]:
     """(feature vector, right?, star?) per question the engine has a reading for."""
     layer = load_semantic_layer(layer_path) if layer_path else None
     rows: list[Any] = []
@@ -72,9 +74,12 @@ def observe(questions: Path, db_root: Path, layer_path: Path | None, limit: int 
             sql = render(intent, index, "sqlite")
         except QuestionNotUnderstood:
             continue
-        except Exception:  # noqa: BLE001 - the engine declines these too
+        except Exception:  # noqa: BLE001, S112 - the engine declines these too
             continue
-        signals = {**intent.signals, **sql_signals(sql, sqlglot_dialect("sqlite"), intent)}
+        signals = {
+            **intent.signals,
+            **sql_signals(sql, sqlglot_dialect("sqlite"), intent, item["question"]),
+        }
         conn = conns[db_id]
         try:
             right = results_match(

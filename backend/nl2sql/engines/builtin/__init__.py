@@ -202,7 +202,10 @@ class BuiltinGenerator(SqlGenerator):
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
-        signals = {**intent.signals, **sql_signals(sql, sqlglot_dialect(request.dialect), intent)}
+        signals = {
+            **intent.signals,
+            **sql_signals(sql, sqlglot_dialect(request.dialect), intent, question),
+        }
         assessment = assess(signals)
         explanation = explain(intent)
         joins = inferred_join_notes(index, sql, sqlglot_dialect(request.dialect))

@@ -12,6 +12,7 @@ and offers the reading as a suggestion instead of presenting it as the answer.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import sqlglot
@@ -51,6 +52,7 @@ _WEIGHTS: dict[str, float] = {
     "value_or_column": -2.0,
     "bare_flags": -3.0,
     "degenerate_groups": -3.0,
+    "unasked_keys": -2.0,
 }
 
 
@@ -61,8 +63,11 @@ class Assessment:
     """Plain words for what lowered the score, most important first."""
 
 
-def sql_signals(sql: str, dialect: str, intent: Intent) -> dict[str, float]:
-    """Signals read from the rendered SQL: star selects, tables the question never names."""
+def sql_signals(
+    sql: str, dialect: str, intent: Intent, question: str | None = None
+) -> dict[str, float]:
+    """Signals read from the rendered SQL: star selects, tables the question never names,
+    and, given the question, reference keys it shows though the question asks for no id."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except sqlglot.errors.ParseError:
@@ -86,6 +91,7 @@ def sql_signals(sql: str, dialect: str, intent: Intent) -> dict[str, float]:
         "star": float(star and not intent.signals.get("asks_everything")),
         "bare_flags": float(bare_flags and len(shown) == len(intent.select)),
         "degenerate_groups": float(degenerate_groups(intent)),
+        "unasked_keys": float(unasked_keys(intent, question)) if question is not None else 0.0,
         "unnamed_tables": float(len(names - pointed)),
         "tables": float(len(names)),
     }
@@ -122,6 +128,29 @@ def degenerate_groups(intent: Intent) -> int:
         elif m.count_table is not None and m.count_table in keyed_tables:
             count += 1
     return count
+
+
+_ID_WORDS = frozenset({"id", "ids", "identifier", "identifiers", "key", "keys"})
+
+
+def unasked_keys(intent: Intent, question: str) -> int:
+    """Shown or grouped columns that refer to another row (`account_manager_id`), when the
+    question never asks for an id: it named the thing ("each account manager"), and a bare key
+    is not what it asked to see."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+    if words & _ID_WORDS:
+        return 0
+    shown = [
+        m.column
+        for m in [*intent.select, *intent.group_by]
+        if m.agg is None and m.column is not None and m.bucket is None
+    ]
+    keys = {
+        (c.table, c.name)
+        for c in shown
+        if not c.sole_key and len(c.words) > 1 and c.words[-1] == "id"
+    }
+    return len(keys)
 
 
 def _is_flag_column(col: ColumnRef) -> bool:
@@ -178,6 +207,7 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "value_or_column": signals.get("value_or_column", 0.0),
         "bare_flags": signals.get("bare_flags", 0.0),
         "degenerate_groups": signals.get("degenerate_groups", 0.0),
+        "unasked_keys": signals.get("unasked_keys", 0.0),
     }
 
 
@@ -206,6 +236,7 @@ _REASONS = {
     "value_or_column": "a word is both a stored value here and a column of another table",
     "bare_flags": "the answer would be bare yes/no flags, not the rows they describe",
     "degenerate_groups": "an aggregate would be taken over groups of one row or of one value",
+    "unasked_keys": "the answer would show bare identifiers the question did not ask for",
 }
 
 
