@@ -416,3 +416,40 @@ def test_results_do_not_depend_on_where_the_question_came_from(tmp_path: Path) -
     without = _ask(snapshot, "List the drivers")
     assert without is not None and "drivers" in without[0]
     assert with_layer is None or "drivers" not in with_layer[0]
+
+
+# ------------------------------------------------------------------ related words
+
+HOSPITAL = SchemaSnapshot.model_validate(
+    {
+        "db_type": "sqlite",
+        "database_name": "hospital",
+        "tables": [
+            {"name": "doctor", "columns": [
+                {"name": "doctor_id", "type": "INTEGER", "primary_key": True},
+                {"name": "doctor_name", "type": "TEXT"},
+                {"name": "specialty", "type": "TEXT"},
+            ]},
+            {"name": "car", "columns": [
+                {"name": "car_id", "type": "INTEGER", "primary_key": True},
+                {"name": "plate", "type": "TEXT"},
+            ]},
+        ],
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("question", "table"),
+    [("How many physicians are there?", "doctor"), ("List all vehicles", "car")],
+)
+def test_a_word_that_is_no_name_links_to_the_name_it_means(question: str, table: str) -> None:
+    index = SchemaIndex(HOSPITAL)
+    assert [(kind, names) for kind, _, names in _links(index, question)] == [("table", [table])]
+    mention = link(index, tokenise(question), skip=set())[0]
+    assert mention.score < 2.0, "a link by meaning alone is a weak link"
+
+
+def test_an_unrelated_word_links_to_nothing() -> None:
+    index = SchemaIndex(HOSPITAL)
+    assert _links(index, "How many nurses are there?") == []

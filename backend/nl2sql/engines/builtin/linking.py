@@ -17,6 +17,7 @@ from backend.nl2sql.engines.builtin.lexicon import (
     split_identifier,
     tokenise,
 )
+from backend.nl2sql.engines.builtin.related import NameVectors, name_vectors, related_name
 from backend.semantic.layer import SemanticLayer
 
 _T = TypeVar("_T")
@@ -201,6 +202,8 @@ class SchemaIndex:
         self.column_synonyms: dict[tuple[str, ...], list[ColumnRef]] = {}
         self.definitions: dict[tuple[str, ...], list[Definition]] = {}
         self.max_phrase_words = 1
+        self._name_vectors: NameVectors | None = None
+        self._name_vectors_built = False
         self.inferred_edges: set[tuple[str, str]] = set()
         """Lower-case (table, table) pairs joined by a name-and-type inference, both ways."""
         self.declared_edges: set[tuple[str, str]] = set()
@@ -390,6 +393,13 @@ class SchemaIndex:
         if pair in self.inferred_edges:
             return "inferred"
         return "declared"
+
+    def name_vectors(self) -> NameVectors | None:
+        """Embedded table and column names, built on first use (None: no embeddings)."""
+        if not self._name_vectors_built:
+            self._name_vectors = name_vectors(self)
+            self._name_vectors_built = True
+        return self._name_vectors
 
     def has_samples(self, col: ColumnRef) -> bool:
         """Whether the snapshot sampled values of `col` (so a missing value means something)."""
@@ -656,6 +666,8 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             best = None
         if best is None:
             best = _email_domain(index, tok)
+        if best is None and tok.kind == "word" and tok.lemma not in STOP_WORDS:
+            best = _related(index, tok)
         if best is None:
             i += 1
             continue
@@ -733,6 +745,19 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
         found.append(hit)
         i = hit.end
     return found
+
+
+def _related(index: SchemaIndex, tok: Token) -> Mention | None:
+    """A word linked to a name by meaning alone (see `related`): a weak link."""
+    found = related_name(index, tok.lemma)
+    if found is None:
+        return None
+    table, col, _ = found
+    if table is not None:
+        return Mention(tok.index, tok.index + 1, "table", tables=[table], score=1.0, text=tok.text)
+    if col is None:
+        return None
+    return Mention(tok.index, tok.index + 1, "column", columns=[col], score=1.0, text=tok.text)
 
 
 MAIL_PROVIDERS = frozenset(
