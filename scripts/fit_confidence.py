@@ -78,7 +78,7 @@ def observe(
             continue
         signals = {
             **intent.signals,
-            **sql_signals(sql, sqlglot_dialect("sqlite"), intent, item["question"]),
+            **sql_signals(sql, sqlglot_dialect("sqlite"), intent, item["question"], index),
         }
         conn = conns[db_id]
         try:

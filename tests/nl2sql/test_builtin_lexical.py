@@ -23,6 +23,7 @@ from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.engines.builtin.lexicon import normalise_amounts, split_identifier, tokenise
 from backend.nl2sql.engines.builtin.linking import (
     SchemaIndex,
+    definition_suggestions,
     link,
     link_definitions,
     value_keys,
@@ -453,3 +454,22 @@ def test_a_word_that_is_no_name_links_to_the_name_it_means(question: str, table:
 def test_an_unrelated_word_links_to_nothing() -> None:
     index = SchemaIndex(HOSPITAL)
     assert _links(index, "How many nurses are there?") == []
+
+
+def test_a_decline_offers_the_layers_definitions_the_question_names(
+    parcels: tuple[SchemaSnapshot, sqlite3.Connection],
+) -> None:
+    snapshot, _ = parcels
+    index = SchemaIndex(snapshot, LAYER)
+    assert definition_suggestions(index, "takings of active customers") == [
+        "shipping revenue = SUM(shipments.fee_amt) where shipments.status = 'delivered'",
+        "active customer: customers.closed_at IS NULL",
+    ]
+    with pytest.raises(QuestionNotUnderstood) as caught:
+        BuiltinGenerator().generate(
+            GenerationRequest(
+                question="takings by shipment weight", schema=snapshot, semantic=LAYER
+            )
+        )
+    texts = [s.text for s in caught.value.suggestions]
+    assert any("shipping revenue = SUM(shipments.fee_amt)" in t for t in texts), texts

@@ -22,7 +22,12 @@ from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess, 
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, inferred_join_notes
+from backend.nl2sql.engines.builtin.linking import (
+    ColumnRef,
+    SchemaIndex,
+    definition_suggestions,
+    inferred_join_notes,
+)
 from backend.nl2sql.engines.builtin.parser import parse
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 from backend.semantic.layer import SemanticLayer
@@ -204,7 +209,7 @@ class BuiltinGenerator(SqlGenerator):
         sql = render(intent, index, request.dialect)
         signals = {
             **intent.signals,
-            **sql_signals(sql, sqlglot_dialect(request.dialect), intent, question),
+            **sql_signals(sql, sqlglot_dialect(request.dialect), intent, question, index),
         }
         assessment = assess(signals)
         explanation = explain(intent)
@@ -225,6 +230,10 @@ class BuiltinGenerator(SqlGenerator):
                         confidence=assessment.confidence,
                     ),
                     *_date_alternatives(index, intent, request.dialect),
+                    *(
+                        Suggestion(text=f"By the definition {d}")
+                        for d in definition_suggestions(index, question)
+                    ),
                     *_alternatives(index, intent),
                 ],
                 confidence=assessment.confidence,

@@ -19,7 +19,11 @@ import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.linking import (
+    ColumnRef,
+    SchemaIndex,
+    unexpressed_definitions,
+)
 
 ANSWER_THRESHOLD = 0.6
 """Readings scoring below this are offered as suggestions, not answered."""
@@ -53,6 +57,7 @@ _WEIGHTS: dict[str, float] = {
     "bare_flags": -3.0,
     "degenerate_groups": -3.0,
     "unasked_keys": -2.0,
+    "unexpressed_definitions": -3.0,
 }
 
 
@@ -64,7 +69,11 @@ class Assessment:
 
 
 def sql_signals(
-    sql: str, dialect: str, intent: Intent, question: str | None = None
+    sql: str,
+    dialect: str,
+    intent: Intent,
+    question: str | None = None,
+    index: SchemaIndex | None = None,
 ) -> dict[str, float]:
     """Signals read from the rendered SQL: star selects, tables the question never names,
     and, given the question, reference keys it shows though the question asks for no id."""
@@ -92,6 +101,11 @@ def sql_signals(
         "bare_flags": float(bare_flags and len(shown) == len(intent.select)),
         "degenerate_groups": float(degenerate_groups(intent)),
         "unasked_keys": float(unasked_keys(intent, question)) if question is not None else 0.0,
+        "unexpressed_definitions": (
+            float(unexpressed_definitions(index, question, sql, dialect))
+            if question is not None and index is not None
+            else 0.0
+        ),
         "unnamed_tables": float(len(names - pointed)),
         "tables": float(len(names)),
     }
@@ -208,6 +222,7 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "bare_flags": signals.get("bare_flags", 0.0),
         "degenerate_groups": signals.get("degenerate_groups", 0.0),
         "unasked_keys": signals.get("unasked_keys", 0.0),
+        "unexpressed_definitions": signals.get("unexpressed_definitions", 0.0),
     }
 
 
@@ -237,6 +252,7 @@ _REASONS = {
     "bare_flags": "the answer would be bare yes/no flags, not the rows they describe",
     "degenerate_groups": "an aggregate would be taken over groups of one row or of one value",
     "unasked_keys": "the answer would show bare identifiers the question did not ask for",
+    "unexpressed_definitions": "a business definition the question uses is not in the query",
 }
 
 

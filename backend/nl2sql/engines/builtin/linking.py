@@ -580,6 +580,7 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
 def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Mention]:
     """Greedy longest-span linking of word tokens not already read as intent words."""
     mentions: list[Mention] = []
+    defined = {k for d in link_definitions(index, tokens) for k in range(d.start, d.end)}
     i = 0
     n = len(tokens)
     while i < n:
@@ -666,8 +667,8 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             best = None
         if best is None:
             best = _email_domain(index, tok)
-        if best is None and tok.kind == "word" and tok.lemma not in STOP_WORDS:
-            best = _related(index, tok)
+        if best is None and tok.kind == "word" and tok.lemma not in STOP_WORDS and i not in defined:
+            best = _related(index, tok)  # (a word the layer defines is not guessed at)
         if best is None:
             i += 1
             continue
@@ -686,6 +687,79 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
         mentions.append(best)
         i = best.end
     return mentions
+
+
+def definition_suggestions(index: SchemaIndex, question: str) -> list[str]:
+    """The semantic layer's definitions a question names, in words a client can offer as
+    choices when the engine declines ("revenue: SUM(invoices.amount) where ...")."""
+    layer = index.semantic
+    if layer is None:
+        return []
+    out: list[str] = []
+    for found in link_definitions(index, tokenise(question)):
+        d = found.definition
+        if d.kind == "measure":
+            m = next((m for m in layer.measures if m.name == d.name), None)
+            if m is None:
+                continue
+            text = f"{m.name} = {m.expression}"
+            if m.filter:
+                text += f" where {m.filter}"
+            if m.time_column:
+                text += f", dated by {m.time_column}"
+        else:
+            f = next((f for f in layer.filters if f.name == d.name), None)
+            if f is None:
+                continue
+            text = f"{f.name}: {f.condition}"
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def unexpressed_definitions(index: SchemaIndex, question: str, sql: str, dialect: str) -> int:
+    """How many of the layer's measures and filters the question names that the SQL does not
+    express (a column of the definition's fragments is missing from the query)."""
+    if index.semantic is None or not index.definitions:
+        return 0
+    import sqlglot
+    from sqlglot import exp
+
+    found = link_definitions(index, tokenise(question))
+    if not found:
+        return 0
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return len(found)
+    used = {c.name.lower() for c in tree.find_all(exp.Column)}
+    missing = 0
+    for hit in found:
+        fragments = _fragments(index.semantic, hit.definition)
+        needed: set[str] = set()
+        for fragment in fragments:
+            try:
+                needed |= {
+                    c.name.lower()
+                    for c in sqlglot.parse_one(fragment, read=dialect).find_all(exp.Column)
+                }
+            except sqlglot.errors.ParseError:
+                continue
+        if needed - used:
+            missing += 1
+    return missing
+
+
+def _fragments(layer: SemanticLayer, definition: Definition) -> list[str]:
+    if definition.kind == "measure":
+        return [
+            part
+            for m in layer.measures
+            if m.name == definition.name
+            for part in (m.expression, m.filter)
+            if part
+        ]
+    return [f.condition for f in layer.filters if f.name == definition.name]
 
 
 def inferred_join_notes(index: SchemaIndex, sql: str, dialect: str) -> list[str]:
