@@ -58,6 +58,7 @@ _WEIGHTS: dict[str, float] = {
     "degenerate_groups": -3.0,
     "unasked_keys": -2.0,
     "unexpressed_definitions": -3.0,
+    "duplicate_selects": -2.0,
 }
 
 
@@ -99,7 +100,10 @@ def sql_signals(
     return {
         "star": float(star and not intent.signals.get("asks_everything")),
         "bare_flags": float(bare_flags and len(shown) == len(intent.select)),
-        "degenerate_groups": float(degenerate_groups(intent)),
+        "degenerate_groups": float(
+            max(degenerate_groups(intent), sql_degenerate_groups(tree, index) if index else 0)
+        ),
+        "duplicate_selects": float(duplicate_selects(tree)),
         "unasked_keys": float(unasked_keys(intent, question)) if question is not None else 0.0,
         "unexpressed_definitions": (
             float(unexpressed_definitions(index, question, sql, dialect))
@@ -109,6 +113,47 @@ def sql_signals(
         "unnamed_tables": float(len(names - pointed)),
         "tables": float(len(names)),
     }
+
+
+def _owner(column: exp.Column, tree: exp.Select) -> str | None:
+    """The table a column of `tree` belongs to (qualified, or the query's only table)."""
+    if column.table:
+        return column.table.lower()
+    tables = [t.name.lower() for t in tree.find_all(exp.Table)]
+    return tables[0] if len(set(tables)) == 1 else None
+
+
+def sql_degenerate_groups(tree: exp.Expr, index: SchemaIndex) -> int:
+    """`degenerate_groups` read from the rendered SQL (whatever built the aggregates): an
+    aggregate over the grouped column itself, or over rows of a table grouped by its sole key."""
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None or not select.args.get("group"):
+        return 0
+    grouped: set[tuple[str, str]] = set()
+    keyed: set[str] = set()
+    for col in select.args["group"].find_all(exp.Column):
+        table = _owner(col, select)
+        if table is None:
+            continue
+        grouped.add((table, col.name.lower()))
+        if table in index.tables:
+            ref = index.column(table, col.name)
+            if ref is not None and ref.sole_key:
+                keyed.add(table)
+    count = 0
+    for agg in select.find_all(exp.AggFunc):
+        if agg.find_ancestor(exp.Select) is not select:
+            continue  # an aggregate of a subquery
+        cols = [(_owner(c, select), c.name.lower()) for c in agg.find_all(exp.Column)]
+        if any((t, n) in grouped or t in keyed for t, n in cols if t is not None):
+            count += 1
+    return count
+
+
+def duplicate_selects(tree: exp.Expr) -> int:
+    """The same expression shown twice (`COUNT(*) AS sign_ups, COUNT(*) AS count`)."""
+    shown = [e.unalias().sql() for e in _selected(tree)]
+    return len(shown) - len(set(shown))
 
 
 def degenerate_groups(intent: Intent) -> int:
@@ -223,6 +268,7 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "degenerate_groups": signals.get("degenerate_groups", 0.0),
         "unasked_keys": signals.get("unasked_keys", 0.0),
         "unexpressed_definitions": signals.get("unexpressed_definitions", 0.0),
+        "duplicate_selects": signals.get("duplicate_selects", 0.0),
     }
 
 
@@ -253,6 +299,7 @@ _REASONS = {
     "degenerate_groups": "an aggregate would be taken over groups of one row or of one value",
     "unasked_keys": "the answer would show bare identifiers the question did not ask for",
     "unexpressed_definitions": "a business definition the question uses is not in the query",
+    "duplicate_selects": "the same figure would be shown twice",
 }
 
 
