@@ -30,13 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.connections.executor import open_sqlite_read_only  # noqa: E402
 from backend.connections.introspection import introspect  # noqa: E402
 from backend.nl2sql.engines.base import QuestionNotUnderstood  # noqa: E402
-from backend.nl2sql.engines.builtin import schema_index, sqlglot_dialect  # noqa: E402
+from backend.nl2sql.engines.builtin import (  # noqa: E402
+    parse,  # noqa: E402
+    schema_index,
+    sqlglot_dialect,
+)
 from backend.nl2sql.engines.builtin.confidence import (  # noqa: E402
     _WEIGHTS,
     features,
     sql_signals,
 )
-from backend.nl2sql.engines.builtin.parser import parse  # noqa: E402
 from backend.nl2sql.engines.builtin.sqlbuild import render  # noqa: E402
 from backend.nl2sql.evaluation import (  # noqa: E402
     has_top_level_order,
