@@ -765,6 +765,8 @@ def _fragments(layer: SemanticLayer, definition: Definition) -> list[str]:
 def inferred_join_notes(index: SchemaIndex, sql: str, dialect: str) -> list[str]:
     """Plain sentences for the joins of `sql` that no foreign key declares: inferred from
     names and types, or taken from the semantic layer."""
+    if not (index.inferred_edges or index.declared_edges) or " JOIN " not in sql.upper():
+        return []
     import sqlglot
     from sqlglot import exp
 
