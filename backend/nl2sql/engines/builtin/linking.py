@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TypeVar
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
@@ -100,22 +101,19 @@ def phrase_words(text: str) -> tuple[str, ...]:
     return tuple(t.lemma for t in tokenise(text) if t.kind in ("word", "number"))
 
 
-def value_keys(text: str) -> set[tuple[str, ...]]:
+@lru_cache(maxsize=65536)
+def value_keys(text: str) -> frozenset[tuple[str, ...]]:
     """The word sequences a stored value may be written as in a question.
 
     `web_shop` is "web shop", `how-to` is "how to" (hyphens split in lower-case words) or
     "how-to", case and surrounding spaces never matter."""
-    text = text.strip()
+    low = text.strip().lower()
     keys = {
-        tuple(
-            lemmatise(w) for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split()) if w
-        )
+        tuple(lemmatise(w) for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in low.split()) if w),
+        tuple(lemmatise(w) for w in re.findall(r"[a-z0-9]+(?:['-][a-z0-9]+)*", low)),
+        tuple(lemmatise(w) for w in re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", low)),
     }
-    spaced = re.sub(r"[_\s]+", " ", text)
-    keys.add(phrase_words(spaced))
-    keys.add(phrase_words(spaced.lower()))
-    keys.add(phrase_words(re.sub(r"[\-/]", " ", spaced.lower())))
-    return {k for k in keys if k}
+    return frozenset(k for k in keys if k)
 
 
 def acronym_phrases(words: tuple[str, ...]) -> list[tuple[str, ...]]:
