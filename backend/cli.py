@@ -472,6 +472,10 @@ def eval_command(
     engine: Annotated[str, typer.Option(help="Generator to measure.")] = "builtin",
     out: Annotated[Path | None, typer.Option(help="Write predictions JSON here.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    semantic_layer: Annotated[
+        Path | None,
+        typer.Option(help="A semantic-layer document (YAML or JSON) given to the generator."),
+    ] = None,
 ) -> None:
     """Run a generator over a question set; print execution accuracy where gold SQL exists."""
     from rich.console import Console
@@ -484,6 +488,7 @@ def eval_command(
     try:
         items = evaluation.load_questions(questions)[:limit]
         generator = evaluation.get_generator(engine, _settings())
+        layer = None if semantic_layer is None else evaluation.load_semantic_layer(semantic_layer)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"{engine}", total=len(items))
             report = evaluation.evaluate(
@@ -491,7 +496,10 @@ def eval_command(
                 db_root=db_root,
                 generator=generator,
                 on_progress=lambda n: progress.advance(task, n),
+                semantic=layer,
             )
+        if layer is not None:
+            report.semantic_layer = evaluation.describe_layer(layer, str(semantic_layer))
     except evaluation.EvaluationInputError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
@@ -501,6 +509,7 @@ def eval_command(
     out_console = Console()
     if not out_console.is_terminal:
         out_console.width = max(out_console.width, 110)  # a log or a pipe: keep rows on one line
+    out_console.print(f"semantic layer: {summary['semantic_layer'] or 'none'}")
     out_console.print(
         f"questions {summary['questions']}  declined {summary['decline_rate']:.1%}  "
         f"p50 {summary['median_ms']:.2f} ms  p95 {summary['p95_ms']:.2f} ms/question"

@@ -31,6 +31,7 @@ from backend.nl2sql.engines.base import (
 )
 from backend.nl2sql.errors import GuardRefused, UnknownGenerator
 from backend.nl2sql.guard import guard_sql
+from backend.semantic.layer import SemanticLayer
 
 QUERY_TIME_LIMIT_SECONDS = 10.0
 """Gold and predicted queries each get this long before they count as failed."""
@@ -98,6 +99,8 @@ class EvaluationReport:
     groups: dict[str, list[tuple[Any, ...] | None]] = field(default_factory=dict)
     """Paraphrase group -> each member's result (None: declined or failed)."""
     group_right: dict[str, list[bool]] = field(default_factory=dict)
+    semantic_layer: str | None = None
+    """What semantic layer the generator was given (a file and its size), None: none."""
 
     @property
     def has_gold(self) -> bool:
@@ -170,6 +173,7 @@ class EvaluationReport:
 
         return {
             "questions": len(self.predictions),
+            "semantic_layer": self.semantic_layer,
             "decline_rate": round(self.decline_rate, 4),
             "median_ms": round(self.median_ms, 3),
             "p95_ms": round(self.p95_ms, 3),
@@ -312,6 +316,30 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def load_semantic_layer(path: Path) -> SemanticLayer:
+    """A semantic-layer document from a YAML or JSON file (JSON is YAML too)."""
+    import pydantic
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise EvaluationInputError(f"cannot read a semantic layer from {path}: {exc}") from exc
+    try:
+        return SemanticLayer.model_validate(data or {})
+    except pydantic.ValidationError as exc:
+        raise EvaluationInputError(f"{path} is not a semantic-layer document: {exc}") from exc
+
+
+def describe_layer(layer: SemanticLayer, source: str | None = None) -> str:
+    """One line naming a layer by its source and size, for reports."""
+    size = (
+        f"{len(layer.tables)} tables, {len(layer.measures)} measures, "
+        f"{len(layer.filters)} filters, {len(layer.joins)} joins"
+    )
+    return f"{source} ({size})" if source else size
+
+
 def get_generator(name: str, settings: Settings) -> SqlGenerator:
     """The registry's generator of that name (LLM ones read their keys from `settings`)."""
     try:
@@ -327,10 +355,15 @@ def evaluate(
     db_root: Path,
     generator: SqlGenerator,
     on_progress: Callable[[int], None] | None = None,
+    semantic: SemanticLayer | None = None,
 ) -> EvaluationReport:
-    """Generate SQL for every question, guard it, and score it against gold where present."""
+    """Generate SQL for every question, guard it, and score it against gold where present.
+
+    `semantic` is handed to the generator as every request's semantic layer."""
     snapshots: dict[str, SchemaSnapshot] = {}
     report = EvaluationReport(predictions=[])
+    if semantic is not None:
+        report.semantic_layer = describe_layer(semantic)
     connections: dict[str, sqlite3.Connection] = {}
     try:
         for item in questions:
@@ -344,7 +377,9 @@ def evaluate(
                     snapshots[db_id] = introspect(engine, db_type="sqlite", database_name=db_id)
                 finally:
                     engine.dispose()
-            prediction = _predict(generator, item["question"], db_id, snapshots[db_id])
+            prediction = _predict(
+                generator, item["question"], db_id, snapshots[db_id], semantic=semantic
+            )
             report.predictions.append(prediction)
             gold = item.get("query")
             if isinstance(gold, str) and gold.strip():
@@ -404,7 +439,12 @@ def evaluate(
 
 
 def _predict(
-    generator: SqlGenerator, question: str, db_id: str, snapshot: SchemaSnapshot
+    generator: SqlGenerator,
+    question: str,
+    db_id: str,
+    snapshot: SchemaSnapshot,
+    *,
+    semantic: SemanticLayer | None = None,
 ) -> Prediction:
     started = time.perf_counter()
     sql: str | None = None
@@ -413,7 +453,9 @@ def _predict(
     candidate: str | None = None
     try:
         generation = generator.generate(
-            GenerationRequest(question=question, schema=snapshot, dialect="sqlite")
+            GenerationRequest(
+                question=question, schema=snapshot, dialect="sqlite", semantic=semantic
+            )
         )
         confidence = generation.confidence
         try:

@@ -19,10 +19,12 @@ from backend.nl2sql.engines.base import (
 )
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import (
+    EvaluationInputError,
     evaluate,
     gold_difficulty,
     has_top_level_order,
     load_questions,
+    load_semantic_layer,
     results_match,
 )
 
@@ -301,3 +303,95 @@ def test_levels_tags_groups_latency_and_the_confidence_curve(db_root: Path) -> N
     summary = report.summary()
     assert summary["by_level"]["easy"]["precision"] == 1.0
     assert summary["consistency"] == 0.5 and summary["curve"]
+
+
+class LayerEcho(SqlGenerator):
+    """Answers with the number of measures of the semantic layer it was given (0: none)."""
+
+    name = "layer-echo"
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        n = len(request.semantic.measures) if request.semantic is not None else 0
+        return Generation(sql=f"SELECT {n}", explanation="")
+
+
+def test_the_semantic_layer_reaches_every_request_and_the_report_names_it(
+    db_root: Path, tmp_path: Path
+) -> None:
+    layer_file = tmp_path / "layer.yaml"
+    layer_file.write_text(
+        "measures:\n  - {name: average age, table: singer, expression: AVG(singer.age)}\n"
+        "today: 2025-06-30\n"
+    )
+    layer = load_semantic_layer(layer_file)
+    items = [{"db_id": "singers", "question": "x", "query": "SELECT 1"}]
+    with_layer = evaluate(items, db_root=db_root, generator=LayerEcho(), semantic=layer)
+    without = evaluate(items, db_root=db_root, generator=LayerEcho())
+    assert (with_layer.correct, without.correct) == ([True], [False])
+    assert with_layer.summary()["semantic_layer"] == "0 tables, 1 measures, 0 filters, 0 joins"
+    assert without.summary()["semantic_layer"] is None
+
+
+def test_a_file_that_is_not_a_layer_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("measures: [{name: x}]\n")
+    with pytest.raises(EvaluationInputError, match="not a semantic-layer document"):
+        load_semantic_layer(bad)
+    bad.write_text("tables: [\n")
+    with pytest.raises(EvaluationInputError, match="cannot read a semantic layer"):
+        load_semantic_layer(bad)
+
+
+def test_cli_states_the_layer_it_used(db_root: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(QUESTIONS[:1]))
+    layer_file = tmp_path / "layer.json"
+    layer_file.write_text(json.dumps({"filters": [
+        {"name": "French", "table": "singer", "condition": "singer.country = 'France'"}
+    ]}))  # fmt: skip
+    result = _run_cli(
+        str(questions), "--db-root", str(db_root), "--semantic-layer", str(layer_file)
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"semantic layer: {layer_file} (0 tables, 0 measures, 1 filters" in result.stdout
+    plain = _run_cli(str(questions), "--db-root", str(db_root))
+    assert "semantic layer: none" in plain.stdout
+    missing = _run_cli(
+        str(questions), "--db-root", str(db_root), "--semantic-layer", str(tmp_path / "no.yaml")
+    )
+    assert missing.returncode == 2 and "cannot read a semantic layer" in missing.stderr
+
+
+def test_the_business_dev_example_layer_names_real_tables_and_columns() -> None:
+    """examples/semantic/business_dev.yaml loads and every name and fragment fits the bench DB."""
+    bench = REPO_ROOT.parent / "shared" / "bench" / "business_dev" / "database" / "business_dev"
+    database = bench / "business_dev.sqlite"
+    layer = load_semantic_layer(REPO_ROOT / "examples" / "semantic" / "business_dev.yaml")
+    assert str(layer.today) == "2025-06-30" and layer.measures and layer.filters
+    if not database.is_file():
+        pytest.skip("the business_dev bench database is not next to this worktree")
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        tables = {
+            t: {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
+            for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        for table in layer.tables:
+            assert {c.name for c in table.columns} <= tables[table.name], table.name
+        for join in layer.joins:
+            assert join.from_column in tables[join.from_table]
+            assert join.to_column in tables[join.to_table]
+        for m in layer.measures:
+            plans = " JOIN plans ON plans.plan_id = subscriptions.plan_id" * (
+                "plans." in m.expression
+            )
+            where = f" WHERE {m.filter}" if m.filter else ""
+            (value,) = conn.execute(
+                f"SELECT {m.expression} FROM {m.table}{plans}{where}"
+            ).fetchone()
+            assert value, m.name
+        for f in layer.filters:
+            (n,) = conn.execute(f"SELECT COUNT(*) FROM {f.table} WHERE {f.condition}").fetchone()
+            assert n > 0, f.name
+    finally:
+        conn.close()

@@ -22,9 +22,15 @@ from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess, 
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.linking import (
+    ColumnRef,
+    SchemaIndex,
+    definition_suggestions,
+    inferred_join_notes,
+)
 from backend.nl2sql.engines.builtin.parser import parse
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
+from backend.semantic.layer import SemanticLayer
 
 __all__ = ["BuiltinGenerator"]
 
@@ -51,15 +57,17 @@ _INDEX_CACHE: OrderedDict[str, SchemaIndex] = OrderedDict()
 _INDEX_CACHE_SIZE = 32
 
 
-def schema_index(snapshot: SchemaSnapshot) -> SchemaIndex:
-    """The linking index of a snapshot, reused while the same schema keeps being asked about."""
-    key = hashlib.sha256(snapshot.model_dump_json().encode()).hexdigest()
+def schema_index(snapshot: SchemaSnapshot, semantic: SemanticLayer | None = None) -> SchemaIndex:
+    """The linking index of a snapshot (and layer), reused while the same schema keeps being
+    asked about."""
+    layer = semantic.model_dump_json() if semantic is not None else ""
+    key = hashlib.sha256((snapshot.model_dump_json() + layer).encode()).hexdigest()
     with _INDEX_LOCK:
         index = _INDEX_CACHE.get(key)
         if index is not None:
             _INDEX_CACHE.move_to_end(key)
             return index
-    index = SchemaIndex(snapshot)
+    index = SchemaIndex(snapshot, semantic)
     with _INDEX_LOCK:
         _INDEX_CACHE[key] = index
         while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
@@ -169,7 +177,7 @@ class BuiltinGenerator(SqlGenerator):
             ) from exc
 
     def _generate(self, request: GenerationRequest) -> Generation:
-        index = schema_index(request.schema)
+        index = schema_index(request.schema, request.semantic)
         context = conversation_context(request.history)
         question = request.question.strip()
         if context and is_refinement(question):
@@ -199,9 +207,15 @@ class BuiltinGenerator(SqlGenerator):
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
-        signals = {**intent.signals, **sql_signals(sql, sqlglot_dialect(request.dialect), intent)}
+        signals = {
+            **intent.signals,
+            **sql_signals(sql, sqlglot_dialect(request.dialect), intent, question, index),
+        }
         assessment = assess(signals)
         explanation = explain(intent)
+        joins = inferred_join_notes(index, sql, sqlglot_dialect(request.dialect))
+        if joins:
+            explanation += " (" + "; ".join(joins) + ")"
         if assessment.confidence < ANSWER_THRESHOLD:
             recognised = dict(intent.recognised)
             recognised["doubts"] = assessment.reasons
@@ -216,6 +230,10 @@ class BuiltinGenerator(SqlGenerator):
                         confidence=assessment.confidence,
                     ),
                     *_date_alternatives(index, intent, request.dialect),
+                    *(
+                        Suggestion(text=f"By the definition {d}")
+                        for d in definition_suggestions(index, question)
+                    ),
                     *_alternatives(index, intent),
                 ],
                 confidence=assessment.confidence,

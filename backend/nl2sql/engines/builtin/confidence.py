@@ -12,13 +12,18 @@ and offers the reading as a suggestion instead of presenting it as the answer.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.intents import Intent
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.intents import Intent, Measure
+from backend.nl2sql.engines.builtin.linking import (
+    ColumnRef,
+    SchemaIndex,
+    unexpressed_definitions,
+)
 
 ANSWER_THRESHOLD = 0.6
 """Readings scoring below this are offered as suggestions, not answered."""
@@ -49,6 +54,11 @@ _WEIGHTS: dict[str, float] = {
     "lost_grouping": -2.0,
     "inferred_measures": -1.0,
     "value_or_column": -2.0,
+    "bare_flags": -3.0,
+    "degenerate_groups": -3.0,
+    "unasked_keys": -2.0,
+    "unexpressed_definitions": -3.0,
+    "duplicate_selects": -2.0,
 }
 
 
@@ -59,8 +69,15 @@ class Assessment:
     """Plain words for what lowered the score, most important first."""
 
 
-def sql_signals(sql: str, dialect: str, intent: Intent) -> dict[str, float]:
-    """Signals read from the rendered SQL: star selects, tables the question never names."""
+def sql_signals(
+    sql: str,
+    dialect: str,
+    intent: Intent,
+    question: str | None = None,
+    index: SchemaIndex | None = None,
+) -> dict[str, float]:
+    """Signals read from the rendered SQL: star selects, tables the question never names,
+    and, given the question, reference keys it shows though the question asks for no id."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except sqlglot.errors.ParseError:
@@ -72,11 +89,134 @@ def sql_signals(sql: str, dialect: str, intent: Intent) -> dict[str, float]:
         isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
         for e in _selected(tree)
     )
+    grouped = {(m.column.table, m.column.name) for m in intent.group_by if m.column is not None}
+    shown = [m for m in intent.select if m.agg is None and m.column is not None]
+    bare_flags = bool(shown) and all(
+        m.column is not None
+        and _is_flag_column(m.column)
+        and (m.column.table, m.column.name) not in grouped
+        for m in shown
+    )
     return {
         "star": float(star and not intent.signals.get("asks_everything")),
+        "bare_flags": float(bare_flags and len(shown) == len(intent.select)),
+        "degenerate_groups": float(
+            max(degenerate_groups(intent), sql_degenerate_groups(tree, index) if index else 0)
+        ),
+        "duplicate_selects": float(duplicate_selects(tree)),
+        "unasked_keys": float(unasked_keys(intent, question)) if question is not None else 0.0,
+        "unexpressed_definitions": (
+            float(unexpressed_definitions(index, question, sql, dialect))
+            if question is not None and index is not None
+            else 0.0
+        ),
         "unnamed_tables": float(len(names - pointed)),
         "tables": float(len(names)),
     }
+
+
+def _owner(column: exp.Column, tree: exp.Select) -> str | None:
+    """The table a column of `tree` belongs to (qualified, or the query's only table)."""
+    if column.table:
+        return column.table.lower()
+    tables = [t.name.lower() for t in tree.find_all(exp.Table)]
+    return tables[0] if len(set(tables)) == 1 else None
+
+
+def sql_degenerate_groups(tree: exp.Expr, index: SchemaIndex) -> int:
+    """`degenerate_groups` read from the rendered SQL (whatever built the aggregates): an
+    aggregate over the grouped column itself, or over rows of a table grouped by its sole key."""
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None or not select.args.get("group"):
+        return 0
+    grouped: set[tuple[str, str]] = set()
+    keyed: set[str] = set()
+    for col in select.args["group"].find_all(exp.Column):
+        table = _owner(col, select)
+        if table is None:
+            continue
+        grouped.add((table, col.name.lower()))
+        if table in index.tables:
+            ref = index.column(table, col.name)
+            if ref is not None and ref.sole_key:
+                keyed.add(table)
+    count = 0
+    for agg in select.find_all(exp.AggFunc):
+        if agg.find_ancestor(exp.Select) is not select:
+            continue  # an aggregate of a subquery
+        cols = [(_owner(c, select), c.name.lower()) for c in agg.find_all(exp.Column)]
+        if any((t, n) in grouped or t in keyed for t, n in cols if t is not None):
+            count += 1
+    return count
+
+
+def duplicate_selects(tree: exp.Expr) -> int:
+    """The same expression shown twice (`COUNT(*) AS sign_ups, COUNT(*) AS count`)."""
+    shown = [e.unalias().sql() for e in _selected(tree)]
+    return len(shown) - len(set(shown))
+
+
+def degenerate_groups(intent: Intent) -> int:
+    """Aggregates that are trivial because of how rows are grouped: an aggregate of the very
+    column grouped by (`csat, AVG(csat) ... GROUP BY csat`), or of rows of a table grouped by
+    that table's key (every group is one row: `AVG(fee) ... GROUP BY shipments.id`)."""
+    grouped = {
+        (m.column.table, m.column.name)
+        for m in intent.group_by
+        if m.column is not None and m.bucket is None
+    }
+    keyed_tables = {
+        m.column.table
+        for m in intent.group_by
+        if m.column is not None and m.column.sole_key and m.bucket is None
+    }
+    aggregates = [
+        m
+        for m in [
+            *intent.select,
+            *(m for m, _ in intent.order_by),
+            *(f.column for f in intent.having if isinstance(f.column, Measure)),
+        ]
+        if m.agg is not None and m.agg != "PCT"
+    ]
+    count = 0
+    for m in aggregates:
+        if m.column is not None:
+            if (m.column.table, m.column.name) in grouped or m.column.table in keyed_tables:
+                count += 1
+        elif m.count_table is not None and m.count_table in keyed_tables:
+            count += 1
+    return count
+
+
+_ID_WORDS = frozenset({"id", "ids", "identifier", "identifiers", "key", "keys"})
+
+
+def unasked_keys(intent: Intent, question: str) -> int:
+    """Shown or grouped columns that refer to another row (`account_manager_id`), when the
+    question never asks for an id: it named the thing ("each account manager"), and a bare key
+    is not what it asked to see."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+    if words & _ID_WORDS:
+        return 0
+    shown = [
+        m.column
+        for m in [*intent.select, *intent.group_by]
+        if m.agg is None and m.column is not None and m.bucket is None
+    ]
+    keys = {
+        (c.table, c.name)
+        for c in shown
+        if not c.sole_key and len(c.words) > 1 and c.words[-1] == "id"
+    }
+    return len(keys)
+
+
+def _is_flag_column(col: ColumnRef) -> bool:
+    """A yes/no column (`is_active`, `has_pet`, boolean): its bare 0/1 answers no "who"."""
+    return col.kind == "boolean" or (
+        col.kind == "numeric" and len(col.words) > 1 and col.words[0] in ("is", "has")
+    )
 
 
 def _reading_tables(intent: Intent) -> set[str]:
@@ -124,6 +264,11 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "lost_grouping": signals.get("lost_grouping", 0.0),
         "inferred_measures": signals.get("inferred_measures", 0.0),
         "value_or_column": signals.get("value_or_column", 0.0),
+        "bare_flags": signals.get("bare_flags", 0.0),
+        "degenerate_groups": signals.get("degenerate_groups", 0.0),
+        "unasked_keys": signals.get("unasked_keys", 0.0),
+        "unexpressed_definitions": signals.get("unexpressed_definitions", 0.0),
+        "duplicate_selects": signals.get("duplicate_selects", 0.0),
     }
 
 
@@ -150,6 +295,11 @@ _REASONS = {
     "lost_grouping": "a breakdown ('each', 'per') was asked for but not used",
     "inferred_measures": "the measure was inferred from the table, not named",
     "value_or_column": "a word is both a stored value here and a column of another table",
+    "bare_flags": "the answer would be bare yes/no flags, not the rows they describe",
+    "degenerate_groups": "an aggregate would be taken over groups of one row or of one value",
+    "unasked_keys": "the answer would show bare identifiers the question did not ask for",
+    "unexpressed_definitions": "a business definition the question uses is not in the query",
+    "duplicate_selects": "the same figure would be shown twice",
 }
 
 

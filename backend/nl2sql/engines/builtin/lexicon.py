@@ -69,8 +69,46 @@ ABBREVIATIONS = {
     "tel": "telephone", "dur": "duration", "lang": "language", "univ": "university",
     "acc": "account", "acct": "account", "bal": "balance", "std": "student",
     "apt": "apartment", "hrs": "hour", "hr": "hour", "mins": "minute", "secs": "second",
+    "inv": "invoice", "ord": "order", "svc": "service", "mgmt": "management",
+    "prc": "price", "qnty": "quantity", "quant": "quantity", "amnt": "amount",
+    "mth": "month", "wk": "week", "wkly": "weekly",
+    "mthly": "monthly", "cty": "city", "ctry": "country", "cntry": "country",
+    "postcode": "postal code", "ref": "reference",
+    "req": "request", "resp": "response", "sts": "status", "usr": "user",
+    "pwd": "password", "img": "image", "pic": "picture", "doc": "document", "attr": "attribute",
+    "grp": "group", "rgn": "region",
+    "supp": "supplier", "vend": "vendor",
+    "whse": "warehouse", "instr": "instructor", "crs": "course",
+    "sect": "section", "bldg": "building", "rm": "room",
+    "depart": "departure",
+    "disc": "discount", "shp": "shipping", "recv": "received",
+    "rcvd": "received", "sched": "scheduled",
+    "trx": "transaction", "tx": "transaction",
+    "pmt": "payment", "pymt": "payment", "paymt": "payment",
+    "curr": "currency", "ccy": "currency", "perc": "percent", "avail": "available",
+    "pkg": "package", "mfr": "manufacturer", "mfg": "manufacturing", "btch": "batch",
+    "seq": "sequence",
 }  # fmt: skip
 """Abbreviations common in column names, expanded before matching (not question words)."""
+
+ACRONYMS = {
+    "mrr": "monthly recurring revenue", "arr": "annual recurring revenue",
+    "arpa": "average revenue per account", "arpu": "average revenue per user",
+    "mau": "monthly active users", "dau": "daily active users", "wau": "weekly active users",
+    "csat": "customer satisfaction", "nps": "net promoter score", "ltv": "lifetime value",
+    "clv": "customer lifetime value", "cac": "customer acquisition cost",
+    "aov": "average order value", "kpi": "key performance indicator", "sku": "stock keeping unit",
+    "roi": "return on investment", "gmv": "gross merchandise value", "cogs": "cost of goods sold",
+    "ebitda": "earnings before interest taxes depreciation and amortization",
+    "yoy": "year over year", "ytd": "year to date", "mtd": "month to date",
+    "fte": "full time equivalent", "pto": "paid time off", "sla": "service level agreement",
+    "eta": "estimated time of arrival", "po": "purchase order", "uom": "unit of measure",
+    "vat": "value added tax", "ssn": "social security number", "gpa": "grade point average",
+    "fy": "fiscal year", "hq": "headquarters", "ceo": "chief executive officer",
+    "cto": "chief technology officer", "cfo": "chief financial officer",
+}  # fmt: skip
+"""Acronyms found in column names and in questions: a column named by one is also linked by
+its expansion (and a three-word name by its initials)."""
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "revenue": ("amount", "revenue", "sale", "total", "price"),
@@ -221,7 +259,38 @@ def _number_text(raw: str) -> str:
     return str(int(value)) if value == int(value) and "." not in raw else str(value)
 
 
+_MONEY = re.compile(r"(?<![\w.])[$€£¥]\s?(?=\d)")
+_SCALED = re.compile(
+    r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)(?:(k|K|M|bn|mn)|\s?(million|billion|thousand))(?!\w)"
+)
+_SCALES = {
+    "k": 1e3,
+    "thousand": 1e3,
+    "m": 1e6,
+    "mn": 1e6,
+    "million": 1e6,
+    "bn": 1e9,
+    "billion": 1e9,
+}
+
+
+def _scaled(match: re.Match[str]) -> str:
+    unit = (match.group(2) or match.group(3)).lower()
+    value = float(match.group(1).replace(",", "")) * _SCALES[unit]
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def normalise_amounts(question: str) -> str:
+    """Numbers as a person writes amounts, as plain numbers: "€1,200" -> 1,200, "$1.5M" ->
+    1500000, "20k" -> 20000, "15 %" -> 15%. A currency symbol carries no meaning here (a
+    database stores amounts in one currency per column)."""
+    question = _MONEY.sub("", question)
+    question = _SCALED.sub(_scaled, question)
+    return re.sub(r"(\d)\s+(%|percent\b|per cent\b)", r"\1%", question)
+
+
 def tokenise(question: str) -> list[Token]:
+    question = normalise_amounts(question)
     question = re.sub(r"(?i)\bfirst and last names?\b", "first name and last name", question)
     question = re.sub(r"(?i)n['’]t\b", " not", question)
     question = re.sub(r"(?i)(\w)['’]s\b", r"\1", question)

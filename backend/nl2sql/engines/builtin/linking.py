@@ -5,16 +5,25 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TypeVar
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.nl2sql.engines.builtin.lexicon import (
+    ACRONYMS,
     STOP_WORDS,
     SYNONYMS,
     Token,
     lemmatise,
     split_identifier,
+    tokenise,
 )
+from backend.nl2sql.engines.builtin.related import NameVectors, name_vectors, related_name
+from backend.semantic.layer import SemanticLayer
 
+_T = TypeVar("_T")
+_REFERENCE_SUFFIXES = frozenset({"id", "code", "number", "key"})
+"""Last words of a column name that refer to another table's row (`no` expands to number)."""
 _NUMERIC = ("INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY", "SERIAL", "BIT")
 _DATE = ("DATE", "TIME", "YEAR")
 GENERIC_WORDS = frozenset({"id", "name", "number", "type", "code", "date", "value", "detail"})
@@ -45,6 +54,8 @@ class ColumnRef:
     """`numeric`, `date`, `text` or `boolean`."""
     is_primary_key: bool = field(default=False, compare=False)
     nullable: bool = field(default=True, compare=False)
+    sole_key: bool = field(default=False, compare=False)
+    """The table's whole primary key (not part of a composite one): one row per value."""
 
 
 @dataclass(slots=True)
@@ -60,6 +71,8 @@ class Mention:
     value: str | None = None
     score: float = 0.0
     text: str = ""
+    pattern: str | None = None
+    """For a value written as part of what is stored (an email domain): a LIKE pattern."""
 
 
 _EVENT_PARTICIPLES = frozenset({"paid", "left", "sent", "sold", "built", "begun", "run", "held"})
@@ -83,11 +96,116 @@ def _column_kind(type_name: str, words: tuple[str, ...]) -> str:
     return "text"
 
 
-class SchemaIndex:
-    """The snapshot reshaped for linking: words of every name, sample values, the FK graph."""
+def phrase_words(text: str) -> tuple[str, ...]:
+    """The lemmas of a phrase as a question's tokens read them ("sign-ups" -> sign, up)."""
+    return tuple(t.lemma for t in tokenise(text) if t.kind in ("word", "number"))
 
-    def __init__(self, snapshot: SchemaSnapshot) -> None:
+
+@lru_cache(maxsize=65536)
+def value_keys(text: str) -> frozenset[tuple[str, ...]]:
+    """The word sequences a stored value may be written as in a question.
+
+    `web_shop` is "web shop", `how-to` is "how to" (hyphens split in lower-case words) or
+    "how-to", case and surrounding spaces never matter."""
+    low = text.strip().lower()
+    keys = {
+        tuple(lemmatise(w) for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in low.split()) if w),
+        tuple(lemmatise(w) for w in re.findall(r"[a-z0-9]+(?:['-][a-z0-9]+)*", low)),
+        tuple(lemmatise(w) for w in re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", low)),
+    }
+    return frozenset(k for k in keys if k)
+
+
+def acronym_phrases(words: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Other ways to write a name made of or containing a known acronym: `mrr` is also
+    "monthly recurring revenue", `monthly_active_users` also "mau"."""
+    out: list[tuple[str, ...]] = []
+    for k, word in enumerate(words):
+        expansion = ACRONYMS.get(word)
+        if expansion:
+            out.append((*words[:k], *phrase_words(expansion), *words[k + 1 :]))
+    for acronym, long_form in _EXPANSIONS.items():
+        n = len(long_form)
+        for k in range(len(words) - n + 1):
+            if words[k : k + n] == long_form:
+                out.append((*words[:k], acronym, *words[k + n :]))
+    return out
+
+
+_EXPANSIONS = {a: tuple(lemmatise(w) for w in e.split()) for a, e in ACRONYMS.items()}
+
+
+def visible_snapshot(snapshot: SchemaSnapshot, layer: SemanticLayer | None) -> SchemaSnapshot:
+    """`snapshot` without the tables and columns the layer hides (never linked nor shown)."""
+    if layer is None:
+        return snapshot
+    hidden_tables = {t.name.lower() for t in layer.tables if t.hidden}
+    hidden_columns = {
+        (t.name.lower(), c.name.lower()) for t in layer.tables for c in t.columns if c.hidden
+    }
+    if not hidden_tables and not hidden_columns:
+        return snapshot
+    tables = []
+    for info in snapshot.tables:
+        name = info.name.lower()
+        if name in hidden_tables:
+            continue
+        columns = [c for c in info.columns if (name, c.name.lower()) not in hidden_columns]
+        keep = {c.name.lower() for c in columns}
+        fks = [
+            fk
+            for fk in info.foreign_keys
+            if fk.referred_table.lower() not in hidden_tables
+            and all(c.lower() in keep for c in fk.columns)
+            and all(
+                (fk.referred_table.lower(), c.lower()) not in hidden_columns
+                for c in fk.referred_columns
+            )
+        ]
+        tables.append(info.model_copy(update={"columns": columns, "foreign_keys": fks}))
+    return snapshot.model_copy(update={"tables": tables})
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A named measure or filter of the semantic layer, as the words that name it."""
+
+    kind: str
+    """`measure` or `filter`."""
+    name: str
+    table: str
+
+
+@dataclass(slots=True)
+class DefinitionMention:
+    """A span of the question that names a layer's measure or filter."""
+
+    start: int
+    end: int
+    definition: Definition
+    score: float
+    text: str
+
+
+class SchemaIndex:
+    """The snapshot reshaped for linking: words of every name, sample values, the FK graph,
+    and, when a semantic layer is given, its synonyms, value phrases, declared joins and the
+    words of its named measures and filters (hidden tables and columns left out)."""
+
+    def __init__(self, snapshot: SchemaSnapshot, semantic: SemanticLayer | None = None) -> None:
+        snapshot = visible_snapshot(snapshot, semantic)
         self.snapshot = snapshot
+        self.semantic = semantic
+        self.table_synonyms: dict[tuple[str, ...], list[TableRef]] = {}
+        self.column_synonyms: dict[tuple[str, ...], list[ColumnRef]] = {}
+        self.definitions: dict[tuple[str, ...], list[Definition]] = {}
+        self.max_phrase_words = 1
+        self._name_vectors: NameVectors | None = None
+        self._name_vectors_built = False
+        self.inferred_edges: set[tuple[str, str]] = set()
+        """Lower-case (table, table) pairs joined by a name-and-type inference, both ways."""
+        self.declared_edges: set[tuple[str, str]] = set()
+        """Lower-case (table, table) pairs joined by the semantic layer's declared joins."""
         self.tables: dict[str, TableRef] = {}
         self.columns: list[ColumnRef] = []
         self.columns_of: dict[str, list[ColumnRef]] = {}
@@ -101,6 +219,7 @@ class SchemaIndex:
             ref = TableRef(info.name, tuple(split_identifier(info.name)), info)
             self.tables[info.name.lower()] = ref
             cols = []
+            single_key = sum(col.primary_key for col in info.columns) == 1
             for col in info.columns:
                 words = tuple(split_identifier(col.name))
                 c = ColumnRef(
@@ -110,25 +229,25 @@ class SchemaIndex:
                     _column_kind(col.type, words),
                     col.primary_key,
                     col.nullable and not col.primary_key,
+                    col.primary_key and single_key,
                 )
                 cols.append(c)
                 if col.sample_values:
                     self.sampled.add((info.name.lower(), col.name.lower()))
                 for sample in col.sample_values or []:
-                    text = str(sample).strip()
-                    key = tuple(
-                        lemmatise(w)
-                        for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split())
-                        if w
-                    )
-                    if key and len(text) <= 60:
-                        self.values.setdefault(key, []).append((c, text))
-                        self.max_value_words = max(self.max_value_words, len(key))
+                    text = str(sample)
+                    if len(text.strip()) > 60:
+                        continue
+                    for key in value_keys(text):
+                        self._add_value(key, c, text)
             self.columns_of[info.name.lower()] = cols
             for c in cols:
                 self.column_phrases.add(c.words)
                 self.column_phrases.add(_strip_prefix(c.words, ref.words))
             self.columns.extend(cols)
+        for ref_col in self.columns:
+            for phrase in acronym_phrases(ref_col.words):
+                self._add_phrase(self.column_synonyms, phrase, ref_col)
         for info in snapshot.tables:
             for fk in info.foreign_keys:
                 other = self.tables.get(fk.referred_table.lower())
@@ -136,6 +255,14 @@ class SchemaIndex:
                     continue
                 self._add_edge(info.name, other.name, fk.columns[0], fk.referred_columns[0])
         self._add_implicit_edges()
+        if semantic is not None:
+            self._add_layer(semantic)
+
+    def _add_value(self, key: tuple[str, ...], col: ColumnRef, stored: str) -> None:
+        hits = self.values.setdefault(key, [])
+        if (col, stored) not in hits:
+            hits.append((col, stored))
+            self.max_value_words = max(self.max_value_words, len(key))
 
     def _add_edge(self, a: str, b: str, col_a: str, col_b: str) -> None:
         if a.lower() == b.lower():
@@ -143,20 +270,134 @@ class SchemaIndex:
         self.edges.setdefault(a.lower(), []).append((b, col_a, col_b))
         self.edges.setdefault(b.lower(), []).append((a, col_b, col_a))
 
+    def _joined(self, a: str, b: str) -> bool:
+        return any(e[0].lower() == b.lower() for e in self.edges.get(a.lower(), []))
+
     def _add_implicit_edges(self) -> None:
-        """Tables without declared keys still join on a same-named primary key column."""
+        """Tables without declared keys still join where names and types say they refer:
+
+        * a column named like another table's primary key (`orders.customer_id` ->
+          `customer.customer_id`);
+        * `<table>_id`, `<table>_code`, `<table>_no`, `<table>_key` (or camelCase
+          `customerId`) -> that table's single-column key or its `code` column, when the
+          table's name is the prefix, singular or plural (`customer_id` -> `customers.id`,
+          `country_code` -> `countries.code`), and both sides are numbers or both text.
+        """
         for table in self.tables.values():
             pk = table.primary_key
             if pk is None or pk.name.lower() in ("id", "rowid"):
                 continue
             for other in self.tables.values():
-                if other.name == table.name or any(
-                    e[0].lower() == table.name.lower()
-                    for e in self.edges.get(other.name.lower(), [])
-                ):
+                if other.name == table.name or self._joined(other.name, table.name):
                     continue
                 if other.info.column(pk.name) is not None:
                     self._add_edge(other.name, table.name, pk.name, pk.name)
+                    self._mark_inferred(other.name, table.name)
+        by_words: dict[tuple[str, ...], list[TableRef]] = {}
+        for table in self.tables.values():
+            by_words.setdefault(table.words, []).append(table)
+            if len(table.words) > 1:  # `dim_customer`, `tbl_orders`: the last word names it
+                by_words.setdefault(table.words[-1:], []).append(table)
+        for table in self.tables.values():
+            for col in self.columns_of[table.name.lower()]:
+                if len(col.words) < 2 or col.words[-1] not in _REFERENCE_SUFFIXES:
+                    continue
+                stem = col.words[:-1]
+                targets = [t for t in by_words.get(stem, []) if t.name != table.name]
+                if len(targets) != 1:
+                    continue
+                target = targets[0]
+                if self._joined(table.name, target.name):
+                    continue
+                key = self._reference_key(target, col)
+                if key is not None:
+                    self._add_edge(table.name, target.name, col.name, key.name)
+                    self._mark_inferred(table.name, target.name)
+
+    def _reference_key(self, target: TableRef, col: ColumnRef) -> ColumnRef | None:
+        """The column of `target` that `col` (`<target>_id`, `<target>_code`) refers to."""
+        cols = self.columns_of[target.name.lower()]
+        suffix = col.words[-1]
+        candidates = [c for c in cols if c.is_primary_key]
+        if len(candidates) != 1 or (suffix in ("code", "key") and candidates[0].words != (suffix,)):
+            candidates = [c for c in cols if c.words in ((suffix,), (*target.words, suffix))]
+        if len(candidates) != 1:
+            return None
+        key = candidates[0]
+        numeric = {col.kind == "numeric", key.kind == "numeric"}
+        return key if len(numeric) == 1 else None
+
+    def _mark_inferred(self, a: str, b: str) -> None:
+        self.inferred_edges.update({(a.lower(), b.lower()), (b.lower(), a.lower())})
+
+    def _add_layer(self, layer: SemanticLayer) -> None:
+        """Synonyms, value phrases, declared joins and named definitions of the layer."""
+        for table_def in layer.tables:
+            table = self.tables.get(table_def.name.lower())
+            if table is None:
+                continue
+            for phrase in table_def.synonyms:
+                self._add_phrase(self.table_synonyms, phrase_words(phrase), table)
+            for col_def in table_def.columns:
+                col = self.column(table.name, col_def.name)
+                if col is None:
+                    continue
+                for phrase in col_def.synonyms:
+                    self._add_phrase(self.column_synonyms, phrase_words(phrase), col)
+                for phrase, stored in col_def.values.items():
+                    for key in value_keys(phrase):
+                        self._add_value(key, col, stored)
+        for join in layer.joins:
+            a = self.tables.get(join.from_table.lower())
+            b = self.tables.get(join.to_table.lower())
+            if a is None or b is None:
+                continue
+            if self.column(a.name, join.from_column) is None:
+                continue
+            if self.column(b.name, join.to_column) is None:
+                continue
+            if not self._joined(a.name, b.name):
+                self._add_edge(a.name, b.name, join.from_column, join.to_column)
+            self.declared_edges.update(
+                {(a.name.lower(), b.name.lower()), (b.name.lower(), a.name.lower())}
+            )
+        for measure in layer.measures:
+            definition = Definition("measure", measure.name, measure.table)
+            for phrase in (measure.name, *measure.synonyms):
+                self._add_phrase(self.definitions, phrase_words(phrase), definition)
+        for named in layer.filters:
+            definition = Definition("filter", named.name, named.table)
+            for phrase in (named.name, *named.synonyms):
+                self._add_phrase(self.definitions, phrase_words(phrase), definition)
+
+    def _add_phrase(
+        self, bucket: dict[tuple[str, ...], list[_T]], words: tuple[str, ...], item: _T
+    ) -> None:
+        if not words:
+            return
+        hits = bucket.setdefault(words, [])
+        if item not in hits:
+            hits.append(item)
+        self.max_phrase_words = max(self.max_phrase_words, len(words))
+
+    def join_origin(self, a: str, b: str) -> str | None:
+        """How tables `a` and `b` are joined directly: `declared` (a foreign key), `layer`
+        (the semantic layer's joins), `inferred` (names and types), None: not directly."""
+        pair = (a.lower(), b.lower())
+        if not self._joined(a, b):
+            return None
+        if pair in self.declared_edges:
+            return "layer"
+        if pair in self.inferred_edges:
+            return "inferred"
+        return "declared"
+
+    def name_vectors(self) -> NameVectors | None:
+        """Embedded table and column names, built on first use (None: no embeddings)."""
+        if not self._name_vectors_built:
+            self._name_vectors = name_vectors(self)
+            self._name_vectors_built = True
+        return self._name_vectors
 
     def has_samples(self, col: ColumnRef) -> bool:
         """Whether the snapshot sampled values of `col` (so a missing value means something)."""
@@ -165,10 +406,7 @@ class SchemaIndex:
     def misplaced_value(self, col: ColumnRef, text: str) -> bool:
         """Whether comparing `col` with `text` is a guess: the value is not among the column's
         sampled values, or it is stored in other columns but not this one."""
-        key = tuple(
-            lemmatise(w) for w in (re.sub(r"[^\w\-'/&+]", "", w) for w in text.lower().split()) if w
-        )
-        holders = [c for c, _ in self.values.get(key, [])]
+        holders = [c for key in value_keys(text) for c, _ in self.values.get(key, [])]
         if col in holders:
             return False
         return bool(holders) or self.has_samples(col)
@@ -269,6 +507,9 @@ def _match_table_exact(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[flo
     exact = [t for t in index.tables.values() if t.words == phrase or "".join(t.words) == joined]
     if exact:
         return 3.0 * len(phrase) + 0.6, exact
+    declared = index.table_synonyms.get(phrase)
+    if declared:
+        return 3.0 * len(phrase) + 0.4, list(declared)
     if len(phrase) == 1:
         word = phrase[0]
         shortened = [
@@ -324,12 +565,20 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
             best, best_score = [col], score
         elif score == best_score and score > 0:
             best.append(col)
+    declared = index.column_synonyms.get(phrase)
+    if declared:
+        score = 3.0 * len(phrase) + 0.4
+        if score > best_score:
+            best, best_score = list(declared), score
+        elif score == best_score:
+            best += [c for c in declared if c not in best]
     return best_score, best
 
 
 def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Mention]:
     """Greedy longest-span linking of word tokens not already read as intent words."""
     mentions: list[Mention] = []
+    defined = {k for d in link_definitions(index, tokens) for k in range(d.start, d.end)}
     i = 0
     n = len(tokens)
     while i < n:
@@ -348,15 +597,24 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             i += 1
             continue
         best: Mention | None = None
-        for length in range(min(index.max_value_words + 1, 5, n - i), 0, -1):
+        longest = max(index.max_value_words + 1, index.max_phrase_words)
+        for length in range(min(longest, 5, n - i), 0, -1):
             span = tokens[i : i + length]
             if any(t.kind != "word" or t.index in skip for t in span):
                 continue
             edge_stop = STOP_WORDS if length == 1 else _SPAN_EDGE_STOP
-            if span[0].lemma in edge_stop or span[-1].lemma in edge_stop:
-                continue
             phrase = tuple(t.lemma for t in span)
             text = " ".join(t.text for t in span)
+            if span[0].lemma in edge_stop or span[-1].lemma in edge_stop:
+                # "in transit" for a stored `in_transit`: a whole stored value may start or
+                # end with a small word, a table or column name may not
+                stored = index.values.get(phrase) if length > 1 else None
+                if stored and (best is None or 3.0 * length - 0.5 > best.score):
+                    best = Mention(
+                        i, i + length, "value", columns=[c for c, _ in stored],
+                        value=stored[0][1], score=3.0 * length - 0.5, text=text,
+                    )  # fmt: skip
+                continue
             value_hits = index.values.get(phrase) or _gender_hits(index, phrase)
             yes_no = (
                 phrase[0] in ("yes", "no", "y", "n")
@@ -406,11 +664,205 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             # part of the same compound noun, not a second column
             best = None
         if best is None:
+            best = _email_domain(index, tok)
+        if best is None and tok.kind == "word" and tok.lemma not in STOP_WORDS and i not in defined:
+            best = _related(index, tok)  # (a word the layer defines is not guessed at)
+        if best is None:
             i += 1
+            continue
+        if (
+            mentions
+            and best.kind == "column"
+            and mentions[-1].kind == "column"
+            and mentions[-1].end == best.start
+            and set(best.columns) <= set(mentions[-1].columns)
+        ):
+            # "CSAT score", "MRR figure": a second word for the column just named
+            mentions[-1].end = best.end
+            mentions[-1].text += " " + best.text
+            i = best.end
             continue
         mentions.append(best)
         i = best.end
     return mentions
+
+
+def definition_suggestions(index: SchemaIndex, question: str) -> list[str]:
+    """The semantic layer's definitions a question names, in words a client can offer as
+    choices when the engine declines ("revenue: SUM(invoices.amount) where ...")."""
+    layer = index.semantic
+    if layer is None:
+        return []
+    out: list[str] = []
+    for found in link_definitions(index, tokenise(question)):
+        d = found.definition
+        if d.kind == "measure":
+            m = next((m for m in layer.measures if m.name == d.name), None)
+            if m is None:
+                continue
+            text = f"{m.name} = {m.expression}"
+            if m.filter:
+                text += f" where {m.filter}"
+            if m.time_column:
+                text += f", dated by {m.time_column}"
+        else:
+            f = next((f for f in layer.filters if f.name == d.name), None)
+            if f is None:
+                continue
+            text = f"{f.name}: {f.condition}"
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def unexpressed_definitions(index: SchemaIndex, question: str, sql: str, dialect: str) -> int:
+    """How many of the layer's measures and filters the question names that the SQL does not
+    express (a column of the definition's fragments is missing from the query)."""
+    if index.semantic is None or not index.definitions:
+        return 0
+    import sqlglot
+    from sqlglot import exp
+
+    found = link_definitions(index, tokenise(question))
+    if not found:
+        return 0
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return len(found)
+    used = {c.name.lower() for c in tree.find_all(exp.Column)}
+    missing = 0
+    for hit in found:
+        fragments = _fragments(index.semantic, hit.definition)
+        needed: set[str] = set()
+        for fragment in fragments:
+            try:
+                needed |= {
+                    c.name.lower()
+                    for c in sqlglot.parse_one(fragment, read=dialect).find_all(exp.Column)
+                }
+            except sqlglot.errors.ParseError:
+                continue
+        if needed - used:
+            missing += 1
+    return missing
+
+
+def _fragments(layer: SemanticLayer, definition: Definition) -> list[str]:
+    if definition.kind == "measure":
+        return [
+            part
+            for m in layer.measures
+            if m.name == definition.name
+            for part in (m.expression, m.filter)
+            if part
+        ]
+    return [f.condition for f in layer.filters if f.name == definition.name]
+
+
+def inferred_join_notes(index: SchemaIndex, sql: str, dialect: str) -> list[str]:
+    """Plain sentences for the joins of `sql` that no foreign key declares: inferred from
+    names and types, or taken from the semantic layer."""
+    if not (index.inferred_edges or index.declared_edges) or " JOIN " not in sql.upper():
+        return []
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return []
+    notes: list[str] = []
+    for join in tree.find_all(exp.Join):
+        on = join.args.get("on")
+        if on is None:
+            continue
+        for eq in on.find_all(exp.EQ):
+            left, right = eq.this, eq.expression
+            if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+                continue
+            origin = index.join_origin(left.table, right.table)
+            if origin in ("inferred", "layer"):
+                how = (
+                    "inferred from the column names: the database declares no foreign key"
+                    if origin == "inferred"
+                    else "as the semantic layer declares"
+                )
+                pair = f"{left.sql(dialect)} = {right.sql(dialect)}"
+                note = f"{pair} joins {left.table} and {right.table}, {how}"
+                if note not in notes:
+                    notes.append(note)
+    return notes
+
+
+def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[DefinitionMention]:
+    """Spans of the question naming the semantic layer's measures and filters, longest first,
+    scored like table links (3 per word); no overlaps. Empty without a layer."""
+    if not index.definitions:
+        return []
+    found: list[DefinitionMention] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        hit: DefinitionMention | None = None
+        for length in range(min(index.max_phrase_words, n - i), 0, -1):
+            span = tokens[i : i + length]
+            if any(t.kind not in ("word", "number") for t in span):
+                continue
+            definitions = index.definitions.get(tuple(t.lemma for t in span))
+            if definitions:
+                text = " ".join(t.text for t in span)
+                hit = DefinitionMention(i, i + length, definitions[0], 3.0 * length, text)
+                break
+        if hit is None:
+            i += 1
+            continue
+        found.append(hit)
+        i = hit.end
+    return found
+
+
+def _related(index: SchemaIndex, tok: Token) -> Mention | None:
+    """A word linked to a name by meaning alone (see `related`): a weak link."""
+    found = related_name(index, tok.lemma)
+    if found is None:
+        return None
+    table, col, _ = found
+    if table is not None:
+        return Mention(tok.index, tok.index + 1, "table", tables=[table], score=1.0, text=tok.text)
+    if col is None:
+        return None
+    return Mention(tok.index, tok.index + 1, "column", columns=[col], score=1.0, text=tok.text)
+
+
+MAIL_PROVIDERS = frozenset(
+    """gmail googlemail hotmail yahoo icloud aol protonmail gmx msn
+    yandex zoho fastmail""".split()  # noqa: SIM905
+)
+"""Words that name an email provider: "Hotmail users" are rows whose email is @hotmail.*."""
+_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.[a-z]{2,}$")
+
+
+def _email_domain(index: SchemaIndex, tok: Token) -> Mention | None:
+    """A mail provider ("Hotmail") or a domain ("acme.io") next to a table with an email
+    column: rows whose email is at that domain (a LIKE pattern, not an equality)."""
+    word = tok.text.lower().lstrip("@")
+    if tok.kind != "word" or word == "mail":
+        return None
+    if word in MAIL_PROVIDERS:
+        pattern = f"%@{word}.%"
+    elif _DOMAIN.match(word) and not word.replace(".", "").isdigit():
+        pattern = f"%@{word}"
+    else:
+        return None
+    columns = [
+        c for c in index.columns if c.kind == "text" and ("email" in c.words or "mail" in c.words)
+    ]
+    if not columns:
+        return None
+    return Mention(
+        tok.index, tok.index + 1, "value", columns=columns, value=pattern.strip("%"),
+        score=2.5, text=tok.text, pattern=pattern,
+    )  # fmt: skip
 
 
 _GENDER_WORDS = {

@@ -1355,6 +1355,8 @@ class _Parser:
                 pattern = {"contains": f"%{value}%", "starts": f"{value}%", "ends": f"%{value}"}
                 op = "not like" if self._negated_before(like.start) else "like"
                 pending.append((m.start, Filter(col, op, [pattern[like.payload]])))
+            elif m.pattern is not None:  # h-lexical hook: a value written as part of one
+                pending.append((m.start, Filter(col, "like", [m.pattern])))
             else:
                 pending.append((m.start, Filter(col, "=", [value])))
             self.note("values", f"{col.name} = {value}")
