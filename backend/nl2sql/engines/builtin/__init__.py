@@ -21,6 +21,7 @@ from backend.nl2sql.engines.base import (
 from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess, sql_signals
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
+from backend.nl2sql.engines.builtin.interpret import parse
 from backend.nl2sql.engines.builtin.lexicon import tokenise
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
@@ -28,7 +29,6 @@ from backend.nl2sql.engines.builtin.linking import (
     definition_suggestions,
     inferred_join_notes,
 )
-from backend.nl2sql.engines.builtin.parser import parse
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 from backend.semantic.layer import SemanticLayer
 
