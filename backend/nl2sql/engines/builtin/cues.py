@@ -7,6 +7,12 @@ from dataclasses import dataclass
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
+REFINEMENT_WORDS = frozenset(
+    {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "exclude",
+     "same", "ok"}
+)  # fmt: skip
+"""First words of a follow-up that changes the previous question ("and only for 2023?")."""
+
 
 @dataclass(slots=True)
 class Cue:

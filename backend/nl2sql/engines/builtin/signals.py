@@ -3,6 +3,7 @@ confidence by `confidence.py`, and the coverage check that declines unread quest
 
 from __future__ import annotations
 
+from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS
 from backend.nl2sql.engines.builtin.linking import ColumnRef
@@ -257,6 +258,8 @@ class SignalReading(ValueReading):
             covered.update(range(m.start, m.end))
         for c in self.cues:
             covered.update(range(c.start, c.end))
+        if self.refinement_from:
+            self._check_follow_up(self.refinement_from[-1])
         unknown_tokens = [
             t
             for t in self.tokens
@@ -279,3 +282,23 @@ class SignalReading(ValueReading):
             self.note("unknown_words", ", ".join(unknown))
         if len(unknown) >= 2 and len(unknown) > 0.5 * max(len(content), 1):
             raise self.decline("too many words of the question did not match this database")
+
+    def _check_follow_up(self, cut: int) -> None:
+        """A follow-up must change something: words of its own that the reading gave a role.
+        "tell me a joke" after a question is not a refinement of it (and must not repeat its
+        answer)."""
+        own = [
+            t
+            for t in self.tokens[cut:]
+            if t.kind in ("word", "number", "quoted", "date")
+            and t.lemma not in STOP_WORDS
+            and t.lemma not in REFINEMENT_WORDS
+            and t.lemma not in _HARMLESS
+        ]
+        roles = set(self.used_tokens)
+        for c in self.cues:
+            roles.update(range(c.start, c.end))
+        for k in self.used:
+            roles.update(range(self.mentions[k].start, self.mentions[k].end))
+        if not any(t.index in roles for t in own):
+            raise self.decline("the follow-up does not say what to change in the previous question")

@@ -1,0 +1,159 @@
+"""The grammar of analysis in the offline engine, on small business schemas of other domains
+(a clinic, a freight company) written here: time expressions, rankings, negation, follow-ups.
+
+Each answer is checked by running it and the hand-written gold SQL on the same SQLite file."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.connections.executor import open_sqlite_read_only
+from backend.connections.introspection import introspect
+from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood, Turn
+from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.evaluation import has_top_level_order, results_match
+from backend.semantic.layer import SemanticLayer
+
+CLINIC_DDL = """
+CREATE TABLE doctors (
+    doctor_id INTEGER PRIMARY KEY,
+    full_name TEXT NOT NULL,
+    specialty TEXT NOT NULL,
+    salary REAL NOT NULL,
+    supervisor_id INTEGER REFERENCES doctors(doctor_id),
+    hired_on TEXT NOT NULL,
+    left_on TEXT
+);
+CREATE TABLE patients (
+    patient_id INTEGER PRIMARY KEY,
+    full_name TEXT NOT NULL,
+    city TEXT NOT NULL,
+    registered_on TEXT NOT NULL
+);
+CREATE TABLE appointments (
+    appointment_id INTEGER PRIMARY KEY,
+    patient_id INTEGER NOT NULL REFERENCES patients(patient_id),
+    doctor_id INTEGER NOT NULL REFERENCES doctors(doctor_id),
+    scheduled_at TEXT NOT NULL,
+    fee REAL NOT NULL,
+    is_cancelled INTEGER NOT NULL
+);
+"""
+SPECIALTIES = ["Cardiology", "Dermatology", "Pediatrics", "Oncology"]
+CITIES = ["Lyon", "Porto", "Ghent", "Turin", "Graz"]
+
+
+def _build_clinic(path: Path) -> None:
+    rng = random.Random(7)
+    conn = sqlite3.connect(path)
+    conn.executescript(CLINIC_DDL)
+    doctors = []
+    for i in range(1, 13):
+        supervisor = None if i <= 2 else rng.randint(1, min(i - 1, 4))
+        hired = date(2015, 1, 1) + timedelta(days=rng.randint(0, 3000))
+        left = None if i % 5 else (hired + timedelta(days=400)).isoformat()
+        salary = 90_000 + 5_000 * i + (40_000 if i == 7 else 0)
+        doctors.append(
+            (i, f"Doctor {chr(64 + i)}", SPECIALTIES[i % 4], salary, supervisor, str(hired), left)
+        )
+    conn.executemany("INSERT INTO doctors VALUES (?, ?, ?, ?, ?, ?, ?)", doctors)
+    patients = [
+        (i, f"Patient {i}", CITIES[i % 5], str(date(2021, 1, 1) + timedelta(days=11 * i)))
+        for i in range(1, 61)
+    ]
+    conn.executemany("INSERT INTO patients VALUES (?, ?, ?, ?)", patients)
+    appointments = []
+    for i in range(1, 401):
+        day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 700))
+        at = f"{day} {rng.randint(8, 17):02d}:{rng.choice(['00', '30'])}:00"
+        patient = rng.randint(1, 50)  # patients 51-60 never had an appointment
+        doctor = rng.randint(1, 12)
+        fee = float(rng.choice([60, 80, 120, 200]) + i % 7)
+        appointments.append((i, patient, doctor, at, fee, int(rng.random() < 0.15)))
+    conn.executemany("INSERT INTO appointments VALUES (?, ?, ?, ?, ?, ?)", appointments)
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def clinic_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("clinic") / "clinic.sqlite"
+    _build_clinic(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clinic(clinic_path: Path) -> SchemaSnapshot:
+    engine = open_sqlite_read_only(clinic_path)
+    try:
+        return introspect(engine, db_type="sqlite", database_name="clinic")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def clinic_db(clinic_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(f"file:{clinic_path}?mode=ro", uri=True)
+    yield conn
+    conn.close()
+
+
+def ask(
+    schema: SchemaSnapshot,
+    question: str,
+    *,
+    history: list[Turn] | None = None,
+    semantic: SemanticLayer | None = None,
+    dialect: str = "sqlite",
+) -> str:
+    request = GenerationRequest(
+        question=question,
+        schema=schema,
+        history=history or [],
+        dialect=dialect,
+        semantic=semantic,
+    )
+    return BuiltinGenerator().generate(request).sql
+
+
+def rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+
+def assert_same_answer(conn: sqlite3.Connection, sql: str, gold: str) -> None:
+    expected = rows(conn, gold)
+    assert expected, f"the gold query returns nothing: {gold}"
+    got = rows(conn, sql)
+    assert results_match(expected, got, ordered=has_top_level_order(gold)), (
+        f"\n  engine: {sql}\n  gold:   {gold}\n  got {got[:5]}\n  want {expected[:5]}"
+    )
+
+
+# ------------------------------------------------------------------ follow-ups
+
+
+def test_a_follow_up_that_changes_nothing_is_declined_not_answered_again(
+    clinic: SchemaSnapshot,
+) -> None:
+    first = "How many patients live in Lyon?"
+    history = [Turn(question=first, sql=ask(clinic, first))]
+    for nonsense in ("and the weather tomorrow?", "what about bananas", "ok thanks"):
+        with pytest.raises(QuestionNotUnderstood, match="follow-up"):
+            ask(clinic, nonsense, history=history)
+
+
+def test_a_follow_up_that_changes_a_value_still_refines(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection
+) -> None:
+    first = "How many patients live in Lyon?"
+    history = [Turn(question=first, sql=ask(clinic, first))]
+    sql = ask(clinic, "and in Porto?", history=history)
+    assert_same_answer(clinic_db, sql, "SELECT COUNT(*) FROM patients WHERE city = 'Porto'")
