@@ -29,7 +29,7 @@ CREATE TABLE doctors (
     specialty TEXT NOT NULL,
     salary REAL NOT NULL,
     supervisor_id INTEGER REFERENCES doctors(doctor_id),
-    hired_on TEXT NOT NULL,
+    hire_date TEXT NOT NULL,
     left_on TEXT
 );
 CREATE TABLE patients (
@@ -157,3 +157,51 @@ def test_a_follow_up_that_changes_a_value_still_refines(
     history = [Turn(question=first, sql=ask(clinic, first))]
     sql = ask(clinic, "and in Porto?", history=history)
     assert_same_answer(clinic_db, sql, "SELECT COUNT(*) FROM patients WHERE city = 'Porto'")
+
+
+# ------------------------------------------------------------------ calendar periods
+
+PERIODS = [
+    ("How many appointments were scheduled between 10 and 16 March 2024?",
+     "SELECT COUNT(*) FROM appointments"
+     " WHERE scheduled_at >= '2024-03-10' AND scheduled_at < '2024-03-17'"),
+    ("How many appointments were scheduled between January 1 and March 31, 2024?",
+     "SELECT COUNT(*) FROM appointments"
+     " WHERE scheduled_at >= '2024-01-01' AND scheduled_at < '2024-04-01'"),
+    ("Number of appointments scheduled from 1 July to 15 August 2023",
+     "SELECT COUNT(*) FROM appointments"
+     " WHERE scheduled_at >= '2023-07-01' AND scheduled_at < '2023-08-16'"),
+    ("How many appointments were scheduled in Q3 2023?",
+     "SELECT COUNT(*) FROM appointments"
+     " WHERE scheduled_at >= '2023-07-01' AND scheduled_at < '2023-10-01'"),
+    ("How many appointments were scheduled in the first half of 2024?",
+     "SELECT COUNT(*) FROM appointments"
+     " WHERE scheduled_at >= '2024-01-01' AND scheduled_at < '2024-07-01'"),
+    ("How many appointments were scheduled before 1 June 2023?",
+     "SELECT COUNT(*) FROM appointments WHERE scheduled_at < '2023-06-01'"),
+    ("List the doctors hired between 1 March 2016 and 30 September 2019, with their hire dates.",
+     "SELECT full_name, hire_date FROM doctors"
+     " WHERE hire_date BETWEEN '2016-03-01' AND '2019-09-30'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), PERIODS, ids=[q for q, _ in PERIODS])
+def test_calendar_periods_become_half_open_day_ranges(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(clinic_db, ask(clinic, question), gold)
+
+
+def test_a_lone_day_without_its_date_column_is_declined(clinic: SchemaSnapshot) -> None:
+    # "active on 31 December" is not a filter on some date column: no guess
+    with pytest.raises(QuestionNotUnderstood):
+        ask(clinic, "How many doctors were there on 31 December 2019?")
+
+
+def test_numbers_between_are_not_read_as_days(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection
+) -> None:
+    sql = ask(clinic, "How many appointments have a fee between 10 and 100?")
+    assert_same_answer(
+        clinic_db, sql, "SELECT COUNT(*) FROM appointments WHERE fee BETWEEN 10 AND 100"
+    )

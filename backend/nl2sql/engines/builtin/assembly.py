@@ -43,12 +43,16 @@ class AssemblyReading(SignalReading):
         later_years = [
             t for t in self.tokens[cut:] if t.kind == "number" and 1800 <= float(t.lemma) <= 2200
         ]
-        if later_years or kinds_later & {"last", "this"}:
+        if later_years or kinds_later & {"last", "this", "period", "day"}:
             for tok in self.tokens[:cut]:
                 if tok.kind == "number" and 1800 <= float(tok.lemma) <= 2200:
                     self.used_tokens.add(tok.index)
             for cue in earlier:
-                if cue.kind in ("last", "this") or cue.payload in ("before", "after", "since"):
+                if cue.kind in ("last", "this", "period", "day") or cue.payload in (
+                    "before",
+                    "after",
+                    "since",
+                ):
                     drop_cue(cue, with_target=False)
         later_values = [m for m in self.mentions if m.kind == "value" and m.start >= cut]
         for k, m in enumerate(self.mentions):
@@ -92,6 +96,9 @@ class AssemblyReading(SignalReading):
                 col = self.column_of(k)
                 if col is not None:
                     self._use(k)
+                    if self._shown_beside_the_rows(m.start, col):
+                        for label in self.label_measures(self.intent.table):
+                            self.projection.append((-1, label))
                     self.projection.append((m.start, Measure(col)))
                     self.note("columns", f"{col.table}.{col.name}")
             elif m.kind == "table":
@@ -112,6 +119,23 @@ class AssemblyReading(SignalReading):
                         for label in self.label_measures(table):
                             self.projection.append((m.start, label))
                 self._use(k)
+
+    def _shown_beside_the_rows(self, pos: int, col: ColumnRef) -> bool:
+        """ "staff hired in 2023, with their hire dates", "every plan with its price": the
+        column is shown beside the rows, which are still named by their own label."""
+        before = [t.lemma for t in self.tokens[max(0, pos - 3) : pos] if t.kind == "word"]
+        if "with" not in before or not (set(before) & {"their", "its", "the"}):
+            return False
+        if self.measures or not self.intent.subject_named:
+            return False
+        if col.table.lower() != self.intent.table.lower() or col in self.index.label_columns(
+            col.table
+        ):
+            return False
+        return not any(
+            p.column is not None and p.column.table.lower() == col.table.lower() and at < pos
+            for at, p in self.projection
+        )
 
     def _finish(self) -> Intent:
         intent = self.intent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backend.nl2sql.engines.builtin.dates import read_period
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
@@ -275,6 +276,12 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             continue
         if tok.kind != "word":
             i += 1
+            continue
+        period = read_period(tokens, i)
+        if period is not None:
+            cues.append(Cue("day" if period.on_day else "period", i, period.stop, period.payload))
+            skip.update(range(i, period.stop))
+            i = period.stop
             continue
         # "per month", "by year", "each day": a time bucket unless the schema has such a column.
         if (

@@ -68,6 +68,7 @@ class Interpreter(AssemblyReading):
                 if own:
                     m.kind, m.columns = "column", own
         self._override_with_refinement()
+        self._periods()
         self._relative_times()
         self._durations()
         self._comparisons()

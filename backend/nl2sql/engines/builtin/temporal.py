@@ -29,6 +29,27 @@ _CREATION_WORDS = frozenset({"created", "creation", "registered", "registration"
 class TimeReading(Reading):
     """Pass: relative periods and durations; helpers for dates and years."""
 
+    def _periods(self) -> None:
+        """Calendar periods ("between 10 and 16 March 2024", "Q3 2024", "before 1 June 2025")
+        as a half-open range on the date column named before them, else the table's date."""
+        for cue in self.cues:
+            if cue.kind not in ("period", "day"):
+                continue
+            self.used_tokens.update(range(cue.start, cue.end))
+            k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+            named = self.column_of(k) if k is not None else None
+            if cue.kind == "day" and (named is None or named.kind != "date"):
+                raise self.decline("a day was named but not which of the dates it applies to")
+            col = self._date_target(cue.start)
+            if col is None:
+                raise self.decline("a period was asked for but no date column was found")
+            start, end = cue.payload.split("|")
+            if start:
+                self.intent.filters.append(Filter(col, ">=", [start]))
+            if end:
+                self.intent.filters.append(Filter(col, "<", [end]))
+            self.note("filters", f"{col.name} from {start or '...'} to before {end or '...'}")
+
     def _relative_times(self) -> None:
         for cue in self.cues:
             if cue.kind not in ("last", "this"):
