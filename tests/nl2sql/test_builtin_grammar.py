@@ -75,7 +75,7 @@ def _build_clinic(path: Path) -> None:
         day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 700))
         at = f"{day} {rng.randint(8, 17):02d}:{rng.choice(['00', '30'])}:00"
         patient = rng.randint(1, 50)  # patients 51-60 never had an appointment
-        doctor = rng.randint(1, 12)
+        doctor = 4 if i % 25 == 0 else rng.randint(1, 12)  # doctor D is the busiest
         fee = float(rng.choice([60, 80, 120, 200]) + i % 7)
         appointments.append((i, patient, doctor, at, fee, int(rng.random() < 0.15)))
     conn.executemany("INSERT INTO appointments VALUES (?, ?, ?, ?, ?, ?)", appointments)
@@ -205,3 +205,26 @@ def test_numbers_between_are_not_read_as_days(
     assert_same_answer(
         clinic_db, sql, "SELECT COUNT(*) FROM appointments WHERE fee BETWEEN 10 AND 100"
     )
+
+
+# ------------------------------------------------------------------ rankings
+
+RANKINGS = [
+    # top N by a measure: the rows' label and the measure, ranked
+    ("Top 3 doctors by total fees",
+     "SELECT d.full_name, SUM(a.fee) FROM doctors d JOIN appointments a"
+     " ON a.doctor_id = d.doctor_id GROUP BY d.doctor_id ORDER BY SUM(a.fee) DESC LIMIT 3"),
+    # which X has the highest <aggregate>: X only
+    ("Which specialty has the highest average salary?",
+     "SELECT specialty FROM doctors GROUP BY specialty ORDER BY AVG(salary) DESC LIMIT 1"),
+    ("Which doctor has the most appointments?",
+     "SELECT d.full_name FROM doctors d JOIN appointments a ON a.doctor_id = d.doctor_id"
+     " GROUP BY d.doctor_id ORDER BY COUNT(*) DESC LIMIT 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), RANKINGS, ids=[q for q, _ in RANKINGS])
+def test_rankings_show_what_was_asked(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(clinic_db, ask(clinic, question), gold)

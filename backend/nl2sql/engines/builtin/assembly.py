@@ -230,7 +230,13 @@ class AssemblyReading(SignalReading):
             projection = fixed
         pk = self.index.table(intent.table).primary_key
         for m, _desc in order:
-            if m.agg and m.column is not None and not any(same_measure(m, x) for x in measures):
+            shown = not any(m is a for a in self.argmax)
+            if (
+                shown
+                and m.agg
+                and m.column is not None
+                and not any(same_measure(m, x) for x in measures)
+            ):
                 measures.append(m)
             if (
                 m.agg == "COUNT"

@@ -54,7 +54,7 @@ class GroupingReading(MeasureReading):
                     (
                         c
                         for c in self.cues
-                        if c.kind == "count" and c.start >= cue.end
+                        if c.kind in ("count", "agg") and c.start >= cue.end
                         and all(
                             is_filler(t) or any(
                                 d.kind == "dir" and d.start <= t.index < d.end for d in self.cues
@@ -64,16 +64,23 @@ class GroupingReading(MeasureReading):
                     ),
                     None,
                 )  # fmt: skip
-                if counted is not None and (
-                    cue.kind == "order"
-                    or (cue.kind == "dir" and self.tokens[cue.end].lemma == "of")
-                    or (cue.kind == "by" and has_rank)
+                # "top 3 doctors by total fees", "sorted by number of orders": rank by the
+                # measure read right after
+                measure = None
+                if counted is not None:
+                    measure = next((m for pos, m in self.measures if pos == counted.start), None)
+                if counted is not None and counted.kind == "count" and measure is None:
+                    measure = Measure(None, "COUNT", count_table=self.intent.table)
+                if (
+                    counted is not None
+                    and measure is not None
+                    and (
+                        cue.kind == "order"
+                        or (cue.kind == "dir" and self.tokens[cue.end].lemma == "of")
+                        or (cue.kind == "by" and has_rank)
+                    )
                 ):
                     desc = self._direction(default=cue.kind == "by")
-                    measure = next(
-                        (m for pos, m in self.measures if pos == counted.start),
-                        Measure(None, "COUNT", count_table=self.intent.table),
-                    )
                     self.order_keys.append((cue.start, measure, desc))
                     continue
                 k = self.mention_after(cue.end, max_gap=2 if cue.kind != "dir" else 0)

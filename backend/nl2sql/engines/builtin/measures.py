@@ -229,6 +229,8 @@ class MeasureReading(ComparisonReading):
                 self.measures.append((cue.start, Measure(measure.column, "MAX" if desc else "MIN")))
                 continue
             self.order_keys.append((cue.start, measure, desc))
+            if not self.top_mode:
+                self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
@@ -253,6 +255,13 @@ class MeasureReading(ComparisonReading):
                 self._use(k)
                 self.cues.remove(agg)
                 return Measure(col, agg.payload), desc
+            read = next((m for pos, m in self.measures if pos == agg.start), None)
+            if read is not None and read.agg == agg.payload:
+                # "which specialty has the highest average salary": the aggregate ranks the
+                # groups; the answer shows the group, not the aggregate
+                self.measures = [(pos, m) for pos, m in self.measures if m is not read]
+                self.cues.remove(agg)
+                return read, desc
         k = self.mention_after(cue.end, max_gap=1)
         m = self.mentions[k] if k is not None else None
         if payload.startswith("date"):

@@ -48,6 +48,8 @@ class Reading:
         self.group_keys: list[tuple[int, Measure]] = []
         self.limit: int | None = None
         self.top_mode = False
+        self.argmax: list[Measure] = []
+        """Superlative rankings ("which X has the highest Y"): ordered by, not shown."""
 
     def note(self, key: str, value: str) -> None:
         bucket = self.recognised.setdefault(key, [])
