@@ -228,3 +228,51 @@ def test_rankings_show_what_was_asked(
     clinic: SchemaSnapshot, clinic_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(clinic_db, ask(clinic, question), gold)
+
+
+# ------------------------------------------------------------------ self-references
+
+PEERS = [
+    ("Which doctors earn more than their supervisor?",
+     "SELECT d.full_name FROM doctors d JOIN doctors s ON s.doctor_id = d.supervisor_id"
+     " WHERE d.salary > s.salary"),
+    ("Doctors whose salary is above their own supervisor's salary",
+     "SELECT d.full_name FROM doctors d JOIN doctors s ON s.doctor_id = d.supervisor_id"
+     " WHERE d.salary > s.salary"),
+    ("Which doctors were hired before their supervisor?",
+     "SELECT d.full_name FROM doctors d JOIN doctors s ON s.doctor_id = d.supervisor_id"
+     " WHERE d.hire_date < s.hire_date"),
+    ("Which doctors have no supervisor?",
+     "SELECT full_name FROM doctors WHERE supervisor_id IS NULL"),
+    ("Which doctors earn more than 150000?",
+     "SELECT full_name FROM doctors WHERE salary > 150000"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), PEERS, ids=[q for q, _ in PEERS])
+def test_a_row_compares_with_the_row_its_own_key_points_to(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(clinic_db, ask(clinic, question), gold)
+
+
+def test_a_peer_key_is_recognised_without_a_declared_foreign_key(tmp_path: Path) -> None:
+    path = tmp_path / "crew.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE crew (crew_id INTEGER PRIMARY KEY, full_name TEXT, wage REAL,
+                           lead_id INTEGER);
+        INSERT INTO crew VALUES (1, 'Ana', 50, NULL), (2, 'Bo', 60, 1), (3, 'Cy', 40, 1),
+                                (4, 'Di', 45, 3);
+        """
+    )
+    conn.commit()
+    engine = open_sqlite_read_only(path)
+    try:
+        schema = introspect(engine, db_type="sqlite", database_name="crew")
+    finally:
+        engine.dispose()
+    sql = ask(schema, "Which crew members earn more than their lead?")
+    assert rows(conn, sql) == [("Bo",), ("Di",)]
+    conn.close()

@@ -6,7 +6,18 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS
+from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.temporal import TimeReading
+
+_VERB_MEASURES: dict[str, tuple[str, ...]] = {
+    "earn": ("salary", "pay", "wage", "income", "compensation", "earnings"),
+    "paid": ("salary", "pay", "wage", "compensation"),
+    "make": ("salary", "pay", "wage", "income"),
+    "weigh": ("weight",),
+    "cost": ("price", "cost", "fee"),
+}
+"""Verbs of comparison and the column words they measure ("earns more than" -> salary)."""
+_POSSESSIVES = frozenset({"their", "his", "her", "its", "own", "the", "s", "'s"})
 
 
 class ComparisonReading(TimeReading):
@@ -24,7 +35,7 @@ class ComparisonReading(TimeReading):
             else:
                 first = self.literal_after(cue.end)
                 if first is None:
-                    if self._compare_with_aggregate(cue):
+                    if self._compare_with_aggregate(cue) or self._compare_with_peer(cue):
                         continue
                     if cue.payload in ("before", "after", "since"):
                         continue
@@ -114,6 +125,11 @@ class ComparisonReading(TimeReading):
                 # "races held between 2014 and 2017": years compare with a year or date column
                 self._date_comparison(cue, lits)
                 continue
+            verb_col = self._measure_of_verb(cue.start) if k_before is None else None
+            if verb_col is not None:
+                self.intent.filters.append(Filter(verb_col, op, values))  # "earns over 90000"
+                self.note("filters", f"{verb_col.name} {op} {values}")
+                continue
             if k_before is None:
                 k_before = self.mention_before(anchor, max_gap=2, kinds=("table",))
                 if k_before is not None and self.mentions[k_before].columns:
@@ -136,6 +152,70 @@ class ComparisonReading(TimeReading):
             else:
                 self.intent.filters.append(Filter(col, op, values))
             self.note("filters", f"{col.name} {op} {values}")
+
+    def _compare_with_peer(self, cue: Cue) -> bool:
+        """ "earns more than their manager", "salary above their own manager's salary",
+        "joined before their manager did": a column against the same column of the row a
+        self-referencing key (`manager_id`) points to."""
+        pos = cue.end
+        while pos < len(self.tokens) and self.tokens[pos].lemma in _POSSESSIVES:
+            pos += 1
+        if pos == cue.end or pos >= len(self.tokens):
+            return False  # a peer is "their manager", never a bare noun
+        word = self.tokens[pos].lemma
+        peer = next(
+            (c for c in self.self_references(self.intent.table) if word in c.words[:-1]), None
+        )
+        if peer is None:
+            return False
+        k_peer = next(
+            (
+                k
+                for k, m in enumerate(self.mentions)
+                if m.start <= pos < m.end and k not in self.used
+            ),
+            None,
+        )
+        peer_end = self.mentions[k_peer].end if k_peer is not None else pos + 1
+        k_col = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        k_after = self.mention_after(peer_end, max_gap=1, kinds=("column",))
+        if k_col is None and cue.end - cue.start == 3:  # "a higher salary than"
+            k_col = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+        col = self.column_of(k_col) if k_col is not None else None
+        if col is None and k_after is not None:
+            col = self.column_of(k_after)
+        if col is None:
+            col = self._measure_of_verb(cue.start)
+        if col is None or col.table.lower() != self.intent.table.lower() or col == peer:
+            return False
+        op = {"before": "<", "after": ">", "older": "<", "younger": ">"}.get(
+            cue.payload, cue.payload
+        )
+        if op not in (">", "<", ">=", "<=", "=", "!="):
+            return False
+        for k in (k_col, k_peer, k_after):
+            if k is not None:
+                self._use(k)
+        self.used_tokens.update(range(cue.end, peer_end))
+        for t in self.tokens[peer_end : peer_end + 2]:
+            if t.lemma in ("did", "do", "does", "s", "'s"):
+                self._use_token(t)  # "before their manager did"
+        self.intent.filters.append(Filter(col, op, [], peer=peer))
+        self.note("filters", f"{col.name} {op} the {col.name} of the row {peer.name} refers to")
+        return True
+
+    def _measure_of_verb(self, pos: int) -> ColumnRef | None:
+        """ "earns more", "weighs less", "costs more": the column the verb before measures."""
+        verb = next(
+            (t for t in reversed(self.tokens[max(0, pos - 2) : pos]) if t.kind == "word"), None
+        )
+        names = _VERB_MEASURES.get(verb.lemma, ()) if verb is not None else ()
+        for name in names:
+            col = self._column_named((name,))
+            if col is not None and col.kind == "numeric":
+                self._use_token(verb)  # type: ignore[arg-type]
+                return col
+        return None
 
     def _agg_before(self, pos: int) -> str | None:
         for cue in self.cues:

@@ -52,6 +52,10 @@ class Filter:
     """For `recent`: day, week, month or year."""
     subquery_agg: str | None = None
     """Compare with an aggregate of the same column over its table (`above average`)."""
+    peer: ColumnRef | None = None
+    """Compare with `values_of` (default: the same column) of the row of the same table that
+    this key refers to ("earns more than their manager": `manager_id` -> that row's salary)."""
+    values_of: ColumnRef | None = None
 
 
 @dataclass(slots=True)

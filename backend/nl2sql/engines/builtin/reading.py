@@ -201,6 +201,31 @@ class Reading:
             return [Measure(pk)]
         return []
 
+    def self_references(self, table: str) -> list[ColumnRef]:
+        """Columns of `table` that refer to another row of `table` (`manager_id`): declared
+        foreign keys to itself, or a nullable `<role>_id` named for a role over peers."""
+        info = self.index.table(table).info
+        out: list[ColumnRef] = []
+        for fk in info.foreign_keys:
+            if fk.referred_table.lower() == table.lower() and len(fk.columns) == 1:
+                col = self.index.column(table, fk.columns[0])
+                if col is not None and col not in out:
+                    out.append(col)
+        if out:
+            return out
+        pk = self.index.table(table).primary_key
+        for col in self.index.columns_of.get(table.lower(), []):
+            if (
+                pk is not None
+                and col != pk
+                and col.nullable
+                and col.words[-1:] == ("id",)
+                and set(col.words[:-1]) & PEER_ROLES
+                and not any(w in self.index.tables for w in col.words[:-1])
+            ):
+                out.append(col)
+        return out
+
     def date_column(self, prefer: list[str]) -> ColumnRef | None:
         tables = [*prefer, self.intent.table, *self.mentioned_tables()]
         for table in tables:
@@ -323,3 +348,10 @@ def month_range(year: int, month: int) -> tuple[str, str]:
     """First day of the month and first day of the next, as ISO dates."""
     end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year:04d}-{month:02d}-01", f"{end_year:04d}-{end_month:02d}-01"
+
+
+PEER_ROLES = frozenset(
+    {"manager", "supervisor", "parent", "boss", "lead", "leader", "mentor", "reports",
+     "referrer", "referred", "head", "superior", "sponsor"}
+)  # fmt: skip
+"""Role words of a key that points at another row of the same table (`reports_to_id`)."""

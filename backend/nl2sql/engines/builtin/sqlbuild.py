@@ -179,6 +179,27 @@ class SqlBuilder:
     def condition(self, f: Filter, *, intent_table: str) -> exp.Expr:
         lhs = self.measure(f.column) if isinstance(f.column, Measure) else self.column(f.column)
         col = f.column.column if isinstance(f.column, Measure) else f.column
+        if f.peer is not None and col is not None:
+            # the same table again, aliased, at the row the key points to
+            peer_table = exp.to_identifier("peer")
+            target = self.index.table(col.table).primary_key
+            if target is None:
+                raise QuestionNotUnderstood(f"{col.table} has no key to compare rows by")
+            shown = f.values_of or col
+            sub = (
+                exp.select(exp.Column(this=self.ident(shown.name), table=peer_table))
+                .from_(exp.alias_(self.table(col.table), peer_table, table=True))
+                .where(
+                    exp.EQ(
+                        this=exp.Column(this=self.ident(target.name), table=peer_table),
+                        expression=exp.Column(
+                            this=self.ident(f.peer.name), table=self.ident(col.table)
+                        ),
+                    )
+                )
+            )
+            outer = exp.Column(this=self.ident(col.name), table=self.ident(col.table))
+            return _compare(f.op, outer, exp.Subquery(this=sub))
         if f.subquery_agg and col is not None:
             agg = Measure(col, f.subquery_agg)
             saved = self.qualify
