@@ -296,9 +296,16 @@ class AssemblyReading(SignalReading):
             for f in intent.filters
         ]
         condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]
-        if len(condition) != 1:
+        share_at = min((c.end for c in self.cues if c.kind == "share"), default=0)
+        named = [c for c in intent.conditions if c.position >= 0]
+        population = [
+            c for c in named if c.position >= share_at and self.gap(share_at, c.position) <= 1
+        ]  # "what percentage of active accounts ...": who is counted, not what is measured
+        measured = [c for c in named if c not in population]
+        if len(condition) + len(measured) != 1:
             raise self.decline("a share needs exactly one condition to measure")
         intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
+        intent.conditions = [c for c in intent.conditions if c not in measured]
         keys = intent.group_by
         if not keys and any(c.kind in ("group", "bucket") for c in self.cues):
             keys = []
@@ -308,11 +315,18 @@ class AssemblyReading(SignalReading):
             intent.group_by = keys
         intent.select = [
             *keys,
-            Measure(None, "PCT", count_table=intent.table, condition=condition),
+            Measure(
+                None,
+                "PCT",
+                count_table=intent.table,
+                condition=condition,
+                condition_sql=[c.sql for c in measured],
+            ),
         ]
         intent.order_by = [(m, d) for m, d in intent.order_by if m.bucket]
         intent.distinct = False
-        self.note("share", f"percentage where {condition[0].column}")
+        what = condition[0].column if condition else measured[0].name
+        self.note("share", f"percentage where {what}")
 
     def _identifying_columns(
         self, intent: Intent, order: list[tuple[Measure, bool]]

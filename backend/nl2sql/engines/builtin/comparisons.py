@@ -50,6 +50,22 @@ class ComparisonReading(TimeReading):
                 self._use_token(tok)
             values = [self._literal_value(t) for t in lits]
             op = cue.payload
+            named = next(
+                (
+                    m
+                    for at, m in self.measures
+                    if m.sql is not None
+                    and self._definition_end(at) <= cue.start
+                    and self.gap(self._definition_end(at), cue.start) <= 1
+                ),
+                None,
+            )
+            if named is not None and op in (">", "<", ">=", "<=", "=", "!="):
+                # "industries with an average CSAT below 4": a condition on the groups
+                self.measures = [(at, m) for at, m in self.measures if m is not named]
+                self.intent.having.append(Filter(named, op, values))
+                self.note("having", f"{named.label} {op} {values}")
+                continue
             after_pos = (lits[-1].index + 1) if cue.kind == "cmp" else cue.end
             k_after = self.mention_after(after_pos, max_gap=0)
             if op in ("before", "after", "since") or any(

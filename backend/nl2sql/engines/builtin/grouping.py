@@ -69,6 +69,9 @@ class GroupingReading(MeasureReading):
                 measure = None
                 if counted is not None:
                     measure = next((m for pos, m in self.measures if pos == counted.start), None)
+                named = self._layer_measure_at(cue.end)
+                if named is not None and counted is None:
+                    counted, measure = cue, named  # "top 5 clients by lifetime billings"
                 if counted is not None and counted.kind == "count" and measure is None:
                     measure = Measure(None, "COUNT", count_table=self.intent.table)
                 if (

@@ -38,6 +38,9 @@ class Interpreter(AssemblyReading):
         for k, m in enumerate(self.mentions):
             if m.kind == "table":
                 return self.table_of(k) or ""
+        for d in self.definitions:
+            if d.definition.table.lower() in self.index.tables:
+                return self.index.table(d.definition.table).name  # "revenue by quarter"
         for m in self.mentions:
             if m.columns:
                 tables = {c.table for c in m.columns}
@@ -68,6 +71,7 @@ class Interpreter(AssemblyReading):
                 if own:
                     m.kind, m.columns = "column", own
         self._override_with_refinement()
+        self._definitions()
         self._periods()
         self._relative_times()
         self._durations()

@@ -236,6 +236,11 @@ class MeasureReading(ComparisonReading):
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         payload = cue.payload
         desc = not payload.endswith("asc") and payload != "youngest"
+        named = self._layer_measure_at(cue.end)
+        if named is not None and payload in ("desc", "asc", "n_desc", "n_asc"):
+            # "which plan generated the most revenue": rank the groups by the measure
+            self.measures = [(pos, m) for pos, m in self.measures if m is not named]
+            return named, desc
         agg = next(
             (
                 c

@@ -1,7 +1,8 @@
 """The state of one question's reading, and the helpers every pass of the interpretation uses.
 
 The interpretation (`interpret.py`) reads a question in passes, one stage module each, in this
-order: time words (`temporal.py`), comparisons (`comparisons.py`), counts, aggregates and
+order: the semantic layer's named measures and filters (`definitions.py`), time words
+(`temporal.py`), comparisons (`comparisons.py`), counts, aggregates and
 rankings (`measures.py`), grouping and ordering (`grouping.py`), negation and NULL meaning
 (`negation.py`), values and literals (`values.py`), then the assembly of the `Intent`
 (`assembly.py`) with the evidence its confidence rests on (`signals.py`). Each stage is a class
@@ -15,7 +16,13 @@ from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.cues import scan_cues
 from backend.nl2sql.engines.builtin.intents import Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
-from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, link
+from backend.nl2sql.engines.builtin.linking import (
+    ColumnRef,
+    Mention,
+    SchemaIndex,
+    link,
+    link_definitions,
+)
 
 
 class Reading:
@@ -26,7 +33,24 @@ class Reading:
         self.index = index
         self.tokens = tokenise(question)
         self.cues, skip = scan_cues(self.tokens, index)
-        self.mentions = link(index, self.tokens, skip=skip)
+        self.definitions = link_definitions(index, self.tokens)
+        """Spans naming the semantic layer's measures and filters: they win over cue words
+        and over schema links inside them ("average revenue per account" is ARPA)."""
+        taken = {i for d in self.definitions for i in range(d.start, d.end)}
+        self.cues = [c for c in self.cues if not taken & set(range(c.start, c.end))]
+        self.mentions = link(index, self.tokens, skip=skip | taken)
+        for d in self.definitions:
+            if d.definition.kind == "filter" and d.definition.table.lower() in index.tables:
+                # "active customers" names rows of `accounts` as well as a condition on them
+                table = index.table(d.definition.table)
+                self.mentions.append(
+                    Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
+                )
+        self.mentions.sort(key=lambda m: m.start)
+        self.named_dates: dict[int, ColumnRef] = {}
+        """Start of a named filter's span -> the date column its condition tests."""
+        self.time_preference: list[ColumnRef] = []
+        """Date columns the question's measures are dated by (a layer measure's time column)."""
         self.refinement_from = refinement_from
         self.used: set[int] = set()
         """ids (positions in self.mentions) of mentions given a role."""
@@ -227,6 +251,8 @@ class Reading:
         return out
 
     def date_column(self, prefer: list[str]) -> ColumnRef | None:
+        if self.time_preference:
+            return self.time_preference[0]
         tables = [*prefer, self.intent.table, *self.mentioned_tables()]
         for table in tables:
             for col in self.index.columns_of.get(table.lower(), []):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import Tokenizer
 
@@ -133,13 +134,16 @@ class SqlBuilder:
         if m.agg == "PCT":
             # 100.0 * SUM(CASE WHEN <conditions> THEN 1 ELSE 0 END) / COUNT(*)
             met = exp.and_(
-                *(self.condition(f, intent_table=m.count_table or "") for f in m.condition)
+                *(self.condition(f, intent_table=m.count_table or "") for f in m.condition),
+                *(self.fragment(c) for c in m.condition_sql),
             )
             flag = exp.Case(
                 ifs=[exp.If(this=met, true=exp.Literal.number(1))], default=exp.Literal.number(0)
             )
             share = exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Sum(this=flag))
             return exp.Div(this=share, expression=exp.Count(this=exp.Star()))
+        if m.sql is not None:
+            return self.fragment(m.sql)
         if m.bucket and m.column is not None:
             return self.bucket(m.column, m.bucket)
         if m.since is not None and m.column is not None:
@@ -164,6 +168,8 @@ class SqlBuilder:
         return cls[m.agg](this=arg)
 
     def alias(self, m: Measure) -> str | None:
+        if m.label:
+            return m.label
         if m.bucket:
             return m.bucket
         if m.agg is None:
@@ -175,6 +181,15 @@ class SqlBuilder:
         if m.column is None:
             return "count"
         return f"{m.agg.lower()}_{m.column.name}"
+
+    def fragment(self, sql: str) -> exp.Expr:
+        """A semantic layer's SQL fragment (written `table.column`, in the target dialect)."""
+        try:
+            return sqlglot.parse_one(sql, dialect=self.dialect)
+        except sqlglot.errors.ParseError as exc:
+            raise QuestionNotUnderstood(
+                f"a semantic-layer definition does not parse: {sql}"
+            ) from exc
 
     def condition(self, f: Filter, *, intent_table: str) -> exp.Expr:
         lhs = self.measure(f.column) if isinstance(f.column, Measure) else self.column(f.column)
@@ -253,6 +268,9 @@ class SqlBuilder:
                 need(f.column.table)
         for t in intent.extra_tables:
             need(t)
+        for c in intent.conditions:
+            for t in c.tables:
+                need(t)
         self.preferred = intent.preferred_tables
         joins = self._join_plan(intent.table, needed[1:])
         self.qualify = bool(joins) or bool(intent.anti_joins)
@@ -284,6 +302,7 @@ class SqlBuilder:
         conditions = [self.condition(f, intent_table=intent.table) for f in intent.filters]
         for anti in intent.anti_joins:
             conditions.append(self._anti_join(intent.table, anti))
+        conditions += [self.fragment(c.sql) for c in intent.conditions]
         if conditions:
             query = query.where(exp.and_(*conditions))
         if intent.group_by:
@@ -347,6 +366,7 @@ class SqlBuilder:
         saved = self.qualify
         self.qualify = True
         conds += [self.condition(f, intent_table=anti.table) for f in anti.filters]
+        conds += [self.fragment(c) for c in anti.conditions]
         self.qualify = saved
         sub = sub.where(exp.and_(*conds))
         outer = exp.Column(this=self.ident(first_col), table=self.ident(first_from))

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
+from backend.nl2sql.engines.builtin.definitions import DefinitionReading
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
-from backend.nl2sql.engines.builtin.reading import Reading
 
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
 
@@ -26,7 +26,7 @@ _START_WORDS = frozenset(
 _CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})
 
 
-class TimeReading(Reading):
+class TimeReading(DefinitionReading):
     """Pass: relative periods and durations; helpers for dates and years."""
 
     def _periods(self) -> None:
@@ -75,6 +75,9 @@ class TimeReading(Reading):
             if col is not None and col.kind == "date":
                 self._use(k)
                 return col
+        for d in self.definitions:
+            if d.start in self.named_dates and d.end <= pos and self.gap(d.end, pos) <= 1:
+                return self.named_dates[d.start]  # "accounts churned between ..."
         prefer = [t for _, m in self.measures for t in m.tables]
         return self.date_column(prefer)
 
@@ -240,6 +243,8 @@ class TimeReading(Reading):
         buckets = [m.column for m in intent.group_by if m.bucket and m.column is not None]
         out: list[tuple[ColumnRef, list[ColumnRef]]] = []
         for col in dict.fromkeys([*used, *buckets]):
+            if col in self.time_preference or col in self.named_dates.values():
+                continue  # the layer says what the measure or the filter is dated by
             named = set(col.words) - {"date", "at", "on", "time", "timestamp", "day"}
             if named & lemmas:
                 continue
