@@ -292,7 +292,7 @@ class AssemblyReading(SignalReading):
         is_period = [
             isinstance(f.column, ColumnRef)
             and f.column.kind == "date"
-            and f.op in (">=", "<", "between", "recent", "this")
+            and f.op in (">=", "<", "between", "recent", "not recent", "this")
             for f in intent.filters
         ]
         condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]

@@ -26,9 +26,11 @@ class DefinitionReading(Reading):
 
     def _definitions(self) -> None:
         layer = self.index.semantic
-        if layer is None or not self.definitions:
+        if layer is None:
             return
         self.intent.today = layer.today
+        if not self.definitions:
+            return
         measures = {m.name: m for m in layer.measures}
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()

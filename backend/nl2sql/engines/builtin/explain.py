@@ -46,6 +46,8 @@ def _filter(f: Filter) -> str:
         return f"{subject} {_OP_WORDS.get(f.op, f.op)} that of the row {f.peer.name} refers to"
     if f.op == "recent":
         return f"{subject} is within the last {f.values[0]} {f.unit}(s)"
+    if f.op == "not recent":
+        return f"{subject} is more than {f.values[0]} {f.unit}(s) ago"
     if f.op == "this":
         return f"{subject} is in the current {f.unit}"
     if f.op == "is null":

@@ -75,6 +75,7 @@ class Interpreter(AssemblyReading):
         self._periods()
         self._relative_times()
         self._durations()
+        self._elapsed_times()
         self._comparisons()
         self._counts_and_aggregates()
         self._top_and_superlatives()

@@ -190,6 +190,12 @@ class NegationReading(GroupingReading):
                             self._use(k)
                             self.intent.anti_joins.append(AntiJoin(col.table))
                             self.note("negation", f"without {col.table}")
+                            t = self.mention_after(m.end, max_gap=1, kinds=("table",))
+                            if (
+                                t is not None
+                                and (self.table_of(t) or "").lower() == col.table.lower()
+                            ):
+                                self._use(t)  # "never opened a support ticket": still negated
                         continue
                     self._use(k)
                     k, m = j, self.mentions[j]

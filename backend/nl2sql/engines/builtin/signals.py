@@ -175,7 +175,7 @@ class SignalReading(ValueReading):
             for f in filters
             if isinstance(f.column, ColumnRef)
             and f.column.kind == "date"
-            and f.op not in ("recent", "this", "is null", "is not null")
+            and f.op not in ("recent", "not recent", "this", "is null", "is not null")
             and not f.op.startswith("month")
             and any(isinstance(v, int | float) for v in f.values)
         ) + sum(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 import re
+from datetime import date, timedelta
 
 import sqlglot
 from sqlglot import exp
@@ -30,6 +32,8 @@ class SqlBuilder:
         self.dialect = DIALECTS.get(dialect.lower(), dialect.lower())
         self.qualify = False
         self.preferred: frozenset[str] = frozenset()
+        self.today: date | None = None
+        """The semantic layer's `today`: relative time counts back from it, not the clock."""
 
     def ident(self, name: str) -> exp.Identifier:
         quoted = not _SIMPLE.fullmatch(name) or name.upper() in _RESERVED
@@ -111,6 +115,8 @@ class SqlBuilder:
 
     def days_ago(self, amount: int, unit: str) -> exp.Expr:
         days = {"day": 1, "week": 7, "month": 30, "year": 365}[unit] * amount
+        if self.today is not None:
+            return exp.Literal.string(shift(self.today, -amount, unit).isoformat())
         if self.dialect == "sqlite":
             return exp.Anonymous(
                 this="DATE",
@@ -121,6 +127,9 @@ class SqlBuilder:
         )
 
     def start_of(self, unit: str) -> exp.Expr:
+        if self.today is not None:
+            first = {"year": self.today.replace(month=1, day=1), "month": self.today.replace(day=1)}
+            return exp.Literal.string(first.get(unit, self.today).isoformat())
         if self.dialect == "sqlite":
             modifier = {"year": "start of year", "month": "start of month"}.get(
                 unit, "start of day"
@@ -245,6 +254,8 @@ class SqlBuilder:
             return _compare(f.op[5:], self.month_of(col), exp.Literal.number(f.values[0]))
         if f.op == "recent":
             return exp.GTE(this=lhs, expression=self.days_ago(int(f.values[0]), f.unit or "day"))
+        if f.op == "not recent":
+            return exp.LT(this=lhs, expression=self.days_ago(int(f.values[0]), f.unit or "day"))
         if f.op == "this":
             return exp.GTE(this=lhs, expression=self.start_of(f.unit or "year"))
         return _compare(f.op, lhs, lit(f.values[0]))
@@ -272,6 +283,7 @@ class SqlBuilder:
             for t in c.tables:
                 need(t)
         self.preferred = intent.preferred_tables
+        self.today = intent.today
         joins = self._join_plan(intent.table, needed[1:])
         self.qualify = bool(joins) or bool(intent.anti_joins)
         select_exprs: list[exp.Expr] = []
@@ -371,6 +383,19 @@ class SqlBuilder:
         sub = sub.where(exp.and_(*conds))
         outer = exp.Column(this=self.ident(first_col), table=self.ident(first_from))
         return exp.Not(this=exp.In(this=outer, query=exp.Subquery(this=sub)))
+
+
+def shift(day: date, amount: int, unit: str) -> date:
+    """`day` moved by `amount` calendar units (a month end clamps: 31 March - 1 month = 28/29
+    February)."""
+    if unit in ("day", "week"):
+        return day + timedelta(days=amount * (7 if unit == "week" else 1))
+    months = amount * (12 if unit == "year" else 1) if unit in ("month", "year") else 0
+    total = day.year * 12 + day.month - 1 + months
+    year, month = divmod(total, 12)
+    month += 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
 
 
 def _compare(op: str, lhs: exp.Expr, rhs: exp.Expr) -> exp.Expr:

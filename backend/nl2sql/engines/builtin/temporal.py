@@ -50,6 +50,69 @@ class TimeReading(DefinitionReading):
                 self.intent.filters.append(Filter(col, "<", [end]))
             self.note("filters", f"{col.name} from {start or '...'} to before {end or '...'}")
 
+    def _elapsed_times(self) -> None:
+        """ "created more than three years ago", "been with us for over five years", "joined
+        less than 6 months ago": a date compared with today (the layer's `today`, else the
+        clock) moved back by the amount."""
+        for cue in list(self.cues):
+            if cue.kind != "cmp" or cue.payload not in (">", ">=", "<", "<="):
+                continue
+            pos = cue.end
+            amount = 1
+            if pos < len(self.tokens) and self.tokens[pos].kind == "number":
+                amount = int(float(self.tokens[pos].lemma))
+                pos += 1
+            elif pos < len(self.tokens) and self.tokens[pos].lemma in ("a", "an", "one"):
+                pos += 1
+            if pos >= len(self.tokens) or self.tokens[pos].lemma not in TIME_UNITS:
+                continue
+            unit = TIME_UNITS[self.tokens[pos].lemma]
+            ago = pos + 1 < len(self.tokens) and self.tokens[pos + 1].lemma == "ago"
+            tenure = cue.start > 0 and self.tokens[cue.start - 1].lemma == "for"
+            if not ago and not tenure:
+                continue
+            col = self._date_target(cue.start) if ago else self._start_date()
+            if col is None:
+                raise self.decline("an elapsed time was asked for but no date column was found")
+            if not ago:
+                self.named_dates[cue.start] = col  # the rows' own start, not a guess
+                self._company_idiom(cue.start - 1)
+            longer = cue.payload in (">", ">=")
+            # longer ago / longer tenure: the date lies before today minus the amount
+            op = "not recent" if longer else "recent"
+            self.cues.remove(cue)
+            end = pos + 2 if ago else pos + 1
+            self.used_tokens.update(range(cue.start - (0 if ago else 1), end))
+            self.intent.filters.append(Filter(col, op, [amount], unit=unit))
+            self.note(
+                "filters", f"{col.name} {'over' if longer else 'within'} {amount} {unit}(s) ago"
+            )
+
+    def _company_idiom(self, pos: int) -> None:
+        """ "been with the company / with us for over five years": an idiom of tenure, not a
+        mention of a table that happens to be called `company`."""
+        words = self.tokens[max(0, pos - 4) : pos]
+        at = next((t.index for t in reversed(words) if t.lemma == "with"), None)
+        if at is None:
+            return
+        self.used_tokens.update(range(at, pos))
+        for k, m in enumerate(self.mentions):
+            if at <= m.start < pos:
+                self._use(k)
+
+    def _start_date(self) -> ColumnRef | None:
+        """The date a row of the focus table starts from: sign-up, hire, creation."""
+        dates = [
+            c for c in self.index.columns_of.get(self.intent.table.lower(), []) if c.kind == "date"
+        ]
+        starts = [
+            c for c in dates
+            if set(c.words) & (_START_WORDS | _CREATION_WORDS | {"hire", "joined", "since"})
+        ]  # fmt: skip
+        if len(starts) == 1:
+            return starts[0]
+        return dates[0] if len(dates) == 1 else None
+
     def _relative_times(self) -> None:
         for cue in self.cues:
             if cue.kind not in ("last", "this"):
