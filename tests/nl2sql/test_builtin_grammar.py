@@ -9,10 +9,14 @@ import random
 import sqlite3
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pandas as pd
 import pytest
+import sqlalchemy
 
 from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
@@ -21,6 +25,7 @@ from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 from backend.semantic.layer import SemanticLayer
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 CLINIC_DDL = """
 CREATE TABLE doctors (
@@ -276,3 +281,207 @@ def test_a_peer_key_is_recognised_without_a_declared_foreign_key(tmp_path: Path)
     sql = ask(schema, "Which crew members earn more than their lead?")
     assert rows(conn, sql) == [("Bo",), ("Di",)]
     conn.close()
+
+
+# ------------------------------------------------------------------ the semantic layer
+
+CLINIC_LAYER = SemanticLayer.model_validate(
+    {
+        "today": "2024-12-31",
+        "tables": [{"name": "patients", "synonyms": ["clients"]}],
+        "measures": [
+            {
+                "name": "billed fees",
+                "synonyms": ["takings", "billings"],
+                "table": "appointments",
+                "expression": "SUM(appointments.fee)",
+                "filter": "appointments.is_cancelled = 0",
+                "time_column": "appointments.scheduled_at",
+            }
+        ],
+        "filters": [
+            {
+                "name": "current doctor",
+                "synonyms": ["current doctors", "doctors still on staff"],
+                "table": "doctors",
+                "condition": "doctors.left_on IS NULL",
+            },
+            {
+                "name": "cancelled appointment",
+                "synonyms": ["cancelled", "cancellations"],
+                "table": "appointments",
+                "condition": "appointments.is_cancelled = 1",
+            },
+        ],
+    }
+)
+
+LAYER_ANSWERS = [
+    # a named measure: its aggregate with its own filter, dated by its time column
+    ("What were our billed fees in 2024?",
+     "SELECT SUM(fee) FROM appointments WHERE is_cancelled = 0"
+     " AND scheduled_at >= '2024-01-01' AND scheduled_at < '2025-01-01'"),
+    ("Billings per month in 2024",
+     "SELECT strftime('%Y-%m', scheduled_at), SUM(fee) FROM appointments"
+     " WHERE is_cancelled = 0 AND scheduled_at >= '2024-01-01' AND scheduled_at < '2025-01-01'"
+     " GROUP BY 1"),
+    ("Top 3 doctors by takings",
+     "SELECT d.full_name, SUM(a.fee) FROM doctors d JOIN appointments a"
+     " ON a.doctor_id = d.doctor_id WHERE a.is_cancelled = 0"
+     " GROUP BY d.doctor_id ORDER BY SUM(a.fee) DESC LIMIT 3"),
+    ("Which specialty brought in the most billings?",
+     "SELECT d.specialty FROM doctors d JOIN appointments a ON a.doctor_id = d.doctor_id"
+     " WHERE a.is_cancelled = 0 GROUP BY d.specialty ORDER BY SUM(a.fee) DESC LIMIT 1"),
+    # a named filter: its condition; denied, the opposite
+    ("How many current doctors are there?",
+     "SELECT COUNT(*) FROM doctors WHERE left_on IS NULL"),
+    ("What percentage of appointments were cancelled?",
+     "SELECT 100.0 * SUM(is_cancelled = 1) / COUNT(*) FROM appointments"),
+    # the layer's today anchors relative time
+    ("How many appointments were scheduled in the last 3 months?",
+     "SELECT COUNT(*) FROM appointments WHERE scheduled_at >= '2024-09-30'"),
+    ("Which doctors were hired more than eight years ago?",
+     "SELECT full_name FROM doctors WHERE hire_date < '2016-12-31'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), LAYER_ANSWERS, ids=[q for q, _ in LAYER_ANSWERS])
+def test_the_layer_definitions_become_sql(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(clinic_db, ask(clinic, question, semantic=CLINIC_LAYER), gold)
+
+
+def test_a_denied_named_filter_on_related_rows_is_an_anti_join(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection
+) -> None:
+    sql = ask(clinic, "How many patients never had a cancelled appointment?", semantic=CLINIC_LAYER)
+    assert_same_answer(
+        clinic_db,
+        sql,
+        "SELECT COUNT(*) FROM patients WHERE patient_id NOT IN"
+        " (SELECT patient_id FROM appointments WHERE is_cancelled = 1)",
+    )
+
+
+def test_without_a_layer_relative_time_reads_the_clock(clinic: SchemaSnapshot) -> None:
+    sql = ask(clinic, "Which doctors were hired more than eight years ago?")
+    assert "now" in sql.lower()
+    layered = ask(
+        clinic, "Which doctors were hired more than eight years ago?", semantic=CLINIC_LAYER
+    )
+    assert "'2016-12-31'" in layered and "now" not in layered.lower()
+
+
+def test_hidden_columns_are_never_selected(clinic: SchemaSnapshot) -> None:
+    document = CLINIC_LAYER.model_dump()
+    document["tables"] = [{"name": "doctors", "columns": [{"name": "salary", "hidden": True}]}]
+    layer = SemanticLayer.model_validate(document)
+    with pytest.raises(QuestionNotUnderstood):
+        ask(clinic, "What is the average salary of doctors?", semantic=layer)
+    sql = ask(clinic, "List the doctors", semantic=layer)
+    assert "salary" not in sql.lower()
+
+
+# ------------------------------------------------------------------ per dialect
+
+DATE_COLUMNS = {"hire_date", "left_on", "registered_on", "scheduled_at"}
+
+# (question, with the layer?): the date arithmetic and subqueries that differ per dialect
+DIALECT_QUESTIONS = [
+    ("How many appointments were scheduled between 10 and 16 March 2024?", False),
+    ("How many appointments were scheduled in Q3 2023?", False),
+    ("Which doctors earn more than their supervisor?", False),
+    ("Which doctors were hired before their supervisor?", False),
+    ("Which doctors were hired more than eight years ago?", True),
+    ("Billings per month in 2024", True),
+    ("What percentage of appointments were cancelled?", True),
+    ("How many patients never had a cancelled appointment?", True),
+]
+
+
+def _clinic_frames(clinic_path: Path) -> Iterator[tuple[str, pd.DataFrame]]:
+    src = sqlite3.connect(f"file:{clinic_path}?mode=ro", uri=True)
+    try:
+        for table in ("doctors", "patients", "appointments"):
+            frame = pd.read_sql_query(f"SELECT * FROM {table}", src)  # noqa: S608
+            for col in frame.columns:
+                if col in DATE_COLUMNS:
+                    frame[col] = pd.to_datetime(frame[col])
+            yield table, frame
+    finally:
+        src.close()
+
+
+@pytest.fixture(scope="module")
+def clinic_duckdb(clinic_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = duckdb.connect()
+    for table, frame in _clinic_frames(clinic_path):
+        conn.register("frame", frame)
+        conn.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
+        conn.unregister("frame")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def clinic_postgres(
+    clinic_path: Path, request: pytest.FixtureRequest
+) -> Iterator[sqlalchemy.Connection]:
+    """The clinic in a real PostgreSQL database, dates and timestamps typed as such."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL not among NLSQL_TEST_BACKENDS")
+    admin_url: str = request.getfixturevalue("pg_admin_url")
+    url = create_pg_database(admin_url)
+    engine = sqlalchemy.create_engine(url)
+    try:
+        for table, frame in _clinic_frames(clinic_path):
+            frame.to_sql(table, engine, index=False)
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+        drop_pg_database(admin_url, url)
+
+
+def _as_days(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """SQLite hands back dates as text, the others as datetimes: compare them as days."""
+
+    def day(v: Any) -> Any:
+        if hasattr(v, "isoformat"):
+            return v.isoformat()[:10]
+        if isinstance(v, Decimal):
+            return float(v)
+        return v
+
+    return [tuple(day(v) for v in r) for r in result]
+
+
+@pytest.mark.parametrize(("question", "layered"), DIALECT_QUESTIONS)
+def test_duckdb_rendering_runs_and_agrees(
+    clinic: SchemaSnapshot,
+    clinic_db: sqlite3.Connection,
+    clinic_duckdb: duckdb.DuckDBPyConnection,
+    question: str,
+    layered: bool,
+) -> None:
+    layer = CLINIC_LAYER if layered else None
+    expected = rows(clinic_db, ask(clinic, question, semantic=layer))
+    sql = ask(clinic, question, semantic=layer, dialect="duckdb")
+    got = [tuple(r) for r in clinic_duckdb.execute(sql).fetchall()]
+    assert results_match(_as_days(expected), _as_days(got), ordered=False), sql
+
+
+@pytest.mark.parametrize(("question", "layered"), DIALECT_QUESTIONS)
+def test_postgres_rendering_runs_and_agrees(
+    clinic: SchemaSnapshot,
+    clinic_db: sqlite3.Connection,
+    clinic_postgres: sqlalchemy.Connection,
+    question: str,
+    layered: bool,
+) -> None:
+    layer = CLINIC_LAYER if layered else None
+    expected = rows(clinic_db, ask(clinic, question, semantic=layer))
+    sql = ask(clinic, question, semantic=layer, dialect="postgres")
+    got = [tuple(r) for r in clinic_postgres.execute(sqlalchemy.text(sql))]
+    assert results_match(_as_days(expected), _as_days(got), ordered=False), sql

@@ -299,7 +299,10 @@ class AssemblyReading(SignalReading):
         share_at = min((c.end for c in self.cues if c.kind == "share"), default=0)
         named = [c for c in intent.conditions if c.position >= 0]
         population = [
-            c for c in named if c.position >= share_at and self.gap(share_at, c.position) <= 1
+            c
+            for c in named
+            if c.position >= share_at
+            and all(is_filler(t) for t in self.tokens[share_at : c.position])
         ]  # "what percentage of active accounts ...": who is counted, not what is measured
         measured = [c for c in named if c not in population]
         if len(condition) + len(measured) != 1:
