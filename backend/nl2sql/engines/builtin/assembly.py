@@ -156,7 +156,10 @@ class AssemblyReading(SignalReading):
         ordered_by_aggregate = any(m.agg for m, _ in order)
         if (ordered_by_aggregate or intent.having) and not group:
             plain = [p for p in projection if p.agg is None]
-            if plain and not intent.having:
+            named_having = bool(intent.having) and all(
+                isinstance(h.column, Measure) and h.column.sql is not None for h in intent.having
+            )
+            if plain and (not intent.having or named_having):
                 group = list(plain)
             else:
                 labels = self.label_measures(intent.table, key_fallback=True)
@@ -257,6 +260,8 @@ class AssemblyReading(SignalReading):
         if self.order_by_projection and (projection or measures):
             key = measures[0] if measures and (group or not projection) else projection[0]
             intent.order_by = [(key, self._direction(default=False))]
+        if self.top_mode and self.limit and self.limit > 1 and not intent.order_by:
+            raise self.decline(f"could not tell what to rank the top {self.limit} by")
         intent.limit = self.limit if intent.order_by else None
         intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
         intent.distinct = (

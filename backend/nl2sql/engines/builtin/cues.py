@@ -289,6 +289,7 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             and i + 1 < len(tokens)
             and tokens[i + 1].lemma in TIME_UNITS
             and not any(c.words == (tokens[i + 1].lemma,) for c in index.columns)
+            and not (tok.lemma == "in" and tokens[i + 1].text.lower().endswith("s"))
         ):
             cues.append(Cue("bucket", i, i + 2, TIME_UNITS[tokens[i + 1].lemma]))
             skip.update((i, i + 1))

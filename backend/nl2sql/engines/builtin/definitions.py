@@ -14,10 +14,11 @@ from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef
-from backend.nl2sql.engines.builtin.reading import Reading
+from backend.nl2sql.engines.builtin.reading import Reading, is_filler
 from backend.semantic.layer import Measure as LayerMeasure
 from backend.semantic.layer import NamedFilter
 
+_QUALIFYING = frozenset({"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall"})
 _STATE_ADVERBS = frozenset({"still", "currently", "already", "yet", "now", "ever"})
 
 
@@ -34,7 +35,10 @@ class DefinitionReading(Reading):
         measures = {m.name: m for m in layer.measures}
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
-        for d in self.definitions:
+        for d in list(self.definitions):
+            if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
+                self.definitions.remove(d)
+                continue
             span = range(d.start, d.end)
             self.used_tokens.update(span)
             for k, m in enumerate(self.mentions):
@@ -54,19 +58,46 @@ class DefinitionReading(Reading):
                 self._layer_filter(d.start, filters[name])
 
     def _layer_measure_at(self, pos: int) -> Measure | None:
-        """The layer measure named at `pos`, past filler words ("by the current MRR")."""
-        while pos < len(self.tokens) and self.tokens[pos].lemma in (
-            "the",
-            "a",
-            "an",
-            "our",
-            "total",
-        ):
-            pos += 1
-        return next((m for at, m in self.measures if at == pos and m.sql is not None), None)
+        """The layer measure named at `pos`, past filler and qualifying words ("by the
+        current MRR", "by lifetime billings", "by total amount invoiced")."""
+        for at, m in self.measures:
+            if m.sql is None or at < pos or at - pos > 3:
+                continue
+            between = self.tokens[pos:at]
+            if all(
+                t.lemma in _QUALIFYING
+                or is_filler(t)
+                or (t.index in self.used_tokens and not self.is_cue(t.index))
+                for t in between
+            ):
+                return m
+        return None
 
     def _definition_end(self, pos: int) -> int:
         return next((d.end for d in self.definitions if d.start == pos), pos)
+
+    def _reads_as_something_else(self, start: int, end: int, kind: str, table: str) -> bool:
+        """One loose word is not enough to bring in a definition on an unrelated table:
+        "highest-paid staff" is not about paid invoices; "customers billed in euros" uses
+        the measure's name as a verb."""
+        if end - start != 1:
+            return False
+        tok = self.tokens[start]
+        after_table = any(m.kind == "table" and m.end == start for m in self.mentions)
+        if kind == "measure" and tok.lemma.endswith("ed") and after_table:
+            return True
+        if kind != "filter" or table.lower() == self.intent.table.lower():
+            return False
+        named = {
+            t.name.lower()
+            for m in self.mentions
+            if m.kind == "table" and not (m.start == start and m.end == end)
+            for t in m.tables[:1]
+        } | {c.table.lower() for m in self.mentions if m.kind != "table" for c in m.columns[:1]}
+        return not any(
+            table.lower() == other or len(self.index.join_path(other, table) or [0, 0]) == 1
+            for other in named
+        )
 
     def _drop_aggregate_cue_before(self, pos: int) -> None:
         """ "total MRR", "how many sign-ups": the measure already says how it aggregates."""
@@ -120,6 +151,11 @@ class DefinitionReading(Reading):
         ):
             # "customers who never paid an invoice late": no related row meets it
             self.intent.anti_joins.append(AntiJoin(table.name, conditions=[named.condition]))
+            for k, m in enumerate(self.mentions):
+                names = {t.name.lower() for t in m.tables}
+                near = abs(m.start - pos) <= 3
+                if m.kind == "table" and near and table.name.lower() in names:
+                    self._use(k)  # "never paid an invoice late": the invoices are negated too
             self.note("negation", f"without {table.name} where {named.name}")
             return
         self._add_condition(named.name, named.condition, negated=negated, pos=pos)

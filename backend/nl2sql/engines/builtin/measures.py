@@ -64,6 +64,15 @@ class MeasureReading(ComparisonReading):
                         self.measures.append((cue.start, Measure(col, cue.payload)))
                         self.note("aggregates", f"{cue.payload.lower()}({col.name})")
                 continue
+            if (
+                cue.kind == "count"
+                and k is None
+                and any(
+                    m.sql is not None and m.sql.upper().startswith("COUNT")
+                    for _, m in self.measures
+                )
+            ):
+                continue  # "2024 sign-ups: how many did we get?": the measure counts them
             if cue.kind == "count":
                 if k is not None and self.mentions[k].kind == "table":
                     self._use(k)

@@ -141,7 +141,11 @@ class SignalReading(ValueReading):
                 far_weak += 1
         filters: list[Filter] = [f for f in intent.filters if isinstance(f.column, ColumnRef)]
         contradictions = sum(
-            1 for a in intent.conditions for b in intent.conditions if b.sql == f"NOT ({a.sql})"
+            1
+            for a in intent.conditions
+            for b in intent.conditions
+            if b.sql == f"NOT ({a.sql})"
+            or (a.sql != b.sql and a.sql.replace(" IS NOT NULL", " IS NULL") == b.sql)
         ) + sum(
             1
             for i, a in enumerate(filters)

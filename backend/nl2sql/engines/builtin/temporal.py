@@ -6,7 +6,7 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
 from backend.nl2sql.engines.builtin.definitions import DefinitionReading
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.lexicon import MONTHS, Token
+from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
@@ -132,6 +132,9 @@ class TimeReading(DefinitionReading):
             self.note("filters", f"{col.name} in the last {amount} {unit}(s)")
 
     def _date_target(self, pos: int) -> ColumnRef | None:
+        verb = self._date_of_verb(pos)
+        if verb is not None:
+            return verb
         k = self.mention_before(pos, max_gap=2, kinds=("column",))
         if k is not None:
             col = self.column_of(k)
@@ -143,6 +146,27 @@ class TimeReading(DefinitionReading):
                 return self.named_dates[d.start]  # "accounts churned between ..."
         prefer = [t for _, m in self.measures for t in m.tables]
         return self.date_column(prefer)
+
+    def _date_of_verb(self, pos: int) -> ColumnRef | None:
+        """ "invoices we issued between ...", "tickets opened in 2024": the word right before
+        names a date column of the focus table by its first word (issue_date, opened_at)."""
+        dates = [
+            c for c in self.index.columns_of.get(self.intent.table.lower(), [])
+            if c.kind == "date" and c.words
+        ]  # fmt: skip
+        for tok in reversed(self.tokens[max(0, pos - 2) : pos]):
+            if tok.kind != "word" or tok.lemma in STOP_WORDS:
+                continue
+            forms = {tok.lemma, *verb_stems(tok.lemma)}
+            hits = [c for c in dates if c.words[0] in forms]
+            if len(hits) == 1:
+                self._use_token(tok)
+                for k, m in enumerate(self.mentions):
+                    if m.start <= tok.index < m.end:
+                        self._use(k)
+                return hits[0]
+            return None
+        return None
 
     def _date_comparison(self, cue: Cue, lits: list[Token]) -> None:
         op = cue.payload
