@@ -184,6 +184,22 @@ PERIODS = [
      " WHERE scheduled_at >= '2024-01-01' AND scheduled_at < '2024-07-01'"),
     ("How many appointments were scheduled before 1 June 2023?",
      "SELECT COUNT(*) FROM appointments WHERE scheduled_at < '2023-06-01'"),
+    # quarters: 1-4 within one year, '2024-Q1' across years
+    ("Number of appointments per quarter in 2024",
+     "SELECT (CAST(strftime('%m', scheduled_at) AS INTEGER) + 2) / 3, COUNT(*)"
+     " FROM appointments WHERE scheduled_at >= '2024-01-01' AND scheduled_at < '2025-01-01'"
+     " GROUP BY 1"),
+    ("Number of appointments per quarter",
+     "SELECT strftime('%Y', scheduled_at) || '-Q' || ((CAST(strftime('%m', scheduled_at)"
+     " AS INTEGER) + 2) / 3), COUNT(*) FROM appointments GROUP BY 1"),
+    # "which <time unit>": the answer is a time bucket, ranked
+    ("Which quarter of 2024 had the most appointments?",
+     "SELECT (CAST(strftime('%m', scheduled_at) AS INTEGER) + 2) / 3 AS q FROM appointments"
+     " WHERE scheduled_at >= '2024-01-01' AND scheduled_at < '2025-01-01'"
+     " GROUP BY q ORDER BY COUNT(*) DESC LIMIT 1"),
+    ("Which month had the highest total fees?",
+     "SELECT strftime('%Y-%m', scheduled_at) AS m FROM appointments"
+     " GROUP BY m ORDER BY SUM(fee) DESC LIMIT 1"),
     ("List the doctors hired between 1 March 2016 and 30 September 2019, with their hire dates.",
      "SELECT full_name, hire_date FROM doctors"
      " WHERE hire_date BETWEEN '2016-03-01' AND '2019-09-30'"),
@@ -391,6 +407,8 @@ DATE_COLUMNS = {"hire_date", "left_on", "registered_on", "scheduled_at"}
 DIALECT_QUESTIONS = [
     ("How many appointments were scheduled between 10 and 16 March 2024?", False),
     ("How many appointments were scheduled in Q3 2023?", False),
+    ("Number of appointments per quarter in 2024", False),
+    ("Number of appointments per quarter", False),
     ("Which doctors earn more than their supervisor?", False),
     ("Which doctors were hired before their supervisor?", False),
     ("Which doctors were hired more than eight years ago?", True),

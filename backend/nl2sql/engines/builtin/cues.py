@@ -142,6 +142,7 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("each",), "group", ""),
     (("by",), "by", ""),
     (("monthly",), "bucket", "month"),
+    (("quarterly",), "bucket", "quarter"),
     (("yearly",), "bucket", "year"),
     (("annual",), "bucket", "year"),
     (("annually",), "bucket", "year"),
@@ -238,7 +239,7 @@ _CUE_PHRASES.sort(key=lambda p: -len(p[0]))
 _CUES_BY_FIRST_WORD: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
 for _phrase in _CUE_PHRASES:
     _CUES_BY_FIRST_WORD.setdefault(_phrase[0][0], []).append(_phrase)
-TIME_UNITS = {"day": "day", "week": "week", "month": "month", "year": "year"}
+TIME_UNITS = {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}
 _BUCKET_LEADS = ("per", "by", "each", "every", "for", "of", "in")
 _COMPARATIVE_LEADS = {
     "more": ">", "higher": ">", "greater": ">", "larger": ">", "bigger": ">",
@@ -293,6 +294,18 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         ):
             cues.append(Cue("bucket", i, i + 2, TIME_UNITS[tokens[i + 1].lemma]))
             skip.update((i, i + 1))
+            i += 2
+            continue
+        if (
+            tok.lemma in ("which", "what")
+            and i + 2 < len(tokens)
+            and tokens[i + 1].lemma in TIME_UNITS
+            and tokens[i + 1].text.lower() == tokens[i + 1].lemma
+            and not any(c.words == (tokens[i + 1].lemma,) for c in index.columns)
+        ):
+            # "which month had the most sign-ups": the answer is a time bucket
+            cues.append(Cue("bucket", i + 1, i + 2, TIME_UNITS[tokens[i + 1].lemma]))
+            skip.add(i + 1)
             i += 2
             continue
         if tok.lemma in _RELATIVE_LEADS:
@@ -366,7 +379,9 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
 
 
 _SHARE_WORDS = frozenset({"percentage", "percent", "share", "proportion", "fraction"})
-_BUCKET_ADJECTIVES = frozenset({"monthly", "yearly", "annual", "annually", "weekly", "daily"})
+_BUCKET_ADJECTIVES = frozenset(
+    {"monthly", "quarterly", "yearly", "annual", "annually", "weekly", "daily"}
+)
 
 
 def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:

@@ -18,7 +18,9 @@ from backend.nl2sql.engines.builtin.reading import Reading, is_filler
 from backend.semantic.layer import Measure as LayerMeasure
 from backend.semantic.layer import NamedFilter
 
-_QUALIFYING = frozenset({"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall"})
+_QUALIFYING = frozenset(
+    {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new"}
+)
 _STATE_ADVERBS = frozenset({"still", "currently", "already", "yet", "now", "ever"})
 
 

@@ -32,6 +32,8 @@ class SqlBuilder:
         self.dialect = DIALECTS.get(dialect.lower(), dialect.lower())
         self.qualify = False
         self.preferred: frozenset[str] = frozenset()
+        self.single_year: set[ColumnRef] = set()
+        """Date columns the question keeps within one calendar year (quarters are 1-4)."""
         self.today: date | None = None
         """The semantic layer's `today`: relative time counts back from it, not the clock."""
 
@@ -67,12 +69,38 @@ class SqlBuilder:
         return self.literal(value)
 
     def bucket(self, col: ColumnRef, unit: str) -> exp.Expr:
+        if unit == "quarter":
+            return self.quarter(col)
         fmt = _BUCKET_FORMATS[unit]
         if self.dialect == "sqlite":
             return exp.Anonymous(
                 this="STRFTIME", expressions=[exp.Literal.string(fmt), self.column(col)]
             )
         return exp.TimeToStr(this=self.column(col), format=exp.Literal.string(fmt))
+
+    def quarter(self, col: ColumnRef) -> exp.Expr:
+        """The quarter as an integer 1-4; with the year in front ('2024-Q1') unless the
+        question keeps to one year."""
+        if self.dialect == "sqlite":
+            month = exp.Cast(
+                this=exp.Anonymous(
+                    this="STRFTIME", expressions=[exp.Literal.string("%m"), self.column(col)]
+                ),
+                to=exp.DataType.build("INTEGER"),
+            )
+            number: exp.Expr = exp.IntDiv(
+                this=exp.Paren(this=exp.Add(this=month, expression=exp.Literal.number(2))),
+                expression=exp.Literal.number(3),
+            )
+        else:
+            number = exp.Extract(this=exp.var("QUARTER"), expression=self.column(col))
+        if col in self.single_year:
+            return number
+        year = self.bucket(col, "year")
+        text = exp.Cast(this=number, to=exp.DataType.build("TEXT"))
+        return exp.DPipe(
+            this=exp.DPipe(this=year, expression=exp.Literal.string("-Q")), expression=text
+        )
 
     def duration(self, start: ColumnRef, end: ColumnRef, unit: str) -> exp.Expr:
         """`end - start` in days (fractional), or hours/weeks, in this dialect."""
@@ -114,7 +142,7 @@ class SqlBuilder:
         return exp.Extract(this=exp.var("MONTH"), expression=self.column(col))
 
     def days_ago(self, amount: int, unit: str) -> exp.Expr:
-        days = {"day": 1, "week": 7, "month": 30, "year": 365}[unit] * amount
+        days = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}[unit] * amount
         if self.today is not None:
             return exp.Literal.string(shift(self.today, -amount, unit).isoformat())
         if self.dialect == "sqlite":
@@ -128,8 +156,15 @@ class SqlBuilder:
 
     def start_of(self, unit: str) -> exp.Expr:
         if self.today is not None:
-            first = {"year": self.today.replace(month=1, day=1), "month": self.today.replace(day=1)}
+            quarter_month = (self.today.month - 1) // 3 * 3 + 1
+            first = {
+                "year": self.today.replace(month=1, day=1),
+                "quarter": self.today.replace(month=quarter_month, day=1),
+                "month": self.today.replace(day=1),
+            }
             return exp.Literal.string(first.get(unit, self.today).isoformat())
+        if self.dialect == "sqlite" and unit == "quarter":
+            raise QuestionNotUnderstood("'this quarter' needs the semantic layer's today here")
         if self.dialect == "sqlite":
             modifier = {"year": "start of year", "month": "start of month"}.get(
                 unit, "start of day"
@@ -284,6 +319,7 @@ class SqlBuilder:
                 need(t)
         self.preferred = intent.preferred_tables
         self.today = intent.today
+        self.single_year = _single_year_columns(intent)
         joins = self._join_plan(intent.table, needed[1:])
         self.qualify = bool(joins) or bool(intent.anti_joins)
         select_exprs: list[exp.Expr] = []
@@ -385,12 +421,34 @@ class SqlBuilder:
         return exp.Not(this=exp.In(this=outer, query=exp.Subquery(this=sub)))
 
 
+def _single_year_columns(intent: Intent) -> set[ColumnRef]:
+    lows: dict[ColumnRef, str] = {}
+    highs: dict[ColumnRef, str] = {}
+    for f in intent.filters:
+        if isinstance(f.column, ColumnRef) and f.values and isinstance(f.values[0], str):
+            if f.op == ">=":
+                lows[f.column] = f.values[0]
+            elif f.op == "<":
+                highs[f.column] = f.values[0]
+    out: set[ColumnRef] = set()
+    for col, low in lows.items():
+        high = highs.get(col)
+        if high and low[:4].isdigit() and high[:4].isdigit():
+            same = low[:4] == high[:4] or (
+                high[5:10] == "01-01" and int(high[:4]) == int(low[:4]) + 1
+            )
+            if same:
+                out.add(col)
+    return out
+
+
 def shift(day: date, amount: int, unit: str) -> date:
     """`day` moved by `amount` calendar units (a month end clamps: 31 March - 1 month = 28/29
     February)."""
     if unit in ("day", "week"):
         return day + timedelta(days=amount * (7 if unit == "week" else 1))
-    months = amount * (12 if unit == "year" else 1) if unit in ("month", "year") else 0
+    per = {"month": 1, "quarter": 3, "year": 12}
+    months = amount * per.get(unit, 0)
     total = day.year * 12 + day.month - 1 + months
     year, month = divmod(total, 12)
     month += 1
