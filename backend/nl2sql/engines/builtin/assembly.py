@@ -157,8 +157,10 @@ class AssemblyReading(SignalReading):
         if (ordered_by_aggregate or intent.having) and not group:
             plain = [p for p in projection if p.agg is None]
             named_having = bool(intent.having) and all(
-                isinstance(h.column, Measure) and h.column.sql is not None for h in intent.having
-            )
+                isinstance(h.column, Measure)
+                and (h.column.sql is not None or h.column.agg in ("AVG", "SUM", "MIN", "MAX"))
+                for h in intent.having
+            )  # "industries with an average CSAT below 4": per industry, not per row
             if plain and (not intent.having or named_having):
                 group = list(plain)
             else:

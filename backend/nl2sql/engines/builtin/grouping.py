@@ -8,6 +8,8 @@ from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.measures import MeasureReading
 from backend.nl2sql.engines.builtin.reading import is_filler
 
+_RATE_WORDS = frozenset({"cost", "costs", "price", "priced", "charge", "charged", "fee", "rate"})
+
 
 class GroupingReading(MeasureReading):
     """Pass: group keys, time buckets and order keys."""
@@ -15,6 +17,8 @@ class GroupingReading(MeasureReading):
     def _grouping_and_order(self) -> None:
         has_rank = self.top_mode or bool(self.order_keys)
         for cue in self.cues:
+            if cue.kind in ("bucket", "group") and self._is_rate(cue):
+                continue  # "what a seat costs per month": a price per unit, not a breakdown
             if cue.kind == "bucket":
                 prefer = [t for _, m in self.measures for t in m.tables]
                 col = self._date_target(cue.start) if False else self.date_column(prefer)
@@ -107,6 +111,34 @@ class GroupingReading(MeasureReading):
                         self.note("order", col.name)
         if not self.order_keys and any(c.kind == "dir" for c in self.cues):
             self.order_by_projection = True
+
+    def _is_rate(self, cue: Cue) -> bool:
+        """ "costs per month", "price per seat each month": "per" after a price word states
+        the unit of a rate. The words are taken; the rate itself is the stored price."""
+        before = [t for t in self.tokens[max(0, cue.start - 4) : cue.start] if t.kind == "word"]
+        if self.measures or not before:
+            return False
+        words = {t.lemma for t in before}
+        priced = bool(words & _RATE_WORDS) or any(
+            m.kind == "column"
+            and m.end <= cue.start
+            and cue.start - m.end <= 3
+            and any(set(c.words) & _RATE_WORDS for c in m.columns)
+            for m in self.mentions
+        )
+        if not priced or self.tokens[cue.start].lemma not in ("per", "each", "a", "every"):
+            return False
+        self.used_tokens.update(range(cue.start, cue.end))
+        nxt = self.mention_after(cue.end, max_gap=0)
+        if cue.kind == "group" and nxt is not None:
+            self._use(nxt)
+        verb = next((t for t in reversed(before) if t.lemma in _RATE_WORDS), None)
+        for k, m in enumerate(self.mentions):
+            unit_before = verb is not None and m.end <= verb.index and verb.index - m.end <= 1
+            if unit_before and m.kind == "column" and k not in self.used:
+                self._use(k)  # "what a seat costs": the seat is the rate's unit
+        cue.kind = "rate"
+        return True
 
     def _breaks_down_table(self, cue: Cue) -> bool:
         """ "orders by status": a table right before "by" asks for its rows counted per key."""
