@@ -503,3 +503,22 @@ def test_postgres_rendering_runs_and_agrees(
     sql = ask(clinic, question, semantic=layer, dialect="postgres")
     got = [tuple(r) for r in clinic_postgres.execute(sqlalchemy.text(sql))]
     assert results_match(_as_days(expected), _as_days(got), ordered=False), sql
+
+
+# ------------------------------------------------------------------ amounts and rates
+
+AMOUNTS = [
+    # "how much" is a total of the amount, not a list of rows
+    ("How much did we charge in fees for cancelled appointments?",
+     "SELECT SUM(fee) FROM appointments WHERE is_cancelled = 1"),
+    # a condition on an average is per group of what is asked for
+    ("Which specialties have an average salary above 135000?",
+     "SELECT specialty FROM doctors GROUP BY specialty HAVING AVG(salary) > 135000"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), AMOUNTS, ids=[q for q, _ in AMOUNTS])
+def test_amounts_totals_and_rates(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(clinic_db, ask(clinic, question), gold)

@@ -10,6 +10,10 @@ from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key, same_measure
 from backend.nl2sql.engines.builtin.signals import SignalReading
 
+_MONEY_WORDS = frozenset(
+    {"amount", "price", "cost", "total", "revenue", "value", "balance", "fee", "salary", "spend"}
+)
+
 
 class AssemblyReading(SignalReading):
     """Passes: refinement overrides, projection, and the final `Intent`."""
@@ -119,6 +123,23 @@ class AssemblyReading(SignalReading):
                         for label in self.label_measures(table):
                             self.projection.append((m.start, label))
                 self._use(k)
+
+    def _asks_how_much(self) -> bool:
+        return any(
+            a.lemma == "how" and b.lemma == "much"
+            for a, b in zip(self.tokens, self.tokens[1:], strict=False)
+        )
+
+    def _money_column(self, table: str) -> ColumnRef | None:
+        """The table's one column named as an amount of money ("amount", "price", "total")."""
+        money = [
+            c
+            for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "numeric" and not is_key(c) and c.words and c.words[-1] in _MONEY_WORDS
+        ]
+        exact = [c for c in money if len(c.words) == 1]
+        pick = exact if exact else money
+        return pick[0] if len(pick) == 1 else None
 
     def _shown_beside_the_rows(self, pos: int, col: ColumnRef) -> bool:
         """ "staff hired in 2023, with their hire dates", "every plan with its price": the
@@ -252,6 +273,31 @@ class AssemblyReading(SignalReading):
             ):
                 raise self.decline(f"could not tell what to rank {intent.table} by")
         select = projection + measures
+        label_columns = self.index.label_columns(intent.table)
+        one_row = any(
+            isinstance(f.column, ColumnRef) and f.column in label_columns and f.op == "="
+            for f in intent.filters
+        )
+        numeric_shown = one_row and any(
+            p.column is not None and p.column.kind == "numeric" and not is_key(p.column)
+            for p in projection
+        )  # "how much does the Team plan cost": the one row's stored price is the answer
+        if (
+            self._asks_how_much()
+            and not any(m.agg for m in select)
+            and not group
+            and not numeric_shown
+        ):
+            amounts = [
+                p.column
+                for p in projection
+                if p.column is not None and p.column.kind == "numeric" and not is_key(p.column)
+            ]
+            amount = amounts[0] if len(amounts) == 1 else self._money_column(intent.table)
+            if amount is None or any(not same_measure(p, Measure(amount)) for p in projection):
+                raise self.decline("'how much' asks for a total, but no amount to add up was found")
+            select = [Measure(amount, "SUM")]  # "how much is still owed": the total amount
+            self.note("aggregates", f"sum({amount.name})")
         if not select and not self._asks_for_everything():
             select = self.label_measures(intent.table) if not intent.extra_tables else []
             if not select and not intent.extra_tables:

@@ -393,6 +393,16 @@ class ValueReading(NegationReading):
                 continue
             before = [t for t in self.tokens[: m.start] if t.kind == "word"][-2:]
             lemmas = [t.lemma for t in before]
+            describes_rows = any(
+                o.kind == "table" and o.start == m.end and self.table_of(j) == col.table
+                for j, o in enumerate(self.mentions)
+            )  # "cancelled appointments", "premium integrations": rows that are so
+            if (
+                describes_rows
+                and m.end - m.start == 1
+                and self.tokens[m.start].lemma.endswith("ed")
+            ):
+                lemmas = [*lemmas, "is"]
             if not lemmas or lemmas[-1] not in ("is", "are", "was", "were", "be", "not", "never"):
                 continue
             negated = "not" in lemmas or "never" in lemmas
