@@ -522,3 +522,25 @@ def test_amounts_totals_and_rates(
     clinic: SchemaSnapshot, clinic_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(clinic_db, ask(clinic, question), gold)
+
+
+# ------------------------------------------------------------------ both
+
+
+def test_both_values_need_a_related_row_each(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection
+) -> None:
+    sql = ask(clinic, "Which patients saw doctors in both Cardiology and Oncology?")
+    assert_same_answer(
+        clinic_db,
+        sql,
+        "SELECT full_name FROM patients WHERE patient_id IN (SELECT a.patient_id FROM"
+        " appointments a JOIN doctors d ON d.doctor_id = a.doctor_id WHERE d.specialty ="
+        " 'Cardiology') AND patient_id IN (SELECT a.patient_id FROM appointments a JOIN"
+        " doctors d ON d.doctor_id = a.doctor_id WHERE d.specialty = 'Oncology')",
+    )
+
+
+def test_one_value_or_the_other_but_not_both_is_declined(clinic: SchemaSnapshot) -> None:
+    with pytest.raises(QuestionNotUnderstood):
+        ask(clinic, "Which patients saw doctors in Cardiology or Oncology but not both?")

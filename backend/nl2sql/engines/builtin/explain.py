@@ -83,7 +83,8 @@ def explain(intent: Intent) -> str:
         parts.append("where " + " and ".join(conditions))
     for anti in intent.anti_joins:
         extra = f" with {' and '.join(_filter(f) for f in anti.filters)}" if anti.filters else ""
-        parts.append(f"keeping only rows with no related {anti.table}{extra}")
+        related = "a related" if anti.exists else "no related"
+        parts.append(f"keeping only rows with {related} {anti.table}{extra}")
     if intent.group_by:
         parts.append("for each " + ", ".join(_group_names(intent.group_by)))
     if intent.having:

@@ -87,6 +87,8 @@ class AntiJoin:
     filters: list[Filter] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
     """Named filters of the semantic layer the related rows meet (SQL fragments)."""
+    exists: bool = False
+    """The opposite: rows that do have such a related row (one of "both X and Y")."""
 
 
 @dataclass(slots=True)

@@ -84,6 +84,7 @@ class Interpreter(AssemblyReading):
         self._negations()
         self._values()
         self._leftover_literals()
+        self._both()
         self._flag_columns()
         self._projection()
         return self._finish()

@@ -74,7 +74,7 @@ class SignalReading(ValueReading):
         )  # fmt: skip
         negations = (
             self.state_negations
-            + len(intent.anti_joins)
+            + sum(1 for a in intent.anti_joins if not a.exists)
             + sum(
                 1
                 for f in [*intent.filters, *intent.having]

@@ -418,7 +418,8 @@ class SqlBuilder:
         self.qualify = saved
         sub = sub.where(exp.and_(*conds))
         outer = exp.Column(this=self.ident(first_col), table=self.ident(first_from))
-        return exp.Not(this=exp.In(this=outer, query=exp.Subquery(this=sub)))
+        related = exp.In(this=outer, query=exp.Subquery(this=sub))
+        return related if anti.exists else exp.Not(this=related)
 
 
 def _single_year_columns(intent: Intent) -> set[ColumnRef]:

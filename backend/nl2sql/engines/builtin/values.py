@@ -4,7 +4,7 @@ with"), and yes/no flags ("discontinued")."""
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import PLACE_WORDS
-from backend.nl2sql.engines.builtin.intents import Filter, Literal
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
 from backend.nl2sql.engines.builtin.negation import NegationReading
@@ -283,6 +283,47 @@ class ValueReading(NegationReading):
             self.intent.filters.append(flt)
             previous = (run[-1], flt)
             self.note("values", f"{col.name} = {text}")
+
+    def _both(self) -> None:
+        """ "customers who use both Slack and Jira", "accounts with tickets in both the billing
+        and the outage categories": a related row for each value, not one row with both."""
+        cue = next((c for c in self.cues if c.kind == "both"), None)
+        if cue is None:
+            return
+        listed = [
+            f
+            for f in self.intent.filters
+            if isinstance(f.column, ColumnRef) and f.op == "in" and len(f.values) >= 2
+        ]
+        if len(listed) != 1:
+            raise self.decline("could not tell which values 'both' refers to")
+        flt = listed[0]
+        col = flt.column
+        if not isinstance(col, ColumnRef):
+            raise self.decline("could not tell which values 'both' refers to")
+        focus = self.intent.table
+        path = (
+            self.index.join_path(focus, col.table) if col.table.lower() != focus.lower() else None
+        )
+        if not path:
+            raise self.decline("a row has one value of a column, never both")
+        self.intent.filters.remove(flt)
+        on_path = {step[2].lower() for step in path}
+        inside = [
+            c for c in self.intent.conditions
+            if c.tables and all(t.lower() in on_path for t in c.tables)
+        ]  # fmt: skip
+        for c in inside:
+            self.intent.conditions.remove(c)  # "use" = enabled: true of each related row
+        for value in flt.values:
+            semi = AntiJoin(col.table, [Filter(col, "=", [value])], exists=True)
+            semi.conditions = [c.sql for c in inside]
+            self.intent.anti_joins.append(semi)
+        for k, m in enumerate(self.mentions):
+            if m.kind == "table" and any(t.name.lower() in on_path for t in m.tables):
+                self._use(k)  # "the Slack and Jira integrations": inside the subqueries
+        self.used_tokens.update(range(cue.start, cue.end))
+        self.note("both", f"{col.name} = each of {flt.values}")
 
     def _negated_before(self, pos: int) -> bool:
         """ "without the letter M", "not containing": a negation right before a pattern."""
