@@ -544,3 +544,26 @@ def test_both_values_need_a_related_row_each(
 def test_one_value_or_the_other_but_not_both_is_declined(clinic: SchemaSnapshot) -> None:
     with pytest.raises(QuestionNotUnderstood):
         ask(clinic, "Which patients saw doctors in Cardiology or Oncology but not both?")
+
+
+def test_a_denied_filter_reads_the_longer_definition_it_starts(
+    clinic: SchemaSnapshot, clinic_db: sqlite3.Connection
+) -> None:
+    """ "never had an appointment cancelled late": the layer's "cancelled late", not "cancelled"."""
+    document = CLINIC_LAYER.model_dump()
+    document["filters"].append(
+        {
+            "name": "cancelled late",
+            "synonyms": [],
+            "table": "appointments",
+            "condition": "appointments.is_cancelled = 1 AND appointments.fee > 150",
+        }
+    )
+    layer = SemanticLayer.model_validate(document)
+    sql = ask(clinic, "How many patients never had an appointment cancelled late?", semantic=layer)
+    assert_same_answer(
+        clinic_db,
+        sql,
+        "SELECT COUNT(*) FROM patients WHERE patient_id NOT IN (SELECT patient_id FROM"
+        " appointments WHERE is_cancelled = 1 AND fee > 150)",
+    )

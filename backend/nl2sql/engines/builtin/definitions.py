@@ -37,6 +37,7 @@ class DefinitionReading(Reading):
         measures = {m.name: m for m in layer.measures}
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
+        self._fold_nested_filters()
         for d in list(self.definitions):
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
                 self.definitions.remove(d)
@@ -77,6 +78,28 @@ class DefinitionReading(Reading):
 
     def _definition_end(self, pos: int) -> int:
         return next((d.end for d in self.definitions if d.start == pos), pos)
+
+    def _fold_nested_filters(self) -> None:
+        """ "never paid an invoice late": "paid" and "paid late" name filters on the same
+        table a few words apart; the longer one is meant, from where the shorter starts."""
+        filters = [d for d in self.definitions if d.definition.kind == "filter"]
+        for short in filters:
+            words = set(short.definition.name.lower().split())
+            for long in filters:
+                longer = set(long.definition.name.lower().split())
+                if (
+                    long is not short
+                    and words < longer
+                    and long.definition.table == short.definition.table
+                    and 0 < long.start - short.start <= 4
+                    and short in self.definitions
+                ):
+                    self.definitions.remove(short)
+                    self.used_tokens.update(range(short.start, short.end))
+                    long.start = short.start
+                    for k, m in enumerate(self.mentions):
+                        if m.kind == "table" and m.start == short.start and m.end == short.end:
+                            self._use(k)
 
     def _reads_as_something_else(self, start: int, end: int, kind: str, table: str) -> bool:
         """One loose word is not enough to bring in a definition on an unrelated table:

@@ -22,7 +22,10 @@ class Interpreter(AssemblyReading):
                     if table:
                         return table
         negated = {c.end for c in self.cues if c.kind == "neg"}
-        for k, m in enumerate(self.mentions):
+        named = {(d.start, d.end) for d in self.definitions if d.end - d.start == 1}
+        for k, m in sorted(
+            enumerate(self.mentions), key=lambda km: (km[1].start, km[1].end) in named
+        ):  # a table the question names outranks a one-word named filter's table ("paid")
             after_negation = any(end <= m.start and self.gap(end, m.start) <= 1 for end in negated)
             if m.kind == "table" and not after_negation:
                 return self.table_of(k) or ""

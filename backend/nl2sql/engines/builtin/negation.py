@@ -144,6 +144,22 @@ class NegationReading(GroupingReading):
         return False
 
     def _negations(self) -> None:
+        self._negate_related_rows()
+        self._conditions_into_anti_joins()
+
+    def _conditions_into_anti_joins(self) -> None:
+        """ "patients who never had an appointment cancelled late": a named condition on the
+        negated table's rows belongs inside the anti-join, not on the outer rows."""
+        for anti in self.intent.anti_joins:
+            if anti.exists or anti.table.lower() == self.intent.table.lower():
+                continue
+            for c in list(self.intent.conditions):
+                own = c.tables and all(t.lower() == anti.table.lower() for t in c.tables)
+                if own and c.position >= 0:
+                    self.intent.conditions.remove(c)
+                    anti.conditions.append(c.sql)
+
+    def _negate_related_rows(self) -> None:
         for cue in self.cues:
             if cue.kind != "neg" or cue.payload == "used":
                 continue
