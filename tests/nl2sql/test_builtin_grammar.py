@@ -512,6 +512,9 @@ AMOUNTS = [
     ("How much did we charge in fees for cancelled appointments?",
      "SELECT SUM(fee) FROM appointments WHERE is_cancelled = 1"),
     # a condition on an average is per group of what is asked for
+    # "which <column values> ... <table>": each value once
+    ("Which cities do we have patients in?",
+     "SELECT DISTINCT city FROM patients"),
     ("Which specialties have an average salary above 135000?",
      "SELECT specialty FROM doctors GROUP BY specialty HAVING AVG(salary) > 135000"),
 ]  # fmt: skip

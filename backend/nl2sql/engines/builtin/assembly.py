@@ -124,6 +124,32 @@ class AssemblyReading(SignalReading):
                             self.projection.append((m.start, label))
                 self._use(k)
 
+    def _asks_which_values(self, intent: Intent) -> bool:
+        """ "Which countries do we have accounts in?": the values a column takes over the
+        rows, each once, not one line per row."""
+        if len(intent.select) != 1 or intent.group_by or intent.order_by or intent.limit:
+            return False
+        only = intent.select[0]
+        col = only.column
+        if col is None or only.agg or only.bucket or col.kind != "text" or is_key(col):
+            return False
+        if col.table.lower() != intent.table.lower() or col in self.index.label_columns(col.table):
+            return False
+        words = [t for t in self.tokens if t.kind == "word"]
+        if len(words) < 3 or words[0].lemma not in ("which", "what"):
+            return False
+        second = words[1]
+        named = any(
+            m.kind == "column" and m.start == second.index and col in m.columns
+            for m in self.mentions
+        )
+        plural = second.text.lower() != second.lemma
+        table_named = any(
+            m.kind == "table" and any(t.name.lower() == col.table.lower() for t in m.tables)
+            for m in self.mentions
+        )
+        return named and plural and table_named
+
     def _asks_how_much(self) -> bool:
         return any(
             a.lemma == "how" and b.lemma == "much"
@@ -317,7 +343,7 @@ class AssemblyReading(SignalReading):
             and not any(m.distinct for m in measures)
             and not group
             and not measures
-        )
+        ) or self._asks_which_values(intent)
         lemmas = {t.lemma for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS}
         lemmas |= {stem for lemma in list(lemmas) for stem in verb_stems(lemma)}
         intent.preferred_tables = frozenset(
