@@ -313,7 +313,14 @@ CLINIC_LAYER = SemanticLayer.model_validate(
                 "expression": "SUM(appointments.fee)",
                 "filter": "appointments.is_cancelled = 0",
                 "time_column": "appointments.scheduled_at",
-            }
+            },
+            {
+                "name": "tenure",
+                "table": "doctors",
+                "expression": "AVG(julianday(COALESCE(doctors.left_on, '2024-12-31'))"
+                " - julianday(doctors.hire_date))",
+                "description": "Average days from hiring to leaving, or to today.",
+            },
         ],
         "filters": [
             {
@@ -353,6 +360,10 @@ LAYER_ANSWERS = [
      "SELECT COUNT(*) FROM doctors WHERE left_on IS NULL"),
     ("What percentage of appointments were cancelled?",
      "SELECT 100.0 * SUM(is_cancelled = 1) / COUNT(*) FROM appointments"),
+    # a measure counted in days, asked for in another unit
+    ("What is the average tenure in weeks for each specialty?",
+     "SELECT specialty, AVG(julianday(COALESCE(left_on, '2024-12-31')) - julianday(hire_date))"
+     " / 7.0 FROM doctors GROUP BY specialty"),
     # the layer's today anchors relative time
     ("How many appointments were scheduled in the last 3 months?",
      "SELECT COUNT(*) FROM appointments WHERE scheduled_at >= '2024-09-30'"),

@@ -134,7 +134,8 @@ class DefinitionReading(Reading):
     def _layer_measure(self, pos: int, named: LayerMeasure) -> None:
         tables = self._fragment_tables(named.expression) or [named.table]
         label = re.sub(r"\W+", "_", named.name.lower()).strip("_") or "measure"
-        measure = Measure(None, "LAYER", sql=named.expression, label=label, sql_tables=tables)
+        expression = self._in_unit(pos, named)
+        measure = Measure(None, "LAYER", sql=expression, label=label, sql_tables=tables)
         self.measures.append((pos, measure))
         read = set(self._fragment_columns(named.expression))
         for k, m in enumerate(self.mentions):
@@ -149,6 +150,19 @@ class DefinitionReading(Reading):
             if col is not None and col not in self.time_preference:
                 self.time_preference.append(col)
         self.note("measures", named.name)
+
+    def _in_unit(self, pos: int, named: LayerMeasure) -> str:
+        """ "average resolution time in hours": a measure counted in days, converted."""
+        text = f"{named.name} {named.description or ''}".lower()
+        in_days = "julianday" in named.expression.lower() or "days" in text.split()
+        end = self._definition_end(pos)
+        after = [t.lemma for t in self.tokens[end : end + 3]]
+        for unit, factor in (("hour", "* 24"), ("minute", "* 1440"), ("week", "/ 7.0")):
+            if in_days and "in" in after and unit in after:
+                at = end + after.index(unit)
+                self.used_tokens.update(range(end, at + 1))
+                return f"({named.expression}) {factor}"
+        return named.expression
 
     def _layer_filter(self, pos: int, named: NamedFilter) -> None:
         neg = next(
