@@ -63,9 +63,8 @@ class Filter:
     subquery_agg: str | None = None
     """Compare with an aggregate of the same column over its table (`above average`)."""
     peer: ColumnRef | None = None
-    """Compare with `values_of` (default: the same column) of the row of the same table that
-    this key refers to ("earns more than their manager": `manager_id` -> that row's salary)."""
-    values_of: ColumnRef | None = None
+    """Compare with the same column of the row of the same table that this key refers to
+    ("earns more than their manager": `manager_id` -> that row's salary)."""
 
 
 @dataclass(slots=True)

@@ -244,9 +244,8 @@ class SqlBuilder:
             target = self.index.table(col.table).primary_key
             if target is None:
                 raise QuestionNotUnderstood(f"{col.table} has no key to compare rows by")
-            shown = f.values_of or col
             sub = (
-                exp.select(exp.Column(this=self.ident(shown.name), table=peer_table))
+                exp.select(exp.Column(this=self.ident(col.name), table=peer_table))
                 .from_(exp.alias_(self.table(col.table), peer_table, table=True))
                 .where(
                     exp.EQ(
