@@ -19,8 +19,10 @@ from backend.nl2sql.engines.base import (
     Turn,
 )
 from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess, sql_signals
+from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
+from backend.nl2sql.engines.builtin.interpret import parse
 from backend.nl2sql.engines.builtin.lexicon import tokenise
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
@@ -28,7 +30,6 @@ from backend.nl2sql.engines.builtin.linking import (
     definition_suggestions,
     inferred_join_notes,
 )
-from backend.nl2sql.engines.builtin.parser import parse
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 from backend.semantic.layer import SemanticLayer
 
@@ -37,10 +38,6 @@ __all__ = ["BuiltinGenerator"]
 logger = logging.getLogger(__name__)
 _INDEX_LOCK = threading.Lock()
 
-_REFINEMENT_STARTS = frozenset(
-    {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "exclude",
-     "same", "ok"}
-)  # fmt: skip
 _REFINEMENT_PAIRS = frozenset({("what", "about"), ("how", "about"), ("what", "if")})
 _SEPARATOR = " ; "
 
@@ -50,7 +47,7 @@ def is_refinement(question: str) -> bool:
     words = [t.lemma for t in tokenise(question) if t.kind == "word"]
     if not words:
         return False
-    return words[0] in _REFINEMENT_STARTS or tuple(words[:2]) in _REFINEMENT_PAIRS
+    return words[0] in REFINEMENT_WORDS or tuple(words[:2]) in _REFINEMENT_PAIRS
 
 
 _INDEX_CACHE: OrderedDict[str, SchemaIndex] = OrderedDict()

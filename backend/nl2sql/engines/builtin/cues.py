@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backend.nl2sql.engines.builtin.dates import read_period
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
+
+REFINEMENT_WORDS = frozenset(
+    {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "exclude",
+     "same", "ok"}
+)  # fmt: skip
+"""First words of a follow-up that changes the previous question ("and only for 2023?")."""
 
 
 @dataclass(slots=True)
@@ -135,6 +142,7 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("each",), "group", ""),
     (("by",), "by", ""),
     (("monthly",), "bucket", "month"),
+    (("quarterly",), "bucket", "quarter"),
     (("yearly",), "bucket", "year"),
     (("annual",), "bucket", "year"),
     (("annually",), "bucket", "year"),
@@ -219,7 +227,9 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("ratio",), "unsupported", "ratio"),
     (("median",), "unsupported", "median"),
     (("difference",), "unsupported", "difference"),
-    (("both",), "unsupported", "both"),
+    (("but", "not", "both"), "unsupported", "not both"),
+    (("not", "both"), "unsupported", "not both"),
+    (("both",), "both", ""),
     (("also",), "unsupported", "also"),
     (("either",), "unsupported", "either"),
     (("except",), "unsupported", "except"),
@@ -231,7 +241,7 @@ _CUE_PHRASES.sort(key=lambda p: -len(p[0]))
 _CUES_BY_FIRST_WORD: dict[str, list[tuple[tuple[str, ...], str, str]]] = {}
 for _phrase in _CUE_PHRASES:
     _CUES_BY_FIRST_WORD.setdefault(_phrase[0][0], []).append(_phrase)
-TIME_UNITS = {"day": "day", "week": "week", "month": "month", "year": "year"}
+TIME_UNITS = {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}
 _BUCKET_LEADS = ("per", "by", "each", "every", "for", "of", "in")
 _COMPARATIVE_LEADS = {
     "more": ">", "higher": ">", "greater": ">", "larger": ">", "bigger": ">",
@@ -270,15 +280,34 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         if tok.kind != "word":
             i += 1
             continue
+        period = read_period(tokens, i)
+        if period is not None:
+            cues.append(Cue("day" if period.on_day else "period", i, period.stop, period.payload))
+            skip.update(range(i, period.stop))
+            i = period.stop
+            continue
         # "per month", "by year", "each day": a time bucket unless the schema has such a column.
         if (
             tok.lemma in _BUCKET_LEADS
             and i + 1 < len(tokens)
             and tokens[i + 1].lemma in TIME_UNITS
             and not any(c.words == (tokens[i + 1].lemma,) for c in index.columns)
+            and not (tok.lemma == "in" and tokens[i + 1].text.lower().endswith("s"))
         ):
             cues.append(Cue("bucket", i, i + 2, TIME_UNITS[tokens[i + 1].lemma]))
             skip.update((i, i + 1))
+            i += 2
+            continue
+        if (
+            tok.lemma in ("which", "what")
+            and i + 2 < len(tokens)
+            and tokens[i + 1].lemma in TIME_UNITS
+            and tokens[i + 1].text.lower() == tokens[i + 1].lemma
+            and not any(c.words == (tokens[i + 1].lemma,) for c in index.columns)
+        ):
+            # "which month had the most sign-ups": the answer is a time bucket
+            cues.append(Cue("bucket", i + 1, i + 2, TIME_UNITS[tokens[i + 1].lemma]))
+            skip.add(i + 1)
             i += 2
             continue
         if tok.lemma in _RELATIVE_LEADS:
@@ -352,7 +381,9 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
 
 
 _SHARE_WORDS = frozenset({"percentage", "percent", "share", "proportion", "fraction"})
-_BUCKET_ADJECTIVES = frozenset({"monthly", "yearly", "annual", "annually", "weekly", "daily"})
+_BUCKET_ADJECTIVES = frozenset(
+    {"monthly", "quarterly", "yearly", "annual", "annually", "weekly", "daily"}
+)
 
 
 def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:

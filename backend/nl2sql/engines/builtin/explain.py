@@ -20,6 +20,8 @@ _OP_WORDS = {
 
 
 def _measure(m: Measure) -> str:
+    if m.sql is not None:
+        return f"{(m.label or 'measure').replace('_', ' ')} ({m.sql})"
     if m.agg == "PCT":
         met = " and ".join(_filter(f) for f in m.condition)
         return f"percentage of {m.count_table or 'rows'} where {met}"
@@ -40,8 +42,12 @@ def _filter(f: Filter) -> str:
     subject = _measure(f.column) if isinstance(f.column, Measure) else f.column.name
     if f.subquery_agg:
         return f"{subject} {_OP_WORDS.get(f.op, f.op)} the {_AGG_WORDS[f.subquery_agg]}"
+    if f.peer is not None:
+        return f"{subject} {_OP_WORDS.get(f.op, f.op)} that of the row {f.peer.name} refers to"
     if f.op == "recent":
         return f"{subject} is within the last {f.values[0]} {f.unit}(s)"
+    if f.op == "not recent":
+        return f"{subject} is more than {f.values[0]} {f.unit}(s) ago"
     if f.op == "this":
         return f"{subject} is in the current {f.unit}"
     if f.op == "is null":
@@ -70,11 +76,15 @@ def explain(intent: Intent) -> str:
     parts: list[str] = []
     shown = ", ".join(_measure(m) for m in intent.select) or "all columns"
     parts.append(f"Shows {'distinct ' if intent.distinct else ''}{shown} from {intent.table}")
-    if intent.filters:
-        parts.append("where " + " and ".join(_filter(f) for f in intent.filters))
+    conditions = [_filter(f) for f in intent.filters] + [
+        f"{c.name} ({c.sql})" for c in intent.conditions
+    ]
+    if conditions:
+        parts.append("where " + " and ".join(conditions))
     for anti in intent.anti_joins:
         extra = f" with {' and '.join(_filter(f) for f in anti.filters)}" if anti.filters else ""
-        parts.append(f"keeping only rows with no related {anti.table}{extra}")
+        related = "a related" if anti.exists else "no related"
+        parts.append(f"keeping only rows with {related} {anti.table}{extra}")
     if intent.group_by:
         parts.append("for each " + ", ".join(_group_names(intent.group_by)))
     if intent.having:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 
@@ -25,9 +26,17 @@ class Measure:
     joins)."""
     condition: list[Filter] = field(default_factory=list)
     """For PCT (percentage of the rows that meet these conditions, 0-100)."""
+    condition_sql: list[str] = field(default_factory=list)
+    """For PCT: named filters of the semantic layer among the conditions (SQL fragments)."""
     since: ColumnRef | None = None
     """A duration: from this date column to `column`, in `unit`s (days unless hour/week)."""
     unit: str = "day"
+    sql: str | None = None
+    """A semantic layer's named measure: its aggregate SQL fragment (agg is `LAYER`)."""
+    label: str | None = None
+    """The name a layer measure is shown under."""
+    sql_tables: list[str] = field(default_factory=list)
+    """Tables the fragment reads."""
 
     @property
     def tables(self) -> list[str]:
@@ -38,6 +47,7 @@ class Measure:
             out.append(self.since.table)
         for f in self.condition:
             out.extend(f.column.tables if isinstance(f.column, Measure) else [f.column.table])
+        out.extend(self.sql_tables)
         return out
 
 
@@ -52,6 +62,20 @@ class Filter:
     """For `recent`: day, week, month or year."""
     subquery_agg: str | None = None
     """Compare with an aggregate of the same column over its table (`above average`)."""
+    peer: ColumnRef | None = None
+    """Compare with the same column of the row of the same table that this key refers to
+    ("earns more than their manager": `manager_id` -> that row's salary)."""
+
+
+@dataclass(slots=True)
+class Condition:
+    """A semantic layer's named filter (or a measure's own filter): a boolean SQL fragment."""
+
+    name: str
+    sql: str
+    tables: list[str] = field(default_factory=list)
+    position: int = -1
+    """Where the question names it (token index), -1: implied by a measure."""
 
 
 @dataclass(slots=True)
@@ -60,6 +84,10 @@ class AntiJoin:
 
     table: str
     filters: list[Filter] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    """Named filters of the semantic layer the related rows meet (SQL fragments)."""
+    exists: bool = False
+    """The opposite: rows that do have such a related row (one of "both X and Y")."""
 
 
 @dataclass(slots=True)
@@ -74,6 +102,10 @@ class Intent:
     limit: int | None = None
     distinct: bool = False
     anti_joins: list[AntiJoin] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    """Named filters of the semantic layer, ANDed into WHERE."""
+    today: date | None = None
+    """The day relative time counts back from (the layer's `today`); None: the clock."""
     extra_tables: list[str] = field(default_factory=list)
     """Tables the question names without a role of their own: inner-joined ("who have a pet")."""
     subject_named: bool = True

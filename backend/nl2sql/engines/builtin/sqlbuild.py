@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 import re
+from datetime import date, timedelta
 
+import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import Tokenizer
 
@@ -29,6 +32,10 @@ class SqlBuilder:
         self.dialect = DIALECTS.get(dialect.lower(), dialect.lower())
         self.qualify = False
         self.preferred: frozenset[str] = frozenset()
+        self.single_year: set[ColumnRef] = set()
+        """Date columns the question keeps within one calendar year (quarters are 1-4)."""
+        self.today: date | None = None
+        """The semantic layer's `today`: relative time counts back from it, not the clock."""
 
     def ident(self, name: str) -> exp.Identifier:
         quoted = not _SIMPLE.fullmatch(name) or name.upper() in _RESERVED
@@ -62,12 +69,38 @@ class SqlBuilder:
         return self.literal(value)
 
     def bucket(self, col: ColumnRef, unit: str) -> exp.Expr:
+        if unit == "quarter":
+            return self.quarter(col)
         fmt = _BUCKET_FORMATS[unit]
         if self.dialect == "sqlite":
             return exp.Anonymous(
                 this="STRFTIME", expressions=[exp.Literal.string(fmt), self.column(col)]
             )
         return exp.TimeToStr(this=self.column(col), format=exp.Literal.string(fmt))
+
+    def quarter(self, col: ColumnRef) -> exp.Expr:
+        """The quarter as an integer 1-4; with the year in front ('2024-Q1') unless the
+        question keeps to one year."""
+        if self.dialect == "sqlite":
+            month = exp.Cast(
+                this=exp.Anonymous(
+                    this="STRFTIME", expressions=[exp.Literal.string("%m"), self.column(col)]
+                ),
+                to=exp.DataType.build("INTEGER"),
+            )
+            number: exp.Expr = exp.IntDiv(
+                this=exp.Paren(this=exp.Add(this=month, expression=exp.Literal.number(2))),
+                expression=exp.Literal.number(3),
+            )
+        else:
+            number = exp.Extract(this=exp.var("QUARTER"), expression=self.column(col))
+        if col in self.single_year:
+            return number
+        year = self.bucket(col, "year")
+        text = exp.Cast(this=number, to=exp.DataType.build("TEXT"))
+        return exp.DPipe(
+            this=exp.DPipe(this=year, expression=exp.Literal.string("-Q")), expression=text
+        )
 
     def duration(self, start: ColumnRef, end: ColumnRef, unit: str) -> exp.Expr:
         """`end - start` in days (fractional), or hours/weeks, in this dialect."""
@@ -109,7 +142,9 @@ class SqlBuilder:
         return exp.Extract(this=exp.var("MONTH"), expression=self.column(col))
 
     def days_ago(self, amount: int, unit: str) -> exp.Expr:
-        days = {"day": 1, "week": 7, "month": 30, "year": 365}[unit] * amount
+        days = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}[unit] * amount
+        if self.today is not None:
+            return exp.Literal.string(shift(self.today, -amount, unit).isoformat())
         if self.dialect == "sqlite":
             return exp.Anonymous(
                 this="DATE",
@@ -120,6 +155,16 @@ class SqlBuilder:
         )
 
     def start_of(self, unit: str) -> exp.Expr:
+        if self.today is not None:
+            quarter_month = (self.today.month - 1) // 3 * 3 + 1
+            first = {
+                "year": self.today.replace(month=1, day=1),
+                "quarter": self.today.replace(month=quarter_month, day=1),
+                "month": self.today.replace(day=1),
+            }
+            return exp.Literal.string(first.get(unit, self.today).isoformat())
+        if self.dialect == "sqlite" and unit == "quarter":
+            raise QuestionNotUnderstood("'this quarter' needs the semantic layer's today here")
         if self.dialect == "sqlite":
             modifier = {"year": "start of year", "month": "start of month"}.get(
                 unit, "start of day"
@@ -133,13 +178,16 @@ class SqlBuilder:
         if m.agg == "PCT":
             # 100.0 * SUM(CASE WHEN <conditions> THEN 1 ELSE 0 END) / COUNT(*)
             met = exp.and_(
-                *(self.condition(f, intent_table=m.count_table or "") for f in m.condition)
+                *(self.condition(f, intent_table=m.count_table or "") for f in m.condition),
+                *(self.fragment(c) for c in m.condition_sql),
             )
             flag = exp.Case(
                 ifs=[exp.If(this=met, true=exp.Literal.number(1))], default=exp.Literal.number(0)
             )
             share = exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Sum(this=flag))
             return exp.Div(this=share, expression=exp.Count(this=exp.Star()))
+        if m.sql is not None:
+            return self.fragment(m.sql)
         if m.bucket and m.column is not None:
             return self.bucket(m.column, m.bucket)
         if m.since is not None and m.column is not None:
@@ -164,6 +212,8 @@ class SqlBuilder:
         return cls[m.agg](this=arg)
 
     def alias(self, m: Measure) -> str | None:
+        if m.label:
+            return m.label
         if m.bucket:
             return m.bucket
         if m.agg is None:
@@ -176,9 +226,38 @@ class SqlBuilder:
             return "count"
         return f"{m.agg.lower()}_{m.column.name}"
 
+    def fragment(self, sql: str) -> exp.Expr:
+        """A semantic layer's SQL fragment (written `table.column`, in the target dialect)."""
+        try:
+            return sqlglot.parse_one(sql, dialect=self.dialect)
+        except sqlglot.errors.ParseError as exc:
+            raise QuestionNotUnderstood(
+                f"a semantic-layer definition does not parse: {sql}"
+            ) from exc
+
     def condition(self, f: Filter, *, intent_table: str) -> exp.Expr:
         lhs = self.measure(f.column) if isinstance(f.column, Measure) else self.column(f.column)
         col = f.column.column if isinstance(f.column, Measure) else f.column
+        if f.peer is not None and col is not None:
+            # the same table again, aliased, at the row the key points to
+            peer_table = exp.to_identifier("peer")
+            target = self.index.table(col.table).primary_key
+            if target is None:
+                raise QuestionNotUnderstood(f"{col.table} has no key to compare rows by")
+            sub = (
+                exp.select(exp.Column(this=self.ident(col.name), table=peer_table))
+                .from_(exp.alias_(self.table(col.table), peer_table, table=True))
+                .where(
+                    exp.EQ(
+                        this=exp.Column(this=self.ident(target.name), table=peer_table),
+                        expression=exp.Column(
+                            this=self.ident(f.peer.name), table=self.ident(col.table)
+                        ),
+                    )
+                )
+            )
+            outer = exp.Column(this=self.ident(col.name), table=self.ident(col.table))
+            return _compare(f.op, outer, exp.Subquery(this=sub))
         if f.subquery_agg and col is not None:
             agg = Measure(col, f.subquery_agg)
             saved = self.qualify
@@ -209,6 +288,8 @@ class SqlBuilder:
             return _compare(f.op[5:], self.month_of(col), exp.Literal.number(f.values[0]))
         if f.op == "recent":
             return exp.GTE(this=lhs, expression=self.days_ago(int(f.values[0]), f.unit or "day"))
+        if f.op == "not recent":
+            return exp.LT(this=lhs, expression=self.days_ago(int(f.values[0]), f.unit or "day"))
         if f.op == "this":
             return exp.GTE(this=lhs, expression=self.start_of(f.unit or "year"))
         return _compare(f.op, lhs, lit(f.values[0]))
@@ -232,7 +313,12 @@ class SqlBuilder:
                 need(f.column.table)
         for t in intent.extra_tables:
             need(t)
+        for c in intent.conditions:
+            for t in c.tables:
+                need(t)
         self.preferred = intent.preferred_tables
+        self.today = intent.today
+        self.single_year = _single_year_columns(intent)
         joins = self._join_plan(intent.table, needed[1:])
         self.qualify = bool(joins) or bool(intent.anti_joins)
         select_exprs: list[exp.Expr] = []
@@ -263,6 +349,7 @@ class SqlBuilder:
         conditions = [self.condition(f, intent_table=intent.table) for f in intent.filters]
         for anti in intent.anti_joins:
             conditions.append(self._anti_join(intent.table, anti))
+        conditions += [self.fragment(c.sql) for c in intent.conditions]
         if conditions:
             query = query.where(exp.and_(*conditions))
         if intent.group_by:
@@ -326,10 +413,47 @@ class SqlBuilder:
         saved = self.qualify
         self.qualify = True
         conds += [self.condition(f, intent_table=anti.table) for f in anti.filters]
+        conds += [self.fragment(c) for c in anti.conditions]
         self.qualify = saved
         sub = sub.where(exp.and_(*conds))
         outer = exp.Column(this=self.ident(first_col), table=self.ident(first_from))
-        return exp.Not(this=exp.In(this=outer, query=exp.Subquery(this=sub)))
+        related = exp.In(this=outer, query=exp.Subquery(this=sub))
+        return related if anti.exists else exp.Not(this=related)
+
+
+def _single_year_columns(intent: Intent) -> set[ColumnRef]:
+    lows: dict[ColumnRef, str] = {}
+    highs: dict[ColumnRef, str] = {}
+    for f in intent.filters:
+        if isinstance(f.column, ColumnRef) and f.values and isinstance(f.values[0], str):
+            if f.op == ">=":
+                lows[f.column] = f.values[0]
+            elif f.op == "<":
+                highs[f.column] = f.values[0]
+    out: set[ColumnRef] = set()
+    for col, low in lows.items():
+        high = highs.get(col)
+        if high and low[:4].isdigit() and high[:4].isdigit():
+            same = low[:4] == high[:4] or (
+                high[5:10] == "01-01" and int(high[:4]) == int(low[:4]) + 1
+            )
+            if same:
+                out.add(col)
+    return out
+
+
+def shift(day: date, amount: int, unit: str) -> date:
+    """`day` moved by `amount` calendar units (a month end clamps: 31 March - 1 month = 28/29
+    February)."""
+    if unit in ("day", "week"):
+        return day + timedelta(days=amount * (7 if unit == "week" else 1))
+    per = {"month": 1, "quarter": 3, "year": 12}
+    months = amount * per.get(unit, 0)
+    total = day.year * 12 + day.month - 1 + months
+    year, month = divmod(total, 12)
+    month += 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
 
 
 def _compare(op: str, lhs: exp.Expr, rhs: exp.Expr) -> exp.Expr:

@@ -1,0 +1,431 @@
+"""From the filled slots to an `Intent`: projection, implicit grouping, shares, and what a
+follow-up overrides of the question before it."""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.builtin.cues import Cue
+from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
+from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
+from backend.nl2sql.engines.builtin.reading import is_filler, is_key, same_measure
+from backend.nl2sql.engines.builtin.signals import SignalReading
+
+_MONEY_WORDS = frozenset(
+    {"amount", "price", "cost", "total", "revenue", "value", "balance", "fee", "salary", "spend"}
+)
+
+
+class AssemblyReading(SignalReading):
+    """Passes: refinement overrides, projection, and the final `Intent`."""
+
+    def _override_with_refinement(self) -> None:
+        """In "previous question + refinement", a slot the refinement fills replaces the old one."""
+        for cut in self.refinement_from:
+            self._override_from(cut)
+
+    def _override_from(self, cut: int) -> None:
+        later = [c for c in self.cues if c.start >= cut]
+        earlier = [c for c in self.cues if c.start < cut]
+
+        def drop_cue(cue: Cue, *, with_target: bool) -> None:
+            self.cues.remove(cue)
+            self.used_tokens.update(range(cue.start, cue.end))
+            if with_target:
+                k = self.mention_after(cue.end, max_gap=1)
+                if k is not None and self.mentions[k].start < cut:
+                    self._use(k)
+
+        kinds_later = {c.kind for c in later}
+        if kinds_later & {"group", "by", "bucket"}:
+            for cue in earlier:
+                if cue.kind in ("group", "by", "bucket"):
+                    drop_cue(cue, with_target=cue.kind != "bucket")
+        if kinds_later & {"top", "super"}:
+            for cue in earlier:
+                if cue.kind in ("top", "super"):
+                    drop_cue(cue, with_target=False)
+        later_years = [
+            t for t in self.tokens[cut:] if t.kind == "number" and 1800 <= float(t.lemma) <= 2200
+        ]
+        if later_years or kinds_later & {"last", "this", "period", "day"}:
+            for tok in self.tokens[:cut]:
+                if tok.kind == "number" and 1800 <= float(tok.lemma) <= 2200:
+                    self.used_tokens.add(tok.index)
+            for cue in earlier:
+                if cue.kind in ("last", "this", "period", "day") or cue.payload in (
+                    "before",
+                    "after",
+                    "since",
+                ):
+                    drop_cue(cue, with_target=False)
+        later_values = [m for m in self.mentions if m.kind == "value" and m.start >= cut]
+        for k, m in enumerate(self.mentions):
+            if m.kind != "value" or m.start >= cut:
+                continue
+            if any(set(m.columns) & set(v.columns) for v in later_values):
+                self._use(k)
+
+    def _projection(self) -> None:
+        covered = {i for m in self.mentions for i in range(m.start, m.end)}
+        for tok in self.tokens:
+            if tok.lemma not in ("name", "id") or tok.index in covered or self.is_cue(tok.index):
+                continue
+            if tok.index in self.used_tokens:
+                continue
+            followed_by_of = (
+                tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "of"
+            )
+            nxt_word = next((t for t in self.tokens[tok.index + 2 :] if not is_filler(t)), None)
+            if (
+                followed_by_of
+                and nxt_word is not None
+                and any(mm.kind == "column" and mm.start == nxt_word.index for mm in self.mentions)
+            ):
+                continue  # "the names of all cities": the column itself is asked for
+            nxt = self.mention_after(tok.index + 1, max_gap=2, kinds=("table",))
+            prev = self.mention_before(tok.index, max_gap=0, kinds=("table",))
+            pick = nxt if nxt is not None else prev
+            table = (self.table_of(pick) if pick is not None else None) or self.intent.table
+            if tok.lemma == "name":
+                labels = [Measure(c) for c in self.index.label_columns(table)]
+            else:
+                pk = self.index.table(table).primary_key
+                labels = [Measure(pk)] if pk is not None else []
+            for label in labels:
+                self.projection.append((tok.index, label))
+        for k, m in enumerate(self.mentions):
+            if k in self.used:
+                continue
+            if m.kind == "column":
+                col = self.column_of(k)
+                if col is not None:
+                    self._use(k)
+                    if self._shown_beside_the_rows(m.start, col):
+                        for label in self.label_measures(self.intent.table):
+                            self.projection.append((-1, label))
+                    self.projection.append((m.start, Measure(col)))
+                    self.note("columns", f"{col.table}.{col.name}")
+            elif m.kind == "table":
+                table = self.table_of(k) or ""
+                if table.lower() != self.intent.table.lower():
+                    self.extra_tables.append(table)
+                    self.note("tables", table)
+                    before = [t.lemma for t in self.tokens[max(0, m.start - 2) : m.start]]
+                    if ("their" in before or "its" in before) and not self.measures:
+                        # "products and their categories": show the related rows' names too
+                        focus_shown = any(
+                            p.column is not None and p.column.table == self.intent.table
+                            for _, p in self.projection
+                        )
+                        if not focus_shown:
+                            for label in self.label_measures(self.intent.table):
+                                self.projection.append((-1, label))
+                        for label in self.label_measures(table):
+                            self.projection.append((m.start, label))
+                self._use(k)
+
+    def _asks_which_values(self, intent: Intent) -> bool:
+        """ "Which countries do we have accounts in?": the values a column takes over the
+        rows, each once, not one line per row."""
+        if len(intent.select) != 1 or intent.group_by or intent.order_by or intent.limit:
+            return False
+        only = intent.select[0]
+        col = only.column
+        if col is None or only.agg or only.bucket or col.kind != "text" or is_key(col):
+            return False
+        if col.table.lower() != intent.table.lower() or col in self.index.label_columns(col.table):
+            return False
+        words = [t for t in self.tokens if t.kind == "word"]
+        if len(words) < 3 or words[0].lemma not in ("which", "what"):
+            return False
+        second = words[1]
+        named = any(
+            m.kind == "column" and m.start == second.index and col in m.columns
+            for m in self.mentions
+        )
+        plural = second.text.lower() != second.lemma
+        table_named = any(
+            m.kind == "table" and any(t.name.lower() == col.table.lower() for t in m.tables)
+            for m in self.mentions
+        )
+        return named and plural and table_named
+
+    def _asks_how_much(self) -> bool:
+        return any(
+            a.lemma == "how" and b.lemma == "much"
+            for a, b in zip(self.tokens, self.tokens[1:], strict=False)
+        )
+
+    def _money_column(self, table: str) -> ColumnRef | None:
+        """The table's one column named as an amount of money ("amount", "price", "total")."""
+        money = [
+            c
+            for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "numeric" and not is_key(c) and c.words and c.words[-1] in _MONEY_WORDS
+        ]
+        exact = [c for c in money if len(c.words) == 1]
+        pick = exact if exact else money
+        return pick[0] if len(pick) == 1 else None
+
+    def _shown_beside_the_rows(self, pos: int, col: ColumnRef) -> bool:
+        """ "staff hired in 2023, with their hire dates", "every plan with its price": the
+        column is shown beside the rows, which are still named by their own label."""
+        before = [t.lemma for t in self.tokens[max(0, pos - 3) : pos] if t.kind == "word"]
+        if "with" not in before or not (set(before) & {"their", "its", "the"}):
+            return False
+        if self.measures or not self.intent.subject_named:
+            return False
+        if col.table.lower() != self.intent.table.lower() or col in self.index.label_columns(
+            col.table
+        ):
+            return False
+        return not any(
+            p.column is not None and p.column.table.lower() == col.table.lower() and at < pos
+            for at, p in self.projection
+        )
+
+    def _finish(self) -> Intent:
+        intent = self.intent
+
+        def ordered(items: list[tuple[int, Measure]]) -> list[Measure]:
+            out: list[Measure] = []
+            for _, m in sorted(items, key=lambda x: x[0]):
+                if not any(same_measure(m, o) for o in out):
+                    out.append(m)
+            return out
+
+        measures = ordered(self.measures)
+        group = ordered(self.group_keys)
+        projection = [
+            m for m in ordered(self.projection) if not any(same_measure(m, x) for x in measures)
+        ]
+        order = [(m, desc) for _, m, desc in sorted(self.order_keys, key=lambda x: x[0])]
+        ordered_by_aggregate = any(m.agg for m, _ in order)
+        if (ordered_by_aggregate or intent.having) and not group:
+            plain = [p for p in projection if p.agg is None]
+            named_having = bool(intent.having) and all(
+                isinstance(h.column, Measure)
+                and (h.column.sql is not None or h.column.agg in ("AVG", "SUM", "MIN", "MAX"))
+                for h in intent.having
+            )  # "industries with an average CSAT below 4": per industry, not per row
+            if plain and (not intent.having or named_having):
+                group = list(plain)
+            else:
+                labels = self.label_measures(intent.table, key_fallback=True)
+                pk = self.index.table(intent.table).primary_key
+                group = [Measure(pk)] if pk else list(labels)
+                for label in labels:
+                    if not any(same_measure(label, g) for g in group):
+                        group.append(label)
+                if not projection:
+                    projection = labels
+            if not group:
+                group = list(plain)
+            if not group:
+                raise self.decline("could not tell what to count or rank the rows by")
+        if group and not measures and not ordered_by_aggregate and not intent.having:
+            numeric = [
+                p for p in projection
+                if p.column is not None and p.column.kind == "numeric" and p.bucket is None
+                and not p.column.is_primary_key and not any(same_measure(p, g) for g in group)
+            ]  # fmt: skip
+            if (
+                not numeric
+                and not any(g.bucket for g in group)
+                and not self._counting_words()
+                and not self.breakdown
+            ):
+                keys = set(self.table_group_projection)
+                projection = [p for p in projection if id(p) not in keys]
+                group = []
+        if measures and projection and not group:
+            # implicit grouping ("types and the number of games") only by the counted rows'
+            # own columns; a column of another table only says which rows take part
+            own = {intent.table.lower()} | {t.lower() for m in measures for t in m.tables}
+            first_measure = min(pos for pos, _ in self.measures) if self.measures else 0
+            asked_before = {
+                id(m)
+                for pos, m in self.projection
+                if pos < first_measure or self._after_group_word(pos)
+            }
+            group = [
+                p for p in projection
+                if p.agg is None and p.column is not None
+                and (p.column.table.lower() in own or id(p) in asked_before)
+            ]  # fmt: skip
+            others = [p for p in projection if p.agg is None and not any(p is g for g in group)]
+            if others and not group:
+                for p in others:
+                    if p.column is not None:
+                        self.extra_tables.append(p.column.table)
+                projection = [p for p in projection if not any(p is o for o in others)]
+            elif others:
+                group.extend(others)
+        if group:
+            if not measures and not ordered_by_aggregate and not intent.having:
+                numeric = [
+                    p for p in projection
+                    if p.column is not None and p.column.kind == "numeric" and p.bucket is None
+                    and not any(same_measure(p, g) for g in group)
+                ]  # fmt: skip
+                if not numeric:
+                    measures = [Measure(None, "COUNT", count_table=intent.table)]
+            fixed: list[Measure] = []
+            for p in projection:
+                if any(same_measure(p, g) for g in group) or p.agg is not None:
+                    fixed.append(p)
+                elif p.column is not None and p.column.kind == "numeric" and not is_key(p.column):
+                    fixed.append(Measure(p.column, "SUM"))
+                else:
+                    group.append(p)
+                    fixed.append(p)
+            projection = fixed
+        pk = self.index.table(intent.table).primary_key
+        for m, _desc in order:
+            shown = not any(m is a for a in self.argmax)
+            if (
+                shown
+                and m.agg
+                and m.column is not None
+                and not any(same_measure(m, x) for x in measures)
+            ):
+                measures.append(m)
+            if (
+                m.agg == "COUNT"
+                and m.column is None
+                and (m.count_table or "").lower() == intent.table.lower()
+                and pk is not None
+                and any(g.column == pk for g in group)
+            ):
+                raise self.decline(f"could not tell what to rank {intent.table} by")
+        select = projection + measures
+        label_columns = self.index.label_columns(intent.table)
+        one_row = any(
+            isinstance(f.column, ColumnRef) and f.column in label_columns and f.op == "="
+            for f in intent.filters
+        )
+        numeric_shown = one_row and any(
+            p.column is not None and p.column.kind == "numeric" and not is_key(p.column)
+            for p in projection
+        )  # "how much does the Team plan cost": the one row's stored price is the answer
+        if (
+            self._asks_how_much()
+            and not any(m.agg for m in select)
+            and not group
+            and not numeric_shown
+        ):
+            amounts = [
+                p.column
+                for p in projection
+                if p.column is not None and p.column.kind == "numeric" and not is_key(p.column)
+            ]
+            amount = amounts[0] if len(amounts) == 1 else self._money_column(intent.table)
+            if amount is None or any(not same_measure(p, Measure(amount)) for p in projection):
+                raise self.decline("'how much' asks for a total, but no amount to add up was found")
+            select = [Measure(amount, "SUM")]  # "how much is still owed": the total amount
+            self.note("aggregates", f"sum({amount.name})")
+        if not select and not self._asks_for_everything():
+            select = self.label_measures(intent.table) if not intent.extra_tables else []
+            if not select and not intent.extra_tables:
+                select = self._identifying_columns(intent, order)
+        intent.select = select
+        intent.group_by = group
+        intent.order_by = order
+        if self.order_by_projection and (projection or measures):
+            key = measures[0] if measures and (group or not projection) else projection[0]
+            intent.order_by = [(key, self._direction(default=False))]
+        if self.top_mode and self.limit and self.limit > 1 and not intent.order_by:
+            raise self.decline(f"could not tell what to rank the top {self.limit} by")
+        intent.limit = self.limit if intent.order_by else None
+        intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
+        intent.distinct = (
+            any(c.kind == "distinct" for c in self.cues)
+            and not any(m.distinct for m in measures)
+            and not group
+            and not measures
+        ) or self._asks_which_values(intent)
+        lemmas = {t.lemma for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS}
+        lemmas |= {stem for lemma in list(lemmas) for stem in verb_stems(lemma)}
+        intent.preferred_tables = frozenset(
+            name
+            for name, ref in self.index.tables.items()
+            if set(ref.words) & lemmas or name in {t.lower() for t in self.mentioned_tables()}
+        )
+        self._check_coverage()
+        if any(c.kind == "share" for c in self.cues):
+            self._as_share(intent)
+        unique: list[Filter] = []
+        for f in intent.filters:
+            if not any(f == g for g in unique):
+                unique.append(f)
+        intent.filters = unique
+        intent.signals = self._signals(intent)
+        intent.recognised = {k: list(v) for k, v in self.recognised.items()}
+        return intent
+
+    def _as_share(self, intent: Intent) -> None:
+        """ "What percentage of tickets were escalated?": the condition becomes the share of
+        rows that meet it; a time range stays the population ("of 2024's invoices")."""
+        if intent.anti_joins or intent.having or any(m.agg for m in intent.select):
+            raise self.decline("a share of an aggregate or of missing rows is not supported")
+        is_period = [
+            isinstance(f.column, ColumnRef)
+            and f.column.kind == "date"
+            and f.op in (">=", "<", "between", "recent", "not recent", "this")
+            for f in intent.filters
+        ]
+        condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]
+        share_at = min((c.end for c in self.cues if c.kind == "share"), default=0)
+        named = [c for c in intent.conditions if c.position >= 0]
+        population = [
+            c
+            for c in named
+            if c.position >= share_at
+            and all(is_filler(t) for t in self.tokens[share_at : c.position])
+        ]  # "what percentage of active accounts ...": who is counted, not what is measured
+        measured = [c for c in named if c not in population]
+        if len(condition) + len(measured) != 1:
+            raise self.decline("a share needs exactly one condition to measure")
+        intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
+        intent.conditions = [c for c in intent.conditions if c not in measured]
+        keys = intent.group_by
+        if not keys and any(c.kind in ("group", "bucket") for c in self.cues):
+            keys = []
+            for _, m in sorted(self.group_keys, key=lambda x: x[0]):
+                if not any(same_measure(m, k) for k in keys):
+                    keys.append(m)
+            intent.group_by = keys
+        intent.select = [
+            *keys,
+            Measure(
+                None,
+                "PCT",
+                count_table=intent.table,
+                condition=condition,
+                condition_sql=[c.sql for c in measured],
+            ),
+        ]
+        intent.order_by = [(m, d) for m, d in intent.order_by if m.bucket]
+        intent.distinct = False
+        what = condition[0].column if condition else measured[0].name
+        self.note("share", f"percentage where {what}")
+
+    def _identifying_columns(
+        self, intent: Intent, order: list[tuple[Measure, bool]]
+    ) -> list[Measure]:
+        """Rows of a table without a name column: its key and the columns the question used
+        to pick or order them ("the 3 most recent orders"), rather than every column."""
+        pk = self.index.table(intent.table).primary_key
+        if pk is None:
+            return []
+        out = [Measure(pk)]
+        used = [m.column for m, _ in order if m.agg is None and m.bucket is None]
+        used += [f.column for f in intent.filters if isinstance(f.column, ColumnRef)]
+        for col in used:
+            if (
+                col is not None
+                and col.table.lower() == intent.table.lower()
+                and not any(m.column == col for m in out)
+            ):
+                out.append(Measure(col))
+        return out

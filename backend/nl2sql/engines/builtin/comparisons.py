@@ -1,0 +1,272 @@
+"""Comparisons: "more than 10", "between 5 and 9", "older than", "above the average",
+and counts compared with a number ("customers with at least 20 invoices", HAVING)."""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.builtin.cues import Cue
+from backend.nl2sql.engines.builtin.intents import Filter, Measure
+from backend.nl2sql.engines.builtin.lexicon import MONTHS
+from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.temporal import TimeReading
+
+_VERB_MEASURES: dict[str, tuple[str, ...]] = {
+    "earn": ("salary", "pay", "wage", "income", "compensation", "earnings"),
+    "paid": ("salary", "pay", "wage", "compensation"),
+    "make": ("salary", "pay", "wage", "income"),
+    "weigh": ("weight",),
+    "cost": ("price", "cost", "fee"),
+}
+"""Verbs of comparison and the column words they measure ("earns more than" -> salary)."""
+_POSSESSIVES = frozenset({"their", "his", "her", "its", "own", "the", "s", "'s"})
+
+
+class ComparisonReading(TimeReading):
+    """Pass: comparison cues become filters or HAVING conditions."""
+
+    def _comparisons(self) -> None:
+        for cue in self.cues:
+            if cue.kind not in ("cmp", "postcmp"):
+                continue
+            if cue.kind == "postcmp":
+                prev = self.tokens[cue.start - 1] if cue.start > 0 else None
+                if prev is None or prev.kind != "number" or prev.index in self.used_tokens:
+                    continue
+                lits = [prev]
+            else:
+                first = self.literal_after(cue.end)
+                if first is None:
+                    if self._compare_with_aggregate(cue) or self._compare_with_peer(cue):
+                        continue
+                    if cue.payload in ("before", "after", "since"):
+                        continue
+                    raise self.decline("a comparison has no value to compare with")
+                lits = [first]
+                if cue.payload == "between":
+                    second = self.literal_after(first.index + 1, max_gap=1)
+                    if second is None:
+                        raise self.decline("'between' needs two values")
+                    lits.append(second)
+            for tok in lits:
+                self._use_token(tok)
+            values = [self._literal_value(t) for t in lits]
+            op = cue.payload
+            named = next(
+                (
+                    m
+                    for at, m in self.measures
+                    if m.sql is not None
+                    and self._definition_end(at) <= cue.start
+                    and self.gap(self._definition_end(at), cue.start) <= 1
+                ),
+                None,
+            )
+            if named is not None and op in (">", "<", ">=", "<=", "=", "!="):
+                # "industries with an average CSAT below 4": a condition on the groups
+                self.measures = [(at, m) for at, m in self.measures if m is not named]
+                self.intent.having.append(Filter(named, op, values))
+                self.note("having", f"{named.label} {op} {values}")
+                continue
+            after_pos = (lits[-1].index + 1) if cue.kind == "cmp" else cue.end
+            k_after = self.mention_after(after_pos, max_gap=0)
+            if op in ("before", "after", "since") or any(
+                t.kind == "date" or (t.kind == "word" and t.lemma in MONTHS) for t in lits
+            ):
+                self._date_comparison(cue, lits)
+                continue
+            if op in ("older", "younger"):
+                col = self._column_named(("age",)) or None
+                if col is None:
+                    raise self.decline("no age column to compare with")
+                self.intent.filters.append(Filter(col, ">" if op == "older" else "<", values))
+                continue
+            if op in ("cheaper", "pricier"):
+                col = self._column_named(("price",)) or self._column_named(("cost",))
+                if col is None:
+                    raise self.decline("no price column to compare with")
+                self.intent.filters.append(Filter(col, "<" if op == "cheaper" else ">", values))
+                continue
+            anchor = cue.start if cue.kind == "cmp" else lits[0].index
+            if cue.end - cue.start == 3 and self.tokens[cue.end - 1].lemma == "than":
+                inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+                if inner is not None and self.mentions[inner].end <= cue.end:
+                    anchor = self.mentions[inner].end
+            if k_after is not None and self.mentions[k_after].kind == "column":
+                counted = self.column_of(k_after)
+                if (
+                    counted is not None
+                    and counted.kind == "text"
+                    and counted.table.lower() != self.intent.table.lower()
+                ):
+                    self._use(k_after)
+                    measure = Measure(None, "COUNT", count_table=counted.table)
+                    self.intent.having.append(Filter(measure, op, values))
+                    self.note("having", f"count of {counted.table} {op} {values}")
+                    continue
+            counts_focus = k_after is not None and (
+                (
+                    self.mentions[k_after].kind == "table"
+                    and (self.table_of(k_after) or "").lower() == self.intent.table.lower()
+                )
+                or self.mentions[k_after].kind == "value"
+            )
+            if counts_focus and k_after is not None:
+                # "cities with more than one student", "buildings with at least 10 professors"
+                if self.mentions[k_after].kind == "table":
+                    self._use(k_after)
+                k_group = self.mention_before(anchor, max_gap=2, kinds=("column",))
+                if k_group is not None:
+                    self._group_key(k_group)
+                measure = Measure(None, "COUNT", count_table=self.intent.table)
+                self.intent.having.append(Filter(measure, op, values))
+                self.note("having", f"count {op} {values}")
+                continue
+            if k_after is not None and self.mentions[k_after].kind == "table":
+                table = self.table_of(k_after) or ""
+                if table.lower() != self.intent.table.lower():
+                    self._use(k_after)
+                    measure = Measure(None, "COUNT", count_table=table)
+                    self.intent.having.append(Filter(measure, op, values))
+                    self.note("having", f"count of {table} {op} {values}")
+                    continue
+            k_before = self.mention_before(anchor, max_gap=2, kinds=("column",))
+            if k_after is not None and self.mentions[k_after].kind == "column":
+                after_col = self.column_of(k_after)
+                if k_before is None or (
+                    after_col is not None
+                    and after_col.kind == "numeric"
+                    and self.mentions[k_after].start == after_pos
+                ):
+                    k_before = k_after
+            if k_before is None and all(isinstance(v, int) and 1800 <= v <= 2200 for v in values):
+                # "races held between 2014 and 2017": years compare with a year or date column
+                self._date_comparison(cue, lits)
+                continue
+            verb_col = self._measure_of_verb(cue.start) if k_before is None else None
+            if verb_col is not None:
+                self.intent.filters.append(Filter(verb_col, op, values))  # "earns over 90000"
+                self.note("filters", f"{verb_col.name} {op} {values}")
+                continue
+            if k_before is None:
+                k_before = self.mention_before(anchor, max_gap=2, kinds=("table",))
+                if k_before is not None and self.mentions[k_before].columns:
+                    pass
+                else:
+                    raise self.decline("could not tell which column a comparison applies to")
+            col = self.column_of(k_before)
+            if col is None:
+                raise self.decline("could not tell which column a comparison applies to")
+            if col.kind == "text" and all(isinstance(v, int | float) for v in values):
+                # "buildings with more than 10": a number against a text column counts rows
+                self._group_key(k_before)
+                measure = Measure(None, "COUNT", count_table=self.intent.table)
+                self.intent.having.append(Filter(measure, op, values))
+                continue
+            self._use(k_before)
+            agg = self._agg_before(self.mentions[k_before].start)
+            if agg is not None:
+                self.intent.having.append(Filter(Measure(col, agg), op, values))
+            else:
+                self.intent.filters.append(Filter(col, op, values))
+            self.note("filters", f"{col.name} {op} {values}")
+
+    def _compare_with_peer(self, cue: Cue) -> bool:
+        """ "earns more than their manager", "salary above their own manager's salary",
+        "joined before their manager did": a column against the same column of the row a
+        self-referencing key (`manager_id`) points to."""
+        pos = cue.end
+        while pos < len(self.tokens) and self.tokens[pos].lemma in _POSSESSIVES:
+            pos += 1
+        if pos == cue.end or pos >= len(self.tokens):
+            return False  # a peer is "their manager", never a bare noun
+        word = self.tokens[pos].lemma
+        peer = next(
+            (c for c in self.self_references(self.intent.table) if word in c.words[:-1]), None
+        )
+        if peer is None:
+            return False
+        k_peer = next(
+            (
+                k
+                for k, m in enumerate(self.mentions)
+                if m.start <= pos < m.end and k not in self.used
+            ),
+            None,
+        )
+        peer_end = self.mentions[k_peer].end if k_peer is not None else pos + 1
+        k_col = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        k_after = self.mention_after(peer_end, max_gap=1, kinds=("column",))
+        if k_col is None and cue.end - cue.start == 3:  # "a higher salary than"
+            k_col = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+        col = self.column_of(k_col) if k_col is not None else None
+        if col is None and k_after is not None:
+            col = self.column_of(k_after)
+        if col is None:
+            col = self._measure_of_verb(cue.start)
+        if col is None or col.table.lower() != self.intent.table.lower() or col == peer:
+            return False
+        op = {"before": "<", "after": ">", "older": "<", "younger": ">"}.get(
+            cue.payload, cue.payload
+        )
+        if op not in (">", "<", ">=", "<=", "=", "!="):
+            return False
+        for k in (k_col, k_peer, k_after):
+            if k is not None:
+                self._use(k)
+        self.used_tokens.update(range(cue.end, peer_end))
+        for t in self.tokens[peer_end : peer_end + 2]:
+            if t.lemma in ("did", "do", "does", "s", "'s"):
+                self._use_token(t)  # "before their manager did"
+        self.intent.filters.append(Filter(col, op, [], peer=peer))
+        self.note("filters", f"{col.name} {op} the {col.name} of the row {peer.name} refers to")
+        return True
+
+    def _measure_of_verb(self, pos: int) -> ColumnRef | None:
+        """ "earns more", "weighs less", "costs more": the column the verb before measures."""
+        verb = next(
+            (t for t in reversed(self.tokens[max(0, pos - 2) : pos]) if t.kind == "word"), None
+        )
+        names = _VERB_MEASURES.get(verb.lemma, ()) if verb is not None else ()
+        for name in names:
+            col = self._column_named((name,))
+            if col is not None and col.kind == "numeric":
+                self._use_token(verb)  # type: ignore[arg-type]
+                return col
+        return None
+
+    def _agg_before(self, pos: int) -> str | None:
+        for cue in self.cues:
+            if cue.kind == "agg" and cue.end <= pos and self.gap(cue.end, pos) == 0:
+                self.cues.remove(cue)
+                return cue.payload
+        return None
+
+    def _compare_with_aggregate(self, cue: Cue) -> bool:
+        """`price higher than the average` -> price > (SELECT AVG(price) ...)."""
+        agg = next(
+            (
+                c
+                for c in self.cues
+                if c.kind == "agg" and c.start >= cue.end and self.gap(cue.end, c.start) == 0
+            ),
+            None,
+        )
+        if agg is None or cue.payload in ("between", "before", "after", "since"):
+            return False
+        k2 = self.mention_after(agg.end, max_gap=1, kinds=("column",))
+        k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        if k2 is not None:
+            after = self.column_of(k2)
+            if k is not None and self.column_of(k) == after:
+                self._use(k)
+            k = k2
+        if k is None:
+            return False
+        col = self.column_of(k)
+        if col is None:
+            return False
+        self._use(k)
+        self.cues.remove(agg)
+        op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
+        self.intent.filters.append(Filter(col, op, [], subquery_agg=agg.payload))
+        self.note("filters", f"{col.name} {op} {agg.payload.lower()}")
+        return True

@@ -1,0 +1,237 @@
+"""The semantic layer's words in a question: a named measure ("revenue", "MRR") becomes its
+aggregate with its own filter and is dated by its time column; a named filter ("active
+customer", "overdue") becomes its condition, negated when the question denies it ("customers
+that have not churned"); the layer's `today` anchors relative time.
+
+`linking.link_definitions` finds the spans; this pass gives them their roles."""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
+from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.reading import Reading, is_filler
+from backend.semantic.layer import Measure as LayerMeasure
+from backend.semantic.layer import NamedFilter
+
+_QUALIFYING = frozenset(
+    {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new"}
+)
+_STATE_ADVERBS = frozenset({"still", "currently", "already", "yet", "now", "ever"})
+
+
+class DefinitionReading(Reading):
+    """Pass: named measures and filters of the semantic layer."""
+
+    def _definitions(self) -> None:
+        layer = self.index.semantic
+        if layer is None:
+            return
+        self.intent.today = layer.today
+        if not self.definitions:
+            return
+        measures = {m.name: m for m in layer.measures}
+        filters = {f.name: f for f in layer.filters}
+        seen: set[str] = set()
+        self._fold_nested_filters()
+        for d in list(self.definitions):
+            if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
+                self.definitions.remove(d)
+                continue
+            span = range(d.start, d.end)
+            self.used_tokens.update(span)
+            for k, m in enumerate(self.mentions):
+                if m.start == d.start and m.end == d.end and m.kind == "table":
+                    self._use(k)  # the rows a named filter names are the focus already
+            name = d.definition.name
+            if d.definition.kind == "measure" and name in measures:
+                self._drop_aggregate_cue_before(d.start)
+                if name in seen:
+                    continue  # "brought in ... revenue": one measure, named twice
+                seen.add(name)
+                self._layer_measure(d.start, measures[name])
+            elif d.definition.kind == "filter" and name in filters:
+                if name in seen:
+                    continue
+                seen.add(name)
+                self._layer_filter(d.start, filters[name])
+
+    def _layer_measure_at(self, pos: int) -> Measure | None:
+        """The layer measure named at `pos`, past filler and qualifying words ("by the
+        current MRR", "by lifetime billings", "by total amount invoiced")."""
+        for at, m in self.measures:
+            if m.sql is None or at < pos or at - pos > 3:
+                continue
+            between = self.tokens[pos:at]
+            if all(
+                t.lemma in _QUALIFYING
+                or is_filler(t)
+                or (t.index in self.used_tokens and not self.is_cue(t.index))
+                for t in between
+            ):
+                return m
+        return None
+
+    def _definition_end(self, pos: int) -> int:
+        return next((d.end for d in self.definitions if d.start == pos), pos)
+
+    def _fold_nested_filters(self) -> None:
+        """ "never paid an invoice late": "paid" and "paid late" name filters on the same
+        table a few words apart; the longer one is meant, from where the shorter starts."""
+        filters = [d for d in self.definitions if d.definition.kind == "filter"]
+        for short in filters:
+            words = set(short.definition.name.lower().split())
+            for long in filters:
+                longer = set(long.definition.name.lower().split())
+                if (
+                    long is not short
+                    and words < longer
+                    and long.definition.table == short.definition.table
+                    and 0 < long.start - short.start <= 4
+                    and short in self.definitions
+                ):
+                    self.definitions.remove(short)
+                    self.used_tokens.update(range(short.start, short.end))
+                    long.start = short.start
+                    for k, m in enumerate(self.mentions):
+                        if m.kind == "table" and m.start == short.start and m.end == short.end:
+                            self._use(k)
+
+    def _reads_as_something_else(self, start: int, end: int, kind: str, table: str) -> bool:
+        """One loose word is not enough to bring in a definition on an unrelated table:
+        "highest-paid staff" is not about paid invoices; "customers billed in euros" uses
+        the measure's name as a verb."""
+        if end - start != 1:
+            return False
+        tok = self.tokens[start]
+        after_table = any(m.kind == "table" and m.end == start for m in self.mentions)
+        if kind == "measure" and tok.lemma.endswith("ed") and after_table:
+            return True
+        if kind != "filter" or table.lower() == self.intent.table.lower():
+            return False
+        named = {
+            t.name.lower()
+            for m in self.mentions
+            if m.kind == "table" and not (m.start == start and m.end == end)
+            for t in m.tables[:1]
+        } | {c.table.lower() for m in self.mentions if m.kind != "table" for c in m.columns[:1]}
+        return not any(
+            table.lower() == other or len(self.index.join_path(other, table) or [0, 0]) == 1
+            for other in named
+        )
+
+    def _drop_aggregate_cue_before(self, pos: int) -> None:
+        """ "total MRR", "how many sign-ups": the measure already says how it aggregates."""
+        for cue in list(self.cues):
+            if cue.kind in ("agg", "count") and cue.end <= pos and self.gap(cue.end, pos) == 0:
+                self.cues.remove(cue)
+                self.used_tokens.update(range(cue.start, cue.end))
+
+    def _layer_measure(self, pos: int, named: LayerMeasure) -> None:
+        tables = self._fragment_tables(named.expression) or [named.table]
+        label = re.sub(r"\W+", "_", named.name.lower()).strip("_") or "measure"
+        expression = self._in_unit(pos, named)
+        measure = Measure(None, "LAYER", sql=expression, label=label, sql_tables=tables)
+        self.measures.append((pos, measure))
+        read = set(self._fragment_columns(named.expression))
+        for k, m in enumerate(self.mentions):
+            touching = m.end == pos or m.start == self._definition_end(pos)
+            if touching and m.kind == "column" and m.columns and set(m.columns) <= read:
+                self._use(k)  # "average CSAT score": `score` is the measure's own column
+        if named.filter:
+            self._add_condition(named.name, named.filter, negated=False, pos=-1)
+        if named.time_column and "." in named.time_column:
+            table, column = named.time_column.split(".", 1)
+            col = self.index.column(table, column) if table.lower() in self.index.tables else None
+            if col is not None and col not in self.time_preference:
+                self.time_preference.append(col)
+        self.note("measures", named.name)
+
+    def _in_unit(self, pos: int, named: LayerMeasure) -> str:
+        """ "average resolution time in hours": a measure counted in days, converted."""
+        text = f"{named.name} {named.description or ''}".lower()
+        in_days = "julianday" in named.expression.lower() or "days" in text.split()
+        end = self._definition_end(pos)
+        after = [t.lemma for t in self.tokens[end : end + 3]]
+        for unit, factor in (("hour", "* 24"), ("minute", "* 1440"), ("week", "/ 7.0")):
+            if in_days and "in" in after and unit in after:
+                at = end + after.index(unit)
+                self.used_tokens.update(range(end, at + 1))
+                return f"({named.expression}) {factor}"
+        return named.expression
+
+    def _layer_filter(self, pos: int, named: NamedFilter) -> None:
+        neg = next(
+            (
+                c
+                for c in self.cues
+                if c.kind == "neg" and c.end <= pos and pos - c.end <= 2 and c.payload != "used"
+            ),
+            None,
+        )
+        if neg is not None:
+            neg.payload = "used"
+            self.used_tokens.update(range(neg.start, neg.end))
+            self.state_negations += 1
+        for t in self.tokens[max(0, pos - 2) : pos]:
+            if t.lemma in _STATE_ADVERBS:
+                self._use_token(t)  # "still unpaid", "currently active"
+        negated = neg is not None
+        table = self.index.tables.get(named.table.lower())
+        if (
+            negated
+            and table is not None
+            and table.name.lower() != self.intent.table.lower()
+            and self.index.are_joinable(self.intent.table, table.name)
+        ):
+            # "customers who never paid an invoice late": no related row meets it
+            self.intent.anti_joins.append(AntiJoin(table.name, conditions=[named.condition]))
+            for k, m in enumerate(self.mentions):
+                names = {t.name.lower() for t in m.tables}
+                near = abs(m.start - pos) <= 3
+                if m.kind == "table" and near and table.name.lower() in names:
+                    self._use(k)  # "never paid an invoice late": the invoices are negated too
+            self.note("negation", f"without {table.name} where {named.name}")
+            return
+        self._add_condition(named.name, named.condition, negated=negated, pos=pos)
+        self.note("filters", ("not " if negated else "") + named.name)
+        for col in self._fragment_columns(named.condition):
+            if col.kind == "date":
+                self.named_dates[pos] = col  # "churned between ...": the date it names
+
+    def _add_condition(self, name: str, sql: str, *, negated: bool, pos: int) -> None:
+        text = f"NOT ({sql})" if negated else sql
+        if any(c.sql == text for c in self.intent.conditions):
+            return
+        tables = self._fragment_tables(sql)
+        self.intent.conditions.append(Condition(name, text, tables, pos))
+
+    def _fragment_columns(self, sql: str) -> list[ColumnRef]:
+        try:
+            tree = sqlglot.parse_one(sql)
+        except sqlglot.errors.ParseError:
+            return []
+        out: list[ColumnRef] = []
+        for col in tree.find_all(exp.Column):
+            if col.table and col.table.lower() in self.index.tables:
+                ref = self.index.column(col.table, col.name)
+                if ref is not None and ref not in out:
+                    out.append(ref)
+        return out
+
+    def _fragment_tables(self, sql: str) -> list[str]:
+        """The schema's tables a layer fragment's `table.column` references name."""
+        try:
+            tree = sqlglot.parse_one(sql)
+        except sqlglot.errors.ParseError:
+            return []
+        out: list[str] = []
+        for col in tree.find_all(exp.Column):
+            ref = self.index.tables.get(col.table.lower()) if col.table else None
+            if ref is not None and ref.name not in out:
+                out.append(ref.name)
+        return out

@@ -1,0 +1,192 @@
+"""Grouping and ordering: "per country", "by month", "for each", "sorted by", "in
+descending order"."""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.builtin.cues import ORDER_VERBS, Cue
+from backend.nl2sql.engines.builtin.intents import Measure
+from backend.nl2sql.engines.builtin.measures import MeasureReading
+from backend.nl2sql.engines.builtin.reading import is_filler
+
+_RATE_WORDS = frozenset({"cost", "costs", "price", "priced", "charge", "charged", "fee", "rate"})
+
+
+class GroupingReading(MeasureReading):
+    """Pass: group keys, time buckets and order keys."""
+
+    def _grouping_and_order(self) -> None:
+        has_rank = self.top_mode or bool(self.order_keys)
+        for cue in self.cues:
+            if cue.kind in ("bucket", "group") and self._is_rate(cue):
+                continue  # "what a seat costs per month": a price per unit, not a breakdown
+            if cue.kind == "bucket":
+                prefer = [t for _, m in self.measures for t in m.tables]
+                col = self._date_target(cue.start) if False else self.date_column(prefer)
+                if col is None:
+                    if len(self.tokens[cue.start : cue.end]) == 1:
+                        continue  # "billed annually": an adverb, left for the coverage check
+                    raise self.decline("a time bucket was asked for but no date column was found")
+                bucket = Measure(col, bucket=cue.payload)
+                self.group_keys.append((cue.start, bucket))
+                self.projection.append((cue.start, bucket))
+                if not self.order_keys:
+                    self.order_keys.append((cue.start, bucket, False))
+                self.note("grouping", f"{cue.payload} of {col.name}")
+            elif cue.kind == "by" and self._by_names_a_value(cue):
+                continue
+            elif cue.kind == "group" or (
+                cue.kind == "by"
+                and not has_rank
+                and not self._is_order_by(cue)
+                and (
+                    self.measures
+                    or self._mentions_numeric_before(cue.start)
+                    or self._breaks_down_table(cue)
+                )
+            ):
+                if cue.kind == "group":
+                    self._breaks_down_table(cue)  # "customers per country": rows counted per key
+                k = self.mention_after(cue.end, max_gap=1)
+                if k is not None:
+                    self._group_key(k)
+            elif cue.kind in ("order", "by") or (
+                cue.kind == "dir"
+                and cue.end < len(self.tokens)
+                and self.tokens[cue.end].lemma in ("of", "by")
+            ):
+                counted = next(
+                    (
+                        c
+                        for c in self.cues
+                        if c.kind in ("count", "agg") and c.start >= cue.end
+                        and all(
+                            is_filler(t) or any(
+                                d.kind == "dir" and d.start <= t.index < d.end for d in self.cues
+                            )
+                            for t in self.tokens[cue.end : c.start]
+                        )
+                    ),
+                    None,
+                )  # fmt: skip
+                # "top 3 doctors by total fees", "sorted by number of orders": rank by the
+                # measure read right after
+                measure = None
+                if counted is not None:
+                    measure = next((m for pos, m in self.measures if pos == counted.start), None)
+                named = self._layer_measure_at(cue.end)
+                if named is not None and counted is None:
+                    counted, measure = cue, named  # "top 5 clients by lifetime billings"
+                if counted is not None and counted.kind == "count" and measure is None:
+                    measure = Measure(None, "COUNT", count_table=self.intent.table)
+                if (
+                    counted is not None
+                    and measure is not None
+                    and (
+                        cue.kind == "order"
+                        or (cue.kind == "dir" and self.tokens[cue.end].lemma == "of")
+                        or (cue.kind == "by" and has_rank)
+                    )
+                ):
+                    desc = self._direction(default=cue.kind == "by")
+                    self.order_keys.append((cue.start, measure, desc))
+                    continue
+                k = self.mention_after(cue.end, max_gap=2 if cue.kind != "dir" else 0)
+                if k is None:
+                    continue
+                m = self.mentions[k]
+                self._use(k)
+                desc = self._direction(default=cue.kind == "by" and has_rank)
+                if m.kind == "table":
+                    table = self.table_of(k) or self.intent.table
+                    self.order_keys.append(
+                        (cue.start, Measure(None, "COUNT", count_table=table), desc)
+                    )
+                else:
+                    col = self.column_of(k)
+                    if col is not None:
+                        agg = None
+                        if cue.kind == "by" and self.top_mode and col.kind == "numeric":
+                            agg = "SUM" if self._fans_out(col.table) else None
+                        self.order_keys.append((cue.start, Measure(col, agg), desc))
+                        self.note("order", col.name)
+        if not self.order_keys and any(c.kind == "dir" for c in self.cues):
+            self.order_by_projection = True
+
+    def _is_rate(self, cue: Cue) -> bool:
+        """ "costs per month", "price per seat each month": "per" after a price word states
+        the unit of a rate. The words are taken; the rate itself is the stored price."""
+        before = [t for t in self.tokens[max(0, cue.start - 4) : cue.start] if t.kind == "word"]
+        if self.measures or not before:
+            return False
+        words = {t.lemma for t in before}
+        priced = bool(words & _RATE_WORDS) or any(
+            m.kind == "column"
+            and m.end <= cue.start
+            and cue.start - m.end <= 3
+            and any(set(c.words) & _RATE_WORDS for c in m.columns)
+            for m in self.mentions
+        )
+        if not priced or self.tokens[cue.start].lemma not in ("per", "each", "a", "every"):
+            return False
+        self.used_tokens.update(range(cue.start, cue.end))
+        nxt = self.mention_after(cue.end, max_gap=0)
+        if cue.kind == "group" and nxt is not None:
+            self._use(nxt)
+        verb = next((t for t in reversed(before) if t.lemma in _RATE_WORDS), None)
+        for k, m in enumerate(self.mentions):
+            unit_before = verb is not None and m.end <= verb.index and verb.index - m.end <= 1
+            if unit_before and m.kind == "column" and k not in self.used:
+                self._use(k)  # "what a seat costs": the seat is the rate's unit
+        cue.kind = "rate"
+        return True
+
+    def _breaks_down_table(self, cue: Cue) -> bool:
+        """ "orders by status": a table right before "by" asks for its rows counted per key."""
+        k = self.mention_before(cue.start, max_gap=0, kinds=("table",))
+        if k is None or self.mentions[k].end != cue.start:
+            return False
+        if any(t.text.lower() in ORDER_VERBS for t in self.tokens[: cue.start]):
+            return False  # "sort orders by date"
+        self.breakdown = True
+        return True
+
+    def _by_names_a_value(self, cue: Cue) -> bool:
+        """`managed by "Brenden"`: a value follows, so "by" is not a grouping."""
+        nxt = next((t for t in self.tokens[cue.end :] if not is_filler(t)), None)
+        if nxt is None:
+            return False
+        if nxt.kind in ("quoted", "number", "date"):
+            return True
+        k = self.mention_after(cue.end, max_gap=0)
+        if k is not None and self.mentions[k].kind == "table":
+            after = (
+                self.tokens[self.mentions[k].end]
+                if self.mentions[k].end < len(self.tokens)
+                else None
+            )
+            return after is not None and (
+                after.kind == "quoted" or after.is_capitalised or after.kind == "number"
+            )
+        return k is not None and self.mentions[k].kind == "value"
+
+    def _mentions_numeric_before(self, pos: int) -> bool:
+        for k, m in enumerate(self.mentions):
+            if m.start < pos and k not in self.used and m.kind == "column":
+                col = self.column_of(k)
+                if col is not None and col.kind == "numeric" and not col.is_primary_key:
+                    return True
+        return False
+
+    def _is_order_by(self, cue: Cue) -> bool:
+        return any(c.kind in ("order", "dir") and c.end == cue.start for c in self.cues)
+
+    def _fans_out(self, table: str) -> bool:
+        """Whether joining `table` to the focus repeats focus rows (a one-to-many step)."""
+        path = self.index.join_path(self.intent.table, table)
+        if not path:
+            return False
+        for from_table, from_col, _to_table, _to_col in path:
+            col = self.index.column(from_table, from_col)
+            if col is not None and col.is_primary_key:
+                return True
+        return False

@@ -1,0 +1,255 @@
+"""Negation and NULL meaning: "never", "without", "not yet shipped", "still unpaid", "has
+no manager" (IS NULL, anti-joins, != filters)."""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.builtin.cues import Cue
+from backend.nl2sql.engines.builtin.grouping import GroupingReading
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal
+from backend.nl2sql.engines.builtin.lexicon import Token
+from backend.nl2sql.engines.builtin.linking import GENERIC_WORDS, ColumnRef
+
+_STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "running": "ended",
+                   "employed": "left", "pending": "resolved", "unresolved": "resolved"}  # fmt: skip
+"""State words that mean an event column is still empty ("open" = not closed)."""
+
+
+_PARTICIPLES = frozenset({"paid", "left", "sold", "shipped", "closed", "ended", "built"})
+
+
+_EVENT_SUFFIXES = frozenset({"at", "on", "date", "time", "to", "by"})
+"""Second words of event columns: `churned_at`, `left_on`, `paid_date`, `assigned_to`."""
+
+
+class NegationReading(GroupingReading):
+    """Passes: state words over nullable event columns, then negations."""
+
+    def _null_states(self) -> None:
+        """ "haven't churned", "still unpaid", "open tickets", "not yet shipped": NULL means
+        the event has not happened (IS NULL); the bare event word means it has."""
+        for tok in self.tokens:
+            if tok.kind != "word" or tok.index in self.used_tokens:
+                continue
+            if not (tok.lemma.endswith("ed") or tok.lemma.startswith("un")
+                    or tok.lemma in _STATE_ANTONYMS or tok.lemma in _PARTICIPLES):  # fmt: skip
+                continue
+            spans = [
+                (k, m) for k, m in enumerate(self.mentions) if m.start <= tok.index < m.end
+            ]  # fmt: skip
+            if spans and (spans[0][1].end - spans[0][1].start > 1 or spans[0][0] in self.used):
+                continue  # "paid date" names the column itself
+            if spans and spans[0][1].kind == "value":
+                continue
+            found = self._state_column(tok.lemma)
+            if found is None:
+                continue
+            col, denied = found
+            before = [t for t in self.tokens[max(0, tok.index - 3) : tok.index] if t.kind == "word"]
+            if any(t.lemma in ("when", "date") for t in before):
+                continue  # "when did they churn": the date is asked for
+            neg = next(
+                (c for c in self.cues
+                 if c.kind == "neg" and c.end <= tok.index and tok.index - c.end <= 2
+                 and c.payload != "used"),
+                None,
+            )  # fmt: skip
+            if neg is not None:
+                denied = not denied
+                neg.payload = "used"
+                self.used_tokens.update(range(neg.start, neg.end))
+                self.state_negations += 1
+            for k, _ in spans:
+                self._use(k)
+            self._use_token(tok)
+            for t in before:
+                if t.lemma in ("still", "yet", "already", "ever"):
+                    self._use_token(t)
+            if tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "yet":
+                self._use_token(self.tokens[tok.index + 1])
+            op = "is null" if denied else "is not null"
+            self.intent.filters.append(Filter(col, op))
+            self.note("filters", f"{col.name} {op}")
+
+    def _state_column(self, lemma: str) -> tuple[ColumnRef, bool] | None:
+        """A nullable column that records an event a word names, and whether the word denies
+        it: "churned" -> (churned_at, False), "unpaid" -> (paid_date, True), "open" ->
+        (closed_at, True). Only columns of the tables the question is about count."""
+        candidates: list[tuple[str, bool]] = [(lemma, False)]
+        if lemma.startswith("un") and len(lemma) > 5:
+            candidates.append((lemma[2:], True))
+        if lemma in _STATE_ANTONYMS:
+            candidates.append((_STATE_ANTONYMS[lemma], True))
+        tables = [self.intent.table, *self.mentioned_tables()]
+        for word, denied in candidates:
+            for table in dict.fromkeys(t.lower() for t in tables):
+                for col in self.index.columns_of.get(table, []):
+                    if (
+                        col.nullable
+                        and len(col.words) == 2
+                        and col.words[0] == word
+                        and (col.kind == "date" or col.words[1] in _EVENT_SUFFIXES)
+                    ):
+                        return col, denied
+        return None
+
+    def _missing_attribute(self, cue: Cue) -> bool:
+        """ "without a manager", "has no phone number", "no seat limit recorded": a nullable
+        column of the focus table left empty (IS NULL), when no related table is meant."""
+        words: list[Token] = []
+        for tok in self.tokens[cue.end : cue.end + 5]:
+            if tok.kind != "word" or tok.index in self.used_tokens:
+                break
+            if tok.lemma in ("a", "an", "any", "the", "have", "has", "had", "got", "their", "its"):
+                if words:
+                    break
+                continue
+            words.append(tok)
+            if len(words) == 2:
+                break
+        if not words:
+            return False
+        table = self.intent.table.lower()
+        for n in (2, 1):
+            phrase = tuple(t.lemma for t in words[:n])
+            if len(phrase) < n:
+                continue
+            for col in self.index.columns_of.get(table, []):
+                named = col.words == phrase or (
+                    col.words[:-1] == phrase and col.words[-1] in ("id", "code", "number")
+                )
+                if not named or not col.nullable or col.is_primary_key:
+                    continue
+                related = [
+                    m for m in self.mentions
+                    if m.start == words[0].index and m.kind == "table"
+                    and (self.table_of(self.mentions.index(m)) or "").lower() != table
+                    and col.words[-1] not in ("id", "code", "number")
+                ]  # fmt: skip
+                if related:
+                    return False  # "customers with no orders": rows of another table
+                taken = words[:n]
+                if n == 1 and len(words) == 2 and words[1].lemma in GENERIC_WORDS:
+                    taken = words  # "no phone number": the number is the phone
+                for k, m in enumerate(self.mentions):
+                    if taken[-1].index >= m.start >= words[0].index:
+                        self._use(k)
+                for t in taken:
+                    self._use_token(t)
+                self.used_tokens.update(range(cue.start, cue.end))
+                cue.payload = "used"
+                self.state_negations += 1
+                self.intent.filters.append(Filter(col, "is null"))
+                self.note("filters", f"{col.name} is null")
+                return True
+        return False
+
+    def _negations(self) -> None:
+        self._negate_related_rows()
+        self._conditions_into_anti_joins()
+
+    def _conditions_into_anti_joins(self) -> None:
+        """ "patients who never had an appointment cancelled late": a named condition on the
+        negated table's rows belongs inside the anti-join, not on the outer rows."""
+        for anti in self.intent.anti_joins:
+            if anti.exists or anti.table.lower() == self.intent.table.lower():
+                continue
+            for c in list(self.intent.conditions):
+                own = c.tables and all(t.lower() == anti.table.lower() for t in c.tables)
+                if own and c.position >= 0:
+                    self.intent.conditions.remove(c)
+                    anti.conditions.append(c.sql)
+
+    def _negate_related_rows(self) -> None:
+        for cue in self.cues:
+            if cue.kind != "neg" or cue.payload == "used":
+                continue
+            if self._missing_attribute(cue):
+                continue
+            k = self.mention_after(cue.end, max_gap=2)
+            if k is None:
+                continue
+            m = self.mentions[k]
+            if m.kind == "table":
+                table = self.table_of(k) or ""
+                if table.lower() == self.intent.table.lower():
+                    continue
+                self._use(k)
+                anti = AntiJoin(table)
+                self.intent.anti_joins.append(anti)
+                self.note("negation", f"without {table}")
+                t = self.mention_after(m.end, max_gap=1, kinds=("table",))
+                if t is not None and (self.table_of(t) or "").lower() != self.intent.table.lower():
+                    self._use(t)  # "didn't teach any courses": still inside the negation
+                j = self.mention_after(m.end, max_gap=2, kinds=("value",))
+                if j is not None and self.mentions[j].columns:
+                    cols = self.mentions[j].columns
+                    own = [c for c in cols if c.table.lower() == table.lower()]
+                    other = [c for c in cols if c.table.lower() != self.intent.table.lower()]
+                    candidates = own or other
+                    if candidates:
+                        pick = candidates[0]
+                        self._use(j)
+                        anti.filters.append(Filter(pick, "=", [self.mentions[j].value or ""]))
+            elif m.kind in ("value", "column"):
+                if m.kind == "column":
+                    # "not living in the city HKG": the column names the value's column
+                    j = self.mention_after(m.end, max_gap=0, kinds=("value",))
+                    if j is None or not set(self.mentions[j].columns) & set(m.columns):
+                        # "students who don't play sports": no related row at all
+                        col = self.column_of(k)
+                        if (
+                            j is None
+                            and col is not None
+                            and col.table.lower() != self.intent.table.lower()
+                            and self.index.are_joinable(self.intent.table, col.table)
+                        ):
+                            self._use(k)
+                            self.intent.anti_joins.append(AntiJoin(col.table))
+                            self.note("negation", f"without {col.table}")
+                            t = self.mention_after(m.end, max_gap=1, kinds=("table",))
+                            if (
+                                t is not None
+                                and (self.table_of(t) or "").lower() == col.table.lower()
+                            ):
+                                self._use(t)  # "never opened a support ticket": still negated
+                        continue
+                    self._use(k)
+                    k, m = j, self.mentions[j]
+                nxt = self.mention_after(m.end, max_gap=0, kinds=("table",))
+                col = self.column_of(k)
+                if col is None:
+                    continue
+                self._use(k)
+                values: list[Literal] = [m.value or ""]
+                j = k + 1
+                while (
+                    j < len(self.mentions)
+                    and self.mentions[j].kind == "value"
+                    and col in self.mentions[j].columns
+                    and all(
+                        t.kind == "punct" or t.lemma in ("or", "and", "nor")
+                        for t in self.tokens[self.mentions[j - 1].end : self.mentions[j].start]
+                    )
+                ):
+                    self._use(j)
+                    values.append(self.mentions[j].value or "")
+                    j += 1
+                op = "in" if len(values) > 1 else "="
+                if (
+                    nxt is not None
+                    and (self.table_of(nxt) or "").lower() != self.intent.table.lower()
+                ):
+                    self._use(nxt)
+                    table = self.table_of(nxt) or col.table
+                    self.intent.anti_joins.append(AntiJoin(table, [Filter(col, op, values)]))
+                    self.note("negation", f"without {table} where {col.name} {op} {values}")
+                elif col.table.lower() != self.intent.table.lower() and self.index.are_joinable(
+                    self.intent.table, col.table
+                ):
+                    # "movies not reviewed by X": no related row with the value, not a row
+                    # related to some other value
+                    self.intent.anti_joins.append(AntiJoin(col.table, [Filter(col, op, values)]))
+                    self.note("negation", f"without {col.table} where {col.name} {op} {values}")
+                else:
+                    self.intent.filters.append(Filter(col, "!=" if op == "=" else "not in", values))
+                    self.note("filters", f"{col.name} not {values}")

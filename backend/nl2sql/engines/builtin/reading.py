@@ -1,0 +1,383 @@
+"""The state of one question's reading, and the helpers every pass of the interpretation uses.
+
+The interpretation (`interpret.py`) reads a question in passes, one stage module each, in this
+order: the semantic layer's named measures and filters (`definitions.py`), time words
+(`temporal.py`), comparisons (`comparisons.py`), counts, aggregates and
+rankings (`measures.py`), grouping and ordering (`grouping.py`), negation and NULL meaning
+(`negation.py`), values and literals (`values.py`), then the assembly of the `Intent`
+(`assembly.py`) with the evidence its confidence rests on (`signals.py`). Each stage is a class
+that extends the one before it, so a pass may use what earlier stages define; `Reading` is
+the root: the tokens, cues and linked mentions of the question, and what has been decided.
+"""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin.cues import scan_cues
+from backend.nl2sql.engines.builtin.intents import Intent, Literal, Measure
+from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
+from backend.nl2sql.engines.builtin.linking import (
+    ColumnRef,
+    Mention,
+    SchemaIndex,
+    link,
+    link_definitions,
+)
+
+
+class Reading:
+    """Tokens, cues and schema mentions of one question, and the slots filled so far."""
+
+    def __init__(self, question: str, index: SchemaIndex, refinement_from: list[int]) -> None:
+        self.question = question
+        self.index = index
+        self.tokens = tokenise(question)
+        self.cues, skip = scan_cues(self.tokens, index)
+        self.definitions = link_definitions(index, self.tokens)
+        """Spans naming the semantic layer's measures and filters: they win over cue words
+        and over schema links inside them ("average revenue per account" is ARPA)."""
+        taken = {i for d in self.definitions for i in range(d.start, d.end)}
+        self.cues = [c for c in self.cues if not taken & set(range(c.start, c.end))]
+        self.mentions = link(index, self.tokens, skip=skip | taken)
+        for d in self.definitions:
+            if d.definition.kind == "filter" and d.definition.table.lower() in index.tables:
+                # "active customers" names rows of `accounts` as well as a condition on them
+                table = index.table(d.definition.table)
+                self.mentions.append(
+                    Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
+                )
+        self.mentions.sort(key=lambda m: m.start)
+        self.named_dates: dict[int, ColumnRef] = {}
+        """Start of a named filter's span -> the date column its condition tests."""
+        self.time_preference: list[ColumnRef] = []
+        """Date columns the question's measures are dated by (a layer measure's time column)."""
+        self.refinement_from = refinement_from
+        self.used: set[int] = set()
+        """ids (positions in self.mentions) of mentions given a role."""
+        self.used_tokens: set[int] = set()
+        self.recognised: dict[str, list[str]] = {}
+        self.intent = Intent(table="")
+        self.extra_tables: list[str] = []
+        self.table_group_projection: list[int] = []
+        self.breakdown = False
+        self.order_by_projection = False
+        self.content_words = 0
+        self.unknown_words = 0
+        self.lost_qualifiers = 0
+        self.state_negations = 0
+        self.inferred_measures = 0
+        self.measures: list[tuple[int, Measure]] = []
+        self.projection: list[tuple[int, Measure]] = []
+        self.order_keys: list[tuple[int, Measure, bool]] = []
+        self.group_keys: list[tuple[int, Measure]] = []
+        self.limit: int | None = None
+        self.top_mode = False
+        self.argmax: list[Measure] = []
+        """Superlative rankings ("which X has the highest Y"): ordered by, not shown."""
+
+    def note(self, key: str, value: str) -> None:
+        bucket = self.recognised.setdefault(key, [])
+        if value not in bucket:
+            bucket.append(value)
+
+    def decline(self, message: str) -> QuestionNotUnderstood:
+        return QuestionNotUnderstood(message, recognised=dict(self.recognised))
+
+    def gap(self, a: int, b: int) -> int:
+        """Content tokens strictly between positions a and b (filler words are free)."""
+        lo, hi = min(a, b), max(a, b)
+        if any(t.kind == "punct" and t.text in "?;!" for t in self.tokens[lo:hi]):
+            return 99
+        return sum(
+            1
+            for t in self.tokens[lo:hi]
+            if not is_filler(t) and t.index not in self.used_tokens and not self.is_cue(t.index)
+        )
+
+    def is_cue(self, pos: int) -> bool:
+        return any(c.start <= pos < c.end for c in self.cues)
+
+    def mention_after(
+        self, pos: int, *, max_gap: int = 1, kinds: tuple[str, ...] = ()
+    ) -> int | None:
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.start < pos or (kinds and m.kind not in kinds):
+                continue
+            if self.gap(pos, m.start) <= max_gap and not self._crosses_cue(pos, m.start):
+                return k
+            return None
+        return None
+
+    def mention_before(
+        self, pos: int, *, max_gap: int = 1, kinds: tuple[str, ...] = ()
+    ) -> int | None:
+        for k in range(len(self.mentions) - 1, -1, -1):
+            m = self.mentions[k]
+            if k in self.used or m.end > pos or (kinds and m.kind not in kinds):
+                continue
+            if self.gap(m.end, pos) <= max_gap:
+                return k
+            return None
+        return None
+
+    def _crosses_cue(self, a: int, b: int) -> bool:
+        return any(a <= c.start < b and c.kind in ("cmp", "neg") for c in self.cues)
+
+    def literal_after(self, pos: int, max_gap: int = 1) -> Token | None:
+        for tok in self.tokens[pos:]:
+            if tok.index in self.used_tokens:
+                continue
+            if tok.kind in ("number", "date", "quoted"):
+                return tok if self.gap(pos, tok.index) <= max_gap else None
+            if tok.kind == "word" and tok.lemma in MONTHS and tok.text[:1].isupper():
+                return tok if self.gap(pos, tok.index) <= max_gap + 1 else None
+        return None
+
+    def column_of(self, k: int, *, prefer: list[str] | None = None) -> ColumnRef | None:
+        """The column a mention most plausibly names, given the tables around it."""
+        m = self.mentions[k]
+        cols = list(m.columns)
+        if m.kind == "table" and not cols:
+            return None
+        nearby = self.tables_near(k)
+        wanted = [*(prefer or []), *nearby, self.intent.table, *self.mentioned_tables()]
+        # A value sampled in `course.dept_name` also identifies rows of the focus table when
+        # it holds the referenced column (`department.dept_name`): filter there, not via a join.
+        if (
+            m.kind == "value"
+            and self.intent.table
+            and not any(c.table.lower() in {t.lower() for t in wanted} for c in cols)
+        ):
+            table = self.intent.table
+            for c in cols:
+                own = self.index.column(table, c.name)
+                linked = any(
+                    other.lower() == c.table.lower()
+                    and own_col.lower() == c.name.lower()
+                    and other_col.lower() == c.name.lower()
+                    for other, own_col, other_col in self.index.edges.get(table.lower(), [])
+                )
+                if own is not None and linked:
+                    return own
+        if len(cols) <= 1:
+            return cols[0] if cols else None
+        for table in wanted:
+            hit = [c for c in cols if c.table.lower() == table.lower()]
+            if hit:
+                return hit[0]
+        if self.intent.table:
+            joinable = [
+                (len(self.index.join_path(self.intent.table, c.table) or [0] * 99), c) for c in cols
+            ]
+            joinable.sort(key=lambda x: x[0])
+            return joinable[0][1]
+        return cols[0]
+
+    def tables_near(self, k: int) -> list[str]:
+        """Tables named right after ("name of the room") or right before ("room name")."""
+        m = self.mentions[k]
+        out: list[str] = []
+        nxt = k + 1
+        if nxt < len(self.mentions):
+            after = self.mentions[nxt]
+            between = self.tokens[m.end : after.start]
+            if after.kind == "table" and self.gap(m.end, after.start) == 0 and len(between) <= 3:
+                out.extend(t.name for t in after.tables)
+        if k > 0:
+            before = self.mentions[k - 1]
+            if before.kind == "table" and before.end == m.start:
+                out.extend(t.name for t in before.tables)
+        return out
+
+    def mentioned_tables(self) -> list[str]:
+        out: list[str] = []
+        for m in self.mentions:
+            if m.kind == "table":
+                out.extend(t.name for t in m.tables[:1] if t.name not in out)
+        return out
+
+    def table_of(self, k: int) -> str | None:
+        m = self.mentions[k]
+        if m.kind == "table" and m.tables:
+            if len(m.tables) > 1 and self.intent.table:
+                for t in m.tables:
+                    if t.name.lower() == self.intent.table.lower():
+                        return t.name
+            if len(m.tables) > 1:
+                support = {
+                    t.name: sum(
+                        1
+                        for j, other in enumerate(self.mentions)
+                        if j != k and any(c.table == t.name for c in other.columns)
+                    )
+                    for t in m.tables
+                }
+                return max(m.tables, key=lambda t: support[t.name]).name
+            return m.tables[0].name
+        return None
+
+    def label_measures(self, table: str, *, key_fallback: bool = False) -> list[Measure]:
+        labels = self.index.label_columns(table)
+        if labels:
+            return [Measure(c) for c in labels]
+        pk = self.index.table(table).primary_key
+        if pk is not None and key_fallback:
+            return [Measure(pk)]
+        return []
+
+    def self_references(self, table: str) -> list[ColumnRef]:
+        """Columns of `table` that refer to another row of `table` (`manager_id`): declared
+        foreign keys to itself, or a nullable `<role>_id` named for a role over peers."""
+        info = self.index.table(table).info
+        out: list[ColumnRef] = []
+        for fk in info.foreign_keys:
+            if fk.referred_table.lower() == table.lower() and len(fk.columns) == 1:
+                col = self.index.column(table, fk.columns[0])
+                if col is not None and col not in out:
+                    out.append(col)
+        if out:
+            return out
+        pk = self.index.table(table).primary_key
+        for col in self.index.columns_of.get(table.lower(), []):
+            if (
+                pk is not None
+                and col != pk
+                and col.nullable
+                and col.words[-1:] == ("id",)
+                and set(col.words[:-1]) & PEER_ROLES
+                and not any(w in self.index.tables for w in col.words[:-1])
+            ):
+                out.append(col)
+        return out
+
+    def date_column(self, prefer: list[str]) -> ColumnRef | None:
+        if self.time_preference:
+            return self.time_preference[0]
+        tables = [*prefer, self.intent.table, *self.mentioned_tables()]
+        for table in tables:
+            for col in self.index.columns_of.get(table.lower(), []):
+                if col.kind == "date":
+                    return col
+        return None
+
+    def year_column(self, prefer: list[str]) -> ColumnRef | None:
+        for table in [*prefer, self.intent.table, *self.mentioned_tables()]:
+            for col in self.index.columns_of.get(table.lower(), []):
+                if col.words and col.words[-1] == "year" and col.kind != "date":
+                    return col
+        return None
+
+    def _use(self, k: int) -> None:
+        self.used.add(k)
+        m = self.mentions[k]
+        self.used_tokens.update(range(m.start, m.end))
+
+    def _use_token(self, tok: Token) -> None:
+        self.used_tokens.add(tok.index)
+
+    def _literal_value(self, tok: Token) -> Literal:
+        if tok.kind == "number":
+            value = float(tok.lemma)
+            return int(value) if value == int(value) else value
+        return tok.text
+
+    def _column_named(self, words: tuple[str, ...]) -> ColumnRef | None:
+        for table in [self.intent.table, *self.mentioned_tables()]:
+            for col in self.index.columns_of.get(table.lower(), []):
+                if col.words[-len(words) :] == words:
+                    return col
+        return None
+
+    def _counting_words(self) -> bool:
+        return any(c.kind in ("count", "agg", "super") for c in self.cues)
+
+    def _asks_for_everything(self) -> bool:
+        """ "all the customer information", "details of the order": every column."""
+        covered = {i for m in self.mentions for i in range(m.start, m.end)}
+        return any(
+            t.lemma in ("information", "info", "detail") and t.index not in covered
+            for t in self.tokens
+        )
+
+    def _after_group_word(self, pos: int) -> bool:
+        return any(
+            t.lemma in ("for", "different", "each", "per", "by", "every")
+            for t in self.tokens[max(0, pos - 2) : pos]
+        )
+
+    def _direction(self, *, default: bool) -> bool:
+        for cue in self.cues:
+            if cue.kind == "dir":
+                return cue.payload == "desc"
+        return default
+
+    def _describe(self, measure: Measure) -> str:
+        if measure.column is None:
+            return f"number of {measure.count_table}"
+        return measure.column.name
+
+    def _group_key(self, k: int) -> None:
+        m = self.mentions[k]
+        self._use(k)
+        if m.kind == "table":
+            table = self.table_of(k) or self.intent.table
+            for measure in self.label_measures(table, key_fallback=True):
+                self.projection.append((m.start, measure))
+                self.table_group_projection.append(id(measure))
+            pk = self.index.table(table).primary_key
+            keys = [Measure(pk)] if pk else self.label_measures(table)
+            for key in keys:
+                self.group_keys.append((m.start, key))
+            self.note("grouping", table)
+        else:
+            col = self.column_of(k)
+            if col is not None:
+                self.group_keys.append((m.start, Measure(col)))
+                self.projection.append((m.start, Measure(col)))
+                self.note("grouping", col.name)
+
+
+def is_filler(tok: Token) -> bool:
+    return tok.kind == "punct" or (tok.kind == "word" and tok.lemma in STOP_WORDS)
+
+
+def is_key(col: ColumnRef) -> bool:
+    return col.is_primary_key or (bool(col.words) and col.words[-1] in ("id", "code", "number"))
+
+
+def same_measure(a: Measure, b: Measure) -> bool:
+    return (
+        a.column == b.column
+        and a.agg == b.agg
+        and a.bucket == b.bucket
+        and a.count_table == b.count_table
+        and a.distinct == b.distinct
+    )
+
+
+def is_flag(col: ColumnRef) -> bool:
+    """A yes/no column: boolean type, or an integer named like a state ("discontinued")."""
+    if col.kind == "boolean":
+        return True
+    return (
+        col.kind == "numeric"
+        and bool(col.words)
+        and (
+            col.words[0] in ("is", "has")
+            or col.words[-1].endswith("ed")
+            or col.words[-1] == "active"
+        )
+    )
+
+
+def month_range(year: int, month: int) -> tuple[str, str]:
+    """First day of the month and first day of the next, as ISO dates."""
+    end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year:04d}-{month:02d}-01", f"{end_year:04d}-{end_month:02d}-01"
+
+
+PEER_ROLES = frozenset(
+    {"manager", "supervisor", "parent", "boss", "lead", "leader", "mentor", "reports",
+     "referrer", "referred", "head", "superior", "sponsor"}
+)  # fmt: skip
+"""Role words of a key that points at another row of the same table (`reports_to_id`)."""

@@ -1,0 +1,310 @@
+"""The evidence a reading rests on (links, leftovers, lost negations...), scored into a
+confidence by `confidence.py`, and the coverage check that declines unread questions."""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
+from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS
+from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.reading import is_key
+from backend.nl2sql.engines.builtin.values import ValueReading
+
+QUALIFIER_WORDS = frozenset(
+    """
+    still current currently yet already ever never active inactive open closed unpaid paid
+    outstanding overdue late early former left remaining pending unresolved resolved unassigned
+    share percentage percent proportion rate ratio fraction median days hours weeks months
+    years quarter quarterly monthly yearly annual annually weekly daily longer shorter within
+    ago since until last previous next second third both either neither except
+    """.split()  # noqa: SIM905 - a word list reads better as prose
+)
+"""Words that change what the answer is; left unexplained, the reading misses part of the ask."""
+
+
+_HARMLESS = frozenset(
+    """
+    now about instead again currently ever along total placed made make belong belongs
+    belonging located live lives living work works working play plays take takes taken took use
+    used using go goes went come comes like registered listed recorded stored available
+    exist exists existing there here everything anything something one ones thing things
+    kind kinds
+    """.split()  # noqa: SIM905 - a word list reads better as prose
+)
+
+
+def _is_superlative(word: str) -> bool:
+    """ "heaviest", "busiest", "longest": a ranking the reading must not drop silently."""
+    return (
+        len(word) > 6
+        and word.endswith("iest")
+        or (len(word) > 5 and word.endswith("est") and word[-4] == word[-5])
+        or word
+        in (
+            "highest",
+            "lowest",
+            "largest",
+            "smallest",
+            "fastest",
+            "slowest",
+            "oldest",
+            "newest",
+            "youngest",
+            "cheapest",
+            "longest",
+            "shortest",
+            "heaviest",
+        )
+    )
+
+
+class SignalReading(ValueReading):
+    """The signals of a reading for its confidence, and the coverage check."""
+
+    def _signals(self, intent: Intent) -> dict[str, float]:
+        """What the confidence of this reading rests on (see `confidence.py`)."""
+        used = [self.mentions[k] for k in sorted(self.used)]
+        unused = [
+            m for k, m in enumerate(self.mentions)
+            if k not in self.used and not all(i in self.used_tokens for i in range(m.start, m.end))
+        ]  # fmt: skip
+        negated = sum(
+            1 for c in self.cues
+            if c.kind == "neg" and not (c.start > 0 and self.tokens[c.start - 1].lemma == "or")
+        )  # fmt: skip
+        negations = (
+            self.state_negations
+            + sum(1 for a in intent.anti_joins if not a.exists)
+            + sum(
+                1
+                for f in [*intent.filters, *intent.having]
+                if f.op in ("!=", "not in", "not like") or (f.op == "=" and f.values == [0])
+            )
+        )
+        grouping_words = any(c.kind in ("group", "by", "bucket") for c in self.cues)
+        key_literals = sum(
+            1
+            for f in intent.filters
+            if isinstance(f.column, ColumnRef)
+            and is_key(f.column)
+            and any(isinstance(v, int | float) for v in f.values)
+        )
+        # "which jobs": shown by `customer_name` when the table has no name of its own
+        own_words = self.index.table(intent.table).words
+        own_key = self.index.table(intent.table).primary_key
+        borrowed = (
+            own_key is not None
+            and len(own_key.name) > 3
+            and any(
+                m.column is not None
+                and m.agg is None
+                and m.column.table.lower() == intent.table.lower()
+                and m.column.words[-1:] in (("name",), ("title",))
+                and len(m.column.words) > 1
+                and m.column.words[:-1] != own_words
+                and m.column.words[:-1] not in (("first",), ("last",), ("full",))
+                and not any(
+                    mm.start <= t.index < mm.end
+                    for mm in self.mentions
+                    for t in self.tokens
+                    if mm.kind == "column" and m.column in mm.columns
+                )
+                for m in intent.select
+            )
+        )
+        quoted = {t.text.strip("'\"") for t in self.tokens if t.kind == "quoted"} | {
+            t.lemma for t in self.tokens if t.kind == "quoted"
+        }
+        guessed = sum(
+            1
+            for f in [*intent.filters, *(f for a in intent.anti_joins for f in a.filters)]
+            if isinstance(f.column, ColumnRef)
+            and f.op in ("=", "!=", "in", "not in")
+            and f.column.kind == "text"
+            and any(
+                isinstance(v, str) and v not in quoted and self.index.misplaced_value(f.column, v)
+                for v in f.values
+            )
+        )
+        # a loosely matched word that pulls in a column of a table the question never names
+        named_tables = {t.lower() for t in self.mentioned_tables()} | {intent.table.lower()}
+        far_weak = 0
+        for k in self.used:
+            m = self.mentions[k]
+            if m.kind != "column" or m.score >= 2.0 or not m.columns:
+                continue
+            lemmas = {t.lemma for t in self.tokens[m.start : m.end]}
+            if lemmas & SYNONYMS.keys() and not any(lemmas & set(c.words) for c in m.columns):
+                continue  # a known synonym ("revenue" for amount) is vocabulary, not a guess
+            tables = {c.table.lower() for c in m.columns}
+            if not tables & named_tables:
+                far_weak += 1
+        filters: list[Filter] = [f for f in intent.filters if isinstance(f.column, ColumnRef)]
+        contradictions = sum(
+            1
+            for a in intent.conditions
+            for b in intent.conditions
+            if b.sql == f"NOT ({a.sql})"
+            or (a.sql != b.sql and a.sql.replace(" IS NOT NULL", " IS NULL") == b.sql)
+        ) + sum(
+            1
+            for i, a in enumerate(filters)
+            for b in filters[i + 1 :]
+            if a.column == b.column
+            and a.op in ("=", "in")
+            and b.op in ("=", "!=", "in")
+            and a.values != b.values
+        )
+        ranked_by_text = (
+            any(
+                m.agg is None and m.column is not None and m.column.kind == "text" and desc
+                for m, desc in intent.order_by
+            )
+            and intent.limit is not None
+        )
+        edge_columns = {
+            (t, own.lower()) for t, edges in self.index.edges.items() for _, own, _ in edges
+        }
+        summed_keys = sum(
+            1
+            for m in [*intent.select, *(m for m, _ in intent.order_by)]
+            if m.agg in ("SUM", "AVG")
+            and m.column is not None
+            and (
+                is_key(m.column) or (m.column.table.lower(), m.column.name.lower()) in edge_columns
+            )
+        )
+        mismatched = sum(
+            1
+            for f in filters
+            if isinstance(f.column, ColumnRef)
+            and f.column.kind == "date"
+            and f.op not in ("recent", "not recent", "this", "is null", "is not null")
+            and not f.op.startswith("month")
+            and any(isinstance(v, int | float) for v in f.values)
+        ) + sum(
+            1
+            for m in [*intent.select, *(m for m, _ in intent.order_by)]
+            if m.agg in ("SUM", "AVG")
+            and m.column is not None
+            and m.since is None
+            and m.column.kind != "numeric"
+        )
+        agg_cues = [c for c in self.cues if c.kind == "agg"]
+        aggregated = any(m.agg not in (None, "COUNT") for m in intent.select)
+        aggregated = (
+            aggregated
+            or any(isinstance(f.column, Measure) and f.column.agg for f in intent.having)
+            or any(f.subquery_agg for f in intent.filters)
+            or any(m.agg not in (None, "COUNT") for m, _ in intent.order_by)
+        )
+        lost_aggregate = bool(agg_cues) and not aggregated
+        intent.date_choices = self._ambiguous_dates(intent)
+        group_cues = [c for c in self.cues if c.kind in ("group", "by")]
+        by_value = sum(
+            1
+            for c in group_cues
+            for m in self.mentions
+            if m.kind == "value" and 0 <= m.start - c.end <= 1
+            and any(g.column is not None and g.column in m.columns for g in intent.group_by)
+        )  # fmt: skip
+        lost_grouping = (
+            any(c.kind in ("group", "bucket") for c in self.cues)
+            and not intent.group_by
+            and not intent.order_by
+        )
+        # "came in by phone": a column of another table, or the focus table's value 'phone'?
+        focus = intent.table.lower()
+        value_or_column = 0
+        for k in self.used:
+            m = self.mentions[k]
+            if m.kind != "column" or any(c.table.lower() == focus for c in m.columns):
+                continue
+            phrase = tuple(t.lemma for t in self.tokens[m.start : m.end])
+            if any(c.table.lower() == focus for c, _ in self.index.values.get(phrase, [])):
+                value_or_column += 1
+        return {
+            "value_or_column": float(value_or_column),
+            "grouped_by_value": float(by_value),
+            "lost_grouping": float(lost_grouping),
+            "inferred_measures": float(self.inferred_measures > 0),
+            "type_mismatches": float(mismatched),
+            "lost_aggregate": float(lost_aggregate),
+            "ambiguous_dates": float(len(intent.date_choices)),
+            "far_weak_links": float(far_weak),
+            "contradictions": float(contradictions),
+            "ranked_by_text": float(ranked_by_text),
+            "summed_keys": float(summed_keys),
+            "content_words": float(self.content_words),
+            "unknown_words": float(self.unknown_words),
+            "weak_links": float(
+                sum(1 for m in used if m.kind not in ("value", "spent") and m.score < 2.0)
+            ),
+            "strong_links": float(sum(1 for m in used if m.score >= 2.5)),
+            "links": float(len(used)),
+            "unused_mentions": float(len(unused)),
+            "lost_negation": float(max(0, negated - negations)),
+            "unasked_grouping": float(
+                bool(intent.group_by)
+                and not grouping_words
+                and not any(c.kind in ("super", "top") for c in self.cues)
+            ),
+            "subject_named": float(intent.subject_named),
+            "key_literals": float(key_literals),
+            "lost_qualifiers": float(self.lost_qualifiers),
+            "guessed_values": float(guessed),
+            "asks_everything": float(self._asks_for_everything()),
+            "borrowed_label": float(borrowed),
+        }
+
+    def _check_coverage(self) -> None:
+        """Decline when too many content words of the question were not understood."""
+        covered: set[int] = set(self.used_tokens)
+        for m in self.mentions:
+            covered.update(range(m.start, m.end))
+        for c in self.cues:
+            covered.update(range(c.start, c.end))
+        if self.refinement_from:
+            self._check_follow_up(self.refinement_from[-1])
+        unknown_tokens = [
+            t
+            for t in self.tokens
+            if t.kind == "word"
+            and t.index not in covered
+            and t.lemma not in STOP_WORDS
+            and t.lemma not in _HARMLESS
+        ]
+        unknown = [t.text for t in unknown_tokens]
+        self.lost_qualifiers = sum(
+            1
+            for t in self.tokens
+            if t.kind == "word"
+            and t.index not in covered
+            and (t.lemma in QUALIFIER_WORDS or _is_superlative(t.lemma))
+        )
+        content = [t for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS]
+        self.content_words, self.unknown_words = len(content), len(unknown)
+        if unknown:
+            self.note("unknown_words", ", ".join(unknown))
+        if len(unknown) >= 2 and len(unknown) > 0.5 * max(len(content), 1):
+            raise self.decline("too many words of the question did not match this database")
+
+    def _check_follow_up(self, cut: int) -> None:
+        """A follow-up must change something: words of its own that the reading gave a role.
+        "tell me a joke" after a question is not a refinement of it (and must not repeat its
+        answer)."""
+        own = [
+            t
+            for t in self.tokens[cut:]
+            if t.kind in ("word", "number", "quoted", "date")
+            and t.lemma not in STOP_WORDS
+            and t.lemma not in REFINEMENT_WORDS
+            and t.lemma not in _HARMLESS
+        ]
+        roles = set(self.used_tokens)
+        for c in self.cues:
+            roles.update(range(c.start, c.end))
+        for k in self.used:
+            roles.update(range(self.mentions[k].start, self.mentions[k].end))
+        if not any(t.index in roles for t in own):
+            raise self.decline("the follow-up does not say what to change in the previous question")

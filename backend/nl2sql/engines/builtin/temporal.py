@@ -1,0 +1,347 @@
+"""Time in a question: "last 3 months", "this year", "before 2020", "in May 2023", durations
+("took more than 30 days to close"), and which date column a period applies to."""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
+from backend.nl2sql.engines.builtin.definitions import DefinitionReading
+from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
+from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
+
+_DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
+
+
+_IRREGULAR_PAST = {"pay": "paid", "payment": "paid", "leave": "left", "sell": "sold",
+                   "send": "sent", "resolve": "resolved", "close": "closed"}  # fmt: skip
+
+
+_START_WORDS = frozenset(
+    {"created", "opened", "issued", "issue", "start", "started", "submitted", "placed",
+     "registered", "signup", "hire", "hired", "ordered", "requested", "received", "booked"}
+)  # fmt: skip
+"""First words of date columns a row's life starts from (`opened_at`, `issue_date`)."""
+
+
+_CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})
+
+
+class TimeReading(DefinitionReading):
+    """Pass: relative periods and durations; helpers for dates and years."""
+
+    def _periods(self) -> None:
+        """Calendar periods ("between 10 and 16 March 2024", "Q3 2024", "before 1 June 2025")
+        as a half-open range on the date column named before them, else the table's date."""
+        for cue in self.cues:
+            if cue.kind not in ("period", "day"):
+                continue
+            self.used_tokens.update(range(cue.start, cue.end))
+            k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+            named = self.column_of(k) if k is not None else None
+            if cue.kind == "day" and (named is None or named.kind != "date"):
+                raise self.decline("a day was named but not which of the dates it applies to")
+            col = self._date_target(cue.start)
+            if col is None:
+                raise self.decline("a period was asked for but no date column was found")
+            start, end = cue.payload.split("|")
+            if start:
+                self.intent.filters.append(Filter(col, ">=", [start]))
+            if end:
+                self.intent.filters.append(Filter(col, "<", [end]))
+            self.note("filters", f"{col.name} from {start or '...'} to before {end or '...'}")
+
+    def _elapsed_times(self) -> None:
+        """ "created more than three years ago", "been with us for over five years", "joined
+        less than 6 months ago": a date compared with today (the layer's `today`, else the
+        clock) moved back by the amount."""
+        for cue in list(self.cues):
+            if cue.kind != "cmp" or cue.payload not in (">", ">=", "<", "<="):
+                continue
+            pos = cue.end
+            amount = 1
+            if pos < len(self.tokens) and self.tokens[pos].kind == "number":
+                amount = int(float(self.tokens[pos].lemma))
+                pos += 1
+            elif pos < len(self.tokens) and self.tokens[pos].lemma in ("a", "an", "one"):
+                pos += 1
+            if pos >= len(self.tokens) or self.tokens[pos].lemma not in TIME_UNITS:
+                continue
+            unit = TIME_UNITS[self.tokens[pos].lemma]
+            ago = pos + 1 < len(self.tokens) and self.tokens[pos + 1].lemma == "ago"
+            tenure = cue.start > 0 and self.tokens[cue.start - 1].lemma == "for"
+            if not ago and not tenure:
+                continue
+            col = self._date_target(cue.start) if ago else self._start_date()
+            if col is None:
+                raise self.decline("an elapsed time was asked for but no date column was found")
+            if not ago:
+                self.named_dates[cue.start] = col  # the rows' own start, not a guess
+                self._company_idiom(cue.start - 1)
+            longer = cue.payload in (">", ">=")
+            # longer ago / longer tenure: the date lies before today minus the amount
+            op = "not recent" if longer else "recent"
+            self.cues.remove(cue)
+            end = pos + 2 if ago else pos + 1
+            self.used_tokens.update(range(cue.start - (0 if ago else 1), end))
+            self.intent.filters.append(Filter(col, op, [amount], unit=unit))
+            self.note(
+                "filters", f"{col.name} {'over' if longer else 'within'} {amount} {unit}(s) ago"
+            )
+
+    def _company_idiom(self, pos: int) -> None:
+        """ "been with the company / with us for over five years": an idiom of tenure, not a
+        mention of a table that happens to be called `company`."""
+        words = self.tokens[max(0, pos - 4) : pos]
+        at = next((t.index for t in reversed(words) if t.lemma == "with"), None)
+        if at is None:
+            return
+        self.used_tokens.update(range(at, pos))
+        for k, m in enumerate(self.mentions):
+            if at <= m.start < pos:
+                self._use(k)
+
+    def _start_date(self) -> ColumnRef | None:
+        """The date a row of the focus table starts from: sign-up, hire, creation."""
+        dates = [
+            c for c in self.index.columns_of.get(self.intent.table.lower(), []) if c.kind == "date"
+        ]
+        starts = [
+            c for c in dates
+            if set(c.words) & (_START_WORDS | _CREATION_WORDS | {"hire", "joined", "since"})
+        ]  # fmt: skip
+        if len(starts) == 1:
+            return starts[0]
+        return dates[0] if len(dates) == 1 else None
+
+    def _relative_times(self) -> None:
+        for cue in self.cues:
+            if cue.kind not in ("last", "this"):
+                continue
+            amount = 1
+            if self.tokens[cue.start + 1].kind == "number":
+                amount = int(float(self.tokens[cue.start + 1].lemma))
+            unit = TIME_UNITS[self.tokens[cue.end - 1].lemma]
+            self.used_tokens.update(range(cue.start, cue.end))
+            col = self._date_target(cue.start)
+            if col is None:
+                raise self.decline("a time range was asked for but no date column was found")
+            if cue.kind == "this":
+                self.intent.filters.append(Filter(col, "this", [], unit=unit))
+            else:
+                self.intent.filters.append(Filter(col, "recent", [amount], unit=unit))
+            self.note("filters", f"{col.name} in the last {amount} {unit}(s)")
+
+    def _date_target(self, pos: int) -> ColumnRef | None:
+        verb = self._date_of_verb(pos)
+        if verb is not None:
+            return verb
+        k = self.mention_before(pos, max_gap=2, kinds=("column",))
+        if k is not None:
+            col = self.column_of(k)
+            if col is not None and col.kind == "date":
+                self._use(k)
+                return col
+        for d in self.definitions:
+            if d.start in self.named_dates and d.end <= pos and self.gap(d.end, pos) <= 1:
+                return self.named_dates[d.start]  # "accounts churned between ..."
+        prefer = [t for _, m in self.measures for t in m.tables]
+        return self.date_column(prefer)
+
+    def _date_of_verb(self, pos: int) -> ColumnRef | None:
+        """ "invoices we issued between ...", "tickets opened in 2024": the word right before
+        names a date column of the focus table by its first word (issue_date, opened_at)."""
+        dates = [
+            c for c in self.index.columns_of.get(self.intent.table.lower(), [])
+            if c.kind == "date" and c.words
+        ]  # fmt: skip
+        for tok in reversed(self.tokens[max(0, pos - 2) : pos]):
+            if tok.kind != "word" or tok.lemma in STOP_WORDS:
+                continue
+            forms = {tok.lemma, *verb_stems(tok.lemma)}
+            hits = [c for c in dates if c.words[0] in forms]
+            if len(hits) == 1:
+                self._use_token(tok)
+                for k, m in enumerate(self.mentions):
+                    if m.start <= tok.index < m.end:
+                        self._use(k)
+                return hits[0]
+            return None
+        return None
+
+    def _date_comparison(self, cue: Cue, lits: list[Token]) -> None:
+        op = cue.payload
+        tok = lits[0]
+        if op in ("before", "after", "since"):
+            mapped = {"before": "<", "after": ">", "since": ">="}[op]
+        else:
+            mapped = op
+        k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        col = None
+        if k is not None:
+            cand = self.column_of(k)
+            if cand is not None and (cand.kind == "date" or cand.words[-1:] == ("year",)):
+                col = cand
+                self._use(k)
+        is_year = tok.kind == "number" and 1800 <= float(tok.lemma) <= 2200
+        if col is None and is_year:
+            col = self.year_column([]) or self.date_column([])
+        elif col is None:
+            col = self.date_column([])
+        if col is None:
+            raise self.decline("a date comparison was asked for but no date column was found")
+        if tok.kind == "word" and tok.lemma in MONTHS:
+            month = MONTHS[tok.lemma]
+            year_tok = self.tokens[tok.index + 1] if tok.index + 1 < len(self.tokens) else None
+            if year_tok is not None and year_tok.kind == "number":
+                self._use_token(year_tok)
+                year = int(float(year_tok.lemma))
+                start = f"{year:04d}-{month:02d}-01"
+                end = f"{year + (month == 12):04d}-{month % 12 + 1:02d}-01"
+                value = start if mapped in ("<", ">=") else end
+                self.intent.filters.append(Filter(col, mapped if mapped != ">" else ">=", [value]))
+            else:
+                self.intent.filters.append(Filter(col, "month" + mapped, [month]))
+        elif is_year and col.kind == "date":
+            year = int(float(tok.lemma))
+            if mapped == "<":
+                self.intent.filters.append(Filter(col, "<", [f"{year:04d}-01-01"]))
+            elif mapped == ">":
+                self.intent.filters.append(Filter(col, ">=", [f"{year + 1:04d}-01-01"]))
+            elif mapped == "between" and len(lits) == 2:
+                end_year = int(float(lits[1].lemma))
+                self.intent.filters.append(Filter(col, ">=", [f"{year:04d}-01-01"]))
+                self.intent.filters.append(Filter(col, "<", [f"{end_year + 1:04d}-01-01"]))
+            else:
+                self.intent.filters.append(Filter(col, ">=", [f"{year:04d}-01-01"]))
+        else:
+            values = [self._literal_value(t) for t in lits]
+            self.intent.filters.append(Filter(col, mapped, values))
+        self.note("filters", f"{col.name} {op} {tok.text}")
+
+    def _month_before(self, tok: Token) -> int | None:
+        """The month named right before a year ("May 2023"), unless something else used it."""
+        if tok.index == 0:
+            return None
+        prev = self.tokens[tok.index - 1]
+        if prev.kind != "word" or prev.index in self.used_tokens or prev.lemma not in MONTHS:
+            return None
+        if len(prev.lemma) <= 3 and not prev.text[:1].isupper():
+            return None  # "may", "mar": only as a capitalised name
+        return MONTHS[prev.lemma]
+
+    def _durations(self) -> None:
+        """ "took more than 30 days to close", "average days to pay", "avg hours to resolve":
+        the time between the row's start date and the date of the event the verb names."""
+        for tok in self.tokens:
+            unit = _DURATION_UNITS.get(tok.lemma)
+            if tok.kind != "word" or unit is None or tok.index in self.used_tokens:
+                continue
+            after = [t for t in self.tokens[tok.index + 1 : tok.index + 4] if t.kind == "word"]
+            verb_at = next(
+                (i for i, t in enumerate(after[:-1]) if t.lemma in ("to", "until", "before")),
+                None,
+            )
+            if verb_at is None:
+                continue
+            verb = after[verb_at + 1]
+            table = self.intent.table
+            end = self._event_column(table, verb.lemma)
+            if end is None:
+                continue
+            start = self._start_column(table, end)
+            if start is None:
+                raise self.decline(
+                    f"could not tell from which date the time to '{verb.text}' is counted"
+                )
+            span = Measure(end, since=start, unit=unit)
+            consumed = [tok, *after[: verb_at + 2]]
+            number = self.tokens[tok.index - 1] if tok.index > 0 else None
+            cmp_cue = None
+            if number is not None and number.kind == "number":
+                cmp_cue = next(
+                    (c for c in self.cues if c.kind == "cmp" and c.end == number.index), None
+                )
+            agg_cue = next(
+                (c for c in self.cues
+                 if c.kind == "agg" and c.end <= tok.index and tok.index - c.end <= 3),
+                None,
+            )  # fmt: skip
+            if cmp_cue is not None and number is not None:
+                self.cues.remove(cmp_cue)
+                self.used_tokens.update(range(cmp_cue.start, cmp_cue.end))
+                consumed.append(number)
+                op = cmp_cue.payload if cmp_cue.payload in (">", "<", ">=", "<=") else ">"
+                self.intent.filters.append(Filter(span, op, [self._literal_value(number)]))
+                self.note("filters", f"{unit}s from {start.name} to {end.name} {op} {number.text}")
+            elif agg_cue is not None and agg_cue.payload in ("AVG", "SUM", "MIN", "MAX"):
+                self.cues.remove(agg_cue)
+                self.used_tokens.update(range(agg_cue.start, agg_cue.end))
+                span.agg = agg_cue.payload
+                for c in [c for c in self.cues if c.kind == "count"]:
+                    if agg_cue.end <= c.start < tok.index:  # "average number of days"
+                        self.cues.remove(c)
+                        self.used_tokens.update(range(c.start, c.end))
+                self.measures.append((tok.index, span))
+                self.note("aggregates", f"{span.agg} {unit}s from {start.name} to {end.name}")
+            else:
+                continue
+            for t in consumed:
+                self._use_token(t)
+            for k, m in enumerate(self.mentions):
+                if any(m.start <= t.index < m.end for t in consumed):
+                    m.kind = "spent"  # read as part of the duration, not as a link
+                    self._use(k)
+
+    def _event_column(self, table: str, verb: str) -> ColumnRef | None:
+        """The date column recording when `verb` happened: close -> closed_at, pay -> paid_date."""
+        forms = {verb, verb + "ed", verb + "d", verb + verb[-1:] + "ed"}
+        forms.add(_IRREGULAR_PAST.get(verb, verb))
+        if verb.endswith("y"):
+            forms.add(verb[:-1] + "ied")
+        for col in self.index.columns_of.get(table.lower(), []):
+            if col.kind == "date" and col.words and col.words[0] in forms:
+                return col
+        return None
+
+    def _start_column(self, table: str, end: ColumnRef) -> ColumnRef | None:
+        """The date a row starts from: the table's only other date, or its creation-like one."""
+        others = [
+            c for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "date" and c != end
+        ]  # fmt: skip
+        if len(others) == 1:
+            return others[0]
+        own = set(self.index.table(table).words)
+        starts = [
+            c for c in others if c.words and (c.words[0] in _START_WORDS or own & set(c.words))
+        ]
+        return starts[0] if len(starts) == 1 else None
+
+    def _ambiguous_dates(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
+        """Date columns the reading chose without the question naming them, in tables that
+        have other dates too ("lost in 2023": created, churned?): (chosen, alternatives)."""
+        lemmas = {t.lemma for t in self.tokens if t.kind == "word"}
+        lemmas |= {stem for lemma in list(lemmas) for stem in verb_stems(lemma)}
+        used: list[ColumnRef] = [
+            f.column for f in intent.filters
+            if isinstance(f.column, ColumnRef) and f.column.kind == "date"
+            and f.op not in ("is null", "is not null")
+        ]  # fmt: skip
+        buckets = [m.column for m in intent.group_by if m.bucket and m.column is not None]
+        out: list[tuple[ColumnRef, list[ColumnRef]]] = []
+        for col in dict.fromkeys([*used, *buckets]):
+            if col in self.time_preference or col in self.named_dates.values():
+                continue  # the layer says what the measure or the filter is dated by
+            named = set(col.words) - {"date", "at", "on", "time", "timestamp", "day"}
+            if named & lemmas:
+                continue
+            own = self.index.table(col.table).words
+            if set(own) & named or (named & _CREATION_WORDS and col not in used):
+                continue  # `order_date` of orders; `created_at` for "per month": the row's date
+            others = [
+                c for c in self.index.columns_of.get(col.table.lower(), [])
+                if c.kind == "date" and c != col
+            ]  # fmt: skip
+            if others:
+                out.append((col, others))
+        return out
