@@ -128,7 +128,12 @@ class Settings(BaseSettings):
     """A job whose worker sent no heartbeat for this long is recovered: retried when it is
     safe to run again (exports, schema refreshes, pruning), else marked failed (asks)."""
     prune_cron: str = "17 3 * * *"
-    """When the scheduled retention pruning runs (cron, UTC); an empty value turns it off."""
+    """When the scheduled retention pruning runs (cron, UTC); an empty value turns it off.
+    The same schedule deletes the queue's own finished jobs (procrastinate's rows) older than
+    `jobs_queue_keep_hours`, and job result files older than `retention.job_results_days`."""
+    jobs_queue_keep_hours: int = Field(default=168, ge=1)
+    """Hours the queue keeps its finished (failed, cancelled, aborted) job rows; the
+    user-facing `background_jobs` rows are not affected."""
 
     # --- MCP over stdio ---
     mcp_api_key: SecretStr | None = None

@@ -50,7 +50,8 @@ def stored_revision(conn: Connection) -> str | None:
     For probes: a plain query, where `MigrationContext` logs an alembic INFO line per call."""
     if not inspect(conn).has_table("alembic_version"):
         return None
-    return conn.scalar(text("SELECT version_num FROM alembic_version"))
+    value = conn.scalar(text("SELECT version_num FROM alembic_version"))
+    return None if value is None else str(value)
 
 
 class DatabaseNotAtHead(RuntimeError):

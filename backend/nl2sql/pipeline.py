@@ -86,6 +86,9 @@ STAGES = ("generate", "guard", "execute", "record")
 
 SessionFactory = Callable[[], Session]
 """Opens a platform session (the app's `sessionmaker`); the pipeline opens short ones itself."""
+OnRecorded = Callable[[Session, "AskAnswer | Exception"], None]
+"""Writes in the ask's recording transaction, before its commit, given what the ask answers
+(its answer, or the error it raises): a background job stores its outcome this way."""
 Notify = Callable[[str, dict[str, Any]], None]
 """Hears each stage of an ask as it happens: `understood`, `sql`, `guard`, `rows`, `chart`.
 Called from worker threads and from the event loop alike, so it must be thread-safe."""
@@ -581,6 +584,7 @@ class _AskPlan:
     request: GenerationRequest | None = None
     failure: Exception | None = None
     """The first failure (recorded with the ask, then raised)."""
+    on_recorded: OnRecorded | None = None
 
     @property
     def generator_name(self) -> str:
@@ -736,25 +740,40 @@ def _run_blocking(plan: _AskPlan) -> None:
 
 def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
     """Phase three: record in one short write transaction; raises the failure, if any, after
-    the commit."""
+    the commit. `plan.on_recorded` writes in that same transaction (a background job's
+    outcome), so the ask and what depends on it commit together or not at all."""
     run, failure = plan.run, plan.failure
     error = _as_app_error(failure) if failure is not None else None
     with session_factory() as session:
         with run.timings.measure("record"):
             messages, cost = _record_ask(session, plan, error=error, failure=failure)
+            outcome = _outcome(plan, messages, cost, error)
+            if plan.on_recorded is not None:
+                plan.on_recorded(session, outcome)
             session.commit()
         _record_stage_metrics(session, run, source="ask", stages=STAGES)
         session.commit()
+    if isinstance(outcome, AskAnswer):
+        return outcome
+    if failure is not None and outcome is not failure:
+        raise outcome from failure
+    raise outcome
 
+
+def _outcome(
+    plan: _AskPlan, messages: list[int], cost: float | None, error: AppError | None
+) -> AskAnswer | Exception:
+    """What the ask answers: its answer, or the error to raise (with the ids it was recorded
+    under in its details)."""
+    run, failure = plan.run, plan.failure
     ran = plan.generator_name
     if failure is not None:
-        if error is not None:
-            error.details.setdefault("query_id", run.query_id)
-            error.details.setdefault("message_id", messages[1].id)
-            error.details.setdefault("generator", ran)
-        if error is not None and error is not failure:
-            raise error from failure
-        raise failure
+        if error is None:
+            return failure
+        error.details.setdefault("query_id", run.query_id)
+        error.details.setdefault("message_id", messages[1])
+        error.details.setdefault("generator", ran)
+        return error
 
     assert run.generation is not None and run.guarded is not None  # noqa: S101
     if not run.execute:
@@ -770,8 +789,8 @@ def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
         column_types=run.column_types,
         chart=run.chart,
         timings=run.timings,
-        message_id=messages[1].id,
-        user_message_id=messages[0].id,
+        message_id=messages[1],
+        user_message_id=messages[0],
         explanation=run.generation.explanation,
         generator=ran,
         model=run.generation.model,
@@ -818,6 +837,7 @@ def ask(
     generator_name: str | None = None,
     notify: Notify | None = None,
     execute: bool = True,
+    on_recorded: OnRecorded | None = None,
 ) -> AskAnswer:
     """Answer a question in a chat session, blocking this thread throughout (the command line,
     background work); records it, and on failure commits then raises.
@@ -825,6 +845,7 @@ def ask(
     A question that fits a visible query template is answered from the template, whatever
     generator is configured; otherwise the chosen generator writes SQL, and one that supports
     repair gets the guard's or the database's error back a bounded number of times.
+    `on_recorded` writes in the recording's transaction (see `OnRecorded`).
     """
     plan = _read_ask(
         session_factory,
@@ -838,6 +859,7 @@ def ask(
         notify=notify,
         execute=execute,
     )
+    plan.on_recorded = on_recorded
     return _continue_blocking(session_factory, plan)
 
 
@@ -936,11 +958,6 @@ def _record_ask(
             query_result={"error_code": error_code, "details": error.details if error else {}},
             error_message=error_message,
         )
-    messages = chat_service.append_messages(
-        session,
-        chat,
-        [NewMessage(message_type="user", content=question, query_id=run.query_id), assistant],
-    )
     prompt_tokens = generation.prompt_tokens if generation else 0
     completion_tokens = generation.completion_tokens if generation else 0
     cost = (
@@ -974,6 +991,7 @@ def _record_ask(
         generator=generator_name,
         connection_id=connection.id,
         chat_session_id=chat.id,
+        flush=False,
     )
     recorder.event(
         session,
@@ -1003,6 +1021,14 @@ def _record_ask(
             "row_count": run.result.row_count if run.result else None,
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
         },
+        flush=False,
+    )
+    # Every row is built; the writes follow back to back (the analytics row and the event are
+    # flushed by the messages' first statement), so the write transaction stays short.
+    messages = chat_service.append_messages(
+        session,
+        chat,
+        [NewMessage(message_type="user", content=question, query_id=run.query_id), assistant],
     )
     auth_service.add_token_usage(session, principal.user.id, prompt_tokens + completion_tokens)
     if template is not None:
