@@ -40,6 +40,7 @@ from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
 from backend.core.config import Settings
 from backend.core.context import ClientContext
+from backend.core.cpu_slots import cpu_work, waiting
 from backend.core.db import new_uuid
 from backend.core.errors import AppError
 from backend.nl2sql.charts import Chart, suggest_chart
@@ -285,29 +286,22 @@ def _execute(
 ) -> None:
     with run.timings.measure("guard"):
         # One row beyond the cap lets the executor tell whether the result was truncated.
+        # The probe row is the platform's business: the SQL shown has the cap itself.
         run.guarded = guard_sql(
             sql,
             snapshot=snapshot,
             dialect=connection.db_type,
             row_cap=run.row_cap + 1,
             parameters=None if params is None else list(params),
+            shown_row_cap=run.row_cap,
         )
-        run.shown_sql = run.guarded.sql
-        if run.guarded.limit_applied:
-            # The probe row is the platform's business: show the SQL with the cap itself.
-            run.shown_sql = guard_sql(
-                sql,
-                snapshot=snapshot,
-                dialect=connection.db_type,
-                row_cap=run.row_cap,
-                parameters=None if params is None else list(params),
-            ).sql
+        run.shown_sql = run.guarded.shown_sql or run.guarded.sql
     run.emit("guard", {"sql": run.shown_sql, "tables": list(run.guarded.tables)})
     if not run.execute:
         return
     if params is not None:
         params = cap_limit_parameter(run.guarded, params, run.row_cap + 1)
-    with run.timings.measure("execute"):
+    with run.timings.measure("execute"), waiting():
         run.result = executor.run_on_connection(
             connection,
             run.guarded.sql,
@@ -435,8 +429,12 @@ async def _generate_and_run_async(
     guard and execution on a worker thread."""
     check = _checker(run, connection=connection, snapshot=snapshot, settings=settings)
 
+    def check_in_slot(sql: str) -> None:
+        with cpu_work(settings.ask_cpu_slots):
+            check(sql)
+
     async def check_on_thread(sql: str) -> None:
-        await anyio.to_thread.run_sync(check, sql)
+        await anyio.to_thread.run_sync(check_in_slot, sql)
 
     async def generated(generation: Generation) -> None:
         _generated(run, generation)
@@ -807,22 +805,33 @@ def _outcome(
     )
 
 
-def _continue_blocking(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+def _run_blocking_failures(plan: _AskPlan) -> None:
+    """`_run_blocking`, keeping its failure in the plan (to be recorded, then raised)."""
     if plan.failure is None:
         try:
             _run_blocking(plan)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
             plan.failure = exc
+
+
+def _continue_blocking(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    _run_blocking_failures(plan)
     return _finish_ask(session_factory, plan)
 
 
 def _start_ask(session_factory: SessionFactory, **kwargs: Any) -> AskAnswer | _AskPlan:
     """Read; then, unless generating waits on the network, finish on this same thread (the
     offline engine and templates take one thread hop in all)."""
-    plan = _read_ask(session_factory, **kwargs)
-    if plan.waits_on_network:
-        return plan
-    return _continue_blocking(session_factory, plan)
+    with cpu_work(kwargs["settings"].ask_cpu_slots):
+        plan = _read_ask(session_factory, **kwargs)
+        if plan.waits_on_network:
+            return plan
+        return _continue_blocking(session_factory, plan)
+
+
+def _finish_in_slot(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    with cpu_work(plan.settings.ask_cpu_slots):
+        return _finish_ask(session_factory, plan)
 
 
 def ask(
@@ -847,20 +856,26 @@ def ask(
     repair gets the guard's or the database's error back a bounded number of times.
     `on_recorded` writes in the recording's transaction (see `OnRecorded`).
     """
-    plan = _read_ask(
-        session_factory,
-        principal=principal,
-        chat_session_id=chat_session_id,
-        question=question,
-        settings=settings,
-        context=context,
-        connection_id=connection_id,
-        generator_name=generator_name,
-        notify=notify,
-        execute=execute,
-    )
-    plan.on_recorded = on_recorded
-    return _continue_blocking(session_factory, plan)
+    with cpu_work(settings.ask_cpu_slots):
+        plan = _read_ask(
+            session_factory,
+            principal=principal,
+            chat_session_id=chat_session_id,
+            question=question,
+            settings=settings,
+            context=context,
+            connection_id=connection_id,
+            generator_name=generator_name,
+            notify=notify,
+            execute=execute,
+        )
+        plan.on_recorded = on_recorded
+        if plan.waits_on_network:
+            # An LLM's answer is awaited with the slot given back.
+            with waiting():
+                _run_blocking_failures(plan)
+            return _finish_ask(session_factory, plan)
+        return _continue_blocking(session_factory, plan)
 
 
 async def ask_async(
@@ -915,11 +930,11 @@ async def ask_async(
         plan.failure = AskCancelled()
         with anyio.CancelScope(shield=True):
             with suppress(AskCancelled):
-                await anyio.to_thread.run_sync(_finish_ask, session_factory, plan)
+                await anyio.to_thread.run_sync(_finish_in_slot, session_factory, plan)
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         plan.failure = exc
-    return await anyio.to_thread.run_sync(_finish_ask, session_factory, plan)
+    return await anyio.to_thread.run_sync(_finish_in_slot, session_factory, plan)
 
 
 def _record_ask(

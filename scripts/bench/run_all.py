@@ -217,7 +217,9 @@ def make_chats(platform: Platform, count: int) -> list[str]:
 
 
 @contextmanager
-def api_server(platform: Platform, *, workers: int, llm_url: str) -> Iterator[str]:
+def api_server(
+    platform: Platform, *, workers: int, llm_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     port = _free_port()
     settings = platform.settings
     env = {
@@ -232,6 +234,7 @@ def api_server(platform: Platform, *, workers: int, llm_url: str) -> Iterator[st
         "NLSQL_OPENAI_API_KEY": "sk-bench",
         "NLSQL_OPENAI_MODEL": "bench-model",
         "NLSQL_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     if workers == 1:
         command = [
