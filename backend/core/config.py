@@ -114,9 +114,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     """HTTP worker processes of `nlsql serve` (more than one runs gunicorn with uvicorn workers)."""
     ask_cpu_slots: int | None = Field(default=None, ge=0, le=1024)
-    """Asks' CPU-bound stages (read, offline generation, guard) that run at once in one process
-    (`backend.core.cpu_slots`); unset: one per core, at least two; 0: no limit. Recording and waiting on an
-    LLM or a user's database take no slot."""
+    """Asks that run their platform and CPU-bound stages (read, offline generation, guard,
+    record) at once in one process (`backend.core.cpu_slots`); unset: one per core, at least
+    two; 0: no limit. An ask waiting on an LLM or on a user's database holds no slot."""
 
     # --- background jobs ---
     jobs_in_process: bool | None = None

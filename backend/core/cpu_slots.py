@@ -1,22 +1,26 @@
-"""A process-wide allowance of threads that do CPU-bound Python work at once.
+"""A process-wide allowance of threads that do an ask's CPU-bound Python work at once.
 
 One process runs Python on one core at a time (the GIL). With many asks in flight, each on a
-worker thread, every thread that wants the GIL back after a statement or a read waits behind
-all the others that are busy computing; a thread that holds SQLite's write turn (or a
-PostgreSQL row lock) then holds it that much longer, and everyone behind it waits too. The
-asks' CPU-bound stages (reading what the ask needs, generating with the offline engine,
-guarding) take one of a few slots; waiting on a user's database gives the slot back, and
-recording takes none, so a recording competes with at most the slot holders and finishes
-promptly. Throughput does not suffer: the work is CPU-bound, so more threads at once could
-not finish it sooner.
+worker thread, every thread that wants the GIL back after a statement waits behind all the
+others that are busy computing; a thread that holds SQLite's write turn (or a PostgreSQL row
+lock) then holds it that much longer, and everyone behind it waits too: recording an ask took
+hundreds of milliseconds at 32 clients while taking 3 at one. An ask takes one of a few slots
+for its platform work and CPU-bound stages (read, offline generation, guard, record) and
+gives it back while it waits on a user's database or an LLM. Asks beyond the slots queue
+before they start, not while holding a lock. Throughput does not suffer: the work is
+CPU-bound, so more threads at once could not finish it sooner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import anyio
 
 _local = threading.local()
 _registry: dict[int, CpuSlots] = {}
@@ -79,3 +83,21 @@ def cpu_work(slots: int | None) -> Iterator[None]:
             shared = _registry[count] = CpuSlots(count)
     with shared.work():
         yield
+
+
+ASK_THREADS = 64
+"""Worker threads one process lends asks at once (apart from the default pool of 40 that sync
+endpoints such as sign-ins share): an ask waiting for a CPU slot waits on one of these, so a
+burst of asks never leaves a sign-in without a thread."""
+_ask_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def ask_threads() -> anyio.CapacityLimiter:
+    """The asks' own thread allowance on the running event loop (`ASK_THREADS`)."""
+    loop = asyncio.get_running_loop()
+    limiter = _ask_limiters.get(loop)
+    if limiter is None:
+        limiter = _ask_limiters[loop] = anyio.CapacityLimiter(ASK_THREADS)
+    return limiter

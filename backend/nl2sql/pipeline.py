@@ -40,7 +40,7 @@ from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
 from backend.core.config import Settings
 from backend.core.context import ClientContext
-from backend.core.cpu_slots import cpu_work, waiting
+from backend.core.cpu_slots import ask_threads, cpu_work, waiting
 from backend.core.db import new_uuid
 from backend.core.errors import AppError
 from backend.nl2sql.charts import Chart, suggest_chart
@@ -434,7 +434,7 @@ async def _generate_and_run_async(
             check(sql)
 
     async def check_on_thread(sql: str) -> None:
-        await anyio.to_thread.run_sync(check_in_slot, sql)
+        await anyio.to_thread.run_sync(check_in_slot, sql, limiter=ask_threads())
 
     async def generated(generation: Generation) -> None:
         _generated(run, generation)
@@ -910,7 +910,8 @@ async def ask_async(
             generator_name=generator_name,
             notify=notify,
             execute=execute,
-        )
+        ),
+        limiter=ask_threads(),
     )
     if isinstance(started, AskAnswer):
         return started
@@ -930,11 +931,15 @@ async def ask_async(
         plan.failure = AskCancelled()
         with anyio.CancelScope(shield=True):
             with suppress(AskCancelled):
-                await anyio.to_thread.run_sync(_finish_in_slot, session_factory, plan)
+                await anyio.to_thread.run_sync(
+                    _finish_in_slot, session_factory, plan, limiter=ask_threads()
+                )
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         plan.failure = exc
-    return await anyio.to_thread.run_sync(_finish_in_slot, session_factory, plan)
+    return await anyio.to_thread.run_sync(
+        _finish_in_slot, session_factory, plan, limiter=ask_threads()
+    )
 
 
 def _record_ask(
