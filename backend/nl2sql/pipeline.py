@@ -745,12 +745,15 @@ def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
     with session_factory() as session:
         with run.timings.measure("record"):
             messages, cost = _record_ask(session, plan, error=error, failure=failure)
-            outcome = _outcome(plan, messages, cost, error)
+            outcome: AskAnswer | Exception | None = None
             if plan.on_recorded is not None:
+                outcome = _outcome(plan, messages, cost, error)
                 plan.on_recorded(session, outcome)
             session.commit()
         _record_stage_metrics(session, run, source="ask", stages=STAGES)
         session.commit()
+    if outcome is None:
+        outcome = _outcome(plan, messages, cost, error)
     if isinstance(outcome, AskAnswer):
         return outcome
     if failure is not None and outcome is not failure:
