@@ -684,13 +684,15 @@ def _read_ask(
         },
     )
     try:
-        # A first use introspects with no platform connection open, then stores the snapshot
-        # in a short transaction of its own.
-        plan.snapshot = (
-            cached[0]
-            if cached is not None
-            else schema_cache.introspect_and_store(session_factory, connection, settings=settings)
-        )
+        # A first use introspects with no platform connection open (and no CPU slot held: it
+        # waits on the user's database), then stores the snapshot in a short transaction.
+        if cached is not None:
+            plan.snapshot = cached[0]
+        else:
+            with waiting():
+                plan.snapshot = schema_cache.introspect_and_store(
+                    session_factory, connection, settings=settings
+                )
         if plan.generator is not None:
             plan.request = GenerationRequest(
                 question=question,
