@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anyio
 import anyio.to_thread
-from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Request
 from pydantic import ConfigDict
 from sqlalchemy import Connection, Engine, func, select, text
@@ -12,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
 from backend.core.errors import ErrorResponse, ServiceUnavailable
-from backend.core.migrations import head_revision
+from backend.core.migrations import head_revision, stored_revision
 from backend.core.schemas import AppSchema
 from backend.jobs import queue
 from backend.jobs.models import BackgroundJob
@@ -82,22 +81,32 @@ async def readyz(request: Request) -> Readiness:
     engine = request.app.state.health_engine
     in_memory = queue.is_in_memory(request.app.state.queue)
     stalled_seconds = request.app.state.settings.jobs_stalled_seconds
+    head = app_head_revision(request)
     try:
         revision, queue_state = await anyio.to_thread.run_sync(
-            _probe, engine, in_memory, stalled_seconds, limiter=_probe_limiter(request)
+            _probe, engine, head, in_memory, stalled_seconds, limiter=_probe_limiter(request)
         )
     except SQLAlchemyError as exc:
         raise ServiceUnavailable(
             "The platform database is not reachable.", details={"reason": type(exc).__name__}
         ) from exc
-    if revision != head_revision():
+    if revision != head:
         raise ServiceUnavailable(
             "The platform database is not at the head revision; run `nlsql migrate`.",
-            details={"revision": revision, "head": head_revision()},
+            details={"revision": revision, "head": head},
         )
     return Readiness(
         status="ok", version=__version__, database="ok", revision=revision, queue=queue_state
     )
+
+
+def app_head_revision(request: Request) -> str:
+    """The code's newest migration, read from the Alembic script directory once per process
+    (the scripts ship with the code and do not change while it runs)."""
+    head: str | None = getattr(request.app.state, "head_revision", None)
+    if head is None:
+        head = request.app.state.head_revision = head_revision()
+    return head
 
 
 def _probe_limiter(request: Request) -> anyio.CapacityLimiter:
@@ -109,12 +118,12 @@ def _probe_limiter(request: Request) -> anyio.CapacityLimiter:
 
 
 def _probe(
-    engine: Engine, in_memory: bool, stalled_seconds: float
+    engine: Engine, head: str, in_memory: bool, stalled_seconds: float
 ) -> tuple[str | None, QueueState | None]:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-        revision = MigrationContext.configure(conn).get_current_revision()
-        if revision != head_revision():
+        revision = stored_revision(conn)
+        if revision != head:
             return revision, None
         return revision, _queue_state(conn, in_memory, stalled_seconds)
 

@@ -19,7 +19,7 @@ from backend.core.db import create_app_engine, create_health_engine, create_sess
 from backend.core.errors import install_error_handlers
 from backend.core.hygiene import InputHygieneMiddleware
 from backend.core.middleware import RequestIdMiddleware
-from backend.core.migrations import ensure_at_head, upgrade_to_head
+from backend.core.migrations import ensure_at_head, head_revision, upgrade_to_head
 from backend.jobs.queue import JobRuntime
 from backend.jobs.service import build_app_for
 from backend.jobs.worker import run_jobs
@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Readiness probes get connections of their own: a pool busy with slow asks is alive.
     in_memory = ":memory:" in database_url or database_url in ("sqlite://", "sqlite:///")
     app.state.health_engine = app.state.engine if in_memory else create_health_engine(database_url)
+    # Read once: `/readyz` compares the database's revision with it on every probe.
+    app.state.head_revision = head_revision()
     app.state.metric_writer = MetricWriter(app.state.session_factory)
     app.state.job_runtime = JobRuntime(settings, app.state.engine, app.state.session_factory)
     app.state.queue = build_app_for(app.state.job_runtime)

@@ -206,6 +206,14 @@ KNOWN_KEYS: dict[str, ConfigKey] = {
             type_=_int(1, 3650),
             type_name="integer",
         ),
+        ConfigKey(
+            "retention.job_results_days",
+            7,
+            "Result files of background jobs (exports) that finished more than this many days"
+            " ago are deleted by the scheduled pruning (1..3650); the job rows stay.",
+            type_=_int(1, 3650),
+            type_name="integer",
+        ),
     )
 }
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -125,14 +125,14 @@ def recent_turns(
     return turns[-max_turns:]
 
 
-def append_messages(
-    session: Session, chat: ChatSession, messages: list[NewMessage]
-) -> list[ChatMessage]:
-    """Add messages with the next sequence numbers. Flushes, does not commit.
+def append_messages(session: Session, chat: ChatSession, messages: list[NewMessage]) -> list[int]:
+    """Add messages with the next sequence numbers; returns their ids, in order. Two
+    statements, nothing to flush; does not commit.
 
     One UPDATE both reserves the numbers and takes the row's write lock (PostgreSQL row lock,
     SQLite's database write lock) until the transaction ends, so concurrent asks on the same
     session get contiguous, distinct numbers and `message_count` stays equal to the highest.
+    One multi-row INSERT then writes every message.
     """
     now = utcnow()
     count = len(messages)
@@ -152,20 +152,22 @@ def append_messages(
     set_committed_value(chat, "updated_at", now)
     first = new_count - count + 1
     rows = [
-        ChatMessage(
-            session_id=chat.id,
-            sequence_number=first + offset,
-            message_type=m.message_type,
-            content=m.content,
-            query_id=m.query_id,
-            sql_query=m.sql_query,
-            query_result=m.query_result,
-            execution_time=m.execution_time_ms,
-            error_message=m.error_message,
-            timestamp=now,
-        )
+        {
+            "session_id": chat.id,
+            "sequence_number": first + offset,
+            "message_type": m.message_type,
+            "content": m.content,
+            "query_id": m.query_id,
+            "sql_query": m.sql_query,
+            "query_result": m.query_result,
+            "execution_time": m.execution_time_ms,
+            "error_message": m.error_message,
+            "timestamp": now,
+        }
         for offset, m in enumerate(messages)
     ]
-    session.add_all(rows)
-    session.flush()
-    return rows
+    written = session.execute(
+        insert(ChatMessage).values(rows).returning(ChatMessage.sequence_number, ChatMessage.id)
+    ).all()
+    ids = dict(written)
+    return [ids[first + offset] for offset in range(count)]

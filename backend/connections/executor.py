@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -162,7 +162,8 @@ class RowChunk:
     """A slice of a streamed result; every chunk carries the columns."""
 
     columns: list[ResultColumn]
-    rows: list[list[Any]]
+    rows: list[Sequence[Any]]
+    """JSON-safe values (`json_safe`), or the driver's own with `raw_values=True`."""
 
 
 def _column_types(
@@ -457,10 +458,12 @@ def stream_on_connection(
     chunk_size: int = 1000,
     max_rows: int | None = None,
     params: Mapping[str, Any] | None = None,
+    raw_values: bool = False,
 ) -> Iterator[RowChunk]:
     """Yield the rows of one read-only statement in chunks of `chunk_size`, holding at most one
     chunk in memory (server-side cursors where the driver has them). The whole stream must end
-    within `timeout_seconds`; errors as `run_on_connection`."""
+    within `timeout_seconds`; errors as `run_on_connection`. Values are made JSON-safe unless
+    `raw_values` (a CSV export converts only the values that need it, column by column)."""
     sent = 0
     with read_only_connection(connection, settings=settings, timeout_seconds=timeout_seconds) as (
         conn,
@@ -492,5 +495,8 @@ def stream_on_connection(
                     yield RowChunk(columns=columns, rows=[])
                 break
             sent += len(batch)
-            yield RowChunk(columns=columns, rows=[[json_safe(v) for v in row] for row in batch])
+            if raw_values:
+                yield RowChunk(columns=columns, rows=list(batch))
+            else:
+                yield RowChunk(columns=columns, rows=[[json_safe(v) for v in row] for row in batch])
         result.close()

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # --- processes ---
     workers: int = Field(default=1, ge=1, le=64)
     """HTTP worker processes of `nlsql serve` (more than one runs gunicorn with uvicorn workers)."""
+    ask_cpu_slots: int | None = Field(default=None, ge=0, le=1024)
+    """Asks that run their platform and CPU-bound stages (read, offline generation, guard,
+    record) at once in one process (`backend.core.cpu_slots`); unset: one per core, at least
+    two; 0: no limit. An ask waiting on an LLM or on a user's database holds no slot."""
 
     # --- background jobs ---
     jobs_in_process: bool | None = None
@@ -128,7 +132,12 @@ class Settings(BaseSettings):
     """A job whose worker sent no heartbeat for this long is recovered: retried when it is
     safe to run again (exports, schema refreshes, pruning), else marked failed (asks)."""
     prune_cron: str = "17 3 * * *"
-    """When the scheduled retention pruning runs (cron, UTC); an empty value turns it off."""
+    """When the scheduled retention pruning runs (cron, UTC); an empty value turns it off.
+    The same schedule deletes the queue's own finished jobs (procrastinate's rows) older than
+    `jobs_queue_keep_hours`, and job result files older than `retention.job_results_days`."""
+    jobs_queue_keep_hours: int = Field(default=168, ge=1)
+    """Hours the queue keeps its finished (failed, cancelled, aborted) job rows; the
+    user-facing `background_jobs` rows are not affected."""
 
     # --- MCP over stdio ---
     mcp_api_key: SecretStr | None = None

@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 FORMULA_START = frozenset("=+-@\t\r")
@@ -34,6 +36,29 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+_FORMULA_PREFIXES = tuple(FORMULA_START)
+_PLAIN_NUMBERS = frozenset({int, float, bool, type(None)})
+_TEXT = frozenset({str, type(None)})
+
+
+def _column(values: tuple[Any, ...], cell: Callable[[Any], Any]) -> Sequence[Any]:
+    """One column's values as the writer should see them (see `CsvChunks.write_many`)."""
+    kinds = set(map(type, values))
+    present = filter(None, values)  # drops None, "" and zeros: all written as they are
+    if kinds <= _PLAIN_NUMBERS:
+        if float not in kinds:
+            return values
+        try:
+            # fsum is nan or infinite when a value is; an overflow takes the slow path too.
+            if math.isfinite(math.fsum(present)):
+                return values
+        except OverflowError:
+            pass
+    elif kinds <= _TEXT and not any(map(str.startswith, present, repeat(_FORMULA_PREFIXES))):
+        return values
+    return list(map(cell, values))
+
+
 class CsvChunks:
     """Rows go in with `write`/`write_many`; `take()` hands out the text written since the last."""
 
@@ -48,9 +73,20 @@ class CsvChunks:
     def write(self, row: Iterable[Any]) -> None:
         self._writer.writerow(map(csv_cell, row))
 
-    def write_many(self, rows: Iterable[Iterable[Any]]) -> None:
-        cell = csv_cell
-        self._writer.writerows(map(cell, row) for row in rows)
+    def write_many(
+        self, rows: Iterable[Sequence[Any]], cell: Callable[[Any], Any] = csv_cell
+    ) -> None:
+        """Write `rows`, each value as `cell` makes it (`csv_cell` unless given).
+
+        Column by column: a column whose values `cell` would hand back unchanged (integers,
+        finite floats, `None`, text that starts no formula) goes to the writer as it is, found
+        by checks that run in C; only the other columns call `cell` per value. The text is the
+        same as calling `cell` on every value, at a fraction of the cost."""
+        batch = rows if isinstance(rows, list) else list(rows)
+        if not batch:
+            return
+        columns = [_column(values, cell) for values in zip(*batch, strict=True)]
+        self._writer.writerows(zip(*columns, strict=True))
 
     def take(self) -> str:
         text = self._buffer.getvalue()

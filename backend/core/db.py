@@ -147,9 +147,6 @@ def ensure_private_sqlite_file(url: str) -> None:
 
 _WRITE_STATEMENT = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 _HOLDS_WRITE_TURN = "nlsql_holds_write_turn"
-SQLITE_WRITE_TURN_WAIT_SECONDS = 10.0
-"""Longest a writer waits for its turn in-process before it tries SQLite anyway (the same
-bound as SQLite's own busy timeout)."""
 
 
 class SqliteWriteTurns:
@@ -161,10 +158,15 @@ class SqliteWriteTurns:
     commits. A transaction takes its turn at its first write statement and gives it back at
     commit or rollback (or when its connection is reset or closed). Other processes still
     meet SQLite's busy handler.
+
+    A writer waits at most `wait_seconds` for its turn (the engine's lock timeout,
+    `NLSQL_PLATFORM_LOCK_TIMEOUT_SECONDS`), then tries SQLite anyway, whose busy timeout is the
+    same bound: past it, the statement fails as "database is locked" (503 `database_busy`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, wait_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS) -> None:
         self._lock = threading.Lock()
+        self.wait_seconds = wait_seconds
 
     def install(self, engine: Engine) -> None:
         event.listen(engine, "before_cursor_execute", self._before_execute)
@@ -185,7 +187,7 @@ class SqliteWriteTurns:
     ) -> None:
         if _HOLDS_WRITE_TURN in conn.info or not _WRITE_STATEMENT.match(statement):
             return
-        conn.info[_HOLDS_WRITE_TURN] = self._lock.acquire(timeout=SQLITE_WRITE_TURN_WAIT_SECONDS)
+        conn.info[_HOLDS_WRITE_TURN] = self._lock.acquire(timeout=self.wait_seconds)
 
     def _release(self, info: dict[Any, Any]) -> None:
         if info.pop(_HOLDS_WRITE_TURN, False):
@@ -225,7 +227,7 @@ def create_app_engine(
             ensure_private_sqlite_file(url)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_configurer(timeout_ms))
-        SqliteWriteTurns().install(engine)
+        SqliteWriteTurns(lock_timeout_seconds).install(engine)
     else:
         kwargs.setdefault("pool_pre_ping", True)
         if "poolclass" not in kwargs:

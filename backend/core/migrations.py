@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, inspect, text
 
 from alembic import command
 
@@ -42,6 +42,16 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def stored_revision(conn: Connection) -> str | None:
+    """The revision recorded in `alembic_version`, None when there is none (or no table).
+
+    For probes: a plain query, where `MigrationContext` logs an alembic INFO line per call."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    value = conn.scalar(text("SELECT version_num FROM alembic_version"))
+    return None if value is None else str(value)
 
 
 class DatabaseNotAtHead(RuntimeError):

@@ -86,7 +86,25 @@ def build_queue_app(settings: Settings, runner: TaskRunner) -> procrastinate.App
         def _scheduled_prune(context: procrastinate.JobContext, timestamp: int) -> None:
             runner(context.additional_context["runtime"], "scheduled_prune", "")
 
+        @app.periodic(cron=settings.prune_cron, periodic_id="queue_cleanup")
+        @app.task(name="nlsql.remove_old_jobs", queue=QUEUE_NAME, pass_context=True)
+        async def _remove_old_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
+            await remove_old_jobs(context.app, settings)
+
     return app
+
+
+async def remove_old_jobs(app: procrastinate.App, settings: Settings) -> None:
+    """Delete the queue's jobs that finished more than `jobs_queue_keep_hours` ago, whatever
+    their outcome (procrastinate's `remove_old_jobs`, which nothing scheduled before; workers
+    already delete succeeded jobs at once)."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=settings.jobs_queue_keep_hours,
+        queue=QUEUE_NAME,
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )
 
 
 def is_in_memory(app: procrastinate.App) -> bool:
@@ -137,7 +155,7 @@ async def recover_stalled_jobs(
     for job in stalled:
         kind = job.task_name.removeprefix("nlsql.")
         job_id = str(job.task_kwargs.get("job_id", ""))
-        retry = kind in RETRY_SAFE_KINDS or kind == "scheduled_prune"
+        retry = kind in RETRY_SAFE_KINDS or kind in ("scheduled_prune", "remove_old_jobs")
         assert job.id is not None  # noqa: S101 - jobs read from the database have ids
         if retry:
             on_recovered(kind, job_id, True)

@@ -12,12 +12,14 @@ import logging
 import os
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from backend.admin.config_keys import get_config_value
 from backend.auth.deps import Principal
 from backend.auth.models import ApiKey, User
 from backend.auth.scopes import ROLE_SCOPES, Scope
@@ -150,24 +152,52 @@ def set_progress(runtime: JobRuntime, job_id: str, progress: dict[str, Any]) -> 
         )
 
 
-def _run_ask(runtime: JobRuntime, session: Session, job: BackgroundJob) -> dict[str, Any]:
+def _run_ask(runtime: JobRuntime, session: Session, job: BackgroundJob, started: float) -> bool:
+    """Run the ask; its outcome (answer or error) is written to the job row in the ask's own
+    recording transaction, so a crash can never leave a recorded ask with a job that reads
+    `running` (and is then failed as lost). Returns True when that row is finished; raises
+    what failed before the ask recorded anything."""
     from backend.chat.router import ask_response
     from backend.nl2sql import pipeline
 
     principal = job_principal(session, job, Scope.CHAT_WRITE)
     params = job.params
     session.commit()  # nothing of the job's stays open while the ask runs
-    answer = pipeline.ask(
-        runtime.session_factory,
-        principal=principal,
-        chat_session_id=params["chat_session_id"],
-        question=params["question"],
-        connection_id=params.get("connection_id"),
-        generator_name=params.get("generator"),
-        settings=runtime.settings,
-        context=job_context(job),
-    )
-    return ask_response(answer).model_dump(mode="json")
+
+    def finish_with_the_ask(recording: Session, outcome: pipeline.AskAnswer | Exception) -> None:
+        if isinstance(outcome, pipeline.AskAnswer):
+            result = ask_response(outcome).model_dump(mode="json")
+            _finish(recording, job, result=result, started=started)
+        else:
+            _finish(recording, job, error=error_body(outcome), started=started)
+
+    try:
+        pipeline.ask(
+            runtime.session_factory,
+            principal=principal,
+            chat_session_id=params["chat_session_id"],
+            question=params["question"],
+            connection_id=params.get("connection_id"),
+            generator_name=params.get("generator"),
+            settings=runtime.settings,
+            context=job_context(job),
+            on_recorded=finish_with_the_ask,
+        )
+    except Exception:
+        if not _is_finished(session, job.id):
+            raise
+        logger.info("job %s finished: failed (recorded with the ask)", job.id)
+        return True
+    finished = _is_finished(session, job.id)
+    if finished:
+        logger.info("job %s finished: succeeded (recorded with the ask)", job.id)
+    return finished
+
+
+def _is_finished(session: Session, job_id: str) -> bool:
+    status = session.scalar(select(BackgroundJob.status).where(BackgroundJob.id == job_id))
+    session.rollback()
+    return status != "running"
 
 
 def _run_export(
@@ -235,7 +265,8 @@ def _run_prune(runtime: JobRuntime, session: Session, job: BackgroundJob) -> dic
         after_batch=session.commit,
         context=job_context(job),
     )
-    return report.model_dump(mode="json")
+    files = prune_result_files(session, runtime.settings.jobs_dir)
+    return {**report.model_dump(mode="json"), "job_result_files": files}
 
 
 def run_job(runtime: JobRuntime, kind: str, job_id: str) -> None:
@@ -255,9 +286,10 @@ def run_job(runtime: JobRuntime, kind: str, job_id: str) -> None:
             result: dict[str, Any] | None = None
             result_file: str | None = None
             error: dict[str, Any] | None = None
+            finished = False
             try:
                 if job.kind == "ask":
-                    result = _run_ask(runtime, session, job)
+                    finished = _run_ask(runtime, session, job, started)
                 elif job.kind == "export":
                     result, result_file = _run_export(runtime, session, job)
                 elif job.kind == "schema_refresh":
@@ -273,14 +305,19 @@ def run_job(runtime: JobRuntime, kind: str, job_id: str) -> None:
                     logger.info("job %s failed: %s", job.id, exc.code)
                 else:
                     logger.exception("job %s failed unexpectedly", job.id)
-            # A successful ask's recording and the job's outcome commit together.
-            _finish(
-                session, job, result=result, error=error, result_file=result_file, started=started
-            )
-            session.commit()
+            if not finished:
+                _finish(
+                    session,
+                    job,
+                    result=result,
+                    error=error,
+                    result_file=result_file,
+                    started=started,
+                )
+                session.commit()
+                logger.info("job %s finished: %s", job.id, "failed" if error else "succeeded")
         finally:
             session.close()
-        logger.info("job %s finished: %s", job.id, "failed" if error else "succeeded")
 
 
 def create_scheduled_prune(runtime: JobRuntime) -> str:
@@ -324,3 +361,40 @@ def result_path(runtime_jobs_dir: Path | None, job: BackgroundJob) -> Path | Non
         return None
     path = runtime_jobs_dir / job.result_file
     return path if path.is_file() else None
+
+
+def prune_result_files(
+    session: Session, jobs_dir: Path | None, *, now: datetime | None = None
+) -> int:
+    """Delete the result files (exports) of jobs that finished before the retention
+    (`retention.job_results_days`), and files in the jobs directory that no job row names
+    (a worker that died mid-export leaves a `.partial`) once they are that old. The rows stay
+    as they are: fetching such a result answers 404 "The result file of this job is gone".
+    Returns how many files were deleted."""
+    if jobs_dir is None or not jobs_dir.is_dir():
+        return 0
+    now = now or utcnow()
+    before = now - timedelta(days=int(get_config_value(session, "retention.job_results_days")))
+    expired = session.scalars(
+        select(BackgroundJob.result_file).where(
+            BackgroundJob.result_file.is_not(None), BackgroundJob.finished_at < before
+        )
+    ).all()
+    deleted = 0
+    for name in expired:
+        path = jobs_dir / str(name)
+        if path.parent == jobs_dir and path.is_file():
+            path.unlink(missing_ok=True)
+            deleted += 1
+    named = set(
+        session.scalars(
+            select(BackgroundJob.result_file).where(BackgroundJob.result_file.is_not(None))
+        )
+    )
+    for path in jobs_dir.iterdir():
+        if path.name in named or not path.is_file():
+            continue
+        if datetime.fromtimestamp(path.stat().st_mtime, UTC) < before:
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted

@@ -30,7 +30,7 @@ from backend.connections import executor, schema_cache
 from backend.connections.executor import RowChunk
 from backend.core.config import Settings
 from backend.core.context import ClientContext
-from backend.core.csv_writer import CsvChunks
+from backend.core.csv_writer import CsvChunks, csv_cell
 from backend.core.errors import AppError
 from backend.nl2sql.errors import ExportNotPossible, QueryNotFound
 from backend.nl2sql.guard import cap_limit_parameter, guard_sql, sqlglot_dialect
@@ -72,13 +72,13 @@ class CsvExport:
             if self.first is None:
                 return
             out = CsvChunks(header=[c.name for c in self.first.columns])
-            out.write_many(self.first.rows)
+            out.write_many(self.first.rows, _export_cell)
             yield out.take().encode("utf-8")
             self.rows_sent += len(self.first.rows)
             self.first = None
             for chunk in self.rest:
                 self.rows_sent += len(chunk.rows)
-                out.write_many(chunk.rows)
+                out.write_many(chunk.rows, _export_cell)
                 yield out.take().encode("utf-8")
         except AppError as exc:
             error = exc.code
@@ -113,6 +113,11 @@ class CsvExport:
                 session.commit()
         except Exception:  # the rows went out; a lost record must not turn into a broken body
             logger.exception("could not record the export of query %s", self.query_id)
+
+
+def _export_cell(value: Any) -> Any:
+    """A driver's value as the CSV shows it: JSON-safe (as an answer shows it), then a cell."""
+    return csv_cell(executor.json_safe(value))
 
 
 def _lift_preview_cap(
@@ -277,6 +282,7 @@ def prepare_csv_export(
         chunk_size=CHUNK_ROWS,
         max_rows=max_rows,
         params=params,
+        raw_values=True,
     )
     # The first chunk runs now, so a refused or failing query is an error status, not a
     # truncated body.

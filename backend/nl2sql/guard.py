@@ -133,6 +133,9 @@ class GuardedSql:
     limit_parameter: str | None = None
     """The parameter of the outermost LIMIT (`LIMIT :top`): the guard cannot lower it, so the
     caller binds at most the row cap to it."""
+    shown_sql: str | None = None
+    """With `shown_row_cap`: the same query with that cap as its LIMIT where the guard applied
+    `row_cap` (what a user is shown when `row_cap` carries a probe row); else `sql`."""
 
 
 def sqlglot_dialect(db_type: str) -> str:
@@ -471,6 +474,7 @@ def guard_sql(
     dialect: str | None = None,
     row_cap: int | None,
     parameters: Collection[str] | None = None,
+    shown_row_cap: int | None = None,
 ) -> GuardedSql:
     """Accept one read-only query over the snapshot's tables, or raise `GuardRefused`.
 
@@ -482,7 +486,14 @@ def guard_sql(
     """
     target = sqlglot_dialect(dialect or snapshot.db_type)
     try:
-        return _guard(sql, snapshot=snapshot, target=target, row_cap=row_cap, parameters=parameters)
+        return _guard(
+            sql,
+            snapshot=snapshot,
+            target=target,
+            row_cap=row_cap,
+            parameters=parameters,
+            shown_row_cap=shown_row_cap,
+        )
     except RecursionError:
         # The bounds in `parse_statements` keep recursion far from Python's limit; should a
         # query still get there, it is refused like any other unparseable one.
@@ -496,6 +507,7 @@ def _guard(
     target: str,
     row_cap: int | None,
     parameters: Collection[str] | None,
+    shown_row_cap: int | None = None,
 ) -> GuardedSql:
     text = sql.strip() if sql else ""
     if not text:
@@ -523,8 +535,14 @@ def _guard(
     if parameters is not None:
         statement = statement.transform(_neutral_placeholder(used))
     rendered = statement.sql(dialect=target, comments=False)
+    shown = rendered
+    if changed and shown_row_cap is not None:
+        # The tree is checked already: lowering its LIMIT and rendering again is all it takes.
+        _apply_row_cap(statement, max(1, shown_row_cap))
+        shown = statement.sql(dialect=target, comments=False)
     return GuardedSql(
         sql=rendered,
+        shown_sql=shown,
         dialect=target,
         tables=tables,
         limit=limit,

@@ -40,6 +40,7 @@ from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
 from backend.core.config import Settings
 from backend.core.context import ClientContext
+from backend.core.cpu_slots import ask_threads, cpu_work, waiting
 from backend.core.db import new_uuid
 from backend.core.errors import AppError
 from backend.nl2sql.charts import Chart, suggest_chart
@@ -86,6 +87,9 @@ STAGES = ("generate", "guard", "execute", "record")
 
 SessionFactory = Callable[[], Session]
 """Opens a platform session (the app's `sessionmaker`); the pipeline opens short ones itself."""
+OnRecorded = Callable[[Session, "AskAnswer | Exception"], None]
+"""Writes in the ask's recording transaction, before its commit, given what the ask answers
+(its answer, or the error it raises): a background job stores its outcome this way."""
 Notify = Callable[[str, dict[str, Any]], None]
 """Hears each stage of an ask as it happens: `understood`, `sql`, `guard`, `rows`, `chart`.
 Called from worker threads and from the event loop alike, so it must be thread-safe."""
@@ -282,29 +286,22 @@ def _execute(
 ) -> None:
     with run.timings.measure("guard"):
         # One row beyond the cap lets the executor tell whether the result was truncated.
+        # The probe row is the platform's business: the SQL shown has the cap itself.
         run.guarded = guard_sql(
             sql,
             snapshot=snapshot,
             dialect=connection.db_type,
             row_cap=run.row_cap + 1,
             parameters=None if params is None else list(params),
+            shown_row_cap=run.row_cap,
         )
-        run.shown_sql = run.guarded.sql
-        if run.guarded.limit_applied:
-            # The probe row is the platform's business: show the SQL with the cap itself.
-            run.shown_sql = guard_sql(
-                sql,
-                snapshot=snapshot,
-                dialect=connection.db_type,
-                row_cap=run.row_cap,
-                parameters=None if params is None else list(params),
-            ).sql
+        run.shown_sql = run.guarded.shown_sql or run.guarded.sql
     run.emit("guard", {"sql": run.shown_sql, "tables": list(run.guarded.tables)})
     if not run.execute:
         return
     if params is not None:
         params = cap_limit_parameter(run.guarded, params, run.row_cap + 1)
-    with run.timings.measure("execute"):
+    with run.timings.measure("execute"), waiting():
         run.result = executor.run_on_connection(
             connection,
             run.guarded.sql,
@@ -432,8 +429,12 @@ async def _generate_and_run_async(
     guard and execution on a worker thread."""
     check = _checker(run, connection=connection, snapshot=snapshot, settings=settings)
 
+    def check_in_slot(sql: str) -> None:
+        with cpu_work(settings.ask_cpu_slots):
+            check(sql)
+
     async def check_on_thread(sql: str) -> None:
-        await anyio.to_thread.run_sync(check, sql)
+        await anyio.to_thread.run_sync(check_in_slot, sql, limiter=ask_threads())
 
     async def generated(generation: Generation) -> None:
         _generated(run, generation)
@@ -581,6 +582,7 @@ class _AskPlan:
     request: GenerationRequest | None = None
     failure: Exception | None = None
     """The first failure (recorded with the ask, then raised)."""
+    on_recorded: OnRecorded | None = None
 
     @property
     def generator_name(self) -> str:
@@ -682,13 +684,15 @@ def _read_ask(
         },
     )
     try:
-        # A first use introspects with no platform connection open, then stores the snapshot
-        # in a short transaction of its own.
-        plan.snapshot = (
-            cached[0]
-            if cached is not None
-            else schema_cache.introspect_and_store(session_factory, connection, settings=settings)
-        )
+        # A first use introspects with no platform connection open (and no CPU slot held: it
+        # waits on the user's database), then stores the snapshot in a short transaction.
+        if cached is not None:
+            plan.snapshot = cached[0]
+        else:
+            with waiting():
+                plan.snapshot = schema_cache.introspect_and_store(
+                    session_factory, connection, settings=settings
+                )
         if plan.generator is not None:
             plan.request = GenerationRequest(
                 question=question,
@@ -736,25 +740,43 @@ def _run_blocking(plan: _AskPlan) -> None:
 
 def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
     """Phase three: record in one short write transaction; raises the failure, if any, after
-    the commit."""
+    the commit. `plan.on_recorded` writes in that same transaction (a background job's
+    outcome), so the ask and what depends on it commit together or not at all."""
     run, failure = plan.run, plan.failure
     error = _as_app_error(failure) if failure is not None else None
     with session_factory() as session:
         with run.timings.measure("record"):
             messages, cost = _record_ask(session, plan, error=error, failure=failure)
+            outcome: AskAnswer | Exception | None = None
+            if plan.on_recorded is not None:
+                outcome = _outcome(plan, messages, cost, error)
+                plan.on_recorded(session, outcome)
             session.commit()
         _record_stage_metrics(session, run, source="ask", stages=STAGES)
         session.commit()
+    if outcome is None:
+        outcome = _outcome(plan, messages, cost, error)
+    if isinstance(outcome, AskAnswer):
+        return outcome
+    if failure is not None and outcome is not failure:
+        raise outcome from failure
+    raise outcome
 
+
+def _outcome(
+    plan: _AskPlan, messages: list[int], cost: float | None, error: AppError | None
+) -> AskAnswer | Exception:
+    """What the ask answers: its answer, or the error to raise (with the ids it was recorded
+    under in its details)."""
+    run, failure = plan.run, plan.failure
     ran = plan.generator_name
     if failure is not None:
-        if error is not None:
-            error.details.setdefault("query_id", run.query_id)
-            error.details.setdefault("message_id", messages[1].id)
-            error.details.setdefault("generator", ran)
-        if error is not None and error is not failure:
-            raise error from failure
-        raise failure
+        if error is None:
+            return failure
+        error.details.setdefault("query_id", run.query_id)
+        error.details.setdefault("message_id", messages[1])
+        error.details.setdefault("generator", ran)
+        return error
 
     assert run.generation is not None and run.guarded is not None  # noqa: S101
     if not run.execute:
@@ -770,8 +792,8 @@ def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
         column_types=run.column_types,
         chart=run.chart,
         timings=run.timings,
-        message_id=messages[1].id,
-        user_message_id=messages[0].id,
+        message_id=messages[1],
+        user_message_id=messages[0],
         explanation=run.generation.explanation,
         generator=ran,
         model=run.generation.model,
@@ -788,22 +810,33 @@ def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
     )
 
 
-def _continue_blocking(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+def _run_blocking_failures(plan: _AskPlan) -> None:
+    """`_run_blocking`, keeping its failure in the plan (to be recorded, then raised)."""
     if plan.failure is None:
         try:
             _run_blocking(plan)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
             plan.failure = exc
+
+
+def _continue_blocking(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    _run_blocking_failures(plan)
     return _finish_ask(session_factory, plan)
 
 
 def _start_ask(session_factory: SessionFactory, **kwargs: Any) -> AskAnswer | _AskPlan:
     """Read; then, unless generating waits on the network, finish on this same thread (the
     offline engine and templates take one thread hop in all)."""
-    plan = _read_ask(session_factory, **kwargs)
-    if plan.waits_on_network:
-        return plan
-    return _continue_blocking(session_factory, plan)
+    with cpu_work(kwargs["settings"].ask_cpu_slots):
+        plan = _read_ask(session_factory, **kwargs)
+        if plan.waits_on_network:
+            return plan
+        return _continue_blocking(session_factory, plan)
+
+
+def _finish_in_slot(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    with cpu_work(plan.settings.ask_cpu_slots):
+        return _finish_ask(session_factory, plan)
 
 
 def ask(
@@ -818,6 +851,7 @@ def ask(
     generator_name: str | None = None,
     notify: Notify | None = None,
     execute: bool = True,
+    on_recorded: OnRecorded | None = None,
 ) -> AskAnswer:
     """Answer a question in a chat session, blocking this thread throughout (the command line,
     background work); records it, and on failure commits then raises.
@@ -825,20 +859,28 @@ def ask(
     A question that fits a visible query template is answered from the template, whatever
     generator is configured; otherwise the chosen generator writes SQL, and one that supports
     repair gets the guard's or the database's error back a bounded number of times.
+    `on_recorded` writes in the recording's transaction (see `OnRecorded`).
     """
-    plan = _read_ask(
-        session_factory,
-        principal=principal,
-        chat_session_id=chat_session_id,
-        question=question,
-        settings=settings,
-        context=context,
-        connection_id=connection_id,
-        generator_name=generator_name,
-        notify=notify,
-        execute=execute,
-    )
-    return _continue_blocking(session_factory, plan)
+    with cpu_work(settings.ask_cpu_slots):
+        plan = _read_ask(
+            session_factory,
+            principal=principal,
+            chat_session_id=chat_session_id,
+            question=question,
+            settings=settings,
+            context=context,
+            connection_id=connection_id,
+            generator_name=generator_name,
+            notify=notify,
+            execute=execute,
+        )
+        plan.on_recorded = on_recorded
+        if plan.waits_on_network:
+            # An LLM's answer is awaited with the slot given back.
+            with waiting():
+                _run_blocking_failures(plan)
+            return _finish_ask(session_factory, plan)
+        return _continue_blocking(session_factory, plan)
 
 
 async def ask_async(
@@ -873,7 +915,8 @@ async def ask_async(
             generator_name=generator_name,
             notify=notify,
             execute=execute,
-        )
+        ),
+        limiter=ask_threads(),
     )
     if isinstance(started, AskAnswer):
         return started
@@ -893,11 +936,15 @@ async def ask_async(
         plan.failure = AskCancelled()
         with anyio.CancelScope(shield=True):
             with suppress(AskCancelled):
-                await anyio.to_thread.run_sync(_finish_ask, session_factory, plan)
+                await anyio.to_thread.run_sync(
+                    _finish_in_slot, session_factory, plan, limiter=ask_threads()
+                )
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         plan.failure = exc
-    return await anyio.to_thread.run_sync(_finish_ask, session_factory, plan)
+    return await anyio.to_thread.run_sync(
+        _finish_in_slot, session_factory, plan, limiter=ask_threads()
+    )
 
 
 def _record_ask(
@@ -936,11 +983,6 @@ def _record_ask(
             query_result={"error_code": error_code, "details": error.details if error else {}},
             error_message=error_message,
         )
-    messages = chat_service.append_messages(
-        session,
-        chat,
-        [NewMessage(message_type="user", content=question, query_id=run.query_id), assistant],
-    )
     prompt_tokens = generation.prompt_tokens if generation else 0
     completion_tokens = generation.completion_tokens if generation else 0
     cost = (
@@ -974,6 +1016,7 @@ def _record_ask(
         generator=generator_name,
         connection_id=connection.id,
         chat_session_id=chat.id,
+        flush=False,
     )
     recorder.event(
         session,
@@ -1003,6 +1046,14 @@ def _record_ask(
             "row_count": run.result.row_count if run.result else None,
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
         },
+        flush=False,
+    )
+    # Every row is built; the writes follow back to back (the analytics row and the event are
+    # flushed by the messages' first statement), so the write transaction stays short.
+    messages = chat_service.append_messages(
+        session,
+        chat,
+        [NewMessage(message_type="user", content=question, query_id=run.query_id), assistant],
     )
     auth_service.add_token_usage(session, principal.user.id, prompt_tokens + completion_tokens)
     if template is not None:

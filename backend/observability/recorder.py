@@ -189,7 +189,10 @@ def event(
     context: ClientContext | None = None,
     data: Mapping[str, Any] | None = None,
     user_session_id: str | None = None,
+    flush: bool = True,
 ) -> Event:
+    """One `events` row. `flush=False` only adds it: a recording builds its rows first and
+    writes them together, so its write transaction stays short."""
     context = context or ClientContext()
     row = Event(
         event_type=event_type,
@@ -200,7 +203,8 @@ def event(
         session_id=user_session_id,
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     return row
 
 
@@ -225,8 +229,10 @@ def query(
     generator: str | None = None,
     connection_id: str | None = None,
     chat_session_id: str | None = None,
+    flush: bool = True,
 ) -> QueryAnalytics:
-    """One `query_analytics` row for an ask, a SQL run or a template run."""
+    """One `query_analytics` row for an ask, a SQL run or a template run (`flush=False`: only
+    added, as `event`)."""
     row = QueryAnalytics(
         query_id=query_id,
         user_id=user_id,
@@ -249,7 +255,8 @@ def query(
         chat_session_id=chat_session_id,
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     return row
 
 

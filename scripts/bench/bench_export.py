@@ -9,13 +9,25 @@ each export) after a baseline export of `--baseline-rows` rows and again after t
 the report gives both in MB and their ratio, the CSV size, the rows received and the
 throughput.
 
-Usage: python scripts/bench/bench_export.py [--rows 1000000] [--baseline-rows 1000]
+Speed is measured against two baselines on the same query over the same file, in the same
+run, each timed right before and right after the export (their mean is the baseline):
+`sqlite3 -csv` (the SQLite command-line shell, C; when it is not installed, `apt-get install
+sqlite3`, the report says it is missing and uses only the second), and Python's `csv` module
+writing the rows of `sqlite3.Cursor.fetchmany` as they come (no formula neutralising, no
+HTTP): the floor for any exporter written in Python. Reported: rows/s of each and the
+export's share of each.
+
+Usage: python scripts/bench/bench_export.py [--rows 1000000] [--baseline-rows 1000] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -45,6 +57,40 @@ def build_target(path: Path, rows: int) -> None:
             "CASE WHEN i % 7 = 0 THEN NULL ELSE 'note, \"quoted\" ' || (i % 97) END FROM n",
             (rows,),
         )
+
+
+EXPORT_SQL = "SELECT id, label, amount, happened_on, note FROM events ORDER BY id"
+
+
+def sqlite3_cli_seconds(target: Path, sql: str) -> tuple[float, int] | None:
+    """Seconds and bytes of `sqlite3 -csv` writing the query's rows to a pipe we drain."""
+    cli = shutil.which("sqlite3")
+    if cli is None:
+        return None
+    started = time.perf_counter()
+    with subprocess.Popen([cli, "-csv", str(target), sql], stdout=subprocess.PIPE) as proc:  # noqa: S603
+        assert proc.stdout is not None  # noqa: S101
+        size = 0
+        while chunk := proc.stdout.read(1 << 16):
+            size += len(chunk)
+    return time.perf_counter() - started, size
+
+
+def python_csv_seconds(target: Path, sql: str) -> tuple[float, int]:
+    """Seconds and bytes of Python's csv module writing the rows as fetched, 2,000 at a time."""
+    started = time.perf_counter()
+    size = 0
+    with sqlite3.connect(f"file:{target}?mode=ro", uri=True) as conn:
+        cursor = conn.execute(sql)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow([d[0] for d in cursor.description])
+        while batch := cursor.fetchmany(2000):
+            writer.writerows(batch)
+            size += len(buffer.getvalue().encode("utf-8"))
+            buffer.seek(0)
+            buffer.truncate()
+    return time.perf_counter() - started, size
 
 
 def free_port() -> int:
@@ -111,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--baseline-rows", type=int, default=1_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="nlsql-bench-export-") as tmp:
@@ -182,9 +229,7 @@ def main() -> None:
                     f"SELECT {columns} FROM events WHERE id <= {args.baseline_rows} ORDER BY id",
                     headers,
                 )
-                big = recorded_query(
-                    client, connection_id, f"SELECT {columns} FROM events ORDER BY id", headers
-                )
+                big = recorded_query(client, connection_id, EXPORT_SQL, headers)
                 print(f"preview: {big['row_count']:,} rows, truncated={big['truncated']}")
 
                 rss_idle_kb = status_kb(proc.pid, "VmRSS")
@@ -193,15 +238,54 @@ def main() -> None:
                 if rows != args.baseline_rows:
                     raise SystemExit(f"baseline: {rows:,} rows arrived of {args.baseline_rows:,}")
                 baseline_kb = status_kb(proc.pid, "VmHWM")
+                cli_runs = [sqlite3_cli_seconds(target, EXPORT_SQL)]
+                python_runs = [python_csv_seconds(target, EXPORT_SQL)]
                 reset_peak(proc.pid)
                 rows, size, seconds = export(client, big["query_id"], headers)
                 if rows != args.rows:
                     raise SystemExit(f"{rows:,} rows arrived of {args.rows:,}")
                 peak_kb = status_kb(proc.pid, "VmHWM")
+                cli_runs.append(sqlite3_cli_seconds(target, EXPORT_SQL))
+                python_runs.append(python_csv_seconds(target, EXPORT_SQL))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
 
+    export_rate = args.rows / seconds
+    python_seconds = sum(r[0] for r in python_runs) / len(python_runs)
+    report: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "rows": args.rows,
+        "csv_bytes": size,
+        "export_seconds": round(seconds, 3),
+        "export_rows_per_second": round(export_rate),
+        "python_csv_seconds": round(python_seconds, 3),
+        "share_of_python_csv": round(python_seconds / seconds, 3),
+        "sqlite3_cli": None,
+        "rss_idle_mb": round(rss_idle_kb / 1024, 1),
+        "peak_rss_baseline_mb": round(baseline_kb / 1024, 1),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "peak_ratio": round(peak_kb / baseline_kb, 3),
+        "peak_reset_per_export": peak_reset,
+    }
+    timed_cli = [r for r in cli_runs if r is not None]
+    if timed_cli:
+        cli_seconds = sum(r[0] for r in timed_cli) / len(timed_cli)
+        report["sqlite3_cli"] = {
+            "seconds": round(cli_seconds, 3),
+            "bytes": timed_cli[0][1],
+            "share": round(cli_seconds / seconds, 3),
+        }
+        print(
+            f"sqlite3 -csv: {cli_seconds:.2f} s ({args.rows / cli_seconds:,.0f} rows/s); "
+            f"the export runs at {cli_seconds / seconds:.1%} of it"
+        )
+    else:
+        print("sqlite3 -csv: not installed (apt-get install sqlite3); Python csv only")
+    print(
+        f"Python csv module, same rows: {python_seconds:.2f} s; the export runs at "
+        f"{python_seconds / seconds:.1%} of it"
+    )
     print(f"server RSS before exporting: {rss_idle_kb / 1024:.1f} MB")
     print(
         "peak RSS measured per export (VmHWM reset before each)"
@@ -219,6 +303,8 @@ def main() -> None:
         f"for {size / 1e6:.1f} MB of CSV ({args.rows:,} rows in {seconds:.1f} s, "
         f"{args.rows / seconds:,.0f} rows/s)"
     )
+    if args.json:
+        print(json.dumps(report))
 
 
 if __name__ == "__main__":

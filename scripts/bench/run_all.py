@@ -16,7 +16,11 @@ processes sharing one listening socket that keeps TCP_NODELAY; subprocesses on l
   same run; the record stage's p99 at 32 clients (from the recorded `ask_stage_duration`
   metrics of exactly those asks).
 * once per platform database, in this process: one client's end-to-end HTTP ask divided by
-  the in-process generate + guard + execute of the same questions.
+  the in-process generate + guard + execute of the same questions; also the same ratio with
+  one client's no-op HTTP round trip (`GET /healthz`, measured in the same run) taken off the
+  ask, i.e. what the platform adds to the core apart from HTTP itself.
+* once (`--export-rows`, 0 to skip): `bench_export.py`, a CSV export of that many rows against
+  `sqlite3 -csv` and Python's csv module on the same query, and the server's peak memory.
 
 The load generator runs in this process on the same machine as the server: on a busy or small
 machine the absolute figures include its CPU; the ratios are measured in the same run.
@@ -217,7 +221,9 @@ def make_chats(platform: Platform, count: int) -> list[str]:
 
 
 @contextmanager
-def api_server(platform: Platform, *, workers: int, llm_url: str) -> Iterator[str]:
+def api_server(
+    platform: Platform, *, workers: int, llm_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     port = _free_port()
     settings = platform.settings
     env = {
@@ -232,6 +238,7 @@ def api_server(platform: Platform, *, workers: int, llm_url: str) -> Iterator[st
         "NLSQL_OPENAI_API_KEY": "sk-bench",
         "NLSQL_OPENAI_MODEL": "bench-model",
         "NLSQL_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     if workers == 1:
         command = [
@@ -489,7 +496,12 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
             core_ms.append((time.perf_counter() - started) * 1000)
     (chat,) = make_chats(platform, 1)
     http_ms: list[float] = []
+    noop_ms: list[float] = []
     with httpx.Client(base_url=base, timeout=60) as client:
+        for _ in range(5 * len(QUESTIONS)):
+            started = time.perf_counter()
+            client.get("/healthz").raise_for_status()
+            noop_ms.append((time.perf_counter() - started) * 1000)
         for _ in range(5):
             for question in QUESTIONS:
                 started = time.perf_counter()
@@ -501,11 +513,14 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
                 http_ms.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
     core, end_to_end = statistics.median(core_ms), statistics.median(http_ms)
+    noop = statistics.median(noop_ms)
     return {
         "questions": len(QUESTIONS),
         "in_process_generate_guard_execute_median_ms": round(core, 3),
         "http_ask_median_ms": round(end_to_end, 3),
+        "http_noop_median_ms": round(noop, 3),
         "ratio": round(end_to_end / core, 2),
+        "ratio_without_http_round_trip": round((end_to_end - noop) / core, 2),
     }
 
 
@@ -532,6 +547,17 @@ def platform_url(backend: str, tmp: Path) -> Iterator[str]:
         if not given:
             postgres_server.stop(base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _cpu_bound_shares(entry: dict[str, Any], delay: float) -> None:
+    """What share of the physical limit the same server could reach at best given how fast
+    it serves offline asks (measured in this run, 32 clients): N asks need `delay` plus N
+    asks' worth of platform work, which one process does one at a time."""
+    rate = entry["offline"][f"clients_{max(OFFLINE_CLIENTS)}"]["ask"]["per_second"]
+    for burst in entry["llm_burst"].values():
+        clients = burst["clients"]
+        best_wall = delay + clients / rate if rate else float("inf")
+        burst["best_share_given_offline_rate"] = round(delay / best_wall, 3)
 
 
 def run_backend(
@@ -563,12 +589,27 @@ def run_backend(
                                 llm_burst(base, platform, headers, chats, delay)
                             )
                         entry["offline"] = offline_runs(base, platform, headers, seconds)
+                        _cpu_bound_shares(entry, delay)
                         if workers == workers_list[0]:
                             results["in_process_ratio"] = in_process_ratio(base, platform, headers)
                         results[key] = entry
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return results
+
+
+def export_run(rows: int) -> dict[str, Any]:
+    """`bench_export.py --json` in a subprocess: its last line is the report."""
+    script = Path(__file__).resolve().parent / "bench_export.py"
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, str(script), "--rows", str(rows), "--json"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
@@ -578,12 +619,14 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--llm-delay", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=4.0, help="per offline measurement")
+    parser.add_argument("--export-rows", type=int, default=1_000_000, help="0: no export run")
     args = parser.parse_args()
     workers_list = [int(w) for w in args.workers.split(",") if w.strip()]
     report: dict[str, Any] = {
         "command": " ".join(sys.argv),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpu_count": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
         "llm_delay_seconds": args.llm_delay,
         "offline_seconds_per_measurement": args.seconds,
         "server": "1 worker: uvicorn; N workers: scripts/bench/serve_workers.py (N uvicorn "
@@ -594,6 +637,10 @@ def main() -> None:
         report["results"][backend] = run_backend(
             backend, workers_list, args.llm_delay, args.seconds
         )
+    if args.export_rows > 0:
+        print(f"[export] {args.export_rows:,} rows", file=sys.stderr, flush=True)
+        report["csv_export"] = export_run(args.export_rows)
+    report["load_average_at_end"] = os.getloadavg()
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

@@ -62,3 +62,39 @@ def test_a_rolled_back_or_abandoned_write_gives_the_turn_back(tmp_path: Path) ->
     with engine.connect() as check:
         assert check.execute(text("SELECT v FROM t")).scalars().all() == ["next"]
     engine.dispose()
+
+
+def test_a_writer_waits_for_its_turn_no_longer_than_the_lock_timeout(tmp_path: Path) -> None:
+    """The turn's wait follows `NLSQL_PLATFORM_LOCK_TIMEOUT_SECONDS` (it was a fixed 10 s, so a
+    writer with a 0.2 s lock timeout waited for the first writer's commit and succeeded)."""
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_app_engine(f"sqlite:///{tmp_path / 'short.db'}", lock_timeout_seconds=0.2)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    first_wrote, second_finished = threading.Event(), threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def second() -> None:
+        first_wrote.wait()
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t (v) VALUES ('second')"))
+            outcome.append(None)
+        except OperationalError as exc:
+            outcome.append(exc)
+        second_finished.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t (v) VALUES ('first')"))
+        first_wrote.set()
+        # The first writer holds its turn until the second has given up (or, before the
+        # fix, would hold it for 1.5 s, less than the old fixed 10 s wait).
+        second_finished.wait(timeout=1.5)
+    thread.join(timeout=15)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], OperationalError)
+    assert "locked" in str(outcome[0])
+    engine.dispose()

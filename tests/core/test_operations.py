@@ -182,3 +182,27 @@ def test_readyz_answers_while_every_request_thread_is_busy(app: FastAPI) -> None
             assert [f.result().status_code for f in blocked] == [200, 200]
     assert response.status_code == 200, response.text
     assert elapsed < 5
+
+
+def test_readyz_neither_rereads_the_migration_scripts_nor_logs_alembic_per_probe(
+    app: FastAPI, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head revision is read once per process; each probe read the script directory and
+    logged alembic's "Context impl" INFO line before."""
+    from alembic.script import ScriptDirectory
+
+    reads: list[object] = []
+    original = ScriptDirectory.from_config.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[ScriptDirectory], config: object) -> ScriptDirectory:
+        reads.append(config)
+        return original(cls, config)  # type: ignore[no-any-return]
+
+    with TestClient(app) as client:
+        client.get("/readyz")
+        monkeypatch.setattr(ScriptDirectory, "from_config", classmethod(counting))
+        with caplog.at_level(logging.INFO):
+            statuses = [client.get("/readyz").status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert reads == []
+    assert not [r for r in caplog.records if r.name.startswith("alembic")]

@@ -778,3 +778,21 @@ def test_functions_analytics_needs_are_allowed(
     )
     sql = f"SELECT {call} FROM orders" + ("" if aggregate else " WHERE id > 0")
     guard_sql(sql, snapshot=snapshot, dialect=dialect, row_cap=ROW_CAP)
+
+
+@pytest.mark.parametrize(
+    ("sql", "run_limit", "shown_limit"),
+    [
+        ("SELECT id FROM orders", "LIMIT 11", "LIMIT 10"),
+        ("SELECT id FROM orders LIMIT 5000", "LIMIT 11", "LIMIT 10"),
+        ("SELECT id FROM orders LIMIT 3", "LIMIT 3", "LIMIT 3"),
+    ],
+)
+def test_the_shown_sql_carries_the_cap_and_the_run_sql_its_probe_row(
+    snapshot: SchemaSnapshot, sql: str, run_limit: str, shown_limit: str
+) -> None:
+    """One guarding gives both texts (the pipeline used to guard twice for the shown one)."""
+    guarded = guard_sql(sql, snapshot=snapshot, row_cap=11, shown_row_cap=10)
+    assert guarded.sql.endswith(run_limit)
+    assert guarded.shown_sql is not None and guarded.shown_sql.endswith(shown_limit)
+    assert guarded.shown_sql == guard_sql(sql, snapshot=snapshot, row_cap=10).sql
