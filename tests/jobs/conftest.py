@@ -18,10 +18,12 @@ JOBS = "/api/v1/jobs"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """Jobs run inside the API process on both backends (PostgreSQL: the real procrastinate
-    queue with an in-process worker), with a quick heartbeat."""
+    queue with an in-process worker), with a quick heartbeat. A worker counts as stalled only
+    after a dozen missed heartbeats: on a loaded machine a live worker's loop can lag a few
+    seconds, and a live worker taken for dead has its job failed under it."""
     settings.jobs_in_process = True
     settings.jobs_heartbeat_seconds = 0.5
-    settings.jobs_stalled_seconds = 2.0
+    settings.jobs_stalled_seconds = 6.0
     settings.prune_cron = ""
     return settings
 
