@@ -14,6 +14,7 @@ from backend.chat.errors import ChatMessageNotFound, ChatSessionNotFound, Messag
 from backend.chat.models import ChatMessage, ChatSession
 from backend.core.db import utcnow
 from backend.core.pagination import keyset_page
+from backend.feedback import retrieval as feedback_retrieval
 
 DEFAULT_TITLE = "New chat"
 MAX_PAGE_SIZE = 100
@@ -232,3 +233,10 @@ def record_draft_run(
     message.execution_time = execution_time_ms
     session.flush()
     return True
+
+
+def ratings_of(session: Session, *, user_id: str, messages: list[ChatMessage]) -> dict[int, int]:
+    """The user's own rating of each of these answers that they rated, by message id."""
+    return feedback_retrieval.ratings_of(
+        session, user_id=user_id, message_ids=[m.id for m in messages if m.message_type != "user"]
+    )

@@ -38,3 +38,15 @@ def wrong_query_ids(user_id: str) -> Select[Any]:
         AnswerFeedback.query_id.is_not(None),
         or_(AnswerFeedback.rating <= POOR_RATING, AnswerFeedback.corrected_sql.is_not(None)),
     )
+
+
+def ratings_of(session: Session, *, user_id: str, message_ids: list[int]) -> dict[int, int]:
+    """The user's rating of each of these messages that they rated."""
+    if not message_ids:
+        return {}
+    rows = session.execute(
+        select(AnswerFeedback.message_id, AnswerFeedback.rating).where(
+            AnswerFeedback.user_id == user_id, AnswerFeedback.message_id.in_(message_ids)
+        )
+    ).all()
+    return {int(m): int(r) for m, r in rows}
