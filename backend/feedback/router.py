@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from backend.auth.deps import Principal, require_scopes, require_scopes_released
 from backend.auth.scopes import Scope
@@ -250,6 +251,51 @@ def list_feedback(
         session, conditions=conditions, limit=limit, cursor=cursor
     )
     return Page(items=items, next_cursor=next_cursor)
+
+
+@review_router.get(
+    "/export",
+    responses={
+        **_REVIEW_ERRORS,
+        200: {
+            "description": "CSV with a header row",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+    response_class=StreamingResponse,
+    summary="Ratings as CSV (same filters as the list, no paging)",
+)
+def export_feedback(
+    request: Request,
+    session: SessionDep,
+    principal: AnalyticsReader,
+    context: ClientContextDep,
+    user_id: str | None = None,
+    connection_id: str | None = None,
+    generator: str | None = None,
+    model: str | None = None,
+    rating: Rating = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> StreamingResponse:
+    """Streams the same rows as `GET /analytics/feedback` as CSV (UTF-8, with a header row);
+    the export is audited."""
+    filters: dict[str, Any] = {
+        "user_id": user_id,
+        "connection_id": connection_id,
+        "generator": generator,
+        "model": model,
+        "rating": rating,
+        "since": since,
+        "until": until,
+    }
+    conditions = service.feedback_conditions(principal, **filters)
+    service.record_feedback_export(session, principal, filters=filters, context=context)
+    return StreamingResponse(
+        service.feedback_csv(request.app.state.session_factory, conditions),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="answer_feedback.csv"'},
+    )
 
 
 @review_router.get(

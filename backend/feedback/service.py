@@ -10,14 +10,14 @@ transaction open while a schema is introspected.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from backend.auth.deps import Principal
 from backend.chat import service as chat_service
@@ -528,6 +528,53 @@ def list_feedback(
         item.example = ExampleRef(id=example.id, approved=example.approved) if example else None
         items.append(item)
     return items, next_cursor
+
+
+FEEDBACK_CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "user_id",
+    "message_id",
+    "query_id",
+    "connection_id",
+    "generator",
+    "llm_model",
+    "rating",
+    "comment",
+    "corrected_sql",
+)
+
+
+def record_feedback_export(
+    session: Session,
+    principal: Principal,
+    *,
+    filters: dict[str, Any],
+    context: ClientContext,
+) -> None:
+    """Audit and record an export of ratings (before its first byte is streamed)."""
+    observability_service.record_export(
+        session,
+        user_id=principal.user.id,
+        user_session_id=principal.user_session_id,
+        context=context,
+        resource=FEEDBACK_RESOURCE,
+        filters=filters,
+    )
+
+
+def feedback_csv(
+    session_factory: sessionmaker[Session], conditions: Sequence[ColumnElement[bool]]
+) -> Iterator[str]:
+    """The ratings `conditions` select as CSV chunks, newest first, read by a session of its
+    own (the request's is closed by then)."""
+    statement = (
+        select(AnswerFeedback)
+        .where(*conditions)
+        .order_by(AnswerFeedback.created_at.desc(), AnswerFeedback.id.desc())
+    )
+    return observability_service.stream_csv(session_factory, statement, FEEDBACK_CSV_COLUMNS)
 
 
 _GROUP_COLUMNS = {

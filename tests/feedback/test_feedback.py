@@ -231,6 +231,13 @@ def test_the_feedback_review_counts_and_averages_per_generator_and_connection(
     assert everyone["total"]["count"] == 3
     by_connection = {g["key"]: g["count"] for g in everyone["groups"]}
     assert by_connection == {caller.connection_id: 2, other_caller.connection_id: 1}
+    exported = client.get(
+        "/api/v1/analytics/feedback/export", params={"rating": 5}, headers=admin.headers
+    )
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.strip().splitlines()
+    assert lines[0].startswith("id,created_at,updated_at,user_id,message_id")
+    assert len(lines) == 2 and caller.user_id in lines[1]
     low = client.get(
         "/api/v1/analytics/feedback", params={"rating": 2}, headers=admin.headers
     ).json()

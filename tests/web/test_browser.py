@@ -277,7 +277,7 @@ def test_a_viewer_converses_and_an_admin_reviews(
     assert (
         browser.evaluate("getComputedStyle(document.getElementById('ask-view')).display") == "none"
     )
-    for chart in ("chart-asks", "chart-latency", "chart-users", "chart-errors"):
+    for chart in ("chart-asks", "chart-latency", "chart-users", "chart-errors", "chart-ratings"):
         browser.wait_for(
             f"document.getElementById('{chart}').dataset.rendered === 'true'",
             what=f"the {chart} chart",
@@ -287,6 +287,10 @@ def test_a_viewer_converses_and_an_admin_reviews(
         "[...document.querySelectorAll('#admin-totals .card')].map(c => c.textContent)"
     )
     assert any(card.endswith("queries") for card in cards), cards
+    ratings = browser.evaluate(
+        "[...document.querySelectorAll('#ratings tbody tr')].map(r => r.cells[1].textContent)"
+    )
+    assert ratings == ["4"], ratings
     assert browser.evaluate("document.querySelectorAll('#audit tbody tr').length") > 0
     assert browser.evaluate("document.querySelectorAll('#events tbody tr').length") > 0
     users = browser.evaluate(
