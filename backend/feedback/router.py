@@ -27,8 +27,8 @@ from backend.feedback.schemas import (
     FeedbackWrite,
 )
 
-messages_router = APIRouter(prefix="/chat/messages", tags=["feedback"])
-examples_router = APIRouter(prefix="/connections/{connection_id}/examples", tags=["examples"])
+messages_router = APIRouter(prefix="/chat/messages", tags=["chat"])
+examples_router = APIRouter(prefix="/connections/{connection_id}/examples", tags=["connections"])
 review_router = APIRouter(prefix="/analytics/feedback", tags=["analytics"])
 
 ChatReader = Annotated[Principal, Depends(require_scopes(Scope.CHAT_READ))]

@@ -169,6 +169,34 @@ class FeedbackGroup(AppSchema):
 
 
 class FeedbackSummary(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "group_by": "generator",
+                    "since": "2024-04-01T00:00:00Z",
+                    "until": "2024-05-01T00:00:00Z",
+                    "total": {
+                        "key": None,
+                        "count": 3,
+                        "average_rating": 3.667,
+                        "ratings": {"1": 0, "2": 1, "3": 0, "4": 1, "5": 1},
+                        "corrected": 1,
+                    },
+                    "groups": [
+                        {
+                            "key": "openai",
+                            "count": 3,
+                            "average_rating": 3.667,
+                            "ratings": {"1": 0, "2": 1, "3": 0, "4": 1, "5": 1},
+                            "corrected": 1,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     group_by: FeedbackGroupBy
     since: datetime | None
     until: datetime | None
