@@ -26,3 +26,8 @@ class ExampleNotFound(NotFound):
 class NotConnectionOwner(Forbidden):
     code = "not_connection_owner"
     message = "Only the connection's owner may approve its examples."
+
+
+class TemplateHasParameters(ValidationFailed):
+    code = "template_has_parameters"
+    message = "A template with parameters cannot be an example; add its question and SQL instead."

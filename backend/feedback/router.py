@@ -118,7 +118,10 @@ def get_feedback(message_id: int, session: SessionDep, principal: ChatReader) ->
 
 
 @examples_router.get(
-    "", summary="Verified examples of a connection", response_model=Page[ExampleRead]
+    "",
+    summary="Verified examples of a connection",
+    response_model=Page[ExampleRead],
+    responses={**_ERRORS, 400: {"model": ErrorResponse}},
 )
 def list_examples(
     connection_id: str,
@@ -160,14 +163,46 @@ def add_example(
     principal: ReleasedExamplesWriter,
     context: ClientContextDep,
 ) -> ExampleRead:
-    """Adds a question and the SQL that answers it (or a parameterless query template that
-    applies to the connection) as an example; the SQL must pass the guard on the connection.
-    The connection's owner's examples are approved at once."""
+    """Adds a question and the SQL that answers it as an example; the SQL must pass the guard
+    on the connection (the same as `POST /query/sql`). The connection's owner's examples are
+    approved at once."""
     return service.add_example(
         request.app.state.session_factory,
         principal=principal,
         connection_id=connection_id,
         data=data,
+        settings=request.app.state.settings,
+        context=context,
+    )
+
+
+@examples_router.post(
+    "/from-template/{template_id}",
+    summary="Add a query template as a verified example",
+    status_code=201,
+    response_model=ExampleRead,
+    responses={
+        **_GUARDED,
+        422: {
+            "model": ErrorResponse,
+            "description": "`template_has_parameters`: only a parameterless template can be one.",
+        },
+    },
+)
+def add_template_example(
+    connection_id: str,
+    template_id: str,
+    request: Request,
+    principal: ReleasedExamplesWriter,
+    context: ClientContextDep,
+) -> ExampleRead:
+    """Copies the question and SQL of a parameterless query template that applies to the
+    connection into a verified example (source `template`), after the guard checked the SQL."""
+    return service.add_example(
+        request.app.state.session_factory,
+        principal=principal,
+        connection_id=connection_id,
+        template_id=template_id,
         settings=request.app.state.settings,
         context=context,
     )

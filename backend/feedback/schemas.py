@@ -11,6 +11,8 @@ from backend.core.schemas import AppSchema
 
 MAX_COMMENT_LENGTH = 2000
 MAX_SQL_LENGTH = 100_000
+NOT_BLANK = r"\S"
+"""A pattern that refuses text of spaces only (JSON Schema patterns match anywhere)."""
 ExampleSource = Literal["feedback", "correction", "template", "manual"]
 FeedbackGroupBy = Literal["connection", "generator", "model"]
 
@@ -108,13 +110,13 @@ class ExampleCreate(AppSchema):
         }
     )
 
-    question: str | None = Field(default=None, min_length=1, max_length=2000)
-    sql: str | None = Field(default=None, min_length=1, max_length=MAX_SQL_LENGTH)
-    template_id: str | None = Field(default=None, min_length=1, max_length=36)
-    """Copy a parameterless query template that applies to the connection (its question and
-    SQL, unless given); the example's source is then `template`."""
+    question: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
+    sql: str = Field(min_length=1, max_length=MAX_SQL_LENGTH, pattern=NOT_BLANK)
 
-    _blank = field_validator("question", "sql")(_blank_to_none)
+    @field_validator("question", "sql")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
 
 
 class ExampleRead(AppSchema):

@@ -26,7 +26,6 @@ from backend.connections.models import DatabaseConnection
 from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.db import utcnow
-from backend.core.errors import ValidationFailed
 from backend.core.pagination import keyset_page
 from backend.feedback.errors import (
     ConnectionGone,
@@ -34,6 +33,7 @@ from backend.feedback.errors import (
     FeedbackNotFound,
     MessageNotAnAnswer,
     NotConnectionOwner,
+    TemplateHasParameters,
 )
 from backend.feedback.models import AnswerFeedback, VerifiedExample
 from backend.feedback.schemas import (
@@ -339,31 +339,25 @@ def add_example(
     *,
     principal: Principal,
     connection_id: str,
-    data: ExampleCreate,
+    data: ExampleCreate | None = None,
+    template_id: str | None = None,
     settings: Settings,
     context: ClientContext | None = None,
 ) -> ExampleRead:
-    """Add a question and its SQL (or a parameterless template's) as an example of the
-    connection, after the guard checked the SQL; approved at once for the connection's owner."""
-    question, sql, template_id = data.question, data.sql, None
+    """Add a question and its SQL (`data`), or a parameterless query template that applies to
+    the connection (`template_id`), as an example of the connection, after the guard checked
+    the SQL; approved at once for the connection's owner."""
     with session_factory() as session:
         connection = connections_service.get_connection(session, principal, connection_id)
-        if data.template_id is not None:
-            template = templates_service.get_template(session, principal, data.template_id)
+        if template_id is not None:
+            template = templates_service.get_template(session, principal, template_id)
             templates_service.ensure_template_applies(template, connection)
             if template.parameters:
-                raise ValidationFailed(
-                    "A template with parameters cannot be an example; give question and sql.",
-                    details={"template_id": template.id},
-                )
-            question = question or template.question_template
-            sql = sql or template.sql_template
-            template_id = template.id
-    if question is None or sql is None:
-        missing = [name for name, value in (("question", question), ("sql", sql)) if not value]
-        raise ValidationFailed(
-            "Give a question and its SQL, or a template_id.", details={"missing": missing}
-        )
+                raise TemplateHasParameters(details={"template_id": template.id})
+            question, sql = template.question_template, template.sql_template
+        else:
+            assert data is not None  # noqa: S101
+            question, sql = data.question, data.sql
     checked = pipeline.check_sql(session_factory, connection=connection, sql=sql, settings=settings)
     user_id = principal.user.id
     with session_factory() as session:

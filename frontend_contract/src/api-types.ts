@@ -811,11 +811,32 @@ export interface paths {
         put?: never;
         /**
          * Add a verified example by hand
-         * @description Adds a question and the SQL that answers it (or a parameterless query template that
-         *     applies to the connection) as an example; the SQL must pass the guard on the connection.
-         *     The connection's owner's examples are approved at once.
+         * @description Adds a question and the SQL that answers it as an example; the SQL must pass the guard
+         *     on the connection (the same as `POST /query/sql`). The connection's owner's examples are
+         *     approved at once.
          */
         post: operations["connections-add_example"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/examples/from-template/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a query template as a verified example
+         * @description Copies the question and SQL of a parameterless query template that applies to the
+         *     connection into a verified example (source `template`), after the guard checked the SQL.
+         */
+        post: operations["connections-add_template_example"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2118,11 +2139,9 @@ export interface components {
          */
         ExampleCreate: {
             /** Question */
-            question?: string | null;
+            question: string;
             /** Sql */
-            sql?: string | null;
-            /** Template Id */
-            template_id?: string | null;
+            sql: string;
         };
         /**
          * ExampleRead
@@ -6786,6 +6805,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
             422: {
                 headers: {
@@ -6876,6 +6904,101 @@ export interface operations {
                 };
             };
             /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database failed (introspecting it). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database timed out (introspecting it). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-add_template_example": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExampleRead"];
+                };
+            };
+            /** @description The guard refused the SQL. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `template_has_parameters`: only a parameterless template can be one. */
             422: {
                 headers: {
                     [name: string]: unknown;

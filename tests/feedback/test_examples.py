@@ -127,20 +127,20 @@ def test_a_parameterless_template_can_become_an_example(
     ).json()
     url = examples_url(caller.connection_id)
 
-    copied = client.post(url, json={"template_id": template["id"]}, headers=caller.headers)
+    copied = client.post(f"{url}/from-template/{template['id']}", headers=caller.headers)
     foreign = client.post(
-        examples_url(other_caller.connection_id),
-        json={"template_id": template["id"]},
+        f"{examples_url(other_caller.connection_id)}/from-template/{template['id']}",
         headers=other_caller.headers,
     )
-    empty = client.post(url, json={"question": "Only a question"}, headers=caller.headers)
+    no_sql = client.post(url, json={"question": "Only a question"}, headers=caller.headers)
+    blank = client.post(url, json={"question": "   ", "sql": "SELECT 1"}, headers=caller.headers)
 
     assert copied.status_code == 201, copied.text
     assert copied.json()["source"] == "template"
     assert copied.json()["question"] == "How many orders are there?"
     assert copied.json()["template_id"] == template["id"]
     assert foreign.status_code in (403, 404)
-    assert empty.status_code == 422 and empty.json()["error"]["details"]["missing"] == ["sql"]
+    assert no_sql.status_code == 422 and blank.status_code == 422
 
 
 def test_feedback_becomes_an_example_in_the_next_prompt_chosen_by_relevance(
