@@ -542,17 +542,16 @@ def _result_payload(run: _Run) -> dict[str, Any] | None:
     }
 
 
-def _examples(
+def _example_candidates(
     session: Session,
     principal: Principal,
     *,
     connection_id: str,
     templates: list[QueryTemplate],
-    question: str,
 ) -> list[Example]:
-    """The few-shot examples most similar to `question` (`relevance.rank_examples`), drawn only
-    from material the caller may see on this connection: its approved verified examples (and
-    the caller's own pending ones), the query templates that apply to it
+    """What an LLM prompt's examples are chosen from, most trusted first: only material the
+    caller may see on this connection: its approved verified examples (and the caller's own
+    pending ones), the query templates that apply to it
     (`templates_service.applicable_templates`), and the caller's own earlier answers that were
     not judged wrong. Never another user's answers."""
     verified = [
@@ -561,11 +560,16 @@ def _examples(
             session, connection_id=connection_id, user_id=principal.user.id
         )
     ]
-    candidates = (
+    return (
         verified
         + templates_service.examples_of(templates, MAX_EXAMPLE_CANDIDATES)
         + _earlier_successes(session, connection_id=connection_id, user_id=principal.user.id)
     )
+
+
+def _examples(question: str, candidates: list[Example]) -> list[Example]:
+    """The few-shot examples most similar to `question` (`relevance.rank_examples`), chosen
+    with no platform transaction open."""
     return rank_examples(question, candidates, limit=MAX_EXAMPLES)
 
 
@@ -651,7 +655,7 @@ def _read_ask(
         )
         run = plan.run
         cached = None
-        examples: list[Example] = []
+        candidates: list[Example] = []
         history: list[Turn] = []
         try:
             _load_limits(session, run)
@@ -670,12 +674,8 @@ def _read_ask(
                     )
                 ]
                 if plan.generator.uses_examples:
-                    examples = _examples(
-                        session,
-                        principal,
-                        connection_id=connection.id,
-                        templates=templates,
-                        question=question,
+                    candidates = _example_candidates(
+                        session, principal, connection_id=connection.id, templates=templates
                     )
         except Exception as exc:  # noqa: BLE001 - recorded with the ask, then raised
             plan.failure = exc
@@ -704,7 +704,7 @@ def _read_ask(
                 question=question,
                 schema=plan.snapshot,
                 history=history,
-                examples=examples,
+                examples=_examples(question, candidates),
                 dialect=sqlglot_dialect(connection.db_type),
                 row_cap=run.row_cap,
                 model=choice.model,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from rank_bm25 import BM25Plus
 
@@ -85,8 +86,10 @@ STOP_WORDS = frozenset(
 )
 
 
-def words(text: str) -> list[str]:
-    """The normalised words of `text` that carry meaning, in order."""
+@lru_cache(maxsize=8192)
+def words(text: str) -> tuple[str, ...]:
+    """The normalised words of `text` that carry meaning, in order (cached: the candidates of a
+    connection's asks are mostly the same questions from one ask to the next)."""
     out: list[str] = []
     for raw in _WORD.findall(text.casefold()):
         if raw in STOP_WORDS:
@@ -97,7 +100,7 @@ def words(text: str) -> list[str]:
         elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
             word = word[:-1]
         out.append(word)
-    return out
+    return tuple(out)
 
 
 def question_key(question: str) -> str:
@@ -122,7 +125,7 @@ def rank_examples(question: str, candidates: Sequence[Example], *, limit: int) -
     documents = [words(example.question) for example in unique]
     if not asked or not any(documents):
         return unique[:limit]
-    scores = BM25Plus(documents).get_scores(asked)
+    scores = BM25Plus([list(d) for d in documents]).get_scores(list(asked))
     asked_set = set(asked)
     order = sorted(
         range(len(unique)),

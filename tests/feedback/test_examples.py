@@ -237,4 +237,4 @@ def test_ranking_prefers_shared_words_and_keeps_the_given_order_otherwise() -> N
     assert "dup" not in [e.sql for e in rank_examples("revenue", candidates, limit=5)]
     assert [e.sql for e in rank_examples("???", candidates, limit=2)] == ["A", "B"]
     assert rank_examples("anything", [], limit=3) == []
-    assert words("Which countries have the most Customers?") == ["country", "most", "customer"]
+    assert words("Which countries have the most Customers?") == ("country", "most", "customer")
