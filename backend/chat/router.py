@@ -154,6 +154,7 @@ def list_messages(
     items = [ChatMessageRead.model_validate(r) for r in rows]
     for item in items:
         item.rating = ratings.get(item.id)
+        item.query_result = service.with_chart(item.query_result)
     return Page[ChatMessageRead](items=items, next_cursor=next_cursor)
 
 

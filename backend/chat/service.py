@@ -15,6 +15,7 @@ from backend.chat.models import ChatMessage, ChatSession
 from backend.core.db import utcnow
 from backend.core.pagination import keyset_page
 from backend.feedback import retrieval as feedback_retrieval
+from backend.nl2sql.charts import suggest_chart
 
 DEFAULT_TITLE = "New chat"
 MAX_PAGE_SIZE = 100
@@ -240,3 +241,19 @@ def ratings_of(session: Session, *, user_id: str, messages: list[ChatMessage]) -
     return feedback_retrieval.ratings_of(
         session, user_id=user_id, message_ids=[m.id for m in messages if m.message_type != "user"]
     )
+
+
+def with_chart(query_result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An answer's stored result with its chart spec: answers kept before the spec was stored
+    get it suggested again from their stored columns and rows."""
+    if not query_result or "chart" in query_result or not query_result.get("rows"):
+        return query_result
+    columns = query_result.get("columns") or []
+    named = [
+        (str(c.get("name")), c.get("type")) if isinstance(c, dict) else (str(c), None)
+        for c in columns
+    ]
+    rows = query_result["rows"]
+    if not named or not all(isinstance(r, list) and len(r) == len(named) for r in rows):
+        return query_result
+    return {**query_result, "chart": suggest_chart(named, rows).spec}

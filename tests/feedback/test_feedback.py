@@ -301,3 +301,14 @@ def test_a_reopened_answer_keeps_its_chart(
     assert stored is not None and stored.query_result is not None
     assert stored.query_result["chart"] == answer["chart"]
     assert answer["chart"]["mark"]
+
+    # An answer stored before charts were kept gets one suggested from its stored rows.
+    stored.query_result = {
+        k: v for k, v in stored.query_result.items() if k not in ("chart", "chart_type")
+    }
+    session.commit()
+    messages = client.get(
+        f"/api/v1/chat/sessions/{answer['chat_id']}/messages", headers=caller.headers
+    ).json()["items"]
+    shown = next(m for m in messages if m["id"] == answer["message_id"])
+    assert shown["query_result"]["chart"] == answer["chart"]
