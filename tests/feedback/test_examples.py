@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
@@ -238,3 +238,25 @@ def test_ranking_prefers_shared_words_and_keeps_the_given_order_otherwise() -> N
     assert [e.sql for e in rank_examples("???", candidates, limit=2)] == ["A", "B"]
     assert rank_examples("anything", [], limit=3) == []
     assert words("Which countries have the most Customers?") == ("country", "most", "customer")
+
+
+def test_the_offline_engine_never_reads_examples(
+    client: TestClient, app: Any, server: ProviderServer, caller: Caller
+) -> None:
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(app.state.engine, "before_cursor_execute", seen)
+    try:
+        ask(client, caller, "How many orders are there?", generator="builtin")
+        offline = [s for s in statements if "verified_examples" in s]
+        statements.clear()
+        _prompt_after_asking(client, server, caller, "How many orders are there?")
+        llm = [s for s in statements if "verified_examples" in s]
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", seen)
+
+    assert offline == []
+    assert len(llm) == 1
