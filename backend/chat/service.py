@@ -19,6 +19,8 @@ from backend.nl2sql.charts import suggest_chart
 
 DEFAULT_TITLE = "New chat"
 MAX_PAGE_SIZE = 100
+MAX_MESSAGE_ID = 2**31 - 1
+"""The largest id `chat_messages.id` (a 32-bit integer on PostgreSQL) can hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,9 @@ def append_messages(
 
 def get_message(session: Session, *, user_id: str, message_id: int) -> ChatMessage:
     """A message of one of the user's active sessions; `ChatMessageNotFound` (404) otherwise."""
+    if not 1 <= message_id <= MAX_MESSAGE_ID:
+        # Beyond the id column's range no message can exist (PostgreSQL would refuse the bind).
+        raise ChatMessageNotFound(details={"message_id": message_id})
     row = session.execute(
         select(ChatMessage)
         .join(ChatSession, ChatSession.id == ChatMessage.session_id)

@@ -147,12 +147,14 @@ def test_only_the_asker_rates_and_only_answers_with_sql(
     question = _rate(client, caller, answer["user_message_id"], rating=5)
     no_sql = _rate(client, caller, declined_id, rating=5)
     missing = _rate(client, caller, 2_000_000_000, rating=5)
+    beyond = _rate(client, caller, 2**63 - 1, rating=5)  # past the id column's range
 
     assert by_other.status_code == 404 and by_other.json()["error"]["code"] == "message_not_found"
     assert question.status_code == 422
     assert question.json()["error"]["code"] == "message_not_an_answer"
     assert no_sql.status_code == 422 and no_sql.json()["error"]["code"] == "message_not_an_answer"
     assert missing.status_code == 404
+    assert beyond.status_code == 404 and beyond.json()["error"]["code"] == "message_not_found"
     other_get = client.get(feedback_url(answer["message_id"]), headers=other_caller.headers)
     assert other_get.status_code == 404
     unrated = client.get(feedback_url(answer["message_id"]), headers=caller.headers)
