@@ -10,6 +10,7 @@ from backend.admin import users_router as admin_users_router
 from backend.auth import router as auth_router
 from backend.chat import router as chat_router
 from backend.connections import router as connections_router
+from backend.feedback import router as feedback_router
 from backend.jobs import router as jobs_router
 from backend.nl2sql import router as nl2sql_router
 from backend.observability import router as observability_router
@@ -24,10 +25,13 @@ def mount_routers(app: FastAPI) -> None:
     api.include_router(auth_router.api_keys_router)
     api.include_router(admin_users_router.router)
     api.include_router(observability_router.router)
+    api.include_router(feedback_router.review_router)
     api.include_router(admin_router.router)
     api.include_router(chat_router.router)
+    api.include_router(feedback_router.messages_router)
     api.include_router(nl2sql_router.router)
     api.include_router(connections_router.router)
+    api.include_router(feedback_router.examples_router)
     api.include_router(templates_router.router)
     api.include_router(jobs_router.router)
     app.include_router(api)

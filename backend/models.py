@@ -5,11 +5,13 @@ from backend.auth.models import ApiKey, RefreshToken, User, UserSession
 from backend.chat.models import ChatMessage, ChatSession
 from backend.connections.models import DatabaseConnection, DatabaseSchema
 from backend.core.db import Base
+from backend.feedback.models import AnswerFeedback, VerifiedExample
 from backend.jobs.models import BackgroundJob
 from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
 from backend.templates.models import QueryTemplate
 
 __all__ = [
+    "AnswerFeedback",
     "ApiKey",
     "AuditLog",
     "BackgroundJob",
@@ -26,4 +28,5 @@ __all__ = [
     "SystemConfig",
     "User",
     "UserSession",
+    "VerifiedExample",
 ]

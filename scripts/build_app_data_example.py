@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from backend.admin.models import SystemConfig  # noqa: E402
 from backend.auth import service as auth_service  # noqa: E402
@@ -31,6 +32,7 @@ from backend.core.db import create_app_engine, create_session_factory, new_uuid 
 from backend.core.migrations import upgrade_to_head  # noqa: E402
 from backend.core.security import build_fernet, digest_token, encrypt_secret  # noqa: E402
 from backend.demo import DEMO_DB_PATH  # noqa: E402
+from backend.feedback.models import AnswerFeedback, VerifiedExample  # noqa: E402
 from backend.jobs.models import BackgroundJob  # noqa: E402
 from backend.observability import recorder  # noqa: E402
 from backend.observability.event_types import AuditAction, EventType  # noqa: E402
@@ -284,6 +286,35 @@ def _fill(session, settings: Settings) -> None:  # type: ignore[no-untyped-def]
                 updated_by=admin.id,
             ),
         ]
+    )
+    answer = session.scalars(
+        select(ChatMessage).where(
+            ChatMessage.query_id == query_id, ChatMessage.message_type == "assistant"
+        )
+    ).one()
+    feedback = AnswerFeedback(
+        message_id=answer.id,
+        user_id=demo.id,
+        query_id=query_id,
+        connection_id=connection.id,
+        generator="builtin",
+        rating=5,
+        comment="Exactly what I needed.",
+    )
+    session.add(feedback)
+    session.flush()
+    session.add(
+        VerifiedExample(
+            connection_id=connection.id,
+            question=question,
+            sql=sql,
+            source="feedback",
+            owner_id=demo.id,
+            approved=True,
+            approved_by=demo.id,
+            approved_at=now,
+            feedback_id=feedback.id,
+        )
     )
     session.add(
         BackgroundJob(

@@ -150,9 +150,12 @@ def list_messages(
     """
     chat = service.get_chat_session(session, user_id=principal.user.id, session_id=session_id)
     rows, next_cursor = service.list_messages(session, chat, limit=limit, cursor=cursor)
-    return Page[ChatMessageRead](
-        items=[ChatMessageRead.model_validate(r) for r in rows], next_cursor=next_cursor
-    )
+    ratings = service.ratings_of(session, user_id=principal.user.id, messages=rows)
+    items = [ChatMessageRead.model_validate(r) for r in rows]
+    for item in items:
+        item.rating = ratings.get(item.id)
+        item.query_result = service.with_chart(item.query_result)
+    return Page[ChatMessageRead](items=items, next_cursor=next_cursor)
 
 
 @router.post(

@@ -102,6 +102,8 @@ class ChatMessageRead(AppSchema):
     """Milliseconds."""
     error_message: str | None
     timestamp: datetime
+    rating: int | None = None
+    """Your rating of this answer (1-5), if you rated it (`POST /chat/messages/{id}/feedback`)."""
 
 
 class AskRequest(AppSchema):

@@ -10,13 +10,17 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from backend.chat.errors import ChatSessionNotFound
+from backend.chat.errors import ChatMessageNotFound, ChatSessionNotFound, MessageNotADraft
 from backend.chat.models import ChatMessage, ChatSession
 from backend.core.db import utcnow
 from backend.core.pagination import keyset_page
+from backend.feedback import retrieval as feedback_retrieval
+from backend.nl2sql.charts import suggest_chart
 
 DEFAULT_TITLE = "New chat"
 MAX_PAGE_SIZE = 100
+MAX_MESSAGE_ID = 2**31 - 1
+"""The largest id `chat_messages.id` (a 32-bit integer on PostgreSQL) can hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +175,92 @@ def append_messages(session: Session, chat: ChatSession, messages: list[NewMessa
     ).all()
     ids = dict(written)
     return [ids[first + offset] for offset in range(count)]
+
+
+def get_message(session: Session, *, user_id: str, message_id: int) -> ChatMessage:
+    """A message of one of the user's active sessions; `ChatMessageNotFound` (404) otherwise."""
+    if not 1 <= message_id <= MAX_MESSAGE_ID:
+        # Beyond the id column's range no message can exist (PostgreSQL would refuse the bind).
+        raise ChatMessageNotFound(details={"message_id": message_id})
+    row = session.execute(
+        select(ChatMessage)
+        .join(ChatSession, ChatSession.id == ChatMessage.session_id)
+        .where(
+            ChatMessage.id == message_id,
+            ChatSession.user_id == user_id,
+            ChatSession.is_active,
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise ChatMessageNotFound(details={"message_id": message_id})
+    return row
+
+
+def question_of(session: Session, message: ChatMessage) -> str | None:
+    """The question an answer replied to: the user message of the same ask."""
+    if message.query_id is None:
+        return None
+    return session.scalar(
+        select(ChatMessage.content).where(
+            ChatMessage.session_id == message.session_id,
+            ChatMessage.query_id == message.query_id,
+            ChatMessage.message_type == "user",
+        )
+    )
+
+
+def is_draft(message: ChatMessage) -> bool:
+    """An answer given as SQL only (`execute: false`) and not run since."""
+    result = message.query_result or {}
+    return message.message_type == "assistant" and result.get("executed") is False
+
+
+def get_draft(session: Session, *, user_id: str, message_id: int) -> ChatMessage:
+    """The user's draft answer; 404 for anyone else's, 409 `message_not_a_draft` otherwise."""
+    message = get_message(session, user_id=user_id, message_id=message_id)
+    if not is_draft(message):
+        raise MessageNotADraft(details={"message_id": message_id})
+    return message
+
+
+def record_draft_run(
+    session: Session,
+    *,
+    message_id: int,
+    sql: str,
+    query_result: dict[str, Any],
+    execution_time_ms: float | None,
+) -> bool:
+    """Show a draft's run in its thread: the message takes the SQL that ran and its result.
+    False when the message is no longer a draft (run meanwhile). Flushes."""
+    message = session.get(ChatMessage, message_id, with_for_update=True)
+    if message is None or not is_draft(message):
+        return False
+    message.sql_query = sql
+    message.query_result = query_result
+    message.execution_time = execution_time_ms
+    session.flush()
+    return True
+
+
+def ratings_of(session: Session, *, user_id: str, messages: list[ChatMessage]) -> dict[int, int]:
+    """The user's own rating of each of these answers that they rated, by message id."""
+    return feedback_retrieval.ratings_of(
+        session, user_id=user_id, message_ids=[m.id for m in messages if m.message_type != "user"]
+    )
+
+
+def with_chart(query_result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An answer's stored result with its chart spec: answers kept before the spec was stored
+    get it suggested again from their stored columns and rows."""
+    if not query_result or "chart" in query_result or not query_result.get("rows"):
+        return query_result
+    columns = query_result.get("columns") or []
+    named = [
+        (str(c.get("name")), c.get("type")) if isinstance(c, dict) else (str(c), None)
+        for c in columns
+    ]
+    rows = query_result["rows"]
+    if not named or not all(isinstance(r, list) and len(r) == len(named) for r in rows):
+        return query_result
+    return {**query_result, "chart": suggest_chart(named, rows).spec}

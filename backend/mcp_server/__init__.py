@@ -1,4 +1,5 @@
-"""The MCP server: agents list connections, read schemas, ask, run SQL and query templates.
+"""The MCP server: agents list connections, read schemas, ask, run SQL and query templates, and
+rate answers.
 
 Every tool authenticates the caller the way the HTTP API does (an API key, or a bearer token),
 requires the scopes of its HTTP twin, and calls the same service functions as the HTTP handler,
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -36,7 +38,9 @@ from backend.chat import service as chat_service
 from backend.chat.router import ask_response
 from backend.connections import service as connections_service
 from backend.core.context import ClientContext
-from backend.core.errors import AppError, Unauthorized
+from backend.core.errors import AppError, Unauthorized, ValidationFailed
+from backend.feedback import service as feedback_service
+from backend.feedback.schemas import FeedbackWrite
 from backend.nl2sql import pipeline
 from backend.nl2sql.router import query_result_read
 from backend.templates import service as templates_service
@@ -301,6 +305,42 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
             return query_result_read(answer).model_dump(mode="json")
 
         return tools.call(ctx, (ApiScope.TEMPLATES_READ,), work)
+
+    @server.tool(
+        description=(
+            "Rate an answer you got from ask (its message_id): rating 1 (wrong) to 5 (right), an "
+            "optional comment, and optionally corrected_sql, the SQL that does answer the "
+            "question (checked by the guard on the answer's connection). A rating of 4 or more, "
+            "or a correction, makes a verified example for later questions. Rating again "
+            "replaces your earlier rating. Scope chat:write."
+        )
+    )
+    def rate_answer(
+        ctx: Context,
+        message_id: int,
+        rating: int,
+        comment: str | None = None,
+        corrected_sql: str | None = None,
+    ) -> dict[str, Any]:
+        def work(session: Session, principal: Principal, context: ClientContext) -> dict[str, Any]:
+            try:
+                data = FeedbackWrite(rating=rating, comment=comment, corrected_sql=corrected_sql)
+            except ValidationError as exc:
+                raise ValidationFailed(
+                    details={"errors": exc.errors(include_url=False, include_context=False)}
+                ) from exc
+            session.commit()  # nothing held while the corrected SQL is checked
+            feedback, created = feedback_service.rate_answer(
+                app.state.session_factory,
+                principal=principal,
+                message_id=message_id,
+                data=data,
+                settings=settings,
+                context=context,
+            )
+            return {**feedback.model_dump(mode="json"), "replaced": not created}
+
+        return tools.call(ctx, (ApiScope.CHAT_WRITE,), work)
 
     return server
 

@@ -106,3 +106,8 @@ class AskCancelled(AppError):
     status_code = 499
     code = "cancelled"
     message = "The client disconnected before the answer was ready; the work was stopped."
+
+
+class DraftConnectionMismatch(ValidationFailed):
+    code = "draft_connection_mismatch"
+    message = "The draft was written for another connection; run it on the connection it names."

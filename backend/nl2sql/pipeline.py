@@ -43,6 +43,7 @@ from backend.core.context import ClientContext
 from backend.core.cpu_slots import ask_threads, cpu_work, waiting
 from backend.core.db import new_uuid
 from backend.core.errors import AppError
+from backend.feedback import retrieval as feedback_retrieval
 from backend.nl2sql.charts import Chart, suggest_chart
 from backend.nl2sql.choice import GeneratorChoice, choose_generator, llm_settings
 from backend.nl2sql.engines import registry
@@ -63,12 +64,14 @@ from backend.nl2sql.engines.repair import (
 )
 from backend.nl2sql.errors import (
     AskCancelled,
+    DraftConnectionMismatch,
     GenerationFailed,
     GuardRefused,
     NoConnectionChosen,
     QuestionNotUnderstoodError,
 )
 from backend.nl2sql.guard import GuardedSql, cap_limit_parameter, guard_sql, sqlglot_dialect
+from backend.nl2sql.relevance import rank_examples
 from backend.nl2sql.summaries import summarize_result
 from backend.observability import recorder
 from backend.observability.event_types import EventType
@@ -83,6 +86,8 @@ TEMPLATE_GENERATOR = "template"
 """The `generator` of an answer that came from a query template, not from a generator."""
 MAX_HISTORY_TURNS = 6
 MAX_EXAMPLES = 5
+MAX_EXAMPLE_CANDIDATES = 200
+"""Most recent templates and earlier answers each considered for one prompt's examples."""
 STAGES = ("generate", "guard", "execute", "record")
 
 SessionFactory = Callable[[], Session]
@@ -180,6 +185,8 @@ class _Run:
     """False: generate and guard only (the caller reviews the SQL and runs it later)."""
     shown_sql: str | None = None
     """The guarded SQL with the row cap (not the cap's probe row) as its LIMIT."""
+    draft_message_id: int | None = None
+    """The draft answer (`execute: false`) this SQL run carries out, shown in its thread."""
 
     def emit(self, stage: str, data: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -210,6 +217,8 @@ def _load_limits(session: Session, run: _Run) -> None:
 
 
 def _earlier_successes(session: Session, *, connection_id: str, user_id: str) -> list[Example]:
+    """The caller's own answered questions on the connection, newest first, less those the
+    caller rated poorly or corrected."""
     rows = session.execute(
         select(QueryAnalytics.question, QueryAnalytics.sql_query)
         .where(
@@ -219,21 +228,12 @@ def _earlier_successes(session: Session, *, connection_id: str, user_id: str) ->
             QueryAnalytics.success,
             QueryAnalytics.question.is_not(None),
             QueryAnalytics.sql_query.is_not(None),
+            QueryAnalytics.query_id.not_in(feedback_retrieval.wrong_query_ids(user_id)),
         )
         .order_by(QueryAnalytics.timestamp.desc(), QueryAnalytics.id.desc())
-        .limit(MAX_EXAMPLES * 3)
+        .limit(MAX_EXAMPLE_CANDIDATES)
     ).all()
-    examples: list[Example] = []
-    seen: set[str] = set()
-    for question, sql in rows:
-        key = str(question).strip().lower()
-        if key in seen:
-            continue
-        seen.add(key)
-        examples.append(Example(question=str(question), sql=str(sql)))
-        if len(examples) == MAX_EXAMPLES:
-            break
-    return examples
+    return [Example(question=str(question), sql=str(sql)) for question, sql in rows]
 
 
 def _value_type(values: list[Any]) -> str | None:
@@ -539,29 +539,39 @@ def _result_payload(run: _Run) -> dict[str, Any] | None:
         "truncated": run.result.truncated,
         "truncated_reason": run.result.truncated_reason,
         "chart_type": run.chart.chart_type if run.chart else None,
+        "chart": run.chart.spec if run.chart else None,
     }
 
 
-def _examples(
+def _example_candidates(
     session: Session,
     principal: Principal,
     *,
     connection_id: str,
     templates: list[QueryTemplate],
 ) -> list[Example]:
-    """Templates that apply to the connection (`templates_service.applicable_templates`),
-    verified first, then the caller's earlier successes on it; no repeats."""
-    examples: list[Example] = []
-    seen: set[str] = set()
-    candidates = templates_service.examples_of(templates, MAX_EXAMPLES) + _earlier_successes(
-        session, connection_id=connection_id, user_id=principal.user.id
+    """What an LLM prompt's examples are chosen from, most trusted first: only material the
+    caller may see on this connection: its approved verified examples (and the caller's own
+    pending ones), the query templates that apply to it
+    (`templates_service.applicable_templates`), and the caller's own earlier answers that were
+    not judged wrong. Never another user's answers."""
+    verified = [
+        Example(question=q, sql=s, verified=True)
+        for q, s in feedback_retrieval.usable_examples(
+            session, connection_id=connection_id, user_id=principal.user.id
+        )
+    ]
+    return (
+        verified
+        + templates_service.examples_of(templates, MAX_EXAMPLE_CANDIDATES)
+        + _earlier_successes(session, connection_id=connection_id, user_id=principal.user.id)
     )
-    for example in candidates:
-        key = example.question.strip().lower()
-        if key not in seen:
-            seen.add(key)
-            examples.append(example)
-    return examples[:MAX_EXAMPLES]
+
+
+def _examples(question: str, candidates: list[Example]) -> list[Example]:
+    """The few-shot examples most similar to `question` (`relevance.rank_examples`), chosen
+    with no platform transaction open."""
+    return rank_examples(question, candidates, limit=MAX_EXAMPLES)
 
 
 @dataclass(slots=True)
@@ -647,7 +657,7 @@ def _read_ask(
         )
         run = plan.run
         cached = None
-        examples: list[Example] = []
+        candidates: list[Example] = []
         history: list[Turn] = []
         try:
             _load_limits(session, run)
@@ -666,7 +676,7 @@ def _read_ask(
                     )
                 ]
                 if plan.generator.uses_examples:
-                    examples = _examples(
+                    candidates = _example_candidates(
                         session, principal, connection_id=connection.id, templates=templates
                     )
         except Exception as exc:  # noqa: BLE001 - recorded with the ask, then raised
@@ -698,7 +708,7 @@ def _read_ask(
                 question=question,
                 schema=plan.snapshot,
                 history=history,
-                examples=examples,
+                examples=_examples(question, candidates),
                 dialect=sqlglot_dialect(connection.db_type),
                 row_cap=run.row_cap,
                 model=choice.model,
@@ -1069,21 +1079,59 @@ def run_sql(
     sql: str,
     settings: Settings,
     context: ClientContext | None = None,
+    message_id: int | None = None,
 ) -> QueryAnswer:
-    """Run user-written SQL through the same guard and executor; records like an ask."""
+    """Run user-written SQL through the same guard and executor; records like an ask.
+
+    With `message_id` (a draft answer of the caller's, asked with `execute: false` on this
+    connection) the run is also recorded on that message, so its thread shows the result."""
     with session_factory() as session:
         connection = ensure_usable_connection(
             session, principal=principal, connection_id=connection_id
         )
+        if message_id is not None:
+            draft = chat_service.get_draft(
+                session, user_id=principal.user.id, message_id=message_id
+            )
+            drafted_on = session.scalar(
+                select(QueryAnalytics.connection_id).where(
+                    QueryAnalytics.query_id == draft.query_id
+                )
+            )
+            if drafted_on is not None and drafted_on != connection.id:
+                raise DraftConnectionMismatch(
+                    details={"message_id": message_id, "connection_id": drafted_on}
+                )
     return _run_recorded(
         session_factory,
-        _Run(),
+        _Run(draft_message_id=message_id),
         principal=principal,
         connection=connection,
         sql=sql,
         settings=settings,
         context=context,
     )
+
+
+def check_sql(
+    session_factory: SessionFactory,
+    *,
+    connection: DatabaseConnection,
+    sql: str,
+    settings: Settings,
+) -> str:
+    """Check SQL with the guard of `POST /query/sql` on `connection` without running it (the
+    guard's 400 when it refuses); returns the SQL as checked, without a row cap. Reads in a
+    short transaction; a connection never introspected is introspected with nothing held."""
+    with session_factory() as session:
+        cached = schema_cache.load_snapshot(session, connection)
+    snapshot = (
+        cached[0]
+        if cached is not None
+        else schema_cache.introspect_and_store(session_factory, connection, settings=settings)
+    )
+    guard_sql(sql, snapshot=snapshot, dialect=connection.db_type, row_cap=None)
+    return sql.strip().rstrip(";").strip()
 
 
 def run_template(
@@ -1199,6 +1247,17 @@ def _run_recorded(
             if template is not None:
                 # The bound values are kept with the run, so its export re-runs the same query.
                 data.update(template_id=template.id, parameters=run.params)
+            if run.draft_message_id is not None:
+                data["message_id"] = run.draft_message_id
+                if success:
+                    payload = _result_payload(run) or {}
+                    chat_service.record_draft_run(
+                        session,
+                        message_id=run.draft_message_id,
+                        sql=run.shown_sql or sql,
+                        query_result={**payload, "ran_query_id": run.query_id},
+                        execution_time_ms=run.result.execution_time_ms if run.result else None,
+                    )
             recorder.event(
                 session,
                 event_type=EventType.TEMPLATE_RAN if template is not None else EventType.SQL_RAN,

@@ -30,6 +30,10 @@ ReleasedSqlRunner = Annotated[Principal, Depends(require_scopes_released(Scope.Q
         401: {"model": ErrorResponse},
         403: {"model": ErrorResponse},
         404: {"model": ErrorResponse},
+        409: {
+            "model": ErrorResponse,
+            "description": "`message_id` names an answer that is not a draft waiting to be run.",
+        },
         422: {"model": ErrorResponse},
         502: {"model": ErrorResponse, "description": "The database failed."},
         504: {"model": ErrorResponse, "description": "The database timed out."},
@@ -51,6 +55,7 @@ def run_sql(
         sql=data.sql,
         settings=request.app.state.settings,
         context=context,
+        message_id=data.message_id,
     )
     return query_result_read(answer)
 

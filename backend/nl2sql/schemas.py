@@ -78,3 +78,6 @@ class SqlRunRequest(AppSchema):
 
     connection_id: str = Field(min_length=1, max_length=36)
     sql: str = Field(min_length=1, max_length=100_000)
+    message_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    """A draft answer of yours (asked with `execute: false` on this connection) that this run
+    carries out: its chat thread then shows the result instead of the draft."""

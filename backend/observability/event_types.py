@@ -18,6 +18,8 @@ class EventType(StrEnum):
     SCHEMA_REFRESHED = "schema_refreshed"
     JOB_SUBMITTED = "job_submitted"
     JOB_FINISHED = "job_finished"
+    ANSWER_RATED = "answer_rated"
+    EXAMPLE_ADDED = "example_added"
 
 
 class AuditAction(StrEnum):
@@ -46,3 +48,8 @@ class AuditAction(StrEnum):
     CONFIG_DELETED = "admin.config_delete"
     EXPORTED = "query.export"
     DATA_PRUNED = "maintenance.prune"
+    FEEDBACK_GIVEN = "feedback.create"
+    FEEDBACK_REPLACED = "feedback.replace"
+    EXAMPLE_CREATED = "example.create"
+    EXAMPLE_APPROVED = "example.approve"
+    EXAMPLE_DELETED = "example.delete"

@@ -13,7 +13,7 @@ from backend.auth.deps import Principal, require_scopes
 from backend.auth.scopes import Scope
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep, utcnow
-from backend.core.errors import ErrorResponse, Forbidden
+from backend.core.errors import ErrorResponse
 from backend.core.pagination import CursorParam
 from backend.core.schemas import Page
 from backend.observability import service as observability_service
@@ -33,15 +33,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _visible_user_id(principal: Principal, user_id: str | None) -> str | None:
-    """Admins see everyone (or the user they name); everyone else sees only their own rows."""
-    if principal.has_scope(Scope.ADMIN) and principal.user.is_admin:
-        return user_id
-    if user_id is not None and user_id != principal.user.id:
-        raise Forbidden("Only admins may look at another user's analytics.")
-    return principal.user.id
-
-
 def _conditions(
     principal: Principal,
     *,
@@ -55,7 +46,7 @@ def _conditions(
     q: str | None,
 ) -> list[ColumnElement[bool]]:
     return observability_service.analytics_conditions(
-        user_id=_visible_user_id(principal, user_id),
+        user_id=observability_service.visible_user_id(principal, user_id),
         connection_id=connection_id,
         success=success,
         source=source,
@@ -140,7 +131,7 @@ def export_queries(
         q=q,
     )
     filters = {
-        "user_id": _visible_user_id(principal, user_id),
+        "user_id": observability_service.visible_user_id(principal, user_id),
         "connection_id": connection_id,
         "success": success,
         "source": source,

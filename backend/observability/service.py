@@ -16,9 +16,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from backend.auth.deps import Principal
+from backend.auth.scopes import Scope
 from backend.core.context import ClientContext
 from backend.core.csv_writer import CsvChunks
-from backend.core.errors import BadRequest
+from backend.core.errors import BadRequest, Forbidden
 from backend.core.pagination import keyset_page
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
@@ -39,6 +41,16 @@ EXPORT_BATCH_ROWS = 1000
 class InvalidTimeRange(BadRequest):
     code = "invalid_time_range"
     message = "`since` must be before `until`."
+
+
+def visible_user_id(principal: Principal, user_id: str | None) -> str | None:
+    """Whose rows a review list shows: admins see everyone (or the user they name); everyone
+    else sees only their own rows."""
+    if principal.has_scope(Scope.ADMIN) and principal.user.is_admin:
+        return user_id
+    if user_id is not None and user_id != principal.user.id:
+        raise Forbidden("Only admins may look at another user's analytics.")
+    return principal.user.id
 
 
 def check_time_range(since: datetime | None, until: datetime | None) -> None:

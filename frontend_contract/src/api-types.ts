@@ -239,6 +239,70 @@ export interface paths {
         patch: operations["admin-update_user"];
         trace?: never;
     };
+    "/api/v1/analytics/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ratings of answers, newest first
+         * @description Each rating with its answer's `query_id` (the `query_analytics` row), connection,
+         *     generator and model. Users see their own; admins everyone's (or `user_id`'s).
+         */
+        get: operations["analytics-list_feedback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/feedback/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ratings as CSV (same filters as the list, no paging)
+         * @description Streams the same rows as `GET /analytics/feedback` as CSV (UTF-8, with a header row);
+         *     the export is audited.
+         */
+        get: operations["analytics-export_feedback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/feedback/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rating counts and averages per group
+         * @description How many answers were rated, their average rating, the count of each rating and of
+         *     corrections, overall and per connection, generator or model, over a window (default: the
+         *     last 30 days). Users see their own ratings; admins everyone's.
+         */
+        get: operations["analytics-summarize_feedback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/analytics/queries": {
         parameters: {
             query?: never;
@@ -524,6 +588,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chat/messages/{message_id}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your rating of an answer
+         * @description Your feedback on one of your answers; 404 `feedback_not_found` when you have not rated
+         *     it.
+         */
+        get: operations["chat-get_feedback"];
+        put?: never;
+        /**
+         * Rate an answer (1-5), optionally with a comment and corrected SQL
+         * @description Rates one of your answers: 1 (wrong) to 5 (right), an optional comment, and optionally
+         *     the SQL that does answer the question (checked by the same guard as `POST /query/sql` on
+         *     the answer's connection). A second rating of the same answer replaces the first (200).
+         *     A rating of 4 or more, or a corrected SQL, makes a verified example of the connection,
+         *     which LLM generators are shown for similar questions. Only the asker may rate an answer.
+         */
+        post: operations["chat-rate_answer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chat/sessions": {
         parameters: {
             query?: never;
@@ -699,6 +792,95 @@ export interface paths {
          *     schema is dropped when the target changes.
          */
         patch: operations["connections-update_connection"];
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/examples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verified examples of a connection
+         * @description The question/SQL pairs known to be right on this connection, newest first: from
+         *     well-rated answers (`feedback`), corrections, templates and ones added by hand. Approved
+         *     ones are shown to LLM generators as examples. Page with `cursor`.
+         */
+        get: operations["connections-list_examples"];
+        put?: never;
+        /**
+         * Add a verified example by hand
+         * @description Adds a question and the SQL that answers it as an example; the SQL must pass the guard
+         *     on the connection (the same as `POST /query/sql`). The connection's owner's examples are
+         *     approved at once.
+         */
+        post: operations["connections-add_example"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/examples/from-template/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a query template as a verified example
+         * @description Copies the question and SQL of a parameterless query template that applies to the
+         *     connection into a verified example (source `template`), after the guard checked the SQL.
+         */
+        post: operations["connections-add_template_example"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/examples/{example_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a verified example
+         * @description Deletes an example of the connection (audited).
+         */
+        delete: operations["connections-delete_example"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/examples/{example_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a verified example
+         * @description The connection's owner approves a pending example, so that prompts may show it.
+         */
+        post: operations["connections-approve_example"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/connections/{connection_id}/refresh-schema": {
@@ -1556,6 +1738,8 @@ export interface components {
             query_result: {
                 [key: string]: unknown;
             } | null;
+            /** Rating */
+            rating?: number | null;
             /** Sequence Number */
             sequence_number: number;
             /** Session Id */
@@ -1947,6 +2131,75 @@ export interface components {
             user_id: string | null;
         };
         /**
+         * ExampleCreate
+         * @example {
+         *       "question": "Revenue per month",
+         *       "sql": "SELECT strftime('%Y-%m', paid_at) AS month, SUM(amount) AS revenue FROM invoices WHERE paid_at IS NOT NULL GROUP BY month ORDER BY month"
+         *     }
+         */
+        ExampleCreate: {
+            /** Question */
+            question: string;
+            /** Sql */
+            sql: string;
+        };
+        /**
+         * ExampleRead
+         * @example {
+         *       "approved": true,
+         *       "approved_at": "2024-05-01T12:00:00Z",
+         *       "approved_by": "3c2b1a0f-9e8d-4c7b-a6f5-e4d3c2b1a0f9",
+         *       "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+         *       "created_at": "2024-05-01T12:00:00Z",
+         *       "id": "5e4d3c2b-1a0f-4e9d-8c7b-6a5f4e3d2c1b",
+         *       "owner_id": "3c2b1a0f-9e8d-4c7b-a6f5-e4d3c2b1a0f9",
+         *       "question": "Revenue per month",
+         *       "source": "manual",
+         *       "sql": "SELECT month, SUM(amount) AS revenue FROM invoices GROUP BY month"
+         *     }
+         */
+        ExampleRead: {
+            /** Approved */
+            approved: boolean;
+            /** Approved At */
+            approved_at: string | null;
+            /** Approved By */
+            approved_by: string | null;
+            /** Connection Id */
+            connection_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Feedback Id */
+            feedback_id: string | null;
+            /** Id */
+            id: string;
+            /** Owner Id */
+            owner_id: string;
+            /** Question */
+            question: string;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "feedback" | "correction" | "template" | "manual";
+            /** Sql */
+            sql: string;
+            /** Template Id */
+            template_id: string | null;
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /** ExampleRef */
+        ExampleRef: {
+            /** Approved */
+            approved: boolean;
+            /** Id */
+            id: string;
+        };
+        /**
          * ExportJobCreate
          * @description Every row of a recorded query written to a CSV file, downloaded from the job's result.
          */
@@ -1964,6 +2217,178 @@ export interface components {
             kind: "export";
             /** Query Id */
             query_id: string;
+        };
+        /** FeedbackGroup */
+        FeedbackGroup: {
+            /** Average Rating */
+            average_rating: number | null;
+            /** Corrected */
+            corrected: number;
+            /** Count */
+            count: number;
+            /** Key */
+            key: string | null;
+            /** Ratings */
+            ratings: {
+                [key: string]: number;
+            };
+        };
+        /**
+         * FeedbackRead
+         * @example {
+         *       "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+         *       "created_at": "2024-05-01T12:00:00Z",
+         *       "example": {
+         *         "approved": true,
+         *         "id": "5e4d3c2b-1a0f-4e9d-8c7b-6a5f4e3d2c1b"
+         *       },
+         *       "generator": "openai",
+         *       "id": "0d9c8b7a-6f5e-4d3c-8b2a-1f0e9d8c7b6a",
+         *       "llm_model": "gpt-4o-mini",
+         *       "message_id": 42,
+         *       "query_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+         *       "rating": 5
+         *     }
+         */
+        FeedbackRead: {
+            /** Comment */
+            comment: string | null;
+            /** Connection Id */
+            connection_id: string | null;
+            /** Corrected Sql */
+            corrected_sql: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            example?: components["schemas"]["ExampleRef"] | null;
+            /** Generator */
+            generator: string | null;
+            /** Id */
+            id: string;
+            /** Llm Model */
+            llm_model: string | null;
+            /** Message Id */
+            message_id: number;
+            /** Query Id */
+            query_id: string | null;
+            /** Rating */
+            rating: number;
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /**
+         * FeedbackReviewRead
+         * @example {
+         *       "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
+         *       "created_at": "2024-05-01T12:00:00Z",
+         *       "example": {
+         *         "approved": true,
+         *         "id": "5e4d3c2b-1a0f-4e9d-8c7b-6a5f4e3d2c1b"
+         *       },
+         *       "generator": "openai",
+         *       "id": "0d9c8b7a-6f5e-4d3c-8b2a-1f0e9d8c7b6a",
+         *       "llm_model": "gpt-4o-mini",
+         *       "message_id": 42,
+         *       "query_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+         *       "rating": 5
+         *     }
+         */
+        FeedbackReviewRead: {
+            /** Comment */
+            comment: string | null;
+            /** Connection Id */
+            connection_id: string | null;
+            /** Corrected Sql */
+            corrected_sql: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            example?: components["schemas"]["ExampleRef"] | null;
+            /** Generator */
+            generator: string | null;
+            /** Id */
+            id: string;
+            /** Llm Model */
+            llm_model: string | null;
+            /** Message Id */
+            message_id: number;
+            /** Query Id */
+            query_id: string | null;
+            /** Rating */
+            rating: number;
+            /** Updated At */
+            updated_at: string | null;
+            /** User Id */
+            user_id: string;
+        };
+        /**
+         * FeedbackSummary
+         * @example {
+         *       "group_by": "generator",
+         *       "groups": [
+         *         {
+         *           "average_rating": 3.667,
+         *           "corrected": 1,
+         *           "count": 3,
+         *           "key": "openai",
+         *           "ratings": {
+         *             "1": 0,
+         *             "2": 1,
+         *             "3": 0,
+         *             "4": 1,
+         *             "5": 1
+         *           }
+         *         }
+         *       ],
+         *       "since": "2024-04-01T00:00:00Z",
+         *       "total": {
+         *         "average_rating": 3.667,
+         *         "corrected": 1,
+         *         "count": 3,
+         *         "ratings": {
+         *           "1": 0,
+         *           "2": 1,
+         *           "3": 0,
+         *           "4": 1,
+         *           "5": 1
+         *         }
+         *       },
+         *       "until": "2024-05-01T00:00:00Z"
+         *     }
+         */
+        FeedbackSummary: {
+            /**
+             * Group By
+             * @enum {string}
+             */
+            group_by: "connection" | "generator" | "model";
+            /** Groups */
+            groups: components["schemas"]["FeedbackGroup"][];
+            /** Since */
+            since: string | null;
+            total: components["schemas"]["FeedbackGroup"];
+            /** Until */
+            until: string | null;
+        };
+        /**
+         * FeedbackWrite
+         * @example {
+         *       "comment": "Revenue should count paid invoices only.",
+         *       "corrected_sql": "SELECT SUM(amount) AS revenue FROM invoices WHERE paid_at IS NOT NULL",
+         *       "rating": 2
+         *     }
+         */
+        FeedbackWrite: {
+            /** Comment */
+            comment?: string | null;
+            /** Corrected Sql */
+            corrected_sql?: string | null;
+            /** Rating */
+            rating: number;
         };
         /** ForeignKeyInfo */
         ForeignKeyInfo: {
@@ -2183,6 +2608,20 @@ export interface components {
         Page_EventRead_: {
             /** Items */
             items: components["schemas"]["EventRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[ExampleRead] */
+        Page_ExampleRead_: {
+            /** Items */
+            items: components["schemas"]["ExampleRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[FeedbackReviewRead] */
+        Page_FeedbackReviewRead_: {
+            /** Items */
+            items: components["schemas"]["FeedbackReviewRead"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -2479,6 +2918,8 @@ export interface components {
         SqlRunRequest: {
             /** Connection Id */
             connection_id: string;
+            /** Message Id */
+            message_id?: number | null;
             /** Sql */
             sql: string;
         };
@@ -3761,6 +4202,228 @@ export interface operations {
             };
         };
     };
+    "analytics-list_feedback": {
+        parameters: {
+            query?: {
+                user_id?: string | null;
+                connection_id?: string | null;
+                generator?: string | null;
+                model?: string | null;
+                rating?: number | null;
+                since?: string | null;
+                until?: string | null;
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_FeedbackReviewRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "analytics-export_feedback": {
+        parameters: {
+            query?: {
+                user_id?: string | null;
+                connection_id?: string | null;
+                generator?: string | null;
+                model?: string | null;
+                rating?: number | null;
+                since?: string | null;
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV with a header row */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "analytics-summarize_feedback": {
+        parameters: {
+            query?: {
+                group_by?: "connection" | "generator" | "model";
+                /** @description Default: 30 days before until */
+                since?: string | null;
+                /** @description Default: now */
+                until?: string | null;
+                user_id?: string | null;
+                connection_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackSummary"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "analytics-list_queries": {
         parameters: {
             query?: {
@@ -4845,6 +5508,189 @@ export interface operations {
             };
         };
     };
+    "chat-get_feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackRead"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "chat-rate_answer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackWrite"];
+            };
+        };
+        responses: {
+            /** @description Your earlier rating was replaced. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackRead"];
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackRead"];
+                };
+            };
+            /** @description The guard refused the SQL. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid input, or `message_not_an_answer`: the message is a question or carries no SQL. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database failed (introspecting it). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database timed out (introspecting it). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "chat-list_sessions": {
         parameters: {
             query?: {
@@ -5906,6 +6752,424 @@ export interface operations {
             };
         };
     };
+    "connections-list_examples": {
+        parameters: {
+            query?: {
+                approved?: boolean | null;
+                source?: ("feedback" | "correction" | "template" | "manual") | null;
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_ExampleRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-add_example": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExampleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExampleRead"];
+                };
+            };
+            /** @description The guard refused the SQL. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database failed (introspecting it). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database timed out (introspecting it). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-add_template_example": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExampleRead"];
+                };
+            };
+            /** @description The guard refused the SQL. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `template_has_parameters`: only a parameterless template can be one. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database failed (introspecting it). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database timed out (introspecting it). */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-delete_example": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+                example_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-approve_example": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+                example_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExampleRead"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "connections-refresh_schema": {
         parameters: {
             query?: never;
@@ -6661,6 +7925,15 @@ export interface operations {
             };
             /** @description Not found, or not the caller's (another user's objects are never revealed). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `message_id` names an answer that is not a draft waiting to be run. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -28,8 +28,9 @@ from backend.auth.models import User
 from backend.connections import service as connections_service
 from backend.core.config import Settings
 from backend.demo import DEMO_DB_PATH
-from backend.observability.event_types import EventType
-from backend.observability.models import Event, QueryAnalytics
+from backend.feedback.models import AnswerFeedback
+from backend.observability.event_types import AuditAction, EventType
+from backend.observability.models import AuditLog, Event, QueryAnalytics
 from tests import factories
 from tests.support.live_server import serve_on_loopback
 
@@ -41,6 +42,7 @@ TOOLS = {
     "run_sql",
     "list_templates",
     "run_template",
+    "rate_answer",
 }
 STATUS_COUNTS = {"cancelled": 193, "delivered": 2436, "processing": 230, "returned": 79}
 
@@ -281,12 +283,21 @@ def test_stdio_server_answers_with_the_key_it_was_started_with(
                 "run_sql", {"connection_id": agent.connection_id, "sql": "SELECT 1"}
             )
             assert _error(denied)["details"]["missing_scopes"] == ["query:sql"]
+            rated = _payload(
+                await client.call_tool(
+                    "rate_answer", {"message_id": answer["message_id"], "rating": 5}
+                )
+            )
+            assert (rated["rating"], rated["replaced"]) == (5, False)
+            assert rated["example"]["approved"] is True
 
     anyio.run(scenario)
     rows = _asks(session, agent.user)
     assert [(r.source, r.success, r.connection_id) for r in rows] == [
         ("ask", True, agent.connection_id)
     ]
+    feedback = session.scalars(select(AnswerFeedback)).one()
+    assert (feedback.user_id, feedback.rating) == (agent.user.id, 5)
 
 
 def test_templates_are_listed_and_run_with_bound_parameters(
@@ -318,3 +329,78 @@ def test_templates_are_listed_and_run_with_bound_parameters(
 
     anyio.run(scenario)
     assert [(r.source, r.success) for r in _asks(session, agent.user)] == [("template", True)]
+
+
+def test_an_agent_rates_an_answer_like_the_http_twin(
+    live_app: str, session: Session, agent: Agent
+) -> None:
+    key = factories.create_api_key(
+        session, agent.user, scopes=["chat:write"], connection_ids=[agent.connection_id]
+    )
+    reader = factories.create_api_key(session, agent.user, scopes=["chat:read"])
+
+    async def scenario() -> None:
+        async with _http_client(live_app, key.headers) as client:
+            answer = _payload(
+                await client.call_tool(
+                    "ask",
+                    {
+                        "question": "How many orders are there?",
+                        "connection_id": agent.connection_id,
+                    },
+                )
+            )
+            refused = await client.call_tool(
+                "rate_answer",
+                {
+                    "message_id": answer["message_id"],
+                    "rating": 1,
+                    "corrected_sql": "DELETE FROM orders",
+                },
+            )
+            assert _error(refused)["code"] == "sql_refused"
+            out_of_range = await client.call_tool(
+                "rate_answer", {"message_id": answer["message_id"], "rating": 9}
+            )
+            assert _error(out_of_range)["code"] == "validation_error"
+            question = await client.call_tool(
+                "rate_answer", {"message_id": answer["user_message_id"], "rating": 5}
+            )
+            assert _error(question)["code"] == "message_not_an_answer"
+            first = _payload(
+                await client.call_tool(
+                    "rate_answer", {"message_id": answer["message_id"], "rating": 5}
+                )
+            )
+            corrected = _payload(
+                await client.call_tool(
+                    "rate_answer",
+                    {
+                        "message_id": answer["message_id"],
+                        "rating": 2,
+                        "comment": "Only delivered ones.",
+                        "corrected_sql": "SELECT COUNT(*) FROM orders WHERE status = 'delivered'",
+                    },
+                )
+            )
+            assert (first["replaced"], corrected["replaced"]) == (False, True)
+            assert corrected["id"] == first["id"] and corrected["example"]["approved"] is True
+
+        async with _http_client(live_app, reader.headers) as client:
+            denied = await client.call_tool(
+                "rate_answer", {"message_id": answer["message_id"], "rating": 5}
+            )
+            assert _error(denied)["details"]["missing_scopes"] == ["chat:write"]
+
+    anyio.run(scenario)
+    session.expire_all()
+    feedback = session.scalars(select(AnswerFeedback)).one()
+    assert (feedback.rating, feedback.comment) == (2, "Only delivered ones.")
+    actions = session.scalars(
+        select(AuditLog.action).where(AuditLog.resource_id == feedback.id).order_by(AuditLog.id)
+    ).all()
+    assert actions == [AuditAction.FEEDBACK_GIVEN, AuditAction.FEEDBACK_REPLACED]
+    rated = session.scalars(
+        select(Event).where(Event.event_type == EventType.ANSWER_RATED).order_by(Event.id)
+    ).all()
+    assert [e.event_data and e.event_data["rating"] for e in rated] == [5, 2]

@@ -90,6 +90,11 @@ def _sign_in(browser: Browser, email: str, password: str) -> None:
     browser.wait_for(_visible("#whoami"), what="the signed-in header")
 
 
+def _press_enter(browser: Browser) -> None:
+    browser.send("Input.dispatchKeyEvent", type="keyDown", key="Enter", code="Enter", text="\r")
+    browser.send("Input.dispatchKeyEvent", type="keyUp", key="Enter", code="Enter")
+
+
 def _console_errors(browser: Browser) -> list[str]:
     return [
         " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
@@ -153,6 +158,20 @@ def test_a_viewer_converses_and_an_admin_reviews(
         f" t.getBoundingClientRect().width])({LAST_TURN})"
     )
     assert widths[0] >= 0.8 * widths[1] and widths[0] > 400, widths
+
+    # Rating with the keyboard: focus the "4" button, press Enter; the page shows the rating.
+    browser.evaluate(f"{LAST_TURN}.querySelector('.rating .rate[data-value=\"4\"]').focus()")
+    _press_enter(browser)
+    rated = browser.wait_for(
+        f"{LAST_TURN}.querySelector('.rating').dataset.rating === '4'"
+        f" && {LAST_TURN}.querySelector('.rating-status').textContent",
+        what="the rating",
+    )
+    assert "4 of 5" in rated, rated
+    pressed = browser.evaluate(
+        f"[...{LAST_TURN}.querySelectorAll('.rate')].map(b => b.getAttribute('aria-pressed'))"
+    )
+    assert pressed == ["false", "false", "false", "true", "false"], pressed
     browser.screenshot(shots / "02-answer.png")
 
     # A follow-up stays in the same conversation and narrows the question.
@@ -187,6 +206,7 @@ def test_a_viewer_converses_and_an_admin_reviews(
     browser.click("#thread .turn:last-child .run-draft")
     _last_turn_state(browser, "answered", "the draft once run")
     assert browser.evaluate(f"{LAST_TURN}.querySelector('tbody td').textContent") == "600"
+    assert browser.evaluate(f"{LAST_TURN}.querySelectorAll('.rating .rate').length") == 5
     browser.click("#draft-only")
 
     # Both conversations are listed, newest first, and each can be resumed.
@@ -201,11 +221,21 @@ def test_a_viewer_converses_and_an_admin_reviews(
         "document.querySelectorAll('#thread .turn').length === 2", what="the first conversation"
     )
     assert browser.evaluate(turn_states) == ["answered", "answered"]
+    # A reopened answer shows its chart again, and the rating given to it.
+    first_turn = "document.querySelector('#thread .turn:first-child')"
+    browser.wait_for(
+        f"{first_turn}.querySelector('.chart').dataset.rendered === 'true'",
+        what="the reopened answer's chart",
+    )
+    assert browser.evaluate(f"{first_turn}.querySelector('.rating').dataset.rating") == "4"
     browser.click("#sessions li:nth-child(1) .session")
     browser.wait_for(
         "document.querySelectorAll('#thread .turn').length === 3", what="the second conversation"
     )
-    assert browser.evaluate(turn_states) == ["declined", "answered", "draft"]
+    # The draft that was run later shows its result, not the draft.
+    assert browser.evaluate(turn_states) == ["declined", "answered", "answered"]
+    assert browser.evaluate(f"{LAST_TURN}.querySelector('tbody td').textContent") == "600"
+    assert browser.evaluate(f"{LAST_TURN}.querySelector('.run-draft')") is None
     browser.screenshot(shots / "04-resumed.png")
 
     # A chart spec that names the answer's rows instead of copying them gets them filled in.
@@ -227,8 +257,7 @@ def test_a_viewer_converses_and_an_admin_reviews(
     # Keyboard: Enter in the question field asks.
     browser.evaluate("document.getElementById('question').value = ''")
     browser.type_into("#question", QUESTION)
-    browser.send("Input.dispatchKeyEvent", type="keyDown", key="Enter", code="Enter", text="\r")
-    browser.send("Input.dispatchKeyEvent", type="keyUp", key="Enter", code="Enter")
+    _press_enter(browser)
     browser.wait_for(
         "document.querySelectorAll('#thread .turn').length === 4", what="the keyboard ask"
     )
@@ -248,7 +277,7 @@ def test_a_viewer_converses_and_an_admin_reviews(
     assert (
         browser.evaluate("getComputedStyle(document.getElementById('ask-view')).display") == "none"
     )
-    for chart in ("chart-asks", "chart-latency", "chart-users", "chart-errors"):
+    for chart in ("chart-asks", "chart-latency", "chart-users", "chart-errors", "chart-ratings"):
         browser.wait_for(
             f"document.getElementById('{chart}').dataset.rendered === 'true'",
             what=f"the {chart} chart",
@@ -258,6 +287,10 @@ def test_a_viewer_converses_and_an_admin_reviews(
         "[...document.querySelectorAll('#admin-totals .card')].map(c => c.textContent)"
     )
     assert any(card.endswith("queries") for card in cards), cards
+    ratings = browser.evaluate(
+        "[...document.querySelectorAll('#ratings tbody tr')].map(r => r.cells[1].textContent)"
+    )
+    assert ratings == ["4"], ratings
     assert browser.evaluate("document.querySelectorAll('#audit tbody tr').length") > 0
     assert browser.evaluate("document.querySelectorAll('#events tbody tr').length") > 0
     users = browser.evaluate(

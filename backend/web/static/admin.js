@@ -7,7 +7,7 @@
   const api = () => window.nlsql;
   const fmt = () => window.nlsqlFormat;
   const TOP = 10;
-  const pages = { audit: null, events: null, users: null };
+  const pages = { audit: null, events: null, users: null, ratings: null };
   let emails = new Map();
 
   function range() {
@@ -154,6 +154,43 @@
     $("audit-more").hidden = !page.next_cursor;
   }
 
+  async function ratingsChart() {
+    const params = range();
+    params.set("group_by", "model");
+    const [generators, models] = await Promise.all([
+      api().call("GET", withParams("/analytics/feedback/summary", new URLSearchParams([...range(), ["group_by", "generator"]]))),
+      api().call("GET", withParams("/analytics/feedback/summary", params)),
+    ]);
+    const values = [
+      ...generators.groups.map((g) => ({ what: `generator ${g.key || "(none)"}`, average: g.average_rating, ratings: g.count })),
+      ...models.groups.map((g) => ({ what: `model ${g.key || "(offline)"}`, average: g.average_rating, ratings: g.count })),
+    ];
+    await chart("chart-ratings", {
+      mark: { type: "bar", tooltip: true },
+      encoding: {
+        x: { field: "what", type: "nominal", sort: "-y", axis: { labelAngle: -30 } },
+        y: { field: "average", type: "quantitative", scale: { domain: [0, 5] } },
+        tooltip: [{ field: "what" }, { field: "average", format: ".2f" }, { field: "ratings" }],
+      },
+    }, values);
+  }
+
+  async function ratings(more = false) {
+    const params = new URLSearchParams(range());
+    params.set("limit", "25");
+    if (more && pages.ratings) params.set("cursor", pages.ratings);
+    const page = await api().call("GET", withParams("/analytics/feedback", params));
+    fillTable("ratings", [
+      { name: "when", type: "TIMESTAMP" }, { name: "rating", type: "INTEGER" }, { name: "user" }, { name: "generator" },
+      { name: "model" }, { name: "comment" }, { name: "corrected SQL" }, { name: "example" },
+    ], page.items.map((f) => [
+      f.created_at, f.rating, label(f.user_id), f.generator, f.llm_model, f.comment, f.corrected_sql,
+      f.example ? (f.example.approved ? "approved" : "pending") : null,
+    ]), more);
+    pages.ratings = page.next_cursor;
+    $("ratings-more").hidden = !page.next_cursor;
+  }
+
   async function verifyChain() {
     const status = $("chain-status");
     status.textContent = "Checking…";
@@ -226,7 +263,7 @@
   async function open() {
     emails = new Map();
     await users();
-    await Promise.all([charts(), recentQueries(), audit(), events(), config()]);
+    await Promise.all([charts(), recentQueries(), ratingsChart(), ratings(), audit(), events(), config()]);
   }
 
   function exportLink(event) {
@@ -252,6 +289,7 @@
     $("verify-chain").addEventListener("click", guard(verifyChain));
     $("audit-more").addEventListener("click", guard(() => audit(true)));
     $("events-more").addEventListener("click", guard(() => events(true)));
+    $("ratings-more").addEventListener("click", guard(() => ratings(true)));
     $("users-more").addEventListener("click", guard(() => users(true)));
     $("admin-view").addEventListener("click", exportLink);
   });

@@ -311,6 +311,53 @@
     }
   }
 
+  /** Buttons 1-5 to rate an answer (keyboard: Tab to a button, Enter or Space to rate). */
+  function ratingBlock(messageId, current) {
+    const status = el("span", { className: "rating-status", role: "status" });
+    const group = el("div", {
+      className: "rating",
+      role: "group",
+      ariaLabel: "Rate this answer from 1 (wrong) to 5 (right)",
+      dataset: { messageId: String(messageId) },
+    }, el("span", { className: "rating-label", textContent: "Rate:" }));
+    const buttons = [];
+    const show = (rating) => {
+      group.dataset.rating = rating ? String(rating) : "";
+      for (const button of buttons) {
+        button.setAttribute("aria-pressed", String(Number(button.dataset.value) === rating));
+      }
+      status.textContent = rating ? `You rated this ${rating} of 5.` : "";
+    };
+    for (let value = 1; value <= 5; value += 1) {
+      const button = el("button", {
+        type: "button",
+        className: "rate",
+        textContent: String(value),
+        title: value >= 4 ? `${value} of 5: right` : `${value} of 5`,
+        ariaLabel: `Rate ${value} of 5`,
+        dataset: { value: String(value) },
+        onclick: async () => {
+          for (const b of buttons) b.disabled = true;
+          try {
+            const feedback = await call(
+              "POST", `/chat/messages/${encodeURIComponent(messageId)}/feedback`, { rating: value },
+            );
+            show(feedback.rating);
+          } catch (err) {
+            showError(err.message);
+          } finally {
+            for (const b of buttons) b.disabled = false;
+          }
+        },
+      });
+      buttons.push(button);
+      group.append(button);
+    }
+    group.append(status);
+    show(current || null);
+    return group;
+  }
+
   function renderAnswer(turn, answer) {
     turn.body.replaceChildren();
     if (answer.executed === false) {
@@ -325,10 +372,12 @@
             const result = await call("POST", "/query/sql", {
               connection_id: $("connection").value,
               sql: answer.sql,
+              message_id: answer.message_id,
             });
             setState(turn, "answered", "Answered");
             run.remove();
             resultBlock(turn, result);
+            if (answer.message_id) turn.body.append(ratingBlock(answer.message_id, null));
           } catch (err) {
             run.disabled = false;
             showError(err.message);
@@ -349,6 +398,7 @@
       sqlBlock(answer.sql),
     );
     resultBlock(turn, answer);
+    if (answer.message_id) turn.body.append(ratingBlock(answer.message_id, answer.rating));
   }
 
   function understoodText(recognised) {
@@ -426,7 +476,12 @@
       return;
     }
     if (result.executed === false) {
-      renderAnswer(turn, { executed: false, sql: message.sql_query, explanation: message.content });
+      renderAnswer(turn, {
+        executed: false,
+        sql: message.sql_query,
+        explanation: message.content,
+        message_id: message.id,
+      });
       return;
     }
     renderAnswer(turn, {
@@ -438,8 +493,11 @@
       row_count: result.row_count || 0,
       truncated: result.truncated,
       execution_time_ms: message.execution_time,
-      query_id: message.query_id,
-      chart: null,
+      // A draft run later keeps the run's own query (its CSV export re-runs that one).
+      query_id: result.ran_query_id || message.query_id,
+      chart: result.chart || null,
+      message_id: message.id,
+      rating: message.rating,
     });
   }
 

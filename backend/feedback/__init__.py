@@ -1,0 +1,1 @@
+"""Answer feedback and the verified examples it feeds (per connection)."""
