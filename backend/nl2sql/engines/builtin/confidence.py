@@ -60,6 +60,7 @@ _WEIGHTS: dict[str, float] = {
     "unexpressed_definitions": -3.0,
     "duplicate_selects": -2.0,
     "grouped_by_measure": -2.0,
+    "uncounted": -3.0,
 }
 
 
@@ -105,6 +106,7 @@ def sql_signals(
             max(degenerate_groups(intent), sql_degenerate_groups(tree, index) if index else 0)
         ),
         "duplicate_selects": float(duplicate_selects(tree)),
+        "uncounted": float(uncounted(tree, index, question)) if question is not None else 0.0,
         "grouped_by_measure": (
             float(grouped_by_measure(tree, index, question))
             if question is not None and index is not None
@@ -184,6 +186,33 @@ def grouped_by_measure(tree: exp.Expr, index: SchemaIndex, question: str) -> int
         if not any(_stem(w) in said for w in ref.words):
             count += 1
     return count
+
+
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+
+
+def uncounted(tree: exp.Expr, index: SchemaIndex | None, question: str) -> bool:
+    """A 'how many' question whose SQL counts nothing and shows no number: it would list the
+    rows (`SELECT title ...`) instead of saying how many there are."""
+    if not _HOW_MANY.search(question):
+        return False
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None or any(select.find_all(exp.AggFunc)):
+        return False
+    for shown in select.expressions:
+        col = shown.unalias()
+        if not isinstance(col, exp.Column):
+            return False  # an expression (a difference of dates, a product): may be the number
+        if index is None:
+            return False
+        table = _owner(col, select)
+        owners = (
+            [table] if table is not None else [t.name.lower() for t in tree.find_all(exp.Table)]
+        )
+        found = [r for t in owners if t in index.tables if (r := index.column(t, col.name))]
+        if not found or any(r.kind == "numeric" for r in found):
+            return False  # a stored count (`seats`, `num_employees`) answers 'how many'
+    return True
 
 
 def duplicate_selects(tree: exp.Expr) -> int:
@@ -306,6 +335,7 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "unexpressed_definitions": signals.get("unexpressed_definitions", 0.0),
         "duplicate_selects": signals.get("duplicate_selects", 0.0),
         "grouped_by_measure": signals.get("grouped_by_measure", 0.0),
+        "uncounted": signals.get("uncounted", 0.0),
     }
 
 
@@ -338,6 +368,7 @@ _REASONS = {
     "unexpressed_definitions": "a business definition the question uses is not in the query",
     "duplicate_selects": "the same figure would be shown twice",
     "grouped_by_measure": "rows would be grouped by an amount the question does not name",
+    "uncounted": "the question asks 'how many' but the query would list rows, not count them",
 }
 
 
