@@ -20,8 +20,13 @@ from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.demo import DEMO_DB_PATH
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator
-from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess
+from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
+from backend.nl2sql.engines.builtin.confidence import (
+    ANSWER_THRESHOLD,
+    assess,
+    grouped_by_measure,
+    uncounted,
+)
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 
 CLINIC = """
@@ -289,3 +294,72 @@ def test_a_breakdown_the_reading_cannot_make_is_declined_not_dropped(shop: Schem
             GenerationRequest(question="average salary per department", schema=shop)
         )
     assert caught.value.suggestions
+
+
+FLEET = """
+CREATE TABLE depots (depot_id INTEGER PRIMARY KEY, city TEXT);
+CREATE TABLE trucks (truck_id INTEGER PRIMARY KEY, depot_id INTEGER REFERENCES depots(depot_id),
+  plate TEXT, payload_tonnes REAL, model_year INTEGER);
+"""
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "expected"),
+    [
+        # A breakdown by an amount the question never names: the reading grouped by a measure.
+        ("average depot size", "SELECT payload_tonnes, COUNT(*) FROM trucks "
+         "GROUP BY payload_tonnes", 1),
+        # Named amounts, keys, years and buckets are ordinary breakdowns.
+        ("how many trucks per payload tonne", "SELECT payload_tonnes, COUNT(*) FROM trucks "
+         "GROUP BY payload_tonnes", 0),
+        ("trucks per depot", "SELECT depot_id, COUNT(*) FROM trucks GROUP BY depot_id", 0),
+        ("trucks per city", "SELECT city, COUNT(*) FROM depots JOIN trucks "
+         "ON depots.depot_id = trucks.depot_id GROUP BY city", 0),
+        ("trucks by age", "SELECT model_year, COUNT(*) FROM trucks GROUP BY model_year", 0),
+        ("total payload", "SELECT SUM(payload_tonnes) FROM trucks", 0),
+    ],
+)  # fmt: skip
+def test_a_breakdown_by_an_unnamed_amount_is_a_doubt(
+    tmp_path: Path, question: str, sql: str, expected: int
+) -> None:
+    snapshot, conn = _build(tmp_path, "fleet", FLEET)
+    conn.close()
+    tree = sqlglot.parse_one(sql, read="sqlite")
+    assert grouped_by_measure(tree, schema_index(snapshot), question) == expected
+
+
+def test_a_breakdown_by_an_unnamed_amount_alone_pushes_a_clean_reading_below_the_threshold() -> (
+    None
+):
+    clean = {"content_words": 3.0, "links": 2.0, "strong_links": 2.0, "subject_named": 1.0}
+    doubtful = assess({**clean, "grouped_by_measure": 1.0})
+    assert doubtful.confidence < ANSWER_THRESHOLD
+    assert "rows would be grouped by an amount the question does not name" in doubtful.reasons
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "expected"),
+    [
+        # 'How many' answered with a list of rows: the count was lost.
+        ("How many trucks does the Leeds depot have?", "SELECT plate FROM trucks JOIN depots "
+         "ON depots.depot_id = trucks.depot_id WHERE city = 'Leeds'", True),
+        # A count, a stored number or no 'how many' at all are fine.
+        ("How many trucks does the Leeds depot have?", "SELECT COUNT(*) FROM trucks JOIN depots "
+         "ON depots.depot_id = trucks.depot_id WHERE city = 'Leeds'", False),
+        ("How many tonnes can truck AB12 carry?", "SELECT payload_tonnes FROM trucks "
+         "WHERE plate = 'AB12'", False),
+        ("Which trucks does the Leeds depot have?", "SELECT plate FROM trucks JOIN depots "
+         "ON depots.depot_id = trucks.depot_id WHERE city = 'Leeds'", False),
+    ],
+)  # fmt: skip
+def test_a_how_many_question_answered_with_a_list_is_a_doubt(
+    tmp_path: Path, question: str, sql: str, expected: bool
+) -> None:
+    snapshot, conn = _build(tmp_path, "fleet", FLEET)
+    conn.close()
+    tree = sqlglot.parse_one(sql, read="sqlite")
+    assert uncounted(tree, schema_index(snapshot), question) is expected
+    clean = {"content_words": 3.0, "links": 2.0, "strong_links": 2.0, "subject_named": 1.0}
+    assert (
+        assess({**clean, "uncounted": float(expected)}).confidence < ANSWER_THRESHOLD
+    ) is expected

@@ -59,6 +59,8 @@ _WEIGHTS: dict[str, float] = {
     "unasked_keys": -2.0,
     "unexpressed_definitions": -3.0,
     "duplicate_selects": -2.0,
+    "grouped_by_measure": -2.0,
+    "uncounted": -3.0,
 }
 
 
@@ -104,6 +106,12 @@ def sql_signals(
             max(degenerate_groups(intent), sql_degenerate_groups(tree, index) if index else 0)
         ),
         "duplicate_selects": float(duplicate_selects(tree)),
+        "uncounted": float(uncounted(tree, index, question)) if question is not None else 0.0,
+        "grouped_by_measure": (
+            float(grouped_by_measure(tree, index, question))
+            if question is not None and index is not None
+            else 0.0
+        ),
         "unasked_keys": float(unasked_keys(intent, question)) if question is not None else 0.0,
         "unexpressed_definitions": (
             float(unexpressed_definitions(index, question, sql, dialect))
@@ -148,6 +156,63 @@ def sql_degenerate_groups(tree: exp.Expr, index: SchemaIndex) -> int:
         if any((t, n) in grouped or t in keyed for t, n in cols if t is not None):
             count += 1
     return count
+
+
+def _stem(word: str) -> str:
+    word = word.lower()
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def grouped_by_measure(tree: exp.Expr, index: SchemaIndex, question: str) -> int:
+    """Plain numeric columns (`mrr`, `seats`, `salary`, not keys) the SQL groups by though the
+    question never says their name: a breakdown by an amount is rarely what anyone asks for,
+    and when it is, the question names the amount it breaks down by."""
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None or not select.args.get("group"):
+        return 0
+    said = {_stem(w) for w in re.findall(r"[A-Za-z]+", question)}
+    count = 0
+    for col in select.args["group"].expressions:
+        if not isinstance(col, exp.Column):
+            continue  # a bucket (`STRFTIME(...)`) or an expression
+        table = _owner(col, select)
+        if table is None or table not in index.tables:
+            continue
+        ref = index.column(table, col.name)
+        if ref is None or ref.kind != "numeric" or ref.is_primary_key or ref.sole_key:
+            continue
+        if ref.words and ref.words[-1] in ("id", "no", "code", "number", "year"):
+            continue
+        if not any(_stem(w) in said for w in ref.words):
+            count += 1
+    return count
+
+
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+
+
+def uncounted(tree: exp.Expr, index: SchemaIndex | None, question: str) -> bool:
+    """A 'how many' question whose SQL counts nothing and shows no number: it would list the
+    rows (`SELECT title ...`) instead of saying how many there are."""
+    if not _HOW_MANY.search(question):
+        return False
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None or any(select.find_all(exp.AggFunc)):
+        return False
+    for shown in select.expressions:
+        col = shown.unalias()
+        if not isinstance(col, exp.Column):
+            return False  # an expression (a difference of dates, a product): may be the number
+        if index is None:
+            return False
+        table = _owner(col, select)
+        owners = (
+            [table] if table is not None else [t.name.lower() for t in tree.find_all(exp.Table)]
+        )
+        found = [r for t in owners if t in index.tables if (r := index.column(t, col.name))]
+        if not found or any(r.kind == "numeric" for r in found):
+            return False  # a stored count (`seats`, `num_employees`) answers 'how many'
+    return True
 
 
 def duplicate_selects(tree: exp.Expr) -> int:
@@ -269,6 +334,8 @@ def features(signals: dict[str, float]) -> dict[str, float]:
         "unasked_keys": signals.get("unasked_keys", 0.0),
         "unexpressed_definitions": signals.get("unexpressed_definitions", 0.0),
         "duplicate_selects": signals.get("duplicate_selects", 0.0),
+        "grouped_by_measure": signals.get("grouped_by_measure", 0.0),
+        "uncounted": signals.get("uncounted", 0.0),
     }
 
 
@@ -300,6 +367,8 @@ _REASONS = {
     "unasked_keys": "the answer would show bare identifiers the question did not ask for",
     "unexpressed_definitions": "a business definition the question uses is not in the query",
     "duplicate_selects": "the same figure would be shown twice",
+    "grouped_by_measure": "rows would be grouped by an amount the question does not name",
+    "uncounted": "the question asks 'how many' but the query would list rows, not count them",
 }
 
 
