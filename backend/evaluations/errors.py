@@ -10,6 +10,11 @@ class GoldenQuestionNotFound(NotFound):
     message = "No golden question with that id on this connection."
 
 
+class GoldenQuestionExists(Conflict):
+    code = "golden_question_exists"
+    message = "That question is already in the connection's golden set."
+
+
 class EvaluationRunNotFound(NotFound):
     code = "evaluation_not_found"
     message = "No evaluation with that id on this connection."
@@ -39,5 +44,3 @@ class GoldenUploadTooLarge(AppError):
 class EvaluationNotCancellable(Conflict):
     code = "evaluation_not_cancellable"
     message = "The evaluation has already finished."
-
-
