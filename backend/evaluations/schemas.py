@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from backend.core.schemas import AppSchema
+from backend.core.text import text_problem
 
 MAX_QUESTION_CHARS = 2000
 MAX_SQL_CHARS = 20_000
@@ -34,6 +35,17 @@ class GoldenQuestionCreate(AppSchema):
     """The gold query; its result is the right answer. It must pass the guard."""
     ordered: bool | None = None
     """Rows must come in the gold's order; by default, when the gold has a top-level ORDER BY."""
+
+    @field_validator("question", "sql")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        # Uploaded files bypass the request hygiene; "\u0000" in JSON decodes to a NUL.
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(f"text with a {problem.replace('_', ' ')} cannot be stored")
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
 
 
 class GoldenQuestionRead(AppSchema):
