@@ -15,6 +15,44 @@ MAX_SQL_CHARS = 20_000
 MAX_RUN_QUESTIONS = 1000
 """Most golden questions one run (and one upload) may hold."""
 
+_GOLDEN_EXAMPLE = {
+    "id": "6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b",
+    "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "question": "How many customers are there?",
+    "sql": "SELECT COUNT(*) FROM customers",
+    "ordered": False,
+    "source": "upload",
+    "source_ref": None,
+    "created_at": "2026-12-01T12:00:00Z",
+}
+_RUN_EXAMPLE = {
+    "id": "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f",
+    "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    "job_id": "9b2f6d0e-1c3a-4e5f-8a7b-6c5d4e3f2a1b",
+    "status": "succeeded",
+    "generator": "builtin",
+    "used_generator": "builtin",
+    "model": None,
+    "semantic_layer_version": None,
+    "total": 4,
+    "done": 4,
+    "right": 2,
+    "wrong": 1,
+    "declined": 1,
+    "errors": 0,
+    "answered": 3,
+    "ex": 0.5,
+    "precision": 0.6667,
+    "answered_share": 0.75,
+    "p50_ms": 9.8,
+    "p95_ms": 31.2,
+    "error": None,
+    "cancel_requested": False,
+    "created_at": "2026-12-01T12:00:00Z",
+    "started_at": "2026-12-01T12:00:00.2Z",
+    "finished_at": "2026-12-01T12:00:01Z",
+}
+
 
 class GoldenQuestionCreate(AppSchema):
     model_config = ConfigDict(
@@ -49,6 +87,10 @@ class GoldenQuestionCreate(AppSchema):
 
 
 class GoldenQuestionRead(AppSchema):
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [_GOLDEN_EXAMPLE]}
+    )
+
     id: str
     connection_id: str
     question: str
@@ -61,7 +103,12 @@ class GoldenQuestionRead(AppSchema):
 
 
 class GoldenImport(AppSchema):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"source": "templates"}, {"source": "answers", "limit": 50}]
+        },
+    )
 
     source: Literal["templates", "answers"]
     """`templates`: the parameterless query templates that apply to the connection;
@@ -71,6 +118,11 @@ class GoldenImport(AppSchema):
 
 class GoldenAdded(AppSchema):
     """What an upload or an import added; questions already in the set are skipped."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={"examples": [{"added": [_GOLDEN_EXAMPLE], "skipped": 1}]},
+    )
 
     added: list[GoldenQuestionRead]
     skipped: int
@@ -94,7 +146,9 @@ RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class EvaluationRead(AppSchema):
-    """A run and its summary. `ex` = right / total; `precision` = right / answered."""
+    """A run and its summary. `ex` = right / questions run; `precision` = right / answered."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_RUN_EXAMPLE]})
 
     id: str
     connection_id: str
@@ -128,6 +182,27 @@ Outcome = Literal["right", "wrong", "declined", "error"]
 
 
 class EvaluationResultRead(AppSchema):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "position": 0,
+                    "golden_id": _GOLDEN_EXAMPLE["id"],
+                    "question": "How many customers are there?",
+                    "gold_sql": "SELECT COUNT(*) FROM customers",
+                    "ordered": False,
+                    "predicted_sql": 'SELECT COUNT(*) AS "count" FROM customers LIMIT 100001',
+                    "outcome": "right",
+                    "ms": 9.8,
+                    "confidence": 0.88,
+                    "error_code": None,
+                    "error_message": None,
+                }
+            ]
+        },
+    )
+
     position: int
     golden_id: str
     question: str
@@ -150,6 +225,34 @@ class QuestionChange(AppSchema):
 
 class EvaluationComparison(AppSchema):
     """Two runs of one connection: what got better, what got worse, and the deltas."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "base": _RUN_EXAMPLE,
+                    "head": {**_RUN_EXAMPLE, "right": 3, "wrong": 0, "ex": 0.75, "precision": 1.0},
+                    "better": [
+                        {
+                            "golden_id": _GOLDEN_EXAMPLE["id"],
+                            "question": "How many orders are there?",
+                            "base": "wrong",
+                            "head": "right",
+                        }
+                    ],
+                    "worse": [],
+                    "only_in_base": 0,
+                    "only_in_head": 0,
+                    "ex_delta": 0.25,
+                    "precision_delta": 0.3333,
+                    "answered_delta": 0,
+                    "p50_ms_delta": 0.4,
+                    "p95_ms_delta": -2.0,
+                }
+            ]
+        },
+    )
 
     base: EvaluationRead
     head: EvaluationRead
