@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from backend.core.config import Settings
-from tests.chat.conftest import Caller, make_caller
+from tests.chat.conftest import Caller
+
+# Jobs run inside the API process (PostgreSQL: the real procrastinate queue with an in-process
+# worker), as in the job tests.
+from tests.jobs.conftest import caller, other_caller, settings
+
+__all__ = ["caller", "other_caller", "settings"]
 
 GOLDEN = [
     # builtin: right
@@ -25,27 +28,6 @@ GOLDEN = [
     # builtin: declined
     {"question": "xyzzy plugh frobnicate", "sql": "SELECT 1 FROM orders LIMIT 1"},
 ]
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """Jobs run inside the API process (PostgreSQL: the real procrastinate queue with an
-    in-process worker)."""
-    settings.jobs_in_process = True
-    settings.jobs_heartbeat_seconds = 0.5
-    settings.jobs_stalled_seconds = 2.0
-    settings.prune_cron = ""
-    return settings
-
-
-@pytest.fixture
-def caller(session: Session, settings: Settings) -> Caller:
-    return make_caller(session, settings)
-
-
-@pytest.fixture
-def other_caller(session: Session, settings: Settings) -> Caller:
-    return make_caller(session, settings)
 
 
 def base(caller: Caller) -> str:

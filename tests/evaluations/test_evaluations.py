@@ -75,9 +75,7 @@ def test_an_evaluation_runs_as_a_job_and_reports_each_outcome(
     job = wait_for_job(client, caller.headers, str(done["job_id"]))
     assert job["kind"] == "evaluation" and job["status"] == "succeeded"
     assert job["result"]["right"] == 2 and job["progress"] == {"stage": "done"}
-    with client.stream(
-        "GET", f"{JOBS}/{done['job_id']}/events", headers=caller.headers
-    ) as stream:
+    with client.stream("GET", f"{JOBS}/{done['job_id']}/events", headers=caller.headers) as stream:
         text = "".join(stream.iter_text())
     assert "event: done" in text
 
@@ -85,7 +83,9 @@ def test_an_evaluation_runs_as_a_job_and_reports_each_outcome(
     assert [r["id"] for r in listed["items"]] == [run["id"]]
     kinds = set(session.scalars(select(Event.event_type).where(Event.user_id == caller.user_id)))
     assert {"evaluation_started", "evaluation_finished", "job_submitted"} <= kinds
-    actions = set(session.scalars(select(AuditLog.action).where(AuditLog.user_id == caller.user_id)))
+    actions = set(
+        session.scalars(select(AuditLog.action).where(AuditLog.user_id == caller.user_id))
+    )
     assert "evaluation.start" in actions
 
 

@@ -74,15 +74,17 @@ def test_uploads_in_each_format_add_guarded_questions_and_skip_known_ones(
     ).json()
     assert len(rest["items"]) == 3 and rest["next_cursor"] is None
     assert _count(session) == 6
-    actions = set(session.scalars(select(AuditLog.action).where(AuditLog.user_id == caller.user_id)))
+    actions = set(
+        session.scalars(select(AuditLog.action).where(AuditLog.user_id == caller.user_id))
+    )
     assert "golden.add" in actions
 
 
 @pytest.mark.parametrize(
     ("filename", "content", "status", "code", "details"),
     [
-        ("g.json", "[{\"question\": \"q\"", 422, "golden_upload_invalid", {"reason": "unparseable"}),
-        ("g.json", "{\"a\": 1}", 422, "golden_upload_invalid", {"reason": "not_a_list"}),
+        ("g.json", '[{"question": "q"', 422, "golden_upload_invalid", {"reason": "unparseable"}),
+        ("g.json", '{"a": 1}', 422, "golden_upload_invalid", {"reason": "not_a_list"}),
         ("g.json", "[]", 422, "golden_upload_invalid", {"reason": "not_a_list"}),
         (
             "g.json",
@@ -106,7 +108,7 @@ def test_uploads_in_each_format_add_guarded_questions_and_skip_known_ones(
             "golden_upload_invalid",
             {"reason": "invalid_item"},
         ),
-        ("g.json", b"[{\"question\": \"\xff\"}]", 422, "golden_upload_invalid", {"reason": "not_utf8"}),
+        ("g.json", b'[{"question": "\xff"}]', 422, "golden_upload_invalid", {"reason": "not_utf8"}),
         ("g.txt", "[]", 422, "golden_upload_invalid", {"reason": "unknown_format"}),
         (
             "g.yaml",
@@ -217,9 +219,9 @@ def test_import_from_templates_and_from_earlier_answers(
     path = f"{base(caller)}/golden-questions/import"
     from_templates = client.post(path, json={"source": "templates"}, headers=caller.headers)
     assert from_templates.status_code == 201, from_templates.text
-    assert [(q["question"], q["source"], q["source_ref"]) for q in from_templates.json()["added"]] == [
-        ("orders per status", "template", template.json()["id"])
-    ]
+    assert [
+        (q["question"], q["source"], q["source_ref"]) for q in from_templates.json()["added"]
+    ] == [("orders per status", "template", template.json()["id"])]
     from_answers = client.post(path, json={"source": "answers"}, headers=caller.headers)
     assert from_answers.status_code == 201, from_answers.text
     answers = from_answers.json()["added"]
@@ -229,7 +231,11 @@ def test_import_from_templates_and_from_earlier_answers(
     assert answers[0]["source_ref"] == asked.json()["query_id"]
     again = client.post(path, json={"source": "answers"}, headers=caller.headers).json()
     assert again == {"added": [], "skipped": 1}
-    _error(client.post(path, json={"source": "elsewhere"}, headers=caller.headers), 422, "validation_error")
+    _error(
+        client.post(path, json={"source": "elsewhere"}, headers=caller.headers),
+        422,
+        "validation_error",
+    )
 
 
 def test_another_users_connection_is_not_found_and_scopes_are_enforced(

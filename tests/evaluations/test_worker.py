@@ -17,18 +17,19 @@ from backend.evaluations.models import EvaluationResult
 from backend.main import create_app
 from tests.chat.conftest import Caller
 from tests.evaluations.conftest import GOLDEN, base, upload, wait_for_run
-from tests.jobs.test_workers import (  # noqa: F401 - fixtures of the worker tests
-    Workers,
-    caller,
-    pg_url,
-    server,
-    session,
-    settings,
-    workers,
-)
+from tests.jobs import test_workers as worker_tests
+from tests.jobs.test_workers import Workers
 from tests.nl2sql.provider_server import ProviderServer, openai_reply
 
 pytestmark = pytest.mark.postgres
+
+# The worker tests' fixtures: a PostgreSQL platform database of its own, no in-process jobs.
+pg_url = worker_tests.pg_url
+server = worker_tests.server
+settings = worker_tests.settings
+session = worker_tests.session
+caller = worker_tests.caller
+workers = worker_tests.workers
 
 
 def test_a_worker_process_runs_an_evaluation_to_its_end(
