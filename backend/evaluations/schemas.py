@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from backend.core.schemas import AppSchema
 from backend.core.text import text_problem
@@ -15,7 +16,7 @@ MAX_SQL_CHARS = 20_000
 MAX_RUN_QUESTIONS = 1000
 """Most golden questions one run (and one upload) may hold."""
 
-_GOLDEN_EXAMPLE = {
+_GOLDEN_EXAMPLE: JsonDict = {
     "id": "6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b",
     "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
     "question": "How many customers are there?",
@@ -25,7 +26,7 @@ _GOLDEN_EXAMPLE = {
     "source_ref": None,
     "created_at": "2026-12-01T12:00:00Z",
 }
-_RUN_EXAMPLE = {
+_RUN_EXAMPLE: JsonDict = {
     "id": "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f",
     "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
     "job_id": "9b2f6d0e-1c3a-4e5f-8a7b-6c5d4e3f2a1b",
