@@ -97,7 +97,7 @@ def check_gold_sql(
         raise GoldenSqlRefused(details=details) from exc
 
 
-def _read(row: GoldenQuestion) -> GoldenQuestionRead:
+def golden_read(row: GoldenQuestion) -> GoldenQuestionRead:
     return GoldenQuestionRead(
         id=row.id,
         connection_id=row.connection_id,
@@ -108,10 +108,6 @@ def _read(row: GoldenQuestion) -> GoldenQuestionRead:
         source_ref=row.source_ref,
         created_at=row.created_at,
     )
-
-
-def golden_read(row: GoldenQuestion) -> GoldenQuestionRead:
-    return _read(row)
 
 
 def list_golden(

@@ -69,8 +69,8 @@ class GoldenQuestionCreate(AppSchema):
         },
     )
 
-    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
-    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S")
+    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS, pattern=r"\S")
     """The gold query; its result is the right answer. It must pass the guard."""
     ordered: bool | None = None
     """Rows must come in the gold's order; by default, when the gold has a top-level ORDER BY."""
@@ -82,8 +82,6 @@ class GoldenQuestionCreate(AppSchema):
         problem = text_problem(value)
         if problem is not None:
             raise ValueError(f"text with a {problem.replace('_', ' ')} cannot be stored")
-        if not value.strip():
-            raise ValueError("must not be blank")
         return value
 
 
