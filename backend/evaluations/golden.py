@@ -49,9 +49,6 @@ from backend.observability.event_types import AuditAction
 from backend.observability.models import QueryAnalytics
 from backend.templates import service as templates_service
 
-UPLOAD_MAX_BYTES = 512 * 1024
-"""Largest golden-set file accepted (the request body limit applies first)."""
-UPLOAD_FORMATS = ("json", "csv", "yaml")
 SessionFactory = Callable[[], Session]
 
 
@@ -243,25 +240,6 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def upload_format(filename: str | None, content_type: str | None) -> str:
-    """`json`, `csv` or `yaml`, from the file name's extension, else its content type."""
-    name = (filename or "").lower()
-    for ext, kind in ((".json", "json"), (".csv", "csv"), (".yaml", "yaml"), (".yml", "yaml")):
-        if name.endswith(ext):
-            return kind
-    media = (content_type or "").split(";")[0].strip().lower()
-    if media.endswith("json"):
-        return "json"
-    if media in ("text/csv", "application/csv"):
-        return "csv"
-    if "yaml" in media:
-        return "yaml"
-    raise GoldenUploadInvalid(
-        "Name the file .json, .csv, .yaml or .yml (or send its content type).",
-        details={"reason": "unknown_format", "formats": list(UPLOAD_FORMATS)},
-    )
-
-
 def _truthy(value: str) -> bool | None:
     lowered = value.strip().lower()
     if lowered in ("", "null"):
@@ -294,20 +272,10 @@ def _parse(text: str, kind: str) -> Any:
     return items
 
 
-def parse_upload(data: bytes, *, kind: str) -> list[GoldenQuestionCreate]:
-    """A golden-set file's items; raises `GoldenUploadTooLarge` (413) or `GoldenUploadInvalid`
-    (422, naming the item and field) for anything else than a list of {question, sql, ordered?}.
-    """
-    if len(data) > UPLOAD_MAX_BYTES:
-        raise GoldenUploadTooLarge(details={"max_bytes": UPLOAD_MAX_BYTES})
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise GoldenUploadInvalid(
-            "The file is not UTF-8 text.", details={"reason": "not_utf8"}
-        ) from exc
-    if "\x00" in text:
-        raise GoldenUploadInvalid("The file holds a NUL character.", details={"reason": "nul"})
+def parse_upload(text: str, *, kind: str) -> list[GoldenQuestionCreate]:
+    """A golden-set file's items; raises `GoldenUploadTooLarge` (413, over 1000 items) or
+    `GoldenUploadInvalid` (422, naming the item and field) for anything else than a list of
+    {question, sql, ordered?}."""
     try:
         parsed = _parse(text, kind)
     except (ValueError, yaml.YAMLError, csv.Error, RecursionError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from backend.auth.deps import Principal, require_scopes
 from backend.auth.scopes import Scope
@@ -25,6 +25,7 @@ from backend.evaluations.schemas import (
     GoldenImport,
     GoldenQuestionCreate,
     GoldenQuestionRead,
+    GoldenUpload,
 )
 from backend.jobs import service as jobs_service
 from backend.jobs.schemas import EvaluationJobCreate
@@ -100,28 +101,28 @@ def add_golden_question(
 
 
 @router.post(
-    "/golden-questions/upload",
+    "/golden-set/upload",
     summary="Upload a golden set: a JSON, CSV or YAML list of question/SQL pairs",
     status_code=status.HTTP_201_CREATED,
     responses=_errors(401, 403, 404, 413, 422, 502, 504),
 )
-def upload_golden_questions(
+def upload_golden_set(
     connection_id: str,
-    file: Annotated[UploadFile, File(description="A .json, .csv, .yaml or .yml file")],
+    data: GoldenUpload,
     request: Request,
     session: SessionDep,
     principal: Writer,
     settings: SettingsDep,
     context: ClientContextDep,
 ) -> GoldenAdded:
-    """A list of `{question, sql, ordered?}` (JSON or YAML; a `{questions: [...]}` document
-    too) or a CSV with the header `question,sql[,ordered]`, at most 512 KiB and 1000 questions.
-    All or nothing: an unreadable file or item is a 422 naming the item (`details.index`) and
-    the field; a gold SQL the guard refuses on this connection is a 422 `golden_sql_refused`.
-    Questions already in the set are skipped (`skipped`)."""
+    """The file's text in `content` and its `format`: a list of `{question, sql, ordered?}`
+    (JSON or YAML; a `{questions: [...]}` document too) or a CSV with the header
+    `question,sql[,ordered]`; at most 512 KiB and 1000 questions (413 beyond). All or nothing:
+    an unreadable file or item is a 422 `golden_upload_invalid` naming the item
+    (`details.index`) and the field; a gold SQL the guard refuses on this connection is a 422
+    `golden_sql_refused`. Questions already in the set are skipped (`skipped`)."""
     connection = golden.get_connection(session, principal, connection_id)
-    kind = golden.upload_format(file.filename, file.content_type)
-    items = golden.parse_upload(file.file.read(golden.UPLOAD_MAX_BYTES + 1), kind=kind)
+    items = golden.parse_upload(data.content, kind=data.format)
     snapshot = golden.connection_snapshot(
         session, request.app.state.session_factory, connection, settings=settings
     )
@@ -138,7 +139,7 @@ def upload_golden_questions(
 
 
 @router.post(
-    "/golden-questions/import",
+    "/golden-set/import",
     summary="Import golden questions from the connection's templates or your earlier answers",
     status_code=status.HTTP_201_CREATED,
     responses=_errors(401, 403, 404, 422, 502, 504),

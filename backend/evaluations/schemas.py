@@ -15,6 +15,8 @@ MAX_QUESTION_CHARS = 2000
 MAX_SQL_CHARS = 20_000
 MAX_RUN_QUESTIONS = 1000
 """Most golden questions one run (and one upload) may hold."""
+UPLOAD_MAX_CHARS = 512 * 1024
+"""Longest golden-set file accepted."""
 
 _GOLDEN_EXAMPLE: JsonDict = {
     "id": "6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b",
@@ -99,6 +101,33 @@ class GoldenQuestionRead(AppSchema):
     """`manual`, `upload`, `template`, `answer` or `verified`: how it entered the set."""
     source_ref: str | None = None
     created_at: datetime
+
+
+class GoldenUpload(AppSchema):
+    """A golden-set file's text and its format."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "format": "yaml",
+                    "content": "- question: How many customers are there?\n"
+                    "  sql: SELECT COUNT(*) FROM customers\n",
+                },
+                {
+                    "format": "csv",
+                    "content": "question,sql,ordered\n"
+                    "Customers by name,SELECT name FROM customers ORDER BY name,true\n",
+                },
+            ]
+        },
+    )
+
+    format: Literal["json", "csv", "yaml"]
+    content: str = Field(min_length=1, max_length=UPLOAD_MAX_CHARS)
+    """JSON or YAML: a list of `{question, sql, ordered?}` (or `{questions: [...]}`); CSV: a
+    header `question,sql[,ordered]` and one row per question."""
 
 
 class GoldenImport(AppSchema):

@@ -37,14 +37,13 @@ def base(caller: Caller) -> str:
 def upload(
     client: TestClient,
     caller: Caller,
-    content: bytes | str,
-    filename: str = "golden.json",
+    content: str,
+    kind: str = "json",
     headers: dict[str, str] | None = None,
 ) -> Any:
-    data = content.encode() if isinstance(content, str) else content
     return client.post(
-        f"{base(caller)}/golden-questions/upload",
-        files={"file": (filename, data, "application/octet-stream")},
+        f"{base(caller)}/golden-set/upload",
+        json={"format": kind, "content": content},
         headers=headers or caller.headers,
     )
 

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from backend.evaluations.golden import UPLOAD_MAX_BYTES
 from backend.evaluations.models import GoldenQuestion
+from backend.evaluations.schemas import UPLOAD_MAX_CHARS
 from backend.observability.models import AuditLog
 from tests.chat.conftest import Caller, make_api_key_headers
 from tests.evaluations.conftest import GOLDEN, base, upload
@@ -45,7 +45,7 @@ def test_uploads_in_each_format_add_guarded_questions_and_skip_known_ones(
         '"Customers by name","SELECT name FROM customers ORDER BY name",\n'
         "how many customers are there?,SELECT COUNT(*) FROM customers,no\n"
     )
-    added = upload(client, caller, csv_text, "golden.csv")
+    added = upload(client, caller, csv_text, "csv")
     assert added.status_code == 201, added.text
     # The gold's ORDER BY makes a question ordered unless it says otherwise.
     assert [(q["question"], q["ordered"]) for q in added.json()["added"]] == [
@@ -59,7 +59,7 @@ def test_uploads_in_each_format_add_guarded_questions_and_skip_known_ones(
         "    sql: SELECT category, COUNT(*) FROM products GROUP BY category\n"
         "    ordered: false\n"
     )
-    added = upload(client, caller, yaml_text, "golden.yml")
+    added = upload(client, caller, yaml_text, "yaml")
     assert added.status_code == 201, added.text
     assert len(added.json()["added"]) == 1
 
@@ -81,86 +81,92 @@ def test_uploads_in_each_format_add_guarded_questions_and_skip_known_ones(
 
 
 @pytest.mark.parametrize(
-    ("filename", "content", "status", "code", "details"),
+    ("kind", "content", "status", "code", "details"),
     [
-        ("g.json", '[{"question": "q"', 422, "golden_upload_invalid", {"reason": "unparseable"}),
-        ("g.json", '{"a": 1}', 422, "golden_upload_invalid", {"reason": "not_a_list"}),
-        ("g.json", "[]", 422, "golden_upload_invalid", {"reason": "not_a_list"}),
+        ("json", '[{"question": "q"', 422, "golden_upload_invalid", {"reason": "unparseable"}),
+        ("json", '{"a": 1}', 422, "golden_upload_invalid", {"reason": "not_a_list"}),
+        ("json", "[]", 422, "golden_upload_invalid", {"reason": "not_a_list"}),
         (
-            "g.json",
+            "json",
             json.dumps([GOLDEN[0], {"question": "", "sql": "SELECT 1"}]),
             422,
             "golden_upload_invalid",
             {"reason": "invalid_item", "index": 1, "field": "question"},
         ),
         (
-            "g.json",
+            "json",
             json.dumps([{"question": "q", "sql": "SELECT 1", "extra": {"a": 1}}]),
             422,
             "golden_upload_invalid",
             {"reason": "invalid_item", "index": 0, "field": "extra"},
         ),
-        ("g.json", "[" * 100_000, 422, "golden_upload_invalid", {"reason": "unparseable"}),
+        ("json", "[" * 100_000, 422, "golden_upload_invalid", {"reason": "unparseable"}),
         (
-            "g.json",
+            "json",
             json.dumps([{"question": "q\u0000", "sql": "SELECT 1"}]),
             422,
             "golden_upload_invalid",
             {"reason": "invalid_item"},
         ),
-        ("g.json", b'[{"question": "\xff"}]', 422, "golden_upload_invalid", {"reason": "not_utf8"}),
-        ("g.txt", "[]", 422, "golden_upload_invalid", {"reason": "unknown_format"}),
         (
-            "g.yaml",
+            "yaml",
+            '- {question: "q\\0", sql: SELECT 1}',
+            422,
+            "golden_upload_invalid",
+            {"reason": "invalid_item", "index": 0, "field": "question"},
+        ),
+        ("txt", "[]", 422, "validation_error", {}),
+        (
+            "yaml",
             "a: &a [1, 2]\nb: &b [*a, *a, *a]\nquestions: [*b, *b]\n",
             422,
             "golden_upload_invalid",
             {"reason": "unparseable"},
         ),
-        ("g.yaml", "!!python/object/apply:os.system ['true']", 422, "golden_upload_invalid", {}),
-        ("g.csv", "q,s\nx,y\n", 422, "golden_upload_invalid", {"reason": "unparseable"}),
+        ("yaml", "!!python/object/apply:os.system ['true']", 422, "golden_upload_invalid", {}),
+        ("csv", "q,s\nx,y\n", 422, "golden_upload_invalid", {"reason": "unparseable"}),
         (
-            "g.csv",
+            "csv",
             "question,sql,ordered\nq,SELECT 1,perhaps\n",
             422,
             "golden_upload_invalid",
             {"reason": "unparseable"},
         ),
         (
-            "g.json",
+            "json",
             json.dumps([GOLDEN[0], {"question": "drop it", "sql": "DELETE FROM orders"}]),
             422,
             "golden_sql_refused",
             {"index": 1},
         ),
         (
-            "g.json",
+            "json",
             json.dumps([{"question": "catalog", "sql": "SELECT name FROM sqlite_master"}]),
             422,
             "golden_sql_refused",
             {"index": 0},
         ),
         (
-            "g.json",
+            "json",
             json.dumps([{"question": f"q{i}", "sql": "SELECT 1"} for i in range(1001)]),
             413,
             "golden_upload_too_large",
             {},
         ),
-        ("g.json", "[" + " " * UPLOAD_MAX_BYTES + "]", 413, "golden_upload_too_large", {}),
+        ("json", "[" + " " * UPLOAD_MAX_CHARS + "]", 422, "validation_error", {}),
     ],
 )
 def test_a_bad_upload_is_refused_whole_with_the_item_named(
     client: TestClient,
     session: Session,
     caller: Caller,
-    filename: str,
-    content: str | bytes,
+    kind: str,
+    content: str,
     status: int,
     code: str,
     details: dict[str, object],
 ) -> None:
-    details_seen = _error(upload(client, caller, content, filename), status, code)
+    details_seen = _error(upload(client, caller, content, kind), status, code)
     for key, value in details.items():
         assert details_seen[key] == value, details_seen
     assert _count(session) == 0
@@ -216,7 +222,7 @@ def test_import_from_templates_and_from_earlier_answers(
     )
     assert asked.status_code == 200, asked.text
 
-    path = f"{base(caller)}/golden-questions/import"
+    path = f"{base(caller)}/golden-set/import"
     from_templates = client.post(path, json={"source": "templates"}, headers=caller.headers)
     assert from_templates.status_code == 201, from_templates.text
     assert [
