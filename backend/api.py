@@ -10,8 +10,8 @@ from backend.admin import users_router as admin_users_router
 from backend.auth import router as auth_router
 from backend.chat import router as chat_router
 from backend.connections import router as connections_router
-from backend.feedback import router as feedback_router
 from backend.evaluations import router as evaluations_router
+from backend.feedback import router as feedback_router
 from backend.jobs import router as jobs_router
 from backend.nl2sql import router as nl2sql_router
 from backend.observability import router as observability_router
