@@ -10,6 +10,7 @@ from backend.admin import users_router as admin_users_router
 from backend.auth import router as auth_router
 from backend.chat import router as chat_router
 from backend.connections import router as connections_router
+from backend.evaluations import router as evaluations_router
 from backend.feedback import router as feedback_router
 from backend.jobs import router as jobs_router
 from backend.nl2sql import router as nl2sql_router
@@ -32,6 +33,7 @@ def mount_routers(app: FastAPI) -> None:
     api.include_router(nl2sql_router.router)
     api.include_router(connections_router.router)
     api.include_router(feedback_router.examples_router)
+    api.include_router(evaluations_router.router)
     api.include_router(templates_router.router)
     api.include_router(jobs_router.router)
     app.include_router(api)

@@ -467,8 +467,12 @@ def rotate_keys(
 
 @app.command("eval")
 def eval_command(
-    questions: Annotated[Path, typer.Argument(help="JSON list of {db_id, question, query?}.")],
-    db_root: Annotated[Path, typer.Option(help="Folder holding <db_id>/<db_id>.sqlite.")],
+    questions: Annotated[
+        Path | None, typer.Argument(help="JSON list of {db_id, question, query?}.")
+    ] = None,
+    db_root: Annotated[
+        Path | None, typer.Option(help="Folder holding <db_id>/<db_id>.sqlite.")
+    ] = None,
     engine: Annotated[str, typer.Option(help="Generator to measure.")] = "builtin",
     out: Annotated[Path | None, typer.Option(help="Write predictions JSON here.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
@@ -476,14 +480,48 @@ def eval_command(
         Path | None,
         typer.Option(help="A semantic-layer document (YAML or JSON) given to the generator."),
     ] = None,
+    connection: Annotated[
+        str | None,
+        typer.Option(
+            "--connection",
+            help="Evaluate this connection's golden set (its id) in the platform database.",
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="With --connection: the model.")] = None,
+    semantic_layer_version: Annotated[
+        int | None, typer.Option(min=1, help="With --connection: the semantic-layer version.")
+    ] = None,
 ) -> None:
-    """Run a generator over a question set; print execution accuracy where gold SQL exists."""
+    """Run a generator over a question set; print execution accuracy where gold SQL exists.
+
+    With --connection, run a connection's golden set instead, recorded as an evaluation of that
+    connection (as `POST /connections/{id}/evaluations` does), with a progress bar.
+    """
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
     from backend.nl2sql import evaluation
 
+    if connection is not None:
+        if questions is not None or db_root is not None or semantic_layer is not None:
+            typer.secho(
+                "give --connection or a questions file (and --semantic-layer), not both",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(2)
+        _eval_connection(
+            connection, engine, model=model, semantic_layer_version=semantic_layer_version
+        )
+        return
+    if questions is None or db_root is None:
+        typer.secho(
+            "give a questions file and --db-root (or --connection ID)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
     console = Console(stderr=True)
     try:
         items = evaluation.load_questions(questions)[:limit]
@@ -546,6 +584,91 @@ def eval_command(
                     f"{point['precision']:.1%}", f"{point['accuracy']:.1%}",
                 )  # fmt: skip
             out_console.print(curve)
+
+
+def _eval_connection(
+    connection_id: str, generator: str, *, model: str | None, semantic_layer_version: int | None
+) -> None:
+    """`nlsql eval --connection`: the connection's golden set, as its owner, in this process."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from backend.auth.deps import Principal
+    from backend.auth.models import User
+    from backend.auth.scopes import ROLE_SCOPES
+    from backend.connections.models import DatabaseConnection
+    from backend.core.context import ClientContext
+    from backend.core.db import create_session_factory
+    from backend.core.errors import AppError
+    from backend.evaluations import runner
+    from backend.evaluations import service as evaluations_service
+    from backend.evaluations.models import EvaluationRun
+    from backend.evaluations.schemas import EvaluationCreate
+
+    settings = _settings()
+    _migrate(settings)
+    session = _session(settings)
+    factory = create_session_factory(session.get_bind().engine)
+    try:
+        target = session.get(DatabaseConnection, connection_id)
+        owner = session.get(User, target.user_id) if target is not None else None
+        if target is None or owner is None or not owner.is_active:
+            typer.secho(f"no connection {connection_id!r}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        principal = Principal(user=owner, scopes=ROLE_SCOPES.get(owner.role, frozenset()))
+        try:
+            data = EvaluationCreate(
+                generator=generator, model=model, semantic_layer_version=semantic_layer_version
+            )
+            params = evaluations_service.plan_run(
+                session, principal, connection_id=target.id, data=data
+            )
+            evaluations_service.create_run(
+                session,
+                principal=principal,
+                params=params,
+                job_id=None,
+                context=ClientContext(user_agent="nlsql eval"),
+            )
+            session.commit()
+            with Progress(console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task(generator, total=len(params["golden_ids"]))
+                runner.run_evaluation(
+                    factory,
+                    run_id=params["run_id"],
+                    principal=principal,
+                    settings=settings,
+                    context=ClientContext(user_agent="nlsql eval"),
+                    on_progress=lambda done, total: progress.update(
+                        task, completed=done, total=total
+                    ),
+                )
+        except AppError as exc:
+            typer.secho(f"{exc.code}: {exc.message}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from exc
+        run = session.get(EvaluationRun, params["run_id"])
+        assert run is not None  # noqa: S101 - just run
+        session.refresh(run)
+        read = evaluations_service.run_read(session, run)
+    finally:
+        session.close()
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f} ms"
+
+    Console().print(
+        f"evaluation {read.id} ({read.status}) of {read.done}/{read.total} questions with "
+        f"{read.used_generator}\n"
+        f"EX {share(read.ex)}  answered {read.answered} ({share(read.answered_share)})  "
+        f"precision {share(read.precision)}  p50 {ms(read.p50_ms)}  p95 {ms(read.p95_ms)}\n"
+        f"right {read.right}  wrong {read.wrong}  declined {read.declined}  errors {read.errors}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("openapi")

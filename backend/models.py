@@ -5,6 +5,7 @@ from backend.auth.models import ApiKey, RefreshToken, User, UserSession
 from backend.chat.models import ChatMessage, ChatSession
 from backend.connections.models import DatabaseConnection, DatabaseSchema
 from backend.core.db import Base
+from backend.evaluations.models import EvaluationResult, EvaluationRun, GoldenQuestion
 from backend.feedback.models import AnswerFeedback, VerifiedExample
 from backend.jobs.models import BackgroundJob
 from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
@@ -20,7 +21,10 @@ __all__ = [
     "ChatSession",
     "DatabaseConnection",
     "DatabaseSchema",
+    "EvaluationResult",
+    "EvaluationRun",
     "Event",
+    "GoldenQuestion",
     "PerformanceMetric",
     "QueryAnalytics",
     "QueryTemplate",

@@ -32,6 +32,11 @@ from backend.core.db import create_app_engine, create_session_factory, new_uuid 
 from backend.core.migrations import upgrade_to_head  # noqa: E402
 from backend.core.security import build_fernet, digest_token, encrypt_secret  # noqa: E402
 from backend.demo import DEMO_DB_PATH  # noqa: E402
+from backend.evaluations.models import (  # noqa: E402
+    EvaluationResult,
+    EvaluationRun,
+    GoldenQuestion,
+)
 from backend.feedback.models import AnswerFeedback, VerifiedExample  # noqa: E402
 from backend.jobs.models import BackgroundJob  # noqa: E402
 from backend.observability import recorder  # noqa: E402
@@ -330,6 +335,49 @@ def _fill(session, settings: Settings) -> None:  # type: ignore[no-untyped-def]
             created_at=now,
             started_at=now,
             finished_at=now,
+        )
+    )
+    golden = GoldenQuestion(
+        connection_id=connection.id,
+        user_id=demo.id,
+        question="How many customers are there?",
+        gold_sql="SELECT COUNT(*) FROM customers",
+        ordered=False,
+        source="manual",
+        created_at=now,
+    )
+    session.add(golden)
+    session.flush()
+    run = EvaluationRun(
+        connection_id=connection.id,
+        user_id=demo.id,
+        generator="builtin",
+        used_generator="builtin",
+        golden_ids=[golden.id],
+        status="succeeded",
+        total_count=1,
+        done_count=1,
+        right_count=1,
+        p50_ms=12.5,
+        p95_ms=12.5,
+        created_at=now,
+        started_at=now,
+        finished_at=now,
+    )
+    session.add(run)
+    session.flush()
+    session.add(
+        EvaluationResult(
+            run_id=run.id,
+            position=0,
+            golden_id=golden.id,
+            question=golden.question,
+            gold_sql=golden.gold_sql,
+            ordered=False,
+            predicted_sql='SELECT COUNT(*) AS "count" FROM customers LIMIT 100001',
+            outcome="right",
+            ms=12.5,
+            confidence=0.88,
         )
     )
     session.flush()

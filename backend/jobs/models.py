@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, CreatedAtMixin, new_uuid
 
-JOB_KINDS = ("ask", "export", "schema_refresh", "prune")
+JOB_KINDS = ("ask", "export", "schema_refresh", "prune", "evaluation")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 

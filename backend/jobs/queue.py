@@ -23,6 +23,7 @@ from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.core.config import Settings
+from backend.jobs.models import JOB_KINDS
 
 logger = logging.getLogger("nlsql.jobs")
 
@@ -31,7 +32,8 @@ QUEUE_SCHEMA = "procrastinate"
 QUEUE_NAME = "nlsql"
 RETRY_SAFE_KINDS = frozenset({"export", "schema_refresh", "prune"})
 """Kinds whose work can run again after a worker died mid-job; an ask is not (it may have
-recorded its answer and spent LLM tokens), so a lost ask is marked failed instead."""
+recorded its answer and spent LLM tokens), so a lost ask is marked failed instead; so is an
+evaluation (its outcomes so far are stored, and it spent tokens)."""
 
 
 def queue_schema_sql() -> str:
@@ -76,7 +78,7 @@ def build_queue_app(settings: Settings, runner: TaskRunner) -> procrastinate.App
         def _run(context: procrastinate.JobContext, job_id: str) -> None:
             runner(context.additional_context["runtime"], kind, job_id)
 
-    for kind in ("ask", "export", "schema_refresh", "prune"):
+    for kind in JOB_KINDS:
         task_for(kind)
 
     if settings.prune_cron.strip():

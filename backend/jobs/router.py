@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
-from anyio.from_thread import run as run_in_loop
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.auth.deps import CurrentPrincipal
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
-from backend.core.errors import ErrorResponse, ServiceUnavailable
+from backend.core.errors import ErrorResponse
 from backend.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorParam
 from backend.core.schemas import SSE_EVENT_SCHEMA, Page
-from backend.jobs import queue, service
+from backend.jobs import service
 from backend.jobs.models import FINISHED_STATUSES, BackgroundJob
 from backend.jobs.run import result_path
 from backend.jobs.schemas import JobCreate, JobRead
@@ -55,26 +54,9 @@ def submit_job(
     runs in a worker process (`nlsql worker`) in production, inside the API process on the
     embedded default, and is recorded like the direct call (analytics, audit, events).
     """
-    queue_app = request.app.state.queue
-    job = service.create_job(
-        session,
-        principal=principal,
-        data=data,
-        context=context,
-        in_memory=queue.is_in_memory(queue_app),
+    job = service.submit_job(
+        session, request.app.state.queue, principal=principal, data=data, context=context
     )
-    # Committed before it is queued, so the worker always finds the row it is handed.
-    session.commit()
-    try:
-        queue_job_id = run_in_loop(queue.defer, queue_app, job.kind, job.id)
-    except Exception as exc:
-        logger.exception("could not queue job %s", job.id)
-        service.fail_unqueued(session, job.id, "The job queue is not reachable.")
-        session.commit()
-        raise ServiceUnavailable(
-            "The job queue is not reachable; try again.", details={"job_id": job.id}
-        ) from exc
-    service.set_queue_job_id(session, job.id, queue_job_id)
     response.headers["Location"] = f"{service.JOBS_PATH}/{job.id}"
     return service.job_read(job)
 

@@ -113,8 +113,9 @@ def _finish(
     error: dict[str, Any] | None = None,
     result_file: str | None = None,
     started: float,
+    cancelled: bool = False,
 ) -> None:
-    status = "failed" if error is not None else "succeeded"
+    status = "failed" if error is not None else "cancelled" if cancelled else "succeeded"
     session.execute(
         update(BackgroundJob)
         .where(BackgroundJob.id == job.id, BackgroundJob.status == "running")
@@ -256,6 +257,31 @@ def _run_schema_refresh(
     return read.model_dump(mode="json")
 
 
+def _run_evaluation(runtime: JobRuntime, session: Session, job: BackgroundJob) -> dict[str, Any]:
+    from backend.evaluations import runner
+    from backend.evaluations import service as evaluations_service
+    from backend.evaluations.models import EvaluationRun
+
+    run_id = job.params["run_id"]
+    try:
+        principal = job_principal(session, job, Scope.CHAT_WRITE)
+    except AppError as exc:
+        runner.fail_run(runtime.session_factory, run_id, error_body(exc))
+        raise
+    session.commit()  # nothing of the job's stays open while the questions run
+    runner.run_evaluation(
+        runtime.session_factory,
+        run_id=run_id,
+        principal=principal,
+        settings=runtime.settings,
+        context=job_context(job),
+    )
+    run = session.get(EvaluationRun, run_id)
+    assert run is not None  # noqa: S101 - deleted only with its connection, which is in use
+    session.refresh(run)
+    return evaluations_service.run_read(session, run).model_dump(mode="json")
+
+
 def _run_prune(runtime: JobRuntime, session: Session, job: BackgroundJob) -> dict[str, Any]:
     from backend.admin import service as admin_service
 
@@ -287,6 +313,7 @@ def run_job(runtime: JobRuntime, kind: str, job_id: str) -> None:
             result_file: str | None = None
             error: dict[str, Any] | None = None
             finished = False
+            cancelled = False
             try:
                 if job.kind == "ask":
                     finished = _run_ask(runtime, session, job, started)
@@ -296,6 +323,9 @@ def run_job(runtime: JobRuntime, kind: str, job_id: str) -> None:
                     result = _run_schema_refresh(runtime, session, job)
                 elif job.kind == "prune":
                     result = _run_prune(runtime, session, job)
+                elif job.kind == "evaluation":
+                    result = _run_evaluation(runtime, session, job)
+                    cancelled = result["status"] == "cancelled"
                 else:
                     raise ValueError(f"unknown job kind {job.kind!r}")
             except Exception as exc:  # noqa: BLE001 - a failed job is recorded, not raised
@@ -313,6 +343,7 @@ def run_job(runtime: JobRuntime, kind: str, job_id: str) -> None:
                     error=error,
                     result_file=result_file,
                     started=started,
+                    cancelled=cancelled,
                 )
                 session.commit()
                 logger.info("job %s finished: %s", job.id, "failed" if error else "succeeded")

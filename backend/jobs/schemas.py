@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from backend.chat.schemas import AskRequest
 from backend.core.schemas import AppSchema
+from backend.evaluations.schemas import EvaluationCreate
 
 
 class AskJobCreate(AskRequest):
@@ -40,8 +41,16 @@ class PruneJobCreate(AppSchema):
     batch_size: int = Field(default=5000, ge=1, le=100_000)
 
 
+class EvaluationJobCreate(EvaluationCreate):
+    """A connection's golden set run through a generator (as `POST /connections/{id}/evaluations`
+    does); its result is the run's summary."""
+
+    kind: Literal["evaluation"]
+    connection_id: str = Field(min_length=1, max_length=36)
+
+
 JobCreate = Annotated[
-    AskJobCreate | ExportJobCreate | SchemaRefreshJobCreate | PruneJobCreate,
+    AskJobCreate | ExportJobCreate | SchemaRefreshJobCreate | PruneJobCreate | EvaluationJobCreate,
     Field(
         discriminator="kind",
         examples=[

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import procrastinate
+from anyio.from_thread import run as run_in_loop
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -18,14 +19,17 @@ from backend.chat import service as chat_service
 from backend.connections import service as connections_service
 from backend.core.context import ClientContext
 from backend.core.db import utcnow
-from backend.core.errors import Conflict, Forbidden, NotFound
+from backend.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from backend.core.pagination import keyset_page
+from backend.evaluations import service as evaluations_service
+from backend.evaluations.schemas import EvaluationCreate
 from backend.jobs import queue
 from backend.jobs.models import FINISHED_STATUSES, BackgroundJob
 from backend.jobs.queue import JobRuntime
 from backend.jobs.run import process_name
 from backend.jobs.schemas import (
     AskJobCreate,
+    EvaluationJobCreate,
     ExportJobCreate,
     JobRead,
     PruneJobCreate,
@@ -44,6 +48,7 @@ _NEEDS = {
     "export": Scope.QUERY_SQL,
     "schema_refresh": Scope.CONNECTIONS_WRITE,
     "prune": Scope.ADMIN,
+    "evaluation": Scope.CHAT_WRITE,
 }
 
 
@@ -62,7 +67,9 @@ class JobNotCancellable(Conflict):
     message = "Only a job that has not started can be cancelled."
 
 
-JobBody = AskJobCreate | ExportJobCreate | SchemaRefreshJobCreate | PruneJobCreate
+JobBody = (
+    AskJobCreate | ExportJobCreate | SchemaRefreshJobCreate | PruneJobCreate | EvaluationJobCreate
+)
 
 
 def _check(session: Session, principal: Principal, data: JobBody) -> dict[str, Any]:
@@ -93,6 +100,15 @@ def _check(session: Session, principal: Principal, data: JobBody) -> dict[str, A
     if isinstance(data, SchemaRefreshJobCreate):
         connections_service.get_connection(session, principal, data.connection_id)
         return data.model_dump(exclude={"kind"})
+    if isinstance(data, EvaluationJobCreate):
+        return evaluations_service.plan_run(
+            session,
+            principal,
+            connection_id=data.connection_id,
+            data=EvaluationCreate.model_validate(
+                data.model_dump(exclude={"kind", "connection_id"})
+            ),
+        )
     return data.model_dump(exclude={"kind"})
 
 
@@ -124,6 +140,10 @@ def create_job(
     )
     session.add(job)
     session.flush()
+    if isinstance(data, EvaluationJobCreate):
+        evaluations_service.create_run(
+            session, principal=principal, params=params, job_id=job.id, context=context
+        )
     recorder.event(
         session,
         event_type=EventType.JOB_SUBMITTED,
@@ -132,6 +152,38 @@ def create_job(
         user_session_id=principal.user_session_id,
         data={"job_id": job.id, "kind": job.kind},
     )
+    return job
+
+
+def submit_job(
+    session: Session,
+    queue_app: procrastinate.App,
+    *,
+    principal: Principal,
+    data: JobBody,
+    context: ClientContext,
+) -> BackgroundJob:
+    """Check, store and queue a job (from a request's worker thread); 503 when the queue is not
+    reachable (the job row is then marked failed)."""
+    job = create_job(
+        session,
+        principal=principal,
+        data=data,
+        context=context,
+        in_memory=queue.is_in_memory(queue_app),
+    )
+    # Committed before it is queued, so the worker always finds the row it is handed.
+    session.commit()
+    try:
+        queue_job_id = run_in_loop(queue.defer, queue_app, job.kind, job.id)
+    except Exception as exc:
+        logger.exception("could not queue job %s", job.id)
+        fail_unqueued(session, job.id, "The job queue is not reachable.")
+        session.commit()
+        raise ServiceUnavailable(
+            "The job queue is not reachable; try again.", details={"job_id": job.id}
+        ) from exc
+    set_queue_job_id(session, job.id, queue_job_id)
     return job
 
 

@@ -20,6 +20,8 @@ class EventType(StrEnum):
     JOB_FINISHED = "job_finished"
     ANSWER_RATED = "answer_rated"
     EXAMPLE_ADDED = "example_added"
+    EVALUATION_STARTED = "evaluation_started"
+    EVALUATION_FINISHED = "evaluation_finished"
 
 
 class AuditAction(StrEnum):
@@ -53,3 +55,7 @@ class AuditAction(StrEnum):
     EXAMPLE_CREATED = "example.create"
     EXAMPLE_APPROVED = "example.approve"
     EXAMPLE_DELETED = "example.delete"
+    GOLDEN_ADDED = "golden.add"
+    GOLDEN_DELETED = "golden.delete"
+    EVALUATION_STARTED = "evaluation.start"
+    EVALUATION_CANCELLED = "evaluation.cancel"

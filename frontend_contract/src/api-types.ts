@@ -794,6 +794,118 @@ export interface paths {
         patch: operations["connections-update_connection"];
         trace?: never;
     };
+    "/api/v1/connections/{connection_id}/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The connection's evaluations, newest first
+         * @description Page with `limit` and the `next_cursor` of the previous page.
+         */
+        get: operations["evaluations-list_evaluations"];
+        put?: never;
+        /**
+         * Evaluate the connection: run its golden set through a generator (background job)
+         * @description Answers 202 with the run (`status: queued`) and its URL in `Location`. Each golden
+         *     question goes through the generator (default `builtin`), the guard and this connection; its
+         *     rows are compared with the gold's as multisets (in order only when the question is
+         *     `ordered`), values normalised. Follow `done`/`total` by polling the run or over
+         *     `GET /jobs/{job_id}/events`. Needs `connections:read` and `chat:write`.
+         */
+        post: operations["evaluations-start_evaluation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/evaluations/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare two evaluations: questions that got better or worse, and the deltas
+         * @description Questions are matched by golden id: `better` were right in head and not in base,
+         *     `worse` the reverse; deltas are head minus base.
+         */
+        get: operations["evaluations-compare_evaluations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/evaluations/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An evaluation's progress and summary
+         * @description `done`/`total` while it runs; `ex` (right / questions run), `answered`, `precision`
+         *     (right / answered), `p50_ms`/`p95_ms` (of answered questions).
+         */
+        get: operations["evaluations-get_evaluation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/evaluations/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an evaluation
+         * @description A queued run is cancelled at once; a running one stops after its current question
+         *     (`cancel_requested: true` until then) and keeps the outcomes so far. 409 once finished.
+         */
+        post: operations["evaluations-cancel_evaluation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/evaluations/{run_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Each question's outcome in an evaluation
+         * @description In the order the questions ran: the predicted SQL, the outcome (`right`, `wrong`,
+         *     `declined`, `error`), milliseconds and the generator's confidence.
+         */
+        get: operations["evaluations-list_evaluation_results"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/connections/{connection_id}/examples": {
         parameters: {
             query?: never;
@@ -877,6 +989,98 @@ export interface paths {
          * @description The connection's owner approves a pending example, so that prompts may show it.
          */
         post: operations["connections-approve_example"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/golden-questions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The connection's golden set
+         * @description Oldest first; page with `limit` and the `next_cursor` of the previous page.
+         */
+        get: operations["evaluations-list_golden_questions"];
+        put?: never;
+        /**
+         * Add one question and its gold SQL to the golden set
+         * @description The gold SQL must pass the guard on this connection (422 `golden_sql_refused`, with the
+         *     guard's `rule`). A question already in the set is a 409.
+         */
+        post: operations["evaluations-add_golden_question"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/golden-questions/{golden_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a question from the golden set
+         * @description Earlier runs keep their outcome for it (and still compare by its id).
+         */
+        delete: operations["evaluations-delete_golden_question"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/golden-set/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import golden questions from the connection's templates or your earlier answers
+         * @description `templates`: the parameterless query templates that apply to this connection;
+         *     `answers`: your own earlier successful answers on it. Pairs already in the set, or whose SQL
+         *     no longer passes the guard here, are skipped.
+         */
+        post: operations["evaluations-import_golden_questions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/golden-set/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a golden set: a JSON, CSV or YAML list of question/SQL pairs
+         * @description The file's text in `content` and its `format`: a list of `{question, sql, ordered?}`
+         *     (JSON or YAML; a `{questions: [...]}` document too) or a CSV with the header
+         *     `question,sql[,ordered]`; at most 512 KiB and 1000 questions (413 beyond). All or nothing:
+         *     an unreadable file or item is a 422 `golden_upload_invalid` naming the item
+         *     (`details.index`) and the field; a gold SQL the guard refuses on this connection is a 422
+         *     `golden_sql_refused`. Questions already in the set are skipped (`skipped`).
+         */
+        post: operations["evaluations-upload_golden_set"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2092,6 +2296,277 @@ export interface components {
             error: components["schemas"]["ErrorBody"];
         };
         /**
+         * EvaluationComparison
+         * @description Two runs of one connection: what got better, what got worse, and the deltas.
+         * @example {
+         *       "answered_delta": 0,
+         *       "base": {
+         *         "answered": 3,
+         *         "answered_share": 0.75,
+         *         "cancel_requested": false,
+         *         "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *         "created_at": "2026-12-01T12:00:00Z",
+         *         "declined": 1,
+         *         "done": 4,
+         *         "errors": 0,
+         *         "ex": 0.5,
+         *         "finished_at": "2026-12-01T12:00:01Z",
+         *         "generator": "builtin",
+         *         "id": "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f",
+         *         "job_id": "9b2f6d0e-1c3a-4e5f-8a7b-6c5d4e3f2a1b",
+         *         "p50_ms": 9.8,
+         *         "p95_ms": 31.2,
+         *         "precision": 0.6667,
+         *         "right": 2,
+         *         "started_at": "2026-12-01T12:00:00.2Z",
+         *         "status": "succeeded",
+         *         "total": 4,
+         *         "used_generator": "builtin",
+         *         "wrong": 1
+         *       },
+         *       "better": [
+         *         {
+         *           "base": "wrong",
+         *           "golden_id": "6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b",
+         *           "head": "right",
+         *           "question": "How many orders are there?"
+         *         }
+         *       ],
+         *       "ex_delta": 0.25,
+         *       "head": {
+         *         "answered": 3,
+         *         "answered_share": 0.75,
+         *         "cancel_requested": false,
+         *         "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *         "created_at": "2026-12-01T12:00:00Z",
+         *         "declined": 1,
+         *         "done": 4,
+         *         "errors": 0,
+         *         "ex": 0.75,
+         *         "finished_at": "2026-12-01T12:00:01Z",
+         *         "generator": "builtin",
+         *         "id": "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f",
+         *         "job_id": "9b2f6d0e-1c3a-4e5f-8a7b-6c5d4e3f2a1b",
+         *         "p50_ms": 9.8,
+         *         "p95_ms": 31.2,
+         *         "precision": 1,
+         *         "right": 3,
+         *         "started_at": "2026-12-01T12:00:00.2Z",
+         *         "status": "succeeded",
+         *         "total": 4,
+         *         "used_generator": "builtin",
+         *         "wrong": 0
+         *       },
+         *       "only_in_base": 0,
+         *       "only_in_head": 0,
+         *       "p50_ms_delta": 0.4,
+         *       "p95_ms_delta": -2,
+         *       "precision_delta": 0.3333,
+         *       "worse": []
+         *     }
+         */
+        EvaluationComparison: {
+            /** Answered Delta */
+            answered_delta: number;
+            base: components["schemas"]["EvaluationRead"];
+            /** Better */
+            better: components["schemas"]["QuestionChange"][];
+            /** Ex Delta */
+            ex_delta?: number | null;
+            head: components["schemas"]["EvaluationRead"];
+            /** Only In Base */
+            only_in_base: number;
+            /** Only In Head */
+            only_in_head: number;
+            /** P50 Ms Delta */
+            p50_ms_delta?: number | null;
+            /** P95 Ms Delta */
+            p95_ms_delta?: number | null;
+            /** Precision Delta */
+            precision_delta?: number | null;
+            /** Worse */
+            worse: components["schemas"]["QuestionChange"][];
+        };
+        /**
+         * EvaluationCreate
+         * @example {
+         *       "generator": "builtin"
+         *     }
+         */
+        EvaluationCreate: {
+            /**
+             * Generator
+             * @default builtin
+             */
+            generator: string;
+            /** Golden Ids */
+            golden_ids?: string[] | null;
+            /** Model */
+            model?: string | null;
+            /** Semantic Layer Version */
+            semantic_layer_version?: number | null;
+        };
+        /**
+         * EvaluationJobCreate
+         * @description A connection's golden set run through a generator (as `POST /connections/{id}/evaluations`
+         *     does); its result is the run's summary.
+         * @example {
+         *       "generator": "builtin"
+         *     }
+         */
+        EvaluationJobCreate: {
+            /** Connection Id */
+            connection_id: string;
+            /**
+             * Generator
+             * @default builtin
+             */
+            generator: string;
+            /** Golden Ids */
+            golden_ids?: string[] | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "evaluation";
+            /** Model */
+            model?: string | null;
+            /** Semantic Layer Version */
+            semantic_layer_version?: number | null;
+        };
+        /**
+         * EvaluationRead
+         * @description A run and its summary. `ex` = right / questions run; `precision` = right / answered.
+         * @example {
+         *       "answered": 3,
+         *       "answered_share": 0.75,
+         *       "cancel_requested": false,
+         *       "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *       "created_at": "2026-12-01T12:00:00Z",
+         *       "declined": 1,
+         *       "done": 4,
+         *       "errors": 0,
+         *       "ex": 0.5,
+         *       "finished_at": "2026-12-01T12:00:01Z",
+         *       "generator": "builtin",
+         *       "id": "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a9f",
+         *       "job_id": "9b2f6d0e-1c3a-4e5f-8a7b-6c5d4e3f2a1b",
+         *       "p50_ms": 9.8,
+         *       "p95_ms": 31.2,
+         *       "precision": 0.6667,
+         *       "right": 2,
+         *       "started_at": "2026-12-01T12:00:00.2Z",
+         *       "status": "succeeded",
+         *       "total": 4,
+         *       "used_generator": "builtin",
+         *       "wrong": 1
+         *     }
+         */
+        EvaluationRead: {
+            /** Answered */
+            answered: number;
+            /** Answered Share */
+            answered_share?: number | null;
+            /**
+             * Cancel Requested
+             * @default false
+             */
+            cancel_requested: boolean;
+            /** Connection Id */
+            connection_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Declined */
+            declined: number;
+            /** Done */
+            done: number;
+            /** Error */
+            error?: {
+                [key: string]: unknown;
+            } | null;
+            /** Errors */
+            errors: number;
+            /** Ex */
+            ex?: number | null;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Generator */
+            generator: string;
+            /** Id */
+            id: string;
+            /** Job Id */
+            job_id?: string | null;
+            /** Model */
+            model?: string | null;
+            /** P50 Ms */
+            p50_ms?: number | null;
+            /** P95 Ms */
+            p95_ms?: number | null;
+            /** Precision */
+            precision?: number | null;
+            /** Right */
+            right: number;
+            /** Semantic Layer Version */
+            semantic_layer_version?: number | null;
+            /** Started At */
+            started_at?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** Total */
+            total: number;
+            /** Used Generator */
+            used_generator?: string | null;
+            /** Wrong */
+            wrong: number;
+        };
+        /**
+         * EvaluationResultRead
+         * @example {
+         *       "confidence": 0.88,
+         *       "gold_sql": "SELECT COUNT(*) FROM customers",
+         *       "golden_id": "6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b",
+         *       "ms": 9.8,
+         *       "ordered": false,
+         *       "outcome": "right",
+         *       "position": 0,
+         *       "predicted_sql": "SELECT COUNT(*) AS \"count\" FROM customers LIMIT 100001",
+         *       "question": "How many customers are there?"
+         *     }
+         */
+        EvaluationResultRead: {
+            /** Confidence */
+            confidence?: number | null;
+            /** Error Code */
+            error_code?: string | null;
+            /** Error Message */
+            error_message?: string | null;
+            /** Gold Sql */
+            gold_sql: string;
+            /** Golden Id */
+            golden_id: string;
+            /** Ms */
+            ms: number;
+            /** Ordered */
+            ordered: boolean;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "right" | "wrong" | "declined" | "error";
+            /** Position */
+            position: number;
+            /** Predicted Sql */
+            predicted_sql?: string | null;
+            /** Question */
+            question: string;
+        };
+        /**
          * EventRead
          * @example {
          *       "event_data": {
@@ -2402,6 +2877,122 @@ export interface components {
             referred_table: string;
         };
         /**
+         * GoldenAdded
+         * @description What an upload or an import added; questions already in the set are skipped.
+         * @example {
+         *       "added": [
+         *         {
+         *           "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *           "created_at": "2026-12-01T12:00:00Z",
+         *           "id": "6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b",
+         *           "ordered": false,
+         *           "question": "How many customers are there?",
+         *           "source": "upload",
+         *           "sql": "SELECT COUNT(*) FROM customers"
+         *         }
+         *       ],
+         *       "skipped": 1
+         *     }
+         */
+        GoldenAdded: {
+            /** Added */
+            added: components["schemas"]["GoldenQuestionRead"][];
+            /** Skipped */
+            skipped: number;
+        };
+        /**
+         * GoldenImport
+         * @example {
+         *       "source": "templates"
+         *     }
+         * @example {
+         *       "limit": 50,
+         *       "source": "answers"
+         *     }
+         */
+        GoldenImport: {
+            /**
+             * Limit
+             * @default 100
+             */
+            limit: number;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "templates" | "answers";
+        };
+        /**
+         * GoldenQuestionCreate
+         * @example {
+         *       "ordered": false,
+         *       "question": "How many orders are there?",
+         *       "sql": "SELECT COUNT(*) FROM orders"
+         *     }
+         */
+        GoldenQuestionCreate: {
+            /** Ordered */
+            ordered?: boolean | null;
+            /** Question */
+            question: string;
+            /** Sql */
+            sql: string;
+        };
+        /**
+         * GoldenQuestionRead
+         * @example {
+         *       "connection_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+         *       "created_at": "2026-12-01T12:00:00Z",
+         *       "id": "6f1d2c3b-4a59-4e8f-9a0b-1c2d3e4f5a6b",
+         *       "ordered": false,
+         *       "question": "How many customers are there?",
+         *       "source": "upload",
+         *       "sql": "SELECT COUNT(*) FROM customers"
+         *     }
+         */
+        GoldenQuestionRead: {
+            /** Connection Id */
+            connection_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: string;
+            /** Ordered */
+            ordered: boolean;
+            /** Question */
+            question: string;
+            /** Source */
+            source: string;
+            /** Source Ref */
+            source_ref?: string | null;
+            /** Sql */
+            sql: string;
+        };
+        /**
+         * GoldenUpload
+         * @description A golden-set file's text and its format.
+         * @example {
+         *       "content": "- question: How many customers are there?\n  sql: SELECT COUNT(*) FROM customers\n",
+         *       "format": "yaml"
+         *     }
+         * @example {
+         *       "content": "question,sql,ordered\nCustomers by name,SELECT name FROM customers ORDER BY name,true\n",
+         *       "format": "csv"
+         *     }
+         */
+        GoldenUpload: {
+            /** Content */
+            content: string;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "json" | "csv" | "yaml";
+        };
+        /**
          * Health
          * @example {
          *       "status": "ok",
@@ -2604,6 +3195,20 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[EvaluationRead] */
+        Page_EvaluationRead_: {
+            /** Items */
+            items: components["schemas"]["EvaluationRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[EvaluationResultRead] */
+        Page_EvaluationResultRead_: {
+            /** Items */
+            items: components["schemas"]["EvaluationResultRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[EventRead] */
         Page_EventRead_: {
             /** Items */
@@ -2622,6 +3227,13 @@ export interface components {
         Page_FeedbackReviewRead_: {
             /** Items */
             items: components["schemas"]["FeedbackReviewRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[GoldenQuestionRead] */
+        Page_GoldenQuestionRead_: {
+            /** Items */
+            items: components["schemas"]["GoldenQuestionRead"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -2816,6 +3428,23 @@ export interface components {
             truncated: boolean;
             /** Truncated Reason */
             truncated_reason?: ("row_limit" | "byte_limit" | "cell_limit") | null;
+        };
+        /** QuestionChange */
+        QuestionChange: {
+            /**
+             * Base
+             * @enum {string}
+             */
+            base: "right" | "wrong" | "declined" | "error";
+            /** Golden Id */
+            golden_id: string;
+            /**
+             * Head
+             * @enum {string}
+             */
+            head: "right" | "wrong" | "declined" | "error";
+            /** Question */
+            question: string;
         };
         /** QueueState */
         QueueState: {
@@ -6752,6 +7381,471 @@ export interface operations {
             };
         };
     };
+    "evaluations-list_evaluations": {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_EvaluationRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-start_evaluation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-compare_evaluations": {
+        parameters: {
+            query: {
+                base: string;
+                head: string;
+            };
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationComparison"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-get_evaluation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationRead"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-cancel_evaluation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationRead"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-list_evaluation_results": {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                connection_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_EvaluationResultRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "connections-list_examples": {
         parameters: {
             query?: {
@@ -7170,6 +8264,482 @@ export interface operations {
             };
         };
     };
+    "evaluations-list_golden_questions": {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_GoldenQuestionRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-add_golden_question": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoldenQuestionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoldenQuestionRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-delete_golden_question": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+                golden_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-import_golden_questions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoldenImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoldenAdded"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "evaluations-upload_golden_set": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GoldenUpload"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GoldenAdded"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found, or not the caller's (another user's objects are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     "connections-refresh_schema": {
         parameters: {
             query?: never;
@@ -7503,7 +9073,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["AskJobCreate"] | components["schemas"]["ExportJobCreate"] | components["schemas"]["SchemaRefreshJobCreate"] | components["schemas"]["PruneJobCreate"];
+                "application/json": components["schemas"]["AskJobCreate"] | components["schemas"]["ExportJobCreate"] | components["schemas"]["SchemaRefreshJobCreate"] | components["schemas"]["PruneJobCreate"] | components["schemas"]["EvaluationJobCreate"];
             };
         };
         responses: {

@@ -49,7 +49,9 @@ def test_migrate_in_an_empty_folder_leaves_app_data_db_there(tmp_path: Path) -> 
     nlsql(tmp_path, "migrate")
     db = tmp_path / "app_data.db"
     assert db.exists()
-    assert len(_tables(db) - {"sqlite_sequence"}) == 16  # the seed's 15 + background_jobs
+    # the seed's 15 + background_jobs, answer_feedback, verified_examples, golden_questions,
+    # evaluation_runs, evaluation_results
+    assert len(_tables(db) - {"sqlite_sequence"}) == 21
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == (
             head_revision()

@@ -167,6 +167,19 @@ def seed(client: TestClient, session: Session, settings: Settings) -> Seeded:
             headers=headers,
         )
         template.raise_for_status()
+        golden = client.post(
+            f"/api/v1/connections/{connection.id}/golden-questions",
+            json={
+                "question": f"how many customers {kind}",
+                "sql": "SELECT COUNT(*) FROM customers",
+            },
+            headers=headers,
+        )
+        golden.raise_for_status()
+        run = client.post(
+            f"/api/v1/connections/{connection.id}/evaluations", json={}, headers=headers
+        )
+        run.raise_for_status()
         key = factories.create_api_key(session, viewer, name=f"fuzz {kind}")
         ids[kind] = {
             "connection_id": connection.id,
@@ -174,6 +187,8 @@ def seed(client: TestClient, session: Session, settings: Settings) -> Seeded:
             "query_id": answer.json()["query_id"],
             "template_id": template.json()["id"],
             "key_id": key.id,
+            "golden_id": golden.json()["id"],
+            "run_id": run.json()["id"],
             "user_id": patient.id,
             "key": "nl2sql.default_model" if kind == "keep" else "export.timeout_seconds",
         }

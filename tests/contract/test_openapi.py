@@ -35,6 +35,7 @@ PUBLIC_OPERATIONS = {
 DOMAIN_TAGS = {
     "auth",
     "jobs",
+    "evaluations",
     "api-keys",
     "admin",
     "analytics",

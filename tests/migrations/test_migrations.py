@@ -14,7 +14,14 @@ from backend.core.migrations import downgrade_to_base, head_revision, upgrade_to
 from backend.models import Base
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
-PRODUCT_TABLES = {"background_jobs", "answer_feedback", "verified_examples"}
+PRODUCT_TABLES = {
+    "background_jobs",
+    "answer_feedback",
+    "verified_examples",
+    "golden_questions",
+    "evaluation_runs",
+    "evaluation_results",
+}
 """Tables the product added to the seed's (procrastinate's live in their own schema)."""
 SEED_TABLES = {
     "users",

@@ -1,0 +1,1 @@
+"""Evaluation of a connection: its golden set of question/SQL pairs and runs over it."""
