@@ -1,5 +1,6 @@
 """A connection's golden set: question/SQL pairs added one by one, uploaded as a JSON, CSV or
-YAML list, or imported from material the platform already holds (templates, earlier answers).
+YAML list, or imported from material the platform already holds (templates, well-rated earlier
+answers, the connection's verified examples).
 
 Every gold SQL passes the guard on its connection before it is stored; an upload is all or
 nothing. Importers share one small interface (`GoldenImporter`), so another source (verified
@@ -41,6 +42,8 @@ from backend.evaluations.schemas import (
     GoldenQuestionCreate,
     GoldenQuestionRead,
 )
+from backend.feedback.models import AnswerFeedback, VerifiedExample
+from backend.feedback.service import GOOD_RATING
 from backend.nl2sql.errors import GuardRefused
 from backend.nl2sql.evaluation import EVAL_ROW_CAP, has_top_level_order
 from backend.nl2sql.guard import guard_sql
@@ -364,16 +367,24 @@ class TemplateImporter:
 
 
 class AnswerImporter:
-    """The caller's own earlier successful answers on the connection, newest first.
-
-    Until answers carry ratings, every successful, executed answer counts as well-rated; a
-    rating filter belongs in `rated_well` once feedback is recorded.
-    """
+    """The caller's own earlier successful answers on the connection that they rated well
+    (4 or 5, not corrected: a corrected answer comes in through its verified example), newest
+    first."""
 
     source = "answer"
 
     def rated_well(self, session: Session, query_ids: Iterable[str]) -> set[str]:
-        return set(query_ids)
+        ids = list(query_ids)
+        if not ids:
+            return set()
+        found = session.scalars(
+            select(AnswerFeedback.query_id).where(
+                AnswerFeedback.query_id.in_(ids),
+                AnswerFeedback.rating >= GOOD_RATING,
+                AnswerFeedback.corrected_sql.is_(None),
+            )
+        )
+        return {query_id for query_id in found if query_id is not None}
 
     def __call__(
         self,
@@ -410,9 +421,33 @@ class AnswerImporter:
         return found
 
 
+class VerifiedExampleImporter:
+    """The connection's approved verified examples (from ratings, corrections, templates or
+    added by hand), oldest first."""
+
+    source = "verified"
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        principal: Principal,
+        connection: DatabaseConnection,
+        limit: int,
+    ) -> list[GoldenCandidate]:
+        rows = session.scalars(
+            select(VerifiedExample)
+            .where(VerifiedExample.connection_id == connection.id, VerifiedExample.approved)
+            .order_by(VerifiedExample.created_at, VerifiedExample.id)
+            .limit(limit)
+        )
+        return [GoldenCandidate(question=r.question, sql=r.sql, ref=r.id) for r in rows]
+
+
 IMPORTERS: dict[str, GoldenImporter] = {
     "templates": TemplateImporter(),
     "answers": AnswerImporter(),
+    "verified": VerifiedExampleImporter(),
 }
 
 

@@ -138,7 +138,7 @@ class GoldenImport(AppSchema):
         },
     )
 
-    source: Literal["templates", "answers"]
+    source: Literal["templates", "answers", "verified"]
     """`templates`: the parameterless query templates that apply to the connection;
     `answers`: your earlier successful answers on it (question and SQL)."""
     limit: int = Field(default=100, ge=1, le=MAX_RUN_QUESTIONS)

@@ -197,7 +197,7 @@ def test_add_one_and_delete_and_the_errors_of_each(
     assert _count(session) == 0
 
 
-def test_import_from_templates_and_from_earlier_answers(
+def test_import_from_templates_and_from_well_rated_answers(
     client: TestClient, session: Session, caller: Caller
 ) -> None:
     template = client.post(
@@ -221,6 +221,27 @@ def test_import_from_templates_and_from_earlier_answers(
         headers=caller.headers,
     )
     assert asked.status_code == 200, asked.text
+    poorly = client.post(
+        f"/api/v1/chat/sessions/{chat['id']}/ask",
+        json={"question": "how many orders are there?"},
+        headers=caller.headers,
+    )
+    assert poorly.status_code == 200, poorly.text
+    unrated = client.post(
+        f"/api/v1/chat/sessions/{chat['id']}/ask",
+        json={"question": "how many products are there?"},
+        headers=caller.headers,
+    )
+    assert unrated.status_code == 200, unrated.text
+    # Only the well-rated answer is golden material; the rating also makes it a verified
+    # example of the connection (the rater owns it).
+    for answer, rating in ((asked, 5), (poorly, 2)):
+        rated = client.post(
+            f"/api/v1/chat/messages/{answer.json()['message_id']}/feedback",
+            json={"rating": rating},
+            headers=caller.headers,
+        )
+        assert rated.status_code == 201, rated.text
 
     path = f"{base(caller)}/golden-set/import"
     from_templates = client.post(path, json={"source": "templates"}, headers=caller.headers)
@@ -237,6 +258,8 @@ def test_import_from_templates_and_from_earlier_answers(
     assert answers[0]["source_ref"] == asked.json()["query_id"]
     again = client.post(path, json={"source": "answers"}, headers=caller.headers).json()
     assert again == {"added": [], "skipped": 1}
+    verified = client.post(path, json={"source": "verified"}, headers=caller.headers).json()
+    assert verified == {"added": [], "skipped": 1}  # the same question, already golden
     _error(
         client.post(path, json={"source": "elsewhere"}, headers=caller.headers),
         422,
@@ -260,3 +283,21 @@ def test_another_users_connection_is_not_found_and_scopes_are_enforced(
     _error(client.post(path, json=GOLDEN[0], headers=reader), 403, "forbidden")
     chat_only = make_api_key_headers(session, caller, scopes=["chat:write"])
     _error(client.get(path, headers=chat_only), 403, "forbidden")
+
+
+def test_import_from_verified_examples_takes_only_approved_ones_of_the_connection(
+    client: TestClient, session: Session, caller: Caller
+) -> None:
+    examples = f"/api/v1/connections/{caller.connection_id}/examples"
+    added = client.post(
+        examples,
+        json={"question": "customers in France", "sql": "SELECT name FROM customers"},
+        headers=caller.headers,
+    )
+    assert added.status_code == 201, added.text
+    path = f"{base(caller)}/golden-set/import"
+    imported = client.post(path, json={"source": "verified"}, headers=caller.headers)
+    assert imported.status_code == 201, imported.text
+    assert [
+        (q["question"], q["source"], q["source_ref"]) for q in imported.json()["added"]
+    ] == [("customers in France", "verified", added.json()["id"])]
