@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from backend.auth.models import User
+from backend.connections.engines import engine_cache
 from backend.core.config import Settings
 from backend.core.migrations import upgrade_to_head
 from backend.main import create_app
@@ -30,6 +31,14 @@ BACKENDS = [
     for b in os.environ.get("NLSQL_TEST_BACKENDS", "sqlite,postgresql").split(",")
     if b.strip()
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engine_cache() -> Iterator[None]:
+    """Every test starts and ends with no cached target engine: DuckDB keeps one instance per
+    file per process (release files between tests), and pools left open keep memory."""
+    yield
+    engine_cache.dispose_all()
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
 from backend.observability.models import QueryAnalytics
-from tests.chat.conftest import make_caller
+from tests.chat.conftest import PASSWORD, make_caller
 from tests.nl2sql.provider_server import API_KEY, OPENAI, ProviderServer, provider_server
 from tests.support.live_server import serve_on_loopback
 
@@ -139,7 +139,7 @@ def test_slow_llm_asks_hold_no_connection_and_leave_sign_ins_fast(
     before = time.monotonic()
     login = http.post(
         "/api/v1/auth/login",
-        json={"email": caller.email, "password": "a-long-password-1"},
+        json={"email": caller.email, "password": PASSWORD},
     )
     assert login.status_code == 200, login.text
     created = http.post(
