@@ -25,6 +25,9 @@ from backend.main import create_app
 from tests import factories
 from tests.support import postgres_server
 
+# The `base_url` fixture: the test's app served by a real uvicorn on loopback.
+pytest_plugins = ["tests.support.live_server"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = [
     b.strip()

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -33,7 +32,12 @@ from tests.connections.conftest import (
     build_sqlite,
     make_caller,
 )
-from tests.nl2sql.provider_server import API_KEY, ProviderServer, openai_reply, provider_server
+from tests.nl2sql.provider_server import (
+    ProviderServer,
+    openai_reply,
+    provider_server,
+    provider_settings,
+)
 from tests.security.attack_corpus import (
     BOMB_STATUSES,
     DIALECTS,
@@ -57,13 +61,7 @@ def server() -> Iterator[ProviderServer]:
 
 @pytest.fixture
 def settings(settings: Settings, server: ProviderServer) -> Settings:
-    return settings.model_copy(
-        update={
-            "openai_base_url": server.base_url,
-            "openai_api_key": SecretStr(API_KEY),
-            "openai_model": "test-model",
-        }
-    )
+    return provider_settings(settings, server, timeout_seconds=settings.llm_timeout_seconds)
 
 
 @dataclass
