@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -104,15 +105,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def app_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh platform database at head, on each backend in NLSQL_TEST_BACKENDS."""
-    if request.param == "sqlite":
+@contextmanager
+def platform_database(
+    request: pytest.FixtureRequest, backend: str, directory: Path
+) -> Iterator[str]:
+    """A fresh platform database at head on `backend` (copied from the session's template, no
+    migrations), a SQLite file in `directory`; dropped afterwards."""
+    if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "app_data.db"
+        target = directory / "app_data.db"
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
-    elif request.param == "postgresql":
+    elif backend == "postgresql":
         admin_url: str = request.getfixturevalue("pg_admin_url")
         url = create_pg_database(admin_url, template=request.getfixturevalue("pg_template"))
         try:
@@ -120,7 +124,14 @@ def app_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         finally:
             drop_pg_database(admin_url, url)
     else:
-        raise ValueError(f"unknown backend {request.param}")
+        raise ValueError(f"unknown backend {backend}")
+
+
+@pytest.fixture(params=BACKENDS)
+def app_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh platform database at head, on each backend in NLSQL_TEST_BACKENDS."""
+    with platform_database(request, request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
