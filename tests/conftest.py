@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,15 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from backend.auth.models import User
+from backend.connections.engines import engine_cache
 from backend.core.config import Settings
 from backend.core.migrations import upgrade_to_head
 from backend.main import create_app
 from tests import factories
 from tests.support import postgres_server
+
+# The `base_url` fixture: the test's app served by a real uvicorn on loopback.
+pytest_plugins = ["tests.support.live_server"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = [
@@ -30,6 +35,14 @@ BACKENDS = [
     for b in os.environ.get("NLSQL_TEST_BACKENDS", "sqlite,postgresql").split(",")
     if b.strip()
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engine_cache() -> Iterator[None]:
+    """Every test starts and ends with no cached target engine: DuckDB keeps one instance per
+    file per process (release files between tests), and pools left open keep memory."""
+    yield
+    engine_cache.dispose_all()
 
 
 @pytest.fixture(scope="session")
@@ -92,15 +105,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def app_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh platform database at head, on each backend in NLSQL_TEST_BACKENDS."""
-    if request.param == "sqlite":
+@contextmanager
+def platform_database(
+    request: pytest.FixtureRequest, backend: str, directory: Path
+) -> Iterator[str]:
+    """A fresh platform database at head on `backend` (copied from the session's template, no
+    migrations), a SQLite file in `directory`; dropped afterwards."""
+    if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "app_data.db"
+        target = directory / "app_data.db"
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
-    elif request.param == "postgresql":
+    elif backend == "postgresql":
         admin_url: str = request.getfixturevalue("pg_admin_url")
         url = create_pg_database(admin_url, template=request.getfixturevalue("pg_template"))
         try:
@@ -108,7 +124,14 @@ def app_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         finally:
             drop_pg_database(admin_url, url)
     else:
-        raise ValueError(f"unknown backend {request.param}")
+        raise ValueError(f"unknown backend {backend}")
+
+
+@pytest.fixture(params=BACKENDS)
+def app_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh platform database at head, on each backend in NLSQL_TEST_BACKENDS."""
+    with platform_database(request, request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -26,10 +26,11 @@ DEFAULT_PASSWORD = "Correct-horse-42"
 TEST_CLIENT_CONTEXT = ClientContext(ip_address="testclient", user_agent="testclient")
 
 
-@lru_cache
-def _default_password_hash() -> str:
-    # Argon2 is slow on purpose; hash the shared default password once per test run.
-    return hash_password(DEFAULT_PASSWORD)
+@lru_cache(maxsize=64)
+def password_hash(password: str = DEFAULT_PASSWORD) -> str:
+    """A real argon2 hash of `password`, made once per test process: argon2 is slow on purpose
+    (about a quarter of a second), and users are made in almost every test."""
+    return hash_password(password)
 
 
 def create_user(
@@ -45,7 +46,7 @@ def create_user(
     """A committed user; the password is `DEFAULT_PASSWORD` unless given."""
     user = User(
         email=email or f"user-{uuid.uuid4().hex[:10]}@example.com",
-        password_hash=_default_password_hash() if password is None else hash_password(password),
+        password_hash=password_hash(DEFAULT_PASSWORD if password is None else password),
         full_name=full_name,
         company=company,
         role=role,

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
     anthropic_model: str = "claude-3-5-haiku-latest"
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_backoff_base_seconds: float = Field(default=0.5, ge=0, le=60)
+    """Wait before the first retry of a failed LLM call (429, 5xx); doubled for each next one
+    and never shorter than the provider's Retry-After."""
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

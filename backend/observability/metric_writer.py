@@ -176,18 +176,23 @@ class MetricWriter:
             self.prometheus.observe(m.name, labels, m.value)
 
 
-_writers: weakref.WeakKeyDictionary[Engine, MetricWriter] = weakref.WeakKeyDictionary()
+# Weak both ways: the writer holds a session factory bound to its engine, so a strong value
+# would keep the key (and with it the engine, its pool and the app) alive for ever. The app
+# keeps its writer (`app.state.metric_writer`) for as long as it lives.
+_writers: weakref.WeakKeyDictionary[Engine, weakref.ref[MetricWriter]] = weakref.WeakKeyDictionary()
 
 
 def register_metric_writer(engine: Engine, writer: MetricWriter | None) -> None:
-    """Make `writer` the batch writer for sessions bound to `engine` (None unregisters)."""
+    """Make `writer` the batch writer for sessions bound to `engine` (None unregisters); the
+    caller keeps `writer` alive."""
     if writer is None:
         _writers.pop(engine, None)
     else:
-        _writers[engine] = writer
+        _writers[engine] = weakref.ref(writer)
 
 
 def metric_writer_for(session: Session) -> MetricWriter | None:
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    return _writers.get(engine)
+    ref = _writers.get(engine)
+    return ref() if ref is not None else None

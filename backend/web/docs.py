@@ -7,7 +7,7 @@ the contract: the OAuth2 password flow (`/api/v1/auth/token`, a bearer token) an
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 
@@ -34,28 +34,42 @@ _REDOC_PAGE = """<!doctype html>
 """
 
 
+router = APIRouter(include_in_schema=False)
+"""The docs pages, built once: their endpoints read the app from the request (FastAPI caches
+facts about every endpoint function process-wide, so a function per app would keep each app)."""
+
+
+def _openapi_url(request: Request) -> str:
+    return str(request.app.openapi_url or "/openapi.json")
+
+
+@router.get("/docs")
+def swagger_ui(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=_openapi_url(request),
+        title=f"{request.app.title} - API docs",
+        swagger_js_url=f"{VENDOR}/swagger-ui-bundle.js",
+        swagger_css_url=f"{VENDOR}/swagger-ui.css",
+        swagger_favicon_url=f"{VENDOR}/swagger-ui-favicon-32x32.png",
+        oauth2_redirect_url=OAUTH2_REDIRECT_URL,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+
+
+@router.get(OAUTH2_REDIRECT_URL)
+def swagger_ui_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc")
+def redoc(request: Request) -> HTMLResponse:
+    return HTMLResponse(
+        _REDOC_PAGE.format(
+            title=request.app.title, vendor=VENDOR, openapi_url=_openapi_url(request)
+        )
+    )
+
+
 def mount_docs(app: FastAPI) -> None:
     """Serve `/docs`, its OAuth2 redirect page and `/redoc` (create the app with both off)."""
-    openapi_url = app.openapi_url or "/openapi.json"
-
-    @app.get("/docs", include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - API docs",
-            swagger_js_url=f"{VENDOR}/swagger-ui-bundle.js",
-            swagger_css_url=f"{VENDOR}/swagger-ui.css",
-            swagger_favicon_url=f"{VENDOR}/swagger-ui-favicon-32x32.png",
-            oauth2_redirect_url=OAUTH2_REDIRECT_URL,
-            swagger_ui_parameters={"persistAuthorization": True},
-        )
-
-    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
-    def swagger_ui_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
-
-    @app.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return HTMLResponse(
-            _REDOC_PAGE.format(title=app.title, vendor=VENDOR, openapi_url=openapi_url)
-        )
+    app.include_router(router)

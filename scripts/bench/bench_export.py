@@ -34,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,61 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the server did not start")
 
 
+@contextmanager
+def served_app(root: Path, allowed_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The real app in a subprocess (`nlsql serve`) on a free loopback port, its platform
+    database under `root`, SQLite targets allowed in `allowed_dir`: (process, base URL)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "NLSQL_DATA_DIR": str(root),
+        "NLSQL_DATABASE_URL": f"sqlite:///{root / 'app.db'}",
+        "NLSQL_JWT_SECRET": "bench-secret-" + "x" * 40,
+        "NLSQL_FERNET_KEYS": Fernet.generate_key().decode(),
+        "NLSQL_SQLITE_ALLOWED_DIRS": str(allowed_dir),
+        "NLSQL_RUN_MIGRATIONS_ON_START": "true",
+        "NLSQL_LOG_LEVEL": "WARNING",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "backend.cli", "migrate"], env=env, check=True, cwd=REPO_ROOT
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        yield proc, base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def signed_up(client: httpx.Client, email: str = "bench@example.com") -> dict[str, str]:
+    """Register a user and sign in: the Authorization header of its access token."""
+    client.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": PASSWORD, "full_name": "Bench"},
+    ).raise_for_status()
+    login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    login.raise_for_status()
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def sqlite_connection(client: httpx.Client, headers: dict[str, str], name: str, path: Path) -> str:
+    """Add the SQLite file `path` as a connection; its id."""
+    created = client.post(
+        "/api/v1/connections",
+        json={"connection_name": name, "db_type": "sqlite", "db_name": str(path)},
+        headers=headers,
+    )
+    created.raise_for_status()
+    return str(created.json()["id"])
+
+
 def export(client: httpx.Client, query_id: str, headers: dict[str, str]) -> tuple[int, int, float]:
     """Rows (lines minus the header), bytes, seconds of one streamed export."""
     started = time.perf_counter()
@@ -172,84 +229,37 @@ def main() -> None:
             f"built in {time.perf_counter() - started:.1f} s"
         )
 
-        port = free_port()
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO_ROOT),
-            "NLSQL_DATA_DIR": str(root),
-            "NLSQL_DATABASE_URL": f"sqlite:///{root / 'app.db'}",
-            "NLSQL_JWT_SECRET": "bench-secret-" + "x" * 40,
-            "NLSQL_FERNET_KEYS": Fernet.generate_key().decode(),
-            "NLSQL_SQLITE_ALLOWED_DIRS": str(targets),
-            "NLSQL_RUN_MIGRATIONS_ON_START": "true",
-            "NLSQL_LOG_LEVEL": "WARNING",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "backend.cli", "migrate"], env=env, check=True, cwd=REPO_ROOT
-        )
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "backend.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            cwd=REPO_ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(base, proc)
-            with httpx.Client(base_url=base, timeout=600) as client:
-                email = "bench@example.com"
-                client.post(
-                    "/api/v1/auth/register",
-                    json={"email": email, "password": PASSWORD, "full_name": "Bench"},
-                ).raise_for_status()
-                login = client.post(
-                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                )
-                login.raise_for_status()
-                headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-                created = client.post(
-                    "/api/v1/connections",
-                    json={"connection_name": "events", "db_type": "sqlite", "db_name": str(target)},
-                    headers=headers,
-                )
-                created.raise_for_status()
-                connection_id = created.json()["id"]
-                columns = "id, label, amount, happened_on, note"
-                small = recorded_query(
-                    client,
-                    connection_id,
-                    f"SELECT {columns} FROM events WHERE id <= {args.baseline_rows} ORDER BY id",
-                    headers,
-                )
-                big = recorded_query(client, connection_id, EXPORT_SQL, headers)
-                print(f"preview: {big['row_count']:,} rows, truncated={big['truncated']}")
+        with (
+            served_app(root, targets) as (proc, base),
+            httpx.Client(base_url=base, timeout=600) as client,
+        ):
+            headers = signed_up(client)
+            connection_id = sqlite_connection(client, headers, "events", target)
+            columns = "id, label, amount, happened_on, note"
+            small = recorded_query(
+                client,
+                connection_id,
+                f"SELECT {columns} FROM events WHERE id <= {args.baseline_rows} ORDER BY id",
+                headers,
+            )
+            big = recorded_query(client, connection_id, EXPORT_SQL, headers)
+            print(f"preview: {big['row_count']:,} rows, truncated={big['truncated']}")
 
-                rss_idle_kb = status_kb(proc.pid, "VmRSS")
-                peak_reset = reset_peak(proc.pid)
-                rows, size, seconds = export(client, small["query_id"], headers)
-                if rows != args.baseline_rows:
-                    raise SystemExit(f"baseline: {rows:,} rows arrived of {args.baseline_rows:,}")
-                baseline_kb = status_kb(proc.pid, "VmHWM")
-                cli_runs = [sqlite3_cli_seconds(target, EXPORT_SQL)]
-                python_runs = [python_csv_seconds(target, EXPORT_SQL)]
-                reset_peak(proc.pid)
-                rows, size, seconds = export(client, big["query_id"], headers)
-                if rows != args.rows:
-                    raise SystemExit(f"{rows:,} rows arrived of {args.rows:,}")
-                peak_kb = status_kb(proc.pid, "VmHWM")
-                cli_runs.append(sqlite3_cli_seconds(target, EXPORT_SQL))
-                python_runs.append(python_csv_seconds(target, EXPORT_SQL))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            rss_idle_kb = status_kb(proc.pid, "VmRSS")
+            peak_reset = reset_peak(proc.pid)
+            rows, size, seconds = export(client, small["query_id"], headers)
+            if rows != args.baseline_rows:
+                raise SystemExit(f"baseline: {rows:,} rows arrived of {args.baseline_rows:,}")
+            baseline_kb = status_kb(proc.pid, "VmHWM")
+            cli_runs = [sqlite3_cli_seconds(target, EXPORT_SQL)]
+            python_runs = [python_csv_seconds(target, EXPORT_SQL)]
+            reset_peak(proc.pid)
+            rows, size, seconds = export(client, big["query_id"], headers)
+            if rows != args.rows:
+                raise SystemExit(f"{rows:,} rows arrived of {args.rows:,}")
+            peak_kb = status_kb(proc.pid, "VmHWM")
+            cli_runs.append(sqlite3_cli_seconds(target, EXPORT_SQL))
+            python_runs.append(python_csv_seconds(target, EXPORT_SQL))
 
     export_rate = args.rows / seconds
     python_seconds = sum(r[0] for r in python_runs) / len(python_runs)

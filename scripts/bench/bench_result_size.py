@@ -15,25 +15,21 @@ Usage: python scripts/bench/bench_result_size.py [--rows 200] [--cell-kb 500] [-
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_export import (  # noqa: E402 - a sibling script, not a package
-    PASSWORD,
-    REPO_ROOT,
-    free_port,
     reset_peak,
+    served_app,
+    signed_up,
+    sqlite_connection,
     status_kb,
-    wait_ready,
 )
 
 
@@ -67,88 +63,51 @@ def main() -> None:
         target = targets / "docs.sqlite"
         build_target(target, rows=args.rows, cell_kb=args.cell_kb, huge_mb=args.huge_mb)
         print(f"target: {target.stat().st_size / 1e6:.1f} MB on disk")
-        port = free_port()
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO_ROOT),
-            "NLSQL_DATA_DIR": str(root),
-            "NLSQL_DATABASE_URL": f"sqlite:///{root / 'app.db'}",
-            "NLSQL_JWT_SECRET": "bench-secret-" + "x" * 40,
-            "NLSQL_FERNET_KEYS": Fernet.generate_key().decode(),
-            "NLSQL_SQLITE_ALLOWED_DIRS": str(targets),
-            "NLSQL_RUN_MIGRATIONS_ON_START": "true",
-            "NLSQL_LOG_LEVEL": "WARNING",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "backend.cli", "migrate"], env=env, check=True, cwd=REPO_ROOT
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO_ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
         results: list[tuple[str, int, float, int, str]] = []
-        try:
-            wait_ready(base, proc)
-            with httpx.Client(base_url=base, timeout=600) as client:
-                email = "bench@example.com"
-                client.post(
-                    "/api/v1/auth/register",
-                    json={"email": email, "password": PASSWORD, "full_name": "Bench"},
-                ).raise_for_status()
-                login = client.post(
-                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-                )
-                headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-                created = client.post(
-                    "/api/v1/connections",
-                    json={"connection_name": "docs", "db_type": "sqlite", "db_name": str(target)},
-                    headers=headers,
-                )
-                created.raise_for_status()
-                cid = created.json()["id"]
-                # The first query takes the schema snapshot; it is not what is measured.
-                client.post(
+        with (
+            served_app(root, targets) as (proc, base),
+            httpx.Client(base_url=base, timeout=600) as client,
+        ):
+            headers = signed_up(client)
+            cid = sqlite_connection(client, headers, "docs", target)
+            # The first query takes the schema snapshot; it is not what is measured.
+            client.post(
+                "/api/v1/query/sql",
+                json={"connection_id": cid, "sql": "SELECT id FROM docs WHERE id = 1"},
+                headers=headers,
+            ).raise_for_status()
+            cases = [
+                ("small query (baseline)", "SELECT id FROM docs WHERE id <= 10 ORDER BY id"),
+                (f"one {args.huge_mb} MB value", "SELECT body FROM huge"),
+                (
+                    f"{args.rows} rows of {args.cell_kb} kB",
+                    "SELECT id, body FROM docs ORDER BY id",
+                ),
+            ]
+            for label, sql in cases:
+                reset_peak(proc.pid)
+                started = time.perf_counter()
+                response = client.post(
                     "/api/v1/query/sql",
-                    json={"connection_id": cid, "sql": "SELECT id FROM docs WHERE id = 1"},
+                    json={"connection_id": cid, "sql": sql},
                     headers=headers,
-                ).raise_for_status()
-                cases = [
-                    ("small query (baseline)", "SELECT id FROM docs WHERE id <= 10 ORDER BY id"),
-                    (f"one {args.huge_mb} MB value", "SELECT body FROM huge"),
+                )
+                seconds = time.perf_counter() - started
+                body = response.json()
+                outcome = (
+                    f"{body['row_count']} rows, truncated_reason={body.get('truncated_reason')}"
+                    if response.status_code == 200
+                    else f"{response.status_code} {body['error']['code']}"
+                )
+                results.append(
                     (
-                        f"{args.rows} rows of {args.cell_kb} kB",
-                        "SELECT id, body FROM docs ORDER BY id",
-                    ),
-                ]
-                for label, sql in cases:
-                    reset_peak(proc.pid)
-                    started = time.perf_counter()
-                    response = client.post(
-                        "/api/v1/query/sql",
-                        json={"connection_id": cid, "sql": sql},
-                        headers=headers,
+                        label,
+                        status_kb(proc.pid, "VmHWM"),
+                        seconds,
+                        len(response.content),
+                        outcome,
                     )
-                    seconds = time.perf_counter() - started
-                    body = response.json()
-                    outcome = (
-                        f"{body['row_count']} rows, truncated_reason={body.get('truncated_reason')}"
-                        if response.status_code == 200
-                        else f"{response.status_code} {body['error']['code']}"
-                    )
-                    results.append(
-                        (
-                            label,
-                            status_kb(proc.pid, "VmHWM"),
-                            seconds,
-                            len(response.content),
-                            outcome,
-                        )
-                    )
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+                )
 
     baseline_kb = results[0][1]
     for label, peak_kb, seconds, size, outcome in results:

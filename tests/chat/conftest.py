@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy.orm import Session
 
 from backend.admin.models import SystemConfig
-from backend.auth import service as auth_service
 from backend.auth.models import User
 from backend.connections import service as connections_service
 from backend.core.config import Settings
@@ -27,7 +26,7 @@ from backend.nl2sql.engines.base import (
     QuestionNotUnderstood,
     SqlGenerator,
 )
-from tests.factories import create_api_key, token_headers
+from tests.factories import create_api_key, create_user, token_headers
 
 STAND_IN = "stand-in"
 
@@ -50,6 +49,8 @@ ANSWERS = {
     ),
 }
 FOLLOW_UP_2023 = "and only for 2023?"
+PASSWORD = "a-long-password-1"
+"""The password of every `make_caller` user."""
 
 
 class StandInGenerator(SqlGenerator):
@@ -103,9 +104,7 @@ class Caller:
 
 def make_caller(session: Session, settings: Settings, *, role: str = "viewer") -> Caller:
     email = f"user-{uuid.uuid4().hex[:10]}@example.com"
-    user = auth_service.create_user(
-        session, email=email, password="a-long-password-1", full_name="Test User", role=role
-    )
+    user = create_user(session, email=email, password=PASSWORD, full_name="Test User", role=role)
     connection = connections_service.ensure_sqlite_connection(
         session, user_id=user.id, connection_name="demo", path=str(DEMO_DB_PATH)
     )

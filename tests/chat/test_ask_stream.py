@@ -11,8 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,8 +18,12 @@ from backend.chat.models import ChatMessage
 from backend.core.config import Settings
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller, make_caller
-from tests.nl2sql.provider_server import API_KEY, OPENAI, ProviderServer, provider_server
-from tests.support.live_server import serve_on_loopback
+from tests.nl2sql.provider_server import (
+    OPENAI,
+    ProviderServer,
+    provider_server,
+    provider_settings,
+)
 
 SESSIONS = "/api/v1/chat/sessions"
 STAGES = ["understood", "sql", "guard", "rows", "chart", "done"]
@@ -35,20 +37,7 @@ def server() -> Iterator[ProviderServer]:
 
 @pytest.fixture
 def settings(settings: Settings, server: ProviderServer) -> Settings:
-    return settings.model_copy(
-        update={
-            "openai_base_url": server.base_url,
-            "openai_api_key": SecretStr(API_KEY),
-            "openai_model": "test-model",
-            "llm_timeout_seconds": 30.0,
-        }
-    )
-
-
-@pytest.fixture
-def base_url(app: FastAPI) -> Iterator[str]:
-    with serve_on_loopback(app) as url:
-        yield url
+    return provider_settings(settings, server, timeout_seconds=30.0)
 
 
 @pytest.fixture

@@ -19,15 +19,13 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
-from backend.auth import service as auth_service
 from backend.auth.models import User
 from backend.connections.crypto import encrypt_password
-from backend.connections.engines import engine_cache
 from backend.connections.models import DatabaseConnection
 from backend.core.config import DEMO_DIR, Settings
 from backend.core.db import utcnow
 from tests.conftest import IN_CI
-from tests.factories import create_api_key, token_headers
+from tests.factories import create_api_key, create_user, token_headers
 from tests.support import mariadb_server
 
 TARGET_PASSWORD = "Tg7-pw-" + "q9ZxR2"
@@ -55,13 +53,6 @@ def settings(app_db_url: str, tmp_path: Path, db_dir: Path) -> Settings:
     )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_engine_cache() -> Iterator[None]:
-    yield
-    # DuckDB keeps one instance per file per process: release files between tests.
-    engine_cache.dispose_all()
-
-
 @dataclass
 class Caller:
     user: User
@@ -69,13 +60,12 @@ class Caller:
 
 
 def make_caller(session: Session, settings: Settings, *, email: str | None = None) -> Caller:
-    user = auth_service.create_user(
+    user = create_user(
         session,
         email=email or f"u{uuid.uuid4().hex[:10]}@example.com",
         password="a-long-user-password",
         full_name="Test User",
     )
-    session.commit()
     return Caller(user=user, headers=token_headers(session, settings, user))
 
 

@@ -19,6 +19,9 @@ from backend.openapi import CONTRACT_DIR, render_openapi
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TYPES = Path("src") / "api-types.ts"
 
+# One worker at a time installs and runs the pinned npm packages in the shared node_modules.
+pytestmark = pytest.mark.xdist_group("npm")
+
 
 @pytest.fixture(scope="module")
 def npm() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +139,21 @@ def test_unexpected_errors_are_a_generic_500_without_internals(probe_app: TestCl
     assert response.status_code == 500
     _assert_error_shape(response.json(), "internal_error")
     assert "secret internals" not in response.text
+
+
+def test_apps_their_engines_and_metric_writers_are_freed_once_dropped(settings: Settings) -> None:
+    """Nothing process-wide keeps served apps: a process that makes many (the tests, a worker
+    restarting its app) must not grow by an app, a pool and its routes each time. (Procrastinate's
+    built-in tasks belong to the newest queue app, whose engine so lives until the next one.)"""
+    refs: list[list[weakref.ref[object]]] = []
+    for _ in range(3):
+        app = create_app(settings)
+        with TestClient(app) as client:
+            for path in ("/", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz"):
+                assert client.get(path).status_code == 200, path
+        state = app.state
+        refs.append([weakref.ref(app), weakref.ref(state.engine), weakref.ref(state.metric_writer)])
+        del app, client, state
+    gc.collect()
+    assert [[ref() is None for ref in made] for made in refs[:-1]] == [[True] * 3] * 2
+    assert refs[-1][0]() is None and refs[-1][2]() is None

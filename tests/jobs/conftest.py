@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
@@ -61,3 +62,23 @@ def wait_for_job(
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} did not finish: {body}")
         time.sleep(0.05)
+
+
+def submit_job(client: TestClient, headers: dict[str, str], **body: Any) -> Response:
+    """`POST /jobs` with `body`; the job must be accepted (202)."""
+    response = client.post(JOBS, json=body, headers=headers)
+    assert response.status_code == 202, response.text
+    return response
+
+
+def run_job(
+    client: TestClient, headers: dict[str, str], **body: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Submit a job and wait for it: the job as submitted, and as it finished."""
+    job: dict[str, Any] = submit_job(client, headers, **body).json()
+    return job, wait_for_job(client, headers, job["id"])
+
+
+def ask_job(chat_id: str, question: str) -> dict[str, Any]:
+    """The body of an ask job."""
+    return {"kind": "ask", "chat_session_id": chat_id, "question": question}

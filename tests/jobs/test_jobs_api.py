@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from backend.jobs.models import BackgroundJob
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller
-from tests.jobs.conftest import JOBS, chat_session, wait_for_job
+from tests.jobs.conftest import JOBS, ask_job, chat_session, run_job, submit_job, wait_for_job
 
 
 def test_an_ask_job_answers_like_the_direct_ask_and_is_recorded(
@@ -19,12 +19,7 @@ def test_an_ask_job_answers_like_the_direct_ask_and_is_recorded(
 ) -> None:
     chat_id = chat_session(client, caller)
     question = "how many customers are there?"
-    submitted = client.post(
-        JOBS,
-        json={"kind": "ask", "chat_session_id": chat_id, "question": question},
-        headers=caller.headers,
-    )
-    assert submitted.status_code == 202, submitted.text
+    submitted = submit_job(client, caller.headers, **ask_job(chat_id, question))
     job = submitted.json()
     assert job["status"] in ("queued", "running", "succeeded")
     assert submitted.headers["location"] == f"{JOBS}/{job['id']}"
@@ -52,12 +47,7 @@ def test_another_users_job_is_not_found(
     client: TestClient, caller: Caller, other_caller: Caller
 ) -> None:
     chat_id = chat_session(client, caller)
-    job = client.post(
-        JOBS,
-        json={"kind": "ask", "chat_session_id": chat_id, "question": "how many orders?"},
-        headers=caller.headers,
-    ).json()
-    wait_for_job(client, caller.headers, job["id"])
+    job, _ = run_job(client, caller.headers, **ask_job(chat_id, "how many orders?"))
     for path in (f"{JOBS}/{job['id']}", f"{JOBS}/{job['id']}/result"):
         response = client.get(path, headers=other_caller.headers)
         assert response.status_code == 404
@@ -74,9 +64,7 @@ def test_a_job_is_checked_like_the_direct_call_before_it_is_queued(
 ) -> None:
     other_chat = chat_session(client, other_caller)
     response = client.post(
-        JOBS,
-        json={"kind": "ask", "chat_session_id": other_chat, "question": "how many orders?"},
-        headers=caller.headers,
+        JOBS, json=ask_job(other_chat, "how many orders?"), headers=caller.headers
     )
     assert response.status_code == 404
     response = client.post(JOBS, json={"kind": "prune"}, headers=caller.headers)
@@ -90,12 +78,7 @@ def test_a_failing_ask_job_keeps_the_error_shape_and_its_record(
     client: TestClient, session: Session, caller: Caller
 ) -> None:
     chat_id = chat_session(client, caller)
-    job = client.post(
-        JOBS,
-        json={"kind": "ask", "chat_session_id": chat_id, "question": "xyzzy plugh frobnicate"},
-        headers=caller.headers,
-    ).json()
-    done = wait_for_job(client, caller.headers, job["id"])
+    job, done = run_job(client, caller.headers, **ask_job(chat_id, "xyzzy plugh frobnicate"))
     assert done["status"] == "failed"
     assert set(done["error"]) == {"code", "message", "details"}
     assert done["error"]["details"]["query_id"]
@@ -119,10 +102,7 @@ def test_an_export_job_writes_every_row_to_a_downloadable_file(
     assert ran.status_code == 200, ran.text
     direct = client.get(f"/api/v1/query/{ran.json()['query_id']}/export", headers=caller.headers)
     assert direct.status_code == 200
-    job = client.post(
-        JOBS, json={"kind": "export", "query_id": ran.json()["query_id"]}, headers=caller.headers
-    ).json()
-    done = wait_for_job(client, caller.headers, job["id"])
+    job, done = run_job(client, caller.headers, kind="export", query_id=ran.json()["query_id"])
     assert done["status"] == "succeeded", done
     assert done["result_url"] == f"{JOBS}/{job['id']}/result"
     file = client.get(done["result_url"], headers=caller.headers)
@@ -135,12 +115,9 @@ def test_an_export_job_writes_every_row_to_a_downloadable_file(
 def test_a_schema_refresh_job_and_cancelling_a_queued_job(
     client: TestClient, session: Session, caller: Caller
 ) -> None:
-    job = client.post(
-        JOBS,
-        json={"kind": "schema_refresh", "connection_id": caller.connection_id},
-        headers=caller.headers,
-    ).json()
-    done = wait_for_job(client, caller.headers, job["id"])
+    _, done = run_job(
+        client, caller.headers, kind="schema_refresh", connection_id=caller.connection_id
+    )
     assert done["status"] == "succeeded", done
     assert any(t["name"] == "customers" for t in done["result"]["tables"])
 
@@ -159,10 +136,8 @@ def test_following_a_job_over_server_sent_events(
     client: TestClient, caller: Caller, other_caller: Caller
 ) -> None:
     chat_id = chat_session(client, caller)
-    job = client.post(
-        JOBS,
-        json={"kind": "ask", "chat_session_id": chat_id, "question": "how many orders are there?"},
-        headers=caller.headers,
+    job = submit_job(
+        client, caller.headers, **ask_job(chat_id, "how many orders are there?")
     ).json()
     assert client.get(f"{JOBS}/{job['id']}/events", headers=other_caller.headers).status_code == 404
     events: list[tuple[str, str]] = []

@@ -30,7 +30,7 @@ from backend.main import create_app
 from backend.observability.models import QueryAnalytics
 from tests.chat.conftest import Caller, make_caller
 from tests.conftest import create_pg_database, drop_pg_database
-from tests.jobs.conftest import JOBS, chat_session, wait_for_job
+from tests.jobs.conftest import ask_job, chat_session, submit_job, wait_for_job
 from tests.nl2sql.provider_server import API_KEY, ProviderServer, openai_reply, provider_server
 
 pytestmark = pytest.mark.postgres
@@ -151,13 +151,9 @@ def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
 def _submit_ask(
     client: TestClient, caller: Caller, chat_id: str, question: str, **body: Any
 ) -> str:
-    response = client.post(
-        JOBS,
-        json={"kind": "ask", "chat_session_id": chat_id, "question": question, **body},
-        headers=caller.headers,
+    return str(
+        submit_job(client, caller.headers, **ask_job(chat_id, question), **body).json()["id"]
     )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def _row(session: Session, job_id: str) -> BackgroundJob:
@@ -272,13 +268,9 @@ def test_a_retry_safe_job_of_a_dead_worker_is_run_again_by_another(
     """A schema refresh taken by a worker that then stopped sending heartbeats (as a killed
     one does) goes back to the queue and is completed by the next worker, on attempt 2."""
     with TestClient(create_app(settings)) as client:
-        response = client.post(
-            JOBS,
-            json={"kind": "schema_refresh", "connection_id": caller.connection_id},
-            headers=caller.headers,
-        )
-        assert response.status_code == 202, response.text
-        job_id = response.json()["id"]
+        job_id = submit_job(
+            client, caller.headers, kind="schema_refresh", connection_id=caller.connection_id
+        ).json()["id"]
 
     app = create_app(settings)
     runtime = JobRuntime(settings, app.state.engine, app.state.session_factory)

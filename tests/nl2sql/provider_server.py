@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from pydantic import SecretStr
+
 from backend.connections.snapshot import SchemaSnapshot
+from backend.core.config import Settings
 from backend.nl2sql.engines.anthropic import AnthropicGenerator
 from backend.nl2sql.engines.base import GenerationRequest, SqlGenerator
 from backend.nl2sql.engines.openai_compat import OpenAIGenerator
@@ -157,7 +160,10 @@ class ProviderServer:
         self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll: `shutdown()` waits up to one poll interval (half a second by default).
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -181,6 +187,26 @@ def provider_server(*, keep_alive: bool = False) -> Iterator[ProviderServer]:
 
 
 API_KEY = "sk-test-4f9a2c7e1b3d5a6c8e0f2a4b6c8d0e1f"
+
+
+def provider_settings(
+    settings: Settings, server: ProviderServer, *, timeout_seconds: float, **extra: Any
+) -> Settings:
+    """`settings` with both the `openai` and the `anthropic` generator calling `server`."""
+    return settings.model_copy(
+        update={
+            "openai_base_url": server.base_url,
+            "openai_api_key": SecretStr(API_KEY),
+            "openai_model": "test-model",
+            "anthropic_base_url": server.base_url,
+            "anthropic_api_key": SecretStr(API_KEY),
+            "anthropic_model": "test-model",
+            "llm_timeout_seconds": timeout_seconds,
+            **extra,
+        }
+    )
+
+
 SQL = "SELECT country, COUNT(*) AS customers FROM customers GROUP BY country LIMIT 1000"
 
 

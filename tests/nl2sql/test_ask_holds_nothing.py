@@ -18,15 +18,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
 from backend.observability.models import QueryAnalytics
-from tests.chat.conftest import make_caller
-from tests.nl2sql.provider_server import API_KEY, OPENAI, ProviderServer, provider_server
-from tests.support.live_server import serve_on_loopback
+from tests.chat.conftest import PASSWORD, make_caller
+from tests.nl2sql.provider_server import (
+    OPENAI,
+    ProviderServer,
+    provider_server,
+    provider_settings,
+)
 
 CONCURRENT_ASKS = 32
 LLM_DELAY_SECONDS = 6.0
@@ -39,20 +42,7 @@ alone on an idle machine; the failures this guards against were a 10 s lock wait
 
 @pytest.fixture
 def settings(settings: Settings, server: ProviderServer) -> Settings:
-    return settings.model_copy(
-        update={
-            "openai_base_url": server.base_url,
-            "openai_api_key": SecretStr(API_KEY),
-            "openai_model": "test-model",
-            "llm_timeout_seconds": 30.0,
-        }
-    )
-
-
-@pytest.fixture
-def base_url(app: FastAPI) -> Iterator[str]:
-    with serve_on_loopback(app) as url:
-        yield url
+    return provider_settings(settings, server, timeout_seconds=30.0)
 
 
 def _wait_for(condition: Any, *, timeout: float, what: str) -> None:
@@ -139,7 +129,7 @@ def test_slow_llm_asks_hold_no_connection_and_leave_sign_ins_fast(
     before = time.monotonic()
     login = http.post(
         "/api/v1/auth/login",
-        json={"email": caller.email, "password": "a-long-password-1"},
+        json={"email": caller.email, "password": PASSWORD},
     )
     assert login.status_code == 200, login.text
     created = http.post(

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from backend.auth import quota
 from backend.auth.models import User
 from backend.chat.models import ChatMessage
+from backend.core.config import Settings
 from backend.core.db import utcnow
 from backend.core.text import REPLACEMENT
 from tests.chat.conftest import Caller, set_config
-from tests.nl2sql.provider_server import Provider, ProviderServer, Reply
+from tests.nl2sql.provider_server import Provider, ProviderServer, Reply, provider_settings
 from tests.nl2sql.test_llm_ask import (
     GOOD_SQL,
     _analytics,
@@ -27,10 +28,15 @@ from tests.nl2sql.test_llm_ask import (
     _ask_event,
     _failure,
     _reply,
-    settings,
 )
 
-__all__ = ["settings"]
+
+@pytest.fixture
+def settings(settings: Settings, server: ProviderServer) -> Settings:
+    """Both providers on the loopback server; retries after 10 ms (what is tested is how many
+    calls are made and how the failure ends, not how long the back-off is: test_llm_ask)."""
+    return provider_settings(settings, server, timeout_seconds=1.0, llm_backoff_base_seconds=0.01)
+
 
 LIES = [10**12, -5, "150", 1.5, True, None, 2**70]
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,11 +20,11 @@ from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller, set_config
 from tests.nl2sql.provider_server import (
     ANTHROPIC,
-    API_KEY,
     OPENAI,
     Provider,
     ProviderServer,
     Reply,
+    provider_settings,
 )
 
 SESSIONS = "/api/v1/chat/sessions"
@@ -36,17 +35,7 @@ PRICES = {"test-model": {"prompt": 0.5, "completion": 1.5}}
 @pytest.fixture
 def settings(settings: Settings, server: ProviderServer) -> Settings:
     """The app's settings pointing both providers at the loopback server."""
-    return settings.model_copy(
-        update={
-            "openai_base_url": server.base_url,
-            "openai_api_key": SecretStr(API_KEY),
-            "openai_model": "test-model",
-            "anthropic_base_url": server.base_url,
-            "anthropic_api_key": SecretStr(API_KEY),
-            "anthropic_model": "test-model",
-            "llm_timeout_seconds": 1.0,
-        }
-    )
+    return provider_settings(settings, server, timeout_seconds=1.0)
 
 
 def _chat(client: TestClient, caller: Caller) -> str:

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.orm import Session
 
-from backend.auth import service as auth_service
 from backend.auth.models import User
 from backend.core.config import Settings
-from tests.factories import token_headers
+from tests.factories import create_user, token_headers
 
 
 @dataclass
@@ -33,14 +32,13 @@ def make_account(session: Session, settings: Settings) -> MakeAccount:
     """Build a committed user of `role` and the Authorization header of a fresh access token."""
 
     def build(role: str = "viewer") -> Account:
-        user = auth_service.create_user(
+        user = create_user(
             session,
             email=f"{role}-{uuid.uuid4().hex[:10]}@example.com",
             password="a-long-test-password",
             full_name=f"Test {role}",
             role=role,
         )
-        session.commit()
         return Account(user, token_headers(session, settings, user))
 
     return build

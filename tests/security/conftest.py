@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tests.connections.conftest import (
-    _fresh_engine_cache,
     db_dir,
     mysql_admin_url,
     mysql_target,
@@ -12,7 +11,6 @@ from tests.connections.conftest import (
 )
 
 __all__ = [
-    "_fresh_engine_cache",
     "db_dir",
     "mysql_admin_url",
     "mysql_target",

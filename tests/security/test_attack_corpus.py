@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, text
@@ -26,14 +27,22 @@ from backend.admin.models import SystemConfig
 from backend.auth.models import ApiKey, User
 from backend.connections.models import DatabaseConnection
 from backend.core.config import Settings
+from backend.main import create_app
 from backend.templates.models import QueryTemplate
+from tests.conftest import BACKENDS, platform_database
 from tests.connections.conftest import (
     ServerTarget,
     build_duckdb,
     build_sqlite,
     make_caller,
 )
-from tests.nl2sql.provider_server import API_KEY, ProviderServer, openai_reply, provider_server
+from tests.factories import set_system_config
+from tests.nl2sql.provider_server import (
+    ProviderServer,
+    openai_reply,
+    provider_server,
+    provider_settings,
+)
 from tests.security.attack_corpus import (
     BOMB_STATUSES,
     DIALECTS,
@@ -49,21 +58,77 @@ GOOD_SQL = "SELECT country, COUNT(*) AS n FROM customers GROUP BY country ORDER 
 SHOP_TABLES = ("customers", "orders")
 
 
-@pytest.fixture
-def server() -> Iterator[ProviderServer]:
-    with provider_server() as running:
-        yield running
+@dataclass
+class Platform:
+    """One app per platform backend for the whole module (each test makes its own caller and
+    connection): its settings, a client with the app's lifespan, the provider server, and the
+    directory SQLite and DuckDB targets may be in."""
+
+    settings: Settings
+    client: TestClient
+    server: ProviderServer
+    db_dir: Path
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    data_dir = tmp_path_factory.mktemp(f"corpus-{request.param}")
+    db_dir = data_dir / "dbs"
+    db_dir.mkdir()
+    with (
+        platform_database(request, request.param, data_dir) as url,
+        provider_server() as server,
+    ):
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=url,
+            jwt_secret=SecretStr("test-secret-" + "x" * 40),
+            fernet_keys=[SecretStr(Fernet.generate_key().decode())],
+            sqlite_allowed_dirs=[db_dir],
+            run_migrations_on_start=False,
+            _env_file=None,
+        )
+        settings = provider_settings(settings, server, timeout_seconds=settings.llm_timeout_seconds)
+        app = create_app(settings)
+        try:
+            with TestClient(app) as client:
+                yield Platform(settings, client, server, db_dir)
+        finally:
+            app.state.engine.dispose()
 
 
 @pytest.fixture
-def settings(settings: Settings, server: ProviderServer) -> Settings:
-    return settings.model_copy(
-        update={
-            "openai_base_url": server.base_url,
-            "openai_api_key": SecretStr(API_KEY),
-            "openai_model": "test-model",
-        }
-    )
+def db_dir(platform: Platform) -> Path:
+    return platform.db_dir
+
+
+@pytest.fixture
+def settings(platform: Platform) -> Settings:
+    return platform.settings
+
+
+@pytest.fixture
+def client(platform: Platform) -> TestClient:
+    return platform.client
+
+
+@pytest.fixture
+def server(platform: Platform) -> Iterator[ProviderServer]:
+    platform.server.script.clear()
+    yield platform.server
+    platform.server.script.clear()
+
+
+@pytest.fixture
+def session(platform: Platform) -> Iterator[Session]:
+    app = platform.client.app
+    db_session: Session = app.state.session_factory()  # type: ignore[attr-defined]
+    try:
+        yield db_session
+    finally:
+        db_session.close()
 
 
 @dataclass
@@ -201,11 +266,6 @@ def _code(response: Any) -> str | None:
         return None
 
 
-def _set_config(session: Session, key: str, value: Any) -> None:
-    session.merge(SystemConfig(config_key=key, config_value=value))
-    session.commit()
-
-
 def test_the_attack_corpus_holds_over_http(
     client: TestClient,
     session: Session,
@@ -214,7 +274,7 @@ def test_the_attack_corpus_holds_over_http(
     server: ProviderServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _set_config(session, "query.statement_timeout_seconds", TIMEOUT_SECONDS)
+    set_system_config(session, "query.statement_timeout_seconds", TIMEOUT_SECONDS)
     caller = make_caller(session, settings)
     created = client.post(
         CONNECTIONS,

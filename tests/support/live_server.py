@@ -1,4 +1,5 @@
-"""A real uvicorn server on loopback serving an app for the length of a `with` block."""
+"""A real uvicorn server on loopback serving an app for the length of a `with` block, and the
+`base_url` fixture serving the test's `app` (import it into a test module to use it)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -32,3 +34,10 @@ def serve_on_loopback(
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@pytest.fixture
+def base_url(app: FastAPI) -> Iterator[str]:
+    """The test's app served by a real uvicorn on loopback, with its lifespan."""
+    with serve_on_loopback(app) as url:
+        yield url

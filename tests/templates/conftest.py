@@ -9,12 +9,11 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.orm import Session
 
-from backend.auth import service as auth_service
 from backend.auth.deps import Principal
 from backend.auth.models import ROLE_VIEWER, User
 from backend.auth.scopes import ROLE_SCOPES
 from backend.core.config import Settings
-from tests.factories import create_api_key, token_headers
+from tests.factories import create_api_key, create_user, token_headers
 
 
 @dataclass
@@ -30,14 +29,13 @@ class Caller:
 @pytest.fixture
 def make_caller(session: Session, settings: Settings) -> Callable[..., Caller]:
     def make(role: str = ROLE_VIEWER) -> Caller:
-        user = auth_service.create_user(
+        user = create_user(
             session,
             email=f"{uuid.uuid4().hex[:10]}@example.com",
             password="a long enough password",
             full_name="Template Tester",
             role=role,
         )
-        session.commit()
         return Caller(user=user, headers=token_headers(session, settings, user))
 
     return make

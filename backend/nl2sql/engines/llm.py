@@ -41,6 +41,7 @@ def build_llm_generator(
             model=model or settings.openai_model,
             timeout_seconds=timeout,
             max_retries=max_retries,
+            backoff_base_seconds=settings.llm_backoff_base_seconds,
         )
     if name == "anthropic":
         if settings.anthropic_api_key is None:
@@ -54,6 +55,7 @@ def build_llm_generator(
             model=model or settings.anthropic_model,
             timeout_seconds=timeout,
             max_retries=max_retries,
+            backoff_base_seconds=settings.llm_backoff_base_seconds,
         )
     raise LlmNotConfigured(
         f"Unknown LLM generator {name!r}; choose one of {', '.join(LLM_GENERATORS)}.",
