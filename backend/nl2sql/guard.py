@@ -480,9 +480,7 @@ def _visible_columns(
     ]
 
 
-def _expand_stars(
-    select: exp.Select, resolved: dict[int, TableInfo], hidden: HiddenItems
-) -> None:
+def _expand_stars(select: exp.Select, resolved: dict[int, TableInfo], hidden: HiddenItems) -> None:
     """Replace `*` and `t.*` over tables with hidden columns by their visible columns."""
     sources: list[exp.Expr] = []
     from_ = select.args.get("from_") or select.args.get("from")
@@ -528,9 +526,7 @@ def _expand_stars(
         select.set("expressions", projections)
 
 
-def _check_hidden(
-    tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: HiddenItems
-) -> None:
+def _check_hidden(tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: HiddenItems) -> None:
     """Refuse reading a hidden table or a hidden column; expand stars to the visible columns.
 
     A column is matched by name where its table cannot be told from the text alone (an
