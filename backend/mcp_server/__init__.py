@@ -43,6 +43,8 @@ from backend.feedback import service as feedback_service
 from backend.feedback.schemas import FeedbackWrite
 from backend.nl2sql import pipeline
 from backend.nl2sql.router import query_result_read
+from backend.semantic import service as semantic_service
+from backend.semantic.visibility import hidden_items, public_layer
 from backend.templates import service as templates_service
 from backend.templates.schemas import TemplateRead
 
@@ -176,7 +178,9 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
 
     @server.tool(
         description=(
-            "The tables, columns and foreign keys of one connection. Scope connections:read."
+            "The tables, columns and foreign keys of one connection, and its semantic layer "
+            "(descriptions, synonyms, measures, filters, joins, instructions). "
+            "Scope connections:read."
         )
     )
     def describe_schema(ctx: Context, connection_id: str) -> dict[str, Any]:
@@ -184,7 +188,28 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
             schema = connections_service.get_schema(
                 session, owner=principal, connection_id=connection_id, settings=settings
             )
-            return schema.model_dump(mode="json")
+            layer = semantic_service.load_current_layer(session, connection_id)
+            hidden = hidden_items(layer)
+            described = schema.model_dump(mode="json")
+            # An agent is a generator too: hidden tables and columns never reach it.
+            visible = [t for t in schema.tables if not hidden.is_table_hidden(t.name)]
+            described["tables"] = [
+                t.model_copy(
+                    update={
+                        "columns": [
+                            c for c in t.columns if not hidden.is_column_hidden(t.name, c.name)
+                        ],
+                    }
+                ).model_dump(mode="json")
+                for t in visible
+            ]
+            described["table_count"] = len(visible)
+            described["semantic_layer"] = (
+                public_layer(layer).model_dump(mode="json", exclude_defaults=True)
+                if layer is not None
+                else None
+            )
+            return described
 
         return tools.call(ctx, (ApiScope.CONNECTIONS_READ,), work)
 
