@@ -21,6 +21,7 @@ from backend.core.errors import error_responses
 from backend.core.pagination import CursorParam
 from backend.core.schemas import Page
 from backend.semantic import documents, service
+from backend.semantic.layer import SemanticLayer
 from backend.semantic.schemas import (
     NOTE_MAX_CHARS,
     SemanticLayerDraft,
@@ -246,7 +247,7 @@ def revert_layer(
         session,
         principal=principal,
         connection=connection,
-        layer=service.document_of(old),
+        layer=SemanticLayer.model_validate(old.document),
         source="revert",
         note=data.note,
         reverted_from=data.version,

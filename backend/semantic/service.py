@@ -104,20 +104,22 @@ def get_version(
     return row, head.current_version
 
 
-_parsed: OrderedDict[int, SemanticLayer] = OrderedDict()
+_parsed: OrderedDict[tuple[str, int], SemanticLayer] = OrderedDict()
 _parsed_lock = threading.Lock()
 
 
 def document_of(row: SemanticLayerVersion) -> SemanticLayer:
-    """The version's document, parsed once per process (versions never change)."""
+    """A committed version's document, parsed once per process (versions never change;
+    connection ids are never reused)."""
+    key = (row.connection_id, row.version)
     with _parsed_lock:
-        cached = _parsed.get(row.id)
+        cached = _parsed.get(key)
         if cached is not None:
-            _parsed.move_to_end(row.id)
+            _parsed.move_to_end(key)
             return cached
     layer = SemanticLayer.model_validate(row.document)
     with _parsed_lock:
-        _parsed[row.id] = layer
+        _parsed[key] = layer
         while len(_parsed) > _PARSED_CACHE_ENTRIES:
             _parsed.popitem(last=False)
     return layer
@@ -151,8 +153,10 @@ def to_version_read(row: SemanticLayerVersion, current: int) -> SemanticLayerVer
 
 
 def to_read(row: SemanticLayerVersion, current: int) -> SemanticLayerRead:
+    # Parsed afresh, not from the cache: a version just written is not committed yet.
     return SemanticLayerRead(
-        **to_version_read(row, current).model_dump(), document=document_of(row)
+        **to_version_read(row, current).model_dump(),
+        document=SemanticLayer.model_validate(row.document),
     )
 
 
@@ -180,7 +184,7 @@ def export_layer(
     session: Session, connection: DatabaseConnection, *, version: int | None, fmt: str
 ) -> str:
     row, _ = get_version(session, connection, version)
-    return documents.dump_layer(document_of(row), fmt)
+    return documents.dump_layer(SemanticLayer.model_validate(row.document), fmt)
 
 
 # --- writing -------------------------------------------------------------------------------
