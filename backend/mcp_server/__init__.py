@@ -37,6 +37,7 @@ from backend.auth.scopes import Scope as ApiScope
 from backend.chat import service as chat_service
 from backend.chat.router import ask_response
 from backend.connections import service as connections_service
+from backend.connections.snapshot import SchemaSnapshot
 from backend.core.context import ClientContext
 from backend.core.errors import AppError, Unauthorized, ValidationFailed
 from backend.feedback import service as feedback_service
@@ -44,7 +45,7 @@ from backend.feedback.schemas import FeedbackWrite
 from backend.nl2sql import pipeline
 from backend.nl2sql.router import query_result_read
 from backend.semantic import service as semantic_service
-from backend.semantic.visibility import hidden_items, public_layer
+from backend.semantic.visibility import hidden_items, public_layer, visible_snapshot
 from backend.templates import service as templates_service
 from backend.templates.schemas import TemplateRead
 
@@ -189,21 +190,18 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
                 session, owner=principal, connection_id=connection_id, settings=settings
             )
             layer = semantic_service.load_current_layer(session, connection_id)
-            hidden = hidden_items(layer)
-            described = schema.model_dump(mode="json")
             # An agent is a generator too: hidden tables and columns never reach it.
-            visible = [t for t in schema.tables if not hidden.is_table_hidden(t.name)]
-            described["tables"] = [
-                t.model_copy(
-                    update={
-                        "columns": [
-                            c for c in t.columns if not hidden.is_column_hidden(t.name, c.name)
-                        ],
-                    }
-                ).model_dump(mode="json")
-                for t in visible
-            ]
-            described["table_count"] = len(visible)
+            visible = visible_snapshot(
+                SchemaSnapshot(
+                    db_type=schema.db_type,
+                    database_name=schema.database_name,
+                    tables=schema.tables,
+                ),
+                hidden_items(layer),
+            )
+            described = schema.model_dump(mode="json")
+            described["tables"] = [t.model_dump(mode="json") for t in visible.tables]
+            described["table_count"] = len(visible.tables)
             described["semantic_layer"] = (
                 public_layer(layer).model_dump(mode="json", exclude_defaults=True)
                 if layer is not None
