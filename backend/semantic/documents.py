@@ -94,10 +94,7 @@ def layer_from_data(data: Any) -> SemanticLayer:
         errors = [
             {"field": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()[:100]
         ]
-        raise SemanticLayerInvalid(
-            f"The semantic layer is not valid: {errors[0]['field']}: {errors[0]['message']}",
-            details={"errors": errors},
-        ) from None
+        raise SemanticLayerInvalid.naming(errors) from None
 
 
 def read_layer(raw: bytes, *, fmt: str | None = None) -> SemanticLayer:

@@ -1,5 +1,9 @@
 """Errors of the semantic domain."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from backend.core.errors import Conflict, NotFound, ValidationFailed
 
 
@@ -18,6 +22,15 @@ class SemanticLayerInvalid(ValidationFailed):
 
     code = "semantic_layer_invalid"
     message = "The semantic layer is not valid for this connection."
+
+    @classmethod
+    def naming(cls, errors: list[dict[str, Any]]) -> SemanticLayerInvalid:
+        """The error for `errors` (each `{field, message, ...}`), the first one in its message."""
+        first = errors[0]
+        return cls(
+            f"The semantic layer is not valid: {first['field']}: {first['message']}",
+            details={"errors": errors},
+        )
 
 
 class SemanticLayerUnreadable(ValidationFailed):

@@ -304,10 +304,7 @@ def _remove(items: list[Any], names: list[str], key: str, field: str) -> list[An
         if name.lower() not in present
     ]
     if missing:
-        raise SemanticLayerInvalid(
-            f"The semantic layer is not valid: {missing[0]['field']}: {missing[0]['message']}",
-            details={"errors": missing},
-        )
+        raise SemanticLayerInvalid.naming(missing)
     dropped = {name.lower() for name in names}
     return [item for item in items if getattr(item, key).lower() not in dropped]
 
@@ -342,10 +339,7 @@ def apply_patch(layer: SemanticLayer, patch: SemanticLayerPatch) -> SemanticLaye
             if key not in {_join_key(j) for j in joins}
         ]
         if missing:
-            raise SemanticLayerInvalid(
-                f"The semantic layer is not valid: {missing[0]['field']}: {missing[0]['message']}",
-                details={"errors": missing},
-            )
+            raise SemanticLayerInvalid.naming(missing)
         joins = [j for j in joins if _join_key(j) not in unwanted]
     if patch.joins:
         known = {_join_key(j) for j in joins}

@@ -48,11 +48,7 @@ class _Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            first = self.items[0]
-            raise SemanticLayerInvalid(
-                f"The semantic layer is not valid: {first['field']}: {first['message']}",
-                details={"errors": list(self.items)},
-            )
+            raise SemanticLayerInvalid.naming(list(self.items))
 
 
 def _check_text(problems: _Problems, path: str, value: str | None, limit: int) -> None:
