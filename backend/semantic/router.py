@@ -23,6 +23,7 @@ from backend.core.schemas import Page
 from backend.semantic import documents, service
 from backend.semantic.layer import SemanticLayer
 from backend.semantic.schemas import (
+    EXAMPLE_DOCUMENT,
     NOTE_MAX_CHARS,
     SemanticLayerDraft,
     SemanticLayerPatch,
@@ -32,7 +33,7 @@ from backend.semantic.schemas import (
     SemanticLayerWrite,
 )
 
-router = APIRouter(prefix="/connections/{connection_id}/semantic-layer", tags=["semantic layer"])
+router = APIRouter(prefix="/connections/{connection_id}/semantic-layer", tags=["connections"])
 
 LayerReader = Annotated[Principal, Depends(require_scopes(Scope.CONNECTIONS_READ))]
 LayerWriter = Annotated[Principal, Depends(require_scopes(Scope.CONNECTIONS_WRITE))]
@@ -53,7 +54,7 @@ _WRITE = error_responses(
     s502="The connection's database failed while its schema was read",
 )
 _EXPORT_CONTENT: dict[str, Any] = {
-    "application/json": {"schema": {"type": "object"}},
+    "application/json": {"schema": {"type": "object", "examples": [EXAMPLE_DOCUMENT]}},
     "application/yaml": {"schema": {"type": "string"}},
 }
 

@@ -5,16 +5,57 @@ from __future__ import annotations
 import datetime as dt
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from backend.core.schemas import AppSchema, Omitted
 from backend.semantic.layer import JoinPath, Measure, NamedFilter, SemanticLayer, TableDefinition
 
 NOTE_MAX_CHARS = 500
 
+EXAMPLE_DOCUMENT: JsonDict = {
+    "tables": [
+        {
+            "name": "customers",
+            "description": "People and companies who buy from the shop.",
+            "synonyms": ["clients", "buyers"],
+            "columns": [{"name": "email", "hidden": True}],
+        }
+    ],
+    "measures": [
+        {
+            "name": "revenue",
+            "synonyms": ["sales"],
+            "table": "payments",
+            "expression": "SUM(payments.amount)",
+            "filter": "payments.paid_at IS NOT NULL",
+            "time_column": "payments.paid_at",
+        }
+    ],
+    "filters": [
+        {"name": "shipped order", "table": "orders", "condition": "orders.shipped_date IS NOT NULL"}
+    ],
+    "joins": [],
+    "today": "2024-06-30",
+    "fiscal_year_start_month": 4,
+    "instructions": ["Amounts are in USD before tax."],
+}
+_EXAMPLE_VERSION: JsonDict = {
+    "connection_id": "6f1c2b4e-8d1a-4c55-9d0b-0f3f8f0a1b2c",
+    "version": 3,
+    "is_current": True,
+    "source": "put",
+    "note": "Revenue counts paid invoices only.",
+    "author_id": "0b7e4a51-3c2d-4f0e-8a9b-1c2d3e4f5a6b",
+    "reverted_from": None,
+    "created_at": "2024-06-30T09:15:00Z",
+}
+
 
 class SemanticLayerVersionRead(AppSchema):
     """One version of a layer, without its document."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_VERSION]})
 
     connection_id: str
     version: int
@@ -28,11 +69,21 @@ class SemanticLayerVersionRead(AppSchema):
 
 
 class SemanticLayerRead(SemanticLayerVersionRead):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**_EXAMPLE_VERSION, "document": EXAMPLE_DOCUMENT}]}
+    )
+
     document: SemanticLayer
 
 
 class SemanticLayerWrite(AppSchema):
     """A whole document, stored as a new version."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"document": EXAMPLE_DOCUMENT, "note": "Revenue counts paid invoices."}]
+        }
+    )
 
     document: SemanticLayer
     note: str | None = Field(default=None, max_length=NOTE_MAX_CHARS)
@@ -45,6 +96,21 @@ class SemanticLayerPatch(AppSchema):
     Definitions given by name replace those of the same name (or are added); `remove_*` drop
     them by name; `joins` are added unless already declared; scalar fields given replace theirs.
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "note": "Orders count; no more shipped filter.",
+                    "measures": [
+                        {"name": "order count", "table": "orders", "expression": "COUNT(*)"}
+                    ],
+                    "remove_filters": ["shipped order"],
+                    "today": None,
+                }
+            ]
+        }
+    )
 
     note: str | None = Field(default=None, max_length=NOTE_MAX_CHARS)
     tables: list[TableDefinition] | Omitted = None
@@ -62,6 +128,10 @@ class SemanticLayerPatch(AppSchema):
 
 
 class SemanticLayerRevert(AppSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"version": 2, "note": "Back to the reviewed one."}]}
+    )
+
     version: int = Field(ge=1, le=2**31 - 1)
     """The version whose document becomes the new current version."""
     note: str | None = Field(default=None, max_length=NOTE_MAX_CHARS)
@@ -69,6 +139,18 @@ class SemanticLayerRevert(AppSchema):
 
 class SemanticLayerDraft(AppSchema):
     """A proposed layer, not stored: PUT it (edited or not) to keep it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "connection_id": "6f1c2b4e-8d1a-4c55-9d0b-0f3f8f0a1b2c",
+                    "document": EXAMPLE_DOCUMENT,
+                    "schema_taken_at": "2024-06-30T09:00:00Z",
+                }
+            ]
+        }
+    )
 
     connection_id: str
     document: SemanticLayer

@@ -1140,13 +1140,13 @@ export interface paths {
          * @description The current version of the layer, or `?version=N`; 404 `semantic_layer_not_found` when
          *     the connection has none yet.
          */
-        get: operations["semantic layer-get_layer"];
+        get: operations["connections-get_layer"];
         /**
          * Replace the semantic layer (a new version)
          * @description Validates the whole document against the connection's schema and stores it as the new
          *     current version, with the note.
          */
-        put: operations["semantic layer-put_layer"];
+        put: operations["connections-put_layer"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1156,7 +1156,7 @@ export interface paths {
          * @description Adds or replaces definitions by name, removes those named in `remove_*`, sets the scalar
          *     fields given; the result is validated whole and stored as the new current version.
          */
-        patch: operations["semantic layer-patch_layer"];
+        patch: operations["connections-patch_layer"];
         trace?: never;
     };
     "/api/v1/connections/{connection_id}/semantic-layer/draft": {
@@ -1174,7 +1174,7 @@ export interface paths {
          *     for open-ended dates) and joins (`<table>_id` columns without a foreign key) read from the
          *     schema. Nothing is stored: PUT the document, edited or not, to keep it.
          */
-        post: operations["semantic layer-draft_layer"];
+        post: operations["connections-draft_layer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1194,7 +1194,7 @@ export interface paths {
          *     `?format=yaml` or an `Accept` naming YAML, JSON otherwise. Import it back with
          *     `POST .../import`.
          */
-        get: operations["semantic layer-export_layer"];
+        get: operations["connections-export_layer"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1217,7 +1217,7 @@ export interface paths {
          * @description Reads an uploaded document (at most 512 KiB; no YAML anchors or object tags), validates
          *     it like a PUT and stores it as the new current version.
          */
-        post: operations["semantic layer-import_layer"];
+        post: operations["connections-import_layer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1238,7 +1238,7 @@ export interface paths {
          * @description Copies version N's document into a new current version (history is never rewritten);
          *     it is validated again against today's schema.
          */
-        post: operations["semantic layer-revert_layer"];
+        post: operations["connections-revert_layer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1256,7 +1256,7 @@ export interface paths {
          * Versions of the semantic layer
          * @description Every version written, newest first, with who wrote it, when and why.
          */
-        get: operations["semantic layer-list_versions"];
+        get: operations["connections-list_versions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2011,8 +2011,8 @@ export interface components {
             /** Username */
             username: string;
         };
-        /** Body_semantic layer-import_layer */
-        "Body_semantic_layer-import_layer": {
+        /** Body_connections-import_layer */
+        "Body_connections-import_layer": {
             /**
              * File
              * @description The layer document, YAML or JSON
@@ -3786,6 +3786,53 @@ export interface components {
         /**
          * SemanticLayerDraft
          * @description A proposed layer, not stored: PUT it (edited or not) to keep it.
+         * @example {
+         *       "connection_id": "6f1c2b4e-8d1a-4c55-9d0b-0f3f8f0a1b2c",
+         *       "document": {
+         *         "filters": [
+         *           {
+         *             "condition": "orders.shipped_date IS NOT NULL",
+         *             "name": "shipped order",
+         *             "table": "orders"
+         *           }
+         *         ],
+         *         "fiscal_year_start_month": 4,
+         *         "instructions": [
+         *           "Amounts are in USD before tax."
+         *         ],
+         *         "joins": [],
+         *         "measures": [
+         *           {
+         *             "expression": "SUM(payments.amount)",
+         *             "filter": "payments.paid_at IS NOT NULL",
+         *             "name": "revenue",
+         *             "synonyms": [
+         *               "sales"
+         *             ],
+         *             "table": "payments",
+         *             "time_column": "payments.paid_at"
+         *           }
+         *         ],
+         *         "tables": [
+         *           {
+         *             "columns": [
+         *               {
+         *                 "hidden": true,
+         *                 "name": "email"
+         *               }
+         *             ],
+         *             "description": "People and companies who buy from the shop.",
+         *             "name": "customers",
+         *             "synonyms": [
+         *               "clients",
+         *               "buyers"
+         *             ]
+         *           }
+         *         ],
+         *         "today": "2024-06-30"
+         *       },
+         *       "schema_taken_at": "2024-06-30T09:00:00Z"
+         *     }
          */
         SemanticLayerDraft: {
             /** Connection Id */
@@ -3803,6 +3850,19 @@ export interface components {
          *
          *     Definitions given by name replace those of the same name (or are added); `remove_*` drop
          *     them by name; `joins` are added unless already declared; scalar fields given replace theirs.
+         * @example {
+         *       "measures": [
+         *         {
+         *           "expression": "COUNT(*)",
+         *           "name": "order count",
+         *           "table": "orders"
+         *         }
+         *       ],
+         *       "note": "Orders count; no more shipped filter.",
+         *       "remove_filters": [
+         *         "shipped order"
+         *       ]
+         *     }
          */
         SemanticLayerPatch: {
             /** Filters */
@@ -3830,7 +3890,61 @@ export interface components {
             /** Today */
             today?: string | null;
         };
-        /** SemanticLayerRead */
+        /**
+         * SemanticLayerRead
+         * @example {
+         *       "author_id": "0b7e4a51-3c2d-4f0e-8a9b-1c2d3e4f5a6b",
+         *       "connection_id": "6f1c2b4e-8d1a-4c55-9d0b-0f3f8f0a1b2c",
+         *       "created_at": "2024-06-30T09:15:00Z",
+         *       "document": {
+         *         "filters": [
+         *           {
+         *             "condition": "orders.shipped_date IS NOT NULL",
+         *             "name": "shipped order",
+         *             "table": "orders"
+         *           }
+         *         ],
+         *         "fiscal_year_start_month": 4,
+         *         "instructions": [
+         *           "Amounts are in USD before tax."
+         *         ],
+         *         "joins": [],
+         *         "measures": [
+         *           {
+         *             "expression": "SUM(payments.amount)",
+         *             "filter": "payments.paid_at IS NOT NULL",
+         *             "name": "revenue",
+         *             "synonyms": [
+         *               "sales"
+         *             ],
+         *             "table": "payments",
+         *             "time_column": "payments.paid_at"
+         *           }
+         *         ],
+         *         "tables": [
+         *           {
+         *             "columns": [
+         *               {
+         *                 "hidden": true,
+         *                 "name": "email"
+         *               }
+         *             ],
+         *             "description": "People and companies who buy from the shop.",
+         *             "name": "customers",
+         *             "synonyms": [
+         *               "clients",
+         *               "buyers"
+         *             ]
+         *           }
+         *         ],
+         *         "today": "2024-06-30"
+         *       },
+         *       "is_current": true,
+         *       "note": "Revenue counts paid invoices only.",
+         *       "source": "put",
+         *       "version": 3
+         *     }
+         */
         SemanticLayerRead: {
             /** Author Id */
             author_id?: string | null;
@@ -3853,7 +3967,13 @@ export interface components {
             /** Version */
             version: number;
         };
-        /** SemanticLayerRevert */
+        /**
+         * SemanticLayerRevert
+         * @example {
+         *       "note": "Back to the reviewed one.",
+         *       "version": 2
+         *     }
+         */
         SemanticLayerRevert: {
             /** Note */
             note?: string | null;
@@ -3863,6 +3983,15 @@ export interface components {
         /**
          * SemanticLayerVersionRead
          * @description One version of a layer, without its document.
+         * @example {
+         *       "author_id": "0b7e4a51-3c2d-4f0e-8a9b-1c2d3e4f5a6b",
+         *       "connection_id": "6f1c2b4e-8d1a-4c55-9d0b-0f3f8f0a1b2c",
+         *       "created_at": "2024-06-30T09:15:00Z",
+         *       "is_current": true,
+         *       "note": "Revenue counts paid invoices only.",
+         *       "source": "put",
+         *       "version": 3
+         *     }
          */
         SemanticLayerVersionRead: {
             /** Author Id */
@@ -3888,6 +4017,52 @@ export interface components {
         /**
          * SemanticLayerWrite
          * @description A whole document, stored as a new version.
+         * @example {
+         *       "document": {
+         *         "filters": [
+         *           {
+         *             "condition": "orders.shipped_date IS NOT NULL",
+         *             "name": "shipped order",
+         *             "table": "orders"
+         *           }
+         *         ],
+         *         "fiscal_year_start_month": 4,
+         *         "instructions": [
+         *           "Amounts are in USD before tax."
+         *         ],
+         *         "joins": [],
+         *         "measures": [
+         *           {
+         *             "expression": "SUM(payments.amount)",
+         *             "filter": "payments.paid_at IS NOT NULL",
+         *             "name": "revenue",
+         *             "synonyms": [
+         *               "sales"
+         *             ],
+         *             "table": "payments",
+         *             "time_column": "payments.paid_at"
+         *           }
+         *         ],
+         *         "tables": [
+         *           {
+         *             "columns": [
+         *               {
+         *                 "hidden": true,
+         *                 "name": "email"
+         *               }
+         *             ],
+         *             "description": "People and companies who buy from the shop.",
+         *             "name": "customers",
+         *             "synonyms": [
+         *               "clients",
+         *               "buyers"
+         *             ]
+         *           }
+         *         ],
+         *         "today": "2024-06-30"
+         *       },
+         *       "note": "Revenue counts paid invoices."
+         *     }
          */
         SemanticLayerWrite: {
             document: components["schemas"]["SemanticLayer"];
@@ -9283,7 +9458,7 @@ export interface operations {
             };
         };
     };
-    "semantic layer-get_layer": {
+    "connections-get_layer": {
         parameters: {
             query?: {
                 version?: number | null;
@@ -9352,7 +9527,7 @@ export interface operations {
             };
         };
     };
-    "semantic layer-put_layer": {
+    "connections-put_layer": {
         parameters: {
             query?: never;
             header?: never;
@@ -9468,7 +9643,7 @@ export interface operations {
             };
         };
     };
-    "semantic layer-patch_layer": {
+    "connections-patch_layer": {
         parameters: {
             query?: never;
             header?: never;
@@ -9584,7 +9759,7 @@ export interface operations {
             };
         };
     };
-    "semantic layer-draft_layer": {
+    "connections-draft_layer": {
         parameters: {
             query?: never;
             header?: never;
@@ -9669,7 +9844,7 @@ export interface operations {
             };
         };
     };
-    "semantic layer-export_layer": {
+    "connections-export_layer": {
         parameters: {
             query?: {
                 version?: number | null;
@@ -9742,7 +9917,7 @@ export interface operations {
             };
         };
     };
-    "semantic layer-import_layer": {
+    "connections-import_layer": {
         parameters: {
             query?: never;
             header?: never;
@@ -9753,7 +9928,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["Body_semantic_layer-import_layer"];
+                "multipart/form-data": components["schemas"]["Body_connections-import_layer"];
             };
         };
         responses: {
@@ -9858,7 +10033,7 @@ export interface operations {
             };
         };
     };
-    "semantic layer-revert_layer": {
+    "connections-revert_layer": {
         parameters: {
             query?: never;
             header?: never;
@@ -9974,7 +10149,7 @@ export interface operations {
             };
         };
     };
-    "semantic layer-list_versions": {
+    "connections-list_versions": {
         parameters: {
             query?: {
                 limit?: number;
