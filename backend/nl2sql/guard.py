@@ -586,6 +586,23 @@ def _check_hidden(tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: Hid
         _expand_stars(select, resolved, hidden)
 
 
+def names_hidden(sql: str, *, dialect: str, hidden: HiddenItems) -> bool:
+    """Whether the SQL's text names a hidden table, or a column some table hides (by name
+    alone, so it errs on yes); unparseable SQL counts as yes. For SQL shown to a generator."""
+    hidden_columns = frozenset().union(*hidden.columns.values()) if hidden.columns else frozenset()
+    try:
+        statements = parse_statements(sql, sqlglot_dialect(dialect))
+    except GuardRefused:
+        return True
+    for statement in statements:
+        for node in statement.walk():
+            if isinstance(node, exp.Table) and node.name.lower() in hidden.tables:
+                return True
+            if isinstance(node, exp.Column) and node.name.lower() in hidden_columns:
+                return True
+    return False
+
+
 def _literal_int(node: exp.Expr | None) -> int | None:
     if isinstance(node, exp.Literal) and not node.is_string:
         try:

@@ -70,7 +70,13 @@ from backend.nl2sql.errors import (
     NoConnectionChosen,
     QuestionNotUnderstoodError,
 )
-from backend.nl2sql.guard import GuardedSql, cap_limit_parameter, guard_sql, sqlglot_dialect
+from backend.nl2sql.guard import (
+    GuardedSql,
+    cap_limit_parameter,
+    guard_sql,
+    names_hidden,
+    sqlglot_dialect,
+)
 from backend.nl2sql.relevance import rank_examples
 from backend.nl2sql.summaries import summarize_result
 from backend.observability import recorder
@@ -719,6 +725,10 @@ def _read_ask(
                     session_factory, connection, settings=settings
                 )
         if plan.generator is not None:
+            if run.hidden:
+                history, candidates = _without_hidden_sql(
+                    history, candidates, snapshot=plan.snapshot, hidden=run.hidden
+                )
             plan.request = GenerationRequest(
                 question=question,
                 # Hidden tables and columns never reach a generator or a prompt.
@@ -733,6 +743,26 @@ def _read_ask(
     except Exception as exc:  # noqa: BLE001 - recorded with the ask, then raised
         plan.failure = exc
     return plan
+
+
+def _without_hidden_sql(
+    history: list[Turn],
+    examples: list[Example],
+    *,
+    snapshot: SchemaSnapshot,
+    hidden: HiddenItems,
+) -> tuple[list[Turn], list[Example]]:
+    """Earlier answers and examples whose SQL reads what the layer now hides lose that SQL:
+    it would show a generator the hidden names."""
+    dialect = snapshot.db_type
+    turns = [
+        Turn(question=t.question, sql=None)
+        if t.sql and names_hidden(t.sql, dialect=dialect, hidden=hidden)
+        else t
+        for t in history
+    ]
+    kept = [e for e in examples if not names_hidden(e.sql, dialect=dialect, hidden=hidden)]
+    return turns, kept
 
 
 def _run_blocking(plan: _AskPlan) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -192,8 +193,14 @@ def export_layer(
 
 def _snapshot(
     session: Session, connection: DatabaseConnection, settings: Settings
-) -> SchemaSnapshot:
-    return schema_cache.snapshot_for_connection(session, connection, settings)
+) -> tuple[SchemaSnapshot, datetime]:
+    """The cached snapshot; on first use the database is introspected with no platform
+    transaction open (the request's reads so far are committed first), then stored."""
+    cached = schema_cache.load_snapshot(session, connection)
+    if cached is not None:
+        return cached
+    session.commit()
+    return schema_cache.refresh_schema_snapshot(session, connection, settings=settings)
 
 
 def _counts(layer: SemanticLayer) -> dict[str, int]:
@@ -224,7 +231,7 @@ def write_layer(
     """Validate against the connection's schema and store as the new current version; audits
     and records an event. Flushes, does not commit. 422 for a bad definition, 409 when another
     write took the same version number."""
-    validate_layer(layer, _snapshot(session, connection, settings))
+    validate_layer(layer, _snapshot(session, connection, settings)[0])
     head = _head(session, connection.id, for_update=True)
     previous = head.current_version if head is not None else None
     number = (previous or 0) + 1
@@ -405,11 +412,8 @@ def draft_layer(
     session: Session, *, connection: DatabaseConnection, settings: Settings
 ) -> SemanticLayerDraft:
     """A proposed layer for the connection; nothing is stored."""
-    cached = schema_cache.load_snapshot(session, connection)
-    snapshot, taken_at = (
-        cached
-        if cached is not None
-        else schema_cache.refresh_schema_snapshot(session, connection, settings=settings)
-    )
+    snapshot, taken_at = _snapshot(session, connection, settings)
+    # Nothing of the platform's is held while the user's database is sampled.
+    session.commit()
     layer = propose_layer(snapshot, flag_values=_flag_values(connection, snapshot, settings))
     return SemanticLayerDraft(connection_id=connection.id, document=layer, schema_taken_at=taken_at)

@@ -243,3 +243,35 @@ def test_the_builtin_engine_never_answers_with_a_hidden_column(
     else:
         assert response.status_code in (400, 422), response.text
         assert response.json()["error"]["code"] != "internal_error"
+
+
+def test_earlier_answers_that_read_a_now_hidden_column_never_reach_the_prompt(
+    client: TestClient, caller: Caller, server: ProviderServer
+) -> None:
+    chat = client.post(
+        SESSIONS, json={"connection_id": caller.connection_id}, headers=caller.headers
+    )
+    chat_id = chat.json()["id"]
+    server.add(
+        OPENAI.reply(
+            "```sql\nSELECT first_name, email FROM customers LIMIT 3\n```", model="test-model"
+        ),
+        OPENAI.reply("```sql\nSELECT first_name FROM customers LIMIT 3\n```", model="test-model"),
+    )
+    first = client.post(
+        f"{SESSIONS}/{chat_id}/ask",
+        json={"question": "contact list of clients", "generator": "openai"},
+        headers=caller.headers,
+    )
+    assert first.status_code == 200, first.text
+    _put_layer(client, caller)
+    second = client.post(
+        f"{SESSIONS}/{chat_id}/ask",
+        json={"question": "and only their first names", "generator": "openai"},
+        headers=caller.headers,
+    )
+    assert second.status_code == 200, second.text
+    prompt = json.dumps(server.requests[1].body)
+    # The first question is still there as context, without the SQL that read the column.
+    assert "contact list of clients" in prompt
+    _assert_nothing_hidden(prompt)
