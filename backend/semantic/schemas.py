@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
@@ -123,7 +124,7 @@ class SemanticLayerPatch(AppSchema):
     remove_joins: list[JoinPath] | Omitted = None
     today: dt.date | None = None
     """A date, or null to count from the clock again."""
-    fiscal_year_start_month: int | Omitted = Field(default=None, ge=1, le=12)
+    fiscal_year_start_month: Annotated[int, Field(ge=1, le=12)] | Omitted = None
     instructions: list[str] | Omitted = None
 
 
