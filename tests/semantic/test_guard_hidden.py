@@ -6,7 +6,7 @@ import pytest
 
 from backend.connections.snapshot import ColumnInfo, SchemaSnapshot, TableInfo
 from backend.nl2sql.errors import SqlReadsHidden
-from backend.nl2sql.guard import guard_sql
+from backend.nl2sql.guard import guard_sql, names_hidden
 from backend.semantic.visibility import HiddenItems
 
 
@@ -76,3 +76,17 @@ def test_stars_are_narrowed_to_the_visible_columns(sql: str, expected: str) -> N
 @pytest.mark.parametrize("sql", [sql for sql, _ in REFUSED if "payroll" not in sql][:4])
 def test_without_a_layer_the_same_sql_passes(sql: str) -> None:
     guard_sql(sql, snapshot=SNAPSHOT, row_cap=None)
+
+
+@pytest.mark.parametrize(
+    ("sql", "names"),
+    [
+        ("SELECT ssn FROM orders", True),  # by name alone: errs on yes
+        ("SELECT id FROM payroll", True),
+        ("SELECT id FROM accounts WHERE name = :name", False),
+        ("SELECT * FROM accounts", False),
+        ("SELECT (", True),
+    ],
+)
+def test_names_hidden_reads_the_text_for_what_a_generator_would_see(sql: str, names: bool) -> None:
+    assert names_hidden(sql, dialect="postgresql", hidden=HIDDEN) is names
