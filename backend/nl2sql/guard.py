@@ -480,7 +480,12 @@ def _visible_columns(
     ]
 
 
-def _expand_stars(select: exp.Select, resolved: dict[int, TableInfo], hidden: HiddenItems) -> None:
+def _expand_stars(
+    select: exp.Select,
+    resolved: dict[int, TableInfo],
+    hidden: HiddenItems,
+    hiding: dict[str, TableInfo],
+) -> None:
     """Replace `*` and `t.*` over tables with hidden columns by their visible columns."""
     sources: list[exp.Expr] = []
     from_ = select.args.get("from_") or select.args.get("from")
@@ -514,7 +519,9 @@ def _expand_stars(select: exp.Select, resolved: dict[int, TableInfo], hidden: Hi
                     )
             changed = True
         elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
-            info = hides(by_alias.get(str(projection.table).lower()))
+            # The alias may belong to an outer query (a LATERAL subquery's `a.*`).
+            alias = str(projection.table).lower()
+            info = hides(by_alias.get(alias)) or hiding.get(alias)
             if info is None:
                 projections.append(projection)
                 continue
@@ -564,7 +571,15 @@ def _check_hidden(tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: Hid
                         f"The column {identifier.name} is hidden by the semantic layer.",
                         column=str(identifier.name),
                     )
-        elif isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+        elif isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
+            parent = node.parent
+            projected = isinstance(parent, exp.Select) and node in parent.expressions
+            if node.table.lower() in hiding and not projected and not isinstance(parent, exp.Count):
+                raise _hidden(
+                    Rule.HIDDEN_COLUMN,
+                    f"{node.table}.* would read columns the semantic layer hides; name them.",
+                )
+        elif isinstance(node, exp.Column):
             name = node.name.lower()
             qualifier = node.table.lower() if node.table else None
             owner = hiding.get(qualifier) if qualifier else None
@@ -583,7 +598,7 @@ def _check_hidden(tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: Hid
                     column=label,
                 )
     for select in list(tree.find_all(exp.Select)):
-        _expand_stars(select, resolved, hidden)
+        _expand_stars(select, resolved, hidden, hiding)
 
 
 def names_hidden(sql: str, *, dialect: str, hidden: HiddenItems) -> bool:

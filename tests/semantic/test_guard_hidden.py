@@ -36,6 +36,7 @@ REFUSED = [
     ("SELECT * FROM accounts NATURAL JOIN orders", "hidden_column"),
     ("SELECT a.id FROM accounts AS a JOIN orders USING (ssn)", "hidden_column"),
     ("SELECT x.ssn FROM (SELECT ssn FROM accounts) AS x", "hidden_column"),
+    ("SELECT array_agg(a.*) FROM accounts AS a", "hidden_column"),
     ("SELECT * FROM payroll", "hidden_table"),
     ("SELECT COUNT(*) FROM public.payroll", "hidden_table"),
     ("SELECT id FROM orders WHERE id IN (SELECT id FROM payroll)", "hidden_table"),
@@ -55,6 +56,10 @@ NARROWED = [
         "JOIN orders AS o ON o.account_id = a.id",
     ),
     ("SELECT COUNT(*) FROM accounts", "SELECT COUNT(*) FROM accounts"),
+    (
+        "SELECT l.* FROM accounts AS a, LATERAL (SELECT a.*) AS l",
+        'SELECT l.* FROM accounts AS a, LATERAL (SELECT a."id", a."name") AS l',
+    ),
     ("SELECT o.ssn FROM orders AS o", "SELECT o.ssn FROM orders AS o"),
     ("SELECT ssn FROM orders", "SELECT ssn FROM orders"),
 ]
