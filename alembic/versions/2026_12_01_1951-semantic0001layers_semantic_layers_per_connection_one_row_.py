@@ -5,7 +5,7 @@
 their connection.
 
 Revision ID: semantic0001layers
-Revises: hops0001jobs
+Revises: feedback0001aaaa
 Create Date: 2026-12-01 19:51:15.519781+00:00
 
 """
@@ -18,7 +18,7 @@ import backend.core.db
 from alembic import op
 
 revision: str = "semantic0001layers"
-down_revision: str | None = "hops0001jobs"
+down_revision: str | None = "feedback0001aaaa"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
