@@ -5,7 +5,7 @@
 their connection.
 
 Revision ID: semantic0001layers
-Revises: feedback0001aaaa
+Revises: evals0001runs
 Create Date: 2026-12-01 19:51:15.519781+00:00
 
 """
@@ -18,7 +18,7 @@ import backend.core.db
 from alembic import op
 
 revision: str = "semantic0001layers"
-down_revision: str | None = "feedback0001aaaa"
+down_revision: str | None = "evals0001runs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3085,7 +3085,7 @@ export interface components {
              * Source
              * @enum {string}
              */
-            source: "templates" | "answers";
+            source: "templates" | "answers" | "verified";
         };
         /**
          * GoldenQuestionCreate
