@@ -15,6 +15,7 @@ from backend.feedback import router as feedback_router
 from backend.jobs import router as jobs_router
 from backend.nl2sql import router as nl2sql_router
 from backend.observability import router as observability_router
+from backend.semantic import router as semantic_router
 from backend.templates import router as templates_router
 
 API_PREFIX = "/api/v1"
@@ -34,6 +35,7 @@ def mount_routers(app: FastAPI) -> None:
     api.include_router(connections_router.router)
     api.include_router(feedback_router.examples_router)
     api.include_router(evaluations_router.router)
+    api.include_router(semantic_router.router)
     api.include_router(templates_router.router)
     api.include_router(jobs_router.router)
     app.include_router(api)

@@ -9,6 +9,7 @@ from backend.evaluations.models import EvaluationResult, EvaluationRun, GoldenQu
 from backend.feedback.models import AnswerFeedback, VerifiedExample
 from backend.jobs.models import BackgroundJob
 from backend.observability.models import AuditLog, Event, PerformanceMetric, QueryAnalytics
+from backend.semantic.models import SemanticLayerHead, SemanticLayerVersion
 from backend.templates.models import QueryTemplate
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "QueryAnalytics",
     "QueryTemplate",
     "RefreshToken",
+    "SemanticLayerHead",
+    "SemanticLayerVersion",
     "SystemConfig",
     "User",
     "UserSession",

@@ -20,7 +20,9 @@ from sqlalchemy import select  # noqa: E402
 
 from backend.admin.models import SystemConfig  # noqa: E402
 from backend.auth import service as auth_service  # noqa: E402
+from backend.auth.deps import Principal  # noqa: E402
 from backend.auth.models import ApiKey, RefreshToken, UserSession  # noqa: E402
+from backend.auth.scopes import Scope  # noqa: E402
 from backend.chat.models import ChatMessage, ChatSession  # noqa: E402
 from backend.connections import service as connections_service  # noqa: E402
 from backend.connections.executor import execute_query, open_sqlite_read_only  # noqa: E402
@@ -41,6 +43,8 @@ from backend.feedback.models import AnswerFeedback, VerifiedExample  # noqa: E40
 from backend.jobs.models import BackgroundJob  # noqa: E402
 from backend.observability import recorder  # noqa: E402
 from backend.observability.event_types import AuditAction, EventType  # noqa: E402
+from backend.semantic import service as semantic_service  # noqa: E402
+from backend.semantic.draft import propose_layer  # noqa: E402
 from backend.templates.models import QueryTemplate  # noqa: E402
 
 TARGET = ROOT / "app_data.db.example"
@@ -153,6 +157,29 @@ def _fill(session, settings: Settings) -> None:  # type: ignore[no-untyped-def]
                 row_count=table.row_count,
             )
         )
+    session.flush()
+    draft = propose_layer(snapshot)
+    layer = draft.model_copy(
+        update={
+            "tables": [
+                t.model_copy(update={"synonyms": ["clients", "buyers"]})
+                if t.name == "customers"
+                else t
+                for t in draft.tables
+            ],
+            "instructions": ["Amounts are in USD."],
+        }
+    )
+    semantic_service.write_layer(
+        session,
+        principal=Principal(user=demo, scopes=frozenset(Scope)),
+        connection=connection,
+        layer=layer,
+        source="put",
+        note="Accepted the draft, with synonyms of customers.",
+        settings=settings,
+        context=CONTEXT,
+    )
     chat = ChatSession(user_id=demo.id, title="Sales questions", connection_id=connection.id)
     session.add(chat)
     session.flush()

@@ -37,12 +37,15 @@ from backend.auth.scopes import Scope as ApiScope
 from backend.chat import service as chat_service
 from backend.chat.router import ask_response
 from backend.connections import service as connections_service
+from backend.connections.snapshot import SchemaSnapshot
 from backend.core.context import ClientContext
 from backend.core.errors import AppError, Unauthorized, ValidationFailed
 from backend.feedback import service as feedback_service
 from backend.feedback.schemas import FeedbackWrite
 from backend.nl2sql import pipeline
 from backend.nl2sql.router import query_result_read
+from backend.semantic import service as semantic_service
+from backend.semantic.visibility import hidden_items, public_layer, visible_snapshot
 from backend.templates import service as templates_service
 from backend.templates.schemas import TemplateRead
 
@@ -176,7 +179,9 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
 
     @server.tool(
         description=(
-            "The tables, columns and foreign keys of one connection. Scope connections:read."
+            "The tables, columns and foreign keys of one connection, and its semantic layer "
+            "(descriptions, synonyms, measures, filters, joins, instructions). "
+            "Scope connections:read."
         )
     )
     def describe_schema(ctx: Context, connection_id: str) -> dict[str, Any]:
@@ -184,7 +189,25 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
             schema = connections_service.get_schema(
                 session, owner=principal, connection_id=connection_id, settings=settings
             )
-            return schema.model_dump(mode="json")
+            layer = semantic_service.load_current_layer(session, connection_id)
+            # An agent is a generator too: hidden tables and columns never reach it.
+            visible = visible_snapshot(
+                SchemaSnapshot(
+                    db_type=schema.db_type,
+                    database_name=schema.database_name,
+                    tables=schema.tables,
+                ),
+                hidden_items(layer),
+            )
+            described = schema.model_dump(mode="json")
+            described["tables"] = [t.model_dump(mode="json") for t in visible.tables]
+            described["table_count"] = len(visible.tables)
+            described["semantic_layer"] = (
+                public_layer(layer).model_dump(mode="json", exclude_defaults=True)
+                if layer is not None
+                else None
+            )
+            return described
 
         return tools.call(ctx, (ApiScope.CONNECTIONS_READ,), work)
 

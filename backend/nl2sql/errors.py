@@ -26,6 +26,13 @@ class GuardRefused(BadRequest):
     message = "The SQL was refused by the guard."
 
 
+class SqlReadsHidden(GuardRefused):
+    """The SQL reads a table or column the connection's semantic layer hides."""
+
+    code = "sql_reads_hidden"
+    message = "The SQL reads a table or column the semantic layer hides."
+
+
 class SqlNotParseable(GuardRefused):
     """A refusal by the first rule: the SQL must parse in the connection's dialect."""
 

@@ -38,6 +38,8 @@ from backend.nl2sql.pipeline import DRAFT_SOURCE, ensure_usable_connection
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
 from backend.observability.models import Event, QueryAnalytics
+from backend.semantic import service as semantic_service
+from backend.semantic.visibility import hidden_items
 
 logger = logging.getLogger("nlsql.export")
 
@@ -243,6 +245,7 @@ def prepare_csv_export(
         preview_cap = executor.configured_limits(session).row_cap
         recorded = _recorded_event(session, row)
         cached = schema_cache.load_snapshot(session, connection)
+        hidden = hidden_items(semantic_service.load_current_layer(session, connection.id))
         recorded_sql, source = row.sql_query, row.source
     dialect = sqlglot_dialect(connection.db_type)
     params = _recorded_parameters(recorded) if source == "template" else None
@@ -270,6 +273,7 @@ def prepare_csv_export(
         dialect=connection.db_type,
         row_cap=max_rows,
         parameters=list(params) if params is not None else None,
+        hidden=hidden,
     )
     if params is not None:
         params = cap_limit_parameter(guarded, params, max_rows)

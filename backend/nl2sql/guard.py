@@ -24,7 +24,8 @@ from backend.nl2sql.allowed_functions import (
     is_allowed_type,
     is_table_function,
 )
-from backend.nl2sql.errors import GuardRefused, SqlNotParseable
+from backend.nl2sql.errors import GuardRefused, SqlNotParseable, SqlReadsHidden
+from backend.semantic.visibility import NOTHING_HIDDEN, HiddenItems
 
 SQLGLOT_DIALECTS = {
     "sqlite": "sqlite",
@@ -63,6 +64,8 @@ class Rule:
     EXECUTABLE_COMMENT = "executable_comment"
     OPTIMIZER_HINT = "optimizer_hint"
     PARSEABLE = "parseable_sql"
+    HIDDEN_TABLE = "hidden_table"
+    HIDDEN_COLUMN = "hidden_column"
 
 
 _STATEMENT_NAMES = [
@@ -390,11 +393,16 @@ def _schema_matches(
     return schema in _DEFAULT_SCHEMAS.get(dialect, set())
 
 
-def _check_tables(tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str) -> list[str]:
+def _check_tables(
+    tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str
+) -> tuple[list[str], dict[int, TableInfo]]:
+    """The snapshot tables the query reads (sorted), and each table reference's table by the
+    reference's `id()`; refuses anything else."""
     known: dict[str, list[TableInfo]] = {}
     for info in snapshot.tables:
         known.setdefault(info.name.lower(), []).append(info)
     read: set[str] = set()
+    resolved: dict[int, TableInfo] = {}
     for table in tree.find_all(exp.Table):
         if isinstance(table.this, exp.Func):
             continue  # a table function, checked with the functions
@@ -422,6 +430,7 @@ def _check_tables(tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str) -> 
         shadowed = dialect == "postgres" and schema is None and name.startswith("pg_")
         if match is not None and catalog is None and not shadowed:
             read.add(match.name)
+            resolved[id(table)] = match
             continue
         qualified = ".".join(p for p in (catalog, schema, name) if p)
         if (schema in _CATALOG_SCHEMAS or catalog in _CATALOG_SCHEMAS) or name.startswith(
@@ -437,7 +446,176 @@ def _check_tables(tree: exp.Expr, *, snapshot: SchemaSnapshot, dialect: str) -> 
             f"The table {qualified} is not in this connection's schema.",
             table=qualified,
         )
-    return sorted(read)
+    return sorted(read), resolved
+
+
+# --- hidden tables and columns (the connection's semantic layer) ------------------------------
+
+
+def _hidden(rule: str, message: str, **details: object) -> SqlReadsHidden:
+    return SqlReadsHidden(message, details={"rule": rule, **details})
+
+
+def _source_alias(source: exp.Expr) -> str:
+    return str(source.alias_or_name).lower() if source.alias_or_name else ""
+
+
+def _qualifier(source: exp.Expr) -> exp.Identifier | None:
+    """The identifier a source is referred to by (its alias, else its name), as written."""
+    alias = source.args.get("alias")
+    if isinstance(alias, exp.TableAlias) and isinstance(alias.this, exp.Identifier):
+        return alias.this.copy()
+    if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier):
+        return source.this.copy()
+    return None
+
+
+def _visible_columns(
+    table: TableInfo, qualifier: exp.Identifier, hidden: HiddenItems
+) -> list[exp.Expr]:
+    return [
+        exp.Column(this=exp.to_identifier(c.name, quoted=True), table=qualifier.copy())
+        for c in table.columns
+        if not hidden.is_column_hidden(table.name, c.name)
+    ]
+
+
+def _expand_stars(
+    select: exp.Select,
+    resolved: dict[int, TableInfo],
+    hidden: HiddenItems,
+    hiding: dict[str, TableInfo],
+) -> None:
+    """Replace `*` and `t.*` over tables with hidden columns by their visible columns."""
+    sources: list[exp.Expr] = []
+    from_ = select.args.get("from_") or select.args.get("from")
+    if isinstance(from_, exp.From):
+        sources.append(from_.this)
+    sources.extend(join.this for join in select.args.get("joins") or ())
+    by_alias = {_source_alias(s): s for s in sources}
+
+    def hides(source: exp.Expr | None) -> TableInfo | None:
+        info = resolved.get(id(source)) if isinstance(source, exp.Table) else None
+        return info if info is not None and hidden.columns_of(info.name) else None
+
+    projections: list[exp.Expr] = []
+    changed = False
+    for projection in select.expressions:
+        if isinstance(projection, exp.Star):
+            if not any(hides(s) for s in sources):
+                projections.append(projection)
+                continue
+            for source in sources:
+                qualifier = _qualifier(source)
+                info = resolved.get(id(source)) if isinstance(source, exp.Table) else None
+                if info is not None and qualifier is not None:
+                    projections.extend(_visible_columns(info, qualifier, hidden))
+                elif qualifier is not None:
+                    projections.append(exp.Column(this=exp.Star(), table=qualifier))
+                else:
+                    raise _hidden(
+                        Rule.HIDDEN_COLUMN,
+                        "Name the columns: * would read columns the semantic layer hides.",
+                    )
+            changed = True
+        elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+            # The alias may belong to an outer query (a LATERAL subquery's `a.*`).
+            alias = str(projection.table).lower()
+            info = hides(by_alias.get(alias)) or hiding.get(alias)
+            if info is None:
+                projections.append(projection)
+                continue
+            projections.extend(_visible_columns(info, projection.args["table"], hidden))
+            changed = True
+        else:
+            projections.append(projection)
+    if changed:
+        select.set("expressions", projections)
+
+
+def _check_hidden(tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: HiddenItems) -> None:
+    """Refuse reading a hidden table or a hidden column; expand stars to the visible columns.
+
+    A column is matched by name where its table cannot be told from the text alone (an
+    unqualified name that some table of the query hides), so the check errs on refusing.
+    """
+    for info in resolved.values():
+        if hidden.is_table_hidden(info.name):
+            raise _hidden(
+                Rule.HIDDEN_TABLE,
+                f"The table {info.name} is hidden by the connection's semantic layer.",
+                table=info.name,
+            )
+    table_nodes = [t for t in tree.find_all(exp.Table) if id(t) in resolved]
+    hiding = {
+        _source_alias(t): resolved[id(t)]
+        for t in table_nodes
+        if hidden.columns_of(resolved[id(t)].name)
+    }
+    if not hiding:
+        return
+    hidden_names = frozenset().union(*(hidden.columns_of(i.name) for i in hiding.values()))
+    real_names = {c.name.lower() for t in table_nodes for c in resolved[id(t)].columns}
+    for node in tree.walk():
+        if isinstance(node, exp.Join):
+            if str(node.args.get("method") or "").upper() == "NATURAL":
+                raise _hidden(
+                    Rule.HIDDEN_COLUMN,
+                    "NATURAL joins are not allowed over tables with hidden columns; "
+                    "join ON named columns.",
+                )
+            for identifier in node.args.get("using") or ():
+                if str(identifier.name).lower() in hidden_names:
+                    raise _hidden(
+                        Rule.HIDDEN_COLUMN,
+                        f"The column {identifier.name} is hidden by the semantic layer.",
+                        column=str(identifier.name),
+                    )
+        elif isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
+            parent = node.parent
+            projected = isinstance(parent, exp.Select) and node in parent.expressions
+            if node.table.lower() in hiding and not projected and not isinstance(parent, exp.Count):
+                raise _hidden(
+                    Rule.HIDDEN_COLUMN,
+                    f"{node.table}.* would read columns the semantic layer hides; name them.",
+                )
+        elif isinstance(node, exp.Column):
+            name = node.name.lower()
+            qualifier = node.table.lower() if node.table else None
+            owner = hiding.get(qualifier) if qualifier else None
+            if qualifier is not None and owner is not None:
+                refused = name in hidden.columns_of(owner.name)
+            elif qualifier is None:
+                # A bare table name as a value reads the whole row (PostgreSQL, DuckDB).
+                refused = name in hidden_names or (name in hiding and name not in real_names)
+            else:
+                refused = False
+            if refused:
+                label = f"{owner.name}.{node.name}" if owner is not None else node.name
+                raise _hidden(
+                    Rule.HIDDEN_COLUMN,
+                    f"The column {label} is hidden by the connection's semantic layer.",
+                    column=label,
+                )
+    for select in list(tree.find_all(exp.Select)):
+        _expand_stars(select, resolved, hidden, hiding)
+
+
+def names_hidden(sql: str, *, dialect: str, hidden: HiddenItems) -> bool:
+    """Whether the SQL's text names a hidden table, or a column some table hides (by name
+    alone, so it errs on yes); unparseable SQL counts as yes. For SQL shown to a generator."""
+    hidden_columns = frozenset().union(*hidden.columns.values()) if hidden.columns else frozenset()
+    try:
+        statements = parse_statements(sql, sqlglot_dialect(dialect))
+    except GuardRefused:
+        return True
+    for statement in statements:
+        for node in statement.walk():
+            if isinstance(node, exp.Table) and node.name.lower() in hidden.tables:
+                return True
+            if isinstance(node, exp.Column) and node.name.lower() in hidden_columns:
+                return True
+    return False
 
 
 def _literal_int(node: exp.Expr | None) -> int | None:
@@ -475,6 +653,7 @@ def guard_sql(
     row_cap: int | None,
     parameters: Collection[str] | None = None,
     shown_row_cap: int | None = None,
+    hidden: HiddenItems = NOTHING_HIDDEN,
 ) -> GuardedSql:
     """Accept one read-only query over the snapshot's tables, or raise `GuardRefused`.
 
@@ -482,7 +661,9 @@ def guard_sql(
     snapshot's `db_type`. `row_cap=None` leaves the LIMIT as written (an export streams every
     row). Bind parameters are refused unless `parameters` names the allowed ones (a template's
     declared parameters, validated when it was saved); they are rendered as `:name` in every
-    dialect, for the executor to bind, never filled into the text.
+    dialect, for the executor to bind, never filled into the text. `hidden` (the connection's
+    semantic layer) refuses reading a hidden table or column (`SqlReadsHidden`) and narrows
+    `*` to the visible columns.
     """
     target = sqlglot_dialect(dialect or snapshot.db_type)
     try:
@@ -493,6 +674,7 @@ def guard_sql(
             row_cap=row_cap,
             parameters=parameters,
             shown_row_cap=shown_row_cap,
+            hidden=hidden,
         )
     except RecursionError:
         # The bounds in `parse_statements` keep recursion far from Python's limit; should a
@@ -508,6 +690,7 @@ def _guard(
     row_cap: int | None,
     parameters: Collection[str] | None,
     shown_row_cap: int | None = None,
+    hidden: HiddenItems = NOTHING_HIDDEN,
 ) -> GuardedSql:
     text = sql.strip() if sql else ""
     if not text:
@@ -523,7 +706,9 @@ def _guard(
             statement=kind,
         )
     _check_tree(statement, dialect=target, parameters=parameters)
-    tables = _check_tables(statement, snapshot=snapshot, dialect=target)
+    tables, resolved = _check_tables(statement, snapshot=snapshot, dialect=target)
+    if hidden:
+        _check_hidden(statement, resolved=resolved, hidden=hidden)
     written_limit = _literal_int(_outer_limit(statement))
     limit_parameter = _limit_placeholder(statement) if parameters is not None else None
     if row_cap is None or limit_parameter is not None:

@@ -70,12 +70,27 @@ from backend.nl2sql.errors import (
     NoConnectionChosen,
     QuestionNotUnderstoodError,
 )
-from backend.nl2sql.guard import GuardedSql, cap_limit_parameter, guard_sql, sqlglot_dialect
+from backend.nl2sql.guard import (
+    GuardedSql,
+    cap_limit_parameter,
+    guard_sql,
+    names_hidden,
+    sqlglot_dialect,
+)
 from backend.nl2sql.relevance import rank_examples
 from backend.nl2sql.summaries import summarize_result
 from backend.observability import recorder
 from backend.observability.event_types import EventType
 from backend.observability.models import QueryAnalytics
+from backend.semantic import service as semantic_service
+from backend.semantic.layer import SemanticLayer
+from backend.semantic.visibility import (
+    NOTHING_HIDDEN,
+    HiddenItems,
+    hidden_items,
+    public_layer,
+    visible_snapshot,
+)
 from backend.templates import service as templates_service
 from backend.templates.errors import TemplateConnectionMismatch
 from backend.templates.models import QueryTemplate
@@ -187,6 +202,8 @@ class _Run:
     """The guarded SQL with the row cap (not the cap's probe row) as its LIMIT."""
     draft_message_id: int | None = None
     """The draft answer (`execute: false`) this SQL run carries out, shown in its thread."""
+    hidden: HiddenItems = NOTHING_HIDDEN
+    """What the connection's semantic layer hides: the guard refuses SQL that reads it."""
 
     def emit(self, stage: str, data: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -294,6 +311,7 @@ def _execute(
             row_cap=run.row_cap + 1,
             parameters=None if params is None else list(params),
             shown_row_cap=run.row_cap,
+            hidden=run.hidden,
         )
         run.shown_sql = run.guarded.shown_sql or run.guarded.sql
     run.emit("guard", {"sql": run.shown_sql, "tables": list(run.guarded.tables)})
@@ -657,12 +675,15 @@ def _read_ask(
         )
         run = plan.run
         cached = None
+        layer: SemanticLayer | None = None
         candidates: list[Example] = []
         history: list[Turn] = []
         try:
             _load_limits(session, run)
             plan.price_table = get_config_value(session, "llm.price_table")
             cached = schema_cache.load_snapshot(session, connection)
+            layer = semantic_service.load_current_layer(session, connection.id)
+            run.hidden = hidden_items(layer)
             templates = templates_service.applicable_templates(session, connection)
             matched = templates_service.match_template(question, templates)
             if matched is not None:
@@ -704,18 +725,44 @@ def _read_ask(
                     session_factory, connection, settings=settings
                 )
         if plan.generator is not None:
+            if run.hidden:
+                history, candidates = _without_hidden_sql(
+                    history, candidates, snapshot=plan.snapshot, hidden=run.hidden
+                )
             plan.request = GenerationRequest(
                 question=question,
-                schema=plan.snapshot,
+                # Hidden tables and columns never reach a generator or a prompt.
+                schema=visible_snapshot(plan.snapshot, run.hidden),
                 history=history,
                 examples=_examples(question, candidates),
                 dialect=sqlglot_dialect(connection.db_type),
                 row_cap=run.row_cap,
                 model=choice.model,
+                semantic=public_layer(layer) if layer is not None else None,
             )
     except Exception as exc:  # noqa: BLE001 - recorded with the ask, then raised
         plan.failure = exc
     return plan
+
+
+def _without_hidden_sql(
+    history: list[Turn],
+    examples: list[Example],
+    *,
+    snapshot: SchemaSnapshot,
+    hidden: HiddenItems,
+) -> tuple[list[Turn], list[Example]]:
+    """Earlier answers and examples whose SQL reads what the layer now hides lose that SQL:
+    it would show a generator the hidden names."""
+    dialect = snapshot.db_type
+    turns = [
+        Turn(question=t.question, sql=None)
+        if t.sql and names_hidden(t.sql, dialect=dialect, hidden=hidden)
+        else t
+        for t in history
+    ]
+    kept = [e for e in examples if not names_hidden(e.sql, dialect=dialect, hidden=hidden)]
+    return turns, kept
 
 
 def _run_blocking(plan: _AskPlan) -> None:
@@ -1198,6 +1245,7 @@ def _run_recorded(
         with session_factory() as session:
             _load_limits(session, run)
             cached = schema_cache.load_snapshot(session, connection)
+            run.hidden = hidden_items(semantic_service.load_current_layer(session, connection.id))
         snapshot = (
             cached[0]
             if cached is not None

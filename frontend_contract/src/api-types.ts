@@ -1128,6 +1128,143 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connections/{connection_id}/semantic-layer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The connection's semantic layer
+         * @description The current version of the layer, or `?version=N`; 404 `semantic_layer_not_found` when
+         *     the connection has none yet.
+         */
+        get: operations["connections-get_layer"];
+        /**
+         * Replace the semantic layer (a new version)
+         * @description Validates the whole document against the connection's schema and stores it as the new
+         *     current version, with the note.
+         */
+        put: operations["connections-put_layer"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Edit part of the semantic layer (a new version)
+         * @description Adds or replaces definitions by name, removes those named in `remove_*`, sets the scalar
+         *     fields given; the result is validated whole and stored as the new current version.
+         */
+        patch: operations["connections-patch_layer"];
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/semantic-layer/draft": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Propose a semantic layer from the schema and sampled values
+         * @description Descriptions, value phrases, measures (counts, sums of money), filters (`active ...`
+         *     for open-ended dates) and joins (`<table>_id` columns without a foreign key) read from the
+         *     schema. Nothing is stored: PUT the document, edited or not, to keep it.
+         */
+        post: operations["connections-draft_layer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/semantic-layer/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The semantic layer as a YAML or JSON file
+         * @description The current version (or `?version=N`) as a document to keep in git: YAML with
+         *     `?format=yaml` or an `Accept` naming YAML, JSON otherwise. Import it back with
+         *     `POST .../import`.
+         */
+        get: operations["connections-export_layer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/semantic-layer/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the semantic layer from a YAML or JSON file (a new version)
+         * @description Reads an uploaded document (at most 512 KiB; no YAML anchors or object tags), validates
+         *     it like a PUT and stores it as the new current version.
+         */
+        post: operations["connections-import_layer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/semantic-layer/revert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an earlier version current again (a new version)
+         * @description Copies version N's document into a new current version (history is never rewritten);
+         *     it is validated again against today's schema.
+         */
+        post: operations["connections-revert_layer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{connection_id}/semantic-layer/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Versions of the semantic layer
+         * @description Every version written, newest first, with who wrote it, when and why.
+         */
+        get: operations["connections-list_versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/connections/{connection_id}/test": {
         parameters: {
             query?: never;
@@ -1874,6 +2011,16 @@ export interface components {
             /** Username */
             username: string;
         };
+        /** Body_connections-import_layer */
+        "Body_connections-import_layer": {
+            /**
+             * File
+             * @description The layer document, YAML or JSON
+             */
+            file: string;
+            /** Note */
+            note?: string | null;
+        };
         /**
          * ChangePasswordRequest
          * @example {
@@ -2011,6 +2158,24 @@ export interface components {
             connection_id?: string | null;
             /** Title */
             title?: string | null;
+        };
+        /** ColumnDefinition */
+        ColumnDefinition: {
+            /** Description */
+            description?: string | null;
+            /**
+             * Hidden
+             * @default false
+             */
+            hidden: boolean;
+            /** Name */
+            name: string;
+            /** Synonyms */
+            synonyms?: string[];
+            /** Values */
+            values?: {
+                [key: string]: string;
+            };
         };
         /** ColumnInfo */
         ColumnInfo: {
@@ -2920,7 +3085,7 @@ export interface components {
              * Source
              * @enum {string}
              */
-            source: "templates" | "answers";
+            source: "templates" | "answers" | "verified";
         };
         /**
          * GoldenQuestionCreate
@@ -3078,6 +3243,23 @@ export interface components {
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
         };
         /**
+         * JoinPath
+         * @description A join the database does not declare: `from_table.from_column` refers to
+         *     `to_table.to_column` (many rows of `from_table` to one of `to_table`).
+         */
+        JoinPath: {
+            /** Description */
+            description?: string | null;
+            /** From Column */
+            from_column: string;
+            /** From Table */
+            from_table: string;
+            /** To Column */
+            to_column: string;
+            /** To Table */
+            to_table: string;
+        };
+        /**
          * LoginRequest
          * @example {
          *       "email": "ada@example.com",
@@ -3099,6 +3281,27 @@ export interface components {
         LogoutRequest: {
             /** Refresh Token */
             refresh_token?: string | null;
+        };
+        /**
+         * Measure
+         * @description A named business figure: `expression` aggregated over the rows of `table` that pass
+         *     `filter`, dated by `time_column` when a question restricts or buckets it by time.
+         */
+        Measure: {
+            /** Description */
+            description?: string | null;
+            /** Expression */
+            expression: string;
+            /** Filter */
+            filter?: string | null;
+            /** Name */
+            name: string;
+            /** Synonyms */
+            synonyms?: string[];
+            /** Table */
+            table: string;
+            /** Time Column */
+            time_column?: string | null;
         };
         /** MetricStat */
         MetricStat: {
@@ -3159,6 +3362,22 @@ export interface components {
              * Format: date-time
              */
             until: string;
+        };
+        /**
+         * NamedFilter
+         * @description A named segment: "active customer" -> `accounts.churned_at IS NULL`.
+         */
+        NamedFilter: {
+            /** Condition */
+            condition: string;
+            /** Description */
+            description?: string | null;
+            /** Name */
+            name: string;
+            /** Synonyms */
+            synonyms?: string[];
+            /** Table */
+            table: string;
         };
         /** Page[ApiKeyRead] */
         Page_ApiKeyRead_: {
@@ -3248,6 +3467,13 @@ export interface components {
         Page_QueryAnalyticsRead_: {
             /** Items */
             items: components["schemas"]["QueryAnalyticsRead"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[SemanticLayerVersionRead] */
+        Page_SemanticLayerVersionRead_: {
+            /** Items */
+            items: components["schemas"]["SemanticLayerVersionRead"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -3537,6 +3763,312 @@ export interface components {
          * @enum {string}
          */
         Scope: "chat:read" | "chat:write" | "connections:read" | "connections:write" | "query:sql" | "templates:read" | "templates:write" | "analytics:read" | "admin";
+        /** SemanticLayer */
+        SemanticLayer: {
+            /** Filters */
+            filters?: components["schemas"]["NamedFilter"][];
+            /**
+             * Fiscal Year Start Month
+             * @default 1
+             */
+            fiscal_year_start_month: number;
+            /** Instructions */
+            instructions?: string[];
+            /** Joins */
+            joins?: components["schemas"]["JoinPath"][];
+            /** Measures */
+            measures?: components["schemas"]["Measure"][];
+            /** Tables */
+            tables?: components["schemas"]["TableDefinition"][];
+            /** Today */
+            today?: string | null;
+        };
+        /**
+         * SemanticLayerDraft
+         * @description A proposed layer, not stored: PUT it (edited or not) to keep it.
+         * @example {
+         *       "connection_id": "6f1c2b4e-8d1a-4c55-9d0b-0f3f8f0a1b2c",
+         *       "document": {
+         *         "filters": [
+         *           {
+         *             "condition": "orders.shipped_date IS NOT NULL",
+         *             "name": "shipped order",
+         *             "table": "orders"
+         *           }
+         *         ],
+         *         "fiscal_year_start_month": 4,
+         *         "instructions": [
+         *           "Amounts are in USD before tax."
+         *         ],
+         *         "joins": [],
+         *         "measures": [
+         *           {
+         *             "expression": "SUM(payments.amount)",
+         *             "filter": "payments.paid_at IS NOT NULL",
+         *             "name": "revenue",
+         *             "synonyms": [
+         *               "sales"
+         *             ],
+         *             "table": "payments",
+         *             "time_column": "payments.paid_at"
+         *           }
+         *         ],
+         *         "tables": [
+         *           {
+         *             "columns": [
+         *               {
+         *                 "hidden": true,
+         *                 "name": "email"
+         *               }
+         *             ],
+         *             "description": "People and companies who buy from the shop.",
+         *             "name": "customers",
+         *             "synonyms": [
+         *               "clients",
+         *               "buyers"
+         *             ]
+         *           }
+         *         ],
+         *         "today": "2024-06-30"
+         *       },
+         *       "schema_taken_at": "2024-06-30T09:00:00Z"
+         *     }
+         */
+        SemanticLayerDraft: {
+            /** Connection Id */
+            connection_id: string;
+            document: components["schemas"]["SemanticLayer"];
+            /**
+             * Schema Taken At
+             * Format: date-time
+             */
+            schema_taken_at: string;
+        };
+        /**
+         * SemanticLayerPatch
+         * @description A partial edit of the current version, stored as a new version.
+         *
+         *     Definitions given by name replace those of the same name (or are added); `remove_*` drop
+         *     them by name; `joins` are added unless already declared; scalar fields given replace theirs.
+         * @example {
+         *       "measures": [
+         *         {
+         *           "expression": "COUNT(*)",
+         *           "name": "order count",
+         *           "table": "orders"
+         *         }
+         *       ],
+         *       "note": "Orders count; no more shipped filter.",
+         *       "remove_filters": [
+         *         "shipped order"
+         *       ]
+         *     }
+         */
+        SemanticLayerPatch: {
+            /** Filters */
+            filters?: components["schemas"]["NamedFilter"][];
+            /** Fiscal Year Start Month */
+            fiscal_year_start_month?: number;
+            /** Instructions */
+            instructions?: string[];
+            /** Joins */
+            joins?: components["schemas"]["JoinPath"][];
+            /** Measures */
+            measures?: components["schemas"]["Measure"][];
+            /** Note */
+            note?: string | null;
+            /** Remove Filters */
+            remove_filters?: string[];
+            /** Remove Joins */
+            remove_joins?: components["schemas"]["JoinPath"][];
+            /** Remove Measures */
+            remove_measures?: string[];
+            /** Remove Tables */
+            remove_tables?: string[];
+            /** Tables */
+            tables?: components["schemas"]["TableDefinition"][];
+            /** Today */
+            today?: string | null;
+        };
+        /**
+         * SemanticLayerRead
+         * @example {
+         *       "author_id": "0b7e4a51-3c2d-4f0e-8a9b-1c2d3e4f5a6b",
+         *       "connection_id": "6f1c2b4e-8d1a-4c55-9d0b-0f3f8f0a1b2c",
+         *       "created_at": "2024-06-30T09:15:00Z",
+         *       "document": {
+         *         "filters": [
+         *           {
+         *             "condition": "orders.shipped_date IS NOT NULL",
+         *             "name": "shipped order",
+         *             "table": "orders"
+         *           }
+         *         ],
+         *         "fiscal_year_start_month": 4,
+         *         "instructions": [
+         *           "Amounts are in USD before tax."
+         *         ],
+         *         "joins": [],
+         *         "measures": [
+         *           {
+         *             "expression": "SUM(payments.amount)",
+         *             "filter": "payments.paid_at IS NOT NULL",
+         *             "name": "revenue",
+         *             "synonyms": [
+         *               "sales"
+         *             ],
+         *             "table": "payments",
+         *             "time_column": "payments.paid_at"
+         *           }
+         *         ],
+         *         "tables": [
+         *           {
+         *             "columns": [
+         *               {
+         *                 "hidden": true,
+         *                 "name": "email"
+         *               }
+         *             ],
+         *             "description": "People and companies who buy from the shop.",
+         *             "name": "customers",
+         *             "synonyms": [
+         *               "clients",
+         *               "buyers"
+         *             ]
+         *           }
+         *         ],
+         *         "today": "2024-06-30"
+         *       },
+         *       "is_current": true,
+         *       "note": "Revenue counts paid invoices only.",
+         *       "source": "put",
+         *       "version": 3
+         *     }
+         */
+        SemanticLayerRead: {
+            /** Author Id */
+            author_id?: string | null;
+            /** Connection Id */
+            connection_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            document: components["schemas"]["SemanticLayer"];
+            /** Is Current */
+            is_current: boolean;
+            /** Note */
+            note?: string | null;
+            /** Reverted From */
+            reverted_from?: number | null;
+            /** Source */
+            source: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * SemanticLayerRevert
+         * @example {
+         *       "note": "Back to the reviewed one.",
+         *       "version": 2
+         *     }
+         */
+        SemanticLayerRevert: {
+            /** Note */
+            note?: string | null;
+            /** Version */
+            version: number;
+        };
+        /**
+         * SemanticLayerVersionRead
+         * @description One version of a layer, without its document.
+         * @example {
+         *       "author_id": "0b7e4a51-3c2d-4f0e-8a9b-1c2d3e4f5a6b",
+         *       "connection_id": "6f1c2b4e-8d1a-4c55-9d0b-0f3f8f0a1b2c",
+         *       "created_at": "2024-06-30T09:15:00Z",
+         *       "is_current": true,
+         *       "note": "Revenue counts paid invoices only.",
+         *       "source": "put",
+         *       "version": 3
+         *     }
+         */
+        SemanticLayerVersionRead: {
+            /** Author Id */
+            author_id?: string | null;
+            /** Connection Id */
+            connection_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Is Current */
+            is_current: boolean;
+            /** Note */
+            note?: string | null;
+            /** Reverted From */
+            reverted_from?: number | null;
+            /** Source */
+            source: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * SemanticLayerWrite
+         * @description A whole document, stored as a new version.
+         * @example {
+         *       "document": {
+         *         "filters": [
+         *           {
+         *             "condition": "orders.shipped_date IS NOT NULL",
+         *             "name": "shipped order",
+         *             "table": "orders"
+         *           }
+         *         ],
+         *         "fiscal_year_start_month": 4,
+         *         "instructions": [
+         *           "Amounts are in USD before tax."
+         *         ],
+         *         "joins": [],
+         *         "measures": [
+         *           {
+         *             "expression": "SUM(payments.amount)",
+         *             "filter": "payments.paid_at IS NOT NULL",
+         *             "name": "revenue",
+         *             "synonyms": [
+         *               "sales"
+         *             ],
+         *             "table": "payments",
+         *             "time_column": "payments.paid_at"
+         *           }
+         *         ],
+         *         "tables": [
+         *           {
+         *             "columns": [
+         *               {
+         *                 "hidden": true,
+         *                 "name": "email"
+         *               }
+         *             ],
+         *             "description": "People and companies who buy from the shop.",
+         *             "name": "customers",
+         *             "synonyms": [
+         *               "clients",
+         *               "buyers"
+         *             ]
+         *           }
+         *         ],
+         *         "today": "2024-06-30"
+         *       },
+         *       "note": "Revenue counts paid invoices."
+         *     }
+         */
+        SemanticLayerWrite: {
+            document: components["schemas"]["SemanticLayer"];
+            /** Note */
+            note?: string | null;
+        };
         /**
          * SqlRunRequest
          * @example {
@@ -3578,6 +4110,22 @@ export interface components {
             success_rate: number | null;
             /** Total Tokens */
             total_tokens: number;
+        };
+        /** TableDefinition */
+        TableDefinition: {
+            /** Columns */
+            columns?: components["schemas"]["ColumnDefinition"][];
+            /** Description */
+            description?: string | null;
+            /**
+             * Hidden
+             * @default false
+             */
+            hidden: boolean;
+            /** Name */
+            name: string;
+            /** Synonyms */
+            synonyms?: string[];
         };
         /** TableInfo */
         TableInfo: {
@@ -8901,6 +9449,777 @@ export interface operations {
             };
             /** @description The database did not answer in time */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-get_layer": {
+        parameters: {
+            query?: {
+                version?: number | null;
+            };
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SemanticLayerRead"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such connection of yours, layer or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-put_layer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SemanticLayerWrite"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SemanticLayerRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such connection of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Another write of this layer happened at the same time */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A definition does not fit the connection: `details.errors` name each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The connection's database failed while its schema was read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-patch_layer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SemanticLayerPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SemanticLayerRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such connection of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Another write of this layer happened at the same time */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A definition does not fit the connection: `details.errors` name each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The connection's database failed while its schema was read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-draft_layer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SemanticLayerDraft"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such connection of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-export_layer": {
+        parameters: {
+            query?: {
+                version?: number | null;
+                format?: ("yaml" | "json") | null;
+            };
+            header?: {
+                accept?: string | null;
+            };
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The layer document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                    "application/yaml": string;
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such connection of yours, layer or version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-import_layer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_connections-import_layer"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SemanticLayerRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such connection of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Another write of this layer happened at the same time */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A definition does not fit the connection: `details.errors` name each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The connection's database failed while its schema was read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-revert_layer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SemanticLayerRevert"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SemanticLayerRead"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such connection of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Another write of this layer happened at the same time */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request body is larger than the server accepts (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A definition does not fit the connection: `details.errors` name each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The connection's database failed while its schema was read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user's database or the LLM provider did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    "connections-list_versions": {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description The `next_cursor` of the previous page; leave it out for the first page. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                connection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_SemanticLayerVersionRead_"];
+                };
+            };
+            /** @description Bad input the schema cannot rule out: a body that does not parse, a page cursor this API did not hand out, a time range that ends before it starts. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No credentials, or credentials that are not valid (expired, revoked, inactive user). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The caller may not do this (role, API key scope or connection list). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such connection of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid: the `details` say which field and why (also: NUL or a lone surrogate in any text, a number beyond 64 bits, JSON nested too deeply). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The platform is busy or not ready (for example its database is locked); retry after `Retry-After` seconds. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -298,6 +298,6 @@ def test_import_from_verified_examples_takes_only_approved_ones_of_the_connectio
     path = f"{base(caller)}/golden-set/import"
     imported = client.post(path, json={"source": "verified"}, headers=caller.headers)
     assert imported.status_code == 201, imported.text
-    assert [
-        (q["question"], q["source"], q["source_ref"]) for q in imported.json()["added"]
-    ] == [("customers in France", "verified", added.json()["id"])]
+    assert [(q["question"], q["source"], q["source_ref"]) for q in imported.json()["added"]] == [
+        ("customers in France", "verified", added.json()["id"])
+    ]

@@ -21,6 +21,8 @@ PRODUCT_TABLES = {
     "golden_questions",
     "evaluation_runs",
     "evaluation_results",
+    "semantic_layers",
+    "semantic_layer_versions",
 }
 """Tables the product added to the seed's (procrastinate's live in their own schema)."""
 SEED_TABLES = {

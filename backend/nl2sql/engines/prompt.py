@@ -19,6 +19,7 @@ from typing import Any
 from backend.connections.snapshot import ColumnInfo, SchemaSnapshot, TableInfo
 from backend.nl2sql.engines.base import Example, GenerationRequest, Turn
 from backend.nl2sql.errors import LlmReplyInvalid
+from backend.semantic.layer import SemanticLayer
 
 CHARS_PER_TOKEN = 4
 PROMPT_TOKEN_BUDGET = 4000
@@ -35,6 +36,23 @@ MAX_CONSECUTIVE_MISSES = 20
 """Stop trying smaller tables after this many in a row did not fit."""
 TOP_TABLES_WITH_NEIGHBOURS = 4
 """FK neighbours of this many best-scoring tables are added right after them."""
+MAX_SEMANTIC_TOKENS = 900
+"""The most of the budget the semantic layer's definitions take (the schema keeps the rest)."""
+MAX_DEFINITION_CHARS = 400
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 _STOPWORDS = frozenset(
     [
@@ -127,6 +145,9 @@ class Prompt:
     tables: list[str] = field(default_factory=list)
     """Tables whose definitions the prompt holds, most relevant first."""
     omitted_tables: int = 0
+    definitions: list[str] = field(default_factory=list)
+    """Semantic-layer definitions the prompt holds (`measure:revenue`, ...), most relevant
+    first."""
 
     @property
     def estimated_tokens(self) -> int:
@@ -358,6 +379,179 @@ def render_schema(
     return "\n".join(blocks), chosen, omitted
 
 
+# --- the semantic layer ----------------------------------------------------------------------
+
+
+def _quoted_list(words: list[str]) -> str:
+    return ", ".join(f'"{w}"' for w in words)
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_DEFINITION_CHARS else text[: MAX_DEFINITION_CHARS - 3] + "..."
+
+
+def _standing_lines(layer: SemanticLayer) -> list[str]:
+    """What applies to every question: the date to count from, the fiscal year, instructions."""
+    lines: list[str] = []
+    if layer.today is not None:
+        lines.append(
+            f"- Today is {layer.today.isoformat()}: count relative dates (last month, this year, "
+            "60 days ago) back from it, not from the clock."
+        )
+    if layer.fiscal_year_start_month != 1:
+        month = _MONTHS[layer.fiscal_year_start_month - 1]
+        lines.append(f"- The fiscal year starts in {month}.")
+    lines.extend(f"- {_cut(i)}" for i in layer.instructions if i.strip())
+    return lines
+
+
+def _relevance(words: set[str], *texts: str | None) -> int:
+    found: set[str] = set()
+    for text in texts:
+        if text:
+            found |= question_words(text) | identifier_words(text)
+    return len(found & words)
+
+
+def _definitions(layer: SemanticLayer) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Every definition as (key, line, texts that make it relevant)."""
+    items: list[tuple[str, str, tuple[str, ...]]] = []
+    for measure in layer.measures:
+        line = f'- Measure "{measure.name}"'
+        if measure.synonyms:
+            line += f" (also {_quoted_list(measure.synonyms)})"
+        line += f": {measure.expression} over {measure.table}"
+        if measure.filter:
+            line += f" WHERE {measure.filter}"
+        if measure.time_column:
+            line += f"; dated by {measure.time_column}"
+        if measure.description:
+            line += f". {measure.description}"
+        items.append(
+            (
+                f"measure:{measure.name}",
+                _cut(line),
+                (measure.name, *measure.synonyms, measure.description or "", measure.table),
+            )
+        )
+    for named in layer.filters:
+        line = f'- Filter "{named.name}"'
+        if named.synonyms:
+            line += f" (also {_quoted_list(named.synonyms)})"
+        line += f": {named.condition} (on {named.table})"
+        if named.description:
+            line += f". {named.description}"
+        items.append(
+            (
+                f"filter:{named.name}",
+                _cut(line),
+                (named.name, *named.synonyms, named.description or "", named.table),
+            )
+        )
+    for table in layer.tables:
+        if table.description or table.synonyms:
+            line = f"- Table {table.name}"
+            if table.synonyms:
+                line += f" (users say {_quoted_list(table.synonyms)})"
+            if table.description:
+                line += f": {table.description}"
+            texts = (table.name, *table.synonyms, table.description or "")
+            items.append((f"table:{table.name}", _cut(line), texts))
+        for column in table.columns:
+            if not (column.description or column.synonyms or column.values):
+                continue
+            line = f"- Column {table.name}.{column.name}"
+            if column.synonyms:
+                line += f" (users say {_quoted_list(column.synonyms)})"
+            if column.description:
+                line += f": {column.description}"
+            if column.values:
+                pairs = "; ".join(f'"{k}" means {_literal(v)}' for k, v in column.values.items())
+                line += f". Values: {pairs}"
+            texts = (
+                table.name,
+                column.name,
+                *column.synonyms,
+                column.description or "",
+                *column.values,
+            )
+            items.append((f"column:{table.name}.{column.name}", _cut(line), texts))
+    for join in layer.joins:
+        line = (
+            f"- Join {join.from_table}.{join.from_column} = {join.to_table}.{join.to_column}"
+            " (not declared as a foreign key)"
+        )
+        items.append(
+            (
+                f"join:{join.from_table}.{join.from_column}",
+                _cut(line),
+                (join.from_table, join.to_table),
+            )
+        )
+    return items
+
+
+def tables_named_by_layer(layer: SemanticLayer, question: str) -> list[str]:
+    """Tables the question points at through the layer's words (a synonym of a table or
+    column, a measure's or filter's name): they rank with the tables it names outright."""
+    words = question_words(question)
+    named: list[str] = []
+    for table in layer.tables:
+        texts = [*table.synonyms]
+        for column in table.columns:
+            texts.extend(column.synonyms)
+            texts.extend(column.values)
+        if _relevance(words, *texts):
+            named.append(table.name)
+    for measure in layer.measures:
+        if _relevance(words, measure.name, *measure.synonyms):
+            named.append(measure.table)
+    for named_filter in layer.filters:
+        if _relevance(words, named_filter.name, *named_filter.synonyms):
+            named.append(named_filter.table)
+    return named
+
+
+def render_semantic(
+    layer: SemanticLayer, question: str, *, tables: list[str], token_budget: int
+) -> tuple[str, list[str]]:
+    """The layer's definitions most relevant to the question (and to the tables the prompt
+    shows) that fit in `token_budget`; returns the text and the keys of what it holds."""
+    words = question_words(question)
+    shown = {t.lower().rsplit(".", 1)[-1] for t in tables}
+    standing = _standing_lines(layer)
+    scored: list[tuple[int, int, str, str]] = []
+    for order, (key, line, texts) in enumerate(_definitions(layer)):
+        score = _relevance(words, *texts)
+        table_of = key.split(":", 1)[1].split(".", 1)[0].lower()
+        if key.startswith(("table:", "column:", "join:")) and table_of in shown:
+            score += 1
+        scored.append((score, order, key, line))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    lines: list[str] = []
+    keys: list[str] = []
+    used = 0
+    for line in standing:
+        cost = estimate_tokens(line) + 1
+        if used + cost > token_budget:
+            break
+        lines.append(line)
+        used += cost
+    if len(lines) < len(standing):
+        keys.append("instructions:partial")
+    for score, _, key, line in scored:
+        if score <= 0 and not key.startswith(("measure:", "filter:")):
+            continue  # descriptions of tables and columns the question does not touch
+        cost = estimate_tokens(line) + 1
+        if used + cost > token_budget:
+            continue
+        lines.append(line)
+        keys.append(key)
+        used += cost
+    return "\n".join(lines), keys
+
+
 # --- the prompt ------------------------------------------------------------------------------
 
 
@@ -432,13 +626,36 @@ def build_prompt(request: GenerationRequest, *, token_budget: int = PROMPT_TOKEN
         fixed = estimate_tokens(rules) + 40 + estimate_tokens(messages[0].content) + 4
         fixed += estimate_tokens(examples) + 10 if examples else 0
     schema_budget = max(MIN_SCHEMA_TOKENS, token_budget - fixed)
+    semantic_budget = 0
+    if request.semantic is not None:
+        semantic_budget = min(MAX_SEMANTIC_TOKENS, max(0, schema_budget - MIN_SCHEMA_TOKENS))
+        schema_budget -= semantic_budget
     focus = " ".join([request.question, *(t.question for t in request.history[-2:])])
-    schema_text, tables, omitted = render_schema(request.schema, focus, token_budget=schema_budget)
+    schema_focus = focus
+    if request.semantic is not None:
+        schema_focus = " ".join([focus, *tables_named_by_layer(request.semantic, focus)])
+    schema_text, tables, omitted = render_schema(
+        request.schema, schema_focus, token_budget=schema_budget
+    )
     sections = [rules, "Schema:\n" + schema_text]
+    definitions: list[str] = []
+    if request.semantic is not None and semantic_budget > 0:
+        semantic_text, definitions = render_semantic(
+            request.semantic, focus, tables=tables, token_budget=semantic_budget - 12
+        )
+        if semantic_text:
+            sections.append(
+                "Business definitions (use them: a named measure is its expression with its "
+                "condition, a named filter is its condition):\n" + semantic_text
+            )
     if examples:
         sections.append("Examples of questions and their SQL:\n" + examples)
     return Prompt(
-        system="\n\n".join(sections), messages=messages, tables=tables, omitted_tables=omitted
+        system="\n\n".join(sections),
+        messages=messages,
+        tables=tables,
+        omitted_tables=omitted,
+        definitions=definitions,
     )
 
 

@@ -1,0 +1,97 @@
+"""The guard with a layer's hidden items: one line per case, SQL in, verdict out."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.connections.snapshot import ColumnInfo, SchemaSnapshot, TableInfo
+from backend.nl2sql.errors import SqlReadsHidden
+from backend.nl2sql.guard import guard_sql, names_hidden
+from backend.semantic.visibility import HiddenItems
+
+
+def _table(name: str, *columns: str) -> TableInfo:
+    return TableInfo(name=name, columns=[ColumnInfo(name=c, type="TEXT") for c in columns])
+
+
+SNAPSHOT = SchemaSnapshot(
+    db_type="postgresql",
+    database_name="crm",
+    tables=[
+        _table("accounts", "id", "name", "ssn"),
+        _table("orders", "id", "account_id", "ssn", "total"),
+        _table("payroll", "id", "salary"),
+    ],
+)
+HIDDEN = HiddenItems(tables=frozenset({"payroll"}), columns={"accounts": frozenset({"ssn"})})
+
+REFUSED = [
+    ("SELECT ssn FROM accounts", "hidden_column"),
+    ("SELECT a.ssn FROM accounts AS a", "hidden_column"),
+    ('SELECT "SSN" FROM accounts', "hidden_column"),
+    ("SELECT id FROM accounts WHERE ssn LIKE '1%'", "hidden_column"),
+    ("SELECT COUNT(*) FROM accounts GROUP BY ssn", "hidden_column"),
+    ("SELECT accounts FROM accounts", "hidden_column"),
+    ("SELECT to_jsonb(a) FROM accounts AS a", "hidden_column"),
+    ("SELECT * FROM accounts NATURAL JOIN orders", "hidden_column"),
+    ("SELECT a.id FROM accounts AS a JOIN orders USING (ssn)", "hidden_column"),
+    ("SELECT x.ssn FROM (SELECT ssn FROM accounts) AS x", "hidden_column"),
+    ("SELECT array_agg(a.*) FROM accounts AS a", "hidden_column"),
+    ("SELECT * FROM payroll", "hidden_table"),
+    ("SELECT COUNT(*) FROM public.payroll", "hidden_table"),
+    ("SELECT id FROM orders WHERE id IN (SELECT id FROM payroll)", "hidden_table"),
+    ("WITH p AS (SELECT salary FROM payroll) SELECT * FROM p", "hidden_table"),
+]
+
+NARROWED = [
+    ("SELECT * FROM accounts", 'SELECT accounts."id", accounts."name" FROM accounts'),
+    ("SELECT a.* FROM accounts AS a", 'SELECT a."id", a."name" FROM accounts AS a'),
+    (
+        "WITH c AS (SELECT * FROM accounts) SELECT * FROM c",
+        'WITH c AS (SELECT accounts."id", accounts."name" FROM accounts) SELECT * FROM c',
+    ),
+    (
+        "SELECT * FROM accounts AS a JOIN orders AS o ON o.account_id = a.id",
+        'SELECT a."id", a."name", o."id", o."account_id", o."ssn", o."total" FROM accounts AS a '
+        "JOIN orders AS o ON o.account_id = a.id",
+    ),
+    ("SELECT COUNT(*) FROM accounts", "SELECT COUNT(*) FROM accounts"),
+    (
+        "SELECT l.* FROM accounts AS a, LATERAL (SELECT a.*) AS l",
+        'SELECT l.* FROM accounts AS a, LATERAL (SELECT a."id", a."name") AS l',
+    ),
+    ("SELECT o.ssn FROM orders AS o", "SELECT o.ssn FROM orders AS o"),
+    ("SELECT ssn FROM orders", "SELECT ssn FROM orders"),
+]
+
+
+@pytest.mark.parametrize(("sql", "rule"), REFUSED)
+def test_reading_a_hidden_item_is_refused(sql: str, rule: str) -> None:
+    with pytest.raises(SqlReadsHidden) as refused:
+        guard_sql(sql, snapshot=SNAPSHOT, row_cap=None, hidden=HIDDEN)
+    assert refused.value.details["rule"] == rule
+    assert refused.value.code == "sql_reads_hidden" and refused.value.status_code == 400
+
+
+@pytest.mark.parametrize(("sql", "expected"), NARROWED)
+def test_stars_are_narrowed_to_the_visible_columns(sql: str, expected: str) -> None:
+    assert guard_sql(sql, snapshot=SNAPSHOT, row_cap=None, hidden=HIDDEN).sql == expected
+
+
+@pytest.mark.parametrize("sql", [sql for sql, _ in REFUSED if "payroll" not in sql][:4])
+def test_without_a_layer_the_same_sql_passes(sql: str) -> None:
+    guard_sql(sql, snapshot=SNAPSHOT, row_cap=None)
+
+
+@pytest.mark.parametrize(
+    ("sql", "names"),
+    [
+        ("SELECT ssn FROM orders", True),  # by name alone: errs on yes
+        ("SELECT id FROM payroll", True),
+        ("SELECT id FROM accounts WHERE name = :name", False),
+        ("SELECT * FROM accounts", False),
+        ("SELECT (", True),
+    ],
+)
+def test_names_hidden_reads_the_text_for_what_a_generator_would_see(sql: str, names: bool) -> None:
+    assert names_hidden(sql, dialect="postgresql", hidden=HIDDEN) is names
