@@ -53,7 +53,15 @@ from backend.nl2sql.evaluation import EVAL_ROW_CAP, results_match
 from backend.nl2sql.guard import guard_sql, sqlglot_dialect
 from backend.observability import recorder
 from backend.observability.event_types import EventType
+from backend.semantic import service as semantic_service
 from backend.semantic.layer import SemanticLayer
+from backend.semantic.visibility import (
+    NOTHING_HIDDEN,
+    HiddenItems,
+    hidden_items,
+    public_layer,
+    visible_snapshot,
+)
 
 logger = logging.getLogger("nlsql.evaluations")
 
@@ -81,12 +89,15 @@ class _Plan:
     generator_name: str
     model: str | None
     semantic: SemanticLayer | None
+    """The layer as generators see it (hidden entries left out)."""
     items: list[_Item]
     timeout_seconds: float
     max_result_bytes: int
     max_cell_bytes: int
     settings: Settings
     snapshot: SchemaSnapshot | None = None
+    hidden: HiddenItems = NOTHING_HIDDEN
+    """What the layer hides: never shown to the generator, refused in its SQL."""
 
 
 @dataclass(slots=True)
@@ -112,11 +123,12 @@ class _SqlRejected(Exception):
 def load_semantic_layer(
     session: Session, connection: DatabaseConnection, version: int | None
 ) -> SemanticLayer | None:
-    """The connection's semantic layer at `version` (the newest when None), or None.
-
-    Layers are not stored yet: the semantic layer's API plugs its loader in here, and every run
-    already records the version it asked for."""
-    return None
+    """The connection's semantic layer at `version` (the current one when None), or None when
+    the connection has none. A version that does not exist raises (checked at submit too)."""
+    if version is None:
+        return semantic_service.load_current_layer(session, connection.id)
+    row, _ = semantic_service.get_version(session, connection, version)
+    return semantic_service.document_of(row)
 
 
 def _claim(
@@ -160,7 +172,7 @@ def _claim(
             generator=generator,
             generator_name=choice.name,
             model=run.model or choice.model,
-            semantic=load_semantic_layer(session, connection, run.semantic_layer_version),
+            semantic=None,
             items=items,
             timeout_seconds=max(
                 0.1, float(get_config_value(session, "query.statement_timeout_seconds"))
@@ -169,17 +181,25 @@ def _claim(
             max_cell_bytes=int(get_config_value(session, "query.max_cell_bytes")),
             settings=settings,
         )
+        layer = load_semantic_layer(session, connection, run.semantic_layer_version)
+        if layer is not None:
+            plan.semantic, plan.hidden = public_layer(layer), hidden_items(layer)
         cached = schema_cache.load_snapshot(session, connection)
         plan.snapshot = cached[0] if cached is not None else None
         return plan
 
 
-def _query(plan: _Plan, sql: str) -> tuple[str, QueryResult]:
+def _query(plan: _Plan, sql: str, *, gold: bool = False) -> tuple[str, QueryResult]:
     """Guard and run one query on the connection; raises `GuardRefused` or the target's
-    errors. The guard's cap is one row beyond the executor's, as an ask does."""
+    errors. The guard's cap is one row beyond the executor's, as an ask does. A generated
+    query may not read what the layer hides; the owner's gold SQL may."""
     assert plan.snapshot is not None  # noqa: S101
     guarded = guard_sql(
-        sql, snapshot=plan.snapshot, dialect=plan.connection.db_type, row_cap=EVAL_ROW_CAP + 1
+        sql,
+        snapshot=plan.snapshot,
+        dialect=plan.connection.db_type,
+        row_cap=EVAL_ROW_CAP + 1,
+        hidden=NOTHING_HIDDEN if gold else plan.hidden,
     )
     result = executor.run_on_connection(
         plan.connection,
@@ -223,7 +243,7 @@ def _evaluate_one(plan: _Plan, item: _Item) -> _Outcome:
 
     request = GenerationRequest(
         question=item.question,
-        schema=plan.snapshot,
+        schema=visible_snapshot(plan.snapshot, plan.hidden),
         dialect=sqlglot_dialect(plan.connection.db_type),
         row_cap=EVAL_ROW_CAP,
         model=plan.model,
@@ -264,7 +284,7 @@ def _evaluate_one(plan: _Plan, item: _Item) -> _Outcome:
         return outcome
     assert predicted is not None  # noqa: S101
     try:
-        _, gold = _query(plan, item.sql)
+        _, gold = _query(plan, item.sql, gold=True)
     except AppError as exc:
         outcome.outcome = "error"
         outcome.error_code = "gold_failed"

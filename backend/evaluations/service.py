@@ -38,6 +38,7 @@ from backend.nl2sql.engines import registry
 from backend.nl2sql.errors import UnknownGenerator
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
+from backend.semantic import service as semantic_service
 
 
 def plan_run(
@@ -51,6 +52,9 @@ def plan_run(
         raise UnknownGenerator(
             details={"generator": data.generator, "available": registry.generator_names()}
         )
+    if data.semantic_layer_version is not None:
+        # 404 now rather than a run that fails later.
+        semantic_service.get_version(session, connection, data.semantic_layer_version)
     rows = golden.golden_questions(session, connection_id=connection.id, ids=data.golden_ids)
     if not rows:
         raise GoldenSetEmpty(details={"connection_id": connection.id})

@@ -39,7 +39,13 @@ def _start(client: TestClient, caller: Caller, **body: object) -> dict[str, obje
 def test_an_evaluation_runs_as_a_job_and_reports_each_outcome(
     client: TestClient, session: Session, caller: Caller, golden_ids: list[str]
 ) -> None:
-    run = _start(client, caller, semantic_layer_version=3)
+    layer = client.put(
+        f"{base(caller)}/semantic-layer",
+        json={"document": {"instructions": ["Counts are of rows."]}, "note": "first"},
+        headers=caller.headers,
+    )
+    assert layer.status_code in (200, 201), layer.text
+    run = _start(client, caller, semantic_layer_version=1)
     assert run["status"] in ("queued", "running", "succeeded")
     assert run["total"] == 4 and run["generator"] == "builtin"
     done = wait_for_run(client, caller, str(run["id"]))
@@ -54,7 +60,7 @@ def test_an_evaluation_runs_as_a_job_and_reports_each_outcome(
     assert done["answered"] == 3
     assert done["ex"] == 0.5 and done["precision"] == round(2 / 3, 4)
     assert done["p50_ms"] is not None and done["p95_ms"] >= done["p50_ms"]
-    assert done["used_generator"] == "builtin" and done["semantic_layer_version"] == 3
+    assert done["used_generator"] == "builtin" and done["semantic_layer_version"] == 1
 
     results = client.get(
         f"{base(caller)}/evaluations/{run['id']}/results?limit=3", headers=caller.headers
@@ -267,3 +273,55 @@ def test_cancelling_a_running_evaluation_stops_after_the_current_question(
     session.expire_all()
     row = session.get(BackgroundJob, str(done["job_id"]))
     assert row is not None and row.status == "cancelled"
+
+
+class _Peeker(SqlGenerator):
+    """Records what it was shown, and reads a column the layer hides."""
+
+    name = "peeker"
+    seen: list[GenerationRequest] = []
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        _Peeker.seen.append(request)
+        return Generation(sql="SELECT email FROM customers", explanation=".")
+
+
+def test_a_run_uses_the_chosen_layer_version_and_never_shows_what_it_hides(
+    client: TestClient, caller: Caller, golden_ids: list[str]
+) -> None:
+    registry.register_generator("peeker", lambda _settings: _Peeker())
+    _Peeker.seen.clear()
+    try:
+        missing = client.post(
+            f"{base(caller)}/evaluations",
+            json={"generator": "peeker", "semantic_layer_version": 7},
+            headers=caller.headers,
+        )
+        assert missing.status_code == 404, missing.text
+        hidden = {
+            "tables": [{"name": "customers", "columns": [{"name": "email", "hidden": True}]}],
+            "instructions": ["v1"],
+        }
+        for note, document in (("hide email", hidden), ("v2", {"instructions": ["v2"]})):
+            put = client.put(
+                f"{base(caller)}/semantic-layer",
+                json={"document": document, "note": note},
+                headers=caller.headers,
+            )
+            assert put.status_code in (200, 201), put.text
+        run = _start(
+            client, caller, generator="peeker", semantic_layer_version=1, golden_ids=golden_ids[:1]
+        )
+        done = wait_for_run(client, caller, str(run["id"]))
+    finally:
+        registry.unregister_generator("peeker")
+    assert done["status"] == "succeeded", done
+    assert done["errors"] == 1 and done["right"] == 0
+    (request,) = _Peeker.seen
+    assert request.semantic is not None and request.semantic.instructions == ["v1"]
+    customers = request.schema.table("customers")
+    assert customers is not None and customers.column("email") is None
+    results = client.get(
+        f"{base(caller)}/evaluations/{run['id']}/results", headers=caller.headers
+    ).json()["items"]
+    assert results[0]["error_code"] == "sql_reads_hidden"
