@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from email import policy as email_policy
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -128,6 +130,32 @@ def _content_type(scope: Scope) -> str:
     return ""
 
 
+def _raw_content_type(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _check_multipart(content_type: str, body: bytes) -> None:
+    """The text fields of a multipart form (not its files: an upload's bytes are its route's to
+    read). A body the parser cannot split is left to the route, which answers its own 400."""
+    message = BytesParser(policy=email_policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        return
+    for part in message.iter_parts():
+        if part.get_filename() is not None:
+            continue
+        name = part.get_param("name", header="content-disposition") or ""
+        field = str(name)
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and b"\x00" in payload:
+            raise _Refused(["form", field], "nul_character", _TEXT_MESSAGES["nul_character"])
+        _check_text(field, ["form", field])
+
+
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", []):
         if name == b"content-length":
@@ -232,3 +260,5 @@ class InputHygieneMiddleware:
                 parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8"),
                 "form",
             )
+        elif content_type == "multipart/form-data":
+            _check_multipart(_raw_content_type(scope), body)

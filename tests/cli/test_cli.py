@@ -51,7 +51,7 @@ def test_migrate_in_an_empty_folder_leaves_app_data_db_there(tmp_path: Path) -> 
     assert db.exists()
     # the seed's 15 + background_jobs, answer_feedback, verified_examples, golden_questions,
     # evaluation_runs, evaluation_results
-    assert len(_tables(db) - {"sqlite_sequence"}) == 21
+    assert len(_tables(db) - {"sqlite_sequence"}) == 23
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == (
             head_revision()

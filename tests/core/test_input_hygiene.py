@@ -157,6 +157,17 @@ def _send(
 ) -> Any:
     request_headers = dict(headers)
     content: bytes | None = raw
+    if raw is None and body is not None and op.body_type == "multipart/form-data":
+        # A real form: each text field carries the text; a file part carries harmless bytes
+        # (an upload's content is its route's to judge).
+        fields = {k: v for k, v in body.items() if k != "file"}
+        return client.request(
+            op.method,
+            url or _url(op),
+            data={k: str(v).encode("utf-8", "surrogatepass") for k, v in fields.items()},
+            files={"file": ("upload.txt", b"{}", "text/plain")} if "file" in body else None,
+            headers=request_headers,
+        )
     if raw is None and body is not None:
         if op.body_type == "application/x-www-form-urlencoded":
             content = "&".join(
@@ -236,9 +247,10 @@ def test_unstorable_text_in_any_body_is_a_422(
     admin_client: TestClient, op: Operation, text: str, kind: str
 ) -> None:
     body = _replace(op.body_schema, "text", text)
+    forms = ("application/x-www-form-urlencoded", "multipart/form-data")
+    if op.body_type in forms and kind == "lone_surrogate":
+        pytest.skip("a form is UTF-8 bytes: a surrogate's bytes decode to U+FFFD, not to it")
     if op.body_type == "application/x-www-form-urlencoded":
-        if kind == "lone_surrogate":
-            pytest.skip("a form is UTF-8 bytes: a surrogate's bytes decode to U+FFFD, not to it")
         body = {"username": text, "password": "a-long-password-1"}
 
     error = _assert_refused(_send(admin_client, op, {}, body=body), 422, kind)
