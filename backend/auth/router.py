@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -34,10 +34,6 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 api_keys_router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return error_responses(*codes)
-
-
 def _token_pair(issued: IssuedTokens) -> TokenPair:
     return TokenPair(
         access_token=issued.access_token,
@@ -50,7 +46,7 @@ def _token_pair(issued: IssuedTokens) -> TokenPair:
     "/register",
     status_code=201,
     summary="Create an account (when registration is open)",
-    responses=_errors(403, 409, 422),
+    responses=error_responses(403, 409, 422),
 )
 def register(data: RegisterRequest, session: SessionDep, context: ClientContextDep) -> UserRead:
     """Creates a viewer account with an email, a password and a name. Refused with 403 when the
@@ -64,7 +60,7 @@ def register(data: RegisterRequest, session: SessionDep, context: ClientContextD
 @router.post(
     "/login",
     summary="Sign in with email and password",
-    responses=_errors(401, 422, 429),
+    responses=error_responses(401, 422, 429),
 )
 def login(
     data: LoginRequest, session: SessionDep, settings: AppSettings, context: ClientContextDep
@@ -82,7 +78,7 @@ def login(
 @router.post(
     "/token",
     summary="Sign in with the OAuth2 password form (the docs page's Authorize button)",
-    responses=_errors(401, 422, 429),
+    responses=error_responses(401, 422, 429),
 )
 def token(
     form: Annotated[PasswordForm, Depends()],
@@ -102,7 +98,7 @@ def token(
 @router.post(
     "/refresh",
     summary="Exchange a refresh token for a new pair (the old one is revoked)",
-    responses=_errors(401, 422),
+    responses=error_responses(401, 422),
 )
 def refresh(
     data: RefreshRequest, session: SessionDep, settings: AppSettings, context: ClientContextDep
@@ -119,7 +115,7 @@ def refresh(
     "/logout",
     status_code=204,
     summary="End this session and revoke its refresh tokens",
-    responses=_errors(401, 403),
+    responses=error_responses(401, 403),
 )
 def logout(
     principal: SessionPrincipal,
@@ -145,7 +141,7 @@ def logout(
     "/logout-all",
     status_code=204,
     summary="End every session of the user and revoke every refresh token",
-    responses=_errors(401, 403),
+    responses=error_responses(401, 403),
 )
 def logout_all(
     principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
@@ -155,7 +151,7 @@ def logout_all(
     return Response(status_code=204)
 
 
-@router.get("/me", summary="The signed-in user", responses=_errors(401))
+@router.get("/me", summary="The signed-in user", responses=error_responses(401))
 def read_me(user: CurrentUser) -> UserRead:
     """The profile of the caller (user session or API key owner): email, name, role, token usage,
     preferences.
@@ -164,7 +160,7 @@ def read_me(user: CurrentUser) -> UserRead:
 
 
 @router.patch(
-    "/me", summary="Update name, company or preferences", responses=_errors(401, 403, 422)
+    "/me", summary="Update name, company or preferences", responses=error_responses(401, 403, 422)
 )
 def update_me(
     data: UserUpdate, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
@@ -179,7 +175,7 @@ def update_me(
 @router.post(
     "/change-password",
     summary="Change the password; ends every session and starts a new one",
-    responses=_errors(401, 403, 422),
+    responses=error_responses(401, 403, 422),
 )
 def change_password(
     data: ChangePasswordRequest,
@@ -206,7 +202,7 @@ def change_password(
     "",
     status_code=201,
     summary="Create an API key (the secret is shown only in this answer)",
-    responses=_errors(401, 403, 422),
+    responses=error_responses(401, 403, 422),
 )
 def create_api_key(
     data: ApiKeyCreate, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep
@@ -221,7 +217,7 @@ def create_api_key(
     return ApiKeyCreated(**api_keys_service.api_key_read(key).model_dump(), key=secret)
 
 
-@api_keys_router.get("", summary="The caller's API keys", responses=_errors(400, 401, 403))
+@api_keys_router.get("", summary="The caller's API keys", responses=error_responses(400, 401, 403))
 def list_api_keys(
     principal: SessionPrincipal,
     session: SessionDep,
@@ -241,7 +237,7 @@ def list_api_keys(
     "/{key_id}",
     status_code=204,
     summary="Revoke an API key (401 from its next request on)",
-    responses=_errors(401, 403, 404),
+    responses=error_responses(401, 403, 404),
 )
 def revoke_api_key(
     key_id: str, principal: SessionPrincipal, session: SessionDep, context: ClientContextDep

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
@@ -11,7 +11,7 @@ from backend.auth.scopes import Scope
 from backend.connections.deps import SettingsDep
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
-from backend.core.errors import ErrorResponse
+from backend.core.errors import error_responses
 from backend.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorParam
 from backend.core.schemas import Page
 from backend.evaluations import golden, service
@@ -38,17 +38,13 @@ Evaluator = Annotated[Principal, Depends(require_scopes(Scope.CONNECTIONS_READ, 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorResponse} for code in codes}
-
-
 # ------------------------------------------------------------------ the golden set
 
 
 @router.get(
     "/golden-questions",
     summary="The connection's golden set",
-    responses=_errors(400, 401, 403, 404),
+    responses=error_responses(400, 401, 403, 404),
 )
 def list_golden_questions(
     connection_id: str,
@@ -69,7 +65,7 @@ def list_golden_questions(
     "/golden-questions",
     summary="Add one question and its gold SQL to the golden set",
     status_code=status.HTTP_201_CREATED,
-    responses=_errors(401, 403, 404, 409, 422, 502, 504),
+    responses=error_responses(401, 403, 404, 409, 422, 502, 504),
 )
 def add_golden_question(
     connection_id: str,
@@ -104,7 +100,7 @@ def add_golden_question(
     "/golden-set/upload",
     summary="Upload a golden set: a JSON, CSV or YAML list of question/SQL pairs",
     status_code=status.HTTP_201_CREATED,
-    responses=_errors(401, 403, 404, 413, 422, 502, 504),
+    responses=error_responses(401, 403, 404, 413, 422, 502, 504),
 )
 def upload_golden_set(
     connection_id: str,
@@ -142,7 +138,7 @@ def upload_golden_set(
     "/golden-set/import",
     summary="Import golden questions from the connection's templates or your earlier answers",
     status_code=status.HTTP_201_CREATED,
-    responses=_errors(401, 403, 404, 422, 502, 504),
+    responses=error_responses(401, 403, 404, 422, 502, 504),
 )
 def import_golden_questions(
     connection_id: str,
@@ -176,7 +172,7 @@ def import_golden_questions(
     "/golden-questions/{golden_id}",
     summary="Remove a question from the golden set",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_errors(401, 403, 404),
+    responses=error_responses(401, 403, 404),
 )
 def delete_golden_question(
     connection_id: str,
@@ -200,7 +196,7 @@ def delete_golden_question(
     "/evaluations",
     summary="Evaluate the connection: run its golden set through a generator (background job)",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=_errors(401, 403, 404, 422, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 def start_evaluation(
     connection_id: str,
@@ -238,7 +234,7 @@ def start_evaluation(
 @router.get(
     "/evaluations",
     summary="The connection's evaluations, newest first",
-    responses=_errors(400, 401, 403, 404),
+    responses=error_responses(400, 401, 403, 404),
 )
 def list_evaluations(
     connection_id: str,
@@ -258,7 +254,7 @@ def list_evaluations(
 @router.get(
     "/evaluations/compare",
     summary="Compare two evaluations: questions that got better or worse, and the deltas",
-    responses=_errors(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422),
 )
 def compare_evaluations(
     connection_id: str,
@@ -276,7 +272,7 @@ def compare_evaluations(
 @router.get(
     "/evaluations/{run_id}",
     summary="An evaluation's progress and summary",
-    responses=_errors(401, 403, 404),
+    responses=error_responses(401, 403, 404),
 )
 def get_evaluation(
     connection_id: str, run_id: str, session: SessionDep, principal: Reader
@@ -290,7 +286,7 @@ def get_evaluation(
 @router.get(
     "/evaluations/{run_id}/results",
     summary="Each question's outcome in an evaluation",
-    responses=_errors(400, 401, 403, 404),
+    responses=error_responses(400, 401, 403, 404),
 )
 def list_evaluation_results(
     connection_id: str,
@@ -311,7 +307,7 @@ def list_evaluation_results(
 @router.post(
     "/evaluations/{run_id}/cancel",
     summary="Cancel an evaluation",
-    responses=_errors(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, 409),
 )
 def cancel_evaluation(
     connection_id: str,

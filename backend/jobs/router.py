@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 import anyio.to_thread
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.auth.deps import CurrentPrincipal
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
-from backend.core.errors import ErrorResponse
+from backend.core.errors import error_responses
 from backend.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorParam
 from backend.core.schemas import SSE_EVENT_SCHEMA, Page
 from backend.jobs import service
@@ -30,15 +30,11 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 FOLLOW_POLL_SECONDS = 0.25
 
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorResponse} for code in codes}
-
-
 @router.post(
     "",
     status_code=202,
     summary="Submit a job: an ask, an export, a schema refresh or a pruning",
-    responses=_errors(401, 403, 404, 422, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 def submit_job(
     data: Annotated[JobCreate, Body()],
@@ -61,7 +57,7 @@ def submit_job(
     return service.job_read(job)
 
 
-@router.get("", summary="Your jobs, newest first", responses=_errors(400, 401))
+@router.get("", summary="Your jobs, newest first", responses=error_responses(400, 401))
 def list_jobs(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -73,7 +69,9 @@ def list_jobs(
     return Page(items=[service.job_read(j) for j in jobs], next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", summary="A job's status, progress and result", responses=_errors(401, 404))
+@router.get(
+    "/{job_id}", summary="A job's status, progress and result", responses=error_responses(401, 404)
+)
 def get_job(job_id: str, session: SessionDep, principal: CurrentPrincipal) -> JobRead:
     """The job's `status` (queued, running, succeeded, failed, cancelled), its `progress`, and once
     it ended its `result` (an ask's answer, a schema, a pruning report, an export's summary) or its
@@ -99,7 +97,7 @@ def get_job(job_id: str, session: SessionDep, principal: CurrentPrincipal) -> Jo
             },
             "description": "The CSV file of an export; the result object of other jobs.",
         },
-        **_errors(401, 404, 409),
+        **error_responses(401, 404, 409),
     },
 )
 def get_job_result(
@@ -138,7 +136,7 @@ def _read_job(session_factory: sessionmaker[Session], job_id: str) -> JobRead:
             "description": "`event: job` with the job (as `GET /jobs/{id}`) whenever its status or "
             "progress changes, then `event: done` once it finished.",
         },
-        **_errors(401, 404),
+        **error_responses(401, 404),
     },
 )
 def follow_job(
@@ -176,7 +174,7 @@ def follow_job(
 @router.delete(
     "/{job_id}",
     summary="Cancel a job that has not started",
-    responses=_errors(401, 404, 409),
+    responses=error_responses(401, 404, 409),
 )
 def cancel_job(job_id: str, session: SessionDep, principal: CurrentPrincipal) -> JobRead:
     """A queued job becomes `cancelled` and never runs; a running or finished one answers 409."""
