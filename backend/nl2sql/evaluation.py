@@ -317,18 +317,23 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
 
 
 def load_semantic_layer(path: Path) -> SemanticLayer:
-    """A semantic-layer document from a YAML or JSON file (JSON is YAML too)."""
-    import pydantic
-    import yaml
+    """A semantic-layer document from a YAML or JSON file, read with the same bounds and checks
+    as an import over the API (`semantic.documents.read_layer`)."""
+    from backend.semantic.documents import read_layer
+    from backend.semantic.errors import SemanticLayerInvalid, SemanticLayerUnreadable
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return read_layer(path.read_bytes())
+    except OSError as exc:
         raise EvaluationInputError(f"cannot read a semantic layer from {path}: {exc}") from exc
-    try:
-        return SemanticLayer.model_validate(data or {})
-    except pydantic.ValidationError as exc:
-        raise EvaluationInputError(f"{path} is not a semantic-layer document: {exc}") from exc
+    except SemanticLayerInvalid as exc:
+        problems = "; ".join(
+            f"{e.get('field')}: {e.get('message')}" for e in exc.details.get("errors", [])
+        )
+        raise EvaluationInputError(f"{path} is not a semantic-layer document: {problems}") from exc
+    except SemanticLayerUnreadable as exc:
+        reason = exc.details.get("reason", exc.message)
+        raise EvaluationInputError(f"cannot read a semantic layer from {path}: {reason}") from exc
 
 
 def describe_layer(layer: SemanticLayer, source: str | None = None) -> str:
