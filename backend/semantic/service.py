@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +27,8 @@ from backend.nl2sql.guard import sqlglot_dialect
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
 from backend.semantic import documents
+from backend.semantic.current import document_of as document_of
+from backend.semantic.current import load_current_layer as load_current_layer
 from backend.semantic.draft import flag_candidates, propose_layer
 from backend.semantic.errors import (
     SemanticLayerConflict,
@@ -51,7 +51,6 @@ RESOURCE_TYPE = "semantic_layer"
 DRAFT_SAMPLE_TIMEOUT_SECONDS = 10
 MAX_DRAFT_FLAG_COLUMNS = 50
 """Integer `is_`/`has_` columns the draft asks the database about, at most."""
-_PARSED_CACHE_ENTRIES = 256
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -103,41 +102,6 @@ def get_version(
             details={"connection_id": connection.id, "version": wanted}
         )
     return row, head.current_version
-
-
-_parsed: OrderedDict[tuple[str, int], SemanticLayer] = OrderedDict()
-_parsed_lock = threading.Lock()
-
-
-def document_of(row: SemanticLayerVersion) -> SemanticLayer:
-    """A committed version's document, parsed once per process (versions never change;
-    connection ids are never reused)."""
-    key = (row.connection_id, row.version)
-    with _parsed_lock:
-        cached = _parsed.get(key)
-        if cached is not None:
-            _parsed.move_to_end(key)
-            return cached
-    layer = SemanticLayer.model_validate(row.document)
-    with _parsed_lock:
-        _parsed[key] = layer
-        while len(_parsed) > _PARSED_CACHE_ENTRIES:
-            _parsed.popitem(last=False)
-    return layer
-
-
-def load_current_layer(session: Session, connection_id: str) -> SemanticLayer | None:
-    """The connection's current layer, or None when it has none (one indexed read)."""
-    row = session.scalar(
-        select(SemanticLayerVersion)
-        .join(
-            SemanticLayerHead,
-            (SemanticLayerHead.connection_id == SemanticLayerVersion.connection_id)
-            & (SemanticLayerHead.current_version == SemanticLayerVersion.version),
-        )
-        .where(SemanticLayerHead.connection_id == connection_id)
-    )
-    return document_of(row) if row is not None else None
 
 
 def to_version_read(row: SemanticLayerVersion, current: int) -> SemanticLayerVersionRead:
