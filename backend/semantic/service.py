@@ -43,9 +43,11 @@ from backend.semantic.schemas import (
     SemanticLayerPatch,
     SemanticLayerRead,
     SemanticLayerVersionRead,
+    TemplateReadingHidden,
 )
 from backend.semantic.validation import validate_layer
 from backend.semantic.visibility import hidden_items
+from backend.templates import service as templates_service
 
 RESOURCE_TYPE = "semantic_layer"
 DRAFT_SAMPLE_TIMEOUT_SECONDS = 10
@@ -123,6 +125,44 @@ def to_read(row: SemanticLayerVersion, current: int) -> SemanticLayerRead:
         **to_version_read(row, current).model_dump(),
         document=SemanticLayer.model_validate(row.document),
     )
+
+
+def read_of(
+    session: Session, connection: DatabaseConnection, row: SemanticLayerVersion, current: int
+) -> SemanticLayerRead:
+    """`to_read`, with the templates that read what this version hides."""
+    read = to_read(row, current)
+    read.templates_reading_hidden = templates_reading_hidden(session, connection, read.document)
+    return read
+
+
+def templates_reading_hidden(
+    session: Session, connection: DatabaseConnection, layer: SemanticLayer
+) -> list[TemplateReadingHidden]:
+    """The query templates that apply to the connection and read what `layer` hides."""
+    hidden = hidden_items(layer)
+    if not hidden:
+        return []
+    cached = schema_cache.load_snapshot(session, connection)
+    found: list[TemplateReadingHidden] = []
+    for template in templates_service.applicable_templates(session, connection):
+        read = templates_service.hidden_read(
+            template.sql_template,
+            connection=connection,
+            hidden=hidden,
+            snapshot=cached[0] if cached is not None else None,
+            parameters=[p["name"] for p in template.parameters or ()],
+        )
+        if read is not None:
+            item = read.get("column") or read.get("table")
+            found.append(
+                TemplateReadingHidden(
+                    template_id=template.id,
+                    name=template.name,
+                    item=str(item) if item is not None else None,
+                )
+            )
+    return found
 
 
 def list_versions(

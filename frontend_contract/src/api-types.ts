@@ -4012,6 +4012,8 @@ export interface components {
             reverted_from?: number | null;
             /** Source */
             source: string;
+            /** Templates Reading Hidden */
+            templates_reading_hidden?: components["schemas"]["TemplateReadingHidden"][];
             /** Version */
             version: number;
         };
@@ -4291,6 +4293,18 @@ export interface components {
             usage_count: number;
             /** User Id */
             user_id: string | null;
+        };
+        /**
+         * TemplateReadingHidden
+         * @description A query template that applies to the connection and reads what the layer hides.
+         */
+        TemplateReadingHidden: {
+            /** Item */
+            item?: string | null;
+            /** Name */
+            name: string;
+            /** Template Id */
+            template_id: string;
         };
         /**
          * TemplateRunRequest
