@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
 from backend.auth.deps import Principal
-from backend.auth.models import User
+from backend.auth.models import ROLE_ADMIN, User
 from backend.auth.scopes import Scope
 from backend.connections import schema_cache
 from backend.connections.crypto import encrypt_password
@@ -105,6 +105,22 @@ def get_connection(
         raise ConnectionNotFound(details={"connection_id": connection_id})
     if isinstance(owner, Principal):
         owner.require_connection(connection.id)
+    return connection
+
+
+def get_connection_or_any_for_admin(
+    session: Session, principal: Principal, connection_id: str
+) -> DatabaseConnection:
+    """The caller's connection, or anyone's for an admin (the `admin` role with the `admin`
+    scope), for what admins curate on users' connections (semantic layers, examples). Raises
+    `ConnectionNotFound` (404) otherwise, `Forbidden` (403) for an API key not allowed to use
+    it."""
+    if not (principal.user.role == ROLE_ADMIN and principal.has_scope(Scope.ADMIN)):
+        return get_connection(session, principal, connection_id)
+    connection = session.get(DatabaseConnection, connection_id)
+    if connection is None:
+        raise ConnectionNotFound(details={"connection_id": connection_id})
+    principal.require_connection(connection.id)
     return connection
 
 

@@ -11,11 +11,8 @@ from sqlalchemy.orm import Session
 from sqlglot import exp
 
 from backend.auth.deps import Principal
-from backend.auth.models import ROLE_ADMIN
-from backend.auth.scopes import Scope
 from backend.connections import schema_cache
 from backend.connections import service as connections_service
-from backend.connections.errors import ConnectionNotFound
 from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
 from backend.connections.target import read_only_connection
@@ -58,22 +55,12 @@ MAX_DRAFT_FLAG_COLUMNS = 50
 # --- reading -------------------------------------------------------------------------------
 
 
-def _is_admin(principal: Principal) -> bool:
-    return principal.user.role == ROLE_ADMIN and principal.has_scope(Scope.ADMIN)
-
-
 def layer_connection(
     session: Session, principal: Principal, connection_id: str
 ) -> DatabaseConnection:
     """The connection whose layer the caller may read and write: their own, or any for an
     admin. 404 otherwise; 403 for an API key not allowed to use it."""
-    if not _is_admin(principal):
-        return connections_service.get_connection(session, principal, connection_id)
-    connection = session.get(DatabaseConnection, connection_id)
-    if connection is None:
-        raise ConnectionNotFound(details={"connection_id": connection_id})
-    principal.require_connection(connection.id)
-    return connection
+    return connections_service.get_connection_or_any_for_admin(session, principal, connection_id)
 
 
 def _head(
