@@ -615,6 +615,10 @@ class _HiddenReads:
             )
         if _is_output_alias(column, name):
             return None
+        if scope is not None and isinstance(scope.expression, exp.SetOperation):
+            # The ORDER BY of a UNION names its output columns, which its branches computed
+            # (and were checked for) themselves.
+            return None
         while scope is not None:
             candidates: list[TableInfo | None] = []
             for _, source in scope.selected_sources.values():

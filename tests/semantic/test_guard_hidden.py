@@ -76,6 +76,7 @@ RESOLVED_VISIBLE = [
     "SELECT (SELECT ssn FROM orders LIMIT 1) FROM accounts",
     "SELECT ssn FROM orders UNION SELECT name FROM accounts",
     "SELECT a.name AS ssn FROM accounts AS a ORDER BY ssn",
+    "SELECT ssn FROM orders UNION SELECT name FROM accounts ORDER BY ssn",
 ]
 RESOLVED_HIDDEN = [
     ("SELECT ssn FROM orders JOIN accounts ON accounts.id = orders.account_id", "accounts.ssn"),
