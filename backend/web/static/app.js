@@ -498,7 +498,10 @@
 
   async function tableNames(connectionId) {
     if (!tablesByConnection.has(connectionId)) {
-      const schema = await call("GET", `/connections/${encodeURIComponent(connectionId)}/schema`);
+      // Suggest only what generators see: never a table the semantic layer hides.
+      const schema = await call(
+        "GET", `/connections/${encodeURIComponent(connectionId)}/schema?include_hidden=false`,
+      );
       tablesByConnection.set(connectionId, (schema.tables || []).map((t) => t.name));
     }
     return tablesByConnection.get(connectionId);
