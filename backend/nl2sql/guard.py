@@ -590,14 +590,43 @@ class _HiddenReads:
         return False, None
 
     def outputs(self, source: Scope) -> frozenset[str] | None:
-        """The column names a derived table or CTE has; None when a `*` leaves them unknown."""
+        """The column names a derived table or CTE has (a `*` over tables stands for their
+        visible columns, as it is narrowed to them); None when they cannot be told."""
         query = source.expression
-        if not isinstance(query, exp.Query):
-            return None
-        selects = query.selects
-        if any(isinstance(s, exp.Star) or isinstance(s.this, exp.Star) for s in selects):
-            return None
-        return frozenset(str(name).lower() for name in query.named_selects)
+        if not isinstance(query, exp.Select):
+            if not isinstance(query, exp.Query) or any(_is_star(p) for p in query.selects):
+                return None
+            return frozenset(str(name).lower() for name in query.named_selects)
+        names: set[str] = set()
+        for projection in query.selects:
+            if not _is_star(projection):
+                names.add(str(projection.alias_or_name).lower())
+                continue
+            star = projection if isinstance(projection, exp.Star) else projection.this
+            if any(_star_modifiers(star)):
+                return None
+            starred: list[exp.Expr | Scope | None]
+            if isinstance(projection, exp.Star):
+                starred = [s for _, s in source.selected_sources.values()]
+            else:
+                found, named = self.source(source, projection.text("table").lower())
+                starred = [named] if found else []
+            if not starred:
+                return None
+            for each in starred:
+                info = self.table_info(each)
+                if info is not None:
+                    names.update(
+                        c.name.lower()
+                        for c in info.columns
+                        if not self.hidden.is_column_hidden(info.name, c.name)
+                    )
+                    continue
+                inner = self.outputs(each) if isinstance(each, Scope) else None
+                if inner is None:
+                    return None
+                names.update(inner)
+        return frozenset(names)
 
     def hidden_column(self, info: TableInfo | None, name: str) -> str | None:
         if info is not None and name in self.hidden.columns_of(info.name):
@@ -605,7 +634,12 @@ class _HiddenReads:
         return None
 
     def reads_hidden(self, column: exp.Column, scope: Scope | None) -> str | None:
-        """The hidden item (`table.column`, or a table read as a whole row) `column` may read."""
+        """The hidden item (`table.column`, or a table read as a whole row) `column` may read.
+
+        An unqualified name is looked for in its scope's sources, then in the enclosing scopes
+        (a correlated reference), as the database does; a source whose columns cannot be told
+        may or may not have it, so the search goes on outwards past it.
+        """
         name = column.name.lower()
         if column.table:
             qualifier = column.table.lower()
@@ -620,28 +654,43 @@ class _HiddenReads:
             # (and were checked for) themselves.
             return None
         while scope is not None:
-            candidates: list[TableInfo | None] = []
-            for _, source in scope.selected_sources.values():
+            has_it = maybe = False
+            for alias, (_, source) in scope.selected_sources.items():
                 info = self.table_info(source)
                 if info is not None:
                     if info.column(name) is not None:
-                        candidates.append(info)
+                        # Ambiguous or not, refused when a hiding table may be the one it names.
+                        label = self.hidden_column(info, name)
+                        if label is not None:
+                            return label
+                        has_it = True
+                    elif alias.lower() == name and self.hidden.columns_of(info.name):
+                        # A bare source name as a value reads its whole row (PostgreSQL, DuckDB).
+                        return info.name
+                    elif alias.lower() == name:
+                        has_it = True
                 elif isinstance(source, Scope):
                     outputs = self.outputs(source)
-                    if outputs is None or name in outputs:
-                        candidates.append(None)
-            if candidates:
-                # Ambiguous or not, it is refused when a hiding table may be the one it names.
-                return next(filter(None, (self.hidden_column(c, name) for c in candidates)), None)
-            found, source = self.source(scope, name)
-            if found:
-                # A bare source name as a value reads its whole row (PostgreSQL, DuckDB).
-                info = self.table_info(source)
-                return info.name if info is not None and self.hidden.columns_of(info.name) else None
+                    if outputs is None:
+                        maybe = True
+                    elif name in outputs or alias.lower() == name:
+                        has_it = True
+                else:
+                    maybe = True
+            if has_it:
+                return None
             scope = scope.parent
+            if scope is None and maybe:
+                return None
         # Nothing in scope has the name (the database will not find it either): refused where a
         # table of the query hides it, as when names could not be resolved.
         return _hidden_by_name(column, self.hidden, self.hiding)
+
+
+def _is_star(projection: exp.Expr) -> bool:
+    return isinstance(projection, exp.Star) or (
+        isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+    )
 
 
 def _hidden_by_name(

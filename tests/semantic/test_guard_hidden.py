@@ -77,6 +77,11 @@ RESOLVED_VISIBLE = [
     "SELECT ssn FROM orders UNION SELECT name FROM accounts",
     "SELECT a.name AS ssn FROM accounts AS a ORDER BY ssn",
     "SELECT ssn FROM orders UNION SELECT name FROM accounts ORDER BY ssn",
+    # the derived table has `ssn` (orders' own), so the name stops there
+    "SELECT id FROM accounts AS a WHERE EXISTS "
+    "(SELECT 1 FROM (SELECT * FROM orders) AS x WHERE ssn = '1')",
+    "SELECT id FROM accounts AS a WHERE EXISTS "
+    "(SELECT 1 FROM (SELECT o.* FROM orders AS o) AS x WHERE ssn = '1')",
 ]
 RESOLVED_HIDDEN = [
     ("SELECT ssn FROM orders JOIN accounts ON accounts.id = orders.account_id", "accounts.ssn"),
@@ -89,6 +94,22 @@ RESOLVED_HIDDEN = [
     ("SELECT name FROM accounts UNION SELECT ssn FROM accounts", "accounts.ssn"),
     ("SELECT a.name AS ssn FROM accounts AS a ORDER BY ssn || ''", "accounts.ssn"),
     ("SELECT x FROM accounts AS x", "accounts"),
+    # `*` over accounts is narrowed, so `ssn` is not the derived table's: it is the outer one's
+    (
+        "SELECT id FROM accounts AS a WHERE EXISTS "
+        "(SELECT 1 FROM (SELECT * FROM accounts) AS x WHERE ssn = '1')",
+        "accounts.ssn",
+    ),
+    (
+        "WITH c AS (SELECT * FROM accounts) "
+        "SELECT id FROM accounts AS a WHERE EXISTS (SELECT 1 FROM c WHERE ssn = '1')",
+        "accounts.ssn",
+    ),
+    (
+        "SELECT id FROM accounts AS a WHERE EXISTS "
+        "(SELECT 1 FROM generate_series(1, 3) AS g WHERE ssn = '1')",
+        "accounts.ssn",
+    ),
 ]
 
 # DuckDB's star modifiers keep their meaning when `*` is narrowed to the visible columns.

@@ -52,6 +52,9 @@ def test_an_unqualified_name_is_refused_only_where_it_reads_the_hidden_column(
         "(SELECT 1 FROM customers AS c WHERE c.city = s.city AND country = 'France')",
         # ambiguous: it could be the customers' one
         "SELECT country FROM suppliers AS s JOIN customers AS c ON c.city = s.city",
+        # correlated through a derived table whose `*` is narrowed to the visible columns
+        "SELECT c.id FROM customers AS c WHERE EXISTS "
+        "(SELECT 1 FROM (SELECT * FROM customers) AS x WHERE country = 'France')",
         "SELECT c.country FROM customers AS c",
     ):
         refused = _run(client, caller, caller.connection_id, sql)
