@@ -177,10 +177,16 @@ def refresh_schema(
     context: ClientContextDep,
 ) -> ConnectionSchemaRead:
     """Reads the tables, columns and foreign keys of the database again and caches them; questions
-    are answered against this snapshot.
+    are answered against this snapshot. Items the semantic layer hides are listed marked
+    `hidden`.
     """
     return service.refresh_schema(
-        session, owner=principal, connection_id=connection_id, settings=settings, context=context
+        session,
+        owner=principal,
+        connection_id=connection_id,
+        settings=settings,
+        context=context,
+        include_hidden=True,
     )
 
 
@@ -195,8 +201,18 @@ def get_schema(
     session: SessionDep,
     principal: ConnectionsReader,
     settings: SettingsDep,
+    include_hidden: Annotated[bool, Query()] = True,
 ) -> ConnectionSchemaRead:
-    """The tables, columns and foreign keys of the database (introspected on first use, cached)."""
+    """The tables, columns and foreign keys of the database (introspected on first use, cached).
+
+    Tables and columns the semantic layer hides are listed marked `hidden: true` for a caller
+    who may write the layer (`connections:write`), and left out for anyone else or with
+    `include_hidden=false` (the schema as every generator sees it); `includes_hidden` says which.
+    """
     return service.get_schema(
-        session, owner=principal, connection_id=connection_id, settings=settings
+        session,
+        owner=principal,
+        connection_id=connection_id,
+        settings=settings,
+        include_hidden=include_hidden,
     )

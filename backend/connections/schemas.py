@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, SecretStr, StringConstraints
 
 from backend.connections.network import normalize_host
-from backend.connections.snapshot import TableInfo
+from backend.connections.snapshot import ColumnInfo, TableInfo
 from backend.core.schemas import AppSchema, Omitted
 
 DbType = Literal["sqlite", "postgresql", "mysql", "duckdb"]
@@ -157,6 +157,18 @@ class ConnectionTestResult(AppSchema):
     latency_ms: float
 
 
+class SchemaColumnRead(ColumnInfo):
+    hidden: bool = False
+    """Hidden by the connection's semantic layer (shown only to whoever manages the layer)."""
+
+
+class SchemaTableRead(TableInfo):
+    columns: list[SchemaColumnRead]  # type: ignore[assignment]
+    hidden: bool = False
+    """The whole table is hidden by the connection's semantic layer (shown only to whoever
+    manages the layer)."""
+
+
 class ConnectionSchemaRead(AppSchema):
     model_config = ConfigDict(
         json_schema_extra={
@@ -167,6 +179,7 @@ class ConnectionSchemaRead(AppSchema):
                     "database_name": "shop",
                     "last_updated": "2024-05-01T12:00:00Z",
                     "table_count": 1,
+                    "includes_hidden": True,
                     "tables": [
                         {
                             "name": "customers",
@@ -183,6 +196,7 @@ class ConnectionSchemaRead(AppSchema):
                                     "type": "TEXT",
                                     "sample_values": ["France", "Japan"],
                                 },
+                                {"name": "tax_id", "type": "TEXT", "hidden": True},
                             ],
                             "foreign_keys": [],
                             "row_count": 500,
@@ -198,4 +212,9 @@ class ConnectionSchemaRead(AppSchema):
     database_name: str
     last_updated: datetime
     table_count: int
-    tables: list[TableInfo]
+    tables: list[SchemaTableRead]
+    includes_hidden: bool = False
+    """Whether the tables and columns the semantic layer hides are listed (marked `hidden`):
+    only for a caller who may write the layer (`connections:write`) and did not ask for
+    `include_hidden=false`. Otherwise they are left out, as every generator and agent sees
+    the schema."""

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
 from backend.auth.deps import Principal
-from backend.auth.models import User
+from backend.auth.models import ROLE_ADMIN, User
+from backend.auth.scopes import Scope
 from backend.connections import schema_cache
 from backend.connections.crypto import encrypt_password
 from backend.connections.dialects import Dialect, get_dialect
@@ -31,14 +32,18 @@ from backend.connections.schemas import (
     ConnectionSchemaRead,
     ConnectionTestResult,
     ConnectionUpdate,
+    SchemaColumnRead,
+    SchemaTableRead,
 )
-from backend.connections.snapshot import SchemaSnapshot
+from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.connections.target import read_only_connection
 from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.pagination import keyset_page
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
+from backend.semantic.current import load_current_layer
+from backend.semantic.visibility import HiddenItems, hidden_items, visible_snapshot
 
 RESOURCE_TYPE = "database_connection"
 TEST_TIMEOUT_SECONDS = 10
@@ -100,6 +105,22 @@ def get_connection(
         raise ConnectionNotFound(details={"connection_id": connection_id})
     if isinstance(owner, Principal):
         owner.require_connection(connection.id)
+    return connection
+
+
+def get_connection_or_any_for_admin(
+    session: Session, principal: Principal, connection_id: str
+) -> DatabaseConnection:
+    """The caller's connection, or anyone's for an admin (the `admin` role with the `admin`
+    scope), for what admins curate on users' connections (semantic layers, examples). Raises
+    `ConnectionNotFound` (404) otherwise, `Forbidden` (403) for an API key not allowed to use
+    it."""
+    if not (principal.user.role == ROLE_ADMIN and principal.has_scope(Scope.ADMIN)):
+        return get_connection(session, principal, connection_id)
+    connection = session.get(DatabaseConnection, connection_id)
+    if connection is None:
+        raise ConnectionNotFound(details={"connection_id": connection_id})
+    principal.require_connection(connection.id)
     return connection
 
 
@@ -386,28 +407,77 @@ def probe_connection(
     )
 
 
+def _schema_tables(
+    tables: list[TableInfo], hidden: HiddenItems, *, include_hidden: bool
+) -> list[SchemaTableRead]:
+    """The tables as read: hidden items marked `hidden`, or left out (`include_hidden=False`)."""
+    if not include_hidden:
+        tables = visible_snapshot(
+            SchemaSnapshot(db_type="", database_name="", tables=tables), hidden
+        ).tables
+    out: list[SchemaTableRead] = []
+    for table in tables:
+        columns = [
+            SchemaColumnRead(
+                **column.model_dump(), hidden=hidden.is_column_hidden(table.name, column.name)
+            )
+            for column in table.columns
+        ]
+        out.append(
+            SchemaTableRead(
+                **table.model_dump(exclude={"columns"}),
+                columns=columns,
+                hidden=hidden.is_table_hidden(table.name),
+            )
+        )
+    return out
+
+
 def _schema_read(
-    connection: DatabaseConnection, snapshot: SchemaSnapshot, taken_at: datetime
+    session: Session,
+    connection: DatabaseConnection,
+    snapshot: SchemaSnapshot,
+    taken_at: datetime,
+    *,
+    include_hidden: bool,
 ) -> ConnectionSchemaRead:
+    hidden = hidden_items(load_current_layer(session, connection.id))
+    tables = _schema_tables(snapshot.tables, hidden, include_hidden=include_hidden)
     return ConnectionSchemaRead(
         connection_id=connection.id,
         db_type=snapshot.db_type,
         database_name=snapshot.database_name,
         last_updated=taken_at,
-        table_count=len(snapshot.tables),
-        tables=snapshot.tables,
+        table_count=len(tables),
+        tables=tables,
+        includes_hidden=include_hidden,
     )
 
 
+def manages_layer(owner: Principal | User) -> bool:
+    """Whether the caller may write the connection's semantic layer, and so see what it hides
+    (marked); a reader (an API key without `connections:write`) sees what generators see."""
+    return not isinstance(owner, Principal) or owner.has_scope(Scope.CONNECTIONS_WRITE)
+
+
 def get_schema(
-    session: Session, *, owner: Principal | User, connection_id: str, settings: Settings
+    session: Session,
+    *,
+    owner: Principal | User,
+    connection_id: str,
+    settings: Settings,
+    include_hidden: bool = False,
 ) -> ConnectionSchemaRead:
-    """The cached schema, introspected and stored on first use."""
+    """The cached schema, introspected and stored on first use. Tables and columns the
+    semantic layer hides are left out, or listed marked `hidden` with `include_hidden` for a
+    caller who manages the layer (`manages_layer`)."""
     connection = get_connection(session, owner, connection_id)
     cached = schema_cache.load_snapshot(session, connection)
     if cached is None:
         cached = schema_cache.refresh_schema_snapshot(session, connection, settings=settings)
-    return _schema_read(connection, *cached)
+    return _schema_read(
+        session, connection, *cached, include_hidden=include_hidden and manages_layer(owner)
+    )
 
 
 def refresh_schema(
@@ -417,6 +487,7 @@ def refresh_schema(
     connection_id: str,
     settings: Settings,
     context: ClientContext | None = None,
+    include_hidden: bool = False,
 ) -> ConnectionSchemaRead:
     connection = get_connection(session, owner, connection_id)
     started = time.perf_counter()
@@ -447,4 +518,10 @@ def refresh_schema(
         unit="ms",
         data={"db_type": connection.db_type, "table_count": len(snapshot.tables)},
     )
-    return _schema_read(connection, snapshot, taken_at)
+    return _schema_read(
+        session,
+        connection,
+        snapshot,
+        taken_at,
+        include_hidden=include_hidden and manages_layer(owner),
+    )

@@ -134,7 +134,8 @@ def list_examples(
 ) -> Page[ExampleRead]:
     """The question/SQL pairs known to be right on this connection, newest first: from
     well-rated answers (`feedback`), corrections, templates and ones added by hand. Approved
-    ones are shown to LLM generators as examples. Page with `cursor`."""
+    ones are shown to LLM generators as examples; `approved=false` lists those waiting for the
+    owner's approval. The owner's connection, or anyone's for an admin. Page with `cursor`."""
     rows, next_cursor = service.list_examples(
         session,
         principal,
@@ -165,7 +166,8 @@ def add_example(
 ) -> ExampleRead:
     """Adds a question and the SQL that answers it as an example; the SQL must pass the guard
     on the connection (the same as `POST /query/sql`). The connection's owner's examples are
-    approved at once."""
+    approved at once; an admin may add one to any user's connection, pending until the owner
+    approves it."""
     return service.add_example(
         request.app.state.session_factory,
         principal=principal,

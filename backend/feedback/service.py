@@ -305,8 +305,9 @@ def list_examples(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[VerifiedExample], str | None]:
-    """A page of a connection's verified examples, newest first."""
-    connections_service.get_connection(session, principal, connection_id)
+    """A page of a connection's verified examples, newest first (the owner's connection, or
+    anyone's for an admin)."""
+    connections_service.get_connection_or_any_for_admin(session, principal, connection_id)
     query = select(VerifiedExample).where(VerifiedExample.connection_id == connection_id)
     if approved is not None:
         query = query.where(VerifiedExample.approved.is_(approved))
@@ -346,9 +347,12 @@ def add_example(
 ) -> ExampleRead:
     """Add a question and its SQL (`data`), or a parameterless query template that applies to
     the connection (`template_id`), as an example of the connection, after the guard checked
-    the SQL; approved at once for the connection's owner."""
+    the SQL; approved at once for the connection's owner. An admin may add one to anyone's
+    connection: it is pending until the owner approves it."""
     with session_factory() as session:
-        connection = connections_service.get_connection(session, principal, connection_id)
+        connection = connections_service.get_connection_or_any_for_admin(
+            session, principal, connection_id
+        )
         if template_id is not None:
             template = templates_service.get_template(session, principal, template_id)
             templates_service.ensure_template_applies(template, connection)
@@ -403,7 +407,9 @@ def add_example(
 def _connection_example(
     session: Session, principal: Principal, connection_id: str, example_id: str
 ) -> tuple[DatabaseConnection, VerifiedExample]:
-    connection = connections_service.get_connection(session, principal, connection_id)
+    connection = connections_service.get_connection_or_any_for_admin(
+        session, principal, connection_id
+    )
     example = session.get(VerifiedExample, example_id)
     if example is None or example.connection_id != connection.id:
         raise ExampleNotFound(details={"example_id": example_id})

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.tokenizer_core import Token, TokenType
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
@@ -470,32 +471,275 @@ def _qualifier(source: exp.Expr) -> exp.Identifier | None:
     return None
 
 
-def _visible_columns(
-    table: TableInfo, qualifier: exp.Identifier, hidden: HiddenItems
-) -> list[exp.Expr]:
-    return [
-        exp.Column(this=exp.to_identifier(c.name, quoted=True), table=qualifier.copy())
-        for c in table.columns
-        if not hidden.is_column_hidden(table.name, c.name)
-    ]
+_STAR_EXCEPT_KEYS = ("except_", "except")
 
 
-def _expand_stars(
-    select: exp.Select,
-    resolved: dict[int, TableInfo],
-    hidden: HiddenItems,
-    hiding: dict[str, TableInfo],
-) -> None:
-    """Replace `*` and `t.*` over tables with hidden columns by their visible columns."""
+def _star_modifiers(star: exp.Star) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
+    """A star's `EXCLUDE`/`EXCEPT` columns, `REPLACE` aliases and `RENAME` aliases (DuckDB)."""
+    excluded = next((star.args[k] for k in _STAR_EXCEPT_KEYS if star.args.get(k)), None) or []
+    return list(excluded), list(star.args.get("replace") or []), list(star.args.get("rename") or [])
+
+
+def _named(node: exp.Expr, qualifier: exp.Identifier, column: str) -> bool:
+    """Whether a modifier's column (`ssn` or `a.ssn`) names `column` of the source `qualifier`."""
+    if not isinstance(node, exp.Column) or node.name.lower() != column:
+        return False
+    return not node.table or node.table.lower() == str(qualifier.name).lower()
+
+
+class _StarExpansion:
+    """The visible columns a `*` or `t.*` stands for, its modifiers applied: excluded columns stay
+    out, a replacement takes the place of the first column it names, a renamed column is
+    aliased. Hidden columns are left out unless a replacement stands in their place."""
+
+    def __init__(self, star: exp.Star) -> None:
+        self.excluded, self.replaced, self.renamed = _star_modifiers(star)
+        self.has_modifiers = bool(self.excluded or self.replaced or self.renamed)
+        self._used_replacements: set[int] = set()
+
+    def columns(
+        self, table: TableInfo, qualifier: exp.Identifier, hidden: HiddenItems
+    ) -> list[exp.Expr]:
+        out: list[exp.Expr] = []
+        for info in table.columns:
+            name = info.name.lower()
+            if any(_named(node, qualifier, name) for node in self.excluded):
+                continue
+            replacement = next(
+                (r for r in self.replaced if isinstance(r, exp.Alias) and r.alias.lower() == name),
+                None,
+            )
+            if replacement is not None:
+                # Like DuckDB: the replacement stands where the first column of its name was.
+                if id(replacement) not in self._used_replacements:
+                    self._used_replacements.add(id(replacement))
+                    out.append(replacement.copy())
+                continue
+            if hidden.is_column_hidden(table.name, info.name):
+                continue
+            column: exp.Expr = exp.Column(
+                this=exp.to_identifier(info.name, quoted=True), table=qualifier.copy()
+            )
+            rename = next(
+                (
+                    r
+                    for r in self.renamed
+                    if isinstance(r, exp.Alias) and _named(r.this, qualifier, name)
+                ),
+                None,
+            )
+            if rename is not None:
+                column = exp.alias_(column, rename.args["alias"].copy())
+            out.append(column)
+        return out
+
+    def unexpanded(self, qualifier: exp.Identifier, names: frozenset[str] | None) -> exp.Expr:
+        """`qualifier.*` for a source whose columns are not in the snapshot (a derived table),
+        with the modifiers that name its columns (all of them when its columns are unknown)."""
+        star = exp.Star()
+        if self.has_modifiers:
+
+            def keep(node: exp.Expr, target: exp.Expr) -> bool:
+                return names is None or (
+                    isinstance(target, exp.Column)
+                    and target.name.lower() in names
+                    and (not target.table or target.table.lower() == str(qualifier.name).lower())
+                )
+
+            excluded = [n.copy() for n in self.excluded if keep(n, n)]
+            replaced = [
+                n.copy()
+                for n in self.replaced
+                if isinstance(n, exp.Alias)
+                and (names is None or n.alias.lower() in names)
+                and id(n) not in self._used_replacements
+            ]
+            renamed = [
+                n.copy() for n in self.renamed if isinstance(n, exp.Alias) and keep(n, n.this)
+            ]
+            for key, items in (("except_", excluded), ("replace", replaced), ("rename", renamed)):
+                if items:
+                    star.set(key, items)
+        return exp.Column(this=star, table=qualifier)
+
+
+@dataclass(slots=True)
+class _HiddenReads:
+    """Resolves the query's column references against the sources in scope (sqlglot's scopes),
+    so that only a real read of a hidden column is refused: `ssn` is refused where a table of
+    its scope that hides `ssn` may be the one it names (also when the name is ambiguous), and
+    passes where it can only name a visible column of another table."""
+
+    resolved: dict[int, TableInfo]
+    hidden: HiddenItems
+    hiding: dict[str, TableInfo]
+    """Tables of the query that hide columns, by every alias they go by anywhere in it."""
+    scope_of: dict[int, Scope] = field(default_factory=dict)
+    """Each query node's scope, by the node's `id()`."""
+
+    def table_info(self, source: exp.Expr | Scope | None) -> TableInfo | None:
+        return self.resolved.get(id(source)) if isinstance(source, exp.Table) else None
+
+    def source(self, scope: Scope | None, alias: str) -> tuple[bool, exp.Expr | Scope | None]:
+        """The source `alias` names from `scope` outwards (found, source)."""
+        while scope is not None:
+            for name, (_, source) in scope.selected_sources.items():
+                if name.lower() == alias:
+                    return True, source
+            scope = scope.parent
+        return False, None
+
+    def outputs(self, source: Scope) -> frozenset[str] | None:
+        """The column names a derived table or CTE has (a `*` over tables stands for their
+        visible columns, as it is narrowed to them); None when they cannot be told."""
+        query = source.expression
+        if not isinstance(query, exp.Select):
+            if not isinstance(query, exp.Query) or any(_is_star(p) for p in query.selects):
+                return None
+            return frozenset(str(name).lower() for name in query.named_selects)
+        names: set[str] = set()
+        for projection in query.selects:
+            if not _is_star(projection):
+                names.add(str(projection.alias_or_name).lower())
+                continue
+            star = projection if isinstance(projection, exp.Star) else projection.this
+            if any(_star_modifiers(star)):
+                return None
+            starred: list[exp.Expr | Scope | None]
+            if isinstance(projection, exp.Star):
+                starred = [s for _, s in source.selected_sources.values()]
+            else:
+                found, named = self.source(source, projection.text("table").lower())
+                starred = [named] if found else []
+            if not starred:
+                return None
+            for each in starred:
+                info = self.table_info(each)
+                if info is not None:
+                    names.update(
+                        c.name.lower()
+                        for c in info.columns
+                        if not self.hidden.is_column_hidden(info.name, c.name)
+                    )
+                    continue
+                inner = self.outputs(each) if isinstance(each, Scope) else None
+                if inner is None:
+                    return None
+                names.update(inner)
+        return frozenset(names)
+
+    def hidden_column(self, info: TableInfo | None, name: str) -> str | None:
+        if info is not None and name in self.hidden.columns_of(info.name):
+            return f"{info.name}.{name}"
+        return None
+
+    def reads_hidden(self, column: exp.Column, scope: Scope | None) -> str | None:
+        """The hidden item (`table.column`, or a table read as a whole row) `column` may read.
+
+        An unqualified name is looked for in its scope's sources, then in the enclosing scopes
+        (a correlated reference), as the database does; a source whose columns cannot be told
+        may or may not have it, so the search goes on outwards past it.
+        """
+        name = column.name.lower()
+        if column.table:
+            qualifier = column.table.lower()
+            found, source = self.source(scope, qualifier)
+            return self.hidden_column(
+                self.table_info(source) if found else self.hiding.get(qualifier), name
+            )
+        if _is_output_alias(column, name):
+            return None
+        if scope is not None and isinstance(scope.expression, exp.SetOperation):
+            # The ORDER BY of a UNION names its output columns, which its branches computed
+            # (and were checked for) themselves.
+            return None
+        while scope is not None:
+            has_it = maybe = False
+            for alias, (_, source) in scope.selected_sources.items():
+                info = self.table_info(source)
+                if info is not None:
+                    if info.column(name) is not None:
+                        # Ambiguous or not, refused when a hiding table may be the one it names.
+                        label = self.hidden_column(info, name)
+                        if label is not None:
+                            return label
+                        has_it = True
+                    elif alias.lower() == name and self.hidden.columns_of(info.name):
+                        # A bare source name as a value reads its whole row (PostgreSQL, DuckDB).
+                        return info.name
+                    elif alias.lower() == name:
+                        has_it = True
+                elif isinstance(source, Scope):
+                    outputs = self.outputs(source)
+                    if outputs is None:
+                        maybe = True
+                    elif name in outputs or alias.lower() == name:
+                        has_it = True
+                else:
+                    maybe = True
+            if has_it:
+                return None
+            scope = scope.parent
+            if scope is None and maybe:
+                return None
+        # Nothing in scope has the name (the database will not find it either): refused where a
+        # table of the query hides it, as when names could not be resolved.
+        return _hidden_by_name(column, self.hidden, self.hiding)
+
+
+def _is_star(projection: exp.Expr) -> bool:
+    return isinstance(projection, exp.Star) or (
+        isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+    )
+
+
+def _hidden_by_name(
+    column: exp.Column, hidden: HiddenItems, hiding: dict[str, TableInfo]
+) -> str | None:
+    """The hidden item a column may read judged by names alone (errs on refusing): the column of
+    the hiding table its qualifier names, else any hiding table's column of its name, else a
+    hiding table named as a whole-row value."""
+    name = column.name.lower()
+    if column.table:
+        info = hiding.get(column.table.lower())
+        return f"{info.name}.{name}" if info and name in hidden.columns_of(info.name) else None
+    for info in hiding.values():
+        if name in hidden.columns_of(info.name):
+            return f"{info.name}.{name}"
+    real = {c.name.lower() for info in hiding.values() for c in info.columns}
+    return hiding[name].name if name in hiding and name not in real else None
+
+
+def _is_output_alias(column: exp.Column, name: str) -> bool:
+    """Whether a bare `ORDER BY name` names one of its SELECT's output aliases."""
+    ordered = column.parent
+    order = ordered.parent if isinstance(ordered, exp.Ordered) else None
+    select = order.parent if isinstance(order, exp.Order) else None
+    return isinstance(select, exp.Select) and any(
+        isinstance(p, exp.Alias) and p.alias.lower() == name for p in select.expressions
+    )
+
+
+def _scopes(tree: exp.Expr) -> list[Scope] | None:
+    try:
+        return traverse_scope(tree)
+    except (OptimizeError, ValueError, KeyError):
+        return None
+
+
+def _expand_stars(select: exp.Select, reads: _HiddenReads) -> None:
+    """Replace `*` and `t.*` over tables with hidden columns by their visible columns, keeping
+    the star's modifiers' effect (`* EXCLUDE (...)`, `* REPLACE (...)`, `* RENAME (...)`)."""
     sources: list[exp.Expr] = []
     from_ = select.args.get("from_") or select.args.get("from")
     if isinstance(from_, exp.From):
         sources.append(from_.this)
     sources.extend(join.this for join in select.args.get("joins") or ())
-    by_alias = {_source_alias(s): s for s in sources}
+    scope = reads.scope_of.get(id(select))
+    hidden = reads.hidden
 
-    def hides(source: exp.Expr | None) -> TableInfo | None:
-        info = resolved.get(id(source)) if isinstance(source, exp.Table) else None
+    def hides(source: exp.Expr | Scope | None) -> TableInfo | None:
+        info = reads.table_info(source)
         return info if info is not None and hidden.columns_of(info.name) else None
 
     projections: list[exp.Expr] = []
@@ -505,13 +749,16 @@ def _expand_stars(
             if not any(hides(s) for s in sources):
                 projections.append(projection)
                 continue
+            expansion = _StarExpansion(projection)
             for source in sources:
                 qualifier = _qualifier(source)
-                info = resolved.get(id(source)) if isinstance(source, exp.Table) else None
+                info = reads.table_info(source)
                 if info is not None and qualifier is not None:
-                    projections.extend(_visible_columns(info, qualifier, hidden))
+                    projections.extend(expansion.columns(info, qualifier, hidden))
                 elif qualifier is not None:
-                    projections.append(exp.Column(this=exp.Star(), table=qualifier))
+                    _, derived = reads.source(scope, str(qualifier.name).lower())
+                    names = reads.outputs(derived) if isinstance(derived, Scope) else None
+                    projections.append(expansion.unexpanded(qualifier, names))
                 else:
                     raise _hidden(
                         Rule.HIDDEN_COLUMN,
@@ -521,11 +768,13 @@ def _expand_stars(
         elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
             # The alias may belong to an outer query (a LATERAL subquery's `a.*`).
             alias = str(projection.table).lower()
-            info = hides(by_alias.get(alias)) or hiding.get(alias)
-            if info is None:
+            found, named = reads.source(scope, alias)
+            star_table = hides(named) if found else reads.hiding.get(alias)
+            if star_table is None:
                 projections.append(projection)
                 continue
-            projections.extend(_visible_columns(info, projection.args["table"], hidden))
+            expansion = _StarExpansion(projection.this)
+            projections.extend(expansion.columns(star_table, projection.args["table"], hidden))
             changed = True
         else:
             projections.append(projection)
@@ -533,11 +782,17 @@ def _expand_stars(
         select.set("expressions", projections)
 
 
+def _is_exclusion(column: exp.Column) -> bool:
+    """A column named in a star's `EXCLUDE`/`EXCEPT` list is left out, not read."""
+    return isinstance(column.parent, exp.Star) and column.arg_key in _STAR_EXCEPT_KEYS
+
+
 def _check_hidden(tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: HiddenItems) -> None:
     """Refuse reading a hidden table or a hidden column; expand stars to the visible columns.
 
-    A column is matched by name where its table cannot be told from the text alone (an
-    unqualified name that some table of the query hides), so the check errs on refusing.
+    Column names are resolved against the sources of their scope, then the enclosing ones
+    (`_HiddenReads`); where sqlglot cannot build the scopes, a name that some table of the query
+    hides is refused whatever it names.
     """
     for info in resolved.values():
         if hidden.is_table_hidden(info.name):
@@ -555,7 +810,14 @@ def _check_hidden(tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: Hid
     if not hiding:
         return
     hidden_names = frozenset().union(*(hidden.columns_of(i.name) for i in hiding.values()))
-    real_names = {c.name.lower() for t in table_nodes for c in resolved[id(t)].columns}
+    reads = _HiddenReads(resolved=resolved, hidden=hidden, hiding=hiding)
+    scopes = _scopes(tree)
+    column_scope: dict[int, Scope] = {}
+    for scope in scopes or ():
+        reads.scope_of[id(scope.expression)] = scope
+        for node in scope.walk():
+            if isinstance(node, exp.Column):
+                column_scope.setdefault(id(node), scope)
     for node in tree.walk():
         if isinstance(node, exp.Join):
             if str(node.args.get("method") or "").upper() == "NATURAL":
@@ -574,31 +836,28 @@ def _check_hidden(tree: exp.Expr, *, resolved: dict[int, TableInfo], hidden: Hid
         elif isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
             parent = node.parent
             projected = isinstance(parent, exp.Select) and node in parent.expressions
-            if node.table.lower() in hiding and not projected and not isinstance(parent, exp.Count):
-                raise _hidden(
-                    Rule.HIDDEN_COLUMN,
-                    f"{node.table}.* would read columns the semantic layer hides; name them.",
-                )
-        elif isinstance(node, exp.Column):
-            name = node.name.lower()
-            qualifier = node.table.lower() if node.table else None
-            owner = hiding.get(qualifier) if qualifier else None
-            if qualifier is not None and owner is not None:
-                refused = name in hidden.columns_of(owner.name)
-            elif qualifier is None:
-                # A bare table name as a value reads the whole row (PostgreSQL, DuckDB).
-                refused = name in hidden_names or (name in hiding and name not in real_names)
+            if not projected and not isinstance(parent, exp.Count):
+                found, named = reads.source(column_scope.get(id(node)), node.table.lower())
+                star_table = reads.table_info(named) if found else hiding.get(node.table.lower())
+                if star_table is not None and hidden.columns_of(star_table.name):
+                    raise _hidden(
+                        Rule.HIDDEN_COLUMN,
+                        f"{node.table}.* would read columns the semantic layer hides; name them.",
+                    )
+        elif isinstance(node, exp.Column) and not _is_exclusion(node):
+            if scopes is None:
+                label = _hidden_by_name(node, hidden, hiding)
             else:
-                refused = False
-            if refused:
-                label = f"{owner.name}.{node.name}" if owner is not None else node.name
-                raise _hidden(
-                    Rule.HIDDEN_COLUMN,
-                    f"The column {label} is hidden by the connection's semantic layer.",
-                    column=label,
+                label = reads.reads_hidden(node, column_scope.get(id(node)))
+            if label is not None:
+                message = (
+                    f"The column {label} is hidden by the connection's semantic layer."
+                    if "." in label
+                    else f"A whole row of {label} would read columns the semantic layer hides."
                 )
+                raise _hidden(Rule.HIDDEN_COLUMN, message, column=label)
     for select in list(tree.find_all(exp.Select)):
-        _expand_stars(select, resolved, hidden, hiding)
+        _expand_stars(select, reads)
 
 
 def names_hidden(sql: str, *, dialect: str, hidden: HiddenItems) -> bool:

@@ -684,7 +684,12 @@ def _read_ask(
             cached = schema_cache.load_snapshot(session, connection)
             layer = semantic_service.load_current_layer(session, connection.id)
             run.hidden = hidden_items(layer)
-            templates = templates_service.applicable_templates(session, connection)
+            templates = templates_service.without_hidden_reads(
+                templates_service.applicable_templates(session, connection),
+                connection=connection,
+                hidden=run.hidden,
+                snapshot=cached[0] if cached is not None else None,
+            )
             matched = templates_service.match_template(question, templates)
             if matched is not None:
                 run.template, run.params = matched

@@ -75,7 +75,7 @@ def get_layer(
     the connection has none yet."""
     connection = service.layer_connection(session, principal, connection_id)
     row, current = service.get_version(session, connection, version)
-    return service.to_read(row, current)
+    return service.read_of(session, connection, row, current)
 
 
 @router.put(
@@ -105,7 +105,7 @@ def put_layer(
         settings=settings,
         context=context,
     )
-    return service.to_read(row, current)
+    return service.read_of(session, connection, row, current)
 
 
 @router.patch(
@@ -136,7 +136,7 @@ def patch_layer(
         settings=settings,
         context=context,
     )
-    return service.to_read(row, current)
+    return service.read_of(session, connection, row, current)
 
 
 @router.get(
@@ -223,7 +223,7 @@ def import_layer(
         settings=settings,
         context=context,
     )
-    return service.to_read(row, current)
+    return service.read_of(session, connection, row, current)
 
 
 @router.post(
@@ -255,7 +255,7 @@ def revert_layer(
         settings=settings,
         context=context,
     )
-    return service.to_read(row, current)
+    return service.read_of(session, connection, row, current)
 
 
 @router.post(

@@ -69,12 +69,26 @@ class SemanticLayerVersionRead(AppSchema):
     created_at: datetime
 
 
+class TemplateReadingHidden(AppSchema):
+    """A query template that applies to the connection and reads what the layer hides."""
+
+    template_id: str
+    name: str
+    item: str | None = None
+    """The hidden table or `table.column` it reads, where the guard could tell."""
+
+
 class SemanticLayerRead(SemanticLayerVersionRead):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{**_EXAMPLE_VERSION, "document": EXAMPLE_DOCUMENT}]}
     )
 
     document: SemanticLayer
+    templates_reading_hidden: list[TemplateReadingHidden] = Field(default_factory=list)
+    """Query templates that apply to the connection and read a table or column this version
+    hides. While it is current they answer no question and serve as no example, and running
+    one is refused (400 `sql_reads_hidden`); edit them (the edit is checked against the layer)
+    or delete them."""
 
 
 class SemanticLayerWrite(AppSchema):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -13,11 +11,8 @@ from sqlalchemy.orm import Session
 from sqlglot import exp
 
 from backend.auth.deps import Principal
-from backend.auth.models import ROLE_ADMIN
-from backend.auth.scopes import Scope
 from backend.connections import schema_cache
 from backend.connections import service as connections_service
-from backend.connections.errors import ConnectionNotFound
 from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
 from backend.connections.target import read_only_connection
@@ -29,6 +24,8 @@ from backend.nl2sql.guard import sqlglot_dialect
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction, EventType
 from backend.semantic import documents
+from backend.semantic.current import document_of as document_of
+from backend.semantic.current import load_current_layer as load_current_layer
 from backend.semantic.draft import flag_candidates, propose_layer
 from backend.semantic.errors import (
     SemanticLayerConflict,
@@ -43,22 +40,19 @@ from backend.semantic.schemas import (
     SemanticLayerPatch,
     SemanticLayerRead,
     SemanticLayerVersionRead,
+    TemplateReadingHidden,
 )
 from backend.semantic.validation import validate_layer
 from backend.semantic.visibility import hidden_items
+from backend.templates import service as templates_service
 
 RESOURCE_TYPE = "semantic_layer"
 DRAFT_SAMPLE_TIMEOUT_SECONDS = 10
 MAX_DRAFT_FLAG_COLUMNS = 50
 """Integer `is_`/`has_` columns the draft asks the database about, at most."""
-_PARSED_CACHE_ENTRIES = 256
 
 
 # --- reading -------------------------------------------------------------------------------
-
-
-def _is_admin(principal: Principal) -> bool:
-    return principal.user.role == ROLE_ADMIN and principal.has_scope(Scope.ADMIN)
 
 
 def layer_connection(
@@ -66,13 +60,7 @@ def layer_connection(
 ) -> DatabaseConnection:
     """The connection whose layer the caller may read and write: their own, or any for an
     admin. 404 otherwise; 403 for an API key not allowed to use it."""
-    if not _is_admin(principal):
-        return connections_service.get_connection(session, principal, connection_id)
-    connection = session.get(DatabaseConnection, connection_id)
-    if connection is None:
-        raise ConnectionNotFound(details={"connection_id": connection_id})
-    principal.require_connection(connection.id)
-    return connection
+    return connections_service.get_connection_or_any_for_admin(session, principal, connection_id)
 
 
 def _head(
@@ -105,41 +93,6 @@ def get_version(
     return row, head.current_version
 
 
-_parsed: OrderedDict[tuple[str, int], SemanticLayer] = OrderedDict()
-_parsed_lock = threading.Lock()
-
-
-def document_of(row: SemanticLayerVersion) -> SemanticLayer:
-    """A committed version's document, parsed once per process (versions never change;
-    connection ids are never reused)."""
-    key = (row.connection_id, row.version)
-    with _parsed_lock:
-        cached = _parsed.get(key)
-        if cached is not None:
-            _parsed.move_to_end(key)
-            return cached
-    layer = SemanticLayer.model_validate(row.document)
-    with _parsed_lock:
-        _parsed[key] = layer
-        while len(_parsed) > _PARSED_CACHE_ENTRIES:
-            _parsed.popitem(last=False)
-    return layer
-
-
-def load_current_layer(session: Session, connection_id: str) -> SemanticLayer | None:
-    """The connection's current layer, or None when it has none (one indexed read)."""
-    row = session.scalar(
-        select(SemanticLayerVersion)
-        .join(
-            SemanticLayerHead,
-            (SemanticLayerHead.connection_id == SemanticLayerVersion.connection_id)
-            & (SemanticLayerHead.current_version == SemanticLayerVersion.version),
-        )
-        .where(SemanticLayerHead.connection_id == connection_id)
-    )
-    return document_of(row) if row is not None else None
-
-
 def to_version_read(row: SemanticLayerVersion, current: int) -> SemanticLayerVersionRead:
     return SemanticLayerVersionRead(
         connection_id=row.connection_id,
@@ -159,6 +112,44 @@ def to_read(row: SemanticLayerVersion, current: int) -> SemanticLayerRead:
         **to_version_read(row, current).model_dump(),
         document=SemanticLayer.model_validate(row.document),
     )
+
+
+def read_of(
+    session: Session, connection: DatabaseConnection, row: SemanticLayerVersion, current: int
+) -> SemanticLayerRead:
+    """`to_read`, with the templates that read what this version hides."""
+    read = to_read(row, current)
+    read.templates_reading_hidden = templates_reading_hidden(session, connection, read.document)
+    return read
+
+
+def templates_reading_hidden(
+    session: Session, connection: DatabaseConnection, layer: SemanticLayer
+) -> list[TemplateReadingHidden]:
+    """The query templates that apply to the connection and read what `layer` hides."""
+    hidden = hidden_items(layer)
+    if not hidden:
+        return []
+    cached = schema_cache.load_snapshot(session, connection)
+    found: list[TemplateReadingHidden] = []
+    for template in templates_service.applicable_templates(session, connection):
+        read = templates_service.hidden_read(
+            template.sql_template,
+            connection=connection,
+            hidden=hidden,
+            snapshot=cached[0] if cached is not None else None,
+            parameters=[p["name"] for p in template.parameters or ()],
+        )
+        if read is not None:
+            item = read.get("column") or read.get("table")
+            found.append(
+                TemplateReadingHidden(
+                    template_id=template.id,
+                    name=template.name,
+                    item=str(item) if item is not None else None,
+                )
+            )
+    return found
 
 
 def list_versions(

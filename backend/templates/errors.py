@@ -41,3 +41,10 @@ class TemplateNotApplicable(Forbidden):
 class TemplateConnectionMismatch(Conflict):
     code = "template_connection_mismatch"
     message = "This template belongs to another connection."
+
+
+class TemplateReadsHidden(ValidationFailed):
+    """The template's SQL reads a table or column the connection's semantic layer hides."""
+
+    code = "template_reads_hidden"
+    message = "The template reads an item the connection's semantic layer hides."

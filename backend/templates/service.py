@@ -8,7 +8,7 @@ which templates answer questions, serve as examples and run on a connection is d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
@@ -16,18 +16,25 @@ from sqlalchemy.orm import Session
 
 from backend.auth.deps import Principal
 from backend.auth.scopes import Scope
+from backend.connections import schema_cache
 from backend.connections.errors import ConnectionNotFound
 from backend.connections.models import DatabaseConnection
+from backend.connections.snapshot import SchemaSnapshot
 from backend.core.context import ClientContext
 from backend.core.errors import ValidationFailed
 from backend.core.pagination import encode_cursor, offset_of
 from backend.nl2sql.engines.base import Example
+from backend.nl2sql.errors import GuardRefused, SqlReadsHidden
+from backend.nl2sql.guard import guard_sql, names_hidden
 from backend.observability import recorder
 from backend.observability.event_types import AuditAction
+from backend.semantic.current import load_current_layer
+from backend.semantic.visibility import HiddenItems, hidden_items
 from backend.templates.errors import (
     TemplateNotApplicable,
     TemplateNotEditable,
     TemplateNotFound,
+    TemplateReadsHidden,
     VerificationForbidden,
 )
 from backend.templates.models import QueryTemplate
@@ -170,6 +177,13 @@ def create_template(
         parameters=data.parameters,
         dialect=dialect,
     )
+    _refuse_hidden_reads(
+        session,
+        owner_id=principal.user.id,
+        connection_id=data.connection_id,
+        sql=data.sql_template,
+        parameters=[p.name for p in data.parameters],
+    )
     template = QueryTemplate(
         user_id=principal.user.id,
         name=data.name,
@@ -231,6 +245,14 @@ def update_template(
         parameters=parameters,
         dialect=dialect,
     )
+    if {"sql_template", "connection_id", "parameters"} & changes.keys():
+        _refuse_hidden_reads(
+            session,
+            owner_id=template.user_id,
+            connection_id=connection_id,
+            sql=changes.get("sql_template", template.sql_template),
+            parameters=[p.name for p in parameters],
+        )
     if "parameters" in changes:
         changes["parameters"] = _dump_parameters(parameters)
     definition_changed = any(
@@ -254,6 +276,110 @@ def update_template(
         new_values={k: after[k] for k in sorted(changed)},
     )
     return template
+
+
+# --- the semantic layer's hidden items ---------------------------------------------------------
+
+
+def hidden_read(
+    sql: str,
+    *,
+    connection: DatabaseConnection,
+    hidden: HiddenItems,
+    snapshot: SchemaSnapshot | None,
+    parameters: Collection[str] = (),
+    by_name: bool = True,
+) -> dict[str, Any] | None:
+    """What a template's SQL reads that `hidden` hides on `connection` (the guard's details:
+    `rule`, `table` or `column`), or None. Without a schema snapshot the SQL's names are judged
+    alone (erring on refusing) when `by_name`, else it counts as reading nothing hidden."""
+    if not hidden:
+        return None
+    if snapshot is None:
+        if by_name and names_hidden(sql, dialect=connection.db_type, hidden=hidden):
+            return {"rule": "hidden_name"}
+        return None
+    try:
+        guard_sql(
+            sql,
+            snapshot=snapshot,
+            dialect=connection.db_type,
+            row_cap=None,
+            parameters=list(parameters),
+            hidden=hidden,
+        )
+    except SqlReadsHidden as exc:
+        return dict(exc.details)
+    except GuardRefused:
+        # Not runnable here for another reason (an unknown table, ...): the run says so.
+        return None
+    return None
+
+
+def _refuse_hidden_reads(
+    session: Session,
+    *,
+    owner_id: str | None,
+    connection_id: str | None,
+    sql: str,
+    parameters: list[str],
+) -> None:
+    """Raises `TemplateReadsHidden` (422) when the SQL reads what the semantic layer of a
+    connection the template applies to hides: the one it is bound to, else each of its owner's
+    connections whose schema has the tables it reads."""
+    query = select(DatabaseConnection).where(DatabaseConnection.user_id == owner_id)
+    if connection_id is not None:
+        query = query.where(DatabaseConnection.id == connection_id)
+    for connection in session.scalars(query.order_by(DatabaseConnection.created_at)):
+        hidden = hidden_items(load_current_layer(session, connection.id))
+        if not hidden:
+            continue
+        cached = schema_cache.load_snapshot(session, connection)
+        found = hidden_read(
+            sql,
+            connection=connection,
+            hidden=hidden,
+            snapshot=cached[0] if cached is not None else None,
+            parameters=parameters,
+            by_name=connection_id is not None,
+        )
+        if found is not None:
+            item = found.get("column") or found.get("table")
+            named = f" ({item})" if item else ""
+            raise TemplateReadsHidden(
+                f"The template's SQL reads an item the semantic layer of connection "
+                f"{connection.connection_name} hides{named}.",
+                details={
+                    "field": "sql_template",
+                    "connection_id": connection.id,
+                    **{k: v for k, v in found.items() if k in ("rule", "table", "column")},
+                },
+            )
+
+
+def without_hidden_reads(
+    templates: list[QueryTemplate],
+    *,
+    connection: DatabaseConnection,
+    hidden: HiddenItems,
+    snapshot: SchemaSnapshot | None,
+) -> list[QueryTemplate]:
+    """The templates that read nothing the connection's layer hides (a template saved before
+    the layer hid what it reads stops answering questions and serving as an example)."""
+    if not hidden:
+        return templates
+    return [
+        t
+        for t in templates
+        if hidden_read(
+            t.sql_template,
+            connection=connection,
+            hidden=hidden,
+            snapshot=snapshot,
+            parameters=[p["name"] for p in t.parameters or ()],
+        )
+        is None
+    ]
 
 
 def _stored_connection_dialect(session: Session, connection_id: str | None) -> str | None:

@@ -917,7 +917,8 @@ export interface paths {
          * Verified examples of a connection
          * @description The question/SQL pairs known to be right on this connection, newest first: from
          *     well-rated answers (`feedback`), corrections, templates and ones added by hand. Approved
-         *     ones are shown to LLM generators as examples. Page with `cursor`.
+         *     ones are shown to LLM generators as examples; `approved=false` lists those waiting for the
+         *     owner's approval. The owner's connection, or anyone's for an admin. Page with `cursor`.
          */
         get: operations["connections-list_examples"];
         put?: never;
@@ -925,7 +926,8 @@ export interface paths {
          * Add a verified example by hand
          * @description Adds a question and the SQL that answers it as an example; the SQL must pass the guard
          *     on the connection (the same as `POST /query/sql`). The connection's owner's examples are
-         *     approved at once.
+         *     approved at once; an admin may add one to any user's connection, pending until the owner
+         *     approves it.
          */
         post: operations["connections-add_example"];
         delete?: never;
@@ -1099,7 +1101,8 @@ export interface paths {
         /**
          * Introspect the schema again
          * @description Reads the tables, columns and foreign keys of the database again and caches them; questions
-         *     are answered against this snapshot.
+         *     are answered against this snapshot. Items the semantic layer hides are listed marked
+         *     `hidden`.
          */
         post: operations["connections-refresh_schema"];
         delete?: never;
@@ -1118,6 +1121,10 @@ export interface paths {
         /**
          * The cached schema of a connection
          * @description The tables, columns and foreign keys of the database (introspected on first use, cached).
+         *
+         *     Tables and columns the semantic layer hides are listed marked `hidden: true` for a caller
+         *     who may write the layer (`connections:write`), and left out for anyone else or with
+         *     `include_hidden=false` (the schema as every generator sees it); `includes_hidden` says which.
          */
         get: operations["connections-get_schema"];
         put?: never;
@@ -2177,29 +2184,6 @@ export interface components {
                 [key: string]: string;
             };
         };
-        /** ColumnInfo */
-        ColumnInfo: {
-            /** Default */
-            default?: string | null;
-            /** Distinct Count */
-            distinct_count?: number | null;
-            /** Name */
-            name: string;
-            /**
-             * Nullable
-             * @default true
-             */
-            nullable: boolean;
-            /**
-             * Primary Key
-             * @default false
-             */
-            primary_key: boolean;
-            /** Sample Values */
-            sample_values?: unknown[] | null;
-            /** Type */
-            type: string;
-        };
         /**
          * ConfigRead
          * @example {
@@ -2339,6 +2323,7 @@ export interface components {
          *       "connection_id": "7a1e5c3b-2d4f-4a8e-b9c6-0e1f2a3b4c5d",
          *       "database_name": "shop",
          *       "db_type": "sqlite",
+         *       "includes_hidden": true,
          *       "last_updated": "2024-05-01T12:00:00Z",
          *       "table_count": 1,
          *       "tables": [
@@ -2357,6 +2342,11 @@ export interface components {
          *                 "Japan"
          *               ],
          *               "type": "TEXT"
+         *             },
+         *             {
+         *               "hidden": true,
+         *               "name": "tax_id",
+         *               "type": "TEXT"
          *             }
          *           ],
          *           "foreign_keys": [],
@@ -2374,6 +2364,11 @@ export interface components {
             /** Db Type */
             db_type: string;
             /**
+             * Includes Hidden
+             * @default false
+             */
+            includes_hidden: boolean;
+            /**
              * Last Updated
              * Format: date-time
              */
@@ -2381,7 +2376,7 @@ export interface components {
             /** Table Count */
             table_count: number;
             /** Tables */
-            tables: components["schemas"]["TableInfo"][];
+            tables: components["schemas"]["SchemaTableRead"][];
         };
         /**
          * ConnectionTestResult
@@ -3745,6 +3740,34 @@ export interface components {
             /** Type */
             type?: string | null;
         };
+        /** SchemaColumnRead */
+        SchemaColumnRead: {
+            /** Default */
+            default?: string | null;
+            /** Distinct Count */
+            distinct_count?: number | null;
+            /**
+             * Hidden
+             * @default false
+             */
+            hidden: boolean;
+            /** Name */
+            name: string;
+            /**
+             * Nullable
+             * @default true
+             */
+            nullable: boolean;
+            /**
+             * Primary Key
+             * @default false
+             */
+            primary_key: boolean;
+            /** Sample Values */
+            sample_values?: unknown[] | null;
+            /** Type */
+            type: string;
+        };
         /**
          * SchemaRefreshJobCreate
          * @description A connection's schema introspected again (large databases take a while).
@@ -3757,6 +3780,33 @@ export interface components {
              * @enum {string}
              */
             kind: "schema_refresh";
+        };
+        /** SchemaTableRead */
+        SchemaTableRead: {
+            /** Columns */
+            columns: components["schemas"]["SchemaColumnRead"][];
+            /** Comment */
+            comment?: string | null;
+            /** Foreign Keys */
+            foreign_keys?: components["schemas"]["ForeignKeyInfo"][];
+            /**
+             * Hidden
+             * @default false
+             */
+            hidden: boolean;
+            /** Name */
+            name: string;
+            /** Row Count */
+            row_count?: number | null;
+            /**
+             * Row Count Is Estimate
+             * @default false
+             */
+            row_count_is_estimate: boolean;
+            /** Schema Name */
+            schema_name?: string | null;
+            /** Size Bytes */
+            size_bytes?: number | null;
         };
         /**
          * Scope
@@ -3964,6 +4014,8 @@ export interface components {
             reverted_from?: number | null;
             /** Source */
             source: string;
+            /** Templates Reading Hidden */
+            templates_reading_hidden?: components["schemas"]["TemplateReadingHidden"][];
             /** Version */
             version: number;
         };
@@ -4127,28 +4179,6 @@ export interface components {
             /** Synonyms */
             synonyms?: string[];
         };
-        /** TableInfo */
-        TableInfo: {
-            /** Columns */
-            columns: components["schemas"]["ColumnInfo"][];
-            /** Comment */
-            comment?: string | null;
-            /** Foreign Keys */
-            foreign_keys?: components["schemas"]["ForeignKeyInfo"][];
-            /** Name */
-            name: string;
-            /** Row Count */
-            row_count?: number | null;
-            /**
-             * Row Count Is Estimate
-             * @default false
-             */
-            row_count_is_estimate: boolean;
-            /** Schema Name */
-            schema_name?: string | null;
-            /** Size Bytes */
-            size_bytes?: number | null;
-        };
         /**
          * TemplateCreate
          * @example {
@@ -4265,6 +4295,18 @@ export interface components {
             usage_count: number;
             /** User Id */
             user_id: string | null;
+        };
+        /**
+         * TemplateReadingHidden
+         * @description A query template that applies to the connection and reads what the layer hides.
+         */
+        TemplateReadingHidden: {
+            /** Item */
+            item?: string | null;
+            /** Name */
+            name: string;
+            /** Template Id */
+            template_id: string;
         };
         /**
          * TemplateRunRequest
@@ -9375,7 +9417,9 @@ export interface operations {
     };
     "connections-get_schema": {
         parameters: {
-            query?: never;
+            query?: {
+                include_hidden?: boolean;
+            };
             header?: never;
             path: {
                 connection_id: string;

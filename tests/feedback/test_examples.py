@@ -18,7 +18,7 @@ from backend.nl2sql.engines.base import Example
 from backend.nl2sql.relevance import rank_examples, words
 from backend.observability.event_types import AuditAction
 from backend.observability.models import AuditLog
-from tests.chat.conftest import Caller, StandInGenerator, make_api_key_headers
+from tests.chat.conftest import Caller, StandInGenerator, make_api_key_headers, make_caller
 from tests.feedback.conftest import ask, examples_url, feedback_url
 from tests.nl2sql.provider_server import API_KEY, OPENAI, ProviderServer, provider_server
 
@@ -54,7 +54,7 @@ def settings(settings: Settings, server: ProviderServer) -> Settings:
 
 def _add(client: TestClient, caller: Caller, question: str, sql: str, **extra: Any) -> Any:
     return client.post(
-        examples_url(caller.connection_id),
+        extra.pop("url", examples_url(caller.connection_id)),
         json={"question": question, "sql": sql},
         headers=extra.pop("headers", caller.headers),
     )
@@ -260,3 +260,48 @@ def test_the_offline_engine_never_reads_examples(
 
     assert offline == []
     assert len(llm) == 1
+
+
+def test_an_admins_example_on_a_users_connection_is_pending_until_the_owner_approves(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    server: ProviderServer,
+    caller: Caller,
+    other_caller: Caller,
+) -> None:
+    admin = make_caller(session, settings, role="admin")
+    url = examples_url(caller.connection_id)
+    added = client.post(
+        url,
+        json={"question": "Customers tallied by country, curated", "sql": GOOD_SQL},
+        headers=admin.headers,
+    )
+    assert added.status_code == 201, added.text
+    example = added.json()
+    assert (example["approved"], example["owner_id"]) == (False, admin.user_id)
+    assert example["approved_by"] is None
+    # Nobody else reaches the connection's examples.
+    assert _add(client, other_caller, "Sneaky", GOOD_SQL, url=url).status_code == 404
+    assert client.get(url, headers=other_caller.headers).status_code == 404
+
+    pending = client.get(url, params={"approved": False}, headers=caller.headers).json()
+    assert [e["id"] for e in pending["items"]] == [example["id"]]
+    assert client.get(url, headers=admin.headers).json()["items"][0]["id"] == example["id"]
+    prompt = _prompt_after_asking(client, server, caller, "Customers tallied by country?")
+    assert "curated" not in prompt
+
+    approve = f"{url}/{example['id']}/approve"
+    refused = client.post(approve, headers=admin.headers)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "not_connection_owner"
+    approved = client.post(approve, headers=caller.headers)
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["approved"], approved.json()["approved_by"]) == (True, caller.user_id)
+    assert client.get(url, params={"approved": False}, headers=caller.headers).json()["items"] == []
+    prompt = _prompt_after_asking(client, server, caller, "Customers tallied by country?")
+    assert "Customers tallied by country, curated" in prompt
+    actions = session.scalars(
+        select(AuditLog.action).where(AuditLog.resource_id == example["id"]).order_by(AuditLog.id)
+    ).all()
+    assert actions == [AuditAction.EXAMPLE_CREATED, AuditAction.EXAMPLE_APPROVED]

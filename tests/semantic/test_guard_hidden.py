@@ -65,6 +65,108 @@ NARROWED = [
 ]
 
 
+# Unqualified and aliased names are resolved against the tables in their scope: only a name that
+# may read a hidden column (also an ambiguous one) is refused.
+RESOLVED_VISIBLE = [
+    "SELECT ssn FROM orders WHERE account_id IN (SELECT id FROM accounts)",
+    "SELECT o.id FROM orders AS o WHERE EXISTS "
+    "(SELECT 1 FROM accounts AS a WHERE a.id = o.account_id) AND ssn = '1'",
+    "WITH a AS (SELECT id FROM accounts) SELECT ssn FROM orders JOIN a ON a.id = orders.account_id",
+    "SELECT a.id FROM accounts AS a WHERE EXISTS (SELECT 1 FROM orders AS a WHERE a.ssn = '1')",
+    "SELECT (SELECT ssn FROM orders LIMIT 1) FROM accounts",
+    "SELECT ssn FROM orders UNION SELECT name FROM accounts",
+    "SELECT a.name AS ssn FROM accounts AS a ORDER BY ssn",
+    "SELECT ssn FROM orders UNION SELECT name FROM accounts ORDER BY ssn",
+    # the derived table has `ssn` (orders' own), so the name stops there
+    "SELECT id FROM accounts AS a WHERE EXISTS "
+    "(SELECT 1 FROM (SELECT * FROM orders) AS x WHERE ssn = '1')",
+    "SELECT id FROM accounts AS a WHERE EXISTS "
+    "(SELECT 1 FROM (SELECT o.* FROM orders AS o) AS x WHERE ssn = '1')",
+]
+RESOLVED_HIDDEN = [
+    ("SELECT ssn FROM orders JOIN accounts ON accounts.id = orders.account_id", "accounts.ssn"),
+    ("SELECT id FROM orders WHERE EXISTS (SELECT 1 FROM accounts WHERE ssn = '1')", "accounts.ssn"),
+    (
+        "SELECT id FROM accounts AS a WHERE EXISTS (SELECT 1 FROM orders AS o WHERE o.ssn = a.ssn)",
+        "accounts.ssn",
+    ),
+    ("SELECT (SELECT ssn LIMIT 1) FROM accounts", "accounts.ssn"),
+    ("SELECT name FROM accounts UNION SELECT ssn FROM accounts", "accounts.ssn"),
+    ("SELECT a.name AS ssn FROM accounts AS a ORDER BY ssn || ''", "accounts.ssn"),
+    ("SELECT x FROM accounts AS x", "accounts"),
+    # `*` over accounts is narrowed, so `ssn` is not the derived table's: it is the outer one's
+    (
+        "SELECT id FROM accounts AS a WHERE EXISTS "
+        "(SELECT 1 FROM (SELECT * FROM accounts) AS x WHERE ssn = '1')",
+        "accounts.ssn",
+    ),
+    (
+        "WITH c AS (SELECT * FROM accounts) "
+        "SELECT id FROM accounts AS a WHERE EXISTS (SELECT 1 FROM c WHERE ssn = '1')",
+        "accounts.ssn",
+    ),
+    (
+        "SELECT id FROM accounts AS a WHERE EXISTS "
+        "(SELECT 1 FROM generate_series(1, 3) AS g WHERE ssn = '1')",
+        "accounts.ssn",
+    ),
+]
+
+# DuckDB's star modifiers keep their meaning when `*` is narrowed to the visible columns.
+STAR_MODIFIERS = [
+    ("SELECT * EXCLUDE (name) FROM accounts", 'SELECT accounts."id" FROM accounts'),
+    ("SELECT * EXCLUDE (ssn) FROM accounts", 'SELECT accounts."id", accounts."name" FROM accounts'),
+    (
+        "SELECT * REPLACE (UPPER(name) AS name) FROM accounts",
+        'SELECT accounts."id", UPPER(name) AS name FROM accounts',
+    ),
+    ("SELECT a.* EXCLUDE (name) FROM accounts AS a", 'SELECT a."id" FROM accounts AS a'),
+    (
+        "SELECT * RENAME (name AS n) FROM accounts",
+        'SELECT accounts."id", accounts."name" AS n FROM accounts',
+    ),
+    (
+        "SELECT * EXCLUDE (o.ssn) FROM accounts AS a JOIN orders AS o ON o.account_id = a.id",
+        'SELECT a."id", a."name", o."id", o."account_id", o."total" '
+        "FROM accounts AS a JOIN orders AS o ON o.account_id = a.id",
+    ),
+    (
+        "SELECT * EXCLUDE (total) FROM accounts AS a "
+        "JOIN (SELECT id, total FROM orders) AS o ON o.id = a.id",
+        'SELECT a."id", a."name", o.* EXCLUDE (total) FROM accounts AS a '
+        "JOIN (SELECT id, total FROM orders) AS o ON o.id = a.id",
+    ),
+    ("SELECT * EXCLUDE (ssn) FROM orders", "SELECT * EXCLUDE (ssn) FROM orders"),
+]
+
+
+@pytest.mark.parametrize("sql", RESOLVED_VISIBLE)
+def test_a_name_that_resolves_to_a_visible_column_passes(sql: str) -> None:
+    guard_sql(sql, snapshot=SNAPSHOT, row_cap=None, hidden=HIDDEN)
+
+
+@pytest.mark.parametrize(("sql", "column"), RESOLVED_HIDDEN)
+def test_a_name_that_may_read_a_hidden_column_is_refused(sql: str, column: str) -> None:
+    with pytest.raises(SqlReadsHidden) as refused:
+        guard_sql(sql, snapshot=SNAPSHOT, row_cap=None, hidden=HIDDEN)
+    assert refused.value.details == {"rule": "hidden_column", "column": column}
+
+
+@pytest.mark.parametrize(("sql", "expected"), STAR_MODIFIERS)
+def test_star_modifiers_survive_narrowing(sql: str, expected: str) -> None:
+    guarded = guard_sql(sql, snapshot=SNAPSHOT, dialect="duckdb", row_cap=None, hidden=HIDDEN)
+    assert guarded.sql == expected
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT * REPLACE (ssn AS name) FROM accounts", "SELECT * RENAME (ssn AS s) FROM accounts"],
+)
+def test_star_modifiers_that_read_a_hidden_column_are_refused(sql: str) -> None:
+    with pytest.raises(SqlReadsHidden):
+        guard_sql(sql, snapshot=SNAPSHOT, dialect="duckdb", row_cap=None, hidden=HIDDEN)
+
+
 @pytest.mark.parametrize(("sql", "rule"), REFUSED)
 def test_reading_a_hidden_item_is_refused(sql: str, rule: str) -> None:
     with pytest.raises(SqlReadsHidden) as refused:

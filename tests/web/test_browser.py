@@ -3,7 +3,8 @@
 A real uvicorn server on loopback serves the app over a fresh embedded-default data dir in which
 `nlsql demo --no-serve` created the demo account and connection, and `nlsql create-admin` an
 admin. The viewer asks, follows up, meets a decline and takes one of its suggestions, drafts SQL
-and runs it, resumes the conversation; the admin opens the dashboard and verifies the audit
+and runs it, rates an answer with a comment and a corrected SQL (which the guard checks first),
+resumes the conversation; the admin opens the dashboard and verifies the audit
 chain. Screenshots of each step are kept in `test-artifacts/` (gitignored). Nothing is loaded
 from outside the app and nothing is logged as an error.
 """
@@ -35,6 +36,8 @@ QUESTION = "Number of orders per status"
 FOLLOW_UP = "and only for 2023?"
 NONSENSE = "xyzzy plugh frobnicate"
 REFERENCE_SQL = "SELECT status, COUNT(*) FROM orders GROUP BY status"
+COMMENT = "Right counts; I would name the column orders."
+CORRECTED_SQL = "SELECT status, COUNT(*) AS orders FROM orders GROUP BY status"
 
 
 @pytest.fixture
@@ -172,6 +175,42 @@ def test_a_viewer_converses_and_an_admin_reviews(
         f"[...{LAST_TURN}.querySelectorAll('.rate')].map(b => b.getAttribute('aria-pressed'))"
     )
     assert pressed == ["false", "false", "false", "true", "false"], pressed
+
+    # A comment and a corrected SQL go with the rating; the guard's refusal shows by the field.
+    browser.click("#thread .turn:last-child .feedback-more summary")
+    browser.wait_for(_visible("#thread .turn:last-child .feedback-comment"), what="the comment box")
+    labels = browser.evaluate(
+        f"[...{LAST_TURN}.querySelectorAll('.feedback-form textarea')]"
+        ".map(t => t.labels[0].textContent)"
+    )
+    assert labels == ["Comment (optional)", "Suggest corrected SQL (optional)"], labels
+    browser.type_into("#thread .turn:last-child .feedback-comment", COMMENT)
+    browser.type_into("#thread .turn:last-child .feedback-sql", "DELETE FROM orders")
+    browser.click("#thread .turn:last-child .send-feedback")
+    refusal = browser.wait_for(
+        f"(e => !e.hidden && e.textContent)({LAST_TURN}.querySelector('.feedback-error'))",
+        what="the guard's refusal of the corrected SQL",
+    )
+    assert "not accepted" in refusal and "DELETE" in refusal, refusal
+    assert (
+        browser.evaluate(f"{LAST_TURN}.querySelector('.feedback-sql').getAttribute('aria-invalid')")
+        == "true"
+    )
+    assert browser.evaluate(
+        f"{LAST_TURN}.querySelector('.feedback-sql').getAttribute('aria-describedby')"
+    ) == browser.evaluate(f"{LAST_TURN}.querySelector('.feedback-error').id")
+    browser.screenshot(shots / "02-feedback-refused.png")
+    browser.evaluate(f"{LAST_TURN}.querySelector('.feedback-sql').value = ''")
+    browser.type_into("#thread .turn:last-child .feedback-sql", CORRECTED_SQL)
+    # Keyboard: Enter on the focused Send button submits.
+    browser.evaluate(f"{LAST_TURN}.querySelector('.send-feedback').focus()")
+    _press_enter(browser)
+    sent = browser.wait_for(
+        f"{LAST_TURN}.querySelector('.feedback-status').textContent", what="the feedback sent"
+    )
+    assert "comment and corrected SQL" in sent and "example" in sent, sent
+    assert browser.evaluate(f"{LAST_TURN}.querySelector('.feedback-error').hidden") is True
+    assert browser.evaluate(f"{LAST_TURN}.querySelector('.rating').dataset.rating") == "4"
     browser.screenshot(shots / "02-answer.png")
 
     # A follow-up stays in the same conversation and narrows the question.
@@ -228,6 +267,15 @@ def test_a_viewer_converses_and_an_admin_reviews(
         what="the reopened answer's chart",
     )
     assert browser.evaluate(f"{first_turn}.querySelector('.rating').dataset.rating") == "4"
+    # ... and, once its disclosure is opened, the comment and corrected SQL sent with it.
+    browser.click("#thread .turn:first-child .feedback-more summary")
+    kept = browser.wait_for(
+        f"(t => t.querySelector('.feedback-comment').value"
+        f" && [t.querySelector('.feedback-comment').value,"
+        f" t.querySelector('.feedback-sql').value])({first_turn})",
+        what="the earlier comment",
+    )
+    assert kept == [COMMENT, CORRECTED_SQL], kept
     browser.click("#sessions li:nth-child(1) .session")
     browser.wait_for(
         "document.querySelectorAll('#thread .turn').length === 3", what="the second conversation"

@@ -18,6 +18,7 @@ from typing import Any
 
 from backend.connections.snapshot import ColumnInfo, SchemaSnapshot, TableInfo
 from backend.nl2sql.engines.base import Example, GenerationRequest, Turn
+from backend.nl2sql.engines.stop_words import QUERY_WORDS, STOP_WORDS
 from backend.nl2sql.errors import LlmReplyInvalid
 from backend.semantic.layer import SemanticLayer
 
@@ -54,74 +55,7 @@ _MONTHS = (
     "December",
 )
 
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "many",
-        "me",
-        "much",
-        "of",
-        "on",
-        "or",
-        "per",
-        "show",
-        "the",
-        "their",
-        "them",
-        "there",
-        "these",
-        "this",
-        "to",
-        "was",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "with",
-        "list",
-        "give",
-        "find",
-        "get",
-        "all",
-        "each",
-        "every",
-        "by",
-        "top",
-        "most",
-        "least",
-        "me",
-        "my",
-        "our",
-        "your",
-        "than",
-        "that",
-        "do",
-        "does",
-        "did",
-        "number",
-        "count",
-        "total",
-    ]
-)
+_STOPWORDS = STOP_WORDS | QUERY_WORDS
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _DEFAULT_SCHEMAS = frozenset({"main", "public", "dbo"})

@@ -311,15 +311,43 @@
     }
   }
 
-  /** Buttons 1-5 to rate an answer (keyboard: Tab to a button, Enter or Space to rate). */
+  const GUARD_ERRORS = new Set(["sql_refused", "sql_reads_hidden", "sql_not_parseable"]);
+  const MAX_COMMENT_LENGTH = 2000;
+
+  /** Rating buttons 1-5 (keyboard: Tab to a button, Enter or Space to rate), and a disclosure
+   * with a comment and a corrected SQL that are sent with the rating. A corrected SQL the guard
+   * refuses is shown next to its field. */
   function ratingBlock(messageId, current) {
+    const id = String(messageId);
+    const path = `/chat/messages/${encodeURIComponent(id)}/feedback`;
     const status = el("span", { className: "rating-status", role: "status" });
     const group = el("div", {
       className: "rating",
       role: "group",
       ariaLabel: "Rate this answer from 1 (wrong) to 5 (right)",
-      dataset: { messageId: String(messageId) },
+      dataset: { messageId: id },
     }, el("span", { className: "rating-label", textContent: "Rate:" }));
+    const comment = el("textarea", {
+      id: `feedback-comment-${id}`,
+      className: "feedback-comment",
+      rows: 2,
+      maxLength: MAX_COMMENT_LENGTH,
+    });
+    const sqlError = el("p", {
+      id: `feedback-sql-error-${id}`,
+      className: "feedback-error",
+      role: "alert",
+      hidden: true,
+    });
+    const correctedSql = el("textarea", {
+      id: `feedback-sql-${id}`,
+      className: "feedback-sql",
+      rows: 3,
+      spellcheck: false,
+    });
+    correctedSql.setAttribute("aria-describedby", sqlError.id);
+    const formStatus = el("p", { className: "feedback-status", role: "status" });
+    const send = el("button", { type: "submit", className: "send-feedback", textContent: "Send" });
     const buttons = [];
     const show = (rating) => {
       group.dataset.rating = rating ? String(rating) : "";
@@ -327,6 +355,44 @@
         button.setAttribute("aria-pressed", String(Number(button.dataset.value) === rating));
       }
       status.textContent = rating ? `You rated this ${rating} of 5.` : "";
+    };
+    const showSqlError = (message) => {
+      sqlError.textContent = message || "";
+      sqlError.hidden = !message;
+      correctedSql.setAttribute("aria-invalid", String(Boolean(message)));
+    };
+    const submit = async (rating) => {
+      if (!rating) {
+        formStatus.textContent = "Choose a rating from 1 to 5 first: it is sent with your words.";
+        buttons[0].focus();
+        return;
+      }
+      const body = { rating };
+      if (comment.value.trim()) body.comment = comment.value;
+      if (correctedSql.value.trim()) body.corrected_sql = correctedSql.value;
+      for (const b of [...buttons, send]) b.disabled = true;
+      showSqlError("");
+      formStatus.textContent = "";
+      try {
+        const feedback = await call("POST", path, body);
+        show(feedback.rating);
+        const parts = [feedback.comment ? "comment" : null,
+          feedback.corrected_sql ? "corrected SQL" : null].filter(Boolean);
+        if (parts.length) {
+          formStatus.textContent = `Sent with your ${parts.join(" and ")}.`
+            + (feedback.example ? " It is now an example for this connection." : "");
+        }
+      } catch (err) {
+        if (body.corrected_sql && GUARD_ERRORS.has(err.code)) {
+          more.open = true;
+          showSqlError(`The corrected SQL was not accepted: ${err.message}`);
+          correctedSql.focus();
+        } else {
+          showError(err.message);
+        }
+      } finally {
+        for (const b of [...buttons, send]) b.disabled = false;
+      }
     };
     for (let value = 1; value <= 5; value += 1) {
       const button = el("button", {
@@ -336,26 +402,43 @@
         title: value >= 4 ? `${value} of 5: right` : `${value} of 5`,
         ariaLabel: `Rate ${value} of 5`,
         dataset: { value: String(value) },
-        onclick: async () => {
-          for (const b of buttons) b.disabled = true;
-          try {
-            const feedback = await call(
-              "POST", `/chat/messages/${encodeURIComponent(messageId)}/feedback`, { rating: value },
-            );
-            show(feedback.rating);
-          } catch (err) {
-            showError(err.message);
-          } finally {
-            for (const b of buttons) b.disabled = false;
-          }
-        },
+        onclick: () => submit(value),
       });
       buttons.push(button);
       group.append(button);
     }
     group.append(status);
+    const form = el("form", {
+      className: "feedback-form",
+      onsubmit: (event) => {
+        event.preventDefault();
+        submit(Number(group.dataset.rating) || null);
+      },
+    },
+    el("label", { htmlFor: comment.id, textContent: "Comment (optional)" }, comment),
+    el("label", { htmlFor: correctedSql.id, textContent: "Suggest corrected SQL (optional)" },
+      correctedSql),
+    sqlError,
+    el("p", { className: "actions" }, send,
+      el("span", { className: "hint", textContent: "Sent with your rating above." })),
+    formStatus);
+    let loaded = false;
+    const more = el("details", {
+      className: "feedback-more",
+      ontoggle: async () => {
+        if (!more.open || loaded || !group.dataset.rating) return;
+        loaded = true;
+        try {
+          const earlier = await call("GET", path);
+          if (!comment.value) comment.value = earlier.comment || "";
+          if (!correctedSql.value) correctedSql.value = earlier.corrected_sql || "";
+        } catch (_) {
+          // No earlier feedback to show: the fields stay empty.
+        }
+      },
+    }, el("summary", { textContent: "Add a comment or a corrected SQL" }), form);
     show(current || null);
-    return group;
+    return el("div", { className: "feedback" }, group, more);
   }
 
   function renderAnswer(turn, answer) {
@@ -415,7 +498,10 @@
 
   async function tableNames(connectionId) {
     if (!tablesByConnection.has(connectionId)) {
-      const schema = await call("GET", `/connections/${encodeURIComponent(connectionId)}/schema`);
+      // Suggest only what generators see: never a table the semantic layer hides.
+      const schema = await call(
+        "GET", `/connections/${encodeURIComponent(connectionId)}/schema?include_hidden=false`,
+      );
       tablesByConnection.set(connectionId, (schema.tables || []).map((t) => t.name));
     }
     return tablesByConnection.get(connectionId);

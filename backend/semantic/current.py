@@ -1,0 +1,52 @@
+"""The layer in force: a connection's current version, parsed once per process.
+
+Kept apart from `service` so that lower domains (a connection's schema read) can read the
+current layer without importing the semantic service.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from backend.semantic.layer import SemanticLayer
+from backend.semantic.models import SemanticLayerHead, SemanticLayerVersion
+
+_PARSED_CACHE_ENTRIES = 256
+
+_parsed: OrderedDict[tuple[str, int], SemanticLayer] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def document_of(row: SemanticLayerVersion) -> SemanticLayer:
+    """A committed version's document, parsed once per process (versions never change;
+    connection ids are never reused)."""
+    key = (row.connection_id, row.version)
+    with _parsed_lock:
+        cached = _parsed.get(key)
+        if cached is not None:
+            _parsed.move_to_end(key)
+            return cached
+    layer = SemanticLayer.model_validate(row.document)
+    with _parsed_lock:
+        _parsed[key] = layer
+        while len(_parsed) > _PARSED_CACHE_ENTRIES:
+            _parsed.popitem(last=False)
+    return layer
+
+
+def load_current_layer(session: Session, connection_id: str) -> SemanticLayer | None:
+    """The connection's current layer, or None when it has none (one indexed read)."""
+    row = session.scalar(
+        select(SemanticLayerVersion)
+        .join(
+            SemanticLayerHead,
+            (SemanticLayerHead.connection_id == SemanticLayerVersion.connection_id)
+            & (SemanticLayerHead.current_version == SemanticLayerVersion.version),
+        )
+        .where(SemanticLayerHead.connection_id == connection_id)
+    )
+    return document_of(row) if row is not None else None
