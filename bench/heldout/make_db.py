@@ -252,7 +252,8 @@ def build(path: Path) -> str:
             next_cat += 1
 
     # products
-    products: list[tuple[str, float, int]] = []  # sku, list_price, discontinued
+    products: list[tuple[str, float, int]] = []  # sku, list_price, discontinued (orderable)
+    new_arrivals: list[tuple[str, float, int]] = []
     sku_n = 10000
     seen_names: set[str] = set()
     for sub, (words, (lo, hi)) in PRODUCT_WORDS.items():
@@ -272,11 +273,14 @@ def build(path: Path) -> str:
                 disc = 1 if rng.random() < 0.1 else 0
                 supplier = rng.randint(1, len(SUPPLIER_NAMES))
                 added = FIRST_DAY + dt.timedelta(days=rng.randint(-900, 1200))
+                fresh = rng.random() < 0.04  # a new arrival nobody has ordered yet
+                if fresh:
+                    added = TODAY - dt.timedelta(days=rng.randint(1, 20))
                 con.execute(
                     "INSERT INTO products VALUES (?,?,?,?,?,?,?,?,?)",
                     (sku, name, cat_ids[sub], supplier, cost, price, weight, disc, day(added)),
                 )
-                products.append((sku, price, disc))
+                (new_arrivals if fresh else products).append((sku, price, disc))
 
     # employees: a CEO without a manager, department heads, warehouse managers, reps, pickers
     emps: list[dict[str, object]] = []
@@ -311,7 +315,7 @@ def build(path: Path) -> str:
             hire("Order Picker", "Operations", wh, boss, 33000)
         hire("Forklift Driver", "Operations", wh, boss, 36000)
     # one picker earns more than their manager (a self-join question relies on it)
-    emps[-2]["salary"] = 64000.0
+    emps[-2]["salary"] = 75000.0
     for e in emps:
         con.execute(
             "INSERT INTO employees VALUES (?,?,?,?,?,?,?,?,?)",
@@ -437,7 +441,7 @@ def build(path: Path) -> str:
     for wh in range(1, len(WAREHOUSES) + 1):
         if WAREHOUSES[wh - 1][4] is not None:
             continue
-        for sku, _price, disc in products:
+        for sku, _price, disc in products + new_arrivals:
             if rng.random() < 0.25:
                 continue
             reorder = rng.choice([10, 20, 25, 50, 100])
