@@ -130,15 +130,24 @@ WAREHOUSES = [
 ]
 
 SUPPLIER_NAMES = [
-    ("Brenner Werkzeug GmbH", "Germany"), ("Vostok Fasteners", "Poland"),
-    ("Tidewater Paints", "Netherlands"), ("Lumo Lighting Oy", "Finland"),
-    ("Atelier Bois SA", "France"), ("Sierra Plumbing Co", "Spain"),
-    ("Kessel Electric", "Germany"), ("Nordhavn Timber", "Denmark"),
-    ("Castellan Tools", "Italy"), ("Ostrava Steelworks", "Czechia"),
-    ("Greenline Garden", "Netherlands"), ("Marlow Adhesives", "United Kingdom"),
-    ("Pacifica Imports", "China"), ("Tern Safety Gear", "Belgium"),
-    ("Helio Solar Parts", "Spain"), ("Rudd & Sons Hardware", "United Kingdom"),
-    ("Anker Bolt AG", "Austria"), ("Fjord Insulation", "Norway"),
+    ("Brenner Werkzeug GmbH", "Germany"),
+    ("Vostok Fasteners", "Poland"),
+    ("Tidewater Paints", "Netherlands"),
+    ("Lumo Lighting Oy", "Finland"),
+    ("Atelier Bois SA", "France"),
+    ("Sierra Plumbing Co", "Spain"),
+    ("Kessel Electric", "Germany"),
+    ("Nordhavn Timber", "Denmark"),
+    ("Castellan Tools", "Italy"),
+    ("Ostrava Steelworks", "Czechia"),
+    ("Greenline Garden", "Netherlands"),
+    ("Marlow Adhesives", "United Kingdom"),
+    ("Pacifica Imports", "China"),
+    ("Tern Safety Gear", "Belgium"),
+    ("Helio Solar Parts", "Spain"),
+    ("Rudd & Sons Hardware", "United Kingdom"),
+    ("Anker Bolt AG", "Austria"),
+    ("Fjord Insulation", "Norway"),
 ]
 
 CATEGORY_TREE = {
@@ -153,8 +162,10 @@ CATEGORY_TREE = {
 
 PRODUCT_WORDS = {
     "Hand tools": (["Claw hammer", "Chisel set", "Hacksaw", "Spirit level", "Pliers"], (4, 40)),
-    "Power tools": (["Cordless drill", "Angle grinder", "Jigsaw", "Impact driver", "Sander"],
-                    (45, 320)),
+    "Power tools": (
+        ["Cordless drill", "Angle grinder", "Jigsaw", "Impact driver", "Sander"],
+        (45, 320),
+    ),
     "Measuring": (["Tape measure", "Laser meter", "Steel ruler", "Caliper"], (3, 90)),
     "Screws": (["Wood screws", "Drywall screws", "Deck screws", "Machine screws"], (2, 18)),
     "Bolts & nuts": (["Hex bolts", "Carriage bolts", "Lock nuts", "Washers"], (2, 15)),
@@ -165,8 +176,7 @@ PRODUCT_WORDS = {
     "Cables": (["Twin cable", "Extension reel", "Coax cable"], (8, 70)),
     "Lighting": (["LED bulb", "Flood light", "Batten light", "Downlight"], (3, 85)),
     "Switches & sockets": (["Double socket", "Dimmer switch", "USB socket"], (4, 35)),
-    "Pipes & fittings": (["Copper pipe", "Elbow fitting", "Compression tee", "PVC pipe"],
-                         (2, 30)),
+    "Pipes & fittings": (["Copper pipe", "Elbow fitting", "Compression tee", "PVC pipe"], (2, 30)),
     "Taps": (["Mixer tap", "Outdoor tap", "Basin tap"], (18, 140)),
     "Garden tools": (["Spade", "Pruning shears", "Rake", "Wheelbarrow"], (9, 110)),
     "Irrigation": (["Garden hose", "Sprinkler", "Drip kit"], (6, 55)),
@@ -175,31 +185,144 @@ PRODUCT_WORDS = {
 }
 SIZES = ["S", "M", "L", "XL", "Pro", "Lite", "500", "1000", "2.5m", "10m"]
 
-SEGMENTS = [("Retail chain", 0.15), ("Independent store", 0.45), ("Contractor", 0.28),
-            ("Online reseller", 0.12)]
-CITIES = [
-    ("Amsterdam", "Netherlands"), ("Utrecht", "Netherlands"), ("Eindhoven", "Netherlands"),
-    ("Rotterdam", "Netherlands"), ("Brussels", "Belgium"), ("Ghent", "Belgium"),
-    ("Antwerp", "Belgium"), ("Cologne", "Germany"), ("Dusseldorf", "Germany"),
-    ("Essen", "Germany"), ("Hamburg", "Germany"), ("Lyon", "France"), ("Paris", "France"),
-    ("Lille", "France"), ("Grenoble", "France"), ("Milan", "Italy"), ("Turin", "Italy"),
-    ("Gdansk", "Poland"), ("Warsaw", "Poland"), ("Luxembourg", "Luxembourg"),
+SEGMENTS = [
+    ("Retail chain", 0.15),
+    ("Independent store", 0.45),
+    ("Contractor", 0.28),
+    ("Online reseller", 0.12),
 ]
-NAME_PARTS_A = ["North", "Oak", "Prime", "Bright", "Union", "Stone", "River", "Iron", "Blue",
-                "Summit", "Harbor", "Maple", "Granite", "Cedar", "Delta", "Alpine", "Golden",
-                "Silver", "Pioneer", "Civic", "Metro", "Crown", "Vista", "Falcon"]
-NAME_PARTS_B = ["Bouw", "Hardware", "Builders", "DIY", "Supplies", "Renovations", "Werk",
-                "Home Center", "Installations", "Depot", "Bricolage", "Construct", "Fix",
-                "Trade", "Store"]
+CITIES = [
+    ("Amsterdam", "Netherlands"),
+    ("Utrecht", "Netherlands"),
+    ("Eindhoven", "Netherlands"),
+    ("Rotterdam", "Netherlands"),
+    ("Brussels", "Belgium"),
+    ("Ghent", "Belgium"),
+    ("Antwerp", "Belgium"),
+    ("Cologne", "Germany"),
+    ("Dusseldorf", "Germany"),
+    ("Essen", "Germany"),
+    ("Hamburg", "Germany"),
+    ("Lyon", "France"),
+    ("Paris", "France"),
+    ("Lille", "France"),
+    ("Grenoble", "France"),
+    ("Milan", "Italy"),
+    ("Turin", "Italy"),
+    ("Gdansk", "Poland"),
+    ("Warsaw", "Poland"),
+    ("Luxembourg", "Luxembourg"),
+]
+NAME_PARTS_A = [
+    "North",
+    "Oak",
+    "Prime",
+    "Bright",
+    "Union",
+    "Stone",
+    "River",
+    "Iron",
+    "Blue",
+    "Summit",
+    "Harbor",
+    "Maple",
+    "Granite",
+    "Cedar",
+    "Delta",
+    "Alpine",
+    "Golden",
+    "Silver",
+    "Pioneer",
+    "Civic",
+    "Metro",
+    "Crown",
+    "Vista",
+    "Falcon",
+]
+NAME_PARTS_B = [
+    "Bouw",
+    "Hardware",
+    "Builders",
+    "DIY",
+    "Supplies",
+    "Renovations",
+    "Werk",
+    "Home Center",
+    "Installations",
+    "Depot",
+    "Bricolage",
+    "Construct",
+    "Fix",
+    "Trade",
+    "Store",
+]
 MAIL_DOMAINS = ["gmail.com", "outlook.com", "hotmail.com", "web.de", "orange.fr", "ziggo.nl"]
-FIRST = ["Anna", "Bram", "Chloe", "Daan", "Elif", "Finn", "Greta", "Hugo", "Ines", "Jonas",
-         "Katja", "Lucas", "Marta", "Niels", "Olga", "Pieter", "Rosa", "Sven", "Tara", "Umar",
-         "Vera", "Wout", "Yara", "Zeno", "Lena", "Milan", "Sofie", "Ruben", "Noor", "Timo"]
-LAST = ["Jansen", "de Vries", "Peeters", "Muller", "Dubois", "Rossi", "Kowalski", "Bakker",
-        "Maes", "Schmidt", "Martin", "Bianchi", "Nowak", "Visser", "Claes", "Weber", "Lefebvre",
-        "Ricci", "Wojcik", "Smit", "Janssens", "Fischer", "Moreau", "Romano", "Mertens"]
-CARRIERS = [("DHL Freight", 1.0), ("DB Schenker", 0.9), ("PostNL Pakketten", 0.6),
-            ("Own fleet", 0.45), ("Kuehne+Nagel", 1.15)]
+FIRST = [
+    "Anna",
+    "Bram",
+    "Chloe",
+    "Daan",
+    "Elif",
+    "Finn",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Katja",
+    "Lucas",
+    "Marta",
+    "Niels",
+    "Olga",
+    "Pieter",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wout",
+    "Yara",
+    "Zeno",
+    "Lena",
+    "Milan",
+    "Sofie",
+    "Ruben",
+    "Noor",
+    "Timo",
+]
+LAST = [
+    "Jansen",
+    "de Vries",
+    "Peeters",
+    "Muller",
+    "Dubois",
+    "Rossi",
+    "Kowalski",
+    "Bakker",
+    "Maes",
+    "Schmidt",
+    "Martin",
+    "Bianchi",
+    "Nowak",
+    "Visser",
+    "Claes",
+    "Weber",
+    "Lefebvre",
+    "Ricci",
+    "Wojcik",
+    "Smit",
+    "Janssens",
+    "Fischer",
+    "Moreau",
+    "Romano",
+    "Mertens",
+]
+CARRIERS = [
+    ("DHL Freight", 1.0),
+    ("DB Schenker", 0.9),
+    ("PostNL Pakketten", 0.6),
+    ("Own fleet", 0.45),
+    ("Kuehne+Nagel", 1.15),
+]
 CHANNELS = [("phone", 0.3), ("email", 0.2), ("web portal", 0.35), ("EDI", 0.15)]
 
 
@@ -295,9 +418,19 @@ def build(path: Path) -> str:
         if mgr is not None and rng.random() < 0.18:
             left_day = hired + dt.timedelta(days=rng.randint(200, 2000))
             left = day(left_day) if left_day < TODAY else None
-        emps.append({"id": eid, "name": name, "title": title, "dept": dept, "wh": wh,
-                     "mgr": mgr, "hired": day(hired), "left": left,
-                     "salary": round(salary * rng.uniform(0.9, 1.15), -2)})
+        emps.append(
+            {
+                "id": eid,
+                "name": name,
+                "title": title,
+                "dept": dept,
+                "wh": wh,
+                "mgr": mgr,
+                "hired": day(hired),
+                "left": left,
+                "salary": round(salary * rng.uniform(0.9, 1.15), -2),
+            }
+        )
         return eid
 
     ceo = hire("Managing Director", "Management", None, None, 165000)
@@ -319,8 +452,17 @@ def build(path: Path) -> str:
     for e in emps:
         con.execute(
             "INSERT INTO employees VALUES (?,?,?,?,?,?,?,?,?)",
-            (e["id"], e["name"], e["title"], e["dept"], e["wh"], e["mgr"], e["hired"],
-             e["left"], e["salary"]),
+            (
+                e["id"],
+                e["name"],
+                e["title"],
+                e["dept"],
+                e["wh"],
+                e["mgr"],
+                e["hired"],
+                e["left"],
+                e["salary"],
+            ),
         )
 
     # customers: some city names keep the trailing space or lower case they were typed with
@@ -338,14 +480,23 @@ def build(path: Path) -> str:
             city = city + " "
         elif r < 0.07:
             city = city.lower()
-        domain = rng.choice(MAIL_DOMAINS) if seg in ("Independent store", "Contractor") and \
-            rng.random() < 0.5 else name.split()[0].lower() + "-" + \
-            name.split()[1].lower().replace(" ", "") + ".example"
+        domain = (
+            rng.choice(MAIL_DOMAINS)
+            if seg in ("Independent store", "Contractor") and rng.random() < 0.5
+            else name.split()[0].lower()
+            + "-"
+            + name.split()[1].lower().replace(" ", "")
+            + ".example"
+        )
         email = f"{rng.choice(['info', 'orders', 'inkoop', 'achats', 'office'])}@{domain}"
         if "@" + domain in email and domain in MAIL_DOMAINS:
             email = name.replace(" ", ".").lower() + "@" + domain
-        limit = {"Retail chain": 60000, "Independent store": 12000, "Contractor": 20000,
-                 "Online reseller": 25000}[seg] * rng.choice([0.5, 1, 1, 1.5, 2])
+        limit = {
+            "Retail chain": 60000,
+            "Independent store": 12000,
+            "Contractor": 20000,
+            "Online reseller": 25000,
+        }[seg] * rng.choice([0.5, 1, 1, 1.5, 2])
         rep = None if seg == "Online reseller" and rng.random() < 0.6 else rng.choice(reps)
         if rep is None and rng.random() < 0.2:
             rep = rng.choice(reps)
@@ -362,8 +513,10 @@ def build(path: Path) -> str:
     silent = {c[0] for c in customers if rng.random() < 0.06}
 
     # orders, lines, shipments
-    wh_open = {i: (dt.date.fromisoformat(w[3]), dt.date.fromisoformat(w[4]) if w[4] else None)
-               for i, w in enumerate(WAREHOUSES, start=1)}
+    wh_open = {
+        i: (dt.date.fromisoformat(w[3]), dt.date.fromisoformat(w[4]) if w[4] else None)
+        for i, w in enumerate(WAREHOUSES, start=1)
+    }
     active_products = [p for p in products if not p[2]]
     order_id = 100000
     line_rows: list[tuple[object, ...]] = []
@@ -374,8 +527,12 @@ def build(path: Path) -> str:
         if cid in silent:
             continue
         start = max(FIRST_DAY, dt.date.fromisoformat(created))
-        per_year = {"Retail chain": 30, "Independent store": 7, "Contractor": 11,
-                    "Online reseller": 16}[seg] * rng.uniform(0.25, 0.8)
+        per_year = {
+            "Retail chain": 30,
+            "Independent store": 7,
+            "Contractor": 11,
+            "Online reseller": 16,
+        }[seg] * rng.uniform(0.25, 0.8)
         n = max(1, int(per_year * (TODAY - start).days / 365))
         for _ in range(n):
             # growth: later days are more likely; slow in August and late December
@@ -389,8 +546,11 @@ def build(path: Path) -> str:
                     continue
                 break
             order_id += rng.randint(1, 3)
-            candidates = [w for w in open_wh
-                          if wh_open[w][0] <= od and (wh_open[w][1] is None or od <= wh_open[w][1])]
+            candidates = [
+                w
+                for w in open_wh
+                if wh_open[w][0] <= od and (wh_open[w][1] is None or od <= wh_open[w][1])
+            ]
             wh = rng.choice(candidates[:3] if rng.random() < 0.7 else candidates)
             channel = pick(rng, CHANNELS)
             taken = None if channel == "web portal" else rng.choice(reps)
@@ -429,8 +589,16 @@ def build(path: Path) -> str:
                     deliv = TODAY
             carrier, factor = rng.choice(CARRIERS)
             freight = round(rng.uniform(18, 140) * factor, 2)
-            ship_rows.append((ship_id, order_id, carrier,
-                              day(ship) if ship else None, day(deliv) if deliv else None, freight))
+            ship_rows.append(
+                (
+                    ship_id,
+                    order_id,
+                    carrier,
+                    day(ship) if ship else None,
+                    day(deliv) if deliv else None,
+                    freight,
+                )
+            )
             ship_id += 1
     order_rows.sort(key=lambda r: r[0])
     con.executemany("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?)", order_rows)
