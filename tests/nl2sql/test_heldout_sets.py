@@ -260,3 +260,12 @@ def test_no_tie_decides_a_top_n_answer() -> None:
         cut, keys = _order_key_rows(item["query"], extra=1)
         assert len(keys) == cut + 1, item["id"]
         assert len(set(keys)) == len(keys), f"{item['id']}: a tie at the cut-off: {keys}"
+
+
+@pytest.mark.parametrize("name", ["spider", "business"])
+def test_each_item_is_tagged_with_its_kind(name: str) -> None:
+    """`nlsql eval` reports originals and paraphrases apart through their last tag."""
+    items, _ = _load(name)
+    for item in items:
+        assert item["kind"] in ("original", "paraphrase"), item["id"]
+        assert item["phenomena"][-1] == item["kind"], item["id"]
