@@ -164,7 +164,8 @@ def _curve_line(data: list[tuple[str, Rows, int]], bias: float, weights: np.ndar
         scores, right = _scores(rows, bias, weights), np.array([r[1] for r in rows])
         points = [_point(scores, right, total, t) for t in (0.5, 0.6, 0.7, 0.8, 0.9)]
         curve = " ".join(
-            f"{t:.1f}:{a:.0%}/{p:.0%}" for t, (a, p) in zip((0.5, 0.6, 0.7, 0.8, 0.9), points, strict=True)
+            f"{t:.1f}:{a:.0%}/{p:.0%}"
+            for t, (a, p) in zip((0.5, 0.6, 0.7, 0.8, 0.9), points, strict=True)
         )
         parts.append(f"{_set_name(spec)} AUC {_auc(scores, right):.3f} answered/precision {curve}")
     return "; ".join(parts)

@@ -111,6 +111,43 @@ def sql_signals(
     }
 
 
+def join_alternatives(sql: str, dialect: str, index: SchemaIndex) -> list[tuple[str, str]]:
+    """For each join between tables that refer to each other in several ways, the query
+    joined the other way: (what changes, in words; the SQL)."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return []
+    aliases = {t.alias_or_name.lower(): t for t in tree.find_all(exp.Table)}
+    out: list[tuple[str, str]] = []
+    for k, join in enumerate(tree.find_all(exp.Join)):
+        on = join.args.get("on")
+        cols = list(on.find_all(exp.Column)) if on is not None else []
+        if len(cols) != 2 or not isinstance(on, exp.EQ):
+            continue
+        refs = {c.table.lower(): c.name.lower() for c in cols}
+        if len(refs) != 2 or not all(a in aliases for a in refs):
+            continue
+        (alias_a, col_a), (alias_b, col_b) = sorted(refs.items())
+        table_a, table_b = aliases[alias_a].name.lower(), aliases[alias_b].name.lower()
+        for other, own, theirs in index.edges.get(table_a, []):
+            if other.lower() != table_b or (own.lower(), theirs.lower()) == (col_a, col_b):
+                continue
+            variant = tree.copy()
+            target = list(variant.find_all(exp.Join))[k]
+            side = {c.table.lower(): c.table for c in cols}
+            target.set(
+                "on",
+                exp.EQ(
+                    this=exp.column(own, table=side[alias_a]),
+                    expression=exp.column(theirs, table=side[alias_b]),
+                ),
+            )
+            words = f"joining {table_a}.{own} to {table_b}.{theirs} instead of {col_a} to {col_b}"
+            out.append((words, variant.sql(dialect=dialect)))
+    return out
+
+
 def ambiguous_joins(tree: exp.Expr, index: SchemaIndex) -> int:
     """Joins between two tables that refer to each other in more than one way (`film` has a
     `language_id` and an `original_language_id`; `friend` and `name` of a friendship): the
@@ -121,11 +158,17 @@ def ambiguous_joins(tree: exp.Expr, index: SchemaIndex) -> int:
         on = join.args.get("on")
         if on is None:
             continue
-        tables = sorted({aliases.get(c.table.lower(), c.table.lower()) for c in on.find_all(exp.Column)})
+        tables = sorted(
+            {aliases.get(c.table.lower(), c.table.lower()) for c in on.find_all(exp.Column)}
+        )
         if len(tables) != 2:
             continue
         a, b = tables
-        ways = {(own.lower(), theirs.lower()) for other, own, theirs in index.edges.get(a, []) if other.lower() == b}
+        ways = {
+            (own.lower(), theirs.lower())
+            for other, own, theirs in index.edges.get(a, [])
+            if other.lower() == b
+        }
         if len(ways) > 1:
             count += 1
     return count

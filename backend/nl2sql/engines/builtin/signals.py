@@ -248,7 +248,13 @@ class SignalReading(ValueReading):
                 value_or_column += 1
         intent.column_choices = self._column_choices(intent)
         return {
-            "tied_links": float(len(intent.column_choices)),
+            "tied_links": float(
+                sum(
+                    1
+                    for chosen, others in intent.column_choices
+                    if any(o.table in (chosen.table, intent.table) for o in others)
+                )
+            ),
             "late_shown": float(self._late_shown(intent)),
             "unanswered_when": float(self._unanswered_when(intent)),
             "value_or_column": float(value_or_column),
@@ -286,8 +292,10 @@ class SignalReading(ValueReading):
 
     def _column_choices(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
         """Words the reading linked to one of several columns that fit them equally well
-        ("name" when the table has `first_name` and `last_name`, "date" in a table of two
-        dates): (chosen, the others), the competing readings of the question."""
+        ("name" when the table has `first_name` and `last_name`, "revenue" for
+        `invoices.amount` and `subscriptions.mrr`): (chosen, the others), the competing readings
+        of the question. A tie within the table read (or the focus table) is a real doubt; one
+        across tables is often settled by what else the question names."""
         chosen_columns = _reading_columns(intent)
         out: list[tuple[ColumnRef, list[ColumnRef]]] = []
         for k in sorted(self.used):
@@ -297,15 +305,26 @@ class SignalReading(ValueReading):
             chosen = [c for c in m.columns if c in chosen_columns]
             if len(chosen) != 1:
                 continue  # none used (a label), or all of them (shown side by side)
-            tables = {chosen[0].table.lower(), intent.table.lower()}
             others = [
                 c
                 for c in m.columns
-                if c != chosen[0] and c.table.lower() in tables and c not in chosen_columns
+                if c != chosen[0] and c not in chosen_columns and not self._same_fact(chosen[0], c)
             ]
             if others and (chosen[0], others) not in out:
                 out.append((chosen[0], others))
         return out
+
+    def _same_fact(self, a: ColumnRef, b: ColumnRef) -> bool:
+        """Two columns that hold the same fact: one refers to the other (`orders.customer_id`,
+        `customers.customer_id`), or both are keys."""
+        if is_key(a) and is_key(b):
+            return True
+        return any(
+            other.lower() == b.table.lower()
+            and own.lower() == a.name.lower()
+            and theirs.lower() == b.name.lower()
+            for other, own, theirs in self.index.edges.get(a.table.lower(), [])
+        )
 
     def _late_shown(self, intent: Intent) -> int:
         """Columns shown because a word named them in the part of the question that says which
