@@ -105,7 +105,7 @@ def sql_signals(
         "tables": float(len(names)),
         "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
         "subqueries": float(sum(1 for _ in tree.find_all(exp.Select)) - 1),
-        "shown": float(len(_selected(tree))),
+        "shown": float(len(_plain_shown(tree))),
         "ordered": float(bool(tree.args.get("order"))),
         "limited": float(bool(tree.args.get("limit"))),
     }
@@ -348,6 +348,20 @@ def _reading_tables(intent: Intent) -> set[str]:
     return out
 
 
+def _plain_shown(tree: exp.Expr) -> list[exp.Expr]:
+    """Shown columns that are neither aggregates nor the groups they are taken over."""
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None:
+        return []
+    group = select.args.get("group")
+    grouped = {e.sql() for e in group.expressions} if group is not None else set()
+    return [
+        e
+        for e in select.expressions
+        if not e.find(exp.AggFunc) and e.unalias().sql() not in grouped
+    ]
+
+
 def _selected(tree: exp.Expr) -> list[exp.Expr]:
     select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
     return list(select.expressions) if select is not None else []
@@ -363,7 +377,6 @@ def _share(part: str, whole: str) -> Callable[[dict[str, float]], float]:
 
 FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "unknown_share": _share("unknown_words", "content_words"),
-    "unknown_words": _capped("unknown_words", 3.0),
     "weak_links": _capped("weak_links", 3.0),
     "strong_share": _share("strong_links", "links"),
     "unused_mentions": _capped("unused_mentions", 3.0),
@@ -372,14 +385,9 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "subject_unnamed": lambda signals: 1.0 - signals.get("subject_named", 1.0),
     "key_literals": _capped("key_literals", 2.0),
     "unnamed_tables": _capped("unnamed_tables", 3.0),
-    "joins": lambda signals: min(max(signals.get("tables", 1.0) - 1.0, 0.0), 3.0),
     "ambiguous_joins": _capped("ambiguous_joins", 2.0),
     "tied_links": _capped("tied_links", 2.0),
     "late_shown": _capped("late_shown", 2.0),
-    "extra_shown": lambda signals: min(max(signals.get("shown", 1.0) - 1.0, 0.0), 3.0),
-    "subqueries": _capped("subqueries", 2.0),
-    "ordered": _capped("ordered", 1.0),
-    "limited": _capped("limited", 1.0),
     "unanswered_when": _capped("unanswered_when", 1.0),
     "lost_qualifiers": _capped("lost_qualifiers", 2.0),
     "guessed_values": _capped("guessed_values", 2.0),

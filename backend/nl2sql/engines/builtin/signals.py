@@ -341,7 +341,10 @@ class SignalReading(ValueReading):
         late = {
             id(m)
             for pos, m in self.projection
-            if pos >= head_end and m.agg is None and m.column is not None
+            if pos >= head_end
+            and m.agg is None
+            and m.column is not None
+            and self.tokens[pos - 1].lemma not in ("their", "its")  # "with their hire dates"
         }
         grouped = {id(m) for m in intent.group_by}
         return sum(1 for m in intent.select if id(m) in late and id(m) not in grouped)
