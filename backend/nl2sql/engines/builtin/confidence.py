@@ -143,7 +143,10 @@ def join_alternatives(sql: str, dialect: str, index: SchemaIndex) -> list[tuple[
                     expression=exp.column(theirs, table=side[alias_b]),
                 ),
             )
-            words = f"joining {table_a}.{own} to {table_b}.{theirs} instead of {col_a} to {col_b}"
+            words = (
+                f"joining {table_a}.{own} to {table_b}.{theirs}"
+                f" instead of {table_a}.{col_a} to {table_b}.{col_b}"
+            )
             out.append((words, variant.sql(dialect=dialect)))
     return out
 
