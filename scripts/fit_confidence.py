@@ -200,6 +200,12 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=2.0)
     parser.add_argument("--precision", type=float, default=0.85)
     parser.add_argument("--write", action="store_true", help=f"rewrite {WEIGHTS_FILE.name}")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="the decline threshold to store (default: the lowest reaching --precision)",
+    )
     args = parser.parse_args()
     data: list[tuple[str, Rows, int]] = []
     for spec in args.sets:
@@ -238,6 +244,9 @@ def main() -> None:
         + ("every set reaches" if reaching else "no threshold reaches")
         + f" precision {args.precision:.0%}"
     )
+    if args.threshold is not None:
+        threshold = args.threshold
+        print(f"threshold {threshold:.2f} as given")
     if args.write:
         model = {
             "bias": round(bias, 3),
@@ -246,6 +255,9 @@ def main() -> None:
             "fitted_on": [f"{_set_name(s)}: {len(rows)} readings" for s, rows, _ in data],
             "precision_target": args.precision,
             "l2": args.l2,
+            "threshold_rule": (
+                "given" if args.threshold is not None else f"lowest reaching {args.precision:.0%}"
+            ),
         }
         WEIGHTS_FILE.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {WEIGHTS_FILE}")

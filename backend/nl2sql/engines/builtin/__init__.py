@@ -21,6 +21,7 @@ from backend.nl2sql.engines.base import (
 from backend.nl2sql.engines.builtin.confidence import (
     ANSWER_THRESHOLD,
     assess,
+    competing_readings,
     join_alternatives,
     sql_signals,
 )
@@ -252,7 +253,7 @@ class BuiltinGenerator(SqlGenerator):
         joins = inferred_join_notes(index, sql, sqlglot_dialect(request.dialect))
         if joins:
             explanation += " (" + "; ".join(joins) + ")"
-        if assessment.confidence < ANSWER_THRESHOLD:
+        if assessment.confidence < ANSWER_THRESHOLD or competing_readings(signals):
             recognised = dict(intent.recognised)
             recognised["doubts"] = assessment.reasons
             raise QuestionNotUnderstood(

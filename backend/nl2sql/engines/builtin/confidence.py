@@ -462,6 +462,15 @@ _REASONS = {
 }
 
 
+COMPETING = ("ambiguous_joins", "tied_links")
+"""Signals of two readings that fit the question equally well (no margin between the best and
+the second best): the engine declines and offers both, whatever the rest of the score says."""
+
+
+def competing_readings(signals: dict[str, float]) -> bool:
+    return any(signals.get(name, 0.0) > 0 for name in COMPETING)
+
+
 MODEL = load_model()
 ANSWER_THRESHOLD = MODEL.threshold
 """Readings scoring below this are offered as suggestions, not answered."""
