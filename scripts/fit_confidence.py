@@ -222,6 +222,18 @@ def main() -> None:
             print(f"  fitted on {_set_name(held[0])}: {_curve_line(data, bias, weights)}")
     bias, weights = _fit_sets(data, args.l2)
     print(f"pooled fit: {_curve_line(data, bias, weights)}")
+    print("calibration (mean confidence -> share right, per band of confidence):")
+    for spec, rows, _ in data:
+        scores, right = _scores(rows, bias, weights), np.array([r[1] for r in rows])
+        bands = []
+        for low, high in ((0.0, 0.3), (0.3, 0.45), (0.45, 0.6), (0.6, 0.75), (0.75, 1.01)):
+            inside = (scores >= low) & (scores < high)
+            if inside.any():
+                bands.append(
+                    f"[{low:.2f},{min(high, 1):.2f}) n={inside.sum()}"
+                    f" {scores[inside].mean():.2f}->{right[inside].mean():.2f}"
+                )
+        print(f"  {_set_name(spec)}: " + "  ".join(bands))
     print(f"bias {bias:.3f}")
     for name, value in sorted(zip(NAMES, weights, strict=True), key=lambda nv: nv[1]):
         print(f"  {name:26s} {value:+.3f}")
