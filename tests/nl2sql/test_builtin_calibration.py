@@ -136,7 +136,7 @@ def test_the_weights_load_the_same_every_time_and_weigh_every_feature() -> None:
     assert assess(signals).confidence == assess(dict(signals)).confidence
 
 
-@pytest.mark.parametrize("doubt", ["ambiguous_joins", "tied_links"])
+@pytest.mark.parametrize("doubt", ["ambiguous_joins", "tied_links", "ambiguous_dates"])
 def test_two_readings_that_fit_equally_well_are_competing_whatever_the_score(doubt: str) -> None:
     clean = {"content_words": 3.0, "links": 2.0, "strong_links": 2.0, "subject_named": 1.0}
     assert assess(clean).confidence >= ANSWER_THRESHOLD

@@ -392,6 +392,7 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "tied_links": _capped("tied_links", 2.0),
     "late_shown": _capped("late_shown", 2.0),
     "unanswered_when": _capped("unanswered_when", 1.0),
+    "counted_rows": _capped("counted_rows", 1.0),
     "lost_qualifiers": _capped("lost_qualifiers", 2.0),
     "guessed_values": _capped("guessed_values", 2.0),
     "borrowed_label": _capped("borrowed_label", 1.0),
@@ -459,10 +460,11 @@ _REASONS = {
     "late_shown": "a column named in the question's condition would be shown, not applied",
     "extra_shown": "the answer would show more columns than the question seems to ask for",
     "unanswered_when": "the question asks 'when' but the answer shows no date",
+    "counted_rows": "the question counts something it names as a column, the query counts rows",
 }
 
 
-COMPETING = ("ambiguous_joins", "tied_links")
+COMPETING = ("ambiguous_joins", "tied_links", "ambiguous_dates")
 """Signals of two readings that fit the question equally well (no margin between the best and
 the second best): the engine declines and offers both, whatever the rest of the score says."""
 

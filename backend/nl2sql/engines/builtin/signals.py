@@ -257,6 +257,7 @@ class SignalReading(ValueReading):
             ),
             "late_shown": float(self._late_shown(intent)),
             "unanswered_when": float(self._unanswered_when(intent)),
+            "counted_rows": float(self._counted_rows(intent)),
             "value_or_column": float(value_or_column),
             "grouped_by_value": float(by_value),
             "lost_grouping": float(lost_grouping),
@@ -348,6 +349,21 @@ class SignalReading(ValueReading):
         }
         grouped = {id(m) for m in intent.group_by}
         return sum(1 for m in intent.select if id(m) in late and id(m) not in grouped)
+
+    def _counted_rows(self, intent: Intent) -> bool:
+        """ "How many cities have airports": counts something the question names as a column
+        (cities), while the reading counts rows of the table (airports)."""
+        if not any(m.agg == "COUNT" and m.column is None for m in intent.select):
+            return False
+        for cue in self.cues:
+            if cue.kind != "count":
+                continue
+            k = next((j for j, m in enumerate(self.mentions) if 0 <= m.start - cue.end <= 1), None)
+            if k is None or self.mentions[k].kind != "column":
+                continue
+            if not any(c.is_primary_key for c in self.mentions[k].columns):
+                return True  # counting the keys of the table is counting its rows
+        return False
 
     def _unanswered_when(self, intent: Intent) -> bool:
         """ "When did ...": asks for a time, and the reading shows none."""
