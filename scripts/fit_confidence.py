@@ -64,7 +64,9 @@ THRESHOLDS = [round(0.30 + 0.01 * k, 2) for k in range(66)]
 def observe(
     questions: Path, db_root: Path, layer_path: Path | None, limit: int | None
 ) -> list[Any]:
-    """(feature vector, right?, star?) per question the engine has a reading for."""
+    """(feature vector, right?, vetoed?) per question the engine has a reading for; a vetoed
+    reading (`SELECT *`, a column of a table the query does not read) scores 0 whatever the
+    weights, so it is left out of the fit."""
     layer = load_semantic_layer(layer_path) if layer_path else None
     rows: list[Any] = []
     snapshots: dict[str, Any] = {}
@@ -100,7 +102,8 @@ def observe(
         except sqlite3.Error:
             right = False
         feats = features(signals)
-        rows.append(([feats[k] for k in NAMES], right, bool(signals.get("star"))))
+        vetoed = bool(signals.get("star") or signals.get("dangling_columns"))
+        rows.append(([feats[k] for k in NAMES], right, vetoed))
     for conn in conns.values():
         conn.close()
     return rows

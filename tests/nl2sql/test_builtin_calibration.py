@@ -17,6 +17,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import sqlglot
 
 from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
@@ -29,6 +30,7 @@ from backend.nl2sql.engines.builtin.confidence import (
     WEIGHTS_FILE,
     assess,
     competing_readings,
+    dangling_columns,
     load_model,
 )
 
@@ -150,6 +152,21 @@ def test_a_when_question_answered_without_a_date_is_below_the_threshold() -> Non
     doubted = assess({**clean, "unanswered_when": 1.0})
     assert doubted.confidence < ANSWER_THRESHOLD
     assert any("when" in reason for reason in doubted.reasons)
+
+
+def test_sql_reading_a_column_of_a_table_it_does_not_join_is_never_answered() -> None:
+    broken = sqlglot.parse_one(
+        "SELECT s.name FROM student AS s WHERE s.id NOT IN "
+        "(SELECT t.id FROM takes AS t WHERE course.dept = 'Biology')"
+    )
+    fine = sqlglot.parse_one(
+        "SELECT s.name FROM student AS s WHERE s.id NOT IN (SELECT t.id FROM takes AS t "
+        "JOIN course ON t.course_id = course.course_id WHERE course.dept = 'Biology')"
+    )
+    assert dangling_columns(broken) == 1
+    assert dangling_columns(fine) == 0
+    clean = {"content_words": 3.0, "links": 2.0, "strong_links": 2.0, "subject_named": 1.0}
+    assert assess({**clean, "dangling_columns": 1.0}).confidence == 0.0
 
 
 def _fit_script() -> ModuleType:

@@ -104,6 +104,7 @@ def sql_signals(
         "unnamed_tables": float(len(names - pointed)),
         "tables": float(len(names)),
         "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
+        "dangling_columns": float(dangling_columns(tree)),
         "subqueries": float(sum(1 for _ in tree.find_all(exp.Select)) - 1),
         "shown": float(len(_plain_shown(tree))),
         "ordered": float(bool(tree.args.get("order"))),
@@ -149,6 +150,15 @@ def join_alternatives(sql: str, dialect: str, index: SchemaIndex) -> list[tuple[
             )
             out.append((words, variant.sql(dialect=dialect)))
     return out
+
+
+def dangling_columns(tree: exp.Expr) -> int:
+    """Columns qualified by a table the query never reads: the SQL would fail to run."""
+    known = {t.alias_or_name.lower() for t in tree.find_all(exp.Table)}
+    known |= {t.name.lower() for t in tree.find_all(exp.Table)}
+    known |= {s.alias_or_name.lower() for s in tree.find_all(exp.Subquery) if s.alias}
+    known |= {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    return sum(1 for c in tree.find_all(exp.Column) if c.table and c.table.lower() not in known)
 
 
 def ambiguous_joins(tree: exp.Expr, index: SchemaIndex) -> int:
@@ -483,6 +493,8 @@ def assess(signals: dict[str, float], model: Model = MODEL) -> Assessment:
     probability, by the fitted model, that its result is the right one."""
     if signals.get("star"):
         return Assessment(0.0, ["the reading would show every column instead of an answer"])
+    if signals.get("dangling_columns"):
+        return Assessment(0.0, ["the query would read a column of a table it does not join"])
     feats = features(signals)
     z = model.bias + sum(model.weights[k] * v for k, v in feats.items())
     confidence = 1.0 / (1.0 + math.exp(-z))
