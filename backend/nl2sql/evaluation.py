@@ -41,7 +41,7 @@ FLOAT_DECIMALS = 6
 """Floats are rounded to this many decimals before comparing (sum order must not matter)."""
 MAX_PERMUTED_COLUMNS = 6
 DIFFICULTIES = ("easy", "medium", "hard", "extra")
-CURVE_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)
+CURVE_THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 """Confidence cut-offs the precision/answered curve is reported at."""
 
 

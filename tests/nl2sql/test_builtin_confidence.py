@@ -224,7 +224,7 @@ def test_rows_of_a_table_without_a_name_are_shown_by_key_not_select_star(
     ("signal", "value"),
     [("lost_negation", 1.0), ("guessed_values", 1.0), ("lost_qualifiers", 1.0),
      ("key_literals", 1.0), ("star", 1.0), ("type_mismatches", 1.0), ("contradictions", 1.0),
-     ("summed_keys", 1.0), ("lost_aggregate", 1.0), ("ambiguous_dates", 1.0),
+     ("summed_keys", 1.0), ("lost_aggregate", 1.0),
      ("grouped_by_value", 1.0), ("lost_grouping", 1.0), ("value_or_column", 1.0)],
 )  # fmt: skip
 def test_each_strong_doubt_alone_pushes_a_clean_reading_below_the_threshold(

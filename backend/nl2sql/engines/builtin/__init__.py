@@ -18,7 +18,13 @@ from backend.nl2sql.engines.base import (
     Suggestion,
     Turn,
 )
-from backend.nl2sql.engines.builtin.confidence import ANSWER_THRESHOLD, assess, sql_signals
+from backend.nl2sql.engines.builtin.confidence import (
+    ANSWER_THRESHOLD,
+    assess,
+    competing_readings,
+    join_alternatives,
+    sql_signals,
+)
 from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
@@ -128,6 +134,40 @@ def _date_alternatives(index: SchemaIndex, intent: Intent, dialect: str) -> list
     return out[:4]
 
 
+def _link_alternatives(
+    index: SchemaIndex, intent: Intent, dialect: str, question: str, signals: dict[str, float]
+) -> list[Suggestion]:
+    """The competing readings: each word the reading tied to one of several columns, read as
+    each other column instead, and each join between tables that refer to each other in
+    several ways, made the other way; each with its SQL and its own confidence."""
+    out: list[Suggestion] = []
+    for chosen, others in intent.column_choices:
+        for other in others:
+            variant = _with_column(intent, chosen, other)
+            with contextlib.suppress(QuestionNotUnderstood):
+                sql = render(variant, index, dialect)
+                variant_signals = {
+                    **signals,
+                    **sql_signals(sql, sqlglot_dialect(dialect), variant, question, index),
+                }
+                out.append(
+                    Suggestion(
+                        text=f"Or, with {other.table}.{other.name} for {chosen.table}."
+                        f"{chosen.name}: {explain(variant)}",
+                        sql=sql,
+                        confidence=assess(variant_signals).confidence,
+                    )
+                )
+    return out[:4]
+
+
+def _join_suggestions(index: SchemaIndex, sql: str, dialect: str) -> list[Suggestion]:
+    return [
+        Suggestion(text=f"Or, {words}.", sql=variant)
+        for words, variant in join_alternatives(sql, sqlglot_dialect(dialect), index)[:2]
+    ]
+
+
 def _with_column(intent: Intent, old: ColumnRef, new: ColumnRef) -> Intent:
     """A copy of `intent` reading `new` wherever it read `old` (filters, groups, order)."""
     variant = copy.deepcopy(intent)
@@ -213,7 +253,7 @@ class BuiltinGenerator(SqlGenerator):
         joins = inferred_join_notes(index, sql, sqlglot_dialect(request.dialect))
         if joins:
             explanation += " (" + "; ".join(joins) + ")"
-        if assessment.confidence < ANSWER_THRESHOLD:
+        if assessment.confidence < ANSWER_THRESHOLD or competing_readings(signals):
             recognised = dict(intent.recognised)
             recognised["doubts"] = assessment.reasons
             raise QuestionNotUnderstood(
@@ -226,6 +266,8 @@ class BuiltinGenerator(SqlGenerator):
                         sql=sql,
                         confidence=assessment.confidence,
                     ),
+                    *_link_alternatives(index, intent, request.dialect, question, signals),
+                    *_join_suggestions(index, sql, request.dialect),
                     *_date_alternatives(index, intent, request.dialect),
                     *(
                         Suggestion(text=f"By the definition {d}")

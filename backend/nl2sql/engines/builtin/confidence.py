@@ -11,9 +11,12 @@ and offers the reading as a suggestion instead of presenting it as the answer.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
@@ -25,43 +28,23 @@ from backend.nl2sql.engines.builtin.linking import (
     unexpressed_definitions,
 )
 
-ANSWER_THRESHOLD = 0.6
-"""Readings scoring below this are offered as suggestions, not answered."""
+WEIGHTS_FILE = Path(__file__).with_name("confidence_weights.json")
+"""The fitted model: bias, one weight per feature, the decline threshold and how they were
+chosen. `scripts/fit_confidence.py --write` refits and rewrites it."""
 
-# Weights of the logistic score (fitted on the dev sets, rounded; see the module docstring).
-_BIAS = 1.5
-_WEIGHTS: dict[str, float] = {
-    "unknown_share": -2.0,
-    "weak_links": -0.5,
-    "strong_share": 0.5,
-    "unused_mentions": -0.5,
-    "lost_negation": -4.0,
-    "unasked_grouping": -0.5,
-    "subject_unnamed": -0.3,
-    "key_literals": -2.5,
-    "unnamed_tables": -0.5,
-    "lost_qualifiers": -2.5,
-    "guessed_values": -3.0,
-    "borrowed_label": -1.5,
-    "far_weak_links": -1.5,
-    "contradictions": -3.0,
-    "ranked_by_text": -1.5,
-    "summed_keys": -3.0,
-    "type_mismatches": -3.0,
-    "lost_aggregate": -2.5,
-    "ambiguous_dates": -2.0,
-    "grouped_by_value": -2.0,
-    "lost_grouping": -2.0,
-    "inferred_measures": -1.0,
-    "value_or_column": -2.0,
-    "bare_flags": -3.0,
-    "degenerate_groups": -3.0,
-    "unasked_keys": -2.0,
-    "unexpressed_definitions": -3.0,
-    "duplicate_selects": -2.0,
-    "grouped_by_measure": -2.0,
-    "uncounted": -3.0,
-}
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    bias: float
+    weights: dict[str, float]
+    threshold: float
+
+
+def load_model(path: Path = WEIGHTS_FILE) -> Model:
+    """The fitted weights; a feature the file does not weigh counts for nothing."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    weights = {name: float(data["weights"].get(name, 0.0)) for name in FEATURES}
+    return Model(float(data["bias"]), weights, float(data["threshold"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +103,88 @@ def sql_signals(
         ),
         "unnamed_tables": float(len(names - pointed)),
         "tables": float(len(names)),
+        "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
+        "dangling_columns": float(dangling_columns(tree)),
+        "subqueries": float(sum(1 for _ in tree.find_all(exp.Select)) - 1),
+        "shown": float(len(_plain_shown(tree))),
+        "ordered": float(bool(tree.args.get("order"))),
+        "limited": float(bool(tree.args.get("limit"))),
     }
+
+
+def join_alternatives(sql: str, dialect: str, index: SchemaIndex) -> list[tuple[str, str]]:
+    """For each join between tables that refer to each other in several ways, the query
+    joined the other way: (what changes, in words; the SQL)."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return []
+    aliases = {t.alias_or_name.lower(): t for t in tree.find_all(exp.Table)}
+    out: list[tuple[str, str]] = []
+    for k, join in enumerate(tree.find_all(exp.Join)):
+        on = join.args.get("on")
+        cols = list(on.find_all(exp.Column)) if on is not None else []
+        if len(cols) != 2 or not isinstance(on, exp.EQ):
+            continue
+        refs = {c.table.lower(): c.name.lower() for c in cols}
+        if len(refs) != 2 or not all(a in aliases for a in refs):
+            continue
+        (alias_a, col_a), (alias_b, col_b) = sorted(refs.items())
+        table_a, table_b = aliases[alias_a].name.lower(), aliases[alias_b].name.lower()
+        for other, own, theirs in index.edges.get(table_a, []):
+            if other.lower() != table_b or (own.lower(), theirs.lower()) == (col_a, col_b):
+                continue
+            variant = tree.copy()
+            target = list(variant.find_all(exp.Join))[k]
+            side = {c.table.lower(): c.table for c in cols}
+            target.set(
+                "on",
+                exp.EQ(
+                    this=exp.column(own, table=side[alias_a]),
+                    expression=exp.column(theirs, table=side[alias_b]),
+                ),
+            )
+            words = (
+                f"joining {table_a}.{own} to {table_b}.{theirs}"
+                f" instead of {table_a}.{col_a} to {table_b}.{col_b}"
+            )
+            out.append((words, variant.sql(dialect=dialect)))
+    return out
+
+
+def dangling_columns(tree: exp.Expr) -> int:
+    """Columns qualified by a table the query never reads: the SQL would fail to run."""
+    known = {t.alias_or_name.lower() for t in tree.find_all(exp.Table)}
+    known |= {t.name.lower() for t in tree.find_all(exp.Table)}
+    known |= {s.alias_or_name.lower() for s in tree.find_all(exp.Subquery) if s.alias}
+    known |= {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    return sum(1 for c in tree.find_all(exp.Column) if c.table and c.table.lower() not in known)
+
+
+def ambiguous_joins(tree: exp.Expr, index: SchemaIndex) -> int:
+    """Joins between two tables that refer to each other in more than one way (`film` has a
+    `language_id` and an `original_language_id`; `friend` and `name` of a friendship): the
+    reading picked one of the references, the question may mean the other."""
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+    count = 0
+    for join in tree.find_all(exp.Join):
+        on = join.args.get("on")
+        if on is None:
+            continue
+        tables = sorted(
+            {aliases.get(c.table.lower(), c.table.lower()) for c in on.find_all(exp.Column)}
+        )
+        if len(tables) != 2:
+            continue
+        a, b = tables
+        ways = {
+            (own.lower(), theirs.lower())
+            for other, own, theirs in index.edges.get(a, [])
+            if other.lower() == b
+        }
+        if len(ways) > 1:
+            count += 1
+    return count
 
 
 def _owner(column: exp.Column, tree: exp.Select) -> str | None:
@@ -297,46 +361,76 @@ def _reading_tables(intent: Intent) -> set[str]:
     return out
 
 
+def _plain_shown(tree: exp.Expr) -> list[exp.Expr]:
+    """Shown columns that are neither aggregates nor the groups they are taken over."""
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None:
+        return []
+    group = select.args.get("group")
+    grouped = {e.sql() for e in group.expressions} if group is not None else set()
+    return [
+        e
+        for e in select.expressions
+        if not e.find(exp.AggFunc) and e.unalias().sql() not in grouped
+    ]
+
+
 def _selected(tree: exp.Expr) -> list[exp.Expr]:
     select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
     return list(select.expressions) if select is not None else []
 
 
+def _capped(name: str, cap: float) -> Callable[[dict[str, float]], float]:
+    return lambda signals: min(signals.get(name, 0.0), cap)
+
+
+def _share(part: str, whole: str) -> Callable[[dict[str, float]], float]:
+    return lambda signals: signals.get(part, 0.0) / max(signals.get(whole, 0.0), 1.0)
+
+
+FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
+    "unknown_share": _share("unknown_words", "content_words"),
+    "weak_links": _capped("weak_links", 3.0),
+    "strong_share": _share("strong_links", "links"),
+    "unused_mentions": _capped("unused_mentions", 3.0),
+    "lost_negation": _capped("lost_negation", 2.0),
+    "unasked_grouping": _capped("unasked_grouping", 1.0),
+    "subject_unnamed": lambda signals: 1.0 - signals.get("subject_named", 1.0),
+    "key_literals": _capped("key_literals", 2.0),
+    "unnamed_tables": _capped("unnamed_tables", 3.0),
+    "ambiguous_joins": _capped("ambiguous_joins", 2.0),
+    "tied_links": _capped("tied_links", 2.0),
+    "late_shown": _capped("late_shown", 2.0),
+    "unanswered_when": _capped("unanswered_when", 1.0),
+    "counted_rows": _capped("counted_rows", 1.0),
+    "lost_qualifiers": _capped("lost_qualifiers", 2.0),
+    "guessed_values": _capped("guessed_values", 2.0),
+    "borrowed_label": _capped("borrowed_label", 1.0),
+    "far_weak_links": _capped("far_weak_links", 2.0),
+    "contradictions": _capped("contradictions", 2.0),
+    "ranked_by_text": _capped("ranked_by_text", 1.0),
+    "summed_keys": _capped("summed_keys", 2.0),
+    "type_mismatches": _capped("type_mismatches", 2.0),
+    "lost_aggregate": _capped("lost_aggregate", 1.0),
+    "ambiguous_dates": _capped("ambiguous_dates", 2.0),
+    "grouped_by_value": _capped("grouped_by_value", 2.0),
+    "lost_grouping": _capped("lost_grouping", 1.0),
+    "inferred_measures": _capped("inferred_measures", 1.0),
+    "value_or_column": _capped("value_or_column", 2.0),
+    "bare_flags": _capped("bare_flags", 1.0),
+    "degenerate_groups": _capped("degenerate_groups", 2.0),
+    "unasked_keys": _capped("unasked_keys", 2.0),
+    "unexpressed_definitions": _capped("unexpressed_definitions", 2.0),
+    "duplicate_selects": _capped("duplicate_selects", 2.0),
+    "grouped_by_measure": _capped("grouped_by_measure", 2.0),
+    "uncounted": _capped("uncounted", 1.0),
+}
+"""The model's inputs, each a number read from the signals (shares, or counts capped so one
+odd question cannot dominate the fit)."""
+
+
 def features(signals: dict[str, float]) -> dict[str, float]:
-    content = max(signals.get("content_words", 0.0), 1.0)
-    links = max(signals.get("links", 0.0), 1.0)
-    return {
-        "unknown_share": signals.get("unknown_words", 0.0) / content,
-        "weak_links": signals.get("weak_links", 0.0),
-        "strong_share": signals.get("strong_links", 0.0) / links,
-        "unused_mentions": signals.get("unused_mentions", 0.0),
-        "lost_negation": signals.get("lost_negation", 0.0),
-        "unasked_grouping": signals.get("unasked_grouping", 0.0),
-        "subject_unnamed": 1.0 - signals.get("subject_named", 1.0),
-        "key_literals": signals.get("key_literals", 0.0),
-        "unnamed_tables": signals.get("unnamed_tables", 0.0),
-        "lost_qualifiers": signals.get("lost_qualifiers", 0.0),
-        "guessed_values": signals.get("guessed_values", 0.0),
-        "borrowed_label": signals.get("borrowed_label", 0.0),
-        "far_weak_links": signals.get("far_weak_links", 0.0),
-        "contradictions": signals.get("contradictions", 0.0),
-        "ranked_by_text": signals.get("ranked_by_text", 0.0),
-        "summed_keys": signals.get("summed_keys", 0.0),
-        "type_mismatches": signals.get("type_mismatches", 0.0),
-        "lost_aggregate": signals.get("lost_aggregate", 0.0),
-        "ambiguous_dates": signals.get("ambiguous_dates", 0.0),
-        "grouped_by_value": signals.get("grouped_by_value", 0.0),
-        "lost_grouping": signals.get("lost_grouping", 0.0),
-        "inferred_measures": signals.get("inferred_measures", 0.0),
-        "value_or_column": signals.get("value_or_column", 0.0),
-        "bare_flags": signals.get("bare_flags", 0.0),
-        "degenerate_groups": signals.get("degenerate_groups", 0.0),
-        "unasked_keys": signals.get("unasked_keys", 0.0),
-        "unexpressed_definitions": signals.get("unexpressed_definitions", 0.0),
-        "duplicate_selects": signals.get("duplicate_selects", 0.0),
-        "grouped_by_measure": signals.get("grouped_by_measure", 0.0),
-        "uncounted": signals.get("uncounted", 0.0),
-    }
+    return {name: read(signals) for name, read in FEATURES.items()}
 
 
 _REASONS = {
@@ -369,17 +463,43 @@ _REASONS = {
     "duplicate_selects": "the same figure would be shown twice",
     "grouped_by_measure": "rows would be grouped by an amount the question does not name",
     "uncounted": "the question asks 'how many' but the query would list rows, not count them",
+    "unknown_words": "some words of the question matched nothing in this database",
+    "joins": "the answer needs several tables joined, each join a chance to misread",
+    "ambiguous_joins": "two tables refer to each other in more than one way; one was picked",
+    "tied_links": "a word fits several columns equally well; one was picked",
+    "late_shown": "a column named in the question's condition would be shown, not applied",
+    "extra_shown": "the answer would show more columns than the question seems to ask for",
+    "unanswered_when": "the question asks 'when' but the answer shows no date",
+    "counted_rows": "the question counts something it names as a column, the query counts rows",
 }
 
 
-def assess(signals: dict[str, float]) -> Assessment:
-    """The confidence of a reading from its signals (parser's and SQL's together)."""
+COMPETING = ("ambiguous_joins", "tied_links", "ambiguous_dates")
+"""Signals of two readings that fit the question equally well (no margin between the best and
+the second best): the engine declines and offers both, whatever the rest of the score says."""
+
+
+def competing_readings(signals: dict[str, float]) -> bool:
+    return any(signals.get(name, 0.0) > 0 for name in COMPETING)
+
+
+MODEL = load_model()
+ANSWER_THRESHOLD = MODEL.threshold
+"""Readings scoring below this are offered as suggestions, not answered."""
+
+
+def assess(signals: dict[str, float], model: Model = MODEL) -> Assessment:
+    """The confidence of a reading from its signals (parser's and SQL's together): the
+    probability, by the fitted model, that its result is the right one."""
     if signals.get("star"):
         return Assessment(0.0, ["the reading would show every column instead of an answer"])
+    if signals.get("dangling_columns"):
+        return Assessment(0.0, ["the query would read a column of a table it does not join"])
     feats = features(signals)
-    z = _BIAS + sum(_WEIGHTS[k] * v for k, v in feats.items())
+    z = model.bias + sum(model.weights[k] * v for k, v in feats.items())
     confidence = 1.0 / (1.0 + math.exp(-z))
     penalties = sorted(
-        ((_WEIGHTS[k] * v, k) for k, v in feats.items() if _WEIGHTS[k] * v < 0), key=lambda x: x[0]
+        ((model.weights[k] * v, k) for k, v in feats.items() if model.weights[k] * v < -0.05),
+        key=lambda x: x[0],
     )
     return Assessment(confidence, [_REASONS[k] for _, k in penalties if k in _REASONS])

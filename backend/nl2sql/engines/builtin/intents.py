@@ -116,4 +116,6 @@ class Intent:
     signals: dict[str, float] = field(default_factory=dict)
     date_choices: list[tuple[ColumnRef, list[ColumnRef]]] = field(default_factory=list)
     """Date columns chosen without being named, with the table's other dates (alternatives)."""
+    column_choices: list[tuple[ColumnRef, list[ColumnRef]]] = field(default_factory=list)
+    """Columns chosen among several that a word fits equally well, with the others."""
     """Evidence the reading rests on (links, leftovers, lost negations), for its confidence."""

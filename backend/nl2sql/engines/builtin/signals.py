@@ -58,6 +58,29 @@ def _is_superlative(word: str) -> bool:
     )
 
 
+_CLAUSE_WORDS = frozenset(
+    """
+    who whom whose that which where when with without having has have had whether than during
+    before after since until from in at on
+    """.split()  # noqa: SIM905 - a word list reads better as prose
+)
+"""Words that open the part of a question saying which rows, after the part saying what."""
+
+
+def _reading_columns(intent: Intent) -> set[ColumnRef]:
+    """Every column the reading shows, groups, orders or filters by."""
+    out: set[ColumnRef] = set()
+    measures = [*intent.select, *intent.group_by, *(m for m, _ in intent.order_by)]
+    for f in [*intent.filters, *intent.having, *(f for a in intent.anti_joins for f in a.filters)]:
+        if isinstance(f.column, ColumnRef):
+            out.add(f.column)
+        else:
+            measures.append(f.column)
+    for m in measures:
+        out.update(c for c in (m.column, m.since) if c is not None)
+    return out
+
+
 class SignalReading(ValueReading):
     """The signals of a reading for its confidence, and the coverage check."""
 
@@ -223,7 +246,18 @@ class SignalReading(ValueReading):
             phrase = tuple(t.lemma for t in self.tokens[m.start : m.end])
             if any(c.table.lower() == focus for c, _ in self.index.values.get(phrase, [])):
                 value_or_column += 1
+        intent.column_choices = self._column_choices(intent)
         return {
+            "tied_links": float(
+                sum(
+                    1
+                    for chosen, others in intent.column_choices
+                    if any(o.table in (chosen.table, intent.table) for o in others)
+                )
+            ),
+            "late_shown": float(self._late_shown(intent)),
+            "unanswered_when": float(self._unanswered_when(intent)),
+            "counted_rows": float(self._counted_rows(intent)),
             "value_or_column": float(value_or_column),
             "grouped_by_value": float(by_value),
             "lost_grouping": float(lost_grouping),
@@ -256,6 +290,96 @@ class SignalReading(ValueReading):
             "asks_everything": float(self._asks_for_everything()),
             "borrowed_label": float(borrowed),
         }
+
+    def _column_choices(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
+        """Words the reading linked to one of several columns that fit them equally well
+        ("name" when the table has `first_name` and `last_name`, "revenue" for
+        `invoices.amount` and `subscriptions.mrr`): (chosen, the others), the competing readings
+        of the question. A tie within the table read (or the focus table) is a real doubt; one
+        across tables is often settled by what else the question names."""
+        chosen_columns = _reading_columns(intent)
+        out: list[tuple[ColumnRef, list[ColumnRef]]] = []
+        for k in sorted(self.used):
+            m = self.mentions[k]
+            if m.kind != "column" or len(m.columns) < 2:
+                continue
+            chosen = [c for c in m.columns if c in chosen_columns]
+            if len(chosen) != 1:
+                continue  # none used (a label), or all of them (shown side by side)
+            others = [
+                c
+                for c in m.columns
+                if c != chosen[0] and c not in chosen_columns and not self._same_fact(chosen[0], c)
+            ]
+            if others and (chosen[0], others) not in out:
+                out.append((chosen[0], others))
+        return out
+
+    def _same_fact(self, a: ColumnRef, b: ColumnRef) -> bool:
+        """Two columns that hold the same fact: one refers to the other (`orders.customer_id`,
+        `customers.customer_id`), or both are keys."""
+        if is_key(a) and is_key(b):
+            return True
+        return any(
+            other.lower() == b.table.lower()
+            and own.lower() == a.name.lower()
+            and theirs.lower() == b.name.lower()
+            for other, own, theirs in self.index.edges.get(a.table.lower(), [])
+        )
+
+    def _late_shown(self, intent: Intent) -> int:
+        """Columns shown because a word named them in the part of the question that says which
+        rows ("... of students *who* took courses *with* scores over 90"), not what to show: a
+        condition the reading could not express, shown instead of applied."""
+        head_end = next(
+            (
+                t.index
+                for t in self.tokens[2:]
+                if t.kind == "word" and t.lemma in _CLAUSE_WORDS and t.index > self._first_content()
+            ),
+            len(self.tokens),
+        )
+        late = {
+            id(m)
+            for pos, m in self.projection
+            if pos >= head_end
+            and m.agg is None
+            and m.column is not None
+            and self.tokens[pos - 1].lemma not in ("their", "its")  # "with their hire dates"
+        }
+        grouped = {id(m) for m in intent.group_by}
+        return sum(1 for m in intent.select if id(m) in late and id(m) not in grouped)
+
+    def _counted_rows(self, intent: Intent) -> bool:
+        """ "How many cities have airports": counts something the question names as a column
+        (cities), while the reading counts rows of the table (airports)."""
+        if not any(m.agg == "COUNT" and m.column is None for m in intent.select):
+            return False
+        for cue in self.cues:
+            if cue.kind != "count":
+                continue
+            k = next((j for j, m in enumerate(self.mentions) if 0 <= m.start - cue.end <= 1), None)
+            if k is None or self.mentions[k].kind != "column":
+                continue
+            if not any(c.is_primary_key for c in self.mentions[k].columns):
+                return True  # counting the keys of the table is counting its rows
+        return False
+
+    def _unanswered_when(self, intent: Intent) -> bool:
+        """ "When did ...": asks for a time, and the reading shows none."""
+        words = [t for t in self.tokens if t.kind == "word"]
+        if not words or words[0].lemma != "when":
+            return False
+        return not any(
+            m.column is not None and (m.column.kind == "date" or m.bucket is not None)
+            for m in intent.select
+        )
+
+    def _first_content(self) -> int:
+        return next(
+            (t.index for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS),
+            len(self.tokens),
+        )
 
     def _check_coverage(self) -> None:
         """Decline when too many content words of the question were not understood."""
