@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, make_url
@@ -18,7 +20,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from backend.core.cpu_slots import waiting
+from backend.core.errors import is_database_busy
 from backend.core.text import clean_text, dumps_clean
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -272,3 +279,42 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+RETRY_PAUSE_SECONDS = (0.05, 0.1, 0.2, 0.5, 1.0)
+"""Pauses between tries of `commit_with_retry`, the last one repeated."""
+
+
+def commit_with_retry(
+    session_factory: Callable[[], Session],
+    write: Callable[[Session], _T],
+    *,
+    retry_seconds: float,
+    what: str = "write",
+) -> _T:
+    """Run `write` in a fresh session and commit it; while the platform database is busy (a
+    lock held past the lock timeout, an exhausted pool: `is_database_busy`), roll back and
+    try again in a new session for up to `retry_seconds`, then raise the last busy error.
+
+    For work that must not be lost once it has happened elsewhere (an ask's recording after
+    its query ran). `write` must only write through the session it is given, since a failed
+    try is rolled back whole; each try is one transaction, so the write commits exactly once.
+    Between tries no connection and no CPU slot are held.
+    """
+    deadline = time.monotonic() + retry_seconds
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            with session_factory() as session:
+                result = write(session)
+                session.commit()
+                return result
+        except Exception as exc:
+            remaining = deadline - time.monotonic()
+            if not is_database_busy(exc) or remaining <= 0:
+                raise
+            pause = RETRY_PAUSE_SECONDS[min(tries, len(RETRY_PAUSE_SECONDS)) - 1]
+            _log.warning("platform database busy during %s (try %d); trying again", what, tries)
+            with waiting():
+                time.sleep(min(pause, remaining))

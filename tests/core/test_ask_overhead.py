@@ -1,0 +1,132 @@
+"""What the ask path costs around its own work, and what it does when the platform is busy.
+
+* An ask whose query already ran and that meets a platform lock only at recording keeps
+  trying its recording (no CPU slot, no connection held between tries) and is recorded exactly
+  once when the lock goes; it is not answered 503 with its outcome lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy.orm import Session
+
+from backend.chat.models import ChatMessage
+from backend.core.config import Settings
+from backend.observability.models import Event, QueryAnalytics
+from tests.chat.conftest import make_caller
+
+WAIT_SECONDS = 60.0
+"""A bound for waits on another thread; the tests normally take well under a second."""
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"platform_lock_timeout_seconds": 0.3, "record_retry_seconds": WAIT_SECONDS}
+    )
+
+
+@contextmanager
+def _recording_blocked(app_db_url: str, chat_id: str) -> Iterator[None]:
+    """Another process's view: SQLite's write lock, or on PostgreSQL the chat session's row
+    lock (reads go on; the recording's UPDATE of the session waits)."""
+    url = make_url(app_db_url)
+    if url.get_backend_name() == "sqlite":
+        other = sqlite3.connect(str(url.database), isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    engine = create_engine(app_db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(
+                text("SELECT id FROM chat_sessions WHERE id = :id FOR UPDATE"), {"id": chat_id}
+            )
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+class _Heard(logging.Handler):
+    """Sets `event` when a log record containing `words` is emitted."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__()
+        self.words = words
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.words in record.getMessage():
+            self.event.set()
+
+
+def test_an_ask_that_meets_a_lock_at_recording_is_recorded_once_the_lock_goes(
+    client: TestClient, session: Session, settings: Settings, app_db_url: str
+) -> None:
+    caller = make_caller(session, settings)
+    chat = client.post(
+        "/api/v1/chat/sessions",
+        json={"connection_id": caller.connection_id},
+        headers=caller.headers,
+    ).json()["id"]
+    ask = f"/api/v1/chat/sessions/{chat}/ask"
+    # The first ask caches the schema (a write of its own); the next one only reads until it
+    # records.
+    first = client.post(ask, json={"question": "how many customers"}, headers=caller.headers)
+    assert first.status_code == 200, first.text
+
+    heard = _Heard("platform database busy during the recording")
+    logging.getLogger("backend").addHandler(heard)
+    answered: dict[str, Any] = {}
+
+    def asking() -> None:
+        answered["response"] = client.post(
+            ask, json={"question": "number of orders per status"}, headers=caller.headers
+        )
+
+    try:
+        with _recording_blocked(app_db_url, chat):
+            worker = threading.Thread(target=asking)
+            worker.start()
+            # Released as soon as the recording has met the lock once (before the fix the
+            # ask answered 503 instead, and was never recorded).
+            while not heard.event.wait(0.05):
+                if not worker.is_alive():
+                    break
+        worker.join(WAIT_SECONDS)
+    finally:
+        logging.getLogger("backend").removeHandler(heard)
+
+    response = answered["response"]
+    assert response.status_code == 200, response.text
+    assert heard.event.is_set(), "the recording never met the lock"
+    query_id = response.json()["query_id"]
+    session.expire_all()
+    assert session.scalar(select(func.count()).where(QueryAnalytics.query_id == query_id)) == 1
+    assert session.scalar(select(func.count()).where(ChatMessage.query_id == query_id)) == 2
+    asked = [
+        e.event_data
+        for e in session.scalars(select(Event).where(Event.event_type == "asked"))
+        if (e.event_data or {}).get("query_id") == query_id
+    ]
+    assert len(asked) == 1
+    messages = session.scalars(
+        select(ChatMessage.sequence_number)
+        .where(ChatMessage.session_id == chat)
+        .order_by(ChatMessage.sequence_number)
+    ).all()
+    assert messages == [1, 2, 3, 4]
