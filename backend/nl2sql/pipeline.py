@@ -113,6 +113,9 @@ SessionFactory = Callable[[], Session]
 OnRecorded = Callable[[Session, "AskAnswer | Exception"], None]
 """Writes in the ask's recording transaction, before its commit, given what the ask answers
 (its answer, or the error it raises): a background job stores its outcome this way."""
+Authenticate = Callable[[Session], Principal]
+"""Reads and checks the caller in the ask's first transaction (`auth.deps.Credentials.resolve`):
+an ask then takes no session and no thread hop of its own for authentication."""
 Notify = Callable[[str, dict[str, Any]], None]
 """Hears each stage of an ask as it happens: `understood`, `sql`, `guard`, `rows`, `chart`.
 Called from worker threads and from the event loop alike, so it must be thread-safe."""
@@ -665,7 +668,7 @@ class _AskPlan:
 def _read_ask(
     session_factory: SessionFactory,
     *,
-    principal: Principal,
+    principal: Principal | Authenticate,
     chat_session_id: str,
     question: str,
     settings: Settings,
@@ -678,11 +681,14 @@ def _read_ask(
     """Phase one: one short read transaction, closed before anything slow starts.
 
     Raises what makes the ask impossible (quota, unknown session or connection); a failure
-    after that is kept in the plan, to be recorded with the ask.
+    after that is kept in the plan, to be recorded with the ask. Given an `Authenticate`, the
+    caller is read first in that same transaction (401/403 before anything else).
     """
-    user = principal.user
     question = question.strip()
     with session_factory() as session:
+        if not isinstance(principal, Principal):
+            principal = principal(session)
+        user = principal.user
         chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
         chosen_id = connection_id or chat.connection_id
         if chosen_id is None:
@@ -986,7 +992,7 @@ def ask(
 async def ask_async(
     session_factory: SessionFactory,
     *,
-    principal: Principal,
+    principal: Principal | Authenticate,
     chat_session_id: str,
     question: str,
     settings: Settings,
@@ -1000,7 +1006,8 @@ async def ask_async(
     threads, an LLM is awaited with no thread and no platform connection held.
 
     Cancelled while it waits (a streaming client went away), the ask is recorded as
-    `cancelled` before the cancellation goes on.
+    `cancelled` before the cancellation goes on. `principal` may be an `Authenticate`, read in
+    the ask's first transaction.
     """
     started = await anyio.to_thread.run_sync(
         partial(

@@ -1,5 +1,8 @@
 """What the ask path costs around its own work, and what it does when the platform is busy.
 
+* An ask reads its caller in its own first transaction (no session and no thread hop for
+  authentication apart from it), and still refuses at once a revoked key, an ended session, a
+  deactivated user and a missing scope.
 * An ask whose query already ran and that meets a platform lock only at recording keeps
   trying its recording (no CPU slot, no connection held between tries) and is recorded exactly
   once when the lock goes; it is not answered 503 with its outcome lost.
@@ -15,14 +18,17 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy import create_engine, event, func, make_url, select, text
 from sqlalchemy.orm import Session
 
+from backend.auth.models import User
 from backend.chat.models import ChatMessage
 from backend.core.config import Settings
 from backend.observability.models import Event, QueryAnalytics
-from tests.chat.conftest import make_caller
+from tests.chat.conftest import Caller, make_caller
+from tests.factories import create_api_key
 
 WAIT_SECONDS = 60.0
 """A bound for waits on another thread; the tests normally take well under a second."""
@@ -130,3 +136,105 @@ def test_an_ask_that_meets_a_lock_at_recording_is_recorded_once_the_lock_goes(
         .order_by(ChatMessage.sequence_number)
     ).all()
     assert messages == [1, 2, 3, 4]
+
+
+def _chat(client: TestClient, caller: Caller) -> str:
+    created = client.post(
+        "/api/v1/chat/sessions",
+        json={"connection_id": caller.connection_id},
+        headers=caller.headers,
+    )
+    assert created.status_code == 201, created.text
+    chat_id: str = created.json()["id"]
+    return chat_id
+
+
+def _ask(client: TestClient, chat: str, headers: dict[str, str]) -> Any:
+    return client.post(
+        f"/api/v1/chat/sessions/{chat}/ask",
+        json={"question": "how many customers"},
+        headers=headers,
+    )
+
+
+def _error_code(response: Any) -> str:
+    code: str = response.json()["error"]["code"]
+    return code
+
+
+def test_an_ask_takes_no_platform_connection_for_authentication(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings
+) -> None:
+    caller = make_caller(session, settings)
+    chat = _chat(client, caller)
+    assert _ask(client, chat, caller.headers).status_code == 200  # caches the schema
+    checkouts: list[str] = []
+
+    def checked_out(*_args: Any) -> None:
+        name = threading.current_thread().name
+        if name != "nlsql-metric-writer":
+            checkouts.append(name)
+
+    event.listen(app.state.engine, "checkout", checked_out)
+    try:
+        response = _ask(client, chat, caller.headers)
+    finally:
+        event.remove(app.state.engine, "checkout", checked_out)
+    assert response.status_code == 200, response.text
+    # One short read (the caller with everything else the ask needs), one short write.
+    assert len(checkouts) == 2, checkouts
+
+
+def test_an_ask_refuses_bad_or_missing_credentials_before_reading_anything(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    caller = make_caller(session, settings)
+    chat = _chat(client, caller)
+    none = _ask(client, chat, {})
+    assert none.status_code == 401 and _error_code(none) == "unauthorized", none.text
+    forged = _ask(client, chat, {"Authorization": "Bearer not.a.token"})
+    assert forged.status_code == 401, forged.text
+    unknown_key = _ask(client, chat, {"X-API-Key": "nlsql_nosuchkey"})
+    assert unknown_key.status_code == 401, unknown_key.text
+    user = session.get(User, caller.user_id)
+    assert user is not None
+    reader = create_api_key(session, user, scopes=["chat:read"])
+    refused = _ask(client, chat, reader.headers)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["details"] == {"missing_scopes": ["chat:write"]}
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(QueryAnalytics)) == 0
+
+
+def test_an_ask_refuses_a_revoked_key_an_ended_session_and_a_deactivated_user_at_once(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    admin_headers: dict[str, str],
+) -> None:
+    caller = make_caller(session, settings)
+    chat = _chat(client, caller)
+    user = session.get(User, caller.user_id)
+    assert user is not None
+    key = create_api_key(session, user, scopes=["chat:write"])
+    assert _ask(client, chat, key.headers).status_code == 200
+    revoked = client.delete(f"/api/v1/api-keys/{key.id}", headers=caller.headers)
+    assert revoked.status_code == 204, revoked.text
+    after_revoke = _ask(client, chat, key.headers)
+    assert after_revoke.status_code == 401, after_revoke.text
+
+    assert _ask(client, chat, caller.headers).status_code == 200
+    ended = client.post("/api/v1/auth/logout", headers=caller.headers)
+    assert ended.status_code == 204, ended.text
+    after_logout = _ask(client, chat, caller.headers)
+    assert after_logout.status_code == 401, after_logout.text
+
+    other = make_caller(session, settings)
+    other_chat = _chat(client, other)
+    assert _ask(client, other_chat, other.headers).status_code == 200
+    deactivated = client.patch(
+        f"/api/v1/admin/users/{other.user_id}", json={"is_active": False}, headers=admin_headers
+    )
+    assert deactivated.status_code == 200, deactivated.text
+    after_deactivation = _ask(client, other_chat, other.headers)
+    assert after_deactivation.status_code == 401, after_deactivation.text
