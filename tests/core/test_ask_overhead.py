@@ -3,6 +3,9 @@
 * An ask reads its caller in its own first transaction (no session and no thread hop for
   authentication apart from it), and still refuses at once a revoked key, an ended session, a
   deactivated user and a missing scope.
+* Writers of the embedded database in different processes take turns on a lock file, so a
+  writer waits for the other's commit and then goes straight through, instead of sleeping in
+  SQLite's busy handler.
 * An ask whose query already ran and that meets a platform lock only at recording keeps
   trying its recording (no CPU slot, no connection held between tries) and is recorded exactly
   once when the lock goes; it is not answered 503 with its outcome lost.
@@ -15,6 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +30,7 @@ from sqlalchemy.orm import Session
 from backend.auth.models import User
 from backend.chat.models import ChatMessage
 from backend.core.config import Settings
+from backend.core.db import create_app_engine
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller, make_caller
 from tests.factories import create_api_key
@@ -238,3 +243,43 @@ def test_an_ask_refuses_a_revoked_key_an_ended_session_and_a_deactivated_user_at
     assert deactivated.status_code == 200, deactivated.text
     after_deactivation = _ask(client, other_chat, other.headers)
     assert after_deactivation.status_code == 401, after_deactivation.text
+
+
+def test_writers_with_their_own_engines_take_turns_instead_of_meeting_sqlite_busy(
+    tmp_path: Path,
+) -> None:
+    """Two engines on one file stand for two processes: each has its own descriptor of the
+    lock file, and `flock` locks of different descriptors exclude each other as those of
+    different processes do. The waiting writer's SQLite busy timeout is 0, so had it reached
+    SQLite while the other held the write lock, it would have failed at once."""
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    first = create_app_engine(url, lock_timeout_seconds=WAIT_SECONDS)
+    second = create_app_engine(url, lock_timeout_seconds=WAIT_SECONDS)
+    try:
+        with first.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        outcome: dict[str, Any] = {}
+
+        def second_writer() -> None:
+            try:
+                with second.begin() as conn:
+                    conn.exec_driver_sql("PRAGMA busy_timeout=0")
+                    conn.execute(text("INSERT INTO t VALUES (2)"))
+                outcome["ok"] = True
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                outcome["error"] = exc
+
+        with first.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            assert (tmp_path / "turns.db-writeturn").exists()
+            writer = threading.Thread(target=second_writer)
+            writer.start()
+            writer.join(0.3)  # it waits for the turn while this transaction is open
+            assert writer.is_alive(), outcome
+        writer.join(WAIT_SECONDS)
+        assert outcome == {"ok": True}
+        with first.connect() as conn:
+            assert sorted(conn.execute(text("SELECT x FROM t")).scalars()) == [1, 2]
+    finally:
+        first.dispose()
+        second.dispose()
