@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -289,7 +290,7 @@ def create_app_engine(
         turn_file = database.with_name(database.name + "-writeturn") if database else None
         SqliteWriteTurns(lock_timeout_seconds, turn_file).install(engine)
     else:
-        kwargs.setdefault("pool_pre_ping", True)
+        ping_all = kwargs.setdefault("pool_pre_ping", False)
         if "poolclass" not in kwargs:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
@@ -297,8 +298,44 @@ def create_app_engine(
         if make_url(url).get_backend_name() == "postgresql":
             kwargs.setdefault("connect_args", {"options": f"-c lock_timeout={timeout_ms}"})
         engine = create_engine(url, **kwargs)
+        if not ping_all:
+            _ping_after_idle(engine, PING_AFTER_IDLE_SECONDS)
     event.listen(engine, "before_cursor_execute", _storable_parameters, retval=True)
     return engine
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before use."""
+_IDLE_SINCE = "nlsql_idle_since"
+
+
+def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection before use only when it sat idle longer than `idle_seconds`.
+
+    `pool_pre_ping` pings on every checkout: one more round trip each time, and a short ask
+    checks out twice. A connection returned moments ago by a request that used it is known
+    good; one that sat idle (a server restart, an idle timeout, a failover may have ended it)
+    is pinged, and a dead one is replaced before the request sees it. A server lost while its
+    connections were busy fails those requests once; the pool then drops every connection
+    older than the failure (SQLAlchemy's disconnect handling).
+    """
+
+    def returned(_dbapi: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure means the connection is gone
+            raise DisconnectionError("the pooled connection did not answer a ping") from exc
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer a ping")
+
+    event.listen(engine.pool, "checkin", returned)
+    event.listen(engine.pool, "checkout", checked_out)
 
 
 def create_health_engine(url: str) -> Engine:

@@ -6,6 +6,8 @@
 * Writers of the embedded database in different processes take turns on a lock file, so a
   writer waits for the other's commit and then goes straight through, instead of sleeping in
   SQLite's busy handler.
+* On PostgreSQL a pooled connection is pinged before use only after it sat idle (not on every
+  checkout); one the server ended meanwhile is replaced before a request sees it.
 * An ask whose query already ran and that meets a platform lock only at recording keeps
   trying its recording (no CPU slot, no connection held between tries) and is recorded exactly
   once when the lock goes; it is not answered 503 with its outcome lost.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session
 from backend.auth.models import User
 from backend.chat.models import ChatMessage
 from backend.core.config import Settings
-from backend.core.db import create_app_engine
+from backend.core.db import PING_AFTER_IDLE_SECONDS, create_app_engine
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller, make_caller
 from tests.factories import create_api_key
@@ -283,3 +286,24 @@ def test_writers_with_their_own_engines_take_turns_instead_of_meeting_sqlite_bus
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_pooled_postgresql_connection_ended_while_idle_is_replaced_before_use(
+    app_db_url: str,
+) -> None:
+    if make_url(app_db_url).get_backend_name() != "postgresql":
+        pytest.skip("server-side connection ends are PostgreSQL's")
+    engine = create_app_engine(app_db_url)
+    admin = create_engine(app_db_url)
+    try:
+        with engine.connect() as conn:
+            ended = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": ended})
+        time.sleep(PING_AFTER_IDLE_SECONDS + 0.2)  # the pooled connection is now "idle"
+        with engine.connect() as conn:
+            now = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert now != ended
+    finally:
+        engine.dispose()
+        admin.dispose()
