@@ -28,6 +28,7 @@ __all__ = [
     "ACCESS_TOKEN_TYPE",
     "AdminUser",
     "AppSettings",
+    "Credentials",
     "CurrentPrincipal",
     "CurrentUser",
     "Principal",
@@ -35,9 +36,12 @@ __all__ = [
     "SessionPrincipal",
     "ensure_scopes",
     "get_principal",
+    "access_token_claims",
     "principal_from_api_key",
+    "principal_from_claims",
     "principal_from_jwt",
     "require_scopes",
+    "require_scopes_deferred",
     "require_scopes_released",
 ]
 
@@ -79,11 +83,12 @@ def _issued_before(claims: dict[str, object], instant: datetime | None) -> bool:
     return isinstance(iat, int | float) and iat < int(instant.timestamp())
 
 
-def principal_from_jwt(app: FastAPI, session: Session, token: str) -> Principal:
-    """The caller of a bearer access token; raises `Unauthorized` when it is not valid now."""
+def access_token_claims(app: FastAPI, token: str) -> dict[str, object]:
+    """The claims of a bearer access token whose signature, issuer, type and expiry hold
+    (no database needed); raises `Unauthorized` otherwise."""
     settings = app.state.settings
     try:
-        claims = decode_jwt(
+        claims: dict[str, object] = decode_jwt(
             token,
             secret=settings.jwt_secret_value,
             issuer=settings.jwt_issuer,
@@ -91,6 +96,18 @@ def principal_from_jwt(app: FastAPI, session: Session, token: str) -> Principal:
         )
     except TokenError as exc:
         raise Unauthorized("Invalid or expired access token.") from exc
+    return claims
+
+
+def principal_from_jwt(app: FastAPI, session: Session, token: str) -> Principal:
+    """The caller of a bearer access token; raises `Unauthorized` when it is not valid now."""
+    return principal_from_claims(session, access_token_claims(app, token))
+
+
+def principal_from_claims(session: Session, claims: dict[str, object]) -> Principal:
+    """The caller of an access token whose claims `access_token_claims` checked, as the
+    database has it now: raises `Unauthorized` for an ended session, an inactive user or a
+    token older than the last password change."""
     # Every access token belongs to a user session; logout, logout-all, a password change and
     # deactivation end sessions, which ends their access tokens on the very next request.
     # One query loads the user and checks the session.
@@ -191,6 +208,54 @@ async def get_released_principal(
 
 
 ReleasedPrincipal = Annotated[Principal, Depends(get_released_principal)]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the caller sent, checked as far as it can be without the platform database (a
+    bearer token's signature and expiry); `resolve` finishes the check, with the same answers
+    as `get_principal`, inside a session the endpoint opens anyway."""
+
+    request: Request
+    scopes: tuple[Scope, ...]
+    api_key: str | None = None
+    claims: dict[str, object] | None = None
+
+    def resolve(self, session: Session) -> Principal:
+        """The principal, read in `session`: 401 for a revoked key, an ended session or an
+        inactive user (checked in the database on every request, no cache), 403 for a
+        missing scope."""
+        if self.api_key is not None:
+            principal = principal_from_api_key(self.request.app, session, self.api_key)
+        else:
+            assert self.claims is not None  # noqa: S101 - set whenever api_key is not
+            principal = principal_from_claims(session, self.claims)
+        self.request.state.principal = principal
+        annotate_log(user_id=principal.user.id)
+        ensure_scopes(principal, *self.scopes)
+        return principal
+
+
+def require_scopes_deferred(*scopes: Scope) -> Callable[..., Awaitable[Credentials]]:
+    """A dependency for endpoints that read the platform database in a short transaction of
+    their own before slow work (an ask): it checks on the event loop what needs no database
+    (credentials present, a bearer token's signature and expiry) and hands back `Credentials`,
+    whose `resolve` reads the caller in that transaction. No thread hop and no session of its
+    own: an ask reads its caller with the rest of what it needs."""
+
+    async def _credentials(
+        request: Request,
+        token: Annotated[str | None, Depends(oauth2_scheme)],
+        api_key: Annotated[str | None, Depends(api_key_scheme)],
+    ) -> Credentials:
+        if api_key:
+            return Credentials(request=request, scopes=scopes, api_key=api_key)
+        if token:
+            claims = access_token_claims(request.app, token)
+            return Credentials(request=request, scopes=scopes, claims=claims)
+        raise Unauthorized("Sign in with a bearer token or send an X-API-Key header.")
+
+    return _credentials
 
 
 def get_session_principal(principal: CurrentPrincipal) -> Principal:

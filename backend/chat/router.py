@@ -8,7 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from backend.auth.deps import Principal, require_scopes, require_scopes_released
+from backend.auth.deps import (
+    Credentials,
+    Principal,
+    require_scopes,
+    require_scopes_deferred,
+    require_scopes_released,
+)
 from backend.auth.scopes import Scope
 from backend.chat import service
 from backend.chat.models import ChatSession
@@ -36,6 +42,8 @@ Reader = Annotated[Principal, Depends(require_scopes(Scope.CHAT_READ))]
 Writer = Annotated[Principal, Depends(require_scopes(Scope.CHAT_WRITE))]
 AskWriter = Annotated[Principal, Depends(require_scopes_released(Scope.CHAT_WRITE))]
 """The asker, read in a short session closed before the ask starts (an ask holds nothing)."""
+AskCredentials = Annotated[Credentials, Depends(require_scopes_deferred(Scope.CHAT_WRITE))]
+"""The asker's credentials, read and checked in the ask's own first transaction."""
 PageSize = Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)]
 
 _COMMON: dict[int | str, dict[str, Any]] = {
@@ -183,7 +191,7 @@ async def ask(
     session_id: str,
     data: AskRequest,
     request: Request,
-    principal: AskWriter,
+    credentials: AskCredentials,
     context: ClientContextDep,
 ) -> AskResponse:
     """Turns the question into one read-only SQL query on the session's (or the given) connection,
@@ -193,7 +201,7 @@ async def ask(
     """
     answer = await pipeline.ask_async(
         request.app.state.session_factory,
-        principal=principal,
+        principal=credentials.resolve,
         chat_session_id=session_id,
         question=data.question,
         connection_id=data.connection_id,

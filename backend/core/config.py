@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     """The platform database; defaults to SQLite `<data_dir>/app_data.db`."""
     platform_lock_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     """Longest a request waits for a lock on the platform database before answering 503."""
+    record_retry_seconds: float = Field(default=30.0, ge=0, le=3600)
+    """How long an ask (or SQL or template run) whose query already ran keeps retrying its
+    recording while the platform database stays busy (each try waits up to the lock timeout;
+    no CPU slot is held between tries). Past it the request answers 503 `database_busy`."""
     run_migrations_on_start: bool | None = None
     """Run `alembic upgrade head` when the server starts; defaults to on for SQLite."""
 

@@ -14,12 +14,13 @@ raised, so nothing that fails is lost.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -41,7 +42,7 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.cpu_slots import ask_threads, cpu_work, waiting
-from backend.core.db import new_uuid
+from backend.core.db import commit_with_retry, new_uuid
 from backend.core.errors import AppError
 from backend.feedback import retrieval as feedback_retrieval
 from backend.nl2sql.charts import Chart, suggest_chart
@@ -95,6 +96,8 @@ from backend.templates import service as templates_service
 from backend.templates.errors import TemplateConnectionMismatch
 from backend.templates.models import QueryTemplate
 
+_log = logging.getLogger(__name__)
+
 DRAFT_SOURCE = "draft"
 """The analytics `source` of an ask answered with SQL only (`execute: false`), never run."""
 TEMPLATE_GENERATOR = "template"
@@ -110,6 +113,9 @@ SessionFactory = Callable[[], Session]
 OnRecorded = Callable[[Session, "AskAnswer | Exception"], None]
 """Writes in the ask's recording transaction, before its commit, given what the ask answers
 (its answer, or the error it raises): a background job stores its outcome this way."""
+Authenticate = Callable[[Session], Principal]
+"""Reads and checks the caller in the ask's first transaction (`auth.deps.Credentials.resolve`):
+an ask then takes no session and no thread hop of its own for authentication."""
 Notify = Callable[[str, dict[str, Any]], None]
 """Hears each stage of an ask as it happens: `understood`, `sql`, `guard`, `rows`, `chart`.
 Called from worker threads and from the event loop alike, so it must be thread-safe."""
@@ -504,6 +510,39 @@ def _limit_record(run: _Run) -> dict[str, Any]:
     return {"limit_applied": guarded.limit_applied, "written_limit": guarded.written_limit}
 
 
+_RecordT = TypeVar("_RecordT")
+
+
+def _record_retrying(
+    session_factory: SessionFactory,
+    write: Callable[[Session], _RecordT],
+    settings: Settings,
+    run: _Run,
+) -> _RecordT:
+    """Commit a run's recording in one short write transaction, tried again while the
+    platform database is busy (`Settings.record_retry_seconds`): the query already ran, so its
+    record is not given up at the first lock held past the lock timeout."""
+    try:
+        return commit_with_retry(
+            session_factory,
+            write,
+            retry_seconds=settings.record_retry_seconds,
+            what=f"the recording of {run.query_id}",
+        )
+    except Exception:
+        _log.exception("the recording of query %s was not written", run.query_id)
+        raise
+
+
+def _write_stage_metrics(
+    session_factory: SessionFactory, run: _Run, *, source: str, stages: tuple[str, ...]
+) -> None:
+    """The stage timings, off the recording's transaction (see `_record_stage_metrics`)."""
+    with session_factory() as session:
+        _record_stage_metrics(session, run, source=source, stages=stages)
+        session.commit()
+
+
 def _record_stage_metrics(
     session: Session, run: _Run, *, source: str, stages: tuple[str, ...]
 ) -> None:
@@ -626,10 +665,19 @@ class _AskPlan:
         )
 
 
+def _read_without_transaction(session: Session) -> None:
+    """On PostgreSQL, let a read phase run its statements without BEGIN and ROLLBACK (two
+    round trips of a dozen in an ask). At READ COMMITTED every statement takes its own
+    snapshot inside a transaction too, so the reads see the same data; the phase's one
+    possible write (a session adopting the caller's only connection) is a single statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def _read_ask(
     session_factory: SessionFactory,
     *,
-    principal: Principal,
+    principal: Principal | Authenticate,
     chat_session_id: str,
     question: str,
     settings: Settings,
@@ -642,11 +690,15 @@ def _read_ask(
     """Phase one: one short read transaction, closed before anything slow starts.
 
     Raises what makes the ask impossible (quota, unknown session or connection); a failure
-    after that is kept in the plan, to be recorded with the ask.
+    after that is kept in the plan, to be recorded with the ask. Given an `Authenticate`, the
+    caller is read first in that same transaction (401/403 before anything else).
     """
-    user = principal.user
     question = question.strip()
     with session_factory() as session:
+        _read_without_transaction(session)
+        if not isinstance(principal, Principal):
+            principal = principal(session)
+        user = principal.user
         chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
         chosen_id = connection_id or chat.connection_id
         if chosen_id is None:
@@ -806,16 +858,18 @@ def _finish_ask(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
     outcome), so the ask and what depends on it commit together or not at all."""
     run, failure = plan.run, plan.failure
     error = _as_app_error(failure) if failure is not None else None
-    with session_factory() as session:
-        with run.timings.measure("record"):
-            messages, cost = _record_ask(session, plan, error=error, failure=failure)
-            outcome: AskAnswer | Exception | None = None
-            if plan.on_recorded is not None:
-                outcome = _outcome(plan, messages, cost, error)
-                plan.on_recorded(session, outcome)
-            session.commit()
-        _record_stage_metrics(session, run, source="ask", stages=STAGES)
-        session.commit()
+
+    def write(session: Session) -> tuple[list[int], float | None, AskAnswer | Exception | None]:
+        messages, cost = _record_ask(session, plan, error=error, failure=failure)
+        outcome: AskAnswer | Exception | None = None
+        if plan.on_recorded is not None:
+            outcome = _outcome(plan, messages, cost, error)
+            plan.on_recorded(session, outcome)
+        return messages, cost, outcome
+
+    with run.timings.measure("record"):
+        messages, cost, outcome = _record_retrying(session_factory, write, plan.settings, run)
+    _write_stage_metrics(session_factory, run, source="ask", stages=STAGES)
     if outcome is None:
         outcome = _outcome(plan, messages, cost, error)
     if isinstance(outcome, AskAnswer):
@@ -948,7 +1002,7 @@ def ask(
 async def ask_async(
     session_factory: SessionFactory,
     *,
-    principal: Principal,
+    principal: Principal | Authenticate,
     chat_session_id: str,
     question: str,
     settings: Settings,
@@ -962,7 +1016,8 @@ async def ask_async(
     threads, an LLM is awaited with no thread and no platform connection held.
 
     Cancelled while it waits (a streaming client went away), the ask is recorded as
-    `cancelled` before the cancellation goes on.
+    `cancelled` before the cancellation goes on. `principal` may be an `Authenticate`, read in
+    the ask's first transaction.
     """
     started = await anyio.to_thread.run_sync(
         partial(
@@ -1269,59 +1324,60 @@ def _run_recorded(
     error = _as_app_error(failure) if failure is not None else None
     success = failure is None
     error_code = (error.code if error else "internal_error") if failure else None
-    with session_factory() as session:
-        with run.timings.measure("record"):
-            recorder.query(
-                session,
-                query_id=run.query_id,
-                user_id=user.id,
-                source=source,
-                success=success,
-                question=template.name if template is not None else None,
-                sql_query=run.guarded.sql if run.guarded else sql,
-                execution_time_ms=run.result.execution_time_ms if run.result else None,
-                row_count=run.result.row_count if run.result else None,
-                error_message=(error.message if error else "An unexpected error occurred.")
-                if failure
-                else None,
-                error_code=error_code,
-                chart_type=run.chart.chart_type if run.chart else None,
-                generator=TEMPLATE_GENERATOR if template is not None else None,
-                connection_id=connection.id,
-            )
-            data: dict[str, Any] = {
-                "query_id": run.query_id,
-                "connection_id": connection.id,
-                "success": success,
-                "error_code": error_code,
-                "row_count": run.result.row_count if run.result else None,
-                **_limit_record(run),
-            }
-            if template is not None:
-                # The bound values are kept with the run, so its export re-runs the same query.
-                data.update(template_id=template.id, parameters=run.params)
-            if run.draft_message_id is not None:
-                data["message_id"] = run.draft_message_id
-                if success:
-                    payload = _result_payload(run) or {}
-                    chat_service.record_draft_run(
-                        session,
-                        message_id=run.draft_message_id,
-                        sql=run.shown_sql or sql,
-                        query_result={**payload, "ran_query_id": run.query_id},
-                        execution_time_ms=run.result.execution_time_ms if run.result else None,
-                    )
-            recorder.event(
-                session,
-                event_type=EventType.TEMPLATE_RAN if template is not None else EventType.SQL_RAN,
-                user_id=user.id,
-                context=context,
-                user_session_id=principal.user_session_id,
-                data=data,
-            )
-            session.commit()
-        _record_stage_metrics(session, run, source=source, stages=("guard", "execute", "record"))
-        session.commit()
+
+    def write(session: Session) -> None:
+        recorder.query(
+            session,
+            query_id=run.query_id,
+            user_id=user.id,
+            source=source,
+            success=success,
+            question=template.name if template is not None else None,
+            sql_query=run.guarded.sql if run.guarded else sql,
+            execution_time_ms=run.result.execution_time_ms if run.result else None,
+            row_count=run.result.row_count if run.result else None,
+            error_message=(error.message if error else "An unexpected error occurred.")
+            if failure
+            else None,
+            error_code=error_code,
+            chart_type=run.chart.chart_type if run.chart else None,
+            generator=TEMPLATE_GENERATOR if template is not None else None,
+            connection_id=connection.id,
+        )
+        data: dict[str, Any] = {
+            "query_id": run.query_id,
+            "connection_id": connection.id,
+            "success": success,
+            "error_code": error_code,
+            "row_count": run.result.row_count if run.result else None,
+            **_limit_record(run),
+        }
+        if template is not None:
+            # The bound values are kept with the run, so its export re-runs the same query.
+            data.update(template_id=template.id, parameters=run.params)
+        if run.draft_message_id is not None:
+            data["message_id"] = run.draft_message_id
+            if success:
+                payload = _result_payload(run) or {}
+                chat_service.record_draft_run(
+                    session,
+                    message_id=run.draft_message_id,
+                    sql=run.shown_sql or sql,
+                    query_result={**payload, "ran_query_id": run.query_id},
+                    execution_time_ms=run.result.execution_time_ms if run.result else None,
+                )
+        recorder.event(
+            session,
+            event_type=EventType.TEMPLATE_RAN if template is not None else EventType.SQL_RAN,
+            user_id=user.id,
+            context=context,
+            user_session_id=principal.user_session_id,
+            data=data,
+        )
+
+    with run.timings.measure("record"):
+        _record_retrying(session_factory, write, settings, run)
+    _write_stage_metrics(session_factory, run, source=source, stages=("guard", "execute", "record"))
     if failure is not None:
         if error is not None:
             error.details.setdefault("query_id", run.query_id)

@@ -10,7 +10,8 @@ processes sharing one listening socket that keeps TCP_NODELAY; subprocesses on l
 * slow LLM: an OpenAI-compatible server on loopback answers every request after `--llm-delay`
   seconds; 8, 32 and 64 asks are sent at once. Reported: wall time, throughput as a share of
   the physical limit (clients / delay per second), errors, and the p99 of sign-ins
-  (`POST /auth/login`) and `GET /auth/me` sent one after another during the burst.
+  (`POST /auth/login`) and `GET /auth/me` sent one after another during the burst; the same
+  probe alone for 2 s before the bursts (`auth_alone`) is their baseline.
 * offline engine: `POST /ask` (builtin engine) throughput with 1, 8 and 32 clients for
   `--seconds` each, as a share of a no-op endpoint (`GET /healthz`) served the same way in the
   same run; the record stage's p99 at 32 clients (from the recorded `ask_stage_duration`
@@ -307,6 +308,17 @@ async def _probe_auth(
     }
 
 
+async def auth_alone(base: str, platform: Platform, headers: dict[str, str]) -> dict[str, Any]:
+    """The same sign-ins and `GET /auth/me` with nothing else running: the baseline of the
+    burst's probe (a sign-in's argon2 verification alone takes what it takes on this machine)."""
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        stop = asyncio.Event()
+        probe = asyncio.create_task(_probe_auth(client, platform, headers, stop))
+        await asyncio.sleep(2.0)
+        stop.set()
+        return await probe
+
+
 async def llm_burst(
     base: str, platform: Platform, headers: dict[str, str], chats: list[str], delay: float
 ) -> dict[str, Any]:
@@ -583,6 +595,7 @@ def run_backend(
                             headers=headers,
                             timeout=60,
                         ).raise_for_status()
+                        entry["auth_alone"] = asyncio.run(auth_alone(base, platform, headers))
                         for clients in LLM_CLIENTS:
                             chats = make_chats(platform, clients)
                             entry["llm_burst"][f"clients_{clients}"] = asyncio.run(

@@ -32,7 +32,10 @@ from tests.factories import DEFAULT_PASSWORD
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"platform_lock_timeout_seconds": 0.3})
+    # An ask's recording is tried again for `record_retry_seconds`: here the lock outlasts it.
+    return settings.model_copy(
+        update={"platform_lock_timeout_seconds": 0.3, "record_retry_seconds": 0.5}
+    )
 
 
 @contextmanager
