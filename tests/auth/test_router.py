@@ -11,6 +11,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from jose import jwt
+from passlib.context import CryptContext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -160,6 +161,36 @@ def test_login_starts_a_user_session_and_records_it(
     assert "auth.login" in _audit_actions(session, user.id)
     event_types = set(session.scalars(select(Event.event_type).where(Event.user_id == user.id)))
     assert "signed_in" in event_types
+
+
+def test_passwords_are_hashed_with_the_documented_argon2id_settings(
+    client: TestClient, session: Session
+) -> None:
+    response = client.post(
+        f"{API}/auth/register",
+        json={"email": "cost@example.com", "password": STRONG_PASSWORD, "full_name": "Cost"},
+    )
+    assert response.status_code == 201, response.text
+    stored = session.get(User, response.json()["id"])
+    assert stored is not None
+    assert stored.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_a_hash_made_with_other_settings_signs_in_and_is_rehashed(
+    client: TestClient, session: Session
+) -> None:
+    # passlib's own defaults (64 MiB, 3 passes, 4 lanes): what earlier versions stored.
+    old_context = CryptContext(schemes=["argon2"])
+    user = factories.create_user(session, email="old-hash@example.com")
+    user.password_hash = old_context.hash(DEFAULT_PASSWORD)
+    session.commit()
+    assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert _login(client, "old-hash@example.com").status_code == 200
+    session.expire_all()
+    upgraded = session.get(User, user.id)
+    assert upgraded is not None
+    assert upgraded.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert _login(client, "old-hash@example.com").status_code == 200
 
 
 def test_oauth2_password_form_signs_in(client: TestClient, user: User) -> None:
