@@ -125,6 +125,22 @@ class DatabaseBusy(ServiceUnavailable):
 
 
 DATABASE_BUSY_RETRY_AFTER_SECONDS = 2
+
+
+class DatabaseConnectionLost(ServiceUnavailable):
+    """The platform database ended a connection while a request was using it (a restart, a
+    failover, an administrator's `pg_terminate_backend`). The pool has dropped it already, so
+    the same request tried again gets a fresh connection."""
+
+    code = "database_connection_lost"
+    message = "The connection to the platform database was lost; try again."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("Retry-After", "1")
+        self.details.setdefault("retry_after_seconds", 1)
+
+
 # SQLite's SQLITE_BUSY and SQLITE_LOCKED (primary result codes).
 _SQLITE_BUSY_CODES = frozenset({5, 6})
 # PostgreSQL: lock_not_available, serialization_failure, deadlock_detected,
@@ -304,6 +320,17 @@ def install_error_handlers(app: FastAPI) -> None:
             busy = DatabaseBusy()
             return error_response(
                 busy.status_code, busy.code, busy.message, busy.details, busy.headers
+            )
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            logger.warning(
+                "platform database connection lost on %s %s: %s",
+                request.method,
+                request.url.path,
+                exc,
+            )
+            lost = DatabaseConnectionLost()
+            return error_response(
+                lost.status_code, lost.code, lost.message, lost.details, lost.headers
             )
         return await _unexpected(request, exc)
 

@@ -307,3 +307,39 @@ def test_a_pooled_postgresql_connection_ended_while_idle_is_replaced_before_use(
     finally:
         engine.dispose()
         admin.dispose()
+
+
+@pytest.fixture
+def _no_idle_ping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pooled connections are never pinged before use, so a connection the server ended reaches
+    the request that checks it out (as one ended mid-request would)."""
+    monkeypatch.setattr("backend.core.db.PING_AFTER_IDLE_SECONDS", 3600.0)
+
+
+def test_a_platform_connection_lost_under_a_request_is_503_and_the_next_request_works(
+    _no_idle_ping: None, app_db_url: str, client: TestClient, auth_headers: dict[str, str]
+) -> None:
+    if make_url(app_db_url).get_backend_name() != "postgresql":
+        pytest.skip("server-side connection ends are PostgreSQL's")
+    headers = auth_headers
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    admin = create_engine(app_db_url)
+    try:
+        with admin.connect() as conn:
+            ended = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'"
+                )
+            ).scalar_one()
+        assert ended >= 1
+        response = client.get("/api/v1/auth/me", headers=headers)
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error["code"] == "database_connection_lost"
+        assert error["details"]["retry_after_seconds"] == 1
+        assert response.headers["Retry-After"] == "1"
+        assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    finally:
+        admin.dispose()
