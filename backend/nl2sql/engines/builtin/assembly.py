@@ -124,6 +124,19 @@ class AssemblyReading(SignalReading):
                             self.projection.append((m.start, label))
                 self._use(k)
 
+    def _said_of_counted_rows(self, pos: int) -> bool:
+        """A column named after "how many <rows> have/are ..." with no word of grouping before
+        it describes the counted rows; it is not a breakdown of the count."""
+        count_cues = [c for c in self.cues if c.kind == "count" and c.end <= pos]
+        if not count_cues or pos < 0 or self._after_group_word(pos):
+            return False
+        between = self.tokens[count_cues[0].end : pos]
+        verbs = {"have", "has", "had", "are", "is", "were", "was", "who", "that", "with"}
+        return any(t.lemma in verbs for t in between) and not any(
+            t.lemma in ("and", "each", "every", "per", "by") or t.text == ","
+            for t in self.tokens[max(0, pos - 2) : pos]
+        )
+
     def _asks_which_values(self, intent: Intent) -> bool:
         """ "Which countries do we have accounts in?": the values a column takes over the
         rows, each once, not one line per row."""
@@ -248,11 +261,15 @@ class AssemblyReading(SignalReading):
                 for pos, m in self.projection
                 if pos < first_measure or self._after_group_word(pos)
             }
+            said_of_rows = {
+                id(m) for pos, m in self.projection if self._said_of_counted_rows(pos)
+            }  # "how many contacts have opted in to marketing emails": not one count per email
             group = [
                 p for p in projection
-                if p.agg is None and p.column is not None
+                if p.agg is None and p.column is not None and id(p) not in said_of_rows
                 and (p.column.table.lower() in own or id(p) in asked_before)
             ]  # fmt: skip
+            projection = [p for p in projection if id(p) not in said_of_rows]
             others = [p for p in projection if p.agg is None and not any(p is g for g in group)]
             if others and not group:
                 for p in others:
@@ -338,6 +355,7 @@ class AssemblyReading(SignalReading):
             raise self.decline(f"could not tell what to rank the top {self.limit} by")
         intent.limit = self.limit if intent.order_by else None
         intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
+        self._redate_by_measure(intent)
         intent.distinct = (
             any(c.kind == "distinct" for c in self.cues)
             and not any(m.distinct for m in measures)

@@ -21,7 +21,7 @@ class GroupingReading(MeasureReading):
                 continue  # "what a seat costs per month": a price per unit, not a breakdown
             if cue.kind == "bucket":
                 prefer = [t for _, m in self.measures for t in m.tables]
-                col = self._date_target(cue.start) if False else self.date_column(prefer)
+                col = self._default_date(prefer)
                 if col is None:
                     if len(self.tokens[cue.start : cue.end]) == 1:
                         continue  # "billed annually": an adverb, left for the coverage check

@@ -47,8 +47,12 @@ class Reading:
                     Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
                 )
         self.mentions.sort(key=lambda m: m.start)
+        self._aggregate_named_columns()
         self.named_dates: dict[int, ColumnRef] = {}
         """Start of a named filter's span -> the date column its condition tests."""
+        self.default_dates: list[ColumnRef] = []
+        """Date columns a period was put on for want of a better one (the focus table's first
+        date): the assembly moves them to the date of the rows a measure aggregates."""
         self.time_preference: list[ColumnRef] = []
         """Date columns the question's measures are dated by (a layer measure's time column)."""
         self.refinement_from = refinement_from
@@ -74,6 +78,30 @@ class Reading:
         self.top_mode = False
         self.argmax: list[Measure] = []
         """Superlative rankings ("which X has the highest Y"): ordered by, not shown."""
+
+    def _aggregate_named_columns(self) -> None:
+        """ "mean temperature", "max gust speed": an aggregate word right before a column
+        whose own name holds it (`mean_temperature_f`, `max_gust_speed_mph`) is part of the
+        column's name, not an aggregate over it; and never the column of another aggregate
+        (`max_temperature_f` for "mean temperature")."""
+        for cue in list(self.cues):
+            words = _AGGREGATE_NAME_WORDS.get(cue.payload) if cue.kind == "agg" else None
+            if words is None or cue.end - cue.start != 1:
+                continue
+            if self.tokens[cue.start].lemma not in words | {"avg", "max", "min"}:
+                continue
+            m = next(
+                (m for m in self.mentions if m.start == cue.end and m.kind == "column"), None
+            )
+            if m is None:
+                continue
+            own = [c for c in m.columns if set(c.words) & words]
+            if not own:
+                continue
+            m.columns = own
+            m.start = cue.start
+            m.text = f"{self.tokens[cue.start].text} {m.text}"
+            self.cues.remove(cue)
 
     def note(self, key: str, value: str) -> None:
         bucket = self.recognised.setdefault(key, [])
@@ -363,9 +391,10 @@ def is_flag(col: ColumnRef) -> bool:
         col.kind == "numeric"
         and bool(col.words)
         and (
-            col.words[0] in ("is", "has")
+            col.words[0] in ("is", "has", "can", "allow", "auto")
             or col.words[-1].endswith("ed")
-            or col.words[-1] == "active"
+            or col.words[-1] in ("active", "flag")
+            or "opt" in col.words  # `marketing_opt_in`, `opt_out`
         )
     )
 
@@ -374,6 +403,14 @@ def month_range(year: int, month: int) -> tuple[str, str]:
     """First day of the month and first day of the next, as ISO dates."""
     end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year:04d}-{month:02d}-01", f"{end_year:04d}-{end_month:02d}-01"
+
+
+_AGGREGATE_NAME_WORDS = {
+    "AVG": frozenset({"average", "mean"}),
+    "MAX": frozenset({"maximum"}),
+    "MIN": frozenset({"minimum"}),
+}
+"""An aggregate cue -> the words a column's own name has for it (`max_` reads `maximum`)."""
 
 
 PEER_ROLES = frozenset(

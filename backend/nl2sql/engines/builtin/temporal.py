@@ -6,7 +6,7 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
 from backend.nl2sql.engines.builtin.definitions import DefinitionReading
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
+from backend.nl2sql.engines.builtin.lexicon import EVENT_WORDS, MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
@@ -144,8 +144,89 @@ class TimeReading(DefinitionReading):
         for d in self.definitions:
             if d.start in self.named_dates and d.end <= pos and self.gap(d.end, pos) <= 1:
                 return self.named_dates[d.start]  # "accounts churned between ..."
-        prefer = [t for _, m in self.measures for t in m.tables]
-        return self.date_column(prefer)
+        return self._default_date([t for _, m in self.measures for t in m.tables])
+
+    def _default_date(self, prefer: list[str]) -> ColumnRef | None:
+        """The date a period or bucket applies to when no word next to it names one: the
+        event the question names elsewhere, else the first date of the preferred tables
+        (remembered, so the assembly can move it to the rows a measure aggregates)."""
+        event = self._date_of_event()
+        if event is not None:
+            return event
+        col = self.date_column(prefer)
+        if col is not None and not self.time_preference:
+            self.default_dates.append(col)
+        return col
+
+    def _redate_by_measure(self, intent: Intent) -> None:
+        """ "2024 revenue by plan tier": a period put on the focus table's first date for want
+        of a better one belongs to the rows the measure adds up (the invoices' date, not the
+        plans' launch date), when all the aggregated columns come from one table with dates."""
+        moved = [c for c in dict.fromkeys(self.default_dates)]
+        if not moved:
+            return
+        measured = {
+            m.column.table.lower()
+            for m in intent.select
+            if m.agg in ("SUM", "AVG", "MIN", "MAX") and m.column is not None
+        }
+        if len(measured) != 1:
+            return
+        table = next(iter(measured))
+        dates = [
+            c for c in self.index.columns_of.get(table, []) if c.kind == "date" and c.words
+        ]  # fmt: skip
+        if not dates:
+            return
+        found: list[ColumnRef] = []
+        for tok in self.tokens:
+            if tok.kind == "word" and tok.lemma not in STOP_WORDS:
+                hits = self._event_dates(tok, dates)
+                if len(hits) == 1 and hits[0] not in found:
+                    found.append(hits[0])
+        target = found[0] if len(found) == 1 else dates[0]
+        for old in moved:
+            if old.table.lower() == table:
+                continue
+            for f in intent.filters:
+                if f.column == old:
+                    f.column = target
+            for m in [*intent.select, *intent.group_by, *(m for m, _ in intent.order_by)]:
+                if m.column == old and m.bucket is not None:
+                    m.column = target
+            if table not in {t.lower() for t in intent.extra_tables}:
+                intent.extra_tables.append(target.table)
+
+    def _event_dates(self, tok: Token, dates: list[ColumnRef]) -> list[ColumnRef]:
+        """Dates among `dates` that record the event a word names: by spelling (`issued` ->
+        `issue_date`) or by the event's usual column words ("lose" -> `churned_at`)."""
+        forms = {tok.lemma, *verb_stems(tok.lemma)}
+        hits = [c for c in dates if c.words[0] in forms]
+        if hits:
+            return hits
+        events: set[str] = set()
+        for form in forms:
+            events |= EVENT_WORDS.get(form, frozenset())
+        return [c for c in dates if c.words[0] in events]
+
+    def _date_of_event(self) -> ColumnRef | None:
+        """ "How many customers did we lose in 2023", "2024 sign-ups": a word anywhere in the
+        question names the event whose date the period applies to (one date of the focus
+        table), when no word next to the period did."""
+        dates = [
+            c for c in self.index.columns_of.get(self.intent.table.lower(), [])
+            if c.kind == "date" and c.words
+        ]  # fmt: skip
+        if len(dates) < 2:
+            return None
+        found: list[ColumnRef] = []
+        for tok in self.tokens:
+            if tok.kind != "word" or tok.lemma in STOP_WORDS - {"new"}:
+                continue
+            hits = self._event_dates(tok, dates)
+            if len(hits) == 1 and hits[0] not in found:
+                found.append(hits[0])
+        return found[0] if len(found) == 1 else None
 
     def _date_of_verb(self, pos: int) -> ColumnRef | None:
         """ "invoices we issued between ...", "tickets opened in 2024": the word right before
@@ -157,8 +238,7 @@ class TimeReading(DefinitionReading):
         for tok in reversed(self.tokens[max(0, pos - 2) : pos]):
             if tok.kind != "word" or tok.lemma in STOP_WORDS:
                 continue
-            forms = {tok.lemma, *verb_stems(tok.lemma)}
-            hits = [c for c in dates if c.words[0] in forms]
+            hits = self._event_dates(tok, dates)
             if len(hits) == 1:
                 self._use_token(tok)
                 for k, m in enumerate(self.mentions):
@@ -335,6 +415,11 @@ class TimeReading(DefinitionReading):
             named = set(col.words) - {"date", "at", "on", "time", "timestamp", "day"}
             if named & lemmas:
                 continue
+            if col.words and any(
+                tok.kind == "word" and tok.lemma not in STOP_WORDS and self._event_dates(tok, [col])
+                for tok in self.tokens
+            ):
+                continue  # "customers we lost in 2023": the question names the event
             own = self.index.table(col.table).words
             if set(own) & named or (named & _CREATION_WORDS and col not in used):
                 continue  # `order_date` of orders; `created_at` for "per month": the row's date

@@ -424,6 +424,24 @@ class ValueReading(NegationReading):
                     return labels[0]
         return None
 
+    def _states_a_flag(self, pos: int) -> bool:
+        """ "contacts who have opted in", "managers that work remotely": the flag's word is
+        said of the rows (after a relative or auxiliary word, or a verb of their own), not
+        asked for or broken down by ("by escalated", "whether it is premium")."""
+        before = [t for t in self.tokens[:pos] if t.kind == "word"]
+        if not before:
+            return False
+        prev = before[-1]
+        if prev.lemma in ("have", "has", "had", "who", "that", "which", "do", "does", "did"):
+            return True
+        if prev.lemma in STOP_WORDS or prev.index in self.used_tokens or self.is_cue(prev.index):
+            return False
+        linked = any(mm.start <= prev.index < mm.end for mm in self.mentions)
+        subject = any(
+            mm.end <= prev.index and mm.kind in ("table", "value") for mm in self.mentions
+        )
+        return not linked and subject
+
     def _flag_columns(self) -> None:
         """ "products that are discontinued": a yes/no column after "is/are" is a filter."""
         for k, m in enumerate(self.mentions):
@@ -444,10 +462,17 @@ class ValueReading(NegationReading):
                 and self.tokens[m.start].lemma.endswith("ed")
             ):
                 lemmas = [*lemmas, "is"]
-            if not lemmas or lemmas[-1] not in ("is", "are", "was", "were", "be", "not", "never"):
+            if not lemmas:
+                continue
+            if lemmas[-1] not in ("is", "are", "was", "were", "be", "not", "never") and not (
+                self._states_a_flag(m.start)
+            ):
                 continue
             negated = "not" in lemmas or "never" in lemmas
             self._use(k)
+            for j, other in enumerate(self.mentions):
+                if j not in self.used and other.kind == "column" and other.columns == [col]:
+                    self._use(j)  # "opted in to marketing": one flag named by two words
             value: Literal = 0 if negated else 1
             self.intent.filters.append(Filter(col, "=", [value]))
             self.note("filters", f"{col.name} = {'no' if negated else 'yes'}")
