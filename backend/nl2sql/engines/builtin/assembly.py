@@ -124,6 +124,40 @@ class AssemblyReading(SignalReading):
                             self.projection.append((m.start, label))
                 self._use(k)
 
+    def _lists_each_row(self, projection: list[Measure]) -> bool:
+        """ "every plan with its price", "each plan and what a seat costs", "plans sorted by
+        price, with the price shown": the rows are listed one by one, so each is named by its
+        label beside the columns asked for."""
+        table = self.intent.table.lower()
+        labels = self.index.label_columns(table)
+        if not projection or not labels or not self.intent.subject_named:
+            return False
+        if any(
+            p.column is None or p.agg or p.bucket or p.column.table.lower() != table
+            or p.column in labels or is_key(p.column)
+            for p in projection
+        ):  # fmt: skip
+            return False
+        for pos, p in self.projection:
+            ends = [m.end for m in self.mentions if m.start == pos and m.kind == "column"]
+            if any(p is q for q in projection) and ends and ends[0] < len(self.tokens):
+                if self.tokens[ends[0]].lemma == "of":
+                    return False  # "the date of birth of every customer": that column only
+        words = [t for t in self.tokens if t.kind == "word"]
+        for m in self.mentions:
+            if m.kind != "table" or not any(t.name.lower() == table for t in m.tables):
+                continue
+            before = [t.lemma for t in words if t.index < m.start][-1:]
+            if before in (["each"], ["every"]):
+                return True
+            plural = self.tokens[m.end - 1].text.lower() != self.tokens[m.end - 1].lemma
+            after = [t.lemma for t in words if t.index >= m.end][:1]
+            if plural and after in (["sorted"], ["ordered"], ["ranked"], ["with"]) and (
+                not [t for t in words if t.index < m.start]
+            ):
+                return True
+        return False
+
     def _said_of_counted_rows(self, pos: int) -> bool:
         """A column named after "how many <rows> have/are ..." with no word of grouping before
         it describes the counted rows; it is not a breakdown of the count."""
@@ -315,6 +349,7 @@ class AssemblyReading(SignalReading):
                 and any(g.column == pk for g in group)
             ):
                 raise self.decline(f"could not tell what to rank {intent.table} by")
+        listed = not measures and not group and self._lists_each_row(projection)
         select = projection + measures
         label_columns = self.index.label_columns(intent.table)
         one_row = any(
@@ -351,6 +386,8 @@ class AssemblyReading(SignalReading):
         if self.order_by_projection and (projection or measures):
             key = measures[0] if measures and (group or not projection) else projection[0]
             intent.order_by = [(key, self._direction(default=False))]
+        if listed:
+            intent.select = [*self.label_measures(intent.table), *intent.select]
         if self.top_mode and self.limit and self.limit > 1 and not intent.order_by:
             raise self.decline(f"could not tell what to rank the top {self.limit} by")
         intent.limit = self.limit if intent.order_by else None

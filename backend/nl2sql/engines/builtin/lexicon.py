@@ -276,6 +276,13 @@ def split_identifier(name: str) -> list[str]:
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
     spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", spaced)
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", spaced) if p]
+    merged: list[str] = []
+    for part in parts:
+        if merged and len(merged[-1]) == 1 and (merged[-1] + part).lower() in ABBREVIATIONS:
+            merged[-1] += part  # `LName` -> "L", "Name" -> lname -> last name
+        else:
+            merged.append(part)
+    parts = merged
     words: list[str] = []
     for part in parts:
         low = part.lower()

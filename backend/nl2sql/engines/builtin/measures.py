@@ -227,6 +227,10 @@ class MeasureReading(ComparisonReading):
                 raise self.decline("could not tell what 'highest/most/least' refers to")
             measure, desc = target
             self.note("order", f"{'highest' if desc else 'lowest'} {self._describe(measure)}")
+            if self._sorts_first(cue):
+                # "every plan with its price, cheapest first": an order, not the one cheapest
+                self.order_keys.append((cue.start, measure, desc))
+                continue
             as_aggregate = (
                 measure.agg is None
                 and measure.column is not None
@@ -241,6 +245,22 @@ class MeasureReading(ComparisonReading):
             if not self.top_mode:
                 self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
+
+    def _sorts_first(self, cue: Cue) -> bool:
+        """ "cheapest first", "newest first": a superlative followed by "first" sorts the rows."""
+        if self.limit is not None or self.top_mode or cue.end >= len(self.tokens):
+            return False
+        nxt = self.tokens[cue.end]
+        if nxt.lemma != "first":
+            return False
+        following = self.tokens[cue.end + 1 :]
+        if following and following[0].kind == "word":
+            return False  # "the highest first name", "cheapest first class"
+        self._use_token(nxt)
+        for k, m in enumerate(self.mentions):
+            if m.start <= nxt.index < m.end:
+                self._use(k)
+        return True
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         payload = cue.payload
