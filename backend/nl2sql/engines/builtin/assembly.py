@@ -98,6 +98,12 @@ class AssemblyReading(SignalReading):
                 continue
             if m.kind == "column":
                 col = self.column_of(k)
+                borrowed = self._label_of_named_rows(k, col)
+                if borrowed:
+                    self._use(k)
+                    for label in borrowed:
+                        self.projection.append((m.start, label))
+                    continue
                 if col is not None:
                     self._use(k)
                     if self._shown_beside_the_rows(m.start, col):
@@ -123,6 +129,17 @@ class AssemblyReading(SignalReading):
                         for label in self.label_measures(table):
                             self.projection.append((m.start, label))
                 self._use(k)
+
+    def _label_of_named_rows(self, k: int, col: ColumnRef | None) -> list[Measure]:
+        """ "the full names of all trainers" where only members have a `full_name`: the name
+        asked for is the label of the rows named right after it (trainers' first and last
+        names), not another table's name column."""
+        if col is None or col not in self.index.label_columns(col.table):
+            return []
+        near = [t for t in self.tables_near(k) if t.lower() != col.table.lower()]
+        if not near or any(c.table.lower() == near[0].lower() for c in self.mentions[k].columns):
+            return []
+        return self.label_measures(near[0])
 
     def _lists_each_row(self, projection: list[Measure]) -> bool:
         """ "every plan with its price", "each plan and what a seat costs", "plans sorted by

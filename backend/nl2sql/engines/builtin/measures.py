@@ -259,6 +259,7 @@ class MeasureReading(ComparisonReading):
         self._use_token(nxt)
         for k, m in enumerate(self.mentions):
             if m.start <= nxt.index < m.end:
+                m.kind = "spent"  # read as part of the order, not as a link
                 self._use(k)
         return True
 
@@ -324,7 +325,12 @@ class MeasureReading(ComparisonReading):
                 if cand is not None and cand.kind == "numeric":
                     self._use(k)
                     return Measure(cand), desc
-            col = self._column_named(("price",)) or self._column_named(("cost",))
+            col = None
+            for word in ("price", "cost", "fee", "rate", "charge", "amount"):
+                col = self._column_named((word,))
+                if col is not None and col.kind == "numeric":
+                    break  # "the cheapest tier": by its price, cost or fee
+                col = None
             return (Measure(col), desc) if col else None
         if payload in ("oldest", "youngest"):
             age = self._column_named(("age",))

@@ -99,6 +99,10 @@ class Reading:
             if not own:
                 continue
             m.columns = own
+            if len(own) == 1 and set(own[0].words) <= words | {
+                t.lemma for t in self.tokens[m.start : m.end]
+            }:
+                m.score = max(m.score, 3.0 * len(own[0].words) + 0.5)  # the whole name
             m.start = cue.start
             m.text = f"{self.tokens[cue.start].text} {m.text}"
             self.cues.remove(cue)

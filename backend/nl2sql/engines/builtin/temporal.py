@@ -220,13 +220,21 @@ class TimeReading(DefinitionReading):
         if len(dates) < 2:
             return None
         found: list[ColumnRef] = []
+        words: list[Token] = []
         for tok in self.tokens:
-            if tok.kind != "word" or tok.lemma in STOP_WORDS - {"new"}:
+            if tok.kind != "word" or tok.lemma in STOP_WORDS:
                 continue
             hits = self._event_dates(tok, dates)
-            if len(hits) == 1 and hits[0] not in found:
-                found.append(hits[0])
-        return found[0] if len(found) == 1 else None
+            if len(hits) == 1:
+                words.append(tok)
+                if hits[0] not in found:
+                    found.append(hits[0])
+        if len(found) != 1:
+            return None
+        for tok in words:
+            if not any(m.start <= tok.index < m.end for m in self.mentions):
+                self._use_token(tok)  # the word is read: it named the event
+        return found[0]
 
     def _date_of_verb(self, pos: int) -> ColumnRef | None:
         """ "invoices we issued between ...", "tickets opened in 2024": the word right before

@@ -1,0 +1,207 @@
+"""How the offline engine understands analysts' wording, on a small business schema of another
+domain written here (a chain of gyms): which date an event names, the date of the rows a
+measure adds up, flags said of the rows, aggregate words that are part of a column's name,
+rows listed with their label, "cheapest first" and abbreviated name columns.
+
+Each answer is checked by running it and the hand-written gold SQL on the same SQLite file."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.connections.executor import open_sqlite_read_only
+from backend.connections.introspection import introspect
+from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.engines.base import GenerationRequest
+from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.engines.builtin.lexicon import split_identifier
+from backend.nl2sql.evaluation import has_top_level_order, results_match
+
+GYM_DDL = """
+CREATE TABLE tiers (
+    tier_id INTEGER PRIMARY KEY,
+    tier_name TEXT NOT NULL,
+    monthly_fee REAL NOT NULL,
+    launched_on TEXT NOT NULL
+);
+CREATE TABLE trainers (
+    trainer_id INTEGER PRIMARY KEY,
+    FName TEXT NOT NULL,
+    LName TEXT NOT NULL,
+    is_remote INTEGER NOT NULL,
+    hired_on TEXT NOT NULL
+);
+CREATE TABLE members (
+    member_id INTEGER PRIMARY KEY,
+    full_name TEXT NOT NULL,
+    tier_id INTEGER NOT NULL REFERENCES tiers(tier_id),
+    joined_on TEXT NOT NULL,
+    cancelled_at TEXT,
+    newsletter_opt_in INTEGER NOT NULL
+);
+CREATE TABLE payments (
+    payment_id INTEGER PRIMARY KEY,
+    member_id INTEGER NOT NULL REFERENCES members(member_id),
+    paid_on TEXT NOT NULL,
+    amount REAL NOT NULL
+);
+CREATE TABLE climate_log (
+    log_id INTEGER PRIMARY KEY,
+    gym_room TEXT NOT NULL,
+    log_date TEXT NOT NULL,
+    max_temperature REAL NOT NULL,
+    mean_temperature REAL NOT NULL,
+    min_temperature REAL NOT NULL
+);
+"""
+TIERS = [(1, "Basic", 19.0, "2019-01-01"), (2, "Plus", 29.0, "2021-06-01"),
+         (3, "Premium", 49.0, "2024-03-01"), (4, "Student", 15.0, "2022-09-01")]  # fmt: skip
+ROOMS = ["Cardio", "Weights", "Studio"]
+
+
+def _build_gym(path: Path) -> None:
+    rng = random.Random(11)
+    conn = sqlite3.connect(path)
+    conn.executescript(GYM_DDL)
+    conn.executemany("INSERT INTO tiers VALUES (?, ?, ?, ?)", TIERS)
+    trainers = [
+        (i, f"First{i}", f"Last{i}", int(i % 3 == 0), str(date(2018, 1, 1) + timedelta(i * 97)))
+        for i in range(1, 10)
+    ]
+    conn.executemany("INSERT INTO trainers VALUES (?, ?, ?, ?, ?)", trainers)
+    members = []
+    for i in range(1, 121):
+        joined = date(2022, 1, 1) + timedelta(days=rng.randint(0, 900))
+        cancelled = (
+            str(joined + timedelta(days=rng.randint(30, 400))) if rng.random() < 0.3 else None
+        )
+        members.append(
+            (i, f"Member {i}", rng.randint(1, 4), str(joined), cancelled, int(rng.random() < 0.4))
+        )
+    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?)", members)
+    payments = []
+    for i in range(1, 601):
+        day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 700))
+        payments.append((i, rng.randint(1, 120), str(day), float(rng.choice([15, 19, 29, 49]))))
+    conn.executemany("INSERT INTO payments VALUES (?, ?, ?, ?)", payments)
+    logs = []
+    for i in range(1, 91):
+        mean = 18 + rng.random() * 8
+        logs.append(
+            (i, ROOMS[i % 3], str(date(2024, 6, 1) + timedelta(days=i // 3)),
+             round(mean + 3 + rng.random() * 4, 1), round(mean, 1),
+             round(mean - 3 - rng.random() * 4, 1))
+        )  # fmt: skip
+    conn.executemany("INSERT INTO climate_log VALUES (?, ?, ?, ?, ?, ?)", logs)
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def gym_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("gym") / "gym.sqlite"
+    _build_gym(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def gym(gym_path: Path) -> SchemaSnapshot:
+    engine = open_sqlite_read_only(gym_path)
+    try:
+        return introspect(engine, db_type="sqlite", database_name="gym")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def gym_db(gym_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(f"file:{gym_path}?mode=ro", uri=True)
+    yield conn
+    conn.close()
+
+
+def ask(schema: SchemaSnapshot, question: str) -> str:
+    request = GenerationRequest(question=question, schema=schema, history=[], dialect="sqlite")
+    return BuiltinGenerator().generate(request).sql
+
+
+def rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+
+def assert_same_answer(conn: sqlite3.Connection, sql: str, gold: str) -> None:
+    expected = rows(conn, gold)
+    assert expected, f"the gold query returns nothing: {gold}"
+    got = rows(conn, sql)
+    assert results_match(expected, got, ordered=has_top_level_order(gold)), (
+        f"\n  engine: {sql}\n  gold:   {gold}\n  got {got[:5]}\n  want {expected[:5]}"
+    )
+
+
+UNDERSTOOD = [
+    # the event a verb names picks the date: losing members is their cancellation
+    ("How many members did we lose in 2023?",
+     "SELECT COUNT(*) FROM members"
+     " WHERE cancelled_at >= '2023-01-01' AND cancelled_at < '2024-01-01'"),
+    ("How many new members signed up in 2023?",
+     "SELECT COUNT(*) FROM members WHERE joined_on >= '2023-01-01' AND joined_on < '2024-01-01'"),
+    # a period goes on the date of the rows the measure adds up, not the grouped table's
+    ("Total payment amount in 2024 by tier name",
+     "SELECT t.tier_name, SUM(p.amount) FROM payments p JOIN members m"
+     " ON m.member_id = p.member_id JOIN tiers t ON t.tier_id = m.tier_id"
+     " WHERE p.paid_on >= '2024-01-01' AND p.paid_on < '2025-01-01' GROUP BY t.tier_name"),
+    # a yes/no column said of the rows is a filter, and the rows are named by their label
+    ("Which of our trainers work remotely?",
+     "SELECT FName, LName FROM trainers WHERE is_remote = 1"),
+    ("How many members have opted in to the newsletter?",
+     "SELECT COUNT(*) FROM members WHERE newsletter_opt_in = 1"),
+    # an aggregate word that is part of the column's name is not an aggregate over it
+    ("What is the average mean temperature?", "SELECT AVG(mean_temperature) FROM climate_log"),
+    ("On which dates was the maximum temperature above 27?",
+     "SELECT log_date FROM climate_log WHERE max_temperature > 27"),
+    ("What is the log date and mean temperature of the 3 logs with the highest max"
+     " temperature?",
+     "SELECT log_date, mean_temperature FROM climate_log ORDER BY max_temperature DESC LIMIT 3"),
+    # rows listed one by one carry their label; "cheapest first" sorts, it does not pick one
+    ("List every tier with its monthly fee, cheapest first.",
+     "SELECT tier_name, monthly_fee FROM tiers ORDER BY monthly_fee"),
+    # FName/LName read as first and last name: a full name is both
+    ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), UNDERSTOOD, ids=[q for q, _ in UNDERSTOOD])
+def test_the_engine_understands(
+    gym: SchemaSnapshot, gym_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(gym_db, ask(gym, question), gold)
+
+
+def test_the_column_of_an_aggregate_is_never_another_aggregates(gym: SchemaSnapshot) -> None:
+    """ "mean temperature" never reads `max_temperature` (nor `min_temperature`)."""
+    sql = ask(gym, "What is the mean temperature in the Studio room on each log date?")
+    assert "mean_temperature" in sql
+    assert "max_temperature" not in sql and "min_temperature" not in sql
+
+
+def test_the_date_of_the_named_event_is_not_doubted(gym: SchemaSnapshot) -> None:
+    """A question that names the event ("lose") answers without doubting which date it means."""
+    request = GenerationRequest(
+        question="How many members did we lose in 2023?", schema=gym, history=[], dialect="sqlite"
+    )
+    generation = BuiltinGenerator().generate(request)
+    assert "cancelled_at" in generation.sql
+
+
+def test_abbreviated_name_columns_split_into_their_words() -> None:
+    assert split_identifier("LName") == ["last", "name"]
+    assert split_identifier("FName") == ["first", "name"]
+    assert split_identifier("customer_firstName") == ["customer", "first", "name"]
+    assert split_identifier("XPos") == ["x", "position"]
