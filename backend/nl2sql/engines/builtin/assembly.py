@@ -136,8 +136,14 @@ class AssemblyReading(SignalReading):
         names), not another table's name column."""
         if col is None or col not in self.index.label_columns(col.table):
             return []
+        m = self.mentions[k]
+        said = {t.lemma for t in self.tokens[m.start : m.end]}
+        if set(self.index.table(col.table).words) & said or col.table.lower() in {
+            t.lower() for t in self.mentioned_tables()
+        }:
+            return []  # "the department name of ...": that table's own name column
         near = [t for t in self.tables_near(k) if t.lower() != col.table.lower()]
-        if not near or any(c.table.lower() == near[0].lower() for c in self.mentions[k].columns):
+        if not near or any(c.table.lower() == near[0].lower() for c in m.columns):
             return []
         return self.label_measures(near[0])
 
@@ -157,9 +163,13 @@ class AssemblyReading(SignalReading):
             return False
         for pos, p in self.projection:
             ends = [m.end for m in self.mentions if m.start == pos and m.kind == "column"]
-            if any(p is q for q in projection) and ends and ends[0] < len(self.tokens):
-                if self.tokens[ends[0]].lemma == "of":
-                    return False  # "the date of birth of every customer": that column only
+            if (
+                any(p is q for q in projection)
+                and ends
+                and ends[0] < len(self.tokens)
+                and self.tokens[ends[0]].lemma == "of"
+            ):
+                return False  # "the date of birth of every customer": that column only
         words = [t for t in self.tokens if t.kind == "word"]
         for m in self.mentions:
             if m.kind != "table" or not any(t.name.lower() == table for t in m.tables):
@@ -169,8 +179,10 @@ class AssemblyReading(SignalReading):
                 return True
             plural = self.tokens[m.end - 1].text.lower() != self.tokens[m.end - 1].lemma
             after = [t.lemma for t in words if t.index >= m.end][:1]
-            if plural and after in (["sorted"], ["ordered"], ["ranked"], ["with"]) and (
-                not [t for t in words if t.index < m.start]
+            if (
+                plural
+                and after in (["sorted"], ["ordered"], ["ranked"], ["with"])
+                and (not [t for t in words if t.index < m.start])
             ):
                 return True
         return False

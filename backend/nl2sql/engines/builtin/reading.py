@@ -90,9 +90,7 @@ class Reading:
                 continue
             if self.tokens[cue.start].lemma not in words | {"avg", "max", "min"}:
                 continue
-            m = next(
-                (m for m in self.mentions if m.start == cue.end and m.kind == "column"), None
-            )
+            m = next((m for m in self.mentions if m.start == cue.end and m.kind == "column"), None)
             if m is None:
                 continue
             own = [c for c in m.columns if set(c.words) & words]

@@ -162,7 +162,7 @@ class TimeReading(DefinitionReading):
         """ "2024 revenue by plan tier": a period put on the focus table's first date for want
         of a better one belongs to the rows the measure adds up (the invoices' date, not the
         plans' launch date), when all the aggregated columns come from one table with dates."""
-        moved = [c for c in dict.fromkeys(self.default_dates)]
+        moved = list(dict.fromkeys(self.default_dates))
         if not moved:
             return
         measured = {
