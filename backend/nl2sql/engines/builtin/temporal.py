@@ -222,8 +222,8 @@ class TimeReading(DefinitionReading):
         found: list[ColumnRef] = []
         words: list[Token] = []
         for tok in self.tokens:
-            if tok.kind != "word" or tok.lemma in STOP_WORDS:
-                continue
+            if tok.kind != "word" or tok.lemma in STOP_WORDS or self._names_a_thing(tok):
+                continue  # "shipping cost" names a column, not the shipping event
             hits = self._event_dates(tok, dates)
             if len(hits) == 1:
                 words.append(tok)
@@ -232,9 +232,17 @@ class TimeReading(DefinitionReading):
         if len(found) != 1:
             return None
         for tok in words:
-            if not any(m.start <= tok.index < m.end for m in self.mentions):
-                self._use_token(tok)  # the word is read: it named the event
+            self._use_token(tok)  # the word is read: it named the event
         return found[0]
+
+    def _names_a_thing(self, tok: Token) -> bool:
+        """Whether a word is part of a link to a table or a non-date column."""
+        return any(
+            m.start <= tok.index < m.end
+            and (m.kind == "table" or (m.kind == "column" and m.columns[0].kind != "date"))
+            for m in self.mentions
+            if m.kind in ("table", "column") and (m.kind == "table" or m.columns)
+        )
 
     def _date_of_verb(self, pos: int) -> ColumnRef | None:
         """ "invoices we issued between ...", "tickets opened in 2024": the word right before
@@ -424,7 +432,10 @@ class TimeReading(DefinitionReading):
             if named & lemmas:
                 continue
             if col.words and any(
-                tok.kind == "word" and tok.lemma not in STOP_WORDS and self._event_dates(tok, [col])
+                tok.kind == "word"
+                and tok.lemma not in STOP_WORDS
+                and not self._names_a_thing(tok)
+                and self._event_dates(tok, [col])
                 for tok in self.tokens
             ):
                 continue  # "customers we lost in 2023": the question names the event
