@@ -52,6 +52,15 @@ CREATE TABLE payments (
     paid_on TEXT NOT NULL,
     amount REAL NOT NULL
 );
+CREATE TABLE repairs (
+    repair_id INTEGER PRIMARY KEY,
+    machine TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    reported_at TEXT NOT NULL,
+    fixed_at TEXT,
+    is_urgent INTEGER NOT NULL,
+    cost REAL NOT NULL
+);
 CREATE TABLE climate_log (
     log_id INTEGER PRIMARY KEY,
     gym_room TEXT NOT NULL,
@@ -64,6 +73,8 @@ CREATE TABLE climate_log (
 TIERS = [(1, "Basic", 19.0, "2019-01-01"), (2, "Plus", 29.0, "2021-06-01"),
          (3, "Premium", 49.0, "2024-03-01"), (4, "Student", 15.0, "2022-09-01")]  # fmt: skip
 ROOMS = ["Cardio", "Weights", "Studio"]
+MACHINES = ["treadmill", "rower", "bike"]
+PRIORITIES = ["low", "normal", "high", "critical"]
 
 
 def _build_gym(path: Path) -> None:
@@ -91,6 +102,17 @@ def _build_gym(path: Path) -> None:
         day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 700))
         payments.append((i, rng.randint(1, 120), str(day), float(rng.choice([15, 19, 29, 49]))))
     conn.executemany("INSERT INTO payments VALUES (?, ?, ?, ?)", payments)
+    repairs = []
+    for i in range(1, 81):
+        reported = date(2024, 1, 1) + timedelta(days=rng.randint(0, 300))
+        at = f"{reported} {rng.randint(6, 20):02d}:00:00"
+        hours = rng.randint(1, 96)
+        fixed = None if i % 9 == 0 else f"{reported + timedelta(hours=hours)} 12:00:00"
+        repairs.append(
+            (i, MACHINES[i % 3], PRIORITIES[i % 4], at, fixed, int(i % 5 == 0),
+             float(40 + (i * 37) % 300))
+        )  # fmt: skip
+    conn.executemany("INSERT INTO repairs VALUES (?, ?, ?, ?, ?, ?, ?)", repairs)
     logs = []
     for i in range(1, 91):
         mean = 18 + rng.random() * 8
@@ -172,6 +194,25 @@ UNDERSTOOD = [
     # rows listed one by one carry their label; "cheapest first" sorts, it does not pick one
     ("List every tier with its monthly fee, cheapest first.",
      "SELECT tier_name, monthly_fee FROM tiers ORDER BY monthly_fee"),
+    # durations: the time between the row's start and the event a verb or noun names
+    ("What's the average resolution time in hours for each priority?",
+     "SELECT priority, AVG((julianday(fixed_at) - julianday(reported_at)) * 24) FROM repairs"
+     " GROUP BY priority"),
+    ("Avg hours from report to fix, by priority",
+     "SELECT priority, AVG((julianday(fixed_at) - julianday(reported_at)) * 24) FROM repairs"
+     " GROUP BY priority"),
+    ("For each priority, how many hours on average does it take us to fix a machine?",
+     "SELECT priority, AVG((julianday(fixed_at) - julianday(reported_at)) * 24) FROM repairs"
+     " GROUP BY priority"),
+    # two values (or a flag and its opposite) compared: a figure for each, not one filter
+    ("Average hours to fix for urgent versus non-urgent repairs",
+     "SELECT is_urgent, AVG((julianday(fixed_at) - julianday(reported_at)) * 24) FROM repairs"
+     " GROUP BY is_urgent"),
+    ("What is the average cost of treadmill and rower repairs?",
+     "SELECT machine, AVG(cost) FROM repairs WHERE machine IN ('treadmill', 'rower')"
+     " GROUP BY machine"),
+    ("What is the average cost of repairs on a treadmill or a rower?",
+     "SELECT AVG(cost) FROM repairs WHERE machine IN ('treadmill', 'rower')"),
     # FName/LName read as first and last name: a full name is both
     ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
 ]  # fmt: skip

@@ -391,7 +391,16 @@ class TimeReading(DefinitionReading):
             raise self.decline(
                 f"could not tell from which date the time to '{verb.text}' is counted"
             )
-        return Measure(end, since=start, unit=unit), [tok, *near[verb_at : verb_at + 2]]
+        consumed = [tok, *near[verb_at : verb_at + 2]]
+        if self._takes(after):
+            obj = next((m for m in self.mentions if m.start > verb.index), None)
+            if (
+                obj is not None
+                and obj.kind in ("table", "column")
+                and self.gap(verb.index + 1, obj.start) == 0
+            ):
+                consumed += self.tokens[obj.start : obj.end]  # "to close a ticket": the rows
+        return Measure(end, since=start, unit=unit), consumed
 
     @staticmethod
     def _takes(after: list[Token]) -> bool:
