@@ -198,6 +198,12 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("exclude",), "neg", ""),
     (("excluding",), "neg", ""),
     (("other", "than"), "neg", ""),
+    (("leaving", "out"), "neg", ""),
+    (("leave", "out"), "neg", ""),
+    (("not", "counting"), "neg", ""),
+    (("except",), "neg", ""),
+    (("apart", "from"), "neg", ""),
+    (("aside", "from"), "neg", ""),
     (("none",), "neg", ""),
     (("different",), "distinct", ""),
     (("distinct",), "distinct", ""),
@@ -358,7 +364,11 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             if any(word in c.words for c in index.columns):
                 i += 1  # a column named `share` or `percentage`: its name, not a share
                 continue
-        if tok.lemma in _BUCKET_ADJECTIVES and any(tok.lemma in c.words for c in index.columns):
+        following = {t.lemma for t in tokens[i + 1 : i + 4]}
+        if tok.lemma in _BUCKET_ADJECTIVES and any(
+            tok.lemma in c.words and (len(c.words) == 1 or following & set(c.words))
+            for c in index.columns
+        ):
             i += 1  # "monthly price" where a column is `monthly_price`: a name, not a bucket
             continue
         matched = False

@@ -112,11 +112,31 @@ class GroupingReading(MeasureReading):
         if not self.order_keys and any(c.kind == "dir" for c in self.cues):
             self.order_by_projection = True
 
+    def _rate_after(self, cue: Cue) -> bool:
+        """ "its per-seat price", "the per-user cost": "per <unit>" before a price word is the
+        unit of the rate; the unit word is taken with it."""
+        if cue.kind != "group" or self.tokens[cue.start].lemma != "per":
+            return False
+        rest = [t for t in self.tokens[cue.end : cue.end + 3] if t.kind == "word"]
+        if len(rest) < 2 or rest[1].lemma not in _RATE_WORDS:
+            return False
+        self.used_tokens.update(range(cue.start, cue.end))
+        self._use_token(rest[0])
+        for k, m in enumerate(self.mentions):
+            if m.start <= rest[0].index < m.end and m.end <= rest[1].index:
+                m.kind = "spent"  # the unit of the rate, not a link of its own
+                self._use(k)
+        return True
+
     def _is_rate(self, cue: Cue) -> bool:
         """ "costs per month", "price per seat each month": "per" after a price word states
         the unit of a rate. The words are taken; the rate itself is the stored price."""
         before = [t for t in self.tokens[max(0, cue.start - 4) : cue.start] if t.kind == "word"]
-        if self.measures or not before:
+        if self.measures:
+            return False
+        if self._rate_after(cue):
+            return True
+        if not before:
             return False
         words = {t.lemma for t in before}
         priced = bool(words & _RATE_WORDS) or any(

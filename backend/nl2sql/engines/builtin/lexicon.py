@@ -366,3 +366,12 @@ def tokenise(question: str) -> list[Token]:
     for i, tok in enumerate(tokens):
         tok.index = i
     return tokens
+
+
+EVENT_NOUNS = {
+    "resolution": "resolve", "closure": "close", "closing": "close", "payment": "pay",
+    "delivery": "deliver", "shipping": "ship", "shipment": "ship", "completion": "complete",
+    "response": "respond", "approval": "approve", "fulfilment": "fulfil",
+    "fulfillment": "fulfill", "turnaround": "close", "handling": "close",
+}  # fmt: skip
+"""Nouns of events ("resolution time") -> the verb whose date column records them."""

@@ -6,12 +6,18 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.grouping import GroupingReading
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal
-from backend.nl2sql.engines.builtin.lexicon import Token
+from backend.nl2sql.engines.builtin.lexicon import EVENT_NOUNS, Token
 from backend.nl2sql.engines.builtin.linking import GENERIC_WORDS, ColumnRef
 
 _STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "running": "ended",
                    "employed": "left", "pending": "resolved", "unresolved": "resolved"}  # fmt: skip
 """State words that mean an event column is still empty ("open" = not closed)."""
+
+
+_RELATIVE_FILLERS = frozenset(
+    {"anyone", "anybody", "everyone", "those", "one", "ones", "who", "that", "which", "whose"}
+)
+"""Words of a relative clause between a negation and the state it denies."""
 
 
 _PARTICIPLES = frozenset({"paid", "left", "sold", "shipped", "closed", "ended", "built"})
@@ -49,8 +55,8 @@ class NegationReading(GroupingReading):
                 continue  # "when did they churn": the date is asked for
             neg = next(
                 (c for c in self.cues
-                 if c.kind == "neg" and c.end <= tok.index and tok.index - c.end <= 2
-                 and c.payload != "used"),
+                 if c.kind == "neg" and c.end <= tok.index
+                 and self._words_apart(c.end, tok.index) <= 2 and c.payload != "used"),
                 None,
             )  # fmt: skip
             if neg is not None:
@@ -69,6 +75,10 @@ class NegationReading(GroupingReading):
             op = "is null" if denied else "is not null"
             self.intent.filters.append(Filter(col, op))
             self.note("filters", f"{col.name} {op}")
+
+    def _words_apart(self, start: int, stop: int) -> int:
+        """Tokens between, not counting who-clause fillers ("leaving out anyone who has")."""
+        return sum(1 for t in self.tokens[start:stop] if t.lemma not in _RELATIVE_FILLERS)
 
     def _state_column(self, lemma: str) -> tuple[ColumnRef, bool] | None:
         """A nullable column that records an event a word names, and whether the word denies
@@ -113,10 +123,14 @@ class NegationReading(GroupingReading):
             phrase = tuple(t.lemma for t in words[:n])
             if len(phrase) < n:
                 continue
+            event = (
+                self._event_column(table, EVENT_NOUNS.get(phrase[0], phrase[0])) if n == 1 else None
+            )
             for col in self.index.columns_of.get(table, []):
                 named = col.words == phrase or (
                     col.words[:-1] == phrase and col.words[-1] in ("id", "code", "number")
                 )
+                named = named or col == event  # "no payment recorded": `paid_date` is empty
                 if not named or not col.nullable or col.is_primary_key:
                     continue
                 related = [

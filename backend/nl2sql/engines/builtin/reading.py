@@ -47,7 +47,6 @@ class Reading:
                     Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
                 )
         self.mentions.sort(key=lambda m: m.start)
-        self._aggregate_named_columns()
         self.named_dates: dict[int, ColumnRef] = {}
         """Start of a named filter's span -> the date column its condition tests."""
         self.default_dates: list[ColumnRef] = []
@@ -78,6 +77,28 @@ class Reading:
         self.top_mode = False
         self.argmax: list[Measure] = []
         """Superlative rankings ("which X has the highest Y"): ordered by, not shown."""
+        self._aggregate_named_columns()
+        self._split_column_names()
+
+    def _split_column_names(self) -> None:
+        """ "monthly per-seat price" for `monthly_price`: a word a few words before a column's
+        mention that completes the column's name belongs to that name, not to a value stored
+        in another table ('monthly' billing)."""
+        for m in list(self.mentions):
+            if m.kind != "value" or m.end - m.start != 1:
+                continue
+            word = self.tokens[m.start].lemma
+            for other in self.mentions:
+                if other.kind != "column" or not 0 < other.start - m.end <= 2:
+                    continue
+                said = {word} | {t.lemma for t in self.tokens[other.start : other.end]}
+                own = [c for c in other.columns if word in c.words and set(c.words) <= said]
+                if own and not any(c.table == v.table for c in own for v in m.columns):
+                    other.columns = own
+                    other.score = max(other.score, 3.0 * len(own[0].words))
+                    self.mentions.remove(m)
+                    self.used_tokens.add(m.start)  # read as part of the column's name
+                    break
 
     def _aggregate_named_columns(self) -> None:
         """ "mean temperature", "max gust speed": an aggregate word right before a column

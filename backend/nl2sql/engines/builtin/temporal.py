@@ -6,7 +6,13 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
 from backend.nl2sql.engines.builtin.definitions import DefinitionReading
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.lexicon import EVENT_WORDS, MONTHS, STOP_WORDS, Token
+from backend.nl2sql.engines.builtin.lexicon import (
+    EVENT_NOUNS,
+    EVENT_WORDS,
+    MONTHS,
+    STOP_WORDS,
+    Token,
+)
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
@@ -21,15 +27,6 @@ _START_WORDS = frozenset(
      "registered", "signup", "hire", "hired", "ordered", "requested", "received", "booked"}
 )  # fmt: skip
 """First words of date columns a row's life starts from (`opened_at`, `issue_date`)."""
-
-
-_EVENT_NOUNS = {
-    "resolution": "resolve", "closure": "close", "closing": "close", "payment": "pay",
-    "delivery": "deliver", "shipping": "ship", "shipment": "ship", "completion": "complete",
-    "response": "respond", "approval": "approve", "fulfilment": "fulfil",
-    "fulfillment": "fulfill", "turnaround": "close", "handling": "close",
-}  # fmt: skip
-"""Nouns of events ("resolution time") -> the verb whose date column records them."""
 
 
 _CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})
@@ -412,7 +409,7 @@ class TimeReading(DefinitionReading):
         if tok.index == 0:
             return None
         noun = self.tokens[tok.index - 1]
-        verb = _EVENT_NOUNS.get(noun.lemma)
+        verb = EVENT_NOUNS.get(noun.lemma)
         if noun.kind != "word" or verb is None:
             return None
         end = self._event_column(self.intent.table, verb)
