@@ -213,6 +213,17 @@ UNDERSTOOD = [
      " GROUP BY machine"),
     ("What is the average cost of repairs on a treadmill or a rower?",
      "SELECT AVG(cost) FROM repairs WHERE machine IN ('treadmill', 'rower')"),
+    # negations said as "leaving out"; "no <event> recorded" is the event's empty date
+    ("What's our current member count, leaving out anyone who has cancelled?",
+     "SELECT COUNT(*) FROM members WHERE cancelled_at IS NULL"),
+    ("Count the repairs that have no fix recorded.",
+     "SELECT COUNT(*) FROM repairs WHERE fixed_at IS NULL"),
+    # "monthly count" is a time bucket; "per-member fee" is the unit of a rate, not a breakdown
+    ("Monthly count of new members for 2023",
+     "SELECT strftime('%Y-%m', joined_on), COUNT(*) FROM members"
+     " WHERE joined_on >= '2023-01-01' AND joined_on < '2024-01-01' GROUP BY 1 ORDER BY 1"),
+    ("List every tier with its monthly per-member fee, cheapest first.",
+     "SELECT tier_name, monthly_fee FROM tiers ORDER BY monthly_fee"),
     # FName/LName read as first and last name: a full name is both
     ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
 ]  # fmt: skip

@@ -14,6 +14,10 @@ _STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "run
 """State words that mean an event column is still empty ("open" = not closed)."""
 
 
+_NOW_WORDS = frozenset({"current", "currently", "now", "presently", "existing", "remaining"})
+"""Words that say a state still holds, which an event not (yet) happened already says."""
+
+
 _RELATIVE_FILLERS = frozenset(
     {"anyone", "anybody", "everyone", "those", "one", "ones", "who", "that", "which", "whose"}
 )
@@ -75,6 +79,10 @@ class NegationReading(GroupingReading):
             op = "is null" if denied else "is not null"
             self.intent.filters.append(Filter(col, op))
             self.note("filters", f"{col.name} {op}")
+            if denied:
+                for t in self.tokens:
+                    if t.lemma in _NOW_WORDS:
+                        self._use_token(t)  # "current ... who haven't churned": the same state
 
     def _words_apart(self, start: int, stop: int) -> int:
         """Tokens between, not counting who-clause fillers ("leaving out anyone who has")."""
