@@ -224,6 +224,11 @@ UNDERSTOOD = [
      " WHERE joined_on >= '2023-01-01' AND joined_on < '2024-01-01' GROUP BY 1 ORDER BY 1"),
     ("List every tier with its monthly per-member fee, cheapest first.",
      "SELECT tier_name, monthly_fee FROM tiers ORDER BY monthly_fee"),
+    # the name a pattern is matched against is not shown
+    ("What are the last names of trainers whose first names start with First1?",
+     "SELECT LName FROM trainers WHERE FName LIKE 'First1%'"),
+    ("What are the monthly fees of tiers whose names start with P?",
+     "SELECT monthly_fee FROM tiers WHERE tier_name LIKE 'P%'"),
     # FName/LName read as first and last name: a full name is both
     ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
 ]  # fmt: skip

@@ -72,6 +72,8 @@ class AssemblyReading(SignalReading):
                 continue
             if tok.index in self.used_tokens:
                 continue
+            if self._names_a_filter(tok.index):
+                continue  # "airlines whose names start with Orbit": the filter's column
             followed_by_of = (
                 tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "of"
             )
@@ -129,6 +131,14 @@ class AssemblyReading(SignalReading):
                         for label in self.label_measures(table):
                             self.projection.append((m.start, label))
                 self._use(k)
+
+    def _names_a_filter(self, pos: int) -> bool:
+        """ "whose name starts with", "with a name containing": the name a pattern or a value
+        is matched against, not a column to show."""
+        prev = self.tokens[pos - 1].lemma if pos > 0 else ""
+        nxt = [t for t in self.tokens[pos + 1 : pos + 4] if t.kind == "word"]
+        like_after = any(c.kind == "like" and pos < c.start <= pos + 3 for c in self.cues)
+        return prev == "whose" or (like_after and (not nxt or nxt[0].lemma != "of"))
 
     def _label_of_named_rows(self, k: int, col: ColumnRef | None) -> list[Measure]:
         """ "the full names of all trainers" where only members have a `full_name`: the name
