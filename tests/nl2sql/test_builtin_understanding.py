@@ -29,6 +29,7 @@ CREATE TABLE tiers (
     tier_id INTEGER PRIMARY KEY,
     tier_name TEXT NOT NULL,
     monthly_fee REAL NOT NULL,
+    max_members INTEGER,
     launched_on TEXT NOT NULL
 );
 CREATE TABLE trainers (
@@ -44,7 +45,8 @@ CREATE TABLE members (
     tier_id INTEGER NOT NULL REFERENCES tiers(tier_id),
     joined_on TEXT NOT NULL,
     cancelled_at TEXT,
-    newsletter_opt_in INTEGER NOT NULL
+    newsletter_opt_in INTEGER NOT NULL,
+    classes INTEGER NOT NULL
 );
 CREATE TABLE payments (
     payment_id INTEGER PRIMARY KEY,
@@ -70,8 +72,8 @@ CREATE TABLE climate_log (
     min_temperature REAL NOT NULL
 );
 """
-TIERS = [(1, "Basic", 19.0, "2019-01-01"), (2, "Plus", 29.0, "2021-06-01"),
-         (3, "Premium", 49.0, "2024-03-01"), (4, "Student", 15.0, "2022-09-01")]  # fmt: skip
+TIERS = [(1, "Basic", 19.0, 500, "2019-01-01"), (2, "Plus", 29.0, 300, "2021-06-01"),
+         (3, "Premium", 49.0, None, "2024-03-01"), (4, "Student", 15.0, 200, "2022-09-01")]  # fmt: skip
 ROOMS = ["Cardio", "Weights", "Studio"]
 MACHINES = ["treadmill", "rower", "bike"]
 PRIORITIES = ["low", "normal", "high", "critical"]
@@ -81,7 +83,7 @@ def _build_gym(path: Path) -> None:
     rng = random.Random(11)
     conn = sqlite3.connect(path)
     conn.executescript(GYM_DDL)
-    conn.executemany("INSERT INTO tiers VALUES (?, ?, ?, ?)", TIERS)
+    conn.executemany("INSERT INTO tiers VALUES (?, ?, ?, ?, ?)", TIERS)
     trainers = [
         (i, f"First{i}", f"Last{i}", int(i % 3 == 0), str(date(2018, 1, 1) + timedelta(i * 97)))
         for i in range(1, 10)
@@ -94,9 +96,17 @@ def _build_gym(path: Path) -> None:
             str(joined + timedelta(days=rng.randint(30, 400))) if rng.random() < 0.3 else None
         )
         members.append(
-            (i, f"Member {i}", rng.randint(1, 4), str(joined), cancelled, int(rng.random() < 0.4))
+            (
+                i,
+                f"Member {i}",
+                rng.randint(1, 4),
+                str(joined),
+                cancelled,
+                int(rng.random() < 0.4),
+                rng.randint(0, 40),
+            )
         )
-    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?)", members)
+    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?)", members)
     payments = []
     for i in range(1, 601):
         day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 700))
@@ -229,6 +239,11 @@ UNDERSTOOD = [
      "SELECT LName FROM trainers WHERE FName LIKE 'First1%'"),
     ("What are the monthly fees of tiers whose names start with P?",
      "SELECT monthly_fee FROM tiers WHERE tier_name LIKE 'P%'"),
+    # "class fee": a column word of another table before a price word is the unit
+    ("Tiers sorted by class fee, ascending, with their monthly fee",
+     "SELECT tier_name, monthly_fee FROM tiers ORDER BY monthly_fee"),
+    # "no <bound>": a max_/min_ column left empty
+    ("Which tiers have no member limit?", "SELECT tier_name FROM tiers WHERE max_members IS NULL"),
     # FName/LName read as first and last name: a full name is both
     ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
 ]  # fmt: skip

@@ -14,6 +14,10 @@ _STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "run
 """State words that mean an event column is still empty ("open" = not closed)."""
 
 
+_LIMIT_WORDS = {"limit": "maximum", "cap": "maximum", "ceiling": "maximum", "floor": "minimum"}
+"""Words for a bound that columns name `max_...`/`min_...` (`max_seats` = "seat limit")."""
+
+
 _NOW_WORDS = frozenset({"current", "currently", "now", "presently", "existing", "remaining"})
 """Words that say a state still holds, which an event not (yet) happened already says."""
 
@@ -139,9 +143,11 @@ class NegationReading(GroupingReading):
                     col.words[:-1] == phrase and col.words[-1] in ("id", "code", "number")
                 )
                 named = named or col == event  # "no payment recorded": `paid_date` is empty
+                limit = {_LIMIT_WORDS.get(w, w) for w in phrase}
+                named = named or (n == 2 and limit == set(col.words))  # "no seat limit"
                 if not named or not col.nullable or col.is_primary_key:
                     continue
-                related = [
+                related = n == 1 and [
                     m for m in self.mentions
                     if m.start == words[0].index and m.kind == "table"
                     and (self.table_of(self.mentions.index(m)) or "").lower() != table

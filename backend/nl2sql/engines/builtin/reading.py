@@ -79,6 +79,32 @@ class Reading:
         """Superlative rankings ("which X has the highest Y"): ordered by, not shown."""
         self._aggregate_named_columns()
         self._split_column_names()
+        self._unit_modifiers()
+
+    def _unit_modifiers(self) -> None:
+        """ "seat price", "unit cost": a word naming a column of another table right before a
+        price word of a table is the unit the price is per, not a column of its own."""
+        for m in list(self.mentions):
+            if m.kind != "column" or m.end - m.start != 1 or not m.columns:
+                continue
+            word = self.tokens[m.end] if m.end < len(self.tokens) else None
+            if word is None or word.lemma not in _PRICE_WORDS:
+                continue
+            priced = [
+                c for c in self.index.columns if c.words and c.words[-1] == word.lemma
+            ]  # fmt: skip
+            if not priced or {c.table for c in m.columns} & {c.table for c in priced}:
+                continue
+            nxt = next((o for o in self.mentions if o.start == m.end), None)
+            if nxt is not None and nxt.kind == "column":
+                nxt.columns = [c for c in nxt.columns if c in priced] or nxt.columns
+            elif nxt is None:
+                self.mentions.append(
+                    Mention(m.end, m.end + 1, "column", columns=priced, score=1.4, text=word.text)
+                )
+                self.mentions.sort(key=lambda x: x.start)
+            self.mentions.remove(m)
+            self.used_tokens.update(range(m.start, m.end))
 
     def _split_column_names(self) -> None:
         """ "monthly per-seat price" for `monthly_price`: a word a few words before a column's
@@ -426,6 +452,9 @@ def month_range(year: int, month: int) -> tuple[str, str]:
     """First day of the month and first day of the next, as ISO dates."""
     end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year:04d}-{month:02d}-01", f"{end_year:04d}-{end_month:02d}-01"
+
+
+_PRICE_WORDS = frozenset({"price", "cost", "fee", "rate", "charge"})
 
 
 _AGGREGATE_NAME_WORDS = {
