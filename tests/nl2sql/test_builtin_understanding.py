@@ -72,8 +72,12 @@ CREATE TABLE climate_log (
     min_temperature REAL NOT NULL
 );
 """
-TIERS = [(1, "Basic", 19.0, 500, "2019-01-01"), (2, "Plus", 29.0, 300, "2021-06-01"),
-         (3, "Premium", 49.0, None, "2024-03-01"), (4, "Student", 15.0, 200, "2022-09-01")]  # fmt: skip
+TIERS = [
+    (1, "Basic", 19.0, 500, "2019-01-01"),
+    (2, "Plus", 29.0, 300, "2021-06-01"),
+    (3, "Premium", 49.0, None, "2024-03-01"),
+    (4, "Student", 15.0, 200, "2022-09-01"),
+]
 ROOMS = ["Cardio", "Weights", "Studio"]
 MACHINES = ["treadmill", "rower", "bike"]
 PRIORITIES = ["low", "normal", "high", "critical"]
