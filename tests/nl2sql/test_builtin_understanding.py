@@ -46,7 +46,8 @@ CREATE TABLE members (
     joined_on TEXT NOT NULL,
     cancelled_at TEXT,
     newsletter_opt_in INTEGER NOT NULL,
-    classes INTEGER NOT NULL
+    classes INTEGER NOT NULL,
+    nps INTEGER
 );
 CREATE TABLE payments (
     payment_id INTEGER PRIMARY KEY,
@@ -108,9 +109,10 @@ def _build_gym(path: Path) -> None:
                 cancelled,
                 int(rng.random() < 0.4),
                 rng.randint(0, 40),
+                rng.choice([None, *range(11)]),
             )
         )
-    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?)", members)
+    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?)", members)
     payments = []
     for i in range(1, 601):
         day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 700))
@@ -248,6 +250,14 @@ UNDERSTOOD = [
      "SELECT tier_name, monthly_fee FROM tiers ORDER BY monthly_fee"),
     # "no <bound>": a max_/min_ column left empty
     ("Which tiers have no member limit?", "SELECT tier_name FROM tiers WHERE max_members IS NULL"),
+    # "sign-ups" are the rows of the one table whose creation date records them
+    ("2023 sign-ups: how many did we get?",
+     "SELECT COUNT(*) FROM members WHERE joined_on >= '2023-01-01' AND joined_on < '2024-01-01'"),
+    ("New sign-ups per month in 2023",
+     "SELECT strftime('%Y-%m', joined_on), COUNT(*) FROM members"
+     " WHERE joined_on >= '2023-01-01' AND joined_on < '2024-01-01' GROUP BY 1 ORDER BY 1"),
+    # an acronym's column is named by its expansion's head ("promoter score" for `nps`)
+    ("What's the average promoter score rating of our members?", "SELECT AVG(nps) FROM members"),
     # FName/LName read as first and last name: a full name is both
     ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
 ]  # fmt: skip

@@ -133,7 +133,12 @@ def acronym_phrases(words: tuple[str, ...]) -> list[tuple[str, ...]]:
     for k, word in enumerate(words):
         expansion = ACRONYMS.get(word)
         if expansion:
-            out.append((*words[:k], *phrase_words(expansion), *words[k + 1 :]))
+            long_form = phrase_words(expansion)
+            out.append((*words[:k], *long_form, *words[k + 1 :]))
+            if len(words) == 1 and len(long_form) >= 2:
+                # "satisfaction" for `csat` (customer satisfaction), "recurring revenue"
+                # for `mrr`: the expansion without its first, qualifying word
+                out.append(long_form[1:])
     for acronym, long_form in _EXPANSIONS.items():
         n = len(long_form)
         for k in range(len(words) - n + 1):

@@ -80,6 +80,49 @@ class Reading:
         self._aggregate_named_columns()
         self._split_column_names()
         self._unit_modifiers()
+        self._measure_nouns()
+        self._sign_ups()
+
+    def _measure_nouns(self) -> None:
+        """ "satisfaction rating", "csat score": a word for a measurement right after a
+        column's link is part of it."""
+        for m in self.mentions:
+            if m.kind != "column" or m.end >= len(self.tokens):
+                continue
+            nxt = self.tokens[m.end]
+            if nxt.lemma in _MEASURE_NOUNS and not any(
+                o.start <= nxt.index < o.end for o in self.mentions
+            ):
+                self.used_tokens.add(nxt.index)
+
+    def _sign_ups(self) -> None:
+        """ "2024 sign-ups", "new registrations": when no table is named, the rows signed up
+        are those of the one table whose creation date records a sign-up."""
+        if any(m.kind == "table" for m in self.mentions):
+            return
+        at = [
+            t for t in self.tokens
+            if t.lemma in ("signup", "registration", "registrant")
+            or (t.lemma == "sign" and t.index + 1 < len(self.tokens)
+                and self.tokens[t.index + 1].lemma in ("up", "ups", "upp"))
+        ]  # fmt: skip
+        if not at:
+            return
+        tables = [
+            t for t in self.index.tables.values()
+            if any(
+                c.kind == "date" and c.words and c.words[0] in _SIGN_UP_DATES
+                for c in self.index.columns_of.get(t.name.lower(), [])
+            )
+        ]  # fmt: skip
+        if len(tables) != 1:
+            return
+        tok = at[0]
+        end = tok.index + (2 if tok.lemma == "sign" else 1)
+        self.mentions.append(
+            Mention(tok.index, end, "table", tables=[tables[0]], score=2.0, text=tok.text)
+        )
+        self.mentions.sort(key=lambda x: x.start)
 
     def _unit_modifiers(self) -> None:
         """ "seat price", "unit cost": a word naming a column of another table right before a
@@ -452,6 +495,14 @@ def month_range(year: int, month: int) -> tuple[str, str]:
     """First day of the month and first day of the next, as ISO dates."""
     end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year:04d}-{month:02d}-01", f"{end_year:04d}-{end_month:02d}-01"
+
+
+_MEASURE_NOUNS = frozenset({"rating", "score", "level", "figure", "metric"})
+
+
+_SIGN_UP_DATES = frozenset(
+    {"created", "creation", "signup", "registered", "registration", "joined"}
+)
 
 
 _PRICE_WORDS = frozenset({"price", "cost", "fee", "rate", "charge"})
