@@ -37,7 +37,8 @@ CREATE TABLE trainers (
     FName TEXT NOT NULL,
     LName TEXT NOT NULL,
     is_remote INTEGER NOT NULL,
-    hired_on TEXT NOT NULL
+    hired_on TEXT NOT NULL,
+    title TEXT NOT NULL
 );
 CREATE TABLE members (
     member_id INTEGER PRIMARY KEY,
@@ -47,7 +48,8 @@ CREATE TABLE members (
     cancelled_at TEXT,
     newsletter_opt_in INTEGER NOT NULL,
     classes INTEGER NOT NULL,
-    nps INTEGER
+    nps INTEGER,
+    personal_trainer_id INTEGER REFERENCES trainers(trainer_id)
 );
 CREATE TABLE payments (
     payment_id INTEGER PRIMARY KEY,
@@ -90,10 +92,11 @@ def _build_gym(path: Path) -> None:
     conn.executescript(GYM_DDL)
     conn.executemany("INSERT INTO tiers VALUES (?, ?, ?, ?, ?)", TIERS)
     trainers = [
-        (i, f"First{i}", f"Last{i}", int(i % 3 == 0), str(date(2018, 1, 1) + timedelta(i * 97)))
+        (i, f"First{i}", f"Last{i}", int(i % 3 == 0), str(date(2018, 1, 1) + timedelta(i * 97)),
+         "Personal Trainer" if i <= 5 else "Group Instructor")
         for i in range(1, 10)
-    ]
-    conn.executemany("INSERT INTO trainers VALUES (?, ?, ?, ?, ?)", trainers)
+    ]  # fmt: skip
+    conn.executemany("INSERT INTO trainers VALUES (?, ?, ?, ?, ?, ?)", trainers)
     members = []
     for i in range(1, 121):
         joined = date(2022, 1, 1) + timedelta(days=rng.randint(0, 900))
@@ -110,9 +113,10 @@ def _build_gym(path: Path) -> None:
                 int(rng.random() < 0.4),
                 rng.randint(0, 40),
                 rng.choice([None, *range(11)]),
+                (i % 9) + 1 if i % 4 else None,
             )
         )
-    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?)", members)
+    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", members)
     payments = []
     for i in range(1, 601):
         day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 700))
@@ -258,6 +262,15 @@ UNDERSTOOD = [
      " WHERE joined_on >= '2023-01-01' AND joined_on < '2024-01-01' GROUP BY 1 ORDER BY 1"),
     # an acronym's column is named by its expansion's head ("promoter score" for `nps`)
     ("What's the average promoter score rating of our members?", "SELECT AVG(nps) FROM members"),
+    # a role named by a key (`personal_trainer_id`) is the rows in that role, not a title
+    ("How many members does each personal trainer coach?",
+     "SELECT t.FName, t.LName, COUNT(*) FROM members m JOIN trainers t"
+     " ON t.trainer_id = m.personal_trainer_id GROUP BY t.trainer_id"),
+    ("Count of members assigned to each personal trainer",
+     "SELECT t.FName, t.LName, COUNT(*) FROM members m JOIN trainers t"
+     " ON t.trainer_id = m.personal_trainer_id GROUP BY t.trainer_id"),
+    ("Which personal trainers work remotely?",
+     "SELECT FName, LName FROM trainers WHERE title = 'Personal Trainer' AND is_remote = 1"),
     # FName/LName read as first and last name: a full name is both
     ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
 ]  # fmt: skip

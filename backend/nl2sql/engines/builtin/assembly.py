@@ -132,6 +132,23 @@ class AssemblyReading(SignalReading):
                             self.projection.append((m.start, label))
                 self._use(k)
 
+    def _verb_of_reference(self, p: Measure) -> bool:
+        """A key column that refers to another table (`assigned_to`), linked by a verb
+        ("assigned"), in a grouped question: the verb says how the rows relate, it is not a
+        figure to add up or a column to group by."""
+        col = p.column
+        if col is None or p.agg is not None or p.bucket is not None:
+            return False
+        refers = any(
+            own.lower() == col.name.lower()
+            for _, own, _ in self.index.edges.get(col.table.lower(), [])
+        )
+        if not refers:
+            return False
+        at = [pos for pos, q in self.projection if q is p]
+        said = [m for m in self.mentions if at and m.start == at[0] and m.end - m.start == 1]
+        return bool(said) and self.tokens[said[0].start].lemma.endswith("ed")
+
     def _names_a_filter(self, pos: int) -> bool:
         """ "whose name starts with", "with a name containing": the name a pattern or a value
         is matched against, not a column to show."""
@@ -362,6 +379,8 @@ class AssemblyReading(SignalReading):
                     measures = [Measure(None, "COUNT", count_table=intent.table)]
             fixed: list[Measure] = []
             for p in projection:
+                if self._verb_of_reference(p):
+                    continue  # "accounts assigned to each manager": the verb of the key joined on
                 if any(same_measure(p, g) for g in group) or p.agg is not None:
                     fixed.append(p)
                 elif p.column is not None and p.column.kind == "numeric" and not is_key(p.column):

@@ -82,6 +82,30 @@ class Reading:
         self._unit_modifiers()
         self._measure_nouns()
         self._sign_ups()
+        self._role_references()
+
+    def _role_references(self) -> None:
+        """ "accounts per account manager": where a table the question names refers to rows of
+        another by a key named for the role (`accounts.account_manager_id` -> staff), the role
+        words mean the rows in that role, reached through that key, rather than a job title
+        stored in the other table ('Account Manager')."""
+        named = {t.name.lower() for m in self.mentions if m.kind == "table" for t in m.tables}
+        for m in self.mentions:
+            if m.kind != "value":
+                continue
+            phrase = tuple(t.lemma for t in self.tokens[m.start : m.end])
+            for table in named:
+                for other, own, _ in self.index.edges.get(table, []):
+                    col = self.index.column(table, own)
+                    if col is None or col.words[-1:] != ("id",) or col.words[:-1] != phrase:
+                        continue
+                    if not any(c.table.lower() == other.lower() for c in m.columns):
+                        continue
+                    m.kind, m.columns, m.value = "table", [], None
+                    m.tables = [self.index.table(other)]
+                    break
+                if m.kind == "table":
+                    break
 
     def _measure_nouns(self) -> None:
         """ "satisfaction rating", "csat score": a word for a measurement right after a
