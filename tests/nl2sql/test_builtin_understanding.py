@@ -269,6 +269,9 @@ UNDERSTOOD = [
     ("Count of members assigned to each personal trainer",
      "SELECT t.FName, t.LName, COUNT(*) FROM members m JOIN trainers t"
      " ON t.trainer_id = m.personal_trainer_id GROUP BY t.trainer_id"),
+    ("For each personal trainer, what percentage of the members they coach have cancelled?",
+     "SELECT t.FName, t.LName, 100.0 * SUM(m.cancelled_at IS NOT NULL) / COUNT(*) FROM members m"
+     " JOIN trainers t ON t.trainer_id = m.personal_trainer_id GROUP BY t.trainer_id"),
     ("Which personal trainers work remotely?",
      "SELECT FName, LName FROM trainers WHERE title = 'Personal Trainer' AND is_remote = 1"),
     # FName/LName read as first and last name: a full name is both

@@ -508,8 +508,19 @@ class AssemblyReading(SignalReading):
                 if not any(same_measure(m, k) for k in keys):
                     keys.append(m)
             intent.group_by = keys
+        for key in list(keys):
+            if key.column is not None and key.column.is_primary_key and key.agg is None:
+                for label in self.label_measures(key.column.table):
+                    if not any(same_measure(label, k) for k in keys):
+                        keys.append(label)  # "for each account manager": named, not numbered
+        intent.group_by = keys
+        shown = [
+            k for k in keys
+            if not (k.column is not None and k.column.is_primary_key)
+            or not self.label_measures(k.column.table)
+        ]  # fmt: skip
         intent.select = [
-            *keys,
+            *shown,
             Measure(
                 None,
                 "PCT",
