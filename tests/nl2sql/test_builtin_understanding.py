@@ -49,7 +49,8 @@ CREATE TABLE members (
     newsletter_opt_in INTEGER NOT NULL,
     classes INTEGER NOT NULL,
     nps INTEGER,
-    personal_trainer_id INTEGER REFERENCES trainers(trainer_id)
+    personal_trainer_id INTEGER REFERENCES trainers(trainer_id),
+    phone TEXT
 );
 CREATE TABLE payments (
     payment_id INTEGER PRIMARY KEY,
@@ -64,7 +65,9 @@ CREATE TABLE repairs (
     reported_at TEXT NOT NULL,
     fixed_at TEXT,
     is_urgent INTEGER NOT NULL,
-    cost REAL NOT NULL
+    cost REAL NOT NULL,
+    reported_by INTEGER REFERENCES members(member_id),
+    channel TEXT NOT NULL
 );
 CREATE TABLE climate_log (
     log_id INTEGER PRIMARY KEY,
@@ -84,6 +87,7 @@ TIERS = [
 ROOMS = ["Cardio", "Weights", "Studio"]
 MACHINES = ["treadmill", "rower", "bike"]
 PRIORITIES = ["low", "normal", "high", "critical"]
+CHANNELS = ["phone", "app", "desk"]
 
 
 def _build_gym(path: Path) -> None:
@@ -114,9 +118,10 @@ def _build_gym(path: Path) -> None:
                 rng.randint(0, 40),
                 rng.choice([None, *range(11)]),
                 (i % 9) + 1 if i % 4 else None,
+                f"+32 470 {i:06d}" if i % 3 else None,
             )
         )
-    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", members)
+    conn.executemany("INSERT INTO members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", members)
     payments = []
     for i in range(1, 601):
         day = date(2023, 1, 1) + timedelta(days=rng.randint(0, 700))
@@ -130,9 +135,9 @@ def _build_gym(path: Path) -> None:
         fixed = None if i % 9 == 0 else f"{reported + timedelta(hours=hours)} 12:00:00"
         repairs.append(
             (i, MACHINES[i % 3], PRIORITIES[i % 4], at, fixed, int(i % 5 == 0),
-             float(40 + (i * 37) % 300))
+             float(40 + (i * 37) % 300), (i * 7) % 120 + 1, CHANNELS[i % 3])
         )  # fmt: skip
-    conn.executemany("INSERT INTO repairs VALUES (?, ?, ?, ?, ?, ?, ?)", repairs)
+    conn.executemany("INSERT INTO repairs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", repairs)
     logs = []
     for i in range(1, 91):
         mean = 18 + rng.random() * 8
@@ -274,6 +279,10 @@ UNDERSTOOD = [
      " JOIN trainers t ON t.trainer_id = m.personal_trainer_id GROUP BY t.trainer_id"),
     ("Which personal trainers work remotely?",
      "SELECT FName, LName FROM trainers WHERE title = 'Personal Trainer' AND is_remote = 1"),
+    # "by phone": a stored value of the counted rows' own column, not another table's column
+    ("How many repairs were reported by phone?",
+     "SELECT COUNT(*) FROM repairs WHERE channel = 'phone'"),
+    ("How many repairs came in by phone?", "SELECT COUNT(*) FROM repairs WHERE channel = 'phone'"),
     # FName/LName read as first and last name: a full name is both
     ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
 ]  # fmt: skip

@@ -187,7 +187,24 @@ class GroupingReading(MeasureReading):
             return after is not None and (
                 after.kind == "quoted" or after.is_capitalised or after.kind == "number"
             )
+        if k is not None and self.mentions[k].kind == "column":
+            return self._value_of_focus(k)
         return k is not None and self.mentions[k].kind == "value"
+
+    def _value_of_focus(self, k: int) -> bool:
+        """ "tickets that came in by phone": a word that names a column only in other tables
+        but is a stored value of the focus table's own column (`channel` = 'phone') is that
+        value; the mention becomes the value's."""
+        m = self.mentions[k]
+        focus = self.intent.table.lower()
+        if any(c.table.lower() == focus for c in m.columns):
+            return False
+        phrase = tuple(t.lemma for t in self.tokens[m.start : m.end])
+        own = [(c, v) for c, v in self.index.values.get(phrase, []) if c.table.lower() == focus]
+        if len({c for c, _ in own}) != 1:
+            return False
+        m.kind, m.columns, m.value = "value", [own[0][0]], own[0][1]
+        return True
 
     def _mentions_numeric_before(self, pos: int) -> bool:
         for k, m in enumerate(self.mentions):

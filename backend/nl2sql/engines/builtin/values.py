@@ -15,6 +15,14 @@ class ValueReading(NegationReading):
     """Passes: value mentions, leftover literals, pattern words and flag columns."""
 
     def _values(self) -> None:
+        for k, m in enumerate(self.mentions):
+            if (
+                m.kind == "column"
+                and k not in self.used
+                and m.start > 0
+                and self.tokens[m.start - 1].lemma in ("by", "via", "through", "over")
+            ):
+                self._value_of_focus(k)  # "repairs reported by phone": the channel, not a column
         pending: list[tuple[int, Filter]] = []
         for k, m in enumerate(self.mentions):
             if m.kind != "value" or k in self.used:
