@@ -67,7 +67,8 @@ CREATE TABLE repairs (
     is_urgent INTEGER NOT NULL,
     cost REAL NOT NULL,
     reported_by INTEGER REFERENCES members(member_id),
-    channel TEXT NOT NULL
+    channel TEXT NOT NULL,
+    site_code TEXT NOT NULL
 );
 CREATE TABLE climate_log (
     log_id INTEGER PRIMARY KEY,
@@ -88,6 +89,7 @@ ROOMS = ["Cardio", "Weights", "Studio"]
 MACHINES = ["treadmill", "rower", "bike"]
 PRIORITIES = ["low", "normal", "high", "critical"]
 CHANNELS = ["phone", "app", "desk"]
+SITES = ["BRU", "ANT", "GNT"]
 
 
 def _build_gym(path: Path) -> None:
@@ -135,9 +137,9 @@ def _build_gym(path: Path) -> None:
         fixed = None if i % 9 == 0 else f"{reported + timedelta(hours=hours)} 12:00:00"
         repairs.append(
             (i, MACHINES[i % 3], PRIORITIES[i % 4], at, fixed, int(i % 5 == 0),
-             float(40 + (i * 37) % 300), (i * 7) % 120 + 1, CHANNELS[i % 3])
+             float(40 + (i * 37) % 300), (i * 7) % 120 + 1, CHANNELS[i % 3], SITES[i % 4 % 3])
         )  # fmt: skip
-    conn.executemany("INSERT INTO repairs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", repairs)
+    conn.executemany("INSERT INTO repairs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", repairs)
     logs = []
     for i in range(1, 91):
         mean = 18 + rng.random() * 8
@@ -283,6 +285,8 @@ UNDERSTOOD = [
     ("How many repairs were reported by phone?",
      "SELECT COUNT(*) FROM repairs WHERE channel = 'phone'"),
     ("How many repairs came in by phone?", "SELECT COUNT(*) FROM repairs WHERE channel = 'phone'"),
+    # the values a categorical code column takes, each once
+    ("What site codes do repairs come from?", "SELECT DISTINCT site_code FROM repairs"),
     # FName/LName read as first and last name: a full name is both
     ("What are the full names of all trainers?", "SELECT FName, LName FROM trainers"),
 ]  # fmt: skip

@@ -234,19 +234,25 @@ class AssemblyReading(SignalReading):
             return False
         only = intent.select[0]
         col = only.column
-        if col is None or only.agg or only.bucket or col.kind != "text" or is_key(col):
+        if col is None or only.agg or only.bucket or col.kind != "text":
             return False
+        categorical = (col.table.lower(), col.name.lower()) in self.index.sampled
+        if is_key(col) and not (categorical and not col.is_primary_key):
+            return False  # `city_code` with a handful of stored values is a category
         if col.table.lower() != intent.table.lower() or col in self.index.label_columns(col.table):
             return False
         words = [t for t in self.tokens if t.kind == "word"]
         if len(words) < 3 or words[0].lemma not in ("which", "what"):
             return False
         second = words[1]
-        named = any(
-            m.kind == "column" and m.start == second.index and col in m.columns
-            for m in self.mentions
-        )
-        plural = second.text.lower() != second.lemma
+        said = next(
+            (m for m in self.mentions
+             if m.kind == "column" and m.start == second.index and col in m.columns),
+            None,
+        )  # fmt: skip
+        named = said is not None
+        head = self.tokens[said.end - 1] if said is not None else second
+        plural = head.text.lower() != head.lemma  # "what site codes": the noun's plural
         table_named = any(
             m.kind == "table" and any(t.name.lower() == col.table.lower() for t in m.tables)
             for m in self.mentions
