@@ -78,6 +78,11 @@ class MeasureReading(ComparisonReading):
                     self._use(k)
                     table = self.table_of(k) or self.intent.table
                     self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
+                elif k is not None and self._states_an_event(k):
+                    # "how many people have left": rows counted where the event happened
+                    self.measures.append(
+                        (cue.start, Measure(None, "COUNT", count_table=self.intent.table))
+                    )
                 elif k is not None and self.mentions[k].kind == "column":
                     col = self.column_of(k)
                     self._use(k)
@@ -245,6 +250,17 @@ class MeasureReading(ComparisonReading):
             if not self.top_mode:
                 self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
+
+    def _states_an_event(self, k: int) -> bool:
+        """A one-word link to a nullable date by a participle ("left", "churned"): a state
+        of the rows the null-state pass reads, not a column to count."""
+        m = self.mentions[k]
+        if m.kind != "column" or m.end - m.start != 1:
+            return False
+        col = self.column_of(k)
+        word = self.tokens[m.start].lemma
+        participle = word.endswith("ed") or word in ("left", "paid", "sold", "sent", "gone")
+        return col is not None and col.kind == "date" and col.nullable and participle
 
     def _sorts_first(self, cue: Cue) -> bool:
         """ "cheapest first", "newest first": a superlative followed by "first" sorts the rows."""
