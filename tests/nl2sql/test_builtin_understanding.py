@@ -287,6 +287,12 @@ UNDERSTOOD = [
     ("How many repairs were reported by phone?",
      "SELECT COUNT(*) FROM repairs WHERE channel = 'phone'"),
     ("How many repairs came in by phone?", "SELECT COUNT(*) FROM repairs WHERE channel = 'phone'"),
+    # "current" rows: their table's one ending date is still empty
+    ("How many current members are on each tier?",
+     "SELECT t.tier_name, COUNT(*) FROM members m JOIN tiers t ON t.tier_id = m.tier_id"
+     " WHERE m.cancelled_at IS NULL GROUP BY t.tier_id"),
+    ("List our current members who have opted in to the newsletter.",
+     "SELECT full_name FROM members WHERE cancelled_at IS NULL AND newsletter_opt_in = 1"),
     # the values a categorical code column takes, each once
     ("What site codes do repairs come from?", "SELECT DISTINCT site_code FROM repairs"),
     # FName/LName read as first and last name: a full name is both

@@ -6,7 +6,7 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.grouping import GroupingReading
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal
-from backend.nl2sql.engines.builtin.lexicon import EVENT_NOUNS, Token
+from backend.nl2sql.engines.builtin.lexicon import EVENT_NOUNS, EVENT_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import GENERIC_WORDS, ColumnRef
 
 _STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "running": "ended",
@@ -16,6 +16,13 @@ _STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "run
 
 _LIMIT_WORDS = {"limit": "maximum", "cap": "maximum", "ceiling": "maximum", "floor": "minimum"}
 """Words for a bound that columns name `max_...`/`min_...` (`max_seats` = "seat limit")."""
+
+
+_CURRENT_WORDS = frozenset({"current", "currently", "existing", "remaining"})
+
+
+_END_WORDS = EVENT_WORDS["lose"]
+"""First words of the dates that end a row's life (`left_on`, `churned_at`, `end_date`)."""
 
 
 _NOW_WORDS = frozenset({"current", "currently", "now", "presently", "existing", "remaining"})
@@ -39,6 +46,10 @@ class NegationReading(GroupingReading):
     """Passes: state words over nullable event columns, then negations."""
 
     def _null_states(self) -> None:
+        self._event_states()
+        self._current_rows()
+
+    def _event_states(self) -> None:
         """ "haven't churned", "still unpaid", "open tickets", "not yet shipped": NULL means
         the event has not happened (IS NULL); the bare event word means it has."""
         for tok in self.tokens:
@@ -87,6 +98,37 @@ class NegationReading(GroupingReading):
                 for t in self.tokens:
                     if t.lemma in _NOW_WORDS:
                         self._use_token(t)  # "current ... who haven't churned": the same state
+
+    def _current_rows(self) -> None:
+        """ "current employees", "our current account managers": rows whose ending event has
+        not happened, when their table records one ending date (`left_on`, `churned_at`,
+        `ended_at`) that can be empty."""
+        for tok in self.tokens:
+            if tok.lemma not in _CURRENT_WORDS or tok.index in self.used_tokens:
+                continue
+            after = [
+                m for m in self.mentions
+                if m.start > tok.index and m.kind in ("table", "value", "column")
+                and self.gap(tok.index + 1, m.start) == 0
+            ][:1]  # fmt: skip
+            if not after:
+                continue
+            m = after[0]
+            tables = [t.name for t in m.tables] or [c.table for c in m.columns]
+            if not tables:
+                continue
+            ends = [
+                c for c in self.index.columns_of.get(tables[0].lower(), [])
+                if c.kind == "date" and c.nullable and c.words and c.words[0] in _END_WORDS
+            ]  # fmt: skip
+            if len(ends) != 1:
+                continue
+            if any(isinstance(f.column, ColumnRef) and f.column == ends[0]
+                   for f in self.intent.filters):  # fmt: skip
+                continue
+            self._use_token(tok)
+            self.intent.filters.append(Filter(ends[0], "is null"))
+            self.note("filters", f"{ends[0].name} is null")
 
     def _words_apart(self, start: int, stop: int) -> int:
         """Tokens between, not counting who-clause fillers ("leaving out anyone who has")."""
