@@ -293,6 +293,10 @@ UNDERSTOOD = [
      " WHERE m.cancelled_at IS NULL GROUP BY t.tier_id"),
     ("List our current members who have opted in to the newsletter.",
      "SELECT full_name FROM members WHERE cancelled_at IS NULL AND newsletter_opt_in = 1"),
+    # "top N rows by a total, with their total": the figure shown is the ranked total
+    ("Top 3 members by payment amount, with their payment amount",
+     "SELECT m.full_name, SUM(p.amount) AS total FROM payments p JOIN members m"
+     " ON m.member_id = p.member_id GROUP BY m.member_id ORDER BY total DESC LIMIT 3"),
     # the values a categorical code column takes, each once
     ("What site codes do repairs come from?", "SELECT DISTINCT site_code FROM repairs"),
     # FName/LName read as first and last name: a full name is both

@@ -310,6 +310,10 @@ class AssemblyReading(SignalReading):
         ]
         order = [(m, desc) for _, m, desc in sorted(self.order_keys, key=lambda x: x[0])]
         ordered_by_aggregate = any(m.agg for m, _ in order)
+        if ordered_by_aggregate and not group:
+            ranked = {m.column for m, _ in order if m.agg in ("SUM", "AVG") and m.column}
+            # "top 10 customers by MRR, with their MRR": the figure shown is the ranked total
+            projection = [p for p in projection if p.agg is not None or p.column not in ranked]
         if (ordered_by_aggregate or intent.having) and not group:
             plain = [p for p in projection if p.agg is None]
             named_having = bool(intent.having) and all(
