@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,7 +23,7 @@ from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
 from backend.nl2sql.engines.builtin.interpret import parse
 from backend.nl2sql.engines.builtin.lexicon import split_identifier
 from backend.nl2sql.engines.builtin.sqlbuild import render
-from backend.nl2sql.evaluation import has_top_level_order, results_match
+from tests.nl2sql.test_builtin_grammar import assert_same_answer
 
 GYM_DDL = """
 CREATE TABLE tiers (
@@ -181,19 +180,6 @@ def gym_db(gym_path: Path) -> Iterator[sqlite3.Connection]:
 def ask(schema: SchemaSnapshot, question: str) -> str:
     request = GenerationRequest(question=question, schema=schema, history=[], dialect="sqlite")
     return BuiltinGenerator().generate(request).sql
-
-
-def rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in conn.execute(sql).fetchall()]
-
-
-def assert_same_answer(conn: sqlite3.Connection, sql: str, gold: str) -> None:
-    expected = rows(conn, gold)
-    assert expected, f"the gold query returns nothing: {gold}"
-    got = rows(conn, sql)
-    assert results_match(expected, got, ordered=has_top_level_order(gold)), (
-        f"\n  engine: {sql}\n  gold:   {gold}\n  got {got[:5]}\n  want {expected[:5]}"
-    )
 
 
 UNDERSTOOD = [
