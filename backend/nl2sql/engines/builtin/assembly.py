@@ -72,6 +72,8 @@ class AssemblyReading(SignalReading):
                 continue
             if tok.index in self.used_tokens:
                 continue
+            if self._names_a_filter(tok.index):
+                continue  # "airlines whose names start with Orbit": the filter's column
             followed_by_of = (
                 tok.index + 1 < len(self.tokens) and self.tokens[tok.index + 1].lemma == "of"
             )
@@ -98,6 +100,12 @@ class AssemblyReading(SignalReading):
                 continue
             if m.kind == "column":
                 col = self.column_of(k)
+                borrowed = self._label_of_named_rows(k, col)
+                if borrowed:
+                    self._use(k)
+                    for label in borrowed:
+                        self.projection.append((m.start, label))
+                    continue
                 if col is not None:
                     self._use(k)
                     if self._shown_beside_the_rows(m.start, col):
@@ -124,6 +132,101 @@ class AssemblyReading(SignalReading):
                             self.projection.append((m.start, label))
                 self._use(k)
 
+    def _verb_of_reference(self, p: Measure) -> bool:
+        """A key column that refers to another table (`assigned_to`), linked by a verb
+        ("assigned"), in a grouped question: the verb says how the rows relate, it is not a
+        figure to add up or a column to group by."""
+        col = p.column
+        if col is None or p.agg is not None or p.bucket is not None:
+            return False
+        refers = any(
+            own.lower() == col.name.lower()
+            for _, own, _ in self.index.edges.get(col.table.lower(), [])
+        )
+        if not refers:
+            return False
+        at = [pos for pos, q in self.projection if q is p]
+        said = [m for m in self.mentions if at and m.start == at[0] and m.end - m.start == 1]
+        return bool(said) and self.tokens[said[0].start].lemma.endswith("ed")
+
+    def _names_a_filter(self, pos: int) -> bool:
+        """ "whose name starts with", "with a name containing": the name a pattern or a value
+        is matched against, not a column to show."""
+        prev = self.tokens[pos - 1].lemma if pos > 0 else ""
+        nxt = [t for t in self.tokens[pos + 1 : pos + 4] if t.kind == "word"]
+        like_after = any(c.kind == "like" and pos < c.start <= pos + 3 for c in self.cues)
+        return prev == "whose" or (like_after and (not nxt or nxt[0].lemma != "of"))
+
+    def _label_of_named_rows(self, k: int, col: ColumnRef | None) -> list[Measure]:
+        """ "the full names of all trainers" where only members have a `full_name`: the name
+        asked for is the label of the rows named right after it (trainers' first and last
+        names), not another table's name column."""
+        if col is None or col not in self.index.label_columns(col.table):
+            return []
+        m = self.mentions[k]
+        said = {t.lemma for t in self.tokens[m.start : m.end]}
+        if set(self.index.table(col.table).words) & said or col.table.lower() in {
+            t.lower() for t in self.mentioned_tables()
+        }:
+            return []  # "the department name of ...": that table's own name column
+        near = [t for t in self.tables_near(k) if t.lower() != col.table.lower()]
+        if not near or any(c.table.lower() == near[0].lower() for c in m.columns):
+            return []
+        return self.label_measures(near[0])
+
+    def _lists_each_row(self, projection: list[Measure]) -> bool:
+        """ "every plan with its price", "each plan and what a seat costs", "plans sorted by
+        price, with the price shown": the rows are listed one by one, so each is named by its
+        label beside the columns asked for."""
+        table = self.intent.table.lower()
+        labels = self.index.label_columns(table)
+        if not projection or not labels or not self.intent.subject_named:
+            return False
+        if any(
+            p.column is None or p.agg or p.bucket or p.column.table.lower() != table
+            or p.column in labels or is_key(p.column)
+            for p in projection
+        ):  # fmt: skip
+            return False
+        for pos, p in self.projection:
+            ends = [m.end for m in self.mentions if m.start == pos and m.kind == "column"]
+            if (
+                any(p is q for q in projection)
+                and ends
+                and ends[0] < len(self.tokens)
+                and self.tokens[ends[0]].lemma == "of"
+            ):
+                return False  # "the date of birth of every customer": that column only
+        words = [t for t in self.tokens if t.kind == "word"]
+        for m in self.mentions:
+            if m.kind != "table" or not any(t.name.lower() == table for t in m.tables):
+                continue
+            before = [t.lemma for t in words if t.index < m.start][-1:]
+            if before in (["each"], ["every"]):
+                return True
+            plural = self.tokens[m.end - 1].text.lower() != self.tokens[m.end - 1].lemma
+            after = [t.lemma for t in words if t.index >= m.end][:1]
+            if (
+                plural
+                and after in (["sorted"], ["ordered"], ["ranked"], ["with"])
+                and (not [t for t in words if t.index < m.start])
+            ):
+                return True
+        return False
+
+    def _said_of_counted_rows(self, pos: int) -> bool:
+        """A column named after "how many <rows> have/are ..." with no word of grouping before
+        it describes the counted rows; it is not a breakdown of the count."""
+        count_cues = [c for c in self.cues if c.kind == "count" and c.end <= pos]
+        if not count_cues or pos < 0 or self._after_group_word(pos):
+            return False
+        between = self.tokens[count_cues[0].end : pos]
+        verbs = {"have", "has", "had", "are", "is", "were", "was", "who", "that", "with"}
+        return any(t.lemma in verbs for t in between) and not any(
+            t.lemma in ("and", "each", "every", "per", "by") or t.text == ","
+            for t in self.tokens[max(0, pos - 2) : pos]
+        )
+
     def _asks_which_values(self, intent: Intent) -> bool:
         """ "Which countries do we have accounts in?": the values a column takes over the
         rows, each once, not one line per row."""
@@ -131,19 +234,25 @@ class AssemblyReading(SignalReading):
             return False
         only = intent.select[0]
         col = only.column
-        if col is None or only.agg or only.bucket or col.kind != "text" or is_key(col):
+        if col is None or only.agg or only.bucket or col.kind != "text":
             return False
+        categorical = (col.table.lower(), col.name.lower()) in self.index.sampled
+        if is_key(col) and not (categorical and not col.is_primary_key):
+            return False  # `city_code` with a handful of stored values is a category
         if col.table.lower() != intent.table.lower() or col in self.index.label_columns(col.table):
             return False
         words = [t for t in self.tokens if t.kind == "word"]
         if len(words) < 3 or words[0].lemma not in ("which", "what"):
             return False
         second = words[1]
-        named = any(
-            m.kind == "column" and m.start == second.index and col in m.columns
-            for m in self.mentions
-        )
-        plural = second.text.lower() != second.lemma
+        said = next(
+            (m for m in self.mentions
+             if m.kind == "column" and m.start == second.index and col in m.columns),
+            None,
+        )  # fmt: skip
+        named = said is not None
+        head = self.tokens[said.end - 1] if said is not None else second
+        plural = head.text.lower() != head.lemma  # "what site codes": the noun's plural
         table_named = any(
             m.kind == "table" and any(t.name.lower() == col.table.lower() for t in m.tables)
             for m in self.mentions
@@ -201,6 +310,10 @@ class AssemblyReading(SignalReading):
         ]
         order = [(m, desc) for _, m, desc in sorted(self.order_keys, key=lambda x: x[0])]
         ordered_by_aggregate = any(m.agg for m, _ in order)
+        if ordered_by_aggregate and not group:
+            ranked = {m.column for m, _ in order if m.agg in ("SUM", "AVG") and m.column}
+            # "top 10 customers by MRR, with their MRR": the figure shown is the ranked total
+            projection = [p for p in projection if p.agg is not None or p.column not in ranked]
         if (ordered_by_aggregate or intent.having) and not group:
             plain = [p for p in projection if p.agg is None]
             named_having = bool(intent.having) and all(
@@ -248,11 +361,15 @@ class AssemblyReading(SignalReading):
                 for pos, m in self.projection
                 if pos < first_measure or self._after_group_word(pos)
             }
+            said_of_rows = {
+                id(m) for pos, m in self.projection if self._said_of_counted_rows(pos)
+            }  # "how many contacts have opted in to marketing emails": not one count per email
             group = [
                 p for p in projection
-                if p.agg is None and p.column is not None
+                if p.agg is None and p.column is not None and id(p) not in said_of_rows
                 and (p.column.table.lower() in own or id(p) in asked_before)
             ]  # fmt: skip
+            projection = [p for p in projection if id(p) not in said_of_rows]
             others = [p for p in projection if p.agg is None and not any(p is g for g in group)]
             if others and not group:
                 for p in others:
@@ -272,6 +389,8 @@ class AssemblyReading(SignalReading):
                     measures = [Measure(None, "COUNT", count_table=intent.table)]
             fixed: list[Measure] = []
             for p in projection:
+                if self._verb_of_reference(p):
+                    continue  # "accounts assigned to each manager": the verb of the key joined on
                 if any(same_measure(p, g) for g in group) or p.agg is not None:
                     fixed.append(p)
                 elif p.column is not None and p.column.kind == "numeric" and not is_key(p.column):
@@ -298,6 +417,7 @@ class AssemblyReading(SignalReading):
                 and any(g.column == pk for g in group)
             ):
                 raise self.decline(f"could not tell what to rank {intent.table} by")
+        listed = not measures and not group and self._lists_each_row(projection)
         select = projection + measures
         label_columns = self.index.label_columns(intent.table)
         one_row = any(
@@ -334,10 +454,13 @@ class AssemblyReading(SignalReading):
         if self.order_by_projection and (projection or measures):
             key = measures[0] if measures and (group or not projection) else projection[0]
             intent.order_by = [(key, self._direction(default=False))]
+        if listed:
+            intent.select = [*self.label_measures(intent.table), *intent.select]
         if self.top_mode and self.limit and self.limit > 1 and not intent.order_by:
             raise self.decline(f"could not tell what to rank the top {self.limit} by")
         intent.limit = self.limit if intent.order_by else None
         intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
+        self._redate_by_measure(intent)
         intent.distinct = (
             any(c.kind == "distinct" for c in self.cues)
             and not any(m.distinct for m in measures)
@@ -395,8 +518,19 @@ class AssemblyReading(SignalReading):
                 if not any(same_measure(m, k) for k in keys):
                     keys.append(m)
             intent.group_by = keys
+        for key in list(keys):
+            if key.column is not None and key.column.is_primary_key and key.agg is None:
+                for label in self.label_measures(key.column.table):
+                    if not any(same_measure(label, k) for k in keys):
+                        keys.append(label)  # "for each account manager": named, not numbered
+        intent.group_by = keys
+        shown = [
+            k for k in keys
+            if not (k.column is not None and k.column.is_primary_key)
+            or not self.label_measures(k.column.table)
+        ]  # fmt: skip
         intent.select = [
-            *keys,
+            *shown,
             Measure(
                 None,
                 "PCT",

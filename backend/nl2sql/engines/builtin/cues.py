@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backend.nl2sql.engines.builtin.dates import read_period
-from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
+from backend.nl2sql.engines.builtin.lexicon import ACRONYMS, STOP_WORDS, Token, lemmatise
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 REFINEMENT_WORDS = frozenset(
@@ -198,6 +198,12 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("exclude",), "neg", ""),
     (("excluding",), "neg", ""),
     (("other", "than"), "neg", ""),
+    (("leaving", "out"), "neg", ""),
+    (("leave", "out"), "neg", ""),
+    (("not", "counting"), "neg", ""),
+    (("except",), "neg", ""),
+    (("apart", "from"), "neg", ""),
+    (("aside", "from"), "neg", ""),
     (("none",), "neg", ""),
     (("different",), "distinct", ""),
     (("distinct",), "distinct", ""),
@@ -358,7 +364,14 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             if any(word in c.words for c in index.columns):
                 i += 1  # a column named `share` or `percentage`: its name, not a share
                 continue
-        if tok.lemma in _BUCKET_ADJECTIVES and any(tok.lemma in c.words for c in index.columns):
+        following = {t.lemma for t in tokens[i + 1 : i + 4]}
+        if tok.lemma in _BUCKET_ADJECTIVES and (
+            any(
+                tok.lemma in c.words and (len(c.words) == 1 or following & set(c.words))
+                for c in index.columns
+            )
+            or _spells_out_a_column(tokens, i, index)
+        ):
             i += 1  # "monthly price" where a column is `monthly_price`: a name, not a bucket
             continue
         matched = False
@@ -384,6 +397,17 @@ _SHARE_WORDS = frozenset({"percentage", "percent", "share", "proportion", "fract
 _BUCKET_ADJECTIVES = frozenset(
     {"monthly", "quarterly", "yearly", "annual", "annually", "weekly", "daily"}
 )
+
+
+def _spells_out_a_column(tokens: list[Token], i: int, index: SchemaIndex) -> bool:
+    """ "monthly recurring revenue" where a column is `mrr`: the words spell out the
+    acronym a column is named by."""
+    for acronym, expansion in ACRONYMS.items():
+        words = tuple(lemmatise(w) for w in expansion.split())
+        window = tuple(t.lemma for t in tokens[i : i + len(words)])
+        if window == words and any(acronym in c.words for c in index.columns):
+            return True
+    return False
 
 
 def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool:

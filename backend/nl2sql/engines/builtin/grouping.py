@@ -21,7 +21,7 @@ class GroupingReading(MeasureReading):
                 continue  # "what a seat costs per month": a price per unit, not a breakdown
             if cue.kind == "bucket":
                 prefer = [t for _, m in self.measures for t in m.tables]
-                col = self._date_target(cue.start) if False else self.date_column(prefer)
+                col = self._default_date(prefer)
                 if col is None:
                     if len(self.tokens[cue.start : cue.end]) == 1:
                         continue  # "billed annually": an adverb, left for the coverage check
@@ -112,11 +112,31 @@ class GroupingReading(MeasureReading):
         if not self.order_keys and any(c.kind == "dir" for c in self.cues):
             self.order_by_projection = True
 
+    def _rate_after(self, cue: Cue) -> bool:
+        """ "its per-seat price", "the per-user cost": "per <unit>" before a price word is the
+        unit of the rate; the unit word is taken with it."""
+        if cue.kind != "group" or self.tokens[cue.start].lemma != "per":
+            return False
+        rest = [t for t in self.tokens[cue.end : cue.end + 3] if t.kind == "word"]
+        if len(rest) < 2 or rest[1].lemma not in _RATE_WORDS:
+            return False
+        self.used_tokens.update(range(cue.start, cue.end))
+        self._use_token(rest[0])
+        for k, m in enumerate(self.mentions):
+            if m.start <= rest[0].index < m.end and m.end <= rest[1].index:
+                m.kind = "spent"  # the unit of the rate, not a link of its own
+                self._use(k)
+        return True
+
     def _is_rate(self, cue: Cue) -> bool:
         """ "costs per month", "price per seat each month": "per" after a price word states
         the unit of a rate. The words are taken; the rate itself is the stored price."""
         before = [t for t in self.tokens[max(0, cue.start - 4) : cue.start] if t.kind == "word"]
-        if self.measures or not before:
+        if self.measures:
+            return False
+        if self._rate_after(cue):
+            return True
+        if not before:
             return False
         words = {t.lemma for t in before}
         priced = bool(words & _RATE_WORDS) or any(
@@ -167,7 +187,24 @@ class GroupingReading(MeasureReading):
             return after is not None and (
                 after.kind == "quoted" or after.is_capitalised or after.kind == "number"
             )
+        if k is not None and self.mentions[k].kind == "column":
+            return self._value_of_focus(k)
         return k is not None and self.mentions[k].kind == "value"
+
+    def _value_of_focus(self, k: int) -> bool:
+        """ "tickets that came in by phone": a word that names a column only in other tables
+        but is a stored value of the focus table's own column (`channel` = 'phone') is that
+        value; the mention becomes the value's."""
+        m = self.mentions[k]
+        focus = self.intent.table.lower()
+        if any(c.table.lower() == focus for c in m.columns):
+            return False
+        phrase = tuple(t.lemma for t in self.tokens[m.start : m.end])
+        own = [(c, v) for c, v in self.index.values.get(phrase, []) if c.table.lower() == focus]
+        if len({c for c, _ in own}) != 1:
+            return False
+        m.kind, m.columns, m.value = "value", [own[0][0]], own[0][1]
+        return True
 
     def _mentions_numeric_before(self, pos: int) -> bool:
         for k, m in enumerate(self.mentions):

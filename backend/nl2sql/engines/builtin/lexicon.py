@@ -184,6 +184,41 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 """Question word -> schema words it may stand for (general business vocabulary)."""
 
+EVENT_WORDS: dict[str, frozenset[str]] = {
+    verb: frozenset(words)
+    for verbs, words in (
+        (("lose", "lost", "churn", "cancel", "quit", "drop", "leave", "left"),
+         ("churned", "churn", "cancelled", "canceled", "cancellation", "ended", "end", "left",
+          "terminated", "closed")),
+        (("sign", "signup", "join", "joined", "register", "acquire", "acquired", "onboard",
+          "onboarded", "gain", "gained", "win", "won", "new"),
+         ("created", "creation", "signup", "registered", "registration", "joined", "start",
+          "started", "opened")),
+        (("hire", "hired", "recruit", "recruited", "employ", "employed"),
+         ("hire", "hired", "joined", "start", "started")),
+        (("resolve", "resolved", "close", "closed", "solve", "solved", "fix", "fixed",
+          "repair", "repaired", "complete", "completed", "finish", "finished"),
+         ("closed", "resolved", "solved", "completed", "fixed", "repaired", "finished")),
+        (("pay", "paid", "collect", "collected", "settle", "settled"),
+         ("paid", "payment", "settled", "collected")),
+        (("bill", "billed", "invoice", "invoiced", "issue", "issued", "charge", "charged"),
+         ("issue", "issued", "invoice", "billed", "billing")),
+        (("ship", "shipped", "deliver", "delivered", "dispatch", "dispatched", "send", "sent"),
+         ("shipped", "shipping", "ship", "delivered", "delivery", "dispatched", "sent")),
+        (("open", "opened", "raise", "raised", "file", "filed", "submit", "submitted", "log",
+          "logged", "come", "came"),
+         ("opened", "created", "submitted", "raised", "filed", "logged")),
+        (("order", "ordered", "buy", "bought", "purchase", "purchased", "place", "placed"),
+         ("order", "ordered", "purchase", "purchased", "placed")),
+        (("launch", "launched", "release", "released", "introduce", "introduced"),
+         ("launched", "launch", "released", "release", "introduced")),
+        (("expire", "expired", "due"), ("expire", "expired", "expiry", "expiration", "due")),
+    )
+    for verb in verbs
+}  # fmt: skip
+"""Verbs of events in a question -> first words of the date columns that record them ("lose"
+customers -> `churned_at`, "sign up" -> `created_at`, "resolve" -> `closed_at`)."""
+
 _TOKEN = re.compile(
     r"""(?P<quoted>"[^"]+"|'[^']{1,60}'(?![a-z])|“[^”]+”)
     |(?P<date>\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?)
@@ -242,6 +277,13 @@ def split_identifier(name: str) -> list[str]:
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
     spaced = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", spaced)
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", spaced) if p]
+    merged: list[str] = []
+    for part in parts:
+        if merged and len(merged[-1]) == 1 and (merged[-1] + part).lower() in ABBREVIATIONS:
+            merged[-1] += part  # `LName` -> "L", "Name" -> lname -> last name
+        else:
+            merged.append(part)
+    parts = merged
     words: list[str] = []
     for part in parts:
         low = part.lower()
@@ -324,3 +366,12 @@ def tokenise(question: str) -> list[Token]:
     for i, tok in enumerate(tokens):
         tok.index = i
     return tokens
+
+
+EVENT_NOUNS = {
+    "resolution": "resolve", "closure": "close", "closing": "close", "payment": "pay",
+    "delivery": "deliver", "shipping": "ship", "shipment": "ship", "completion": "complete",
+    "response": "respond", "approval": "approve", "fulfilment": "fulfil",
+    "fulfillment": "fulfill", "turnaround": "close", "handling": "close",
+}  # fmt: skip
+"""Nouns of events ("resolution time") -> the verb whose date column records them."""

@@ -6,7 +6,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.nl2sql.engines.builtin.lexicon import (
@@ -78,7 +78,17 @@ class Mention:
 _EVENT_PARTICIPLES = frozenset({"paid", "left", "sent", "sold", "built", "begun", "run", "held"})
 
 
-def _column_kind(type_name: str, words: tuple[str, ...]) -> str:
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?")
+
+
+def _column_kind(type_name: str, words: tuple[str, ...], samples: list[Any] | None = None) -> str:
+    kind = _declared_kind(type_name, words)
+    if kind == "text" and samples and all(_ISO_DATE.fullmatch(str(v)) for v in samples):
+        return "date"  # a text column holding ISO dates (`usage_month` = '2025-06-01')
+    return kind
+
+
+def _declared_kind(type_name: str, words: tuple[str, ...]) -> str:
     upper = type_name.upper()
     if "BOOL" in upper:
         return "boolean"
@@ -123,7 +133,12 @@ def acronym_phrases(words: tuple[str, ...]) -> list[tuple[str, ...]]:
     for k, word in enumerate(words):
         expansion = ACRONYMS.get(word)
         if expansion:
-            out.append((*words[:k], *phrase_words(expansion), *words[k + 1 :]))
+            long_form = phrase_words(expansion)
+            out.append((*words[:k], *long_form, *words[k + 1 :]))
+            if len(words) == 1 and len(long_form) >= 2:
+                # "satisfaction" for `csat` (customer satisfaction), "recurring revenue"
+                # for `mrr`: the expansion without its first, qualifying word
+                out.append(long_form[1:])
     for acronym, long_form in _EXPANSIONS.items():
         n = len(long_form)
         for k in range(len(words) - n + 1):
@@ -226,7 +241,7 @@ class SchemaIndex:
                     info.name,
                     col.name,
                     words,
-                    _column_kind(col.type, words),
+                    _column_kind(col.type, words, col.sample_values),
                     col.primary_key,
                     col.nullable and not col.primary_key,
                     col.primary_key and single_key,

@@ -78,6 +78,11 @@ class MeasureReading(ComparisonReading):
                     self._use(k)
                     table = self.table_of(k) or self.intent.table
                     self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
+                elif k is not None and self._states_an_event(k):
+                    # "how many people have left": rows counted where the event happened
+                    self.measures.append(
+                        (cue.start, Measure(None, "COUNT", count_table=self.intent.table))
+                    )
                 elif k is not None and self.mentions[k].kind == "column":
                     col = self.column_of(k)
                     self._use(k)
@@ -227,6 +232,10 @@ class MeasureReading(ComparisonReading):
                 raise self.decline("could not tell what 'highest/most/least' refers to")
             measure, desc = target
             self.note("order", f"{'highest' if desc else 'lowest'} {self._describe(measure)}")
+            if self._sorts_first(cue):
+                # "every plan with its price, cheapest first": an order, not the one cheapest
+                self.order_keys.append((cue.start, measure, desc))
+                continue
             as_aggregate = (
                 measure.agg is None
                 and measure.column is not None
@@ -241,6 +250,34 @@ class MeasureReading(ComparisonReading):
             if not self.top_mode:
                 self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
+
+    def _states_an_event(self, k: int) -> bool:
+        """A one-word link to a nullable date by a participle ("left", "churned"): a state
+        of the rows the null-state pass reads, not a column to count."""
+        m = self.mentions[k]
+        if m.kind != "column" or m.end - m.start != 1:
+            return False
+        col = self.column_of(k)
+        word = self.tokens[m.start].lemma
+        participle = word.endswith("ed") or word in ("left", "paid", "sold", "sent", "gone")
+        return col is not None and col.kind == "date" and col.nullable and participle
+
+    def _sorts_first(self, cue: Cue) -> bool:
+        """ "cheapest first", "newest first": a superlative followed by "first" sorts the rows."""
+        if self.limit is not None or self.top_mode or cue.end >= len(self.tokens):
+            return False
+        nxt = self.tokens[cue.end]
+        if nxt.lemma != "first":
+            return False
+        following = self.tokens[cue.end + 1 :]
+        if following and following[0].kind == "word":
+            return False  # "the highest first name", "cheapest first class"
+        self._use_token(nxt)
+        for k, m in enumerate(self.mentions):
+            if m.start <= nxt.index < m.end:
+                m.kind = "spent"  # read as part of the order, not as a link
+                self._use(k)
+        return True
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         payload = cue.payload
@@ -304,7 +341,12 @@ class MeasureReading(ComparisonReading):
                 if cand is not None and cand.kind == "numeric":
                     self._use(k)
                     return Measure(cand), desc
-            col = self._column_named(("price",)) or self._column_named(("cost",))
+            col = None
+            for word in ("price", "cost", "fee", "rate", "charge", "amount"):
+                col = self._column_named((word,))
+                if col is not None and col.kind == "numeric":
+                    break  # "the cheapest tier": by its price, cost or fee
+                col = None
             return (Measure(col), desc) if col else None
         if payload in ("oldest", "youngest"):
             age = self._column_named(("age",))

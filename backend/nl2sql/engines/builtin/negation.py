@@ -6,12 +6,33 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.grouping import GroupingReading
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal
-from backend.nl2sql.engines.builtin.lexicon import Token
+from backend.nl2sql.engines.builtin.lexicon import EVENT_NOUNS, EVENT_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import GENERIC_WORDS, ColumnRef
 
 _STATE_ANTONYMS = {"open": "closed", "outstanding": "paid", "owed": "paid", "running": "ended",
                    "employed": "left", "pending": "resolved", "unresolved": "resolved"}  # fmt: skip
 """State words that mean an event column is still empty ("open" = not closed)."""
+
+
+_LIMIT_WORDS = {"limit": "maximum", "cap": "maximum", "ceiling": "maximum", "floor": "minimum"}
+"""Words for a bound that columns name `max_...`/`min_...` (`max_seats` = "seat limit")."""
+
+
+_CURRENT_WORDS = frozenset({"current", "currently", "existing", "remaining"})
+
+
+_END_WORDS = EVENT_WORDS["lose"]
+"""First words of the dates that end a row's life (`left_on`, `churned_at`, `end_date`)."""
+
+
+_NOW_WORDS = frozenset({"current", "currently", "now", "presently", "existing", "remaining"})
+"""Words that say a state still holds, which an event not (yet) happened already says."""
+
+
+_RELATIVE_FILLERS = frozenset(
+    {"anyone", "anybody", "everyone", "those", "one", "ones", "who", "that", "which", "whose"}
+)
+"""Words of a relative clause between a negation and the state it denies."""
 
 
 _PARTICIPLES = frozenset({"paid", "left", "sold", "shipped", "closed", "ended", "built"})
@@ -25,6 +46,10 @@ class NegationReading(GroupingReading):
     """Passes: state words over nullable event columns, then negations."""
 
     def _null_states(self) -> None:
+        self._event_states()
+        self._current_rows()
+
+    def _event_states(self) -> None:
         """ "haven't churned", "still unpaid", "open tickets", "not yet shipped": NULL means
         the event has not happened (IS NULL); the bare event word means it has."""
         for tok in self.tokens:
@@ -49,8 +74,8 @@ class NegationReading(GroupingReading):
                 continue  # "when did they churn": the date is asked for
             neg = next(
                 (c for c in self.cues
-                 if c.kind == "neg" and c.end <= tok.index and tok.index - c.end <= 2
-                 and c.payload != "used"),
+                 if c.kind == "neg" and c.end <= tok.index
+                 and self._words_apart(c.end, tok.index) <= 2 and c.payload != "used"),
                 None,
             )  # fmt: skip
             if neg is not None:
@@ -69,6 +94,45 @@ class NegationReading(GroupingReading):
             op = "is null" if denied else "is not null"
             self.intent.filters.append(Filter(col, op))
             self.note("filters", f"{col.name} {op}")
+            if denied:
+                for t in self.tokens:
+                    if t.lemma in _NOW_WORDS:
+                        self._use_token(t)  # "current ... who haven't churned": the same state
+
+    def _current_rows(self) -> None:
+        """ "current employees", "our current account managers": rows whose ending event has
+        not happened, when their table records one ending date (`left_on`, `churned_at`,
+        `ended_at`) that can be empty."""
+        for tok in self.tokens:
+            if tok.lemma not in _CURRENT_WORDS or tok.index in self.used_tokens:
+                continue
+            after = [
+                m for m in self.mentions
+                if m.start > tok.index and m.kind in ("table", "value", "column")
+                and self.gap(tok.index + 1, m.start) == 0
+            ][:1]  # fmt: skip
+            if not after:
+                continue
+            m = after[0]
+            tables = [t.name for t in m.tables] or [c.table for c in m.columns]
+            if not tables:
+                continue
+            ends = [
+                c for c in self.index.columns_of.get(tables[0].lower(), [])
+                if c.kind == "date" and c.nullable and c.words and c.words[0] in _END_WORDS
+            ]  # fmt: skip
+            if len(ends) != 1:
+                continue
+            if any(isinstance(f.column, ColumnRef) and f.column == ends[0]
+                   for f in self.intent.filters):  # fmt: skip
+                continue
+            self._use_token(tok)
+            self.intent.filters.append(Filter(ends[0], "is null"))
+            self.note("filters", f"{ends[0].name} is null")
+
+    def _words_apart(self, start: int, stop: int) -> int:
+        """Tokens between, not counting who-clause fillers ("leaving out anyone who has")."""
+        return sum(1 for t in self.tokens[start:stop] if t.lemma not in _RELATIVE_FILLERS)
 
     def _state_column(self, lemma: str) -> tuple[ColumnRef, bool] | None:
         """A nullable column that records an event a word names, and whether the word denies
@@ -113,13 +177,19 @@ class NegationReading(GroupingReading):
             phrase = tuple(t.lemma for t in words[:n])
             if len(phrase) < n:
                 continue
+            event = (
+                self._event_column(table, EVENT_NOUNS.get(phrase[0], phrase[0])) if n == 1 else None
+            )
             for col in self.index.columns_of.get(table, []):
                 named = col.words == phrase or (
                     col.words[:-1] == phrase and col.words[-1] in ("id", "code", "number")
                 )
+                named = named or col == event  # "no payment recorded": `paid_date` is empty
+                limit = {_LIMIT_WORDS.get(w, w) for w in phrase}
+                named = named or (n == 2 and limit == set(col.words))  # "no seat limit"
                 if not named or not col.nullable or col.is_primary_key:
                     continue
-                related = [
+                related = n == 1 and [
                     m for m in self.mentions
                     if m.start == words[0].index and m.kind == "table"
                     and (self.table_of(self.mentions.index(m)) or "").lower() != table

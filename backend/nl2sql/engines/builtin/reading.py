@@ -49,6 +49,9 @@ class Reading:
         self.mentions.sort(key=lambda m: m.start)
         self.named_dates: dict[int, ColumnRef] = {}
         """Start of a named filter's span -> the date column its condition tests."""
+        self.default_dates: list[ColumnRef] = []
+        """Date columns a period was put on for want of a better one (the focus table's first
+        date): the assembly moves them to the date of the rows a measure aggregates."""
         self.time_preference: list[ColumnRef] = []
         """Date columns the question's measures are dated by (a layer measure's time column)."""
         self.refinement_from = refinement_from
@@ -74,6 +77,147 @@ class Reading:
         self.top_mode = False
         self.argmax: list[Measure] = []
         """Superlative rankings ("which X has the highest Y"): ordered by, not shown."""
+        self._aggregate_named_columns()
+        self._split_column_names()
+        self._unit_modifiers()
+        self._measure_nouns()
+        self._sign_ups()
+        self._role_references()
+
+    def _role_references(self) -> None:
+        """ "accounts per account manager": where a table the question names refers to rows of
+        another by a key named for the role (`accounts.account_manager_id` -> staff), the role
+        words mean the rows in that role, reached through that key, rather than a job title
+        stored in the other table ('Account Manager')."""
+        named = {t.name.lower() for m in self.mentions if m.kind == "table" for t in m.tables}
+        for m in self.mentions:
+            if m.kind != "value":
+                continue
+            phrase = tuple(t.lemma for t in self.tokens[m.start : m.end])
+            for table in named:
+                for other, own, _ in self.index.edges.get(table, []):
+                    col = self.index.column(table, own)
+                    if col is None or col.words[-1:] != ("id",) or col.words[:-1] != phrase:
+                        continue
+                    if not any(c.table.lower() == other.lower() for c in m.columns):
+                        continue
+                    m.kind, m.columns, m.value = "table", [], None
+                    m.tables = [self.index.table(other)]
+                    break
+                if m.kind == "table":
+                    break
+
+    def _measure_nouns(self) -> None:
+        """ "satisfaction rating", "csat score": a word for a measurement right after a
+        column's link is part of it."""
+        for m in self.mentions:
+            if m.kind != "column" or m.end >= len(self.tokens):
+                continue
+            nxt = self.tokens[m.end]
+            if nxt.lemma in _MEASURE_NOUNS and not any(
+                o.start <= nxt.index < o.end for o in self.mentions
+            ):
+                self.used_tokens.add(nxt.index)
+
+    def _sign_ups(self) -> None:
+        """ "2024 sign-ups", "new registrations": when no table is named, the rows signed up
+        are those of the one table whose creation date records a sign-up."""
+        if any(m.kind == "table" for m in self.mentions):
+            return
+        at = [
+            t for t in self.tokens
+            if t.lemma in ("signup", "registration", "registrant")
+            or (t.lemma == "sign" and t.index + 1 < len(self.tokens)
+                and self.tokens[t.index + 1].lemma in ("up", "ups", "upp"))
+        ]  # fmt: skip
+        if not at:
+            return
+        tables = [
+            t for t in self.index.tables.values()
+            if any(
+                c.kind == "date" and c.words and c.words[0] in _SIGN_UP_DATES
+                for c in self.index.columns_of.get(t.name.lower(), [])
+            )
+        ]  # fmt: skip
+        if len(tables) != 1:
+            return
+        tok = at[0]
+        end = tok.index + (2 if tok.lemma == "sign" else 1)
+        self.mentions.append(
+            Mention(tok.index, end, "table", tables=[tables[0]], score=2.0, text=tok.text)
+        )
+        self.mentions.sort(key=lambda x: x.start)
+
+    def _unit_modifiers(self) -> None:
+        """ "seat price", "unit cost": a word naming a column of another table right before a
+        price word of a table is the unit the price is per, not a column of its own."""
+        for m in list(self.mentions):
+            if m.kind != "column" or m.end - m.start != 1 or not m.columns:
+                continue
+            word = self.tokens[m.end] if m.end < len(self.tokens) else None
+            if word is None or word.lemma not in _PRICE_WORDS:
+                continue
+            priced = [
+                c for c in self.index.columns if c.words and c.words[-1] == word.lemma
+            ]  # fmt: skip
+            if not priced or {c.table for c in m.columns} & {c.table for c in priced}:
+                continue
+            nxt = next((o for o in self.mentions if o.start == m.end), None)
+            if nxt is not None and nxt.kind == "column":
+                nxt.columns = [c for c in nxt.columns if c in priced] or nxt.columns
+            elif nxt is None:
+                self.mentions.append(
+                    Mention(m.end, m.end + 1, "column", columns=priced, score=1.4, text=word.text)
+                )
+                self.mentions.sort(key=lambda x: x.start)
+            self.mentions.remove(m)
+            self.used_tokens.update(range(m.start, m.end))
+
+    def _split_column_names(self) -> None:
+        """ "monthly per-seat price" for `monthly_price`: a word a few words before a column's
+        mention that completes the column's name belongs to that name, not to a value stored
+        in another table ('monthly' billing)."""
+        for m in list(self.mentions):
+            if m.kind != "value" or m.end - m.start != 1:
+                continue
+            word = self.tokens[m.start].lemma
+            for other in self.mentions:
+                if other.kind != "column" or not 0 < other.start - m.end <= 2:
+                    continue
+                said = {word} | {t.lemma for t in self.tokens[other.start : other.end]}
+                own = [c for c in other.columns if word in c.words and set(c.words) <= said]
+                if own and not any(c.table == v.table for c in own for v in m.columns):
+                    other.columns = own
+                    other.score = max(other.score, 3.0 * len(own[0].words))
+                    self.mentions.remove(m)
+                    self.used_tokens.add(m.start)  # read as part of the column's name
+                    break
+
+    def _aggregate_named_columns(self) -> None:
+        """ "mean temperature", "max gust speed": an aggregate word right before a column
+        whose own name holds it (`mean_temperature_f`, `max_gust_speed_mph`) is part of the
+        column's name, not an aggregate over it; and never the column of another aggregate
+        (`max_temperature_f` for "mean temperature")."""
+        for cue in list(self.cues):
+            words = _AGGREGATE_NAME_WORDS.get(cue.payload) if cue.kind == "agg" else None
+            if words is None or cue.end - cue.start != 1:
+                continue
+            if self.tokens[cue.start].lemma not in words | {"avg", "max", "min"}:
+                continue
+            m = next((m for m in self.mentions if m.start == cue.end and m.kind == "column"), None)
+            if m is None:
+                continue
+            own = [c for c in m.columns if set(c.words) & words]
+            if not own:
+                continue
+            m.columns = own
+            if len(own) == 1 and set(own[0].words) <= words | {
+                t.lemma for t in self.tokens[m.start : m.end]
+            }:
+                m.score = max(m.score, 3.0 * len(own[0].words) + 0.5)  # the whole name
+            m.start = cue.start
+            m.text = f"{self.tokens[cue.start].text} {m.text}"
+            self.cues.remove(cue)
 
     def note(self, key: str, value: str) -> None:
         bucket = self.recognised.setdefault(key, [])
@@ -363,9 +507,10 @@ def is_flag(col: ColumnRef) -> bool:
         col.kind == "numeric"
         and bool(col.words)
         and (
-            col.words[0] in ("is", "has")
+            col.words[0] in ("is", "has", "can", "allow", "auto")
             or col.words[-1].endswith("ed")
-            or col.words[-1] == "active"
+            or col.words[-1] in ("active", "flag")
+            or "opt" in col.words  # `marketing_opt_in`, `opt_out`
         )
     )
 
@@ -374,6 +519,25 @@ def month_range(year: int, month: int) -> tuple[str, str]:
     """First day of the month and first day of the next, as ISO dates."""
     end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year:04d}-{month:02d}-01", f"{end_year:04d}-{end_month:02d}-01"
+
+
+_MEASURE_NOUNS = frozenset({"rating", "score", "level", "figure", "metric"})
+
+
+_SIGN_UP_DATES = frozenset(
+    {"created", "creation", "signup", "registered", "registration", "joined"}
+)
+
+
+_PRICE_WORDS = frozenset({"price", "cost", "fee", "rate", "charge"})
+
+
+_AGGREGATE_NAME_WORDS = {
+    "AVG": frozenset({"average", "mean"}),
+    "MAX": frozenset({"maximum"}),
+    "MIN": frozenset({"minimum"}),
+}
+"""An aggregate cue -> the words a column's own name has for it (`max_` reads `maximum`)."""
 
 
 PEER_ROLES = frozenset(

@@ -6,7 +6,13 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
 from backend.nl2sql.engines.builtin.definitions import DefinitionReading
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
+from backend.nl2sql.engines.builtin.lexicon import (
+    EVENT_NOUNS,
+    EVENT_WORDS,
+    MONTHS,
+    STOP_WORDS,
+    Token,
+)
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
@@ -144,8 +150,104 @@ class TimeReading(DefinitionReading):
         for d in self.definitions:
             if d.start in self.named_dates and d.end <= pos and self.gap(d.end, pos) <= 1:
                 return self.named_dates[d.start]  # "accounts churned between ..."
-        prefer = [t for _, m in self.measures for t in m.tables]
-        return self.date_column(prefer)
+        return self._default_date([t for _, m in self.measures for t in m.tables])
+
+    def _default_date(self, prefer: list[str]) -> ColumnRef | None:
+        """The date a period or bucket applies to when no word next to it names one: the
+        event the question names elsewhere, else the first date of the preferred tables
+        (remembered, so the assembly can move it to the rows a measure aggregates)."""
+        event = self._date_of_event()
+        if event is not None:
+            return event
+        col = self.date_column(prefer)
+        if col is not None and not self.time_preference:
+            self.default_dates.append(col)
+        return col
+
+    def _redate_by_measure(self, intent: Intent) -> None:
+        """ "2024 revenue by plan tier": a period put on the focus table's first date for want
+        of a better one belongs to the rows the measure adds up (the invoices' date, not the
+        plans' launch date), when all the aggregated columns come from one table with dates."""
+        moved = list(dict.fromkeys(self.default_dates))
+        if not moved:
+            return
+        measured = {
+            m.column.table.lower()
+            for m in intent.select
+            if m.agg in ("SUM", "AVG", "MIN", "MAX") and m.column is not None
+        }
+        if len(measured) != 1:
+            return
+        table = next(iter(measured))
+        dates = [
+            c for c in self.index.columns_of.get(table, []) if c.kind == "date" and c.words
+        ]  # fmt: skip
+        if not dates:
+            return
+        found: list[ColumnRef] = []
+        for tok in self.tokens:
+            if tok.kind == "word" and tok.lemma not in STOP_WORDS:
+                hits = self._event_dates(tok, dates)
+                if len(hits) == 1 and hits[0] not in found:
+                    found.append(hits[0])
+        target = found[0] if len(found) == 1 else dates[0]
+        for old in moved:
+            if old.table.lower() == table:
+                continue
+            for f in intent.filters:
+                if f.column == old:
+                    f.column = target
+            for m in [*intent.select, *intent.group_by, *(m for m, _ in intent.order_by)]:
+                if m.column == old and m.bucket is not None:
+                    m.column = target
+            if table not in {t.lower() for t in intent.extra_tables}:
+                intent.extra_tables.append(target.table)
+
+    def _event_dates(self, tok: Token, dates: list[ColumnRef]) -> list[ColumnRef]:
+        """Dates among `dates` that record the event a word names: by spelling (`issued` ->
+        `issue_date`) or by the event's usual column words ("lose" -> `churned_at`)."""
+        forms = {tok.lemma, *verb_stems(tok.lemma)}
+        hits = [c for c in dates if c.words[0] in forms]
+        if hits:
+            return hits
+        events: set[str] = set()
+        for form in forms:
+            events |= EVENT_WORDS.get(form, frozenset())
+        return [c for c in dates if c.words[0] in events]
+
+    def _date_of_event(self) -> ColumnRef | None:
+        """ "How many customers did we lose in 2023", "2024 sign-ups": a word anywhere in the
+        question names the event whose date the period applies to (one date of the focus
+        table), when no word next to the period did."""
+        dates = [
+            c for c in self.index.columns_of.get(self.intent.table.lower(), [])
+            if c.kind == "date" and c.words
+        ]  # fmt: skip
+        if len(dates) < 2:
+            return None
+        found: list[ColumnRef] = []
+        words: list[Token] = []
+        for tok in self.tokens:
+            if tok.kind != "word" or tok.lemma in STOP_WORDS or self._names_a_column(tok):
+                continue  # "shipping cost" names a column, not the shipping event
+            hits = self._event_dates(tok, dates)
+            if len(hits) == 1:
+                words.append(tok)
+                if hits[0] not in found:
+                    found.append(hits[0])
+        if len(found) != 1:
+            return None
+        for tok in words:
+            self._use_token(tok)  # the word is read: it named the event
+        return found[0]
+
+    def _names_a_column(self, tok: Token) -> bool:
+        """Whether a word is part of a link to a column that is not a date."""
+        return any(
+            m.start <= tok.index < m.end and m.columns[0].kind != "date"
+            for m in self.mentions
+            if m.kind == "column" and m.columns
+        )
 
     def _date_of_verb(self, pos: int) -> ColumnRef | None:
         """ "invoices we issued between ...", "tickets opened in 2024": the word right before
@@ -157,8 +259,7 @@ class TimeReading(DefinitionReading):
         for tok in reversed(self.tokens[max(0, pos - 2) : pos]):
             if tok.kind != "word" or tok.lemma in STOP_WORDS:
                 continue
-            forms = {tok.lemma, *verb_stems(tok.lemma)}
-            hits = [c for c in dates if c.words[0] in forms]
+            hits = self._event_dates(tok, dates)
             if len(hits) == 1:
                 self._use_token(tok)
                 for k, m in enumerate(self.mentions):
@@ -230,67 +331,155 @@ class TimeReading(DefinitionReading):
         return MONTHS[prev.lemma]
 
     def _durations(self) -> None:
-        """ "took more than 30 days to close", "average days to pay", "avg hours to resolve":
-        the time between the row's start date and the date of the event the verb names."""
+        """ "took more than 30 days to close", "average days to pay", "avg hours to resolve",
+        "average resolution time in hours", "avg hours from open to close", "how many days
+        after an invoice is issued do we get paid": the time between the row's start date
+        (or the date of the first event named) and the date of the event the verb names."""
         for tok in self.tokens:
             unit = _DURATION_UNITS.get(tok.lemma)
-            if tok.kind != "word" or unit is None or tok.index in self.used_tokens:
+            if tok.kind != "word" or tok.index in self.used_tokens:
                 continue
-            after = [t for t in self.tokens[tok.index + 1 : tok.index + 4] if t.kind == "word"]
-            verb_at = next(
-                (i for i, t in enumerate(after[:-1]) if t.lemma in ("to", "until", "before")),
-                None,
-            )
-            if verb_at is None:
-                continue
-            verb = after[verb_at + 1]
-            table = self.intent.table
-            end = self._event_column(table, verb.lemma)
-            if end is None:
-                continue
-            start = self._start_column(table, end)
-            if start is None:
-                raise self.decline(
-                    f"could not tell from which date the time to '{verb.text}' is counted"
-                )
-            span = Measure(end, since=start, unit=unit)
-            consumed = [tok, *after[: verb_at + 2]]
-            number = self.tokens[tok.index - 1] if tok.index > 0 else None
-            cmp_cue = None
-            if number is not None and number.kind == "number":
-                cmp_cue = next(
-                    (c for c in self.cues if c.kind == "cmp" and c.end == number.index), None
-                )
-            agg_cue = next(
-                (c for c in self.cues
-                 if c.kind == "agg" and c.end <= tok.index and tok.index - c.end <= 3),
-                None,
-            )  # fmt: skip
-            if cmp_cue is not None and number is not None:
-                self.cues.remove(cmp_cue)
-                self.used_tokens.update(range(cmp_cue.start, cmp_cue.end))
-                consumed.append(number)
-                op = cmp_cue.payload if cmp_cue.payload in (">", "<", ">=", "<=") else ">"
-                self.intent.filters.append(Filter(span, op, [self._literal_value(number)]))
-                self.note("filters", f"{unit}s from {start.name} to {end.name} {op} {number.text}")
-            elif agg_cue is not None and agg_cue.payload in ("AVG", "SUM", "MIN", "MAX"):
-                self.cues.remove(agg_cue)
-                self.used_tokens.update(range(agg_cue.start, agg_cue.end))
-                span.agg = agg_cue.payload
-                for c in [c for c in self.cues if c.kind == "count"]:
-                    if agg_cue.end <= c.start < tok.index:  # "average number of days"
-                        self.cues.remove(c)
-                        self.used_tokens.update(range(c.start, c.end))
-                self.measures.append((tok.index, span))
-                self.note("aggregates", f"{span.agg} {unit}s from {start.name} to {end.name}")
+            if unit is None and tok.lemma == "time":
+                found = self._event_noun_span(tok)
+            elif unit is not None:
+                found = self._verb_span(tok)
             else:
                 continue
-            for t in consumed:
-                self._use_token(t)
-            for k, m in enumerate(self.mentions):
-                if any(m.start <= t.index < m.end for t in consumed):
-                    m.kind = "spent"  # read as part of the duration, not as a link
-                    self._use(k)
+            if found is None:
+                continue
+            span, consumed = found
+            self._read_duration(tok, span, consumed)
+
+    def _verb_span(self, tok: Token) -> tuple[Measure, list[Token]] | None:
+        """ "days to close", "hours from open to close", "days after ... issued ... paid"."""
+        unit = _DURATION_UNITS[tok.lemma]
+        table = self.intent.table
+        after = [t for t in self.tokens[tok.index + 1 : tok.index + 10] if t.kind == "word"]
+        if len(after) >= 4 and after[0].lemma == "from" and after[2].lemma in ("to", "until"):
+            start = self._event_column(table, after[1].lemma)
+            end = self._event_column(table, after[3].lemma)
+            if start is not None and end is not None and start != end:
+                return Measure(end, since=start, unit=unit), [tok, *after[:4]]
+        if after and after[0].lemma == "after":
+            events = [
+                (t, c) for t in after[1:]
+                if (c := self._event_column(table, t.lemma)) is not None
+            ]  # fmt: skip
+            if len(events) >= 2 and events[0][1] != events[1][1]:
+                (first, start), (second, end) = events[:2]
+                return Measure(end, since=start, unit=unit), [tok, after[0], first, second]
+        near = after[:3] if not self._takes(after) else after[:8]
+        verb_at = next(
+            (
+                i for i, t in enumerate(near[:-1])
+                if t.lemma in ("to", "until", "before")
+                and self._event_column(table, near[i + 1].lemma) is not None
+            ),
+            None,
+        )  # fmt: skip
+        if verb_at is None:
+            return None
+        verb = near[verb_at + 1]
+        end = self._event_column(table, verb.lemma)
+        if end is None:
+            return None
+        start = self._start_column(table, end)
+        if start is None:
+            raise self.decline(
+                f"could not tell from which date the time to '{verb.text}' is counted"
+            )
+        consumed = [tok, *near[verb_at : verb_at + 2]]
+        if self._takes(after):
+            obj = next((m for m in self.mentions if m.start > verb.index), None)
+            if (
+                obj is not None
+                and obj.kind in ("table", "column")
+                and self.gap(verb.index + 1, obj.start) == 0
+            ):
+                consumed += self.tokens[obj.start : obj.end]  # "to close a ticket": the rows
+        return Measure(end, since=start, unit=unit), consumed
+
+    @staticmethod
+    def _takes(after: list[Token]) -> bool:
+        """ "how many hours on average does it take us to close a ticket": a time taken."""
+        return any(t.lemma in ("take", "took", "taken", "taking") for t in after[:6])
+
+    def _event_noun_span(self, tok: Token) -> tuple[Measure, list[Token]] | None:
+        """ "average resolution time in hours": the event named by a noun before "time"."""
+        if tok.index == 0:
+            return None
+        noun = self.tokens[tok.index - 1]
+        verb = EVENT_NOUNS.get(noun.lemma)
+        if noun.kind != "word" or verb is None:
+            return None
+        end = self._event_column(self.intent.table, verb)
+        if end is None:
+            return None
+        start = self._start_column(self.intent.table, end)
+        if start is None:
+            return None
+        unit, consumed = "day", [noun, tok]
+        rest = self.tokens[tok.index + 1 : tok.index + 3]
+        if len(rest) == 2 and rest[0].lemma == "in" and rest[1].lemma in _DURATION_UNITS:
+            unit = _DURATION_UNITS[rest[1].lemma]
+            consumed += rest
+        return Measure(end, since=start, unit=unit), consumed
+
+    def _read_duration(self, tok: Token, span: Measure, consumed: list[Token]) -> None:
+        start, end, unit = span.since, span.column, span.unit
+        if start is None or end is None:
+            return
+        first = min(t.index for t in consumed)
+        number = self.tokens[first - 1] if first > 0 else None
+        cmp_cue = None
+        if number is not None and number.kind == "number":
+            cmp_cue = next(
+                (c for c in self.cues if c.kind == "cmp" and c.end == number.index), None
+            )
+        agg_cue = next(
+            (c for c in self.cues
+             if c.kind == "agg" and c.end <= first and first - c.end <= 3),
+            None,
+        )  # fmt: skip
+        if agg_cue is None:
+            agg_cue = self._average_said_apart(first)
+        if cmp_cue is not None and number is not None:
+            self.cues.remove(cmp_cue)
+            self.used_tokens.update(range(cmp_cue.start, cmp_cue.end))
+            consumed.append(number)
+            op = cmp_cue.payload if cmp_cue.payload in (">", "<", ">=", "<=") else ">"
+            self.intent.filters.append(Filter(span, op, [self._literal_value(number)]))
+            self.note("filters", f"{unit}s from {start.name} to {end.name} {op} {number.text}")
+        elif agg_cue is not None and agg_cue.payload in ("AVG", "SUM", "MIN", "MAX"):
+            self.cues.remove(agg_cue)
+            self.used_tokens.update(range(agg_cue.start, agg_cue.end))
+            span.agg = agg_cue.payload
+            for c in [c for c in self.cues if c.kind == "count"]:
+                if c.end <= first and first - c.end <= 1 or agg_cue.end <= c.start < first:
+                    self.cues.remove(c)  # "average number of days", "how many hours"
+                    self.used_tokens.update(range(c.start, c.end))
+            self.measures.append((tok.index, span))
+            self.note("aggregates", f"{span.agg} {unit}s from {start.name} to {end.name}")
+        else:
+            return
+        for t in consumed:
+            self._use_token(t)
+        for k, m in enumerate(self.mentions):
+            if any(m.start <= t.index < m.end for t in consumed):
+                m.kind = "spent"  # read as part of the duration, not as a link
+                self._use(k)
+
+    def _average_said_apart(self, pos: int) -> Cue | None:
+        """ "On average, how many days ...", "how many hours on average does it take": an
+        "average" that qualifies no column of its own."""
+        for c in self.cues:
+            if c.kind != "agg" or c.payload != "AVG":
+                continue
+            nxt = next((m for m in self.mentions if m.start >= c.end), None)
+            qualifies = nxt is not None and nxt.kind == "column" and self.gap(c.end, nxt.start) == 0
+            if not qualifies and abs(c.start - pos) <= 8:
+                return c
+        return None
 
     def _event_column(self, table: str, verb: str) -> ColumnRef | None:
         """The date column recording when `verb` happened: close -> closed_at, pay -> paid_date."""
@@ -298,10 +487,13 @@ class TimeReading(DefinitionReading):
         forms.add(_IRREGULAR_PAST.get(verb, verb))
         if verb.endswith("y"):
             forms.add(verb[:-1] + "ied")
-        for col in self.index.columns_of.get(table.lower(), []):
-            if col.kind == "date" and col.words and col.words[0] in forms:
+        dates = [c for c in self.index.columns_of.get(table.lower(), []) if c.kind == "date"]
+        for col in dates:
+            if col.words and col.words[0] in forms:
                 return col
-        return None
+        events = EVENT_WORDS.get(verb, frozenset())
+        hits = [c for c in dates if c.words and c.words[0] in events]
+        return hits[0] if len(hits) == 1 else None
 
     def _start_column(self, table: str, end: ColumnRef) -> ColumnRef | None:
         """The date a row starts from: the table's only other date, or its creation-like one."""
@@ -335,6 +527,14 @@ class TimeReading(DefinitionReading):
             named = set(col.words) - {"date", "at", "on", "time", "timestamp", "day"}
             if named & lemmas:
                 continue
+            if col.words and any(
+                tok.kind == "word"
+                and tok.lemma not in STOP_WORDS
+                and not self._names_a_column(tok)
+                and self._event_dates(tok, [col])
+                for tok in self.tokens
+            ):
+                continue  # "customers we lost in 2023": the question names the event
             own = self.index.table(col.table).words
             if set(own) & named or (named & _CREATION_WORDS and col not in used):
                 continue  # `order_date` of orders; `created_at` for "per month": the row's date

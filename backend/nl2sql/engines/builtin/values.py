@@ -3,8 +3,8 @@ with"), and yes/no flags ("discontinued")."""
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.cues import PLACE_WORDS
-from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal
+from backend.nl2sql.engines.builtin.cues import PLACE_WORDS, Cue
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
 from backend.nl2sql.engines.builtin.negation import NegationReading
@@ -15,6 +15,14 @@ class ValueReading(NegationReading):
     """Passes: value mentions, leftover literals, pattern words and flag columns."""
 
     def _values(self) -> None:
+        for k, m in enumerate(self.mentions):
+            if (
+                m.kind == "column"
+                and k not in self.used
+                and m.start > 0
+                and self.tokens[m.start - 1].lemma in ("by", "via", "through", "over")
+            ):
+                self._value_of_focus(k)  # "repairs reported by phone": the channel, not a column
         pending: list[tuple[int, Filter]] = []
         for k, m in enumerate(self.mentions):
             if m.kind != "value" or k in self.used:
@@ -81,7 +89,9 @@ class ValueReading(NegationReading):
                 pending.append((m.start, Filter(col, "=", [value])))
             self.note("values", f"{col.name} = {value}")
         merged: list[Filter] = []
-        for _, flt in pending:
+        first_at: dict[int, int] = {}
+        compared: list[tuple[int, Filter]] = []
+        for pos, flt in pending:
             same = next(
                 (
                     f
@@ -94,9 +104,37 @@ class ValueReading(NegationReading):
                 if flt.values[0] not in same.values:
                     same.op = "in"
                     same.values.extend(flt.values)
+                    if self._compares_values(first_at[id(same)], pos):
+                        compared.append((first_at[id(same)], same))
             else:
                 merged.append(flt)
+                first_at[id(flt)] = pos
         self.intent.filters.extend(merged)
+        for pos, flt in {id(f): (p, f) for p, f in compared}.values():
+            if isinstance(flt.column, ColumnRef):
+                # "the average age of male and female students": one figure for each value
+                self._asks_breakdown()
+                self.group_keys.append((pos, Measure(flt.column)))
+                self.projection.append((pos, Measure(flt.column)))
+                self.note("grouping", flt.column.name)
+
+    def _asks_breakdown(self) -> None:
+        """Note that the question asked for a figure per value ("versus", "and"), as a
+        grouping cue of no width at the end, so the evidence knows the breakdown was asked
+        for without reading any word twice."""
+        end = len(self.tokens)
+        if not any(c.payload == "compare" for c in self.cues):
+            self.cues.append(Cue("group", end, end, "compare"))
+
+    def _compares_values(self, first: int, pos: int) -> bool:
+        """Whether values of one column joined by "and"/"versus" ask for a figure each: the
+        question aggregates and does not say "both" or "either ... or"."""
+        between = {t.lemma for t in self.tokens[first:pos] if t.kind == "word"}
+        if "or" in between or not between & {"and", "versus", "vs", "v"}:
+            return False
+        if any(c.kind == "both" for c in self.cues):
+            return False
+        return bool(self.measures) or any(c.kind == "count" for c in self.cues)
 
     def _describes_value_column(self, column_mention: Mention, value: Mention) -> bool:
         """ "king bed" for a value of `bedType`: the noun right after names the value's column."""
@@ -424,6 +462,47 @@ class ValueReading(NegationReading):
                     return labels[0]
         return None
 
+    def _flag_against_its_opposite(self, k: int, col: ColumnRef) -> bool:
+        """ "escalated versus non-escalated tickets", "remote and non-remote staff": a
+        figure for each side of the flag, grouped by it."""
+        m = self.mentions[k]
+        for j in range(k + 1, len(self.mentions)):
+            other = self.mentions[j]
+            if j in self.used or other.columns != m.columns:
+                continue
+            between = [t.lemma for t in self.tokens[m.end : other.start] if t.kind == "word"]
+            if not between or between[-1] not in ("non", "not", "un"):
+                return False
+            if not set(between[:-1]) & {"versus", "vs", "v", "and", "or", "against"}:
+                return False
+            self._use(k)
+            self._use(j)
+            self.used_tokens.update(range(m.end, other.start))
+            self._asks_breakdown()
+            self.group_keys.append((m.start, Measure(col)))
+            self.projection.append((m.start, Measure(col)))
+            self.note("grouping", col.name)
+            return True
+        return False
+
+    def _states_a_flag(self, pos: int) -> bool:
+        """ "contacts who have opted in", "managers that work remotely": the flag's word is
+        said of the rows (after a relative or auxiliary word, or a verb of their own), not
+        asked for or broken down by ("by escalated", "whether it is premium")."""
+        before = [t for t in self.tokens[:pos] if t.kind == "word"]
+        if not before:
+            return False
+        prev = before[-1]
+        if prev.lemma in ("have", "has", "had", "who", "that", "which", "do", "does", "did"):
+            return True
+        if prev.lemma in STOP_WORDS or prev.index in self.used_tokens or self.is_cue(prev.index):
+            return False
+        linked = any(mm.start <= prev.index < mm.end for mm in self.mentions)
+        subject = any(
+            mm.end <= prev.index and mm.kind in ("table", "value") for mm in self.mentions
+        )
+        return not linked and subject
+
     def _flag_columns(self) -> None:
         """ "products that are discontinued": a yes/no column after "is/are" is a filter."""
         for k, m in enumerate(self.mentions):
@@ -431,6 +510,8 @@ class ValueReading(NegationReading):
                 continue
             col = self.column_of(k)
             if col is None or not is_flag(col):
+                continue
+            if self._flag_against_its_opposite(k, col):
                 continue
             before = [t for t in self.tokens[: m.start] if t.kind == "word"][-2:]
             lemmas = [t.lemma for t in before]
@@ -444,10 +525,17 @@ class ValueReading(NegationReading):
                 and self.tokens[m.start].lemma.endswith("ed")
             ):
                 lemmas = [*lemmas, "is"]
-            if not lemmas or lemmas[-1] not in ("is", "are", "was", "were", "be", "not", "never"):
+            if not lemmas:
+                continue
+            if lemmas[-1] not in ("is", "are", "was", "were", "be", "not", "never") and not (
+                self._states_a_flag(m.start)
+            ):
                 continue
             negated = "not" in lemmas or "never" in lemmas
             self._use(k)
+            for j, other in enumerate(self.mentions):
+                if j not in self.used and other.kind == "column" and other.columns == [col]:
+                    self._use(j)  # "opted in to marketing": one flag named by two words
             value: Literal = 0 if negated else 1
             self.intent.filters.append(Filter(col, "=", [value]))
             self.note("filters", f"{col.name} = {'no' if negated else 'yes'}")
