@@ -395,8 +395,14 @@ class AssemblyReading(SignalReading):
                 if not any(same_measure(m, k) for k in keys):
                     keys.append(m)
             intent.group_by = keys
+        shown: list[Measure] = []
+        for key in keys:
+            col = key.column
+            other = col is not None and col.is_primary_key and col.table != intent.table
+            labels = self.label_measures(col.table) if other and col is not None else []
+            shown.extend(labels or [key])  # "for each account manager": shown by name
         intent.select = [
-            *keys,
+            *shown,
             Measure(
                 None,
                 "PCT",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -818,7 +819,116 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
             continue
         found.append(hit)
         i = hit.end
-    return found
+    taken = {k for d in found for k in range(d.start, d.end)}
+    found.extend(_loose_definitions(index, tokens, taken))
+    return sorted(found, key=lambda d: d.start)
+
+
+_PARTICIPLES = {
+    "lost": "lose", "sold": "sell", "paid": "pay", "left": "leave", "sent": "send",
+    "brought": "bring", "bought": "buy", "spent": "spend", "won": "win", "made": "make",
+    "got": "get", "gotten": "get", "given": "give", "gave": "give", "taken": "take",
+    "took": "take", "began": "begin", "begun": "begin", "kept": "keep", "held": "hold",
+    "built": "build", "written": "write", "wrote": "write", "chosen": "choose",
+    "grown": "grow", "grew": "grow", "ran": "run", "went": "go", "gone": "go", "done": "do",
+    "did": "do", "hired": "hire", "fired": "fire",
+}  # fmt: skip
+"""Past forms whose base a definition's phrase may be written in ("customers we lost")."""
+_LOOSE_GAP = 3
+"""Small words allowed between the words of a definition's phrase ("seats did we bill")."""
+
+
+@lru_cache(maxsize=8192)
+def _word_forms(word: str) -> frozenset[str]:
+    """A word and the bases it may be an inflection of ("billed": bill; "lost": lose)."""
+    return frozenset({word, _PARTICIPLES.get(word, word), *verb_stems(word)})
+
+
+def _same_word(a: str, b: str) -> bool:
+    """ "billed" and "bill", "lost" and "lose": one word in another inflection."""
+    return a == b or bool(_word_forms(a) & _word_forms(b))
+
+
+def _loose_definitions(
+    index: SchemaIndex, tokens: list[Token], taken: set[int]
+) -> list[DefinitionMention]:
+    """Measures of two or more words named in another order or inflection, with a few
+    small words between ("customers did we lose" for "lost customers", "seats did we bill for"
+    for "seats billed"): scored below an exact naming, never over a span already linked."""
+    out: list[DefinitionMention] = []
+    by_form = _loose_phrases(index)
+    n = len(tokens)
+    i = 0
+    while i < n:
+        best: DefinitionMention | None = None
+        if i not in taken and tokens[i].kind == "word" and tokens[i].lemma not in STOP_WORDS:
+            candidates = {
+                words: defs
+                for form in _word_forms(tokens[i].lemma)
+                for words, defs in by_form.get(form, [])
+            }
+            for words, definitions in candidates.items():
+                end = _loose_span(tokens, i, words, taken)
+                if end is not None and (best is None or end - i > best.end - best.start):
+                    text = " ".join(t.text for t in tokens[i:end])
+                    score = 3.0 * len(words) - 1.0
+                    best = DefinitionMention(i, end, definitions[0], score, text)
+        if best is None:
+            i += 1
+            continue
+        out.append(best)
+        taken.update(range(best.start, best.end))
+        i = best.end
+    return out
+
+
+_LOOSE_PHRASES: weakref.WeakKeyDictionary[
+    SchemaIndex, dict[str, list[tuple[tuple[str, ...], list[Definition]]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _loose_phrases(
+    index: SchemaIndex,
+) -> dict[str, list[tuple[tuple[str, ...], list[Definition]]]]:
+    """The index's measure phrases of two or more words, by every form of each of their words
+    (built once per index). A named filter is a state ("open tickets"), not the event its
+    words may name ("tickets were opened"), so filters are matched only as written."""
+    cached = _LOOSE_PHRASES.get(index)
+    if cached is not None:
+        return cached
+    by_form: dict[str, list[tuple[tuple[str, ...], list[Definition]]]] = {}
+    for words, defs in index.definitions.items():
+        measures = [d for d in defs if d.kind == "measure"]
+        if len(words) < 2 or not measures:
+            continue
+        for form in {f for w in words for f in _word_forms(w)}:
+            by_form.setdefault(form, []).append((words, measures))
+    _LOOSE_PHRASES[index] = by_form
+    return by_form
+
+
+def _loose_span(
+    tokens: list[Token], start: int, words: tuple[str, ...], taken: set[int]
+) -> int | None:
+    """The end of a span from `start` whose content words are `words` in any order and
+    inflection, with at most `_LOOSE_GAP` small words between them; None if there is none."""
+    missing = list(words)
+    gap = 0
+    k = start
+    while k < len(tokens) and missing:
+        tok = tokens[k]
+        if k in taken or tok.kind != "word":
+            return None
+        match = next((w for w in missing if _same_word(tok.lemma, w)), None)
+        if match is not None:
+            missing.remove(match)
+            gap = 0
+        elif tok.lemma in STOP_WORDS and k > start and gap < _LOOSE_GAP:
+            gap += 1
+        else:
+            return None
+        k += 1
+    return k if not missing else None
 
 
 def _related(index: SchemaIndex, tok: Token) -> Mention | None:

@@ -225,6 +225,21 @@ class Reading:
             return [Measure(pk)]
         return []
 
+    def referred_table(self, col: ColumnRef) -> str | None:
+        """The other table whose row `col` refers to (a foreign key, a join the semantic layer
+        declares, or one inferred from names), when `col` is the only link between the two."""
+        if col.is_primary_key:
+            return None
+        edges = self.index.edges.get(col.table.lower(), [])
+        targets = [
+            other for other, own, _ in edges
+            if own.lower() == col.name.lower() and other.lower() != col.table.lower()
+        ]  # fmt: skip
+        if len(targets) != 1:
+            return None
+        links = [e for e in edges if e[0].lower() == targets[0].lower()]
+        return targets[0] if len(links) == 1 else None
+
     def self_references(self, table: str) -> list[ColumnRef]:
         """Columns of `table` that refer to another row of `table` (`manager_id`): declared
         foreign keys to itself, or a nullable `<role>_id` named for a role over peers."""
@@ -250,11 +265,24 @@ class Reading:
                 out.append(col)
         return out
 
+    def layer_time_column(self, table: str) -> ColumnRef | None:
+        """The date the semantic layer says rows of `table` are dated by, if it says."""
+        layer = self.index.semantic
+        if layer is None or table.lower() not in self.index.tables:
+            return None
+        for defined in layer.tables:
+            if defined.name.lower() == table.lower() and defined.time_column:
+                return self.index.column(table, defined.time_column)
+        return None
+
     def date_column(self, prefer: list[str]) -> ColumnRef | None:
         if self.time_preference:
             return self.time_preference[0]
         tables = [*prefer, self.intent.table, *self.mentioned_tables()]
         for table in tables:
+            dated_by = self.layer_time_column(table)
+            if dated_by is not None:
+                return dated_by
             for col in self.index.columns_of.get(table.lower(), []):
                 if col.kind == "date":
                     return col
@@ -331,7 +359,19 @@ class Reading:
             self.note("grouping", table)
         else:
             col = self.column_of(k)
-            if col is not None:
+            referred = self.referred_table(col) if col is not None else None
+            if referred is not None and self.index.label_columns(referred):
+                # "accounts per account manager": the key refers to a row that has a name;
+                # the groups are those rows, shown by their name
+                for measure in self.label_measures(referred):
+                    self.projection.append((m.start, measure))
+                    self.table_group_projection.append(id(measure))
+                key = self.index.table(referred).primary_key
+                for measure in [Measure(key)] if key else self.label_measures(referred):
+                    self.group_keys.append((m.start, measure))
+                self.intent.extra_tables.append(referred)
+                self.note("grouping", f"{referred} by {col.name if col else ''}")
+            elif col is not None:
                 self.group_keys.append((m.start, Measure(col)))
                 self.projection.append((m.start, Measure(col)))
                 self.note("grouping", col.name)
