@@ -64,10 +64,11 @@ class DefinitionReading(Reading):
         """The layer measure named at `pos`, past filler and qualifying words ("by the
         current MRR", "by lifetime billings", "by total amount invoiced")."""
         for at, m in self.measures:
-            if m.sql is None or at < pos or at - pos > 3:
+            if m.sql is None or at < pos or at - pos > 5:
                 continue
-            between = self.tokens[pos:at]
-            if all(
+            ranked = self._ranked_rows_before_by(pos, at)
+            between = [t for t in self.tokens[pos:at] if t.index not in ranked]
+            if len(between) <= 3 and all(
                 t.lemma in _QUALIFYING
                 or is_filler(t)
                 or (t.index in self.used_tokens and not self.is_cue(t.index))
@@ -75,6 +76,20 @@ class DefinitionReading(Reading):
             ):
                 return m
         return None
+
+    def _ranked_rows_before_by(self, pos: int, at: int) -> set[int]:
+        """ "biggest customer by total invoiced": the rows ranked, then "by", then the
+        measure; the table's words and the "by" stand between the superlative and it."""
+        for m in self.mentions:
+            by = m.end
+            if (
+                m.kind == "table"
+                and m.start == pos
+                and by < at
+                and self.tokens[by].lemma == "by"
+            ):
+                return set(range(m.start, by + 1))
+        return set()
 
     def _definition_end(self, pos: int) -> int:
         return next((d.end for d in self.definitions if d.start == pos), pos)
