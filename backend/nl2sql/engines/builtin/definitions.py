@@ -13,6 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
+from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.reading import Reading, is_filler
 from backend.semantic.layer import Measure as LayerMeasure
@@ -22,6 +23,15 @@ _QUALIFYING = frozenset(
     {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new"}
 )
 _STATE_ADVERBS = frozenset({"still", "currently", "already", "yet", "now", "ever"})
+_EXCLUSIONS = (
+    ("leaving", "out"), ("leave", "out"), ("left", "out"), ("excluding",), ("exclude",),
+    ("except",), ("apart", "from"), ("aside", "from"), ("other", "than"), ("not", "counting"),
+    ("without", "counting"), ("minus",), ("ignoring",), ("ignore",),
+)  # fmt: skip
+"""Words that take a segment out of the rows ("leaving out anyone who has churned")."""
+_ANYONE = frozenset(
+    {"anyone", "anybody", "everyone", "any", "one", "those", "people", "person", "ones", "all"}
+)
 
 
 class DefinitionReading(Reading):
@@ -37,6 +47,7 @@ class DefinitionReading(Reading):
         measures = {m.name: m for m in layer.measures}
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
+        self._drop_exclusion_links()
         self._fold_nested_filters()
         for d in list(self.definitions):
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
@@ -188,14 +199,20 @@ class DefinitionReading(Reading):
             ),
             None,
         )
+        excluded = self._exclusion_before(pos) if neg is None else None
         if neg is not None:
             neg.payload = "used"
             self.used_tokens.update(range(neg.start, neg.end))
             self.state_negations += 1
+        elif excluded is not None:
+            self.used_tokens.update(excluded)
+            for k, m in enumerate(self.mentions):
+                if m.start in excluded and m.kind != "table":
+                    self._use(k)  # "leaving" is not `left_on` here
         for t in self.tokens[max(0, pos - 2) : pos]:
             if t.lemma in _STATE_ADVERBS:
                 self._use_token(t)  # "still unpaid", "currently active"
-        negated = neg is not None
+        negated = neg is not None or excluded is not None
         table = self.index.tables.get(named.table.lower())
         if (
             negated
@@ -218,8 +235,39 @@ class DefinitionReading(Reading):
             if col.kind == "date":
                 self.named_dates[pos] = col  # "churned between ...": the date it names
 
+    def _drop_exclusion_links(self) -> None:
+        """ "leaving out anyone who has churned": the exclusion's words are not schema words
+        ("leaving" is no `left_on`); dropped before any link is given a role."""
+        if self.used:
+            return
+        words: set[int] = set()
+        for d in self.definitions:
+            if d.definition.kind == "filter":
+                words |= self._exclusion_before(d.start) or set()
+        self.mentions = [
+            m for m in self.mentions
+            if m.kind == "table" or not set(range(m.start, m.end)) <= words
+        ]  # fmt: skip
+
+    def _exclusion_before(self, pos: int) -> set[int] | None:
+        """The tokens of "leaving out anyone who has", "excluding those", "except the
+        ones" right before a named filter at `pos`: the segment is taken out, not kept."""
+        for start in range(max(0, pos - 6), pos):
+            words = [t.lemma for t in self.tokens[start:pos]]
+            for phrase in _EXCLUSIONS:
+                n = len(phrase)
+                if tuple(words[:n]) != phrase:
+                    continue
+                rest = self.tokens[start + n : pos]
+                if all(
+                    t.kind == "word" and (t.lemma in STOP_WORDS or t.lemma in _ANYONE)
+                    for t in rest
+                ):
+                    return set(range(start, pos))
+        return None
+
     def _add_condition(self, name: str, sql: str, *, negated: bool, pos: int) -> None:
-        text = f"NOT ({sql})" if negated else sql
+        text = _negation(sql) if negated else sql
         if any(c.sql == text for c in self.intent.conditions):
             return
         tables = self._fragment_tables(sql)
@@ -250,3 +298,17 @@ class DefinitionReading(Reading):
             if ref is not None and ref.name not in out:
                 out.append(ref.name)
         return out
+
+
+def _negation(sql: str) -> str:
+    """NOT of a fragment, without a double negation ("not churned" of `churned_at IS NOT
+    NULL` is `churned_at IS NULL`)."""
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return f"NOT ({sql})"
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, exp.Not):
+        return str(tree.this.sql())
+    return f"NOT ({sql})"
