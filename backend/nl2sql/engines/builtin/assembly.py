@@ -171,7 +171,13 @@ class AssemblyReading(SignalReading):
         """ "staff hired in 2023, with their hire dates", "every plan with its price": the
         column is shown beside the rows, which are still named by their own label."""
         before = [t.lemma for t in self.tokens[max(0, pos - 3) : pos] if t.kind == "word"]
-        if "with" not in before or not (set(before) & {"their", "its", "the"}):
+        first = next((t.lemma for t in self.tokens if t.kind == "word"), "")
+        then_what = (
+            first in ("which", "who")
+            and "what" in before
+            and "and" in [t.lemma for t in self.tokens[max(0, pos - 5) : pos]]
+        )  # "which customers did we lose ..., and on what date?"
+        if not then_what and ("with" not in before or not (set(before) & {"their", "its", "the"})):
             return False
         if self.measures or not self.intent.subject_named:
             return False

@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
 from backend.nl2sql.engines.builtin.reading import Reading, is_filler
 from backend.semantic.layer import Measure as LayerMeasure
 from backend.semantic.layer import NamedFilter
@@ -29,6 +29,7 @@ _EXCLUSIONS = (
     ("without", "counting"), ("minus",), ("ignoring",), ("ignore",),
 )  # fmt: skip
 """Words that take a segment out of the rows ("leaving out anyone who has churned")."""
+_LISTING_WORDS = frozenset({"which", "who", "list", "show", "name", "give"})
 _ANYONE = frozenset(
     {"anyone", "anybody", "everyone", "any", "one", "those", "people", "person", "ones", "all"}
 )
@@ -48,6 +49,7 @@ class DefinitionReading(Reading):
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
         self._drop_exclusion_links()
+        self._rows_not_figures()
         self._fold_nested_filters()
         for d in list(self.definitions):
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
@@ -61,6 +63,7 @@ class DefinitionReading(Reading):
             name = d.definition.name
             if d.definition.kind == "measure" and name in measures:
                 self._drop_aggregate_cue_before(d.start)
+                self._use_state_adverbs(d.start)  # "still owed"
                 if name in seen:
                     continue  # "brought in ... revenue": one measure, named twice
                 seen.add(name)
@@ -70,6 +73,52 @@ class DefinitionReading(Reading):
                     continue
                 seen.add(name)
                 self._layer_filter(d.start, filters[name])
+        self._date_asked_of_filter()
+
+    def _date_asked_of_filter(self) -> None:
+        """ "which customers did we lose ..., and on what date?": the date a named filter
+        tests (`churned_at` of "lost customers") is the date asked for."""
+        dates = list(dict.fromkeys(self.named_dates.values()))
+        if len(dates) != 1:
+            return
+        for t in self.tokens[1:]:
+            before = self.tokens[t.index - 1].lemma
+            if t.lemma not in ("date", "day") or before not in ("what", "which"):
+                continue
+            for k, m in enumerate(self.mentions):
+                if m.start <= t.index < m.end and m.score >= 2.0:
+                    return  # "what date" names a column of its own
+            for k, m in enumerate(self.mentions):
+                if m.start == t.index and m.end == t.index + 1 and k not in self.used:
+                    # the word names that date, as strongly as its own name would
+                    m.kind, m.columns, m.tables, m.score = "column", dates, [], 3.0
+            return
+
+    def _rows_not_figures(self) -> None:
+        """ "Which customers did we lose": words that name both a measure and a segment
+        ask for the segment's rows when the question lists rows."""
+        if self.used or not self._lists_rows():
+            return
+        for d in self.definitions:
+            segment = next((a for a in d.alternatives if a.kind == "filter"), None)
+            if d.definition.kind != "measure" or segment is None:
+                continue
+            d.definition = segment
+            if segment.table.lower() in self.index.tables:
+                table = self.index.table(segment.table)
+                self.mentions.append(
+                    Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
+                )
+                self.intent.subject_named = True  # "which customers ...": they are named
+        self.mentions.sort(key=lambda m: m.start)
+
+    def _lists_rows(self) -> bool:
+        """ "Which customers ...", "list the ...": the question asks for rows, not a figure
+        (no count, total or ranking word)."""
+        words = [t.lemma for t in self.tokens if t.kind == "word"]
+        if not words or words[0] not in _LISTING_WORDS:
+            return False
+        return not any(c.kind in ("count", "agg", "super", "top", "share") for c in self.cues)
 
     def _layer_measure_at(self, pos: int) -> Measure | None:
         """The layer measure named at `pos`, past filler and qualifying words ("by the
@@ -209,9 +258,7 @@ class DefinitionReading(Reading):
             for k, m in enumerate(self.mentions):
                 if m.start in excluded and m.kind != "table":
                     self._use(k)  # "leaving" is not `left_on` here
-        for t in self.tokens[max(0, pos - 2) : pos]:
-            if t.lemma in _STATE_ADVERBS:
-                self._use_token(t)  # "still unpaid", "currently active"
+        self._use_state_adverbs(pos)  # "still unpaid", "currently active"
         negated = neg is not None or excluded is not None
         table = self.index.tables.get(named.table.lower())
         if (
@@ -234,6 +281,11 @@ class DefinitionReading(Reading):
         for col in self._fragment_columns(named.condition):
             if col.kind == "date":
                 self.named_dates[pos] = col  # "churned between ...": the date it names
+
+    def _use_state_adverbs(self, pos: int) -> None:
+        for t in self.tokens[max(0, pos - 2) : pos]:
+            if t.lemma in _STATE_ADVERBS:
+                self._use_token(t)
 
     def _drop_exclusion_links(self) -> None:
         """ "leaving out anyone who has churned": the exclusion's words are not schema words

@@ -186,6 +186,9 @@ class DefinitionMention:
     definition: Definition
     score: float
     text: str
+    alternatives: tuple[Definition, ...] = ()
+    """Other definitions the same words name (a measure and a filter both called "lost
+    customers"): the reading picks the one the question's form asks for."""
 
 
 class SchemaIndex:
@@ -812,7 +815,9 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
             definitions = index.definitions.get(tuple(t.lemma for t in span))
             if definitions:
                 text = " ".join(t.text for t in span)
-                hit = DefinitionMention(i, i + length, definitions[0], 3.0 * length, text)
+                hit = DefinitionMention(
+                    i, i + length, definitions[0], 3.0 * length, text, tuple(definitions[1:])
+                )
                 break
         if hit is None:
             i += 1
@@ -872,7 +877,8 @@ def _loose_definitions(
                 if end is not None and (best is None or end - i > best.end - best.start):
                     text = " ".join(t.text for t in tokens[i:end])
                     score = 3.0 * len(words) - 1.0
-                    best = DefinitionMention(i, end, definitions[0], score, text)
+                    others = tuple(d for d in index.definitions[words] if d != definitions[0])
+                    best = DefinitionMention(i, end, definitions[0], score, text, others)
         if best is None:
             i += 1
             continue
