@@ -384,8 +384,8 @@ def _layer_measure_paths(intent: Intent, index: SchemaIndex) -> set[str]:
     measures = [*intent.select, *(m for m, _ in intent.order_by), *intent.group_by]
     out: set[str] = set()
     for m in measures:
-        if m.agg != "LAYER":
-            continue
+        if m.sql is None:
+            continue  # (a layer measure, or a share of one)
         for table in m.sql_tables:
             path = index.join_path(intent.table, table, preferred=intent.preferred_tables)
             out.update(t.lower() for step in path or [] for t in (step[0], step[2]))

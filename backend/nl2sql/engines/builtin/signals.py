@@ -100,7 +100,11 @@ class SignalReading(ValueReading):
             + sum(1 for a in intent.anti_joins if not a.exists)
             + sum(
                 1
-                for f in [*intent.filters, *intent.having]
+                for f in [
+                    *intent.filters,
+                    *intent.having,
+                    *(f for m in intent.select if m.agg == "PCT" for f in m.condition),
+                ]  # (a share's condition is a filter too)
                 if f.op in ("!=", "not in", "not like") or (f.op == "=" and f.values == [0])
             )
         )

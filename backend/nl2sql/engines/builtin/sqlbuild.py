@@ -181,6 +181,8 @@ class SqlBuilder:
                 *(self.condition(f, intent_table=m.count_table or "") for f in m.condition),
                 *(self.fragment(c) for c in m.condition_sql),
             )
+            if m.sql is not None:
+                return self.share_of_fragment(m.sql, met)
             flag = exp.Case(
                 ifs=[exp.If(this=met, true=exp.Literal.number(1))], default=exp.Literal.number(0)
             )
@@ -225,6 +227,24 @@ class SqlBuilder:
         if m.column is None:
             return "count"
         return f"{m.agg.lower()}_{m.column.name}"
+
+    def share_of_fragment(self, sql: str, met: exp.Expr) -> exp.Expr:
+        """100.0 x a layer measure over the rows that meet `met` / the measure: every SUM(x)
+        becomes SUM(CASE WHEN met THEN x ELSE 0 END), COUNT(*) a sum of 1s where met."""
+
+        def only_met(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Sum):
+                part = exp.Case(ifs=[exp.If(this=met.copy(), true=node.this.copy())])
+                return exp.Sum(this=part.else_(exp.Literal.number(0)))
+            if isinstance(node, exp.Count):
+                flag = exp.Case(ifs=[exp.If(this=met.copy(), true=exp.Literal.number(1))])
+                return exp.Sum(this=flag.else_(exp.Literal.number(0)))
+            return node
+
+        whole = self.fragment(sql)
+        part = whole.copy().transform(only_met)
+        share = exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Paren(this=part))
+        return exp.Div(this=share, expression=exp.Paren(this=whole))
 
     def fragment(self, sql: str) -> exp.Expr:
         """A semantic layer's SQL fragment (written `table.column`, in the target dialect)."""
