@@ -410,8 +410,10 @@ class AssemblyReading(SignalReading):
                 if not any(same_measure(m, k) for k in keys):
                     keys.append(m)
             intent.group_by = keys
+        shown = self._shown_keys(intent, keys)
+        intent.group_by = [*keys, *(m for m in shown if not any(same_measure(m, k) for k in keys))]
         intent.select = [
-            *self._shown_keys(intent, keys),
+            *shown,
             Measure(
                 None,
                 "PCT",
@@ -431,7 +433,9 @@ class AssemblyReading(SignalReading):
             col = key.column
             other = col is not None and col.is_primary_key and col.table != intent.table
             labels = self.label_measures(col.table) if other and col is not None else []
-            shown.extend(labels or [key])  # "for each account manager": shown by name
+            for m in labels or [key]:  # "for each account manager": shown by name
+                if not any(same_measure(m, s) for s in shown):
+                    shown.append(m)
         return shown
 
     def _share_of_measure(self, intent: Intent, layer_measures: list[Measure]) -> None:
@@ -464,8 +468,9 @@ class AssemblyReading(SignalReading):
         named = [c for c in intent.conditions if c.position >= 0]
         measured = [
             c for c in named
-            if not (c.position >= share_at and all(is_filler(t) for t in self.tokens[share_at : c.position]))
-        ]  # fmt: skip
+            if c.position < share_at
+            or not all(is_filler(t) for t in self.tokens[share_at : c.position])
+        ]  # fmt: skip  # (not who is counted: "what percentage of active accounts")
         if len(condition) + len(measured) + len(measured_sql) != 1:
             raise self.decline("a share of a measure needs exactly one condition to measure")
         if base.sql is None or not _adds_up(base.sql):
@@ -473,14 +478,21 @@ class AssemblyReading(SignalReading):
         intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
         intent.conditions = [c for c in intent.conditions if c not in measured]
         read = {(t.lower(), c.lower()) for t, c in _fragment_columns(base.sql)}
+        read |= {
+            (f.column.table.lower(), f.column.name.lower())
+            for f in condition
+            if isinstance(f.column, ColumnRef)
+        }  # "from customers outside the North region": the region is the condition's
         keys = [
             k for k in intent.group_by
             if k.bucket is not None or k.column is None
             or (k.column.table.lower(), k.column.name.lower()) not in read
         ]  # fmt: skip  # "the amount we invoiced": the measure's own amount, not a key
         intent.group_by = keys
+        shown = self._shown_keys(intent, keys)
+        intent.group_by = [*keys, *(m for m in shown if not any(same_measure(m, k) for k in keys))]
         intent.select = [
-            *self._shown_keys(intent, keys),
+            *shown,
             Measure(
                 None,
                 "PCT",

@@ -85,14 +85,27 @@ class DefinitionReading(Reading):
             before = self.tokens[t.index - 1].lemma
             if t.lemma not in ("date", "day") or before not in ("what", "which"):
                 continue
-            for k, m in enumerate(self.mentions):
-                if m.start <= t.index < m.end and m.score >= 2.0:
-                    return  # "what date" names a column of its own
-            for k, m in enumerate(self.mentions):
-                if m.start == t.index and m.end == t.index + 1 and k not in self.used:
-                    # the word names that date, as strongly as its own name would
-                    m.kind, m.columns, m.tables, m.score = "column", dates, [], 3.0
+            if any(m.start <= t.index < m.end and m.score >= 2.0 for m in self.mentions):
+                return  # "what date" names a column of its own
+            at = [
+                k for k, m in enumerate(self.mentions)
+                if m.start == t.index and m.end == t.index + 1 and k not in self.used
+            ]  # fmt: skip
+            for k in at:
+                # the word names that date, as strongly as its own name would
+                m = self.mentions[k]
+                m.kind, m.columns, m.tables, m.score = "column", dates, [], 3.0
+            if not at and not any(m.start <= t.index < m.end for m in self.mentions):
+                self._insert_mention(
+                    Mention(t.index, t.index + 1, "column", columns=dates, score=3.0, text=t.text)
+                )
             return
+
+    def _insert_mention(self, mention: Mention) -> None:
+        """Add a mention in token order, keeping which mentions already have a role."""
+        used = [self.mentions[k] for k in self.used]
+        self.mentions = sorted([*self.mentions, mention], key=lambda m: m.start)
+        self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
 
     def _rows_not_figures(self) -> None:
         """ "Which customers did we lose": words that name both a measure and a segment
@@ -142,12 +155,7 @@ class DefinitionReading(Reading):
         measure; the table's words and the "by" stand between the superlative and it."""
         for m in self.mentions:
             by = m.end
-            if (
-                m.kind == "table"
-                and m.start == pos
-                and by < at
-                and self.tokens[by].lemma == "by"
-            ):
+            if m.kind == "table" and m.start == pos and by < at and self.tokens[by].lemma == "by":
                 return set(range(m.start, by + 1))
         return set()
 
@@ -312,8 +320,7 @@ class DefinitionReading(Reading):
                     continue
                 rest = self.tokens[start + n : pos]
                 if all(
-                    t.kind == "word" and (t.lemma in STOP_WORDS or t.lemma in _ANYONE)
-                    for t in rest
+                    t.kind == "word" and (t.lemma in STOP_WORDS or t.lemma in _ANYONE) for t in rest
                 ):
                     return set(range(start, pos))
         return None

@@ -808,7 +808,8 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
     i, n = 0, len(tokens)
     while i < n:
         hit: DefinitionMention | None = None
-        for length in range(min(index.max_phrase_words, n - i), 0, -1):
+        named = _longest_synonym(index, tokens, i)
+        for length in range(min(index.max_phrase_words, n - i), max(named, 1) - 1, -1):
             span = tokens[i : i + length]
             if any(t.kind not in ("word", "number") for t in span):
                 continue
@@ -820,13 +821,27 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
                 )
                 break
         if hit is None:
-            i += 1
+            i += max(named, 1)  # "sales rep": a longer name of a column, not "sales"
             continue
         found.append(hit)
         i = hit.end
     taken = {k for d in found for k in range(d.start, d.end)}
     found.extend(_loose_definitions(index, tokens, taken))
     return sorted(found, key=lambda d: d.start)
+
+
+def _longest_synonym(index: SchemaIndex, tokens: list[Token], start: int) -> int:
+    """The length of the longest table or column synonym of the layer written at `start`
+    (0: none); a definition's shorter name inside it does not count ("sales" in "sales
+    rep"), one as long does."""
+    for length in range(min(index.max_phrase_words, len(tokens) - start), 1, -1):
+        span = tokens[start : start + length]
+        if any(t.kind not in ("word", "number") for t in span):
+            continue
+        phrase = tuple(t.lemma for t in span)
+        if phrase in index.column_synonyms or phrase in index.table_synonyms:
+            return length
+    return 0
 
 
 _PARTICIPLES = {

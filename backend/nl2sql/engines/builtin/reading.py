@@ -366,8 +366,9 @@ class Reading:
                 for measure in self.label_measures(referred):
                     self.projection.append((m.start, measure))
                     self.table_group_projection.append(id(measure))
-                key = self.index.table(referred).primary_key
-                for measure in [Measure(key)] if key else self.label_measures(referred):
+                referred_key = self.index.table(referred).primary_key
+                keys = [Measure(referred_key)] if referred_key else self.label_measures(referred)
+                for measure in keys:
                     self.group_keys.append((m.start, measure))
                 self.intent.extra_tables.append(referred)
                 self.note("grouping", f"{referred} by {col.name if col else ''}")
