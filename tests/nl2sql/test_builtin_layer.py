@@ -41,7 +41,8 @@ CREATE TABLE customers (
     region TEXT NOT NULL,
     joined_on TEXT NOT NULL,
     closed_on TEXT,
-    rep INTEGER
+    rep INTEGER,
+    delivery TEXT NOT NULL
 );
 CREATE TABLE invoices (
     invoice_id INTEGER PRIMARY KEY,
@@ -85,8 +86,9 @@ def _build(path: Path) -> None:
         closed = (joined + timedelta(days=300 + 9 * i)).isoformat() if i % 4 == 0 else None
         rep = None if i % 7 == 0 else 1 + (i * 5) % 6
         name = f"{CAFES[i % 8]} {KINDS[i % 5]} {i}"
-        customers.append((i, name, REGIONS[i % 4], str(joined), closed, rep))
-    conn.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?)", customers)
+        delivery = "weekly" if i % 3 else "monthly"
+        customers.append((i, name, REGIONS[i % 4], str(joined), closed, rep, delivery))
+    conn.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?)", customers)
     invoices, shipments = [], []
     for i in range(1, 601):
         customer = 1 + (i * 7) % 40
@@ -115,6 +117,11 @@ LAYER_DOCUMENT: dict[str, Any] = {
             "columns": [
                 {"name": "customer_name", "description": "The customer's trading name."},
                 {"name": "rep", "synonyms": ["sales rep", "account owner"]},
+                {
+                    "name": "delivery",
+                    "synonyms": ["delivery schedule"],
+                    "values": {"weekly": "weekly", "monthly": "monthly", "every month": "monthly"},
+                },
             ],
         },
         {"name": "invoices", "synonyms": ["bill"], "time_column": "issued_on"},
@@ -326,6 +333,24 @@ def test_layer_words_link_strongly_in_any_phrasing(
     assert_same_answer(beanline_db, sql, gold)
 
 
+BUCKET_OR_VALUE = [
+    # a word that is both a time bucket and a value the layer declares: the value when the
+    # question names the value's table, the bucket otherwise
+    ("How many active customers get deliveries monthly?",
+     "SELECT COUNT(*) FROM customers WHERE closed_on IS NULL AND delivery = 'monthly'"),
+    ("Monthly count of invoices for 2024",
+     "SELECT strftime('%Y-%m', issued_on), COUNT(*) FROM invoices"
+     " WHERE issued_on >= '2024-01-01' AND issued_on < '2025-01-01' GROUP BY 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), BUCKET_OR_VALUE, ids=[q for q, _ in BUCKET_OR_VALUE])
+def test_a_declared_value_or_a_time_bucket(
+    beanline: SchemaSnapshot, beanline_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(beanline_db, ask(beanline, question), gold)
+
+
 # ------------------------------------------------------------------ measures per group
 
 SALES_PER_CUSTOMER = (
@@ -358,6 +383,10 @@ GROUPED = [
      " JOIN invoices i ON i.customer_id = c.customer_id"
      " JOIN shipments s ON s.invoice_id = i.invoice_id GROUP BY c.customer_id"
      " ORDER BY bags DESC LIMIT 2"),
+    ("Top 3 account owners by sales",
+     "SELECT s.full_name, SUM(i.amount) AS total FROM invoices i"
+     " JOIN customers c ON c.customer_id = i.customer_id JOIN staff s ON s.staff_id = c.rep"
+     " WHERE i.paid_on IS NOT NULL GROUP BY s.staff_id ORDER BY total DESC LIMIT 3"),
     ("Which customers had sales over 30000?",
      "SELECT c.customer_name FROM customers c JOIN invoices i ON i.customer_id = c.customer_id"
      " WHERE i.paid_on IS NOT NULL GROUP BY c.customer_id HAVING SUM(i.amount) > 30000"),

@@ -13,7 +13,7 @@ the root: the tokens, cues and linked mentions of the question, and what has bee
 from __future__ import annotations
 
 from backend.nl2sql.engines.base import QuestionNotUnderstood
-from backend.nl2sql.engines.builtin.cues import scan_cues
+from backend.nl2sql.engines.builtin.cues import Cue, scan_cues
 from backend.nl2sql.engines.builtin.intents import Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
 from backend.nl2sql.engines.builtin.linking import (
@@ -47,6 +47,8 @@ class Reading:
                     Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
                 )
         self.mentions.sort(key=lambda m: m.start)
+        self._bucket_or_value()
+        self._referred_subjects()
         self.named_dates: dict[int, ColumnRef] = {}
         """Start of a named filter's span -> the date column its condition tests."""
         self.time_preference: list[ColumnRef] = []
@@ -225,6 +227,82 @@ class Reading:
             return [Measure(pk)]
         return []
 
+    def _bucket_or_value(self) -> None:
+        """ "billed annually", "monthly count": a word that is both a time bucket and a value
+        the semantic layer declares for a column is the value when the question names that
+        column's table elsewhere ("active subscriptions billed annually"), else the bucket
+        ("monthly count of new customers")."""
+        layer = self.index.semantic
+        if layer is None:
+            return
+        declared: dict[str, tuple[ColumnRef, str]] = {}
+        for table_def in layer.tables:
+            for col_def in table_def.columns:
+                col = (
+                    self.index.column(table_def.name, col_def.name)
+                    if table_def.name.lower() in self.index.tables
+                    else None
+                )
+                for phrase, stored in col_def.values.items():
+                    if col is not None and phrase.strip().lower() in _BUCKET_WORDS:
+                        declared[phrase.strip().lower()] = (col, stored)
+        if not declared:
+            return
+
+        def named_elsewhere(table: str, pos: int) -> bool:
+            tables = {t.name.lower() for m in self.mentions if m.start != pos for t in m.tables}
+            tables |= {c.table.lower() for m in self.mentions if m.start != pos for c in m.columns}
+            tables |= {d.definition.table.lower() for d in self.definitions}
+            return table.lower() in tables
+
+        for cue in list(self.cues):
+            word = self.tokens[cue.start].text.lower()
+            if cue.kind != "bucket" or cue.end - cue.start != 1 or word not in declared:
+                continue
+            col, stored = declared[word]
+            if named_elsewhere(col.table, cue.start):
+                self.cues.remove(cue)
+                value = Mention(
+                    cue.start, cue.end, "value", columns=[col], value=stored, score=3.0,
+                    text=self.tokens[cue.start].text,
+                )  # fmt: skip
+                self.mentions = sorted([*self.mentions, value], key=lambda m: m.start)
+        for m in list(self.mentions):
+            word = m.text.lower()
+            if m.kind != "value" or m.end - m.start != 1 or word not in declared:
+                continue
+            col, _ = declared[word]
+            if not named_elsewhere(col.table, m.start) and word in _BUCKET_UNITS:
+                self.mentions.remove(m)
+                self.cues.append(Cue("bucket", m.start, m.end, _BUCKET_UNITS[word]))
+                self.cues.sort(key=lambda c: c.start)
+
+    def _referred_subjects(self) -> None:
+        """ "Top 5 account managers by MRR", "which reps ... by revenue": a word for a
+        reference column (`account_manager_id`) as the subject ranked by a layer measure means
+        the rows it refers to, shown by their name."""
+        ranked_by_measure = any(
+            d.definition.kind == "measure"
+            and "by" in [t.lemma for t in self.tokens[max(0, d.start - 3) : d.start]]
+            for d in self.definitions
+        )  # "... by the current MRR": the rows ranked are what the measure is taken per
+        if self.index.semantic is None or not ranked_by_measure:
+            return
+        for m in self.mentions:
+            if m.kind != "column" or len(m.columns) != 1 or m.score < 2.0:
+                continue
+            referred = self.referred_table(m.columns[0])
+            if referred is None or not self.index.label_columns(referred):
+                continue
+            before = [
+                t.lemma
+                for t in self.tokens[: m.start]
+                if t.kind == "word" and t.lemma not in STOP_WORDS or t.lemma in _SUBJECT_WORDS
+            ]
+            head = [w for w in before if w not in _RANK_WORDS]
+            if before and before[-1] in _RANK_WORDS | _SUBJECT_WORDS and len(head) <= 1:
+                m.kind, m.tables, m.columns = "table", [self.index.table(referred)], []
+
     def referred_table(self, col: ColumnRef) -> str | None:
         """The other table whose row `col` refers to (a foreign key, a join the semantic layer
         declares, or one inferred from names), when `col` is the only link between the two."""
@@ -376,6 +454,17 @@ class Reading:
                 self.group_keys.append((m.start, Measure(col)))
                 self.projection.append((m.start, Measure(col)))
                 self.note("grouping", col.name)
+
+
+_BUCKET_UNITS = {
+    "monthly": "month", "quarterly": "quarter", "yearly": "year", "annual": "year",
+    "annually": "year", "weekly": "week", "daily": "day",
+}  # fmt: skip
+_BUCKET_WORDS = frozenset(_BUCKET_UNITS)
+_SUBJECT_WORDS = frozenset({"which", "who", "what"})
+_RANK_WORDS = frozenset(
+    {"top", "rank", "bottom", "list", "show", "five", "three", "ten", "two", "four", "twenty"}
+)
 
 
 def is_filler(tok: Token) -> bool:
