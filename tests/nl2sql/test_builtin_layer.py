@@ -11,10 +11,14 @@ import random
 import sqlite3
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pandas as pd
 import pytest
+import sqlalchemy
 
 from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
@@ -26,6 +30,7 @@ from backend.nl2sql.evaluation import has_top_level_order, results_match
 from backend.semantic.errors import SemanticLayerInvalid
 from backend.semantic.layer import SemanticLayer
 from backend.semantic.validation import validate_layer
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 BEANLINE_DDL = """
 CREATE TABLE staff (
@@ -159,6 +164,13 @@ LAYER_DOCUMENT: dict[str, Any] = {
             "time_column": "shipments.shipped_on",
         },
         {
+            "name": "weight shipped",
+            "synonyms": ["kilos shipped"],
+            "table": "shipments",
+            "expression": "SUM(shipments.weight_kg)",
+            "time_column": "shipments.shipped_on",
+        },
+        {
             "name": "lost customers",
             "synonyms": ["customers lost"],
             "table": "customers",
@@ -223,8 +235,13 @@ def beanline_db(beanline_path: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def ask(schema: SchemaSnapshot, question: str, layer: SemanticLayer | None = LAYER) -> str:
-    request = GenerationRequest(question=question, schema=schema, semantic=layer)
+def ask(
+    schema: SchemaSnapshot,
+    question: str,
+    layer: SemanticLayer | None = LAYER,
+    dialect: str = "sqlite",
+) -> str:
+    request = GenerationRequest(question=question, schema=schema, semantic=layer, dialect=dialect)
     return BuiltinGenerator().generate(request).sql
 
 
@@ -387,6 +404,12 @@ GROUPED = [
      "SELECT s.full_name, SUM(i.amount) AS total FROM invoices i"
      " JOIN customers c ON c.customer_id = i.customer_id JOIN staff s ON s.staff_id = c.rep"
      " WHERE i.paid_on IS NOT NULL GROUP BY s.staff_id ORDER BY total DESC LIMIT 3"),
+    # a measure per group against its average over the groups
+    ("Which customers have sales above the average?",
+     "SELECT c.customer_name FROM customers c JOIN invoices i ON i.customer_id = c.customer_id"
+     " WHERE i.paid_on IS NOT NULL GROUP BY c.customer_id HAVING SUM(i.amount) >"
+     " (SELECT AVG(t) FROM (SELECT SUM(amount) AS t FROM invoices WHERE paid_on IS NOT NULL"
+     " GROUP BY customer_id))"),
     ("Which customers had sales over 30000?",
      "SELECT c.customer_name FROM customers c JOIN invoices i ON i.customer_id = c.customer_id"
      " WHERE i.paid_on IS NOT NULL GROUP BY c.customer_id HAVING SUM(i.amount) > 30000"),
@@ -398,6 +421,19 @@ def test_measures_per_group_follow_the_join_path(
     beanline: SchemaSnapshot, beanline_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(beanline_db, ask(beanline, question), gold)
+
+
+def test_a_measure_per_another_measure_is_their_ratio(
+    beanline: SchemaSnapshot, beanline_db: sqlite3.Connection
+) -> None:
+    sql = ask(beanline, "What was the weight shipped per bag shipped in 2024?")
+    assert "GROUP BY" not in sql.upper()
+    assert_same_answer(
+        beanline_db,
+        sql,
+        "SELECT SUM(weight_kg) * 1.0 / SUM(bags) FROM shipments"
+        " WHERE shipped_on >= '2024-01-01' AND shipped_on < '2025-01-01'",
+    )
 
 
 # ------------------------------------------------------------------ shares of a measure
@@ -438,3 +474,97 @@ def test_a_share_of_an_average_is_declined(beanline: SchemaSnapshot) -> None:
     layer = SemanticLayer.model_validate(document)
     with pytest.raises(QuestionNotUnderstood):
         ask(beanline, "What percentage of the average bill came from the North region?", layer)
+
+
+# ------------------------------------------------------------------ per dialect
+
+DATE_COLUMNS = {"hired_on", "left_on", "joined_on", "closed_on", "issued_on", "due_on"}
+DATE_COLUMNS |= {"paid_on", "shipped_on"}
+# the new shapes: CASE inside a measure's sum, a grouped figure against its average, a ratio
+DIALECT_QUESTIONS = [
+    "What percentage of 2024 sales came from customers outside the North region?",
+    "What percentage of the amount billed in 2024 has been collected?",
+    "Which customers have sales above the average?",
+    "Sales per account owner",
+    "What was the weight shipped per bag shipped in 2024?",
+    "How many customers did we lose in 2024?",
+]
+
+
+def _frames(path: Path) -> Iterator[tuple[str, pd.DataFrame]]:
+    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        for table in ("staff", "customers", "invoices", "shipments"):
+            frame = pd.read_sql_query(f"SELECT * FROM {table}", src)  # noqa: S608
+            for col in frame.columns:
+                if col in DATE_COLUMNS:
+                    frame[col] = pd.to_datetime(frame[col])
+            yield table, frame
+    finally:
+        src.close()
+
+
+@pytest.fixture(scope="module")
+def beanline_duckdb(beanline_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = duckdb.connect()
+    for table, frame in _frames(beanline_path):
+        conn.register("frame", frame)
+        conn.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
+        conn.unregister("frame")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def beanline_postgres(
+    beanline_path: Path, request: pytest.FixtureRequest
+) -> Iterator[sqlalchemy.Connection]:
+    """Beanline in a real PostgreSQL database, dates typed as such."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL not among NLSQL_TEST_BACKENDS")
+    admin_url: str = request.getfixturevalue("pg_admin_url")
+    url = create_pg_database(admin_url)
+    engine = sqlalchemy.create_engine(url)
+    try:
+        for table, frame in _frames(beanline_path):
+            frame.to_sql(table, engine, index=False)
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+        drop_pg_database(admin_url, url)
+
+
+def _plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def value(v: Any) -> Any:
+        if hasattr(v, "isoformat"):
+            return v.isoformat()[:10]
+        return float(v) if isinstance(v, Decimal) else v
+
+    return [tuple(value(v) for v in r) for r in result]
+
+
+@pytest.mark.parametrize("question", DIALECT_QUESTIONS)
+def test_duckdb_rendering_runs_and_agrees(
+    beanline: SchemaSnapshot,
+    beanline_db: sqlite3.Connection,
+    beanline_duckdb: duckdb.DuckDBPyConnection,
+    question: str,
+) -> None:
+    expected = [tuple(r) for r in beanline_db.execute(ask(beanline, question)).fetchall()]
+    sql = ask(beanline, question, dialect="duckdb")
+    got = [tuple(r) for r in beanline_duckdb.execute(sql).fetchall()]
+    assert results_match(_plain(expected), _plain(got), ordered=False), sql
+
+
+@pytest.mark.parametrize("question", DIALECT_QUESTIONS)
+def test_postgres_rendering_runs_and_agrees(
+    beanline: SchemaSnapshot,
+    beanline_db: sqlite3.Connection,
+    beanline_postgres: sqlalchemy.Connection,
+    question: str,
+) -> None:
+    expected = [tuple(r) for r in beanline_db.execute(ask(beanline, question)).fetchall()]
+    sql = ask(beanline, question, dialect="postgres")
+    got = [tuple(r) for r in beanline_postgres.execute(sqlalchemy.text(sql))]
+    assert results_match(_plain(expected), _plain(got), ordered=False), sql

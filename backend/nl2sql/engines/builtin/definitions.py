@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
-from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
+from backend.nl2sql.engines.builtin.linking import ColumnRef, DefinitionMention, Mention
 from backend.nl2sql.engines.builtin.reading import Reading, is_filler
 from backend.semantic.layer import Measure as LayerMeasure
 from backend.semantic.layer import NamedFilter
@@ -62,11 +62,13 @@ class DefinitionReading(Reading):
                     self._use(k)  # the rows a named filter names are the focus already
             name = d.definition.name
             if d.definition.kind == "measure" and name in measures:
-                self._drop_aggregate_cue_before(d.start)
                 self._use_state_adverbs(d.start)  # "still owed"
                 if name in seen:
                     continue  # "brought in ... revenue": one measure, named twice
                 seen.add(name)
+                self._drop_aggregate_cue_before(d.start)
+                if self._per_other_measure(d, measures, seen):
+                    continue
                 self._layer_measure(d.start, measures[name])
             elif d.definition.kind == "filter" and name in filters:
                 if name in seen:
@@ -289,6 +291,43 @@ class DefinitionReading(Reading):
         for col in self._fragment_columns(named.condition):
             if col.kind == "date":
                 self.named_dates[pos] = col  # "churned between ...": the date it names
+
+    def _per_other_measure(
+        self, d: DefinitionMention, measures: dict[str, LayerMeasure], seen: set[str]
+    ) -> bool:
+        """ "amount invoiced per seat billed": a measure per another measure of the same
+        rows (same table, same filter) is their ratio, one figure."""
+        per = next((c for c in self.cues if c.kind == "group" and c.start == d.end), None)
+        if per is None or self.tokens[per.start].lemma != "per":
+            return False
+        other = next(
+            (
+                o for o in self.definitions
+                if o.start == per.end and o.definition.kind == "measure"
+                and o.definition.name in measures
+            ),
+            None,
+        )  # fmt: skip
+        if other is None:
+            return False
+        top, bottom = measures[d.definition.name], measures[other.definition.name]
+        same_rows = top.table.lower() == bottom.table.lower() and top.filter == bottom.filter
+        if not same_rows:
+            return False
+        self.cues.remove(per)
+        self.used_tokens.update(range(per.start, per.end))
+        self.used_tokens.update(range(other.start, other.end))
+        seen.add(bottom.name)
+        ratio = top.model_copy(
+            update={
+                "name": f"{top.name} per {bottom.name}",
+                "expression": f"1.0 * ({top.expression}) / ({bottom.expression})",
+                "time_column": top.time_column or bottom.time_column,
+                "description": None,
+            }
+        )
+        self._layer_measure(d.start, ratio)
+        return True
 
     def _use_state_adverbs(self, pos: int) -> None:
         for t in self.tokens[max(0, pos - 2) : pos]:

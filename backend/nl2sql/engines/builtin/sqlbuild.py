@@ -375,14 +375,30 @@ class SqlBuilder:
         if intent.group_by:
             query = query.group_by(*(self.measure(g) for g in intent.group_by))
         if intent.having:
+            grouped = query.copy()
             query = query.having(
-                exp.and_(*(self.condition(h, intent_table=intent.table) for h in intent.having))
+                exp.and_(*(self._having(h, intent.table, grouped) for h in intent.having))
             )
         for m, desc in intent.order_by:
             query = query.order_by(exp.Ordered(this=self.measure(m), desc=desc))
         if intent.limit:
             query = query.limit(intent.limit)
         return query
+
+    def _having(self, h: Filter, table: str, grouped: exp.Select) -> exp.Expr:
+        """A HAVING condition; a layer measure against its average over the groups compares
+        with AVG of the same grouped query's figure ("above the average MRR per account")."""
+        if not (h.subquery_agg and isinstance(h.column, Measure) and h.column.sql is not None):
+            return self.condition(h, intent_table=table)
+        figure = self.measure(h.column)
+        per_group = grouped.copy()
+        per_group.set("expressions", [exp.alias_(figure.copy(), self.ident("figure"))])
+        per_group.set("distinct", None)
+        cls = {"AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}[h.subquery_agg]
+        over = exp.select(cls(this=exp.column("figure", table="per_group"))).from_(
+            exp.Subquery(this=per_group, alias=exp.TableAlias(this=self.ident("per_group")))
+        )
+        return _compare(h.op, figure, exp.Subquery(this=over))
 
     def _join_plan(self, start: str, tables: list[str]) -> list[tuple[str, str, str, str]]:
         joined = [start.lower()]
