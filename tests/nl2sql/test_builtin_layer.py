@@ -47,7 +47,8 @@ CREATE TABLE customers (
     joined_on TEXT NOT NULL,
     closed_on TEXT,
     rep INTEGER,
-    delivery TEXT NOT NULL
+    delivery TEXT NOT NULL,
+    discount_pct REAL NOT NULL
 );
 CREATE TABLE invoices (
     invoice_id INTEGER PRIMARY KEY,
@@ -92,8 +93,9 @@ def _build(path: Path) -> None:
         rep = None if i % 7 == 0 else 1 + (i * 5) % 6
         name = f"{CAFES[i % 8]} {KINDS[i % 5]} {i}"
         delivery = "weekly" if i % 3 else "monthly"
-        customers.append((i, name, REGIONS[i % 4], str(joined), closed, rep, delivery))
-    conn.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?)", customers)
+        discount = float(5 * (i % 4))
+        customers.append((i, name, REGIONS[i % 4], str(joined), closed, rep, delivery, discount))
+    conn.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?)", customers)
     invoices, shipments = [], []
     for i in range(1, 601):
         customer = 1 + (i * 7) % 40
@@ -445,6 +447,22 @@ SHARES = [
      " / SUM(i.amount) FROM invoices i JOIN customers c ON c.customer_id = i.customer_id"
      " WHERE i.paid_on IS NOT NULL"
      " AND i.issued_on >= '2024-01-01' AND i.issued_on < '2025-01-01'"),
+    # "what percent of" a measure, though a column is named `..._pct`; "as a percentage"
+    # only restates the share
+    ("In 2024, what percent of sales was earned from customers not in the North region?",
+     "SELECT 100.0 * SUM(CASE WHEN c.region <> 'North' THEN i.amount ELSE 0 END)"
+     " / SUM(i.amount) FROM invoices i JOIN customers c ON c.customer_id = i.customer_id"
+     " WHERE i.paid_on IS NOT NULL"
+     " AND i.issued_on >= '2024-01-01' AND i.issued_on < '2025-01-01'"),
+    ("Share of 2024 sales from South and Coast customers, as a percentage",
+     "SELECT 100.0 * SUM(CASE WHEN c.region IN ('South', 'Coast') THEN i.amount ELSE 0 END)"
+     " / SUM(i.amount) FROM invoices i JOIN customers c ON c.customer_id = i.customer_id"
+     " WHERE i.paid_on IS NOT NULL"
+     " AND i.issued_on >= '2024-01-01' AND i.issued_on < '2025-01-01'"),
+    # the rows counted per group are the population of a share of a segment
+    ("What percentage of customers in each region are former customers?",
+     "SELECT region, 100.0 * SUM(closed_on IS NOT NULL) / COUNT(*) FROM customers"
+     " GROUP BY region"),
     # a second measure of the same amount names the part: its own filter
     ("What percentage of the amount billed in 2024 has been collected?",
      "SELECT 100.0 * SUM(CASE WHEN paid_on IS NOT NULL THEN amount ELSE 0 END) / SUM(amount)"

@@ -377,6 +377,13 @@ class AssemblyReading(SignalReading):
     def _as_share(self, intent: Intent) -> None:
         """ "What percentage of tickets were escalated?": the condition becomes the share of
         rows that meet it; a time range stays the population ("of 2024's invoices")."""
+        intent.select = [
+            m for m in intent.select
+            if not (
+                m.agg == "COUNT" and m.column is None
+                and (m.count_table or intent.table).lower() == intent.table.lower()
+            )
+        ]  # fmt: skip  # "percentage of customers in each band": the count is the population
         layer_measures = [m for m in intent.select if m.agg == "LAYER"]
         if layer_measures and not intent.anti_joins and not intent.having:
             self._share_of_measure(intent, layer_measures)

@@ -47,7 +47,10 @@ class Reading:
                     Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
                 )
         self.mentions.sort(key=lambda m: m.start)
+        self.restated: set[int] = set()
+        """Tokens that only restate what a cue says ("..., as a percentage")."""
         self._bucket_or_value()
+        self._share_of_named_measure()
         self._referred_subjects()
         self.named_dates: dict[int, ColumnRef] = {}
         """Start of a named filter's span -> the date column its condition tests."""
@@ -56,7 +59,7 @@ class Reading:
         self.refinement_from = refinement_from
         self.used: set[int] = set()
         """ids (positions in self.mentions) of mentions given a role."""
-        self.used_tokens: set[int] = set()
+        self.used_tokens: set[int] = set(self.restated)
         self.recognised: dict[str, list[str]] = {}
         self.intent = Intent(table="")
         self.extra_tables: list[str] = []
@@ -277,6 +280,34 @@ class Reading:
                 self.cues.append(Cue("bucket", m.start, m.end, _BUCKET_UNITS[word]))
                 self.cues.sort(key=lambda c: c.start)
 
+    def _share_of_named_measure(self) -> None:
+        """ "what percent of revenue": a share of a layer measure even where a column is
+        named `..._pct`; "..., as a percentage" then only restates the share."""
+        measures = {d.start for d in self.definitions if d.definition.kind == "measure"}
+        if not measures:
+            return
+        if not any(c.kind == "share" for c in self.cues):
+            for tok in self.tokens[:-2]:
+                i = tok.index
+                words = [t.lemma for t in self.tokens[i : i + 3]]
+                if words[0] != "what" or words[1] not in _SHARE_WORDS or words[2] != "of":
+                    continue
+                nxt = next(
+                    (t.index for t in self.tokens[i + 3 :] if t.lemma not in STOP_WORDS), None
+                )
+                if nxt not in measures:
+                    continue
+                self.cues = sorted([*self.cues, Cue("share", i, i + 3)], key=lambda c: c.start)
+                self.mentions = [m for m in self.mentions if not i <= m.start < i + 3]
+                break
+        if not any(c.kind == "share" for c in self.cues):
+            return
+        for c in list(self.cues):
+            before = [t.lemma for t in self.tokens[max(0, c.start - 2) : c.start]]
+            if c.kind == "unsupported" and c.payload in _SHARE_WORDS and before == ["as", "a"]:
+                self.cues.remove(c)
+                self.restated.update(range(c.start - 2, c.end))
+
     def _referred_subjects(self) -> None:
         """ "Top 5 account managers by MRR", "which reps ... by revenue": a word for a
         reference column (`account_manager_id`) as the subject ranked by a layer measure means
@@ -462,6 +493,7 @@ _BUCKET_UNITS = {
 }  # fmt: skip
 _BUCKET_WORDS = frozenset(_BUCKET_UNITS)
 _SUBJECT_WORDS = frozenset({"which", "who", "what"})
+_SHARE_WORDS = frozenset({"percent", "percentage", "share", "proportion", "fraction"})
 _RANK_WORDS = frozenset(
     {"top", "rank", "bottom", "list", "show", "five", "three", "ten", "two", "four", "twenty"}
 )
