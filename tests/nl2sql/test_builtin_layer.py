@@ -406,6 +406,12 @@ GROUPED = [
      "SELECT s.full_name, SUM(i.amount) AS total FROM invoices i"
      " JOIN customers c ON c.customer_id = i.customer_id JOIN staff s ON s.staff_id = c.rep"
      " WHERE i.paid_on IS NOT NULL GROUP BY s.staff_id ORDER BY total DESC LIMIT 3"),
+    # a measure named before its superlative; "over time" is no comparison; "and how much"
+    # shows the figure too
+    ("Which three customers have we billed the most over time, and how much for each?",
+     "SELECT c.customer_name, SUM(i.amount) AS total FROM customers c"
+     " JOIN invoices i ON i.customer_id = c.customer_id GROUP BY c.customer_id"
+     " ORDER BY total DESC LIMIT 3"),
     # a measure per group against its average over the groups
     ("Which customers have sales above the average?",
      "SELECT c.customer_name FROM customers c JOIN invoices i ON i.customer_id = c.customer_id"
@@ -423,6 +429,11 @@ def test_measures_per_group_follow_the_join_path(
     beanline: SchemaSnapshot, beanline_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(beanline_db, ask(beanline, question), gold)
+
+
+def test_the_top_one_within_each_group_is_declined(beanline: SchemaSnapshot) -> None:
+    with pytest.raises(QuestionNotUnderstood):
+        ask(beanline, "In each region, which customer has been billed the most?")
 
 
 def test_a_measure_per_another_measure_is_their_ratio(

@@ -297,10 +297,10 @@ class AssemblyReading(SignalReading):
             if (
                 shown
                 and m.agg
-                and m.column is not None
+                and (m.column is not None or (m.sql is not None and self._also_how_much(0)))
                 and not any(same_measure(m, x) for x in measures)
             ):
-                measures.append(m)
+                measures.append(m)  # (a layer measure ranked by: shown when "and how much")
             if (
                 m.agg == "COUNT"
                 and m.column is None

@@ -149,6 +149,16 @@ class DefinitionReading(Reading):
                 or (t.index in self.used_tokens and not self.is_cue(t.index))
                 for t in between
             ):
+                self.used_tokens.update(t.index for t in between if t.lemma in _QUALIFYING)
+                return m
+        return None
+
+    def _layer_measure_before(self, pos: int) -> Measure | None:
+        """ "which accounts have we invoiced the most": the layer measure named right before
+        a superlative (past "the") is what it ranks by."""
+        for at, m in self.measures:
+            end = self._definition_end(at)
+            if m.sql is not None and end <= pos and all(is_filler(t) for t in self.tokens[end:pos]):
                 return m
         return None
 

@@ -282,7 +282,8 @@ class Reading:
 
     def _share_of_named_measure(self) -> None:
         """ "what percent of revenue": a share of a layer measure even where a column is
-        named `..._pct`; "..., as a percentage" then only restates the share."""
+        named `..._pct`; "..., as a percentage" then only restates the share. "Invoiced
+        the most over time": all along, not a comparison."""
         measures = {d.start for d in self.definitions if d.definition.kind == "measure"}
         if not measures:
             return
@@ -300,6 +301,11 @@ class Reading:
                 self.cues = sorted([*self.cues, Cue("share", i, i + 3)], key=lambda c: c.start)
                 self.mentions = [m for m in self.mentions if not i <= m.start < i + 3]
                 break
+        for c in list(self.cues):
+            after = self.tokens[c.end].lemma if c.end < len(self.tokens) else ""
+            if c.kind == "cmp" and self.tokens[c.start].lemma == "over" and after == "time":
+                self.cues.remove(c)  # "invoiced the most over time": all along, no comparison
+                self.restated.update({c.start, c.end})
         if not any(c.kind == "share" for c in self.cues):
             return
         for c in list(self.cues):
@@ -469,7 +475,8 @@ class Reading:
         else:
             col = self.column_of(k)
             referred = self.referred_table(col) if col is not None else None
-            if referred is not None and self.index.label_columns(referred):
+            says_key = {t.lemma for t in self.tokens[m.start : m.end]} & _KEY_WORDS
+            if referred is not None and self.index.label_columns(referred) and not says_key:
                 # "accounts per account manager": the key refers to a row that has a name;
                 # the groups are those rows, shown by their name
                 for measure in self.label_measures(referred):
@@ -493,6 +500,8 @@ _BUCKET_UNITS = {
 }  # fmt: skip
 _BUCKET_WORDS = frozenset(_BUCKET_UNITS)
 _SUBJECT_WORDS = frozenset({"which", "who", "what"})
+_KEY_WORDS = frozenset({"id", "ids", "key", "code", "number", "no"})
+"""Words that ask for the identifier itself ("for each customer id"), not the row it names."""
 _SHARE_WORDS = frozenset({"percent", "percentage", "share", "proportion", "fraction"})
 _RANK_WORDS = frozenset(
     {"top", "rank", "bottom", "list", "show", "five", "three", "ten", "two", "four", "twenty"}
