@@ -173,6 +173,13 @@ LAYER_DOCUMENT: dict[str, Any] = {
             "time_column": "shipments.shipped_on",
         },
         {
+            "name": "closure rate",
+            "table": "customers",
+            "expression": "100.0 * SUM(CASE WHEN customers.closed_on IS NOT NULL THEN 1"
+            " ELSE 0 END) / COUNT(*)",
+            "description": "Former customers as a percentage of all customers in the group.",
+        },
+        {
             "name": "lost customers",
             "synonyms": ["customers lost"],
             "table": "customers",
@@ -412,6 +419,11 @@ GROUPED = [
      "SELECT c.customer_name, SUM(i.amount) AS total FROM customers c"
      " JOIN invoices i ON i.customer_id = c.customer_id GROUP BY c.customer_id"
      " ORDER BY total DESC LIMIT 3"),
+    # a clause that restates the measure adds nothing to it
+    ("Closure rate by region, as the percent of all customers in the region that are"
+     " former customers",
+     "SELECT region, 100.0 * SUM(closed_on IS NOT NULL) / COUNT(*) FROM customers"
+     " GROUP BY region"),
     # a measure per group against its average over the groups
     ("Which customers have sales above the average?",
      "SELECT c.customer_name FROM customers c JOIN invoices i ON i.customer_id = c.customer_id"

@@ -50,6 +50,7 @@ class DefinitionReading(Reading):
         seen: set[str] = set()
         self._drop_exclusion_links()
         self._rows_not_figures()
+        self._restatements(measures)
         self._fold_nested_filters()
         for d in list(self.definitions):
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
@@ -338,6 +339,58 @@ class DefinitionReading(Reading):
         )
         self._layer_measure(d.start, ratio)
         return True
+
+    def _restatements(self, measures: dict[str, LayerMeasure]) -> None:
+        """ "Churn rate by size band, as the percent of all accounts in the band that
+        churned": a clause after the measure that says, in other words, what it is. Its
+        words are read as the measure's own: a segment the measure already tests, columns
+        of the measure's tables and loose links are not new conditions or columns."""
+        for d in [x for x in self.definitions if x.definition.kind == "measure"]:
+            named = measures.get(d.definition.name)
+            if named is None:
+                continue
+            start = next(
+                (
+                    t.index for t in self.tokens[d.end :]
+                    if t.lemma == "as" and t.index > 0
+                    and self.tokens[t.index - 1].text == ","
+                    and t.index + 1 < len(self.tokens)
+                    and self.tokens[t.index + 1].lemma in ("the", "a", "an")
+                ),
+                None,
+            )  # fmt: skip
+            if start is None:
+                continue
+            end = next(
+                (t.index for t in self.tokens[start:] if t.text in ("?", ";", "!")),
+                len(self.tokens),
+            )
+            own = {c.lower() for c in [named.table, *self._fragment_tables(named.expression)]}
+            read = set(self._fragment_columns(named.expression))
+            for other in list(self.definitions):
+                if other is d or not start <= other.start < end:
+                    continue
+                tested = self._definition_columns(other.definition.name, other.definition.kind)
+                if other.definition.kind == "filter" and tested and tested <= read:
+                    self.definitions.remove(other)  # "... that churned": the rate's own test
+            for k, m in enumerate(self.mentions):
+                if not start <= m.start < end:
+                    continue
+                tables = {t.name.lower() for t in m.tables} | {c.table.lower() for c in m.columns}
+                if m.score < 2.0 or (tables and tables <= own):
+                    m.kind = "spent"  # read as part of the measure, not as a link
+                    self._use(k)
+            self.used_tokens.update(range(start - 1, end))
+
+    def _definition_columns(self, name: str, kind: str) -> set[ColumnRef]:
+        layer = self.index.semantic
+        if layer is None:
+            return set()
+        if kind == "filter":
+            fragments = [f.condition for f in layer.filters if f.name == name]
+        else:
+            fragments = [m.expression for m in layer.measures if m.name == name]
+        return {c for sql in fragments for c in self._fragment_columns(sql)}
 
     def _use_state_adverbs(self, pos: int) -> None:
         for t in self.tokens[max(0, pos - 2) : pos]:
