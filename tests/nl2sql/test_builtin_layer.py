@@ -364,6 +364,8 @@ BUCKET_OR_VALUE = [
     # question names the value's table, the bucket otherwise
     ("How many active customers get deliveries monthly?",
      "SELECT COUNT(*) FROM customers WHERE closed_on IS NULL AND delivery = 'monthly'"),
+    ("How many customers are still on weekly deliveries?",
+     "SELECT COUNT(*) FROM customers WHERE delivery = 'weekly'"),
     ("Monthly count of invoices for 2024",
      "SELECT strftime('%Y-%m', issued_on), COUNT(*) FROM invoices"
      " WHERE issued_on >= '2024-01-01' AND issued_on < '2025-01-01' GROUP BY 1"),

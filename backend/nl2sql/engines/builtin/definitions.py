@@ -43,6 +43,9 @@ class DefinitionReading(Reading):
         if layer is None:
             return
         self.intent.today = layer.today
+        for m in self.mentions:
+            if m.kind == "value":
+                self._use_state_adverbs(m.start)  # "are still active": a state, as stored
         if not self.definitions:
             return
         measures = {m.name: m for m in layer.measures}
