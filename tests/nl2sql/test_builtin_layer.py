@@ -173,6 +173,13 @@ LAYER_DOCUMENT: dict[str, Any] = {
             "time_column": "shipments.shipped_on",
         },
         {
+            "name": "average customer spend",
+            "synonyms": ["spend per customer"],
+            "table": "invoices",
+            "expression": "SUM(invoices.amount) / COUNT(DISTINCT invoices.customer_id)",
+            "filter": "invoices.paid_on IS NOT NULL",
+        },
+        {
             "name": "closure rate",
             "table": "customers",
             "expression": "100.0 * SUM(CASE WHEN customers.closed_on IS NOT NULL THEN 1"
@@ -426,6 +433,9 @@ GROUPED = [
      " former customers",
      "SELECT region, 100.0 * SUM(closed_on IS NOT NULL) / COUNT(*) FROM customers"
      " GROUP BY region"),
+    ("What is the average customer spend: total sales divided by the number of paying"
+     " customers?",
+     "SELECT SUM(amount) / COUNT(DISTINCT customer_id) FROM invoices WHERE paid_on IS NOT NULL"),
     # a measure per group against its average over the groups
     ("Which customers have sales above the average?",
      "SELECT c.customer_name FROM customers c JOIN invoices i ON i.customer_id = c.customer_id"
@@ -443,6 +453,13 @@ def test_measures_per_group_follow_the_join_path(
     beanline: SchemaSnapshot, beanline_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(beanline_db, ask(beanline, question), gold)
+
+
+def test_arithmetic_over_measures_that_is_no_layer_measure_is_declined(
+    beanline: SchemaSnapshot,
+) -> None:
+    with pytest.raises(QuestionNotUnderstood):
+        ask(beanline, "Net takings per quarter in 2024: sales minus cash collected")
 
 
 def test_the_top_one_within_each_group_is_declined(beanline: SchemaSnapshot) -> None:

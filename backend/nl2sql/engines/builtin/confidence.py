@@ -99,7 +99,7 @@ def sql_signals(
         ),
         "unasked_keys": float(unasked_keys(intent, question)) if question is not None else 0.0,
         "unexpressed_definitions": (
-            float(unexpressed_definitions(index, question, sql, dialect))
+            float(unexpressed_definitions(index, question, sql, dialect, intent.explained))
             if question is not None and index is not None
             else 0.0
         ),

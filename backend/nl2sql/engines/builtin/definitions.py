@@ -29,6 +29,7 @@ _EXCLUSIONS = (
     ("without", "counting"), ("minus",), ("ignoring",), ("ignore",),
 )  # fmt: skip
 """Words that take a segment out of the rows ("leaving out anyone who has churned")."""
+_ARITHMETIC = frozenset({"divided", "minus", "plus", "times", "multiplied", "subtracted"})
 _LISTING_WORDS = frozenset({"which", "who", "list", "show", "name", "give"})
 _ANYONE = frozenset(
     {"anyone", "anybody", "everyone", "any", "one", "those", "people", "person", "ones", "all"}
@@ -54,6 +55,7 @@ class DefinitionReading(Reading):
         self._drop_exclusion_links()
         self._rows_not_figures()
         self._restatements(measures)
+        self._spelled_out(measures)
         self._fold_nested_filters()
         for d in list(self.definitions):
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
@@ -384,6 +386,49 @@ class DefinitionReading(Reading):
                     m.kind = "spent"  # read as part of the measure, not as a link
                     self._use(k)
             self.used_tokens.update(range(start - 1, end))
+            self.intent.explained = self.intent.explained | frozenset(range(start, end))
+
+    def _spelled_out(self, measures: dict[str, LayerMeasure]) -> None:
+        """ "ARPA: total current MRR divided by the number of active customers": after a colon,
+        arithmetic over the layer's measures spells out the measure named before it. When
+        every measure it names is part of that measure, the clause adds nothing; otherwise
+        it asks for a figure computed from several measures, which is declined."""
+        colon = next((t.index for t in self.tokens if t.text == ":"), None)
+        if colon is None:
+            return
+        end = next(
+            (t.index for t in self.tokens[colon:] if t.text in ("?", ";", "!")), len(self.tokens)
+        )
+        if not {t.lemma for t in self.tokens[colon:end]} & _ARITHMETIC:
+            return
+        before = [
+            d for d in self.definitions
+            if d.definition.kind == "measure" and d.end <= colon and colon - d.end <= 3
+        ]  # fmt: skip
+        inside = [d for d in self.definitions if colon < d.start < end]
+        named = measures.get(before[-1].definition.name) if before else None
+        parts = [measures.get(d.definition.name) for d in inside if d.definition.kind == "measure"]
+        whole = re.sub(r"\s+", "", named.expression.lower()) if named is not None else ""
+        if (
+            named is None
+            or not parts
+            or any(
+                p is None
+                or p.name == named.name
+                or re.sub(r"\s+", "", p.expression.lower()) not in whole
+                for p in parts
+            )
+        ):
+            raise self.decline("a figure computed from several measures is not supported")
+        for d in inside:
+            self.definitions.remove(d)
+        self.cues = [c for c in self.cues if not colon < c.start < end]
+        for k, m in enumerate(self.mentions):
+            if colon < m.start < end:
+                m.kind = "spent"  # read as part of the measure, not as a link
+                self._use(k)
+        self.used_tokens.update(range(colon, end))
+        self.intent.explained = self.intent.explained | frozenset(range(colon, end))
 
     def _definition_columns(self, name: str, kind: str) -> set[ColumnRef]:
         layer = self.index.semantic

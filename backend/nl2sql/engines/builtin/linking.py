@@ -719,7 +719,13 @@ def definition_suggestions(index: SchemaIndex, question: str) -> list[str]:
     return out
 
 
-def unexpressed_definitions(index: SchemaIndex, question: str, sql: str, dialect: str) -> int:
+def unexpressed_definitions(
+    index: SchemaIndex,
+    question: str,
+    sql: str,
+    dialect: str,
+    explained: frozenset[int] = frozenset(),
+) -> int:
     """How many of the layer's measures and filters the question names that the SQL does not
     express (a column of the definition's fragments is missing from the query)."""
     if index.semantic is None or not index.definitions:
@@ -727,7 +733,7 @@ def unexpressed_definitions(index: SchemaIndex, question: str, sql: str, dialect
     import sqlglot
     from sqlglot import exp
 
-    found = link_definitions(index, tokenise(question))
+    found = [d for d in link_definitions(index, tokenise(question)) if d.start not in explained]
     if not found:
         return 0
     try:
