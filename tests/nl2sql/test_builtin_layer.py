@@ -180,6 +180,13 @@ LAYER_DOCUMENT: dict[str, Any] = {
             "filter": "invoices.paid_on IS NOT NULL",
         },
         {
+            "name": "new customers",
+            "synonyms": ["sign-ups", "signups"],
+            "table": "customers",
+            "expression": "COUNT(*)",
+            "time_column": "customers.joined_on",
+        },
+        {
             "name": "closure rate",
             "table": "customers",
             "expression": "100.0 * SUM(CASE WHEN customers.closed_on IS NOT NULL THEN 1"
@@ -505,6 +512,10 @@ SHARES = [
     ("What percentage of customers in each region are former customers?",
      "SELECT region, 100.0 * SUM(closed_on IS NOT NULL) / COUNT(*) FROM customers"
      " GROUP BY region"),
+    # "each sign-up year": the measure's name before a unit buckets by the measure's date
+    ("For each sign-up year, what percentage of new customers are in the North region?",
+     "SELECT strftime('%Y', joined_on), 100.0 * SUM(region = 'North') / COUNT(*)"
+     " FROM customers GROUP BY 1"),
     # a second measure of the same amount names the part: its own filter
     ("What percentage of the amount billed in 2024 has been collected?",
      "SELECT 100.0 * SUM(CASE WHEN paid_on IS NOT NULL THEN amount ELSE 0 END) / SUM(amount)"

@@ -12,6 +12,7 @@ import re
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import ColumnRef, DefinitionMention, Mention
@@ -29,6 +30,7 @@ _EXCLUSIONS = (
     ("without", "counting"), ("minus",), ("ignoring",), ("ignore",),
 )  # fmt: skip
 """Words that take a segment out of the rows ("leaving out anyone who has churned")."""
+_TIME_UNITS = {"year": "year", "month": "month", "quarter": "quarter", "week": "week"}
 _ARITHMETIC = frozenset({"divided", "minus", "plus", "times", "multiplied", "subtracted"})
 _LISTING_WORDS = frozenset({"which", "who", "list", "show", "name", "give"})
 _ANYONE = frozenset(
@@ -56,6 +58,7 @@ class DefinitionReading(Reading):
         self._rows_not_figures()
         self._restatements(measures)
         self._spelled_out(measures)
+        self._measure_dates_a_bucket(measures)
         self._fold_nested_filters()
         for d in list(self.definitions):
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
@@ -429,6 +432,30 @@ class DefinitionReading(Reading):
                 self._use(k)
         self.used_tokens.update(range(colon, end))
         self.intent.explained = self.intent.explained | frozenset(range(colon, end))
+
+    def _measure_dates_a_bucket(self, measures: dict[str, LayerMeasure]) -> None:
+        """ "for each sign-up year", "per churn month": a measure's name before a unit of
+        time is the time bucket of the date it is dated by, not the measure itself."""
+        for d in list(self.definitions):
+            named = measures.get(d.definition.name)
+            if named is None or not named.time_column or d.end >= len(self.tokens):
+                continue
+            unit = _TIME_UNITS.get(self.tokens[d.end].lemma)
+            group = next(
+                (c for c in self.cues if c.kind in ("group", "by") and c.end == d.start), None
+            )
+            table, _, column = named.time_column.partition(".")
+            col = self.index.column(table, column) if table.lower() in self.index.tables else None
+            if unit is None or group is None or col is None:
+                continue
+            self.definitions.remove(d)
+            self.cues.remove(group)
+            self.cues = sorted(
+                [*self.cues, Cue("bucket", group.start, d.end + 1, unit)], key=lambda c: c.start
+            )
+            self.used_tokens.update(range(group.start, d.end + 1))
+            self.time_preference.insert(0, col)
+            self.note("grouping", f"{unit} of {named.name}")
 
     def _definition_columns(self, name: str, kind: str) -> set[ColumnRef]:
         layer = self.index.semantic

@@ -867,7 +867,8 @@ _LOOSE_GAP = 3
 @lru_cache(maxsize=8192)
 def _word_forms(word: str) -> frozenset[str]:
     """A word and the bases it may be an inflection of ("billed": bill; "lost": lose)."""
-    return frozenset({word, _PARTICIPLES.get(word, word), *verb_stems(word)})
+    singular = word[:-1] if len(word) > 2 and word.endswith("s") else word  # "ups" -> up
+    return frozenset({word, singular, _PARTICIPLES.get(word, word), *verb_stems(word)})
 
 
 def _same_word(a: str, b: str) -> bool:
