@@ -469,6 +469,39 @@ def test_arithmetic_over_measures_that_is_no_layer_measure_is_declined(
         ask(beanline, "Net takings per quarter in 2024: sales minus cash collected")
 
 
+def test_two_measures_of_the_same_rows_are_shown_side_by_side(
+    beanline: SchemaSnapshot, beanline_db: sqlite3.Connection
+) -> None:
+    sql = ask(
+        beanline,
+        "What were the sales (invoice amounts that were paid) compared with the average"
+        " customer spend in 2024?",
+    )
+    assert_same_answer(
+        beanline_db,
+        sql,
+        "SELECT SUM(amount), SUM(amount) / COUNT(DISTINCT customer_id) FROM invoices"
+        " WHERE paid_on IS NOT NULL"
+        " AND issued_on >= '2024-01-01' AND issued_on < '2025-01-01'",
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # over different rows: joined, one side's rows would repeat and inflate its sum
+        "Sales and bags shipped per region",
+        # with different filters: one measure's filter would restrict the other
+        "Amount billed and sales per region",
+    ],
+)
+def test_measures_that_cannot_share_one_query_are_declined(
+    beanline: SchemaSnapshot, question: str
+) -> None:
+    with pytest.raises(QuestionNotUnderstood):
+        ask(beanline, question)
+
+
 def test_the_top_one_within_each_group_is_declined(beanline: SchemaSnapshot) -> None:
     with pytest.raises(QuestionNotUnderstood):
         ask(beanline, "In each region, which customer has been billed the most?")

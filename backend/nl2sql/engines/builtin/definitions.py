@@ -85,6 +85,18 @@ class DefinitionReading(Reading):
                 seen.add(name)
                 self._layer_filter(d.start, filters[name])
         self._date_asked_of_filter()
+        labels = {m.label for _, m in self.measures if m.sql}
+        named = [
+            m for m in layer.measures if re.sub(r"\W+", "_", m.name.lower()).strip("_") in labels
+        ]
+        if len({m.table.lower() for m in named}) > 1:
+            # "revenue (invoices) and discounts (subscriptions)": one query over the joined rows
+            # would repeat one side's rows and inflate its sums
+            raise self.decline("measures over different tables in one answer are not supported")
+        sharing = any(c.kind == "share" for c in self.cues)  # (a share splits by a filter)
+        if len({m.filter for m in named}) > 1 and not sharing:
+            # one measure's own filter would restrict the other's rows too
+            raise self.decline("measures with different filters in one answer are not supported")
 
     def _date_asked_of_filter(self) -> None:
         """ "which customers did we lose ..., and on what date?": the date a named filter
@@ -367,12 +379,17 @@ class DefinitionReading(Reading):
                 ),
                 None,
             )  # fmt: skip
-            if start is None:
-                continue
             end = next(
-                (t.index for t in self.tokens[start:] if t.text in ("?", ";", "!")),
+                (t.index for t in self.tokens[start or 0 :] if t.text in ("?", ";", "!")),
                 len(self.tokens),
             )
+            if d.end < len(self.tokens) and self.tokens[d.end].text == "(":
+                # "list-price value (seats times per-seat price)": the measure in other words
+                close = next((t.index for t in self.tokens[d.end :] if t.text == ")"), None)
+                if close is not None:
+                    start, end = d.end + 1, close
+            if start is None:
+                continue
             own = {c.lower() for c in [named.table, *self._fragment_tables(named.expression)]}
             read = set(self._fragment_columns(named.expression))
             for other in list(self.definitions):
@@ -381,6 +398,7 @@ class DefinitionReading(Reading):
                 tested = self._definition_columns(other.definition.name, other.definition.kind)
                 if other.definition.kind == "filter" and tested and tested <= read:
                     self.definitions.remove(other)  # "... that churned": the rate's own test
+            self.cues = [c for c in self.cues if not start <= c.start < end]
             for k, m in enumerate(self.mentions):
                 if not start <= m.start < end:
                     continue
