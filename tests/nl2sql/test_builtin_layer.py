@@ -187,6 +187,14 @@ LAYER_DOCUMENT: dict[str, Any] = {
             "time_column": "customers.joined_on",
         },
         {
+            "name": "customer lifetime",
+            "synonyms": ["lifetime", "tenure"],
+            "table": "customers",
+            "expression": "AVG(julianday(COALESCE(customers.closed_on, '2025-03-31'))"
+            " - julianday(customers.joined_on))",
+            "description": "Days from joining to closing, or to today, on average.",
+        },
+        {
             "name": "closure rate",
             "table": "customers",
             "expression": "100.0 * SUM(CASE WHEN customers.closed_on IS NOT NULL THEN 1"
@@ -443,6 +451,12 @@ GROUPED = [
     ("What is the average customer spend: total sales divided by the number of paying"
      " customers?",
      "SELECT SUM(amount) / COUNT(DISTINCT customer_id) FROM invoices WHERE paid_on IS NOT NULL"),
+    # a duration measure "in days" as it is counted; a measure's name qualifying another
+    ("For former customers, what was the average lifetime in days for each region?",
+     "SELECT region, AVG(julianday(closed_on) - julianday(joined_on)) FROM customers"
+     " WHERE closed_on IS NOT NULL GROUP BY region"),
+    ("Top 3 customers by lifetime sales",
+     SALES_PER_CUSTOMER + " ORDER BY total DESC LIMIT 3"),
     # a measure per group against its average over the groups
     ("Which customers have sales above the average?",
      "SELECT c.customer_name FROM customers c JOIN invoices i ON i.customer_id = c.customer_id"

@@ -61,6 +61,17 @@ class DefinitionReading(Reading):
         self._measure_dates_a_bucket(measures)
         self._fold_nested_filters()
         for d in list(self.definitions):
+            nxt = next((o for o in self.definitions if o.start == d.end), None)
+            if (
+                d.definition.kind == "measure"
+                and d.end - d.start == 1
+                and self.tokens[d.start].lemma in _QUALIFYING
+                and nxt is not None
+                and nxt.definition.kind == "measure"
+            ):
+                self.definitions.remove(d)  # "lifetime billings": a word qualifying a measure
+                self.intent.explained = self.intent.explained | {d.start}
+                continue
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
                 self.definitions.remove(d)
                 continue
@@ -278,6 +289,12 @@ class DefinitionReading(Reading):
                 at = end + after.index(unit)
                 self.used_tokens.update(range(end, at + 1))
                 return f"({named.expression}) {factor}"
+        if in_days and after[:2] == ["in", "day"]:
+            self.used_tokens.update(range(end, end + 2))  # "in days": as it is counted
+            for k, m in enumerate(self.mentions):
+                if end <= m.start < end + 2 and m.kind == "column":
+                    m.kind = "spent"
+                    self._use(k)
         return named.expression
 
     def _layer_filter(self, pos: int, named: NamedFilter) -> None:
