@@ -39,6 +39,9 @@ class TableDefinition(LayerPart):
     """Words users write for this table ("clients", "customers" for `accounts`)."""
     hidden: bool = False
     columns: list[ColumnDefinition] = Field(default_factory=list)
+    time_column: str | None = None
+    """The column of this table its rows are dated by when a question gives a time but names
+    no date ("invoices in 2024": `issue_date`, not `due_date`). Optional."""
 
 
 class Measure(LayerPart):

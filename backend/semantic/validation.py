@@ -330,6 +330,8 @@ def validate_layer(layer: SemanticLayer, snapshot: SchemaSnapshot) -> None:
                     f"{path}.columns[{c}].name",
                     f"the column {column.name!r} is not a column of the table {info.name!r}",
                 )
+        if table.time_column is not None:
+            ctx.column(f"{path}.time_column", info.name, table.time_column)
     _unique(
         problems,
         [

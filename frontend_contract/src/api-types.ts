@@ -4178,6 +4178,8 @@ export interface components {
             name: string;
             /** Synonyms */
             synonyms?: string[];
+            /** Time Column */
+            time_column?: string | null;
         };
         /**
          * TemplateCreate

@@ -304,6 +304,11 @@ def test_patch_adds_replaces_and_removes_definitions_by_name(
         ),
         ({"tables": [{"name": "clients"}]}, "tables[0].name", "'clients'"),
         (
+            {"tables": [{"name": "orders", "time_column": "shipped"}]},
+            "tables[0].time_column",
+            "'shipped'",
+        ),
+        (
             {
                 "measures": [{"name": "n", "table": "orders", "expression": "COUNT(*)"}],
                 "filters": [{"name": "N", "table": "orders", "condition": "orders.id > 1"}],

@@ -384,12 +384,15 @@ def _definitions(layer: SemanticLayer) -> list[tuple[str, str, tuple[str, ...]]]
             )
         )
     for table in layer.tables:
-        if table.description or table.synonyms:
+        if table.description or table.synonyms or table.time_column:
             line = f"- Table {table.name}"
             if table.synonyms:
                 line += f" (users say {_quoted_list(table.synonyms)})"
             if table.description:
                 line += f": {table.description}"
+            if table.time_column:
+                line += f"; rows are dated by {table.name}.{table.time_column} unless the"
+                line += " question names another date"
             texts = (table.name, *table.synonyms, table.description or "")
             items.append((f"table:{table.name}", _cut(line), texts))
         for column in table.columns:

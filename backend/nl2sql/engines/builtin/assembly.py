@@ -3,6 +3,11 @@ follow-up overrides of the question before it."""
 
 from __future__ import annotations
 
+import re
+
+import sqlglot
+from sqlglot import exp
+
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
@@ -280,7 +285,13 @@ class AssemblyReading(SignalReading):
         """ "staff hired in 2023, with their hire dates", "every plan with its price": the
         column is shown beside the rows, which are still named by their own label."""
         before = [t.lemma for t in self.tokens[max(0, pos - 3) : pos] if t.kind == "word"]
-        if "with" not in before or not (set(before) & {"their", "its", "the"}):
+        first = next((t.lemma for t in self.tokens if t.kind == "word"), "")
+        then_what = (
+            first in ("which", "who")
+            and "what" in before
+            and "and" in [t.lemma for t in self.tokens[max(0, pos - 5) : pos]]
+        )  # "which customers did we lose ..., and on what date?"
+        if not then_what and ("with" not in before or not (set(before) & {"their", "its", "the"})):
             return False
         if self.measures or not self.intent.subject_named:
             return False
@@ -405,10 +416,10 @@ class AssemblyReading(SignalReading):
             if (
                 shown
                 and m.agg
-                and m.column is not None
+                and (m.column is not None or (m.sql is not None and self._also_how_much(0)))
                 and not any(same_measure(m, x) for x in measures)
             ):
-                measures.append(m)
+                measures.append(m)  # (a layer measure ranked by: shown when "and how much")
             if (
                 m.agg == "COUNT"
                 and m.column is None
@@ -489,6 +500,17 @@ class AssemblyReading(SignalReading):
     def _as_share(self, intent: Intent) -> None:
         """ "What percentage of tickets were escalated?": the condition becomes the share of
         rows that meet it; a time range stays the population ("of 2024's invoices")."""
+        intent.select = [
+            m for m in intent.select
+            if not (
+                m.agg == "COUNT" and m.column is None
+                and (m.count_table or intent.table).lower() == intent.table.lower()
+            )
+        ]  # fmt: skip  # "percentage of customers in each band": the count is the population
+        layer_measures = [m for m in intent.select if m.agg == "LAYER"]
+        if layer_measures and not intent.anti_joins and not intent.having:
+            self._share_of_measure(intent, layer_measures)
+            return
         if intent.anti_joins or intent.having or any(m.agg for m in intent.select):
             raise self.decline("a share of an aggregate or of missing rows is not supported")
         is_period = [
@@ -518,17 +540,8 @@ class AssemblyReading(SignalReading):
                 if not any(same_measure(m, k) for k in keys):
                     keys.append(m)
             intent.group_by = keys
-        for key in list(keys):
-            if key.column is not None and key.column.is_primary_key and key.agg is None:
-                for label in self.label_measures(key.column.table):
-                    if not any(same_measure(label, k) for k in keys):
-                        keys.append(label)  # "for each account manager": named, not numbered
-        intent.group_by = keys
-        shown = [
-            k for k in keys
-            if not (k.column is not None and k.column.is_primary_key)
-            or not self.label_measures(k.column.table)
-        ]  # fmt: skip
+        shown = self._shown_keys(intent, keys)
+        intent.group_by = [*keys, *(m for m in shown if not any(same_measure(m, k) for k in keys))]
         intent.select = [
             *shown,
             Measure(
@@ -543,6 +556,86 @@ class AssemblyReading(SignalReading):
         intent.distinct = False
         what = condition[0].column if condition else measured[0].name
         self.note("share", f"percentage where {what}")
+
+    def _shown_keys(self, intent: Intent, keys: list[Measure]) -> list[Measure]:
+        shown: list[Measure] = []
+        for key in keys:
+            col = key.column
+            other = col is not None and col.is_primary_key and col.table != intent.table
+            labels = self.label_measures(col.table) if other and col is not None else []
+            for m in labels or [key]:  # "for each account manager": shown by name
+                if not any(same_measure(m, s) for s in shown):
+                    shown.append(m)
+        return shown
+
+    def _share_of_measure(self, intent: Intent, layer_measures: list[Measure]) -> None:
+        """ "What percentage of 2024 revenue came from EMEA?": the share of a semantic
+        layer's measure that meets a condition, 100 x measure where met / measure. A time
+        range stays the population. "What percentage of the amount invoiced has been
+        collected": a second measure over the same amount names the condition (its filter)."""
+        base = layer_measures[0]
+        if len(layer_measures) != 1:
+            raise self.decline("a share of several measures is not supported")
+        layer = self.index.semantic
+        # a second measure of the same amount ("invoiced" ... "collected"): its own filter
+        # is the part measured
+        same_amount = {
+            m.name
+            for m in (layer.measures if layer is not None else [])
+            if m.expression == base.sql and _label(m.name) != base.label
+        }
+        implied = [c for c in intent.conditions if c.position < 0 and c.name in same_amount]
+        measured_sql = [c.sql for c in implied]
+        intent.conditions = [c for c in intent.conditions if c not in implied]
+        is_period = [
+            isinstance(f.column, ColumnRef)
+            and f.column.kind == "date"
+            and f.op in (">=", "<", "between", "recent", "not recent", "this")
+            for f in intent.filters
+        ]
+        condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]
+        share_at = min((c.end for c in self.cues if c.kind == "share"), default=0)
+        named = [c for c in intent.conditions if c.position >= 0]
+        measured = [
+            c for c in named
+            if c.position < share_at
+            or not all(is_filler(t) for t in self.tokens[share_at : c.position])
+        ]  # fmt: skip  # (not who is counted: "what percentage of active accounts")
+        if len(condition) + len(measured) + len(measured_sql) != 1:
+            raise self.decline("a share of a measure needs exactly one condition to measure")
+        if base.sql is None or not _adds_up(base.sql):
+            raise self.decline("only a measure that adds up (a sum or a count) has shares")
+        intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
+        intent.conditions = [c for c in intent.conditions if c not in measured]
+        read = {(t.lower(), c.lower()) for t, c in _fragment_columns(base.sql)}
+        read |= {
+            (f.column.table.lower(), f.column.name.lower())
+            for f in condition
+            if isinstance(f.column, ColumnRef)
+        }  # "from customers outside the North region": the region is the condition's
+        keys = [
+            k for k in intent.group_by
+            if k.bucket is not None or k.column is None
+            or (k.column.table.lower(), k.column.name.lower()) not in read
+        ]  # fmt: skip  # "the amount we invoiced": the measure's own amount, not a key
+        intent.group_by = keys
+        shown = self._shown_keys(intent, keys)
+        intent.group_by = [*keys, *(m for m in shown if not any(same_measure(m, k) for k in keys))]
+        intent.select = [
+            *shown,
+            Measure(
+                None,
+                "PCT",
+                sql=base.sql,
+                label="percentage",
+                sql_tables=base.sql_tables,
+                condition=condition,
+                condition_sql=[*(c.sql for c in measured), *measured_sql],
+            ),
+        ]
+        intent.order_by = [(m, d) for m, d in intent.order_by if m.bucket]
+        intent.distinct = False
+        self.note("share", f"percentage of {base.label}")
 
     def _identifying_columns(
         self, intent: Intent, order: list[tuple[Measure, bool]]
@@ -563,3 +656,33 @@ class AssemblyReading(SignalReading):
             ):
                 out.append(Measure(col))
         return out
+
+
+def _adds_up(sql: str) -> bool:
+    """Whether a measure's aggregates are all sums and plain counts (a share of it means
+    something); an average, a distinct count or a ratio has no parts that add up."""
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return False
+    aggregates = list(tree.find_all(exp.AggFunc))
+    if not aggregates or tree.find(exp.Div) is not None:
+        return False
+    return all(
+        isinstance(a, exp.Sum) or (isinstance(a, exp.Count) and a.find(exp.Distinct) is None)
+        for a in aggregates
+    )
+
+
+def _label(name: str) -> str:
+    """The name a layer measure is shown under (as `definitions` labels it)."""
+    return re.sub(r"\W+", "_", name.lower()).strip("_") or "measure"
+
+
+def _fragment_columns(sql: str) -> list[tuple[str, str]]:
+    """(table, column) of every qualified column a layer fragment reads."""
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return []
+    return [(c.table, c.name) for c in tree.find_all(exp.Column) if c.table]

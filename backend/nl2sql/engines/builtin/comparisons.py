@@ -35,6 +35,8 @@ class ComparisonReading(TimeReading):
             else:
                 first = self.literal_after(cue.end)
                 if first is None:
+                    if self._measure_against_its_average(cue):
+                        continue
                     if self._compare_with_aggregate(cue) or self._compare_with_peer(cue):
                         continue
                     if cue.payload in ("before", "after", "since"):
@@ -239,6 +241,49 @@ class ComparisonReading(TimeReading):
                 self.cues.remove(cue)
                 return cue.payload
         return None
+
+    def _measure_against_its_average(self, cue: Cue) -> bool:
+        """ "customers whose MRR is above the average (MRR per account)": a semantic layer's
+        measure per group compared with its average over the groups (HAVING)."""
+        named_at = next(
+            (
+                (at, m) for at, m in self.measures
+                if m.sql is not None
+                and self._definition_end(at) <= cue.start
+                and self.gap(self._definition_end(at), cue.start) <= 1
+            ),
+            None,
+        )  # fmt: skip
+        agg = next(
+            (
+                c for c in self.cues
+                if c.kind == "agg" and c.payload == "AVG" and c.start >= cue.end
+                and self.gap(cue.end, c.start) == 0
+            ),
+            None,
+        )  # fmt: skip
+        if named_at is None or agg is None or cue.payload not in (">", "<", ">=", "<="):
+            return False
+        at, named = named_at
+        self.cues.remove(agg)
+        self.used_tokens.update(range(agg.start, agg.end))
+        self.measures = [(pos, m) for pos, m in self.measures if m is not named]
+        for d in self.definitions:
+            if d.start >= agg.end and d.start - agg.end <= 1 and d.definition.kind == "measure":
+                self.used_tokens.update(range(d.start, d.end))  # "the average MRR": the same
+        per = next(
+            (c for c in self.cues if c.kind == "group" and c.start >= agg.end),
+            None,
+        )  # "per active account": the groups the average is over, the rows asked for
+        if per is not None and self.gap(agg.end, per.start) == 0:
+            self.cues.remove(per)
+            self.used_tokens.update(range(per.start, per.end))
+            for k, m in enumerate(self.mentions):
+                if m.kind == "table" and m.start == per.end and k not in self.used:
+                    self._use(k)
+        self.intent.having.append(Filter(named, cue.payload, [], subquery_agg="AVG"))
+        self.note("having", f"{named.label} {cue.payload} its average per group")
+        return True
 
     def _compare_with_aggregate(self, cue: Cue) -> bool:
         """`price higher than the average` -> price > (SELECT AVG(price) ...)."""

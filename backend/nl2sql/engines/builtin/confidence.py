@@ -70,6 +70,8 @@ def sql_signals(
     names = {t.name.lower() for t in tree.find_all(exp.Table)}
     pointed = {t.lower() for t in intent.preferred_tables} | {intent.table.lower()}
     pointed |= {t.lower() for t in _reading_tables(intent)}
+    if index is not None:
+        pointed |= _layer_measure_paths(intent, index)
     star = any(
         isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
         for e in _selected(tree)
@@ -97,7 +99,7 @@ def sql_signals(
         ),
         "unasked_keys": float(unasked_keys(intent, question)) if question is not None else 0.0,
         "unexpressed_definitions": (
-            float(unexpressed_definitions(index, question, sql, dialect))
+            float(unexpressed_definitions(index, question, sql, dialect, intent.explained))
             if question is not None and index is not None
             else 0.0
         ),
@@ -373,6 +375,21 @@ def _plain_shown(tree: exp.Expr) -> list[exp.Expr]:
         for e in select.expressions
         if not e.find(exp.AggFunc) and e.unalias().sql() not in grouped
     ]
+
+
+def _layer_measure_paths(intent: Intent, index: SchemaIndex) -> set[str]:
+    """Tables on the join path from the rows a question groups or ranks to a semantic layer
+    measure's table ("customers by revenue": customers -> subscriptions -> invoices): the
+    named measure implies them."""
+    measures = [*intent.select, *(m for m, _ in intent.order_by), *intent.group_by]
+    out: set[str] = set()
+    for m in measures:
+        if m.sql is None:
+            continue  # (a layer measure, or a share of one)
+        for table in m.sql_tables:
+            path = index.join_path(intent.table, table, preferred=intent.preferred_tables)
+            out.update(t.lower() for step in path or [] for t in (step[0], step[2]))
+    return out
 
 
 def _selected(tree: exp.Expr) -> list[exp.Expr]:

@@ -195,6 +195,7 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("not",), "neg", ""),
     (("no",), "neg", ""),
     (("without",), "neg", ""),
+    (("outside",), "neg", ""),
     (("exclude",), "neg", ""),
     (("excluding",), "neg", ""),
     (("other", "than"), "neg", ""),

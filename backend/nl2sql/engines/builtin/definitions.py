@@ -12,8 +12,10 @@ import re
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
+from backend.nl2sql.engines.builtin.linking import ColumnRef, DefinitionMention, Mention
 from backend.nl2sql.engines.builtin.reading import Reading, is_filler
 from backend.semantic.layer import Measure as LayerMeasure
 from backend.semantic.layer import NamedFilter
@@ -22,6 +24,18 @@ _QUALIFYING = frozenset(
     {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new"}
 )
 _STATE_ADVERBS = frozenset({"still", "currently", "already", "yet", "now", "ever"})
+_EXCLUSIONS = (
+    ("leaving", "out"), ("leave", "out"), ("left", "out"), ("excluding",), ("exclude",),
+    ("except",), ("apart", "from"), ("aside", "from"), ("other", "than"), ("not", "counting"),
+    ("without", "counting"), ("minus",), ("ignoring",), ("ignore",),
+)  # fmt: skip
+"""Words that take a segment out of the rows ("leaving out anyone who has churned")."""
+_TIME_UNITS = {"year": "year", "month": "month", "quarter": "quarter", "week": "week"}
+_ARITHMETIC = frozenset({"divided", "minus", "plus", "times", "multiplied", "subtracted"})
+_LISTING_WORDS = frozenset({"which", "who", "list", "show", "name", "give"})
+_ANYONE = frozenset(
+    {"anyone", "anybody", "everyone", "any", "one", "those", "people", "person", "ones", "all"}
+)
 
 
 class DefinitionReading(Reading):
@@ -32,13 +46,32 @@ class DefinitionReading(Reading):
         if layer is None:
             return
         self.intent.today = layer.today
+        for m in self.mentions:
+            if m.kind == "value":
+                self._use_state_adverbs(m.start)  # "are still active": a state, as stored
         if not self.definitions:
             return
         measures = {m.name: m for m in layer.measures}
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
+        self._drop_exclusion_links()
+        self._rows_not_figures()
+        self._restatements(measures)
+        self._spelled_out(measures)
+        self._measure_dates_a_bucket(measures)
         self._fold_nested_filters()
         for d in list(self.definitions):
+            nxt = next((o for o in self.definitions if o.start == d.end), None)
+            if (
+                d.definition.kind == "measure"
+                and d.end - d.start == 1
+                and self.tokens[d.start].lemma in _QUALIFYING
+                and nxt is not None
+                and nxt.definition.kind == "measure"
+            ):
+                self.definitions.remove(d)  # "lifetime billings": a word qualifying a measure
+                self.intent.explained = self.intent.explained | {d.start}
+                continue
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
                 self.definitions.remove(d)
                 continue
@@ -49,32 +82,126 @@ class DefinitionReading(Reading):
                     self._use(k)  # the rows a named filter names are the focus already
             name = d.definition.name
             if d.definition.kind == "measure" and name in measures:
-                self._drop_aggregate_cue_before(d.start)
+                self._use_state_adverbs(d.start)  # "still owed"
                 if name in seen:
                     continue  # "brought in ... revenue": one measure, named twice
                 seen.add(name)
+                self._drop_aggregate_cue_before(d.start)
+                if self._per_other_measure(d, measures, seen):
+                    continue
                 self._layer_measure(d.start, measures[name])
             elif d.definition.kind == "filter" and name in filters:
                 if name in seen:
                     continue
                 seen.add(name)
                 self._layer_filter(d.start, filters[name])
+        self._date_asked_of_filter()
+        labels = {m.label for _, m in self.measures if m.sql}
+        named = [
+            m for m in layer.measures if re.sub(r"\W+", "_", m.name.lower()).strip("_") in labels
+        ]
+        if len({m.table.lower() for m in named}) > 1:
+            # "revenue (invoices) and discounts (subscriptions)": one query over the joined rows
+            # would repeat one side's rows and inflate its sums
+            raise self.decline("measures over different tables in one answer are not supported")
+        sharing = any(c.kind == "share" for c in self.cues)  # (a share splits by a filter)
+        if len({m.filter for m in named}) > 1 and not sharing:
+            # one measure's own filter would restrict the other's rows too
+            raise self.decline("measures with different filters in one answer are not supported")
+
+    def _date_asked_of_filter(self) -> None:
+        """ "which customers did we lose ..., and on what date?": the date a named filter
+        tests (`churned_at` of "lost customers") is the date asked for."""
+        dates = list(dict.fromkeys(self.named_dates.values()))
+        if len(dates) != 1:
+            return
+        for t in self.tokens[1:]:
+            before = self.tokens[t.index - 1].lemma
+            if t.lemma not in ("date", "day") or before not in ("what", "which"):
+                continue
+            if any(m.start <= t.index < m.end and m.score >= 2.0 for m in self.mentions):
+                return  # "what date" names a column of its own
+            at = [
+                k for k, m in enumerate(self.mentions)
+                if m.start == t.index and m.end == t.index + 1 and k not in self.used
+            ]  # fmt: skip
+            for k in at:
+                # the word names that date, as strongly as its own name would
+                m = self.mentions[k]
+                m.kind, m.columns, m.tables, m.score = "column", dates, [], 3.0
+            if not at and not any(m.start <= t.index < m.end for m in self.mentions):
+                self._insert_mention(
+                    Mention(t.index, t.index + 1, "column", columns=dates, score=3.0, text=t.text)
+                )
+            return
+
+    def _insert_mention(self, mention: Mention) -> None:
+        """Add a mention in token order, keeping which mentions already have a role."""
+        used = [self.mentions[k] for k in self.used]
+        self.mentions = sorted([*self.mentions, mention], key=lambda m: m.start)
+        self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
+
+    def _rows_not_figures(self) -> None:
+        """ "Which customers did we lose": words that name both a measure and a segment
+        ask for the segment's rows when the question lists rows."""
+        if self.used or not self._lists_rows():
+            return
+        for d in self.definitions:
+            segment = next((a for a in d.alternatives if a.kind == "filter"), None)
+            if d.definition.kind != "measure" or segment is None:
+                continue
+            d.definition = segment
+            if segment.table.lower() in self.index.tables:
+                table = self.index.table(segment.table)
+                self.mentions.append(
+                    Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
+                )
+                self.intent.subject_named = True  # "which customers ...": they are named
+        self.mentions.sort(key=lambda m: m.start)
+
+    def _lists_rows(self) -> bool:
+        """ "Which customers ...", "list the ...": the question asks for rows, not a figure
+        (no count, total or ranking word)."""
+        words = [t.lemma for t in self.tokens if t.kind == "word"]
+        if not words or words[0] not in _LISTING_WORDS:
+            return False
+        return not any(c.kind in ("count", "agg", "super", "top", "share") for c in self.cues)
 
     def _layer_measure_at(self, pos: int) -> Measure | None:
         """The layer measure named at `pos`, past filler and qualifying words ("by the
         current MRR", "by lifetime billings", "by total amount invoiced")."""
         for at, m in self.measures:
-            if m.sql is None or at < pos or at - pos > 3:
+            if m.sql is None or at < pos or at - pos > 5:
                 continue
-            between = self.tokens[pos:at]
-            if all(
+            ranked = self._ranked_rows_before_by(pos, at)
+            between = [t for t in self.tokens[pos:at] if t.index not in ranked]
+            if len(between) <= 3 and all(
                 t.lemma in _QUALIFYING
                 or is_filler(t)
                 or (t.index in self.used_tokens and not self.is_cue(t.index))
                 for t in between
             ):
+                self.used_tokens.update(t.index for t in between if t.lemma in _QUALIFYING)
                 return m
         return None
+
+    def _layer_measure_before(self, pos: int) -> Measure | None:
+        """ "which accounts have we invoiced the most": the layer measure named right before
+        a superlative (past "the") is what it ranks by."""
+        for at, m in self.measures:
+            end = self._definition_end(at)
+            if m.sql is not None and end <= pos and all(is_filler(t) for t in self.tokens[end:pos]):
+                return m
+        return None
+
+    def _ranked_rows_before_by(self, pos: int, at: int) -> set[int]:
+        """ "biggest customer by total invoiced": the rows ranked, then "by", then the
+        measure; the table's words and the "by" stand between the superlative and it."""
+        for m in self.mentions:
+            by = m.end
+            if m.kind == "table" and m.start == pos and by < at and self.tokens[by].lemma == "by":
+                return set(range(m.start, by + 1))
+        return set()
 
     def _definition_end(self, pos: int) -> int:
         return next((d.end for d in self.definitions if d.start == pos), pos)
@@ -162,6 +289,12 @@ class DefinitionReading(Reading):
                 at = end + after.index(unit)
                 self.used_tokens.update(range(end, at + 1))
                 return f"({named.expression}) {factor}"
+        if in_days and after[:2] == ["in", "day"]:
+            self.used_tokens.update(range(end, end + 2))  # "in days": as it is counted
+            for k, m in enumerate(self.mentions):
+                if end <= m.start < end + 2 and m.kind == "column":
+                    m.kind = "spent"
+                    self._use(k)
         return named.expression
 
     def _layer_filter(self, pos: int, named: NamedFilter) -> None:
@@ -173,14 +306,22 @@ class DefinitionReading(Reading):
             ),
             None,
         )
+        excluded = self._exclusion_before(pos) if neg is None else None
         if neg is not None:
             neg.payload = "used"
             self.used_tokens.update(range(neg.start, neg.end))
             self.state_negations += 1
-        for t in self.tokens[max(0, pos - 2) : pos]:
-            if t.lemma in _STATE_ADVERBS:
-                self._use_token(t)  # "still unpaid", "currently active"
-        negated = neg is not None
+        elif excluded is not None:
+            self.used_tokens.update(excluded)
+            for cue in self.cues:
+                if cue.kind == "neg" and cue.start in excluded:
+                    cue.payload = "used"  # the exclusion is this negation, expressed here
+                    self.state_negations += 1
+            for k, m in enumerate(self.mentions):
+                if m.start in excluded and m.kind != "table":
+                    self._use(k)  # "leaving" is not `left_on` here
+        self._use_state_adverbs(pos)  # "still unpaid", "currently active"
+        negated = neg is not None or excluded is not None
         table = self.index.tables.get(named.table.lower())
         if (
             negated
@@ -203,8 +344,205 @@ class DefinitionReading(Reading):
             if col.kind == "date":
                 self.named_dates[pos] = col  # "churned between ...": the date it names
 
+    def _per_other_measure(
+        self, d: DefinitionMention, measures: dict[str, LayerMeasure], seen: set[str]
+    ) -> bool:
+        """ "amount invoiced per seat billed": a measure per another measure of the same
+        rows (same table, same filter) is their ratio, one figure."""
+        per = next((c for c in self.cues if c.kind == "group" and c.start == d.end), None)
+        if per is None or self.tokens[per.start].lemma != "per":
+            return False
+        other = next(
+            (
+                o for o in self.definitions
+                if o.start == per.end and o.definition.kind == "measure"
+                and o.definition.name in measures
+            ),
+            None,
+        )  # fmt: skip
+        if other is None:
+            return False
+        top, bottom = measures[d.definition.name], measures[other.definition.name]
+        same_rows = top.table.lower() == bottom.table.lower() and top.filter == bottom.filter
+        if not same_rows:
+            return False
+        self.cues.remove(per)
+        self.used_tokens.update(range(per.start, per.end))
+        self.used_tokens.update(range(other.start, other.end))
+        seen.add(bottom.name)
+        ratio = top.model_copy(
+            update={
+                "name": f"{top.name} per {bottom.name}",
+                "expression": f"1.0 * ({top.expression}) / ({bottom.expression})",
+                "time_column": top.time_column or bottom.time_column,
+                "description": None,
+            }
+        )
+        self._layer_measure(d.start, ratio)
+        return True
+
+    def _restatements(self, measures: dict[str, LayerMeasure]) -> None:
+        """ "Churn rate by size band, as the percent of all accounts in the band that
+        churned": a clause after the measure that says, in other words, what it is. Its
+        words are read as the measure's own: a segment the measure already tests, columns
+        of the measure's tables and loose links are not new conditions or columns."""
+        for d in [x for x in self.definitions if x.definition.kind == "measure"]:
+            named = measures.get(d.definition.name)
+            if named is None:
+                continue
+            start = next(
+                (
+                    t.index for t in self.tokens[d.end :]
+                    if t.lemma == "as" and t.index > 0
+                    and self.tokens[t.index - 1].text == ","
+                    and t.index + 1 < len(self.tokens)
+                    and self.tokens[t.index + 1].lemma in ("the", "a", "an")
+                ),
+                None,
+            )  # fmt: skip
+            end = next(
+                (t.index for t in self.tokens[start or 0 :] if t.text in ("?", ";", "!")),
+                len(self.tokens),
+            )
+            if d.end < len(self.tokens) and self.tokens[d.end].text == "(":
+                # "list-price value (seats times per-seat price)": the measure in other words
+                close = next((t.index for t in self.tokens[d.end :] if t.text == ")"), None)
+                if close is not None:
+                    start, end = d.end + 1, close
+            if start is None:
+                continue
+            own = {c.lower() for c in [named.table, *self._fragment_tables(named.expression)]}
+            read = set(self._fragment_columns(named.expression))
+            for other in list(self.definitions):
+                if other is d or not start <= other.start < end:
+                    continue
+                tested = self._definition_columns(other.definition.name, other.definition.kind)
+                if other.definition.kind == "filter" and tested and tested <= read:
+                    self.definitions.remove(other)  # "... that churned": the rate's own test
+            self.cues = [c for c in self.cues if not start <= c.start < end]
+            for k, m in enumerate(self.mentions):
+                if not start <= m.start < end:
+                    continue
+                tables = {t.name.lower() for t in m.tables} | {c.table.lower() for c in m.columns}
+                if m.score < 2.0 or (tables and tables <= own):
+                    m.kind = "spent"  # read as part of the measure, not as a link
+                    self._use(k)
+            self.used_tokens.update(range(start - 1, end))
+            self.intent.explained = self.intent.explained | frozenset(range(start, end))
+
+    def _spelled_out(self, measures: dict[str, LayerMeasure]) -> None:
+        """ "ARPA: total current MRR divided by the number of active customers": after a colon,
+        arithmetic over the layer's measures spells out the measure named before it. When
+        every measure it names is part of that measure, the clause adds nothing; otherwise
+        it asks for a figure computed from several measures, which is declined."""
+        colon = next((t.index for t in self.tokens if t.text == ":"), None)
+        if colon is None:
+            return
+        end = next(
+            (t.index for t in self.tokens[colon:] if t.text in ("?", ";", "!")), len(self.tokens)
+        )
+        if not {t.lemma for t in self.tokens[colon:end]} & _ARITHMETIC:
+            return
+        before = [
+            d for d in self.definitions
+            if d.definition.kind == "measure" and d.end <= colon and colon - d.end <= 3
+        ]  # fmt: skip
+        inside = [d for d in self.definitions if colon < d.start < end]
+        named = measures.get(before[-1].definition.name) if before else None
+        parts = [measures.get(d.definition.name) for d in inside if d.definition.kind == "measure"]
+        whole = re.sub(r"\s+", "", named.expression.lower()) if named is not None else ""
+        if (
+            named is None
+            or not parts
+            or any(
+                p is None
+                or p.name == named.name
+                or re.sub(r"\s+", "", p.expression.lower()) not in whole
+                for p in parts
+            )
+        ):
+            raise self.decline("a figure computed from several measures is not supported")
+        for d in inside:
+            self.definitions.remove(d)
+        self.cues = [c for c in self.cues if not colon < c.start < end]
+        for k, m in enumerate(self.mentions):
+            if colon < m.start < end:
+                m.kind = "spent"  # read as part of the measure, not as a link
+                self._use(k)
+        self.used_tokens.update(range(colon, end))
+        self.intent.explained = self.intent.explained | frozenset(range(colon, end))
+
+    def _measure_dates_a_bucket(self, measures: dict[str, LayerMeasure]) -> None:
+        """ "for each sign-up year", "per churn month": a measure's name before a unit of
+        time is the time bucket of the date it is dated by, not the measure itself."""
+        for d in list(self.definitions):
+            named = measures.get(d.definition.name)
+            if named is None or not named.time_column or d.end >= len(self.tokens):
+                continue
+            unit = _TIME_UNITS.get(self.tokens[d.end].lemma)
+            group = next(
+                (c for c in self.cues if c.kind in ("group", "by") and c.end == d.start), None
+            )
+            table, _, column = named.time_column.partition(".")
+            col = self.index.column(table, column) if table.lower() in self.index.tables else None
+            if unit is None or group is None or col is None:
+                continue
+            self.definitions.remove(d)
+            self.cues.remove(group)
+            self.cues = sorted(
+                [*self.cues, Cue("bucket", group.start, d.end + 1, unit)], key=lambda c: c.start
+            )
+            self.used_tokens.update(range(group.start, d.end + 1))
+            self.time_preference.insert(0, col)
+            self.note("grouping", f"{unit} of {named.name}")
+
+    def _definition_columns(self, name: str, kind: str) -> set[ColumnRef]:
+        layer = self.index.semantic
+        if layer is None:
+            return set()
+        if kind == "filter":
+            fragments = [f.condition for f in layer.filters if f.name == name]
+        else:
+            fragments = [m.expression for m in layer.measures if m.name == name]
+        return {c for sql in fragments for c in self._fragment_columns(sql)}
+
+    def _use_state_adverbs(self, pos: int) -> None:
+        for t in self.tokens[max(0, pos - 2) : pos]:
+            if t.lemma in _STATE_ADVERBS:
+                self._use_token(t)
+
+    def _drop_exclusion_links(self) -> None:
+        """ "leaving out anyone who has churned": the exclusion's words are not schema words
+        ("leaving" is no `left_on`); dropped before any link is given a role."""
+        if self.used:
+            return
+        words: set[int] = set()
+        for d in self.definitions:
+            if d.definition.kind == "filter":
+                words |= self._exclusion_before(d.start) or set()
+        self.mentions = [
+            m for m in self.mentions
+            if m.kind == "table" or not set(range(m.start, m.end)) <= words
+        ]  # fmt: skip
+
+    def _exclusion_before(self, pos: int) -> set[int] | None:
+        """The tokens of "leaving out anyone who has", "excluding those", "except the
+        ones" right before a named filter at `pos`: the segment is taken out, not kept."""
+        for start in range(max(0, pos - 6), pos):
+            words = [t.lemma for t in self.tokens[start:pos]]
+            for phrase in _EXCLUSIONS:
+                n = len(phrase)
+                if tuple(words[:n]) != phrase:
+                    continue
+                rest = self.tokens[start + n : pos]
+                if all(
+                    t.kind == "word" and (t.lemma in STOP_WORDS or t.lemma in _ANYONE) for t in rest
+                ):
+                    return set(range(start, pos))
+        return None
+
     def _add_condition(self, name: str, sql: str, *, negated: bool, pos: int) -> None:
-        text = f"NOT ({sql})" if negated else sql
+        text = _negation(sql) if negated else sql
         if any(c.sql == text for c in self.intent.conditions):
             return
         tables = self._fragment_tables(sql)
@@ -235,3 +573,17 @@ class DefinitionReading(Reading):
             if ref is not None and ref.name not in out:
                 out.append(ref.name)
         return out
+
+
+def _negation(sql: str) -> str:
+    """NOT of a fragment, without a double negation ("not churned" of `churned_at IS NOT
+    NULL` is `churned_at IS NULL`)."""
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return f"NOT ({sql})"
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if isinstance(tree, exp.Not):
+        return str(tree.this.sql())
+    return f"NOT ({sql})"

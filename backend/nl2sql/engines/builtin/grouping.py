@@ -76,6 +76,11 @@ class GroupingReading(MeasureReading):
                 named = self._layer_measure_at(cue.end)
                 if named is not None and counted is None:
                     counted, measure = cue, named  # "top 5 clients by lifetime billings"
+                elif named is not None and measure is None and counted is not None:
+                    # "by total amount invoiced": the layer's measure says how it adds up
+                    self.cues.remove(counted)
+                    self.used_tokens.update(range(counted.start, counted.end))
+                    counted, measure = cue, named
                 if counted is not None and counted.kind == "count" and measure is None:
                     measure = Measure(None, "COUNT", count_table=self.intent.table)
                 if (

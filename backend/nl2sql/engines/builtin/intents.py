@@ -114,6 +114,9 @@ class Intent:
     """Lower-case names of tables the question's words point at (join paths go through them)."""
     recognised: dict[str, object] = field(default_factory=dict)
     signals: dict[str, float] = field(default_factory=dict)
+    explained: frozenset[int] = frozenset()
+    """Token positions of clauses that only restate a named measure (no definitions of
+    their own to express)."""
     date_choices: list[tuple[ColumnRef, list[ColumnRef]]] = field(default_factory=list)
     """Date columns chosen without being named, with the table's other dates (alternatives)."""
     column_choices: list[tuple[ColumnRef, list[ColumnRef]]] = field(default_factory=list)

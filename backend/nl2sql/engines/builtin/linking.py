@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -200,6 +201,9 @@ class DefinitionMention:
     definition: Definition
     score: float
     text: str
+    alternatives: tuple[Definition, ...] = ()
+    """Other definitions the same words name (a measure and a filter both called "lost
+    customers"): the reading picks the one the question's form asks for."""
 
 
 class SchemaIndex:
@@ -730,7 +734,13 @@ def definition_suggestions(index: SchemaIndex, question: str) -> list[str]:
     return out
 
 
-def unexpressed_definitions(index: SchemaIndex, question: str, sql: str, dialect: str) -> int:
+def unexpressed_definitions(
+    index: SchemaIndex,
+    question: str,
+    sql: str,
+    dialect: str,
+    explained: frozenset[int] = frozenset(),
+) -> int:
     """How many of the layer's measures and filters the question names that the SQL does not
     express (a column of the definition's fragments is missing from the query)."""
     if index.semantic is None or not index.definitions:
@@ -738,7 +748,7 @@ def unexpressed_definitions(index: SchemaIndex, question: str, sql: str, dialect
     import sqlglot
     from sqlglot import exp
 
-    found = link_definitions(index, tokenise(question))
+    found = [d for d in link_definitions(index, tokenise(question)) if d.start not in explained]
     if not found:
         return 0
     try:
@@ -819,21 +829,149 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
     i, n = 0, len(tokens)
     while i < n:
         hit: DefinitionMention | None = None
-        for length in range(min(index.max_phrase_words, n - i), 0, -1):
+        named = _longest_synonym(index, tokens, i)
+        for length in range(min(index.max_phrase_words, n - i), max(named, 1) - 1, -1):
             span = tokens[i : i + length]
             if any(t.kind not in ("word", "number") for t in span):
                 continue
             definitions = index.definitions.get(tuple(t.lemma for t in span))
             if definitions:
                 text = " ".join(t.text for t in span)
-                hit = DefinitionMention(i, i + length, definitions[0], 3.0 * length, text)
+                hit = DefinitionMention(
+                    i, i + length, definitions[0], 3.0 * length, text, tuple(definitions[1:])
+                )
                 break
         if hit is None:
-            i += 1
+            i += max(named, 1)  # "sales rep": a longer name of a column, not "sales"
             continue
         found.append(hit)
         i = hit.end
-    return found
+    taken = {k for d in found for k in range(d.start, d.end)}
+    found.extend(_loose_definitions(index, tokens, taken))
+    return sorted(found, key=lambda d: d.start)
+
+
+def _longest_synonym(index: SchemaIndex, tokens: list[Token], start: int) -> int:
+    """The length of the longest table or column synonym of the layer written at `start`
+    (0: none); a definition's shorter name inside it does not count ("sales" in "sales
+    rep"), one as long does."""
+    for length in range(min(index.max_phrase_words, len(tokens) - start), 1, -1):
+        span = tokens[start : start + length]
+        if any(t.kind not in ("word", "number") for t in span):
+            continue
+        phrase = tuple(t.lemma for t in span)
+        if phrase in index.column_synonyms or phrase in index.table_synonyms:
+            return length
+    return 0
+
+
+_PARTICIPLES = {
+    "lost": "lose", "sold": "sell", "paid": "pay", "left": "leave", "sent": "send",
+    "brought": "bring", "bought": "buy", "spent": "spend", "won": "win", "made": "make",
+    "got": "get", "gotten": "get", "given": "give", "gave": "give", "taken": "take",
+    "took": "take", "began": "begin", "begun": "begin", "kept": "keep", "held": "hold",
+    "built": "build", "written": "write", "wrote": "write", "chosen": "choose",
+    "grown": "grow", "grew": "grow", "ran": "run", "went": "go", "gone": "go", "done": "do",
+    "did": "do", "hired": "hire", "fired": "fire",
+}  # fmt: skip
+"""Past forms whose base a definition's phrase may be written in ("customers we lost")."""
+_LOOSE_GAP = 3
+"""Small words allowed between the words of a definition's phrase ("seats did we bill")."""
+
+
+@lru_cache(maxsize=8192)
+def _word_forms(word: str) -> frozenset[str]:
+    """A word and the bases it may be an inflection of ("billed": bill; "lost": lose)."""
+    singular = word[:-1] if len(word) > 2 and word.endswith("s") else word  # "ups" -> up
+    return frozenset({word, singular, _PARTICIPLES.get(word, word), *verb_stems(word)})
+
+
+def _same_word(a: str, b: str) -> bool:
+    """ "billed" and "bill", "lost" and "lose": one word in another inflection."""
+    return a == b or bool(_word_forms(a) & _word_forms(b))
+
+
+def _loose_definitions(
+    index: SchemaIndex, tokens: list[Token], taken: set[int]
+) -> list[DefinitionMention]:
+    """Measures of two or more words named in another order or inflection, with a few
+    small words between ("customers did we lose" for "lost customers", "seats did we bill for"
+    for "seats billed"): scored below an exact naming, never over a span already linked."""
+    out: list[DefinitionMention] = []
+    by_form = _loose_phrases(index)
+    n = len(tokens)
+    i = 0
+    while i < n:
+        best: DefinitionMention | None = None
+        if i not in taken and tokens[i].kind == "word" and tokens[i].lemma not in STOP_WORDS:
+            candidates = {
+                words: defs
+                for form in _word_forms(tokens[i].lemma)
+                for words, defs in by_form.get(form, [])
+            }
+            for words, definitions in candidates.items():
+                end = _loose_span(tokens, i, words, taken)
+                if end is not None and (best is None or end - i > best.end - best.start):
+                    text = " ".join(t.text for t in tokens[i:end])
+                    score = 3.0 * len(words) - 1.0
+                    others = tuple(d for d in index.definitions[words] if d != definitions[0])
+                    best = DefinitionMention(i, end, definitions[0], score, text, others)
+        if best is None:
+            i += 1
+            continue
+        out.append(best)
+        taken.update(range(best.start, best.end))
+        i = best.end
+    return out
+
+
+_LOOSE_PHRASES: weakref.WeakKeyDictionary[
+    SchemaIndex, dict[str, list[tuple[tuple[str, ...], list[Definition]]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _loose_phrases(
+    index: SchemaIndex,
+) -> dict[str, list[tuple[tuple[str, ...], list[Definition]]]]:
+    """The index's measure phrases of two or more words, by every form of each of their words
+    (built once per index). A named filter is a state ("open tickets"), not the event its
+    words may name ("tickets were opened"), so filters are matched only as written."""
+    cached = _LOOSE_PHRASES.get(index)
+    if cached is not None:
+        return cached
+    by_form: dict[str, list[tuple[tuple[str, ...], list[Definition]]]] = {}
+    for words, defs in index.definitions.items():
+        measures = [d for d in defs if d.kind == "measure"]
+        if len(words) < 2 or not measures:
+            continue
+        for form in {f for w in words for f in _word_forms(w)}:
+            by_form.setdefault(form, []).append((words, measures))
+    _LOOSE_PHRASES[index] = by_form
+    return by_form
+
+
+def _loose_span(
+    tokens: list[Token], start: int, words: tuple[str, ...], taken: set[int]
+) -> int | None:
+    """The end of a span from `start` whose content words are `words` in any order and
+    inflection, with at most `_LOOSE_GAP` small words between them; None if there is none."""
+    missing = list(words)
+    gap = 0
+    k = start
+    while k < len(tokens) and missing:
+        tok = tokens[k]
+        if k in taken or tok.kind != "word":
+            return None
+        match = next((w for w in missing if _same_word(tok.lemma, w)), None)
+        if match is not None:
+            missing.remove(match)
+            gap = 0
+        elif tok.lemma in STOP_WORDS and k > start and gap < _LOOSE_GAP:
+            gap += 1
+        else:
+            return None
+        k += 1
+    return k if not missing else None
 
 
 def _related(index: SchemaIndex, tok: Token) -> Mention | None:

@@ -10,6 +10,8 @@ from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
+_EACH = frozenset({"each", "every"})
+
 
 class MeasureReading(ComparisonReading):
     """Passes: counts and aggregates, then top N and superlatives."""
@@ -246,8 +248,15 @@ class MeasureReading(ComparisonReading):
             if as_aggregate and measure.column is not None:
                 self.measures.append((cue.start, Measure(measure.column, "MAX" if desc else "MIN")))
                 continue
+            each = any(
+                c.kind == "group" and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
+                for c in self.cues
+            )
+            if each and not self.top_mode and (self.limit or 1) == 1:
+                # "in each region, which customer has the most": one answer per group
+                raise self.decline("the highest or lowest within each group is not supported")
             self.order_keys.append((cue.start, measure, desc))
-            if not self.top_mode:
+            if not self.top_mode and not self._also_how_much(cue.end):
                 self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
 
@@ -279,10 +288,18 @@ class MeasureReading(ComparisonReading):
                 self._use(k)
         return True
 
+    def _also_how_much(self, pos: int) -> bool:
+        """ "..., and how much for each?": the ranked figure is asked for too."""
+        words = [t.lemma for t in self.tokens[pos:] if t.kind == "word"]
+        return any(
+            words[i : i + 3] in (["and", "how", "much"], ["and", "how", "many"])
+            for i in range(len(words))
+        )
+
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         payload = cue.payload
         desc = not payload.endswith("asc") and payload != "youngest"
-        named = self._layer_measure_at(cue.end)
+        named = self._layer_measure_at(cue.end) or self._layer_measure_before(cue.start)
         if named is not None and payload in ("desc", "asc", "n_desc", "n_asc"):
             # "which plan generated the most revenue": rank the groups by the measure
             self.measures = [(pos, m) for pos, m in self.measures if m is not named]

@@ -13,7 +13,7 @@ the root: the tokens, cues and linked mentions of the question, and what has bee
 from __future__ import annotations
 
 from backend.nl2sql.engines.base import QuestionNotUnderstood
-from backend.nl2sql.engines.builtin.cues import scan_cues
+from backend.nl2sql.engines.builtin.cues import Cue, scan_cues
 from backend.nl2sql.engines.builtin.intents import Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
 from backend.nl2sql.engines.builtin.linking import (
@@ -47,6 +47,11 @@ class Reading:
                     Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
                 )
         self.mentions.sort(key=lambda m: m.start)
+        self.restated: set[int] = set()
+        """Tokens that only restate what a cue says ("..., as a percentage")."""
+        self._bucket_or_value()
+        self._share_of_named_measure()
+        self._referred_subjects()
         self.named_dates: dict[int, ColumnRef] = {}
         """Start of a named filter's span -> the date column its condition tests."""
         self.default_dates: list[ColumnRef] = []
@@ -57,7 +62,7 @@ class Reading:
         self.refinement_from = refinement_from
         self.used: set[int] = set()
         """ids (positions in self.mentions) of mentions given a role."""
-        self.used_tokens: set[int] = set()
+        self.used_tokens: set[int] = set(self.restated)
         self.recognised: dict[str, list[str]] = {}
         self.intent = Intent(table="")
         self.extra_tables: list[str] = []
@@ -369,6 +374,131 @@ class Reading:
             return [Measure(pk)]
         return []
 
+    def _bucket_or_value(self) -> None:
+        """ "billed annually", "monthly count": a word that is both a time bucket and a value
+        the semantic layer declares for a column is the value when the question names that
+        column's table elsewhere ("active subscriptions billed annually"), else the bucket
+        ("monthly count of new customers")."""
+        layer = self.index.semantic
+        if layer is None:
+            return
+        declared: dict[str, tuple[ColumnRef, str]] = {}
+        for table_def in layer.tables:
+            for col_def in table_def.columns:
+                col = (
+                    self.index.column(table_def.name, col_def.name)
+                    if table_def.name.lower() in self.index.tables
+                    else None
+                )
+                for phrase, stored in col_def.values.items():
+                    if col is not None and phrase.strip().lower() in _BUCKET_WORDS:
+                        declared[phrase.strip().lower()] = (col, stored)
+        if not declared:
+            return
+
+        def named_elsewhere(table: str, pos: int) -> bool:
+            tables = {t.name.lower() for m in self.mentions if m.start != pos for t in m.tables}
+            tables |= {c.table.lower() for m in self.mentions if m.start != pos for c in m.columns}
+            tables |= {d.definition.table.lower() for d in self.definitions}
+            return table.lower() in tables
+
+        for cue in list(self.cues):
+            word = self.tokens[cue.start].text.lower()
+            if cue.kind != "bucket" or cue.end - cue.start != 1 or word not in declared:
+                continue
+            col, stored = declared[word]
+            if named_elsewhere(col.table, cue.start):
+                self.cues.remove(cue)
+                value = Mention(
+                    cue.start, cue.end, "value", columns=[col], value=stored, score=3.0,
+                    text=self.tokens[cue.start].text,
+                )  # fmt: skip
+                self.mentions = sorted([*self.mentions, value], key=lambda m: m.start)
+        for m in list(self.mentions):
+            word = m.text.lower()
+            if m.kind != "value" or m.end - m.start != 1 or word not in declared:
+                continue
+            col, _ = declared[word]
+            if not named_elsewhere(col.table, m.start) and word in _BUCKET_UNITS:
+                self.mentions.remove(m)
+                self.cues.append(Cue("bucket", m.start, m.end, _BUCKET_UNITS[word]))
+                self.cues.sort(key=lambda c: c.start)
+
+    def _share_of_named_measure(self) -> None:
+        """ "what percent of revenue": a share of a layer measure even where a column is
+        named `..._pct`; "..., as a percentage" then only restates the share. "Invoiced
+        the most over time": all along, not a comparison."""
+        measures = {d.start for d in self.definitions if d.definition.kind == "measure"}
+        if not measures:
+            return
+        if not any(c.kind == "share" for c in self.cues):
+            for tok in self.tokens[:-2]:
+                i = tok.index
+                words = [t.lemma for t in self.tokens[i : i + 3]]
+                if words[0] != "what" or words[1] not in _SHARE_WORDS or words[2] != "of":
+                    continue
+                nxt = next(
+                    (t.index for t in self.tokens[i + 3 :] if t.lemma not in STOP_WORDS), None
+                )
+                if nxt not in measures:
+                    continue
+                self.cues = sorted([*self.cues, Cue("share", i, i + 3)], key=lambda c: c.start)
+                self.mentions = [m for m in self.mentions if not i <= m.start < i + 3]
+                break
+        for c in list(self.cues):
+            after = self.tokens[c.end].lemma if c.end < len(self.tokens) else ""
+            if c.kind == "cmp" and self.tokens[c.start].lemma == "over" and after == "time":
+                self.cues.remove(c)  # "invoiced the most over time": all along, no comparison
+                self.restated.update({c.start, c.end})
+        if not any(c.kind == "share" for c in self.cues):
+            return
+        for c in list(self.cues):
+            before = [t.lemma for t in self.tokens[max(0, c.start - 2) : c.start]]
+            if c.kind == "unsupported" and c.payload in _SHARE_WORDS and before == ["as", "a"]:
+                self.cues.remove(c)
+                self.restated.update(range(c.start - 2, c.end))
+
+    def _referred_subjects(self) -> None:
+        """ "Top 5 account managers by MRR", "which reps ... by revenue": a word for a
+        reference column (`account_manager_id`) as the subject ranked by a layer measure means
+        the rows it refers to, shown by their name."""
+        ranked_by_measure = any(
+            d.definition.kind == "measure"
+            and "by" in [t.lemma for t in self.tokens[max(0, d.start - 3) : d.start]]
+            for d in self.definitions
+        )  # "... by the current MRR": the rows ranked are what the measure is taken per
+        if self.index.semantic is None or not ranked_by_measure:
+            return
+        for m in self.mentions:
+            if m.kind != "column" or len(m.columns) != 1 or m.score < 2.0:
+                continue
+            referred = self.referred_table(m.columns[0])
+            if referred is None or not self.index.label_columns(referred):
+                continue
+            before = [
+                t.lemma
+                for t in self.tokens[: m.start]
+                if t.kind == "word" and t.lemma not in STOP_WORDS or t.lemma in _SUBJECT_WORDS
+            ]
+            head = [w for w in before if w not in _RANK_WORDS]
+            if before and before[-1] in _RANK_WORDS | _SUBJECT_WORDS and len(head) <= 1:
+                m.kind, m.tables, m.columns = "table", [self.index.table(referred)], []
+
+    def referred_table(self, col: ColumnRef) -> str | None:
+        """The other table whose row `col` refers to (a foreign key, a join the semantic layer
+        declares, or one inferred from names), when `col` is the only link between the two."""
+        if col.is_primary_key:
+            return None
+        edges = self.index.edges.get(col.table.lower(), [])
+        targets = [
+            other for other, own, _ in edges
+            if own.lower() == col.name.lower() and other.lower() != col.table.lower()
+        ]  # fmt: skip
+        if len(targets) != 1:
+            return None
+        links = [e for e in edges if e[0].lower() == targets[0].lower()]
+        return targets[0] if len(links) == 1 else None
+
     def self_references(self, table: str) -> list[ColumnRef]:
         """Columns of `table` that refer to another row of `table` (`manager_id`): declared
         foreign keys to itself, or a nullable `<role>_id` named for a role over peers."""
@@ -394,11 +524,24 @@ class Reading:
                 out.append(col)
         return out
 
+    def layer_time_column(self, table: str) -> ColumnRef | None:
+        """The date the semantic layer says rows of `table` are dated by, if it says."""
+        layer = self.index.semantic
+        if layer is None or table.lower() not in self.index.tables:
+            return None
+        for defined in layer.tables:
+            if defined.name.lower() == table.lower() and defined.time_column:
+                return self.index.column(table, defined.time_column)
+        return None
+
     def date_column(self, prefer: list[str]) -> ColumnRef | None:
         if self.time_preference:
             return self.time_preference[0]
         tables = [*prefer, self.intent.table, *self.mentioned_tables()]
         for table in tables:
+            dated_by = self.layer_time_column(table)
+            if dated_by is not None:
+                return dated_by
             for col in self.index.columns_of.get(table.lower(), []):
                 if col.kind == "date":
                     return col
@@ -475,10 +618,38 @@ class Reading:
             self.note("grouping", table)
         else:
             col = self.column_of(k)
-            if col is not None:
+            referred = self.referred_table(col) if col is not None else None
+            says_key = {t.lemma for t in self.tokens[m.start : m.end]} & _KEY_WORDS
+            if referred is not None and self.index.label_columns(referred) and not says_key:
+                # "accounts per account manager": the key refers to a row that has a name;
+                # the groups are those rows, shown by their name
+                for measure in self.label_measures(referred):
+                    self.projection.append((m.start, measure))
+                    self.table_group_projection.append(id(measure))
+                referred_key = self.index.table(referred).primary_key
+                keys = [Measure(referred_key)] if referred_key else self.label_measures(referred)
+                for measure in keys:
+                    self.group_keys.append((m.start, measure))
+                self.intent.extra_tables.append(referred)
+                self.note("grouping", f"{referred} by {col.name if col else ''}")
+            elif col is not None:
                 self.group_keys.append((m.start, Measure(col)))
                 self.projection.append((m.start, Measure(col)))
                 self.note("grouping", col.name)
+
+
+_BUCKET_UNITS = {
+    "monthly": "month", "quarterly": "quarter", "yearly": "year", "annual": "year",
+    "annually": "year", "weekly": "week", "daily": "day",
+}  # fmt: skip
+_BUCKET_WORDS = frozenset(_BUCKET_UNITS)
+_SUBJECT_WORDS = frozenset({"which", "who", "what"})
+_KEY_WORDS = frozenset({"id", "ids", "key", "code", "number", "no"})
+"""Words that ask for the identifier itself ("for each customer id"), not the row it names."""
+_SHARE_WORDS = frozenset({"percent", "percentage", "share", "proportion", "fraction"})
+_RANK_WORDS = frozenset(
+    {"top", "rank", "bottom", "list", "show", "five", "three", "ten", "two", "four", "twenty"}
+)
 
 
 def is_filler(tok: Token) -> bool:
@@ -496,6 +667,7 @@ def same_measure(a: Measure, b: Measure) -> bool:
         and a.bucket == b.bucket
         and a.count_table == b.count_table
         and a.distinct == b.distinct
+        and a.sql == b.sql
     )
 
 

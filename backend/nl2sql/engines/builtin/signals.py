@@ -100,7 +100,11 @@ class SignalReading(ValueReading):
             + sum(1 for a in intent.anti_joins if not a.exists)
             + sum(
                 1
-                for f in [*intent.filters, *intent.having]
+                for f in [
+                    *intent.filters,
+                    *intent.having,
+                    *(f for m in intent.select if m.agg == "PCT" for f in m.condition),
+                ]  # (a share's condition is a filter too)
                 if f.op in ("!=", "not in", "not like") or (f.op == "=" and f.values == [0])
             )
         )
@@ -346,9 +350,18 @@ class SignalReading(ValueReading):
             and m.agg is None
             and m.column is not None
             and self.tokens[pos - 1].lemma not in ("their", "its")  # "with their hire dates"
+            and not self._asked_to_show(pos)
         }
         grouped = {id(m) for m in intent.group_by}
         return sum(1 for m in intent.select if id(m) in late and id(m) not in grouped)
+
+    def _asked_to_show(self, pos: int) -> bool:
+        """ "..., and on what date?", "...: ticket id and when it was opened": the column is
+        asked for in a part of its own after the condition."""
+        before = [t.lemma for t in self.tokens[max(0, pos - 4) : pos]]
+        if "and" in before and ("what" in before or "which" in before):
+            return True
+        return any(t.text == ":" for t in self.tokens[:pos])
 
     def _counted_rows(self, intent: Intent) -> bool:
         """ "How many cities have airports": counts something the question names as a column

@@ -181,6 +181,8 @@ class SqlBuilder:
                 *(self.condition(f, intent_table=m.count_table or "") for f in m.condition),
                 *(self.fragment(c) for c in m.condition_sql),
             )
+            if m.sql is not None:
+                return self.share_of_fragment(m.sql, met)
             flag = exp.Case(
                 ifs=[exp.If(this=met, true=exp.Literal.number(1))], default=exp.Literal.number(0)
             )
@@ -225,6 +227,24 @@ class SqlBuilder:
         if m.column is None:
             return "count"
         return f"{m.agg.lower()}_{m.column.name}"
+
+    def share_of_fragment(self, sql: str, met: exp.Expr) -> exp.Expr:
+        """100.0 x a layer measure over the rows that meet `met` / the measure: every SUM(x)
+        becomes SUM(CASE WHEN met THEN x ELSE 0 END), COUNT(*) a sum of 1s where met."""
+
+        def only_met(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Sum):
+                part = exp.Case(ifs=[exp.If(this=met.copy(), true=node.this.copy())])
+                return exp.Sum(this=part.else_(exp.Literal.number(0)))
+            if isinstance(node, exp.Count):
+                flag = exp.Case(ifs=[exp.If(this=met.copy(), true=exp.Literal.number(1))])
+                return exp.Sum(this=flag.else_(exp.Literal.number(0)))
+            return node
+
+        whole = self.fragment(sql)
+        part = whole.copy().transform(only_met)
+        share = exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Paren(this=part))
+        return exp.Div(this=share, expression=exp.Paren(this=whole))
 
     def fragment(self, sql: str) -> exp.Expr:
         """A semantic layer's SQL fragment (written `table.column`, in the target dialect)."""
@@ -355,14 +375,30 @@ class SqlBuilder:
         if intent.group_by:
             query = query.group_by(*(self.measure(g) for g in intent.group_by))
         if intent.having:
+            grouped = query.copy()
             query = query.having(
-                exp.and_(*(self.condition(h, intent_table=intent.table) for h in intent.having))
+                exp.and_(*(self._having(h, intent.table, grouped) for h in intent.having))
             )
         for m, desc in intent.order_by:
             query = query.order_by(exp.Ordered(this=self.measure(m), desc=desc))
         if intent.limit:
             query = query.limit(intent.limit)
         return query
+
+    def _having(self, h: Filter, table: str, grouped: exp.Select) -> exp.Expr:
+        """A HAVING condition; a layer measure against its average over the groups compares
+        with AVG of the same grouped query's figure ("above the average MRR per account")."""
+        if not (h.subquery_agg and isinstance(h.column, Measure) and h.column.sql is not None):
+            return self.condition(h, intent_table=table)
+        figure = self.measure(h.column)
+        per_group = grouped.copy()
+        per_group.set("expressions", [exp.alias_(figure.copy(), self.ident("figure"))])
+        per_group.set("distinct", None)
+        cls = {"AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}[h.subquery_agg]
+        over = exp.select(cls(this=exp.column("figure", table="per_group"))).from_(
+            exp.Subquery(this=per_group, alias=exp.TableAlias(this=self.ident("per_group")))
+        )
+        return _compare(h.op, figure, exp.Subquery(this=over))
 
     def _join_plan(self, start: str, tables: list[str]) -> list[tuple[str, str, str, str]]:
         joined = [start.lower()]

@@ -522,8 +522,12 @@ class TimeReading(DefinitionReading):
         buckets = [m.column for m in intent.group_by if m.bucket and m.column is not None]
         out: list[tuple[ColumnRef, list[ColumnRef]]] = []
         for col in dict.fromkeys([*used, *buckets]):
-            if col in self.time_preference or col in self.named_dates.values():
-                continue  # the layer says what the measure or the filter is dated by
+            if (
+                col in self.time_preference
+                or col in self.named_dates.values()
+                or col == self.layer_time_column(col.table)
+            ):
+                continue  # the layer says what the measure, the filter or the rows are dated by
             named = set(col.words) - {"date", "at", "on", "time", "timestamp", "day"}
             if named & lemmas:
                 continue

@@ -134,6 +134,8 @@ class ValueReading(NegationReading):
             return False
         if any(c.kind == "both" for c in self.cues):
             return False
+        if any(c.kind == "share" for c in self.cues) and not between & {"versus", "vs", "v"}:
+            return False  # "the share of sales from South and Coast customers": one part
         return bool(self.measures) or any(c.kind == "count" for c in self.cues)
 
     def _describes_value_column(self, column_mention: Mention, value: Mention) -> bool:
