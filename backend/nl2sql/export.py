@@ -30,9 +30,10 @@ from backend.connections import executor, schema_cache
 from backend.connections.executor import RowChunk
 from backend.core.config import Settings
 from backend.core.context import ClientContext
-from backend.core.csv_writer import CsvChunks, csv_cell
+from backend.core.csv_writer import CsvChunks
 from backend.core.errors import AppError
 from backend.nl2sql.errors import ExportNotPossible, QueryNotFound
+from backend.nl2sql.export_csv import csv_rows
 from backend.nl2sql.guard import cap_limit_parameter, guard_sql, sqlglot_dialect
 from backend.nl2sql.pipeline import DRAFT_SOURCE, ensure_usable_connection
 from backend.observability import recorder
@@ -73,15 +74,13 @@ class CsvExport:
         try:
             if self.first is None:
                 return
-            out = CsvChunks(header=[c.name for c in self.first.columns])
-            out.write_many(self.first.rows, _export_cell)
-            yield out.take().encode("utf-8")
+            header = CsvChunks(header=[c.name for c in self.first.columns])
+            yield header.take().encode("utf-8") + csv_rows(self.first.rows)
             self.rows_sent += len(self.first.rows)
             self.first = None
             for chunk in self.rest:
                 self.rows_sent += len(chunk.rows)
-                out.write_many(chunk.rows, _export_cell)
-                yield out.take().encode("utf-8")
+                yield csv_rows(chunk.rows)
         except AppError as exc:
             error = exc.code
             logger.warning("export of query %s failed mid-stream: %s", self.query_id, exc)
@@ -115,11 +114,6 @@ class CsvExport:
                 session.commit()
         except Exception:  # the rows went out; a lost record must not turn into a broken body
             logger.exception("could not record the export of query %s", self.query_id)
-
-
-def _export_cell(value: Any) -> Any:
-    """A driver's value as the CSV shows it: JSON-safe (as an answer shows it), then a cell."""
-    return csv_cell(executor.json_safe(value))
 
 
 def _lift_preview_cap(
