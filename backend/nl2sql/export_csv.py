@@ -23,27 +23,28 @@ from backend.connections.executor import json_safe
 from backend.core.csv_writer import FORMULA_START, csv_cell
 
 _NONE = type(None)
-_INTEGERS = frozenset({int, _NONE})
 _FLOATS = frozenset({float, _NONE})
-_TEXTS = frozenset({str, _NONE})
 
-_FORMULA_LIKE = "^[" + "".join("\\" + c if c in "-^]\\" else c for c in FORMULA_START) + "]"
-"""Text a spreadsheet would run as a formula (RE2 syntax): gets a leading `'`."""
 _NEEDS_QUOTES = '[,"\r\n]'
 """What makes Python's csv writer quote a value: the delimiter, the quote, a line-end char."""
+_QUOTE_BYTES = (b",", b'"', b"\r", b"\n")
 
-_PYTHON_FIXED_LOW = 1e-4
-_PYTHON_FIXED_HIGH = 1e16
-"""`repr` of a float writes it without an exponent in [1e-4, 1e16), with `.0` when integral."""
+_FLOAT_BY_PYTHON = r"[ena]|^-?0\.0000"
+"""Arrow's text of a float that `repr` writes otherwise: with an exponent (Arrow uses one from
+1e10 on, `repr` from 1e16 on and under 1e-4), fixed but under 1e-4 (`0.00001`: `repr` writes
+`1e-05`), `inf` and `nan` (empty cells). Wherever else both write the same shortest digits in
+fixed notation, `repr` with `.0` when there is no decimal point."""
 
 _TEXT = pa.large_string()
-_NULL_FLOAT = pa.scalar(None, pa.float64())
 _EMPTY = pa.scalar("", _TEXT)
 _QUOTE = pa.scalar('"', _TEXT)
 _APOSTROPHE = pa.scalar("'", _TEXT)
 _POINT_ZERO = pa.scalar(".0", _TEXT)
 _LINE_END = pa.scalar("\r\n", _TEXT)
+_COMMA = pa.scalar(",", _TEXT)
 _QUOTED_EMPTY = pa.scalar('""', _TEXT)
+_FORMULA_STARTS = pa.array(sorted(FORMULA_START), _TEXT)
+"""First characters of text a spreadsheet would run as a formula: it gets a leading `'`."""
 
 
 def export_cell(value: Any) -> Any:
@@ -63,61 +64,60 @@ def _any(mask: Any) -> bool:
 
 
 def _neutralised(text: Any) -> Any:
-    formula = pc.match_substring_regex(text, _FORMULA_LIKE)
+    formula = pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=_FORMULA_STARTS)
     if not _any(formula):
         return text
     return pc.if_else(formula, pc.binary_join_element_wise(_APOSTROPHE, text, _EMPTY), text)
 
 
 def _quoted(text: Any) -> Any:
-    needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
-    if not _any(needs):
+    # A scan of the column's bytes first: most columns hold no character that needs quotes.
+    data = text.buffers()[2]
+    raw = b"" if data is None else data.to_pybytes()
+    if not any(c in raw for c in _QUOTE_BYTES):
         return text
+    needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
     escaped = pc.binary_join_element_wise(
         _QUOTE, pc.replace_substring(text, '"', '""'), _QUOTE, _EMPTY
     )
     return pc.if_else(needs, escaped, text)
 
 
-def _float_text(values: Sequence[Any]) -> Any:
-    """Floats as `repr` writes them (NaN and infinities as nulls): Arrow's shortest round-trip
-    digits where both write them the same way, `repr` itself for the few others."""
-    numbers = pa.array(values, pa.float64())
-    numbers = pc.if_else(pc.is_finite(numbers), numbers, _NULL_FLOAT)
+def _float_text(numbers: Any, values: Sequence[Any]) -> Any:
+    """Floats as `repr` writes them: Arrow's shortest round-trip digits, with `.0` added to
+    integral ones, wherever both write them without an exponent; the others (an exponent, a
+    magnitude under 1e-4, NaN and infinities) as `export_cell` makes them, value by value."""
     text = pc.cast(numbers, _TEXT)
-    size = pc.abs(numbers)
-    by_python = pc.fill_null(
-        pc.or_(
-            pc.match_substring(text, "e"),
-            pc.or_(
-                pc.greater_equal(size, _PYTHON_FIXED_HIGH),
-                pc.and_(pc.less(size, _PYTHON_FIXED_LOW), pc.not_equal(size, 0.0)),
-            ),
-        ),
-        False,
-    )
     integral = pc.invert(pc.match_substring(text, "."))
     text = pc.if_else(integral, pc.binary_join_element_wise(text, _POINT_ZERO, _EMPTY), text)
-    if _any(by_python):
-        rows = pc.indices_nonzero(by_python).to_pylist()
-        text = pc.replace_with_mask(
-            text, by_python, pa.array([repr(values[i]) for i in rows], _TEXT)
-        )
+    odd = pc.match_substring_regex(text, _FLOAT_BY_PYTHON)
+    if _any(odd):
+        rows = pc.indices_nonzero(pc.fill_null(odd, False)).to_pylist()
+        cells = [_cell_text(export_cell(values[i])) for i in rows]
+        text = pc.replace_with_mask(text, pc.fill_null(odd, False), pa.array(cells, _TEXT))
     return text
 
 
 def _column_text(values: Sequence[Any]) -> Any:
-    """One column's cells as an Arrow text array, quoted as the csv writer quotes them."""
-    kinds = set(map(type, values))
-    if kinds <= _INTEGERS:
-        try:
-            return pc.cast(pa.array(values, pa.int64()), _TEXT)
-        except OverflowError:  # beyond 64 bits: written value by value below
-            pass
-    elif kinds <= _FLOATS:
-        return _float_text(values)
-    elif kinds <= _TEXTS:
-        return _quoted(_neutralised(pa.array(values, _TEXT)))
+    """One column's cells as an Arrow text array, quoted as the csv writer quotes them.
+
+    Arrow infers the column's type (in C++): integers, text and nulls go straight to Arrow;
+    floats too once no integer hides among them (Arrow would make it a float); any other type
+    or a mix of types is formatted value by value as `export_cell` does."""
+    try:
+        column = pa.array(values)
+    except (pa.ArrowException, OverflowError):  # a mix of types, an integer beyond 64 bits
+        column = None
+    if isinstance(column, pa.Array):
+        kind = column.type
+        if pa.types.is_null(kind):
+            return pa.nulls(len(values), _TEXT)
+        if pa.types.is_int64(kind):
+            return pc.cast(column, _TEXT)
+        if pa.types.is_string(kind):
+            return _quoted(_neutralised(pc.cast(column, _TEXT)))
+        if pa.types.is_float64(kind) and set(map(type, values)) <= _FLOATS:
+            return _float_text(column, values)
     return _quoted(pa.array([_cell_text(export_cell(v)) for v in values], _TEXT))
 
 
@@ -125,14 +125,13 @@ def csv_rows(rows: Sequence[Sequence[Any]]) -> bytes:
     """The CSV lines of `rows` (no header), UTF-8, each ended by `\\r\\n`."""
     if not rows:
         return b""
-    columns = [pc.fill_null(_column_text(values), _EMPTY) for values in zip(*rows, strict=True)]
+    columns = [_column_text(values) for values in zip(*rows, strict=True)]
+    columns = [pc.fill_null(c, _EMPTY) if c.null_count else c for c in columns]
     if len(columns) == 1:
         # The csv module quotes the one empty cell of a row, so the line is not blank.
-        only = columns[0]
-        lines = pc.if_else(pc.equal(only, _EMPTY), _QUOTED_EMPTY, only)
-    else:
-        lines = pc.binary_join_element_wise(*columns, pa.scalar(",", _TEXT))
-    lines = pc.binary_join_element_wise(lines, _LINE_END, _EMPTY)
+        columns[0] = pc.if_else(pc.equal(columns[0], _EMPTY), _QUOTED_EMPTY, columns[0])
+    columns[-1] = pc.binary_join_element_wise(columns[-1], _LINE_END, _EMPTY)
+    lines = columns[0] if len(columns) == 1 else pc.binary_join_element_wise(*columns, _COMMA)
     _, offsets, data = lines.buffers()
     bounds = memoryview(offsets).cast("q")
     start, end = bounds[lines.offset], bounds[lines.offset + len(lines)]
