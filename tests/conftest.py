@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from hypothesis import settings as hypothesis_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis.configuration import set_hypothesis_home_dir
 from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
@@ -45,9 +45,8 @@ _SESSION_DATA_DIR = tempfile.mkdtemp(prefix="nlsql-test-data-")
 os.environ["NLSQL_DATA_DIR"] = _SESSION_DATA_DIR
 atexit.register(shutil.rmtree, _SESSION_DATA_DIR, ignore_errors=True)
 
-# Hypothesis keeps no example database (it would be `.hypothesis/` in the working directory).
-hypothesis_settings.register_profile("nlsql", database=None)
-hypothesis_settings.load_profile("nlsql")
+# Hypothesis keeps its examples and cached constants there too, not in `<cwd>/.hypothesis`.
+set_hypothesis_home_dir(Path(_SESSION_DATA_DIR) / ".hypothesis")
 
 
 _ROOT_BEFORE = pytest.StashKey[set[str]]()
@@ -81,6 +80,8 @@ def _repository_root_stays_clean() -> Iterator[None]:
     yield
     left = sorted(_root_entries() - before - ROOT_OUTPUTS)
     assert not left, f"the test left {left} in the repository root"
+
+
 BACKENDS = [
     b.strip()
     for b in os.environ.get("NLSQL_TEST_BACKENDS", "sqlite,postgresql").split(",")

@@ -1,6 +1,7 @@
 """Tests write nothing into the working directory (the repository root when pytest runs there):
-no generated secrets file from `Settings()` built without a `data_dir`, no Hypothesis example
-database. `tests/conftest.py` also fails any test, and the run, that leaves a file in the root."""
+no generated secrets file from `Settings()` built without a `data_dir`, no `.hypothesis`
+directory. `tests/conftest.py` also fails any test, and the run, that leaves a file in the
+root."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import storage_directory
 from pydantic import SecretStr
 
 from backend.core.config import SECRETS_FILE_NAME, Settings
@@ -35,8 +36,9 @@ def test_a_data_dir_given_is_still_used(tmp_path: Path) -> None:
     assert (tmp_path / SECRETS_FILE_NAME).is_file()  # the Fernet key it generated
 
 
-def test_hypothesis_keeps_no_example_database() -> None:
-    assert hypothesis_settings().database is None
+def test_hypothesis_keeps_its_files_outside_the_repository() -> None:
+    home = storage_directory("examples", intent_to_write=False).home_directory
+    assert REPO_ROOT not in home.resolve().parents
 
 
 def test_the_root_check_knows_where_the_root_is() -> None:
