@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis.configuration import set_hypothesis_home_dir
 from pydantic import SecretStr
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
@@ -30,6 +32,56 @@ from tests.support import postgres_server
 pytest_plugins = ["tests.support.live_server"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ROOT_OUTPUTS = frozenset({".pytest_cache", "test-artifacts"})
+"""What a test run may add to the repository root: pytest's cache and the browser tests'
+screenshots (kept on purpose). Anything else a test leaves there is a defect."""
+
+# Settings built without a data_dir (the default is the working directory: the repository root
+# when pytest runs there) keep their app_data.db and generated secrets in a directory of this
+# session's own, in this process and in every subprocess a test starts.
+_SESSION_DATA_DIR = tempfile.mkdtemp(prefix="nlsql-test-data-")
+os.environ["NLSQL_DATA_DIR"] = _SESSION_DATA_DIR
+atexit.register(shutil.rmtree, _SESSION_DATA_DIR, ignore_errors=True)
+
+# Hypothesis keeps its examples and cached constants there too, not in `<cwd>/.hypothesis`.
+set_hypothesis_home_dir(Path(_SESSION_DATA_DIR) / ".hypothesis")
+
+
+_ROOT_BEFORE = pytest.StashKey[set[str]]()
+
+
+def _root_entries() -> set[str]:
+    return set(os.listdir(REPO_ROOT))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_ROOT_BEFORE] = _root_entries()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when it left files in the repository root (collection included)."""
+    before = session.config.stash.get(_ROOT_BEFORE, None)
+    if before is None:
+        return
+    left = sorted(_root_entries() - before - ROOT_OUTPUTS)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"the tests left {left} in the repository root", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def _repository_root_stays_clean() -> Iterator[None]:
+    """Each test leaves the repository root as it found it (names the test that did not)."""
+    before = _root_entries()
+    yield
+    left = sorted(_root_entries() - before - ROOT_OUTPUTS)
+    assert not left, f"the test left {left} in the repository root"
+
+
 BACKENDS = [
     b.strip()
     for b in os.environ.get("NLSQL_TEST_BACKENDS", "sqlite,postgresql").split(",")

@@ -463,7 +463,8 @@ def stream_on_connection(
     """Yield the rows of one read-only statement in chunks of `chunk_size`, holding at most one
     chunk in memory (server-side cursors where the driver has them). The whole stream must end
     within `timeout_seconds`; errors as `run_on_connection`. Values are made JSON-safe unless
-    `raw_values` (a CSV export converts only the values that need it, column by column)."""
+    `raw_values`: then the rows are the driver's own tuples, not wrapped in SQLAlchemy rows (a
+    CSV export formats whole columns at once and pays for nothing per row it does not need)."""
     sent = 0
     with read_only_connection(connection, settings=settings, timeout_seconds=timeout_seconds) as (
         conn,
@@ -480,11 +481,18 @@ def stream_on_connection(
         names = list(result.keys())
         description = result.cursor.description if result.cursor is not None else None
         columns: list[ResultColumn] | None = None
+        strategy = result.cursor_strategy
         while True:
             size = chunk_size if max_rows is None else min(chunk_size, max_rows - sent)
             if size <= 0:
                 break
-            batch = result.fetchmany(size)
+            # The fetch strategy hands out the DBAPI rows (buffered ones first) and turns driver
+            # errors into SQLAlchemy's, as `fetchmany` does before it wraps each row.
+            batch = (
+                strategy.fetchmany(result, result.cursor, size)
+                if raw_values
+                else result.fetchmany(size)
+            )
             if columns is None:
                 types = _column_types(conn, dialect, description, list(batch))
                 if len(types) != len(names):

@@ -49,10 +49,11 @@ def _column(values: tuple[Any, ...], cell: Callable[[Any], Any]) -> Sequence[Any
         if float not in kinds:
             return values
         try:
-            # fsum is nan or infinite when a value is; an overflow takes the slow path too.
+            # fsum is nan or infinite when a value is; an overflow or both infinities (which
+            # fsum refuses) take the slow path too.
             if math.isfinite(math.fsum(present)):
                 return values
-        except OverflowError:
+        except (OverflowError, ValueError):  # ValueError: inf + -inf
             pass
     elif kinds <= _TEXT and not any(map(str.startswith, present, repeat(_FORMULA_PREFIXES))):
         return values

@@ -15,7 +15,9 @@ run, each timed right before and right after the export (their mean is the basel
 sqlite3`, the report says it is missing and uses only the second), and Python's `csv` module
 writing the rows of `sqlite3.Cursor.fetchmany` as they come (no formula neutralising, no
 HTTP): the floor for any exporter written in Python. Reported: rows/s of each and the
-export's share of each.
+export's share of each; also the CPU seconds of `sqlite3 -csv` against those the server spent
+during the export (every thread, /proc/<pid>/stat), which a loaded machine distorts less than
+wall time.
 
 Usage: python scripts/bench/bench_export.py [--rows 1000000] [--baseline-rows 1000] [--json]
 """
@@ -27,6 +29,7 @@ import csv
 import io
 import json
 import os
+import resource
 import shutil
 import socket
 import sqlite3
@@ -64,18 +67,31 @@ def build_target(path: Path, rows: int) -> None:
 EXPORT_SQL = "SELECT id, label, amount, happened_on, note FROM events ORDER BY id"
 
 
-def sqlite3_cli_seconds(target: Path, sql: str) -> tuple[float, int] | None:
-    """Seconds and bytes of `sqlite3 -csv` writing the query's rows to a pipe we drain."""
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sqlite3_cli_seconds(target: Path, sql: str) -> tuple[float, int, float] | None:
+    """Seconds, bytes and CPU seconds of `sqlite3 -csv` writing the query's rows to a pipe we
+    drain."""
     cli = shutil.which("sqlite3")
     if cli is None:
         return None
+    cpu = children_cpu_seconds()
     started = time.perf_counter()
     with subprocess.Popen([cli, "-csv", str(target), sql], stdout=subprocess.PIPE) as proc:  # noqa: S603
         assert proc.stdout is not None  # noqa: S101
         size = 0
         while chunk := proc.stdout.read(1 << 16):
             size += len(chunk)
-    return time.perf_counter() - started, size
+    return time.perf_counter() - started, size, children_cpu_seconds() - cpu
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used: /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def python_csv_seconds(target: Path, sql: str) -> tuple[float, int]:
@@ -254,7 +270,9 @@ def main() -> None:
             cli_runs = [sqlite3_cli_seconds(target, EXPORT_SQL)]
             python_runs = [python_csv_seconds(target, EXPORT_SQL)]
             reset_peak(proc.pid)
+            cpu_before = process_cpu_seconds(proc.pid)
             rows, size, seconds = export(client, big["query_id"], headers)
+            export_cpu = process_cpu_seconds(proc.pid) - cpu_before
             if rows != args.rows:
                 raise SystemExit(f"{rows:,} rows arrived of {args.rows:,}")
             peak_kb = status_kb(proc.pid, "VmHWM")
@@ -269,6 +287,7 @@ def main() -> None:
         "csv_bytes": size,
         "export_seconds": round(seconds, 3),
         "export_rows_per_second": round(export_rate),
+        "export_server_cpu_seconds": round(export_cpu, 3),
         "python_csv_seconds": round(python_seconds, 3),
         "share_of_python_csv": round(python_seconds / seconds, 3),
         "sqlite3_cli": None,
@@ -281,15 +300,24 @@ def main() -> None:
     timed_cli = [r for r in cli_runs if r is not None]
     if timed_cli:
         cli_seconds = sum(r[0] for r in timed_cli) / len(timed_cli)
+        cli_cpu = sum(r[2] for r in timed_cli) / len(timed_cli)
         report["sqlite3_cli"] = {
             "seconds": round(cli_seconds, 3),
             "bytes": timed_cli[0][1],
             "share": round(cli_seconds / seconds, 3),
+            "cpu_seconds": round(cli_cpu, 3),
+            "cpu_share": round(cli_cpu / export_cpu, 3) if export_cpu else None,
         }
         print(
             f"sqlite3 -csv: {cli_seconds:.2f} s ({args.rows / cli_seconds:,.0f} rows/s); "
             f"the export runs at {cli_seconds / seconds:.1%} of it"
         )
+        if export_cpu:
+            # On a loaded machine wall time depends on the scheduler; CPU time much less.
+            print(
+                f"CPU time: sqlite3 -csv {cli_cpu:.2f} s, the server during the export "
+                f"{export_cpu:.2f} s: {cli_cpu / export_cpu:.1%}"
+            )
     else:
         print("sqlite3 -csv: not installed (apt-get install sqlite3); Python csv only")
     print(

@@ -137,6 +137,29 @@ def test_cells_that_start_like_formulas_are_neutralised_like_the_admin_exports(
     ]
 
 
+def test_a_single_column_of_nulls_and_empty_text_keeps_its_lines(
+    client: TestClient, caller: Caller
+) -> None:
+    ran = _run_sql(
+        client,
+        caller,
+        "SELECT CASE WHEN id % 2 = 0 THEN NULL ELSE '' END AS v FROM orders ORDER BY id LIMIT 4",
+    )
+    # As the csv module writes it: the one empty cell quoted, so no line is blank.
+    assert _export(client, caller, ran["query_id"]).text == 'v\r\n""\r\n""\r\n""\r\n""\r\n'
+
+
+def test_floats_are_written_as_python_writes_them(client: TestClient, caller: Caller) -> None:
+    ran = _run_sql(
+        client,
+        caller,
+        "SELECT 1.0 AS one, 1e16 AS big, 0.00001 AS tiny, 0.1 + 0.2 AS sum, 2 AS two, "
+        "1e308 * 10 AS inf FROM orders LIMIT 1",
+    )
+    rows = _csv(_export(client, caller, ran["query_id"]).text)
+    assert rows[1] == ["1.0", "1e+16", "1e-05", "0.30000000000000004", "2", ""]
+
+
 def test_an_empty_result_exports_its_header(client: TestClient, caller: Caller) -> None:
     ran = _run_sql(client, caller, "SELECT id, status FROM orders WHERE id < 0")
     assert _export(client, caller, ran["query_id"]).text == "id,status\r\n"
