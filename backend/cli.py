@@ -525,7 +525,7 @@ def eval_command(
     console = Console(stderr=True)
     try:
         items = evaluation.load_questions(questions)[:limit]
-        generator = evaluation.get_generator(engine, _settings())
+        generator = evaluation.get_generator(engine, _settings)
         layer = None if semantic_layer is None else evaluation.load_semantic_layer(semantic_layer)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"{engine}", total=len(items))

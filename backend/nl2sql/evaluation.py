@@ -345,10 +345,15 @@ def describe_layer(layer: SemanticLayer, source: str | None = None) -> str:
     return f"{source} ({size})" if source else size
 
 
-def get_generator(name: str, settings: Settings) -> SqlGenerator:
-    """The registry's generator of that name (LLM ones read their keys from `settings`)."""
+def get_generator(name: str, settings: Callable[[], Settings]) -> SqlGenerator:
+    """The registry's generator of that name. Only the LLM ones read settings (their keys),
+    so `settings` is called for them alone: scoring the offline engine on question files
+    needs no platform settings, and loading them would write the embedded default's secrets
+    file into the working directory."""
     try:
-        return registry.get_generator(name, settings)
+        if name == registry.DEFAULT_GENERATOR:
+            return registry.get_generator(name, Settings.model_construct())
+        return registry.get_generator(name, settings())
     except UnknownGenerator as exc:
         available = ", ".join(registry.generator_names())
         raise EvaluationInputError(f"unknown engine '{name}' (available: {available})") from exc
