@@ -57,16 +57,15 @@ PEOPLE = 3 * SAMPLE_MAX_DISTINCT
 
 
 def _tables() -> dict[str, list[tuple[Any, ...]]]:
-    carriers = [(1, "Nordic Freight", "NO"), (2, "Baltic Lines", "LV")] + [
-        (i, f"Carrier {i:03d}", "BE") for i in range(3, PEOPLE + 1)
-    ]
+    carriers = [(1, "Nordic Freight", "NO"), (2, "Baltic Lines", "LV"), (3, "Zephyr Cargo", "DK")]
+    carriers += [(i, f"Carrier {i:03d}", "BE") for i in range(4, PEOPLE + 1)]
     dispatchers = [(1, "Omar", "Larsen"), (2, "Omar", "Berg"), (3, "Ines", "Larsen")] + [
         (i, f"First{i}", f"Last{i}") for i in range(4, PEOPLE + 1)
     ]
     shipments = [
-        (i, (i * 7) % PEOPLE + 1, (i * 5) % PEOPLE + 1, float(10 + i % 40)) for i in range(1, 1200)
+        (i, (i * 7) % PEOPLE + 1, (i * 11) % PEOPLE + 1, float(10 + i % 40)) for i in range(1, 1200)
     ]
-    claims = [(i, (i * 3) % PEOPLE + 1, float(100 + (i * 37) % 900)) for i in range(1, 600)]
+    claims = [(i, (i * 7) % PEOPLE + 1, float(100 + (i * 37) % 900)) for i in range(1, 600)]
     return {
         "carriers": carriers,
         "dispatchers": dispatchers,
@@ -124,6 +123,9 @@ UNSEEN = [
     ("How many claims of NORDIC FREIGHT are there?",
      "SELECT COUNT(*) FROM claims cl JOIN carriers c ON c.carrier_id = cl.carrier_id"
      " WHERE c.name = 'Nordic Freight'"),
+    ("List the claims of Zephyr Cargo",
+     "SELECT cl.claim_id FROM claims cl JOIN carriers c ON c.carrier_id = cl.carrier_id"
+     " WHERE c.name = 'Zephyr Cargo'"),
     ("Total claim amount for 'baltic lines'",
      "SELECT SUM(cl.amount) FROM claims cl JOIN carriers c ON c.carrier_id = cl.carrier_id"
      " WHERE c.name = 'Baltic Lines'"),
@@ -141,6 +143,7 @@ UNSEEN = [
 def test_an_unseen_name_is_the_label_of_the_attached_table(
     freight: SchemaSnapshot, freight_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
+    assert all(v is not None for r in rows(freight_db, gold) for v in r), "a vacuous gold"
     answer = generate(freight, question)
     assert_same_answer(freight_db, answer.sql, gold)
     assert "ignoring case" in answer.explanation
@@ -166,6 +169,27 @@ def test_two_tables_the_name_could_label_are_offered_not_guessed(
     offered = " ".join(s.text for s in caught.value.suggestions)
     assert "carriers.name" in offered
     assert "dispatchers.first_name + dispatchers.last_name" in offered
+
+
+def test_one_word_that_could_be_a_person_is_not_read_as_the_other_table_s_name(
+    freight: SchemaSnapshot,
+) -> None:
+    # a dispatcher's first or last name, or a carrier's name: not guessed
+    with pytest.raises(QuestionNotUnderstood) as caught:
+        generate(freight, "How many shipments for Omar?")
+    assert "dispatchers" in " ".join(s.text for s in caught.value.suggestions)
+
+
+def test_a_person_named_after_their_table_compares_first_and_last_name(
+    freight: SchemaSnapshot, freight_db: sqlite3.Connection
+) -> None:
+    # was `first_name = 'Omar Larsen'`, which no row has
+    sql = generate(freight, "How many shipments were packed by the dispatcher Omar Larsen?").sql
+    gold = (
+        "SELECT COUNT(*) FROM shipments s JOIN dispatchers d ON d.dispatcher_id = s.packed_by"
+        " WHERE d.first_name = 'Omar' AND d.last_name = 'Larsen'"
+    )
+    assert_same_answer(freight_db, sql, gold)
 
 
 def test_a_name_that_is_a_schema_word_or_unattached_is_still_declined(

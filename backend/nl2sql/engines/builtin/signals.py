@@ -292,8 +292,13 @@ class SignalReading(ValueReading):
             "lost_qualifiers": float(self.lost_qualifiers),
             "guessed_values": float(guessed),
             "unseen_names": float(
-                len({f.column.table for f in intent.filters if f.op == "ieq"
-                     and isinstance(f.column, ColumnRef)})
+                len(
+                    {
+                        f.column.table
+                        for f in intent.filters
+                        if f.op == "ieq" and isinstance(f.column, ColumnRef)
+                    }
+                )
             ),  # fmt: skip
             "asks_everything": float(self._asks_for_everything()),
             "borrowed_label": float(borrowed),

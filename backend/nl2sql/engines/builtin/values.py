@@ -383,8 +383,6 @@ class ValueReading(NegationReading):
                 (c.table.lower(), c.name.lower()) in self.index.sampled for c in labels
             ):
                 continue  # a sampled label would have matched the name if it were stored
-            if len(labels) == 2 and len(text.split()) < 2:
-                continue  # one word for a first and a last name: which one is unknown
             found[other.lower()] = (labels, (*own.words, *self.index.table(other).words))
         if verb is not None and len(found) > 1:
             stem = verb[:5]
@@ -403,6 +401,8 @@ class ValueReading(NegationReading):
                 suggestions=[Suggestion(text=f"'{text}' as {o}") for o in options],
             )
         labels, _ = next(iter(found.values()))
+        if len(labels) == 2 and " " not in text.strip():
+            return None  # one word for a first and a last name: which one is unknown
         if verb is not None:
             for k, m in enumerate(self.mentions):
                 if m.kind == "column" and m.start <= at < m.end and k not in self.used:
