@@ -299,7 +299,7 @@ class SignalReading(ValueReading):
                         if f.op == "ieq" and isinstance(f.column, ColumnRef)
                     }
                 )
-            ),  # fmt: skip
+            ),
             "asks_everything": float(self._asks_for_everything()),
             "borrowed_label": float(borrowed),
         }
