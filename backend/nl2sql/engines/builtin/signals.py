@@ -146,7 +146,7 @@ class SignalReading(ValueReading):
             1
             for f in [*intent.filters, *(f for a in intent.anti_joins for f in a.filters)]
             if isinstance(f.column, ColumnRef)
-            and f.op in ("=", "!=", "in", "not in")
+            and f.op in ("=", "!=", "in", "not in", "ieq")
             and f.column.kind == "text"
             and any(
                 isinstance(v, str) and v not in quoted and self.index.misplaced_value(f.column, v)
