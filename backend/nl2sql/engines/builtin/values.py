@@ -400,13 +400,19 @@ class ValueReading(NegationReading):
                 recognised=dict(self.recognised),
                 suggestions=[Suggestion(text=f"'{text}' as {o}") for o in options],
             )
-        labels, _ = next(iter(found.values()))
+        (other, (labels, _)) = next(iter(found.items()))
         if len(labels) == 2 and " " not in text.strip():
             return None  # one word for a first and a last name: which one is unknown
-        if verb is not None:
-            for k, m in enumerate(self.mentions):
-                if m.kind == "column" and m.start <= at < m.end and k not in self.used:
-                    self._use(k)  # "packed by": the reference the name is reached through
+        refs = {own for t, own, _ in self.index.edges.get(focus.lower(), []) if t.lower() == other}
+        for k, m in enumerate(self.mentions):
+            if (
+                verb is not None
+                and k not in self.used
+                and m.kind == "column"
+                and m.start <= at < m.end
+                and any(c.table.lower() == focus.lower() and c.name in refs for c in m.columns)
+            ):
+                self._use(k)  # "packed by": the reference the name is reached through
         return self._split_person_name(labels[0], text) or self._unseen(labels[0], text)
 
     def _split_person_name(self, col: ColumnRef, text: str) -> list[Filter] | None:
