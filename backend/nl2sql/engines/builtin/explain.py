@@ -54,6 +54,8 @@ def _filter(f: Filter) -> str:
         return f"{subject} is empty (not recorded)"
     if f.op == "is not null":
         return f"{subject} is recorded"
+    if f.op == "ieq":
+        return f"{subject} is {f.values[0]} (ignoring case; a name not seen in the sampled data)"
     if f.op == "between":
         return f"{subject} is between {f.values[0]} and {f.values[1]}"
     values = ", ".join(str(v) for v in f.values)

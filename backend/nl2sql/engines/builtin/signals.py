@@ -146,7 +146,7 @@ class SignalReading(ValueReading):
             1
             for f in [*intent.filters, *(f for a in intent.anti_joins for f in a.filters)]
             if isinstance(f.column, ColumnRef)
-            and f.op in ("=", "!=", "in", "not in")
+            and f.op in ("=", "!=", "in", "not in", "ieq")
             and f.column.kind == "text"
             and any(
                 isinstance(v, str) and v not in quoted and self.index.misplaced_value(f.column, v)
@@ -291,6 +291,15 @@ class SignalReading(ValueReading):
             "key_literals": float(key_literals),
             "lost_qualifiers": float(self.lost_qualifiers),
             "guessed_values": float(guessed),
+            "unseen_names": float(
+                len(
+                    {
+                        f.column.table
+                        for f in intent.filters
+                        if f.op == "ieq" and isinstance(f.column, ColumnRef)
+                    }
+                )
+            ),
             "asks_everything": float(self._asks_for_everything()),
             "borrowed_label": float(borrowed),
         }

@@ -300,6 +300,10 @@ class SqlBuilder:
             return exp.In(this=lhs, expressions=[lit(v) for v in f.values])
         if f.op == "not in":
             return exp.Not(this=exp.In(this=lhs, expressions=[lit(v) for v in f.values]))
+        if f.op == "ieq":  # a name never sampled: its case in the question may not be stored
+            return exp.EQ(
+                this=exp.Lower(this=lhs), expression=exp.Lower(this=lit(str(f.values[0])))
+            )
         if f.op == "like":
             return exp.Like(this=lhs, expression=exp.Literal.string(str(f.values[0])))
         if f.op == "not like":

@@ -3,12 +3,16 @@ with"), and yes/no flags ("discontinued")."""
 
 from __future__ import annotations
 
+from backend.nl2sql.engines.base import QuestionNotUnderstood, Suggestion
 from backend.nl2sql.engines.builtin.cues import PLACE_WORDS, Cue
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
 from backend.nl2sql.engines.builtin.negation import NegationReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_flag, month_range
+
+_ATTACHING = frozenset({"of", "for", "by"})
+"""Words before a name that attach it to the rows named before them ("tickets of Acme")."""
 
 
 class ValueReading(NegationReading):
@@ -75,6 +79,12 @@ class ValueReading(NegationReading):
                 col = self.column_of(k)
             else:
                 col = self._column_for_literal(m.start)
+            if col is None and like is None and not m.columns and m.pattern is None:
+                unseen = self._unseen_name(m.start, (m.value or m.text).strip("'\""))
+                if unseen is not None:  # "tickets of 'Harbor Homes'": a name never sampled
+                    self._use(k)
+                    self.intent.filters.extend(unseen)
+                    continue
             if col is None:
                 raise self.decline(f"could not tell which column '{m.text}' belongs to")
             self._use(k)
@@ -309,9 +319,17 @@ class ValueReading(NegationReading):
                 before = self.tokens[run[0].index - 1].lemma
                 if like is None and before in ("in", "from") and col is not None:
                     col = self._place_column(col.table)
+            text = " ".join(t.text for t in run)
+            if col is None and like is None:
+                unseen = self._unseen_name(run[0].index, text)
+                if unseen is not None:
+                    for t in run:
+                        self._use_token(t)
+                    self.intent.filters.extend(unseen)
+                    previous = None
+                    continue
             if col is None:
                 raise self.decline(f"did not recognise '{run[0].text}' in this database")
-            text = " ".join(t.text for t in run)
             for t in run:
                 self._use_token(t)
             if like is not None:
@@ -320,9 +338,96 @@ class ValueReading(NegationReading):
                 flt = Filter(col, op, [pattern[like.payload]])
             else:
                 flt = Filter(col, "=", [text])
+            split = self._split_person_name(col, text) if like is None else None
+            if split is not None:
+                self.intent.filters.extend(split)  # "written by Lena Varga": first and last
+                previous = None
+                continue
             self.intent.filters.append(flt)
             previous = (run[-1], flt)
             self.note("values", f"{col.name} = {text}")
+
+    def _unseen_name(self, start: int, text: str) -> list[Filter] | None:
+        """ "invoices of Harbor Homes", "tickets handled by Omar Larsen": a name the sampled
+        values never showed, right after "of", "for" or "(<verb>) by", is the label of the
+        one table the named rows are attached to (their foreign key refers to it), compared
+        ignoring case; a person's name split over first and last name columns compares both.
+        Two such tables and no verb to choose between them: declined, offering both."""
+        if start < 1 or self.tokens[start - 1].lemma not in _ATTACHING:
+            return None
+        at = start - 1
+        verb: str | None = None
+        if self.tokens[at].lemma == "by" and at >= 1 and self.tokens[at - 1].kind == "word":
+            before = self.tokens[at - 1]
+            if before.lemma not in STOP_WORDS and not any(
+                m.start <= before.index < m.end and m.kind == "table" for m in self.mentions
+            ):
+                verb = before.text.lower()  # "handled by", "packed by" (maybe a column's word)
+                at -= 1
+        named = [m for m in self.mentions if m.kind == "table" and m.end <= at and m.tables]
+        focus = named[-1].tables[0].name if named else self.intent.table
+        if not focus:
+            return None
+        if named and self.intent.table:
+            focus = next(
+                (t.name for t in named[-1].tables if t.name.lower() == self.intent.table.lower()),
+                focus,
+            )
+        found: dict[str, tuple[list[ColumnRef], tuple[str, ...]]] = {}
+        for other, own_col, _ in self.index.edges.get(focus.lower(), []):
+            own = self.index.column(focus, own_col)
+            if own is None or own.sole_key or other.lower() in found:
+                continue  # only a row this one refers to (not the rows that refer to it)
+            labels = self.index.label_columns(other)
+            if not labels or any(
+                (c.table.lower(), c.name.lower()) in self.index.sampled for c in labels
+            ):
+                continue  # a sampled label would have matched the name if it were stored
+            found[other.lower()] = (labels, (*own.words, *self.index.table(other).words))
+        if verb is not None and len(found) > 1:
+            stem = verb[:5]
+            chosen = {k: v for k, v in found.items() if any(w[:5] == stem for w in v[1])}
+            found = chosen or found
+        if not found:
+            return None
+        if len(found) > 1:
+            options = [
+                " + ".join(f"{c.table}.{c.name}" for c in labels) for labels, _ in found.values()
+            ]
+            raise QuestionNotUnderstood(
+                f"'{text}' is not among the stored values; it could name a row of "
+                + " or of ".join(sorted({labels[0].table for labels, _ in found.values()})),
+                recognised=dict(self.recognised),
+                suggestions=[Suggestion(text=f"'{text}' as {o}") for o in options],
+            )
+        (other, (labels, _)) = next(iter(found.items()))
+        if len(labels) == 2 and " " not in text.strip():
+            return None  # one word for a first and a last name: which one is unknown
+        refs = {own for t, own, _ in self.index.edges.get(focus.lower(), []) if t.lower() == other}
+        for k, m in enumerate(self.mentions):
+            if (
+                verb is not None
+                and k not in self.used
+                and m.kind == "column"
+                and m.start <= at < m.end
+                and any(c.table.lower() == focus.lower() and c.name in refs for c in m.columns)
+            ):
+                self._use(k)  # "packed by": the reference the name is reached through
+        return self._split_person_name(labels[0], text) or self._unseen(labels[0], text)
+
+    def _split_person_name(self, col: ColumnRef, text: str) -> list[Filter] | None:
+        """A name of two or more words for the first-name column of a table that names its
+        rows by first and last name: the first word is the first name, the rest the last."""
+        labels = self.index.label_columns(col.table)
+        first, _, last = text.partition(" ")
+        if len(labels) != 2 or col != labels[0] or not last:
+            return None
+        return self._unseen(labels[0], first) + self._unseen(labels[1], last)
+
+    def _unseen(self, col: ColumnRef, text: str) -> list[Filter]:
+        """A name no sampled value showed, compared with `col` ignoring case."""
+        self.note("values", f"{col.name} = {text} (not among the sampled values)")
+        return [Filter(col, "ieq", [text])]
 
     def _both(self) -> None:
         """ "customers who use both Slack and Jira", "accounts with tickets in both the billing
