@@ -1,6 +1,7 @@
 """When the offline engine lists each row once: showing only columns of the rows a question is
 about, reached through a one-to-many join (the borrowers who borrowed a book, each once even
-when they borrowed it twice), and not when the join goes to the one side (the books of a
+when they borrowed it twice), or every value of a category column asked for as a list ("show
+all borrower towns"), and not when the join goes to the one side (the books of a
 genre: two editions with the same title are two books) or a column of the many side is shown.
 
 A small lending-library schema written here; each answer is checked by running it and the
@@ -108,6 +109,9 @@ LISTED_ONCE = [
     ("Which towns do borrowers who borrowed Dune live in?",
      "SELECT DISTINCT b.town FROM borrowers b JOIN loans l ON l.borrower_id = b.borrower_id"
      " JOIN books k ON k.book_id = l.book_id WHERE k.title = 'Dune'"),
+    # every value a category column takes, asked for as a list: each once
+    ("Show all borrower towns.", "SELECT DISTINCT town FROM borrowers"),
+    ("List all towns of borrowers.", "SELECT DISTINCT town FROM borrowers"),
     # the books a borrower borrowed: Dune once, though Ada borrowed it twice
     ("What are the titles of books borrowed by Ada Peeters?",
      "SELECT DISTINCT k.title FROM books k JOIN loans l ON l.book_id = k.book_id"
@@ -125,6 +129,8 @@ ONE_ROW_EACH = [
      "SELECT l.loan_date, b.full_name FROM loans l JOIN borrowers b"
      " ON b.borrower_id = l.borrower_id JOIN books k ON k.book_id = l.book_id"
      " WHERE k.title = 'Dune'"),
+    # the rows' own names are not a category: two editions' same title is shown twice
+    ("List all book titles.", "SELECT title FROM books"),
     ("What are the loan dates of borrowers named Ada Peeters?",
      "SELECT l.loan_date FROM loans l JOIN borrowers b ON b.borrower_id = l.borrower_id"
      " WHERE b.full_name = 'Ada Peeters'"),
@@ -132,7 +138,7 @@ ONE_ROW_EACH = [
 
 
 @pytest.mark.parametrize(("question", "gold"), LISTED_ONCE)
-def test_rows_repeated_by_a_one_to_many_join_are_listed_once(
+def test_rows_or_values_that_would_repeat_are_listed_once(
     library: SchemaSnapshot, library_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     sql = ask(library, question)

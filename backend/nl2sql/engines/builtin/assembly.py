@@ -234,7 +234,8 @@ class AssemblyReading(SignalReading):
 
     def _asks_which_values(self, intent: Intent) -> bool:
         """ "Which countries do we have accounts in?": the values a column takes over the
-        rows, each once, not one line per row."""
+        rows, each once, not one line per row; so does "show all product colours" with no
+        filter (a category column, not the rows' label)."""
         if len(intent.select) != 1 or intent.group_by or intent.order_by or intent.limit:
             return False
         only = intent.select[0]
@@ -247,9 +248,17 @@ class AssemblyReading(SignalReading):
         if col.table.lower() != intent.table.lower() or col in self.index.label_columns(col.table):
             return False
         words = [t for t in self.tokens if t.kind == "word"]
-        if len(words) < 3 or words[0].lemma not in ("which", "what"):
+        if len(words) < 3:
             return False
-        second = words[1]
+        listing = (
+            words[0].lemma in ("show", "list")
+            and words[1].lemma in ("all", "every")
+            and not (intent.filters or intent.conditions or intent.anti_joins)
+            and not intent.extra_tables
+        )  # "show all majors": every value the column takes, each once
+        if words[0].lemma not in ("which", "what") and not listing:
+            return False
+        second = words[2] if listing else words[1]
         said = next(
             (m for m in self.mentions
              if m.kind == "column" and m.start == second.index and col in m.columns),
@@ -262,7 +271,7 @@ class AssemblyReading(SignalReading):
             m.kind == "table" and any(t.name.lower() == col.table.lower() for t in m.tables)
             for m in self.mentions
         )
-        return named and plural and table_named
+        return named and plural and (table_named or listing)
 
     def _asks_how_much(self) -> bool:
         return any(
