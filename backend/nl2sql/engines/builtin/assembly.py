@@ -313,6 +313,23 @@ class AssemblyReading(SignalReading):
             for at, p in self.projection
         )
 
+    def _listed_with_others(self, p: Measure) -> bool:
+        """ "the name, city and country of airports in New York": the column is one of a
+        list of what to show, asked for in so many words."""
+        spans = sorted(
+            (m.start, m.end)
+            for m in self.mentions
+            if m.kind == "column" and any(m.start == at for at, q in self.projection)
+        )
+        own = {at for at, q in self.projection if q is p}
+        for (first, end), (start, _) in zip(spans, spans[1:], strict=False):
+            glue = self.tokens[end:start]
+            if all(t.kind == "punct" or t.lemma in ("and", "the") for t in glue) and (
+                own & {first, start}
+            ):
+                return True
+        return False
+
     def _finish(self) -> Intent:
         intent = self.intent
 
@@ -328,6 +345,12 @@ class AssemblyReading(SignalReading):
         projection = [
             m for m in ordered(self.projection) if not any(same_measure(m, x) for x in measures)
         ]
+        unfixed = [
+            p for p in projection
+            if not _fixed_by_filter(p, intent.filters) or self._listed_with_others(p)
+        ]  # fmt: skip
+        if unfixed:
+            projection = unfixed  # "dorms for women (gender F)": every row shows the same F
         order = [(m, desc) for _, m, desc in sorted(self.order_keys, key=lambda x: x[0])]
         ordered_by_aggregate = any(m.agg for m, _ in order)
         if ordered_by_aggregate and not group:
@@ -695,3 +718,20 @@ def _fragment_columns(sql: str) -> list[tuple[str, str]]:
     except sqlglot.errors.ParseError:
         return []
     return [(c.table, c.name) for c in tree.find_all(exp.Column) if c.table]
+
+
+def _fixed_by_filter(p: Measure, filters: list[Filter]) -> bool:
+    """A plain column the question pins to one value: shown, it repeats that value."""
+    return (
+        p.agg is None
+        and p.bucket is None
+        and p.column is not None
+        and any(
+            f.column == p.column
+            and f.op == "="
+            and len(f.values) == 1
+            and f.peer is None
+            and f.subquery_agg is None
+            for f in filters
+        )
+    )
