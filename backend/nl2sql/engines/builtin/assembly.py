@@ -234,7 +234,8 @@ class AssemblyReading(SignalReading):
 
     def _asks_which_values(self, intent: Intent) -> bool:
         """ "Which countries do we have accounts in?": the values a column takes over the
-        rows, each once, not one line per row."""
+        rows, each once, not one line per row; so does "show all product colours" with no
+        filter (a category column, not the rows' label)."""
         if len(intent.select) != 1 or intent.group_by or intent.order_by or intent.limit:
             return False
         only = intent.select[0]
@@ -247,9 +248,17 @@ class AssemblyReading(SignalReading):
         if col.table.lower() != intent.table.lower() or col in self.index.label_columns(col.table):
             return False
         words = [t for t in self.tokens if t.kind == "word"]
-        if len(words) < 3 or words[0].lemma not in ("which", "what"):
+        if len(words) < 3:
             return False
-        second = words[1]
+        listing = (
+            words[0].lemma in ("show", "list")
+            and words[1].lemma in ("all", "every")
+            and not (intent.filters or intent.conditions or intent.anti_joins)
+            and not intent.extra_tables
+        )  # "show all majors": every value the column takes, each once
+        if words[0].lemma not in ("which", "what") and not listing:
+            return False
+        second = words[2] if listing else words[1]
         said = next(
             (m for m in self.mentions
              if m.kind == "column" and m.start == second.index and col in m.columns),
@@ -262,7 +271,7 @@ class AssemblyReading(SignalReading):
             m.kind == "table" and any(t.name.lower() == col.table.lower() for t in m.tables)
             for m in self.mentions
         )
-        return named and plural and table_named
+        return named and plural and (table_named or listing)
 
     def _asks_how_much(self) -> bool:
         return any(
@@ -304,6 +313,23 @@ class AssemblyReading(SignalReading):
             for at, p in self.projection
         )
 
+    def _listed_with_others(self, p: Measure) -> bool:
+        """ "the name, city and country of airports in New York": the column is one of a
+        list of what to show, asked for in so many words."""
+        spans = sorted(
+            (m.start, m.end)
+            for m in self.mentions
+            if m.kind == "column" and any(m.start == at for at, q in self.projection)
+        )
+        own = {at for at, q in self.projection if q is p}
+        for (first, end), (start, _) in zip(spans, spans[1:], strict=False):
+            glue = self.tokens[end:start]
+            if all(t.kind == "punct" or t.lemma in ("and", "the") for t in glue) and (
+                own & {first, start}
+            ):
+                return True
+        return False
+
     def _finish(self) -> Intent:
         intent = self.intent
 
@@ -319,6 +345,12 @@ class AssemblyReading(SignalReading):
         projection = [
             m for m in ordered(self.projection) if not any(same_measure(m, x) for x in measures)
         ]
+        unfixed = [
+            p for p in projection
+            if not _fixed_by_filter(p, intent.filters) or self._listed_with_others(p)
+        ]  # fmt: skip
+        if unfixed:
+            projection = unfixed  # "dorms for women (gender F)": every row shows the same F
         order = [(m, desc) for _, m, desc in sorted(self.order_keys, key=lambda x: x[0])]
         ordered_by_aggregate = any(m.agg for m, _ in order)
         if ordered_by_aggregate and not group:
@@ -686,3 +718,20 @@ def _fragment_columns(sql: str) -> list[tuple[str, str]]:
     except sqlglot.errors.ParseError:
         return []
     return [(c.table, c.name) for c in tree.find_all(exp.Column) if c.table]
+
+
+def _fixed_by_filter(p: Measure, filters: list[Filter]) -> bool:
+    """A plain column the question pins to one value: shown, it repeats that value."""
+    return (
+        p.agg is None
+        and p.bucket is None
+        and p.column is not None
+        and any(
+            f.column == p.column
+            and f.op == "="
+            and len(f.values) == 1
+            and f.peer is None
+            and f.subquery_agg is None
+            for f in filters
+        )
+    )
