@@ -1,9 +1,13 @@
-"""When the offline engine lists each row once: showing only columns of the rows a question is
-about, reached through a one-to-many join (the borrowers who borrowed a book, each once even
-when they borrowed it twice), or every value of a category column asked for as a list ("show
-all borrower towns"); and not when the join goes to the one side (the books of a genre: two
-editions with the same title are two books) or a column of the many side is shown. Also: a
-column a filter pins to one value is not shown unless it is listed among the columns to show.
+"""When the offline engine lists each row once: "which" questions reached through a
+one-to-many join (the towns of borrowers who borrowed a book), and every value of a category
+column asked for as a list ("show all borrower towns"); and not when the join goes to the one
+side (the books of a genre: two editions with the same title are two books) or a column of the
+many side is shown. Also: a column a filter pins to one value is not shown unless it is listed
+among the columns to show.
+
+"What are the names of borrowers with a loan of Dune" is NOT made DISTINCT: a rule that did so
+was measured and taken out, because on reworded Spider questions it lowered precision (their
+gold keeps the repeated rows).
 
 A small lending-library schema written here; each answer is checked by running it and the
 hand-written gold SQL on the same SQLite file."""
@@ -109,12 +113,6 @@ def ask(schema: SchemaSnapshot, question: str) -> str:
 
 
 LISTED_ONCE = [
-    # the borrowers' names through their loans: Ada borrowed Dune twice, she is one borrower
-    (
-        "What are the names of borrowers with a loan of the book Dune?",
-        "SELECT DISTINCT b.full_name FROM borrowers b JOIN loans l ON l.borrower_id = b.borrower_id"
-        " JOIN books k ON k.book_id = l.book_id WHERE k.title = 'Dune'",
-    ),
     # the towns of borrowers through their loans: each town once
     (
         "Which towns do borrowers who borrowed Dune live in?",
@@ -124,12 +122,6 @@ LISTED_ONCE = [
     # every value a category column takes, asked for as a list: each once
     ("Show all borrower towns.", "SELECT DISTINCT town FROM borrowers"),
     ("List all towns of borrowers.", "SELECT DISTINCT town FROM borrowers"),
-    # the books a borrower borrowed: Dune once, though Ada borrowed it twice
-    (
-        "What are the titles of books borrowed by Ada Peeters?",
-        "SELECT DISTINCT k.title FROM books k JOIN loans l ON l.book_id = k.book_id"
-        " JOIN borrowers b ON b.borrower_id = l.borrower_id WHERE b.full_name = 'Ada Peeters'",
-    ),
 ]
 
 ONE_ROW_EACH = [

@@ -233,8 +233,6 @@ class SchemaIndex:
         self.column_phrases: set[tuple[str, ...]] = set()
         self.sampled: set[tuple[str, str]] = set()
         self.edges: dict[str, list[tuple[str, str, str]]] = {}
-        self.referenced: set[tuple[str, str]] = set()
-        """Lower-case (table, column) pairs a declared foreign key refers to: one row each."""
         """table -> [(other table, own column, other column)]"""
         for info in snapshot.tables:
             ref = TableRef(info.name, tuple(split_identifier(info.name)), info)
@@ -275,7 +273,6 @@ class SchemaIndex:
                 if other is None or not fk.columns or not fk.referred_columns:
                     continue
                 self._add_edge(info.name, other.name, fk.columns[0], fk.referred_columns[0])
-                self.referenced.add((other.name.lower(), fk.referred_columns[0].lower()))
         self._add_implicit_edges()
         if semantic is not None:
             self._add_layer(semantic)

@@ -362,7 +362,7 @@ class SqlBuilder:
                 exp.Column(this=exp.Star(), table=self.ident(intent.table))
             ]  # fmt: skip
         query = exp.select(*select_exprs).from_(self.table(intent.table))
-        if intent.distinct or self._fanned_out(intent, joins):
+        if intent.distinct:
             query = query.distinct()
         for from_table, from_col, to_table, to_col in joins:
             on = exp.EQ(
@@ -388,28 +388,6 @@ class SqlBuilder:
         if intent.limit:
             query = query.limit(intent.limit)
         return query
-
-    def _fanned_out(self, intent: Intent, joins: list[tuple[str, str, str, str]]) -> bool:
-        """ "Names of reviewers who rated X": the join to the ratings repeats each reviewer
-        once per rating, but only the reviewers' columns are shown; each is listed once.
-        A table is reached one-to-many when the join's key on its side is neither its whole
-        primary key nor a column a foreign key refers to; when no shown column is of such a
-        table, the rows repeat."""
-        if not joins or intent.group_by or intent.limit or not intent.select:
-            return False
-        if any(m.agg or m.bucket or m.column is None for m in intent.select):
-            return False
-        columns = [m.column for m in intent.select if m.column is not None]
-        if any(m.agg or m.bucket or m.column not in columns for m, _ in intent.order_by):
-            return False  # DISTINCT sorts only by what it shows
-        shown = {c.table.lower() for c in columns}
-        many: set[str] = set()
-        for _, _, to_table, to_col in joins:
-            key = self.index.column(to_table, to_col)
-            referred = (to_table.lower(), to_col.lower()) in self.index.referenced
-            if key is None or not (key.sole_key or referred):
-                many.add(to_table.lower())
-        return bool(many) and not shown & many
 
     def _having(self, h: Filter, table: str, grouped: exp.Select) -> exp.Expr:
         """A HAVING condition; a layer measure against its average over the groups compares
