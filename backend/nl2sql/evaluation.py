@@ -60,6 +60,10 @@ class Prediction:
     """The engine's confidence in its reading, answered or declined as too weak."""
     candidate_sql: str | None = None
     """The reading's SQL, also when the engine declined it as too weak (for the curve)."""
+    correct: bool | None = None
+    """Whether the answer's rows match the gold's (None without gold)."""
+    candidate_correct: bool | None = None
+    """Whether `candidate_sql`'s rows match the gold's (None without gold or candidate)."""
 
 
 @dataclass(slots=True)
@@ -401,15 +405,16 @@ def evaluate(
                 predicted_rows = _run_or_none(conn, prediction.sql)
                 correct = _matches(gold_rows, predicted_rows, ordered=ordered)
                 report.correct.append(correct)
+                prediction.correct = correct
                 if prediction.candidate_sql is None:
-                    report.candidate_correct.append(None)
+                    candidate_correct: bool | None = None
                 elif prediction.candidate_sql == prediction.sql:
-                    report.candidate_correct.append(correct)
+                    candidate_correct = correct
                 else:
                     candidate_rows = _run_or_none(conn, prediction.candidate_sql)
-                    report.candidate_correct.append(
-                        _matches(gold_rows, candidate_rows, ordered=ordered)
-                    )
+                    candidate_correct = _matches(gold_rows, candidate_rows, ordered=ordered)
+                report.candidate_correct.append(candidate_correct)
+                prediction.candidate_correct = candidate_correct
                 answered = prediction.sql is not None
                 buckets = [
                     report.overall,

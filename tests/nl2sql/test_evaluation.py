@@ -217,10 +217,12 @@ def test_cli_writes_predictions_in_order_and_prints_accuracy(db_root: Path, tmp_
     assert [p["question"] for p in predictions] == [q["question"] for q in QUESTIONS]
     for p in predictions:
         assert set(p) == {
-            "db_id", "question", "sql", "error", "ms", "confidence", "candidate_sql"
+            "db_id", "question", "sql", "error", "ms", "confidence", "candidate_sql",
+            "correct", "candidate_correct",
         }  # fmt: skip
         assert isinstance(p["ms"], float)
     assert predictions[0]["sql"] is not None and predictions[0]["error"] is None
+    assert [p["correct"] for p in predictions].count(True) == 4
     assert predictions[4]["sql"] is None and "declined" in predictions[4]["error"]
     assert "overall" in result.stdout and "80.0%" in result.stdout
     assert "db: singers" in result.stdout and "difficulty: easy" in result.stdout
@@ -289,6 +291,9 @@ def test_levels_tags_groups_latency_and_the_confidence_curve(db_root: Path) -> N
     report = evaluate(items, db_root=db_root, generator=Scored(answers))
     assert report.correct == [True, True, False, False]
     assert report.candidate_correct == [True, True, True, False]
+    # The predictions file carries each question's outcome next to its SQL.
+    assert [p.correct for p in report.predictions] == report.correct
+    assert [p.candidate_correct for p in report.predictions] == report.candidate_correct
     assert (report.by_level["easy"].correct, report.by_level["hard"].answered) == (2, 1)
     assert report.by_tag["count"].precision == 1.0
     assert report.by_tag["aggregate"].precision == 0.0
