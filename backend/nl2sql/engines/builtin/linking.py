@@ -582,6 +582,18 @@ def _match_table_exact(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[flo
     return 0.0, []
 
 
+def _names_a_role(index: SchemaIndex, col: ColumnRef, word: str) -> bool:
+    """Whether `word` is the role a reference key is named for (`supervisor_id` -> a row of
+    `vets`), not the name of the table it refers to (`customer_id`: the customers table)."""
+    if word in GENERIC_WORDS or col.words[-1:] != ("id",) or word in index.tables:
+        return False
+    target = index.referred_row(col)
+    if target is None or word in index.table(target[0]).words:
+        return False
+    roles = [c for c in index.columns if c.words == col.words]
+    return len(roles) == 1  # two tables' `manager_id`: the word alone does not say whose
+
+
 def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[ColumnRef]]:
     joined = "".join(phrase)
     best: list[ColumnRef] = []
@@ -606,6 +618,8 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 1.4 if col.words[-1] == word else 1.1
             elif word in GENERIC_WORDS and col.words[-1] == word and word != "id":
                 score = 0.9
+            elif col.words[:-1] == (word,) and _names_a_role(index, col, word):
+                score = 1.4  # "each supervisor": `supervisor_id`, the row in that role
             elif word in SYNONYMS and any(s in col.words for s in SYNONYMS[word]):
                 rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in col.words)
                 score = 1.2 - 0.02 * rank

@@ -38,6 +38,9 @@ _INTRODUCING = frozenset(
 """Words that relate named rows to a name after them ("tickets does Acme have", "a contact at
 Acme", "staff who report to Ada Lee")."""
 
+_REPORTING = frozenset({"report", "answer", "reporting", "answering"})
+"""Verbs before "to <name>" that relate a row to its superior, a row of its own table."""
+
 _Place = tuple[str, ColumnRef | None]
 """A table a name may be a row of, and the reference key it is reached through (None: the
 table itself, or reached by the join plan)."""
@@ -125,11 +128,18 @@ class NameReading(NegationReading):
             if not places:
                 places = [(t, via) for owner in owners for via, t in self._references(owner)]
         else:
-            if self.tokens[start - 1].lemma not in _INTRODUCING:
+            if (
+                not {self.tokens[start - 1].lemma, self.tokens[start - 1].text.lower()}
+                & _INTRODUCING
+            ):
                 return None  # "how many claims Zephyr Cargo": nothing relates the two
             if after and not any(c.table.lower() == focus.lower() for c in after[0].columns):
                 return None  # "when did X leave the company": a column of X's own, elsewhere
             places = self._referred_places(focus)
+            before = self.tokens[start - 2].lemma if start >= 2 else ""
+            if before in _REPORTING:  # "staff who report to Ada Lee": their superior's row
+                peers = self.self_references(focus)
+                places = [(focus, via) for via in peers if self._unsampled_labels(focus)]
         if not places:
             return None
         if len(places) > 1:

@@ -43,7 +43,29 @@ class ReferenceReading(SignalReading):
             target = self.index.referred_row(via) if via is not None else None
             if target is not None:  # "the accounts that Aisha Adams manages": staff is named
                 intent.preferred_tables = intent.preferred_tables | {target[0].lower()}
-        if self._asks_for_keys() or not self._plain_shape(intent):
+        if self._asks_for_keys():
+            return
+        referring = [
+            m
+            for m in intent.select
+            if m.agg is None and m.column and self.referred_labels(m.column)
+        ]
+        own_rows = [
+            *self.label_measures(intent.table),
+            *(Measure(pk) for pk in [self.index.table(intent.table).primary_key] if pk),
+            *referring,
+        ]
+        if (
+            intent.group_by
+            and referring
+            and not any(m.agg for m in intent.select)
+            and not intent.having
+            and all(any(same_measure(g, o) for o in own_rows) for g in intent.group_by)
+            and any(g.column is not None and g.column.is_primary_key for g in intent.group_by)
+        ):
+            intent.group_by = []  # "each vet alongside ...": each row listed, not grouped
+            self._each_row_listed(intent.table)
+        if not self._plain_shape(intent):
             return
         select: list[Measure] = []
         replaced = False
