@@ -64,6 +64,20 @@ CREATE TABLE visits (
     visited_on TEXT NOT NULL,
     fee REAL NOT NULL
 );
+CREATE TABLE insurers (
+    insurer_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE policies (
+    policy_id INTEGER PRIMARY KEY,
+    insurer_id INTEGER NOT NULL REFERENCES insurers(insurer_id),
+    started_on TEXT NOT NULL
+);
+CREATE TABLE claims (
+    claim_id INTEGER PRIMARY KEY,
+    policy_id INTEGER NOT NULL REFERENCES policies(policy_id),
+    amount REAL NOT NULL
+);
 """
 MANY = 3 * SAMPLE_MAX_DISTINCT
 """More rows than are sampled: names are not in the snapshot."""
@@ -94,7 +108,20 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
          float(40 + i % 60))
         for i in range(1, 900)
     ]  # fmt: skip
-    return {"clinics": clinics, "vets": vets, "owners": owners, "pets": pets, "visits": visits}
+    insurers = [(1, "Blue Harbour Mutual"), (2, "Green Field Cover")]
+    insurers += [(i, f"Insurer {i:03d}") for i in range(3, MANY + 1)]
+    policies = [(i, (i % MANY) + 1, f"2023-{i % 12 + 1:02d}-01") for i in range(1, 200)]
+    claims = [(i, (i % 199) + 1, float(100 + i % 300)) for i in range(1, 500)]
+    return {
+        "clinics": clinics,
+        "vets": vets,
+        "owners": owners,
+        "pets": pets,
+        "visits": visits,
+        "insurers": insurers,
+        "policies": policies,
+        "claims": claims,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +187,10 @@ PLACED = [
     ("List the vets at Cedar Point",
      "SELECT v.full_name FROM vets v JOIN clinics c ON c.clinic_id = v.clinic_id"
      " WHERE c.name = 'Cedar Point'"),
+    # two steps away: claims refer to policies (no name of their own), policies to insurers
+    ("How many claims does Blue Harbour Mutual have?",
+     "SELECT COUNT(*) FROM claims c JOIN policies p ON p.policy_id = c.policy_id"
+     " JOIN insurers i ON i.insurer_id = p.insurer_id WHERE i.name = 'Blue Harbour Mutual'"),
     # "report to": the row of the same table the superior key points to
     ("Which vets report to Nora Quist?",
      "SELECT v.full_name FROM vets v JOIN vets s ON s.vet_id = v.supervisor_id"

@@ -23,7 +23,7 @@ import re
 from backend.nl2sql.engines.base import QuestionNotUnderstood, Suggestion
 from backend.nl2sql.engines.builtin.intents import Filter, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.negation import NegationReading
 
 ATTACHING = frozenset({"of", "for", "by"})
@@ -48,6 +48,12 @@ table itself, or reached by the join plan)."""
 
 class NameReading(NegationReading):
     """Where a name no sampled value showed belongs."""
+
+    def __init__(self, question: str, index: SchemaIndex, refinement_from: list[int]) -> None:
+        super().__init__(question, index, refinement_from)
+        self.name_tables: set[str] = set()
+        """Lower-case names of tables a placed name was read as a row of, and of the tables
+        in between: the question points at them (the join through them is not a guess)."""
 
     def name_text(self, start: int, end: int) -> str:
         """The name as the question writes it ("Siobhan O'Brien", not "Siobhan O Brien"),
@@ -185,6 +191,7 @@ class NameReading(NegationReading):
             for _via, target in self._references(middle[0]):
                 if target.lower() != focus.lower() and not any(t == target for t, _ in far):
                     far.append((target, None))
+                    self.name_tables.add(middle[0].lower())
         return far
 
     def _two_places(self, text: str, places: list[_Place]) -> QuestionNotUnderstood:
@@ -202,6 +209,7 @@ class NameReading(NegationReading):
 
     def _compare_name(self, place: _Place, text: str) -> list[Filter]:
         table, via = place
+        self.name_tables.add(table.lower())
         labels = self.index.label_columns(table)
         first, _, last = text.partition(" ")
         if len(labels) == 2 and last:

@@ -38,11 +38,8 @@ class ReferenceReading(SignalReading):
         that two people of one name stay apart. A list of rows that would show only the
         referred names shows the rows' own labels first ("each agent alongside the name of
         their team lead")."""
-        for f in intent.filters:
-            via = f.column.via if isinstance(f.column, Measure) else None
-            target = self.index.referred_row(via) if via is not None else None
-            if target is not None:  # "the accounts that Aisha Adams manages": staff is named
-                intent.preferred_tables = intent.preferred_tables | {target[0].lower()}
+        if self.name_tables:  # "the accounts that Aisha Adams manages": staff is named
+            intent.preferred_tables = intent.preferred_tables | self.name_tables
         if self._asks_for_keys():
             return
         referring = [
