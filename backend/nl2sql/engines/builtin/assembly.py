@@ -13,14 +13,14 @@ from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key, same_measure
-from backend.nl2sql.engines.builtin.signals import SignalReading
+from backend.nl2sql.engines.builtin.references import ReferenceReading
 
 _MONEY_WORDS = frozenset(
     {"amount", "price", "cost", "total", "revenue", "value", "balance", "fee", "salary", "spend"}
 )
 
 
-class AssemblyReading(SignalReading):
+class AssemblyReading(ReferenceReading):
     """Passes: refinement overrides, projection, and the final `Intent`."""
 
     def _override_with_refinement(self) -> None:
@@ -520,6 +520,7 @@ class AssemblyReading(SignalReading):
         self._check_coverage()
         if any(c.kind == "share" for c in self.cues):
             self._as_share(intent)
+        self._show_referred_rows(intent)
         unique: list[Filter] = []
         for f in intent.filters:
             if not any(f == g for g in unique):

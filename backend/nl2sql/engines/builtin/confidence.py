@@ -294,12 +294,12 @@ def degenerate_groups(intent: Intent) -> int:
     grouped = {
         (m.column.table, m.column.name)
         for m in intent.group_by
-        if m.column is not None and m.bucket is None
-    }
+        if m.column is not None and m.bucket is None and m.via is None
+    }  # (a column read through a reference is the referred row's, joined apart)
     keyed_tables = {
         m.column.table
         for m in intent.group_by
-        if m.column is not None and m.column.sole_key and m.bucket is None
+        if m.column is not None and m.column.sole_key and m.bucket is None and m.via is None
     }
     aggregates = [
         m

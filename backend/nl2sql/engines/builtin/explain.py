@@ -32,6 +32,8 @@ def _measure(m: Measure) -> str:
         return f"{m.bucket} of {m.column.name}"
     if m.column is None:
         return f"number of {m.count_table or 'rows'}"
+    if m.agg is None and m.via is not None:
+        return f"{m.column.name} of the {m.via.table} row {m.via.name} refers to"
     if m.agg is None:
         return m.column.name
     distinct = "distinct " if m.distinct else ""
@@ -64,11 +66,17 @@ def _filter(f: Filter) -> str:
 
 def _group_names(keys: list[Measure]) -> list[str]:
     """Group keys as a person says them: a table's key and its labels are "each <table>"."""
-    keyed = {k.column.table for k in keys if k.column is not None and k.column.is_primary_key}
+    keyed = {
+        k.column.table
+        for k in keys
+        if k.column is not None and k.column.is_primary_key and k.via is None
+    }
     names: list[str] = []
     for k in keys:
-        in_keyed = k.column is not None and k.column.table in keyed
+        in_keyed = k.column is not None and k.column.table in keyed and k.via is None
         name = f"row of {k.column.table}" if k.column is not None and in_keyed else _measure(k)
+        if k.via is not None and k.column is not None:
+            name = f"{k.column.table} row {k.via.name} refers to"
         if name not in names:
             names.append(name)
     return names

@@ -37,10 +37,16 @@ class Measure:
     """The name a layer measure is shown under."""
     sql_tables: list[str] = field(default_factory=list)
     """Tables the fragment reads."""
+    via: ColumnRef | None = None
+    """`column` is read on the row this reference key points to (`staff.manager_id` -> the
+    manager's `full_name`): the referred table is joined again under an alias of its own."""
 
     @property
     def tables(self) -> list[str]:
-        out = [self.column.table] if self.column else []
+        if self.via is not None:
+            out = [self.via.table]
+        else:
+            out = [self.column.table] if self.column else []
         if self.count_table:
             out.append(self.count_table)
         if self.since is not None:

@@ -455,6 +455,39 @@ class SchemaIndex:
                 return (own or tail)[:1]
         return []
 
+    def referred_row(self, col: ColumnRef) -> tuple[str, str] | None:
+        """(table, key column) of the one row a reference key points to: a declared foreign
+        key (to another table or to its own, `manager_id` -> `staff.staff_id`), else the one
+        join the semantic layer declares or the names imply. A table's own whole key, or a
+        column that refers to two tables, points to no one row."""
+        if col.sole_key:
+            return None
+        info = self.table(col.table).info
+        declared = {
+            (fk.referred_table, fk.referred_columns[0])
+            for fk in info.foreign_keys
+            if len(fk.columns) == 1
+            and fk.columns[0].lower() == col.name.lower()
+            and len(fk.referred_columns) == 1
+            and fk.referred_table.lower() in self.tables
+        }
+        if not declared:
+            declared = {
+                (self.table(other).name, theirs)
+                for other, own, theirs in self.edges.get(col.table.lower(), [])
+                if own.lower() == col.name.lower()
+            }
+        pk = self.table(col.table).primary_key
+        if not declared and pk is not None and col.nullable and col.words[-1:] == ("id",):
+            from backend.nl2sql.engines.builtin.reading import PEER_ROLES  # noqa: PLC0415
+
+            if set(col.words[:-1]) & PEER_ROLES and not set(col.words[:-1]) & set(self.tables):
+                declared = {(col.table, pk.name)}  # an undeclared `manager_id`: a peer row
+        if len(declared) != 1:
+            return None
+        table, key = next(iter(declared))
+        return self.table(table).name, key
+
     def join_path(
         self, start: str, goal: str, *, preferred: frozenset[str] = frozenset()
     ) -> list[tuple[str, str, str, str]] | None:
@@ -549,6 +582,18 @@ def _match_table_exact(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[flo
     return 0.0, []
 
 
+def _names_a_role(index: SchemaIndex, col: ColumnRef, word: str) -> bool:
+    """Whether `word` is the role a reference key is named for (`supervisor_id` -> a row of
+    `vets`), not the name of the table it refers to (`customer_id`: the customers table)."""
+    if word in GENERIC_WORDS or col.words[-1:] != ("id",) or word in index.tables:
+        return False
+    target = index.referred_row(col)
+    if target is None or word in index.table(target[0]).words:
+        return False
+    roles = [c for c in index.columns if c.words == col.words]
+    return len(roles) == 1  # two tables' `manager_id`: the word alone does not say whose
+
+
 def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[ColumnRef]]:
     joined = "".join(phrase)
     best: list[ColumnRef] = []
@@ -573,6 +618,8 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 1.4 if col.words[-1] == word else 1.1
             elif word in GENERIC_WORDS and col.words[-1] == word and word != "id":
                 score = 0.9
+            elif col.words[:-1] == (word,) and _names_a_role(index, col, word):
+                score = 1.4  # "each supervisor": `supervisor_id`, the row in that role
             elif word in SYNONYMS and any(s in col.words for s in SYNONYMS[word]):
                 rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in col.words)
                 score = 1.2 - 0.02 * rank

@@ -36,6 +36,8 @@ class SqlBuilder:
         """Date columns the question keeps within one calendar year (quarters are 1-4)."""
         self.today: date | None = None
         """The semantic layer's `today`: relative time counts back from it, not the clock."""
+        self.referred: dict[tuple[str, str], str] = {}
+        """(table, reference key) -> the alias its referred row is joined under."""
 
     def ident(self, name: str) -> exp.Identifier:
         quoted = not _SIMPLE.fullmatch(name) or name.upper() in _RESERVED
@@ -174,7 +176,23 @@ class SqlBuilder:
             )
         return exp.DateTrunc(unit=exp.Literal.string(unit), this=exp.CurrentDate())  # type: ignore[no-untyped-call]
 
+    def referred_column(self, m: Measure) -> exp.Column | None:
+        """A column read on the row a reference key points to: its alias's column."""
+        if m.via is None or m.column is None:
+            return None
+        alias = self.referred.get((m.via.table.lower(), m.via.name.lower()))
+        if alias is None:
+            raise QuestionNotUnderstood(f"{m.via.table}.{m.via.name} refers to no joined row")
+        return exp.Column(this=self.ident(m.column.name), table=self.ident(alias))
+
     def measure(self, m: Measure) -> exp.Expr:
+        referred = self.referred_column(m)
+        if referred is not None:
+            if m.agg is None:
+                return referred
+            arg: exp.Expr = exp.Distinct(expressions=[referred]) if m.distinct else referred
+            aggs = {"COUNT": exp.Count, "SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min}
+            return {**aggs, "MAX": exp.Max}[m.agg](this=arg)
         if m.agg == "PCT":
             # 100.0 * SUM(CASE WHEN <conditions> THEN 1 ELSE 0 END) / COUNT(*)
             met = exp.and_(
@@ -207,7 +225,7 @@ class SqlBuilder:
             if self.qualify and pk is not None and m.count_table:
                 return exp.Count(this=exp.Distinct(expressions=[self.column(pk)]))
             return exp.Count(this=exp.Star())
-        arg: exp.Expr = self.column(m.column)
+        arg = self.column(m.column)
         if m.distinct:
             arg = exp.Distinct(expressions=[arg])
         cls = {"COUNT": exp.Count, "SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}
@@ -216,6 +234,8 @@ class SqlBuilder:
     def alias(self, m: Measure) -> str | None:
         if m.label:
             return m.label
+        if m.via is not None and m.column is not None and m.agg is None:
+            return f"{self.referred[(m.via.table.lower(), m.via.name.lower())]}_{m.column.name}"
         if m.bucket:
             return m.bucket
         if m.agg is None:
@@ -344,7 +364,8 @@ class SqlBuilder:
         self.today = intent.today
         self.single_year = _single_year_columns(intent)
         joins = self._join_plan(intent.table, needed[1:])
-        self.qualify = bool(joins) or bool(intent.anti_joins)
+        referred = self._referred_joins(intent, joins)
+        self.qualify = bool(joins) or bool(intent.anti_joins) or bool(referred)
         select_exprs: list[exp.Expr] = []
         plain_names = [m.column.name.lower() for m in intent.select if m.column and not m.agg]
         for m in intent.select:
@@ -370,6 +391,12 @@ class SqlBuilder:
                 expression=exp.Column(this=self.ident(to_col), table=self.ident(to_table)),
             )
             query = query.join(self.table(to_table), on=on)
+        for alias, target, key, via in referred:
+            on = exp.EQ(
+                this=exp.Column(this=self.ident(key), table=self.ident(alias)),
+                expression=exp.Column(this=self.ident(via.name), table=self.ident(via.table)),
+            )
+            query = query.join(exp.alias_(self.table(target), self.ident(alias), table=True), on=on)
         conditions = [self.condition(f, intent_table=intent.table) for f in intent.filters]
         for anti in intent.anti_joins:
             conditions.append(self._anti_join(intent.table, anti))
@@ -388,6 +415,48 @@ class SqlBuilder:
         if intent.limit:
             query = query.limit(intent.limit)
         return query
+
+    def _referred_joins(
+        self, intent: Intent, joins: list[tuple[str, str, str, str]]
+    ) -> list[tuple[str, str, str, ColumnRef]]:
+        """The rows reference keys point to, for columns read on them ("the name of their
+        team lead"): (alias, referred table, its key, the reference key), one join each, the
+        alias named after the key's role (`manager_id` -> `manager`) so a table joined to
+        itself reads plainly. A row the plan already joins through that very key is read
+        where it is."""
+        measures = [*intent.select, *intent.group_by, *(m for m, _ in intent.order_by)]
+        measures += [
+            f.column for f in [*intent.filters, *intent.having] if isinstance(f.column, Measure)
+        ]
+        taken = {t.lower() for t in [intent.table, *(j[2] for j in joins), *self.index.tables]}
+        out: list[tuple[str, str, str, ColumnRef]] = []
+        self.referred = {}
+        for m in measures:
+            via = m.via
+            if via is None or (via.table.lower(), via.name.lower()) in self.referred:
+                continue
+            target = self.index.referred_row(via)
+            if target is None:
+                raise QuestionNotUnderstood(f"{via.table}.{via.name} refers to no one table")
+            ends = {(via.table.lower(), via.name.lower()), (target[0].lower(), target[1].lower())}
+            planned = next(
+                (
+                    j for j in joins
+                    if {(j[0].lower(), j[1].lower()), (j[2].lower(), j[3].lower())} == ends
+                ),
+                None,
+            )  # fmt: skip
+            if planned is not None and target[0].lower() != via.table.lower():
+                self.referred[(via.table.lower(), via.name.lower())] = target[0]
+                continue
+            role = [w for w in via.words if w not in ("id", "code", "no", "key", "fk")]
+            alias = "_".join(role) or f"{target[0]}_ref"
+            while alias.lower() in taken:
+                alias += "_ref"
+            taken.add(alias.lower())
+            self.referred[(via.table.lower(), via.name.lower())] = alias
+            out.append((alias, target[0], target[1], via))
+        return out
 
     def _having(self, h: Filter, table: str, grouped: exp.Select) -> exp.Expr:
         """A HAVING condition; a layer measure against its average over the groups compares

@@ -3,19 +3,18 @@ with"), and yes/no flags ("discontinued")."""
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.base import QuestionNotUnderstood, Suggestion
 from backend.nl2sql.engines.builtin.cues import PLACE_WORDS, Cue
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
-from backend.nl2sql.engines.builtin.negation import NegationReading
+from backend.nl2sql.engines.builtin.names import NameReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_flag, month_range
 
-_ATTACHING = frozenset({"of", "for", "by"})
-"""Words before a name that attach it to the rows named before them ("tickets of Acme")."""
+_ELSEWHERE = frozenset({"at", "to", "with"})
+"""Words between rows and a name that put the name on another row ("a contact at Acme")."""
 
 
-class ValueReading(NegationReading):
+class ValueReading(NameReading):
     """Passes: value mentions, leftover literals, pattern words and flag columns."""
 
     def _values(self) -> None:
@@ -312,8 +311,23 @@ class ValueReading(NegationReading):
                 ),
                 None,
             )  # fmt: skip
+            if like is None and len(run) >= 2 and self.intent.table:
+                by_verb = self._place_by_verb(self.intent.table, run[0].index, run[-1].index + 1)
+                if by_verb is not None:  # "the accounts that Aisha Adams manages"
+                    named = self._compare_name(by_verb, self.name_text(run[0].index, pos))
+                    if named:
+                        for t in run:
+                            self._use_token(t)
+                        self.intent.filters.extend(named)
+                        previous = None
+                        continue
             col = self._label_next_to(run[0].index, run[-1].index + 1)
-            if col is None or like is not None:
+            elsewhere = (
+                like is None and len(run) >= 2 and self.tokens[run[0].index - 1].lemma in _ELSEWHERE
+            )  # "the primary contact at Harbor Homes": a row of another table
+            if elsewhere:
+                col = None
+            elif col is None or like is not None:
                 anchor = like.start if like is not None else run[0].index
                 col = self._column_for_literal(anchor) or col
                 before = self.tokens[run[0].index - 1].lemma
@@ -321,7 +335,9 @@ class ValueReading(NegationReading):
                     col = self._place_column(col.table)
             text = " ".join(t.text for t in run)
             if col is None and like is None:
-                unseen = self._unseen_name(run[0].index, text)
+                stop = run[-1].index + 1
+                name = self.name_text(run[0].index, stop)
+                unseen = self._unseen_name(run[0].index, name, end=stop)
                 if unseen is not None:
                     for t in run:
                         self._use_token(t)
@@ -346,88 +362,6 @@ class ValueReading(NegationReading):
             self.intent.filters.append(flt)
             previous = (run[-1], flt)
             self.note("values", f"{col.name} = {text}")
-
-    def _unseen_name(self, start: int, text: str) -> list[Filter] | None:
-        """ "invoices of Harbor Homes", "tickets handled by Omar Larsen": a name the sampled
-        values never showed, right after "of", "for" or "(<verb>) by", is the label of the
-        one table the named rows are attached to (their foreign key refers to it), compared
-        ignoring case; a person's name split over first and last name columns compares both.
-        Two such tables and no verb to choose between them: declined, offering both."""
-        if start < 1 or self.tokens[start - 1].lemma not in _ATTACHING:
-            return None
-        at = start - 1
-        verb: str | None = None
-        if self.tokens[at].lemma == "by" and at >= 1 and self.tokens[at - 1].kind == "word":
-            before = self.tokens[at - 1]
-            if before.lemma not in STOP_WORDS and not any(
-                m.start <= before.index < m.end and m.kind == "table" for m in self.mentions
-            ):
-                verb = before.text.lower()  # "handled by", "packed by" (maybe a column's word)
-                at -= 1
-        named = [m for m in self.mentions if m.kind == "table" and m.end <= at and m.tables]
-        focus = named[-1].tables[0].name if named else self.intent.table
-        if not focus:
-            return None
-        if named and self.intent.table:
-            focus = next(
-                (t.name for t in named[-1].tables if t.name.lower() == self.intent.table.lower()),
-                focus,
-            )
-        found: dict[str, tuple[list[ColumnRef], tuple[str, ...]]] = {}
-        for other, own_col, _ in self.index.edges.get(focus.lower(), []):
-            own = self.index.column(focus, own_col)
-            if own is None or own.sole_key or other.lower() in found:
-                continue  # only a row this one refers to (not the rows that refer to it)
-            labels = self.index.label_columns(other)
-            if not labels or any(
-                (c.table.lower(), c.name.lower()) in self.index.sampled for c in labels
-            ):
-                continue  # a sampled label would have matched the name if it were stored
-            found[other.lower()] = (labels, (*own.words, *self.index.table(other).words))
-        if verb is not None and len(found) > 1:
-            stem = verb[:5]
-            chosen = {k: v for k, v in found.items() if any(w[:5] == stem for w in v[1])}
-            found = chosen or found
-        if not found:
-            return None
-        if len(found) > 1:
-            options = [
-                " + ".join(f"{c.table}.{c.name}" for c in labels) for labels, _ in found.values()
-            ]
-            raise QuestionNotUnderstood(
-                f"'{text}' is not among the stored values; it could name a row of "
-                + " or of ".join(sorted({labels[0].table for labels, _ in found.values()})),
-                recognised=dict(self.recognised),
-                suggestions=[Suggestion(text=f"'{text}' as {o}") for o in options],
-            )
-        (other, (labels, _)) = next(iter(found.items()))
-        if len(labels) == 2 and " " not in text.strip():
-            return None  # one word for a first and a last name: which one is unknown
-        refs = {own for t, own, _ in self.index.edges.get(focus.lower(), []) if t.lower() == other}
-        for k, m in enumerate(self.mentions):
-            if (
-                verb is not None
-                and k not in self.used
-                and m.kind == "column"
-                and m.start <= at < m.end
-                and any(c.table.lower() == focus.lower() and c.name in refs for c in m.columns)
-            ):
-                self._use(k)  # "packed by": the reference the name is reached through
-        return self._split_person_name(labels[0], text) or self._unseen(labels[0], text)
-
-    def _split_person_name(self, col: ColumnRef, text: str) -> list[Filter] | None:
-        """A name of two or more words for the first-name column of a table that names its
-        rows by first and last name: the first word is the first name, the rest the last."""
-        labels = self.index.label_columns(col.table)
-        first, _, last = text.partition(" ")
-        if len(labels) != 2 or col != labels[0] or not last:
-            return None
-        return self._unseen(labels[0], first) + self._unseen(labels[1], last)
-
-    def _unseen(self, col: ColumnRef, text: str) -> list[Filter]:
-        """A name no sampled value showed, compared with `col` ignoring case."""
-        self.note("values", f"{col.name} = {text} (not among the sampled values)")
-        return [Filter(col, "ieq", [text])]
 
     def _both(self) -> None:
         """ "customers who use both Slack and Jira", "accounts with tickets in both the billing
