@@ -75,8 +75,11 @@ class Interpreter(AssemblyReading):
                     m.kind, m.columns = "column", own
         self._override_with_refinement()
         self._definitions()
+        self._valid_on_day()
         self._periods()
         self._relative_times()
+        self._event_gaps()
+        self._rating_scales()
         self._durations()
         self._elapsed_times()
         self._comparisons()

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
-from backend.nl2sql.engines.builtin.definitions import DefinitionReading
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.intervals import CREATION_WORDS, START_WORDS, IntervalReading
 from backend.nl2sql.engines.builtin.lexicon import (
     EVENT_NOUNS,
     EVENT_WORDS,
@@ -18,21 +18,9 @@ from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
 
 
-_IRREGULAR_PAST = {"pay": "paid", "payment": "paid", "leave": "left", "sell": "sold",
-                   "send": "sent", "resolve": "resolved", "close": "closed"}  # fmt: skip
 
 
-_START_WORDS = frozenset(
-    {"created", "opened", "issued", "issue", "start", "started", "submitted", "placed",
-     "registered", "signup", "hire", "hired", "ordered", "requested", "received", "booked"}
-)  # fmt: skip
-"""First words of date columns a row's life starts from (`opened_at`, `issue_date`)."""
-
-
-_CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})
-
-
-class TimeReading(DefinitionReading):
+class TimeReading(IntervalReading):
     """Pass: relative periods and durations; helpers for dates and years."""
 
     def _periods(self) -> None:
@@ -113,7 +101,7 @@ class TimeReading(DefinitionReading):
         ]
         starts = [
             c for c in dates
-            if set(c.words) & (_START_WORDS | _CREATION_WORDS | {"hire", "joined", "since"})
+            if set(c.words) & (START_WORDS | CREATION_WORDS | {"hire", "joined", "since"})
         ]  # fmt: skip
         if len(starts) == 1:
             return starts[0]
@@ -368,6 +356,12 @@ class TimeReading(DefinitionReading):
             if len(events) >= 2 and events[0][1] != events[1][1]:
                 (first, start), (second, end) = events[:2]
                 return Measure(end, since=start, unit=unit), [tok, after[0], first, second]
+        if after and after[0].lemma in ("late", "overdue"):
+            due = self._due_column(table)  # "average number of days late"
+            settled = self._settled_column(table, due) if due is not None else None
+            if due is not None and settled is not None:
+                self.named_dates[tok.index] = settled
+                return Measure(settled, since=due, unit=unit), [tok, after[0]]
         near = after[:3] if not self._takes(after) else after[:8]
         verb_at = next(
             (
@@ -481,34 +475,6 @@ class TimeReading(DefinitionReading):
                 return c
         return None
 
-    def _event_column(self, table: str, verb: str) -> ColumnRef | None:
-        """The date column recording when `verb` happened: close -> closed_at, pay -> paid_date."""
-        forms = {verb, verb + "ed", verb + "d", verb + verb[-1:] + "ed"}
-        forms.add(_IRREGULAR_PAST.get(verb, verb))
-        if verb.endswith("y"):
-            forms.add(verb[:-1] + "ied")
-        dates = [c for c in self.index.columns_of.get(table.lower(), []) if c.kind == "date"]
-        for col in dates:
-            if col.words and col.words[0] in forms:
-                return col
-        events = EVENT_WORDS.get(verb, frozenset())
-        hits = [c for c in dates if c.words and c.words[0] in events]
-        return hits[0] if len(hits) == 1 else None
-
-    def _start_column(self, table: str, end: ColumnRef) -> ColumnRef | None:
-        """The date a row starts from: the table's only other date, or its creation-like one."""
-        others = [
-            c for c in self.index.columns_of.get(table.lower(), [])
-            if c.kind == "date" and c != end
-        ]  # fmt: skip
-        if len(others) == 1:
-            return others[0]
-        own = set(self.index.table(table).words)
-        starts = [
-            c for c in others if c.words and (c.words[0] in _START_WORDS or own & set(c.words))
-        ]
-        return starts[0] if len(starts) == 1 else None
-
     def _ambiguous_dates(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
         """Date columns the reading chose without the question naming them, in tables that
         have other dates too ("lost in 2023": created, churned?): (chosen, alternatives)."""
@@ -540,7 +506,7 @@ class TimeReading(DefinitionReading):
             ):
                 continue  # "customers we lost in 2023": the question names the event
             own = self.index.table(col.table).words
-            if set(own) & named or (named & _CREATION_WORDS and col not in used):
+            if set(own) & named or (named & CREATION_WORDS and col not in used):
                 continue  # `order_date` of orders; `created_at` for "per month": the row's date
             others = [
                 c for c in self.index.columns_of.get(col.table.lower(), [])
