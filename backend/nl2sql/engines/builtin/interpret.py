@@ -74,8 +74,8 @@ class Interpreter(AssemblyReading):
                 if own:
                     m.kind, m.columns = "column", own
         self._override_with_refinement()
-        self._definitions()
         self._valid_on_day()
+        self._definitions()
         self._periods()
         self._relative_times()
         self._event_gaps()

@@ -55,7 +55,7 @@ _SCORE_WORDS = frozenset({"rating", "rate", "rated", "score", "scored", "star", 
 """Words of a column holding a rating on a scale."""
 
 _SCALE_NOUNS = frozenset({"scale", "survey", "rating", "score", "point", "star", "questionnaire"})
-_RATED_VERBS = frozenset({"rated", "scored", "graded", "rating", "score", "scoring"})
+_RATED_VERBS = frozenset({"rated", "scored", "graded"})
 _WITHIN = frozenset({"within", "inside"})
 _GAP_LINKS = frozenset({"of", "after", "from", "since"})
 _AUXILIARIES = frozenset({"being", "been", "be", "was", "were", "is", "are", "having", "first",
@@ -121,6 +121,18 @@ class IntervalReading(DefinitionReading):
         ]  # fmt: skip
         return hits[0] if len(hits) == 1 else None
 
+    def _anchor_date(self, table: str, due: ColumnRef, settled: ColumnRef) -> ColumnRef | None:
+        """The date whose latest value stands for today without the layer's `today`: when the
+        rows start (an invoice's issue date, a loan's borrowing date), which a table keeps
+        recording up to its last day."""
+        if self.intent.today is not None:
+            return None  # the layer says what today is
+        others = [c for c in self._dates_of(table) if c not in (due, settled)]
+        if len(others) == 1:
+            return others[0]
+        start = self._start_column(table, settled)
+        return start if start != due else None
+
     # -- the amount of time ------------------------------------------------------------------
 
     def _amount_at(self, pos: int) -> tuple[Literal, str, int] | None:
@@ -166,7 +178,11 @@ class IntervalReading(DefinitionReading):
 
     def _names_rows(self, tok: Token) -> bool:
         """Whether a word is part of a table's name ("invoices are ...": not the event)."""
-        return any(m.start <= tok.index < m.end and m.kind == "table" for m in self.mentions)
+        named = {(d.start, d.end) for d in self.definitions}  # a named filter's rows: a verb
+        return any(
+            m.start <= tok.index < m.end and m.kind == "table" and (m.start, m.end) not in named
+            for m in self.mentions
+        )
 
     def _start_event_after(self, pos: int) -> tuple[list[Token], ColumnRef] | None:
         """The event named after "of"/"after" ("of being opened", "after signing up")."""
@@ -242,10 +258,8 @@ class IntervalReading(DefinitionReading):
             settled = self._settled_column(table, due)
             if settled is None:
                 continue
-            anchor = self._start_column(table, settled)
-            self.intent.filters.append(
-                Filter(due, "not recent", [0], unit="day", anchor=anchor if anchor != due else None)
-            )
+            anchor = self._anchor_date(table, due, settled)
+            self.intent.filters.append(Filter(due, "not recent", [0], unit="day", anchor=anchor))
             self.intent.filters.append(Filter(settled, "is null"))
             self.named_dates[first] = due
             self.named_dates[_aside(tok.index)] = settled
@@ -290,16 +304,14 @@ class IntervalReading(DefinitionReading):
             self._read_span([verb, *consumed])
             self.note("filters", f"{end.name} {op} {amount} {unit}(s) after {due.name}")
             return True
-        if op not in (">", ">=") or not isinstance(amount, int):
-            return False
+        if self.tokens[word].lemma == "late" or op not in (">", ">=") or not isinstance(amount, int):
+            return False  # "more than a week late" without the event: settled late, or open?
         settled = self._settled_column(table, due)
         if settled is None:
             return False
         # "more than 60 days overdue": due further back than the amount, still not settled
-        anchor = self._start_column(table, settled)
-        self.intent.filters.append(
-            Filter(due, "not recent", [amount], unit=unit, anchor=anchor if anchor != due else None)
-        )
+        anchor = self._anchor_date(table, due, settled)
+        self.intent.filters.append(Filter(due, "not recent", [amount], unit=unit, anchor=anchor))
         self.intent.filters.append(Filter(settled, "is null"))
         self.named_dates[at] = due
         self.named_dates[_aside(word)] = settled
@@ -331,12 +343,20 @@ class IntervalReading(DefinitionReading):
             )  # fmt: skip
             if state is None:
                 continue
-            table = self._interval_table(state.index, cue.start)
-            if table is None:
+            named = next(
+                (d for d in self.definitions
+                 if d.definition.kind == "filter" and d.start <= state.index < d.end),
+                None,
+            )  # fmt: skip  # "active subscription" a named filter: running today, not that day
+            table = named.definition.table if named else self._interval_table(state.index, cue.start)
+            if table is None or table.lower() not in self.index.tables:
                 continue
             bounds = self._interval_bounds(table)
             if bounds is None:
                 continue
+            if named is not None:
+                self.definitions.remove(named)
+                self._read_span(list(self.tokens[named.start : named.end]))
             start, end = bounds
             first, after = cue.payload.split("|")
             self.cues.remove(cue)
@@ -350,7 +370,7 @@ class IntervalReading(DefinitionReading):
         """The table whose rows the state word qualifies: named between it and the day, else
         the focus table."""
         for m in self.mentions:
-            if state < m.start < day and m.kind == "table" and m.tables:
+            if state <= m.start < day and m.kind == "table" and m.tables:
                 return m.tables[0].name
         return self.intent.table or None
 
@@ -417,6 +437,9 @@ class IntervalReading(DefinitionReading):
         col = self._rating_column(tok.index)
         if col is None:
             return
+        denied = any(c.kind == "neg" and c.end <= tok.index for c in self.cues)
+        if denied and col.table.lower() != self.intent.table.lower():
+            return  # "never had a ticket rated 1 star": the related rows' condition, not read here
         cue: Cue | None = next(
             (c for c in self.cues if c.kind == "cmp" and c.end == tok.index), None
         )
