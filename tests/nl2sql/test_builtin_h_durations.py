@@ -26,6 +26,7 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import results_match
+from backend.semantic.layer import SemanticLayer
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
@@ -113,8 +114,15 @@ def library_db(library_path: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
+def generate(
+    schema: SchemaSnapshot,
+    question: str,
+    dialect: str = "sqlite",
+    layer: SemanticLayer | None = None,
+) -> Generation:
+    request = GenerationRequest(
+        question=question, schema=schema, history=[], dialect=dialect, semantic=layer
+    )
     return BuiltinGenerator().generate(request)
 
 
@@ -214,10 +222,7 @@ def library_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Conn
                 marks = ", ".join(f":{n}" for n in names)
                 conn.execute(
                     sqlalchemy.text(f"INSERT INTO {table} VALUES ({marks})"),
-                    [
-                        dict(zip(names, _typed(row), strict=True))
-                        for row in data
-                    ],
+                    [dict(zip(names, _typed(row), strict=True)) for row in data],
                 )
         with engine.connect() as conn:
             yield conn
@@ -284,3 +289,43 @@ def test_the_explanation_says_how_the_span_and_today_were_read(library: SchemaSn
     assert "end_date is empty or after it" in running
     calendar = generate(library, "How many members left within a year of joining?").explanation
     assert "calendar years from joined_on to left_on" in calendar
+
+
+LAYER = SemanticLayer.model_validate(
+    {
+        "today": "2024-06-30",
+        "measures": [
+            {"name": "sign-ups", "synonyms": ["new members", "sign ups"], "table": "members",
+             "expression": "COUNT(*)", "time_column": "members.joined_on"},
+        ],
+        "filters": [
+            {"name": "overdue", "synonyms": ["overdue loans", "late loans"], "table": "loans",
+             "condition": "loans.returned_on IS NULL AND loans.due_on < '2024-06-30'"},
+            {"name": "active membership", "synonyms": ["active memberships"],
+             "table": "memberships", "condition": "memberships.end_date IS NULL"},
+        ],
+    }
+)  # fmt: skip
+
+WITH_LAYER = [
+    # the layer's today, not the data's latest day; its "overdue" still holds
+    ("How many loans are more than 10 days overdue?",
+     "SELECT COUNT(*) FROM loans WHERE returned_on IS NULL AND due_on < '2024-06-20'"),
+    # the layer's own meaning of the bare word
+    ("How many loans are overdue?",
+     "SELECT COUNT(*) FROM loans WHERE returned_on IS NULL AND due_on < '2024-06-30'"),
+    # "signing up" inside the span is the start event, not the sign-ups measure
+    ("How many members left less than six months after signing up?",
+     "SELECT COUNT(*) FROM members WHERE left_on < date(joined_on, '+6 months')"),
+    # "active membership" on a day: running that day, not the named filter's running today
+    ("How many active memberships were there on 1 March 2024?",
+     "SELECT COUNT(*) FROM memberships WHERE start_date <= '2024-03-01'"
+     " AND (end_date IS NULL OR end_date > '2024-03-01')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), WITH_LAYER)
+def test_with_the_layer_its_today_and_definitions_are_kept(
+    library: SchemaSnapshot, library_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(library_db, generate(library, question, layer=LAYER).sql, gold)

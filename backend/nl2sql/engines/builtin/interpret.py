@@ -75,10 +75,10 @@ class Interpreter(AssemblyReading):
                     m.kind, m.columns = "column", own
         self._override_with_refinement()
         self._valid_on_day()
+        self._event_gaps()
         self._definitions()
         self._periods()
         self._relative_times()
-        self._event_gaps()
         self._rating_scales()
         self._durations()
         self._elapsed_times()

@@ -51,15 +51,17 @@ _STATE_WORDS = frozenset({"active", "current", "valid", "live", "running", "ongo
 """Words that say a row's interval covers a day ("an active subscription on ...")."""
 
 _SCORE_WORDS = frozenset({"rating", "rate", "rated", "score", "scored", "star", "stars",
-                          "satisfaction", "promoter", "grade", "review", "stars"})  # fmt: skip
+                          "satisfaction", "promoter", "grade", "review"})  # fmt: skip
 """Words of a column holding a rating on a scale."""
 
 _SCALE_NOUNS = frozenset({"scale", "survey", "rating", "score", "point", "star", "questionnaire"})
 _RATED_VERBS = frozenset({"rated", "scored", "graded"})
 _WITHIN = frozenset({"within", "inside"})
 _GAP_LINKS = frozenset({"of", "after", "from", "since"})
-_AUXILIARIES = frozenset({"being", "been", "be", "was", "were", "is", "are", "having", "first",
-                          "their", "its", "the", "a", "an", "his", "her", "they", "it", "up"})  # fmt: skip
+_AUXILIARIES = frozenset(
+    {"being", "been", "be", "was", "were", "is", "are", "having", "first", "their", "its",
+     "the", "a", "an", "his", "her", "they", "it", "up"}
+)  # fmt: skip
 
 
 class IntervalReading(DefinitionReading):
@@ -125,7 +127,8 @@ class IntervalReading(DefinitionReading):
         """The date whose latest value stands for today without the layer's `today`: when the
         rows start (an invoice's issue date, a loan's borrowing date), which a table keeps
         recording up to its last day."""
-        if self.intent.today is not None:
+        layer = self.index.semantic
+        if layer is not None and layer.today is not None:
             return None  # the layer says what today is
         others = [c for c in self._dates_of(table) if c not in (due, settled)]
         if len(others) == 1:
@@ -236,7 +239,11 @@ class IntervalReading(DefinitionReading):
         for tok in self.tokens:
             if tok.index in self.used_tokens or tok.lemma not in ("late", "overdue", "due"):
                 continue
-            if tok.lemma == "due" and (tok.index == 0 or self.tokens[tok.index - 1].lemma != "past"):
+            if any(d.start <= tok.index < d.end for d in self.definitions):
+                continue  # the layer says what "overdue" means here
+            if tok.lemma == "due" and (
+                tok.index == 0 or self.tokens[tok.index - 1].lemma != "past"
+            ):
                 continue
             due = self._due_column(table)
             if due is None:
@@ -304,7 +311,11 @@ class IntervalReading(DefinitionReading):
             self._read_span([verb, *consumed])
             self.note("filters", f"{end.name} {op} {amount} {unit}(s) after {due.name}")
             return True
-        if self.tokens[word].lemma == "late" or op not in (">", ">=") or not isinstance(amount, int):
+        if (
+            self.tokens[word].lemma == "late"
+            or op not in (">", ">=")
+            or not isinstance(amount, int)
+        ):
             return False  # "more than a week late" without the event: settled late, or open?
         settled = self._settled_column(table, due)
         if settled is None:
@@ -323,6 +334,12 @@ class IntervalReading(DefinitionReading):
         for t in tokens:
             self._use_token(t)
         spots = {t.index for t in tokens}
+        for d in [d for d in self.definitions if spots & set(range(d.start, d.end))]:
+            # "signing up" inside "less than four months after signing up" is an event of the
+            # span, not the layer's sign-ups measure (a named filter, "paid late", "overdue",
+            # still holds: the span only narrows it)
+            if d.definition.kind == "measure":
+                self.definitions.remove(d)
         for k, m in enumerate(self.mentions):
             if any(m.start <= s < m.end for s in spots):
                 m.kind = "spent"  # read as part of the time span, not as a link
@@ -348,7 +365,9 @@ class IntervalReading(DefinitionReading):
                  if d.definition.kind == "filter" and d.start <= state.index < d.end),
                 None,
             )  # fmt: skip  # "active subscription" a named filter: running today, not that day
-            table = named.definition.table if named else self._interval_table(state.index, cue.start)
+            table = (
+                named.definition.table if named else self._interval_table(state.index, cue.start)
+            )
             if table is None or table.lower() not in self.index.tables:
                 continue
             bounds = self._interval_bounds(table)
@@ -404,7 +423,9 @@ class IntervalReading(DefinitionReading):
         end = None
         if i + 1 < len(toks) and toks[i + 1].kind == "number" and toks[i + 1].text.startswith("-"):
             end = i + 2
-        elif i + 2 < len(toks) and toks[i + 1].lemma in ("to", "-") and toks[i + 2].kind == "number":
+        elif (
+            i + 2 < len(toks) and toks[i + 1].lemma in ("to", "-") and toks[i + 2].kind == "number"
+        ):
             end = i + 3
         begin = i
         if end is None:

@@ -18,8 +18,6 @@ from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
 
 
-
-
 class TimeReading(IntervalReading):
     """Pass: relative periods and durations; helpers for dates and years."""
 
