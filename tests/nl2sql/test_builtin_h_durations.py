@@ -297,6 +297,19 @@ LAYER = SemanticLayer.model_validate(
         "measures": [
             {"name": "sign-ups", "synonyms": ["new members", "sign ups"], "table": "members",
              "expression": "COUNT(*)", "time_column": "members.joined_on"},
+            {"name": "loans made", "synonyms": ["lendings"], "table": "loans",
+             "expression": "COUNT(*)", "time_column": "loans.borrowed_on"},
+            {"name": "returned loans", "synonyms": ["returns"], "table": "loans",
+             "expression": "COUNT(*)", "filter": "loans.returned_on IS NOT NULL",
+             "time_column": "loans.borrowed_on"},
+            {"name": "fees", "synonyms": ["membership fees"], "table": "memberships",
+             "expression": "SUM(memberships.fee)", "time_column": "memberships.start_date"},
+            {"name": "running fees", "synonyms": ["current fees"], "table": "memberships",
+             "expression": "SUM(memberships.fee)", "filter": "memberships.end_date IS NULL",
+             "time_column": "memberships.start_date"},
+            {"name": "left members", "synonyms": ["leavers"], "table": "members",
+             "expression": "COUNT(*)", "filter": "members.left_on IS NOT NULL",
+             "time_column": "members.left_on"},
         ],
         "filters": [
             {"name": "overdue", "synonyms": ["overdue loans", "late loans"], "table": "loans",
@@ -329,3 +342,47 @@ def test_with_the_layer_its_today_and_definitions_are_kept(
     library: SchemaSnapshot, library_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(library_db, generate(library, question, layer=LAYER).sql, gold)
+
+
+TWO_MEASURES = [
+    # each measure's own filter inside its aggregate, the question's period on both
+    ("Loans made and returned loans in 2024",
+     "SELECT COUNT(*), SUM(CASE WHEN returned_on IS NOT NULL THEN 1 ELSE 0 END) FROM loans"
+     " WHERE borrowed_on >= '2024-01-01' AND borrowed_on < '2025-01-01'"),
+    ("What are the membership fees and the running fees?",
+     "SELECT SUM(fee), SUM(CASE WHEN end_date IS NULL THEN fee END) FROM memberships"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), TWO_MEASURES)
+def test_two_measures_with_their_own_filters_in_one_answer(
+    library: SchemaSnapshot, library_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(library_db, generate(library, question, layer=LAYER).sql, gold)
+
+
+def test_measures_dated_by_different_days_are_not_put_in_one_answer(
+    library: SchemaSnapshot,
+) -> None:
+    """ "sign-ups and leavers in 2024": one is dated by joining, the other by leaving; one
+    period on one date would count the wrong leavers."""
+    with pytest.raises(QuestionNotUnderstood):
+        generate(library, "Sign-ups and leavers in 2024", layer=LAYER)
+
+
+@pytest.mark.parametrize("question", [q for q, _ in TWO_MEASURES])
+def test_two_measures_run_the_same_on_duckdb_and_postgres(
+    library: SchemaSnapshot,
+    library_db: sqlite3.Connection,
+    library_duckdb: duckdb.DuckDBPyConnection,
+    request: pytest.FixtureRequest,
+    question: str,
+) -> None:
+    expected = _plain(rows(library_db, generate(library, question, layer=LAYER).sql))
+    sql = generate(library, question, dialect="duckdb", layer=LAYER).sql
+    assert results_match(expected, _plain(library_duckdb.execute(sql).fetchall()), ordered=False)
+    if "postgresql" in BACKENDS:
+        pg: sqlalchemy.Connection = request.getfixturevalue("library_postgres")
+        sql = generate(library, question, dialect="postgresql", layer=LAYER).sql
+        got = [tuple(r) for r in pg.execute(sqlalchemy.text(sql))]
+        assert results_match(expected, _plain(got), ordered=False), sql

@@ -37,6 +37,9 @@ class Measure:
     """The name a layer measure is shown under."""
     sql_tables: list[str] = field(default_factory=list)
     """Tables the fragment reads."""
+    own_filter: str | None = None
+    """A layer measure's own filter, applied inside its aggregates (CASE WHEN) because the
+    other measures of the same answer do not share it."""
 
     @property
     def tables(self) -> list[str]:

@@ -668,6 +668,7 @@ def same_measure(a: Measure, b: Measure) -> bool:
         and a.count_table == b.count_table
         and a.distinct == b.distinct
         and a.sql == b.sql
+        and a.own_filter == b.own_filter
     )
 
 

@@ -13,6 +13,7 @@ from sqlglot.tokens import Tokenizer
 from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.split_measures import only_where
 
 DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
             "mysql": "mysql", "duckdb": "duckdb"}  # fmt: skip
@@ -227,6 +228,8 @@ class SqlBuilder:
             )
             share = exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Sum(this=flag))
             return exp.Div(this=share, expression=exp.Count(this=exp.Star()))
+        if m.sql is not None and m.own_filter is not None:
+            return only_where(self.fragment(m.sql), self.fragment(m.own_filter))
         if m.sql is not None:
             return self.fragment(m.sql)
         if m.bucket and m.column is not None:

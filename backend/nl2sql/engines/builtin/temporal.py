@@ -213,9 +213,12 @@ class TimeReading(IntervalReading):
             return None
         found: list[ColumnRef] = []
         words: list[Token] = []
+        named = {i for d in self.definitions for i in range(d.start, d.end)}
         for tok in self.tokens:
             if tok.kind != "word" or tok.lemma in STOP_WORDS or self._names_a_column(tok):
                 continue  # "shipping cost" names a column, not the shipping event
+            if tok.index in named and self.time_preference:
+                continue  # "returned loans": a layer measure, dated by its own time column
             hits = self._event_dates(tok, dates)
             if len(hits) == 1:
                 words.append(tok)
