@@ -57,6 +57,12 @@ CREATE TABLE reviews (
     book_title TEXT NOT NULL,
     rating INTEGER NOT NULL
 );
+CREATE TABLE orders (
+    order_id INTEGER PRIMARY KEY,
+    supplier TEXT NOT NULL,
+    ordered_on DATE NOT NULL,
+    shipped_on DATE
+);
 """
 _DAY0 = date(2023, 1, 1)
 
@@ -82,7 +88,17 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         end = _day(start + 60 + (i * 29) % 300) if i % 4 else None
         memberships.append((i, i % 60 + 1, _day(start), end, float(20 + i % 5 * 10)))
     reviews = [(i, i % 60 + 1, f"Book {i % 40}", (i * 7) % 5 + 1) for i in range(1, 201)]
-    return {"members": members, "loans": loans, "memberships": memberships, "reviews": reviews}
+    orders = [
+        (i, f"Supplier {i % 4}", _day(i * 3), _day(i * 3 + i % 9) if i % 5 else None)
+        for i in range(1, 81)
+    ]
+    return {
+        "members": members,
+        "loans": loans,
+        "memberships": memberships,
+        "reviews": reviews,
+        "orders": orders,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -386,3 +402,13 @@ def test_two_measures_run_the_same_on_duckdb_and_postgres(
         sql = generate(library, question, dialect="postgresql", layer=LAYER).sql
         got = [tuple(r) for r in pg.execute(sqlalchemy.text(sql))]
         assert results_match(expected, _plain(got), ordered=False), sql
+
+
+def test_days_after_the_rows_noun_and_its_event(
+    library: SchemaSnapshot, library_db: sqlite3.Connection
+) -> None:
+    """ "days after an order is placed is it shipped": "order" names the rows, not an event
+    (it used to be read as the ordering date, the same event as "placed", and declined)."""
+    question = "On average, how many days after an order is placed is it shipped?"
+    gold = "SELECT AVG(julianday(shipped_on) - julianday(ordered_on)) FROM orders"
+    assert_same_answer(library_db, generate(library, question).sql, gold)

@@ -352,8 +352,8 @@ class TimeReading(IntervalReading):
         if after and after[0].lemma == "after":
             events = [
                 (t, c) for t in after[1:]
-                if (c := self._event_column(table, t.lemma)) is not None
-            ]  # fmt: skip
+                if not self._names_rows(t) and (c := self._event_column(table, t.lemma)) is not None
+            ]  # fmt: skip  # ("after an invoice is issued": the noun is the rows, not an event)
             if len(events) >= 2 and events[0][1] != events[1][1]:
                 (first, start), (second, end) = events[:2]
                 return Measure(end, since=start, unit=unit), [tok, after[0], first, second]
