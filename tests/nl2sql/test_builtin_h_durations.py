@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -258,7 +259,7 @@ def _typed(row: tuple[Any, ...]) -> tuple[Any, ...]:
 def _plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [
         tuple(
-            float(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+            float(v) if isinstance(v, int | float | Decimal) and not isinstance(v, bool) else str(v)
             for v in r
         )
         for r in result
