@@ -413,3 +413,26 @@ def test_days_after_the_rows_noun_and_its_event(
     question = "On average, how many days after an order is placed is it shipped?"
     gold = "SELECT AVG(julianday(shipped_on) - julianday(ordered_on)) FROM orders"
     assert_same_answer(library_db, generate(library, question).sql, gold)
+
+
+def test_a_lifetime_runs_from_the_start_to_the_ending_the_question_names(
+    library: SchemaSnapshot, library_db: sqlite3.Connection
+) -> None:
+    question = "What is the average tenure in days of members who left?"
+    gold = (
+        "SELECT AVG(julianday(left_on) - julianday(joined_on)) FROM members"
+        " WHERE left_on IS NOT NULL"
+    )
+    assert_same_answer(library_db, generate(library, question).sql, gold)
+
+
+def test_a_lifetime_still_running_is_not_counted_to_an_end_it_lacks(
+    library: SchemaSnapshot,
+) -> None:
+    """ "average tenure of members" includes current members, who have no `left_on`: a
+    difference to it would silently leave them out."""
+    try:
+        sql = generate(library, "What is the average tenure of members?").sql
+    except QuestionNotUnderstood:
+        return
+    assert "left_on" not in sql

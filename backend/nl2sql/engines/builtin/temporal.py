@@ -16,6 +16,8 @@ from backend.nl2sql.engines.builtin.lexicon import (
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
+_LIFE_NOUNS = frozenset({"lifetime", "tenure", "lifespan", "longevity"})
+"""Nouns for the time from a row's start to its end ("customer lifetime", "tenure")."""
 
 
 class TimeReading(IntervalReading):
@@ -330,6 +332,8 @@ class TimeReading(IntervalReading):
                 continue
             if unit is None and tok.lemma == "time":
                 found = self._event_noun_span(tok)
+            elif unit is None and tok.lemma in _LIFE_NOUNS:
+                found = self._lifetime_span(tok)
             elif unit is not None:
                 found = self._verb_span(tok)
             else:
@@ -392,6 +396,32 @@ class TimeReading(IntervalReading):
                 and self.gap(verb.index + 1, obj.start) == 0
             ):
                 consumed += self.tokens[obj.start : obj.end]  # "to close a ticket": the rows
+        return Measure(end, since=start, unit=unit), consumed
+
+    def _lifetime_span(self, tok: Token) -> tuple[Measure, list[Token]] | None:
+        """ "the average lifetime in days of customers who churned", "tenure of staff who
+        left": from the row's start to the date its life ended, when the question names that
+        ending (a lifetime still running has no end date to count to)."""
+        table = self.intent.table
+        ends = [
+            c for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "date" and c.words and c.words[0] in EVENT_WORDS["lose"]
+        ]  # fmt: skip
+        if len(ends) != 1:
+            return None
+        end = ends[0]
+        ended = any(
+            t.index != tok.index and self._event_date(table, t) == end
+            for t in self.tokens if t.kind == "word"
+        )  # fmt: skip
+        start = self._start_column(table, end)
+        if not ended or start is None:
+            return None
+        unit, consumed = "day", [tok]
+        rest = self.tokens[tok.index + 1 : tok.index + 3]
+        if len(rest) == 2 and rest[0].lemma == "in" and rest[1].lemma in _DURATION_UNITS:
+            unit = _DURATION_UNITS[rest[1].lemma]
+            consumed += rest
         return Measure(end, since=start, unit=unit), consumed
 
     @staticmethod
