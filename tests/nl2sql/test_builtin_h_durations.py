@@ -163,6 +163,20 @@ ANSWERED = [
     ("How many loans are more than 10 days overdue?",
      "SELECT COUNT(*) FROM loans WHERE returned_on IS NULL"
      " AND due_on < date((SELECT MAX(borrowed_on) FROM loans), '-10 days')"),
+    # the same, worded otherwise
+    ("How many loans are overdue by more than 10 days?",
+     "SELECT COUNT(*) FROM loans WHERE returned_on IS NULL"
+     " AND due_on < date((SELECT MAX(borrowed_on) FROM loans), '-10 days')"),
+    ("How many loans were returned late by more than a week?",
+     "SELECT COUNT(*) FROM loans WHERE julianday(returned_on) - julianday(due_on) > 7"),
+    ("How many loans were returned 3 or more days late?",
+     "SELECT COUNT(*) FROM loans WHERE julianday(returned_on) - julianday(due_on) >= 3"),
+    ("How many loans were returned within two weeks of borrowing?",
+     "SELECT COUNT(*) FROM loans WHERE julianday(returned_on) - julianday(borrowed_on) <= 14"),
+    ("How many orders were shipped more than 5 days after being placed?",
+     "SELECT COUNT(*) FROM orders WHERE julianday(shipped_on) - julianday(ordered_on) > 5"),
+    ("How many members left within 3 months of joining?",
+     "SELECT COUNT(*) FROM members WHERE left_on < date(joined_on, '+3 months')"),
     # a day inside a validity interval
     ("How many memberships were active on 1 March 2024?",
      "SELECT COUNT(*) FROM memberships WHERE start_date <= '2024-03-01'"

@@ -138,8 +138,9 @@ class IntervalReading(DefinitionReading):
 
     # -- the amount of time ------------------------------------------------------------------
 
-    def _amount_at(self, pos: int) -> tuple[Literal, str, int] | None:
-        """ "24 hours", "two weeks", "a year" at `pos`: (amount, unit, index after the unit)."""
+    def _amount_at(self, pos: int, post: Cue | None = None) -> tuple[Literal, str, int] | None:
+        """ "24 hours", "two weeks", "a year", "3 or more days" (`post`: the "or more") at
+        `pos`: (amount, unit, index after the unit)."""
         if pos >= len(self.tokens):
             return None
         tok = self.tokens[pos]
@@ -156,7 +157,7 @@ class IntervalReading(DefinitionReading):
             amount = 1
         else:
             return None
-        unit_at = pos + 1
+        unit_at = post.end if post is not None else pos + 1
         if unit_at < len(self.tokens) and self.tokens[unit_at].lemma == "-":
             unit_at += 1
         if unit_at >= len(self.tokens) or self.tokens[unit_at].lemma not in GAP_UNITS:
@@ -209,28 +210,62 @@ class IntervalReading(DefinitionReading):
         for i, tok in enumerate(self.tokens):
             if i in self.used_tokens:
                 continue
+            if tok.lemma in ("late", "overdue") and self._late_by(i):
+                continue
             cue = next(
                 (c for c in self.cues if c.kind == "cmp" and c.start == i
                  and c.payload in (">", ">=", "<", "<=")),
                 None,
             )  # fmt: skip
-            if cue is None and tok.lemma not in _WITHIN:
+            post = self._or_more_after(i) if cue is None else None
+            if cue is None and post is None and tok.lemma not in _WITHIN:
                 continue
-            after = cue.end if cue is not None else i + 1
-            found = self._amount_at(after)
+            after = cue.end if cue is not None else i if post is not None else i + 1
+            found = self._amount_at(after, post)
             if found is None:
                 continue
             amount, unit, pos = found
-            op = cue.payload if cue is not None else "<="
+            op = cue.payload if cue is not None else post.payload if post is not None else "<="
             if pos < len(self.tokens) and self.tokens[pos].lemma in ("late", "overdue", "past"):
                 done = self._late_or_overdue(i, pos, amount, unit, op)
             elif pos < len(self.tokens) and self.tokens[pos].lemma in _GAP_LINKS:
                 done = self._between_events(i, pos, amount, unit, op)
             else:
                 continue
-            if done and cue is not None:
-                self.cues.remove(cue)
+            for used in (cue, post):
+                if done and used is not None:
+                    self.cues.remove(used)
         self._late_without_amount()
+
+    def _or_more_after(self, i: int) -> Cue | None:
+        """ "3 or more days late": a number followed by "or more" / "or less"."""
+        if self.tokens[i].kind != "number":
+            return None
+        return next(
+            (c for c in self.cues if c.kind == "postcmp" and c.start == i + 1
+             and c.payload in (">=", "<=")),
+            None,
+        )  # fmt: skip
+
+    def _late_by(self, word: int) -> bool:
+        """ "overdue by more than 30 days", "returned late by over a week"."""
+        by = word + 1
+        if by >= len(self.tokens) or self.tokens[by].lemma != "by":
+            return False
+        cue = next(
+            (c for c in self.cues if c.kind == "cmp" and c.start == by + 1
+             and c.payload in (">", ">=", "<", "<=")),
+            None,
+        )  # fmt: skip
+        found = self._amount_at(cue.end if cue is not None else by + 1)
+        if found is None:
+            return False
+        amount, unit, stop = found
+        op = cue.payload if cue is not None else ">="
+        done = self._late_or_overdue(word, word, amount, unit, op, upto=stop)
+        if done and cue is not None:
+            self.cues.remove(cue)
+        return done
 
     def _late_without_amount(self) -> None:
         """ "invoices paid late": the event after its due date; "overdue invoices", "past due":
@@ -292,12 +327,14 @@ class IntervalReading(DefinitionReading):
         self.note("filters", f"{end.name} {op} {amount} {unit}(s) after {start.name}")
         return True
 
-    def _late_or_overdue(self, at: int, word: int, amount: Literal, unit: str, op: str) -> bool:
+    def _late_or_overdue(
+        self, at: int, word: int, amount: Literal, unit: str, op: str, *, upto: int = 0
+    ) -> bool:
         table = self.intent.table
         due = self._due_column(table)
         if due is None:
             return False
-        consumed = list(self.tokens[at : word + 1])
+        consumed = list(self.tokens[at : max(word + 1, upto)])
         if self.tokens[word].lemma == "past":
             if word + 1 >= len(self.tokens) or self.tokens[word + 1].lemma != "due":
                 return False
