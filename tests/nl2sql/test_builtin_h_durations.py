@@ -186,6 +186,10 @@ ANSWERED = [
     ("How many reviews were rated 5 stars?", "SELECT COUNT(*) FROM reviews WHERE rating = 5"),
     ("What is the average rating of reviews on the 1-5 scale?",
      "SELECT AVG(rating) FROM reviews"),
+    ("How many reviews were rated 4 stars or higher?",
+     "SELECT COUNT(*) FROM reviews WHERE rating >= 4"),
+    ("How many reviews were rated 2 or lower?", "SELECT COUNT(*) FROM reviews WHERE rating <= 2"),
+    ("How many reviews were rated below 3?", "SELECT COUNT(*) FROM reviews WHERE rating < 3"),
 ]  # fmt: skip
 
 
@@ -204,6 +208,25 @@ def test_within_is_measured_in_the_unit_written(library: SchemaSnapshot) -> None
 def test_the_scale_is_not_read_as_a_filter(library: SchemaSnapshot) -> None:
     sql = generate(library, "What is the average rating of reviews on the 1-5 scale?").sql
     assert "WHERE" not in sql
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How many reviews were rated 4 or 5?", "How many reviews were rated between 2 and 4?"],
+)
+def test_a_rating_of_several_values_is_not_read_as_the_first(
+    library: SchemaSnapshot, library_db: sqlite3.Connection, question: str
+) -> None:
+    try:
+        sql = generate(library, question).sql
+    except QuestionNotUnderstood:
+        return
+    assert rows(library_db, sql) != rows(
+        library_db, "SELECT COUNT(*) FROM reviews WHERE rating = 4"
+    )
+    assert rows(library_db, sql) != rows(
+        library_db, "SELECT COUNT(*) FROM reviews WHERE rating = 2"
+    )
 
 
 def test_a_duration_without_its_start_event_is_not_guessed(library: SchemaSnapshot) -> None:

@@ -56,6 +56,13 @@ _SCORE_WORDS = frozenset({"rating", "rate", "rated", "score", "scored", "star", 
 
 _SCALE_NOUNS = frozenset({"scale", "survey", "rating", "score", "point", "star", "questionnaire"})
 _RATED_VERBS = frozenset({"rated", "scored", "graded"})
+_OPEN_ENDS = {
+    **{("or", w): ">=" for w in ("more", "higher", "greater", "above", "better", "over", "up")},
+    **{("and", w): ">=" for w in ("more", "higher", "above", "over", "up")},
+    **{("or", w): "<=" for w in ("less", "lower", "fewer", "below", "worse", "under")},
+    **{("and", w): "<=" for w in ("less", "lower", "below", "under")},
+}
+"""A value with one open end: "4 stars or higher", "2 or below"."""
 _WITHIN = frozenset({"within", "inside"})
 _GAP_LINKS = frozenset({"of", "after", "from", "since"})
 _AUXILIARIES = frozenset(
@@ -503,12 +510,27 @@ class IntervalReading(DefinitionReading):
         )
         op = "="
         consumed = [tok]
-        if cue is not None and cue.payload in (">", ">=", "<", "<=", "=", "!="):
+        if cue is not None and cue.payload not in (">", ">=", "<", "<=", "=", "!="):
+            return  # "rated between 2 and 4": read by the comparisons
+        if cue is not None:
             op = cue.payload
             self.cues.remove(cue)
             consumed += toks[cue.start : cue.end]
+        after = tok.index + 1
         if starred:
-            consumed += [t for t in toks[tok.index + 1 : tok.index + 3] if t.lemma != "rating"]
+            stars = [t for t in toks[after : after + 2] if t.lemma in ("-", "star", "stars")]
+            consumed += stars
+            after += len(stars)
+        tail = [t.lemma for t in toks[after : after + 2]]
+        if tail[:1] and tail[0] in ("or", "and", "to", "through", "-", "+"):
+            bound = _OPEN_ENDS.get(tuple(tail))
+            if bound is None or cue is not None:
+                if cue is not None:
+                    self.cues.append(cue)
+                return  # "rated 4 or 5", "1 to 3 stars": not one value; left to the others
+            op = bound
+            consumed += toks[after : after + 2]
+            self.cues = [c for c in self.cues if not (c.kind == "postcmp" and c.start == after)]
         consumed += [t for t in before if t.lemma in _RATED_VERBS or t.lemma in ("of", "with")]
         value: Literal = self._literal_value(tok)
         self.intent.filters.append(Filter(col, op, [value]))
