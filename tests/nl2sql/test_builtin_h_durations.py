@@ -181,6 +181,9 @@ ANSWERED = [
     ("How many memberships were active on 1 March 2024?",
      "SELECT COUNT(*) FROM memberships WHERE start_date <= '2024-03-01'"
      " AND (end_date IS NULL OR end_date > '2024-03-01')"),
+    ("How many members were enrolled on 1 June 2023?",
+     "SELECT COUNT(*) FROM members WHERE joined_on <= '2023-06-01'"
+     " AND (left_on IS NULL OR left_on > '2023-06-01')"),
     # ratings
     ("How many reviews were rated 1 star?", "SELECT COUNT(*) FROM reviews WHERE rating = 1"),
     ("How many reviews were rated 5 stars?", "SELECT COUNT(*) FROM reviews WHERE rating = 5"),
@@ -473,3 +476,16 @@ def test_a_lifetime_still_running_is_not_counted_to_an_end_it_lacks(
     except QuestionNotUnderstood:
         return
     assert "left_on" not in sql
+
+
+def test_a_day_of_another_event_after_a_state_word_is_not_an_interval(
+    library: SchemaSnapshot,
+) -> None:
+    """ "members with active memberships who borrowed on 1 March 2024": the day is the
+    borrowing's, not a day the membership covers."""
+    question = "How many current members borrowed on 1 March 2024?"
+    try:
+        sql = generate(library, question).sql
+    except QuestionNotUnderstood:
+        return
+    assert "end_date IS NULL OR" not in sql and "left_on IS NULL OR" not in sql

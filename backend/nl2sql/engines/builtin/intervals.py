@@ -44,11 +44,17 @@ _END_WORDS = frozenset({"end", "ended", "ending", "expiry", "expires", "expirati
                         "until", "stop", "stopped", "finish", "finished"})  # fmt: skip
 """Words of a date column closing a validity interval (`end_date`, `valid_until`)."""
 
-_VALID_FROM_WORDS = frozenset({"start", "started", "begin", "began", "from", "effective"})
+_VALID_FROM_WORDS = frozenset({"start", "started", "begin", "began", "from", "effective",
+                               "joined", "enrolled", "activated", "subscribed"})  # fmt: skip
 
 _STATE_WORDS = frozenset({"active", "current", "valid", "live", "running", "ongoing",
                           "open", "subscribed", "employed", "enrolled", "effective"})  # fmt: skip
 """Words that say a row's interval covers a day ("an active subscription on ...")."""
+
+_BETWEEN_STATE_AND_DAY = frozenset(
+    {"was", "were", "is", "are", "be", "been", "still", "any", "there", "had", "have", "has"}
+)
+"""Words that may stand between the state word and the day ("subscriptions were active on")."""
 
 _SCORE_WORDS = frozenset({"rating", "rate", "rated", "score", "scored", "star", "stars",
                           "satisfaction", "promoter", "grade", "review"})  # fmt: skip
@@ -414,6 +420,10 @@ class IntervalReading(DefinitionReading):
             )
             if table is None or table.lower() not in self.index.tables:
                 continue
+            span = range(named.start, named.end) if named is not None else range(0)
+            between = [t for t in self.tokens[state.index + 1 : cue.start] if t.index not in span]
+            if not all(t.lemma in _BETWEEN_STATE_AND_DAY or self._names_rows(t) for t in between):
+                continue  # "active customers who ordered on 1 March": the day is the order's
             bounds = self._interval_bounds(table)
             if bounds is None:
                 continue
