@@ -163,6 +163,10 @@ ANSWERED = [
     ("How many loans are more than 10 days overdue?",
      "SELECT COUNT(*) FROM loans WHERE returned_on IS NULL"
      " AND due_on < date((SELECT MAX(borrowed_on) FROM loans), '-10 days')"),
+    # the period goes on the event's date, past the word that qualifies it
+    ("How many loans were returned late in 2023?",
+     "SELECT COUNT(*) FROM loans WHERE returned_on > due_on"
+     " AND returned_on >= '2023-01-01' AND returned_on < '2024-01-01'"),
     # the same, worded otherwise
     ("How many loans are overdue by more than 10 days?",
      "SELECT COUNT(*) FROM loans WHERE returned_on IS NULL"

@@ -16,6 +16,8 @@ from backend.nl2sql.engines.builtin.lexicon import (
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
+_LATENESS = frozenset({"late", "early", "overdue", "promptly", "quickly"})
+"""Words between an event's verb and a period that only qualify the event."""
 _LIFE_NOUNS = frozenset({"lifetime", "tenure", "lifespan", "longevity"})
 """Nouns for the time from a row's start to its end ("customer lifetime", "tenure")."""
 
@@ -247,8 +249,10 @@ class TimeReading(IntervalReading):
             c for c in self.index.columns_of.get(self.intent.table.lower(), [])
             if c.kind == "date" and c.words
         ]  # fmt: skip
-        for tok in reversed(self.tokens[max(0, pos - 2) : pos]):
-            if tok.kind != "word" or tok.lemma in STOP_WORDS:
+        late = [t.index for t in self.tokens[max(0, pos - 2) : pos] if t.lemma in _LATENESS]
+        start = max(0, pos - 2 - len(late))  # "paid late in 2024": the payment's date
+        for tok in reversed(self.tokens[start:pos]):
+            if tok.kind != "word" or tok.lemma in STOP_WORDS or tok.index in late:
                 continue
             hits = self._event_dates(tok, dates)
             if len(hits) == 1:
