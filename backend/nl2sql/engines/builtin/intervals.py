@@ -533,7 +533,7 @@ class IntervalReading(DefinitionReading):
             after += len(stars)
         tail = [t.lemma for t in toks[after : after + 2]]
         if tail[:1] and tail[0] in ("or", "and", "to", "through", "-", "+"):
-            bound = _OPEN_ENDS.get(tuple(tail))
+            bound = _OPEN_ENDS.get((tail[0], tail[1])) if len(tail) == 2 else None
             if bound is None or cue is not None:
                 if cue is not None:
                     self.cues.append(cue)
