@@ -171,6 +171,9 @@ ANSWERED = [
     ("How many loans are overdue by more than 10 days?",
      "SELECT COUNT(*) FROM loans WHERE returned_on IS NULL"
      " AND due_on < date((SELECT MAX(borrowed_on) FROM loans), '-10 days')"),
+    ("How many loans are overdue by more than 2 weeks?",
+     "SELECT COUNT(*) FROM loans WHERE returned_on IS NULL"
+     " AND due_on < date((SELECT MAX(borrowed_on) FROM loans), '-14 days')"),
     ("How many loans were returned late by more than a week?",
      "SELECT COUNT(*) FROM loans WHERE julianday(returned_on) - julianday(due_on) > 7"),
     ("How many loans were returned 3 or more days late?",

@@ -166,6 +166,8 @@ class SqlBuilder:
         """`day` moved by `amount` calendar units, as a date, in this dialect."""
         if amount == 0:
             return day
+        if unit == "week":  # (SQLite's date modifiers have no weeks)
+            amount, unit = amount * 7, "day"
         if self.dialect == "sqlite":
             sign = "+" if amount >= 0 else "-"
             modifier = f"{sign}{abs(amount)} {unit}{'s' if abs(amount) != 1 else ''}"
