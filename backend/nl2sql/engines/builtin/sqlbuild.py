@@ -171,7 +171,8 @@ class SqlBuilder:
         if self.dialect == "sqlite":
             sign = "+" if amount >= 0 else "-"
             modifier = f"{sign}{abs(amount)} {unit}{'s' if abs(amount) != 1 else ''}"
-            return exp.Anonymous(this="DATE", expressions=[day, exp.Literal.string(modifier)])
+            func = "DATETIME" if unit in ("hour", "minute") else "DATE"  # (DATE drops the time)
+            return exp.Anonymous(this=func, expressions=[day, exp.Literal.string(modifier)])
         return exp.DateAdd(this=day, expression=exp.Literal.number(amount), unit=exp.var(unit))
 
     def calendar_gap(self, f: Filter, span: Measure) -> exp.Expr | None:
