@@ -239,6 +239,12 @@ def test_a_rating_of_several_values_is_not_read_as_the_first(
     )
 
 
+def test_overdue_in_hours_is_declined_not_an_error(library: SchemaSnapshot) -> None:
+    with pytest.raises(QuestionNotUnderstood) as declined:
+        generate(library, "How many loans are more than 36 hours overdue?")
+    assert "could not read" not in declined.value.message  # (an internal error's message)
+
+
 def test_a_duration_without_its_start_event_is_not_guessed(library: SchemaSnapshot) -> None:
     """ "returned within 14 days" of what? Borrowing, the due date? Not answered with one."""
     try:

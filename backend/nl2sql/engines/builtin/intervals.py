@@ -367,6 +367,8 @@ class IntervalReading(DefinitionReading):
             or not isinstance(amount, int)
         ):
             return False  # "more than a week late" without the event: settled late, or open?
+        if unit in ("hour", "minute"):
+            return False  # due dates are days: "36 hours overdue" is not read
         settled = self._settled_column(table, due)
         if settled is None:
             return False
