@@ -365,7 +365,7 @@ class TimeReading(IntervalReading):
             if len(events) >= 2 and events[0][1] != events[1][1]:
                 (first, start), (second, end) = events[:2]
                 return Measure(end, since=start, unit=unit), [tok, after[0], first, second]
-        if after and after[0].lemma in ("late", "overdue"):
+        if after and after[0].lemma == "late":
             due = self._due_column(table)  # "average number of days late"
             settled = self._settled_column(table, due) if due is not None else None
             if due is not None and settled is not None:
