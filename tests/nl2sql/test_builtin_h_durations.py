@@ -188,6 +188,9 @@ ANSWERED = [
     ("How many memberships were active on 1 March 2024?",
      "SELECT COUNT(*) FROM memberships WHERE start_date <= '2024-03-01'"
      " AND (end_date IS NULL OR end_date > '2024-03-01')"),
+    ("How many members had at least one active membership on 1 March 2024?",
+     "SELECT COUNT(DISTINCT member_id) FROM memberships WHERE start_date <= '2024-03-01'"
+     " AND (end_date IS NULL OR end_date > '2024-03-01')"),
     ("How many members were enrolled on 1 June 2023?",
      "SELECT COUNT(*) FROM members WHERE joined_on <= '2023-06-01'"
      " AND (left_on IS NULL OR left_on > '2023-06-01')"),

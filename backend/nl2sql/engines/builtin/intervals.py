@@ -439,7 +439,22 @@ class IntervalReading(DefinitionReading):
             self.named_dates[cue.start] = start
             self.named_dates[_aside(cue.start)] = end
             self._read_span([state, *self.tokens[cue.start : cue.end]])
+            self._at_least_one_before(state.index, table)
             self.note("filters", f"{start.name} on or before {first}, {end.name} unset or later")
+
+    def _at_least_one_before(self, state: int, table: str) -> None:
+        """ "accounts with at least one active subscription on ...": having one such row is the
+        join to it, not a count of them per account."""
+        one = state - 1
+        if one < 0 or self.tokens[one].kind != "number" or self.tokens[one].lemma != "1":
+            return
+        cue = next(
+            (c for c in self.cues if c.kind == "cmp" and c.payload == ">=" and c.end == one), None
+        )
+        if cue is None or table.lower() == self.intent.table.lower():
+            return
+        self.cues.remove(cue)
+        self._read_span(list(self.tokens[cue.start : one + 1]))
 
     def _interval_table(self, state: int, day: int) -> str | None:
         """The table whose rows the state word qualifies: named between it and the day, else
