@@ -509,8 +509,8 @@ def test_two_measures_of_the_same_rows_are_shown_side_by_side(
     [
         # over different rows: joined, one side's rows would repeat and inflate its sum
         "Sales and bags shipped per region",
-        # with different filters: one measure's filter would restrict the other
-        "Amount billed and sales per region",
+        # different filters and dated by different days: one period could not hold for both
+        "Amount billed and cash collected per region in 2024",
     ],
 )
 def test_measures_that_cannot_share_one_query_are_declined(
@@ -518,6 +518,19 @@ def test_measures_that_cannot_share_one_query_are_declined(
 ) -> None:
     with pytest.raises(QuestionNotUnderstood):
         ask(beanline, question)
+
+
+def test_measures_with_different_filters_keep_each_its_own(
+    beanline: SchemaSnapshot, beanline_db: sqlite3.Connection
+) -> None:
+    """ "amount billed and sales": sales' filter (paid) goes inside its own sum, not into the
+    WHERE that would restrict the amount billed too."""
+    assert_same_answer(
+        beanline_db,
+        ask(beanline, "Amount billed and sales per region"),
+        "SELECT c.region, SUM(i.amount), SUM(CASE WHEN i.paid_on IS NOT NULL THEN i.amount END)"
+        " FROM invoices i JOIN customers c ON c.customer_id = i.customer_id GROUP BY c.region",
+    )
 
 
 def test_the_top_one_within_each_group_is_declined(beanline: SchemaSnapshot) -> None:

@@ -17,6 +17,7 @@ from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import ColumnRef, DefinitionMention, Mention
 from backend.nl2sql.engines.builtin.reading import Reading, is_filler
+from backend.nl2sql.engines.builtin.split_measures import own_filters
 from backend.semantic.layer import Measure as LayerMeasure
 from backend.semantic.layer import NamedFilter
 
@@ -106,8 +107,21 @@ class DefinitionReading(Reading):
             raise self.decline("measures over different tables in one answer are not supported")
         sharing = any(c.kind == "share" for c in self.cues)  # (a share splits by a filter)
         if len({m.filter for m in named}) > 1 and not sharing:
-            # one measure's own filter would restrict the other's rows too
-            raise self.decline("measures with different filters in one answer are not supported")
+            # one measure's own filter would restrict the other's rows too: each measure
+            # applies its own inside its aggregates instead (see `own_filters`)
+            said = {
+                f.condition for f in layer.filters
+                if any(d.definition.kind == "filter" and d.definition.name == f.name
+                       for d in self.definitions)
+            }  # fmt: skip
+            moved = own_filters(self.measures, named, said)
+            if moved is None:
+                raise self.decline(
+                    "measures with different filters in one answer are not supported"
+                )
+            self.intent.conditions = [
+                c for c in self.intent.conditions if c.position >= 0 or c.sql not in moved
+            ]
 
     def _date_asked_of_filter(self) -> None:
         """ "which customers did we lose ..., and on what date?": the date a named filter

@@ -27,6 +27,8 @@ def _measure(m: Measure) -> str:
         return f"percentage of {m.count_table or 'rows'} where {met}"
     if m.since is not None and m.column is not None:
         span = f"{m.unit}s from {m.since.name} to {m.column.name}"
+        if m.unit in ("month", "year") and not m.agg:
+            span = f"calendar {span}"
         return f"{_AGG_WORDS[m.agg]} {span}" if m.agg else span
     if m.bucket and m.column is not None:
         return f"{m.bucket} of {m.column.name}"
@@ -49,7 +51,17 @@ def _filter(f: Filter) -> str:
     if f.op == "recent":
         return f"{subject} is within the last {f.values[0]} {f.unit}(s)"
     if f.op == "not recent":
+        if f.anchor is not None:
+            return (
+                f"{subject} is more than {f.values[0]} {f.unit}(s) before the latest "
+                f"{f.anchor.name} (the data's last day, standing for today)"
+            )
         return f"{subject} is more than {f.values[0]} {f.unit}(s) ago"
+    if f.op == "valid on" and f.until is not None:
+        return (
+            f"{subject} is on or before {f.values[0]} and {f.until.name} is empty or after it"
+            f" (the row is running on {f.values[0]})"
+        )
     if f.op == "this":
         return f"{subject} is in the current {f.unit}"
     if f.op == "is null":

@@ -40,6 +40,9 @@ class Measure:
     via: ColumnRef | None = None
     """`column` is read on the row this reference key points to (`staff.manager_id` -> the
     manager's `full_name`): the referred table is joined again under an alias of its own."""
+    own_filter: str | None = None
+    """A layer measure's own filter, applied inside its aggregates (CASE WHEN) because the
+    other measures of the same answer do not share it."""
 
     @property
     def tables(self) -> list[str]:
@@ -61,8 +64,8 @@ class Measure:
 class Filter:
     column: ColumnRef | Measure
     op: str
-    """=, !=, >, >=, <, <=, between, like, in, month<, month>, month=, recent, is null,
-    is not null."""
+    """=, !=, >, >=, <, <=, between, like, in, month<, month>, month=, recent, not recent,
+    valid on, is null, is not null."""
     values: list[Literal] = field(default_factory=list)
     unit: str | None = None
     """For `recent`: day, week, month or year."""
@@ -71,6 +74,12 @@ class Filter:
     peer: ColumnRef | None = None
     """Compare with the same column of the row of the same table that this key refers to
     ("earns more than their manager": `manager_id` -> that row's salary)."""
+    until: ColumnRef | None = None
+    """For `valid on` (values: the day, the day after): the date column ending the interval
+    that begins at `column` (NULL: not ended)."""
+    anchor: ColumnRef | None = None
+    """For `not recent` without the layer's `today`: count back from the latest value of this
+    date column (the data's own today) rather than the clock."""
 
 
 @dataclass(slots=True)

@@ -74,9 +74,12 @@ class Interpreter(AssemblyReading):
                 if own:
                     m.kind, m.columns = "column", own
         self._override_with_refinement()
+        self._valid_on_day()
+        self._event_gaps()
         self._definitions()
         self._periods()
         self._relative_times()
+        self._rating_scales()
         self._durations()
         self._elapsed_times()
         self._comparisons()

@@ -669,6 +669,7 @@ def same_measure(a: Measure, b: Measure) -> bool:
         and a.distinct == b.distinct
         and a.sql == b.sql
         and a.via == b.via
+        and a.own_filter == b.own_filter
     )
 
 

@@ -13,6 +13,7 @@ from sqlglot.tokens import Tokenizer
 from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.split_measures import only_where
 
 DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
             "mysql": "mysql", "duckdb": "duckdb"}  # fmt: skip
@@ -129,6 +130,8 @@ class SqlBuilder:
             days = exp.Div(this=seconds, expression=exp.Literal.number("86400.0"))
         if unit == "hour":
             return exp.Mul(this=exp.Paren(this=days), expression=exp.Literal.number(24))
+        if unit == "minute":
+            return exp.Mul(this=exp.Paren(this=days), expression=exp.Literal.number(1440))
         if unit == "week":
             return exp.Div(this=exp.Paren(this=days), expression=exp.Literal.number("7.0"))
         return days
@@ -143,10 +146,15 @@ class SqlBuilder:
             )
         return exp.Extract(this=exp.var("MONTH"), expression=self.column(col))
 
-    def days_ago(self, amount: int, unit: str) -> exp.Expr:
+    def days_ago(self, amount: int, unit: str, anchor: ColumnRef | None = None) -> exp.Expr:
         days = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}[unit] * amount
         if self.today is not None:
             return exp.Literal.string(shift(self.today, -amount, unit).isoformat())
+        if anchor is not None:  # the data's own today: the latest date the rows record
+            saved, self.qualify = self.qualify, False
+            latest = exp.select(exp.Max(this=self.column(anchor))).from_(self.table(anchor.table))
+            self.qualify = saved
+            return self.step(exp.Subquery(this=latest), -amount, unit)
         if self.dialect == "sqlite":
             return exp.Anonymous(
                 this="DATE",
@@ -155,6 +163,41 @@ class SqlBuilder:
         return exp.DateSub(
             this=exp.CurrentDate(), expression=exp.Literal.number(days), unit=exp.var("DAY")
         )
+
+    def step(self, day: exp.Expr, amount: int, unit: str) -> exp.Expr:
+        """`day` moved by `amount` calendar units, as a date, in this dialect."""
+        if amount == 0:
+            return day
+        if unit == "week":  # (SQLite's date modifiers have no weeks)
+            amount, unit = amount * 7, "day"
+        if self.dialect == "sqlite":
+            sign = "+" if amount >= 0 else "-"
+            modifier = f"{sign}{abs(amount)} {unit}{'s' if abs(amount) != 1 else ''}"
+            func = "DATETIME" if unit in ("hour", "minute") else "DATE"  # (DATE drops the time)
+            return exp.Anonymous(this=func, expressions=[day, exp.Literal.string(modifier)])
+        return exp.DateAdd(this=day, expression=exp.Literal.number(amount), unit=exp.var(unit))
+
+    def calendar_gap(self, f: Filter, span: Measure) -> exp.Expr | None:
+        """ "within a year of being hired", "less than four months after signing up": months
+        and years are calendar steps from the start date (not a count of days)."""
+        if span.unit not in ("month", "year") or span.agg is not None or span.since is None:
+            return None
+        if span.column is None or not isinstance(f.values[0], int):
+            return None
+        bound = self.step(self.column(span.since), f.values[0], span.unit)
+        return _compare(f.op, self.column(span.column), bound)
+
+    def valid_on(self, f: Filter, start: ColumnRef) -> exp.Expr:
+        """Started before the day after and not ended by the day (an end on the day is out)."""
+        if f.until is None:
+            raise QuestionNotUnderstood("an interval without its end date")
+        began = exp.LT(this=self.column(start), expression=self.literal(f.values[1]))
+        ended = self.column(f.until)
+        running = exp.Or(
+            this=exp.Is(this=ended, expression=exp.Null()),
+            expression=exp.GT(this=ended.copy(), expression=self.literal(f.values[0])),
+        )
+        return exp.and_(began, exp.Paren(this=running))
 
     def start_of(self, unit: str) -> exp.Expr:
         if self.today is not None:
@@ -206,6 +249,8 @@ class SqlBuilder:
             )
             share = exp.Mul(this=exp.Literal.number("100.0"), expression=exp.Sum(this=flag))
             return exp.Div(this=share, expression=exp.Count(this=exp.Star()))
+        if m.sql is not None and m.own_filter is not None:
+            return only_where(self.fragment(m.sql), self.fragment(m.own_filter))
         if m.sql is not None:
             return self.fragment(m.sql)
         if m.bucket and m.column is not None:
@@ -276,6 +321,12 @@ class SqlBuilder:
             ) from exc
 
     def condition(self, f: Filter, *, intent_table: str) -> exp.Expr:
+        if isinstance(f.column, Measure):
+            gap = self.calendar_gap(f, f.column)
+            if gap is not None:
+                return gap
+        elif f.op == "valid on":
+            return self.valid_on(f, f.column)
         lhs = self.measure(f.column) if isinstance(f.column, Measure) else self.column(f.column)
         col = f.column.column if isinstance(f.column, Measure) else f.column
         if f.peer is not None and col is not None:
@@ -333,7 +384,8 @@ class SqlBuilder:
         if f.op == "recent":
             return exp.GTE(this=lhs, expression=self.days_ago(int(f.values[0]), f.unit or "day"))
         if f.op == "not recent":
-            return exp.LT(this=lhs, expression=self.days_ago(int(f.values[0]), f.unit or "day"))
+            ago = self.days_ago(int(f.values[0]), f.unit or "day", f.anchor)
+            return exp.LT(this=lhs, expression=ago)
         if f.op == "this":
             return exp.GTE(this=lhs, expression=self.start_of(f.unit or "year"))
         return _compare(f.op, lhs, lit(f.values[0]))

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
-from backend.nl2sql.engines.builtin.definitions import DefinitionReading
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.intervals import CREATION_WORDS, START_WORDS, IntervalReading
 from backend.nl2sql.engines.builtin.lexicon import (
     EVENT_NOUNS,
     EVENT_WORDS,
@@ -16,23 +16,13 @@ from backend.nl2sql.engines.builtin.lexicon import (
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
+_LATENESS = frozenset({"late", "early", "overdue", "promptly", "quickly"})
+"""Words between an event's verb and a period that only qualify the event."""
+_LIFE_NOUNS = frozenset({"lifetime", "tenure", "lifespan", "longevity"})
+"""Nouns for the time from a row's start to its end ("customer lifetime", "tenure")."""
 
 
-_IRREGULAR_PAST = {"pay": "paid", "payment": "paid", "leave": "left", "sell": "sold",
-                   "send": "sent", "resolve": "resolved", "close": "closed"}  # fmt: skip
-
-
-_START_WORDS = frozenset(
-    {"created", "opened", "issued", "issue", "start", "started", "submitted", "placed",
-     "registered", "signup", "hire", "hired", "ordered", "requested", "received", "booked"}
-)  # fmt: skip
-"""First words of date columns a row's life starts from (`opened_at`, `issue_date`)."""
-
-
-_CREATION_WORDS = frozenset({"created", "creation", "registered", "registration", "signup"})
-
-
-class TimeReading(DefinitionReading):
+class TimeReading(IntervalReading):
     """Pass: relative periods and durations; helpers for dates and years."""
 
     def _periods(self) -> None:
@@ -113,7 +103,7 @@ class TimeReading(DefinitionReading):
         ]
         starts = [
             c for c in dates
-            if set(c.words) & (_START_WORDS | _CREATION_WORDS | {"hire", "joined", "since"})
+            if set(c.words) & (START_WORDS | CREATION_WORDS | {"hire", "joined", "since"})
         ]  # fmt: skip
         if len(starts) == 1:
             return starts[0]
@@ -227,9 +217,12 @@ class TimeReading(DefinitionReading):
             return None
         found: list[ColumnRef] = []
         words: list[Token] = []
+        named = {i for d in self.definitions for i in range(d.start, d.end)}
         for tok in self.tokens:
             if tok.kind != "word" or tok.lemma in STOP_WORDS or self._names_a_column(tok):
                 continue  # "shipping cost" names a column, not the shipping event
+            if tok.index in named and self.time_preference:
+                continue  # "returned loans": a layer measure, dated by its own time column
             hits = self._event_dates(tok, dates)
             if len(hits) == 1:
                 words.append(tok)
@@ -256,8 +249,10 @@ class TimeReading(DefinitionReading):
             c for c in self.index.columns_of.get(self.intent.table.lower(), [])
             if c.kind == "date" and c.words
         ]  # fmt: skip
-        for tok in reversed(self.tokens[max(0, pos - 2) : pos]):
-            if tok.kind != "word" or tok.lemma in STOP_WORDS:
+        late = [t.index for t in self.tokens[max(0, pos - 2) : pos] if t.lemma in _LATENESS]
+        start = max(0, pos - 2 - len(late))  # "paid late in 2024": the payment's date
+        for tok in reversed(self.tokens[start:pos]):
+            if tok.kind != "word" or tok.lemma in STOP_WORDS or tok.index in late:
                 continue
             hits = self._event_dates(tok, dates)
             if len(hits) == 1:
@@ -341,6 +336,8 @@ class TimeReading(DefinitionReading):
                 continue
             if unit is None and tok.lemma == "time":
                 found = self._event_noun_span(tok)
+            elif unit is None and tok.lemma in _LIFE_NOUNS:
+                found = self._lifetime_span(tok)
             elif unit is not None:
                 found = self._verb_span(tok)
             else:
@@ -363,11 +360,17 @@ class TimeReading(DefinitionReading):
         if after and after[0].lemma == "after":
             events = [
                 (t, c) for t in after[1:]
-                if (c := self._event_column(table, t.lemma)) is not None
-            ]  # fmt: skip
+                if not self._names_rows(t) and (c := self._event_column(table, t.lemma)) is not None
+            ]  # fmt: skip  # ("after an invoice is issued": the noun is the rows, not an event)
             if len(events) >= 2 and events[0][1] != events[1][1]:
                 (first, start), (second, end) = events[:2]
                 return Measure(end, since=start, unit=unit), [tok, after[0], first, second]
+        if after and after[0].lemma == "late":
+            due = self._due_column(table)  # "average number of days late"
+            settled = self._settled_column(table, due) if due is not None else None
+            if due is not None and settled is not None:
+                self.named_dates[tok.index] = settled
+                return Measure(settled, since=due, unit=unit), [tok, after[0]]
         near = after[:3] if not self._takes(after) else after[:8]
         verb_at = next(
             (
@@ -397,6 +400,32 @@ class TimeReading(DefinitionReading):
                 and self.gap(verb.index + 1, obj.start) == 0
             ):
                 consumed += self.tokens[obj.start : obj.end]  # "to close a ticket": the rows
+        return Measure(end, since=start, unit=unit), consumed
+
+    def _lifetime_span(self, tok: Token) -> tuple[Measure, list[Token]] | None:
+        """ "the average lifetime in days of customers who churned", "tenure of staff who
+        left": from the row's start to the date its life ended, when the question names that
+        ending (a lifetime still running has no end date to count to)."""
+        table = self.intent.table
+        ends = [
+            c for c in self.index.columns_of.get(table.lower(), [])
+            if c.kind == "date" and c.words and c.words[0] in EVENT_WORDS["lose"]
+        ]  # fmt: skip
+        if len(ends) != 1:
+            return None
+        end = ends[0]
+        ended = any(
+            t.index != tok.index and self._event_date(table, t) == end
+            for t in self.tokens if t.kind == "word"
+        )  # fmt: skip
+        start = self._start_column(table, end)
+        if not ended or start is None:
+            return None
+        unit, consumed = "day", [tok]
+        rest = self.tokens[tok.index + 1 : tok.index + 3]
+        if len(rest) == 2 and rest[0].lemma == "in" and rest[1].lemma in _DURATION_UNITS:
+            unit = _DURATION_UNITS[rest[1].lemma]
+            consumed += rest
         return Measure(end, since=start, unit=unit), consumed
 
     @staticmethod
@@ -481,34 +510,6 @@ class TimeReading(DefinitionReading):
                 return c
         return None
 
-    def _event_column(self, table: str, verb: str) -> ColumnRef | None:
-        """The date column recording when `verb` happened: close -> closed_at, pay -> paid_date."""
-        forms = {verb, verb + "ed", verb + "d", verb + verb[-1:] + "ed"}
-        forms.add(_IRREGULAR_PAST.get(verb, verb))
-        if verb.endswith("y"):
-            forms.add(verb[:-1] + "ied")
-        dates = [c for c in self.index.columns_of.get(table.lower(), []) if c.kind == "date"]
-        for col in dates:
-            if col.words and col.words[0] in forms:
-                return col
-        events = EVENT_WORDS.get(verb, frozenset())
-        hits = [c for c in dates if c.words and c.words[0] in events]
-        return hits[0] if len(hits) == 1 else None
-
-    def _start_column(self, table: str, end: ColumnRef) -> ColumnRef | None:
-        """The date a row starts from: the table's only other date, or its creation-like one."""
-        others = [
-            c for c in self.index.columns_of.get(table.lower(), [])
-            if c.kind == "date" and c != end
-        ]  # fmt: skip
-        if len(others) == 1:
-            return others[0]
-        own = set(self.index.table(table).words)
-        starts = [
-            c for c in others if c.words and (c.words[0] in _START_WORDS or own & set(c.words))
-        ]
-        return starts[0] if len(starts) == 1 else None
-
     def _ambiguous_dates(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
         """Date columns the reading chose without the question naming them, in tables that
         have other dates too ("lost in 2023": created, churned?): (chosen, alternatives)."""
@@ -540,7 +541,7 @@ class TimeReading(DefinitionReading):
             ):
                 continue  # "customers we lost in 2023": the question names the event
             own = self.index.table(col.table).words
-            if set(own) & named or (named & _CREATION_WORDS and col not in used):
+            if set(own) & named or (named & CREATION_WORDS and col not in used):
                 continue  # `order_date` of orders; `created_at` for "per month": the row's date
             others = [
                 c for c in self.index.columns_of.get(col.table.lower(), [])
