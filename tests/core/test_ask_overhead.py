@@ -343,3 +343,44 @@ def test_a_platform_connection_lost_under_a_request_is_503_and_the_next_request_
         assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
     finally:
         admin.dispose()
+
+
+def test_an_unauthenticated_caller_gets_401_whatever_its_body(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """Credentials are checked before the body: a bad key, a forged token or none at all is
+    401 even when the body is malformed, on the plain and the streamed ask and elsewhere;
+    a caller whose credentials hold still gets 422 for the same bodies."""
+    caller = make_caller(session, settings)
+    chat = _chat(client, caller)
+    refused = [
+        {"X-API-Key": "nlsql_nosuchkey"},
+        {"Authorization": "Bearer not.a.token"},
+        {},
+    ]
+    bodies: list[dict[str, Any]] = [
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+        {"json": {"question": 42, "generator": ["x"]}},
+        {"json": {}},
+    ]
+    paths = [
+        f"/api/v1/chat/sessions/{chat}/ask",
+        f"/api/v1/chat/sessions/{chat}/ask/stream",
+        "/api/v1/connections",
+    ]
+    for path in paths:
+        for body in bodies:
+            sent_headers = body.get("headers", {})
+            kwargs = {k: v for k, v in body.items() if k != "headers"}
+            for headers in refused:
+                response = client.post(path, headers={**sent_headers, **headers}, **kwargs)
+                assert response.status_code == 401, (path, body, headers, response.text)
+                assert _error_code(response) == "unauthorized"
+            accepted = client.post(path, headers={**sent_headers, **caller.headers}, **kwargs)
+            assert accepted.status_code == 422, (path, body, accepted.text)
+            assert _error_code(accepted) == "validation_error"
+    # An endpoint open to anyone still validates its body first.
+    open_endpoint = client.post("/api/v1/auth/login", json={})
+    assert open_endpoint.status_code == 422, open_endpoint.text
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(QueryAnalytics)) == 0
