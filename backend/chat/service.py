@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -129,6 +129,10 @@ def recent_turns(
     return turns[-max_turns:]
 
 
+_CHAT_SESSIONS = cast("Table", ChatSession.__table__)
+_CHAT_MESSAGES = cast("Table", ChatMessage.__table__)
+
+
 def append_messages(session: Session, chat: ChatSession, messages: list[NewMessage]) -> list[int]:
     """Add messages with the next sequence numbers; returns their ids, in order. Two
     statements, nothing to flush; does not commit.
@@ -136,29 +140,15 @@ def append_messages(session: Session, chat: ChatSession, messages: list[NewMessa
     One UPDATE both reserves the numbers and takes the row's write lock (PostgreSQL row lock,
     SQLite's database write lock) until the transaction ends, so concurrent asks on the same
     session get contiguous, distinct numbers and `message_count` stays equal to the highest.
-    One multi-row INSERT then writes every message.
+    One INSERT (executemany with RETURNING) then writes every message.
     """
     now = utcnow()
     count = len(messages)
-    new_count = session.execute(
-        update(ChatSession)
-        .where(ChatSession.id == chat.id)
-        .values(
-            message_count=ChatSession.message_count + count,
-            last_message_at=now,
-            updated_at=now,
-        )
-        .returning(ChatSession.message_count)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    set_committed_value(chat, "message_count", new_count)
-    set_committed_value(chat, "last_message_at", now)
-    set_committed_value(chat, "updated_at", now)
-    first = new_count - count + 1
+    # Built before the first write: only the sequence numbers wait for the UPDATE's answer.
     rows = [
         {
             "session_id": chat.id,
-            "sequence_number": first + offset,
+            "sequence_number": offset,
             "message_type": m.message_type,
             "content": m.content,
             "query_id": m.query_id,
@@ -170,8 +160,22 @@ def append_messages(session: Session, chat: ChatSession, messages: list[NewMessa
         }
         for offset, m in enumerate(messages)
     ]
+    # Core statements on the tables (compiled once and cached; no unit of work, no autoflush).
+    sessions, stored = _CHAT_SESSIONS, _CHAT_MESSAGES
+    new_count = session.execute(
+        update(sessions)
+        .where(sessions.c.id == chat.id)
+        .values(message_count=sessions.c.message_count + count, last_message_at=now, updated_at=now)
+        .returning(sessions.c.message_count)
+    ).scalar_one()
+    set_committed_value(chat, "message_count", new_count)
+    set_committed_value(chat, "last_message_at", now)
+    set_committed_value(chat, "updated_at", now)
+    first = new_count - count + 1
+    for row in rows:
+        row["sequence_number"] += first
     written = session.execute(
-        insert(ChatMessage).values(rows).returning(ChatMessage.sequence_number, ChatMessage.id)
+        insert(stored).returning(stored.c.sequence_number, stored.c.id), rows
     ).all()
     ids = dict(written)
     return [ids[first + offset] for offset in range(count)]

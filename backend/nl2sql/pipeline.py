@@ -82,7 +82,7 @@ from backend.nl2sql.relevance import rank_examples
 from backend.nl2sql.summaries import summarize_result
 from backend.observability import recorder
 from backend.observability.event_types import EventType
-from backend.observability.models import QueryAnalytics
+from backend.observability.models import Event, QueryAnalytics
 from backend.semantic import service as semantic_service
 from backend.semantic.layer import SemanticLayer
 from backend.semantic.visibility import (
@@ -1113,8 +1113,7 @@ def _record_ask(
         else None
     )
     template = run.template
-    recorder.query(
-        session,
+    analytics = recorder.query_values(
         query_id=run.query_id,
         user_id=principal.user.id,
         source=_ask_source(run),
@@ -1133,10 +1132,8 @@ def _record_ask(
         generator=generator_name,
         connection_id=connection.id,
         chat_session_id=chat.id,
-        flush=False,
     )
-    recorder.event(
-        session,
+    asked = recorder.event_values(
         event_type=EventType.ASKED,
         user_id=principal.user.id,
         context=context,
@@ -1163,10 +1160,11 @@ def _record_ask(
             "row_count": run.result.row_count if run.result else None,
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
         },
-        flush=False,
     )
-    # Every row is built; the writes follow back to back (the analytics row and the event are
-    # flushed by the messages' first statement), so the write transaction stays short.
+    # Every row is built before the first write; the writes follow back to back as Core
+    # statements (no unit-of-work flush), so the write transaction stays short.
+    recorder.insert_rows(session, QueryAnalytics, [analytics])
+    recorder.insert_rows(session, Event, [asked])
     messages = chat_service.append_messages(
         session,
         chat,
@@ -1326,8 +1324,7 @@ def _run_recorded(
     error_code = (error.code if error else "internal_error") if failure else None
 
     def write(session: Session) -> None:
-        recorder.query(
-            session,
+        analytics = recorder.query_values(
             query_id=run.query_id,
             user_id=user.id,
             source=source,
@@ -1366,14 +1363,15 @@ def _run_recorded(
                     query_result={**payload, "ran_query_id": run.query_id},
                     execution_time_ms=run.result.execution_time_ms if run.result else None,
                 )
-        recorder.event(
-            session,
+        ran = recorder.event_values(
             event_type=EventType.TEMPLATE_RAN if template is not None else EventType.SQL_RAN,
             user_id=user.id,
             context=context,
             user_session_id=principal.user_session_id,
             data=data,
         )
+        recorder.insert_rows(session, QueryAnalytics, [analytics])
+        recorder.insert_rows(session, Event, [ran])
 
     with run.timings.measure("record"):
         _record_retrying(session_factory, write, settings, run)
