@@ -177,7 +177,7 @@ def append_messages(session: Session, chat: ChatSession, messages: list[NewMessa
     written = session.execute(
         insert(stored).returning(stored.c.sequence_number, stored.c.id), rows
     ).all()
-    ids = dict(written)
+    ids: dict[int, int] = {int(seq): int(i) for seq, i in written}
     return [ids[first + offset] for offset in range(count)]
 
 
