@@ -111,21 +111,19 @@ def recent_turns(
     session: Session, chat: ChatSession, *, max_turns: int
 ) -> list[tuple[str, str | None]]:
     """The last `max_turns` questions of the session with the SQL that answered each (or None)."""
-    rows = list(
-        session.scalars(
-            select(ChatMessage)
-            .where(ChatMessage.session_id == chat.id)
-            .order_by(ChatMessage.sequence_number.desc())
-            .limit(max_turns * 2)
-        )
-    )
-    rows.reverse()
+    # Only the three columns a turn needs: not the stored results (JSON) nor ORM objects.
+    rows = session.execute(
+        select(ChatMessage.message_type, ChatMessage.content, ChatMessage.sql_query)
+        .where(ChatMessage.session_id == chat.id)
+        .order_by(ChatMessage.sequence_number.desc())
+        .limit(max_turns * 2)
+    ).all()
     turns: list[tuple[str, str | None]] = []
-    for message in rows:
-        if message.message_type == "user":
-            turns.append((message.content, None))
-        elif turns and message.message_type == "assistant" and turns[-1][1] is None:
-            turns[-1] = (turns[-1][0], message.sql_query)
+    for message_type, content, sql_query in reversed(rows):
+        if message_type == "user":
+            turns.append((content, None))
+        elif turns and message_type == "assistant" and turns[-1][1] is None:
+            turns[-1] = (turns[-1][0], sql_query)
     return turns[-max_turns:]
 
 

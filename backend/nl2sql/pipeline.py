@@ -665,6 +665,10 @@ class _AskPlan:
         )
 
 
+AskPlan = _AskPlan
+"""What an ask's first phase read (`read_ask_async`), handed to `finish_ask_async`."""
+
+
 def _read_without_transaction(session: Session) -> None:
     """On PostgreSQL, let a read phase run its statements without BEGIN and ROLLBACK (two
     round trips of a dozen in an ask). At READ COMMITTED every statement takes its own
@@ -1037,7 +1041,64 @@ async def ask_async(
     )
     if isinstance(started, AskAnswer):
         return started
-    plan = started
+    return await _generate_and_finish_async(session_factory, started)
+
+
+def _read_in_slot(session_factory: SessionFactory, **kwargs: Any) -> _AskPlan:
+    with cpu_work(kwargs["settings"].ask_cpu_slots):
+        return _read_ask(session_factory, **kwargs)
+
+
+def _continue_in_slot(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    with cpu_work(plan.settings.ask_cpu_slots):
+        return _continue_blocking(session_factory, plan)
+
+
+async def read_ask_async(
+    session_factory: SessionFactory,
+    *,
+    principal: Principal | Authenticate,
+    chat_session_id: str,
+    question: str,
+    settings: Settings,
+    context: ClientContext | None = None,
+    connection_id: str | None = None,
+    generator_name: str | None = None,
+    notify: Notify | None = None,
+) -> AskPlan:
+    """The ask's first phase alone, on a worker thread (its one short read transaction, the
+    caller read first when given an `Authenticate`): raises what makes the ask impossible
+    before anything is answered; `finish_ask_async` does the rest. For a streamed ask, whose
+    refused caller is answered with a status before the stream starts."""
+    return await anyio.to_thread.run_sync(
+        partial(
+            _read_in_slot,
+            session_factory,
+            principal=principal,
+            chat_session_id=chat_session_id,
+            question=question,
+            settings=settings,
+            context=context,
+            connection_id=connection_id,
+            generator_name=generator_name,
+            notify=notify,
+        ),
+        limiter=ask_threads(),
+    )
+
+
+async def finish_ask_async(session_factory: SessionFactory, plan: AskPlan) -> AskAnswer:
+    """Generate, guard, execute and record an ask `read_ask_async` read, as `ask_async` does."""
+    if not plan.waits_on_network:
+        return await anyio.to_thread.run_sync(
+            _continue_in_slot, session_factory, plan, limiter=ask_threads()
+        )
+    return await _generate_and_finish_async(session_factory, plan)
+
+
+async def _generate_and_finish_async(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    """An LLM awaited with no thread and no platform connection held, then the recording on
+    a worker thread; cancelled while it waits, the ask is recorded as `cancelled`."""
     assert plan.generator is not None and plan.request is not None  # noqa: S101
     assert plan.snapshot is not None  # noqa: S101
     try:

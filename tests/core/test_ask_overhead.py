@@ -384,3 +384,45 @@ def test_an_unauthenticated_caller_gets_401_whatever_its_body(
     assert open_endpoint.status_code == 422, open_endpoint.text
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(QueryAnalytics)) == 0
+
+
+def test_a_streamed_ask_reads_its_caller_in_its_own_read_and_refuses_with_a_status(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings
+) -> None:
+    """The streamed ask authenticates in its one read transaction (no session of its own):
+    one short read and one short write in all; a refused caller gets 401/403 as a status
+    before the stream starts, and a failure of the ask itself still comes as an event."""
+    caller = make_caller(session, settings)
+    chat = _chat(client, caller)
+    path = f"/api/v1/chat/sessions/{chat}/ask/stream"
+    body = {"question": "how many customers"}
+    assert client.post(path, json=body, headers=caller.headers).status_code == 200  # schema
+    checkouts: list[str] = []
+
+    def checked_out(*_args: Any) -> None:
+        if threading.current_thread().name != "nlsql-metric-writer":
+            checkouts.append(threading.current_thread().name)
+
+    event.listen(app.state.engine, "checkout", checked_out)
+    try:
+        streamed = client.post(path, json=body, headers=caller.headers)
+    finally:
+        event.remove(app.state.engine, "checkout", checked_out)
+    assert streamed.status_code == 200, streamed.text
+    assert "event: understood" in streamed.text and "event: done" in streamed.text
+    assert len(checkouts) == 2, checkouts
+
+    for headers in ({"X-API-Key": "nlsql_nosuchkey"}, {"Authorization": "Bearer x.y.z"}, {}):
+        refused = client.post(path, json=body, headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert _error_code(refused) == "unauthorized"
+    user = session.get(User, caller.user_id)
+    assert user is not None
+    reader = create_api_key(session, user, scopes=["chat:read"])
+    forbidden = client.post(path, json=body, headers=reader.headers)
+    assert forbidden.status_code == 403, forbidden.text
+    unknown = client.post(
+        "/api/v1/chat/sessions/no-such-session/ask/stream", json=body, headers=caller.headers
+    )
+    assert unknown.status_code == 200 and "event: error" in unknown.text, unknown.text
+    assert '"code":"chat_session_not_found"' in unknown.text.replace(" ", ""), unknown.text
