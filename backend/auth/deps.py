@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from backend.auth.api_keys import find_api_key_or_none, record_api_key_use
@@ -228,6 +229,9 @@ async def credentials_refusal(request: Request) -> AppError | None:
         await run_in_threadpool(_resolve_in_own_session, request, token, api_key)
     except Unauthorized as exc:
         return exc
+    except SQLAlchemyError:
+        # The platform database cannot say now: the body's own 422 stands (never a 500 here).
+        return None
     return None
 
 
