@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from backend import __version__
 from backend.admin.secrets import seal_sensitive_config
 from backend.api import mount_routers
+from backend.auth.deps import credentials_refusal
 from backend.core.config import Settings, get_settings
 from backend.core.db import create_app_engine, create_health_engine, create_session_factory
 from backend.core.errors import install_error_handlers
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_metric_writer(app.state.engine, app.state.metric_writer)
 
     install_error_handlers(app)
+    app.state.credentials_check = credentials_refusal
     app.add_middleware(InputHygieneMiddleware, max_body_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from backend.auth.api_keys import find_api_key_or_none, record_api_key_use
@@ -20,7 +22,7 @@ from backend.auth.scopes import ROLE_SCOPES, Scope
 from backend.auth.tokens import ACCESS_TOKEN_TYPE
 from backend.core.config import Settings
 from backend.core.db import SessionDep, utcnow
-from backend.core.errors import Forbidden, Unauthorized
+from backend.core.errors import AppError, Forbidden, Unauthorized
 from backend.core.logs import annotate_log
 from backend.core.security import TokenError, decode_jwt
 
@@ -43,7 +45,12 @@ __all__ = [
     "require_scopes",
     "require_scopes_deferred",
     "require_scopes_released",
+    "credentials_refusal",
 ]
+
+_CallT = TypeVar("_CallT", bound=Callable[..., Any])
+_AUTHENTICATES = "_nlsql_authenticates"
+_NEEDS_CREDENTIALS = "_nlsql_needs_credentials"
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -177,6 +184,58 @@ def _resolve_principal(
     return principal
 
 
+def _authenticates(call: _CallT) -> _CallT:
+    """Mark a dependency that refuses callers without valid credentials: a route that depends
+    on one checks credentials before its body (`credentials_refusal`)."""
+    call.__dict__[_AUTHENTICATES] = True
+    return call
+
+
+def _needs_credentials(dependant: Dependant) -> bool:
+    return any(
+        getattr(d.call, _AUTHENTICATES, False) or _needs_credentials(d)
+        for d in dependant.dependencies
+    )
+
+
+def route_needs_credentials(route: object) -> bool:
+    """Whether a route refuses callers without valid credentials (looked up once per route)."""
+    if route is None:
+        return False
+    known = getattr(route, _NEEDS_CREDENTIALS, None)
+    if known is None:
+        dependant = getattr(route, "dependant", None)
+        known = isinstance(dependant, Dependant) and _needs_credentials(dependant)
+        setattr(route, _NEEDS_CREDENTIALS, known)
+    return bool(known)
+
+
+async def credentials_refusal(request: Request) -> AppError | None:
+    """The 401 a request's credentials earn, checked before its body is validated: an invalid
+    body from a caller who is refused anyway is answered 401, not 422 (a caller learns nothing
+    about an endpoint's input without valid credentials). None when the route is open to
+    anyone or the credentials hold. A bearer token is checked without the database; an API
+    key or a token's session is read in a short session of its own, as `get_principal` does
+    (this path is taken only for a request already refused for its body)."""
+    if not route_needs_credentials(request.scope.get("route")):
+        return None
+    token = await oauth2_scheme(request)
+    api_key = await api_key_scheme(request)
+    try:
+        if not api_key:
+            if not token:
+                raise Unauthorized("Sign in with a bearer token or send an X-API-Key header.")
+            access_token_claims(request.app, token)
+        await run_in_threadpool(_resolve_in_own_session, request, token, api_key)
+    except Unauthorized as exc:
+        return exc
+    except SQLAlchemyError:
+        # The platform database cannot say now: the body's own 422 stands (never a 500 here).
+        return None
+    return None
+
+
+@_authenticates
 def get_principal(
     request: Request,
     session: SessionDep,
@@ -196,6 +255,7 @@ def _resolve_in_own_session(request: Request, token: str | None, api_key: str | 
         return _resolve_principal(request, session, token, api_key)
 
 
+@_authenticates
 async def get_released_principal(
     request: Request,
     token: Annotated[str | None, Depends(oauth2_scheme)],
@@ -243,6 +303,7 @@ def require_scopes_deferred(*scopes: Scope) -> Callable[..., Awaitable[Credentia
     whose `resolve` reads the caller in that transaction. No thread hop and no session of its
     own: an ask reads its caller with the rest of what it needs."""
 
+    @_authenticates
     async def _credentials(
         request: Request,
         token: Annotated[str | None, Depends(oauth2_scheme)],

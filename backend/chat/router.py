@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from backend.auth.deps import (
     Credentials,
@@ -26,10 +26,10 @@ from backend.chat.schemas import (
     ChatSessionRead,
     ChatSessionUpdate,
 )
-from backend.chat.streaming import stream_ask
+from backend.chat.streaming import StageEvents, stream_ask
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
-from backend.core.errors import ErrorResponse
+from backend.core.errors import AppError, ErrorResponse
 from backend.core.logs import annotate_log
 from backend.core.pagination import CursorParam
 from backend.core.schemas import SSE_EVENT_SCHEMA, Page
@@ -232,7 +232,7 @@ async def ask_stream(
     session_id: str,
     data: AskRequest,
     request: Request,
-    principal: AskWriter,
+    credentials: AskCredentials,
     context: ClientContextDep,
 ) -> StreamingResponse:
     """The same ask as `POST /sessions/{id}/ask`, recorded the same way, with each stage sent as
@@ -240,25 +240,57 @@ async def ask_stream(
     bad credentials and an invalid body are answered before the stream starts, as usual. A
     client that disconnects stops the work, and the ask is recorded as `cancelled`.
     """
+    factory = request.app.state.session_factory
+    events = StageEvents()
 
-    def run(notify: pipeline.Notify) -> Awaitable[pipeline.AskAnswer]:
-        return pipeline.ask_async(
-            request.app.state.session_factory,
-            principal=principal,
+    def authenticate(session: Session) -> Principal:
+        try:
+            return credentials.resolve(session)
+        except AppError as exc:
+            raise _CallerRefused(exc) from exc
+
+    async def run() -> pipeline.AskAnswer:
+        return await pipeline.finish_ask_async(factory, plan)
+
+    async def failed() -> pipeline.AskAnswer:
+        assert read_failure is not None  # noqa: S101 - `failed` runs only after a failed read
+        raise read_failure
+
+    read_failure: AppError | None = None
+    try:
+        # The ask's one short read, the caller included, before the response starts.
+        plan = await pipeline.read_ask_async(
+            factory,
+            principal=authenticate,
             chat_session_id=session_id,
             question=data.question,
             connection_id=data.connection_id,
             generator_name=data.generator,
             settings=request.app.state.settings,
             context=context,
-            notify=notify,
+            notify=events.notify,
         )
-
+    except _CallerRefused as refused:
+        raise refused.error from None
+    except AppError as exc:
+        read_failure = exc
     return StreamingResponse(
-        stream_ask(run, lambda answer: ask_response(answer).model_dump(mode="json")),
+        stream_ask(
+            events,
+            run if read_failure is None else failed,
+            lambda answer: ask_response(answer).model_dump(mode="json"),
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class _CallerRefused(Exception):
+    """The caller's credentials failed in a streamed ask's read: answered with a status."""
+
+    def __init__(self, error: AppError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def ask_response(answer: pipeline.AskAnswer) -> AskResponse:

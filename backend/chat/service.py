@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -111,22 +111,24 @@ def recent_turns(
     session: Session, chat: ChatSession, *, max_turns: int
 ) -> list[tuple[str, str | None]]:
     """The last `max_turns` questions of the session with the SQL that answered each (or None)."""
-    rows = list(
-        session.scalars(
-            select(ChatMessage)
-            .where(ChatMessage.session_id == chat.id)
-            .order_by(ChatMessage.sequence_number.desc())
-            .limit(max_turns * 2)
-        )
-    )
-    rows.reverse()
+    # Only the three columns a turn needs: not the stored results (JSON) nor ORM objects.
+    rows = session.execute(
+        select(ChatMessage.message_type, ChatMessage.content, ChatMessage.sql_query)
+        .where(ChatMessage.session_id == chat.id)
+        .order_by(ChatMessage.sequence_number.desc())
+        .limit(max_turns * 2)
+    ).all()
     turns: list[tuple[str, str | None]] = []
-    for message in rows:
-        if message.message_type == "user":
-            turns.append((message.content, None))
-        elif turns and message.message_type == "assistant" and turns[-1][1] is None:
-            turns[-1] = (turns[-1][0], message.sql_query)
+    for message_type, content, sql_query in reversed(rows):
+        if message_type == "user":
+            turns.append((content, None))
+        elif turns and message_type == "assistant" and turns[-1][1] is None:
+            turns[-1] = (turns[-1][0], sql_query)
     return turns[-max_turns:]
+
+
+_CHAT_SESSIONS = cast("Table", ChatSession.__table__)
+_CHAT_MESSAGES = cast("Table", ChatMessage.__table__)
 
 
 def append_messages(session: Session, chat: ChatSession, messages: list[NewMessage]) -> list[int]:
@@ -136,29 +138,15 @@ def append_messages(session: Session, chat: ChatSession, messages: list[NewMessa
     One UPDATE both reserves the numbers and takes the row's write lock (PostgreSQL row lock,
     SQLite's database write lock) until the transaction ends, so concurrent asks on the same
     session get contiguous, distinct numbers and `message_count` stays equal to the highest.
-    One multi-row INSERT then writes every message.
+    One INSERT (executemany with RETURNING) then writes every message.
     """
     now = utcnow()
     count = len(messages)
-    new_count = session.execute(
-        update(ChatSession)
-        .where(ChatSession.id == chat.id)
-        .values(
-            message_count=ChatSession.message_count + count,
-            last_message_at=now,
-            updated_at=now,
-        )
-        .returning(ChatSession.message_count)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    set_committed_value(chat, "message_count", new_count)
-    set_committed_value(chat, "last_message_at", now)
-    set_committed_value(chat, "updated_at", now)
-    first = new_count - count + 1
+    # Built before the first write: only the sequence numbers wait for the UPDATE's answer.
     rows = [
         {
             "session_id": chat.id,
-            "sequence_number": first + offset,
+            "sequence_number": offset,
             "message_type": m.message_type,
             "content": m.content,
             "query_id": m.query_id,
@@ -170,10 +158,24 @@ def append_messages(session: Session, chat: ChatSession, messages: list[NewMessa
         }
         for offset, m in enumerate(messages)
     ]
+    # Core statements on the tables (compiled once and cached; no unit of work, no autoflush).
+    sessions, stored = _CHAT_SESSIONS, _CHAT_MESSAGES
+    new_count = session.execute(
+        update(sessions)
+        .where(sessions.c.id == chat.id)
+        .values(message_count=sessions.c.message_count + count, last_message_at=now, updated_at=now)
+        .returning(sessions.c.message_count)
+    ).scalar_one()
+    set_committed_value(chat, "message_count", new_count)
+    set_committed_value(chat, "last_message_at", now)
+    set_committed_value(chat, "updated_at", now)
+    first = new_count - count + 1
+    for row in rows:
+        row["sequence_number"] += first
     written = session.execute(
-        insert(ChatMessage).values(rows).returning(ChatMessage.sequence_number, ChatMessage.id)
+        insert(stored).returning(stored.c.sequence_number, stored.c.id), rows
     ).all()
-    ids = dict(written)
+    ids: dict[int, int] = {int(seq): int(i) for seq, i in written}
     return [ids[first + offset] for offset in range(count)]
 
 

@@ -1,9 +1,11 @@
 """An ask streamed as Server-Sent Events: one event per stage as it happens, then `done` (the
 answer a plain ask returns) or `error` (the one error shape).
 
-The ask runs as its own task and reports stages through a thread-safe callback; the response
-body relays them. A client that disconnects cancels the body, which cancels the ask: it is
-recorded as `cancelled` (the recording is awaited, shielded, before the response ends).
+The ask's first phase (its one short read, the caller's credentials included) runs before the
+response starts, so a refused caller gets its 401/403 as a status; the rest runs as its own task
+and reports stages through a thread-safe callback; the response body relays them. A client that
+disconnects cancels the body, which cancels the ask: it is recorded as `cancelled` (the
+recording is awaited, shielded, before the response ends).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import anyio
 
 from backend.core.errors import AppError, ErrorBody, ErrorResponse
-from backend.nl2sql.pipeline import AskAnswer, Notify
+from backend.nl2sql.pipeline import AskAnswer
 
 logger = logging.getLogger("nlsql.chat")
 
@@ -36,32 +38,50 @@ def _error_data(code: str, message: str, details: dict[str, Any]) -> dict[str, A
     return body.model_dump(mode="json")
 
 
+class StageEvents:
+    """The stages an ask reports, from worker threads and the event loop alike, queued for the
+    response body. Made on the event loop before the ask starts, so its first phase (run
+    before the response, to answer a refused caller with a status) reports into it too."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+
+    def notify(self, stage: str, data: dict[str, Any]) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, (stage, data))
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+    async def next(self) -> tuple[str, dict[str, Any]] | None:
+        return await self._queue.get()
+
+
 async def stream_ask(
-    run_ask: Callable[[Notify], Awaitable[AskAnswer]],
+    events: StageEvents,
+    run_ask: Callable[[], Awaitable[AskAnswer]],
     answer_data: Callable[[AskAnswer], dict[str, Any]],
 ) -> AsyncIterator[bytes]:
-    """Run `run_ask(notify)` and yield its stages as events, then `done` or `error`."""
-    events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
-    loop = asyncio.get_running_loop()
-
-    def notify(stage: str, data: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(events.put_nowait, (stage, data))
+    """Run `run_ask()` (which reports its stages to `events`) and yield the stages as events,
+    then `done` or `error`."""
 
     async def run() -> None:
         try:
-            answer = await run_ask(notify)
-            notify("done", answer_data(answer))
+            answer = await run_ask()
+            events.notify("done", answer_data(answer))
         except AppError as exc:
-            notify("error", _error_data(exc.code, exc.message, exc.details))
+            events.notify("error", _error_data(exc.code, exc.message, exc.details))
         except Exception:
             logger.exception("unexpected error in a streamed ask")
-            notify("error", _error_data("internal_error", "An unexpected error occurred.", {}))
+            events.notify(
+                "error", _error_data("internal_error", "An unexpected error occurred.", {})
+            )
         finally:
-            loop.call_soon_threadsafe(events.put_nowait, None)
+            events.close()
 
     task = asyncio.create_task(run())
     try:
-        while (item := await events.get()) is not None:
+        while (item := await events.next()) is not None:
             yield sse_event(*item)
     finally:
         if not task.done():

@@ -24,6 +24,7 @@ from backend.connections.errors import (
     TargetDatabaseTimeout,
 )
 from backend.connections.models import DatabaseConnection
+from backend.connections.watchdog import WATCHDOG
 from backend.core.config import Settings
 from backend.core.errors import AppError
 
@@ -123,9 +124,10 @@ def read_only_connection(
     max_value_bytes: int | None = None,
 ) -> Iterator[tuple[Connection, Dialect]]:
     """A pooled connection to the user's database, inside a read-only, time-limited
-    transaction that is rolled back at the end. A watchdog stops the query past the limit
-    even if the server does not; where the engine can refuse values over `max_value_bytes`
-    it does. Failures become 502/504 errors; a connection the network policy refuses, 422."""
+    transaction that is rolled back at the end. The process's one watchdog thread
+    (`connections.watchdog`) stops the query past the limit even if the server does not;
+    where the engine can refuse values over `max_value_bytes` it does. Failures become
+    502/504 errors; a connection the network policy refuses, 422."""
     dialect = get_dialect(connection.db_type)
     fired = threading.Event()
     connecting = True
@@ -142,16 +144,14 @@ def read_only_connection(
                 except Exception:  # the query may have finished meanwhile
                     logger.warning("cancelling a query on connection %s failed", connection.id)
 
-            watchdog = threading.Timer(dialect.watchdog_delay(timeout_seconds), _stop)
-            watchdog.daemon = True
-            watchdog.start()
+            alarm = WATCHDOG.schedule(dialect.watchdog_delay(timeout_seconds), _stop)
             try:
                 dialect.prepare(
                     conn, timeout_seconds=timeout_seconds, max_value_bytes=max_value_bytes
                 )
                 yield conn, dialect
             finally:
-                watchdog.cancel()
+                WATCHDOG.cancel(alarm)
                 try:
                     conn.rollback()
                     dialect.finish(conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -270,6 +271,10 @@ def _jsonable_validation_errors(exc: RequestValidationError) -> list[dict[str, A
     return cleaned
 
 
+CredentialsCheck = Callable[[Request], Awaitable["AppError | None"]]
+"""`app.state.credentials_check`: the error a request's credentials earn on its route (None
+when they hold or the route is open), asked before a body's validation error is answered."""
+
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -293,7 +298,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Credentials before the body: a caller who is refused anyway gets 401, not 422.
+        check: CredentialsCheck | None = getattr(request.app.state, "credentials_check", None)
+        refusal = await check(request) if check is not None else None
+        if refusal is not None:
+            return await _app_error(request, refusal)
         # Input values are left out on purpose: a rejected body may hold a password.
         return error_response(
             422,

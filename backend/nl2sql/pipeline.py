@@ -82,7 +82,7 @@ from backend.nl2sql.relevance import rank_examples
 from backend.nl2sql.summaries import summarize_result
 from backend.observability import recorder
 from backend.observability.event_types import EventType
-from backend.observability.models import QueryAnalytics
+from backend.observability.models import Event, QueryAnalytics
 from backend.semantic import service as semantic_service
 from backend.semantic.layer import SemanticLayer
 from backend.semantic.visibility import (
@@ -665,6 +665,10 @@ class _AskPlan:
         )
 
 
+AskPlan = _AskPlan
+"""What an ask's first phase read (`read_ask_async`), handed to `finish_ask_async`."""
+
+
 def _read_without_transaction(session: Session) -> None:
     """On PostgreSQL, let a read phase run its statements without BEGIN and ROLLBACK (two
     round trips of a dozen in an ask). At READ COMMITTED every statement takes its own
@@ -1037,7 +1041,64 @@ async def ask_async(
     )
     if isinstance(started, AskAnswer):
         return started
-    plan = started
+    return await _generate_and_finish_async(session_factory, started)
+
+
+def _read_in_slot(session_factory: SessionFactory, **kwargs: Any) -> _AskPlan:
+    with cpu_work(kwargs["settings"].ask_cpu_slots):
+        return _read_ask(session_factory, **kwargs)
+
+
+def _continue_in_slot(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    with cpu_work(plan.settings.ask_cpu_slots):
+        return _continue_blocking(session_factory, plan)
+
+
+async def read_ask_async(
+    session_factory: SessionFactory,
+    *,
+    principal: Principal | Authenticate,
+    chat_session_id: str,
+    question: str,
+    settings: Settings,
+    context: ClientContext | None = None,
+    connection_id: str | None = None,
+    generator_name: str | None = None,
+    notify: Notify | None = None,
+) -> AskPlan:
+    """The ask's first phase alone, on a worker thread (its one short read transaction, the
+    caller read first when given an `Authenticate`): raises what makes the ask impossible
+    before anything is answered; `finish_ask_async` does the rest. For a streamed ask, whose
+    refused caller is answered with a status before the stream starts."""
+    return await anyio.to_thread.run_sync(
+        partial(
+            _read_in_slot,
+            session_factory,
+            principal=principal,
+            chat_session_id=chat_session_id,
+            question=question,
+            settings=settings,
+            context=context,
+            connection_id=connection_id,
+            generator_name=generator_name,
+            notify=notify,
+        ),
+        limiter=ask_threads(),
+    )
+
+
+async def finish_ask_async(session_factory: SessionFactory, plan: AskPlan) -> AskAnswer:
+    """Generate, guard, execute and record an ask `read_ask_async` read, as `ask_async` does."""
+    if not plan.waits_on_network:
+        return await anyio.to_thread.run_sync(
+            _continue_in_slot, session_factory, plan, limiter=ask_threads()
+        )
+    return await _generate_and_finish_async(session_factory, plan)
+
+
+async def _generate_and_finish_async(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
+    """An LLM awaited with no thread and no platform connection held, then the recording on
+    a worker thread; cancelled while it waits, the ask is recorded as `cancelled`."""
     assert plan.generator is not None and plan.request is not None  # noqa: S101
     assert plan.snapshot is not None  # noqa: S101
     try:
@@ -1113,8 +1174,7 @@ def _record_ask(
         else None
     )
     template = run.template
-    recorder.query(
-        session,
+    analytics = recorder.query_values(
         query_id=run.query_id,
         user_id=principal.user.id,
         source=_ask_source(run),
@@ -1133,10 +1193,8 @@ def _record_ask(
         generator=generator_name,
         connection_id=connection.id,
         chat_session_id=chat.id,
-        flush=False,
     )
-    recorder.event(
-        session,
+    asked = recorder.event_values(
         event_type=EventType.ASKED,
         user_id=principal.user.id,
         context=context,
@@ -1163,10 +1221,11 @@ def _record_ask(
             "row_count": run.result.row_count if run.result else None,
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
         },
-        flush=False,
     )
-    # Every row is built; the writes follow back to back (the analytics row and the event are
-    # flushed by the messages' first statement), so the write transaction stays short.
+    # Every row is built before the first write; the writes follow back to back as Core
+    # statements (no unit-of-work flush), so the write transaction stays short.
+    recorder.insert_rows(session, QueryAnalytics, [analytics])
+    recorder.insert_rows(session, Event, [asked])
     messages = chat_service.append_messages(
         session,
         chat,
@@ -1326,8 +1385,7 @@ def _run_recorded(
     error_code = (error.code if error else "internal_error") if failure else None
 
     def write(session: Session) -> None:
-        recorder.query(
-            session,
+        analytics = recorder.query_values(
             query_id=run.query_id,
             user_id=user.id,
             source=source,
@@ -1366,14 +1424,15 @@ def _run_recorded(
                     query_result={**payload, "ran_query_id": run.query_id},
                     execution_time_ms=run.result.execution_time_ms if run.result else None,
                 )
-        recorder.event(
-            session,
+        ran = recorder.event_values(
             event_type=EventType.TEMPLATE_RAN if template is not None else EventType.SQL_RAN,
             user_id=user.id,
             context=context,
             user_session_id=principal.user_session_id,
             data=data,
         )
+        recorder.insert_rows(session, QueryAnalytics, [analytics])
+        recorder.insert_rows(session, Event, [ran])
 
     with run.timings.measure("record"):
         _record_retrying(session_factory, write, settings, run)

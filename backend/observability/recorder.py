@@ -33,13 +33,13 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from backend.core.context import ClientContext
-from backend.core.db import utcnow
+from backend.core.db import Base, utcnow
 from backend.observability.metric_writer import MetricWriter as MetricWriter
 from backend.observability.metric_writer import metric_writer_for as metric_writer_for
 from backend.observability.metric_writer import register_metric_writer as register_metric_writer
@@ -181,6 +181,27 @@ def audit(
 # --- events and analytics ----------------------------------------------------------------------
 
 
+def event_values(
+    *,
+    event_type: str,
+    user_id: str | None,
+    context: ClientContext | None = None,
+    data: Mapping[str, Any] | None = None,
+    user_session_id: str | None = None,
+) -> dict[str, Any]:
+    """The column values of one `events` row (secrets in `data` redacted), for `event` or for
+    `insert_rows`."""
+    context = context or ClientContext()
+    return {
+        "event_type": event_type,
+        "user_id": user_id,
+        "event_data": _json_safe(redact(dict(data))) if data is not None else None,
+        "ip_address": context.ip_address,
+        "user_agent": context.user_agent,
+        "session_id": user_session_id,
+    }
+
+
 def event(
     session: Session,
     *,
@@ -191,16 +212,16 @@ def event(
     user_session_id: str | None = None,
     flush: bool = True,
 ) -> Event:
-    """One `events` row. `flush=False` only adds it: a recording builds its rows first and
-    writes them together, so its write transaction stays short."""
-    context = context or ClientContext()
+    """One `events` row. `flush=False` only adds it, to be written with the session's next
+    statement."""
     row = Event(
-        event_type=event_type,
-        user_id=user_id,
-        event_data=_json_safe(redact(dict(data))) if data is not None else None,
-        ip_address=context.ip_address,
-        user_agent=context.user_agent,
-        session_id=user_session_id,
+        **event_values(
+            event_type=event_type,
+            user_id=user_id,
+            context=context,
+            data=data,
+            user_session_id=user_session_id,
+        )
     )
     session.add(row)
     if flush:
@@ -208,8 +229,7 @@ def event(
     return row
 
 
-def query(
-    session: Session,
+def query_values(
     *,
     query_id: str,
     user_id: str | None,
@@ -229,35 +249,49 @@ def query(
     generator: str | None = None,
     connection_id: str | None = None,
     chat_session_id: str | None = None,
-    flush: bool = True,
-) -> QueryAnalytics:
-    """One `query_analytics` row for an ask, a SQL run or a template run (`flush=False`: only
-    added, as `event`)."""
-    row = QueryAnalytics(
-        query_id=query_id,
-        user_id=user_id,
-        source=source,
-        success=success,
-        question=question,
-        sql_query=sql_query,
-        execution_time=execution_time_ms,
-        row_count=row_count,
-        error_message=error_message,
-        error_code=error_code,
-        chart_type=chart_type,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        total_tokens=prompt_tokens + completion_tokens,
-        llm_model=llm_model,
-        llm_cost_estimate=llm_cost_estimate,
-        generator=generator,
-        connection_id=connection_id,
-        chat_session_id=chat_session_id,
-    )
+) -> dict[str, Any]:
+    """The column values of one `query_analytics` row, for `query` or for `insert_rows`."""
+    return {
+        "query_id": query_id,
+        "user_id": user_id,
+        "source": source,
+        "success": success,
+        "question": question,
+        "sql_query": sql_query,
+        "execution_time": execution_time_ms,
+        "row_count": row_count,
+        "error_message": error_message,
+        "error_code": error_code,
+        "chart_type": chart_type,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "llm_model": llm_model,
+        "llm_cost_estimate": llm_cost_estimate,
+        "generator": generator,
+        "connection_id": connection_id,
+        "chat_session_id": chat_session_id,
+    }
+
+
+def query(session: Session, *, flush: bool = True, **values: Any) -> QueryAnalytics:
+    """One `query_analytics` row for an ask, a SQL run or a template run, given the keywords of
+    `query_values`; record failures too (`success=False, error_message=...`). `flush=False`:
+    only added, as `event`."""
+    row = QueryAnalytics(**query_values(**values))
     session.add(row)
     if flush:
         session.flush()
     return row
+
+
+def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Write rows built by `query_values` / `event_values` (or any model's column values) with
+    one Core INSERT (executemany for several): no unit of work, no identity map, no refresh
+    round trip. For a recording that needs no ORM object back; the statement is compiled once
+    per process and cached, and Core applies the columns' defaults (timestamps)."""
+    if rows:
+        session.execute(insert(cast("Table", model.__table__)), rows)
 
 
 def estimate_llm_cost(

@@ -16,10 +16,15 @@ processes sharing one listening socket that keeps TCP_NODELAY; subprocesses on l
   `--seconds` each, as a share of a no-op endpoint (`GET /healthz`) served the same way in the
   same run; the record stage's p99 at 32 clients (from the recorded `ask_stage_duration`
   metrics of exactly those asks).
+* the server's CPU time (user + system, read from /proc for the server process and its
+  workers) per request of each closed loop, and per ask over per no-op: a figure less
+  sensitive to a machine shared with other work than throughput.
 * once per platform database, in this process: one client's end-to-end HTTP ask divided by
   the in-process generate + guard + execute of the same questions; also the same ratio with
   one client's no-op HTTP round trip (`GET /healthz`, measured in the same run) taken off the
-  ask, i.e. what the platform adds to the core apart from HTTP itself.
+  ask, i.e. what the platform adds to the core apart from HTTP itself; and the same in CPU
+  time (`cpu_ratio`: the server's CPU per HTTP ask over this process's CPU per in-process
+  generate + guard + execute).
 * once (`--export-rows`, 0 to skip): `bench_export.py`, a CSV export of that many rows against
   `sqlite3 -csv` and Python's csv module on the same query, and the server's peak memory.
 
@@ -220,6 +225,27 @@ def make_chats(platform: Platform, count: int) -> list[str]:
 
 # --- the API server -------------------------------------------------------------------------
 
+SERVER_PIDS: dict[str, int] = {}
+"""The process id of the API server listening at each base URL (its workers are its children)."""
+
+
+def _process_tree_cpu_ms(pid: int) -> float | None:
+    """CPU time (user + system, ms) of a process and its children so far (Linux /proc), or
+    None where /proc is not available. Less sensitive to a busy machine than wall time."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    try:
+        while pending:
+            current = pending.pop()
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick * 1000
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending.extend(int(c) for c in children)
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
 
 @contextmanager
 def api_server(
@@ -255,6 +281,7 @@ def api_server(
         ]  # fmt: skip
     process = subprocess.Popen(command, env=env, cwd=REPO_ROOT)  # noqa: S603
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = process.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -387,12 +414,21 @@ async def closed_loop(
                 elif method == "POST":
                     query_ids.append(response.json()["query_id"])
 
+        pid = SERVER_PIDS.get(base)
+        cpu_before = _process_tree_cpu_ms(pid) if pid is not None else None
         started = time.perf_counter()
         await asyncio.gather(*(loop(i) for i in range(clients)))
         elapsed = time.perf_counter() - started
+        cpu_after = _process_tree_cpu_ms(pid) if pid is not None else None
+    server_cpu = (
+        round((cpu_after - cpu_before) / len(latencies), 3)
+        if cpu_before is not None and cpu_after is not None and latencies
+        else None
+    )
     return {
         "clients": clients,
         "requests": len(latencies),
+        "server_cpu_ms_per_request": server_cpu,
         "per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": _p(latencies, 0.5),
         "p99_ms": _p(latencies, 0.99),
@@ -461,6 +497,10 @@ def offline_runs(
             "noop_healthz": noop,
             "ask_share_of_noop": round(asks["per_second"] / noop["per_second"], 3),
         }
+        if asks["server_cpu_ms_per_request"] and noop["server_cpu_ms_per_request"]:
+            entry["ask_cpu_over_noop_cpu"] = round(
+                asks["server_cpu_ms_per_request"] / noop["server_cpu_ms_per_request"], 2
+            )
         if clients == max(OFFLINE_CLIENTS):
             time.sleep(3)  # the metric writer flushes in the background
             entry.update(record_p99(platform, query_ids))
@@ -484,7 +524,12 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
     snapshot = schema_cache.read_snapshot(connection, settings=platform.settings)
     generator = BuiltinGenerator()
     core_ms: list[float] = []
-    for _ in range(5):
+    core_cpu_started = time.process_time()
+    for round_number in range(6):
+        if round_number == 1:
+            # The first round is a warm-up (first-use loads of the engine in this process).
+            core_ms.clear()
+            core_cpu_started = time.process_time()
         for question in QUESTIONS:
             started = time.perf_counter()
             generation = generator.generate(
@@ -506,7 +551,10 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
                 settings=platform.settings,
             )
             core_ms.append((time.perf_counter() - started) * 1000)
+    core_cpu_ms = (time.process_time() - core_cpu_started) * 1000 / len(core_ms)
     (chat,) = make_chats(platform, 1)
+    pid = SERVER_PIDS.get(base)
+    server_cpu_ms: float | None = None
     http_ms: list[float] = []
     noop_ms: list[float] = []
     with httpx.Client(base_url=base, timeout=60) as client:
@@ -514,6 +562,7 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
             started = time.perf_counter()
             client.get("/healthz").raise_for_status()
             noop_ms.append((time.perf_counter() - started) * 1000)
+        cpu_before = _process_tree_cpu_ms(pid) if pid is not None else None
         for _ in range(5):
             for question in QUESTIONS:
                 started = time.perf_counter()
@@ -524,6 +573,9 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
                 )
                 http_ms.append((time.perf_counter() - started) * 1000)
                 response.raise_for_status()
+        cpu_after = _process_tree_cpu_ms(pid) if pid is not None else None
+        if cpu_before is not None and cpu_after is not None:
+            server_cpu_ms = (cpu_after - cpu_before) / len(http_ms)
     core, end_to_end = statistics.median(core_ms), statistics.median(http_ms)
     noop = statistics.median(noop_ms)
     return {
@@ -533,6 +585,11 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
         "http_noop_median_ms": round(noop, 3),
         "ratio": round(end_to_end / core, 2),
         "ratio_without_http_round_trip": round((end_to_end - noop) / core, 2),
+        # CPU rather than wall time (less sensitive to a busy machine): the server's CPU per
+        # HTTP ask over this process's CPU per in-process generate + guard + execute.
+        "in_process_core_cpu_ms": round(core_cpu_ms, 3),
+        "server_cpu_ms_per_http_ask": round(server_cpu_ms, 3) if server_cpu_ms else None,
+        "cpu_ratio": round(server_cpu_ms / core_cpu_ms, 2) if server_cpu_ms else None,
     }
 
 
@@ -587,14 +644,17 @@ def run_backend(
                     print(f"[{backend}] {workers} worker(s)", file=sys.stderr, flush=True)
                     with api_server(platform, workers=workers, llm_url=llm_url) as base:
                         entry: dict[str, Any] = {"llm_burst": {}}
-                        # Warm-up: the first ask introspects and caches the schema.
+                        # Warm-up: the first ask introspects and caches the schema; each
+                        # question once loads what the engine loads on first use (its word
+                        # vectors), which no later ask pays again.
                         warm = make_chats(platform, 1)[0]
-                        httpx.post(
-                            f"{base}/api/v1/chat/sessions/{warm}/ask",
-                            json={"question": QUESTIONS[0]},
-                            headers=headers,
-                            timeout=60,
-                        ).raise_for_status()
+                        for question in QUESTIONS:
+                            httpx.post(
+                                f"{base}/api/v1/chat/sessions/{warm}/ask",
+                                json={"question": question},
+                                headers=headers,
+                                timeout=60,
+                            ).raise_for_status()
                         entry["auth_alone"] = asyncio.run(auth_alone(base, platform, headers))
                         for clients in LLM_CLIENTS:
                             chats = make_chats(platform, clients)

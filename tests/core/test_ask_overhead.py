@@ -343,3 +343,86 @@ def test_a_platform_connection_lost_under_a_request_is_503_and_the_next_request_
         assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
     finally:
         admin.dispose()
+
+
+def test_an_unauthenticated_caller_gets_401_whatever_its_body(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """Credentials are checked before the body: a bad key, a forged token or none at all is
+    401 even when the body is malformed, on the plain and the streamed ask and elsewhere;
+    a caller whose credentials hold still gets 422 for the same bodies."""
+    caller = make_caller(session, settings)
+    chat = _chat(client, caller)
+    refused = [
+        {"X-API-Key": "nlsql_nosuchkey"},
+        {"Authorization": "Bearer not.a.token"},
+        {},
+    ]
+    bodies: list[dict[str, Any]] = [
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+        {"json": {"question": 42, "generator": ["x"]}},
+        {"json": {}},
+    ]
+    paths = [
+        f"/api/v1/chat/sessions/{chat}/ask",
+        f"/api/v1/chat/sessions/{chat}/ask/stream",
+        "/api/v1/connections",
+    ]
+    for path in paths:
+        for body in bodies:
+            sent_headers = body.get("headers", {})
+            kwargs = {k: v for k, v in body.items() if k != "headers"}
+            for headers in refused:
+                response = client.post(path, headers={**sent_headers, **headers}, **kwargs)
+                assert response.status_code == 401, (path, body, headers, response.text)
+                assert _error_code(response) == "unauthorized"
+            accepted = client.post(path, headers={**sent_headers, **caller.headers}, **kwargs)
+            assert accepted.status_code == 422, (path, body, accepted.text)
+            assert _error_code(accepted) == "validation_error"
+    # An endpoint open to anyone still validates its body first.
+    open_endpoint = client.post("/api/v1/auth/login", json={})
+    assert open_endpoint.status_code == 422, open_endpoint.text
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(QueryAnalytics)) == 0
+
+
+def test_a_streamed_ask_reads_its_caller_in_its_own_read_and_refuses_with_a_status(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings
+) -> None:
+    """The streamed ask authenticates in its one read transaction (no session of its own):
+    one short read and one short write in all; a refused caller gets 401/403 as a status
+    before the stream starts, and a failure of the ask itself still comes as an event."""
+    caller = make_caller(session, settings)
+    chat = _chat(client, caller)
+    path = f"/api/v1/chat/sessions/{chat}/ask/stream"
+    body = {"question": "how many customers"}
+    assert client.post(path, json=body, headers=caller.headers).status_code == 200  # schema
+    checkouts: list[str] = []
+
+    def checked_out(*_args: Any) -> None:
+        if threading.current_thread().name != "nlsql-metric-writer":
+            checkouts.append(threading.current_thread().name)
+
+    event.listen(app.state.engine, "checkout", checked_out)
+    try:
+        streamed = client.post(path, json=body, headers=caller.headers)
+    finally:
+        event.remove(app.state.engine, "checkout", checked_out)
+    assert streamed.status_code == 200, streamed.text
+    assert "event: understood" in streamed.text and "event: done" in streamed.text
+    assert len(checkouts) == 2, checkouts
+
+    for headers in ({"X-API-Key": "nlsql_nosuchkey"}, {"Authorization": "Bearer x.y.z"}, {}):
+        refused = client.post(path, json=body, headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert _error_code(refused) == "unauthorized"
+    user = session.get(User, caller.user_id)
+    assert user is not None
+    reader = create_api_key(session, user, scopes=["chat:read"])
+    forbidden = client.post(path, json=body, headers=reader.headers)
+    assert forbidden.status_code == 403, forbidden.text
+    unknown = client.post(
+        "/api/v1/chat/sessions/no-such-session/ask/stream", json=body, headers=caller.headers
+    )
+    assert unknown.status_code == 200 and "event: error" in unknown.text, unknown.text
+    assert '"code":"chat_session_not_found"' in unknown.text.replace(" ", ""), unknown.text
