@@ -330,6 +330,61 @@ class AssemblyReading(ReferenceReading):
                 return True
         return False
 
+    def _once_per_fact(self, intent: Intent) -> list[Measure]:
+        """ "the invoice number and the number of transactions for each invoice": the key
+        that refers to another table and the key it refers to hold the same value on every
+        joined row; shown once (the focus table's), not side by side."""
+        out: list[Measure] = []
+        for m in intent.select:
+            col = m.column
+            twin = next(
+                (
+                    o
+                    for o in out
+                    if col is not None
+                    and o.column is not None
+                    and o.agg is None
+                    and o.bucket is None
+                    and m.agg is None
+                    and m.bucket is None
+                    and self._refers(o.column, col)
+                ),
+                None,
+            )
+            if twin is None:
+                out.append(m)
+            elif col is not None and col.table.lower() == intent.table.lower():
+                out[out.index(twin)] = m
+        return out
+
+    def _refers(self, a: ColumnRef, b: ColumnRef) -> bool:
+        """Whether one of the two columns is a foreign key to the other, the one reference
+        between their tables (with two, "friends" and "people" may be joined by the other)."""
+        between = [
+            (own.lower(), theirs.lower())
+            for other, own, theirs in self.index.edges.get(a.table.lower(), [])
+            if other.lower() == b.table.lower()
+        ]
+        return set(between) == {(a.name.lower(), b.name.lower())}
+
+    def _applied_not_shown(self, p: Measure) -> bool:
+        """A column named in the part of the question that says which rows, and used there:
+        the condition it is compared in ("wines produced before the year of 2010") or the
+        ranking that picks the rows ("the appointment that started most recently"). The
+        question asks for the other columns; this one only chose the rows."""
+        col = p.column
+        if col is None or p.agg is not None or p.bucket is not None:
+            return False
+        at = [pos for pos, q in self.projection if q is p]
+        if not at or not self._named_in_condition(at[0], p) or self._listed_with_others(p):
+            return False
+        filters = [*self.intent.filters, *(f for a in self.intent.anti_joins for f in a.filters)]
+        filtered = any(f.column == col for f in filters)
+        ranked = bool(self.limit) and any(
+            m.column == col and m.agg is None for _, m, _ in self.order_keys
+        )
+        return filtered or ranked
+
     def _finish(self) -> Intent:
         intent = self.intent
 
@@ -351,6 +406,9 @@ class AssemblyReading(ReferenceReading):
         ]  # fmt: skip
         if unfixed:
             projection = unfixed  # "dorms for women (gender F)": every row shows the same F
+        applied = [p for p in projection if not self._applied_not_shown(p)]
+        if applied and not self.measures:
+            projection = applied  # "prices of wines made before the year 2010": not the year
         order = [(m, desc) for _, m, desc in sorted(self.order_keys, key=lambda x: x[0])]
         ordered_by_aggregate = any(m.agg for m, _ in order)
         if ordered_by_aggregate and not group:
@@ -503,6 +561,7 @@ class AssemblyReading(ReferenceReading):
             raise self.decline(f"could not tell what to rank the top {self.limit} by")
         intent.limit = self.limit if intent.order_by else None
         intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
+        intent.select = self._once_per_fact(intent)
         self._redate_by_measure(intent)
         intent.distinct = (
             any(c.kind == "distinct" for c in self.cues)

@@ -425,3 +425,21 @@ def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool
             ):
                 return True
     return False
+
+
+NEGATING_PREFIXES = ("un", "non", "in", "im", "dis")
+"""Prefixes that turn a word into its opposite ("available" / "unavailable")."""
+
+
+def opposite_by_prefix(said: list[str], column_words: tuple[str, ...]) -> bool:
+    """Whether the words said and a column's name differ by a negating prefix on one side
+    ("available rooms" linked to `unavailable`, "unpaid" linked to `is_paid`): the link
+    names the flag's opposite, so the flag is read negated."""
+    said_words = {w for w in said if len(w) >= 4}
+    names = {w for w in column_words if len(w) >= 4}
+    for p in NEGATING_PREFIXES:
+        if any(n.startswith(p) and n[len(p) :] in said_words for n in names):
+            return True
+        if any(s.startswith(p) and s[len(p) :] in names for s in said_words):
+            return True
+    return False
