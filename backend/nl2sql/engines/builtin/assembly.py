@@ -104,6 +104,9 @@ class AssemblyReading(ReferenceReading):
             if k in self.used:
                 continue
             if m.kind == "column":
+                if self._noun_of_value(k):
+                    self._use(k)  # "rooms with a king bed": the kind of bed, not `beds`
+                    continue
                 col = self.column_of(k)
                 borrowed = self._label_of_named_rows(k, col)
                 if borrowed:
@@ -136,6 +139,16 @@ class AssemblyReading(ReferenceReading):
                         for label in self.label_measures(table):
                             self.projection.append((m.start, label))
                 self._use(k)
+
+    def _noun_of_value(self, k: int) -> bool:
+        """A noun right after a stored value that names the value's own column ("a king
+        bed" where 'King' is a `bed_type`): it says what the value is, not a column to show."""
+        m = self.mentions[k]
+        prev = next((v for v in self.mentions if v.end == m.start and v.kind == "value"), None)
+        if prev is None or len(prev.columns) != 1 or m.start < self._condition_start():
+            return False  # ("what are the food allergies": the rows asked for)
+        said = {t.lemma for t in self.tokens[m.start : m.end]}
+        return bool(said & set(prev.columns[0].words)) and prev.columns[0] not in m.columns
 
     def _verb_of_reference(self, p: Measure) -> bool:
         """A key column that refers to another table (`assigned_to`), linked by a verb

@@ -337,9 +337,20 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             skip.update((i, i + 2))
             i += 3
             continue
+        if _leading_order_verb(tokens, i):
+            # "Sort the apartments by ...": the imperative, the ordering is said after it
+            cues.append(Cue("skip", i, i + 1, ""))
+            skip.add(i)
+            i += 1
+            continue
         if _inside_column_name(tokens, i, index) or (
-            tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
-        ):
+            tok.lemma == "number"
+            and i > 0
+            and (
+                (tokens[i - 1].lemma,) in index.column_phrases
+                or any(c.words[-1:] == (tokens[i - 1].lemma,) for c in index.columns)
+            )
+        ):  # "phone number" where the column is `stu_phone`: one name, not two columns
             i += 1
             continue
         if (
@@ -443,3 +454,15 @@ def opposite_by_prefix(said: list[str], column_words: tuple[str, ...]) -> bool:
         if any(s.startswith(p) and s[len(p) :] in names for s in said_words):
             return True
     return False
+
+
+def _leading_order_verb(tokens: list[Token], i: int) -> bool:
+    """ "Sort ...", "Order ...", "Rank ..." opening the question: a command, not a column
+    ("rank of each team" and "orders by status" are nouns)."""
+    tok = tokens[i]
+    if tok.text.lower() not in ("sort", "order", "rank", "arrange"):
+        return False
+    if any(t.kind == "word" for t in tokens[:i]):
+        return False
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    return nxt is not None and nxt.lemma not in ("of", "by", "is", "are", "was", "for")
