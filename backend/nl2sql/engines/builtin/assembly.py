@@ -20,6 +20,10 @@ _MONEY_WORDS = frozenset(
 )
 
 
+_COMPARED = frozenset({">", ">=", "<", "<=", "between", "like"})
+"""Filter operators that compare a column with a bound or a pattern (not a negation)."""
+
+
 class AssemblyReading(ReferenceReading):
     """Passes: refinement overrides, projection, and the final `Intent`."""
 
@@ -391,8 +395,9 @@ class AssemblyReading(ReferenceReading):
         at = [pos for pos, q in self.projection if q is p]
         if not at or not self._named_in_condition(at[0], p) or self._listed_with_others(p):
             return False
-        filters = [*self.intent.filters, *(f for a in self.intent.anti_joins for f in a.filters)]
-        filtered = any(f.column == col for f in filters)
+        filtered = any(
+            f.column == col and f.op in _COMPARED and f.peer is None for f in self.intent.filters
+        )
         ranked = bool(self.limit) and any(
             m.column == col and m.agg is None for _, m, _ in self.order_keys
         )
