@@ -347,6 +347,34 @@ class AssemblyReading(ReferenceReading):
                 return True
         return False
 
+    def _without_unasked_group_labels(self, projection: list[Measure]) -> list[Measure]:
+        """ "the lodge ids and the number of cabins for each lodge": the groups are shown by
+        the identifier the question asks for, so the label a group of rows is otherwise shown
+        by is left out."""
+        added = set(self.table_group_projection)
+        if any(t.lemma in ("name", "title", "who") for t in self.tokens):
+            return projection  # ("the names and ids of each account": the label is asked too)
+        said_key = {
+            id(p)
+            for pos, p in self.projection
+            for m in self.mentions
+            if m.start == pos
+            and m.kind == "column"
+            and any(t.lemma in ("id", "key", "code", "number", "no") for t in self.tokens[m.start : m.end])
+        }  # fmt: skip
+        asked = [p for p in projection if id(p) not in added and id(p) in said_key and p.column]
+        drop: set[int] = set()
+        for p in projection:
+            if id(p) not in added or p.column is None:
+                continue
+            pk = self.index.table(p.column.table).primary_key
+            if pk is not None and any(
+                a.column == pk or (a.column is not None and self._refers(a.column, pk))
+                for a in asked
+            ):
+                drop.add(id(p))
+        return [p for p in projection if id(p) not in drop]
+
     def _once_per_fact(self, intent: Intent) -> list[Measure]:
         """ "the invoice number and the number of transactions for each invoice": the key
         that refers to another table and the key it refers to hold the same value on every
@@ -424,6 +452,7 @@ class AssemblyReading(ReferenceReading):
         ]  # fmt: skip
         if unfixed:
             projection = unfixed  # "dorms for women (gender F)": every row shows the same F
+        projection = self._without_unasked_group_labels(projection)
         applied = [p for p in projection if not self._applied_not_shown(p)]
         if applied and not self.measures:
             projection = applied  # "prices of wines made before the year 2010": not the year
