@@ -109,6 +109,13 @@ def _rows(conn: sqlite3.Connection, sql: str) -> Counter[tuple[object, ...]]:
             "List the names of cabins with a king or queen bed.",
             "SELECT cabin_name FROM cabins WHERE bed_type IN ('King', 'Queen')",
         ),
+        # "taken by <guest>": the agent of the verb, not one count per guest
+        (
+            "How many stays taken by guest with first name as Mara and last name as Keller"
+            " were closed?",
+            "SELECT COUNT(*) FROM stays JOIN guests ON stays.g_num = guests.g_num"
+            " WHERE first_name = 'Mara' AND last_name = 'Keller' AND stay_state = 'closed'",
+        ),
         # a leading "Sort" is the command, not a loosely matched column
         (
             "Sort the cabin names in ascending order of nightly rate.",

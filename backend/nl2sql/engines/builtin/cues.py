@@ -260,7 +260,9 @@ LENGTH_WORDS = (
 """Column words that "longest"/"shortest" rank by when no column is named."""
 _PARTICIPLES = frozenset(
     """made written taught sold held paid bought built done given run owned played sung
-    directed produced published created managed led won hosted drawn driven""".split()  # noqa: SIM905
+    directed produced published created managed led won hosted drawn driven taken seen chosen
+    known shown grown thrown kept sent spent found brought caught told begun broken spoken
+    stolen ridden flown hidden undertaken overseen withdrawn dealt meant understood""".split()  # noqa: SIM905
 )
 PLACE_WORDS = frozenset({"country", "city", "state", "location", "region", "nation", "town"})
 ORDER_VERBS = frozenset(
