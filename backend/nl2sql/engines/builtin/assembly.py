@@ -354,14 +354,15 @@ class AssemblyReading(ReferenceReading):
         added = set(self.table_group_projection)
         if any(t.lemma in ("name", "title", "who") for t in self.tokens):
             return projection  # ("the names and ids of each account": the label is asked too)
+        key_words = ("id", "key", "code", "number", "no")
         said_key = {
             id(p)
             for pos, p in self.projection
             for m in self.mentions
             if m.start == pos
             and m.kind == "column"
-            and any(t.lemma in ("id", "key", "code", "number", "no") for t in self.tokens[m.start : m.end])
-        }  # fmt: skip
+            and any(t.lemma in key_words for t in self.tokens[m.start : m.end])
+        }
         asked = [p for p in projection if id(p) not in added and id(p) in said_key and p.column]
         drop: set[int] = set()
         for p in projection:
