@@ -141,6 +141,24 @@ def test_sort_opening_a_question_is_ordered_as_asked(
 
 
 @pytest.mark.parametrize(
+    "question",
+    [
+        "List the names of all lodges ordered by their names.",
+        "What is the alphabetically ordered list of all lodges?",
+        "Show the lodges in alphabetical order.",
+    ],
+)
+def test_ordered_by_the_label_shown(
+    lodges: tuple[SchemaSnapshot, sqlite3.Connection], question: str
+) -> None:
+    """ "ordered by their names": the label the rows are shown by is the order too."""
+    snapshot, conn = lodges
+    sql = _answer(snapshot, question)
+    gold = "SELECT lodge_name FROM lodges ORDER BY lodge_name"
+    assert conn.execute(sql).fetchall() == conn.execute(gold).fetchall(), sql
+
+
+@pytest.mark.parametrize(
     ("question", "gold"),
     [
         # "available" linked to `unavailable` is its negation, as a filter ...

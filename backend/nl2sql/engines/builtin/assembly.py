@@ -347,6 +347,24 @@ class AssemblyReading(ReferenceReading):
                 return True
         return False
 
+    def _ordered_by_label(self) -> bool:
+        """ "ordered by their names", "sorted by title": an ordering word followed by the
+        word for the rows' label (read as what to show, not as a column of its own)."""
+        for cue in self.cues:
+            if cue.kind != "order":
+                continue
+            nxt = next(
+                (
+                    t
+                    for t in self.tokens[cue.end :]
+                    if t.kind != "punct" and t.lemma not in ("the", "their", "its", "his", "her")
+                ),
+                None,
+            )
+            if nxt is not None and nxt.lemma in ("name", "title") and nxt.index - cue.end <= 2:
+                return not any(m.start == nxt.index for m in self.mentions)
+        return False
+
     def _without_unasked_group_labels(self, projection: list[Measure]) -> list[Measure]:
         """ "the lodge ids and the number of cabins for each lodge": the groups are shown by
         the identifier the question asks for, so the label a group of rows is otherwise shown
@@ -603,6 +621,16 @@ class AssemblyReading(ReferenceReading):
         if self.order_by_projection and (projection or measures):
             key = measures[0] if measures and (group or not projection) else projection[0]
             intent.order_by = [(key, self._direction(default=False))]
+        elif not order and not group and not measures and select:
+            by_label = self._ordered_by_label()
+            if by_label or (self.order_by_projection and not projection):
+                # "departments ordered by their names", "the alphabetically ordered list of
+                # all medications": the rows' label the answer shows is the order
+                labels = self.index.label_columns(intent.table)
+                shown = [m for m in select if m.agg is None and m.column is not None]
+                shown.sort(key=lambda m: m.column not in labels)
+                if shown:
+                    intent.order_by = [(shown[0], self._direction(default=False))]
         if listed:
             intent.select = [*self.label_measures(intent.table), *intent.select]
         if self.top_mode and self.limit and self.limit > 1 and not intent.order_by:
