@@ -228,3 +228,21 @@ def test_still_before_an_unread_verb_stays_a_doubt(
             )
         )
     assert "qualifier" in declined.value.message
+
+
+def test_an_unexpressed_more_is_a_lost_qualifier(
+    lodges: tuple[SchemaSnapshot, sqlite3.Connection],
+) -> None:
+    """ "more expensive then all cabins ...": a comparison the reading could not express is
+    named among the doubts, and the engine declines rather than list every cabin."""
+    snapshot, _ = lodges
+    with pytest.raises(QuestionNotUnderstood) as declined:
+        BuiltinGenerator().generate(
+            GenerationRequest(
+                question="What are the names of cabins that are more expensive then all"
+                " cabins in the lodge Gemse?",
+                schema=snapshot,
+                dialect="sqlite",
+            )
+        )
+    assert "qualifier" in declined.value.message

@@ -16,6 +16,7 @@ QUALIFIER_WORDS = frozenset(
     outstanding overdue late early former left remaining pending unresolved resolved unassigned
     share percentage percent proportion rate ratio fraction median days hours weeks months
     years quarter quarterly monthly yearly annual annually weekly daily longer shorter within
+    more fewer less
     ago since until last previous next second third both either neither except
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
