@@ -626,11 +626,11 @@ class AssemblyReading(ReferenceReading):
             if by_label or (self.order_by_projection and not projection):
                 # "departments ordered by their names", "the alphabetically ordered list of
                 # all medications": the rows' label the answer shows is the order
-                labels = self.index.label_columns(intent.table)
-                shown = [m for m in select if m.agg is None and m.column is not None]
-                shown.sort(key=lambda m: m.column not in labels)
-                if shown:
-                    intent.order_by = [(shown[0], self._direction(default=False))]
+                own_labels = self.index.label_columns(intent.table)
+                plain = [m for m in select if m.agg is None and m.column is not None]
+                plain.sort(key=lambda m: m.column not in own_labels)
+                if plain:
+                    intent.order_by = [(plain[0], self._direction(default=False))]
         if listed:
             intent.select = [*self.label_measures(intent.table), *intent.select]
         if self.top_mode and self.limit and self.limit > 1 and not intent.order_by:
