@@ -31,6 +31,12 @@ CREATE TABLE guests (g_num INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT,
 CREATE TABLE stays (stay_id INTEGER PRIMARY KEY, cabin_id INTEGER REFERENCES cabins(cabin_id),
                     g_num INTEGER REFERENCES guests(g_num), arrival DATE, stay_year INTEGER,
                     bill REAL, stay_state TEXT);
+CREATE TABLE regions (region_id INTEGER PRIMARY KEY, region TEXT);
+CREATE TABLE villages (village_id INTEGER PRIMARY KEY, village TEXT,
+                       region_id INTEGER REFERENCES regions(region_id));
+INSERT INTO regions VALUES (1, 'Tyrol'), (2, 'Valais'), (3, 'Engadin');
+INSERT INTO villages VALUES (1, 'Ischgl', 1), (2, 'Lech', 1), (3, 'Zermatt', 2),
+  (4, 'Saas', 2), (5, 'Sils', 3);
 INSERT INTO lodges VALUES (1, 'Edelweiss', 'North'), (2, 'Gemse', 'South'),
   (3, 'Adler', 'North');
 INSERT INTO cabins VALUES
@@ -115,6 +121,12 @@ def _rows(conn: sqlite3.Connection, sql: str) -> Counter[tuple[object, ...]]:
             " were closed?",
             "SELECT COUNT(*) FROM stays JOIN guests ON stays.g_num = guests.g_num"
             " WHERE first_name = 'Mara' AND last_name = 'Keller' AND stay_state = 'closed'",
+        ),
+        # a table whose text column carries its own name (`regions.region`) shows rows by it
+        (
+            "Which regions have at least 2 villages?",
+            "SELECT region FROM regions WHERE region_id IN"
+            " (SELECT region_id FROM villages GROUP BY region_id HAVING COUNT(*) >= 2)",
         ),
         # a leading "Sort" is the command, not a loosely matched column
         (

@@ -453,7 +453,8 @@ class SchemaIndex:
             own = [c for c in tail if c.words[:-1] == self.table(table).words]
             if own or tail:
                 return (own or tail)[:1]
-        return []
+        named = [c for c in cols if c.kind == "text" and c.words == self.table(table).words]
+        return named[:1]  # `country.country`, `city.city`: the row's own name
 
     def referred_row(self, col: ColumnRef) -> tuple[str, str] | None:
         """(table, key column) of the one row a reference key points to: a declared foreign
