@@ -20,6 +20,10 @@ _MONEY_WORDS = frozenset(
 )
 
 
+_COMPARED = frozenset({">", ">=", "<", "<=", "between", "like"})
+"""Filter operators that compare a column with a bound or a pattern (not a negation)."""
+
+
 class AssemblyReading(ReferenceReading):
     """Passes: refinement overrides, projection, and the final `Intent`."""
 
@@ -104,6 +108,9 @@ class AssemblyReading(ReferenceReading):
             if k in self.used:
                 continue
             if m.kind == "column":
+                if self._noun_of_value(k):
+                    self._use(k)  # "rooms with a king bed": the kind of bed, not `beds`
+                    continue
                 col = self.column_of(k)
                 borrowed = self._label_of_named_rows(k, col)
                 if borrowed:
@@ -136,6 +143,16 @@ class AssemblyReading(ReferenceReading):
                         for label in self.label_measures(table):
                             self.projection.append((m.start, label))
                 self._use(k)
+
+    def _noun_of_value(self, k: int) -> bool:
+        """A noun right after a stored value that names the value's own column ("a king
+        bed" where 'King' is a `bed_type`): it says what the value is, not a column to show."""
+        m = self.mentions[k]
+        prev = next((v for v in self.mentions if v.end == m.start and v.kind == "value"), None)
+        if prev is None or len(prev.columns) != 1 or m.start < self._condition_start():
+            return False  # ("what are the food allergies": the rows asked for)
+        said = {t.lemma for t in self.tokens[m.start : m.end]}
+        return bool(said & set(prev.columns[0].words)) and prev.columns[0] not in m.columns
 
     def _verb_of_reference(self, p: Measure) -> bool:
         """A key column that refers to another table (`assigned_to`), linked by a verb
@@ -330,6 +347,109 @@ class AssemblyReading(ReferenceReading):
                 return True
         return False
 
+    def _ordered_by_label(self) -> bool:
+        """ "ordered by their names", "sorted by title": an ordering word followed by the
+        word for the rows' label (read as what to show, not as a column of its own)."""
+        for cue in self.cues:
+            if cue.kind != "order":
+                continue
+            nxt = next(
+                (
+                    t
+                    for t in self.tokens[cue.end :]
+                    if t.kind != "punct" and t.lemma not in ("the", "their", "its", "his", "her")
+                ),
+                None,
+            )
+            if nxt is not None and nxt.lemma in ("name", "title") and nxt.index - cue.end <= 2:
+                return not any(m.start == nxt.index for m in self.mentions)
+        return False
+
+    def _without_unasked_group_labels(self, projection: list[Measure]) -> list[Measure]:
+        """ "the lodge ids and the number of cabins for each lodge": the groups are shown by
+        the identifier the question asks for, so the label a group of rows is otherwise shown
+        by is left out."""
+        added = set(self.table_group_projection)
+        if any(t.lemma in ("name", "title", "who") for t in self.tokens):
+            return projection  # ("the names and ids of each account": the label is asked too)
+        key_words = ("id", "key", "code", "number", "no")
+        said_key = {
+            id(p)
+            for pos, p in self.projection
+            for m in self.mentions
+            if m.start == pos
+            and m.kind == "column"
+            and any(t.lemma in key_words for t in self.tokens[m.start : m.end])
+        }
+        asked = [p for p in projection if id(p) not in added and id(p) in said_key and p.column]
+        drop: set[int] = set()
+        for p in projection:
+            if id(p) not in added or p.column is None:
+                continue
+            pk = self.index.table(p.column.table).primary_key
+            if pk is not None and any(
+                a.column == pk or (a.column is not None and self._refers(a.column, pk))
+                for a in asked
+            ):
+                drop.add(id(p))
+        return [p for p in projection if id(p) not in drop]
+
+    def _once_per_fact(self, intent: Intent) -> list[Measure]:
+        """ "the invoice number and the number of transactions for each invoice": the key
+        that refers to another table and the key it refers to hold the same value on every
+        joined row; shown once (the focus table's), not side by side."""
+        out: list[Measure] = []
+        for m in intent.select:
+            col = m.column
+            twin = next(
+                (
+                    o
+                    for o in out
+                    if col is not None
+                    and o.column is not None
+                    and o.agg is None
+                    and o.bucket is None
+                    and m.agg is None
+                    and m.bucket is None
+                    and self._refers(o.column, col)
+                ),
+                None,
+            )
+            if twin is None:
+                out.append(m)
+            elif col is not None and col.table.lower() == intent.table.lower():
+                out[out.index(twin)] = m
+        return out
+
+    def _refers(self, a: ColumnRef, b: ColumnRef) -> bool:
+        """Whether one of the two columns is a foreign key to the other, the one reference
+        between their tables (with two, "friends" and "people" may be joined by the other)."""
+        between = [
+            (own.lower(), theirs.lower())
+            for other, own, theirs in self.index.edges.get(a.table.lower(), [])
+            if other.lower() == b.table.lower()
+        ]
+        return set(between) == {(a.name.lower(), b.name.lower())}
+
+    def _applied_not_shown(self, p: Measure) -> bool:
+        """A column named in the part of the question that says which rows, and used there:
+        the condition it is compared in ("wines produced before the year of 2010") or the
+        ranking that picks the rows ("the appointment that started most recently"). The
+        question asks for the other columns; this one only chose the rows."""
+        col = p.column
+        if col is None or p.agg is not None or p.bucket is not None:
+            return False
+        at = [pos for pos, q in self.projection if q is p]
+        if not at or not self._named_in_condition(at[0], p) or self._listed_with_others(p):
+            return False
+        filtered = any(
+            f.column == col and f.op in _COMPARED and f.peer is None for f in self.intent.filters
+        )
+        ranked = bool(self.limit) and any(
+            m.column == col and m.agg is None for _, m, _ in self.order_keys
+        )
+        return filtered or ranked
+
     def _finish(self) -> Intent:
         intent = self.intent
 
@@ -351,6 +471,10 @@ class AssemblyReading(ReferenceReading):
         ]  # fmt: skip
         if unfixed:
             projection = unfixed  # "dorms for women (gender F)": every row shows the same F
+        projection = self._without_unasked_group_labels(projection)
+        applied = [p for p in projection if not self._applied_not_shown(p)]
+        if applied and not self.measures:
+            projection = applied  # "prices of wines made before the year 2010": not the year
         order = [(m, desc) for _, m, desc in sorted(self.order_keys, key=lambda x: x[0])]
         ordered_by_aggregate = any(m.agg for m, _ in order)
         if ordered_by_aggregate and not group:
@@ -497,12 +621,23 @@ class AssemblyReading(ReferenceReading):
         if self.order_by_projection and (projection or measures):
             key = measures[0] if measures and (group or not projection) else projection[0]
             intent.order_by = [(key, self._direction(default=False))]
+        elif not order and not group and not measures and select:
+            by_label = self._ordered_by_label()
+            if by_label or (self.order_by_projection and not projection):
+                # "departments ordered by their names", "the alphabetically ordered list of
+                # all medications": the rows' label the answer shows is the order
+                own_labels = self.index.label_columns(intent.table)
+                plain = [m for m in select if m.agg is None and m.column is not None]
+                plain.sort(key=lambda m: m.column not in own_labels)
+                if plain:
+                    intent.order_by = [(plain[0], self._direction(default=False))]
         if listed:
             intent.select = [*self.label_measures(intent.table), *intent.select]
         if self.top_mode and self.limit and self.limit > 1 and not intent.order_by:
             raise self.decline(f"could not tell what to rank the top {self.limit} by")
         intent.limit = self.limit if intent.order_by else None
         intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
+        intent.select = self._once_per_fact(intent)
         self._redate_by_measure(intent)
         intent.distinct = (
             any(c.kind == "distinct" for c in self.cues)

@@ -260,7 +260,9 @@ LENGTH_WORDS = (
 """Column words that "longest"/"shortest" rank by when no column is named."""
 _PARTICIPLES = frozenset(
     """made written taught sold held paid bought built done given run owned played sung
-    directed produced published created managed led won hosted drawn driven""".split()  # noqa: SIM905
+    directed produced published created managed led won hosted drawn driven taken seen chosen
+    known shown grown thrown kept sent spent found brought caught told begun broken spoken
+    stolen ridden flown hidden undertaken overseen withdrawn dealt meant understood""".split()  # noqa: SIM905
 )
 PLACE_WORDS = frozenset({"country", "city", "state", "location", "region", "nation", "town"})
 ORDER_VERBS = frozenset(
@@ -337,9 +339,20 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             skip.update((i, i + 2))
             i += 3
             continue
+        if _leading_order_verb(tokens, i):
+            # "Sort the apartments by ...": the imperative, the ordering is said after it
+            cues.append(Cue("skip", i, i + 1, ""))
+            skip.add(i)
+            i += 1
+            continue
         if _inside_column_name(tokens, i, index) or (
-            tok.lemma == "number" and i > 0 and (tokens[i - 1].lemma,) in index.column_phrases
-        ):
+            tok.lemma == "number"
+            and i > 0
+            and (
+                (tokens[i - 1].lemma,) in index.column_phrases
+                or any(c.words[-1:] == (tokens[i - 1].lemma,) for c in index.columns)
+            )
+        ):  # "phone number" where the column is `stu_phone`: one name, not two columns
             i += 1
             continue
         if (
@@ -425,3 +438,33 @@ def _inside_column_name(tokens: list[Token], i: int, index: SchemaIndex) -> bool
             ):
                 return True
     return False
+
+
+NEGATING_PREFIXES = ("un", "non", "in", "im", "dis")
+"""Prefixes that turn a word into its opposite ("available" / "unavailable")."""
+
+
+def opposite_by_prefix(said: list[str], column_words: tuple[str, ...]) -> bool:
+    """Whether the words said and a column's name differ by a negating prefix on one side
+    ("available rooms" linked to `unavailable`, "unpaid" linked to `is_paid`): the link
+    names the flag's opposite, so the flag is read negated."""
+    said_words = {w for w in said if len(w) >= 4}
+    names = {w for w in column_words if len(w) >= 4}
+    for p in NEGATING_PREFIXES:
+        if any(n.startswith(p) and n[len(p) :] in said_words for n in names):
+            return True
+        if any(s.startswith(p) and s[len(p) :] in names for s in said_words):
+            return True
+    return False
+
+
+def _leading_order_verb(tokens: list[Token], i: int) -> bool:
+    """ "Sort ...", "Order ...", "Rank ..." opening the question: a command, not a column
+    ("rank of each team" and "orders by status" are nouns)."""
+    tok = tokens[i]
+    if tok.text.lower() not in ("sort", "order", "rank", "arrange"):
+        return False
+    if any(t.kind == "word" for t in tokens[:i]):
+        return False
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+    return nxt is not None and nxt.lemma not in ("of", "by", "is", "are", "was", "for")

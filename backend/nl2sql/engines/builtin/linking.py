@@ -453,7 +453,8 @@ class SchemaIndex:
             own = [c for c in tail if c.words[:-1] == self.table(table).words]
             if own or tail:
                 return (own or tail)[:1]
-        return []
+        named = [c for c in cols if c.kind == "text" and c.words == self.table(table).words]
+        return named[:1]  # `country.country`, `city.city`: the row's own name
 
     def referred_row(self, col: ColumnRef) -> tuple[str, str] | None:
         """(table, key column) of the one row a reference key points to: a declared foreign
@@ -741,7 +742,10 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             and best.kind == "column"
             and mentions[-1].kind == "column"
             and mentions[-1].end == best.start
-            and set(best.columns) <= set(mentions[-1].columns)
+            and (
+                set(best.columns) <= set(mentions[-1].columns)
+                or _compound_tail(tok, best, mentions)
+            )
         ):
             # "CSAT score", "MRR figure": a second word for the column just named
             mentions[-1].end = best.end
@@ -896,6 +900,15 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
     taken = {k for d in found for k in range(d.start, d.end)}
     found.extend(_loose_definitions(index, tokens, taken))
     return sorted(found, key=lambda d: d.start)
+
+
+def _compound_tail(tok: Token, best: Mention, mentions: list[Mention]) -> bool:
+    """ "phone number" where the column is `stu_phone` and another is `stu_num`: "number"
+    ends the compound the column before it names, it is not a second column."""
+    if tok.lemma != "number" or best.end - best.start != 1 or not mentions:
+        return False
+    before = mentions[-1].columns
+    return bool(before) and not any("number" in c.words or "num" in c.words for c in before)
 
 
 def _longest_synonym(index: SchemaIndex, tokens: list[Token], start: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS
+from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.reading import is_key
 from backend.nl2sql.engines.builtin.values import ValueReading
@@ -16,10 +16,14 @@ QUALIFIER_WORDS = frozenset(
     outstanding overdue late early former left remaining pending unresolved resolved unassigned
     share percentage percent proportion rate ratio fraction median days hours weeks months
     years quarter quarterly monthly yearly annual annually weekly daily longer shorter within
+    more fewer less
     ago since until last previous next second third both either neither except
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
 """Words that change what the answer is; left unexplained, the reading misses part of the ask."""
+
+_STATE_LEADS = frozenset({"still", "currently", "now", "already", "yet"})
+"""Qualifiers that stress a state the next word names ("still active")."""
 
 
 _HARMLESS = frozenset(
@@ -344,7 +348,13 @@ class SignalReading(ValueReading):
         """Columns shown because a word named them in the part of the question that says which
         rows ("... of students *who* took courses *with* scores over 90"), not what to show: a
         condition the reading could not express, shown instead of applied."""
-        head_end = next(
+        late = {id(m) for pos, m in self.projection if self._named_in_condition(pos, m)}
+        grouped = {id(m) for m in intent.group_by}
+        return sum(1 for m in intent.select if id(m) in late and id(m) not in grouped)
+
+    def _condition_start(self) -> int:
+        """Where the part of the question saying which rows begins (its first clause word)."""
+        return next(
             (
                 t.index
                 for t in self.tokens[2:]
@@ -352,17 +362,17 @@ class SignalReading(ValueReading):
             ),
             len(self.tokens),
         )
-        late = {
-            id(m)
-            for pos, m in self.projection
-            if pos >= head_end
+
+    def _named_in_condition(self, pos: int, m: Measure) -> bool:
+        """A plain column named at `pos` in the part that says which rows, not asked to be
+        shown there ("with their hire dates", "..., and on what date?")."""
+        return (
+            pos >= self._condition_start()
             and m.agg is None
             and m.column is not None
             and self.tokens[pos - 1].lemma not in ("their", "its")  # "with their hire dates"
             and not self._asked_to_show(pos)
-        }
-        grouped = {id(m) for m in intent.group_by}
-        return sum(1 for m in intent.select if id(m) in late and id(m) not in grouped)
+        )
 
     def _asked_to_show(self, pos: int) -> bool:
         """ "..., and on what date?", "...: ticket id and when it was opened": the column is
@@ -427,6 +437,7 @@ class SignalReading(ValueReading):
             if t.kind == "word"
             and t.index not in covered
             and (t.lemma in QUALIFIER_WORDS or _is_superlative(t.lemma))
+            and not self._restates(t, covered)
         )
         content = [t for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS]
         self.content_words, self.unknown_words = len(content), len(unknown)
@@ -434,6 +445,28 @@ class SignalReading(ValueReading):
             self.note("unknown_words", ", ".join(unknown))
         if len(unknown) >= 2 and len(unknown) > 0.5 * max(len(content), 1):
             raise self.decline("too many words of the question did not match this database")
+
+    def _restates(self, tok: Token, covered: set[int]) -> bool:
+        """A qualifier that only restates what the reading expresses: "ever" after a ranking
+        ("the biggest invoice we've ever issued"), or "still"/"currently" before a state the
+        reading applies as a value or a condition ("still active", "currently open"), not
+        before a column or a verb it has no condition for ("current MRR", "still running")."""
+        if tok.lemma == "ever":
+            ranked = any(
+                c.kind in ("super", "top") or (c.kind == "agg" and c.payload in ("MAX", "MIN"))
+                for c in self.cues
+                if c.end <= tok.index
+            )
+            return ranked or any(
+                _is_superlative(t.lemma) and t.index in covered for t in self.tokens[: tok.index]
+            )
+        if tok.lemma not in _STATE_LEADS:
+            return False
+        nxt = next((t for t in self.tokens[tok.index + 1 :] if t.kind == "word"), None)
+        if nxt is None or nxt.index not in covered:
+            return False
+        named = [m for m in self.mentions if m.start <= nxt.index < m.end]
+        return all(m.kind == "value" for m in named)
 
     def _check_follow_up(self, cut: int) -> None:
         """A follow-up must change something: words of its own that the reading gave a role.

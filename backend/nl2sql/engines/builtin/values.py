@@ -3,7 +3,7 @@ with"), and yes/no flags ("discontinued")."""
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.cues import PLACE_WORDS, Cue
+from backend.nl2sql.engines.builtin.cues import PLACE_WORDS, Cue, opposite_by_prefix
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
@@ -554,6 +554,8 @@ class ValueReading(NameReading):
                 continue
             if self._flag_against_its_opposite(k, col):
                 continue
+            said = [t.lemma for t in self.tokens[m.start : m.end]]
+            opposite = opposite_by_prefix(said, col.words)
             before = [t for t in self.tokens[: m.start] if t.kind == "word"][-2:]
             lemmas = [t.lemma for t in before]
             describes_rows = any(
@@ -563,16 +565,20 @@ class ValueReading(NameReading):
             if (
                 describes_rows
                 and m.end - m.start == 1
-                and self.tokens[m.start].lemma.endswith("ed")
-            ):
+                and (self.tokens[m.start].lemma.endswith("ed") or opposite)
+            ):  # ("available rooms" read against `unavailable`: rooms that are not)
                 lemmas = [*lemmas, "is"]
             if not lemmas:
                 continue
             if lemmas[-1] not in ("is", "are", "was", "were", "be", "not", "never") and not (
                 self._states_a_flag(m.start)
             ):
+                if opposite:
+                    # "room types available" linked to `unavailable`: the word names the
+                    # flag's opposite; shown or grouped by, it would answer the reverse
+                    self._use(k)
                 continue
-            negated = "not" in lemmas or "never" in lemmas
+            negated = ("not" in lemmas or "never" in lemmas) != opposite
             self._use(k)
             for j, other in enumerate(self.mentions):
                 if j not in self.used and other.kind == "column" and other.columns == [col]:
