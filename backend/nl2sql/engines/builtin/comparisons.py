@@ -100,9 +100,15 @@ class ComparisonReading(TimeReading):
                     and counted.table.lower() != self.intent.table.lower()
                 ):
                     self._use(k_after)
-                    measure = Measure(None, "COUNT", count_table=counted.table)
+                    distinct = self._distinct_between(after_pos, self.mentions[k_after].start)
+                    if distinct:
+                        # "reps with customers in more than three different countries"
+                        measure = Measure(counted, "COUNT", distinct=True)
+                        self.note("having", f"count of distinct {counted.name} {op} {values}")
+                    else:
+                        measure = Measure(None, "COUNT", count_table=counted.table)
+                        self.note("having", f"count of {counted.table} {op} {values}")
                     self.intent.having.append(Filter(measure, op, values))
-                    self.note("having", f"count of {counted.table} {op} {values}")
                     continue
             counts_focus = k_after is not None and (
                 (
@@ -170,6 +176,19 @@ class ComparisonReading(TimeReading):
             else:
                 self.intent.filters.append(Filter(col, op, values))
             self.note("filters", f"{col.name} {op} {values}")
+
+    def _distinct_between(self, start: int, stop: int) -> bool:
+        """Whether "different"/"distinct" stands between a count's number and what it counts;
+        the cue is taken (it says what is counted, not that the rows are listed once)."""
+        cue = next(
+            (c for c in self.cues if c.kind == "distinct" and start <= c.start and c.end <= stop),
+            None,
+        )
+        if cue is None:
+            return False
+        self.cues.remove(cue)
+        self.used_tokens.update(range(cue.start, cue.end))
+        return True
 
     def _compare_with_peer(self, cue: Cue) -> bool:
         """ "earns more than their manager", "salary above their own manager's salary",

@@ -115,6 +115,8 @@ class Intent:
     order_by: list[tuple[Measure, bool]] = field(default_factory=list)
     """(expression, descending)."""
     limit: int | None = None
+    offset: int = 0
+    """Rows of the ranking skipped before the limit ("the second-highest": 1)."""
     distinct: bool = False
     anti_joins: list[AntiJoin] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)

@@ -329,6 +329,8 @@ class SqlBuilder:
             return self.valid_on(f, f.column)
         lhs = self.measure(f.column) if isinstance(f.column, Measure) else self.column(f.column)
         col = f.column.column if isinstance(f.column, Measure) else f.column
+        if isinstance(f.column, Measure) and f.column.agg == "COUNT" and not f.subquery_agg:
+            col = None  # a count compares with a number, whatever the counted column holds
         if f.peer is not None and col is not None:
             # the same table again, aliased, at the row the key points to
             peer_table = exp.to_identifier("peer")
@@ -466,6 +468,8 @@ class SqlBuilder:
             query = query.order_by(exp.Ordered(this=self.measure(m), desc=desc))
         if intent.limit:
             query = query.limit(intent.limit)
+            if intent.offset:
+                query = query.offset(intent.offset)
         return query
 
     def _referred_joins(
