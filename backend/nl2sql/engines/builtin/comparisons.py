@@ -7,6 +7,7 @@ from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS
 from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.reading import is_filler
 from backend.nl2sql.engines.builtin.temporal import TimeReading
 
 _VERB_MEASURES: dict[str, tuple[str, ...]] = {
@@ -36,6 +37,8 @@ class ComparisonReading(TimeReading):
                 first = self.literal_after(cue.end)
                 if first is None:
                     if self._measure_against_its_average(cue):
+                        continue
+                    if self._count_against_its_average(cue):
                         continue
                     if self._compare_with_aggregate(cue) or self._compare_with_peer(cue):
                         continue
@@ -176,6 +179,46 @@ class ComparisonReading(TimeReading):
             else:
                 self.intent.filters.append(Filter(col, op, values))
             self.note("filters", f"{col.name} {op} {values}")
+
+    def _count_against_its_average(self, cue: Cue) -> bool:
+        """ "customers with more contacts than the average customer", "agents with fewer
+        tickets than average": each row's count of related rows against the average of those
+        counts over the rows (HAVING COUNT > (SELECT AVG(...) of the same grouped query))."""
+        if cue.kind != "cmp" or cue.payload not in (">", "<", ">=", "<="):
+            return False
+        if cue.end - cue.start < 3 or self.tokens[cue.end - 1].lemma != "than":
+            return False
+        k_inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("table",))
+        if k_inner is None or self.mentions[k_inner].end != cue.end - 1:
+            return False
+        counted = self.table_of(k_inner) or ""
+        focus = self.intent.table
+        if not counted or counted.lower() == focus.lower():
+            return False
+        if not self.index.join_path(focus, counted):
+            return False
+        agg = next(
+            (
+                c for c in self.cues
+                if c.kind == "agg" and c.payload == "AVG" and c.start >= cue.end
+                and all(is_filler(t) for t in self.tokens[cue.end : c.start])
+            ),
+            None,
+        )  # fmt: skip
+        if agg is None:
+            return False
+        k_per = self.mention_after(agg.end, max_gap=0, kinds=("table",))
+        if k_per is not None:
+            if (self.table_of(k_per) or "").lower() != focus.lower():
+                return False  # "than the average order": another table's average
+            self._use(k_per)  # "the average customer": the rows compared
+        self._use(k_inner)
+        self.cues.remove(agg)
+        self.used_tokens.update(range(agg.start, agg.end))
+        measure = Measure(None, "COUNT", count_table=counted)
+        self.intent.having.append(Filter(measure, cue.payload, [], subquery_agg="AVG"))
+        self.note("having", f"count of {counted} {cue.payload} its average per {focus}")
+        return True
 
     def _distinct_between(self, start: int, stop: int) -> bool:
         """Whether "different"/"distinct" stands between a count's number and what it counts;

@@ -239,7 +239,7 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("at", "the", "same", "time"), "both", ""),
     (("both",), "both", ""),
     (("also",), "unsupported", "also"),
-    (("either",), "either", ""),
+    (("either",), "unsupported", "either"),
     (("except",), "unsupported", "except"),
     (("respectively",), "unsupported", "respectively"),
     (("same",), "unsupported", "same"),

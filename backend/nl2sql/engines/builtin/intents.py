@@ -116,6 +116,9 @@ class Intent:
     """(expression, descending)."""
     limit: int | None = None
     offset: int = 0
+    count_groups: bool = False
+    """Count the groups the HAVING keeps ("how many customers have more than 3 orders"):
+    the grouped query becomes a subquery of SELECT COUNT(*)."""
     """Rows of the ranking skipped before the limit ("the second-highest": 1)."""
     distinct: bool = False
     anti_joins: list[AntiJoin] = field(default_factory=list)

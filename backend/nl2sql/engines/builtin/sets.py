@@ -1,22 +1,28 @@
-"""Both, either and "but not both" over a list of values of a related table.
+"""Both and "but not both" over a list of values of a related table.
 
 * "both A and B", "A and B at the same time": a related row for each value (`values.py`
   reads these into one EXISTS per value); two "=" readings of one column ("in the billing and
   the outage categories") are first taken as one list.
 * "A or B but not both": rows related to exactly one of the values (the list as a filter,
   grouped per row, HAVING COUNT(DISTINCT column) = 1).
-* "either A or B": the list itself.
 """
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.intents import Filter, Literal, Measure
+from backend.nl2sql.engines.builtin.intents import Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.ranks import RankReading
 
 
+_ASKING_WORDS = frozenset(
+    {"what", "is", "are", "the", "give", "me", "us", "tell", "show", "find", "return", "list",
+     "please", "can", "you", "total", "overall"}
+)  # fmt: skip
+"""Words that may open a question before "how many" / "number of"."""
+
+
 class SetReading(RankReading):
-    """Passes over lists of values: both, either, exactly one of them."""
+    """Passes over lists of values: both, exactly one of them."""
 
     def _both(self) -> None:
         if any(c.kind == "both" for c in self.cues):
@@ -51,19 +57,68 @@ class SetReading(RankReading):
     def _listed(f: Filter) -> bool:
         return isinstance(f.column, ColumnRef) and f.op == "in" and len(f.values) >= 2
 
+    def _count_groups(self, intent: Intent) -> None:
+        """ "How many members have more than 3 loans?": the rows the HAVING keeps are counted,
+        not each kept row's own count."""
+        counts = [m for m in intent.select if m.agg is not None]
+        if not intent.having or len(counts) != 1 or intent.order_by:
+            return
+        count = counts[0]
+        focus = intent.table.lower()
+        pk = self.index.table(intent.table).primary_key
+        if (
+            pk is None
+            or count.agg != "COUNT"
+            or count.column is not None
+            or (count.count_table or focus).lower() != focus
+            or not any(g.column == pk for g in intent.group_by)
+            or any(
+                m.column is None or m.column.table.lower() != focus
+                for m in [*intent.group_by, *(m for m in intent.select if m is not count)]
+            )
+        ):
+            return
+        if not self._asks_how_many_of(intent.table):
+            return
+        intent.select = [Measure(pk)]
+        intent.count_groups = True
+        self.note("aggregates", f"count of the {intent.table} kept")
+
+    def _asks_how_many_of(self, table: str) -> bool:
+        """Whether the question opens by asking how many rows of `table` there are ("How many
+        customers...", "Count the members..."), not for a figure among others ("the names and
+        number of works")."""
+        words = [t for t in self.tokens if t.kind == "word"]
+        pos = 0
+        while pos < len(words) and words[pos].lemma in _ASKING_WORDS:
+            pos += 1
+        lead = [t.lemma for t in words[pos : pos + 2]]
+        if lead == ["how", "many"] or lead == ["number", "of"]:
+            pos += 2
+        elif lead[:1] == ["count"]:
+            pos += 1
+        else:
+            return False
+        if pos >= len(words):
+            return False
+        start = words[pos].index
+        return any(
+            m.kind == "table"
+            and start <= m.start <= start + 1
+            and (self.table_of(k) or "").lower() == table.lower()
+            for k, m in enumerate(self.mentions)
+        )
+
     def _sets(self) -> None:
-        """ "either A or B", "A or B but not both" (see the module's note)."""
+        """ "A or B but not both" (see the module's note)."""
         for cue in list(self.cues):
-            if cue.kind not in ("either", "xor"):
+            if cue.kind != "xor":
                 continue
             lists = [f for f in self.intent.filters if self._listed(f)]
             if len(lists) != 1:
-                what = "either" if cue.kind == "either" else "not both"
-                raise self.decline(f"could not tell which values '{what}' refers to")
+                raise self.decline("could not tell which values 'not both' refers to")
             self.used_tokens.update(range(cue.start, cue.end))
             self.cues.remove(cue)
-            if cue.kind == "either":
-                continue
             flt = lists[0]
             col = flt.column
             assert isinstance(col, ColumnRef)

@@ -470,6 +470,10 @@ class SqlBuilder:
             query = query.limit(intent.limit)
             if intent.offset:
                 query = query.offset(intent.offset)
+        if intent.count_groups:
+            counted = exp.alias_(exp.Count(this=exp.Star()), self.ident("count"))
+            inner = exp.Subquery(this=query, alias=exp.TableAlias(this=self.ident("kept")))
+            return exp.select(counted).from_(inner)
         return query
 
     def _referred_joins(
@@ -515,9 +519,14 @@ class SqlBuilder:
         return out
 
     def _having(self, h: Filter, table: str, grouped: exp.Select) -> exp.Expr:
-        """A HAVING condition; a layer measure against its average over the groups compares
-        with AVG of the same grouped query's figure ("above the average MRR per account")."""
-        if not (h.subquery_agg and isinstance(h.column, Measure) and h.column.sql is not None):
+        """A HAVING condition; a measure (a layer's, or a count) against its average over the
+        groups compares with AVG of the same grouped query's figure ("above the average MRR per
+        account", "more orders than the average customer")."""
+        if not (
+            h.subquery_agg
+            and isinstance(h.column, Measure)
+            and (h.column.sql is not None or h.column.agg is not None)
+        ):
             return self.condition(h, intent_table=table)
         figure = self.measure(h.column)
         per_group = grouped.copy()
