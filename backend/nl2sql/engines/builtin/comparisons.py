@@ -113,6 +113,14 @@ class ComparisonReading(TimeReading):
                         self.note("having", f"count of {counted.table} {op} {values}")
                     self.intent.having.append(Filter(measure, op, values))
                     continue
+            related = self._value_then_related_table(k_after) or self._named_rows_after(after_pos)
+            if related is not None:
+                # "accounts with more than one active subscription": the value qualifies the
+                # related rows counted (the values pass filters them), not the focus rows
+                measure = Measure(None, "COUNT", count_table=related)
+                self.intent.having.append(Filter(measure, op, values))
+                self.note("having", f"count of {related} {op} {values}")
+                continue
             counts_focus = k_after is not None and (
                 (
                     self.mentions[k_after].kind == "table"
@@ -219,6 +227,46 @@ class ComparisonReading(TimeReading):
         self.intent.having.append(Filter(measure, cue.payload, [], subquery_agg="AVG"))
         self.note("having", f"count of {counted} {cue.payload} its average per {focus}")
         return True
+
+    def _value_then_related_table(self, k: int | None) -> str | None:
+        """ "more than one active subscription": a value right after the number and, right
+        after it, a table other than the focus that the value's column belongs or joins to: that
+        table's rows are counted (the table's mention is taken, the value is left to the values
+        pass)."""
+        if k is None or self.mentions[k].kind != "value":
+            return None
+        nxt = self.mention_after(self.mentions[k].end, max_gap=0, kinds=("table",))
+        if nxt is None:
+            return None
+        table = self.table_of(nxt) or ""
+        focus = self.intent.table.lower()
+        if not table or table.lower() == focus:
+            return None
+        if not any(
+            c.table.lower() == table.lower() or self.index.are_joinable(c.table, table)
+            for c in self.mentions[k].columns
+        ):
+            return None
+        if not self.index.join_path(self.intent.table, table):
+            return None
+        self._use(nxt)
+        return table
+
+    def _named_rows_after(self, pos: int) -> str | None:
+        """ "more than one active subscription" where the layer names "active subscription": a
+        named filter of another table right after the number; its rows are counted (the
+        filter itself is applied by the definitions pass)."""
+        focus = self.intent.table.lower()
+        for d in self.definitions:
+            if d.start < pos or self.gap(pos, d.start) > 0 or d.definition.kind != "filter":
+                continue
+            table = d.definition.table
+            if table.lower() == focus or table.lower() not in self.index.tables:
+                return None
+            if not self.index.join_path(self.intent.table, table):
+                return None
+            return self.index.table(table).name
+        return None
 
     def _distinct_between(self, start: int, stop: int) -> bool:
         """Whether "different"/"distinct" stands between a count's number and what it counts;
