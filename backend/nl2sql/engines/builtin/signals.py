@@ -289,7 +289,6 @@ class SignalReading(ValueReading):
             "unasked_grouping": float(
                 bool(intent.group_by)
                 and not grouping_words
-                and not intent.having  # a condition on counts or totals groups the rows
                 and not any(c.kind in ("super", "top") for c in self.cues)
             ),
             "subject_named": float(intent.subject_named),
