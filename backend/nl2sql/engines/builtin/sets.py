@@ -13,7 +13,6 @@ from backend.nl2sql.engines.builtin.intents import Filter, Intent, Literal, Meas
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.ranks import RankReading
 
-
 _ASKING_WORDS = frozenset(
     {"what", "is", "are", "the", "give", "me", "us", "tell", "show", "find", "return", "list",
      "please", "can", "you", "total", "overall"}
@@ -121,7 +120,8 @@ class SetReading(RankReading):
             self.cues.remove(cue)
             flt = lists[0]
             col = flt.column
-            assert isinstance(col, ColumnRef)
+            if not isinstance(col, ColumnRef):
+                continue
             focus = self.intent.table
             if col.table.lower() == focus.lower():
                 continue  # a row holds one value of its own column: the list is the answer
