@@ -2,11 +2,13 @@
 than the first ("the second highest"), thresholds on counts of related rows and of distinct
 values ("more than 2 different countries"), a count against its average over the rows ("more
 loans than the average member"), "how many ... have more than N ...", "both A and B" / "at the
-same time", "A or B but not both".
+same time", "A or B but not both", the highest within each group ("in each genre, which book
+has the most pages").
 
 Each answer is checked by running it and the hand-written gold SQL on the same database
 (SQLite); the new SQL shapes (OFFSET, COUNT over a grouped subquery, COUNT(DISTINCT) in HAVING,
-a count against the average of the grouped counts) also run on DuckDB and PostgreSQL."""
+a count against the average of the grouped counts, RANK() OVER (PARTITION BY ...)) also run on
+DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -194,7 +196,23 @@ SETS = [
      " GROUP BY l.member_id HAVING COUNT(DISTINCT b.genre) = 1)"),
 ]  # fmt: skip
 
-ALL = RANKS + THRESHOLDS + SETS
+PER_GROUP = [
+    # the first row within each group, ties kept (was declined: not supported)
+    ("In each genre, which book has the most pages?",
+     "SELECT genre, title FROM books b WHERE pages = (SELECT MAX(pages) FROM books b2"
+     " WHERE b2.genre = b.genre)"),
+    ("Which book has the most pages in each genre?",
+     "SELECT genre, title FROM books b WHERE pages = (SELECT MAX(pages) FROM books b2"
+     " WHERE b2.genre = b.genre)"),
+    # ranked by an aggregate: the members' totals within each country
+    ("For each country, which member has the most loans?",
+     "WITH n AS (SELECT m.country, m.member_name, COUNT(*) AS c FROM members m"
+     " JOIN loans l ON l.member_id = m.member_id GROUP BY m.member_id, m.country, m.member_name)"
+     " SELECT country, member_name FROM n WHERE c = (SELECT MAX(c) FROM n n2"
+     " WHERE n2.country = n.country)"),
+]  # fmt: skip
+
+ALL = RANKS + THRESHOLDS + SETS + PER_GROUP
 
 
 def test_the_golds_are_not_vacuous(library_db: sqlite3.Connection) -> None:
@@ -233,6 +251,27 @@ def test_both_and_exactly_one_of_two_values(
     assert_same_answer(library_db, generate(library, question).sql, gold)
 
 
+@pytest.mark.parametrize(("question", "gold"), PER_GROUP)
+def test_the_highest_within_each_group(
+    library: SchemaSnapshot, library_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    answer = generate(library, question)
+    assert_same_answer(library_db, answer.sql, gold)
+    assert "PARTITION BY" in answer.sql.upper()
+
+
+def test_a_listing_per_group_is_not_read_as_the_first_within_each_group(
+    library: SchemaSnapshot,
+) -> None:
+    # no "which <rows>" before the superlative: not a per-group argmax
+    question = "For each genre, list the titles in decreasing order by their highest page count"
+    try:
+        sql = generate(library, question).sql
+    except QuestionNotUnderstood:
+        return
+    assert "PARTITION BY" not in sql.upper()
+
+
 def test_a_figure_asked_beside_the_names_is_not_turned_into_one_count(
     library: SchemaSnapshot,
 ) -> None:
@@ -259,7 +298,7 @@ def test_an_ordinal_without_a_ranking_is_declined(library: SchemaSnapshot) -> No
 
 # ------------------------------------------------------------------ other dialects
 
-SHAPES = [q for q, _ in [RANKS[0], RANKS[3], *THRESHOLDS, *SETS[2:]]]
+SHAPES = [q for q, _ in [RANKS[0], RANKS[3], *THRESHOLDS, *SETS[2:], *PER_GROUP]]
 
 
 @pytest.fixture(scope="module")

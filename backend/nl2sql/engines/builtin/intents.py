@@ -116,6 +116,9 @@ class Intent:
     """(expression, descending)."""
     limit: int | None = None
     offset: int = 0
+    partition_by: list[Measure] = field(default_factory=list)
+    """The ranking (order_by, limit) is taken within each group of these ("in each region,
+    which customer has the most"): a window RANK() over them, its first rows kept."""
     count_groups: bool = False
     """Count the groups the HAVING keeps ("how many customers have more than 3 orders"):
     the grouped query becomes a subquery of SELECT COUNT(*)."""

@@ -98,6 +98,7 @@ class Interpreter(SetReading):
         self._projection()
         intent = self._finish()
         self._apply_rank(intent)
+        self._apply_best_per_group(intent)
         self._count_groups(intent)
         return intent
 

@@ -4,6 +4,7 @@ cheapest plan" rank like the superlative and skip the rows ranked before (LIMIT 
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.assembly import AssemblyReading
+from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import Token
 
@@ -22,6 +23,29 @@ class RankReading(AssemblyReading):
     """The rank the question asks for (1: the superlative's own first row)."""
     ranked_at: int = -1
     """Where the superlative that takes the rank starts."""
+
+    best_per_group: bool = False
+    """ "In each region, which customer has the most ...": the ranking is taken per group."""
+
+    def _best_within_each_group(self, cue: Cue) -> bool:
+        """Only "which <rows> has the most ..." with the rows the question is about: a listing
+        "in order by their highest" or "the title of the movie with the smallest rating" is
+        something else."""
+        if self.rank != 1:
+            return False
+        focus = self.intent.table.lower()
+        asked = any(
+            m.kind == "table"
+            and m.end <= cue.start
+            and m.start > 0
+            and self.tokens[m.start - 1].lemma == "which"
+            and (self.table_of(k) or "").lower() == focus
+            for k, m in enumerate(self.mentions)
+        )
+        if not asked:
+            return False
+        self.best_per_group = True
+        return True
 
     def _ordinal_ranks(self) -> None:
         for cue in self.cues:
@@ -74,6 +98,36 @@ class RankReading(AssemblyReading):
                 if rank >= 2:
                     return rank, [number, tok]
         return None
+
+    def _apply_best_per_group(self, intent: Intent) -> None:
+        """ "In each genre, which book has the most pages?": the groups the question names
+        partition the ranking; each group's first row (ties kept) is shown with its group.
+        Ranked by an aggregate ("the most loans"), the rows ranked are the focus rows'
+        groups within each partition."""
+        if not self.best_per_group:
+            return
+        table = self.index.table(intent.table)
+        pk = table.primary_key
+        labels = self.label_measures(intent.table, key_fallback=True)
+        own = {m.column for m in labels} | ({pk} if pk is not None else set())
+        partition = [
+            g for g in intent.group_by
+            if g.column is not None and g.bucket is None and g.column not in own
+        ]  # fmt: skip
+        if not partition or len(intent.order_by) != 1 or intent.limit != 1 or pk is None:
+            raise self.decline("the highest or lowest within each group is not supported")
+        ranked, _desc = intent.order_by[0]
+        intent.select = [*partition, *labels]
+        if ranked.agg is not None:
+            intent.group_by = [*partition, Measure(pk)]
+            for label in labels:
+                if label.column != pk:
+                    intent.group_by.append(label)
+        else:
+            intent.group_by = []
+        intent.partition_by = partition
+        intent.distinct = False
+        self.note("order", "the first within each group")
 
     def _apply_rank(self, intent: Intent) -> None:
         """The rank's offset, on a reading that ranks rows and returns one."""

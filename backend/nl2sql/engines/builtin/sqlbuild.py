@@ -464,6 +464,8 @@ class SqlBuilder:
             query = query.having(
                 exp.and_(*(self._having(h, intent.table, grouped) for h in intent.having))
             )
+        if intent.partition_by:
+            return self._first_within_groups(query, intent)
         for m, desc in intent.order_by:
             query = query.order_by(exp.Ordered(this=self.measure(m), desc=desc))
         if intent.limit:
@@ -517,6 +519,41 @@ class SqlBuilder:
             self.referred[(via.table.lower(), via.name.lower())] = alias
             out.append((alias, target[0], target[1], via))
         return out
+
+    def _first_within_groups(self, query: exp.Select, intent: Intent) -> exp.Select:
+        """The rows ranked first (`intent.limit` ranks, ties kept) within each partition:
+        RANK() OVER (PARTITION BY ... ORDER BY ...) in a subquery, filtered outside."""
+        names: list[str] = []
+        shown: list[exp.Expr] = []
+        for i, e in enumerate(query.expressions):
+            name = e.alias_or_name or f"column_{i + 1}"
+            while name.lower() in (n.lower() for n in names):
+                name = f"{name}_{i + 1}"
+            names.append(name)
+            inner = e.this if isinstance(e, exp.Alias) else e
+            shown.append(exp.alias_(inner.copy(), self.ident(name)))
+        window = exp.Window(
+            this=exp.Rank(),
+            partition_by=[self.measure(m) for m in intent.partition_by],
+            order=exp.Order(
+                expressions=[
+                    exp.Ordered(this=self.measure(m), desc=desc) for m, desc in intent.order_by
+                ]
+            ),
+        )
+        ranked = query.copy()
+        ranked.set("expressions", [*shown, exp.alias_(window, self.ident("rank_in_group"))])
+        alias = self.ident("ranked")
+        outer = exp.select(*(exp.Column(this=self.ident(n), table=alias.copy()) for n in names))
+        outer = outer.from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=alias)))
+        outer = outer.where(
+            exp.LTE(
+                this=exp.Column(this=self.ident("rank_in_group"), table=alias.copy()),
+                expression=exp.Literal.number(intent.limit or 1),
+            )
+        )
+        partition_names = names[: len(intent.partition_by)]
+        return outer.order_by(*(exp.Column(this=self.ident(n)) for n in partition_names))
 
     def _having(self, h: Filter, table: str, grouped: exp.Select) -> exp.Expr:
         """A HAVING condition; a measure (a layer's, or a count) against its average over the
