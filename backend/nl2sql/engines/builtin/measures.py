@@ -252,10 +252,14 @@ class MeasureReading(ComparisonReading):
                 c.kind == "group" and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
                 for c in self.cues
             )
-            if each and not self.top_mode and (self.limit or 1) == 1:
+            if (
+                each
+                and not self.top_mode
+                and (self.limit or 1) == 1
+                and not self._best_within_each_group(cue)
+            ):
                 # "in each region, which customer has the most": one answer per group
-                if not self._best_within_each_group(cue):
-                    raise self.decline("the highest or lowest within each group is not supported")
+                raise self.decline("the highest or lowest within each group is not supported")
             self.order_keys.append((cue.start, measure, desc))
             if not self.top_mode and not self._also_how_much(cue.end):
                 self.argmax.append(measure)  # "which X has the highest Y": X only
