@@ -235,6 +235,7 @@ def test_a_rank_other_than_the_first_skips_the_rows_before_it(
     answer = generate(library, question)
     assert_same_answer(library_db, answer.sql, gold)
     assert "OFFSET" in answer.sql.upper()
+    assert "only the row ranked" in answer.explanation
 
 
 @pytest.mark.parametrize(("question", "gold"), THRESHOLDS)
@@ -258,6 +259,7 @@ def test_the_highest_within_each_group(
     answer = generate(library, question)
     assert_same_answer(library_db, answer.sql, gold)
     assert "PARTITION BY" in answer.sql.upper()
+    assert "within each" in answer.explanation
 
 
 def test_a_listing_per_group_is_not_read_as_the_first_within_each_group(
