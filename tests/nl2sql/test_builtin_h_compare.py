@@ -27,6 +27,7 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
+from backend.semantic.layer import SemanticLayer
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
@@ -272,6 +273,35 @@ def test_a_listing_per_group_is_not_read_as_the_first_within_each_group(
     except QuestionNotUnderstood:
         return
     assert "PARTITION BY" not in sql.upper()
+
+
+def test_both_takes_back_a_value_word_a_layer_definition_claimed(
+    library: SchemaSnapshot, library_db: sqlite3.Connection
+) -> None:
+    # the layer names a measure "history"; after "both", the word is the stored genre
+    # (was declined: could not tell which values 'both' refers to)
+    layer = SemanticLayer.model_validate(
+        {
+            "measures": [
+                {
+                    "name": "reading history",
+                    "synonyms": ["history"],
+                    "table": "loans",
+                    "expression": "COUNT(loans.loan_id)",
+                }
+            ]
+        }
+    )
+    for question in (
+        "Which members borrowed both history and poetry books?",
+        "Which members borrowed both poetry and history books?",
+    ):
+        request = GenerationRequest(
+            question=question, schema=library, history=[], dialect="sqlite", semantic=layer
+        )
+        answer = BuiltinGenerator().generate(request)
+        assert_same_answer(library_db, answer.sql, _BOTH_GOLD)
+        assert "loan_id)" not in answer.sql  # the measure is not also computed
 
 
 def test_a_figure_asked_beside_the_names_is_not_turned_into_one_count(

@@ -9,15 +9,23 @@
 
 from __future__ import annotations
 
+import re
+
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.ranks import RankReading
+from backend.nl2sql.engines.builtin.reading import is_filler
 
 _ASKING_WORDS = frozenset(
     {"what", "is", "are", "the", "give", "me", "us", "tell", "show", "find", "return", "list",
      "please", "can", "you", "total", "overall"}
 )  # fmt: skip
 """Words that may open a question before "how many" / "number of"."""
+
+
+def _label(name: str) -> str:
+    """A layer measure's name as its `Measure.label` reads (see `definitions.py`)."""
+    return re.sub(r"\W+", "_", name.lower()).strip("_")
 
 
 class SetReading(RankReading):
@@ -38,6 +46,9 @@ class SetReading(RankReading):
             if isinstance(f.column, ColumnRef) and f.op == "=" and len(f.values) == 1:
                 by_column.setdefault(f.column, []).append(f)
         repeated = [fs for fs in by_column.values() if len(fs) >= 2]
+        if not repeated and len(by_column) == 1:
+            self._other_value_of_both(next(iter(by_column.values()))[0])
+            return
         if len(repeated) != 1:
             return
         filters = repeated[0]
@@ -51,6 +62,52 @@ class SetReading(RankReading):
         for f in filters[1:]:
             self.intent.filters.remove(f)
         first.op, first.values = "in", values
+
+    def _other_value_of_both(self, flt: Filter) -> None:
+        """ "both upgraded and downgraded their plan", "both the billing and the outage
+        categories": one side became the filter, the other was read as something else (a
+        layer's measure named "downgrades" or "billing"); when the other side's words are a
+        stored value of the filter's column, both sides are that column's values. What the
+        other reading made of those words is dropped."""
+        col = flt.column
+        cue = next((c for c in self.cues if c.kind == "both"), None)
+        if cue is None or not isinstance(col, ColumnRef):
+            return
+        rest = self.tokens[cue.end : cue.end + 8]
+        joint = next((t.index for t in rest if t.lemma == "and"), None)
+        if joint is None:
+            return
+        sides = [self.tokens[cue.end : joint], self.tokens[joint + 1 : joint + 5]]
+        found: list[tuple[str, range]] = []
+        for side in sides:
+            words = [t for t in side if t.kind == "word" and not is_filler(t)]
+            hit = None
+            for n in range(len(words), 0, -1):
+                phrase = tuple(t.lemma for t in words[:n])
+                stored = [v for c, v in self.index.values.get(phrase, []) if c == col]
+                if stored:
+                    hit = (stored[0], range(words[0].index, words[n - 1].index + 1))
+                    break
+            if hit is None:
+                return
+            found.append(hit)
+        values: list[Literal] = [v for v, _ in found]
+        if flt.values[0] not in values or len(set(values)) != 2:
+            return
+        for _, span in found:
+            self.used_tokens.update(span)
+            dropped = {m.label for at, m in self.measures if at in span and m.label}
+            self.measures = [(at, m) for at, m in self.measures if at not in span]
+            self.intent.conditions = [
+                c for c in self.intent.conditions
+                if c.position not in span
+                and not (c.position < 0 and _label(c.name) in dropped)
+            ]  # fmt: skip
+            self.intent.explained = self.intent.explained | frozenset(span)
+            for k, m in enumerate(self.mentions):
+                if m.start in span:
+                    self._use(k)
+        flt.op, flt.values = "in", values
 
     @staticmethod
     def _listed(f: Filter) -> bool:
