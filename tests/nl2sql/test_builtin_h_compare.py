@@ -47,7 +47,8 @@ CREATE TABLE members (
     member_id INTEGER PRIMARY KEY,
     member_name TEXT NOT NULL,
     country TEXT NOT NULL,
-    librarian_id INTEGER NOT NULL REFERENCES librarians(librarian_id)
+    librarian_id INTEGER NOT NULL REFERENCES librarians(librarian_id),
+    email TEXT
 );
 CREATE TABLE books (
     book_id INTEGER PRIMARY KEY,
@@ -73,7 +74,13 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         (i, f"Librarian {i}", i % 3 + 1, 40000.0 + (i * 1733) % 20000) for i in range(1, 9)
     ]
     members = [
-        (i, f"Member {i:02d}", COUNTRIES[(i * 5) % 6 if i % 4 else i % 2], (i * 3 + i // 7) % 8 + 1)
+        (
+            i,
+            f"Member {i:02d}",
+            COUNTRIES[(i * 5) % 6 if i % 4 else i % 2],
+            (i * 3 + i // 7) % 8 + 1,
+            None if i % 6 == 0 else f"member{i}@example.org",
+        )
         for i in range(1, 41)
     ]
     books = [(i, f"Book {i:02d}", GENRES[(i * 7) % 5], 100 + (i * 37) % 400) for i in range(1, 31)]
@@ -168,6 +175,10 @@ THRESHOLDS = [
      "SELECT m.member_name FROM members m JOIN loans l ON l.member_id = m.member_id"
      " GROUP BY m.member_id, m.member_name HAVING COUNT(*) >"
      " (SELECT COUNT(*) * 1.0 / COUNT(DISTINCT member_id) FROM loans)"),
+    # words that only say where the rows are kept, between the rows and "than"
+    ("How many members have more loans on record than the average member?",
+     "SELECT COUNT(*) FROM (SELECT member_id FROM loans GROUP BY member_id HAVING COUNT(*) >"
+     " (SELECT COUNT(*) * 1.0 / COUNT(DISTINCT member_id) FROM loans))"),
     ("librarians with fewer members than average",
      "SELECT l.full_name FROM librarians l JOIN members m ON m.librarian_id = l.librarian_id"
      " GROUP BY l.librarian_id, l.full_name HAVING COUNT(*) <"
@@ -302,6 +313,28 @@ def test_both_takes_back_a_value_word_a_layer_definition_claimed(
         answer = BuiltinGenerator().generate(request)
         assert_same_answer(library_db, answer.sql, _BOTH_GOLD)
         assert "loan_id)" not in answer.sql  # the measure is not also computed
+
+
+NO_VALUE_OF_RELATED = [
+    # "no <column>" of the rows named right before: that column empty, not "no such rows"
+    # (was: members without any members, an empty answer)
+    ("Which librarians have a member with no email?",
+     "SELECT DISTINCT l.full_name FROM librarians l JOIN members m"
+     " ON m.librarian_id = l.librarian_id WHERE m.email IS NULL"),
+    ("How many librarians have at least one member with no email?",
+     "SELECT COUNT(DISTINCT librarian_id) FROM members WHERE email IS NULL"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), NO_VALUE_OF_RELATED)
+def test_no_value_of_the_related_rows_named_before(
+    library: SchemaSnapshot, library_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    sql = generate(library, question).sql
+    expected = rows(library_db, gold)
+    got = rows(library_db, sql)
+    assert expected and expected != [(0,)]
+    assert sorted(set(got)) == sorted(set(expected)), sql  # each librarian, once or more
 
 
 def test_a_figure_asked_beside_the_names_is_not_turned_into_one_count(

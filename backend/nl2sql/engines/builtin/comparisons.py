@@ -18,6 +18,12 @@ _VERB_MEASURES: dict[str, tuple[str, ...]] = {
     "cost": ("price", "cost", "fee"),
 }
 """Verbs of comparison and the column words they measure ("earns more than" -> salary)."""
+_SPREAD_LEADS = {"more": ">", "fewer": "<", "less": "<"}
+_KEPT_WORDS = frozenset(
+    {"on", "in", "file", "record", "records", "total", "overall", "registered", "listed",
+     "recorded", "stored", "logged", "all"}
+)  # fmt: skip
+"""Words between "more <rows>" and "than" that only say where the rows are kept."""
 _POSSESSIVES = frozenset({"their", "his", "her", "its", "own", "the", "s", "'s"})
 
 
@@ -25,6 +31,7 @@ class ComparisonReading(TimeReading):
     """Pass: comparison cues become filters or HAVING conditions."""
 
     def _comparisons(self) -> None:
+        self._spread_comparatives()
         for cue in self.cues:
             if cue.kind not in ("cmp", "postcmp"):
                 continue
@@ -188,6 +195,30 @@ class ComparisonReading(TimeReading):
                 self.intent.filters.append(Filter(col, op, values))
             self.note("filters", f"{col.name} {op} {values}")
 
+    def _spread_comparatives(self) -> None:
+        """ "more contacts on file than", "fewer tickets in total than": a comparative, a
+        table, a few words that only say where the rows are kept, then "than" is the same
+        comparison as "more contacts than" (one cue over the whole phrase)."""
+        taken = {i for c in self.cues for i in range(c.start, c.end)}
+        for m in self.mentions:
+            if m.kind != "table" or m.start == 0:
+                continue
+            lead = self.tokens[m.start - 1]
+            op = _SPREAD_LEADS.get(lead.lemma)
+            if op is None or lead.index in taken:
+                continue
+            pos = m.end
+            while pos < len(self.tokens) and self.tokens[pos].lemma in _KEPT_WORDS:
+                pos += 1
+            if pos == m.end or pos >= len(self.tokens) or self.tokens[pos].lemma != "than":
+                continue
+            if taken & set(range(lead.index, pos + 1)):
+                continue
+            self.used_tokens.update(range(m.end, pos))
+            self.cues.append(Cue("cmp", lead.index, pos + 1, op))
+            taken.update(range(lead.index, pos + 1))
+        self.cues.sort(key=lambda c: c.start)
+
     def _count_against_its_average(self, cue: Cue) -> bool:
         """ "customers with more contacts than the average customer", "agents with fewer
         tickets than average": each row's count of related rows against the average of those
@@ -197,7 +228,12 @@ class ComparisonReading(TimeReading):
         if cue.end - cue.start < 3 or self.tokens[cue.end - 1].lemma != "than":
             return False
         k_inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("table",))
-        if k_inner is None or self.mentions[k_inner].end != cue.end - 1:
+        if k_inner is None or self.mentions[k_inner].start != cue.start + 1:
+            return False
+        if any(
+            t.index not in self.used_tokens
+            for t in self.tokens[self.mentions[k_inner].end : cue.end - 1]
+        ):
             return False
         counted = self.table_of(k_inner) or ""
         focus = self.intent.table

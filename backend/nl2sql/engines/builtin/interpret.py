@@ -100,6 +100,8 @@ class Interpreter(SetReading):
         self._apply_rank(intent)
         self._apply_best_per_group(intent)
         self._count_groups(intent)
+        if intent.count_groups or intent.partition_by:
+            intent.signals = self._signals(intent)  # read on the query's final shape
         return intent
 
 
