@@ -197,6 +197,14 @@ SETS = [
     ("members who borrowed history and poetry books at the same time", _BOTH_GOLD),
     # two "=" readings of one column are the list "both" needs (was declined)
     ("Which members borrowed books in both the history and the poetry genres?", _BOTH_GOLD),
+    # one row holds one value of its own column: the rows shown alike cover both values
+    # (was declined: a row has one value of a column, never both)
+    ("Which city has both the Harbour and the Old Town branches?",
+     "SELECT city FROM branches WHERE branch_name = 'Harbour' INTERSECT"
+     " SELECT city FROM branches WHERE branch_name = 'Old Town'"),
+    # "both" before two things to show (was declined: which values 'both' refers to)
+    ("Show both the title and the genre of books with more than 400 pages",
+     "SELECT title, genre FROM books WHERE pages > 400"),
     # exactly one of the two (was declined: 'not both' is not supported)
     ("Which members borrowed fantasy or history books but not both?",
      "SELECT m.member_name FROM members m JOIN loans l ON l.member_id = m.member_id"

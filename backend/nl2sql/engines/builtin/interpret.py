@@ -99,8 +99,9 @@ class Interpreter(SetReading):
         intent = self._finish()
         self._apply_rank(intent)
         self._apply_best_per_group(intent)
+        self._group_by_shown(intent)
         self._count_groups(intent)
-        if intent.count_groups or intent.partition_by:
+        if intent.count_groups or intent.partition_by or self.shared_by_rows:
             intent.signals = self._signals(intent)  # read on the query's final shape
         return intent
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.ranks import RankReading
@@ -31,10 +32,65 @@ def _label(name: str) -> str:
 class SetReading(RankReading):
     """Passes over lists of values: both, exactly one of them."""
 
+    shared_by_rows: int = 0
+    """ "the title of the course offered by both Statistics and Psychology": how many values
+    rows showing the same answer must cover between them (0: not such a question)."""
+
     def _both(self) -> None:
-        if any(c.kind == "both" for c in self.cues):
-            self._one_list_of_values()
+        cue = next((c for c in self.cues if c.kind == "both"), None)
+        if cue is None:
+            return
+        self._one_list_of_values()
+        listed = [f for f in self.intent.filters if self._listed(f)]
+        if not listed and self._both_columns(cue):
+            return
+        if len(listed) == 1 and self._both_on_own_column(cue, listed[0]):
+            return
         super()._both()
+
+    def _both_columns(self, cue: Cue) -> bool:
+        """ "List both title and id", "return both the codes and the counts": "both" before
+        two things to show, not two values to have."""
+        k = self.mention_after(cue.end, max_gap=1)
+        first = self.mentions[k] if k is not None else None
+        counted = any(c.kind in ("count", "agg") and c.start == cue.end for c in self.cues)
+        if not counted and (first is None or first.kind != "column"):
+            return False
+        after = first.end if first is not None and not counted else cue.end + 1
+        if not any(t.lemma == "and" for t in self.tokens[after : after + 2]):
+            return False
+        self.cues.remove(cue)
+        self.used_tokens.update(range(cue.start, cue.end))
+        return True
+
+    def _both_on_own_column(self, cue: Cue, flt: Filter) -> bool:
+        """ "the title of the course offered by both Statistics and Psychology": one row holds
+        one value of its own column, so the answer is what the rows show (the title) for rows
+        that cover every value between them: the list as a filter, grouped by what is shown,
+        HAVING COUNT(DISTINCT column) = the number of values."""
+        col = flt.column
+        if not isinstance(col, ColumnRef) or col.table.lower() != self.intent.table.lower():
+            return False
+        self.cues.remove(cue)
+        self.used_tokens.update(range(cue.start, cue.end))
+        self.shared_by_rows = len(flt.values)
+        self.intent.having.append(
+            Filter(Measure(col, "COUNT", distinct=True), "=", [len(flt.values)])
+        )
+        self.note("having", f"each of {flt.values} ({col.name}) among the rows shown alike")
+        return True
+
+    def _group_by_shown(self, intent: Intent) -> None:
+        """After the assembly: rows of "both" on their own column are grouped by what is
+        shown, never by their key (one row never holds both values)."""
+        if not self.shared_by_rows:
+            return
+        shown = [m for m in intent.select if m.agg is None and m.column is not None]
+        pk = self.index.table(intent.table).primary_key
+        if not shown or any(m.column == pk for m in shown) or intent.order_by:
+            raise self.decline("a row has one value of a column, never both")
+        intent.group_by = list(shown)
+        intent.distinct = False
 
     def _one_list_of_values(self) -> None:
         """Two or more "=" filters on one column become one list ("tickets in both the billing
