@@ -41,7 +41,8 @@ CREATE TABLE librarians (
     librarian_id INTEGER PRIMARY KEY,
     full_name TEXT NOT NULL,
     branch_id INTEGER NOT NULL REFERENCES branches(branch_id),
-    salary REAL NOT NULL
+    salary REAL NOT NULL,
+    age INTEGER NOT NULL
 );
 CREATE TABLE members (
     member_id INTEGER PRIMARY KEY,
@@ -71,7 +72,8 @@ COUNTRIES = ["Norway", "Chile", "Kenya", "Japan", "Peru", "Ghana"]
 def _tables() -> dict[str, list[tuple[Any, ...]]]:
     branches = [(1, "Harbour", "Oslo"), (2, "Hillside", "Bergen"), (3, "Old Town", "Oslo")]
     librarians = [
-        (i, f"Librarian {i}", i % 3 + 1, 40000.0 + (i * 1733) % 20000) for i in range(1, 9)
+        (i, f"Librarian {i}", i % 3 + 1, 40000.0 + (i * 1733) % 20000, 25 + (i * 7) % 30)
+        for i in range(1, 9)
     ]
     members = [
         (
@@ -343,6 +345,40 @@ def test_no_value_of_the_related_rows_named_before(
     got = rows(library_db, sql)
     assert expected and expected != [(0,)]
     assert sorted(set(got)) == sorted(set(expected)), sql  # each librarian, once or more
+
+
+AVERAGE_SCOPES = [
+    # a value right after "the average" limits the rows averaged
+    # (was: all books averaged, the fantasy filter on the books compared)
+    ("Which books have more pages than the average of fantasy books?",
+     "SELECT title FROM books WHERE pages > (SELECT AVG(pages) FROM books"
+     " WHERE genre = 'fantasy')"),
+    # after "that": the rows compared
+    ("Books with more pages than the average book that are fantasy",
+     "SELECT title FROM books WHERE pages > (SELECT AVG(pages) FROM books)"
+     " AND genre = 'fantasy'"),
+    # "younger than average": the age column (was: declined or a name compared)
+    ("Which librarians are younger than average?",
+     "SELECT full_name FROM librarians WHERE age < (SELECT AVG(age) FROM librarians)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), AVERAGE_SCOPES)
+def test_what_an_average_is_taken_over(
+    library: SchemaSnapshot, library_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(library_db, generate(library, question).sql, gold)
+
+
+def test_a_value_of_another_table_after_the_average_is_declined(
+    library: SchemaSnapshot,
+) -> None:
+    # the branch is another table: the averaged rows cannot be limited by it in one table
+    with pytest.raises(QuestionNotUnderstood, match="rows averaged"):
+        generate(
+            library,
+            "Which librarians earn more than the average salary of librarians in Harbour?",
+        )
 
 
 def test_a_figure_asked_beside_the_names_is_not_turned_into_one_count(

@@ -18,6 +18,8 @@ _VERB_MEASURES: dict[str, tuple[str, ...]] = {
     "cost": ("price", "cost", "fee"),
 }
 """Verbs of comparison and the column words they measure ("earns more than" -> salary)."""
+_OUTER_LEADS = frozenset({"who", "that", "which", "whose", "and", "where", "while"})
+"""Words after "the average X" that start a clause about the rows compared."""
 _SPREAD_LEADS = {"more": ">", "fewer": "<", "less": "<"}
 _KEPT_WORDS = frozenset(
     {"on", "in", "file", "record", "records", "total", "overall", "registered", "listed",
@@ -31,6 +33,7 @@ class ComparisonReading(TimeReading):
     """Pass: comparison cues become filters or HAVING conditions."""
 
     def _comparisons(self) -> None:
+        self.aggregate_tails = []
         self._spread_comparatives()
         for cue in self.cues:
             if cue.kind not in ("cmp", "postcmp"):
@@ -194,6 +197,45 @@ class ComparisonReading(TimeReading):
             else:
                 self.intent.filters.append(Filter(col, op, values))
             self.note("filters", f"{col.name} {op} {values}")
+
+    aggregate_tails: list[tuple[Filter, int]]
+    """Comparisons with an aggregate, and where the words after the aggregate start."""
+
+    def _aggregate_scopes(self) -> None:
+        """After the values pass: a value named right after "the average salary" ("of
+        instructors in the Physics department") limits the rows averaged, not the rows
+        compared; after "who", "that", "and" it limits the rows compared. A value of another
+        table there is declined (the subquery reads one table)."""
+        for compared, tail in self.aggregate_tails:
+            col = compared.column
+            if not isinstance(col, ColumnRef):
+                continue
+            for m in self.mentions:
+                if m.kind != "value" or m.start < tail or m.value is None:
+                    continue
+                between = {t.lemma for t in self.tokens[tail : m.start]}
+                if between & _OUTER_LEADS:
+                    continue
+                flt = next(
+                    (
+                        f for f in self.intent.filters
+                        if f is not compared and isinstance(f.column, ColumnRef)
+                        and f.column in m.columns and m.value in f.values
+                    ),
+                    None,
+                )  # fmt: skip
+                if flt is None or not isinstance(flt.column, ColumnRef):
+                    continue
+                if flt.column.table.lower() != col.table.lower():
+                    raise self.decline(
+                        f"could not tell whether '{m.value}' limits the rows compared or the "
+                        "rows averaged"
+                    )
+                self.intent.filters.remove(flt)
+                compared.subquery_filters.append(flt)
+                self.note(
+                    "filters", f"the {compared.subquery_agg} over rows where {flt.column.name}"
+                )
 
     def _spread_comparatives(self) -> None:
         """ "more contacts on file than", "fewer tickets in total than": a comparative, a
@@ -445,6 +487,21 @@ class ComparisonReading(TimeReading):
             return False
         k2 = self.mention_after(agg.end, max_gap=1, kinds=("column",))
         k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        if k2 is None and cue.payload in ("older", "younger"):
+            age = self._column_named(("age",))
+            if age is not None and age.kind == "numeric":
+                # "students younger than average": the age column, whatever is named before
+                self.cues.remove(agg)
+                op = ">" if cue.payload == "older" else "<"
+                compared = Filter(age, op, [], subquery_agg=agg.payload)
+                self.intent.filters.append(compared)
+                self.aggregate_tails.append((compared, agg.end))
+                self.note("filters", f"{age.name} {op} {agg.payload.lower()}")
+                return True
+        if k is None and cue.end - cue.start >= 3:
+            inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+            if inner is not None and self.mentions[inner].end < cue.end:
+                k = inner  # "more pages than the average": the column inside the comparative
         if k2 is not None:
             after = self.column_of(k2)
             if k is not None and self.column_of(k) == after:
@@ -455,9 +512,13 @@ class ComparisonReading(TimeReading):
         col = self.column_of(k)
         if col is None:
             return False
+        if agg.payload in ("AVG", "SUM") and col.kind != "numeric":
+            return False  # "a rating higher than the average director": no average of text
         self._use(k)
         self.cues.remove(agg)
         op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
-        self.intent.filters.append(Filter(col, op, [], subquery_agg=agg.payload))
+        compared = Filter(col, op, [], subquery_agg=agg.payload)
+        self.intent.filters.append(compared)
+        self.aggregate_tails.append((compared, max(agg.end, self.mentions[k].end)))
         self.note("filters", f"{col.name} {op} {agg.payload.lower()}")
         return True

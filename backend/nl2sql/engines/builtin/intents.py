@@ -71,6 +71,8 @@ class Filter:
     """For `recent`: day, week, month or year."""
     subquery_agg: str | None = None
     """Compare with an aggregate of the same column over its table (`above average`)."""
+    subquery_filters: list[Filter] = field(default_factory=list)
+    """The rows that aggregate is over ("the average salary of instructors in Physics")."""
     peer: ColumnRef | None = None
     """Compare with the same column of the row of the same table that this key refers to
     ("earns more than their manager": `manager_id` -> that row's salary)."""

@@ -92,6 +92,7 @@ class Interpreter(SetReading):
         self._negations()
         self._values()
         self._leftover_literals()
+        self._aggregate_scopes()
         self._both()
         self._sets()
         self._flag_columns()

@@ -356,6 +356,12 @@ class SqlBuilder:
             saved = self.qualify
             self.qualify = False
             sub = exp.select(self.measure(agg)).from_(self.table(col.table))
+            if f.subquery_filters:
+                sub = sub.where(
+                    exp.and_(
+                        *(self.condition(g, intent_table=col.table) for g in f.subquery_filters)
+                    )
+                )
             self.qualify = saved
             rhs: exp.Expr = exp.Subquery(this=sub)
             return _compare(f.op, lhs, rhs)
