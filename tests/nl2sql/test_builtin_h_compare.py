@@ -226,6 +226,13 @@ PER_GROUP = [
     ("Which book has the most pages in each genre?",
      "SELECT genre, title FROM books b WHERE pages = (SELECT MAX(pages) FROM books b2"
      " WHERE b2.genre = b.genre)"),
+    # the first N within each group (was: the first N over all rows, the group dropped)
+    ("Top 2 books by pages in each genre",
+     "SELECT genre, title FROM books b WHERE (SELECT COUNT(*) FROM books b2"
+     " WHERE b2.genre = b.genre AND b2.pages > b.pages) < 2"),
+    ("For each genre, the three books with the most pages",
+     "SELECT genre, title FROM books b WHERE (SELECT COUNT(*) FROM books b2"
+     " WHERE b2.genre = b.genre AND b2.pages > b.pages) < 3"),
     # ranked by an aggregate: the members' totals within each country
     ("For each country, which member has the most loans?",
      "WITH n AS (SELECT m.country, m.member_name, COUNT(*) AS c FROM members m"
@@ -282,6 +289,21 @@ def test_the_highest_within_each_group(
     assert_same_answer(library_db, answer.sql, gold)
     assert "PARTITION BY" in answer.sql.upper()
     assert "within each" in answer.explanation
+
+
+def test_each_without_groups_keeps_the_overall_ranking(
+    library: SchemaSnapshot, library_db: sqlite3.Connection
+) -> None:
+    # "how much for each": the ranked rows' own figure, no groups to rank within (was, for a
+    # moment on this branch, declined as a ranking within groups)
+    sql = generate(library, "Top 3 members by total fine, and how much for each?").sql
+    assert "PARTITION BY" not in sql.upper()
+    gold = (
+        "SELECT m.member_name, SUM(l.fine) FROM members m JOIN loans l"
+        " ON l.member_id = m.member_id GROUP BY m.member_id, m.member_name"
+        " ORDER BY SUM(l.fine) DESC LIMIT 3"
+    )
+    assert_same_answer(library_db, sql, gold)
 
 
 def test_a_listing_per_group_is_not_read_as_the_first_within_each_group(

@@ -8,6 +8,8 @@ from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import Token
 
+_EACH = frozenset({"each", "every"})
+
 ORDINAL_WORDS = {
     "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
     "ninth": 9, "tenth": 10,
@@ -104,17 +106,30 @@ class RankReading(AssemblyReading):
         partition the ranking; each group's first row (ties kept) is shown with its group.
         Ranked by an aggregate ("the most loans"), the rows ranked are the focus rows'
         groups within each partition."""
-        if not self.best_per_group:
+        each = any(
+            c.kind == "group" and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
+            for c in self.cues
+        )
+        if not self.best_per_group and not (each and intent.limit and intent.order_by):
             return
         table = self.index.table(intent.table)
         pk = table.primary_key
         labels = self.label_measures(intent.table, key_fallback=True)
         own = {m.column for m in labels} | ({pk} if pk is not None else set())
-        partition = [
-            g for g in intent.group_by
-            if g.column is not None and g.bucket is None and g.column not in own
-        ]  # fmt: skip
-        if not partition or len(intent.order_by) != 1 or intent.limit != 1 or pk is None:
+        keys = [*intent.group_by, *(m for _, m in sorted(self.group_keys, key=lambda x: x[0]))]
+        partition: list[Measure] = []
+        for g in keys:
+            if g.column is None or g.bucket is not None or g.column in own:
+                continue
+            if not any(p.column == g.column for p in partition):
+                partition.append(g)
+        named = any(
+            m.kind == "table" and (self.table_of(k) or "").lower() == intent.table.lower()
+            for k, m in enumerate(self.mentions)
+        )  # "top 2 books ... in each genre": the rows ranked are named
+        if not partition and not self.best_per_group:
+            return  # "..., and how much for each?": no groups named
+        if not partition or len(intent.order_by) != 1 or pk is None or not named:
             raise self.decline("the highest or lowest within each group is not supported")
         ranked, _desc = intent.order_by[0]
         intent.select = [*partition, *labels]
@@ -127,7 +142,7 @@ class RankReading(AssemblyReading):
             intent.group_by = []
         intent.partition_by = partition
         intent.distinct = False
-        self.note("order", "the first within each group")
+        self.note("order", f"the first {intent.limit} within each group")
 
     def _apply_rank(self, intent: Intent) -> None:
         """The rank's offset, on a reading that ranks rows and returns one."""
