@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pytest
 import sqlalchemy
+import sqlglot
 
 from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
@@ -503,3 +504,16 @@ def test_postgres_runs_the_same_shapes(
     sql = generate(library, question, dialect="postgresql").sql
     got = [tuple(r) for r in library_postgres.execute(sqlalchemy.text(sql))]
     assert results_match(_plain(expected), _plain(got), ordered=has_top_level_order(gold)), sql
+
+
+def test_mysql_renderings_parse_and_name_their_derived_tables(library: SchemaSnapshot) -> None:
+    # MySQL refuses a derived table without an alias; OFFSET and RANK() are MySQL 8 syntax
+    derived = 0
+    for question in (RANKS[0][0], PER_GROUP[0][0], THRESHOLDS[3][0], THRESHOLDS[5][0]):
+        sql = generate(library, question, dialect="mysql").sql
+        tree = sqlglot.parse_one(sql, read="mysql")
+        for sub in tree.find_all(sqlglot.exp.Subquery):
+            if isinstance(sub.parent, sqlglot.exp.From):
+                derived += 1
+                assert sub.alias, sql
+    assert derived >= 3  # ranked, kept, per_group
