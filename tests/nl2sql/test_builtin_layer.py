@@ -533,9 +533,20 @@ def test_measures_with_different_filters_keep_each_its_own(
     )
 
 
-def test_the_top_one_within_each_group_is_declined(beanline: SchemaSnapshot) -> None:
-    with pytest.raises(QuestionNotUnderstood):
-        ask(beanline, "In each region, which customer has been billed the most?")
+def test_the_top_one_within_each_group_is_ranked_per_group(
+    beanline: SchemaSnapshot, beanline_db: sqlite3.Connection
+) -> None:
+    # was declined; h-compare ranks within each region (RANK() OVER (PARTITION BY region))
+    sql = ask(beanline, "In each region, which customer has been billed the most?")
+    assert_same_answer(
+        beanline_db,
+        sql,
+        "WITH t AS (SELECT c.region, c.customer_name, SUM(i.amount) AS total FROM customers c"
+        " JOIN invoices i ON i.customer_id = c.customer_id"
+        " GROUP BY c.customer_id, c.region, c.customer_name)"
+        " SELECT region, customer_name FROM t WHERE total = (SELECT MAX(total) FROM t t2"
+        " WHERE t2.region = t.region)",
+    )
 
 
 def test_a_measure_per_another_measure_is_their_ratio(

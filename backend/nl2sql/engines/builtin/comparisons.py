@@ -7,6 +7,7 @@ from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS
 from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.reading import is_filler
 from backend.nl2sql.engines.builtin.temporal import TimeReading
 
 _VERB_MEASURES: dict[str, tuple[str, ...]] = {
@@ -17,6 +18,14 @@ _VERB_MEASURES: dict[str, tuple[str, ...]] = {
     "cost": ("price", "cost", "fee"),
 }
 """Verbs of comparison and the column words they measure ("earns more than" -> salary)."""
+_OUTER_LEADS = frozenset({"who", "that", "which", "whose", "and", "where", "while"})
+"""Words after "the average X" that start a clause about the rows compared."""
+_SPREAD_LEADS = {"more": ">", "fewer": "<", "less": "<"}
+_KEPT_WORDS = frozenset(
+    {"on", "in", "file", "record", "records", "total", "overall", "registered", "listed",
+     "recorded", "stored", "logged", "all"}
+)  # fmt: skip
+"""Words between "more <rows>" and "than" that only say where the rows are kept."""
 _POSSESSIVES = frozenset({"their", "his", "her", "its", "own", "the", "s", "'s"})
 
 
@@ -24,6 +33,8 @@ class ComparisonReading(TimeReading):
     """Pass: comparison cues become filters or HAVING conditions."""
 
     def _comparisons(self) -> None:
+        self.aggregate_tails = []
+        self._spread_comparatives()
         for cue in self.cues:
             if cue.kind not in ("cmp", "postcmp"):
                 continue
@@ -36,6 +47,8 @@ class ComparisonReading(TimeReading):
                 first = self.literal_after(cue.end)
                 if first is None:
                     if self._measure_against_its_average(cue):
+                        continue
+                    if self._count_against_its_average(cue):
                         continue
                     if self._compare_with_aggregate(cue) or self._compare_with_peer(cue):
                         continue
@@ -100,10 +113,24 @@ class ComparisonReading(TimeReading):
                     and counted.table.lower() != self.intent.table.lower()
                 ):
                     self._use(k_after)
-                    measure = Measure(None, "COUNT", count_table=counted.table)
+                    distinct = self._distinct_between(after_pos, self.mentions[k_after].start)
+                    if distinct:
+                        # "reps with customers in more than three different countries"
+                        measure = Measure(counted, "COUNT", distinct=True)
+                        self.note("having", f"count of distinct {counted.name} {op} {values}")
+                    else:
+                        measure = Measure(None, "COUNT", count_table=counted.table)
+                        self.note("having", f"count of {counted.table} {op} {values}")
                     self.intent.having.append(Filter(measure, op, values))
-                    self.note("having", f"count of {counted.table} {op} {values}")
                     continue
+            related = self._value_then_related_table(k_after) or self._named_rows_after(after_pos)
+            if related is not None:
+                # "accounts with more than one active subscription": the value qualifies the
+                # related rows counted (the values pass filters them), not the focus rows
+                measure = Measure(None, "COUNT", count_table=related)
+                self.intent.having.append(Filter(measure, op, values))
+                self.note("having", f"count of {related} {op} {values}")
+                continue
             counts_focus = k_after is not None and (
                 (
                     self.mentions[k_after].kind == "table"
@@ -170,6 +197,167 @@ class ComparisonReading(TimeReading):
             else:
                 self.intent.filters.append(Filter(col, op, values))
             self.note("filters", f"{col.name} {op} {values}")
+
+    aggregate_tails: list[tuple[Filter, int]]
+    """Comparisons with an aggregate, and where the words after the aggregate start."""
+
+    def _aggregate_scopes(self) -> None:
+        """After the values pass: a value named right after "the average salary" ("of
+        instructors in the Physics department") limits the rows averaged, not the rows
+        compared; after "who", "that", "and" it limits the rows compared. A value of another
+        table there is declined (the subquery reads one table)."""
+        for compared, tail in self.aggregate_tails:
+            col = compared.column
+            if not isinstance(col, ColumnRef):
+                continue
+            for m in self.mentions:
+                if m.kind != "value" or m.start < tail or m.value is None:
+                    continue
+                between = {t.lemma for t in self.tokens[tail : m.start]}
+                if between & _OUTER_LEADS:
+                    continue
+                flt = next(
+                    (
+                        f for f in self.intent.filters
+                        if f is not compared and isinstance(f.column, ColumnRef)
+                        and f.column in m.columns and m.value in f.values
+                    ),
+                    None,
+                )  # fmt: skip
+                if flt is None or not isinstance(flt.column, ColumnRef):
+                    continue
+                if flt.column.table.lower() != col.table.lower():
+                    raise self.decline(
+                        f"could not tell whether '{m.value}' limits the rows compared or the "
+                        "rows averaged"
+                    )
+                self.intent.filters.remove(flt)
+                compared.subquery_filters.append(flt)
+                self.note(
+                    "filters", f"the {compared.subquery_agg} over rows where {flt.column.name}"
+                )
+
+    def _spread_comparatives(self) -> None:
+        """ "more contacts on file than", "fewer tickets in total than": a comparative, a
+        table, a few words that only say where the rows are kept, then "than" is the same
+        comparison as "more contacts than" (one cue over the whole phrase)."""
+        taken = {i for c in self.cues for i in range(c.start, c.end)}
+        for m in self.mentions:
+            if m.kind != "table" or m.start == 0:
+                continue
+            lead = self.tokens[m.start - 1]
+            op = _SPREAD_LEADS.get(lead.lemma)
+            if op is None or lead.index in taken:
+                continue
+            pos = m.end
+            while pos < len(self.tokens) and self.tokens[pos].lemma in _KEPT_WORDS:
+                pos += 1
+            if pos == m.end or pos >= len(self.tokens) or self.tokens[pos].lemma != "than":
+                continue
+            if taken & set(range(lead.index, pos + 1)):
+                continue
+            self.used_tokens.update(range(m.end, pos))
+            self.cues.append(Cue("cmp", lead.index, pos + 1, op))
+            taken.update(range(lead.index, pos + 1))
+        self.cues.sort(key=lambda c: c.start)
+
+    def _count_against_its_average(self, cue: Cue) -> bool:
+        """ "customers with more contacts than the average customer", "agents with fewer
+        tickets than average": each row's count of related rows against the average of those
+        counts over the rows (HAVING COUNT > (SELECT AVG(...) of the same grouped query))."""
+        if cue.kind != "cmp" or cue.payload not in (">", "<", ">=", "<="):
+            return False
+        if cue.end - cue.start < 3 or self.tokens[cue.end - 1].lemma != "than":
+            return False
+        k_inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("table",))
+        if k_inner is None or self.mentions[k_inner].start != cue.start + 1:
+            return False
+        if any(
+            t.index not in self.used_tokens
+            for t in self.tokens[self.mentions[k_inner].end : cue.end - 1]
+        ):
+            return False
+        counted = self.table_of(k_inner) or ""
+        focus = self.intent.table
+        if not counted or counted.lower() == focus.lower():
+            return False
+        if not self.index.join_path(focus, counted):
+            return False
+        agg = next(
+            (
+                c for c in self.cues
+                if c.kind == "agg" and c.payload == "AVG" and c.start >= cue.end
+                and all(is_filler(t) for t in self.tokens[cue.end : c.start])
+            ),
+            None,
+        )  # fmt: skip
+        if agg is None:
+            return False
+        k_per = self.mention_after(agg.end, max_gap=0, kinds=("table",))
+        if k_per is not None:
+            if (self.table_of(k_per) or "").lower() != focus.lower():
+                return False  # "than the average order": another table's average
+            self._use(k_per)  # "the average customer": the rows compared
+        self._use(k_inner)
+        self.cues.remove(agg)
+        self.used_tokens.update(range(agg.start, agg.end))
+        measure = Measure(None, "COUNT", count_table=counted)
+        self.intent.having.append(Filter(measure, cue.payload, [], subquery_agg="AVG"))
+        self.note("having", f"count of {counted} {cue.payload} its average per {focus}")
+        return True
+
+    def _value_then_related_table(self, k: int | None) -> str | None:
+        """ "more than one active subscription": a value right after the number and, right
+        after it, a table other than the focus that the value's column belongs or joins to: that
+        table's rows are counted (the table's mention is taken, the value is left to the values
+        pass)."""
+        if k is None or self.mentions[k].kind != "value":
+            return None
+        nxt = self.mention_after(self.mentions[k].end, max_gap=0, kinds=("table",))
+        if nxt is None:
+            return None
+        table = self.table_of(nxt) or ""
+        focus = self.intent.table.lower()
+        if not table or table.lower() == focus:
+            return None
+        if not any(
+            c.table.lower() == table.lower() or self.index.are_joinable(c.table, table)
+            for c in self.mentions[k].columns
+        ):
+            return None
+        if not self.index.join_path(self.intent.table, table):
+            return None
+        self._use(nxt)
+        return table
+
+    def _named_rows_after(self, pos: int) -> str | None:
+        """ "more than one active subscription" where the layer names "active subscription": a
+        named filter of another table right after the number; its rows are counted (the
+        filter itself is applied by the definitions pass)."""
+        focus = self.intent.table.lower()
+        for d in self.definitions:
+            if d.start < pos or self.gap(pos, d.start) > 0 or d.definition.kind != "filter":
+                continue
+            table = d.definition.table
+            if table.lower() == focus or table.lower() not in self.index.tables:
+                return None
+            if not self.index.join_path(self.intent.table, table):
+                return None
+            return self.index.table(table).name
+        return None
+
+    def _distinct_between(self, start: int, stop: int) -> bool:
+        """Whether "different"/"distinct" stands between a count's number and what it counts;
+        the cue is taken (it says what is counted, not that the rows are listed once)."""
+        cue = next(
+            (c for c in self.cues if c.kind == "distinct" and start <= c.start and c.end <= stop),
+            None,
+        )
+        if cue is None:
+            return False
+        self.cues.remove(cue)
+        self.used_tokens.update(range(cue.start, cue.end))
+        return True
 
     def _compare_with_peer(self, cue: Cue) -> bool:
         """ "earns more than their manager", "salary above their own manager's salary",
@@ -299,6 +487,21 @@ class ComparisonReading(TimeReading):
             return False
         k2 = self.mention_after(agg.end, max_gap=1, kinds=("column",))
         k = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        if k2 is None and cue.payload in ("older", "younger"):
+            age = self._column_named(("age",))
+            if age is not None and age.kind == "numeric":
+                # "students younger than average": the age column, whatever is named before
+                self.cues.remove(agg)
+                op = ">" if cue.payload == "older" else "<"
+                compared = Filter(age, op, [], subquery_agg=agg.payload)
+                self.intent.filters.append(compared)
+                self.aggregate_tails.append((compared, agg.end))
+                self.note("filters", f"{age.name} {op} {agg.payload.lower()}")
+                return True
+        if k is None and cue.end - cue.start >= 3:
+            inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+            if inner is not None and self.mentions[inner].end < cue.end:
+                k = inner  # "more pages than the average": the column inside the comparative
         if k2 is not None:
             after = self.column_of(k2)
             if k is not None and self.column_of(k) == after:
@@ -309,9 +512,13 @@ class ComparisonReading(TimeReading):
         col = self.column_of(k)
         if col is None:
             return False
+        if agg.payload in ("AVG", "SUM") and col.kind != "numeric":
+            return False  # "a rating higher than the average director": no average of text
         self._use(k)
         self.cues.remove(agg)
         op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
-        self.intent.filters.append(Filter(col, op, [], subquery_agg=agg.payload))
+        compared = Filter(col, op, [], subquery_agg=agg.payload)
+        self.intent.filters.append(compared)
+        self.aggregate_tails.append((compared, max(agg.end, self.mentions[k].end)))
         self.note("filters", f"{col.name} {op} {agg.payload.lower()}")
         return True

@@ -97,7 +97,10 @@ def _group_names(keys: list[Measure]) -> list[str]:
 def explain(intent: Intent) -> str:
     parts: list[str] = []
     shown = ", ".join(_measure(m) for m in intent.select) or "all columns"
-    parts.append(f"Shows {'distinct ' if intent.distinct else ''}{shown} from {intent.table}")
+    if intent.count_groups:
+        parts.append(f"Counts the {intent.table} that pass these conditions")
+    else:
+        parts.append(f"Shows {'distinct ' if intent.distinct else ''}{shown} from {intent.table}")
     conditions = [_filter(f) for f in intent.filters] + [
         f"{c.name} ({c.sql})" for c in intent.conditions
     ]
@@ -117,7 +120,12 @@ def explain(intent: Intent) -> str:
             for m, desc in intent.order_by
         )
         parts.append(f"ordered by {keys}")
-    if intent.limit:
+    if intent.limit and intent.partition_by:
+        within = ", ".join(_measure(m) for m in intent.partition_by)
+        parts.append(f"keeping the first (ties included) within each {within}")
+    elif intent.limit and intent.offset:
+        parts.append(f"only the row ranked {intent.offset + 1}")
+    elif intent.limit:
         parts.append(f"top {intent.limit}" if intent.limit > 1 else "only the first row")
     joined = list(intent.extra_tables)
     if joined:

@@ -71,6 +71,8 @@ class Filter:
     """For `recent`: day, week, month or year."""
     subquery_agg: str | None = None
     """Compare with an aggregate of the same column over its table (`above average`)."""
+    subquery_filters: list[Filter] = field(default_factory=list)
+    """The rows that aggregate is over ("the average salary of instructors in Physics")."""
     peer: ColumnRef | None = None
     """Compare with the same column of the row of the same table that this key refers to
     ("earns more than their manager": `manager_id` -> that row's salary)."""
@@ -115,6 +117,14 @@ class Intent:
     order_by: list[tuple[Measure, bool]] = field(default_factory=list)
     """(expression, descending)."""
     limit: int | None = None
+    offset: int = 0
+    partition_by: list[Measure] = field(default_factory=list)
+    """The ranking (order_by, limit) is taken within each group of these ("in each region,
+    which customer has the most"): a window RANK() over them, its first rows kept."""
+    count_groups: bool = False
+    """Count the groups the HAVING keeps ("how many customers have more than 3 orders"):
+    the grouped query becomes a subquery of SELECT COUNT(*)."""
+    """Rows of the ranking skipped before the limit ("the second-highest": 1)."""
     distinct: bool = False
     anti_joins: list[AntiJoin] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)

@@ -4,12 +4,12 @@ stages and their order)."""
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.assembly import AssemblyReading
 from backend.nl2sql.engines.builtin.intents import Intent
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
+from backend.nl2sql.engines.builtin.sets import SetReading
 
 
-class Interpreter(AssemblyReading):
+class Interpreter(SetReading):
     """Chooses the focus table and runs the passes in order."""
 
     def choose_focus(self) -> str:
@@ -84,16 +84,27 @@ class Interpreter(AssemblyReading):
         self._elapsed_times()
         self._comparisons()
         self._counts_and_aggregates()
+        self._ordinal_ranks()
         self._top_and_superlatives()
+        self._ranked_rows()
         self._grouping_and_order()
         self._null_states()
         self._negations()
         self._values()
         self._leftover_literals()
+        self._aggregate_scopes()
         self._both()
+        self._sets()
         self._flag_columns()
         self._projection()
-        return self._finish()
+        intent = self._finish()
+        self._apply_rank(intent)
+        self._apply_best_per_group(intent)
+        self._group_by_shown(intent)
+        self._count_groups(intent)
+        if intent.count_groups or intent.partition_by or self.shared_by_rows:
+            intent.signals = self._signals(intent)  # read on the query's final shape
+        return intent
 
 
 def parse(question: str, index: SchemaIndex, *, refinement_from: list[int] | None = None) -> Intent:

@@ -252,13 +252,22 @@ class MeasureReading(ComparisonReading):
                 c.kind == "group" and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
                 for c in self.cues
             )
-            if each and not self.top_mode and (self.limit or 1) == 1:
+            if (
+                each
+                and not self.top_mode
+                and (self.limit or 1) == 1
+                and not self._best_within_each_group(cue)
+            ):
                 # "in each region, which customer has the most": one answer per group
                 raise self.decline("the highest or lowest within each group is not supported")
             self.order_keys.append((cue.start, measure, desc))
             if not self.top_mode and not self._also_how_much(cue.end):
                 self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
+
+    def _best_within_each_group(self, cue: Cue) -> bool:
+        """Whether a later pass reads "in each X, which Y has the most Z" (see `ranks.py`)."""
+        return False
 
     def _states_an_event(self, k: int) -> bool:
         """A one-word link to a nullable date by a participle ("left", "churned"): a state

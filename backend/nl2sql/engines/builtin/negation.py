@@ -172,7 +172,17 @@ class NegationReading(GroupingReading):
                 break
         if not words:
             return False
-        table = self.intent.table.lower()
+        tables = [self.intent.table.lower()]
+        for k, m in enumerate(self.mentions):
+            if m.kind == "table" and cue.start - 1 <= m.end <= cue.start:
+                # "accounts with a contact with no job title": the table named right before
+                owner = (self.table_of(k) or "").lower()
+                if owner and owner not in tables:
+                    tables.append(owner)
+        return any(self._missing_in(cue, words, table) for table in tables)
+
+    def _missing_in(self, cue: Cue, words: list[Token], table: str) -> bool:
+        """`_missing_attribute` over the columns of one table."""
         for n in (2, 1):
             phrase = tuple(t.lemma for t in words[:n])
             if len(phrase) < n:

@@ -329,6 +329,8 @@ class SqlBuilder:
             return self.valid_on(f, f.column)
         lhs = self.measure(f.column) if isinstance(f.column, Measure) else self.column(f.column)
         col = f.column.column if isinstance(f.column, Measure) else f.column
+        if isinstance(f.column, Measure) and f.column.agg == "COUNT" and not f.subquery_agg:
+            col = None  # a count compares with a number, whatever the counted column holds
         if f.peer is not None and col is not None:
             # the same table again, aliased, at the row the key points to
             peer_table = exp.to_identifier("peer")
@@ -354,6 +356,12 @@ class SqlBuilder:
             saved = self.qualify
             self.qualify = False
             sub = exp.select(self.measure(agg)).from_(self.table(col.table))
+            if f.subquery_filters:
+                sub = sub.where(
+                    exp.and_(
+                        *(self.condition(g, intent_table=col.table) for g in f.subquery_filters)
+                    )
+                )
             self.qualify = saved
             rhs: exp.Expr = exp.Subquery(this=sub)
             return _compare(f.op, lhs, rhs)
@@ -462,10 +470,18 @@ class SqlBuilder:
             query = query.having(
                 exp.and_(*(self._having(h, intent.table, grouped) for h in intent.having))
             )
+        if intent.partition_by:
+            return self._first_within_groups(query, intent)
         for m, desc in intent.order_by:
             query = query.order_by(exp.Ordered(this=self.measure(m), desc=desc))
         if intent.limit:
             query = query.limit(intent.limit)
+            if intent.offset:
+                query = query.offset(intent.offset)
+        if intent.count_groups:
+            counted = exp.alias_(exp.Count(this=exp.Star()), self.ident("count"))
+            inner = exp.Subquery(this=query, alias=exp.TableAlias(this=self.ident("kept")))
+            return exp.select(counted).from_(inner)
         return query
 
     def _referred_joins(
@@ -510,10 +526,50 @@ class SqlBuilder:
             out.append((alias, target[0], target[1], via))
         return out
 
+    def _first_within_groups(self, query: exp.Select, intent: Intent) -> exp.Select:
+        """The rows ranked first (`intent.limit` ranks, ties kept) within each partition:
+        RANK() OVER (PARTITION BY ... ORDER BY ...) in a subquery, filtered outside."""
+        names: list[str] = []
+        shown: list[exp.Expr] = []
+        for i, e in enumerate(query.expressions):
+            name = e.alias_or_name or f"column_{i + 1}"
+            while name.lower() in (n.lower() for n in names):
+                name = f"{name}_{i + 1}"
+            names.append(name)
+            inner = e.this if isinstance(e, exp.Alias) else e
+            shown.append(exp.alias_(inner.copy(), self.ident(name)))
+        window = exp.Window(
+            this=exp.Rank(),
+            partition_by=[self.measure(m) for m in intent.partition_by],
+            order=exp.Order(
+                expressions=[
+                    exp.Ordered(this=self.measure(m), desc=desc) for m, desc in intent.order_by
+                ]
+            ),
+        )
+        ranked = query.copy()
+        ranked.set("expressions", [*shown, exp.alias_(window, self.ident("rank_in_group"))])
+        alias = self.ident("ranked")
+        outer = exp.select(*(exp.Column(this=self.ident(n), table=alias.copy()) for n in names))
+        outer = outer.from_(exp.Subquery(this=ranked, alias=exp.TableAlias(this=alias)))
+        outer = outer.where(
+            exp.LTE(
+                this=exp.Column(this=self.ident("rank_in_group"), table=alias.copy()),
+                expression=exp.Literal.number(intent.limit or 1),
+            )
+        )
+        partition_names = names[: len(intent.partition_by)]
+        return outer.order_by(*(exp.Column(this=self.ident(n)) for n in partition_names))
+
     def _having(self, h: Filter, table: str, grouped: exp.Select) -> exp.Expr:
-        """A HAVING condition; a layer measure against its average over the groups compares
-        with AVG of the same grouped query's figure ("above the average MRR per account")."""
-        if not (h.subquery_agg and isinstance(h.column, Measure) and h.column.sql is not None):
+        """A HAVING condition; a measure (a layer's, or a count) against its average over the
+        groups compares with AVG of the same grouped query's figure ("above the average MRR per
+        account", "more orders than the average customer")."""
+        if not (
+            h.subquery_agg
+            and isinstance(h.column, Measure)
+            and (h.column.sql is not None or h.column.agg is not None)
+        ):
             return self.condition(h, intent_table=table)
         figure = self.measure(h.column)
         per_group = grouped.copy()
