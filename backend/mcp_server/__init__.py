@@ -14,13 +14,14 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -37,7 +38,6 @@ from backend.auth.scopes import Scope as ApiScope
 from backend.chat import service as chat_service
 from backend.chat.router import ask_response
 from backend.connections import service as connections_service
-from backend.connections.snapshot import SchemaSnapshot
 from backend.core.context import ClientContext
 from backend.core.errors import AppError, Unauthorized, ValidationFailed
 from backend.feedback import service as feedback_service
@@ -45,7 +45,7 @@ from backend.feedback.schemas import FeedbackWrite
 from backend.nl2sql import pipeline
 from backend.nl2sql.router import query_result_read
 from backend.semantic import service as semantic_service
-from backend.semantic.visibility import hidden_items, public_layer, visible_snapshot
+from backend.semantic.visibility import public_layer
 from backend.templates import service as templates_service
 from backend.templates.schemas import TemplateRead
 
@@ -186,28 +186,25 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
     )
     def describe_schema(ctx: Context, connection_id: str) -> dict[str, Any]:
         def work(session: Session, principal: Principal, _: ClientContext) -> dict[str, Any]:
-            schema = connections_service.get_schema(
+            # An agent is a generator too: it reads the schema as generators do, hidden tables
+            # and columns left out and no `hidden` marks on what remains.
+            snapshot, taken_at = connections_service.generator_view(
                 session, owner=principal, connection_id=connection_id, settings=settings
             )
             layer = semantic_service.load_current_layer(session, connection_id)
-            # An agent is a generator too: hidden tables and columns never reach it.
-            visible = visible_snapshot(
-                SchemaSnapshot(
-                    db_type=schema.db_type,
-                    database_name=schema.database_name,
-                    tables=schema.tables,
+            return {
+                "connection_id": connection_id,
+                "db_type": snapshot.db_type,
+                "database_name": snapshot.database_name,
+                "last_updated": TypeAdapter(datetime).dump_python(taken_at, mode="json"),
+                "table_count": len(snapshot.tables),
+                "tables": [t.model_dump(mode="json") for t in snapshot.tables],
+                "semantic_layer": (
+                    public_layer(layer).model_dump(mode="json", exclude_defaults=True)
+                    if layer is not None
+                    else None
                 ),
-                hidden_items(layer),
-            )
-            described = schema.model_dump(mode="json")
-            described["tables"] = [t.model_dump(mode="json") for t in visible.tables]
-            described["table_count"] = len(visible.tables)
-            described["semantic_layer"] = (
-                public_layer(layer).model_dump(mode="json", exclude_defaults=True)
-                if layer is not None
-                else None
-            )
-            return described
+            }
 
         return tools.call(ctx, (ApiScope.CONNECTIONS_READ,), work)
 
