@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import decimal
 import json
+import math
 import re
 import secrets
 import time
@@ -76,6 +77,8 @@ class QueryResult:
     """About how many bytes the values take as JSON."""
 
 
+MAX_INTEGER_DIGITS = 4000
+"""Longest integral decimal shown as a JSON number; a longer one is shown as text."""
 MAX_NESTING = 200
 """Deepest nesting of a structured value (a JSON document, an array) written as JSON text;
 a deeper one is written as its plain text."""
@@ -117,7 +120,14 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float):
         return value if value == value and value not in (float("inf"), float("-inf")) else None
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        if not value.is_finite():  # PostgreSQL numeric holds NaN and ±Infinity
+            return None
+        if value == value.to_integral_value():
+            # Python writes no integer of more than 4300 digits (PostgreSQL numeric holds
+            # 131072): a longer one is shown as the decimal's own text.
+            return int(value) if value.adjusted() < MAX_INTEGER_DIGITS else str(value)
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
