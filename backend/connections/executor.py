@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import json
+import math
 import re
 import secrets
 import time
@@ -75,14 +77,57 @@ class QueryResult:
     """About how many bytes the values take as JSON."""
 
 
+MAX_INTEGER_DIGITS = 4000
+"""Longest integral decimal shown as a JSON number; a longer one is shown as text."""
+MAX_NESTING = 200
+"""Deepest nesting of a structured value (a JSON document, an array) written as JSON text;
+a deeper one is written as its plain text."""
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """A driver's structured value with every leaf made JSON-safe and every key text."""
+    if isinstance(value, Mapping):
+        if depth >= MAX_NESTING:
+            raise _TooDeep
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            safe_key = json_safe(key)
+            name = safe_key if isinstance(safe_key, str) else json.dumps(safe_key)
+            out[name] = _plain(item, depth + 1)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        if depth >= MAX_NESTING:
+            raise _TooDeep
+        return [_plain(item, depth + 1) for item in value]
+    return json_safe(value)
+
+
 def json_safe(value: Any) -> Any:
-    """A value the API can put in JSON without losing what it means."""
+    """A value the API can put in JSON without losing what it means. Structured values (a
+    PostgreSQL `json`/`jsonb` document or array, a DuckDB list, struct or map) become their
+    JSON text, as a scalar cell, so the byte caps of a result and the CSV cell hold for them."""
     if value is None or isinstance(value, bool | int | str):
         return value
+    if isinstance(value, Mapping | list | tuple | set | frozenset):
+        try:
+            return json.dumps(_plain(value, 0), ensure_ascii=False)
+        except (_TooDeep, RecursionError):
+            return "[nested too deeply to show]"
     if isinstance(value, float):
         return value if value == value and value not in (float("inf"), float("-inf")) else None
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        if not value.is_finite():  # PostgreSQL numeric holds NaN and ±Infinity
+            return None
+        if value == value.to_integral_value():
+            # Python writes no integer of more than 4300 digits (PostgreSQL numeric holds
+            # 131072): a longer one is shown as the decimal's own text.
+            return int(value) if value.adjusted() < MAX_INTEGER_DIGITS else str(value)
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
@@ -481,15 +526,16 @@ def stream_on_connection(
         names = list(result.keys())
         description = result.cursor.description if result.cursor is not None else None
         columns: list[ResultColumn] | None = None
-        strategy = result.cursor_strategy
         while True:
             size = chunk_size if max_rows is None else min(chunk_size, max_rows - sent)
             if size <= 0:
                 break
             # The fetch strategy hands out the DBAPI rows (buffered ones first) and turns driver
-            # errors into SQLAlchemy's, as `fetchmany` does before it wraps each row.
+            # errors into SQLAlchemy's, as `fetchmany` does before it wraps each row. It is read
+            # anew each time: once the cursor runs dry (a server-side cursor's buffer may still
+            # hold rows then) the result closes its cursor and swaps in a strategy that has none.
             batch = (
-                strategy.fetchmany(result, result.cursor, size)
+                result.cursor_strategy.fetchmany(result, result.cursor, size)
                 if raw_values
                 else result.fetchmany(size)
             )

@@ -480,6 +480,38 @@ def get_schema(
     )
 
 
+def generator_view(
+    session: Session, *, owner: Principal | User, connection_id: str, settings: Settings
+) -> tuple[SchemaSnapshot, datetime]:
+    """The stored snapshot as every generator and agent sees it (hidden tables and columns left
+    out, plain `TableInfo` items that carry no `hidden` mark), and when it was taken."""
+    connection = get_connection(session, owner, connection_id)
+    cached = schema_cache.load_snapshot(session, connection)
+    if cached is None:
+        cached = schema_cache.refresh_schema_snapshot(session, connection, settings=settings)
+    snapshot, taken_at = cached
+    hidden = hidden_items(load_current_layer(session, connection.id))
+    return visible_snapshot(snapshot, hidden), taken_at
+
+
+def stored_schema(
+    session: Session, *, owner: Principal | User, connection_id: str
+) -> ConnectionSchemaRead | None:
+    """The stored snapshot as `owner` may read it (marked for a layer manager, else the
+    generators' view), or None when nothing is stored. Never introspects."""
+    connection = get_connection(session, owner, connection_id)
+    cached = schema_cache.load_snapshot(session, connection)
+    if cached is None:
+        return None
+    return _schema_read(session, connection, *cached, include_hidden=manages_layer(owner))
+
+
+def refresh_summary(read: ConnectionSchemaRead) -> dict[str, Any]:
+    """What a background refresh keeps of its outcome: which snapshot it stored, not a copy of
+    one view of it (the view is derived from the stored snapshot when the job is read)."""
+    return read.model_dump(mode="json", include={"connection_id", "database_name", "last_updated"})
+
+
 def refresh_schema(
     session: Session,
     *,

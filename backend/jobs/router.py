@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend.auth.deps import CurrentPrincipal
+from backend.auth.deps import CurrentPrincipal, Principal
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import error_responses
@@ -54,7 +54,7 @@ def submit_job(
         session, request.app.state.queue, principal=principal, data=data, context=context
     )
     response.headers["Location"] = f"{service.JOBS_PATH}/{job.id}"
-    return service.job_read(job)
+    return service.job_read(session, principal, job)
 
 
 @router.get("", summary="Your jobs, newest first", responses=error_responses(400, 401))
@@ -66,7 +66,9 @@ def list_jobs(
 ) -> Page[JobRead]:
     """Page with `limit` and the `next_cursor` of the previous page."""
     jobs, next_cursor = service.list_jobs(session, principal=principal, limit=limit, cursor=cursor)
-    return Page(items=[service.job_read(j) for j in jobs], next_cursor=next_cursor)
+    return Page(
+        items=[service.job_read(session, principal, j) for j in jobs], next_cursor=next_cursor
+    )
 
 
 @router.get(
@@ -77,7 +79,9 @@ def get_job(job_id: str, session: SessionDep, principal: CurrentPrincipal) -> Jo
     it ended its `result` (an ask's answer, a schema, a pruning report, an export's summary) or its
     `error` in the API's one error shape. Another user's job is 404.
     """
-    return service.job_read(service.get_job(session, principal=principal, job_id=job_id))
+    return service.job_read(
+        session, principal, service.get_job(session, principal=principal, job_id=job_id)
+    )
 
 
 @router.get(
@@ -116,14 +120,14 @@ def get_job_result(
             )
         filename = (job.result or {}).get("filename") or f"job-{job.id}.csv"
         return FileResponse(path, media_type="text/csv; charset=utf-8", filename=filename)
-    return JSONResponse(job.result or {})
+    return JSONResponse(service.job_read(session, principal, job).result or {})
 
 
-def _read_job(session_factory: sessionmaker[Session], job_id: str) -> JobRead:
+def _read_job(session_factory: sessionmaker[Session], principal: Principal, job_id: str) -> JobRead:
     with session_factory() as db:
         job = db.get(BackgroundJob, job_id)
         assert job is not None  # noqa: S101 - rows are deleted only with their owner
-        return service.job_read(job)
+        return service.job_read(db, principal, job)
 
 
 @router.get(
@@ -152,7 +156,7 @@ def follow_job(
     async def events() -> AsyncIterator[str]:
         last = ""
         while True:
-            read = await anyio.to_thread.run_sync(_read_job, factory, job_id)
+            read = await anyio.to_thread.run_sync(_read_job, factory, principal, job_id)
             payload = read.model_dump_json()
             if payload != last:
                 last = payload
@@ -178,4 +182,6 @@ def follow_job(
 )
 def cancel_job(job_id: str, session: SessionDep, principal: CurrentPrincipal) -> JobRead:
     """A queued job becomes `cancelled` and never runs; a running or finished one answers 409."""
-    return service.job_read(service.cancel_job(session, principal=principal, job_id=job_id))
+    return service.job_read(
+        session, principal, service.cancel_job(session, principal=principal, job_id=job_id)
+    )

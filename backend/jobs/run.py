@@ -254,7 +254,9 @@ def _run_schema_refresh(
         settings=runtime.settings,
         context=job_context(job),
     )
-    return read.model_dump(mode="json")
+    # The stored snapshot is the one truth: the job keeps which one it stored, and whoever
+    # reads the job later gets the view of it their credentials allow (`jobs.service.job_read`).
+    return connections_service.refresh_summary(read)
 
 
 def _run_evaluation(runtime: JobRuntime, session: Session, job: BackgroundJob) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from backend.chat import service as chat_service
 from backend.connections import service as connections_service
 from backend.core.context import ClientContext
 from backend.core.db import utcnow
-from backend.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from backend.core.errors import AppError, Conflict, Forbidden, NotFound, ServiceUnavailable
 from backend.core.pagination import keyset_page
 from backend.evaluations import service as evaluations_service
 from backend.evaluations.schemas import EvaluationCreate
@@ -247,7 +247,30 @@ def cancel_job(session: Session, *, principal: Principal, job_id: str) -> Backgr
     return job
 
 
-def job_read(job: BackgroundJob) -> JobRead:
+def _result_for(
+    session: Session, principal: Principal, job: BackgroundJob
+) -> dict[str, Any] | None:
+    """The job's result as `principal` may read it. A schema refresh keeps only which snapshot
+    it stored; its answer is derived from the stored snapshot now, as `POST
+    /connections/{id}/refresh-schema` answers it (hidden items marked for whoever manages the
+    semantic layer, left out for anyone else). A connection that is gone or out of the caller's
+    reach leaves the stored summary."""
+    result = job.result
+    if job.kind != "schema_refresh" or job.status != "succeeded" or not result:
+        return result
+    connection_id = result.get("connection_id")
+    if not isinstance(connection_id, str):
+        return result
+    try:
+        read = connections_service.stored_schema(
+            session, owner=principal, connection_id=connection_id
+        )
+    except AppError:
+        return result
+    return result if read is None else read.model_dump(mode="json")
+
+
+def job_read(session: Session, principal: Principal, job: BackgroundJob) -> JobRead:
     result_url = (
         f"{JOBS_PATH}/{job.id}/result"
         if job.status == "succeeded" and job.result_file is not None
@@ -258,7 +281,7 @@ def job_read(job: BackgroundJob) -> JobRead:
         kind=job.kind,
         status=job.status,
         progress=job.progress,
-        result=job.result,
+        result=_result_for(session, principal, job),
         error=job.error,
         attempts=job.attempts,
         result_url=result_url,

@@ -14,13 +14,14 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -36,18 +37,20 @@ from backend.auth.deps import (
 from backend.auth.scopes import Scope as ApiScope
 from backend.chat import service as chat_service
 from backend.chat.router import ask_response
+from backend.chat.schemas import AskRequest
 from backend.connections import service as connections_service
-from backend.connections.snapshot import SchemaSnapshot
 from backend.core.context import ClientContext
 from backend.core.errors import AppError, Unauthorized, ValidationFailed
+from backend.core.text import text_problem
 from backend.feedback import service as feedback_service
 from backend.feedback.schemas import FeedbackWrite
 from backend.nl2sql import pipeline
 from backend.nl2sql.router import query_result_read
+from backend.nl2sql.schemas import SqlRunRequest
 from backend.semantic import service as semantic_service
-from backend.semantic.visibility import hidden_items, public_layer, visible_snapshot
+from backend.semantic.visibility import public_layer
 from backend.templates import service as templates_service
-from backend.templates.schemas import TemplateRead
+from backend.templates.schemas import TemplateRead, TemplateRunRequest
 
 MCP_PATH = "/mcp"
 MAX_TITLE_LENGTH = 200
@@ -96,6 +99,49 @@ def http_caller() -> CallerSource:
     return read
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _refused(loc: list[str | int], kind: str, message: str) -> ValidationFailed:
+    return ValidationFailed(details={"errors": [{"loc": loc, "msg": message, "type": kind}]})
+
+
+def check_arguments(arguments: Mapping[str, Any]) -> None:
+    """What `core.hygiene` refuses in an HTTP request, refused in a tool call's arguments (the
+    stdio transport has no HTTP middleware in front of it): NUL or lone surrogates in any text
+    or key, integers beyond 64 bits. Raises `ValidationFailed` (the API's 422)."""
+    stack: list[tuple[Any, list[str | int]]] = [(v, [k]) for k, v in arguments.items()]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                raise _refused(loc, problem, f"Text must not contain {problem.replace('_', ' ')}s.")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise _refused(loc, "number_too_large", "Integers must fit in 64 bits.")
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                stack.append((key, [*loc, "[key]"]))
+                stack.append((item, [*loc, str(key)]))
+        elif isinstance(value, list | tuple):
+            stack.extend((item, [*loc, index]) for index, item in enumerate(value))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def as_request(model: type[M], **fields: Any) -> M:
+    """A tool's arguments read by the HTTP twin's request schema (lengths, blanks, ranges), so
+    a call is refused exactly where the HTTP request would be: `ValidationFailed` (422)."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            details={"errors": exc.errors(include_url=False, include_context=False)}
+        ) from exc
+
+
 def _error_text(exc: AppError) -> str:
     """The API's one error shape, as the text of a failed tool call."""
     return json.dumps(
@@ -123,8 +169,14 @@ class _Tools:
         ctx: Context,
         scopes: tuple[ApiScope, ...],
         work: Callable[[Session, Principal, ClientContext], T],
+        **arguments: Any,
     ) -> T:
-        """Authenticate, check scopes, do the work, commit; an `AppError` becomes a tool error."""
+        """Check the arguments, authenticate, check scopes, do the work, commit; an `AppError`
+        becomes a tool error."""
+        try:
+            check_arguments(arguments)
+        except AppError as exc:
+            raise ToolError(_error_text(exc)) from exc
         caller = self.callers(ctx)
         session: Session = self.app.state.session_factory()
         try:
@@ -175,7 +227,7 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
                 "next_cursor": next_cursor,
             }
 
-        return tools.call(ctx, (ApiScope.CONNECTIONS_READ,), work)
+        return tools.call(ctx, (ApiScope.CONNECTIONS_READ,), work, limit=limit, cursor=cursor)
 
     @server.tool(
         description=(
@@ -186,30 +238,27 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
     )
     def describe_schema(ctx: Context, connection_id: str) -> dict[str, Any]:
         def work(session: Session, principal: Principal, _: ClientContext) -> dict[str, Any]:
-            schema = connections_service.get_schema(
+            # An agent is a generator too: it reads the schema as generators do, hidden tables
+            # and columns left out and no `hidden` marks on what remains.
+            snapshot, taken_at = connections_service.generator_view(
                 session, owner=principal, connection_id=connection_id, settings=settings
             )
             layer = semantic_service.load_current_layer(session, connection_id)
-            # An agent is a generator too: hidden tables and columns never reach it.
-            visible = visible_snapshot(
-                SchemaSnapshot(
-                    db_type=schema.db_type,
-                    database_name=schema.database_name,
-                    tables=schema.tables,
+            return {
+                "connection_id": connection_id,
+                "db_type": snapshot.db_type,
+                "database_name": snapshot.database_name,
+                "last_updated": TypeAdapter(datetime).dump_python(taken_at, mode="json"),
+                "table_count": len(snapshot.tables),
+                "tables": [t.model_dump(mode="json") for t in snapshot.tables],
+                "semantic_layer": (
+                    public_layer(layer).model_dump(mode="json", exclude_defaults=True)
+                    if layer is not None
+                    else None
                 ),
-                hidden_items(layer),
-            )
-            described = schema.model_dump(mode="json")
-            described["tables"] = [t.model_dump(mode="json") for t in visible.tables]
-            described["table_count"] = len(visible.tables)
-            described["semantic_layer"] = (
-                public_layer(layer).model_dump(mode="json", exclude_defaults=True)
-                if layer is not None
-                else None
-            )
-            return described
+            }
 
-        return tools.call(ctx, (ApiScope.CONNECTIONS_READ,), work)
+        return tools.call(ctx, (ApiScope.CONNECTIONS_READ,), work, connection_id=connection_id)
 
     @server.tool(
         description=(
@@ -227,6 +276,9 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
         execute: bool = True,
     ) -> dict[str, Any]:
         def work(session: Session, principal: Principal, context: ClientContext) -> dict[str, Any]:
+            asked = as_request(
+                AskRequest, question=question, connection_id=connection_id, execute=execute
+            )
             chat_id = session_id
             if chat_id is None:
                 if connection_id is not None:
@@ -236,7 +288,7 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
                 chat = chat_service.create_chat_session(
                     session,
                     user_id=principal.user.id,
-                    title=question.strip()[:MAX_TITLE_LENGTH] or None,
+                    title=asked.question[:MAX_TITLE_LENGTH] or None,
                     connection_id=connection_id,
                 )
                 chat_id = chat.id
@@ -245,15 +297,22 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
                 app.state.session_factory,
                 principal=principal,
                 chat_session_id=chat_id,
-                question=question,
-                connection_id=connection_id,
+                question=asked.question,
+                connection_id=asked.connection_id,
                 settings=settings,
                 context=context,
-                execute=execute,
+                execute=asked.execute,
             )
             return {"session_id": chat_id, **ask_response(answer).model_dump(mode="json")}
 
-        return tools.call(ctx, (ApiScope.CHAT_WRITE,), work)
+        return tools.call(
+            ctx,
+            (ApiScope.CHAT_WRITE,),
+            work,
+            question=question,
+            connection_id=connection_id,
+            session_id=session_id,
+        )
 
     @server.tool(
         description=(
@@ -263,18 +322,19 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
     )
     def run_sql(ctx: Context, connection_id: str, sql: str) -> dict[str, Any]:
         def work(session: Session, principal: Principal, context: ClientContext) -> dict[str, Any]:
+            request = as_request(SqlRunRequest, connection_id=connection_id, sql=sql)
             session.commit()  # nothing held while the question is answered
             answer = pipeline.run_sql(
                 app.state.session_factory,
                 principal=principal,
-                connection_id=connection_id,
-                sql=sql,
+                connection_id=request.connection_id,
+                sql=request.sql,
                 settings=settings,
                 context=context,
             )
             return query_result_read(answer).model_dump(mode="json")
 
-        return tools.call(ctx, (ApiScope.QUERY_SQL,), work)
+        return tools.call(ctx, (ApiScope.QUERY_SQL,), work, connection_id=connection_id, sql=sql)
 
     @server.tool(
         description="Query templates you may run (public ones and your own). Scope templates:read."
@@ -300,7 +360,15 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
                 "next_cursor": next_cursor,
             }
 
-        return tools.call(ctx, (ApiScope.TEMPLATES_READ,), work)
+        return tools.call(
+            ctx,
+            (ApiScope.TEMPLATES_READ,),
+            work,
+            connection_id=connection_id,
+            category=category,
+            limit=limit,
+            cursor=cursor,
+        )
 
     @server.tool(
         description=(
@@ -315,19 +383,29 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
         connection_id: str | None = None,
     ) -> dict[str, Any]:
         def work(session: Session, principal: Principal, context: ClientContext) -> dict[str, Any]:
+            request = as_request(
+                TemplateRunRequest, connection_id=connection_id, parameters=parameters or {}
+            )
             session.commit()  # nothing held while the question is answered
             answer = pipeline.run_template(
                 app.state.session_factory,
                 principal=principal,
                 template_id=template_id,
-                parameters=parameters or {},
-                connection_id=connection_id,
+                parameters=request.parameters,
+                connection_id=request.connection_id,
                 settings=settings,
                 context=context,
             )
             return query_result_read(answer).model_dump(mode="json")
 
-        return tools.call(ctx, (ApiScope.TEMPLATES_READ,), work)
+        return tools.call(
+            ctx,
+            (ApiScope.TEMPLATES_READ,),
+            work,
+            template_id=template_id,
+            parameters=parameters,
+            connection_id=connection_id,
+        )
 
     @server.tool(
         description=(
@@ -363,7 +441,15 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
             )
             return {**feedback.model_dump(mode="json"), "replaced": not created}
 
-        return tools.call(ctx, (ApiScope.CHAT_WRITE,), work)
+        return tools.call(
+            ctx,
+            (ApiScope.CHAT_WRITE,),
+            work,
+            message_id=message_id,
+            rating=rating,
+            comment=comment,
+            corrected_sql=corrected_sql,
+        )
 
     return server
 

@@ -29,7 +29,7 @@ from backend.nl2sql.engines.base import (
     QuestionNotUnderstood,
     SqlGenerator,
 )
-from backend.nl2sql.errors import GuardRefused, UnknownGenerator
+from backend.nl2sql.errors import GuardRefused
 from backend.nl2sql.guard import guard_sql
 from backend.semantic.layer import SemanticLayer
 
@@ -350,17 +350,18 @@ def describe_layer(layer: SemanticLayer, source: str | None = None) -> str:
 
 
 def get_generator(name: str, settings: Callable[[], Settings]) -> SqlGenerator:
-    """The registry's generator of that name. Only the LLM ones read settings (their keys),
-    so `settings` is called for them alone: scoring the offline engine on question files
-    needs no platform settings, and loading them would write the embedded default's secrets
-    file into the working directory."""
-    try:
-        if name == registry.DEFAULT_GENERATOR:
-            return registry.get_generator(name, Settings.model_construct())
-        return registry.get_generator(name, settings())
-    except UnknownGenerator as exc:
-        available = ", ".join(registry.generator_names())
-        raise EvaluationInputError(f"unknown engine '{name}' (available: {available})") from exc
+    """The registry's generator of that name. `settings` is called only for a generator that
+    reads settings (the LLM ones, their keys), and every generator that gets settings gets
+    validated ones: scoring the offline engine on question files needs no platform settings,
+    and loading them would write the embedded default's secrets file into the working
+    directory."""
+    available = registry.generator_names()
+    if name not in available:
+        raise EvaluationInputError(f"unknown engine '{name}' (available: {', '.join(available)})")
+    offline = registry.settings_free_generator(name)
+    if offline is not None:
+        return offline
+    return registry.get_generator(name, settings())
 
 
 def evaluate(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -71,7 +71,6 @@ class CsvExport:
     user_session_id: str | None
     connection_id: str
     rows_sent: int = 0
-    chunks: list[int] = field(default_factory=list)
 
     def rows(self) -> Iterator[bytes]:
         """The CSV body: a header line, then every row, a chunk at a time."""

@@ -106,7 +106,9 @@ def _column_text(values: Sequence[Any]) -> Any:
     or a mix of types is formatted value by value as `export_cell` does."""
     try:
         column = pa.array(values)
-    except (pa.ArrowException, OverflowError):  # a mix of types, an integer beyond 64 bits
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        # A mix of types, an integer beyond 64 bits, a value Arrow cannot read as its column's
+        # type (a NaN or infinite PostgreSQL numeric: TypeError): formatted value by value.
         column = None
     if isinstance(column, pa.Array):
         kind = column.type

@@ -8,6 +8,7 @@ cannot smuggle anything in).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,7 @@ class Rule:
     PARSEABLE = "parseable_sql"
     HIDDEN_TABLE = "hidden_table"
     HIDDEN_COLUMN = "hidden_column"
+    TEXT_SIZE = "text_size"
 
 
 _STATEMENT_NAMES = [
@@ -366,6 +368,62 @@ def _is_session_keyword(column: exp.Column, dialect: str) -> bool:
     )
 
 
+MAX_BUILT_TEXT = 10_000
+"""Longest text a padding or formatting function may be asked to build (`lpad(x, n)`, a width
+or precision in `printf`/`format`). One such call builds its whole result at once, where no
+statement timeout reaches: `lpad('x', 1000000000)` holds 2 GB in DuckDB, inside this process,
+for most of a minute, and SQLite 3.40's `printf('%.*c', 2000000000, 'x')` runs half a minute
+past any timeout. Sizes must be literal numbers no larger than this."""
+_PRINTF_SIZES = re.compile(r"%[-+ #0,!']*(\*|\d+)?(?:\.(\*|\d+))?")
+_FMT_SPEC = re.compile(r"{[^{}]*:([^{}]*)}|{[^{}]*{")
+_FORMATTERS = frozenset({"printf", "format"})
+
+
+def _size_too_large(message: str, label: str) -> GuardRefused:
+    return _refuse(Rule.TEXT_SIZE, message, function=label, max_size=MAX_BUILT_TEXT)
+
+
+def _literal_size(node: exp.Expr | None) -> int | None:
+    """The integer a size argument is written as, or None when it is not a plain number."""
+    if isinstance(node, exp.Neg):
+        return None
+    if isinstance(node, exp.Literal) and not node.is_string and node.name.isdigit():
+        return int(node.name)
+    return None
+
+
+def _check_built_size(node: exp.Func, label: str) -> None:
+    """Refuse a padding or formatting call that could build a huge text in one step."""
+    if isinstance(node, exp.Pad):
+        size = _literal_size(node.args.get("expression"))
+        if size is None or size > MAX_BUILT_TEXT:
+            raise _size_too_large(
+                f"The length given to {label} must be a number no larger than {MAX_BUILT_TEXT:,}.",
+                label,
+            )
+        return
+    name = node.name.lower() if isinstance(node, exp.Anonymous) else ""
+    if not (isinstance(node, exp.Format) or name in _FORMATTERS):
+        return
+    pattern = node.this if isinstance(node, exp.Format) else next(iter(node.expressions), None)
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise _size_too_large(f"The format given to {label} must be a text literal.", label)
+    text = pattern.name
+    sizes = [size for match in _PRINTF_SIZES.finditer(text) for size in match.groups() if size]
+    for match in _FMT_SPEC.finditer(text):
+        spec = match.group(1)
+        if spec is None:  # a width or precision taken from an argument: {:{}}
+            sizes.append("*")
+        else:
+            sizes.extend(re.findall(r"\d+", spec))
+    if any(size == "*" or int(size) > MAX_BUILT_TEXT for size in sizes):
+        raise _size_too_large(
+            f"Widths and precisions in the format given to {label} must be written as numbers "
+            f"no larger than {MAX_BUILT_TEXT:,}.",
+            label,
+        )
+
+
 def _check_function(node: exp.Func, dialect: str) -> None:
     label = function_label(node)
     if not is_allowed_function(node, dialect):
@@ -374,6 +432,7 @@ def _check_function(node: exp.Func, dialect: str) -> None:
             f"The function {label} is not allowed.",
             function=label,
         )
+    _check_built_size(node, label)
     if _is_relation_position(node) and not is_table_function(node):
         raise _refuse(
             Rule.TABLE_FUNCTION,

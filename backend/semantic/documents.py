@@ -2,12 +2,17 @@
 
 Reading refuses, as 422 `semantic_layer_unreadable` or `semantic_layer_invalid`: more than
 `MAX_IMPORT_BYTES`, text that is not UTF-8, YAML anchors and aliases (the "billion laughs"
-expansion), nesting deeper than `MAX_DEPTH`, tags that build objects (only `safe_load` runs),
-NUL or lone surrogates in any text, and anything that is not a layer document.
+expansion), nesting deeper than `MAX_DEPTH`, tags that build objects (only the safe loader
+runs) and values JSON cannot hold (`!!binary`, `!!set`: their bytes would slip past the text
+checks), NUL or lone surrogates in any text, and anything that is not a layer document.
+
+YAML is read by libyaml (`CSafeLoader`) where PyYAML was built with it: the pure-Python parser
+takes seconds of CPU for a document at the size limit (`scripts/bench/bench_layer_import.py`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -21,6 +26,10 @@ from backend.semantic.layer import SemanticLayer
 MAX_IMPORT_BYTES = 512 * 1024
 MAX_DEPTH = 16
 MAX_YAML_EVENTS = 200_000
+YAML_LOADER: type[yaml.SafeLoader] | type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""The safe loader, in C where PyYAML has libyaml."""
+_SCALARS = (str, int, float, bool, type(None), dt.date)
+"""What a layer document's leaves may be: JSON's scalars, and a YAML date (`today`)."""
 FORMATS = ("yaml", "json")
 MEDIA_TYPES = {"yaml": "application/yaml", "json": "application/json"}
 
@@ -40,7 +49,7 @@ def _unreadable(reason: str, **details: Any) -> SemanticLayerUnreadable:
 def _check_yaml_events(text: str) -> None:
     depth = 0
     try:
-        for count, event in enumerate(yaml.parse(text, Loader=yaml.SafeLoader)):
+        for count, event in enumerate(yaml.parse(text, Loader=YAML_LOADER)):
             if count > MAX_YAML_EVENTS:
                 raise _unreadable("the document has too many items")
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
@@ -71,10 +80,23 @@ def _check_values(value: Any) -> None:
                 stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item)
+        elif not isinstance(item, _SCALARS):
+            raise _unreadable(
+                f"values of YAML type {_yaml_kind(item)} are not allowed (text, numbers, "
+                "true/false, dates, lists and mappings only)"
+            )
         elif isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 2**63:
             raise _unreadable("integers must fit in 64 bits")
         elif isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
             raise _unreadable("numbers must be finite")
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "!!binary"
+    if isinstance(value, set | frozenset):
+        return "!!set"
+    return type(value).__name__
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -112,13 +134,16 @@ def read_layer(raw: bytes, *, fmt: str | None = None) -> SemanticLayer:
             data = json.loads(text, parse_constant=lambda name: _reject_constant(name))
         else:
             _check_yaml_events(text)
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 - the safe loader
     except SemanticLayerUnreadable:
         raise
     except RecursionError as exc:
         raise _unreadable(f"the document nests deeper than {MAX_DEPTH} levels") from exc
-    except ValueError as exc:
-        raise _unreadable(f"not valid JSON: {str(exc)[:200]}") from exc
+    except (ValueError, OverflowError) as exc:
+        # YAML's constructors raise ValueError too: a date like 2024-13-45.
+        name = "JSON" if fmt == "json" else "YAML"
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise _unreadable(f"not valid {name}: {first}") from exc
     except yaml.YAMLError as exc:
         raise _unreadable(f"not valid YAML: {str(exc).splitlines()[0][:200]}") from exc
     _check_values(data)

@@ -140,6 +140,8 @@ BY_DIALECT: dict[str, list[Attack]] = {
         Attack("SELECT pg_catalog.pg_sleep(30)", "function"),
         Attack("SELECT public.lower('x')", "function"),
         Attack("SELECT repeat('x', 100000000)", "function"),
+        Attack("SELECT length(lpad('x', 1000000000, 'y'))", "bomb"),
+        Attack("SELECT length(format('%1000000000s', 'x'))", "bomb"),
         Attack("SELECT * FROM generate_series(1, 1000000000000) g", "bomb", refused=False),
         Attack("SELECT count(*) FROM generate_series(1, 1000000000000) g", "bomb", refused=False),
     ],
@@ -160,9 +162,15 @@ BY_DIALECT: dict[str, list[Attack]] = {
         Attack("SELECT * FROM fsdir('/')", "file"),
         Attack("SELECT randomblob(100000000)", "function"),
         Attack("SELECT zeroblob(100000000)", "function"),
-        Attack("SELECT length(printf('%.*c', 100000000, 'x'))", "bomb", refused=False),
+        # A width or precision past the guard's bound: one call that no timeout interrupts.
+        Attack("SELECT length(printf('%.*c', 100000000, 'x'))", "bomb"),
+        Attack("SELECT printf('%.*c', 2000000000, 'x')", "bomb"),
+        Attack("SELECT length(format('%2000000000c', 'x'))", "bomb"),
     ],
     "duckdb": [
+        # 2 GB built in one call, inside the platform's own process.
+        Attack("SELECT length(lpad('x', 1000000000, 'y'))", "bomb"),
+        Attack("SELECT length(format('{:>1000000000}', 'x'))", "bomb"),
         Attack("INSTALL httpfs", "write"),
         Attack("LOAD httpfs", "write"),
         Attack("ATTACH 'other.duckdb' AS other", "write"),

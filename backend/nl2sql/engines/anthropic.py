@@ -6,7 +6,7 @@ from typing import Any
 
 from backend.nl2sql.engines.base import Generation, GenerationRequest, SqlGenerator
 from backend.nl2sql.engines.http import DEFAULT_MAX_RETRIES, HttpReply, ProviderCall, RetryPolicy
-from backend.nl2sql.engines.openai_compat import finish_generation, usage_count
+from backend.nl2sql.engines.openai_compat import finish_generation, reason_of, usage_count
 from backend.nl2sql.engines.prompt import Prompt, build_prompt
 from backend.nl2sql.errors import LlmReplyInvalid
 
@@ -103,6 +103,6 @@ def _text(body: dict[str, Any]) -> str:
     if not text.strip():
         raise LlmReplyInvalid(
             "The anthropic provider's reply has no text.",
-            details={"provider": "anthropic", "stop_reason": body.get("stop_reason")},
+            details={"provider": "anthropic", "stop_reason": reason_of(body, "stop_reason")},
         )
     return text

@@ -92,7 +92,7 @@ def _mask_if_part_of(secret: str, match: re.Match[str]) -> str:
 def _provider_message(raw: bytes, secrets: tuple[str, ...]) -> str | None:
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested past the parser's depth
         return None
     message: Any = None
     if isinstance(body, dict):
@@ -417,7 +417,9 @@ async def close_clients() -> None:
 def _decode_body(raw: bytes, provider: str) -> dict[str, Any]:
     try:
         body = json.loads(raw)
-    except (ValueError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the parser goes (a 4 MiB body can nest two
+        # million levels); no provider's answer does.
         raise LlmReplyInvalid(
             f"The {provider} provider answered with a body that is not JSON.",
             details={"provider": provider},

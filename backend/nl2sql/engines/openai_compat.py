@@ -26,6 +26,16 @@ def usage_count(usage: Any, key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+MAX_REASON_CHARS = 40
+
+
+def reason_of(body: Any, key: str) -> str | None:
+    """A provider's stop/finish reason for an error's details: short text or nothing (a lying
+    provider could put megabytes of anything there, and the details go back to the client)."""
+    reason = body.get(key) if isinstance(body, dict) else None
+    return clean_text(reason, MAX_REASON_CHARS) if isinstance(reason, str) else None
+
+
 def believable(count: int | None, cap: int) -> int | None:
     """`count` when it is a plausible token count for this request (0..cap), else None."""
     return count if count is not None and 0 <= count <= cap else None
@@ -47,8 +57,12 @@ def finish_generation(
     Token counts are the provider's word, and they feed quotas and costs: a count that is
     missing, not a non-negative integer, or beyond what this request could have used (4x the
     prompt's estimate plus slack; `completion_cap`) is replaced by an estimate from the text,
-    and the generation says which were estimated. Text from the provider is bounded.
+    and the generation says which were estimated. Text from the provider is bounded, and made
+    storable before anything reads it (NUL and lone surrogates become U+FFFD): the SQL goes on
+    to the database, the records and, when it fails, back to the provider in a repair request,
+    none of which can carry them.
     """
+    reply_text = clean_text(reply_text)
     extracted = extract_sql(reply_text)
     estimated = []
     prompt_count = believable(prompt_tokens, 4 * prompt.estimated_tokens + PROMPT_TOKEN_SLACK)
@@ -157,6 +171,6 @@ def _content(body: dict[str, Any]) -> str:
     if not isinstance(content, str) or not content.strip():
         raise LlmReplyInvalid(
             "The openai provider's reply has no message content.",
-            details={"provider": "openai", "finish_reason": choices[0].get("finish_reason")},
+            details={"provider": "openai", "finish_reason": reason_of(choices[0], "finish_reason")},
         )
     return content

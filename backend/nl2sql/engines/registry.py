@@ -15,11 +15,15 @@ DEFAULT_GENERATOR = "builtin"
 _BUILTIN_MODULE = "backend.nl2sql.engines.builtin"
 
 
-def _builtin(_settings: Settings) -> SqlGenerator:
+def _builtin_engine() -> SqlGenerator:
     # Imported on first use: the engine loads word lists and is not needed by every process.
     module = importlib.import_module(_BUILTIN_MODULE)
     generator: SqlGenerator = module.BuiltinGenerator()
     return generator
+
+
+def _builtin(_settings: Settings) -> SqlGenerator:
+    return _builtin_engine()
 
 
 def _llm(name: str) -> GeneratorFactory:
@@ -39,12 +43,32 @@ _FACTORIES: dict[str, GeneratorFactory] = {
 }
 
 
+_SETTINGS_FREE: dict[str, Callable[[], SqlGenerator]] = {DEFAULT_GENERATOR: _builtin_engine}
+"""Generators built without settings (they read none), by name: what `settings_free_generator`
+can build where no platform settings are loaded."""
+
+
 def register_generator(name: str, factory: GeneratorFactory) -> None:
     _FACTORIES[name] = factory
+    _SETTINGS_FREE.pop(name, None)
 
 
 def unregister_generator(name: str) -> None:
     _FACTORIES.pop(name, None)
+    _SETTINGS_FREE.pop(name, None)
+
+
+def restore_builtin() -> None:
+    """Register the offline engine under its own name again (after a test replaced it)."""
+    _FACTORIES[DEFAULT_GENERATOR] = _builtin
+    _SETTINGS_FREE[DEFAULT_GENERATOR] = _builtin_engine
+
+
+def settings_free_generator(name: str) -> SqlGenerator | None:
+    """The generator of that name if it is built without settings, else None (build it with
+    `get_generator` and real settings)."""
+    build = _SETTINGS_FREE.get(name)
+    return None if build is None else build()
 
 
 def generator_names() -> list[str]:
