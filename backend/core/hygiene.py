@@ -48,6 +48,7 @@ class _Refused(Exception):
 _TEXT_MESSAGES = {
     "nul_character": "Text must not contain NUL characters.",
     "lone_surrogate": "Text must not contain lone UTF-16 surrogates.",
+    "invalid_utf8": "Text must be UTF-8.",
 }
 
 
@@ -151,8 +152,17 @@ def _check_multipart(content_type: str, body: bytes) -> None:
         name = part.get_param("name", header="content-disposition") or ""
         field = str(name)
         payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes) and b"\x00" in payload:
-            raise _Refused(["form", field], "nul_character", _TEXT_MESSAGES["nul_character"])
+        if isinstance(payload, bytes):
+            if b"\x00" in payload:
+                raise _Refused(["form", field], "nul_character", _TEXT_MESSAGES["nul_character"])
+            try:
+                # Strict UTF-8 also refuses an encoded lone surrogate (b"\xed\xa0\x80"); the
+                # form parser would otherwise read such bytes as Latin-1 and store mojibake.
+                payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _Refused(
+                    ["form", field], "invalid_utf8", _TEXT_MESSAGES["invalid_utf8"]
+                ) from None
         _check_text(field, ["form", field])
 
 

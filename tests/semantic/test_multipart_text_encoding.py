@@ -1,9 +1,8 @@
-"""Found while probing hostile input, left for the owner of `backend/core/` (input hygiene):
-a multipart text field that is not UTF-8 is read as Latin-1 and stored as mojibake (the note of
-a layer import: b"\\xff\\xfe bad" is stored as "ÿþ bad", a UTF-8-encoded lone surrogate as
-"í\\xa0\\x80"), where the contract's answer to text it cannot read is a 422. The fix belongs in
-`core.hygiene._check_multipart` (refuse a text part whose bytes do not decode as UTF-8), which
-this branch may not touch; the test is kept strict so it turns green the day that lands."""
+"""Found while probing hostile input: a multipart text field that is not UTF-8 was read as
+Latin-1 and stored as mojibake (the note of a layer import: b"\\xff\\xfe bad" was stored as
+"ÿþ bad", a UTF-8-encoded lone surrogate as "í\\xa0\\x80"), where the contract's answer to text
+it cannot read is a 422. `core.hygiene._check_multipart` now refuses a text part whose bytes do
+not decode as UTF-8."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from fastapi.testclient import TestClient
 from tests.chat.conftest import Caller
 
 
-@pytest.mark.xfail(strict=True, reason="core.hygiene reads non-UTF-8 form text as Latin-1")
 @pytest.mark.parametrize("note", [b"\xff\xfe bad", b"\xed\xa0\x80 surrogate"])
 def test_a_form_text_field_that_is_not_utf8_is_a_422(
     client: TestClient, caller: Caller, note: bytes
@@ -36,4 +34,7 @@ def test_a_form_text_field_that_is_not_utf8_is_a_422(
         headers={**caller.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["code"] == "validation_error"
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"]["errors"][0]["loc"] == ["form", "note"]
+    assert error["details"]["errors"][0]["type"] == "invalid_utf8"
