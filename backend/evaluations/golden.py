@@ -27,6 +27,7 @@ from backend.connections import schema_cache
 from backend.connections import service as connections_service
 from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
+from backend.core import yaml_input
 from backend.core.config import Settings
 from backend.core.context import ClientContext
 from backend.core.pagination import keyset_page
@@ -233,14 +234,10 @@ def add_golden(
 # ------------------------------------------------------------------ uploads
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without anchors and aliases: a golden set needs none, and aliases can expand a
-    small file into an enormous structure."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "aliases are not allowed", None)
-        return super().compose_node(parent, index)
+MAX_UPLOAD_YAML_EVENTS = 300_000
+"""Events a YAML golden set may have: more than a document of `UPLOAD_MAX_CHARS` can hold, so
+too many questions is still the 413 it is for JSON; a bound of its own all the same."""
+MAX_UPLOAD_YAML_DEPTH = 8
 
 
 def _truthy(value: str) -> bool | None:
@@ -258,7 +255,9 @@ def _parse(text: str, kind: str) -> Any:
     if kind == "json":
         return json.loads(text)
     if kind == "yaml":
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml_input.load_bounded(
+            text, max_events=MAX_UPLOAD_YAML_EVENTS, max_depth=MAX_UPLOAD_YAML_DEPTH
+        )
     reader = csv.DictReader(io.StringIO(text, newline=""))
     fields = {f.strip().lower() for f in reader.fieldnames or []}
     if not {"question", "sql"} <= fields:

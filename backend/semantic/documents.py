@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from backend.core import yaml_input
 from backend.core.text import text_problem
 from backend.semantic.errors import SemanticLayerInvalid, SemanticLayerUnreadable
 from backend.semantic.layer import SemanticLayer
@@ -26,8 +27,8 @@ from backend.semantic.layer import SemanticLayer
 MAX_IMPORT_BYTES = 512 * 1024
 MAX_DEPTH = 16
 MAX_YAML_EVENTS = 200_000
-YAML_LOADER: type[yaml.SafeLoader] | type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""The safe loader, in C where PyYAML has libyaml."""
+YAML_LOADER: type[yaml.SafeLoader] | type[Any] = yaml_input.SAFE_LOADER
+"""The safe loader, in C where PyYAML has libyaml (swapped by the import benchmark)."""
 _SCALARS = (str, int, float, bool, type(None), dt.date)
 """What a layer document's leaves may be: JSON's scalars, and a YAML date (`today`)."""
 FORMATS = ("yaml", "json")
@@ -47,19 +48,10 @@ def _unreadable(reason: str, **details: Any) -> SemanticLayerUnreadable:
 
 
 def _check_yaml_events(text: str) -> None:
-    depth = 0
     try:
-        for count, event in enumerate(yaml.parse(text, Loader=YAML_LOADER)):
-            if count > MAX_YAML_EVENTS:
-                raise _unreadable("the document has too many items")
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise _unreadable("YAML anchors and aliases are not allowed")
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise _unreadable(f"the document nests deeper than {MAX_DEPTH} levels")
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+        yaml_input.scan(text, max_events=MAX_YAML_EVENTS, max_depth=MAX_DEPTH, loader=YAML_LOADER)
+    except yaml_input.YamlRefused as exc:
+        raise _unreadable(str(exc)) from exc
     except yaml.YAMLError as exc:
         raise _unreadable(f"not valid YAML: {str(exc).splitlines()[0][:200]}") from exc
 
