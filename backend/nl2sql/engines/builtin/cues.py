@@ -398,6 +398,14 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             if len(window) == n and all(
                 t.kind == "word" and t.lemma == w for t, w in zip(window, phrase, strict=True)
             ):
+                if (
+                    kind == "like"
+                    and phrase[-1] == "letter"
+                    and cues
+                    and cues[-1].kind == "like"
+                    and cues[-1].end == i
+                ):
+                    payload = cues[-1].payload  # "ending with the letter m": at the end
                 cues.append(Cue(kind, i, i + n, payload))
                 skip.update(range(i, i + n))
                 i += n
