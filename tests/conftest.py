@@ -45,6 +45,12 @@ _SESSION_DATA_DIR = tempfile.mkdtemp(prefix="nlsql-test-data-")
 os.environ["NLSQL_DATA_DIR"] = _SESSION_DATA_DIR
 atexit.register(shutil.rmtree, _SESSION_DATA_DIR, ignore_errors=True)
 
+# The scheduled retention pruning runs on a wall-clock schedule (daily at 03:17 UTC by
+# default), and procrastinate defers a tick missed less than ten minutes before a worker starts:
+# every app a test started in that window pruned and audited `maintenance.prune` beside what the
+# test counted. Tests run without the schedule; those about it set `prune_cron` themselves.
+os.environ["NLSQL_PRUNE_CRON"] = ""
+
 # Hypothesis keeps its examples and cached constants there too, not in `<cwd>/.hypothesis`.
 set_hypothesis_home_dir(Path(_SESSION_DATA_DIR) / ".hypothesis")
 

@@ -93,19 +93,21 @@ def test_postgresql_json_and_arrays(
     with engine.connect() as conn:
         conn.execute(
             text(
-                "CREATE TABLE IF NOT EXISTS docs (id INTEGER PRIMARY KEY, body JSONB, "
+                "CREATE TABLE IF NOT EXISTS structured_docs (id INTEGER PRIMARY KEY, body JSONB, "
                 "tags TEXT[], scores FLOAT8[])"
             )
         )
         conn.execute(
             text(
-                'INSERT INTO docs VALUES (1, \'{"b": [1, {"c": null}], "a": "x"}\', '
+                'INSERT INTO structured_docs VALUES (1, \'{"b": [1, {"c": null}], "a": "x"}\', '
                 "ARRAY['red', 'gre,en'], ARRAY[1.5, 'NaN']) ON CONFLICT DO NOTHING"
             )
         )
-        owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'docs'"))
+        owner = conn.execute(
+            text("SELECT tableowner FROM pg_tables WHERE tablename = 'structured_docs'")
+        )
         del owner
-        conn.execute(text(f"GRANT SELECT ON docs TO {target.user}"))
+        conn.execute(text(f"GRANT SELECT ON structured_docs TO {target.user}"))
     engine.dispose()
     created = client.post(
         URL,
@@ -122,7 +124,7 @@ def test_postgresql_json_and_arrays(
     )
     assert created.status_code == 201, created.text
     rows, cells = _ask_and_export(
-        client, caller, created.json()["id"], "SELECT id, body, tags, scores FROM docs"
+        client, caller, created.json()["id"], "SELECT id, body, tags, scores FROM structured_docs"
     )
     for shown in (rows[0][1:], cells[1][1:]):
         body, tags, scores = (json.loads(v) for v in shown)

@@ -76,7 +76,9 @@ def test_the_prune_job_deletes_expired_export_files_and_leaves_recent_ones(
 
 
 def test_the_queue_schedules_removing_its_old_finished_jobs(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, jobs_queue_keep_hours=24, _env_file=None)
+    settings = Settings(
+        data_dir=tmp_path, jobs_queue_keep_hours=24, prune_cron="17 3 * * *", _env_file=None
+    )
     app = queue.build_queue_app(settings, lambda _runtime, _kind, _job_id: None)
     scheduled = {p.task.name: p.cron for p in app.periodic_registry.periodic_tasks.values()}
     assert scheduled["nlsql.remove_old_jobs"] == settings.prune_cron
