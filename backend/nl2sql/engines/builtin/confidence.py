@@ -107,6 +107,7 @@ def sql_signals(
         "tables": float(len(names)),
         "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
         "dangling_columns": float(dangling_columns(tree)),
+        "ranked_single_row": float(ranked_single_row(tree)),
         "subqueries": float(sum(1 for _ in tree.find_all(exp.Select)) - 1),
         "shown": float(len(_plain_shown(tree))),
         "ordered": float(bool(tree.args.get("order"))),
@@ -152,6 +153,44 @@ def join_alternatives(sql: str, dialect: str, index: SchemaIndex) -> list[tuple[
             )
             out.append((words, variant.sql(dialect=dialect)))
     return out
+
+
+def _aggregates_outside_windows(node: exp.Expr) -> bool:
+    """Whether `node` holds an aggregate of its own query (not a window's, not a subquery's)."""
+    return any(
+        not isinstance(agg.parent, exp.Window)
+        and not any(isinstance(a, exp.Select) for a in _ancestors_within(agg, node))
+        for agg in node.find_all(exp.AggFunc)
+    )
+
+
+def _ancestors_within(node: exp.Expr, top: exp.Expr) -> list[exp.Expr]:
+    found: list[exp.Expr] = []
+    if node is top:
+        return found
+    parent = node.parent
+    while parent is not None and parent is not top:
+        found.append(parent)
+        parent = parent.parent
+    return found
+
+
+def ranked_single_row(tree: exp.Expr) -> bool:
+    """A query that adds every row up into one (an aggregate, no GROUP BY) yet is ranked by a
+    plain column (`SELECT COUNT(*) FROM books ORDER BY pages DESC LIMIT 3`, or "the average age
+    of students in the dorm with the largest capacity" read as an average over every dorm). The
+    ranking has nothing left to rank: the question meant rows or a subset the query never
+    picks, SQLite answers the one total anyway and PostgreSQL refuses the query."""
+    if not isinstance(tree, exp.Select) or tree.args.get("group") or not tree.args.get("order"):
+        return False
+    shown = list(tree.expressions)
+    if not any(_aggregates_outside_windows(e) for e in shown):
+        return False
+    aggregate_names = {e.alias_or_name.lower() for e in shown if _aggregates_outside_windows(e)}
+    return any(
+        isinstance(o.this, exp.Column) and o.this.name.lower() not in aggregate_names
+        for o in tree.args["order"].expressions
+    )
 
 
 def dangling_columns(tree: exp.Expr) -> int:
@@ -514,6 +553,8 @@ def assess(signals: dict[str, float], model: Model = MODEL) -> Assessment:
         return Assessment(0.0, ["the reading would show every column instead of an answer"])
     if signals.get("dangling_columns"):
         return Assessment(0.0, ["the query would read a column of a table it does not join"])
+    if signals.get("ranked_single_row"):
+        return Assessment(0.0, ["the answer adds every row up into one, yet ranks by a column"])
     feats = features(signals)
     z = model.bias + sum(model.weights[k] * v for k, v in feats.items())
     confidence = 1.0 / (1.0 + math.exp(-z))
