@@ -29,7 +29,7 @@ from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionN
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 from backend.semantic.layer import SemanticLayer
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 LIBRARY_DDL = """
@@ -435,43 +435,15 @@ SHAPES = [q for q, _ in [RANKS[0], RANKS[3], *THRESHOLDS, *SETS[2:], *PER_GROUP]
 
 @pytest.fixture(scope="module")
 def library_duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = duckdb.connect()
-    conn.execute(LIBRARY_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
+    conn = duckdb_loaded(LIBRARY_DDL, _tables())
     yield conn
     conn.close()
 
 
 @pytest.fixture(scope="module")
 def library_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Connection]:
-    if "postgresql" not in BACKENDS:
-        pytest.skip("PostgreSQL not among NLSQL_TEST_BACKENDS")
-    admin_url: str = request.getfixturevalue("pg_admin_url")
-    url = create_pg_database(admin_url)
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in LIBRARY_DDL.split(";"):
-                if statement.strip():
-                    conn.execute(sqlalchemy.text(statement))
-            for table, data in _tables().items():
-                names = [f"v{i}" for i in range(len(data[0]))]
-                marks = ", ".join(f":{n}" for n in names)
-                conn.execute(
-                    sqlalchemy.text(f"INSERT INTO {table} VALUES ({marks})"),
-                    [dict(zip(names, row, strict=True)) for row in data],
-                )
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
-        drop_pg_database(admin_url, url)
-
-
-def _plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    return [tuple(float(v) if isinstance(v, int | float) else v for v in r) for r in result]
+    with postgres_loaded(request, LIBRARY_DDL, _tables()) as conn:
+        yield conn
 
 
 def _gold(question: str) -> str:
@@ -489,7 +461,7 @@ def test_duckdb_runs_the_same_shapes(
     expected = rows(library_db, gold)
     sql = generate(library, question, dialect="duckdb").sql
     got = [tuple(r) for r in library_duckdb.execute(sql).fetchall()]
-    assert results_match(_plain(expected), _plain(got), ordered=has_top_level_order(gold)), sql
+    assert results_match(plain(expected), plain(got), ordered=has_top_level_order(gold)), sql
 
 
 @pytest.mark.parametrize("question", SHAPES)
@@ -503,7 +475,7 @@ def test_postgres_runs_the_same_shapes(
     expected = rows(library_db, gold)
     sql = generate(library, question, dialect="postgresql").sql
     got = [tuple(r) for r in library_postgres.execute(sqlalchemy.text(sql))]
-    assert results_match(_plain(expected), _plain(got), ordered=has_top_level_order(gold)), sql
+    assert results_match(plain(expected), plain(got), ordered=has_top_level_order(gold)), sql
 
 
 def test_mysql_renderings_parse_and_name_their_derived_tables(library: SchemaSnapshot) -> None:

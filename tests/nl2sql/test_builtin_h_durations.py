@@ -28,7 +28,8 @@ from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionN
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import results_match
 from backend.semantic.layer import SemanticLayer
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.conftest import BACKENDS
+from tests.nl2sql.gym import duckdb_loaded, postgres_loaded
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 LIBRARY_DDL = """
@@ -269,39 +270,15 @@ _DIALECT_QUESTIONS = [q for q, _ in ANSWERED]
 
 @pytest.fixture(scope="module")
 def library_duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = duckdb.connect()
-    conn.execute(LIBRARY_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
+    conn = duckdb_loaded(LIBRARY_DDL, _tables())
     yield conn
     conn.close()
 
 
 @pytest.fixture(scope="module")
 def library_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Connection]:
-    if "postgresql" not in BACKENDS:
-        pytest.skip("PostgreSQL not among NLSQL_TEST_BACKENDS")
-    admin_url: str = request.getfixturevalue("pg_admin_url")
-    url = create_pg_database(admin_url)
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in LIBRARY_DDL.split(";"):
-                if statement.strip():
-                    conn.execute(sqlalchemy.text(statement))
-            for table, data in _tables().items():
-                names = [f"v{i}" for i in range(len(data[0]))]
-                marks = ", ".join(f":{n}" for n in names)
-                conn.execute(
-                    sqlalchemy.text(f"INSERT INTO {table} VALUES ({marks})"),
-                    [dict(zip(names, _typed(row), strict=True)) for row in data],
-                )
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
-        drop_pg_database(admin_url, url)
+    with postgres_loaded(request, LIBRARY_DDL, _tables(), typed=_typed) as conn:
+        yield conn
 
 
 def _typed(row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -26,7 +26,7 @@ from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionN
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.engines.builtin.confidence import assess
 from backend.nl2sql.evaluation import results_match
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 FREIGHT_DDL = """
@@ -205,43 +205,15 @@ _DIALECT_QUESTIONS = [q for q, _ in UNSEEN]
 
 @pytest.fixture(scope="module")
 def freight_duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = duckdb.connect()
-    conn.execute(FREIGHT_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
+    conn = duckdb_loaded(FREIGHT_DDL, _tables())
     yield conn
     conn.close()
 
 
 @pytest.fixture(scope="module")
 def freight_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Connection]:
-    if "postgresql" not in BACKENDS:
-        pytest.skip("PostgreSQL not among NLSQL_TEST_BACKENDS")
-    admin_url: str = request.getfixturevalue("pg_admin_url")
-    url = create_pg_database(admin_url)
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in FREIGHT_DDL.split(";"):
-                if statement.strip():
-                    conn.execute(sqlalchemy.text(statement))
-            for table, data in _tables().items():
-                names = [f"v{i}" for i in range(len(data[0]))]
-                marks = ", ".join(f":{n}" for n in names)
-                conn.execute(
-                    sqlalchemy.text(f"INSERT INTO {table} VALUES ({marks})"),
-                    [dict(zip(names, row, strict=True)) for row in data],
-                )
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
-        drop_pg_database(admin_url, url)
-
-
-def _plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    return [tuple(float(v) if isinstance(v, int | float) else v for v in r) for r in result]
+    with postgres_loaded(request, FREIGHT_DDL, _tables()) as conn:
+        yield conn
 
 
 @pytest.mark.parametrize("question", _DIALECT_QUESTIONS)
@@ -254,7 +226,7 @@ def test_duckdb_compares_the_name_ignoring_case(
     expected = rows(freight_db, generate(freight, question).sql)
     sql = generate(freight, question, dialect="duckdb").sql
     got = [tuple(r) for r in freight_duckdb.execute(sql).fetchall()]
-    assert results_match(_plain(expected), _plain(got), ordered=False), sql
+    assert results_match(plain(expected), plain(got), ordered=False), sql
 
 
 @pytest.mark.parametrize("question", _DIALECT_QUESTIONS)
@@ -267,7 +239,7 @@ def test_postgres_compares_the_name_ignoring_case(
     expected = rows(freight_db, generate(freight, question).sql)
     sql = generate(freight, question, dialect="postgresql").sql
     got = [tuple(r) for r in freight_postgres.execute(sqlalchemy.text(sql))]
-    assert results_match(_plain(expected), _plain(got), ordered=False), sql
+    assert results_match(plain(expected), plain(got), ordered=False), sql
 
 
 def test_mysql_rendering_lowers_both_sides(freight: SchemaSnapshot) -> None:

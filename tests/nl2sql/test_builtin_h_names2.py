@@ -26,7 +26,7 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import results_match
-from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 CLINIC_DDL = """
@@ -253,43 +253,15 @@ _DIALECT_QUESTIONS = [q for q, _ in REFERRED] + [
 
 @pytest.fixture(scope="module")
 def clinic_duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = duckdb.connect()
-    conn.execute(CLINIC_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
+    conn = duckdb_loaded(CLINIC_DDL, _tables())
     yield conn
     conn.close()
 
 
 @pytest.fixture(scope="module")
 def clinic_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Connection]:
-    if "postgresql" not in BACKENDS:
-        pytest.skip("PostgreSQL not among NLSQL_TEST_BACKENDS")
-    admin_url: str = request.getfixturevalue("pg_admin_url")
-    url = create_pg_database(admin_url)
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            for statement in CLINIC_DDL.split(";"):
-                if statement.strip():
-                    conn.execute(sqlalchemy.text(statement))
-            for table, data in _tables().items():
-                names = [f"v{i}" for i in range(len(data[0]))]
-                marks = ", ".join(f":{n}" for n in names)
-                conn.execute(
-                    sqlalchemy.text(f"INSERT INTO {table} VALUES ({marks})"),
-                    [dict(zip(names, row, strict=True)) for row in data],
-                )
-        with engine.connect() as conn:
-            yield conn
-    finally:
-        engine.dispose()
-        drop_pg_database(admin_url, url)
-
-
-def _plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    return [tuple(float(v) if isinstance(v, int | float) else v for v in r) for r in result]
+    with postgres_loaded(request, CLINIC_DDL, _tables()) as conn:
+        yield conn
 
 
 @pytest.mark.parametrize("question", _DIALECT_QUESTIONS)
@@ -303,7 +275,7 @@ def test_duckdb_runs_the_referred_joins(
     assert expected
     sql = generate(clinic, question, dialect="duckdb").sql
     got = [tuple(r) for r in clinic_duckdb.execute(sql).fetchall()]
-    assert results_match(_plain(expected), _plain(got), ordered=False), sql
+    assert results_match(plain(expected), plain(got), ordered=False), sql
 
 
 @pytest.mark.parametrize("question", _DIALECT_QUESTIONS)
@@ -316,4 +288,4 @@ def test_postgres_runs_the_referred_joins(
     expected = rows(clinic_db, generate(clinic, question).sql)
     sql = generate(clinic, question, dialect="postgresql").sql
     got = [tuple(r) for r in clinic_postgres.execute(sqlalchemy.text(sql))]
-    assert results_match(_plain(expected), _plain(got), ordered=False), sql
+    assert results_match(plain(expected), plain(got), ordered=False), sql

@@ -1,0 +1,64 @@
+"""The engine tests' small databases of other domains, loaded into DuckDB and PostgreSQL from
+one DDL script and one set of rows, so a rendered SQL shape can be run on each dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pytest
+import sqlalchemy
+
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+
+Rows = dict[str, list[tuple[Any, ...]]]
+
+
+def duckdb_loaded(ddl: str, tables: Rows) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    conn.execute(ddl)
+    for table, data in tables.items():
+        marks = ", ".join("?" * len(data[0]))
+        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
+    return conn
+
+
+@contextmanager
+def postgres_loaded(
+    request: pytest.FixtureRequest,
+    ddl: str,
+    tables: Rows,
+    *,
+    typed: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda row: row,
+) -> Iterator[sqlalchemy.Connection]:
+    """A PostgreSQL database of its own holding the rows (skipped when PostgreSQL is not among
+    the backends); `typed` converts a row's values for binding (ISO text to dates, say)."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("PostgreSQL not among NLSQL_TEST_BACKENDS")
+    admin_url: str = request.getfixturevalue("pg_admin_url")
+    url = create_pg_database(admin_url)
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in ddl.split(";"):
+                if statement.strip():
+                    conn.execute(sqlalchemy.text(statement))
+            for table, data in tables.items():
+                names = [f"v{i}" for i in range(len(data[0]))]
+                marks = ", ".join(f":{n}" for n in names)
+                conn.execute(
+                    sqlalchemy.text(f"INSERT INTO {table} VALUES ({marks})"),
+                    [dict(zip(names, typed(row), strict=True)) for row in data],
+                )
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+        drop_pg_database(admin_url, url)
+
+
+def plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Numbers as floats, so dialects' int / Decimal / float answers compare equal."""
+    return [tuple(float(v) if isinstance(v, int | float) else v for v in r) for r in result]
