@@ -26,7 +26,7 @@ from backend.chat.schemas import (
     ChatSessionRead,
     ChatSessionUpdate,
 )
-from backend.chat.streaming import StageEvents, stream_ask
+from backend.chat.streaming import AskEventStream, StageEvents, StreamedAsk
 from backend.core.context import ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import AppError, ErrorResponse
@@ -274,15 +274,11 @@ async def ask_stream(
         raise refused.error from None
     except AppError as exc:
         read_failure = exc
-    return StreamingResponse(
-        stream_ask(
-            events,
-            run if read_failure is None else failed,
-            lambda answer: ask_response(answer).model_dump(mode="json"),
-        ),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    if read_failure is None:
+        ask = StreamedAsk(run, lambda: pipeline.record_cancelled_async(factory, plan))
+    else:
+        ask = StreamedAsk(failed, None)  # nothing was read, so there is nothing to record
+    return AskEventStream(events, ask, lambda answer: ask_response(answer).model_dump(mode="json"))
 
 
 class _CallerRefused(Exception):

@@ -5,7 +5,9 @@ The ask's first phase (its one short read, the caller's credentials included) ru
 response starts, so a refused caller gets its 401/403 as a status; the rest runs as its own task
 and reports stages through a thread-safe callback; the response body relays them. A client that
 disconnects cancels the body, which cancels the ask: it is recorded as `cancelled` (the
-recording is awaited, shielded, before the response ends).
+recording is awaited, shielded, before the response ends). A client gone before the body
+begins (its work never starts) has the ask recorded as `cancelled` all the same
+(`StreamedAsk.settle`, run when the response ends).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from backend.core.errors import AppError, ErrorBody, ErrorResponse
 from backend.nl2sql.pipeline import AskAnswer
@@ -57,17 +61,45 @@ class StageEvents:
         return await self._queue.get()
 
 
+class StreamedAsk:
+    """An ask's work, begun at most once: by the response body, or, when the body never began
+    (the client left before the response started, or before the body's task first ran),
+    recorded as cancelled by `settle` instead. Either way the ask is recorded exactly once."""
+
+    def __init__(
+        self,
+        run_ask: Callable[[], Awaitable[AskAnswer]],
+        record_unstarted: Callable[[], Awaitable[None]] | None,
+    ) -> None:
+        self._run_ask = run_ask
+        self._record_unstarted = record_unstarted
+        self._begun = False
+
+    async def run(self) -> AskAnswer:
+        self._begun = True
+        return await self._run_ask()
+
+    async def settle(self) -> None:
+        """Record the ask as cancelled if its work never began; shielded from cancellation."""
+        if self._begun:
+            return
+        self._begun = True
+        if self._record_unstarted is not None:
+            with anyio.CancelScope(shield=True):
+                await self._record_unstarted()
+
+
 async def stream_ask(
     events: StageEvents,
-    run_ask: Callable[[], Awaitable[AskAnswer]],
+    ask: StreamedAsk,
     answer_data: Callable[[AskAnswer], dict[str, Any]],
 ) -> AsyncIterator[bytes]:
-    """Run `run_ask()` (which reports its stages to `events`) and yield the stages as events,
+    """Run the ask (which reports its stages to `events`) and yield the stages as events,
     then `done` or `error`."""
 
     async def run() -> None:
         try:
-            answer = await run_ask()
+            answer = await ask.run()
             events.notify("done", answer_data(answer))
         except AppError as exc:
             events.notify("error", _error_data(exc.code, exc.message, exc.details))
@@ -87,6 +119,31 @@ async def stream_ask(
         if not task.done():
             task.cancel()
         # The cancelled ask records itself as cancelled; wait for that even though the
-        # response is being torn down.
+        # response is being torn down. A task cancelled before it first ran never began.
         with anyio.CancelScope(shield=True):
             await asyncio.wait({task})
+            await ask.settle()
+
+
+class AskEventStream(StreamingResponse):
+    """The streamed ask's response: whatever ends it (the body done, the client gone before
+    the body began, the server shutting down), the ask is recorded."""
+
+    def __init__(
+        self,
+        events: StageEvents,
+        ask: StreamedAsk,
+        answer_data: Callable[[AskAnswer], dict[str, Any]],
+    ) -> None:
+        super().__init__(
+            stream_ask(events, ask, answer_data),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._ask = ask
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._ask.settle()

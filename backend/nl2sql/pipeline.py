@@ -1088,12 +1088,32 @@ async def read_ask_async(
 
 
 async def finish_ask_async(session_factory: SessionFactory, plan: AskPlan) -> AskAnswer:
-    """Generate, guard, execute and record an ask `read_ask_async` read, as `ask_async` does."""
+    """Generate, guard, execute and record an ask `read_ask_async` read, as `ask_async` does.
+
+    Cancelled at any point, the ask is recorded (as `cancelled` unless its work had already
+    run to the end) before the cancellation goes on."""
     if not plan.waits_on_network:
-        return await anyio.to_thread.run_sync(
-            _continue_in_slot, session_factory, plan, limiter=ask_threads()
-        )
+        try:
+            return await anyio.to_thread.run_sync(
+                _continue_in_slot, session_factory, plan, limiter=ask_threads()
+            )
+        except anyio.get_cancelled_exc_class():
+            # Cancelled while waiting for a thread: the work never began (once begun, the
+            # thread runs to its end and records the ask itself).
+            await record_cancelled_async(session_factory, plan)
+            raise
     return await _generate_and_finish_async(session_factory, plan)
+
+
+async def record_cancelled_async(session_factory: SessionFactory, plan: AskPlan) -> None:
+    """Record an ask `read_ask_async` read, whose work never began, as `cancelled` (a streamed
+    ask whose client left before its response began); shielded from the cancellation that
+    usually comes with it."""
+    plan.failure = AskCancelled()
+    with anyio.CancelScope(shield=True), suppress(AskCancelled):
+        await anyio.to_thread.run_sync(
+            _finish_in_slot, session_factory, plan, limiter=ask_threads()
+        )
 
 
 async def _generate_and_finish_async(session_factory: SessionFactory, plan: _AskPlan) -> AskAnswer:
@@ -1120,9 +1140,12 @@ async def _generate_and_finish_async(session_factory: SessionFactory, plan: _Ask
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, then re-raised
         plan.failure = exc
-    return await anyio.to_thread.run_sync(
-        _finish_in_slot, session_factory, plan, limiter=ask_threads()
-    )
+    # Recorded even if cancelled from here on (waiting for a thread included): the work is done.
+    with anyio.CancelScope(shield=True):
+        answer = await anyio.to_thread.run_sync(
+            _finish_in_slot, session_factory, plan, limiter=ask_threads()
+        )
+    return answer
 
 
 def _record_ask(

@@ -183,3 +183,67 @@ def test_a_client_that_disconnects_mid_llm_wait_stops_the_ask_and_it_is_recorded
     session.expire_all()
     rows = session.scalars(select(QueryAnalytics).where(QueryAnalytics.user_id == asker.user_id))
     assert [(r.query_id, r.error_code) for r in rows] == [(query_id, "cancelled")]
+
+
+def _asgi_ask_from_a_client_already_gone(app: Any, path: str, body: bytes, headers: Any) -> int:
+    """Send one request straight to the ASGI app whose client has gone by the time the
+    response starts: `receive` gives the body, then `http.disconnect` (what uvicorn gives after
+    the peer closed); returns the status the app started its response with (0 if none)."""
+    import asyncio
+
+    messages = [
+        {"type": "http.request", "body": body, "more_body": False},
+        {"type": "http.disconnect"},
+    ]
+    started: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if len(messages) > 1 else messages[0]
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.append(message["status"])
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+
+    asyncio.run(app(scope, receive, send))
+    return started[0] if started else 0
+
+
+def test_a_streamed_ask_whose_client_left_before_the_body_began_is_recorded_cancelled(
+    app: Any, base_url: str, session: Session, asker: Caller
+) -> None:
+    # The ask's read runs before the response; a client gone by then never sees the body, whose
+    # work therefore never starts. It was lost: not answered, not recorded at all. (The app is
+    # started by `base_url`'s server; the request goes to it directly to be gone at that point.)
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        chat_id = _chat(http, asker)
+    body = json.dumps({"question": "How many customers are there?"}).encode()
+    headers = {**asker.headers, "Content-Type": "application/json"}
+    _asgi_ask_from_a_client_already_gone(app, f"{SESSIONS}/{chat_id}/ask/stream", body, headers)
+
+    session.expire_all()
+    rows = session.scalars(
+        select(QueryAnalytics).where(QueryAnalytics.user_id == asker.user_id)
+    ).all()
+    assert [(r.success, r.error_code, r.chat_session_id) for r in rows] == [
+        (False, "cancelled", chat_id)
+    ]
+    messages = session.scalars(
+        select(ChatMessage).where(ChatMessage.query_id == rows[0].query_id)
+    ).all()
+    assert sorted(m.message_type for m in messages) == ["error", "user"]

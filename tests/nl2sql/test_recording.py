@@ -101,3 +101,45 @@ def test_a_failing_hook_leaves_nothing_half_written(
         select(func.count()).select_from(ChatMessage).where(ChatMessage.session_id == chat_id)
     )
     assert messages == 0
+
+
+def test_an_ask_cancelled_while_it_waits_for_a_thread_is_recorded_cancelled(
+    app: FastAPI, session: Session, settings: Settings
+) -> None:
+    # Every ask thread busy: the offline ask's work waits for one and is cancelled there (its
+    # client went away). The work never began; it was lost, recorded nowhere.
+    import asyncio
+
+    from backend.core.cpu_slots import ask_threads
+
+    principal, chat_id = _principal_and_chat(session, settings)
+    factory = app.state.session_factory
+
+    async def scenario() -> str:
+        plan = await pipeline.read_ask_async(
+            factory,
+            principal=principal,
+            chat_session_id=chat_id,
+            question="How many customers are there?",
+            settings=settings,
+        )
+        limiter = ask_threads()
+        holders = [object() for _ in range(int(limiter.total_tokens))]
+        for holder in holders:
+            await limiter.acquire_on_behalf_of(holder)
+        task = asyncio.create_task(pipeline.finish_ask_async(factory, plan))
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        task.cancel()
+        for holder in holders:
+            limiter.release_on_behalf_of(holder)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return plan.run.query_id
+
+    query_id = asyncio.run(scenario())
+    row = session.scalars(
+        select(QueryAnalytics).where(QueryAnalytics.query_id == query_id)
+    ).one_or_none()
+    assert row is not None, "the cancelled ask was not recorded"
+    assert (row.success, row.error_code, row.chat_session_id) == (False, "cancelled", chat_id)
