@@ -115,3 +115,26 @@ def test_a_huge_stop_reason_is_not_echoed(
     assert first["details"]["finish_reason"] is None
     second = _recorded_failure(session, _ask(client, caller, OPENAI), 502, "llm_reply_invalid")
     assert len(second["details"]["finish_reason"]) <= 40
+
+
+@pytest.mark.parametrize("text", [["SELECT 1"], {"sql": "SELECT 1"}, 7], ids=repr)
+def test_a_text_part_that_is_not_text_is_a_502_not_the_users_400(
+    client: TestClient,
+    session: Session,
+    caller: Caller,
+    server: ProviderServer,
+    provider: Provider,
+    text: Any,
+) -> None:
+    # It was read as its Python repr ("['SELECT 1']"), SQL nothing parses: a 400 blaming the
+    # question for the provider's broken reply.
+    parts = [{"type": "text", "text": text}]
+    body: dict[str, Any] = (
+        {"choices": [{"message": {"content": parts}, "finish_reason": "stop"}]}
+        if provider is OPENAI
+        else {"content": parts, "stop_reason": "end_turn"}
+    )
+    server.add(Reply(200, body))
+    error = _recorded_failure(session, _ask(client, caller, provider), 502, "llm_reply_invalid")
+    assert error["details"]["provider"] == provider.name
+    assert len(server.requests) == 1

@@ -6,7 +6,12 @@ from typing import Any
 
 from backend.nl2sql.engines.base import Generation, GenerationRequest, SqlGenerator
 from backend.nl2sql.engines.http import DEFAULT_MAX_RETRIES, HttpReply, ProviderCall, RetryPolicy
-from backend.nl2sql.engines.openai_compat import finish_generation, reason_of, usage_count
+from backend.nl2sql.engines.openai_compat import (
+    finish_generation,
+    reason_of,
+    text_of_parts,
+    usage_count,
+)
 from backend.nl2sql.engines.prompt import Prompt, build_prompt
 from backend.nl2sql.errors import LlmReplyInvalid
 
@@ -95,10 +100,9 @@ def _text(body: dict[str, Any]) -> str:
         raise LlmReplyInvalid(
             "The anthropic provider's reply has no content.", details={"provider": "anthropic"}
         )
-    text = "".join(
-        str(block.get("text", ""))
-        for block in content
-        if isinstance(block, dict) and block.get("type") == "text"
+    text = text_of_parts(
+        [b for b in content if isinstance(b, dict) and b.get("type") == "text"],
+        provider="anthropic",
     )
     if not text.strip():
         raise LlmReplyInvalid(

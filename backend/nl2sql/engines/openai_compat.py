@@ -158,6 +158,25 @@ class OpenAIGenerator(SqlGenerator):
         return self._finish(prompt, model, await call.send_async())
 
 
+def text_of_parts(parts: list[Any], *, provider: str) -> str:
+    """The text of a reply made of parts (`[{"type": "text", "text": ...}, ...]`): the text
+    parts' strings joined; other kinds of part are skipped. A text part whose text is not a
+    string is a reply that breaks the API's contract (it was read as its Python repr, SQL no
+    database could parse, and answered as the user's 400)."""
+    texts: list[str] = []
+    for part in parts:
+        if not isinstance(part, dict) or part.get("type", "text") != "text":
+            continue
+        text = part.get("text", "")
+        if not isinstance(text, str):
+            raise LlmReplyInvalid(
+                f"The {provider} provider's reply has a text part that is not text.",
+                details={"provider": provider},
+            )
+        texts.append(text)
+    return "".join(texts)
+
+
 def _content(body: dict[str, Any]) -> str:
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -167,7 +186,7 @@ def _content(body: dict[str, Any]) -> str:
     message = choices[0].get("message")
     content = message.get("content") if isinstance(message, dict) else None
     if isinstance(content, list):  # content parts: [{"type": "text", "text": ...}]
-        content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        content = text_of_parts(content, provider="openai")
     if not isinstance(content, str) or not content.strip():
         raise LlmReplyInvalid(
             "The openai provider's reply has no message content.",
