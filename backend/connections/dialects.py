@@ -543,6 +543,10 @@ class MySQLDialect(Dialect):
         return "query_failed"
 
 
+DUCKDB_MEMORY_LIMIT = "2GB"
+"""The memory a DuckDB target's queries may use in this process (DuckDB's `memory_limit`)."""
+
+
 class DuckDBDialect(Dialect):
     DB_TYPE = "duckdb"
     SQLGLOT_DIALECT = "duckdb"
@@ -567,7 +571,14 @@ class DuckDBDialect(Dialect):
                 "read_only": True,
                 # No reading or writing other files (read_csv, COPY, ATTACH), and no query
                 # may switch that back on.
-                "config": {"enable_external_access": False, "lock_configuration": True},
+                # DuckDB runs inside this process: its operators (sorts, joins, aggregates)
+                # stay under this much memory instead of 80 % of the machine's. (What one
+                # scalar call builds is outside it: the guard bounds those.)
+                "config": {
+                    "enable_external_access": False,
+                    "memory_limit": DUCKDB_MEMORY_LIMIT,
+                    "lock_configuration": True,
+                },
             },
         }
 

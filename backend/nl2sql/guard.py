@@ -69,6 +69,7 @@ class Rule:
     HIDDEN_TABLE = "hidden_table"
     HIDDEN_COLUMN = "hidden_column"
     TEXT_SIZE = "text_size"
+    LIST_SIZE = "list_size"
 
 
 _STATEMENT_NAMES = [
@@ -349,6 +350,7 @@ def _check_tree(tree: exp.Expr, *, dialect: str, parameters: Collection[str] | N
             )
         elif isinstance(node, exp.Func):
             _check_function(node, dialect)
+    _check_text_growth(tree)
 
 
 _SESSION_KEYWORDS = {
@@ -424,6 +426,100 @@ def _check_built_size(node: exp.Func, label: str) -> None:
         )
 
 
+MAX_TEXT_GROWTH = 64
+"""How many times longer text replacing may make a value along one chain of nested calls
+(`replace(x, 'a', 'aaaa')` can make it 4 times longer; a call inside it multiplies). DuckDB
+builds a scalar function's result outside its memory limit and its interrupt checks: eight
+nested tenfold `replace` calls held a 1 GB value in the platform's process for 12 s past the
+timeout. The whole statement's growth, chained through CTEs, is held to its square."""
+_GROWERS = (exp.Replace, exp.RegexpReplace)
+
+
+def _growth(node: exp.Replace | exp.RegexpReplace, label: str) -> int:
+    """How many times longer the call can make its text: its replacement must be written in the
+    SQL (a column's value as the replacement grows the text by the square of its size)."""
+    replacement = node.args.get("replacement")
+    if replacement is None:
+        return 1
+    if not (isinstance(replacement, exp.Literal) and replacement.is_string):
+        raise _size_too_large(f"The replacement given to {label} must be a text literal.", label)
+    size = len(replacement.name)
+    if isinstance(node, exp.RegexpReplace):
+        # A pattern may match between every two characters, and each `\N` repeats a match.
+        return size + 1 if size else 1
+    pattern = node.args.get("expression")
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        found = len(pattern.name)
+        return 1 if found == 0 else max(1, -(-size // found))
+    return max(1, size)
+
+
+def _check_text_growth(tree: exp.Expr) -> None:
+    """Refuse text replacing that could grow a value more than `MAX_TEXT_GROWTH` times along a
+    chain of nested calls, or its square over the statement."""
+    total = 1
+    for node in tree.find_all(*_GROWERS):
+        assert isinstance(node, _GROWERS)  # noqa: S101 - what find_all was asked for
+        label = function_label(node)
+        factor = _growth(node, label)
+        total *= factor
+        chain = factor
+        ancestor = node.parent
+        while ancestor is not None:
+            if isinstance(ancestor, _GROWERS):
+                chain *= _growth(ancestor, function_label(ancestor))
+            ancestor = ancestor.parent
+        if chain > MAX_TEXT_GROWTH or total > MAX_TEXT_GROWTH**2:
+            raise _refuse(
+                Rule.TEXT_SIZE,
+                f"Replacing text in {label} could make it more than {MAX_TEXT_GROWTH} times "
+                "longer (nested replacements multiply).",
+                function=label,
+                max_growth=MAX_TEXT_GROWTH,
+            )
+
+
+MAX_BUILT_LIST = 10_000
+"""Most elements a list-building series (DuckDB's scalar `range` / `generate_series`) may have.
+DuckDB builds the whole list in one call, outside its memory limit and its interrupt checks:
+`range(100000000)` held 7 GB in the platform's process for 40 s past the timeout. In FROM the
+same functions are tables read row by row, which the timeout and the row cap reach."""
+
+
+def _check_built_list(node: exp.GenerateSeries, label: str, dialect: str) -> None:
+    if (
+        dialect != "duckdb"
+        or isinstance(node, exp.ExplodingGenerateSeries)  # rows, not a list
+        or _is_relation_position(node)
+    ):
+        return
+    bounds = [node.args.get(k) for k in ("start", "end", "step")]
+    numbers: list[int] = []
+    for bound in bounds:
+        if bound is None:
+            continue
+        negative = isinstance(bound, exp.Neg)
+        literal = bound.this if negative else bound
+        if not (
+            isinstance(literal, exp.Literal) and not literal.is_string and literal.name.isdigit()
+        ):
+            numbers = []
+            break
+        numbers.append(-int(literal.name) if negative else int(literal.name))
+    else:
+        start, end = numbers[0], numbers[1]
+        step = numbers[2] if len(numbers) > 2 else 1
+        if step != 0 and (end - start) // step + 1 <= MAX_BUILT_LIST:
+            return
+    raise _refuse(
+        Rule.LIST_SIZE,
+        f"{label} builds a whole list at once here: its bounds must be numbers written in the "
+        f"SQL, for at most {MAX_BUILT_LIST:,} elements (read it in FROM for more rows).",
+        function=label,
+        max_size=MAX_BUILT_LIST,
+    )
+
+
 def _check_function(node: exp.Func, dialect: str) -> None:
     label = function_label(node)
     if not is_allowed_function(node, dialect):
@@ -433,6 +529,8 @@ def _check_function(node: exp.Func, dialect: str) -> None:
             function=label,
         )
     _check_built_size(node, label)
+    if isinstance(node, exp.GenerateSeries):
+        _check_built_list(node, label, dialect)
     if _is_relation_position(node) and not is_table_function(node):
         raise _refuse(
             Rule.TABLE_FUNCTION,

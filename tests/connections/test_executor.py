@@ -278,3 +278,14 @@ def test_a_query_error_is_the_querys_whatever_its_text_says(
         _run(target_connection, plain_settings, statement)
     assert caught.value.status_code == 502
     assert caught.value.details["kind"] == "query_failed", caught.value.details
+
+
+def test_a_duckdb_target_runs_under_its_memory_limit_which_no_query_can_lift(
+    plain_settings: Settings, db_dir: Path
+) -> None:
+    # DuckDB runs inside the platform's process; its own default is 80 % of the machine's memory.
+    connection = connection_for(plain_settings, "duckdb", path=build_duckdb(db_dir / "m.duckdb"))
+    shown = _run(connection, plain_settings, "SELECT current_setting('memory_limit') AS m")
+    assert shown.rows[0][0] == "1.8 GiB"  # type: ignore[attr-defined]  # DUCKDB_MEMORY_LIMIT, 2 GB
+    with pytest.raises(TargetDatabaseError):
+        _run(connection, plain_settings, "SET memory_limit = '20GB'")

@@ -171,6 +171,12 @@ BY_DIALECT: dict[str, list[Attack]] = {
         # 2 GB built in one call, inside the platform's own process.
         Attack("SELECT length(lpad('x', 1000000000, 'y'))", "bomb"),
         Attack("SELECT length(format('{:>1000000000}', 'x'))", "bomb"),
+        # Built in one call outside DuckDB's memory limit: 7 GB, 40 s past the timeout.
+        Attack("SELECT len(range(100000000))", "bomb"),
+        Attack(
+            "SELECT length(" + "replace(" * 8 + "'aaaaaaaaaa'" + ", 'a', 'aaaaaaaaaa')" * 8 + ")",
+            "bomb",
+        ),
         Attack("INSTALL httpfs", "write"),
         Attack("LOAD httpfs", "write"),
         Attack("ATTACH 'other.duckdb' AS other", "write"),
