@@ -577,6 +577,9 @@ class DuckDBDialect(Dialect):
                 "config": {
                     "enable_external_access": False,
                     "memory_limit": DUCKDB_MEMORY_LIMIT,
+                    # Nothing spilled to disk either: by default a big sort writes up to 90 %
+                    # of the free disk into `<database>.tmp`, beside the user's file.
+                    "temp_directory": "",
                     "lock_configuration": True,
                 },
             },

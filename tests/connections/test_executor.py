@@ -280,7 +280,7 @@ def test_a_query_error_is_the_querys_whatever_its_text_says(
     assert caught.value.details["kind"] == "query_failed", caught.value.details
 
 
-def test_a_duckdb_target_runs_under_its_memory_limit_which_no_query_can_lift(
+def test_a_duckdb_target_runs_under_its_memory_limit_without_spilling_which_no_query_can_lift(
     plain_settings: Settings, db_dir: Path
 ) -> None:
     # DuckDB runs inside the platform's process; its own default is 80 % of the machine's memory.
@@ -289,3 +289,8 @@ def test_a_duckdb_target_runs_under_its_memory_limit_which_no_query_can_lift(
     assert shown.rows[0][0] == "1.8 GiB"  # type: ignore[attr-defined]  # DUCKDB_MEMORY_LIMIT, 2 GB
     with pytest.raises(TargetDatabaseError):
         _run(connection, plain_settings, "SET memory_limit = '20GB'")
+    # Nor does it spill to disk: by default a big sort writes `<database>.tmp` beside the file.
+    spill = _run(connection, plain_settings, "SELECT current_setting('temp_directory') AS d")
+    assert spill.rows == [[""]]  # type: ignore[attr-defined]
+    with pytest.raises(TargetDatabaseError):
+        _run(connection, plain_settings, "SET temp_directory = '/tmp'")
