@@ -21,6 +21,11 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.doubts import (
+    empty_ranges,
+    lost_disjunction,
+    split_counts,
+)
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
@@ -88,8 +93,15 @@ def sql_signals(
         "star": float(star and not intent.signals.get("asks_everything")),
         "bare_flags": float(bare_flags and len(shown) == len(intent.select)),
         "degenerate_groups": float(
-            max(degenerate_groups(intent), sql_degenerate_groups(tree, index) if index else 0)
+            max(
+                degenerate_groups(intent),
+                sql_degenerate_groups(tree, index) + split_counts(tree, index) if index else 0,
+            )
         ),
+        "lost_disjunction": (
+            float(lost_disjunction(tree, question)) if question is not None else 0.0
+        ),
+        "empty_ranges": float(empty_ranges(tree)),
         "duplicate_selects": float(duplicate_selects(tree)),
         "uncounted": float(uncounted(tree, index, question)) if question is not None else 0.0,
         "grouped_by_measure": (
@@ -464,7 +476,9 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "unseen_names": _capped("unseen_names", 2.0),
     "borrowed_label": _capped("borrowed_label", 1.0),
     "far_weak_links": _capped("far_weak_links", 2.0),
-    "contradictions": _capped("contradictions", 2.0),
+    "contradictions": lambda signals: min(
+        signals.get("contradictions", 0.0) + signals.get("empty_ranges", 0.0), 2.0
+    ),
     "ranked_by_text": _capped("ranked_by_text", 1.0),
     "summed_keys": _capped("summed_keys", 2.0),
     "type_mismatches": _capped("type_mismatches", 2.0),
@@ -481,6 +495,7 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "duplicate_selects": _capped("duplicate_selects", 2.0),
     "grouped_by_measure": _capped("grouped_by_measure", 2.0),
     "uncounted": _capped("uncounted", 1.0),
+    "lost_disjunction": _capped("lost_disjunction", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -521,6 +536,7 @@ _REASONS = {
     "duplicate_selects": "the same figure would be shown twice",
     "grouped_by_measure": "rows would be grouped by an amount the question does not name",
     "uncounted": "the question asks 'how many' but the query would list rows, not count them",
+    "lost_disjunction": "the question joins two conditions with 'or'; the query requires both",
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",
     "ambiguous_joins": "two tables refer to each other in more than one way; one was picked",

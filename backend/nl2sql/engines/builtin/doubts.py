@@ -1,0 +1,166 @@
+"""Doubts read from the rendered SQL beside the question: shapes that answer something other
+than what was asked, whatever words the reading linked.
+
+* `lost_disjunction`: the question joins two conditions with "or", the query requires both
+  ("movies made before 1980 or directed by James Cameron" read as `year < 1980 AND director =
+  ...`). `either_variant` renders the query with the conditions joined by OR, the alternative
+  offered when the engine declines.
+* `empty_ranges`: a column bounded from below above where it is bounded from above (`year < 2000
+  AND year > 2010`): no row can pass, the answer is always empty.
+* `split_counts`: a count of one table's rows grouped, beside another table's columns, by the
+  counted rows' own columns ("the name of each room and the number of its reservations" grouped
+  by the guests' names too): every group is one counted row, the count is 1 throughout.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from backend.nl2sql.engines.builtin.linking import SchemaIndex
+
+_OR = re.compile(r"\bor\b", re.IGNORECASE)
+_NOT_A_CHOICE = re.compile(
+    r"\bor\s+(?:more|less|fewer|greater|higher|lower|above|below|over|under|equal|later|earlier"
+    r"|after|before|not)\b"  # "3 or more": one bound, not two conditions
+    r"|\b(?:he|his|him)\s+or\s+(?:she|her)\b"  # "his or her"
+    r"|\(\s*or\b"  # "altitude (or elevation)": another word for the same column
+    r"|\bwhether\b",
+    re.IGNORECASE,
+)
+
+
+def _select(tree: exp.Expr) -> exp.Select | None:
+    return tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+
+
+def _conjuncts(where: exp.Expr) -> list[exp.Expr]:
+    """The conditions of a WHERE clause ANDed at its top."""
+    node = where.this if isinstance(where, exp.Where) else where
+    if isinstance(node, exp.And):
+        return [*_conjuncts(node.this), *_conjuncts(node.expression)]
+    if isinstance(node, exp.Paren):
+        return _conjuncts(node.this)
+    return [node]
+
+
+def _kept_conditions(select: exp.Select) -> list[exp.Expr]:
+    """The top WHERE conditions that say which rows (not `x IS NOT NULL` guards the renderer
+    adds to a join or an anti-join)."""
+    where = select.args.get("where")
+    if where is None:
+        return []
+    return [
+        c
+        for c in _conjuncts(where)
+        if not (isinstance(c, exp.Not) and isinstance(c.this, exp.Is))
+        and not isinstance(c, exp.Is)
+    ]
+
+
+def lost_disjunction(tree: exp.Expr, question: str) -> bool:
+    """An "or" between two conditions of the question, read as both conditions at once: the
+    query has no OR, no IN list and no union, and its WHERE requires two or more conditions."""
+    if not _OR.search(_NOT_A_CHOICE.sub(" ", question)):
+        return False
+    if any(tree.find_all(exp.Or, exp.Union)):
+        return False
+    if any(len(i.expressions) > 1 for i in tree.find_all(exp.In)):
+        return False  # "Latin or Pop": one column, either value
+    select = _select(tree)
+    return select is not None and len(_kept_conditions(select)) >= 2
+
+
+def either_variant(tree: exp.Expr, dialect: str) -> str | None:
+    """The query with its top WHERE conditions joined by OR instead of AND."""
+    variant = tree.copy()
+    select = _select(variant)
+    if select is None or select.args.get("where") is None:
+        return None
+    parts = _conjuncts(select.args["where"])
+    kept = _kept_conditions(select)
+    if len(kept) < 2:
+        return None
+    guards = [p for p in parts if not any(p is k for k in kept)]
+    either = exp.Paren(this=exp.or_(*kept, copy=False))
+    select.set("where", exp.Where(this=exp.and_(*guards, either, copy=False)))
+    return variant.sql(dialect=dialect)
+
+
+def empty_ranges(tree: exp.Expr) -> int:
+    """Columns the query bounds from below at or above their upper bound (no OR between)."""
+    if any(tree.find_all(exp.Or)):
+        return 0
+    count = 0
+    for select in tree.find_all(exp.Select):
+        low: dict[str, float] = {}
+        high: dict[str, float] = {}
+        for cond in _kept_conditions(select):
+            if not isinstance(cond, exp.GT | exp.GTE | exp.LT | exp.LTE):
+                continue
+            col, lit = cond.this, cond.expression
+            if not isinstance(col, exp.Column) or not isinstance(lit, exp.Literal):
+                continue
+            if lit.is_string:
+                continue
+            try:
+                value = float(lit.this)
+            except ValueError:
+                continue
+            key = col.sql().lower()
+            if isinstance(cond, exp.GT | exp.GTE):
+                low[key] = max(low.get(key, value), value)
+            else:
+                high[key] = min(high.get(key, value), value)
+        count += sum(1 for k, v in low.items() if k in high and v >= high[k])
+    return count
+
+
+def _owner(column: exp.Column, aliases: dict[str, str]) -> str | None:
+    if column.table:
+        return aliases.get(column.table.lower(), column.table.lower())
+    names = set(aliases.values())
+    return next(iter(names)) if len(names) == 1 else None
+
+
+def split_counts(tree: exp.Expr, index: SchemaIndex) -> int:
+    """Counts whose groups are the counted rows themselves: `COUNT(DISTINCT t.key)` grouped by
+    a column of `t` beside another table's columns (a column of `t` that refers to the other
+    table is the other table's fact, not a split); in a one-table query, `COUNT(*)` grouped by
+    the table's sole key."""
+    select = _select(tree)
+    if select is None or not select.args.get("group"):
+        return 0
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+    grouped = [
+        (owner, c.name.lower())
+        for c in select.args["group"].find_all(exp.Column)
+        if (owner := _owner(c, aliases)) is not None
+    ]
+    referring = {
+        (t.lower(), own.lower()) for t, edges in index.edges.items() for _, own, _ in edges
+    }
+    count = 0
+    for cnt in select.find_all(exp.Count):
+        if cnt.find_ancestor(exp.Select) is not select:
+            continue
+        if isinstance(cnt.this, exp.Star):
+            if len(set(aliases.values())) != 1:
+                continue
+            for table, name in grouped:
+                ref = index.column(table, name) if table in index.tables else None
+                if ref is not None and ref.sole_key:
+                    count += 1
+                    break
+            continue
+        if not isinstance(cnt.this, exp.Distinct):
+            continue
+        cols = list(cnt.this.find_all(exp.Column))
+        if len(cols) != 1:
+            continue
+        counted = _owner(cols[0], aliases)
+        own = [n for t, n in grouped if t == counted and (t, n) not in referring]
+        if own and any(t != counted for t, _ in grouped):
+            count += 1
+    return count
