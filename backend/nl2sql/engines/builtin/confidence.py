@@ -22,9 +22,12 @@ import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.doubts import (
+    counted_superlatives,
     empty_ranges,
+    lost_contains,
     lost_disjunction,
     split_counts,
+    summed_non_additive,
 )
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.linking import (
@@ -102,6 +105,11 @@ def sql_signals(
             float(lost_disjunction(tree, question)) if question is not None else 0.0
         ),
         "empty_ranges": float(empty_ranges(tree)),
+        "counted_superlatives": (
+            float(counted_superlatives(tree, question)) if question is not None else 0.0
+        ),
+        "summed_non_additive": float(summed_non_additive(tree)),
+        "lost_contains": float(lost_contains(tree, question)) if question is not None else 0.0,
         "duplicate_selects": float(duplicate_selects(tree)),
         "uncounted": float(uncounted(tree, index, question)) if question is not None else 0.0,
         "grouped_by_measure": (
@@ -496,6 +504,9 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "grouped_by_measure": _capped("grouped_by_measure", 2.0),
     "uncounted": _capped("uncounted", 1.0),
     "lost_disjunction": _capped("lost_disjunction", 1.0),
+    "counted_superlatives": _capped("counted_superlatives", 1.0),
+    "summed_non_additive": _capped("summed_non_additive", 1.0),
+    "lost_contains": _capped("lost_contains", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -537,6 +548,9 @@ _REASONS = {
     "grouped_by_measure": "rows would be grouped by an amount the question does not name",
     "uncounted": "the question asks 'how many' but the query would list rows, not count them",
     "lost_disjunction": "the question joins two conditions with 'or'; the query requires both",
+    "counted_superlatives": "a superlative ('highest', 'largest') was read as the most frequent value",
+    "summed_non_additive": "ages, years, rates or scores would be added up",
+    "lost_contains": "the question asks for text containing a part; the query matches it whole",
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",
     "ambiguous_joins": "two tables refer to each other in more than one way; one was picked",

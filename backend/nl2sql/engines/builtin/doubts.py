@@ -10,6 +10,12 @@ than what was asked, whatever words the reading linked.
 * `split_counts`: a count of one table's rows grouped, beside another table's columns, by the
   counted rows' own columns ("the name of each room and the number of its reservations" grouped
   by the guests' names too): every group is one counted row, the count is 1 throughout.
+* `counted_superlatives`: "the highest rated wine", "the largest payment" ranked by how many
+  rows share a value (`GROUP BY name ORDER BY COUNT(*)`): the superlative sizes one value.
+* `summed_non_additive`: a SUM of ages, years, rates or scores, or of a column that already
+  holds a minimum or an average (`SUM(min_salary)`): no question means such a total.
+* `lost_contains`: the question asks for a part of a text ("'senior' in their titles", "the
+  word 'you'", "the substring 'ee'") and the query matches no pattern.
 """
 
 from __future__ import annotations
@@ -18,6 +24,14 @@ import re
 
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.cues import (
+    EXTREME_PREFIXES,
+    FREQUENCY_SUPERLATIVES,
+    NON_ADDITIVE_WORDS,
+    QUANTITY_NOUNS,
+    is_superlative,
+)
+from backend.nl2sql.engines.builtin.lexicon import split_identifier
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
@@ -164,3 +178,53 @@ def split_counts(tree: exp.Expr, index: SchemaIndex) -> int:
         if own and any(t != counted for t, _ in grouped):
             count += 1
     return count
+
+
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def counted_superlatives(tree: exp.Expr, question: str) -> bool:
+    """A ranking by a bare row count while the question's superlative sizes a value ("highest",
+    "largest", "cheapest"; not "most", "fewest", nor "the largest number of")."""
+    select = _select(tree)
+    if select is None or not select.args.get("order"):
+        return False
+    if not any(isinstance(o.this, exp.Count) for o in select.args["order"].expressions):
+        return False
+    words = [w.lower() for w in _WORD.findall(question)]
+    return any(
+        is_superlative(w)
+        and w not in FREQUENCY_SUPERLATIVES
+        and not set(words[k + 1 : k + 3]) & QUANTITY_NOUNS
+        for k, w in enumerate(words)
+    )
+
+
+def summed_non_additive(tree: exp.Expr) -> int:
+    """SUMs of a column whose values do not add up (by its name's last or first word)."""
+    count = 0
+    for total in tree.find_all(exp.Sum):
+        col = total.this
+        if not isinstance(col, exp.Column):
+            continue
+        words = [w.lower() for w in split_identifier(col.name)]
+        if words and (words[-1] in NON_ADDITIVE_WORDS or words[0] in EXTREME_PREFIXES):
+            count += 1
+    return count
+
+
+_PART_OF_TEXT = re.compile(
+    r"\b(?:substring|the\s+(?:word|letter|phrase|string))\b"
+    r"|['\"\u2018\u201c][^'\"\u2019\u201d]+['\"\u2019\u201d]\s+in\s+(?:their|its|his|her|the)\b"
+    r"|\b(?:contain|contains|containing|include|includes|including)\s+['\"\u2018\u201c]",
+    re.IGNORECASE,
+)
+
+
+def lost_contains(tree: exp.Expr, question: str) -> bool:
+    """The question asks for rows whose text holds a part ("'senior' in their titles"), and the
+    query has no pattern match (LIKE, INSTR, a regular expression)."""
+    if not _PART_OF_TEXT.search(question):
+        return False
+    matches = (exp.Like, exp.ILike, exp.RegexpLike, exp.StrPosition, exp.Glob)
+    return not any(tree.find_all(*matches))

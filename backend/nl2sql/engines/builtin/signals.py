@@ -3,7 +3,7 @@ confidence by `confidence.py`, and the coverage check that declines unread quest
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
+from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS, is_superlative
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef
@@ -35,31 +35,6 @@ _HARMLESS = frozenset(
     kind kinds
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
-
-
-def _is_superlative(word: str) -> bool:
-    """ "heaviest", "busiest", "longest": a ranking the reading must not drop silently."""
-    return (
-        len(word) > 6
-        and word.endswith("iest")
-        or (len(word) > 5 and word.endswith("est") and word[-4] == word[-5])
-        or word
-        in (
-            "highest",
-            "lowest",
-            "largest",
-            "smallest",
-            "fastest",
-            "slowest",
-            "oldest",
-            "newest",
-            "youngest",
-            "cheapest",
-            "longest",
-            "shortest",
-            "heaviest",
-        )
-    )
 
 
 _CLAUSE_WORDS = frozenset(
@@ -436,7 +411,7 @@ class SignalReading(ValueReading):
             for t in self.tokens
             if t.kind == "word"
             and t.index not in covered
-            and (t.lemma in QUALIFIER_WORDS or _is_superlative(t.lemma))
+            and (t.lemma in QUALIFIER_WORDS or is_superlative(t.lemma))
             and not self._restates(t, covered)
         )
         content = [t for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS]
@@ -458,7 +433,7 @@ class SignalReading(ValueReading):
                 if c.end <= tok.index
             )
             return ranked or any(
-                _is_superlative(t.lemma) and t.index in covered for t in self.tokens[: tok.index]
+                is_superlative(t.lemma) and t.index in covered for t in self.tokens[: tok.index]
             )
         if tok.lemma not in _STATE_LEADS:
             return False
