@@ -483,6 +483,7 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "guessed_values": _capped("guessed_values", 2.0),
     "unseen_names": _capped("unseen_names", 2.0),
     "borrowed_label": _capped("borrowed_label", 1.0),
+    "borrowed_reference": _capped("borrowed_reference", 1.0),
     "far_weak_links": _capped("far_weak_links", 2.0),
     "contradictions": lambda signals: min(
         signals.get("contradictions", 0.0) + signals.get("empty_ranges", 0.0), 2.0
@@ -529,6 +530,7 @@ _REASONS = {
     "guessed_values": "a value was not found among the column's stored values",
     "unseen_names": "a name was not among the sampled values and was read as a row's label",
     "borrowed_label": "the rows are shown by a name that seems to belong to something else",
+    "borrowed_reference": "the rows are shown by a column that refers to another table's rows",
     "far_weak_links": "a loosely matched word pulled in a table the question does not name",
     "contradictions": "two conditions on the same column contradict each other",
     "ranked_by_text": "a top list would be ranked by a text column",
