@@ -550,7 +550,7 @@ _REASONS = {
     "grouped_by_measure": "rows would be grouped by an amount the question does not name",
     "uncounted": "the question asks 'how many' but the query would list rows, not count them",
     "lost_disjunction": "the question joins two conditions with 'or'; the query requires both",
-    "counted_superlatives": "a superlative ('highest', 'largest') was read as the most frequent value",
+    "counted_superlatives": "a superlative ('highest') was read as the most common value",
     "summed_non_additive": "ages, years, rates or scores would be added up",
     "lost_contains": "the question asks for text containing a part; the query matches it whole",
     "unknown_words": "some words of the question matched nothing in this database",

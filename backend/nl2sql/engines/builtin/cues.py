@@ -43,7 +43,9 @@ def is_superlative(word: str) -> bool:
 QUANTITY_NOUNS = frozenset({"number", "numbers", "count", "amount", "quantity", "total"})
 """Words after a superlative that make it a count ("the largest number of ...")."""
 
-FREQUENCY_SUPERLATIVES = frozenset({"most", "least", "fewest", "latest", "earliest", "best", "worst"})
+FREQUENCY_SUPERLATIVES = frozenset(
+    {"most", "least", "fewest", "latest", "earliest", "best", "worst"}
+)
 """Superlatives that may rank by how many rows ("the most tracks", "the fewest songs") or by
 a time, not by the size of one value."""
 

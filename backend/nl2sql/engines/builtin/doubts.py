@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 
+import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.cues import (
@@ -68,8 +69,7 @@ def _kept_conditions(select: exp.Select) -> list[exp.Expr]:
     return [
         c
         for c in _conjuncts(where)
-        if not (isinstance(c, exp.Not) and isinstance(c.this, exp.Is))
-        and not isinstance(c, exp.Is)
+        if not (isinstance(c, exp.Not) and isinstance(c.this, exp.Is)) and not isinstance(c, exp.Is)
     ]
 
 
@@ -84,6 +84,20 @@ def lost_disjunction(tree: exp.Expr, question: str) -> bool:
         return False  # "Latin or Pop": one column, either value
     select = _select(tree)
     return select is not None and len(_kept_conditions(select)) >= 2
+
+
+def doubt_alternatives(sql: str, dialect: str, signals: dict[str, float]) -> list[tuple[str, str]]:
+    """For the doubts that have another reading: (what changes, in words; the SQL)."""
+    if not signals.get("lost_disjunction"):
+        return []
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return []
+    variant = either_variant(tree, dialect)
+    if variant is None:
+        return []
+    return [("requiring either condition instead of all of them", variant)]
 
 
 def either_variant(tree: exp.Expr, dialect: str) -> str | None:
