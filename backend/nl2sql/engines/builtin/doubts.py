@@ -37,8 +37,9 @@ from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
 _NOT_A_CHOICE = re.compile(
-    r"\bor\s+(?:more|less|fewer|greater|higher|lower|above|below|over|under|equal|later|earlier"
-    r"|after|before|not)\b"  # "3 or more": one bound, not two conditions
+    r"\bor\s+(?:more|less|fewer|greater|higher|lower|above|below|over|under|equal|not)\b"
+    r"|\bor\s+(?:later|earlier|after|before)\b(?!\s+(?:the\s+)?(?:year\s+(?:of\s+)?)?\d)"
+    # "3 or more", "2010 or later": one bound, not two conditions
     r"|\b(?:he|his|him)\s+or\s+(?:she|her)\b"  # "his or her"
     r"|\(\s*or\b"  # "altitude (or elevation)": another word for the same column
     r"|\bwhether\b",
