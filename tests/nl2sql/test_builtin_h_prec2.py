@@ -120,6 +120,11 @@ DECLINED = [
     ("Which targets have 'Nebula' in their names?", "matches it whole"),
     # "the largest telescope" ranked by how many rows share an aperture
     ("Return the aperture of the largest telescope.", "most common value"),
+    # a bound on a number of rows, read with no count
+    (
+        "What are the first names of astronomers who made exactly one observation?",
+        "not read as a count",
+    ),
 ]
 
 
@@ -151,6 +156,17 @@ ANSWERED = [
         "Which telescopes have 3 or more observations?",
         "SELECT t.telescope_name FROM telescopes t JOIN observations o"
         " ON o.telescope_id = t.telescope_id GROUP BY t.telescope_id HAVING COUNT(*) >= 3",
+    ),
+    (
+        "What are the first names of astronomers who made 2 or more observations?",
+        "SELECT a.first_name FROM astronomers a JOIN observations o"
+        " ON o.astronomer_id = a.astronomer_id GROUP BY a.astronomer_id HAVING COUNT(*) >= 2",
+    ),
+    # "4 or more" bounds a column here, not a number of rows
+    (
+        "Which astronomers have a seeing rating of 4 or more?",
+        "SELECT a.first_name, a.last_name FROM astronomers a JOIN observations o"
+        " ON o.astronomer_id = a.astronomer_id WHERE o.seeing_rating >= 4",
     ),
     # a superlative that sizes a value, read as a ranking by that value
     (

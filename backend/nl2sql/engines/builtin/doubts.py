@@ -14,6 +14,9 @@ than what was asked, whatever words the reading linked.
   rows share a value (`GROUP BY name ORDER BY COUNT(*)`): the superlative sizes one value.
 * `summed_non_additive`: a SUM of ages, years, rates or scores, or of a column that already
   holds a minimum or an average (`SUM(min_salary)`): no question means such a total.
+* `uncounted_thresholds`: "reviewers who rated 3 or more movies", "directors who made exactly
+  one movie": a bound on how many rows of a table, read with no count at all (a bound on a
+  column, or dropped).
 * `lost_contains`: the question asks for a part of a text ("'senior' in their titles", "the
   word 'you'", "the substring 'ee'") and the query matches no pattern.
 """
@@ -32,7 +35,7 @@ from backend.nl2sql.engines.builtin.cues import (
     QUANTITY_NOUNS,
     is_superlative,
 )
-from backend.nl2sql.engines.builtin.lexicon import split_identifier
+from backend.nl2sql.engines.builtin.lexicon import NUMBER_WORDS, lemmatise, split_identifier
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
@@ -243,3 +246,24 @@ def lost_contains(tree: exp.Expr, question: str) -> bool:
         return False
     matches = (exp.Like, exp.ILike, exp.RegexpLike, exp.StrPosition, exp.Glob)
     return not any(tree.find_all(*matches))
+
+
+_NUMBER = r"(?:\d+|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + ")"
+_COUNT_BOUND = re.compile(
+    r"\b(?:at\s+least|at\s+most|more\s+than|fewer\s+than|less\s+than|exactly|no\s+more\s+than"
+    rf"|no\s+fewer\s+than)\s+{_NUMBER}\s+(?:different\s+|distinct\s+)?([a-z]+)"
+    rf"|\b{_NUMBER}\s+or\s+(?:more|fewer|less)\s+([a-z]+)",
+    re.IGNORECASE,
+)
+
+
+def uncounted_thresholds(tree: exp.Expr, question: str, index: SchemaIndex) -> bool:
+    """A bound on a number of rows of a table the question names ("3 or more movies") in a
+    query that counts nothing."""
+    if any(tree.find_all(exp.Count)):
+        return False
+    for match in _COUNT_BOUND.finditer(question):
+        noun = lemmatise((match.group(1) or match.group(2) or "").lower())
+        if any(t.words and t.words[-1] == noun for t in index.tables.values()):
+            return True
+    return False
