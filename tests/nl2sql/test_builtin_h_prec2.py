@@ -120,6 +120,11 @@ DECLINED = [
     ("Which targets have 'Nebula' in their names?", "matches it whole"),
     # "the largest telescope" ranked by how many rows share an aperture
     ("Return the aperture of the largest telescope.", "most common value"),
+    # "the astronomer who made the most observations" ranked by seniority
+    (
+        "What is the seniority of the astronomer who made the most observations?",
+        "ranks one of their attributes",
+    ),
     # a bound on a number of rows, read with no count
     (
         "What are the first names of astronomers who made exactly one observation?",
@@ -177,6 +182,11 @@ ANSWERED = [
     (
         "Which telescope site has the most telescopes?",
         "SELECT site FROM telescopes GROUP BY site ORDER BY COUNT(*) DESC LIMIT 1",
+    ),
+    # one table: the seniority with the most astronomers is a ranking of seniorities
+    (
+        "Which seniority has the most astronomers?",
+        "SELECT seniority FROM astronomers GROUP BY seniority ORDER BY COUNT(*) DESC LIMIT 1",
     ),
     # a count grouped by the rows it counts for, not by the counted rows
     (

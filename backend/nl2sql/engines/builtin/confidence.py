@@ -26,6 +26,7 @@ from backend.nl2sql.engines.builtin.doubts import (
     empty_ranges,
     lost_contains,
     lost_disjunction,
+    ranked_attributes,
     split_counts,
     summed_non_additive,
     uncounted_thresholds,
@@ -111,6 +112,11 @@ def sql_signals(
         ),
         "summed_non_additive": float(summed_non_additive(tree)),
         "lost_contains": float(lost_contains(tree, question)) if question is not None else 0.0,
+        "ranked_attributes": (
+            float(ranked_attributes(tree, question, index))
+            if question is not None and index is not None
+            else 0.0
+        ),
         "uncounted_thresholds": (
             float(uncounted_thresholds(tree, question, index))
             if question is not None and index is not None
@@ -515,6 +521,7 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "summed_non_additive": _capped("summed_non_additive", 1.0),
     "lost_contains": _capped("lost_contains", 1.0),
     "uncounted_thresholds": _capped("uncounted_thresholds", 1.0),
+    "ranked_attributes": _capped("ranked_attributes", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -561,6 +568,7 @@ _REASONS = {
     "summed_non_additive": "ages, years, rates or scores would be added up",
     "lost_contains": "the question asks for text containing a part; the query matches it whole",
     "uncounted_thresholds": "a bound on how many rows ('3 or more movies') was not read as a count",
+    "ranked_attributes": "the question ranks rows, the query ranks one of their attributes",
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",
     "ambiguous_joins": "two tables refer to each other in more than one way; one was picked",

@@ -52,14 +52,15 @@ a time, not by the size of one value."""
 NON_ADDITIVE_WORDS = frozenset(
     """
     age year years rating rate ratio percent percentage pct score stars star level rank grade
-    temperature latitude longitude
+    latitude longitude
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
 """Last words of a column name whose values do not add up: a total of ages, years or rates
 answers nothing anyone asks."""
 
-EXTREME_PREFIXES = frozenset({"min", "max", "avg", "minimum", "maximum", "average", "mean"})
-"""First words of a column that already holds an extreme or an average (`min_salary`)."""
+EXTREME_PREFIXES = frozenset({"min", "max", "minimum", "maximum"})
+"""First words of a column that already holds an extreme (`min_salary`). (A total of a mean
+per row is left alone: one row per group makes it the mean itself, as a daily log does.)"""
 
 
 @dataclass(slots=True)

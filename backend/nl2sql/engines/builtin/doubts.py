@@ -17,6 +17,9 @@ than what was asked, whatever words the reading linked.
 * `uncounted_thresholds`: "reviewers who rated 3 or more movies", "directors who made exactly
   one movie": a bound on how many rows of a table, read with no count at all (a bound on a
   column, or dropped).
+* `ranked_attributes`: "the country of the artist who made the fewest songs" ranked by
+  country (`GROUP BY artist.country ORDER BY COUNT(...)`): the question ranks artists, the
+  query ranks countries.
 * `lost_contains`: the question asks for a part of a text ("'senior' in their titles", "the
   word 'you'", "the substring 'ee'") and the query matches no pattern.
 """
@@ -267,3 +270,40 @@ def uncounted_thresholds(tree: exp.Expr, question: str, index: SchemaIndex) -> b
         if any(t.words and t.words[-1] == noun for t in index.tables.values()):
             return True
     return False
+
+
+def ranked_attributes(tree: exp.Expr, question: str, index: SchemaIndex) -> bool:
+    """A ranking of groups (ORDER BY an aggregate, LIMIT) of a joined query grouped only by
+    plain attributes of one table (no key, no label, no reference), while the question ranks
+    that table's rows themselves: "the <table> who / whose / that ..."."""
+    select = _select(tree)
+    if select is None or not all(select.args.get(k) for k in ("group", "order", "limit")):
+        return False
+    if not any(o.find(exp.AggFunc) for o in select.args["order"].expressions):
+        return False
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+    if len(set(aliases.values())) < 2:
+        return False  # one table: "which major has the most students" groups by the major
+    owners = {_owner(c, aliases) for c in select.args["group"].find_all(exp.Column)}
+    if len(owners) != 1 or None in owners:
+        return False
+    table = next(iter(owners))
+    if table is None or table not in index.tables:
+        return False
+    referring = {own.lower() for _, own, _ in index.edges.get(table, [])}
+    labels = index.label_columns(table)
+    noun = index.table(table).words[-1:]
+    for col in select.args["group"].find_all(exp.Column):
+        ref = index.column(table, col.name)
+        if ref is None or ref.is_primary_key or ref in labels or ref.name.lower() in referring:
+            return False
+        if noun and noun[0] in ref.words:
+            return False
+    if not noun:
+        return False
+    said = " ".join(lemmatise(w) for w in _WORD.findall(question.lower()))
+    return bool(
+        re.search(
+            rf"\bthe\s+(?:\w+\s+)?{re.escape(noun[0])}\s+(?:who|whose|that|which|with)\b", said
+        )
+    )
