@@ -128,6 +128,7 @@ PRIOR: dict[str, float] = {
     "counted_rows": -2.0, "lost_disjunction": -3.0, "counted_superlatives": -3.0,
     "summed_non_additive": -3.0, "lost_contains": -3.0, "borrowed_reference": -3.0,
     "uncounted_thresholds": -3.0, "ranked_attributes": -3.0,
+    "shown_flags": -3.0,
 }  # fmt: skip
 
 

@@ -1,11 +1,11 @@
 """Readings the builtin engine must not answer as if they were right (issue 12, precision).
 
-The schema is an observatory (a domain the dev sets do not have): telescopes, astronomers and
-the observations they made. Each doubt is shown two ways: a question whose reading has the
-defect is declined with the doubt among its reasons, and a question of the same kind read
-right is still answered, its result checked against a hand-written gold query on a real SQLite
-database. The query offered when an "or" was read as "and" is run on SQLite, DuckDB and
-PostgreSQL.
+The schema is an observatory (a domain the dev sets do not have): telescopes (with a yes/no
+`is_robotic`), astronomers and the observations they made. Each doubt is shown two ways: a
+question whose reading has the defect is declined with the doubt among its reasons, and a
+question of the same kind read right is still answered, its result checked against a
+hand-written gold query on a real SQLite database. The query offered when an "or" was read as
+"and" is run on SQLite, DuckDB and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tests.nl2sql.gym import Rows, duckdb_loaded, plain, postgres_loaded
 
 DDL = """
 CREATE TABLE telescopes (telescope_id INTEGER PRIMARY KEY, telescope_name TEXT, site TEXT,
-                         aperture_cm REAL, built_year INTEGER);
+                         aperture_cm REAL, built_year INTEGER, is_robotic INTEGER);
 CREATE TABLE astronomers (astronomer_id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT,
                           age INTEGER, seniority TEXT);
 CREATE TABLE observations (obs_id INTEGER PRIMARY KEY,
@@ -48,11 +48,11 @@ CREATE TABLE observations (obs_id INTEGER PRIMARY KEY,
 
 ROWS: Rows = {
     "telescopes": [
-        (1, "Kestrel", "Andes", 250.0, 1985),
-        (2, "Heron", "Alps", 120.0, 2012),
-        (3, "Osprey", "Andes", 80.0, 1975),
-        (4, "Plover", "Atlas", 310.0, 2001),
-        (5, "Wren", "Alps", 60.0, 1995),
+        (1, "Kestrel", "Andes", 250.0, 1985, 1),
+        (2, "Heron", "Alps", 120.0, 2012, 0),
+        (3, "Osprey", "Andes", 80.0, 1975, 0),
+        (4, "Plover", "Atlas", 310.0, 2001, 1),
+        (5, "Wren", "Alps", 60.0, 1995, 0),
     ],
     "astronomers": [
         (1, "Ada", "Lind", 41, "senior"),
@@ -125,6 +125,8 @@ DECLINED = [
         "What is the seniority of the astronomer who made the most observations?",
         "ranks one of their attributes",
     ),
+    # a yes/no column shown beside the answer instead of picking the rows
+    ("What are the names and sites of the robotic telescopes?", "instead of picking the rows"),
     # a bound on a number of rows, read with no count
     (
         "What are the first names of astronomers who made exactly one observation?",
@@ -182,6 +184,10 @@ ANSWERED = [
     (
         "Which telescope site has the most telescopes?",
         "SELECT site FROM telescopes GROUP BY site ORDER BY COUNT(*) DESC LIMIT 1",
+    ),
+    (
+        "Which telescopes are robotic?",
+        "SELECT telescope_name FROM telescopes WHERE is_robotic = 1",
     ),
     # one table: the seniority with the most astronomers is a ranking of seniorities
     (

@@ -27,6 +27,7 @@ from backend.nl2sql.engines.builtin.doubts import (
     lost_contains,
     lost_disjunction,
     ranked_attributes,
+    shown_flags,
     split_counts,
     summed_non_additive,
     uncounted_thresholds,
@@ -112,6 +113,7 @@ def sql_signals(
         ),
         "summed_non_additive": float(summed_non_additive(tree)),
         "lost_contains": float(lost_contains(tree, question)) if question is not None else 0.0,
+        "shown_flags": float(shown_flags(tree, index)) if index is not None else 0.0,
         "ranked_attributes": (
             float(ranked_attributes(tree, question, index))
             if question is not None and index is not None
@@ -522,6 +524,7 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "lost_contains": _capped("lost_contains", 1.0),
     "uncounted_thresholds": _capped("uncounted_thresholds", 1.0),
     "ranked_attributes": _capped("ranked_attributes", 1.0),
+    "shown_flags": _capped("shown_flags", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -569,6 +572,7 @@ _REASONS = {
     "lost_contains": "the question asks for text containing a part; the query matches it whole",
     "uncounted_thresholds": "a bound on how many rows ('3 or more movies') was not read as a count",
     "ranked_attributes": "the question ranks rows, the query ranks one of their attributes",
+    "shown_flags": "a yes/no column would be shown instead of picking the rows it marks",
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",
     "ambiguous_joins": "two tables refer to each other in more than one way; one was picked",

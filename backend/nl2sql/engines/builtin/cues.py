@@ -58,6 +58,9 @@ NON_ADDITIVE_WORDS = frozenset(
 """Last words of a column name whose values do not add up: a total of ages, years or rates
 answers nothing anyone asks."""
 
+YES_NO_VALUES = frozenset({"y", "n", "yes", "no", "t", "f", "true", "false", "0", "1"})
+"""What a yes/no column stored as text holds."""
+
 EXTREME_PREFIXES = frozenset({"min", "max", "minimum", "maximum"})
 """First words of a column that already holds an extreme (`min_salary`). (A total of a mean
 per row is left alone: one row per group makes it the mean itself, as a daily log does.)"""

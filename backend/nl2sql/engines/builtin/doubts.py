@@ -20,6 +20,9 @@ than what was asked, whatever words the reading linked.
 * `ranked_attributes`: "the country of the artist who made the fewest songs" ranked by
   country (`GROUP BY artist.country ORDER BY COUNT(...)`): the question ranks artists, the
   query ranks countries.
+* `shown_flags`: a yes/no column shown beside the answer ("the primary contact and their
+  email" showing `is_primary`, "scholarship students" showing `on_scholarship`): the question
+  used the flag to pick rows, the query shows it instead.
 * `lost_contains`: the question asks for a part of a text ("'senior' in their titles", "the
   word 'you'", "the substring 'ee'") and the query matches no pattern.
 """
@@ -36,10 +39,11 @@ from backend.nl2sql.engines.builtin.cues import (
     FREQUENCY_SUPERLATIVES,
     NON_ADDITIVE_WORDS,
     QUANTITY_NOUNS,
+    YES_NO_VALUES,
     is_superlative,
 )
 from backend.nl2sql.engines.builtin.lexicon import NUMBER_WORDS, lemmatise, split_identifier
-from backend.nl2sql.engines.builtin.linking import SchemaIndex
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
 _NOT_A_CHOICE = re.compile(
@@ -307,3 +311,38 @@ def ranked_attributes(tree: exp.Expr, question: str, index: SchemaIndex) -> bool
             rf"\bthe\s+(?:\w+\s+)?{re.escape(noun[0])}\s+(?:who|whose|that|which|with)\b", said
         )
     )
+
+
+def _yes_no(col: ColumnRef, index: SchemaIndex) -> bool:
+    """A yes/no column: boolean, `is_`/`has_` numeric, or text whose sampled values are all
+    yes/no words."""
+    if col.kind == "boolean" or (
+        col.kind == "numeric" and len(col.words) > 1 and col.words[0] in ("is", "has")
+    ):
+        return True
+    if col.kind != "text" or not index.has_samples(col):
+        return False
+    stored = {
+        text.strip().lower() for hits in index.values.values() for c, text in hits if c == col
+    }
+    return bool(stored) and stored <= YES_NO_VALUES
+
+
+def shown_flags(tree: exp.Expr, index: SchemaIndex) -> int:
+    """Yes/no columns shown (not grouped by) beside other columns."""
+    select = _select(tree)
+    if select is None or len(select.expressions) < 2:
+        return 0
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+    group = select.args.get("group")
+    grouped = {e.sql() for e in group.expressions} if group is not None else set()
+    count = 0
+    for shown in select.expressions:
+        col = shown.unalias()
+        if not isinstance(col, exp.Column) or col.sql() in grouped:
+            continue
+        table = _owner(col, aliases)
+        ref = index.column(table, col.name) if table in index.tables else None
+        if ref is not None and _yes_no(ref, index):
+            count += 1
+    return count
