@@ -125,7 +125,10 @@ PRIOR: dict[str, float] = {
     "unasked_keys": -2.0, "unexpressed_definitions": -3.0, "duplicate_selects": -2.0,
     "grouped_by_measure": -2.0, "uncounted": -3.0, "ambiguous_joins": -2.0,
     "tied_links": -2.0, "unanswered_when": -2.0, "late_shown": -1.0,
-    "counted_rows": -2.0,
+    "counted_rows": -2.0, "lost_disjunction": -3.0, "counted_superlatives": -3.0,
+    "summed_non_additive": -3.0, "lost_contains": -3.0, "borrowed_reference": -3.0,
+    "uncounted_thresholds": -3.0, "ranked_attributes": -3.0,
+    "shown_flags": -3.0,
 }  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from backend.nl2sql.engines.builtin.confidence import (
     sql_signals,
 )
 from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
+from backend.nl2sql.engines.builtin.doubts import doubt_alternatives
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.interpret import parse
@@ -161,6 +162,13 @@ def _link_alternatives(
     return out[:4]
 
 
+def _doubt_suggestions(sql: str, dialect: str, signals: dict[str, float]) -> list[Suggestion]:
+    return [
+        Suggestion(text=f"Or, {words}.", sql=variant)
+        for words, variant in doubt_alternatives(sql, sqlglot_dialect(dialect), signals)
+    ]
+
+
 def _join_suggestions(index: SchemaIndex, sql: str, dialect: str) -> list[Suggestion]:
     return [
         Suggestion(text=f"Or, {words}.", sql=variant)
@@ -268,6 +276,7 @@ class BuiltinGenerator(SqlGenerator):
                     ),
                     *_link_alternatives(index, intent, request.dialect, question, signals),
                     *_join_suggestions(index, sql, request.dialect),
+                    *_doubt_suggestions(sql, request.dialect, signals),
                     *_date_alternatives(index, intent, request.dialect),
                     *(
                         Suggestion(text=f"By the definition {d}")

@@ -21,6 +21,17 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.doubts import (
+    counted_superlatives,
+    empty_ranges,
+    lost_contains,
+    lost_disjunction,
+    ranked_attributes,
+    shown_flags,
+    split_counts,
+    summed_non_additive,
+    uncounted_thresholds,
+)
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
@@ -88,7 +99,30 @@ def sql_signals(
         "star": float(star and not intent.signals.get("asks_everything")),
         "bare_flags": float(bare_flags and len(shown) == len(intent.select)),
         "degenerate_groups": float(
-            max(degenerate_groups(intent), sql_degenerate_groups(tree, index) if index else 0)
+            max(
+                degenerate_groups(intent),
+                sql_degenerate_groups(tree, index) + split_counts(tree, index) if index else 0,
+            )
+        ),
+        "lost_disjunction": (
+            float(lost_disjunction(tree, question)) if question is not None else 0.0
+        ),
+        "empty_ranges": float(empty_ranges(tree)),
+        "counted_superlatives": (
+            float(counted_superlatives(tree, question)) if question is not None else 0.0
+        ),
+        "summed_non_additive": float(summed_non_additive(tree)),
+        "lost_contains": float(lost_contains(tree, question)) if question is not None else 0.0,
+        "shown_flags": float(shown_flags(tree, index)) if index is not None else 0.0,
+        "ranked_attributes": (
+            float(ranked_attributes(tree, question, index))
+            if question is not None and index is not None
+            else 0.0
+        ),
+        "uncounted_thresholds": (
+            float(uncounted_thresholds(tree, question, index))
+            if question is not None and index is not None
+            else 0.0
         ),
         "duplicate_selects": float(duplicate_selects(tree)),
         "uncounted": float(uncounted(tree, index, question)) if question is not None else 0.0,
@@ -463,8 +497,11 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "guessed_values": _capped("guessed_values", 2.0),
     "unseen_names": _capped("unseen_names", 2.0),
     "borrowed_label": _capped("borrowed_label", 1.0),
+    "borrowed_reference": _capped("borrowed_reference", 1.0),
     "far_weak_links": _capped("far_weak_links", 2.0),
-    "contradictions": _capped("contradictions", 2.0),
+    "contradictions": lambda signals: min(
+        signals.get("contradictions", 0.0) + signals.get("empty_ranges", 0.0), 2.0
+    ),
     "ranked_by_text": _capped("ranked_by_text", 1.0),
     "summed_keys": _capped("summed_keys", 2.0),
     "type_mismatches": _capped("type_mismatches", 2.0),
@@ -481,6 +518,13 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "duplicate_selects": _capped("duplicate_selects", 2.0),
     "grouped_by_measure": _capped("grouped_by_measure", 2.0),
     "uncounted": _capped("uncounted", 1.0),
+    "lost_disjunction": _capped("lost_disjunction", 1.0),
+    "counted_superlatives": _capped("counted_superlatives", 1.0),
+    "summed_non_additive": _capped("summed_non_additive", 1.0),
+    "lost_contains": _capped("lost_contains", 1.0),
+    "uncounted_thresholds": _capped("uncounted_thresholds", 1.0),
+    "ranked_attributes": _capped("ranked_attributes", 1.0),
+    "shown_flags": _capped("shown_flags", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -503,6 +547,7 @@ _REASONS = {
     "guessed_values": "a value was not found among the column's stored values",
     "unseen_names": "a name was not among the sampled values and was read as a row's label",
     "borrowed_label": "the rows are shown by a name that seems to belong to something else",
+    "borrowed_reference": "the rows are shown by a column that refers to another table's rows",
     "far_weak_links": "a loosely matched word pulled in a table the question does not name",
     "contradictions": "two conditions on the same column contradict each other",
     "ranked_by_text": "a top list would be ranked by a text column",
@@ -521,6 +566,13 @@ _REASONS = {
     "duplicate_selects": "the same figure would be shown twice",
     "grouped_by_measure": "rows would be grouped by an amount the question does not name",
     "uncounted": "the question asks 'how many' but the query would list rows, not count them",
+    "lost_disjunction": "the question joins two conditions with 'or'; the query requires both",
+    "counted_superlatives": "a superlative ('highest') was read as the most common value",
+    "summed_non_additive": "ages, years, rates or scores would be added up",
+    "lost_contains": "the question asks for text containing a part; the query matches it whole",
+    "uncounted_thresholds": "a bound on how many rows ('3 or more movies') was not read as a count",
+    "ranked_attributes": "the question ranks rows, the query ranks one of their attributes",
+    "shown_flags": "a yes/no column would be shown instead of picking the rows it marks",
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",
     "ambiguous_joins": "two tables refer to each other in more than one way; one was picked",

@@ -15,6 +15,57 @@ REFINEMENT_WORDS = frozenset(
 """First words of a follow-up that changes the previous question ("and only for 2023?")."""
 
 
+def is_superlative(word: str) -> bool:
+    """ "heaviest", "busiest", "longest": a ranking the reading must not drop silently."""
+    return (
+        len(word) > 6
+        and word.endswith("iest")
+        or (len(word) > 5 and word.endswith("est") and word[-4] == word[-5])
+        or word
+        in (
+            "highest",
+            "lowest",
+            "largest",
+            "smallest",
+            "fastest",
+            "slowest",
+            "oldest",
+            "newest",
+            "youngest",
+            "cheapest",
+            "longest",
+            "shortest",
+            "heaviest",
+        )
+    )
+
+
+QUANTITY_NOUNS = frozenset({"number", "numbers", "count", "amount", "quantity", "total"})
+"""Words after a superlative that make it a count ("the largest number of ...")."""
+
+FREQUENCY_SUPERLATIVES = frozenset(
+    {"most", "least", "fewest", "latest", "earliest", "best", "worst"}
+)
+"""Superlatives that may rank by how many rows ("the most tracks", "the fewest songs") or by
+a time, not by the size of one value."""
+
+NON_ADDITIVE_WORDS = frozenset(
+    """
+    age year years rating rate ratio percent percentage pct score stars star level rank grade
+    latitude longitude
+    """.split()  # noqa: SIM905 - a word list reads better as prose
+)
+"""Last words of a column name whose values do not add up: a total of ages, years or rates
+answers nothing anyone asks."""
+
+YES_NO_VALUES = frozenset({"y", "n", "yes", "no", "t", "f", "true", "false", "0", "1"})
+"""What a yes/no column stored as text holds."""
+
+EXTREME_PREFIXES = frozenset({"min", "max", "minimum", "maximum"})
+"""First words of a column that already holds an extreme (`min_salary`). (A total of a mean
+per row is left alone: one row per group makes it the mean itself, as a daily log does.)"""
+
+
 @dataclass(slots=True)
 class Cue:
     kind: str

@@ -3,7 +3,7 @@ confidence by `confidence.py`, and the coverage check that declines unread quest
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
+from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS, is_superlative
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef
@@ -35,31 +35,6 @@ _HARMLESS = frozenset(
     kind kinds
     """.split()  # noqa: SIM905 - a word list reads better as prose
 )
-
-
-def _is_superlative(word: str) -> bool:
-    """ "heaviest", "busiest", "longest": a ranking the reading must not drop silently."""
-    return (
-        len(word) > 6
-        and word.endswith("iest")
-        or (len(word) > 5 and word.endswith("est") and word[-4] == word[-5])
-        or word
-        in (
-            "highest",
-            "lowest",
-            "largest",
-            "smallest",
-            "fastest",
-            "slowest",
-            "oldest",
-            "newest",
-            "youngest",
-            "cheapest",
-            "longest",
-            "shortest",
-            "heaviest",
-        )
-    )
 
 
 _CLAUSE_WORDS = frozenset(
@@ -121,28 +96,11 @@ class SignalReading(ValueReading):
             and any(isinstance(v, int | float) for v in f.values)
         )
         # "which jobs": shown by `customer_name` when the table has no name of its own
-        own_words = self.index.table(intent.table).words
-        own_key = self.index.table(intent.table).primary_key
-        borrowed = (
-            own_key is not None
-            and len(own_key.name) > 3
-            and any(
-                m.column is not None
-                and m.agg is None
-                and m.column.table.lower() == intent.table.lower()
-                and m.column.words[-1:] in (("name",), ("title",))
-                and len(m.column.words) > 1
-                and m.column.words[:-1] != own_words
-                and m.column.words[:-1] not in (("first",), ("last",), ("full",))
-                and not any(
-                    mm.start <= t.index < mm.end
-                    for mm in self.mentions
-                    for t in self.tokens
-                    if mm.kind == "column" and m.column in mm.columns
-                )
-                for m in intent.select
-            )
-        )
+        borrowed_labels = self._borrowed_labels(intent)
+        borrowed = bool(borrowed_labels)
+        # `course.dept_name` shown as a course's name: the column refers to another table's row
+        # (the department), so it names that row, not the rows asked about
+        borrowed_reference = any(self._refers_out(c) for c in borrowed_labels)
         quoted = {t.text.strip("'\"") for t in self.tokens if t.kind == "quoted"} | {
             t.lemma for t in self.tokens if t.kind == "quoted"
         }
@@ -306,7 +264,44 @@ class SignalReading(ValueReading):
             ),
             "asks_everything": float(self._asks_for_everything()),
             "borrowed_label": float(borrowed),
+            "borrowed_reference": float(borrowed_reference),
         }
+
+    def _borrowed_labels(self, intent: Intent) -> list[ColumnRef]:
+        """Shown name columns of the table read whose name says they name something else
+        (`customer_name` of `jobs`), picked as its label though no word named them."""
+        own_words = self.index.table(intent.table).words
+        own_key = self.index.table(intent.table).primary_key
+        if own_key is None or len(own_key.name) <= 3:
+            return []
+        return [
+            m.column
+            for m in intent.select
+            if m.column is not None
+            and m.agg is None
+            and m.column.table.lower() == intent.table.lower()
+            and m.column.words[-1:] in (("name",), ("title",))
+            and len(m.column.words) > 1
+            and m.column.words[:-1] != own_words
+            and m.column.words[:-1] not in (("first",), ("last",), ("full",))
+            and not any(
+                mm.start <= t.index < mm.end
+                for mm in self.mentions
+                for t in self.tokens
+                if mm.kind == "column" and m.column in mm.columns
+            )
+        ]
+
+    def _refers_out(self, col: ColumnRef) -> bool:
+        """Whether `col` (not its table's key) holds another table's key."""
+        if col.is_primary_key:
+            return False
+        return any(
+            own.lower() == col.name.lower()
+            and (ref := self.index.column(other, theirs)) is not None
+            and ref.is_primary_key
+            for other, own, theirs in self.index.edges.get(col.table.lower(), [])
+        )
 
     def _column_choices(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
         """Words the reading linked to one of several columns that fit them equally well
@@ -436,7 +431,7 @@ class SignalReading(ValueReading):
             for t in self.tokens
             if t.kind == "word"
             and t.index not in covered
-            and (t.lemma in QUALIFIER_WORDS or _is_superlative(t.lemma))
+            and (t.lemma in QUALIFIER_WORDS or is_superlative(t.lemma))
             and not self._restates(t, covered)
         )
         content = [t for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS]
@@ -458,7 +453,7 @@ class SignalReading(ValueReading):
                 if c.end <= tok.index
             )
             return ranked or any(
-                _is_superlative(t.lemma) and t.index in covered for t in self.tokens[: tok.index]
+                is_superlative(t.lemma) and t.index in covered for t in self.tokens[: tok.index]
             )
         if tok.lemma not in _STATE_LEADS:
             return False
