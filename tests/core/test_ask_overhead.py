@@ -180,7 +180,7 @@ def test_an_ask_takes_no_platform_connection_for_authentication(
 
     def checked_out(*_args: Any) -> None:
         name = threading.current_thread().name
-        if name != "nlsql-metric-writer":
+        if name not in ("nlsql-metric-writer", "nlsql-sqlite-checkpoint"):
             checkouts.append(name)
 
     event.listen(app.state.engine, "checkout", checked_out)
