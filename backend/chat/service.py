@@ -5,9 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache, lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, Update, func, insert, literal, select, union_all, update
+from sqlalchemy import (
+    Insert,
+    Integer,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy import cast as cast_as
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -156,19 +168,37 @@ def _row_with_defaults(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(default, ScalarElementColumnDefault):
             full[column.key] = default.arg
         elif isinstance(default, CallableColumnDefault):
-            full[column.key] = default.arg(None)
+            full[column.key] = cast("Any", default.arg)(None)
     return full
 
 
-def _reserve(chat_id: str, count: int, now: datetime) -> Update:
-    """Reserves `count` sequence numbers on the session row (and takes its write lock)."""
+def _reserve() -> Update:
+    """Reserves `:count` sequence numbers on the session row `:chat_id` (and takes its write
+    lock); answers the new `message_count`."""
     sessions = _CHAT_SESSIONS
+    now = bindparam("now", type_=sessions.c.updated_at.type)
     return (
         update(sessions)
-        .where(sessions.c.id == chat_id)
-        .values(message_count=sessions.c.message_count + count, last_message_at=now, updated_at=now)
+        .where(sessions.c.id == bindparam("chat_id", type_=sessions.c.id.type))
+        .values(
+            message_count=sessions.c.message_count + bindparam("count", type_=Integer()),
+            last_message_at=now,
+            updated_at=now,
+        )
         .returning(sessions.c.message_count)
     )
+
+
+# Built once: a statement object reused skips its construction and its cache key each time.
+_RESERVE = _reserve()
+_INSERT_MESSAGES = insert(_CHAT_MESSAGES).returning(
+    _CHAT_MESSAGES.c.sequence_number, _CHAT_MESSAGES.c.id
+)
+
+
+@cache
+def _plain_insert(table: Table) -> Insert:
+    return insert(table)
 
 
 def append_messages(
@@ -207,18 +237,25 @@ def append_messages(
         }
         for m in messages
     ]
+    reserve = {"chat_id": chat.id, "count": count, "now": now}
     if session.get_bind().dialect.name == "postgresql":
-        written = session.execute(_one_statement(chat.id, rows, now, along)).all()
+        full = [(table, _row_with_defaults(table, row)) for table, row in along]
+        statement = _one_statement(count, tuple((t, tuple(sorted(r))) for t, r in full))
+        parameters: dict[str, Any] = dict(reserve)
+        for index, (_, values) in enumerate(full):
+            parameters.update({f"a{index}_{key}": value for key, value in values.items()})
+        for index, message in enumerate(rows):
+            parameters.update({f"m{index}_{key}": value for key, value in message.items()})
+        written = session.execute(statement, parameters).all()
         first = min(int(seq) for seq, _ in written)
         new_count = first + count - 1
     else:
         for table, row in along:
-            session.execute(insert(table), [dict(row)])
-        new_count = session.execute(_reserve(chat.id, count, now)).scalar_one()
+            session.execute(_plain_insert(table), [dict(row)])
+        new_count = session.execute(_RESERVE, reserve).scalar_one()
         first = new_count - count + 1
-        stored = _CHAT_MESSAGES
         written = session.execute(
-            insert(stored).returning(stored.c.sequence_number, stored.c.id),
+            _INSERT_MESSAGES,
             [{**row, "sequence_number": first + offset} for offset, row in enumerate(rows)],
         ).all()
     set_committed_value(chat, "message_count", new_count)
@@ -228,37 +265,39 @@ def append_messages(
     return [ids[first + offset] for offset in range(count)]
 
 
-def _one_statement(
-    chat_id: str,
-    rows: list[dict[str, Any]],
-    now: datetime,
-    along: Sequence[tuple[Table, Mapping[str, Any]]],
-) -> Insert:
-    """PostgreSQL: `WITH w0 AS (INSERT ...), ..., reserved AS (UPDATE chat_sessions ...
-    RETURNING message_count) INSERT INTO chat_messages SELECT ... FROM reserved ...`."""
+@lru_cache(maxsize=64)
+def _one_statement(count: int, along: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    """PostgreSQL, built once per shape (how many messages; which tables and columns along):
+    `WITH along_0 AS (INSERT ...), ..., reserved AS (UPDATE chat_sessions ... RETURNING
+    message_count) INSERT INTO chat_messages SELECT ... FROM reserved UNION ALL ...`. Values
+    are bound by name: `a{i}_{column}` for the rows along, `m{i}_{column}` for the messages."""
     stored = _CHAT_MESSAGES
-    reserved = _reserve(chat_id, len(rows), now).cte("reserved")
-    first = reserved.c.message_count - (len(rows) - 1)
+    reserved = _RESERVE.cte("reserved")
+    first = reserved.c.message_count - (count - 1)
     selects = [
         select(
             # Cast: an untyped NULL in a UNION would be read as text (a float column refuses it).
             *(
-                cast_as(literal(row[key], stored.c[key].type), stored.c[key].type).label(key)
+                cast_as(
+                    bindparam(f"m{offset}_{key}", type_=stored.c[key].type), stored.c[key].type
+                ).label(key)
                 for key in _MESSAGE_COLUMNS
             ),
             (first + offset).label("sequence_number"),
         ).select_from(reserved)
-        for offset, row in enumerate(rows)
+        for offset in range(count)
     ]
-    source = selects[0] if len(selects) == 1 else union_all(*selects)
+    source = selects[0] if count == 1 else union_all(*selects)
     statement = (
         insert(stored)
         .from_select([*_MESSAGE_COLUMNS, "sequence_number"], source)
         .returning(stored.c.sequence_number, stored.c.id)
     )
     writes = [
-        insert(table).values(_row_with_defaults(table, row)).cte(f"along_{index}")
-        for index, (table, row) in enumerate(along)
+        insert(table)
+        .values({key: bindparam(f"a{index}_{key}", type_=table.c[key].type) for key in keys})
+        .cte(f"along_{index}")
+        for index, (table, keys) in enumerate(along)
     ]
     return statement.add_cte(*writes) if writes else statement
 
