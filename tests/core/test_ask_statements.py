@@ -33,8 +33,8 @@ from backend.core.config import Settings
 from backend.core.db import SqliteCheckpointer, create_app_engine
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import make_caller
+from tests.core.test_ask_overhead import BACKGROUND_THREADS
 
-BACKGROUND_THREADS = ("nlsql-metric-writer", "nlsql-sqlite-checkpoint")
 READS_PER_ASK = 6
 """The caller, the chat session, the connection, its semantic layer, its templates, the
 session's recent turns."""
