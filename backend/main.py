@@ -16,7 +16,13 @@ from backend.admin.secrets import seal_sensitive_config
 from backend.api import mount_routers
 from backend.auth.deps import credentials_refusal
 from backend.core.config import Settings, get_settings
-from backend.core.db import create_app_engine, create_health_engine, create_session_factory
+from backend.core.db import (
+    SqliteCheckpointer,
+    create_app_engine,
+    create_health_engine,
+    create_session_factory,
+    sqlite_file_path,
+)
 from backend.core.errors import install_error_handlers
 from backend.core.hygiene import InputHygieneMiddleware
 from backend.core.middleware import RequestIdMiddleware
@@ -69,9 +75,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ensure_at_head(app.state.engine)
         _seal_sensitive_config(app, settings)
         app.state.metric_writer.start()
+        if checkpointer is not None:
+            checkpointer.start()
         async with mcp_lifespan(), run_jobs(app.state.queue, app.state.job_runtime):
             yield
         app.state.metric_writer.stop()
+        if checkpointer is not None:
+            checkpointer.stop()
         await close_llm_clients()
         app.state.engine.dispose()
         app.state.health_engine.dispose()
@@ -91,6 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database_url, lock_timeout_seconds=settings.platform_lock_timeout_seconds
     )
     app.state.session_factory = create_session_factory(app.state.engine)
+    # An SQLite file's write-ahead log is checkpointed off the requests' write transactions.
+    checkpointer = SqliteCheckpointer(app.state.engine) if sqlite_file_path(database_url) else None
+    app.state.sqlite_checkpointer = checkpointer
     # Readiness probes get connections of their own: a pool busy with slow asks is alive.
     in_memory = ":memory:" in database_url or database_url in ("sqlite://", "sqlite:///")
     app.state.health_engine = app.state.engine if in_memory else create_health_engine(database_url)

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache, lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import (
+    Insert,
+    Integer,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy import cast as cast_as
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from backend.chat.errors import ChatMessageNotFound, ChatSessionNotFound, MessageNotADraft
 from backend.chat.models import ChatMessage, ChatSession
@@ -129,16 +144,81 @@ def recent_turns(
 
 _CHAT_SESSIONS = cast("Table", ChatSession.__table__)
 _CHAT_MESSAGES = cast("Table", ChatMessage.__table__)
+_MESSAGE_COLUMNS = (
+    "session_id",
+    "message_type",
+    "content",
+    "query_id",
+    "sql_query",
+    "query_result",
+    "execution_time",
+    "error_message",
+    "timestamp",
+)
 
 
-def append_messages(session: Session, chat: ChatSession, messages: list[NewMessage]) -> list[int]:
-    """Add messages with the next sequence numbers; returns their ids, in order. Two
-    statements, nothing to flush; does not commit.
+def _row_with_defaults(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """`row` with the Python-side defaults of the columns it leaves out filled in (an INSERT
+    inside a common table expression gets no defaults applied for it)."""
+    full = dict(row)
+    for column in table.columns:
+        default = column.default
+        if column.key in full or default is None:
+            continue
+        if isinstance(default, ScalarElementColumnDefault):
+            full[column.key] = default.arg
+        elif isinstance(default, CallableColumnDefault):
+            full[column.key] = cast("Any", default.arg)(None)
+    return full
+
+
+def _reserve() -> Update:
+    """Reserves `:count` sequence numbers on the session row `:chat_id` (and takes its write
+    lock); answers the new `message_count`."""
+    sessions = _CHAT_SESSIONS
+    now = bindparam("now", type_=sessions.c.updated_at.type)
+    return (
+        update(sessions)
+        .where(sessions.c.id == bindparam("chat_id", type_=sessions.c.id.type))
+        .values(
+            message_count=sessions.c.message_count + bindparam("count", type_=Integer()),
+            last_message_at=now,
+            updated_at=now,
+        )
+        .returning(sessions.c.message_count)
+    )
+
+
+# Built once: a statement object reused skips its construction and its cache key each time.
+_RESERVE = _reserve()
+_INSERT_MESSAGES = insert(_CHAT_MESSAGES).returning(
+    _CHAT_MESSAGES.c.sequence_number, _CHAT_MESSAGES.c.id
+)
+
+
+@cache
+def _plain_insert(table: Table) -> Insert:
+    return insert(table)
+
+
+def append_messages(
+    session: Session,
+    chat: ChatSession,
+    messages: list[NewMessage],
+    *,
+    along: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+) -> list[int]:
+    """Add messages with the next sequence numbers; returns their ids, in order. Does not
+    commit. `along`: rows of other tables (an ask's analytics row and event) written in the
+    same transaction.
 
     One UPDATE both reserves the numbers and takes the row's write lock (PostgreSQL row lock,
     SQLite's database write lock) until the transaction ends, so concurrent asks on the same
     session get contiguous, distinct numbers and `message_count` stays equal to the highest.
-    One INSERT (executemany with RETURNING) then writes every message.
+    On PostgreSQL everything is one statement, the UPDATE and the rows of `along` as
+    data-modifying common table expressions of the messages' INSERT (one round trip instead of
+    one per statement; on its own, a statement is its own transaction). Elsewhere the rows of
+    `along` are inserted first, then the UPDATE and one INSERT of every message.
     """
     now = utcnow()
     count = len(messages)
@@ -146,7 +226,6 @@ def append_messages(session: Session, chat: ChatSession, messages: list[NewMessa
     rows = [
         {
             "session_id": chat.id,
-            "sequence_number": offset,
             "message_type": m.message_type,
             "content": m.content,
             "query_id": m.query_id,
@@ -156,27 +235,71 @@ def append_messages(session: Session, chat: ChatSession, messages: list[NewMessa
             "error_message": m.error_message,
             "timestamp": now,
         }
-        for offset, m in enumerate(messages)
+        for m in messages
     ]
-    # Core statements on the tables (compiled once and cached; no unit of work, no autoflush).
-    sessions, stored = _CHAT_SESSIONS, _CHAT_MESSAGES
-    new_count = session.execute(
-        update(sessions)
-        .where(sessions.c.id == chat.id)
-        .values(message_count=sessions.c.message_count + count, last_message_at=now, updated_at=now)
-        .returning(sessions.c.message_count)
-    ).scalar_one()
+    reserve = {"chat_id": chat.id, "count": count, "now": now}
+    if session.get_bind().dialect.name == "postgresql":
+        full = [(table, _row_with_defaults(table, row)) for table, row in along]
+        statement = _one_statement(count, tuple((t, tuple(sorted(r))) for t, r in full))
+        parameters: dict[str, Any] = dict(reserve)
+        for index, (_, values) in enumerate(full):
+            parameters.update({f"a{index}_{key}": value for key, value in values.items()})
+        for index, message in enumerate(rows):
+            parameters.update({f"m{index}_{key}": value for key, value in message.items()})
+        written = session.execute(statement, parameters).all()
+        first = min(int(seq) for seq, _ in written)
+        new_count = first + count - 1
+    else:
+        for table, row in along:
+            session.execute(_plain_insert(table), [dict(row)])
+        new_count = session.execute(_RESERVE, reserve).scalar_one()
+        first = new_count - count + 1
+        written = session.execute(
+            _INSERT_MESSAGES,
+            [{**row, "sequence_number": first + offset} for offset, row in enumerate(rows)],
+        ).all()
     set_committed_value(chat, "message_count", new_count)
     set_committed_value(chat, "last_message_at", now)
     set_committed_value(chat, "updated_at", now)
-    first = new_count - count + 1
-    for row in rows:
-        row["sequence_number"] += first
-    written = session.execute(
-        insert(stored).returning(stored.c.sequence_number, stored.c.id), rows
-    ).all()
     ids: dict[int, int] = {int(seq): int(i) for seq, i in written}
     return [ids[first + offset] for offset in range(count)]
+
+
+@lru_cache(maxsize=64)
+def _one_statement(count: int, along: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    """PostgreSQL, built once per shape (how many messages; which tables and columns along):
+    `WITH along_0 AS (INSERT ...), ..., reserved AS (UPDATE chat_sessions ... RETURNING
+    message_count) INSERT INTO chat_messages SELECT ... FROM reserved UNION ALL ...`. Values
+    are bound by name: `a{i}_{column}` for the rows along, `m{i}_{column}` for the messages."""
+    stored = _CHAT_MESSAGES
+    reserved = _RESERVE.cte("reserved")
+    first = reserved.c.message_count - (count - 1)
+    selects = [
+        select(
+            # Cast: an untyped NULL in a UNION would be read as text (a float column refuses it).
+            *(
+                cast_as(
+                    bindparam(f"m{offset}_{key}", type_=stored.c[key].type), stored.c[key].type
+                ).label(key)
+                for key in _MESSAGE_COLUMNS
+            ),
+            (first + offset).label("sequence_number"),
+        ).select_from(reserved)
+        for offset in range(count)
+    ]
+    source = selects[0] if count == 1 else union_all(*selects)
+    statement = (
+        insert(stored)
+        .from_select([*_MESSAGE_COLUMNS, "sequence_number"], source)
+        .returning(stored.c.sequence_number, stored.c.id)
+    )
+    writes = [
+        insert(table)
+        .values({key: bindparam(f"a{index}_{key}", type_=table.c[key].type) for key in keys})
+        .cte(f"along_{index}")
+        for index, (table, keys) in enumerate(along)
+    ]
+    return statement.add_cte(*writes) if writes else statement
 
 
 def get_message(session: Session, *, user_id: str, message_id: int) -> ChatMessage:

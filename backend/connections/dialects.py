@@ -243,7 +243,9 @@ class SQLiteDialect(Dialect):
     SQLGLOT_DIALECT = "sqlite"
     DRIVER = "sqlite+pysqlite"
     IS_FILE_BASED = True
-    READ_ONLY_SETUP = ("PRAGMA query_only = ON",)
+    # Nothing per query: every connection is opened `mode=ro` with `query_only` on (`_open`),
+    # and the guard lets no PRAGMA through to turn it off.
+    READ_ONLY_SETUP = ()
     SERVER_VERSION_QUERY = "SELECT sqlite_version()"
 
     SQLITE_BUSY_TIMEOUT_SECONDS = 5

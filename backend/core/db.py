@@ -265,6 +265,71 @@ class SqliteWriteTurns:
         self._release(record.info)
 
 
+_NO_AUTO_CHECKPOINT = "nlsql_no_auto_checkpoint"
+
+
+class SqliteCheckpointer:
+    """Checkpoints a WAL-mode SQLite platform database from a background thread, so that no
+    request's write transaction does it.
+
+    By default SQLite checkpoints inside the commit that takes the write-ahead log past 1,000
+    pages: that commit copies the log into the database and syncs both files (tens of ms here)
+    while its transaction still holds the write lock, and every writer queued behind it waits.
+    While the checkpointer runs, connections checked out of the engine's pool have automatic
+    checkpoints off (`PRAGMA wal_autocheckpoint=0`) and this thread runs a PASSIVE checkpoint
+    every `interval_seconds`; a passive checkpoint takes no write lock, so writers go on
+    appending to the log meanwhile. Several processes may each run one on the same file: a
+    checkpoint that finds another one running is skipped. Stopped, it checkpoints once more.
+    """
+
+    def __init__(self, engine: Engine, interval_seconds: float = 0.5) -> None:
+        self.engine = engine
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        event.listen(engine.pool, "checkout", self._on_checkout)
+
+    def _on_checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if self._running and not record.info.get(_NO_AUTO_CHECKPOINT):
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+            record.info[_NO_AUTO_CHECKPOINT] = True
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._running = True
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="nlsql-sqlite-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join()
+        self._running = False
+        self.checkpoint()
+
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """One PASSIVE checkpoint: (busy, frames in the log, frames checkpointed), or None
+        when it could not run (another process is checkpointing, the file is gone)."""
+        try:
+            with self.engine.connect() as conn:
+                row = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+                return int(row[0]), int(row[1]), int(row[2])
+        except Exception as exc:  # noqa: BLE001 - a skipped checkpoint is retried next tick
+            _log.debug("WAL checkpoint skipped: %s", exc)
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            self.checkpoint()
+
+
 def create_app_engine(
     url: str, *, lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS, **kwargs: Any
 ) -> Engine:

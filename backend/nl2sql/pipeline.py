@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
@@ -107,6 +107,9 @@ MAX_EXAMPLES = 5
 MAX_EXAMPLE_CANDIDATES = 200
 """Most recent templates and earlier answers each considered for one prompt's examples."""
 STAGES = ("generate", "guard", "execute", "record")
+
+_ANALYTICS = cast("Table", QueryAnalytics.__table__)
+_EVENTS = cast("Table", Event.__table__)
 
 SessionFactory = Callable[[], Session]
 """Opens a platform session (the app's `sessionmaker`); the pipeline opens short ones itself."""
@@ -669,11 +672,12 @@ AskPlan = _AskPlan
 """What an ask's first phase read (`read_ask_async`), handed to `finish_ask_async`."""
 
 
-def _read_without_transaction(session: Session) -> None:
-    """On PostgreSQL, let a read phase run its statements without BEGIN and ROLLBACK (two
-    round trips of a dozen in an ask). At READ COMMITTED every statement takes its own
-    snapshot inside a transaction too, so the reads see the same data; the phase's one
-    possible write (a session adopting the caller's only connection) is a single statement."""
+def _without_transaction(session: Session) -> None:
+    """On PostgreSQL, let the session run its statements without BEGIN and COMMIT/ROLLBACK
+    (each statement is then its own transaction): for a read phase, where at READ COMMITTED
+    every statement takes its own snapshot inside a transaction too, so the reads see the same
+    data (the phase's one possible write, a session adopting the caller's only connection, is
+    a single statement); and for a recording written as one statement."""
     if session.get_bind().dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
@@ -699,7 +703,7 @@ def _read_ask(
     """
     question = question.strip()
     with session_factory() as session:
-        _read_without_transaction(session)
+        _without_transaction(session)
         if not isinstance(principal, Principal):
             principal = principal(session)
         user = principal.user
@@ -1245,16 +1249,20 @@ def _record_ask(
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
         },
     )
+    tokens = prompt_tokens + completion_tokens
+    if tokens <= 0 and template is None and plan.on_recorded is None:
+        # The recording is then one statement on PostgreSQL (`append_messages`), atomic on
+        # its own: no BEGIN and COMMIT round trips around it.
+        _without_transaction(session)
     # Every row is built before the first write; the writes follow back to back as Core
     # statements (no unit-of-work flush), so the write transaction stays short.
-    recorder.insert_rows(session, QueryAnalytics, [analytics])
-    recorder.insert_rows(session, Event, [asked])
     messages = chat_service.append_messages(
         session,
         chat,
         [NewMessage(message_type="user", content=question, query_id=run.query_id), assistant],
+        along=[(_ANALYTICS, analytics), (_EVENTS, asked)],
     )
-    auth_service.add_token_usage(session, principal.user.id, prompt_tokens + completion_tokens)
+    auth_service.add_token_usage(session, principal.user.id, tokens)
     if template is not None:
         templates_service.count_template_use(session, template.id)
     return messages, cost

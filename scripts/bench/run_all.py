@@ -1,7 +1,9 @@
 """Every ask benchmark of issue 15 in one command; writes one results file (JSON) and prints it.
 
     python scripts/bench/run_all.py --out bench-results.json [--backends sqlite,postgresql]
-        [--workers 1,2] [--llm-delay 2.0] [--seconds 4]
+        [--workers 1,2] [--llm-delay 2.0] [--seconds 4] [--no-llm] [--export-rows 0]
+
+`--no-llm` skips the slow-LLM bursts (and their sign-in probe): only the offline figures.
 
 For each platform database (SQLite file, PostgreSQL started on loopback like the tests do) and
 each number of API worker processes (one: `uvicorn`; more: `serve_workers.py`, N uvicorn
@@ -630,7 +632,7 @@ def _cpu_bound_shares(entry: dict[str, Any], delay: float) -> None:
 
 
 def run_backend(
-    backend: str, workers_list: list[int], delay: float, seconds: float
+    backend: str, workers_list: list[int], delay: float, seconds: float, *, llm: bool = True
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"nlsql-bench-{backend}-"))
     results: dict[str, Any] = {}
@@ -655,14 +657,16 @@ def run_backend(
                                 headers=headers,
                                 timeout=60,
                             ).raise_for_status()
-                        entry["auth_alone"] = asyncio.run(auth_alone(base, platform, headers))
-                        for clients in LLM_CLIENTS:
-                            chats = make_chats(platform, clients)
-                            entry["llm_burst"][f"clients_{clients}"] = asyncio.run(
-                                llm_burst(base, platform, headers, chats, delay)
-                            )
+                        if llm:
+                            entry["auth_alone"] = asyncio.run(auth_alone(base, platform, headers))
+                            for clients in LLM_CLIENTS:
+                                chats = make_chats(platform, clients)
+                                entry["llm_burst"][f"clients_{clients}"] = asyncio.run(
+                                    llm_burst(base, platform, headers, chats, delay)
+                                )
                         entry["offline"] = offline_runs(base, platform, headers, seconds)
-                        _cpu_bound_shares(entry, delay)
+                        if llm:
+                            _cpu_bound_shares(entry, delay)
                         if workers == workers_list[0]:
                             results["in_process_ratio"] = in_process_ratio(base, platform, headers)
                         results[key] = entry
@@ -693,6 +697,9 @@ def main() -> None:
     parser.add_argument("--llm-delay", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=4.0, help="per offline measurement")
     parser.add_argument("--export-rows", type=int, default=1_000_000, help="0: no export run")
+    parser.add_argument(
+        "--no-llm", action="store_true", help="skip the slow-LLM bursts (offline figures only)"
+    )
     args = parser.parse_args()
     workers_list = [int(w) for w in args.workers.split(",") if w.strip()]
     report: dict[str, Any] = {
@@ -708,7 +715,7 @@ def main() -> None:
     }
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         report["results"][backend] = run_backend(
-            backend, workers_list, args.llm_delay, args.seconds
+            backend, workers_list, args.llm_delay, args.seconds, llm=not args.no_llm
         )
     if args.export_rows > 0:
         print(f"[export] {args.export_rows:,} rows", file=sys.stderr, flush=True)

@@ -39,6 +39,8 @@ from tests.chat.conftest import Caller, make_caller
 from tests.factories import create_api_key
 
 WAIT_SECONDS = 60.0
+BACKGROUND_THREADS = ("nlsql-metric-writer", "nlsql-sqlite-checkpoint")
+"""Threads of the app's own that use the platform database on their own schedule."""
 """A bound for waits on another thread; the tests normally take well under a second."""
 
 
@@ -180,7 +182,7 @@ def test_an_ask_takes_no_platform_connection_for_authentication(
 
     def checked_out(*_args: Any) -> None:
         name = threading.current_thread().name
-        if name != "nlsql-metric-writer":
+        if name not in BACKGROUND_THREADS:
             checkouts.append(name)
 
     event.listen(app.state.engine, "checkout", checked_out)
@@ -400,7 +402,7 @@ def test_a_streamed_ask_reads_its_caller_in_its_own_read_and_refuses_with_a_stat
     checkouts: list[str] = []
 
     def checked_out(*_args: Any) -> None:
-        if threading.current_thread().name != "nlsql-metric-writer":
+        if threading.current_thread().name not in BACKGROUND_THREADS:
             checkouts.append(threading.current_thread().name)
 
     event.listen(app.state.engine, "checkout", checked_out)
