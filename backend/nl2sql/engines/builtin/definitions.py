@@ -15,7 +15,12 @@ from sqlglot import exp
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
-from backend.nl2sql.engines.builtin.linking import ColumnRef, DefinitionMention, Mention
+from backend.nl2sql.engines.builtin.linking import (
+    ColumnRef,
+    DefinitionMention,
+    Mention,
+    phrase_words,
+)
 from backend.nl2sql.engines.builtin.reading import Reading, is_filler
 from backend.nl2sql.engines.builtin.split_measures import own_filters
 from backend.semantic.layer import Measure as LayerMeasure
@@ -76,6 +81,9 @@ class DefinitionReading(Reading):
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
                 self.definitions.remove(d)
                 continue
+            if d.definition.kind == "filter" and self._span_endpoint(d.start, d.end):
+                self.definitions.remove(d)  # "hours from open to close": events, not states
+                continue
             span = range(d.start, d.end)
             self.used_tokens.update(span)
             for k, m in enumerate(self.mentions):
@@ -98,9 +106,7 @@ class DefinitionReading(Reading):
                 self._layer_filter(d.start, filters[name])
         self._date_asked_of_filter()
         labels = {m.label for _, m in self.measures if m.sql}
-        named = [
-            m for m in layer.measures if re.sub(r"\W+", "_", m.name.lower()).strip("_") in labels
-        ]
+        named = [m for m in layer.measures if _label(m.name) in labels]
         if len({m.table.lower() for m in named}) > 1:
             # "revenue (invoices) and discounts (subscriptions)": one query over the joined rows
             # would repeat one side's rows and inflate its sums
@@ -217,6 +223,56 @@ class DefinitionReading(Reading):
                 return set(range(m.start, by + 1))
         return set()
 
+    def measure_date_near(self, start: int, end: int) -> ColumnRef | None:
+        """ "2024 revenue", "revenue in 2024", "sign-ups during Q3": the time column of the
+        layer measure named right next to a period (`start`..`end`) dates that period, before
+        any other date a word elsewhere in the question might name."""
+        layer = self.index.semantic
+        if layer is None:
+            return None
+        labels = {m.label for _, m in self.measures if m.sql}
+        for d in self.definitions:
+            if d.definition.kind != "measure":
+                continue
+            named = next((m for m in layer.measures if m.name == d.definition.name), None)
+            if named is None or not named.time_column or "." not in named.time_column:
+                continue
+            if _label(named.name) not in labels and not any(
+                label.startswith(_label(named.name) + "_per_") for label in labels
+            ):
+                continue  # the words were read as something else
+            after = d.start >= end and self.gap(end, d.start) == 0
+            before = d.end <= start and self.gap(d.end, start) == 0
+            if not (after or before):
+                continue
+            table, _, column = named.time_column.partition(".")
+            if table.lower() in self.index.tables:
+                col = self.index.column(table, column)
+                if col is not None:
+                    return col
+        return None
+
+    def layer_labels_rows(self, col: ColumnRef) -> bool:
+        """Whether the semantic layer says `col` is its table's own name: the words before
+        "name" are a synonym of the table (`company_name` of a table users call "company"),
+        or a synonym of the column is "<a word for the table> name" ("customer name")."""
+        layer = self.index.semantic
+        if layer is None or not col.words or col.words[-1] not in ("name", "title"):
+            return False
+        defined = next((t for t in layer.tables if t.name.lower() == col.table.lower()), None)
+        if defined is None:
+            return False
+        table_words = {phrase_words(s) for s in defined.synonyms} | {
+            self.index.table(col.table).words
+        }
+        if col.words[:-1] in table_words:
+            return True
+        column = next((c for c in defined.columns if c.name.lower() == col.name.lower()), None)
+        return column is not None and any(
+            words[-1:] == col.words[-1:] and words[:-1] in table_words
+            for words in (phrase_words(s) for s in column.synonyms)
+        )
+
     def _definition_end(self, pos: int) -> int:
         return next((d.end for d in self.definitions if d.start == pos), pos)
 
@@ -265,6 +321,23 @@ class DefinitionReading(Reading):
             for other in named
         )
 
+    def _span_endpoint(self, start: int, end: int) -> bool:
+        """Whether one word is an end of "from X to Y" / "between X and Y" of single words:
+        the events a time span runs between ("hours from open to close"), not a segment."""
+        if end - start != 1:
+            return False
+        words = [t for t in self.tokens if t.kind == "word"]
+        at = next((i for i, t in enumerate(words) if t.index == start), None)
+        if at is None:
+            return False
+        lemmas = [t.lemma for t in words]
+        opens = {"from": ("to", "until", "till"), "between": ("and",)}
+        before = lemmas[at - 1] if at >= 1 else ""
+        if before in opens and at + 2 < len(lemmas) and lemmas[at + 1] in opens[before]:
+            return True  # the first end
+        two_back = lemmas[at - 2] if at >= 2 else ""
+        return two_back in opens and before in opens[two_back]  # the second end
+
     def _drop_aggregate_cue_before(self, pos: int) -> None:
         """ "total MRR", "how many sign-ups": the measure already says how it aggregates."""
         for cue in list(self.cues):
@@ -274,7 +347,7 @@ class DefinitionReading(Reading):
 
     def _layer_measure(self, pos: int, named: LayerMeasure) -> None:
         tables = self._fragment_tables(named.expression) or [named.table]
-        label = re.sub(r"\W+", "_", named.name.lower()).strip("_") or "measure"
+        label = _label(named.name) or "measure"
         expression = self._in_unit(pos, named)
         measure = Measure(None, "LAYER", sql=expression, label=label, sql_tables=tables)
         self.measures.append((pos, measure))
@@ -587,6 +660,11 @@ class DefinitionReading(Reading):
             if ref is not None and ref.name not in out:
                 out.append(ref.name)
         return out
+
+
+def _label(name: str) -> str:
+    """The output label of a layer measure: its name in lower case, words joined by `_`."""
+    return re.sub(r"\W+", "_", name.lower()).strip("_")
 
 
 def _negation(sql: str) -> str:
