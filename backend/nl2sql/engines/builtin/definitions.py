@@ -27,7 +27,7 @@ from backend.semantic.layer import Measure as LayerMeasure
 from backend.semantic.layer import NamedFilter
 
 _QUALIFYING = frozenset(
-    {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new"}
+    {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new", "current"}
 )
 _STATE_ADVERBS = frozenset({"still", "currently", "already", "yet", "now", "ever"})
 _EXCLUSIONS = (
@@ -37,6 +37,8 @@ _EXCLUSIONS = (
 )  # fmt: skip
 """Words that take a segment out of the rows ("leaving out anyone who has churned")."""
 _TIME_UNITS = {"year": "year", "month": "month", "quarter": "quarter", "week": "week"}
+_AGAINST = frozenset({"versus", "vs", "v", "against", "and", "or", "compared"})
+"""Words that set one segment against another ("escalated versus non-escalated")."""
 _ARITHMETIC = frozenset({"divided", "minus", "plus", "times", "multiplied", "subtracted"})
 _LISTING_WORDS = frozenset({"which", "who", "list", "show", "name", "give"})
 _ANYONE = frozenset(
@@ -66,6 +68,7 @@ class DefinitionReading(Reading):
         self._spelled_out(measures)
         self._measure_dates_a_bucket(measures)
         self._fold_nested_filters()
+        self._segments_against_each_other(filters)
         for d in list(self.definitions):
             nxt = next((o for o in self.definitions if o.start == d.end), None)
             if (
@@ -99,6 +102,7 @@ class DefinitionReading(Reading):
                 if self._per_other_measure(d, measures, seen):
                     continue
                 self._layer_measure(d.start, measures[name])
+                self._measure_of_each_row(d.start)
             elif d.definition.kind == "filter" and name in filters:
                 if name in seen:
                     continue
@@ -320,6 +324,101 @@ class DefinitionReading(Reading):
             table.lower() == other or len(self.index.join_path(other, table) or [0, 0]) == 1
             for other in named
         )
+
+    def _segments_against_each_other(self, filters: dict[str, NamedFilter]) -> None:
+        """ "escalated versus non-escalated tickets", "churned vs active customers": a named
+        filter set against its opposite (its own name after "non"/"not", or a filter whose
+        condition is its negation) asks for a figure for each side: the rows are grouped by
+        the filter's test, not restricted by it."""
+        named = [d for d in self.definitions if d.definition.kind == "filter"]
+        for a in named:
+            first = filters.get(a.definition.name)
+            if first is None or a not in self.definitions:
+                continue
+            for b in named:
+                second = filters.get(b.definition.name)
+                if b.start < a.end or second is None or b not in self.definitions:
+                    continue
+                between = [t.lemma for t in self.tokens[a.end : b.start] if t.kind == "word"]
+                if not set(between) & _AGAINST or len(between) > 3:
+                    continue
+                opposite = (
+                    second.name == first.name and between[-1:] in (["non"], ["not"], ["un"])
+                ) or (
+                    second.table.lower() == first.table.lower()
+                    and _same_test(_negation(first.condition), second.condition)
+                )
+                if opposite:
+                    self._group_by_filter(a, b, first)
+                    break
+
+    def _group_by_filter(
+        self, a: DefinitionMention, b: DefinitionMention, named: NamedFilter
+    ) -> None:
+        self.definitions.remove(a)
+        self.definitions.remove(b)
+        self.used_tokens.update(range(a.start, a.end))
+        self.used_tokens.update(range(a.end, b.start))
+        self.used_tokens.update(range(b.start, b.end))
+        for k, m in enumerate(self.mentions):
+            if a.start <= m.start and m.end <= b.end and m.kind != "table":
+                self._use(k)  # the words are the segment's, read as its two sides
+        column = self._tested_flag(named.condition)
+        label = _label(named.name) or "segment"
+        key = (
+            Measure(column)
+            if column is not None
+            else Measure(None, sql=named.condition, label=label,
+                         sql_tables=self._fragment_tables(named.condition))
+        )  # fmt: skip
+        self.group_keys.append((a.start, key))
+        self.projection.append((a.start, key))
+        end = len(self.tokens)
+        if not any(c.payload == "compare" for c in self.cues):
+            self.cues.append(Cue("group", end, end, "compare"))  # a breakdown was asked for
+        self.note("grouping", f"{named.name} or not")
+
+    def _tested_flag(self, condition: str) -> ColumnRef | None:
+        """The yes/no column a condition tests against 1 (`tickets.is_escalated = 1`): its
+        own values name the two sides."""
+        try:
+            tree = sqlglot.parse_one(condition)
+        except sqlglot.errors.ParseError:
+            return None
+        if not isinstance(tree, exp.EQ) or not isinstance(tree.this, exp.Column):
+            return None
+        literal = tree.expression
+        if not isinstance(literal, exp.Literal) or literal.this not in ("1", "true"):
+            return None
+        cols = self._fragment_columns(condition)
+        return cols[0] if len(cols) == 1 else None
+
+    def _measure_of_each_row(self, pos: int) -> None:
+        """ "List customers with their revenue", "show plans and their MRR": a measure said
+        to belong to the rows listed ("their", "its") is a figure for each of them: the rows
+        are its group, as "for each customer" would say."""
+        if any(c.kind in ("group", "by", "bucket", "top", "super") for c in self.cues):
+            return
+        words = [t for t in self.tokens[:pos] if t.kind == "word"]
+        while words and (words[-1].lemma in _QUALIFYING - {"their", "its"}):
+            words.pop()  # "their total revenue", "its current MRR"
+        if len(words) < 3 or words[-1].lemma not in ("their", "its"):
+            return
+        if words[-2].lemma not in ("with", "and", "alongside", "plus"):
+            return
+        link = words[-2].index
+        k = next(
+            (k for k, m in enumerate(self.mentions)
+             if m.kind == "table" and m.end <= link and self.gap(m.end, link) == 0),
+            None,
+        )  # fmt: skip
+        if k is None or not {t.lemma for t in words[:2]} & (_LISTING_WORDS | {"what"}):
+            return
+        self._group_key(k)
+        end = len(self.tokens)
+        if not any(c.payload == "compare" for c in self.cues):
+            self.cues.append(Cue("group", end, end, "compare"))  # a breakdown was asked for
+        self.used_tokens.update({link, words[-1].index})
 
     def _span_endpoint(self, start: int, end: int) -> bool:
         """Whether one word is an end of "from X to Y" / "between X and Y" of single words:
@@ -665,6 +764,19 @@ class DefinitionReading(Reading):
 def _label(name: str) -> str:
     """The output label of a layer measure: its name in lower case, words joined by `_`."""
     return re.sub(r"\W+", "_", name.lower()).strip("_")
+
+
+def _same_test(a: str, b: str) -> bool:
+    """Whether two boolean fragments say the same (`NOT x IS NULL` and `x IS NOT NULL`)."""
+
+    def bare(node: exp.Expr) -> exp.Expr:
+        return node.this if isinstance(node, exp.Paren) else node
+
+    try:
+        first, second = sqlglot.parse_one(a), sqlglot.parse_one(b)
+    except sqlglot.errors.ParseError:
+        return a.strip() == b.strip()
+    return bool(first.transform(bare).sql() == second.transform(bare).sql())
 
 
 def _negation(sql: str) -> str:
