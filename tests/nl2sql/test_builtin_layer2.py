@@ -9,6 +9,10 @@ with its own layer document.
 * a named filter set against its opposite ("rush versus non-rush jobs", "current and former
   clients") groups the rows by the filter's test instead of restricting them;
 * a measure said to belong to the rows listed ("shops with their takings") is a figure for each;
+* a filter named "<state> <rows>" is recognised said as a predicate ("bills that are settled");
+* "how many open jobs ..." counts the rows the named filter names; a period never falls on the
+  date an "open" filter tests to be empty;
+* a question that lists rows ("which shops ...") is not answered with one figure of a measure;
 * a name column the layer calls the table's own (`shop_name` of a table users call "shop")
   raises no doubt that it belongs to something else, when each row is listed once.
 
@@ -42,7 +46,7 @@ CREATE TABLE clients (
     shop_name TEXT NOT NULL,
     town TEXT NOT NULL,
     region TEXT NOT NULL,
-    joined_on DATE NOT NULL,
+    created_on DATE NOT NULL,
     left_on DATE
 );
 CREATE TABLE jobs (
@@ -85,8 +89,10 @@ def _rows() -> Rows:
              None if closed is None else f"{closed:%Y-%m-%d %H:%M:%S}")
         )  # fmt: skip
         billed = (opened + timedelta(days=rng.randint(0, 20))).date()
-        paid = None if rng.random() < 0.25 else str(billed + timedelta(days=rng.randint(1, 40)))
-        bills.append((i, i, str(billed), paid, round(40 + rng.random() * 300 + 3 * client, 2)))
+        for k in range(1 if i % 5 else 2):  # some jobs are billed twice (parts, then labour)
+            paid = None if rng.random() < 0.25 else str(billed + timedelta(days=rng.randint(1, 40)))
+            amount = round(40 + rng.random() * 300 + 3 * client, 2)
+            bills.append((len(bills) + 1, i, str(billed + timedelta(days=k)), paid, amount))
     return {"clients": clients, "jobs": jobs, "bills": bills}
 
 
@@ -100,7 +106,7 @@ LAYER = SemanticLayer.model_validate(
                 "name": "clients",
                 "description": "A bike shop whose repairs we do; shops that left stay.",
                 "synonyms": ["shop", "bike shop", "retailer"],
-                "time_column": "joined_on",
+                "time_column": "created_on",
                 "columns": [{"name": "shop_name", "synonyms": ["shop name"]}],
             },
             {"name": "jobs", "synonyms": ["repair", "repair job"], "time_column": "opened_at"},
@@ -136,6 +142,12 @@ LAYER = SemanticLayer.model_validate(
                 "synonyms": ["rush", "rush jobs"],
                 "table": "jobs",
                 "condition": "jobs.is_rush = 1",
+            },
+            {
+                "name": "settled bill",
+                "synonyms": ["settled bills"],
+                "table": "bills",
+                "condition": "bills.paid_on IS NOT NULL",
             },
             {
                 "name": "current client",
@@ -207,7 +219,7 @@ def test_the_gold_data_has_what_the_questions_need(spokewise_db: sqlite3.Connect
     assert one("SELECT COUNT(*) FROM clients WHERE left_on IS NOT NULL") >= 3
     assert one("SELECT COUNT(*) FROM jobs WHERE closed_at IS NULL") >= 15
     # sign-up years and billing years differ, so dating by the wrong one changes the answer
-    assert one("SELECT COUNT(*) FROM clients WHERE joined_on >= '2024-01-01'") == 0
+    assert one("SELECT COUNT(*) FROM clients WHERE created_on >= '2024-01-01'") == 0
     assert one("SELECT COUNT(*) FROM bills WHERE billed_on >= '2024-01-01'") >= 100
     # shops with more than one open job exist, and some with one only
     per_shop = "SELECT COUNT(*) AS n FROM jobs WHERE closed_at IS NULL GROUP BY client_id"
@@ -221,6 +233,10 @@ ANSWERED = [
      "SELECT SUM(b.amount) FROM bills b JOIN jobs j ON j.job_id = b.job_id"
      " JOIN clients c ON c.client_id = j.client_id WHERE c.region = 'North'"
      " AND b.paid_on IS NOT NULL AND b.billed_on >= '2024-01-01' AND b.billed_on < '2025-01-01'"),
+    ("What share of 2024 takings came from shops in the North?",
+     "SELECT 100.0 * SUM(CASE WHEN c.region = 'North' THEN b.amount ELSE 0 END) / SUM(b.amount)"
+     " FROM bills b JOIN jobs j ON j.job_id = b.job_id JOIN clients c ON c.client_id = j.client_id"
+     " WHERE b.paid_on IS NOT NULL AND b.billed_on >= '2024-01-01' AND b.billed_on < '2025-01-01'"),
     ("Takings in 2024 that came from shops in the North",
      "SELECT SUM(b.amount) FROM bills b JOIN jobs j ON j.job_id = b.job_id"
      " JOIN clients c ON c.client_id = j.client_id WHERE c.region = 'North'"
@@ -248,6 +264,18 @@ ANSWERED = [
      "SELECT c.shop_name, SUM(b.amount) FROM clients c JOIN jobs j ON j.client_id = c.client_id"
      " JOIN bills b ON b.job_id = j.job_id WHERE b.paid_on IS NOT NULL AND c.left_on IS NULL"
      " GROUP BY c.client_id, c.shop_name"),
+    # a filter named "<state> <rows>" said as a predicate: "<rows> are <state>"
+    ("What percentage of bills are settled?",
+     "SELECT 100.0 * SUM(paid_on IS NOT NULL) / COUNT(*) FROM bills"),
+    ("How many bills are not settled?", "SELECT COUNT(*) FROM bills WHERE paid_on IS NULL"),
+    # the rows a named filter names are what "how many" counts, not a table a verb names
+    ("How many open jobs are billed?",
+     "SELECT COUNT(DISTINCT j.job_id) FROM jobs j JOIN bills b ON b.job_id = j.job_id"
+     " WHERE j.closed_at IS NULL"),
+    # a period does not fall on the date an "open" filter leaves empty
+    ("How many open jobs were billed in 2024?",
+     "SELECT COUNT(DISTINCT j.job_id) FROM jobs j JOIN bills b ON b.job_id = j.job_id"
+     " WHERE j.closed_at IS NULL AND j.opened_at >= '2024-01-01' AND j.opened_at < '2025-01-01'"),
     # the shops' own name, each shop once: no doubt about whose name it is
     ("Which shops currently have more than one open job?",
      "SELECT c.shop_name FROM clients c JOIN jobs j ON j.client_id = c.client_id"
@@ -265,7 +293,30 @@ def test_layer_readings_answer_right(
 def test_a_measure_next_to_a_period_is_dated_by_its_own_date(spokewise: SchemaSnapshot) -> None:
     sql = ask(spokewise, "How much of our 2024 takings came from shops in the North?")
     assert "billed_on >= '2024-01-01'" in sql
-    assert "joined_on" not in sql
+    assert "created_on" not in sql
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Which shops brought in takings in 2024?", "Which clients are behind our takings?"],
+)
+def test_rows_asked_for_are_not_answered_by_one_figure(
+    spokewise: SchemaSnapshot, question: str
+) -> None:
+    with pytest.raises(QuestionNotUnderstood) as declined:
+        ask(spokewise, question)
+    assert "lists rows" in declined.value.message
+
+
+def test_one_figure_asked_for_by_a_listing_word_is_still_answered(
+    spokewise: SchemaSnapshot, spokewise_db: sqlite3.Connection
+) -> None:
+    assert_same_answer(
+        spokewise_db,
+        ask(spokewise, "Show the total takings in 2024"),
+        "SELECT SUM(amount) FROM bills WHERE paid_on IS NOT NULL"
+        " AND billed_on >= '2024-01-01' AND billed_on < '2025-01-01'",
+    )
 
 
 def _confidence(schema: SchemaSnapshot, question: str, layer: SemanticLayer) -> float:

@@ -13,7 +13,7 @@ import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.cues import Cue
-from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
@@ -89,9 +89,11 @@ class DefinitionReading(Reading):
                 continue
             span = range(d.start, d.end)
             self.used_tokens.update(span)
+            counted = any(c.kind == "count" and c.end == d.start for c in self.cues)
             for k, m in enumerate(self.mentions):
-                if m.start == d.start and m.end == d.end and m.kind == "table":
+                if m.start == d.start and m.end == d.end and m.kind == "table" and not counted:
                     self._use(k)  # the rows a named filter names are the focus already
+                # ("how many active subscriptions ...": left for the count to count them)
             name = d.definition.name
             if d.definition.kind == "measure" and name in measures:
                 self._use_state_adverbs(d.start)  # "still owed"
@@ -183,6 +185,28 @@ class DefinitionReading(Reading):
                 self.intent.subject_named = True  # "which customers ...": they are named
         self.mentions.sort(key=lambda m: m.start)
 
+    def _rows_asked_for_kept(self, intent: Intent) -> None:
+        """ "Which plans are no longer sold to new customers?": a question that lists rows
+        is not answered by one figure of a layer measure its words happen to name."""
+        if self.index.semantic is None or not self._lists_rows():
+            return
+        if intent.group_by or intent.having or intent.order_by or intent.partition_by:
+            return
+        if not intent.select or not all(m.agg is not None for m in intent.select):
+            return
+        if not any(m.agg == "LAYER" for m in intent.select):
+            return
+        first = min(self.mentions, key=lambda m: m.start, default=None)
+        listing = next(t for t in self.tokens if t.kind == "word")
+        named = {i for d in self.definitions for i in range(d.start, d.end)}
+        if (
+            first is not None
+            and first.kind == "table"
+            and first.start not in named
+            and self.gap(listing.index + 1, first.start) == 0
+        ):  # "which plans ...", "list the customers ...": the rows asked for
+            raise self.decline("the question lists rows, but the reading gives one figure")
+
     def _lists_rows(self) -> bool:
         """ "Which customers ...", "list the ...": the question asks for rows, not a figure
         (no count, total or ranking word)."""
@@ -259,10 +283,16 @@ class DefinitionReading(Reading):
     def layer_labels_rows(self, col: ColumnRef) -> bool:
         """Whether the semantic layer says `col` is its table's own name: the words before
         "name" are a synonym of the table (`company_name` of a table users call "company"),
-        or a synonym of the column is "<a word for the table> name" ("customer name")."""
+        or a synonym of the column is "<a word for the table> name" ("customer name"); and
+        the question names that table first, as the rows it asks for."""
         layer = self.index.semantic
         if layer is None or not col.words or col.words[-1] not in ("name", "title"):
             return False
+        first = min(self.mentions, key=lambda m: m.start, default=None)
+        if first is None or first.kind != "table" or first.tables[:1] != [
+            self.index.table(col.table)
+        ]:
+            return False  # the rows listed are not named first ("which account managers")
         defined = next((t for t in layer.tables if t.name.lower() == col.table.lower()), None)
         if defined is None:
             return False
@@ -526,9 +556,11 @@ class DefinitionReading(Reading):
             return
         self._add_condition(named.name, named.condition, negated=negated, pos=pos)
         self.note("filters", ("not " if negated else "") + named.name)
+        unset = _tests_unset(named.condition) and not negated
         for col in self._fragment_columns(named.condition):
-            if col.kind == "date":
+            if col.kind == "date" and not unset:
                 self.named_dates[pos] = col  # "churned between ...": the date it names
+            # (an "open job" has no `closed_at`: no period falls on a date it leaves empty)
 
     def _per_other_measure(
         self, d: DefinitionMention, measures: dict[str, LayerMeasure], seen: set[str]
@@ -764,6 +796,15 @@ class DefinitionReading(Reading):
 def _label(name: str) -> str:
     """The output label of a layer measure: its name in lower case, words joined by `_`."""
     return re.sub(r"\W+", "_", name.lower()).strip("_")
+
+
+def _tests_unset(sql: str) -> bool:
+    """Whether a fragment is `column IS NULL`: the rows that have no such value."""
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return False
+    return isinstance(tree, exp.Is) and isinstance(tree.expression, exp.Null)
 
 
 def _same_test(a: str, b: str) -> bool:

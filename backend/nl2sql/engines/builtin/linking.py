@@ -899,6 +899,9 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
         i = hit.end
     taken = {k for d in found for k in range(d.start, d.end)}
     found.extend(_loose_definitions(index, tokens, taken))
+    from backend.nl2sql.engines.builtin.definition_links import predicate_filters  # (a cycle)
+
+    found.extend(predicate_filters(index, tokens, taken))
     return sorted(found, key=lambda d: d.start)
 
 
