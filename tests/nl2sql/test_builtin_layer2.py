@@ -8,7 +8,8 @@ with its own layer document.
   segment ("hours from open to close" is not about open jobs only);
 * a named filter set against its opposite ("rush versus non-rush jobs", "current and former
   clients") groups the rows by the filter's test instead of restricting them;
-* a measure said to belong to the rows listed ("shops with their takings") is a figure for each;
+* a measure said to belong to the rows listed ("shops with their takings") is a figure for each,
+  and so is one the rows are ranked by ("rank shops by takings": highest first);
 * a filter named "<state> <rows>" is recognised said as a predicate ("bills that are settled");
 * "how many open jobs ..." counts the rows the named filter names; a period never falls on the
   date an "open" filter tests to be empty;
@@ -264,6 +265,16 @@ ANSWERED = [
      "SELECT c.shop_name, SUM(b.amount) FROM clients c JOIN jobs j ON j.client_id = c.client_id"
      " JOIN bills b ON b.job_id = j.job_id WHERE b.paid_on IS NOT NULL AND c.left_on IS NULL"
      " GROUP BY c.client_id, c.shop_name"),
+    # rows ranked by a measure: a figure for each, highest first
+    ("Rank shops by takings",
+     "SELECT c.shop_name, SUM(b.amount) AS t FROM clients c"
+     " JOIN jobs j ON j.client_id = c.client_id JOIN bills b ON b.job_id = j.job_id"
+     " WHERE b.paid_on IS NOT NULL GROUP BY c.client_id, c.shop_name ORDER BY t DESC"),
+    ("Clients ranked by takings in 2024",
+     "SELECT c.shop_name, SUM(b.amount) AS t FROM clients c"
+     " JOIN jobs j ON j.client_id = c.client_id JOIN bills b ON b.job_id = j.job_id"
+     " WHERE b.paid_on IS NOT NULL AND b.billed_on >= '2024-01-01' AND b.billed_on < '2025-01-01'"
+     " GROUP BY c.client_id, c.shop_name ORDER BY t DESC"),
     # a filter named "<state> <rows>" said as a predicate: "<rows> are <state>"
     ("What percentage of bills are settled?",
      "SELECT 100.0 * SUM(paid_on IS NOT NULL) / COUNT(*) FROM bills"),

@@ -105,6 +105,7 @@ class DefinitionReading(Reading):
                     continue
                 self._layer_measure(d.start, measures[name])
                 self._measure_of_each_row(d.start)
+                self._rows_ranked_by_measure(d.start)
             elif d.definition.kind == "filter" and name in filters:
                 if name in seen:
                     continue
@@ -449,6 +450,41 @@ class DefinitionReading(Reading):
         if not any(c.payload == "compare" for c in self.cues):
             self.cues.append(Cue("group", end, end, "compare"))  # a breakdown was asked for
         self.used_tokens.update({link, words[-1].index})
+
+    def _rows_ranked_by_measure(self, pos: int) -> None:
+        """ "Rank account managers by MRR", "customers ranked by revenue": the rows named
+        are each given the measure and put in its order, highest first unless the question
+        says otherwise (a "top N" ranking is read by the ranking pass instead)."""
+        if any(c.kind in ("top", "super") for c in self.cues):
+            return
+        measure = next((m for at, m in self.measures if at == pos), None)
+        by = next(
+            (c for c in self.cues
+             if c.kind in ("by", "order") and c.end <= pos
+             and self._layer_measure_at(c.end) is measure),
+            None,
+        )  # fmt: skip
+        if measure is None or by is None:
+            return
+        verb = next(
+            (t for t in self.tokens[: by.end] if t.lemma in ("rank", "ranked", "ranking")), None
+        )
+        if verb is None:
+            return
+        k = next(
+            (k for k, m in enumerate(self.mentions)
+             if m.kind == "table" and m.end <= by.start
+             and (verb.index < m.start or verb.index >= by.start)
+             and self.gap(m.end, by.start) == 0),
+            None,
+        )  # fmt: skip
+        if k is None:
+            return
+        self._group_key(k)
+        self.order_keys.append((by.start, measure, self._direction(default=True)))
+        self.cues = [c for c in self.cues if c is not by and not (c.start <= verb.index < c.end)]
+        self.used_tokens.update({verb.index, *range(by.start, by.end)})
+        self.note("order", f"{measure.label} per {self.mentions[k].text}, ranked")
 
     def _span_endpoint(self, start: int, end: int) -> bool:
         """Whether one word is an end of "from X to Y" / "between X and Y" of single words:
