@@ -10,6 +10,7 @@ with its own layer document.
   clients") groups the rows by the filter's test instead of restricting them;
 * a measure said to belong to the rows listed ("shops with their takings") is a figure for each,
   and so is one the rows are ranked by ("rank shops by takings": highest first);
+* a superlative inside a measure's words ("lost the most clients") ranks by that measure;
 * a filter named "<state> <rows>" is recognised said as a predicate ("bills that are settled");
 * "how many open jobs ..." counts the rows the named filter names; a period never falls on the
   date an "open" filter tests to be empty;
@@ -77,7 +78,8 @@ def _rows() -> Rows:
     for i in range(1, 25):
         town, region = TOWNS[i % 4]
         joined = date(2021, 3, 1) + timedelta(days=41 * i)
-        left = str(joined + timedelta(days=400 + 13 * i)) if i % 5 == 0 else None
+        gone = i % 5 == 0 or (i % 4 == 2 and i < 12)  # the South loses the most
+        left = str(joined + timedelta(days=400 + 13 * i)) if gone else None
         clients.append((i, f"{SHOPS[i % 8]} Cycles {i}", town, region, str(joined), left))
     jobs, bills = [], []
     for i in range(1, 401):
@@ -129,6 +131,14 @@ LAYER = SemanticLayer.model_validate(
                 "expression": "AVG(julianday(jobs.closed_at) - julianday(jobs.opened_at))",
                 "filter": "jobs.closed_at IS NOT NULL",
                 "time_column": "jobs.opened_at",
+            },
+            {
+                "name": "lost clients",
+                "synonyms": ["clients lost"],
+                "table": "clients",
+                "expression": "COUNT(*)",
+                "filter": "clients.left_on IS NOT NULL",
+                "time_column": "clients.left_on",
             },
         ],
         "filters": [
@@ -265,6 +275,10 @@ ANSWERED = [
      "SELECT c.shop_name, SUM(b.amount) FROM clients c JOIN jobs j ON j.client_id = c.client_id"
      " JOIN bills b ON b.job_id = j.job_id WHERE b.paid_on IS NOT NULL AND c.left_on IS NULL"
      " GROUP BY c.client_id, c.shop_name"),
+    # a superlative inside a measure's words ranks by the measure
+    ("Which region has lost the most clients?",
+     "SELECT region FROM clients WHERE left_on IS NOT NULL GROUP BY region"
+     " ORDER BY COUNT(*) DESC LIMIT 1"),
     # rows ranked by a measure: a figure for each, highest first
     ("Rank shops by takings",
      "SELECT c.shop_name, SUM(b.amount) AS t FROM clients c"

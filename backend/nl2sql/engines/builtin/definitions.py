@@ -29,6 +29,8 @@ from backend.semantic.layer import NamedFilter
 _QUALIFYING = frozenset(
     {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new", "current"}
 )
+_SUPERLATIVES = {"most": "desc", "fewest": "asc", "least": "asc"}
+"""Superlatives the layer's linking lets inside a measure's words ("lost the most customers")."""
 _STATE_ADVERBS = frozenset({"still", "currently", "already", "yet", "now", "ever"})
 _EXCLUSIONS = (
     ("leaving", "out"), ("leave", "out"), ("left", "out"), ("excluding",), ("exclude",),
@@ -63,6 +65,7 @@ class DefinitionReading(Reading):
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
         self._drop_exclusion_links()
+        self._ranking_inside()
         self._rows_not_figures()
         self._restatements(measures)
         self._spelled_out(measures)
@@ -167,6 +170,25 @@ class DefinitionReading(Reading):
         used = [self.mentions[k] for k in self.used]
         self.mentions = sorted([*self.mentions, mention], key=lambda m: m.start)
         self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
+
+    def _ranking_inside(self) -> None:
+        """ "which rep has lost the most customers": a superlative inside a measure's words
+        ranks by the measure; the measure is read from after it (its words before it are
+        taken as its own), so the ranking finds the measure right after "the most"."""
+        for d in self.definitions:
+            if d.definition.kind != "measure" or self.used:
+                continue
+            at = next(
+                (t.index for t in self.tokens[d.start + 1 : d.end] if t.lemma in _SUPERLATIVES),
+                None,
+            )
+            if at is None:
+                continue
+            self.used_tokens.update(range(d.start, at))
+            direction = _SUPERLATIVES[self.tokens[at].lemma]
+            self.cues = sorted([*self.cues, Cue("super", at, at + 1, direction)], key=lambda c: c.start)
+            d.start = at + 1
+            d.alternatives = ()  # ranked by, the words name the figure, not the segment
 
     def _rows_not_figures(self) -> None:
         """ "Which customers did we lose": words that name both a measure and a segment

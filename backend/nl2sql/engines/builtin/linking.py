@@ -938,6 +938,8 @@ _PARTICIPLES = {
     "did": "do", "hired": "hire", "fired": "fire",
 }  # fmt: skip
 """Past forms whose base a definition's phrase may be written in ("customers we lost")."""
+_RANKING = frozenset({"most", "fewest", "least"})
+"""Superlatives a definition's phrase may be split by ("lost the most customers")."""
 _LOOSE_GAP = 3
 """Small words allowed between the words of a definition's phrase ("seats did we bill")."""
 
@@ -1029,8 +1031,8 @@ def _loose_span(
         if match is not None:
             missing.remove(match)
             gap = 0
-        elif tok.lemma in STOP_WORDS and k > start and gap < _LOOSE_GAP:
-            gap += 1
+        elif (tok.lemma in STOP_WORDS or tok.lemma in _RANKING) and k > start and gap < _LOOSE_GAP:
+            gap += 1  # ("lost the most customers": the ranking is read apart, see definitions)
         else:
             return None
         k += 1
