@@ -186,7 +186,9 @@ class DefinitionReading(Reading):
                 continue
             self.used_tokens.update(range(d.start, at))
             direction = _SUPERLATIVES[self.tokens[at].lemma]
-            self.cues = sorted([*self.cues, Cue("super", at, at + 1, direction)], key=lambda c: c.start)
+            self.cues = sorted(
+                [*self.cues, Cue("super", at, at + 1, direction)], key=lambda c: c.start
+            )
             d.start = at + 1
             d.alternatives = ()  # ranked by, the words name the figure, not the segment
 
@@ -281,7 +283,7 @@ class DefinitionReading(Reading):
         layer = self.index.semantic
         if layer is None:
             return None
-        labels = {m.label for _, m in self.measures if m.sql}
+        labels = {m.label for _, m in self.measures if m.sql and m.label}
         for d in self.definitions:
             if d.definition.kind != "measure":
                 continue
@@ -312,9 +314,11 @@ class DefinitionReading(Reading):
         if layer is None or not col.words or col.words[-1] not in ("name", "title"):
             return False
         first = min(self.mentions, key=lambda m: m.start, default=None)
-        if first is None or first.kind != "table" or first.tables[:1] != [
-            self.index.table(col.table)
-        ]:
+        if (
+            first is None
+            or first.kind != "table"
+            or first.tables[:1] != [self.index.table(col.table)]
+        ):
             return False  # the rows listed are not named first ("which account managers")
         defined = next((t for t in layer.tables if t.name.lower() == col.table.lower()), None)
         if defined is None:
