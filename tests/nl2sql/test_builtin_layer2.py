@@ -11,6 +11,8 @@ with its own layer document.
 * a measure said to belong to the rows listed ("shops with their takings") is a figure for each,
   and so is one the rows are ranked by ("rank shops by takings": highest first);
 * a superlative inside a measure's words ("lost the most clients") ranks by that measure;
+* the layer's exact word for a column ("bill amount") wins over a measure named in another
+  inflection ("billed amount");
 * a filter named "<state> <rows>" is recognised said as a predicate ("bills that are settled");
 * "how many open jobs ..." counts the rows the named filter names; a period never falls on the
   date an "open" filter tests to be empty;
@@ -113,7 +115,12 @@ LAYER = SemanticLayer.model_validate(
                 "columns": [{"name": "shop_name", "synonyms": ["shop name"]}],
             },
             {"name": "jobs", "synonyms": ["repair", "repair job"], "time_column": "opened_at"},
-            {"name": "bills", "synonyms": ["invoice"], "time_column": "billed_on"},
+            {
+                "name": "bills",
+                "synonyms": ["invoice"],
+                "time_column": "billed_on",
+                "columns": [{"name": "amount", "synonyms": ["bill amount"]}],
+            },
         ],
         "measures": [
             {
@@ -131,6 +138,13 @@ LAYER = SemanticLayer.model_validate(
                 "expression": "AVG(julianday(jobs.closed_at) - julianday(jobs.opened_at))",
                 "filter": "jobs.closed_at IS NOT NULL",
                 "time_column": "jobs.opened_at",
+            },
+            {
+                "name": "amount billed",
+                "synonyms": ["billed amount"],
+                "table": "bills",
+                "expression": "SUM(bills.amount)",
+                "time_column": "bills.billed_on",
             },
             {
                 "name": "lost clients",
@@ -275,6 +289,8 @@ ANSWERED = [
      "SELECT c.shop_name, SUM(b.amount) FROM clients c JOIN jobs j ON j.client_id = c.client_id"
      " JOIN bills b ON b.job_id = j.job_id WHERE b.paid_on IS NOT NULL AND c.left_on IS NULL"
      " GROUP BY c.client_id, c.shop_name"),
+    # the layer's own word for a column beats a measure's name in another inflection
+    ("What is the biggest bill amount?", "SELECT MAX(amount) FROM bills"),
     # a superlative inside a measure's words ranks by the measure
     ("Which region has lost the most clients?",
      "SELECT region FROM clients WHERE left_on IS NOT NULL GROUP BY region"

@@ -976,6 +976,9 @@ def _loose_definitions(
             }
             for words, definitions in candidates.items():
                 end = _loose_span(tokens, i, words, taken)
+                said = tuple(t.lemma for t in tokens[i:end]) if end is not None else ()
+                if said in index.column_synonyms or said in index.table_synonyms:
+                    continue  # "invoice amount" is the layer's own word for a column
                 if end is not None and (best is None or end - i > best.end - best.start):
                     text = " ".join(t.text for t in tokens[i:end])
                     score = 3.0 * len(words) - 1.0
