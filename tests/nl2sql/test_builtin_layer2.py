@@ -14,7 +14,8 @@ with its own layer document.
 * the layer's exact word for a column ("bill amount") wins over a measure named in another
   inflection ("billed amount");
 * a filter named "<state> <rows>" is recognised said as a predicate ("bills that are settled");
-* "how many open jobs ..." counts the rows the named filter names; a period never falls on the
+* "how many open jobs ...", "more than 6 current clients" count the rows the named filter
+  names; a period never falls on the
   date an "open" filter tests to be empty;
 * a question that lists rows ("which shops ...") is not answered with one figure of a measure;
 * a name column the layer calls the table's own (`shop_name` of a table users call "shop")
@@ -45,13 +46,18 @@ from backend.semantic.layer import SemanticLayer
 from tests.nl2sql.gym import Rows, duckdb_loaded, plain, postgres_loaded
 
 SPOKEWISE_DDL = """
+CREATE TABLE mechanics (
+    mechanic_id INTEGER PRIMARY KEY,
+    full_name TEXT NOT NULL
+);
 CREATE TABLE clients (
     client_id INTEGER PRIMARY KEY,
     shop_name TEXT NOT NULL,
     town TEXT NOT NULL,
     region TEXT NOT NULL,
     created_on DATE NOT NULL,
-    left_on DATE
+    left_on DATE,
+    look_after INTEGER
 );
 CREATE TABLE jobs (
     job_id INTEGER PRIMARY KEY,
@@ -82,7 +88,8 @@ def _rows() -> Rows:
         joined = date(2021, 3, 1) + timedelta(days=41 * i)
         gone = i % 5 == 0 or (i % 4 == 2 and i < 12)  # the South loses the most
         left = str(joined + timedelta(days=400 + 13 * i)) if gone else None
-        clients.append((i, f"{SHOPS[i % 8]} Cycles {i}", town, region, str(joined), left))
+        mechanic = 1 + i % 3 if i % 4 else 1
+        clients.append((i, f"{SHOPS[i % 8]} Cycles {i}", town, region, str(joined), left, mechanic))
     jobs, bills = [], []
     for i in range(1, 401):
         client = 1 + (i * 7) % 24
@@ -98,7 +105,8 @@ def _rows() -> Rows:
             paid = None if rng.random() < 0.25 else str(billed + timedelta(days=rng.randint(1, 40)))
             amount = round(40 + rng.random() * 300 + 3 * client, 2)
             bills.append((len(bills) + 1, i, str(billed + timedelta(days=k)), paid, amount))
-    return {"clients": clients, "jobs": jobs, "bills": bills}
+    mechanics = [(1, "Ada Spoke"), (2, "Ben Crank"), (3, "Cleo Hub")]
+    return {"mechanics": mechanics, "clients": clients, "jobs": jobs, "bills": bills}
 
 
 ROWS = _rows()
@@ -112,7 +120,10 @@ LAYER = SemanticLayer.model_validate(
                 "description": "A bike shop whose repairs we do; shops that left stay.",
                 "synonyms": ["shop", "bike shop", "retailer"],
                 "time_column": "created_on",
-                "columns": [{"name": "shop_name", "synonyms": ["shop name"]}],
+                "columns": [
+                    {"name": "shop_name", "synonyms": ["shop name"]},
+                    {"name": "look_after", "synonyms": ["mechanic", "mechanics"]},
+                ],
             },
             {"name": "jobs", "synonyms": ["repair", "repair job"], "time_column": "opened_at"},
             {
@@ -154,6 +165,14 @@ LAYER = SemanticLayer.model_validate(
                 "filter": "clients.left_on IS NOT NULL",
                 "time_column": "clients.left_on",
             },
+        ],
+        "joins": [
+            {
+                "from_table": "clients",
+                "from_column": "look_after",
+                "to_table": "mechanics",
+                "to_column": "mechanic_id",
+            }
         ],
         "filters": [
             {
@@ -313,6 +332,10 @@ ANSWERED = [
     ("How many open jobs are billed?",
      "SELECT COUNT(DISTINCT j.job_id) FROM jobs j JOIN bills b ON b.job_id = j.job_id"
      " WHERE j.closed_at IS NULL"),
+    # ... and what "more than N" compares in number ("more than 6" is no mechanic's id)
+    ("Which mechanics look after more than 6 current clients?",
+     "SELECT m.full_name FROM mechanics m JOIN clients c ON c.look_after = m.mechanic_id"
+     " WHERE c.left_on IS NULL GROUP BY m.mechanic_id, m.full_name HAVING COUNT(*) > 6"),
     # a period does not fall on the date an "open" filter leaves empty
     ("How many open jobs were billed in 2024?",
      "SELECT COUNT(DISTINCT j.job_id) FROM jobs j JOIN bills b ON b.job_id = j.job_id"

@@ -92,7 +92,11 @@ class DefinitionReading(Reading):
                 continue
             span = range(d.start, d.end)
             self.used_tokens.update(span)
-            counted = any(c.kind == "count" and c.end == d.start for c in self.cues)
+            counted = any(c.kind == "count" and c.end == d.start for c in self.cues) or (
+                d.start > 0
+                and self.tokens[d.start - 1].kind == "number"
+                and any(c.kind == "cmp" and c.end == d.start - 1 for c in self.cues)
+            )  # ("more than 10 active customers": the rows compared in number)
             for k, m in enumerate(self.mentions):
                 if m.start == d.start and m.end == d.end and m.kind == "table" and not counted:
                     self._use(k)  # the rows a named filter names are the focus already
