@@ -11,6 +11,7 @@ with its own layer document.
 * a measure said to belong to the rows listed ("shops with their takings") is a figure for each,
   and so is one the rows are ranked by ("rank shops by takings": highest first);
 * a superlative inside a measure's words ("lost the most clients") ranks by that measure;
+* a word that names the measure's own filter ("settled takings") is read as part of it;
 * the layer's exact word for a column ("bill amount") wins over a measure named in another
   inflection ("billed amount");
 * a filter named "<state> <rows>" is recognised said as a predicate ("bills that are settled");
@@ -314,6 +315,14 @@ ANSWERED = [
     ("Which region has lost the most clients?",
      "SELECT region FROM clients WHERE left_on IS NOT NULL GROUP BY region"
      " ORDER BY COUNT(*) DESC LIMIT 1"),
+    # a word naming the measure's own filter ("settled" bills) is part of the measure
+    ("Top 3 shops by settled takings",
+     "SELECT c.shop_name, SUM(b.amount) AS t FROM clients c"
+     " JOIN jobs j ON j.client_id = c.client_id JOIN bills b ON b.job_id = j.job_id"
+     " WHERE b.paid_on IS NOT NULL GROUP BY c.client_id, c.shop_name ORDER BY t DESC LIMIT 3"),
+    ("What were our settled takings in 2024?",
+     "SELECT SUM(amount) FROM bills WHERE paid_on IS NOT NULL"
+     " AND billed_on >= '2024-01-01' AND billed_on < '2025-01-01'"),
     # rows ranked by a measure: a figure for each, highest first
     ("Rank shops by takings",
      "SELECT c.shop_name, SUM(b.amount) AS t FROM clients c"

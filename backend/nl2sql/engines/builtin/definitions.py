@@ -553,12 +553,36 @@ class DefinitionReading(Reading):
                 self._use(k)  # "average CSAT score": `score` is the measure's own column
         if named.filter:
             self._add_condition(named.name, named.filter, negated=False, pos=-1)
+            self._own_filter_restated(pos, named)
         if named.time_column and "." in named.time_column:
             table, column = named.time_column.split(".", 1)
             col = self.index.column(table, column) if table.lower() in self.index.tables else None
             if col is not None and col not in self.time_preference:
                 self.time_preference.append(col)
         self.note("measures", named.name)
+
+    def _own_filter_restated(self, pos: int, named: LayerMeasure) -> None:
+        """ "active MRR": a word right before a measure that starts the name of a layer filter
+        whose test is the measure's own filter ("active subscription": `end_date IS NULL`)
+        says what the measure already applies; it is read as part of the measure."""
+        layer = self.index.semantic
+        if layer is None or pos == 0 or named.filter is None:
+            return
+        tok = self.tokens[pos - 1]
+        if tok.kind != "word" or self.is_cue(tok.index):
+            return
+        for f in layer.filters:
+            if f.table.lower() != named.table.lower() or not _same_test(f.condition, named.filter):
+                continue
+            firsts = {phrase_words(p)[:1] for p in [f.name, *f.synonyms]}
+            if (tok.lemma,) not in firsts:
+                continue
+            self.used_tokens.add(tok.index)
+            for k, m in enumerate(self.mentions):
+                if m.start <= tok.index < m.end and m.end <= pos and m.kind != "table":
+                    m.kind = "spent"  # not a value of its own ("active" status)
+                    self._use(k)
+            return
 
     def _in_unit(self, pos: int, named: LayerMeasure) -> str:
         """ "average resolution time in hours": a measure counted in days, converted."""
