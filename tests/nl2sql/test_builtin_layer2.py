@@ -300,6 +300,11 @@ ANSWERED = [
      "SELECT c.left_on IS NULL, SUM(b.amount) FROM clients c"
      " JOIN jobs j ON j.client_id = c.client_id JOIN bills b ON b.job_id = j.job_id"
      " WHERE b.paid_on IS NOT NULL GROUP BY c.left_on IS NULL"),
+    # ... but a segment said twice ("current and not former") stays one condition
+    ("How many clients are current and not former?",
+     "SELECT COUNT(*) FROM clients WHERE left_on IS NULL"),
+    ("How many clients are not former and current?",
+     "SELECT COUNT(*) FROM clients WHERE left_on IS NULL"),
     # a measure of each row listed
     ("List shops with their takings",
      "SELECT c.shop_name, SUM(b.amount) FROM clients c JOIN jobs j ON j.client_id = c.client_id"

@@ -396,6 +396,10 @@ class DefinitionReading(Reading):
             first = filters.get(a.definition.name)
             if first is None or a not in self.definitions:
                 continue
+            if any(
+                c.kind == "neg" and c.end <= a.start and a.start - c.end <= 2 for c in self.cues
+            ):
+                continue  # "not churned and active": one segment said twice
             for b in named:
                 second = filters.get(b.definition.name)
                 if b.start < a.end or second is None or b not in self.definitions:
@@ -407,8 +411,9 @@ class DefinitionReading(Reading):
                     second.name == first.name and between[-1:] in (["non"], ["not"], ["un"])
                 ) or (
                     second.table.lower() == first.table.lower()
+                    and not set(between) & {"not", "non", "un", "never", "no"}
                     and _same_test(_negation(first.condition), second.condition)
-                )
+                )  # ("current and not former": one segment said twice)
                 if opposite:
                     self._group_by_filter(a, b, first)
                     break
