@@ -12,6 +12,8 @@ with its own layer document.
   and so is one the rows are ranked by ("rank shops by takings": highest first);
 * a superlative inside a measure's words ("lost the most clients") ranks by that measure;
 * a word that names the measure's own filter ("settled takings") is read as part of it;
+* "this / last fiscal year (quarter)" is the whole fiscal period, from the layer's fiscal year
+  start month and its `today`;
 * the layer's exact word for a column ("bill amount") wins over a measure named in another
   inflection ("billed amount");
 * a filter named "<state> <rows>" is recognised said as a predicate ("bills that are settled");
@@ -395,6 +397,28 @@ def test_one_figure_asked_for_by_a_listing_word_is_still_answered(
         "SELECT SUM(amount) FROM bills WHERE paid_on IS NOT NULL"
         " AND billed_on >= '2024-01-01' AND billed_on < '2025-01-01'",
     )
+
+
+FISCAL = [
+    # the fiscal year starts in April; today is 2025-03-31 (the last day of fiscal 2024-25)
+    ("What were our takings this fiscal year?",
+     "SELECT SUM(amount) FROM bills WHERE paid_on IS NOT NULL"
+     " AND billed_on >= '2024-04-01' AND billed_on < '2025-04-01'"),
+    ("How many jobs were opened in the last financial year?",
+     "SELECT COUNT(*) FROM jobs WHERE opened_at >= '2023-04-01' AND opened_at < '2024-04-01'"),
+    ("Takings in the previous fiscal quarter",
+     "SELECT SUM(amount) FROM bills WHERE paid_on IS NOT NULL"
+     " AND billed_on >= '2024-10-01' AND billed_on < '2025-01-01'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), FISCAL, ids=[q for q, _ in FISCAL])
+def test_fiscal_periods_start_in_the_layers_month(
+    spokewise: SchemaSnapshot, spokewise_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    layer = LAYER.model_copy(update={"fiscal_year_start_month": 4})
+    request = GenerationRequest(question=question, schema=spokewise, semantic=layer)
+    assert_same_answer(spokewise_db, BuiltinGenerator().generate(request).sql, gold)
 
 
 def _confidence(schema: SchemaSnapshot, question: str, layer: SemanticLayer) -> float:

@@ -7,12 +7,14 @@ that have not churned"); the layer's `today` anchors relative time.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.cues import Cue
+from backend.nl2sql.engines.builtin.fiscal import fiscal_periods
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import (
@@ -56,6 +58,7 @@ class DefinitionReading(Reading):
         if layer is None:
             return
         self.intent.today = layer.today
+        self._fiscal_periods(layer.today or dt.date.today(), layer.fiscal_year_start_month)
         for m in self.mentions:
             if m.kind == "value":
                 self._use_state_adverbs(m.start)  # "are still active": a state, as stored
@@ -142,6 +145,23 @@ class DefinitionReading(Reading):
             self.intent.conditions = [
                 c for c in self.intent.conditions if c.position >= 0 or c.sql not in moved
             ]
+
+    def _fiscal_periods(self, today: dt.date, start_month: int) -> None:
+        """ "this fiscal year", "last financial quarter": the whole fiscal period, from the
+        layer's fiscal year start, as a calendar period the time passes date."""
+        for period in fiscal_periods(self.tokens, today, start_month):
+            span = range(period.start, period.stop)
+            self.cues = [c for c in self.cues if c.start not in span and c.end - 1 not in span]
+            self.cues = sorted(
+                [*self.cues, Cue("period", period.start, period.stop, period.payload)],
+                key=lambda c: c.start,
+            )
+            used = [self.mentions[k] for k in self.used]
+            self.mentions = [
+                m for m in self.mentions if m.start not in span or any(m is u for u in used)
+            ]  # ("fiscal" is no column's word here)
+            self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
+            self.note("filters", f"fiscal period {period.payload.replace('|', ' to before ')}")
 
     def _date_asked_of_filter(self) -> None:
         """ "which customers did we lose ..., and on what date?": the date a named filter
