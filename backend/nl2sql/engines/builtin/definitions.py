@@ -7,23 +7,32 @@ that have not churned"); the layer's `today` anchors relative time.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.cues import Cue
-from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Measure
+from backend.nl2sql.engines.builtin.fiscal import fiscal_periods
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
-from backend.nl2sql.engines.builtin.linking import ColumnRef, DefinitionMention, Mention
+from backend.nl2sql.engines.builtin.linking import (
+    ColumnRef,
+    DefinitionMention,
+    Mention,
+    phrase_words,
+)
 from backend.nl2sql.engines.builtin.reading import Reading, is_filler
 from backend.nl2sql.engines.builtin.split_measures import own_filters
 from backend.semantic.layer import Measure as LayerMeasure
 from backend.semantic.layer import NamedFilter
 
 _QUALIFYING = frozenset(
-    {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new"}
+    {"the", "a", "an", "our", "their", "its", "total", "lifetime", "overall", "new", "current"}
 )
+_SUPERLATIVES = {"most": "desc", "fewest": "asc", "least": "asc"}
+"""Superlatives the layer's linking lets inside a measure's words ("lost the most customers")."""
 _STATE_ADVERBS = frozenset({"still", "currently", "already", "yet", "now", "ever"})
 _EXCLUSIONS = (
     ("leaving", "out"), ("leave", "out"), ("left", "out"), ("excluding",), ("exclude",),
@@ -32,6 +41,8 @@ _EXCLUSIONS = (
 )  # fmt: skip
 """Words that take a segment out of the rows ("leaving out anyone who has churned")."""
 _TIME_UNITS = {"year": "year", "month": "month", "quarter": "quarter", "week": "week"}
+_AGAINST = frozenset({"versus", "vs", "v", "against", "and", "or", "compared"})
+"""Words that set one segment against another ("escalated versus non-escalated")."""
 _ARITHMETIC = frozenset({"divided", "minus", "plus", "times", "multiplied", "subtracted"})
 _LISTING_WORDS = frozenset({"which", "who", "list", "show", "name", "give"})
 _ANYONE = frozenset(
@@ -47,6 +58,7 @@ class DefinitionReading(Reading):
         if layer is None:
             return
         self.intent.today = layer.today
+        self._fiscal_periods(layer.today or dt.date.today(), layer.fiscal_year_start_month)
         for m in self.mentions:
             if m.kind == "value":
                 self._use_state_adverbs(m.start)  # "are still active": a state, as stored
@@ -56,11 +68,13 @@ class DefinitionReading(Reading):
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
         self._drop_exclusion_links()
+        self._ranking_inside()
         self._rows_not_figures()
         self._restatements(measures)
         self._spelled_out(measures)
         self._measure_dates_a_bucket(measures)
         self._fold_nested_filters()
+        self._segments_against_each_other(filters)
         for d in list(self.definitions):
             nxt = next((o for o in self.definitions if o.start == d.end), None)
             if (
@@ -76,11 +90,20 @@ class DefinitionReading(Reading):
             if self._reads_as_something_else(d.start, d.end, d.definition.kind, d.definition.table):
                 self.definitions.remove(d)
                 continue
+            if d.definition.kind == "filter" and self._span_endpoint(d.start, d.end):
+                self.definitions.remove(d)  # "hours from open to close": events, not states
+                continue
             span = range(d.start, d.end)
             self.used_tokens.update(span)
+            counted = any(c.kind == "count" and c.end == d.start for c in self.cues) or (
+                d.start > 0
+                and self.tokens[d.start - 1].kind == "number"
+                and any(c.kind == "cmp" and c.end == d.start - 1 for c in self.cues)
+            )  # ("more than 10 active customers": the rows compared in number)
             for k, m in enumerate(self.mentions):
-                if m.start == d.start and m.end == d.end and m.kind == "table":
+                if m.start == d.start and m.end == d.end and m.kind == "table" and not counted:
                     self._use(k)  # the rows a named filter names are the focus already
+                # ("how many active subscriptions ...": left for the count to count them)
             name = d.definition.name
             if d.definition.kind == "measure" and name in measures:
                 self._use_state_adverbs(d.start)  # "still owed"
@@ -91,6 +114,8 @@ class DefinitionReading(Reading):
                 if self._per_other_measure(d, measures, seen):
                     continue
                 self._layer_measure(d.start, measures[name])
+                self._measure_of_each_row(d.start)
+                self._rows_ranked_by_measure(d.start)
             elif d.definition.kind == "filter" and name in filters:
                 if name in seen:
                     continue
@@ -98,9 +123,7 @@ class DefinitionReading(Reading):
                 self._layer_filter(d.start, filters[name])
         self._date_asked_of_filter()
         labels = {m.label for _, m in self.measures if m.sql}
-        named = [
-            m for m in layer.measures if re.sub(r"\W+", "_", m.name.lower()).strip("_") in labels
-        ]
+        named = [m for m in layer.measures if _label(m.name) in labels]
         if len({m.table.lower() for m in named}) > 1:
             # "revenue (invoices) and discounts (subscriptions)": one query over the joined rows
             # would repeat one side's rows and inflate its sums
@@ -122,6 +145,23 @@ class DefinitionReading(Reading):
             self.intent.conditions = [
                 c for c in self.intent.conditions if c.position >= 0 or c.sql not in moved
             ]
+
+    def _fiscal_periods(self, today: dt.date, start_month: int) -> None:
+        """ "this fiscal year", "last financial quarter": the whole fiscal period, from the
+        layer's fiscal year start, as a calendar period the time passes date."""
+        for period in fiscal_periods(self.tokens, today, start_month):
+            span = range(period.start, period.stop)
+            self.cues = [c for c in self.cues if c.start not in span and c.end - 1 not in span]
+            self.cues = sorted(
+                [*self.cues, Cue("period", period.start, period.stop, period.payload)],
+                key=lambda c: c.start,
+            )
+            used = [self.mentions[k] for k in self.used]
+            self.mentions = [
+                m for m in self.mentions if m.start not in span or any(m is u for u in used)
+            ]  # ("fiscal" is no column's word here)
+            self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
+            self.note("filters", f"fiscal period {period.payload.replace('|', ' to before ')}")
 
     def _date_asked_of_filter(self) -> None:
         """ "which customers did we lose ..., and on what date?": the date a named filter
@@ -155,6 +195,27 @@ class DefinitionReading(Reading):
         self.mentions = sorted([*self.mentions, mention], key=lambda m: m.start)
         self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
 
+    def _ranking_inside(self) -> None:
+        """ "which rep has lost the most customers": a superlative inside a measure's words
+        ranks by the measure; the measure is read from after it (its words before it are
+        taken as its own), so the ranking finds the measure right after "the most"."""
+        for d in self.definitions:
+            if d.definition.kind != "measure" or self.used:
+                continue
+            at = next(
+                (t.index for t in self.tokens[d.start + 1 : d.end] if t.lemma in _SUPERLATIVES),
+                None,
+            )
+            if at is None:
+                continue
+            self.used_tokens.update(range(d.start, at))
+            direction = _SUPERLATIVES[self.tokens[at].lemma]
+            self.cues = sorted(
+                [*self.cues, Cue("super", at, at + 1, direction)], key=lambda c: c.start
+            )
+            d.start = at + 1
+            d.alternatives = ()  # ranked by, the words name the figure, not the segment
+
     def _rows_not_figures(self) -> None:
         """ "Which customers did we lose": words that name both a measure and a segment
         ask for the segment's rows when the question lists rows."""
@@ -172,6 +233,28 @@ class DefinitionReading(Reading):
                 )
                 self.intent.subject_named = True  # "which customers ...": they are named
         self.mentions.sort(key=lambda m: m.start)
+
+    def _rows_asked_for_kept(self, intent: Intent) -> None:
+        """ "Which plans are no longer sold to new customers?": a question that lists rows
+        is not answered by one figure of a layer measure its words happen to name."""
+        if self.index.semantic is None or not self._lists_rows():
+            return
+        if intent.group_by or intent.having or intent.order_by or intent.partition_by:
+            return
+        if not intent.select or not all(m.agg is not None for m in intent.select):
+            return
+        if not any(m.agg == "LAYER" for m in intent.select):
+            return
+        first = min(self.mentions, key=lambda m: m.start, default=None)
+        listing = next(t for t in self.tokens if t.kind == "word")
+        named = {i for d in self.definitions for i in range(d.start, d.end)}
+        if (
+            first is not None
+            and first.kind == "table"
+            and first.start not in named
+            and self.gap(listing.index + 1, first.start) == 0
+        ):  # "which plans ...", "list the customers ...": the rows asked for
+            raise self.decline("the question lists rows, but the reading gives one figure")
 
     def _lists_rows(self) -> bool:
         """ "Which customers ...", "list the ...": the question asks for rows, not a figure
@@ -216,6 +299,64 @@ class DefinitionReading(Reading):
             if m.kind == "table" and m.start == pos and by < at and self.tokens[by].lemma == "by":
                 return set(range(m.start, by + 1))
         return set()
+
+    def measure_date_near(self, start: int, end: int) -> ColumnRef | None:
+        """ "2024 revenue", "revenue in 2024", "sign-ups during Q3": the time column of the
+        layer measure named right next to a period (`start`..`end`) dates that period, before
+        any other date a word elsewhere in the question might name."""
+        layer = self.index.semantic
+        if layer is None:
+            return None
+        labels = {m.label for _, m in self.measures if m.sql and m.label}
+        for d in self.definitions:
+            if d.definition.kind != "measure":
+                continue
+            named = next((m for m in layer.measures if m.name == d.definition.name), None)
+            if named is None or not named.time_column or "." not in named.time_column:
+                continue
+            if _label(named.name) not in labels and not any(
+                label.startswith(_label(named.name) + "_per_") for label in labels
+            ):
+                continue  # the words were read as something else
+            after = d.start >= end and self.gap(end, d.start) == 0
+            before = d.end <= start and self.gap(d.end, start) == 0
+            if not (after or before):
+                continue
+            table, _, column = named.time_column.partition(".")
+            if table.lower() in self.index.tables:
+                col = self.index.column(table, column)
+                if col is not None:
+                    return col
+        return None
+
+    def layer_labels_rows(self, col: ColumnRef) -> bool:
+        """Whether the semantic layer says `col` is its table's own name: the words before
+        "name" are a synonym of the table (`company_name` of a table users call "company"),
+        or a synonym of the column is "<a word for the table> name" ("customer name"); and
+        the question names that table first, as the rows it asks for."""
+        layer = self.index.semantic
+        if layer is None or not col.words or col.words[-1] not in ("name", "title"):
+            return False
+        first = min(self.mentions, key=lambda m: m.start, default=None)
+        if (
+            first is None
+            or first.kind != "table"
+            or first.tables[:1] != [self.index.table(col.table)]
+        ):
+            return False  # the rows listed are not named first ("which account managers")
+        defined = next((t for t in layer.tables if t.name.lower() == col.table.lower()), None)
+        if defined is None:
+            return False
+        table_words = {phrase_words(s) for s in defined.synonyms} | {
+            self.index.table(col.table).words
+        }
+        if col.words[:-1] in table_words:
+            return True
+        column = next((c for c in defined.columns if c.name.lower() == col.name.lower()), None)
+        return column is not None and any(
+            words[-1:] == col.words[-1:] and words[:-1] in table_words
+            for words in (phrase_words(s) for s in column.synonyms)
+        )
 
     def _definition_end(self, pos: int) -> int:
         return next((d.end for d in self.definitions if d.start == pos), pos)
@@ -265,6 +406,158 @@ class DefinitionReading(Reading):
             for other in named
         )
 
+    def _segments_against_each_other(self, filters: dict[str, NamedFilter]) -> None:
+        """ "escalated versus non-escalated tickets", "churned vs active customers": a named
+        filter set against its opposite (its own name after "non"/"not", or a filter whose
+        condition is its negation) asks for a figure for each side: the rows are grouped by
+        the filter's test, not restricted by it."""
+        named = [d for d in self.definitions if d.definition.kind == "filter"]
+        for a in named:
+            first = filters.get(a.definition.name)
+            if first is None or a not in self.definitions:
+                continue
+            if any(
+                c.kind == "neg" and c.end <= a.start and a.start - c.end <= 2 for c in self.cues
+            ):
+                continue  # "not churned and active": one segment said twice
+            for b in named:
+                second = filters.get(b.definition.name)
+                if b.start < a.end or second is None or b not in self.definitions:
+                    continue
+                between = [t.lemma for t in self.tokens[a.end : b.start] if t.kind == "word"]
+                if not set(between) & _AGAINST or len(between) > 3:
+                    continue
+                opposite = (
+                    second.name == first.name and between[-1:] in (["non"], ["not"], ["un"])
+                ) or (
+                    second.table.lower() == first.table.lower()
+                    and not set(between) & {"not", "non", "un", "never", "no"}
+                    and _same_test(_negation(first.condition), second.condition)
+                )  # ("current and not former": one segment said twice)
+                if opposite:
+                    self._group_by_filter(a, b, first)
+                    break
+
+    def _group_by_filter(
+        self, a: DefinitionMention, b: DefinitionMention, named: NamedFilter
+    ) -> None:
+        self.definitions.remove(a)
+        self.definitions.remove(b)
+        self.used_tokens.update(range(a.start, a.end))
+        self.used_tokens.update(range(a.end, b.start))
+        self.used_tokens.update(range(b.start, b.end))
+        for k, m in enumerate(self.mentions):
+            if a.start <= m.start and m.end <= b.end and m.kind != "table":
+                self._use(k)  # the words are the segment's, read as its two sides
+        column = self._tested_flag(named.condition)
+        label = _label(named.name) or "segment"
+        key = (
+            Measure(column)
+            if column is not None
+            else Measure(None, sql=named.condition, label=label,
+                         sql_tables=self._fragment_tables(named.condition))
+        )  # fmt: skip
+        self.group_keys.append((a.start, key))
+        self.projection.append((a.start, key))
+        end = len(self.tokens)
+        if not any(c.payload == "compare" for c in self.cues):
+            self.cues.append(Cue("group", end, end, "compare"))  # a breakdown was asked for
+        self.note("grouping", f"{named.name} or not")
+
+    def _tested_flag(self, condition: str) -> ColumnRef | None:
+        """The yes/no column a condition tests against 1 (`tickets.is_escalated = 1`): its
+        own values name the two sides."""
+        try:
+            tree = sqlglot.parse_one(condition)
+        except sqlglot.errors.ParseError:
+            return None
+        if not isinstance(tree, exp.EQ) or not isinstance(tree.this, exp.Column):
+            return None
+        literal = tree.expression
+        if not isinstance(literal, exp.Literal) or literal.this not in ("1", "true"):
+            return None
+        cols = self._fragment_columns(condition)
+        return cols[0] if len(cols) == 1 else None
+
+    def _measure_of_each_row(self, pos: int) -> None:
+        """ "List customers with their revenue", "show plans and their MRR": a measure said
+        to belong to the rows listed ("their", "its") is a figure for each of them: the rows
+        are its group, as "for each customer" would say."""
+        if any(c.kind in ("group", "by", "bucket", "top", "super") for c in self.cues):
+            return
+        words = [t for t in self.tokens[:pos] if t.kind == "word"]
+        while words and (words[-1].lemma in _QUALIFYING - {"their", "its"}):
+            words.pop()  # "their total revenue", "its current MRR"
+        if len(words) < 3 or words[-1].lemma not in ("their", "its"):
+            return
+        if words[-2].lemma not in ("with", "and", "alongside", "plus"):
+            return
+        link = words[-2].index
+        k = next(
+            (k for k, m in enumerate(self.mentions)
+             if m.kind == "table" and m.end <= link and self.gap(m.end, link) == 0),
+            None,
+        )  # fmt: skip
+        if k is None or not {t.lemma for t in words[:2]} & (_LISTING_WORDS | {"what"}):
+            return
+        self._group_key(k)
+        end = len(self.tokens)
+        if not any(c.payload == "compare" for c in self.cues):
+            self.cues.append(Cue("group", end, end, "compare"))  # a breakdown was asked for
+        self.used_tokens.update({link, words[-1].index})
+
+    def _rows_ranked_by_measure(self, pos: int) -> None:
+        """ "Rank account managers by MRR", "customers ranked by revenue": the rows named
+        are each given the measure and put in its order, highest first unless the question
+        says otherwise (a "top N" ranking is read by the ranking pass instead)."""
+        if any(c.kind in ("top", "super") for c in self.cues):
+            return
+        measure = next((m for at, m in self.measures if at == pos), None)
+        by = next(
+            (c for c in self.cues
+             if c.kind in ("by", "order") and c.end <= pos
+             and self._layer_measure_at(c.end) is measure),
+            None,
+        )  # fmt: skip
+        if measure is None or by is None:
+            return
+        verb = next(
+            (t for t in self.tokens[: by.end] if t.lemma in ("rank", "ranked", "ranking")), None
+        )
+        if verb is None:
+            return
+        k = next(
+            (k for k, m in enumerate(self.mentions)
+             if m.kind == "table" and m.end <= by.start
+             and (verb.index < m.start or verb.index >= by.start)
+             and self.gap(m.end, by.start) == 0),
+            None,
+        )  # fmt: skip
+        if k is None:
+            return
+        self._group_key(k)
+        self.order_keys.append((by.start, measure, self._direction(default=True)))
+        self.cues = [c for c in self.cues if c is not by and not (c.start <= verb.index < c.end)]
+        self.used_tokens.update({verb.index, *range(by.start, by.end)})
+        self.note("order", f"{measure.label} per {self.mentions[k].text}, ranked")
+
+    def _span_endpoint(self, start: int, end: int) -> bool:
+        """Whether one word is an end of "from X to Y" / "between X and Y" of single words:
+        the events a time span runs between ("hours from open to close"), not a segment."""
+        if end - start != 1:
+            return False
+        words = [t for t in self.tokens if t.kind == "word"]
+        at = next((i for i, t in enumerate(words) if t.index == start), None)
+        if at is None:
+            return False
+        lemmas = [t.lemma for t in words]
+        opens = {"from": ("to", "until", "till"), "between": ("and",)}
+        before = lemmas[at - 1] if at >= 1 else ""
+        if before in opens and at + 2 < len(lemmas) and lemmas[at + 1] in opens[before]:
+            return True  # the first end
+        two_back = lemmas[at - 2] if at >= 2 else ""
+        return two_back in opens and before in opens[two_back]  # the second end
+
     def _drop_aggregate_cue_before(self, pos: int) -> None:
         """ "total MRR", "how many sign-ups": the measure already says how it aggregates."""
         for cue in list(self.cues):
@@ -274,7 +567,7 @@ class DefinitionReading(Reading):
 
     def _layer_measure(self, pos: int, named: LayerMeasure) -> None:
         tables = self._fragment_tables(named.expression) or [named.table]
-        label = re.sub(r"\W+", "_", named.name.lower()).strip("_") or "measure"
+        label = _label(named.name) or "measure"
         expression = self._in_unit(pos, named)
         measure = Measure(None, "LAYER", sql=expression, label=label, sql_tables=tables)
         self.measures.append((pos, measure))
@@ -285,12 +578,36 @@ class DefinitionReading(Reading):
                 self._use(k)  # "average CSAT score": `score` is the measure's own column
         if named.filter:
             self._add_condition(named.name, named.filter, negated=False, pos=-1)
+            self._own_filter_restated(pos, named)
         if named.time_column and "." in named.time_column:
             table, column = named.time_column.split(".", 1)
             col = self.index.column(table, column) if table.lower() in self.index.tables else None
             if col is not None and col not in self.time_preference:
                 self.time_preference.append(col)
         self.note("measures", named.name)
+
+    def _own_filter_restated(self, pos: int, named: LayerMeasure) -> None:
+        """ "active MRR": a word right before a measure that starts the name of a layer filter
+        whose test is the measure's own filter ("active subscription": `end_date IS NULL`)
+        says what the measure already applies; it is read as part of the measure."""
+        layer = self.index.semantic
+        if layer is None or pos == 0 or named.filter is None:
+            return
+        tok = self.tokens[pos - 1]
+        if tok.kind != "word" or self.is_cue(tok.index):
+            return
+        for f in layer.filters:
+            if f.table.lower() != named.table.lower() or not _same_test(f.condition, named.filter):
+                continue
+            firsts = {phrase_words(p)[:1] for p in [f.name, *f.synonyms]}
+            if (tok.lemma,) not in firsts:
+                continue
+            self.used_tokens.add(tok.index)
+            for k, m in enumerate(self.mentions):
+                if m.start <= tok.index < m.end and m.end <= pos and m.kind != "table":
+                    m.kind = "spent"  # not a value of its own ("active" status)
+                    self._use(k)
+            return
 
     def _in_unit(self, pos: int, named: LayerMeasure) -> str:
         """ "average resolution time in hours": a measure counted in days, converted."""
@@ -354,9 +671,11 @@ class DefinitionReading(Reading):
             return
         self._add_condition(named.name, named.condition, negated=negated, pos=pos)
         self.note("filters", ("not " if negated else "") + named.name)
+        unset = _tests_unset(named.condition) and not negated
         for col in self._fragment_columns(named.condition):
-            if col.kind == "date":
+            if col.kind == "date" and not unset:
                 self.named_dates[pos] = col  # "churned between ...": the date it names
+            # (an "open job" has no `closed_at`: no period falls on a date it leaves empty)
 
     def _per_other_measure(
         self, d: DefinitionMention, measures: dict[str, LayerMeasure], seen: set[str]
@@ -587,6 +906,33 @@ class DefinitionReading(Reading):
             if ref is not None and ref.name not in out:
                 out.append(ref.name)
         return out
+
+
+def _label(name: str) -> str:
+    """The output label of a layer measure: its name in lower case, words joined by `_`."""
+    return re.sub(r"\W+", "_", name.lower()).strip("_")
+
+
+def _tests_unset(sql: str) -> bool:
+    """Whether a fragment is `column IS NULL`: the rows that have no such value."""
+    try:
+        tree = sqlglot.parse_one(sql)
+    except sqlglot.errors.ParseError:
+        return False
+    return isinstance(tree, exp.Is) and isinstance(tree.expression, exp.Null)
+
+
+def _same_test(a: str, b: str) -> bool:
+    """Whether two boolean fragments say the same (`NOT x IS NULL` and `x IS NOT NULL`)."""
+
+    def bare(node: exp.Expr) -> exp.Expr:
+        return node.this if isinstance(node, exp.Paren) else node
+
+    try:
+        first, second = sqlglot.parse_one(a), sqlglot.parse_one(b)
+    except sqlglot.errors.ParseError:
+        return a.strip() == b.strip()
+    return bool(first.transform(bare).sql() == second.transform(bare).sql())
 
 
 def _negation(sql: str) -> str:

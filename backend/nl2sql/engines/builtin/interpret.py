@@ -102,6 +102,7 @@ class Interpreter(SetReading):
         self._apply_best_per_group(intent)
         self._group_by_shown(intent)
         self._count_groups(intent)
+        self._rows_asked_for_kept(intent)
         if intent.count_groups or intent.partition_by or self.shared_by_rows:
             intent.signals = self._signals(intent)  # read on the query's final shape
         return intent

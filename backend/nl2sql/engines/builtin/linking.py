@@ -899,6 +899,9 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
         i = hit.end
     taken = {k for d in found for k in range(d.start, d.end)}
     found.extend(_loose_definitions(index, tokens, taken))
+    from backend.nl2sql.engines.builtin.definition_links import predicate_filters  # (a cycle)
+
+    found.extend(predicate_filters(index, tokens, taken))
     return sorted(found, key=lambda d: d.start)
 
 
@@ -935,6 +938,8 @@ _PARTICIPLES = {
     "did": "do", "hired": "hire", "fired": "fire",
 }  # fmt: skip
 """Past forms whose base a definition's phrase may be written in ("customers we lost")."""
+_RANKING = frozenset({"most", "fewest", "least"})
+"""Superlatives a definition's phrase may be split by ("lost the most customers")."""
 _LOOSE_GAP = 3
 """Small words allowed between the words of a definition's phrase ("seats did we bill")."""
 
@@ -971,6 +976,9 @@ def _loose_definitions(
             }
             for words, definitions in candidates.items():
                 end = _loose_span(tokens, i, words, taken)
+                said = tuple(t.lemma for t in tokens[i:end]) if end is not None else ()
+                if said in index.column_synonyms or said in index.table_synonyms:
+                    continue  # "invoice amount" is the layer's own word for a column
                 if end is not None and (best is None or end - i > best.end - best.start):
                     text = " ".join(t.text for t in tokens[i:end])
                     score = 3.0 * len(words) - 1.0
@@ -1026,8 +1034,8 @@ def _loose_span(
         if match is not None:
             missing.remove(match)
             gap = 0
-        elif tok.lemma in STOP_WORDS and k > start and gap < _LOOSE_GAP:
-            gap += 1
+        elif (tok.lemma in STOP_WORDS or tok.lemma in _RANKING) and k > start and gap < _LOOSE_GAP:
+            gap += 1  # ("lost the most customers": the ranking is read apart, see definitions)
         else:
             return None
         k += 1

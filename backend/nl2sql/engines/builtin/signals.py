@@ -284,6 +284,7 @@ class SignalReading(ValueReading):
             and len(m.column.words) > 1
             and m.column.words[:-1] != own_words
             and m.column.words[:-1] not in (("first",), ("last",), ("full",))
+            and not (self.layer_labels_rows(m.column) and self._rows_listed_once(intent))
             and not any(
                 mm.start <= t.index < mm.end
                 for mm in self.mentions
@@ -302,6 +303,17 @@ class SignalReading(ValueReading):
             and ref.is_primary_key
             for other, own, theirs in self.index.edges.get(col.table.lower(), [])
         )
+
+    def _rows_listed_once(self, intent: Intent) -> bool:
+        """Whether each row of the focus table shows at most once: grouped by, or no table
+        joined in on the many side of it (related rows tested in subqueries repeat nothing)."""
+        if intent.group_by:
+            return True
+        joined = {c.table for c in _reading_columns(intent)} | set(intent.extra_tables)
+        joined |= {t for c in intent.conditions for t in c.tables}
+        joined -= {a.table for a in intent.anti_joins}
+        focus = intent.table.lower()
+        return not any(t.lower() != focus and self._fans_out(t) for t in joined)
 
     def _column_choices(self, intent: Intent) -> list[tuple[ColumnRef, list[ColumnRef]]]:
         """Words the reading linked to one of several columns that fit them equally well

@@ -131,6 +131,10 @@ class TimeReading(IntervalReading):
         verb = self._date_of_verb(pos)
         if verb is not None:
             return verb
+        end = next((c.end for c in self.cues if c.start == pos), pos + 1)
+        measured = self.measure_date_near(pos, end)
+        if measured is not None:
+            return measured  # "2024 revenue": the measure's own date
         k = self.mention_before(pos, max_gap=2, kinds=("column",))
         if k is not None:
             col = self.column_of(k)
