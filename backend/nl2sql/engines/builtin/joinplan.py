@@ -17,8 +17,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import sqlglot
+from sqlglot import exp
+
 from backend.nl2sql.engines.base import QuestionNotUnderstood
-from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
+from backend.nl2sql.engines.builtin.lexicon import ABBREVIATIONS, STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 Step = tuple[str, str, str, str]
@@ -62,8 +65,23 @@ def stem(word: str) -> str:
     return word
 
 
+_ROLES = (
+    frozenset({"source", "origin", "start", "depart", "departure", "leave", "outbound"}),
+    frozenset({"destination", "arrive", "arrival", "inbound"}),
+    frozenset({"winner", "win", "won", "victor"}),
+    frozenset({"loser", "lose", "lost"}),
+    frozenset({"buyer", "purchaser", "buy", "bought"}),
+    frozenset({"seller", "vendor", "sell", "sold"}),
+    frozenset({"sender", "send", "sent"}),
+    frozenset({"recipient", "receiver", "receive", "received"}),
+)
+"""Words of general English that name the same role of a key (`src_id`: "from", "start")."""
+
+
 def related(a: str, b: str) -> bool:
     if a == b:
+        return True
+    if any(stem(a) in {stem(w) for w in group} and b in group for group in _ROLES):
         return True
     if len(a) < 4 or len(b) < 4 or a in STOP_WORDS or b in STOP_WORDS:
         return False
@@ -172,6 +190,7 @@ class JoinPlanner:
             if col is None:
                 continue
             role = [w for w in col.words if w not in plain]
+            role += [x for w in role for x in ABBREVIATIONS.get(w, "").split() if x not in plain]
             if any(related(q, w) for w in role for q in self.words):
                 return True
         return False
@@ -294,3 +313,37 @@ def fanout_branches(
                     seen.add((node, nxt))
                     branches.append(Branch(step[0], step[1], step[2], step[3], inner, tables))
     return branches, inflated
+
+
+def resolved_roles(sql: str, dialect: str, index: SchemaIndex, words: frozenset[str]) -> int:
+    """Joins of `sql` between tables that refer to each other in several ways where the
+    question names the role of the key joined on and of none of the others ("voyages from
+    Lisbon" joins `origin_port_id`, not `destination_port_id`): no longer a guess."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return 0
+    planner = JoinPlanner(index, words=words)
+    aliases = {t.alias_or_name.lower(): t.name for t in tree.find_all(exp.Table)}
+    resolved = 0
+    for join in tree.find_all(exp.Join):
+        on = join.args.get("on")
+        if not isinstance(on, exp.EQ):
+            continue
+        cols = [c for c in (on.this, on.expression) if isinstance(c, exp.Column)]
+        if len(cols) != 2 or not all(c.table.lower() in aliases for c in cols):
+            continue
+        (ta, ca), (tb, cb) = ((aliases[c.table.lower()], c.name) for c in cols)
+        if ta.lower() not in index.tables or tb.lower() not in index.tables:
+            continue
+        ways = {
+            (own.lower(), theirs.lower())
+            for other, own, theirs in index.edges.get(ta.lower(), [])
+            if other.lower() == tb.lower()
+        }
+        if len(ways) < 2 or (ca.lower(), cb.lower()) not in ways:
+            continue
+        named = [w for w in ways if planner.names_role((ta, w[0], tb, w[1]))]
+        if named == [(ca.lower(), cb.lower())]:
+            resolved += 1
+    return resolved
