@@ -30,8 +30,8 @@ Step = tuple[str, str, str, str]
 MAX_PATHS = 64
 """Shortest paths compared per table joined (a dense schema has many; the rest are alike)."""
 _KEY_WORDS = frozenset({"id", "code", "no", "key", "fk", "number", "num", "ref"})
-_SUFFIXES = ("ation", "ition", "ment", "ance", "ence", "ing", "ure", "ion", "ers", "ors",
-             "ed", "er", "or", "ee", "es", "s", "e")  # fmt: skip
+_SUFFIXES = ("ation", "ition", "ment", "ance", "ence", "ing", "ure", "ion", "ed", "er", "or",
+             "ee", "e")  # fmt: skip
 
 
 class AmbiguousJoin(QuestionNotUnderstood):
@@ -56,6 +56,8 @@ def describe(path: list[Step]) -> str:
 def stem(word: str) -> str:
     """A rough stem for relating a question's word to a schema name's word (advise ~ advisor,
     departing ~ departure, winner ~ win, hosted ~ host); not a lemmatiser."""
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 4:
+        word = word[:-1]  # inspections -> inspection
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
