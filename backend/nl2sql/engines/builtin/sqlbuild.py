@@ -779,10 +779,14 @@ def render(
     except AmbiguousJoin as doubt:
         if forced is not None:
             raise
-        for path in doubt.paths[:3]:
+        doubt.recognised = {**intent.recognised, **doubt.recognised, "doubts": [doubt.message]}
+        first = describe(doubt.paths[0])
+        for k, path in enumerate(doubt.paths[:3]):
             try:
                 sql: str | None = render(intent, index, dialect, {doubt.target.lower(): path})
             except QuestionNotUnderstood:
                 sql = None
-            doubt.suggestions.append(Suggestion(text=f"Joining by {describe(path)}", sql=sql))
+            text = f"Joining by {first}" if k == 0 else f"Or, joining by {describe(path)}"
+            text += f" instead of {first}" if k else ""
+            doubt.suggestions.append(Suggestion(text=text, sql=sql))
         raise
