@@ -221,8 +221,26 @@ def test_an_aggregate_over_rows_a_join_repeats_counts_each_row_once(
 def test_adding_up_a_parent_beside_its_children_is_declined(shipping: SchemaSnapshot) -> None:
     """SUM(ships.tonnage) next to SUM(voyages.cargo_tons) per ship: each ship's tonnage would
     be added once per voyage."""
-    with pytest.raises(QuestionNotUnderstood, match="once per joined row"):
+    with pytest.raises(QuestionNotUnderstood, match="once per related row"):
         generate(shipping, "What is the total tonnage and total cargo tons of each ship?")
+
+
+def test_a_share_of_rows_that_a_join_repeats_is_declined(
+    shipping: SchemaSnapshot, shipping_db: sqlite3.Connection
+) -> None:
+    """Before: the share of *sailors* who are captains, over ships joined to their sailors,
+    answered as the share of ships."""
+    per_sailor = (
+        "SELECT 100.0 * SUM(CASE WHEN c.rank = 'captain' THEN 1 ELSE 0 END) / COUNT(*)"
+        " FROM ships s JOIN sailors c ON c.ship_id = s.ship_id"
+    )
+    per_ship = (
+        "SELECT 100.0 * SUM(ship_id IN (SELECT ship_id FROM sailors WHERE rank = 'captain'))"
+        " / COUNT(*) FROM ships"
+    )
+    assert rows(shipping_db, per_sailor) != rows(shipping_db, per_ship)
+    with pytest.raises(QuestionNotUnderstood, match="once per related row"):
+        generate(shipping, "What percentage of ships have a captain?")
 
 
 def test_the_semi_join_runs_on_duckdb_and_postgresql(

@@ -626,6 +626,9 @@ class SqlBuilder:
                 and (m.count_table is None or self.index.table(counted).primary_key is None)
             ):  # COUNT(*), no key to count distinct: "how many dorms have amenities"
                 aggregated.add(counted.lower())
+            if m.agg == "PCT" and m.sql is None:  # a share of rows: of each row once
+                aggregated.add(counted.lower())
+                added_up.add(counted.lower())
         if not joins or not aggregated:
             return joins, [], list(intent.filters)
         shown = {
@@ -645,8 +648,8 @@ class SqlBuilder:
         inflated = [t for t in inflated if t in added_up]
         if inflated:
             raise QuestionNotUnderstood(
-                f"adding up {', '.join(inflated)} over the rows joined to it would count each "
-                "row once per joined row",
+                f"the answer would count each row of {', '.join(inflated)} once per related "
+                "row joined to it (the rows it shows or adds up repeat it)",
                 recognised={"tables": [intent.table, *inflated]},
             )
         branches = [b for b in branches if not b.tables & pinned]
