@@ -166,20 +166,26 @@ class JoinPlanner:
 
     def score(self, path: list[Step]) -> tuple[int, int, int]:
         """(tables on the way that the question names, keys whose role it names, tables on
-        the way that it names a word of)."""
+        the way that it names a word of, besides the words of the path's two ends)."""
+        ends = {*self.index.table(path[0][0]).words, *self.index.table(path[-1][2]).words}
         named = partly = 0
         for step in path[:-1]:
             hits, words = self.named_words(step[2])
             if words and hits == words or (hits == 0 and step[2].lower() in self.preferred):
                 named += 1  # all its words, or a synonym of it (pointed at, no word shared)
-            elif hits:
-                partly += 1  # `driver standings` is only partly named by "drivers"
+            elif self.named_words(step[2], besides=ends)[0]:
+                partly += 1  # `order items` between orders and products, named by "items"
         roles = sum(1 for step in path if self.names_role(step))
         return named, roles, partly
 
-    def named_words(self, table: str) -> tuple[int, int]:
-        """(words of the table's name the question names, words of its name)."""
-        words = [w for w in self.index.table(table).words if w not in STOP_WORDS]
+    def named_words(
+        self, table: str, besides: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[int, int]:
+        """(words of the table's name the question names, words of its name), leaving out
+        `besides` (`driver standings` between drivers and races is not named by "drivers")."""
+        words = [
+            w for w in self.index.table(table).words if w not in STOP_WORDS and w not in besides
+        ]
         return sum(1 for w in words if any(related(q, w) for q in self.words)), len(words)
 
     def names_role(self, step: Step) -> bool:
