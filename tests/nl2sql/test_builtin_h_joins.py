@@ -277,3 +277,77 @@ def test_the_semi_join_runs_on_duckdb_and_postgresql(
 def test_words_related_for_naming_a_table_or_a_role(a: str, b: str, expected: bool) -> None:
     assert related(a, b) is expected
     assert stem("inspected") == stem("inspections")
+
+
+# ---------------------------------------------------------------- joins no key declares
+
+HARBOUR_DDL = """
+CREATE TABLE berths (code TEXT PRIMARY KEY, quay TEXT NOT NULL, depth REAL NOT NULL);
+CREATE TABLE cargo_types (
+    cargo_type_id INTEGER PRIMARY KEY, code TEXT NOT NULL, description TEXT NOT NULL
+);
+CREATE TABLE pilots (employee_id INTEGER PRIMARY KEY, pilot_name TEXT NOT NULL, licence TEXT);
+CREATE TABLE stevedores (
+    employee_id INTEGER PRIMARY KEY, stevedore_name TEXT NOT NULL, crane TEXT NOT NULL
+);
+CREATE TABLE berth_bookings (
+    booking_id INTEGER PRIMARY KEY, berth_code TEXT NOT NULL, vessel TEXT NOT NULL
+)
+"""
+HARBOUR = {
+    "berths": [("B1", "North", 12.0), ("G1", "South", 9.5), ("C2", "East", 14.0)],
+    # a cargo type's own code, which happens to look like a berth's
+    "cargo_types": [(1, "G1", "Grain"), (2, "B1", "Bauxite"), (3, "C2", "Coal")],
+    "pilots": [(1, "Ines", "A"), (2, "Tomas", "B"), (3, "Rui", "A")],
+    # numbered by their own employer: stevedore 1 is not pilot 1
+    "stevedores": [(1, "Marta", "crane 1"), (2, "Joao", "crane 2"), (4, "Luis", "crane 3")],
+    "berth_bookings": [(1, "B1", "Aurora"), (2, "B1", "Boreas"), (3, "C2", "Cirrus")],
+}
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SchemaSnapshot, Path]]:
+    path = tmp_path_factory.mktemp("harbour") / "harbour.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(HARBOUR_DDL)
+    for table, data in HARBOUR.items():
+        conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(data[0]))})", data)
+    conn.commit()
+    conn.close()
+    engine = open_sqlite_read_only(path)
+    try:
+        yield introspect(engine, db_type="sqlite", database_name="harbour"), path
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which quay is the cargo type Grain at?",  # cargo_types.code is not a berth's code
+        "Which stevedores are pilots?",  # two employers' employee_id: no reference
+    ],
+)
+def test_a_key_name_two_tables_share_is_not_read_as_a_join(
+    harbour: tuple[SchemaSnapshot, Path], question: str
+) -> None:
+    """Before: answered at confidence 0.82 through `cargo_types.code = berths.code` and
+    `stevedores.employee_id = pilots.employee_id`, joins no key declares and the names do not
+    imply (a plain `code`; a key of both tables that names neither)."""
+    with pytest.raises(QuestionNotUnderstood, match="no foreign-key path"):
+        generate(harbour[0], question)
+
+
+def test_a_reference_the_names_imply_still_joins(harbour: tuple[SchemaSnapshot, Path]) -> None:
+    snapshot, path = harbour
+    sql = generate(snapshot, "List the vessels of berth bookings at the North quay.").sql
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert_same_answer(
+            conn,
+            sql,
+            "SELECT b.vessel FROM berth_bookings b JOIN berths ON berths.code = b.berth_code"
+            " WHERE berths.quay = 'North'",
+        )
+    finally:
+        conn.close()
