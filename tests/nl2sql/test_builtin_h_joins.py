@@ -351,3 +351,40 @@ def test_a_reference_the_names_imply_still_joins(harbour: tuple[SchemaSnapshot, 
         )
     finally:
         conn.close()
+
+
+AGENCY_DDL = """
+CREATE TABLE offices (
+    office_id INTEGER PRIMARY KEY, office_name TEXT NOT NULL, office_phone TEXT NOT NULL
+);
+CREATE TABLE agents (
+    agent_id INTEGER PRIMARY KEY, agent_name TEXT NOT NULL, office_phone TEXT NOT NULL,
+    office_id INTEGER NOT NULL REFERENCES offices(office_id)
+)
+"""
+AGENCY = {
+    "offices": [(1, "Harbour", "555-0100"), (2, "Station", "555-0200")],
+    "agents": [(1, "Rosa", "555-1111", 1), (2, "Ivo", "555-2222", 2), (3, "Ana", "555-3333", 1)],
+}
+
+
+def test_a_column_of_the_rows_asked_about_is_read_there_not_through_a_join(
+    tmp_path: Path,
+) -> None:
+    """Before: `offices.office_phone` through a join to offices, which the question never
+    names, though the agent's row has an `office_phone` of its own."""
+    path = tmp_path / "agency.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(AGENCY_DDL)
+    for table, data in AGENCY.items():
+        conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(data[0]))})", data)
+    conn.commit()
+    engine = open_sqlite_read_only(path)
+    try:
+        snapshot = introspect(engine, db_type="sqlite", database_name="agency")
+    finally:
+        engine.dispose()
+    sql = generate(snapshot, "What is the phone of the agent Rosa?").sql
+    assert "JOIN" not in sql
+    assert_same_answer(conn, sql, "SELECT office_phone FROM agents WHERE agent_name = 'Rosa'")
+    conn.close()

@@ -14,6 +14,7 @@ multiply the rows an aggregate adds up.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -21,8 +22,9 @@ import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import ABBREVIATIONS, STOP_WORDS
-from backend.nl2sql.engines.builtin.linking import SchemaIndex
+from backend.nl2sql.engines.builtin.linking import GENERIC_WORDS, ColumnRef, SchemaIndex
 
 Step = tuple[str, str, str, str]
 """(from table, from column, to table, to column)."""
@@ -355,3 +357,51 @@ def resolved_roles(sql: str, dialect: str, index: SchemaIndex, words: frozenset[
         if named == [(ca.lower(), cb.lower())]:
             resolved += 1
     return resolved
+
+
+def keep_to_named_tables(intent: Intent, index: SchemaIndex) -> Intent:
+    """The intent reading a column of the rows asked about instead of the same-named column of a
+    table nobody asked for: "the phone of the performer Ashley" reads
+    `performers.customer_phone`, not `customers.customer_phone` two joins away; "the type of
+    the allergy Cat" compares `allergy_type.allergy`, not `has_allergy.allergy`. A table the
+    question names (all its words, or a synonym) keeps its columns, and so does a plain name
+    (`name`, `type`: a genre's name is not a track's)."""
+    planner = JoinPlanner(index, intent.preferred_tables, intent.words)
+    anchors = [intent.table, *intent.extra_tables]
+    anchors += [c for m in intent.select if m.count_table for c in [m.count_table]]
+
+    def named(table: str) -> bool:
+        hits, words = planner.named_words(table)
+        return bool(words) and hits == words or (hits == 0 and table.lower() in planner.preferred)
+
+    keep = {t.lower() for t in anchors} | {t for t in index.tables if named(t)}
+    columns = [
+        *(m.column for m in [*intent.select, *intent.group_by, *(m for m, _ in intent.order_by)]),
+        *(f.column.column if isinstance(f.column, Measure) else f.column for f in intent.filters),
+    ]
+    swaps: dict[ColumnRef, ColumnRef] = {}
+    for col in columns:
+        if col is None or col.table.lower() in keep or col in swaps:
+            continue
+        if not set(col.words) - GENERIC_WORDS:
+            continue  # `name`, `type`: a genre's name is not a track's
+        same = [
+            other
+            for other in index.columns_of.get(intent.table.lower(), [])
+            if other.name.lower() == col.name.lower()
+        ]
+        if len(same) == 1:
+            swaps[col] = same[0]
+    if not swaps:
+        return intent
+    variant = copy.deepcopy(intent)
+    for m in [*variant.select, *variant.group_by, *(m for m, _ in variant.order_by)]:
+        if m.column in swaps and m.via is None:
+            m.column = swaps[m.column]
+    for f in variant.filters:
+        if isinstance(f.column, Measure):
+            if f.column.column in swaps and f.column.via is None:
+                f.column.column = swaps[f.column.column]
+        elif f.column in swaps:
+            f.column = swaps[f.column]
+    return variant

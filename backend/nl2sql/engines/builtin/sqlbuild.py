@@ -19,6 +19,7 @@ from backend.nl2sql.engines.builtin.joinplan import (
     Step,
     describe,
     fanout_branches,
+    keep_to_named_tables,
 )
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.split_measures import only_where
@@ -410,6 +411,7 @@ class SqlBuilder:
         return _compare(f.op, lhs, lit(f.values[0]))
 
     def build(self, intent: Intent) -> exp.Select:
+        intent = keep_to_named_tables(intent, self.index)
         needed: list[str] = []
 
         def need(table: str | None) -> None:
