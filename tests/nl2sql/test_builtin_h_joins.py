@@ -23,13 +23,17 @@ from typing import Any
 
 import pytest
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.engines.builtin.joinplan import related, stem
-from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded
+from tests.nl2sql.gym import (
+    duckdb_loaded,
+    plain,
+    postgres_loaded,
+    sqlite_loaded,
+    sqlite_snapshot,
+)
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 SHIPPING_DDL = """
@@ -98,23 +102,12 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
 @pytest.fixture(scope="module")
 def shipping_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("shipping") / "shipping.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(SHIPPING_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
-    conn.commit()
-    conn.close()
-    return path
+    return sqlite_loaded(path, SHIPPING_DDL, _tables())
 
 
 @pytest.fixture(scope="module")
 def shipping(shipping_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(shipping_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="shipping")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(shipping_path, "shipping")
 
 
 @pytest.fixture(scope="module")
@@ -306,19 +299,10 @@ HARBOUR = {
 
 
 @pytest.fixture(scope="module")
-def harbour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SchemaSnapshot, Path]]:
+def harbour(tmp_path_factory: pytest.TempPathFactory) -> tuple[SchemaSnapshot, Path]:
     path = tmp_path_factory.mktemp("harbour") / "harbour.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(HARBOUR_DDL)
-    for table, data in HARBOUR.items():
-        conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(data[0]))})", data)
-    conn.commit()
-    conn.close()
-    engine = open_sqlite_read_only(path)
-    try:
-        yield introspect(engine, db_type="sqlite", database_name="harbour"), path
-    finally:
-        engine.dispose()
+    sqlite_loaded(path, HARBOUR_DDL, HARBOUR)
+    return sqlite_snapshot(path, "harbour"), path
 
 
 @pytest.mark.parametrize(
@@ -373,18 +357,11 @@ def test_a_column_of_the_rows_asked_about_is_read_there_not_through_a_join(
 ) -> None:
     """Before: `offices.office_phone` through a join to offices, which the question never
     names, though the agent's row has an `office_phone` of its own."""
-    path = tmp_path / "agency.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(AGENCY_DDL)
-    for table, data in AGENCY.items():
-        conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(data[0]))})", data)
-    conn.commit()
-    engine = open_sqlite_read_only(path)
-    try:
-        snapshot = introspect(engine, db_type="sqlite", database_name="agency")
-    finally:
-        engine.dispose()
-    sql = generate(snapshot, "What is the phone of the agent Rosa?").sql
+    path = sqlite_loaded(tmp_path / "agency.sqlite", AGENCY_DDL, AGENCY)
+    sql = generate(sqlite_snapshot(path, "agency"), "What is the phone of the agent Rosa?").sql
     assert "JOIN" not in sql
-    assert_same_answer(conn, sql, "SELECT office_phone FROM agents WHERE agent_name = 'Rosa'")
-    conn.close()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert_same_answer(conn, sql, "SELECT office_phone FROM agents WHERE agent_name = 'Rosa'")
+    finally:
+        conn.close()
