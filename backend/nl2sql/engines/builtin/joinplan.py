@@ -15,6 +15,7 @@ multiply the rows an aggregate adds up.
 from __future__ import annotations
 
 import copy
+import functools
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -55,6 +56,7 @@ def describe(path: list[Step]) -> str:
     return ", then ".join(f"{a}.{ac} = {b}.{bc}" for a, ac, b, bc in path)
 
 
+@functools.lru_cache(maxsize=8192)
 def stem(word: str) -> str:
     """A rough stem for relating a question's word to a schema name's word (advise ~ advisor,
     departing ~ departure, winner ~ win, hosted ~ host); not a lemmatiser."""
@@ -80,12 +82,16 @@ _ROLES = (
     frozenset({"recipient", "receiver", "receive", "received"}),
 )
 """Words of general English that name the same role of a key (`src_id`: "from", "start")."""
+_ROLE_WORDS: dict[str, list[frozenset[str]]] = {}
+for _group in _ROLES:
+    for _word in _group:
+        _ROLE_WORDS.setdefault(_word, []).append(frozenset(stem(w) for w in _group))
 
 
 def related(a: str, b: str) -> bool:
     if a == b:
         return True
-    if any(stem(a) in {stem(w) for w in group} and b in group for group in _ROLES):
+    if b in _ROLE_WORDS and any(stem(a) in stems for stems in _ROLE_WORDS[b]):
         return True
     if len(a) < 4 or len(b) < 4 or a in STOP_WORDS or b in STOP_WORDS:
         return False
@@ -374,14 +380,14 @@ def keep_to_named_tables(intent: Intent, index: SchemaIndex) -> Intent:
         hits, words = planner.named_words(table)
         return bool(words) and hits == words or (hits == 0 and table.lower() in planner.preferred)
 
-    keep = {t.lower() for t in anchors} | {t for t in index.tables if named(t)}
+    keep = {t.lower() for t in anchors}
     columns = [
         *(m.column for m in [*intent.select, *intent.group_by, *(m for m, _ in intent.order_by)]),
         *(f.column.column if isinstance(f.column, Measure) else f.column for f in intent.filters),
     ]
     swaps: dict[ColumnRef, ColumnRef] = {}
     for col in columns:
-        if col is None or col.table.lower() in keep or col in swaps:
+        if col is None or col.table.lower() in keep or col in swaps or named(col.table):
             continue
         if not set(col.words) - GENERIC_WORDS:
             continue  # `name`, `type`: a genre's name is not a track's
