@@ -3,14 +3,19 @@ one DDL script and one set of rows, so a rendered SQL shape can be run on each d
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 import sqlalchemy
 
+from backend.connections.executor import open_sqlite_read_only
+from backend.connections.introspection import introspect
+from backend.connections.snapshot import SchemaSnapshot
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 Rows = dict[str, list[tuple[Any, ...]]]
@@ -62,3 +67,26 @@ def postgres_loaded(
 def plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Numbers as floats, so dialects' int / Decimal / float answers compare equal."""
     return [tuple(float(v) if isinstance(v, int | float) else v for v in r) for r in result]
+
+
+def sqlite_loaded(path: Path, ddl: str, tables: Rows) -> Path:
+    """A SQLite file at `path` made by the DDL script and holding the rows."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(ddl)
+        for table, data in tables.items():
+            marks = ", ".join("?" * len(data[0]))
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
+        conn.commit()
+    finally:
+        conn.close()
+    return path
+
+
+def sqlite_snapshot(path: Path, name: str) -> SchemaSnapshot:
+    """The schema snapshot of a SQLite file, read as the platform reads a connection."""
+    engine = open_sqlite_read_only(path)
+    try:
+        return introspect(engine, db_type="sqlite", database_name=name)
+    finally:
+        engine.dispose()

@@ -30,6 +30,7 @@ from backend.nl2sql.engines.builtin.doubts import doubt_alternatives
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.interpret import parse
+from backend.nl2sql.engines.builtin.joinplan import resolved_roles
 from backend.nl2sql.engines.builtin.lexicon import tokenise
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
@@ -256,6 +257,9 @@ class BuiltinGenerator(SqlGenerator):
             **intent.signals,
             **sql_signals(sql, sqlglot_dialect(request.dialect), intent, question, index),
         }
+        if signals.get("ambiguous_joins"):  # a key whose role the question names: no guess
+            roles = resolved_roles(sql, sqlglot_dialect(request.dialect), index, intent.words)
+            signals["ambiguous_joins"] = max(0.0, signals["ambiguous_joins"] - roles)
         assessment = assess(signals)
         explanation = explain(intent)
         joins = inferred_join_notes(index, sql, sqlglot_dialect(request.dialect))

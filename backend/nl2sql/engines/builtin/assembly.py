@@ -647,6 +647,7 @@ class AssemblyReading(ReferenceReading):
         ) or self._asks_which_values(intent)
         lemmas = {t.lemma for t in self.tokens if t.kind == "word" and t.lemma not in STOP_WORDS}
         lemmas |= {stem for lemma in list(lemmas) for stem in verb_stems(lemma)}
+        intent.words = frozenset(lemmas)
         intent.preferred_tables = frozenset(
             name
             for name, ref in self.index.tables.items()

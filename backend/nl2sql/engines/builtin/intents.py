@@ -137,6 +137,8 @@ class Intent:
     """Whether the question names a table, or its subject was inferred from a column/value."""
     preferred_tables: frozenset[str] = frozenset()
     """Lower-case names of tables the question's words point at (join paths go through them)."""
+    words: frozenset[str] = frozenset()
+    """The question's lemmas: the join plan reads the role of a key by them (`source`, `home`)."""
     recognised: dict[str, object] = field(default_factory=dict)
     signals: dict[str, float] = field(default_factory=dict)
     explained: frozenset[int] = frozenset()

@@ -87,7 +87,8 @@ ABBREVIATIONS = {
     "pmt": "payment", "pymt": "payment", "paymt": "payment",
     "curr": "currency", "ccy": "currency", "perc": "percent", "avail": "available",
     "pkg": "package", "mfr": "manufacturer", "mfg": "manufacturing", "btch": "batch",
-    "seq": "sequence",
+    "seq": "sequence", "src": "source", "dst": "destination", "dest": "destination",
+    "orig": "origin",
 }  # fmt: skip
 """Abbreviations common in column names, expanded before matching (not question words)."""
 

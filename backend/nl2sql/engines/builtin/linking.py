@@ -24,6 +24,10 @@ from backend.semantic.layer import SemanticLayer
 
 _T = TypeVar("_T")
 _REFERENCE_SUFFIXES = frozenset({"id", "code", "number", "key"})
+_GENERIC_KEYS = frozenset(
+    (w,) for w in ("code", "name", "key", "number", "no", "type", "title", "label", "status")
+)
+"""Key names too plain to say that another table's column of that name refers to the row."""
 """Last words of a column name that refer to another table's row (`no` expands to number)."""
 _NUMERIC = ("INT", "REAL", "NUM", "DEC", "FLOAT", "DOUBLE", "MONEY", "SERIAL", "BIT")
 _DATE = ("DATE", "TIME", "YEAR")
@@ -296,7 +300,9 @@ class SchemaIndex:
         """Tables without declared keys still join where names and types say they refer:
 
         * a column named like another table's primary key (`orders.customer_id` ->
-          `customer.customer_id`);
+          `customer.customer_id`), unless the key's name is plain (`code`, `name`) or both
+          tables are keyed by it without it naming either (`nurse.employee_id`,
+          `physician.employee_id`: siblings, not a reference);
         * `<table>_id`, `<table>_code`, `<table>_no`, `<table>_key` (or camelCase
           `customerId`) -> that table's single-column key or its `code` column, when the
           table's name is the prefix, singular or plural (`customer_id` -> `customers.id`,
@@ -306,12 +312,15 @@ class SchemaIndex:
             pk = table.primary_key
             if pk is None or pk.name.lower() in ("id", "rowid"):
                 continue
+            if tuple(split_identifier(pk.name)) in _GENERIC_KEYS:
+                continue  # `code`, `name`: many tables have one, each of its own
             for other in self.tables.values():
                 if other.name == table.name or self._joined(other.name, table.name):
                     continue
-                if other.info.column(pk.name) is not None:
-                    self._add_edge(other.name, table.name, pk.name, pk.name)
-                    self._mark_inferred(other.name, table.name)
+                if other.info.column(pk.name) is None or _sibling_keys(other, table, pk):
+                    continue
+                self._add_edge(other.name, table.name, pk.name, pk.name)
+                self._mark_inferred(other.name, table.name)
         by_words: dict[tuple[str, ...], list[TableRef]] = {}
         for table in self.tables.values():
             by_words.setdefault(table.words, []).append(table)
@@ -525,6 +534,18 @@ class SchemaIndex:
 
     def are_joinable(self, a: str, b: str) -> bool:
         return self.join_path(a, b) is not None
+
+
+def _sibling_keys(other: TableRef, table: TableRef, pk: ColumnRef) -> bool:
+    """Whether `other` and `table` each have the key as their own whole primary key without
+    it naming either table (`nurse.employee_id`, `physician.employee_id`: two kinds of
+    employee, not one referring to the other; `film_text.film_id` -> `film` still joins)."""
+    own = [c.name.lower() for c in other.info.columns if c.primary_key]
+    if own != [pk.name.lower()]:
+        return False
+    words = split_identifier(pk.name)
+    named = set(words[:-1]) if len(words) > 1 else set()
+    return not (named & (set(other.words) | set(table.words)))
 
 
 def _strip_prefix(words: tuple[str, ...], prefix: tuple[str, ...]) -> tuple[str, ...]:

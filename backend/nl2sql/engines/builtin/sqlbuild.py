@@ -10,8 +10,17 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import Tokenizer
 
-from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.base import QuestionNotUnderstood, Suggestion
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
+from backend.nl2sql.engines.builtin.joinplan import (
+    AmbiguousJoin,
+    Branch,
+    JoinPlanner,
+    Step,
+    describe,
+    fanout_branches,
+    keep_to_named_tables,
+)
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.split_measures import only_where
 
@@ -33,6 +42,9 @@ class SqlBuilder:
         self.dialect = DIALECTS.get(dialect.lower(), dialect.lower())
         self.qualify = False
         self.preferred: frozenset[str] = frozenset()
+        self.words: frozenset[str] = frozenset()
+        self.forced: dict[str, list[Step]] = {}
+        """Lower-case table -> the join path to take (an alternative reading's)."""
         self.single_year: set[ColumnRef] = set()
         """Date columns the question keeps within one calendar year (quarters are 1-4)."""
         self.today: date | None = None
@@ -399,6 +411,7 @@ class SqlBuilder:
         return _compare(f.op, lhs, lit(f.values[0]))
 
     def build(self, intent: Intent) -> exp.Select:
+        intent = keep_to_named_tables(intent, self.index)
         needed: list[str] = []
 
         def need(table: str | None) -> None:
@@ -421,11 +434,13 @@ class SqlBuilder:
             for t in c.tables:
                 need(t)
         self.preferred = intent.preferred_tables
+        self.words = intent.words
         self.today = intent.today
         self.single_year = _single_year_columns(intent)
         joins = self._join_plan(intent.table, needed[1:])
+        joins, semi, filters = self._semi_joins(intent, joins)
         referred = self._referred_joins(intent, joins)
-        self.qualify = bool(joins) or bool(intent.anti_joins) or bool(referred)
+        self.qualify = bool(joins) or bool(intent.anti_joins) or bool(referred) or bool(semi)
         select_exprs: list[exp.Expr] = []
         plain_names = [m.column.name.lower() for m in intent.select if m.column and not m.agg]
         for m in intent.select:
@@ -457,7 +472,8 @@ class SqlBuilder:
                 expression=exp.Column(this=self.ident(via.name), table=self.ident(via.table)),
             )
             query = query.join(exp.alias_(self.table(target), self.ident(alias), table=True), on=on)
-        conditions = [self.condition(f, intent_table=intent.table) for f in intent.filters]
+        conditions = [self.condition(f, intent_table=intent.table) for f in filters]
+        conditions += [self._semi_join(b, intent) for b in semi]
         for anti in intent.anti_joins:
             conditions.append(self._anti_join(intent.table, anti))
         conditions += [self.fragment(c.sql) for c in intent.conditions]
@@ -581,32 +597,101 @@ class SqlBuilder:
         )
         return _compare(h.op, figure, exp.Subquery(this=over))
 
-    def _join_plan(self, start: str, tables: list[str]) -> list[tuple[str, str, str, str]]:
-        joined = [start.lower()]
-        steps: list[tuple[str, str, str, str]] = []
-        for table in tables:
-            if table.lower() in joined:
-                continue
-            best: list[tuple[str, str, str, str]] | None = None
-            for source in joined:
-                path = self.index.join_path(source, table, preferred=self.preferred)
-                if path is not None and (best is None or len(path) < len(best)):
-                    best = path
-            if best is None:
-                raise QuestionNotUnderstood(
-                    f"no foreign-key path joins {start} and {table}",
-                    recognised={"tables": [start, table]},
-                )
-            if len(best) > MAX_JOIN_HOPS:
-                raise QuestionNotUnderstood(
-                    f"{start} and {table} are only related through {len(best)} joins",
-                    recognised={"tables": [start, table]},
-                )
-            for step in best:
-                if step[2].lower() not in joined:
-                    steps.append(step)
-                    joined.append(step[2].lower())
-        return steps
+    def _join_plan(self, start: str, tables: list[str]) -> list[Step]:
+        planner = JoinPlanner(self.index, self.preferred, self.words, self.forced, MAX_JOIN_HOPS)
+        return planner.plan(start, tables)
+
+    def _semi_joins(
+        self, intent: Intent, joins: list[Step]
+    ) -> tuple[list[Step], list[Branch], list[Filter]]:
+        """Joins that repeat the rows a SUM or AVG adds up (or a plain COUNT(*) counts), only
+        to filter them, become semi-joins (`key IN (SELECT ...)`): (the joins kept, the
+        semi-joins, the filters left for the outer WHERE). A sum or average over rows
+        repeated by joined rows the answer shows or adds up too is refused: each row would
+        count once per partner."""
+        measures = [*intent.select, *(m for m, _ in intent.order_by)]
+        measures += [h.column for h in intent.having if isinstance(h.column, Measure)]
+        aggregated = {
+            m.column.table.lower()
+            for m in measures
+            if m.agg in ("SUM", "AVG") and not m.distinct and m.column is not None
+            and m.via is None and m.sql is None and m.since is None
+        }  # fmt: skip
+        added_up = set(aggregated)
+        for m in measures:
+            counted = m.count_table or intent.table
+            if (
+                not intent.group_by
+                and m.agg == "COUNT"
+                and m.column is None
+                and m.sql is None
+                and (m.count_table is None or self.index.table(counted).primary_key is None)
+            ):  # COUNT(*), no key to count distinct: "how many dorms have amenities"
+                aggregated.add(counted.lower())
+            if m.agg == "PCT" and m.sql is None:  # a share of rows: of each row once
+                aggregated.add(counted.lower())
+                added_up.add(counted.lower())
+        if not joins or not aggregated:
+            return joins, [], list(intent.filters)
+        shown = {
+            t.lower()
+            for m in [*measures, *intent.group_by, *intent.partition_by]
+            for t in m.tables
+            if not (m.agg in ("SUM", "AVG") and m.column is not None and m.column.table.lower()
+                    in aggregated and not m.distinct)
+        }  # fmt: skip
+        grouped = {t.lower() for m in [*intent.group_by, *intent.partition_by] for t in m.tables}
+        pinned = {t.lower() for c in intent.conditions for t in c.tables}
+        for f in intent.filters:
+            tables = {t.lower() for t in _filter_tables(f)}
+            if len(tables) > 1:
+                pinned |= tables
+        branches, inflated = fanout_branches(self.index, joins, aggregated, shown, grouped)
+        inflated = [t for t in inflated if t in added_up]
+        if inflated:
+            raise QuestionNotUnderstood(
+                f"the answer would count each row of {', '.join(inflated)} once per related "
+                "row joined to it (the rows it shows or adds up repeat it)",
+                recognised={"tables": [intent.table, *inflated]},
+            )
+        branches = [b for b in branches if not b.tables & pinned]
+        if not branches:
+            return joins, [], list(intent.filters)
+        inside = {(s[0].lower(), s[2].lower()) for b in branches for s in b.steps}
+        inside |= {(b.near.lower(), b.far.lower()) for b in branches}
+        kept = [
+            s for s in joins
+            if (s[0].lower(), s[2].lower()) not in inside
+            and (s[2].lower(), s[0].lower()) not in inside
+        ]  # fmt: skip
+        in_branch = {t for b in branches for t in b.tables}
+        outer = [
+            f for f in intent.filters
+            if not {t.lower() for t in _filter_tables(f)} <= in_branch
+        ]  # fmt: skip
+        return kept, branches, outer
+
+    def _semi_join(self, branch: Branch, intent: Intent) -> exp.Expr:
+        """`near.key IN (SELECT far.key FROM far JOIN ... WHERE <the branch's filters>)`."""
+        inner_col = exp.Column(this=self.ident(branch.far_column), table=self.ident(branch.far))
+        sub = exp.select(inner_col).from_(self.table(branch.far))
+        for from_table, from_col, to_table, to_col in branch.steps:
+            sub = sub.join(
+                self.table(to_table),
+                on=exp.EQ(
+                    this=exp.Column(this=self.ident(from_col), table=self.ident(from_table)),
+                    expression=exp.Column(this=self.ident(to_col), table=self.ident(to_table)),
+                ),
+            )
+        conds = [
+            self.condition(f, intent_table=branch.far)
+            for f in intent.filters
+            if {t.lower() for t in _filter_tables(f)} <= branch.tables
+        ]
+        if conds:
+            sub = sub.where(exp.and_(*conds))
+        outer = exp.Column(this=self.ident(branch.near_column), table=self.ident(branch.near))
+        return exp.In(this=outer, query=exp.Subquery(this=sub))
 
     def _anti_join(self, table: str, anti: AntiJoin) -> exp.Expr:
         path = self.index.join_path(table, anti.table)
@@ -680,6 +765,33 @@ def _compare(op: str, lhs: exp.Expr, rhs: exp.Expr) -> exp.Expr:
     return classes[op](this=lhs, expression=rhs)
 
 
-def render(intent: Intent, index: SchemaIndex, dialect: str) -> str:
+def _filter_tables(f: Filter) -> list[str]:
+    return f.column.tables if isinstance(f.column, Measure) else [f.column.table]
+
+
+def render(
+    intent: Intent,
+    index: SchemaIndex,
+    dialect: str,
+    forced: dict[str, list[Step]] | None = None,
+) -> str:
+    """The intent's SQL. Where two join paths fit the question equally well, the decline
+    (`AmbiguousJoin`) carries each path's SQL as a suggestion."""
     builder = SqlBuilder(index, dialect)
-    return builder.build(intent).sql(dialect=builder.dialect)
+    builder.forced = dict(forced or {})
+    try:
+        return builder.build(intent).sql(dialect=builder.dialect)
+    except AmbiguousJoin as doubt:
+        if forced is not None:
+            raise
+        doubt.recognised = {**intent.recognised, **doubt.recognised, "doubts": [doubt.message]}
+        first = describe(doubt.paths[0])
+        for k, path in enumerate(doubt.paths[:3]):
+            try:
+                sql: str | None = render(intent, index, dialect, {doubt.target.lower(): path})
+            except QuestionNotUnderstood:
+                sql = None
+            text = f"Joining by {first}" if k == 0 else f"Or, joining by {describe(path)}"
+            text += f" instead of {first}" if k else ""
+            doubt.suggestions.append(Suggestion(text=text, sql=sql))
+        raise
