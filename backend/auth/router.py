@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from backend.auth import api_keys as api_keys_service
 from backend.auth import service as auth_service
-from backend.auth.deps import AppSettings, CurrentUser, SessionPrincipal
+from backend.auth.deps import AppSettings, ReleasedPrincipal, SessionPrincipal
 from backend.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -24,7 +29,7 @@ from backend.auth.schemas import (
     UserUpdate,
 )
 from backend.auth.tokens import IssuedTokens, rotate_refresh_token
-from backend.core.context import ClientContextDep
+from backend.core.context import ClientContext, ClientContextDep
 from backend.core.db import SessionDep
 from backend.core.errors import error_responses
 from backend.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorParam
@@ -57,22 +62,52 @@ def register(data: RegisterRequest, session: SessionDep, context: ClientContextD
     return UserRead.model_validate(user)
 
 
+SIGN_IN_THREADS = 8
+"""Sign-ins one process runs at once, on a thread allowance of their own: a burst of sign-ins
+neither takes the default thread pool from other endpoints nor queues behind asks, and at most
+this many password hashes (19 MiB each) are in memory at once."""
+_sign_in_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sign_in_threads() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _sign_in_limiters.get(loop)
+    if limiter is None:
+        limiter = _sign_in_limiters[loop] = anyio.CapacityLimiter(SIGN_IN_THREADS)
+    return limiter
+
+
+async def _sign_in(
+    request: Request, *, email: str, password: str, context: ClientContext
+) -> TokenPair:
+    """One thread hop for the whole sign-in (read, hash with nothing held, one short write)."""
+    issued = await anyio.to_thread.run_sync(
+        partial(
+            auth_service.login,
+            request.app.state.session_factory,
+            request.app.state.settings,
+            email=email,
+            password=password,
+            context=context,
+        ),
+        limiter=_sign_in_threads(),
+    )
+    return _token_pair(issued)
+
+
 @router.post(
     "/login",
     summary="Sign in with email and password",
     responses=error_responses(401, 422, 429),
 )
-def login(
-    data: LoginRequest, session: SessionDep, settings: AppSettings, context: ClientContextDep
-) -> TokenPair:
+async def login(data: LoginRequest, request: Request, context: ClientContextDep) -> TokenPair:
     """Checks the email and password and starts a user session: the answer holds a short-lived
     access token (send it as `Authorization: Bearer <token>`) and a refresh token. Repeated
     failures are throttled per account and per client (429 with `Retry-After`).
     """
-    issued = auth_service.login(
-        session, settings, email=data.email, password=data.password, context=context
-    )
-    return _token_pair(issued)
+    return await _sign_in(request, email=data.email, password=data.password, context=context)
 
 
 @router.post(
@@ -80,19 +115,13 @@ def login(
     summary="Sign in with the OAuth2 password form (the docs page's Authorize button)",
     responses=error_responses(401, 422, 429),
 )
-def token(
-    form: Annotated[PasswordForm, Depends()],
-    session: SessionDep,
-    settings: AppSettings,
-    context: ClientContextDep,
+async def token(
+    form: Annotated[PasswordForm, Depends()], request: Request, context: ClientContextDep
 ) -> TokenPair:
     """The same sign-in as `POST /auth/login`, with the OAuth2 password form fields (`username` is
     the email). Used by the interactive docs' Authorize button.
     """
-    issued = auth_service.login(
-        session, settings, email=form.username, password=form.password, context=context
-    )
-    return _token_pair(issued)
+    return await _sign_in(request, email=form.username, password=form.password, context=context)
 
 
 @router.post(
@@ -152,11 +181,13 @@ def logout_all(
 
 
 @router.get("/me", summary="The signed-in user", responses=error_responses(401))
-def read_me(user: CurrentUser) -> UserRead:
+async def read_me(principal: ReleasedPrincipal) -> UserRead:
     """The profile of the caller (user session or API key owner): email, name, role, token usage,
     preferences.
     """
-    return UserRead.model_validate(user)
+    # One thread hop for one read of the caller (user and session in one query), in a session
+    # closed before the answer is built: nothing else of this request waits for a thread.
+    return UserRead.model_validate(principal.user)
 
 
 @router.patch(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -140,45 +141,74 @@ def _reject_login(
 
 
 def login(
-    session: Session, settings: Settings, *, email: str, password: str, context: ClientContext
+    session_factory: Callable[[], Session],
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    context: ClientContext,
 ) -> auth_tokens.IssuedTokens:
-    """Check the password and start a user session with a new token pair.
+    """Check the password and start a user session with a new token pair, blocking.
+
+    Holds nothing while the password is hashed (the slow part, tens of milliseconds of CPU):
+    the account and the throttle are read in one short session that is closed first, the hash
+    is checked (and redone when its parameters are outdated) with no session open, and the
+    sign-in is written in one short transaction of its own. A sign-in therefore never keeps a
+    platform connection or a SQLite read snapshot through the hash.
 
     Raises `LoginThrottled` (429, Retry-After) while the email or IP is throttled,
     `InvalidCredentials` or `AccountDeactivated` (401); failures are audited and committed.
     """
-    user = get_user_by_email_or_none(session, email)
-    wait_seconds = throttle.seconds_until_allowed(
-        session, email=email, ip_address=context.ip_address, user_id=user.id if user else None
-    )
-    if wait_seconds is not None:
-        recorder.audit(
-            session,
-            action=AuditAction.LOGIN_THROTTLED,
-            user_id=user.id if user else None,
-            context=context,
-            resource_type=throttle.LOGIN_RESOURCE_TYPE,
-            resource_id=throttle.email_fingerprint(email),
-            new_values={"email": normalize_email(email)[:255], "retry_after": wait_seconds},
-            success=False,
-            error_message="too many failed logins",
+    with session_factory() as session:
+        user = get_user_by_email_or_none(session, email)
+        wait_seconds = throttle.seconds_until_allowed(
+            session, email=email, ip_address=context.ip_address, user_id=user.id if user else None
         )
-        session.commit()
-        raise LoginThrottled(retry_after_seconds=wait_seconds)
-    if user is None:
+        if wait_seconds is not None:
+            recorder.audit(
+                session,
+                action=AuditAction.LOGIN_THROTTLED,
+                user_id=user.id if user else None,
+                context=context,
+                resource_type=throttle.LOGIN_RESOURCE_TYPE,
+                resource_id=throttle.email_fingerprint(email),
+                new_values={"email": normalize_email(email)[:255], "retry_after": wait_seconds},
+                success=False,
+                error_message="too many failed logins",
+            )
+            session.commit()
+            raise LoginThrottled(retry_after_seconds=wait_seconds)
+        user_id, checked_hash = (user.id, user.password_hash) if user else (None, None)
+
+    if checked_hash is None:
         # Spend the same time as for a real account, so timing does not reveal which exist.
         verify_password(password, DUMMY_PASSWORD_HASH)
-        _reject_login(session, email=email, user=None, context=context, reason="unknown email")
-        raise InvalidCredentials()
-    if not verify_password(password, user.password_hash):
-        _reject_login(session, email=email, user=user, context=context, reason="wrong password")
-        raise InvalidCredentials()
-    if not user.is_active:
-        _reject_login(session, email=email, user=user, context=context, reason="deactivated")
-        raise AccountDeactivated()
-    if password_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    return _start_signed_in_session(session, settings, user=user, context=context)
+        password_ok = False
+    else:
+        password_ok = verify_password(password, checked_hash)
+    new_hash = (
+        hash_password(password)
+        if password_ok and checked_hash and password_needs_rehash(checked_hash)
+        else None
+    )
+
+    with session_factory() as session:
+        user = session.get(User, user_id) if user_id is not None else None
+        if user is None:
+            _reject_login(session, email=email, user=None, context=context, reason="unknown email")
+            raise InvalidCredentials()
+        # A password changed since it was read is not the one just checked.
+        if not password_ok or user.password_hash != checked_hash:
+            _reject_login(session, email=email, user=user, context=context, reason="wrong password")
+            raise InvalidCredentials()
+        if not user.is_active:
+            _reject_login(session, email=email, user=user, context=context, reason="deactivated")
+            raise AccountDeactivated()
+        if new_hash is not None:
+            user.password_hash = new_hash
+        issued = _start_signed_in_session(session, settings, user=user, context=context)
+        session.commit()
+        return issued
 
 
 def _start_signed_in_session(
