@@ -9,11 +9,11 @@ For each platform database (SQLite file, PostgreSQL started on loopback like the
 each number of API worker processes (one: `uvicorn`; more: `serve_workers.py`, N uvicorn
 processes sharing one listening socket that keeps TCP_NODELAY; subprocesses on loopback):
 
-* slow LLM: an OpenAI-compatible server on loopback answers every request after `--llm-delay`
-  seconds; 8, 32 and 64 asks are sent at once. Reported: wall time, throughput as a share of
-  the physical limit (clients / delay per second), errors, and the p99 of sign-ins
-  (`POST /auth/login`) and `GET /auth/me` sent one after another during the burst; the same
-  probe alone for 2 s before the bursts (`auth_alone`) is their baseline.
+* slow LLM: an OpenAI-compatible server on loopback (a process of its own) answers every
+  request after `--llm-delay` seconds; 8, 32 and 64 asks are sent at once. Reported: wall
+  time, throughput as a share of the physical limit (clients / delay per second), errors, and
+  the p99 of sign-ins (`POST /auth/login`) and `GET /auth/me` sent one after another during
+  the burst; the same probe alone for 2 s before the bursts (`auth_alone`) is their baseline.
 * offline engine: `POST /ask` (builtin engine) throughput with 1, 8 and 32 clients for
   `--seconds` each, as a share of a no-op endpoint (`GET /healthz`) served the same way in the
   same run; the record stage's p99 at 32 clients (from the recorded `ask_stage_duration`
@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import shutil
 import signal
@@ -47,7 +48,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -115,9 +115,8 @@ def _free_port() -> int:
 # --- the slow LLM -------------------------------------------------------------------------
 
 
-@contextmanager
-def slow_llm(delay_seconds: float) -> Iterator[str]:
-    """An OpenAI-compatible chat-completions server that answers after `delay_seconds`."""
+def serve_slow_llm(delay_seconds: float) -> None:
+    """The slow LLM's server loop, in a process of its own (see `slow_llm`): prints its port."""
     body = json.dumps(
         {
             "id": "bench",
@@ -154,13 +153,34 @@ def slow_llm(delay_seconds: float) -> Iterator[str]:
         daemon_threads = True
 
     httpd = Server(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    print(httpd.server_address[1], flush=True)
+    httpd.serve_forever()
+
+
+@contextmanager
+def slow_llm(delay_seconds: float) -> Iterator[str]:
+    """An OpenAI-compatible chat-completions server that answers after `delay_seconds`.
+
+    It runs in a process of its own: in this one, its threads would share the interpreter with
+    the load generator and the sign-in probe, spreading the burst's arrivals over most of a
+    second and adding to the latencies measured here."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import run_all; run_all.serve_slow_llm({delay_seconds!r})",
+        ],
+        cwd=Path(__file__).resolve().parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        assert process.stdout is not None  # noqa: S101 - piped above
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        process.terminate()
+        process.wait(10)
 
 
 # --- the platform database and its benchmark user -----------------------------------------
@@ -690,6 +710,8 @@ def export_run(rows: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    # One log line per request the load generator sends would cost it more than the request.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--backends", default="sqlite,postgresql")
