@@ -27,6 +27,12 @@ _KEPT_WORDS = frozenset(
 )  # fmt: skip
 """Words between "more <rows>" and "than" that only say where the rows are kept."""
 _POSSESSIVES = frozenset({"their", "his", "her", "its", "own", "the", "s", "'s"})
+_OWN_GROUP_WORDS = frozenset({"their", "his", "her", "its", "own", "same"})
+"""Words saying an aggregate is over the compared row's own group ("of their own ward")."""
+_OWN_GROUP_LEADS = frozenset(
+    {"of", "in", "for", "within", "at", "across", "on", "from", "the", "s", "'s", "'"}
+)  # fmt: skip
+"""Other words allowed between the aggregate and the group it is taken within."""
 
 
 class ComparisonReading(TimeReading):
@@ -519,6 +525,66 @@ class ComparisonReading(TimeReading):
         op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
         compared = Filter(col, op, [], subquery_agg=agg.payload)
         self.intent.filters.append(compared)
-        self.aggregate_tails.append((compared, max(agg.end, self.mentions[k].end)))
+        tail = max(agg.end, self.mentions[k].end)
+        self.aggregate_tails.append((compared, tail))
         self.note("filters", f"{col.name} {op} {agg.payload.lower()}")
+        self._aggregate_within_own_group(compared, tail)
         return True
+
+    def _aggregate_within_own_group(self, compared: Filter, tail: int) -> None:
+        """ "more than the average salary of their ward", "above the average for their own
+        team", "than the average of nurses in the same ward": the aggregate is over the rows
+        of the compared row's own group (a correlated subquery), not over the whole table. The
+        group is a column of the compared table, or the key by which it refers to the table
+        named. A possessive ("their", "own", "same") must say so; "the average of the
+        Cardiology ward" is a value, another reading."""
+        col = compared.column
+        if not isinstance(col, ColumnRef):
+            return
+        own_table = col.table.lower()
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.start < tail or m.kind not in ("table", "column"):
+                continue
+            between = self.tokens[tail : m.start]
+            if not any(t.lemma in _OWN_GROUP_WORDS for t in between):
+                return
+            if any(
+                t.lemma not in _OWN_GROUP_LEADS | _OWN_GROUP_WORDS
+                and not self._names_table(t.index, own_table)
+                for t in between
+            ):
+                return
+            within = self._group_column(k, own_table)
+            if within is None:
+                return
+            compared.within = within
+            self._use(k)
+            self.used_tokens.update(t.index for t in between)
+            self.note("filters", f"the {compared.subquery_agg} within the same {within.name}")
+            return
+
+    def _names_table(self, pos: int, table: str) -> bool:
+        """Whether token `pos` is part of a mention of `table` ("of nurses in their ward")."""
+        return any(
+            m.kind == "table"
+            and m.start <= pos < m.end
+            and any(t.name.lower() == table for t in m.tables)
+            for m in self.mentions
+        )
+
+    def _group_column(self, k: int, table: str) -> ColumnRef | None:
+        """The column of `table` that mention k names as a group: its own column, or the key
+        by which its rows refer to the table the mention names."""
+        m = self.mentions[k]
+        if m.kind == "column":
+            own = [c for c in m.columns if c.table.lower() == table]
+            return own[0] if len(own) == 1 else None
+        targets = {t.name.lower() for t in m.tables[:1]}
+        keys = [
+            own_col
+            for other, own_col, _ in self.index.edges.get(table, [])
+            if other.lower() in targets and other.lower() != table
+        ]
+        if len(keys) != 1:
+            return None  # no key, or several: which one is the group's is not said
+        return self.index.column(table, keys[0])

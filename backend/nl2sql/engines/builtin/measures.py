@@ -13,6 +13,15 @@ from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 _EACH = frozenset({"each", "every"})
 
 
+_FIGURE_OWNERS = frozenset({"their", "its", "the", "his", "her"})
+_FIGURE_WORDS = frozenset(
+    {"count", "counts", "total", "totals", "number", "numbers", "figure", "figures", "amount",
+     "amounts", "sum", "sums", "value", "values"}
+)  # fmt: skip
+"""Words naming the figure a ranking is by, asked for beside the ranked rows ("with their
+totals")."""
+
+
 class MeasureReading(ComparisonReading):
     """Passes: counts and aggregates, then top N and superlatives."""
 
@@ -75,6 +84,8 @@ class MeasureReading(ComparisonReading):
                 )
             ):
                 continue  # "2024 sign-ups: how many did we get?": the measure counts them
+            if k is None and self._figure_of_the_ranking(cue):
+                continue
             if cue.kind == "count":
                 if k is not None and self.mentions[k].kind == "table":
                     self._use(k)
@@ -146,6 +157,24 @@ class MeasureReading(ComparisonReading):
                 table = self.table_of(k) or self.intent.table
                 self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
                 self.note("aggregates", "count")
+
+    def _figure_of_the_ranking(self, cue: Cue) -> bool:
+        """ "top 3 wards by number of patients, with their counts": a count word after
+        "with their" naming nothing of its own is the figure the ranking is by, shown beside
+        the rows ranked; not a count of the rows themselves."""
+        if cue.start < 2 or not any(c.kind in ("top", "super") for c in self.cues):
+            return False
+        if cue.kind == "agg" and cue.payload != "SUM":
+            return False  # "with their average": another figure
+        owner, lead = self.tokens[cue.start - 1], self.tokens[cue.start - 2]
+        if owner.lemma not in _FIGURE_OWNERS - {"the"} or lead.lemma not in ("with", "and"):
+            return False
+        if any(t.kind == "word" for t in self.tokens[cue.end :]):
+            return False
+        if not any(c.kind in ("count", "agg") and c is not cue for c in self.cues):
+            return False  # the ranking adds nothing up: "with their counts" has no figure
+        self.used_tokens.update({owner.index, lead.index, *range(cue.start, cue.end)})
+        return True
 
     def _sole_measure(self, table: str) -> ColumnRef | None:
         """The one numeric, non-key column of `table`, if it has exactly one."""
@@ -298,12 +327,21 @@ class MeasureReading(ComparisonReading):
         return True
 
     def _also_how_much(self, pos: int) -> bool:
-        """ "..., and how much for each?": the ranked figure is asked for too."""
+        """ "..., and how much for each?", "how many each", "with their totals": the ranked
+        figure is asked for too."""
         words = [t.lemma for t in self.tokens[pos:] if t.kind == "word"]
-        return any(
-            words[i : i + 3] in (["and", "how", "much"], ["and", "how", "many"])
-            for i in range(len(words))
-        )
+        for i in range(len(words)):
+            if words[i : i + 3] in (["and", "how", "much"], ["and", "how", "many"]):
+                return True
+            if words[i : i + 2] in (["how", "much"], ["how", "many"]) and i > 0:
+                rest = words[i + 2 : i + 5]
+                if set(rest) & {"each", "apiece"}:
+                    return True  # "the three plans with most accounts, how many each"
+            if words[i] in ("with", "and", "plus", "including") and i + 2 < len(words) + 1:
+                nxt = words[i + 1 : i + 3]
+                if nxt and nxt[0] in _FIGURE_OWNERS and nxt[-1] in _FIGURE_WORDS:
+                    return True  # "with their totals", "and its count"
+        return False
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         payload = cue.payload

@@ -72,6 +72,7 @@ class RankReading(AssemblyReading):
     def _ranked_rows(self) -> None:
         """After the superlatives: "the second highest salary" read as MAX(salary) is the
         salary of the row ranked second instead (shown, ordered, one row)."""
+        self._ranked_figure_asked()
         if self.rank == 1:
             return
         for pos, m in list(self.measures):
@@ -82,6 +83,34 @@ class RankReading(AssemblyReading):
             self.projection.append((pos, shown))
             self.order_keys.append((pos, Measure(m.column), m.agg == "MAX"))
             self.limit = 1
+
+    def _ranked_figure_asked(self) -> None:
+        """ "the three wards with the most patients, and how many each", "which nurse gave
+        the most treatments, and how many?": the "how many" after a ranking by a count asks
+        for that count beside each ranked row, not for a count of the ranked rows
+        themselves (one per row)."""
+        ranked = [(pos, m) for pos, m, _ in self.order_keys if m.agg is not None]
+        if len(ranked) != 1 or not self._also_how_much(0):
+            return
+        at, figure = ranked[0]
+        focus = self.intent.table.lower()
+        own_counts = [
+            (pos, m)
+            for pos, m in self.measures
+            if pos > at
+            and m.agg == "COUNT"
+            and m.column is None
+            and m.sql is None
+            and (m.count_table or "").lower() == focus
+        ]
+        if len(own_counts) != 1:
+            return
+        if figure.agg != "COUNT":
+            return  # "how many" of a ranked total: not the same figure
+        self.measures.remove(own_counts[0])
+        self.measures.append((at, figure))
+        self.argmax = [m for m in self.argmax if m is not figure]
+        self.note("aggregates", "the ranked count, shown")
 
     def _ordinal_before(self, pos: int) -> tuple[int, list[Token]] | None:
         """The rank an ordinal right before token `pos` names, with its tokens."""

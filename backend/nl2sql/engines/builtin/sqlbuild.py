@@ -367,13 +367,24 @@ class SqlBuilder:
             agg = Measure(col, f.subquery_agg)
             saved = self.qualify
             self.qualify = False
-            sub = exp.select(self.measure(agg)).from_(self.table(col.table))
-            if f.subquery_filters:
-                sub = sub.where(
-                    exp.and_(
-                        *(self.condition(g, intent_table=col.table) for g in f.subquery_filters)
+            source: exp.Expr = self.table(col.table)
+            inner = [self.condition(g, intent_table=col.table) for g in f.subquery_filters]
+            if f.within is not None:
+                # the rows of the compared row's own group: the table again, aliased, matched
+                # on the group's column (unqualified names inside resolve to the alias)
+                group_table = exp.to_identifier("grp")
+                source = exp.alias_(self.table(col.table), group_table, table=True)
+                inner.append(
+                    exp.EQ(
+                        this=exp.Column(this=self.ident(f.within.name), table=group_table),
+                        expression=exp.Column(
+                            this=self.ident(f.within.name), table=self.ident(col.table)
+                        ),
                     )
                 )
+            sub = exp.select(self.measure(agg)).from_(source)
+            if inner:
+                sub = sub.where(exp.and_(*inner))
             self.qualify = saved
             rhs: exp.Expr = exp.Subquery(this=sub)
             return _compare(f.op, lhs, rhs)
