@@ -27,6 +27,8 @@ _KEPT_WORDS = frozenset(
 )  # fmt: skip
 """Words between "more <rows>" and "than" that only say where the rows are kept."""
 _POSSESSIVES = frozenset({"their", "his", "her", "its", "own", "the", "s", "'s"})
+_SPANS = frozenset({"time", "year", "years", "lifetime", "history", "period", "life"})
+"""Nouns of a span of time after "over" ("over time"): not a comparison."""
 _OWN_GROUP_WORDS = frozenset({"their", "his", "her", "its", "own", "same"})
 """Words saying an aggregate is over the compared row's own group ("of their own ward")."""
 _OWN_GROUP_LEADS = frozenset(
@@ -41,8 +43,10 @@ class ComparisonReading(TimeReading):
     def _comparisons(self) -> None:
         self.aggregate_tails = []
         self._spread_comparatives()
-        for cue in self.cues:
+        for cue in list(self.cues):
             if cue.kind not in ("cmp", "postcmp"):
+                continue
+            if self._over_a_span(cue):
                 continue
             if cue.kind == "postcmp":
                 prev = self.tokens[cue.start - 1] if cue.start > 0 else None
@@ -529,6 +533,22 @@ class ComparisonReading(TimeReading):
         self.aggregate_tails.append((compared, tail))
         self.note("filters", f"{col.name} {op} {agg.payload.lower()}")
         self._aggregate_within_own_group(compared, tail)
+        return True
+
+    def _over_a_span(self, cue: Cue) -> bool:
+        """ "invoiced the most over time", "over the years", "over its lifetime": "over" a
+        span of time says when, not "more than"."""
+        if self.tokens[cue.start].lemma != "over" or cue.end - cue.start != 1:
+            return False
+        words = [t.lemma for t in self.tokens[cue.end : cue.end + 3]]
+        if words[:1] == ["the"]:
+            words = words[1:]
+        if not words or words[0] not in _SPANS:
+            return False
+        self.cues.remove(cue)
+        self.used_tokens.update(
+            range(cue.start, cue.end + 1 + (self.tokens[cue.end].lemma == "the"))
+        )
         return True
 
     def _aggregate_within_own_group(self, compared: Filter, tail: int) -> None:

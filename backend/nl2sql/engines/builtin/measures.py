@@ -3,11 +3,11 @@ superlatives ("the most", "highest", "cheapest")."""
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.comparisons import ComparisonReading
 from backend.nl2sql.engines.builtin.cues import LENGTH_WORDS, SUBJECT_WORDS, Cue
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.products import ProductReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
 _EACH = frozenset({"each", "every"})
@@ -22,10 +22,11 @@ _FIGURE_WORDS = frozenset(
 totals")."""
 
 
-class MeasureReading(ComparisonReading):
+class MeasureReading(ProductReading):
     """Passes: counts and aggregates, then top N and superlatives."""
 
     def _counts_and_aggregates(self) -> None:
+        self._computed_measures()
         for cue in list(self.cues):
             if cue.kind not in ("count", "agg"):
                 continue
@@ -158,6 +159,14 @@ class MeasureReading(ComparisonReading):
                 self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
                 self.note("aggregates", "count")
 
+    def _each_of_the_figure(self, cue: Cue) -> bool:
+        """ "..., and how much (for) each?", "how many did each give": the "each" asks for the
+        figure per ranked row, not for a ranking within groups."""
+        words = [t.lemma for t in self.tokens[max(0, cue.start - 4) : cue.start]]
+        return any(
+            words[i : i + 2] in (["how", "much"], ["how", "many"]) for i in range(len(words))
+        )
+
     def _figure_of_the_ranking(self, cue: Cue) -> bool:
         """ "top 3 wards by number of patients, with their counts": a count word after
         "with their" naming nothing of its own is the figure the ranking is by, shown beside
@@ -278,7 +287,9 @@ class MeasureReading(ComparisonReading):
                 self.measures.append((cue.start, Measure(measure.column, "MAX" if desc else "MIN")))
                 continue
             each = any(
-                c.kind == "group" and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
+                c.kind == "group"
+                and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
+                and not self._each_of_the_figure(c)
                 for c in self.cues
             )
             if (

@@ -36,6 +36,12 @@ _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BUCKET_FORMATS = {"year": "%Y", "month": "%Y-%m", "week": "%Y-%W", "day": "%Y-%m-%d"}
 
 
+def plain_identifier(name: str) -> bool:
+    """Whether `name` reads the same unquoted in every dialect (lower case, no keyword), so
+    an SQL fragment written before the dialect is known can name it."""
+    return bool(_SIMPLE.fullmatch(name)) and name == name.lower() and name.upper() not in _RESERVED
+
+
 class SqlBuilder:
     def __init__(self, index: SchemaIndex, dialect: str) -> None:
         self.index = index
