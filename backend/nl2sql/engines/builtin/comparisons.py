@@ -27,6 +27,11 @@ _KEPT_WORDS = frozenset(
 )  # fmt: skip
 """Words between "more <rows>" and "than" that only say where the rows are kept."""
 _POSSESSIVES = frozenset({"their", "his", "her", "its", "own", "the", "s", "'s"})
+_SUBJECT_PRONOUNS = frozenset({"they", "he", "she", "it", "i", "we", "you"})
+_OBJECT_PRONOUNS = frozenset({"them", "him", "her", "it"})
+_REPORTS = frozenset({"report", "reports", "answer", "answers", "work", "works", "worked"})
+_SUPERVISES = frozenset({"manage", "supervise", "oversee", "lead"})
+"""Words of "the person they report to" / "who manages them": a row's superior."""
 _SPANS = frozenset({"time", "year", "years", "lifetime", "history", "period", "life"})
 """Nouns of a span of time after "over" ("over time"): not a comparison."""
 _OWN_GROUP_WORDS = frozenset({"their", "his", "her", "its", "own", "same"})
@@ -382,6 +387,10 @@ class ComparisonReading(TimeReading):
         peer = next(
             (c for c in self.self_references(self.intent.table) if word in c.words[:-1]), None
         )
+        superior_end = None if peer is not None else self._one_they_report_to(pos)
+        if superior_end is not None:
+            own = self.self_references(self.intent.table)
+            peer = own[0] if len(own) == 1 else None
         if peer is None:
             return False
         k_peer = next(
@@ -393,6 +402,8 @@ class ComparisonReading(TimeReading):
             None,
         )
         peer_end = self.mentions[k_peer].end if k_peer is not None else pos + 1
+        if superior_end is not None:
+            peer_end = max(peer_end, superior_end)
         k_col = self.mention_before(cue.start, max_gap=2, kinds=("column",))
         k_after = self.mention_after(peer_end, max_gap=1, kinds=("column",))
         if k_col is None and cue.end - cue.start == 3:  # "a higher salary than"
@@ -412,6 +423,7 @@ class ComparisonReading(TimeReading):
         for k in (k_col, k_peer, k_after):
             if k is not None:
                 self._use(k)
+        self._use_restatements(col, cue)
         self.used_tokens.update(range(cue.end, peer_end))
         for t in self.tokens[peer_end : peer_end + 2]:
             if t.lemma in ("did", "do", "does", "s", "'s"):
@@ -419,6 +431,35 @@ class ComparisonReading(TimeReading):
         self.intent.filters.append(Filter(col, op, [], peer=peer))
         self.note("filters", f"{col.name} {op} the {col.name} of the row {peer.name} refers to")
         return True
+
+    def _use_restatements(self, col: ColumnRef, cue: Cue) -> None:
+        """ "nurses paid a higher salary than ...": a word linked to the compared column right
+        before the comparison or inside it ("higher salary than") only restates what is
+        compared; it is not a column to show."""
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.kind != "column" or m.columns != [col]:
+                continue
+            if cue.start - 3 <= m.start < cue.end:
+                self._use(k)
+
+    def _one_they_report_to(self, pos: int) -> int | None:
+        """ "the person they report to", "the one she works for", "the nurse who manages
+        them": a row's superior, said without naming the key. Where the clause ends."""
+        at = pos + 1
+        if at < len(self.tokens) and self.tokens[at].lemma in ("who", "that"):
+            verb = self.tokens[at + 1].lemma if at + 1 < len(self.tokens) else ""
+            obj = self.tokens[at + 2].lemma if at + 2 < len(self.tokens) else ""
+            if verb.rstrip("s") in _SUPERVISES and obj in _OBJECT_PRONOUNS:
+                return at + 3
+            return None
+        if at < len(self.tokens) and self.tokens[at].lemma in ("who", "whom", "that"):
+            at += 1
+        words = [t.lemma for t in self.tokens[at : at + 3]]
+        if len(words) < 3 or words[0] not in _SUBJECT_PRONOUNS:
+            return None
+        if words[1] in _REPORTS and words[2] in ("to", "for", "under"):
+            return at + 3
+        return None
 
     def _measure_of_verb(self, pos: int) -> ColumnRef | None:
         """ "earns more", "weighs less", "costs more": the column the verb before measures."""
