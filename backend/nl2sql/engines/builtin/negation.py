@@ -145,12 +145,15 @@ class NegationReading(GroupingReading):
             candidates.append((_STATE_ANTONYMS[lemma], True))
         tables = [self.intent.table, *self.mentioned_tables()]
         for word, denied in candidates:
+            forms = {word}
+            if word.endswith("ed") and len(word) > 4:
+                forms |= {word[:-2], word[:-1]}  # "ended" -> `end_date`, "closed" -> `close_date`
             for table in dict.fromkeys(t.lower() for t in tables):
                 for col in self.index.columns_of.get(table, []):
                     if (
                         col.nullable
                         and len(col.words) == 2
-                        and col.words[0] == word
+                        and col.words[0] in forms
                         and (col.kind == "date" or col.words[1] in _EVENT_SUFFIXES)
                     ):
                         return col, denied
