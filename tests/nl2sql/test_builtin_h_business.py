@@ -161,6 +161,10 @@ RANKED_FIGURES = [
     ("Which two wards have the most patients, and how many for each?", _TOP_WARDS_GOLD),
     ("Top 2 wards by number of patients, with their counts", _TOP_WARDS_GOLD),
     ("Which nurse gave the most treatments, and how many?", _TOP_NURSES_GOLD),
+    # "for each" after "the number of ...": the figure per ranked row (was: a ranking within
+    # groups of the ward's name, shown at confidence 0.82)
+    ("Give the names of the 2 wards with the largest number of patients, and the number of"
+     " patients for each", _TOP_WARDS_GOLD),
     # "over time" says when, not "more than" (was declined: no value to compare with)
     ("Which nurse gave the most treatments over time, and how many?", _TOP_NURSES_GOLD),
 ]  # fmt: skip
@@ -252,6 +256,28 @@ def test_a_named_group_after_the_average_is_not_the_rows_own(hospital: SchemaSna
     except QuestionNotUnderstood:
         return
     assert "grp" not in sql
+
+
+def test_how_many_of_rows_not_named_before_the_ranking_is_not_the_ranked_figure(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection
+) -> None:
+    # the rows ranked are not named before the superlative: no ranked count to show
+    try:
+        sql = generate(
+            hospital, "Find the two most prolific nurses and how many treatments they gave"
+        ).sql
+    except QuestionNotUnderstood:
+        return
+    gold = (
+        "SELECT n.full_name, COUNT(*) FROM nurses n JOIN treatments t ON t.nurse_id = n.nurse_id"
+        " GROUP BY n.nurse_id, n.full_name ORDER BY COUNT(*) DESC LIMIT 2"
+    )
+    assert_same_answer(hospital_db, sql, gold)
+
+
+def test_a_ranking_within_each_named_group_stays_one(hospital: SchemaSnapshot) -> None:
+    sql = generate(hospital, "Top 2 nurses by number of treatments in each ward").sql
+    assert "PARTITION BY" in sql.upper()
 
 
 def test_over_a_number_is_still_a_comparison(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import LENGTH_WORDS, SUBJECT_WORDS, Cue
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
 from backend.nl2sql.engines.builtin.products import ProductReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
@@ -160,11 +160,30 @@ class MeasureReading(ProductReading):
                 self.note("aggregates", "count")
 
     def _each_of_the_figure(self, cue: Cue) -> bool:
-        """ "..., and how much (for) each?", "how many did each give": the "each" asks for the
-        figure per ranked row, not for a ranking within groups."""
-        words = [t.lemma for t in self.tokens[max(0, cue.start - 4) : cue.start]]
-        return any(
+        """ "..., and how much (for) each?", "how many songs each released", "and the number
+        of songs for each": the "each" asks for the figure per ranked row, not for a ranking
+        within groups; nothing the schema names follows it."""
+        words = [t.lemma for t in self.tokens[max(0, cue.start - 5) : cue.start]]
+        asked = any(
             words[i : i + 2] in (["how", "much"], ["how", "many"]) for i in range(len(words))
+        ) or bool({"number", "count", "total"} & set(words))
+        if not asked:
+            return False
+        return not any(
+            m.start == cue.end
+            and m.kind in ("table", "column", "value")
+            and not self._participle_of_date(m)
+            for m in self.mentions
+        )
+
+    def _participle_of_date(self, m: Mention) -> bool:
+        """ "how many songs each released": a verb linked to a date column, not a group."""
+        word = self.tokens[m.start].lemma
+        return (
+            m.kind == "column"
+            and m.end - m.start == 1
+            and word.endswith("ed")
+            and all(c.kind == "date" for c in m.columns)
         )
 
     def _figure_of_the_ranking(self, cue: Cue) -> bool:
