@@ -184,6 +184,22 @@ COMPUTED = [
      " ORDER BY SUM(t.quantity * t.unit_cost) DESC LIMIT 3"),
 ]  # fmt: skip
 
+SHARES = [
+    # the share of an amount, not of rows (was: the amount dropped, the share of rows
+    # counted instead, shown as right)
+    ("What percentage of treatment unit cost came from the Cardiology ward?",
+     "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Cardiology' THEN t.unit_cost ELSE 0 END)"
+     " / SUM(t.unit_cost) FROM treatments t JOIN nurses n ON n.nurse_id = t.nurse_id"
+     " JOIN wards w ON w.ward_id = n.ward_id"),
+    ("What share of the total salary goes to nurses in Oncology?",
+     "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Oncology' THEN n.salary ELSE 0 END)"
+     " / SUM(n.salary) FROM nurses n JOIN wards w ON w.ward_id = n.ward_id"),
+    # a share of rows stays one
+    ("What percentage of nurses work in Oncology?",
+     "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Oncology' THEN 1 ELSE 0 END) / COUNT(*)"
+     " FROM nurses n JOIN wards w ON w.ward_id = n.ward_id"),
+]  # fmt: skip
+
 _ABOVE_SUPERVISOR_GOLD = (
     "SELECT n.full_name FROM nurses n JOIN nurses s ON s.nurse_id = n.supervisor_id"
     " WHERE n.salary > s.salary"
@@ -196,7 +212,7 @@ SUPERIORS = [
     ("Which nurses earn more than the nurse who supervises them?", _ABOVE_SUPERVISOR_GOLD),
 ]  # fmt: skip
 
-ALL = OWN_GROUP + RANKED_FIGURES + COMPUTED + SUPERIORS
+ALL = OWN_GROUP + RANKED_FIGURES + COMPUTED + SHARES + SUPERIORS
 
 
 def test_the_golds_are_not_vacuous_and_tell_the_readings_apart(
@@ -238,6 +254,25 @@ def test_a_measure_computed_from_two_columns(
     hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(hospital_db, generate(hospital, question).sql, gold)
+
+
+@pytest.mark.parametrize(("question", "gold"), SHARES)
+def test_the_share_of_an_amount(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    sql = generate(hospital, question).sql
+    got, expected = rows(hospital_db, sql), rows(hospital_db, gold)
+    assert len(got) == len(expected) == 1
+    assert got[0][-1] == pytest.approx(expected[0][0]), sql
+
+
+def test_a_share_of_an_amount_dated_by_other_rows_is_declined(hospital: SchemaSnapshot) -> None:
+    # the year is the admissions' own, or the treatments'? (was: the rows' share, shown)
+    with pytest.raises(QuestionNotUnderstood):
+        generate(
+            hospital,
+            "What percentage of the 2024 treatment quantity went to patients in Cardiology?",
+        )
 
 
 @pytest.mark.parametrize(("question", "gold"), SUPERIORS)
@@ -302,7 +337,7 @@ def test_a_product_of_a_key_or_a_text_column_is_not_computed(hospital: SchemaSna
 
 # ------------------------------------------------------------------ other dialects
 
-SHAPES = [OWN_GROUP[0], COMPUTED[0], COMPUTED[2], RANKED_FIGURES[0]]
+SHAPES = [OWN_GROUP[0], COMPUTED[0], COMPUTED[2], RANKED_FIGURES[0], SHARES[0]]
 
 
 @pytest.fixture(scope="module")
