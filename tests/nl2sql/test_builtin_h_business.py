@@ -194,6 +194,10 @@ SHARES = [
     ("What share of the total salary goes to nurses in Oncology?",
      "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Oncology' THEN n.salary ELSE 0 END)"
      " / SUM(n.salary) FROM nurses n JOIN wards w ON w.ward_id = n.ward_id"),
+    # "<event> rate": the share of rows whose event date is filled, broken down as asked
+    # (was: a breakdown lost, or "per" read as the unit of a price)
+    ("What is the discharge rate of patients?",
+     "SELECT 100.0 * SUM(discharged_on IS NOT NULL) / COUNT(*) FROM patients"),
     # a share of rows stays one
     ("What percentage of nurses work in Oncology?",
      "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Oncology' THEN 1 ELSE 0 END) / COUNT(*)"
@@ -264,6 +268,26 @@ def test_the_share_of_an_amount(
     got, expected = rows(hospital_db, sql), rows(hospital_db, gold)
     assert len(got) == len(expected) == 1
     assert got[0][-1] == pytest.approx(expected[0][0]), sql
+
+
+RATES_BY = [
+    ("Patient discharge rate by ward",
+     "SELECT w.ward_name, 100.0 * SUM(p.discharged_on IS NOT NULL) / COUNT(*) FROM patients p"
+     " JOIN wards w ON w.ward_id = p.ward_id GROUP BY w.ward_id, w.ward_name"),
+    ("What is the patient discharge rate per ward?",
+     "SELECT w.ward_name, 100.0 * SUM(p.discharged_on IS NOT NULL) / COUNT(*) FROM patients p"
+     " JOIN wards w ON w.ward_id = p.ward_id GROUP BY w.ward_id, w.ward_name"),
+    ("What percentage of patients were discharged, by ward?",
+     "SELECT w.ward_name, 100.0 * SUM(p.discharged_on IS NOT NULL) / COUNT(*) FROM patients p"
+     " JOIN wards w ON w.ward_id = p.ward_id GROUP BY w.ward_id, w.ward_name"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), RATES_BY)
+def test_a_share_broken_down_by_a_group(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(hospital_db, generate(hospital, question).sql, gold)
 
 
 def test_a_share_of_an_amount_dated_by_other_rows_is_declined(hospital: SchemaSnapshot) -> None:

@@ -705,7 +705,7 @@ class AssemblyReading(ShareReading):
         intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
         intent.conditions = [c for c in intent.conditions if c not in measured]
         keys = intent.group_by
-        if not keys and any(c.kind in ("group", "bucket") for c in self.cues):
+        if not keys and any(c.kind in ("group", "bucket", "by") for c in self.cues):
             keys = []
             for _, m in sorted(self.group_keys, key=lambda x: x[0]):
                 if not any(same_measure(m, k) for k in keys):

@@ -40,6 +40,7 @@ class GroupingReading(MeasureReading):
                 and not self._is_order_by(cue)
                 and (
                     self.measures
+                    or any(c.kind == "share" for c in self.cues)  # "churn rate by size band"
                     or self._mentions_numeric_before(cue.start)
                     or self._breaks_down_table(cue)
                 )
@@ -137,8 +138,8 @@ class GroupingReading(MeasureReading):
         """ "costs per month", "price per seat each month": "per" after a price word states
         the unit of a rate. The words are taken; the rate itself is the stored price."""
         before = [t for t in self.tokens[max(0, cue.start - 4) : cue.start] if t.kind == "word"]
-        if self.measures:
-            return False
+        if self.measures or any(c.kind == "share" for c in self.cues):
+            return False  # ("churn rate per industry": a share broken down)
         if self._rate_after(cue):
             return True
         if not before:

@@ -26,6 +26,7 @@ class MeasureReading(ProductReading):
     """Passes: counts and aggregates, then top N and superlatives."""
 
     def _counts_and_aggregates(self) -> None:
+        self._event_rates()
         self._computed_measures()
         for cue in list(self.cues):
             if cue.kind not in ("count", "agg"):

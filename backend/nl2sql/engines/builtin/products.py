@@ -6,10 +6,10 @@ of the two columns'."""
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.comparisons import ComparisonReading
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.rates import RateReading
 from backend.nl2sql.engines.builtin.reading import is_key
 from backend.nl2sql.engines.builtin.sqlbuild import plain_identifier
 
@@ -29,7 +29,7 @@ _OPERATORS: dict[tuple[str, ...], tuple[str, str]] = {
 _AGGREGATES = frozenset({"SUM", "AVG", "MIN", "MAX"})
 
 
-class ProductReading(ComparisonReading):
+class ProductReading(RateReading):
     """Pass (before the aggregates): "X times Y" between two numeric columns of one table."""
 
     def _computed_measures(self) -> None:

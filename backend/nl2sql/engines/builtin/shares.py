@@ -11,6 +11,11 @@ from backend.nl2sql.engines.builtin.reading import is_key
 from backend.nl2sql.engines.builtin.references import ReferenceReading
 from backend.nl2sql.engines.builtin.sqlbuild import plain_identifier
 
+_PERIODS = frozenset({">=", "<", "between", "recent", "not recent", "this"})
+_SHARE_WORDS = frozenset(
+    {"percent", "percentage", "pct", "share", "proportion", "fraction", "rate"}
+)
+
 
 class ShareReading(ReferenceReading):
     """Helper of the assembly's share pass: the amount a share is taken of."""
@@ -30,6 +35,14 @@ class ShareReading(ReferenceReading):
         if len(amounts) != 1 or others:
             return []
         col = amounts[0].column
+        share_at = min((c.end for c in self.cues if c.kind == "share"), default=0)
+        if not any(
+            col in m.columns
+            and m.start >= share_at
+            and not {t.lemma for t in self.tokens[m.start : m.end]} & _SHARE_WORDS
+            for m in self.mentions
+        ):
+            return []  # "as the percent of ...": the share's own word, not an amount
         if col is None or not (plain_identifier(col.table) and plain_identifier(col.name)):
             return []
         summed = Measure(col, "SUM")
@@ -39,6 +52,7 @@ class ShareReading(ReferenceReading):
         if any(
             isinstance(f.column, ColumnRef)
             and f.column.kind == "date"
+            and f.op in _PERIODS
             and f.column.table.lower() != col.table.lower()
             for f in intent.filters
         ):
