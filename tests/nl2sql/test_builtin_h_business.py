@@ -56,6 +56,7 @@ CREATE TABLE treatments (
     nurse_id INTEGER NOT NULL REFERENCES nurses(nurse_id),
     quantity INTEGER NOT NULL,
     unit_cost REAL NOT NULL,
+    surcharge REAL NOT NULL,
     given_on TEXT NOT NULL
 )
 """
@@ -91,6 +92,7 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
             (i * 5) % 24 + 1 if i % 9 else 3,
             i % 4 + 1,
             float(10 + (i * 13) % 90),
+            float((i * 7) % 5),
             f"2024-{i % 12 + 1:02d}-{i % 25 + 1:02d}",
         )
         for i in range(1, 201)
@@ -178,6 +180,11 @@ COMPUTED = [
      " GROUP BY w.ward_id, w.ward_name"),
     ("average of quantity multiplied by unit cost for treatments",
      "SELECT AVG(quantity * unit_cost) FROM treatments"),
+    # "including": the amount plus the column named (was: grouped by the surcharge)
+    ("Total unit cost including surcharge of all treatments",
+     "SELECT SUM(unit_cost + surcharge) FROM treatments"),
+    ("Average treatment unit cost including surcharge",
+     "SELECT AVG(unit_cost + surcharge) FROM treatments"),
     ("Top 3 nurses by quantity times unit cost",
      "SELECT n.full_name, SUM(t.quantity * t.unit_cost) FROM nurses n"
      " JOIN treatments t ON t.nurse_id = n.nurse_id GROUP BY n.nurse_id, n.full_name"
@@ -361,7 +368,7 @@ def test_a_product_of_a_key_or_a_text_column_is_not_computed(hospital: SchemaSna
 
 # ------------------------------------------------------------------ other dialects
 
-SHAPES = [OWN_GROUP[0], COMPUTED[0], COMPUTED[2], RANKED_FIGURES[0], SHARES[0]]
+SHAPES = [OWN_GROUP[0], COMPUTED[0], COMPUTED[2], COMPUTED[4], RANKED_FIGURES[0], SHARES[0]]
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,16 @@ _OPERATORS: dict[tuple[str, ...], tuple[str, str]] = {
 }
 """Words joining two columns into one figure: the SQL operator and the word in its name."""
 _AGGREGATES = frozenset({"SUM", "AVG", "MIN", "MAX"})
+_INCLUDING = frozenset({"including", "incl", "inclusive"})
+_AMOUNT_WORDS = frozenset({"amount", "price", "total", "cost", "revenue", "fee", "subtotal"})
+"""Last words of the column an "including ..." adds to."""
 
 
 class ProductReading(RateReading):
     """Pass (before the aggregates): "X times Y" between two numeric columns of one table."""
 
     def _computed_measures(self) -> None:
+        self._amounts_including()
         for k, left in enumerate(self.mentions):
             if k in self.used or left.kind != "column":
                 continue
@@ -53,6 +57,8 @@ class ProductReading(RateReading):
             a, b = self.column_of(k), self.column_of(j, prefer=[c.table for c in left.columns])
             if not _operands(a, b) or a is None or b is None:
                 continue
+            if self.index.referred_row(a) is not None or self.index.referred_row(b) is not None:
+                continue  # a reference to another row is no figure
             if a.table.lower() != b.table.lower() and not self.index._joined(a.table, b.table):
                 continue  # columns of tables joined directly only (one row of each per pair)
             if not all(plain_identifier(x) for x in (a.table, a.name, b.table, b.name)):
@@ -71,6 +77,56 @@ class ProductReading(RateReading):
             self._spend_between(agg_cue, left.start)
             self.measures.append((left.start, measure))
             self.note("aggregates", f"{agg.lower()}({a.name} {op} {b.name})")
+
+    def _amounts_including(self) -> None:
+        """ "what did we invoice in 2024 including tax", "revenue incl. shipping": the
+        table's one amount plus the column named after "including" (a total unless an
+        aggregate word says otherwise)."""
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.kind != "column" or m.start == 0:
+                continue
+            lead = self.tokens[m.start - 1]
+            if lead.lemma not in _INCLUDING:
+                continue
+            added = self.column_of(k)
+            if added is None or added.kind != "numeric" or is_key(added):
+                continue
+            if not all(plain_identifier(x) for x in (added.table, added.name)):
+                continue
+            amounts = [
+                c for c in self.index.columns_of.get(added.table.lower(), [])
+                if c != added and c.kind == "numeric" and not is_key(c)
+                and c.words and c.words[-1] in _AMOUNT_WORDS and plain_identifier(c.name)
+            ]  # fmt: skip
+            exact = [c for c in amounts if len(c.words) == 1]
+            pick = exact if exact else amounts
+            if len(pick) != 1:
+                continue
+            base = pick[0]
+            named = [
+                i for i, x in enumerate(self.mentions)
+                if i not in self.used and x.kind == "column" and x.columns == [base]
+            ]  # fmt: skip
+            if named and self.mentions[named[0]].end != lead.index:
+                continue  # the amount named elsewhere: not the one tax is added to
+            at = self.mentions[named[0]].start if named else m.start
+            agg_cue = self._aggregate_for(at)
+            agg = agg_cue.payload if agg_cue is not None else "SUM"
+            expression = f"{agg}({base.table}.{base.name} + {added.table}.{added.name})"
+            label = f"{agg.lower()}_{base.name}_plus_{added.name}"
+            self.measures.append(
+                (
+                    m.start,
+                    Measure(None, "LAYER", sql=expression, label=label, sql_tables=[base.table]),
+                )
+            )
+            self._use(k)
+            if named:
+                self._use(named[0])  # "amount including tax": the amount added to
+            self._use_token(lead)
+            self._spend_between(agg_cue, at)
+            self.note("aggregates", f"{agg.lower()}({base.name} + {added.name})")
+            return
 
     def _operator_at(self, pos: int) -> tuple[tuple[str, str], int] | None:
         """The operator words starting at token `pos` and where the second operand starts."""

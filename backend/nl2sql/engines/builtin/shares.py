@@ -30,6 +30,7 @@ class ShareReading(ReferenceReading):
             if m.agg in (None, "SUM") and m.column is not None and m.bucket is None
             and m.since is None and not m.distinct and m.column.kind == "numeric"
             and not is_key(m.column) and m.column not in conditioned
+            and self.index.referred_row(m.column) is None
         ]  # fmt: skip  # ("what share of the total salary": the sum said outright)
         others = [m for m in intent.select if m.agg is not None and m not in amounts]
         if len(amounts) != 1 or others:
