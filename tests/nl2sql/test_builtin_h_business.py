@@ -226,6 +226,25 @@ SUPERIORS = [
 ALL = OWN_GROUP + RANKED_FIGURES + COMPUTED + SHARES + SUPERIORS
 
 
+_PER_WARD_GOLD = (
+    "SELECT w.ward_name, COUNT(*) FROM patients p JOIN wards w ON w.ward_id = p.ward_id"
+    " GROUP BY w.ward_id, w.ward_name"
+)
+REWORDED = [
+    "How many patients are in each ward?",
+    "Number of patients by ward",
+    "For every ward, how many patients are there?",
+    "Count patients per ward",
+    "What is the number of patients in each ward?",
+    # the measure named after the rows counted (was declined, its candidate counting wards)
+    "Patient count for each ward",
+    # (was: the wards counted, shown as right)
+    "Break down the patient count by ward",
+    # a bare "every" breaks the count down like "each" (was: one count, shown as right)
+    "How many patients does every ward hold?",
+]
+
+
 def test_the_golds_are_not_vacuous_and_tell_the_readings_apart(
     hospital_db: sqlite3.Connection,
 ) -> None:
@@ -311,6 +330,21 @@ def test_compared_with_the_row_they_report_to(
     hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(hospital_db, generate(hospital, question).sql, gold)
+
+
+@pytest.mark.parametrize("question", REWORDED)
+def test_rewordings_of_one_breakdown_reach_one_result(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str
+) -> None:
+    assert_same_answer(hospital_db, generate(hospital, question).sql, _PER_WARD_GOLD)
+
+
+def test_every_without_a_figure_lists_the_rows(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection
+) -> None:
+    assert_same_answer(
+        hospital_db, generate(hospital, "List every ward").sql, "SELECT ward_name FROM wards"
+    )
 
 
 def test_a_named_group_after_the_average_is_not_the_rows_own(hospital: SchemaSnapshot) -> None:

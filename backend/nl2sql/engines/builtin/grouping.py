@@ -15,6 +15,7 @@ class GroupingReading(MeasureReading):
     """Pass: group keys, time buckets and order keys."""
 
     def _grouping_and_order(self) -> None:
+        self._every_as_each()
         has_rank = self.top_mode or bool(self.order_keys)
         for cue in self.cues:
             if cue.kind in ("bucket", "group") and self._is_rate(cue):
@@ -133,6 +134,23 @@ class GroupingReading(MeasureReading):
                 m.kind = "spent"  # the unit of the rate, not a link of its own
                 self._use(k)
         return True
+
+    def _every_as_each(self) -> None:
+        """ "how many patients does every ward hold": a bare "every" before a table, after a
+        count or an aggregate, breaks the figure down like "each" does."""
+        if not self.measures:
+            return
+        first = min(pos for pos, _ in self.measures)
+        for tok in self.tokens:
+            if tok.lemma != "every" or tok.index <= first or self.is_cue(tok.index):
+                continue
+            if tok.index in self.used_tokens:
+                continue
+            k = self.mention_after(tok.index + 1, max_gap=0, kinds=("table",))
+            if k is None or self.mentions[k].start != tok.index + 1:
+                continue
+            self.cues.append(Cue("group", tok.index, tok.index + 1, ""))
+            self.cues.sort(key=lambda c: c.start)
 
     def _is_rate(self, cue: Cue) -> bool:
         """ "costs per month", "price per seat each month": "per" after a price word states

@@ -62,6 +62,9 @@ class MeasureReading(ProductReading):
                 self.measures.append((cue.start, Measure(col, cue.payload)))
                 continue
             k = self.mention_after(cue.end, max_gap=1)
+            named_before = self._counted_before(cue)
+            if named_before is not None:
+                k = named_before  # "the patient count by ward": the patients are counted
             if (
                 k is not None
                 and following is not None
@@ -159,6 +162,23 @@ class MeasureReading(ProductReading):
                 table = self.table_of(k) or self.intent.table
                 self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
                 self.note("aggregates", "count")
+
+    def _counted_before(self, cue: Cue) -> int | None:
+        """ "patient count", "ticket counts per agent": a table named right before a bare
+        "count" is what is counted, not the table after it."""
+        if cue.kind != "count" or cue.end - cue.start != 1 or cue.start == 0:
+            return None
+        if self.tokens[cue.start].lemma not in ("count", "counts", "tally", "total"):
+            return None
+        k = next(
+            (
+                k
+                for k, m in enumerate(self.mentions)
+                if m.end == cue.start and m.kind == "table" and k not in self.used
+            ),
+            None,
+        )
+        return k
 
     def _each_of_the_figure(self, cue: Cue) -> bool:
         """ "..., and how much (for) each?", "how many songs each released", "and the number
