@@ -58,6 +58,13 @@ CREATE TABLE treatments (
     unit_cost REAL NOT NULL,
     surcharge REAL NOT NULL,
     given_on TEXT NOT NULL
+);
+CREATE TABLE rotations (
+    rotation_id INTEGER PRIMARY KEY,
+    nurse_id INTEGER NOT NULL REFERENCES nurses(nurse_id),
+    shift_hours INTEGER NOT NULL,
+    start_date TEXT NOT NULL,
+    end_date TEXT
 )
 """
 
@@ -97,7 +104,23 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         )
         for i in range(1, 201)
     ]
-    return {"wards": wards, "nurses": nurses, "patients": patients, "treatments": treatments}
+    rotations = [
+        (
+            i,
+            i % 24 + 1,
+            8 + 4 * (i % 2),
+            f"2024-{i % 12 + 1:02d}-01",
+            None if i % 3 == 0 else f"2024-{i % 12 + 1:02d}-20",
+        )
+        for i in range(1, 31)
+    ]
+    return {
+        "wards": wards,
+        "nurses": nurses,
+        "patients": patients,
+        "treatments": treatments,
+        "rotations": rotations,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -327,6 +350,28 @@ def test_a_share_of_an_amount_dated_by_other_rows_is_declined(hospital: SchemaSn
 
 @pytest.mark.parametrize(("question", "gold"), SUPERIORS)
 def test_compared_with_the_row_they_report_to(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(hospital_db, generate(hospital, question).sql, gold)
+
+
+STATES = [
+    # "still running": the end date is empty (`end_date` for "ended"; was declined, the
+    # qualifier unused)
+    ("How many rotations are still running?",
+     "SELECT COUNT(*) FROM rotations WHERE end_date IS NULL"),
+    ("Total shift hours of rotations that are still running",
+     "SELECT SUM(shift_hours) FROM rotations WHERE end_date IS NULL"),
+    ("How many rotations have ended?",
+     "SELECT COUNT(*) FROM rotations WHERE end_date IS NOT NULL"),
+    # "how long ... take to <event>": the time from the row's start to the event
+    ("How long do patients take to be discharged, on average?",
+     "SELECT AVG(julianday(discharged_on) - julianday(admitted_on)) FROM patients"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), STATES)
+def test_states_and_times_of_events(
     hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
     assert_same_answer(hospital_db, generate(hospital, question).sql, gold)

@@ -145,10 +145,13 @@ class NegationReading(GroupingReading):
             candidates.append((_STATE_ANTONYMS[lemma], True))
         tables = [self.intent.table, *self.mentioned_tables()]
         for word, denied in candidates:
-            forms = {word}
+            stems = set()
             if word.endswith("ed") and len(word) > 4:
-                forms |= {word[:-2], word[:-1]}  # "ended" -> `end_date`, "closed" -> `close_date`
+                stems = {word[:-2], word[:-1]}  # "ended" -> `end_date`, "closed" -> `close_date`
             for table in dict.fromkeys(t.lower() for t in tables):
+                # the stem only on the rows' own table: "books never loaned" is about loans
+                # that do not exist, not an empty `loan_date`
+                forms = {word} | (stems if table == self.intent.table.lower() else set())
                 for col in self.index.columns_of.get(table, []):
                     if (
                         col.nullable
