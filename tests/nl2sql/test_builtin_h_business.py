@@ -59,6 +59,13 @@ CREATE TABLE treatments (
     surcharge REAL NOT NULL,
     given_on TEXT NOT NULL
 );
+CREATE TABLE bills (
+    bill_id INTEGER PRIMARY KEY,
+    patient_id INTEGER NOT NULL REFERENCES patients(patient_id),
+    amount REAL NOT NULL,
+    currency TEXT NOT NULL,
+    settled_on TEXT
+);
 CREATE TABLE rotations (
     rotation_id INTEGER PRIMARY KEY,
     nurse_id INTEGER NOT NULL REFERENCES nurses(nurse_id),
@@ -114,10 +121,21 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         )
         for i in range(1, 31)
     ]
+    bills = [
+        (
+            i,
+            (i * 11) % 60 + 1,
+            float(100 + (i * 37) % 900),
+            ["EUR", "GBP", "USD"][i % 3],
+            None if i % 4 == 0 else f"2024-{i % 12 + 1:02d}-15",
+        )
+        for i in range(1, 41)
+    ]
     return {
         "wards": wards,
         "nurses": nurses,
         "patients": patients,
+        "bills": bills,
         "treatments": treatments,
         "rotations": rotations,
     }
@@ -242,7 +260,8 @@ SUPERIORS = [
     # the verb linked to the compared column is not shown (was: the salaries listed)
     ("Which nurses are paid a higher salary than their supervisor?", _ABOVE_SUPERVISOR_GOLD),
     # the superior said without the key's name (was declined: no value to compare with)
-    ("Is anyone paid a higher salary than the person they report to?", _ABOVE_SUPERVISOR_GOLD),
+    ("Which nurses are paid a higher salary than the person they report to?",
+     _ABOVE_SUPERVISOR_GOLD),
     ("Which nurses earn more than the nurse who supervises them?", _ABOVE_SUPERVISOR_GOLD),
 ]  # fmt: skip
 
@@ -364,6 +383,10 @@ STATES = [
      "SELECT SUM(shift_hours) FROM rotations WHERE end_date IS NULL"),
     ("How many rotations have ended?",
      "SELECT COUNT(*) FROM rotations WHERE end_date IS NOT NULL"),
+    # a word for a sum of money before "by": the amount added up per group (was: the bills
+    # listed in currency order, shown as right)
+    ("Unsettled balance by currency",
+     "SELECT currency, SUM(amount) FROM bills WHERE settled_on IS NULL GROUP BY currency"),
     # "how long ... take to <event>": the time from the row's start to the event
     ("How long do patients take to be discharged, on average?",
      "SELECT AVG(julianday(discharged_on) - julianday(admitted_on)) FROM patients"),
@@ -390,6 +413,20 @@ def test_every_without_a_figure_lists_the_rows(
     assert_same_answer(
         hospital_db, generate(hospital, "List every ward").sql, "SELECT ward_name FROM wards"
     )
+
+
+def test_a_verb_linked_to_another_tables_amount_is_declined_or_read_right(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection
+) -> None:
+    # no rows named: "paid" also fits the bills' amount, so the reading may be declined,
+    # never answered with the bills
+    try:
+        sql = generate(
+            hospital, "Is anyone paid a higher salary than the person they report to?"
+        ).sql
+    except QuestionNotUnderstood:
+        return
+    assert_same_answer(hospital_db, sql, _ABOVE_SUPERVISOR_GOLD)
 
 
 def test_a_named_group_after_the_average_is_not_the_rows_own(hospital: SchemaSnapshot) -> None:

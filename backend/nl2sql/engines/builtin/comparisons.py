@@ -185,8 +185,12 @@ class ComparisonReading(TimeReading):
                 # "races held between 2014 and 2017": years compare with a year or date column
                 self._date_comparison(cue, lits)
                 continue
+            if k_before is not None and self._verb_of_another_table(k_before):
+                k_before = None  # "nurses paid over 40000": the salary, not a payment's amount
             verb_col = self._measure_of_verb(cue.start) if k_before is None else None
             if verb_col is not None:
+                if k_before is None:
+                    self._spend_verb_before(cue.start)
                 self.intent.filters.append(Filter(verb_col, op, values))  # "earns over 90000"
                 self.note("filters", f"{verb_col.name} {op} {values}")
                 continue
@@ -405,6 +409,8 @@ class ComparisonReading(TimeReading):
         if superior_end is not None:
             peer_end = max(peer_end, superior_end)
         k_col = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        if k_col is not None and self._verb_of_another_table(k_col):
+            k_col = None  # "paid a higher salary than": the salary, not a payment's amount
         k_after = self.mention_after(peer_end, max_gap=1, kinds=("column",))
         if k_col is None and cue.end - cue.start == 3:  # "a higher salary than"
             k_col = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
@@ -432,14 +438,37 @@ class ComparisonReading(TimeReading):
         self.note("filters", f"{col.name} {op} the {col.name} of the row {peer.name} refers to")
         return True
 
+    def _verb_of_another_table(self, k: int) -> bool:
+        """A one-word verb of comparison ("paid", "earn") linked to a column of a table other
+        than the rows asked about, where those rows have the column the verb measures."""
+        m = self.mentions[k]
+        if m.end - m.start != 1 or self.tokens[m.start].lemma not in _VERB_MEASURES:
+            return False
+        focus = self.intent.table.lower()
+        if any(c.table.lower() == focus for c in m.columns):
+            return False
+        names = _VERB_MEASURES[self.tokens[m.start].lemma]
+        return any(self._column_named((n,)) is not None for n in names)
+
+    def _spend_verb_before(self, pos: int) -> None:
+        """The verb a comparison's column was read from is spent ("paid over 40000")."""
+        for k, m in enumerate(self.mentions):
+            near = m.end <= pos and pos - m.end <= 1 and m.end - m.start == 1
+            if k not in self.used and near and self.tokens[m.start].lemma in _VERB_MEASURES:
+                m.kind = "spent"
+                self._use(k)
+
     def _use_restatements(self, col: ColumnRef, cue: Cue) -> None:
         """ "nurses paid a higher salary than ...": a word linked to the compared column right
         before the comparison or inside it ("higher salary than") only restates what is
         compared; it is not a column to show."""
         for k, m in enumerate(self.mentions):
-            if k in self.used or m.kind != "column" or m.columns != [col]:
+            if k in self.used or m.kind != "column" or not cue.start - 3 <= m.start < cue.end:
                 continue
-            if cue.start - 3 <= m.start < cue.end:
+            verb = self.tokens[m.start].lemma if m.end - m.start == 1 else ""
+            measured = set(_VERB_MEASURES.get(verb, ())) & set(col.words)
+            if m.columns == [col] or measured:
+                m.kind = "spent"  # "paid a higher salary": the verb of the salary compared
                 self._use(k)
 
     def _one_they_report_to(self, pos: int) -> int | None:
@@ -570,6 +599,7 @@ class ComparisonReading(TimeReading):
         op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
         compared = Filter(col, op, [], subquery_agg=agg.payload)
         self.intent.filters.append(compared)
+        self._use_restatements(col, cue)
         tail = max(agg.end, self.mentions[k].end)
         self.aggregate_tails.append((compared, tail))
         self.note("filters", f"{col.name} {op} {agg.payload.lower()}")

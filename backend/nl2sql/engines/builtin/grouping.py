@@ -6,9 +6,18 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import ORDER_VERBS, Cue
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.measures import MeasureReading
-from backend.nl2sql.engines.builtin.reading import is_filler
+from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
 _RATE_WORDS = frozenset({"cost", "costs", "price", "priced", "charge", "charged", "fee", "rate"})
+
+
+_MONEY_NOUNS = frozenset(
+    {"balance", "revenue", "spend", "spending", "sales", "billing", "billings", "income",
+     "takings", "turnover", "owed", "outstanding", "receivables"}
+)  # fmt: skip
+"""Words for a sum of money ("balance by currency")."""
+_AMOUNT_COLUMNS = frozenset({"amount", "total", "price", "cost", "value", "fee", "balance"})
+"""Last words of the column such a sum adds up."""
 
 
 class GroupingReading(MeasureReading):
@@ -16,6 +25,7 @@ class GroupingReading(MeasureReading):
 
     def _grouping_and_order(self) -> None:
         self._every_as_each()
+        self._money_noun_by()
         has_rank = self.top_mode or bool(self.order_keys)
         for cue in self.cues:
             if cue.kind in ("bucket", "group") and self._is_rate(cue):
@@ -134,6 +144,34 @@ class GroupingReading(MeasureReading):
                 m.kind = "spent"  # the unit of the rate, not a link of its own
                 self._use(k)
         return True
+
+    def _money_noun_by(self) -> None:
+        """ "outstanding balance by currency", "spend per region": a word for a sum of money
+        that names no column, right before "by"/"per", is the total of the rows' one amount
+        broken down (not the rows listed in that order)."""
+        if self.measures or self.top_mode or self.order_keys:
+            return
+        for cue in self.cues:
+            if cue.kind not in ("by", "group") or cue.start == 0:
+                continue
+            noun = self.tokens[cue.start - 1]
+            if noun.lemma not in _MONEY_NOUNS or noun.index in self.used_tokens:
+                continue
+            if any(m.start <= noun.index < m.end for m in self.mentions):
+                continue
+            money = [
+                c for c in self.index.columns_of.get(self.intent.table.lower(), [])
+                if c.kind == "numeric" and not is_key(c) and c.words
+                and c.words[-1] in _AMOUNT_COLUMNS and self.index.referred_row(c) is None
+            ]  # fmt: skip
+            exact = [c for c in money if len(c.words) == 1]
+            pick = exact if exact else money
+            if len(pick) != 1:
+                return
+            self._use_token(noun)
+            self.measures.append((noun.index, Measure(pick[0], "SUM")))
+            self.note("aggregates", f"sum({pick[0].name}) (the {noun.text})")
+            return
 
     def _every_as_each(self) -> None:
         """ "how many patients does every ward hold": a bare "every" before a table, after a
