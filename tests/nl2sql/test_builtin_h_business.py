@@ -393,6 +393,33 @@ STATES = [
 ]  # fmt: skip
 
 
+_PER_SUPERVISOR_GOLD = (
+    "SELECT s.full_name, COUNT(*) FROM nurses n JOIN nurses s ON s.nurse_id = n.supervisor_id"
+    " GROUP BY s.nurse_id, s.full_name"
+)
+REPORTING_LINES = [
+    "How many nurses does each supervisor have?",
+    # the verb of the reporting line is read (was declined: words matched nothing)
+    "How many nurses report directly to each supervisor?",
+    # "under" a role is the reporting line (was declined: a comparison with no value)
+    "How many nurses work under each supervisor?",
+]
+
+
+@pytest.mark.parametrize("question", REPORTING_LINES)
+def test_reporting_lines(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str
+) -> None:
+    assert_same_answer(hospital_db, generate(hospital, question).sql, _PER_SUPERVISOR_GOLD)
+
+
+def test_under_a_number_is_still_a_comparison(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection
+) -> None:
+    sql = generate(hospital, "nurses paid under 40000").sql
+    assert_same_answer(hospital_db, sql, "SELECT full_name FROM nurses WHERE salary < 40000")
+
+
 @pytest.mark.parametrize(("question", "gold"), STATES)
 def test_states_and_times_of_events(
     hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str, gold: str

@@ -51,7 +51,7 @@ class ComparisonReading(TimeReading):
         for cue in list(self.cues):
             if cue.kind not in ("cmp", "postcmp"):
                 continue
-            if self._over_a_span(cue):
+            if self._over_a_span(cue) or self._under_a_superior(cue):
                 continue
             if cue.kind == "postcmp":
                 prev = self.tokens[cue.start - 1] if cue.start > 0 else None
@@ -620,6 +620,21 @@ class ComparisonReading(TimeReading):
         self.used_tokens.update(
             range(cue.start, cue.end + 1 + (self.tokens[cue.end].lemma == "the"))
         )
+        return True
+
+    def _under_a_superior(self, cue: Cue) -> bool:
+        """ "nurses who work under each supervisor", "staff under their manager": "under" a
+        role a self-referencing key names is the reporting line, not "less than"."""
+        if self.tokens[cue.start].lemma != "under" or cue.end - cue.start != 1:
+            return False
+        roles = {w for c in self.self_references(self.intent.table) for w in c.words[:-1]}
+        words = [t.lemma for t in self.tokens[cue.end : cue.end + 3]]
+        while words and words[0] in ("each", "every", "their", "his", "her", "its", "the", "a"):
+            words = words[1:]
+        if not words or words[0] not in roles:
+            return False
+        self.cues.remove(cue)
+        self._use_token(self.tokens[cue.start])
         return True
 
     def _aggregate_within_own_group(self, compared: Filter, tail: int) -> None:

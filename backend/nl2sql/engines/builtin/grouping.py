@@ -11,6 +11,12 @@ from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 _RATE_WORDS = frozenset({"cost", "costs", "price", "priced", "charge", "charged", "fee", "rate"})
 
 
+_REPORT_VERBS = frozenset(
+    {"report", "reports", "reporting", "reported", "answer", "answers", "work", "works",
+     "working", "sit", "sits"}
+)  # fmt: skip
+_REPORT_FILLERS = frozenset({"directly", "straight", "immediately", "currently", "still"})
+"""A reporting line: "report directly to", "work under"."""
 _MONEY_NOUNS = frozenset(
     {"balance", "revenue", "spend", "spending", "sales", "billing", "billings", "income",
      "takings", "turnover", "owed", "outstanding", "receivables"}
@@ -24,6 +30,7 @@ class GroupingReading(MeasureReading):
     """Pass: group keys, time buckets and order keys."""
 
     def _grouping_and_order(self) -> None:
+        self._reporting_verbs()
         self._every_as_each()
         self._money_noun_by()
         has_rank = self.top_mode or bool(self.order_keys)
@@ -172,6 +179,31 @@ class GroupingReading(MeasureReading):
             self.measures.append((noun.index, Measure(pick[0], "SUM")))
             self.note("aggregates", f"sum({pick[0].name}) (the {noun.text})")
             return
+
+    def _reporting_verbs(self) -> None:
+        """ "employees who report directly to each manager", "nurses working under each
+        supervisor": the verb says the relation a self-referencing key (`manager_id`)
+        records, when the role named right after it is that key's; it is read, not unknown."""
+        roles = {w for c in self.self_references(self.intent.table) for w in c.words[:-1]}
+        if not roles:
+            return
+        for tok in self.tokens:
+            if tok.lemma not in _REPORT_VERBS or tok.index in self.used_tokens:
+                continue
+            span = [tok]
+            for nxt in self.tokens[tok.index + 1 : tok.index + 4]:
+                span.append(nxt)
+                if nxt.lemma in ("to", "for", "under"):
+                    break
+            else:
+                continue
+            after = [t.lemma for t in self.tokens[span[-1].index + 1 : span[-1].index + 4]]
+            if not set(after) & roles:
+                continue
+            if any(t.lemma not in _REPORT_VERBS | _REPORT_FILLERS for t in span[1:-1]):
+                continue
+            for t in span:
+                self._use_token(t)
 
     def _every_as_each(self) -> None:
         """ "how many patients does every ward hold": a bare "every" before a table, after a
