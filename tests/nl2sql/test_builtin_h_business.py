@@ -242,6 +242,11 @@ SHARES = [
     ("What share of the total salary goes to nurses in Oncology?",
      "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Oncology' THEN n.salary ELSE 0 END)"
      " / SUM(n.salary) FROM nurses n JOIN wards w ON w.ward_id = n.ward_id"),
+    # the year of the amount's own rows (their one date)
+    ("What percentage of the 2024 treatment quantity went to patients in Cardiology?",
+     "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Cardiology' THEN t.quantity ELSE 0 END)"
+     " / SUM(t.quantity) FROM treatments t JOIN patients p ON p.patient_id = t.patient_id"
+     " JOIN wards w ON w.ward_id = p.ward_id WHERE t.given_on LIKE '2024%'"),
     # "<event> rate": the share of rows whose event date is filled, broken down as asked
     # (was: a breakdown lost, or "per" read as the unit of a price)
     ("What is the discharge rate of patients?",
@@ -285,6 +290,23 @@ REWORDED = [
     # a bare "every" breaks the count down like "each" (was: one count, shown as right)
     "How many patients does every ward hold?",
 ]
+
+_PER_NURSE_GOLD = (
+    "SELECT n.full_name, COUNT(*) FROM treatments t JOIN nurses n ON n.nurse_id = t.nurse_id"
+    " GROUP BY n.nurse_id, n.full_name"
+)
+PASSIVE = [
+    ("How many treatments did each nurse give?", _PER_NURSE_GOLD),
+    # the participle of the rows' own event date is what happened to them, not a key to
+    # group by (was: grouped by the date too, shown as right; `given_on` read as text)
+    ("How many treatments were given by each nurse?", _PER_NURSE_GOLD),
+    ("How many treatments were given in 2024 by each nurse?",
+     "SELECT n.full_name, COUNT(*) FROM treatments t JOIN nurses n ON n.nurse_id = t.nurse_id"
+     " WHERE t.given_on LIKE '2024%' GROUP BY n.nurse_id, n.full_name"),
+    # `given_on` is a date (was declined: no date column for the month)
+    ("How many treatments were given each month?",
+     "SELECT substr(given_on, 1, 7), COUNT(*) FROM treatments GROUP BY substr(given_on, 1, 7)"),
+]  # fmt: skip
 
 
 def test_the_golds_are_not_vacuous_and_tell_the_readings_apart(
@@ -359,11 +381,12 @@ def test_a_share_broken_down_by_a_group(
 
 
 def test_a_share_of_an_amount_dated_by_other_rows_is_declined(hospital: SchemaSnapshot) -> None:
-    # the year is the admissions' own, or the treatments'? (was: the rows' share, shown)
-    with pytest.raises(QuestionNotUnderstood):
+    # the year is the admissions': the quantity of which rows? (was: the share of the
+    # admitted patients' rows, shown as right)
+    with pytest.raises(QuestionNotUnderstood, match="period"):
         generate(
             hospital,
-            "What percentage of the 2024 treatment quantity went to patients in Cardiology?",
+            "What percentage of treatment quantity went to Cardiology patients admitted in 2024?",
         )
 
 
@@ -432,6 +455,13 @@ def test_rewordings_of_one_breakdown_reach_one_result(
     hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str
 ) -> None:
     assert_same_answer(hospital_db, generate(hospital, question).sql, _PER_WARD_GOLD)
+
+
+@pytest.mark.parametrize(("question", "gold"), PASSIVE)
+def test_active_and_passive_wordings_reach_one_result(
+    hospital: SchemaSnapshot, hospital_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(hospital_db, generate(hospital, question).sql, gold)
 
 
 def test_every_without_a_figure_lists_the_rows(

@@ -11,6 +11,11 @@ from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 _RATE_WORDS = frozenset({"cost", "costs", "price", "priced", "charge", "charged", "fee", "rate"})
 
 
+_IRREGULAR_PARTICIPLES = frozenset(
+    {"made", "sold", "paid", "sent", "held", "done", "run", "won", "lost", "left", "built",
+     "bought", "put", "set", "shut", "read", "kept", "met", "brought", "taught", "caught"}
+)  # fmt: skip
+_PASSIVE_AUXILIARIES = frozenset({"were", "was", "been", "being", "are", "is", "be", "get", "got"})
 _REPORT_VERBS = frozenset(
     {"report", "reports", "reporting", "reported", "answer", "answers", "work", "works",
      "working", "sit", "sits"}
@@ -30,6 +35,7 @@ class GroupingReading(MeasureReading):
     """Pass: group keys, time buckets and order keys."""
 
     def _grouping_and_order(self) -> None:
+        self._event_participles()
         self._reporting_verbs()
         self._every_as_each()
         self._money_noun_by()
@@ -179,6 +185,32 @@ class GroupingReading(MeasureReading):
             self.measures.append((noun.index, Measure(pick[0], "SUM")))
             self.note("aggregates", f"sum({pick[0].name}) (the {noun.text})")
             return
+
+    def _event_participles(self) -> None:
+        """ "how many treatments were given by each nurse", "treatments given, by nurse": a
+        participle right after the rows counted that links to their own event date says what
+        happened to them; it is not a date to show or group by (unless "when" is asked)."""
+        if not self.measures or any(t.lemma in ("when", "date", "dates") for t in self.tokens):
+            return
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.kind != "column" or m.end - m.start != 1:
+                continue
+            word = self.tokens[m.start].lemma
+            participle = word.endswith(("ed", "en")) or word in _IRREGULAR_PARTICIPLES
+            if not participle or not all(c.kind == "date" for c in m.columns):
+                continue
+            pos = m.start - 1
+            while pos >= 0 and self.tokens[pos].lemma in _PASSIVE_AUXILIARIES:
+                pos -= 1
+            owner = next((o for o in self.mentions if o.kind == "table" and o.end == pos + 1), None)
+            if owner is None or not any(
+                t.name.lower() == c.table.lower() for t in owner.tables for c in m.columns
+            ):
+                continue
+            if any(m.end <= d.start for d in self.cues if d.kind in ("year", "date", "period")):
+                continue
+            m.kind = "spent"
+            self._use(k)
 
     def _reporting_verbs(self) -> None:
         """ "employees who report directly to each manager", "nurses working under each
