@@ -387,6 +387,7 @@ class ComparisonReading(TimeReading):
             pos += 1
         if pos == cue.end or pos >= len(self.tokens):
             return False  # a peer is "their manager", never a bare noun
+        self._refocus_on_compared_people(cue)
         word = self.tokens[pos].lemma
         peer = next(
             (c for c in self.self_references(self.intent.table) if word in c.words[:-1]), None
@@ -437,6 +438,35 @@ class ComparisonReading(TimeReading):
         self.intent.filters.append(Filter(col, op, [], peer=peer))
         self.note("filters", f"{col.name} {op} the {col.name} of the row {peer.name} refers to")
         return True
+
+    def _refocus_on_compared_people(self, cue: Cue) -> None:
+        """ "Is anyone paid a higher salary than the person they report to?": no rows are
+        named and the focus came from a verb ("paid") that also fits another table's amount;
+        the column inside the comparison ("higher salary than") belongs to a table whose rows
+        refer to each other, and those are the rows compared."""
+        if self.intent.subject_named or cue.end - cue.start != 3:
+            return
+        inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+        if inner is None or self.mentions[inner].end > cue.end:
+            return
+        col = self.column_of(inner)
+        if col is None or col.table.lower() == self.intent.table.lower():
+            return
+        if not self.self_references(col.table):
+            return
+        verbs = [
+            k for k, m in enumerate(self.mentions)
+            if k not in self.used and m.end <= cue.start and cue.start - m.end <= 2
+            and m.end - m.start == 1 and self.tokens[m.start].lemma in _VERB_MEASURES
+            and set(_VERB_MEASURES[self.tokens[m.start].lemma]) & set(col.words)
+        ]  # fmt: skip
+        if not verbs:
+            return
+        self.intent.table = col.table
+        for k in verbs:
+            self.mentions[k].kind = "spent"
+            self._use(k)
+        self.recognised["tables"] = [col.table]
 
     def _verb_of_another_table(self, k: int) -> bool:
         """A one-word verb of comparison ("paid", "earn") linked to a column of a table other
