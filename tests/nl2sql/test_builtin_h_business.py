@@ -215,10 +215,9 @@ RANKED_FIGURES = [
 COMPUTED = [
     # one expression over the two columns (was: SUM(quantity), SUM(unit_cost) and a count,
     # shown as right)
-    ("Total value of treatments (quantity times unit cost) per ward",
-     "SELECT w.ward_name, SUM(t.quantity * t.unit_cost) FROM treatments t"
-     " JOIN nurses n ON n.nurse_id = t.nurse_id JOIN wards w ON w.ward_id = n.ward_id"
-     " GROUP BY w.ward_id, w.ward_name"),
+    ("Total value of treatments (quantity times unit cost) per nurse",
+     "SELECT n.full_name, SUM(t.quantity * t.unit_cost) FROM treatments t"
+     " JOIN nurses n ON n.nurse_id = t.nurse_id GROUP BY n.nurse_id, n.full_name"),
     ("average of quantity multiplied by unit cost for treatments",
      "SELECT AVG(quantity * unit_cost) FROM treatments"),
     # "including": the amount plus the column named (was: grouped by the surcharge)
@@ -235,10 +234,10 @@ COMPUTED = [
 SHARES = [
     # the share of an amount, not of rows (was: the amount dropped, the share of rows
     # counted instead, shown as right)
-    ("What percentage of treatment unit cost came from the Cardiology ward?",
+    ("What percentage of treatment unit cost went to patients in the Cardiology ward?",
      "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Cardiology' THEN t.unit_cost ELSE 0 END)"
-     " / SUM(t.unit_cost) FROM treatments t JOIN nurses n ON n.nurse_id = t.nurse_id"
-     " JOIN wards w ON w.ward_id = n.ward_id"),
+     " / SUM(t.unit_cost) FROM treatments t JOIN patients p ON p.patient_id = t.patient_id"
+     " JOIN wards w ON w.ward_id = p.ward_id"),
     ("What share of the total salary goes to nurses in Oncology?",
      "SELECT 100.0 * SUM(CASE WHEN w.ward_name = 'Oncology' THEN n.salary ELSE 0 END)"
      " / SUM(n.salary) FROM nurses n JOIN wards w ON w.ward_id = n.ward_id"),
