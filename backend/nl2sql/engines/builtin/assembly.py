@@ -13,7 +13,7 @@ from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key, same_measure
-from backend.nl2sql.engines.builtin.references import ReferenceReading
+from backend.nl2sql.engines.builtin.shares import ShareReading
 
 _MONEY_WORDS = frozenset(
     {"amount", "price", "cost", "total", "revenue", "value", "balance", "fee", "salary", "spend"}
@@ -24,7 +24,7 @@ _COMPARED = frozenset({">", ">=", "<", "<=", "between", "like"})
 """Filter operators that compare a column with a bound or a pattern (not a negation)."""
 
 
-class AssemblyReading(ReferenceReading):
+class AssemblyReading(ShareReading):
     """Passes: refinement overrides, projection, and the final `Intent`."""
 
     def _override_with_refinement(self) -> None:
@@ -677,6 +677,8 @@ class AssemblyReading(ReferenceReading):
             )
         ]  # fmt: skip  # "percentage of customers in each band": the count is the population
         layer_measures = [m for m in intent.select if m.agg == "LAYER"]
+        if not layer_measures:
+            layer_measures = self._share_of_an_amount(intent)
         if layer_measures and not intent.anti_joins and not intent.having:
             self._share_of_measure(intent, layer_measures)
             return
@@ -703,7 +705,7 @@ class AssemblyReading(ReferenceReading):
         intent.filters = [f for f, p in zip(intent.filters, is_period, strict=True) if p]
         intent.conditions = [c for c in intent.conditions if c not in measured]
         keys = intent.group_by
-        if not keys and any(c.kind in ("group", "bucket") for c in self.cues):
+        if not keys and any(c.kind in ("group", "bucket", "by") for c in self.cues):
             keys = []
             for _, m in sorted(self.group_keys, key=lambda x: x[0]):
                 if not any(same_measure(m, k) for k in keys):

@@ -27,6 +27,19 @@ _KEPT_WORDS = frozenset(
 )  # fmt: skip
 """Words between "more <rows>" and "than" that only say where the rows are kept."""
 _POSSESSIVES = frozenset({"their", "his", "her", "its", "own", "the", "s", "'s"})
+_SUBJECT_PRONOUNS = frozenset({"they", "he", "she", "it", "i", "we", "you"})
+_OBJECT_PRONOUNS = frozenset({"them", "him", "her", "it"})
+_REPORTS = frozenset({"report", "reports", "answer", "answers", "work", "works", "worked"})
+_SUPERVISES = frozenset({"manage", "supervise", "oversee", "lead"})
+"""Words of "the person they report to" / "who manages them": a row's superior."""
+_SPANS = frozenset({"time", "year", "years", "lifetime", "history", "period", "life"})
+"""Nouns of a span of time after "over" ("over time"): not a comparison."""
+_OWN_GROUP_WORDS = frozenset({"their", "his", "her", "its", "own", "same"})
+"""Words saying an aggregate is over the compared row's own group ("of their own ward")."""
+_OWN_GROUP_LEADS = frozenset(
+    {"of", "in", "for", "within", "at", "across", "on", "from", "the", "s", "'s", "'"}
+)  # fmt: skip
+"""Other words allowed between the aggregate and the group it is taken within."""
 
 
 class ComparisonReading(TimeReading):
@@ -35,8 +48,10 @@ class ComparisonReading(TimeReading):
     def _comparisons(self) -> None:
         self.aggregate_tails = []
         self._spread_comparatives()
-        for cue in self.cues:
+        for cue in list(self.cues):
             if cue.kind not in ("cmp", "postcmp"):
+                continue
+            if self._over_a_span(cue) or self._under_a_superior(cue):
                 continue
             if cue.kind == "postcmp":
                 prev = self.tokens[cue.start - 1] if cue.start > 0 else None
@@ -170,8 +185,12 @@ class ComparisonReading(TimeReading):
                 # "races held between 2014 and 2017": years compare with a year or date column
                 self._date_comparison(cue, lits)
                 continue
+            if k_before is not None and self._verb_of_another_table(k_before):
+                k_before = None  # "nurses paid over 40000": the salary, not a payment's amount
             verb_col = self._measure_of_verb(cue.start) if k_before is None else None
             if verb_col is not None:
+                if k_before is None:
+                    self._spend_verb_before(cue.start)
                 self.intent.filters.append(Filter(verb_col, op, values))  # "earns over 90000"
                 self.note("filters", f"{verb_col.name} {op} {values}")
                 continue
@@ -368,10 +387,15 @@ class ComparisonReading(TimeReading):
             pos += 1
         if pos == cue.end or pos >= len(self.tokens):
             return False  # a peer is "their manager", never a bare noun
+        self._refocus_on_compared_people(cue)
         word = self.tokens[pos].lemma
         peer = next(
             (c for c in self.self_references(self.intent.table) if word in c.words[:-1]), None
         )
+        superior_end = None if peer is not None else self._one_they_report_to(pos)
+        if superior_end is not None:
+            own = self.self_references(self.intent.table)
+            peer = own[0] if len(own) == 1 else None
         if peer is None:
             return False
         k_peer = next(
@@ -383,7 +407,11 @@ class ComparisonReading(TimeReading):
             None,
         )
         peer_end = self.mentions[k_peer].end if k_peer is not None else pos + 1
+        if superior_end is not None:
+            peer_end = max(peer_end, superior_end)
         k_col = self.mention_before(cue.start, max_gap=2, kinds=("column",))
+        if k_col is not None and self._verb_of_another_table(k_col):
+            k_col = None  # "paid a higher salary than": the salary, not a payment's amount
         k_after = self.mention_after(peer_end, max_gap=1, kinds=("column",))
         if k_col is None and cue.end - cue.start == 3:  # "a higher salary than"
             k_col = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
@@ -402,6 +430,7 @@ class ComparisonReading(TimeReading):
         for k in (k_col, k_peer, k_after):
             if k is not None:
                 self._use(k)
+        self._use_restatements(col, cue)
         self.used_tokens.update(range(cue.end, peer_end))
         for t in self.tokens[peer_end : peer_end + 2]:
             if t.lemma in ("did", "do", "does", "s", "'s"):
@@ -409,6 +438,87 @@ class ComparisonReading(TimeReading):
         self.intent.filters.append(Filter(col, op, [], peer=peer))
         self.note("filters", f"{col.name} {op} the {col.name} of the row {peer.name} refers to")
         return True
+
+    def _refocus_on_compared_people(self, cue: Cue) -> None:
+        """ "Is anyone paid a higher salary than the person they report to?": no rows are
+        named and the focus came from a verb ("paid") that also fits another table's amount;
+        the column inside the comparison ("higher salary than") belongs to a table whose rows
+        refer to each other, and those are the rows compared."""
+        if self.intent.subject_named or cue.end - cue.start != 3:
+            return
+        inner = self.mention_after(cue.start + 1, max_gap=0, kinds=("column",))
+        if inner is None or self.mentions[inner].end > cue.end:
+            return
+        col = self.column_of(inner)
+        if col is None or col.table.lower() == self.intent.table.lower():
+            return
+        if not self.self_references(col.table):
+            return
+        verbs = [
+            k for k, m in enumerate(self.mentions)
+            if k not in self.used and m.end <= cue.start and cue.start - m.end <= 2
+            and m.end - m.start == 1 and self.tokens[m.start].lemma in _VERB_MEASURES
+            and set(_VERB_MEASURES[self.tokens[m.start].lemma]) & set(col.words)
+        ]  # fmt: skip
+        if not verbs:
+            return
+        self.intent.table = col.table
+        for k in verbs:
+            self.mentions[k].kind = "spent"
+            self._use(k)
+        self.recognised["tables"] = [col.table]
+
+    def _verb_of_another_table(self, k: int) -> bool:
+        """A one-word verb of comparison ("paid", "earn") linked to a column of a table other
+        than the rows asked about, where those rows have the column the verb measures."""
+        m = self.mentions[k]
+        if m.end - m.start != 1 or self.tokens[m.start].lemma not in _VERB_MEASURES:
+            return False
+        focus = self.intent.table.lower()
+        if any(c.table.lower() == focus for c in m.columns):
+            return False
+        names = _VERB_MEASURES[self.tokens[m.start].lemma]
+        return any(self._column_named((n,)) is not None for n in names)
+
+    def _spend_verb_before(self, pos: int) -> None:
+        """The verb a comparison's column was read from is spent ("paid over 40000")."""
+        for k, m in enumerate(self.mentions):
+            near = m.end <= pos and pos - m.end <= 1 and m.end - m.start == 1
+            if k not in self.used and near and self.tokens[m.start].lemma in _VERB_MEASURES:
+                m.kind = "spent"
+                self._use(k)
+
+    def _use_restatements(self, col: ColumnRef, cue: Cue) -> None:
+        """ "nurses paid a higher salary than ...": a word linked to the compared column right
+        before the comparison or inside it ("higher salary than") only restates what is
+        compared; it is not a column to show."""
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.kind != "column" or not cue.start - 3 <= m.start < cue.end:
+                continue
+            verb = self.tokens[m.start].lemma if m.end - m.start == 1 else ""
+            measured = set(_VERB_MEASURES.get(verb, ())) & set(col.words)
+            if m.columns == [col] or measured:
+                m.kind = "spent"  # "paid a higher salary": the verb of the salary compared
+                self._use(k)
+
+    def _one_they_report_to(self, pos: int) -> int | None:
+        """ "the person they report to", "the one she works for", "the nurse who manages
+        them": a row's superior, said without naming the key. Where the clause ends."""
+        at = pos + 1
+        if at < len(self.tokens) and self.tokens[at].lemma in ("who", "that"):
+            verb = self.tokens[at + 1].lemma if at + 1 < len(self.tokens) else ""
+            obj = self.tokens[at + 2].lemma if at + 2 < len(self.tokens) else ""
+            if verb.rstrip("s") in _SUPERVISES and obj in _OBJECT_PRONOUNS:
+                return at + 3
+            return None
+        if at < len(self.tokens) and self.tokens[at].lemma in ("who", "whom", "that"):
+            at += 1
+        words = [t.lemma for t in self.tokens[at : at + 3]]
+        if len(words) < 3 or words[0] not in _SUBJECT_PRONOUNS:
+            return None
+        if words[1] in _REPORTS and words[2] in ("to", "for", "under"):
+            return at + 3
+        return None
 
     def _measure_of_verb(self, pos: int) -> ColumnRef | None:
         """ "earns more", "weighs less", "costs more": the column the verb before measures."""
@@ -519,6 +629,98 @@ class ComparisonReading(TimeReading):
         op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
         compared = Filter(col, op, [], subquery_agg=agg.payload)
         self.intent.filters.append(compared)
-        self.aggregate_tails.append((compared, max(agg.end, self.mentions[k].end)))
+        self._use_restatements(col, cue)
+        tail = max(agg.end, self.mentions[k].end)
+        self.aggregate_tails.append((compared, tail))
         self.note("filters", f"{col.name} {op} {agg.payload.lower()}")
+        self._aggregate_within_own_group(compared, tail)
         return True
+
+    def _over_a_span(self, cue: Cue) -> bool:
+        """ "invoiced the most over time", "over the years", "over its lifetime": "over" a
+        span of time says when, not "more than"."""
+        if self.tokens[cue.start].lemma != "over" or cue.end - cue.start != 1:
+            return False
+        words = [t.lemma for t in self.tokens[cue.end : cue.end + 3]]
+        if words[:1] == ["the"]:
+            words = words[1:]
+        if not words or words[0] not in _SPANS:
+            return False
+        self.cues.remove(cue)
+        self.used_tokens.update(
+            range(cue.start, cue.end + 1 + (self.tokens[cue.end].lemma == "the"))
+        )
+        return True
+
+    def _under_a_superior(self, cue: Cue) -> bool:
+        """ "nurses who work under each supervisor", "staff under their manager": "under" a
+        role a self-referencing key names is the reporting line, not "less than"."""
+        if self.tokens[cue.start].lemma != "under" or cue.end - cue.start != 1:
+            return False
+        roles = {w for c in self.self_references(self.intent.table) for w in c.words[:-1]}
+        words = [t.lemma for t in self.tokens[cue.end : cue.end + 3]]
+        while words and words[0] in ("each", "every", "their", "his", "her", "its", "the", "a"):
+            words = words[1:]
+        if not words or words[0] not in roles:
+            return False
+        self.cues.remove(cue)
+        self._use_token(self.tokens[cue.start])
+        return True
+
+    def _aggregate_within_own_group(self, compared: Filter, tail: int) -> None:
+        """ "more than the average salary of their ward", "above the average for their own
+        team", "than the average of nurses in the same ward": the aggregate is over the rows
+        of the compared row's own group (a correlated subquery), not over the whole table. The
+        group is a column of the compared table, or the key by which it refers to the table
+        named. A possessive ("their", "own", "same") must say so; "the average of the
+        Cardiology ward" is a value, another reading."""
+        col = compared.column
+        if not isinstance(col, ColumnRef):
+            return
+        own_table = col.table.lower()
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.start < tail or m.kind not in ("table", "column"):
+                continue
+            between = self.tokens[tail : m.start]
+            if not any(t.lemma in _OWN_GROUP_WORDS for t in between):
+                return
+            if any(
+                t.lemma not in _OWN_GROUP_LEADS | _OWN_GROUP_WORDS
+                and not self._names_table(t.index, own_table)
+                for t in between
+            ):
+                return
+            within = self._group_column(k, own_table)
+            if within is None:
+                return
+            compared.within = within
+            self._use(k)
+            self.used_tokens.update(t.index for t in between)
+            self.note("filters", f"the {compared.subquery_agg} within the same {within.name}")
+            return
+
+    def _names_table(self, pos: int, table: str) -> bool:
+        """Whether token `pos` is part of a mention of `table` ("of nurses in their ward")."""
+        return any(
+            m.kind == "table"
+            and m.start <= pos < m.end
+            and any(t.name.lower() == table for t in m.tables)
+            for m in self.mentions
+        )
+
+    def _group_column(self, k: int, table: str) -> ColumnRef | None:
+        """The column of `table` that mention k names as a group: its own column, or the key
+        by which its rows refer to the table the mention names."""
+        m = self.mentions[k]
+        if m.kind == "column":
+            own = [c for c in m.columns if c.table.lower() == table]
+            return own[0] if len(own) == 1 else None
+        targets = {t.name.lower() for t in m.tables[:1]}
+        keys = [
+            own_col
+            for other, own_col, _ in self.index.edges.get(table, [])
+            if other.lower() in targets and other.lower() != table
+        ]
+        if len(keys) != 1:
+            return None  # no key, or several: which one is the group's is not said
+        return self.index.column(table, keys[0])

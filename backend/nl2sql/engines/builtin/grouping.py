@@ -6,15 +6,39 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import ORDER_VERBS, Cue
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.measures import MeasureReading
-from backend.nl2sql.engines.builtin.reading import is_filler
+from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
 _RATE_WORDS = frozenset({"cost", "costs", "price", "priced", "charge", "charged", "fee", "rate"})
+
+
+_IRREGULAR_PARTICIPLES = frozenset(
+    {"made", "sold", "paid", "sent", "held", "done", "run", "won", "lost", "left", "built",
+     "bought", "put", "set", "shut", "read", "kept", "met", "brought", "taught", "caught"}
+)  # fmt: skip
+_PASSIVE_AUXILIARIES = frozenset({"were", "was", "been", "being", "are", "is", "be", "get", "got"})
+_REPORT_VERBS = frozenset(
+    {"report", "reports", "reporting", "reported", "answer", "answers", "work", "works",
+     "working", "sit", "sits"}
+)  # fmt: skip
+_REPORT_FILLERS = frozenset({"directly", "straight", "immediately", "currently", "still"})
+"""A reporting line: "report directly to", "work under"."""
+_MONEY_NOUNS = frozenset(
+    {"balance", "revenue", "spend", "spending", "sales", "billing", "billings", "income",
+     "takings", "turnover", "owed", "outstanding", "receivables"}
+)  # fmt: skip
+"""Words for a sum of money ("balance by currency")."""
+_AMOUNT_COLUMNS = frozenset({"amount", "total", "price", "cost", "value", "fee", "balance"})
+"""Last words of the column such a sum adds up."""
 
 
 class GroupingReading(MeasureReading):
     """Pass: group keys, time buckets and order keys."""
 
     def _grouping_and_order(self) -> None:
+        self._event_participles()
+        self._reporting_verbs()
+        self._every_as_each()
+        self._money_noun_by()
         has_rank = self.top_mode or bool(self.order_keys)
         for cue in self.cues:
             if cue.kind in ("bucket", "group") and self._is_rate(cue):
@@ -40,6 +64,7 @@ class GroupingReading(MeasureReading):
                 and not self._is_order_by(cue)
                 and (
                     self.measures
+                    or any(c.kind == "share" for c in self.cues)  # "churn rate by size band"
                     or self._mentions_numeric_before(cue.start)
                     or self._breaks_down_table(cue)
                 )
@@ -133,12 +158,108 @@ class GroupingReading(MeasureReading):
                 self._use(k)
         return True
 
+    def _money_noun_by(self) -> None:
+        """ "outstanding balance by currency", "spend per region": a word for a sum of money
+        that names no column, right before "by"/"per", is the total of the rows' one amount
+        broken down (not the rows listed in that order)."""
+        if self.measures or self.top_mode or self.order_keys:
+            return
+        for cue in self.cues:
+            if cue.kind not in ("by", "group") or cue.start == 0:
+                continue
+            noun = self.tokens[cue.start - 1]
+            if noun.lemma not in _MONEY_NOUNS or noun.index in self.used_tokens:
+                continue
+            if any(m.start <= noun.index < m.end for m in self.mentions):
+                continue
+            money = [
+                c for c in self.index.columns_of.get(self.intent.table.lower(), [])
+                if c.kind == "numeric" and not is_key(c) and c.words
+                and c.words[-1] in _AMOUNT_COLUMNS and self.index.referred_row(c) is None
+            ]  # fmt: skip
+            exact = [c for c in money if len(c.words) == 1]
+            pick = exact if exact else money
+            if len(pick) != 1:
+                return
+            self._use_token(noun)
+            self.measures.append((noun.index, Measure(pick[0], "SUM")))
+            self.note("aggregates", f"sum({pick[0].name}) (the {noun.text})")
+            return
+
+    def _event_participles(self) -> None:
+        """ "how many treatments were given by each nurse", "treatments given, by nurse": a
+        participle right after the rows counted that links to their own event date says what
+        happened to them; it is not a date to show or group by (unless "when" is asked)."""
+        if not self.measures or any(t.lemma in ("when", "date", "dates") for t in self.tokens):
+            return
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.kind != "column" or m.end - m.start != 1:
+                continue
+            word = self.tokens[m.start].lemma
+            participle = word.endswith(("ed", "en")) or word in _IRREGULAR_PARTICIPLES
+            if not participle or not all(c.kind == "date" for c in m.columns):
+                continue
+            pos = m.start - 1
+            while pos >= 0 and self.tokens[pos].lemma in _PASSIVE_AUXILIARIES:
+                pos -= 1
+            owner = next((o for o in self.mentions if o.kind == "table" and o.end == pos + 1), None)
+            if owner is None or not any(
+                t.name.lower() == c.table.lower() for t in owner.tables for c in m.columns
+            ):
+                continue
+            if any(m.end <= d.start for d in self.cues if d.kind in ("year", "date", "period")):
+                continue
+            m.kind = "spent"
+            self._use(k)
+
+    def _reporting_verbs(self) -> None:
+        """ "employees who report directly to each manager", "nurses working under each
+        supervisor": the verb says the relation a self-referencing key (`manager_id`)
+        records, when the role named right after it is that key's; it is read, not unknown."""
+        roles = {w for c in self.self_references(self.intent.table) for w in c.words[:-1]}
+        if not roles:
+            return
+        for tok in self.tokens:
+            if tok.lemma not in _REPORT_VERBS or tok.index in self.used_tokens:
+                continue
+            span = [tok]
+            for nxt in self.tokens[tok.index + 1 : tok.index + 4]:
+                span.append(nxt)
+                if nxt.lemma in ("to", "for", "under"):
+                    break
+            else:
+                continue
+            after = [t.lemma for t in self.tokens[span[-1].index + 1 : span[-1].index + 4]]
+            if not set(after) & roles:
+                continue
+            if any(t.lemma not in _REPORT_VERBS | _REPORT_FILLERS for t in span[1:-1]):
+                continue
+            for t in span:
+                self._use_token(t)
+
+    def _every_as_each(self) -> None:
+        """ "how many patients does every ward hold": a bare "every" before a table, after a
+        count or an aggregate, breaks the figure down like "each" does."""
+        if not self.measures:
+            return
+        first = min(pos for pos, _ in self.measures)
+        for tok in self.tokens:
+            if tok.lemma != "every" or tok.index <= first or self.is_cue(tok.index):
+                continue
+            if tok.index in self.used_tokens:
+                continue
+            k = self.mention_after(tok.index + 1, max_gap=0, kinds=("table",))
+            if k is None or self.mentions[k].start != tok.index + 1:
+                continue
+            self.cues.append(Cue("group", tok.index, tok.index + 1, ""))
+            self.cues.sort(key=lambda c: c.start)
+
     def _is_rate(self, cue: Cue) -> bool:
         """ "costs per month", "price per seat each month": "per" after a price word states
         the unit of a rate. The words are taken; the rate itself is the stored price."""
         before = [t for t in self.tokens[max(0, cue.start - 4) : cue.start] if t.kind == "word"]
-        if self.measures:
-            return False
+        if self.measures or any(c.kind == "share" for c in self.cues):
+            return False  # ("churn rate per industry": a share broken down)
         if self._rate_after(cue):
             return True
         if not before:

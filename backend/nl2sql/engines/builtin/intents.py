@@ -73,6 +73,9 @@ class Filter:
     """Compare with an aggregate of the same column over its table (`above average`)."""
     subquery_filters: list[Filter] = field(default_factory=list)
     """The rows that aggregate is over ("the average salary of instructors in Physics")."""
+    within: ColumnRef | None = None
+    """With `subquery_agg`: the aggregate is over the rows of the same table sharing this
+    column's value with the row compared ("more than the average salary of their ward")."""
     peer: ColumnRef | None = None
     """Compare with the same column of the row of the same table that this key refers to
     ("earns more than their manager": `manager_id` -> that row's salary)."""

@@ -80,7 +80,10 @@ class Mention:
     """For a value written as part of what is stored (an email domain): a LIKE pattern."""
 
 
-_EVENT_PARTICIPLES = frozenset({"paid", "left", "sent", "sold", "built", "begun", "run", "held"})
+_EVENT_PARTICIPLES = frozenset(
+    {"paid", "left", "sent", "sold", "built", "begun", "run", "held", "given", "taken", "made",
+     "done", "written", "seen", "chosen", "driven", "won", "bought", "brought", "shown"}
+)  # fmt: skip
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?")

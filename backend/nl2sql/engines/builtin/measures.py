@@ -3,20 +3,31 @@ superlatives ("the most", "highest", "cheapest")."""
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.comparisons import ComparisonReading
 from backend.nl2sql.engines.builtin.cues import LENGTH_WORDS, SUBJECT_WORDS, Cue
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
+from backend.nl2sql.engines.builtin.products import ProductReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
 _EACH = frozenset({"each", "every"})
 
 
-class MeasureReading(ComparisonReading):
+_FIGURE_OWNERS = frozenset({"their", "its", "the", "his", "her"})
+_FIGURE_WORDS = frozenset(
+    {"count", "counts", "total", "totals", "number", "numbers", "figure", "figures", "amount",
+     "amounts", "sum", "sums", "value", "values"}
+)  # fmt: skip
+"""Words naming the figure a ranking is by, asked for beside the ranked rows ("with their
+totals")."""
+
+
+class MeasureReading(ProductReading):
     """Passes: counts and aggregates, then top N and superlatives."""
 
     def _counts_and_aggregates(self) -> None:
+        self._event_rates()
+        self._computed_measures()
         for cue in list(self.cues):
             if cue.kind not in ("count", "agg"):
                 continue
@@ -51,6 +62,9 @@ class MeasureReading(ComparisonReading):
                 self.measures.append((cue.start, Measure(col, cue.payload)))
                 continue
             k = self.mention_after(cue.end, max_gap=1)
+            named_before = self._counted_before(cue)
+            if named_before is not None:
+                k = named_before  # "the patient count by ward": the patients are counted
             if (
                 k is not None
                 and following is not None
@@ -75,6 +89,8 @@ class MeasureReading(ComparisonReading):
                 )
             ):
                 continue  # "2024 sign-ups: how many did we get?": the measure counts them
+            if k is None and self._figure_of_the_ranking(cue):
+                continue
             if cue.kind == "count":
                 if k is not None and self.mentions[k].kind == "table":
                     self._use(k)
@@ -146,6 +162,68 @@ class MeasureReading(ComparisonReading):
                 table = self.table_of(k) or self.intent.table
                 self.measures.append((cue.start, Measure(None, "COUNT", count_table=table)))
                 self.note("aggregates", "count")
+
+    def _counted_before(self, cue: Cue) -> int | None:
+        """ "patient count", "ticket counts per agent": a table named right before a bare
+        "count" is what is counted, not the table after it."""
+        if cue.kind != "count" or cue.end - cue.start != 1 or cue.start == 0:
+            return None
+        if self.tokens[cue.start].lemma not in ("count", "counts", "tally", "total"):
+            return None
+        k = next(
+            (
+                k
+                for k, m in enumerate(self.mentions)
+                if m.end == cue.start and m.kind == "table" and k not in self.used
+            ),
+            None,
+        )
+        return k
+
+    def _each_of_the_figure(self, cue: Cue) -> bool:
+        """ "..., and how much (for) each?", "how many songs each released", "and the number
+        of songs for each": the "each" asks for the figure per ranked row, not for a ranking
+        within groups; nothing the schema names follows it."""
+        words = [t.lemma for t in self.tokens[max(0, cue.start - 5) : cue.start]]
+        asked = any(
+            words[i : i + 2] in (["how", "much"], ["how", "many"]) for i in range(len(words))
+        ) or bool({"number", "count", "total"} & set(words))
+        if not asked:
+            return False
+        return not any(
+            m.start == cue.end
+            and m.kind in ("table", "column", "value")
+            and not self._participle_of_date(m)
+            for m in self.mentions
+        )
+
+    def _participle_of_date(self, m: Mention) -> bool:
+        """ "how many songs each released": a verb linked to a date column, not a group."""
+        word = self.tokens[m.start].lemma
+        return (
+            m.kind == "column"
+            and m.end - m.start == 1
+            and word.endswith("ed")
+            and all(c.kind == "date" for c in m.columns)
+        )
+
+    def _figure_of_the_ranking(self, cue: Cue) -> bool:
+        """ "top 3 wards by number of patients, with their counts": a count word after
+        "with their" naming nothing of its own is the figure the ranking is by, shown beside
+        the rows ranked; not a count of the rows themselves."""
+        if cue.start < 2 or not any(c.kind in ("top", "super") for c in self.cues):
+            return False
+        if cue.kind == "agg" and cue.payload != "SUM":
+            return False  # "with their average": another figure
+        owner, lead = self.tokens[cue.start - 1], self.tokens[cue.start - 2]
+        if owner.lemma not in _FIGURE_OWNERS - {"the"} or lead.lemma not in ("with", "and"):
+            return False
+        if any(t.kind == "word" for t in self.tokens[cue.end :]):
+            return False
+        if not any(c.kind in ("count", "agg") and c is not cue for c in self.cues):
+            return False  # the ranking adds nothing up: "with their counts" has no figure
+        self.used_tokens.update({owner.index, lead.index, *range(cue.start, cue.end)})
+        return True
 
     def _sole_measure(self, table: str) -> ColumnRef | None:
         """The one numeric, non-key column of `table`, if it has exactly one."""
@@ -249,7 +327,9 @@ class MeasureReading(ComparisonReading):
                 self.measures.append((cue.start, Measure(measure.column, "MAX" if desc else "MIN")))
                 continue
             each = any(
-                c.kind == "group" and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
+                c.kind == "group"
+                and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
+                and not self._each_of_the_figure(c)
                 for c in self.cues
             )
             if (
@@ -298,12 +378,21 @@ class MeasureReading(ComparisonReading):
         return True
 
     def _also_how_much(self, pos: int) -> bool:
-        """ "..., and how much for each?": the ranked figure is asked for too."""
+        """ "..., and how much for each?", "how many each", "with their totals": the ranked
+        figure is asked for too."""
         words = [t.lemma for t in self.tokens[pos:] if t.kind == "word"]
-        return any(
-            words[i : i + 3] in (["and", "how", "much"], ["and", "how", "many"])
-            for i in range(len(words))
-        )
+        for i in range(len(words)):
+            if words[i : i + 3] in (["and", "how", "much"], ["and", "how", "many"]):
+                return True
+            if words[i : i + 2] in (["how", "much"], ["how", "many"]) and i > 0:
+                rest = words[i + 2 : i + 5]
+                if set(rest) & {"each", "apiece"}:
+                    return True  # "the three plans with most accounts, how many each"
+            if words[i] in ("with", "and", "plus", "including") and i + 2 < len(words) + 1:
+                nxt = words[i + 1 : i + 3]
+                if nxt and nxt[0] in _FIGURE_OWNERS and nxt[-1] in _FIGURE_WORDS:
+                    return True  # "with their totals", "and its count"
+        return False
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         payload = cue.payload

@@ -145,12 +145,18 @@ class NegationReading(GroupingReading):
             candidates.append((_STATE_ANTONYMS[lemma], True))
         tables = [self.intent.table, *self.mentioned_tables()]
         for word, denied in candidates:
+            stems = set()
+            if word.endswith("ed") and len(word) > 4:
+                stems = {word[:-2], word[:-1]}  # "ended" -> `end_date`, "closed" -> `close_date`
             for table in dict.fromkeys(t.lower() for t in tables):
+                # the stem only on the rows' own table: "books never loaned" is about loans
+                # that do not exist, not an empty `loan_date`
+                forms = {word} | (stems if table == self.intent.table.lower() else set())
                 for col in self.index.columns_of.get(table, []):
                     if (
                         col.nullable
                         and len(col.words) == 2
-                        and col.words[0] == word
+                        and col.words[0] in forms
                         and (col.kind == "date" or col.words[1] in _EVENT_SUFFIXES)
                     ):
                         return col, denied

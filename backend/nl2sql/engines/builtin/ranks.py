@@ -72,6 +72,7 @@ class RankReading(AssemblyReading):
     def _ranked_rows(self) -> None:
         """After the superlatives: "the second highest salary" read as MAX(salary) is the
         salary of the row ranked second instead (shown, ordered, one row)."""
+        self._ranked_figure_asked()
         if self.rank == 1:
             return
         for pos, m in list(self.measures):
@@ -82,6 +83,59 @@ class RankReading(AssemblyReading):
             self.projection.append((pos, shown))
             self.order_keys.append((pos, Measure(m.column), m.agg == "MAX"))
             self.limit = 1
+
+    def _ranked_figure_asked(self) -> None:
+        """ "the three wards with the most patients, and how many each", "which nurse gave
+        the most treatments, and how many?": the "how many" after a ranking by a count asks
+        for that count beside each ranked row, not for a count of the ranked rows
+        themselves (one per row)."""
+        if self.order_keys or self.top_mode:
+            self._spend_each_of_the_figure()
+        ranked = [(pos, m) for pos, m, _ in self.order_keys if m.agg is not None]
+        if len(ranked) != 1 or not self._also_how_much(0):
+            return
+        at, figure = ranked[0]
+        focus = self.intent.table.lower()
+        own_counts = [
+            (pos, m)
+            for pos, m in self.measures
+            if pos > at
+            and m.agg == "COUNT"
+            and m.column is None
+            and m.sql is None
+            and (m.count_table or "").lower() == focus
+        ]
+        if len(own_counts) != 1:
+            return
+        if figure.agg != "COUNT" or (figure.count_table or "").lower() == focus:
+            return  # "how many" of a ranked total, or of the rows ranked: not the same figure
+        if not any(
+            m.kind == "table" and m.end <= at and (self.table_of(k) or "").lower() == focus
+            for k, m in enumerate(self.mentions)
+        ):
+            return  # the rows ranked are named before the ranking ("the three nurses ...")
+        self.measures.remove(own_counts[0])
+        self.measures.append((at, figure))
+        self.argmax = [m for m in self.argmax if m is not figure]
+        self.note("aggregates", "the ranked count, shown")
+
+    def _spend_each_of_the_figure(self) -> None:
+        """After a ranking, "how many songs each released", "the number of songs for each":
+        the "each" is said of the ranked rows' figure; it groups by nothing."""
+        for cue in list(self.cues):
+            if (
+                cue.kind != "group"
+                or not {t.lemma for t in self.tokens[cue.start : cue.end]} & _EACH
+            ):
+                continue
+            if not self._each_of_the_figure(cue):
+                continue
+            self.cues.remove(cue)
+            self.used_tokens.update(range(cue.start, cue.end))
+            for k, m in enumerate(self.mentions):
+                if m.start == cue.end and self._participle_of_date(m):
+                    m.kind = "spent"
+                    self._use(k)
 
     def _ordinal_before(self, pos: int) -> tuple[int, list[Token]] | None:
         """The rank an ordinal right before token `pos` names, with its tokens."""
@@ -107,7 +161,9 @@ class RankReading(AssemblyReading):
         Ranked by an aggregate ("the most loans"), the rows ranked are the focus rows'
         groups within each partition."""
         each = any(
-            c.kind == "group" and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
+            c.kind == "group"
+            and {t.lemma for t in self.tokens[c.start : c.end]} & _EACH
+            and not self._each_of_the_figure(c)
             for c in self.cues
         )
         if not self.best_per_group and not (each and intent.limit and intent.order_by):

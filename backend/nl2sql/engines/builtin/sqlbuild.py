@@ -36,6 +36,12 @@ _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BUCKET_FORMATS = {"year": "%Y", "month": "%Y-%m", "week": "%Y-%W", "day": "%Y-%m-%d"}
 
 
+def plain_identifier(name: str) -> bool:
+    """Whether `name` reads the same unquoted in every dialect (lower case, no keyword), so
+    an SQL fragment written before the dialect is known can name it."""
+    return bool(_SIMPLE.fullmatch(name)) and name == name.lower() and name.upper() not in _RESERVED
+
+
 class SqlBuilder:
     def __init__(self, index: SchemaIndex, dialect: str) -> None:
         self.index = index
@@ -367,13 +373,24 @@ class SqlBuilder:
             agg = Measure(col, f.subquery_agg)
             saved = self.qualify
             self.qualify = False
-            sub = exp.select(self.measure(agg)).from_(self.table(col.table))
-            if f.subquery_filters:
-                sub = sub.where(
-                    exp.and_(
-                        *(self.condition(g, intent_table=col.table) for g in f.subquery_filters)
+            source: exp.Expr = self.table(col.table)
+            inner = [self.condition(g, intent_table=col.table) for g in f.subquery_filters]
+            if f.within is not None:
+                # the rows of the compared row's own group: the table again, aliased, matched
+                # on the group's column (unqualified names inside resolve to the alias)
+                group_table = exp.to_identifier("grp")
+                source = exp.alias_(self.table(col.table), group_table, table=True)
+                inner.append(
+                    exp.EQ(
+                        this=exp.Column(this=self.ident(f.within.name), table=group_table),
+                        expression=exp.Column(
+                            this=self.ident(f.within.name), table=self.ident(col.table)
+                        ),
                     )
                 )
+            sub = exp.select(self.measure(agg)).from_(source)
+            if inner:
+                sub = sub.where(exp.and_(*inner))
             self.qualify = saved
             rhs: exp.Expr = exp.Subquery(this=sub)
             return _compare(f.op, lhs, rhs)

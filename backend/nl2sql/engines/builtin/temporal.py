@@ -18,6 +18,8 @@ from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 _DURATION_UNITS = {"day": "day", "hour": "hour", "week": "week"}
 _LATENESS = frozenset({"late", "early", "overdue", "promptly", "quickly"})
 """Words between an event's verb and a period that only qualify the event."""
+_AUXILIARIES = frozenset({"get", "be", "being", "getting", "gets", "become"})
+"""Words between "take to" and the event's verb ("take to get paid", "to be resolved")."""
 _LIFE_NOUNS = frozenset({"lifetime", "tenure", "lifespan", "longevity"})
 """Nouns for the time from a row's start to its end ("customer lifetime", "tenure")."""
 
@@ -342,6 +344,8 @@ class TimeReading(IntervalReading):
                 found = self._event_noun_span(tok)
             elif unit is None and tok.lemma in _LIFE_NOUNS:
                 found = self._lifetime_span(tok)
+            elif unit is None and tok.lemma == "long" and tok.index > 0:
+                found = self._how_long_span(tok)
             elif unit is not None:
                 found = self._verb_span(tok)
             else:
@@ -404,6 +408,48 @@ class TimeReading(IntervalReading):
                 and self.gap(verb.index + 1, obj.start) == 0
             ):
                 consumed += self.tokens[obj.start : obj.end]  # "to close a ticket": the rows
+        return Measure(end, since=start, unit=unit), consumed
+
+    def _how_long_span(self, tok: Token) -> tuple[Measure, list[Token]] | None:
+        """ "how long do tickets take to be resolved", "how long does it take to close a
+        ticket (in hours)": the time from the row's start to the event the verb after
+        "take ... to" names, in days unless the question says another unit."""
+        how = self.tokens[tok.index - 1]
+        if how.lemma != "how":
+            return None
+        after = [t for t in self.tokens[tok.index + 1 : tok.index + 10] if t.kind == "word"]
+        take = next((t for t in after[:5] if t.lemma in ("take", "took", "taken", "taking")), None)
+        if take is None:
+            return None
+        rest = [t for t in after if t.index > take.index]
+        to = next((i for i, t in enumerate(rest[:4]) if t.lemma in ("to", "until", "before")), None)
+        if to is None:
+            return None
+        skipped = [t for t in rest[to + 1 : to + 3] if t.lemma in _AUXILIARIES]
+        if to + 1 + len(skipped) >= len(rest):
+            return None
+        verb = rest[to + 1 + len(skipped)]
+        table = self.intent.table
+        end = self._event_column(table, verb.lemma)
+        if end is None:
+            # "how long do customers take to pay": the one table recording that event
+            hits = [
+                c for name in self.index.tables
+                if (c := self._event_column(name, verb.lemma)) is not None
+            ]  # fmt: skip
+            if len(hits) != 1:
+                return None
+            end = hits[0]
+            table = end.table
+        start = self._start_column(table, end)
+        if start is None or start == end:
+            return None
+        unit, consumed = "day", [how, tok, take, rest[to], *skipped, verb]
+        for a, b in zip(self.tokens, self.tokens[1:], strict=False):
+            if a.lemma == "in" and b.lemma in _DURATION_UNITS and b.index not in self.used_tokens:
+                unit = _DURATION_UNITS[b.lemma]  # "..., in hours"
+                consumed += [a, b]
+                break
         return Measure(end, since=start, unit=unit), consumed
 
     def _lifetime_span(self, tok: Token) -> tuple[Measure, list[Token]] | None:
@@ -475,7 +521,8 @@ class TimeReading(IntervalReading):
             None,
         )  # fmt: skip
         if agg_cue is None:
-            agg_cue = self._average_said_apart(first)
+            last = max(t.index for t in consumed)
+            agg_cue = self._average_said_apart(first) or self._average_said_apart(last)
         if cmp_cue is not None and number is not None:
             self.cues.remove(cmp_cue)
             self.used_tokens.update(range(cmp_cue.start, cmp_cue.end))
