@@ -126,16 +126,38 @@ def _reject_login(
     reason: str,
 ) -> None:
     """Audit a failed login and commit it, so that the 401 that follows cannot roll it back."""
-    recorder.audit(
+    _audit_refused_login(
         session,
         action=AuditAction.LOGIN_FAILED,
+        email=email,
+        user=user,
+        context=context,
+        values={"reason": reason},
+        error=reason,
+    )
+
+
+def _audit_refused_login(
+    session: Session,
+    *,
+    action: str,
+    email: str,
+    user: User | None,
+    context: ClientContext,
+    values: dict[str, object],
+    error: str,
+) -> None:
+    """Audit a refused sign-in under the email's fingerprint, and commit it."""
+    recorder.audit(
+        session,
+        action=action,
         user_id=user.id if user else None,
         context=context,
         resource_type=throttle.LOGIN_RESOURCE_TYPE,
         resource_id=throttle.email_fingerprint(email),
-        new_values={"email": normalize_email(email)[:255], "reason": reason},
+        new_values={"email": normalize_email(email)[:255], **values},
         success=False,
-        error_message=reason,
+        error_message=error,
     )
     session.commit()
 
@@ -165,18 +187,15 @@ def login(
             session, email=email, ip_address=context.ip_address, user_id=user.id if user else None
         )
         if wait_seconds is not None:
-            recorder.audit(
+            _audit_refused_login(
                 session,
                 action=AuditAction.LOGIN_THROTTLED,
-                user_id=user.id if user else None,
+                email=email,
+                user=user,
                 context=context,
-                resource_type=throttle.LOGIN_RESOURCE_TYPE,
-                resource_id=throttle.email_fingerprint(email),
-                new_values={"email": normalize_email(email)[:255], "retry_after": wait_seconds},
-                success=False,
-                error_message="too many failed logins",
+                values={"retry_after": wait_seconds},
+                error="too many failed logins",
             )
-            session.commit()
             raise LoginThrottled(retry_after_seconds=wait_seconds)
         user_id, checked_hash = (user.id, user.password_hash) if user else (None, None)
 

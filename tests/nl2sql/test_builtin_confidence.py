@@ -28,6 +28,7 @@ from backend.nl2sql.engines.builtin.confidence import (
     uncounted,
 )
 from backend.nl2sql.evaluation import has_top_level_order, results_match
+from tests.nl2sql.gym import sqlite_snapshot
 
 CLINIC = """
 CREATE TABLE owners (owner_id INTEGER PRIMARY KEY, full_name TEXT, city TEXT, phone TEXT);
@@ -135,11 +136,7 @@ def service(
 
 @pytest.fixture(scope="module")
 def shop() -> SchemaSnapshot:
-    engine = open_sqlite_read_only(DEMO_DB_PATH)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="shop")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(DEMO_DB_PATH, "shop")
 
 
 def _outcome(schema: SchemaSnapshot, conn: sqlite3.Connection, question: str, gold: str) -> str:

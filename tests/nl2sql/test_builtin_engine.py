@@ -23,15 +23,12 @@ from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from tests.connections.conftest import mysql_admin_url  # noqa: F401 - the MariaDB fixture
+from tests.nl2sql.gym import sqlite_snapshot
 
 
 @pytest.fixture(scope="module")
 def shop() -> SchemaSnapshot:
-    engine = open_sqlite_read_only(DEMO_DB_PATH)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="shop")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(DEMO_DB_PATH, "shop")
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 from backend.semantic.layer import SemanticLayer
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.nl2sql.gym import sqlite_snapshot
 
 CLINIC_DDL = """
 CREATE TABLE doctors (
@@ -97,11 +98,7 @@ def clinic_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def clinic(clinic_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(clinic_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="clinic")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(clinic_path, "clinic")
 
 
 @pytest.fixture(scope="module")

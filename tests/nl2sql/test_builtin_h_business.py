@@ -20,13 +20,11 @@ import duckdb
 import pytest
 import sqlalchemy
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
-from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded
+from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded, sqlite_loaded, sqlite_snapshot
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 HOSPITAL_DDL = """
@@ -143,24 +141,14 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.fixture(scope="module")
 def hospital_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("hospital") / "hospital.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(HOSPITAL_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
-    conn.commit()
-    conn.close()
-    return path
+    return sqlite_loaded(
+        tmp_path_factory.mktemp("hospital") / "hospital.sqlite", HOSPITAL_DDL, _tables()
+    )
 
 
 @pytest.fixture(scope="module")
 def hospital(hospital_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(hospital_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="hospital")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(hospital_path, "hospital")
 
 
 @pytest.fixture(scope="module")

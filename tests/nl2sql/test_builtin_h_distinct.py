@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest
 from backend.nl2sql.engines.builtin import BuiltinGenerator
+from tests.nl2sql.gym import sqlite_snapshot
 from tests.nl2sql.test_builtin_grammar import assert_same_answer
 
 LIBRARY_DDL = """
@@ -93,11 +92,7 @@ def library_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def library(library_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(library_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="library")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(library_path, "library")
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,13 @@ import pytest
 import sqlalchemy
 import sqlglot
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import results_match
 from backend.semantic.layer import SemanticLayer
 from tests.conftest import BACKENDS
-from tests.nl2sql.gym import duckdb_loaded, postgres_loaded
+from tests.nl2sql.gym import duckdb_loaded, postgres_loaded, sqlite_loaded, sqlite_snapshot
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 LIBRARY_DDL = """
@@ -105,24 +103,14 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.fixture(scope="module")
 def library_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("library") / "library.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(LIBRARY_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
-    conn.commit()
-    conn.close()
-    return path
+    return sqlite_loaded(
+        tmp_path_factory.mktemp("library") / "library.sqlite", LIBRARY_DDL, _tables()
+    )
 
 
 @pytest.fixture(scope="module")
 def library(library_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(library_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="library")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(library_path, "library")
 
 
 @pytest.fixture(scope="module")

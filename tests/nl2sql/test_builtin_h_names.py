@@ -19,14 +19,13 @@ import pytest
 import sqlalchemy
 import sqlglot
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import SAMPLE_MAX_DISTINCT, introspect
+from backend.connections.introspection import SAMPLE_MAX_DISTINCT
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.engines.builtin.confidence import assess
 from backend.nl2sql.evaluation import results_match
-from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded
+from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded, sqlite_loaded, sqlite_snapshot
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 FREIGHT_DDL = """
@@ -76,24 +75,14 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.fixture(scope="module")
 def freight_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("freight") / "freight.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(FREIGHT_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
-    conn.commit()
-    conn.close()
-    return path
+    return sqlite_loaded(
+        tmp_path_factory.mktemp("freight") / "freight.sqlite", FREIGHT_DDL, _tables()
+    )
 
 
 @pytest.fixture(scope="module")
 def freight(freight_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(freight_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="freight")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(freight_path, "freight")
 
 
 @pytest.fixture(scope="module")

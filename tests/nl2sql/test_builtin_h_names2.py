@@ -20,13 +20,12 @@ import duckdb
 import pytest
 import sqlalchemy
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import SAMPLE_MAX_DISTINCT, introspect
+from backend.connections.introspection import SAMPLE_MAX_DISTINCT
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import results_match
-from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded
+from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded, sqlite_loaded, sqlite_snapshot
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 CLINIC_DDL = """
@@ -126,24 +125,12 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
 
 @pytest.fixture(scope="module")
 def clinic_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("clinic") / "clinic.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(CLINIC_DDL)
-    for table, data in _tables().items():
-        marks = ", ".join("?" * len(data[0]))
-        conn.executemany(f"INSERT INTO {table} VALUES ({marks})", data)
-    conn.commit()
-    conn.close()
-    return path
+    return sqlite_loaded(tmp_path_factory.mktemp("clinic") / "clinic.sqlite", CLINIC_DDL, _tables())
 
 
 @pytest.fixture(scope="module")
 def clinic(clinic_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(clinic_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="clinic")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(clinic_path, "clinic")
 
 
 @pytest.fixture(scope="module")

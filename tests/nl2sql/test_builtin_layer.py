@@ -20,8 +20,6 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
@@ -31,6 +29,7 @@ from backend.semantic.errors import SemanticLayerInvalid
 from backend.semantic.layer import SemanticLayer
 from backend.semantic.validation import validate_layer
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
+from tests.nl2sql.gym import sqlite_snapshot
 
 BEANLINE_DDL = """
 CREATE TABLE staff (
@@ -252,11 +251,7 @@ def beanline_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def beanline(beanline_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(beanline_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="beanline")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(beanline_path, "beanline")
 
 
 @pytest.fixture(scope="module")

@@ -39,14 +39,12 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 from backend.semantic.layer import SemanticLayer
-from tests.nl2sql.gym import Rows, duckdb_loaded, plain, postgres_loaded
+from tests.nl2sql.gym import Rows, duckdb_loaded, plain, postgres_loaded, sqlite_snapshot
 
 SPOKEWISE_DDL = """
 CREATE TABLE mechanics (
@@ -231,11 +229,7 @@ def spokewise_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def spokewise(spokewise_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(spokewise_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="spokewise")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(spokewise_path, "spokewise")
 
 
 @pytest.fixture(scope="module")

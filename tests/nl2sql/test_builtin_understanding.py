@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from backend.connections.executor import open_sqlite_read_only
-from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest
 from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
 from backend.nl2sql.engines.builtin.interpret import parse
 from backend.nl2sql.engines.builtin.lexicon import split_identifier
 from backend.nl2sql.engines.builtin.sqlbuild import render
+from tests.nl2sql.gym import sqlite_snapshot
 from tests.nl2sql.test_builtin_grammar import assert_same_answer
 
 GYM_DDL = """
@@ -163,11 +162,7 @@ def gym_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def gym(gym_path: Path) -> SchemaSnapshot:
-    engine = open_sqlite_read_only(gym_path)
-    try:
-        return introspect(engine, db_type="sqlite", database_name="gym")
-    finally:
-        engine.dispose()
+    return sqlite_snapshot(gym_path, "gym")
 
 
 @pytest.fixture(scope="module")
