@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import __version__
 from backend.admin.secrets import seal_sensitive_config
-from backend.api import mount_routers
+from backend.api import mount_routers, operation_id
 from backend.auth.deps import credentials_refusal
 from backend.core.config import Settings, get_settings
 from backend.core.db import (
@@ -38,11 +37,6 @@ from backend.openapi import install_openapi
 from backend.web import mount_web
 
 logger = logging.getLogger("nlsql")
-
-
-def _operation_id(route: APIRoute) -> str:
-    tag = route.tags[0] if route.tags else "default"
-    return f"{tag}-{route.name}"
 
 
 def _seal_sensitive_config(app: FastAPI, settings: Settings) -> None:
@@ -91,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Ask questions of your own databases in plain language.",
         lifespan=lifespan,
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
         # Served by backend.web.docs from vendored assets instead of FastAPI's CDN pages.
         docs_url=None,
         redoc_url=None,

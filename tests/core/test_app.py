@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
+from backend.api import api_routes
 from backend.core.config import Settings
 from backend.core.errors import RateLimited
 from backend.core.migrations import head_revision
@@ -151,9 +152,46 @@ def test_apps_their_engines_and_metric_writers_are_freed_once_dropped(settings: 
         with TestClient(app) as client:
             for path in ("/", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz"):
                 assert client.get(path).status_code == 200, path
+            # The API's routes are shared by every app of the process: they must not keep one.
+            assert client.get("/api/v1/auth/me").status_code == 401
         state = app.state
         refs.append([weakref.ref(app), weakref.ref(state.engine), weakref.ref(state.metric_writer)])
         del app, client, state
     gc.collect()
     assert [[ref() is None for ref in made] for made in refs[:-1]] == [[True] * 3] * 2
     assert refs[-1][0]() is None and refs[-1][2]() is None
+
+
+def test_apps_of_one_process_share_the_api_routes_and_each_serves_its_own_database(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """The API's routes are built once per process; every request still reaches its own app's
+    settings and database through the request, not the app the routes were first served by."""
+    apps = [
+        create_app(
+            settings.model_copy(
+                update={
+                    "database_url": f"sqlite:///{tmp_path / f'app{n}.db'}",
+                    "run_migrations_on_start": True,
+                }
+            )
+        )
+        for n in range(2)
+    ]
+    first, second = (
+        [route for route in app.router.routes if route in api_routes()] for app in apps
+    )
+    assert first and first == second == list(api_routes())
+    account = {
+        "email": "only.first@example.com",
+        "password": "Quiet-Harbor-Lantern-83",
+        "full_name": "Only First",
+    }
+    with TestClient(apps[0]) as one, TestClient(apps[1]) as two:
+        assert one.post("/api/v1/auth/register", json=account).status_code == 201
+        credentials = {"email": account["email"], "password": account["password"]}
+        assert one.post("/api/v1/auth/login", json=credentials).status_code == 200
+        refused = two.post("/api/v1/auth/login", json=credentials)
+        assert refused.status_code == 401
+        _assert_error_shape(refused.json(), refused.json()["error"]["code"])
+        assert two.post("/api/v1/auth/register", json=account).status_code == 201
