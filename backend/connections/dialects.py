@@ -196,7 +196,8 @@ class Dialect:
 
     def classify_error(self, exc: BaseException) -> str:
         """One of `timeout`, `connect_timeout`, `unreachable`, `auth_failed`,
-        `unknown_database`, `connection_lost`, `read_only`, `result_too_large`, `query_failed`.
+        `unknown_database`, `connection_lost`, `read_only`, `result_too_large`,
+        `out_of_resources`, `query_failed`.
 
         Subclasses decide by the driver's exception type and error code (SQLSTATE, MySQL error
         numbers, SQLite result codes), never by words in a message: a query's error text can
@@ -235,6 +236,8 @@ _SQLITE_KINDS = {
     26: "unknown_database",  # SQLITE_NOTADB
     8: "read_only",  # SQLITE_READONLY (and its extended codes)
     18: "result_too_large",  # SQLITE_TOOBIG: a value over the result's byte budget
+    7: "out_of_resources",  # SQLITE_NOMEM
+    13: "out_of_resources",  # SQLITE_FULL: temporary storage for a sort or a join ran out
 }
 
 
@@ -425,10 +428,13 @@ _PG_SQLSTATE_KINDS = {
     "57P01": "connection_lost",  # admin_shutdown (pg_terminate_backend)
     "57P02": "connection_lost",  # crash_shutdown
     "57P03": "unreachable",  # cannot_connect_now
+    "53300": "unreachable",  # too_many_connections: the server refuses another session
 }
 _PG_SQLSTATE_CLASS_KINDS = {
     "28": "auth_failed",  # invalid authorization specification
     "08": "unreachable",  # connection exception
+    "53": "out_of_resources",  # insufficient resources: out of memory, disk full (temp files)
+    "54": "out_of_resources",  # program limit exceeded: a value or statement too large
 }
 
 
@@ -538,6 +544,11 @@ class MySQLDialect(Dialect):
             return "timeout"
         if code == 2006:  # server gone away
             return "connection_lost"
+        if code in (1037, 1038, 1041, 1114, 1021):
+            # Out of memory, of sort memory, of resources; a temporary table or the disk full.
+            return "out_of_resources"
+        if code == 1040:  # too many connections
+            return "unreachable"
         if code in (2002, 2005):  # no socket, unknown host
             return "unreachable"
         if code is None and isinstance(exc, OSError):
@@ -621,6 +632,9 @@ class DuckDBDialect(Dialect):
         # DuckDB has no error codes; its exception classes say what failed.
         if isinstance(exc, duckdb.InterruptException):
             return "timeout"
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            # Past `memory_limit`: with no temporary directory nothing spills to disk.
+            return "out_of_resources"
         if isinstance(exc, duckdb.IOException):
             return "unknown_database"
         if isinstance(exc, duckdb.InvalidInputException) and "read-only mode" in str(exc):

@@ -41,6 +41,10 @@ _MESSAGES = {
     "unknown_database": "The database does not exist or cannot be opened.",
     "connection_lost": "The database server closed the connection during the query.",
     "read_only": "The database refused to write: connections are opened read-only.",
+    "out_of_resources": (
+        "The database ran out of memory or temporary space for this query: "
+        "ask for fewer rows or columns, or for totals instead of every row."
+    ),
     "query_failed": "The database returned an error.",
 }
 _TIMEOUT_KINDS = ("timeout", "connect_timeout")

@@ -27,7 +27,6 @@ from backend.auth import service as auth_service
 from backend.auth.deps import Principal
 from backend.connections import executor, schema_cache
 from backend.connections import service as connections_service
-from backend.connections.errors import TargetDatabaseError
 from backend.connections.executor import QueryResult
 from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
@@ -48,7 +47,7 @@ from backend.nl2sql.engines.base import (
 )
 from backend.nl2sql.engines.llm import LLM_GENERATORS
 from backend.nl2sql.engines.repair import generate_with_repair
-from backend.nl2sql.errors import GuardRefused
+from backend.nl2sql.errors import GuardRefused, is_repairable
 from backend.nl2sql.evaluation import EVAL_ROW_CAP, results_match
 from backend.nl2sql.guard import guard_sql, sqlglot_dialect
 from backend.observability import recorder
@@ -221,15 +220,6 @@ def _comparable(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
     ]
 
 
-def _is_repairable(exc: AppError) -> bool:
-    if isinstance(exc, GuardRefused):
-        return True
-    return isinstance(exc, TargetDatabaseError) and exc.details.get("kind") in (
-        None,
-        "query_failed",
-    )
-
-
 def _evaluate_one(plan: _Plan, item: _Item) -> _Outcome:
     assert plan.snapshot is not None  # noqa: S101
 
@@ -237,7 +227,7 @@ def _evaluate_one(plan: _Plan, item: _Item) -> _Outcome:
         try:
             return _query(plan, sql)
         except AppError as exc:
-            if _is_repairable(exc):
+            if is_repairable(exc):
                 raise _SqlRejected(exc) from exc
             raise
 

@@ -7,6 +7,7 @@ still renders the right status.
 
 from __future__ import annotations
 
+from backend.connections.errors import TargetDatabaseError
 from backend.core.errors import (
     AppError,
     BadRequest,
@@ -17,6 +18,10 @@ from backend.core.errors import (
     ValidationFailed,
 )
 from backend.nl2sql.engines.base import GenerationError
+
+_REPAIRABLE_KINDS = (None, "query_failed", "out_of_resources")
+"""Failures of a user's database that a rewritten query may avoid; unreachable servers, refused
+passwords and timeouts are not the SQL's fault."""
 
 
 class GuardRefused(BadRequest):
@@ -118,3 +123,10 @@ class AskCancelled(AppError):
 class DraftConnectionMismatch(ValidationFailed):
     code = "draft_connection_mismatch"
     message = "The draft was written for another connection; run it on the connection it names."
+
+
+def is_repairable(exc: BaseException) -> bool:
+    """Whether a model that wrote the SQL is given this failure to write it again."""
+    if isinstance(exc, GuardRefused):
+        return True
+    return isinstance(exc, TargetDatabaseError) and exc.details.get("kind") in _REPAIRABLE_KINDS

@@ -35,7 +35,6 @@ from backend.chat.models import ChatSession
 from backend.chat.service import NewMessage
 from backend.connections import executor, schema_cache
 from backend.connections import service as connections_service
-from backend.connections.errors import TargetDatabaseError
 from backend.connections.executor import QueryResult
 from backend.connections.models import DatabaseConnection
 from backend.connections.snapshot import SchemaSnapshot
@@ -67,9 +66,9 @@ from backend.nl2sql.errors import (
     AskCancelled,
     DraftConnectionMismatch,
     GenerationFailed,
-    GuardRefused,
     NoConnectionChosen,
     QuestionNotUnderstoodError,
+    is_repairable,
 )
 from backend.nl2sql.guard import (
     GuardedSql,
@@ -371,16 +370,6 @@ class _Repairable(Exception):
         self.details = original.details
 
 
-def _is_repairable(exc: Exception) -> bool:
-    if isinstance(exc, GuardRefused):
-        return True
-    # Unreachable servers and refused passwords are not the SQL's fault.
-    return isinstance(exc, TargetDatabaseError) and exc.details.get("kind") in (
-        None,
-        "query_failed",
-    )
-
-
 def _checker(
     run: _Run, *, connection: DatabaseConnection, snapshot: SchemaSnapshot, settings: Settings
 ) -> Callable[[str], None]:
@@ -390,7 +379,7 @@ def _checker(
         try:
             _execute(run, connection=connection, snapshot=snapshot, sql=sql, settings=settings)
         except AppError as exc:
-            if _is_repairable(exc):
+            if is_repairable(exc):
                 raise _Repairable(exc) from exc
             raise
 

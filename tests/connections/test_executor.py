@@ -294,3 +294,40 @@ def test_a_duckdb_target_runs_under_its_memory_limit_without_spilling_which_no_q
     assert spill.rows == [[""]]  # type: ignore[attr-defined]
     with pytest.raises(TargetDatabaseError):
         _run(connection, plain_settings, "SET temp_directory = '/tmp'")
+
+
+def test_a_query_past_the_databases_memory_or_size_limits_says_so_and_may_be_rewritten(
+    plain_settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    """Out of memory, of temporary space or of a size limit is its own kind (was `query_failed`,
+    read as the SQL's own error text): the user is told to ask for less, and a model that wrote
+    the SQL is given it to write a smaller query."""
+    from backend.connections.dialects import get_dialect
+    from backend.connections.target import target_error
+    from backend.nl2sql.errors import is_repairable
+
+    connection = connection_for(
+        plain_settings, "postgresql", server=request.getfixturevalue("pg_target")
+    )
+    with pytest.raises(TargetDatabaseError) as caught:
+        # PostgreSQL: 54000 program_limit_exceeded ("requested length too large").
+        _run(connection, plain_settings, "SELECT repeat('x', 1073741824) AS big")
+    assert caught.value.status_code == 502
+    assert caught.value.details == {"kind": "out_of_resources"}
+    assert "fewer rows" in caught.value.message and is_repairable(caught.value)
+
+    # DuckDB past its memory limit, with nowhere to spill (a small limit here; targets get 2 GB).
+    import duckdb
+
+    duck = duckdb.connect()
+    duck.execute("SET memory_limit = '32MB'")
+    duck.execute("SET temp_directory = ''")
+    with pytest.raises(duckdb.Error) as raised:
+        duck.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT range, range::VARCHAR FROM range(20000000))"
+        ).fetchall()
+    mapped = target_error(raised.value, get_dialect("duckdb"))
+    assert mapped.status_code == 502 and mapped.details == {"kind": "out_of_resources"}
+    assert is_repairable(mapped)
+    # An unreachable server or a timeout is still not the SQL's to fix.
+    assert not is_repairable(target_error(TimeoutError(), get_dialect("duckdb"), timed_out=True))
