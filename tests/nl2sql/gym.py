@@ -16,6 +16,7 @@ import sqlalchemy
 from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.evaluation import has_top_level_order, results_match
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 Rows = dict[str, list[tuple[Any, ...]]]
@@ -67,6 +68,16 @@ def postgres_loaded(
 def plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Numbers as floats, so dialects' int / Decimal / float answers compare equal."""
     return [tuple(float(v) if isinstance(v, int | float) else v for v in r) for r in result]
+
+
+def assert_same_answer(conn: sqlite3.Connection, sql: str, gold: str) -> None:
+    """The engine's SQL gives the gold query's result (in its order where the gold orders)."""
+    expected = [tuple(r) for r in conn.execute(gold).fetchall()]
+    assert expected, f"the gold query returns nothing: {gold}"
+    got = [tuple(r) for r in conn.execute(sql).fetchall()]
+    assert results_match(expected, got, ordered=has_top_level_order(gold)), (
+        f"\n  engine: {sql}\n  gold:   {gold}\n  got {got[:5]}\n  want {expected[:5]}"
+    )
 
 
 def sqlite_loaded(path: Path, ddl: str, tables: Rows) -> Path:

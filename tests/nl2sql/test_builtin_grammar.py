@@ -23,10 +23,10 @@ from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood, Turn
 from backend.nl2sql.engines.builtin import BuiltinGenerator
-from backend.nl2sql.evaluation import has_top_level_order, results_match
+from backend.nl2sql.evaluation import results_match
 from backend.semantic.layer import SemanticLayer
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
-from tests.nl2sql.gym import sqlite_snapshot
+from tests.nl2sql.gym import assert_same_answer, sqlite_snapshot
 
 CLINIC_DDL = """
 CREATE TABLE doctors (
@@ -128,15 +128,6 @@ def ask(
 
 def rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in conn.execute(sql).fetchall()]
-
-
-def assert_same_answer(conn: sqlite3.Connection, sql: str, gold: str) -> None:
-    expected = rows(conn, gold)
-    assert expected, f"the gold query returns nothing: {gold}"
-    got = rows(conn, sql)
-    assert results_match(expected, got, ordered=has_top_level_order(gold)), (
-        f"\n  engine: {sql}\n  gold:   {gold}\n  got {got[:5]}\n  want {expected[:5]}"
-    )
 
 
 # ------------------------------------------------------------------ follow-ups

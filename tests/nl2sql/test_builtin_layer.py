@@ -24,12 +24,12 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.engines.prompt import build_prompt
-from backend.nl2sql.evaluation import has_top_level_order, results_match
+from backend.nl2sql.evaluation import results_match
 from backend.semantic.errors import SemanticLayerInvalid
 from backend.semantic.layer import SemanticLayer
 from backend.semantic.validation import validate_layer
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
-from tests.nl2sql.gym import sqlite_snapshot
+from tests.nl2sql.gym import assert_same_answer, sqlite_snapshot
 
 BEANLINE_DDL = """
 CREATE TABLE staff (
@@ -269,15 +269,6 @@ def ask(
 ) -> str:
     request = GenerationRequest(question=question, schema=schema, semantic=layer, dialect=dialect)
     return BuiltinGenerator().generate(request).sql
-
-
-def assert_same_answer(conn: sqlite3.Connection, sql: str, gold: str) -> None:
-    expected = [tuple(r) for r in conn.execute(gold).fetchall()]
-    assert expected, f"the gold query returns nothing: {gold}"
-    got = [tuple(r) for r in conn.execute(sql).fetchall()]
-    assert results_match(expected, got, ordered=has_top_level_order(gold)), (
-        f"\n  engine: {sql}\n  gold:   {gold}\n  got {got[:5]}\n  want {expected[:5]}"
-    )
 
 
 def test_the_gold_data_has_what_the_questions_need(beanline_db: sqlite3.Connection) -> None:
