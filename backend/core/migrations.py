@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic.config import Config
@@ -32,7 +33,10 @@ def downgrade_to_base(database_url: str) -> None:
     command.downgrade(alembic_config(database_url), "base")
 
 
+@cache
 def head_revision() -> str:
+    """The code's newest migration: read from the script directory once per process (the scripts
+    ship with the code and do not change while it runs)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError("no Alembic revisions found")
