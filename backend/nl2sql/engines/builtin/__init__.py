@@ -18,6 +18,7 @@ from backend.nl2sql.engines.base import (
     Suggestion,
     Turn,
 )
+from backend.nl2sql.engines.builtin.column_choice import prefer_named_columns
 from backend.nl2sql.engines.builtin.confidence import (
     ANSWER_THRESHOLD,
     assess,
@@ -30,7 +31,7 @@ from backend.nl2sql.engines.builtin.doubts import doubt_alternatives
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.interpret import parse
-from backend.nl2sql.engines.builtin.joinplan import resolved_roles
+from backend.nl2sql.engines.builtin.joinplan import keep_to_named_tables, resolved_roles
 from backend.nl2sql.engines.builtin.lexicon import tokenise
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
@@ -38,6 +39,7 @@ from backend.nl2sql.engines.builtin.linking import (
     definition_suggestions,
     inferred_join_notes,
 )
+from backend.nl2sql.engines.builtin.roles import role_words
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 from backend.semantic.layer import SemanticLayer
 
@@ -250,6 +252,8 @@ class BuiltinGenerator(SqlGenerator):
                     # columns of its own: a new question
                     with contextlib.suppress(QuestionNotUnderstood):
                         intent = self._parse_follow_up(context, question, index)
+        intent = prefer_named_columns(keep_to_named_tables(intent, index), index)
+        intent.words |= role_words(tokenise(question))
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)

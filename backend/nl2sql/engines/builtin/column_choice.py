@@ -22,8 +22,10 @@ from backend.nl2sql.engines.builtin.linking import (
     GENERIC_WORDS,
     ColumnRef,
     SchemaIndex,
+    same_word,
     value_keys,
 )
+from backend.nl2sql.engines.builtin.reading import same_measure
 
 _PLAIN = GENERIC_WORDS | STOP_WORDS | {"id", "no", "num", "key", "fk"}
 
@@ -67,11 +69,17 @@ def _words(words: tuple[str, ...]) -> list[str]:
 
 
 def _said(word: str, question: frozenset[str]) -> bool:
-    return any(related(q, word) for q in question)
+    return any(related(q, word) or same_word(q, word) for q in question)
 
 
 def table_named(index: SchemaIndex, table: str, question: frozenset[str]) -> bool:
-    """Whether the question says every word of the table's name (or it has none of its own)."""
+    """Whether the question says every word of the table's name, or of a synonym the semantic
+    layer gives it."""
+    for phrase, tables in index.table_synonyms.items():
+        if any(t.name.lower() == table.lower() for t in tables) and all(
+            _said(w, question) for w in phrase if w not in STOP_WORDS
+        ):
+            return True
     words = [w for w in _words(index.table(table).words) if w not in STOP_WORDS]
     return bool(words) and all(_said(w, question) for w in words)
 
@@ -79,6 +87,9 @@ def table_named(index: SchemaIndex, table: str, question: frozenset[str]) -> boo
 def column_said(index: SchemaIndex, col: ColumnRef, question: frozenset[str]) -> bool:
     """Whether the question says the column's own words (those beyond its table's name and
     plain words such as `id`, `name`, `date`): `bikes_available`, `salary`, `milliseconds`."""
+    for phrase, cols in index.column_synonyms.items():
+        if col in cols and all(_said(w, question) for w in phrase if w not in STOP_WORDS):
+            return True  # the semantic layer's word for the column
     whole = [w for w in _words(col.words) if w not in STOP_WORDS]
     if whole and all(_said(w, question) for w in whole):
         return True  # "each order id": `order_items.order_id`
@@ -103,6 +114,23 @@ def value_stored(index: SchemaIndex, col: ColumnRef, values: tuple[str, ...]) ->
     return True
 
 
+def _referred_by_role(
+    index: SchemaIndex, table: str, justified: set[str], words: frozenset[str]
+) -> bool:
+    """Whether a justified table refers to `table` by a key whose role the question says
+    ("each account manager": `accounts.account_manager_id` -> `staff`)."""
+    for source in justified:
+        for other, own, _ in index.edges.get(source, []):
+            if other.lower() != table.lower():
+                continue
+            key = index.column(source, own)
+            if key is None:
+                continue
+            if column_said(index, key, words):
+                return True
+    return False
+
+
 def justified_tables(intent: Intent, index: SchemaIndex) -> set[str]:
     """Lower-case names of the tables the reading may read columns from without a word of
     the column's own: the subject, the tables it names in full, the tables it counts, those
@@ -117,6 +145,9 @@ def justified_tables(intent: Intent, index: SchemaIndex) -> set[str]:
             out.add(name)
         elif name in intent.preferred_tables and not _partly_named(index, name, intent.words):
             out.add(name)  # linked by a synonym ("performer" for `band`)
+    for name in index.tables:
+        if name not in out and _referred_by_role(index, name, set(out), intent.words):
+            out.add(name)
     return out
 
 
@@ -154,19 +185,22 @@ def unjustified(intent: Intent, index: SchemaIndex) -> list[ColumnRef]:
 
 
 def prefer_named_columns(intent: Intent, index: SchemaIndex) -> Intent:
-    """The reading with each unjustified column replaced by the column of the same name of
-    the one justified table that has one (the rows the question names, not a table joined
-    for a loosely matched word); unchanged when there is none or more than one."""
+    """The reading with each unjustified column replaced by the one column of a justified
+    table that the same words fit: the same name, or the same plain word and kind ("the
+    dates of registration of all passengers": `passengers.date_registered`, not
+    `trips.trip_date` two joins away). A replacement the reading already shows is not shown
+    twice. Unchanged when no justified table has exactly one such column."""
     justified = justified_tables(intent, index)
     swaps: dict[ColumnRef, ColumnRef] = {}
     for col in unjustified(intent, index):
+        plain = set(col.words) & GENERIC_WORDS
         same = [
             other
             for table in sorted(justified)
             if table in index.tables
             for other in index.columns_of[table]
             if other.name.lower() == col.name.lower()
-            or (other.words == col.words and bool(set(col.words) - _PLAIN))
+            or (plain and other.kind == col.kind and plain <= set(other.words))
         ]
         if len(same) == 1:
             swaps[col] = same[0]
@@ -178,6 +212,11 @@ def prefer_named_columns(intent: Intent, index: SchemaIndex) -> Intent:
             m.column = swaps[m.column]
     for f in variant.filters:
         _swap_filter(f, swaps)
+    shown: list[Measure] = []
+    for m in variant.select:
+        if not any(same_measure(m, k) for k in shown):
+            shown.append(m)
+    variant.select = shown
     return variant
 
 
