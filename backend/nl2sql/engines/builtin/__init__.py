@@ -39,7 +39,7 @@ from backend.nl2sql.engines.builtin.linking import (
     definition_suggestions,
     inferred_join_notes,
 )
-from backend.nl2sql.engines.builtin.roles import role_words
+from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_words
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 from backend.semantic.layer import SemanticLayer
 
@@ -263,6 +263,8 @@ class BuiltinGenerator(SqlGenerator):
         }
         if signals.get("ambiguous_joins"):  # a key whose role the question names: no guess
             roles = resolved_roles(sql, sqlglot_dialect(request.dialect), index, intent.words)
+            if one_row_for_two_roles(sql, sqlglot_dialect(request.dialect), index):
+                roles = 0  # the named role is one of two the table plays here
             signals["ambiguous_joins"] = max(0.0, signals["ambiguous_joins"] - roles)
         assessment = assess(signals)
         explanation = explain(intent)

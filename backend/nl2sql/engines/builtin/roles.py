@@ -11,7 +11,11 @@ to" give no role.
 
 from __future__ import annotations
 
+import sqlglot
+from sqlglot import exp
+
 from backend.nl2sql.engines.builtin.lexicon import Token
+from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 PREPOSITION_ROLES = {"from": "origin", "to": "destination"}
 """A preposition before a name, and the role word (of `joinplan`'s role groups) it stands for."""
@@ -28,3 +32,51 @@ def role_words(tokens: list[Token]) -> frozenset[str]:
         if nxt.kind == "quoted" or nxt.is_capitalised:
             out.add(role)
     return frozenset(out)
+
+
+def one_row_for_two_roles(sql: str, dialect: str, index: SchemaIndex) -> int:
+    """Tables of `sql` joined once to a table that refers to them in two ways, whose rows are
+    both shown and picked by a value of the same column ("which stations do trips go to from
+    Leeds": the stations shown are where trips end, the one named is where they start; read
+    as one row, the answer only repeats the name asked about). Such a question needs the
+    table once per role: the reading is not answered."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return 0
+    select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+    if select is None:
+        return 0
+    tables = [t.name.lower() for t in select.find_all(exp.Table)]
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in select.find_all(exp.Table)}
+
+    def owner(col: exp.Column) -> str | None:
+        if col.table:
+            return aliases.get(col.table.lower())
+        return tables[0] if len(set(tables)) == 1 else None
+
+    shown = {
+        (owner(c), c.name.lower())
+        for e in select.expressions
+        for c in e.find_all(exp.Column)
+        if not e.find(exp.AggFunc)
+    }
+    where = select.args.get("where")
+    picked: set[tuple[str | None, str]] = set()
+    if where is not None:
+        for node in where.find_all(exp.EQ, exp.In):
+            if isinstance(node.this, exp.Column) and node.find(exp.Literal) is not None:
+                picked.add((owner(node.this), node.this.name.lower()))
+    count = 0
+    for table, column in shown & picked:
+        if table is None or tables.count(table) != 1:
+            continue
+        referrers = [
+            other
+            for other, _, _ in index.edges.get(table, [])
+            if other.lower() in tables
+            and sum(1 for o, _, _ in index.edges.get(table, []) if o.lower() == other.lower()) > 1
+        ]
+        if referrers and column:
+            count += 1
+    return count
