@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from sqlglot import exp
+
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.joinplan import related
 from backend.nl2sql.engines.builtin.lexicon import ABBREVIATIONS, STOP_WORDS
@@ -226,3 +228,29 @@ def _swap_filter(f: Filter, swaps: dict[ColumnRef, ColumnRef]) -> None:
             f.column.column = swaps[f.column.column]
     elif f.column in swaps:
         f.column = swaps[f.column]
+
+
+def echoed_values(tree: exp.Expr) -> bool:
+    """Whether the answer only shows the columns its WHERE sets equal to values the question
+    gave ("where is the history department?" read as the name of the department named
+    History): every row would repeat the question's own words, so the column meant was
+    another one."""
+    if not isinstance(tree, exp.Select):
+        return False
+    shown: list[tuple[str, str]] = []
+    for e in tree.expressions:
+        column = e.unalias()
+        if not isinstance(column, exp.Column) or isinstance(column.this, exp.Star):
+            return False
+        shown.append((column.table.lower(), column.name.lower()))
+    where = tree.args.get("where")
+    if not shown or where is None:
+        return False
+    picked = {
+        (node.this.table.lower(), node.this.name.lower())
+        for node in where.find_all(exp.EQ)
+        if isinstance(node.this, exp.Column)
+        and isinstance(node.expression, exp.Literal)
+        and node.find_ancestor(exp.Select) is tree
+    }
+    return all(s in picked for s in shown)

@@ -21,7 +21,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.column_choice import unjustified
+from backend.nl2sql.engines.builtin.column_choice import echoed_values, unjustified
 from backend.nl2sql.engines.builtin.doubts import (
     counted_superlatives,
     empty_ranges,
@@ -40,6 +40,7 @@ from backend.nl2sql.engines.builtin.linking import (
     SchemaIndex,
     unexpressed_definitions,
 )
+from backend.nl2sql.engines.builtin.roles import unclear_value_roles
 
 WEIGHTS_FILE = Path(__file__).with_name("confidence_weights.json")
 """The fitted model: bias, one weight per feature, the decline threshold and how they were
@@ -140,6 +141,10 @@ def sql_signals(
             else 0.0
         ),
         "unnamed_tables": float(len(names - pointed)),
+        "echoed_values": float(echoed_values(tree)),
+        "unclear_value_roles": (
+            float(unclear_value_roles(intent, index)) if index is not None else 0.0
+        ),
         "unjustified_columns": (
             float(len(unjustified(keep_to_named_tables(intent, index), index)))
             if index is not None
@@ -533,6 +538,8 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "ranked_attributes": _capped("ranked_attributes", 1.0),
     "shown_flags": _capped("shown_flags", 1.0),
     "unjustified_columns": _capped("unjustified_columns", 1.0),
+    "echoed_values": _capped("echoed_values", 1.0),
+    "unclear_value_roles": _capped("unclear_value_roles", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -581,6 +588,10 @@ _REASONS = {
     "uncounted_thresholds": "a bound on how many rows ('3 or more movies') was not read as a count",
     "ranked_attributes": "the question ranks rows, the query ranks one of their attributes",
     "shown_flags": "a yes/no column would be shown instead of picking the rows it marks",
+    "echoed_values": "the answer would only repeat the values the question gives",
+    "unclear_value_roles": (
+        "a name is stored in two columns of one table that play two roles; one was picked"
+    ),
     "unjustified_columns": (
         "a column would be read from a table the question does not name, by a loosely matched word"
     ),

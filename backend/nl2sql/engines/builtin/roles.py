@@ -14,8 +14,9 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.intents import Intent
 from backend.nl2sql.engines.builtin.lexicon import Token
-from backend.nl2sql.engines.builtin.linking import SchemaIndex
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, value_keys
 
 PREPOSITION_ROLES = {"from": "origin", "to": "destination"}
 """A preposition before a name, and the role word (of `joinplan`'s role groups) it stands for."""
@@ -78,5 +79,31 @@ def one_row_for_two_roles(sql: str, dialect: str, index: SchemaIndex) -> int:
             and sum(1 for o, _, _ in index.edges.get(table, []) if o.lower() == other.lower()) > 1
         ]
         if referrers and column:
+            count += 1
+    return count
+
+
+def unclear_value_roles(intent: Intent, index: SchemaIndex) -> int:
+    """Filters comparing a value with one of two columns of a table that refer to the same
+    rows (`friendship.person`, `friendship.friend`; `match.home_team`, `match.away_team`)
+    when the value is stored in both: which role the named row plays is the question's
+    word order ("Bob's friends", "friends of Bob", "who has Bob as a friend"), not a word
+    the engine can tie to one column. Counted, the reading is declined with itself offered."""
+    count = 0
+    for f in intent.filters:
+        col = f.column
+        if not isinstance(col, ColumnRef) or f.op not in ("=", "in"):
+            continue
+        target = index.referred_row(col)
+        if target is None:
+            continue
+        values = [str(v) for v in f.values if isinstance(v, str)]
+        holders = {c for v in values for key in value_keys(v) for c, _ in index.values.get(key, [])}
+        twins = [
+            other
+            for other in holders
+            if other.table == col.table and other != col and index.referred_row(other) == target
+        ]
+        if twins:
             count += 1
     return count
