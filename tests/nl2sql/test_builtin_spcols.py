@@ -1,7 +1,8 @@
 """Which table a column is read from, and the two roles one table plays (issue 12, precision).
 
 The schema is a railway (a domain the dev sets do not have): passengers buy tickets for
-trips, and each trip refers to the stations table twice, where it starts and where it ends.
+trips, each trip refers to the stations table twice, where it starts and where it ends, and
+companions pairs two passengers by name (a traveller and their companion).
 `trips.trip_date` is a date two joins away from passengers, so a loose "date" in a question
 about passengers once pulled it in. Gold is checked by result on a real SQLite database; the
 role-joined SQL is also run on DuckDB and PostgreSQL.
@@ -36,7 +37,7 @@ from tests.nl2sql.gym import (
 )
 
 DDL = """
-CREATE TABLE passengers (passenger_id INTEGER PRIMARY KEY, passenger_name TEXT,
+CREATE TABLE passengers (passenger_id INTEGER PRIMARY KEY, passenger_name TEXT UNIQUE,
                          date_passenger_registered TEXT);
 CREATE TABLE stations (station_id INTEGER PRIMARY KEY, station_name TEXT, city TEXT);
 CREATE TABLE trips (trip_id INTEGER PRIMARY KEY, trip_date TEXT,
@@ -44,7 +45,10 @@ CREATE TABLE trips (trip_id INTEGER PRIMARY KEY, trip_date TEXT,
                     destination_station_id INTEGER REFERENCES stations(station_id));
 CREATE TABLE tickets (ticket_id INTEGER PRIMARY KEY,
                       passenger_id INTEGER REFERENCES passengers(passenger_id),
-                      trip_id INTEGER REFERENCES trips(trip_id), fare REAL)
+                      trip_id INTEGER REFERENCES trips(trip_id), fare REAL);
+CREATE TABLE companions (traveller TEXT REFERENCES passengers(passenger_name),
+                         companion TEXT REFERENCES passengers(passenger_name),
+                         since_year INTEGER)
 """
 
 ROWS: Rows = {
@@ -65,6 +69,7 @@ ROWS: Rows = {
         (5, 2, 1, 10.0),
         (6, 3, 5, 9.5),
     ],
+    "companions": [("Ann", "Bob", 2020), ("Bob", "Cy", 2021), ("Cy", "Ann", 2022)],
 }
 
 
@@ -102,6 +107,11 @@ ANSWERED = [
     (
         "Show the id, the date of passenger registered, and the name for all passengers.",
         "SELECT passenger_id, date_passenger_registered, passenger_name FROM passengers",
+    ),
+    # a column of the pairs, with no name to place in a role
+    (
+        "Which companions have been together since 2021?",
+        "SELECT companion FROM companions WHERE since_year >= 2021",
     ),
     # a column of another table the question names by its own word stays
     (
@@ -141,11 +151,16 @@ DECLINED = [
     ("How many trips go from York to Hull Paragon?", "more than one way"),
     # the stations shown are where trips end, the one named where they start
     ("Which stations do trips go to from Leeds Central?", "more than one way"),
+    # Ann is stored as a traveller and as a companion: which role is she asked about?
+    ("Who are Ann's companions?", "play two roles"),
+    ("Who are the companions of Bob?", "play two roles"),
+    # the name of the passenger named Ann is Ann: some other column was meant
+    ("Where is the passenger Ann?", "only repeat the values"),
 ]
 
 
 @pytest.mark.parametrize(("question", "reason"), DECLINED)
-def test_two_roles_of_one_table_are_declined(
+def test_unsure_roles_and_echoes_are_declined(
     railway: tuple[SchemaSnapshot, sqlite3.Connection], question: str, reason: str
 ) -> None:
     snapshot, _ = railway
