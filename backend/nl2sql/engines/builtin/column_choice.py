@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.joinplan import related
-from backend.nl2sql.engines.builtin.lexicon import ABBREVIATIONS, STOP_WORDS
+from backend.nl2sql.engines.builtin.lexicon import ABBREVIATIONS, STOP_WORDS, SYNONYMS
 from backend.nl2sql.engines.builtin.linking import (
     GENERIC_WORDS,
     ColumnRef,
@@ -71,7 +71,11 @@ def _words(words: tuple[str, ...]) -> list[str]:
 
 
 def _said(word: str, question: frozenset[str]) -> bool:
-    return any(related(q, word) or same_word(q, word) for q in question)
+    """Whether the question says `word`: itself, another inflection, a word of the same role
+    or stem, or a general synonym ("revenue" for `amount`)."""
+    return any(
+        related(q, word) or same_word(q, word) or word in SYNONYMS.get(q, ()) for q in question
+    )
 
 
 def table_named(index: SchemaIndex, table: str, question: frozenset[str]) -> bool:
