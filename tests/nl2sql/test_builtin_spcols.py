@@ -5,7 +5,8 @@ trips, each trip refers to the stations table twice, where it starts and where i
 companions pairs two passengers by name (a traveller and their companion).
 `trips.trip_date` is a date two joins away from passengers, so a loose "date" in a question
 about passengers once pulled it in. Gold is checked by result on a real SQLite database; the
-role-joined SQL is also run on DuckDB and PostgreSQL.
+role-joined SQL (the stations table once, or once per role under an alias) is also run on
+DuckDB and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
 from backend.nl2sql.engines.builtin.column_choice import prefer_named_columns, unjustified
+from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.interpret import parse
 from backend.nl2sql.engines.builtin.lexicon import tokenise
-from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_words
+from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_words, split_roles
 from tests.nl2sql.gym import (
     Rows,
     duckdb_loaded,
@@ -131,6 +133,19 @@ ANSWERED = [
         "SELECT COUNT(*) FROM trips t JOIN stations s ON t.destination_station_id = s.station_id"
         " WHERE s.station_name = 'Hull Paragon'",
     ),
+    # both: the stations table once per role, each joined by its own key
+    (
+        "How many trips go from York to Hull Paragon?",
+        "SELECT COUNT(*) FROM trips t JOIN stations o ON t.origin_station_id = o.station_id"
+        " JOIN stations d ON t.destination_station_id = d.station_id"
+        " WHERE o.station_name = 'York' AND d.station_name = 'Hull Paragon'",
+    ),
+    (
+        "List the dates of trips from Leeds Central to York.",
+        "SELECT t.trip_date FROM trips t JOIN stations o ON t.origin_station_id = o.station_id"
+        " JOIN stations d ON t.destination_station_id = d.station_id"
+        " WHERE o.station_name = 'Leeds Central' AND d.station_name = 'York'",
+    ),
 ]
 
 
@@ -147,8 +162,6 @@ def test_the_reading_is_answered_and_right(
 # ------------------------------------------------------------------ declined, with the doubt
 
 DECLINED = [
-    # a trip from one station to another: the stations table plays two roles at once
-    ("How many trips go from York to Hull Paragon?", "more than one way"),
     # the stations shown are where trips end, the one named where they start
     ("Which stations do trips go to from Leeds Central?", "more than one way"),
     # Ann is stored as a traveller and as a companion: which role is she asked about?
@@ -229,29 +242,58 @@ def test_one_row_shown_and_picked_by_the_same_column_is_two_roles(
     assert one_row_for_two_roles(one, "sqlite", index) == 0
 
 
-# ------------------------------------------------------------------ the role join on every dialect
+# ------------------------------------------------------------------ the role joins on every dialect
 
-ROLE_QUESTION = "List the trip dates of trips from Leeds Central."
-ROLE_GOLD = [("2024-01-01",), ("2024-01-03",)]
+ROLE_CASES = [
+    ("List the trip dates of trips from Leeds Central.", [("2024-01-01",), ("2024-01-03",)]),
+    ("List the dates of trips from Leeds Central to York.", [("2024-01-01",)]),
+]
 
 
-def test_the_role_join_runs_on_duckdb(railway: tuple[SchemaSnapshot, sqlite3.Connection]) -> None:
+@pytest.mark.parametrize(("question", "gold"), ROLE_CASES)
+def test_the_role_joins_run_on_duckdb(
+    railway: tuple[SchemaSnapshot, sqlite3.Connection], question: str, gold: list[tuple[str]]
+) -> None:
     snapshot, _ = railway
-    sql = _generate(snapshot, ROLE_QUESTION, "duckdb").sql
+    sql = _generate(snapshot, question, "duckdb").sql
     assert "origin_station_id" in sql
     conn = duckdb_loaded(DDL, ROWS)
     try:
-        assert sorted(plain(conn.execute(sql).fetchall())) == ROLE_GOLD
+        assert sorted(plain(conn.execute(sql).fetchall())) == gold
     finally:
         conn.close()
 
 
-def test_the_role_join_runs_on_postgresql(
-    railway: tuple[SchemaSnapshot, sqlite3.Connection], request: pytest.FixtureRequest
+@pytest.mark.parametrize(("question", "gold"), ROLE_CASES)
+def test_the_role_joins_run_on_postgresql(
+    railway: tuple[SchemaSnapshot, sqlite3.Connection],
+    request: pytest.FixtureRequest,
+    question: str,
+    gold: list[tuple[str]],
 ) -> None:
     snapshot, _ = railway
-    sql = _generate(snapshot, ROLE_QUESTION, "postgresql").sql
+    sql = _generate(snapshot, question, "postgresql").sql
     sqlglot.parse_one(sql, read="postgres")
     with postgres_loaded(request, DDL, ROWS) as conn:
         rows = [tuple(r) for r in conn.execute(sqlalchemy.text(sql)).fetchall()]
-    assert sorted(plain(rows)) == ROLE_GOLD
+    assert sorted(plain(rows)) == gold
+
+
+def test_a_filter_holding_both_roles_is_split_per_key(
+    railway: tuple[SchemaSnapshot, sqlite3.Connection],
+) -> None:
+    snapshot, _ = railway
+    index = schema_index(snapshot)
+    question = "How many trips go from York to Hull Paragon?"
+    intent = parse(question, index)
+    split, settled = split_roles(intent, index, tokenise(question))
+    assert settled == 2
+    vias = sorted(
+        (f.column.via.name, f.values[0])
+        for f in split.filters
+        if isinstance(f.column, Measure) and f.column.via is not None
+    )
+    assert vias == [("destination_station_id", "Hull Paragon"), ("origin_station_id", "York")]
+    # one role only: the join planner reads it, nothing is split
+    single = "List the trip dates of trips from Leeds Central."
+    assert split_roles(parse(single, index), index, tokenise(single))[1] == 0

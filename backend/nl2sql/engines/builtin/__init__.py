@@ -39,7 +39,7 @@ from backend.nl2sql.engines.builtin.linking import (
     definition_suggestions,
     inferred_join_notes,
 )
-from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_words
+from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_words, split_roles
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 from backend.semantic.layer import SemanticLayer
 
@@ -254,6 +254,7 @@ class BuiltinGenerator(SqlGenerator):
                         intent = self._parse_follow_up(context, question, index)
         intent = prefer_named_columns(keep_to_named_tables(intent, index), index)
         intent.words |= role_words(tokenise(question))
+        intent, settled = split_roles(intent, index, tokenise(question))
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
@@ -265,6 +266,7 @@ class BuiltinGenerator(SqlGenerator):
             roles = resolved_roles(sql, sqlglot_dialect(request.dialect), index, intent.words)
             if one_row_for_two_roles(sql, sqlglot_dialect(request.dialect), index):
                 roles = 0  # the named role is one of two the table plays here
+            roles += settled  # "from York to Hull": each role joined by its own key
             signals["ambiguous_joins"] = max(0.0, signals["ambiguous_joins"] - roles)
         assessment = assess(signals)
         explanation = explain(intent)

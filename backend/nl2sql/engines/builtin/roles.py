@@ -11,10 +11,13 @@ to" give no role.
 
 from __future__ import annotations
 
+import copy
+
 import sqlglot
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.intents import Intent
+from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.joinplan import related
 from backend.nl2sql.engines.builtin.lexicon import Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, value_keys
 
@@ -107,3 +110,78 @@ def unclear_value_roles(intent: Intent, index: SchemaIndex) -> int:
         if twins:
             count += 1
     return count
+
+
+def _named_after(tokens: list[Token]) -> dict[str, str]:
+    """Lower-case names written right after a role preposition, with the role ("from York to
+    Hull Paragon": york -> origin, hull paragon -> destination)."""
+    out: dict[str, str] = {}
+    for k, tok in enumerate(tokens[:-1]):
+        role = PREPOSITION_ROLES.get(tok.lemma) if tok.kind == "word" else None
+        if role is None:
+            continue
+        nxt = tokens[k + 1]
+        if nxt.kind == "quoted":
+            out[nxt.text.lower()] = role
+            continue
+        words: list[str] = []
+        for t in tokens[k + 1 :]:
+            if not t.is_capitalised:
+                break
+            words.append(t.text)
+        for n in range(len(words), 0, -1):
+            out.setdefault(" ".join(words[:n]).lower(), role)
+    return out
+
+
+def role_keys(index: SchemaIndex, table: str) -> dict[str, ColumnRef]:
+    """The keys of the one table that refers to `table` in two or more ways, by the
+    preposition role their name carries (`origin_station_id` -> origin); empty when none or
+    several tables do, or a role names no key or two."""
+    referrers: dict[str, list[ColumnRef]] = {}
+    for col in index.columns:
+        target = index.referred_row(col) if col.table.lower() != table.lower() else None
+        if target is not None and target[0].lower() == table.lower():
+            referrers.setdefault(col.table.lower(), []).append(col)
+    twice = [cols for cols in referrers.values() if len(cols) >= 2]
+    if len(twice) != 1:
+        return {}
+    out: dict[str, ColumnRef] = {}
+    for role in PREPOSITION_ROLES.values():
+        keys = [k for k in twice[0] if any(related(role, w) for w in k.words)]
+        if len(keys) != 1:
+            return {}
+        out[role] = keys[0]
+    return out
+
+
+def split_roles(intent: Intent, index: SchemaIndex, tokens: list[Token]) -> tuple[Intent, int]:
+    """ "Trips from York to Hull Paragon": one filter on the stations' name holding both names
+    becomes one filter per role, each read on the station its own key points to (the table
+    joined once per role, under the role's alias). Returns the reading and the number of
+    role joins it settles (0: unchanged)."""
+    named = _named_after(tokens)
+    if len(set(named.values())) < 2:
+        return intent, 0
+    for pos, f in enumerate(intent.filters):
+        col = f.column
+        if not isinstance(col, ColumnRef) or f.op not in ("=", "in"):
+            continue
+        values = [v for v in f.values if isinstance(v, str)]
+        if len(values) != len(f.values) or len(values) < 2:
+            continue
+        roles = [named.get(v.lower()) for v in values]
+        if None in roles or len(set(roles)) != len(roles):
+            continue
+        keys = role_keys(index, col.table)
+        if not keys:
+            continue
+        variant = copy.deepcopy(intent)
+        split = [
+            Filter(Measure(col, via=keys[role]), "=", [value])
+            for role, value in zip(roles, values, strict=True)
+            if role is not None
+        ]
+        variant.filters[pos : pos + 1] = split
+        return variant, len(split)
+    return intent, 0
