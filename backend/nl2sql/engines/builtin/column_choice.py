@@ -72,9 +72,10 @@ def _words(words: tuple[str, ...]) -> list[str]:
 
 def _said(word: str, question: frozenset[str]) -> bool:
     """Whether the question says `word`: itself, another inflection, a word of the same role
-    or stem, or a general synonym ("revenue" for `amount`)."""
+    or stem, or the first general synonym the lexicon gives it ("revenue" for `amount`; the
+    looser ones, "revenue" for `price`, do not justify a table the question does not name)."""
     return any(
-        related(q, word) or same_word(q, word) or word in SYNONYMS.get(q, ()) for q in question
+        related(q, word) or same_word(q, word) or word in SYNONYMS.get(q, ())[:1] for q in question
     )
 
 
