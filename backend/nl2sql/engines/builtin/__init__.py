@@ -18,6 +18,7 @@ from backend.nl2sql.engines.base import (
     Suggestion,
     Turn,
 )
+from backend.nl2sql.engines.builtin.column_choice import prefer_named_columns
 from backend.nl2sql.engines.builtin.confidence import (
     ANSWER_THRESHOLD,
     assess,
@@ -30,7 +31,7 @@ from backend.nl2sql.engines.builtin.doubts import doubt_alternatives
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.interpret import parse
-from backend.nl2sql.engines.builtin.joinplan import resolved_roles
+from backend.nl2sql.engines.builtin.joinplan import keep_to_named_tables, resolved_roles
 from backend.nl2sql.engines.builtin.lexicon import tokenise
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
@@ -38,6 +39,7 @@ from backend.nl2sql.engines.builtin.linking import (
     definition_suggestions,
     inferred_join_notes,
 )
+from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_words, split_roles
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
 from backend.semantic.layer import SemanticLayer
 
@@ -250,6 +252,9 @@ class BuiltinGenerator(SqlGenerator):
                     # columns of its own: a new question
                     with contextlib.suppress(QuestionNotUnderstood):
                         intent = self._parse_follow_up(context, question, index)
+        intent = prefer_named_columns(keep_to_named_tables(intent, index), index)
+        intent.words |= role_words(tokenise(question))
+        intent, settled = split_roles(intent, index, tokenise(question))
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
@@ -259,6 +264,9 @@ class BuiltinGenerator(SqlGenerator):
         }
         if signals.get("ambiguous_joins"):  # a key whose role the question names: no guess
             roles = resolved_roles(sql, sqlglot_dialect(request.dialect), index, intent.words)
+            if one_row_for_two_roles(sql, sqlglot_dialect(request.dialect), index):
+                roles = 0  # the named role is one of two the table plays here
+            roles += settled  # "from York to Hull": each role joined by its own key
             signals["ambiguous_joins"] = max(0.0, signals["ambiguous_joins"] - roles)
         assessment = assess(signals)
         explanation = explain(intent)

@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.column_choice import echoed_values, unjustified
 from backend.nl2sql.engines.builtin.doubts import (
     counted_superlatives,
     empty_ranges,
@@ -33,11 +34,13 @@ from backend.nl2sql.engines.builtin.doubts import (
     uncounted_thresholds,
 )
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
+from backend.nl2sql.engines.builtin.joinplan import keep_to_named_tables
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
     SchemaIndex,
     unexpressed_definitions,
 )
+from backend.nl2sql.engines.builtin.roles import unclear_value_roles
 
 WEIGHTS_FILE = Path(__file__).with_name("confidence_weights.json")
 """The fitted model: bias, one weight per feature, the decline threshold and how they were
@@ -138,6 +141,15 @@ def sql_signals(
             else 0.0
         ),
         "unnamed_tables": float(len(names - pointed)),
+        "echoed_values": float(echoed_values(tree)),
+        "unclear_value_roles": (
+            float(unclear_value_roles(intent, index)) if index is not None else 0.0
+        ),
+        "unjustified_columns": (
+            float(len(unjustified(keep_to_named_tables(intent, index), index)))
+            if index is not None
+            else 0.0
+        ),
         "tables": float(len(names)),
         "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
         "dangling_columns": float(dangling_columns(tree)),
@@ -525,6 +537,9 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "uncounted_thresholds": _capped("uncounted_thresholds", 1.0),
     "ranked_attributes": _capped("ranked_attributes", 1.0),
     "shown_flags": _capped("shown_flags", 1.0),
+    "unjustified_columns": _capped("unjustified_columns", 1.0),
+    "echoed_values": _capped("echoed_values", 1.0),
+    "unclear_value_roles": _capped("unclear_value_roles", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -573,6 +588,13 @@ _REASONS = {
     "uncounted_thresholds": "a bound on how many rows ('3 or more movies') was not read as a count",
     "ranked_attributes": "the question ranks rows, the query ranks one of their attributes",
     "shown_flags": "a yes/no column would be shown instead of picking the rows it marks",
+    "echoed_values": "the answer would only repeat the values the question gives",
+    "unclear_value_roles": (
+        "a name is stored in two columns of one table that play two roles; one was picked"
+    ),
+    "unjustified_columns": (
+        "a column would be read from a table the question does not name, by a loosely matched word"
+    ),
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",
     "ambiguous_joins": "two tables refer to each other in more than one way; one was picked",

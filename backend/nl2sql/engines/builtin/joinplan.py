@@ -80,6 +80,8 @@ _ROLES = (
     frozenset({"seller", "vendor", "sell", "sold"}),
     frozenset({"sender", "send", "sent"}),
     frozenset({"recipient", "receiver", "receive", "received"}),
+    frozenset({"home", "host", "hosted"}),
+    frozenset({"away", "visitor", "visiting"}),
 )
 """Words of general English that name the same role of a key (`src_id`: "from", "start")."""
 _ROLE_WORDS: dict[str, list[frozenset[str]]] = {}

@@ -980,6 +980,9 @@ def _same_word(a: str, b: str) -> bool:
     return a == b or bool(_word_forms(a) & _word_forms(b))
 
 
+same_word = _same_word
+
+
 def _loose_definitions(
     index: SchemaIndex, tokens: list[Token], taken: set[int]
 ) -> list[DefinitionMention]:
