@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.cues import Cue
-from backend.nl2sql.engines.builtin.fiscal import fiscal_periods
+from backend.nl2sql.engines.builtin.fiscal import FiscalYearUnnamed, fiscal_periods
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import (
@@ -58,7 +58,11 @@ class DefinitionReading(Reading):
         if layer is None:
             return
         self.intent.today = layer.today
-        self._fiscal_periods(layer.today or dt.date.today(), layer.fiscal_year_start_month)
+        self._fiscal_periods(
+            layer.today or dt.date.today(),
+            layer.fiscal_year_start_month,
+            layer.fiscal_year_named_by,
+        )
         for m in self.mentions:
             if m.kind == "value":
                 self._use_state_adverbs(m.start)  # "are still active": a state, as stored
@@ -146,10 +150,14 @@ class DefinitionReading(Reading):
                 c for c in self.intent.conditions if c.position >= 0 or c.sql not in moved
             ]
 
-    def _fiscal_periods(self, today: dt.date, start_month: int) -> None:
-        """ "this fiscal year", "last financial quarter": the whole fiscal period, from the
-        layer's fiscal year start, as a calendar period the time passes date."""
-        for period in fiscal_periods(self.tokens, today, start_month):
+    def _fiscal_periods(self, today: dt.date, start_month: int, named_by: str | None) -> None:
+        """ "this fiscal year", "last financial quarter", "FY2024", "last quarter": the whole
+        period the layer's calendar gives (see `fiscal`), as a period the time pass dates."""
+        try:
+            periods = fiscal_periods(self.tokens, today, start_month, named_by)
+        except FiscalYearUnnamed as exc:
+            raise self.decline(str(exc)) from exc
+        for period in periods:
             span = range(period.start, period.stop)
             self.cues = [c for c in self.cues if c.start not in span and c.end - 1 not in span]
             self.cues = sorted(
@@ -161,7 +169,8 @@ class DefinitionReading(Reading):
                 m for m in self.mentions if m.start not in span or any(m is u for u in used)
             ]  # ("fiscal" is no column's word here)
             self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
-            self.note("filters", f"fiscal period {period.payload.replace('|', ' to before ')}")
+            kind = "fiscal period" if period.fiscal else "period"
+            self.note("filters", f"{kind} {period.payload.replace('|', ' to before ')}")
 
     def _date_asked_of_filter(self) -> None:
         """ "which customers did we lose ..., and on what date?": the date a named filter
