@@ -13,6 +13,7 @@ import re
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.combined import CombinedFigure, plan_from_tokens
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.fiscal import FiscalYearUnnamed, fiscal_periods
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Intent, Measure
@@ -71,6 +72,7 @@ class DefinitionReading(Reading):
         measures = {m.name: m for m in layer.measures}
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
+        self._combined_figure(colon=None)
         self._drop_exclusion_links()
         self._ranking_inside()
         self._rows_not_figures()
@@ -118,6 +120,7 @@ class DefinitionReading(Reading):
                 if self._per_other_measure(d, measures, seen):
                     continue
                 self._layer_measure(d.start, measures[name])
+                self._qualifier_after_measure(d.end)
                 self._measure_of_each_row(d.start)
                 self._rows_ranked_by_measure(d.start)
             elif d.definition.kind == "filter" and name in filters:
@@ -171,6 +174,21 @@ class DefinitionReading(Reading):
             self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
             kind = "fiscal period" if period.fiscal else "period"
             self.note("filters", f"{kind} {period.payload.replace('|', ' to before ')}")
+
+    def _combined_figure(self, colon: int | None) -> None:
+        """ "sign-ups minus churned accounts by quarter", "net new customers per quarter:
+        sign-ups minus churns": arithmetic between the layer's definitions, each dated by its
+        own date, is read part by part (see `combined`)."""
+        if colon is None and any(t.text == ":" for t in self.tokens):
+            return  # read after the colon, once a restatement is ruled out
+        spans = [
+            (d.start, d.end, d.definition.name)
+            for d in sorted(self.definitions, key=lambda d: d.start)
+            if d.definition.kind in ("measure", "filter")
+        ]
+        plan = plan_from_tokens(self.tokens, spans, colon)
+        if plan is not None:
+            raise CombinedFigure(plan)
 
     def _date_asked_of_filter(self) -> None:
         """ "which customers did we lose ..., and on what date?": the date a named filter
@@ -519,7 +537,8 @@ class DefinitionReading(Reading):
         """ "Rank account managers by MRR", "customers ranked by revenue": the rows named
         are each given the measure and put in its order, highest first unless the question
         says otherwise (a "top N" ranking is read by the ranking pass instead)."""
-        if any(c.kind in ("top", "super") for c in self.cues):
+        top = self._top_after_ranking(pos)
+        if top is None and any(c.kind in ("top", "super") for c in self.cues):
             return
         measure = next((m for at, m in self.measures if at == pos), None)
         by = next(
@@ -546,9 +565,44 @@ class DefinitionReading(Reading):
             return
         self._group_key(k)
         self.order_keys.append((by.start, measure, self._direction(default=True)))
+        if top is not None:  # "... and give me the top five": the first rows of that order
+            self.limit = int(float(self.tokens[top.end].lemma))
+            self.used_tokens.update(range(top.start, top.end + 1))
+            self.cues.remove(top)
         self.cues = [c for c in self.cues if c is not by and not (c.start <= verb.index < c.end)]
         self.used_tokens.update({verb.index, *range(by.start, by.end)})
         self.note("order", f"{measure.label} per {self.mentions[k].text}, ranked")
+
+    def _qualifier_after_measure(self, end: int) -> None:
+        """ "MRR under management": "under" and one word no table, column or value knows,
+        closing the phrase, qualify the measure; they compare it with nothing."""
+        cue = next((c for c in self.cues if c.kind == "cmp" and c.start == end), None)
+        if cue is None or self.tokens[cue.start].lemma != "under" or cue.end >= len(self.tokens):
+            return
+        word = self.tokens[cue.end]
+        after = self.tokens[cue.end + 1] if cue.end + 1 < len(self.tokens) else None
+        if word.kind != "word" or word.lemma in STOP_WORDS:
+            return
+        if any(m.start <= word.index < m.end for m in self.mentions):
+            return
+        if after is not None and after.kind == "word" and after.lemma not in ("and", "or"):
+            return
+        self.cues.remove(cue)
+        self.used_tokens.update({cue.start, word.index})
+        self.intent.explained = self.intent.explained | {cue.start, word.index}
+
+    def _top_after_ranking(self, pos: int) -> Cue | None:
+        """ "Rank account managers by MRR and give me the top five": the only ranking cue is
+        a "top N" after the measure ranked by, with no column of its own after the number."""
+        ranking = [c for c in self.cues if c.kind in ("top", "super")]
+        if len(ranking) != 1 or ranking[0].kind != "top" or ranking[0].start <= pos:
+            return None
+        top = ranking[0]
+        if top.end >= len(self.tokens) or self.tokens[top.end].kind != "number":
+            return None
+        if any(m.start == top.end + 1 and m.kind == "column" for m in self.mentions):
+            return None  # "the top 5 salaries": ranked by a column of their own
+        return top
 
     def _span_endpoint(self, start: int, end: int) -> bool:
         """Whether one word is an end of "from X to Y" / "between X and Y" of single words:
@@ -803,6 +857,7 @@ class DefinitionReading(Reading):
                 for p in parts
             )
         ):
+            self._combined_figure(colon=colon)
             raise self.decline("a figure computed from several measures is not supported")
         for d in inside:
             self.definitions.remove(d)
