@@ -54,6 +54,12 @@ CREATE TABLE members (
     left_on DATE,
     coach_id INTEGER REFERENCES coaches(coach_id)
 );
+CREATE TABLE tariffs (
+    tariff_id INTEGER PRIMARY KEY,
+    tariff_name TEXT NOT NULL,
+    monthly_fee DOUBLE PRECISION NOT NULL,
+    is_retired INTEGER NOT NULL
+);
 CREATE TABLE passes (
     pass_id INTEGER PRIMARY KEY,
     member_id INTEGER NOT NULL REFERENCES members(member_id),
@@ -79,7 +85,13 @@ def _rows() -> Rows:
         sold = date(2023, 3, 1) + timedelta(days=5 * i)
         refunded = str(sold + timedelta(days=9)) if i % 6 == 0 else None
         passes.append((i, member, str(sold), 30.0 + (i % 5) * 12.5, refunded))
-    return {"coaches": coaches, "members": members, "passes": passes}
+    tariffs = [
+        (1, "Bouldering", 45.0, 0),
+        (2, "Full access", 62.5, 0),
+        (3, "Off-peak", 38.0, 1),
+        (4, "Student", 30.0, 1),
+    ]
+    return {"coaches": coaches, "members": members, "tariffs": tariffs, "passes": passes}
 
 
 ROWS = _rows()
@@ -92,9 +104,14 @@ LAYER = SemanticLayer.model_validate(
                 "name": "members",
                 "synonyms": ["member", "climber"],
                 "time_column": "joined_on",
-                "columns": [{"name": "coach_id", "synonyms": ["coach"]}],
+                "columns": [{"name": "coach_id", "synonyms": ["instructor"]}],
             },
             {"name": "passes", "synonyms": ["pass"], "time_column": "sold_on"},
+            {
+                "name": "tariffs",
+                "synonyms": ["tariff", "price plan"],
+                "columns": [{"name": "monthly_fee", "synonyms": ["per-person fee"]}],
+            },
         ],
         "measures": [
             {
@@ -106,11 +123,18 @@ LAYER = SemanticLayer.model_validate(
             },
             {
                 "name": "leavers",
-                "synonyms": ["members lost"],
+                "synonyms": ["members lost", "lost members"],
                 "table": "members",
                 "expression": "COUNT(*)",
                 "filter": "members.left_on IS NOT NULL",
                 "time_column": "members.left_on",
+            },
+            {
+                "name": "attrition rate",
+                "synonyms": ["attrition"],
+                "table": "members",
+                "expression": "100.0 * SUM(CASE WHEN members.left_on IS NOT NULL THEN 1 ELSE 0 END)"
+                " / COUNT(*)",
             },
             {
                 "name": "pass sales",
@@ -130,6 +154,12 @@ LAYER = SemanticLayer.model_validate(
             },
         ],
         "filters": [
+            {
+                "name": "retired tariff",
+                "synonyms": ["no longer sold", "retired"],
+                "table": "tariffs",
+                "condition": "tariffs.is_retired = 1",
+            },
             {
                 "name": "current member",
                 "synonyms": ["current members"],
@@ -345,6 +375,51 @@ def test_a_ranking_by_a_measure_keeps_the_top_rows_asked_for(
     cragline: SchemaSnapshot, cragline_db: sqlite3.Connection, question: str
 ) -> None:
     assert_same_answer(cragline_db, ask(cragline, question), RANKED_TOP)
+
+
+def test_the_rows_a_key_refers_to_are_ranked_by_a_quantity_of_a_measure(
+    cragline: SchemaSnapshot, cragline_db: sqlite3.Connection
+) -> None:
+    sql = ask(cragline, "Which two instructors carry the biggest book of pass sales, and how much?")
+    assert_same_answer(cragline_db, sql, RANKED_TOP)
+
+
+def test_a_measure_after_to_says_how_the_first_came_about(
+    cragline: SchemaSnapshot, cragline_db: sqlite3.Connection
+) -> None:
+    gold = (
+        "SELECT c.full_name FROM members m JOIN coaches c ON c.coach_id = m.coach_id"
+        " WHERE m.left_on IS NOT NULL GROUP BY c.coach_id, c.full_name"
+        " ORDER BY COUNT(*) DESC LIMIT 1"
+    )
+    counts = cragline_db.execute(
+        "SELECT COUNT(*) FROM members WHERE left_on IS NOT NULL GROUP BY coach_id ORDER BY 1 DESC"
+    ).fetchall()
+    assert counts[0] > counts[1], "the gold needs one instructor who lost the most"
+    sql = ask(cragline, "Which instructor has lost the most members to attrition?")
+    assert_same_answer(cragline_db, sql, gold)
+
+
+def test_words_before_a_column_its_synonym_or_name_holds_are_its_own(
+    cragline: SchemaSnapshot, cragline_db: sqlite3.Connection
+) -> None:
+    # "monthly" is in `monthly_fee`, "per" in "per-person fee": no bucket, no grouping
+    sql = ask(cragline, "List every tariff with its monthly per-person fee, cheapest first.")
+    gold = "SELECT tariff_name, monthly_fee FROM tariffs ORDER BY monthly_fee"
+    assert_same_answer(cragline_db, sql, gold)
+
+
+def test_a_segment_said_to_apply_to_a_measures_rows_lists_the_segment(
+    cragline: SchemaSnapshot, cragline_db: sqlite3.Connection
+) -> None:
+    # "to new members" says to whom the tariffs are no longer sold, not a count of joins
+    sql = ask(cragline, "Which tariffs are no longer sold to new members?")
+    assert_same_answer(cragline_db, sql, "SELECT tariff_name FROM tariffs WHERE is_retired = 1")
+
+
+def test_who_they_are_is_not_answered_with_one_figure(cragline: SchemaSnapshot) -> None:
+    with pytest.raises(QuestionNotUnderstood, match="which rows"):
+        ask(cragline, "Above-average members by pass sales: who are they?")
 
 
 def test_the_prompt_says_how_fiscal_years_are_named(cragline: SchemaSnapshot) -> None:

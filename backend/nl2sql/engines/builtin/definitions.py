@@ -59,6 +59,7 @@ class DefinitionReading(Reading):
         if layer is None:
             return
         self.intent.today = layer.today
+        self._column_words_before()
         self._fiscal_periods(
             layer.today or dt.date.today(),
             layer.fiscal_year_start_month,
@@ -75,6 +76,7 @@ class DefinitionReading(Reading):
         self._combined_figure(colon=None)
         self._drop_exclusion_links()
         self._ranking_inside()
+        self._restated_after_to(measures)
         self._rows_not_figures()
         self._restatements(measures)
         self._spelled_out(measures)
@@ -175,6 +177,39 @@ class DefinitionReading(Reading):
             kind = "fiscal period" if period.fiscal else "period"
             self.note("filters", f"{kind} {period.payload.replace('|', ' to before ')}")
 
+    def _column_words_before(self) -> None:
+        """ "its monthly per-seat price": words right before a column's link that its layer
+        synonym ("per-seat price") or its own name (`monthly_price`) holds are the column's,
+        not a "per" grouping or a "monthly" bucket."""
+        layer = self.index.semantic
+        if layer is None:
+            return
+        for m in self.mentions:
+            if m.kind != "column" or len(m.columns) != 1 or m.score < 2.0:
+                continue
+            col = m.columns[0]
+            table = next((t for t in layer.tables if t.name.lower() == col.table.lower()), None)
+            defined = (
+                next((c for c in table.columns if c.name.lower() == col.name.lower()), None)
+                if table is not None
+                else None
+            )
+            phrases = [phrase_words(p) for p in (defined.synonyms if defined else [])]
+            k = m.start
+            while k > 0:
+                said = tuple(t.lemma for t in self.tokens[k - 1 : m.end])
+                prev = self.tokens[k - 1]
+                in_synonym = any(len(p) >= len(said) and p[-len(said) :] == said for p in phrases)
+                own_word = prev.lemma in col.words and self.is_cue(prev.index)
+                if prev.kind != "word" or not (in_synonym or own_word):
+                    break
+                k -= 1
+            if k == m.start:
+                continue
+            self.cues = [c for c in self.cues if not k <= c.start < m.start]
+            self.used_tokens.update(range(k, m.start))
+            self.intent.explained = self.intent.explained | frozenset(range(k, m.start))
+
     def _combined_figure(self, colon: int | None) -> None:
         """ "sign-ups minus churned accounts by quarter", "net new customers per quarter:
         sign-ups minus churns": arithmetic between the layer's definitions, each dated by its
@@ -243,6 +278,48 @@ class DefinitionReading(Reading):
             d.start = at + 1
             d.alternatives = ()  # ranked by, the words name the figure, not the segment
 
+    def _restated_after_to(self, measures: dict[str, LayerMeasure]) -> None:
+        """ "lost the most customers to churn": a measure named right after another one and
+        "to", reading no column the first does not read, says how the first came about; it
+        is not a second figure. So does a measure of other rows after a segment and "to" in
+        a question that lists rows ("which plans are no longer sold to new customers")."""
+        for first in [d for d in self.definitions if d.definition.kind == "filter"]:
+            second = next(
+                (d for d in self.definitions
+                 if d.start == first.end + 1 and d.definition.kind == "measure"),
+                None,
+            )  # fmt: skip
+            if (
+                second is None
+                or self.tokens[first.end].lemma != "to"
+                or not self._lists_rows()
+                or second.definition.table.lower() == first.definition.table.lower()
+            ):
+                continue
+            # "which plans are no longer sold to new customers": to whom the segment applies,
+            # not a figure of other rows
+            self.definitions.remove(second)
+            self.used_tokens.update(range(first.end, second.end))
+            self.intent.explained = self.intent.explained | frozenset(range(first.end, second.end))
+        for first in [d for d in self.definitions if d.definition.kind == "measure"]:
+            second = next(
+                (d for d in self.definitions
+                 if d.start == first.end + 1 and d.definition.kind == "measure"),
+                None,
+            )  # fmt: skip
+            if second is None or self.tokens[first.end].lemma not in ("to", "through"):
+                continue
+            a, b = measures.get(first.definition.name), measures.get(second.definition.name)
+            if a is None or b is None:
+                continue
+            read = set(self._fragment_columns(f"{a.expression} + 0 = {a.filter or 0}"))
+            theirs = set(self._fragment_columns(f"{b.expression} + 0 = {b.filter or 0}"))
+            if not theirs or not theirs <= read or a.table.lower() != b.table.lower():
+                continue
+            self.definitions.remove(second)
+            self.used_tokens.update(range(first.end, second.end))
+            self.intent.explained = self.intent.explained | frozenset(range(first.end, second.end))
+
     def _rows_not_figures(self) -> None:
         """ "Which customers did we lose": words that name both a measure and a segment
         ask for the segment's rows when the question lists rows."""
@@ -264,7 +341,10 @@ class DefinitionReading(Reading):
     def _rows_asked_for_kept(self, intent: Intent) -> None:
         """ "Which plans are no longer sold to new customers?": a question that lists rows
         is not answered by one figure of a layer measure its words happen to name."""
-        if self.index.semantic is None or not self._lists_rows():
+        if self.index.semantic is None:
+            return
+        asks_who = self._asks_who_they_are()
+        if not asks_who and not self._lists_rows():
             return
         if intent.group_by or intent.having or intent.order_by or intent.partition_by:
             return
@@ -272,6 +352,8 @@ class DefinitionReading(Reading):
             return
         if not any(m.agg == "LAYER" for m in intent.select):
             return
+        if asks_who:  # "above-average customers by MRR: who are they?"
+            raise self.decline("the question asks which rows, but the reading gives one figure")
         first = min(self.mentions, key=lambda m: m.start, default=None)
         listing = next(t for t in self.tokens if t.kind == "word")
         named = {i for d in self.definitions for i in range(d.start, d.end)}
@@ -282,6 +364,15 @@ class DefinitionReading(Reading):
             and self.gap(listing.index + 1, first.start) == 0
         ):  # "which plans ...", "list the customers ...": the rows asked for
             raise self.decline("the question lists rows, but the reading gives one figure")
+
+    def _asks_who_they_are(self) -> bool:
+        """ "...: who are they?", "which are those?": rows are asked for, whatever came first."""
+        words = [t.lemma for t in self.tokens if t.kind == "word"]
+        return any(
+            words[k] in ("who", "which", "what") and words[k + 1] in ("are", "were", "be")
+            and words[k + 2] in ("they", "these", "those", "them")
+            for k in range(len(words) - 2)
+        )  # fmt: skip
 
     def _lists_rows(self) -> bool:
         """ "Which customers ...", "list the ...": the question asks for rows, not a figure
@@ -297,7 +388,7 @@ class DefinitionReading(Reading):
         for at, m in self.measures:
             if m.sql is None or at < pos or at - pos > 5:
                 continue
-            ranked = self._ranked_rows_before_by(pos, at)
+            ranked = self._ranked_rows_before_by(pos, at) | self._quantity_of(pos, at)
             between = [t for t in self.tokens[pos:at] if t.index not in ranked]
             if len(between) <= 3 and all(
                 t.lemma in _QUALIFYING
@@ -317,6 +408,18 @@ class DefinitionReading(Reading):
             if m.sql is not None and end <= pos and all(is_filler(t) for t in self.tokens[end:pos]):
                 return m
         return None
+
+    def _quantity_of(self, pos: int, at: int) -> set[int]:
+        """ "the biggest book of MRR", "the largest amount of revenue": one word and "of" right
+        before the measure say how much of it; the word names nothing of the schema."""
+        if at - pos < 2 or self.tokens[at - 1].lemma != "of":
+            return set()
+        word = self.tokens[at - 2]
+        if word.kind != "word" or word.lemma in STOP_WORDS or self.is_cue(word.index):
+            return set()
+        if any(m.start <= word.index < m.end and m.score >= 2.0 for m in self.mentions):
+            return set()
+        return {word.index, at - 1}
 
     def _ranked_rows_before_by(self, pos: int, at: int) -> set[int]:
         """ "biggest customer by total invoiced": the rows ranked, then "by", then the
