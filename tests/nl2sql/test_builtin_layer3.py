@@ -31,10 +31,11 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.engines.prompt import build_prompt
-from backend.nl2sql.evaluation import has_top_level_order, results_match
+from backend.nl2sql.evaluation import results_match
 from backend.semantic.layer import SemanticLayer
 from tests.nl2sql.gym import (
     Rows,
+    assert_same_answer,
     duckdb_loaded,
     plain,
     postgres_loaded,
@@ -197,15 +198,6 @@ def ask(
 ) -> str:
     request = GenerationRequest(question=question, schema=schema, semantic=layer, dialect=dialect)
     return BuiltinGenerator().generate(request).sql
-
-
-def assert_same_answer(conn: sqlite3.Connection, sql: str, gold: str) -> None:
-    expected = [tuple(r) for r in conn.execute(gold).fetchall()]
-    assert expected, f"the gold query returns nothing: {gold}"
-    got = [tuple(r) for r in conn.execute(sql).fetchall()]
-    assert results_match(expected, got, ordered=has_top_level_order(gold)), (
-        f"\n  engine: {sql}\n  gold:   {gold}\n  got {got[:6]}\n  want {expected[:6]}"
-    )
 
 
 def test_the_gold_data_has_what_the_questions_need(cragline_db: sqlite3.Connection) -> None:
