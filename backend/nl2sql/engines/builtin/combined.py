@@ -68,10 +68,15 @@ def plan_from_tokens(
     tokens: list[Token],
     spans: list[tuple[int, int, str]],
     colon: int | None,
+    stops: frozenset[int] = frozenset(),
+    conditions: frozenset[int] = frozenset(),
 ) -> CombinedPlan | None:
     """The combination the question spells, given the layer definitions' spans (start, end,
     name) in token order; `colon` is the index of a ":" before the combination, whose left
-    side names the figure and gives its context. None: no combination is spelled."""
+    side names the figure and gives its context. A headline that names no definition runs
+    from the start to the first of `stops` (cues, numbers, dates) and may hold none of
+    `conditions` (words naming a value or a column: they would be lost). None: no combination
+    is spelled."""
     chain = _chain(tokens, spans, colon)
     if chain is None:
         return None
@@ -80,7 +85,9 @@ def plan_from_tokens(
     words = [t.text for t in tokens]
     if colon is not None and colon < first:
         frame = list(range(0, colon))
-        headline = _headline(tokens, [s for s in spans if s[1] <= colon])
+        headline = _headline(tokens, [s for s in spans if s[1] <= colon], colon, stops)
+        if headline is not None and any(k in conditions for k in range(*headline)):
+            return None
         if headline is None:
             return None
         label = " ".join(words[k] for k in range(*headline))
@@ -158,15 +165,26 @@ def _lead_start(tokens: list[Token], start: int, floor: int) -> int:
     return start
 
 
-def _headline(tokens: list[Token], spans: list[tuple[int, int, str]]) -> tuple[int, int] | None:
+def _headline(
+    tokens: list[Token], spans: list[tuple[int, int, str]], colon: int, stops: frozenset[int]
+) -> tuple[int, int] | None:
     """The words before the colon that name the figure: the first definition named there with
-    its qualifying words ("Net new customers"), or the first noun phrase at the start."""
+    its qualifying words ("Net new customers"), else the words at the start that link to
+    the words at the start up to the question's first cue ("Net growth per quarter ...")."""
     if spans:
         start, end, _ = spans[0]
         while start > 0 and tokens[start - 1].lemma in _HEADLINE_WORDS:
             start -= 1
         return start, end
-    return None
+    end = 0
+    while end < colon and tokens[end].kind == "word" and end not in stops:
+        end += 1
+    if end == 0 or any(tokens[k].lemma in _PREPOSITIONS for k in range(end)):
+        return None  # ("in 2024 ...": no name of its own before the context)
+    return 0, end
+
+
+_PREPOSITIONS = frozenset({"in", "for", "per", "by", "during", "of", "each", "every", "since"})
 
 
 def _label(text: str) -> str:

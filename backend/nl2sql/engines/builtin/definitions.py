@@ -221,7 +221,15 @@ class DefinitionReading(Reading):
             for d in sorted(self.definitions, key=lambda d: d.start)
             if d.definition.kind in ("measure", "filter")
         ]
-        plan = plan_from_tokens(self.tokens, spans, colon)
+        stops = frozenset(
+            [c.start for c in self.cues] + [t.index for t in self.tokens if t.kind != "word"]
+        )
+        conditions = frozenset(
+            k for m in self.mentions
+            if m.kind == "value" or (m.kind == "column" and m.score >= 2.0)
+            for k in range(m.start, m.end)
+        )  # fmt: skip
+        plan = plan_from_tokens(self.tokens, spans, colon, stops, conditions)
         if plan is not None:
             raise CombinedFigure(plan)
 

@@ -18,6 +18,9 @@ How the words are read (the layer's `today`, else the clock, is the day counted 
   (the company's quarters; with a January start they are the calendar quarters). "This
   quarter" is the current fiscal quarter, from its first day. Rolling windows stay rolling:
   "the last 3 months", "the past quarter", "in the last year".
+* "year to date" / "YTD" runs from the first day of the calendar year to `today` inclusive;
+  "fiscal year to date" / "FYTD" from the fiscal year's first day, "quarter to date" / "QTD"
+  from the fiscal quarter's, "month to date" / "MTD" from the month's.
 
 `previous_period` is the one function other readings call for a whole period before (or at)
 today, so a calendar reading without a layer and the layer's fiscal reading agree."""
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from backend.nl2sql.engines.builtin.lexicon import Token
 
@@ -78,6 +81,8 @@ def fiscal_periods(
 
     for period in _numbered(tokens, start_month, named_by):
         add(period)
+    for period in _to_date(tokens, today, start_month):
+        add(period)
     for i in range(len(tokens) - 2):
         lead, fiscal, unit = (t.lemma for t in tokens[i : i + 3])
         if lead not in _LEADS or fiscal not in _FISCAL or unit not in _UNITS:
@@ -102,6 +107,36 @@ def fiscal_periods(
         first = previous_period(today, months, align, _PLAIN_LEADS[lead])
         add(FiscalPeriod(i, i + 2, first, _add_months(first, months), fiscal=False))
     return sorted(out, key=lambda p: p.start)
+
+
+_TO_DATE = {"ytd": ("year", False), "fytd": ("year", True), "qtd": ("quarter", True),
+            "mtd": ("month", False)}  # fmt: skip
+
+
+def _to_date(tokens: list[Token], today: date, start_month: int) -> list[FiscalPeriod]:
+    """ "year to date" / "YTD" (the calendar year), "fiscal year to date" / "FYTD", "quarter
+    to date" / "QTD" (the fiscal quarter), "month to date" / "MTD": from the period's first
+    day to `today`, inclusive."""
+    out: list[FiscalPeriod] = []
+    after = today + timedelta(days=1)
+    for i, tok in enumerate(tokens):
+        if tok.lemma in _TO_DATE:
+            unit, fiscal = _TO_DATE[tok.lemma]
+            start, stop = i, i + 1
+        elif tok.lemma in _PLAIN_UNITS and [t.lemma for t in tokens[i + 1 : i + 3]] == [
+            "to",
+            "date",
+        ]:
+            unit, start, stop = tok.lemma, i, i + 3
+            fiscal = unit == "quarter" or (i > 0 and tokens[i - 1].lemma in _FISCAL)
+            if i > 0 and tokens[i - 1].lemma in _FISCAL:
+                start = i - 1
+        else:
+            continue
+        months = _PLAIN_UNITS[unit]
+        first = previous_period(today, months, start_month if fiscal else 1, 0)
+        out.append(FiscalPeriod(start, stop, first, after, fiscal=fiscal))
+    return out
 
 
 def previous_period(today: date, months: int, start_month: int, offset: int) -> date:
