@@ -370,6 +370,23 @@ def test_last_quarter_is_the_whole_previous_period(
     assert_same_answer(cragline_db, ask(cragline, question, layer), gold)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many joins since last year?",
+        "How many members joined before last quarter?",
+        "Pass sales compared with last year",
+        "Pass sales since FY2024",
+    ],
+)
+def test_a_period_used_as_a_bound_or_a_comparison_is_declined(
+    cragline: SchemaSnapshot, question: str
+) -> None:
+    # the whole period would be read as the time asked about: a wrong answer
+    with pytest.raises(QuestionNotUnderstood):
+        ask(cragline, question)
+
+
 RANKED_TOP = (
     "SELECT c.full_name, SUM(p.price) FROM passes p JOIN members m ON m.member_id = p.member_id"
     " JOIN coaches c ON c.coach_id = m.coach_id WHERE p.refunded_on IS NULL"

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.combined import CombinedFigure, plan_from_tokens
 from backend.nl2sql.engines.builtin.cues import Cue
-from backend.nl2sql.engines.builtin.fiscal import FiscalYearUnnamed, fiscal_periods
+from backend.nl2sql.engines.builtin.fiscal import PeriodNotRead, fiscal_periods
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import (
@@ -160,7 +160,7 @@ class DefinitionReading(Reading):
         period the layer's calendar gives (see `fiscal`), as a period the time pass dates."""
         try:
             periods = fiscal_periods(self.tokens, today, start_month, named_by)
-        except FiscalYearUnnamed as exc:
+        except PeriodNotRead as exc:
             raise self.decline(str(exc)) from exc
         for period in periods:
             span = range(period.start, period.stop)

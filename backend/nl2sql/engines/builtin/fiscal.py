@@ -44,9 +44,20 @@ _FY = re.compile(r"^fy(\d{2}|\d{4})(?:-(\d{2}|\d{4}))?$")
 _QUARTER = re.compile(r"^q([1-4])$")
 
 
-class FiscalYearUnnamed(Exception):
+class PeriodNotRead(Exception):
+    """A period the layer's calendar names, said in a way this reading does not take."""
+
+
+class FiscalYearUnnamed(PeriodNotRead):
     """A numbered fiscal year, with a fiscal year that does not start in January and a layer
     that does not say which calendar year names it."""
+
+
+_BOUNDARIES = frozenset(
+    {"since", "before", "after", "until", "till", "than", "versus", "vs", "against", "compared"}
+)
+"""Words before a period that make it a bound or the other side of a comparison ("since last
+year", "compared with last quarter"), not the time the question is about."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +117,14 @@ def fiscal_periods(
         align = start_month if unit == "quarter" else 1
         first = previous_period(today, months, align, _PLAIN_LEADS[lead])
         add(FiscalPeriod(i, i + 2, first, _add_months(first, months), fiscal=False))
+    for period in out:
+        before = {t.lemma for t in tokens[max(0, period.start - 2) : period.start]}
+        if before & _BOUNDARIES:
+            said = " ".join(t.text for t in tokens[period.start : period.stop])
+            raise PeriodNotRead(
+                f"'{said}' is a bound or a comparison here; only the time a question is about "
+                "is read from the semantic layer's calendar"
+            )
     return sorted(out, key=lambda p: p.start)
 
 
