@@ -11,6 +11,7 @@ SQL fragments are written `table.column`; fragments are in the connection's SQL 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 
@@ -90,5 +91,9 @@ class SemanticLayer(LayerPart):
     """The date relative wording ("last year", "60 days overdue") counts back from; None: the
     clock. Set it for data that stops at a known day."""
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    fiscal_year_named_by: Literal["start", "end"] | None = None
+    """Which calendar year names a fiscal year that does not start in January: "end" (FY2024
+    ends in 2024, the usual US convention) or "start" (FY2024 starts in 2024). None: numbered
+    fiscal years ("FY2024") are not read unless the fiscal year starts in January."""
     instructions: list[str] = Field(default_factory=list)
     """Free guidance for LLM generators ("amounts are in USD before tax")."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
@@ -139,6 +139,7 @@ class SemanticLayerPatch(AppSchema):
     today: dt.date | None = None
     """A date, or null to count from the clock again."""
     fiscal_year_start_month: Annotated[int, Field(ge=1, le=12)] | Omitted = None
+    fiscal_year_named_by: Literal["start", "end"] | Omitted = None
     instructions: list[str] | Omitted = None
 
 

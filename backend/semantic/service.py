@@ -347,6 +347,8 @@ def apply_patch(layer: SemanticLayer, patch: SemanticLayerPatch) -> SemanticLaye
         data["today"] = patch.today
     if patch.fiscal_year_start_month is not None:
         data["fiscal_year_start_month"] = patch.fiscal_year_start_month
+    if patch.fiscal_year_named_by is not None:
+        data["fiscal_year_named_by"] = patch.fiscal_year_named_by
     if patch.instructions is not None:
         data["instructions"] = patch.instructions
     return layer.model_copy(update=data)

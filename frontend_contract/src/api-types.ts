@@ -3817,6 +3817,8 @@ export interface components {
         SemanticLayer: {
             /** Filters */
             filters?: components["schemas"]["NamedFilter"][];
+            /** Fiscal Year Named By */
+            fiscal_year_named_by?: ("start" | "end") | null;
             /**
              * Fiscal Year Start Month
              * @default 1
@@ -3917,6 +3919,11 @@ export interface components {
         SemanticLayerPatch: {
             /** Filters */
             filters?: components["schemas"]["NamedFilter"][];
+            /**
+             * Fiscal Year Named By
+             * @enum {string}
+             */
+            fiscal_year_named_by?: "start" | "end";
             /** Fiscal Year Start Month */
             fiscal_year_start_month?: number;
             /** Instructions */

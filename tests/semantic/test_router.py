@@ -192,6 +192,27 @@ def test_patch_adds_replaces_and_removes_definitions_by_name(
     assert _errors(missing) == {"remove_measures[0]": "nothing named 'nope' to remove"}
 
 
+def test_patch_sets_how_fiscal_years_are_named(client: TestClient, caller: Caller) -> None:
+    _put(client, caller, LAYER)
+    patched = client.patch(
+        _url(caller), json={"fiscal_year_named_by": "end"}, headers=caller.headers
+    )
+    assert patched.status_code == 200, patched.text
+    document = patched.json()["document"]
+    assert document["fiscal_year_named_by"] == "end"
+    assert document["fiscal_year_start_month"] == 4  # untouched
+    exported = client.get(_url(caller, "/export?format=yaml"), headers=caller.headers)
+    assert exported.status_code == 200 and "fiscal_year_named_by: end" in exported.text
+
+    wrong = client.patch(
+        _url(caller), json={"fiscal_year_named_by": "middle"}, headers=caller.headers
+    )
+    assert wrong.status_code == 422, wrong.text
+    error = wrong.json()["error"]
+    assert set(error) >= {"code", "message", "details"}
+    assert "fiscal_year_named_by" in wrong.text
+
+
 @pytest.mark.parametrize(
     ("change", "field", "fragment"),
     [

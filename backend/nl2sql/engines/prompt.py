@@ -335,7 +335,11 @@ def _standing_lines(layer: SemanticLayer) -> list[str]:
         )
     if layer.fiscal_year_start_month != 1:
         month = _MONTHS[layer.fiscal_year_start_month - 1]
-        lines.append(f"- The fiscal year starts in {month}.")
+        named = {"end": " FY<year> is the fiscal year that ends in <year>.",
+                 "start": " FY<year> is the fiscal year that starts in <year>."}  # fmt: skip
+        lines.append(
+            f"- The fiscal year starts in {month}.{named.get(layer.fiscal_year_named_by or '', '')}"
+        )
     lines.extend(f"- {_cut(i)}" for i in layer.instructions if i.strip())
     return lines
 

@@ -19,6 +19,7 @@ from backend.nl2sql.engines.base import (
     Turn,
 )
 from backend.nl2sql.engines.builtin.column_choice import prefer_named_columns
+from backend.nl2sql.engines.builtin.combined import CombinedFigure, combined_generation
 from backend.nl2sql.engines.builtin.confidence import (
     ANSWER_THRESHOLD,
     assess,
@@ -214,6 +215,8 @@ class BuiltinGenerator(SqlGenerator):
     def generate(self, request: GenerationRequest) -> Generation:
         try:
             return self._generate(request)
+        except CombinedFigure as figure:  # parts each read on their own (see `combined`)
+            return combined_generation(figure, request, self._generate)
         except QuestionNotUnderstood:
             raise
         except Exception as exc:

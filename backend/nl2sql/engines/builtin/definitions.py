@@ -13,8 +13,9 @@ import re
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.combined import CombinedFigure, plan_from_tokens
 from backend.nl2sql.engines.builtin.cues import Cue
-from backend.nl2sql.engines.builtin.fiscal import fiscal_periods
+from backend.nl2sql.engines.builtin.fiscal import PeriodNotRead, fiscal_periods
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import (
@@ -58,7 +59,12 @@ class DefinitionReading(Reading):
         if layer is None:
             return
         self.intent.today = layer.today
-        self._fiscal_periods(layer.today or dt.date.today(), layer.fiscal_year_start_month)
+        self._column_words_before()
+        self._fiscal_periods(
+            layer.today or dt.date.today(),
+            layer.fiscal_year_start_month,
+            layer.fiscal_year_named_by,
+        )
         for m in self.mentions:
             if m.kind == "value":
                 self._use_state_adverbs(m.start)  # "are still active": a state, as stored
@@ -67,8 +73,10 @@ class DefinitionReading(Reading):
         measures = {m.name: m for m in layer.measures}
         filters = {f.name: f for f in layer.filters}
         seen: set[str] = set()
+        self._combined_figure(colon=None)
         self._drop_exclusion_links()
         self._ranking_inside()
+        self._restated_after_to(measures)
         self._rows_not_figures()
         self._restatements(measures)
         self._spelled_out(measures)
@@ -114,6 +122,7 @@ class DefinitionReading(Reading):
                 if self._per_other_measure(d, measures, seen):
                     continue
                 self._layer_measure(d.start, measures[name])
+                self._qualifier_after_measure(d.end)
                 self._measure_of_each_row(d.start)
                 self._rows_ranked_by_measure(d.start)
             elif d.definition.kind == "filter" and name in filters:
@@ -146,10 +155,14 @@ class DefinitionReading(Reading):
                 c for c in self.intent.conditions if c.position >= 0 or c.sql not in moved
             ]
 
-    def _fiscal_periods(self, today: dt.date, start_month: int) -> None:
-        """ "this fiscal year", "last financial quarter": the whole fiscal period, from the
-        layer's fiscal year start, as a calendar period the time passes date."""
-        for period in fiscal_periods(self.tokens, today, start_month):
+    def _fiscal_periods(self, today: dt.date, start_month: int, named_by: str | None) -> None:
+        """ "this fiscal year", "last financial quarter", "FY2024", "last quarter": the whole
+        period the layer's calendar gives (see `fiscal`), as a period the time pass dates."""
+        try:
+            periods = fiscal_periods(self.tokens, today, start_month, named_by)
+        except PeriodNotRead as exc:
+            raise self.decline(str(exc)) from exc
+        for period in periods:
             span = range(period.start, period.stop)
             self.cues = [c for c in self.cues if c.start not in span and c.end - 1 not in span]
             self.cues = sorted(
@@ -161,7 +174,64 @@ class DefinitionReading(Reading):
                 m for m in self.mentions if m.start not in span or any(m is u for u in used)
             ]  # ("fiscal" is no column's word here)
             self.used = {k for k, m in enumerate(self.mentions) if any(m is u for u in used)}
-            self.note("filters", f"fiscal period {period.payload.replace('|', ' to before ')}")
+            kind = "fiscal period" if period.fiscal else "period"
+            self.note("filters", f"{kind} {period.payload.replace('|', ' to before ')}")
+
+    def _column_words_before(self) -> None:
+        """ "its monthly per-seat price": words right before a column's link that its layer
+        synonym ("per-seat price") or its own name (`monthly_price`) holds are the column's,
+        not a "per" grouping or a "monthly" bucket."""
+        layer = self.index.semantic
+        if layer is None:
+            return
+        for m in self.mentions:
+            if m.kind != "column" or len(m.columns) != 1 or m.score < 2.0:
+                continue
+            col = m.columns[0]
+            table = next((t for t in layer.tables if t.name.lower() == col.table.lower()), None)
+            defined = (
+                next((c for c in table.columns if c.name.lower() == col.name.lower()), None)
+                if table is not None
+                else None
+            )
+            phrases = [phrase_words(p) for p in (defined.synonyms if defined else [])]
+            k = m.start
+            while k > 0:
+                said = tuple(t.lemma for t in self.tokens[k - 1 : m.end])
+                prev = self.tokens[k - 1]
+                in_synonym = any(len(p) >= len(said) and p[-len(said) :] == said for p in phrases)
+                own_word = prev.lemma in col.words and self.is_cue(prev.index)
+                if prev.kind != "word" or not (in_synonym or own_word):
+                    break
+                k -= 1
+            if k == m.start:
+                continue
+            self.cues = [c for c in self.cues if not k <= c.start < m.start]
+            self.used_tokens.update(range(k, m.start))
+            self.intent.explained = self.intent.explained | frozenset(range(k, m.start))
+
+    def _combined_figure(self, colon: int | None) -> None:
+        """ "sign-ups minus churned accounts by quarter", "net new customers per quarter:
+        sign-ups minus churns": arithmetic between the layer's definitions, each dated by its
+        own date, is read part by part (see `combined`)."""
+        if colon is None and any(t.text == ":" for t in self.tokens):
+            return  # read after the colon, once a restatement is ruled out
+        spans = [
+            (d.start, d.end, d.definition.name)
+            for d in sorted(self.definitions, key=lambda d: d.start)
+            if d.definition.kind in ("measure", "filter")
+        ]
+        stops = frozenset(
+            [c.start for c in self.cues] + [t.index for t in self.tokens if t.kind != "word"]
+        )
+        conditions = frozenset(
+            k for m in self.mentions
+            if m.kind == "value" or (m.kind == "column" and m.score >= 2.0)
+            for k in range(m.start, m.end)
+        )  # fmt: skip
+        plan = plan_from_tokens(self.tokens, spans, colon, stops, conditions)
+        if plan is not None:
+            raise CombinedFigure(plan)
 
     def _date_asked_of_filter(self) -> None:
         """ "which customers did we lose ..., and on what date?": the date a named filter
@@ -216,6 +286,48 @@ class DefinitionReading(Reading):
             d.start = at + 1
             d.alternatives = ()  # ranked by, the words name the figure, not the segment
 
+    def _restated_after_to(self, measures: dict[str, LayerMeasure]) -> None:
+        """ "lost the most customers to churn": a measure named right after another one and
+        "to", reading no column the first does not read, says how the first came about; it
+        is not a second figure. So does a measure of other rows after a segment and "to" in
+        a question that lists rows ("which plans are no longer sold to new customers")."""
+        for first in [d for d in self.definitions if d.definition.kind == "filter"]:
+            second = next(
+                (d for d in self.definitions
+                 if d.start == first.end + 1 and d.definition.kind == "measure"),
+                None,
+            )  # fmt: skip
+            if (
+                second is None
+                or self.tokens[first.end].lemma != "to"
+                or not self._lists_rows()
+                or second.definition.table.lower() == first.definition.table.lower()
+            ):
+                continue
+            # "which plans are no longer sold to new customers": to whom the segment applies,
+            # not a figure of other rows
+            self.definitions.remove(second)
+            self.used_tokens.update(range(first.end, second.end))
+            self.intent.explained = self.intent.explained | frozenset(range(first.end, second.end))
+        for first in [d for d in self.definitions if d.definition.kind == "measure"]:
+            second = next(
+                (d for d in self.definitions
+                 if d.start == first.end + 1 and d.definition.kind == "measure"),
+                None,
+            )  # fmt: skip
+            if second is None or self.tokens[first.end].lemma not in ("to", "through"):
+                continue
+            a, b = measures.get(first.definition.name), measures.get(second.definition.name)
+            if a is None or b is None:
+                continue
+            read = set(self._fragment_columns(f"{a.expression} + 0 = {a.filter or 0}"))
+            theirs = set(self._fragment_columns(f"{b.expression} + 0 = {b.filter or 0}"))
+            if not theirs or not theirs <= read or a.table.lower() != b.table.lower():
+                continue
+            self.definitions.remove(second)
+            self.used_tokens.update(range(first.end, second.end))
+            self.intent.explained = self.intent.explained | frozenset(range(first.end, second.end))
+
     def _rows_not_figures(self) -> None:
         """ "Which customers did we lose": words that name both a measure and a segment
         ask for the segment's rows when the question lists rows."""
@@ -237,7 +349,10 @@ class DefinitionReading(Reading):
     def _rows_asked_for_kept(self, intent: Intent) -> None:
         """ "Which plans are no longer sold to new customers?": a question that lists rows
         is not answered by one figure of a layer measure its words happen to name."""
-        if self.index.semantic is None or not self._lists_rows():
+        if self.index.semantic is None:
+            return
+        asks_who = self._asks_who_they_are()
+        if not asks_who and not self._lists_rows():
             return
         if intent.group_by or intent.having or intent.order_by or intent.partition_by:
             return
@@ -245,6 +360,8 @@ class DefinitionReading(Reading):
             return
         if not any(m.agg == "LAYER" for m in intent.select):
             return
+        if asks_who:  # "above-average customers by MRR: who are they?"
+            raise self.decline("the question asks which rows, but the reading gives one figure")
         first = min(self.mentions, key=lambda m: m.start, default=None)
         listing = next(t for t in self.tokens if t.kind == "word")
         named = {i for d in self.definitions for i in range(d.start, d.end)}
@@ -255,6 +372,15 @@ class DefinitionReading(Reading):
             and self.gap(listing.index + 1, first.start) == 0
         ):  # "which plans ...", "list the customers ...": the rows asked for
             raise self.decline("the question lists rows, but the reading gives one figure")
+
+    def _asks_who_they_are(self) -> bool:
+        """ "...: who are they?", "which are those?": rows are asked for, whatever came first."""
+        words = [t.lemma for t in self.tokens if t.kind == "word"]
+        return any(
+            words[k] in ("who", "which", "what") and words[k + 1] in ("are", "were", "be")
+            and words[k + 2] in ("they", "these", "those", "them")
+            for k in range(len(words) - 2)
+        )  # fmt: skip
 
     def _lists_rows(self) -> bool:
         """ "Which customers ...", "list the ...": the question asks for rows, not a figure
@@ -270,7 +396,7 @@ class DefinitionReading(Reading):
         for at, m in self.measures:
             if m.sql is None or at < pos or at - pos > 5:
                 continue
-            ranked = self._ranked_rows_before_by(pos, at)
+            ranked = self._ranked_rows_before_by(pos, at) | self._quantity_of(pos, at)
             between = [t for t in self.tokens[pos:at] if t.index not in ranked]
             if len(between) <= 3 and all(
                 t.lemma in _QUALIFYING
@@ -290,6 +416,18 @@ class DefinitionReading(Reading):
             if m.sql is not None and end <= pos and all(is_filler(t) for t in self.tokens[end:pos]):
                 return m
         return None
+
+    def _quantity_of(self, pos: int, at: int) -> set[int]:
+        """ "the biggest book of MRR", "the largest amount of revenue": one word and "of" right
+        before the measure say how much of it; the word names nothing of the schema."""
+        if at - pos < 2 or self.tokens[at - 1].lemma != "of":
+            return set()
+        word = self.tokens[at - 2]
+        if word.kind != "word" or word.lemma in STOP_WORDS or self.is_cue(word.index):
+            return set()
+        if any(m.start <= word.index < m.end and m.score >= 2.0 for m in self.mentions):
+            return set()
+        return {word.index, at - 1}
 
     def _ranked_rows_before_by(self, pos: int, at: int) -> set[int]:
         """ "biggest customer by total invoiced": the rows ranked, then "by", then the
@@ -510,7 +648,8 @@ class DefinitionReading(Reading):
         """ "Rank account managers by MRR", "customers ranked by revenue": the rows named
         are each given the measure and put in its order, highest first unless the question
         says otherwise (a "top N" ranking is read by the ranking pass instead)."""
-        if any(c.kind in ("top", "super") for c in self.cues):
+        top = self._top_after_ranking(pos)
+        if top is None and any(c.kind in ("top", "super") for c in self.cues):
             return
         measure = next((m for at, m in self.measures if at == pos), None)
         by = next(
@@ -537,9 +676,44 @@ class DefinitionReading(Reading):
             return
         self._group_key(k)
         self.order_keys.append((by.start, measure, self._direction(default=True)))
+        if top is not None:  # "... and give me the top five": the first rows of that order
+            self.limit = int(float(self.tokens[top.end].lemma))
+            self.used_tokens.update(range(top.start, top.end + 1))
+            self.cues.remove(top)
         self.cues = [c for c in self.cues if c is not by and not (c.start <= verb.index < c.end)]
         self.used_tokens.update({verb.index, *range(by.start, by.end)})
         self.note("order", f"{measure.label} per {self.mentions[k].text}, ranked")
+
+    def _qualifier_after_measure(self, end: int) -> None:
+        """ "MRR under management": "under" and one word no table, column or value knows,
+        closing the phrase, qualify the measure; they compare it with nothing."""
+        cue = next((c for c in self.cues if c.kind == "cmp" and c.start == end), None)
+        if cue is None or self.tokens[cue.start].lemma != "under" or cue.end >= len(self.tokens):
+            return
+        word = self.tokens[cue.end]
+        after = self.tokens[cue.end + 1] if cue.end + 1 < len(self.tokens) else None
+        if word.kind != "word" or word.lemma in STOP_WORDS:
+            return
+        if any(m.start <= word.index < m.end for m in self.mentions):
+            return
+        if after is not None and after.kind == "word" and after.lemma not in ("and", "or"):
+            return
+        self.cues.remove(cue)
+        self.used_tokens.update({cue.start, word.index})
+        self.intent.explained = self.intent.explained | {cue.start, word.index}
+
+    def _top_after_ranking(self, pos: int) -> Cue | None:
+        """ "Rank account managers by MRR and give me the top five": the only ranking cue is
+        a "top N" after the measure ranked by, with no column of its own after the number."""
+        ranking = [c for c in self.cues if c.kind in ("top", "super")]
+        if len(ranking) != 1 or ranking[0].kind != "top" or ranking[0].start <= pos:
+            return None
+        top = ranking[0]
+        if top.end >= len(self.tokens) or self.tokens[top.end].kind != "number":
+            return None
+        if any(m.start == top.end + 1 and m.kind == "column" for m in self.mentions):
+            return None  # "the top 5 salaries": ranked by a column of their own
+        return top
 
     def _span_endpoint(self, start: int, end: int) -> bool:
         """Whether one word is an end of "from X to Y" / "between X and Y" of single words:
@@ -794,6 +968,7 @@ class DefinitionReading(Reading):
                 for p in parts
             )
         ):
+            self._combined_figure(colon=colon)
             raise self.decline("a figure computed from several measures is not supported")
         for d in inside:
             self.definitions.remove(d)

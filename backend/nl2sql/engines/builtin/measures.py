@@ -297,8 +297,13 @@ class MeasureReading(ProductReading):
                 self._use_token(prev)
             for m in self.mentions:
                 before = self.tokens[m.start - 1] if m.start > 0 else None
+                rows = m.kind == "table" or (
+                    m.kind == "column"
+                    and bool(m.columns)
+                    and self.index.referred_row(m.columns[0]) is not None
+                )  # "which five reps ...": rows a key refers to, counted too
                 if (
-                    m.kind == "table"
+                    rows
                     and m.end <= cue.start
                     and before is not None
                     and before.kind == "number"
