@@ -42,6 +42,7 @@ __all__ = [
     "principal_from_api_key",
     "principal_from_claims",
     "principal_from_jwt",
+    "principal_of_session_row",
     "require_scopes",
     "require_scopes_deferred",
     "require_scopes_released",
@@ -128,9 +129,23 @@ def principal_from_claims(session: Session, claims: dict[str, object]) -> Princi
         if isinstance(sid, str)
         else None
     )
-    if row is None or not row[0].is_active:
+    if row is None:
         raise Unauthorized("Invalid or expired access token.")
-    user, session_is_active = row
+    return principal_of_session_row(claims, row[0], row[1])
+
+
+def principal_of_session_row(
+    claims: dict[str, object], user: User | None, session_is_active: bool | None
+) -> Principal:
+    """`principal_from_claims`' checks on what the database holds now, read by the caller (an
+    ask reads them with the rest of what it needs in one statement): the token's user (None:
+    no such user) and whether its session (`claims["sid"]`) is active (None: no such session
+    of that user)."""
+    sid = claims.get("sid")
+    if user is None or session_is_active is None or not isinstance(sid, str):
+        raise Unauthorized("Invalid or expired access token.")
+    if user.id != str(claims["sub"]) or not user.is_active:
+        raise Unauthorized("Invalid or expired access token.")
     if not session_is_active:
         raise Unauthorized("This session has ended; sign in again.")
     if _issued_before(claims, user.password_changed_at):
@@ -138,7 +153,7 @@ def principal_from_claims(session: Session, claims: dict[str, object]) -> Princi
     return Principal(
         user=user,
         scopes=ROLE_SCOPES.get(user.role, frozenset()),
-        user_session_id=str(sid),
+        user_session_id=sid,
         token_claims=claims,
     )
 
@@ -281,6 +296,9 @@ class Credentials:
     api_key: str | None = None
     claims: dict[str, object] | None = None
 
+    def __call__(self, session: Session) -> Principal:
+        return self.resolve(session)
+
     def resolve(self, session: Session) -> Principal:
         """The principal, read in `session`: 401 for a revoked key, an ended session or an
         inactive user (checked in the database on every request, no cache), 403 for a
@@ -290,6 +308,11 @@ class Credentials:
         else:
             assert self.claims is not None  # noqa: S101 - set whenever api_key is not
             principal = principal_from_claims(session, self.claims)
+        return self.accept(principal)
+
+    def accept(self, principal: Principal) -> Principal:
+        """Take `principal` as the caller (read by `resolve`, or from the row an ask reads with
+        `principal_of_session_row`): 403 for a missing scope."""
         self.request.state.principal = principal
         annotate_log(user_id=principal.user.id)
         ensure_scopes(principal, *self.scopes)

@@ -201,7 +201,7 @@ async def ask(
     """
     answer = await pipeline.ask_async(
         request.app.state.session_factory,
-        principal=credentials.resolve,
+        principal=credentials,
         chat_session_id=session_id,
         question=data.question,
         connection_id=data.connection_id,

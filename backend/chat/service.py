@@ -63,7 +63,13 @@ def create_chat_session(
 
 def get_chat_session(session: Session, *, user_id: str, session_id: str) -> ChatSession:
     """The user's active session; `ChatSessionNotFound` (404) for anyone else's or a deleted one."""
-    chat = session.get(ChatSession, session_id)
+    return own_chat_session(
+        session.get(ChatSession, session_id), user_id=user_id, session_id=session_id
+    )
+
+
+def own_chat_session(chat: ChatSession | None, *, user_id: str, session_id: str) -> ChatSession:
+    """`get_chat_session`'s checks on a session the caller read (None: no such session)."""
     if chat is None or chat.user_id != user_id or not chat.is_active:
         raise ChatSessionNotFound(details={"session_id": session_id})
     return chat

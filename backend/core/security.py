@@ -9,8 +9,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
