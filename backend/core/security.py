@@ -114,19 +114,19 @@ def decode_jwt(token: str, *, secret: str, issuer: str, token_type: str) -> dict
     check that in the database on every request (`auth.deps.principal_from_claims`)."""
     remembered = (token, secret, issuer, token_type)
     with _verified_lock:
-        known = _verified.get(remembered)
-        if known is not None:
+        payload = _verified.get(remembered)
+        if payload is not None:
             _verified.move_to_end(remembered)
-    if known is not None:
-        if int(known["exp"]) > time.time():
-            return dict(known)
+    if payload is None:
+        payload = _verify_jwt(token, secret=secret, issuer=issuer, token_type=token_type)
+        with _verified_lock:
+            _verified[remembered] = payload
+            while len(_verified) > VERIFIED_TOKENS_MAX_ENTRIES:
+                _verified.popitem(last=False)
+    if int(payload["exp"]) <= time.time():
         with _verified_lock:
             _verified.pop(remembered, None)
-    payload = _verify_jwt(token, secret=secret, issuer=issuer, token_type=token_type)
-    with _verified_lock:
-        _verified[remembered] = payload
-        while len(_verified) > VERIFIED_TOKENS_MAX_ENTRIES:
-            _verified.popitem(last=False)
+        raise TokenError("Signature has expired.")
     return dict(payload)
 
 
