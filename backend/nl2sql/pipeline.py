@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import String, Table, and_, literal, select
+from sqlalchemy import Select, String, Table, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
@@ -682,6 +682,40 @@ class _AskRow:
     snapshot_version: schema_cache.SnapshotVersion
 
 
+@cache
+def _ask_row_statement(*, connection_given: bool) -> Select[Any]:
+    """`_read_ask_row`'s statement, built once (bound parameters: `user_id`,
+    `user_session_id`, `chat_session_id` and, when `connection_given`, `connection_id`)."""
+    chosen: Any = (
+        bindparam("connection_id", type_=String) if connection_given else ChatSession.connection_id
+    )
+    return (
+        select(
+            User,
+            UserSession.is_active,
+            ChatSession,
+            DatabaseConnection,
+            SemanticLayerHead.current_version,
+            *templates_service.applicable_version_columns(
+                DatabaseConnection.user_id, DatabaseConnection.id
+            ),
+            *schema_cache.snapshot_version_columns(DatabaseConnection.id),
+        )
+        .select_from(User)
+        .outerjoin(
+            UserSession,
+            and_(
+                UserSession.user_id == User.id,
+                UserSession.id == bindparam("user_session_id", type_=String),
+            ),
+        )
+        .outerjoin(ChatSession, ChatSession.id == bindparam("chat_session_id", type_=String))
+        .outerjoin(DatabaseConnection, DatabaseConnection.id == chosen)
+        .outerjoin(SemanticLayerHead, SemanticLayerHead.connection_id == DatabaseConnection.id)
+        .where(User.id == bindparam("user_id", type_=String))
+    )
+
+
 def _read_ask_row(
     session: Session,
     *,
@@ -701,32 +735,14 @@ def _read_ask_row(
         user_session_id = sid if isinstance(sid, str) else None
     else:
         user_id, user_session_id = caller.user.id, None
-    chosen: Any = (
-        literal(connection_id, String) if connection_id is not None else ChatSession.connection_id
-    )
-    statement = (
-        select(
-            User,
-            UserSession.is_active,
-            ChatSession,
-            DatabaseConnection,
-            SemanticLayerHead.current_version,
-            *templates_service.applicable_version_columns(
-                DatabaseConnection.user_id, DatabaseConnection.id
-            ),
-            *schema_cache.snapshot_version_columns(DatabaseConnection.id),
-        )
-        .select_from(User)
-        .outerjoin(
-            UserSession,
-            and_(UserSession.user_id == User.id, UserSession.id == literal(user_session_id)),
-        )
-        .outerjoin(ChatSession, ChatSession.id == literal(chat_session_id))
-        .outerjoin(DatabaseConnection, DatabaseConnection.id == chosen)
-        .outerjoin(SemanticLayerHead, SemanticLayerHead.connection_id == DatabaseConnection.id)
-        .where(User.id == literal(user_id))
-    )
-    found = session.execute(statement).first()
+    statement = _ask_row_statement(connection_given=connection_id is not None)
+    values = {
+        "user_id": user_id,
+        "user_session_id": user_session_id,
+        "chat_session_id": chat_session_id,
+        "connection_id": connection_id,
+    }
+    found = session.execute(statement, values).first()
     if found is None:
         return _AskRow(None, None, None, None, None, (0, None), (0, None))
     user, active, chat, connection, layer, templates, template_change, tables, snapshot = found
