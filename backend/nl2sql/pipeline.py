@@ -187,6 +187,9 @@ class AskAnswer(QueryAnswer):
     """A plain-language sentence about the rows (`summaries.summarize_result`)."""
 
 
+_NOT_SUMMARIZED = object()
+
+
 @dataclass(slots=True)
 class _Run:
     """What happened so far in one run; enough to record it whether it succeeded or not."""
@@ -218,6 +221,8 @@ class _Run:
     """The draft answer (`execute: false`) this SQL run carries out, shown in its thread."""
     hidden: HiddenItems = NOTHING_HIDDEN
     """What the connection's semantic layer hides: the guard refuses SQL that reads it."""
+    summary: object = _NOT_SUMMARIZED
+    """`_summary`'s sentence once made (it may be None)."""
 
     def emit(self, stage: str, data: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -562,13 +567,16 @@ def _ask_source(run: _Run) -> str:
 
 
 def _summary(run: _Run) -> str | None:
+    """The sentence about the rows, made once per run (the message and the answer share it)."""
     if run.result is None or not run.execute:
         return None
-    return summarize_result(
-        [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
-        run.result.rows,
-        truncated=run.result.truncated,
-    )
+    if run.summary is _NOT_SUMMARIZED:
+        run.summary = summarize_result(
+            [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
+            run.result.rows,
+            truncated=run.result.truncated,
+        )
+    return cast("str | None", run.summary)
 
 
 def _result_payload(run: _Run) -> dict[str, Any] | None:
