@@ -953,20 +953,54 @@ def _read_ask(
                 history, candidates = _without_hidden_sql(
                     history, candidates, snapshot=plan.snapshot, hidden=run.hidden
                 )
+            view = _generator_view(connection.id, plan.snapshot, layer, run.hidden)
             plan.request = GenerationRequest(
                 question=question,
                 # Hidden tables and columns never reach a generator or a prompt.
-                schema=visible_snapshot(plan.snapshot, run.hidden),
+                schema=view[0],
                 history=history,
                 examples=_examples(question, candidates),
                 dialect=sqlglot_dialect(connection.db_type),
                 row_cap=run.row_cap,
                 model=choice.model,
-                semantic=public_layer(layer) if layer is not None else None,
+                semantic=view[1],
             )
     except Exception as exc:  # noqa: BLE001 - recorded with the ask, then raised
         plan.failure = exc
     return plan
+
+
+_GeneratorView = tuple[SchemaSnapshot, SemanticLayer | None]
+_views: OrderedDict[
+    str, tuple[SchemaSnapshot, SemanticLayer | None, SchemaSnapshot, SemanticLayer | None]
+] = OrderedDict()
+_views_lock = threading.Lock()
+
+
+def _generator_view(
+    connection_id: str,
+    snapshot: SchemaSnapshot,
+    layer: SemanticLayer | None,
+    hidden: HiddenItems,
+) -> _GeneratorView:
+    """The snapshot and layer as a generator sees them (hidden items left out), made once per
+    parsed snapshot and layer (both kept per version, see `_read_ask_row`): the same objects
+    for every ask while nothing changed, so a generator's per-schema preparation is found by
+    identity (`engines.builtin.schema_index`)."""
+    with _views_lock:
+        seen = _views.get(connection_id)
+        if seen is not None and seen[0] is snapshot and seen[1] is layer:
+            _views.move_to_end(connection_id)
+            return seen[2], seen[3]
+    view = (
+        visible_snapshot(snapshot, hidden),
+        public_layer(layer) if layer is not None else None,
+    )
+    with _views_lock:
+        _views[connection_id] = (snapshot, layer, *view)
+        while len(_views) > VISIBLE_TEMPLATES_CACHE_ENTRIES:
+            _views.popitem(last=False)
+    return view
 
 
 def _without_hidden_sql(
