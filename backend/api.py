@@ -43,23 +43,29 @@ def api_routes() -> tuple[BaseRoute, ...]:
     provider); the project does not use overrides.
     """
     holder = APIRouter(generate_unique_id_function=operation_id)
-    api = APIRouter(prefix=API_PREFIX)
-    api.include_router(auth_router.router)
-    api.include_router(auth_router.api_keys_router)
-    api.include_router(admin_users_router.router)
-    api.include_router(observability_router.router)
-    api.include_router(feedback_router.review_router)
-    api.include_router(admin_router.router)
-    api.include_router(chat_router.router)
-    api.include_router(feedback_router.messages_router)
-    api.include_router(nl2sql_router.router)
-    api.include_router(connections_router.router)
-    api.include_router(feedback_router.examples_router)
-    api.include_router(evaluations_router.router)
-    api.include_router(semantic_router.router)
-    api.include_router(templates_router.router)
-    api.include_router(jobs_router.router)
-    holder.include_router(api)
+    # Each router is included under the prefix directly, not in an `/api/v1` router of its
+    # own, and chat (the ask) first: FastAPI matches every level of nested routers again on
+    # each request (once to find the route, once more to handle it), which cost an offline
+    # ask about a tenth of its CPU. No two routers' paths overlap, so the order only changes
+    # how soon a route is found (the OpenAPI document is the same).
+    for router in (
+        chat_router.router,
+        auth_router.router,
+        auth_router.api_keys_router,
+        admin_users_router.router,
+        observability_router.router,
+        feedback_router.review_router,
+        admin_router.router,
+        feedback_router.messages_router,
+        nl2sql_router.router,
+        connections_router.router,
+        feedback_router.examples_router,
+        evaluations_router.router,
+        semantic_router.router,
+        templates_router.router,
+        jobs_router.router,
+    ):
+        holder.include_router(router, prefix=API_PREFIX)
     holder.include_router(health.router)
     return tuple(holder.routes)
 

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -33,6 +34,7 @@ __all__ = [
     "Credentials",
     "CurrentPrincipal",
     "CurrentUser",
+    "DEFERRED_CREDENTIALS_OPENAPI",
     "Principal",
     "ReleasedPrincipal",
     "SessionPrincipal",
@@ -42,6 +44,7 @@ __all__ = [
     "principal_from_api_key",
     "principal_from_claims",
     "principal_from_jwt",
+    "principal_of_session_row",
     "require_scopes",
     "require_scopes_deferred",
     "require_scopes_released",
@@ -128,9 +131,23 @@ def principal_from_claims(session: Session, claims: dict[str, object]) -> Princi
         if isinstance(sid, str)
         else None
     )
-    if row is None or not row[0].is_active:
+    if row is None:
         raise Unauthorized("Invalid or expired access token.")
-    user, session_is_active = row
+    return principal_of_session_row(claims, row[0], row[1])
+
+
+def principal_of_session_row(
+    claims: dict[str, object], user: User | None, session_is_active: bool | None
+) -> Principal:
+    """`principal_from_claims`' checks on what the database holds now, read by the caller (an
+    ask reads them with the rest of what it needs in one statement): the token's user (None:
+    no such user) and whether its session (`claims["sid"]`) is active (None: no such session
+    of that user)."""
+    sid = claims.get("sid")
+    if user is None or session_is_active is None or not isinstance(sid, str):
+        raise Unauthorized("Invalid or expired access token.")
+    if user.id != str(claims["sub"]) or not user.is_active:
+        raise Unauthorized("Invalid or expired access token.")
     if not session_is_active:
         raise Unauthorized("This session has ended; sign in again.")
     if _issued_before(claims, user.password_changed_at):
@@ -138,7 +155,7 @@ def principal_from_claims(session: Session, claims: dict[str, object]) -> Princi
     return Principal(
         user=user,
         scopes=ROLE_SCOPES.get(user.role, frozenset()),
-        user_session_id=str(sid),
+        user_session_id=sid,
         token_claims=claims,
     )
 
@@ -281,6 +298,9 @@ class Credentials:
     api_key: str | None = None
     claims: dict[str, object] | None = None
 
+    def __call__(self, session: Session) -> Principal:
+        return self.resolve(session)
+
     def resolve(self, session: Session) -> Principal:
         """The principal, read in `session`: 401 for a revoked key, an ended session or an
         inactive user (checked in the database on every request, no cache), 403 for a
@@ -290,10 +310,28 @@ class Credentials:
         else:
             assert self.claims is not None  # noqa: S101 - set whenever api_key is not
             principal = principal_from_claims(session, self.claims)
+        return self.accept(principal)
+
+    def accept(self, principal: Principal) -> Principal:
+        """Take `principal` as the caller (read by `resolve`, or from the row an ask reads with
+        `principal_of_session_row`): 403 for a missing scope."""
         self.request.state.principal = principal
         annotate_log(user_id=principal.user.id)
         ensure_scopes(principal, *self.scopes)
         return principal
+
+
+DEFERRED_CREDENTIALS_OPENAPI: dict[str, Any] = {
+    "security": [{"OAuth2PasswordBearer": []}, {"APIKeyHeader": []}]
+}
+"""The `openapi_extra` of a route depending on `require_scopes_deferred`: the same security
+requirements `oauth2_scheme` and `api_key_scheme` give a route as dependencies."""
+
+
+def _bearer_token(request: Request) -> str | None:
+    """The bearer token of the `Authorization` header, as `oauth2_scheme` reads it."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def require_scopes_deferred(*scopes: Scope) -> Callable[..., Awaitable[Credentials]]:
@@ -304,11 +342,13 @@ def require_scopes_deferred(*scopes: Scope) -> Callable[..., Awaitable[Credentia
     own: an ask reads its caller with the rest of what it needs."""
 
     @_authenticates
-    async def _credentials(
-        request: Request,
-        token: Annotated[str | None, Depends(oauth2_scheme)],
-        api_key: Annotated[str | None, Depends(api_key_scheme)],
-    ) -> Credentials:
+    async def _credentials(request: Request) -> Credentials:
+        # The headers read here, not through `oauth2_scheme` and `api_key_scheme` as
+        # sub-dependencies: FastAPI's solving of nested dependencies cost an offline ask more
+        # CPU than checking the token. Routes using this declare the same security schemes
+        # in their OpenAPI operation (`DEFERRED_CREDENTIALS_OPENAPI`).
+        api_key = request.headers.get(api_key_scheme.model.name)
+        token = _bearer_token(request)
         if api_key:
             return Credentials(request=request, scopes=scopes, api_key=api_key)
         if token:

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from backend.auth.deps import (
+    DEFERRED_CREDENTIALS_OPENAPI,
     Credentials,
     Principal,
     require_scopes,
@@ -170,6 +171,7 @@ def list_messages(
     "/sessions/{session_id}/ask",
     summary="Ask a question in plain language",
     response_model=AskResponse,
+    openapi_extra=DEFERRED_CREDENTIALS_OPENAPI,
     responses={
         **_COMMON,
         400: {"model": ErrorResponse, "description": "The guard refused the SQL."},
@@ -201,7 +203,7 @@ async def ask(
     """
     answer = await pipeline.ask_async(
         request.app.state.session_factory,
-        principal=credentials.resolve,
+        principal=credentials,
         chat_session_id=session_id,
         question=data.question,
         connection_id=data.connection_id,
@@ -217,6 +219,7 @@ async def ask(
     "/sessions/{session_id}/ask/stream",
     summary="Ask a question, streamed as Server-Sent Events",
     response_class=StreamingResponse,
+    openapi_extra=DEFERRED_CREDENTIALS_OPENAPI,
     responses={
         200: {
             "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},

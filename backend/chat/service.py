@@ -11,6 +11,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Insert,
     Integer,
+    String,
     Table,
     Update,
     bindparam,
@@ -63,7 +64,13 @@ def create_chat_session(
 
 def get_chat_session(session: Session, *, user_id: str, session_id: str) -> ChatSession:
     """The user's active session; `ChatSessionNotFound` (404) for anyone else's or a deleted one."""
-    chat = session.get(ChatSession, session_id)
+    return own_chat_session(
+        session.get(ChatSession, session_id), user_id=user_id, session_id=session_id
+    )
+
+
+def own_chat_session(chat: ChatSession | None, *, user_id: str, session_id: str) -> ChatSession:
+    """`get_chat_session`'s checks on a session the caller read (None: no such session)."""
     if chat is None or chat.user_id != user_id or not chat.is_active:
         raise ChatSessionNotFound(details={"session_id": session_id})
     return chat
@@ -122,16 +129,22 @@ def list_messages(
     )
 
 
+_RECENT_MESSAGES = (
+    # Only the three columns a turn needs: not the stored results (JSON) nor ORM objects.
+    # Built once: an ask reads it every time.
+    select(ChatMessage.message_type, ChatMessage.content, ChatMessage.sql_query)
+    .where(ChatMessage.session_id == bindparam("session_id", type_=String))
+    .order_by(ChatMessage.sequence_number.desc())
+    .limit(bindparam("messages", type_=Integer))
+)
+
+
 def recent_turns(
     session: Session, chat: ChatSession, *, max_turns: int
 ) -> list[tuple[str, str | None]]:
     """The last `max_turns` questions of the session with the SQL that answered each (or None)."""
-    # Only the three columns a turn needs: not the stored results (JSON) nor ORM objects.
     rows = session.execute(
-        select(ChatMessage.message_type, ChatMessage.content, ChatMessage.sql_query)
-        .where(ChatMessage.session_id == chat.id)
-        .order_by(ChatMessage.sequence_number.desc())
-        .limit(max_turns * 2)
+        _RECENT_MESSAGES, {"session_id": chat.id, "messages": max_turns * 2}
     ).all()
     turns: list[tuple[str, str | None]] = []
     for message_type, content, sql_query in reversed(rows):

@@ -1,21 +1,25 @@
 """The schema snapshot cache in `database_schemas`: one row per table of a connection, and an
 in-process copy of the parsed snapshots in front of it.
 
-The in-process copy is dropped at once when this process stores or clears a connection's
-snapshot; a refresh made by another process is seen here within `SNAPSHOT_CACHE_TTL_SECONDS`
-(the staleness bound). The introspection of a first use runs outside any platform transaction
-and the result is stored in a short transaction of its own.
+The in-process copy is keyed by the snapshot's version as the shared database has it (how many
+table rows, and the newest `last_updated`: a store replaces every row with a new time, a clear
+leaves none), read with every use, so a refresh made by any process on any host is seen by
+the next read here: never stale. An ask reads the version in its one read statement
+(`snapshot_version_columns`); `load_snapshot` reads it with a small statement of its own when
+not given. The introspection of a first use runs outside any platform transaction and the
+result is stored in a short transaction of its own.
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import ScalarSelect, SQLColumnExpression, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from backend.connections.dialects import database_label
@@ -30,28 +34,54 @@ INTROSPECTION_TIMEOUT_SECONDS = 120
 """Longest reading a database's catalog may take (a bound, not a target: see the benchmark)."""
 
 
-SNAPSHOT_CACHE_TTL_SECONDS = 30.0
-"""How long a parsed snapshot is reused in-process before `database_schemas` is read again: the
-longest a refresh made by another worker process goes unseen here."""
 SNAPSHOT_CACHE_MAX_ENTRIES = 1024
+"""Parsed snapshots kept in-process (one per connection, least recently used dropped first)."""
+
+SnapshotVersion = tuple[int, datetime | None]
+"""A connection's snapshot as `database_schemas` has it now: its number of table rows and
+their newest `last_updated` ((0, None): none stored)."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Cached:
     snapshot: SchemaSnapshot
     taken_at: datetime
-    loaded_at: float
+    version: SnapshotVersion
 
 
-_parsed: dict[str, _Cached] = {}
+_parsed: OrderedDict[str, _Cached] = OrderedDict()
 _parsed_lock = threading.Lock()
 
 
-def _remember(connection_id: str, snapshot: SchemaSnapshot, taken_at: datetime) -> None:
+def _remember(
+    connection_id: str, snapshot: SchemaSnapshot, taken_at: datetime, version: SnapshotVersion
+) -> None:
     with _parsed_lock:
-        if len(_parsed) >= SNAPSHOT_CACHE_MAX_ENTRIES and connection_id not in _parsed:
-            _parsed.pop(next(iter(_parsed)))
-        _parsed[connection_id] = _Cached(snapshot, taken_at, time.monotonic())
+        _parsed[connection_id] = _Cached(snapshot, taken_at, version)
+        _parsed.move_to_end(connection_id)
+        while len(_parsed) > SNAPSHOT_CACHE_MAX_ENTRIES:
+            _parsed.popitem(last=False)
+
+
+def snapshot_version_columns(
+    connection_id: SQLColumnExpression[str],
+) -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
+    """The two parts of `SnapshotVersion` as scalar subqueries on `connection_id` (a column of
+    an enclosing statement, or a value), to read with other things in one statement."""
+    where = DatabaseSchema.connection_id == connection_id
+    return (
+        select(func.count()).where(where).scalar_subquery(),
+        select(func.max(DatabaseSchema.last_updated)).where(where).scalar_subquery(),
+    )
+
+
+def snapshot_version(session: Session, connection_id: str) -> SnapshotVersion:
+    """The connection's `SnapshotVersion`, read now (one small statement)."""
+    where = DatabaseSchema.connection_id == connection_id
+    count, newest = session.execute(
+        select(func.count(), func.max(DatabaseSchema.last_updated)).where(where)
+    ).one()
+    return int(count), newest
 
 
 def forget_snapshot(connection_id: str) -> None:
@@ -61,16 +91,25 @@ def forget_snapshot(connection_id: str) -> None:
 
 
 def load_snapshot(
-    session: Session, connection: DatabaseConnection
+    session: Session,
+    connection: DatabaseConnection,
+    *,
+    version: SnapshotVersion | None = None,
 ) -> tuple[SchemaSnapshot, datetime] | None:
     """The cached snapshot and when it was taken, or None if there is none.
 
-    Served from the in-process copy when it is younger than `SNAPSHOT_CACHE_TTL_SECONDS`.
+    Served from the in-process copy when its version is the one stored now (`version`, read
+    here when not given); otherwise read and parsed again.
     """
+    if version is None:
+        version = snapshot_version(session, connection.id)
+    if version[0] == 0:
+        return None
     with _parsed_lock:
         cached = _parsed.get(connection.id)
-    if cached is not None and time.monotonic() - cached.loaded_at < SNAPSHOT_CACHE_TTL_SECONDS:
-        return cached.snapshot, cached.taken_at
+        if cached is not None and cached.version == version:
+            _parsed.move_to_end(connection.id)
+            return cached.snapshot, cached.taken_at
     rows = list(
         session.scalars(
             select(DatabaseSchema)
@@ -86,7 +125,7 @@ def load_snapshot(
         tables=[TableInfo.model_validate(row.schema_info) for row in rows],
     )
     taken_at = min(row.last_updated for row in rows)
-    _remember(connection.id, snapshot, taken_at)
+    _remember(connection.id, snapshot, taken_at, (len(rows), max(row.last_updated for row in rows)))
     return snapshot, taken_at
 
 
@@ -170,7 +209,8 @@ def store_snapshot_in_own_transaction(
     no lock it takes outlives the store."""
     with session_factory() as session, session.begin():
         taken_at = store_snapshot(session, connection, snapshot)
-    _remember(connection.id, snapshot, taken_at)
+    # The version the next read will find, unless another process stores one meanwhile.
+    _remember(connection.id, snapshot, taken_at, (len(snapshot.tables), taken_at))
     return taken_at
 
 

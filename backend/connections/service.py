@@ -100,7 +100,13 @@ def get_connection(
 ) -> DatabaseConnection:
     """The caller's connection. Raises `ConnectionNotFound` (404) for a missing or someone
     else's connection, `Forbidden` (403) for an API key not allowed to use it."""
-    connection = session.get(DatabaseConnection, connection_id)
+    return usable_connection(session.get(DatabaseConnection, connection_id), owner, connection_id)
+
+
+def usable_connection(
+    connection: DatabaseConnection | None, owner: Principal | User, connection_id: str
+) -> DatabaseConnection:
+    """`get_connection`'s checks on a connection the caller read (None: no such connection)."""
     if connection is None or connection.user_id != _user_id(owner):
         raise ConnectionNotFound(details={"connection_id": connection_id})
     if isinstance(owner, Principal):

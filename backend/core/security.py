@@ -5,12 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from jose import JWTError, jwt
+from jose import JWTError, jwk, jwt
+from jose.backends.base import Key
 from passlib.context import CryptContext
 
 JWT_ALGORITHM = "HS256"
@@ -86,8 +91,46 @@ def create_jwt(
     return str(jwt.encode(payload, secret, algorithm=JWT_ALGORITHM))
 
 
+VERIFIED_TOKENS_MAX_ENTRIES = 4096
+"""Access tokens whose signature this process verified, remembered until they expire (LRU)."""
+
+_verified: OrderedDict[tuple[str, str, str, str], dict[str, Any]] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _hmac_key(secret: str) -> Key:
+    # A key object: given the secret as a string, python-jose first tries to parse it as a
+    # JSON key set (an exception per token) and builds the HMAC key again for every token.
+    return jwk.construct(secret, JWT_ALGORITHM)
+
+
 def decode_jwt(token: str, *, secret: str, issuer: str, token_type: str) -> dict[str, Any]:
-    """Verify signature, algorithm, expiry, issuer and type; raise `TokenError` otherwise."""
+    """Verify signature, algorithm, expiry, issuer and type; raise `TokenError` otherwise.
+
+    A token verified once is not verified again while it is valid: its claims are a function
+    of the token, the secret, the issuer and the type (all in the cache key), and only its
+    expiry is checked again. This says nothing about whether its session still holds; callers
+    check that in the database on every request (`auth.deps.principal_from_claims`)."""
+    remembered = (token, secret, issuer, token_type)
+    with _verified_lock:
+        payload = _verified.get(remembered)
+        if payload is not None:
+            _verified.move_to_end(remembered)
+    if payload is None:
+        payload = _verify_jwt(token, secret=secret, issuer=issuer, token_type=token_type)
+        with _verified_lock:
+            _verified[remembered] = payload
+            while len(_verified) > VERIFIED_TOKENS_MAX_ENTRIES:
+                _verified.popitem(last=False)
+    if int(payload["exp"]) <= time.time():
+        with _verified_lock:
+            _verified.pop(remembered, None)
+        raise TokenError("Signature has expired.")
+    return dict(payload)
+
+
+def _verify_jwt(token: str, *, secret: str, issuer: str, token_type: str) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
     except JWTError as exc:
@@ -98,7 +141,7 @@ def decode_jwt(token: str, *, secret: str, issuer: str, token_type: str) -> dict
     try:
         payload: dict[str, Any] = jwt.decode(
             token,
-            secret,
+            _hmac_key(secret),
             algorithms=[JWT_ALGORITHM],
             issuer=issuer,
             options={"require_exp": True, "require_iat": True, "require_sub": True},

@@ -15,21 +15,25 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import partial
+from datetime import datetime
+from functools import cache, partial
 from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Table, select
+from sqlalchemy import Select, String, Table, and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
 from backend.auth import service as auth_service
-from backend.auth.deps import Principal
+from backend.auth.deps import Credentials, Principal, principal_of_session_row
+from backend.auth.models import User, UserSession
 from backend.chat import service as chat_service
 from backend.chat.models import ChatSession
 from backend.chat.service import NewMessage
@@ -83,7 +87,9 @@ from backend.observability import recorder
 from backend.observability.event_types import EventType
 from backend.observability.models import Event, QueryAnalytics
 from backend.semantic import service as semantic_service
+from backend.semantic.current import layer_at
 from backend.semantic.layer import SemanticLayer
+from backend.semantic.models import SemanticLayerHead
 from backend.semantic.visibility import (
     NOTHING_HIDDEN,
     HiddenItems,
@@ -181,6 +187,9 @@ class AskAnswer(QueryAnswer):
     """A plain-language sentence about the rows (`summaries.summarize_result`)."""
 
 
+_NOT_SUMMARIZED = object()
+
+
 @dataclass(slots=True)
 class _Run:
     """What happened so far in one run; enough to record it whether it succeeded or not."""
@@ -212,6 +221,8 @@ class _Run:
     """The draft answer (`execute: false`) this SQL run carries out, shown in its thread."""
     hidden: HiddenItems = NOTHING_HIDDEN
     """What the connection's semantic layer hides: the guard refuses SQL that reads it."""
+    summary: object = _NOT_SUMMARIZED
+    """`_summary`'s sentence once made (it may be None)."""
 
     def emit(self, stage: str, data: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -556,13 +567,16 @@ def _ask_source(run: _Run) -> str:
 
 
 def _summary(run: _Run) -> str | None:
+    """The sentence about the rows, made once per run (the message and the answer share it)."""
     if run.result is None or not run.execute:
         return None
-    return summarize_result(
-        [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
-        run.result.rows,
-        truncated=run.result.truncated,
-    )
+    if run.summary is _NOT_SUMMARIZED:
+        run.summary = summarize_result(
+            [(c.name, t) for c, t in zip(run.result.columns, run.column_types, strict=True)],
+            run.result.rows,
+            truncated=run.result.truncated,
+        )
+    return cast("str | None", run.summary)
 
 
 def _result_payload(run: _Run) -> dict[str, Any] | None:
@@ -661,6 +675,140 @@ AskPlan = _AskPlan
 """What an ask's first phase read (`read_ask_async`), handed to `finish_ask_async`."""
 
 
+@dataclass(frozen=True, slots=True)
+class _AskRow:
+    """What an ask's one read statement found (None: no such row)."""
+
+    user: User | None
+    session_is_active: bool | None
+    """The caller's user session (a bearer token's `sid`), when one was asked for."""
+    chat: ChatSession | None
+    connection: DatabaseConnection | None
+    layer_version: int | None
+    """The connection's current semantic layer version (None: it has no layer)."""
+    templates_version: tuple[int, datetime | None]
+    snapshot_version: schema_cache.SnapshotVersion
+
+
+@cache
+def _ask_row_statement(*, connection_given: bool) -> Select[Any]:
+    """`_read_ask_row`'s statement, built once (bound parameters: `user_id`,
+    `user_session_id`, `chat_session_id` and, when `connection_given`, `connection_id`)."""
+    chosen: Any = (
+        bindparam("connection_id", type_=String) if connection_given else ChatSession.connection_id
+    )
+    return (
+        select(
+            User,
+            UserSession.is_active,
+            ChatSession,
+            DatabaseConnection,
+            SemanticLayerHead.current_version,
+            *templates_service.applicable_version_columns(
+                DatabaseConnection.user_id, DatabaseConnection.id
+            ),
+            *schema_cache.snapshot_version_columns(DatabaseConnection.id),
+        )
+        .select_from(User)
+        .outerjoin(
+            UserSession,
+            and_(
+                UserSession.user_id == User.id,
+                UserSession.id == bindparam("user_session_id", type_=String),
+            ),
+        )
+        .outerjoin(ChatSession, ChatSession.id == bindparam("chat_session_id", type_=String))
+        .outerjoin(DatabaseConnection, DatabaseConnection.id == chosen)
+        .outerjoin(SemanticLayerHead, SemanticLayerHead.connection_id == DatabaseConnection.id)
+        .where(User.id == bindparam("user_id", type_=String))
+    )
+
+
+def _read_ask_row(
+    session: Session,
+    *,
+    caller: Credentials | Principal,
+    chat_session_id: str,
+    connection_id: str | None,
+) -> _AskRow:
+    """One statement: the caller's user and user session (a bearer token's), the chat
+    session, the connection (`connection_id`, else the chat session's), the version number of
+    its semantic layer, and the versions of its templates and schema snapshot as the shared
+    database has them now, which key this process's parsed copies (`_visible_templates`,
+    `semantic.current.layer_at`, `schema_cache.load_snapshot`): a change made by any process
+    is seen by the next ask."""
+    if isinstance(caller, Credentials):
+        claims = caller.claims or {}
+        user_id, sid = str(claims.get("sub")), claims.get("sid")
+        user_session_id = sid if isinstance(sid, str) else None
+    else:
+        user_id, user_session_id = caller.user.id, None
+    statement = _ask_row_statement(connection_given=connection_id is not None)
+    values = {
+        "user_id": user_id,
+        "user_session_id": user_session_id,
+        "chat_session_id": chat_session_id,
+        "connection_id": connection_id,
+    }
+    found = session.execute(statement, values).first()
+    if found is None:
+        return _AskRow(None, None, None, None, None, (0, None), (0, None))
+    user, active, chat, connection, layer, templates, template_change, tables, snapshot = found
+    return _AskRow(
+        user=user,
+        session_is_active=active if user_session_id is not None else None,
+        chat=chat,
+        connection=connection,
+        layer_version=layer,
+        templates_version=(int(templates or 0), template_change),
+        snapshot_version=(int(tables or 0), snapshot),
+    )
+
+
+VISIBLE_TEMPLATES_CACHE_ENTRIES = 256
+"""Connections whose visible templates this process keeps (least recently used dropped)."""
+_visible: OrderedDict[tuple[Any, ...], list[QueryTemplate]] = OrderedDict()
+_visible_lock = threading.Lock()
+
+
+def _visible_templates(
+    session: Session,
+    connection: DatabaseConnection,
+    *,
+    row: _AskRow,
+    hidden: HiddenItems,
+    snapshot: SchemaSnapshot | None,
+) -> list[QueryTemplate]:
+    """The templates a question on `connection` may match or learn from, less those reading
+    what the layer hides: read and checked once per version of the templates, the layer and
+    the snapshot (the ask's one statement read them), then kept in this process. The templates
+    kept are detached copies, read and never written through."""
+    key = (
+        connection.id,
+        connection.user_id,
+        row.templates_version,
+        row.layer_version,
+        # The snapshot matters only to templates checked against hidden items.
+        row.snapshot_version if hidden else None,
+    )
+    with _visible_lock:
+        known = _visible.get(key)
+        if known is not None:
+            _visible.move_to_end(key)
+            return known
+    templates = templates_service.without_hidden_reads(
+        templates_service.applicable_templates(session, connection),
+        connection=connection,
+        hidden=hidden,
+        snapshot=snapshot,
+    )
+    with _visible_lock:
+        _visible[key] = templates
+        while len(_visible) > VISIBLE_TEMPLATES_CACHE_ENTRIES:
+            _visible.popitem(last=False)
+    return templates
+
+
 def _without_transaction(session: Session) -> None:
     """On PostgreSQL, let the session run its statements without BEGIN and COMMIT/ROLLBACK
     (each statement is then its own transaction): for a read phase, where at READ COMMITTED
@@ -693,10 +841,27 @@ def _read_ask(
     question = question.strip()
     with session_factory() as session:
         _without_transaction(session)
-        if not isinstance(principal, Principal):
+        # A bearer token's caller is read with everything else in the ask's one statement;
+        # an API key's (a write of its own: its use is counted) or a given principal first.
+        bearer = (
+            principal if isinstance(principal, Credentials) and principal.api_key is None else None
+        )
+        if bearer is None and not isinstance(principal, Principal):
             principal = principal(session)
+        row = _read_ask_row(
+            session,
+            caller=bearer if bearer is not None else cast("Principal", principal),
+            chat_session_id=chat_session_id,
+            connection_id=connection_id,
+        )
+        if bearer is not None:
+            assert bearer.claims is not None  # noqa: S101 - a bearer's credentials have claims
+            principal = bearer.accept(
+                principal_of_session_row(bearer.claims, row.user, row.session_is_active)
+            )
+        assert isinstance(principal, Principal)  # noqa: S101 - resolved above
         user = principal.user
-        chat = chat_service.get_chat_session(session, user_id=user.id, session_id=chat_session_id)
+        chat = chat_service.own_chat_session(row.chat, user_id=user.id, session_id=chat_session_id)
         chosen_id = connection_id or chat.connection_id
         if chosen_id is None:
             # A session without a connection asks the caller's only one, and keeps it from
@@ -706,7 +871,10 @@ def _read_ask(
                 raise NoConnectionChosen()
             chat.connection_id = chosen_id
             session.commit()
-        connection = ensure_usable_connection(session, principal=principal, connection_id=chosen_id)
+            row = _read_ask_row(
+                session, caller=principal, chat_session_id=chat_session_id, connection_id=chosen_id
+            )
+        connection = connections_service.usable_connection(row.connection, principal, chosen_id)
         generator_settings = llm_settings(session, settings)
         choice = choose_generator(session, user, generator_name, generator_settings)
         if choice.name in LLM_GENERATORS:
@@ -730,12 +898,14 @@ def _read_ask(
         try:
             _load_limits(session, run)
             plan.price_table = get_config_value(session, "llm.price_table")
-            cached = schema_cache.load_snapshot(session, connection)
-            layer = semantic_service.load_current_layer(session, connection.id)
+            cached = schema_cache.load_snapshot(session, connection, version=row.snapshot_version)
+            if row.layer_version is not None:
+                layer = layer_at(session, connection.id, row.layer_version)
             run.hidden = hidden_items(layer)
-            templates = templates_service.without_hidden_reads(
-                templates_service.applicable_templates(session, connection),
-                connection=connection,
+            templates = _visible_templates(
+                session,
+                connection,
+                row=row,
                 hidden=run.hidden,
                 snapshot=cached[0] if cached is not None else None,
             )
@@ -783,20 +953,54 @@ def _read_ask(
                 history, candidates = _without_hidden_sql(
                     history, candidates, snapshot=plan.snapshot, hidden=run.hidden
                 )
+            view = _generator_view(connection.id, plan.snapshot, layer, run.hidden)
             plan.request = GenerationRequest(
                 question=question,
                 # Hidden tables and columns never reach a generator or a prompt.
-                schema=visible_snapshot(plan.snapshot, run.hidden),
+                schema=view[0],
                 history=history,
                 examples=_examples(question, candidates),
                 dialect=sqlglot_dialect(connection.db_type),
                 row_cap=run.row_cap,
                 model=choice.model,
-                semantic=public_layer(layer) if layer is not None else None,
+                semantic=view[1],
             )
     except Exception as exc:  # noqa: BLE001 - recorded with the ask, then raised
         plan.failure = exc
     return plan
+
+
+_GeneratorView = tuple[SchemaSnapshot, SemanticLayer | None]
+_views: OrderedDict[
+    str, tuple[SchemaSnapshot, SemanticLayer | None, SchemaSnapshot, SemanticLayer | None]
+] = OrderedDict()
+_views_lock = threading.Lock()
+
+
+def _generator_view(
+    connection_id: str,
+    snapshot: SchemaSnapshot,
+    layer: SemanticLayer | None,
+    hidden: HiddenItems,
+) -> _GeneratorView:
+    """The snapshot and layer as a generator sees them (hidden items left out), made once per
+    parsed snapshot and layer (both kept per version, see `_read_ask_row`): the same objects
+    for every ask while nothing changed, so a generator's per-schema preparation is found by
+    identity (`engines.builtin.schema_index`)."""
+    with _views_lock:
+        seen = _views.get(connection_id)
+        if seen is not None and seen[0] is snapshot and seen[1] is layer:
+            _views.move_to_end(connection_id)
+            return seen[2], seen[3]
+    view = (
+        visible_snapshot(snapshot, hidden),
+        public_layer(layer) if layer is not None else None,
+    )
+    with _views_lock:
+        _views[connection_id] = (snapshot, layer, *view)
+        while len(_views) > VISIBLE_TEMPLATES_CACHE_ENTRIES:
+            _views.popitem(last=False)
+    return view
 
 
 def _without_hidden_sql(

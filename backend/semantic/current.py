@@ -50,3 +50,22 @@ def load_current_layer(session: Session, connection_id: str) -> SemanticLayer | 
         .where(SemanticLayerHead.connection_id == connection_id)
     )
     return document_of(row) if row is not None else None
+
+
+def layer_at(session: Session, connection_id: str, version: int) -> SemanticLayer | None:
+    """A committed version of the connection's layer: this process's parsed copy, read (one
+    indexed read) and parsed only the first time. An ask reads the current version number
+    with the rest of what it needs (`SemanticLayerHead.current_version`), then this."""
+    key = (connection_id, version)
+    with _parsed_lock:
+        cached = _parsed.get(key)
+        if cached is not None:
+            _parsed.move_to_end(key)
+            return cached
+    row = session.scalar(
+        select(SemanticLayerVersion).where(
+            SemanticLayerVersion.connection_id == connection_id,
+            SemanticLayerVersion.version == version,
+        )
+    )
+    return document_of(row) if row is not None else None

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    SQLColumnExpression,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from backend.auth.deps import Principal
@@ -440,19 +449,40 @@ def record_template_use(session: Session, template: QueryTemplate) -> None:
 
 def _applies_to(connection: DatabaseConnection) -> ColumnElement[bool]:
     """The one rule for which templates apply to a connection (see `template_applies`)."""
+    return _applies_to_ids(connection.user_id, connection.id)
+
+
+def _applies_to_ids(
+    owner_id: str | SQLColumnExpression[str], connection_id: str | SQLColumnExpression[str]
+) -> ColumnElement[bool]:
     return or_(
         and_(
-            QueryTemplate.user_id == connection.user_id,
+            QueryTemplate.user_id == owner_id,
             or_(
                 QueryTemplate.connection_id.is_(None),
-                QueryTemplate.connection_id == connection.id,
+                QueryTemplate.connection_id == connection_id,
             ),
         ),
         and_(
-            QueryTemplate.connection_id == connection.id,
+            QueryTemplate.connection_id == connection_id,
             QueryTemplate.is_public.is_(True),
             QueryTemplate.is_verified.is_(True),
         ),
+    )
+
+
+def applicable_version_columns(
+    owner_id: SQLColumnExpression[str], connection_id: SQLColumnExpression[str]
+) -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
+    """The version of `applicable_templates`' answer as the shared database has it now, as two
+    scalar subqueries on a connection's columns in an enclosing statement: how many apply, and
+    the newest change among them (every change of a template, its use counted included, sets
+    its `updated_at`; a template deleted or no longer applying changes the count)."""
+    applies = _applies_to_ids(owner_id, connection_id)
+    changed = func.coalesce(QueryTemplate.updated_at, QueryTemplate.created_at)
+    return (
+        select(func.count()).where(applies).scalar_subquery(),
+        select(func.max(changed)).where(applies).scalar_subquery(),
     )
 
 

@@ -6,13 +6,24 @@ when it is installed; otherwise a fixed question->SQL stand-in, which makes `gen
 and says so in the output.
 
     python scripts/bench/bench_ask.py [--rounds 20] [--database-url URL]
+
+With `--serve`, instead: the real server (`uvicorn`, a subprocess on loopback, as
+`run_all.py` starts it) answers `--clients` closed loops of offline asks for `--seconds`, and
+the server's CPU per ask is printed; `--py-spy FILE` records the server meanwhile (py-spy, the
+`dev` extra; only the thread holding the GIL, so waits do not count) as a flame graph, or as
+collapsed stacks when FILE ends in `.txt`:
+
+    python scripts/bench/bench_ask.py --serve --clients 8 --seconds 20 --py-spy ask.svg
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,11 +97,66 @@ def _report(title: str, per_stage: dict[str, list[float]], totals: list[float]) 
     )
 
 
+def serve(args: argparse.Namespace) -> None:
+    """Offline asks against the real server in a subprocess, optionally under py-spy."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import run_all
+
+    with tempfile.TemporaryDirectory(prefix="nlsql-bench-serve-") as tmp:
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'app_data.db'}"
+        platform = run_all.prepare_platform(url.split(":", 1)[0], url, Path(tmp))
+        headers = bearer_headers(platform.settings, platform.user_id)
+        chats = run_all.make_chats(platform, args.clients)
+        with run_all.api_server(platform, workers=1, llm_url="http://127.0.0.1:9") as base:
+            for question in run_all.QUESTIONS:  # first uses: the schema, the engine's data
+                response = run_all.httpx.post(
+                    f"{base}/api/v1/chat/sessions/{chats[0]}/ask",
+                    json={"question": question},
+                    headers=headers,
+                    timeout=60,
+                )
+                response.raise_for_status()
+            spy = None
+            if args.py_spy:
+                out = Path(args.py_spy)
+                command = [
+                    shutil.which("py-spy") or "py-spy", "record", "--pid",
+                    str(run_all.SERVER_PIDS[base]), "--rate", "250", "--output", str(out),
+                    "--format", "raw" if out.suffix == ".txt" else "flamegraph", "--gil",
+                ]  # fmt: skip
+                spy = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+            loop = asyncio.run(
+                run_all.closed_loop(
+                    base,
+                    clients=args.clients,
+                    seconds=args.seconds,
+                    method="POST",
+                    path_for=lambda i: f"/api/v1/chat/sessions/{chats[i]}/ask",
+                    body_for=lambda i, n: {
+                        "question": run_all.QUESTIONS[(i + n) % len(run_all.QUESTIONS)]
+                    },
+                    headers=headers,
+                )
+            )
+            if spy is not None:
+                spy.send_signal(run_all.signal.SIGINT)
+                spy.wait(60)
+        loop.pop("query_ids")
+        print(loop)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--database-url", default=None, help="platform DB (default: temp SQLite)")
+    parser.add_argument("--serve", action="store_true", help="the real server, closed loops")
+    parser.add_argument("--clients", type=int, default=8, help="with --serve")
+    parser.add_argument("--seconds", type=float, default=10.0, help="with --serve")
+    parser.add_argument("--py-spy", default=None, help="with --serve: record the server")
     args = parser.parse_args()
+    if args.serve:
+        serve(args)
+        return
 
     builtin = importlib.util.find_spec("backend.nl2sql.engines.builtin") is not None
     generator_name = "builtin" if builtin else FixedGenerator.name

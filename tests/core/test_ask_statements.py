@@ -1,7 +1,9 @@
 """What an offline ask asks of the platform database, statement by statement.
 
-* An ask (the schema already cached) runs a fixed number of platform statements: six reads in
-  its read phase and, to record, one statement on PostgreSQL (the analytics row, the event and
+* An ask (the schema already cached) runs a fixed number of platform statements: two reads in
+  its read phase (one statement for the caller, the chat session, the connection and the
+  versions of its layer, templates and schema snapshot; one for the session's recent turns)
+  and, to record, one statement on PostgreSQL (the analytics row, the event and
   both messages in one statement with data-modifying CTEs, sent outside a transaction: no
   BEGIN or COMMIT round trips) or four on SQLite. More is a regression, fewer an improvement
   to write down here.
@@ -35,9 +37,9 @@ from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import make_caller
 from tests.core.test_ask_overhead import BACKGROUND_THREADS
 
-READS_PER_ASK = 6
-"""The caller, the chat session, the connection, its semantic layer, its templates, the
-session's recent turns."""
+READS_PER_ASK = 2
+"""The caller, the chat session, the connection and the versions of what is cached by version
+(layer, templates, schema snapshot) in one statement; the session's recent turns."""
 RECORDING_STATEMENTS = {"postgresql": 1, "sqlite": 4}
 
 

@@ -65,11 +65,35 @@ _INDEX_CACHE: OrderedDict[str, SchemaIndex] = OrderedDict()
 _INDEX_CACHE_SIZE = 32
 
 
+_SEEN: OrderedDict[tuple[int, int], tuple[SchemaSnapshot, SemanticLayer | None, str]] = (
+    OrderedDict()
+)
+"""The content key of snapshot and layer objects seen lately, by identity: the platform hands
+the same parsed objects to every ask while their versions hold (`pipeline`), and serialising
+and hashing a whole schema on every ask cost more than the lookup it keys. The entries keep
+their objects alive, so an id is never reused while it is here."""
+
+
+def _content_key(snapshot: SchemaSnapshot, semantic: SemanticLayer | None) -> str:
+    identity = (id(snapshot), id(semantic))
+    with _INDEX_LOCK:
+        seen = _SEEN.get(identity)
+        if seen is not None and seen[0] is snapshot and seen[1] is semantic:
+            _SEEN.move_to_end(identity)
+            return seen[2]
+    layer = semantic.model_dump_json() if semantic is not None else ""
+    key = hashlib.sha256((snapshot.model_dump_json() + layer).encode()).hexdigest()
+    with _INDEX_LOCK:
+        _SEEN[identity] = (snapshot, semantic, key)
+        while len(_SEEN) > _INDEX_CACHE_SIZE:
+            _SEEN.popitem(last=False)
+    return key
+
+
 def schema_index(snapshot: SchemaSnapshot, semantic: SemanticLayer | None = None) -> SchemaIndex:
     """The linking index of a snapshot (and layer), reused while the same schema keeps being
     asked about."""
-    layer = semantic.model_dump_json() if semantic is not None else ""
-    key = hashlib.sha256((snapshot.model_dump_json() + layer).encode()).hexdigest()
+    key = _content_key(snapshot, semantic)
     with _INDEX_LOCK:
         index = _INDEX_CACHE.get(key)
         if index is not None:
