@@ -31,12 +31,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, literal, select
+from sqlalchemy import Insert, Table, bindparam, func, insert, literal, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from backend.core.context import ClientContext
 from backend.core.db import Base, utcnow
@@ -373,6 +375,64 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
     per process and cached, and Core applies the columns' defaults (timestamps)."""
     if rows:
         session.execute(insert(cast("Table", model.__table__)), rows)
+
+
+def row_with_defaults(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """`row` with the Python-side defaults of the columns it leaves out filled in (an INSERT
+    inside a common table expression gets no defaults applied for it)."""
+    full = dict(row)
+    for column in table.columns:
+        default = column.default
+        if column.key in full or default is None:
+            continue
+        if isinstance(default, ScalarElementColumnDefault):
+            full[column.key] = default.arg
+        elif isinstance(default, CallableColumnDefault):
+            full[column.key] = cast("Any", default.arg)(None)
+    return full
+
+
+def insert_rows_together(
+    session: Session, rows: Sequence[tuple[type[Base], dict[str, Any]]]
+) -> None:
+    """Write one row into each of several tables (a run's analytics row and its event).
+
+    On PostgreSQL one statement: the rows but the last as data-modifying common table
+    expressions of the last one's INSERT (one round trip; sent outside a transaction it is
+    atomic on its own). Elsewhere one INSERT per row (`insert_rows`)."""
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < 2:
+        for model, values in rows:
+            insert_rows(session, model, [values])
+        return
+    tables = [cast("Table", model.__table__) for model, _ in rows]
+    full = [
+        row_with_defaults(table, values) for table, (_, values) in zip(tables, rows, strict=True)
+    ]
+    shape = tuple(
+        (table, tuple(sorted(values))) for table, values in zip(tables, full, strict=True)
+    )
+    parameters = {
+        f"r{index}_{key}": value
+        for index, values in enumerate(full)
+        for key, value in values.items()
+    }
+    session.execute(_together(shape), parameters)
+
+
+@lru_cache(maxsize=64)
+def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    """`WITH r0 AS (INSERT ...), ... INSERT ...`, built once per shape (tables and columns);
+    values bound by name, `r{i}_{column}`."""
+
+    def values(index: int, table: Table, keys: tuple[str, ...]) -> dict[str, Any]:
+        return {key: bindparam(f"r{index}_{key}", type_=table.c[key].type) for key in keys}
+
+    *along, (last_table, last_keys) = shape
+    writes = [
+        insert(table).values(values(index, table, keys)).cte(f"r{index}")
+        for index, (table, keys) in enumerate(along)
+    ]
+    return insert(last_table).values(values(len(along), last_table, last_keys)).add_cte(*writes)
 
 
 def estimate_llm_cost(
