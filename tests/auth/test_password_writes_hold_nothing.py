@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from backend.auth import service as auth_service
 from backend.auth.models import User
 from backend.observability.models import AuditLog
-from tests.auth.test_sign_in_holds_nothing import held_while_hashing  # noqa: F401 - fixture
 from tests import factories
+from tests.auth.test_sign_in_holds_nothing import held_while_hashing  # noqa: F401 - fixture
 from tests.factories import DEFAULT_PASSWORD
 
 API = "/api/v1"
