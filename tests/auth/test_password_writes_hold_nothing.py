@@ -2,7 +2,8 @@
 
 The shape of a sign-in (`test_sign_in_holds_nothing.py`): a short read, the hashes with
 nothing held, a short write that notices what changed meanwhile. The real password functions
-run, observed: each records how many platform connections its thread has checked out.
+run, observed (`held_while_hashing` in conftest.py): each records how many platform
+connections its thread has checked out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from backend.auth import service as auth_service
 from backend.auth.models import User
 from backend.observability.models import AuditLog
 from tests import factories
-from tests.auth.test_sign_in_holds_nothing import held_while_hashing  # noqa: F401 - fixture
 from tests.factories import DEFAULT_PASSWORD
 
 API = "/api/v1"
