@@ -11,9 +11,13 @@ How to call it (every function takes the caller's session first, keyword-only af
 * ``audit(session, action=AuditAction..., user_id=..., context=..., old_values=..., new_values=...,
   success=..., error_message=...)`` appends one row to the tamper-evident audit chain.
   Secret-looking keys in ``old_values``/``new_values`` (password, token, secret, key ...) are
-  replaced by ``"***"``. On PostgreSQL the append takes a transaction-scoped advisory lock and on
-  SQLite the database write lock, both held until the caller's transaction ends: audit as late
-  in the transaction as you can.
+  replaced by ``"***"``. The row is one INSERT ... SELECT that reads its predecessor's hash
+  and computes its own in the database. On PostgreSQL the append first takes a
+  transaction-scoped advisory lock and on SQLite the database write lock, both held until the
+  caller's transaction ends: audit as late in the transaction as you can.
+* ``insert_rows_together(session, [(QueryAnalytics, query_values(...)), (Event, event_values(
+  ...))])`` writes one row into each of several tables: one statement on PostgreSQL (data-
+  modifying CTEs), one INSERT per row elsewhere. ``insert_rows`` writes rows of one table.
 * ``record_stage_timings(session, timings_ms={"generate": 12.5, "guard": 0.4, "execute": 3.1,
   "record": 1.0}, query_id=..., source="ask")`` enqueues the ask's stage timings into the batch
   metric writer; nothing is written on the request path. Without a running writer (CLI, bare
