@@ -45,7 +45,10 @@ def test_an_audit_row_is_one_statement(app: FastAPI) -> None:
             s.connection()  # BEGIN and the connection's set-up are not the audit's
             seen.clear()
             row = recorder.audit(
-                s, action="test.second", user_id=None, new_values={"password": "x", "n": 1}
+                s,
+                action="test.second",
+                user_id=None,
+                new_values={"password": "x", "n": 1, "name": "Zoë — 東京"},
             )
             written = list(seen)
             s.commit()
@@ -62,7 +65,7 @@ def test_an_audit_row_is_one_statement(app: FastAPI) -> None:
         stored[0].row_hash,
         stored[1].row_hash,
     )
-    assert stored[1].new_values == {"password": "***", "n": 1}
+    assert stored[1].new_values == {"password": "***", "n": 1, "name": "Zoë — 東京"}
     assert report.intact and report.checked_rows == 2
 
 
