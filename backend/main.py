@@ -31,6 +31,7 @@ from backend.jobs.service import build_app_for
 from backend.jobs.worker import run_jobs
 from backend.mcp_server import mount_mcp
 from backend.nl2sql.engines.http import close_clients as close_llm_clients
+from backend.nl2sql.engines.http import warm_clients as warm_llm_clients
 from backend.observability.metric_writer import MetricWriter, register_metric_writer
 from backend.observability.middleware import RequestMetricsMiddleware
 from backend.openapi import install_openapi
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metric_writer.start()
         if checkpointer is not None:
             checkpointer.start()
+        await warm_llm_clients()
         async with mcp_lifespan(), run_jobs(app.state.queue, app.state.job_runtime):
             yield
         app.state.metric_writer.stop()

@@ -13,7 +13,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from backend.auth import api_keys as api_keys_service
 from backend.auth import service as auth_service
-from backend.auth.deps import AppSettings, ReleasedPrincipal, SessionPrincipal
+from backend.auth.deps import (
+    AppSettings,
+    ReleasedPrincipal,
+    SessionPrincipal,
+    get_session_principal,
+)
 from backend.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -53,12 +58,21 @@ def _token_pair(issued: IssuedTokens) -> TokenPair:
     summary="Create an account (when registration is open)",
     responses=error_responses(403, 409, 422),
 )
-def register(data: RegisterRequest, session: SessionDep, context: ClientContextDep) -> UserRead:
+async def register(data: RegisterRequest, request: Request, context: ClientContextDep) -> UserRead:
     """Creates a viewer account with an email, a password and a name. Refused with 403 when the
     admin closed registration (config key `auth.registration_open`) and 409 when the email is
     taken. Sign in afterwards with `POST /auth/login`.
     """
-    user = auth_service.register_user(session, data=data, context=context)
+    # One thread hop, on the sign-ins' allowance (it hashes a password as they do).
+    user = await anyio.to_thread.run_sync(
+        partial(
+            auth_service.register_user,
+            request.app.state.session_factory,
+            data=data,
+            context=context,
+        ),
+        limiter=_sign_in_threads(),
+    )
     return UserRead.model_validate(user)
 
 
@@ -208,23 +222,29 @@ def update_me(
     summary="Change the password; ends every session and starts a new one",
     responses=error_responses(401, 403, 422),
 )
-def change_password(
+async def change_password(
     data: ChangePasswordRequest,
-    principal: SessionPrincipal,
-    session: SessionDep,
+    principal: ReleasedPrincipal,
+    request: Request,
     settings: AppSettings,
     context: ClientContextDep,
 ) -> TokenPair:
     """Checks the current password, stores the new one, ends every session of the user (all refresh
     tokens are revoked) and returns a fresh token pair for this client.
     """
-    issued = auth_service.change_password(
-        session,
-        settings,
-        user=principal.user,
-        current_password=data.current_password,
-        new_password=data.new_password,
-        context=context,
+    # The caller is read in a session closed before the hashes (no connection held meanwhile).
+    get_session_principal(principal)
+    issued = await anyio.to_thread.run_sync(
+        partial(
+            auth_service.change_password,
+            request.app.state.session_factory,
+            settings,
+            user=principal.user,
+            current_password=data.current_password,
+            new_password=data.new_password,
+            context=context,
+        ),
+        limiter=_sign_in_threads(),
     )
     return _token_pair(issued)
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.admin.config_keys import get_config_value
@@ -69,12 +70,35 @@ def create_user(
     company: str | None = None,
     role: str = ROLE_VIEWER,
 ) -> User:
-    """Create a user; raises `EmailAlreadyRegistered`. Flushes, does not commit."""
+    """Create a user; raises `EmailAlreadyRegistered`. Flushes, does not commit. Hashes inside
+    the caller's session: for the command line and set-up scripts (requests use
+    `register_user`, which hashes with nothing held)."""
     if get_user_by_email_or_none(session, email) is not None:
         raise EmailAlreadyRegistered()
+    return _insert_user(
+        session,
+        email=email,
+        password_hash=hash_password(password),
+        full_name=full_name,
+        company=company,
+        role=role,
+    )
+
+
+def _insert_user(
+    session: Session,
+    *,
+    email: str,
+    password_hash: str,
+    full_name: str,
+    company: str | None,
+    role: str,
+) -> User:
+    """Insert the account (flushes); an email registered meanwhile (the unique key) is
+    `EmailAlreadyRegistered`, the session then to be rolled back."""
     user = User(
         email=normalize_email(email),
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         full_name=full_name,
         company=company,
         role=role,
@@ -82,7 +106,10 @@ def create_user(
         created_at=utcnow(),
     )
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise EmailAlreadyRegistered() from exc
     return user
 
 
@@ -92,29 +119,50 @@ def set_password(session: Session, user: User, password: str) -> None:
     session.flush()
 
 
-def register_user(session: Session, *, data: RegisterRequest, context: ClientContext) -> User:
-    """Raises `RegistrationClosed` (403), `WeakPassword` (422), `EmailAlreadyRegistered` (409)."""
+def _ensure_can_register(session: Session, email: str) -> None:
     if not get_config_value(session, "auth.registration_open"):
         raise RegistrationClosed()
+    if get_user_by_email_or_none(session, email) is not None:
+        raise EmailAlreadyRegistered()
+
+
+def register_user(
+    session_factory: Callable[[], Session], *, data: RegisterRequest, context: ClientContext
+) -> User:
+    """Create a viewer account, blocking; holds nothing while the password is hashed.
+
+    The shape of `login`: one short read (registration open, email free) refuses early without
+    hashing, the hash is made with no session open, and one short write checks both again (an
+    email registered meanwhile is a 409, never a 500) and inserts the account with its audit
+    row and event. Raises `RegistrationClosed` (403), `WeakPassword` (422),
+    `EmailAlreadyRegistered` (409). Returns the committed user, detached.
+    """
+    with session_factory() as session:
+        _ensure_can_register(session, data.email)
     ensure_password_policy(data.password, email=data.email)
-    user = create_user(
-        session,
-        email=data.email,
-        password=data.password,
-        full_name=data.full_name.strip(),
-        company=data.company,
-    )
-    recorder.audit(
-        session,
-        action=AuditAction.REGISTERED,
-        user_id=user.id,
-        context=context,
-        resource_type="user",
-        resource_id=user.id,
-        new_values={"email": user.email, "full_name": user.full_name, "company": user.company},
-    )
-    recorder.event(session, event_type=EventType.SIGNED_UP, user_id=user.id, context=context)
-    return user
+    password_hash = hash_password(data.password)
+    with session_factory() as session:
+        _ensure_can_register(session, data.email)
+        user = _insert_user(
+            session,
+            email=data.email,
+            password_hash=password_hash,
+            full_name=data.full_name.strip(),
+            company=data.company,
+            role=ROLE_VIEWER,
+        )
+        recorder.audit(
+            session,
+            action=AuditAction.REGISTERED,
+            user_id=user.id,
+            context=context,
+            resource_type="user",
+            resource_id=user.id,
+            new_values={"email": user.email, "full_name": user.full_name, "company": user.company},
+        )
+        recorder.event(session, event_type=EventType.SIGNED_UP, user_id=user.id, context=context)
+        session.commit()
+        return user
 
 
 def _reject_login(
@@ -319,7 +367,7 @@ def logout_all(session: Session, *, user: User, context: ClientContext) -> int:
 
 
 def change_password(
-    session: Session,
+    session_factory: Callable[[], Session],
     settings: Settings,
     *,
     user: User,
@@ -327,41 +375,68 @@ def change_password(
     new_password: str,
     context: ClientContext,
 ) -> auth_tokens.IssuedTokens:
-    """Set a new password, end every session of the user, and start a fresh one.
+    """Set a new password, end every session of the user, and start a fresh one, blocking.
 
-    Raises `WrongCurrentPassword` (403, audited) and `WeakPassword` (422).
+    Holds nothing while hashing (the shape of `login`): `user` is the caller as read by the
+    request's authentication (detached); the current password is checked, the new one checked
+    against it and hashed with no session open; one short write reads the account again and
+    refuses when its password changed meanwhile (the one just checked is no longer current),
+    then stores the hash, ends the sessions and starts a new one.
+
+    Raises `WrongCurrentPassword` (403, audited and committed) and `WeakPassword` (422).
     """
-    if not verify_password(current_password, user.password_hash):
-        recorder.audit(
-            session,
-            action=AuditAction.PASSWORD_CHANGED,
-            user_id=user.id,
-            context=context,
-            resource_type="user",
-            resource_id=user.id,
-            success=False,
-            error_message="current password is incorrect",
-        )
-        session.commit()
+    checked_hash = user.password_hash
+    if not verify_password(current_password, checked_hash):
+        _refuse_password_change(session_factory, user_id=user.id, context=context)
         raise WrongCurrentPassword()
     ensure_password_policy(new_password, email=user.email)
-    if verify_password(new_password, user.password_hash):
+    if verify_password(new_password, checked_hash):
         raise ValidationFailed(
             "The new password must differ from the current one.",
             details={"field": "new_password"},
         )
-    set_password(session, user, new_password)
-    ended = auth_tokens.end_user_sessions(session, user_id=user.id)
-    recorder.audit(
-        session,
-        action=AuditAction.PASSWORD_CHANGED,
-        user_id=user.id,
-        context=context,
-        resource_type="user",
-        resource_id=user.id,
-        new_values={"ended_sessions": ended},
-    )
-    return _start_signed_in_session(session, settings, user=user, context=context)
+    new_hash = hash_password(new_password)
+    with session_factory() as session:
+        stored = session.get(User, user.id)
+        if stored is None or not stored.is_active:
+            raise AccountDeactivated()
+        if stored.password_hash != checked_hash:
+            session.rollback()
+            _refuse_password_change(session_factory, user_id=user.id, context=context)
+            raise WrongCurrentPassword()
+        stored.password_hash = new_hash
+        stored.password_changed_at = utcnow()
+        ended = auth_tokens.end_user_sessions(session, user_id=stored.id)
+        recorder.audit(
+            session,
+            action=AuditAction.PASSWORD_CHANGED,
+            user_id=stored.id,
+            context=context,
+            resource_type="user",
+            resource_id=stored.id,
+            new_values={"ended_sessions": ended},
+        )
+        issued = _start_signed_in_session(session, settings, user=stored, context=context)
+        session.commit()
+        return issued
+
+
+def _refuse_password_change(
+    session_factory: Callable[[], Session], *, user_id: str, context: ClientContext
+) -> None:
+    """Audit a refused password change in a short transaction of its own, and commit it."""
+    with session_factory() as session:
+        recorder.audit(
+            session,
+            action=AuditAction.PASSWORD_CHANGED,
+            user_id=user_id,
+            context=context,
+            resource_type="user",
+            resource_id=user_id,
+            success=False,
+            error_message="current password is incorrect",
+        )
+        session.commit()
 
 
 def update_profile(

@@ -24,7 +24,6 @@ from sqlalchemy import (
 from sqlalchemy import cast as cast_as
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from backend.chat.errors import ChatMessageNotFound, ChatSessionNotFound, MessageNotADraft
 from backend.chat.models import ChatMessage, ChatSession
@@ -32,6 +31,7 @@ from backend.core.db import utcnow
 from backend.core.pagination import keyset_page
 from backend.feedback import retrieval as feedback_retrieval
 from backend.nl2sql.charts import suggest_chart
+from backend.observability.recorder import row_with_defaults
 
 DEFAULT_TITLE = "New chat"
 MAX_PAGE_SIZE = 100
@@ -170,21 +170,6 @@ _MESSAGE_COLUMNS = (
 )
 
 
-def _row_with_defaults(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
-    """`row` with the Python-side defaults of the columns it leaves out filled in (an INSERT
-    inside a common table expression gets no defaults applied for it)."""
-    full = dict(row)
-    for column in table.columns:
-        default = column.default
-        if column.key in full or default is None:
-            continue
-        if isinstance(default, ScalarElementColumnDefault):
-            full[column.key] = default.arg
-        elif isinstance(default, CallableColumnDefault):
-            full[column.key] = cast("Any", default.arg)(None)
-    return full
-
-
 def _reserve() -> Update:
     """Reserves `:count` sequence numbers on the session row `:chat_id` (and takes its write
     lock); answers the new `message_count`."""
@@ -252,7 +237,7 @@ def append_messages(
     ]
     reserve = {"chat_id": chat.id, "count": count, "now": now}
     if session.get_bind().dialect.name == "postgresql":
-        full = [(table, _row_with_defaults(table, row)) for table, row in along]
+        full = [(table, row_with_defaults(table, row)) for table, row in along]
         statement = _one_statement(count, tuple((t, tuple(sorted(r))) for t, r in full))
         parameters: dict[str, Any] = dict(reserve)
         for index, (_, values) in enumerate(full):

@@ -1609,6 +1609,10 @@ def _run_recorded(
     error_code = (error.code if error else "internal_error") if failure else None
 
     def write(session: Session) -> None:
+        if run.draft_message_id is None:
+            # The recording is then one statement on PostgreSQL (`insert_rows_together`),
+            # atomic on its own: no BEGIN and COMMIT round trips around it.
+            _without_transaction(session)
         analytics = recorder.query_values(
             query_id=run.query_id,
             user_id=user.id,
@@ -1655,8 +1659,7 @@ def _run_recorded(
             user_session_id=principal.user_session_id,
             data=data,
         )
-        recorder.insert_rows(session, QueryAnalytics, [analytics])
-        recorder.insert_rows(session, Event, [ran])
+        recorder.insert_rows_together(session, [(QueryAnalytics, analytics), (Event, ran)])
 
     with run.timings.measure("record"):
         _record_retrying(session_factory, write, settings, run)

@@ -11,9 +11,13 @@ How to call it (every function takes the caller's session first, keyword-only af
 * ``audit(session, action=AuditAction..., user_id=..., context=..., old_values=..., new_values=...,
   success=..., error_message=...)`` appends one row to the tamper-evident audit chain.
   Secret-looking keys in ``old_values``/``new_values`` (password, token, secret, key ...) are
-  replaced by ``"***"``. On PostgreSQL the append takes a transaction-scoped advisory lock and on
-  SQLite the database write lock, both held until the caller's transaction ends: audit as late
-  in the transaction as you can.
+  replaced by ``"***"``. The row is one INSERT ... SELECT that reads its predecessor's hash
+  and computes its own in the database. On PostgreSQL the append first takes a
+  transaction-scoped advisory lock and on SQLite the database write lock, both held until the
+  caller's transaction ends: audit as late in the transaction as you can.
+* ``insert_rows_together(session, [(QueryAnalytics, query_values(...)), (Event, event_values(
+  ...))])`` writes one row into each of several tables: one statement on PostgreSQL (data-
+  modifying CTEs), one INSERT per row elsewhere. ``insert_rows`` writes rows of one table.
 * ``record_stage_timings(session, timings_ms={"generate": 12.5, "guard": 0.4, "execute": 3.1,
   "record": 1.0}, query_id=..., source="ask")`` enqueues the ask's stage timings into the batch
   metric writer; nothing is written on the request path. Without a running writer (CLI, bare
@@ -31,12 +35,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Insert, Table, bindparam, func, insert, literal, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from backend.core.context import ClientContext
 from backend.core.db import Base, utcnow
@@ -131,6 +137,51 @@ def _lock_audit_chain(session: Session) -> None:
         session.execute(select(func.pg_advisory_xact_lock(AUDIT_CHAIN_LOCK_ID)))
 
 
+_ID_MARK = -7_306_454_411_093_311
+"""Stands for the row's id in its canonical content until the database has chosen the id."""
+_SQLITE_HASH_FUNCTION = "nlsql_audit_chain_hash"
+
+
+def _chain_hash_of_parts(prev_hash: str | None, before_id: str, row_id: int, after_id: str) -> str:
+    """`compute_row_hash` of a row whose canonical content is `before_id + id + after_id`."""
+    canonical = f"{before_id}{row_id}{after_id}"
+    digest = hashlib.sha256()
+    digest.update((prev_hash or "").encode())
+    digest.update(b"\n")
+    digest.update(canonical.encode())
+    return digest.hexdigest()
+
+
+def _content_around_id(row: AuditLog) -> tuple[str, str]:
+    """The row's canonical content (as `compute_row_hash` serialises it), split where the id
+    goes. Keys are sorted, so only `action` and `error_message` (strings, whose quotes JSON
+    escapes) come before `"id"`: the first `"id":<mark>` is the row's own."""
+    row.id = _ID_MARK
+    canonical = json.dumps(
+        audit_row_content(row), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    before, mark, after = canonical.partition(f'"id":{_ID_MARK}')
+    if not mark:  # pragma: no cover - the content always holds its id
+        raise RuntimeError("the audit row's content has no id")
+    return before + '"id":', after
+
+
+def _chain_hash_sql(session: Session, prev: Any, row_id: Any, before: str, after: str) -> Any:
+    """The row hash as a SQL expression, computed by the database from the predecessor it
+    reads in the same statement: PostgreSQL's sha256(); on SQLite, `_chain_hash_of_parts`
+    registered as a function on the connection."""
+    if session.get_bind().dialect.name == "postgresql":
+        text_hashed = func.concat(func.coalesce(prev, ""), "\n", before, row_id, after)
+        return func.encode(func.sha256(func.convert_to(text_hashed, "UTF8")), "hex")
+    connection = session.connection()
+    if not connection.info.get(_SQLITE_HASH_FUNCTION):
+        raw = connection.connection.dbapi_connection
+        assert raw is not None  # noqa: S101 - a checked-out connection has one
+        raw.create_function(_SQLITE_HASH_FUNCTION, 4, _chain_hash_of_parts, deterministic=True)
+        connection.info[_SQLITE_HASH_FUNCTION] = True
+    return getattr(func, _SQLITE_HASH_FUNCTION)(prev, before, row_id, after)
+
+
 def audit(
     session: Session,
     *,
@@ -144,12 +195,15 @@ def audit(
     success: bool = True,
     error_message: str | None = None,
 ) -> AuditLog:
-    """Append one row to the audit chain (flushes, does not commit).
+    """Append one row to the audit chain (does not commit); returns the row as written (not
+    attached to the session).
 
-    Correct under concurrent writers: the row is inserted first and linked to its predecessor
-    only while this transaction holds the chain's write lock (PostgreSQL: an advisory
-    transaction lock; SQLite: the insert itself takes the database write lock), so no two rows
-    can ever claim the same predecessor, and ids grow in chain order.
+    One statement (PostgreSQL: after taking the chain's lock): an INSERT ... SELECT that
+    reads the predecessor's hash, picks the id and computes the row's hash in the database,
+    in the statement that writes the row. Correct under concurrent writers: on SQLite the
+    statement holds the database write lock from its start, on PostgreSQL the advisory
+    transaction lock is taken first, so no two rows ever claim the same predecessor, and ids
+    grow in chain order.
     """
     context = context or ClientContext()
     _lock_audit_chain(session)
@@ -167,15 +221,48 @@ def audit(
         error_message=error_message,
         timestamp=utcnow(),
     )
-    session.add(row)
-    session.flush()
-    prev_hash = session.scalar(
-        select(AuditLog.row_hash).where(AuditLog.id < row.id).order_by(AuditLog.id.desc()).limit(1)
-    )
-    row.prev_hash = prev_hash
-    row.row_hash = compute_row_hash(audit_row_content(row), prev_hash)
-    session.flush()
+    before, after = _content_around_id(row)
+    table = cast("Table", AuditLog.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        next_id: Any = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+    else:
+        next_id = func.coalesce(func.max(table.c.id), 0) + 1
+    chosen = select(next_id.label("id")).subquery("chosen")
+    prev = select(table.c.row_hash).order_by(table.c.id.desc()).limit(1).scalar_subquery()
+    values = {
+        name: literal(getattr(row, name), table.c[name].type) for name in _AUDIT_VALUE_COLUMNS
+    }
+    written = session.execute(
+        insert(table)
+        .from_select(
+            ["id", *values, "prev_hash", "row_hash"],
+            select(
+                chosen.c.id,
+                *values.values(),
+                prev,
+                _chain_hash_sql(session, prev, chosen.c.id, before, after),
+            ).select_from(chosen),
+        )
+        .returning(table.c.id, table.c.prev_hash, table.c.row_hash)
+    ).one()
+    row.id, row.prev_hash, row.row_hash = written.id, written.prev_hash, written.row_hash
     return row
+
+
+_AUDIT_VALUE_COLUMNS = (
+    "user_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "old_values",
+    "new_values",
+    "ip_address",
+    "user_agent",
+    "request_id",
+    "success",
+    "error_message",
+    "timestamp",
+)
 
 
 # --- events and analytics ----------------------------------------------------------------------
@@ -292,6 +379,64 @@ def insert_rows(session: Session, model: type[Base], rows: list[dict[str, Any]])
     per process and cached, and Core applies the columns' defaults (timestamps)."""
     if rows:
         session.execute(insert(cast("Table", model.__table__)), rows)
+
+
+def row_with_defaults(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """`row` with the Python-side defaults of the columns it leaves out filled in (an INSERT
+    inside a common table expression gets no defaults applied for it)."""
+    full = dict(row)
+    for column in table.columns:
+        default = column.default
+        if column.key in full or default is None:
+            continue
+        if isinstance(default, ScalarElementColumnDefault):
+            full[column.key] = default.arg
+        elif isinstance(default, CallableColumnDefault):
+            full[column.key] = cast("Any", default.arg)(None)
+    return full
+
+
+def insert_rows_together(
+    session: Session, rows: Sequence[tuple[type[Base], dict[str, Any]]]
+) -> None:
+    """Write one row into each of several tables (a run's analytics row and its event).
+
+    On PostgreSQL one statement: the rows but the last as data-modifying common table
+    expressions of the last one's INSERT (one round trip; sent outside a transaction it is
+    atomic on its own). Elsewhere one INSERT per row (`insert_rows`)."""
+    if session.get_bind().dialect.name != "postgresql" or len(rows) < 2:
+        for model, values in rows:
+            insert_rows(session, model, [values])
+        return
+    tables = [cast("Table", model.__table__) for model, _ in rows]
+    full = [
+        row_with_defaults(table, values) for table, (_, values) in zip(tables, rows, strict=True)
+    ]
+    shape = tuple(
+        (table, tuple(sorted(values))) for table, values in zip(tables, full, strict=True)
+    )
+    parameters = {
+        f"r{index}_{key}": value
+        for index, values in enumerate(full)
+        for key, value in values.items()
+    }
+    session.execute(_together(shape), parameters)
+
+
+@lru_cache(maxsize=64)
+def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    """`WITH r0 AS (INSERT ...), ... INSERT ...`, built once per shape (tables and columns);
+    values bound by name, `r{i}_{column}`."""
+
+    def values(index: int, table: Table, keys: tuple[str, ...]) -> dict[str, Any]:
+        return {key: bindparam(f"r{index}_{key}", type_=table.c[key].type) for key in keys}
+
+    *along, (last_table, last_keys) = shape
+    writes = [
+        insert(table).values(values(index, table, keys)).cte(f"r{index}")
+        for index, (table, keys) in enumerate(along)
+    ]
+    return insert(last_table).values(values(len(along), last_table, last_keys)).add_cte(*writes)
 
 
 def estimate_llm_cost(

@@ -428,6 +428,13 @@ def _async_session() -> aiohttp.ClientSession:
         return session
 
 
+async def warm_clients() -> None:
+    """Open this event loop's provider session at start-up (its TLS context loads certifi's
+    roots, tens of milliseconds of the loop's time), so the first LLM ask of a worker, inside
+    the first burst, does not pay for it. Connections are still opened on first use."""
+    _async_session()
+
+
 async def close_clients() -> None:
     """Close the pooled provider connections of this event loop and the blocking ones (at app
     shutdown)."""

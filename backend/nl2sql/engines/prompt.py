@@ -12,9 +12,11 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from backend.connections.snapshot import ColumnInfo, SchemaSnapshot, TableInfo
 from backend.nl2sql.engines.base import Example, GenerationRequest, Turn
@@ -59,6 +61,7 @@ _STOPWORDS = STOP_WORDS | QUERY_WORDS
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _DEFAULT_SCHEMAS = frozenset({"main", "public", "dbo"})
+_T = TypeVar("_T")
 
 
 def estimate_tokens(text: str) -> int:
@@ -119,39 +122,123 @@ def question_words(question: str) -> set[str]:
     return {_stem(w) for w in _WORD_RE.findall(question.lower()) if w not in _STOPWORDS}
 
 
-def _value_matches(value: Any, question_lower: str, words: set[str]) -> bool:
-    if not isinstance(value, str):
-        return False
-    text = value.strip().lower()
-    if len(text) < 2:
-        return False
-    if " " in text:
-        return text in question_lower
-    return _stem(text) in words
+@dataclass(frozen=True, slots=True)
+class _ColumnFacts:
+    words: frozenset[str]
+    """The column name's words, without `id`."""
+    value_stems: frozenset[str]
+    """Stems of its one-word sample values."""
+    value_phrases: tuple[str, ...]
+    """Its sample values of several words, lowercase, matched as substrings."""
 
 
-def score_table(table: TableInfo, words: set[str], question_lower: str) -> float:
-    """How strongly the question points at `table`: name words 3, column words 1, values 2."""
+@dataclass(frozen=True, slots=True)
+class _TableFacts:
+    """What scoring and rendering read of a table, worked out once per table object."""
+
+    table: TableInfo
+    """Kept so the id of a live object is never taken for a new one's."""
+    name_words: frozenset[str]
+    columns: tuple[_ColumnFacts, ...]
+    comment_words: frozenset[str]
+    block: str
+    block_tokens: int
+
+
+def _column_facts(column: ColumnInfo) -> _ColumnFacts:
+    stems: set[str] = set()
+    phrases: list[str] = []
+    for value in column.sample_values or ():
+        if not isinstance(value, str):
+            continue
+        text = value.strip().lower()
+        if len(text) < 2:
+            continue
+        if " " in text:
+            phrases.append(text)
+        else:
+            stems.add(_stem(text))
+    return _ColumnFacts(identifier_words(column.name) - {"id"}, frozenset(stems), tuple(phrases))
+
+
+class _IdentityCache:
+    """Facts derived from schema objects, by the object's identity, least recently used out.
+
+    Snapshots are parsed once per process and shared by every ask (`schema_cache`), so the
+    same table objects come back on every question: their words, sample values and rendered
+    blocks are worked out once instead of on the event loop of each LLM ask. Each entry keeps
+    its object alive, so an id is never reused while its entry stands."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[int, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object, make: Callable[[], _T]) -> _T:
+        with self._lock:
+            entry = self._entries.get(id(key))
+            if entry is not None and entry[0] is key:
+                self._entries.move_to_end(id(key))
+                return cast("_T", entry[1])
+        value = make()
+        with self._lock:
+            self._entries[id(key)] = (key, value)
+            self._entries.move_to_end(id(key))
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+
+_table_facts = _IdentityCache(max_entries=8192)
+_snapshot_links = _IdentityCache(max_entries=256)
+
+
+def table_facts(table: TableInfo) -> _TableFacts:
+    def make() -> _TableFacts:
+        block = render_table(table)
+        return _TableFacts(
+            table=table,
+            name_words=identifier_words(table.name),
+            columns=tuple(_column_facts(c) for c in table.columns),
+            comment_words=frozenset(question_words(table.comment))
+            if table.comment
+            else frozenset(),
+            block=block,
+            block_tokens=estimate_tokens(block),
+        )
+
+    return _table_facts.get(table, make)
+
+
+def _facts_score(facts: _TableFacts, words: set[str], question_lower: str) -> float:
     score = 0.0
-    name_words = identifier_words(table.name)
-    hits = name_words & words
+    hits = facts.name_words & words
     if hits:
-        score += 3.0 * len(hits) + (2.0 if hits == name_words else 0.0)
-    for column in table.columns:
-        column_words = identifier_words(column.name) - {"id"}
-        if column_words & words:
+        score += 3.0 * len(hits) + (2.0 if hits == facts.name_words else 0.0)
+    for column in facts.columns:
+        if not column.words.isdisjoint(words):
             score += 1.0
-        if column.sample_values and any(
-            _value_matches(v, question_lower, words) for v in column.sample_values
+        if not column.value_stems.isdisjoint(words) or any(
+            phrase in question_lower for phrase in column.value_phrases
         ):
             score += 2.0
-    if table.comment and question_words(table.comment) & words:
+    if not facts.comment_words.isdisjoint(words):
         score += 0.5
     return score
 
 
+def score_table(table: TableInfo, words: set[str], question_lower: str) -> float:
+    """How strongly the question points at `table`: name words 3, column words 1, values 2."""
+    return _facts_score(table_facts(table), words, question_lower)
+
+
 def _neighbours(snapshot: SchemaSnapshot) -> dict[str, list[str]]:
-    """Tables linked by a foreign key in either direction, by lowercase table name."""
+    """Tables linked by a foreign key in either direction, by lowercase table name (worked
+    out once per snapshot object; callers do not change it)."""
+    return _snapshot_links.get(snapshot, lambda: _links_of(snapshot))
+
+
+def _links_of(snapshot: SchemaSnapshot) -> dict[str, list[str]]:
     links: dict[str, list[str]] = {t.name.lower(): [] for t in snapshot.tables}
     for table in snapshot.tables:
         for fk in table.foreign_keys:
@@ -260,16 +347,10 @@ def render_schema(
     Returns the text, the tables rendered in full, and how many tables were left out entirely.
     """
     ranked = rank_tables(snapshot, question)
-    rendered: dict[int, str] = {}
-
-    def block_of(index: int) -> str:
-        if index not in rendered:
-            rendered[index] = render_table(ranked[index])
-        return rendered[index]
-
+    facts = [table_facts(table) for table in ranked]
     whole = 0
-    for index in range(len(ranked)):
-        whole += estimate_tokens(block_of(index)) + 1
+    for fact in facts:
+        whole += fact.block_tokens + 1
         if whole > token_budget:
             break
     # When the schema does not fit whole, a share of the budget names the tables left out.
@@ -283,8 +364,7 @@ def render_schema(
         if misses >= MAX_CONSECUTIVE_MISSES:
             rest.extend(ranked[index:])
             break
-        block = block_of(index)
-        cost = estimate_tokens(block) + 1
+        block, cost = facts[index].block, facts[index].block_tokens + 1
         if used + cost <= definitions_budget:
             blocks.append(block)
             chosen.append(_qualified(table))
