@@ -22,6 +22,24 @@ _AUXILIARIES = frozenset({"get", "be", "being", "getting", "gets", "become"})
 """Words between "take to" and the event's verb ("take to get paid", "to be resolved")."""
 _LIFE_NOUNS = frozenset({"lifetime", "tenure", "lifespan", "longevity"})
 """Nouns for the time from a row's start to its end ("customer lifetime", "tenure")."""
+MONEY_IN = frozenset(
+    {"revenue", "income", "earn", "earned", "earning", "earnings", "brought", "bring",
+     "generate", "generated", "generating", "turnover", "takings"}
+)  # fmt: skip
+"""Words for money the business takes in (not what it bills or what is owed)."""
+
+
+def revenue_dates(
+    columns: list[ColumnRef],
+) -> tuple[ColumnRef, ColumnRef | None] | None:
+    """(the one nullable payment date, the one billing date or None) among a table's columns:
+    the rows revenue is counted from and the day they are dated by."""
+    dates = [c for c in columns if c.kind == "date" and c.words]
+    paid = [c for c in dates if c.nullable and c.words[0] in EVENT_WORDS["pay"]]
+    billed = [c for c in dates if not c.nullable and c.words[0] in EVENT_WORDS["bill"]]
+    if len(paid) != 1:
+        return None
+    return paid[0], billed[0] if len(billed) == 1 else None
 
 
 class TimeReading(IntervalReading):
@@ -137,6 +155,9 @@ class TimeReading(IntervalReading):
         measured = self.measure_date_near(pos, end)
         if measured is not None:
             return measured  # "2024 revenue": the measure's own date
+        billed = self._money_date()
+        if billed is not None:
+            return billed  # "our 2024 revenue came from ...": the day the money was billed
         k = self.mention_before(pos, max_gap=2, kinds=("column",))
         if k is not None:
             col = self.column_of(k)
@@ -147,6 +168,21 @@ class TimeReading(IntervalReading):
             if d.start in self.named_dates and d.end <= pos and self.gap(d.end, pos) <= 1:
                 return self.named_dates[d.start]  # "accounts churned between ..."
         return self._default_date([t for _, m in self.measures for t in m.tables])
+
+    def _money_date(self) -> ColumnRef | None:
+        """The billing date of the one table whose amount a word for revenue names, when that
+        table records payments ("2024 revenue", "revenue earned in 2024")."""
+        found: list[ColumnRef] = []
+        for m in self.mentions:
+            if m.kind != "column" or not any(
+                t.lemma in MONEY_IN for t in self.tokens[m.start : m.end]
+            ):
+                continue
+            for table in dict.fromkeys(c.table.lower() for c in m.columns if c.kind == "numeric"):
+                dates = revenue_dates(self.index.columns_of.get(table, []))
+                if dates is not None and dates[1] is not None and dates[1] not in found:
+                    found.append(dates[1])
+        return found[0] if len(found) == 1 else None
 
     def _default_date(self, prefer: list[str]) -> ColumnRef | None:
         """The date a period or bucket applies to when no word next to it names one: the
