@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backend.nl2sql.engines.builtin.dates import read_period
-from backend.nl2sql.engines.builtin.lexicon import ACRONYMS, STOP_WORDS, Token, lemmatise
+from backend.nl2sql.engines.builtin.lexicon import (
+    ACRONYMS,
+    EVENT_WORDS,
+    STOP_WORDS,
+    Token,
+    lemmatise,
+)
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 REFINEMENT_WORDS = frozenset(
@@ -279,6 +285,13 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("named",), "named", ""),
     (("called",), "named", ""),
     (("whose", "name", "is"), "named", ""),
+    (("as", "a", "percentage"), "pctform", ""),
+    (("as", "a", "percent"), "pctform", ""),
+    (("as", "percentage"), "pctform", ""),
+    (("as", "percentages"), "pctform", ""),
+    (("in", "percent"), "pctform", ""),
+    (("as", "the", "percent", "of"), "share", ""),
+    (("as", "the", "percentage", "of"), "share", ""),
     (("percentage",), "unsupported", "percentage"),
     (("percent",), "unsupported", "percentage"),
     (("proportion",), "unsupported", "proportion"),
@@ -358,6 +371,13 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             cues.append(Cue("bucket", i, i + 2, TIME_UNITS[tokens[i + 1].lemma]))
             skip.update((i, i + 1))
             i += 2
+            continue
+        unit_at = _event_bucket(tokens, i, index)
+        if unit_at is not None:
+            # "for each sign-up year", "by hire month": the bucket of that event's date
+            cues.append(Cue("bucket", i, unit_at + 1, TIME_UNITS[tokens[unit_at].lemma]))
+            skip.update((i, unit_at))
+            i = unit_at + 1
             continue
         if (
             tok.lemma in ("which", "what")
@@ -464,7 +484,42 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
                 break
         if not matched:
             i += 1
-    return cues, skip
+    return _percent_forms(cues), skip
+
+
+def _event_bucket(tokens: list[Token], i: int, index: SchemaIndex) -> int | None:
+    """Where the time unit is in "each sign-up year", "per hire month", "by order quarter":
+    a bucket lead, the word of an event, then the unit (when no column is named so)."""
+    if tokens[i].lemma not in _BUCKET_LEADS:
+        return None
+    pos = i + 1
+    if pos < len(tokens) and tokens[pos].lemma in ("each", "every"):
+        pos += 1
+    if pos >= len(tokens) or tokens[pos].kind != "word" or tokens[pos].lemma not in EVENT_WORDS:
+        return None
+    pos += 1
+    if pos < len(tokens) and tokens[pos].lemma == "up":
+        pos += 1  # "sign up year"
+    if pos >= len(tokens) or tokens[pos].lemma not in TIME_UNITS:
+        return None
+    said = tuple(t.lemma for t in tokens[i + 1 : pos + 1] if t.lemma not in ("each", "every"))
+    if said in index.column_phrases or any(c.words == said for c in index.columns):
+        return None  # a column named so (`hire_year`): its name
+    return pos
+
+
+def _percent_forms(cues: list[Cue]) -> list[Cue]:
+    """ "..., as a percentage", "give it as a percentage": only the form of a share the
+    question asks for elsewhere; without one, a percentage is still not understood."""
+    shared = any(c.kind == "share" for c in cues)
+    return [
+        c
+        if c.kind != "pctform"
+        else Cue(
+            "skip" if shared else "unsupported", c.start, c.end, "" if shared else "percentage"
+        )
+        for c in cues
+    ]
 
 
 _SHARE_WORDS = frozenset({"percentage", "percent", "share", "proportion", "fraction"})
