@@ -12,7 +12,7 @@ from backend.nl2sql.engines.builtin.lexicon import (
     Token,
     lemmatise,
 )
-from backend.nl2sql.engines.builtin.linking import SchemaIndex
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 
 REFINEMENT_WORDS = frozenset(
     {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "exclude",
@@ -460,6 +460,9 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         ):
             i += 1  # "monthly price" where a column is `monthly_price`: a name, not a bucket
             continue
+        if tok.lemma in _BUCKET_ADJECTIVES and cadence_values(tokens, i, index):
+            i += 1  # "billed annually" where a column holds 'annual': a value, not a bucket
+            continue
         matched = False
         for phrase, kind, payload in _CUES_BY_FIRST_WORD.get(tok.lemma, []):
             n = len(phrase)
@@ -485,6 +488,34 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         if not matched:
             i += 1
     return _percent_forms(cues), skip
+
+
+_CADENCES = {
+    "annually": ("annual", "annually", "yearly"),
+    "annual": ("annual", "annually", "yearly"),
+    "yearly": ("yearly", "annual", "annually"),
+    "monthly": ("monthly",),
+    "quarterly": ("quarterly",),
+    "weekly": ("weekly",),
+    "daily": ("daily",),
+}
+"""Adverbs of how often something happens -> the values a column recording it may hold."""
+
+
+def cadence_values(tokens: list[Token], i: int, index: SchemaIndex) -> list[tuple[ColumnRef, str]]:
+    """ "subscriptions billed annually", "members who pay monthly": the values ('annual',
+    'monthly') of the one column that records how often, when the adverb follows a verb."""
+    if i == 0 or tokens[i].lemma not in _CADENCES or tokens[i - 1].kind != "word":
+        return []
+    verb = tokens[i - 1].text.lower()
+    if not (verb.endswith("ed") or verb in ("pay", "pays", "bill", "bills", "renew", "renews")):
+        return []
+    hits: list[tuple[ColumnRef, str]] = []
+    for word in _CADENCES[tokens[i].lemma]:
+        for col, stored in index.values.get((word,), []):
+            if (col, stored) not in hits:
+                hits.append((col, stored))
+    return hits if len({c for c, _ in hits}) == 1 else []
 
 
 def _event_bucket(tokens: list[Token], i: int, index: SchemaIndex) -> int | None:

@@ -79,6 +79,7 @@ class Interpreter(SetReading):
         self._definitions()
         self._periods()
         self._relative_times()
+        self._cadences()
         self._rating_scales()
         self._durations()
         self._elapsed_times()

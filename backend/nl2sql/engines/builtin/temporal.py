@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
+from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue, cadence_values
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.intervals import CREATION_WORDS, START_WORDS, IntervalReading
 from backend.nl2sql.engines.builtin.lexicon import (
@@ -65,6 +65,25 @@ class TimeReading(IntervalReading):
             if end:
                 self.intent.filters.append(Filter(col, "<", [end]))
             self.note("filters", f"{col.name} from {start or '...'} to before {end or '...'}")
+
+    def _cadences(self) -> None:
+        """ "active subscriptions billed annually": the adverb is a value of the column that
+        records how often ('annual'), and the verb before it only says what happens so."""
+        for tok in self.tokens:
+            if tok.index in self.used_tokens:
+                continue
+            hits = cadence_values(self.tokens, tok.index, self.index)
+            if not hits:
+                continue
+            col, stored = hits[0]
+            self.intent.filters.append(Filter(col, "=", [stored]))
+            verb = self.tokens[tok.index - 1]
+            self.used_tokens.update({tok.index, verb.index})
+            for k, m in enumerate(self.mentions):
+                if m.start <= verb.index < m.end and m.kind in ("table", "column"):
+                    m.kind = "spent"  # "billed": how the rows are billed, not the bills
+                    self._use(k)
+            self.note("filters", f"{col.name} = {stored} ('{verb.text} {tok.text}')")
 
     def _elapsed_times(self) -> None:
         """ "created more than three years ago", "been with us for over five years", "joined
@@ -608,6 +627,13 @@ class TimeReading(IntervalReading):
             and f.op not in ("is null", "is not null")
         ]  # fmt: skip
         buckets = [m.column for m in intent.group_by if m.bucket and m.column is not None]
+        measured = {
+            t.lower()
+            for m in intent.select
+            if m.agg is not None
+            for t in [m.column.table if m.column is not None else m.count_table]
+            if t
+        }  # the rows a figure is taken over: their own date, not another table's
         out: list[tuple[ColumnRef, list[ColumnRef]]] = []
         for col in dict.fromkeys([*used, *buckets]):
             if (
@@ -634,6 +660,22 @@ class TimeReading(IntervalReading):
                 c for c in self.index.columns_of.get(col.table.lower(), [])
                 if c.kind == "date" and c != col
             ]  # fmt: skip
+            if _own_date(col, others) and (not measured or col.table.lower() in measured):
+                continue  # `opened_at` beside a `closed_at` that may be empty: the row's date
             if others:
                 out.append((col, others))
         return out
+
+
+def _scheduled(col: ColumnRef) -> bool:
+    """A date set ahead for something due (`due_date`, `expires_on`), not an event's day."""
+    return bool(col.words) and col.words[0] in EVENT_WORDS["due"]
+
+
+def _own_date(col: ColumnRef, others: list[ColumnRef]) -> bool:
+    """Whether `col` is the one date every row has (the day it came into being) and the
+    table's other dates record later events that may not have happened (empty when not) or
+    days scheduled ahead: periods and buckets of the rows go on it."""
+    if col.nullable or _scheduled(col):
+        return False
+    return all(c.nullable or _scheduled(c) for c in others)
