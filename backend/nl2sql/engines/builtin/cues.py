@@ -374,9 +374,12 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             continue
         unit_at = _event_bucket(tokens, i, index)
         if unit_at is not None:
-            # "for each sign-up year", "by hire month": the bucket of that event's date
-            cues.append(Cue("bucket", i, unit_at + 1, TIME_UNITS[tokens[unit_at].lemma]))
-            skip.update((i, unit_at))
+            # "for each sign-up year", "by hire month": the bucket of the date of the event
+            # named between (its words left to the links, which say whose date it is)
+            event_at = i + 1 + (tokens[i + 1].lemma in ("each", "every"))
+            cues.append(Cue("skip", i, event_at, ""))
+            cues.append(Cue("bucket", unit_at, unit_at + 1, TIME_UNITS[tokens[unit_at].lemma]))
+            skip.update({*range(i, event_at), unit_at})
             i = unit_at + 1
             continue
         if (
@@ -536,6 +539,8 @@ def _event_bucket(tokens: list[Token], i: int, index: SchemaIndex) -> int | None
     said = tuple(t.lemma for t in tokens[i + 1 : pos + 1] if t.lemma not in ("each", "every"))
     if said in index.column_phrases or any(c.words == said for c in index.columns):
         return None  # a column named so (`hire_year`): its name
+    if any(said[:n] in index.column_phrases for n in range(1, len(said))):
+        return None  # "order" of an `order_total`: a column's name
     return pos
 
 
