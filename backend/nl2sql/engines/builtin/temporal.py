@@ -628,12 +628,10 @@ class TimeReading(IntervalReading):
         ]  # fmt: skip
         buckets = [m.column for m in intent.group_by if m.bucket and m.column is not None]
         measured = {
-            t.lower()
-            for m in intent.select
-            if m.agg is not None
-            for t in [m.column.table if m.column is not None else m.count_table]
-            if t
-        }  # the rows a figure is taken over: their own date, not another table's
+            m.column.table.lower()
+            for m in [*intent.select, *(m for m, _ in intent.order_by)]
+            if m.agg in ("SUM", "AVG", "MIN", "MAX") and m.column is not None and m.since is None
+        }  # the rows a figure of theirs is taken over (not a count: which event was counted?)
         out: list[tuple[ColumnRef, list[ColumnRef]]] = []
         for col in dict.fromkeys([*used, *buckets]):
             if (
@@ -660,7 +658,7 @@ class TimeReading(IntervalReading):
                 c for c in self.index.columns_of.get(col.table.lower(), [])
                 if c.kind == "date" and c != col
             ]  # fmt: skip
-            if _own_date(col, others) and (not measured or col.table.lower() in measured):
+            if _own_date(col, others) and col.table.lower() in measured:
                 continue  # `opened_at` beside a `closed_at` that may be empty: the row's date
             if others:
                 out.append((col, others))
