@@ -80,6 +80,7 @@ class Interpreter(SetReading):
         self._periods()
         self._relative_times()
         self._cadences()
+        self._event_bucket_dates()
         self._rating_scales()
         self._durations()
         self._elapsed_times()

@@ -66,6 +66,27 @@ class TimeReading(IntervalReading):
                 self.intent.filters.append(Filter(col, "<", [end]))
             self.note("filters", f"{col.name} from {start or '...'} to before {end or '...'}")
 
+    def _event_bucket_dates(self) -> None:
+        """ "for each purchase year": the words before the unit name the date bucketed (a
+        date column of its own), read as that, not as one more column to show."""
+        for cue in self.cues:
+            if cue.kind != "bucket":
+                continue
+            for k, m in enumerate(self.mentions):
+                col = self.column_of(k) if m.kind == "column" and m.end == cue.start else None
+                if col is None or col.kind != "date" or not self._event_said(m.start, cue.start):
+                    continue
+                m.kind = "spent"
+                self._use(k)
+                self.bucket_dates.append(col)
+
+    def _event_said(self, start: int, end: int) -> bool:
+        """Whether the words name an event ("purchase", "sign up") right after a bucket's
+        lead ("for each", "per", "by")."""
+        lead = next((c for c in self.cues if c.kind == "skip" and c.end == start), None)
+        words = [t for t in self.tokens[start:end] if t.lemma != "up"]
+        return lead is not None and len(words) == 1 and words[0].lemma in EVENT_WORDS
+
     def _cadences(self) -> None:
         """ "active subscriptions billed annually": the adverb is a value of the column that
         records how often ('annual'), and the verb before it only says what happens so."""
@@ -207,6 +228,8 @@ class TimeReading(IntervalReading):
         """The date a period or bucket applies to when no word next to it names one: the
         event the question names elsewhere, else the first date of the preferred tables
         (remembered, so the assembly can move it to the rows a measure aggregates)."""
+        if len(set(self.bucket_dates)) == 1:
+            return self.bucket_dates[0]  # "for each purchase year"
         event = self._date_of_event()
         if event is not None:
             return event
