@@ -34,6 +34,23 @@ class RevenueReading(ShareReading):
         if not words:
             return
         share = any(c.kind == "share" for c in self.cues)
+        only = intent.select[0] if len(intent.select) == 1 else None
+        if (
+            only is not None
+            and not share
+            and only.agg is None
+            and only.bucket is None
+            and only.column is not None
+            and only.column.kind == "numeric"
+            and not intent.group_by
+            and not intent.order_by
+            and any(
+                only.column in m.columns and any(m.start <= w < m.end for w in words)
+                for m in self.mentions
+            )
+        ):
+            only.agg = "SUM"  # "what was our revenue in 2024": revenue is a total
+            self.note("aggregates", f"sum({only.column.name}) (revenue is a total)")
         summed: list[Measure] = [
             m for m in [*intent.select, *(m for m, _ in intent.order_by)]
             if (m.agg == "SUM" or (share and m.agg is None and m.bucket is None))

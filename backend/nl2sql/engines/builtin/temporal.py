@@ -104,6 +104,9 @@ class TimeReading(IntervalReading):
                 if m.start <= verb.index < m.end and m.kind in ("table", "column"):
                     m.kind = "spent"  # "billed": how the rows are billed, not the bills
                     self._use(k)
+                elif m.start <= tok.index < m.end:
+                    m.kind = "spent"  # "monthly" linked as the value itself: read here
+                    self._use(k)
             self.note("filters", f"{col.name} = {stored} ('{verb.text} {tok.text}')")
 
     def _elapsed_times(self) -> None:
