@@ -53,6 +53,11 @@ CREATE TABLE charges (
     amount REAL NOT NULL,
     vat_amount REAL NOT NULL
 );
+CREATE TABLE inspections (
+    inspection_id INTEGER PRIMARY KEY,
+    vehicle_id INTEGER NOT NULL REFERENCES vehicles(vehicle_id),
+    inspected_on DATE NOT NULL
+);
 CREATE TABLE repairs (
     repair_id INTEGER PRIMARY KEY,
     vehicle_id INTEGER NOT NULL REFERENCES vehicles(vehicle_id),
@@ -99,7 +104,17 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         )
         for i in range(1, 151)
     ]
-    return {"vehicles": vehicles, "hires": hires, "charges": charges, "repairs": repairs}
+    today = date.today()
+    inspections = [
+        (i, i % 40 + 1, (today - timedelta(days=i * 4)).isoformat()) for i in range(0, 200)
+    ]  # (around the clock's today: the calendar periods before it hold rows)
+    return {
+        "vehicles": vehicles,
+        "hires": hires,
+        "charges": charges,
+        "repairs": repairs,
+        "inspections": inspections,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +243,50 @@ def test_a_count_of_rows_does_not_settle_which_date_counts(fleet: SchemaSnapshot
     assert "closed_at" in sql
 
 
-_DIALECT_QUESTIONS = [q for q, _ in ANSWERED]
+def _previous(unit: str) -> tuple[str, str]:
+    """The calendar period before the current one, by the clock: [first day, next first day)."""
+    today = date.today()
+    months = {"month": 1, "quarter": 3, "year": 12}[unit]
+    first = today.replace(day=1)
+    if unit == "quarter":
+        first = first.replace(month=(today.month - 1) // 3 * 3 + 1)
+    elif unit == "year":
+        first = first.replace(month=1)
+    total = first.year * 12 + first.month - 1 - months
+    return date(total // 12, total % 12 + 1, 1).isoformat(), first.isoformat()
+
+
+CALENDAR = [
+    ("How many inspections were there last month?", "month"),
+    ("How many inspections were there last quarter?", "quarter"),
+    ("How many inspections were there last year?", "year"),
+]
+
+
+@pytest.mark.parametrize(("question", "unit"), CALENDAR)
+def test_last_quarter_is_the_calendar_period_before_this_one(
+    fleet: SchemaSnapshot, fleet_db: sqlite3.Connection, question: str, unit: str
+) -> None:
+    start, end = _previous(unit)
+    gold = (
+        "SELECT COUNT(*) FROM inspections"
+        f" WHERE inspected_on >= '{start}' AND inspected_on < '{end}'"
+    )
+    assert_same_answer(fleet_db, generate(fleet, question).sql, gold)
+
+
+def test_the_last_month_is_still_a_span_back_from_today(fleet: SchemaSnapshot) -> None:
+    generation = generate(fleet, "How many inspections were there in the last month?")
+    assert "previous calendar" not in generation.explanation
+    assert "within the last 1 month" in generation.explanation
+
+
+def test_the_explanation_names_the_calendar_period(fleet: SchemaSnapshot) -> None:
+    explanation = generate(fleet, "How many inspections were there last quarter?").explanation
+    assert "previous calendar quarter" in explanation
+
+
+_DIALECT_QUESTIONS = [q for q, _ in ANSWERED] + [q for q, _ in CALENDAR]
 
 
 @pytest.fixture(scope="module")

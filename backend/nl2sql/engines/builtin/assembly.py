@@ -688,7 +688,7 @@ class AssemblyReading(RevenueReading):
         is_period = [
             isinstance(f.column, ColumnRef)
             and f.column.kind == "date"
-            and f.op in (">=", "<", "between", "recent", "not recent", "this")
+            and f.op in (">=", "<", "between", "recent", "not recent", "this", "previous")
             for f in intent.filters
         ]
         condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]
@@ -762,7 +762,7 @@ class AssemblyReading(RevenueReading):
         is_period = [
             isinstance(f.column, ColumnRef)
             and f.column.kind == "date"
-            and f.op in (">=", "<", "between", "recent", "not recent", "this")
+            and f.op in (">=", "<", "between", "recent", "not recent", "this", "previous")
             for f in intent.filters
         ]
         condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]

@@ -399,7 +399,15 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             if pos < len(tokens) and tokens[pos].kind == "number" and tok.lemma != "this":
                 pos += 1
             if pos < len(tokens) and tokens[pos].lemma in TIME_UNITS:
-                cues.append(Cue(_RELATIVE_LEADS[tok.lemma], i, pos + 1))
+                calendar = (
+                    tok.lemma in ("last", "previous")
+                    and pos == i + 1
+                    and not (i > 0 and tokens[i - 1].lemma in ("the", "this"))
+                )  # "last quarter": the calendar quarter before this one; "the last month",
+                # "the last 3 months": a span counted back from today
+                cues.append(
+                    Cue(_RELATIVE_LEADS[tok.lemma], i, pos + 1, "calendar" if calendar else "")
+                )
                 skip.update(range(i, pos + 1))
                 i = pos + 1
                 continue

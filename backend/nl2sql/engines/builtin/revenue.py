@@ -17,7 +17,9 @@ from backend.nl2sql.engines.builtin.temporal import MONEY_IN, revenue_dates
 _PASSED_ON = frozenset({"tax", "vat", "duty", "gst"})
 """Words of amounts collected for someone else: not the business's revenue."""
 _BREAKDOWN_VERBS = frozenset({"split", "broken", "divided", "separated"})
-_PERIOD_OPS = frozenset({">=", "<", ">", "<=", "between", "recent", "not recent", "this"})
+_PERIOD_OPS = frozenset(
+    {">=", "<", ">", "<=", "between", "recent", "not recent", "this", "previous"}
+)
 
 
 class RevenueReading(ShareReading):

@@ -186,6 +186,11 @@ class TimeReading(IntervalReading):
                 raise self.decline("a time range was asked for but no date column was found")
             if cue.kind == "this":
                 self.intent.filters.append(Filter(col, "this", [], unit=unit))
+            elif cue.payload == "calendar" and unit in ("month", "quarter", "year"):
+                # "revenue last quarter": the whole calendar quarter before the current one
+                self.intent.filters.append(Filter(col, "previous", [], unit=unit))
+                self.note("filters", f"{col.name} in the previous calendar {unit}")
+                continue
             else:
                 self.intent.filters.append(Filter(col, "recent", [amount], unit=unit))
             self.note("filters", f"{col.name} in the last {amount} {unit}(s)")
