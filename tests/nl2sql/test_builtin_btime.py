@@ -36,7 +36,8 @@ CREATE TABLE vehicles (
     depot TEXT NOT NULL,
     service_plan TEXT NOT NULL,
     purchased_on DATE NOT NULL,
-    retired_on DATE
+    retired_on DATE,
+    is_electric INTEGER NOT NULL
 );
 CREATE TABLE hires (
     hire_id INTEGER PRIMARY KEY,
@@ -84,6 +85,7 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
             plans[(i // 2) % 2],
             _day((i * 23) % 900),
             _day((i * 23) % 900 + 200 + (i * 17) % 300) if i % 4 == 0 else None,
+            int(i % 4 == 1),
         )
         for i in range(1, 41)
     ]
@@ -176,6 +178,11 @@ ANSWERED = [
     ("How many vehicles per purchase year were serviced annually?",
      "SELECT strftime('%Y', purchased_on), COUNT(*) FROM vehicles"
      " WHERE service_plan = 'annual' GROUP BY 1"),
+    # a yes/no column named as an adjective of its rows picks them
+    ("Show the plates of electric vehicles at the North depot",
+     "SELECT plate FROM vehicles WHERE is_electric = 1 AND depot = 'North'"),
+    ("List the plates of the electric vehicles",
+     "SELECT plate FROM vehicles WHERE is_electric = 1"),
     # a figure of the repairs goes on the date every repair has, not on the closing date
     ("Which quarter of 2024 had the highest average repair cost?",
      f"SELECT {_QUARTER.format('opened_at')} AS q FROM repairs"
