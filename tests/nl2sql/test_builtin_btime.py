@@ -64,7 +64,8 @@ CREATE TABLE repairs (
     vehicle_id INTEGER NOT NULL REFERENCES vehicles(vehicle_id),
     opened_at TIMESTAMP NOT NULL,
     closed_at TIMESTAMP,
-    cost REAL NOT NULL
+    cost REAL NOT NULL,
+    is_warranty INTEGER NOT NULL
 );
 """
 _DAY0 = date(2022, 1, 1)
@@ -103,6 +104,7 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
             f"{_day((i * 11) % 1000)} {8 + i % 9:02d}:15:00",
             f"{_day((i * 11) % 1000 + i % 6)} 17:00:00" if i % 3 else None,
             float(50 + (i * 29) % 700),
+            int(i % 5 == 0),
         )
         for i in range(1, 151)
     ]
@@ -183,6 +185,10 @@ ANSWERED = [
      "SELECT plate FROM vehicles WHERE is_electric = 1 AND depot = 'North'"),
     ("List the plates of the electric vehicles",
      "SELECT plate FROM vehicles WHERE is_electric = 1"),
+    # a flag set against its opposite under an aggregate: a figure for each side
+    ("Average resolution time in hours for warranty versus non-warranty repairs",
+     "SELECT is_warranty, AVG((julianday(closed_at) - julianday(opened_at)) * 24)"
+     " FROM repairs GROUP BY is_warranty"),
     # a figure of the repairs goes on the date every repair has, not on the closing date
     ("Which quarter of 2024 had the highest average repair cost?",
      f"SELECT {_QUARTER.format('opened_at')} AS q FROM repairs"
