@@ -126,7 +126,10 @@ DECLINED = [
         "ranks one of their attributes",
     ),
     # a yes/no column shown beside the answer instead of picking the rows
-    ("What are the names and sites of the robotic telescopes?", "instead of picking the rows"),
+    (
+        "List names and sites of the telescopes with robotic operation",
+        "instead of picking the rows",
+    ),
     # a bound on a number of rows, read with no count
     (
         "What are the first names of astronomers who made exactly one observation?",
@@ -188,6 +191,11 @@ ANSWERED = [
     (
         "Which telescopes are robotic?",
         "SELECT telescope_name FROM telescopes WHERE is_robotic = 1",
+    ),
+    # the flag's own word as an adjective of its rows picks them ("the robotic telescopes")
+    (
+        "What are the names and sites of the robotic telescopes?",
+        "SELECT telescope_name, site FROM telescopes WHERE is_robotic = 1",
     ),
     # one table: the seniority with the most astronomers is a ranking of seniorities
     (

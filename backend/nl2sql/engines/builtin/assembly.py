@@ -13,7 +13,7 @@ from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key, same_measure
-from backend.nl2sql.engines.builtin.shares import ShareReading
+from backend.nl2sql.engines.builtin.revenue import RevenueReading
 
 _MONEY_WORDS = frozenset(
     {"amount", "price", "cost", "total", "revenue", "value", "balance", "fee", "salary", "spend"}
@@ -24,7 +24,7 @@ _COMPARED = frozenset({">", ">=", "<", "<=", "between", "like"})
 """Filter operators that compare a column with a bound or a pattern (not a negation)."""
 
 
-class AssemblyReading(ShareReading):
+class AssemblyReading(RevenueReading):
     """Passes: refinement overrides, projection, and the final `Intent`."""
 
     def _override_with_refinement(self) -> None:
@@ -639,6 +639,7 @@ class AssemblyReading(ShareReading):
         intent.extra_tables = [t for t in self.extra_tables if t.lower() != intent.table.lower()]
         intent.select = self._once_per_fact(intent)
         self._redate_by_measure(intent)
+        self._money_received(intent)
         intent.distinct = (
             any(c.kind == "distinct" for c in self.cues)
             and not any(m.distinct for m in measures)
@@ -687,7 +688,7 @@ class AssemblyReading(ShareReading):
         is_period = [
             isinstance(f.column, ColumnRef)
             and f.column.kind == "date"
-            and f.op in (">=", "<", "between", "recent", "not recent", "this")
+            and f.op in (">=", "<", "between", "recent", "not recent", "this", "previous")
             for f in intent.filters
         ]
         condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]
@@ -761,7 +762,7 @@ class AssemblyReading(ShareReading):
         is_period = [
             isinstance(f.column, ColumnRef)
             and f.column.kind == "date"
-            and f.op in (">=", "<", "between", "recent", "not recent", "this")
+            and f.op in (">=", "<", "between", "recent", "not recent", "this", "previous")
             for f in intent.filters
         ]
         condition = [f for f, p in zip(intent.filters, is_period, strict=True) if not p]

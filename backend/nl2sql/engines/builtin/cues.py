@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backend.nl2sql.engines.builtin.dates import read_period
-from backend.nl2sql.engines.builtin.lexicon import ACRONYMS, STOP_WORDS, Token, lemmatise
-from backend.nl2sql.engines.builtin.linking import SchemaIndex
+from backend.nl2sql.engines.builtin.lexicon import (
+    ACRONYMS,
+    EVENT_WORDS,
+    STOP_WORDS,
+    Token,
+    lemmatise,
+)
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 
 REFINEMENT_WORDS = frozenset(
     {"and", "now", "only", "just", "but", "also", "then", "instead", "excluding", "exclude",
@@ -279,6 +285,13 @@ _CUE_PHRASES: list[tuple[tuple[str, ...], str, str]] = [
     (("named",), "named", ""),
     (("called",), "named", ""),
     (("whose", "name", "is"), "named", ""),
+    (("as", "a", "percentage"), "pctform", ""),
+    (("as", "a", "percent"), "pctform", ""),
+    (("as", "percentage"), "pctform", ""),
+    (("as", "percentages"), "pctform", ""),
+    (("in", "percent"), "pctform", ""),
+    (("as", "the", "percent", "of"), "share", ""),
+    (("as", "the", "percentage", "of"), "share", ""),
     (("percentage",), "unsupported", "percentage"),
     (("percent",), "unsupported", "percentage"),
     (("proportion",), "unsupported", "proportion"),
@@ -359,6 +372,16 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             skip.update((i, i + 1))
             i += 2
             continue
+        unit_at = _event_bucket(tokens, i, index)
+        if unit_at is not None:
+            # "for each sign-up year", "by hire month": the bucket of the date of the event
+            # named between (its words left to the links, which say whose date it is)
+            event_at = i + 1 + (tokens[i + 1].lemma in ("each", "every"))
+            cues.append(Cue("skip", i, event_at, ""))
+            cues.append(Cue("bucket", unit_at, unit_at + 1, TIME_UNITS[tokens[unit_at].lemma]))
+            skip.update({*range(i, event_at), unit_at})
+            i = unit_at + 1
+            continue
         if (
             tok.lemma in ("which", "what")
             and i + 2 < len(tokens)
@@ -376,7 +399,15 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             if pos < len(tokens) and tokens[pos].kind == "number" and tok.lemma != "this":
                 pos += 1
             if pos < len(tokens) and tokens[pos].lemma in TIME_UNITS:
-                cues.append(Cue(_RELATIVE_LEADS[tok.lemma], i, pos + 1))
+                calendar = (
+                    tok.lemma in ("last", "previous")
+                    and pos == i + 1
+                    and not (i > 0 and tokens[i - 1].lemma in ("the", "this"))
+                )  # "last quarter": the calendar quarter before this one; "the last month",
+                # "the last 3 months": a span counted back from today
+                cues.append(
+                    Cue(_RELATIVE_LEADS[tok.lemma], i, pos + 1, "calendar" if calendar else "")
+                )
                 skip.update(range(i, pos + 1))
                 i = pos + 1
                 continue
@@ -440,6 +471,9 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         ):
             i += 1  # "monthly price" where a column is `monthly_price`: a name, not a bucket
             continue
+        if tok.lemma in _BUCKET_ADJECTIVES and cadence_values(tokens, i, index):
+            i += 1  # "billed annually" where a column holds 'annual': a value, not a bucket
+            continue
         matched = False
         for phrase, kind, payload in _CUES_BY_FIRST_WORD.get(tok.lemma, []):
             n = len(phrase)
@@ -464,7 +498,72 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
                 break
         if not matched:
             i += 1
-    return cues, skip
+    return _percent_forms(cues), skip
+
+
+_CADENCES = {
+    "annually": ("annual", "annually", "yearly"),
+    "annual": ("annual", "annually", "yearly"),
+    "yearly": ("yearly", "annual", "annually"),
+    "monthly": ("monthly",),
+    "quarterly": ("quarterly",),
+    "weekly": ("weekly",),
+    "daily": ("daily",),
+}
+"""Adverbs of how often something happens -> the values a column recording it may hold."""
+
+
+def cadence_values(tokens: list[Token], i: int, index: SchemaIndex) -> list[tuple[ColumnRef, str]]:
+    """ "subscriptions billed annually", "members who pay monthly": the values ('annual',
+    'monthly') of the one column that records how often, when the adverb follows a verb."""
+    if i == 0 or tokens[i].lemma not in _CADENCES or tokens[i - 1].kind != "word":
+        return []
+    verb = tokens[i - 1].text.lower()
+    if not (verb.endswith("ed") or verb in ("pay", "pays", "bill", "bills", "renew", "renews")):
+        return []
+    hits: list[tuple[ColumnRef, str]] = []
+    for word in _CADENCES[tokens[i].lemma]:
+        for col, stored in index.values.get((word,), []):
+            if (col, stored) not in hits:
+                hits.append((col, stored))
+    return hits if len({c for c, _ in hits}) == 1 else []
+
+
+def _event_bucket(tokens: list[Token], i: int, index: SchemaIndex) -> int | None:
+    """Where the time unit is in "each sign-up year", "per hire month", "by order quarter":
+    a bucket lead, the word of an event, then the unit (when no column is named so)."""
+    if tokens[i].lemma not in _BUCKET_LEADS:
+        return None
+    pos = i + 1
+    if pos < len(tokens) and tokens[pos].lemma in ("each", "every"):
+        pos += 1
+    if pos >= len(tokens) or tokens[pos].kind != "word" or tokens[pos].lemma not in EVENT_WORDS:
+        return None
+    pos += 1
+    if pos < len(tokens) and tokens[pos].lemma == "up":
+        pos += 1  # "sign up year"
+    if pos >= len(tokens) or tokens[pos].lemma not in TIME_UNITS:
+        return None
+    said = tuple(t.lemma for t in tokens[i + 1 : pos + 1] if t.lemma not in ("each", "every"))
+    if said in index.column_phrases or any(c.words == said for c in index.columns):
+        return None  # a column named so (`hire_year`): its name
+    if any(said[:n] in index.column_phrases for n in range(1, len(said))):
+        return None  # "order" of an `order_total`: a column's name
+    return pos
+
+
+def _percent_forms(cues: list[Cue]) -> list[Cue]:
+    """ "..., as a percentage", "give it as a percentage": only the form of a share the
+    question asks for elsewhere; without one, a percentage is still not understood."""
+    shared = any(c.kind == "share" for c in cues)
+    return [
+        c
+        if c.kind != "pctform"
+        else Cue(
+            "skip" if shared else "unsupported", c.start, c.end, "" if shared else "percentage"
+        )
+        for c in cues
+    ]
 
 
 _SHARE_WORDS = frozenset({"percentage", "percent", "share", "proportion", "fraction"})

@@ -62,6 +62,8 @@ def _filter(f: Filter) -> str:
             f"{subject} is on or before {f.values[0]} and {f.until.name} is empty or after it"
             f" (the row is running on {f.values[0]})"
         )
+    if f.op == "previous":
+        return f"{subject} is in the previous calendar {f.unit} (before the current one)"
     if f.op == "this":
         return f"{subject} is in the current {f.unit}"
     if f.op == "is null":

@@ -79,6 +79,8 @@ class Interpreter(SetReading):
         self._definitions()
         self._periods()
         self._relative_times()
+        self._cadences()
+        self._event_bucket_dates()
         self._rating_scales()
         self._durations()
         self._elapsed_times()

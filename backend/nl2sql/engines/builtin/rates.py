@@ -15,8 +15,7 @@ class RateReading(ComparisonReading):
     def _event_rates(self) -> None:
         """ "churn rate by size band", "the discharge rate of each ward": the share of rows
         whose event happened (its nullable date filled), when no column is named `rate`."""
-        if any(c.kind == "share" for c in self.cues):
-            return  # "as the percent of ...": the share is said outright
+        stated = any(c.kind == "share" for c in self.cues)
         for tok in self.tokens:
             if tok.lemma != "rate" or tok.index == 0 or tok.index in self.used_tokens:
                 continue
@@ -33,6 +32,11 @@ class RateReading(ComparisonReading):
             if len(hits) != 1 or hits[0].table.lower() != self.intent.table.lower():
                 continue  # (a share counts the rows asked about: the event must be theirs)
             col = hits[0]
+            if stated:
+                # "churn rate by band, as the percent of accounts that churned": the share is
+                # said outright after; "churn rate" only names it
+                self.used_tokens.update({event.index, tok.index})
+                return
             for k, m in enumerate(self.mentions):
                 if m.start <= event.index < m.end:
                     m.kind = "spent"

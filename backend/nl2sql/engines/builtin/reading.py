@@ -59,6 +59,8 @@ class Reading:
         date): the assembly moves them to the date of the rows a measure aggregates."""
         self.time_preference: list[ColumnRef] = []
         """Date columns the question's measures are dated by (a layer measure's time column)."""
+        self.bucket_dates: list[ColumnRef] = []
+        """Date columns a bucket names by its event ("for each purchase year")."""
         self.refinement_from = refinement_from
         self.used: set[int] = set()
         """ids (positions in self.mentions) of mentions given a role."""

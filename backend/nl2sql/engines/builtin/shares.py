@@ -11,7 +11,7 @@ from backend.nl2sql.engines.builtin.reading import is_key
 from backend.nl2sql.engines.builtin.references import ReferenceReading
 from backend.nl2sql.engines.builtin.sqlbuild import plain_identifier
 
-_PERIODS = frozenset({">=", "<", "between", "recent", "not recent", "this"})
+_PERIODS = frozenset({">=", "<", "between", "recent", "not recent", "this", "previous"})
 _SHARE_WORDS = frozenset(
     {"percent", "percentage", "pct", "share", "proportion", "fraction", "rate"}
 )

@@ -7,7 +7,7 @@ from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS, is_superlative
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef
-from backend.nl2sql.engines.builtin.reading import is_key
+from backend.nl2sql.engines.builtin.reading import is_flag, is_key, same_measure
 from backend.nl2sql.engines.builtin.values import ValueReading
 
 QUALIFIER_WORDS = frozenset(
@@ -357,7 +357,17 @@ class SignalReading(ValueReading):
         condition the reading could not express, shown instead of applied."""
         late = {id(m) for pos, m in self.projection if self._named_in_condition(pos, m)}
         grouped = {id(m) for m in intent.group_by}
-        return sum(1 for m in intent.select if id(m) in late and id(m) not in grouped)
+        return sum(
+            1
+            for m in intent.select
+            if id(m) in late
+            and id(m) not in grouped
+            and not (
+                m.column is not None
+                and is_flag(m.column)
+                and any(same_measure(m, g) for g in intent.group_by)
+            )
+        )  # (a flag grouped by, "escalated versus non-escalated": a figure for each side)
 
     def _condition_start(self) -> int:
         """Where the part of the question saying which rows begins (its first clause word)."""

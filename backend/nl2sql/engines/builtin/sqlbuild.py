@@ -227,7 +227,35 @@ class SqlBuilder:
             }
             return exp.Literal.string(first.get(unit, self.today).isoformat())
         if self.dialect == "sqlite" and unit == "quarter":
-            raise QuestionNotUnderstood("'this quarter' needs the semantic layer's today here")
+            # the month's first day moved back by the months into the quarter (0 to 2)
+            into = exp.Mod(
+                this=exp.paren(
+                    exp.Sub(
+                        this=exp.Cast(
+                            this=exp.Anonymous(
+                                this="STRFTIME",
+                                expressions=[exp.Literal.string("%m"), exp.Literal.string("now")],
+                            ),
+                            to=exp.DataType.build("INTEGER"),
+                        ),
+                        expression=exp.Literal.number(1),
+                    ),
+                    copy=False,
+                ),
+                expression=exp.Literal.number(3),
+            )
+            back = exp.DPipe(
+                this=exp.DPipe(this=exp.Literal.string("-"), expression=exp.Paren(this=into)),
+                expression=exp.Literal.string(" months"),
+            )
+            return exp.Anonymous(
+                this="DATE",
+                expressions=[
+                    exp.Literal.string("now"),
+                    exp.Literal.string("start of month"),
+                    back,
+                ],
+            )
         if self.dialect == "sqlite":
             modifier = {"year": "start of year", "month": "start of month"}.get(
                 unit, "start of day"
@@ -425,6 +453,14 @@ class SqlBuilder:
             return exp.LT(this=lhs, expression=ago)
         if f.op == "this":
             return exp.GTE(this=lhs, expression=self.start_of(f.unit or "year"))
+        if f.op == "previous":  # the calendar period before the current one, half-open
+            unit = f.unit or "year"
+            current = self.start_of(unit)
+            months = {"month": 1, "quarter": 3, "year": 12}[unit]
+            before = self.step(current.copy(), -months, "month")
+            return exp.and_(
+                exp.GTE(this=lhs, expression=before), exp.LT(this=lhs.copy(), expression=current)
+            )
         return _compare(f.op, lhs, lit(f.values[0]))
 
     def build(self, intent: Intent) -> exp.Select:

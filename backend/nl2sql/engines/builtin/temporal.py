@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue
+from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue, cadence_values
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.intervals import CREATION_WORDS, START_WORDS, IntervalReading
 from backend.nl2sql.engines.builtin.lexicon import (
@@ -22,6 +22,24 @@ _AUXILIARIES = frozenset({"get", "be", "being", "getting", "gets", "become"})
 """Words between "take to" and the event's verb ("take to get paid", "to be resolved")."""
 _LIFE_NOUNS = frozenset({"lifetime", "tenure", "lifespan", "longevity"})
 """Nouns for the time from a row's start to its end ("customer lifetime", "tenure")."""
+MONEY_IN = frozenset(
+    {"revenue", "income", "earn", "earned", "earning", "earnings", "brought", "bring",
+     "generate", "generated", "generating", "turnover", "takings"}
+)  # fmt: skip
+"""Words for money the business takes in (not what it bills or what is owed)."""
+
+
+def revenue_dates(
+    columns: list[ColumnRef],
+) -> tuple[ColumnRef, ColumnRef | None] | None:
+    """(the one nullable payment date, the one billing date or None) among a table's columns:
+    the rows revenue is counted from and the day they are dated by."""
+    dates = [c for c in columns if c.kind == "date" and c.words]
+    paid = [c for c in dates if c.nullable and c.words[0] in EVENT_WORDS["pay"]]
+    billed = [c for c in dates if not c.nullable and c.words[0] in EVENT_WORDS["bill"]]
+    if len(paid) != 1:
+        return None
+    return paid[0], billed[0] if len(billed) == 1 else None
 
 
 class TimeReading(IntervalReading):
@@ -47,6 +65,49 @@ class TimeReading(IntervalReading):
             if end:
                 self.intent.filters.append(Filter(col, "<", [end]))
             self.note("filters", f"{col.name} from {start or '...'} to before {end or '...'}")
+
+    def _event_bucket_dates(self) -> None:
+        """ "for each purchase year": the words before the unit name the date bucketed (a
+        date column of its own), read as that, not as one more column to show."""
+        for cue in self.cues:
+            if cue.kind != "bucket":
+                continue
+            for k, m in enumerate(self.mentions):
+                col = self.column_of(k) if m.kind == "column" and m.end == cue.start else None
+                if col is None or col.kind != "date" or not self._event_said(m.start, cue.start):
+                    continue
+                m.kind = "spent"
+                self._use(k)
+                self.bucket_dates.append(col)
+
+    def _event_said(self, start: int, end: int) -> bool:
+        """Whether the words name an event ("purchase", "sign up") right after a bucket's
+        lead ("for each", "per", "by")."""
+        lead = next((c for c in self.cues if c.kind == "skip" and c.end == start), None)
+        words = [t for t in self.tokens[start:end] if t.lemma != "up"]
+        return lead is not None and len(words) == 1 and words[0].lemma in EVENT_WORDS
+
+    def _cadences(self) -> None:
+        """ "active subscriptions billed annually": the adverb is a value of the column that
+        records how often ('annual'), and the verb before it only says what happens so."""
+        for tok in self.tokens:
+            if tok.index in self.used_tokens:
+                continue
+            hits = cadence_values(self.tokens, tok.index, self.index)
+            if not hits:
+                continue
+            col, stored = hits[0]
+            self.intent.filters.append(Filter(col, "=", [stored]))
+            verb = self.tokens[tok.index - 1]
+            self.used_tokens.update({tok.index, verb.index})
+            for k, m in enumerate(self.mentions):
+                if m.start <= verb.index < m.end and m.kind in ("table", "column"):
+                    m.kind = "spent"  # "billed": how the rows are billed, not the bills
+                    self._use(k)
+                elif m.start <= tok.index < m.end:
+                    m.kind = "spent"  # "monthly" linked as the value itself: read here
+                    self._use(k)
+            self.note("filters", f"{col.name} = {stored} ('{verb.text} {tok.text}')")
 
     def _elapsed_times(self) -> None:
         """ "created more than three years ago", "been with us for over five years", "joined
@@ -125,6 +186,11 @@ class TimeReading(IntervalReading):
                 raise self.decline("a time range was asked for but no date column was found")
             if cue.kind == "this":
                 self.intent.filters.append(Filter(col, "this", [], unit=unit))
+            elif cue.payload == "calendar" and unit in ("month", "quarter", "year"):
+                # "revenue last quarter": the whole calendar quarter before the current one
+                self.intent.filters.append(Filter(col, "previous", [], unit=unit))
+                self.note("filters", f"{col.name} in the previous calendar {unit}")
+                continue
             else:
                 self.intent.filters.append(Filter(col, "recent", [amount], unit=unit))
             self.note("filters", f"{col.name} in the last {amount} {unit}(s)")
@@ -137,6 +203,9 @@ class TimeReading(IntervalReading):
         measured = self.measure_date_near(pos, end)
         if measured is not None:
             return measured  # "2024 revenue": the measure's own date
+        billed = self._money_date()
+        if billed is not None:
+            return billed  # "our 2024 revenue came from ...": the day the money was billed
         k = self.mention_before(pos, max_gap=2, kinds=("column",))
         if k is not None:
             col = self.column_of(k)
@@ -148,10 +217,27 @@ class TimeReading(IntervalReading):
                 return self.named_dates[d.start]  # "accounts churned between ..."
         return self._default_date([t for _, m in self.measures for t in m.tables])
 
+    def _money_date(self) -> ColumnRef | None:
+        """The billing date of the one table whose amount a word for revenue names, when that
+        table records payments ("2024 revenue", "revenue earned in 2024")."""
+        found: list[ColumnRef] = []
+        for m in self.mentions:
+            if m.kind != "column" or not any(
+                t.lemma in MONEY_IN for t in self.tokens[m.start : m.end]
+            ):
+                continue
+            for table in dict.fromkeys(c.table.lower() for c in m.columns if c.kind == "numeric"):
+                dates = revenue_dates(self.index.columns_of.get(table, []))
+                if dates is not None and dates[1] is not None and dates[1] not in found:
+                    found.append(dates[1])
+        return found[0] if len(found) == 1 else None
+
     def _default_date(self, prefer: list[str]) -> ColumnRef | None:
         """The date a period or bucket applies to when no word next to it names one: the
         event the question names elsewhere, else the first date of the preferred tables
         (remembered, so the assembly can move it to the rows a measure aggregates)."""
+        if len(set(self.bucket_dates)) == 1:
+            return self.bucket_dates[0]  # "for each purchase year"
         event = self._date_of_event()
         if event is not None:
             return event
@@ -572,6 +658,11 @@ class TimeReading(IntervalReading):
             and f.op not in ("is null", "is not null")
         ]  # fmt: skip
         buckets = [m.column for m in intent.group_by if m.bucket and m.column is not None]
+        measured = {
+            m.column.table.lower()
+            for m in [*intent.select, *(m for m, _ in intent.order_by)]
+            if m.agg in ("SUM", "AVG", "MIN", "MAX") and m.column is not None and m.since is None
+        }  # the rows a figure of theirs is taken over (not a count: which event was counted?)
         out: list[tuple[ColumnRef, list[ColumnRef]]] = []
         for col in dict.fromkeys([*used, *buckets]):
             if (
@@ -598,6 +689,22 @@ class TimeReading(IntervalReading):
                 c for c in self.index.columns_of.get(col.table.lower(), [])
                 if c.kind == "date" and c != col
             ]  # fmt: skip
+            if _own_date(col, others) and col.table.lower() in measured:
+                continue  # `opened_at` beside a `closed_at` that may be empty: the row's date
             if others:
                 out.append((col, others))
         return out
+
+
+def _scheduled(col: ColumnRef) -> bool:
+    """A date set ahead for something due (`due_date`, `expires_on`), not an event's day."""
+    return bool(col.words) and col.words[0] in EVENT_WORDS["due"]
+
+
+def _own_date(col: ColumnRef, others: list[ColumnRef]) -> bool:
+    """Whether `col` is the one date every row has (the day it came into being) and the
+    table's other dates record later events that may not have happened (empty when not) or
+    days scheduled ahead: periods and buckets of the rows go on it."""
+    if col.nullable or _scheduled(col):
+        return False
+    return all(c.nullable or _scheduled(c) for c in others)

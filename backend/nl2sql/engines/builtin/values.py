@@ -544,6 +544,17 @@ class ValueReading(NameReading):
         )
         return not linked and subject
 
+    def _names_the_flag(self, pos: int, col: ColumnRef) -> bool:
+        """ "the primary contact", "remote staff", "legacy plans": the word is the flag's own
+        name after its `is_`/`has_` prefix (`is_primary`), said of the rows as an adjective."""
+        words = col.words
+        return (
+            len(words) == 2
+            and words[0] in ("is", "has")
+            and self.tokens[pos].lemma == words[1]
+            and self.tokens[pos].text.lower() == words[1]
+        )
+
     def _flag_columns(self) -> None:
         """ "products that are discontinued": a yes/no column after "is/are" is a filter."""
         for k, m in enumerate(self.mentions):
@@ -565,7 +576,11 @@ class ValueReading(NameReading):
             if (
                 describes_rows
                 and m.end - m.start == 1
-                and (self.tokens[m.start].lemma.endswith("ed") or opposite)
+                and (
+                    self.tokens[m.start].lemma.endswith("ed")
+                    or opposite
+                    or self._names_the_flag(m.start, col)
+                )
             ):  # ("available rooms" read against `unavailable`: rooms that are not)
                 lemmas = [*lemmas, "is"]
             if not lemmas:
