@@ -49,9 +49,11 @@ class ComparisonReading(TimeReading):
         self.aggregate_tails = []
         self._spread_comparatives()
         for cue in list(self.cues):
-            if cue.kind not in ("cmp", "postcmp"):
-                continue
+            if cue.kind not in ("cmp", "postcmp") or cue not in self.cues:
+                continue  # (a cue another comparison's reading took is gone)
             if self._over_a_span(cue) or self._under_a_superior(cue):
+                continue
+            if self._compare_with_quantified_rows(cue):
                 continue
             if cue.kind == "postcmp":
                 prev = self.tokens[cue.start - 1] if cue.start > 0 else None
@@ -216,6 +218,10 @@ class ComparisonReading(TimeReading):
             else:
                 self.intent.filters.append(Filter(col, op, values))
             self.note("filters", f"{col.name} {op} {values}")
+
+    def _compare_with_quantified_rows(self, cue: Cue) -> bool:
+        """Hook: "more than some / every / the largest X" (`nested.py`)."""
+        return False
 
     aggregate_tails: list[tuple[Filter, int]]
     """Comparisons with an aggregate, and where the words after the aggregate start."""
