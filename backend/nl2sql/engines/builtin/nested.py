@@ -36,7 +36,7 @@ _AFTER_QUANTIFIER = frozenset({"of", "the", "other", "those", "these", "one", "o
 """Words between the quantifier and the rows ("any of the instructors", "some other")."""
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "older": ">", "younger": "<",
         "pricier": ">", "cheaper": "<"}  # fmt: skip
-_SUPERLATIVES = {"desc": "MAX", "asc": "MIN"}
+_SUPERLATIVES = {"desc": "MAX", "asc": "MIN", "length_desc": "MAX", "length_asc": "MIN"}
 _RELATIVE = frozenset({"who", "whose", "that", "which", "with", "whom"})
 _OUTER_LEADS = frozenset({"who", "that", "which", "whose", "and", "where", "while", "sorted",
                           "ordered", "order", "sort"})  # fmt: skip
