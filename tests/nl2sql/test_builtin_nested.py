@@ -1,7 +1,10 @@
-"""Questions that need a nested query, on a small railway schema written here: a column compared
-with the rows of its own table that a quantifier names ("more than at least one driver of the
-Leeds depot", "older than every driver", "fewer seats than the largest train"), read as the
-column against the MIN or MAX of itself over those rows.
+"""Questions that need a nested query, on a small railway schema written here:
+
+* a column compared with the rows of its own table that a quantifier names ("more than at least
+  one driver of the Leeds depot", "older than every driver", "fewer seats than the largest
+  train"), read as the column against the MIN or MAX of itself over those rows (`nested.py`);
+* values joined by "and" on rows each row has many of ("drivers who drove Pacer and Voyager
+  trains"): one EXISTS per value, where a row's own column keeps the list (`setops.py`).
 
 Each answer is checked by running it and the hand-written gold SQL on the same database
 (SQLite); the new shapes also run on DuckDB and PostgreSQL."""
@@ -89,7 +92,7 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         (
             i,
             (i * 7) % 24 + 1,
-            None if i % 17 == 0 else (i * 5) % 18 + 1,
+            None if i % 17 == 0 else (i * 5 + i // 6) % 18 + 1,
             (i * 3) % 4 + 1,
             (i * 13) % 45,
             f"2024-{i % 12 + 1:02d}-{i % 27 + 1:02d}",
@@ -218,9 +221,65 @@ def test_more_than_one_is_still_a_count(
     assert_same_answer(railway_db, sql, gold)
 
 
+_EACH_MODEL = (
+    "SELECT full_name FROM drivers WHERE driver_id IN (SELECT t.driver_id FROM trips t"
+    " JOIN trains r ON r.train_id = t.train_id WHERE r.model = 'Pacer' INTERSECT"
+    " SELECT t.driver_id FROM trips t JOIN trains r ON r.train_id = t.train_id"
+    " WHERE r.model = 'Voyager')"
+)
+AND_OF_VALUES = [
+    # a driver has many trips: "and" between the trains' models asks for each of them
+    # (was: either model, `model IN (...)`)
+    ("Which drivers drove Pacer and Voyager trains?", _EACH_MODEL),
+    ("Which drivers drove trains of the Pacer and the Voyager models?", _EACH_MODEL),
+]  # fmt: skip
+
+
+def test_each_and_either_differ_here(railway_db: sqlite3.Connection) -> None:
+    either = rows(
+        railway_db,
+        "SELECT DISTINCT d.full_name FROM drivers d JOIN trips t ON t.driver_id = d.driver_id"
+        " JOIN trains r ON r.train_id = t.train_id WHERE r.model IN ('Pacer', 'Voyager')",
+    )
+    each = rows(railway_db, _EACH_MODEL)
+    assert each and len(each) < len(either)
+
+
+@pytest.mark.parametrize(("question", "gold"), AND_OF_VALUES)
+def test_and_between_values_of_rows_each_row_has_many_of(
+    railway: SchemaSnapshot, railway_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    answer = generate(railway, question)
+    assert_same_answer(railway_db, answer.sql, gold)
+    assert "each of" in str(answer.recognised.get("both"))
+
+
+def test_and_between_values_a_row_has_one_of_stays_a_list(
+    railway: SchemaSnapshot, railway_db: sqlite3.Connection
+) -> None:
+    # a train has one model, a trip one driver: "and" can only mean either
+    sql = generate(railway, "Which trains are Pacer and Voyager models?").sql
+    assert "IN (" in sql and "EXISTS" not in sql.upper() and " AND " not in sql
+    gold = "SELECT model FROM trains WHERE model IN ('Pacer', 'Voyager')"
+    assert_same_answer(railway_db, sql, gold)
+    sql = generate(railway, "List the trips of drivers from the Leeds and York depots").sql
+    assert "IN ('Leeds', 'York')" in sql
+
+
+def test_or_between_values_is_still_either(
+    railway: SchemaSnapshot, railway_db: sqlite3.Connection
+) -> None:
+    sql = generate(railway, "Which drivers drove Pacer or Voyager trains?").sql
+    gold = (
+        "SELECT DISTINCT d.full_name FROM drivers d JOIN trips t ON t.driver_id = d.driver_id"
+        " JOIN trains r ON r.train_id = t.train_id WHERE r.model IN ('Pacer', 'Voyager')"
+    )
+    assert set(rows(railway_db, sql)) == set(rows(railway_db, gold))
+
+
 # ------------------------------------------------------------------ other dialects
 
-SHAPES = [q for q, _ in QUANTIFIED]
+SHAPES = [q for q, _ in QUANTIFIED + AND_OF_VALUES]
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +296,7 @@ def railway_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Conn
 
 
 def _gold(question: str) -> str:
-    return next(g for q, g in QUANTIFIED if q == question)
+    return next(g for q, g in QUANTIFIED + AND_OF_VALUES if q == question)
 
 
 @pytest.mark.parametrize("question", SHAPES)
