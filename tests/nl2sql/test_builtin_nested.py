@@ -4,7 +4,10 @@
   one driver of the Leeds depot", "older than every driver", "fewer seats than the largest
   train"), read as the column against the MIN or MAX of itself over those rows (`nested.py`);
 * values joined by "and" on rows each row has many of ("drivers who drove Pacer and Voyager
-  trains"): one EXISTS per value, where a row's own column keeps the list (`setops.py`).
+  trains"): one EXISTS per value, where a row's own column keeps the list (`setops.py`);
+* a negation before a comparison on related rows ("drivers who never had a delay longer than
+  30"): an anti-join holding the comparison (`negation.py`), and of two keys referring to the
+  rows, the one not named for the related table's role (`owner_keys.py`).
 
 Each answer is checked by running it and the hand-written gold SQL on the same database
 (SQLite); the new shapes also run on DuckDB and PostgreSQL."""
@@ -55,6 +58,12 @@ CREATE TABLE trips (
     origin_id INTEGER NOT NULL REFERENCES stations(station_id),
     delay_minutes INTEGER NOT NULL,
     run_date TEXT NOT NULL
+);
+CREATE TABLE transfers (
+    transfer_id INTEGER PRIMARY KEY,
+    station_id INTEGER NOT NULL REFERENCES stations(station_id),
+    transfer_station_id INTEGER NOT NULL REFERENCES stations(station_id),
+    walk_minutes INTEGER NOT NULL
 )
 """
 DEPOTS = ["Leeds", "York", "Crewe"]
@@ -99,7 +108,15 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         )
         for i in range(1, 81)
     ]
-    return {"stations": stations, "drivers": drivers, "trains": trains, "trips": trips}
+    # Central and Piccadilly have transfers of their own; Waverley is only a transfer's end
+    transfers = [(1, 1, 2, 6), (2, 1, 4, 9), (3, 2, 4, 12)]
+    return {
+        "stations": stations,
+        "drivers": drivers,
+        "trains": trains,
+        "trips": trips,
+        "transfers": transfers,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -277,9 +294,44 @@ def test_or_between_values_is_still_either(
     assert set(rows(railway_db, sql)) == set(rows(railway_db, gold))
 
 
+NEGATED = [
+    # "never" before a comparison on the related rows: none of them passes it; the trips
+    # with no driver recorded (NULL) do not empty the answer
+    ("Which drivers never had a delay longer than 30?",
+     "SELECT full_name FROM drivers d WHERE NOT EXISTS (SELECT 1 FROM trips t"
+     " WHERE t.driver_id = d.driver_id AND t.delay_minutes > 30)"),
+    # two keys refer to stations: the one not named for the transfer is the station's own
+    # (was: the stations no transfer leads to)
+    ("Which stations have no transfers?",
+     "SELECT station_name FROM stations s WHERE NOT EXISTS (SELECT 1 FROM transfers t"
+     " WHERE t.station_id = s.station_id)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), NEGATED)
+def test_negations_over_related_rows(
+    railway: SchemaSnapshot, railway_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(railway_db, generate(railway, question).sql, gold)
+
+
+def test_the_negated_golds_keep_some_rows_and_drop_others(railway_db: sqlite3.Connection) -> None:
+    drivers = rows(railway_db, "SELECT COUNT(*) FROM drivers")[0][0]
+    for _question, gold in NEGATED:
+        kept = rows(railway_db, gold)
+        assert kept and len(kept) < drivers
+    # "has a delay of at most 30" is another answer: it keeps drivers the negation drops
+    some_short = rows(
+        railway_db,
+        "SELECT DISTINCT d.full_name FROM drivers d JOIN trips t ON t.driver_id = d.driver_id"
+        " WHERE t.delay_minutes <= 30",
+    )
+    assert len(some_short) > len(rows(railway_db, NEGATED[0][1]))
+
+
 # ------------------------------------------------------------------ other dialects
 
-SHAPES = [q for q, _ in QUANTIFIED + AND_OF_VALUES]
+SHAPES = [q for q, _ in QUANTIFIED + AND_OF_VALUES + NEGATED]
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +348,7 @@ def railway_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Conn
 
 
 def _gold(question: str) -> str:
-    return next(g for q, g in QUANTIFIED + AND_OF_VALUES if q == question)
+    return next(g for q, g in QUANTIFIED + AND_OF_VALUES + NEGATED if q == question)
 
 
 @pytest.mark.parametrize("question", SHAPES)

@@ -230,8 +230,50 @@ class NegationReading(GroupingReading):
         return False
 
     def _negations(self) -> None:
+        self._negated_comparisons()
         self._negate_related_rows()
         self._conditions_into_anti_joins()
+
+    def _negated_comparisons(self) -> None:
+        """ "stations that never had a bike availability above 10", "artists who have never
+        received a rating higher than 8": a negation right before a comparison on a column of
+        a related table is about the related rows: none of them passes the comparison (an
+        anti-join holding it), not the rows that have one related row failing it. A NULL
+        value is not a row that passes, so rows whose related values are all NULL are kept
+        (NOT IN over the related keys, NULL keys left out)."""
+        focus = self.intent.table.lower()
+        for cue in self.cues:
+            if cue.kind != "neg" or cue.payload == "used":
+                continue
+            for f in list(self.intent.filters):
+                col = f.column
+                if (
+                    not isinstance(col, ColumnRef)
+                    or f.op not in (">", ">=", "<", "<=")
+                    or f.subquery_agg
+                    or col.table.lower() == focus
+                    or not self.index.join_path(self.intent.table, col.table)
+                ):
+                    continue
+                at = next(
+                    (
+                        m.start for m in self.mentions
+                        if m.kind == "column" and col in m.columns and m.start >= cue.end
+                    ),
+                    None,
+                )  # fmt: skip
+                if at is None or self._words_apart(cue.end, at) > 3:
+                    continue
+                between = self.tokens[cue.end : at]
+                if any(t.kind != "word" or t.lemma in ("and", "or", "but") for t in between):
+                    continue
+                self.intent.filters.remove(f)
+                self.intent.anti_joins.append(AntiJoin(col.table, [f]))
+                cue.payload = "used"
+                self.used_tokens.update(range(cue.start, cue.end))
+                self.used_tokens.update(t.index for t in between)
+                self.note("negation", f"without {col.table} where {col.name} {f.op} {f.values}")
+                break
 
     def _conditions_into_anti_joins(self) -> None:
         """ "patients who never had an appointment cancelled late": a named condition on the

@@ -22,6 +22,7 @@ from backend.nl2sql.engines.builtin.joinplan import (
     keep_to_named_tables,
 )
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.owner_keys import owner_key
 from backend.nl2sql.engines.builtin.split_measures import only_where
 
 DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
@@ -754,6 +755,9 @@ class SqlBuilder:
                 recognised={"tables": [table, anti.table]},
             )
         first_from, first_col, first_to, first_to_col = path[0]
+        owner = owner_key(self.index, first_from, first_to)
+        if owner is not None:  # "courses without prerequisites": `course_id`, not `prereq_id`
+            first_col, first_to_col = owner
         inner_col = exp.Column(this=self.ident(first_to_col), table=self.ident(first_to))
         sub = exp.select(inner_col).from_(self.table(first_to))
         for from_table, from_col, to_table, to_col in path[1:]:
