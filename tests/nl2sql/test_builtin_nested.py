@@ -7,7 +7,9 @@
   trains"): one EXISTS per value, where a row's own column keeps the list (`setops.py`);
 * a negation before a comparison on related rows ("drivers who never had a delay longer than
   30"): an anti-join holding the comparison (`negation.py`), and of two keys referring to the
-  rows, the one not named for the related table's role (`owner_keys.py`).
+  rows, the one not named for the related table's role (`owner_keys.py`);
+* an aggregate per group compared with the aggregate over all rows ("depots whose average age
+  is above the overall average"): HAVING against a subquery over the table (`nested.py`).
 
 Each answer is checked by running it and the hand-written gold SQL on the same database
 (SQLite); the new shapes also run on DuckDB and PostgreSQL."""
@@ -294,6 +296,36 @@ def test_or_between_values_is_still_either(
     assert set(rows(railway_db, sql)) == set(rows(railway_db, gold))
 
 
+GROUPS_AGAINST_ROWS = [
+    # an aggregate before the compared column is a figure per group: HAVING against the
+    # aggregate over all rows (was: each driver's salary against the average)
+    ("Which depots have an average salary higher than the average salary of all drivers?",
+     "SELECT depot FROM drivers GROUP BY depot"
+     " HAVING AVG(salary) > (SELECT AVG(salary) FROM drivers)"),
+    ("List the depots whose average age is above the overall average",
+     "SELECT depot FROM drivers GROUP BY depot HAVING AVG(age) > (SELECT AVG(age) FROM drivers)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), GROUPS_AGAINST_ROWS)
+def test_a_group_figure_against_the_aggregate_over_all_rows(
+    railway: SchemaSnapshot, railway_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    answer = generate(railway, question)
+    assert_same_answer(railway_db, answer.sql, gold)
+    assert "HAVING" in answer.sql.upper()
+    assert "over all rows" in answer.explanation
+
+
+def test_groups_and_rows_differ_here(railway_db: sqlite3.Connection) -> None:
+    groups = rows(railway_db, GROUPS_AGAINST_ROWS[1][1])
+    depots_of_older_rows = rows(
+        railway_db,
+        "SELECT DISTINCT depot FROM drivers WHERE age > (SELECT AVG(age) FROM drivers)",
+    )
+    assert groups and len(groups) < len(depots_of_older_rows)
+
+
 NEGATED = [
     # "never" before a comparison on the related rows: none of them passes it; the trips
     # with no driver recorded (NULL) do not empty the answer
@@ -331,7 +363,7 @@ def test_the_negated_golds_keep_some_rows_and_drop_others(railway_db: sqlite3.Co
 
 # ------------------------------------------------------------------ other dialects
 
-SHAPES = [q for q, _ in QUANTIFIED + AND_OF_VALUES + NEGATED]
+SHAPES = [q for q, _ in QUANTIFIED + AND_OF_VALUES + NEGATED + GROUPS_AGAINST_ROWS]
 
 
 @pytest.fixture(scope="module")
@@ -348,7 +380,9 @@ def railway_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Conn
 
 
 def _gold(question: str) -> str:
-    return next(g for q, g in QUANTIFIED + AND_OF_VALUES + NEGATED if q == question)
+    return next(
+        g for q, g in QUANTIFIED + AND_OF_VALUES + NEGATED + GROUPS_AGAINST_ROWS if q == question
+    )
 
 
 @pytest.mark.parametrize("question", SHAPES)

@@ -223,6 +223,12 @@ class ComparisonReading(TimeReading):
         """Hook: "more than some / every / the largest X" (`nested.py`)."""
         return False
 
+    def _group_aggregate_against_rows(
+        self, k: int, col: ColumnRef, op: str, agg: Cue, cue: Cue
+    ) -> bool:
+        """Hook: "departments whose average salary is above the overall average" (`nested.py`)."""
+        return False
+
     aggregate_tails: list[tuple[Filter, int]]
     """Comparisons with an aggregate, and where the words after the aggregate start."""
 
@@ -633,6 +639,8 @@ class ComparisonReading(TimeReading):
         self._use(k)
         self.cues.remove(agg)
         op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
+        if self._group_aggregate_against_rows(k, col, op, agg, cue):
+            return True
         compared = Filter(col, op, [], subquery_agg=agg.payload)
         self.intent.filters.append(compared)
         self._use_restatements(col, cue)

@@ -44,6 +44,11 @@ def _measure(m: Measure) -> str:
 
 def _filter(f: Filter) -> str:
     subject = _measure(f.column) if isinstance(f.column, Measure) else f.column.name
+    if f.subquery_agg and f.over_rows:
+        return (
+            f"{subject} {_OP_WORDS.get(f.op, f.op)} the {_AGG_WORDS[f.subquery_agg]} over all "
+            "rows (not the average of the groups' figures)"
+        )
     if f.subquery_agg:
         return f"{subject} {_OP_WORDS.get(f.op, f.op)} the {_AGG_WORDS[f.subquery_agg]}"
     if f.peer is not None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.comparisons import ComparisonReading
 from backend.nl2sql.engines.builtin.cues import Cue
-from backend.nl2sql.engines.builtin.intents import Filter
+from backend.nl2sql.engines.builtin.intents import Filter, Measure
 from backend.nl2sql.engines.builtin.lexicon import Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 
@@ -37,6 +37,7 @@ _AFTER_QUANTIFIER = frozenset({"of", "the", "other", "those", "these", "one", "o
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "older": ">", "younger": "<",
         "pricier": ">", "cheaper": "<"}  # fmt: skip
 _SUPERLATIVES = {"desc": "MAX", "asc": "MIN", "length_desc": "MAX", "length_asc": "MIN"}
+_OVERALL = frozenset({"overall", "entire", "global", "general"})
 _RELATIVE = frozenset({"who", "whose", "that", "which", "with", "whom"})
 _OUTER_LEADS = frozenset({"who", "that", "which", "whose", "and", "where", "while", "sorted",
                           "ordered", "order", "sort"})  # fmt: skip
@@ -59,8 +60,65 @@ class QuantifiedComparisonReading(ComparisonReading):
     _tail_literals: list[tuple[Filter, list[Token], list[Filter]]]
     """Per comparison read here: the literals among its rows, and the filters before it."""
 
+    def _group_aggregate_against_rows(
+        self, k: int, col: ColumnRef, op: str, agg: Cue, cue: Cue
+    ) -> bool:
+        """ "departments whose average salary is above the average salary of all
+        instructors", "depots with a total fine over the average": an aggregate named right
+        before the compared column is a figure per group, so the comparison is a condition on
+        the groups (HAVING AVG(salary) > (SELECT AVG(salary) FROM instructor)), against the
+        aggregate over all the table's rows (said so in the explanation), never a condition
+        on each row."""
+        before = [
+            m for m in self.mentions
+            if m.kind == "column" and col in m.columns and m.end <= cue.start
+            and self.gap(m.end, cue.start) <= 2
+        ]  # fmt: skip
+        if not before:
+            return False  # "higher than the average salary": no figure per group before
+        m = before[-1]
+        group_cue = next(
+            (
+                c for c in self.cues
+                if c.kind == "agg" and c.end <= m.start and self.gap(c.end, m.start) == 0
+            ),
+            None,
+        )  # fmt: skip
+        if group_cue is None:
+            return False
+        per_group = str(group_cue.payload)
+        if per_group not in ("AVG", "SUM", "MIN", "MAX") or agg.payload not in (
+            "AVG",
+            "MIN",
+            "MAX",
+        ):
+            raise self.decline("could not tell which aggregate the groups are compared with")
+        self.cues.remove(group_cue)
+        self.used_tokens.update(range(group_cue.start, group_cue.end))
+        self.used_tokens.update(range(agg.start, agg.end))
+        compared = Filter(
+            Measure(col, per_group), op, [], subquery_agg=str(agg.payload), over_rows=True
+        )
+        self.intent.having.append(compared)
+        self._use_restatements(col, cue)
+        for j, other in enumerate(self.mentions):
+            if j in self.used or other.start < agg.end or other.kind != "column":
+                continue
+            if self.gap(agg.end, other.start) == 0 and col in other.columns:
+                self._use(j)  # "the average salary": the same column again
+            break
+        self.note(
+            "having",
+            f"{per_group.lower()} of {col.name} per group {op} the {str(agg.payload).lower()} "
+            f"of {col.name} over all {col.table} rows",
+        )
+        return True
+
     def _comparisons(self) -> None:
         self._tail_literals = []
+        for c in self.cues:
+            if c.kind == "agg" and c.start > 0 and self.tokens[c.start - 1].lemma in _OVERALL:
+                self._use_token(self.tokens[c.start - 1])  # "the overall average": the same
         super()._comparisons()
 
     def _compare_with_quantified_rows(self, cue: Cue) -> bool:

@@ -635,7 +635,7 @@ class SqlBuilder:
         """A HAVING condition; a measure (a layer's, or a count) against its average over the
         groups compares with AVG of the same grouped query's figure ("above the average MRR per
         account", "more orders than the average customer")."""
-        if not (
+        if h.over_rows or not (
             h.subquery_agg
             and isinstance(h.column, Measure)
             and (h.column.sql is not None or h.column.agg is not None)
