@@ -347,6 +347,20 @@ def test_negations_over_related_rows(
     assert_same_answer(railway_db, generate(railway, question).sql, gold)
 
 
+def test_one_value_but_not_another_of_the_rows_own_column_is_declined(
+    railway: SchemaSnapshot,
+) -> None:
+    # a train has one model: "but not Voyager" either adds nothing or means EXCEPT over what
+    # is shown; declined with both readings named (was, over a referenced table: an
+    # anti-join on that table)
+    for question in (
+        "Which trains are of the Pacer model but not the Voyager model?",
+        "List the drivers of the Leeds depot but not the York depot",
+    ):
+        with pytest.raises(QuestionNotUnderstood, match="excludes rows"):
+            generate(railway, question)
+
+
 def test_the_negated_golds_keep_some_rows_and_drop_others(railway_db: sqlite3.Connection) -> None:
     drivers = rows(railway_db, "SELECT COUNT(*) FROM drivers")[0][0]
     for _question, gold in NEGATED:

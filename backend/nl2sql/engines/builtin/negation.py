@@ -234,6 +234,26 @@ class NegationReading(GroupingReading):
         self._negate_related_rows()
         self._conditions_into_anti_joins()
 
+    def _one_value_but_not_another(self, cue: Cue, k: int, col: ColumnRef) -> None:
+        """ "courses offered by Statistics but not Psychology": the rows hold one value of the
+        column (their own, or the key naming the other table's row), so "not" the other value
+        either adds nothing about the rows or excludes what the rows show that the other
+        value's rows show too (EXCEPT over the titles): declined, the two readings named."""
+        focus = self.intent.table
+        own = self.index.column(focus, col.name) if focus.lower() in self.index.tables else None
+        columns = {c for c in (col, own) if c is not None}
+        if own is None and col.table.lower() != focus.lower():
+            return
+        for j, other in enumerate(self.mentions):
+            if j == k or other.kind != "value" or other.end > cue.start:
+                continue
+            if columns & set(other.columns) and other.value != self.mentions[k].value:
+                raise self.decline(
+                    f"could not tell whether 'not {self.mentions[k].text}' excludes rows (each "
+                    f"has one {col.name}) or what {other.text}'s rows share with "
+                    f"{self.mentions[k].text}'s"
+                )
+
     def _negated_comparisons(self) -> None:
         """ "stations that never had a bike availability above 10", "artists who have never
         received a rating higher than 8": a negation right before a comparison on a column of
@@ -347,6 +367,7 @@ class NegationReading(GroupingReading):
                 col = self.column_of(k)
                 if col is None:
                     continue
+                self._one_value_but_not_another(cue, k, col)
                 self._use(k)
                 values: list[Literal] = [m.value or ""]
                 j = k + 1
