@@ -9,7 +9,8 @@
   30"): an anti-join holding the comparison (`negation.py`), and of two keys referring to the
   rows, the one not named for the related table's role (`owner_keys.py`);
 * an aggregate per group compared with the aggregate over all rows ("depots whose average age
-  is above the overall average"): HAVING against a subquery over the table (`nested.py`).
+  is above the overall average"): HAVING against a subquery over the table (`nested.py`);
+* "the same depot as Driver 03": the column IN its values on the rows the name picks.
 
 Each answer is checked by running it and the hand-written gold SQL on the same database
 (SQLite); the new shapes also run on DuckDB and PostgreSQL."""
@@ -326,6 +327,31 @@ def test_groups_and_rows_differ_here(railway_db: sqlite3.Connection) -> None:
     assert groups and len(groups) < len(depots_of_older_rows)
 
 
+SAME_AS = [
+    # the column's values on the rows the name picks (was declined: 'same' not supported)
+    ("Which drivers are in the same depot as Driver 03?",
+     "SELECT full_name FROM drivers WHERE depot IN (SELECT depot FROM drivers"
+     " WHERE full_name = 'Driver 03')"),
+    ("Which trains have the same model as T005?",
+     "SELECT train_name FROM trains WHERE model IN (SELECT model FROM trains"
+     " WHERE train_name = 'T005')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), SAME_AS)
+def test_the_same_value_as_a_named_row(
+    railway: SchemaSnapshot, railway_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    answer = generate(railway, question)
+    assert_same_answer(railway_db, answer.sql, gold)
+    assert " of the rows where " in answer.explanation
+
+
+def test_same_without_a_named_row_is_still_declined(railway: SchemaSnapshot) -> None:
+    with pytest.raises(QuestionNotUnderstood, match="same"):
+        generate(railway, "Which drivers have the same age?")
+
+
 NEGATED = [
     # "never" before a comparison on the related rows: none of them passes it; the trips
     # with no driver recorded (NULL) do not empty the answer
@@ -377,7 +403,7 @@ def test_the_negated_golds_keep_some_rows_and_drop_others(railway_db: sqlite3.Co
 
 # ------------------------------------------------------------------ other dialects
 
-SHAPES = [q for q, _ in QUANTIFIED + AND_OF_VALUES + NEGATED + GROUPS_AGAINST_ROWS]
+SHAPES = [q for q, _ in QUANTIFIED + AND_OF_VALUES + NEGATED + GROUPS_AGAINST_ROWS + SAME_AS]
 
 
 @pytest.fixture(scope="module")
@@ -395,7 +421,9 @@ def railway_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Conn
 
 def _gold(question: str) -> str:
     return next(
-        g for q, g in QUANTIFIED + AND_OF_VALUES + NEGATED + GROUPS_AGAINST_ROWS if q == question
+        g
+        for q, g in QUANTIFIED + AND_OF_VALUES + NEGATED + GROUPS_AGAINST_ROWS + SAME_AS
+        if q == question
     )
 
 

@@ -26,7 +26,7 @@ from backend.nl2sql.engines.builtin.comparisons import ComparisonReading
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter, Measure
 from backend.nl2sql.engines.builtin.lexicon import Token
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 
 _EXISTENTIAL = frozenset({"some", "a", "an", "one", "certain"})
 _UNIVERSAL = frozenset({"all", "every", "each", "any", "everyone", "everybody"})
@@ -37,6 +37,9 @@ _AFTER_QUANTIFIER = frozenset({"of", "the", "other", "those", "these", "one", "o
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "older": ">", "younger": "<",
         "pricier": ">", "cheaper": "<"}  # fmt: skip
 _SUPERLATIVES = {"desc": "MAX", "asc": "MIN", "length_desc": "MAX", "length_asc": "MIN"}
+_SOMEONE = frozenset({"someone", "anyone", "somebody", "the", "a", "an", "one", "person",
+                      "with", "whose", "named", "called", "that", "of"})  # fmt: skip
+"""Words between "the same X as" and the value naming the rows ("as someone with the")."""
 _OVERALL = frozenset({"overall", "entire", "global", "general"})
 _RELATIVE = frozenset({"who", "whose", "that", "which", "with", "whom"})
 _OUTER_LEADS = frozenset({"who", "that", "which", "whose", "and", "where", "while", "sorted",
@@ -114,7 +117,84 @@ class QuantifiedComparisonReading(ComparisonReading):
         )
         return True
 
+    def __init__(self, question: str, index: SchemaIndex, refinement_from: list[int]) -> None:
+        super().__init__(question, index, refinement_from)
+        for cue in self.cues:
+            if cue.kind == "unsupported" and cue.payload == "same":
+                cue.kind = "same"  # read by `_same_as`, declined there when it cannot be
+
+    def _same_as(self) -> None:
+        """ "employees in the same department as Clara", "drivers with the same depot as
+        someone with the first name Ann": the column against its values on the rows the
+        value names (`col IN (SELECT col FROM t WHERE name = 'Clara')`: several Claras give
+        several departments, each kept). The named row itself stays among the answers unless
+        the question excludes it."""
+        focus = self.intent.table.lower()
+        for cue in list(self.cues):
+            if cue.kind != "same":
+                continue
+            k_col = self.mention_after(cue.end, max_gap=0, kinds=("column", "table"))
+            if k_col is None:
+                continue
+            # "the same team": the rows' own column, or their key to the table named
+            col = self._group_column(k_col, focus)
+            m_col = self.mentions[k_col]
+            if col is None or m_col.end >= len(self.tokens):
+                continue
+            if self.tokens[m_col.end].lemma != "as":
+                continue
+            at = m_col.end + 1
+            while at < len(self.tokens) and self.tokens[at].lemma in _SOMEONE:
+                at += 1
+            k_named = self.mention_after(at, max_gap=0, kinds=("column",))
+            k_val = self.mention_after(
+                self.mentions[k_named].end if k_named is not None else at,
+                max_gap=0,
+                kinds=("value",),
+            )
+            named = self.mentions[k_named].columns if k_named is not None else []
+            if k_val is not None:
+                m_val = self.mentions[k_val]
+                own = [c for c in m_val.columns if c.table.lower() == focus]
+                own = [c for c in own if c in named] or own
+                value = m_val.value or m_val.text
+                end = m_val.end
+            else:
+                # a name never sampled: capitalised words, in the column named before them
+                # or the rows' one name column
+                start = self.mentions[k_named].end if k_named is not None else at
+                run: list[Token] = []
+                for tok in self.tokens[start:]:
+                    named_part = tok.is_capitalised or tok.kind == "quoted"
+                    if not named_part and not (run and tok.kind == "number"):
+                        break  # ("Driver 03": a number inside the name)
+                    run.append(tok)
+                labels = [
+                    c for c in self.index.label_columns(self.intent.table) if c.kind == "text"
+                ]
+                own = [c for c in named if c.table.lower() == focus] or labels
+                if not run:
+                    continue
+                value = " ".join(t.text for t in run)
+                end = run[-1].index + 1
+            if len(own) != 1 or own[0] == col:
+                continue
+            self.cues.remove(cue)
+            self.used_tokens.update(range(cue.start, end))
+            for k in (k_col, k_named, k_val):
+                if k is not None:
+                    self._use(k)
+            self.intent.filters.append(
+                Filter(col, "same as", [], subquery_filters=[Filter(own[0], "=", [value])])
+            )
+            self.note(
+                "filters", f"{col.name} is the {col.name} of the rows where {own[0].name} = {value}"
+            )
+        if any(c.kind == "same" for c in self.cues):
+            raise self.decline("questions involving 'same' are not supported")
+
     def _comparisons(self) -> None:
+        self._same_as()
         self._tail_literals = []
         for c in self.cues:
             if c.kind == "agg" and c.start > 0 and self.tokens[c.start - 1].lemma in _OVERALL:

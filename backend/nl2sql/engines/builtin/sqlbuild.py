@@ -398,6 +398,14 @@ class SqlBuilder:
             )
             outer = exp.Column(this=self.ident(col.name), table=self.ident(col.table))
             return _compare(f.op, outer, exp.Subquery(this=sub))
+        if f.op == "same as" and col is not None:
+            # "in the same department as Clara": the column's values on the rows named
+            saved = self.qualify
+            self.qualify = False
+            named = [self.condition(g, intent_table=col.table) for g in f.subquery_filters]
+            same = exp.select(self.column(col)).from_(self.table(col.table)).where(exp.and_(*named))
+            self.qualify = saved
+            return exp.In(this=lhs, query=exp.Subquery(this=same))
         if f.subquery_agg and col is not None:
             agg = Measure(col, f.subquery_agg)
             saved = self.qualify
