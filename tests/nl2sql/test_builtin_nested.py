@@ -30,8 +30,15 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
-from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded, sqlite_loaded, sqlite_snapshot
-from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
+from tests.nl2sql.gym import (
+    assert_same_answer,
+    duckdb_loaded,
+    plain,
+    postgres_loaded,
+    sqlite_loaded,
+    sqlite_snapshot,
+)
+from tests.nl2sql.test_builtin_grammar import rows
 
 RAILWAY_DDL = """
 CREATE TABLE stations (
