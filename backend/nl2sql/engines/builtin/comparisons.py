@@ -49,9 +49,11 @@ class ComparisonReading(TimeReading):
         self.aggregate_tails = []
         self._spread_comparatives()
         for cue in list(self.cues):
-            if cue.kind not in ("cmp", "postcmp"):
-                continue
+            if cue.kind not in ("cmp", "postcmp") or cue not in self.cues:
+                continue  # (a cue another comparison's reading took is gone)
             if self._over_a_span(cue) or self._under_a_superior(cue):
+                continue
+            if self._compare_with_quantified_rows(cue):
                 continue
             if cue.kind == "postcmp":
                 prev = self.tokens[cue.start - 1] if cue.start > 0 else None
@@ -216,6 +218,16 @@ class ComparisonReading(TimeReading):
             else:
                 self.intent.filters.append(Filter(col, op, values))
             self.note("filters", f"{col.name} {op} {values}")
+
+    def _compare_with_quantified_rows(self, cue: Cue) -> bool:
+        """Hook: "more than some / every / the largest X" (`nested.py`)."""
+        return False
+
+    def _group_aggregate_against_rows(
+        self, k: int, col: ColumnRef, op: str, agg: Cue, cue: Cue
+    ) -> bool:
+        """Hook: "departments whose average salary is above the overall average" (`nested.py`)."""
+        return False
 
     aggregate_tails: list[tuple[Filter, int]]
     """Comparisons with an aggregate, and where the words after the aggregate start."""
@@ -627,6 +639,8 @@ class ComparisonReading(TimeReading):
         self._use(k)
         self.cues.remove(agg)
         op = {"older": ">", "younger": "<"}.get(cue.payload, cue.payload)
+        if self._group_aggregate_against_rows(k, col, op, agg, cue):
+            return True
         compared = Filter(col, op, [], subquery_agg=agg.payload)
         self.intent.filters.append(compared)
         self._use_restatements(col, cue)

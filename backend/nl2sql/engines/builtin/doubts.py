@@ -270,6 +270,8 @@ def uncounted_thresholds(tree: exp.Expr, question: str, index: SchemaIndex) -> b
     if any(tree.find_all(exp.Count)):
         return False
     for match in _COUNT_BOUND.finditer(question):
+        if re.search(r"\bthan\b[^.?!]{0,20}$", question[: match.start()], re.IGNORECASE):
+            continue  # "older than at least one engineer": a quantifier over rows compared with
         noun = lemmatise((match.group(1) or match.group(2) or "").lower())
         if any(t.words and t.words[-1] == noun for t in index.tables.values()):
             return True

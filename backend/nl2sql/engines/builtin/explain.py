@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.linking import ColumnRef
 
 _AGG_WORDS = {
     "COUNT": "number",
@@ -44,6 +45,18 @@ def _measure(m: Measure) -> str:
 
 def _filter(f: Filter) -> str:
     subject = _measure(f.column) if isinstance(f.column, Measure) else f.column.name
+    if f.op == "same as":
+        named = " and ".join(
+            f"{g.column.name} is {g.values[0]}"
+            for g in f.subquery_filters
+            if isinstance(g.column, ColumnRef) and g.values
+        )
+        return f"{subject} is the {subject} of the rows where {named}"
+    if f.subquery_agg and f.over_rows:
+        return (
+            f"{subject} {_OP_WORDS.get(f.op, f.op)} the {_AGG_WORDS[f.subquery_agg]} over all "
+            "rows (not the average of the groups' figures)"
+        )
     if f.subquery_agg:
         return f"{subject} {_OP_WORDS.get(f.op, f.op)} the {_AGG_WORDS[f.subquery_agg]}"
     if f.peer is not None:

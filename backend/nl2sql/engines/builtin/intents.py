@@ -85,6 +85,10 @@ class Filter:
     anchor: ColumnRef | None = None
     """For `not recent` without the layer's `today`: count back from the latest value of this
     date column (the data's own today) rather than the clock."""
+    over_rows: bool = False
+    """With `subquery_agg` on a group's aggregate (HAVING): compare with the aggregate over
+    all the rows of the column's table ("departments whose average salary is above the
+    overall average"), not with the average of the groups' figures."""
 
 
 @dataclass(slots=True)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.intents import Intent
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
-from backend.nl2sql.engines.builtin.sets import SetReading
+from backend.nl2sql.engines.builtin.setops import SetOpsReading
 
 
-class Interpreter(SetReading):
+class Interpreter(SetOpsReading):
     """Chooses the focus table and runs the passes in order."""
 
     def choose_focus(self) -> str:

@@ -230,8 +230,70 @@ class NegationReading(GroupingReading):
         return False
 
     def _negations(self) -> None:
+        self._negated_comparisons()
         self._negate_related_rows()
         self._conditions_into_anti_joins()
+
+    def _one_value_but_not_another(self, cue: Cue, k: int, col: ColumnRef) -> None:
+        """ "courses offered by Statistics but not Psychology": the rows hold one value of the
+        column (their own, or the key naming the other table's row), so "not" the other value
+        either adds nothing about the rows or excludes what the rows show that the other
+        value's rows show too (EXCEPT over the titles): declined, the two readings named."""
+        focus = self.intent.table
+        own = self.index.column(focus, col.name) if focus.lower() in self.index.tables else None
+        columns = {c for c in (col, own) if c is not None}
+        if own is None and col.table.lower() != focus.lower():
+            return
+        for j, other in enumerate(self.mentions):
+            if j == k or other.kind != "value" or other.end > cue.start:
+                continue
+            if columns & set(other.columns) and other.value != self.mentions[k].value:
+                raise self.decline(
+                    f"could not tell whether 'not {self.mentions[k].text}' excludes rows (each "
+                    f"has one {col.name}) or what {other.text}'s rows share with "
+                    f"{self.mentions[k].text}'s"
+                )
+
+    def _negated_comparisons(self) -> None:
+        """ "stations that never had a bike availability above 10", "artists who have never
+        received a rating higher than 8": a negation right before a comparison on a column of
+        a related table is about the related rows: none of them passes the comparison (an
+        anti-join holding it), not the rows that have one related row failing it. A NULL
+        value is not a row that passes, so rows whose related values are all NULL are kept
+        (NOT IN over the related keys, NULL keys left out)."""
+        focus = self.intent.table.lower()
+        for cue in self.cues:
+            if cue.kind != "neg" or cue.payload == "used":
+                continue
+            for f in list(self.intent.filters):
+                col = f.column
+                if (
+                    not isinstance(col, ColumnRef)
+                    or f.op not in (">", ">=", "<", "<=")
+                    or f.subquery_agg
+                    or col.table.lower() == focus
+                    or not self.index.join_path(self.intent.table, col.table)
+                ):
+                    continue
+                at = next(
+                    (
+                        m.start for m in self.mentions
+                        if m.kind == "column" and col in m.columns and m.start >= cue.end
+                    ),
+                    None,
+                )  # fmt: skip
+                if at is None or self._words_apart(cue.end, at) > 3:
+                    continue
+                between = self.tokens[cue.end : at]
+                if any(t.kind != "word" or t.lemma in ("and", "or", "but") for t in between):
+                    continue
+                self.intent.filters.remove(f)
+                self.intent.anti_joins.append(AntiJoin(col.table, [f]))
+                cue.payload = "used"
+                self.used_tokens.update(range(cue.start, cue.end))
+                self.used_tokens.update(t.index for t in between)
+                self.note("negation", f"without {col.table} where {col.name} {f.op} {f.values}")
+                break
 
     def _conditions_into_anti_joins(self) -> None:
         """ "patients who never had an appointment cancelled late": a named condition on the
@@ -305,6 +367,7 @@ class NegationReading(GroupingReading):
                 col = self.column_of(k)
                 if col is None:
                     continue
+                self._one_value_but_not_another(cue, k, col)
                 self._use(k)
                 values: list[Literal] = [m.value or ""]
                 j = k + 1

@@ -4,12 +4,12 @@ the aggregates and the grouping, so the rate is the measure the breakdown is of.
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.comparisons import ComparisonReading
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter
+from backend.nl2sql.engines.builtin.nested import QuantifiedComparisonReading
 
 
-class RateReading(ComparisonReading):
+class RateReading(QuantifiedComparisonReading):
     """Pass: "<event> rate" becomes a share of the rows whose event date is filled."""
 
     def _event_rates(self) -> None:

@@ -22,6 +22,7 @@ from backend.nl2sql.engines.builtin.joinplan import (
     keep_to_named_tables,
 )
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.owner_keys import owner_key
 from backend.nl2sql.engines.builtin.split_measures import only_where
 
 DIALECTS = {"sqlite": "sqlite", "postgres": "postgres", "postgresql": "postgres",
@@ -397,6 +398,14 @@ class SqlBuilder:
             )
             outer = exp.Column(this=self.ident(col.name), table=self.ident(col.table))
             return _compare(f.op, outer, exp.Subquery(this=sub))
+        if f.op == "same as" and col is not None:
+            # "in the same department as Clara": the column's values on the rows named
+            saved = self.qualify
+            self.qualify = False
+            named = [self.condition(g, intent_table=col.table) for g in f.subquery_filters]
+            same = exp.select(self.column(col)).from_(self.table(col.table)).where(exp.and_(*named))
+            self.qualify = saved
+            return exp.In(this=lhs, query=exp.Subquery(this=same))
         if f.subquery_agg and col is not None:
             agg = Measure(col, f.subquery_agg)
             saved = self.qualify
@@ -634,7 +643,7 @@ class SqlBuilder:
         """A HAVING condition; a measure (a layer's, or a count) against its average over the
         groups compares with AVG of the same grouped query's figure ("above the average MRR per
         account", "more orders than the average customer")."""
-        if not (
+        if h.over_rows or not (
             h.subquery_agg
             and isinstance(h.column, Measure)
             and (h.column.sql is not None or h.column.agg is not None)
@@ -754,6 +763,9 @@ class SqlBuilder:
                 recognised={"tables": [table, anti.table]},
             )
         first_from, first_col, first_to, first_to_col = path[0]
+        owner = owner_key(self.index, first_from, first_to)
+        if owner is not None:  # "courses without prerequisites": `course_id`, not `prereq_id`
+            first_col, first_to_col = owner
         inner_col = exp.Column(this=self.ident(first_to_col), table=self.ident(first_to))
         sub = exp.select(inner_col).from_(self.table(first_to))
         for from_table, from_col, to_table, to_col in path[1:]:
