@@ -6,6 +6,8 @@ drivers named by first and last name, deliveries):
   clients have we billed the most" adds up the bills' amount per client, two joins away;
   "which driver delivered the most" counts the deliveries each driver made;
 * "the biggest client by total billed" ranks the clients by that amount, not by themselves;
+* "which client signed the most contracts": the verb names the counted rows' date
+  (`signed_on`), not a value to group by;
 * "over time" / "in total" after the superlative asks for no period and compares nothing;
 * "how much for each" shows the ranked figure beside each row;
 * in such a ranking a client is shown by its own label (`trading_name`: other tables refer to
@@ -49,6 +51,14 @@ CREATE TABLE contracts (
     client_id INTEGER NOT NULL REFERENCES clients(client_id),
     signed_on DATE NOT NULL,
     pallets INTEGER NOT NULL
+);
+CREATE TABLE contacts (
+    contact_id INTEGER PRIMARY KEY,
+    client_id INTEGER NOT NULL REFERENCES clients(client_id),
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    is_primary INTEGER NOT NULL
 );
 CREATE TABLE bills (
     bill_id INTEGER PRIMARY KEY,
@@ -96,10 +106,16 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
             year = 2024 if j <= 7 - d else 2025
             done = None if j == 0 else f"{year}-{n % 12 + 1:02d}-{n % 27 + 1:02d}"
             deliveries.append((n, n % 18 + 1, d, done, 50.0 + n))
+    # two contacts per client, the second one its primary contact
+    contacts = [
+        (i, (i + 1) // 2, FIRST[i % 6], LAST[(i * 5) % 6], f"c{i}@example.org", 1 - i % 2)
+        for i in range(1, 19)
+    ]
     return {
         "depots": depots,
         "clients": clients,
         "contracts": contracts,
+        "contacts": contacts,
         "bills": bills,
         "drivers": drivers,
         "deliveries": deliveries,
@@ -149,6 +165,9 @@ RANKINGS = [
      "SELECT d.first_name, d.last_name FROM deliveries v JOIN drivers d ON d.driver_id ="
      " v.driver_id WHERE v.delivered_at >= '2024-01-01' AND v.delivered_at < '2025-01-01'"
      " GROUP BY d.driver_id, d.first_name, d.last_name ORDER BY COUNT(*) DESC LIMIT 1"),
+    ("Which client signed the most contracts?",
+     "SELECT c.trading_name FROM contracts k JOIN clients c ON c.client_id = k.client_id"
+     " GROUP BY c.client_id, c.trading_name ORDER BY COUNT(*) DESC LIMIT 1"),
     ("Which driver delivered the most?",
      "SELECT d.first_name, d.last_name FROM deliveries v JOIN drivers d ON d.driver_id ="
      " v.driver_id WHERE v.delivered_at IS NOT NULL GROUP BY d.driver_id, d.first_name,"
@@ -217,6 +236,22 @@ def test_a_qualified_name_column_labels_its_own_rows(
     col = index.column(table, column)
     assert col is not None
     assert names_its_rows(index, col) is expected
+
+
+LOOKUPS = [
+    ("Who is the primary contact at Trader C, and what's their email?",
+     "SELECT p.first_name, p.last_name, p.email FROM contacts p JOIN clients c"
+     " ON c.client_id = p.client_id WHERE c.trading_name = 'Trader C' AND p.is_primary = 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), LOOKUPS)
+def test_a_named_rows_related_rows_are_looked_up(
+    freight: SchemaSnapshot, freight_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    """Before: declined ("a yes/no column would be shown instead of picking the rows it
+    marks")."""
+    assert_same_answer(freight_db, generate(freight, question).sql, gold)
 
 
 def test_a_breakdown_other_than_in_each_is_not_read_as_a_ranking_of_the_rows(

@@ -12,10 +12,10 @@ row (no period, no comparison).
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.assembly import AssemblyReading
 from backend.nl2sql.engines.builtin.cues import Cue
-from backend.nl2sql.engines.builtin.intents import Intent, Measure
+from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.lookups import LookupReading
 
 _WHOLE_SPAN = (("over", "time"), ("of", "all", "time"), ("all", "time"), ("in", "total"),
                ("to", "date"), ("overall",), ("ever",))  # fmt: skip
@@ -35,11 +35,12 @@ def _is_verb_form(text: str) -> bool:
     return word.endswith("ed") or word in _PARTICIPLES
 
 
-class ActionRankReading(AssemblyReading):
+class ActionRankReading(LookupReading):
     """Pass (inside the superlatives): what a ranking by an action or a related amount ranks."""
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         self._spend_whole_span(cue)
+        self._action_on_counted_rows(cue)
         if cue.payload in _RANKED and not self._other_breakdown():
             desc = not cue.payload.endswith("asc")
             related = self._ranked_by_related(cue)
@@ -190,6 +191,32 @@ class ActionRankReading(AssemblyReading):
             return None
         return k
 
+    def _action_on_counted_rows(self, cue: Cue) -> None:
+        """ "which client signed the most contracts", "which agent closed the most tickets": the
+        verb names the date of the rows counted after the superlative (`signed_on`,
+        `closed_at`): what was done to them, not a value to group or show. A date that may be
+        missing (the event has not happened to every row) keeps the rows it happened to."""
+        k = self._action_before(cue)
+        if k is None:
+            return
+        m = self.mentions[k]
+        if m.kind != "column" or not m.columns or not all(c.kind == "date" for c in m.columns):
+            return
+        tables = {c.table.lower() for c in m.columns}
+        after = next((j for j, n in enumerate(self.mentions) if n.start == cue.end), None)
+        if after is None or self.mentions[after].kind != "table" or len(tables) != 1:
+            return
+        if (self.table_of(after) or "").lower() not in tables:
+            return
+        if self.intent.table.lower() in tables:
+            return  # "which tickets were closed the most ...": the rows themselves
+        col = m.columns[0]
+        self._use(k)
+        m.kind = "spent"
+        if col.nullable:
+            self.intent.filters.append(Filter(col, "is not null", []))
+            self.note("filters", f"{col.name} is recorded")
+
     def _ranked_by_action(self, cue: Cue) -> Measure | None:
         """ "which five wards have we billed the most": the bills' amount added up per ward;
         "which nurse discharged the most": the discharged rows counted per nurse."""
@@ -297,7 +324,9 @@ class ActionRankReading(AssemblyReading):
         for k, m in enumerate(self.mentions):
             if m.kind not in ("table", "spent") or m.end - m.start != 1 or k not in self.used:
                 continue
-            if not {t.name.lower() for t in m.tables} & ranked:
+            named = {t.name.lower() for t in m.tables}
+            named |= {c.table.lower() for c in m.columns if c.kind == "date"}  # "opened"
+            if not named & ranked:
                 continue
             word = self.tokens[m.start]
             before = self.tokens[m.start - 1].lemma if m.start > 0 else ""
