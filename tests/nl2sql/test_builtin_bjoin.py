@@ -12,8 +12,8 @@ drivers named by first and last name, deliveries):
 * "how much for each" shows the ranked figure beside each row;
 * in such a ranking a client is shown by its own label (`trading_name`: other tables refer to
   clients and no table is a "trading"), not declined as a name borrowed from something else;
-* "per depot, which client was billed the most" (a breakdown that would rank the depots) is
-  still declined.
+* "per depot, which client was billed the most" (a breakdown that would rank the depots) and
+  a verb linked to the table of who acts ("drive" -> `drivers`) are still declined.
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite
 database; the ranked shape also runs on DuckDB and PostgreSQL."""
@@ -31,8 +31,15 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
 from backend.nl2sql.engines.builtin.labels import names_its_rows
-from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded, sqlite_loaded, sqlite_snapshot
-from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
+from tests.nl2sql.gym import (
+    assert_same_answer,
+    duckdb_loaded,
+    plain,
+    postgres_loaded,
+    sqlite_loaded,
+    sqlite_snapshot,
+)
+from tests.nl2sql.test_builtin_grammar import rows
 
 FREIGHT_DDL = """
 CREATE TABLE depots (
@@ -260,3 +267,14 @@ def test_a_breakdown_other_than_in_each_is_not_read_as_a_ranking_of_the_rows(
     """Before the guard this answered the depot ranked first (the rows asked about lost)."""
     with pytest.raises(QuestionNotUnderstood):
         generate(freight, "Per depot, which client was billed the most overall?")
+
+
+def test_a_verb_linked_to_the_table_of_who_acts_is_not_a_ranking_by_their_count(
+    freight: SchemaSnapshot,
+) -> None:
+    """ "drive" links to `drivers`, who drive: counting drivers per client is not what
+    "which client did we drive the most" asks (how many deliveries, or trips?). Before: the
+    drivers joined to each client were counted and the answer shown (spider_train's "the movie
+    that has been reviewed the most" counted reviewers)."""
+    with pytest.raises(QuestionNotUnderstood):
+        generate(freight, "Which client did we drive the most?")

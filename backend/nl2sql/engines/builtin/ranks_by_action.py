@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.linking import ColumnRef
+from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
 from backend.nl2sql.engines.builtin.lookups import LookupReading
 
 _WHOLE_SPAN = (("over", "time"), ("of", "all", "time"), ("all", "time"), ("in", "total"),
@@ -227,7 +227,7 @@ class ActionRankReading(LookupReading):
         focus = self.intent.table.lower()
         if m.kind == "table":
             table = self.table_of(k)
-            if not table or table.lower() == focus:
+            if not table or table.lower() == focus or self._names_the_actors(k, table):
                 return None
             self._use(k)
             money = self._money_column(table)
@@ -242,6 +242,18 @@ class ActionRankReading(LookupReading):
             self._use(k)
             return Measure(None, "COUNT", count_table=m.columns[0].table)
         return None
+
+    def _names_the_actors(self, k: int, table: str) -> bool:
+        """ "the movie reviewed the most" linked to `reviewers`: a table named by the verb's
+        agent noun (review -> reviewer, drive -> driver) holds who acts, not the acts; counting
+        them is another question (how many reviewers, or how many reviews)."""
+        words = self.index.table(table).words
+        if not words:
+            return False
+        noun = words[-1][:-1] if words[-1].endswith("s") else words[-1]
+        lemma = self.tokens[self.mentions[k].start].lemma
+        stems = [lemma, *verb_stems(lemma)]
+        return any(noun in (f"{s}er", f"{s}r", f"{s}or") for s in stems)
 
     def _counts_asked(self) -> bool:
         words = [t.lemma for t in self.tokens if t.kind == "word"]
