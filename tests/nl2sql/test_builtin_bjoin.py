@@ -256,8 +256,8 @@ LOOKUPS = [
 def test_a_named_rows_related_rows_are_looked_up(
     freight: SchemaSnapshot, freight_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
-    """Before: declined ("a yes/no column would be shown instead of picking the rows it
-    marks")."""
+    """The flag's own word before the rows ("the primary contact") picks them, and the name
+    after "at" is a row of the table they refer to."""
     assert_same_answer(freight_db, generate(freight, question).sql, gold)
 
 

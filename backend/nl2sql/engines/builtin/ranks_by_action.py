@@ -12,10 +12,10 @@ row (no period, no comparison).
 
 from __future__ import annotations
 
+from backend.nl2sql.engines.builtin.assembly import AssemblyReading
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
-from backend.nl2sql.engines.builtin.lookups import LookupReading
 
 _WHOLE_SPAN = (("over", "time"), ("of", "all", "time"), ("all", "time"), ("in", "total"),
                ("to", "date"), ("overall",), ("ever",))  # fmt: skip
@@ -35,7 +35,7 @@ def _is_verb_form(text: str) -> bool:
     return word.endswith("ed") or word in _PARTICIPLES
 
 
-class ActionRankReading(LookupReading):
+class ActionRankReading(AssemblyReading):
     """Pass (inside the superlatives): what a ranking by an action or a related amount ranks."""
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
