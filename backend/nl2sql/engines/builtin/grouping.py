@@ -117,7 +117,8 @@ class GroupingReading(MeasureReading):
                         or (cue.kind == "by" and has_rank)
                     )
                 ):
-                    desc = self._direction(default=cue.kind == "by")
+                    # "top 5 accounts ranked by total invoiced": a top list is of the highest
+                    desc = self._direction(default=cue.kind == "by" or self.top_mode)
                     self.order_keys.append((cue.start, measure, desc))
                     continue
                 k = self.mention_after(cue.end, max_gap=2 if cue.kind != "dir" else 0)

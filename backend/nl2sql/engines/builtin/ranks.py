@@ -3,10 +3,10 @@ cheapest plan" rank like the superlative and skip the rows ranked before (LIMIT 
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.assembly import AssemblyReading
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.lexicon import Token
+from backend.nl2sql.engines.builtin.ranks_by_action import ActionRankReading
 
 _EACH = frozenset({"each", "every"})
 
@@ -18,7 +18,7 @@ ORDINAL_WORDS = {
 _ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th"})
 
 
-class RankReading(AssemblyReading):
+class RankReading(ActionRankReading):
     """Pass: an ordinal before a superlative becomes the rank's offset."""
 
     rank: int = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS, is_superlative
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.labels import names_its_rows
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 from backend.nl2sql.engines.builtin.reading import is_flag, is_key, same_measure
@@ -285,6 +286,7 @@ class SignalReading(ValueReading):
             and m.column.words[:-1] != own_words
             and m.column.words[:-1] not in (("first",), ("last",), ("full",))
             and not (self.layer_labels_rows(m.column) and self._rows_listed_once(intent))
+            and not (names_its_rows(self.index, m.column) and self._ranked_by_an_action(intent))
             and not any(
                 mm.start <= t.index < mm.end
                 for mm in self.mentions
@@ -292,6 +294,11 @@ class SignalReading(ValueReading):
                 if mm.kind == "column" and m.column in mm.columns
             )
         ]
+
+    def _ranked_by_an_action(self, intent: Intent) -> bool:
+        """Whether the reading ranks its rows by what a verb of the question did to related
+        rows ("billed the most": see `ranks_by_action.py`)."""
+        return False
 
     def _refers_out(self, col: ColumnRef) -> bool:
         """Whether `col` (not its table's key) holds another table's key."""
