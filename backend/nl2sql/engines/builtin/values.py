@@ -321,6 +321,18 @@ class ValueReading(NameReading):
                         self.intent.filters.extend(named)
                         previous = None
                         continue
+            if like is None and len(run) >= 2 and self._rows_of_a_name(run[0].index):
+                # "the contact of Harbor Homes": a contact belongs to Harbor Homes, it is not
+                # one (read as first name 'Harbor', last name 'Homes' it was a wrong answer)
+                attached = self._attached_name(
+                    run[0].index, self.name_text(run[0].index, run[-1].index + 1)
+                )
+                if attached is not None:
+                    for t in run:
+                        self._use_token(t)
+                    self.intent.filters.extend(attached)
+                    previous = None
+                    continue
             col = self._label_next_to(run[0].index, run[-1].index + 1)
             elsewhere = (
                 like is None and len(run) >= 2 and self.tokens[run[0].index - 1].lemma in _ELSEWHERE
@@ -491,6 +503,15 @@ class ValueReading(NameReading):
             and tok.lemma not in STOP_WORDS
             and tok.lemma not in MONTHS
         )
+
+    def _rows_of_a_name(self, start: int) -> bool:
+        """ "the contact of <name>", "the invoices for <name>": rows named right before "of" or
+        "for" belong to the name's row, which is a row of another table (the rows' own names
+        follow their table without a preposition: "course Mobile Computing")."""
+        if start < 2 or self.tokens[start - 1].lemma not in ("of", "for"):
+            return False
+        k = self.mention_before(start - 1, max_gap=0, kinds=("table",))
+        return k is not None and self.table_of(k) is not None
 
     def _label_next_to(self, start: int, end: int) -> ColumnRef | None:
         """ "the Art department", "course Mobile Computing": a name beside its table."""
