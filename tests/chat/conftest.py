@@ -101,6 +101,17 @@ class Caller:
     connection_id: str
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def open_chat(self, client: Any) -> str:
+        """A new chat session on the caller's connection (through `client`, a TestClient or an
+        httpx client); returns its id."""
+        created = client.post(
+            "/api/v1/chat/sessions",
+            json={"connection_id": self.connection_id},
+            headers=self.headers,
+        )
+        assert created.status_code == 201, created.text
+        return str(created.json()["id"])
+
 
 def make_caller(session: Session, settings: Settings, *, role: str = "viewer") -> Caller:
     email = f"user-{uuid.uuid4().hex[:10]}@example.com"

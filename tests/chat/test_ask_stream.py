@@ -58,14 +58,6 @@ def _events(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
             event = None
 
 
-def _chat(http: httpx.Client, caller: Caller) -> str:
-    created = http.post(
-        SESSIONS, json={"connection_id": caller.connection_id}, headers=caller.headers
-    )
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
-
-
 def _stream(http: httpx.Client, caller: Caller, chat_id: str, **body: Any) -> list[Any]:
     with http.stream(
         "POST", f"{SESSIONS}/{chat_id}/ask/stream", json=body, headers=caller.headers
@@ -86,7 +78,7 @@ def test_streamed_ask_sends_each_stage_then_the_plain_answer_and_records_it_the_
     base_url: str, session: Session, asker: Caller
 ) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        chat_id = _chat(http, asker)
+        chat_id = asker.open_chat(http)
         events = _stream(http, asker, chat_id, question="Number of orders per status")
         plain = http.post(
             f"{SESSIONS}/{chat_id}/ask",
@@ -127,7 +119,7 @@ def test_a_failed_streamed_ask_ends_with_an_error_event_in_the_one_shape_and_is_
     base_url: str, session: Session, asker: Caller
 ) -> None:
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        chat_id = _chat(http, asker)
+        chat_id = asker.open_chat(http)
         events = _stream(http, asker, chat_id, question="purple elephants dancing quietly")
         unknown = _stream(http, asker, "no-such-session", question="How many customers?")
 
@@ -151,7 +143,7 @@ def test_a_client_that_disconnects_mid_llm_wait_stops_the_ask_and_it_is_recorded
     reply.delay_seconds = delay
     server.add(reply)
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        chat_id = _chat(http, asker)
+        chat_id = asker.open_chat(http)
         with http.stream(
             "POST",
             f"{SESSIONS}/{chat_id}/ask/stream",
@@ -231,7 +223,7 @@ def test_a_streamed_ask_whose_client_left_before_the_body_began_is_recorded_canc
     # work therefore never starts. It was lost: not answered, not recorded at all. (The app is
     # started by `base_url`'s server; the request goes to it directly to be gone at that point.)
     with httpx.Client(base_url=base_url, timeout=30) as http:
-        chat_id = _chat(http, asker)
+        chat_id = asker.open_chat(http)
     body = json.dumps({"question": "How many customers are there?"}).encode()
     headers = {**asker.headers, "Content-Type": "application/json"}
     _asgi_ask_from_a_client_already_gone(app, f"{SESSIONS}/{chat_id}/ask/stream", body, headers)

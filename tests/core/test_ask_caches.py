@@ -24,7 +24,7 @@ from backend.core import security
 from backend.core.config import Settings
 from backend.core.db import create_app_engine, create_session_factory
 from backend.templates.models import QueryTemplate
-from tests.chat.conftest import Caller, make_api_key_headers, make_caller
+from tests.chat.conftest import make_api_key_headers, make_caller
 
 CUSTOMERS = "How many customers are there?"
 
@@ -35,17 +35,6 @@ def other_process(settings: Settings) -> Iterator[Engine]:
     engine = create_app_engine(str(settings.database_url))
     yield engine
     engine.dispose()
-
-
-def _chat(client: TestClient, caller: Caller) -> str:
-    created = client.post(
-        "/api/v1/chat/sessions",
-        json={"connection_id": caller.connection_id},
-        headers=caller.headers,
-    )
-    assert created.status_code == 201, created.text
-    chat_id: str = created.json()["id"]
-    return chat_id
 
 
 def _ask(
@@ -63,7 +52,7 @@ def test_a_snapshot_changed_by_another_process_is_seen_by_the_next_ask(
     client: TestClient, session: Session, settings: Settings, other_process: Engine
 ) -> None:
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     assert _ask(client, chat, CUSTOMERS, caller.headers)["status"] == 200
     assert _ask(client, chat, CUSTOMERS, caller.headers)["status"] == 200
     with other_process.begin() as conn:
@@ -83,7 +72,7 @@ def test_a_template_added_by_another_process_answers_the_next_ask(
     client: TestClient, session: Session, settings: Settings, other_process: Engine
 ) -> None:
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     question = "how many rows does the orders table hold"
     first = _ask(client, chat, question, caller.headers)
     assert first.get("template_id") is None, first
@@ -114,7 +103,7 @@ def test_a_session_ended_by_another_process_is_refused_on_the_next_ask(
     client: TestClient, session: Session, settings: Settings, other_process: Engine
 ) -> None:
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     assert _ask(client, chat, CUSTOMERS, caller.headers)["status"] == 200
     with other_process.begin() as conn:
         conn.execute(
@@ -129,7 +118,7 @@ def test_a_key_revoked_by_another_process_is_refused_on_the_next_ask(
     client: TestClient, session: Session, settings: Settings, other_process: Engine
 ) -> None:
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     headers = make_api_key_headers(session, caller, scopes=["chat:write"])
     assert _ask(client, chat, CUSTOMERS, headers)["status"] == 200
     with other_process.begin() as conn:
@@ -142,9 +131,9 @@ def test_an_ask_of_another_users_session_or_connection_is_not_found(
     app: FastAPI, client: TestClient, session: Session, settings: Settings
 ) -> None:
     owner, stranger = make_caller(session, settings), make_caller(session, settings)
-    chat = _chat(client, owner)
+    chat = owner.open_chat(client)
     assert _ask(client, chat, CUSTOMERS, stranger.headers)["status"] == 404
-    own_chat = _chat(client, stranger)
+    own_chat = stranger.open_chat(client)
     response = client.post(
         f"/api/v1/chat/sessions/{own_chat}/ask",
         json={"question": CUSTOMERS, "connection_id": owner.connection_id},

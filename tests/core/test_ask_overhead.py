@@ -35,7 +35,7 @@ from backend.chat.models import ChatMessage
 from backend.core.config import Settings
 from backend.core.db import PING_AFTER_IDLE_SECONDS, create_app_engine
 from backend.observability.models import Event, QueryAnalytics
-from tests.chat.conftest import Caller, make_caller
+from tests.chat.conftest import make_caller
 from tests.factories import create_api_key
 
 WAIT_SECONDS = 60.0
@@ -148,17 +148,6 @@ def test_an_ask_that_meets_a_lock_at_recording_is_recorded_once_the_lock_goes(
     assert messages == [1, 2, 3, 4]
 
 
-def _chat(client: TestClient, caller: Caller) -> str:
-    created = client.post(
-        "/api/v1/chat/sessions",
-        json={"connection_id": caller.connection_id},
-        headers=caller.headers,
-    )
-    assert created.status_code == 201, created.text
-    chat_id: str = created.json()["id"]
-    return chat_id
-
-
 def _ask(client: TestClient, chat: str, headers: dict[str, str]) -> Any:
     return client.post(
         f"/api/v1/chat/sessions/{chat}/ask",
@@ -176,7 +165,7 @@ def test_an_ask_takes_no_platform_connection_for_authentication(
     app: FastAPI, client: TestClient, session: Session, settings: Settings
 ) -> None:
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     assert _ask(client, chat, caller.headers).status_code == 200  # caches the schema
     checkouts: list[str] = []
 
@@ -199,7 +188,7 @@ def test_an_ask_refuses_bad_or_missing_credentials_before_reading_anything(
     client: TestClient, session: Session, settings: Settings
 ) -> None:
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     none = _ask(client, chat, {})
     assert none.status_code == 401 and _error_code(none) == "unauthorized", none.text
     forged = _ask(client, chat, {"Authorization": "Bearer not.a.token"})
@@ -223,7 +212,7 @@ def test_an_ask_refuses_a_revoked_key_an_ended_session_and_a_deactivated_user_at
     admin_headers: dict[str, str],
 ) -> None:
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     user = session.get(User, caller.user_id)
     assert user is not None
     key = create_api_key(session, user, scopes=["chat:write"])
@@ -240,7 +229,7 @@ def test_an_ask_refuses_a_revoked_key_an_ended_session_and_a_deactivated_user_at
     assert after_logout.status_code == 401, after_logout.text
 
     other = make_caller(session, settings)
-    other_chat = _chat(client, other)
+    other_chat = other.open_chat(client)
     assert _ask(client, other_chat, other.headers).status_code == 200
     deactivated = client.patch(
         f"/api/v1/admin/users/{other.user_id}", json={"is_active": False}, headers=admin_headers
@@ -354,7 +343,7 @@ def test_an_unauthenticated_caller_gets_401_whatever_its_body(
     401 even when the body is malformed, on the plain and the streamed ask and elsewhere;
     a caller whose credentials hold still gets 422 for the same bodies."""
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     refused = [
         {"X-API-Key": "nlsql_nosuchkey"},
         {"Authorization": "Bearer not.a.token"},
@@ -395,7 +384,7 @@ def test_a_streamed_ask_reads_its_caller_in_its_own_read_and_refuses_with_a_stat
     one short read and one short write in all; a refused caller gets 401/403 as a status
     before the stream starts, and a failure of the ask itself still comes as an event."""
     caller = make_caller(session, settings)
-    chat = _chat(client, caller)
+    chat = caller.open_chat(client)
     path = f"/api/v1/chat/sessions/{chat}/ask/stream"
     body = {"question": "how many customers"}
     assert client.post(path, json=body, headers=caller.headers).status_code == 200  # schema

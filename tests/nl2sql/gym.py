@@ -16,6 +16,8 @@ import sqlalchemy
 from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.engines.base import Generation, GenerationRequest
+from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
@@ -68,6 +70,12 @@ def postgres_loaded(
 def plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Numbers as floats, so dialects' int / Decimal / float answers compare equal."""
     return [tuple(float(v) if isinstance(v, int | float) else v for v in r) for r in result]
+
+
+def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
+    """The builtin engine's answer to a first question (no history, no semantic layer)."""
+    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
+    return BuiltinGenerator().generate(request)
 
 
 def assert_same_answer(conn: sqlite3.Connection, sql: str, gold: str) -> None:

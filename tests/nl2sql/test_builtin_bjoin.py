@@ -28,12 +28,13 @@ from typing import Any
 import pytest
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
+from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin import schema_index
 from backend.nl2sql.engines.builtin.labels import names_its_rows
 from tests.nl2sql.gym import (
     assert_same_answer,
     duckdb_loaded,
+    generate,
     plain,
     postgres_loaded,
     sqlite_loaded,
@@ -145,11 +146,6 @@ def freight_db(freight_path: Path) -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(f"file:{freight_path}?mode=ro", uri=True)
     yield conn
     conn.close()
-
-
-def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
-    return BuiltinGenerator().generate(request)
 
 
 _BILLED = (

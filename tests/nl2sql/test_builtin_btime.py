@@ -23,10 +23,15 @@ import pytest
 import sqlalchemy
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.evaluation import results_match
-from tests.nl2sql.gym import duckdb_loaded, postgres_loaded, sqlite_loaded, sqlite_snapshot
+from tests.nl2sql.gym import (
+    duckdb_loaded,
+    generate,
+    postgres_loaded,
+    sqlite_loaded,
+    sqlite_snapshot,
+)
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 FLEET_DDL = """
@@ -136,11 +141,6 @@ def fleet_db(fleet_path: Path) -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(f"file:{fleet_path}?mode=ro", uri=True)
     yield conn
     conn.close()
-
-
-def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
-    return BuiltinGenerator().generate(request)
 
 
 _QUARTER = "(CAST(strftime('%m', {}) AS INTEGER) + 2) / 3"

@@ -23,11 +23,18 @@ import sqlalchemy
 import sqlglot
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
+from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 from backend.semantic.layer import SemanticLayer
-from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded, sqlite_loaded, sqlite_snapshot
+from tests.nl2sql.gym import (
+    duckdb_loaded,
+    generate,
+    plain,
+    postgres_loaded,
+    sqlite_loaded,
+    sqlite_snapshot,
+)
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 LIBRARY_DDL = """
@@ -122,11 +129,6 @@ def library_db(library_path: Path) -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(f"file:{library_path}?mode=ro", uri=True)
     yield conn
     conn.close()
-
-
-def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
-    return BuiltinGenerator().generate(request)
 
 
 RANKS = [

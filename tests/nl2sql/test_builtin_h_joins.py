@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.joinplan import related, stem
 from tests.nl2sql.gym import (
     duckdb_loaded,
+    generate,
     plain,
     postgres_loaded,
     sqlite_loaded,
@@ -115,11 +115,6 @@ def shipping_db(shipping_path: Path) -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(f"file:{shipping_path}?mode=ro", uri=True)
     yield conn
     conn.close()
-
-
-def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
-    return BuiltinGenerator().generate(request)
 
 
 ROLES = [

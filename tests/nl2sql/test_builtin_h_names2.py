@@ -22,10 +22,16 @@ import sqlalchemy
 
 from backend.connections.introspection import SAMPLE_MAX_DISTINCT
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.evaluation import results_match
-from tests.nl2sql.gym import duckdb_loaded, plain, postgres_loaded, sqlite_loaded, sqlite_snapshot
+from tests.nl2sql.gym import (
+    duckdb_loaded,
+    generate,
+    plain,
+    postgres_loaded,
+    sqlite_loaded,
+    sqlite_snapshot,
+)
 from tests.nl2sql.test_builtin_grammar import assert_same_answer, rows
 
 CLINIC_DDL = """
@@ -138,11 +144,6 @@ def clinic_db(clinic_path: Path) -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(f"file:{clinic_path}?mode=ro", uri=True)
     yield conn
     conn.close()
-
-
-def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
-    return BuiltinGenerator().generate(request)
 
 
 def test_the_names_are_not_in_the_snapshot(clinic: SchemaSnapshot) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import duckdb
 import pytest
@@ -23,8 +22,8 @@ import sqlglot
 from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
+from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin import schema_index
 from backend.nl2sql.engines.builtin.doubts import (
     counted_superlatives,
     empty_ranges,
@@ -33,7 +32,7 @@ from backend.nl2sql.engines.builtin.doubts import (
     split_counts,
     summed_non_additive,
 )
-from tests.nl2sql.gym import Rows, duckdb_loaded, plain, postgres_loaded
+from tests.nl2sql.gym import Rows, duckdb_loaded, generate, plain, postgres_loaded
 
 DDL = """
 CREATE TABLE telescopes (telescope_id INTEGER PRIMARY KEY, telescope_name TEXT, site TEXT,
@@ -91,12 +90,6 @@ def observatory(
     conn.close()
 
 
-def _generate(snapshot: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Any:
-    return BuiltinGenerator().generate(
-        GenerationRequest(question=question, schema=snapshot, dialect=dialect)
-    )
-
-
 def _rows(conn: sqlite3.Connection, sql: str) -> Counter[tuple[object, ...]]:
     return Counter(tuple(r) for r in conn.execute(sql).fetchall())
 
@@ -144,7 +137,7 @@ def test_a_defective_reading_is_declined_with_its_doubt(
 ) -> None:
     snapshot, _ = observatory
     with pytest.raises(QuestionNotUnderstood) as caught:
-        _generate(snapshot, question)
+        generate(snapshot, question)
     doubts = caught.value.recognised.get("doubts", [])
     assert any(reason in d for d in doubts), doubts
     assert caught.value.suggestions, "a decline offers the reading as a suggestion"
@@ -217,7 +210,7 @@ def test_a_right_reading_of_the_same_kind_is_answered(
 ) -> None:
     snapshot, conn = observatory
     try:
-        sql = _generate(snapshot, question).sql
+        sql = generate(snapshot, question).sql
     except QuestionNotUnderstood as exc:
         pytest.fail(f"declined {question!r}: {exc.message}")
     assert _rows(conn, sql) == _rows(conn, gold), sql
@@ -231,7 +224,7 @@ EITHER_GOLD = "SELECT telescope_name FROM telescopes WHERE built_year < 1990 OR 
 
 def _either_suggestion(snapshot: SchemaSnapshot, dialect: str) -> str:
     with pytest.raises(QuestionNotUnderstood) as caught:
-        _generate(snapshot, EITHER, dialect)
+        generate(snapshot, EITHER, dialect)
     offered = [s.sql for s in caught.value.suggestions if s.sql and "either" in s.text]
     assert len(offered) == 1, [s.text for s in caught.value.suggestions]
     return offered[0]

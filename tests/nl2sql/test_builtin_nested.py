@@ -27,12 +27,12 @@ import pytest
 import sqlalchemy
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import Generation, GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.evaluation import has_top_level_order, results_match
 from tests.nl2sql.gym import (
     assert_same_answer,
     duckdb_loaded,
+    generate,
     plain,
     postgres_loaded,
     sqlite_loaded,
@@ -146,11 +146,6 @@ def railway_db(railway_path: Path) -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(f"file:{railway_path}?mode=ro", uri=True)
     yield conn
     conn.close()
-
-
-def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
-    return BuiltinGenerator().generate(request)
 
 
 QUANTIFIED = [

@@ -19,9 +19,7 @@ from typing import Any
 import pytest
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import GenerationRequest
-from backend.nl2sql.engines.builtin import BuiltinGenerator
-from tests.nl2sql.gym import assert_same_answer, sqlite_loaded, sqlite_snapshot
+from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite_snapshot
 
 HOTEL_DDL = """
 CREATE TABLE hotels (
@@ -73,11 +71,6 @@ def hotel_db(hotel_path: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def _sql(schema: SchemaSnapshot, question: str) -> str:
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect="sqlite")
-    return BuiltinGenerator().generate(request).sql
-
-
 def test_the_snapshot_has_not_seen_the_hotels_names(hotel: SchemaSnapshot) -> None:
     sampled = {(t.name, c.name) for t in hotel.tables for c in t.columns if c.sample_values}
     assert ("hotels", "hotel_name") not in sampled
@@ -106,4 +99,4 @@ def test_the_snapshot_has_not_seen_the_hotels_names(hotel: SchemaSnapshot) -> No
 def test_a_name_after_rows_of_names_the_row_they_belong_to(
     hotel: SchemaSnapshot, hotel_db: sqlite3.Connection, question: str, gold: str
 ) -> None:
-    assert_same_answer(hotel_db, _sql(hotel, question), gold)
+    assert_same_answer(hotel_db, generate(hotel, question).sql, gold)

@@ -15,15 +15,14 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy
 import sqlglot
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
+from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin import schema_index
 from backend.nl2sql.engines.builtin.column_choice import prefer_named_columns, unjustified
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.interpret import parse
@@ -32,6 +31,7 @@ from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_wor
 from tests.nl2sql.gym import (
     Rows,
     duckdb_loaded,
+    generate,
     plain,
     postgres_loaded,
     sqlite_loaded,
@@ -85,12 +85,6 @@ def railway(
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     yield snapshot, conn
     conn.close()
-
-
-def _generate(snapshot: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Any:
-    return BuiltinGenerator().generate(
-        GenerationRequest(question=question, schema=snapshot, dialect=dialect)
-    )
 
 
 def _rows(conn: sqlite3.Connection, sql: str) -> Counter[tuple[object, ...]]:
@@ -154,7 +148,7 @@ def test_the_reading_is_answered_and_right(
     railway: tuple[SchemaSnapshot, sqlite3.Connection], question: str, gold: str
 ) -> None:
     snapshot, conn = railway
-    generation = _generate(snapshot, question)
+    generation = generate(snapshot, question)
     assert _rows(conn, generation.sql) == _rows(conn, gold), generation.sql
     assert "trips" not in generation.sql or "trip" in question.lower()
 
@@ -178,7 +172,7 @@ def test_unsure_roles_and_echoes_are_declined(
 ) -> None:
     snapshot, _ = railway
     with pytest.raises(QuestionNotUnderstood) as caught:
-        _generate(snapshot, question)
+        generate(snapshot, question)
     text = str(caught.value) + " ".join(caught.value.recognised.get("doubts", []))
     assert reason in text, text
     assert caught.value.suggestions, "a decline offers the reading as a suggestion"
@@ -255,7 +249,7 @@ def test_the_role_joins_run_on_duckdb(
     railway: tuple[SchemaSnapshot, sqlite3.Connection], question: str, gold: list[tuple[str]]
 ) -> None:
     snapshot, _ = railway
-    sql = _generate(snapshot, question, "duckdb").sql
+    sql = generate(snapshot, question, "duckdb").sql
     assert "origin_station_id" in sql
     conn = duckdb_loaded(DDL, ROWS)
     try:
@@ -272,7 +266,7 @@ def test_the_role_joins_run_on_postgresql(
     gold: list[tuple[str]],
 ) -> None:
     snapshot, _ = railway
-    sql = _generate(snapshot, question, "postgresql").sql
+    sql = generate(snapshot, question, "postgresql").sql
     sqlglot.parse_one(sql, read="postgres")
     with postgres_loaded(request, DDL, ROWS) as conn:
         rows = [tuple(r) for r in conn.execute(sqlalchemy.text(sql)).fetchall()]

@@ -38,18 +38,10 @@ def settings(settings: Settings, server: ProviderServer) -> Settings:
     return provider_settings(settings, server, timeout_seconds=1.0)
 
 
-def _chat(client: TestClient, caller: Caller) -> str:
-    response = client.post(
-        SESSIONS, json={"connection_id": caller.connection_id}, headers=caller.headers
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 def _ask(
     client: TestClient, caller: Caller, question: str = "customers per country", **body: Any
 ) -> Any:
-    chat_id = _chat(client, caller)
+    chat_id = caller.open_chat(client)
     return client.post(
         f"{SESSIONS}/{chat_id}/ask", json={"question": question, **body}, headers=caller.headers
     )

@@ -12,13 +12,12 @@ reading offered as a suggestion rather than a wrong answer shown as right).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.joinplan import related
+from backend.nl2sql.engines.builtin.intents import Intent, Measure
+from backend.nl2sql.engines.builtin.joinplan import related, with_columns_swapped
 from backend.nl2sql.engines.builtin.lexicon import ABBREVIATIONS, STOP_WORDS, SYNONYMS
 from backend.nl2sql.engines.builtin.linking import (
     GENERIC_WORDS,
@@ -213,26 +212,13 @@ def prefer_named_columns(intent: Intent, index: SchemaIndex) -> Intent:
             swaps[col] = same[0]
     if not swaps:
         return intent
-    variant = copy.deepcopy(intent)
-    for m in [*variant.select, *variant.group_by, *(m for m, _ in variant.order_by)]:
-        if m.column in swaps and m.via is None:
-            m.column = swaps[m.column]
-    for f in variant.filters:
-        _swap_filter(f, swaps)
+    variant = with_columns_swapped(intent, swaps)
     shown: list[Measure] = []
     for m in variant.select:
         if not any(same_measure(m, k) for k in shown):
             shown.append(m)
     variant.select = shown
     return variant
-
-
-def _swap_filter(f: Filter, swaps: dict[ColumnRef, ColumnRef]) -> None:
-    if isinstance(f.column, Measure):
-        if f.column.column in swaps and f.column.via is None:
-            f.column.column = swaps[f.column.column]
-    elif f.column in swaps:
-        f.column = swaps[f.column]
 
 
 def echoed_values(tree: exp.Expr) -> bool:

@@ -400,6 +400,12 @@ def keep_to_named_tables(intent: Intent, index: SchemaIndex) -> Intent:
         ]
         if len(same) == 1:
             swaps[col] = same[0]
+    return with_columns_swapped(intent, swaps)
+
+
+def with_columns_swapped(intent: Intent, swaps: dict[ColumnRef, ColumnRef]) -> Intent:
+    """A copy of `intent` reading each column of `swaps` as its replacement wherever it is
+    shown, grouped, ordered or filtered on (not through another table's rows: `via`)."""
     if not swaps:
         return intent
     variant = copy.deepcopy(intent)
