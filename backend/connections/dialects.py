@@ -4,7 +4,6 @@ class attributes, a subclass per `db_type` that overrides only what differs, a r
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from backend.connections.errors import ConnectionRefusedByPolicy, UnknownDatabaseType
 from backend.connections.network import NetworkPolicy
-from backend.connections.paths import PathConfinement
+from backend.connections.paths import PathConfinement, open_confined_locking
 
 CONNECT_TIMEOUT_SECONDS = 5
 """Longest a new connection to a user's database may take, TCP and authentication included."""
@@ -604,23 +603,17 @@ class DuckDBDialect(Dialect):
         if confinement is None:
             return engine
         path = str(target.database)
-        checked: dict[int, os.stat_result] = {}
 
-        def _check_before(_dialect: Any, record: Any, _args: Any, _params: Any) -> None:
-            checked[id(record)] = confinement.check_before_open(path)
+        def _open(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            # Returning the connection makes SQLAlchemy use it instead of opening its own.
+            return open_confined_locking(
+                confinement,
+                path,
+                lambda: dialect.connect(*cargs, **cparams),
+                lambda connection: connection.close(),
+            )
 
-        def _check_after(dbapi_connection: Any, record: Any) -> None:
-            before = checked.pop(id(record), None)
-            if before is None:
-                return
-            try:
-                confinement.check_after_open(path, before, None)
-            except BaseException:
-                dbapi_connection.close()
-                raise
-
-        event.listen(engine, "do_connect", _check_before)
-        event.listen(engine, "connect", _check_after)
+        event.listen(engine, "do_connect", _open)
         return engine
 
     def cancel(self, dbapi_connection: Any, engine: Engine) -> None:

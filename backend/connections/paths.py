@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from backend.connections.errors import ConnectionPathNotAllowed
 from backend.core.config import Settings
 
 _APP_DB_COMPANIONS = ("", "-wal", "-shm", "-journal")
+_PROC_LOCKS = Path("/proc/locks")
+
+T = TypeVar("T")
 
 
 def _forbidden_files(settings: Settings) -> set[Path]:
@@ -95,3 +101,73 @@ class PathConfinement:
         after = self.check_before_open(path)
         if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
             raise ConnectionPathNotAllowed("The database file was replaced while opening it.")
+
+
+FileIdentity = tuple[int, int, int]
+"""A file's device (major, minor) and inode number, as `/proc/locks` names the files it lists."""
+
+
+def file_identity(info: os.stat_result) -> FileIdentity:
+    return (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
+
+
+def whole_file_locks(pid: int | None = None) -> frozenset[FileIdentity] | None:
+    """The files on which process `pid` (this one by default) holds a POSIX lock over the whole
+    file, from `/proc/locks`; None where the system does not list its locks.
+
+    A DuckDB database opened read-only holds such a lock on the file it opened for as long as it
+    is open; SQLite locks byte ranges only."""
+    own = str(os.getpid() if pid is None else pid)
+    try:
+        lines = _PROC_LOCKS.read_text().splitlines()
+    except OSError:
+        return None
+    held: set[FileIdentity] = set()
+    for line in lines:
+        fields = line.split()
+        # "1: POSIX  ADVISORY  READ 9182 fe:00:2220041 0 EOF"; a waiter's line has "->" second.
+        if len(fields) != 8 or fields[1] != "POSIX" or fields[4] != own:
+            continue
+        if fields[6] != "0" or fields[7] != "EOF":
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            held.add((int(major, 16), int(minor, 16), int(inode)))
+        except ValueError:
+            continue
+    return frozenset(held)
+
+
+_LOCKING_OPENS = threading.Lock()
+
+
+def open_confined_locking(
+    confinement: PathConfinement, path: str, open_file: Callable[[], T], close: Callable[[T], None]
+) -> T:
+    """Open a database file with an engine that resolves the path itself and then holds a lock
+    over the whole file it opened (DuckDB), and refuse the open unless that file is the checked one.
+
+    Checking the path before and after the open is not enough for such an engine: the file can
+    be swapped for a link to a file outside the allowed directories and back between the two
+    checks (both pass, the engine opened the outside file). The file the engine opened is known
+    from the lock it took: the opens of this process are taken one at a time, so a whole-file
+    lock that appears during this open is this open's. A lock on any other file refuses it. (No
+    new lock at all: the engine reused a database it already had open under this path, itself
+    checked when it was opened.) Where the system lists no locks, only the path checks apply.
+    """
+    with _LOCKING_OPENS:
+        before = confinement.check_before_open(path)
+        held_before = whole_file_locks()
+        opened = open_file()
+        try:
+            if held_before is not None:
+                held_after = whole_file_locks() or frozenset()
+                if held_after - held_before - {file_identity(before)}:
+                    raise ConnectionPathNotAllowed(
+                        "The database file was replaced while opening it."
+                    )
+            confinement.check_after_open(path, before, None)
+        except BaseException:
+            close(opened)
+            raise
+        return opened

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,12 @@ from backend.connections.engines import engine_cache
 from backend.connections.errors import ConnectionPathNotAllowed, TargetDatabaseError
 from backend.connections.executor import run_on_connection
 from backend.connections.models import DatabaseConnection
+from backend.connections.paths import (
+    PathConfinement,
+    file_identity,
+    open_confined_locking,
+    whole_file_locks,
+)
 from backend.core.config import Settings
 from tests.connections.conftest import build_duckdb, build_sqlite, connection_for
 
@@ -111,3 +119,62 @@ def test_concurrent_queries_while_the_file_is_swapped_never_read_the_outside_fil
     assert "OUTSIDE" not in seen, (seen.count("OUTSIDE"), len(seen))
     assert set(seen) <= {"Ann"}
     assert len(seen) + len(refused) == 12 * 15
+
+
+def _duckdb_open(path: Path) -> Callable[[], Any]:
+    import duckdb
+
+    return lambda: duckdb.connect(str(path), read_only=True)
+
+
+def test_a_duckdb_open_that_reached_another_file_through_a_swap_and_back_is_refused(
+    plain_settings: Settings, db_dir: Path, tmp_path: Path
+) -> None:
+    # The worst schedule of the race above, made certain: the file is a link to the outside
+    # file exactly while DuckDB opens it, and the same regular file again before and after.
+    inside = _inside(db_dir, "duckdb")
+    backup = inside.with_suffix(".bak")
+    outside = _outside(tmp_path, "duckdb")
+    confinement = PathConfinement.from_settings(plain_settings)
+    open_plain = _duckdb_open(inside)
+
+    def open_during_a_swap() -> Any:
+        os.rename(inside, backup)
+        os.symlink(outside, inside)
+        try:
+            return open_plain()
+        finally:
+            os.unlink(inside)
+            os.rename(backup, inside)
+
+    closed: list[Any] = []
+    with pytest.raises(ConnectionPathNotAllowed, match="replaced while opening"):
+        open_confined_locking(confinement, str(inside), open_during_a_swap, closed.append)
+    assert len(closed) == 1  # the engine's handle on the outside file was closed
+
+    connection = open_confined_locking(confinement, str(inside), open_plain, lambda c: c.close())
+    try:
+        assert connection.execute(SQL).fetchone() == ("Ann",)
+    finally:
+        connection.close()
+
+
+def test_the_locks_of_an_open_duckdb_file_name_that_file(db_dir: Path) -> None:
+    path = _inside(db_dir, "duckdb")
+    identity = file_identity(os.stat(path))
+    before = whole_file_locks()
+    if before is None:
+        pytest.skip("this system does not list its file locks")
+    assert identity not in before
+    connection = _duckdb_open(path)()
+    try:
+        during = whole_file_locks()
+        assert during is not None and identity in during
+        # A second connection reuses the open database: no second lock, nothing new.
+        again = _duckdb_open(path)()
+        assert whole_file_locks() == during
+        again.close()
+    finally:
+        connection.close()
+    after = whole_file_locks()
+    assert after is not None and identity not in after
