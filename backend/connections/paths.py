@@ -162,7 +162,9 @@ def open_confined_locking(
         try:
             if held_before is not None:
                 held_after = whole_file_locks() or frozenset()
-                if held_after - held_before - {file_identity(before)}:
+                # By inode number: some filesystems (btrfs subvolumes) give `stat` another
+                # device number than the one the lock list names.
+                if {ino for *_, ino in held_after - held_before} - {before.st_ino}:
                     raise ConnectionPathNotAllowed(
                         "The database file was replaced while opening it."
                     )
