@@ -170,7 +170,9 @@ def test_a_persistent_503_ends_in_llm_provider_error_after_the_retries(
         b.received_at - a.received_at
         for a, b in zip(server.requests, server.requests[1:], strict=False)
     ]
-    assert gaps[1] > gaps[0] * 1.5, "back-off grows exponentially"
+    # Lower bounds only (a loaded machine adds time, never removes it): the default base of
+    # 0.5 s doubles at each retry.
+    assert gaps[0] >= 0.49 and gaps[1] >= 0.99, ("back-off grows exponentially", gaps)
 
 
 def test_a_retry_after_beyond_the_limit_fails_at_once(
