@@ -28,6 +28,7 @@ import json
 import sqlite3
 import sys
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,25 +38,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.connections.executor import open_sqlite_read_only  # noqa: E402
 from backend.connections.introspection import introspect  # noqa: E402
 from backend.nl2sql.engines.base import QuestionNotUnderstood  # noqa: E402
-from backend.nl2sql.engines.builtin import (  # noqa: E402
-    parse,  # noqa: E402
-    schema_index,
-    sqlglot_dialect,
-)
+from backend.nl2sql.engines.base import GenerationRequest  # noqa: E402
+from backend.nl2sql.engines.builtin import BuiltinGenerator  # noqa: E402
 from backend.nl2sql.engines.builtin.confidence import (  # noqa: E402
     FEATURES,
     WEIGHTS_FILE,
+    competing_readings,
     features,
-    sql_signals,
 )
-from backend.nl2sql.engines.builtin.sqlbuild import render  # noqa: E402
 from backend.nl2sql.evaluation import (  # noqa: E402
+    guard_for_evaluation,
     has_top_level_order,
     load_questions,
     load_semantic_layer,
+    open_read_only,
     results_match,
     run_sqlite,
 )
+from backend.nl2sql.errors import GuardRefused  # noqa: E402
 
 NAMES = list(FEATURES)
 THRESHOLDS = [round(0.30 + 0.01 * k, 2) for k in range(66)]
@@ -63,12 +63,16 @@ THRESHOLDS = [round(0.30 + 0.01 * k, 2) for k in range(66)]
 
 def observe(
     questions: Path, db_root: Path, layer_path: Path | None, limit: int | None
-) -> list[Any]:
-    """(feature vector, right?, vetoed?) per question the engine has a reading for; a vetoed
-    reading (`SELECT *`, a column of a table the query does not read) scores 0 whatever the
-    weights, so it is left out of the fit."""
+) -> list[Observation]:
+    """One observation per question the engine has a reading for, read exactly as
+    `BuiltinGenerator.generate` reads it (`BuiltinGenerator.read`: the parse, the join plan's
+    clean-ups, the rendered SQL and every signal) and scored as `nlsql eval` scores it (the
+    guarded SQL's rows against the gold's). A vetoed reading (`SELECT *`, a column of a table
+    the query does not read, a rival reading that fits as well) is declined whatever the
+    weights, so the fit leaves it out."""
     layer = load_semantic_layer(layer_path) if layer_path else None
-    rows: list[Any] = []
+    generator = BuiltinGenerator()
+    out: list[Observation] = []
     snapshots: dict[str, Any] = {}
     conns: dict[str, sqlite3.Connection] = {}
     for item in load_questions(questions)[:limit]:
@@ -80,20 +84,18 @@ def observe(
             engine = open_sqlite_read_only(path)
             snapshots[db_id] = introspect(engine, db_type="sqlite", database_name=db_id)
             engine.dispose()
-            conns[db_id] = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            conns[db_id].text_factory = lambda b: b.decode("utf-8", errors="replace")
-        index = schema_index(snapshots[db_id], layer)
+            conns[db_id] = open_read_only(path)
+        request = GenerationRequest(
+            question=item["question"], schema=snapshots[db_id], dialect="sqlite", semantic=layer
+        )
         try:
-            intent = parse(item["question"], index)
-            sql = render(intent, index, "sqlite")
-        except QuestionNotUnderstood:
+            reading = generator.read(request)
+            sql = guard_for_evaluation(reading.sql, dialect="sqlite", snapshot=snapshots[db_id])
+        except (QuestionNotUnderstood, GuardRefused):
             continue
         except Exception:  # noqa: BLE001, S112 - the engine declines these too
             continue
-        signals = {
-            **intent.signals,
-            **sql_signals(sql, sqlglot_dialect("sqlite"), intent, item["question"], index),
-        }
+        signals = reading.signals
         conn = conns[db_id]
         try:
             right = results_match(
@@ -102,11 +104,39 @@ def observe(
         except sqlite3.Error:
             right = False
         feats = features(signals)
-        vetoed = bool(signals.get("star") or signals.get("dangling_columns"))
-        rows.append(([feats[k] for k in NAMES], right, vetoed))
+        vetoed = bool(
+            signals.get("star")
+            or signals.get("dangling_columns")
+            or signals.get("ranked_single_row")
+            or competing_readings(signals)
+        )
+        out.append(
+            Observation(
+                [feats[k] for k in NAMES],
+                right,
+                vetoed,
+                item["question"],
+                db_id,
+                sql,
+                signals,
+                dict(reading.intent.recognised),
+            )
+        )
     for conn in conns.values():
         conn.close()
-    return rows
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    x: list[float]
+    right: bool
+    vetoed: bool
+    question: str
+    db_id: str
+    sql: str
+    signals: dict[str, float]
+    recognised: dict[str, Any]
 
 
 # What each doubt was judged to weigh before any fit: a defect of the reading itself (a lost
@@ -220,7 +250,7 @@ def main() -> None:
         layer = Path(parts[2]) if len(parts) > 2 else None
         rows = observe(Path(parts[0]), Path(parts[1]), layer, args.limit)
         total = len(load_questions(Path(parts[0]))[: args.limit])
-        data.append((spec, [(r[0], r[1]) for r in rows if not r[2]], total))
+        data.append((spec, [(r.x, r.right) for r in rows if not r.vetoed], total))
         print(f"{spec}: {len(rows)} readings of {total} questions", file=sys.stderr)
     if len(data) > 1:
         print("generalisation (fitted on one set, measured on each):")
