@@ -240,7 +240,7 @@ class Reading(NamedTuple):
     intent: Intent
     sql: str
     signals: dict[str, float]
-    index: SchemaIndex
+    schema: SchemaIndex
 
 
 class BuiltinGenerator(SqlGenerator):
