@@ -161,7 +161,7 @@ PRIOR: dict[str, float] = {
     "summed_non_additive": -3.0, "lost_contains": -3.0, "borrowed_reference": -3.0,
     "uncounted_thresholds": -3.0, "ranked_attributes": -3.0,
     "shown_flags": -3.0, "unshown_named_tables": -2.0, "bare_count_thresholds": -2.0,
-    "mismatched_aggregates": -2.0,
+    "mismatched_aggregates": -2.0, "generic_word_columns": -2.0,
 }  # fmt: skip
 
 

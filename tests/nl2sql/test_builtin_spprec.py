@@ -32,6 +32,7 @@ from backend.nl2sql.engines.builtin.confidence import (
 )
 from backend.nl2sql.engines.builtin.unmet import (
     bare_count_thresholds,
+    generic_word_columns,
     mismatched_aggregates,
     unshown_named_tables,
 )
@@ -46,7 +47,7 @@ from tests.nl2sql.gym import (
 DDL = """
 CREATE TABLE crews (crew_id INTEGER PRIMARY KEY, crew_name TEXT, foreman TEXT);
 CREATE TABLE pickers (picker_id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT,
-                      age INTEGER, crew_id INTEGER REFERENCES crews(crew_id));
+                      age INTEGER, phone_number TEXT, crew_id INTEGER REFERENCES crews(crew_id));
 CREATE TABLE fruits (fruit TEXT PRIMARY KEY, colour TEXT);
 CREATE TABLE orchards (orchard_id INTEGER PRIMARY KEY, orchard_name TEXT, region TEXT,
                        acreage REAL);
@@ -60,12 +61,12 @@ CREATE TABLE harvests (harvest_id INTEGER PRIMARY KEY,
 ROWS: Rows = {
     "crews": [(1, "North", "Ines"), (2, "South", "Tomas"), (3, "East", "Greta")],
     "pickers": [
-        (1, "Ana", "Silva", 23, 1),
-        (2, "Ben", "Okafor", 45, 1),
-        (3, "Chen", "Li", 31, 2),
-        (4, "Dora", "Popa", 52, 2),
-        (5, "Eli", "Stone", 38, 3),
-        (6, "Fay", "Moss", 27, 1),
+        (1, "Ana", "Silva", 23, "555-0101", 1),
+        (2, "Ben", "Okafor", 45, "555-0102", 1),
+        (3, "Chen", "Li", 31, "555-0103", 2),
+        (4, "Dora", "Popa", 52, "555-0104", 2),
+        (5, "Eli", "Stone", 38, "555-0105", 3),
+        (6, "Fay", "Moss", 27, "555-0106", 1),
     ],
     "fruits": [("apple", "red"), ("pear", "green"), ("plum", "purple"), ("cherry", "red")],
     "orchards": [
@@ -122,6 +123,12 @@ WRONG_BEFORE = [
         "an 'average', 'maximum' or 'minimum' was read as another aggregate",
         id="average-read-as-sum",
     ),
+    pytest.param(
+        "What are the picker numbers and crates of pear harvests?",
+        "SELECT picker_id, crates FROM harvests WHERE fruit = 'pear'",
+        "a column was chosen by a generic word ('number') alone; its other words are not said",
+        id="number-read-as-phone-number",
+    ),
 ]
 
 
@@ -166,6 +173,12 @@ READ_RIGHT = [
         "SELECT c.crew_name, AVG(p.age) FROM crews c JOIN pickers p ON p.crew_id = c.crew_id"
         " GROUP BY c.crew_id",
         id="average-read-as-average",
+    ),
+    pytest.param(
+        "List the first name and phone number of pickers in the North crew.",
+        "SELECT p.first_name, p.phone_number FROM pickers p JOIN crews c"
+        " ON c.crew_id = p.crew_id WHERE c.crew_name = 'North'",
+        id="number-with-its-own-words",
     ),
     pytest.param(
         "What is the maximum crates for each fruit?",
@@ -228,6 +241,14 @@ def test_mismatched_aggregates_accepts_ratios_and_rankings_as_their_aggregate() 
     ranked = "SELECT fruit FROM harvests ORDER BY crates DESC LIMIT 1"
     assert mismatched_aggregates(_tree(ranked), "the fruit with the maximum crates") == 0
     assert mismatched_aggregates(_tree("SELECT MIN(age) FROM pickers"), "maximum age") == 1
+
+
+def test_generic_word_columns_wants_the_column_s_own_words() -> None:
+    shown = "SELECT pickers.phone_number FROM pickers"
+    assert generic_word_columns(_tree(shown), "the picker numbers") == 1
+    assert generic_word_columns(_tree(shown), "the phone numbers of pickers") == 0
+    own_table = "SELECT crews.crew_number FROM crews"
+    assert generic_word_columns(_tree(own_table), "the number of each crews") == 0
 
 
 def _fit_script() -> ModuleType:

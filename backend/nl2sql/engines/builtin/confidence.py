@@ -43,6 +43,7 @@ from backend.nl2sql.engines.builtin.linking import (
 from backend.nl2sql.engines.builtin.roles import unclear_value_roles
 from backend.nl2sql.engines.builtin.unmet import (
     bare_count_thresholds,
+    generic_word_columns,
     mismatched_aggregates,
     unshown_named_tables,
 )
@@ -166,6 +167,9 @@ def sql_signals(
         ),
         "mismatched_aggregates": (
             float(mismatched_aggregates(tree, question)) if question is not None else 0.0
+        ),
+        "generic_word_columns": (
+            float(generic_word_columns(tree, question)) if question is not None else 0.0
         ),
         "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
         "dangling_columns": float(dangling_columns(tree)),
@@ -560,6 +564,7 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "unshown_named_tables": _capped("unshown_named_tables", 1.0),
     "bare_count_thresholds": _capped("bare_count_thresholds", 1.0),
     "mismatched_aggregates": _capped("mismatched_aggregates", 1.0),
+    "generic_word_columns": _capped("generic_word_columns", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -622,6 +627,9 @@ _REASONS = {
         "a number the question gives was read as a count of rows, though no noun follows it"
     ),
     "mismatched_aggregates": "an 'average', 'maximum' or 'minimum' was read as another aggregate",
+    "generic_word_columns": (
+        "a column was chosen by a generic word ('number') alone; its other words are not said"
+    ),
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",
     "ambiguous_joins": "two tables refer to each other in more than one way; one was picked",

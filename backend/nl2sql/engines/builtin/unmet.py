@@ -10,6 +10,8 @@ development sets, were answered wrong far more often than right:
 * a count of rows is compared with a number that no noun follows ("people under 40 for each
   gender", "trips that lasted less than 100"): the number bounds an attribute, not how many rows
   there are;
+* a column is shown because of a generic last word alone ("the picker numbers" read as
+  `phone_number`): the words that make the column what it is are not in the question;
 * the question says "average", "maximum" or "minimum" and the SQL computes no such aggregate
   (nor ranks rows, for the extremes, nor reads a column named so, `max_temperature`): another
   aggregate, or none, stands in for the one asked.
@@ -80,9 +82,11 @@ def _head(tokens: list[Token]) -> list[Token]:
     return out
 
 
-def _ends_a_noun_phrase(head: list[Token], words: tuple[str, ...]) -> bool:
-    """Whether the words appear in the clause as a thing of their own ("the fruits and
-    crates"), not as a modifier of the next noun ("the average customer spend")."""
+def _named_to_show(head: list[Token], words: tuple[str, ...], shown: list[tuple[str, ...]]) -> bool:
+    """Whether the words appear in the clause as a thing to show: on their own ("the fruits
+    and crates"), or with the next word as a column shown from another table ("the department
+    id" answered by `employees.department_id`), not as a modifier of a figure ("the average
+    customer spend")."""
     lemmas = [t.lemma if t.kind == "word" else "" for t in head]
     if not words or not set(words) <= set(lemmas):
         return False
@@ -91,6 +95,8 @@ def _ends_a_noun_phrase(head: list[Token], words: tuple[str, ...]) -> bool:
             continue
         nxt = head[k + 1] if k + 1 < len(head) else None
         if nxt is None or nxt.kind == "punct" or nxt.lemma in ("and", "or"):
+            return True
+        if any(set(words) | {nxt.lemma} <= set(column) for column in shown):
             return True
     return False
 
@@ -127,6 +133,11 @@ def unshown_named_tables(tree: exp.Expr, question: str, index: SchemaIndex) -> i
             continue  # a key of a join's ON
         if column.table:
             used.add(column.table.lower())
+    shown = [
+        tuple(split_identifier(c.name))
+        for e in select.expressions
+        if isinstance(c := e.unalias(), exp.Column)
+    ]
     count = 0
     for table in select.find_all(exp.Table):
         if table.find_ancestor(exp.Select) is not select:
@@ -135,7 +146,7 @@ def unshown_named_tables(tree: exp.Expr, question: str, index: SchemaIndex) -> i
         if alias in used or joined.get(alias, 0) != 1:
             continue  # shown or used, or a table the join path runs through
         ref = index.tables.get(table.name.lower())
-        if ref is not None and _ends_a_noun_phrase(head, ref.words):
+        if ref is not None and _named_to_show(head, ref.words, shown):
             count += 1
     return count
 
@@ -194,3 +205,32 @@ def mismatched_aggregates(tree: exp.Expr, question: str) -> int:
     return sum(
         1 for agg in wanted if agg not in present and not (agg in (exp.Max, exp.Min) and ranked)
     )
+
+
+_GENERIC_LAST = frozenset({"number"})
+"""Last words of column names that a question also uses on their own for something else ("the
+number of", "employee number")."""
+
+
+def generic_word_columns(tree: exp.Expr, question: str) -> int:
+    """Shown columns (`phone_number`) linked by a generic last word alone ("the employee
+    number", "the number and the account id"): the question says none of the words that make
+    the column what it is, nor do they name a table of the query."""
+    select = _select(tree)
+    if select is None:
+        return 0
+    said = {t.lemma for t in _words(tokenise(question))}
+    tables: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        tables.update(split_identifier(table.name))
+    count = 0
+    for shown in select.expressions:
+        column = shown.unalias()
+        if not isinstance(column, exp.Column):
+            continue
+        words = split_identifier(column.name)
+        if len(words) < 2 or words[-1] not in _GENERIC_LAST or words[-1] not in said:
+            continue
+        if not any(w in said or w in tables for w in words[:-1]):
+            count += 1
+    return count
