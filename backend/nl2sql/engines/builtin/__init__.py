@@ -8,6 +8,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
+from typing import NamedTuple
 
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import (
@@ -232,6 +233,16 @@ def _alternatives(index: SchemaIndex, intent: Intent) -> list[Suggestion]:
     return out[:3]
 
 
+class Reading(NamedTuple):
+    """A question's reading: the interpretation, its SQL, the signals its confidence is
+    assessed from, and the schema index it was read against."""
+
+    intent: Intent
+    sql: str
+    signals: dict[str, float]
+    schema: SchemaIndex
+
+
 class BuiltinGenerator(SqlGenerator):
     name = "builtin"
     uses_examples = False
@@ -251,7 +262,10 @@ class BuiltinGenerator(SqlGenerator):
                 "the offline engine could not read this question", recognised={}
             ) from exc
 
-    def _generate(self, request: GenerationRequest) -> Generation:
+    def read(self, request: GenerationRequest) -> Reading:
+        """The engine's reading of a question and what its confidence rests on, before the
+        decision to answer: the same path `generate` takes (`scripts/fit_confidence.py` fits
+        the confidence on exactly these signals)."""
         index = schema_index(request.schema, request.semantic)
         context = conversation_context(request.history)
         question = request.question.strip()
@@ -295,6 +309,11 @@ class BuiltinGenerator(SqlGenerator):
                 roles = 0  # the named role is one of two the table plays here
             roles += settled  # "from York to Hull": each role joined by its own key
             signals["ambiguous_joins"] = max(0.0, signals["ambiguous_joins"] - roles)
+        return Reading(intent, sql, signals, index)
+
+    def _generate(self, request: GenerationRequest) -> Generation:
+        intent, sql, signals, index = self.read(request)
+        question = request.question.strip()
         assessment = assess(signals)
         explanation = explain(intent)
         joins = inferred_join_notes(index, sql, sqlglot_dialect(request.dialect))

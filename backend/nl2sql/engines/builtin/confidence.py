@@ -41,6 +41,12 @@ from backend.nl2sql.engines.builtin.linking import (
     unexpressed_definitions,
 )
 from backend.nl2sql.engines.builtin.roles import unclear_value_roles
+from backend.nl2sql.engines.builtin.unmet import (
+    bare_count_thresholds,
+    generic_word_columns,
+    mismatched_aggregates,
+    unshown_named_tables,
+)
 
 WEIGHTS_FILE = Path(__file__).with_name("confidence_weights.json")
 """The fitted model: bias, one weight per feature, the decline threshold and how they were
@@ -151,6 +157,20 @@ def sql_signals(
             else 0.0
         ),
         "tables": float(len(names)),
+        "unshown_named_tables": (
+            float(unshown_named_tables(tree, question, index))
+            if question is not None and index is not None
+            else 0.0
+        ),
+        "bare_count_thresholds": (
+            float(bare_count_thresholds(tree, question)) if question is not None else 0.0
+        ),
+        "mismatched_aggregates": (
+            float(mismatched_aggregates(tree, question)) if question is not None else 0.0
+        ),
+        "generic_word_columns": (
+            float(generic_word_columns(tree, question)) if question is not None else 0.0
+        ),
         "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
         "dangling_columns": float(dangling_columns(tree)),
         "ranked_single_row": float(ranked_single_row(tree)),
@@ -540,6 +560,11 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "unjustified_columns": _capped("unjustified_columns", 1.0),
     "echoed_values": _capped("echoed_values", 1.0),
     "unclear_value_roles": _capped("unclear_value_roles", 1.0),
+    "joins": lambda signals: min(max(signals.get("tables", 1.0) - 1.0, 0.0), 3.0),
+    "unshown_named_tables": _capped("unshown_named_tables", 1.0),
+    "bare_count_thresholds": _capped("bare_count_thresholds", 1.0),
+    "mismatched_aggregates": _capped("mismatched_aggregates", 1.0),
+    "generic_word_columns": _capped("generic_word_columns", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -594,6 +619,16 @@ _REASONS = {
     ),
     "unjustified_columns": (
         "a column would be read from a table the question does not name, by a loosely matched word"
+    ),
+    "unshown_named_tables": (
+        "a table the question asks to see is joined, but none of its columns is shown"
+    ),
+    "bare_count_thresholds": (
+        "a number the question gives was read as a count of rows, though no noun follows it"
+    ),
+    "mismatched_aggregates": "an 'average', 'maximum' or 'minimum' was read as another aggregate",
+    "generic_word_columns": (
+        "a column was chosen by a generic word ('number') alone; its other words are not said"
     ),
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",

@@ -1,0 +1,236 @@
+"""What the question asks for that the rendered SQL does not do: doubts for the confidence.
+
+Each function reads the SQL (and the question's words) and counts one kind of request left
+unmet. None of them changes a reading; they lower the confidence of readings that, on the
+development sets, were answered wrong far more often than right:
+
+* a table the question names among what it asks to see ("the address and email of the
+  customer") is joined, yet nothing of it is shown or used: the word was read as a join, not
+  as a column to show;
+* a count of rows is compared with a number that no noun follows ("people under 40 for each
+  gender", "trips that lasted less than 100"): the number bounds an attribute, not how many rows
+  there are;
+* a column is shown because of a generic last word alone ("the picker numbers" read as
+  `phone_number`): the words that make the column what it is are not in the question;
+* the question says "average", "maximum" or "minimum" and the SQL computes no such aggregate
+  (nor ranks rows, for the extremes, nor reads a column named so, `max_temperature`): another
+  aggregate, or none, stands in for the one asked.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from backend.nl2sql.engines.builtin.lexicon import Token, split_identifier, tokenise
+from backend.nl2sql.engines.builtin.linking import SchemaIndex
+
+_HEAD_ENDS = frozenset(
+    {
+        "of",
+        "for",
+        "who",
+        "that",
+        "which",
+        "whose",
+        "with",
+        "where",
+        "in",
+        "from",
+        "by",
+        "whom",
+        "per",
+    }
+)
+"""Words that end the part of a question saying what to show ("the name and email" | "of
+the customer ...")."""
+
+_COUNT_LEADS = frozenset({"how", "count", "number"})
+
+_AFTER_BARE_NUMBER = frozenset(
+    {"for", "in", "and", "or", "of", "per", "on", "at", "with", "by", "each", "every"}
+)
+"""Words after a number that show no noun is counted ("under 40 for each gender")."""
+
+_OR_BOUNDS = frozenset({"more", "fewer", "less", "above", "over", "under", "below", "greater"})
+
+_AGGREGATE_WORDS: dict[str, type[exp.AggFunc]] = {
+    "average": exp.Avg,
+    "mean": exp.Avg,
+    "avg": exp.Avg,
+    "maximum": exp.Max,
+    "max": exp.Max,
+    "minimum": exp.Min,
+    "min": exp.Min,
+}
+
+
+def _select(tree: exp.Expr) -> exp.Select | None:
+    return tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
+
+
+def _words(tokens: list[Token]) -> list[Token]:
+    return [t for t in tokens if t.kind == "word"]
+
+
+def _head(tokens: list[Token]) -> list[Token]:
+    """The question's first clause, up to the word that ends it: what it asks to see."""
+    out: list[Token] = []
+    for tok in tokens:
+        if tok.kind == "word" and tok.lemma in _HEAD_ENDS:
+            break
+        out.append(tok)
+    return out
+
+
+def _named_to_show(head: list[Token], words: tuple[str, ...], shown: list[tuple[str, ...]]) -> bool:
+    """Whether the words appear in the clause as a thing to show: on their own ("the fruits
+    and crates"), or with the next word as a column shown from another table ("the department
+    id" answered by `employees.department_id`), not as a modifier of a figure ("the average
+    customer spend")."""
+    lemmas = [t.lemma if t.kind == "word" else "" for t in head]
+    if not words or not set(words) <= set(lemmas):
+        return False
+    for k, lemma in enumerate(lemmas):
+        if lemma != words[-1]:
+            continue
+        nxt = head[k + 1] if k + 1 < len(head) else None
+        if nxt is None or nxt.kind == "punct" or nxt.lemma in ("and", "or"):
+            return True
+        if any(set(words) | {nxt.lemma} <= set(column) for column in shown):
+            return True
+    return False
+
+
+def _counts_only(select: exp.Select) -> bool:
+    """Every shown expression is a count: the joined tables only say which rows count."""
+    return bool(select.expressions) and all(
+        isinstance(e.unalias(), exp.Count) for e in select.expressions
+    )
+
+
+def unshown_named_tables(tree: exp.Expr, question: str, index: SchemaIndex) -> int:
+    """Tables at the end of the outer query's join path that the question names where it says
+    what to show, when no column of theirs is shown, filtered, grouped or ranked by (only the
+    join's key):
+    "List the grapes and appellations of all wines" joined `grapes` and showed no grape."""
+    select = _select(tree)
+    if select is None or not select.args.get("joins") or _counts_only(select):
+        return 0
+    tokens = tokenise(question)
+    if {t.lemma for t in _words(tokens)[:2]} & _COUNT_LEADS:
+        return 0  # "how many students have advisors": the join says which rows count
+    head = _head(tokens)
+    joined: dict[str, int] = {}
+    for join in select.args["joins"]:
+        on = join.args.get("on")
+        for alias in {c.table.lower() for c in on.find_all(exp.Column)} if on else ():
+            joined[alias] = joined.get(alias, 0) + 1
+    used: set[str] = set()
+    for column in select.find_all(exp.Column):
+        if column.find_ancestor(exp.Select) is not select:
+            continue
+        if column.find_ancestor(exp.Join) is not None:
+            continue  # a key of a join's ON
+        if column.table:
+            used.add(column.table.lower())
+    shown = [
+        tuple(split_identifier(c.name))
+        for e in select.expressions
+        if isinstance(c := e.unalias(), exp.Column)
+    ]
+    count = 0
+    for table in select.find_all(exp.Table):
+        if table.find_ancestor(exp.Select) is not select:
+            continue
+        alias = table.alias_or_name.lower()
+        if alias in used or joined.get(alias, 0) != 1:
+            continue  # shown or used, or a table the join path runs through
+        ref = index.tables.get(table.name.lower())
+        if ref is not None and _named_to_show(head, ref.words, shown):
+            count += 1
+    return count
+
+
+def bare_count_thresholds(tree: exp.Expr, question: str) -> int:
+    """HAVING conditions comparing a count of rows with a number of the question that no noun
+    follows: "how many people are under 40 for each gender" bounds an age, not a count."""
+    literals = [
+        literal
+        for having in tree.find_all(exp.Having)
+        if having.find(exp.Count) is not None
+        for literal in having.find_all(exp.Literal)
+    ]  # (the outer query's or a subquery's: "how many ... have fewer than 3 ...")
+    if not literals:
+        return 0
+    tokens = tokenise(question)
+    count = 0
+    for literal in literals:
+        if not literal.is_number:
+            continue
+        for k, tok in enumerate(tokens):
+            if tok.kind != "number" or tok.number is None:
+                continue
+            try:
+                if tok.number != float(literal.this):
+                    continue
+            except ValueError:
+                continue
+            rest = [t for t in tokens[k + 1 :] if t.kind != "punct"]
+            if len(rest) >= 2 and rest[0].lemma == "or" and rest[1].lemma in _OR_BOUNDS:
+                rest = rest[2:]  # "3 or more albums": the noun comes after the bound
+            after = rest[0] if rest else None
+            if after is None or after.kind != "word" or after.lemma in _AFTER_BARE_NUMBER:
+                count += 1
+            break
+    return count
+
+
+def mismatched_aggregates(tree: exp.Expr, question: str) -> int:
+    """Aggregate words of the question ("average", "maximum", "minimum") whose aggregate the
+    SQL never computes (for the extremes, nor ranks rows by): "the average room price for each
+    bed type" answered with a SUM."""
+    present = {type(a) for a in tree.find_all(exp.AggFunc)}
+    if any(d.find(exp.AggFunc) is not None for d in tree.find_all(exp.Div)):
+        present.add(exp.Avg)  # a total divided by a count or another total: an average
+    ranked = any(s.args.get("order") for s in [tree, *tree.find_all(exp.Select)])
+    named = {
+        word
+        for column in tree.find_all(exp.Column)
+        for word in [*split_identifier(column.name), *column.name.lower().split("_")]
+    }
+    stored = {_AGGREGATE_WORDS[w] for w in named if w in _AGGREGATE_WORDS}
+    wanted = {
+        _AGGREGATE_WORDS[t.lemma] for t in _words(tokenise(question)) if t.lemma in _AGGREGATE_WORDS
+    } - stored  # "the max temperature": a column `max_temperature_f` holds it
+    return sum(
+        1 for agg in wanted if agg not in present and not (agg in (exp.Max, exp.Min) and ranked)
+    )
+
+
+_GENERIC_LAST = frozenset({"number"})
+"""Last words of column names that a question also uses on their own for something else ("the
+number of", "employee number")."""
+
+
+def generic_word_columns(tree: exp.Expr, question: str) -> int:
+    """Shown columns (`phone_number`) linked by a generic last word alone ("the employee
+    number", "the number and the account id"): the question says none of the words that make
+    the column what it is, nor do they name a table of the query."""
+    select = _select(tree)
+    if select is None:
+        return 0
+    said = {t.lemma for t in _words(tokenise(question))}
+    tables: set[str] = set()
+    for table in tree.find_all(exp.Table):
+        tables.update(split_identifier(table.name))
+    count = 0
+    for shown in select.expressions:
+        column = shown.unalias()
+        if not isinstance(column, exp.Column):
+            continue
+        words = split_identifier(column.name)
+        if len(words) < 2 or words[-1] not in _GENERIC_LAST or words[-1] not in said:
+            continue
+        if not any(w in said or w in tables for w in words[:-1]):
+            count += 1
+    return count
