@@ -1,0 +1,212 @@
+"""Spider-style readings on a small community-garden schema written here (gardeners, the plants
+of the garden, who tends which plant):
+
+* "either A or B" between stored values of one column that each row holds once is that
+  column's list of values; an "either" joining conditions on different columns, after a
+  negation, or between values of related rows a row has many of, stays declined;
+* "from least to greatest", "from the highest to the lowest": the direction of an order, not
+  a superlative that must refer to something;
+* "the most recent / newest / oldest plant" on rows dated only by a year number ranks by that
+  year; "after the most recent ..." (a comparison with it) stays declined.
+
+Each answer is checked by running it and a hand-written gold query on the same SQLite
+database."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.engines.base import QuestionNotUnderstood
+from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite_snapshot
+
+GARDEN_DDL = """
+CREATE TABLE gardeners (
+    gardener_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    district TEXT NOT NULL,
+    age INTEGER NOT NULL
+);
+CREATE TABLE plants (
+    plant_id INTEGER PRIMARY KEY,
+    common_name TEXT NOT NULL,
+    habitat TEXT NOT NULL,
+    height_cm REAL NOT NULL,
+    planted_year INTEGER NOT NULL
+);
+CREATE TABLE tends (
+    gardener_id INTEGER NOT NULL REFERENCES gardeners(gardener_id),
+    plant_id INTEGER NOT NULL REFERENCES plants(plant_id),
+    PRIMARY KEY (gardener_id, plant_id)
+)
+"""
+
+
+def _tables() -> dict[str, list[tuple[Any, ...]]]:
+    gardeners = [
+        (1, "Ada Moss", "Northside", 34),
+        (2, "Bram Heath", "Riverside", 51),
+        (3, "Cleo Fern", "Hillcrest", 27),
+        (4, "Dev Rowan", "Northside", 45),
+        (5, "Esme Birch", "Oldtown", 62),
+        (6, "Finn Alder", "Riverside", 38),
+    ]
+    plants = [
+        (1, "marsh marigold", "wetland", 40.0, 2015),
+        (2, "saguaro", "desert", 310.0, 2009),
+        (3, "bluebell", "woodland", 25.0, 2018),
+        (4, "water lily", "wetland", 15.0, 2021),
+        (5, "agave", "desert", 120.0, 2012),
+        (6, "oak sapling", "woodland", 180.0, 2023),
+        (7, "cattail", "wetland", 200.0, 2019),
+    ]
+    tends = [(1, 1), (1, 4), (2, 2), (2, 5), (3, 3), (3, 6), (4, 7), (5, 2), (6, 1), (6, 6)]
+    return {"gardeners": gardeners, "plants": plants, "tends": tends}
+
+
+@pytest.fixture(scope="module")
+def garden_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("garden") / "garden.sqlite"
+    return sqlite_loaded(path, GARDEN_DDL, _tables())
+
+
+@pytest.fixture(scope="module")
+def garden(garden_path: Path) -> SchemaSnapshot:
+    return sqlite_snapshot(garden_path, "garden")
+
+
+@pytest.fixture(scope="module")
+def garden_db(garden_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(f"file:{garden_path}?mode=ro", uri=True)
+    yield conn
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "How many gardeners live in either Northside or Riverside?",
+            "SELECT COUNT(*) FROM gardeners WHERE district = 'Northside' OR district = 'Riverside'",
+        ),
+        (
+            "What are the names of gardeners living either in Hillcrest or in Oldtown?",
+            "SELECT name FROM gardeners WHERE district IN ('Hillcrest', 'Oldtown')",
+        ),
+        (
+            "List the common names of plants from either the wetland or the desert.",
+            "SELECT common_name FROM plants WHERE habitat = 'wetland' OR habitat = 'desert'",
+        ),
+    ],
+)
+def test_either_of_two_values_of_one_column(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(garden_db, gen.sql, gold)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # two conditions on different columns: an OR the engine does not build
+        "Which plants are either from the desert or taller than 150 centimetres?",
+        # a negation before "either": which reading is meant is unclear
+        "How many gardeners do not live in either Northside or Riverside?",
+        # values of rows each gardener has many of: "either" may mean exactly one of them
+        "Which gardeners tend either the saguaro or the agave?",
+    ],
+)
+def test_other_eithers_stay_declined(garden: SchemaSnapshot, question: str) -> None:
+    with pytest.raises(QuestionNotUnderstood):
+        generate(garden, question)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "List the common names of all plants in order of height from least to greatest.",
+            "SELECT common_name FROM plants ORDER BY height_cm",
+        ),
+        (
+            "Show the name and age of all gardeners sorted by age from the highest to the lowest.",
+            "SELECT name, age FROM gardeners ORDER BY age DESC",
+        ),
+        (
+            "List the plants' common names and heights, ordered by height from smallest to "
+            "the largest.",
+            "SELECT common_name, height_cm FROM plants ORDER BY height_cm",
+        ),
+    ],
+)
+def test_an_order_said_as_a_range_of_extremes(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(garden_db, gen.sql, gold)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "What is the common name of the most recent plant?",
+            "SELECT common_name FROM plants WHERE planted_year = "
+            "(SELECT MAX(planted_year) FROM plants)",
+        ),
+        (
+            "What is the common name of the newest plant?",
+            "SELECT common_name FROM plants ORDER BY planted_year DESC LIMIT 1",
+        ),
+        (
+            "Which habitat is the oldest plant from?",
+            "SELECT habitat FROM plants ORDER BY planted_year LIMIT 1",
+        ),
+    ],
+)
+def test_recent_and_old_rank_by_a_year_number(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(garden_db, gen.sql, gold)
+
+
+def test_the_oldest_person_is_still_by_age(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection
+) -> None:
+    gen = generate(garden, "What is the name of the oldest gardener?")
+    assert_same_answer(garden_db, gen.sql, "SELECT name FROM gardeners ORDER BY age DESC LIMIT 1")
+
+
+def test_a_comparison_with_the_most_recent_stays_declined(garden: SchemaSnapshot) -> None:
+    with pytest.raises(QuestionNotUnderstood):
+        generate(garden, "Which plants were planted after the most recent desert plant?")
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "Which gardeners are older than the gardener with id 4? Give their names.",
+            "SELECT name FROM gardeners WHERE age > (SELECT age FROM gardeners "
+            "WHERE gardener_id = 4)",
+        ),
+        (
+            "List the common names of plants whose height is greater than the plant whose "
+            "plant id is 5.",
+            "SELECT common_name FROM plants WHERE height_cm > (SELECT height_cm FROM plants "
+            "WHERE plant_id = 5)",
+        ),
+    ],
+)
+def test_a_comparison_with_the_row_a_key_names(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(garden_db, gen.sql, gold)
