@@ -7,7 +7,15 @@ of the garden, who tends which plant):
 * "from least to greatest", "from the highest to the lowest": the direction of an order, not
   a superlative that must refer to something;
 * "the most recent / newest / oldest plant" on rows dated only by a year number ranks by that
-  year; "after the most recent ..." (a comparison with it) stays declined.
+  year; "after the most recent ..." (a comparison with it) stays declined;
+* "more than the gardener with id 4": against the value of the row the primary key names;
+* "the total number of seeds" over a `seed_count` column: the sum of the count the rows hold
+  (the column itself "for each plant"), not a count of rows;
+* "from the desert or planted after 2020": the query's two conditions joined by OR when the
+  question's "or" stands between their values.
+
+The new SQL shapes (OR of two conditions, a comparison with a keyed row, the sum of a count
+column) also run on DuckDB and PostgreSQL.
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite
 database."""
@@ -19,11 +27,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
+import sqlalchemy
 
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import QuestionNotUnderstood
-from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite_snapshot
+from backend.nl2sql.evaluation import results_match
+from tests.nl2sql.gym import (
+    assert_same_answer,
+    duckdb_loaded,
+    generate,
+    plain,
+    postgres_loaded,
+    sqlite_loaded,
+    sqlite_snapshot,
+)
 
 GARDEN_DDL = """
 CREATE TABLE gardeners (
@@ -37,7 +56,8 @@ CREATE TABLE plants (
     common_name TEXT NOT NULL,
     habitat TEXT NOT NULL,
     height_cm REAL NOT NULL,
-    planted_year INTEGER NOT NULL
+    planted_year INTEGER NOT NULL,
+    seed_count INTEGER NOT NULL
 );
 CREATE TABLE tends (
     gardener_id INTEGER NOT NULL REFERENCES gardeners(gardener_id),
@@ -57,13 +77,13 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         (6, "Finn Alder", "Riverside", 38),
     ]
     plants = [
-        (1, "marsh marigold", "wetland", 40.0, 2015),
-        (2, "saguaro", "desert", 310.0, 2009),
-        (3, "bluebell", "woodland", 25.0, 2018),
-        (4, "water lily", "wetland", 15.0, 2021),
-        (5, "agave", "desert", 120.0, 2012),
-        (6, "oak sapling", "woodland", 180.0, 2023),
-        (7, "cattail", "wetland", 200.0, 2019),
+        (1, "marsh marigold", "wetland", 40.0, 2015, 120),
+        (2, "saguaro", "desert", 310.0, 2009, 4000),
+        (3, "bluebell", "woodland", 25.0, 2018, 60),
+        (4, "water lily", "wetland", 15.0, 2021, 30),
+        (5, "agave", "desert", 120.0, 2012, 900),
+        (6, "oak sapling", "woodland", 180.0, 2023, 1),
+        (7, "cattail", "wetland", 200.0, 2019, 2500),
     ]
     tends = [(1, 1), (1, 4), (2, 2), (2, 5), (3, 3), (3, 6), (4, 7), (5, 2), (6, 1), (6, 6)]
     return {"gardeners": gardeners, "plants": plants, "tends": tends}
@@ -210,3 +230,124 @@ def test_a_comparison_with_the_row_a_key_names(
 ) -> None:
     gen = generate(garden, question)
     assert_same_answer(garden_db, gen.sql, gold)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "What is the total number of seeds of the wetland plants?",
+            "SELECT SUM(seed_count) FROM plants WHERE habitat = 'wetland'",
+        ),
+        (
+            "How many seeds in total do the desert plants have?",
+            "SELECT SUM(seed_count) FROM plants WHERE habitat = 'desert'",
+        ),
+        (
+            "List the common name and the number of seeds for each plant.",
+            "SELECT common_name, seed_count FROM plants",
+        ),
+        (
+            # the rows themselves counted: no count column is named
+            "What is the total number of plants in the desert?",
+            "SELECT COUNT(*) FROM plants WHERE habitat = 'desert'",
+        ),
+    ],
+)
+def test_a_count_the_rows_hold(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(garden_db, gen.sql, gold)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "Which plants are from the desert or were planted after 2020?",
+            "SELECT common_name FROM plants WHERE habitat = 'desert' OR planted_year > 2020",
+        ),
+        (
+            "List the names of gardeners who live in Oldtown or are younger than 30.",
+            "SELECT name FROM gardeners WHERE district = 'Oldtown' OR age < 30",
+        ),
+        (
+            "How many gardeners are older than 50 or live in Hillcrest?",
+            "SELECT COUNT(*) FROM gardeners WHERE age > 50 OR district = 'Hillcrest'",
+        ),
+    ],
+)
+def test_two_conditions_joined_by_or(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(garden_db, gen.sql, gold)
+
+
+def test_an_or_inside_a_list_of_values_keeps_the_other_condition(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection
+) -> None:
+    gen = generate(garden, "Which plants were planted after 2010 in the wetland or the woodland?")
+    assert_same_answer(
+        garden_db,
+        gen.sql,
+        "SELECT common_name FROM plants WHERE planted_year > 2010 "
+        "AND habitat IN ('wetland', 'woodland')",
+    )
+
+
+SHAPES = {
+    "Which plants are from the desert or were planted after 2020?": (
+        "SELECT common_name FROM plants WHERE habitat = 'desert' OR planted_year > 2020"
+    ),
+    "Which gardeners are older than the gardener with id 4? Give their names.": (
+        "SELECT name FROM gardeners WHERE age > (SELECT age FROM gardeners WHERE gardener_id = 4)"
+    ),
+    "What is the total number of seeds of the wetland plants?": (
+        "SELECT SUM(seed_count) FROM plants WHERE habitat = 'wetland'"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def garden_duckdb() -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = duckdb_loaded(GARDEN_DDL, _tables())
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def garden_postgres(request: pytest.FixtureRequest) -> Iterator[sqlalchemy.Connection]:
+    with postgres_loaded(request, GARDEN_DDL, _tables()) as conn:
+        yield conn
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute(sql).fetchall()]
+
+
+@pytest.mark.parametrize("question", sorted(SHAPES))
+def test_duckdb_runs_the_new_shapes(
+    garden: SchemaSnapshot,
+    garden_db: sqlite3.Connection,
+    garden_duckdb: duckdb.DuckDBPyConnection,
+    question: str,
+) -> None:
+    expected = _rows(garden_db, SHAPES[question])
+    sql = generate(garden, question, dialect="duckdb").sql
+    got = [tuple(r) for r in garden_duckdb.execute(sql).fetchall()]
+    assert results_match(plain(expected), plain(got), ordered=False), sql
+
+
+@pytest.mark.parametrize("question", sorted(SHAPES))
+def test_postgres_runs_the_new_shapes(
+    garden: SchemaSnapshot,
+    garden_db: sqlite3.Connection,
+    garden_postgres: sqlalchemy.Connection,
+    question: str,
+) -> None:
+    expected = _rows(garden_db, SHAPES[question])
+    sql = generate(garden, question, dialect="postgresql").sql
+    got = [tuple(r) for r in garden_postgres.execute(sqlalchemy.text(sql))]
+    assert results_match(plain(expected), plain(got), ordered=False), sql

@@ -22,6 +22,7 @@ stays declined as not supported.
 
 from __future__ import annotations
 
+from backend.nl2sql.engines.builtin.count_columns import read_count_columns
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.directions import read_direction_ranges
 from backend.nl2sql.engines.builtin.intents import Filter, Measure
@@ -40,6 +41,10 @@ class SetOpsReading(SetReading):
     def __init__(self, question: str, index: SchemaIndex, refinement_from: list[int]) -> None:
         super().__init__(question, index, refinement_from)
         self.cues = read_direction_ranges(self.tokens, self.cues)
+        self.cues, spent, notes = read_count_columns(self.tokens, self.cues, self.mentions)
+        self.used_tokens |= spent
+        for note in notes:
+            self.note("measures", note)
         self.either_values: list[tuple[Cue, set[ColumnRef]]] = []
         """"either" cues before two values of one column, with the columns they may be of:
         read as that column's list when the rows hold the column one value each (`_both`)."""
