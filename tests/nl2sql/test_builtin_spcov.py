@@ -5,12 +5,13 @@ of the garden, who tends which plant):
   column's list of values; an "either" joining conditions on different columns, after a
   negation, or between values of related rows a row has many of, stays declined;
 * "from least to greatest", "from the highest to the lowest": the direction of an order, not
-  a superlative that must refer to something;
+  a superlative that must refer to something; "appears the most often" ranks by a count;
 * "the most recent / newest / oldest plant" on rows dated only by a year number ranks by that
   year; "after the most recent ..." (a comparison with it) stays declined;
 * "more than the gardener with id 4": against the value of the row the primary key names;
 * "the total number of seeds" over a `seed_count` column: the sum of the count the rows hold
   (the column itself "for each plant"), not a count of rows;
+* "45 years old", "over 40 years old": the rows' age; "in the range of 30 and 50": between;
 * "from the desert or planted after 2020": the query's two conditions joined by OR when the
   question's "or" stands between their values.
 
@@ -351,3 +352,48 @@ def test_postgres_runs_the_new_shapes(
     sql = generate(garden, question, dialect="postgresql").sql
     got = [tuple(r) for r in garden_postgres.execute(sqlalchemy.text(sql))]
     assert results_match(plain(expected), plain(got), ordered=False), sql
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Which habitat appears the most often?", "Which habitat occurs most frequently?"],
+)
+def test_most_often_ranks_by_how_many_rows(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(
+        garden_db,
+        gen.sql,
+        "SELECT habitat FROM plants GROUP BY habitat ORDER BY COUNT(*) DESC LIMIT 1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        ("How many gardeners are 45 years old?", "SELECT COUNT(*) FROM gardeners WHERE age = 45"),
+        (
+            "List the names of gardeners over 40 years old.",
+            "SELECT name FROM gardeners WHERE age > 40",
+        ),
+        (
+            "List the names of gardeners whose age is in the range of 30 and 50.",
+            "SELECT name FROM gardeners WHERE age BETWEEN 30 AND 50",
+        ),
+        (
+            "List the common names of plants whose height is within the range 20 to 150.",
+            "SELECT common_name FROM plants WHERE height_cm BETWEEN 20 AND 150",
+        ),
+    ],
+)
+def test_ages_in_years_and_ranges_of_numbers(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(garden_db, gen.sql, gold)
+
+
+def test_years_old_without_an_age_column_stays_declined(garden: SchemaSnapshot) -> None:
+    with pytest.raises(QuestionNotUnderstood):
+        generate(garden, "Which plants are 10 years old?")

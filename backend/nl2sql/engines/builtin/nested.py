@@ -195,8 +195,42 @@ class QuantifiedComparisonReading(ComparisonReading):
         if any(c.kind == "same" for c in self.cues):
             raise self.decline("questions involving 'same' are not supported")
 
+    def _ages_in_years(self) -> None:
+        """ "students 18 years old", "over 20 years old", "under 20 years old": a number of
+        years followed by "old" is an age, on the rows' age column (equal to it, or compared
+        by the comparative right before the number); no age column leaves the number to the
+        other readings."""
+        age = self._column_named(("age",))
+        if age is None:
+            return
+        for tok in self.tokens:
+            at = tok.index
+            if (
+                tok.kind != "number"
+                or at in self.used_tokens
+                or [t.lemma for t in self.tokens[at + 1 : at + 3]] != ["year", "old"]
+            ):
+                continue
+            cue = next(
+                (c for c in self.cues if c.kind == "cmp" and c.end == at and c.payload in _OPS),
+                None,
+            )
+            if cue is not None and _OPS[cue.payload] not in (">", "<", ">=", "<="):
+                continue
+            op = _OPS[cue.payload] if cue is not None else "="
+            if cue is not None:
+                self.cues.remove(cue)
+                self.used_tokens.update(range(cue.start, cue.end))
+            self.used_tokens.update(range(at, at + 3))
+            for k, m in enumerate(self.mentions):
+                if at < m.start < at + 3:
+                    self._use(k)  # "old" linked to the age column: read here
+            self.intent.filters.append(Filter(age, op, [self._literal_value(tok)]))
+            self.note("filters", f"{age.name} {op} {tok.text} (years old)")
+
     def _comparisons(self) -> None:
         self._same_as()
+        self._ages_in_years()
         self._tail_literals = []
         for c in self.cues:
             if c.kind == "agg" and c.start > 0 and self.tokens[c.start - 1].lemma in _OVERALL:

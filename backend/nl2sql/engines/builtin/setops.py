@@ -24,7 +24,11 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.count_columns import read_count_columns
 from backend.nl2sql.engines.builtin.cues import Cue
-from backend.nl2sql.engines.builtin.directions import read_direction_ranges
+from backend.nl2sql.engines.builtin.directions import (
+    read_direction_ranges,
+    read_frequency_adverbs,
+    read_number_ranges,
+)
 from backend.nl2sql.engines.builtin.intents import Filter, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.sets import SetReading
@@ -41,6 +45,9 @@ class SetOpsReading(SetReading):
     def __init__(self, question: str, index: SchemaIndex, refinement_from: list[int]) -> None:
         super().__init__(question, index, refinement_from)
         self.cues = read_direction_ranges(self.tokens, self.cues)
+        self.cues = read_number_ranges(self.tokens, self.cues)
+        self.cues, occurring = read_frequency_adverbs(self.tokens, self.cues)
+        self.used_tokens |= occurring
         self.cues, spent, notes = read_count_columns(self.tokens, self.cues, self.mentions)
         self.used_tokens |= spent
         for note in notes:
