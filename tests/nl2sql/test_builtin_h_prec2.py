@@ -106,7 +106,7 @@ DECLINED = [
     ),
     # a range no row can fall in
     (
-        "List the names of telescopes built before 1980 or after 2010.",
+        "List the names of telescopes built before 1980 and after 2010.",
         "contradict each other",
     ),
     # "how old ... on average" read as a total of ages
@@ -156,6 +156,11 @@ ANSWERED = [
     (
         "What are the names of telescopes built before 1990 or with an aperture above 200?",
         "SELECT telescope_name FROM telescopes WHERE built_year < 1990 OR aperture_cm > 200",
+    ),
+    # two bounds of one column joined by "or": outside the range (`disjunctions`)
+    (
+        "List the names of telescopes built before 1980 or after 2010.",
+        "SELECT telescope_name FROM telescopes WHERE built_year < 1980 OR built_year > 2010",
     ),
     (
         "What is the average age of astronomers for each seniority?",

@@ -277,6 +277,10 @@ def test_a_count_the_rows_hold(
             "How many gardeners are older than 50 or live in Hillcrest?",
             "SELECT COUNT(*) FROM gardeners WHERE age > 50 OR district = 'Hillcrest'",
         ),
+        (
+            "Which plants were planted before 2012 or after 2020?",
+            "SELECT common_name FROM plants WHERE planted_year < 2012 OR planted_year > 2020",
+        ),
     ],
 )
 def test_two_conditions_joined_by_or(

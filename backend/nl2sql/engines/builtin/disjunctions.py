@@ -6,7 +6,9 @@ places that name the values of the query's only two conditions (the value of one
 requires either condition instead (`year < 1980 OR director = 'James Cameron'`). Anything less
 clear stays as it is, and the doubts pass (`doubts.lost_disjunction`) keeps declining it:
 several "or"s, an "either"/"neither", joins or groups, a condition whose value the question
-does not spell out, or both values on the same side of the "or".
+does not spell out, or both values on the same side of the "or". Two bounds of one column
+("made before 2000 or after 2010") are read the same way: outside the range, where requiring
+both would leave no row.
 """
 
 from __future__ import annotations
@@ -60,8 +62,11 @@ def or_between_conditions(sql: str, dialect: str, question: str) -> str | None:
     if len(kept) != 2:
         return None
     columns = [{c.name.lower() for c in cond.find_all(exp.Column)} for cond in kept]
-    if any(len(c) != 1 for c in columns) or columns[0] == columns[1]:
+    if any(len(c) != 1 for c in columns):
         return None
+    bounds = all(isinstance(c, exp.GT | exp.GTE | exp.LT | exp.LTE) for c in kept)
+    if columns[0] == columns[1] and not bounds:
+        return None  # "A or B" of one column is its list of values, read elsewhere
     sides: list[set[bool]] = []
     for cond in kept:
         literals = list(cond.find_all(exp.Literal))
