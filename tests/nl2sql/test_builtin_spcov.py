@@ -401,3 +401,24 @@ def test_ages_in_years_and_ranges_of_numbers(
 def test_years_old_without_an_age_column_stays_declined(garden: SchemaSnapshot) -> None:
     with pytest.raises(QuestionNotUnderstood):
         generate(garden, "Which plants are 10 years old?")
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "List the common names of the desert plants. Sort the list by their height.",
+            "SELECT common_name FROM plants WHERE habitat = 'desert' ORDER BY height_cm",
+        ),
+        (
+            "How many plants are there in each habitat? Order the habitats by the number of "
+            "plants.",
+            "SELECT habitat, COUNT(*) FROM plants GROUP BY habitat ORDER BY COUNT(*)",
+        ),
+    ],
+)
+def test_a_later_sentence_opening_with_a_verb_is_no_name(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    gen = generate(garden, question)
+    assert_same_answer(garden_db, gen.sql, gold)

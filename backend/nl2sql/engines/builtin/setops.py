@@ -22,6 +22,8 @@ stays declined as not supported.
 
 from __future__ import annotations
 
+import re
+
 from backend.nl2sql.engines.builtin.count_columns import read_count_columns
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.directions import (
@@ -30,12 +32,20 @@ from backend.nl2sql.engines.builtin.directions import (
     read_number_ranges,
 )
 from backend.nl2sql.engines.builtin.intents import Filter, Measure
+from backend.nl2sql.engines.builtin.lexicon import Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 from backend.nl2sql.engines.builtin.sets import SetReading
 
 _BETWEEN_VALUES = frozenset({"or", "to", "the", "a", "an", "in", "from", "of", "with", "by"})
 """Words that may stand between "either" and a value, and between the values ("either to milk
 or to cats"); exactly one "or" among them joins the values."""
+_IMPERATIVE_OBJECTS = frozenset(
+    {"the", "a", "an", "their", "them", "its", "it", "his", "her", "all", "each", "every", "these",
+     "those", "this", "that", "me", "us"}
+)  # fmt: skip
+"""Words after an imperative verb opening a sentence ("Sort the", "Give me", "Print their")."""
+_SORT_VERBS = frozenset({"sort", "order", "arrange", "rank"})
+"""Imperatives that make a sentence naming what by ("Sort the list by price") an order."""
 _NEGATIONS = frozenset({"not", "no", "never", "without", "nor", "neither", "n't", "none"})
 
 
@@ -46,6 +56,7 @@ class SetOpsReading(SetReading):
         super().__init__(question, index, refinement_from)
         self.cues = read_direction_ranges(self.tokens, self.cues)
         self.cues = read_number_ranges(self.tokens, self.cues)
+        self._sort_sentences()
         self.cues, occurring = read_frequency_adverbs(self.tokens, self.cues)
         self.used_tokens |= occurring
         self.cues, spent, notes = read_count_columns(self.tokens, self.cues, self.mentions)
@@ -60,6 +71,44 @@ class SetOpsReading(SetReading):
             if columns:
                 c.kind = "either"
                 self.either_values.append((c, columns))
+
+    def _opens_a_sentence(self, tok: Token) -> bool:
+        """Whether a capitalised word opens a later sentence and a determiner or pronoun
+        follows it: an imperative verb ("Sort the list", "Print their ages")."""
+        at = tok.index
+        if not (0 < at < len(self.tokens) - 1 and tok.is_capitalised):
+            return False
+        nxt = self.tokens[at + 1]
+        if nxt.lemma not in _IMPERATIVE_OBJECTS:
+            return False
+        opening = rf"[.?!;]\s+{re.escape(tok.text)}\s+{re.escape(nxt.text)}\b"
+        return re.search(opening, self.question) is not None  # (the tokens keep no full stops)
+
+    def _sort_sentences(self) -> None:
+        """ "... Sort the list by their price.", "Order the countries by ...": a sentence that
+        opens with a verb of sorting and names what by is an order, as "sorted by" is."""
+        for tok in self.tokens:
+            if tok.lemma not in _SORT_VERBS or not self._opens_a_sentence(tok):
+                continue
+            by = next(
+                (c for c in self.cues
+                 if c.kind == "by" and tok.index < c.start <= tok.index + 5),
+                None,
+            )  # fmt: skip
+            if by is None or any(
+                c.kind not in ("by",) and tok.index <= c.start < by.end for c in self.cues
+            ):
+                continue
+            self.cues = [c for c in self.cues if c is not by]
+            self.cues.append(Cue("order", tok.index, by.end, ""))
+            self.cues.sort(key=lambda c: c.start)
+
+    def _is_unknown_name(self, tok: Token) -> bool:
+        """A capitalised word opening a later sentence and followed by a determiner or a
+        pronoun ("... a king bed. Sort the list by price.", "Report the number for each decor
+        type", "Print their ages") is an imperative verb, as the question's first word is,
+        not a name the database should hold."""
+        return not self._opens_a_sentence(tok) and super()._is_unknown_name(tok)
 
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         """ "the most recent movie", "the newest album", "the oldest film" on rows dated by a
