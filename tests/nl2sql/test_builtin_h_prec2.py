@@ -99,12 +99,14 @@ def _rows(conn: sqlite3.Connection, sql: str) -> Counter[tuple[object, ...]]:
 DECLINED = [
     # "or" between two conditions, read as both at once
     (
-        "What are the names of telescopes built before 1990 or with an aperture above 200?",
+        # (a flag's condition names no value of its own, so the "or" is not placed between
+        # the two conditions' values: `disjunctions` leaves it, the doubt declines it)
+        "What are the names of robotic telescopes or telescopes built before 1990?",
         "the query requires both",
     ),
     # a range no row can fall in
     (
-        "List the names of telescopes built before 1980 or after 2010.",
+        "List the names of telescopes built before 1980 and after 2010.",
         "contradict each other",
     ),
     # "how old ... on average" read as a total of ages
@@ -149,6 +151,16 @@ ANSWERED = [
     (
         "Which telescopes were built before 1990 and have an aperture above 200?",
         "SELECT telescope_name FROM telescopes WHERE built_year < 1990 AND aperture_cm > 200",
+    ),
+    # the "or" stands between the two conditions' values: read as either (`disjunctions`)
+    (
+        "What are the names of telescopes built before 1990 or with an aperture above 200?",
+        "SELECT telescope_name FROM telescopes WHERE built_year < 1990 OR aperture_cm > 200",
+    ),
+    # two bounds of one column joined by "or": outside the range (`disjunctions`)
+    (
+        "List the names of telescopes built before 1980 or after 2010.",
+        "SELECT telescope_name FROM telescopes WHERE built_year < 1980 OR built_year > 2010",
     ),
     (
         "What is the average age of astronomers for each seniority?",
@@ -218,8 +230,8 @@ def test_a_right_reading_of_the_same_kind_is_answered(
 
 # ------------------------------------------------------------------ the "either" suggestion
 
-EITHER = "What are the names of telescopes built before 1990 or with an aperture above 200?"
-EITHER_GOLD = "SELECT telescope_name FROM telescopes WHERE built_year < 1990 OR aperture_cm > 200"
+EITHER = "What are the names of robotic telescopes or telescopes built before 1990?"
+EITHER_GOLD = "SELECT telescope_name FROM telescopes WHERE is_robotic = 1 OR built_year < 1990"
 
 
 def _either_suggestion(snapshot: SchemaSnapshot, dialect: str) -> str:

@@ -29,6 +29,7 @@ from backend.nl2sql.engines.builtin.confidence import (
     sql_signals,
 )
 from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS
+from backend.nl2sql.engines.builtin.disjunctions import or_between_conditions
 from backend.nl2sql.engines.builtin.doubts import doubt_alternatives
 from backend.nl2sql.engines.builtin.explain import explain
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
@@ -299,6 +300,7 @@ class BuiltinGenerator(SqlGenerator):
         if intent.limit is not None:
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
+        sql = or_between_conditions(sql, sqlglot_dialect(request.dialect), question) or sql
         signals = {
             **intent.signals,
             **sql_signals(sql, sqlglot_dialect(request.dialect), intent, question, index),

@@ -41,6 +41,8 @@ _SOMEONE = frozenset({"someone", "anyone", "somebody", "the", "a", "an", "one", 
                       "with", "whose", "named", "called", "that", "of"})  # fmt: skip
 """Words between "the same X as" and the value naming the rows ("as someone with the")."""
 _OVERALL = frozenset({"overall", "entire", "global", "general"})
+_KEY_LEADS = frozenset({"whose", "with", "the", "that", "which", "has", "have", "having", "of"})
+"""Words between the row compared with and the key naming it ("the employee whose id is")."""
 _RELATIVE = frozenset({"who", "whose", "that", "which", "with", "whom"})
 _OUTER_LEADS = frozenset({"who", "that", "which", "whose", "and", "where", "while", "sorted",
                           "ordered", "order", "sort"})  # fmt: skip
@@ -193,8 +195,42 @@ class QuantifiedComparisonReading(ComparisonReading):
         if any(c.kind == "same" for c in self.cues):
             raise self.decline("questions involving 'same' are not supported")
 
+    def _ages_in_years(self) -> None:
+        """ "students 18 years old", "over 20 years old", "under 20 years old": a number of
+        years followed by "old" is an age, on the rows' age column (equal to it, or compared
+        by the comparative right before the number); no age column leaves the number to the
+        other readings."""
+        age = self._column_named(("age",))
+        if age is None:
+            return
+        for tok in self.tokens:
+            at = tok.index
+            if (
+                tok.kind != "number"
+                or at in self.used_tokens
+                or [t.lemma for t in self.tokens[at + 1 : at + 3]] != ["year", "old"]
+            ):
+                continue
+            cue = next(
+                (c for c in self.cues if c.kind == "cmp" and c.end == at and c.payload in _OPS),
+                None,
+            )
+            if cue is not None and _OPS[cue.payload] not in (">", "<", ">=", "<="):
+                continue
+            op = _OPS[cue.payload] if cue is not None else "="
+            if cue is not None:
+                self.cues.remove(cue)
+                self.used_tokens.update(range(cue.start, cue.end))
+            self.used_tokens.update(range(at, at + 3))
+            for k, m in enumerate(self.mentions):
+                if at < m.start < at + 3:
+                    self._use(k)  # "old" linked to the age column: read here
+            self.intent.filters.append(Filter(age, op, [self._literal_value(tok)]))
+            self.note("filters", f"{age.name} {op} {tok.text} (years old)")
+
     def _comparisons(self) -> None:
         self._same_as()
+        self._ages_in_years()
         self._tail_literals = []
         for c in self.cues:
             if c.kind == "agg" and c.start > 0 and self.tokens[c.start - 1].lemma in _OVERALL:
@@ -209,7 +245,7 @@ class QuantifiedComparisonReading(ComparisonReading):
             return False
         found = self._quantifier_after(cue.end)
         if found is None:
-            return False
+            return self._compare_with_keyed_row(cue)
         word, q_start, q_end, agg_kind = found
         op = _OPS[cue.payload]
         if agg_kind in ("MIN", "MAX"):
@@ -240,6 +276,60 @@ class QuantifiedComparisonReading(ComparisonReading):
         self.note("filters", f"{col.name} {op} the {agg.lower()} over '{word}' of the rows")
         self._no_comparison_inside(tail)
         self._value_kinds_spent(tail)
+        return True
+
+    def _compare_with_keyed_row(self, cue: Cue) -> bool:
+        """ "earns more than the employee whose id is 163", "heavier than the parcel with
+        number 7": the column against its value on the one row of the same table that its
+        whole primary key names (`col > (SELECT MAX(col) FROM t WHERE key = 163)`: one row,
+        so its maximum is its value; no such row keeps none)."""
+        at = cue.end
+        while at < len(self.tokens) and self.tokens[at].lemma in ("the", "that", "of"):
+            at += 1
+        k_table = self.mention_after(at, max_gap=0, kinds=("table",))
+        if k_table is None or k_table in self.used:
+            return False
+        table = self.table_of(k_table) or ""
+        at = self.mentions[k_table].end
+        while at < len(self.tokens) and self.tokens[at].lemma in _KEY_LEADS:
+            at += 1
+        k_key = self.mention_after(at, max_gap=0, kinds=("column",))
+        if k_key is None:
+            return False
+        key = next(
+            (c for c in self.mentions[k_key].columns
+             if c.table.lower() == table.lower() and c.is_primary_key and c.sole_key),
+            None,
+        )  # fmt: skip
+        if key is None:
+            return False
+        at = self.mentions[k_key].end
+        while at < len(self.tokens) and self.tokens[at].lemma in ("is", "of", "=", "equal", "to"):
+            at += 1
+        if at >= len(self.tokens) or self.tokens[at].kind != "number":
+            return False
+        number = self.tokens[at]
+        start = self.mentions[k_table].start
+        col, spent = self._quantified_column(cue, start, start)
+        if col is None or col.table.lower() != table.lower():
+            return False
+        for k in (*spent, k_table, k_key):
+            self._use(k)
+        self.used_tokens.update(range(cue.end, at + 1))
+        self.intent.filters.append(
+            Filter(
+                col,
+                _OPS[cue.payload],
+                [],
+                subquery_agg="MAX",
+                subquery_filters=[Filter(key, "=", [self._literal_value(number)])],
+            )
+        )
+        self.note(
+            "filters",
+            f"{col.name} {_OPS[cue.payload]} the {col.name} of the {table} row whose "
+            f"{key.name} is {number.text}",
+        )
         return True
 
     def _value_kinds_spent(self, tail: int) -> None:
