@@ -252,24 +252,41 @@ def _load_limits(session: Session, run: _Run) -> None:
     run.preview_max_bytes = int(get_config_value(session, "chat.preview_max_bytes"))
 
 
+@cache
+def _earlier_successes_statement() -> Select[Any]:
+    """`_earlier_successes`' statement, built once (bound: `connection_id`, `user_id`)."""
+    analytics = _ANALYTICS
+    user_id = bindparam("user_id", type_=String())
+    return (
+        select(analytics.c.question, analytics.c.sql_query)
+        .where(
+            analytics.c.connection_id == bindparam("connection_id", type_=String()),
+            analytics.c.user_id == user_id,
+            analytics.c.source == "ask",
+            analytics.c.success,
+            analytics.c.question.is_not(None),
+            analytics.c.sql_query.is_not(None),
+            analytics.c.query_id.not_in(feedback_retrieval.wrong_query_ids(user_id)),
+        )
+        .order_by(analytics.c.timestamp.desc(), analytics.c.id.desc())
+        .limit(MAX_EXAMPLE_CANDIDATES)
+    )
+
+
 def _earlier_successes(session: Session, *, connection_id: str, user_id: str) -> list[Example]:
     """The caller's own answered questions on the connection, newest first, less those the
-    caller rated poorly or corrected."""
-    rows = session.execute(
-        select(QueryAnalytics.question, QueryAnalytics.sql_query)
-        .where(
-            QueryAnalytics.connection_id == connection_id,
-            QueryAnalytics.user_id == user_id,
-            QueryAnalytics.source == "ask",
-            QueryAnalytics.success,
-            QueryAnalytics.question.is_not(None),
-            QueryAnalytics.sql_query.is_not(None),
-            QueryAnalytics.query_id.not_in(feedback_retrieval.wrong_query_ids(user_id)),
-        )
-        .order_by(QueryAnalytics.timestamp.desc(), QueryAnalytics.id.desc())
-        .limit(MAX_EXAMPLE_CANDIDATES)
-    ).all()
-    return [Example(question=str(question), sql=str(sql)) for question, sql in rows]
+    caller rated poorly or corrected. A question asked again counts once, with its newest SQL
+    (`rank_examples` would keep only that one)."""
+    rows = session.connection().execute(
+        _earlier_successes_statement(), {"connection_id": connection_id, "user_id": user_id}
+    )
+    seen: set[str] = set()
+    examples: list[Example] = []
+    for question, sql in rows:
+        if question not in seen:
+            seen.add(question)
+            examples.append(Example(question=str(question), sql=str(sql)))
+    return examples
 
 
 def _value_type(values: list[Any]) -> str | None:
