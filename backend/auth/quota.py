@@ -9,9 +9,9 @@ answers from query templates are never refused by the quota.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, literal, or_, update
+from sqlalchemy import Integer, String, Table, Update, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -87,29 +87,37 @@ def ensure_token_quota(session: Session, user: User, *, now: datetime | None = N
     )
 
 
+def _usage_statement(*, periodic: bool) -> Update:
+    """Adds `:tokens` to user `:user_id`'s usage; `periodic`: the count starts again when the
+    user's period began before `:start`. Built once per shape (`_ADD_USAGE`)."""
+    users = cast("Table", User.__table__)
+    tokens = bindparam("tokens", type_=Integer())
+    if periodic:
+        start = bindparam("start", type_=UTCDateTime())
+        stale = or_(users.c.token_period_start.is_(None), users.c.token_period_start < start)
+        values: dict[str, Any] = {
+            "token_usage": case((stale, tokens), else_=users.c.token_usage + tokens),
+            "token_period_start": case((stale, start), else_=users.c.token_period_start),
+        }
+    else:
+        values = {"token_usage": users.c.token_usage + tokens}
+    return update(users).where(users.c.id == bindparam("user_id", type_=String())).values(values)
+
+
+# Built once: a statement reused skips its construction and cache key on every LLM ask.
+_ADD_USAGE = {periodic: _usage_statement(periodic=periodic) for periodic in (False, True)}
+
+
 def add_token_usage(
     session: Session, user_id: str, tokens: int, *, now: datetime | None = None
 ) -> None:
     """Add `tokens` to the user's usage in the current period, atomically (safe across
-    workers): the first use in a new period starts the count again. Flushes."""
+    workers): the first use in a new period starts the count again."""
     if tokens <= 0:
         return
     start, _end = period_bounds(quota_period(session), now or utcnow())
-    if start is None:
-        values: dict[str, Any] = {"token_usage": User.token_usage + tokens}
-    else:
-        stale = or_(User.token_period_start.is_(None), User.token_period_start < start)
-        values = {
-            "token_usage": case((stale, tokens), else_=User.token_usage + tokens),
-            "token_period_start": case(
-                (stale, literal(start, UTCDateTime())), else_=User.token_period_start
-            ),
-        }
-    session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(values)
-        .execution_options(synchronize_session=False)
+    session.connection().execute(
+        _ADD_USAGE[start is not None], {"user_id": user_id, "tokens": tokens, "start": start}
     )
     user = session.identity_map.get(identity_key(User, user_id))
     if isinstance(user, User):
