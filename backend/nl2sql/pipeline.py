@@ -1459,11 +1459,14 @@ def _record_ask(
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
         },
     )
-    tokens = prompt_tokens + completion_tokens
-    if tokens <= 0 and template is None and plan.on_recorded is None:
-        # The recording is then one statement on PostgreSQL (`append_messages`), atomic on
-        # its own: no BEGIN and COMMIT round trips around it.
+    if template is None and plan.on_recorded is None:
+        # The recording is then one statement on PostgreSQL (`append_messages`, an LLM's
+        # token usage included), atomic on its own: no BEGIN and COMMIT round trips around
+        # it, and no row lock (the chat session's, the user's) held between statements.
         _without_transaction(session)
+    usage = auth_service.token_usage_write(
+        session, principal.user.id, prompt_tokens + completion_tokens
+    )
     # Every row is built before the first write; the writes follow back to back as Core
     # statements (no unit-of-work flush), so the write transaction stays short.
     messages = chat_service.append_messages(
@@ -1471,8 +1474,8 @@ def _record_ask(
         chat,
         [NewMessage(message_type="user", content=question, query_id=run.query_id), assistant],
         along=[(_ANALYTICS, analytics), (_EVENTS, asked)],
+        then=[usage] if usage is not None else [],
     )
-    auth_service.add_token_usage(session, principal.user.id, tokens)
     if template is not None:
         templates_service.count_template_use(session, template.id)
     return messages, cost
