@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, Update, bindparam, case, or_, update
+from sqlalchemy import String, Table, Update, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -92,7 +92,7 @@ def _usage_statement(*, periodic: bool) -> Update:
     again when the user's period began before `:usage_start`. Built once per shape
     (`_ADD_USAGE`); its parameter names are its own, so it can go into another statement."""
     users = cast("Table", User.__table__)
-    tokens = bindparam("usage_tokens", type_=Integer())
+    tokens = bindparam("usage_tokens", type_=users.c.token_usage.type)
     if periodic:
         start = bindparam("usage_start", type_=UTCDateTime())
         stale = or_(users.c.token_period_start.is_(None), users.c.token_period_start < start)
