@@ -12,21 +12,20 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.auth.models import User
 from backend.core.config import Settings
 from backend.observability.models import QueryAnalytics
 from tests.chat.conftest import Caller, set_config
-from tests.core.test_ask_overhead import BACKGROUND_THREADS
 from tests.nl2sql.provider_server import OPENAI, ProviderServer, provider_settings
+from tests.support.statements import platform_statements
 
 READS_PER_LLM_ASK = 4
 RECORDING_STATEMENTS = {"postgresql": 1, "sqlite": 5}
@@ -67,20 +66,9 @@ def test_an_llm_ask_runs_a_fixed_number_of_platform_statements(
     assert _ask(client, caller, chat, "customers per country").status_code == 200
     before = _token_usage(session, caller.user_id)
     backend = app.state.engine.dialect.name
-    seen: list[tuple[str, bool]] = []
-
-    def heard(conn: Connection, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any) -> None:
-        if threading.current_thread().name in BACKGROUND_THREADS:
-            return
-        autocommit = bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
-        seen.append((statement.lstrip().split(None, 1)[0].upper(), autocommit))
-
     server.add(OPENAI.reply(GOOD_SQL, prompt_tokens=100, completion_tokens=20))
-    event.listen(app.state.engine, "before_cursor_execute", heard)
-    try:
+    with platform_statements(app.state.engine) as seen:
         response = _ask(client, caller, chat, "customers in each country")
-    finally:
-        event.remove(app.state.engine, "before_cursor_execute", heard)
     assert response.status_code == 200, response.text
 
     reads = [s for s in seen if s[0] == "SELECT"]
