@@ -9,9 +9,9 @@ answers from query templates are never refused by the quota.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, literal, or_, update
+from sqlalchemy import String, Table, Update, bindparam, case, or_, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -87,30 +87,52 @@ def ensure_token_quota(session: Session, user: User, *, now: datetime | None = N
     )
 
 
+def _usage_statement(*, periodic: bool) -> Update:
+    """Adds `:usage_tokens` to user `:usage_user_id`'s usage; `periodic`: the count starts
+    again when the user's period began before `:usage_start`. Built once per shape
+    (`_ADD_USAGE`); its parameter names are its own, so it can go into another statement."""
+    users = cast("Table", User.__table__)
+    tokens = bindparam("usage_tokens", type_=users.c.token_usage.type)
+    if periodic:
+        start = bindparam("usage_start", type_=UTCDateTime())
+        stale = or_(users.c.token_period_start.is_(None), users.c.token_period_start < start)
+        values: dict[str, Any] = {
+            "token_usage": case((stale, tokens), else_=users.c.token_usage + tokens),
+            "token_period_start": case((stale, start), else_=users.c.token_period_start),
+        }
+    else:
+        values = {"token_usage": users.c.token_usage + tokens}
+    return (
+        update(users).where(users.c.id == bindparam("usage_user_id", type_=String())).values(values)
+    )
+
+
+# Built once: a statement reused skips its construction and cache key on every LLM ask.
+_ADD_USAGE = {periodic: _usage_statement(periodic=periodic) for periodic in (False, True)}
+
+
+def token_usage_write(
+    session: Session, user_id: str, tokens: int, *, now: datetime | None = None
+) -> tuple[Update, dict[str, Any]] | None:
+    """The statement (built once) and parameters that add `tokens` to the user's usage in the
+    current period, atomically (safe across workers; the first use in a new period starts the
+    count again); None when there is nothing to add. For a caller that writes it inside a
+    statement of its own (`chat.service.append_messages`); else `add_token_usage`."""
+    if tokens <= 0:
+        return None
+    start, _end = period_bounds(quota_period(session), now or utcnow())
+    parameters = {"usage_user_id": user_id, "usage_tokens": tokens, "usage_start": start}
+    return _ADD_USAGE[start is not None], parameters
+
+
 def add_token_usage(
     session: Session, user_id: str, tokens: int, *, now: datetime | None = None
 ) -> None:
-    """Add `tokens` to the user's usage in the current period, atomically (safe across
-    workers): the first use in a new period starts the count again. Flushes."""
-    if tokens <= 0:
+    """Add `tokens` to the user's usage in the current period (`token_usage_write`), now."""
+    write = token_usage_write(session, user_id, tokens, now=now)
+    if write is None:
         return
-    start, _end = period_bounds(quota_period(session), now or utcnow())
-    if start is None:
-        values: dict[str, Any] = {"token_usage": User.token_usage + tokens}
-    else:
-        stale = or_(User.token_period_start.is_(None), User.token_period_start < start)
-        values = {
-            "token_usage": case((stale, tokens), else_=User.token_usage + tokens),
-            "token_period_start": case(
-                (stale, literal(start, UTCDateTime())), else_=User.token_period_start
-            ),
-        }
-    session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(values)
-        .execution_options(synchronize_session=False)
-    )
+    session.connection().execute(*write)
     user = session.identity_map.get(identity_key(User, user_id))
     if isinstance(user, User):
         session.expire(user, ["token_usage", "token_period_start"])

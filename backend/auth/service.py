@@ -28,6 +28,7 @@ from backend.auth.models import ROLE_ADMIN, ROLE_VIEWER, User, UserSession
 from backend.auth.passwords import ensure_password_policy
 from backend.auth.quota import add_token_usage as add_token_usage
 from backend.auth.quota import ensure_token_quota as ensure_token_quota
+from backend.auth.quota import token_usage_write as token_usage_write
 from backend.auth.schemas import AdminUserUpdate, RegisterRequest, UserUpdate
 from backend.core.config import Settings
 from backend.core.context import ClientContext

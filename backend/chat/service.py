@@ -205,18 +205,21 @@ def append_messages(
     messages: list[NewMessage],
     *,
     along: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+    then: Sequence[tuple[Update, Mapping[str, Any]]] = (),
 ) -> list[int]:
     """Add messages with the next sequence numbers; returns their ids, in order. Does not
     commit. `along`: rows of other tables (an ask's analytics row and event) written in the
-    same transaction.
+    same transaction; `then`: statements built once with parameter names of their own (an LLM
+    ask's token usage), written in it too.
 
     One UPDATE both reserves the numbers and takes the row's write lock (PostgreSQL row lock,
     SQLite's database write lock) until the transaction ends, so concurrent asks on the same
     session get contiguous, distinct numbers and `message_count` stays equal to the highest.
-    On PostgreSQL everything is one statement, the UPDATE and the rows of `along` as
-    data-modifying common table expressions of the messages' INSERT (one round trip instead of
-    one per statement; on its own, a statement is its own transaction). Elsewhere the rows of
-    `along` are inserted first, then the UPDATE and one INSERT of every message.
+    On PostgreSQL everything is one statement, the UPDATE, the rows of `along` and the
+    statements of `then` as data-modifying common table expressions of the messages' INSERT
+    (one round trip instead of one per statement; on its own, a statement is its own
+    transaction). Elsewhere the rows of `along` are inserted first, then the UPDATE, one INSERT
+    of every message and the statements of `then`.
     """
     now = utcnow()
     count = len(messages)
@@ -238,8 +241,14 @@ def append_messages(
     reserve = {"chat_id": chat.id, "count": count, "now": now}
     if session.get_bind().dialect.name == "postgresql":
         full = [(table, row_with_defaults(table, row)) for table, row in along]
-        statement = _one_statement(count, tuple((t, tuple(sorted(r))) for t, r in full))
+        statement = _one_statement(
+            count,
+            tuple((t, tuple(sorted(r))) for t, r in full),
+            tuple(written_then for written_then, _ in then),
+        )
         parameters: dict[str, Any] = dict(reserve)
+        for _, then_parameters in then:
+            parameters.update(then_parameters)
         for index, (_, values) in enumerate(full):
             parameters.update({f"a{index}_{key}": value for key, value in values.items()})
         for index, message in enumerate(rows):
@@ -256,6 +265,8 @@ def append_messages(
             _INSERT_MESSAGES,
             [{**row, "sequence_number": first + offset} for offset, row in enumerate(rows)],
         ).all()
+        for then_statement, then_parameters in then:
+            session.connection().execute(then_statement, dict(then_parameters))
     set_committed_value(chat, "message_count", new_count)
     set_committed_value(chat, "last_message_at", now)
     set_committed_value(chat, "updated_at", now)
@@ -264,11 +275,16 @@ def append_messages(
 
 
 @lru_cache(maxsize=64)
-def _one_statement(count: int, along: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
-    """PostgreSQL, built once per shape (how many messages; which tables and columns along):
-    `WITH along_0 AS (INSERT ...), ..., reserved AS (UPDATE chat_sessions ... RETURNING
-    message_count) INSERT INTO chat_messages SELECT ... FROM reserved UNION ALL ...`. Values
-    are bound by name: `a{i}_{column}` for the rows along, `m{i}_{column}` for the messages."""
+def _one_statement(
+    count: int,
+    along: tuple[tuple[Table, tuple[str, ...]], ...],
+    then: tuple[Update, ...] = (),
+) -> Insert:
+    """PostgreSQL, built once per shape (how many messages; which tables and columns along;
+    which statements then): `WITH along_0 AS (INSERT ...), ..., then_0 AS (UPDATE ...), ...,
+    reserved AS (UPDATE chat_sessions ... RETURNING message_count) INSERT INTO chat_messages
+    SELECT ... FROM reserved UNION ALL ...`. Values are bound by name: `a{i}_{column}` for the
+    rows along, `m{i}_{column}` for the messages, the statements' own names for `then`."""
     stored = _CHAT_MESSAGES
     reserved = _RESERVE.cte("reserved")
     first = reserved.c.message_count - (count - 1)
@@ -297,6 +313,7 @@ def _one_statement(count: int, along: tuple[tuple[Table, tuple[str, ...]], ...])
         .cte(f"along_{index}")
         for index, (table, keys) in enumerate(along)
     ]
+    writes += [written.cte(f"then_{index}") for index, written in enumerate(then)]
     return statement.add_cte(*writes) if writes else statement
 
 

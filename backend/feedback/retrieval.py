@@ -3,9 +3,9 @@ answers their asker judged wrong. Imports no service (the ask pipeline imports i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import BindParameter, Select, String, Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from backend.feedback.models import AnswerFeedback, VerifiedExample
@@ -16,27 +16,43 @@ POOR_RATING = 2
 """A rating at or below this marks an answer as wrong: never reused as an example."""
 
 
+def _usable_statement() -> Select[Any]:
+    examples = cast("Table", VerifiedExample.__table__)
+    return (
+        select(examples.c.question, examples.c.sql)
+        .where(
+            examples.c.connection_id == bindparam("connection_id", type_=String()),
+            or_(
+                examples.c.approved.is_(True),
+                examples.c.owner_id == bindparam("user_id", type_=String()),
+            ),
+        )
+        .order_by(examples.c.created_at.desc(), examples.c.id)
+        .limit(MAX_CANDIDATES)
+    )
+
+
+# Built once: a statement reused skips its construction and cache key on every LLM ask.
+_USABLE = _usable_statement()
+
+
 def usable_examples(session: Session, *, connection_id: str, user_id: str) -> list[tuple[str, str]]:
     """(question, SQL) of the connection's approved examples and the caller's own pending ones,
     newest first; never another user's unapproved material."""
-    rows = session.execute(
-        select(VerifiedExample.question, VerifiedExample.sql)
-        .where(
-            VerifiedExample.connection_id == connection_id,
-            or_(VerifiedExample.approved.is_(True), VerifiedExample.owner_id == user_id),
-        )
-        .order_by(VerifiedExample.created_at.desc(), VerifiedExample.id)
-        .limit(MAX_CANDIDATES)
-    ).all()
+    rows = session.connection().execute(
+        _USABLE, {"connection_id": connection_id, "user_id": user_id}
+    )
     return [(str(q), str(s)) for q, s in rows]
 
 
-def wrong_query_ids(user_id: str) -> Select[Any]:
-    """The query ids whose answers `user_id` rated poorly or corrected (for `not_in`)."""
-    return select(AnswerFeedback.query_id).where(
-        AnswerFeedback.user_id == user_id,
-        AnswerFeedback.query_id.is_not(None),
-        or_(AnswerFeedback.rating <= POOR_RATING, AnswerFeedback.corrected_sql.is_not(None)),
+def wrong_query_ids(user_id: str | BindParameter[str]) -> Select[Any]:
+    """The query ids whose answers `user_id` rated poorly or corrected (for `not_in`); the
+    user may be a bound parameter of the statement this goes into."""
+    feedback = cast("Table", AnswerFeedback.__table__)
+    return select(feedback.c.query_id).where(
+        feedback.c.user_id == user_id,
+        feedback.c.query_id.is_not(None),
+        or_(feedback.c.rating <= POOR_RATING, feedback.c.corrected_sql.is_not(None)),
     )
 
 

@@ -252,24 +252,41 @@ def _load_limits(session: Session, run: _Run) -> None:
     run.preview_max_bytes = int(get_config_value(session, "chat.preview_max_bytes"))
 
 
+@cache
+def _earlier_successes_statement() -> Select[Any]:
+    """`_earlier_successes`' statement, built once (bound: `connection_id`, `user_id`)."""
+    analytics = _ANALYTICS
+    user_id = bindparam("user_id", type_=String())
+    return (
+        select(analytics.c.question, analytics.c.sql_query)
+        .where(
+            analytics.c.connection_id == bindparam("connection_id", type_=String()),
+            analytics.c.user_id == user_id,
+            analytics.c.source == "ask",
+            analytics.c.success,
+            analytics.c.question.is_not(None),
+            analytics.c.sql_query.is_not(None),
+            analytics.c.query_id.not_in(feedback_retrieval.wrong_query_ids(user_id)),
+        )
+        .order_by(analytics.c.timestamp.desc(), analytics.c.id.desc())
+        .limit(MAX_EXAMPLE_CANDIDATES)
+    )
+
+
 def _earlier_successes(session: Session, *, connection_id: str, user_id: str) -> list[Example]:
     """The caller's own answered questions on the connection, newest first, less those the
-    caller rated poorly or corrected."""
-    rows = session.execute(
-        select(QueryAnalytics.question, QueryAnalytics.sql_query)
-        .where(
-            QueryAnalytics.connection_id == connection_id,
-            QueryAnalytics.user_id == user_id,
-            QueryAnalytics.source == "ask",
-            QueryAnalytics.success,
-            QueryAnalytics.question.is_not(None),
-            QueryAnalytics.sql_query.is_not(None),
-            QueryAnalytics.query_id.not_in(feedback_retrieval.wrong_query_ids(user_id)),
-        )
-        .order_by(QueryAnalytics.timestamp.desc(), QueryAnalytics.id.desc())
-        .limit(MAX_EXAMPLE_CANDIDATES)
-    ).all()
-    return [Example(question=str(question), sql=str(sql)) for question, sql in rows]
+    caller rated poorly or corrected. A question asked again counts once, with its newest SQL
+    (`rank_examples` would keep only that one)."""
+    rows = session.connection().execute(
+        _earlier_successes_statement(), {"connection_id": connection_id, "user_id": user_id}
+    )
+    seen: set[str] = set()
+    examples: list[Example] = []
+    for question, sql in rows:
+        if question not in seen:
+            seen.add(question)
+            examples.append(Example(question=str(question), sql=str(sql)))
+    return examples
 
 
 def _value_type(values: list[Any]) -> str | None:
@@ -1442,11 +1459,14 @@ def _record_ask(
             "timings_ms": {k: v for k, v in run.timings.as_dict().items() if k != "record"},
         },
     )
-    tokens = prompt_tokens + completion_tokens
-    if tokens <= 0 and template is None and plan.on_recorded is None:
-        # The recording is then one statement on PostgreSQL (`append_messages`), atomic on
-        # its own: no BEGIN and COMMIT round trips around it.
+    if template is None and plan.on_recorded is None:
+        # The recording is then one statement on PostgreSQL (`append_messages`, an LLM's
+        # token usage included), atomic on its own: no BEGIN and COMMIT round trips around
+        # it, and no row lock (the chat session's, the user's) held between statements.
         _without_transaction(session)
+    usage = auth_service.token_usage_write(
+        session, principal.user.id, prompt_tokens + completion_tokens
+    )
     # Every row is built before the first write; the writes follow back to back as Core
     # statements (no unit-of-work flush), so the write transaction stays short.
     messages = chat_service.append_messages(
@@ -1454,8 +1474,8 @@ def _record_ask(
         chat,
         [NewMessage(message_type="user", content=question, query_id=run.query_id), assistant],
         along=[(_ANALYTICS, analytics), (_EVENTS, asked)],
+        then=[usage] if usage is not None else [],
     )
-    auth_service.add_token_usage(session, principal.user.id, tokens)
     if template is not None:
         templates_service.count_template_use(session, template.id)
     return messages, cost

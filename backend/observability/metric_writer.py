@@ -15,9 +15,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.core.db import utcnow
@@ -27,7 +27,15 @@ from backend.observability.prometheus import PrometheusSink
 logger = logging.getLogger("nlsql.metric_writer")
 
 
-def _json_safe(values: Any) -> Any:
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _json_safe(values: Mapping[str, Any]) -> Any:
+    """`values` as JSON would give them back: flat plain values (a stage's or a request's
+    labels, the usual case) as they are, anything else through JSON (`str` of what JSON
+    cannot hold)."""
+    if all(isinstance(key, str) and type(value) in _PLAIN for key, value in values.items()):
+        return dict(values)
     return json.loads(json.dumps(values, default=str))
 
 
@@ -39,6 +47,8 @@ class PendingMetric:
     data: Mapping[str, Any] | None
     timestamp: datetime = field(default_factory=utcnow)
 
+
+_INSERT = insert(cast("Table", PerformanceMetric.__table__))
 
 # Upper bounds (ms) of the latency histogram buckets served to Prometheus.
 LATENCY_BUCKETS_MS = (5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
@@ -144,14 +154,16 @@ class MetricWriter:
                         "metric_name": m.name,
                         "metric_value": m.value,
                         "metric_unit": m.unit,
-                        "additional_data": _json_safe(dict(m.data)) if m.data else None,
+                        "additional_data": _json_safe(m.data) if m.data else None,
                         "timestamp": m.timestamp,
                     }
                     for m in batch
                 ]
                 try:
+                    # A Core executemany on the table (not the ORM's bulk insert, which maps
+                    # every row first): a shorter turn at SQLite's write lock.
                     with self._session_factory() as session, session.begin():
-                        session.execute(insert(PerformanceMetric), rows)
+                        session.connection().execute(_INSERT, rows)
                 except Exception:
                     self.failed_batches += 1
                     self.dropped += len(rows)

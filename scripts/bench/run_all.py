@@ -3,7 +3,8 @@
     python scripts/bench/run_all.py --out bench-results.json [--backends sqlite,postgresql]
         [--workers 1,2] [--llm-delay 2.0] [--seconds 4] [--no-llm] [--export-rows 0]
 
-`--no-llm` skips the slow-LLM bursts (and their sign-in probe): only the offline figures.
+`--no-llm` skips the slow-LLM bursts (and their sign-in probe): only the offline figures;
+`--no-offline` skips the offline figures: only the bursts.
 
 For each platform database (SQLite file, PostgreSQL started on loopback like the tests do) and
 each number of API worker processes (one: `uvicorn`; more: `serve_workers.py`, N uvicorn
@@ -14,6 +15,10 @@ processes sharing one listening socket that keeps TCP_NODELAY; subprocesses on l
   time, throughput as a share of the physical limit (clients / delay per second), errors, and
   the p99 of sign-ins (`POST /auth/login`) and `GET /auth/me` sent one after another during
   the burst; the same probe alone for 2 s before the bursts (`auth_alone`) is their baseline.
+  Also the CPU time per ask that the server, the stand-in and the load generator spent during
+  each burst, and (`stand_in_alone`, once per platform database) the same bursts sent straight
+  to the stand-in with no server between: the ceiling this machine's load generator and
+  stand-in allow.
 * offline engine: `POST /ask` (builtin engine) throughput with 1, 8 and 32 clients for
   `--seconds` each, as a share of a no-op endpoint (`GET /healthz`) served the same way in the
   same run; the record stage's p99 at 32 clients (from the recorded `ask_stage_duration`
@@ -135,6 +140,9 @@ def serve_slow_llm(delay_seconds: float) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # TCP_NODELAY: the body is written after the headers, and without it waited for the
+        # client's delayed ACK of the headers (Nagle), ~40 ms added to every answer.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -177,7 +185,9 @@ def slow_llm(delay_seconds: float) -> Iterator[str]:
     try:
         assert process.stdout is not None  # noqa: S101 - piped above
         port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        SERVER_PIDS[url] = process.pid
+        yield url
     finally:
         process.terminate()
         process.wait(10)
@@ -369,7 +379,12 @@ async def auth_alone(base: str, platform: Platform, headers: dict[str, str]) -> 
 
 
 async def llm_burst(
-    base: str, platform: Platform, headers: dict[str, str], chats: list[str], delay: float
+    base: str,
+    platform: Platform,
+    headers: dict[str, str],
+    chats: list[str],
+    delay: float,
+    llm_url: str,
 ) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=len(chats) + 4)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
@@ -385,9 +400,11 @@ async def llm_burst(
             )
             return response.status_code
 
+        cpu = _BurstCpu(base, llm_url)
         started = time.perf_counter()
         statuses = await asyncio.gather(*(ask(c) for c in chats))
         elapsed = time.perf_counter() - started
+        spent = cpu.per_request(len(chats))
         stop.set()
         probed = await probe
     clients = len(chats)
@@ -399,7 +416,66 @@ async def llm_burst(
         "physical_limit_per_second": round(limit, 2),
         "share_of_physical_limit": round((clients / elapsed) / limit, 3),
         "errors": sum(1 for s in statuses if s != 200),
+        **spent,
         **probed,
+    }
+
+
+class _BurstCpu:
+    """CPU time (ms) spent during a burst by the API server (all its workers), the slow LLM
+    stand-in and this process (the load generator and the sign-in probe), per request: where a
+    2-core machine's time went, apart from the wall clock."""
+
+    def __init__(self, base: str, llm_url: str) -> None:
+        self.pids = {"server": SERVER_PIDS.get(base), "stand_in": SERVER_PIDS.get(llm_url)}
+        self.before = {name: _cpu_of(pid) for name, pid in self.pids.items()}
+        self.client_before = time.process_time()
+
+    def per_request(self, requests: int) -> dict[str, float | None]:
+        spent: dict[str, float | None] = {}
+        for name, pid in self.pids.items():
+            after, before = _cpu_of(pid), self.before[name]
+            spent[f"{name}_cpu_ms_per_ask"] = (
+                round((after - before) / requests, 2)
+                if after is not None and before is not None
+                else None
+            )
+        client = (time.process_time() - self.client_before) * 1000
+        spent["client_cpu_ms_per_ask"] = round(client / requests, 2)
+        return spent
+
+
+def _cpu_of(pid: int | None) -> float | None:
+    return _process_tree_cpu_ms(pid) if pid is not None else None
+
+
+async def stand_in_alone(llm_url: str, clients: int, delay: float) -> dict[str, Any]:
+    """The same burst sent straight to the slow LLM stand-in by this load generator, with no
+    API server between: the best share this machine's client and stand-in allow (the honest
+    ceiling for the bursts through the server)."""
+    payload = {
+        "model": "bench-model",
+        "messages": [{"role": "user", "content": "customers per country " + "x" * 4000}],
+    }
+    limits = httpx.Limits(max_connections=clients + 4)
+    async with httpx.AsyncClient(base_url=llm_url, timeout=120, limits=limits) as client:
+
+        async def call() -> int:
+            response = await client.post("/chat/completions", json=payload)
+            return response.status_code
+
+        cpu = _BurstCpu("", llm_url)
+        started = time.perf_counter()
+        statuses = await asyncio.gather(*(call() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+        spent = cpu.per_request(clients)
+    spent.pop("server_cpu_ms_per_ask", None)
+    return {
+        "clients": clients,
+        "wall_seconds": round(elapsed, 3),
+        "share_of_physical_limit": round(delay / elapsed, 3),
+        "errors": sum(1 for s in statuses if s != 200),
+        **spent,
     }
 
 
@@ -652,7 +728,13 @@ def _cpu_bound_shares(entry: dict[str, Any], delay: float) -> None:
 
 
 def run_backend(
-    backend: str, workers_list: list[int], delay: float, seconds: float, *, llm: bool = True
+    backend: str,
+    workers_list: list[int],
+    delay: float,
+    seconds: float,
+    *,
+    llm: bool = True,
+    offline: bool = True,
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f"nlsql-bench-{backend}-"))
     results: dict[str, Any] = {}
@@ -661,6 +743,11 @@ def run_backend(
             platform = prepare_platform(backend, url, tmp)
             headers = bearer_headers(platform.settings, platform.user_id)
             with slow_llm(delay) as llm_url:
+                if llm:
+                    results["stand_in_alone"] = {
+                        f"clients_{clients}": asyncio.run(stand_in_alone(llm_url, clients, delay))
+                        for clients in LLM_CLIENTS
+                    }
                 for workers in workers_list:
                     key = f"workers_{workers}"
                     print(f"[{backend}] {workers} worker(s)", file=sys.stderr, flush=True)
@@ -682,12 +769,13 @@ def run_backend(
                             for clients in LLM_CLIENTS:
                                 chats = make_chats(platform, clients)
                                 entry["llm_burst"][f"clients_{clients}"] = asyncio.run(
-                                    llm_burst(base, platform, headers, chats, delay)
+                                    llm_burst(base, platform, headers, chats, delay, llm_url)
                                 )
-                        entry["offline"] = offline_runs(base, platform, headers, seconds)
-                        if llm:
+                        if offline:
+                            entry["offline"] = offline_runs(base, platform, headers, seconds)
+                        if llm and offline:
                             _cpu_bound_shares(entry, delay)
-                        if workers == workers_list[0]:
+                        if offline and workers == workers_list[0]:
                             results["in_process_ratio"] = in_process_ratio(base, platform, headers)
                         results[key] = entry
     finally:
@@ -722,6 +810,11 @@ def main() -> None:
     parser.add_argument(
         "--no-llm", action="store_true", help="skip the slow-LLM bursts (offline figures only)"
     )
+    parser.add_argument(
+        "--no-offline",
+        action="store_true",
+        help="skip the offline-engine figures and the in-process ratio (the bursts only)",
+    )
     args = parser.parse_args()
     workers_list = [int(w) for w in args.workers.split(",") if w.strip()]
     report: dict[str, Any] = {
@@ -737,7 +830,12 @@ def main() -> None:
     }
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         report["results"][backend] = run_backend(
-            backend, workers_list, args.llm_delay, args.seconds, llm=not args.no_llm
+            backend,
+            workers_list,
+            args.llm_delay,
+            args.seconds,
+            llm=not args.no_llm,
+            offline=not args.no_offline,
         )
     if args.export_rows > 0:
         print(f"[export] {args.export_rows:,} rows", file=sys.stderr, flush=True)

@@ -37,10 +37,9 @@ from backend.core.db import PING_AFTER_IDLE_SECONDS, create_app_engine
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import make_caller
 from tests.factories import create_api_key
+from tests.support.statements import BACKGROUND_THREADS
 
 WAIT_SECONDS = 60.0
-BACKGROUND_THREADS = ("nlsql-metric-writer", "nlsql-sqlite-checkpoint")
-"""Threads of the app's own that use the platform database on their own schedule."""
 """A bound for waits on another thread; the tests normally take well under a second."""
 
 

@@ -35,7 +35,7 @@ from backend.core.config import Settings
 from backend.core.db import SqliteCheckpointer, create_app_engine
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import make_caller
-from tests.core.test_ask_overhead import BACKGROUND_THREADS
+from tests.support.statements import platform_statements
 
 READS_PER_ASK = 2
 """The caller, the chat session, the connection and the versions of what is cached by version
@@ -62,14 +62,6 @@ def test_an_offline_ask_runs_a_fixed_number_of_platform_statements(
     first = client.post(ask, json={"question": "how many customers"}, headers=caller.headers)
     assert first.status_code == 200, first.text
     backend = app.state.engine.dialect.name
-    seen: list[tuple[str, bool]] = []
-
-    def heard(conn: Connection, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any) -> None:
-        if threading.current_thread().name in BACKGROUND_THREADS:
-            return
-        autocommit = bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
-        seen.append((statement.lstrip().split(None, 1)[0].upper(), autocommit))
-
     connection = session.get(DatabaseConnection, caller.connection_id)
     assert connection is not None
     target = engine_cache.get(connection, settings)
@@ -78,14 +70,13 @@ def test_an_offline_ask_runs_a_fixed_number_of_platform_statements(
     def heard_on_target(_conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
         on_target.append(statement)
 
-    event.listen(app.state.engine, "before_cursor_execute", heard)
     event.listen(target, "before_cursor_execute", heard_on_target)
     try:
-        response = client.post(
-            ask, json={"question": "number of orders per status"}, headers=caller.headers
-        )
+        with platform_statements(app.state.engine) as seen:
+            response = client.post(
+                ask, json={"question": "number of orders per status"}, headers=caller.headers
+            )
     finally:
-        event.remove(app.state.engine, "before_cursor_execute", heard)
         event.remove(target, "before_cursor_execute", heard_on_target)
     assert response.status_code == 200, response.text
     # On the user's SQLite database, the query alone: its pooled connections were opened

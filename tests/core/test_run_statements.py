@@ -8,38 +8,26 @@ transaction. More is a regression, fewer an improvement to write down here.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Connection, event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.core.config import Settings
 from backend.observability.models import Event, QueryAnalytics
 from tests.chat.conftest import Caller, make_caller
-from tests.core.test_ask_overhead import BACKGROUND_THREADS
+from tests.support.statements import platform_statements
 
 RECORDING_WRITES = {"postgresql": ["WITH"], "sqlite": ["INSERT", "INSERT"]}
 
 
 def _writes_during(app: FastAPI, send: Callable[[], Response]) -> tuple[Response, list[Any]]:
-    seen: list[tuple[str, bool]] = []
-
-    def heard(conn: Connection, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any) -> None:
-        if threading.current_thread().name in BACKGROUND_THREADS:
-            return
-        autocommit = bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
-        seen.append((statement.lstrip().split(None, 1)[0].upper(), autocommit))
-
-    event.listen(app.state.engine, "before_cursor_execute", heard)
-    try:
+    with platform_statements(app.state.engine) as seen:
         response = send()
-    finally:
-        event.remove(app.state.engine, "before_cursor_execute", heard)
     return response, [s for s in seen if s[0] != "SELECT"]
 
 
