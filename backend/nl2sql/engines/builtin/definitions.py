@@ -13,7 +13,11 @@ import re
 import sqlglot
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.combined import CombinedFigure, plan_from_tokens
+from backend.nl2sql.engines.builtin.combined import (
+    CombinedFigure,
+    plan_from_tokens,
+    side_by_side_plan,
+)
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.fiscal import PeriodNotRead, fiscal_periods
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Filter, Intent, Measure
@@ -163,7 +167,9 @@ class DefinitionReading(Reading):
         named = [m for m in layer.measures if _label(m.name) in labels]
         if len({m.table.lower() for m in named}) > 1:
             # "revenue (invoices) and discounts (subscriptions)": one query over the joined rows
-            # would repeat one side's rows and inflate its sums
+            # would repeat one side's rows and inflate its sums; named as a list, each is read
+            # over its own rows and they are put side by side
+            self._figures_side_by_side(named)
             raise self.decline("measures over different tables in one answer are not supported")
         sharing = any(c.kind == "share" for c in self.cues)  # (a share splits by a filter)
         if len({m.filter for m in named}) > 1 and not sharing:
@@ -176,6 +182,7 @@ class DefinitionReading(Reading):
             }  # fmt: skip
             moved = own_filters(self.measures, named, said)
             if moved is None:
+                self._figures_side_by_side(named)
                 raise self.decline(
                     "measures with different filters in one answer are not supported"
                 )
@@ -258,6 +265,21 @@ class DefinitionReading(Reading):
             for k in range(m.start, m.end)
         )  # fmt: skip
         plan = plan_from_tokens(self.tokens, spans, colon, stops, conditions)
+        if plan is not None:
+            raise CombinedFigure(plan)
+
+    def _figures_side_by_side(self, named: list[LayerMeasure]) -> None:
+        """ "MRR and revenue by region": measures named as a list that one query cannot give
+        (other tables, other filters) are each read on their own (see `combined`)."""
+        names = {m.name for m in named}
+        spans = [
+            (d.start, d.end, d.definition.name)
+            for d in sorted(self.definitions, key=lambda d: d.start)
+            if d.definition.kind == "measure" and d.definition.name in names
+        ]
+        if len({name for _, _, name in spans}) != len(names):
+            return
+        plan = side_by_side_plan(self.tokens, spans)
         if plan is not None:
             raise CombinedFigure(plan)
 
