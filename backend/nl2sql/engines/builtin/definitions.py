@@ -754,11 +754,22 @@ class DefinitionReading(Reading):
             between = [t for t in between if t.index not in table_words]
         if not all(t.lemma in _MEASURE_LINKS or t.lemma in _QUALIFYING for t in between):
             return
+        if rows is None:
+            end = self._definition_end(pos)
+            rows = next(
+                (k for k, m in enumerate(self.mentions)
+                 if m.kind == "table" and m.start == end and self.table_of(k)),
+                None,
+            )  # fmt: skip  # "above-average MRR customers"
         if rows is None and not any(
             m.kind == "table" and m.end <= first and self.table_of(k)
             for k, m in enumerate(self.mentions)
         ):
-            return  # no rows to give the measure to ("above-average MRR" alone)
+            # "above-average MRR" alone: no rows to compare, and one figure would not answer
+            raise self.decline(
+                f"'{' '.join(t.text for t in self.tokens[first:last])}' needs the rows whose "
+                f"{measure.label} is compared"
+            )
         if rows is not None:
             self._use(rows)
         self.measures = [(at, m) for at, m in self.measures if m is not measure]
