@@ -45,6 +45,7 @@ from backend.evaluations.schemas import (
 )
 from backend.feedback.models import AnswerFeedback, VerifiedExample
 from backend.feedback.service import GOOD_RATING
+from backend.nl2sql import row_cap
 from backend.nl2sql.errors import GuardRefused
 from backend.nl2sql.evaluation import EVAL_ROW_CAP, has_top_level_order
 from backend.nl2sql.guard import guard_sql
@@ -414,7 +415,8 @@ class AnswerImporter:
             if query_id not in good or key in seen:
                 continue
             seen.add(key)
-            found.append(GoldenCandidate(question=str(question), sql=str(sql), ref=query_id))
+            query = row_cap.answer_query(session, str(sql), dialect=connection.db_type)
+            found.append(GoldenCandidate(question=str(question), sql=query, ref=query_id))
             if len(found) == limit:
                 break
         return found
@@ -440,7 +442,18 @@ class VerifiedExampleImporter:
             .order_by(VerifiedExample.created_at, VerifiedExample.id)
             .limit(limit)
         )
-        return [GoldenCandidate(question=r.question, sql=r.sql, ref=r.id) for r in rows]
+        return [
+            GoldenCandidate(
+                question=r.question,
+                sql=(
+                    row_cap.answer_query(session, r.sql, dialect=connection.db_type)
+                    if r.source == "feedback"  # (one made before the cap was taken out)
+                    else r.sql
+                ),
+                ref=r.id,
+            )
+            for r in rows
+        ]
 
 
 IMPORTERS: dict[str, GoldenImporter] = {

@@ -47,7 +47,7 @@ from backend.feedback.schemas import (
     FeedbackSummary,
     FeedbackWrite,
 )
-from backend.nl2sql import pipeline
+from backend.nl2sql import pipeline, row_cap
 from backend.observability import recorder
 from backend.observability import service as observability_service
 from backend.observability.event_types import AuditAction, EventType
@@ -171,7 +171,9 @@ def _sync_example(
             session.delete(example)
             session.flush()
         return None
-    sql = feedback.corrected_sql or answer.sql
+    sql = feedback.corrected_sql or row_cap.answer_query(
+        session, answer.sql, dialect=answer.connection.db_type
+    )  # the query rated, not its first screenful (a correction is kept as written)
     source = "correction" if feedback.corrected_sql is not None else "feedback"
     owner_rates = answer.connection.user_id == rater_id
     if example is None:

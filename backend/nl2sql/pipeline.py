@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache, partial
 from typing import Any, TypeVar, cast
@@ -48,6 +48,7 @@ from backend.core.cpu_slots import ask_threads, cpu_work, waiting
 from backend.core.db import commit_with_retry, new_uuid
 from backend.core.errors import AppError
 from backend.feedback import retrieval as feedback_retrieval
+from backend.nl2sql import row_cap
 from backend.nl2sql.charts import Chart, suggest_chart
 from backend.nl2sql.choice import GeneratorChoice, choose_generator, llm_settings
 from backend.nl2sql.engines import registry
@@ -648,6 +649,15 @@ def _example_candidates(
     )
 
 
+def _uncapped(examples: list[Example], db_type: str, cap: int) -> list[Example]:
+    """The chosen examples as the queries they stand for: an earlier answer's SQL is recorded
+    with the platform's row cap (`LIMIT <cap + 1>`), which a prompt must not teach."""
+    return [
+        replace(e, sql=row_cap.without_row_cap(e.sql, dialect=db_type, row_cap=cap))
+        for e in examples
+    ]
+
+
 def _examples(question: str, candidates: list[Example]) -> list[Example]:
     """The few-shot examples most similar to `question` (`relevance.rank_examples`), chosen
     with no platform transaction open."""
@@ -976,7 +986,9 @@ def _read_ask(
                 # Hidden tables and columns never reach a generator or a prompt.
                 schema=view[0],
                 history=history,
-                examples=_examples(question, candidates),
+                examples=_uncapped(
+                    _examples(question, candidates), connection.db_type, run.row_cap
+                ),
                 dialect=sqlglot_dialect(connection.db_type),
                 row_cap=run.row_cap,
                 model=choice.model,

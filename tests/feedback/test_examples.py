@@ -305,3 +305,18 @@ def test_an_admins_example_on_a_users_connection_is_pending_until_the_owner_appr
         select(AuditLog.action).where(AuditLog.resource_id == example["id"]).order_by(AuditLog.id)
     ).all()
     assert actions == [AuditAction.EXAMPLE_CREATED, AuditAction.EXAMPLE_APPROVED]
+
+
+def test_an_earlier_answer_in_the_prompt_has_no_platform_row_cap(
+    client: TestClient, server: ProviderServer, caller: Caller, stand_in: StandInGenerator
+) -> None:
+    # (h-layer4) recorded as run, `LIMIT 1001` (the cap plus the probe row); a prompt that
+    # showed it would teach the model to write the platform's cap into every query
+    earlier = ask(client, caller, "how many orders are there?")
+    assert "LIMIT" in earlier["sql"].upper()
+
+    prompt = _prompt_after_asking(client, server, caller, "orders in total")
+
+    shown = prompt[prompt.index("how many orders are there?") :][:200]
+    assert "FROM orders" in shown
+    assert "LIMIT" not in shown.upper()  # was `... FROM orders LIMIT 1001`

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from backend.chat.models import ChatMessage
 from backend.feedback.models import AnswerFeedback, VerifiedExample
+from backend.nl2sql.row_cap import without_row_cap
 from backend.observability.event_types import AuditAction, EventType
 from backend.observability.models import AuditLog, Event
 from tests.chat.conftest import Caller, StandInGenerator, make_api_key_headers, make_caller
@@ -74,7 +75,9 @@ def test_a_good_rating_is_stored_audited_and_becomes_an_approved_example(
     (example,) = examples["items"]
     assert example["id"] == body["example"]["id"]
     assert (example["question"], example["source"]) == ("customers per country", "feedback")
-    assert example["sql"] == answer["sql"]
+    # the query rated, without the platform's row cap (h-layer4)
+    assert example["sql"] == without_row_cap(answer["sql"], dialect="sqlite", row_cap=1000)
+    assert "LIMIT" not in example["sql"].upper()
     assert (example["owner_id"], example["approved_by"]) == (caller.user_id, caller.user_id)
     assert example["feedback_id"] == body["id"]
 

@@ -447,9 +447,24 @@ def test_a_segment_said_to_apply_to_a_measures_rows_lists_the_segment(
     assert_same_answer(cragline_db, sql, "SELECT tariff_name FROM tariffs WHERE is_retired = 1")
 
 
-def test_who_they_are_is_not_answered_with_one_figure(cragline: SchemaSnapshot) -> None:
+def test_who_they_are_is_not_answered_with_one_figure(
+    cragline: SchemaSnapshot, cragline_db: sqlite3.Connection
+) -> None:
     with pytest.raises(QuestionNotUnderstood, match="which rows"):
-        ask(cragline, "Above-average members by pass sales: who are they?")
+        ask(cragline, "Pass sales of members: who are they?")
+    # (h-layer4) "above-average members by pass sales" is read: the members, each compared with
+    # the average of the members' figures
+    per_member = (
+        "SELECT m.member_id, m.full_name, SUM(p.price) AS sales FROM members m"
+        " JOIN passes p ON p.member_id = m.member_id WHERE p.refunded_on IS NULL"
+        " GROUP BY m.member_id, m.full_name"
+    )
+    gold = (
+        f"SELECT full_name FROM ({per_member})"
+        f" WHERE sales > (SELECT AVG(sales) FROM ({per_member}))"
+    )
+    sql = ask(cragline, "Above-average members by pass sales: who are they?")
+    assert_same_answer(cragline_db, sql, gold)
 
 
 def test_the_prompt_says_how_fiscal_years_are_named(cragline: SchemaSnapshot) -> None:

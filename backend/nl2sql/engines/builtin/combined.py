@@ -35,6 +35,8 @@ from backend.nl2sql.engines.builtin.lexicon import Token
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS
 
 OPERATORS = {"minus": "-", "plus": "+", "less": "-", "divided": "/"}
+SIDE = ","
+"""Parts named as a list ("MRR and revenue"): each its own column, no arithmetic."""
 """Words joining two parts of a figure ("divided" is read with its "by")."""
 _LEAD_WORDS = frozenset({"the", "number", "of", "count", "total", "all", "our", "amount"})
 """Words before a part that belong to it ("the number of churned accounts")."""
@@ -113,7 +115,44 @@ def plan_from_tokens(
     )
 
 
-_WORD = {"-": "minus", "+": "plus", "/": "divided by", "": ""}
+_WORD = {"-": "minus", "+": "plus", "/": "divided by", SIDE: "and", "": ""}
+
+
+def side_by_side_plan(
+    tokens: list[Token], spans: list[tuple[int, int, str]]
+) -> CombinedPlan | None:
+    """ "MRR and revenue by region", "revenue, MRR and discounts given in 2024": measures
+    named one after another, joined by "and" or a comma, each its own column. The parts are
+    read as questions of their own (over their own rows, by their own dates) and put side by
+    side on the groups they share. None: the measures are not named as one list."""
+    if len(spans) < 2:
+        return None
+    for before, after in zip(spans, spans[1:], strict=False):
+        between = tokens[before[1] : after[0]]
+        if not between or not all(t.lemma in _LIST_JOINS for t in between):
+            return None
+        if sum(t.lemma in ("and", ",") for t in between) != 1:
+            return None
+    if len({name for _, _, name in spans}) < len(spans):
+        return None
+    first = _lead_start(tokens, spans[0][0], 0)
+    last = spans[-1][1]
+    words = [t.text for t in tokens]
+    before_words = [words[k] for k in range(0, first) if tokens[k].text != ":"]
+    after_words = [words[k] for k in range(last, len(tokens)) if tokens[k].kind != "punct"]
+    parts = [(first, spans[0][1], spans[0][2]), *spans[1:]]
+    questions = tuple(
+        " ".join([*before_words, *words[s:e], *after_words]).strip() + "?" for s, e, _ in parts
+    )
+    return CombinedPlan(
+        questions=questions,
+        operators=(SIDE,) * (len(spans) - 1),
+        names=tuple(name for _, _, name in spans),
+        label="_and_".join(_label(name) for _, _, name in spans)[:60] or "figures",
+    )
+
+
+_LIST_JOINS = frozenset({"and", ",", "the", "our", "total"})
 
 
 def _chain(
@@ -219,7 +258,20 @@ def combined_generation(
             recognised={"measures": list(plan.names)},
         )
     width = keys.pop()
-    sql = _compose([s for s in shapes if s is not None], plan.operators, width, plan.label, dialect)
+    if SIDE in plan.operators and len({_key_names(p.sql, dialect) for p in parts}) != 1:
+        raise QuestionNotUnderstood(
+            "figures side by side: the parts are grouped by different columns",
+            recognised={"measures": list(plan.names)},
+        )
+    sql = _compose(
+        [s for s in shapes if s is not None],
+        plan.operators,
+        width,
+        plan.label,
+        dialect,
+        names=plan.names,
+        key_names=_key_labels(parts[0].sql, dialect) if SIDE in plan.operators else (),
+    )
     confidence = min((p.confidence for p in parts if p.confidence is not None), default=None)
     explained = "; ".join(
         f"({k}) {p.explanation.rstrip('.')}" for k, p in enumerate(parts, start=1)
@@ -281,14 +333,25 @@ def _compose(
     width: int,
     label: str,
     dialect: str,
+    *,
+    names: tuple[str, ...] = (),
+    key_names: tuple[str, ...] = (),
 ) -> str:
     ratio = operators == ("/",)
+    side = SIDE in operators
     keys = [f"k{k}" for k in range(1, width + 1)]
     name = exp.to_identifier(label)
     if not keys:
         scalars: list[exp.Expr] = [
             _zero_if_none(tree.subquery(), additive and not ratio) for tree, _, additive in shapes
         ]
+        if side:
+            return exp.select(
+                *(
+                    exp.alias_(f, exp.to_identifier(_label(n)))
+                    for f, n in zip(scalars, names, strict=True)
+                )
+            ).sql(dialect=dialect)
         return exp.select(exp.alias_(_arithmetic(scalars, operators), name)).sql(dialect=dialect)
     selects = [
         exp.select(
@@ -311,13 +374,55 @@ def _compose(
         )
         figures.append(_zero_if_none(exp.Sum(this=picked), additive and not ratio))
     columns = [exp.column(c) for c in keys]
+    shown: list[exp.Expr] = (
+        [exp.alias_(f, exp.to_identifier(_label(n))) for f, n in zip(figures, names, strict=True)]
+        if side
+        else [exp.alias_(_arithmetic(figures, operators), name)]
+    )
+    labelled: list[exp.Expr] = (
+        [
+            exp.alias_(c, exp.to_identifier(_label(n))) if _label(n) else c
+            for c, n in zip(columns, key_names, strict=True)
+        ]
+        if key_names
+        else list(columns)
+    )
     query = (
-        exp.select(*columns, exp.alias_(_arithmetic(figures, operators), name))
+        exp.select(*labelled, *shown)
         .from_(union.subquery("parts"))
         .group_by(*columns)
         .order_by(*(exp.column(c) for c in keys))
     )
     return query.sql(dialect=dialect)
+
+
+def _key_names(sql: str, dialect: str) -> tuple[str, ...]:
+    """What a part's query groups by: a column's name, or a bucket's form whatever date it
+    buckets (each part is dated by its own date)."""
+    tree = sqlglot.parse_one(sql, read=dialect)
+    group = tree.args.get("group")
+    names: list[str] = []
+    for key in group.expressions if group else []:
+        if isinstance(key, exp.Column):
+            names.append(key.name.lower())
+            continue
+        form = key.copy().transform(
+            lambda node: exp.column("d") if isinstance(node, exp.Column) else node
+        )
+        names.append(form.sql(dialect=dialect))
+    return tuple(names)
+
+
+def _key_labels(sql: str, dialect: str) -> tuple[str, ...]:
+    """The names a part's query shows its group keys under (its aliases, or the columns')."""
+    tree = sqlglot.parse_one(sql, read=dialect)
+    group = tree.args.get("group")
+    grouped = [g.sql(dialect=dialect) for g in (group.expressions if group else [])]
+    labels = {
+        (e.this if isinstance(e, exp.Alias) else e).sql(dialect=dialect): e.alias_or_name
+        for e in tree.expressions
+    }
+    return tuple(labels.get(g, "") for g in grouped)
 
 
 def _zero_if_none(figure: exp.Expr, additive: bool) -> exp.Expr:

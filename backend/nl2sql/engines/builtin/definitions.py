@@ -13,11 +13,15 @@ import re
 import sqlglot
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.combined import CombinedFigure, plan_from_tokens
+from backend.nl2sql.engines.builtin.combined import (
+    CombinedFigure,
+    plan_from_tokens,
+    side_by_side_plan,
+)
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.fiscal import PeriodNotRead, fiscal_periods
-from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Intent, Measure
-from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
+from backend.nl2sql.engines.builtin.intents import AntiJoin, Condition, Filter, Intent, Measure
+from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import (
     ColumnRef,
     DefinitionMention,
@@ -45,6 +49,33 @@ _TIME_UNITS = {"year": "year", "month": "month", "quarter": "quarter", "week": "
 _AGAINST = frozenset({"versus", "vs", "v", "against", "and", "or", "compared"})
 """Words that set one segment against another ("escalated versus non-escalated")."""
 _ARITHMETIC = frozenset({"divided", "minus", "plus", "times", "multiplied", "subtracted"})
+_SIDES = {"above": ">", "below": "<"}
+_AVERAGE_WORDS = {
+    "above-average": ">", "below-average": "<", "higher-than-average": ">",
+    "lower-than-average": "<", "better-than-average": ">", "worse-than-average": "<",
+}  # fmt: skip
+"""Adjectives comparing each row's figure with its average over the rows."""
+_MEASURE_LINKS = frozenset(
+    {
+        "by",
+        "in",
+        "on",
+        "for",
+        "of",
+        "with",
+        "have",
+        "has",
+        "had",
+        "an",
+        "a",
+        "term",
+        "terms",
+        "their",
+        "its",
+    }
+)
+"""Words between rows and the measure they are compared by ("customers by MRR", "reps with
+an MRR")."""
 _LISTING_WORDS = frozenset({"which", "who", "list", "show", "name", "give"})
 _ANYONE = frozenset(
     {"anyone", "anybody", "everyone", "any", "one", "those", "people", "person", "ones", "all"}
@@ -125,6 +156,7 @@ class DefinitionReading(Reading):
                 self._qualifier_after_measure(d.end)
                 self._measure_of_each_row(d.start)
                 self._rows_ranked_by_measure(d.start)
+                self._above_average_rows(d.start)
             elif d.definition.kind == "filter" and name in filters:
                 if name in seen:
                     continue
@@ -135,7 +167,9 @@ class DefinitionReading(Reading):
         named = [m for m in layer.measures if _label(m.name) in labels]
         if len({m.table.lower() for m in named}) > 1:
             # "revenue (invoices) and discounts (subscriptions)": one query over the joined rows
-            # would repeat one side's rows and inflate its sums
+            # would repeat one side's rows and inflate its sums; named as a list, each is read
+            # over its own rows and they are put side by side
+            self._figures_side_by_side(named)
             raise self.decline("measures over different tables in one answer are not supported")
         sharing = any(c.kind == "share" for c in self.cues)  # (a share splits by a filter)
         if len({m.filter for m in named}) > 1 and not sharing:
@@ -148,6 +182,7 @@ class DefinitionReading(Reading):
             }  # fmt: skip
             moved = own_filters(self.measures, named, said)
             if moved is None:
+                self._figures_side_by_side(named)
                 raise self.decline(
                     "measures with different filters in one answer are not supported"
                 )
@@ -230,6 +265,21 @@ class DefinitionReading(Reading):
             for k in range(m.start, m.end)
         )  # fmt: skip
         plan = plan_from_tokens(self.tokens, spans, colon, stops, conditions)
+        if plan is not None:
+            raise CombinedFigure(plan)
+
+    def _figures_side_by_side(self, named: list[LayerMeasure]) -> None:
+        """ "MRR and revenue by region": measures named as a list that one query cannot give
+        (other tables, other filters) are each read on their own (see `combined`)."""
+        names = {m.name for m in named}
+        spans = [
+            (d.start, d.end, d.definition.name)
+            for d in sorted(self.definitions, key=lambda d: d.start)
+            if d.definition.kind == "measure" and d.definition.name in names
+        ]
+        if len({name for _, _, name in spans}) != len(names):
+            return
+        plan = side_by_side_plan(self.tokens, spans)
         if plan is not None:
             raise CombinedFigure(plan)
 
@@ -684,6 +734,51 @@ class DefinitionReading(Reading):
         self.used_tokens.update({verb.index, *range(by.start, by.end)})
         self.note("order", f"{measure.label} per {self.mentions[k].text}, ranked")
 
+    def _above_average_rows(self, pos: int) -> None:
+        """ "Above-average customers by MRR", "which reps have below-average CSAT": the rows
+        named are each given the measure, and kept where it is above (below) its average over
+        those rows (HAVING, as "whose MRR is above the average" reads)."""
+        measure = next((m for at, m in self.measures if at == pos and m.sql is not None), None)
+        said = _average_adjective(self.tokens, pos)
+        if measure is None or said is None:
+            return
+        first, last, op = said
+        between = [t for t in self.tokens[last:pos] if t.kind == "word"]
+        rows = next(
+            (k for k, m in enumerate(self.mentions)
+             if m.kind == "table" and m.start == last and self.table_of(k)),
+            None,
+        )  # fmt: skip
+        if rows is not None:  # "above-average customers by MRR": those rows are grouped
+            table_words = range(self.mentions[rows].start, self.mentions[rows].end)
+            between = [t for t in between if t.index not in table_words]
+        if not all(t.lemma in _MEASURE_LINKS or t.lemma in _QUALIFYING for t in between):
+            return
+        if rows is None:
+            end = self._definition_end(pos)
+            rows = next(
+                (k for k, m in enumerate(self.mentions)
+                 if m.kind == "table" and m.start == end and self.table_of(k)),
+                None,
+            )  # fmt: skip  # "above-average MRR customers"
+        if rows is None and not any(
+            m.kind == "table" and m.end <= first and self.table_of(k)
+            for k, m in enumerate(self.mentions)
+        ):
+            # "above-average MRR" alone: no rows to compare, and one figure would not answer
+            raise self.decline(
+                f"'{' '.join(t.text for t in self.tokens[first:last])}' needs the rows whose "
+                f"{measure.label} is compared"
+            )
+        if rows is not None:
+            self._use(rows)
+        self.measures = [(at, m) for at, m in self.measures if m is not measure]
+        span = range(first, pos)
+        self.cues = [c for c in self.cues if c.start not in span]
+        self.used_tokens.update(t.index for t in self.tokens[first:pos] if t.kind == "word")
+        self.intent.having.append(Filter(measure, op, [], subquery_agg="AVG"))
+        self.note("having", f"{measure.label} {op} its average per group")
+
     def _qualifier_after_measure(self, end: int) -> None:
         """ "MRR under management": "under" and one word no table, column or value knows,
         closing the phrase, qualify the measure; they compare it with nothing."""
@@ -1081,6 +1176,19 @@ class DefinitionReading(Reading):
             if ref is not None and ref.name not in out:
                 out.append(ref.name)
         return out
+
+
+def _average_adjective(tokens: list[Token], pos: int) -> tuple[int, int, str] | None:
+    """Where "above-average" / "below average" (also "higher-than-average") stands before
+    `pos`, with its comparison: (first token, token after it, operator)."""
+    for tok in tokens[:pos]:
+        word = tok.lemma
+        if word in _AVERAGE_WORDS:
+            return tok.index, tok.index + 1, _AVERAGE_WORDS[word]
+        nxt = tokens[tok.index + 1] if tok.index + 1 < pos else None
+        if word in _SIDES and nxt is not None and nxt.lemma == "average":
+            return tok.index, tok.index + 2, _SIDES[word]
+    return None
 
 
 def _label(name: str) -> str:

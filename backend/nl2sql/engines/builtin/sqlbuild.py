@@ -91,6 +91,8 @@ class SqlBuilder:
         return self.literal(value)
 
     def bucket(self, col: ColumnRef, unit: str) -> exp.Expr:
+        if holds_its_unit(col, unit):
+            return self.column(col)  # `usage_month` holds months already: grouped as stored
         if unit == "quarter":
             return self.quarter(col)
         fmt = _BUCKET_FORMATS[unit]
@@ -807,6 +809,12 @@ def _single_year_columns(intent: Intent) -> set[ColumnRef]:
             if same:
                 out.add(col)
     return out
+
+
+def holds_its_unit(col: ColumnRef, unit: str) -> bool:
+    """A date column named for the period it is bucketed by (`usage_month` by month,
+    `billing_week` by week) holds one date per period: its stored values are the buckets."""
+    return col.kind in ("date", "text") and unit in ("week", "month") and unit in col.words
 
 
 def shift(day: date, amount: int, unit: str) -> date:

@@ -1,0 +1,44 @@
+"""The platform's row cap taken back out of an answer's SQL.
+
+An ask's SQL is shown and recorded with the row cap the platform adds (`LIMIT <cap>`, and
+`LIMIT <cap + 1>` as executed, one row more to tell a truncated result). The answer a user
+rated is the query itself, not its first screenful: a golden question or a verified example
+made from it keeps the question's own LIMIT ("top 5") and drops the cap, or a later run of the
+same query over all its rows would be judged against a truncated gold."""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlalchemy.orm import Session
+from sqlglot import exp
+
+from backend.admin.config_keys import get_config_value
+from backend.nl2sql.guard import sqlglot_dialect
+
+
+def without_row_cap(sql: str, *, dialect: str, row_cap: int) -> str:
+    """`sql` without a top-level `LIMIT` of `row_cap` or `row_cap + 1` (no OFFSET); anything
+    else, or SQL that does not parse as one statement, is returned unchanged."""
+    try:
+        statements = sqlglot.parse(sql, read=sqlglot_dialect(dialect))
+    except sqlglot.errors.SqlglotError:
+        return sql
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        return sql
+    query = statements[0]
+    limit = query.args.get("limit")
+    if not isinstance(limit, exp.Limit) or query.args.get("offset") is not None:
+        return sql
+    value = limit.expression
+    if not isinstance(value, exp.Literal) or not value.is_int:
+        return sql
+    if int(value.this) not in (row_cap, row_cap + 1):
+        return sql
+    query.set("limit", None)
+    return query.sql(dialect=sqlglot_dialect(dialect))
+
+
+def answer_query(session: Session, sql: str, *, dialect: str) -> str:
+    """An answer's SQL as the query it stands for: without the platform's current row cap."""
+    row_cap = max(1, min(100_000, int(get_config_value(session, "query.row_cap"))))
+    return without_row_cap(sql, dialect=dialect, row_cap=row_cap)
