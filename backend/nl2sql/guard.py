@@ -1186,12 +1186,15 @@ def _guard(
     used: list[str] = []
     if parameters is not None:
         statement = statement.transform(_neutral_placeholder(used))
-    rendered = statement.sql(dialect=target, comments=False)
+    shows_other_cap = changed and shown_row_cap is not None
+    # The tree is the guard's own (parsed here, or taken from a `ParsedSql`): its last
+    # rendering needs no copy to protect it from the generator's dialect transforms.
+    rendered = statement.sql(dialect=target, comments=False, copy=shows_other_cap)
     shown = rendered
     if changed and shown_row_cap is not None:
         # The tree is checked already: lowering its LIMIT and rendering again is all it takes.
         _apply_row_cap(statement, max(1, shown_row_cap))
-        shown = statement.sql(dialect=target, comments=False)
+        shown = statement.sql(dialect=target, comments=False, copy=False)
     return GuardedSql(
         sql=rendered,
         shown_sql=shown,
