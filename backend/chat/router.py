@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
@@ -28,14 +29,13 @@ from backend.chat.schemas import (
     ChatSessionUpdate,
 )
 from backend.chat.streaming import AskEventStream, StageEvents, StreamedAsk
-from backend.core.context import ClientContextDep
+from backend.core.context import client_context
 from backend.core.db import SessionDep
 from backend.core.errors import AppError, ErrorResponse
 from backend.core.logs import annotate_log
 from backend.core.pagination import CursorParam
 from backend.core.schemas import SSE_EVENT_SCHEMA, Page
 from backend.nl2sql import pipeline
-from backend.nl2sql.schemas import ResultColumnRead
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
@@ -194,8 +194,7 @@ async def ask(
     data: AskRequest,
     request: Request,
     credentials: AskCredentials,
-    context: ClientContextDep,
-) -> AskResponse:
+) -> Response:
     """Turns the question into one read-only SQL query on the session's (or the given) connection,
     checks it with the SQL guard, runs it with a row cap and a timeout, and answers with the SQL, an
     explanation, the rows and a Vega-Lite chart spec (render it with vega-embed). The question and
@@ -209,10 +208,10 @@ async def ask(
         connection_id=data.connection_id,
         generator_name=data.generator,
         settings=request.app.state.settings,
-        context=context,
+        context=client_context(request),
         execute=data.execute,
     )
-    return ask_response(answer)
+    return ask_json_response(answer)
 
 
 @router.post(
@@ -236,7 +235,6 @@ async def ask_stream(
     data: AskRequest,
     request: Request,
     credentials: AskCredentials,
-    context: ClientContextDep,
 ) -> StreamingResponse:
     """The same ask as `POST /sessions/{id}/ask`, recorded the same way, with each stage sent as
     it happens. Failures of the ask (including an unknown session) come as an `error` event;
@@ -270,7 +268,7 @@ async def ask_stream(
             connection_id=data.connection_id,
             generator_name=data.generator,
             settings=request.app.state.settings,
-            context=context,
+            context=client_context(request),
             notify=events.notify,
         )
     except _CallerRefused as refused:
@@ -281,7 +279,7 @@ async def ask_stream(
         ask = StreamedAsk(run, lambda: pipeline.record_cancelled_async(factory, plan))
     else:
         ask = StreamedAsk(failed, None)  # nothing was read, so there is nothing to record
-    return AskEventStream(events, ask, lambda answer: ask_response(answer).model_dump(mode="json"))
+    return AskEventStream(events, ask, ask_response_fields)
 
 
 class _CallerRefused(Exception):
@@ -292,37 +290,53 @@ class _CallerRefused(Exception):
         self.error = error
 
 
+def ask_response_fields(answer: pipeline.AskAnswer) -> dict[str, Any]:
+    """`ask_response(answer).model_dump(mode="json")`, built directly: the fields of
+    `AskResponse` in its order, each already of its JSON type (no model to validate)."""
+    annotate_log(query_id=answer.query_id)
+    result, executed = answer.result, answer.executed
+    cost = answer.cost_estimate
+    return {
+        "query_id": answer.query_id,
+        "sql": answer.sql,
+        "columns": [
+            {"name": c.name, "type": t}
+            for c, t in zip(result.columns, answer.column_types, strict=True)
+        ],
+        "rows": result.rows,
+        "row_count": result.row_count,
+        "truncated": result.truncated,
+        "truncated_reason": result.truncated_reason,
+        "execution_time_ms": float(result.execution_time_ms),
+        "chart": answer.chart.spec if executed else None,
+        "chart_type": answer.chart.chart_type if executed else None,
+        "message_id": answer.message_id,
+        "user_message_id": answer.user_message_id,
+        "explanation": answer.explanation,
+        "generator": answer.generator,
+        "model": answer.model,
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+        "requested_generator": answer.requested_generator,
+        "generator_note": answer.generator_note,
+        "template_id": answer.template_id,
+        "parameters": answer.parameters,
+        "attempts": answer.attempts,
+        "cost_estimate": float(cost) if cost is not None else None,
+        "summary": answer.summary,
+        "executed": executed,
+    }
+
+
 def ask_response(answer: pipeline.AskAnswer) -> AskResponse:
     """The HTTP answer of an ask (also the result of a background job and of the MCP tool)."""
-    annotate_log(query_id=answer.query_id)
-    return AskResponse(
-        message_id=answer.message_id,
-        user_message_id=answer.user_message_id,
-        query_id=answer.query_id,
-        sql=answer.sql,
-        explanation=answer.explanation,
-        columns=[
-            ResultColumnRead(name=c.name, type=t)
-            for c, t in zip(answer.result.columns, answer.column_types, strict=True)
-        ],
-        rows=answer.result.rows,
-        row_count=answer.result.row_count,
-        truncated=answer.result.truncated,
-        truncated_reason=answer.result.truncated_reason,
-        execution_time_ms=answer.result.execution_time_ms,
-        chart=answer.chart.spec if answer.executed else None,
-        chart_type=answer.chart.chart_type if answer.executed else None,
-        generator=answer.generator,
-        model=answer.model,
-        prompt_tokens=answer.prompt_tokens,
-        completion_tokens=answer.completion_tokens,
-        total_tokens=answer.prompt_tokens + answer.completion_tokens,
-        requested_generator=answer.requested_generator,
-        generator_note=answer.generator_note,
-        template_id=answer.template_id,
-        parameters=answer.parameters,
-        attempts=answer.attempts,
-        cost_estimate=answer.cost_estimate,
-        summary=answer.summary,
-        executed=answer.executed,
-    )
+    return AskResponse.model_validate(ask_response_fields(answer))
+
+
+def ask_json_response(answer: pipeline.AskAnswer) -> Response:
+    """`ask_response` encoded once, by the encoder FastAPI would use for it, without building
+    and validating the model first and again on the way out (what an offline ask spent most
+    of its response time on); `tests/chat/test_ask_response.py` holds the two equal."""
+    body = pydantic_core.to_json(ask_response_fields(answer), inf_nan_mode="null")
+    return Response(body, media_type="application/json")

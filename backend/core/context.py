@@ -26,13 +26,17 @@ def client_ip(request: Request) -> str | None:
     return request.client.host[:45] if request.client else None
 
 
-async def get_client_context(request: Request) -> ClientContext:
+def client_context(request: Request) -> ClientContext:
     agent = request.headers.get("user-agent")
     return ClientContext(
         ip_address=client_ip(request),
         user_agent=agent[:500] if agent else None,
         request_id=getattr(request.state, "request_id", None),
     )
+
+
+async def get_client_context(request: Request) -> ClientContext:
+    return client_context(request)
 
 
 ClientContextDep = Annotated[ClientContext, Depends(get_client_context)]

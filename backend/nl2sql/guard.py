@@ -9,6 +9,7 @@ cannot smuggle anything in).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -266,8 +267,54 @@ def parse_statements(sql: str, dialect: str | None) -> list[exp.Expr]:
     return statements
 
 
-def _parse_single(sql: str, dialect: str) -> exp.Expr:
-    statements = parse_statements(sql, dialect)
+class ParsedSql:
+    """SQL text and the statements the guard's parser read from it (`parse_sql`).
+
+    A generator that parses its own SQL to judge it hands this on with its generation, and the
+    guard then checks and renders these statements instead of parsing the same text again.
+    The guard takes them once and only for exactly this text and dialect (it lowers the LIMIT
+    of the tree it renders): a second guard of the same text, or of other text, parses afresh.
+    Readers before the guard must not modify the statements; whatever they hold, the guard
+    checks the tree it is handed and runs nothing but that tree's rendering.
+    """
+
+    __slots__ = ("_lock", "_statements", "dialect", "text")
+
+    def __init__(self, text: str, dialect: str, statements: list[exp.Expr]) -> None:
+        self.text = text
+        self.dialect = dialect
+        self._statements: list[exp.Expr] | None = statements
+        self._lock = threading.Lock()
+
+    @property
+    def statement(self) -> exp.Expr | None:
+        """The one statement, to read (None when the text held several, or once taken)."""
+        statements = self._statements
+        return statements[0] if statements is not None and len(statements) == 1 else None
+
+    def take(self, text: str, dialect: str) -> list[exp.Expr] | None:
+        """The statements, if they were read from `text` in `dialect` and not taken yet."""
+        with self._lock:
+            statements = self._statements
+            if statements is None or text != self.text or dialect != self.dialect:
+                return None
+            self._statements = None
+            return statements
+
+
+def parse_sql(sql: str, dialect: str) -> ParsedSql:
+    """`sql` (stripped, as the guard reads it) parsed as `parse_statements` does, to hand to
+    `guard_sql` as `parsed`; raises what `parse_statements` raises."""
+    text = sql.strip()
+    return ParsedSql(text, dialect, parse_statements(text, dialect))
+
+
+def _parse_single(sql: str, dialect: str, parsed: ParsedSql | None = None) -> exp.Expr:
+    statements = parsed.take(sql, dialect) if parsed is not None else None
+    if statements is None:
+        statements = parse_statements(sql, dialect)
+    elif not all(_tree_depth_within(statement, MAX_TREE_DEPTH) for statement in statements):
+        raise _too_deep()  # checked when parsed; again in case a reader grew the tree since
     if len(statements) != 1:
         raise _refuse(
             Rule.SINGLE_STATEMENT,
@@ -1070,6 +1117,7 @@ def guard_sql(
     parameters: Collection[str] | None = None,
     shown_row_cap: int | None = None,
     hidden: HiddenItems = NOTHING_HIDDEN,
+    parsed: ParsedSql | None = None,
 ) -> GuardedSql:
     """Accept one read-only query over the snapshot's tables, or raise `GuardRefused`.
 
@@ -1079,7 +1127,8 @@ def guard_sql(
     declared parameters, validated when it was saved); they are rendered as `:name` in every
     dialect, for the executor to bind, never filled into the text. `hidden` (the connection's
     semantic layer) refuses reading a hidden table or column (`SqlReadsHidden`) and narrows
-    `*` to the visible columns.
+    `*` to the visible columns. `parsed`: `parse_sql` of this very SQL, whose statements
+    the guard then takes instead of parsing it again (ignored for any other text or dialect).
     """
     target = sqlglot_dialect(dialect or snapshot.db_type)
     try:
@@ -1091,6 +1140,7 @@ def guard_sql(
             parameters=parameters,
             shown_row_cap=shown_row_cap,
             hidden=hidden,
+            parsed=parsed,
         )
     except RecursionError:
         # The bounds in `parse_statements` keep recursion far from Python's limit; should a
@@ -1107,11 +1157,12 @@ def _guard(
     parameters: Collection[str] | None,
     shown_row_cap: int | None = None,
     hidden: HiddenItems = NOTHING_HIDDEN,
+    parsed: ParsedSql | None = None,
 ) -> GuardedSql:
     text = sql.strip() if sql else ""
     if not text:
         raise _refuse(Rule.EMPTY, "The SQL is empty.")
-    statement = _unwrap(_parse_single(text, target))
+    statement = _unwrap(_parse_single(text, target, parsed))
     if not isinstance(statement, _TOP_LEVEL_QUERIES):
         kind = type(statement).__name__.upper()
         if isinstance(statement, exp.Command):
@@ -1135,12 +1186,15 @@ def _guard(
     used: list[str] = []
     if parameters is not None:
         statement = statement.transform(_neutral_placeholder(used))
-    rendered = statement.sql(dialect=target, comments=False)
+    shows_other_cap = changed and shown_row_cap is not None
+    # The tree is the guard's own (parsed here, or taken from a `ParsedSql`): its last
+    # rendering needs no copy to protect it from the generator's dialect transforms.
+    rendered = statement.sql(dialect=target, comments=False, copy=shows_other_cap)
     shown = rendered
     if changed and shown_row_cap is not None:
         # The tree is checked already: lowering its LIMIT and rendering again is all it takes.
         _apply_row_cap(statement, max(1, shown_row_cap))
-        shown = statement.sql(dialect=target, comments=False)
+        shown = statement.sql(dialect=target, comments=False, copy=False)
     return GuardedSql(
         sql=rendered,
         shown_sql=shown,

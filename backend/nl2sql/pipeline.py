@@ -77,6 +77,7 @@ from backend.nl2sql.errors import (
 )
 from backend.nl2sql.guard import (
     GuardedSql,
+    ParsedSql,
     cap_limit_parameter,
     guard_sql,
     names_hidden,
@@ -224,6 +225,8 @@ class _Run:
     """What the connection's semantic layer hides: the guard refuses SQL that reads it."""
     summary: object = _NOT_SUMMARIZED
     """`_summary`'s sentence once made (it may be None)."""
+    parsed: ParsedSql | None = None
+    """The latest generation's SQL as its engine parsed it, for the guard to take."""
 
     def emit(self, stage: str, data: dict[str, Any]) -> None:
         if self.notify is not None:
@@ -338,6 +341,7 @@ def _execute(
     settings: Settings,
     params: Mapping[str, Any] | None = None,
 ) -> None:
+    parsed, run.parsed = run.parsed, None
     with run.timings.measure("guard"):
         # One row beyond the cap lets the executor tell whether the result was truncated.
         # The probe row is the platform's business: the SQL shown has the cap itself.
@@ -349,6 +353,7 @@ def _execute(
             parameters=None if params is None else list(params),
             shown_row_cap=run.row_cap,
             hidden=run.hidden,
+            parsed=parsed,
         )
         run.shown_sql = run.guarded.shown_sql or run.guarded.sql
     run.emit("guard", {"sql": run.shown_sql, "tables": list(run.guarded.tables)})
@@ -433,6 +438,7 @@ def _set_generate_ms(run: _Run, started: float) -> None:
 
 
 def _generated(run: _Run, generation: Generation) -> None:
+    run.parsed = generation.parsed
     run.emit("sql", {"sql": generation.sql, "explanation": generation.explanation})
 
 

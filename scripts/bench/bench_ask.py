@@ -14,6 +14,15 @@ the server's CPU per ask is printed; `--py-spy FILE` records the server meanwhil
 collapsed stacks when FILE ends in `.txt`:
 
     python scripts/bench/bench_ask.py --serve --clients 8 --seconds 20 --py-spy ask.svg
+
+With `--serve --repeat K` (no py-spy): K closed loops of asks and K of a no-op (`GET
+/healthz`), alternating, and K rounds of the in-process core (generate + guard + execute of the
+same questions, as the ask does them: the guard takes the engine's parsed tree) in this
+process; printed as CPU per request, the lowest of the K (the least disturbed by other work on
+a shared machine) and the median, with the ratios `ask_cpu / core_cpu` and `ask_cpu /
+noop_cpu`. CPU time, not wall time: a busy machine stretches wall times far more.
+
+    python scripts/bench/bench_ask.py --serve --clients 1 --seconds 4 --repeat 5
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import json
 import shutil
 import statistics
 import subprocess
@@ -28,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
@@ -97,6 +108,61 @@ def _report(title: str, per_stage: dict[str, list[float]], totals: list[float]) 
     )
 
 
+def core_cpu_ms(platform: Any, questions: list[str], rounds: int) -> list[float]:
+    """CPU ms per in-process generate + guard + execute of `questions`, one figure a round
+    (after a warm-up round), as the ask does them with the builtin engine."""
+    from backend.connections import executor, schema_cache
+    from backend.connections.models import DatabaseConnection
+    from backend.core.db import create_app_engine, create_session_factory
+    from backend.nl2sql.engines.builtin import BuiltinGenerator
+    from backend.nl2sql.guard import guard_sql, sqlglot_dialect
+
+    engine = create_app_engine(platform.url)
+    try:
+        with create_session_factory(engine)() as session:
+            connection = session.get(DatabaseConnection, platform.connection_id)
+            assert connection is not None  # noqa: S101 - made by prepare_platform
+            session.expunge(connection)
+    finally:
+        engine.dispose()
+    snapshot = schema_cache.read_snapshot(connection, settings=platform.settings)
+    generator = BuiltinGenerator()
+    figures: list[float] = []
+    for round_number in range(rounds + 1):
+        started = time.process_time()
+        for question in questions:
+            generation = generator.generate(
+                GenerationRequest(
+                    question=question,
+                    schema=snapshot,
+                    dialect=sqlglot_dialect(connection.db_type),
+                    row_cap=1000,
+                )
+            )
+            guarded = guard_sql(
+                generation.sql,
+                snapshot=snapshot,
+                dialect=connection.db_type,
+                row_cap=1001,
+                shown_row_cap=1000,
+                parsed=generation.parsed,
+            )
+            executor.run_on_connection(
+                connection,
+                guarded.sql,
+                row_cap=1000,
+                timeout_seconds=30,
+                settings=platform.settings,
+            )
+        if round_number:  # the first round is a warm-up
+            figures.append((time.process_time() - started) * 1000 / len(questions))
+    return figures
+
+
+def _cpu_summary(values: list[float]) -> dict[str, float]:
+    return {"lowest": round(min(values), 3), "median": round(statistics.median(values), 3)}
+
+
 def serve(args: argparse.Namespace) -> None:
     """Offline asks against the real server in a subprocess, optionally under py-spy."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -125,24 +191,57 @@ def serve(args: argparse.Namespace) -> None:
                     "--format", "raw" if out.suffix == ".txt" else "flamegraph", "--gil",
                 ]  # fmt: skip
                 spy = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
-            loop = asyncio.run(
-                run_all.closed_loop(
-                    base,
-                    clients=args.clients,
-                    seconds=args.seconds,
-                    method="POST",
-                    path_for=lambda i: f"/api/v1/chat/sessions/{chats[i]}/ask",
-                    body_for=lambda i, n: {
-                        "question": run_all.QUESTIONS[(i + n) % len(run_all.QUESTIONS)]
-                    },
-                    headers=headers,
+            asks_cpu: list[float] = []
+            noop_cpu: list[float] = []
+            for _ in range(1 if spy is not None else args.repeat):
+                loop = asyncio.run(
+                    run_all.closed_loop(
+                        base,
+                        clients=args.clients,
+                        seconds=args.seconds,
+                        method="POST",
+                        path_for=lambda i: f"/api/v1/chat/sessions/{chats[i]}/ask",
+                        body_for=lambda i, n: {
+                            "question": run_all.QUESTIONS[(i + n) % len(run_all.QUESTIONS)]
+                        },
+                        headers=headers,
+                    )
                 )
-            )
+                loop.pop("query_ids")
+                print(loop)
+                asks_cpu.append(loop["server_cpu_ms_per_request"])
+                if spy is None and args.repeat > 1:
+                    noop = asyncio.run(
+                        run_all.closed_loop(
+                            base,
+                            clients=args.clients,
+                            seconds=args.seconds,
+                            method="GET",
+                            path_for=lambda _i: "/healthz",
+                            body_for=lambda _i, _n: None,
+                            headers={},
+                        )
+                    )
+                    noop_cpu.append(noop["server_cpu_ms_per_request"])
             if spy is not None:
                 spy.send_signal(run_all.signal.SIGINT)
                 spy.wait(60)
-        loop.pop("query_ids")
-        print(loop)
+        if spy is None and args.repeat > 1:
+            core = core_cpu_ms(platform, run_all.QUESTIONS, args.repeat)
+            ask, noop_summary, core_summary = (
+                _cpu_summary(asks_cpu),
+                _cpu_summary(noop_cpu),
+                _cpu_summary(core),
+            )
+            report = {
+                "clients": args.clients,
+                "server_cpu_ms_per_ask": ask,
+                "server_cpu_ms_per_noop": noop_summary,
+                "in_process_core_cpu_ms": core_summary,
+                "ask_cpu_over_core_cpu": round(ask["lowest"] / core_summary["lowest"], 2),
+                "ask_cpu_over_noop_cpu": round(ask["lowest"] / noop_summary["lowest"], 2),
+            }
+            print(json.dumps(report))
 
 
 def main() -> None:
@@ -153,6 +252,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="with --serve")
     parser.add_argument("--seconds", type=float, default=10.0, help="with --serve")
     parser.add_argument("--py-spy", default=None, help="with --serve: record the server")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="with --serve: loops each of asks and no-ops"
+    )
     args = parser.parse_args()
     if args.serve:
         serve(args)

@@ -638,8 +638,13 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
                     row_cap=1000,
                 )
             )
+            # The tree the engine parsed, as the ask hands it to the guard (one parse).
             guarded = guard_sql(
-                generation.sql, snapshot=snapshot, dialect=connection.db_type, row_cap=1001
+                generation.sql,
+                snapshot=snapshot,
+                dialect=connection.db_type,
+                row_cap=1001,
+                parsed=generation.parsed,
             )
             executor.run_on_connection(
                 connection,

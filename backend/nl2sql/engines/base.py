@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 from backend.connections.snapshot import SchemaSnapshot
 from backend.semantic.layer import SemanticLayer
+
+if TYPE_CHECKING:
+    from backend.nl2sql.guard import ParsedSql
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,9 @@ class Generation:
     """What the engine understood (tables, columns, values, intents), for explanations."""
     confidence: float | None = None
     """How sure the engine is of its reading, 0-1 (None: the engine does not say)."""
+    parsed: ParsedSql | None = field(default=None, compare=False, repr=False)
+    """`guard.parse_sql` of `sql` when the engine parsed it anyway: the guard takes that tree
+    instead of parsing the same text again."""
 
 
 @dataclass(frozen=True, slots=True)

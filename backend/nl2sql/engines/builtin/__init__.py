@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import NamedTuple
 
 from backend.connections.snapshot import SchemaSnapshot
+from backend.core.errors import AppError
 from backend.nl2sql.engines.base import (
     Generation,
     GenerationRequest,
@@ -44,6 +45,7 @@ from backend.nl2sql.engines.builtin.linking import (
 )
 from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_words, split_roles
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
+from backend.nl2sql.guard import ParsedSql, parse_sql
 from backend.semantic.layer import SemanticLayer
 
 __all__ = ["BuiltinGenerator"]
@@ -152,6 +154,15 @@ def sqlglot_dialect(dialect: str) -> str:
     return DIALECTS.get(dialect.lower(), dialect.lower())
 
 
+def _parsed_or_none(sql: str, dialect: str) -> ParsedSql | None:
+    """`sql` parsed as the guard parses it, or None where the guard would refuse the text
+    (`sql_signals` then parses it its own way, and the guard refuses it in turn)."""
+    try:
+        return parse_sql(sql, dialect)
+    except AppError:
+        return None
+
+
 def _date_alternatives(index: SchemaIndex, intent: Intent, dialect: str) -> list[Suggestion]:
     """The same reading on each other date of the table, when the question named none."""
     out: list[Suggestion] = []
@@ -242,6 +253,9 @@ class Reading(NamedTuple):
     sql: str
     signals: dict[str, float]
     schema: SchemaIndex
+    parsed: ParsedSql | None = None
+    """`sql` parsed the guard's way, handed on with the generation (None: the guard would
+    refuse the text)."""
 
 
 class BuiltinGenerator(SqlGenerator):
@@ -301,9 +315,18 @@ class BuiltinGenerator(SqlGenerator):
             intent.limit = min(intent.limit, request.row_cap)
         sql = render(intent, index, request.dialect)
         sql = or_between_conditions(sql, sqlglot_dialect(request.dialect), question) or sql
+        # Parsed the guard's way: the guard then checks this tree instead of parsing again.
+        parsed = _parsed_or_none(sql, sqlglot_dialect(request.dialect))
         signals = {
             **intent.signals,
-            **sql_signals(sql, sqlglot_dialect(request.dialect), intent, question, index),
+            **sql_signals(
+                sql,
+                sqlglot_dialect(request.dialect),
+                intent,
+                question,
+                index,
+                tree=parsed.statement if parsed is not None else None,
+            ),
         }
         if signals.get("ambiguous_joins"):  # a key whose role the question names: no guess
             roles = resolved_roles(sql, sqlglot_dialect(request.dialect), index, intent.words)
@@ -311,10 +334,10 @@ class BuiltinGenerator(SqlGenerator):
                 roles = 0  # the named role is one of two the table plays here
             roles += settled  # "from York to Hull": each role joined by its own key
             signals["ambiguous_joins"] = max(0.0, signals["ambiguous_joins"] - roles)
-        return Reading(intent, sql, signals, index)
+        return Reading(intent, sql, signals, index, parsed)
 
     def _generate(self, request: GenerationRequest) -> Generation:
-        intent, sql, signals, index = self.read(request)
+        intent, sql, signals, index, parsed = self.read(request)
         question = request.question.strip()
         assessment = assess(signals)
         explanation = explain(intent)
@@ -352,6 +375,7 @@ class BuiltinGenerator(SqlGenerator):
             model="builtin",
             recognised=dict(intent.recognised),
             confidence=assessment.confidence,
+            parsed=parsed,
         )
 
     @staticmethod

@@ -80,13 +80,17 @@ def sql_signals(
     intent: Intent,
     question: str | None = None,
     index: SchemaIndex | None = None,
+    *,
+    tree: exp.Expr | None = None,
 ) -> dict[str, float]:
     """Signals read from the rendered SQL: star selects, tables the question never names,
-    and, given the question, reference keys it shows though the question asks for no id."""
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except sqlglot.errors.ParseError:
-        return {"star": 1.0, "unnamed_tables": 0.0, "tables": 0.0}
+    and, given the question, reference keys it shows though the question asks for no id.
+    `tree`: `sql` parsed already (only read here)."""
+    if tree is None:
+        try:
+            tree = sqlglot.parse_one(sql, read=dialect)
+        except sqlglot.errors.ParseError:
+            return {"star": 1.0, "unnamed_tables": 0.0, "tables": 0.0}
     names = {t.name.lower() for t in tree.find_all(exp.Table)}
     pointed = {t.lower() for t in intent.preferred_tables} | {intent.table.lower()}
     pointed |= {t.lower() for t in _reading_tables(intent)}
