@@ -38,8 +38,43 @@ def _is_verb_form(text: str) -> bool:
 class ActionRankReading(AssemblyReading):
     """Pass (inside the superlatives): what a ranking by an action or a related amount ranks."""
 
+    def _owner_of_ranked_rows(self) -> str:
+        """ "which support agent closed the most tickets": the rows asked about are named by a
+        value of another table's column (a role of `staff`) right after "which", and the
+        table named after the superlative holds the rows counted for each of them; the
+        question is about the value's table. '' when the question is not of that shape."""
+        words = [t for t in self.tokens if t.kind == "word"]
+        if len(words) < 2 or words[0].lemma not in ("which", "what"):
+            return ""
+        first = next((m for m in self.mentions if m.start == words[1].index), None)
+        if first is None or first.kind != "value" or not first.columns:
+            return ""
+        owners = {c.table.lower() for c in first.columns}
+        if len(owners) != 1:
+            return ""
+        owner = first.columns[0].table
+        cue = next((c for c in self.cues if c.kind == "super" and c.payload in _RANKED), None)
+        if cue is None:
+            return ""
+        verb = next((m for m in self.mentions if m.start == first.end), None)
+        if verb is None or verb.end - verb.start != 1 or not _is_verb_form(verb.text):
+            return ""
+        if self.gap(verb.end, cue.start) > 1:
+            return ""
+        counted = next((m for m in self.mentions if m.start == cue.end), None)
+        if counted is None or counted.kind != "table" or len(counted.tables) != 1:
+            return ""
+        rows = counted.tables[0].name
+        related = {other.lower() for other, _, _ in self.index.edges.get(rows.lower(), [])}
+        if rows.lower() == owner.lower() or owner.lower() not in related:
+            return ""
+        return self.index.table(owner).name
+
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         self._spend_whole_span(cue)
+        tenure = self._tenure_rank(cue)
+        if tenure is not None:  # the longest tenure: the earliest start
+            return tenure, cue.payload.endswith("asc")
         self._action_on_counted_rows(cue)
         if cue.payload in _RANKED and not self._other_breakdown():
             desc = not cue.payload.endswith("asc")
@@ -57,6 +92,7 @@ class ActionRankReading(AssemblyReading):
     def _counts_and_aggregates(self) -> None:
         self._participle_adjectives()
         super()._counts_and_aggregates()
+        self._event_fragment_count()
         self._verb_totals()
 
     def _participle_adjectives(self) -> None:
@@ -241,7 +277,44 @@ class ActionRankReading(AssemblyReading):
                 return None
             self._use(k)
             return Measure(None, "COUNT", count_table=m.columns[0].table)
+        if m.kind == "column" and m.columns and all(c.kind == "numeric" for c in m.columns):
+            return self._amount_of_action(k)
         return None
+
+    def _amount_of_action(self, k: int) -> Measure | None:
+        """ "which guests paid the most", "which boats earned the most": a verb linked to an
+        amount of another table's rows (what was paid) ranks the rows asked about by that
+        amount added up over their related rows. Where the verb fits several amounts of the
+        table, the table's one amount of money is meant (what was paid, not the tax on it)."""
+        m = self.mentions[k]
+        tables = {c.table.lower() for c in m.columns}
+        if len(tables) != 1 or self.intent.table.lower() in tables:
+            return None
+        table = m.columns[0].table
+        money = self._money_column(table)
+        if len(m.columns) == 1:
+            col = m.columns[0]
+        elif money is not None and money in m.columns:
+            col = money
+        else:
+            return None
+        self._use(k)
+        m.kind, m.columns = "spent", [col]
+        self._keep_rows_acted_on(k, table)
+        self.note("order", f"the total {col.name} of the {table} rows")
+        return Measure(col, "SUM")
+
+    def _keep_rows_acted_on(self, k: int, table: str) -> None:
+        """ "paid the most": where the table records the day of that event in a date that may
+        be missing (`paid_on`), only the rows it happened to count."""
+        dates = [c for c in self.index.columns_of.get(table.lower(), []) if c.kind == "date"]
+        found = set(self._event_dates(self.tokens[self.mentions[k].start], dates))
+        if len(found) != 1:
+            return
+        col = next(iter(found))
+        if col.nullable:
+            self.intent.filters.append(Filter(col, "is not null", []))
+            self.note("filters", f"{col.name} is recorded")
 
     def _names_the_actors(self, k: int, table: str) -> bool:
         """ "the movie reviewed the most" linked to `reviewers`: a table named by the verb's
@@ -337,7 +410,7 @@ class ActionRankReading(AssemblyReading):
             if m.kind not in ("table", "spent") or m.end - m.start != 1 or k not in self.used:
                 continue
             named = {t.name.lower() for t in m.tables}
-            named |= {c.table.lower() for c in m.columns if c.kind == "date"}  # "opened"
+            named |= {c.table.lower() for c in m.columns if c.kind in ("date", "numeric")}
             if not named & ranked:
                 continue
             word = self.tokens[m.start]
