@@ -9,6 +9,10 @@ rows end in November 2024, long before the clock:
 * "Which instructor completed the most lessons in 2024?": the rows asked about are named by a
   value of another table's column (a skipper's role) right after "which", and the lessons after
   the superlative are counted for each of them;
+* "Which member sailed the most miles?": "the most" of an amount of related rows is their
+  total per member, not the member of the single biggest row;
+* "What is the skipper number of Skipper C?": the row's identifier (its key), not a count and
+  not the licence number;
 * "Which member has been with us the longest?": the earliest start first, not a length;
 * "Sign-ups in 2023?", "Hires in 2020?": a question that is only an event's plural noun and a
   period asks how many (a capital at the start of the sentence does not keep "Sign-ups" one
@@ -52,6 +56,7 @@ CREATE TABLE skippers (
     skipper_id INTEGER PRIMARY KEY,
     full_name TEXT NOT NULL,
     role TEXT NOT NULL,
+    licence_number TEXT NOT NULL,
     hired_on DATE NOT NULL
 );
 CREATE TABLE boats (
@@ -65,7 +70,8 @@ CREATE TABLE lessons (
     skipper_id INTEGER NOT NULL REFERENCES skippers(skipper_id),
     boat_id INTEGER NOT NULL REFERENCES boats(boat_id),
     booked_on DATE NOT NULL,
-    completed_on DATE
+    completed_on DATE,
+    miles REAL NOT NULL
 );
 CREATE TABLE charges (
     charge_id INTEGER PRIMARY KEY,
@@ -96,7 +102,7 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         for i, name in enumerate(NAMES, start=1)
     ]
     skippers = [
-        (i, f"Skipper {chr(64 + i)}", role, f"20{16 + i}-0{i}-15")
+        (i, f"Skipper {chr(64 + i)}", role, f"LIC-{900 + i}", f"20{16 + i}-0{i}-15")
         for i, role in enumerate(ROLES, start=1)
     ]
     boats = [(i, f"Boat {i}", f"B{i}") for i in range(1, 4)]
@@ -106,7 +112,8 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         skipper = _TEACHES[n % 10]
         booked = start + dt.timedelta(days=7 * n)  # weekly, up to late November 2024
         done = None if n % 6 == 0 else _day(booked, 3)
-        lessons.append((n, 1 + (n * 3) % 7, skipper, 1 + n % 3, booked.isoformat(), done))
+        miles = 3.0 + (n * 7) % 11 + n / 100 + (10.0 if n == 7 else 0.0)  # one long trip
+        lessons.append((n, 1 + (n * 3) % 7, skipper, 1 + n % 3, booked.isoformat(), done, miles))
     charges: list[tuple[Any, ...]] = []
     for n, (lesson, member, *_rest) in enumerate(lessons, start=1):
         issued = dt.date.fromisoformat(lessons[n - 1][4])
@@ -165,6 +172,16 @@ READINGS = [
     # before: "could not tell what 'highest/most/least' refers to"
     ("Which member has been with us the longest?",
      "SELECT full_name FROM members ORDER BY joined_on LIMIT 1"),
+    # before: the single longest lesson's member
+    ("Which member sailed the most miles?",
+     "SELECT m.full_name FROM lessons l JOIN members m ON m.member_id = l.member_id"
+     " GROUP BY m.member_id, m.full_name ORDER BY SUM(l.miles) DESC LIMIT 1"),
+    # before: a count of the skippers named so
+    ("What is the skipper number of Skipper C?",
+     "SELECT skipper_id FROM skippers WHERE full_name = 'Skipper C'"),
+    ("What's the member number of Bo Lind?",
+     "SELECT member_id FROM members WHERE full_name = 'Bo Lind'"),
+    ("What is the number of skippers?", "SELECT COUNT(*) FROM skippers"),
     ("Which 2 skippers have worked here the longest?",
      "SELECT full_name FROM skippers ORDER BY hired_on LIMIT 2"),
     # before: "could not tell which table the question is about" / a list of names

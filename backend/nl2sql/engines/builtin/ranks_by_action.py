@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.assembly import AssemblyReading
 from backend.nl2sql.engines.builtin.cues import Cue
+from backend.nl2sql.engines.builtin.identifiers import identifier_column
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
+from backend.nl2sql.engines.builtin.reading import is_key
+from backend.nl2sql.engines.builtin.temporal import MONEY_IN
 
 _WHOLE_SPAN = (("over", "time"), ("of", "all", "time"), ("all", "time"), ("in", "total"),
                ("to", "date"), ("overall",), ("ever",))  # fmt: skip
@@ -27,6 +30,8 @@ _PARTICIPLES = frozenset(
 _SUBJECTS = frozenset({"we", "they", "you", "i", "he", "she"})
 """A pronoun before a word makes it a verb ("did we bill the most": not a bill)."""
 _RANKED = frozenset({"desc", "asc", "n_desc", "n_asc"})
+_QUANTITY_SUPERLATIVES = frozenset({"most", "least", "fewest"})
+"""Superlatives of a quantity ("the most revenue"), not of a single row ("the biggest")."""
 _TOTAL_WORDS = frozenset({"total", "lifetime", "cumulative", "overall", "combined"})
 
 
@@ -37,6 +42,9 @@ def _is_verb_form(text: str) -> bool:
 
 class ActionRankReading(AssemblyReading):
     """Pass (inside the superlatives): what a ranking by an action or a related amount ranks."""
+
+    _owner_ranking = False
+    """Set when the rows asked about are ranked by an amount of related rows added up."""
 
     def _owner_of_ranked_rows(self) -> str:
         """ "which support agent closed the most tickets": the rows asked about are named by a
@@ -82,18 +90,74 @@ class ActionRankReading(AssemblyReading):
             if related is not None:
                 return related, desc
         found = super()._superlative_target(cue)
-        if found is not None or cue.payload not in _RANKED or self._other_breakdown():
+        if found is not None:
+            return self._owners_total(cue, found)
+        if cue.payload not in _RANKED or self._other_breakdown():
             return found
         action = self._ranked_by_action(cue)
         if action is None:
             return None
         return action, not cue.payload.endswith("asc")
 
+    def _owners_total(self, cue: Cue, found: tuple[Measure, bool]) -> tuple[Measure, bool]:
+        """ "which plan generated the most revenue", "which customers used the most storage":
+        "the most" of an amount of another table's rows ranks the rows asked about by that
+        amount added up over their related rows, not by their single biggest row."""
+        measure, desc = found
+        col = measure.column
+        if measure.agg is not None or col is None or col.kind != "numeric" or is_key(col):
+            return found
+        if self.tokens[cue.start].lemma not in _QUANTITY_SUPERLATIVES or cue.payload not in _RANKED:
+            return found
+        if col.table.lower() == self.intent.table.lower() or self._other_breakdown():
+            return found
+        self._spend_money_verb(cue)
+        self._owner_ranking = True
+        self.note("order", f"the total {col.name} of the {col.table} rows")
+        return Measure(col, "SUM"), desc
+
+    def _spend_money_verb(self, cue: Cue) -> None:
+        """ "generated (the most revenue)", "made (the most calls)": the verb of the action
+        is read with the amount, not as a loose link to a date (~ `created_at`) to show."""
+        k = self._action_before(cue)
+        if k is None:
+            return
+        m = self.mentions[k]
+        dated = m.kind == "column" and bool(m.columns) and all(c.kind == "date" for c in m.columns)
+        if self.tokens[m.start].lemma not in MONEY_IN and not dated:
+            return  # ("made the most calls": the verb, not `created_at` to show)
+        m.kind = "spent"
+        self._use(k)
+
     def _counts_and_aggregates(self) -> None:
+        self._identifier_numbers()
         self._participle_adjectives()
         super()._counts_and_aggregates()
         self._event_fragment_count()
         self._verb_totals()
+
+    def _identifier_numbers(self) -> None:
+        """ "the employee number of Omar Larsen": a table's noun right before "number" names
+        the row's identifier (see `identifiers.py`), not a count of the rows."""
+        for cue in list(self.cues):
+            if cue.kind != "count" or self.tokens[cue.start].lemma != "number" or cue.start == 0:
+                continue
+            if self.tokens[cue.start - 1].kind != "word":
+                continue
+            k = next((k for k, m in enumerate(self.mentions) if m.end == cue.start), None)
+            if k is None or k in self.used or self.mentions[k].kind != "table":
+                continue
+            m = self.mentions[k]
+            table = self.table_of(k)
+            if not table or m.end - m.start != 1:
+                continue
+            col = identifier_column(self.index, table, self.tokens[m.start].lemma)
+            if col is None:
+                continue
+            self.cues.remove(cue)
+            self.used_tokens.update(range(cue.start, cue.end))
+            self.projection.append((cue.start, Measure(col)))
+            self.note("columns", f"{col.name} (the {m.text} number)")
 
     def _participle_adjectives(self) -> None:
         """ "by invoiced amount", "the billed total": a verb naming a table right before a
@@ -174,6 +238,8 @@ class ActionRankReading(AssemblyReading):
             if tok.kind == "word"
             for hit in self._event_dates(tok, dates)
         }
+        if not found and len(dates) == 1 and self._owner_ranking:
+            found = set(dates)  # "made the most calls in 2025": the calls' one date
         if len(found) != 1:
             return
         target = next(iter(found))
@@ -299,6 +365,7 @@ class ActionRankReading(AssemblyReading):
         else:
             return None
         self._use(k)
+        self._owner_ranking = True
         m.kind, m.columns = "spent", [col]
         self._keep_rows_acted_on(k, table)
         self.note("order", f"the total {col.name} of the {table} rows")
@@ -400,6 +467,8 @@ class ActionRankReading(AssemblyReading):
         rows of a table the question names by a verb ("invoiced", "did we bill")."""
         if not intent.group_by or intent.limit is None:
             return False
+        if self._owner_ranking:
+            return True
         focus = intent.table.lower()
         ranked = {
             (m.column.table if m.column is not None else m.count_table or "").lower()
