@@ -13,6 +13,8 @@ rows end in November 2024, long before the clock:
   total per member, not the member of the single biggest row;
 * "What is the skipper number of Skipper C?": the row's identifier (its key), not a count and
   not the licence number;
+* "Show the max crew of the Osprey": the aggregate's word is part of a column's name
+  (`max_crew`), which it names; "the boat with the max crew" ranks by that column;
 * "Which member has been with us the longest?": the earliest start first, not a length;
 * "Sign-ups in 2023?", "Hires in 2020?": a question that is only an event's plural noun and a
   period asks how many (a capital at the start of the sentence does not keep "Sign-ups" one
@@ -62,7 +64,8 @@ CREATE TABLE skippers (
 CREATE TABLE boats (
     boat_id INTEGER PRIMARY KEY,
     boat_name TEXT NOT NULL,
-    berth TEXT NOT NULL
+    berth TEXT NOT NULL,
+    max_crew INTEGER NOT NULL
 );
 CREATE TABLE lessons (
     lesson_id INTEGER PRIMARY KEY,
@@ -71,7 +74,8 @@ CREATE TABLE lessons (
     boat_id INTEGER NOT NULL REFERENCES boats(boat_id),
     booked_on DATE NOT NULL,
     completed_on DATE,
-    miles REAL NOT NULL
+    miles REAL NOT NULL,
+    crew INTEGER NOT NULL
 );
 CREATE TABLE charges (
     charge_id INTEGER PRIMARY KEY,
@@ -83,6 +87,7 @@ CREATE TABLE charges (
     tax_amount REAL NOT NULL
 )
 """
+BOATS = ["Petrel", "Osprey", "Tern"]
 NAMES = ["Ada Moss", "Bo Lind", "Cy Hart", "Di Fenn", "Ed Roe", "Fay Dunn", "Gil Pratt"]
 ROLES = ["Instructor", "Deckhand", "Instructor", "Instructor", "Deckhand"]
 _TEACHES = [2, 2, 2, 2, 1, 1, 1, 3, 3, 4]
@@ -105,7 +110,7 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         (i, f"Skipper {chr(64 + i)}", role, f"LIC-{900 + i}", f"20{16 + i}-0{i}-15")
         for i, role in enumerate(ROLES, start=1)
     ]
-    boats = [(i, f"Boat {i}", f"B{i}") for i in range(1, 4)]
+    boats = [(i, name, f"B{i}", [6, 9, 4][i - 1]) for i, name in enumerate(BOATS, start=1)]
     lessons: list[tuple[Any, ...]] = []
     start = dt.date(2023, 3, 1)
     for n in range(1, 91):
@@ -113,7 +118,9 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         booked = start + dt.timedelta(days=7 * n)  # weekly, up to late November 2024
         done = None if n % 6 == 0 else _day(booked, 3)
         miles = 3.0 + (n * 7) % 11 + n / 100 + (10.0 if n == 7 else 0.0)  # one long trip
-        lessons.append((n, 1 + (n * 3) % 7, skipper, 1 + n % 3, booked.isoformat(), done, miles))
+        crew = 1 + n % 3  # never the boat's maximum
+        lesson = (n, 1 + (n * 3) % 7, skipper, 1 + n % 3, booked.isoformat(), done, miles, crew)
+        lessons.append(lesson)
     charges: list[tuple[Any, ...]] = []
     for n, (lesson, member, *_rest) in enumerate(lessons, start=1):
         issued = dt.date.fromisoformat(lessons[n - 1][4])
@@ -182,6 +189,11 @@ READINGS = [
     ("What's the member number of Bo Lind?",
      "SELECT member_id FROM members WHERE full_name = 'Bo Lind'"),
     ("What is the number of skippers?", "SELECT COUNT(*) FROM skippers"),
+    # before: MAX(lessons.crew) of the boat's lessons; the boat's own `max_crew` is meant
+    ("Show the max crew of the Osprey",
+     "SELECT max_crew FROM boats WHERE boat_name = 'Osprey'"),
+    ("Show the boat with the max crew",
+     "SELECT boat_name FROM boats ORDER BY max_crew DESC LIMIT 1"),
     ("Which 2 skippers have worked here the longest?",
      "SELECT full_name FROM skippers ORDER BY hired_on LIMIT 2"),
     # before: "could not tell which table the question is about" / a list of names

@@ -16,7 +16,8 @@ from backend.nl2sql.engines.builtin.assembly import AssemblyReading
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.identifiers import identifier_column
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
+from backend.nl2sql.engines.builtin.joinplan import stem
+from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention, verb_stems
 from backend.nl2sql.engines.builtin.reading import is_key
 from backend.nl2sql.engines.builtin.temporal import MONEY_IN
 
@@ -30,6 +31,9 @@ _PARTICIPLES = frozenset(
 _SUBJECTS = frozenset({"we", "they", "you", "i", "he", "she"})
 """A pronoun before a word makes it a verb ("did we bill the most": not a bill)."""
 _RANKED = frozenset({"desc", "asc", "n_desc", "n_asc"})
+_AGG_SPELLINGS = {"maximum": "max", "minimum": "min", "average": "avg", "mean": "avg"}
+"""An aggregate's word as column names spell it (`max_seats`, `minPrice`, `avg_score`)."""
+_NAMED_EXTREMES = {"max": "desc", "min": "asc"}
 _QUANTITY_SUPERLATIVES = frozenset({"most", "least", "fewest"})
 """Superlatives of a quantity ("the most revenue"), not of a single row ("the biggest")."""
 _TOTAL_WORDS = frozenset({"total", "lifetime", "cumulative", "overall", "combined"})
@@ -130,11 +134,95 @@ class ActionRankReading(AssemblyReading):
         self._use(k)
 
     def _counts_and_aggregates(self) -> None:
+        self._aggregate_words_in_names()
+        self._superlatives_in_names()
         self._identifier_numbers()
         self._participle_adjectives()
         super()._counts_and_aggregates()
         self._event_fragment_count()
         self._verb_totals()
+
+    def _aggregate_words_in_names(self) -> None:
+        """ "the max seats of every plan" where plans have `max_seats`, "maximum occupancy"
+        where rooms have `maxOccupancy`: the aggregate's word is part of a column's name (of
+        the table asked about) and names that column, not an aggregate of another one."""
+        for cue in list(self.cues):
+            if cue.kind != "agg" or cue.end - cue.start != 1:
+                continue
+            k = next((k for k, m in enumerate(self.mentions) if m.start == cue.end), None)
+            if k is None or k in self.used or self.mentions[k].kind not in ("column", "table"):
+                continue
+            m = self.mentions[k]
+            lead = _AGG_SPELLINGS.get(self.tokens[cue.start].lemma, self.tokens[cue.start].lemma)
+            said = [lead, *(stem(t.lemma) for t in self.tokens[m.start : m.end])]
+            named = self._named_with(lead, said[1:], [self.intent.table])
+            if not named:  # "the max crew of the Osprey": the table of the row named
+                named = self._named_with(lead, said[1:], self._tables_named())
+            if len(named) != 1:
+                continue
+            self.cues.remove(cue)
+            m.kind, m.columns, m.start = "column", named, cue.start
+            self.note("columns", f"{named[0].name} (a column named with '{lead}')")
+            if not self._focus_named_apart_from(m):
+                self.intent.table = self.index.table(named[0].table).name
+
+    def _focus_named_apart_from(self, mention: Mention) -> bool:
+        """Whether a mention other than `mention` names the focus table or one of its columns
+        (else the focus came from that mention's first link only)."""
+        focus = self.intent.table.lower()
+        for k, m in enumerate(self.mentions):
+            if m is mention:
+                continue
+            if m.kind == "table" and (self.table_of(k) or "").lower() == focus:
+                return True
+            if m.kind in ("column", "value") and any(c.table.lower() == focus for c in m.columns):
+                return True
+        return False
+
+    def _named_with(self, lead: str, rest: list[str], tables: list[str]) -> list[ColumnRef]:
+        """Columns of `tables` named by an aggregate's word and then `rest` (`max_crew`)."""
+        return [
+            c
+            for table in dict.fromkeys(t.lower() for t in tables)
+            for c in self.index.columns_of.get(table, [])
+            if len(c.words) == len(rest) + 1
+            and _AGG_SPELLINGS.get(c.words[0], c.words[0]) == lead
+            and [stem(w) for w in c.words[1:]] == rest
+        ]
+
+    def _tables_named(self) -> list[str]:
+        """The tables the question names, by a table's noun or a value of its column."""
+        found: list[str] = []
+        for k, m in enumerate(self.mentions):
+            if m.kind == "table" and (table := self.table_of(k)):
+                found.append(table)
+            elif m.kind == "value":
+                found += [c.table for c in m.columns]
+        return found
+
+    def _superlatives_in_names(self) -> None:
+        """ "the room with the maximum occupancy" where rooms have `maxOccupancy`: after "with
+        the" / "has the" the word is both part of the column's name and the ranking by it
+        (the room whose maximum occupancy is the highest), not a column to show."""
+        for m in self.mentions:
+            if m.kind != "column" or len(m.columns) != 1 or m.end - m.start < 2 or m.start < 2:
+                continue
+            word = self.tokens[m.start].lemma
+            direction = _NAMED_EXTREMES.get(_AGG_SPELLINGS.get(word, word))
+            col = m.columns[0]
+            if direction is None or _AGG_SPELLINGS.get(col.words[0], col.words[0]) not in (
+                "max",
+                "min",
+            ):
+                continue
+            before = [t.lemma for t in self.tokens[m.start - 2 : m.start]]
+            if before[1] != "the" or before[0] not in ("with", "has", "have", "had"):
+                continue
+            if any(c.kind in ("super", "top", "agg") for c in self.cues):
+                continue
+            self.cues.append(Cue("super", m.start, m.start + 1, direction))
+            self.cues.sort(key=lambda c: c.start)
+            m.start += 1
 
     def _identifier_numbers(self) -> None:
         """ "the employee number of Omar Larsen": a table's noun right before "number" names
