@@ -15,6 +15,7 @@ rows end in November 2024, long before the clock:
   not the licence number;
 * "Show the max crew of the Osprey": the aggregate's word is part of a column's name
   (`max_crew`), which it names; "the boat with the max crew" ranks by that column;
+* "When did Bo Lind leave the company?": the employer left, not the sponsors' `company_name`;
 * "Which member has been with us the longest?": the earliest start first, not a length;
 * "Sign-ups in 2023?", "Hires in 2020?": a question that is only an event's plural noun and a
   period asks how many (a capital at the start of the sentence does not keep "Sign-ups" one
@@ -36,6 +37,7 @@ from typing import Any
 import pytest
 
 from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.engines.base import QuestionNotUnderstood
 from tests.nl2sql.gym import (
     assert_same_answer,
     duckdb_loaded,
@@ -76,6 +78,11 @@ CREATE TABLE lessons (
     completed_on DATE,
     miles REAL NOT NULL,
     crew INTEGER NOT NULL
+);
+CREATE TABLE sponsors (
+    sponsor_id INTEGER PRIMARY KEY,
+    company_name TEXT NOT NULL,
+    boat_id INTEGER NOT NULL REFERENCES boats(boat_id)
 );
 CREATE TABLE charges (
     charge_id INTEGER PRIMARY KEY,
@@ -130,12 +137,14 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         charges.append(
             (n, lesson, issued.isoformat(), _day(issued, 90), paid, amount, 0.2 * amount)
         )
+    sponsors = [(1, "Harbour Ropes Ltd", 1), (2, "Keel & Co", 2)]
     return {
         "members": members,
         "skippers": skippers,
         "boats": boats,
         "lessons": lessons,
         "charges": charges,
+        "sponsors": sponsors,
     }
 
 
@@ -189,6 +198,9 @@ READINGS = [
     ("What's the member number of Bo Lind?",
      "SELECT member_id FROM members WHERE full_name = 'Bo Lind'"),
     ("What is the number of skippers?", "SELECT COUNT(*) FROM skippers"),
+    # before: declined ("a loosely matched word pulled in a table": `company_name`)
+    ("When did Bo Lind leave the company?",
+     "SELECT left_on FROM members WHERE full_name = 'Bo Lind'"),
     # before: MAX(lessons.crew) of the boat's lessons; the boat's own `max_crew` is meant
     ("Show the max crew of the Osprey",
      "SELECT max_crew FROM boats WHERE boat_name = 'Osprey'"),
@@ -297,3 +309,13 @@ def test_the_datas_today_runs_on_duckdb_and_postgresql(
             sql = generate(school, question, dialect="postgresql").sql
             got = plain([tuple(r) for r in conn.execute(sqlalchemy.text(sql)).fetchall()])
             assert sorted(got) == sorted(want), (question, sql)
+
+
+def test_an_employer_idiom_followed_by_a_comparison_keeps_its_doubt(
+    school: SchemaSnapshot,
+) -> None:
+    """ "joined the company before their own manager did" compares two dates the reading does
+    not take; read as the idiom alone it listed every member (a wrong answer)."""
+    question = "Which members joined the company before Bo Lind did?"
+    with pytest.raises(QuestionNotUnderstood):
+        generate(school, question)

@@ -134,6 +134,7 @@ class ActionRankReading(AssemblyReading):
         self._use(k)
 
     def _counts_and_aggregates(self) -> None:
+        self._employer_idioms()
         self._aggregate_words_in_names()
         self._superlatives_in_names()
         self._identifier_numbers()

@@ -30,6 +30,13 @@ def _a_year(tok: Token) -> bool:
     return tok.kind == "number" and tok.lemma.isdigit() and 1900 <= int(tok.lemma) <= 2100
 
 
+_JOIN_LEAVE_VERBS = frozenset(
+    {"leave", "left", "leaving", "quit", "quitting", "join", "joined", "joining", "rejoin"}
+)
+_EMPLOYER_NOUNS = frozenset(
+    {"company", "firm", "business", "organisation", "organization", "team"}
+)  # fmt: skip
+_ORDER_WORDS = frozenset({"before", "after", "than", "earlier", "later", "sooner"})
 _TENURE_VERBS = frozenset({"been", "stayed", "worked", "served", "remained"})
 _TENURE_FILLERS = frozenset(
     {"with", "us", "the", "company", "firm", "business", "here", "around", "at", "for", "our",
@@ -230,6 +237,28 @@ class TimeReading(IntervalReading):
                 self._use(k)
         self.note("order", f"{col.name}, the earliest first (the longest-standing rows)")
         return Measure(col)
+
+    def _employer_idioms(self) -> None:
+        """ "left the company", "joined the firm", "quit the business": the employer the rows
+        leave or join (their own date says when), not a table or a `company_name` column."""
+        for tok in self.tokens:
+            if tok.lemma not in _JOIN_LEAVE_VERBS or tok.index + 2 >= len(self.tokens):
+                continue
+            the, noun = self.tokens[tok.index + 1], self.tokens[tok.index + 2]
+            if the.lemma not in ("the", "our", "this") or noun.lemma not in _EMPLOYER_NOUNS:
+                continue
+            if any(c.table.lower() == self.intent.table.lower() for c in self._linked(noun.index)):
+                continue  # the rows asked about are the companies themselves
+            if any(t.lemma in _ORDER_WORDS for t in self.tokens[noun.index + 1 :]):
+                continue  # "joined the company before their manager did": a comparison to read
+            self.used_tokens.update({the.index, noun.index})
+            for k, m in enumerate(self.mentions):
+                if m.start <= noun.index < m.end:
+                    m.kind = "spent"
+                    self._use(k)
+
+    def _linked(self, pos: int) -> list[ColumnRef]:
+        return [c for m in self.mentions if m.start <= pos < m.end for c in m.columns]
 
     def _company_idiom(self, pos: int) -> None:
         """ "been with the company / with us for over five years": an idiom of tenure, not a
