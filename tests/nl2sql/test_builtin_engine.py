@@ -230,9 +230,10 @@ DIALECT_SHAPES = [
     ("monthly revenue in 2023", "mysql", ["DATE_FORMAT(paid_at, '%Y-%m')"]),
     ("monthly revenue in 2023", "duckdb", ["STRFTIME(paid_at, '%Y-%m')"]),
     ("monthly revenue in 2023", "sqlite", ["STRFTIME('%Y-%m', paid_at)"]),
-    ("orders in the last 30 days", "postgres", ["CURRENT_DATE - INTERVAL '30 DAY'"]),
-    ("orders in the last 30 days", "mysql", ["DATE_SUB(CURRENT_DATE, INTERVAL 30 DAY)"]),
-    ("orders in the last 30 days", "sqlite", ["DATE('now', '-30 days')"]),
+    # counted back from the data's last day (see data_today.py), not the clock
+    ("orders in the last 30 days", "postgres", ["AS recorded) + INTERVAL '-30 DAY'"]),
+    ("orders in the last 30 days", "mysql", ["AS recorded), INTERVAL -30 DAY)"]),
+    ("orders in the last 30 days", "sqlite", ["AS recorded), '-30 days')"]),
     ("number of orders per status", "mysql", ["`status`"]),
     ("How many orders were placed before March?", "sqlite",
      ["CAST(STRFTIME('%m', order_date) AS INTEGER) < 3"]),
@@ -558,8 +559,11 @@ SHAPES = [
     ("products more expensive than 60", ["unit_price > 60"]),
     ("the 2 cheapest products", ["ORDER BY unit_price", "LIMIT 2"]),
     ("yearly revenue", ["STRFTIME('%Y', paid_at)", "GROUP BY"]),
-    ("orders this year", ["DATE('now', 'start of year')"]),
-    ("payments in the last 2 weeks", ["DATE('now', '-14 days')"]),
+    ("orders this year", ["UNION ALL SELECT MAX(shipped_date)", "AS recorded), 'start of year')"]),
+    (
+        "payments in the last 2 weeks",
+        ["DATE((SELECT MAX(paid_at) AS d FROM payments), '-14 days')"],
+    ),
     ("customers who are not in France or Germany", ["NOT country IN ('France', 'Germany')"]),
     ("customers without the letter a in their last name", ["NOT last_name LIKE '%a%'"]),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from backend.nl2sql.engines.builtin.data_today import today_note
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.linking import ColumnRef
 
@@ -145,4 +146,7 @@ def explain(intent: Intent) -> str:
     joined = list(intent.extra_tables)
     if joined:
         parts.append("joined with " + ", ".join(joined))
+    today = today_note(intent)
+    if today is not None:
+        parts.append(today)
     return ", ".join(parts) + "."

@@ -13,6 +13,9 @@ class Interpreter(SetOpsReading):
     """Chooses the focus table and runs the passes in order."""
 
     def choose_focus(self) -> str:
+        owner = self._owner_of_ranked_rows()
+        if owner:
+            return owner
         for cue in self.cues:
             ranks_by = cue.start > 0 and self.tokens[cue.start - 1].lemma in ("by", "of")
             if cue.kind in ("count", "share") and not ranks_by:

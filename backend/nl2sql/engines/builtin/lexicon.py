@@ -354,7 +354,9 @@ def tokenise(question: str) -> list[Token]:
             if low in NUMBER_WORDS and not (low == "one" and tokens and tokens[-1].lemma == "each"):
                 tokens.append(Token(text, str(NUMBER_WORDS[low]), "number"))
                 continue
-            if "-" in low and not text[:1].isupper():
+            opening = not tokens and text[1:].islower()  # "Sign-ups last month?": only the
+            # sentence's capital, not a name's ("Jean-Luc", "Coca-Cola" keep whole)
+            if "-" in low and (opening or not text[:1].isupper()):
                 for piece in low.split("-"):
                     if piece:
                         tokens.append(Token(piece, lemmatise(piece), "word"))

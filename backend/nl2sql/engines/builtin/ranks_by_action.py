@@ -14,8 +14,12 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.assembly import AssemblyReading
 from backend.nl2sql.engines.builtin.cues import Cue
+from backend.nl2sql.engines.builtin.identifiers import identifier_column
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
-from backend.nl2sql.engines.builtin.linking import ColumnRef, verb_stems
+from backend.nl2sql.engines.builtin.joinplan import stem
+from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention, verb_stems
+from backend.nl2sql.engines.builtin.reading import is_key
+from backend.nl2sql.engines.builtin.temporal import MONEY_IN
 
 _WHOLE_SPAN = (("over", "time"), ("of", "all", "time"), ("all", "time"), ("in", "total"),
                ("to", "date"), ("overall",), ("ever",))  # fmt: skip
@@ -27,6 +31,11 @@ _PARTICIPLES = frozenset(
 _SUBJECTS = frozenset({"we", "they", "you", "i", "he", "she"})
 """A pronoun before a word makes it a verb ("did we bill the most": not a bill)."""
 _RANKED = frozenset({"desc", "asc", "n_desc", "n_asc"})
+_AGG_SPELLINGS = {"maximum": "max", "minimum": "min", "average": "avg", "mean": "avg"}
+"""An aggregate's word as column names spell it (`max_seats`, `minPrice`, `avg_score`)."""
+_NAMED_EXTREMES = {"max": "desc", "min": "asc"}
+_QUANTITY_SUPERLATIVES = frozenset({"most", "least", "fewest"})
+"""Superlatives of a quantity ("the most revenue"), not of a single row ("the biggest")."""
 _TOTAL_WORDS = frozenset({"total", "lifetime", "cumulative", "overall", "combined"})
 
 
@@ -38,8 +47,46 @@ def _is_verb_form(text: str) -> bool:
 class ActionRankReading(AssemblyReading):
     """Pass (inside the superlatives): what a ranking by an action or a related amount ranks."""
 
+    _owner_ranking = False
+    """Set when the rows asked about are ranked by an amount of related rows added up."""
+
+    def _owner_of_ranked_rows(self) -> str:
+        """ "which support agent closed the most tickets": the rows asked about are named by a
+        value of another table's column (a role of `staff`) right after "which", and the
+        table named after the superlative holds the rows counted for each of them; the
+        question is about the value's table. '' when the question is not of that shape."""
+        words = [t for t in self.tokens if t.kind == "word"]
+        if len(words) < 2 or words[0].lemma not in ("which", "what"):
+            return ""
+        first = next((m for m in self.mentions if m.start == words[1].index), None)
+        if first is None or first.kind != "value" or not first.columns:
+            return ""
+        owners = {c.table.lower() for c in first.columns}
+        if len(owners) != 1:
+            return ""
+        owner = first.columns[0].table
+        cue = next((c for c in self.cues if c.kind == "super" and c.payload in _RANKED), None)
+        if cue is None:
+            return ""
+        verb = next((m for m in self.mentions if m.start == first.end), None)
+        if verb is None or verb.end - verb.start != 1 or not _is_verb_form(verb.text):
+            return ""
+        if self.gap(verb.end, cue.start) > 1:
+            return ""
+        counted = next((m for m in self.mentions if m.start == cue.end), None)
+        if counted is None or counted.kind != "table" or len(counted.tables) != 1:
+            return ""
+        rows = counted.tables[0].name
+        related = {other.lower() for other, _, _ in self.index.edges.get(rows.lower(), [])}
+        if rows.lower() == owner.lower() or owner.lower() not in related:
+            return ""
+        return self.index.table(owner).name
+
     def _superlative_target(self, cue: Cue) -> tuple[Measure, bool] | None:
         self._spend_whole_span(cue)
+        tenure = self._tenure_rank(cue)
+        if tenure is not None:  # the longest tenure: the earliest start
+            return tenure, cue.payload.endswith("asc")
         self._action_on_counted_rows(cue)
         if cue.payload in _RANKED and not self._other_breakdown():
             desc = not cue.payload.endswith("asc")
@@ -47,17 +94,159 @@ class ActionRankReading(AssemblyReading):
             if related is not None:
                 return related, desc
         found = super()._superlative_target(cue)
-        if found is not None or cue.payload not in _RANKED or self._other_breakdown():
+        if found is not None:
+            return self._owners_total(cue, found)
+        if cue.payload not in _RANKED or self._other_breakdown():
             return found
         action = self._ranked_by_action(cue)
         if action is None:
             return None
         return action, not cue.payload.endswith("asc")
 
+    def _owners_total(self, cue: Cue, found: tuple[Measure, bool]) -> tuple[Measure, bool]:
+        """ "which plan generated the most revenue", "which customers used the most storage":
+        "the most" of an amount of another table's rows ranks the rows asked about by that
+        amount added up over their related rows, not by their single biggest row."""
+        measure, desc = found
+        col = measure.column
+        if measure.agg is not None or col is None or col.kind != "numeric" or is_key(col):
+            return found
+        if self.tokens[cue.start].lemma not in _QUANTITY_SUPERLATIVES or cue.payload not in _RANKED:
+            return found
+        if col.table.lower() == self.intent.table.lower() or self._other_breakdown():
+            return found
+        self._spend_money_verb(cue)
+        self._owner_ranking = True
+        self.note("order", f"the total {col.name} of the {col.table} rows")
+        return Measure(col, "SUM"), desc
+
+    def _spend_money_verb(self, cue: Cue) -> None:
+        """ "generated (the most revenue)", "made (the most calls)": the verb of the action
+        is read with the amount, not as a loose link to a date (~ `created_at`) to show."""
+        k = self._action_before(cue)
+        if k is None:
+            return
+        m = self.mentions[k]
+        dated = m.kind == "column" and bool(m.columns) and all(c.kind == "date" for c in m.columns)
+        if self.tokens[m.start].lemma not in MONEY_IN and not dated:
+            return  # ("made the most calls": the verb, not `created_at` to show)
+        m.kind = "spent"
+        self._use(k)
+
     def _counts_and_aggregates(self) -> None:
+        self._employer_idioms()
+        self._aggregate_words_in_names()
+        self._superlatives_in_names()
+        self._identifier_numbers()
         self._participle_adjectives()
         super()._counts_and_aggregates()
+        self._event_fragment_count()
         self._verb_totals()
+
+    def _aggregate_words_in_names(self) -> None:
+        """ "the max seats of every plan" where plans have `max_seats`, "maximum occupancy"
+        where rooms have `maxOccupancy`: the aggregate's word is part of a column's name (of
+        the table asked about) and names that column, not an aggregate of another one."""
+        for cue in list(self.cues):
+            if cue.kind != "agg" or cue.end - cue.start != 1:
+                continue
+            k = next((k for k, m in enumerate(self.mentions) if m.start == cue.end), None)
+            if k is None or k in self.used or self.mentions[k].kind not in ("column", "table"):
+                continue
+            m = self.mentions[k]
+            lead = _AGG_SPELLINGS.get(self.tokens[cue.start].lemma, self.tokens[cue.start].lemma)
+            said = [lead, *(stem(t.lemma) for t in self.tokens[m.start : m.end])]
+            named = self._named_with(lead, said[1:], [self.intent.table])
+            if not named:  # "the max crew of the Osprey": the table of the row named
+                named = self._named_with(lead, said[1:], self._tables_named())
+            if len(named) != 1:
+                continue
+            self.cues.remove(cue)
+            m.kind, m.columns, m.start = "column", named, cue.start
+            self.note("columns", f"{named[0].name} (a column named with '{lead}')")
+            if not self._focus_named_apart_from(m):
+                self.intent.table = self.index.table(named[0].table).name
+
+    def _focus_named_apart_from(self, mention: Mention) -> bool:
+        """Whether a mention other than `mention` names the focus table or one of its columns
+        (else the focus came from that mention's first link only)."""
+        focus = self.intent.table.lower()
+        for k, m in enumerate(self.mentions):
+            if m is mention:
+                continue
+            if m.kind == "table" and (self.table_of(k) or "").lower() == focus:
+                return True
+            if m.kind in ("column", "value") and any(c.table.lower() == focus for c in m.columns):
+                return True
+        return False
+
+    def _named_with(self, lead: str, rest: list[str], tables: list[str]) -> list[ColumnRef]:
+        """Columns of `tables` named by an aggregate's word and then `rest` (`max_crew`)."""
+        return [
+            c
+            for table in dict.fromkeys(t.lower() for t in tables)
+            for c in self.index.columns_of.get(table, [])
+            if len(c.words) == len(rest) + 1
+            and _AGG_SPELLINGS.get(c.words[0], c.words[0]) == lead
+            and [stem(w) for w in c.words[1:]] == rest
+        ]
+
+    def _tables_named(self) -> list[str]:
+        """The tables the question names, by a table's noun or a value of its column."""
+        found: list[str] = []
+        for k, m in enumerate(self.mentions):
+            if m.kind == "table" and (table := self.table_of(k)):
+                found.append(table)
+            elif m.kind == "value":
+                found += [c.table for c in m.columns]
+        return found
+
+    def _superlatives_in_names(self) -> None:
+        """ "the room with the maximum occupancy" where rooms have `maxOccupancy`: after "with
+        the" / "has the" the word is both part of the column's name and the ranking by it
+        (the room whose maximum occupancy is the highest), not a column to show."""
+        for m in self.mentions:
+            if m.kind != "column" or len(m.columns) != 1 or m.end - m.start < 2 or m.start < 2:
+                continue
+            word = self.tokens[m.start].lemma
+            direction = _NAMED_EXTREMES.get(_AGG_SPELLINGS.get(word, word))
+            col = m.columns[0]
+            if direction is None or _AGG_SPELLINGS.get(col.words[0], col.words[0]) not in (
+                "max",
+                "min",
+            ):
+                continue
+            before = [t.lemma for t in self.tokens[m.start - 2 : m.start]]
+            if before[1] != "the" or before[0] not in ("with", "has", "have", "had"):
+                continue
+            if any(c.kind in ("super", "top", "agg") for c in self.cues):
+                continue
+            self.cues.append(Cue("super", m.start, m.start + 1, direction))
+            self.cues.sort(key=lambda c: c.start)
+            m.start += 1
+
+    def _identifier_numbers(self) -> None:
+        """ "the employee number of Omar Larsen": a table's noun right before "number" names
+        the row's identifier (see `identifiers.py`), not a count of the rows."""
+        for cue in list(self.cues):
+            if cue.kind != "count" or self.tokens[cue.start].lemma != "number" or cue.start == 0:
+                continue
+            if self.tokens[cue.start - 1].kind != "word":
+                continue
+            k = next((k for k, m in enumerate(self.mentions) if m.end == cue.start), None)
+            if k is None or k in self.used or self.mentions[k].kind != "table":
+                continue
+            m = self.mentions[k]
+            table = self.table_of(k)
+            if not table or m.end - m.start != 1:
+                continue
+            col = identifier_column(self.index, table, self.tokens[m.start].lemma)
+            if col is None:
+                continue
+            self.cues.remove(cue)
+            self.used_tokens.update(range(cue.start, cue.end))
+            self.projection.append((cue.start, Measure(col)))
+            self.note("columns", f"{col.name} (the {m.text} number)")
 
     def _participle_adjectives(self) -> None:
         """ "by invoiced amount", "the billed total": a verb naming a table right before a
@@ -138,6 +327,8 @@ class ActionRankReading(AssemblyReading):
             if tok.kind == "word"
             for hit in self._event_dates(tok, dates)
         }
+        if not found and len(dates) == 1 and self._owner_ranking:
+            found = set(dates)  # "made the most calls in 2025": the calls' one date
         if len(found) != 1:
             return
         target = next(iter(found))
@@ -241,7 +432,45 @@ class ActionRankReading(AssemblyReading):
                 return None
             self._use(k)
             return Measure(None, "COUNT", count_table=m.columns[0].table)
+        if m.kind == "column" and m.columns and all(c.kind == "numeric" for c in m.columns):
+            return self._amount_of_action(k)
         return None
+
+    def _amount_of_action(self, k: int) -> Measure | None:
+        """ "which guests paid the most", "which boats earned the most": a verb linked to an
+        amount of another table's rows (what was paid) ranks the rows asked about by that
+        amount added up over their related rows. Where the verb fits several amounts of the
+        table, the table's one amount of money is meant (what was paid, not the tax on it)."""
+        m = self.mentions[k]
+        tables = {c.table.lower() for c in m.columns}
+        if len(tables) != 1 or self.intent.table.lower() in tables:
+            return None
+        table = m.columns[0].table
+        money = self._money_column(table)
+        if len(m.columns) == 1:
+            col = m.columns[0]
+        elif money is not None and money in m.columns:
+            col = money
+        else:
+            return None
+        self._use(k)
+        self._owner_ranking = True
+        m.kind, m.columns = "spent", [col]
+        self._keep_rows_acted_on(k, table)
+        self.note("order", f"the total {col.name} of the {table} rows")
+        return Measure(col, "SUM")
+
+    def _keep_rows_acted_on(self, k: int, table: str) -> None:
+        """ "paid the most": where the table records the day of that event in a date that may
+        be missing (`paid_on`), only the rows it happened to count."""
+        dates = [c for c in self.index.columns_of.get(table.lower(), []) if c.kind == "date"]
+        found = set(self._event_dates(self.tokens[self.mentions[k].start], dates))
+        if len(found) != 1:
+            return
+        col = next(iter(found))
+        if col.nullable:
+            self.intent.filters.append(Filter(col, "is not null", []))
+            self.note("filters", f"{col.name} is recorded")
 
     def _names_the_actors(self, k: int, table: str) -> bool:
         """ "the movie reviewed the most" linked to `reviewers`: a table named by the verb's
@@ -327,6 +556,8 @@ class ActionRankReading(AssemblyReading):
         rows of a table the question names by a verb ("invoiced", "did we bill")."""
         if not intent.group_by or intent.limit is None:
             return False
+        if self._owner_ranking:
+            return True
         focus = intent.table.lower()
         ranked = {
             (m.column.table if m.column is not None else m.count_table or "").lower()
@@ -337,7 +568,7 @@ class ActionRankReading(AssemblyReading):
             if m.kind not in ("table", "spent") or m.end - m.start != 1 or k not in self.used:
                 continue
             named = {t.name.lower() for t in m.tables}
-            named |= {c.table.lower() for c in m.columns if c.kind == "date"}  # "opened"
+            named |= {c.table.lower() for c in m.columns if c.kind in ("date", "numeric")}
             if not named & ranked:
                 continue
             word = self.tokens[m.start]

@@ -11,6 +11,7 @@ from sqlglot import exp
 from sqlglot.tokens import Tokenizer
 
 from backend.nl2sql.engines.base import QuestionNotUnderstood, Suggestion
+from backend.nl2sql.engines.builtin.data_today import recorded_dates
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.joinplan import (
     AmbiguousJoin,
@@ -167,7 +168,9 @@ class SqlBuilder:
             )
         return exp.Extract(this=exp.var("MONTH"), expression=self.column(col))
 
-    def days_ago(self, amount: int, unit: str, anchor: ColumnRef | None = None) -> exp.Expr:
+    def days_ago(
+        self, amount: int, unit: str, anchor: ColumnRef | None = None, table: str | None = None
+    ) -> exp.Expr:
         days = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}[unit] * amount
         if self.today is not None:
             return exp.Literal.string(shift(self.today, -amount, unit).isoformat())
@@ -176,6 +179,9 @@ class SqlBuilder:
             latest = exp.select(exp.Max(this=self.column(anchor))).from_(self.table(anchor.table))
             self.qualify = saved
             return self.step(exp.Subquery(this=latest), -amount, unit)
+        recorded = self.data_today(table)
+        if recorded is not None:
+            return self.step(recorded, -amount, unit)
         if self.dialect == "sqlite":
             return exp.Anonymous(
                 this="DATE",
@@ -220,7 +226,29 @@ class SqlBuilder:
         )
         return exp.and_(began, exp.Paren(this=running))
 
-    def start_of(self, unit: str) -> exp.Expr:
+    def data_today(self, table: str | None) -> exp.Expr | None:
+        """The latest day the table's rows record, standing for today (see `data_today.py`):
+        the greatest of its dates of what has happened; None without such a date."""
+        cols = recorded_dates(self.index, table) if table else []
+        if not cols:
+            return None
+        saved, self.qualify = self.qualify, False
+        picks = [
+            exp.select(exp.Max(this=self.column(c)).as_("d")).from_(self.table(c.table))
+            for c in cols
+        ]  # each column's latest (an index on a date answers it without a scan)
+        self.qualify = saved
+        if len(picks) == 1:
+            return exp.Subquery(this=picks[0])
+        union: exp.Query = picks[0]
+        for pick in picks[1:]:
+            union = exp.union(union, pick, distinct=False)
+        latest = exp.select(exp.Max(this=exp.column("d"))).from_(union.subquery("recorded"))
+        return exp.Subquery(this=latest)
+
+    def start_of(self, unit: str, table: str | None = None) -> exp.Expr:
+        if self.today is None and (day := self.data_today(table)) is not None:
+            return self.start_of_day(unit, day)
         if self.today is not None:
             quarter_month = (self.today.month - 1) // 3 * 3 + 1
             first = {
@@ -267,6 +295,41 @@ class SqlBuilder:
                 this="DATE", expressions=[exp.Literal.string("now"), exp.Literal.string(modifier)]
             )
         return exp.DateTrunc(unit=exp.Literal.string(unit), this=exp.CurrentDate())  # type: ignore[no-untyped-call]
+
+    def start_of_day(self, unit: str, day: exp.Expr) -> exp.Expr:
+        """The first day of the calendar year, quarter or month `day` falls in."""
+        if self.dialect != "sqlite":
+            return exp.Cast(
+                this=exp.DateTrunc(unit=exp.Literal.string(unit), this=day),  # type: ignore[no-untyped-call]
+                to=exp.DataType.build("DATE"),
+            )
+        if unit == "year":
+            return exp.Anonymous(
+                this="DATE", expressions=[day, exp.Literal.string("start of year")]
+            )
+        month = exp.Anonymous(this="DATE", expressions=[day, exp.Literal.string("start of month")])
+        if unit != "quarter":
+            return month
+        into = exp.Mod(
+            this=exp.paren(
+                exp.Sub(
+                    this=exp.Cast(
+                        this=exp.Anonymous(
+                            this="STRFTIME", expressions=[exp.Literal.string("%m"), day.copy()]
+                        ),
+                        to=exp.DataType.build("INTEGER"),
+                    ),
+                    expression=exp.Literal.number(1),
+                ),
+                copy=False,
+            ),
+            expression=exp.Literal.number(3),
+        )
+        back = exp.DPipe(
+            this=exp.DPipe(this=exp.Literal.string("-"), expression=exp.Paren(this=into)),
+            expression=exp.Literal.string(" months"),
+        )
+        return exp.Anonymous(this="DATE", expressions=[month, back])
 
     def referred_column(self, m: Measure) -> exp.Column | None:
         """A column read on the row a reference key points to: its alias's column."""
@@ -457,16 +520,18 @@ class SqlBuilder:
             return exp.Not(this=exp.Like(this=lhs, expression=exp.Literal.string(str(f.values[0]))))
         if f.op.startswith("month") and col is not None:
             return _compare(f.op[5:], self.month_of(col), exp.Literal.number(f.values[0]))
+        table = col.table if col is not None else None
         if f.op == "recent":
-            return exp.GTE(this=lhs, expression=self.days_ago(int(f.values[0]), f.unit or "day"))
+            ago = self.days_ago(int(f.values[0]), f.unit or "day", table=table)
+            return exp.GTE(this=lhs, expression=ago)
         if f.op == "not recent":
-            ago = self.days_ago(int(f.values[0]), f.unit or "day", f.anchor)
+            ago = self.days_ago(int(f.values[0]), f.unit or "day", f.anchor, table)
             return exp.LT(this=lhs, expression=ago)
         if f.op == "this":
-            return exp.GTE(this=lhs, expression=self.start_of(f.unit or "year"))
+            return exp.GTE(this=lhs, expression=self.start_of(f.unit or "year", table))
         if f.op == "previous":  # the calendar period before the current one, half-open
             unit = f.unit or "year"
-            current = self.start_of(unit)
+            current = self.start_of(unit, table)
             months = {"month": 1, "quarter": 3, "year": 12}[unit]
             before = self.step(current.copy(), -months, "month")
             return exp.and_(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import TIME_UNITS, Cue, cadence_values
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.intervals import CREATION_WORDS, START_WORDS, IntervalReading
+from backend.nl2sql.engines.builtin.joinplan import stem
 from backend.nl2sql.engines.builtin.lexicon import (
     EVENT_NOUNS,
     EVENT_WORDS,
@@ -20,6 +21,28 @@ _LATENESS = frozenset({"late", "early", "overdue", "promptly", "quickly"})
 """Words between an event's verb and a period that only qualify the event."""
 _AUXILIARIES = frozenset({"get", "be", "being", "getting", "gets", "become"})
 """Words between "take to" and the event's verb ("take to get paid", "to be resolved")."""
+_QUESTION_WORDS = frozenset({"which", "what", "who", "whom", "whose", "list", "show", "name"})
+_TIME_CUES = frozenset({"last", "this", "period", "day", "skip"})
+_TIME_GLUE = frozenset({"in", "during", "for", "of", "so", "far", "since", "the", "new"})
+
+
+def _a_year(tok: Token) -> bool:
+    return tok.kind == "number" and tok.lemma.isdigit() and 1900 <= int(tok.lemma) <= 2100
+
+
+_JOIN_LEAVE_VERBS = frozenset(
+    {"leave", "left", "leaving", "quit", "quitting", "join", "joined", "joining", "rejoin"}
+)
+_EMPLOYER_NOUNS = frozenset(
+    {"company", "firm", "business", "organisation", "organization", "team"}
+)  # fmt: skip
+_ORDER_WORDS = frozenset({"before", "after", "than", "earlier", "later", "sooner"})
+_TENURE_VERBS = frozenset({"been", "stayed", "worked", "served", "remained"})
+_TENURE_FILLERS = frozenset(
+    {"with", "us", "the", "company", "firm", "business", "here", "around", "at", "for", "our",
+     "a", "an", "customer", "client", "member", "on", "board"}
+)  # fmt: skip
+"""Words between "been" and "the longest" of a tenure ("been with us", "been a customer")."""
 _LIFE_NOUNS = frozenset({"lifetime", "tenure", "lifespan", "longevity"})
 """Nouns for the time from a row's start to its end ("customer lifetime", "tenure")."""
 MONEY_IN = frozenset(
@@ -146,6 +169,96 @@ class TimeReading(IntervalReading):
             self.note(
                 "filters", f"{col.name} {'over' if longer else 'within'} {amount} {unit}(s) ago"
             )
+
+    def _event_fragment_count(self) -> bool:
+        """ "Sign-ups last month?", "Hires in 2024?", "Orders this year?": a question that is
+        only the plural noun of an event and a period asks how many times the event happened
+        in it (a count of the focus table's rows), not for a list of them. Read only when
+        nothing else is asked: no wh-word, no other measure, breakdown or ranking."""
+        words = [t for t in self.tokens if t.kind == "word"]
+        if not words or words[0].lemma in _QUESTION_WORDS or self.measures:
+            return False
+        if any(c.kind not in _TIME_CUES for c in self.cues):
+            return False
+        timed = {i for c in self.cues if c.kind != "skip" for i in range(c.start, c.end)}
+        timed |= {t.index for t in self.tokens if _a_year(t) or t.lemma in MONTHS}
+        if not timed:
+            return False
+        lead = next((t for t in words if t.lemma != "new"), words[0])  # "New sign-ups"
+        head = next((m for m in self.mentions if m.start == lead.index), None)
+        if head is None or head.kind not in ("table", "column") or head.end - head.start > 2:
+            return False
+        if head.kind == "column" and not all(c.kind == "date" for c in head.columns):
+            return False
+        first = self.tokens[head.start]
+        last = self.tokens[head.end - 1].text.lower()
+        if first.lemma not in EVENT_WORDS and first.lemma not in EVENT_NOUNS:
+            return False
+        if not last.endswith("s") or last.endswith("ss"):
+            return False  # not a plural noun ("Revenue last month" is another question)
+        own = {stem(w) for w in self.index.table(self.intent.table).words}
+        if (
+            head.kind == "table"
+            and {stem(t.lemma) for t in self.tokens[head.start : head.end]} & own
+        ):
+            return False  # "orders in the last 30 days": the table's own rows, listed
+        for t in self.tokens:
+            inside = head.start <= t.index < head.end or t.index in timed
+            if not inside and t.kind != "punct" and t.lemma not in _TIME_GLUE:
+                return False
+        self.measures.append((head.start, Measure(None, "COUNT", count_table=self.intent.table)))
+        self.note(
+            "aggregates",
+            f"count (how many '{' '.join(t.text for t in self.tokens[head.start : head.end])}')",
+        )
+        return True
+
+    def _tenure_rank(self, cue: Cue) -> Measure | None:
+        """ "which customer has been with us the longest", "who has worked here the shortest":
+        the rows ranked by how long ago they started, the earliest start first for "longest"
+        (a `Measure` of the start date; the caller orders it ascending for "longest")."""
+        if not cue.payload.startswith("length"):
+            return None
+        before = self.tokens[max(0, cue.start - 6) : cue.start]
+        verb = next((t for t in reversed(before) if t.lemma in _TENURE_VERBS), None)
+        if verb is None:
+            return None
+        between = self.tokens[verb.index + 1 : cue.start]
+        if any(t.lemma not in _TENURE_FILLERS for t in between if t.kind == "word"):
+            return None
+        col = self._start_date()
+        if col is None:
+            return None
+        spent = range(verb.index, cue.start)
+        self.used_tokens.update(spent)
+        for k, m in enumerate(self.mentions):
+            if m.start in spent:  # "with the company": an idiom, not the `company_name` column
+                m.kind = "spent"
+                self._use(k)
+        self.note("order", f"{col.name}, the earliest first (the longest-standing rows)")
+        return Measure(col)
+
+    def _employer_idioms(self) -> None:
+        """ "left the company", "joined the firm", "quit the business": the employer the rows
+        leave or join (their own date says when), not a table or a `company_name` column."""
+        for tok in self.tokens:
+            if tok.lemma not in _JOIN_LEAVE_VERBS or tok.index + 2 >= len(self.tokens):
+                continue
+            the, noun = self.tokens[tok.index + 1], self.tokens[tok.index + 2]
+            if the.lemma not in ("the", "our", "this") or noun.lemma not in _EMPLOYER_NOUNS:
+                continue
+            if any(c.table.lower() == self.intent.table.lower() for c in self._linked(noun.index)):
+                continue  # the rows asked about are the companies themselves
+            if any(t.lemma in _ORDER_WORDS for t in self.tokens[noun.index + 1 :]):
+                continue  # "joined the company before their manager did": a comparison to read
+            self.used_tokens.update({the.index, noun.index})
+            for k, m in enumerate(self.mentions):
+                if m.start <= noun.index < m.end:
+                    m.kind = "spent"
+                    self._use(k)
+
+    def _linked(self, pos: int) -> list[ColumnRef]:
+        return [c for m in self.mentions if m.start <= pos < m.end for c in m.columns]
 
     def _company_idiom(self, pos: int) -> None:
         """ "been with the company / with us for over five years": an idiom of tenure, not a
