@@ -1,5 +1,5 @@
 """Paraphrase consistency: groups of wordings of one question, on a small lending library's
-schema written here (librarians with a supervisor, members who may have left, books, loans with
+schema written here (librarians with a manager, members who may have left, books, loans with
 a late fee percentage). Every member of a group must give the group's gold result:
 
 * an event said by another verb than its column's: members "we lost" / who "quit" are the ones
@@ -7,7 +7,7 @@ a late fee percentage). Every member of a group must give the group's gold resul
 * "what percent of" is a share even where a column's name holds `pct` (`fee_pct`) that the
   question does not name;
 * idioms of organisations: "report to nobody", "not managed by anyone", "at the top of the org
-  chart" (no supervisor, "manager" being a synonym of the column's word);
+  chart" say "no manager" (`manager_id` empty), and so does "no supervisor" by a synonym;
 * "paid a higher salary" is the verb of a salary, not a named "paid" state of the glossary;
 * "with the price shown" asks for the column; "does" is the auxiliary verb, not a word to link;
 * a compound noun of two tables ("book loans") names the second one.
@@ -37,7 +37,7 @@ CREATE TABLE librarians (
     full_name TEXT NOT NULL,
     salary REAL NOT NULL,
     hired_on DATE NOT NULL,
-    supervisor_id INTEGER REFERENCES librarians(librarian_id)
+    manager_id INTEGER REFERENCES librarians(librarian_id)
 );
 CREATE TABLE members (
     member_id INTEGER PRIMARY KEY,
@@ -68,7 +68,7 @@ GENRES = ["poetry", "history", "crime"]
 
 def _tables() -> dict[str, list[tuple[Any, ...]]]:
     # 1 heads the library; 2 and 3 report to 1; 4, 5 to 2; 6 to 3. 4 and 6 earn more than
-    # their supervisor.
+    # their manager.
     librarians = [
         (1, NAMES[0], 60000.0, "2010-01-04", None),
         (2, NAMES[1], 45000.0, "2012-05-01", 1),
@@ -109,9 +109,9 @@ def library_db(library_path: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-_NO_SUPERVISOR = "SELECT full_name FROM librarians WHERE supervisor_id IS NULL"
+_NO_SUPERVISOR = "SELECT full_name FROM librarians WHERE manager_id IS NULL"
 _ABOVE_SUPERVISOR = (
-    "SELECT e.full_name FROM librarians e JOIN librarians s ON s.librarian_id = e.supervisor_id"
+    "SELECT e.full_name FROM librarians e JOIN librarians s ON s.librarian_id = e.manager_id"
     " WHERE e.salary > s.salary"
 )
 GROUPS: dict[str, tuple[str, list[str]]] = {
@@ -148,7 +148,7 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "Per city, what percent of members quit?",
         ],
     ),
-    "no supervisor": (
+    "no manager": (
         _NO_SUPERVISOR,
         [
             "Which librarians have no supervisor?",
@@ -157,10 +157,10 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "Which librarian sits at the top of the org chart?",
         ],
     ),
-    "above their supervisor": (
+    "above their manager": (
         _ABOVE_SUPERVISOR,
         [
-            "Which librarians earn more than their supervisor?",
+            "Which librarians earn more than their manager?",
             "Which librarians earn more than the person they report to?",
             "Is any librarian paid a higher salary than the person they report to? List them.",
         ],

@@ -28,6 +28,9 @@ IDIOMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:sits?|sitting|is|are|be|stands?)\s+at\s+the\s+(?:very\s+)?top\s+of\s+the\s+"
          r"(?:org(?:ani[sz]ation(?:al)?)?\s+chart|org|hierarchy|company|chain\s+of\s+command)\b",
          "have no manager"),
+        # "lifetime billings": the amounts billed, added up
+        (r"\b(?:lifetime|all[\s-]time|total|cumulative)\s+billings\b", "total billed amount"),
+        (r"\bbillings\b", "billed amount"),
     )
 )  # fmt: skip
 """(pattern, plain words): set phrases and what they say in the engine's words."""

@@ -135,7 +135,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "employee": ("employee", "staff", "personnel"),
     "personnel": ("employee", "staff"),
     "colleague": ("employee", "staff"),
-    "manager": ("manager", "supervisor", "boss", "superior"),
     "supervisor": ("supervisor", "manager", "boss", "superior"),
     "boss": ("manager", "supervisor", "boss", "superior"),
     "bill": ("invoice", "bill"),

@@ -258,9 +258,9 @@ class NegationReading(GroupingReading):
         return False
 
     def _linked_to(self, tok: Token, col: ColumnRef) -> bool:
-        """Whether the one word `tok` is linked to `col` alone (by a synonym: "manager" for
-        `supervisor_id`), not as part of a longer name."""
-        return any(
+        """Whether the one word `tok` is linked to `col` alone by a synonym ("supervisor" for
+        `manager_id`), not by a word of its name."""
+        return tok.lemma not in col.words and any(
             m.start == tok.index and m.end == tok.index + 1 and m.kind == "column"
             and m.columns == [col]
             for m in self.mentions
