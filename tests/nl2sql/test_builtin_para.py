@@ -10,7 +10,9 @@ a late fee percentage). Every member of a group must give the group's gold resul
   chart" say "no manager" (`manager_id` empty), and so does "no supervisor" by a synonym;
 * "paid a higher salary" is the verb of a salary, not a named "paid" state of the glossary;
 * "with the price shown" asks for the column; "does" is the auxiliary verb, not a word to link;
-* a compound noun of two tables ("book loans") names the second one.
+* a compound noun of two tables ("book loans") names the second one;
+* a polite frame around a question ("Can you tell me ...", "I'd like to know ...", "I need you
+  to ...") asks the question inside it.
 
 Each answer is checked by running it and the gold query on the same SQLite database."""
 
@@ -26,7 +28,7 @@ import pytest
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest
 from backend.nl2sql.engines.builtin import BuiltinGenerator
-from backend.nl2sql.engines.builtin.idioms import rewrite_idioms
+from backend.nl2sql.engines.builtin.idioms import rewrite_idioms, strip_request_frame
 from backend.nl2sql.engines.builtin.lexicon import lemmatise, tokenise
 from backend.semantic.layer import SemanticLayer
 from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite_snapshot
@@ -182,6 +184,25 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "Count of loans for each member",
         ],
     ),
+    "asked politely": (
+        "SELECT COUNT(*) FROM books WHERE genre = 'poetry'",
+        [
+            "How many poetry books are there?",
+            "Can you tell me how many poetry books there are?",
+            "I'd like to know how many poetry books we have",
+            "Could you count the poetry books?",
+            "I need you to count the poetry books.",
+        ],
+    ),
+    "which genres, asked politely": (
+        "SELECT DISTINCT genre FROM books",
+        [
+            "Which genres do we have books in?",
+            "Can you tell me which genres do we have books in?",
+            "Please tell me: which genres do we have books in?",
+            "I want to see which genres we have books in",
+        ],
+    ),
     "book loans": (
         "SELECT COUNT(*) FROM loans",
         ["How many loans are there?", "How many book loans are there?", "Count the book loans."],
@@ -224,6 +245,21 @@ def test_the_group_members_agree_with_each_other(
 )
 def test_idioms_are_rewritten_in_plain_words_and_nothing_else_is(said: str, plain: str) -> None:
     assert rewrite_idioms(said) == plain
+
+
+@pytest.mark.parametrize(
+    ("said", "plain"),
+    [
+        ("Can you tell me which plans are cheapest?", "which plans are cheapest?"),
+        ("I'd like to know how many books we have", "how many books we have"),
+        ("Hi, could you please list the members?", "list the members?"),
+        ("I need you to show me the loans.", "show me the loans."),
+        ("Tell me the titles of the books", "Tell me the titles of the books"),
+        ("Please", "Please"),
+    ],
+)
+def test_a_polite_frame_is_taken_off_the_question_inside_it(said: str, plain: str) -> None:
+    assert strip_request_frame(said) == plain
 
 
 def test_does_is_the_auxiliary_and_us_the_pronoun_but_the_us_stays_a_place() -> None:

@@ -36,8 +36,44 @@ IDIOMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 """(pattern, plain words): set phrases and what they say in the engine's words."""
 
 
+_WH = r"(?=(?:which|what|who|whom|whose|how|when|where|why)\b)"
+
+REQUEST_FRAMES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(r"^\s*" + pattern, re.IGNORECASE)
+    for pattern in (
+        r"(?:hi|hello|hey)\b[\s,!.]*",
+        r"(?:please\s+|so\s+|ok(?:ay)?[\s,]+)",
+        r"(?:can|could|would|will)\s+you\s+(?:please\s+)?",
+        r"(?:i(?:'d|\s+would)?|we(?:'d|\s+would)?)\s+(?:(?:really\s+)?(?:like|love|want|need|wish))"
+        r"\s+to\s+(?:know|see|find\s+out|learn|understand|check|get)\b\s*[:,]?\s*",
+        r"(?:i|we)\s+need\s+you\s+to\s+",
+        r"(?:i(?:'m|\s+am)\s+)?(?:wondering|curious)\s*(?:about)?[:,]?\s*" + _WH,
+        r"(?:i\s+)?wonder\s*[:,]?\s*" + _WH,
+        r"(?:do\s+you\s+know|any\s+idea)\s*[:,]?\s*" + _WH,
+        r"tell\s+me\s*[:,]?\s*" + _WH,
+        r"(?:let\s+me\s+know|find\s+out)\s*[:,]?\s*" + _WH,
+    )
+)
+"""Ways of asking that wrap a question without adding to it ("Can you tell me which ...",
+"I'd like to know how many ...", "I need you to list ..."), taken off its start in turn."""
+
+
+def strip_request_frame(question: str) -> str:
+    """The question without the polite frame around it ("Could you tell me which plans ..."
+    -> "which plans ..."); a question that is only a frame stays as it was."""
+    changed = True
+    while changed:
+        changed = False
+        for pattern in REQUEST_FRAMES:
+            stripped = pattern.sub("", question, count=1)
+            if stripped != question and stripped.strip(" ?.!"):
+                question, changed = stripped, True
+    return question
+
+
 def rewrite_idioms(question: str) -> str:
     """The question with its idioms in plain words (unchanged when it has none)."""
+    question = strip_request_frame(question)
     for pattern, replacement in IDIOMS:
         question = pattern.sub(replacement, question)
     return question
