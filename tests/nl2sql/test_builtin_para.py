@@ -11,6 +11,8 @@ a late fee percentage). Every member of a group must give the group's gold resul
 * "paid a higher salary" is the verb of a salary, not a named "paid" state of the glossary;
 * "with the price shown" asks for the column; "does" is the auxiliary verb, not a word to link;
 * a compound noun of two tables ("book loans") names the second one;
+* "typical" and "combined" before an amount ask for its average and its total; a breakdown
+  said first ("By genre, what's the average price?") is the same breakdown;
 * a polite frame around a question ("Can you tell me ...", "I'd like to know ...", "I need you
   to ...") asks the question inside it.
 
@@ -28,7 +30,11 @@ import pytest
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest
 from backend.nl2sql.engines.builtin import BuiltinGenerator
-from backend.nl2sql.engines.builtin.idioms import rewrite_idioms, strip_request_frame
+from backend.nl2sql.engines.builtin.idioms import (
+    move_fronted_breakdown,
+    rewrite_idioms,
+    strip_request_frame,
+)
 from backend.nl2sql.engines.builtin.lexicon import lemmatise, tokenise
 from backend.semantic.layer import SemanticLayer
 from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite_snapshot
@@ -203,6 +209,23 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "I want to see which genres we have books in",
         ],
     ),
+    "average price per genre": (
+        "SELECT genre, AVG(price) FROM books GROUP BY genre",
+        [
+            "What is the average price of books in each genre?",
+            "By genre, what's the average book price?",
+            "What's the typical book price per genre?",
+            "Per genre, the mean price of a book",
+        ],
+    ),
+    "total price of poetry": (
+        "SELECT SUM(price) FROM books WHERE genre = 'poetry'",
+        [
+            "What is the total price of the poetry books?",
+            "What's the combined price of the poetry books?",
+            "Sum of the prices of poetry books",
+        ],
+    ),
     "book loans": (
         "SELECT COUNT(*) FROM loans",
         ["How many loans are there?", "How many book loans are there?", "Count the book loans."],
@@ -260,6 +283,19 @@ def test_idioms_are_rewritten_in_plain_words_and_nothing_else_is(said: str, plai
 )
 def test_a_polite_frame_is_taken_off_the_question_inside_it(said: str, plain: str) -> None:
     assert strip_request_frame(said) == plain
+
+
+@pytest.mark.parametrize(
+    ("said", "plain"),
+    [
+        ("By plan tier, what's our MRR?", "what's our MRR by plan tier?"),
+        ("Per region, how many accounts", "how many accounts per region"),
+        ("By 2024, how many members had left?", "By 2024, how many members had left?"),
+        ("By how much did fees grow, in total?", "By how much did fees grow, in total?"),
+    ],
+)
+def test_a_breakdown_said_first_moves_after_what_it_breaks_down(said: str, plain: str) -> None:
+    assert move_fronted_breakdown(said) == plain
 
 
 def test_does_is_the_auxiliary_and_us_the_pronoun_but_the_us_stays_a_place() -> None:

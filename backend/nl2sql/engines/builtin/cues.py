@@ -473,6 +473,17 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             skip.add(i)
             i += 1
             continue
+        if (
+            tok.lemma in AGGREGATE_ADJECTIVES
+            and i + 1 < len(tokens)
+            and tokens[i + 1].kind == "word"
+            and tokens[i + 1].lemma not in STOP_WORDS
+            and not _inside_column_name(tokens, i, index)
+        ):  # "our typical CSAT score", "the combined MRR": an average, a total
+            cues.append(Cue("agg", i, i + 1, AGGREGATE_ADJECTIVES[tok.lemma]))
+            skip.add(i)
+            i += 1
+            continue
         following = {t.lemma for t in tokens[i + 1 : i + 4]}
         if tok.lemma in _BUCKET_ADJECTIVES and (
             any(
@@ -579,6 +590,8 @@ def _percent_forms(cues: list[Cue]) -> list[Cue]:
 
 
 _SHARE_WORDS = frozenset({"percentage", "percent", "share", "proportion", "fraction"})
+AGGREGATE_ADJECTIVES = {"typical": "AVG", "combined": "SUM", "cumulative": "SUM"}
+"""Adjectives before an amount that ask for an aggregate of it ("the typical order value")."""
 SHOWN_WORDS = frozenset({"shown", "displayed", "visible", "listed", "alongside"})
 """Words after a column that ask for it to be shown ("..., with the price shown")."""
 _BUCKET_ADJECTIVES = frozenset(

@@ -58,6 +58,23 @@ REQUEST_FRAMES: tuple[re.Pattern[str], ...] = tuple(
 "I'd like to know how many ...", "I need you to list ..."), taken off its start in turn."""
 
 
+_FRONTED_BREAKDOWN = re.compile(
+    r"^\s*(by|per)\s+(?!(?:how|what|which|when|the\s+end)\b)([^,?\d]{2,40}?)\s*,\s*(.+?)([?.!]*)\s*$",
+    re.IGNORECASE,
+)
+"""A breakdown said first ("By plan tier, what's our MRR?"); not a date ("By 2024, ...")."""
+
+
+def move_fronted_breakdown(question: str) -> str:
+    """ "By region, how many accounts?" -> "how many accounts by region?": the breakdown where
+    the engine reads it, after what is broken down."""
+    match = _FRONTED_BREAKDOWN.match(question)
+    if match is None:
+        return question
+    lead, groups, rest, end = match.groups()
+    return f"{rest} {lead.lower()} {groups}{end}"
+
+
 def strip_request_frame(question: str) -> str:
     """The question without the polite frame around it ("Could you tell me which plans ..."
     -> "which plans ..."); a question that is only a frame stays as it was."""
@@ -73,7 +90,7 @@ def strip_request_frame(question: str) -> str:
 
 def rewrite_idioms(question: str) -> str:
     """The question with its idioms in plain words (unchanged when it has none)."""
-    question = strip_request_frame(question)
+    question = move_fronted_breakdown(strip_request_frame(question))
     for pattern, replacement in IDIOMS:
         question = pattern.sub(replacement, question)
     return question
