@@ -42,7 +42,7 @@ REQUEST_FRAMES: tuple[re.Pattern[str], ...] = tuple(
     re.compile(r"^\s*" + pattern, re.IGNORECASE)
     for pattern in (
         r"(?:hi|hello|hey)\b[\s,!.]*",
-        r"(?:please\s+|so\s+|ok(?:ay)?[\s,]+)",
+        r"please\s+",
         r"(?:can|could|would|will)\s+you\s+(?:please\s+)?",
         r"(?:i(?:'d|\s+would)?|we(?:'d|\s+would)?)\s+(?:(?:really\s+)?(?:like|love|want|need|wish))"
         r"\s+to\s+(?:know|see|find\s+out|learn|understand|check|get)\b\s*[:,]?\s*",
