@@ -458,9 +458,32 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             tok.lemma == "what" and i + 1 < len(tokens) and tokens[i + 1].lemma in _SHARE_WORDS
         ):
             word = tok.lemma if tok.lemma in _SHARE_WORDS else tokens[i + 1].lemma
-            if any(word in c.words for c in index.columns):
+            if _names_a_share_column(tokens, word, index):
                 i += 1  # a column named `share` or `percentage`: its name, not a share
                 continue
+        if (
+            tok.lemma in SHOWN_WORDS
+            and tok.lemma != "alongside"
+            and i > 1
+            and tokens[i - 1].kind == "word"
+            and tokens[i - 1].lemma not in STOP_WORDS
+            and (i + 1 == len(tokens) or tokens[i + 1].kind == "punct")
+        ):  # "with the price shown": the column is asked for, the word adds nothing
+            cues.append(Cue("skip", i, i + 1, ""))
+            skip.add(i)
+            i += 1
+            continue
+        if (
+            tok.lemma in AGGREGATE_ADJECTIVES
+            and i + 1 < len(tokens)
+            and tokens[i + 1].kind == "word"
+            and tokens[i + 1].lemma not in STOP_WORDS
+            and not _inside_column_name(tokens, i, index)
+        ):  # "our typical CSAT score", "the combined MRR": an average, a total
+            cues.append(Cue("agg", i, i + 1, AGGREGATE_ADJECTIVES[tok.lemma]))
+            skip.add(i)
+            i += 1
+            continue
         following = {t.lemma for t in tokens[i + 1 : i + 4]}
         if tok.lemma in _BUCKET_ADJECTIVES and (
             any(
@@ -567,9 +590,24 @@ def _percent_forms(cues: list[Cue]) -> list[Cue]:
 
 
 _SHARE_WORDS = frozenset({"percentage", "percent", "share", "proportion", "fraction"})
+AGGREGATE_ADJECTIVES = {"typical": "AVG", "combined": "SUM", "cumulative": "SUM"}
+"""Adjectives before an amount that ask for an aggregate of it ("the typical order value")."""
+SHOWN_WORDS = frozenset({"shown", "displayed", "visible", "listed", "alongside"})
+"""Words after a column that ask for it to be shown ("..., with the price shown")."""
 _BUCKET_ADJECTIVES = frozenset(
     {"monthly", "quarterly", "yearly", "annual", "annually", "weekly", "daily"}
 )
+
+
+def _names_a_share_column(tokens: list[Token], word: str, index: SchemaIndex) -> bool:
+    """ "percentage" where a column is `percentage`, or "vote percent" where one is
+    `vote_pct`: the share word is (part of) a column the question names. A column that only
+    has the word among others the question never says (`discount_pct` for "what percent of
+    revenue ...") does not make "what percent of" a name."""
+    said = {t.lemma for t in tokens if t.kind == "word"}
+    return any(
+        word in c.words and all(w in said for w in c.words if w != word) for c in index.columns
+    )
 
 
 def _spells_out_a_column(tokens: list[Token], i: int, index: SchemaIndex) -> bool:

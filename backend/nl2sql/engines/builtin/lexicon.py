@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from backend.nl2sql.engines.builtin.idioms import rewrite_idioms
+
 NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
@@ -41,7 +43,7 @@ IRREGULAR = {
     "species": "species", "news": "news", "bus": "bus", "gas": "gas", "status": "status",
     "address": "address", "class": "class", "business": "business", "process": "process",
     "this": "this", "is": "is", "was": "was", "has": "has", "as": "as", "us": "us",
-    "ids": "id",
+    "ids": "id", "does": "do", "goes": "go", "doesn": "do",
     "its": "its", "his": "his", "yes": "yes", "less": "less", "across": "across",
     "plus": "plus", "campus": "campus", "virus": "virus", "bonus": "bonus", "canvas": "canvas",
     "alias": "alias", "atlas": "atlas", "thesis": "thesis", "analysis": "analysis",
@@ -133,6 +135,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "employee": ("employee", "staff", "personnel"),
     "personnel": ("employee", "staff"),
     "colleague": ("employee", "staff"),
+    "supervisor": ("supervisor", "manager", "boss", "superior"),
+    "boss": ("manager", "supervisor", "boss", "superior"),
     "bill": ("invoice", "bill"),
     "invoice": ("invoice", "bill"),
     "case": ("ticket", "case"),
@@ -150,6 +154,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "nation": ("country", "nation"),
     "country": ("country", "nation"),
     "town": ("city", "town"),
+    "location": ("location", "address", "place", "site"),
+    "review": ("review", "rating"),
     "old": ("age",),
     "age": ("age",),
     "young": ("age",),
@@ -184,6 +190,13 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "shipping": ("shipping", "ship"),
 }
 """Question word -> schema words it may stand for (general business vocabulary)."""
+
+USE_VERBS = frozenset(
+    {"run", "runs", "running", "ran", "utilise", "utilises", "utilising", "utilised", "utilize",
+     "utilizes", "utilizing", "utilized", "using", "employing"}
+)  # fmt: skip
+"""Verbs that say something is used when they take an object ("customers running both
+Slack and Jira", "accounts utilising the API")."""
 
 EVENT_WORDS: dict[str, frozenset[str]] = {
     verb: frozenset(words)
@@ -333,7 +346,7 @@ def normalise_amounts(question: str) -> str:
 
 
 def tokenise(question: str) -> list[Token]:
-    question = normalise_amounts(question)
+    question = rewrite_idioms(normalise_amounts(question))
     question = re.sub(r"(?i)\bfirst and last names?\b", "first name and last name", question)
     question = re.sub(r"(?i)n['’]t\b", " not", question)
     question = re.sub(r"(?i)(\w)['’]s\b", r"\1", question)
@@ -363,7 +376,8 @@ def tokenise(question: str) -> list[Token]:
                 continue
             if "'" in low:
                 low = low.split("'")[0]
-            tokens.append(Token(text.strip("."), lemmatise(low), "word"))
+            lemma = "we" if text == "us" else lemmatise(low)  # "pay us"; "the US" is a place
+            tokens.append(Token(text.strip("."), lemma, "word"))
         else:
             tokens.append(Token(text, text, "punct"))
     for i, tok in enumerate(tokens):

@@ -14,6 +14,7 @@ from backend.nl2sql.engines.builtin.lexicon import (
     ACRONYMS,
     STOP_WORDS,
     SYNONYMS,
+    USE_VERBS,
     Token,
     lemmatise,
     split_identifier,
@@ -776,9 +777,33 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             mentions[-1].text += " " + best.text
             i = best.end
             continue
+        if _modifies(index, tokens, mentions, best):
+            # "movie ratings": the ratings (of movies), one table named by a compound noun
+            best.start = mentions[-1].start
+            best.text = mentions.pop().text + " " + best.text
         mentions.append(best)
         i = best.end
     return mentions
+
+
+def _modifies(
+    index: SchemaIndex, tokens: list[Token], mentions: list[Mention], head: Mention
+) -> bool:
+    """Whether the table named just before `head` is a noun modifying it ("movie ratings",
+    "customer orders"): a singular word right before a plural table related to it."""
+    if not mentions or head.kind != "table" or len(head.tables) != 1:
+        return False
+    prev = mentions[-1]
+    if prev.kind != "table" or prev.end != head.start or prev.end - prev.start != 1:
+        return False
+    word, noun = tokens[prev.start], tokens[head.end - 1]
+    if word.text.lower() != word.lemma or (word.is_capitalised and word.index > 0):
+        return False  # "movies' ratings", "Movie Ratings" (a name)
+    if noun.text.lower() == noun.lemma or len(prev.tables) != 1:
+        return False  # the head is a plural noun
+    if prev.start > 0 and tokens[prev.start - 1].lemma in ("each", "every", "per", "by"):
+        return False
+    return index._joined(prev.tables[0].name, head.tables[0].name)
 
 
 def definition_suggestions(index: SchemaIndex, question: str) -> list[str]:
@@ -910,12 +935,16 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
             if any(t.kind not in ("word", "number") for t in span):
                 continue
             definitions = index.definitions.get(tuple(t.lemma for t in span))
+            if definitions and _verb_with_object(tokens, span, definitions):
+                continue
             if definitions:
                 text = " ".join(t.text for t in span)
                 hit = DefinitionMention(
                     i, i + length, definitions[0], 3.0 * length, text, tuple(definitions[1:])
                 )
                 break
+        if hit is None and named <= 1:
+            hit = _use_verb(index, tokens, i)
         if hit is None:
             i += max(named, 1)  # "sales rep": a longer name of a column, not "sales"
             continue
@@ -927,6 +956,45 @@ def link_definitions(index: SchemaIndex, tokens: list[Token]) -> list[Definition
 
     found.extend(predicate_filters(index, tokens, taken))
     return sorted(found, key=lambda d: d.start)
+
+
+_NOT_OBJECTS = frozenset(
+    {"on", "in", "at", "for", "since", "until", "from", "to", "by", "with", "out", "late",
+     "over", "longer", "still", "now", "currently", "yet", "and", "or", "than", "as"}
+)  # fmt: skip
+
+
+def _use_verb(index: SchemaIndex, tokens: list[Token], i: int) -> DefinitionMention | None:
+    """ "customers running both Slack and Jira": a verb of using, with its object, for a named
+    filter the layer calls "uses" (not "running" alone: "still running" is another state)."""
+    tok = tokens[i]
+    definitions = index.definitions.get(("use",))
+    if tok.kind != "word" or tok.text.lower() not in USE_VERBS or not definitions:
+        return None
+    if any(d.kind != "filter" for d in definitions) or i + 1 >= len(tokens):
+        return None
+    nxt = tokens[i + 1]
+    if nxt.kind != "word" or nxt.lemma in _NOT_OBJECTS:
+        return None
+    return DefinitionMention(i, i + 1, definitions[0], 2.0, tok.text, tuple(definitions[1:]))
+
+
+_OBJECT_STARTS = frozenset({"a", "an", "more", "less", "higher", "lower", "better", "worse"})
+
+
+def _verb_with_object(
+    tokens: list[Token], span: list[Token], definitions: list[Definition]
+) -> bool:
+    """ "paid a higher salary", "paid more than": a one-word named state ("paid" invoices)
+    written as the verb of a sentence with an object, which is not the state."""
+    if len(span) != 1 or any(d.kind != "filter" for d in definitions):
+        return False
+    nxt = span[0].index + 1
+    return (
+        (span[0].lemma.endswith("ed") or span[0].lemma in _PARTICIPLES)
+        and nxt < len(tokens)
+        and tokens[nxt].lemma in _OBJECT_STARTS
+    )
 
 
 def _compound_tail(tok: Token, best: Mention, mentions: list[Mention]) -> bool:

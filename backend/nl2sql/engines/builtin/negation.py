@@ -4,6 +4,7 @@ no manager" (IS NULL, anti-joins, != filters)."""
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import Cue
+from backend.nl2sql.engines.builtin.event_links import IRREGULAR_PARTICIPLES, event_dates
 from backend.nl2sql.engines.builtin.grouping import GroupingReading
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal
 from backend.nl2sql.engines.builtin.lexicon import EVENT_NOUNS, EVENT_WORDS, Token
@@ -56,7 +57,8 @@ class NegationReading(GroupingReading):
             if tok.kind != "word" or tok.index in self.used_tokens:
                 continue
             if not (tok.lemma.endswith("ed") or tok.lemma.startswith("un")
-                    or tok.lemma in _STATE_ANTONYMS or tok.lemma in _PARTICIPLES):  # fmt: skip
+                    or tok.lemma in _STATE_ANTONYMS or tok.lemma in _PARTICIPLES
+                    or tok.lemma in IRREGULAR_PARTICIPLES):  # fmt: skip
                 continue
             spans = [
                 (k, m) for k, m in enumerate(self.mentions) if m.start <= tok.index < m.end
@@ -65,7 +67,7 @@ class NegationReading(GroupingReading):
                 continue  # "paid date" names the column itself
             if spans and spans[0][1].kind == "value":
                 continue
-            found = self._state_column(tok.lemma)
+            found = self._state_column(tok.lemma) or self._event_synonym(tok)
             if found is None:
                 continue
             col, denied = found
@@ -162,6 +164,31 @@ class NegationReading(GroupingReading):
                         return col, denied
         return None
 
+    def _event_synonym(self, tok: Token) -> tuple[ColumnRef, bool] | None:
+        """ "accounts we lost" -> `churned_at`, "tickets that were fixed" -> `closed_at`: a
+        verb of the event whose date has another word (see `event_links`), said of the rows'
+        own table, whose date the question does not name otherwise ("lost ... to churn")."""
+        if not self.intent.table or not self._said_of_focus(tok.index):
+            return None
+        focus = self.intent.table.lower()
+        synonyms = [c for c in event_dates(self.index, tok.lemma) if c.table.lower() == focus]
+        named = {c for m in self.mentions for c in m.columns}
+        if len(synonyms) != 1 or synonyms[0] in named:
+            return None
+        return synonyms[0], False
+
+    def _said_of_focus(self, pos: int) -> bool:
+        """Whether the word at `pos` is said of the rows' own table: right after it ("lost
+        customers") or a few words after its name ("accounts that were fixed", "members we
+        lost", "its accounts have we lost")."""
+        focus = self.intent.table.lower()
+        for k, m in enumerate(self.mentions):
+            if m.kind != "table" or (self.table_of(k) or "").lower() != focus:
+                continue
+            if m.start == pos + 1 or 0 <= pos - m.end <= 3:
+                return True
+        return False
+
     def _missing_attribute(self, cue: Cue) -> bool:
         """ "without a manager", "has no phone number", "no seat limit recorded": a nullable
         column of the focus table left empty (IS NULL), when no related table is meant."""
@@ -201,6 +228,7 @@ class NegationReading(GroupingReading):
                     col.words[:-1] == phrase and col.words[-1] in ("id", "code", "number")
                 )
                 named = named or col == event  # "no payment recorded": `paid_date` is empty
+                named = named or (n == 1 and self._linked_to(words[0], col))  # "no boss"
                 limit = {_LIMIT_WORDS.get(w, w) for w in phrase}
                 named = named or (n == 2 and limit == set(col.words))  # "no seat limit"
                 if not named or not col.nullable or col.is_primary_key:
@@ -228,6 +256,15 @@ class NegationReading(GroupingReading):
                 self.note("filters", f"{col.name} is null")
                 return True
         return False
+
+    def _linked_to(self, tok: Token, col: ColumnRef) -> bool:
+        """Whether the one word `tok` is linked to `col` alone by a synonym ("supervisor" for
+        `manager_id`), not by a word of its name."""
+        return tok.lemma not in col.words and any(
+            m.start == tok.index and m.end == tok.index + 1 and m.kind == "column"
+            and m.columns == [col]
+            for m in self.mentions
+        )  # fmt: skip
 
     def _negations(self) -> None:
         self._negated_comparisons()

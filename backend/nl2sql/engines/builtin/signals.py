@@ -3,7 +3,7 @@ confidence by `confidence.py`, and the coverage check that declines unread quest
 
 from __future__ import annotations
 
-from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS, is_superlative
+from backend.nl2sql.engines.builtin.cues import REFINEMENT_WORDS, SHOWN_WORDS, is_superlative
 from backend.nl2sql.engines.builtin.intents import Filter, Intent, Measure
 from backend.nl2sql.engines.builtin.labels import names_its_rows
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, SYNONYMS, Token
@@ -404,6 +404,8 @@ class SignalReading(ValueReading):
         before = [t.lemma for t in self.tokens[max(0, pos - 4) : pos]]
         if "and" in before and ("what" in before or "which" in before):
             return True
+        if any(t.lemma in SHOWN_WORDS for t in self.tokens[pos + 1 : pos + 4]):
+            return True  # "..., with the price shown"
         return any(t.text == ":" for t in self.tokens[:pos])
 
     def _counted_rows(self, intent: Intent) -> bool:

@@ -1,0 +1,96 @@
+"""Idioms of English rewritten to the plain words the engine reads, before tokenising.
+
+People ask the same thing in set phrases: "who reports to nobody", "not managed by anyone" and
+"at the top of the org chart" all say "has no manager". Each rewrite here is a phrase of
+general English (about people and organisations), never a name of one database: the words it
+writes are read by the ordinary stages afterwards ("manager" links to a `supervisor_id` or a
+`boss_id` by the synonym list), so a schema without such a column still declines.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NOBODY = r"(?:nobody|no[\s-]?one|no person|anyone|anybody)"
+
+IDIOMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), replacement)
+    for pattern, replacement in (
+        # "reporting to nobody", "who report to no one": no manager
+        (rf"\b(?:do(?:es)?\s+not\s+|don't\s+|doesn't\s+)report(?:s|ing|ed)?\s+to\s+{_NOBODY}\b",
+         "have no manager"),
+        (r"\breport(?:s|ing|ed)?\s+to\s+(?:nobody|no[\s-]?one|no person)\b", "have no manager"),
+        # "not managed by anyone", "managed by nobody", "without anyone managing them"
+        (rf"\b(?:are|is|were|was)\s+not\s+(?:managed|supervised)\s+by\s+{_NOBODY}\b",
+         "have no manager"),
+        (r"\b(?:managed|supervised)\s+by\s+(?:nobody|no[\s-]?one)\b", "with no manager"),
+        # "at the top of the org chart": nobody above them
+        (r"\b(?:sits?|sitting|is|are|be|stands?)\s+at\s+the\s+(?:very\s+)?top\s+of\s+the\s+"
+         r"(?:org(?:ani[sz]ation(?:al)?)?\s+chart|org|hierarchy|company|chain\s+of\s+command)\b",
+         "have no manager"),
+        # "lifetime billings": the amounts billed, added up
+        (r"\b(?:lifetime|all[\s-]time|total|cumulative)\s+billings\b", "total billed amount"),
+        (r"\bbillings\b", "billed amount"),
+    )
+)  # fmt: skip
+"""(pattern, plain words): set phrases and what they say in the engine's words."""
+
+
+_WH = r"(?=(?:which|what|who|whom|whose|how|when|where|why)\b)"
+
+REQUEST_FRAMES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(r"^\s*" + pattern, re.IGNORECASE)
+    for pattern in (
+        r"(?:hi|hello|hey)\b[\s,!.]*",
+        r"please\s+",
+        r"(?:can|could|would|will)\s+you\s+(?:please\s+)?",
+        r"(?:i(?:'d|\s+would)?|we(?:'d|\s+would)?)\s+(?:(?:really\s+)?(?:like|love|want|need|wish))"
+        r"\s+to\s+(?:know|see|find\s+out|learn|understand|check|get)\b\s*[:,]?\s*",
+        r"(?:i|we)\s+need\s+you\s+to\s+",
+        r"(?:i(?:'m|\s+am)\s+)?(?:wondering|curious)\s*(?:about)?[:,]?\s*" + _WH,
+        r"(?:i\s+)?wonder\s*[:,]?\s*" + _WH,
+        r"(?:do\s+you\s+know|any\s+idea)\s*[:,]?\s*" + _WH,
+        r"tell\s+me\s*[:,]?\s*" + _WH,
+        r"(?:let\s+me\s+know|find\s+out)\s*[:,]?\s*" + _WH,
+    )
+)
+"""Ways of asking that wrap a question without adding to it ("Can you tell me which ...",
+"I'd like to know how many ...", "I need you to list ..."), taken off its start in turn."""
+
+
+_FRONTED_BREAKDOWN = re.compile(
+    r"^\s*(by|per)\s+(?!(?:how|what|which|when|the\s+end)\b)([^,?\d]{2,40}?)\s*,\s*(.+?)([?.!]*)\s*$",
+    re.IGNORECASE,
+)
+"""A breakdown said first ("By plan tier, what's our MRR?"); not a date ("By 2024, ...")."""
+
+
+def move_fronted_breakdown(question: str) -> str:
+    """ "By region, how many accounts?" -> "how many accounts by region?": the breakdown where
+    the engine reads it, after what is broken down."""
+    match = _FRONTED_BREAKDOWN.match(question)
+    if match is None:
+        return question
+    lead, groups, rest, end = match.groups()
+    return f"{rest} {lead.lower()} {groups}{end}"
+
+
+def strip_request_frame(question: str) -> str:
+    """The question without the polite frame around it ("Could you tell me which plans ..."
+    -> "which plans ..."); a question that is only a frame stays as it was."""
+    changed = True
+    while changed:
+        changed = False
+        for pattern in REQUEST_FRAMES:
+            stripped = pattern.sub("", question, count=1)
+            if stripped != question and stripped.strip(" ?.!"):
+                question, changed = stripped, True
+    return question
+
+
+def rewrite_idioms(question: str) -> str:
+    """The question with its idioms in plain words (unchanged when it has none)."""
+    question = move_fronted_breakdown(strip_request_frame(question))
+    for pattern, replacement in IDIOMS:
+        question = pattern.sub(replacement, question)
+    return question
