@@ -41,7 +41,7 @@ _BETWEEN_VALUES = frozenset({"or", "to", "the", "a", "an", "in", "from", "of", "
 or to cats"); exactly one "or" among them joins the values."""
 _IMPERATIVE_OBJECTS = frozenset(
     {"the", "a", "an", "their", "them", "its", "it", "his", "her", "all", "each", "every", "these",
-     "those", "this", "that", "me", "us"}
+     "those", "this", "that", "me", "us", "we"}
 )  # fmt: skip
 """Words after an imperative verb opening a sentence ("Sort the", "Give me", "Print their")."""
 _SORT_VERBS = frozenset({"sort", "order", "arrange", "rank"})

@@ -19,7 +19,7 @@ from backend.nl2sql.engines.builtin.reading import is_filler
 
 _ASKING_WORDS = frozenset(
     {"what", "is", "are", "the", "give", "me", "us", "tell", "show", "find", "return", "list",
-     "please", "can", "you", "total", "overall"}
+     "please", "can", "you", "total", "overall", "we"}
 )  # fmt: skip
 """Words that may open a question before "how many" / "number of"."""
 

@@ -39,7 +39,7 @@ _EMPLOYER_NOUNS = frozenset(
 _ORDER_WORDS = frozenset({"before", "after", "than", "earlier", "later", "sooner"})
 _TENURE_VERBS = frozenset({"been", "stayed", "worked", "served", "remained"})
 _TENURE_FILLERS = frozenset(
-    {"with", "us", "the", "company", "firm", "business", "here", "around", "at", "for", "our",
+    {"with", "us", "we", "the", "company", "firm", "business", "here", "around", "at", "for", "our",
      "a", "an", "customer", "client", "member", "on", "board"}
 )  # fmt: skip
 """Words between "been" and "the longest" of a tenure ("been with us", "been a customer")."""
