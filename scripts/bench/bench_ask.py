@@ -108,14 +108,42 @@ def _report(title: str, per_stage: dict[str, list[float]], totals: list[float]) 
     )
 
 
+def answer_in_process(
+    generator: Any, snapshot: Any, connection: Any, question: str, settings: Settings
+) -> None:
+    """`question` answered as an ask answers it with the builtin engine, in this process:
+    generate, guard (handed the engine's parse, one parse as in the ask), execute."""
+    from backend.connections import executor
+    from backend.nl2sql.guard import guard_sql, sqlglot_dialect
+
+    generation = generator.generate(
+        GenerationRequest(
+            question=question,
+            schema=snapshot,
+            dialect=sqlglot_dialect(connection.db_type),
+            row_cap=1000,
+        )
+    )
+    guarded = guard_sql(
+        generation.sql,
+        snapshot=snapshot,
+        dialect=connection.db_type,
+        row_cap=1001,
+        shown_row_cap=1000,
+        parsed=generation.parsed,
+    )
+    executor.run_on_connection(
+        connection, guarded.sql, row_cap=1000, timeout_seconds=30, settings=settings
+    )
+
+
 def core_cpu_ms(platform: Any, questions: list[str], rounds: int) -> list[float]:
     """CPU ms per in-process generate + guard + execute of `questions`, one figure a round
     (after a warm-up round), as the ask does them with the builtin engine."""
-    from backend.connections import executor, schema_cache
+    from backend.connections import schema_cache
     from backend.connections.models import DatabaseConnection
     from backend.core.db import create_app_engine, create_session_factory
     from backend.nl2sql.engines.builtin import BuiltinGenerator
-    from backend.nl2sql.guard import guard_sql, sqlglot_dialect
 
     engine = create_app_engine(platform.url)
     try:
@@ -131,29 +159,7 @@ def core_cpu_ms(platform: Any, questions: list[str], rounds: int) -> list[float]
     for round_number in range(rounds + 1):
         started = time.process_time()
         for question in questions:
-            generation = generator.generate(
-                GenerationRequest(
-                    question=question,
-                    schema=snapshot,
-                    dialect=sqlglot_dialect(connection.db_type),
-                    row_cap=1000,
-                )
-            )
-            guarded = guard_sql(
-                generation.sql,
-                snapshot=snapshot,
-                dialect=connection.db_type,
-                row_cap=1001,
-                shown_row_cap=1000,
-                parsed=generation.parsed,
-            )
-            executor.run_on_connection(
-                connection,
-                guarded.sql,
-                row_cap=1000,
-                timeout_seconds=30,
-                settings=platform.settings,
-            )
+            answer_in_process(generator, snapshot, connection, question, platform.settings)
         if round_number:  # the first round is a warm-up
             figures.append((time.process_time() - started) * 1000 / len(questions))
     return figures

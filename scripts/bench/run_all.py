@@ -71,20 +71,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_ask import answer_in_process  # noqa: E402
 from signin import bearer_headers  # noqa: E402
 
 from backend.auth import service as auth_service  # noqa: E402
 from backend.chat import service as chat_service  # noqa: E402
-from backend.connections import executor, schema_cache  # noqa: E402
+from backend.connections import schema_cache  # noqa: E402
 from backend.connections import service as connections_service  # noqa: E402
 from backend.connections.models import DatabaseConnection  # noqa: E402
 from backend.core.config import Settings  # noqa: E402
 from backend.core.db import create_app_engine, create_session_factory  # noqa: E402
 from backend.core.migrations import upgrade_to_head  # noqa: E402
 from backend.demo import DEMO_DB_PATH  # noqa: E402
-from backend.nl2sql.engines.base import GenerationRequest  # noqa: E402
 from backend.nl2sql.engines.builtin import BuiltinGenerator  # noqa: E402
-from backend.nl2sql.guard import guard_sql, sqlglot_dialect  # noqa: E402
 from backend.observability.models import PerformanceMetric  # noqa: E402
 from tests.support import postgres_server  # noqa: E402
 
@@ -630,29 +629,7 @@ def in_process_ratio(base: str, platform: Platform, headers: dict[str, str]) -> 
             core_cpu_started = time.process_time()
         for question in QUESTIONS:
             started = time.perf_counter()
-            generation = generator.generate(
-                GenerationRequest(
-                    question=question,
-                    schema=snapshot,
-                    dialect=sqlglot_dialect(connection.db_type),
-                    row_cap=1000,
-                )
-            )
-            # The tree the engine parsed, as the ask hands it to the guard (one parse).
-            guarded = guard_sql(
-                generation.sql,
-                snapshot=snapshot,
-                dialect=connection.db_type,
-                row_cap=1001,
-                parsed=generation.parsed,
-            )
-            executor.run_on_connection(
-                connection,
-                guarded.sql,
-                row_cap=1000,
-                timeout_seconds=30,
-                settings=platform.settings,
-            )
+            answer_in_process(generator, snapshot, connection, question, platform.settings)
             core_ms.append((time.perf_counter() - started) * 1000)
     core_cpu_ms = (time.process_time() - core_cpu_started) * 1000 / len(core_ms)
     (chat,) = make_chats(platform, 1)
