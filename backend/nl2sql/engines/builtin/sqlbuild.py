@@ -259,26 +259,7 @@ class SqlBuilder:
             return exp.Literal.string(first.get(unit, self.today).isoformat())
         if self.dialect == "sqlite" and unit == "quarter":
             # the month's first day moved back by the months into the quarter (0 to 2)
-            into = exp.Mod(
-                this=exp.paren(
-                    exp.Sub(
-                        this=exp.Cast(
-                            this=exp.Anonymous(
-                                this="STRFTIME",
-                                expressions=[exp.Literal.string("%m"), exp.Literal.string("now")],
-                            ),
-                            to=exp.DataType.build("INTEGER"),
-                        ),
-                        expression=exp.Literal.number(1),
-                    ),
-                    copy=False,
-                ),
-                expression=exp.Literal.number(3),
-            )
-            back = exp.DPipe(
-                this=exp.DPipe(this=exp.Literal.string("-"), expression=exp.Paren(this=into)),
-                expression=exp.Literal.string(" months"),
-            )
+            back = _sqlite_months_into_quarter(exp.Literal.string("now"))
             return exp.Anonymous(
                 this="DATE",
                 expressions=[
@@ -310,25 +291,7 @@ class SqlBuilder:
         month = exp.Anonymous(this="DATE", expressions=[day, exp.Literal.string("start of month")])
         if unit != "quarter":
             return month
-        into = exp.Mod(
-            this=exp.paren(
-                exp.Sub(
-                    this=exp.Cast(
-                        this=exp.Anonymous(
-                            this="STRFTIME", expressions=[exp.Literal.string("%m"), day.copy()]
-                        ),
-                        to=exp.DataType.build("INTEGER"),
-                    ),
-                    expression=exp.Literal.number(1),
-                ),
-                copy=False,
-            ),
-            expression=exp.Literal.number(3),
-        )
-        back = exp.DPipe(
-            this=exp.DPipe(this=exp.Literal.string("-"), expression=exp.Paren(this=into)),
-            expression=exp.Literal.string(" months"),
-        )
+        back = _sqlite_months_into_quarter(day.copy())
         return exp.Anonymous(this="DATE", expressions=[month, back])
 
     def referred_column(self, m: Measure) -> exp.Column | None:
@@ -933,3 +896,27 @@ def render(
             text += f" instead of {first}" if k else ""
             doubt.suggestions.append(Suggestion(text=text, sql=sql))
         raise
+
+
+def _sqlite_months_into_quarter(day: exp.Expr) -> exp.Expr:
+    """SQLite's date modifier moving a month's first day back to its quarter's first:
+    `'-' || ((CAST(STRFTIME('%m', day) AS INTEGER) - 1) % 3) || ' months'`."""
+    into = exp.Mod(
+        this=exp.paren(
+            exp.Sub(
+                this=exp.Cast(
+                    this=exp.Anonymous(
+                        this="STRFTIME", expressions=[exp.Literal.string("%m"), day]
+                    ),
+                    to=exp.DataType.build("INTEGER"),
+                ),
+                expression=exp.Literal.number(1),
+            ),
+            copy=False,
+        ),
+        expression=exp.Literal.number(3),
+    )
+    return exp.DPipe(
+        this=exp.DPipe(this=exp.Literal.string("-"), expression=exp.Paren(this=into)),
+        expression=exp.Literal.string(" months"),
+    )
