@@ -55,7 +55,7 @@ def start(base_dir: Path) -> str:
     data = base_dir / "data"
     if os.geteuid() == 0:
         shutil.chown(base_dir, "mysql", "mysql")
-    subprocess.run(
+    installed = subprocess.run(
         [
             str(install_db),
             *_run_as(),
@@ -64,9 +64,12 @@ def start(base_dir: Path) -> str:
             "--skip-test-db",
             "--skip-name-resolve",
         ],
-        check=True,
         capture_output=True,
     )
+    if installed.returncode != 0:
+        # What the installer said, so that a failure names its cause (it failed once, rarely).
+        said = (installed.stdout + installed.stderr).decode(errors="replace")[-4000:]
+        raise RuntimeError(f"{install_db} exited with {installed.returncode}:\n{said}")
     port = _free_port()
     log = open(base_dir / "server.log", "wb")  # noqa: SIM115 - handed to the server process
     process = subprocess.Popen(
