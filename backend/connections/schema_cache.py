@@ -13,7 +13,6 @@ result is stored in a short transaction of its own.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.connections.target import read_only_connection
 from backend.core.config import Settings
 from backend.core.db import utcnow
+from backend.core.lru import LockedLru
 
 INTROSPECTION_TIMEOUT_SECONDS = 120
 """Longest reading a database's catalog may take (a bound, not a target: see the benchmark)."""
@@ -49,18 +49,13 @@ class _Cached:
     version: SnapshotVersion
 
 
-_parsed: OrderedDict[str, _Cached] = OrderedDict()
-_parsed_lock = threading.Lock()
+_parsed: LockedLru[str, _Cached] = LockedLru(SNAPSHOT_CACHE_MAX_ENTRIES)
 
 
 def _remember(
     connection_id: str, snapshot: SchemaSnapshot, taken_at: datetime, version: SnapshotVersion
 ) -> None:
-    with _parsed_lock:
-        _parsed[connection_id] = _Cached(snapshot, taken_at, version)
-        _parsed.move_to_end(connection_id)
-        while len(_parsed) > SNAPSHOT_CACHE_MAX_ENTRIES:
-            _parsed.popitem(last=False)
+    _parsed.put(connection_id, _Cached(snapshot, taken_at, version))
 
 
 def snapshot_version_columns(
@@ -86,8 +81,7 @@ def snapshot_version(session: Session, connection_id: str) -> SnapshotVersion:
 
 def forget_snapshot(connection_id: str) -> None:
     """Drop this process's parsed copy (after a store or clear, or in tests)."""
-    with _parsed_lock:
-        _parsed.pop(connection_id, None)
+    _parsed.pop(connection_id)
 
 
 def load_snapshot(
@@ -105,11 +99,9 @@ def load_snapshot(
         version = snapshot_version(session, connection.id)
     if version[0] == 0:
         return None
-    with _parsed_lock:
-        cached = _parsed.get(connection.id)
-        if cached is not None and cached.version == version:
-            _parsed.move_to_end(connection.id)
-            return cached.snapshot, cached.taken_at
+    cached = _parsed.get(connection.id)
+    if cached is not None and cached.version == version:
+        return cached.snapshot, cached.taken_at
     rows = list(
         session.scalars(
             select(DatabaseSchema)
@@ -224,8 +216,7 @@ def introspect_and_store(
     its own short transaction. Concurrent first uses in this process introspect once: the
     others wait for it (holding nothing of the platform's) and take its result."""
     with _introspection_lock(connection.id):
-        with _parsed_lock:
-            cached = _parsed.get(connection.id)
+        cached = _parsed.get(connection.id)
         if cached is not None:
             return cached.snapshot
         snapshot = read_snapshot(connection, settings=settings)
@@ -234,10 +225,11 @@ def introspect_and_store(
 
 
 _introspecting: dict[str, threading.Lock] = {}
+_introspecting_lock = threading.Lock()
 
 
 def _introspection_lock(connection_id: str) -> threading.Lock:
-    with _parsed_lock:
+    with _introspecting_lock:
         if len(_introspecting) >= SNAPSHOT_CACHE_MAX_ENTRIES:
             _introspecting.clear()
         return _introspecting.setdefault(connection_id, threading.Lock())

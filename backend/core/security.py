@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -17,6 +15,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from jose import JWTError, jwk, jwt
 from jose.backends.base import Key
 from passlib.context import CryptContext
+
+from backend.core.lru import LockedLru
 
 JWT_ALGORITHM = "HS256"
 
@@ -94,8 +94,9 @@ def create_jwt(
 VERIFIED_TOKENS_MAX_ENTRIES = 4096
 """Access tokens whose signature this process verified, remembered until they expire (LRU)."""
 
-_verified: OrderedDict[tuple[str, str, str, str], dict[str, Any]] = OrderedDict()
-_verified_lock = threading.Lock()
+_verified: LockedLru[tuple[str, str, str, str], dict[str, Any]] = LockedLru(
+    VERIFIED_TOKENS_MAX_ENTRIES
+)
 
 
 @lru_cache(maxsize=8)
@@ -113,19 +114,12 @@ def decode_jwt(token: str, *, secret: str, issuer: str, token_type: str) -> dict
     expiry is checked again. This says nothing about whether its session still holds; callers
     check that in the database on every request (`auth.deps.principal_from_claims`)."""
     remembered = (token, secret, issuer, token_type)
-    with _verified_lock:
-        payload = _verified.get(remembered)
-        if payload is not None:
-            _verified.move_to_end(remembered)
+    payload = _verified.get(remembered)
     if payload is None:
         payload = _verify_jwt(token, secret=secret, issuer=issuer, token_type=token_type)
-        with _verified_lock:
-            _verified[remembered] = payload
-            while len(_verified) > VERIFIED_TOKENS_MAX_ENTRIES:
-                _verified.popitem(last=False)
+        _verified.put(remembered, payload)
     if int(payload["exp"]) <= time.time():
-        with _verified_lock:
-            _verified.pop(remembered, None)
+        _verified.pop(remembered)
         raise TokenError("Signature has expired.")
     return dict(payload)
 

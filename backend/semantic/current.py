@@ -6,35 +6,27 @@ current layer without importing the semantic service.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.core.lru import LockedLru
 from backend.semantic.layer import SemanticLayer
 from backend.semantic.models import SemanticLayerHead, SemanticLayerVersion
 
 _PARSED_CACHE_ENTRIES = 256
 
-_parsed: OrderedDict[tuple[str, int], SemanticLayer] = OrderedDict()
-_parsed_lock = threading.Lock()
+_parsed: LockedLru[tuple[str, int], SemanticLayer] = LockedLru(_PARSED_CACHE_ENTRIES)
 
 
 def document_of(row: SemanticLayerVersion) -> SemanticLayer:
     """A committed version's document, parsed once per process (versions never change;
     connection ids are never reused)."""
     key = (row.connection_id, row.version)
-    with _parsed_lock:
-        cached = _parsed.get(key)
-        if cached is not None:
-            _parsed.move_to_end(key)
-            return cached
+    cached = _parsed.get(key)
+    if cached is not None:
+        return cached
     layer = SemanticLayer.model_validate(row.document)
-    with _parsed_lock:
-        _parsed[key] = layer
-        while len(_parsed) > _PARSED_CACHE_ENTRIES:
-            _parsed.popitem(last=False)
+    _parsed.put(key, layer)
     return layer
 
 
@@ -57,11 +49,9 @@ def layer_at(session: Session, connection_id: str, version: int) -> SemanticLaye
     indexed read) and parsed only the first time. An ask reads the current version number
     with the rest of what it needs (`SemanticLayerHead.current_version`), then this."""
     key = (connection_id, version)
-    with _parsed_lock:
-        cached = _parsed.get(key)
-        if cached is not None:
-            _parsed.move_to_end(key)
-            return cached
+    cached = _parsed.get(key)
+    if cached is not None:
+        return cached
     row = session.scalar(
         select(SemanticLayerVersion).where(
             SemanticLayerVersion.connection_id == connection_id,
