@@ -174,9 +174,10 @@ class JoinPlanner:
             raise AmbiguousJoin(table, list(distinct.values()))
         return tied[0]
 
-    def score(self, path: list[Step]) -> tuple[int, int, int]:
+    def score(self, path: list[Step]) -> tuple[int, int, int, int]:
         """(tables on the way that the question names, keys whose role it names, tables on
-        the way that it names a word of, besides the words of the path's two ends)."""
+        the way that it names a word of, besides the words of the path's two ends, minus the
+        parents the path only passes through: `peaks`)."""
         ends = {*self.index.table(path[0][0]).words, *self.index.table(path[-1][2]).words}
         named = partly = 0
         for step in path[:-1]:
@@ -186,7 +187,7 @@ class JoinPlanner:
             elif self.named_words(step[2], besides=ends)[0]:
                 partly += 1  # `order items` between orders and products, named by "items"
         roles = sum(1 for step in path if self.names_role(step))
-        return named, roles, partly
+        return named, roles, partly, -peaks(self.index, path)
 
     def named_words(
         self, table: str, besides: frozenset[str] | set[str] = frozenset()
@@ -250,6 +251,35 @@ class JoinPlanner:
 
         walk(goal, [])
         return out
+
+
+def direction(index: SchemaIndex, step: Step) -> int:
+    """1: the step goes up, from many rows to the one row they refer to (`class.course_id` to
+    `course`); -1: down, from a row to the rows referring to it; 0: one to one, or neither
+    side's whole key."""
+    own = index.column(step[0], step[1])
+    theirs = index.column(step[2], step[3])
+    up = theirs is not None and theirs.sole_key
+    down = own is not None and own.sole_key
+    return 0 if up == down else (1 if up else -1)
+
+
+def peaks(index: SchemaIndex, path: list[Step]) -> int:
+    """How often `path` goes up to a row and straight back down from it: rows related only by
+    sharing a parent ("instructors and students of the same department") rather than by a
+    table recording the relation itself (`advisor(i_id, s_id)`, down then up) or by a chain
+    of parents (a class's course's department, up and up). A question relating two tables
+    means the recorded relation or the chain far more often than the shared parent."""
+    count = 0
+    rising = False
+    for step in path:
+        way = direction(index, step)
+        if way == 1:
+            rising = True
+        elif way == -1:
+            count += rising
+            rising = False
+    return count
 
 
 def repeats_rows(index: SchemaIndex, step: Step) -> bool:
