@@ -1,8 +1,9 @@
 """The join tree, on a small botanical-garden schema written here: zones, gardeners and plants
 (both in a zone), the plants each gardener tends (a many-to-many bridge), volunteers who tend
 and who donate to plants (two bridges between the same tables), inspections of plants, a
-plant status log, and events that volunteers (`participates_in`) and gardeners
-(`gardener_participates_in`) take part in.
+plant status log, events that volunteers (`participates_in`) and gardeners
+(`gardener_participates_in`) take part in, volunteers' skills (with the years practised) and
+the events they practise at.
 
 * Two tables related both through a bridge recording the relation and through a parent they
   share: the bridge ("gardeners and the plants they look after": `gardener_tends`, not every
@@ -11,7 +12,8 @@ plant status log, and events that volunteers (`participates_in`) and gardeners
   where nothing tells them apart, declined with both joins offered.
 * A table the question names by a word that another table of the tree already stands for is
   not joined ("gardeners who participate in an event": not `participates_in`, the
-  volunteers' table; "inspections with status code failed": not the status log).
+  volunteers' table; "inspections with status code failed": not the status log; "volunteers
+  who practise pruning": the skills say so, not the events practised at).
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite
 database."""
@@ -78,6 +80,16 @@ CREATE TABLE plant_status (
     plant_id INTEGER NOT NULL REFERENCES plants(plant_id),
     note TEXT NOT NULL
 );
+CREATE TABLE volunteer_skills (
+    volunteer_id INTEGER NOT NULL REFERENCES volunteers(volunteer_id),
+    skill_name TEXT NOT NULL,
+    years_practised INTEGER NOT NULL
+);
+CREATE TABLE practises (
+    volunteer_id INTEGER NOT NULL REFERENCES volunteers(volunteer_id),
+    event_id INTEGER NOT NULL REFERENCES events(event_id),
+    hours REAL NOT NULL
+);
 CREATE TABLE events (
     event_id INTEGER PRIMARY KEY,
     title TEXT NOT NULL
@@ -117,7 +129,10 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         "events": [(1, "Seed swap"), (2, "Pruning class"), (3, "Night walk"), (4, "Compost day")],
         # volunteers take part in two of the four events only
         "participates_in": [(1, 1), (2, 1), (3, 2)],
-        "gardener_participates_in": [(1, 1), (2, 3), (3, 4), (4, 2), (5, 1)],
+        "volunteer_skills": [(1, "pruning", 3), (2, "grafting", 1), (3, "pruning", 5)],
+        # volunteer 3 prunes but has practised at no event
+        "practises": [(1, 2, 1.5), (2, 2, 2.0), (4, 3, 1.0)],
+        "gardener_participates_in": [(1, 1), (2, 3), (2, 4), (3, 4), (4, 2), (5, 1)],
     }
 
 
@@ -205,6 +220,19 @@ NOT_JOINED = [
      "SELECT p.species FROM plants p JOIN inspections i ON i.plant_id = p.plant_id"
      " WHERE i.result_status = 'failed'",
      "plant_status"),
+    # before: `participates_in` joined beside the two semi-joins, keeping only the events
+    # volunteers take part in (neither of these two)
+    ("What are the names of gardeners who participate in both Night walk and Compost day?",
+     "SELECT gardener_name FROM gardeners WHERE gardener_id IN (SELECT gardener_id FROM"
+     " gardener_participates_in JOIN events USING (event_id) WHERE title = 'Night walk')"
+     " AND gardener_id IN (SELECT gardener_id FROM gardener_participates_in"
+     " JOIN events USING (event_id) WHERE title = 'Compost day')",
+     "participates_in ON"),
+    # before: the events practised at joined for "practise", a word of the skills' table
+    ("What are the names of volunteers who practise pruning?",
+     "SELECT v.volunteer_name FROM volunteers v JOIN volunteer_skills s"
+     " ON s.volunteer_id = v.volunteer_id WHERE s.skill_name = 'pruning'",
+     "practises"),
 ]  # fmt: skip
 
 

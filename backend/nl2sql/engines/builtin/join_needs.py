@@ -38,7 +38,7 @@ def used_columns(intent: Intent) -> list[ColumnRef]:
         else:
             out.append(f.column)
 
-    for f in [*intent.filters, *intent.having]:
+    for f in [*intent.filters, *intent.having, *(f for a in intent.anti_joins for f in a.filters)]:
         add_filter(f)
     for m in measures:
         for col in (m.column, m.via, m.since):
@@ -114,15 +114,20 @@ def without_redundant_tables(
     if not loose:
         return needed, joins
     columns = used_columns(intent)
+    beside = {
+        s[k] for a in intent.anti_joins if a.exists
+        for s in index.join_path(intent.table, a.table) or [] for k in (0, 2)
+    }  # fmt: skip # the tables a "both X and Y" semi-join passes through
     for table in [t for t in needed[1:] if t.lower() in loose]:
         rest = [t for t in needed if t.lower() != table.lower()]
         try:
             fewer = plan(rest[0], rest[1:])
         except QuestionNotUnderstood:
             continue
-        tree = {rest[0], *(s[0] for s in fewer), *(s[2] for s in fewer)}
+        tree = {rest[0], *(s[0] for s in fewer), *(s[2] for s in fewer)} | beside
         if table.lower() in {t.lower() for t in tree}:
             continue  # on the way anyway
-        if explained_elsewhere(index, table, intent.words, tree, columns):
+        near = [c for t in tree for c in index.columns_of.get(t.lower(), [])]
+        if explained_elsewhere(index, table, intent.words, tree, [*columns, *near]):
             needed, joins = rest, fewer
     return needed, joins
