@@ -3,13 +3,15 @@
 and who donate to plants (two bridges between the same tables), inspections of plants, a
 plant status log, events that volunteers (`participates_in`) and gardeners
 (`gardener_participates_in`) take part in, volunteers' skills (with the years practised) and
-the events they practise at.
+the events they practise at, and the gardeners hosting workshops at events (a key not
+declared, only named like `gardeners.gardener_id`).
 
 * Two tables related both through a bridge recording the relation and through a parent they
   share: the bridge ("gardeners and the plants they look after": `gardener_tends`, not every
   plant of the gardener's zone).
 * Two bridges between the same tables that the question tells apart by a word are answered;
-  where nothing tells them apart, declined with both joins offered.
+  where nothing tells them apart, declined with both joins offered (a bridge joined on a key
+  only inferred from its name too: being declared does not say which relation is meant).
 * A table the question names by a word that another table of the tree already stands for is
   not joined ("gardeners who participate in an event": not `participates_in`, the
   volunteers' table; "inspections with status code failed": not the status log; "volunteers
@@ -90,6 +92,11 @@ CREATE TABLE practises (
     event_id INTEGER NOT NULL REFERENCES events(event_id),
     hours REAL NOT NULL
 );
+CREATE TABLE workshop_hosts (
+    host_id INTEGER PRIMARY KEY,
+    gardener_id INTEGER NOT NULL,
+    event_id INTEGER NOT NULL REFERENCES events(event_id)
+);
 CREATE TABLE events (
     event_id INTEGER PRIMARY KEY,
     title TEXT NOT NULL
@@ -126,6 +133,8 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
             (i, 1 + (i * 5) % 24, "failed" if i % 4 == 0 else "passed") for i in range(1, 31)
         ],
         "plant_status": [(i, 1 + i % 3, f"note {i}") for i in range(1, 6)],
+        # `gardener_id` here is no declared foreign key: the join to gardeners is inferred
+        "workshop_hosts": [(1, 3, 1), (2, 6, 2), (3, 7, 3)],
         "events": [(1, "Seed swap"), (2, "Pruning class"), (3, "Night walk"), (4, "Compost day")],
         # volunteers take part in two of the four events only
         "participates_in": [(1, 1), (2, 1), (3, 2)],
@@ -251,3 +260,29 @@ def test_a_table_named_by_a_word_nothing_else_explains_is_still_joined(
     """Volunteers who take part in events: `participates_in` is theirs, and it is kept."""
     sql = generate(garden, "How many volunteers participate in an event?").sql
     assert_same_answer(garden_db, sql, "SELECT COUNT(DISTINCT volunteer_id) FROM participates_in")
+
+
+def test_a_bridge_joined_on_an_inferred_key_still_ties_with_a_declared_one(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection
+) -> None:
+    """`workshop_hosts.gardener_id` is only named like the gardeners' key; the gardeners the
+    events host and the gardeners who go to them differ, and the question does not say."""
+    with pytest.raises(QuestionNotUnderstood, match="more than one way") as caught:
+        generate(garden, "Show the names of gardeners and the titles of the events they go to.")
+    offered = [s.sql for s in caught.value.suggestions if s.sql]
+    assert any("workshop_hosts" in sql for sql in offered)
+    assert any("gardener_participates_in" in sql for sql in offered)
+
+
+def test_the_bridge_the_question_names_is_taken_on_an_inferred_key(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection
+) -> None:
+    sql = generate(
+        garden, "Show the names of gardeners and the titles of the events they host."
+    ).sql
+    assert_same_answer(
+        garden_db,
+        sql,
+        "SELECT g.gardener_name, e.title FROM gardeners g JOIN workshop_hosts h"
+        " ON h.gardener_id = g.gardener_id JOIN events e ON e.event_id = h.event_id",
+    )
