@@ -12,6 +12,9 @@ declared, only named like `gardeners.gardener_id`).
 * Two bridges between the same tables that the question tells apart by a word are answered;
   where nothing tells them apart, declined with both joins offered (a bridge joined on a key
   only inferred from its name too: being declared does not say which relation is meant).
+* A direct join on a key of a role the question does not say (`events.organiser_id`) gives way
+  to a path one join longer through a table the question names ("volunteers who participate
+  in the Seed swap event": `participates_in`); the role, said, keeps the direct join.
 * A table the question names by a word that another table of the tree already stands for is
   not joined ("gardeners who participate in an event": not `participates_in`, the
   volunteers' table; "inspections with status code failed": not the status log; "volunteers
@@ -99,7 +102,8 @@ CREATE TABLE workshop_hosts (
 );
 CREATE TABLE events (
     event_id INTEGER PRIMARY KEY,
-    title TEXT NOT NULL
+    title TEXT NOT NULL,
+    organiser_id INTEGER REFERENCES volunteers(volunteer_id)
 );
 CREATE TABLE participates_in (
     volunteer_id INTEGER NOT NULL REFERENCES volunteers(volunteer_id),
@@ -135,7 +139,12 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         "plant_status": [(i, 1 + i % 3, f"note {i}") for i in range(1, 6)],
         # `gardener_id` here is no declared foreign key: the join to gardeners is inferred
         "workshop_hosts": [(1, 3, 1), (2, 6, 2), (3, 7, 3)],
-        "events": [(1, "Seed swap"), (2, "Pruning class"), (3, "Night walk"), (4, "Compost day")],
+        "events": [
+            (1, "Seed swap", 4),
+            (2, "Pruning class", 4),
+            (3, "Night walk", 1),
+            (4, "Compost day", None),
+        ],
         # volunteers take part in two of the four events only
         "participates_in": [(1, 1), (2, 1), (3, 2)],
         "volunteer_skills": [(1, "pruning", 3), (2, "grafting", 1), (3, "pruning", 5)],
@@ -286,3 +295,26 @@ def test_the_bridge_the_question_names_is_taken_on_an_inferred_key(
         "SELECT g.gardener_name, e.title FROM gardeners g JOIN workshop_hosts h"
         " ON h.gardener_id = g.gardener_id JOIN events e ON e.event_id = h.event_id",
     )
+
+
+DETOURS = [
+    # before: joined on `events.organiser_id` (the event's organiser), with `participates_in`
+    # hung on beside it
+    ("Which volunteers participate in the Seed swap event?",
+     "SELECT v.volunteer_name FROM volunteers v JOIN participates_in p"
+     " ON p.volunteer_id = v.volunteer_id JOIN events e ON e.event_id = p.event_id"
+     " WHERE e.title = 'Seed swap'"),
+    ("Show the titles of events and the names of volunteers who participate in them.",
+     "SELECT e.title, v.volunteer_name FROM events e JOIN participates_in p"
+     " ON p.event_id = e.event_id JOIN volunteers v ON v.volunteer_id = p.volunteer_id"),
+    ("Show the titles of events and the names of their organisers.",
+     "SELECT e.title, v.volunteer_name FROM events e"
+     " JOIN volunteers v ON v.volunteer_id = e.organiser_id"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "gold"), DETOURS)
+def test_a_named_bridge_beats_a_direct_key_of_an_unsaid_role(
+    garden: SchemaSnapshot, garden_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    assert_same_answer(garden_db, generate(garden, question).sql, gold)
