@@ -161,10 +161,17 @@ class JoinPlanner:
                 f"{start} and {table} are only related through {len(paths[0])} joins",
                 recognised={"tables": [start, table]},
             )
+        paths = self.named_detour(joined, table, paths)
         top = max(self.score(p) for p in paths)
         tied = [p for p in paths if self.score(p) == top]
-        # from the table joined first among those the best paths leave from: the question's
-        # subject before the tables hung on it
+        # from a table joined on plain keys rather than one joined on a key of a role the
+        # question does not say ("volunteers who participate in an event": from
+        # `participates_in`, not along `events.organiser_id`), then from the table joined first
+        # among those the best paths leave from: the question's subject before the tables hung
+        # on it
+        if len({p[0][0].lower() for p in tied}) > 1:
+            plain = [p for p in tied if not any(self.unsaid_role(s) for s in p)]
+            tied = plain or tied
         source = min(joined.index(p[0][0].lower()) for p in tied)
         tied = [p for p in tied if joined.index(p[0][0].lower()) == source]
         distinct: dict[tuple[object, ...], list[Step]] = {}
@@ -174,9 +181,73 @@ class JoinPlanner:
             raise AmbiguousJoin(table, list(distinct.values()))
         return tied[0]
 
-    def score(self, path: list[Step]) -> tuple[int, int, int]:
+    def named_detour(
+        self, joined: list[str], table: str, paths: list[list[Step]]
+    ) -> list[list[Step]]:
+        """`paths`, or where each of them joins on a key of a role the question does not name
+        (`department.head` -> the physician heading it), the paths one join longer through a
+        table the question names whose keys name no role ("departments physicians are
+        affiliated with": through `affiliated_with`), when there is exactly one such."""
+        if len(paths[0]) + 1 > self.max_hops or not all(
+            any(self.unsaid_role(s) for s in p) for p in paths
+        ):
+            return paths
+        longer = [
+            p
+            for p in self.paths_of_length(joined, table, len(paths[0]) + 1)
+            if not any(self.has_role(s) for s in p)
+            and any(self.named_words(s[2]) == (n, n) and n for s in p[:-1]
+                    for n in [self.named_words(s[2])[1]])
+        ]  # fmt: skip
+        shapes = {self._shape(p) for p in longer}
+        return longer[:1] if len(shapes) == 1 else paths
+
+    def paths_of_length(self, sources: list[str], goal: str, length: int) -> list[list[Step]]:
+        """Simple paths of exactly `length` joins from any of `sources` to `goal` (up to
+        MAX_PATHS)."""
+        out: list[list[Step]] = []
+
+        def walk(node: str, path: list[Step], seen: set[str]) -> None:
+            if len(out) >= MAX_PATHS:
+                return
+            if len(path) == length:
+                if node == goal.lower():
+                    out.append(path)
+                return
+            for other, own, theirs in self.index.edges.get(node, []):
+                key = other.lower()
+                if key in seen or (key == goal.lower()) != (len(path) + 1 == length):
+                    continue
+                step = (self.index.table(node).name, own, other, theirs)
+                walk(key, [*path, step], seen | {key})
+
+        for source in sources:
+            walk(source, [], set(sources))
+        return out
+
+    def unsaid_role(self, step: Step) -> bool:
+        """Whether the join's key has a role (`has_role`) the question does not name."""
+        return self.has_role(step) and not self.names_role(step)
+
+    def has_role(self, step: Step) -> bool:
+        """Whether the referring key of the join has words beyond its tables' names
+        (`department.head`, `store.manager_staff_id`; a table's own key names no role)."""
+        a, col_a, b, col_b = step
+        plain = set(self.index.table(a).words) | set(self.index.table(b).words) | _KEY_WORDS
+        plain |= {x for w in plain for x in ABBREVIATIONS.get(w, "").split()}
+        for t, name in ((a, col_a), (b, col_b)):
+            col = self.index.column(t, name)
+            if col is None or col.sole_key:
+                continue
+            extra = [w for w in col.words if w not in plain and w not in STOP_WORDS]
+            if any(ABBREVIATIONS.get(w, w) not in plain for w in extra):
+                return True
+        return False
+
+    def score(self, path: list[Step]) -> tuple[int, int, int, int]:
         """(tables on the way that the question names, keys whose role it names, tables on
-        the way that it names a word of, besides the words of the path's two ends)."""
+        the way that it names a word of, besides the words of the path's two ends, minus the
+        parents the path only passes through: `peaks`)."""
         ends = {*self.index.table(path[0][0]).words, *self.index.table(path[-1][2]).words}
         named = partly = 0
         for step in path[:-1]:
@@ -186,7 +257,7 @@ class JoinPlanner:
             elif self.named_words(step[2], besides=ends)[0]:
                 partly += 1  # `order items` between orders and products, named by "items"
         roles = sum(1 for step in path if self.names_role(step))
-        return named, roles, partly
+        return named, roles, partly, -peaks(self.index, path)
 
     def named_words(
         self, table: str, besides: frozenset[str] | set[str] = frozenset()
@@ -250,6 +321,35 @@ class JoinPlanner:
 
         walk(goal, [])
         return out
+
+
+def direction(index: SchemaIndex, step: Step) -> int:
+    """1: the step goes up, from many rows to the one row they refer to (`class.course_id` to
+    `course`); -1: down, from a row to the rows referring to it; 0: one to one, or neither
+    side's whole key."""
+    own = index.column(step[0], step[1])
+    theirs = index.column(step[2], step[3])
+    up = theirs is not None and theirs.sole_key
+    down = own is not None and own.sole_key
+    return 0 if up == down else (1 if up else -1)
+
+
+def peaks(index: SchemaIndex, path: list[Step]) -> int:
+    """How often `path` goes up to a row and straight back down from it: rows related only by
+    sharing a parent ("instructors and students of the same department") rather than by a
+    table recording the relation itself (`advisor(i_id, s_id)`, down then up) or by a chain
+    of parents (a class's course's department, up and up). A question relating two tables
+    means the recorded relation or the chain far more often than the shared parent."""
+    count = 0
+    rising = False
+    for step in path:
+        way = direction(index, step)
+        if way == 1:
+            rising = True
+        elif way == -1:
+            count += rising
+            rising = False
+    return count
 
 
 def repeats_rows(index: SchemaIndex, step: Step) -> bool:

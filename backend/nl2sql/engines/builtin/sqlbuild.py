@@ -13,6 +13,7 @@ from sqlglot.tokens import Tokenizer
 from backend.nl2sql.engines.base import QuestionNotUnderstood, Suggestion
 from backend.nl2sql.engines.builtin.data_today import recorded_dates
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Intent, Literal, Measure
+from backend.nl2sql.engines.builtin.join_needs import without_redundant_tables
 from backend.nl2sql.engines.builtin.joinplan import (
     AmbiguousJoin,
     Branch,
@@ -529,7 +530,7 @@ class SqlBuilder:
         self.words = intent.words
         self.today = intent.today
         self.single_year = _single_year_columns(intent)
-        joins = self._join_plan(intent.table, needed[1:])
+        needed, joins = without_redundant_tables(intent, self.index, needed, self._join_plan)
         joins, semi, filters = self._semi_joins(intent, joins)
         referred = self._referred_joins(intent, joins)
         self.qualify = bool(joins) or bool(intent.anti_joins) or bool(referred) or bool(semi)
