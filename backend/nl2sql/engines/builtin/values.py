@@ -4,17 +4,17 @@ with"), and yes/no flags ("discontinued")."""
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import PLACE_WORDS, Cue, opposite_by_prefix
+from backend.nl2sql.engines.builtin.indexed_values import IndexedValueReading
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
-from backend.nl2sql.engines.builtin.names import NameReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_flag, month_range
 
 _ELSEWHERE = frozenset({"at", "to", "with"})
 """Words between rows and a name that put the name on another row ("a contact at Acme")."""
 
 
-class ValueReading(NameReading):
+class ValueReading(IndexedValueReading):
     """Passes: value mentions, leftover literals, pattern words and flag columns."""
 
     def _values(self) -> None:
@@ -79,6 +79,11 @@ class ValueReading(NameReading):
             else:
                 col = self._column_for_literal(m.start)
             if col is None and like is None and not m.columns and m.pattern is None:
+                indexed = self.indexed_filters((m.value or m.text).strip("'\""), m.start, m.end)
+                if indexed is not None:  # "flights of 'Air Comet'": a value the index holds
+                    self._use(k)
+                    pending.extend((m.start, f) for f in indexed)
+                    continue
                 unseen = self._unseen_name(m.start, (m.value or m.text).strip("'\""))
                 if unseen is not None:  # "tickets of 'Harbor Homes'": a name never sampled
                     self._use(k)
@@ -349,6 +354,13 @@ class ValueReading(NameReading):
             if col is None and like is None:
                 stop = run[-1].index + 1
                 name = self.name_text(run[0].index, stop)
+                indexed = self.indexed_filters(name, run[0].index, stop)
+                if indexed is not None:  # "airports in Cuba": a value the index holds
+                    for t in run:
+                        self._use_token(t)
+                    self.intent.filters.extend(indexed)
+                    previous = (run[-1], indexed[0]) if len(indexed) == 1 else None
+                    continue
                 unseen = self._unseen_name(run[0].index, name, end=stop)
                 if unseen is not None:
                     for t in run:

@@ -1,0 +1,207 @@
+"""Values the samples never showed but the snapshot's value index holds ("airports in Cuba",
+"wines of Robert Biale", "rooms reserved by ROY SWEAZY"): which column stores a value a
+question names, read from the index (`backend.connections.value_index`), never guessed.
+
+* A value stored in one indexed column is compared with that column, with the value as stored
+  (its case, spaces and apostrophes: "O'Brien", not "O Brien").
+* A value stored in several columns is compared with the one the question names (its column,
+  or failing that its table); if the question names none of them, or several, it declines and
+  offers each column as a suggestion.
+* A person's name of two words that no column holds whole is a first and a last name when one
+  table holds the first word in one column and the rest in another (`fname`, `lname`).
+
+The index is positive evidence only: a value it does not hold is left to the other readings
+(the scan behind it reads a bounded number of rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from backend.nl2sql.engines.base import QuestionNotUnderstood, Suggestion
+from backend.nl2sql.engines.builtin.intents import Filter
+from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, value_keys
+from backend.nl2sql.engines.builtin.names import _INTRODUCING, ATTACHING, NameReading
+
+_Hits = list[tuple[ColumnRef, str]]
+
+_RELATING = ATTACHING | _INTRODUCING | frozenset({"under", "below", "above"})
+"""Words after which a name is a row the question's rows are related to."""
+
+
+@dataclass(slots=True)
+class ValueIndex:
+    """The snapshot's indexed values by the word sequences a question may write them as."""
+
+    by_key: dict[tuple[str, ...], _Hits] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, index: SchemaIndex) -> ValueIndex:
+        built = cls()
+        for info in index.snapshot.tables:
+            for col in info.columns:
+                if not col.indexed_values:
+                    continue
+                ref = index.column(info.name, col.name)
+                if ref is None:
+                    continue
+                for value in col.indexed_values:
+                    for key in value_keys(value):
+                        hits = built.by_key.setdefault(key, [])
+                        if not any(c == ref for c, _ in hits):
+                            hits.append((ref, value))
+        return built
+
+    def lookup(self, text: str) -> _Hits:
+        """(column, stored value) for each column holding `text` (case, spacing and
+        punctuation aside), one per column."""
+        out: _Hits = []
+        for key in value_keys(text):
+            for col, stored in self.by_key.get(key, []):
+                if not any(c == col for c, _ in out):
+                    out.append((col, stored))
+        return out
+
+
+_BUILT: dict[int, tuple[SchemaIndex, ValueIndex]] = {}
+
+
+def value_index(index: SchemaIndex) -> ValueIndex:
+    """The value index of a schema index, built on first use (most questions never need it)."""
+    seen = _BUILT.get(id(index))
+    if seen is not None and seen[0] is index:
+        return seen[1]
+    built = ValueIndex.of(index)
+    if len(_BUILT) >= 64:
+        _BUILT.pop(next(iter(_BUILT)))
+    _BUILT[id(index)] = (index, built)
+    return built
+
+
+class IndexedValueReading(NameReading):
+    """Places a value by the column the snapshot's value index finds it in."""
+
+    def indexed_filters(self, text: str, start: int, end: int) -> list[Filter] | None:
+        """Filters comparing the value at tokens [start, end) with the indexed column that
+        holds it; None when the index holds it nowhere (or it is too short to trust)."""
+        if len(text.strip()) < 2 or self._part_of_a_value(start, end):
+            return None
+        index = value_index(self.index)
+        hits = index.lookup(text)
+        if not hits:
+            return self._indexed_person(index, text, start, end)
+        col, stored = self._choose(text, hits)
+        if self._row_of_the_rows(col, start):
+            return None
+        self._check_one_value(col, text)
+        self._use_column_beside(col, start, end)
+        self.note("values", f"{col.table}.{col.name} = {stored} (from the value index)")
+        self.name_tables.add(col.table.lower())
+        return [Filter(col, "=", [stored])]
+
+    def _part_of_a_value(self, start: int, end: int) -> bool:
+        """ "Mark Giuliano" where "Mark" is a sampled value of another column: the words
+        around are one name, which the index cannot place word by word."""
+        around = [i for i in (start - 1, end) if 0 <= i < len(self.tokens)]
+        return any(
+            self.tokens[i].is_capitalised
+            and any(m.kind == "value" and m.start <= i < m.end for m in self.mentions)
+            for i in around
+        )
+
+    def _row_of_the_rows(self, col: ColumnRef, start: int) -> bool:
+        """ "employees who report to Payam": after a word that relates rows to a row (`to`,
+        `by`, `under`...), a name stored in the label of the rows' own table names another
+        row of it (a manager), not the rows themselves: that is for the reading of names."""
+        if start < 1 or self.tokens[start - 1].lemma not in _RELATING:
+            return False
+        if col not in self.index.label_columns(col.table):
+            return False  # "airlines does Russia have": a value of the rows' own
+        return any(
+            m.kind == "table" and m.end <= start and any(t.name == col.table for t in m.tables)
+            for m in self.mentions
+        )
+
+    def _use_column_beside(self, col: ColumnRef, start: int, end: int) -> None:
+        """ "the California district", "Robert Biale winery": the column named right beside
+        the value is the value's own, not another thing asked for."""
+        for k, m in enumerate(self.mentions):
+            if k in self.used or m.kind not in ("column", "table") or col not in m.columns:
+                continue
+            if m.start == end or m.end == start:
+                self._use(k)
+
+    def _echo(self, col: ColumnRef) -> int:
+        """2 when the question names the column, 1 its table, else 0."""
+        named_column = any(
+            m.kind == "column" and col in m.columns or m.kind == "table" and col in m.columns
+            for m in self.mentions
+        )
+        if named_column:
+            return 2
+        named_table = any(
+            t.name.lower() == col.table.lower()
+            for m in self.mentions
+            for t in m.tables
+            if m.kind == "table"
+        )
+        return 1 if named_table else 0
+
+    def _choose(self, text: str, hits: _Hits) -> tuple[ColumnRef, str]:
+        if len(hits) == 1:
+            return hits[0]
+        scores = [self._echo(c) for c, _ in hits]
+        best = max(scores)
+        chosen = [h for h, s in zip(hits, scores, strict=True) if s == best]
+        if best > 0 and len(chosen) == 1:
+            return chosen[0]
+        raise QuestionNotUnderstood(
+            f"'{text}' is stored in more than one column: "
+            + " and ".join(f"{c.table}.{c.name}" for c, _ in hits),
+            recognised=dict(self.recognised),
+            suggestions=[Suggestion(text=f"'{s}' as {c.table}.{c.name}") for c, s in hits],
+        )
+
+    def _check_one_value(self, col: ColumnRef, text: str) -> None:
+        """A second value of a column already compared ("routes from the United States to
+        Canada"): the two are different rows' values (a source and a destination), which one
+        comparison of the column would contradict."""
+        if any(
+            isinstance(f.column, ColumnRef) and f.column == col and f.op in ("=", "in", "ieq")
+            for f in self.intent.filters
+        ):
+            raise self.decline(
+                f"'{text}' and another value are both values of {col.table}.{col.name}: "
+                "could not tell which rows each one is for"
+            )
+
+    def _indexed_person(
+        self, index: ValueIndex, text: str, start: int, end: int
+    ) -> list[Filter] | None:
+        """ "ROY SWEAZY", "Michael Goodrich": a first name and a last name stored in two
+        columns of one table."""
+        if end - start != 2:
+            return None
+        first, last = self.tokens[start].text, self.tokens[start + 1].text
+        pairs = [
+            (a, sa, b, sb)
+            for a, sa in index.lookup(first)
+            for b, sb in index.lookup(last)
+            if a.table == b.table and a != b and _first_then_last(a, b)
+        ]
+        if len(pairs) != 1:
+            return None
+        a, sa, b, sb = pairs[0]
+        self._check_one_value(a, text)
+        self.note("values", f"{a.table}: {a.name} = {sa}, {b.name} = {sb} (from the value index)")
+        self.name_tables.add(a.table.lower())
+        return [Filter(a, "=", [sa]), Filter(b, "=", [sb])]
+
+
+def _first_then_last(a: ColumnRef, b: ColumnRef) -> bool:
+    """`first_name`/`last_name`, `fname`/`lname`, `forename`/`surname`: a first-name column and
+    a last-name column."""
+    first = "".join(a.words).lower()
+    last = "".join(b.words).lower()
+    return first.startswith(("first", "fname", "forename", "given")) and last.startswith(
+        ("last", "lname", "surname", "family")
+    )
