@@ -24,6 +24,12 @@ from backend.nl2sql.engines.builtin.names import _INTRODUCING, ATTACHING, NameRe
 
 _Hits = list[tuple[ColumnRef, str]]
 
+_LONGEST_VALUE_TOKENS = 8
+"""Tokens a value the index holds may span (a name run may be extended to it)."""
+
+_THAN_REACH = 8
+"""Tokens before a value within which "than" makes it part of what is compared with."""
+
 _RELATING = ATTACHING | _INTRODUCING | frozenset({"under", "below", "above"})
 """Words after which a name is a row the question's rows are related to."""
 
@@ -33,6 +39,8 @@ class ValueIndex:
     """The snapshot's indexed values by the word sequences a question may write them as."""
 
     by_key: dict[tuple[str, ...], _Hits] = field(default_factory=dict)
+    columns: set[ColumnRef] = field(default_factory=set)
+    """The columns whose values are indexed."""
 
     @classmethod
     def of(cls, index: SchemaIndex) -> ValueIndex:
@@ -44,6 +52,7 @@ class ValueIndex:
                 ref = index.column(info.name, col.name)
                 if ref is None:
                     continue
+                built.columns.add(ref)
                 for value in col.indexed_values:
                     for key in value_keys(value):
                         hits = built.by_key.setdefault(key, [])
@@ -80,23 +89,63 @@ def value_index(index: SchemaIndex) -> ValueIndex:
 class IndexedValueReading(NameReading):
     """Places a value by the column the snapshot's value index finds it in."""
 
-    def indexed_filters(self, text: str, start: int, end: int) -> list[Filter] | None:
+    def indexed_filters(
+        self, text: str, start: int, end: int, col: ColumnRef | None = None
+    ) -> list[Filter] | None:
         """Filters comparing the value at tokens [start, end) with the indexed column that
-        holds it; None when the index holds it nowhere (or it is too short to trust)."""
+        holds it; None when the index holds it nowhere (or it is too short to trust), or
+        when `col`, the column other readings placed it in, may hold it unseen.
+
+        A value placed in a column whose values are known (sampled or indexed) but that does
+        not hold it goes to the column that does ("Norwegian Forest pets" is a breed, not a
+        pet's name)."""
         if len(text.strip()) < 2 or self._part_of_a_value(start, end):
             return None
+        if any(t.lemma == "than" for t in self.tokens[max(0, start - _THAN_REACH) : start]):
+            return None  # "higher than any wine from X": the value is the compared rows'
+
         index = value_index(self.index)
         hits = index.lookup(text)
         if not hits:
+            if col is not None and not (col in index.columns or self.index.has_samples(col)):
+                return None  # (a column whose values are unknown may hold it)
             return self._indexed_person(index, text, start, end)
-        col, stored = self._choose(text, hits)
-        if self._row_of_the_rows(col, start):
+        own = [h for h in hits if h[0] == col]
+        if own:
+            chosen = own[0]
+        elif col is not None and not (col in index.columns or self.index.has_samples(col)):
             return None
-        self._check_one_value(col, text)
-        self._use_column_beside(col, start, end)
-        self.note("values", f"{col.table}.{col.name} = {stored} (from the value index)")
-        self.name_tables.add(col.table.lower())
-        return [Filter(col, "=", [stored])]
+        else:
+            chosen = self._choose(text, hits)
+        column, stored = chosen
+        if self._row_of_the_rows(column, start):
+            return None
+        if self._named_beside_another_table(column):
+            raise self.decline(
+                f"'{stored}' is a row of {column.table}: could not tell how the other table "
+                "the question names relates to it"
+            )
+        self._check_one_value(column, text)
+        self._use_column_beside(column, start, end)
+        self.note("values", f"{column.table}.{column.name} = {stored} (from the value index)")
+        self.name_tables.add(column.table.lower())
+        return [Filter(column, "=", [stored])]
+
+    def indexed_end(self, start: int, end: int) -> int:
+        """Where a value the index holds, starting at `start`, ends: past `end` when the stored
+        value goes on with words a name run stops at ("Coeur d'Alene", "Isle of Man")."""
+        if not value_index(self.index).by_key:
+            return end
+        limit = min(len(self.tokens), start + _LONGEST_VALUE_TOKENS)
+        stop = end
+        while stop < limit and self.tokens[stop].index not in self.used_tokens:
+            if self.tokens[stop].kind == "punct" and self.tokens[stop].text in ",;?!.":
+                break
+            stop += 1
+        for candidate in range(stop, end, -1):
+            if value_index(self.index).lookup(self.name_text(start, candidate)):
+                return candidate
+        return end
 
     def _part_of_a_value(self, start: int, end: int) -> bool:
         """ "Mark Giuliano" where "Mark" is a sampled value of another column: the words
@@ -119,6 +168,31 @@ class IndexedValueReading(NameReading):
         return any(
             m.kind == "table" and m.end <= start and any(t.name == col.table for t in m.tables)
             for m in self.mentions
+        )
+
+    def _named_beside_another_table(self, col: ColumnRef) -> bool:
+        """ "When did Omar Larsen leave the company?" with company = `accounts`: the name is a
+        row of the table everything asked is from (`staff.left_on`), and the other table the
+        question names has no part in the answer but a join whose meaning is unsaid."""
+        if col not in self.index.label_columns(col.table):
+            return False
+        asked = {
+            (m.column.table if m.column is not None else m.count_table or "").lower()
+            for _, m in [*self.projection, *self.measures]
+        }
+        asked |= {
+            m.columns[0].table.lower()
+            for k, m in enumerate(self.mentions)
+            if k not in self.used and m.kind == "column" and m.columns
+        }  # (a column named and not yet placed is asked for)
+        if asked != {col.table.lower()}:
+            return False
+        return any(
+            k not in self.used
+            and m.kind == "table"
+            and m.tables
+            and all(t.name != col.table for t in m.tables)
+            for k, m in enumerate(self.mentions)
         )
 
     def _use_column_beside(self, col: ColumnRef, start: int, end: int) -> None:
@@ -191,6 +265,11 @@ class IndexedValueReading(NameReading):
         if len(pairs) != 1:
             return None
         a, sa, b, sb = pairs[0]
+        if self._named_beside_another_table(a):
+            raise self.decline(
+                f"'{text}' is a row of {a.table}: could not tell how the other table "
+                "the question names relates to it"
+            )
         self._check_one_value(a, text)
         self.note("values", f"{a.table}: {a.name} = {sa}, {b.name} = {sb} (from the value index)")
         self.name_tables.add(a.table.lower())

@@ -339,6 +339,7 @@ class ValueReading(IndexedValueReading):
                     previous = None
                     continue
             col = self._label_next_to(run[0].index, run[-1].index + 1)
+            used_before = set(self.used)
             elsewhere = (
                 like is None and len(run) >= 2 and self.tokens[run[0].index - 1].lemma in _ELSEWHERE
             )  # "the primary contact at Harbor Homes": a row of another table
@@ -351,16 +352,24 @@ class ValueReading(IndexedValueReading):
                 if like is None and before in ("in", "from") and col is not None:
                     col = self._place_column(col.table)
             text = " ".join(t.text for t in run)
+            if like is None:
+                start = run[0].index
+                end = self.indexed_end(start, run[-1].index + 1)
+                placed, self.used = self.used, used_before  # (read with col not yet placed)
+                indexed = self.indexed_filters(self.name_text(start, end), start, end, col)
+                if indexed is None or any(f.column == col for f in indexed):
+                    self.used |= placed  # else "which town does Ada Quist live in": town asked
+                if indexed is not None:  # "airports in Cuba": a value the index holds
+                    for t in self.tokens[start:end]:
+                        self._use_token(t)
+                    pos = max(pos, end)
+                    self.intent.filters.extend(indexed)
+                    last = self.tokens[end - 1]
+                    previous = (last, indexed[0]) if len(indexed) == 1 else None
+                    continue
             if col is None and like is None:
                 stop = run[-1].index + 1
                 name = self.name_text(run[0].index, stop)
-                indexed = self.indexed_filters(name, run[0].index, stop)
-                if indexed is not None:  # "airports in Cuba": a value the index holds
-                    for t in run:
-                        self._use_token(t)
-                    self.intent.filters.extend(indexed)
-                    previous = (run[-1], indexed[0]) if len(indexed) == 1 else None
-                    continue
                 unseen = self._unseen_name(run[0].index, name, end=stop)
                 if unseen is not None:
                     for t in run:
