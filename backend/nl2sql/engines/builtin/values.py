@@ -353,18 +353,18 @@ class ValueReading(IndexedValueReading):
                     col = self._place_column(col.table)
             text = " ".join(t.text for t in run)
             if like is None:
-                start = run[0].index
-                end = self.indexed_end(start, run[-1].index + 1)
+                first = run[0].index
+                stop = self.indexed_end(first, run[-1].index + 1)
                 placed, self.used = self.used, used_before  # (read with col not yet placed)
-                indexed = self.indexed_filters(self.name_text(start, end), start, end, col)
+                indexed = self.indexed_filters(self.name_text(first, stop), first, stop, col)
                 if indexed is None or any(f.column == col for f in indexed):
                     self.used |= placed  # else "which town does Ada Quist live in": town asked
                 if indexed is not None:  # "airports in Cuba": a value the index holds
-                    for t in self.tokens[start:end]:
+                    for t in self.tokens[first:stop]:
                         self._use_token(t)
-                    pos = max(pos, end)
+                    pos = max(pos, stop)
                     self.intent.filters.extend(indexed)
-                    last = self.tokens[end - 1]
+                    last = self.tokens[stop - 1]
                     previous = (last, indexed[0]) if len(indexed) == 1 else None
                     continue
             if col is None and like is None:
