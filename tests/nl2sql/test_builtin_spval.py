@@ -128,6 +128,16 @@ def vet_db(vet_path: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
+def without_value_index(snapshot: SchemaSnapshot) -> SchemaSnapshot:
+    """The snapshot as if its value index held none of the values (a large table's rows past
+    the scan, a schema over its budget): what other tests use to read names never seen."""
+    copy = snapshot.model_copy(deep=True)
+    for table in copy.tables:
+        for column in table.columns:
+            column.indexed_values = None
+    return copy
+
+
 def _column(snapshot: SchemaSnapshot, table: str, column: str) -> ColumnInfo:
     info = snapshot.table(table)
     assert info is not None
