@@ -19,6 +19,7 @@ the same index."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ import pytest
 import sqlalchemy
 
 from backend.connections.introspection import introspect
+from backend.connections.schemas import SchemaColumnRead
 from backend.connections.snapshot import ColumnInfo, SchemaSnapshot, TableInfo
 from backend.connections.value_index import (
     INDEX_COLUMN_BYTES,
@@ -171,6 +173,19 @@ def test_free_text_and_nul_never_reach_the_index(vet: SchemaSnapshot) -> None:
     ]
     # the snapshot survives its JSON round trip (the schema cache stores it so)
     assert SchemaSnapshot.model_validate_json(vet.model_dump_json()) == vet
+
+
+def test_the_cache_keeps_the_index_and_the_schema_api_does_not_show_it(
+    vet: SchemaSnapshot,
+) -> None:
+    owners = vet.table("owners")
+    assert owners is not None
+    stored = TableInfo.model_validate(owners.model_dump(mode="json"))  # as the cache does
+    assert stored.column("town") == owners.column("town")
+    town = _column(vet, "owners", "town")
+    shown = SchemaColumnRead(**town.model_dump(), hidden=False).model_dump(mode="json")
+    assert "indexed_values" not in shown
+    assert "Coeur d'Alene" not in json.dumps(shown)
 
 
 def test_the_index_keeps_to_its_budgets() -> None:
