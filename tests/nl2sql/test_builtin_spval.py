@@ -90,6 +90,7 @@ TOWNS[5] = 'Quay "Old" Flats; DROP TABLE owners --'
 FIRST = [f"Fn{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(80)]
 LAST = [f"Ln{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(80)]
 FIRST[7], LAST[7] = "Ada", "Quist"
+LAST[9] = "O'Neil"
 BREEDS = [f"Breed{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(60)]
 BREEDS[2] = "Norwegian Forest"
 
@@ -239,6 +240,21 @@ def test_an_unsampled_value_is_compared_with_the_column_that_stores_it(
 def test_the_stored_value_keeps_its_apostrophe_in_the_sql(vet: SchemaSnapshot) -> None:
     sql = generate(vet, "How many owners live in Coeur d'Alene?").sql
     assert "'Coeur d''Alene'" in sql
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_a_name_keeps_its_apostrophe(
+    vet: SchemaSnapshot, vet_db: sqlite3.Connection, indexed: bool
+) -> None:
+    """With the index or without it (a name past the scan), "O'Neil" is never "O Neil"."""
+    schema = vet if indexed else without_value_index(vet)
+    sql = generate(schema, "List the names of pets of owners whose last name is O'Neil.").sql
+    assert "'O''Neil'" in sql
+    gold = (
+        "SELECT p.pet_name FROM pets p JOIN owners o ON o.owner_id = p.owner_id"
+        " WHERE o.last_name = 'O''Neil'"
+    )
+    assert_same_answer(vet_db, sql, gold)
 
 
 def test_a_value_in_two_columns_without_a_named_table_is_declined_with_both(

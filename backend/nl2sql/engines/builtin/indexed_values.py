@@ -180,11 +180,11 @@ class IndexedValueReading(NameReading):
             (m.column.table if m.column is not None else m.count_table or "").lower()
             for _, m in [*self.projection, *self.measures]
         }
-        asked |= {
-            m.columns[0].table.lower()
-            for k, m in enumerate(self.mentions)
-            if k not in self.used and m.kind == "column" and m.columns
-        }  # (a column named and not yet placed is asked for)
+        for k, m in enumerate(self.mentions):
+            if k not in self.used and m.kind == "column" and m.columns and col not in m.columns:
+                # a column named and not yet placed is asked for (of any table it may be),
+                # unless it names the value's own column ("whose last name is O'Neil")
+                asked |= {c.table.lower() for c in m.columns}
         if asked != {col.table.lower()}:
             return False
         return any(
@@ -205,20 +205,19 @@ class IndexedValueReading(NameReading):
                 self._use(k)
 
     def _echo(self, col: ColumnRef) -> int:
-        """2 when the question names the column, 1 its table, else 0."""
+        """How much the question points at `col`: 2 for naming the column, 1 more for naming
+        its table ("wines of St. Helena appellation": `wine.appelation` over the appellations
+        table's own)."""
         named_column = any(
-            m.kind == "column" and col in m.columns or m.kind == "table" and col in m.columns
-            for m in self.mentions
+            m.kind in ("column", "table") and col in m.columns for m in self.mentions
         )
-        if named_column:
-            return 2
         named_table = any(
             t.name.lower() == col.table.lower()
             for m in self.mentions
             for t in m.tables
             if m.kind == "table"
         )
-        return 1 if named_table else 0
+        return 2 * named_column + named_table
 
     def _choose(self, text: str, hits: _Hits) -> tuple[ColumnRef, str]:
         if len(hits) == 1:

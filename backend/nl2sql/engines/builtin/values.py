@@ -351,7 +351,7 @@ class ValueReading(IndexedValueReading):
                 before = self.tokens[run[0].index - 1].lemma
                 if like is None and before in ("in", "from") and col is not None:
                     col = self._place_column(col.table)
-            text = " ".join(t.text for t in run)
+            text = self.name_text(run[0].index, run[-1].index + 1)  # "O'Neil", not "O Neil"
             if like is None:
                 first = run[0].index
                 stop = self.indexed_end(first, run[-1].index + 1)
