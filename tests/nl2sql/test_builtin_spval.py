@@ -61,6 +61,7 @@ CREATE TABLE vets (
     vet_id INTEGER PRIMARY KEY,
     full_name TEXT NOT NULL,
     home_town TEXT NOT NULL,
+    country TEXT NOT NULL,
     supervisor_id INTEGER REFERENCES vets(vet_id)
 );
 CREATE TABLE pets (
@@ -91,6 +92,7 @@ FIRST = [f"Fn{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(80)]
 LAST = [f"Ln{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(80)]
 FIRST[7], LAST[7] = "Ada", "Quist"
 LAST[9] = "O'Neil"
+COUNTRIES = ["Bangladesh", "Canada", "Italy", "Norway", "Japan"]
 BREEDS = [f"Breed{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(60)]
 BREEDS[2] = "Norwegian Forest"
 
@@ -99,11 +101,11 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
     owners = [(i + 1, FIRST[i], LAST[i], TOWNS[i % 70]) for i in range(80)]
     # vets' home towns: other words, except "Lindqvist Harbour", also an owners' town
     vets: list[tuple[Any, ...]] = [
-        (i + 1, f"Vet {FIRST[(i * 7) % 80]} {LAST[(i * 3) % 80]}", f"Home{i:02d}", None)
+        (i + 1, f"Vet {FIRST[(i * 7) % 80]} {LAST[(i * 3) % 80]}", f"Home{i:02d}", COUNTRIES[i % 5])
         for i in range(60)
     ]
-    vets[9] = (10, "Vet Bo Ek", "Lindqvist Harbour", None)
-    vets = [(v[0], v[1], v[2], None if v[0] <= 3 else 1 + v[0] % 3) for v in vets]
+    vets[9] = (10, "Vet Bo Ek", "Lindqvist Harbour", "Norway")
+    vets = [(*v, None if v[0] <= 3 else 1 + v[0] % 3) for v in vets]
     pets = [(i + 1, f"Pet{i}", BREEDS[i % 60], i % 80 + 1) for i in range(160)]
     visits = [
         (i + 1, i % 160 + 1, i % 60 + 1, f"2024-{i % 12 + 1:02d}-{i % 27 + 1:02d}", 20.0 + i,
@@ -220,6 +222,10 @@ ANSWERS = [
     # the town named before the name is what is asked, not the name's column
     ("Which town does Ada Quist live in?",
      "SELECT town FROM owners WHERE first_name = 'Ada' AND last_name = 'Quist'"),
+    # a word for a country's people: the country, not a vet's name beside "vets"
+    ("How many Canadian vets are there?", "SELECT COUNT(*) FROM vets WHERE country = 'Canada'"),
+    ("How many Bangladeshi vets are there?",
+     "SELECT COUNT(*) FROM vets WHERE country = 'Bangladesh'"),
     ("How many owners live in Ashford or Brammoor?",
      "SELECT COUNT(*) FROM owners WHERE town IN ('Ashford', 'Brammoor')"),
     ("How many pets does Ada Quist own?",

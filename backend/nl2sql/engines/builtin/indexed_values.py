@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from backend.nl2sql.engines.base import QuestionNotUnderstood, Suggestion
+from backend.nl2sql.engines.builtin.cues import PLACE_WORDS
 from backend.nl2sql.engines.builtin.intents import Filter
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex, value_keys
 from backend.nl2sql.engines.builtin.names import _INTRODUCING, ATTACHING, NameReading
@@ -130,6 +131,44 @@ class IndexedValueReading(NameReading):
         self.note("values", f"{column.table}.{column.name} = {stored} (from the value index)")
         self.name_tables.add(column.table.lower())
         return [Filter(column, "=", [stored])]
+
+    def demonym_filters(self, start: int, col: ColumnRef | None) -> list[Filter] | None:
+        """ "Bangladeshi artists", "Italian airports": a word for the people of a place stored
+        in a place column (country, nation, city...), sampled or indexed, when the column
+        other readings gave it (an artist's name beside "artists") is known not to hold it."""
+        tok = self.tokens[start]
+        if not tok.is_capitalised or len(tok.text) < 5:
+            return None
+        if col is not None and not (
+            col in value_index(self.index).columns or self.index.has_samples(col)
+        ):
+            return None
+        if col is not None and self._holds(col, tok.text):
+            return None
+        hits: _Hits = []
+        for place in _places_of(tok.text.lower()):
+            for key in value_keys(place):
+                stored = [
+                    *self.index.values.get(key, []),
+                    *value_index(self.index).by_key.get(key, []),
+                ]
+                for c, v in stored:
+                    if set(c.words) & _PLACE_COLUMN_WORDS and not any(h[0] == c for h in hits):
+                        hits.append((c, v))
+        if not hits:
+            return None
+        column, stored_value = self._choose(tok.text, hits)
+        self._check_one_value(column, tok.text)
+        self.note("values", f"{column.table}.{column.name} = {stored_value} ('{tok.text}')")
+        return [Filter(column, "=", [stored_value])]
+
+    def _holds(self, col: ColumnRef, text: str) -> bool:
+        """Whether `col`'s sampled or indexed values hold `text`."""
+        for key in value_keys(text):
+            stored = [*self.index.values.get(key, []), *value_index(self.index).by_key.get(key, [])]
+            if any(c == col for c, _ in stored):
+                return True
+        return False
 
     def indexed_end(self, start: int, end: int) -> int:
         """Where a value the index holds, starting at `start`, ends: past `end` when the stored
@@ -283,3 +322,21 @@ def _first_then_last(a: ColumnRef, b: ColumnRef) -> bool:
     return first.startswith(("first", "fname", "forename", "given")) and last.startswith(
         ("last", "lname", "surname", "family")
     )
+
+
+_DEMONYM_ENDINGS = ("ian", "ese", "ish", "an", "i", "n")
+"""How a word for a place's people ends: Brazil-ian, Japan-ese, Bangladesh-i, Korea-n."""
+
+_PLACE_COLUMN_WORDS = PLACE_WORDS | {"nationality", "citizenship", "origin", "birthplace"}
+"""Words of a column holding places (or peoples), where a demonym's place is looked for."""
+
+
+def _places_of(word: str) -> list[str]:
+    """The places a demonym may be said of, longest stem first: "canadian" -> "canad",
+    "canada", "canado", "canady"; "german" -> "germany"."""
+    out = [word + "y"]  # German -> Germany
+    for ending in _DEMONYM_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            stem = word[: -len(ending)]
+            out.extend([stem, stem + "a", stem + "o", stem + "y"])
+    return out

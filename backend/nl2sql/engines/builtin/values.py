@@ -357,6 +357,8 @@ class ValueReading(IndexedValueReading):
                 stop = self.indexed_end(first, run[-1].index + 1)
                 placed, self.used = self.used, used_before  # (read with col not yet placed)
                 indexed = self.indexed_filters(self.name_text(first, stop), first, stop, col)
+                if indexed is None and len(run) == 1:
+                    indexed = self.demonym_filters(first, col)  # "Bangladeshi artists"
                 if indexed is None or any(f.column == col for f in indexed):
                     self.used |= placed  # else "which town does Ada Quist live in": town asked
                 if indexed is not None:  # "airports in Cuba": a value the index holds
