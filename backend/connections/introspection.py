@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.connections.snapshot import ColumnInfo, ForeignKeyInfo, SchemaSnapshot, TableInfo
+from backend.connections.value_index import bound_schema_index, column_index
 
 SAMPLE_MAX_DISTINCT = 50
 """A text column with at most this many distinct values gets them as samples."""
@@ -40,14 +41,14 @@ def _is_text(type_name: str) -> bool:
     return any(t in upper for t in _TEXT_TYPES)
 
 
-def _may_sample(column: ColumnInfo) -> bool:
+def _may_index(column: ColumnInfo) -> bool:
+    """A text column whose values may be read: not one of secrets."""
     lowered = column.name.lower()
-    return (
-        _is_text(column.type)
-        and not column.primary_key
-        and column.sample_values is None
-        and not any(marker in lowered for marker in _SECRET_COLUMN_MARKERS)
-    )
+    return _is_text(column.type) and not any(m in lowered for m in _SECRET_COLUMN_MARKERS)
+
+
+def _may_sample(column: ColumnInfo) -> bool:
+    return _may_index(column) and not column.primary_key and column.sample_values is None
 
 
 @dataclass(slots=True)
@@ -466,8 +467,11 @@ def _tolerate(conn: Connection, work: Callable[[], None]) -> None:
 
 
 def _sample_table(conn: Connection, table: _Table) -> None:
-    """Distinct values of the table's low-cardinality text columns, from one bounded scan."""
-    candidates = [c for c in table.columns if _may_sample(c)]
+    """Distinct values of the table's text columns, from one bounded scan: all of them as
+    samples where there are few, else a bounded value index (`value_index`)."""
+    candidates = [
+        c for c in table.columns if _may_index(c) and c.sample_values is None
+    ]  # (a text key is indexed, never sampled: its values are the rows, not categories)
     if not candidates:
         return
     # Values are cut in the database one character past the longest sample, so a column of
@@ -482,27 +486,32 @@ def _sample_table(conn: Connection, table: _Table) -> None:
     complete = len(rows) < SAMPLE_SCAN_ROWS
     for index, column in enumerate(candidates):
         seen: set[str] = set()
+        free_text = False
         for row in rows:
             value = row[index]
             if value is None:
                 continue
             text = str(value)
             if len(text) > SAMPLE_MAX_VALUE_LENGTH:
-                seen = set()
+                free_text = True
                 break
             seen.add(text)
             if len(seen) > SAMPLE_MAX_DISTINCT:
                 break
-        if seen and len(seen) <= SAMPLE_MAX_DISTINCT:
+        if free_text or not seen:
+            continue
+        if len(seen) <= SAMPLE_MAX_DISTINCT and _may_sample(column):
             column.sample_values = sorted(seen)
             column.distinct_count = len(seen) if complete else None
+        else:
+            column.indexed_values = column_index(row[index] for row in rows) or None
 
 
 def _sample_values(conn: Connection, tables: Iterable[_Table]) -> None:
-    for table in tables:
-        if table.is_view:
-            continue
+    read = [t for t in tables if not t.is_view]
+    for table in read:
         _tolerate(conn, partial(_sample_table, conn, table))
+    bound_schema_index([c for t in read for c in t.columns])
 
 
 def introspect_connection(

@@ -158,6 +158,8 @@ class ConnectionTestResult(AppSchema):
 
 
 class SchemaColumnRead(ColumnInfo):
+    indexed_values: list[str] | None = Field(default=None, exclude=True)
+    """(The value index is the engine's, up to a few hundred KB a schema: not shown.)"""
     hidden: bool = False
     """Hidden by the connection's semantic layer (shown only to whoever manages the layer)."""
 

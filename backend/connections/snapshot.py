@@ -19,6 +19,11 @@ class ColumnInfo(AppSchema):
     sample_values: list[Any] | None = None
     """Distinct values of a low-cardinality text column (links "in France" to a value)."""
     distinct_count: int | None = None
+    indexed_values: list[str] | None = None
+    """Distinct values of a text column with too many of them to be samples (names, codes,
+    cities), kept within a byte budget per column and per schema (see
+    `backend.connections.value_index`): only to tell which column a value a question names
+    is stored in, never shown as the column's categories."""
 
 
 class ForeignKeyInfo(AppSchema):

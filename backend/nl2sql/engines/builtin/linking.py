@@ -437,11 +437,16 @@ class SchemaIndex:
 
     def misplaced_value(self, col: ColumnRef, text: str) -> bool:
         """Whether comparing `col` with `text` is a guess: the value is not among the column's
-        sampled values, or it is stored in other columns but not this one."""
+        sampled values, or it is stored (sampled or indexed) in other columns but not this one."""
         holders = [c for key in value_keys(text) for c, _ in self.values.get(key, [])]
         if col in holders:
             return False
-        return bool(holders) or self.has_samples(col)
+        from backend.nl2sql.engines.builtin.indexed_values import value_index  # noqa: PLC0415
+
+        indexed = [c for c, _ in value_index(self).lookup(text)]  # the snapshot's value index
+        if col in indexed:
+            return False
+        return bool(holders) or bool(indexed) or self.has_samples(col)
 
     def table(self, name: str) -> TableRef:
         return self.tables[name.lower()]

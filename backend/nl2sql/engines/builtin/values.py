@@ -4,17 +4,17 @@ with"), and yes/no flags ("discontinued")."""
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import PLACE_WORDS, Cue, opposite_by_prefix
+from backend.nl2sql.engines.builtin.indexed_values import IndexedValueReading
 from backend.nl2sql.engines.builtin.intents import AntiJoin, Filter, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
-from backend.nl2sql.engines.builtin.names import NameReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_flag, month_range
 
 _ELSEWHERE = frozenset({"at", "to", "with"})
 """Words between rows and a name that put the name on another row ("a contact at Acme")."""
 
 
-class ValueReading(NameReading):
+class ValueReading(IndexedValueReading):
     """Passes: value mentions, leftover literals, pattern words and flag columns."""
 
     def _values(self) -> None:
@@ -79,6 +79,11 @@ class ValueReading(NameReading):
             else:
                 col = self._column_for_literal(m.start)
             if col is None and like is None and not m.columns and m.pattern is None:
+                indexed = self.indexed_filters((m.value or m.text).strip("'\""), m.start, m.end)
+                if indexed is not None:  # "flights of 'Air Comet'": a value the index holds
+                    self._use(k)
+                    pending.extend((m.start, f) for f in indexed)
+                    continue
                 unseen = self._unseen_name(m.start, (m.value or m.text).strip("'\""))
                 if unseen is not None:  # "tickets of 'Harbor Homes'": a name never sampled
                     self._use(k)
@@ -334,6 +339,7 @@ class ValueReading(NameReading):
                     previous = None
                     continue
             col = self._label_next_to(run[0].index, run[-1].index + 1)
+            used_before = set(self.used)
             elsewhere = (
                 like is None and len(run) >= 2 and self.tokens[run[0].index - 1].lemma in _ELSEWHERE
             )  # "the primary contact at Harbor Homes": a row of another table
@@ -345,7 +351,24 @@ class ValueReading(NameReading):
                 before = self.tokens[run[0].index - 1].lemma
                 if like is None and before in ("in", "from") and col is not None:
                     col = self._place_column(col.table)
-            text = " ".join(t.text for t in run)
+            text = self.name_text(run[0].index, run[-1].index + 1)  # "O'Neil", not "O Neil"
+            if like is None:
+                first = run[0].index
+                stop = self.indexed_end(first, run[-1].index + 1)
+                placed, self.used = self.used, used_before  # (read with col not yet placed)
+                indexed = self.indexed_filters(self.name_text(first, stop), first, stop, col)
+                if indexed is None and len(run) == 1:
+                    indexed = self.demonym_filters(first, col)  # "Bangladeshi artists"
+                if indexed is None or any(f.column == col for f in indexed):
+                    self.used |= placed  # else "which town does Ada Quist live in": town asked
+                if indexed is not None:  # "airports in Cuba": a value the index holds
+                    for t in self.tokens[first:stop]:
+                        self._use_token(t)
+                    pos = max(pos, stop)
+                    self.intent.filters.extend(indexed)
+                    last = self.tokens[stop - 1]
+                    previous = (last, indexed[0]) if len(indexed) == 1 else None
+                    continue
             if col is None and like is None:
                 stop = run[-1].index + 1
                 name = self.name_text(run[0].index, stop)
