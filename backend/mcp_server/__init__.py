@@ -250,7 +250,12 @@ def build_mcp_server(app: FastAPI, callers: CallerSource) -> MCPServer:
                 "database_name": snapshot.database_name,
                 "last_updated": TypeAdapter(datetime).dump_python(taken_at, mode="json"),
                 "table_count": len(snapshot.tables),
-                "tables": [t.model_dump(mode="json") for t in snapshot.tables],
+                # Not the engine's value index (up to a few hundred KB a schema): the samples
+                # describe the values, as the REST schema read does.
+                "tables": [
+                    t.model_dump(mode="json", exclude={"columns": {"__all__": {"indexed_values"}}})
+                    for t in snapshot.tables
+                ],
                 "semantic_layer": (
                     public_layer(layer).model_dump(mode="json", exclude_defaults=True)
                     if layer is not None

@@ -128,6 +128,10 @@ def test_http_tools_act_within_the_keys_scopes_and_connections(
                 await client.call_tool("describe_schema", {"connection_id": agent.connection_id})
             )
             assert "orders" in {t["name"] for t in schema["tables"]}
+            # The engine's value index of the stored snapshot stays out of what agents read.
+            described = {c["name"]: c for t in schema["tables"] for c in t["columns"]}
+            assert described["company_name"]["sample_values"]
+            assert not any("indexed_values" in c for c in described.values())
 
             hidden = await client.call_tool(
                 "describe_schema", {"connection_id": agent.other_connection_id}
