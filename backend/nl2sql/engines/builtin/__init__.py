@@ -20,6 +20,7 @@ from backend.nl2sql.engines.base import (
     Suggestion,
     Turn,
 )
+from backend.nl2sql.engines.builtin.activity import end_date_variant
 from backend.nl2sql.engines.builtin.column_choice import prefer_named_columns
 from backend.nl2sql.engines.builtin.combined import CombinedFigure, combined_generation
 from backend.nl2sql.engines.builtin.confidence import (
@@ -203,11 +204,18 @@ def _link_alternatives(
     return out[:4]
 
 
-def _doubt_suggestions(sql: str, dialect: str, signals: dict[str, float]) -> list[Suggestion]:
-    return [
+def _doubt_suggestions(
+    sql: str, dialect: str, signals: dict[str, float], index: SchemaIndex
+) -> list[Suggestion]:
+    out = [
         Suggestion(text=f"Or, {words}.", sql=variant)
         for words, variant in doubt_alternatives(sql, sqlglot_dialect(dialect), signals)
     ]
+    if signals.get("two_way_activity"):
+        variant = end_date_variant(sql, sqlglot_dialect(dialect), index)
+        if variant is not None:
+            out.append(Suggestion(text="Or, active as not yet ended (no end date).", sql=variant))
+    return out
 
 
 def _join_suggestions(index: SchemaIndex, sql: str, dialect: str) -> list[Suggestion]:
@@ -359,7 +367,7 @@ class BuiltinGenerator(SqlGenerator):
                     ),
                     *_link_alternatives(index, intent, request.dialect, question, signals),
                     *_join_suggestions(index, sql, request.dialect),
-                    *_doubt_suggestions(sql, request.dialect, signals),
+                    *_doubt_suggestions(sql, request.dialect, signals, index),
                     *_date_alternatives(index, intent, request.dialect),
                     *(
                         Suggestion(text=f"By the definition {d}")

@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.activity import two_way_activity
 from backend.nl2sql.engines.builtin.column_choice import echoed_values, unjustified
 from backend.nl2sql.engines.builtin.doubts import (
     counted_superlatives,
@@ -44,6 +45,7 @@ from backend.nl2sql.engines.builtin.roles import unclear_value_roles
 from backend.nl2sql.engines.builtin.unmet import (
     bare_count_thresholds,
     generic_word_columns,
+    grouped_by_quantity,
     mismatched_aggregates,
     unshown_named_tables,
 )
@@ -174,6 +176,16 @@ def sql_signals(
         ),
         "generic_word_columns": (
             float(generic_word_columns(tree, question)) if question is not None else 0.0
+        ),
+        "grouped_by_quantity": (
+            float(grouped_by_quantity(tree, question, index))
+            if question is not None and index is not None
+            else 0.0
+        ),
+        "two_way_activity": (
+            float(two_way_activity(tree, question, index))
+            if question is not None and index is not None
+            else 0.0
         ),
         "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
         "dangling_columns": float(dangling_columns(tree)),
@@ -569,6 +581,8 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "bare_count_thresholds": _capped("bare_count_thresholds", 1.0),
     "mismatched_aggregates": _capped("mismatched_aggregates", 1.0),
     "generic_word_columns": _capped("generic_word_columns", 1.0),
+    "two_way_activity": _capped("two_way_activity", 1.0),
+    "grouped_by_quantity": _capped("grouped_by_quantity", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -633,6 +647,12 @@ _REASONS = {
     "mismatched_aggregates": "an 'average', 'maximum' or 'minimum' was read as another aggregate",
     "generic_word_columns": (
         "a column was chosen by a generic word ('number') alone; its other words are not said"
+    ),
+    "grouped_by_quantity": (
+        "'per' a counted unit was read as a breakdown by how many, not as a ratio"
+    ),
+    "two_way_activity": (
+        "'active' is said both by a status value and by an end date not yet set; one was picked"
     ),
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",

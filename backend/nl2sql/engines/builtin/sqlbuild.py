@@ -23,6 +23,7 @@ from backend.nl2sql.engines.builtin.joinplan import (
     keep_to_named_tables,
 )
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.month_text import as_first_days
 from backend.nl2sql.engines.builtin.owner_keys import owner_key
 from backend.nl2sql.engines.builtin.split_measures import only_where
 
@@ -881,7 +882,8 @@ def render(
     builder = SqlBuilder(index, dialect)
     builder.forced = dict(forced or {})
     try:
-        return builder.build(intent).sql(dialect=builder.dialect)
+        tree = as_first_days(builder.build(intent), index, dialect)
+        return tree.sql(dialect=builder.dialect)
     except AmbiguousJoin as doubt:
         if forced is not None:
             raise

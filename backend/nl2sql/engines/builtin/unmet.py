@@ -14,14 +14,18 @@ development sets, were answered wrong far more often than right:
   `phone_number`): the words that make the column what it is are not in the question;
 * the question says "average", "maximum" or "minimum" and the SQL computes no such aggregate
   (nor ranks rows, for the extremes, nor reads a column named so, `max_temperature`): another
-  aggregate, or none, stands in for the one asked.
+  aggregate, or none, stands in for the one asked;
+* a figure is grouped by a numeric column that counts things ("the average price per crate"
+  grouped by `crates`): "per" a unit asks for a ratio, not a breakdown.
 """
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.lexicon import Token, split_identifier, tokenise
+from backend.nl2sql.engines.builtin.lexicon import Token, lemmatise, split_identifier, tokenise
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 _HEAD_ENDS = frozenset(
@@ -233,4 +237,47 @@ def generic_word_columns(tree: exp.Expr, question: str) -> int:
             continue
         if not any(w in said or w in tables for w in words[:-1]):
             count += 1
+    return count
+
+
+_QUANTITY_WORDS = frozenset({"qty", "quantity", "count", "units", "pieces", "items", "volume"})
+"""Last words of columns that hold how many of something a row stands for."""
+
+
+def _quantity_column(name: str) -> str | None:
+    """The singular word of a numeric column that counts things (`lessons`, `crates`,
+    `qty`), as a question says it after "per" ("per lesson"); None for other names."""
+    last = re.split(r"_|(?<=[a-z])(?=[A-Z])", name)[-1].lower()
+    if last in _QUANTITY_WORDS:
+        return lemmatise(last)
+    if len(last) > 3 and last.endswith("s") and not last.endswith("ss") and lemmatise(last) != last:
+        return lemmatise(last)
+    return None
+
+
+def grouped_by_quantity(tree: exp.Expr, question: str, index: SchemaIndex) -> int:
+    """Groups keyed by a numeric column that counts things, where the question says "per"
+    that thing: "the average price per crate" asks for a price divided by crates (a per-unit
+    ratio), not an average for each number of crates."""
+    tokens = _words(tokenise(question))
+    after_per = {
+        tokens[k + 1].lemma
+        for k, tok in enumerate(tokens[:-1])
+        if tok.lemma == "per" or (tok.lemma == "a" and k > 0 and tokens[k - 1].kind == "number")
+    }
+    if not after_per:
+        return 0
+    numeric = {
+        c.name.lower() for c in index.columns if c.kind == "numeric" and not c.is_primary_key
+    }
+    count = 0
+    for select in [tree, *tree.find_all(exp.Select)]:
+        group = select.args.get("group") if isinstance(select, exp.Select) else None
+        if group is None or select.find(exp.AggFunc) is None:
+            continue
+        for key in group.expressions:
+            if not isinstance(key, exp.Column) or key.name.lower() not in numeric:
+                continue
+            if _quantity_column(key.name) in after_per:
+                count += 1
     return count
