@@ -44,6 +44,7 @@ from backend.nl2sql.engines.builtin.linking import (
 from backend.nl2sql.engines.builtin.roles import unclear_value_roles
 from backend.nl2sql.engines.builtin.unmet import (
     bare_count_thresholds,
+    counted_labels,
     generic_word_columns,
     grouped_by_quantity,
     mismatched_aggregates,
@@ -177,6 +178,7 @@ def sql_signals(
         "generic_word_columns": (
             float(generic_word_columns(tree, question)) if question is not None else 0.0
         ),
+        "counted_labels": float(counted_labels(tree, index)) if index is not None else 0.0,
         "grouped_by_quantity": (
             float(grouped_by_quantity(tree, question, index))
             if question is not None and index is not None
@@ -583,6 +585,7 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "generic_word_columns": _capped("generic_word_columns", 1.0),
     "two_way_activity": _capped("two_way_activity", 1.0),
     "grouped_by_quantity": _capped("grouped_by_quantity", 1.0),
+    "counted_labels": _capped("counted_labels", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -648,6 +651,7 @@ _REASONS = {
     "generic_word_columns": (
         "a column was chosen by a generic word ('number') alone; its other words are not said"
     ),
+    "counted_labels": "rows would be counted per the name of each row: every group holds one row",
     "grouped_by_quantity": (
         "'per' a counted unit was read as a breakdown by how many, not as a ratio"
     ),

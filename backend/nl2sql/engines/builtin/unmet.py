@@ -281,3 +281,36 @@ def grouped_by_quantity(tree: exp.Expr, question: str, index: SchemaIndex) -> in
             if _quantity_column(key.name) in after_per:
                 count += 1
     return count
+
+
+_LABEL_WORDS = frozenset({"name", "title", "number"})
+"""Last words of a column that names each row of its table (`roomName`, `apt_number`)."""
+
+
+def counted_labels(tree: exp.Expr, index: SchemaIndex) -> int:
+    """A query of one table that counts its rows per value of the column naming each row
+    (`GROUP BY roomName ORDER BY COUNT(*)`): every group holds one room, so "the room that
+    can accommodate the most people" ranks nothing; the superlative was about an attribute."""
+    select = _select(tree)
+    if select is None or select.args.get("joins") or not select.args.get("group"):
+        return 0
+    order = select.args.get("order")
+    if order is None or not any(isinstance(o.this, exp.Count) for o in order.expressions):
+        return 0
+    tables = list(select.find_all(exp.Table))
+    if len(tables) != 1:
+        return 0
+    table = index.tables.get(tables[0].name.lower())
+    if table is None:
+        return 0
+    count = 0
+    for key in select.args["group"].expressions:
+        if not isinstance(key, exp.Column):
+            continue
+        words = tuple(split_identifier(key.name))
+        if not words or words[-1] not in _LABEL_WORDS:
+            continue
+        if words[:-1] and not set(words[:-1]) <= set(table.words):
+            continue  # `first_name` of actors: a shared attribute, not each row's label
+        count += 1
+    return count
