@@ -5,12 +5,19 @@ is stored as 'YYYY-MM' text):
 
 * a number after the noun it names ("studio 111") is a value, never the number of rows to
   show; "which 2 teachers teach the most" still limits;
+* counting a table's rows per the column naming each row ("the studio number of the studio with
+  the most people" grouped by `studio_number`) counts ones: doubted;
 * "the average amount per lesson", where `lessons` counts lessons, asks for a ratio: the
   grouping by how many lessons is doubted, not answered;
 * "active" said of rows whose own table records an end date, while a status 'active' is stored
   only in another table, reads the end date (`left_on IS NULL`); where one table says it both
   ways and its status names no ended state, the engine declines and offers both readings;
   where the status names an ended state too ('retired'), it reads the status;
+* "an average fee above the overall average" (a layer's average, or a ratio) compares each
+  group's figure with the figure over all rows, not with the average of the groups' averages
+  (the data set apart who is above each);
+* a layer's named filter negated ("has not opted in") never shows the flag it tests as the
+  answer (the flag `SELECT`ed under `WHERE NOT (flag = 1)` repeats one value);
 * a text column holding months ('2024-03') is a date: "in 2024", "per year", "in the last six
   months" compare and bucket its months as their first days, on SQLite, DuckDB and PostgreSQL.
 
@@ -29,8 +36,10 @@ import pytest
 import sqlalchemy
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
+from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import results_match
+from backend.semantic.layer import SemanticLayer
 from tests.nl2sql.gym import (
     assert_same_answer,
     duckdb_loaded,
@@ -60,7 +69,8 @@ CREATE TABLE pupils (
     full_name TEXT NOT NULL,
     city TEXT NOT NULL,
     enrolled_on DATE NOT NULL,
-    left_on DATE
+    left_on DATE,
+    newsletter_opt_in INTEGER NOT NULL
 );
 CREATE TABLE passes (
     pass_id INTEGER PRIMARY KEY,
@@ -97,11 +107,11 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         ],
         # pupils 2 and 5 left; pupil 5's pass was never closed (its status still 'active')
         "pupils": [
-            (1, "Ada Byrne", "Cork", "2023-01-10", None),
-            (2, "Cian Walsh", "Galway", "2023-03-02", "2024-05-01"),
-            (3, "Orla Nolan", "Cork", "2024-02-11", None),
-            (4, "Eoin Kelly", "Sligo", "2024-06-20", None),
-            (5, "Aoife Ryan", "Galway", "2022-09-01", "2024-08-01"),
+            (1, "Ada Byrne", "Cork", "2023-01-10", None, 1),
+            (2, "Cian Walsh", "Galway", "2023-03-02", "2024-05-01", 0),
+            (3, "Orla Nolan", "Cork", "2024-02-11", None, 0),
+            (4, "Eoin Kelly", "Sligo", "2024-06-20", None, 1),
+            (5, "Aoife Ryan", "Galway", "2022-09-01", "2024-08-01", 0),
         ],
         # 'paused' passes have no end date either: status and end date disagree on who is active
         "passes": [
@@ -123,10 +133,10 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         ],
         "fees": [
             (1, 1, "2024-01", 4, 80.0),
-            (2, 1, "2024-02", 2, 50.0),
+            (2, 1, "2024-02", 2, 74.0),
             (3, 2, "2023-11", 8, 120.0),
             (4, 3, "2024-03", 1, 30.0),
-            (5, 4, "2024-07", 6, 90.0),
+            (5, 4, "2024-07", 10, 90.0),
             (6, 5, "2024-01", 3, 66.0),
             (7, 5, "2023-12", 10, 140.0),
             (8, 2, "2024-04", 2, 44.0),
@@ -206,6 +216,26 @@ def test_per_a_category_is_still_a_breakdown(dance: tuple[SchemaSnapshot, Path])
     )
 
 
+# --- counting rows per the name of each row -----------------------------------------------------
+
+
+def test_counting_rows_per_their_own_label_is_doubted(dance: tuple[SchemaSnapshot, Path]) -> None:
+    """ "the studio with the most people" was answered `GROUP BY studio_number ORDER BY
+    COUNT(*)`: one studio per group, the first number of a tie of ones."""
+    declined = _declined(dance, "What is the studio number of the studio with the most people?")
+    assert "every group holds one row" in str(declined)
+
+
+def test_counting_rows_per_a_shared_value_is_still_answered(
+    dance: tuple[SchemaSnapshot, Path],
+) -> None:
+    _answer(
+        dance,
+        "Which weekday has the most classes?",
+        "SELECT weekday FROM classes GROUP BY weekday ORDER BY COUNT(*) DESC LIMIT 1",
+    )
+
+
 # --- "active" -----------------------------------------------------------------------------------
 
 
@@ -238,6 +268,111 @@ def test_active_by_a_status_that_names_the_end_too(dance: tuple[SchemaSnapshot, 
         dance,
         "How many active teachers are there?",
         "SELECT COUNT(*) FROM teachers WHERE left_on IS NULL",
+    )
+
+
+# --- the overall average of a figure that does not add up -------------------------------------
+
+FEE_LAYER = SemanticLayer.model_validate(
+    {
+        "filters": [
+            {
+                "name": "opted in",
+                "table": "pupils",
+                "condition": "pupils.newsletter_opt_in = 1",
+            }
+        ],
+        "measures": [
+            {"name": "average fee", "table": "fees", "expression": "AVG(fees.amount)"},
+            {
+                "name": "lesson price",
+                "table": "fees",
+                "expression": "SUM(fees.amount) * 1.0 / SUM(fees.lessons)",
+            },
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "Which pupils have an average fee above the overall average?",
+            "SELECT p.full_name FROM pupils p JOIN fees f ON f.pupil_id = p.pupil_id "
+            "GROUP BY p.pupil_id, p.full_name "
+            "HAVING AVG(f.amount) > (SELECT AVG(amount) FROM fees)",
+        ),
+        (
+            "Which pupils have a lesson price higher than the overall average?",
+            "SELECT p.full_name FROM pupils p JOIN fees f ON f.pupil_id = p.pupil_id "
+            "GROUP BY p.pupil_id, p.full_name HAVING SUM(f.amount) * 1.0 / SUM(f.lessons) > "
+            "(SELECT SUM(amount) * 1.0 / SUM(lessons) FROM fees)",
+        ),
+    ],
+)
+def test_overall_average_of_a_non_additive_figure_is_over_all_rows(
+    dance: tuple[SchemaSnapshot, Path], question: str, gold: str
+) -> None:
+    """Before: `> (SELECT AVG(figure) FROM (... GROUP BY pupil) per_group)`, pupil 1 in."""
+    _, path = dance
+    sql = _with_layer(dance, question)
+    conn = sqlite3.connect(path)
+    try:
+        assert_same_answer(conn, sql, gold)
+    finally:
+        conn.close()
+
+
+def _with_layer(dance: tuple[SchemaSnapshot, Path], question: str) -> str:
+    schema, _ = dance
+    request = GenerationRequest(
+        question=question, schema=schema, history=[], dialect="sqlite", semantic=FEE_LAYER
+    )
+    return BuiltinGenerator().generate(request).sql
+
+
+def test_a_negated_named_filter_never_shows_its_own_flag(
+    dance: tuple[SchemaSnapshot, Path],
+) -> None:
+    """ "Which pupils has not opted in to the newsletter?" was answered with the flag column
+    the layer's filter tests (`SELECT newsletter_opt_in ... WHERE NOT (... = 1)`): zeros."""
+    _, path = dance
+    for question, gold in (
+        (
+            "Which pupils have not opted in?",
+            "SELECT full_name FROM pupils WHERE newsletter_opt_in = 0",
+        ),
+        (
+            "Which pupils has not opted in to the newsletter?",
+            "SELECT full_name FROM pupils WHERE newsletter_opt_in = 0",
+        ),
+        (
+            "Which cities have pupils who have not opted in to the newsletter?",
+            "SELECT DISTINCT city FROM pupils WHERE newsletter_opt_in = 0",
+        ),
+    ):
+        try:
+            sql = _with_layer(dance, question)
+        except QuestionNotUnderstood:
+            continue  # declined: fine, never the flag shown as the answer
+        conn = sqlite3.connect(path)
+        try:
+            assert_same_answer(conn, sql, gold)
+        finally:
+            conn.close()
+
+
+def test_an_additive_figure_is_compared_with_the_average_group(
+    dance: tuple[SchemaSnapshot, Path],
+) -> None:
+    """A count per group against "the average" stays the average of the groups' counts."""
+    _answer(
+        dance,
+        "Which teachers teach more classes than the average teacher?",
+        "SELECT t.full_name FROM teachers t JOIN classes c ON c.teacher_id = t.teacher_id "
+        "GROUP BY t.teacher_id, t.full_name HAVING COUNT(*) > "
+        "(SELECT AVG(n) FROM (SELECT COUNT(*) AS n FROM classes GROUP BY teacher_id))",
     )
 
 

@@ -45,9 +45,11 @@ from backend.nl2sql.engines.builtin.roles import unclear_value_roles
 from backend.nl2sql.engines.builtin.unmet import (
     bare_count_thresholds,
     counted_labels,
+    flag_name,
     generic_word_columns,
     grouped_by_quantity,
     mismatched_aggregates,
+    tested_flags_shown,
     unshown_named_tables,
 )
 
@@ -179,6 +181,9 @@ def sql_signals(
             float(generic_word_columns(tree, question)) if question is not None else 0.0
         ),
         "counted_labels": float(counted_labels(tree, index)) if index is not None else 0.0,
+        "tested_flags_shown": (
+            float(tested_flags_shown(tree, index)) if index is not None else 0.0
+        ),
         "grouped_by_quantity": (
             float(grouped_by_quantity(tree, question, index))
             if question is not None and index is not None
@@ -468,9 +473,7 @@ def unasked_keys(intent: Intent, question: str) -> int:
 
 def _is_flag_column(col: ColumnRef) -> bool:
     """A yes/no column (`is_active`, `has_pet`, boolean): its bare 0/1 answers no "who"."""
-    return col.kind == "boolean" or (
-        col.kind == "numeric" and len(col.words) > 1 and col.words[0] in ("is", "has")
-    )
+    return col.kind == "boolean" or (col.kind == "numeric" and flag_name(col.words))
 
 
 def _reading_tables(intent: Intent) -> set[str]:
@@ -586,6 +589,7 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "two_way_activity": _capped("two_way_activity", 1.0),
     "grouped_by_quantity": _capped("grouped_by_quantity", 1.0),
     "counted_labels": _capped("counted_labels", 1.0),
+    "tested_flags_shown": _capped("tested_flags_shown", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -651,6 +655,7 @@ _REASONS = {
     "generic_word_columns": (
         "a column was chosen by a generic word ('number') alone; its other words are not said"
     ),
+    "tested_flags_shown": "the answer would show a yes/no column its own condition fixes",
     "counted_labels": "rows would be counted per the name of each row: every group holds one row",
     "grouped_by_quantity": (
         "'per' a counted unit was read as a breakdown by how many, not as a ratio"

@@ -314,3 +314,69 @@ def counted_labels(tree: exp.Expr, index: SchemaIndex) -> int:
             continue  # `first_name` of actors: a shared attribute, not each row's label
         count += 1
     return count
+
+
+_FLAG_ENDS = (("opt", "in"), ("opt", "out"), ("flag",), ("yn",))
+"""Last words of yes/no column names (`marketing_opt_in`, `vip_flag`)."""
+
+
+def flag_name(words: tuple[str, ...]) -> bool:
+    """Whether a column's name words say yes/no: `is_primary`, `has_pet`, `marketing_opt_in`."""
+    if len(words) > 1 and words[0] in ("is", "has"):
+        return True
+    return any(len(words) > len(end) and words[-len(end) :] == end for end in _FLAG_ENDS)
+
+
+def _two_valued(table: str, column: str, index: SchemaIndex) -> bool:
+    """A yes/no column: boolean, named so, or numeric whose sampled values are all 0 or 1."""
+    ref = next((c for c in index.columns_of.get(table, []) if c.name.lower() == column), None)
+    if ref is None:
+        return False
+    if ref.kind == "boolean" or (ref.kind == "numeric" and flag_name(ref.words)):
+        return True
+    if ref.kind != "numeric":
+        return False
+    for info in index.snapshot.tables:
+        if info.name.lower() != table:
+            continue
+        for col in info.columns:
+            if col.name.lower() == column:
+                samples = {str(v).strip() for v in col.sample_values or []}
+                return bool(samples) and samples <= {"0", "1"}
+    return False
+
+
+def tested_flags_shown(tree: exp.Expr, index: SchemaIndex) -> int:
+    """Shown yes/no columns that the query's own conditions test (anywhere, a subquery's
+    too): "which cities have pupils who have not opted in" answered with the cities and
+    `newsletter_opt_in`, one repeated value beside them, the flag the question only filters
+    by (a layer's negated filter)."""
+    select = _select(tree)
+    if select is None or not select.expressions:
+        return 0
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+    tables = [t.name.lower() for t in select.find_all(exp.Table)]
+    tested = {
+        column.name.lower()
+        for condition in tree.find_all(exp.Where)
+        for column in condition.find_all(exp.Column)
+    }
+    count = 0
+    for e in select.expressions:
+        column = e.unalias()
+        if not isinstance(column, exp.Column) or isinstance(column.this, exp.Star):
+            continue
+        name = column.name.lower()
+        if name not in tested:
+            continue
+        if column.table:
+            owners = [aliases.get(column.table.lower(), column.table.lower())]
+        else:
+            owners = [
+                t
+                for t in tables
+                if any(c.name.lower() == name for c in index.columns_of.get(t, []))
+            ]
+        if len(owners) == 1 and _two_valued(owners[0], name, index):
+            count += 1
+    return count
