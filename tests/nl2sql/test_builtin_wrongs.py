@@ -8,7 +8,7 @@ is stored as 'YYYY-MM' text):
 * counting a table's rows per the column naming each row ("the studio number of the studio with
   the most people" grouped by `studio_number`) counts ones: doubted;
 * "the average amount per lesson", where `lessons` counts lessons, asks for a ratio: the
-  grouping by how many lessons is doubted, not answered;
+  grouping by how many lessons is doubted, not answered, and the ratio offered as a choice;
 * "active" said of rows whose own table records an end date, while a status 'active' is stored
   only in another table, reads the end date (`left_on IS NULL`); where one table says it both
   ways and its status names no ended state, the engine declines and offers both readings;
@@ -206,6 +206,13 @@ def test_per_a_counted_unit_is_not_a_breakdown_by_how_many(
     number of lessons)."""
     declined = _declined(dance, "What is the average amount per lesson?")
     assert "ratio" in str(declined)
+    ratio = [s.sql for s in declined.suggestions if s.sql and "ratio" in s.text]
+    assert ratio, "the ratio reading is offered as a choice"
+    conn = sqlite3.connect(dance[1])
+    try:
+        assert_same_answer(conn, ratio[0], "SELECT SUM(amount) * 1.0 / SUM(lessons) FROM fees")
+    finally:
+        conn.close()
 
 
 def test_per_a_category_is_still_a_breakdown(dance: tuple[SchemaSnapshot, Path]) -> None:

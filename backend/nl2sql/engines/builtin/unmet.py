@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 
+import sqlglot
 from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.lexicon import Token, lemmatise, split_identifier, tokenise
@@ -380,3 +381,46 @@ def tested_flags_shown(tree: exp.Expr, index: SchemaIndex) -> int:
         if len(owners) == 1 and _two_valued(owners[0], name, index):
             count += 1
     return count
+
+
+def per_unit_variant(sql: str, dialect: str, question: str, index: SchemaIndex) -> str | None:
+    """The query grouped by a counted unit ("the average price per crate" grouped by
+    `crates`) read as the ratio instead: each average or total of the figure divided by the
+    total of the units (`SUM(price) * 1.0 / SUM(crates)`), the unit left out of the groups."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return None
+    select = _select(tree)
+    if select is None or not grouped_by_quantity(tree, question, index):
+        return None
+    group = select.args.get("group")
+    if group is None:
+        return None
+    units = [
+        key
+        for key in group.expressions
+        if isinstance(key, exp.Column) and _quantity_column(key.name) is not None
+    ]
+    if len(units) != 1:
+        return None
+    unit = units[0]
+    kept: list[exp.Expr] = []
+    for e in select.expressions:
+        inner = e.unalias()
+        if isinstance(inner, exp.Column) and inner.name.lower() == unit.name.lower():
+            continue  # the unit's own column: no longer a group
+        if isinstance(inner, exp.Avg | exp.Sum):
+            ratio = exp.Div(
+                this=exp.Mul(
+                    this=exp.Sum(this=inner.this.copy()), expression=exp.Literal.number(1.0)
+                ),
+                expression=exp.Sum(this=unit.copy()),
+            )
+            kept.append(exp.alias_(ratio, "per_unit") if isinstance(e, exp.Alias) else ratio)
+        else:
+            kept.append(e)
+    select.set("expressions", kept)
+    rest = [k for k in group.expressions if k is not unit]
+    select.set("group", exp.Group(expressions=rest) if rest else None)
+    return tree.sql(dialect=dialect)
