@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.lexicon import EVENT_WORDS, tokenise
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.month_text import table_of
 
 _END_WORDS = EVENT_WORDS["lose"]
 """First words of the dates that end a row's life (`left_on`, `churned_at`, `end_date`)."""
@@ -36,24 +37,6 @@ def _names_an_end(table: str, column: str, index: SchemaIndex) -> bool:
                 words = {w for v in col.sample_values or [] for w in str(v).lower().split()}
                 return bool(words & _ENDED_STATES)
     return False
-
-
-def _table_of(column: exp.Column, tree: exp.Expr, index: SchemaIndex) -> str | None:
-    select = column.find_ancestor(exp.Select)
-    if column.table:
-        for table in tree.find_all(exp.Table):
-            if table.alias_or_name.lower() == column.table.lower():
-                return table.name.lower()
-        return None
-    if select is None:
-        return None
-    for table in select.find_all(exp.Table):
-        if table.find_ancestor(exp.Select) is not select:
-            continue
-        names = {c.name.lower() for c in index.columns_of.get(table.name.lower(), [])}
-        if column.name.lower() in names:
-            return table.name.lower()
-    return None
 
 
 def end_date_of(table: str, index: SchemaIndex) -> ColumnRef | None:
@@ -78,7 +61,7 @@ def _status_tests(tree: exp.Expr, index: SchemaIndex) -> list[tuple[exp.EQ, Colu
             continue
         if not value.is_string or value.this.strip().lower() != "active":
             continue
-        table = _table_of(column, tree, index)
+        table = table_of(column, tree, index)
         end = end_date_of(table, index) if table is not None else None
         if end is not None and table is not None and not _names_an_end(table, column.name, index):
             out.append((eq, end))

@@ -100,7 +100,9 @@ def _subquery_in_date_context(subquery: exp.Subquery) -> bool:
     return isinstance(parent, (*_DATE_FUNCTIONS, *_COMPARISONS))
 
 
-def _table_of(column: exp.Column, tree: exp.Expr, index: SchemaIndex) -> str | None:
+def table_of(column: exp.Column, tree: exp.Expr, index: SchemaIndex) -> str | None:
+    """The table (lower case) a column of the query reads: its qualifier's, or the one table
+    of its SELECT that has a column so named."""
     select = column.find_ancestor(exp.Select)
     if column.table:
         for table in tree.find_all(exp.Table):
@@ -125,7 +127,7 @@ def as_first_days(tree: exp.Expr, index: SchemaIndex, dialect: str) -> exp.Expr:
     if not months:
         return tree
     for column in list(tree.find_all(exp.Column)):
-        table = _table_of(column, tree, index)
+        table = table_of(column, tree, index)
         if table is None or (table, column.name.lower()) not in months:
             continue
         if not _in_date_context(column):
