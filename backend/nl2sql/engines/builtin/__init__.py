@@ -20,6 +20,7 @@ from backend.nl2sql.engines.base import (
     Suggestion,
     Turn,
 )
+from backend.nl2sql.engines.builtin.activity import end_date_variant
 from backend.nl2sql.engines.builtin.column_choice import prefer_named_columns
 from backend.nl2sql.engines.builtin.combined import CombinedFigure, combined_generation
 from backend.nl2sql.engines.builtin.confidence import (
@@ -45,6 +46,7 @@ from backend.nl2sql.engines.builtin.linking import (
 )
 from backend.nl2sql.engines.builtin.roles import one_row_for_two_roles, role_words, split_roles
 from backend.nl2sql.engines.builtin.sqlbuild import DIALECTS, render
+from backend.nl2sql.engines.builtin.unmet import per_unit_variant
 from backend.nl2sql.guard import ParsedSql, parse_sql
 from backend.semantic.layer import SemanticLayer
 
@@ -203,11 +205,24 @@ def _link_alternatives(
     return out[:4]
 
 
-def _doubt_suggestions(sql: str, dialect: str, signals: dict[str, float]) -> list[Suggestion]:
-    return [
+def _doubt_suggestions(
+    sql: str, dialect: str, signals: dict[str, float], index: SchemaIndex, question: str
+) -> list[Suggestion]:
+    out = [
         Suggestion(text=f"Or, {words}.", sql=variant)
         for words, variant in doubt_alternatives(sql, sqlglot_dialect(dialect), signals)
     ]
+    if signals.get("two_way_activity"):
+        variant = end_date_variant(sql, sqlglot_dialect(dialect), index)
+        if variant is not None:
+            out.append(Suggestion(text="Or, active as not yet ended (no end date).", sql=variant))
+    if signals.get("grouped_by_quantity"):
+        variant = per_unit_variant(sql, sqlglot_dialect(dialect), question, index)
+        if variant is not None:
+            out.append(
+                Suggestion(text="Or, as a ratio per unit (total ÷ total units).", sql=variant)
+            )
+    return out
 
 
 def _join_suggestions(index: SchemaIndex, sql: str, dialect: str) -> list[Suggestion]:
@@ -359,7 +374,7 @@ class BuiltinGenerator(SqlGenerator):
                     ),
                     *_link_alternatives(index, intent, request.dialect, question, signals),
                     *_join_suggestions(index, sql, request.dialect),
-                    *_doubt_suggestions(sql, request.dialect, signals),
+                    *_doubt_suggestions(sql, request.dialect, signals, index, question),
                     *_date_alternatives(index, intent, request.dialect),
                     *(
                         Suggestion(text=f"By the definition {d}")

@@ -244,4 +244,7 @@ def echoed_values(tree: exp.Expr) -> bool:
         and isinstance(node.expression, exp.Literal)
         and node.find_ancestor(exp.Select) is tree
     }
-    return all(s in picked for s in shown)
+    names = {name for _, name in picked}
+    # a layer's condition names its column with the table (`pupils.opt_in`), the single
+    # table's shown column does not: the same column
+    return all(s in picked or (not s[0] and s[1] in names) for s in shown)

@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlglot
 from sqlglot import exp
 
+from backend.nl2sql.engines.builtin.activity import two_way_activity
 from backend.nl2sql.engines.builtin.column_choice import echoed_values, unjustified
 from backend.nl2sql.engines.builtin.doubts import (
     counted_superlatives,
@@ -43,8 +44,12 @@ from backend.nl2sql.engines.builtin.linking import (
 from backend.nl2sql.engines.builtin.roles import unclear_value_roles
 from backend.nl2sql.engines.builtin.unmet import (
     bare_count_thresholds,
+    counted_labels,
+    flag_name,
     generic_word_columns,
+    grouped_by_quantity,
     mismatched_aggregates,
+    tested_flags_shown,
     unshown_named_tables,
 )
 
@@ -174,6 +179,20 @@ def sql_signals(
         ),
         "generic_word_columns": (
             float(generic_word_columns(tree, question)) if question is not None else 0.0
+        ),
+        "counted_labels": float(counted_labels(tree, index)) if index is not None else 0.0,
+        "tested_flags_shown": (
+            float(tested_flags_shown(tree, index)) if index is not None else 0.0
+        ),
+        "grouped_by_quantity": (
+            float(grouped_by_quantity(tree, question, index))
+            if question is not None and index is not None
+            else 0.0
+        ),
+        "two_way_activity": (
+            float(two_way_activity(tree, question, index))
+            if question is not None and index is not None
+            else 0.0
         ),
         "ambiguous_joins": float(ambiguous_joins(tree, index)) if index is not None else 0.0,
         "dangling_columns": float(dangling_columns(tree)),
@@ -454,9 +473,7 @@ def unasked_keys(intent: Intent, question: str) -> int:
 
 def _is_flag_column(col: ColumnRef) -> bool:
     """A yes/no column (`is_active`, `has_pet`, boolean): its bare 0/1 answers no "who"."""
-    return col.kind == "boolean" or (
-        col.kind == "numeric" and len(col.words) > 1 and col.words[0] in ("is", "has")
-    )
+    return col.kind == "boolean" or (col.kind == "numeric" and flag_name(col.words))
 
 
 def _reading_tables(intent: Intent) -> set[str]:
@@ -569,6 +586,10 @@ FEATURES: dict[str, Callable[[dict[str, float]], float]] = {
     "bare_count_thresholds": _capped("bare_count_thresholds", 1.0),
     "mismatched_aggregates": _capped("mismatched_aggregates", 1.0),
     "generic_word_columns": _capped("generic_word_columns", 1.0),
+    "two_way_activity": _capped("two_way_activity", 1.0),
+    "grouped_by_quantity": _capped("grouped_by_quantity", 1.0),
+    "counted_labels": _capped("counted_labels", 1.0),
+    "tested_flags_shown": _capped("tested_flags_shown", 1.0),
 }
 """The model's inputs, each a number read from the signals (shares, or counts capped so one
 odd question cannot dominate the fit)."""
@@ -633,6 +654,14 @@ _REASONS = {
     "mismatched_aggregates": "an 'average', 'maximum' or 'minimum' was read as another aggregate",
     "generic_word_columns": (
         "a column was chosen by a generic word ('number') alone; its other words are not said"
+    ),
+    "tested_flags_shown": "the answer would show a yes/no column its own condition fixes",
+    "counted_labels": "rows would be counted per the name of each row: every group holds one row",
+    "grouped_by_quantity": (
+        "'per' a counted unit was read as a breakdown by how many, not as a ratio"
+    ),
+    "two_way_activity": (
+        "'active' is said both by a status value and by an end date not yet set; one was picked"
     ),
     "unknown_words": "some words of the question matched nothing in this database",
     "joins": "the answer needs several tables joined, each join a chance to misread",

@@ -88,12 +88,16 @@ _EVENT_PARTICIPLES = frozenset(
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2})?)?")
+ISO_MONTH = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])")
+"""A month written as text ('2024-03'): `month_text.py` reads it as the month's first day."""
 
 
 def _column_kind(type_name: str, words: tuple[str, ...], samples: list[Any] | None = None) -> str:
     kind = _declared_kind(type_name, words)
     if kind == "text" and samples and all(_ISO_DATE.fullmatch(str(v)) for v in samples):
         return "date"  # a text column holding ISO dates (`usage_month` = '2025-06-01')
+    if kind == "text" and samples and all(ISO_MONTH.fullmatch(str(v)) for v in samples):
+        return "date"  # months as text (`billing_month` = '2024-03'): see `month_text.py`
     return kind
 
 

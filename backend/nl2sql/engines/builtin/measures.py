@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import LENGTH_WORDS, SUBJECT_WORDS, Cue
 from backend.nl2sql.engines.builtin.intents import Measure
-from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS
+from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
 from backend.nl2sql.engines.builtin.products import ProductReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
 _EACH = frozenset({"each", "every"})
+
+_NAMING_WORDS = frozenset({"number", "no", "num", "id", "code", "room", "unit", "gate", "route"})
+"""Nouns a number after them names a thing by ("room 111", "order no. 5")."""
 
 
 _FIGURE_OWNERS = frozenset({"their", "its", "the", "his", "her"})
@@ -292,7 +295,12 @@ class MeasureReading(ProductReading):
             if cue.kind != "super":
                 continue
             prev = self.tokens[cue.start - 1] if cue.start > 0 else None
-            if prev is not None and prev.kind == "number" and prev.index not in self.used_tokens:
+            if (
+                prev is not None
+                and prev.kind == "number"
+                and prev.index not in self.used_tokens
+                and not self._names_a_thing(prev)
+            ):
                 self.limit = int(float(prev.lemma))
                 self._use_token(prev)
             for m in self.mentions:
@@ -309,6 +317,7 @@ class MeasureReading(ProductReading):
                     and before.kind == "number"
                     and before.index not in self.used_tokens
                     and self.limit is None
+                    and not self._names_a_thing(before)
                 ):
                     self.limit = int(float(before.lemma))
                     self._use_token(before)
@@ -349,6 +358,23 @@ class MeasureReading(ProductReading):
             if not self.top_mode and not self._also_how_much(cue.end):
                 self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
+
+    def _names_a_thing(self, number: Token) -> bool:
+        """Whether a number follows a noun it names ("room 111", "studio 111 teaches the
+        most", "order no. 5"): an identifier or a value, not how many rows to show. Only a
+        number said as a count of what is ranked ("the 3 highest", "which five reps", "top
+        10") limits the rows."""
+        k = number.index - 1
+        while k >= 0 and self.tokens[k].kind == "punct" and self.tokens[k].text in ".#":
+            k -= 1
+        if k < 0:
+            return False
+        before = self.tokens[k]
+        if before.kind != "word":
+            return False
+        if before.lemma in _NAMING_WORDS:
+            return True
+        return any(m.start <= k < m.end for m in self.mentions)
 
     def _best_within_each_group(self, cue: Cue) -> bool:
         """Whether a later pass reads "in each X, which Y has the most Z" (see `ranks.py`)."""

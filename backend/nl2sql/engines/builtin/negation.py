@@ -49,6 +49,50 @@ class NegationReading(GroupingReading):
     def _null_states(self) -> None:
         self._event_states()
         self._current_rows()
+        self._active_rows()
+
+    def _active_rows(self) -> None:
+        """ "active customers" where the customers' own table records when a row ended
+        (`churned_at`, one nullable end date) and holds no 'active' of its own (no status
+        value, no column so named): the rows whose end has not happened. A status value
+        'active' stored in another table (a subscription's) is not the rows' own state; where
+        the own table has both, the reading stays with the value and `activity.py` doubts it."""
+        if any(c.kind == "share" for c in self.cues):
+            return  # "what share of active accounts ...": the share pass reads the base rows
+        for tok in self.tokens:
+            if tok.lemma != "active" or tok.index in self.used_tokens:
+                continue
+            spans = [k for k, m in enumerate(self.mentions) if m.start <= tok.index < m.end]
+            if any(self.mentions[k].end - self.mentions[k].start > 1 for k in spans):
+                continue  # "active users": a column's own name
+            after = [
+                m for m in self.mentions
+                if m.start > tok.index and m.kind == "table"
+                and self.gap(tok.index + 1, m.start) == 0
+            ][:1]  # fmt: skip
+            table = after[0].tables[0].name if after and after[0].tables else self.intent.table
+            if not table:
+                continue
+            own = self.index.columns_of.get(table.lower(), [])
+            if any("active" in c.words for c in own):
+                continue  # an `active` flag or `is_active`: the column says it
+            if any(
+                c.table.lower() == table.lower() for c, _ in self.index.values.get(("active",), [])
+            ):
+                continue  # the table's own status holds 'active'
+            ends = [
+                c for c in own
+                if c.kind == "date" and c.nullable and c.words and c.words[0] in _END_WORDS
+            ]  # fmt: skip
+            if len(ends) != 1:
+                continue
+            for k in spans:
+                self._use(k)
+            self._use_token(tok)
+            if not any(isinstance(f.column, ColumnRef) and f.column == ends[0]
+                       for f in self.intent.filters):  # fmt: skip
+                self.intent.filters.append(Filter(ends[0], "is null"))
+                self.note("filters", f"{ends[0].name} is null")
 
     def _event_states(self) -> None:
         """ "haven't churned", "still unpaid", "open tickets", "not yet shipped": NULL means

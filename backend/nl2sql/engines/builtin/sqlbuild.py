@@ -24,6 +24,8 @@ from backend.nl2sql.engines.builtin.joinplan import (
     keep_to_named_tables,
 )
 from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
+from backend.nl2sql.engines.builtin.month_text import as_first_days
+from backend.nl2sql.engines.builtin.overall import additive
 from backend.nl2sql.engines.builtin.owner_keys import owner_key
 from backend.nl2sql.engines.builtin.split_measures import only_where
 
@@ -681,6 +683,14 @@ class SqlBuilder:
         ):
             return self.condition(h, intent_table=table)
         figure = self.measure(h.column)
+        if h.subquery_agg == "AVG" and not additive(figure):
+            # "an average fee above the overall average": the figure over every row the
+            # groups hold, not an average of the groups' averages
+            overall = grouped.copy()
+            overall.set("expressions", [figure.copy()])
+            for part in ("group", "having", "order", "limit", "distinct"):
+                overall.set(part, None)
+            return _compare(h.op, figure, exp.Subquery(this=overall))
         per_group = grouped.copy()
         per_group.set("expressions", [exp.alias_(figure.copy(), self.ident("figure"))])
         per_group.set("distinct", None)
@@ -882,7 +892,8 @@ def render(
     builder = SqlBuilder(index, dialect)
     builder.forced = dict(forced or {})
     try:
-        return builder.build(intent).sql(dialect=builder.dialect)
+        tree = as_first_days(builder.build(intent), index, dialect)
+        return tree.sql(dialect=builder.dialect)
     except AmbiguousJoin as doubt:
         if forced is not None:
             raise

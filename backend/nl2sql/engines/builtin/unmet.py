@@ -14,14 +14,19 @@ development sets, were answered wrong far more often than right:
   `phone_number`): the words that make the column what it is are not in the question;
 * the question says "average", "maximum" or "minimum" and the SQL computes no such aggregate
   (nor ranks rows, for the extremes, nor reads a column named so, `max_temperature`): another
-  aggregate, or none, stands in for the one asked.
+  aggregate, or none, stands in for the one asked;
+* a figure is grouped by a numeric column that counts things ("the average price per crate"
+  grouped by `crates`): "per" a unit asks for a ratio, not a breakdown.
 """
 
 from __future__ import annotations
 
+import re
+
+import sqlglot
 from sqlglot import exp
 
-from backend.nl2sql.engines.builtin.lexicon import Token, split_identifier, tokenise
+from backend.nl2sql.engines.builtin.lexicon import Token, lemmatise, split_identifier, tokenise
 from backend.nl2sql.engines.builtin.linking import SchemaIndex
 
 _HEAD_ENDS = frozenset(
@@ -234,3 +239,188 @@ def generic_word_columns(tree: exp.Expr, question: str) -> int:
         if not any(w in said or w in tables for w in words[:-1]):
             count += 1
     return count
+
+
+_QUANTITY_WORDS = frozenset({"qty", "quantity", "count", "units", "pieces", "items", "volume"})
+"""Last words of columns that hold how many of something a row stands for."""
+
+
+def _quantity_column(name: str) -> str | None:
+    """The singular word of a numeric column that counts things (`lessons`, `crates`,
+    `qty`), as a question says it after "per" ("per lesson"); None for other names."""
+    last = re.split(r"_|(?<=[a-z])(?=[A-Z])", name)[-1].lower()
+    if last in _QUANTITY_WORDS:
+        return lemmatise(last)
+    if len(last) > 3 and last.endswith("s") and not last.endswith("ss") and lemmatise(last) != last:
+        return lemmatise(last)
+    return None
+
+
+def grouped_by_quantity(tree: exp.Expr, question: str, index: SchemaIndex) -> int:
+    """Groups keyed by a numeric column that counts things, where the question says "per"
+    that thing: "the average price per crate" asks for a price divided by crates (a per-unit
+    ratio), not an average for each number of crates."""
+    tokens = _words(tokenise(question))
+    after_per = {
+        tokens[k + 1].lemma
+        for k, tok in enumerate(tokens[:-1])
+        if tok.lemma == "per" or (tok.lemma == "a" and k > 0 and tokens[k - 1].kind == "number")
+    }
+    if not after_per:
+        return 0
+    numeric = {
+        c.name.lower() for c in index.columns if c.kind == "numeric" and not c.is_primary_key
+    }
+    count = 0
+    for select in [tree, *tree.find_all(exp.Select)]:
+        group = select.args.get("group") if isinstance(select, exp.Select) else None
+        if group is None or select.find(exp.AggFunc) is None:
+            continue
+        for key in group.expressions:
+            if not isinstance(key, exp.Column) or key.name.lower() not in numeric:
+                continue
+            if _quantity_column(key.name) in after_per:
+                count += 1
+    return count
+
+
+_LABEL_WORDS = frozenset({"name", "title", "number"})
+"""Last words of a column that names each row of its table (`roomName`, `apt_number`)."""
+
+
+def counted_labels(tree: exp.Expr, index: SchemaIndex) -> int:
+    """A query of one table that counts its rows per value of the column naming each row
+    (`GROUP BY roomName ORDER BY COUNT(*)`): every group holds one room, so "the room that
+    can accommodate the most people" ranks nothing; the superlative was about an attribute."""
+    select = _select(tree)
+    if select is None or select.args.get("joins") or not select.args.get("group"):
+        return 0
+    order = select.args.get("order")
+    if order is None or not any(isinstance(o.this, exp.Count) for o in order.expressions):
+        return 0
+    tables = list(select.find_all(exp.Table))
+    if len(tables) != 1:
+        return 0
+    table = index.tables.get(tables[0].name.lower())
+    if table is None:
+        return 0
+    count = 0
+    for key in select.args["group"].expressions:
+        if not isinstance(key, exp.Column):
+            continue
+        words = tuple(split_identifier(key.name))
+        if not words or words[-1] not in _LABEL_WORDS:
+            continue
+        if words[:-1] and not set(words[:-1]) <= set(table.words):
+            continue  # `first_name` of actors: a shared attribute, not each row's label
+        count += 1
+    return count
+
+
+_FLAG_ENDS = (("opt", "in"), ("opt", "out"), ("flag",), ("yn",))
+"""Last words of yes/no column names (`marketing_opt_in`, `vip_flag`)."""
+
+
+def flag_name(words: tuple[str, ...]) -> bool:
+    """Whether a column's name words say yes/no: `is_primary`, `has_pet`, `marketing_opt_in`."""
+    if len(words) > 1 and words[0] in ("is", "has"):
+        return True
+    return any(len(words) > len(end) and words[-len(end) :] == end for end in _FLAG_ENDS)
+
+
+def _two_valued(table: str, column: str, index: SchemaIndex) -> bool:
+    """A yes/no column: boolean, named so, or numeric whose sampled values are all 0 or 1."""
+    ref = next((c for c in index.columns_of.get(table, []) if c.name.lower() == column), None)
+    if ref is None:
+        return False
+    if ref.kind == "boolean" or (ref.kind == "numeric" and flag_name(ref.words)):
+        return True
+    if ref.kind != "numeric":
+        return False
+    for info in index.snapshot.tables:
+        if info.name.lower() != table:
+            continue
+        for col in info.columns:
+            if col.name.lower() == column:
+                samples = {str(v).strip() for v in col.sample_values or []}
+                return bool(samples) and samples <= {"0", "1"}
+    return False
+
+
+def tested_flags_shown(tree: exp.Expr, index: SchemaIndex) -> int:
+    """Shown yes/no columns that the query's own conditions test (anywhere, a subquery's
+    too): "which cities have pupils who have not opted in" answered with the cities and
+    `newsletter_opt_in`, one repeated value beside them, the flag the question only filters
+    by (a layer's negated filter)."""
+    select = _select(tree)
+    if select is None or not select.expressions:
+        return 0
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+    tables = [t.name.lower() for t in select.find_all(exp.Table)]
+    tested = {
+        column.name.lower()
+        for condition in tree.find_all(exp.Where)
+        for column in condition.find_all(exp.Column)
+    }
+    count = 0
+    for e in select.expressions:
+        column = e.unalias()
+        if not isinstance(column, exp.Column) or isinstance(column.this, exp.Star):
+            continue
+        name = column.name.lower()
+        if name not in tested:
+            continue
+        if column.table:
+            owners = [aliases.get(column.table.lower(), column.table.lower())]
+        else:
+            owners = [
+                t
+                for t in tables
+                if any(c.name.lower() == name for c in index.columns_of.get(t, []))
+            ]
+        if len(owners) == 1 and _two_valued(owners[0], name, index):
+            count += 1
+    return count
+
+
+def per_unit_variant(sql: str, dialect: str, question: str, index: SchemaIndex) -> str | None:
+    """The query grouped by a counted unit ("the average price per crate" grouped by
+    `crates`) read as the ratio instead: each average or total of the figure divided by the
+    total of the units (`SUM(price) * 1.0 / SUM(crates)`), the unit left out of the groups."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return None
+    select = _select(tree)
+    if select is None or not grouped_by_quantity(tree, question, index):
+        return None
+    group = select.args.get("group")
+    if group is None:
+        return None
+    units = [
+        key
+        for key in group.expressions
+        if isinstance(key, exp.Column) and _quantity_column(key.name) is not None
+    ]
+    if len(units) != 1:
+        return None
+    unit = units[0]
+    kept: list[exp.Expr] = []
+    for e in select.expressions:
+        inner = e.unalias()
+        if isinstance(inner, exp.Column) and inner.name.lower() == unit.name.lower():
+            continue  # the unit's own column: no longer a group
+        if isinstance(inner, exp.Avg | exp.Sum):
+            ratio = exp.Div(
+                this=exp.Mul(
+                    this=exp.Sum(this=inner.this.copy()), expression=exp.Literal.number(1.0)
+                ),
+                expression=exp.Sum(this=unit.copy()),
+            )
+            kept.append(exp.alias_(ratio, "per_unit") if isinstance(e, exp.Alias) else ratio)
+        else:
+            kept.append(e)
+    select.set("expressions", kept)
+    rest = [k for k in group.expressions if k is not unit]
+    select.set("group", exp.Group(expressions=rest) if rest else None)
+    return tree.sql(dialect=dialect)
