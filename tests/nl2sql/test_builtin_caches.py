@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,7 @@ from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest
-from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
-from backend.nl2sql.engines.builtin import column_choice
+from backend.nl2sql.engines.builtin import BuiltinGenerator, column_choice, schema_index
 from backend.nl2sql.engines.builtin.linking import (
     SchemaIndex,
     _match_columns,
