@@ -32,6 +32,9 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_JSON_DEPTH = 32
+JSON_BODY_KEY = "nlsql.json_body"
+"""The scope key under which the middleware leaves an `application/json` body it parsed and
+accepted, as a 1-tuple (a route may use it instead of parsing the same bytes again)."""
 
 
 # --- the request side ---
@@ -94,7 +97,8 @@ def enumerate_str(items: list[Any]) -> Iterator[tuple[str, Any]]:
         yield str(index), item
 
 
-def _check_json_body(body: bytes, max_depth: int) -> None:
+def _check_json_body(body: bytes, max_depth: int) -> tuple[Any] | None:
+    """The parsed body (a 1-tuple) once accepted; None for a body that is not JSON."""
     try:
         parsed = json.loads(body, parse_constant=_refuse_constant)
     except RecursionError as exc:
@@ -102,8 +106,16 @@ def _check_json_body(body: bytes, max_depth: int) -> None:
             ["body"], "too_deep", f"JSON must not be nested deeper than {max_depth} levels."
         ) from exc
     except ValueError:
-        return  # not JSON: the route answers its own `json_invalid` 422
+        return None  # not JSON: the route answers its own `json_invalid` 422
     _walk_json(parsed, max_depth)
+    return (parsed,)
+
+
+def json_body(scope: Scope) -> tuple[Any] | None:
+    """The `application/json` body of this request as the middleware parsed and accepted it (a
+    1-tuple: the body may be `null`), or None (no such body, or not JSON)."""
+    parsed: tuple[Any] | None = scope.get(JSON_BODY_KEY)
+    return parsed
 
 
 def _check_pairs(pairs: list[tuple[str, str]], where: str) -> None:
@@ -264,7 +276,9 @@ class InputHygieneMiddleware:
         content_type = _content_type(scope)
         # FastAPI reads a body without a content type as JSON, so it is checked as JSON.
         if content_type in ("", "application/json") or content_type.endswith("+json"):
-            _check_json_body(body, self.max_json_depth)
+            parsed = _check_json_body(body, self.max_json_depth)
+            if parsed is not None and content_type == "application/json":
+                scope[JSON_BODY_KEY] = parsed
         elif content_type == "application/x-www-form-urlencoded":
             _check_pairs(
                 parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8"),

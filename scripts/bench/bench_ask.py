@@ -193,9 +193,13 @@ def serve(args: argparse.Namespace) -> None:
                 out = Path(args.py_spy)
                 command = [
                     shutil.which("py-spy") or "py-spy", "record", "--pid",
-                    str(run_all.SERVER_PIDS[base]), "--rate", "250", "--output", str(out),
-                    "--format", "raw" if out.suffix == ".txt" else "flamegraph", "--gil",
+                    str(run_all.SERVER_PIDS[base]), "--rate", str(args.py_spy_rate),
+                    "--output", str(out),
+                    "--format", "raw" if out.suffix == ".txt" else "flamegraph",
                 ]  # fmt: skip
+                # --native: every running thread with its C frames (time in SQLite's C code,
+                # which releases the GIL, counts); otherwise only the thread holding the GIL.
+                command.append("--native" if args.py_spy_native else "--gil")
                 spy = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
             asks_cpu: list[float] = []
             noop_cpu: list[float] = []
@@ -258,6 +262,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="with --serve")
     parser.add_argument("--seconds", type=float, default=10.0, help="with --serve")
     parser.add_argument("--py-spy", default=None, help="with --serve: record the server")
+    parser.add_argument(
+        "--py-spy-native",
+        action="store_true",
+        help="with --py-spy: all running threads with native frames, not only the GIL holder",
+    )
+    parser.add_argument("--py-spy-rate", type=int, default=250, help="with --py-spy: samples/s")
     parser.add_argument(
         "--repeat", type=int, default=1, help="with --serve: loops each of asks and no-ops"
     )

@@ -13,6 +13,7 @@ reading offered as a suggestion rather than a wrong answer shown as right).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlglot import exp
 
@@ -69,6 +70,7 @@ def _words(words: tuple[str, ...]) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=16384)  # a pure function of two hashable values, asked again and again
 def _said(word: str, question: frozenset[str]) -> bool:
     """Whether the question says `word`: itself, another inflection, a word of the same role
     or stem, or the first general synonym the lexicon gives it ("revenue" for `amount`; the

@@ -246,6 +246,9 @@ class SchemaIndex:
         self.sampled: set[tuple[str, str]] = set()
         self.edges: dict[str, list[tuple[str, str, str]]] = {}
         """table -> [(other table, own column, other column)]"""
+        self.phrase_matches: dict[tuple[str, ...], _PhraseMatch] = {}
+        """`phrase_match`'s answers so far (the index is reused while its schema is asked
+        about, and questions about one schema repeat their phrases)."""
         for info in snapshot.tables:
             ref = TableRef(info.name, tuple(split_identifier(info.name)), info)
             self.tables[info.name.lower()] = ref
@@ -579,6 +582,26 @@ def verb_stems(word: str) -> list[str]:
     return stems
 
 
+_PhraseMatch = tuple[float, tuple[TableRef, ...], float, tuple[ColumnRef, ...]]
+_PHRASE_MATCHES_PER_INDEX = 4096
+
+
+def phrase_match(
+    index: SchemaIndex, phrase: tuple[str, ...]
+) -> tuple[float, list[TableRef], float, list[ColumnRef]]:
+    """`_match_table` and `_match_columns` of `phrase`, worked out once per index: both depend
+    on nothing but the index (built once and not changed after) and the phrase. Fresh lists
+    each time (a mention keeps and may change its own)."""
+    found = index.phrase_matches.get(phrase)
+    if found is None:
+        t_score, tables = _match_table(index, phrase)
+        c_score, cols = _match_columns(index, phrase)
+        found = (t_score, tuple(tables), c_score, tuple(cols))
+        if len(index.phrase_matches) < _PHRASE_MATCHES_PER_INDEX:
+            index.phrase_matches[phrase] = found
+    return found[0], list(found[1]), found[2], list(found[3])
+
+
 def _match_table(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[TableRef]]:
     score, tables = _match_table_exact(index, phrase)
     if not tables and len(phrase) == 1:
@@ -732,8 +755,7 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
                 )  # fmt: skip
                 if best is None or score > best.score:
                     best = cand
-            t_score, tables = _match_table(index, phrase)
-            c_score, cols = _match_columns(index, phrase)
+            t_score, tables, c_score, cols = phrase_match(index, phrase)
             own_column = [c for c in cols if any(c.table == t.name for t in tables)]
             if tables and own_column and c_score >= t_score - 0.2 and len(phrase) > 1:
                 # "allergy types" in table Allergy_Type with column AllergyType: the values
