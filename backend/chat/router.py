@@ -190,8 +190,16 @@ class AskRoute(APIRoute):
     body was not read here, so it is still there to read.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The short way does by hand what the endpoint's declared dependencies do: it is taken
+        # only while they are exactly the credentials check (a dependency added to this route,
+        # or its router later would otherwise be skipped on the short way). `api_routes`
+        # includes the routers with a prefix only, no dependencies of its own.
+        self.short_way = [d.call for d in self.dependant.dependencies] == [_ask_credentials]
+
     async def handle(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        body = json_body(scope) if scope["method"] == "POST" else None
+        body = json_body(scope) if self.short_way and scope["method"] == "POST" else None
         data = _valid_ask_request(body[0]) if body is not None else None
         if data is None or get_telemetry_data() is not None:
             await super().handle(scope, receive, send)

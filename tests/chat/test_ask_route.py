@@ -182,3 +182,31 @@ def test_other_methods_on_the_ask_path_are_405(
     response = client.get(f"/api/v1/chat/sessions/{chat}/ask", headers=caller.headers)
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_short_way_is_off_when_the_route_has_another_dependency() -> None:
+    """The short way checks only the credentials by hand: the ask route has exactly that
+    dependency, and the same route with one more dependency (say a rate limit added later to
+    the route or its router) always takes FastAPI's way."""
+    from fastapi import APIRouter, Depends
+    from fastapi.routing import APIRoute
+
+    from backend.chat.router import AskRoute, ask, router
+
+    routes = [r for r in router.routes if isinstance(r, APIRoute) and r.path.endswith("/ask")]
+    assert [type(r) for r in routes] == [AskRoute]
+    assert routes[0].short_way is True
+
+    def extra() -> None:
+        return None
+
+    on_route = AskRoute(
+        "/sessions/{session_id}/ask", ask, methods=["POST"], dependencies=[Depends(extra)]
+    )
+    guarded_router = APIRouter(dependencies=[Depends(extra)])
+    guarded_router.add_api_route(
+        "/sessions/{session_id}/ask", ask, methods=["POST"], route_class_override=AskRoute
+    )
+    on_router = guarded_router.routes[0]
+    assert isinstance(on_router, AskRoute)
+    assert (on_route.short_way, on_router.short_way) == (False, False)
