@@ -1,0 +1,311 @@
+"""How the builtin engine uses a semantic layer, fifth part, on a business of another domain
+written here: Hearthline, a home-care agency whose patients have a care coordinator on its
+staff, and who pay bills for the visits; with its own layer.
+
+* a column synonym of a reference key ("care coordinator" for `patients.coordinator_id`) that
+  is also a value stored in the table the key refers to (`staff.role = 'Care Coordinator'`):
+  read as the value when every other word names that table ("which current care
+  coordinators work part-time"; was the key, joined through patients), as the key when the
+  question names the key's own table or rows reached through it;
+* "which coordinators have patients in more than two cities": the rows listed are named by
+  that key's synonym and said to have rows of its table: they are the staff the key refers
+  to, grouped, with the comparison on each (was the key compared with the number);
+* "never paid a bill late": a named filter ("paid late") written around its own rows is read
+  from its first word, so the negation before it takes the patients with no such bill (was
+  "unpaid and paid late", a wrong answer);
+* "patients that have a care coordinator (assigned)": a named filter worded as an absence
+  ("no care coordinator") said with "have a" is its negation (was declined in a share).
+
+Each answer is checked by running it and a hand-written gold query on the same SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
+from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.semantic.layer import SemanticLayer
+from tests.nl2sql.gym import Rows, assert_same_answer, sqlite_loaded, sqlite_snapshot
+
+HEARTHLINE_DDL = """
+CREATE TABLE staff (
+    staff_id INTEGER PRIMARY KEY,
+    full_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    is_part_time INTEGER NOT NULL,
+    left_on DATE
+);
+CREATE TABLE patients (
+    patient_id INTEGER PRIMARY KEY,
+    patient_name TEXT NOT NULL,
+    city TEXT NOT NULL,
+    enrolled_on DATE NOT NULL,
+    coordinator_id INTEGER REFERENCES staff(staff_id)
+);
+CREATE TABLE bills (
+    bill_id INTEGER PRIMARY KEY,
+    patient_id INTEGER NOT NULL REFERENCES patients(patient_id),
+    due_on DATE NOT NULL,
+    paid_on DATE,
+    amount DOUBLE PRECISION NOT NULL
+);
+"""
+CITIES = ["Leeds", "York", "Hull", "Bath"]
+STAFF_NAMES = [
+    "Ava Stone", "Ben Ould", "Cara Finch", "Dan Moss", "Eve Hart", "Finn Roe", "Gus Lane"
+]  # fmt: skip
+
+
+def _rows() -> Rows:
+    roles = ["Care Coordinator", "Care Coordinator", "Nurse", "Care Coordinator", "Nurse",
+             "Care Coordinator", "Care Coordinator"]  # fmt: skip
+    staff = [  # Gus (7): a part-time coordinator with no patients yet
+        (i + 1, name, roles[i], int(i in (0, 2, 5, 6)), "2024-03-01" if i == 5 else None)
+        for i, name in enumerate(STAFF_NAMES)
+    ]
+    patients = []
+    for i in range(1, 25):
+        # Ava (1) and Dan (4) have patients in more cities than Ben (2) and Cara (3, a nurse
+        # who coordinates one patient); some patients have no coordinator
+        coordinator = [1, 2, 4, None, 1, 4, 3 if i == 6 else None][i % 7]
+        city = CITIES[(i // 2) % 4] if coordinator != 2 else CITIES[i % 2]
+        enrolled = date(2023, 1, 5) + timedelta(days=17 * i)
+        patients.append((i, f"Patient {i:02d}", city, str(enrolled), coordinator))
+    bills = []
+    for i in range(1, 61):
+        patient = 1 + (i * 7) % 24
+        due = date(2024, 1, 10) + timedelta(days=9 * i)
+        paid = None if i % 8 == 0 else due + timedelta(days=(i % 5) * 4 - 6)
+        bills.append((i, patient, str(due), str(paid) if paid else None, 40.0 + (i % 6) * 12.5))
+    return {"staff": staff, "patients": patients, "bills": bills}
+
+
+ROWS = _rows()
+
+LAYER = SemanticLayer.model_validate(
+    {
+        "today": "2025-06-30",
+        "tables": [
+            {
+                "name": "patients",
+                "synonyms": ["patient", "client"],
+                "columns": [
+                    {
+                        "name": "coordinator_id",
+                        "description": "The patient's care coordinator (staff); NULL = none.",
+                        "synonyms": ["care coordinator", "coordinator"],
+                    }
+                ],
+            },
+            {
+                "name": "staff",
+                "synonyms": ["employee", "carer"],
+                "columns": [{"name": "is_part_time", "synonyms": ["part time"]}],
+            },
+        ],
+        "filters": [
+            {
+                "name": "part-timer",
+                "synonyms": ["works part-time", "part-time staff"],
+                "table": "staff",
+                "condition": "staff.is_part_time = 1",
+            },
+            {
+                "name": "current staff",
+                "synonyms": ["current employee"],
+                "table": "staff",
+                "condition": "staff.left_on IS NULL",
+            },
+            {
+                "name": "self-managed",
+                "synonyms": ["no care coordinator", "without a coordinator"],
+                "table": "patients",
+                "condition": "patients.coordinator_id IS NULL",
+            },
+            {
+                "name": "paid late",
+                "synonyms": ["late payment", "late"],
+                "table": "bills",
+                "condition": "bills.paid_on > bills.due_on",
+            },
+            {
+                "name": "paid",
+                "synonyms": ["settled"],
+                "table": "bills",
+                "condition": "bills.paid_on IS NOT NULL",
+            },
+        ],
+        "joins": [
+            {
+                "from_table": "patients",
+                "from_column": "coordinator_id",
+                "to_table": "staff",
+                "to_column": "staff_id",
+            }
+        ],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def hearthline_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("hearthline") / "hearthline.sqlite"
+    return sqlite_loaded(path, HEARTHLINE_DDL, ROWS)
+
+
+@pytest.fixture(scope="module")
+def hearthline(hearthline_path: Path) -> SchemaSnapshot:
+    return sqlite_snapshot(hearthline_path, "hearthline")
+
+
+@pytest.fixture(scope="module")
+def hearthline_db(hearthline_path: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(f"file:{hearthline_path}?mode=ro", uri=True)
+    yield conn
+    conn.close()
+
+
+def ask(schema: SchemaSnapshot, question: str, layer: SemanticLayer | None = LAYER) -> str:
+    request = GenerationRequest(question=question, schema=schema, semantic=layer, dialect="sqlite")
+    return BuiltinGenerator().generate(request).sql
+
+
+ROLE_VALUE = (
+    "SELECT full_name FROM staff WHERE role = 'Care Coordinator' AND is_part_time = 1"
+    " AND left_on IS NULL"
+)
+
+
+def test_the_gold_data_has_what_the_questions_need(hearthline_db: sqlite3.Connection) -> None:
+    # the role's reading and the key's reading give different rows here
+    by_role = hearthline_db.execute(ROLE_VALUE).fetchall()
+    by_key = hearthline_db.execute(
+        "SELECT DISTINCT s.full_name FROM staff s JOIN patients p ON p.coordinator_id ="
+        " s.staff_id WHERE s.is_part_time = 1 AND s.left_on IS NULL"
+    ).fetchall()
+    assert by_role and sorted(by_role) != sorted(by_key)
+    late = hearthline_db.execute("SELECT COUNT(*) FROM bills WHERE paid_on > due_on").fetchone()
+    unpaid = hearthline_db.execute("SELECT COUNT(*) FROM bills WHERE paid_on IS NULL").fetchone()
+    assert late[0] > 0 and unpaid[0] > 0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which of our current care coordinators work part-time?",
+        "Which current care coordinators are part-timers?",
+    ],
+)
+def test_a_role_synonym_that_is_also_a_stored_role_reads_as_the_role(
+    hearthline: SchemaSnapshot, hearthline_db: sqlite3.Connection, question: str
+) -> None:
+    # was the key's reading: the staff some patient points to, through patients
+    sql = ask(hearthline, question)
+    assert "patients" not in sql.lower()
+    assert_same_answer(hearthline_db, sql, ROLE_VALUE)
+
+
+def test_the_key_reading_stays_where_the_key_table_is_named(
+    hearthline: SchemaSnapshot, hearthline_db: sqlite3.Connection
+) -> None:
+    # "patients ... care coordinator": the key of the patients named, not the job title
+    gold = (
+        "SELECT s.full_name, COUNT(*) FROM patients p JOIN staff s ON s.staff_id ="
+        " p.coordinator_id GROUP BY s.staff_id, s.full_name"
+    )
+    assert_same_answer(
+        hearthline_db, ask(hearthline, "How many patients does each care coordinator have?"), gold
+    )
+
+
+CITIES_GOLD = (
+    "SELECT s.full_name FROM patients p JOIN staff s ON s.staff_id = p.coordinator_id"
+    " GROUP BY s.staff_id, s.full_name HAVING COUNT(DISTINCT p.city) > 2"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which coordinators have patients in more than two different cities?",
+        "Which care coordinators have clients in more than 2 different cities?",
+    ],
+)
+def test_rows_named_by_a_role_key_are_the_rows_it_refers_to(
+    hearthline: SchemaSnapshot, hearthline_db: sqlite3.Connection, question: str
+) -> None:
+    # was the key compared with the number ("coordinator_id > 2") and declined
+    assert_same_answer(hearthline_db, ask(hearthline, question), CITIES_GOLD)
+
+
+NEVER_LATE = (
+    "SELECT COUNT(*) FROM patients WHERE patient_id NOT IN"
+    " (SELECT patient_id FROM bills WHERE paid_on > due_on)"
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        ("How many patients have never paid a bill late?", NEVER_LATE),
+        (
+            "Which patients have never paid a bill late?",
+            "SELECT patient_name FROM patients WHERE patient_id NOT IN"
+            " (SELECT patient_id FROM bills WHERE paid_on > due_on)",
+        ),
+        (
+            "How many patients have paid a bill late?",
+            "SELECT COUNT(DISTINCT patient_id) FROM bills WHERE paid_on > due_on",
+        ),
+    ],
+)
+def test_a_named_filter_written_around_its_rows_is_read_whole(
+    hearthline: SchemaSnapshot, hearthline_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    # was "paid_on IS NULL AND paid_on > due_on": "never paid" and "late" read apart
+    assert_same_answer(hearthline_db, ask(hearthline, question), gold)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "What percentage of patients have a care coordinator assigned?",
+            "SELECT 100.0 * SUM(coordinator_id IS NOT NULL) / COUNT(*) FROM patients",
+        ),
+        (
+            "What percentage of patients have a coordinator?",
+            "SELECT 100.0 * SUM(coordinator_id IS NOT NULL) / COUNT(*) FROM patients",
+        ),
+        (
+            "How many patients have a care coordinator?",
+            "SELECT COUNT(*) FROM patients WHERE coordinator_id IS NOT NULL",
+        ),
+        (
+            "How many patients have no care coordinator?",
+            "SELECT COUNT(*) FROM patients WHERE coordinator_id IS NULL",
+        ),
+    ],
+)
+def test_a_filter_worded_as_an_absence_said_with_have_is_its_negation(
+    hearthline: SchemaSnapshot, hearthline_db: sqlite3.Connection, question: str, gold: str
+) -> None:
+    # the share was declined ("a share needs exactly one condition to measure")
+    assert_same_answer(hearthline_db, ask(hearthline, question), gold)
+
+
+def test_without_a_layer_the_role_words_are_not_guessed_as_a_key(
+    hearthline: SchemaSnapshot,
+) -> None:
+    # the passes act on the layer's synonyms only: no layer, no key reading to prefer
+    try:
+        sql = ask(hearthline, "Which coordinators have patients in more than two cities?", None)
+    except QuestionNotUnderstood:
+        return
+    assert "coordinator_id >" not in sql
