@@ -426,6 +426,35 @@ class DefinitionReading(Reading):
         ):  # "which plans ...", "list the customers ...": the rows asked for
             raise self.decline("the question lists rows, but the reading gives one figure")
 
+    def _state_shared_by_the_negated_side(self) -> None:
+        """ "customers with Slack switched on but not Microsoft Teams": a named state said of
+        one value of a column ("switched on") and then "not" another value of the same
+        column: the other side is read in the same state (no row of Teams switched on), as
+        "both Slack and Jira switched on" puts it on each side. Only the states of rows
+        between the question's rows and the value's table, never the rows' own."""
+        focus = self.intent.table.lower()
+        for anti in self.intent.anti_joins:
+            if anti.exists or len(anti.filters) != 1 or anti.filters[0].op not in ("=", "in"):
+                continue
+            col = anti.filters[0].column
+            if col is None or not any(
+                f.column == col and f.op in ("=", "in") for f in self.intent.filters
+            ):
+                continue  # no positive side named on the same column
+            for cue in self.cues:
+                before = self.tokens[cue.start - 1] if cue.start > 0 else None
+                if cue.kind == "neg" and before is not None and before.lemma == "but":
+                    self._use_token(before)  # "Slack but not Teams": the two sides
+            path = self.index.join_path(self.intent.table, col.table)
+            if not path:
+                continue
+            on_path = {step[2].lower() for step in path} - {focus}
+            for c in self.intent.conditions:
+                if c.position < 0 or not c.tables or c.sql in anti.conditions:
+                    continue
+                if all(t.lower() in on_path for t in c.tables):
+                    anti.conditions.append(c.sql)
+
     def _asks_who_they_are(self) -> bool:
         """ "...: who are they?", "which are those?": rows are asked for, whatever came first."""
         words = [t.lemma for t in self.tokens if t.kind == "word"]
