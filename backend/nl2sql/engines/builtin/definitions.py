@@ -437,7 +437,7 @@ class DefinitionReading(Reading):
             if anti.exists or len(anti.filters) != 1 or anti.filters[0].op not in ("=", "in"):
                 continue
             col = anti.filters[0].column
-            if col is None or not any(
+            if not isinstance(col, ColumnRef) or not any(
                 f.column == col and f.op in ("=", "in") for f in self.intent.filters
             ):
                 continue  # no positive side named on the same column
