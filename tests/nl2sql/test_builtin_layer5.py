@@ -16,7 +16,9 @@ staff, and who pay bills for the visits; with its own layer.
 * "patients that have a care coordinator (assigned)": a named filter worded as an absence
   ("no care coordinator") said with "have a" is its negation (was declined in a share);
 * "Physiotherapy booked but not Meal Delivery": a named state said of one value holds for the
-  value denied after "but not" (the subquery keeps it), and "but" is read as that contrast.
+  value denied after "but not" (the subquery keeps it), and "but" is read as that contrast;
+* "total billed for each patient with at least 3 (issued) bills": a number of rows after a named
+  measure bounds how many rows each group has (was the measure's threshold: SUM(amount) >= 3).
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite file."""
 
@@ -137,6 +139,15 @@ LAYER = SemanticLayer.model_validate(
                 "synonyms": ["employee", "carer"],
                 "columns": [{"name": "is_part_time", "synonyms": ["part time"]}],
             },
+        ],
+        "measures": [
+            {
+                "name": "billed",
+                "synonyms": ["amount billed", "total billed"],
+                "table": "bills",
+                "expression": "SUM(bills.amount)",
+                "time_column": "bills.due_on",
+            }
         ],
         "filters": [
             {
@@ -364,3 +375,25 @@ def test_a_state_said_of_one_value_holds_for_the_value_denied_after_but_not(
     assert sorted(loose) != sorted(hearthline_db.execute(BOOKED_NOT).fetchall())
     question = "Which patients have Physiotherapy booked but not Meal Delivery?"
     assert_same_answer(hearthline_db, ask(hearthline, question), BOOKED_NOT)
+
+
+PER_PATIENT = (
+    "SELECT p.patient_name, SUM(b.amount) FROM patients p JOIN bills b ON b.patient_id ="
+    " p.patient_id GROUP BY p.patient_id, p.patient_name HAVING COUNT(*) >= 3"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Total billed for each patient with at least 3 bills",
+        "Total billed for each patient with at least 3 issued bills",
+    ],
+)
+def test_a_number_of_rows_after_a_named_measure_bounds_the_rows_not_the_measure(
+    hearthline: SchemaSnapshot, hearthline_db: sqlite3.Connection, question: str
+) -> None:
+    # "at least 3 issued bills" was read as the threshold of the measure: SUM(amount) >= 3
+    sql = ask(hearthline, question)
+    assert "SUM(bills.amount) >= 3" not in sql
+    assert_same_answer(hearthline_db, sql, PER_PATIENT)

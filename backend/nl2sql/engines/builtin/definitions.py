@@ -455,6 +455,26 @@ class DefinitionReading(Reading):
                 if all(t.lower() in on_path for t in c.tables):
                     anti.conditions.append(c.sql)
 
+    def counted_rows_after(self, pos: int) -> int | None:
+        """ "average CSAT for each agent with at least 20 rated tickets": a number followed by
+        rows a table names (past a word or two that name no column: "rated", "open") bounds
+        how many rows there are, not the layer measure named before it. The mention of
+        those rows, or None."""
+        k = pos
+        while k < len(self.tokens) and k - pos <= 2:
+            at = [j for j, m in enumerate(self.mentions) if m.start <= k < m.end]
+            table = next(
+                (j for j in at if self.mentions[j].kind == "table" and self.mentions[j].start == k),
+                None,
+            )
+            if table is not None:
+                return table
+            tok = self.tokens[k]
+            if tok.kind != "word" or any(self.mentions[j].kind in ("column", "value") for j in at):
+                return None
+            k += 1
+        return None
+
     def _asks_who_they_are(self) -> bool:
         """ "...: who are they?", "which are those?": rows are asked for, whatever came first."""
         words = [t.lemma for t in self.tokens if t.kind == "word"]
