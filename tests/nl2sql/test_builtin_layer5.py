@@ -30,12 +30,22 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
 from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.evaluation import results_match
 from backend.semantic.layer import SemanticLayer
-from tests.nl2sql.gym import Rows, assert_same_answer, sqlite_loaded, sqlite_snapshot
+from tests.nl2sql.gym import (
+    Rows,
+    assert_same_answer,
+    duckdb_loaded,
+    plain,
+    postgres_loaded,
+    sqlite_loaded,
+    sqlite_snapshot,
+)
 
 HEARTHLINE_DDL = """
 CREATE TABLE staff (
@@ -217,8 +227,13 @@ def hearthline_db(hearthline_path: Path) -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def ask(schema: SchemaSnapshot, question: str, layer: SemanticLayer | None = LAYER) -> str:
-    request = GenerationRequest(question=question, schema=schema, semantic=layer, dialect="sqlite")
+def ask(
+    schema: SchemaSnapshot,
+    question: str,
+    layer: SemanticLayer | None = LAYER,
+    dialect: str = "sqlite",
+) -> str:
+    request = GenerationRequest(question=question, schema=schema, semantic=layer, dialect=dialect)
     return BuiltinGenerator().generate(request).sql
 
 
@@ -397,3 +412,38 @@ def test_a_number_of_rows_after_a_named_measure_bounds_the_rows_not_the_measure(
     sql = ask(hearthline, question)
     assert "SUM(bills.amount) >= 3" not in sql
     assert_same_answer(hearthline_db, sql, PER_PATIENT)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        ("Which patients have Physiotherapy booked but not Meal Delivery?", BOOKED_NOT),
+        ("How many patients have never paid a bill late?", NEVER_LATE),
+        ("Total billed for each patient with at least 3 issued bills", PER_PATIENT),
+    ],
+    ids=["but not", "never", "rows bound"],
+)
+def test_the_readings_render_on_duckdb_and_postgres(
+    hearthline: SchemaSnapshot,
+    hearthline_db: sqlite3.Connection,
+    request: pytest.FixtureRequest,
+    question: str,
+    gold: str,
+) -> None:
+    expected = plain(hearthline_db.execute(gold).fetchall())
+    duck = duckdb_loaded(HEARTHLINE_DDL, ROWS)
+    try:
+        got = plain(duck.execute(ask(hearthline, question, dialect="duckdb")).fetchall())
+    finally:
+        duck.close()
+    assert results_match(expected, got, ordered=False)
+    with postgres_loaded(request, HEARTHLINE_DDL, ROWS, typed=_typed) as conn:
+        rows = conn.execute(sqlalchemy.text(ask(hearthline, question, dialect="postgresql")))
+        assert results_match(expected, plain([tuple(r) for r in rows]), ordered=False)
+
+
+def _typed(row: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(
+        date.fromisoformat(v) if isinstance(v, str) and v[:2] == "20" and len(v) == 10 else v
+        for v in row
+    )
