@@ -92,6 +92,16 @@ class ComparisonReading(TimeReading):
                 ),
                 None,
             )
+            layered = any(m.sql is not None for _, m in self.measures)
+            rows = self.counted_rows_after(lits[-1].index + 1) if layered else None
+            if rows is not None and op in (">", "<", ">=", "<=", "=", "!="):
+                # "average CSAT per agent with at least 20 rated tickets": how many rows
+                table = self.table_of(rows) or self.intent.table
+                self._use(rows)
+                measure = Measure(None, "COUNT", count_table=table)
+                self.intent.having.append(Filter(measure, op, values))
+                self.note("having", f"count of {table} {op} {values}")
+                continue
             if named is not None and op in (">", "<", ">=", "<=", "=", "!="):
                 # "industries with an average CSAT below 4": a condition on the groups
                 self.measures = [(at, m) for at, m in self.measures if m is not named]

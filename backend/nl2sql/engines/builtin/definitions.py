@@ -99,6 +99,8 @@ class DefinitionReading(Reading):
         for m in self.mentions:
             if m.kind == "value":
                 self._use_state_adverbs(m.start)  # "are still active": a state, as stored
+        self.denied_filters: set[int] = set()
+        self._absence_denied()
         if not self.definitions:
             return
         measures = {m.name: m for m in layer.measures}
@@ -106,6 +108,7 @@ class DefinitionReading(Reading):
         seen: set[str] = set()
         self._combined_figure(colon=None)
         self._drop_exclusion_links()
+        self._filter_around_its_rows()
         self._ranking_inside()
         self._restated_after_to(measures)
         self._rows_not_figures()
@@ -423,6 +426,55 @@ class DefinitionReading(Reading):
         ):  # "which plans ...", "list the customers ...": the rows asked for
             raise self.decline("the question lists rows, but the reading gives one figure")
 
+    def _state_shared_by_the_negated_side(self) -> None:
+        """ "customers with Slack switched on but not Microsoft Teams": a named state said of
+        one value of a column ("switched on") and then "not" another value of the same
+        column: the other side is read in the same state (no row of Teams switched on), as
+        "both Slack and Jira switched on" puts it on each side. Only the states of rows
+        between the question's rows and the value's table, never the rows' own."""
+        focus = self.intent.table.lower()
+        for anti in self.intent.anti_joins:
+            if anti.exists or len(anti.filters) != 1 or anti.filters[0].op not in ("=", "in"):
+                continue
+            col = anti.filters[0].column
+            if not isinstance(col, ColumnRef) or not any(
+                f.column == col and f.op in ("=", "in") for f in self.intent.filters
+            ):
+                continue  # no positive side named on the same column
+            for cue in self.cues:
+                before = self.tokens[cue.start - 1] if cue.start > 0 else None
+                if cue.kind == "neg" and before is not None and before.lemma == "but":
+                    self._use_token(before)  # "Slack but not Teams": the two sides
+            path = self.index.join_path(self.intent.table, col.table)
+            if not path:
+                continue
+            on_path = {step[2].lower() for step in path} - {focus}
+            for c in self.intent.conditions:
+                if c.position < 0 or not c.tables or c.sql in anti.conditions:
+                    continue
+                if all(t.lower() in on_path for t in c.tables):
+                    anti.conditions.append(c.sql)
+
+    def counted_rows_after(self, pos: int) -> int | None:
+        """ "average CSAT for each agent with at least 20 rated tickets": a number followed by
+        rows a table names (past a word or two that name no column: "rated", "open") bounds
+        how many rows there are, not the layer measure named before it. The mention of
+        those rows, or None."""
+        k = pos
+        while k < len(self.tokens) and k - pos <= 2:
+            at = [j for j, m in enumerate(self.mentions) if m.start <= k < m.end]
+            table = next(
+                (j for j in at if self.mentions[j].kind == "table" and self.mentions[j].start == k),
+                None,
+            )
+            if table is not None:
+                return table
+            tok = self.tokens[k]
+            if tok.kind != "word" or any(self.mentions[j].kind in ("column", "value") for j in at):
+                return None
+            k += 1
+        return None
+
     def _asks_who_they_are(self) -> bool:
         """ "...: who are they?", "which are those?": rows are asked for, whatever came first."""
         words = [t.lemma for t in self.tokens if t.kind == "word"]
@@ -548,6 +600,108 @@ class DefinitionReading(Reading):
 
     def _definition_end(self, pos: int) -> int:
         return next((d.end for d in self.definitions if d.start == pos), pos)
+
+    def _absence_denied(self) -> None:
+        """ "accounts that have an account manager (assigned)": a named filter the layer
+        words as an absence ("no account manager" for self-serve accounts) said with "have a"
+        or "with a" names its negation: the rows that do have one."""
+        if self.used:
+            return
+        taken = {k for d in self.definitions for k in range(d.start, d.end)}
+        for phrase, named in self.index.definitions.items():
+            filters = [d for d in named if d.kind == "filter"]
+            if len(phrase) < 2 or phrase[0] not in ("no", "without") or len(filters) != 1:
+                continue
+            rest = phrase[2:] if phrase[1] in ("a", "an", "any") else phrase[1:]
+            if not rest:
+                continue
+            for tok in self.tokens:
+                if tok.lemma not in ("have", "has", "had", "with"):
+                    continue
+                k = tok.index + 1
+                if k < len(self.tokens) and self.tokens[k].lemma in ("a", "an", "any"):
+                    k += 1
+                end = k + len(rest)
+                if tuple(t.lemma for t in self.tokens[k:end]) != rest:
+                    continue
+                if end < len(self.tokens) and self._loose_participle(self.tokens[end]):
+                    end += 1  # "have an account manager assigned"
+                if any(i in taken for i in range(tok.index, end)):
+                    continue
+                self.mentions = [
+                    m for m in self.mentions if not tok.index <= m.start < end
+                ]  # the words are the filter's, not links of their own
+                mention = DefinitionMention(k, end, filters[0], 3.0 * len(rest), tok.text)
+                self.definitions = sorted([*self.definitions, mention], key=lambda d: d.start)
+                self.used_tokens.update(range(tok.index, k))
+                self.denied_filters.add(k)
+                taken.update(range(tok.index, end))
+
+    def _loose_participle(self, tok: Token) -> bool:
+        """A participle after a thing had ("assigned", "attached") that links to nothing
+        or only loosely: it says the thing is had, nothing more."""
+        if tok.kind != "word" or not tok.lemma.endswith("ed"):
+            return False
+        return not any(m.start <= tok.index < m.end and m.score >= 2.0 for m in self.mentions)
+
+    def _filter_around_its_rows(self) -> None:
+        """ "never paid an invoice late": the words of a named filter ("paid late") written
+        around the rows it is a state of ("an invoice"); the last words alone linked it. The
+        filter is read from its first word, so what stands before it ("never") is said of it,
+        and the rows inside are its own rows, not a link of their own."""
+        if self.used:
+            return
+        for d in self.definitions:
+            if d.definition.kind != "filter":
+                continue
+            said = tuple(t.lemma for t in self.tokens[d.start : d.end])
+            for phrase, named in self.index.definitions.items():
+                if d.definition not in named or len(phrase) <= len(said):
+                    continue
+                if phrase[-len(said) :] != said:
+                    continue
+                start = self._phrase_head_before(d, phrase[: -len(said)])
+                if start is None:
+                    continue
+                inside = range(start, d.start)
+                self.mentions = [
+                    m for m in self.mentions
+                    if m.kind == "table" or not (m.start in inside and m.end <= d.start)
+                ]  # fmt: skip  # ("paid" is not the `amount` paid)
+                for k, m in enumerate(self.mentions):
+                    if m.kind == "table" and m.start in inside and m.end <= d.start:
+                        self._use(k)  # "an invoice": the filter's own rows
+                self.used_tokens.update(inside)
+                self.intent.explained = self.intent.explained | frozenset(inside)
+                d.start = start
+                break
+
+    def _phrase_head_before(self, d: DefinitionMention, head: tuple[str, ...]) -> int | None:
+        """Where `head` (the first words of a filter's name) stands before `d`, with only
+        articles and words naming the filter's table between them."""
+        own = d.definition.table.lower()
+        rows = {
+            k for m in self.mentions
+            if m.kind == "table" and any(t.name.lower() == own for t in m.tables)
+            for k in range(m.start, m.end)
+        }  # fmt: skip
+        k = d.start
+        gap = 0
+        while k > 0 and gap <= 3:
+            tok = self.tokens[k - 1]
+            if tok.lemma in ("a", "an", "the", "any", "their", "its", "one") or tok.index in rows:
+                k -= 1
+                gap += 1
+                continue
+            break
+        if gap == 0 or not any(i in rows for i in range(k, d.start)):
+            return None
+        start = k - len(head)
+        if start < 0 or tuple(t.lemma for t in self.tokens[start:k]) != head:
+            return None
+        if any(t.kind != "word" for t in self.tokens[start:k]):
+            return None
+        return start
 
     def _fold_nested_filters(self) -> None:
         """ "never paid an invoice late": "paid" and "paid late" name filters on the same
@@ -907,6 +1061,8 @@ class DefinitionReading(Reading):
             None,
         )
         excluded = self._exclusion_before(pos) if neg is None else None
+        if pos in self.denied_filters:
+            neg, excluded = None, set()  # "have an account manager": the absence denied
         if neg is not None:
             neg.payload = "used"
             self.used_tokens.update(range(neg.start, neg.end))
@@ -1149,7 +1305,8 @@ class DefinitionReading(Reading):
         if any(c.sql == text for c in self.intent.conditions):
             return
         tables = self._fragment_tables(sql)
-        self.intent.conditions.append(Condition(name, text, tables, pos))
+        said = f"not {name}" if negated else name
+        self.intent.conditions.append(Condition(said, text, tables, pos))
 
     def _fragment_columns(self, sql: str) -> list[ColumnRef]:
         try:

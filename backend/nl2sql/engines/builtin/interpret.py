@@ -100,6 +100,7 @@ class Interpreter(SetOpsReading):
         self._aggregate_scopes()
         self._both()
         self._sets()
+        self._state_shared_by_the_negated_side()
         self._flag_columns()
         self._projection()
         intent = self._finish()

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.cues import Cue, scan_cues
+from backend.nl2sql.engines.builtin.definition_links import (
+    rows_in_role,
+    stored_value_over_role_synonym,
+)
 from backend.nl2sql.engines.builtin.intents import Intent, Literal, Measure
 from backend.nl2sql.engines.builtin.lexicon import MONTHS, STOP_WORDS, Token, tokenise
 from backend.nl2sql.engines.builtin.linking import (
@@ -47,6 +51,8 @@ class Reading:
                     Mention(d.start, d.end, "table", tables=[table], score=d.score, text=d.text)
                 )
         self.mentions.sort(key=lambda m: m.start)
+        stored_value_over_role_synonym(index, self.tokens, self.mentions, self.definitions)
+        rows_in_role(index, self.tokens, self.mentions)
         self.restated: set[int] = set()
         """Tokens that only restate what a cue says ("..., as a percentage")."""
         self._bucket_or_value()
