@@ -188,6 +188,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "method": ("method", "type"),
     "ship": ("ship", "shipping"),
     "shipping": ("shipping", "ship"),
+    "rating": ("rating", "score", "satisfaction", "star", "grade"),
+    "satisfaction": ("satisfaction", "rating", "score"),
+    "bracket": ("band", "bracket", "range", "bucket", "class"),
 }
 """Question word -> schema words it may stand for (general business vocabulary)."""
 

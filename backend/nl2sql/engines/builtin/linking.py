@@ -678,8 +678,9 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 0.9
             elif col.words[:-1] == (word,) and _names_a_role(index, col, word):
                 score = 1.4  # "each supervisor": `supervisor_id`, the row in that role
-            elif word in SYNONYMS and any(s in col.words for s in SYNONYMS[word]):
-                rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in col.words)
+            elif word in SYNONYMS and any(s in _spelled_out(col) for s in SYNONYMS[word]):
+                said = _spelled_out(col)  # `csat` is "customer satisfaction": a "rating"
+                rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in said)
                 score = 1.2 - 0.02 * rank
         elif len(phrase) == 2 and phrase[-1] not in GENERIC_WORDS and set(phrase) <= set(col.words):
             score = 3.5
@@ -697,6 +698,19 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
         elif score == best_score:
             best += [c for c in declared if c not in best]
     return best_score, best
+
+
+@lru_cache(maxsize=8192)
+def _acronyms_spelled_out(words: tuple[str, ...]) -> tuple[str, ...]:
+    out = list(words)
+    for word in words:
+        out.extend(lemmatise(w) for w in ACRONYMS.get(word, "").split())
+    return tuple(out)
+
+
+def _spelled_out(col: ColumnRef) -> tuple[str, ...]:
+    """A column's words with its acronyms' long forms added (`csat`: customer satisfaction)."""
+    return _acronyms_spelled_out(col.words)
 
 
 def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Mention]:
