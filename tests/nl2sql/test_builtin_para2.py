@@ -9,6 +9,9 @@ group's gold result, checked by running both on the same SQLite database:
 * an average said last ("..., on average?") is the same average said first;
 * a band of a company's size said by its employees ("employee-count bracket", "headcount
   band") is the size band;
+* a "rep" (a sales or account representative) is the person a row's `account_manager_id`
+  names, never the boss of an org chart (`manager_id`), and a rep's "book of business" is the
+  clients they look after;
 * a number of rows chosen by a ranking ("Which 2 regions have the most clinics?", "the two
   regions with the most clinics") is the top N ("Top 2 regions with the most clinics").
 """
@@ -23,6 +26,7 @@ from typing import Any
 import pytest
 
 from backend.connections.snapshot import SchemaSnapshot
+from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.engines.builtin.idioms import (
     counted_choice_as_top,
     move_trailing_average,
@@ -31,13 +35,19 @@ from backend.nl2sql.engines.builtin.idioms import (
 from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite_snapshot
 
 CLINICS_DDL = """
+CREATE TABLE staff (
+    staff_id INTEGER PRIMARY KEY,
+    full_name TEXT NOT NULL,
+    manager_id INTEGER REFERENCES staff(staff_id)
+);
 CREATE TABLE clinics (
     clinic_id INTEGER PRIMARY KEY,
     clinic_name TEXT NOT NULL,
     region TEXT NOT NULL,
     size_band TEXT NOT NULL,
     opened_on DATE NOT NULL,
-    closed_on DATE
+    closed_on DATE,
+    account_manager_id INTEGER REFERENCES staff(staff_id)
 );
 CREATE TABLE owners (
     owner_id INTEGER PRIMARY KEY,
@@ -60,9 +70,18 @@ BANDS = ["1-5", "6-20", "21+"]
 def _tables() -> dict[str, list[tuple[Any, ...]]]:
     # 10 clinics: 4 in the North, 3 South, 2 East, 1 West (no tie at the top two); clinics
     # 3, 6 and 9 have closed, so the bands' closed shares differ.
+    # the supplier's staff: 1 heads sales, 2-4 report to 1 and look after the clinics (2 has
+    # four, 3 has three, 4 has two; clinic 10 has nobody)
+    staff = [
+        (1, "Maeve Quinn", None),
+        (2, "Ronan Hale", 1),
+        (3, "Nessa Kerr", 1),
+        (4, "Tadhg Rowe", 1),
+    ]
+    reps = [2, 3, 2, 4, 2, 3, 2, 3, 4, None]
     clinics = [
         (i, f"Clinic {i:02d}", REGIONS[i - 1], BANDS[i % 3], f"20{10 + i}-03-01",
-         f"2023-0{i % 9 + 1}-15" if i % 3 == 0 else None)
+         f"2023-0{i % 9 + 1}-15" if i % 3 == 0 else None, reps[i - 1])
         for i in range(1, 11)
     ]  # fmt: skip
     owners = [(i, f"Owner {i:02d}", ["Leeds", "York", "Hull"][i % 3]) for i in range(1, 13)]
@@ -71,7 +90,7 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
          None if i % 6 == 0 else i % 5 + 1)
         for i in range(1, 61)
     ]  # fmt: skip
-    return {"clinics": clinics, "owners": owners, "visits": visits}
+    return {"staff": staff, "clinics": clinics, "owners": owners, "visits": visits}
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +138,15 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "What are the two regions with the most clinics?",
         ],
     ),
+    "clinics per rep": (
+        "SELECT s.full_name, COUNT(*) FROM clinics c JOIN staff s"
+        " ON s.staff_id = c.account_manager_id GROUP BY s.staff_id, s.full_name",
+        [
+            "How many clinics does each account manager look after?",
+            "How many clinics does each rep own?",
+            "Number of clinics per sales representative",
+        ],
+    ),
 }
 
 
@@ -157,6 +185,8 @@ def test_the_group_members_agree_with_each_other(
         ),
         ("Clinics per employee-count bracket", "Clinics per size bracket"),
         ("Accounts by headcount band", "Accounts by size band"),
+        ("the book of business of each sales rep", "the clients of each rep"),
+        ("account representatives per region", "representatives per region"),
         ("How many staff count?", "How many staff count?"),
         ("What is the interest rate?", "What is the interest rate?"),
     ],
@@ -188,7 +218,27 @@ def test_an_average_said_last_moves_first(said: str, plain: str) -> None:
         ("the two owners with the fewest visits", "top two owners with the fewest visits"),
         ("Which 3 clinics are in the North?", "Which 3 clinics are in the North?"),
         ("Which 2024 visits had the highest fee?", "Which 2024 visits had the highest fee?"),
+        ("Which 3 clinics have the highest fees?", "Which 3 clinics have the highest fees?"),
     ],
 )
 def test_a_number_of_rows_chosen_by_a_ranking_is_a_top_n(said: str, plain: str) -> None:
     assert counted_choice_as_top(said) == plain
+
+
+def test_a_rep_is_never_the_boss_of_an_org_chart(clinics: SchemaSnapshot) -> None:
+    """ "rep" names the key of a row's person in charge (`clinics.account_manager_id`), not a
+    table's reference to its own rows: no reading of staff's reps joins staff to its manager."""
+    try:
+        sql = generate(clinics, "Which staff are reps?").sql
+    except QuestionNotUnderstood:
+        return
+    assert "manager_id" not in sql.replace("account_manager_id", "")
+
+
+def test_a_key_named_for_an_owner_is_no_rep(clinics: SchemaSnapshot) -> None:
+    """`visits.owner_id` names the pet's owner; "each rep" of visits is not read as it."""
+    try:
+        sql = generate(clinics, "How many visits does each rep have?").sql
+    except QuestionNotUnderstood:
+        return
+    assert "owner_id" not in sql

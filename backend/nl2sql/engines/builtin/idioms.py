@@ -37,6 +37,10 @@ IDIOMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # "how satisfied are customers with ...": the satisfaction rating they give
         (r"\bhow\s+(?:satisfied|happy|pleased)\s+(?:are|were|is|was)\s+"
          r"((?:(?!with\b)[a-z']+\s+){1,4}?)with\b", r"what satisfaction rating do \1give"),
+        # "a rep's book of business": the clients they look after
+        (r"\bbooks?\s+of\s+business\b", "clients"),
+        # "sales reps", "account representatives": the reps
+        (r"\b(?:sales|account)\s+(reps?|representatives?)\b", r"\1"),
         # "employee-count bracket", "headcount band": a company's size, in bands of employees
         (r"\b(?:(?:employee|staff|worker|head)[\s-]?(?:count|number)|headcount|workforce)"
          r"(?=[\s-]+(?:band|bracket|range|tier|bucket|class|category|segment)s?\b)", "size"),
@@ -110,15 +114,17 @@ _COUNTED_CHOICE = re.compile(
     re.IGNORECASE,
 )
 _RANKING_WORD = re.compile(
-    r"(?i)\b(?:most|least|fewest|highest|lowest|biggest|largest|smallest|greatest|best|worst|"
-    r"longest|shortest|oldest|newest|cheapest|latest|earliest|busiest|heaviest)\b"
+    r"(?i)\bthe\s+(?:most|fewest|least)\s+(?!(?:of|than|in|on|at|for|to|by|with|from|during|"
+    r"over|overall|often|recently|times|money|and|or|so\s+far|ever)\b)[a-z]"
 )
+"""A ranking by how many ("the most accounts", "the fewest visits"): a superlative of an
+adjective ("the highest price", "the biggest book") already takes the number itself."""
 
 
 def counted_choice_as_top(question: str) -> str:
     """ "Which 3 industries have the most accounts?" -> "top 3 industries have the most
-    accounts?": a number of rows chosen by a ranking is a top N, as "Top 3 industries with
-    the most accounts" says it (only where a superlative follows)."""
+    accounts?": a number of rows chosen by how many they have is a top N, as "Top 3 industries
+    with the most accounts" says it (only where such a ranking follows)."""
     match = _COUNTED_CHOICE.search(question)
     if match is None or not _RANKING_WORD.search(question, match.end()):
         return question

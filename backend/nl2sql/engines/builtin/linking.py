@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
 from backend.nl2sql.engines.builtin.lexicon import (
     ACRONYMS,
+    IN_CHARGE_ROLES,
+    PERSON_IN_CHARGE,
     STOP_WORDS,
     SYNONYMS,
     USE_VERBS,
@@ -652,6 +654,18 @@ def _names_a_role(index: SchemaIndex, col: ColumnRef, word: str) -> bool:
     return len(roles) == 1  # two tables' `manager_id`: the word alone does not say whose
 
 
+def in_charge(index: SchemaIndex, col: ColumnRef) -> bool:
+    """Whether `col` is a reference to the person looking after a row: a key named for one of
+    `IN_CHARGE_ROLES` (`account_manager_id`) that refers to a row of another table."""
+    if col.words[-1:] != ("id",):
+        return False
+    role = set(col.words[:-1])
+    if not any(set(r) <= role for r in IN_CHARGE_ROLES):
+        return False
+    target = index.referred_row(col)
+    return target is not None and target[0].lower() != col.table.lower()
+
+
 def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[ColumnRef]]:
     joined = "".join(phrase)
     best: list[ColumnRef] = []
@@ -678,6 +692,8 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 0.9
             elif col.words[:-1] == (word,) and _names_a_role(index, col, word):
                 score = 1.4  # "each supervisor": `supervisor_id`, the row in that role
+            elif word in PERSON_IN_CHARGE and in_charge(index, col):
+                score = 1.4  # "each rep": `account_manager_id`, the person looking after a row
             elif word in SYNONYMS and any(s in _spelled_out(col) for s in SYNONYMS[word]):
                 said = _spelled_out(col)  # `csat` is "customer satisfaction": a "rating"
                 rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in said)
@@ -704,12 +720,13 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
 def _acronyms_spelled_out(words: tuple[str, ...]) -> tuple[str, ...]:
     out = list(words)
     for word in words:
-        out.extend(lemmatise(w) for w in ACRONYMS.get(word, "").split())
+        out.extend(lemmatise(w) for w in ACRONYMS.get(word, "").split()[-1:])
     return tuple(out)
 
 
 def _spelled_out(col: ColumnRef) -> tuple[str, ...]:
-    """A column's words with its acronyms' long forms added (`csat`: customer satisfaction)."""
+    """A column's words with the head noun of its acronyms' long forms added (`csat`, customer
+    satisfaction: "satisfaction"; not "customer", which qualifies it)."""
     return _acronyms_spelled_out(col.words)
 
 
