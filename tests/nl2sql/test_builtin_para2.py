@@ -12,6 +12,9 @@ group's gold result, checked by running both on the same SQLite database:
 * a "rep" (a sales or account representative) is the person a row's `account_manager_id`
   names, never the boss of an org chart (`manager_id`), and a rep's "book of business" is the
   clients they look after;
+* an event said by another verb than its date column's ("settled", "collected" for `paid_on`)
+  links to that date, so a period applies to it and a ranking by it counts only the rows it
+  happened to ("settled the most visits");
 * a number of rows chosen by a ranking ("Which 2 regions have the most clinics?", "the two
   regions with the most clinics") is the top N ("Top 2 regions with the most clinics").
 """
@@ -60,7 +63,8 @@ CREATE TABLE visits (
     owner_id INTEGER NOT NULL REFERENCES owners(owner_id),
     visited_on DATE NOT NULL,
     fee REAL NOT NULL,
-    csat INTEGER
+    csat INTEGER,
+    paid_on DATE
 )
 """
 REGIONS = ["North", "North", "North", "North", "South", "South", "South", "East", "East", "West"]
@@ -87,7 +91,9 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
     owners = [(i, f"Owner {i:02d}", ["Leeds", "York", "Hull"][i % 3]) for i in range(1, 13)]
     visits = [
         (i, i % 10 + 1, i % 12 + 1, f"2024-{i % 12 + 1:02d}-{i % 27 + 1:02d}", 30.0 + (i % 7) * 5,
-         None if i % 6 == 0 else i % 5 + 1)
+         None if i % 6 == 0 else i % 5 + 1,
+         None if i % 4 == 0 or (i > 48 and i % 12 != 1)
+         else f"{2024 + (i % 12 == 11)}-{(i + 1) % 12 + 1:02d}-02")
         for i in range(1, 61)
     ]  # fmt: skip
     return {"staff": staff, "clinics": clinics, "owners": owners, "visits": visits}
@@ -145,6 +151,24 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "How many clinics does each account manager look after?",
             "How many clinics does each rep own?",
             "Number of clinics per sales representative",
+        ],
+    ),
+    "owner with the most visits paid": (
+        "SELECT o.full_name FROM visits v JOIN owners o ON o.owner_id = v.owner_id"
+        " WHERE v.paid_on IS NOT NULL GROUP BY o.owner_id, o.full_name"
+        " ORDER BY COUNT(*) DESC LIMIT 1",
+        [
+            "Which owner paid the most visits?",
+            "Which owner settled the most visits?",
+            "Which owner has settled the most visits?",
+        ],
+    ),
+    "visits paid in a year": (
+        "SELECT COUNT(*) FROM visits WHERE paid_on >= '2025-01-01' AND paid_on < '2026-01-01'",
+        [
+            "How many visits were paid in 2025?",
+            "How many visits were settled in 2025?",
+            "Number of visits collected during 2025",
         ],
     ),
 }
@@ -242,3 +266,13 @@ def test_a_key_named_for_an_owner_is_no_rep(clinics: SchemaSnapshot) -> None:
     except QuestionNotUnderstood:
         return
     assert "owner_id" not in sql
+
+
+def test_an_event_said_after_its_rows_is_not_grouped_by(clinics: SchemaSnapshot) -> None:
+    """ "the most visits settled": the participle after its noun is not read as the date to
+    group by (only a verb with its object, "settled the most visits", links to `paid_on`)."""
+    try:
+        sql = generate(clinics, "Which owner has had the most visits settled?").sql
+    except QuestionNotUnderstood:
+        return
+    assert "GROUP BY visits.paid_on" not in sql

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
+from backend.nl2sql.engines.builtin.event_links import event_dates
 from backend.nl2sql.engines.builtin.lexicon import (
     ACRONYMS,
     IN_CHARGE_ROLES,
@@ -821,6 +822,8 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             best = _email_domain(index, tok)
         if best is None and tok.kind == "word" and tok.lemma not in STOP_WORDS and i not in defined:
             best = _related(index, tok)  # (a word the layer defines is not guessed at)
+        if best is None and tok.kind == "word" and i not in defined:
+            best = _event_date(index, tokens, tok)
         if best is None:
             i += 1
             continue
@@ -1210,6 +1213,24 @@ def _related(index: SchemaIndex, tok: Token) -> Mention | None:
     if col is None:
         return None
     return Mention(tok.index, tok.index + 1, "column", columns=[col], score=1.0, text=tok.text)
+
+
+_OBJECT_LEADS = frozenset({"the", "a", "an", "most", "fewest", "least", "more", "fewer", "any"})
+"""Words that start the object of a verb ("resolved the most tickets", "settled 3 invoices")."""
+
+
+def _event_date(index: SchemaIndex, tokens: list[Token], tok: Token) -> Mention | None:
+    """ "resolved the most tickets" for `closed_at`, "settled any invoices" for `paid_date`: a
+    verb of an event naming no column by spelling, with its object after it, links weakly to
+    the one date that records the event (see `event_links`). A participle after its noun
+    ("the tickets resolved") is left to the state and period readings."""
+    nxt = tokens[tok.index + 1] if tok.index + 1 < len(tokens) else None
+    if nxt is None or not (nxt.kind == "number" or nxt.lemma in _OBJECT_LEADS):
+        return None
+    found = event_dates(index, tok.lemma)
+    if len(found) != 1:
+        return None
+    return Mention(tok.index, tok.index + 1, "column", columns=found, score=1.0, text=tok.text)
 
 
 MAIL_PROVIDERS = frozenset(
