@@ -15,6 +15,7 @@ group's gold result, checked by running both on the same SQLite database:
 * an event said by another verb than its date column's ("settled", "collected" for `paid_on`)
   links to that date, so a period applies to it and a ranking by it counts only the rows it
   happened to ("settled the most visits");
+* "what is the top fee" asks for the highest fee, not for the row that has it;
 * a number of rows chosen by a ranking ("Which 2 regions have the most clinics?", "the two
   regions with the most clinics") is the top N ("Top 2 regions with the most clinics").
 """
@@ -163,6 +164,15 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
             "Which owner has settled the most visits?",
         ],
     ),
+    "highest fee in the north": (
+        "SELECT MAX(v.fee) FROM visits v JOIN clinics c ON c.clinic_id = v.clinic_id"
+        " WHERE c.region = 'North'",
+        [
+            "What is the highest visit fee in the North?",
+            "What is the top visit fee in the North?",
+            "What's the maximum fee of a visit in the North?",
+        ],
+    ),
     "visits paid in a year": (
         "SELECT COUNT(*) FROM visits WHERE paid_on >= '2025-01-01' AND paid_on < '2026-01-01'",
         [
@@ -213,6 +223,9 @@ def test_the_group_members_agree_with_each_other(
         ("account representatives per region", "representatives per region"),
         ("How many staff count?", "How many staff count?"),
         ("What is the interest rate?", "What is the interest rate?"),
+        ("What is the top fee among visits?", "What is the highest fee among visits?"),
+        ("What is the top clinic by fees?", "What is the top clinic by fees?"),
+        ("What are the top 3 clinics?", "What are the top 3 clinics?"),
     ],
 )
 def test_idioms_of_ratings_and_size_bands_are_rewritten(said: str, plain: str) -> None:

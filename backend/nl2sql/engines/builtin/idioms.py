@@ -41,6 +41,11 @@ IDIOMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bbooks?\s+of\s+business\b", "clients"),
         # "sales reps", "account representatives": the reps
         (r"\b(?:sales|account)\s+(reps?|representatives?)\b", r"\1"),
+        # "what is the top salary among ...": the highest value of a measure, not a ranking
+        # of rows ("the top customer by MRR", "the top 5 plans" stay rankings)
+        (r"\b(what(?:'s|\s+is|\s+was)\s+(?:the|our)\s+)top\s+"
+         r"(?=[a-z]+(?:\s+[a-z]+)?\b(?:\s+(?:among|across|of|for|in)\b|\s*\?|\s*$))"
+         r"(?!(?:one|two|three|four|five|six|seven|eight|nine|ten)\b)", r"\1highest "),
         # "employee-count bracket", "headcount band": a company's size, in bands of employees
         (r"\b(?:(?:employee|staff|worker|head)[\s-]?(?:count|number)|headcount|workforce)"
          r"(?=[\s-]+(?:band|bracket|range|tier|bucket|class|category|segment)s?\b)", "size"),
