@@ -109,8 +109,6 @@ DECLINED = [
         "List the names of telescopes built before 1980 and after 2010.",
         "contradict each other",
     ),
-    # "how old ... on average" read as a total of ages
-    ("How old is each seniority level, on average?", "would be added up"),
     # a part of a text matched whole
     ("Which targets have 'Nebula' in their names?", "matches it whole"),
     # "the largest telescope" ranked by how many rows share an aperture
@@ -148,6 +146,12 @@ def test_a_defective_reading_is_declined_with_its_doubt(
 # ------------------------------------------------------------------ still answered
 
 ANSWERED = [
+    # "how old ... on average", once read as a total of ages (declined): the average said
+    # last is the average said first (`idioms.move_trailing_average`)
+    (
+        "How old is each seniority level, on average?",
+        "SELECT seniority, AVG(age) FROM astronomers GROUP BY seniority",
+    ),
     (
         "Which telescopes were built before 1990 and have an aperture above 200?",
         "SELECT telescope_name FROM telescopes WHERE built_year < 1990 AND aperture_cm > 200",

@@ -19,11 +19,17 @@ from sqlglot import exp
 
 from backend.nl2sql.engines.builtin.intents import Intent, Measure
 from backend.nl2sql.engines.builtin.joinplan import related, with_columns_swapped
-from backend.nl2sql.engines.builtin.lexicon import ABBREVIATIONS, STOP_WORDS, SYNONYMS
+from backend.nl2sql.engines.builtin.lexicon import (
+    ABBREVIATIONS,
+    PERSON_IN_CHARGE,
+    STOP_WORDS,
+    SYNONYMS,
+)
 from backend.nl2sql.engines.builtin.linking import (
     GENERIC_WORDS,
     ColumnRef,
     SchemaIndex,
+    in_charge,
     same_word,
     value_keys,
 )
@@ -134,9 +140,15 @@ def _referred_by_role(
             key = index.column(source, own)
             if key is None:
                 continue
-            if column_said(index, key, words):
+            if column_said(index, key, words) or _in_charge_said(index, key, words):
                 return True
     return False
+
+
+def _in_charge_said(index: SchemaIndex, key: ColumnRef, words: frozenset[str]) -> bool:
+    """ "each rep": a word for the person looking after a row says the key naming that
+    person (`accounts.account_manager_id`), as linking reads it."""
+    return bool(words & PERSON_IN_CHARGE) and in_charge(index, key)
 
 
 def justified_tables(intent: Intent, index: SchemaIndex) -> set[str]:

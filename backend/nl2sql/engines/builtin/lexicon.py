@@ -188,8 +188,22 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "method": ("method", "type"),
     "ship": ("ship", "shipping"),
     "shipping": ("shipping", "ship"),
+    "rating": ("rating", "score", "satisfaction", "star", "grade"),
+    "satisfaction": ("satisfaction", "rating", "score"),
+    "bracket": ("band", "bracket", "range", "bucket", "class"),
 }
 """Question word -> schema words it may stand for (general business vocabulary)."""
+
+PERSON_IN_CHARGE = frozenset({"rep", "representative", "salesperson", "salesman", "saleswoman"})
+"""Words for the person who looks after a customer's rows ("each rep", "per sales
+representative")."""
+
+IN_CHARGE_ROLES = (
+    ("rep",), ("representative",), ("salesperson",), ("account", "manager"), ("account", "owner"),
+    ("account", "executive"),
+)  # fmt: skip
+"""Role words of a reference key naming that person (`account_manager_id`, `sales_rep_id`):
+a plain `manager_id` is a boss and an `owner_id` an owner, not a rep."""
 
 USE_VERBS = frozenset(
     {"run", "runs", "running", "ran", "utilise", "utilises", "utilising", "utilised", "utilize",

@@ -10,8 +10,11 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from backend.connections.snapshot import SchemaSnapshot, TableInfo
+from backend.nl2sql.engines.builtin.event_links import event_dates
 from backend.nl2sql.engines.builtin.lexicon import (
     ACRONYMS,
+    IN_CHARGE_ROLES,
+    PERSON_IN_CHARGE,
     STOP_WORDS,
     SYNONYMS,
     USE_VERBS,
@@ -652,6 +655,18 @@ def _names_a_role(index: SchemaIndex, col: ColumnRef, word: str) -> bool:
     return len(roles) == 1  # two tables' `manager_id`: the word alone does not say whose
 
 
+def in_charge(index: SchemaIndex, col: ColumnRef) -> bool:
+    """Whether `col` is a reference to the person looking after a row: a key named for one of
+    `IN_CHARGE_ROLES` (`account_manager_id`) that refers to a row of another table."""
+    if col.words[-1:] != ("id",):
+        return False
+    role = set(col.words[:-1])
+    if not any(set(r) <= role for r in IN_CHARGE_ROLES):
+        return False
+    target = index.referred_row(col)
+    return target is not None and target[0].lower() != col.table.lower()
+
+
 def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, list[ColumnRef]]:
     joined = "".join(phrase)
     best: list[ColumnRef] = []
@@ -678,8 +693,11 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 0.9
             elif col.words[:-1] == (word,) and _names_a_role(index, col, word):
                 score = 1.4  # "each supervisor": `supervisor_id`, the row in that role
-            elif word in SYNONYMS and any(s in col.words for s in SYNONYMS[word]):
-                rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in col.words)
+            elif word in PERSON_IN_CHARGE and in_charge(index, col):
+                score = 1.4  # "each rep": `account_manager_id`, the person looking after a row
+            elif word in SYNONYMS and any(s in _spelled_out(col) for s in SYNONYMS[word]):
+                said = _spelled_out(col)  # `csat` is "customer satisfaction": a "rating"
+                rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in said)
                 score = 1.2 - 0.02 * rank
         elif len(phrase) == 2 and phrase[-1] not in GENERIC_WORDS and set(phrase) <= set(col.words):
             score = 3.5
@@ -697,6 +715,20 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
         elif score == best_score:
             best += [c for c in declared if c not in best]
     return best_score, best
+
+
+@lru_cache(maxsize=8192)
+def _acronyms_spelled_out(words: tuple[str, ...]) -> tuple[str, ...]:
+    out = list(words)
+    for word in words:
+        out.extend(lemmatise(w) for w in ACRONYMS.get(word, "").split()[-1:])
+    return tuple(out)
+
+
+def _spelled_out(col: ColumnRef) -> tuple[str, ...]:
+    """A column's words with the head noun of its acronyms' long forms added (`csat`, customer
+    satisfaction: "satisfaction"; not "customer", which qualifies it)."""
+    return _acronyms_spelled_out(col.words)
 
 
 def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Mention]:
@@ -790,6 +822,8 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
             best = _email_domain(index, tok)
         if best is None and tok.kind == "word" and tok.lemma not in STOP_WORDS and i not in defined:
             best = _related(index, tok)  # (a word the layer defines is not guessed at)
+        if best is None and tok.kind == "word" and i not in defined:
+            best = _event_date(index, tokens, tok)
         if best is None:
             i += 1
             continue
@@ -1179,6 +1213,24 @@ def _related(index: SchemaIndex, tok: Token) -> Mention | None:
     if col is None:
         return None
     return Mention(tok.index, tok.index + 1, "column", columns=[col], score=1.0, text=tok.text)
+
+
+_OBJECT_LEADS = frozenset({"the", "a", "an", "most", "fewest", "least", "more", "fewer", "any"})
+"""Words that start the object of a verb ("resolved the most tickets", "settled 3 invoices")."""
+
+
+def _event_date(index: SchemaIndex, tokens: list[Token], tok: Token) -> Mention | None:
+    """ "resolved the most tickets" for `closed_at`, "settled any invoices" for `paid_date`: a
+    verb of an event naming no column by spelling, with its object after it, links weakly to
+    the one date that records the event (see `event_links`). A participle after its noun
+    ("the tickets resolved") is left to the state and period readings."""
+    nxt = tokens[tok.index + 1] if tok.index + 1 < len(tokens) else None
+    if nxt is None or not (nxt.kind == "number" or nxt.lemma in _OBJECT_LEADS):
+        return None
+    found = event_dates(index, tok.lemma)
+    if len(found) != 1:
+        return None
+    return Mention(tok.index, tok.index + 1, "column", columns=found, score=1.0, text=tok.text)
 
 
 MAIL_PROVIDERS = frozenset(
