@@ -403,6 +403,7 @@ _async_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.Cl
 _clients_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=256)
 def _origin(url: str) -> str:
     parsed = httpx.URL(url)
     return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
