@@ -160,14 +160,27 @@ _HOLDS_WRITE_TURN = "nlsql_holds_write_turn"
 
 class _FileTurn:
     """An exclusive lock on a file next to the database, shared by every process that opens
-    it (`flock`): whoever holds it may write. The kernel drops it if its process dies."""
+    it (`flock`): whoever holds it may write. The kernel drops it if its process dies.
 
-    POLL_SECONDS = 0.001
+    A writer that finds it held waits in the kernel (a blocking `flock`, on a helper thread so
+    that the wait stays bounded), woken the moment the holder lets go. It used to poll every
+    millisecond instead, so the releasing process's own next writer, which tries at once,
+    could take turn after turn while a writer of another process slept between polls (with
+    two worker processes, a record-stage p99 of sometimes ~50-60 ms at 32 clients, against
+    20-40 ms with one)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
         self._pid = 0
+        self._state = threading.Condition()
+        self._wanted = False
+        """A writer of this process waits for the lock (at most one at a time: writers of
+        one process queue on `SqliteWriteTurns`' own lock first)."""
+        self._granted = False
+        self._in_flight = False
+        """The helper blocks in `flock` (it takes the lock for whoever wants it then)."""
+        self._helper_pid = 0
 
     def _descriptor(self) -> int:
         # A process forked after the first use opens its own: a descriptor inherited across a
@@ -180,14 +193,48 @@ class _FileTurn:
     def acquire(self, deadline: float) -> bool:
         """Take the lock, waiting until `deadline` (`time.monotonic()`); False if not taken."""
         fd = self._descriptor()
+        with self._state:
+            if not self._in_flight:
+                # (While the helper blocks on this descriptor for a writer that gave up, a
+                # lock taken here would be the helper's too, and let go with it.)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    pass
+            self._ensure_helper()
+            self._wanted, self._granted = True, False
+            self._state.notify_all()
+            granted = self._state.wait_for(
+                lambda: self._granted, timeout=max(0.0, deadline - time.monotonic())
+            )
+            # Not granted in time: the helper lets go of the lock if it gets it later on.
+            self._wanted = self._granted = False
+            return granted
+
+    def _ensure_helper(self) -> None:
+        # A thread does not survive a fork: a forked process starts its own.
+        if self._helper_pid != os.getpid():
+            self._helper_pid = os.getpid()
+            self._wanted = self._granted = self._in_flight = False
+            threading.Thread(
+                target=self._wait_in_kernel, name="nlsql-sqlite-writeturn", daemon=True
+            ).start()
+
+    def _wait_in_kernel(self) -> None:
+        fd = self._descriptor()
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return False
-                time.sleep(self.POLL_SECONDS)
+            with self._state:
+                self._state.wait_for(lambda: self._wanted and not self._granted)
+                self._in_flight = True
+            fcntl.flock(fd, fcntl.LOCK_EX)  # the GIL is released while it blocks
+            with self._state:
+                self._in_flight = False
+                if self._wanted and not self._granted:
+                    self._granted = True
+                    self._state.notify_all()
+                else:
+                    fcntl.flock(fd, fcntl.LOCK_UN)  # its writer gave up waiting meanwhile
 
     def release(self) -> None:
         if self._fd is not None and self._pid == os.getpid():

@@ -8,6 +8,8 @@ same query over all its rows would be judged against a truncated gold."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sqlglot
 from sqlalchemy.orm import Session
 from sqlglot import exp
@@ -15,10 +17,22 @@ from sqlglot import exp
 from backend.admin.config_keys import get_config_value
 from backend.nl2sql.guard import sqlglot_dialect
 
+WITHOUT_ROW_CAP_CACHE_ENTRIES = 2048
+"""Answers' SQL this process keeps with the cap taken out (an LLM ask's few-shot examples are
+mostly the same earlier answers from one ask to the next: each was parsed on every ask)."""
+
 
 def without_row_cap(sql: str, *, dialect: str, row_cap: int) -> str:
     """`sql` without a top-level `LIMIT` of `row_cap` or `row_cap + 1` (no OFFSET); anything
     else, or SQL that does not parse as one statement, is returned unchanged."""
+    if str(row_cap) not in sql and str(row_cap + 1) not in sql:
+        # No literal of the cap anywhere in the text: no parse needed to know it has none.
+        return sql
+    return _without_row_cap(sql, dialect, row_cap)
+
+
+@lru_cache(maxsize=WITHOUT_ROW_CAP_CACHE_ENTRIES)
+def _without_row_cap(sql: str, dialect: str, row_cap: int) -> str:
     try:
         statements = sqlglot.parse(sql, read=sqlglot_dialect(dialect))
     except sqlglot.errors.SqlglotError:

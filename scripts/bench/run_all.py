@@ -14,11 +14,14 @@ processes sharing one listening socket that keeps TCP_NODELAY; subprocesses on l
   request after `--llm-delay` seconds; 8, 32 and 64 asks are sent at once. Reported: wall
   time, throughput as a share of the physical limit (clients / delay per second), errors, and
   the p99 of sign-ins (`POST /auth/login`) and `GET /auth/me` sent one after another during
-  the burst; the same probe alone for 2 s before the bursts (`auth_alone`) is their baseline.
-  Also the CPU time per ask that the server, the stand-in and the load generator spent during
-  each burst, and (`stand_in_alone`, once per platform database) the same bursts sent straight
-  to the stand-in with no server between: the ceiling this machine's load generator and
-  stand-in allow.
+  the burst, from a process of their own (in the load generator's, a probe's answer waited
+  for that event loop to read the burst's answers); the same probe alone for 2 s before the
+  bursts (`auth_alone`) is their baseline. Also the CPU time per ask that the server, the
+  stand-in and the load generator spent during each burst; the server's also without what
+  the probe's sign-ins cost it (`server_cpu_ms_per_ask_without_probe`: each sign-in's argon2
+  verification is tens of ms of CPU, counted per ask otherwise), and (`stand_in_alone`, once
+  per platform database) the same bursts sent straight to the stand-in with no server between:
+  the ceiling this machine's load generator and stand-in allow.
 * offline engine: `POST /ask` (builtin engine) throughput with 1, 8 and 32 clients for
   `--seconds` each, as a share of a no-op endpoint (`GET /healthz`) served the same way in the
   same run; the record stage's p99 at 32 clients (from the recorded `ask_stage_duration`
@@ -337,7 +340,7 @@ def api_server(
 
 
 async def _probe_auth(
-    client: httpx.AsyncClient, platform: Platform, headers: dict[str, str], stop: asyncio.Event
+    client: httpx.AsyncClient, email: str, headers: dict[str, str], stop: asyncio.Event
 ) -> dict[str, Any]:
     """Sign-ins and GET /auth/me, one after another, until `stop`."""
     login_ms: list[float] = []
@@ -346,7 +349,7 @@ async def _probe_auth(
     while not stop.is_set():
         started = time.perf_counter()
         response = await client.post(
-            "/api/v1/auth/login", json={"email": platform.email, "password": PASSWORD}
+            "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
         )
         login_ms.append((time.perf_counter() - started) * 1000)
         errors += response.status_code != 200
@@ -366,30 +369,134 @@ async def _probe_auth(
     }
 
 
-async def auth_alone(base: str, platform: Platform, headers: dict[str, str]) -> dict[str, Any]:
-    """The same sign-ins and `GET /auth/me` with nothing else running: the baseline of the
-    burst's probe (a sign-in's argon2 verification alone takes what it takes on this machine)."""
-    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+def serve_auth_probe(base: str, email: str, authorization: str) -> None:
+    """The sign-in probe's loop, in a process of its own (see `auth_probe`): prints `ready`
+    once its connection is open, probes until a line arrives on stdin, then prints its figures
+    as one JSON line."""
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        probe = asyncio.create_task(_probe_auth(client, platform, headers, stop))
-        await asyncio.sleep(2.0)
-        stop.set()
-        return await probe
+        headers = {"Authorization": authorization}
+        async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+            (await client.get("/healthz")).raise_for_status()
+            print("ready", flush=True)
+
+            def stop_probing() -> None:
+                loop.remove_reader(sys.stdin.fileno())
+                stop.set()
+
+            loop.add_reader(sys.stdin.fileno(), stop_probing)
+            return await _probe_auth(client, email, headers, stop)
+
+    print(json.dumps(asyncio.run(main())), flush=True)
 
 
-async def llm_burst(
+class _AuthProbe:
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+
+    def finish(self) -> dict[str, Any]:
+        """Stop probing; the probe's figures."""
+        assert self.process.stdin is not None and self.process.stdout is not None  # noqa: S101
+        self.process.stdin.write("stop\n")
+        self.process.stdin.flush()
+        figures: dict[str, Any] = json.loads(self.process.stdout.readline())
+        return figures
+
+
+@contextmanager
+def auth_probe(base: str, platform: Platform, headers: dict[str, str]) -> Iterator[_AuthProbe]:
+    """Sign-ins and `GET /auth/me` sent one after another from a process of their own.
+
+    Not from the load generator's process: there, a probe request's answer waited while the
+    same event loop read the burst's answers, and that wait was counted as the server's."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-c",
+            "import logging, run_all; logging.getLogger('httpx').setLevel(logging.WARNING); "
+            f"run_all.serve_auth_probe({base!r}, {platform.email!r}, "
+            f"{headers['Authorization']!r})",
+        ],
+        cwd=Path(__file__).resolve().parent,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None  # noqa: S101 - piped above
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the sign-in probe did not start")
+        yield _AuthProbe(process)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(10)
+
+
+def auth_alone(base: str, platform: Platform, headers: dict[str, str]) -> dict[str, Any]:
+    """The same sign-ins and `GET /auth/me` with nothing else running: the baseline of the
+    burst's probe (a sign-in's argon2 verification alone takes what it takes on this machine),
+    and the server's CPU per probe round (one sign-in and one `/auth/me`), which a burst's
+    `server_cpu_ms_per_ask` has taken off."""
+    pid = SERVER_PIDS.get(base)
+    with auth_probe(base, platform, headers) as probe:
+        before = _cpu_of(pid)
+        time.sleep(2.0)
+        figures = probe.finish()
+        after = _cpu_of(pid)
+    rounds = figures["signin_count"]
+    if before is not None and after is not None and rounds:
+        figures["server_cpu_ms_per_probe_round"] = round((after - before) / rounds, 2)
+    return figures
+
+
+def llm_burst(
     base: str,
     platform: Platform,
     headers: dict[str, str],
     chats: list[str],
     delay: float,
     llm_url: str,
+    probe_round_cpu_ms: float | None = None,
+) -> dict[str, Any]:
+    """`chats` asks sent at once while the sign-in probe runs; `probe_round_cpu_ms` (the
+    server's CPU per probe round alone, `auth_alone`) is taken off the server's CPU per ask in
+    `server_cpu_ms_per_ask_without_probe`."""
+    with auth_probe(base, platform, headers) as probe:
+        time.sleep(0.2)
+        measured = asyncio.run(_burst(base, headers, chats, llm_url))
+        probed = probe.finish()
+    clients = len(chats)
+    limit = clients / delay
+    elapsed = measured.pop("elapsed")
+    result = {
+        "clients": clients,
+        "wall_seconds": round(elapsed, 3),
+        "asks_per_second": round(clients / elapsed, 2),
+        "physical_limit_per_second": round(limit, 2),
+        "share_of_physical_limit": round((clients / elapsed) / limit, 3),
+        **measured,
+        **probed,
+    }
+    server_ms = measured.get("server_cpu_ms_per_ask")
+    if server_ms is not None and probe_round_cpu_ms is not None:
+        # The probe ran a little longer than the burst (its start and its stop): an upper bound
+        # of what it cost the server during the burst, taken off.
+        probe_ms = probed["signin_count"] * probe_round_cpu_ms
+        result["server_cpu_ms_per_ask_without_probe"] = round(
+            max(0.0, server_ms - probe_ms / clients), 2
+        )
+    return result
+
+
+async def _burst(
+    base: str, headers: dict[str, str], chats: list[str], llm_url: str
 ) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=len(chats) + 4)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
-        stop = asyncio.Event()
-        probe = asyncio.create_task(_probe_auth(client, platform, headers, stop))
-        await asyncio.sleep(0.2)
 
         async def ask(chat_id: str) -> int:
             response = await client.post(
@@ -404,20 +511,7 @@ async def llm_burst(
         statuses = await asyncio.gather(*(ask(c) for c in chats))
         elapsed = time.perf_counter() - started
         spent = cpu.per_request(len(chats))
-        stop.set()
-        probed = await probe
-    clients = len(chats)
-    limit = clients / delay
-    return {
-        "clients": clients,
-        "wall_seconds": round(elapsed, 3),
-        "asks_per_second": round(clients / elapsed, 2),
-        "physical_limit_per_second": round(limit, 2),
-        "share_of_physical_limit": round((clients / elapsed) / limit, 3),
-        "errors": sum(1 for s in statuses if s != 200),
-        **spent,
-        **probed,
-    }
+    return {"elapsed": elapsed, "errors": sum(1 for s in statuses if s != 200), **spent}
 
 
 class _BurstCpu:
@@ -747,11 +841,17 @@ def run_backend(
                                 timeout=60,
                             ).raise_for_status()
                         if llm:
-                            entry["auth_alone"] = asyncio.run(auth_alone(base, platform, headers))
+                            alone = entry["auth_alone"] = auth_alone(base, platform, headers)
                             for clients in LLM_CLIENTS:
                                 chats = make_chats(platform, clients)
-                                entry["llm_burst"][f"clients_{clients}"] = asyncio.run(
-                                    llm_burst(base, platform, headers, chats, delay, llm_url)
+                                entry["llm_burst"][f"clients_{clients}"] = llm_burst(
+                                    base,
+                                    platform,
+                                    headers,
+                                    chats,
+                                    delay,
+                                    llm_url,
+                                    alone.get("server_cpu_ms_per_probe_round"),
                                 )
                         if offline:
                             entry["offline"] = offline_runs(base, platform, headers, seconds)

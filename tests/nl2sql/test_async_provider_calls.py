@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation
-from backend.nl2sql.engines.http import close_clients
+from backend.nl2sql.engines.http import close_clients, env_proxy
 from backend.nl2sql.errors import LlmProviderError, LlmTimeout
 from tests.nl2sql.provider_server import (
     API_KEY,
@@ -130,3 +131,63 @@ def test_an_unreachable_provider_ends_in_llm_provider_error(
         _run(generator.generate_async(ask(shop)))
     assert caught.value.details["attempts"] == 2
     assert caught.value.status_code == 502
+
+
+@pytest.fixture
+def fresh_proxy_lookup() -> Any:
+    """The environment's proxy is read once per provider origin: forget what earlier tests
+    read, before and after."""
+    env_proxy.cache_clear()
+    yield
+    env_proxy.cache_clear()
+
+
+def test_a_netrc_entry_for_the_provider_does_not_break_a_keyed_call(
+    provider: Provider,
+    server: ProviderServer,
+    shop: SchemaSnapshot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_proxy_lookup: None,
+) -> None:
+    """The call carries its provider's key and nothing from ~/.netrc (with the environment
+    trusted wholesale, a netrc entry for the host failed every OpenAI call: "Cannot combine
+    AUTHORIZATION header with AUTH argument")."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n", encoding="utf-8")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    server.add(provider.reply(SQL))
+    generation = _run(provider.make(server).generate_async(ask(shop)))
+    assert generation.sql == SQL
+    headers = server.requests[0].headers
+    assert "elsewhere" not in str(headers)
+    assert not headers.get("authorization", "").startswith("Basic"), headers
+
+
+def test_calls_go_through_the_environments_proxy(
+    provider: Provider,
+    server: ProviderServer,
+    shop: SchemaSnapshot,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_proxy_lookup: None,
+) -> None:
+    """`HTTP_PROXY` is honoured (the loopback server stands in for the proxy: it is sent the
+    provider's absolute URL); `NO_PROXY` leaves a host out."""
+    with provider_server() as unreachable:
+        target = unreachable.base_url  # closed: only the proxy can answer
+    monkeypatch.setenv("HTTP_PROXY", server.base_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    server.add(provider.reply(SQL))
+    generator = provider.build(
+        base_url=target, api_key=API_KEY, model="m", backoff_base_seconds=0.01, max_retries=0
+    )
+    assert _run(generator.generate_async(ask(shop))).sql == SQL
+    assert server.requests[0].path.startswith(target + "/"), server.requests[0].path
+
+    env_proxy.cache_clear()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with pytest.raises(LlmProviderError):
+        _run(generator.generate_async(ask(shop)))
+    assert len(server.requests) == 1

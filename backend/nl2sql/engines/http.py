@@ -26,6 +26,8 @@ from typing import Any
 import aiohttp
 import certifi
 import httpx
+import yarl
+from aiohttp.helpers import get_env_proxy_for_url
 
 from backend.nl2sql.errors import LlmProviderError, LlmReplyInvalid, LlmTimeout
 
@@ -350,6 +352,7 @@ async def post_json_async(
         provider=provider, timeout_seconds=timeout_seconds, policy=policy, secrets=secrets
     )
     session = _async_session()
+    proxy, proxy_auth = env_proxy(_origin(url))
     timeout = aiohttp.ClientTimeout(
         total=None, connect=timeout_seconds, sock_connect=timeout_seconds, sock_read=timeout_seconds
     )
@@ -358,7 +361,12 @@ async def post_json_async(
         try:
             deadline = time.monotonic() + timeout_seconds
             async with session.post(
-                url, json=dict(payload), headers=dict(headers), timeout=timeout
+                url,
+                json=dict(payload),
+                headers=dict(headers),
+                timeout=timeout,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             ) as response:
                 reader = _BoundedReply(provider, policy.max_reply_bytes, deadline)
                 async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
@@ -395,6 +403,7 @@ _async_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.Cl
 _clients_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=256)
 def _origin(url: str) -> str:
     parsed = httpx.URL(url)
     return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
@@ -409,10 +418,27 @@ def _blocking_client(url: str) -> httpx.Client:
         return client
 
 
+@functools.lru_cache(maxsize=64)
+def env_proxy(origin: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for a provider origin (`HTTPS_PROXY`, `NO_PROXY`, ...,
+    as httpx reads them), or none; read once per origin and process.
+
+    The session does not trust the environment itself (`trust_env`): it would then look the
+    proxy up and read `~/.netrc` on every request, each on a thread of the loop's default
+    executor (two thread hops per LLM call), and add netrc credentials to a provider call,
+    which carries its own."""
+    try:
+        proxy, auth = get_env_proxy_for_url(yarl.URL(origin))
+    except LookupError:
+        return None, None
+    return str(proxy), auth
+
+
 def _async_session() -> aiohttp.ClientSession:
     """The running loop's session: at most `POOL_LIMITS.max_connections` connections, idle
-    ones kept for reuse; certificates checked against certifi's roots (as httpx does) and
-    proxies taken from the environment (as httpx does)."""
+    ones kept for reuse; certificates checked against certifi's roots (as httpx does); the
+    environment's proxy given per call (`_env_proxy`); no cookies kept (a provider's cookies
+    would be shared by every caller's asks)."""
     loop = asyncio.get_running_loop()
     with _clients_lock:
         session = _async_sessions.get(loop)
@@ -423,7 +449,7 @@ def _async_session() -> aiohttp.ClientSession:
                 ssl=ssl.create_default_context(cafile=certifi.where()),
             )
             session = _async_sessions[loop] = aiohttp.ClientSession(
-                connector=connector, trust_env=True
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
             )
         return session
 
