@@ -52,16 +52,19 @@ def _is_date_literal(node: exp.Expr) -> bool:
 
 def _is_date_expression(node: exp.Expr) -> bool:
     """A computed date: a date function, an interval added, a cast to a date."""
-    for sub in node.walk():
-        if isinstance(sub, exp.Interval | exp.CurrentDate | exp.CurrentTimestamp):
-            return True
-        if isinstance(sub, _DATE_FUNCTIONS):
-            return True
-        if isinstance(sub, exp.Anonymous) and sub.name.upper() in _SQLITE_DATE_FUNCTIONS:
-            return True
-        if isinstance(sub, exp.Cast) and sub.to.is_type(*exp.DataType.TEMPORAL_TYPES):
-            return True
-    return False
+    return any(
+        isinstance(sub, exp.Interval | exp.CurrentDate | exp.CurrentTimestamp) or _makes_a_date(sub)
+        for sub in node.walk()
+    )
+
+
+def _makes_a_date(node: exp.Expr) -> bool:
+    """A date function (SQLite's by name), or a cast to a date or time type."""
+    if isinstance(node, _DATE_FUNCTIONS):
+        return True
+    if isinstance(node, exp.Anonymous) and node.name.upper() in _SQLITE_DATE_FUNCTIONS:
+        return True
+    return isinstance(node, exp.Cast) and node.to.is_type(*exp.DataType.TEMPORAL_TYPES)
 
 
 def _in_date_context(column: exp.Column) -> bool:
@@ -70,11 +73,7 @@ def _in_date_context(column: exp.Column) -> bool:
     node: exp.Expr = column
     parent = node.parent
     while parent is not None and not isinstance(parent, exp.Select):
-        if isinstance(parent, _DATE_FUNCTIONS):
-            return True
-        if isinstance(parent, exp.Anonymous) and parent.name.upper() in _SQLITE_DATE_FUNCTIONS:
-            return True
-        if isinstance(parent, exp.Cast) and parent.to.is_type(*exp.DataType.TEMPORAL_TYPES):
+        if _makes_a_date(parent):
             return True
         if isinstance(parent, _COMPARISONS):
             return any(
