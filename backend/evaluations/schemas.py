@@ -165,7 +165,8 @@ class EvaluationCreate(AppSchema):
     generator: str = Field(default="builtin", min_length=1, max_length=32)
     model: str | None = Field(default=None, min_length=1, max_length=120)
     semantic_layer_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    """The connection's semantic-layer version to evaluate with (stored with the run)."""
+    """The connection's semantic-layer version to evaluate with (stored with the run); when
+    omitted, the version current at submission (none when the connection has no layer)."""
     golden_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_RUN_QUESTIONS)
     """Which golden questions to run; all of the connection's when omitted."""
 

@@ -52,9 +52,14 @@ def plan_run(
         raise UnknownGenerator(
             details={"generator": data.generator, "available": registry.generator_names()}
         )
-    if data.semantic_layer_version is not None:
+    version = data.semantic_layer_version
+    if version is not None:
         # 404 now rather than a run that fails later.
-        semantic_service.get_version(session, connection, data.semantic_layer_version)
+        semantic_service.get_version(session, connection, version)
+    else:
+        # The definitions in force now, named by their version: runs compared later say which
+        # definitions each used, and a layer changed before the job starts does not change it.
+        version = semantic_service.current_version_number(session, connection.id)
     rows = golden.golden_questions(session, connection_id=connection.id, ids=data.golden_ids)
     if not rows:
         raise GoldenSetEmpty(details={"connection_id": connection.id})
@@ -63,7 +68,7 @@ def plan_run(
         "connection_id": connection.id,
         "generator": data.generator,
         "model": data.model,
-        "semantic_layer_version": data.semantic_layer_version,
+        "semantic_layer_version": version,
         "golden_ids": [row.id for row in rows],
     }
 

@@ -72,6 +72,12 @@ def _head(
     return session.scalar(query)
 
 
+def current_version_number(session: Session, connection_id: str) -> int | None:
+    """The number of the connection's current layer version, or None when it has no layer."""
+    head = _head(session, connection_id)
+    return head.current_version if head is not None else None
+
+
 def get_version(
     session: Session, connection: DatabaseConnection, version: int | None = None
 ) -> tuple[SemanticLayerVersion, int]:

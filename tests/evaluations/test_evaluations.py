@@ -325,3 +325,24 @@ def test_a_run_uses_the_chosen_layer_version_and_never_shows_what_it_hides(
         f"{base(caller)}/evaluations/{run['id']}/results", headers=caller.headers
     ).json()["items"]
     assert results[0]["error_code"] == "sql_reads_hidden"
+
+
+def test_a_run_without_a_chosen_version_records_the_layer_current_at_submission(
+    client: TestClient, caller: Caller, golden_ids: list[str]
+) -> None:
+    """Compared runs must say which definitions each used: a run that names no version stores
+    the one current when it was submitted (null only while the connection has no layer)."""
+    without = _start(client, caller, golden_ids=golden_ids[:1])
+    assert without["semantic_layer_version"] is None
+    wait_for_run(client, caller, str(without["id"]))
+    for note in ("first", "second"):
+        put = client.put(
+            f"{base(caller)}/semantic-layer",
+            json={"document": {"instructions": [f"{note} wording."]}, "note": note},
+            headers=caller.headers,
+        )
+        assert put.status_code in (200, 201), put.text
+    run = _start(client, caller, golden_ids=golden_ids[:1])
+    assert run["semantic_layer_version"] == 2
+    done = wait_for_run(client, caller, str(run["id"]))
+    assert done["status"] == "succeeded" and done["semantic_layer_version"] == 2
