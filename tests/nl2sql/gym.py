@@ -19,6 +19,7 @@ from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import Generation, GenerationRequest
 from backend.nl2sql.engines.builtin import BuiltinGenerator
 from backend.nl2sql.evaluation import has_top_level_order, results_match
+from backend.semantic.layer import SemanticLayer
 from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 Rows = dict[str, list[tuple[Any, ...]]]
@@ -72,9 +73,16 @@ def plain(result: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple(float(v) if isinstance(v, int | float) else v for v in r) for r in result]
 
 
-def generate(schema: SchemaSnapshot, question: str, dialect: str = "sqlite") -> Generation:
-    """The builtin engine's answer to a first question (no history, no semantic layer)."""
-    request = GenerationRequest(question=question, schema=schema, history=[], dialect=dialect)
+def generate(
+    schema: SchemaSnapshot,
+    question: str,
+    dialect: str = "sqlite",
+    semantic: SemanticLayer | None = None,
+) -> Generation:
+    """The builtin engine's answer to a first question (no history; a semantic layer if given)."""
+    request = GenerationRequest(
+        question=question, schema=schema, history=[], semantic=semantic, dialect=dialect
+    )
     return BuiltinGenerator().generate(request)
 
 

@@ -33,14 +33,14 @@ import pytest
 import sqlalchemy
 
 from backend.connections.snapshot import SchemaSnapshot
-from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.engines.base import QuestionNotUnderstood
 from backend.nl2sql.evaluation import results_match
 from backend.semantic.layer import SemanticLayer
 from tests.nl2sql.gym import (
     Rows,
     assert_same_answer,
     duckdb_loaded,
+    generate,
     plain,
     postgres_loaded,
     sqlite_loaded,
@@ -233,8 +233,7 @@ def ask(
     layer: SemanticLayer | None = LAYER,
     dialect: str = "sqlite",
 ) -> str:
-    request = GenerationRequest(question=question, schema=schema, semantic=layer, dialect=dialect)
-    return BuiltinGenerator().generate(request).sql
+    return generate(schema, question, dialect, semantic=layer).sql
 
 
 ROLE_VALUE = (
