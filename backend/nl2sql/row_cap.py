@@ -21,6 +21,10 @@ WITHOUT_ROW_CAP_CACHE_ENTRIES = 2048
 """Answers' SQL this process keeps with the cap taken out (an LLM ask's few-shot examples are
 mostly the same earlier answers from one ask to the next: each was parsed on every ask)."""
 
+WITHOUT_ROW_CAP_CACHED_CHARS = 8192
+"""Longest SQL kept in that cache (a longer one is parsed each time), so that the cache holds
+at most a few tens of MB whatever SQL was recorded."""
+
 
 def without_row_cap(sql: str, *, dialect: str, row_cap: int) -> str:
     """`sql` without a top-level `LIMIT` of `row_cap` or `row_cap + 1` (no OFFSET); anything
@@ -28,11 +32,12 @@ def without_row_cap(sql: str, *, dialect: str, row_cap: int) -> str:
     if str(row_cap) not in sql and str(row_cap + 1) not in sql:
         # No literal of the cap anywhere in the text: no parse needed to know it has none.
         return sql
-    return _without_row_cap(sql, dialect, row_cap)
+    if len(sql) > WITHOUT_ROW_CAP_CACHED_CHARS:
+        return _strip_row_cap(sql, dialect, row_cap)
+    return _cached_without_row_cap(sql, dialect, row_cap)
 
 
-@lru_cache(maxsize=WITHOUT_ROW_CAP_CACHE_ENTRIES)
-def _without_row_cap(sql: str, dialect: str, row_cap: int) -> str:
+def _strip_row_cap(sql: str, dialect: str, row_cap: int) -> str:
     try:
         statements = sqlglot.parse(sql, read=sqlglot_dialect(dialect))
     except sqlglot.errors.SqlglotError:
@@ -50,6 +55,9 @@ def _without_row_cap(sql: str, dialect: str, row_cap: int) -> str:
         return sql
     query.set("limit", None)
     return query.sql(dialect=sqlglot_dialect(dialect))
+
+
+_cached_without_row_cap = lru_cache(maxsize=WITHOUT_ROW_CAP_CACHE_ENTRIES)(_strip_row_cap)
 
 
 def answer_query(session: Session, sql: str, *, dialect: str) -> str:

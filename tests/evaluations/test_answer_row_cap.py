@@ -85,3 +85,22 @@ def test_only_a_limit_of_the_cap_is_taken_out() -> None:
         "not sql at all (",
     ):
         assert without_row_cap(kept, dialect="sqlite", row_cap=cap) == kept
+
+
+def test_long_sql_loses_its_cap_too_but_is_not_kept_in_the_cache() -> None:
+    """The process keeps short answers' SQL with the cap taken out; a long one is parsed each
+    time, so recorded SQL of any size cannot grow the cache past its bound."""
+    from backend.nl2sql import row_cap
+
+    columns = ", ".join(f"c{i}" for i in range(2_000))
+    long_sql = f"SELECT {columns} FROM t LIMIT 1000"
+    assert len(long_sql) > row_cap.WITHOUT_ROW_CAP_CACHED_CHARS
+    before = row_cap._cached_without_row_cap.cache_info().currsize
+    stripped = without_row_cap(long_sql, dialect="sqlite", row_cap=1000)
+    assert "LIMIT" not in stripped and stripped.startswith("SELECT c0, c1")
+    assert row_cap._cached_without_row_cap.cache_info().currsize == before
+    short = without_row_cap("SELECT a FROM t LIMIT 1001", dialect="sqlite", row_cap=1000)
+    assert short == "SELECT a FROM t"
+    assert row_cap._cached_without_row_cap.cache_info().currsize == min(
+        before + 1, row_cap.WITHOUT_ROW_CAP_CACHE_ENTRIES
+    )

@@ -437,7 +437,7 @@ def env_proxy(origin: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
 def _async_session() -> aiohttp.ClientSession:
     """The running loop's session: at most `POOL_LIMITS.max_connections` connections, idle
     ones kept for reuse; certificates checked against certifi's roots (as httpx does); the
-    environment's proxy given per call (`_env_proxy`); no cookies kept (a provider's cookies
+    environment's proxy given per call (`env_proxy`); no cookies kept (a provider's cookies
     would be shared by every caller's asks)."""
     loop = asyncio.get_running_loop()
     with _clients_lock:
