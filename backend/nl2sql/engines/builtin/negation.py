@@ -19,6 +19,10 @@ _LIMIT_WORDS = {"limit": "maximum", "cap": "maximum", "ceiling": "maximum", "flo
 """Words for a bound that columns name `max_...`/`min_...` (`max_seats` = "seat limit")."""
 
 
+_UNBOUNDED = frozenset({"unlimited", "uncapped"})
+"""Negation cues that deny a bound: "unlimited seats" is an empty `max_seats`."""
+
+
 _CURRENT_WORDS = frozenset({"current", "currently", "existing", "remaining"})
 
 
@@ -275,9 +279,12 @@ class NegationReading(GroupingReading):
                 named = named or (n == 1 and self._linked_to(words[0], col))  # "no boss"
                 limit = {_LIMIT_WORDS.get(w, w) for w in phrase}
                 named = named or (n == 2 and limit == set(col.words))  # "no seat limit"
+                unbounded = self.tokens[cue.start].lemma in _UNBOUNDED
+                if unbounded:  # "unlimited seats": no seat limit
+                    named = n == 1 and {"maximum", *phrase} == set(col.words)
                 if not named or not col.nullable or col.is_primary_key:
                     continue
-                related = n == 1 and [
+                related = n == 1 and not unbounded and [
                     m for m in self.mentions
                     if m.start == words[0].index and m.kind == "table"
                     and (self.table_of(self.mentions.index(m)) or "").lower() != table
@@ -394,6 +401,8 @@ class NegationReading(GroupingReading):
                 continue
             if self._missing_attribute(cue):
                 continue
+            if self.tokens[cue.start].lemma in _UNBOUNDED:
+                continue  # no bound column for it: left unexpressed (a lost negation)
             k = self.mention_after(cue.end, max_gap=2)
             if k is None:
                 continue
