@@ -7,6 +7,8 @@ without an email; membership tiers whose loan limit may be unset; loans).
 * "unlimited X" / "uncapped X" deny the bound that a `max_X` column records: `max_loans IS
   NULL`; where no column records such a bound the word is not read as some other negation (no
   anti-join against a table named after it): the reading declines or leaves the rows alone.
+* A negation typed without its apostrophe ("didnt", "doesnt", "cannot", "didnt'") is read as
+  "didn't" is; quoted text keeps its words ("Dont Panic" is a title, no negation).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin.lexicon import tokenise
 from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite_snapshot
 
 LIBRARY_DDL = """
@@ -62,8 +65,8 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         )
         for i, name in enumerate(names)
     ]
-    books = [(i, f"Book {i}") for i in range(1, 6)]
-    loans = [(i, 1 + i % 8, 1 + i % 5, f"2025-0{1 + i % 9}-1{i % 10}") for i in range(1, 15)]
+    books = [(i, f"Book {i}") for i in range(1, 5)] + [(5, "Dont Panic")]
+    loans = [(i, 1 + i % 6, 1 + i % 5, f"2025-0{1 + i % 9}-1{i % 10}") for i in range(1, 15)]
     return {"tiers": tiers, "members": members, "books": books, "loans": loans}
 
 
@@ -125,3 +128,38 @@ def test_unlimited_without_a_bound_column_is_no_anti_join(library: SchemaSnapsho
     except QuestionNotUnderstood:
         return
     assert "NOT" not in sql.upper()
+
+
+NEVER_BORROWED = (
+    "SELECT full_name FROM members WHERE member_id NOT IN (SELECT member_id FROM loans)"
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which members didn't borrow any book?",
+        "Which members didnt borrow any book?",
+        "Which members didnt' borrow any book?",
+        "Which members havent borrowed any book?",
+    ],
+)
+def test_a_negation_typed_without_its_apostrophe_is_a_negation(
+    library: SchemaSnapshot, library_db: sqlite3.Connection, question: str
+) -> None:
+    sql = generate(library, question).sql
+    assert "NOT" in sql.upper()
+    assert_same_answer(library_db, sql, NEVER_BORROWED)
+
+
+@pytest.mark.parametrize(
+    ("said", "read"),
+    [
+        ("who doesnt pay", ["who", "do", "not", "pay"]),
+        ("who cannot pay", ["who", "can", "not", "pay"]),
+        ('loans of "Dont Panic"', ["loan", "of", "dont panic"]),
+        ("the canton", ["the", "canton"]),
+    ],
+)
+def test_unmarked_negations_are_split_outside_quotes_only(said: str, read: list[str]) -> None:
+    assert [t.lemma for t in tokenise(said)] == read

@@ -359,10 +359,29 @@ def normalise_amounts(question: str) -> str:
     return re.sub(r"(\d)\s+(%|percent\b|per cent\b)", r"\1%", question)
 
 
+_UNMARKED_NEGATION = re.compile(
+    r"(?i)\b(?:(do|does|did|is|are|was|were|has|have|had|could|would|should)nt|(can)not)['’]?(?!\w)"
+)
+"""A negation typed without its apostrophe ("didnt", "doesnt", "isnt", "cannot", "didnt'"):
+the verb and "not", as "didn't" is read."""
+
+
+_QUOTED = re.compile(r"(\"[^\"]*\"|“[^”]*”|(?<!\w)'[^']*')")
+"""Quoted text, left as written (a value "Dont Look Back" is no negation)."""
+
+
+def _verb_and_not(match: re.Match[str]) -> str:
+    return f"{match.group(1) or match.group(2)} not"
+
+
 def tokenise(question: str) -> list[Token]:
     question = rewrite_idioms(normalise_amounts(question))
     question = re.sub(r"(?i)\bfirst and last names?\b", "first name and last name", question)
     question = re.sub(r"(?i)n['’]t\b", " not", question)
+    question = "".join(
+        part if k % 2 else _UNMARKED_NEGATION.sub(_verb_and_not, part)
+        for k, part in enumerate(_QUOTED.split(question))
+    )
     question = re.sub(r"(?i)(\w)['’]s\b", r"\1", question)
     question = re.sub(r"(?i)(\ws)['’](\s)", r"\1\2", question)
     tokens: list[Token] = []
