@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlglot
 
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import QuestionNotUnderstood
+from backend.nl2sql.engines.builtin.doubts import lost_disjunction
 from backend.nl2sql.engines.builtin.lexicon import tokenise
 from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite_snapshot
 
@@ -163,3 +165,21 @@ def test_a_negation_typed_without_its_apostrophe_is_a_negation(
 )
 def test_unmarked_negations_are_split_outside_quotes_only(said: str, read: list[str]) -> None:
     assert [t.lemma for t in tokenise(said)] == read
+
+
+def test_an_or_between_two_group_bounds_read_as_both_is_doubted() -> None:
+    """ "more than 2 loans or more than 1 hold" read as two HAVING bounds ANDed asks for both:
+    the `lost_disjunction` doubt sees HAVING conditions as it sees WHERE conditions."""
+    both = sqlglot.parse_one(
+        "SELECT m.full_name FROM members AS m JOIN loans AS l ON m.member_id = l.member_id "
+        "JOIN holds AS h ON m.member_id = h.member_id GROUP BY m.member_id, m.full_name "
+        "HAVING COUNT(DISTINCT l.loan_id) > 2 AND COUNT(DISTINCT h.hold_id) > 1"
+    )
+    either = "Which members have more than 2 loans or more than 1 hold?"
+    assert lost_disjunction(both, either)
+    assert not lost_disjunction(both, either.replace(" or ", " and "))
+    one = sqlglot.parse_one(
+        "SELECT m.full_name FROM members AS m JOIN loans AS l ON m.member_id = l.member_id "
+        "GROUP BY m.member_id, m.full_name HAVING COUNT(*) > 2"
+    )
+    assert not lost_disjunction(one, "members with 3 or more loans")

@@ -47,9 +47,10 @@ from backend.nl2sql.engines.builtin.linking import ColumnRef, SchemaIndex
 
 _OR = re.compile(r"\bor\b", re.IGNORECASE)
 _NOT_A_CHOICE = re.compile(
-    r"\bor\s+(?:more|less|fewer|greater|higher|lower|above|below|over|under|equal|not)\b"
+    r"\bor\s+(?:(?:more|less|fewer|greater|higher|lower)\b(?!\s+than\b)|(?:above|below|over|under|equal|not)\b)"
     r"|\bor\s+(?:later|earlier|after|before)\b(?!\s+(?:the\s+)?(?:year\s+(?:of\s+)?)?\d)"
-    # "3 or more", "2010 or later": one bound, not two conditions
+    # "3 or more", "2010 or later": one bound, not two conditions ("or more than 1 hold" is
+    # a second one)
     r"|\b(?:he|his|him)\s+or\s+(?:she|her)\b"  # "his or her"
     r"|\(\s*or\b"  # "altitude (or elevation)": another word for the same column
     r"|\bwhether\b",
@@ -86,7 +87,8 @@ def _kept_conditions(select: exp.Select) -> list[exp.Expr]:
 
 def lost_disjunction(tree: exp.Expr, question: str) -> bool:
     """An "or" between two conditions of the question, read as both conditions at once: the
-    query has no OR, no IN list and no union, and its WHERE requires two or more conditions."""
+    query has no OR, no IN list and no union, and its WHERE and HAVING together require two or
+    more conditions ("more than 8 pit stops or more than 5 results" as two HAVING bounds)."""
     if not _OR.search(_NOT_A_CHOICE.sub(" ", question)):
         return False
     if any(tree.find_all(exp.Or, exp.Union)):
@@ -94,7 +96,11 @@ def lost_disjunction(tree: exp.Expr, question: str) -> bool:
     if any(len(i.expressions) > 1 for i in tree.find_all(exp.In)):
         return False  # "Latin or Pop": one column, either value
     select = _select(tree)
-    return select is not None and len(_kept_conditions(select)) >= 2
+    if select is None:
+        return False
+    having = select.args.get("having")
+    bounds = len(_conjuncts(having.this)) if having is not None else 0
+    return len(_kept_conditions(select)) + bounds >= 2
 
 
 def doubt_alternatives(sql: str, dialect: str, signals: dict[str, float]) -> list[tuple[str, str]]:
