@@ -73,7 +73,7 @@ def stem(word: str) -> str:
 
 _ROLES = (
     frozenset({"source", "origin", "start", "depart", "departure", "leave", "outbound"}),
-    frozenset({"destination", "arrive", "arrival", "inbound"}),
+    frozenset({"destination", "arrive", "arrival", "inbound", "end", "finish"}),
     frozenset({"winner", "win", "won", "victor"}),
     frozenset({"loser", "lose", "lost"}),
     frozenset({"buyer", "purchaser", "buy", "bought"}),
