@@ -7,6 +7,10 @@ trail walked by hikers (`walks`, declared keys).
 * Each role is a join of its own; the question's words say which ("trails that end at",
   "the hut where the trail starts"), and where they say neither, the question is declined
   with both joins as suggestions.
+* Of two keys of one table to another, one named plainly for it (`tongue_id`) and one for a
+  role (`original_tongue_id`), a question naming no role means the plain one ("the tongue of
+  the guidebook"), and is answered as no guess; naming the role ("its original tongue")
+  picks the other.
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite
 database."""
@@ -47,6 +51,16 @@ CREATE TABLE walks (
     hiker_id INTEGER NOT NULL REFERENCES hiker(hiker_id),
     trail_id INTEGER NOT NULL REFERENCES trail(id),
     PRIMARY KEY (hiker_id, trail_id)
+);
+CREATE TABLE tongue (
+    tongue_id INTEGER PRIMARY KEY,
+    tongue_name TEXT NOT NULL
+);
+CREATE TABLE guidebook (
+    guidebook_id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    tongue_id INTEGER NOT NULL REFERENCES tongue(tongue_id),
+    original_tongue_id INTEGER REFERENCES tongue(tongue_id)
 )
 """
 REGIONS = ["Dolomites", "Tatra", "Pyrenees"]
@@ -58,7 +72,16 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
     trails = [(i, 1 + i % 9, 1 + (i * i) % 9, 3.0 + (i * 7) % 20) for i in range(1, 25)]
     hikers = [(i, f"Hiker {i}") for i in range(1, 6)]
     walks = sorted({(1 + i % 5, 1 + (i * 3) % 24) for i in range(30)})
-    return {"hut": huts, "trail": trails, "hiker": hikers, "walks": walks}
+    tongues = [(1, "Italian"), (2, "Polish"), (3, "Catalan"), (4, "German")]
+    guidebooks = [(1, "High Passes", 4, 1), (2, "Tatra Ridges", 1, 2), (3, "Pyrenean Ways", 2, 3)]
+    return {
+        "hut": huts,
+        "trail": trails,
+        "hiker": hikers,
+        "walks": walks,
+        "tongue": tongues,
+        "guidebook": guidebooks,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +176,27 @@ def test_no_role_said_is_declined_with_both_joins(hiking: SchemaSnapshot) -> Non
         generate(hiking, "Show the length of each trail and the altitude of its hut.")
     text = str(caught.value)
     assert "start_hut_id" in text and "end_hut_id" in text
+
+
+def test_the_plain_key_is_meant_where_no_role_is_said(
+    hiking: SchemaSnapshot, hiking_db: sqlite3.Connection
+) -> None:
+    """Before: declined, tongue can be joined in more than one way."""
+    sql = generate(hiking, "What is the tongue name of the guidebook High Passes?").sql
+    gold = (
+        "SELECT t.tongue_name FROM guidebook g JOIN tongue t ON g.tongue_id = t.tongue_id"
+        " WHERE g.title = 'High Passes'"
+    )
+    assert "original_tongue_id" not in sql
+    assert_same_answer(hiking_db, sql, gold)
+
+
+def test_the_role_said_still_picks_the_role_key(
+    hiking: SchemaSnapshot, hiking_db: sqlite3.Connection
+) -> None:
+    sql = generate(hiking, "What is the original tongue name of the guidebook High Passes?").sql
+    gold = (
+        "SELECT t.tongue_name FROM guidebook g"
+        " JOIN tongue t ON g.original_tongue_id = t.tongue_id WHERE g.title = 'High Passes'"
+    )
+    assert_same_answer(hiking_db, sql, gold)

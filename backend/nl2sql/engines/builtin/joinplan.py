@@ -174,12 +174,24 @@ class JoinPlanner:
             tied = plain or tied
         source = min(joined.index(p[0][0].lower()) for p in tied)
         tied = [p for p in tied if joined.index(p[0][0].lower()) == source]
+        tied = self.plain_parallel_key(tied)
         distinct: dict[tuple[object, ...], list[Step]] = {}
         for path in tied:
             distinct.setdefault(self._shape(path), path)
         if len(distinct) > 1:
             raise AmbiguousJoin(table, list(distinct.values()))
         return tied[0]
+
+    def plain_parallel_key(self, tied: list[list[Step]]) -> list[list[Step]]:
+        """`tied`, or where they pass the same tables and differ only in which of two keys
+        between a pair of tables they join on, the ones on keys of no role unsaid: a table
+        referring to another plainly (`book.language_id`) and for a role
+        (`book.original_language_id`) means the plain reference when the question names no
+        role ("the language of the book")."""
+        if len({tuple(s[2].lower() for s in p) for p in tied}) != 1:
+            return tied
+        plain = [p for p in tied if not any(self.unsaid_role(s) for s in p)]
+        return plain or tied
 
     def named_detour(
         self, joined: list[str], table: str, paths: list[list[Step]]
@@ -436,7 +448,9 @@ def fanout_branches(
 def resolved_roles(sql: str, dialect: str, index: SchemaIndex, words: frozenset[str]) -> int:
     """Joins of `sql` between tables that refer to each other in several ways where the
     question names the role of the key joined on and of none of the others ("voyages from
-    Lisbon" joins `origin_port_id`, not `destination_port_id`): no longer a guess."""
+    Lisbon" joins `origin_port_id`, not `destination_port_id`), or names no role and the key
+    joined on is the only one of no role (`language_id` beside `original_language_id`): no
+    longer a guess."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except sqlglot.errors.ParseError:
@@ -462,8 +476,9 @@ def resolved_roles(sql: str, dialect: str, index: SchemaIndex, words: frozenset[
         if len(ways) < 2 or (ca.lower(), cb.lower()) not in ways:
             continue
         named = [w for w in ways if planner.names_role((ta, w[0], tb, w[1]))]
-        if named == [(ca.lower(), cb.lower())]:
-            resolved += 1
+        plain = [w for w in ways if not planner.has_role((ta, w[0], tb, w[1]))]
+        if (named or plain) == [(ca.lower(), cb.lower())]:
+            resolved += 1  # the role said, or the one plain key where no role is said
     return resolved
 
 
