@@ -11,6 +11,9 @@ trail walked by hikers (`walks`, declared keys).
   role (`original_tongue_id`), a question naming no role means the plain one ("the tongue of
   the guidebook"), and is answered as no guess; naming the role ("its original tongue")
   picks the other.
+* A table named only by words of a table asked about is not joined for a column both have
+  ("the type of badge Summit": `badge_type`, not through `has_badge`, which would repeat the
+  type once per hiker holding the badge).
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite
 database."""
@@ -61,6 +64,14 @@ CREATE TABLE guidebook (
     title TEXT NOT NULL,
     tongue_id INTEGER NOT NULL REFERENCES tongue(tongue_id),
     original_tongue_id INTEGER REFERENCES tongue(tongue_id)
+);
+CREATE TABLE badge_type (
+    badge TEXT PRIMARY KEY,
+    badge_type TEXT NOT NULL
+);
+CREATE TABLE has_badge (
+    hiker_id INTEGER NOT NULL REFERENCES hiker(hiker_id),
+    badge TEXT NOT NULL REFERENCES badge_type(badge)
 )
 """
 REGIONS = ["Dolomites", "Tatra", "Pyrenees"]
@@ -81,6 +92,9 @@ def _tables() -> dict[str, list[tuple[Any, ...]]]:
         "walks": walks,
         "tongue": tongues,
         "guidebook": guidebooks,
+        "badge_type": [("Summit", "altitude"), ("Marathon", "distance"), ("Owl", "night")],
+        # two hikers hold the Summit badge: a join through `has_badge` repeats its type
+        "has_badge": [(1, "Summit"), (2, "Summit"), (3, "Owl")],
     }
 
 
@@ -200,3 +214,13 @@ def test_the_role_said_still_picks_the_role_key(
         " JOIN tongue t ON g.original_tongue_id = t.tongue_id WHERE g.title = 'High Passes'"
     )
     assert_same_answer(hiking_db, sql, gold)
+
+
+def test_a_table_named_only_by_the_asked_tables_words_is_not_joined(
+    hiking: SchemaSnapshot, hiking_db: sqlite3.Connection
+) -> None:
+    """Before: `has_badge` joined for its `badge` column, the type shown twice."""
+    sql = generate(hiking, "What is the type of badge Summit?").sql
+    gold = "SELECT badge_type FROM badge_type WHERE badge = 'Summit'"
+    assert "has_badge" not in sql.lower()
+    assert rows(hiking_db, sql) == rows(hiking_db, gold)

@@ -487,15 +487,24 @@ def keep_to_named_tables(intent: Intent, index: SchemaIndex) -> Intent:
     table nobody asked for: "the phone of the performer Ashley" reads
     `performers.customer_phone`, not `customers.customer_phone` two joins away; "the type of
     the allergy Cat" compares `allergy_type.allergy`, not `has_allergy.allergy`. A table the
-    question names (all its words, or a synonym) keeps its columns, and so does a plain name
-    (`name`, `type`: a genre's name is not a track's)."""
+    question names (all its words, or a synonym) keeps its columns, unless the words naming it
+    all name a table asked about too ("the type of the allergy Cat": `has_allergy` is not
+    named apart from `allergy_type`), and so does a plain name (`name`, `type`: a genre's
+    name is not a track's)."""
     planner = JoinPlanner(index, intent.preferred_tables, intent.words)
     anchors = [intent.table, *intent.extra_tables]
     anchors += [c for m in intent.select if m.count_table for c in [m.count_table]]
 
+    anchor_words = {w for t in anchors for w in index.table(t).words}
+
     def named(table: str) -> bool:
         hits, words = planner.named_words(table)
-        return bool(words) and hits == words or (hits == 0 and table.lower() in planner.preferred)
+        if hits == 0:
+            return table.lower() in planner.preferred
+        # named only by words of a table asked about: "the type of allergy Cat" names
+        # `allergy_type`, not `has_allergy` too
+        own = {w for w in index.table(table).words if w not in STOP_WORDS}
+        return hits == words and not own <= anchor_words
 
     keep = {t.lower() for t in anchors}
     columns = [
