@@ -73,7 +73,7 @@ def stem(word: str) -> str:
 
 _ROLES = (
     frozenset({"source", "origin", "start", "depart", "departure", "leave", "outbound"}),
-    frozenset({"destination", "arrive", "arrival", "inbound"}),
+    frozenset({"destination", "arrive", "arrival", "inbound", "end", "finish"}),
     frozenset({"winner", "win", "won", "victor"}),
     frozenset({"loser", "lose", "lost"}),
     frozenset({"buyer", "purchaser", "buy", "bought"}),
@@ -174,12 +174,24 @@ class JoinPlanner:
             tied = plain or tied
         source = min(joined.index(p[0][0].lower()) for p in tied)
         tied = [p for p in tied if joined.index(p[0][0].lower()) == source]
+        tied = self.plain_parallel_key(tied)
         distinct: dict[tuple[object, ...], list[Step]] = {}
         for path in tied:
             distinct.setdefault(self._shape(path), path)
         if len(distinct) > 1:
             raise AmbiguousJoin(table, list(distinct.values()))
         return tied[0]
+
+    def plain_parallel_key(self, tied: list[list[Step]]) -> list[list[Step]]:
+        """`tied`, or where they pass the same tables and differ only in which of two keys
+        between a pair of tables they join on, the ones on keys of no role unsaid: a table
+        referring to another plainly (`book.language_id`) and for a role
+        (`book.original_language_id`) means the plain reference when the question names no
+        role ("the language of the book")."""
+        if len({tuple(s[2].lower() for s in p) for p in tied}) != 1:
+            return tied
+        plain = [p for p in tied if not any(self.unsaid_role(s) for s in p)]
+        return plain or tied
 
     def named_detour(
         self, joined: list[str], table: str, paths: list[list[Step]]
@@ -436,7 +448,9 @@ def fanout_branches(
 def resolved_roles(sql: str, dialect: str, index: SchemaIndex, words: frozenset[str]) -> int:
     """Joins of `sql` between tables that refer to each other in several ways where the
     question names the role of the key joined on and of none of the others ("voyages from
-    Lisbon" joins `origin_port_id`, not `destination_port_id`): no longer a guess."""
+    Lisbon" joins `origin_port_id`, not `destination_port_id`), or names no role and the key
+    joined on is the only one of no role (`language_id` beside `original_language_id`): no
+    longer a guess."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except sqlglot.errors.ParseError:
@@ -462,8 +476,9 @@ def resolved_roles(sql: str, dialect: str, index: SchemaIndex, words: frozenset[
         if len(ways) < 2 or (ca.lower(), cb.lower()) not in ways:
             continue
         named = [w for w in ways if planner.names_role((ta, w[0], tb, w[1]))]
-        if named == [(ca.lower(), cb.lower())]:
-            resolved += 1
+        plain = [w for w in ways if not planner.has_role((ta, w[0], tb, w[1]))]
+        if (named or plain) == [(ca.lower(), cb.lower())]:
+            resolved += 1  # the role said, or the one plain key where no role is said
     return resolved
 
 
@@ -472,15 +487,24 @@ def keep_to_named_tables(intent: Intent, index: SchemaIndex) -> Intent:
     table nobody asked for: "the phone of the performer Ashley" reads
     `performers.customer_phone`, not `customers.customer_phone` two joins away; "the type of
     the allergy Cat" compares `allergy_type.allergy`, not `has_allergy.allergy`. A table the
-    question names (all its words, or a synonym) keeps its columns, and so does a plain name
-    (`name`, `type`: a genre's name is not a track's)."""
+    question names (all its words, or a synonym) keeps its columns, unless the words naming it
+    all name a table asked about too ("the type of the allergy Cat": `has_allergy` is not
+    named apart from `allergy_type`), and so does a plain name (`name`, `type`: a genre's
+    name is not a track's)."""
     planner = JoinPlanner(index, intent.preferred_tables, intent.words)
     anchors = [intent.table, *intent.extra_tables]
     anchors += [c for m in intent.select if m.count_table for c in [m.count_table]]
 
+    anchor_words = {w for t in anchors for w in index.table(t).words}
+
     def named(table: str) -> bool:
         hits, words = planner.named_words(table)
-        return bool(words) and hits == words or (hits == 0 and table.lower() in planner.preferred)
+        if hits == 0:
+            return table.lower() in planner.preferred
+        # named only by words of a table asked about: "the type of allergy Cat" names
+        # `allergy_type`, not `has_allergy` too
+        own = {w for w in index.table(table).words if w not in STOP_WORDS}
+        return hits == words and not own <= anchor_words
 
     keep = {t.lower() for t in anchors}
     columns = [

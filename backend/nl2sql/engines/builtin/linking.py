@@ -355,6 +355,41 @@ class SchemaIndex:
                 if key is not None:
                     self._add_edge(table.name, target.name, col.name, key.name)
                     self._mark_inferred(table.name, target.name)
+        self._add_role_edges(by_words)
+
+    def _add_role_edges(self, by_words: dict[tuple[str, ...], list[TableRef]]) -> None:
+        """Keys named for a role, `<role>_<table>_id` (`pickup_depot_id`, `return_depot_id`
+        -> `depots.id`), refer to the table their last words name, like `<table>_id` does;
+        between two tables no declared key joins, each such column is a join of its own (the
+        question's words then say which role: "rentals picked up at", see `joinplan`)."""
+        declared = {
+            (a, other.lower()) for a, edges in self.edges.items() for other, _, _ in edges
+        } - self.inferred_edges
+        for table in self.tables.values():
+            for col in self.columns_of[table.name.lower()]:
+                if len(col.words) < 3 or col.words[-1] not in _REFERENCE_SUFFIXES:
+                    continue
+                if by_words.get(col.words[:-1]):
+                    continue  # `<table>_id` itself, inferred above
+                targets = [
+                    t
+                    for start in range(1, len(col.words) - 1)
+                    for t in by_words.get(col.words[start:-1], [])
+                    if t.name != table.name
+                ]
+                if len({t.name for t in targets}) != 1:
+                    continue
+                target = targets[0]
+                pair = (table.name.lower(), target.name.lower())
+                if pair in declared or any(
+                    other.lower() == pair[1] and own.lower() == col.name.lower()
+                    for other, own, _ in self.edges.get(pair[0], [])
+                ):
+                    continue
+                key = self._reference_key(target, col)
+                if key is not None:
+                    self._add_edge(table.name, target.name, col.name, key.name)
+                    self._mark_inferred(table.name, target.name)
 
     def _reference_key(self, target: TableRef, col: ColumnRef) -> ColumnRef | None:
         """The column of `target` that `col` (`<target>_id`, `<target>_code`) refers to."""
