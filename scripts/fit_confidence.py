@@ -323,6 +323,14 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=None, help="keep each set's readings here (reruns skip them)"
     )
+    parser.add_argument(
+        "--measure",
+        action="append",
+        default=[],
+        metavar="QUESTIONS.json:DB_ROOT[:LAYER.yaml]",
+        help="a set only measured, never fitted on (bench/heldout, bench/paraphrases): the"
+        " shipped model's and the fit's answered/precision/EX on it, side by side",
+    )
     parser.add_argument("--write", action="store_true", help=f"rewrite {WEIGHTS_FILE.name}")
     parser.add_argument(
         "--threshold",
@@ -335,6 +343,12 @@ def main() -> None:
     if unlisted:
         print(f"judged at {DEFAULT_PRIOR} (not in PRIOR): " + ", ".join(unlisted), file=sys.stderr)
     data: list[tuple[str, Rows, int]] = []
+    measured: list[tuple[str, Rows, int]] = []
+    for spec in args.measure:
+        rows = _observed(spec, args.cache, args.limit)
+        total = len(load_questions(Path(spec.split(":")[0]))[: args.limit])
+        measured.append((spec, [(r.x, r.right) for r in rows if not r.vetoed], total))
+        print(f"{spec}: {len(rows)} readings of {total} questions (measured only)", file=sys.stderr)
     for spec in args.sets:
         parts = spec.split(":")
         rows = _observed(spec, args.cache, args.limit)
@@ -405,7 +419,7 @@ def main() -> None:
         f"this fit (threshold {threshold:.2f})": (bias, weights, threshold),
     }.items():
         points = []
-        for spec, rows, total in data:
+        for spec, rows, total in data + measured:
             scores, right = _scores(rows, b, w), np.array([r[1] for r in rows])
             answered, precision = _point(scores, right, total, t)
             auc = _auc(scores, right)
@@ -414,6 +428,8 @@ def main() -> None:
                 f" (EX {answered * precision:.1%}, AUC {auc:.3f})"
             )
         print(f"{label}: answered/precision " + "; ".join(points))
+    if measured:
+        print("(after the first " + str(len(data)) + " sets: measured only, never fitted on)")
     if args.write:
         model = {
             "bias": round(bias, 3),

@@ -5,11 +5,15 @@ neither crashes nor silently stops declining what a rare doubt catches."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import sqlite3
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 
 from backend.nl2sql.engines.builtin.confidence import FEATURES
 
@@ -76,3 +80,54 @@ def test_a_doubt_the_training_sets_never_show_keeps_its_judged_weight() -> None:
         assert abs(fitted[rare] - script.PRIOR[rare]) < 1e-6  # never seen: judged weight kept
     assert "tested_flags_shown" in script._rarely_seen([("crates", rows, 400)])
     assert "unknown_share" not in script._rarely_seen([("crates", rows, 400)])
+
+
+def _orchard(root: Path) -> Path:
+    """A one-database question set: `orchard` (pickers and the crates they filled)."""
+    db = root / "database" / "orchard"
+    db.mkdir(parents=True)
+    conn = sqlite3.connect(db / "orchard.sqlite")
+    conn.executescript(
+        """
+        CREATE TABLE pickers (picker_id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER);
+        CREATE TABLE crates (crate_id INTEGER PRIMARY KEY, weight REAL,
+            picker_id INTEGER REFERENCES pickers(picker_id));
+        INSERT INTO pickers VALUES (1, 'Ana', 31), (2, 'Ben', 45), (3, 'Caro', 27);
+        INSERT INTO crates VALUES (1, 10.5, 1), (2, 12.0, 1), (3, 9.0, 2), (4, 11.0, 3);
+        """
+    )
+    conn.commit()
+    conn.close()
+    questions = [
+        {"db_id": "orchard", "question": "How many pickers are there?",
+         "query": "SELECT count(*) FROM pickers"},
+        {"db_id": "orchard", "question": "What is the average age of pickers?",
+         "query": "SELECT avg(age) FROM pickers"},
+        {"db_id": "orchard", "question": "List the names of pickers older than 30.",
+         "query": "SELECT name FROM pickers WHERE age > 30"},
+        {"db_id": "orchard", "question": "What is the heaviest crate weight?",
+         "query": "SELECT max(weight) FROM crates"},
+    ]  # fmt: skip
+    path = root / "questions.json"
+    path.write_text(json.dumps(questions), encoding="utf-8")
+    return path
+
+
+def test_a_measured_set_is_scored_side_by_side_but_never_fitted_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = _fit_script()
+    questions = _orchard(tmp_path / "train")
+    held = _orchard(tmp_path / "held")
+    spec = f"{questions}:{questions.parent / 'database'}"
+    measured = f"{held}:{held.parent / 'database'}"
+    monkeypatch.setattr(sys, "argv", ["fit", spec, "--measure", measured, "--threshold", "0.5"])
+    script.main()
+    out = capsys.readouterr().out
+    shipped = next(line for line in out.splitlines() if line.startswith("shipped model"))
+    fitted = next(line for line in out.splitlines() if line.startswith("this fit"))
+    for line in (shipped, fitted):
+        assert line.count("EX ") == 2 and line.count("AUC ") == 2  # the fitted set and the measured
+    assert "measured only, never fitted on" in out
+    # the pooled fit saw only the training set: the generalisation block names one set
+    assert out.count("fitted on ") == 0  # (one set alone: no cross-set lines)
