@@ -162,24 +162,52 @@ PRIOR: dict[str, float] = {
     "uncounted_thresholds": -3.0, "ranked_attributes": -3.0,
     "shown_flags": -3.0, "unshown_named_tables": -2.0, "bare_count_thresholds": -2.0,
     "mismatched_aggregates": -2.0, "generic_word_columns": -2.0,
+    "unseen_names": -0.4, "echoed_values": -3.0, "unjustified_columns": -3.0,
+    "unclear_value_roles": -3.0, "two_way_activity": -3.0, "grouped_by_quantity": -3.0,
+    "counted_labels": -3.0, "tested_flags_shown": -3.0, "joins": 0.0,
 }  # fmt: skip
+
+DEFAULT_PRIOR = -2.0
+"""The judged weight of a doubt `PRIOR` does not list yet (one added since): a defect of the
+reading, declined on its own unless the data says otherwise. Without it a doubt that the
+training sets never show would be fitted to nothing and silently stop declining."""
+
+
+def priors(names: list[str]) -> dict[str, float]:
+    """Each feature's judged weight: `PRIOR`'s, else `DEFAULT_PRIOR`."""
+    return {n: PRIOR.get(n, DEFAULT_PRIOR) for n in names}
 
 
 def fit(
     x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, prior: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
-    """Weighted logistic regression by Newton steps, L2-pulled toward `prior` (default 0)."""
+    """Weighted logistic regression by Newton steps, L2-pulled toward `prior` (default 0).
+    A step that would raise the penalised loss is halved until it lowers it (a plain Newton
+    step can overshoot and diverge where a feature nearly separates right from wrong)."""
     xb = np.hstack([np.ones((len(x), 1)), x])
     centre = np.concatenate([[0.0], prior if prior is not None else np.zeros(x.shape[1])])
     beta = centre.copy()
     reg = np.eye(xb.shape[1]) * l2
     reg[0, 0] = 0.0
+
+    def loss(b: np.ndarray) -> float:
+        z = xb @ b
+        nll = w * (np.logaddexp(0.0, z) - y * z)
+        return float(nll.sum() + 0.5 * (b - centre) @ reg @ (b - centre))
+
+    current = loss(beta)
     for _ in range(100):
         p = 1 / (1 + np.exp(-xb @ beta))
         grad = xb.T @ (w * (p - y)) + reg @ (beta - centre)
         hess = (xb * (w * p * (1 - p))[:, None]).T @ xb + reg
         step = np.linalg.solve(hess, grad)
+        for _ in range(30):
+            trial = loss(beta - step)
+            if trial <= current:
+                break
+            step = step / 2
         beta -= step
+        current = loss(beta)
         if np.abs(step).max() < 1e-8:
             break
     return float(beta[0]), beta[1:]
@@ -226,7 +254,18 @@ def _fit_sets(
         [np.full(len(rows), max(len(rows), 1) ** (power - 1.0)) for _, rows, _ in data]
     )
     w *= len(w) / w.sum()
-    return fit(x, y, w, l2, np.array([PRIOR.get(n, 0.0) for n in NAMES]))
+    judged = priors(NAMES)
+    return fit(x, y, w, l2, np.array([judged[n] for n in NAMES]))
+
+
+def _rarely_seen(data: list[tuple[str, Rows, int]], fewer_than: int = 5) -> list[str]:
+    """Features nonzero on fewer than `fewer_than` readings of all sets: their weight is
+    essentially the judged one of `priors`, not learnt."""
+    counts = np.zeros(len(NAMES))
+    for _, rows, _ in data:
+        for x, _ in rows:
+            counts += np.array(x, dtype=float) != 0
+    return [n for n, c in zip(NAMES, counts, strict=True) if c < fewer_than]
 
 
 def _curve_line(data: list[tuple[str, Rows, int]], bias: float, weights: np.ndarray) -> str:
@@ -268,7 +307,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("sets", nargs="+", help="QUESTIONS.json:DB_ROOT[:LAYER.yaml]")
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--l2", type=float, default=2.0)
+    parser.add_argument("--l2", type=float, default=10.0)
     parser.add_argument("--precision", type=float, default=0.85)
     parser.add_argument(
         "--no-drop",
@@ -284,6 +323,14 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=None, help="keep each set's readings here (reruns skip them)"
     )
+    parser.add_argument(
+        "--measure",
+        action="append",
+        default=[],
+        metavar="QUESTIONS.json:DB_ROOT[:LAYER.yaml]",
+        help="a set only measured, never fitted on (bench/heldout, bench/paraphrases): the"
+        " shipped model's and the fit's answered/precision/EX on it, side by side",
+    )
     parser.add_argument("--write", action="store_true", help=f"rewrite {WEIGHTS_FILE.name}")
     parser.add_argument(
         "--threshold",
@@ -292,7 +339,16 @@ def main() -> None:
         help="the decline threshold to store (default: the lowest reaching --precision)",
     )
     args = parser.parse_args()
+    unlisted = [n for n in NAMES if n not in PRIOR]
+    if unlisted:
+        print(f"judged at {DEFAULT_PRIOR} (not in PRIOR): " + ", ".join(unlisted), file=sys.stderr)
     data: list[tuple[str, Rows, int]] = []
+    measured: list[tuple[str, Rows, int]] = []
+    for spec in args.measure:
+        rows = _observed(spec, args.cache, args.limit)
+        total = len(load_questions(Path(spec.split(":")[0]))[: args.limit])
+        measured.append((spec, [(r.x, r.right) for r in rows if not r.vetoed], total))
+        print(f"{spec}: {len(rows)} readings of {total} questions (measured only)", file=sys.stderr)
     for spec in args.sets:
         parts = spec.split(":")
         rows = _observed(spec, args.cache, args.limit)
@@ -363,11 +419,17 @@ def main() -> None:
         f"this fit (threshold {threshold:.2f})": (bias, weights, threshold),
     }.items():
         points = []
-        for spec, rows, total in data:
+        for spec, rows, total in data + measured:
             scores, right = _scores(rows, b, w), np.array([r[1] for r in rows])
             answered, precision = _point(scores, right, total, t)
-            points.append(f"{_set_name(spec)} {answered:.1%}/{precision:.1%}")
+            auc = _auc(scores, right)
+            points.append(
+                f"{_set_name(spec)} {answered:.1%}/{precision:.1%}"
+                f" (EX {answered * precision:.1%}, AUC {auc:.3f})"
+            )
         print(f"{label}: answered/precision " + "; ".join(points))
+    if measured:
+        print("(after the first " + str(len(data)) + " sets: measured only, never fitted on)")
     if args.write:
         model = {
             "bias": round(bias, 3),
@@ -383,6 +445,7 @@ def main() -> None:
                 + (" and the shipped model's precision on every set" if args.no_drop else "")
             ),
             "set_power": args.set_power,
+            "judged": _rarely_seen(data),
         }
         WEIGHTS_FILE.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {WEIGHTS_FILE}")
