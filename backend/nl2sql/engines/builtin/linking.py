@@ -695,6 +695,8 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 1.4  # "each supervisor": `supervisor_id`, the row in that role
             elif word in PERSON_IN_CHARGE and in_charge(index, col):
                 score = 1.4  # "each rep": `account_manager_id`, the person looking after a row
+            elif _truncates(stripped, word):
+                score = 2.0  # "enrollment" -> `enr`: an unpronounceable cut-off of the word
             elif word in SYNONYMS and any(s in _spelled_out(col) for s in SYNONYMS[word]):
                 said = _spelled_out(col)  # `csat` is "customer satisfaction": a "rating"
                 rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in said)
@@ -715,6 +717,23 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
         elif score == best_score:
             best += [c for c in declared if c not in best]
     return best_score, best
+
+
+def _truncates(col_words: tuple[str, ...], word: str) -> bool:
+    """Whether a one-word column name is the question word cut short the way column names
+    abbreviate (`enr` for "enrollment", `cmsn` for "commission"): three to five letters, no
+    vowel after the first letter (so not a word of its own, as `lap` or `stay` are), and at
+    least three letters of the word left off."""
+    if len(col_words) != 1:
+        return False
+    short = col_words[0]
+    return (
+        3 <= len(short) <= 5
+        and short.isalpha()
+        and not any(ch in "aeiouy" for ch in short[1:])
+        and len(word) >= len(short) + 3
+        and word.startswith(short)
+    )
 
 
 @lru_cache(maxsize=8192)
