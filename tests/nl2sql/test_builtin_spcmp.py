@@ -1,12 +1,15 @@
-"""Conditions on columns whose names are cut-off words, on a small theatre company's schema
-written here (venues, shows with an attendance kept as `att`, a capacity kept as `cap`):
+"""Conditions on columns the question names loosely, on a small theatre company's schema
+written here (venues with a capacity kept as `cap`, shows with an attendance kept as `att`,
+troupes with a `name` as venues have):
 
 * a one-word column name that is the question's word cut short the way column names
   abbreviate (`att` for "attendance": no vowel after its first letter, so not a word of its
   own) is the column the word names: "shows with attendance above 500" compares `att`, and
   "higher than the average attendance" compares it with its average;
 * a column name that is a word of its own (`cap`, `lap`, `stay`) is not read as the start of a
-  longer word ("capacity"), so a comparison on "capacity" is still declined.
+  longer word ("capacity"), so a comparison on "capacity" is still declined;
+* "venues whose name contains 'Hall'": a word several tables' columns share ("name", left
+  unlinked) between a table and "contains" / "starts with" is that table's own column.
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite
 database."""
@@ -27,7 +30,7 @@ from tests.nl2sql.gym import assert_same_answer, generate, sqlite_loaded, sqlite
 DDL = """
 CREATE TABLE venues (
     venue_id INTEGER PRIMARY KEY,
-    venue_name TEXT NOT NULL,
+    name TEXT NOT NULL,
     town TEXT NOT NULL,
     cap INTEGER NOT NULL
 );
@@ -36,6 +39,10 @@ CREATE TABLE shows (
     title TEXT NOT NULL,
     venue_id INTEGER NOT NULL REFERENCES venues(venue_id),
     att INTEGER NOT NULL
+);
+CREATE TABLE troupes (
+    troupe_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL
 );
 """
 
@@ -47,6 +54,7 @@ ROWS: dict[str, list[tuple[object, ...]]] = {
         (3, "Twelfth Night", 2, 610),
         (4, "Uncle Vanya", 1, 120),
     ],
+    "troupes": [(1, "Hall Street Players"), (2, "Bath Fringe")],
 }
 
 
@@ -73,6 +81,17 @@ ANSWERED = [
     ),
 ]
 
+CONTAINING = [
+    (
+        "How many venues have a name containing 'Hall'?",
+        "SELECT COUNT(*) FROM venues WHERE name LIKE '%Hall%'",
+    ),
+    (
+        "List the venues whose name contains the word 'Exchange'.",
+        "SELECT name FROM venues WHERE name LIKE '%Exchange%'",
+    ),
+]
+
 
 @pytest.mark.parametrize(("question", "gold"), ANSWERED)
 def test_a_cut_off_column_name_is_the_word_it_shortens(
@@ -81,6 +100,16 @@ def test_a_cut_off_column_name_is_the_word_it_shortens(
     snapshot, conn = theatre
     generation = generate(snapshot, question)
     assert "att" in generation.sql
+    assert_same_answer(conn, generation.sql, gold)
+
+
+@pytest.mark.parametrize(("question", "gold"), CONTAINING)
+def test_a_word_many_tables_share_before_contains_is_the_table_s_own_column(
+    theatre: tuple[SchemaSnapshot, sqlite3.Connection], question: str, gold: str
+) -> None:
+    snapshot, conn = theatre
+    generation = generate(snapshot, question)
+    assert "troupes" not in generation.sql
     assert_same_answer(conn, generation.sql, gold)
 
 
