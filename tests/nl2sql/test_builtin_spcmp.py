@@ -9,7 +9,9 @@ troupes with a `name` as venues have):
 * a column name that is a word of its own (`cap`, `lap`, `stay`) is not read as the start of a
   longer word ("capacity"), so a comparison on "capacity" is still declined;
 * "venues whose name contains 'Hall'": a word several tables' columns share ("name", left
-  unlinked) between a table and "contains" / "starts with" is that table's own column.
+  unlinked) between a table and "contains" / "starts with" is that table's own column;
+* a value written with dots inside ("the U.S.A.", "a Ph.D.") is the stored value the index
+  keeps without them.
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite
 database."""
@@ -42,7 +44,8 @@ CREATE TABLE shows (
 );
 CREATE TABLE troupes (
     troupe_id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL
+    name TEXT NOT NULL,
+    country TEXT NOT NULL
 );
 """
 
@@ -54,7 +57,11 @@ ROWS: dict[str, list[tuple[object, ...]]] = {
         (3, "Twelfth Night", 2, 610),
         (4, "Uncle Vanya", 1, 120),
     ],
-    "troupes": [(1, "Hall Street Players"), (2, "Bath Fringe")],
+    "troupes": [
+        (1, "Hall Street Players", "U.K."),
+        (2, "Bath Fringe", "U.K."),
+        (3, "Hudson Rep", "U.S.A."),
+    ],
 }
 
 
@@ -111,6 +118,26 @@ def test_a_word_many_tables_share_before_contains_is_the_table_s_own_column(
     generation = generate(snapshot, question)
     assert "troupes" not in generation.sql
     assert_same_answer(conn, generation.sql, gold)
+
+
+@pytest.mark.parametrize(
+    ("question", "gold"),
+    [
+        (
+            "How many troupes are in the U.S.A.?",
+            "SELECT COUNT(*) FROM troupes WHERE country = 'U.S.A.'",
+        ),
+        (
+            "List the names of troupes in the U.K.",
+            "SELECT name FROM troupes WHERE country = 'U.K.'",
+        ),
+    ],
+)
+def test_a_value_written_with_dots_is_the_stored_value(
+    theatre: tuple[SchemaSnapshot, sqlite3.Connection], question: str, gold: str
+) -> None:
+    snapshot, conn = theatre
+    assert_same_answer(conn, generate(snapshot, question).sql, gold)
 
 
 def test_a_column_named_by_a_word_of_its_own_is_not_a_cut_off(

@@ -719,6 +719,14 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
     return best_score, best
 
 
+def _undotted_hits(index: SchemaIndex, phrase: tuple[str, ...]) -> list[tuple[ColumnRef, str]]:
+    """A value written with dots inside its words ("a Ph.D", "the U.S.A"), looked up as the
+    value index keeps it (`Ph.D.` is stored under "phd")."""
+    if not any("." in w for w in phrase):
+        return []
+    return index.values.get(tuple(w.replace(".", "") for w in phrase), [])
+
+
 def _truncates(col_words: tuple[str, ...], word: str) -> bool:
     """Whether a one-word column name is the question word cut short the way column names
     abbreviate (`enr` for "enrollment", `cmsn` for "commission"): three to five letters, no
@@ -790,7 +798,11 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
                         value=stored[0][1], score=3.0 * length - 0.5, text=text,
                     )  # fmt: skip
                 continue
-            value_hits = index.values.get(phrase) or _gender_hits(index, phrase)
+            value_hits = (
+                index.values.get(phrase)
+                or _undotted_hits(index, phrase)
+                or _gender_hits(index, phrase)
+            )
             yes_no = (
                 phrase[0] in ("yes", "no", "y", "n")
                 and i > 0
