@@ -11,7 +11,9 @@ troupes with a `name` as venues have):
 * "venues whose name contains 'Hall'": a word several tables' columns share ("name", left
   unlinked) between a table and "contains" / "starts with" is that table's own column;
 * a value written with dots inside ("the U.S.A.", "a Ph.D.") is the stored value the index
-  keeps without them.
+  keeps without them;
+* "shows that are not a tragedy genre": the column named after a negated value restates the
+  value's column; it is not shown.
 
 Each answer is checked by running it and a hand-written gold query on the same SQLite
 database."""
@@ -40,6 +42,7 @@ CREATE TABLE shows (
     show_id INTEGER PRIMARY KEY,
     title TEXT NOT NULL,
     venue_id INTEGER NOT NULL REFERENCES venues(venue_id),
+    genre TEXT NOT NULL,
     att INTEGER NOT NULL
 );
 CREATE TABLE troupes (
@@ -52,10 +55,10 @@ CREATE TABLE troupes (
 ROWS: dict[str, list[tuple[object, ...]]] = {
     "venues": [(1, "Old Vic Hall", "Bristol", 400), (2, "Corn Exchange", "Bath", 900)],
     "shows": [
-        (1, "The Tempest", 1, 350),
-        (2, "Hedda Gabler", 2, 820),
-        (3, "Twelfth Night", 2, 610),
-        (4, "Uncle Vanya", 1, 120),
+        (1, "The Tempest", 1, "romance", 350),
+        (2, "Hedda Gabler", 2, "tragedy", 820),
+        (3, "Twelfth Night", 2, "comedy", 610),
+        (4, "Uncle Vanya", 1, "tragedy", 120),
     ],
     "troupes": [
         (1, "Hall Street Players", "U.K."),
@@ -138,6 +141,14 @@ def test_a_value_written_with_dots_is_the_stored_value(
 ) -> None:
     snapshot, conn = theatre
     assert_same_answer(conn, generate(snapshot, question).sql, gold)
+
+
+def test_a_negated_value_s_column_named_after_it_is_not_shown(
+    theatre: tuple[SchemaSnapshot, sqlite3.Connection],
+) -> None:
+    snapshot, conn = theatre
+    sql = generate(snapshot, "List the titles of shows that are not a tragedy genre.").sql
+    assert_same_answer(conn, sql, "SELECT title FROM shows WHERE genre <> 'tragedy'")
 
 
 def test_a_column_named_by_a_word_of_its_own_is_not_a_cut_off(
