@@ -169,6 +169,8 @@ def test_a_column_named_by_a_word_of_its_own_is_not_a_cut_off(
         (("att",), "attic", False),  # too little left off
         (("att", "count"), "attendance", False),  # more than one word
         (("attnd",), "attnd", False),
+        (("att",), "attending", False),  # a verb's form: who attends, not the figure
+        (("enr",), "enrolled", False),
     ],
 )
 def test_what_counts_as_a_cut_off(column: tuple[str, ...], word: str, expected: bool) -> None:

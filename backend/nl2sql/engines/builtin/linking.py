@@ -730,8 +730,9 @@ def _undotted_hits(index: SchemaIndex, phrase: tuple[str, ...]) -> list[tuple[Co
 def _truncates(col_words: tuple[str, ...], word: str) -> bool:
     """Whether a one-word column name is the question word cut short the way column names
     abbreviate (`enr` for "enrollment", `cmsn` for "commission"): three to five letters, no
-    vowel after the first letter (so not a word of its own, as `lap` or `stay` are), and at
-    least three letters of the word left off."""
+    vowel after the first letter (so not a word of its own, as `lap` or `stay` are), at
+    least three letters of the word left off, and the word a noun ("enrolled students" are
+    counted rows, not the `enr` figure)."""
     if len(col_words) != 1:
         return False
     short = col_words[0]
@@ -741,6 +742,7 @@ def _truncates(col_words: tuple[str, ...], word: str) -> bool:
         and not any(ch in "aeiouy" for ch in short[1:])
         and len(word) >= len(short) + 3
         and word.startswith(short)
+        and not word.endswith(("ed", "ing"))
     )
 
 
