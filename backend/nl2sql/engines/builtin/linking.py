@@ -730,6 +730,8 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
                 score = 1.4  # "each supervisor": `supervisor_id`, the row in that role
             elif word in PERSON_IN_CHARGE and in_charge(index, col):
                 score = 1.4  # "each rep": `account_manager_id`, the person looking after a row
+            elif _truncates(stripped, word):
+                score = 2.0  # "enrollment" -> `enr`: an unpronounceable cut-off of the word
             elif word in SYNONYMS and any(s in _spelled_out(col) for s in SYNONYMS[word]):
                 said = _spelled_out(col)  # `csat` is "customer satisfaction": a "rating"
                 rank = min(r for r, s in enumerate(SYNONYMS[word]) if s in said)
@@ -750,6 +752,33 @@ def _match_columns(index: SchemaIndex, phrase: tuple[str, ...]) -> tuple[float, 
         elif score == best_score:
             best += [c for c in declared if c not in best]
     return best_score, best
+
+
+def _undotted_hits(index: SchemaIndex, phrase: tuple[str, ...]) -> list[tuple[ColumnRef, str]]:
+    """A value written with dots inside its words ("a Ph.D", "the U.S.A"), looked up as the
+    value index keeps it (`Ph.D.` is stored under "phd")."""
+    if not any("." in w for w in phrase):
+        return []
+    return index.values.get(tuple(w.replace(".", "") for w in phrase), [])
+
+
+def _truncates(col_words: tuple[str, ...], word: str) -> bool:
+    """Whether a one-word column name is the question word cut short the way column names
+    abbreviate (`enr` for "enrollment", `cmsn` for "commission"): three to five letters, no
+    vowel after the first letter (so not a word of its own, as `lap` or `stay` are), at
+    least three letters of the word left off, and the word a noun ("enrolled students" are
+    counted rows, not the `enr` figure)."""
+    if len(col_words) != 1:
+        return False
+    short = col_words[0]
+    return (
+        3 <= len(short) <= 5
+        and short.isalpha()
+        and not any(ch in "aeiouy" for ch in short[1:])
+        and len(word) >= len(short) + 3
+        and word.startswith(short)
+        and not word.endswith(("ed", "ing"))
+    )
 
 
 @lru_cache(maxsize=8192)
@@ -806,7 +835,11 @@ def link(index: SchemaIndex, tokens: list[Token], *, skip: set[int]) -> list[Men
                         value=stored[0][1], score=3.0 * length - 0.5, text=text,
                     )  # fmt: skip
                 continue
-            value_hits = index.values.get(phrase) or _gender_hits(index, phrase)
+            value_hits = (
+                index.values.get(phrase)
+                or _undotted_hits(index, phrase)
+                or _gender_hits(index, phrase)
+            )
             yes_no = (
                 phrase[0] in ("yes", "no", "y", "n")
                 and i > 0

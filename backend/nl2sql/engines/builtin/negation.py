@@ -473,6 +473,9 @@ class NegationReading(GroupingReading):
                     self._use(j)
                     values.append(self.mentions[j].value or "")
                     j += 1
+                named = self.mention_after(self.mentions[j - 1].end, max_gap=0, kinds=("column",))
+                if named is not None and col in self.mentions[named].columns:
+                    self._use(named)  # "did not get a Ph.D. degree": the value's column restated
                 op = "in" if len(values) > 1 else "="
                 if (
                     nxt is not None

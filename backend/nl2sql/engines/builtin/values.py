@@ -174,6 +174,9 @@ class ValueReading(IndexedValueReading):
                 labels = self.index.label_columns(self.table_of(k) or "")
                 if labels:
                     return labels[0]
+        own = self._own_column_before_like(pos)
+        if own is not None:
+            return own
         if named:
             k = self.mention_before(pos, max_gap=2, kinds=("table",))
             table = (self.table_of(k) if k is not None else None) or self.intent.table
@@ -181,6 +184,44 @@ class ValueReading(IndexedValueReading):
             if labels:
                 return labels[0]
         return None
+
+    def _own_column_before_like(self, pos: int) -> ColumnRef | None:
+        """ "airports whose name contains 'International'": a word the linker left alone
+        (one many tables' columns share) between a table and "contains" / "starts with" names
+        that table's own text column of that name."""
+        like = next(
+            (
+                c
+                for c in self.cues
+                if c.kind == "like" and c.end <= pos and self.gap(c.end, pos) == 0
+            ),
+            None,
+        )
+        if like is None or like.start < 1:
+            return None
+        word = self.tokens[like.start - 1]
+        if word.kind != "word" or word.index in self.used_tokens or self.is_cue(word.index):
+            return None
+        k = next(
+            (
+                j
+                for j, m in enumerate(self.mentions)
+                if m.kind == "table" and m.end <= word.index and self.gap(m.end, word.index) == 0
+            ),
+            None,
+        )  # (the table may be the focus already: its mention is then spent)
+        table = self.table_of(k) if k is not None else None
+        if table is None:
+            return None
+        own = [
+            c
+            for c in self.index.columns_of[table.lower()]
+            if c.kind == "text" and c.words[-1:] == (word.lemma,)
+        ]
+        if len(own) != 1:
+            return None
+        self._use_token(word)
+        return own[0]
 
     def _leftover_literals(self) -> None:
         for tok in self.tokens:
