@@ -100,6 +100,8 @@ class ProviderServer:
     def __init__(self, *, keep_alive: bool = False) -> None:
         self.script: deque[Reply] = deque()
         self.requests: list[RecordedRequest] = []
+        self.replied = 0
+        """How many replies have finished their delay (were sent, or about to be)."""
         self._lock = threading.Lock()
         server = self
 
@@ -133,6 +135,8 @@ class ProviderServer:
                     )
                 if reply.delay_seconds:
                     time.sleep(reply.delay_seconds)
+                with server._lock:
+                    server.replied += 1
                 payload = reply.body
                 if isinstance(payload, dict | list):
                     data = json.dumps(payload).encode()

@@ -34,10 +34,6 @@ from tests.nl2sql.provider_server import (
 CONCURRENT_ASKS = 32
 LLM_DELAY_SECONDS = 6.0
 GOOD_SQL = "SELECT country, COUNT(*) AS customers FROM customers GROUP BY country"
-PROMPT_SECONDS = 3.0
-"""A sign-in, a write and a read during the burst must finish within this together (~0.2 s
-alone on an idle machine; the failures this guards against were a 10 s lock wait ending in
-"database is locked" and a 30 s wait for the pool ending in a 500)."""
 
 
 @pytest.fixture
@@ -125,8 +121,11 @@ def test_slow_llm_asks_hold_no_connection_and_leave_sign_ins_fast(
         time.sleep(0.05)
     assert min(samples) == 0 and max(samples) <= 1, samples
 
-    # Sign-ins and other writes go through promptly.
-    before = time.monotonic()
+    # Sign-ins and other writes go through while every ask still waits: none of them waits
+    # for an LLM answer (no reply has left the stand-in when they are done). The failures this
+    # guards against were a 10 s lock wait ending in "database is locked" and a 30 s wait for
+    # the pool ending in a 500, both behind the asks' 6 s LLM wait; a bound in seconds would
+    # also fail on a machine merely busy.
     login = http.post(
         "/api/v1/auth/login",
         json={"email": caller.email, "password": PASSWORD},
@@ -138,7 +137,7 @@ def test_slow_llm_asks_hold_no_connection_and_leave_sign_ins_fast(
     assert created.status_code == 201, created.text
     me = http.get("/api/v1/auth/me", headers=caller.headers)
     assert me.status_code == 200, me.text
-    assert time.monotonic() - before < PROMPT_SECONDS
+    assert server.replied == 0, "a sign-in or write waited for an LLM answer"
 
     if app.state.engine.dialect.name == "postgresql":
         with app.state.session_factory() as probe:
