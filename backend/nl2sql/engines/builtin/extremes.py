@@ -1,0 +1,98 @@
+"""Superlatives coordinated with other aggregate words over one figure: "the highest, lowest
+and average GPA for every department", "the greatest and average capacity of rooms in each
+building", "the highest and lowest weights", "the average and longest duration". The
+superlatives there are the figure's MAX and MIN, shown like the average beside them (per group
+when the question names groups), not a ranking of rows by the figure."""
+
+from __future__ import annotations
+
+from backend.nl2sql.engines.builtin.cues import Cue
+from backend.nl2sql.engines.builtin.intents import Measure
+from backend.nl2sql.engines.builtin.products import ProductReading
+
+_PLAIN_EXTREMES = frozenset({"desc", "asc", "length_desc", "length_asc"})
+"""Superlative payloads that say only "higher" or "lower" (not "most common", "latest")."""
+_FIGURE_AGGREGATES = frozenset({"AVG", "SUM", "MIN", "MAX"})
+_LINKS = frozenset({"and", "or", "the", "also"})
+_ROW_PICKS = frozenset({"with", "has", "have", "had", "having", "whose", "get", "got"})
+"""Words before a superlative that make it pick rows ("the dog with the highest and lowest
+weight"): the rows at both ends, not the figures."""
+
+
+class CoordinatedExtremeReading(ProductReading):
+    """Pass helper: a superlative in a list of aggregate words that share the figure after
+    the list reads as the figure's MAX or MIN."""
+
+    def _coordinated_extreme(self, cue: Cue) -> Measure | None:
+        """The MAX/MIN a superlative in "<agg>, <agg> and <agg> <figure>" stands for, or None
+        when the superlative is not one of two or more such words sharing one numeric figure."""
+        if cue.payload not in _PLAIN_EXTREMES or self.limit is not None or self.top_mode:
+            return None
+        chain = [cue]
+        pos = cue.start
+        while True:  # members before: "the average and highest weight"
+            prev = self._member_ending_at(pos)
+            if prev is None:
+                break
+            chain.insert(0, prev)
+            pos = prev.start
+        pos = cue.end
+        while True:  # members after: "the highest, lowest and average weight"
+            nxt = self._member_starting_after(pos)
+            if nxt is None:
+                break
+            chain.append(nxt)
+            pos = nxt.end
+        if len(chain) < 2 or self._picks_rows(chain[0].start):
+            return None
+        tail = chain[-1].end
+        while tail < len(self.tokens) and self.tokens[tail].lemma in ("the",):
+            tail += 1
+        k = next((k for k, m in enumerate(self.mentions) if m.start == tail), None)
+        if k is None or self.mentions[k].kind != "column":
+            return None
+        col = self.column_of(k)
+        if col is None or col.kind != "numeric":
+            return None
+        self._use(k)
+        return Measure(col, "MIN" if cue.payload.endswith("asc") else "MAX")
+
+    def _picks_rows(self, start: int) -> bool:
+        first = next((t for t in self.tokens if t.kind == "word"), None)
+        if first is not None and first.lemma in ("which", "who", "whose"):
+            return True
+        k = start - 1
+        while k >= 0 and self.tokens[k].lemma == "the":
+            k -= 1
+        return k >= 0 and self.tokens[k].lemma in _ROW_PICKS
+
+    def _is_member(self, c: Cue) -> bool:
+        return (c.kind == "super" and c.payload in _PLAIN_EXTREMES) or (
+            c.kind == "agg" and c.payload in _FIGURE_AGGREGATES
+        )
+
+    def _member_starting_after(self, pos: int) -> Cue | None:
+        k = pos
+        linked = False
+        while k < len(self.tokens) and (
+            (self.tokens[k].kind == "punct" and self.tokens[k].text == ",")
+            or self.tokens[k].lemma in _LINKS
+        ):
+            k += 1
+            linked = True
+        if not linked:
+            return None
+        return next((c for c in self.cues if c.start == k and self._is_member(c)), None)
+
+    def _member_ending_at(self, pos: int) -> Cue | None:
+        k = pos - 1
+        linked = False
+        while k >= 0 and (
+            (self.tokens[k].kind == "punct" and self.tokens[k].text == ",")
+            or self.tokens[k].lemma in _LINKS
+        ):
+            k -= 1
+            linked = True
+        if not linked:
+            return None
+        return next((c for c in self.cues if c.end == k + 1 and self._is_member(c)), None)
