@@ -133,3 +133,30 @@ def test_exactly_without_a_number_is_no_comparison(
 ) -> None:
     sql, rows = _ask(kennels, "What exactly is the weight of Rex?")
     assert rows == {(20.5,)}, sql
+
+
+@pytest.mark.parametrize(
+    "question,expected",
+    [
+        ("Which breed is registered the most?", {("beagle",), ("collie",)}),
+        ("What breed appears the most?", {("beagle",), ("collie",)}),
+        ("Which breed is listed the least?", {("pug",)}),
+    ],
+)
+def test_a_verb_then_the_most_ranks_values_by_their_rows(
+    kennels: tuple[SchemaSnapshot, Path], question: str, expected: Rows
+) -> None:
+    sql, rows = _ask(kennels, question)
+    assert "COUNT(" in sql.upper(), sql
+    assert rows <= expected and len(rows) == 1, sql
+
+
+def test_a_verb_then_the_most_over_named_rows_is_not_a_count_of_them(
+    kennels: tuple[SchemaSnapshot, Path],
+) -> None:
+    """Each dog is one row: counting the dogs named would rank nothing."""
+    try:
+        sql, _rows = _ask(kennels, "What is the name of the dog that was registered the most?")
+    except QuestionNotUnderstood:
+        return
+    assert "COUNT(" not in sql.upper(), sql

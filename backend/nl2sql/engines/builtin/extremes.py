@@ -9,6 +9,7 @@ from __future__ import annotations
 from backend.nl2sql.engines.builtin.cues import Cue
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.products import ProductReading
+from backend.nl2sql.engines.builtin.reading import is_key
 
 _PLAIN_EXTREMES = frozenset({"desc", "asc", "length_desc", "length_asc"})
 """Superlative payloads that say only "higher" or "lower" (not "most common", "latest")."""
@@ -17,6 +18,10 @@ _LINKS = frozenset({"and", "or", "the", "also"})
 _ROW_PICKS = frozenset({"with", "has", "have", "had", "having", "whose", "get", "got"})
 """Words before a superlative that make it pick rows ("the dog with the highest and lowest
 weight"): the rows at both ends, not the figures."""
+
+
+_FREQUENCY_VERBS = frozenset({"appear", "appears", "occur", "occurs", "feature", "features"})
+"""Verbs that, like a participle ("used", "played"), say how often a value is found."""
 
 
 class CoordinatedExtremeReading(ProductReading):
@@ -56,6 +61,36 @@ class CoordinatedExtremeReading(ProductReading):
             return None
         self._use(k)
         return Measure(col, "MIN" if cue.payload.endswith("asc") else "MAX")
+
+    def _counted_by_a_verb(self, cue: Cue) -> tuple[Measure, bool] | None:
+        """ "What instrument is used the most?", "which genre appears the least": a verb then
+        "the most/least" ending the clause ranks the values of the column asked about by how
+        many rows hold them. Only when a value column (not a key) is asked about and no table's
+        rows are named (ranking named rows by an action is `ranks_by_action`'s reading)."""
+        if cue.payload not in ("desc", "asc") or cue.end - cue.start != 1:
+            return None
+        if cue.end < len(self.tokens) and self.tokens[cue.end].kind != "punct":
+            return None
+        k = cue.start - 1
+        if k >= 0 and self.tokens[k].lemma == "the":
+            k -= 1
+        if k < 0 or self.tokens[k].kind != "word":
+            return None
+        verb = self.tokens[k].text.lower()
+        if not (verb.endswith("ed") or verb in _FREQUENCY_VERBS):
+            return None
+        if any(m.start <= k < m.end for m in self.mentions):
+            return None  # a linked verb ("billed"): a related table's action
+        if any(m.kind == "table" for m in self.mentions):
+            return None
+        asked = [
+            self.column_of(j)
+            for j, m in enumerate(self.mentions)
+            if m.kind == "column" and m.end <= k
+        ]
+        if not asked or any(c is None or is_key(c) for c in asked):
+            return None
+        return Measure(None, "COUNT", count_table=self.intent.table), cue.payload == "desc"
 
     def _picks_rows(self, start: int) -> bool:
         first = next((t for t in self.tokens if t.kind == "word"), None)

@@ -325,7 +325,7 @@ class MeasureReading(CoordinatedExtremeReading):
             if extreme is not None:  # "the highest, lowest and average GPA": MAX, MIN, AVG
                 self.measures.append((cue.start, extreme))
                 continue
-            target = self._superlative_target(cue)
+            target = self._superlative_target(cue) or self._counted_by_a_verb(cue)
             if target is None:
                 raise self.decline("could not tell what 'highest/most/least' refers to")
             measure, desc = target
