@@ -4,10 +4,10 @@ superlatives ("the most", "highest", "cheapest")."""
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import LENGTH_WORDS, SUBJECT_WORDS, Cue
+from backend.nl2sql.engines.builtin.extremes import CoordinatedExtremeReading
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
-from backend.nl2sql.engines.builtin.extremes import CoordinatedExtremeReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
 _EACH = frozenset({"each", "every"})
