@@ -160,3 +160,26 @@ def test_a_verb_then_the_most_over_named_rows_is_not_a_count_of_them(
     except QuestionNotUnderstood:
         return
     assert "COUNT(" not in sql.upper(), sql
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the age of the oldest and youngest collie dogs?",
+        "Give the names of the oldest and the youngest dogs.",
+    ],
+)
+def test_one_figure_ranked_both_ways_is_declined_with_a_suggestion(
+    kennels: tuple[SchemaSnapshot, Path], question: str
+) -> None:
+    """Was `ORDER BY age DESC, age ASC LIMIT 1`: one dog shown as both ends."""
+    with pytest.raises(QuestionNotUnderstood) as declined:
+        _ask(kennels, question)
+    assert "maximum and minimum age" in declined.value.message
+
+
+def test_two_figures_ranked_in_turn_are_still_one_row(
+    kennels: tuple[SchemaSnapshot, Path],
+) -> None:
+    sql, rows = _ask(kennels, "Which dog has the highest weight and the lowest age?")
+    assert rows == {("Bella",)}, sql

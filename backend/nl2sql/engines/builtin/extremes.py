@@ -92,6 +92,22 @@ class CoordinatedExtremeReading(ProductReading):
             return None
         return Measure(None, "COUNT", count_table=self.intent.table), cue.payload == "desc"
 
+    def _decline_opposite_ranks(self) -> None:
+        """ "the duration of the longest and shortest tracks": one figure ranked both ways at
+        once has no first row; the two ends are two answers (or its MAX and MIN)."""
+        seen: dict[tuple[str, str, str | None], bool] = {}
+        for _pos, measure, desc in self.order_keys:
+            if measure.column is None:
+                continue
+            key = (measure.column.table.lower(), measure.column.name.lower(), measure.agg)
+            if key in seen and seen[key] != desc:
+                name = measure.column.name
+                raise self.decline(
+                    f"the highest and the lowest {name} were asked for at once: ask for the "
+                    f"maximum and minimum {name}, or for each end separately"
+                )
+            seen[key] = desc
+
     def _picks_rows(self, start: int) -> bool:
         first = next((t for t in self.tokens if t.kind == "word"), None)
         if first is not None and first.lemma in ("which", "who", "whose"):

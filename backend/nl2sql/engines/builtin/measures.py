@@ -362,6 +362,7 @@ class MeasureReading(CoordinatedExtremeReading):
             if not self.top_mode and not self._also_how_much(cue.end):
                 self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
+        self._decline_opposite_ranks()
 
     def _names_a_thing(self, number: Token) -> bool:
         """Whether a number follows a noun it names ("room 111", "studio 111 teaches the
