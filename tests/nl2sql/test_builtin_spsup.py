@@ -15,12 +15,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlglot
 
 from backend.connections.executor import open_sqlite_read_only
 from backend.connections.introspection import introspect
 from backend.connections.snapshot import SchemaSnapshot
 from backend.nl2sql.engines.base import GenerationRequest, QuestionNotUnderstood
-from backend.nl2sql.engines.builtin import BuiltinGenerator
+from backend.nl2sql.engines.builtin import BuiltinGenerator, schema_index
+from backend.nl2sql.engines.builtin.doubts import uncounted_thresholds
 
 KENNELS = """
 CREATE TABLE kennel (kennel_id INTEGER PRIMARY KEY, kennel_name TEXT, region TEXT);
@@ -183,3 +185,18 @@ def test_two_figures_ranked_in_turn_are_still_one_row(
 ) -> None:
     sql, rows = _ask(kennels, "Which dog has the highest weight and the lowest age?")
     assert rows == {("Bella",)}, sql
+
+
+def test_a_bound_on_rows_read_with_no_count_is_still_a_doubt(
+    kennels: tuple[SchemaSnapshot, Path],
+) -> None:
+    """The doubt that once caught "exactly two dogs" read as no count still catches a query
+    that counts nothing (the engine now reads the bound; the doubt guards other readings)."""
+    index = schema_index(kennels[0])
+    question = "Which breeds have exactly 2 dogs?"
+    uncounted = sqlglot.parse_one("SELECT breed FROM dog", read="sqlite")
+    counted = sqlglot.parse_one(
+        "SELECT breed FROM dog GROUP BY breed HAVING COUNT(*) = 2", read="sqlite"
+    )
+    assert uncounted_thresholds(uncounted, question, index)
+    assert not uncounted_thresholds(counted, question, index)
