@@ -200,3 +200,13 @@ def test_a_bound_on_rows_read_with_no_count_is_still_a_doubt(
     )
     assert uncounted_thresholds(uncounted, question, index)
     assert not uncounted_thresholds(counted, question, index)
+
+
+def test_exactly_one_of_is_not_a_count_bound(kennels: tuple[SchemaSnapshot, Path]) -> None:
+    """ "exactly one of A and B" is either-but-not-both, not a count of rows equal to one."""
+    try:
+        sql, _rows = _ask(kennels, "Kennels with exactly one of collie and pug dogs")
+    except QuestionNotUnderstood as declined:
+        assert "COUNT(" not in str(declined.recognised.get("candidate_sql") or "").upper()
+        return
+    assert "= 1" not in sql, sql

@@ -358,10 +358,11 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
             tok.lemma == "exactly"
             and i + 1 < len(tokens)
             and tokens[i + 1].kind == "number"
-            and not (i + 2 < len(tokens) and tokens[i + 2].lemma in TIME_UNITS)
+            and not (i + 2 < len(tokens) and tokens[i + 2].lemma in (*TIME_UNITS, "of"))
         ):
             # "exactly two airports", "exactly 12.5": the number is compared as equal ("exactly
-            # 3 years old" is left to the readings of an age or a span)
+            # 3 years old" is left to the readings of an age or a span, "exactly one of A and
+            # B" to those of either-but-not-both)
             cues.append(Cue("cmp", i, i + 1, "="))
             skip.add(i)
             i += 1
