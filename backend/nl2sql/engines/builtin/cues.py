@@ -359,6 +359,19 @@ def scan_cues(tokens: list[Token], index: SchemaIndex) -> tuple[list[Cue], set[i
         if tok.kind != "word":
             i += 1
             continue
+        if (
+            tok.lemma == "exactly"
+            and i + 1 < len(tokens)
+            and tokens[i + 1].kind == "number"
+            and not (i + 2 < len(tokens) and tokens[i + 2].lemma in (*TIME_UNITS, "of"))
+        ):
+            # "exactly two airports", "exactly 12.5": the number is compared as equal ("exactly
+            # 3 years old" is left to the readings of an age or a span, "exactly one of A and
+            # B" to those of either-but-not-both)
+            cues.append(Cue("cmp", i, i + 1, "="))
+            skip.add(i)
+            i += 1
+            continue
         period = read_period(tokens, i)
         if period is not None:
             cues.append(Cue("day" if period.on_day else "period", i, period.stop, period.payload))

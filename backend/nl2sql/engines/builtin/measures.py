@@ -4,10 +4,10 @@ superlatives ("the most", "highest", "cheapest")."""
 from __future__ import annotations
 
 from backend.nl2sql.engines.builtin.cues import LENGTH_WORDS, SUBJECT_WORDS, Cue
+from backend.nl2sql.engines.builtin.extremes import CoordinatedExtremeReading
 from backend.nl2sql.engines.builtin.intents import Measure
 from backend.nl2sql.engines.builtin.lexicon import STOP_WORDS, Token
 from backend.nl2sql.engines.builtin.linking import ColumnRef, Mention
-from backend.nl2sql.engines.builtin.products import ProductReading
 from backend.nl2sql.engines.builtin.reading import is_filler, is_key
 
 _EACH = frozenset({"each", "every"})
@@ -25,7 +25,7 @@ _FIGURE_WORDS = frozenset(
 totals")."""
 
 
-class MeasureReading(ProductReading):
+class MeasureReading(CoordinatedExtremeReading):
     """Passes: counts and aggregates, then top N and superlatives."""
 
     def _counts_and_aggregates(self) -> None:
@@ -321,7 +321,11 @@ class MeasureReading(ProductReading):
                 ):
                     self.limit = int(float(before.lemma))
                     self._use_token(before)
-            target = self._superlative_target(cue)
+            extreme = self._coordinated_extreme(cue)
+            if extreme is not None:  # "the highest, lowest and average GPA": MAX, MIN, AVG
+                self.measures.append((cue.start, extreme))
+                continue
+            target = self._superlative_target(cue) or self._counted_by_a_verb(cue)
             if target is None:
                 raise self.decline("could not tell what 'highest/most/least' refers to")
             measure, desc = target
@@ -358,6 +362,7 @@ class MeasureReading(ProductReading):
             if not self.top_mode and not self._also_how_much(cue.end):
                 self.argmax.append(measure)  # "which X has the highest Y": X only
             self.limit = self.limit or 1
+        self._decline_opposite_ranks()
 
     def _names_a_thing(self, number: Token) -> bool:
         """Whether a number follows a noun it names ("room 111", "studio 111 teaches the
